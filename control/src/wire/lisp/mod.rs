@@ -1,0 +1,1 @@
+//! LISP control messages (RFC 9301 / RFC 6833) and their authentication.

@@ -1,0 +1,1 @@
+//! Map-Server reliable transport (TCP 4342) framing.

@@ -1,0 +1,57 @@
+//! A minimal pcap (libpcap classic format) writer, for captures and the tshark checks.
+
+use std::io::{self, Write};
+
+/// Link type 1: Ethernet.
+pub const LINKTYPE_ETHERNET: u32 = 1;
+
+/// Writes classic pcap records (microsecond timestamps) to any writer.
+#[derive(Debug)]
+pub struct PcapWriter<W: Write> {
+    out: W,
+}
+
+impl<W: Write> PcapWriter<W> {
+    /// Writes the global header for Ethernet frames.
+    pub fn new(mut out: W) -> io::Result<Self> {
+        out.write_all(&0xa1b2_c3d4u32.to_le_bytes())?;
+        out.write_all(&2u16.to_le_bytes())?;
+        out.write_all(&4u16.to_le_bytes())?;
+        out.write_all(&0i32.to_le_bytes())?;
+        out.write_all(&0u32.to_le_bytes())?;
+        out.write_all(&65535u32.to_le_bytes())?;
+        out.write_all(&LINKTYPE_ETHERNET.to_le_bytes())?;
+        Ok(Self { out })
+    }
+
+    /// Appends one frame with the given timestamp (seconds, microseconds).
+    pub fn write_frame(&mut self, secs: u32, micros: u32, frame: &[u8]) -> io::Result<()> {
+        let len = u32::try_from(frame.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
+        self.out.write_all(&secs.to_le_bytes())?;
+        self.out.write_all(&micros.to_le_bytes())?;
+        self.out.write_all(&len.to_le_bytes())?;
+        self.out.write_all(&len.to_le_bytes())?;
+        self.out.write_all(frame)
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_and_record_layout() {
+        let mut w = PcapWriter::new(Vec::new()).unwrap();
+        w.write_frame(1, 2, &[0xaa; 3]).unwrap();
+        let bytes = w.into_inner();
+        assert_eq!(bytes.len(), 24 + 16 + 3);
+        assert_eq!(&bytes[0..4], &[0xd4, 0xc3, 0xb2, 0xa1]);
+        assert_eq!(&bytes[20..24], &[1, 0, 0, 0]);
+        assert_eq!(&bytes[32..36], &[3, 0, 0, 0]);
+    }
+}

@@ -1,0 +1,3 @@
+//! Frame-level wire code of the data plane.
+
+pub mod lisp_data;

@@ -1,0 +1,94 @@
+//! The one error type of the HAL.
+
+use thiserror::Error;
+
+use crate::table::{OpAction, TableKey, TableKind};
+use crate::types::SlotId;
+use crate::version::{EpldVersion, Release};
+
+#[derive(Debug, Error)]
+pub enum HalError {
+    #[error("{table} table full on {scope}: capacity {capacity} entries")]
+    TableFull {
+        table: TableKind,
+        /// The card or backend whose table is full, e.g. `slot 1 (N7K-M132XP-12)`.
+        scope: String,
+        capacity: u32,
+    },
+
+    #[error("{table} entry {key} already exists")]
+    Exists { table: TableKind, key: TableKey },
+
+    #[error("{table} entry {key} not found")]
+    NotFound { table: TableKind, key: TableKey },
+
+    #[error("{action} on the {table} table is not supported by the {backend} backend")]
+    Unsupported {
+        action: OpAction,
+        table: TableKind,
+        backend: String,
+    },
+
+    #[error("{slot}: {model}: {reason}")]
+    CardRejected {
+        slot: SlotId,
+        model: String,
+        reason: String,
+    },
+
+    #[error("{slot}: {model}: unknown line-card model (not in the catalogue)")]
+    UnknownCard { slot: SlotId, model: String },
+
+    #[error(
+        "{slot}: {model}: EPLD {found} is too old for LISP; {required} or later is required (upgrade the module's EPLD images)"
+    )]
+    EpldTooOld {
+        slot: SlotId,
+        model: String,
+        found: EpldVersion,
+        required: EpldVersion,
+    },
+
+    #[error(
+        "{slot}: {model}: EPLD version not given; LISP on this module needs EPLD {required} or later"
+    )]
+    EpldUnknown {
+        slot: SlotId,
+        model: String,
+        required: EpldVersion,
+    },
+
+    #[error(
+        "{slot}: {model}: LISP on this module needs NX-OS {required} or later; the chassis runs {running}"
+    )]
+    ReleaseTooOld {
+        slot: SlotId,
+        model: String,
+        running: Release,
+        required: Release,
+    },
+
+    #[error("invalid {what} '{value}': expected {expected}")]
+    InvalidValue {
+        what: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+
+    #[error("line-card catalogue: {detail}")]
+    Catalogue { detail: String },
+
+    #[error("no such port {port} on the {backend} backend")]
+    NoSuchPort { port: u32, backend: String },
+
+    #[error("{backend} backend: {operation} failed: {source}")]
+    Io {
+        backend: String,
+        operation: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{backend} backend: {detail}")]
+    Backend { backend: String, detail: String },
+}

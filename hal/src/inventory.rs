@@ -1,0 +1,76 @@
+//! What a platform is made of, as configured: profile, release, licences, backend, cards.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::SlotId;
+use crate::version::{EpldVersion, Release};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProfileKind {
+    /// A Nexus 7000 chassis with slots and line cards.
+    N7k,
+    /// A virtual machine image (the default for CLI-syntax files).
+    #[default]
+    Vm,
+    /// A containerlab node.
+    Clab,
+    /// A whitebox switch: no cards, capacities from the backend.
+    Whitebox,
+}
+
+impl fmt::Display for ProfileKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ProfileKind::N7k => "n7k",
+            ProfileKind::Vm => "vm",
+            ProfileKind::Clab => "clab",
+            ProfileKind::Whitebox => "whitebox",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendKind {
+    /// In-memory tables and wires, for tests.
+    Sim,
+    /// The forwarding core over TAP and AF_PACKET ports.
+    #[default]
+    Software,
+    /// Linux kernel objects via netlink (switchdev offload on whiteboxes).
+    Kernel,
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BackendKind::Sim => "sim",
+            BackendKind::Software => "software",
+            BackendKind::Kernel => "kernel",
+        })
+    }
+}
+
+/// A line card as configured in a slot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinecardSpec {
+    pub slot: SlotId,
+    pub model: String,
+    pub epld: Option<EpldVersion>,
+}
+
+/// The platform part of a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PlatformSpec {
+    pub profile: ProfileKind,
+    pub release: Option<Release>,
+    pub licenses: Vec<String>,
+    pub backend: BackendKind,
+    pub linecards: Vec<LinecardSpec>,
+}
+
+/// The licence NX-OS requires for LISP on a Nexus 7000.
+pub const LISP_LICENSE: &str = "LAN_ENTERPRISE_SERVICES_PKG";
