@@ -181,3 +181,17 @@ impl<B: Backend> Backend for Accounted<B> {
         self.inner.drain_events(out)
     }
 }
+
+impl<B: crate::backend::PacketIo> crate::backend::PacketIo for Accounted<B> {
+    fn inject(
+        &mut self,
+        target: crate::backend::InjectTarget,
+        frame: &[u8],
+    ) -> Result<(), HalError> {
+        self.inner.inject(target, frame)
+    }
+
+    fn drain_punts(&mut self, out: &mut Vec<crate::backend::Punt>) {
+        self.inner.drain_punts(out)
+    }
+}

@@ -1,1 +1,8 @@
-//! roamer-platforms
+//! Backends implementing the HAL, and the platform profiles that choose one.
+
+pub mod error;
+pub mod profile;
+pub mod sim;
+
+pub use error::PlatformError;
+pub use profile::{FeatureRequest, PlatformPlan, Problem, SlotStatus, Subject, plan};

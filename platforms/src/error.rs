@@ -1,0 +1,39 @@
+//! The one error type of the platforms crate.
+
+use roamer_hal::{BackendKind, HalError, ProfileKind, SlotId};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum PlatformError {
+    #[error(transparent)]
+    Hal(#[from] HalError),
+
+    #[error("feature {feature} requires the {license} license, which is not installed")]
+    LicenseMissing {
+        feature: &'static str,
+        license: &'static str,
+    },
+
+    #[error(
+        "feature lisp needs at least one online line card that supports LISP; none is configured"
+    )]
+    NoLispCard,
+
+    #[error("line cards can only be configured on the n7k profile, not on {profile}")]
+    CardsNotOnProfile { profile: ProfileKind },
+
+    #[error("{slot} is configured twice")]
+    DuplicateSlot { slot: SlotId },
+
+    #[error("{slot} does not exist: an n7k chassis has slots 1-{max}")]
+    SlotOutOfRange { slot: SlotId, max: u8 },
+
+    #[error("platform.release is required on the {profile} profile (e.g. release = \"8.2(1)\")")]
+    ReleaseRequired { profile: ProfileKind },
+
+    #[error("the {backend} backend is not available: {reason}")]
+    BackendUnavailable {
+        backend: BackendKind,
+        reason: &'static str,
+    },
+}
