@@ -43,4 +43,29 @@ pub enum ControlError {
     /// A framing error on a reliable-transport session; the session must be reset.
     #[error("reliable transport framing: {detail}")]
     Framing { detail: &'static str },
+
+    /// The configuration text is not valid TOML or has an unknown key.
+    #[error("{message}")]
+    ConfigSyntax { line: usize, message: String },
+
+    /// A configuration value is out of range or malformed.
+    #[error("invalid {what} '{value}': expected {expected}")]
+    ConfigValue {
+        line: usize,
+        what: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+impl ControlError {
+    /// The configuration line an error is about, where it has one.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            ControlError::ConfigSyntax { line, .. } | ControlError::ConfigValue { line, .. } => {
+                Some(*line)
+            }
+            _ => None,
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! roamer's control plane: configuration model, protocol instances (LISP, HSRP), control-message
 //! wire code and `show` renderers.
 
+pub mod config;
 pub mod error;
 pub mod wire;
 
