@@ -1,1 +1,84 @@
-fn main() {}
+//! `roamer`: the appliance binary. It wires configuration → platform → control plane and hosts
+//! the operator's commands.
+
+mod error;
+mod load;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use roamer_hal::Catalogue;
+use tracing_subscriber::EnvFilter;
+
+use crate::error::RoamerError;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "roamer",
+    version,
+    about = "Virtual switch appliance for LISP VM mobility"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check a configuration file: syntax, line-card admission, licences, every rule.
+    /// Prints each problem as FILE:LINE: message and exits 2 if there is any.
+    Validate {
+        /// The configuration file (TOML).
+        file: PathBuf,
+    },
+    /// Start the appliance with a configuration; stops cleanly on SIGTERM or SIGINT.
+    Run {
+        /// The startup configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("ROAMER_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match dispatch(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if !matches!(e, RoamerError::Invalid { .. }) {
+                eprintln!("roamer: {e}");
+            }
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<(), RoamerError> {
+    let catalogue = Catalogue::builtin()?;
+    match command {
+        Command::Validate { file } => {
+            let loaded = checked(&file, &catalogue)?;
+            println!("{}", loaded.plan.summary(&loaded.config.hostname));
+            Ok(())
+        }
+        Command::Run { config } => run::run(checked(&config, &catalogue)?),
+    }
+}
+
+/// Loads a file and prints every diagnostic before giving up.
+fn checked(path: &std::path::Path, catalogue: &Catalogue) -> Result<load::Loaded, RoamerError> {
+    load::load(path, catalogue).map_err(|(diagnostics, err)| {
+        for d in &diagnostics {
+            eprintln!("{d}");
+        }
+        err
+    })
+}

@@ -1,0 +1,41 @@
+//! The one error type of the `roamer` binary.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum RoamerError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The configuration has problems; each was already printed as `FILE:LINE: message`.
+    #[error("{path}: {count} problem(s) found")]
+    Invalid { path: PathBuf, count: usize },
+
+    #[error(transparent)]
+    Hal(#[from] roamer_hal::HalError),
+
+    #[error(transparent)]
+    Platform(#[from] roamer_platforms::PlatformError),
+
+    #[error("cannot start the runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+impl RoamerError {
+    /// Exit status: 2 for anything wrong with the operator's input, 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RoamerError::Invalid { .. } | RoamerError::Read { .. } => 2,
+            RoamerError::Platform(roamer_platforms::PlatformError::BackendUnavailable {
+                ..
+            }) => 2,
+            _ => 1,
+        }
+    }
+}
