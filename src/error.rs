@@ -6,16 +6,19 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum RoamerError {
-    #[error("{path}: cannot read: {source}")]
+    #[error("{}: cannot read: {source}", path.display())]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
 
-    /// The configuration has problems; each was already printed as `FILE:LINE: message`.
-    #[error("{path}: {count} problem(s) found")]
-    Invalid { path: PathBuf, count: usize },
+    /// The configuration has problems, each positioned as `FILE:LINE: message`.
+    #[error("{}: {} problem(s) found", path.display(), diagnostics.len())]
+    Invalid {
+        path: PathBuf,
+        diagnostics: Vec<crate::load::Diagnostic>,
+    },
 
     #[error(transparent)]
     Hal(#[from] roamer_hal::HalError),

@@ -29,31 +29,20 @@ pub struct Loaded {
     pub plan: PlatformPlan,
 }
 
-/// Reads and checks a file; `Err` carries every diagnostic found (empty only on read errors).
-pub fn load(path: &Path, catalogue: &Catalogue) -> Result<Loaded, (Vec<Diagnostic>, RoamerError)> {
-    let text = std::fs::read_to_string(path).map_err(|source| {
-        (
-            Vec::new(),
-            RoamerError::Read {
-                path: path.to_path_buf(),
-                source,
-            },
-        )
+/// Reads and checks a file; `Err(Invalid)` carries every diagnostic found.
+pub fn load(path: &Path, catalogue: &Catalogue) -> Result<Loaded, RoamerError> {
+    let text = std::fs::read_to_string(path).map_err(|source| RoamerError::Read {
+        path: path.to_path_buf(),
+        source,
     })?;
     let diag = |line: usize, message: String| Diagnostic {
         path: path.to_path_buf(),
         line,
         message,
     };
-    let invalid = |diags: Vec<Diagnostic>| {
-        let count = diags.len();
-        (
-            diags,
-            RoamerError::Invalid {
-                path: path.to_path_buf(),
-                count,
-            },
-        )
+    let invalid = |diagnostics: Vec<Diagnostic>| RoamerError::Invalid {
+        path: path.to_path_buf(),
+        diagnostics,
     };
 
     let (config, loc) = toml_file::parse(&text).map_err(|errors| {

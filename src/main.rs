@@ -53,8 +53,13 @@ fn main() -> ExitCode {
     match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if !matches!(e, RoamerError::Invalid { .. }) {
-                eprintln!("roamer: {e}");
+            match &e {
+                RoamerError::Invalid { diagnostics, .. } => {
+                    for d in diagnostics {
+                        eprintln!("{d}");
+                    }
+                }
+                other => eprintln!("roamer: {other}"),
             }
             ExitCode::from(e.exit_code())
         }
@@ -65,20 +70,10 @@ fn dispatch(command: Command) -> Result<(), RoamerError> {
     let catalogue = Catalogue::builtin()?;
     match command {
         Command::Validate { file } => {
-            let loaded = checked(&file, &catalogue)?;
+            let loaded = load::load(&file, &catalogue)?;
             println!("{}", loaded.plan.summary(&loaded.config.hostname));
             Ok(())
         }
-        Command::Run { config } => run::run(checked(&config, &catalogue)?),
+        Command::Run { config } => run::run(load::load(&config, &catalogue)?),
     }
-}
-
-/// Loads a file and prints every diagnostic before giving up.
-fn checked(path: &std::path::Path, catalogue: &Catalogue) -> Result<load::Loaded, RoamerError> {
-    load::load(path, catalogue).map_err(|(diagnostics, err)| {
-        for d in &diagnostics {
-            eprintln!("{d}");
-        }
-        err
-    })
 }

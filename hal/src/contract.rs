@@ -180,7 +180,7 @@ pub fn missing_entries_are_not_found<B: Backend>(mut b: B) {
     for kind in supported(&b) {
         let e = sample_entry(kind, 11);
         for op in [TableOp::remove(e.clone()), TableOp::update(e.clone())] {
-            let r = b.apply(&[op.clone()]);
+            let r = b.apply(std::slice::from_ref(&op));
             assert!(
                 matches!(&r[0], Err(HalError::NotFound { table, .. }) if *table == kind),
                 "[{name}] {op}: expected NotFound, got {:?}",

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine that has only the Rust toolchain.
+# Installs what the tests need when it is missing, then runs formatting, lints and every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v tshark >/dev/null 2>&1 || need_apt+=(tshark)
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+    echo "== installing ${need_apt[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+for tool in rustfmt cargo-clippy; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "missing $tool: install the rustfmt and clippy components" >&2; exit 1; }
+done
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== fuzz targets build"
+cargo check --manifest-path fuzz/Cargo.toml --quiet
+
+echo "== cargo test"
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/test-output.txt
+# One closing line for the whole run, in the plain 'N passed, N failed' form.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "summary: %d passed, %d failed\n", p, f }' target/test-output.txt
