@@ -1,0 +1,209 @@
+//! Map-Request (type 1), protocols.md §3.4, §3.9, §4.
+//!
+//! First word, as read and written here (RFC 9301 plus the RFC 6830 bits):
+//!
+//! ```text
+//! Type=1 |A|M|P|S|p|s|R|R| Rsvd(5) |L|D| IRC(5) | Record Count(8)
+//! ```
+//!
+//! Bits 10–11 and 12–16 (lispers.net `m`, `I`, `N`) are ignored on receive and sent as zero
+//! (§12 #10). `M` is derived from [`MapRequest::map_reply_record`], IRC from the ITR-RLOC list,
+//! Record Count from the record list. Senders send one record; receivers accept 1–255 and refuse 0.
+//! Octets after the last parsed element are ignored.
+
+use std::net::IpAddr;
+
+use super::address::{Address, EidPrefix, ip_len, parse_ip, write_ip};
+use super::bytes::{Reader, Writer, check_room, count_u8};
+use super::record::EidRecord;
+use super::{MessageType, check_type};
+use crate::ControlError;
+
+const A: u32 = 0x0800_0000;
+const M: u32 = 0x0400_0000;
+const P: u32 = 0x0200_0000;
+const S: u32 = 0x0100_0000;
+const PITR: u32 = 0x0080_0000;
+const SMR_INVOKED: u32 = 0x0040_0000;
+const L: u32 = 0x0000_4000;
+const D: u32 = 0x0000_2000;
+
+/// Maximum ITR-RLOCs (IRC is 5 bits, count minus one).
+pub const MAX_ITR_RLOCS: usize = 32;
+
+/// A Map-Request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MapRequest {
+    /// A: requester wants an authoritative answer (ITRs send 0).
+    pub authoritative: bool,
+    /// P: RLOC-probe. Test `smr` before treating this as a probe (§4.3, §12 #11).
+    pub probe: bool,
+    /// S: Solicit-Map-Request.
+    pub smr: bool,
+    /// p: sent by a PITR.
+    pub pitr: bool,
+    /// s: SMR-invoked (answers an SMR).
+    pub smr_invoked: bool,
+    /// L: local-xTR (RFC 9301).
+    pub local_xtr: bool,
+    /// D: dont-map-reply (RFC 9301; set on SMRs).
+    pub dont_map_reply: bool,
+    pub nonce: u64,
+    /// Source-EID (AFI 0 for cache refresh and RLOC probes).
+    pub source_eid: Address,
+    /// ITR-RLOCs: 1 to 32 addresses where the Map-Reply should go.
+    pub itr_rlocs: Vec<IpAddr>,
+    /// The requested EID-prefixes (1 to 255).
+    pub records: Vec<EidPrefix>,
+    /// The requester's own mapping (M bit set when present).
+    pub map_reply_record: Option<EidRecord>,
+}
+
+impl MapRequest {
+    /// Octets the message takes on the wire.
+    pub fn buffer_len(&self) -> usize {
+        12 + self.source_eid.wire_len()
+            + self
+                .itr_rlocs
+                .iter()
+                .map(|a| 2 + ip_len(a))
+                .sum::<usize>()
+            + self
+                .records
+                .iter()
+                .map(|p| 2 + p.eid.wire_len())
+                .sum::<usize>()
+            + self
+                .map_reply_record
+                .as_ref()
+                .map_or(0, EidRecord::wire_len)
+    }
+
+    /// Parses a Map-Request (the first octet must carry type 1).
+    pub fn parse(buf: &[u8]) -> Result<Self, ControlError> {
+        let mut r = Reader::new(buf);
+        let w0 = r.u32("Map-Request header")?;
+        check_type(w0, MessageType::MapRequest)?;
+        let irc = ((w0 >> 8) & 0x1F) as usize + 1;
+        let rec_count = (w0 & 0xFF) as usize;
+        if rec_count == 0 {
+            return Err(ControlError::BadValue {
+                what: "Map-Request record count",
+                value: 0,
+            });
+        }
+        let nonce = r.u64("Map-Request nonce")?;
+        let source_eid = Address::parse(&mut r, "Map-Request source EID")?;
+        if irc.saturating_mul(6) > r.remaining() {
+            return Err(ControlError::Truncated {
+                what: "Map-Request ITR-RLOCs",
+                needed: irc * 6,
+                available: r.remaining(),
+            });
+        }
+        let mut itr_rlocs = Vec::with_capacity(irc);
+        for _ in 0..irc {
+            itr_rlocs.push(parse_ip(&mut r, "Map-Request ITR-RLOC")?);
+        }
+        if rec_count.saturating_mul(4) > r.remaining() {
+            return Err(ControlError::Truncated {
+                what: "Map-Request records",
+                needed: rec_count * 4,
+                available: r.remaining(),
+            });
+        }
+        let mut records = Vec::with_capacity(rec_count);
+        for _ in 0..rec_count {
+            let _reserved = r.u8("Map-Request record")?;
+            let mask_len = r.u8("Map-Request record")?;
+            let eid = Address::parse(&mut r, "Map-Request record prefix")?;
+            let p = EidPrefix { eid, mask_len };
+            p.validate("Map-Request record mask length")?;
+            records.push(p);
+        }
+        let map_reply_record = if w0 & M != 0 {
+            Some(EidRecord::parse(&mut r)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            authoritative: w0 & A != 0,
+            probe: w0 & P != 0,
+            smr: w0 & S != 0,
+            pitr: w0 & PITR != 0,
+            smr_invoked: w0 & SMR_INVOKED != 0,
+            local_xtr: w0 & L != 0,
+            dont_map_reply: w0 & D != 0,
+            nonce,
+            source_eid,
+            itr_rlocs,
+            records,
+            map_reply_record,
+        })
+    }
+
+    /// Writes the message into `buf`, returning the octets written.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, ControlError> {
+        if self.itr_rlocs.is_empty() || self.itr_rlocs.len() > MAX_ITR_RLOCS {
+            return Err(ControlError::BadValue {
+                what: "Map-Request ITR-RLOC count",
+                value: self.itr_rlocs.len() as u64,
+            });
+        }
+        if self.records.is_empty() {
+            return Err(ControlError::BadValue {
+                what: "Map-Request record count",
+                value: 0,
+            });
+        }
+        let rec_count = count_u8("Map-Request record count", self.records.len())?;
+        for p in &self.records {
+            p.validate("Map-Request record mask length")?;
+        }
+        if let Some(rec) = &self.map_reply_record {
+            rec.validate()?;
+        }
+        check_room(buf, self.buffer_len())?;
+        let mut w = Writer::new(buf);
+        let mut w0 = (MessageType::MapRequest as u32) << 28;
+        for (bit, on) in [
+            (A, self.authoritative),
+            (M, self.map_reply_record.is_some()),
+            (P, self.probe),
+            (S, self.smr),
+            (PITR, self.pitr),
+            (SMR_INVOKED, self.smr_invoked),
+            (L, self.local_xtr),
+            (D, self.dont_map_reply),
+        ] {
+            if on {
+                w0 |= bit;
+            }
+        }
+        w0 |= ((self.itr_rlocs.len() as u32 - 1) & 0x1F) << 8;
+        w0 |= u32::from(rec_count);
+        w.u32(w0)?;
+        w.u64(self.nonce)?;
+        self.source_eid.write(&mut w)?;
+        for a in &self.itr_rlocs {
+            write_ip(&mut w, a)?;
+        }
+        for p in &self.records {
+            w.u8(0)?;
+            w.u8(p.mask_len)?;
+            p.eid.write(&mut w)?;
+        }
+        if let Some(rec) = &self.map_reply_record {
+            rec.write(&mut w)?;
+        }
+        Ok(w.pos())
+    }
+
+    /// Emits into a new vector.
+    pub fn to_vec(&self) -> Result<Vec<u8>, ControlError> {
+        let mut v = vec![0u8; self.buffer_len()];
+        let n = self.emit(&mut v)?;
+        v.truncate(n);
+        Ok(v)
+    }
+}
