@@ -218,11 +218,13 @@ impl Ecm {
         w.u16(self.inner_dst_port)?;
         w.u16(udp_len)?;
         w.u16(0)?;
-        let datagram = buf.get_mut(udp_start..total).ok_or(ControlError::Truncated {
-            what: "emit buffer",
-            needed: total,
-            available: 0,
-        })?;
+        let datagram = buf
+            .get_mut(udp_start..total)
+            .ok_or(ControlError::Truncated {
+                what: "emit buffer",
+                needed: total,
+                available: 0,
+            })?;
         let mut c = udp_checksum(self.inner_src, self.inner_dst, datagram);
         if c == 0 {
             c = 0xFFFF;

@@ -87,8 +87,12 @@ impl MapNotify {
                 true
             }
         };
-        let (body, records_end) =
-            Body::parse(&mut r, (w0 & 0xFF) as usize, w0 & I != 0, "Map-Notify header")?;
+        let (body, records_end) = Body::parse(
+            &mut r,
+            (w0 & 0xFF) as usize,
+            w0 & I != 0,
+            "Map-Notify header",
+        )?;
         Ok((
             Self {
                 ack,

@@ -183,8 +183,12 @@ impl MapRegister {
         let mut r = Reader::new(buf);
         let w0 = r.u32("Map-Register header")?;
         check_type(w0, MessageType::MapRegister)?;
-        let (body, records_end) =
-            Body::parse(&mut r, (w0 & 0xFF) as usize, w0 & I != 0, "Map-Register header")?;
+        let (body, records_end) = Body::parse(
+            &mut r,
+            (w0 & 0xFF) as usize,
+            w0 & I != 0,
+            "Map-Register header",
+        )?;
         Ok((
             Self {
                 proxy_reply: w0 & P != 0,

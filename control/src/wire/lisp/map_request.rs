@@ -63,11 +63,7 @@ impl MapRequest {
     /// Octets the message takes on the wire.
     pub fn buffer_len(&self) -> usize {
         12 + self.source_eid.wire_len()
-            + self
-                .itr_rlocs
-                .iter()
-                .map(|a| 2 + ip_len(a))
-                .sum::<usize>()
+            + self.itr_rlocs.iter().map(|a| 2 + ip_len(a)).sum::<usize>()
             + self
                 .records
                 .iter()
