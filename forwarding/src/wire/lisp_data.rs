@@ -238,7 +238,10 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> LispDataHeader<T> {
 
     /// What follows the header, writable.
     pub fn payload_mut(&mut self) -> &mut [u8] {
-        self.buffer.as_mut().get_mut(HEADER_LEN..).unwrap_or(&mut [])
+        self.buffer
+            .as_mut()
+            .get_mut(HEADER_LEN..)
+            .unwrap_or(&mut [])
     }
 }
 

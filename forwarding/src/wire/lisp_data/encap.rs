@@ -2,7 +2,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::{HEADER_LEN, LISP_DATA_PORT, LispDataRepr, OVERHEAD_IPV4, OVERHEAD_IPV6, UDP_HEADER_LEN};
+use super::{
+    HEADER_LEN, LISP_DATA_PORT, LispDataRepr, OVERHEAD_IPV4, OVERHEAD_IPV6, UDP_HEADER_LEN,
+};
 use crate::ForwardingError;
 use crate::wire::checksum;
 
@@ -181,13 +183,14 @@ pub fn encapsulate_in_place(
             let total = u16::try_from(udp_len_usize + IPV4_HEADER_LEN)
                 .map_err(|_| too_big(65535 - IPV4_HEADER_LEN))?;
             let udp_len = total - 20;
-            let start = inner_start
-                .checked_sub(OVERHEAD_IPV4)
-                .ok_or(ForwardingError::NoHeadroom {
-                    what: "LISP encapsulation (IPv4 outer)",
-                    needed: OVERHEAD_IPV4,
-                    available: inner_start,
-                })?;
+            let start =
+                inner_start
+                    .checked_sub(OVERHEAD_IPV4)
+                    .ok_or(ForwardingError::NoHeadroom {
+                        what: "LISP encapsulation (IPv4 outer)",
+                        needed: OVERHEAD_IPV4,
+                        available: inner_start,
+                    })?;
             let out: &mut [u8; OVERHEAD_IPV4] = buf
                 .get_mut(start..)
                 .and_then(|b| b.first_chunk_mut())
@@ -219,22 +222,22 @@ pub fn encapsulate_in_place(
         (IpAddr::V6(src), IpAddr::V6(dst)) => {
             check_v6(src, dst)?;
             let udp_len = u16::try_from(udp_len_usize).map_err(|_| too_big(65535))?;
-            let start = inner_start
-                .checked_sub(OVERHEAD_IPV6)
-                .ok_or(ForwardingError::NoHeadroom {
-                    what: "LISP encapsulation (IPv6 outer)",
-                    needed: OVERHEAD_IPV6,
-                    available: inner_start,
-                })?;
-            let region = buf.get_mut(start..inner_end).unwrap_or(&mut []);
-            let (out, _) =
-                region
-                    .split_first_chunk_mut::<OVERHEAD_IPV6>()
+            let start =
+                inner_start
+                    .checked_sub(OVERHEAD_IPV6)
                     .ok_or(ForwardingError::NoHeadroom {
                         what: "LISP encapsulation (IPv6 outer)",
                         needed: OVERHEAD_IPV6,
                         available: inner_start,
                     })?;
+            let region = buf.get_mut(start..inner_end).unwrap_or(&mut []);
+            let (out, _) = region.split_first_chunk_mut::<OVERHEAD_IPV6>().ok_or(
+                ForwardingError::NoHeadroom {
+                    what: "LISP encapsulation (IPv6 outer)",
+                    needed: OVERHEAD_IPV6,
+                    available: inner_start,
+                },
+            )?;
             let w0 = (6u32 << 28) | (u32::from(tos) << 20) | (params.ipv6_flow_label & 0x000f_ffff);
             out[0..4].copy_from_slice(&w0.to_be_bytes());
             out[4..6].copy_from_slice(&udp_len.to_be_bytes());
