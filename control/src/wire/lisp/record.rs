@@ -13,8 +13,8 @@ use super::address::{Address, EidPrefix, ip_len, parse_ip, write_ip};
 use super::bytes::{Reader, Writer, count_u8};
 use crate::ControlError;
 
-/// Minimum octets of one locator-record (8 fixed + AFI 1 + IPv4).
-pub const LOCATOR_MIN_LEN: usize = 8 + 2 + 4;
+/// Minimum octets of one locator-record (8 fixed, Loc-AFI included, + IPv4).
+pub const LOCATOR_MIN_LEN: usize = 8 + 4;
 /// Minimum octets of one EID-record (12 fixed with an AFI-0 EID).
 pub const EID_RECORD_MIN_LEN: usize = 12;
 
@@ -105,7 +105,7 @@ impl LocatorRecord {
     }
 
     pub fn wire_len(&self) -> usize {
-        8 + 2 + ip_len(&self.rloc)
+        8 + ip_len(&self.rloc)
     }
 
     pub(crate) fn parse(r: &mut Reader<'_>) -> Result<Self, ControlError> {
