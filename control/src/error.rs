@@ -56,6 +56,19 @@ pub enum ControlError {
         value: String,
         expected: &'static str,
     },
+
+    /// An HSRP packet that does not authenticate (text mismatch, missing or wrong MD5 digest);
+    /// RFC 2281: the packet is ignored.
+    #[error("HSRP authentication failed: {reason}")]
+    HsrpAuthFailed { reason: &'static str },
+
+    /// A checksum that does not verify.
+    #[error("{what}: bad checksum {found:#06x}, expected {expected:#06x}")]
+    BadChecksum {
+        what: &'static str,
+        found: u16,
+        expected: u16,
+    },
 }
 
 impl ControlError {

@@ -27,7 +27,10 @@ fuzz_target!(|data: &[u8]| {
     header.key_id = 0;
     header.next_protocol = None;
     let (src, dst) = if v6 {
-        ("2001:db8::1".parse().unwrap(), "2001:db8::2".parse().unwrap())
+        (
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8::2".parse().unwrap(),
+        )
     } else {
         ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap())
     };
