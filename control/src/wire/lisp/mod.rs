@@ -135,6 +135,17 @@ impl LispMessage {
         }
     }
 
+    /// The nonce (for an ECM, the nonce of the encapsulated message).
+    pub fn nonce(&self) -> u64 {
+        match self {
+            LispMessage::MapRequest(m) => m.nonce,
+            LispMessage::MapReply(m) => m.nonce,
+            LispMessage::MapRegister(m) => m.nonce,
+            LispMessage::MapNotify(m) => m.nonce,
+            LispMessage::Ecm(m) => m.message.nonce(),
+        }
+    }
+
     /// Same as [`parse_message`].
     pub fn parse(buf: &[u8]) -> Result<Self, ControlError> {
         parse_message(buf)
