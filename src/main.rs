@@ -30,15 +30,36 @@ enum Command {
     /// Check a configuration file: syntax, line-card admission, licences, every rule.
     /// Prints each problem as FILE:LINE: message and exits 2 if there is any.
     Validate {
-        /// The configuration file (TOML).
+        /// The configuration file (TOML or NX-OS CLI text; recognised from its content).
         file: PathBuf,
     },
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Start the appliance with a configuration; stops cleanly on SIGTERM or SIGINT.
     Run {
         /// The startup configuration file.
         #[arg(long, short)]
         config: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print a configuration file in the other syntax (canonical form; keys as type 7).
+    Convert {
+        /// The configuration file (TOML or NX-OS CLI text).
+        file: PathBuf,
+        /// The syntax to print.
+        #[arg(long, value_enum)]
+        to: SyntaxArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum SyntaxArg {
+    Toml,
+    Cli,
 }
 
 fn main() -> ExitCode {
@@ -71,7 +92,26 @@ fn dispatch(command: Command) -> Result<(), RoamerError> {
     match command {
         Command::Validate { file } => {
             let loaded = load::load(&file, &catalogue)?;
-            println!("{}", loaded.plan.summary(&loaded.config.hostname));
+            for w in &loaded.warnings {
+                eprintln!("{w}");
+            }
+            println!(
+                "{} {}",
+                loaded.plan.summary(&loaded.config.hostname),
+                load::describe(&loaded.config)
+            );
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Convert { file, to }) => {
+            let loaded = load::load(&file, &catalogue)?;
+            for w in &loaded.warnings {
+                eprintln!("{w}");
+            }
+            let syntax = match to {
+                SyntaxArg::Toml => roamer_control::config::Syntax::Toml,
+                SyntaxArg::Cli => roamer_control::config::Syntax::Cli,
+            };
+            print!("{}", roamer_control::config::render(&loaded.config, syntax));
             Ok(())
         }
         Command::Run { config } => run::run(load::load(&config, &catalogue)?),

@@ -15,7 +15,15 @@ use crate::load::Loaded;
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 pub fn run(loaded: Loaded) -> Result<(), RoamerError> {
-    let Loaded { config, plan } = loaded;
+    let Loaded {
+        config,
+        syntax,
+        plan,
+        warnings,
+    } = loaded;
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
     let mut backend = match plan.spec.backend {
         BackendKind::Sim => Accounted::new(SimBackend::default(), plan.capacity_scopes()),
         other => {
@@ -41,6 +49,7 @@ pub fn run(loaded: Loaded) -> Result<(), RoamerError> {
                 backend = %backend.name(),
                 cards,
                 lisp = plan.lisp,
+                config_syntax = ?syntax,
                 "ready"
             );
             let mut tick = tokio::time::interval(POLL_INTERVAL);

@@ -56,19 +56,27 @@ impl fmt::Display for BackendKind {
 
 /// A line card as configured in a slot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LinecardSpec {
     pub slot: SlotId,
     pub model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epld: Option<EpldVersion>,
 }
 
-/// The platform part of a configuration.
+/// The platform part of a configuration (`[platform]` in TOML).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PlatformSpec {
+    #[serde(default)]
     pub profile: ProfileKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<Release>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub licenses: Vec<String>,
+    #[serde(default)]
     pub backend: BackendKind,
+    #[serde(default, rename = "linecard", skip_serializing_if = "Vec::is_empty")]
     pub linecards: Vec<LinecardSpec>,
 }
 

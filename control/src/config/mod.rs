@@ -1,29 +1,15 @@
-//! The configuration model: one model, read from TOML (and, later, NX-OS CLI text).
+//! The configuration: one model ([`model::Config`]), two syntaxes ([`toml_file`] and [`cli`]),
+//! and validation that points at the offending line in either.
 
+pub mod cli;
+pub mod model;
+pub mod path;
+pub mod secret;
 pub mod toml_file;
+pub mod validate;
 
-use roamer_hal::PlatformSpec;
-use serde::{Deserialize, Serialize};
-
-/// `feature ...` switches. Everything is off by default, as on NX-OS.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Features {
-    #[serde(default)]
-    pub lisp: bool,
-    #[serde(default)]
-    pub hsrp: bool,
-    #[serde(default, rename = "interface-vlan")]
-    pub interface_vlan: bool,
-}
-
-/// The whole configuration of one appliance.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Config {
-    pub hostname: String,
-    pub platform: PlatformSpec,
-    pub features: Features,
-}
+pub use model::*;
+pub use path::{ConfigPath, SourceMap};
 
 /// The default host name, as on a factory-fresh Nexus.
 pub const DEFAULT_HOSTNAME: &str = "switch";
@@ -36,4 +22,38 @@ pub fn line_of(text: &str, offset: usize) -> usize {
         .filter(|b| **b == b'\n')
         .count()
         + 1
+}
+
+/// The syntax a configuration text is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Syntax {
+    Toml,
+    Cli,
+}
+
+impl Syntax {
+    /// Recognises the syntax from the content (startup files carry no extension rules).
+    pub fn detect(text: &str) -> Self {
+        if cli::looks_like_cli(text) {
+            Syntax::Cli
+        } else {
+            Syntax::Toml
+        }
+    }
+}
+
+/// Parses a text in the given syntax.
+pub fn parse(text: &str, syntax: Syntax) -> Result<(Config, SourceMap), Vec<crate::ControlError>> {
+    match syntax {
+        Syntax::Toml => toml_file::parse(text),
+        Syntax::Cli => cli::parse(text),
+    }
+}
+
+/// Renders a configuration in the given syntax (canonical form).
+pub fn render(cfg: &Config, syntax: Syntax) -> String {
+    match syntax {
+        Syntax::Toml => toml_file::render(cfg),
+        Syntax::Cli => cli::render(cfg),
+    }
 }
