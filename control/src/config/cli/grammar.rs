@@ -273,10 +273,25 @@ impl Grammar {
             for edge in seq {
                 let existing = self.nodes[node]
                     .edges
-                    .iter()
+                    .iter_mut()
                     .find(|(e, _)| same_edge(e, &edge));
                 node = match existing {
-                    Some((_, n)) => *n,
+                    Some((e, n)) => {
+                        // One keyword, one edge: an alternative's record also applies to the
+                        // plain path through the same word (harmless for commands not reading it).
+                        if let (
+                            Edge::Keyword {
+                                record: r @ None, ..
+                            },
+                            Edge::Keyword {
+                                record: Some(name), ..
+                            },
+                        ) = (e, &edge)
+                        {
+                            *r = Some(name.clone());
+                        }
+                        *n
+                    }
                     None => {
                         self.nodes.push(Node::default());
                         let n = self.nodes.len() - 1;
@@ -498,16 +513,8 @@ impl Grammar {
 
 fn same_edge(a: &Edge, b: &Edge) -> bool {
     match (a, b) {
-        (
-            Edge::Keyword {
-                word: x,
-                record: rx,
-            },
-            Edge::Keyword {
-                word: y,
-                record: ry,
-            },
-        ) => x == y && rx == ry,
+        // Keywords are one edge per word, whatever they record.
+        (Edge::Keyword { word: x, .. }, Edge::Keyword { word: y, .. }) => x == y,
         (Edge::Param { name: x, ty: tx }, Edge::Param { name: y, ty: ty_ }) => x == y && tx == ty_,
         _ => false,
     }
