@@ -1,6 +1,8 @@
 //! Replays every file of `fuzz/corpus/hsrp/` and `fuzz/artifacts/hsrp/` through the HSRP
 //! decoders with the same checks as the fuzz target: no panic, parse → emit → parse stable.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::path::PathBuf;
 
 use roamer_control::wire::hsrp::{

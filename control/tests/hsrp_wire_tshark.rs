@@ -8,6 +8,8 @@
 //!
 //! tshark is required: this test fails (it does not skip) when tshark is missing.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::Command;
 
@@ -92,9 +94,10 @@ fn cases() -> Vec<Case> {
     let text = HsrpAuth::Text(AuthText::cisco());
     let key = HsrpMd5Key::new(b"s3cret").unwrap();
     let md5 = HsrpAuth::Md5(HsrpMd5Auth::unsigned(Ipv4Addr::new(10, 10, 10, 2), 0));
-    let frame = |p: &HsrpPacket, state: HsrpState, vmac: Mac, src: IpAddr, k: Option<&HsrpMd5Key>| {
-        build_hsrp_frame(p, hello_source_mac(state, vmac, IF_MAC), src, k).unwrap()
-    };
+    let frame =
+        |p: &HsrpPacket, state: HsrpState, vmac: Mac, src: IpAddr, k: Option<&HsrpMd5Key>| {
+            build_hsrp_frame(p, hello_source_mac(state, vmac, IF_MAC), src, k).unwrap()
+        };
     let vmac1 = virtual_mac_v1(10);
     let vmac2 = virtual_mac_v2(10).unwrap();
     let v1_md5 = v1(HsrpOpCode::Hello, HsrpState::Standby, 100, md5);
@@ -330,7 +333,16 @@ fn tshark_decodes_every_hsrp_kind_cleanly() {
     ];
 
     // No malformed packet at all.
-    let mut args = vec!["-r", p, "-Y", "_ws.malformed", "-T", "fields", "-e", "frame.number"];
+    let mut args = vec![
+        "-r",
+        p,
+        "-Y",
+        "_ws.malformed",
+        "-T",
+        "fields",
+        "-e",
+        "frame.number",
+    ];
     args.extend_from_slice(&checks);
     let malformed = tshark(&args);
     assert!(malformed.trim().is_empty(), "malformed frames: {malformed}");
@@ -369,7 +381,10 @@ fn tshark_decodes_every_hsrp_kind_cleanly() {
     args.extend_from_slice(&checks);
     let summary = tshark(&args);
     for sev in ["Errors", "Warnings", "Chats"] {
-        assert!(!summary.contains(sev), "expert summary has {sev}:\n{summary}");
+        assert!(
+            !summary.contains(sev),
+            "expert summary has {sev}:\n{summary}"
+        );
     }
 
     // Every frame: protocol stack and key fields.
@@ -384,7 +399,12 @@ fn tshark_decodes_every_hsrp_kind_cleanly() {
         let out = tshark(&args);
         let line = out.lines().next().unwrap_or_default();
         let cols: Vec<&str> = line.split('|').collect();
-        assert_eq!(cols.first().copied(), Some(c.protocols), "{}: {line}", c.name);
+        assert_eq!(
+            cols.first().copied(),
+            Some(c.protocols),
+            "{}: {line}",
+            c.name
+        );
         for (k, (field, want)) in c.fields.iter().enumerate() {
             assert_eq!(
                 cols.get(k + 1).copied(),

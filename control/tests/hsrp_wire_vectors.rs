@@ -3,17 +3,18 @@
 //! and HSRP for IPv6, ignored fields, every negative case with its typed error, authentication,
 //! `Debug` redaction, and property round-trips for every kind.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use proptest::prelude::*;
 use roamer_control::ControlError;
 use roamer_control::wire::hsrp::{
-    AuthText, HSRP_IPV6_MCAST_MAC, HSRP_V1_MCAST_MAC, HSRP_V2_MCAST_MAC, HsrpAuth,
-    HsrpAuthConfig, HsrpInterfaceState, HsrpMd5Auth, HsrpMd5Key, HsrpOpCode, HsrpPacket,
-    HsrpState, HsrpTransport, HsrpV1Packet, HsrpV1Repr, HsrpV2GroupState, HsrpV2Repr,
-    HsrpV2Tlvs, build_hsrp_frame, emit_hsrp_frame, hello_source_mac, hsrp_frame_len, md5_digest,
-    parse_hsrp_frame, sign_md5, verify_md5, virtual_link_local_ipv6, virtual_mac_ipv6,
-    virtual_mac_v1, virtual_mac_v2,
+    AuthText, HSRP_IPV6_MCAST_MAC, HSRP_V1_MCAST_MAC, HSRP_V2_MCAST_MAC, HsrpAuth, HsrpAuthConfig,
+    HsrpInterfaceState, HsrpMd5Auth, HsrpMd5Key, HsrpOpCode, HsrpPacket, HsrpState, HsrpTransport,
+    HsrpV1Packet, HsrpV1Repr, HsrpV2GroupState, HsrpV2Repr, HsrpV2Tlvs, build_hsrp_frame,
+    emit_hsrp_frame, hello_source_mac, hsrp_frame_len, md5_digest, parse_hsrp_frame, sign_md5,
+    verify_md5, virtual_link_local_ipv6, virtual_mac_ipv6, virtual_mac_v1, virtual_mac_v2,
 };
 use roamer_hal::Mac;
 
@@ -141,8 +142,14 @@ fn vector_v2_hello() {
     assert_eq!(p.to_bytes().unwrap(), bytes);
     let tlvs: Vec<_> = HsrpV2Tlvs::new(&bytes).map(|t| t.unwrap()).collect();
     assert_eq!(tlvs.len(), 2);
-    assert_eq!((tlvs[0].tlv_type, tlvs[0].value.len(), tlvs[0].offset), (1, 40, 0));
-    assert_eq!((tlvs[1].tlv_type, tlvs[1].value.len(), tlvs[1].offset), (3, 8, 42));
+    assert_eq!(
+        (tlvs[0].tlv_type, tlvs[0].value.len(), tlvs[0].offset),
+        (1, 40, 0)
+    );
+    assert_eq!(
+        (tlvs[1].tlv_type, tlvs[1].value.len(), tlvs[1].offset),
+        (3, 8, 42)
+    );
 }
 
 #[test]
@@ -174,7 +181,12 @@ fn frames_v1_v2_v6_byte_exact() {
     for (frame, transport, dst_mac, ttl) in [
         (hex(V1_FRAME), HsrpTransport::V1, HSRP_V1_MCAST_MAC, 1),
         (hex(V2_FRAME), HsrpTransport::V2Ipv4, HSRP_V2_MCAST_MAC, 1),
-        (hex(V6_FRAME), HsrpTransport::V2Ipv6, HSRP_IPV6_MCAST_MAC, 255),
+        (
+            hex(V6_FRAME),
+            HsrpTransport::V2Ipv6,
+            HSRP_IPV6_MCAST_MAC,
+            255,
+        ),
     ] {
         let parsed = parse_hsrp_frame(&frame).unwrap();
         assert_eq!(parsed.transport(), Some(transport));
@@ -193,7 +205,11 @@ fn md5_cisco_captures() {
         let zeroed = hex(zeroed);
         let digest = hex(digest);
         let key = HsrpMd5Key::new(key.as_bytes()).unwrap();
-        assert_eq!(md5_digest(&zeroed, &key).unwrap().to_vec(), digest, "vector {i}");
+        assert_eq!(
+            md5_digest(&zeroed, &key).unwrap().to_vec(),
+            digest,
+            "vector {i}"
+        );
         // The packet as it was on the wire (digest filled in).
         let mut wire = zeroed.clone();
         let n = wire.len();
@@ -250,7 +266,9 @@ fn md5_cisco_captures() {
             assert_eq!(g.identifier, Mac([0xaa, 0xbb, 0xcc, 0x00, 0x0a, 0x00]));
             assert_eq!(g.priority, 100);
             assert_eq!(g.virtual_ip, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100)));
-            assert!(matches!(r.auth, HsrpAuth::Md5(m) if m.sender_ip == Ipv4Addr::new(10, 0, 0, 10)));
+            assert!(
+                matches!(r.auth, HsrpAuth::Md5(m) if m.sender_ip == Ipv4Addr::new(10, 0, 0, 10))
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -431,10 +449,7 @@ fn ignored_fields_and_advertise() {
     let adv = hex("0003 0001 000a 0300 0001 0000 00000000 00000000");
     let p = HsrpPacket::parse(&adv).unwrap();
     assert_eq!(p, HsrpPacket::V1Advertise);
-    assert!(
-        p.authenticate(&adv, &HsrpAuthConfig::default())
-            .is_err()
-    );
+    assert!(p.authenticate(&adv, &HsrpAuthConfig::default()).is_err());
     assert_eq!(
         p.to_bytes(),
         Err(ControlError::BadValue {
@@ -448,7 +463,10 @@ fn ignored_fields_and_advertise() {
     b[30] = 0xee;
     b.extend_from_slice(&hex("630300aabb"));
     b.push(0);
-    assert_eq!(HsrpPacket::parse(&b).unwrap(), HsrpPacket::V2(v2_hello_repr()));
+    assert_eq!(
+        HsrpPacket::parse(&b).unwrap(),
+        HsrpPacket::V2(v2_hello_repr())
+    );
     // Interface State TLV with the group state, and alone.
     let mut r = v2_hello_repr();
     r.interface_state = Some(HsrpInterfaceState {
@@ -514,19 +532,37 @@ fn negative_cases_have_typed_errors() {
     // Group State TLV with a wrong length.
     let mut x = v2.clone();
     x[1] = 39;
-    assert!(matches!(HsrpPacket::parse(&x), Err(BadLength { declared: 39, .. })));
+    assert!(matches!(
+        HsrpPacket::parse(&x),
+        Err(BadLength { declared: 39, .. })
+    ));
     // TLV running past the end.
     assert!(matches!(
         HsrpPacket::parse(&v2[..50]),
-        Err(Truncated { what: "HSRP v2 TLV", .. })
+        Err(Truncated {
+            what: "HSRP v2 TLV",
+            ..
+        })
     ));
     // Version, op code, IP version, group.
     let mut x = v2.clone();
     x[2] = 3;
-    assert!(matches!(HsrpPacket::parse(&x), Err(BadValue { what: "HSRP v2 Group State version", value: 3 })));
+    assert!(matches!(
+        HsrpPacket::parse(&x),
+        Err(BadValue {
+            what: "HSRP v2 Group State version",
+            value: 3
+        })
+    ));
     let mut x = v2.clone();
     x[3] = 3;
-    assert!(matches!(HsrpPacket::parse(&x), Err(BadValue { what: "HSRP v2 op code", value: 3 })));
+    assert!(matches!(
+        HsrpPacket::parse(&x),
+        Err(BadValue {
+            what: "HSRP v2 op code",
+            value: 3
+        })
+    ));
     let mut x = v2.clone();
     x[5] = 5;
     assert_eq!(
@@ -548,33 +584,57 @@ fn negative_cases_have_typed_errors() {
     // Duplicate TLVs.
     let mut x = v2[..42].to_vec();
     x.extend_from_slice(&v2[..42]);
-    assert!(matches!(HsrpPacket::parse(&x), Err(BadValue { what: "HSRP v2 duplicate Group State TLV", .. })));
+    assert!(matches!(
+        HsrpPacket::parse(&x),
+        Err(BadValue {
+            what: "HSRP v2 duplicate Group State TLV",
+            ..
+        })
+    ));
     let mut x = v2.clone();
     x.extend_from_slice(&v2[42..]);
-    assert!(matches!(HsrpPacket::parse(&x), Err(BadValue { what: "HSRP v2 second authentication TLV", .. })));
+    assert!(matches!(
+        HsrpPacket::parse(&x),
+        Err(BadValue {
+            what: "HSRP v2 second authentication TLV",
+            ..
+        })
+    ));
     // Text / MD5 / interface TLVs with wrong lengths.
-    for bad in ["0307 63697363 6f0000", "041b" , "0203 000000"] {
+    for bad in ["0307 63697363 6f0000", "041b", "0203 000000"] {
         let mut x = v2[..42].to_vec();
         let mut t = hex(bad);
         let n = usize::from(t[1]);
         t.resize(2 + n, 0);
         x.extend_from_slice(&t);
-        assert!(matches!(HsrpPacket::parse(&x), Err(BadLength { .. })), "{bad}");
+        assert!(
+            matches!(HsrpPacket::parse(&x), Err(BadLength { .. })),
+            "{bad}"
+        );
     }
     // Neither Group State nor Interface State.
     assert!(matches!(
         HsrpPacket::parse(&hex("0308 636973636f000000")),
         Err(BadValue { .. })
     ));
-    assert!(matches!(HsrpV2Repr::parse_bytes(&hex("0204 0002 0000")), Err(BadValue { .. })));
+    assert!(matches!(
+        HsrpV2Repr::parse_bytes(&hex("0204 0002 0000")),
+        Err(BadValue { .. })
+    ));
     // Emit errors: group > 4095, buffer too small.
     let mut r = v2_hello_repr();
     r.group_state.group = 5000;
     assert!(matches!(HsrpPacket::V2(r).to_bytes(), Err(BadValue { .. })));
     let mut small = [0u8; 51];
-    assert!(matches!(HsrpPacket::V2(v2_hello_repr()).emit(&mut small), Err(TooLarge { .. })));
+    assert!(matches!(
+        HsrpPacket::V2(v2_hello_repr()).emit(&mut small),
+        Err(TooLarge { .. })
+    ));
     let mut small = [0u8; 19];
-    assert!(matches!(HsrpPacket::V1(v1_hello_repr()).emit(&mut small), Err(TooLarge { .. })));
+    assert!(matches!(
+        HsrpPacket::V1(v1_hello_repr()).emit(&mut small),
+        Err(TooLarge { .. })
+    ));
     let mut r = v1_hello_repr();
     r.auth = HsrpAuth::None;
     assert!(matches!(HsrpPacket::V1(r).to_bytes(), Err(BadValue { .. })));
@@ -591,34 +651,72 @@ fn frame_negative_cases_have_typed_errors() {
     assert!(matches!(parse_hsrp_frame(&f1[..13]), Err(Truncated { .. })));
     let mut x = f1.clone();
     x[12] = 0x88;
-    assert!(matches!(parse_hsrp_frame(&x), Err(BadValue { what: "Ethertype (not IPv4 / IPv6)", .. })));
+    assert!(matches!(
+        parse_hsrp_frame(&x),
+        Err(BadValue {
+            what: "Ethertype (not IPv4 / IPv6)",
+            ..
+        })
+    ));
     let mut x = f1.clone();
     x[24] ^= 0xff; // IPv4 header checksum
     assert!(matches!(
         parse_hsrp_frame(&x),
-        Err(BadChecksum { what: "IPv4 header", expected: 0xc4ef, .. })
+        Err(BadChecksum {
+            what: "IPv4 header",
+            expected: 0xc4ef,
+            ..
+        })
     ));
     let mut x = f1.clone();
     x[41] ^= 0xff; // UDP checksum
-    assert!(matches!(parse_hsrp_frame(&x), Err(BadChecksum { what: "UDP", expected: 0x7ddc, .. })));
+    assert!(matches!(
+        parse_hsrp_frame(&x),
+        Err(BadChecksum {
+            what: "UDP",
+            expected: 0x7ddc,
+            ..
+        })
+    ));
     let mut x = f1.clone();
     x[40..42].copy_from_slice(&[0, 0]); // UDP checksum 0 over IPv4: accepted
     assert!(parse_hsrp_frame(&x).is_ok());
     let mut x = f1.clone();
     x[36..38].copy_from_slice(&1986u16.to_be_bytes());
-    assert!(matches!(parse_hsrp_frame(&x), Err(BadValue { value: 1986, .. })));
+    assert!(matches!(
+        parse_hsrp_frame(&x),
+        Err(BadValue { value: 1986, .. })
+    ));
     let mut x = f1.clone();
     x[38..40].copy_from_slice(&100u16.to_be_bytes());
-    assert!(matches!(parse_hsrp_frame(&x), Err(BadLength { declared: 100, .. })));
-    assert!(matches!(parse_hsrp_frame(&f1[..f1.len() - 1]), Err(BadLength { .. })));
+    assert!(matches!(
+        parse_hsrp_frame(&x),
+        Err(BadLength { declared: 100, .. })
+    ));
+    assert!(matches!(
+        parse_hsrp_frame(&f1[..f1.len() - 1]),
+        Err(BadLength { .. })
+    ));
     let f6 = hex(V6_FRAME);
     let mut x = f6.clone();
     let n = x.len();
     x[n - 54..n - 52].copy_from_slice(&[0, 0]); // UDP checksum 0 over IPv6
-    assert!(matches!(parse_hsrp_frame(&x), Err(BadValue { what: "UDP checksum 0 over IPv6", .. })));
+    assert!(matches!(
+        parse_hsrp_frame(&x),
+        Err(BadValue {
+            what: "UDP checksum 0 over IPv6",
+            ..
+        })
+    ));
     let mut x = f6.clone();
     x[20] = 6;
-    assert!(matches!(parse_hsrp_frame(&x), Err(BadValue { what: "IPv6 next header (not UDP)", .. })));
+    assert!(matches!(
+        parse_hsrp_frame(&x),
+        Err(BadValue {
+            what: "IPv6 next header (not UDP)",
+            ..
+        })
+    ));
     // Building: family and link-local rules.
     let p6 = HsrpPacket::V2(v6_hello_repr());
     let mac = Mac([0, 1, 2, 3, 4, 5]);
@@ -631,7 +729,12 @@ fn frame_negative_cases_have_typed_errors() {
         Err(BadValue { .. })
     ));
     assert!(matches!(
-        build_hsrp_frame(&HsrpPacket::V1(v1_hello_repr()), mac, "fe80::1".parse().unwrap(), None),
+        build_hsrp_frame(
+            &HsrpPacket::V1(v1_hello_repr()),
+            mac,
+            "fe80::1".parse().unwrap(),
+            None
+        ),
         Err(UnsupportedAfi { .. })
     ));
     let mut small = vec![0u8; 61];
@@ -655,9 +758,18 @@ fn frame_negative_cases_have_typed_errors() {
 #[test]
 fn virtual_macs_and_addresses() {
     assert_eq!(virtual_mac_v1(10), Mac([0, 0, 0x0c, 0x07, 0xac, 0x0a]));
-    assert_eq!(virtual_mac_v2(10).unwrap(), Mac([0, 0, 0x0c, 0x9f, 0xf0, 0x0a]));
-    assert_eq!(virtual_mac_v2(4095).unwrap(), Mac([0, 0, 0x0c, 0x9f, 0xff, 0xff]));
-    assert_eq!(virtual_mac_ipv6(10).unwrap(), Mac([0, 0x05, 0x73, 0xa0, 0x00, 0x0a]));
+    assert_eq!(
+        virtual_mac_v2(10).unwrap(),
+        Mac([0, 0, 0x0c, 0x9f, 0xf0, 0x0a])
+    );
+    assert_eq!(
+        virtual_mac_v2(4095).unwrap(),
+        Mac([0, 0, 0x0c, 0x9f, 0xff, 0xff])
+    );
+    assert_eq!(
+        virtual_mac_ipv6(10).unwrap(),
+        Mac([0, 0x05, 0x73, 0xa0, 0x00, 0x0a])
+    );
     assert_eq!(
         virtual_link_local_ipv6(0).unwrap(),
         "fe80::5:73ff:fea0:0".parse::<Ipv6Addr>().unwrap()
@@ -667,7 +779,10 @@ fn virtual_macs_and_addresses() {
         "fe80::5:73ff:fea0:1".parse::<Ipv6Addr>().unwrap()
     );
     for f in [virtual_mac_v2, virtual_mac_ipv6] {
-        assert!(matches!(f(4096), Err(ControlError::BadValue { value: 4096, .. })));
+        assert!(matches!(
+            f(4096),
+            Err(ControlError::BadValue { value: 4096, .. })
+        ));
     }
     assert!(virtual_link_local_ipv6(4096).is_err());
     let vmac = virtual_mac_v1(10);
@@ -714,15 +829,20 @@ fn arb_state(v1: bool) -> impl Strategy<Value = HsrpState> {
 }
 
 fn arb_md5() -> impl Strategy<Value = HsrpMd5Auth> {
-    (any::<u8>(), any::<u16>(), any::<[u8; 4]>(), any::<u32>(), any::<[u8; 16]>()).prop_map(
-        |(algorithm, flags, ip, key_id, digest)| HsrpMd5Auth {
+    (
+        any::<u8>(),
+        any::<u16>(),
+        any::<[u8; 4]>(),
+        any::<u32>(),
+        any::<[u8; 16]>(),
+    )
+        .prop_map(|(algorithm, flags, ip, key_id, digest)| HsrpMd5Auth {
             algorithm,
             flags,
             sender_ip: Ipv4Addr::from(ip),
             key_id,
             digest,
-        },
-    )
+        })
 }
 
 fn arb_auth(allow_none: bool) -> impl Strategy<Value = HsrpAuth> {

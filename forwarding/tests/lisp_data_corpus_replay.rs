@@ -1,6 +1,8 @@
 //! Replays every file of `fuzz/corpus/lisp_data/` and `fuzz/artifacts/lisp_data/` through the
 //! same checks as the fuzz target: no panic, and encap → decap returns the inner bytes.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::path::PathBuf;
 
 use roamer_forwarding::wire::lisp_data::{

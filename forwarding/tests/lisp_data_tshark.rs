@@ -4,6 +4,8 @@
 //!
 //! tshark is required: this test fails (it does not skip) when tshark is missing.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::Command;
 

@@ -2,6 +2,8 @@
 //! `data_header` and the §11.3 pcap data packet byte for byte, reserved bits ignored, every
 //! negative case with its typed error, property round-trips.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use proptest::prelude::*;
