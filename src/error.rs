@@ -26,6 +26,26 @@ pub enum RoamerError {
     #[error(transparent)]
     Platform(#[from] roamer_platforms::PlatformError),
 
+    #[error("control socket {}: {source}", path.display())]
+    Socket {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("cannot reach the roamer daemon at {}: {source} (is `roamer run` started, with the same --socket?)", path.display())]
+    Connect {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{failed} command(s) failed")]
+    CommandsFailed { failed: usize },
+
+    #[error("line editor: {0}")]
+    Editor(String),
+
     #[error("cannot start the runtime: {0}")]
     Runtime(#[source] std::io::Error),
 }

@@ -51,6 +51,19 @@ pub fn load(path: &Path, catalogue: &Catalogue) -> Result<Loaded, RoamerError> {
 
 /// Checks a configuration text; `path` is only used to name it in diagnostics.
 pub fn check_text(path: &Path, text: &str, catalogue: &Catalogue) -> Result<Loaded, RoamerError> {
+    let syntax = Syntax::detect(text);
+    let parsed = config::parse(text, syntax);
+    check_parsed(path, parsed, syntax, catalogue)
+}
+
+/// Turns a parse result into a checked configuration: validation and platform admission,
+/// every finding positioned through the parse's source map.
+pub fn check_parsed(
+    path: &Path,
+    parsed: Result<(Config, SourceMap), Vec<roamer_control::ControlError>>,
+    syntax: Syntax,
+    catalogue: &Catalogue,
+) -> Result<Loaded, RoamerError> {
     let diag = |line: usize, warning: bool, message: String| Diagnostic {
         path: path.to_path_buf(),
         line,
@@ -61,8 +74,7 @@ pub fn check_text(path: &Path, text: &str, catalogue: &Catalogue) -> Result<Load
         path: path.to_path_buf(),
         diagnostics,
     };
-    let syntax = Syntax::detect(text);
-    let (config, sources) = config::parse(text, syntax).map_err(|errors| {
+    let (config, sources) = parsed.map_err(|errors| {
         invalid(
             errors
                 .iter()

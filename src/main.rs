@@ -1,8 +1,11 @@
 //! `roamer`: the appliance binary. It wires configuration → platform → control plane and hosts
 //! the operator's commands.
 
+mod client;
+mod daemon;
 mod error;
 mod load;
+mod protocol;
 mod run;
 
 use std::path::PathBuf;
@@ -38,9 +41,25 @@ enum Command {
     Config(ConfigCommand),
     /// Start the appliance with a configuration; stops cleanly on SIGTERM or SIGINT.
     Run {
-        /// The startup configuration file.
+        /// The startup configuration file (`copy running-config startup-config` writes it).
         #[arg(long, short)]
         config: PathBuf,
+        /// The control socket (default: $ROAMER_SOCKET or /run/roamer/roamer.sock).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
+    /// Open an interactive NX-OS-style shell on the running daemon.
+    Cli {
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
+    /// Run commands on the running daemon, e.g. roamer exec "configure terminal; hostname a; end".
+    Exec {
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Commands, separated by ';' or given as separate arguments.
+        #[arg(required = true)]
+        commands: Vec<String>,
     },
 }
 
@@ -114,6 +133,13 @@ fn dispatch(command: Command) -> Result<(), RoamerError> {
             print!("{}", roamer_control::config::render(&loaded.config, syntax));
             Ok(())
         }
-        Command::Run { config } => run::run(load::load(&config, &catalogue)?),
+        Command::Run { config, socket } => {
+            let loaded = load::load(&config, &catalogue)?;
+            run::run(loaded, config, protocol::socket_path(socket), catalogue)
+        }
+        Command::Cli { socket } => client::interactive(&protocol::socket_path(socket)),
+        Command::Exec { socket, commands } => {
+            client::exec(&protocol::socket_path(socket), &commands)
+        }
     }
 }

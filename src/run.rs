@@ -1,31 +1,38 @@
-//! `roamer run`: bring the platform up, serve until SIGTERM or SIGINT, stop cleanly.
+//! `roamer run`: bring the platform up, serve the control socket, stop cleanly on SIGTERM or
+//! SIGINT.
 
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use roamer_hal::{Accounted, Backend, BackendKind, PacketIo};
+use roamer_hal::{Accounted, Backend, BackendKind, Catalogue, PacketIo};
 use roamer_platforms::PlatformError;
 use roamer_platforms::sim::SimBackend;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
 use tokio::signal::unix::{SignalKind, signal};
-use tracing::{Instrument, debug, info, info_span};
+use tokio::sync::Semaphore;
+use tracing::{Instrument, debug, info, info_span, warn};
 
+use crate::daemon::{self, State};
 use crate::error::RoamerError;
 use crate::load::Loaded;
+use crate::protocol::{MAX_REQUEST_BYTES, MAX_SESSIONS, Request, Response};
 
 /// How often the daemon collects backend events and punts while nothing else wakes it.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
-pub fn run(loaded: Loaded) -> Result<(), RoamerError> {
-    let Loaded {
-        config,
-        syntax,
-        plan,
-        warnings,
-    } = loaded;
-    for w in &warnings {
-        tracing::warn!("{w}");
+pub fn run(
+    loaded: Loaded,
+    startup: PathBuf,
+    socket: PathBuf,
+    catalogue: Catalogue,
+) -> Result<(), RoamerError> {
+    for w in &loaded.warnings {
+        warn!("{w}");
     }
-    let mut backend = match plan.spec.backend {
-        BackendKind::Sim => Accounted::new(SimBackend::default(), plan.capacity_scopes()),
+    let backend = match loaded.plan.spec.backend {
+        BackendKind::Sim => Accounted::new(SimBackend::default(), loaded.plan.capacity_scopes()),
         other => {
             return Err(PlatformError::BackendUnavailable {
                 backend: other,
@@ -38,44 +45,141 @@ pub fn run(loaded: Loaded) -> Result<(), RoamerError> {
         .enable_all()
         .build()
         .map_err(RoamerError::Runtime)?;
-    let span = info_span!("roamer", hostname = %config.hostname);
-    runtime.block_on(
-        async move {
-            let mut term = signal(SignalKind::terminate()).map_err(RoamerError::Runtime)?;
-            let mut int = signal(SignalKind::interrupt()).map_err(RoamerError::Runtime)?;
-            let cards = plan.online_cards().count();
-            info!(
-                profile = %plan.spec.profile,
-                backend = %backend.name(),
-                cards,
-                lisp = plan.lisp,
-                config_syntax = ?syntax,
-                "ready"
-            );
-            let mut tick = tokio::time::interval(POLL_INTERVAL);
-            let mut events = Vec::new();
-            let mut punts = Vec::new();
-            let signal_name = loop {
-                tokio::select! {
-                    _ = term.recv() => break "SIGTERM",
-                    _ = int.recv() => break "SIGINT",
-                    _ = tick.tick() => {
-                        backend.drain_events(&mut events);
-                        backend.drain_punts(&mut punts);
-                        for e in events.drain(..) {
-                            debug!(event = ?e, "backend event");
+    let span = info_span!("roamer", hostname = %loaded.config.hostname);
+    let syntax = loaded.syntax;
+    let state = Arc::new(Mutex::new(State::new(loaded, startup, backend, catalogue)));
+    runtime.block_on(serve(state, socket, syntax).instrument(span))
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    // A panicking session must not take the daemon down with it.
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn serve(
+    state: Arc<Mutex<State>>,
+    socket: PathBuf,
+    syntax: roamer_control::config::Syntax,
+) -> Result<(), RoamerError> {
+    let listener = bind(&socket).await?;
+    let mut term = signal(SignalKind::terminate()).map_err(RoamerError::Runtime)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(RoamerError::Runtime)?;
+    let sessions = Arc::new(Semaphore::new(MAX_SESSIONS));
+    {
+        let s = lock(&state);
+        info!(
+            profile = %s.plan.spec.profile,
+            backend = %s.backend_name(),
+            cards = s.plan.online_cards().count(),
+            lisp = s.plan.lisp,
+            config_syntax = ?syntax,
+            socket = %socket.display(),
+            "ready"
+        );
+    }
+    let mut tick = tokio::time::interval(POLL_INTERVAL);
+    let mut events = Vec::new();
+    let mut punts = Vec::new();
+    let signal_name = loop {
+        tokio::select! {
+            _ = term.recv() => break "SIGTERM",
+            _ = int.recv() => break "SIGINT",
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let state = state.clone();
+                    let sessions = sessions.clone();
+                    tokio::spawn(async move {
+                        let Ok(_permit) = sessions.acquire_owned().await else { return };
+                        if let Err(e) = session(stream, state).await {
+                            debug!(error = %e, "session ended");
                         }
-                        for p in punts.drain(..) {
-                            debug!(port = %p.port, reason = ?p.reason, len = p.frame.len(), "punt");
-                        }
-                    }
+                    }.in_current_span());
                 }
-            };
-            info!(signal = signal_name, "stopping");
-            Ok::<(), RoamerError>(())
+                Err(e) => warn!(error = %e, "accept failed"),
+            },
+            _ = tick.tick() => {
+                let mut s = lock(&state);
+                let backend = s.backend_mut();
+                backend.drain_events(&mut events);
+                backend.drain_punts(&mut punts);
+                drop(s);
+                for e in events.drain(..) {
+                    debug!(event = ?e, "backend event");
+                }
+                for p in punts.drain(..) {
+                    debug!(port = %p.port, reason = ?p.reason, len = p.frame.len(), "punt");
+                }
+            }
         }
-        .instrument(span),
-    )?;
+    };
+    info!(signal = signal_name, "stopping");
+    let _ = std::fs::remove_file(&socket);
     info!("stopped");
     Ok(())
+}
+
+/// Binds the control socket; a stale socket file is replaced, a live one is an error.
+async fn bind(socket: &Path) -> Result<UnixListener, RoamerError> {
+    let io = |source: std::io::Error| RoamerError::Socket {
+        path: socket.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    if socket.exists() {
+        if UnixStream::connect(socket).await.is_ok() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                "another roamer is serving this socket",
+            )));
+        }
+        std::fs::remove_file(socket).map_err(io)?;
+    }
+    UnixListener::bind(socket).map_err(io)
+}
+
+/// One CLI session: requests in, responses out, one JSON object per line.
+async fn session(stream: UnixStream, state: Arc<Mutex<State>>) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    let mut cli = daemon::new_session();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = (&mut reader)
+            .take(MAX_REQUEST_BYTES as u64 + 1)
+            .read_line(&mut line)
+            .await?;
+        if n == 0 {
+            return Ok(());
+        }
+        if n > MAX_REQUEST_BYTES {
+            let resp = Response {
+                ok: false,
+                output: "% request too long\n".into(),
+                ..Response::default()
+            };
+            write_response(&mut write, &resp).await?;
+            return Ok(());
+        }
+        let resp = match serde_json::from_str::<Request>(&line) {
+            Ok(req) => lock(&state).handle(&mut cli, req),
+            Err(e) => Response {
+                ok: false,
+                output: format!("% bad request: {e}\n"),
+                ..Response::default()
+            },
+        };
+        write_response(&mut write, &resp).await?;
+    }
+}
+
+async fn write_response(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    resp: &Response,
+) -> std::io::Result<()> {
+    let mut bytes = serde_json::to_vec(resp).map_err(std::io::Error::other)?;
+    bytes.push(b'\n');
+    write.write_all(&bytes).await
 }

@@ -1,121 +1,68 @@
 //! `roamer run` logs a readiness line and stops cleanly on SIGTERM and SIGINT.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+mod common;
+
+use common::Daemon;
 
 const EXAMPLE: &str = include_str!("../examples/n7k-dc1.toml");
-const TIMEOUT: Duration = Duration::from_secs(20);
-
-struct Daemon {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(config: &str) -> Daemon {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("startup.toml");
-    std::fs::write(&path, config).expect("write");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_roamer"))
-        .args(["run", "--config"])
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn roamer");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    Daemon {
-        child,
-        lines,
-        _dir: dir,
-    }
-}
-
-fn wait_for_line(d: &Daemon, needle: &str) -> String {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match d.lines.recv_timeout(left) {
-            Ok(line) if line.contains(needle) => return line,
-            Ok(_) => continue,
-            Err(_) => panic!("no line containing {needle:?} within {TIMEOUT:?}"),
-        }
-    }
-}
-
-fn signal(d: &Daemon, sig: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(d.child.id().to_string())
-        .status()
-        .expect("kill");
-    assert!(status.success());
-}
-
-fn wait_exit(d: &mut Daemon) -> i32 {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if let Some(status) = d.child.try_wait().expect("wait") {
-            return status.code().unwrap_or(-1);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "roamer did not stop within {TIMEOUT:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 #[test]
 fn ready_then_clean_stop_on_sigterm() {
-    let mut d = start(EXAMPLE);
-    let ready = wait_for_line(&d, "ready");
-    assert!(
-        ready.contains("hostname=n7k-dc1") || ready.contains("n7k-dc1"),
-        "{ready}"
-    );
+    let mut d = Daemon::spawn(EXAMPLE, "startup.toml");
+    let ready = d.wait_for_line("ready");
+    assert!(ready.contains("n7k-dc1"), "{ready}");
     assert!(ready.contains("backend=sim"), "{ready}");
-    signal(&d, "TERM");
-    wait_for_line(&d, "SIGTERM");
-    assert_eq!(wait_exit(&mut d), 0);
+    d.signal("TERM");
+    d.wait_for_line("SIGTERM");
+    assert_eq!(d.wait_exit(), 0);
+    assert!(!d.socket.exists(), "socket left behind");
 }
 
 #[test]
 fn clean_stop_on_sigint() {
-    let mut d = start(EXAMPLE);
-    wait_for_line(&d, "ready");
-    signal(&d, "INT");
-    assert_eq!(wait_exit(&mut d), 0);
+    let mut d = Daemon::start(EXAMPLE, "startup.toml");
+    d.signal("INT");
+    assert_eq!(d.wait_exit(), 0);
 }
 
 #[test]
 fn invalid_config_does_not_start() {
-    let mut d = start(&EXAMPLE.replace("186.008", "186.007"));
-    let line = wait_for_line(&d, "186.007");
+    let mut d = Daemon::spawn(&EXAMPLE.replace("186.008", "186.007"), "startup.toml");
+    let line = d.wait_for_line("186.007");
     assert!(line.contains("startup.toml:"), "{line}");
-    assert_eq!(wait_exit(&mut d), 2);
+    assert_eq!(d.wait_exit(), 2);
 }
 
 #[test]
 fn unavailable_backend_is_a_clear_error() {
-    let mut d = start(&EXAMPLE.replace("backend = \"sim\"", "backend = \"kernel\""));
-    wait_for_line(&d, "kernel backend is not available");
-    assert_eq!(wait_exit(&mut d), 2);
+    let mut d = Daemon::spawn(
+        &EXAMPLE.replace("backend = \"sim\"", "backend = \"kernel\""),
+        "startup.toml",
+    );
+    d.wait_for_line("kernel backend is not available");
+    assert_eq!(d.wait_exit(), 2);
+}
+
+#[test]
+fn a_second_daemon_on_the_same_socket_is_refused() {
+    let first = Daemon::start(EXAMPLE, "startup.toml");
+    let out = common::run(
+        common::roamer()
+            .arg("run")
+            .arg("--config")
+            .arg(&first.startup)
+            .arg("--socket")
+            .arg(&first.socket),
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("another roamer is serving this socket"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        first.exec("show version").code,
+        0,
+        "the first daemon must keep serving"
+    );
 }

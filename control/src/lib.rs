@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod error;
+pub mod show;
 pub mod wire;
 
 pub use error::ControlError;

@@ -1,6 +1,8 @@
 //! Rendering is canonical: render(parse(render(m))) == render(m) in both syntaxes, and the two
 //! syntaxes describe the same model.
 
+#![allow(clippy::unwrap_used)] // generators of known-valid values
+
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

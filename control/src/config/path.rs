@@ -152,8 +152,7 @@ fn toml_line(text: &str, path: &ConfigPath) -> Option<usize> {
                         None => Some(doc.get_ref()),
                         Some(v) => v.get_ref().as_table(),
                     };
-                    table
-                        .and_then(|t| find_key(t, k))
+                    table.and_then(|t| find_key(t, k))
                 }
                 Seg::Elem { field, value } => current
                     .and_then(|v| v.get_ref().as_array())

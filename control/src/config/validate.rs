@@ -73,9 +73,8 @@ impl Validator {
     fn features(&mut self, cfg: &Config) {
         let f = cfg.features;
         if !f.lisp
-            && let Some(path) = first_lisp_element(cfg)
+            && let Some((path, what)) = first_lisp_element(cfg)
         {
-            let what = path.to_string();
             self.error(
                 path,
                 ControlError::FeatureRequired {
@@ -286,26 +285,41 @@ impl Validator {
     }
 }
 
-fn first_lisp_element(cfg: &Config) -> Option<ConfigPath> {
+/// The first LISP element of a configuration and how an operator would name it.
+fn first_lisp_element(cfg: &Config) -> Option<(ConfigPath, String)> {
     let l = &cfg.lisp;
     if let Some((name, _)) = l.dynamic_eid.iter().next() {
-        return Some(ConfigPath::dynamic_eid(name));
+        return Some((
+            ConfigPath::dynamic_eid(name),
+            format!("lisp dynamic-eid {name}"),
+        ));
     }
     if let Some((name, _)) = l.site.iter().next() {
-        return Some(ConfigPath::site(name));
+        return Some((ConfigPath::site(name), format!("lisp site {name}")));
     }
-    if *l != Default::default() {
-        return Some(if l.ipv4 != Default::default() {
-            ConfigPath::lisp_af(false)
-        } else {
-            ConfigPath::lisp_af(true)
-        });
+    if l.instance_id.is_some() {
+        return Some((
+            ConfigPath::root().key("lisp").key("instance-id"),
+            "lisp instance-id".into(),
+        ));
+    }
+    for (v6, af) in [(false, &l.ipv4), (true, &l.ipv6)] {
+        if *af != Default::default() {
+            let word = if v6 { "ipv6" } else { "ip" };
+            return Some((ConfigPath::lisp_af(v6), format!("{word} lisp")));
+        }
     }
     cfg.interfaces.iter().find_map(|(n, i)| {
         if i.lisp_mobility.is_some() {
-            Some(ConfigPath::interface(n).key("lisp-mobility"))
+            Some((
+                ConfigPath::interface(n).key("lisp-mobility"),
+                format!("lisp mobility on {n}"),
+            ))
         } else if i.lisp_extended_subnet_mode {
-            Some(ConfigPath::interface(n).key("lisp-extended-subnet-mode"))
+            Some((
+                ConfigPath::interface(n).key("lisp-extended-subnet-mode"),
+                format!("lisp extended-subnet-mode on {n}"),
+            ))
         } else {
             None
         }

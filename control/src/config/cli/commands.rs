@@ -162,6 +162,18 @@ pub static COMMANDS: &[Command] = &[
         help: "Copy the running configuration",
         action: exec,
     },
+    Command {
+        modes: ALL,
+        pattern: "copy <file:word> running-config",
+        help: "Merge a configuration file into the running configuration",
+        action: exec,
+    },
+    Command {
+        modes: ALL,
+        pattern: "configure replace <file:word>",
+        help: "Replace the running configuration with a file",
+        action: exec,
+    },
     // Global configuration.
     Command {
         modes: &[K::Config],
@@ -955,11 +967,7 @@ fn lisp_dynamic_eid(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
             .ok_or_else(|| missing("lisp dynamic-eid", &name))?;
         return Ok(());
     }
-    ctx.cfg
-        .lisp
-        .dynamic_eid
-        .entry(name.clone())
-        .or_default();
+    ctx.cfg.lisp.dynamic_eid.entry(name.clone()).or_default();
     ctx.touched = Some(ConfigPath::dynamic_eid(&name));
     ctx.mode = Mode::DynamicEid(name);
     Ok(())

@@ -329,6 +329,8 @@ impl Grammar {
                 (Some(e), _) => Some(*e),
                 (None, 1) => Some(kw[0]),
                 (None, 0) => None,
+                // Spellings of one thing (`startup-config`, `start-up-config`) are not ambiguous.
+                (None, _) if self.same_commands(&kw) => Some(kw[0]),
                 (None, _) => {
                     return Err(MatchError::Ambiguous {
                         at: i,
@@ -397,6 +399,19 @@ impl Grammar {
             }
         }
         Err(MatchError::Incomplete)
+    }
+
+    /// True when every candidate edge leads to the same set of commands.
+    fn same_commands(&self, candidates: &[&(Edge, usize)]) -> bool {
+        let reach = |node: usize| {
+            let mut v = Vec::new();
+            self.terminals_below(node, &mut v);
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        let first = reach(candidates[0].1);
+        candidates[1..].iter().all(|(_, n)| reach(*n) == first)
     }
 
     fn terminals_below(&self, node: usize, out: &mut Vec<usize>) {
@@ -540,6 +555,11 @@ mod tests {
         g.add("ip proxy-arp", 4, "");
         g.add("description <text:line>", 5, "Describe");
         g.add("lisp mobility <map:word>", 6, "");
+        g.add(
+            "copy running-config {startup-config|start-up-config}=dst",
+            7,
+            "",
+        );
         g
     }
 
@@ -590,6 +610,14 @@ mod tests {
             ),
             Err(MatchError::Invalid { at: 6, .. })
         ));
+    }
+
+    #[test]
+    fn spellings_of_one_command_are_not_ambiguous() {
+        let g = grammar();
+        let m = g.matches(&toks("copy run start"), false).unwrap();
+        assert_eq!(m.command, 7);
+        assert_eq!(m.args.get("dst"), Some("startup-config"));
     }
 
     #[test]

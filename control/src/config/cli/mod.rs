@@ -89,6 +89,26 @@ impl Session {
 
     /// Applies one line to `cfg`. On error neither `cfg` nor the mode changes.
     pub fn execute(&mut self, cfg: &mut Config, line: &str) -> Result<Outcome, ControlError> {
+        self.run_line(cfg, line, true)
+    }
+
+    /// Like [`Session::execute`], but a failing line may leave `cfg` partly changed: for
+    /// reading whole files, where any error discards the result (and copying the whole
+    /// configuration per line would make reading quadratic).
+    pub fn execute_in_place(
+        &mut self,
+        cfg: &mut Config,
+        line: &str,
+    ) -> Result<Outcome, ControlError> {
+        self.run_line(cfg, line, false)
+    }
+
+    fn run_line(
+        &mut self,
+        cfg: &mut Config,
+        line: &str,
+        atomic: bool,
+    ) -> Result<Outcome, ControlError> {
         let toks = tokens(line);
         if toks.is_empty() {
             return Ok(Outcome {
@@ -113,9 +133,13 @@ impl Session {
             match grammar(m.kind()).matches(body, negated) {
                 Ok(Matched { command, args }) => {
                     let text = strip_prompt(line).trim().to_string();
-                    let mut scratch = cfg.clone();
+                    let mut scratch = if atomic { Some(cfg.clone()) } else { None };
+                    let target = match scratch.as_mut() {
+                        Some(copy) => copy,
+                        None => &mut *cfg,
+                    };
                     let mut ctx = Ctx {
-                        cfg: &mut scratch,
+                        cfg: target,
                         mode: m,
                         args: &args,
                         negated,
@@ -125,7 +149,9 @@ impl Session {
                     };
                     (COMMANDS[command].action)(&mut ctx)?;
                     let (new_mode, touched, effect) = (ctx.mode, ctx.touched, ctx.effect);
-                    *cfg = scratch;
+                    if let Some(copy) = scratch {
+                        *cfg = copy;
+                    }
                     self.mode = new_mode;
                     return Ok(Outcome { effect, touched });
                 }
@@ -251,12 +277,17 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// Reads a CLI-syntax configuration text. Every bad line is reported with its line number;
 /// exec commands (`show …`, `copy …`) in a file are accepted and skipped.
 pub fn parse(text: &str) -> Result<(Config, SourceMap), Vec<ControlError>> {
-    let mut cfg = Config::default();
+    apply(text, Config::default())
+}
+
+/// Applies a CLI-syntax text on top of `base` (NX-OS `copy FILE running-config` merges).
+pub fn apply(text: &str, base: Config) -> Result<(Config, SourceMap), Vec<ControlError>> {
+    let mut cfg = base;
     let mut session = Session::file();
     let mut lines = BTreeMap::new();
     let mut errors = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        match session.execute(&mut cfg, line) {
+        match session.execute_in_place(&mut cfg, line) {
             Ok(outcome) => {
                 if let Some(path) = outcome.touched {
                     lines.entry(path).or_insert(i + 1);

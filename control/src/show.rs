@@ -1,0 +1,395 @@
+//! `show` commands: a registry with the same abbreviation and help rules as configuration
+//! commands; every command renders text (the NX-OS layout) and JSON (`| json`).
+
+use std::sync::OnceLock;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::ControlError;
+use crate::config::cli::grammar::{Args, Grammar, HelpItem, MatchError};
+use crate::config::{self, Config, Syntax};
+
+/// A line-card slot as `show module` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModuleRow {
+    pub slot: u8,
+    pub model: String,
+    pub ports: u16,
+    pub description: String,
+    pub status: String,
+}
+
+/// One row of `show hardware capacity`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CapacityRow {
+    pub scope: String,
+    pub table: String,
+    pub used: u32,
+    pub capacity: u32,
+}
+
+/// A detected dynamic EID, as `show lisp dynamic-eid` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DynamicEidRow {
+    pub map: String,
+    pub eid: std::net::IpAddr,
+    pub interface: String,
+    pub uptime_secs: u64,
+    pub last_packet_secs: u64,
+    /// Learned from a site-based Map-Notify rather than from local traffic.
+    pub via_map_notify: bool,
+    pub pending_pings: u32,
+}
+
+/// Everything a show command may read. Protocol instances add their snapshots here.
+#[derive(Debug, Clone, Copy)]
+pub struct ShowContext<'a> {
+    pub running: &'a Config,
+    /// The startup configuration as stored (None when there is no startup file yet).
+    pub startup: Option<&'a Config>,
+    pub modules: &'a [ModuleRow],
+    pub capacity: &'a [CapacityRow],
+    /// Dynamic EIDs detected by the LISP instances (empty while none are).
+    pub dynamic_eids: &'a [DynamicEidRow],
+    pub uptime_secs: u64,
+}
+
+/// A show command's result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShowOutput {
+    pub text: String,
+    pub json: Value,
+}
+
+type ShowFn = fn(&ShowContext<'_>, &Args) -> Result<ShowOutput, ControlError>;
+
+struct ShowCommand {
+    pattern: &'static str,
+    help: &'static str,
+    run: ShowFn,
+}
+
+static SHOW: &[ShowCommand] = &[
+    ShowCommand {
+        pattern: "running-config",
+        help: "Current operating configuration",
+        run: running_config,
+    },
+    ShowCommand {
+        pattern: "startup-config",
+        help: "Contents of the startup configuration",
+        run: startup_config,
+    },
+    ShowCommand {
+        pattern: "version",
+        help: "Software and hardware versions",
+        run: version,
+    },
+    ShowCommand {
+        pattern: "module",
+        help: "Line cards and their state",
+        run: module,
+    },
+    ShowCommand {
+        pattern: "hardware capacity",
+        help: "Forwarding table usage per card",
+        run: hardware_capacity,
+    },
+    ShowCommand {
+        pattern: "lisp dynamic-eid [ summary ]",
+        help: "LISP information",
+        run: lisp_dynamic_eid,
+    },
+];
+
+fn grammar() -> &'static Grammar {
+    static G: OnceLock<Grammar> = OnceLock::new();
+    G.get_or_init(|| {
+        let mut g = Grammar::default();
+        for (i, c) in SHOW.iter().enumerate() {
+            g.add(c.pattern, i, c.help);
+        }
+        g
+    })
+}
+
+/// Runs `show <rest>`; `rest` may end in `| json` or `| include WORD`.
+pub fn run(ctx: &ShowContext<'_>, rest: &str) -> Result<String, ControlError> {
+    let mut parts = rest.split('|');
+    let command = parts.next().unwrap_or_default();
+    let toks: Vec<&str> = command.split_whitespace().collect();
+    let matched = grammar().matches(&toks, false).map_err(|e| match e {
+        MatchError::Invalid { at, .. } => ControlError::UnknownKeyword {
+            token: toks.get(at).copied().unwrap_or_default().to_string(),
+            mode: "show",
+            suggestion: None,
+        },
+        MatchError::Ambiguous { at, candidates } => ControlError::AmbiguousKeyword {
+            token: toks.get(at).copied().unwrap_or_default().to_string(),
+            candidates,
+        },
+        MatchError::Incomplete => ControlError::IncompleteCommand {
+            command: format!("show {command}"),
+        },
+    })?;
+    let out = (SHOW[matched.command].run)(ctx, &matched.args)?;
+    let mut text = out.text;
+    for modifier in parts {
+        let m: Vec<&str> = modifier.split_whitespace().collect();
+        match m.as_slice() {
+            [j] if "json".starts_with(&j.to_ascii_lowercase()) && !j.is_empty() => {
+                text = serde_json::to_string_pretty(&out.json).unwrap_or_default();
+                text.push('\n');
+            }
+            [inc, word] if "include".starts_with(&inc.to_ascii_lowercase()) && inc.len() >= 2 => {
+                text = text
+                    .lines()
+                    .filter(|l| l.contains(word))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+            }
+            _ => {
+                return Err(ControlError::UnknownKeyword {
+                    token: modifier.trim().to_string(),
+                    mode: "show modifier (json, include WORD)",
+                    suggestion: None,
+                });
+            }
+        }
+    }
+    Ok(text)
+}
+
+/// `show ?` help.
+pub fn help(rest_tokens: &[&str], partial: &str) -> Vec<HelpItem> {
+    grammar().help(rest_tokens, partial)
+}
+
+/// TAB completion after `show`.
+pub fn complete(rest_tokens: &[&str], partial: &str) -> Vec<String> {
+    grammar().complete(rest_tokens, partial)
+}
+
+fn running_config(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
+    Ok(config_output("show running-config", ctx.running))
+}
+
+fn startup_config(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
+    match ctx.startup {
+        Some(cfg) => Ok(config_output("show startup-config", cfg)),
+        None => Ok(ShowOutput {
+            text: "No startup configuration saved.\n".into(),
+            json: Value::Null,
+        }),
+    }
+}
+
+fn config_output(title: &str, cfg: &Config) -> ShowOutput {
+    let text = format!(
+        "\n!Command: {title}\n\n{}",
+        config::render(cfg, Syntax::Cli)
+    );
+    ShowOutput {
+        text,
+        json: serde_json::to_value(cfg).unwrap_or(Value::Null),
+    }
+}
+
+fn version(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
+    let p = &ctx.running.platform;
+    let up = ctx.uptime_secs;
+    let uptime = format!(
+        "{} day(s), {} hour(s), {} minute(s), {} second(s)",
+        up / 86400,
+        up % 86400 / 3600,
+        up % 3600 / 60,
+        up % 60
+    );
+    let release = p
+        .release
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_else(|| "n/a".into());
+    let text = format!(
+        "roamer {}\nEmulated NX-OS release: {release}\nProfile: {}  Backend: {}\nDevice name: {}\nKernel uptime is {uptime}\n",
+        env!("CARGO_PKG_VERSION"),
+        p.profile,
+        p.backend,
+        ctx.running.hostname,
+    );
+    Ok(ShowOutput {
+        text,
+        json: json!({
+            "roamer_version": env!("CARGO_PKG_VERSION"),
+            "nxos_release": release,
+            "profile": p.profile.to_string(),
+            "backend": p.backend.to_string(),
+            "host_name": ctx.running.hostname,
+            "uptime_secs": up,
+        }),
+    })
+}
+
+fn module(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
+    let mut text = String::from(
+        "Mod  Ports  Module-Type                                          Model              Status\n--- ----- ---------------------------------------------------- ------------------ ----------\n",
+    );
+    for m in ctx.modules {
+        text.push_str(&format!(
+            "{:<4} {:<5}  {:<52} {:<18} {}\n",
+            m.slot,
+            m.ports,
+            truncate(&m.description, 52),
+            m.model,
+            m.status
+        ));
+    }
+    Ok(ShowOutput {
+        text,
+        json: json!({ "TABLE_modinfo": { "ROW_modinfo": ctx.modules } }),
+    })
+}
+
+fn hardware_capacity(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
+    let mut text = String::from(
+        "Scope                              Table                     Used   Capacity\n",
+    );
+    for r in ctx.capacity {
+        text.push_str(&format!(
+            "{:<34} {:<24} {:>6} {:>10}\n",
+            r.scope, r.table, r.used, r.capacity
+        ));
+    }
+    Ok(ShowOutput {
+        text,
+        json: json!({ "capacity": ctx.capacity }),
+    })
+}
+
+/// `hh:mm:ss` below a day, `NdNNh` beyond, as NX-OS prints ages.
+pub fn age(secs: u64) -> String {
+    if secs < 86_400 {
+        format!(
+            "{:02}:{:02}:{:02}",
+            secs / 3600,
+            secs % 3600 / 60,
+            secs % 60
+        )
+    } else {
+        format!("{}d{:02}h", secs / 86_400, secs % 86_400 / 3600)
+    }
+}
+
+fn lisp_dynamic_eid(ctx: &ShowContext<'_>, args: &Args) -> Result<ShowOutput, ControlError> {
+    let rows = ctx.dynamic_eids;
+    let json = json!({ "vrf": "default", "dynamic_eids": rows });
+    let mut text = String::from(
+        "LISP Dynamic EID Summary for VRF \"default\"\n* = Dyn-EID learned by site-based Map-Notify\n",
+    );
+    if args.has("summary") || ctx.running.lisp.dynamic_eid.is_empty() {
+        text.push_str(
+            "Dyn-EID Name    Dynamic-EID     Interface    Uptime     Last       Pending\n",
+        );
+        text.push_str(
+            "                                                        Packet     Ping Count\n",
+        );
+        for r in rows {
+            let flag = if r.via_map_notify { "*" } else { " " };
+            text.push_str(&format!(
+                "{:<15}{flag}{:<16}{:<13}{:<11}{:<11}{}\n",
+                truncate(&r.map, 14),
+                r.eid.to_string(),
+                r.interface,
+                age(r.uptime_secs),
+                age(r.last_packet_secs),
+                r.pending_pings
+            ));
+        }
+        return Ok(ShowOutput { text, json });
+    }
+    // Without `summary`: each map's policy and the EIDs detected under it.
+    text.clear();
+    text.push_str("LISP Dynamic EID Information for VRF \"default\"\n");
+    for (name, map) in &ctx.running.lisp.dynamic_eid {
+        let found: Vec<&DynamicEidRow> = rows.iter().filter(|r| r.map == *name).collect();
+        text.push_str(&format!("\nDynamic-EID name: {name}\n"));
+        for m in &map.database_mapping {
+            text.push_str(&format!("  Database-mapping EID-prefix: {}, LSBs: 0x1\n    Locator: {}, priority: {}, weight: {}\n", m.eid_prefix, m.locator, m.priority, m.weight));
+        }
+        if let Some(g) = map.map_notify_group {
+            text.push_str(&format!("  Map-notify-group: {g}\n"));
+        }
+        for ms in &map.map_server {
+            let proxy = if ms.proxy_reply { ", proxy-reply" } else { "" };
+            text.push_str(&format!(
+                "  Registering more-specific dynamic-EIDs to map-server {}{proxy}\n",
+                ms.address
+            ));
+        }
+        text.push_str(&format!(
+            "  Number of roaming dynamic-EIDs discovered: {}\n",
+            found.len()
+        ));
+        for r in found {
+            text.push_str(&format!(
+                "    {} on {}, uptime {}, last activity {}{}\n",
+                r.eid,
+                r.interface,
+                age(r.uptime_secs),
+                age(r.last_packet_secs),
+                if r.via_map_notify {
+                    ", learned by site-based Map-Notify"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
+    Ok(ShowOutput { text, json })
+}
+
+fn truncate(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(cfg: &Config) -> ShowContext<'_> {
+        ShowContext {
+            running: cfg,
+            startup: None,
+            modules: &[],
+            capacity: &[],
+            dynamic_eids: &[],
+            uptime_secs: 3661,
+        }
+    }
+
+    #[test]
+    fn abbreviations_json_and_include() {
+        let (cfg, _) = config::parse("hostname n7k\nfeature lisp\n", Syntax::Cli).unwrap();
+        let c = ctx(&cfg);
+        let text = run(&c, "run").unwrap();
+        assert!(text.contains("hostname n7k") && text.contains("feature lisp"));
+        let json = run(&c, "running-config | json").unwrap();
+        let v: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["hostname"], "n7k");
+        assert_eq!(
+            run(&c, "running-config | include feature").unwrap(),
+            "feature lisp\n"
+        );
+        assert!(run(&c, "ver").unwrap().contains("1 hour(s), 1 minute(s)"));
+        assert!(run(&c, "bogus").is_err());
+        assert!(run(&c, "running-config | frobnicate").is_err());
+        assert_eq!(
+            run(&c, "startup").unwrap(),
+            "No startup configuration saved.\n"
+        );
+    }
+}

@@ -1,0 +1,230 @@
+//! `roamer cli` (interactive, line editing, history, `?` help, TAB completion) and
+//! `roamer exec` (commands from the command line), both talking to the daemon's socket.
+
+use std::cell::RefCell;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+
+use rustyline::completion::{Completer, Pair};
+use rustyline::error::ReadlineError;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::validate::Validator;
+use rustyline::{
+    Cmd, ConditionalEventHandler, Editor, Event, EventContext, EventHandler, Helper, KeyEvent,
+    RepeatCount,
+};
+
+use crate::error::RoamerError;
+use crate::protocol::{Request, Response};
+
+/// One session with the daemon.
+#[derive(Debug)]
+pub struct Connection {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+    path: PathBuf,
+}
+
+impl Connection {
+    pub fn open(path: &Path) -> Result<Self, RoamerError> {
+        let err = |source| RoamerError::Connect {
+            path: path.to_path_buf(),
+            source,
+        };
+        let stream = UnixStream::connect(path).map_err(err)?;
+        let writer = stream.try_clone().map_err(err)?;
+        Ok(Connection {
+            reader: BufReader::new(stream),
+            writer,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn call(&mut self, req: &Request) -> Result<Response, RoamerError> {
+        let err = |source| RoamerError::Connect {
+            path: self.path.clone(),
+            source,
+        };
+        let mut bytes = serde_json::to_vec(req).map_err(|e| err(std::io::Error::other(e)))?;
+        bytes.push(b'\n');
+        self.writer.write_all(&bytes).map_err(err)?;
+        let mut line = String::new();
+        let n = self.reader.read_line(&mut line).map_err(err)?;
+        if n == 0 {
+            return Err(err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the daemon closed the session",
+            )));
+        }
+        serde_json::from_str(&line).map_err(|e| err(std::io::Error::other(e)))
+    }
+}
+
+/// `roamer exec "cmd; cmd"`: runs each command in one session, printing what it prints.
+pub fn exec(socket: &Path, commands: &[String]) -> Result<(), RoamerError> {
+    let mut conn = Connection::open(socket)?;
+    let mut failed = 0;
+    for cmd in commands
+        .iter()
+        .flat_map(|c| c.split(';'))
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        let resp = conn.call(&Request::Line {
+            line: cmd.to_string(),
+        })?;
+        if resp.ok {
+            print!("{}", resp.output);
+        } else {
+            failed += 1;
+            eprint!("{}", with_newline(&resp.output));
+        }
+    }
+    let _ = std::io::stdout().flush();
+    if failed > 0 {
+        Err(RoamerError::CommandsFailed { failed })
+    } else {
+        Ok(())
+    }
+}
+
+fn with_newline(s: &str) -> String {
+    if s.ends_with('\n') || s.is_empty() {
+        s.to_string()
+    } else {
+        format!("{s}\n")
+    }
+}
+
+struct CliHelper {
+    conn: Rc<RefCell<Connection>>,
+}
+
+impl Completer for CliHelper {
+    type Candidate = Pair;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _: &rustyline::Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
+        let head = &line[..pos];
+        let start = head.rfind(' ').map(|i| i + 1).unwrap_or(0);
+        let words = match self.conn.borrow_mut().call(&Request::Complete {
+            line: head.to_string(),
+        }) {
+            Ok(r) => r.words,
+            Err(_) => Vec::new(),
+        };
+        Ok((
+            start,
+            words
+                .into_iter()
+                .map(|w| Pair {
+                    display: w.clone(),
+                    replacement: format!("{w} "),
+                })
+                .collect(),
+        ))
+    }
+}
+
+impl Hinter for CliHelper {
+    type Hint = String;
+}
+impl Highlighter for CliHelper {}
+impl Validator for CliHelper {}
+impl Helper for CliHelper {}
+
+/// `?` accepts the line as a help request instead of inserting the character.
+struct QuestionMark {
+    pending: Arc<Mutex<Option<String>>>,
+}
+
+impl ConditionalEventHandler for QuestionMark {
+    fn handle(&self, _: &Event, _: RepeatCount, _: bool, ctx: &EventContext<'_>) -> Option<Cmd> {
+        if let Ok(mut p) = self.pending.lock() {
+            *p = Some(ctx.line().to_string());
+        }
+        Some(Cmd::AcceptLine)
+    }
+}
+
+/// `roamer cli`: an NX-OS-style shell on the running daemon.
+pub fn interactive(socket: &Path) -> Result<(), RoamerError> {
+    let conn = Rc::new(RefCell::new(Connection::open(socket)?));
+    let editor_err = |e: ReadlineError| RoamerError::Editor(e.to_string());
+    let mut rl: Editor<CliHelper, rustyline::history::DefaultHistory> =
+        Editor::new().map_err(editor_err)?;
+    rl.set_helper(Some(CliHelper { conn: conn.clone() }));
+    let pending = Arc::new(Mutex::new(None));
+    rl.bind_sequence(
+        KeyEvent::from('?'),
+        EventHandler::Conditional(Box::new(QuestionMark {
+            pending: pending.clone(),
+        })),
+    );
+    let mut prompt = conn.borrow_mut().call(&Request::Prompt)?.prompt;
+    let mut initial = String::new();
+    loop {
+        let read = if initial.is_empty() {
+            rl.readline(&format!("{prompt} "))
+        } else {
+            rl.readline_with_initial(&format!("{prompt} "), (&initial, ""))
+        };
+        initial.clear();
+        let line = match read {
+            Ok(l) => l,
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => return Ok(()),
+            Err(e) => return Err(editor_err(e)),
+        };
+        let help_line = pending.lock().ok().and_then(|mut p| p.take());
+        // `?` typed interactively, or a line ending in `?` when input is not a terminal.
+        let help_for = help_line.or_else(|| line.strip_suffix('?').map(str::to_string));
+        if let Some(partial) = help_for {
+            let resp = conn.borrow_mut().call(&Request::Help {
+                line: partial.clone(),
+            })?;
+            print_help(&resp);
+            initial = partial;
+            continue;
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        let _ = rl.add_history_entry(line.as_str());
+        let resp = conn
+            .borrow_mut()
+            .call(&Request::Line { line: line.clone() })?;
+        if resp.ok {
+            print!("{}", resp.output);
+        } else {
+            eprint!("{}", with_newline(&resp.output));
+        }
+        prompt = resp.prompt;
+        let _ = std::io::stdout().flush();
+    }
+}
+
+fn print_help(resp: &Response) {
+    if resp.help.is_empty() {
+        println!("% Invalid command");
+        return;
+    }
+    let width = resp
+        .help
+        .iter()
+        .map(|(t, _)| t.len())
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    for (token, text) in &resp.help {
+        println!("  {token:<width$}  {text}");
+    }
+}

@@ -1,0 +1,378 @@
+//! The daemon's configuration state: the running configuration, the startup file, and the
+//! per-session command handling behind the control socket.
+//!
+//! A change is validated completely (syntax, every rule, platform admission) before it replaces
+//! the running configuration; a rejected change leaves everything as it was.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use roamer_control::config::cli::commands::{Effect, Mode};
+use roamer_control::config::cli::{self, Session};
+use roamer_control::config::validate::{Severity, validate};
+use roamer_control::config::{self, Config, SourceMap, Syntax};
+use roamer_control::show::{self, CapacityRow, ModuleRow, ShowContext};
+use roamer_hal::{Accounted, Backend, Catalogue};
+use roamer_platforms::sim::SimBackend;
+use roamer_platforms::{FeatureRequest, PlatformPlan, plan};
+use tracing::{info, warn};
+
+use crate::load::{self, Loaded};
+use crate::protocol::{Request, Response};
+
+/// Everything the daemon holds, behind one lock.
+#[derive(Debug)]
+pub struct State {
+    pub running: Config,
+    pub syntax: Syntax,
+    pub startup_path: PathBuf,
+    pub plan: PlatformPlan,
+    pub backend: Accounted<SimBackend>,
+    catalogue: Catalogue,
+    started: Instant,
+}
+
+impl State {
+    pub fn new(
+        loaded: Loaded,
+        startup_path: PathBuf,
+        backend: Accounted<SimBackend>,
+        catalogue: Catalogue,
+    ) -> Self {
+        State {
+            running: loaded.config,
+            syntax: loaded.syntax,
+            startup_path,
+            plan: loaded.plan,
+            backend,
+            catalogue,
+            started: Instant::now(),
+        }
+    }
+
+    pub fn prompt(&self, session: &Session) -> String {
+        format!("{}{}", self.running.hostname, session.mode.prompt_suffix())
+    }
+
+    /// Handles one request of a session.
+    pub fn handle(&mut self, session: &mut Session, request: Request) -> Response {
+        let mut resp = match request {
+            Request::Prompt => Response {
+                ok: true,
+                ..Response::default()
+            },
+            Request::Line { line } => self.line(session, &line),
+            Request::Help { line } => Response {
+                ok: true,
+                help: help(session, &line)
+                    .into_iter()
+                    .map(|h| (h.token, h.help))
+                    .collect(),
+                ..Response::default()
+            },
+            Request::Complete { line } => Response {
+                ok: true,
+                words: complete(session, &line),
+                ..Response::default()
+            },
+        };
+        resp.prompt = self.prompt(session);
+        resp
+    }
+
+    fn line(&mut self, session: &mut Session, line: &str) -> Response {
+        let saved_mode = session.mode.clone();
+        let mut candidate = self.running.clone();
+        let outcome = match session.execute(&mut candidate, line) {
+            Ok(o) => o,
+            Err(e) => return fail(format!("% {e}")),
+        };
+        if let Effect::Exec(command) = outcome.effect {
+            return self.exec(&command);
+        }
+        if candidate == self.running {
+            return Response {
+                ok: true,
+                ..Response::default()
+            };
+        }
+        candidate.normalize();
+        match self.check(&candidate, None) {
+            Ok((plan, warnings)) => {
+                self.commit(candidate, plan);
+                Response {
+                    ok: true,
+                    output: warnings,
+                    ..Response::default()
+                }
+            }
+            Err(errors) => {
+                session.mode = saved_mode;
+                fail(errors)
+            }
+        }
+    }
+
+    /// Validates a candidate; `Err` holds the errors as printable lines.
+    fn check(
+        &self,
+        candidate: &Config,
+        sources: Option<(&Path, &SourceMap)>,
+    ) -> Result<(PlatformPlan, String), String> {
+        let at = |p: &config::ConfigPath| match sources {
+            Some((file, map)) => format!("{}:{}: ", file.display(), map.line(p).unwrap_or(1)),
+            None => "% ".to_string(),
+        };
+        let mut errors = String::new();
+        let mut warnings = String::new();
+        // Warnings the running configuration already has were shown when they arose.
+        let known = validate(&self.running);
+        for issue in validate(candidate) {
+            let text = format!("{}{}\n", at(&issue.path), issue.error);
+            match issue.severity {
+                Severity::Error => errors.push_str(&text),
+                Severity::Warning if known.contains(&issue) => {}
+                Severity::Warning => warnings.push_str(&format!("warning: {text}")),
+            }
+        }
+        match plan(
+            &candidate.platform,
+            FeatureRequest {
+                lisp: candidate.features.lisp,
+            },
+            &self.catalogue,
+        ) {
+            Ok(plan) if errors.is_empty() => Ok((plan, warnings)),
+            Ok(_) => Err(errors),
+            Err(problems) => {
+                for p in problems {
+                    errors.push_str(&format!("% {}\n", p.error));
+                }
+                Err(errors)
+            }
+        }
+    }
+
+    fn commit(&mut self, candidate: Config, plan: PlatformPlan) {
+        info!(hostname = %candidate.hostname, "configuration committed");
+        self.running = candidate;
+        self.plan = plan;
+    }
+
+    fn exec(&mut self, command: &str) -> Response {
+        let toks: Vec<&str> = command.split_whitespace().collect();
+        let first = toks
+            .first()
+            .map(|t| t.to_ascii_lowercase())
+            .unwrap_or_default();
+        if "show".starts_with(&first) && !first.is_empty() {
+            let rest = toks[1..].join(" ");
+            return match self.show(&rest) {
+                Ok(text) => Response {
+                    ok: true,
+                    output: text,
+                    ..Response::default()
+                },
+                Err(e) => fail(format!("% {e}")),
+            };
+        }
+        match toks.as_slice() {
+            [_, src, _] if "running-config".starts_with(&src.to_ascii_lowercase()) => self.save(),
+            [_, file, _] if first.starts_with("cop") => self.load_file(Path::new(file), false),
+            [_, _, file] => self.load_file(Path::new(file), true),
+            _ => fail(format!("% cannot execute '{command}'")),
+        }
+    }
+
+    fn show(&self, rest: &str) -> Result<String, roamer_control::ControlError> {
+        let startup = std::fs::read_to_string(&self.startup_path)
+            .ok()
+            .and_then(|text| config::parse(&text, Syntax::detect(&text)).ok())
+            .map(|(c, _)| c);
+        let modules: Vec<ModuleRow> = self
+            .plan
+            .slots
+            .iter()
+            .map(|s| {
+                let model = self.catalogue.get(&s.model);
+                ModuleRow {
+                    slot: s.slot.0,
+                    model: s.model.clone(),
+                    ports: model.map(|m| m.ports).unwrap_or(0),
+                    description: model.map(|m| m.description.clone()).unwrap_or_default(),
+                    status: format!("{:?}", s.state).to_lowercase(),
+                }
+            })
+            .collect();
+        let capacity: Vec<CapacityRow> = self
+            .backend
+            .usage()
+            .into_iter()
+            .map(|u| CapacityRow {
+                scope: u.scope,
+                table: u.table.name().to_string(),
+                used: u.used,
+                capacity: u.capacity,
+            })
+            .collect();
+        let ctx = ShowContext {
+            running: &self.running,
+            startup: startup.as_ref(),
+            modules: &modules,
+            capacity: &capacity,
+            dynamic_eids: &[],
+            uptime_secs: self.started.elapsed().as_secs(),
+        };
+        show::run(&ctx, rest)
+    }
+
+    /// `copy running-config startup-config`, in the syntax the startup file was loaded from.
+    fn save(&mut self) -> Response {
+        let text = config::render(&self.running, self.syntax);
+        match write_atomically(&self.startup_path, text.as_bytes()) {
+            Ok(()) => {
+                info!(path = %self.startup_path.display(), "startup configuration saved");
+                Response {
+                    ok: true,
+                    output: "[########################################] 100%\nCopy complete.\n"
+                        .into(),
+                    ..Response::default()
+                }
+            }
+            Err(e) => {
+                warn!(path = %self.startup_path.display(), error = %e, "saving the startup configuration failed");
+                fail(format!(
+                    "% cannot write {}: {e}",
+                    self.startup_path.display()
+                ))
+            }
+        }
+    }
+
+    /// `copy FILE running-config` (merge) and `configure replace FILE` (replace). All or nothing.
+    fn load_file(&mut self, path: &Path, replace: bool) -> Response {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => return fail(format!("% cannot read {}: {e}", path.display())),
+        };
+        let syntax = Syntax::detect(&text);
+        let parsed = match (syntax, replace) {
+            (Syntax::Cli, false) => cli::apply(&text, self.running.clone()),
+            _ => config::parse(&text, syntax),
+        };
+        match load::check_parsed(path, parsed, syntax, &self.catalogue) {
+            Ok(loaded) => {
+                let warnings: String = loaded.warnings.iter().map(|w| format!("{w}\n")).collect();
+                self.commit(loaded.config, loaded.plan);
+                Response {
+                    ok: true,
+                    output: format!("{warnings}Copy complete.\n"),
+                    ..Response::default()
+                }
+            }
+            Err(crate::error::RoamerError::Invalid { diagnostics, .. }) => {
+                fail(diagnostics.iter().map(|d| format!("{d}\n")).collect())
+            }
+            Err(e) => fail(format!("% {e}")),
+        }
+    }
+
+    pub fn backend_mut(&mut self) -> &mut Accounted<SimBackend> {
+        &mut self.backend
+    }
+
+    pub fn backend_name(&self) -> &str {
+        self.backend.name()
+    }
+}
+
+fn fail(output: String) -> Response {
+    Response {
+        ok: false,
+        output,
+        ..Response::default()
+    }
+}
+
+fn is_show(toks: &[&str]) -> bool {
+    toks.first().is_some_and(|f| {
+        let f = f.to_ascii_lowercase();
+        f.len() >= 2 && "show".starts_with(&f)
+    })
+}
+
+fn help(session: &Session, line: &str) -> Vec<roamer_control::config::cli::grammar::HelpItem> {
+    let toks = cli::tokens(line);
+    if is_show(&toks) && (toks.len() > 1 || line.ends_with(' ')) {
+        let trailing = line.ends_with(' ');
+        let (done, partial) = if trailing {
+            (&toks[1..], "")
+        } else {
+            (&toks[1..toks.len() - 1], toks[toks.len() - 1])
+        };
+        return show::help(done, partial);
+    }
+    session.help(line)
+}
+
+fn complete(session: &Session, line: &str) -> Vec<String> {
+    let toks = cli::tokens(line);
+    if is_show(&toks) && (toks.len() > 1 || line.ends_with(' ')) {
+        let trailing = line.ends_with(' ');
+        let (done, partial) = if trailing {
+            (&toks[1..], "")
+        } else {
+            (&toks[1..toks.len() - 1], toks[toks.len() - 1])
+        };
+        return show::complete(done, partial);
+    }
+    session.complete(line)
+}
+
+/// Writes `path` so that a crash at any moment leaves either the old or the new file:
+/// a temporary file in the same directory, fsync, rename over the target, fsync the directory.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "startup".into());
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(&dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// A fresh interactive session.
+pub fn new_session() -> Session {
+    Session { mode: Mode::Exec }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("startup-config");
+        write_atomically(&path, b"one\n").unwrap();
+        write_atomically(&path, b"two\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "two\n");
+        let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(entries.len(), 1);
+    }
+}

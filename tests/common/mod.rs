@@ -1,0 +1,182 @@
+//! A roamer daemon started for one test: its own directory, startup file and control socket.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+pub fn roamer() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_roamer"))
+}
+
+/// What a finished command printed.
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("run roamer");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub struct Daemon {
+    pub child: Child,
+    pub lines: mpsc::Receiver<String>,
+    pub dir: tempfile::TempDir,
+    pub startup: PathBuf,
+    pub socket: PathBuf,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Daemon {
+    /// Writes `config` as the startup file (named `file_name`) and starts the daemon on it,
+    /// without waiting for readiness.
+    pub fn spawn(config: &str, file_name: &str) -> Daemon {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let startup = dir.path().join(file_name);
+        std::fs::write(&startup, config).expect("write startup");
+        Self::spawn_in(dir, startup)
+    }
+
+    /// Starts a daemon on an existing startup file in `dir`.
+    pub fn spawn_in(dir: tempfile::TempDir, startup: PathBuf) -> Daemon {
+        let socket = dir.path().join("roamer.sock");
+        let mut child = roamer()
+            .arg("run")
+            .arg("--config")
+            .arg(&startup)
+            .arg("--socket")
+            .arg(&socket)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn roamer");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Daemon {
+            child,
+            lines,
+            dir,
+            startup,
+            socket,
+        }
+    }
+
+    /// Starts and waits for the readiness line.
+    pub fn start(config: &str, file_name: &str) -> Daemon {
+        let d = Self::spawn(config, file_name);
+        d.wait_for_line("ready");
+        d
+    }
+
+    pub fn wait_for_line(&self, needle: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => continue,
+                Err(_) => panic!("no line containing {needle:?} within {TIMEOUT:?}"),
+            }
+        }
+    }
+
+    /// All log lines seen so far (non-blocking).
+    pub fn drain_log(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
+    }
+
+    pub fn exec(&self, commands: &str) -> Output {
+        run(roamer()
+            .arg("exec")
+            .arg("--socket")
+            .arg(&self.socket)
+            .arg(commands))
+    }
+
+    /// Feeds `input` to `roamer cli` on stdin (not a terminal: plain line reading).
+    pub fn cli(&self, input: &str) -> Output {
+        let mut child = roamer()
+            .arg("cli")
+            .arg("--socket")
+            .arg(&self.socket)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn cli");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write");
+        let out = child.wait_with_output().expect("cli output");
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    pub fn wait_exit(&mut self) -> i32 {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "roamer did not stop within {TIMEOUT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+pub fn fixture(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name),
+    )
+    .expect("fixture")
+}
