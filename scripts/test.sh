@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v tshark >/dev/null 2>&1 || need_apt+=(tshark)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 if [ "${#need_apt[@]}" -gt 0 ]; then
     echo "== installing ${need_apt[*]}"
     export DEBIAN_FRONTEND=noninteractive
