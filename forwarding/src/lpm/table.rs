@@ -1,0 +1,700 @@
+//! The generic table: a tree bitmap with 6-bit strides, popcount-indexed child and value blocks,
+//! and single-prefix tails.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use super::LpmKey;
+use super::node::{COVER, NONE, Node, STRIDE, chunk, mask, pos, rank64, rank128, unpos};
+use crate::ForwardingError;
+
+/// Most levels a prefix can sit below the root (128 / 6, rounded up).
+const MAX_LEVELS: usize = 22;
+
+/// Free space that triggers a compaction, as a fraction (1 / N) of the live entries: bounds the
+/// waste of exact-size free lists while keeping the copy cost amortised over many updates.
+const COMPACT_FRACTION: usize = 8;
+
+/// Below this many free entries compaction is never worth it.
+const COMPACT_MIN: usize = 4096;
+
+/// Block indices are `u32`; refuse an insert before any pool could reach [`NONE`].
+const POOL_LIMIT: usize = (u32::MAX as usize) - 64 * (MAX_LEVELS + 2);
+
+/// Longest-prefix-match table from prefixes of a `K`-bit address family to `V`.
+///
+/// Lookups read one 32-octet node per 6 address bits (at most 6 for an IPv4 /32, typically 4–5),
+/// never allocate and never branch on anything but the bitmaps; the value is fetched once at the
+/// end. Memory is one node per populated level plus one `V` per prefix, with free space bounded
+/// by periodic compaction.
+pub struct LpmTable<K: LpmKey, V: Copy> {
+    /// `nodes[0]` is the root (depth 0, always a full node); other blocks are allocated per size.
+    nodes: Vec<Node>,
+    vals: Vec<V>,
+    /// Head of the intrusive free list of node blocks of each size (linked via `base_node`).
+    free_nodes: [u32; 65],
+    /// Free value blocks, by size (index = size).
+    free_vals: Vec<Vec<u32>>,
+    free_node_entries: usize,
+    free_val_entries: usize,
+    /// The /0 route, kept apart because a node only holds lengths 1..=6 past its depth.
+    default: Option<V>,
+    len: usize,
+    _key: PhantomData<K>,
+}
+
+impl<K: LpmKey, V: Copy> Default for LpmTable<K, V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: LpmKey, V: Copy> fmt::Debug for LpmTable<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LpmTable")
+            .field("bits", &K::BITS)
+            .field("len", &self.len)
+            .field("nodes", &self.nodes.len())
+            .field("memory_bytes", &self.memory_bytes())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: LpmKey, V: Copy> Clone for LpmTable<K, V> {
+    fn clone(&self) -> Self {
+        Self {
+            nodes: self.nodes.clone(),
+            vals: self.vals.clone(),
+            free_nodes: self.free_nodes,
+            free_vals: self.free_vals.clone(),
+            free_node_entries: self.free_node_entries,
+            free_val_entries: self.free_val_entries,
+            default: self.default,
+            len: self.len,
+            _key: PhantomData,
+        }
+    }
+}
+
+impl<K: LpmKey, V: Copy> LpmTable<K, V> {
+    pub fn new() -> Self {
+        Self {
+            nodes: vec![Node::EMPTY],
+            vals: Vec::new(),
+            free_nodes: [NONE; 65],
+            free_vals: Vec::new(),
+            free_node_entries: 0,
+            free_val_entries: 0,
+            default: None,
+            len: 0,
+            _key: PhantomData,
+        }
+    }
+
+    /// Number of prefixes stored.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn clear(&mut self) {
+        *self = Self::new();
+    }
+
+    /// Heap octets held (node and value pools at their capacity, free lists included): the
+    /// figure to divide by [`len`](Self::len) for bytes per prefix.
+    pub fn memory_bytes(&self) -> usize {
+        self.nodes.capacity() * size_of::<Node>()
+            + self.vals.capacity() * size_of::<V>()
+            + self.free_vals.capacity() * size_of::<Vec<u32>>()
+            + self
+                .free_vals
+                .iter()
+                .map(|s| s.capacity() * size_of::<u32>())
+                .sum::<usize>()
+    }
+
+    /// Stores `value` for `bits/len` (host bits are ignored) and returns the value it replaced.
+    /// Errors only for a length past the family's width (or a table of 4 G entries).
+    pub fn insert(&mut self, bits: K, len: u8, value: V) -> Result<Option<V>, ForwardingError> {
+        if len > K::BITS {
+            return Err(ForwardingError::BadValue {
+                what: "prefix length",
+                value: u64::from(len),
+            });
+        }
+        let len = u32::from(len);
+        let key = mask(bits.to_left(), len);
+        let old = if len == 0 {
+            self.default.replace(value)
+        } else {
+            if self.nodes.len() > POOL_LIMIT || self.vals.len() > POOL_LIMIT {
+                return Err(ForwardingError::BadValue {
+                    what: "LPM table size",
+                    value: self.len as u64,
+                });
+            }
+            let old = self.insert_at(0, 0, key, len, value);
+            self.maybe_compact();
+            old
+        };
+        if old.is_none() {
+            self.len += 1;
+        }
+        Ok(old)
+    }
+
+    /// Removes `bits/len` (host bits ignored) and returns its value; `None` when absent.
+    pub fn remove(&mut self, bits: K, len: u8) -> Option<V> {
+        if len > K::BITS {
+            return None;
+        }
+        let len = u32::from(len);
+        let key = mask(bits.to_left(), len);
+        let old = if len == 0 {
+            self.default.take()
+        } else {
+            let old = self.remove_key(key, len);
+            self.maybe_compact();
+            old
+        };
+        if old.is_some() {
+            self.len -= 1;
+        }
+        old
+    }
+
+    /// The value stored for exactly `bits/len` (host bits ignored).
+    pub fn get_exact(&self, bits: K, len: u8) -> Option<V> {
+        if len > K::BITS {
+            return None;
+        }
+        let len = u32::from(len);
+        if len == 0 {
+            return self.default;
+        }
+        let key = mask(bits.to_left(), len);
+        let mut node = self.nodes.first()?;
+        let mut depth = 0;
+        loop {
+            if len <= depth + STRIDE {
+                let r = len - depth;
+                let p = pos(r, chunk(key, depth) >> (STRIDE - r));
+                if node.pfx & (1 << p) == 0 {
+                    return None;
+                }
+                return self.val(node.base_val + rank128(node.pfx, p));
+            }
+            let c = chunk(key, depth);
+            if node.vector & (1 << c) == 0 {
+                return None;
+            }
+            node = self.node(node.base_node + rank64(node.vector, c))?;
+            depth += STRIDE;
+            if node.is_tail() {
+                if node.tail_len() == len && node.tail_key() == key {
+                    return self.val(node.base_val);
+                }
+                return None;
+            }
+        }
+    }
+
+    /// The value of the longest prefix containing `addr`.
+    #[inline]
+    pub fn lookup(&self, addr: K) -> Option<V> {
+        let (_, idx) = self.find(addr.to_left());
+        if idx == NONE {
+            self.default
+        } else {
+            self.vals.get(idx as usize).copied()
+        }
+    }
+
+    /// The longest prefix containing `addr`, as `(bits, len, value)`.
+    pub fn longest_match(&self, addr: K) -> Option<(K, u8, V)> {
+        let key = addr.to_left();
+        let (len, idx) = self.find(key);
+        if idx == NONE {
+            return self.default.map(|v| (K::from_left(0), 0, v));
+        }
+        let v = self.vals.get(idx as usize).copied()?;
+        Some((K::from_left(mask(key, len)), len as u8, v))
+    }
+
+    /// Every prefix as `(bits, len, value)`, ordered by address and then by length (a covering
+    /// prefix before the prefixes it covers): the order of `show ip route`.
+    pub fn iter(&self) -> Iter<'_, K, V> {
+        Iter {
+            table: self,
+            default: self.default,
+            stack: vec![Frame {
+                idx: 0,
+                depth: 0,
+                base: 0,
+                slot: 0,
+                r: 1,
+            }],
+        }
+    }
+
+    /// `(length, value index)` of the longest match below the root; `NONE` when none.
+    #[inline(always)]
+    fn find(&self, key: u128) -> (u32, u32) {
+        let nodes = self.nodes.as_slice();
+        let mut best_len = 0;
+        let mut best_idx = NONE;
+        let Some(mut node) = nodes.first() else {
+            return (best_len, best_idx);
+        };
+        let mut depth = 0;
+        loop {
+            let c = chunk(key, depth);
+            let m = node.pfx & COVER[c as usize];
+            if m != 0 {
+                let p = 127 - m.leading_zeros();
+                best_idx = node.base_val + rank128(node.pfx, p);
+                best_len = depth + (31 - (p + 2).leading_zeros());
+            }
+            let bit = 1u64 << c;
+            if node.vector & bit == 0 {
+                return (best_len, best_idx);
+            }
+            let child = node.base_node + (node.vector & (bit - 1)).count_ones();
+            let Some(next) = nodes.get(child as usize) else {
+                return (best_len, best_idx);
+            };
+            node = next;
+            depth += STRIDE;
+            if node.is_tail() {
+                if node.tail_matches(key) {
+                    return (node.tail_len(), node.base_val);
+                }
+                return (best_len, best_idx);
+            }
+        }
+    }
+
+    fn node(&self, idx: u32) -> Option<&Node> {
+        self.nodes.get(idx as usize)
+    }
+
+    fn val(&self, idx: u32) -> Option<V> {
+        self.vals.get(idx as usize).copied()
+    }
+
+    /// Inserts below the full node `idx` at `depth`; the caller has checked the pools' room.
+    fn insert_at(&mut self, mut idx: u32, mut depth: u32, key: u128, len: u32, v: V) -> Option<V> {
+        loop {
+            let node = self.nodes[idx as usize];
+            if len <= depth + STRIDE {
+                let r = len - depth;
+                let p = pos(r, chunk(key, depth) >> (STRIDE - r));
+                let rank = rank128(node.pfx, p);
+                if node.pfx & (1 << p) != 0 {
+                    let slot = &mut self.vals[(node.base_val + rank) as usize];
+                    return Some(std::mem::replace(slot, v));
+                }
+                let nb = self.grow_vals(node.base_val, node.locals(), rank, v);
+                let n = &mut self.nodes[idx as usize];
+                n.pfx |= 1 << p;
+                n.base_val = nb;
+                return None;
+            }
+            let c = chunk(key, depth);
+            let rank = rank64(node.vector, c);
+            if node.vector & (1 << c) == 0 {
+                let vi = self.alloc_vals(1, v);
+                self.vals[vi as usize] = v;
+                let tail = Node::tail(key, len, vi);
+                let nb = self.grow_nodes(node.base_node, node.children(), rank, tail);
+                let n = &mut self.nodes[idx as usize];
+                n.vector |= 1 << c;
+                n.base_node = nb;
+                return None;
+            }
+            let child = node.base_node + rank;
+            depth += STRIDE;
+            let cn = self.nodes[child as usize];
+            if cn.is_tail() {
+                if cn.tail_len() == len && cn.tail_key() == key {
+                    let slot = &mut self.vals[cn.base_val as usize];
+                    return Some(std::mem::replace(slot, v));
+                }
+                let full = self.push_down(cn, depth);
+                self.nodes[child as usize] = full;
+            }
+            idx = child;
+        }
+    }
+
+    /// A full node at `depth` holding the tail's one prefix, reusing its value block (and the
+    /// tail itself one level further down when the prefix is longer than this level).
+    fn push_down(&mut self, tail: Node, depth: u32) -> Node {
+        let (key, len) = (tail.tail_key(), tail.tail_len());
+        let mut full = Node::EMPTY;
+        if len <= depth + STRIDE {
+            let r = len - depth;
+            full.pfx = 1 << pos(r, chunk(key, depth) >> (STRIDE - r));
+            full.base_val = tail.base_val;
+        } else {
+            let nb = self.alloc_nodes(1);
+            self.nodes[nb as usize] = tail;
+            full.vector = 1 << chunk(key, depth);
+            full.base_node = nb;
+        }
+        full
+    }
+
+    fn remove_key(&mut self, key: u128, len: u32) -> Option<V> {
+        let mut path = [0u32; MAX_LEVELS + 1];
+        let mut level = 0;
+        let mut idx = 0u32;
+        let mut depth = 0;
+        let old;
+        loop {
+            let node = *self.node(idx)?;
+            if len <= depth + STRIDE {
+                let r = len - depth;
+                let p = pos(r, chunk(key, depth) >> (STRIDE - r));
+                if node.pfx & (1 << p) == 0 {
+                    return None;
+                }
+                let rank = rank128(node.pfx, p);
+                old = self.val(node.base_val + rank)?;
+                let nb = self.shrink_vals(node.base_val, node.locals(), rank);
+                let n = &mut self.nodes[idx as usize];
+                n.pfx &= !(1 << p);
+                n.base_val = nb;
+                break;
+            }
+            let c = chunk(key, depth);
+            if node.vector & (1 << c) == 0 {
+                return None;
+            }
+            let rank = rank64(node.vector, c);
+            let child = node.base_node + rank;
+            let cn = *self.node(child)?;
+            if cn.is_tail() {
+                if cn.tail_len() != len || cn.tail_key() != key {
+                    return None;
+                }
+                old = self.val(cn.base_val)?;
+                self.free_vals(cn.base_val, 1);
+                let nb = self.shrink_nodes(node.base_node, node.children(), rank);
+                let n = &mut self.nodes[idx as usize];
+                n.vector &= !(1 << c);
+                n.base_node = nb;
+                break;
+            }
+            path[level] = idx;
+            level += 1;
+            idx = child;
+            depth += STRIDE;
+        }
+        // Restore the shape every non-root full node has (two or more prefixes below it), so
+        // that memory follows the table back down after removals.
+        while level > 0 {
+            let parent = path[level - 1];
+            let pdepth = depth - STRIDE;
+            let node = self.nodes[idx as usize];
+            let (k, n) = (node.locals(), node.children());
+            if k + n == 0 {
+                let pn = self.nodes[parent as usize];
+                let c = chunk(key, pdepth);
+                let nb = self.shrink_nodes(pn.base_node, pn.children(), rank64(pn.vector, c));
+                let p = &mut self.nodes[parent as usize];
+                p.vector &= !(1 << c);
+                p.base_node = nb;
+            } else if k == 1 && n == 0 {
+                let (r, b) = unpos(127 - node.pfx.leading_zeros());
+                let tkey = mask(key, depth) | (u128::from(b) << (128 - depth - r));
+                self.nodes[idx as usize] = Node::tail(tkey, depth + r, node.base_val);
+            } else if k == 0 && n == 1 && self.nodes[node.base_node as usize].is_tail() {
+                let t = self.nodes[node.base_node as usize];
+                self.free_nodes_block(node.base_node, 1);
+                self.nodes[idx as usize] = t;
+            } else {
+                break;
+            }
+            idx = parent;
+            depth = pdepth;
+            level -= 1;
+        }
+        Some(old)
+    }
+
+    // ---- pools ----------------------------------------------------------------------------
+
+    fn alloc_nodes(&mut self, n: u32) -> u32 {
+        let head = self.free_nodes[n as usize];
+        if head != NONE {
+            self.free_nodes[n as usize] = self.nodes[head as usize].base_node;
+            self.free_node_entries -= n as usize;
+            return head;
+        }
+        let at = self.nodes.len();
+        reserve_some(&mut self.nodes, n as usize);
+        self.nodes.resize(at + n as usize, Node::EMPTY);
+        at as u32
+    }
+
+    fn free_nodes_block(&mut self, at: u32, n: u32) {
+        self.nodes[at as usize].base_node = self.free_nodes[n as usize];
+        self.free_nodes[n as usize] = at;
+        self.free_node_entries += n as usize;
+    }
+
+    /// Copies the block `base[..n]` into a new block of `n + 1` with `new` at `rank`.
+    fn grow_nodes(&mut self, base: u32, n: u32, rank: u32, new: Node) -> u32 {
+        let nb = self.alloc_nodes(n + 1);
+        let (b, nbu, r, nu) = (base as usize, nb as usize, rank as usize, n as usize);
+        if n > 0 {
+            self.nodes.copy_within(b..b + r, nbu);
+            self.nodes.copy_within(b + r..b + nu, nbu + r + 1);
+            self.free_nodes_block(base, n);
+        }
+        self.nodes[nbu + r] = new;
+        nb
+    }
+
+    /// Copies `base[..n]` without the entry at `rank` into a new block (`NONE` when empty).
+    fn shrink_nodes(&mut self, base: u32, n: u32, rank: u32) -> u32 {
+        let nb = if n > 1 {
+            let nb = self.alloc_nodes(n - 1);
+            let (b, nbu, r, nu) = (base as usize, nb as usize, rank as usize, n as usize);
+            self.nodes.copy_within(b..b + r, nbu);
+            self.nodes.copy_within(b + r + 1..b + nu, nbu + r);
+            nb
+        } else {
+            NONE
+        };
+        self.free_nodes_block(base, n);
+        nb
+    }
+
+    /// A block of `n` values; new pool slots are filled with `filler` (overwritten by the caller).
+    fn alloc_vals(&mut self, n: u32, filler: V) -> u32 {
+        if let Some(at) = self.free_vals.get_mut(n as usize).and_then(Vec::pop) {
+            self.free_val_entries -= n as usize;
+            return at;
+        }
+        let at = self.vals.len();
+        reserve_some(&mut self.vals, n as usize);
+        self.vals.resize(at + n as usize, filler);
+        at as u32
+    }
+
+    fn free_vals(&mut self, at: u32, n: u32) {
+        let n = n as usize;
+        if self.free_vals.len() <= n {
+            self.free_vals.resize_with(n + 1, Vec::new);
+        }
+        self.free_vals[n].push(at);
+        self.free_val_entries += n;
+    }
+
+    fn grow_vals(&mut self, base: u32, k: u32, rank: u32, v: V) -> u32 {
+        let nb = self.alloc_vals(k + 1, v);
+        let (b, nbu, r, ku) = (base as usize, nb as usize, rank as usize, k as usize);
+        if k > 0 {
+            self.vals.copy_within(b..b + r, nbu);
+            self.vals.copy_within(b + r..b + ku, nbu + r + 1);
+            self.free_vals(base, k);
+        }
+        self.vals[nbu + r] = v;
+        nb
+    }
+
+    fn shrink_vals(&mut self, base: u32, k: u32, rank: u32) -> u32 {
+        let nb = if k > 1 {
+            let filler = self.vals[base as usize];
+            let nb = self.alloc_vals(k - 1, filler);
+            let (b, nbu, r, ku) = (base as usize, nb as usize, rank as usize, k as usize);
+            self.vals.copy_within(b..b + r, nbu);
+            self.vals.copy_within(b + r + 1..b + ku, nbu + r);
+            nb
+        } else {
+            NONE
+        };
+        self.free_vals(base, k);
+        nb
+    }
+
+    fn maybe_compact(&mut self) {
+        let live_nodes = self.nodes.len() - self.free_node_entries;
+        let live_vals = self.vals.len() - self.free_val_entries;
+        if self.free_node_entries > COMPACT_MIN.max(live_nodes / COMPACT_FRACTION)
+            || self.free_val_entries > COMPACT_MIN.max(live_vals / COMPACT_FRACTION)
+        {
+            self.compact();
+        }
+    }
+
+    /// Rewrites both pools without free blocks, in breadth-first order (so the upper levels,
+    /// which every lookup reads, end up packed together).
+    fn compact(&mut self) {
+        let live_nodes = self.nodes.len() - self.free_node_entries;
+        let live_vals = self.vals.len() - self.free_val_entries;
+        let mut nodes: Vec<Node> = Vec::with_capacity(live_nodes + live_nodes / 16 + 1);
+        let mut vals: Vec<V> = Vec::with_capacity(live_vals + live_vals / 16 + 1);
+        nodes.push(self.nodes[0]);
+        let mut i = 0;
+        while i < nodes.len() {
+            let mut n = nodes[i];
+            if n.is_tail() {
+                let v = self.vals[n.base_val as usize];
+                n.base_val = vals.len() as u32;
+                vals.push(v);
+            } else {
+                let k = n.locals() as usize;
+                if k > 0 {
+                    let b = n.base_val as usize;
+                    n.base_val = vals.len() as u32;
+                    vals.extend_from_slice(&self.vals[b..b + k]);
+                }
+                let c = n.children() as usize;
+                if c > 0 {
+                    let b = n.base_node as usize;
+                    n.base_node = nodes.len() as u32;
+                    nodes.extend_from_slice(&self.nodes[b..b + c]);
+                }
+            }
+            nodes[i] = n;
+            i += 1;
+        }
+        self.nodes = nodes;
+        self.vals = vals;
+        self.free_nodes = [NONE; 65];
+        self.free_vals = Vec::new();
+        self.free_node_entries = 0;
+        self.free_val_entries = 0;
+    }
+
+    #[cfg(test)]
+    pub(super) fn check_invariants(&self) {
+        let mut count = usize::from(self.default.is_some());
+        let mut stack = vec![(0u32, 0u32, true)];
+        let mut reachable_nodes = 1usize;
+        let mut reachable_vals = 0usize;
+        while let Some((idx, depth, is_root)) = stack.pop() {
+            let n = self.nodes[idx as usize];
+            if n.is_tail() {
+                assert!(!is_root);
+                assert!(n.tail_len() > depth && n.tail_len() <= K::BITS as u32);
+                assert_eq!(mask(n.tail_key(), n.tail_len()), n.tail_key());
+                count += 1;
+                reachable_vals += 1;
+                continue;
+            }
+            assert_eq!(n.pfx >> 126, 0);
+            let (k, c) = (n.locals(), n.children());
+            if !is_root {
+                let single_tail = k == 0 && c == 1 && self.nodes[n.base_node as usize].is_tail();
+                assert!(k + c >= 2 || (c == 1 && !single_tail), "non-canonical node");
+            }
+            assert_eq!(k == 0, n.base_val == NONE);
+            assert_eq!(c == 0, n.base_node == NONE);
+            count += k as usize;
+            reachable_vals += k as usize;
+            reachable_nodes += c as usize;
+            for i in 0..c {
+                stack.push((n.base_node + i, depth + STRIDE, false));
+            }
+        }
+        assert_eq!(count, self.len);
+        assert_eq!(reachable_nodes + self.free_node_entries, self.nodes.len());
+        assert_eq!(reachable_vals + self.free_val_entries, self.vals.len());
+    }
+}
+
+/// Grows a pool by a bounded fraction: doubling would leave up to half of a large table's pool
+/// idle, which alone would blow the bytes-per-prefix budget.
+fn reserve_some<T>(v: &mut Vec<T>, n: usize) {
+    if v.capacity() - v.len() < n {
+        v.reserve_exact(n.max(v.len() / 8).max(64));
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    idx: u32,
+    depth: u32,
+    /// Address bits above `depth`.
+    base: u128,
+    /// Next chunk to visit, and the next relative length at that chunk (7 = its child).
+    slot: u32,
+    r: u32,
+}
+
+/// Iterator over an [`LpmTable`]'s prefixes; see [`LpmTable::iter`].
+pub struct Iter<'a, K: LpmKey, V: Copy> {
+    table: &'a LpmTable<K, V>,
+    default: Option<V>,
+    stack: Vec<Frame>,
+}
+
+impl<K: LpmKey, V: Copy> fmt::Debug for Iter<'_, K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter")
+            .field("depth", &self.stack.len())
+            .finish()
+    }
+}
+
+impl<K: LpmKey, V: Copy> Iterator for Iter<'_, K, V> {
+    type Item = (K, u8, V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(v) = self.default.take() {
+            return Some((K::from_left(0), 0, v));
+        }
+        let t = self.table;
+        loop {
+            let f = self.stack.last_mut()?;
+            let node = *t.node(f.idx)?;
+            if node.is_tail() {
+                self.stack.pop();
+                return Some((
+                    K::from_left(node.tail_key()),
+                    node.tail_len() as u8,
+                    t.val(node.base_val)?,
+                ));
+            }
+            if f.slot == 64 {
+                self.stack.pop();
+                continue;
+            }
+            while f.r <= STRIDE {
+                let r = f.r;
+                f.r += 1;
+                if f.slot & ((1 << (STRIDE - r)) - 1) != 0 {
+                    continue;
+                }
+                let b = f.slot >> (STRIDE - r);
+                let p = pos(r, b);
+                if node.pfx & (1 << p) != 0 {
+                    let key = f.base | (u128::from(b) << (128 - f.depth - r));
+                    let v = t.val(node.base_val + rank128(node.pfx, p))?;
+                    return Some((K::from_left(key), (f.depth + r) as u8, v));
+                }
+            }
+            let s = f.slot;
+            f.slot += 1;
+            f.r = 1;
+            if node.vector & (1 << s) != 0 {
+                let child = Frame {
+                    idx: node.base_node + rank64(node.vector, s),
+                    depth: f.depth + STRIDE,
+                    base: f.base | (u128::from(s) << (128 - STRIDE - f.depth)),
+                    slot: 0,
+                    r: 1,
+                };
+                self.stack.push(child);
+            }
+        }
+    }
+}
