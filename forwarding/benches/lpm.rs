@@ -1,0 +1,483 @@
+//! Longest-prefix match at 1M prefixes: roamer's `lpm` tables against two peer crates,
+//! `ip_network_table-deps-treebitmap` (a tree bitmap with 4-bit strides) and `prefix-trie` (a
+//! binary trie), on the same data in the same run.
+//!
+//! Data (seeded, so every run and every implementation sees the same prefixes):
+//! - IPv4: 1M distinct prefixes, lengths roughly as in the global table (56 % /24, 22 % /22–/23,
+//!   14 % /17–/21, 3 % /8–/16, 5 % /25–/32), addresses uniformly random.
+//! - IPv6: 1M distinct prefixes inside 2000::/3, 10 % /32, 15 % /33–/47, 40 % /48, 10 % /49–/63,
+//!   20 % /64, 5 % /128, addresses uniformly random below the /3.
+//! - Lookup addresses: 2^20 addresses, each inside a table prefix picked at random (random host
+//!   bits), so every lookup resolves to a real route and walks the full depth.
+//!
+//! Measured: random lookup (criterion, median ns per lookup), churn (criterion: one insert of a
+//! new prefix plus one remove of an older one per iteration, at ~1.06M prefixes), bulk insert of
+//! 1M new prefixes into the 1M table and their removal (wall clock, once), and memory (roamer's
+//! `memory_bytes()`, treebitmap's `mem_usage()`, prefix-trie's `mem_size()`). A table comparing
+//! roamer with each peer, ratios included, is printed at the end.
+//!
+//! Run: `cargo bench -p roamer-forwarding --bench lpm -- --warm-up-time 1 --measurement-time 3`
+
+#![allow(clippy::unwrap_used)] // bench code: a failed unwrap is a failed bench
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::hint::black_box;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use ip_network_table_deps_treebitmap::IpLookupTable;
+use prefix_trie::PrefixMap;
+use roamer_forwarding::lpm::{Lpm4, Lpm6};
+
+const PREFIXES: usize = 1 << 20;
+const LOOKUPS: usize = 1 << 20;
+/// Prefixes inserted (and removed) by the bulk phase.
+const FRESH: usize = 1 << 20;
+/// How many fresh prefixes the churn bench keeps in the table at once.
+const CHURN_WINDOW: usize = 1 << 16;
+
+/// SplitMix64.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn u128(&mut self) -> u128 {
+        (u128::from(self.next()) << 64) | u128::from(self.next())
+    }
+}
+
+fn len4(rng: &mut Rng) -> u8 {
+    let x = rng.below(1000);
+    match x {
+        0..15 => 8 + rng.below(8) as u8,
+        15..30 => 16,
+        30..170 => 17 + rng.below(5) as u8,
+        170..290 => 22,
+        290..390 => 23,
+        390..950 => 24,
+        _ => 25 + rng.below(8) as u8,
+    }
+}
+
+fn len6(rng: &mut Rng) -> u8 {
+    let x = rng.below(100);
+    match x {
+        0..10 => 32,
+        10..25 => 33 + rng.below(15) as u8,
+        25..65 => 48,
+        65..75 => 49 + rng.below(15) as u8,
+        75..95 => 64,
+        _ => 128,
+    }
+}
+
+fn mask32(bits: u32, len: u8) -> u32 {
+    if len == 0 {
+        0
+    } else {
+        bits & (u32::MAX << (32 - len))
+    }
+}
+
+fn mask128(bits: u128, len: u8) -> u128 {
+    if len == 0 {
+        0
+    } else {
+        bits & (u128::MAX << (128 - len))
+    }
+}
+
+/// `n` distinct prefixes not in `seen` (which they are added to).
+fn gen_prefixes<T: Copy + Eq + std::hash::Hash>(
+    n: usize,
+    seen: &mut HashSet<(T, u8)>,
+    mut one: impl FnMut() -> (T, u8),
+) -> Vec<(T, u8)> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let p = one();
+        if seen.insert(p) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+struct Data<T> {
+    base: Vec<(T, u8)>,
+    fresh: Vec<(T, u8)>,
+    lookups: Vec<T>,
+}
+
+fn data_v4(seed: u64) -> Data<u32> {
+    let mut rng = Rng(seed);
+    let mut seen = HashSet::new();
+    let mut one = || {
+        let len = len4(&mut rng);
+        (mask32(rng.next() as u32, len), len)
+    };
+    let base = gen_prefixes(PREFIXES, &mut seen, &mut one);
+    let fresh = gen_prefixes(FRESH, &mut seen, &mut one);
+    let lookups = (0..LOOKUPS)
+        .map(|_| {
+            let (bits, len) = base[rng.below(base.len() as u64) as usize];
+            bits | (rng.next() as u32 & !mask32(u32::MAX, len))
+        })
+        .collect();
+    Data {
+        base,
+        fresh,
+        lookups,
+    }
+}
+
+fn data_v6(seed: u64) -> Data<u128> {
+    let mut rng = Rng(seed);
+    let mut seen = HashSet::new();
+    let mut one = || {
+        let len = len6(&mut rng);
+        let addr = (rng.u128() >> 3) | (1 << 125);
+        (mask128(addr, len), len)
+    };
+    let base = gen_prefixes(PREFIXES, &mut seen, &mut one);
+    let fresh = gen_prefixes(FRESH, &mut seen, &mut one);
+    let lookups = (0..LOOKUPS)
+        .map(|_| {
+            let (bits, len) = base[rng.below(base.len() as u64) as usize];
+            bits | (rng.u128() & !mask128(u128::MAX, len))
+        })
+        .collect();
+    Data {
+        base,
+        fresh,
+        lookups,
+    }
+}
+
+/// The operations the bench needs, over each implementation.
+trait Table<T> {
+    const NAME: &'static str;
+    fn build() -> Self;
+    fn insert(&mut self, bits: T, len: u8, v: u32);
+    fn remove(&mut self, bits: T, len: u8);
+    fn lookup(&self, addr: T) -> Option<u32>;
+    fn bytes(&self) -> Option<usize>;
+}
+
+impl Table<u32> for Lpm4<u32> {
+    const NAME: &'static str = "roamer";
+    fn build() -> Self {
+        Lpm4::new()
+    }
+    fn insert(&mut self, bits: u32, len: u8, v: u32) {
+        Lpm4::insert(self, bits, len, v).unwrap();
+    }
+    fn remove(&mut self, bits: u32, len: u8) {
+        Lpm4::remove(self, bits, len);
+    }
+    #[inline]
+    fn lookup(&self, addr: u32) -> Option<u32> {
+        Lpm4::lookup(self, addr)
+    }
+    fn bytes(&self) -> Option<usize> {
+        Some(self.memory_bytes())
+    }
+}
+
+impl Table<u128> for Lpm6<u32> {
+    const NAME: &'static str = "roamer";
+    fn build() -> Self {
+        Lpm6::new()
+    }
+    fn insert(&mut self, bits: u128, len: u8, v: u32) {
+        Lpm6::insert(self, bits, len, v).unwrap();
+    }
+    fn remove(&mut self, bits: u128, len: u8) {
+        Lpm6::remove(self, bits, len);
+    }
+    #[inline]
+    fn lookup(&self, addr: u128) -> Option<u32> {
+        Lpm6::lookup(self, addr)
+    }
+    fn bytes(&self) -> Option<usize> {
+        Some(self.memory_bytes())
+    }
+}
+
+impl Table<u32> for IpLookupTable<Ipv4Addr, u32> {
+    const NAME: &'static str = "treebitmap";
+    fn build() -> Self {
+        IpLookupTable::new()
+    }
+    fn insert(&mut self, bits: u32, len: u8, v: u32) {
+        IpLookupTable::insert(self, Ipv4Addr::from(bits), len.into(), v);
+    }
+    fn remove(&mut self, bits: u32, len: u8) {
+        IpLookupTable::remove(self, Ipv4Addr::from(bits), len.into());
+    }
+    #[inline]
+    fn lookup(&self, addr: u32) -> Option<u32> {
+        self.longest_match(Ipv4Addr::from(addr)).map(|(_, _, v)| *v)
+    }
+    fn bytes(&self) -> Option<usize> {
+        let (nodes, results) = self.mem_usage();
+        Some(nodes + results)
+    }
+}
+
+impl Table<u128> for IpLookupTable<Ipv6Addr, u32> {
+    const NAME: &'static str = "treebitmap";
+    fn build() -> Self {
+        IpLookupTable::new()
+    }
+    fn insert(&mut self, bits: u128, len: u8, v: u32) {
+        IpLookupTable::insert(self, Ipv6Addr::from(bits), len.into(), v);
+    }
+    fn remove(&mut self, bits: u128, len: u8) {
+        IpLookupTable::remove(self, Ipv6Addr::from(bits), len.into());
+    }
+    #[inline]
+    fn lookup(&self, addr: u128) -> Option<u32> {
+        self.longest_match(Ipv6Addr::from(addr)).map(|(_, _, v)| *v)
+    }
+    fn bytes(&self) -> Option<usize> {
+        let (nodes, results) = self.mem_usage();
+        Some(nodes + results)
+    }
+}
+
+impl Table<u32> for PrefixMap<(u32, u8), u32> {
+    const NAME: &'static str = "prefix-trie";
+    fn build() -> Self {
+        PrefixMap::new()
+    }
+    fn insert(&mut self, bits: u32, len: u8, v: u32) {
+        PrefixMap::insert(self, (bits, len), v);
+    }
+    fn remove(&mut self, bits: u32, len: u8) {
+        PrefixMap::remove(self, &(bits, len));
+    }
+    #[inline]
+    fn lookup(&self, addr: u32) -> Option<u32> {
+        self.get_lpm(&(addr, 32)).map(|(_, v)| *v)
+    }
+    fn bytes(&self) -> Option<usize> {
+        Some(self.mem_size())
+    }
+}
+
+impl Table<u128> for PrefixMap<(u128, u8), u32> {
+    const NAME: &'static str = "prefix-trie";
+    fn build() -> Self {
+        PrefixMap::new()
+    }
+    fn insert(&mut self, bits: u128, len: u8, v: u32) {
+        PrefixMap::insert(self, (bits, len), v);
+    }
+    fn remove(&mut self, bits: u128, len: u8) {
+        PrefixMap::remove(self, &(bits, len));
+    }
+    #[inline]
+    fn lookup(&self, addr: u128) -> Option<u32> {
+        self.get_lpm(&(addr, 128)).map(|(_, v)| *v)
+    }
+    fn bytes(&self) -> Option<usize> {
+        Some(self.mem_size())
+    }
+}
+
+/// What one implementation scored on one family; `None` where a bench was filtered out.
+#[derive(Default, Clone)]
+struct Score {
+    name: &'static str,
+    build_per_s: f64,
+    lookup_ns: Option<f64>,
+    churn_ns: Option<f64>,
+    bulk_insert_per_s: f64,
+    bulk_remove_per_s: f64,
+    bytes: Option<usize>,
+    prefixes: usize,
+    /// Sum of the values found for the lookup set: equal across implementations or a bug.
+    checksum: u64,
+}
+
+/// Median of the per-iteration times of criterion's measurement samples (the last
+/// `sample_size` calls; earlier calls are its warm-up).
+fn median_ns(samples: &[f64], sample_size: usize) -> Option<f64> {
+    let mut s: Vec<f64> = samples[samples.len().saturating_sub(sample_size)..].to_vec();
+    if s.is_empty() {
+        return None;
+    }
+    s.sort_by(f64::total_cmp);
+    Some(s[s.len() / 2])
+}
+
+fn per_s(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+const SAMPLE_SIZE: usize = 100;
+
+fn run_one<T: Copy, Tb: Table<T>>(c: &mut Criterion, family: &str, data: &Data<T>) -> Score {
+    let mut score = Score {
+        name: Tb::NAME,
+        ..Score::default()
+    };
+    let mut t = Tb::build();
+    let start = Instant::now();
+    for (i, &(bits, len)) in data.base.iter().enumerate() {
+        t.insert(bits, len, i as u32);
+    }
+    score.build_per_s = per_s(data.base.len(), start.elapsed());
+    score.bytes = t.bytes();
+    score.prefixes = data.base.len();
+    score.checksum = data
+        .lookups
+        .iter()
+        .map(|&a| u64::from(t.lookup(a).unwrap_or(u32::MAX)))
+        .sum();
+
+    let mut g = c.benchmark_group(format!("lpm/{family}"));
+    g.sample_size(SAMPLE_SIZE);
+
+    let samples = RefCell::new(Vec::new());
+    let mut k = 0usize;
+    g.bench_function(format!("lookup/{}", Tb::NAME), |b| {
+        b.iter_custom(|iters| {
+            let addrs = &data.lookups;
+            let start = Instant::now();
+            for _ in 0..iters {
+                black_box(t.lookup(addrs[k & (LOOKUPS - 1)]));
+                k = k.wrapping_add(1);
+            }
+            let e = start.elapsed();
+            samples
+                .borrow_mut()
+                .push(e.as_nanos() as f64 / iters as f64);
+            e
+        })
+    });
+    score.lookup_ns = median_ns(&samples.borrow(), SAMPLE_SIZE);
+
+    // Bulk: 1M new prefixes into the 1M table, then out again.
+    let start = Instant::now();
+    for (i, &(bits, len)) in data.fresh.iter().enumerate() {
+        t.insert(bits, len, i as u32);
+    }
+    score.bulk_insert_per_s = per_s(data.fresh.len(), start.elapsed());
+    let start = Instant::now();
+    for &(bits, len) in &data.fresh {
+        t.remove(bits, len);
+    }
+    score.bulk_remove_per_s = per_s(data.fresh.len(), start.elapsed());
+
+    // Churn: a window of fresh prefixes slides over the 1M table.
+    for &(bits, len) in &data.fresh[..CHURN_WINDOW] {
+        t.insert(bits, len, 7);
+    }
+    let samples = RefCell::new(Vec::new());
+    let mut j = CHURN_WINDOW;
+    g.bench_function(format!("churn/{}", Tb::NAME), |b| {
+        b.iter_custom(|iters| {
+            let fresh = &data.fresh;
+            let start = Instant::now();
+            for _ in 0..iters {
+                let (bits, len) = fresh[j % FRESH];
+                t.insert(bits, len, 7);
+                let (bits, len) = fresh[(j - CHURN_WINDOW) % FRESH];
+                t.remove(bits, len);
+                j += 1;
+            }
+            let e = start.elapsed();
+            samples
+                .borrow_mut()
+                .push(e.as_nanos() as f64 / iters as f64);
+            e
+        })
+    });
+    score.churn_ns = median_ns(&samples.borrow(), SAMPLE_SIZE);
+    g.finish();
+    score
+}
+
+fn fmt_ratio(ours: Option<f64>, theirs: Option<f64>) -> String {
+    match (ours, theirs) {
+        (Some(o), Some(t)) if t > 0.0 => format!("{:.2}x", o / t),
+        _ => "n/a".into(),
+    }
+}
+
+fn opt(v: Option<f64>, unit: &str) -> String {
+    v.map_or_else(|| "n/a".into(), |v| format!("{v:.1} {unit}"))
+}
+
+fn report(family: &str, scores: &[Score]) {
+    let Some(ours) = scores.first() else { return };
+    let bpp = |s: &Score| s.bytes.map(|b| b as f64 / s.prefixes as f64);
+    let churn_ups = |s: &Score| s.churn_ns.map(|ns| 2e9 / ns);
+    println!("{family} ({} prefixes):", ours.prefixes);
+    let line = |what: &str, f: &dyn Fn(&Score) -> Option<f64>, unit: &str| {
+        let mut l = format!("  {family} {what:<12} {} {}", ours.name, opt(f(ours), unit));
+        for s in &scores[1..] {
+            let r = fmt_ratio(f(ours), f(s));
+            l.push_str(&format!(", {} {} ({r})", s.name, opt(f(s), unit)));
+        }
+        println!("{l}");
+    };
+    line("lookup", &|s| s.lookup_ns, "ns");
+    line("bulk insert", &|s| Some(s.bulk_insert_per_s / 1e6), "M/s");
+    line("bulk remove", &|s| Some(s.bulk_remove_per_s / 1e6), "M/s");
+    line("churn", &|s| churn_ups(s).map(|u| u / 1e6), "M upd/s");
+    line("build", &|s| Some(s.build_per_s / 1e6), "M/s");
+    line("memory", &bpp, "B/prefix");
+    let same = scores.iter().all(|s| s.checksum == ours.checksum);
+    println!(
+        "  lookup results identical across implementations: {}",
+        if same { "yes" } else { "NO (bug)" }
+    );
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+
+    let d4 = data_v4(0x4c50_4d34);
+    let s4 = vec![
+        run_one::<u32, Lpm4<u32>>(&mut c, "ipv4", &d4),
+        run_one::<u32, IpLookupTable<Ipv4Addr, u32>>(&mut c, "ipv4", &d4),
+        run_one::<u32, PrefixMap<(u32, u8), u32>>(&mut c, "ipv4", &d4),
+    ];
+    drop(d4);
+    let d6 = data_v6(0x4c50_4d36);
+    let s6 = vec![
+        run_one::<u128, Lpm6<u32>>(&mut c, "ipv6", &d6),
+        run_one::<u128, IpLookupTable<Ipv6Addr, u32>>(&mut c, "ipv6", &d6),
+        run_one::<u128, PrefixMap<(u128, u8), u32>>(&mut c, "ipv6", &d6),
+    ];
+    drop(d6);
+    c.final_summary();
+
+    println!();
+    println!("LPM summary (ratio = roamer / peer: below 1.00x is better for ns and B/prefix,");
+    println!("above 1.00x is better for rates):");
+    report("ipv4", &s4);
+    report("ipv6", &s6);
+    println!(
+        "  churn = one insert + one remove per iteration at ~{} prefixes; bulk = {} new prefixes \
+         into the 1M table, then removed",
+        PREFIXES + CHURN_WINDOW,
+        FRESH
+    );
+}
