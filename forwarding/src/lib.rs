@@ -4,6 +4,8 @@
 pub mod error;
 pub mod lpm;
 pub mod pcap;
+pub mod pipeline;
+pub mod tables;
 pub mod wire;
 
 pub use error::ForwardingError;

@@ -97,6 +97,8 @@ pub enum PuntReason {
     LispControl,
     /// Addressed to one of our IP addresses, none of the above.
     ForUs,
+    /// A routed packet whose next hop is not resolved yet: the control plane resolves it.
+    Glean,
     /// A backend without a forwarding core hands every received frame up.
     Received,
 }

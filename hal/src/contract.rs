@@ -47,11 +47,16 @@ pub fn sample_entry(kind: TableKind, n: u32) -> TableEntry {
             port: PortId(1),
             is_static: false,
         },
-        TableKind::RouterMac => TableEntry::RouterMac { iface, mac },
+        TableKind::RouterMac => TableEntry::RouterMac {
+            iface,
+            mac,
+            virtual_mac: false,
+        },
         TableKind::InterfaceAddress => TableEntry::InterfaceAddress {
             iface,
             addr: v4,
             prefix_len: 24,
+            virtual_mac: None,
         },
         TableKind::Neighbor => TableEntry::Neighbor { iface, ip: v4, mac },
         TableKind::Ipv4Route => TableEntry::Route {
@@ -99,6 +104,7 @@ pub fn changed_value(entry: &TableEntry) -> TableEntry {
         TableEntry::VlanMember { tagged, .. } => *tagged = !*tagged,
         TableEntry::Fdb { port, .. } => *port = PortId(port.0 + 1),
         TableEntry::InterfaceAddress { prefix_len, .. } => *prefix_len = 16,
+        TableEntry::RouterMac { virtual_mac, .. } => *virtual_mac = !*virtual_mac,
         TableEntry::Neighbor { mac, .. } => mac.0[0] ^= 0x04,
         TableEntry::Route { next_hop, .. } => *next_hop = NextHop::Lisp,
         TableEntry::LispDatabase { locators, .. } | TableEntry::LispMapCache { locators, .. } => {
@@ -109,7 +115,6 @@ pub fn changed_value(entry: &TableEntry) -> TableEntry {
         } => *extended_subnet = !*extended_subnet,
         // Key-only tables: an update rewrites the same row.
         TableEntry::Vlan { .. }
-        | TableEntry::RouterMac { .. }
         | TableEntry::ProxyArp { .. }
         | TableEntry::AwayEntry { .. } => {}
     }

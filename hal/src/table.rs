@@ -150,14 +150,20 @@ pub enum TableEntry {
         port: PortId,
         is_static: bool,
     },
+    /// Frames to `mac` on `iface` are routed. `virtual_mac` marks an HSRP virtual MAC, which
+    /// ARP and proxy-ARP answers use in preference to the interface's own MAC.
     RouterMac {
         iface: L3Interface,
         mac: Mac,
+        virtual_mac: bool,
     },
+    /// An address of ours. An HSRP virtual IP carries `virtual_mac`: ARP for it is answered
+    /// with that MAC, and it adds no connected route.
     InterfaceAddress {
         iface: L3Interface,
         addr: IpAddr,
         prefix_len: u8,
+        virtual_mac: Option<Mac>,
     },
     Neighbor {
         iface: L3Interface,
@@ -250,7 +256,7 @@ impl TableEntry {
             TableEntry::Vlan { vlan } => TableKey::Vlan(*vlan),
             TableEntry::VlanMember { vlan, port, .. } => TableKey::VlanMember(*vlan, *port),
             TableEntry::Fdb { vlan, mac, .. } => TableKey::Fdb(*vlan, *mac),
-            TableEntry::RouterMac { iface, mac } => TableKey::RouterMac(*iface, *mac),
+            TableEntry::RouterMac { iface, mac, .. } => TableKey::RouterMac(*iface, *mac),
             TableEntry::InterfaceAddress { iface, addr, .. } => {
                 TableKey::InterfaceAddress(*iface, *addr)
             }

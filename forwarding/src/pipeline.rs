@@ -1,0 +1,1143 @@
+//! The forwarding pipeline: one frame in, one verdict out (plus, at most, one reply frame).
+//!
+//! Pure: it reads and learns into [`Tables`], never does I/O, takes the time as an argument and
+//! allocates nothing per frame. Frames are processed in place in a caller-owned buffer with
+//! headroom in front (802.1Q tags are stripped at ingress and re-added per egress port by the
+//! backend; LISP encapsulation grows the frame into the headroom).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use roamer_hal::{
+    HalEvent, Iid, L3Interface, Locator, Mac, NegativeAction, NextHop, PortId, PuntReason, VlanId,
+};
+
+use crate::tables::Tables;
+use crate::wire::checksum;
+use crate::wire::lisp_data::{
+    EncapParams, InnerKind, LISP_DATA_PORT, LispDataRepr, NonceField, decapsulate_in_place,
+    encapsulate_in_place, flow_source_port,
+};
+
+const ETH_LEN: usize = 14;
+const ETHERTYPE_VLAN: u16 = 0x8100;
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_ARP: u16 = 0x0806;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
+const LISP_CONTROL_PORT: u16 = 4342;
+const HSRP_PORT: u16 = 1985;
+const HSRP_V6_PORT: u16 = 2029;
+
+/// Why a frame was dropped; each has a counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    Runt,
+    BadSourceMac,
+    UnknownPort,
+    VlanNotAllowed,
+    VlanInactive,
+    SamePort,
+    BadIpHeader,
+    TtlExpired,
+    NoRoute,
+    Discard,
+    MapCacheMiss,
+    NegativeMapCache,
+    EidNotHere,
+    LocalEidNoRoute,
+    BadLispPacket,
+    NoLocator,
+    NoHeadroom,
+    NotForUs,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 18] = [
+        DropReason::Runt,
+        DropReason::BadSourceMac,
+        DropReason::UnknownPort,
+        DropReason::VlanNotAllowed,
+        DropReason::VlanInactive,
+        DropReason::SamePort,
+        DropReason::BadIpHeader,
+        DropReason::TtlExpired,
+        DropReason::NoRoute,
+        DropReason::Discard,
+        DropReason::MapCacheMiss,
+        DropReason::NegativeMapCache,
+        DropReason::EidNotHere,
+        DropReason::LocalEidNoRoute,
+        DropReason::BadLispPacket,
+        DropReason::NoLocator,
+        DropReason::NoHeadroom,
+        DropReason::NotForUs,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::Runt => "runt",
+            DropReason::BadSourceMac => "bad-source-mac",
+            DropReason::UnknownPort => "unknown-port",
+            DropReason::VlanNotAllowed => "vlan-not-allowed",
+            DropReason::VlanInactive => "vlan-inactive",
+            DropReason::SamePort => "same-port",
+            DropReason::BadIpHeader => "bad-ip-header",
+            DropReason::TtlExpired => "ttl-expired",
+            DropReason::NoRoute => "no-route",
+            DropReason::Discard => "discard-route",
+            DropReason::MapCacheMiss => "map-cache-miss",
+            DropReason::NegativeMapCache => "negative-map-cache",
+            DropReason::EidNotHere => "eid-not-here",
+            DropReason::LocalEidNoRoute => "local-eid-no-route",
+            DropReason::BadLispPacket => "bad-lisp-packet",
+            DropReason::NoLocator => "no-usable-locator",
+            DropReason::NoHeadroom => "no-headroom",
+            DropReason::NotForUs => "not-for-us",
+        }
+    }
+}
+
+/// Where a frame goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Out of one port; `tag` is the 802.1Q tag the backend inserts (None: untagged).
+    Forward {
+        port: PortId,
+        tag: Option<VlanId>,
+    },
+    /// To every port of the VLAN except `except` (tagged where the port carries it tagged).
+    Flood {
+        vlan: VlanId,
+        except: PortId,
+    },
+    /// To every port of the VLAN except `except`, and to the control plane too.
+    FloodAndPunt {
+        vlan: VlanId,
+        except: PortId,
+        reason: PuntReason,
+    },
+    /// To the control plane only.
+    Punt(PuntReason),
+    /// Handled by the pipeline itself (an ARP request to the router, answered by the reply).
+    Consumed,
+    Drop(DropReason),
+}
+
+/// The result of processing one frame: the verdict for it and, when `reply` is set, a frame the
+/// pipeline built (an ARP answer, an ICMP error) in [`Pipeline::reply`] to send first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    pub reply: Option<(PortId, Option<VlanId>)>,
+}
+
+/// A frame in a caller-owned buffer: `buf[start..start + len]`, headroom before `start`.
+#[derive(Debug)]
+pub struct Frame<'a> {
+    pub buf: &'a mut [u8],
+    pub start: usize,
+    pub len: usize,
+}
+
+impl Frame<'_> {
+    pub fn bytes(&self) -> &[u8] {
+        self.buf
+            .get(self.start..self.start + self.len)
+            .unwrap_or(&[])
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        let (s, l) = (self.start, self.len);
+        self.buf.get_mut(s..s + l).unwrap_or(&mut [])
+    }
+}
+
+/// Per-verdict counters.
+#[derive(Debug, Clone, Default)]
+pub struct Counters {
+    pub rx: u64,
+    pub bridged: u64,
+    pub flooded: u64,
+    pub routed: u64,
+    pub encapsulated: u64,
+    pub decapsulated: u64,
+    pub punted: u64,
+    pub replies: u64,
+    pub events_dropped: u64,
+    pub drops: HashMap<&'static str, u64>,
+}
+
+/// Explains what the pipeline did (for `trace`); the fast path uses [`NoTrace`].
+pub trait Tracer {
+    /// Whether to learn (MAC addresses, neighbours) while tracing.
+    const LEARN: bool;
+    fn step(&mut self, text: std::fmt::Arguments<'_>);
+}
+
+#[derive(Debug, Default)]
+pub struct NoTrace;
+
+impl Tracer for NoTrace {
+    const LEARN: bool = true;
+    #[inline(always)]
+    fn step(&mut self, _: std::fmt::Arguments<'_>) {}
+}
+
+/// Collects the steps as text, learning nothing.
+#[derive(Debug, Default)]
+pub struct TextTrace(pub Vec<String>);
+
+impl Tracer for TextTrace {
+    const LEARN: bool = false;
+    fn step(&mut self, text: std::fmt::Arguments<'_>) {
+        self.0.push(text.to_string());
+    }
+}
+
+/// Pipeline settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// Dynamic EIDs are re-announced at most this often while active.
+    pub eid_refresh_ms: u64,
+    /// A map-cache miss for one destination is reported at most this often.
+    pub miss_interval_ms: u64,
+    /// Most events queued for the control plane; more are counted and dropped.
+    pub max_events: usize,
+    /// Most distinct sources remembered for rate limiting (misses, EIDs, SMR triggers).
+    pub max_tracked: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            eid_refresh_ms: 10_000,
+            miss_interval_ms: 1_000,
+            max_events: 4096,
+            max_tracked: 65_536,
+        }
+    }
+}
+
+/// The forwarding pipeline of one switch.
+#[derive(Debug)]
+pub struct Pipeline {
+    pub tables: Tables,
+    pub counters: Counters,
+    pub settings: Settings,
+    events: Vec<HalEvent>,
+    /// Last time each rate-limited key was reported.
+    reported: HashMap<(u8, IpAddr), u64>,
+    reply: [u8; 256],
+    reply_len: usize,
+    flow_seed: u32,
+}
+
+impl Pipeline {
+    pub fn new(tables: Tables, settings: Settings) -> Self {
+        Pipeline {
+            tables,
+            counters: Counters::default(),
+            settings,
+            events: Vec::with_capacity(settings.max_events),
+            reported: HashMap::with_capacity(1024),
+            reply: [0; 256],
+            reply_len: 0,
+            flow_seed: 0x9e37_79b9,
+        }
+    }
+
+    /// The reply frame of the last [`Outcome`] that had one.
+    pub fn reply(&self) -> &[u8] {
+        &self.reply[..self.reply_len]
+    }
+
+    /// Moves queued events out.
+    pub fn drain_events(&mut self, out: &mut Vec<HalEvent>) {
+        out.append(&mut self.events);
+    }
+
+    /// Processes one received frame. `rx_tag` is a VLAN tag the kernel already stripped.
+    pub fn process(
+        &mut self,
+        port: PortId,
+        rx_tag: Option<VlanId>,
+        frame: &mut Frame<'_>,
+        now_ms: u64,
+    ) -> Outcome {
+        self.run(port, rx_tag, frame, now_ms, &mut NoTrace)
+    }
+
+    /// Processes a copy of a frame and explains each step; learns nothing.
+    pub fn trace(
+        &mut self,
+        port: PortId,
+        rx_tag: Option<VlanId>,
+        frame: &[u8],
+        now_ms: u64,
+    ) -> (Outcome, Vec<String>) {
+        let mut buf = vec![0u8; 128 + frame.len()];
+        buf[128..].copy_from_slice(frame);
+        let mut f = Frame {
+            buf: &mut buf,
+            start: 128,
+            len: frame.len(),
+        };
+        let mut t = TextTrace::default();
+        let counters = self.counters.clone();
+        let events = self.events.len();
+        let out = self.run(port, rx_tag, &mut f, now_ms, &mut t);
+        self.counters = counters;
+        self.events.truncate(events);
+        t.step(format_args!("verdict: {:?}", out.verdict));
+        (out, t.0)
+    }
+
+    fn run<T: Tracer>(
+        &mut self,
+        port: PortId,
+        rx_tag: Option<VlanId>,
+        frame: &mut Frame<'_>,
+        now_ms: u64,
+        t: &mut T,
+    ) -> Outcome {
+        self.counters.rx += 1;
+        self.reply_len = 0;
+        let out = self.ingress(port, rx_tag, frame, now_ms, t);
+        match out.verdict {
+            Verdict::Drop(r) => *self.counters.drops.entry(r.name()).or_insert(0) += 1,
+            Verdict::Punt(_) => self.counters.punted += 1,
+            Verdict::Flood { .. } => self.counters.flooded += 1,
+            Verdict::FloodAndPunt { .. } => {
+                self.counters.flooded += 1;
+                self.counters.punted += 1;
+            }
+            Verdict::Forward { .. } | Verdict::Consumed => {}
+        }
+        if out.reply.is_some() {
+            self.counters.replies += 1;
+        }
+        out
+    }
+
+    fn ingress<T: Tracer>(
+        &mut self,
+        port: PortId,
+        rx_tag: Option<VlanId>,
+        frame: &mut Frame<'_>,
+        now_ms: u64,
+        t: &mut T,
+    ) -> Outcome {
+        let drop = |r| Outcome {
+            verdict: Verdict::Drop(r),
+            reply: None,
+        };
+        if frame.len < ETH_LEN {
+            return drop(DropReason::Runt);
+        }
+        // Strip an in-frame 802.1Q tag so everything below sees an untagged frame.
+        let mut tag = rx_tag;
+        if be16(frame.bytes(), 12) == ETHERTYPE_VLAN && frame.len >= ETH_LEN + 4 {
+            let vid = be16(frame.bytes(), 14) & 0x0fff;
+            tag = VlanId::new(vid).ok();
+            let s = frame.start;
+            frame.buf.copy_within(s..s + 12, s + 4);
+            frame.start += 4;
+            frame.len -= 4;
+            t.step(format_args!("ingress {port}: 802.1Q tag {vid} stripped"));
+        }
+        let Some(state) = self.tables.ports.get(&port) else {
+            t.step(format_args!("ingress {port}: port not configured"));
+            return drop(DropReason::UnknownPort);
+        };
+        let dst = mac_at(frame.bytes(), 0);
+        let src = mac_at(frame.bytes(), 6);
+        if src.is_multicast() {
+            return drop(DropReason::BadSourceMac);
+        }
+        if state.routed {
+            if tag.is_some() {
+                return drop(DropReason::VlanNotAllowed);
+            }
+            let iface = L3Interface::Port(port);
+            t.step(format_args!("ingress {port}: routed port"));
+            return self.layer3(iface, port, None, dst, frame, now_ms, t);
+        }
+        let vlan = match tag {
+            Some(v) if state.tagged.contains(v) || state.untagged == Some(v) => v,
+            Some(v) => {
+                t.step(format_args!("ingress {port}: VLAN {v} not allowed"));
+                return drop(DropReason::VlanNotAllowed);
+            }
+            None => match state.untagged {
+                Some(v) => v,
+                None => return drop(DropReason::VlanNotAllowed),
+            },
+        };
+        if !self.tables.vlans.contains(vlan) {
+            return drop(DropReason::VlanInactive);
+        }
+        t.step(format_args!("ingress {port}: VLAN {vlan}"));
+        if T::LEARN && !self.tables.learn_mac(vlan, src, port, now_ms) {
+            t.step(format_args!("MAC table full: {src} not learned"));
+        }
+        let svi = L3Interface::Vlan(vlan);
+        if self.tables.router_macs.contains_key(&(svi, dst)) {
+            t.step(format_args!("{dst} is a router MAC of {svi}: route"));
+            return self.layer3(svi, port, Some(vlan), dst, frame, now_ms, t);
+        }
+        if dst.is_multicast() {
+            return self.broadcast(svi, port, vlan, frame, now_ms, t);
+        }
+        match self.tables.fdb.get(&(vlan, dst)) {
+            Some(e) if e.port == port => drop(DropReason::SamePort),
+            Some(e) => {
+                let out = e.port;
+                t.step(format_args!("MAC {dst} in VLAN {vlan} is on {out}"));
+                self.counters.bridged += 1;
+                match self.tables.egress_tagged(out, vlan) {
+                    Some(tagged) => Outcome {
+                        verdict: Verdict::Forward {
+                            port: out,
+                            tag: tagged.then_some(vlan),
+                        },
+                        reply: None,
+                    },
+                    None => drop(DropReason::VlanNotAllowed),
+                }
+            }
+            None => {
+                t.step(format_args!("MAC {dst} unknown in VLAN {vlan}: flood"));
+                Outcome {
+                    verdict: Verdict::Flood { vlan, except: port },
+                    reply: None,
+                }
+            }
+        }
+    }
+
+    /// Broadcast and multicast in a VLAN: flooded; ARP and HSRP also seen by us.
+    fn broadcast<T: Tracer>(
+        &mut self,
+        svi: L3Interface,
+        port: PortId,
+        vlan: VlanId,
+        frame: &mut Frame<'_>,
+        now_ms: u64,
+        t: &mut T,
+    ) -> Outcome {
+        let flood = Verdict::Flood { vlan, except: port };
+        match be16(frame.bytes(), 12) {
+            ETHERTYPE_ARP => {
+                let reply = self.arp(svi, port, Some(vlan), frame.bytes(), now_ms, t);
+                Outcome {
+                    verdict: flood,
+                    reply,
+                }
+            }
+            ETHERTYPE_IPV4 if is_hsrp(frame.bytes()) => {
+                t.step(format_args!("HSRP hello: flood and punt"));
+                Outcome {
+                    verdict: Verdict::FloodAndPunt {
+                        vlan,
+                        except: port,
+                        reason: PuntReason::Hsrp,
+                    },
+                    reply: None,
+                }
+            }
+            ETHERTYPE_IPV4 if is_udp_to(frame.bytes(), LISP_CONTROL_PORT) => {
+                // Site multicast Map-Notify (map-notify-group) arrives as multicast in the VLAN.
+                t.step(format_args!("multicast LISP control: flood and punt"));
+                Outcome {
+                    verdict: Verdict::FloodAndPunt {
+                        vlan,
+                        except: port,
+                        reason: PuntReason::LispControl,
+                    },
+                    reply: None,
+                }
+            }
+            ETHERTYPE_IPV6 => Outcome {
+                verdict: Verdict::FloodAndPunt {
+                    vlan,
+                    except: port,
+                    reason: PuntReason::ArpForUs,
+                },
+                reply: None,
+            },
+            _ => Outcome {
+                verdict: flood,
+                reply: None,
+            },
+        }
+    }
+
+    /// ARP: learn the sender, answer for our addresses and, with proxy-ARP, for reachable ones.
+    fn arp<T: Tracer>(
+        &mut self,
+        iface: L3Interface,
+        port: PortId,
+        vlan: Option<VlanId>,
+        f: &[u8],
+        now_ms: u64,
+        t: &mut T,
+    ) -> Option<(PortId, Option<VlanId>)> {
+        let a = f.get(ETH_LEN..ETH_LEN + 28)?;
+        if be16(a, 0) != 1 || be16(a, 2) != ETHERTYPE_IPV4 || a[4] != 6 || a[5] != 4 {
+            return None;
+        }
+        let op = be16(a, 6);
+        let sender_mac = mac_at(a, 8);
+        let sender_ip = Ipv4Addr::new(a[14], a[15], a[16], a[17]);
+        let target_ip = Ipv4Addr::new(a[24], a[25], a[26], a[27]);
+        let on_subnet = self.on_subnet(iface, IpAddr::V4(sender_ip));
+        if T::LEARN && on_subnet && !sender_ip.is_unspecified() {
+            self.tables
+                .learn_neighbor(iface, IpAddr::V4(sender_ip), sender_mac, now_ms);
+        }
+        if op != 1 || sender_ip.is_unspecified() || sender_ip == target_ip {
+            return None;
+        }
+        let target = IpAddr::V4(target_ip);
+        let answer_mac = match self.tables.addresses.get(&target) {
+            Some(own) if own.iface == iface => {
+                let mac = own
+                    .virtual_mac
+                    .or_else(|| self.tables.iface_mac.get(&iface).copied())?;
+                t.step(format_args!(
+                    "ARP for our address {target_ip}: answer with {mac}"
+                ));
+                mac
+            }
+            _ if self.proxy_arp_applies(iface, target) => {
+                let mac = self.tables.answer_mac(iface)?;
+                t.step(format_args!(
+                    "proxy-ARP for {target_ip} on {iface}: answer with {mac}"
+                ));
+                mac
+            }
+            _ => return None,
+        };
+        let r = &mut self.reply;
+        r[..6].copy_from_slice(&sender_mac.0);
+        r[6..12].copy_from_slice(&answer_mac.0);
+        r[12..14].copy_from_slice(&ETHERTYPE_ARP.to_be_bytes());
+        r[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 2]);
+        r[22..28].copy_from_slice(&answer_mac.0);
+        r[28..32].copy_from_slice(&target_ip.octets());
+        r[32..38].copy_from_slice(&sender_mac.0);
+        r[38..42].copy_from_slice(&sender_ip.octets());
+        r[42..60].fill(0);
+        self.reply_len = 60;
+        let tag = vlan.filter(|v| self.tables.egress_tagged(port, *v) == Some(true));
+        Some((port, tag))
+    }
+
+    /// RFC 1027 with the LISP mobility twist (protocols.md §8.1, §8.3).
+    fn proxy_arp_applies(&self, iface: L3Interface, target: IpAddr) -> bool {
+        if !self.tables.proxy_arp.contains(&iface) {
+            return false;
+        }
+        let IpAddr::V4(t4) = target else { return false };
+        if t4.is_broadcast() || t4.is_multicast() || t4.is_unspecified() {
+            return false;
+        }
+        // Within the interface's own subnet the owner answers — unless a host route says the
+        // address now lives elsewhere (a moved EID).
+        let Some((prefix, nh)) = self.tables.route_match(target) else {
+            return false;
+        };
+        if prefix.is_empty() {
+            return false;
+        }
+        match nh {
+            NextHop::Connected(i) => i != iface,
+            NextHop::Gateway { iface: Some(i), .. } => i != iface,
+            NextHop::Gateway { via, iface: None } => {
+                !matches!(self.tables.route(via), Some(NextHop::Connected(i)) if i == iface)
+            }
+            NextHop::Lisp => true,
+            NextHop::Discard => false,
+        }
+    }
+
+    fn on_subnet(&self, iface: L3Interface, ip: IpAddr) -> bool {
+        matches!(self.tables.route(ip), Some(NextHop::Connected(i)) if i == iface)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn layer3<T: Tracer>(
+        &mut self,
+        iface: L3Interface,
+        port: PortId,
+        vlan: Option<VlanId>,
+        dst_mac: Mac,
+        frame: &mut Frame<'_>,
+        now_ms: u64,
+        t: &mut T,
+    ) -> Outcome {
+        let drop = |r| Outcome {
+            verdict: Verdict::Drop(r),
+            reply: None,
+        };
+        match be16(frame.bytes(), 12) {
+            ETHERTYPE_ARP => {
+                let reply = self.arp(iface, port, vlan, frame.bytes(), now_ms, t);
+                Outcome {
+                    verdict: Verdict::Consumed,
+                    reply,
+                }
+            }
+            ETHERTYPE_IPV4 => self.ipv4(iface, port, vlan, frame, now_ms, t),
+            ETHERTYPE_IPV6 => {
+                t.step(format_args!("IPv6 to the router: control plane"));
+                Outcome {
+                    verdict: Verdict::Punt(PuntReason::ForUs),
+                    reply: None,
+                }
+            }
+            other => {
+                t.step(format_args!(
+                    "ethertype {other:#06x} to router MAC {dst_mac}: dropped"
+                ));
+                drop(DropReason::NotForUs)
+            }
+        }
+    }
+
+    fn ipv4<T: Tracer>(
+        &mut self,
+        iface: L3Interface,
+        port: PortId,
+        vlan: Option<VlanId>,
+        frame: &mut Frame<'_>,
+        now_ms: u64,
+        t: &mut T,
+    ) -> Outcome {
+        let drop = |r| Outcome {
+            verdict: Verdict::Drop(r),
+            reply: None,
+        };
+        let f = frame.bytes();
+        let Some(ip) = f.get(ETH_LEN..) else {
+            return drop(DropReason::Runt);
+        };
+        if ip.len() < 20 || ip[0] >> 4 != 4 || usize::from(ip[0] & 0x0f) * 4 < 20 {
+            return drop(DropReason::BadIpHeader);
+        }
+        let ihl = usize::from(ip[0] & 0x0f) * 4;
+        let total = usize::from(be16(ip, 2));
+        if total < ihl || total > ip.len() {
+            return drop(DropReason::BadIpHeader);
+        }
+        let src = IpAddr::V4(Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]));
+        let dst = IpAddr::V4(Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]));
+        let proto = ip[9];
+        let dport = if matches!(proto, 6 | 17) && ip.len() >= ihl + 4 {
+            be16(ip, ihl + 2)
+        } else {
+            0
+        };
+        t.step(format_args!("IPv4 {src} -> {dst} proto {proto} on {iface}"));
+        self.detect_dynamic_eid(iface, src, now_ms, t);
+
+        if self.tables.addresses.contains_key(&dst) {
+            return match (proto, dport) {
+                (17, LISP_DATA_PORT) => self.decapsulate(iface, frame, now_ms, t),
+                (17 | 6, LISP_CONTROL_PORT) => Outcome {
+                    verdict: Verdict::Punt(PuntReason::LispControl),
+                    reply: None,
+                },
+                (17, HSRP_PORT | HSRP_V6_PORT) => Outcome {
+                    verdict: Verdict::Punt(PuntReason::Hsrp),
+                    reply: None,
+                },
+                _ => {
+                    t.step(format_args!("{dst} is ours: control plane"));
+                    Outcome {
+                        verdict: Verdict::Punt(PuntReason::ForUs),
+                        reply: None,
+                    }
+                }
+            };
+        }
+        if ip[8] <= 1 {
+            t.step(format_args!(
+                "TTL {} expires here: ICMP time exceeded",
+                ip[8]
+            ));
+            let reply = self.icmp_time_exceeded(iface, port, vlan, frame.bytes());
+            return Outcome {
+                verdict: Verdict::Drop(DropReason::TtlExpired),
+                reply,
+            };
+        }
+        self.route_ipv4(frame, dst, now_ms, true, t)
+    }
+
+    /// Routes the IPv4 packet after the Ethernet header of `frame` towards `dst`.
+    fn route_ipv4<T: Tracer>(
+        &mut self,
+        frame: &mut Frame<'_>,
+        dst: IpAddr,
+        now_ms: u64,
+        decrement: bool,
+        t: &mut T,
+    ) -> Outcome {
+        let drop = |r| Outcome {
+            verdict: Verdict::Drop(r),
+            reply: None,
+        };
+        let Some((prefix, nh)) = self.tables.route_match(dst) else {
+            t.step(format_args!("no route to {dst}"));
+            return drop(DropReason::NoRoute);
+        };
+        t.step(format_args!("route {prefix} -> {nh:?}"));
+        let (egress, neighbor) = match nh {
+            NextHop::Connected(i) => (i, dst),
+            NextHop::Gateway {
+                via,
+                iface: Some(i),
+            } => (i, via),
+            NextHop::Gateway { via, iface: None } => match self.tables.route(via) {
+                Some(NextHop::Connected(i)) => (i, via),
+                _ => return drop(DropReason::NoRoute),
+            },
+            NextHop::Discard => return drop(DropReason::Discard),
+            NextHop::Lisp => return self.encapsulate(frame, dst, now_ms, decrement, t),
+        };
+        if decrement {
+            decrement_ttl(frame.bytes_mut());
+        }
+        self.towards_neighbor(egress, neighbor, frame, t)
+    }
+
+    /// Rewrites the Ethernet header towards a neighbour on `egress` and picks the port.
+    fn towards_neighbor<T: Tracer>(
+        &mut self,
+        egress: L3Interface,
+        neighbor: IpAddr,
+        frame: &mut Frame<'_>,
+        t: &mut T,
+    ) -> Outcome {
+        let Some(n) = self.tables.neighbors.get(&(egress, neighbor)).copied() else {
+            t.step(format_args!("{neighbor} on {egress} not resolved: glean"));
+            return Outcome {
+                verdict: Verdict::Punt(PuntReason::Glean),
+                reply: None,
+            };
+        };
+        let Some(src_mac) = self.tables.iface_mac.get(&egress).copied() else {
+            return Outcome {
+                verdict: Verdict::Drop(DropReason::NoRoute),
+                reply: None,
+            };
+        };
+        let b = frame.bytes_mut();
+        b[..6].copy_from_slice(&n.mac.0);
+        b[6..12].copy_from_slice(&src_mac.0);
+        self.counters.routed += 1;
+        t.step(format_args!(
+            "rewrite to {} from {src_mac} via {egress}",
+            n.mac
+        ));
+        match egress {
+            L3Interface::Port(p) => Outcome {
+                verdict: Verdict::Forward { port: p, tag: None },
+                reply: None,
+            },
+            L3Interface::Vlan(v) => match self.tables.fdb.get(&(v, n.mac)) {
+                Some(e) => {
+                    let tag = self
+                        .tables
+                        .egress_tagged(e.port, v)
+                        .unwrap_or(false)
+                        .then_some(v);
+                    Outcome {
+                        verdict: Verdict::Forward { port: e.port, tag },
+                        reply: None,
+                    }
+                }
+                // Routed frames never go back out of the router's own (non-existent) port.
+                None => Outcome {
+                    verdict: Verdict::Flood {
+                        vlan: v,
+                        except: PortId(u32::MAX),
+                    },
+                    reply: None,
+                },
+            },
+        }
+    }
+
+    /// ITR: encapsulate towards the map-cache's locator, then route the outer packet.
+    fn encapsulate<T: Tracer>(
+        &mut self,
+        frame: &mut Frame<'_>,
+        dst: IpAddr,
+        now_ms: u64,
+        decrement: bool,
+        t: &mut T,
+    ) -> Outcome {
+        let drop = |r| Outcome {
+            verdict: Verdict::Drop(r),
+            reply: None,
+        };
+        let Some(entry) = self.tables.map_cache(dst) else {
+            if self.rate_ok(0, dst, now_ms, self.settings.miss_interval_ms) {
+                self.event(HalEvent::MapCacheMiss {
+                    iid: Iid::default(),
+                    dest: dst,
+                });
+            }
+            t.step(format_args!("map-cache miss for {dst}: Map-Request"));
+            return drop(DropReason::MapCacheMiss);
+        };
+        if entry.locators.is_empty() {
+            t.step(format_args!(
+                "negative map-cache entry {}: {:?}",
+                entry.eid, entry.negative
+            ));
+            let (negative, iid) = (entry.negative, entry.iid);
+            return match negative {
+                NegativeAction::NativelyForward => drop(DropReason::NoRoute),
+                NegativeAction::SendMapRequest => {
+                    if self.rate_ok(0, dst, now_ms, self.settings.miss_interval_ms) {
+                        self.event(HalEvent::MapCacheMiss { iid, dest: dst });
+                    }
+                    drop(DropReason::NegativeMapCache)
+                }
+                NegativeAction::Drop | NegativeAction::NoAction => {
+                    drop(DropReason::NegativeMapCache)
+                }
+            };
+        }
+        let iid = entry.iid;
+        let inner = frame.bytes().get(ETH_LEN..).unwrap_or(&[]);
+        let hash = crate::wire::lisp_data::flow_hash(inner, self.flow_seed);
+        let Some(loc) = choose_locator(&entry.locators, hash) else {
+            return drop(DropReason::NoLocator);
+        };
+        let Some(outer_src) = self.source_rloc(loc.rloc) else {
+            t.step(format_args!("no own address towards RLOC {}", loc.rloc));
+            return drop(DropReason::NoRoute);
+        };
+        if decrement {
+            decrement_ttl(frame.bytes_mut());
+        }
+        let inner_start = frame.start + ETH_LEN;
+        let inner_len = frame.len - ETH_LEN;
+        let header = LispDataRepr {
+            nonce: NonceField::Nonce {
+                nonce: hash & 0x00ff_ffff,
+                echo_request: false,
+            },
+            instance_id: (iid.get() != 0).then_some(iid),
+            ..LispDataRepr::default()
+        };
+        let src_port =
+            flow_source_port(frame.bytes().get(ETH_LEN..).unwrap_or(&[]), self.flow_seed);
+        let params = EncapParams::new(outer_src, loc.rloc, src_port, header);
+        if inner_start < params.overhead() + ETH_LEN {
+            return drop(DropReason::NoHeadroom);
+        }
+        let outer = match encapsulate_in_place(frame.buf, inner_start, inner_len, &params) {
+            Ok(o) => o,
+            Err(_) => return drop(DropReason::NoHeadroom),
+        };
+        // A new Ethernet header in front of the outer IP header; the routing below fills it.
+        frame.start = outer - ETH_LEN;
+        frame.len = inner_len + params.overhead() + ETH_LEN;
+        frame.buf[frame.start + 12..frame.start + 14]
+            .copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+        if loc.rloc.is_ipv6() {
+            frame.buf[frame.start + 12..frame.start + 14]
+                .copy_from_slice(&ETHERTYPE_IPV6.to_be_bytes());
+        }
+        self.counters.encapsulated += 1;
+        t.step(format_args!(
+            "LISP encapsulate to RLOC {} (priority {}, weight {}) from {outer_src}",
+            loc.rloc, loc.priority, loc.weight
+        ));
+        if loc.rloc.is_ipv6() {
+            // The IPv6 underlay is not routed by this pipeline yet.
+            return drop(DropReason::NoRoute);
+        }
+        self.route_ipv4(frame, loc.rloc, now_ms, false, t)
+    }
+
+    /// Our address on the interface that reaches `rloc` (the outer source of encapsulation).
+    fn source_rloc(&self, rloc: IpAddr) -> Option<IpAddr> {
+        let egress = match self.tables.route(rloc)? {
+            NextHop::Connected(i) | NextHop::Gateway { iface: Some(i), .. } => i,
+            NextHop::Gateway { via, iface: None } => match self.tables.route(via)? {
+                NextHop::Connected(i) => i,
+                _ => return None,
+            },
+            _ => return None,
+        };
+        self.tables
+            .addresses
+            .iter()
+            .filter(|(a, o)| {
+                o.iface == egress && o.virtual_mac.is_none() && a.is_ipv4() == rloc.is_ipv4()
+            })
+            .map(|(a, _)| *a)
+            .min()
+    }
+
+    /// ETR: decapsulate, then deliver a local EID or raise the SMR / no-route events.
+    fn decapsulate<T: Tracer>(
+        &mut self,
+        _iface: L3Interface,
+        frame: &mut Frame<'_>,
+        now_ms: u64,
+        t: &mut T,
+    ) -> Outcome {
+        let drop = |r| Outcome {
+            verdict: Verdict::Drop(r),
+            reply: None,
+        };
+        let ip_start = frame.start + ETH_LEN;
+        let ip_end = frame.start + frame.len;
+        let d = match decapsulate_in_place(&mut frame.buf[ip_start..ip_end]) {
+            Ok(d) => d,
+            Err(e) => {
+                t.step(format_args!("bad LISP packet: {e}"));
+                return drop(DropReason::BadLispPacket);
+            }
+        };
+        if d.inner_kind != InnerKind::Ipv4 {
+            return drop(DropReason::BadLispPacket);
+        }
+        self.counters.decapsulated += 1;
+        let inner_abs = ip_start + d.inner_start;
+        let inner = &frame.buf[inner_abs..inner_abs + d.inner_len];
+        let inner_src = IpAddr::V4(Ipv4Addr::new(inner[12], inner[13], inner[14], inner[15]));
+        let inner_dst = IpAddr::V4(Ipv4Addr::new(inner[16], inner[17], inner[18], inner[19]));
+        let iid = d.header.instance_id.unwrap_or_default();
+        t.step(format_args!(
+            "LISP decapsulate from RLOC {}: inner {inner_src} -> {inner_dst} (IID {iid})",
+            d.outer.src
+        ));
+        // Keep the Ethernet header just in front of the inner packet.
+        frame.start = inner_abs - ETH_LEN;
+        frame.len = d.inner_len + ETH_LEN;
+        frame.buf[frame.start + 12..frame.start + 14]
+            .copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+
+        let here = matches!(
+            self.tables.route(inner_dst),
+            Some(NextHop::Connected(_) | NextHop::Gateway { .. })
+        );
+        let local_prefix = self.tables.local_eid(inner_dst).is_some();
+        if self.tables.is_away(inner_dst) || (!here && !local_prefix) {
+            t.step(format_args!(
+                "{inner_dst} is not here: SMR trigger towards {}",
+                d.outer.src
+            ));
+            if self.rate_ok(1, d.outer.src, now_ms, self.settings.miss_interval_ms)
+                || self.rate_ok(2, inner_dst, now_ms, self.settings.miss_interval_ms)
+            {
+                self.event(HalEvent::EidNotHere {
+                    iid,
+                    eid: inner_dst,
+                    source_rloc: d.outer.src,
+                    inner_source: inner_src,
+                });
+            }
+            return drop(DropReason::EidNotHere);
+        }
+        if !here {
+            t.step(format_args!(
+                "{inner_dst} is a local EID without a route: no-route trigger"
+            ));
+            if self.rate_ok(3, inner_dst, now_ms, self.settings.miss_interval_ms) {
+                self.event(HalEvent::NoRoute {
+                    iid,
+                    eid: inner_dst,
+                    source_rloc: d.outer.src,
+                    inner_source: inner_src,
+                });
+            }
+            return drop(DropReason::LocalEidNoRoute);
+        }
+        self.route_ipv4(frame, inner_dst, now_ms, false, t)
+    }
+
+    /// A source inside a dynamic-EID range of the ingress interface is reported (then refreshed).
+    fn detect_dynamic_eid<T: Tracer>(
+        &mut self,
+        iface: L3Interface,
+        src: IpAddr,
+        now_ms: u64,
+        t: &mut T,
+    ) {
+        let Some(ranges) = self.tables.dynamic_ranges.get(&iface) else {
+            return;
+        };
+        let Some(range) = ranges.iter().find(|r| r.eid.contains(src)) else {
+            return;
+        };
+        // Across subnets, only sources outside the interface's own subnets have moved in.
+        if !range.extended_subnet && self.on_subnet(iface, src) {
+            return;
+        }
+        let map = range.map.clone();
+        if T::LEARN && self.rate_ok(4, src, now_ms, self.settings.eid_refresh_ms) {
+            t.step(format_args!("dynamic EID {src} seen on {iface} ({map})"));
+            self.event(HalEvent::DynamicEidSeen {
+                iface,
+                eid: src,
+                map,
+            });
+        }
+    }
+
+    /// ICMP time exceeded (type 11 code 0) back to the sender, built in the reply buffer.
+    fn icmp_time_exceeded(
+        &mut self,
+        iface: L3Interface,
+        port: PortId,
+        vlan: Option<VlanId>,
+        f: &[u8],
+    ) -> Option<(PortId, Option<VlanId>)> {
+        let ip = f.get(ETH_LEN..)?;
+        let ihl = usize::from(ip[0] & 0x0f) * 4;
+        let quoted = ip.get(..(ihl + 8).min(ip.len()))?;
+        let our = self
+            .tables
+            .addresses
+            .iter()
+            .filter(|(a, o)| o.iface == iface && o.virtual_mac.is_none() && a.is_ipv4())
+            .map(|(a, _)| *a)
+            .min()?;
+        let IpAddr::V4(our) = our else { return None };
+        let mac = self.tables.iface_mac.get(&iface).copied()?;
+        let total = 20 + 8 + quoted.len();
+        let r = &mut self.reply;
+        r[..6].copy_from_slice(&f[6..12]);
+        r[6..12].copy_from_slice(&mac.0);
+        r[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+        let h = &mut r[ETH_LEN..ETH_LEN + 20];
+        h.copy_from_slice(&[
+            0x45, 0, 0, 0, 0, 0, 0, 0, 64, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ]);
+        h[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+        h[12..16].copy_from_slice(&our.octets());
+        h[16..20].copy_from_slice(&ip[12..16]);
+        let c = checksum::ipv4_header(h);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+        let icmp = &mut r[ETH_LEN + 20..ETH_LEN + total];
+        icmp[..8].copy_from_slice(&[11, 0, 0, 0, 0, 0, 0, 0]);
+        icmp[8..].copy_from_slice(quoted);
+        let c = checksum::finish(checksum::add(0, icmp));
+        icmp[2..4].copy_from_slice(&c.to_be_bytes());
+        self.reply_len = (ETH_LEN + total).max(60);
+        r[ETH_LEN + total..self.reply_len].fill(0);
+        let tag = vlan.filter(|v| self.tables.egress_tagged(port, *v) == Some(true));
+        Some((port, tag))
+    }
+
+    /// True (and remembers `now`) when `key` was not reported within `interval`.
+    fn rate_ok(&mut self, kind: u8, key: IpAddr, now_ms: u64, interval: u64) -> bool {
+        match self.reported.get_mut(&(kind, key)) {
+            Some(last) if now_ms.saturating_sub(*last) < interval => false,
+            Some(last) => {
+                *last = now_ms;
+                true
+            }
+            None => {
+                if self.reported.len() >= self.settings.max_tracked {
+                    // Forget everything older than the longest interval before growing.
+                    let horizon = now_ms.saturating_sub(
+                        self.settings
+                            .eid_refresh_ms
+                            .max(self.settings.miss_interval_ms),
+                    );
+                    self.reported.retain(|_, t| *t >= horizon);
+                    if self.reported.len() >= self.settings.max_tracked {
+                        return false;
+                    }
+                }
+                self.reported.insert((kind, key), now_ms);
+                true
+            }
+        }
+    }
+
+    fn event(&mut self, e: HalEvent) {
+        if self.events.len() >= self.settings.max_events {
+            self.counters.events_dropped += 1;
+        } else {
+            self.events.push(e);
+        }
+    }
+}
+
+/// Lowest priority wins (255 = never); weights split flows among equal priorities.
+fn choose_locator(locators: &[Locator], hash: u32) -> Option<Locator> {
+    let best = locators
+        .iter()
+        .filter(|l| l.priority != 255)
+        .map(|l| l.priority)
+        .min()?;
+    let mut candidates = locators.iter().filter(|l| l.priority == best);
+    let total: u32 = candidates.clone().map(|l| u32::from(l.weight)).sum();
+    if total == 0 {
+        let n = candidates.clone().count() as u32;
+        return candidates.nth((hash % n.max(1)) as usize).copied();
+    }
+    let mut pick = hash % total;
+    for l in candidates.by_ref() {
+        let w = u32::from(l.weight);
+        if pick < w {
+            return Some(*l);
+        }
+        pick -= w;
+    }
+    None
+}
+
+fn be16(b: &[u8], at: usize) -> u16 {
+    match b.get(at..at + 2) {
+        Some(s) => u16::from_be_bytes([s[0], s[1]]),
+        None => 0,
+    }
+}
+
+fn mac_at(b: &[u8], at: usize) -> Mac {
+    let mut m = [0u8; 6];
+    if let Some(s) = b.get(at..at + 6) {
+        m.copy_from_slice(s);
+    }
+    Mac(m)
+}
+
+fn is_udp_to(f: &[u8], port: u16) -> bool {
+    let Some(ip) = f.get(ETH_LEN..) else {
+        return false;
+    };
+    if ip.len() < 20 || ip[9] != 17 {
+        return false;
+    }
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    be16(ip, ihl + 2) == port
+}
+
+fn is_hsrp(f: &[u8]) -> bool {
+    is_udp_to(f, HSRP_PORT)
+}
+
+/// TTL − 1 with an incremental checksum update (RFC 1624).
+fn decrement_ttl(frame: &mut [u8]) {
+    let Some(ip) = frame.get_mut(ETH_LEN..ETH_LEN + 20) else {
+        return;
+    };
+    let old = u16::from_be_bytes([ip[8], ip[9]]);
+    ip[8] = ip[8].saturating_sub(1);
+    let new = u16::from_be_bytes([ip[8], ip[9]]);
+    let sum = u16::from_be_bytes([ip[10], ip[11]]);
+    let updated = checksum::update_word(sum, old, new);
+    ip[10..12].copy_from_slice(&updated.to_be_bytes());
+}

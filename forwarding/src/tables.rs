@@ -1,0 +1,729 @@
+//! The forwarding tables of the software data plane: the truth the pipeline reads, changed by
+//! HAL table operations (from the control plane) and by learning (MAC addresses, neighbours).
+//!
+//! Every table is sized once; learning never grows memory past its capacity, it counts a drop.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+
+use roamer_hal::{
+    HalError, Iid, L3Interface, Locator, Mac, NegativeAction, NextHop, OpAction, PortId, Prefix,
+    TableEntry, TableKind, TableOp, VlanId,
+};
+
+use crate::lpm::IpLpm;
+
+/// VLANs as a 4096-bit set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VlanSet([u64; 64]);
+
+impl Default for VlanSet {
+    fn default() -> Self {
+        VlanSet([0; 64])
+    }
+}
+
+impl VlanSet {
+    pub fn insert(&mut self, v: VlanId) {
+        let i = usize::from(v.get());
+        self.0[i / 64] |= 1 << (i % 64);
+    }
+
+    pub fn remove(&mut self, v: VlanId) {
+        let i = usize::from(v.get());
+        self.0[i / 64] &= !(1 << (i % 64));
+    }
+
+    pub fn contains(&self, v: VlanId) -> bool {
+        let i = usize::from(v.get());
+        self.0[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|w| *w == 0)
+    }
+}
+
+/// How a port takes frames, derived from its VLAN memberships and addresses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortState {
+    /// The VLAN of untagged frames (access VLAN, or a trunk's native VLAN).
+    pub untagged: Option<VlanId>,
+    /// VLANs carried tagged (a trunk).
+    pub tagged: VlanSet,
+    /// A routed port (`no switchport`): frames are not bridged.
+    pub routed: bool,
+}
+
+/// A learned or static MAC address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FdbEntry {
+    pub port: PortId,
+    pub is_static: bool,
+    pub last_seen_ms: u64,
+}
+
+/// A resolved neighbour (ARP / ND).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Neighbor {
+    pub mac: Mac,
+    pub is_static: bool,
+    pub last_seen_ms: u64,
+}
+
+/// An address of ours on an interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnAddress {
+    pub iface: L3Interface,
+    pub prefix_len: u8,
+    /// An HSRP virtual IP, answered with this MAC.
+    pub virtual_mac: Option<Mac>,
+}
+
+/// A map-cache entry: where to encapsulate, or what to do without locators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapCacheEntry {
+    pub iid: Iid,
+    pub eid: Prefix,
+    pub locators: Vec<Locator>,
+    pub negative: NegativeAction,
+}
+
+/// A dynamic-EID range bound to an interface by `lisp mobility`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DynamicRange {
+    pub map: String,
+    pub eid: Prefix,
+    pub extended_subnet: bool,
+}
+
+/// Table sizes: the most entries learning may create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub fdb: usize,
+    pub neighbors: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            fdb: 65_536,
+            neighbors: 65_536,
+        }
+    }
+}
+
+/// Every table of the data plane.
+#[derive(Debug, Clone)]
+pub struct Tables {
+    pub limits: Limits,
+    pub vlans: VlanSet,
+    pub ports: HashMap<PortId, PortState>,
+    memberships: HashMap<(VlanId, PortId), bool>,
+    pub fdb: HashMap<(VlanId, Mac), FdbEntry>,
+    /// Router MACs per interface, with the virtual flag.
+    pub router_macs: HashMap<(L3Interface, Mac), bool>,
+    /// The MAC an interface sources routed frames from (its first non-virtual router MAC).
+    pub iface_mac: HashMap<L3Interface, Mac>,
+    pub addresses: HashMap<IpAddr, OwnAddress>,
+    pub neighbors: HashMap<(L3Interface, IpAddr), Neighbor>,
+    routes: IpLpm<u32>,
+    route_slab: Vec<Option<NextHop>>,
+    free_routes: Vec<u32>,
+    /// Connected routes created from interface addresses (kept apart from configured routes).
+    connected: HashMap<Prefix, u32>,
+    pub proxy_arp: HashSet<L3Interface>,
+    map_cache: IpLpm<u32>,
+    map_cache_slab: Vec<Option<MapCacheEntry>>,
+    free_map_cache: Vec<u32>,
+    pub database: Vec<(Iid, Prefix, Vec<Locator>)>,
+    pub dynamic_ranges: HashMap<L3Interface, Vec<DynamicRange>>,
+    away: IpLpm<u32>,
+    /// Learning refused because a table was full.
+    pub learn_drops: u64,
+}
+
+impl Default for Tables {
+    fn default() -> Self {
+        Self::new(Limits::default())
+    }
+}
+
+impl Tables {
+    pub fn new(limits: Limits) -> Self {
+        Tables {
+            limits,
+            vlans: VlanSet::default(),
+            ports: HashMap::new(),
+            memberships: HashMap::new(),
+            fdb: HashMap::with_capacity(limits.fdb),
+            router_macs: HashMap::new(),
+            iface_mac: HashMap::new(),
+            addresses: HashMap::new(),
+            neighbors: HashMap::with_capacity(limits.neighbors),
+            routes: IpLpm::new(),
+            route_slab: Vec::new(),
+            free_routes: Vec::new(),
+            connected: HashMap::new(),
+            proxy_arp: HashSet::new(),
+            map_cache: IpLpm::new(),
+            map_cache_slab: Vec::new(),
+            free_map_cache: Vec::new(),
+            database: Vec::new(),
+            dynamic_ranges: HashMap::new(),
+            away: IpLpm::new(),
+            learn_drops: 0,
+        }
+    }
+
+    // ---- lookups used by the pipeline ------------------------------------------------------
+
+    /// The best route for `dst`: its prefix and next hop.
+    pub fn route(&self, dst: IpAddr) -> Option<NextHop> {
+        let idx = self.routes.lookup(dst)?;
+        self.route_slab.get(idx as usize).copied().flatten()
+    }
+
+    pub fn route_match(&self, dst: IpAddr) -> Option<(Prefix, NextHop)> {
+        let (p, idx) = self.routes.longest_match(dst)?;
+        Some((p, self.route_slab.get(idx as usize).copied().flatten()?))
+    }
+
+    pub fn map_cache(&self, dst: IpAddr) -> Option<&MapCacheEntry> {
+        let idx = self.map_cache.lookup(dst)?;
+        self.map_cache_slab
+            .get(idx as usize)
+            .and_then(Option::as_ref)
+    }
+
+    pub fn is_away(&self, eid: IpAddr) -> bool {
+        self.away.lookup(eid).is_some()
+    }
+
+    /// The local database prefix covering `eid`, if any.
+    pub fn local_eid(&self, eid: IpAddr) -> Option<&(Iid, Prefix, Vec<Locator>)> {
+        self.database
+            .iter()
+            .filter(|(_, p, _)| p.contains(eid))
+            .max_by_key(|(_, p, _)| p.len())
+    }
+
+    /// Ports of a VLAN and whether each carries it tagged.
+    pub fn vlan_ports(&self, vlan: VlanId) -> impl Iterator<Item = (PortId, bool)> + '_ {
+        self.ports.iter().filter_map(move |(p, s)| {
+            if s.routed {
+                None
+            } else if s.untagged == Some(vlan) {
+                Some((*p, false))
+            } else if s.tagged.contains(vlan) {
+                Some((*p, true))
+            } else {
+                None
+            }
+        })
+    }
+
+    /// Whether `port` sends `vlan` tagged (None: the port does not carry the VLAN).
+    pub fn egress_tagged(&self, port: PortId, vlan: VlanId) -> Option<bool> {
+        let s = self.ports.get(&port)?;
+        if s.routed {
+            None
+        } else if s.untagged == Some(vlan) {
+            Some(false)
+        } else if s.tagged.contains(vlan) {
+            Some(true)
+        } else {
+            None
+        }
+    }
+
+    /// The MAC an ARP/proxy-ARP answer on `iface` carries: the virtual MAC when there is one.
+    pub fn answer_mac(&self, iface: L3Interface) -> Option<Mac> {
+        self.router_macs
+            .iter()
+            .find(|((i, _), v)| *i == iface && **v)
+            .map(|((_, m), _)| *m)
+            .or_else(|| self.iface_mac.get(&iface).copied())
+    }
+
+    /// Learns (or refreshes) a MAC address; false when the table is full.
+    pub fn learn_mac(&mut self, vlan: VlanId, mac: Mac, port: PortId, now_ms: u64) -> bool {
+        let full = self.fdb.len() >= self.limits.fdb;
+        match self.fdb.get_mut(&(vlan, mac)) {
+            Some(e) if e.is_static => true,
+            Some(e) => {
+                e.port = port;
+                e.last_seen_ms = now_ms;
+                true
+            }
+            None if full => {
+                self.learn_drops += 1;
+                false
+            }
+            None => {
+                self.fdb.insert(
+                    (vlan, mac),
+                    FdbEntry {
+                        port,
+                        is_static: false,
+                        last_seen_ms: now_ms,
+                    },
+                );
+                true
+            }
+        }
+    }
+
+    /// Learns a neighbour; false when the table is full.
+    pub fn learn_neighbor(
+        &mut self,
+        iface: L3Interface,
+        ip: IpAddr,
+        mac: Mac,
+        now_ms: u64,
+    ) -> bool {
+        let full = self.neighbors.len() >= self.limits.neighbors;
+        match self.neighbors.get_mut(&(iface, ip)) {
+            Some(n) if n.is_static => true,
+            Some(n) => {
+                n.mac = mac;
+                n.last_seen_ms = now_ms;
+                true
+            }
+            None if full => {
+                self.learn_drops += 1;
+                false
+            }
+            None => {
+                self.neighbors.insert(
+                    (iface, ip),
+                    Neighbor {
+                        mac,
+                        is_static: false,
+                        last_seen_ms: now_ms,
+                    },
+                );
+                true
+            }
+        }
+    }
+
+    /// Forgets dynamic MAC addresses not seen for `max_age_ms`; returns how many.
+    pub fn age_fdb(&mut self, now_ms: u64, max_age_ms: u64) -> Vec<(VlanId, Mac)> {
+        let old: Vec<(VlanId, Mac)> = self
+            .fdb
+            .iter()
+            .filter(|(_, e)| !e.is_static && now_ms.saturating_sub(e.last_seen_ms) > max_age_ms)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &old {
+            self.fdb.remove(k);
+        }
+        old
+    }
+
+    // ---- table operations from the control plane --------------------------------------------
+
+    /// Applies one operation; the software tables support every table kind.
+    pub fn apply(&mut self, op: &TableOp) -> Result<(), HalError> {
+        let kind = op.kind();
+        let key = op.entry.key();
+        let present = self.contains(&op.entry);
+        match (op.action, present) {
+            (OpAction::Add, true) => return Err(HalError::Exists { table: kind, key }),
+            (OpAction::Update | OpAction::Remove, false) => {
+                return Err(HalError::NotFound { table: kind, key });
+            }
+            _ => {}
+        }
+        let adding = op.action != OpAction::Remove;
+        if op.action == OpAction::Update {
+            self.set(&op.entry, false);
+        }
+        self.set(&op.entry, adding);
+        Ok(())
+    }
+
+    fn contains(&self, e: &TableEntry) -> bool {
+        match e {
+            TableEntry::Vlan { vlan } => self.vlans.contains(*vlan),
+            TableEntry::VlanMember { vlan, port, .. } => {
+                self.memberships.contains_key(&(*vlan, *port))
+            }
+            TableEntry::Fdb { vlan, mac, .. } => {
+                self.fdb.get(&(*vlan, *mac)).is_some_and(|e| e.is_static)
+            }
+            TableEntry::RouterMac { iface, mac, .. } => {
+                self.router_macs.contains_key(&(*iface, *mac))
+            }
+            TableEntry::InterfaceAddress { iface, addr, .. } => {
+                self.addresses.get(addr).is_some_and(|a| a.iface == *iface)
+            }
+            TableEntry::Neighbor { iface, ip, .. } => self
+                .neighbors
+                .get(&(*iface, *ip))
+                .is_some_and(|n| n.is_static),
+            TableEntry::Route { prefix, .. } => {
+                self.routes.get(prefix).is_some() && !self.connected.contains_key(prefix)
+            }
+            TableEntry::ProxyArp { iface } => self.proxy_arp.contains(iface),
+            TableEntry::LispDatabase { iid, eid, .. } => {
+                self.database.iter().any(|(i, p, _)| i == iid && p == eid)
+            }
+            TableEntry::LispMapCache { eid, .. } => self.map_cache.get(eid).is_some(),
+            TableEntry::DynamicEidRange { iface, eid, .. } => self
+                .dynamic_ranges
+                .get(iface)
+                .is_some_and(|r| r.iter().any(|d| d.eid == *eid)),
+            TableEntry::AwayEntry { eid, .. } => self.away.get(eid).is_some(),
+        }
+    }
+
+    /// Inserts (`on`) or removes the row; the caller checked presence.
+    fn set(&mut self, e: &TableEntry, on: bool) {
+        match e {
+            TableEntry::Vlan { vlan } => {
+                if on {
+                    self.vlans.insert(*vlan)
+                } else {
+                    self.vlans.remove(*vlan)
+                }
+            }
+            TableEntry::VlanMember { vlan, port, tagged } => {
+                if on {
+                    self.memberships.insert((*vlan, *port), *tagged);
+                } else {
+                    self.memberships.remove(&(*vlan, *port));
+                }
+                self.derive_port(*port);
+            }
+            TableEntry::Fdb {
+                vlan,
+                mac,
+                port,
+                is_static,
+            } => {
+                if on {
+                    self.fdb.insert(
+                        (*vlan, *mac),
+                        FdbEntry {
+                            port: *port,
+                            is_static: *is_static,
+                            last_seen_ms: 0,
+                        },
+                    );
+                } else {
+                    self.fdb.remove(&(*vlan, *mac));
+                }
+            }
+            TableEntry::RouterMac {
+                iface,
+                mac,
+                virtual_mac,
+            } => {
+                if on {
+                    self.router_macs.insert((*iface, *mac), *virtual_mac);
+                } else {
+                    self.router_macs.remove(&(*iface, *mac));
+                }
+                let primary = self
+                    .router_macs
+                    .iter()
+                    .filter(|((i, _), v)| i == iface && !**v)
+                    .map(|((_, m), _)| *m)
+                    .min();
+                match primary {
+                    Some(m) => self.iface_mac.insert(*iface, m),
+                    None => self.iface_mac.remove(iface),
+                };
+                if let L3Interface::Port(p) = iface {
+                    self.derive_port(*p);
+                }
+            }
+            TableEntry::InterfaceAddress {
+                iface,
+                addr,
+                prefix_len,
+                virtual_mac,
+            } => {
+                let subnet =
+                    Prefix::new(*addr, *prefix_len).unwrap_or_else(|_| Prefix::host(*addr));
+                if on {
+                    self.addresses.insert(
+                        *addr,
+                        OwnAddress {
+                            iface: *iface,
+                            prefix_len: *prefix_len,
+                            virtual_mac: *virtual_mac,
+                        },
+                    );
+                    if virtual_mac.is_none() && !self.connected.contains_key(&subnet) {
+                        let idx = self.add_route(subnet, NextHop::Connected(*iface));
+                        self.connected.insert(subnet, idx);
+                    }
+                } else {
+                    self.addresses.remove(addr);
+                    let still_used = self.addresses.iter().any(|(a, o)| {
+                        o.virtual_mac.is_none()
+                            && Prefix::new(*a, o.prefix_len).ok() == Some(subnet)
+                    });
+                    if !still_used && let Some(idx) = self.connected.remove(&subnet) {
+                        self.routes.remove(&subnet);
+                        self.free_route(idx);
+                    }
+                }
+                if let L3Interface::Port(p) = iface {
+                    self.derive_port(*p);
+                }
+            }
+            TableEntry::Neighbor { iface, ip, mac } => {
+                if on {
+                    self.neighbors.insert(
+                        (*iface, *ip),
+                        Neighbor {
+                            mac: *mac,
+                            is_static: true,
+                            last_seen_ms: 0,
+                        },
+                    );
+                } else {
+                    self.neighbors.remove(&(*iface, *ip));
+                }
+            }
+            TableEntry::Route { prefix, next_hop } => {
+                if on {
+                    self.add_route(*prefix, *next_hop);
+                } else if let Some(idx) = self.routes.remove(prefix) {
+                    self.free_route(idx);
+                }
+            }
+            TableEntry::ProxyArp { iface } => {
+                if on {
+                    self.proxy_arp.insert(*iface);
+                } else {
+                    self.proxy_arp.remove(iface);
+                }
+            }
+            TableEntry::LispDatabase { iid, eid, locators } => {
+                self.database.retain(|(i, p, _)| !(i == iid && p == eid));
+                if on {
+                    self.database.push((*iid, *eid, locators.clone()));
+                }
+            }
+            TableEntry::LispMapCache {
+                iid,
+                eid,
+                locators,
+                negative,
+            } => {
+                if let Some(idx) = self.map_cache.remove(eid) {
+                    if let Some(slot) = self.map_cache_slab.get_mut(idx as usize) {
+                        *slot = None;
+                    }
+                    self.free_map_cache.push(idx);
+                }
+                if on {
+                    let entry = MapCacheEntry {
+                        iid: *iid,
+                        eid: *eid,
+                        locators: locators.clone(),
+                        negative: *negative,
+                    };
+                    let idx = match self.free_map_cache.pop() {
+                        Some(i) => {
+                            self.map_cache_slab[i as usize] = Some(entry);
+                            i
+                        }
+                        None => {
+                            self.map_cache_slab.push(Some(entry));
+                            (self.map_cache_slab.len() - 1) as u32
+                        }
+                    };
+                    let _ = self.map_cache.insert(*eid, idx);
+                }
+            }
+            TableEntry::DynamicEidRange {
+                iface,
+                map,
+                eid,
+                extended_subnet,
+            } => {
+                let list = self.dynamic_ranges.entry(*iface).or_default();
+                list.retain(|d| d.eid != *eid);
+                if on {
+                    list.push(DynamicRange {
+                        map: map.clone(),
+                        eid: *eid,
+                        extended_subnet: *extended_subnet,
+                    });
+                }
+            }
+            TableEntry::AwayEntry { eid, .. } => {
+                if on {
+                    let _ = self.away.insert(*eid, 0);
+                } else {
+                    self.away.remove(eid);
+                }
+            }
+        }
+    }
+
+    fn add_route(&mut self, prefix: Prefix, nh: NextHop) -> u32 {
+        let idx = match self.free_routes.pop() {
+            Some(i) => {
+                self.route_slab[i as usize] = Some(nh);
+                i
+            }
+            None => {
+                self.route_slab.push(Some(nh));
+                (self.route_slab.len() - 1) as u32
+            }
+        };
+        if let Ok(Some(old)) = self.routes.insert(prefix, idx) {
+            self.free_route(old);
+        }
+        idx
+    }
+
+    fn free_route(&mut self, idx: u32) {
+        if let Some(slot) = self.route_slab.get_mut(idx as usize) {
+            *slot = None;
+            self.free_routes.push(idx);
+        }
+    }
+
+    fn derive_port(&mut self, port: PortId) {
+        let mut state = PortState::default();
+        for ((vlan, p), tagged) in &self.memberships {
+            if *p != port {
+                continue;
+            }
+            if *tagged {
+                state.tagged.insert(*vlan);
+            } else {
+                state.untagged = Some(*vlan);
+            }
+        }
+        let l3 = L3Interface::Port(port);
+        state.routed =
+            self.iface_mac.contains_key(&l3) || self.addresses.values().any(|a| a.iface == l3);
+        self.ports.insert(port, state);
+    }
+
+    /// Rows of one table, for `Backend::entries` (learned entries included where they exist).
+    pub fn entries(&self, kind: TableKind) -> Vec<TableEntry> {
+        let mut rows: Vec<TableEntry> = match kind {
+            TableKind::Vlan => (1..=4094u16)
+                .filter_map(|v| VlanId::new(v).ok())
+                .filter(|v| self.vlans.contains(*v))
+                .map(|vlan| TableEntry::Vlan { vlan })
+                .collect(),
+            TableKind::VlanMember => self
+                .memberships
+                .iter()
+                .map(|((vlan, port), tagged)| TableEntry::VlanMember {
+                    vlan: *vlan,
+                    port: *port,
+                    tagged: *tagged,
+                })
+                .collect(),
+            TableKind::Fdb => self
+                .fdb
+                .iter()
+                .filter(|(_, e)| e.is_static)
+                .map(|((vlan, mac), e)| TableEntry::Fdb {
+                    vlan: *vlan,
+                    mac: *mac,
+                    port: e.port,
+                    is_static: true,
+                })
+                .collect(),
+            TableKind::RouterMac => self
+                .router_macs
+                .iter()
+                .map(|((iface, mac), v)| TableEntry::RouterMac {
+                    iface: *iface,
+                    mac: *mac,
+                    virtual_mac: *v,
+                })
+                .collect(),
+            TableKind::InterfaceAddress => self
+                .addresses
+                .iter()
+                .map(|(addr, a)| TableEntry::InterfaceAddress {
+                    iface: a.iface,
+                    addr: *addr,
+                    prefix_len: a.prefix_len,
+                    virtual_mac: a.virtual_mac,
+                })
+                .collect(),
+            TableKind::Neighbor => self
+                .neighbors
+                .iter()
+                .filter(|(_, n)| n.is_static)
+                .map(|((iface, ip), n)| TableEntry::Neighbor {
+                    iface: *iface,
+                    ip: *ip,
+                    mac: n.mac,
+                })
+                .collect(),
+            TableKind::Ipv4Route | TableKind::Ipv6Route => self
+                .routes
+                .iter()
+                .filter(|(p, _)| p.is_ipv4() == (kind == TableKind::Ipv4Route))
+                .filter(|(p, _)| !self.connected.contains_key(p))
+                .filter_map(|(prefix, idx)| {
+                    let next_hop = self.route_slab.get(idx as usize).copied().flatten()?;
+                    Some(TableEntry::Route { prefix, next_hop })
+                })
+                .collect(),
+            TableKind::ProxyArp => self
+                .proxy_arp
+                .iter()
+                .map(|iface| TableEntry::ProxyArp { iface: *iface })
+                .collect(),
+            TableKind::LispDatabase => self
+                .database
+                .iter()
+                .map(|(iid, eid, locators)| TableEntry::LispDatabase {
+                    iid: *iid,
+                    eid: *eid,
+                    locators: locators.clone(),
+                })
+                .collect(),
+            TableKind::LispMapCache => self
+                .map_cache_slab
+                .iter()
+                .flatten()
+                .map(|m| TableEntry::LispMapCache {
+                    iid: m.iid,
+                    eid: m.eid,
+                    locators: m.locators.clone(),
+                    negative: m.negative,
+                })
+                .collect(),
+            TableKind::DynamicEidRange => self
+                .dynamic_ranges
+                .iter()
+                .flat_map(|(iface, list)| {
+                    list.iter().map(move |d| TableEntry::DynamicEidRange {
+                        iface: *iface,
+                        map: d.map.clone(),
+                        eid: d.eid,
+                        extended_subnet: d.extended_subnet,
+                    })
+                })
+                .collect(),
+            TableKind::AwayEntry => self
+                .away
+                .iter()
+                .map(|(eid, _)| TableEntry::AwayEntry {
+                    iid: Iid::default(),
+                    eid,
+                })
+                .collect(),
+        };
+        rows.sort_by_key(|r| r.key());
+        rows
+    }
+}

@@ -1,0 +1,683 @@
+//! The forwarding pipeline on real frames (built with etherparse, checked byte by byte).
+
+#![allow(clippy::unwrap_used)] // fixtures of known-valid values
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use etherparse::{PacketBuilder, SlicedPacket};
+use roamer_forwarding::pipeline::{DropReason, Frame, Outcome, Pipeline, Settings, Verdict};
+use roamer_forwarding::tables::Tables;
+use roamer_forwarding::wire::lisp_data::decapsulate;
+use roamer_hal::{
+    HalEvent, Iid, L3Interface, Locator, Mac, NegativeAction, NextHop, PortId, Prefix, PuntReason,
+    TableEntry, TableOp, VlanId,
+};
+
+const HEADROOM: usize = 128;
+const A: PortId = PortId(1);
+const B: PortId = PortId(2);
+const TRUNK: PortId = PortId(3);
+const UPLINK: PortId = PortId(4);
+const ROUTER_MAC: Mac = Mac([0x02, 0, 0, 0, 0, 0xfe]);
+const VMAC: Mac = Mac([0x00, 0x00, 0x0e, 0x1d, 0x01, 0x0c]);
+const HOST_A: Mac = Mac([0x02, 0, 0, 0, 0, 0x0a]);
+const HOST_B: Mac = Mac([0x02, 0, 0, 0, 0, 0x0b]);
+const PEER_RLOC_MAC: Mac = Mac([0x02, 0, 0, 0, 0, 0x99]);
+
+fn v(id: u16) -> VlanId {
+    VlanId::new(id).unwrap()
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn add(p: &mut Pipeline, e: TableEntry) {
+    p.tables.apply(&TableOp::add(e)).unwrap();
+}
+
+/// VLAN 10 on port A, VLAN 20 on port B, both on the trunk; SVIs 10.10.0.1/24 and 10.20.0.1/24;
+/// a routed uplink 192.0.2.1/24 towards a peer xTR at 192.0.2.2.
+fn switch() -> Pipeline {
+    let mut p = Pipeline::new(Tables::default(), Settings::default());
+    for (vlan, port) in [(10, A), (20, B)] {
+        add(&mut p, TableEntry::Vlan { vlan: v(vlan) });
+        add(
+            &mut p,
+            TableEntry::VlanMember {
+                vlan: v(vlan),
+                port,
+                tagged: false,
+            },
+        );
+        add(
+            &mut p,
+            TableEntry::VlanMember {
+                vlan: v(vlan),
+                port: TRUNK,
+                tagged: true,
+            },
+        );
+        let svi = L3Interface::Vlan(v(vlan));
+        add(
+            &mut p,
+            TableEntry::RouterMac {
+                iface: svi,
+                mac: ROUTER_MAC,
+                virtual_mac: false,
+            },
+        );
+        add(
+            &mut p,
+            TableEntry::InterfaceAddress {
+                iface: svi,
+                addr: ip(&format!("10.{vlan}.0.1")),
+                prefix_len: 24,
+                virtual_mac: None,
+            },
+        );
+    }
+    let up = L3Interface::Port(UPLINK);
+    add(
+        &mut p,
+        TableEntry::RouterMac {
+            iface: up,
+            mac: ROUTER_MAC,
+            virtual_mac: false,
+        },
+    );
+    add(
+        &mut p,
+        TableEntry::InterfaceAddress {
+            iface: up,
+            addr: ip("192.0.2.1"),
+            prefix_len: 24,
+            virtual_mac: None,
+        },
+    );
+    add(
+        &mut p,
+        TableEntry::Neighbor {
+            iface: up,
+            ip: ip("192.0.2.2"),
+            mac: PEER_RLOC_MAC,
+        },
+    );
+    p
+}
+
+struct Buf(Vec<u8>, usize);
+
+impl Buf {
+    fn new(frame: &[u8]) -> Buf {
+        let mut v = vec![0u8; HEADROOM + frame.len() + 64];
+        v[HEADROOM..HEADROOM + frame.len()].copy_from_slice(frame);
+        Buf(v, frame.len())
+    }
+}
+
+fn run(p: &mut Pipeline, port: PortId, frame: &[u8], now: u64) -> (Outcome, Vec<u8>) {
+    let mut b = Buf::new(frame);
+    let len = b.1;
+    let mut f = Frame {
+        buf: &mut b.0,
+        start: HEADROOM,
+        len,
+    };
+    let out = p.process(port, None, &mut f, now);
+    let bytes = f.bytes().to_vec();
+    (out, bytes)
+}
+
+fn udp(src_mac: Mac, dst_mac: Mac, src: [u8; 4], dst: [u8; 4], ttl: u8) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(src_mac.0, dst_mac.0)
+        .ipv4(src, dst, ttl)
+        .udp(5000, 6000);
+    let payload = [0xabu8; 32];
+    let mut out = Vec::new();
+    b.write(&mut out, &payload).unwrap();
+    out
+}
+
+fn arp_request(sender_mac: Mac, sender: [u8; 4], target: [u8; 4]) -> Vec<u8> {
+    let mut f = vec![0xff; 6];
+    f.extend_from_slice(&sender_mac.0);
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1]);
+    f.extend_from_slice(&sender_mac.0);
+    f.extend_from_slice(&sender);
+    f.extend_from_slice(&[0; 6]);
+    f.extend_from_slice(&target);
+    f.resize(60, 0);
+    f
+}
+
+#[test]
+fn bridging_learns_floods_then_forwards_and_tags_trunks() {
+    let mut p = switch();
+    let (out, _) = run(
+        &mut p,
+        A,
+        &udp(HOST_A, HOST_B, [10, 10, 0, 5], [10, 10, 0, 6], 64),
+        0,
+    );
+    assert_eq!(
+        out.verdict,
+        Verdict::Flood {
+            vlan: v(10),
+            except: A
+        }
+    );
+    // HOST_B answers from the trunk, tagged 10.
+    let mut tagged = udp(HOST_B, HOST_A, [10, 10, 0, 6], [10, 10, 0, 5], 64);
+    tagged.splice(12..12, [0x81, 0x00, 0x00, 0x0a]);
+    let (out, bytes) = run(&mut p, TRUNK, &tagged, 1);
+    assert_eq!(out.verdict, Verdict::Forward { port: A, tag: None });
+    assert_eq!(
+        &bytes[12..14],
+        &[0x08, 0x00],
+        "tag stripped for the access port"
+    );
+    let (out, _) = run(
+        &mut p,
+        A,
+        &udp(HOST_A, HOST_B, [10, 10, 0, 5], [10, 10, 0, 6], 64),
+        2,
+    );
+    assert_eq!(
+        out.verdict,
+        Verdict::Forward {
+            port: TRUNK,
+            tag: Some(v(10))
+        }
+    );
+    // VLAN 30 is not carried by the trunk.
+    let mut wrong = udp(HOST_B, HOST_A, [10, 10, 0, 6], [10, 10, 0, 5], 64);
+    wrong.splice(12..12, [0x81, 0x00, 0x00, 0x1e]);
+    assert_eq!(
+        run(&mut p, TRUNK, &wrong, 3).0.verdict,
+        Verdict::Drop(DropReason::VlanNotAllowed)
+    );
+    assert_eq!(p.counters.drops.get("vlan-not-allowed"), Some(&1));
+}
+
+#[test]
+fn arp_for_our_address_and_for_the_virtual_ip() {
+    let mut p = switch();
+    let svi = L3Interface::Vlan(v(10));
+    add(
+        &mut p,
+        TableEntry::RouterMac {
+            iface: svi,
+            mac: VMAC,
+            virtual_mac: true,
+        },
+    );
+    add(
+        &mut p,
+        TableEntry::InterfaceAddress {
+            iface: svi,
+            addr: ip("10.10.0.254"),
+            prefix_len: 32,
+            virtual_mac: Some(VMAC),
+        },
+    );
+    for (target, mac) in [([10, 10, 0, 1], ROUTER_MAC), ([10, 10, 0, 254], VMAC)] {
+        let (out, _) = run(&mut p, A, &arp_request(HOST_A, [10, 10, 0, 5], target), 0);
+        assert_eq!(
+            out.verdict,
+            Verdict::Flood {
+                vlan: v(10),
+                except: A
+            }
+        );
+        assert_eq!(out.reply, Some((A, None)));
+        let r = p.reply();
+        assert_eq!(&r[..6], &HOST_A.0);
+        assert_eq!(&r[6..12], &mac.0);
+        assert_eq!(&r[20..22], &[0, 2], "ARP reply");
+        assert_eq!(&r[22..28], &mac.0);
+        assert_eq!(&r[28..32], &target);
+    }
+    // The requester was learned as a neighbour.
+    assert!(p.tables.neighbors.contains_key(&(svi, ip("10.10.0.5"))));
+    // Nobody answers for an unknown host on the subnet.
+    let (out, _) = run(
+        &mut p,
+        A,
+        &arp_request(HOST_A, [10, 10, 0, 5], [10, 10, 0, 77]),
+        0,
+    );
+    assert_eq!(out.reply, None);
+}
+
+#[test]
+fn proxy_arp_answers_off_subnet_reachable_addresses_with_the_virtual_mac() {
+    let mut p = switch();
+    let svi = L3Interface::Vlan(v(10));
+    add(
+        &mut p,
+        TableEntry::RouterMac {
+            iface: svi,
+            mac: VMAC,
+            virtual_mac: true,
+        },
+    );
+    let moved_host_asks = arp_request(HOST_A, [10, 10, 0, 5], [10, 20, 0, 9]);
+    assert_eq!(
+        run(&mut p, A, &moved_host_asks, 0).0.reply,
+        None,
+        "without ip proxy-arp"
+    );
+    add(&mut p, TableEntry::ProxyArp { iface: svi });
+    let (out, _) = run(&mut p, A, &moved_host_asks, 1);
+    assert_eq!(out.reply, Some((A, None)));
+    assert_eq!(
+        &p.reply()[22..28],
+        &VMAC.0,
+        "proxy answers carry the HSRP virtual MAC"
+    );
+    // A target reachable only back out of the same interface is not proxied.
+    let (out, _) = run(
+        &mut p,
+        A,
+        &arp_request(HOST_A, [10, 10, 0, 5], [10, 10, 0, 9]),
+        2,
+    );
+    assert_eq!(out.reply, None);
+    // Gratuitous ARP is never answered.
+    let (out, _) = run(
+        &mut p,
+        A,
+        &arp_request(HOST_A, [10, 20, 0, 9], [10, 20, 0, 9]),
+        3,
+    );
+    assert_eq!(out.reply, None);
+}
+
+#[test]
+fn routing_between_svis_rewrites_macs_and_decrements_ttl() {
+    let mut p = switch();
+    // Both hosts resolve their gateway, which teaches the switch their MACs and addresses.
+    run(
+        &mut p,
+        A,
+        &arp_request(HOST_A, [10, 10, 0, 5], [10, 10, 0, 1]),
+        0,
+    );
+    run(
+        &mut p,
+        B,
+        &arp_request(HOST_B, [10, 20, 0, 6], [10, 20, 0, 1]),
+        0,
+    );
+    let (out, bytes) = run(
+        &mut p,
+        A,
+        &udp(HOST_A, ROUTER_MAC, [10, 10, 0, 5], [10, 20, 0, 6], 64),
+        1,
+    );
+    assert_eq!(out.verdict, Verdict::Forward { port: B, tag: None });
+    let parsed = SlicedPacket::from_ethernet(&bytes).unwrap();
+    let eth = parsed.link.unwrap();
+    let etherparse::LinkSlice::Ethernet2(eth) = eth else {
+        panic!()
+    };
+    assert_eq!(eth.destination(), HOST_B.0);
+    assert_eq!(eth.source(), ROUTER_MAC.0);
+    let Some(etherparse::NetSlice::Ipv4(ipv4)) = parsed.net else {
+        panic!()
+    };
+    assert_eq!(ipv4.header().ttl(), 63);
+    let header = ipv4.header().to_header();
+    assert_eq!(
+        header.header_checksum,
+        header.calc_header_checksum(),
+        "incremental checksum"
+    );
+    assert_eq!(p.counters.routed, 1);
+}
+
+#[test]
+fn unresolved_next_hop_is_gleaned() {
+    let mut p = switch();
+    let (out, _) = run(
+        &mut p,
+        A,
+        &udp(HOST_A, ROUTER_MAC, [10, 10, 0, 5], [10, 20, 0, 6], 64),
+        1,
+    );
+    assert_eq!(out.verdict, Verdict::Punt(PuntReason::Glean));
+}
+
+#[test]
+fn ttl_one_gets_icmp_time_exceeded() {
+    let mut p = switch();
+    let frame = udp(HOST_A, ROUTER_MAC, [10, 10, 0, 5], [10, 20, 0, 6], 1);
+    let (out, _) = run(&mut p, A, &frame, 0);
+    assert_eq!(out.verdict, Verdict::Drop(DropReason::TtlExpired));
+    assert_eq!(out.reply, Some((A, None)));
+    let reply = p.reply().to_vec();
+    let parsed = SlicedPacket::from_ethernet(&reply).unwrap();
+    let Some(etherparse::NetSlice::Ipv4(ipv4)) = parsed.net else {
+        panic!()
+    };
+    assert_eq!(ipv4.header().source(), [10, 10, 0, 1]);
+    assert_eq!(ipv4.header().destination(), [10, 10, 0, 5]);
+    let Some(etherparse::TransportSlice::Icmpv4(icmp)) = parsed.transport else {
+        panic!("no ICMP")
+    };
+    assert_eq!(icmp.type_u8(), 11);
+    let h = ipv4.header().to_header();
+    assert_eq!(h.header_checksum, h.calc_header_checksum());
+    let icmp_bytes = &reply[34..14 + usize::from(h.total_len)];
+    let mut sum: u32 = 0;
+    for c in icmp_bytes.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    assert_eq!(sum, 0xffff, "ICMP checksum");
+}
+
+fn itr(p: &mut Pipeline) {
+    add(
+        p,
+        TableEntry::Route {
+            prefix: "172.16.0.0/16".parse().unwrap(),
+            next_hop: NextHop::Lisp,
+        },
+    );
+    add(
+        p,
+        TableEntry::LispMapCache {
+            iid: Iid::default(),
+            eid: "172.16.1.0/24".parse().unwrap(),
+            locators: vec![Locator {
+                rloc: ip("192.0.2.2"),
+                priority: 1,
+                weight: 100,
+            }],
+            negative: NegativeAction::NoAction,
+        },
+    );
+}
+
+#[test]
+fn itr_encapsulates_towards_the_map_cache_locator() {
+    let mut p = switch();
+    itr(&mut p);
+    let (out, bytes) = run(
+        &mut p,
+        A,
+        &udp(HOST_A, ROUTER_MAC, [10, 10, 0, 5], [172, 16, 1, 9], 64),
+        0,
+    );
+    assert_eq!(
+        out.verdict,
+        Verdict::Forward {
+            port: UPLINK,
+            tag: None
+        }
+    );
+    assert_eq!(&bytes[..6], &PEER_RLOC_MAC.0);
+    let d = decapsulate(&bytes[14..]).expect("a LISP data packet");
+    assert_eq!(d.outer.src, ip("192.0.2.1"));
+    assert_eq!(d.outer.dst, ip("192.0.2.2"));
+    let inner = d.inner(&bytes[14..]);
+    assert_eq!(&inner[16..20], &[172, 16, 1, 9]);
+    assert_eq!(inner[8], 63, "inner TTL decremented once");
+    assert_eq!(p.counters.encapsulated, 1);
+}
+
+#[test]
+fn map_cache_miss_is_reported_once_per_interval() {
+    let mut p = switch();
+    itr(&mut p);
+    let frame = udp(HOST_A, ROUTER_MAC, [10, 10, 0, 5], [172, 16, 9, 9], 64);
+    for now in [0, 10, 500] {
+        assert_eq!(
+            run(&mut p, A, &frame, now).0.verdict,
+            Verdict::Drop(DropReason::MapCacheMiss)
+        );
+    }
+    run(&mut p, A, &frame, 1500);
+    let mut ev = Vec::new();
+    p.drain_events(&mut ev);
+    assert_eq!(
+        ev,
+        vec![
+            HalEvent::MapCacheMiss {
+                iid: Iid::default(),
+                dest: ip("172.16.9.9")
+            };
+            2
+        ]
+    );
+}
+
+/// An encapsulated frame from the peer xTR to us, carrying `inner_dst`.
+fn encapsulated(inner_dst: [u8; 4]) -> Vec<u8> {
+    // The remote xTR: one access VLAN and the uplink, everything else through LISP.
+    let mut q = Pipeline::new(Tables::default(), Settings::default());
+    add(&mut q, TableEntry::Vlan { vlan: v(10) });
+    add(
+        &mut q,
+        TableEntry::VlanMember {
+            vlan: v(10),
+            port: A,
+            tagged: false,
+        },
+    );
+    add(
+        &mut q,
+        TableEntry::RouterMac {
+            iface: L3Interface::Vlan(v(10)),
+            mac: ROUTER_MAC,
+            virtual_mac: false,
+        },
+    );
+    let up = L3Interface::Port(UPLINK);
+    add(
+        &mut q,
+        TableEntry::RouterMac {
+            iface: up,
+            mac: ROUTER_MAC,
+            virtual_mac: false,
+        },
+    );
+    add(
+        &mut q,
+        TableEntry::InterfaceAddress {
+            iface: up,
+            addr: ip("192.0.2.1"),
+            prefix_len: 24,
+            virtual_mac: None,
+        },
+    );
+    add(
+        &mut q,
+        TableEntry::Neighbor {
+            iface: up,
+            ip: ip("192.0.2.2"),
+            mac: PEER_RLOC_MAC,
+        },
+    );
+    add(
+        &mut q,
+        TableEntry::Route {
+            prefix: "0.0.0.0/0".parse().unwrap(),
+            next_hop: NextHop::Lisp,
+        },
+    );
+    add(
+        &mut q,
+        TableEntry::LispMapCache {
+            iid: Iid::default(),
+            eid: "0.0.0.0/0".parse().unwrap(),
+            locators: vec![Locator {
+                rloc: ip("192.0.2.2"),
+                priority: 1,
+                weight: 1,
+            }],
+            negative: NegativeAction::NoAction,
+        },
+    );
+    let (_, mut bytes) = run(
+        &mut q,
+        A,
+        &udp(HOST_A, ROUTER_MAC, [172, 16, 5, 5], inner_dst, 64),
+        0,
+    );
+    // Turn it around: from the peer (192.0.2.2) to us (192.0.2.1).
+    bytes[..6].copy_from_slice(&ROUTER_MAC.0);
+    bytes[6..12].copy_from_slice(&PEER_RLOC_MAC.0);
+    let ip = &mut bytes[14..34];
+    ip[12..16].copy_from_slice(&[192, 0, 2, 2]);
+    ip[16..20].copy_from_slice(&[192, 0, 2, 1]);
+    ip[10..12].fill(0);
+    let c = roamer_forwarding::wire::checksum::ipv4_header(ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    bytes
+}
+
+#[test]
+fn etr_delivers_local_eids_and_raises_smr_and_no_route_events() {
+    let mut p = switch();
+    run(
+        &mut p,
+        B,
+        &arp_request(HOST_B, [10, 20, 0, 6], [10, 20, 0, 1]),
+        0,
+    );
+    add(
+        &mut p,
+        TableEntry::LispDatabase {
+            iid: Iid::default(),
+            eid: "10.20.0.0/16".parse().unwrap(),
+            locators: vec![],
+        },
+    );
+    // Local and routed: delivered natively to host B.
+    let (out, bytes) = run(&mut p, UPLINK, &encapsulated([10, 20, 0, 6]), 1);
+    assert_eq!(out.verdict, Verdict::Forward { port: B, tag: None });
+    assert_eq!(&bytes[..6], &HOST_B.0);
+    assert_eq!(&bytes[14 + 16..14 + 20], &[10, 20, 0, 6]);
+    assert_eq!(p.counters.decapsulated, 1);
+    // Not a local EID at all: the SMR trigger, with the encapsulating RLOC.
+    assert_eq!(
+        run(&mut p, UPLINK, &encapsulated([172, 16, 1, 1]), 2)
+            .0
+            .verdict,
+        Verdict::Drop(DropReason::EidNotHere)
+    );
+    // Inside the local database but with no route (the seed 002 case).
+    assert_eq!(
+        run(&mut p, UPLINK, &encapsulated([10, 20, 99, 7]), 3)
+            .0
+            .verdict,
+        Verdict::Drop(DropReason::LocalEidNoRoute)
+    );
+    let mut ev = Vec::new();
+    p.drain_events(&mut ev);
+    assert_eq!(
+        ev,
+        vec![
+            HalEvent::EidNotHere {
+                iid: Iid::default(),
+                eid: ip("172.16.1.1"),
+                source_rloc: ip("192.0.2.2"),
+                inner_source: ip("172.16.5.5")
+            },
+            HalEvent::NoRoute {
+                iid: Iid::default(),
+                eid: ip("10.20.99.7"),
+                source_rloc: ip("192.0.2.2"),
+                inner_source: ip("172.16.5.5")
+            },
+        ]
+    );
+}
+
+#[test]
+fn dynamic_eids_are_detected_across_subnets_once_per_refresh() {
+    let mut p = switch();
+    let svi = L3Interface::Vlan(v(10));
+    add(
+        &mut p,
+        TableEntry::DynamicEidRange {
+            iface: svi,
+            map: "Roamer-1".into(),
+            eid: "172.16.1.0/24".parse().unwrap(),
+            extended_subnet: false,
+        },
+    );
+    let from_moved = udp(HOST_A, ROUTER_MAC, [172, 16, 1, 10], [10, 20, 0, 6], 64);
+    let from_local = udp(HOST_A, ROUTER_MAC, [10, 10, 0, 5], [10, 20, 0, 6], 64);
+    run(&mut p, A, &from_moved, 0);
+    run(&mut p, A, &from_moved, 100);
+    run(&mut p, A, &from_local, 100);
+    run(&mut p, A, &from_moved, 20_000);
+    let mut ev = Vec::new();
+    p.drain_events(&mut ev);
+    let seen = HalEvent::DynamicEidSeen {
+        iface: svi,
+        eid: ip("172.16.1.10"),
+        map: "Roamer-1".into(),
+    };
+    assert_eq!(ev, vec![seen.clone(), seen]);
+}
+
+#[test]
+fn trace_explains_and_learns_nothing() {
+    let mut p = switch();
+    itr(&mut p);
+    let frame = udp(HOST_A, ROUTER_MAC, [10, 10, 0, 5], [172, 16, 1, 9], 64);
+    let (out, steps) = p.trace(A, None, &frame, 0);
+    assert_eq!(
+        out.verdict,
+        Verdict::Forward {
+            port: UPLINK,
+            tag: None
+        }
+    );
+    let text = steps.join("\n");
+    assert!(text.contains("route 172.16.0.0/16 -> Lisp"), "{text}");
+    assert!(
+        text.contains("LISP encapsulate to RLOC 192.0.2.2"),
+        "{text}"
+    );
+    assert!(p.tables.fdb.is_empty(), "trace must not learn");
+    assert_eq!(p.counters.rx, 0);
+    let _ = Prefix::host(IpAddr::V4(Ipv4Addr::LOCALHOST));
+}
+
+#[test]
+fn learning_is_bounded() {
+    let mut tables = Tables::new(roamer_forwarding::tables::Limits {
+        fdb: 4,
+        neighbors: 4,
+    });
+    tables
+        .apply(&TableOp::add(TableEntry::Vlan { vlan: v(10) }))
+        .unwrap();
+    tables
+        .apply(&TableOp::add(TableEntry::VlanMember {
+            vlan: v(10),
+            port: A,
+            tagged: false,
+        }))
+        .unwrap();
+    let mut p = Pipeline::new(tables, Settings::default());
+    for i in 0..100u8 {
+        let src = Mac([0x02, 1, 1, 1, 1, i]);
+        run(
+            &mut p,
+            A,
+            &udp(src, HOST_B, [10, 10, 0, 5], [10, 10, 0, 6], 64),
+            0,
+        );
+    }
+    assert_eq!(p.tables.fdb.len(), 4);
+    assert_eq!(p.tables.learn_drops, 96);
+}
