@@ -36,4 +36,27 @@ pub enum PlatformError {
         backend: BackendKind,
         reason: &'static str,
     },
+
+    #[error("port {port}: no such interface: {source}")]
+    NoSuchInterface {
+        port: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("port {port}: {op} failed: {source}")]
+    PortIo {
+        port: String,
+        op: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("port {port}: the kernel does not support {feature}: {source}")]
+    PortFeatureUnsupported {
+        port: String,
+        feature: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
 }

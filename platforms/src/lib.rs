@@ -3,6 +3,7 @@
 pub mod error;
 pub mod profile;
 pub mod sim;
+pub mod software;
 
 pub use error::PlatformError;
 pub use profile::{FeatureRequest, PlatformPlan, Problem, SlotStatus, Subject, plan};

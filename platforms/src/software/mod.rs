@@ -1,0 +1,27 @@
+//! The `software` backend's data ports: roamer's forwarding core over real Linux interfaces.
+//!
+//! - [`port`]: the [`PortIo`] trait and the caller-owned [`FrameSlot`]s frames live in;
+//! - [`afpacket`]: a port on an existing interface (veth, virtio NIC) through AF_PACKET;
+//! - [`tap`]: a port on a TAP device roamer creates (vnet-hdr, TSO);
+//! - [`copier`]: two ports back to back, the throughput yardstick;
+//! - `testkit` (cargo feature `testkit`): network namespaces and veth pairs for tests.
+//!
+//! The only `unsafe` code is in the private `sys` module.
+
+pub mod afpacket;
+pub mod copier;
+pub mod port;
+mod sys;
+pub mod tap;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use afpacket::{AfPacketConfig, AfPacketPort};
+pub use port::{
+    FRAME_ROOM, FrameSlot, GSO_FRAME_ROOM, GsoInfo, GsoType, HEADROOM, PortFeatures, PortIo,
+    PortStats, SlotError,
+};
+pub use tap::{TapConfig, TapPort};
+
+/// Frames per batch the ports move in one system call (`recvmmsg`/`sendmmsg`).
+pub const BATCH: usize = sys::BATCH;

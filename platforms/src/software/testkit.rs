@@ -1,0 +1,397 @@
+//! Test harness for real hosts in network namespaces (cargo feature `testkit`; needs root).
+//!
+//! Everything a test creates carries a name from [`unique_prefix`] (`rmr` + process + counter,
+//! so concurrent tests and test binaries never collide) and is deleted by name when its guard
+//! drops, also when the test panics: [`Netns`] deletes the namespace (and with it every
+//! interface inside), [`Veth`] the pair, [`Capture`] ends the capture process it started, by
+//! its id. Traffic stays inside the namespaces a test made.
+//!
+//! [`Netns::enter`] runs a closure on a thread that has joined the namespace, so a test can
+//! open sockets (and ports) "inside the host" without a helper program; a socket keeps its
+//! namespace when the thread ends.
+
+use std::io::{self, BufRead, BufReader, Read};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::sys;
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A name prefix unique to this process and call: `rmr`, five digits of the process id, two of
+/// a counter (10 characters), which leaves 5 for a suffix within the 15 of an interface name.
+pub fn unique_prefix() -> String {
+    let pid = std::process::id() % 100_000;
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed) % 100;
+    format!("rmr{pid:05}{n:02}")
+}
+
+/// Runs `program args…`; its standard output, or an error with its standard error.
+pub fn run(program: &str, args: &[&str]) -> io::Result<String> {
+    let out = Command::new(program).args(args).output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "{program} {}: {}: {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `ip args…` in the root namespace.
+pub fn ip(args: &[&str]) -> io::Result<String> {
+    run("ip", args)
+}
+
+/// Whether `tool` is on the `PATH`.
+pub fn have(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
+}
+
+/// Whether this process may create namespaces and interfaces (it runs as root).
+pub fn privileged() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            == Some("0")
+    })
+}
+
+/// A network namespace, deleted (with everything in it) on drop.
+#[derive(Debug)]
+pub struct Netns {
+    name: String,
+}
+
+impl Netns {
+    /// Creates the namespace `name` with its loopback up.
+    pub fn new(name: &str) -> io::Result<Netns> {
+        ip(&["netns", "add", name])?;
+        let ns = Netns {
+            name: name.to_string(),
+        };
+        ns.ip(&["link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The namespace's handle file.
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from("/run/netns").join(&self.name)
+    }
+
+    /// `ip -n NAME args…`.
+    pub fn ip(&self, args: &[&str]) -> io::Result<String> {
+        let mut all = vec!["-n", self.name.as_str()];
+        all.extend_from_slice(args);
+        ip(&all)
+    }
+
+    /// `ip netns exec NAME args…`.
+    pub fn exec(&self, args: &[&str]) -> io::Result<String> {
+        let mut all = vec!["netns", "exec", self.name.as_str()];
+        all.extend_from_slice(args);
+        ip(&all)
+    }
+
+    /// Runs `f` on a thread inside the namespace and returns its result.
+    pub fn enter<T: Send>(&self, f: impl FnOnce() -> T + Send) -> io::Result<T> {
+        let path = self.path();
+        thread::scope(|scope| {
+            scope
+                .spawn(move || {
+                    sys::enter_netns(&path)?;
+                    Ok(f())
+                })
+                .join()
+                .map_err(|_| io::Error::other("thread inside the namespace panicked"))?
+        })
+    }
+
+    /// Starts `f` on a thread inside the namespace.
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> thread::JoinHandle<io::Result<T>> {
+        let path = self.path();
+        thread::spawn(move || {
+            sys::enter_netns(&path)?;
+            Ok(f())
+        })
+    }
+
+    /// Puts `addr/prefix` on `dev` inside the namespace and brings `dev` up.
+    pub fn addr(&self, dev: &str, cidr: &str) -> io::Result<()> {
+        self.ip(&["addr", "add", cidr, "dev", dev])?;
+        self.ip(&["link", "set", dev, "up"]).map(drop)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        if let Err(e) = ip(&["netns", "del", &self.name]) {
+            eprintln!("testkit: could not delete namespace {}: {e}", self.name);
+        }
+    }
+}
+
+/// A veth pair created in the root namespace, deleted on drop (if an end was moved into a
+/// namespace, deleting that namespace deletes the pair too).
+#[derive(Debug)]
+pub struct Veth {
+    pub a: String,
+    pub b: String,
+}
+
+impl Veth {
+    /// Creates `a`—`b`, both up.
+    pub fn new(a: &str, b: &str) -> io::Result<Veth> {
+        ip(&["link", "add", a, "type", "veth", "peer", "name", b])?;
+        let pair = Veth {
+            a: a.to_string(),
+            b: b.to_string(),
+        };
+        ip(&["link", "set", a, "up"])?;
+        ip(&["link", "set", b, "up"])?;
+        Ok(pair)
+    }
+
+    /// Moves the end `dev` into `ns` and brings it up there.
+    pub fn move_to(&self, dev: &str, ns: &Netns) -> io::Result<()> {
+        ip(&["link", "set", dev, "netns", ns.name()])?;
+        ns.ip(&["link", "set", dev, "up"]).map(drop)
+    }
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        for end in [&self.a, &self.b] {
+            // Deleting either end deletes the pair; an end not here any more is fine.
+            if ip(&["link", "show", "dev", end]).is_ok() {
+                if let Err(e) = ip(&["link", "del", "dev", end]) {
+                    eprintln!("testkit: could not delete {end}: {e}");
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Polls `cond` every 10 ms until it holds or `timeout` passes; whether it held.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Sends ICMP echo requests to `dst` from inside `ns` (a raw socket, no `ping` binary needed),
+/// one every 200 ms, until a reply comes back or `timeout` passes. Whether one came back.
+pub fn ping(ns: &Netns, dst: Ipv4Addr, timeout: Duration) -> io::Result<bool> {
+    ns.enter(move || -> io::Result<bool> {
+        let sock = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4))?;
+        sock.set_read_timeout(Some(Duration::from_millis(50)))?;
+        let to: SocketAddr = (IpAddr::V4(dst), 0).into();
+        let ident = (std::process::id() & 0xffff) as u16;
+        let deadline = Instant::now() + timeout;
+        let mut seq: u16 = 0;
+        let mut next_send = Instant::now();
+        let mut buf = [0u8; 1500];
+        while Instant::now() < deadline {
+            if Instant::now() >= next_send {
+                seq = seq.wrapping_add(1);
+                let mut req = [0u8; 16];
+                req[0] = 8;
+                req[4..6].copy_from_slice(&ident.to_be_bytes());
+                req[6..8].copy_from_slice(&seq.to_be_bytes());
+                req[8..16].copy_from_slice(b"roamer!!");
+                let sum = !super::port::ones_complement_sum(&req);
+                req[2..4].copy_from_slice(&sum.to_be_bytes());
+                // A send can fail while the neighbour is unresolved; the next one retries.
+                let _ = sock.send_to(&req, &to.into());
+                next_send = Instant::now() + Duration::from_millis(200);
+            }
+            match (&sock).read(&mut buf) {
+                Ok(n) if n >= 20 => {
+                    let ihl = usize::from(buf[0] & 0x0f) * 4;
+                    let icmp = &buf[ihl.min(n)..n];
+                    let from = Ipv4Addr::new(buf[12], buf[13], buf[14], buf[15]);
+                    if icmp.len() >= 8
+                        && icmp[0] == 0
+                        && from == dst
+                        && icmp[4..6] == ident.to_be_bytes()
+                    {
+                        return Ok(true);
+                    }
+                }
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(false)
+    })?
+}
+
+/// A `tshark` capture running inside a namespace; ended (by its process id) on drop.
+#[derive(Debug)]
+pub struct Capture {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Capture {
+    /// Starts `tshark -i DEV -f FILTER -c COUNT -T fields -e FIELD…` inside `ns` (at most
+    /// `max` long) and returns once it is capturing.
+    pub fn start(
+        ns: &Netns,
+        dev: &str,
+        filter: &str,
+        count: usize,
+        fields: &[&str],
+        max: Duration,
+    ) -> io::Result<Capture> {
+        let count = count.to_string();
+        let duration = format!("duration:{}", max.as_secs().max(1));
+        let mut args = vec![
+            "netns",
+            "exec",
+            ns.name(),
+            "tshark",
+            "-l",
+            "-n",
+            "-i",
+            dev,
+            "-f",
+            filter,
+            "-c",
+            &count,
+            "-a",
+            &duration,
+            "-T",
+            "fields",
+        ];
+        for f in fields {
+            args.push("-e");
+            args.push(f);
+        }
+        let mut child = Command::new("ip")
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+            return Err(io::Error::other("tshark pipes missing"));
+        };
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (ready_tx, ready_rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut ready_tx = Some(ready_tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("Capturing on")
+                    && let Some(tx) = ready_tx.take()
+                {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let mut capture = Capture { child, lines };
+        if ready_rx.recv_timeout(Duration::from_secs(20)).is_err() {
+            capture.stop();
+            return Err(io::Error::other("tshark did not start capturing"));
+        }
+        Ok(capture)
+    }
+
+    /// The next output line (one per captured frame), waiting at most `timeout`.
+    pub fn next_line(&self, timeout: Duration) -> Option<String> {
+        self.lines.recv_timeout(timeout).ok()
+    }
+
+    fn stop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// An Ethernet frame: `dst`, `src`, an optional 802.1Q tag, `ethertype`, `payload` (padded to
+/// the 60-byte minimum).
+pub fn ethernet_frame(
+    dst: [u8; 6],
+    src: [u8; 6],
+    vlan: Option<u16>,
+    ethertype: u16,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut f = Vec::with_capacity(64 + payload.len());
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    if let Some(vid) = vlan {
+        f.extend_from_slice(&super::port::ETH_P_8021Q.to_be_bytes());
+        f.extend_from_slice(&vid.to_be_bytes());
+    }
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f.extend_from_slice(payload);
+    if f.len() < 60 {
+        f.resize(60, 0);
+    }
+    f
+}
+
+/// Reads a file of `/sys/class/net/DEV/` inside `ns` (e.g. `address`).
+pub fn sysfs(ns: &Netns, dev: &str, file: &str) -> io::Result<String> {
+    let path = format!("/sys/class/net/{dev}/{file}");
+    ns.exec(&["cat", &path]).map(|s| s.trim().to_string())
+}
+
+/// Parses `aa:bb:cc:dd:ee:ff`.
+pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = text.trim().split(':');
+    for b in &mut mac {
+        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
+}
