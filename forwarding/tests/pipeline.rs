@@ -5,12 +5,14 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use etherparse::{PacketBuilder, SlicedPacket};
-use roamer_forwarding::pipeline::{DropReason, Frame, Outcome, Pipeline, Settings, Verdict};
+use roamer_forwarding::pipeline::{
+    DropReason, Frame, Outcome, Pipeline, ReplyTo, Settings, Verdict,
+};
 use roamer_forwarding::tables::Tables;
 use roamer_forwarding::wire::lisp_data::decapsulate;
 use roamer_hal::{
-    HalEvent, Iid, L3Interface, Locator, Mac, NegativeAction, NextHop, PortId, Prefix, PuntReason,
-    TableEntry, TableOp, VlanId,
+    HalEvent, Iid, L3Interface, Locator, Mac, NegativeAction, NextHop, PortId, Prefix, TableEntry,
+    TableOp, VlanId,
 };
 
 const HEADROOM: usize = 128;
@@ -230,7 +232,7 @@ fn arp_for_our_address_and_for_the_virtual_ip() {
                 except: A
             }
         );
-        assert_eq!(out.reply, Some((A, None)));
+        assert_eq!(out.reply, Some(ReplyTo::Port { port: A, tag: None }));
         let r = p.reply();
         assert_eq!(&r[..6], &HOST_A.0);
         assert_eq!(&r[6..12], &mac.0);
@@ -270,7 +272,7 @@ fn proxy_arp_answers_off_subnet_reachable_addresses_with_the_virtual_mac() {
     );
     add(&mut p, TableEntry::ProxyArp { iface: svi });
     let (out, _) = run(&mut p, A, &moved_host_asks, 1);
-    assert_eq!(out.reply, Some((A, None)));
+    assert_eq!(out.reply, Some(ReplyTo::Port { port: A, tag: None }));
     assert_eq!(
         &p.reply()[22..28],
         &VMAC.0,
@@ -338,15 +340,20 @@ fn routing_between_svis_rewrites_macs_and_decrements_ttl() {
 }
 
 #[test]
-fn unresolved_next_hop_is_gleaned() {
+fn unresolved_next_hop_is_gleaned_with_an_arp_request() {
     let mut p = switch();
-    let (out, _) = run(
-        &mut p,
-        A,
-        &udp(HOST_A, ROUTER_MAC, [10, 10, 0, 5], [10, 20, 0, 6], 64),
-        1,
-    );
-    assert_eq!(out.verdict, Verdict::Punt(PuntReason::Glean));
+    let frame = udp(HOST_A, ROUTER_MAC, [10, 10, 0, 5], [10, 20, 0, 6], 64);
+    let (out, _) = run(&mut p, A, &frame, 1);
+    assert_eq!(out.verdict, Verdict::Drop(DropReason::Glean));
+    assert_eq!(out.reply, Some(ReplyTo::Vlan(v(20))));
+    let r = p.reply();
+    assert_eq!(&r[..6], &[0xff; 6]);
+    assert_eq!(&r[20..22], &[0, 1], "ARP request");
+    assert_eq!(&r[28..32], &[10, 20, 0, 1], "from our SVI address");
+    assert_eq!(&r[38..42], &[10, 20, 0, 6]);
+    // Asked once per second, not once per packet.
+    assert_eq!(run(&mut p, A, &frame, 2).0.reply, None);
+    assert!(run(&mut p, A, &frame, 1500).0.reply.is_some());
 }
 
 #[test]
@@ -355,7 +362,7 @@ fn ttl_one_gets_icmp_time_exceeded() {
     let frame = udp(HOST_A, ROUTER_MAC, [10, 10, 0, 5], [10, 20, 0, 6], 1);
     let (out, _) = run(&mut p, A, &frame, 0);
     assert_eq!(out.verdict, Verdict::Drop(DropReason::TtlExpired));
-    assert_eq!(out.reply, Some((A, None)));
+    assert_eq!(out.reply, Some(ReplyTo::Port { port: A, tag: None }));
     let reply = p.reply().to_vec();
     let parsed = SlicedPacket::from_ethernet(&reply).unwrap();
     let Some(etherparse::NetSlice::Ipv4(ipv4)) = parsed.net else {
@@ -680,4 +687,176 @@ fn learning_is_bounded() {
     }
     assert_eq!(p.tables.fdb.len(), 4);
     assert_eq!(p.tables.learn_drops, 96);
+}
+
+fn ping_v4(src_mac: Mac, dst_mac: Mac, src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(src_mac.0, dst_mac.0)
+        .ipv4(src, dst, 64)
+        .icmpv4_echo_request(7, 1);
+    let mut out = Vec::new();
+    b.write(&mut out, &[0x55; 24]).unwrap();
+    out
+}
+
+#[test]
+fn echo_requests_to_our_addresses_are_answered_in_place() {
+    let mut p = switch();
+    let (out, bytes) = run(
+        &mut p,
+        A,
+        &ping_v4(HOST_A, ROUTER_MAC, [10, 10, 0, 5], [10, 10, 0, 1]),
+        0,
+    );
+    assert_eq!(out.verdict, Verdict::Forward { port: A, tag: None });
+    let parsed = SlicedPacket::from_ethernet(&bytes).unwrap();
+    let Some(etherparse::NetSlice::Ipv4(ipv4)) = parsed.net else {
+        panic!()
+    };
+    assert_eq!(ipv4.header().source(), [10, 10, 0, 1]);
+    assert_eq!(ipv4.header().destination(), [10, 10, 0, 5]);
+    let h = ipv4.header().to_header();
+    assert_eq!(h.header_checksum, h.calc_header_checksum());
+    let Some(etherparse::TransportSlice::Icmpv4(icmp)) = parsed.transport else {
+        panic!()
+    };
+    assert_eq!(icmp.type_u8(), 0);
+    assert_eq!(
+        icmp.checksum(),
+        icmp.icmp_type().calc_checksum(icmp.payload())
+    );
+}
+
+const HOST_A6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5];
+const HOST_B6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6];
+const SVI10_6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+
+fn switch6() -> Pipeline {
+    let mut p = switch();
+    for vlan in [10u16, 20] {
+        add(
+            &mut p,
+            TableEntry::InterfaceAddress {
+                iface: L3Interface::Vlan(v(vlan)),
+                addr: ip(&format!("2001:db8:{vlan:x}::1")),
+                prefix_len: 64,
+                virtual_mac: None,
+            },
+        );
+    }
+    p
+}
+
+fn ns(sender_mac: Mac, src: [u8; 16], target: [u8; 16]) -> Vec<u8> {
+    let mut icmp = vec![135u8, 0, 0, 0, 0, 0, 0, 0];
+    icmp.extend_from_slice(&target);
+    icmp.extend_from_slice(&[1, 1]);
+    icmp.extend_from_slice(&sender_mac.0);
+    let dst = [
+        0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, target[13], target[14], target[15],
+    ];
+    let b = PacketBuilder::ethernet2(
+        sender_mac.0,
+        [0x33, 0x33, 0xff, target[13], target[14], target[15]],
+    )
+    .ipv6(src, dst, 255)
+    .icmpv6(etherparse::Icmpv6Type::Unknown {
+        type_u8: 135,
+        code_u8: 0,
+        bytes5to8: [0; 4],
+    });
+    let mut out = Vec::new();
+    b.write(&mut out, &icmp[8..]).unwrap();
+    out
+}
+
+fn icmpv6_checksum_ok(frame: &[u8]) -> bool {
+    let parsed = SlicedPacket::from_ethernet(frame).unwrap();
+    let Some(etherparse::NetSlice::Ipv6(ipv6)) = parsed.net else {
+        return false;
+    };
+    let Some(etherparse::TransportSlice::Icmpv6(icmp)) = parsed.transport else {
+        return false;
+    };
+    let h = ipv6.header();
+    icmp.icmp_type()
+        .calc_checksum(h.source(), h.destination(), icmp.payload())
+        .ok()
+        == Some(icmp.checksum())
+}
+
+#[test]
+fn neighbour_solicitation_for_our_address_is_advertised() {
+    let mut p = switch6();
+    let (out, _) = run(&mut p, A, &ns(HOST_A, HOST_A6, SVI10_6), 0);
+    assert_eq!(
+        out.verdict,
+        Verdict::Flood {
+            vlan: v(10),
+            except: A
+        }
+    );
+    assert_eq!(out.reply, Some(ReplyTo::Port { port: A, tag: None }));
+    let r = p.reply().to_vec();
+    assert_eq!(&r[..6], &HOST_A.0);
+    assert_eq!(r[54], 136, "neighbour advertisement");
+    assert_eq!(&r[62..78], &SVI10_6, "target");
+    assert_eq!(&r[80..86], &ROUTER_MAC.0, "target link-layer address");
+    assert!(icmpv6_checksum_ok(&r));
+    assert!(
+        p.tables
+            .neighbors
+            .contains_key(&(L3Interface::Vlan(v(10)), IpAddr::from(HOST_A6)))
+    );
+}
+
+#[test]
+fn ipv6_routes_between_svis_with_hop_limit_and_gleans_with_ns() {
+    let mut p = switch6();
+    run(&mut p, A, &ns(HOST_A, HOST_A6, SVI10_6), 0);
+    let b = PacketBuilder::ethernet2(HOST_A.0, ROUTER_MAC.0)
+        .ipv6(HOST_A6, HOST_B6, 64)
+        .udp(1, 2);
+    let mut frame = Vec::new();
+    b.write(&mut frame, &[1, 2, 3, 4]).unwrap();
+    // B unknown yet: a neighbour solicitation goes to its solicited-node group in VLAN 20.
+    let (out, _) = run(&mut p, A, &frame, 1);
+    assert_eq!(
+        (out.verdict, out.reply),
+        (Verdict::Drop(DropReason::Glean), Some(ReplyTo::Vlan(v(20))))
+    );
+    let r = p.reply().to_vec();
+    assert_eq!(&r[..6], &[0x33, 0x33, 0xff, 0, 0, 6]);
+    assert_eq!(r[54], 135);
+    assert!(icmpv6_checksum_ok(&r));
+    // B answers the solicitation of the router (it solicits the router back, which teaches us).
+    let sv20 = [0x20, 0x01, 0x0d, 0xb8, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    run(&mut p, B, &ns(HOST_B, HOST_B6, sv20), 2);
+    let (out, bytes) = run(&mut p, A, &frame, 3);
+    assert_eq!(out.verdict, Verdict::Forward { port: B, tag: None });
+    assert_eq!(&bytes[..6], &HOST_B.0);
+    assert_eq!(bytes[14 + 7], 63, "hop limit decremented");
+}
+
+#[test]
+fn ipv6_echo_and_hop_limit_expiry() {
+    let mut p = switch6();
+    let b = PacketBuilder::ethernet2(HOST_A.0, ROUTER_MAC.0)
+        .ipv6(HOST_A6, SVI10_6, 64)
+        .icmpv6_echo_request(9, 1);
+    let mut ping = Vec::new();
+    b.write(&mut ping, &[7; 16]).unwrap();
+    let (out, bytes) = run(&mut p, A, &ping, 0);
+    assert_eq!(out.verdict, Verdict::Forward { port: A, tag: None });
+    assert_eq!(bytes[54], 129, "echo reply");
+    assert!(icmpv6_checksum_ok(&bytes));
+    let b = PacketBuilder::ethernet2(HOST_A.0, ROUTER_MAC.0)
+        .ipv6(HOST_A6, HOST_B6, 1)
+        .udp(1, 2);
+    let mut dying = Vec::new();
+    b.write(&mut dying, &[0; 8]).unwrap();
+    let (out, _) = run(&mut p, A, &dying, 1);
+    assert_eq!(out.verdict, Verdict::Drop(DropReason::TtlExpired));
+    let r = p.reply().to_vec();
+    assert_eq!(r[54], 3, "time exceeded");
+    assert!(icmpv6_checksum_ok(&r));
 }

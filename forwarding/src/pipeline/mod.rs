@@ -12,6 +12,9 @@ use roamer_hal::{
     HalEvent, Iid, L3Interface, Locator, Mac, NegativeAction, NextHop, PortId, PuntReason, VlanId,
 };
 
+mod icmp;
+mod ipv6;
+
 use crate::tables::Tables;
 use crate::wire::checksum;
 use crate::wire::lisp_data::{
@@ -49,10 +52,11 @@ pub enum DropReason {
     NoLocator,
     NoHeadroom,
     NotForUs,
+    Glean,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 18] = [
+    pub const ALL: [DropReason; 19] = [
         DropReason::Runt,
         DropReason::BadSourceMac,
         DropReason::UnknownPort,
@@ -71,6 +75,7 @@ impl DropReason {
         DropReason::NoLocator,
         DropReason::NoHeadroom,
         DropReason::NotForUs,
+        DropReason::Glean,
     ];
 
     pub fn name(self) -> &'static str {
@@ -93,6 +98,7 @@ impl DropReason {
             DropReason::NoLocator => "no-usable-locator",
             DropReason::NoHeadroom => "no-headroom",
             DropReason::NotForUs => "not-for-us",
+            DropReason::Glean => "glean",
         }
     }
 }
@@ -128,7 +134,16 @@ pub enum Verdict {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Outcome {
     pub verdict: Verdict,
-    pub reply: Option<(PortId, Option<VlanId>)>,
+    pub reply: Option<ReplyTo>,
+}
+
+/// Where the pipeline's own frame ([`Pipeline::reply`]) goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyTo {
+    /// Out of one port, with the 802.1Q tag when set.
+    Port { port: PortId, tag: Option<VlanId> },
+    /// To every port of a VLAN (an ARP request or neighbour solicitation when gleaning).
+    Vlan(VlanId),
 }
 
 /// A frame in a caller-owned buffer: `buf[start..start + len]`, headroom before `start`.
@@ -457,14 +472,7 @@ impl Pipeline {
                     reply: None,
                 }
             }
-            ETHERTYPE_IPV6 => Outcome {
-                verdict: Verdict::FloodAndPunt {
-                    vlan,
-                    except: port,
-                    reason: PuntReason::ArpForUs,
-                },
-                reply: None,
-            },
+            ETHERTYPE_IPV6 => self.ipv6_multicast(svi, port, vlan, frame, now_ms, t),
             _ => Outcome {
                 verdict: flood,
                 reply: None,
@@ -481,7 +489,7 @@ impl Pipeline {
         f: &[u8],
         now_ms: u64,
         t: &mut T,
-    ) -> Option<(PortId, Option<VlanId>)> {
+    ) -> Option<ReplyTo> {
         let a = f.get(ETH_LEN..ETH_LEN + 28)?;
         if be16(a, 0) != 1 || be16(a, 2) != ETHERTYPE_IPV4 || a[4] != 6 || a[5] != 4 {
             return None;
@@ -530,7 +538,7 @@ impl Pipeline {
         r[42..60].fill(0);
         self.reply_len = 60;
         let tag = vlan.filter(|v| self.tables.egress_tagged(port, *v) == Some(true));
-        Some((port, tag))
+        Some(ReplyTo::Port { port, tag })
     }
 
     /// RFC 1027 with the LISP mobility twist (protocols.md §8.1, §8.3).
@@ -589,13 +597,7 @@ impl Pipeline {
                 }
             }
             ETHERTYPE_IPV4 => self.ipv4(iface, port, vlan, frame, now_ms, t),
-            ETHERTYPE_IPV6 => {
-                t.step(format_args!("IPv6 to the router: control plane"));
-                Outcome {
-                    verdict: Verdict::Punt(PuntReason::ForUs),
-                    reply: None,
-                }
-            }
+            ETHERTYPE_IPV6 => self.ipv6(iface, port, vlan, frame, now_ms, t),
             other => {
                 t.step(format_args!(
                     "ethertype {other:#06x} to router MAC {dst_mac}: dropped"
@@ -652,6 +654,10 @@ impl Pipeline {
                     verdict: Verdict::Punt(PuntReason::Hsrp),
                     reply: None,
                 },
+                (1, _) if ip.get(ihl) == Some(&icmp::ECHO_REQUEST_V4) => {
+                    t.step(format_args!("ICMP echo to our address {dst}: reply"));
+                    self.echo_reply_v4(iface, port, vlan, frame)
+                }
                 _ => {
                     t.step(format_args!("{dst} is ours: control plane"));
                     Outcome {
@@ -672,11 +678,11 @@ impl Pipeline {
                 reply,
             };
         }
-        self.route_ipv4(frame, dst, now_ms, true, t)
+        self.route_ip(frame, dst, now_ms, true, t)
     }
 
     /// Routes the IPv4 packet after the Ethernet header of `frame` towards `dst`.
-    fn route_ipv4<T: Tracer>(
+    fn route_ip<T: Tracer>(
         &mut self,
         frame: &mut Frame<'_>,
         dst: IpAddr,
@@ -709,7 +715,7 @@ impl Pipeline {
         if decrement {
             decrement_ttl(frame.bytes_mut());
         }
-        self.towards_neighbor(egress, neighbor, frame, t)
+        self.towards_neighbor(egress, neighbor, frame, now_ms, t)
     }
 
     /// Rewrites the Ethernet header towards a neighbour on `egress` and picks the port.
@@ -718,13 +724,15 @@ impl Pipeline {
         egress: L3Interface,
         neighbor: IpAddr,
         frame: &mut Frame<'_>,
+        now_ms: u64,
         t: &mut T,
     ) -> Outcome {
         let Some(n) = self.tables.neighbors.get(&(egress, neighbor)).copied() else {
             t.step(format_args!("{neighbor} on {egress} not resolved: glean"));
+            let reply = self.glean(egress, neighbor, now_ms);
             return Outcome {
-                verdict: Verdict::Punt(PuntReason::Glean),
-                reply: None,
+                verdict: Verdict::Drop(DropReason::Glean),
+                reply,
             };
         };
         let Some(src_mac) = self.tables.iface_mac.get(&egress).copied() else {
@@ -863,7 +871,7 @@ impl Pipeline {
             // The IPv6 underlay is not routed by this pipeline yet.
             return drop(DropReason::NoRoute);
         }
-        self.route_ipv4(frame, loc.rloc, now_ms, false, t)
+        self.route_ip(frame, loc.rloc, now_ms, false, t)
     }
 
     /// Our address on the interface that reaches `rloc` (the outer source of encapsulation).
@@ -962,7 +970,7 @@ impl Pipeline {
             }
             return drop(DropReason::LocalEidNoRoute);
         }
-        self.route_ipv4(frame, inner_dst, now_ms, false, t)
+        self.route_ip(frame, inner_dst, now_ms, false, t)
     }
 
     /// A source inside a dynamic-EID range of the ingress interface is reported (then refreshed).
@@ -1001,7 +1009,7 @@ impl Pipeline {
         port: PortId,
         vlan: Option<VlanId>,
         f: &[u8],
-    ) -> Option<(PortId, Option<VlanId>)> {
+    ) -> Option<ReplyTo> {
         let ip = f.get(ETH_LEN..)?;
         let ihl = usize::from(ip[0] & 0x0f) * 4;
         let quoted = ip.get(..(ihl + 8).min(ip.len()))?;
@@ -1036,7 +1044,7 @@ impl Pipeline {
         self.reply_len = (ETH_LEN + total).max(60);
         r[ETH_LEN + total..self.reply_len].fill(0);
         let tag = vlan.filter(|v| self.tables.egress_tagged(port, *v) == Some(true));
-        Some((port, tag))
+        Some(ReplyTo::Port { port, tag })
     }
 
     /// True (and remembers `now`) when `key` was not reported within `interval`.
@@ -1129,8 +1137,14 @@ fn is_hsrp(f: &[u8]) -> bool {
     is_udp_to(f, HSRP_PORT)
 }
 
-/// TTL − 1 with an incremental checksum update (RFC 1624).
+/// TTL − 1 with an incremental checksum update (RFC 1624); hop limit − 1 for IPv6.
 fn decrement_ttl(frame: &mut [u8]) {
+    if frame.get(ETH_LEN).is_some_and(|b| b >> 4 == 6) {
+        if let Some(hop) = frame.get_mut(ETH_LEN + 7) {
+            *hop = hop.saturating_sub(1);
+        }
+        return;
+    }
     let Some(ip) = frame.get_mut(ETH_LEN..ETH_LEN + 20) else {
         return;
     };

@@ -1,0 +1,149 @@
+//! Frames the pipeline answers or originates itself: ICMP echo replies to our addresses and the
+//! ARP request / neighbour solicitation that resolves an unknown next hop (glean).
+
+use std::net::{IpAddr, Ipv6Addr};
+
+use roamer_hal::{L3Interface, PortId, VlanId};
+
+use super::{ETH_LEN, ETHERTYPE_ARP, Frame, Outcome, Pipeline, ReplyTo, Verdict};
+use crate::wire::checksum;
+
+pub(super) const ECHO_REQUEST_V4: u8 = 8;
+const ECHO_REPLY_V4: u8 = 0;
+/// A next hop is asked for at most this often while packets wait for it.
+const GLEAN_INTERVAL_MS: u64 = 1000;
+
+impl Pipeline {
+    /// Turns an ICMP echo request to one of our addresses into the reply, in place, and sends it
+    /// back out of the port it came from.
+    pub(super) fn echo_reply_v4(
+        &mut self,
+        iface: L3Interface,
+        port: PortId,
+        vlan: Option<VlanId>,
+        frame: &mut Frame<'_>,
+    ) -> Outcome {
+        let Some(our_mac) = self.tables.iface_mac.get(&iface).copied() else {
+            return Outcome {
+                verdict: Verdict::Drop(super::DropReason::NotForUs),
+                reply: None,
+            };
+        };
+        let b = frame.bytes_mut();
+        let (dst_mac, src_mac) = (b[6..12].to_owned_array(), our_mac.0);
+        b[..6].copy_from_slice(&dst_mac);
+        b[6..12].copy_from_slice(&src_mac);
+        let ip = &mut b[ETH_LEN..];
+        let ihl = usize::from(ip[0] & 0x0f) * 4;
+        let (src, dst) = (ip[12..16].to_owned_array4(), ip[16..20].to_owned_array4());
+        ip[12..16].copy_from_slice(&dst);
+        ip[16..20].copy_from_slice(&src);
+        ip[8] = 64;
+        ip[10..12].fill(0);
+        let c = checksum::ipv4_header(&ip[..ihl]);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        let icmp = &mut ip[ihl..];
+        let old = u16::from_be_bytes([icmp[0], icmp[1]]);
+        icmp[0] = ECHO_REPLY_V4;
+        let new = u16::from_be_bytes([icmp[0], icmp[1]]);
+        let sum = u16::from_be_bytes([icmp[2], icmp[3]]);
+        icmp[2..4].copy_from_slice(&checksum::update_word(sum, old, new).to_be_bytes());
+        let tag = vlan.filter(|v| self.tables.egress_tagged(port, *v) == Some(true));
+        Outcome {
+            verdict: Verdict::Forward { port, tag },
+            reply: None,
+        }
+    }
+
+    /// Builds an ARP request (IPv4) or a neighbour solicitation (IPv6) for `neighbor` out of
+    /// `egress`, at most once per [`GLEAN_INTERVAL_MS`] per neighbour.
+    pub(super) fn glean(
+        &mut self,
+        egress: L3Interface,
+        neighbor: IpAddr,
+        now_ms: u64,
+    ) -> Option<ReplyTo> {
+        let mac = self.tables.iface_mac.get(&egress).copied()?;
+        let source = self
+            .tables
+            .addresses
+            .iter()
+            .filter(|(a, o)| {
+                o.iface == egress
+                    && o.virtual_mac.is_none()
+                    && a.is_ipv4() == neighbor.is_ipv4()
+                    && roamer_hal::Prefix::new(**a, o.prefix_len)
+                        .is_ok_and(|p| p.contains(neighbor))
+            })
+            .map(|(a, _)| *a)
+            .min()?;
+        if !self.rate_ok(5, neighbor, now_ms, GLEAN_INTERVAL_MS) {
+            return None;
+        }
+        match (source, neighbor) {
+            (IpAddr::V4(src), IpAddr::V4(target)) => {
+                let r = &mut self.reply;
+                r[..6].fill(0xff);
+                r[6..12].copy_from_slice(&mac.0);
+                r[12..14].copy_from_slice(&ETHERTYPE_ARP.to_be_bytes());
+                r[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+                r[22..28].copy_from_slice(&mac.0);
+                r[28..32].copy_from_slice(&src.octets());
+                r[32..38].fill(0);
+                r[38..42].copy_from_slice(&target.octets());
+                r[42..60].fill(0);
+                self.reply_len = 60;
+            }
+            (IpAddr::V6(src), IpAddr::V6(target)) => {
+                let t = target.octets();
+                let group = Ipv6Addr::new(
+                    0xff02,
+                    0,
+                    0,
+                    0,
+                    0,
+                    1,
+                    0xff00 | u16::from(t[13]),
+                    u16::from_be_bytes([t[14], t[15]]),
+                );
+                let dst_mac = [0x33, 0x33, 0xff, t[13], t[14], t[15]];
+                self.reply_len = super::ipv6::write_ndp(
+                    &mut self.reply,
+                    &super::ipv6::Ndp {
+                        dst_mac,
+                        src_mac: mac.0,
+                        src,
+                        dst: group,
+                        kind: super::ipv6::NS,
+                        target,
+                        flags: 0,
+                    },
+                );
+            }
+            _ => return None,
+        }
+        Some(match egress {
+            L3Interface::Port(port) => ReplyTo::Port { port, tag: None },
+            L3Interface::Vlan(v) => ReplyTo::Vlan(v),
+        })
+    }
+}
+
+trait ToArray {
+    fn to_owned_array(&self) -> [u8; 6];
+    fn to_owned_array4(&self) -> [u8; 4];
+}
+
+impl ToArray for [u8] {
+    fn to_owned_array(&self) -> [u8; 6] {
+        let mut a = [0; 6];
+        a.copy_from_slice(&self[..6]);
+        a
+    }
+
+    fn to_owned_array4(&self) -> [u8; 4] {
+        let mut a = [0; 4];
+        a.copy_from_slice(&self[..4]);
+        a
+    }
+}
