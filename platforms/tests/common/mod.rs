@@ -1,0 +1,140 @@
+//! Shared pieces of the port tests: one host in a namespace behind a veth pair, and a receive
+//! loop with a deadline.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use roamer_platforms::software::testkit::{Netns, Veth, privileged, unique_prefix};
+use roamer_platforms::software::{AfPacketConfig, AfPacketPort, FrameSlot, PortIo};
+
+/// Experimental EtherType (IEEE 802 local experimental 1) the tests mark their frames with.
+pub const TEST_ETHERTYPE: u16 = 0x88b5;
+
+/// True (and a note on stderr) when the test cannot run: not root.
+pub fn skip() -> bool {
+    if privileged() {
+        return false;
+    }
+    eprintln!("skipped: needs root (network namespaces, AF_PACKET, TAP)");
+    true
+}
+
+/// A namespace with one end of a veth pair in it (`ns_dev`, addressed `cidr` if given); the
+/// other end (`port_dev`) stays in the root namespace for a port to open.
+pub struct OneHost {
+    pub veth: Veth,
+    pub ns: Netns,
+    pub port_dev: String,
+    pub ns_dev: String,
+}
+
+pub fn one_host(cidr: Option<&str>) -> OneHost {
+    let p = unique_prefix();
+    let ns = Netns::new(&format!("{p}h")).unwrap();
+    let (port_dev, ns_dev) = (format!("{p}p"), format!("{p}q"));
+    let veth = Veth::new(&port_dev, &ns_dev).unwrap();
+    veth.move_to(&ns_dev, &ns).unwrap();
+    if let Some(cidr) = cidr {
+        ns.addr(&ns_dev, cidr).unwrap();
+    }
+    // No IPv6 chatter (router and neighbour solicitations) on the test link.
+    let _ = ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+    let _ = roamer_platforms::software::testkit::run(
+        "sysctl",
+        &["-qw", &format!("net.ipv6.conf.{port_dev}.disable_ipv6=1")],
+    );
+    OneHost {
+        veth,
+        ns,
+        port_dev,
+        ns_dev,
+    }
+}
+
+/// A raw frame sender/receiver inside the namespace on `dev` (an AF_PACKET socket opened by a
+/// thread in the namespace; it stays there).
+pub fn raw_in(ns: &Netns, dev: &str) -> AfPacketPort {
+    let dev = dev.to_string();
+    ns.enter(move || {
+        AfPacketPort::open_with(
+            &dev,
+            &AfPacketConfig {
+                promiscuous: true,
+                vnet_hdr: false,
+                ..AfPacketConfig::default()
+            },
+        )
+    })
+    .unwrap()
+    .unwrap()
+}
+
+/// A received frame, copied out for assertions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Got {
+    pub frame: Vec<u8>,
+    pub vlan: Option<u16>,
+    pub gso: bool,
+}
+
+/// Receives until `want` frames for which `keep` holds have arrived or `timeout` passed.
+/// Also returns the largest number of frames one `recv_batch` returned.
+pub fn collect(
+    port: &mut dyn PortIo,
+    slots: &mut [FrameSlot],
+    want: usize,
+    timeout: Duration,
+    keep: impl Fn(&FrameSlot) -> bool,
+) -> (Vec<Got>, usize) {
+    let deadline = Instant::now() + timeout;
+    let mut out = Vec::new();
+    let mut best_batch = 0;
+    while out.len() < want && Instant::now() < deadline {
+        let n = port.recv_batch(slots).unwrap();
+        best_batch = best_batch.max(n);
+        if n == 0 {
+            std::thread::sleep(Duration::from_millis(2));
+            continue;
+        }
+        for s in &slots[..n] {
+            if keep(s) {
+                out.push(Got {
+                    frame: s.frame().to_vec(),
+                    vlan: s.vlan,
+                    gso: s.gso.is_some(),
+                });
+            }
+        }
+    }
+    (out, best_batch)
+}
+
+/// The EtherType of an untagged frame.
+pub fn ethertype(frame: &[u8]) -> u16 {
+    if frame.len() < 14 {
+        return 0;
+    }
+    u16::from_be_bytes([frame[12], frame[13]])
+}
+
+/// Sends every slot, retrying briefly while the queue is full.
+pub fn send_all(port: &mut dyn PortIo, slots: &mut [FrameSlot]) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut done = 0;
+    while done < slots.len() {
+        done += port.send_batch(&mut slots[done..]).unwrap();
+        assert!(Instant::now() < deadline, "send queue stayed full");
+    }
+}
+
+/// Slots holding `frames`, ready to send.
+pub fn slots_with(frames: &[Vec<u8>]) -> Vec<FrameSlot> {
+    frames
+        .iter()
+        .map(|f| {
+            let mut s = FrameSlot::new(roamer_platforms::software::FRAME_ROOM);
+            s.set_frame(f).unwrap();
+            s
+        })
+        .collect()
+}
