@@ -2,6 +2,8 @@
 //! recovered on receive (kernel-stripped or not) and written on send, own frames ignored,
 //! features and link state reported, a missing interface refused with a typed error.
 
+#![allow(clippy::unwrap_used)] // helpers shared by the tests
+
 mod common;
 
 use std::net::Ipv4Addr;

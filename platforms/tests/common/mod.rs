@@ -1,6 +1,7 @@
 //! Shared pieces of the port tests: one host in a namespace behind a veth pair, and a receive
 //! loop with a deadline.
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used)] // test set-up: a failure is the test's failure
 
 use std::time::{Duration, Instant};
 
