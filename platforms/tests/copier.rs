@@ -1,0 +1,205 @@
+//! The minimal frame copier between two hosts in network namespaces:
+//! ns1 —veth— [port A | copier | port B] —veth— ns2, with AF_PACKET ports, TAP ports and one
+//! of each. Pings cross, and a TCP stream crosses intact as large segments (offloads carried
+//! from port to port rather than cut into MTU frames).
+
+#![allow(clippy::unwrap_used)] // helpers shared by the tests
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::*;
+use roamer_platforms::software::copier::{self, CopierStats};
+use roamer_platforms::software::testkit::{Netns, Veth, ip, ping, unique_prefix};
+use roamer_platforms::software::{AfPacketPort, PortIo, TapPort};
+
+const H1: Ipv4Addr = Ipv4Addr::new(10, 93, 0, 1);
+const H2: Ipv4Addr = Ipv4Addr::new(10, 93, 0, 2);
+
+/// A host in its own namespace, reached through a port of `kind` ("afpacket" or "tap").
+struct Side {
+    port: Box<dyn PortIo>,
+    // Guards: dropped after the port.
+    _veth: Option<Veth>,
+    ns: Netns,
+}
+
+fn side(kind: &str, addr: Ipv4Addr) -> Side {
+    let p = unique_prefix();
+    let ns = Netns::new(&format!("{p}h")).unwrap();
+    let _ = ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+    let cidr = format!("{addr}/24");
+    match kind {
+        "afpacket" => {
+            let (a, b) = (format!("{p}p"), format!("{p}q"));
+            let veth = Veth::new(&a, &b).unwrap();
+            veth.move_to(&b, &ns).unwrap();
+            ns.addr(&b, &cidr).unwrap();
+            let port = AfPacketPort::open(&a).unwrap();
+            Side {
+                port: Box::new(port),
+                _veth: Some(veth),
+                ns,
+            }
+        }
+        _ => {
+            let t = format!("{p}t");
+            let port = TapPort::create(&t).unwrap();
+            ip(&["link", "set", &t, "netns", ns.name()]).unwrap();
+            ns.addr(&t, &cidr).unwrap();
+            Side {
+                port: Box::new(port),
+                _veth: None,
+                ns,
+            }
+        }
+    }
+}
+
+/// Runs the copier between the two sides' ports while `f` runs; returns `f`'s result and
+/// what the copier moved.
+fn with_copier<T>(
+    s1: &mut Side,
+    s2: &mut Side,
+    f: impl FnOnce(&Netns, &Netns) -> T,
+) -> (T, CopierStats) {
+    let stop = AtomicBool::new(false);
+    let (a, b) = (&mut s1.port, &mut s2.port);
+    let (ns1, ns2) = (&s1.ns, &s2.ns);
+    std::thread::scope(|scope| {
+        let copier = scope.spawn(|| copier::run(a.as_mut(), b.as_mut(), &stop));
+        let out = f(ns1, ns2);
+        stop.store(true, Ordering::Relaxed);
+        (out, copier.join().unwrap().unwrap())
+    })
+}
+
+fn pattern(i: usize) -> u8 {
+    (i.wrapping_mul(7) ^ (i >> 12)) as u8
+}
+
+/// Streams `total` bytes over TCP from `ns1` to H2:5001 in `ns2`; returns how many arrived
+/// matching the pattern, and how long it took.
+fn tcp_stream(ns1: &Netns, ns2: &Netns, total: usize) -> (usize, Duration) {
+    let server = ns2.spawn(move || -> std::io::Result<usize> {
+        let listener = TcpListener::bind((H2, 5001))?;
+        listener.set_nonblocking(true)?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut stream = loop {
+            match listener.accept() {
+                Ok((s, _)) => break s,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if Instant::now() > deadline {
+                        return Err(e);
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        stream.set_nonblocking(false)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut buf = vec![0u8; 1 << 16];
+        let mut good = 0;
+        loop {
+            let n = stream.read(&mut buf)?;
+            if n == 0 {
+                return Ok(good);
+            }
+            for &b in &buf[..n] {
+                if b != pattern(good) {
+                    return Ok(good);
+                }
+                good += 1;
+            }
+        }
+    });
+    let started = Instant::now();
+    let client = ns1.spawn(move || -> std::io::Result<()> {
+        let to = SocketAddr::from((H2, 5001));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut stream = loop {
+            match TcpStream::connect_timeout(&to, Duration::from_secs(5)) {
+                Ok(s) => break s,
+                Err(e) if Instant::now() > deadline => return Err(e),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+        let data: Vec<u8> = (0..total).map(pattern).collect();
+        stream.write_all(&data)?;
+        stream.shutdown(std::net::Shutdown::Write)
+    });
+    client.join().unwrap().unwrap().unwrap();
+    let good = server.join().unwrap().unwrap().unwrap();
+    (good, started.elapsed())
+}
+
+fn pings_and_tcp_cross(kind1: &str, kind2: &str) {
+    let mut s1 = side(kind1, H1);
+    let mut s2 = side(kind2, H2);
+    const TOTAL: usize = 8 << 20;
+    let ((answered, (good, took)), stats) = with_copier(&mut s1, &mut s2, |ns1, ns2| {
+        let answered = ping(ns1, H2, Duration::from_secs(10)).unwrap();
+        (answered, tcp_stream(ns1, ns2, TOTAL))
+    });
+    assert!(
+        answered,
+        "ns1 pings ns2 through the copier ({kind1} | {kind2})"
+    );
+    assert_eq!(good, TOTAL, "the TCP stream arrives intact");
+    eprintln!(
+        "{kind1} | copier | {kind2}: {TOTAL} B in {took:?} ({:.0} Mbit/s, debug build), {stats:?}",
+        TOTAL as f64 * 8.0 / took.as_secs_f64() / 1e6
+    );
+    assert!(stats.a_to_b > 0 && stats.b_to_a > 0);
+    assert!(
+        stats.largest_frame > 1514,
+        "TCP segments crossed as large frames (largest {} B)",
+        stats.largest_frame
+    );
+    let (p1, p2) = (s1.port.stats(), s2.port.stats());
+    assert_eq!(p1.rx_dropped + p2.rx_dropped, 0, "{p1:?} {p2:?}");
+    assert_eq!(p1.tx_dropped + p2.tx_dropped, 0, "{p1:?} {p2:?}");
+}
+
+#[test]
+fn copier_joins_two_hosts_over_af_packet() {
+    if skip() {
+        return;
+    }
+    pings_and_tcp_cross("afpacket", "afpacket");
+}
+
+#[test]
+fn copier_joins_two_hosts_over_tap() {
+    if skip() {
+        return;
+    }
+    pings_and_tcp_cross("tap", "tap");
+}
+
+#[test]
+fn copier_joins_a_tap_host_and_a_veth_host() {
+    if skip() {
+        return;
+    }
+    pings_and_tcp_cross("tap", "afpacket");
+}
+
+#[test]
+fn copier_stops_when_asked() {
+    if skip() {
+        return;
+    }
+    let mut s1 = side("afpacket", H1);
+    let mut s2 = side("afpacket", H2);
+    let started = Instant::now();
+    let (_, stats) = with_copier(&mut s1, &mut s2, |_, _| ());
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(stats.dropped, 0);
+}
