@@ -203,3 +203,54 @@ fn copier_stops_when_asked() {
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(stats.dropped, 0);
 }
+
+/// Frames per second the copier moves between two veth hosts, 64-byte frames from a raw
+/// sender (run with `cargo test --release -p roamer-platforms --test copier -- --ignored
+/// --nocapture`; on a 2-core machine sender, copier and kernel share the cores).
+#[test]
+#[ignore = "measurement, not a check"]
+fn copier_pps_64_byte_frames() {
+    if skip() {
+        return;
+    }
+    use roamer_platforms::software::testkit::ethernet_frame;
+    let p = unique_prefix();
+    let ns1 = Netns::new(&format!("{p}s")).unwrap();
+    let ns2 = Netns::new(&format!("{p}r")).unwrap();
+    let v1 = Veth::new(&format!("{p}a"), &format!("{p}b")).unwrap();
+    let v2 = Veth::new(&format!("{p}c"), &format!("{p}d")).unwrap();
+    v1.move_to(&v1.b, &ns1).unwrap();
+    v2.move_to(&v2.b, &ns2).unwrap();
+    for (ns, dev) in [(&ns1, &v1.b), (&ns2, &v2.b)] {
+        let _ = ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+        ns.ip(&["link", "set", dev, "up"]).unwrap();
+    }
+    let mut a = AfPacketPort::open(&v1.a).unwrap();
+    let mut b = AfPacketPort::open(&v2.a).unwrap();
+    let mut tx = raw_in(&ns1, &v1.b);
+    let stop = AtomicBool::new(false);
+    let secs = 3.0;
+    let (sent, stats) = std::thread::scope(|scope| {
+        let copier = scope.spawn(|| copier::run(&mut a, &mut b, &stop));
+        let frame = ethernet_frame([0x02, 0, 0, 0, 0, 9], tx.mac(), None, TEST_ETHERTYPE, &[9]);
+        let mut slots = slots_with(&vec![frame; 64]);
+        let mut sent = 0u64;
+        let started = Instant::now();
+        while started.elapsed().as_secs_f64() < secs {
+            for s in slots.iter_mut() {
+                s.vlan = None;
+            }
+            sent += tx.send_batch(&mut slots).unwrap() as u64;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        stop.store(true, Ordering::Relaxed);
+        (sent, copier.join().unwrap().unwrap())
+    });
+    eprintln!(
+        "sent {sent} 60-byte frames in {secs} s ({:.0} pps offered); copier moved {} ({:.0} pps), dropped {}",
+        sent as f64 / secs,
+        stats.a_to_b,
+        stats.a_to_b as f64 / secs,
+        stats.dropped
+    );
+}

@@ -311,14 +311,15 @@ pub(crate) fn send_mmsg(fd: RawFd, slots: &[FrameSlot], head: usize) -> io::Resu
 }
 
 /// Waits until one of `fds` is readable (or `writable` too, when asked), at most `timeout_ms`.
-/// Sets `ready[i]` for each fd with an event; returns how many.
+/// Sets `ready[i]` for each fd with an event; returns how many. At most 64 fds are watched
+/// (the first 64).
 pub(crate) fn poll_fds(
     fds: &[RawFd],
     writable: bool,
     ready: &mut [bool],
     timeout_ms: i32,
 ) -> io::Result<usize> {
-    const MAX: usize = 8;
+    const MAX: usize = 64;
     let n = fds.len().min(MAX).min(ready.len());
     let events = if writable {
         libc::POLLIN | libc::POLLOUT
