@@ -16,7 +16,10 @@ fuzz_target!(|data: &[u8]| {
             let _ = verify(data, &key);
             let mut copy = data.to_vec();
             if sign(&mut copy, &key).is_ok() {
-                assert!(verify(&copy, &key).is_ok(), "signed message does not verify");
+                assert!(
+                    verify(&copy, &key).is_ok(),
+                    "signed message does not verify"
+                );
             }
         }
     }

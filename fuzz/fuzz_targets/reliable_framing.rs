@@ -31,7 +31,10 @@ fuzz_target!(|data: &[u8]| {
     let mut whole = ReliableDecoder::new(max);
     match whole.feed(stream) {
         Ok(frames) => {
-            assert!(!chunked_err, "chunked decoding failed where one-shot succeeded");
+            assert!(
+                !chunked_err,
+                "chunked decoding failed where one-shot succeeded"
+            );
             assert_eq!(frames, got, "chunking changed the frames");
             assert_eq!(whole.buffered(), chunked.buffered());
         }
