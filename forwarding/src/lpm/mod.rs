@@ -27,7 +27,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use roamer_hal::Prefix;
 
-pub use table::{Iter, LpmTable};
+pub use table::{BATCH_LANES, Iter, LpmTable};
 
 mod sealed {
     pub trait Sealed {}

@@ -40,7 +40,37 @@ pub struct LpmTable<K: LpmKey, V: Copy> {
     /// The /0 route, kept apart because a node only holds lengths 1..=6 past its depth.
     default: Option<V>,
     len: usize,
+    /// Direct table over the first [`TOP_BITS`] bits: a lookup starts at depth 12 instead of
+    /// walking two always-cached levels whose popcounts would still sit on its critical path.
+    top: Vec<Top>,
+    /// Shallowest depth whose node changed during the current update (for `top` upkeep).
+    touched: u32,
     _key: PhantomData<K>,
+}
+
+/// Lookups [`LpmTable::lookup_batch`] keeps in flight at once: enough to overlap the misses,
+/// few enough that a round's work stays within the CPU's reorder window.
+pub const BATCH_LANES: usize = 8;
+
+/// Bits resolved by [`LpmTable::top`]: two levels.
+const TOP_BITS: u32 = 2 * STRIDE;
+
+/// What the first two levels say about one 12-bit start: the longest match among prefixes of
+/// length 1..=12 and the node covering the start at depth 12 (a tail may cover it from depth
+/// 6 or 12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Top {
+    node: u32,
+    val: u32,
+    len: u32,
+}
+
+impl Top {
+    const EMPTY: Top = Top {
+        node: NONE,
+        val: NONE,
+        len: 0,
+    };
 }
 
 impl<K: LpmKey, V: Copy> Default for LpmTable<K, V> {
@@ -71,6 +101,8 @@ impl<K: LpmKey, V: Copy> Clone for LpmTable<K, V> {
             free_val_entries: self.free_val_entries,
             default: self.default,
             len: self.len,
+            top: self.top.clone(),
+            touched: self.touched,
             _key: PhantomData,
         }
     }
@@ -87,6 +119,8 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
             free_val_entries: 0,
             default: None,
             len: 0,
+            top: vec![Top::EMPTY; 1 << TOP_BITS],
+            touched: NONE,
             _key: PhantomData,
         }
     }
@@ -109,6 +143,7 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
     pub fn memory_bytes(&self) -> usize {
         self.nodes.capacity() * size_of::<Node>()
             + self.vals.capacity() * size_of::<V>()
+            + self.top.capacity() * size_of::<Top>()
             + self.free_vals.capacity() * size_of::<Vec<u32>>()
             + self
                 .free_vals
@@ -137,8 +172,9 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
                     value: self.len as u64,
                 });
             }
+            self.touched = NONE;
             let old = self.insert_at(0, 0, key, len, value);
-            self.maybe_compact();
+            self.after_update(key);
             old
         };
         if old.is_none() {
@@ -157,8 +193,9 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
         let old = if len == 0 {
             self.default.take()
         } else {
+            self.touched = NONE;
             let old = self.remove_key(key, len);
-            self.maybe_compact();
+            self.after_update(key);
             old
         };
         if old.is_some() {
@@ -214,6 +251,85 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
         }
     }
 
+    /// [`lookup`](Self::lookup) for a burst of addresses (`out[i]` for `addrs[i]`; extra
+    /// elements of either slice are left alone).
+    ///
+    /// A single lookup is a chain of dependent cache misses, so it runs at memory latency. Here
+    /// [`BATCH_LANES`] lookups advance one level each per round, so their misses overlap: the
+    /// way to use this table from a burst-oriented datapath.
+    pub fn lookup_batch(&self, addrs: &[K], out: &mut [Option<V>]) {
+        for (a, o) in addrs.chunks(BATCH_LANES).zip(out.chunks_mut(BATCH_LANES)) {
+            self.lookup_lanes(a, o);
+        }
+    }
+
+    #[inline(always)]
+    fn lookup_lanes(&self, addrs: &[K], out: &mut [Option<V>]) {
+        let n = addrs.len().min(out.len()).min(BATCH_LANES);
+        let nodes = self.nodes.as_slice();
+        let mut key = [0u128; BATCH_LANES];
+        // The node each lane reads next, loaded one round ahead so the load is in flight
+        // while the other lanes work.
+        let mut cur = [Node::EMPTY; BATCH_LANES];
+        let mut live = [false; BATCH_LANES];
+        let mut depth = [TOP_BITS; BATCH_LANES];
+        let mut best_len = [0u32; BATCH_LANES];
+        let mut best_idx = [NONE; BATCH_LANES];
+        for i in 0..n {
+            key[i] = addrs[i].to_left();
+            if let Some(t) = self.top.get((key[i] >> (128 - TOP_BITS)) as usize) {
+                best_len[i] = t.len;
+                best_idx[i] = t.val;
+                if let Some(node) = nodes.get(t.node as usize) {
+                    cur[i] = *node;
+                    live[i] = true;
+                }
+            }
+        }
+        let mut any = true;
+        while any {
+            any = false;
+            for i in 0..n {
+                if !live[i] {
+                    continue;
+                }
+                let node = cur[i];
+                live[i] = false;
+                if node.is_tail() {
+                    if node.tail_matches(key[i]) {
+                        best_len[i] = node.tail_len();
+                        best_idx[i] = node.base_val;
+                    }
+                    continue;
+                }
+                let c = chunk(key[i], depth[i]);
+                let m = node.pfx & COVER[c as usize];
+                if m != 0 {
+                    let p = 127 - m.leading_zeros();
+                    best_idx[i] = node.base_val + rank128(node.pfx, p);
+                    best_len[i] = depth[i] + (31 - (p + 2).leading_zeros());
+                }
+                let bit = 1u64 << c;
+                if node.vector & bit != 0 {
+                    let child = node.base_node + (node.vector & (bit - 1)).count_ones();
+                    if let Some(next) = nodes.get(child as usize) {
+                        cur[i] = *next;
+                        depth[i] += STRIDE;
+                        live[i] = true;
+                        any = true;
+                    }
+                }
+            }
+        }
+        for i in 0..n {
+            out[i] = if best_idx[i] == NONE {
+                self.default
+            } else {
+                self.vals.get(best_idx[i] as usize).copied()
+            };
+        }
+    }
+
     /// The longest prefix containing `addr`, as `(bits, len, value)`.
     pub fn longest_match(&self, addr: K) -> Option<(K, u8, V)> {
         let key = addr.to_left();
@@ -241,16 +357,25 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
         }
     }
 
-    /// `(length, value index)` of the longest match below the root; `NONE` when none.
+    /// `(length, value index)` of the longest match; index `NONE` when only the default (if
+    /// any) matches.
     #[inline(always)]
     fn find(&self, key: u128) -> (u32, u32) {
+        let Some(top) = self.top.get((key >> (128 - TOP_BITS)) as usize) else {
+            return (0, NONE);
+        };
+        let (mut best_len, mut best_idx) = (top.len, top.val);
         let nodes = self.nodes.as_slice();
-        let mut best_len = 0;
-        let mut best_idx = NONE;
-        let Some(mut node) = nodes.first() else {
+        let Some(mut node) = nodes.get(top.node as usize) else {
             return (best_len, best_idx);
         };
-        let mut depth = 0;
+        if node.is_tail() {
+            if node.tail_matches(key) {
+                return (node.tail_len(), node.base_val);
+            }
+            return (best_len, best_idx);
+        }
+        let mut depth = TOP_BITS;
         loop {
             let c = chunk(key, depth);
             let m = node.pfx & COVER[c as usize];
@@ -274,6 +399,51 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
                     return (node.tail_len(), node.base_val);
                 }
                 return (best_len, best_idx);
+            }
+        }
+    }
+
+    /// Compaction, then `top` upkeep for whatever the update changed above depth 12.
+    fn after_update(&mut self, key: u128) {
+        if self.maybe_compact() || self.touched == 0 {
+            for i in 0..self.top.len() {
+                self.top[i] = self.compute_top(i);
+            }
+        } else if self.touched <= STRIDE {
+            let first = ((key >> (128 - STRIDE)) as usize) << STRIDE;
+            for i in first..first + (1 << STRIDE) {
+                self.top[i] = self.compute_top(i);
+            }
+        }
+    }
+
+    /// `top[i]` from the root and depth-6 nodes.
+    fn compute_top(&self, i: usize) -> Top {
+        let key = (i as u128) << (128 - TOP_BITS);
+        let mut t = Top::EMPTY;
+        let mut idx = 0u32;
+        let mut depth = 0;
+        loop {
+            let node = self.nodes[idx as usize];
+            if node.is_tail() {
+                t.node = idx;
+                return t;
+            }
+            let c = chunk(key, depth);
+            let m = node.pfx & COVER[c as usize];
+            if m != 0 {
+                let p = 127 - m.leading_zeros();
+                t.val = node.base_val + rank128(node.pfx, p);
+                t.len = depth + unpos(p).0;
+            }
+            if node.vector & (1 << c) == 0 {
+                return t;
+            }
+            idx = node.base_node + rank64(node.vector, c);
+            depth += STRIDE;
+            if depth == TOP_BITS {
+                t.node = idx;
+                return t;
             }
         }
     }
@@ -302,6 +472,7 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
                 let n = &mut self.nodes[idx as usize];
                 n.pfx |= 1 << p;
                 n.base_val = nb;
+                self.touched = self.touched.min(depth);
                 return None;
             }
             let c = chunk(key, depth);
@@ -314,6 +485,7 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
                 let n = &mut self.nodes[idx as usize];
                 n.vector |= 1 << c;
                 n.base_node = nb;
+                self.touched = self.touched.min(depth);
                 return None;
             }
             let child = node.base_node + rank;
@@ -326,6 +498,7 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
                 }
                 let full = self.push_down(cn, depth);
                 self.nodes[child as usize] = full;
+                self.touched = self.touched.min(depth);
             }
             idx = child;
         }
@@ -369,6 +542,7 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
                 let n = &mut self.nodes[idx as usize];
                 n.pfx &= !(1 << p);
                 n.base_val = nb;
+                self.touched = depth;
                 break;
             }
             let c = chunk(key, depth);
@@ -388,6 +562,7 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
                 let n = &mut self.nodes[idx as usize];
                 n.vector &= !(1 << c);
                 n.base_node = nb;
+                self.touched = depth;
                 break;
             }
             path[level] = idx;
@@ -420,6 +595,8 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
             } else {
                 break;
             }
+            // Either this node or (first case) its parent changed.
+            self.touched = pdepth;
             idx = parent;
             depth = pdepth;
             level -= 1;
@@ -524,14 +701,16 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
         nb
     }
 
-    fn maybe_compact(&mut self) {
+    /// Whether it compacted (which moves every block).
+    fn maybe_compact(&mut self) -> bool {
         let live_nodes = self.nodes.len() - self.free_node_entries;
         let live_vals = self.vals.len() - self.free_val_entries;
-        if self.free_node_entries > COMPACT_MIN.max(live_nodes / COMPACT_FRACTION)
-            || self.free_val_entries > COMPACT_MIN.max(live_vals / COMPACT_FRACTION)
-        {
+        let due = self.free_node_entries > COMPACT_MIN.max(live_nodes / COMPACT_FRACTION)
+            || self.free_val_entries > COMPACT_MIN.max(live_vals / COMPACT_FRACTION);
+        if due {
             self.compact();
         }
+        due
     }
 
     /// Rewrites both pools without free blocks, in breadth-first order (so the upper levels,
@@ -606,6 +785,9 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
             }
         }
         assert_eq!(count, self.len);
+        for i in 0..self.top.len() {
+            assert_eq!(self.top[i], self.compute_top(i), "top[{i}]");
+        }
         assert_eq!(reachable_nodes + self.free_node_entries, self.nodes.len());
         assert_eq!(reachable_vals + self.free_val_entries, self.vals.len());
     }
