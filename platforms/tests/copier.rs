@@ -254,3 +254,59 @@ fn copier_pps_64_byte_frames() {
         stats.dropped
     );
 }
+
+/// Like the copier, but large segments from `a` are cut in software (`gso::segment`) before
+/// they go out of `b`: the host behind `b` then gets wire-sized frames whose checksums its
+/// stack verifies.
+#[test]
+fn segmenting_copy_delivers_a_tcp_stream_as_wire_sized_frames() {
+    if skip() {
+        return;
+    }
+    use roamer_platforms::software::gso;
+    use roamer_platforms::software::{FRAME_ROOM, FrameSlot, GSO_FRAME_ROOM};
+    let mut s1 = side("tap", H1);
+    let mut s2 = side("afpacket", H2);
+    let stop = AtomicBool::new(false);
+    let (a, b) = (&mut s1.port, &mut s2.port);
+    let (ns1, ns2) = (&s1.ns, &s2.ns);
+    let (good, largest_out, segmented) = std::thread::scope(|scope| {
+        let worker = scope.spawn(|| {
+            let mut rx = FrameSlot::batch(64, GSO_FRAME_ROOM);
+            let mut cut = FrameSlot::batch(64, FRAME_ROOM);
+            let (mut largest_out, mut segmented) = (0usize, 0usize);
+            while !stop.load(Ordering::Relaxed) {
+                let n = a.recv_batch(&mut rx).unwrap();
+                for s in rx[..n].iter_mut() {
+                    if s.gso.is_some_and(|g| g.is_segment_offload()) {
+                        let k = gso::segment(s, &mut cut).unwrap();
+                        segmented += 1;
+                        largest_out = cut[..k].iter().map(|c| c.len).fold(largest_out, usize::max);
+                        send_all(b.as_mut(), &mut cut[..k]);
+                    } else {
+                        s.complete_checksum().unwrap();
+                        largest_out = largest_out.max(s.len);
+                        send_all(b.as_mut(), std::slice::from_mut(s));
+                    }
+                }
+                let m = b.recv_batch(&mut rx).unwrap();
+                send_all(a.as_mut(), &mut rx[..m]);
+                if n == 0 && m == 0 {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+            (largest_out, segmented)
+        });
+        assert!(ping(ns1, H2, Duration::from_secs(10)).unwrap());
+        let (good, _) = tcp_stream(ns1, ns2, 4 << 20);
+        stop.store(true, Ordering::Relaxed);
+        let (largest_out, segmented) = worker.join().unwrap();
+        (good, largest_out, segmented)
+    });
+    assert_eq!(good, 4 << 20, "the stream arrives intact");
+    assert!(segmented > 0, "large segments were cut");
+    assert!(
+        largest_out <= 1514,
+        "nothing larger than the wire went out ({largest_out})"
+    );
+}

@@ -10,6 +10,7 @@
 
 pub mod afpacket;
 pub mod copier;
+pub mod gso;
 pub mod port;
 mod sys;
 pub mod tap;
