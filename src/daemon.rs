@@ -13,11 +13,11 @@ use roamer_control::config::cli::{self, Session};
 use roamer_control::config::validate::{Severity, validate};
 use roamer_control::config::{self, Config, SourceMap, Syntax};
 use roamer_control::show::{self, CapacityRow, ModuleRow, ShowContext};
-use roamer_hal::{Accounted, Backend, Catalogue};
-use roamer_platforms::sim::SimBackend;
+use roamer_hal::Catalogue;
 use roamer_platforms::{FeatureRequest, PlatformPlan, plan};
 use tracing::{info, warn};
 
+use crate::dataplane::Dataplane;
 use crate::load::{self, Loaded};
 use crate::protocol::{Request, Response};
 
@@ -28,7 +28,7 @@ pub struct State {
     pub syntax: Syntax,
     pub startup_path: PathBuf,
     pub plan: PlatformPlan,
-    pub backend: Accounted<SimBackend>,
+    pub dataplane: Dataplane,
     catalogue: Catalogue,
     started: Instant,
 }
@@ -37,7 +37,7 @@ impl State {
     pub fn new(
         loaded: Loaded,
         startup_path: PathBuf,
-        backend: Accounted<SimBackend>,
+        dataplane: Dataplane,
         catalogue: Catalogue,
     ) -> Self {
         State {
@@ -45,7 +45,7 @@ impl State {
             syntax: loaded.syntax,
             startup_path,
             plan: loaded.plan,
-            backend,
+            dataplane,
             catalogue,
             started: Instant::now(),
         }
@@ -154,10 +154,14 @@ impl State {
         }
     }
 
-    fn commit(&mut self, candidate: Config, plan: PlatformPlan) {
+    /// Makes `candidate` the running configuration and moves the tables to it; returns the
+    /// table operations the backend refused, as lines for the operator.
+    fn commit(&mut self, candidate: Config, plan: PlatformPlan) -> String {
         info!(hostname = %candidate.hostname, "configuration committed");
+        let failures = self.dataplane.reconcile(Some(&self.running), &candidate);
         self.running = candidate;
         self.plan = plan;
+        failures.iter().map(|f| format!("{f}\n")).collect()
     }
 
     fn exec(&mut self, command: &str) -> Response {
@@ -206,7 +210,7 @@ impl State {
             })
             .collect();
         let capacity: Vec<CapacityRow> = self
-            .backend
+            .dataplane
             .usage()
             .into_iter()
             .map(|u| CapacityRow {
@@ -216,12 +220,18 @@ impl State {
                 capacity: u.capacity,
             })
             .collect();
+        let tables = crate::show_data::collect(&self.running, &self.dataplane);
         let ctx = ShowContext {
             running: &self.running,
             startup: startup.as_ref(),
             modules: &modules,
             capacity: &capacity,
             dynamic_eids: &[],
+            macs: &tables.macs,
+            arp: &tables.arp,
+            routes: &tables.routes,
+            interfaces: &tables.interfaces,
+            counters: &tables.counters,
             uptime_secs: self.started.elapsed().as_secs(),
         };
         show::run(&ctx, rest)
@@ -264,7 +274,8 @@ impl State {
         match load::check_parsed(path, parsed, syntax, &self.catalogue) {
             Ok(loaded) => {
                 let warnings: String = loaded.warnings.iter().map(|w| format!("{w}\n")).collect();
-                self.commit(loaded.config, loaded.plan);
+                let refused = self.commit(loaded.config, loaded.plan);
+                let warnings = warnings + &refused;
                 Response {
                     ok: true,
                     output: format!("{warnings}Copy complete.\n"),
@@ -278,12 +289,8 @@ impl State {
         }
     }
 
-    pub fn backend_mut(&mut self) -> &mut Accounted<SimBackend> {
-        &mut self.backend
-    }
-
     pub fn backend_name(&self) -> &str {
-        self.backend.name()
+        self.dataplane.name()
     }
 }
 

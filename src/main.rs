@@ -3,10 +3,12 @@
 
 mod client;
 mod daemon;
+mod dataplane;
 mod error;
 mod load;
 mod protocol;
 mod run;
+mod show_data;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use roamer_hal::{Accounted, Backend, BackendKind, Catalogue, PacketIo};
-use roamer_platforms::PlatformError;
-use roamer_platforms::sim::SimBackend;
+use roamer_hal::Catalogue;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::signal::unix::{SignalKind, signal};
@@ -15,6 +13,7 @@ use tokio::sync::Semaphore;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::daemon::{self, State};
+use crate::dataplane::Dataplane;
 use crate::error::RoamerError;
 use crate::load::Loaded;
 use crate::protocol::{MAX_REQUEST_BYTES, MAX_SESSIONS, Request, Response};
@@ -31,23 +30,23 @@ pub fn run(
     for w in &loaded.warnings {
         warn!("{w}");
     }
-    let backend = match loaded.plan.spec.backend {
-        BackendKind::Sim => Accounted::new(SimBackend::default(), loaded.plan.capacity_scopes()),
-        other => {
-            return Err(PlatformError::BackendUnavailable {
-                backend: other,
-                reason: "this build of roamer offers only the sim backend so far",
-            }
-            .into());
-        }
-    };
+    let mut dataplane = Dataplane::open(
+        loaded.plan.spec.backend,
+        &loaded.config,
+        loaded.plan.capacity_scopes(),
+    )?;
+    for failure in dataplane.reconcile(None, &loaded.config) {
+        warn!("{failure}");
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(RoamerError::Runtime)?;
     let span = info_span!("roamer", hostname = %loaded.config.hostname);
     let syntax = loaded.syntax;
-    let state = Arc::new(Mutex::new(State::new(loaded, startup, backend, catalogue)));
+    let state = Arc::new(Mutex::new(State::new(
+        loaded, startup, dataplane, catalogue,
+    )));
     runtime.block_on(serve(state, socket, syntax).instrument(span))
 }
 
@@ -98,11 +97,7 @@ async fn serve(
                 Err(e) => warn!(error = %e, "accept failed"),
             },
             _ = tick.tick() => {
-                let mut s = lock(&state);
-                let backend = s.backend_mut();
-                backend.drain_events(&mut events);
-                backend.drain_punts(&mut punts);
-                drop(s);
+                lock(&state).dataplane.drain(&mut events, &mut punts);
                 for e in events.drain(..) {
                     debug!(event = ?e, "backend event");
                 }

@@ -42,6 +42,47 @@ pub struct DynamicEidRow {
     pub pending_pings: u32,
 }
 
+/// A MAC address table row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MacRow {
+    pub vlan: u16,
+    pub mac: String,
+    pub dynamic: bool,
+    /// The port's interface name, or `sup-eth1(R)` for the router's own MACs.
+    pub port: String,
+    pub gateway: bool,
+}
+
+/// An ARP or neighbour table row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArpRow {
+    pub address: std::net::IpAddr,
+    pub age_secs: u64,
+    pub mac: String,
+    pub interface: String,
+}
+
+/// A route as `show ip route` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteRow {
+    pub prefix: String,
+    pub via: String,
+    pub interface: String,
+    /// `direct`, `local`, `static`, `lisp` …
+    pub source: String,
+}
+
+/// An interface as `show interface brief` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InterfaceRow {
+    pub name: String,
+    pub vlan: String,
+    pub mode: String,
+    pub status: String,
+    pub reason: String,
+    pub address: String,
+}
+
 /// Everything a show command may read. Protocol instances add their snapshots here.
 #[derive(Debug, Clone, Copy)]
 pub struct ShowContext<'a> {
@@ -52,6 +93,12 @@ pub struct ShowContext<'a> {
     pub capacity: &'a [CapacityRow],
     /// Dynamic EIDs detected by the LISP instances (empty while none are).
     pub dynamic_eids: &'a [DynamicEidRow],
+    pub macs: &'a [MacRow],
+    pub arp: &'a [ArpRow],
+    pub routes: &'a [RouteRow],
+    pub interfaces: &'a [InterfaceRow],
+    /// Forwarding counters by name (rx, bridged, routed, drops by reason …).
+    pub counters: &'a [(String, u64)],
     pub uptime_secs: u64,
 }
 
@@ -100,6 +147,36 @@ static SHOW: &[ShowCommand] = &[
         pattern: "lisp dynamic-eid [ summary ]",
         help: "LISP information",
         run: lisp_dynamic_eid,
+    },
+    ShowCommand {
+        pattern: "mac address-table",
+        help: "MAC address table",
+        run: mac_table,
+    },
+    ShowCommand {
+        pattern: "ip arp",
+        help: "IP information",
+        run: ip_arp,
+    },
+    ShowCommand {
+        pattern: "ipv6 neighbor",
+        help: "IPv6 information",
+        run: ipv6_neighbor,
+    },
+    ShowCommand {
+        pattern: "ip route",
+        help: "IP information",
+        run: ip_route,
+    },
+    ShowCommand {
+        pattern: "interface brief",
+        help: "Interface status",
+        run: interface_brief,
+    },
+    ShowCommand {
+        pattern: "forwarding counters",
+        help: "Forwarding verdict counters",
+        run: forwarding_counters,
     },
 ];
 
@@ -349,6 +426,143 @@ fn lisp_dynamic_eid(ctx: &ShowContext<'_>, args: &Args) -> Result<ShowOutput, Co
     Ok(ShowOutput { text, json })
 }
 
+fn mac_table(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
+    let mut text = String::from(
+        "Legend:\n        * - primary entry, G - Gateway MAC, (R) - Routed MAC, O - Overlay MAC\n        age - seconds since last seen,+ - primary entry using vPC Peer-Link,\n        (T) - True, (F) - False, C - ControlPlane MAC, ~ - vsan\n   VLAN     MAC Address      Type      age     Secure NTFY Ports\n---------+-----------------+--------+---------+------+----+------------------\n",
+    );
+    for r in ctx.macs {
+        let flag = if r.gateway { "G" } else { "*" };
+        let (kind, age) = if r.dynamic {
+            ("dynamic", "0")
+        } else {
+            ("static", "-")
+        };
+        text.push_str(&format!(
+            "{flag} {:>6}     {:<16} {:<8} {:<9} F      F    {}\n",
+            r.vlan, r.mac, kind, age, r.port
+        ));
+    }
+    Ok(ShowOutput {
+        text,
+        json: json!({ "TABLE_mac_address": { "ROW_mac_address": ctx.macs } }),
+    })
+}
+
+fn neighbors(ctx: &ShowContext<'_>, v6: bool) -> ShowOutput {
+    let rows: Vec<&ArpRow> = ctx
+        .arp
+        .iter()
+        .filter(|r| r.address.is_ipv6() == v6)
+        .collect();
+    let mut text = if v6 {
+        String::from("\nIPv6 Adjacency Table for VRF default\n")
+    } else {
+        String::from(
+            "\nFlags: * - Adjacencies learnt on non active FHRP router\n       + - Adjacencies synced via CFSoE\n       # - Adjacencies Throttled for Glean\n       D - Static Adjacencies attached to down interface\n\nIP ARP Table for context default\n",
+        )
+    };
+    text.push_str(&format!("Total number of entries: {}\n", rows.len()));
+    text.push_str("Address         Age       MAC Address     Interface       Flags\n");
+    for r in &rows {
+        text.push_str(&format!(
+            "{:<15} {:<9} {:<15} {:<15}\n",
+            r.address.to_string(),
+            age(r.age_secs),
+            r.mac,
+            r.interface
+        ));
+    }
+    ShowOutput {
+        text,
+        json: json!({ "TABLE_vrf": { "ROW_vrf": { "vrf-name-out": "default", "TABLE_adj": { "ROW_adj": rows } } } }),
+    }
+}
+
+fn ip_arp(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
+    Ok(neighbors(ctx, false))
+}
+
+fn ipv6_neighbor(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
+    Ok(neighbors(ctx, true))
+}
+
+fn ip_route(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
+    let mut text = String::from(
+        "IP Route Table for VRF \"default\"\n'*' denotes best ucast next-hop\n'**' denotes best mcast next-hop\n'[x/y]' denotes [preference/metric]\n'%<string>' in via output denotes VRF <string>\n\n",
+    );
+    for r in ctx.routes {
+        let attached = if r.source == "direct" || r.source == "local" {
+            ", attached"
+        } else {
+            ""
+        };
+        let pref = match r.source.as_str() {
+            "static" => "[1/0]",
+            "lisp" => "[240/1]",
+            _ => "[0/0]",
+        };
+        text.push_str(&format!("{}, ubest/mbest: 1/0{attached}\n", r.prefix));
+        let iface = if r.interface.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", r.interface)
+        };
+        text.push_str(&format!(
+            "    *via {}{iface}, {pref}, {}\n",
+            r.via, r.source
+        ));
+    }
+    Ok(ShowOutput {
+        text,
+        json: json!({ "TABLE_vrf": { "ROW_vrf": { "vrf-name-out": "default", "TABLE_prefix": { "ROW_prefix": ctx.routes } } } }),
+    })
+}
+
+fn interface_brief(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
+    let mut text = String::from(
+        "\n--------------------------------------------------------------------------------\nEthernet      VLAN    Type Mode   Status  Reason                   Speed     Port\nInterface                                                                    Ch #\n--------------------------------------------------------------------------------\n",
+    );
+    let (eth, other): (Vec<&InterfaceRow>, Vec<&InterfaceRow>) = ctx
+        .interfaces
+        .iter()
+        .partition(|r| r.name.starts_with("Eth"));
+    for r in &eth {
+        text.push_str(&format!(
+            "{:<13} {:<7} eth  {:<6} {:<7} {:<24} auto(D)   --\n",
+            r.name, r.vlan, r.mode, r.status, r.reason
+        ));
+    }
+    if !other.is_empty() {
+        text.push_str("\n--------------------------------------------------------------------------------\nInterface     Secondary VLAN(Type)                    Status Reason\n--------------------------------------------------------------------------------\n");
+        for r in &other {
+            text.push_str(&format!(
+                "{:<13} --                                      {:<6} {}\n",
+                r.name, r.status, r.reason
+            ));
+        }
+    }
+    Ok(ShowOutput {
+        text,
+        json: json!({ "TABLE_interface": { "ROW_interface": ctx.interfaces } }),
+    })
+}
+
+fn forwarding_counters(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
+    let mut text = String::from("Forwarding counters\n");
+    for (name, n) in ctx.counters {
+        text.push_str(&format!("  {name:<28} {n}\n"));
+    }
+    let map: serde_json::Map<String, Value> = ctx
+        .counters
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    Ok(ShowOutput {
+        text,
+        json: Value::Object(map),
+    })
+}
+
 fn truncate(s: &str, n: usize) -> &str {
     match s.char_indices().nth(n) {
         Some((i, _)) => &s[..i],
@@ -367,6 +581,11 @@ mod tests {
             modules: &[],
             capacity: &[],
             dynamic_eids: &[],
+            macs: &[],
+            arp: &[],
+            routes: &[],
+            interfaces: &[],
+            counters: &[],
             uptime_secs: 3661,
         }
     }

@@ -78,6 +78,14 @@ pub struct PlatformSpec {
     pub backend: BackendKind,
     #[serde(default, rename = "linecard", skip_serializing_if = "Vec::is_empty")]
     pub linecards: Vec<LinecardSpec>,
+    /// Which host device carries each front-panel port (`"Ethernet1/1" = "eth1"`); ports not
+    /// listed use the profile's convention (`Ethernet1/N` is `ethN`).
+    #[serde(
+        default,
+        rename = "port",
+        skip_serializing_if = "std::collections::BTreeMap::is_empty"
+    )]
+    pub ports: std::collections::BTreeMap<String, String>,
 }
 
 /// The licence NX-OS requires for LISP on a Nexus 7000.

@@ -261,6 +261,7 @@ mod tests {
                     epld: e.map(|e| e.parse::<EpldVersion>().unwrap()),
                 })
                 .collect(),
+            ports: Default::default(),
         }
     }
 

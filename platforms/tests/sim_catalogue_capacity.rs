@@ -21,6 +21,7 @@ fn table_full_carries_the_catalogue_capacity_of_the_card() {
             model: "N7K-M132XP-12".into(),
             epld: Some("186.008".parse().expect("epld")),
         }],
+        ports: Default::default(),
     };
     let plan = plan(&spec, FeatureRequest { lisp: true }, &catalogue).expect("plan");
     let capacity = catalogue

@@ -57,8 +57,31 @@ impl Daemon {
 
     /// Starts a daemon on an existing startup file in `dir`.
     pub fn spawn_in(dir: tempfile::TempDir, startup: PathBuf) -> Daemon {
+        Self::spawn_with(dir, startup, None)
+    }
+
+    /// Writes the startup file and starts the daemon inside network namespace `netns`
+    /// (`ip netns exec` replaces itself with roamer, so the child is roamer itself).
+    pub fn start_in_netns(config: &str, netns: &str) -> Daemon {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let startup = dir.path().join("startup-config");
+        std::fs::write(&startup, config).expect("write startup");
+        let d = Self::spawn_with(dir, startup, Some(netns));
+        d.wait_for_line("ready");
+        d
+    }
+
+    fn spawn_with(dir: tempfile::TempDir, startup: PathBuf, netns: Option<&str>) -> Daemon {
         let socket = dir.path().join("roamer.sock");
-        let mut child = roamer()
+        let mut command = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_roamer")]);
+                c
+            }
+            None => roamer(),
+        };
+        let mut child = command
             .arg("run")
             .arg("--config")
             .arg(&startup)

@@ -9,6 +9,7 @@
 //! The only `unsafe` code is in the private `sys` module.
 
 pub mod afpacket;
+pub mod backend;
 pub mod copier;
 pub mod gso;
 pub mod port;
@@ -18,6 +19,7 @@ pub mod tap;
 pub mod testkit;
 
 pub use afpacket::{AfPacketConfig, AfPacketPort};
+pub use backend::{Learned, SoftwareBackend};
 pub use port::{
     FRAME_ROOM, FrameSlot, GSO_FRAME_ROOM, GsoInfo, GsoType, HEADROOM, PortFeatures, PortIo,
     PortStats, SlotError,

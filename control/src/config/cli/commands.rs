@@ -289,6 +289,12 @@ pub static COMMANDS: &[Command] = &[
         help: "",
         action: platform_linecard,
     },
+    Command {
+        modes: &[K::Config],
+        pattern: "roamer platform port <name:ifname> <device:word>",
+        help: "",
+        action: platform_port,
+    },
     // Interface.
     Command {
         modes: &[K::Interface],
@@ -1057,6 +1063,19 @@ fn platform_linecard(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
         .platform
         .linecards
         .push(LinecardSpec { slot, model, epld });
+    Ok(())
+}
+
+fn platform_port(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
+    let name: InterfaceName = arg(ctx, "name")?.parse()?;
+    let key = name.to_string();
+    ctx.touched = Some(ConfigPath::platform("port").key(key.clone()));
+    if ctx.negated {
+        ctx.cfg.platform.ports.remove(&key);
+    } else {
+        let device = arg(ctx, "device")?.to_string();
+        ctx.cfg.platform.ports.insert(key, device);
+    }
     Ok(())
 }
 

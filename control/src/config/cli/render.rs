@@ -104,6 +104,9 @@ fn render_platform(o: &mut String, cfg: &Config) {
     if p.backend != BackendKind::default() {
         line(o, 0, &format!("roamer platform backend {}", p.backend));
     }
+    for (name, device) in &p.ports {
+        line(o, 0, &format!("roamer platform port {name} {device}"));
+    }
     for c in &p.linecards {
         let epld = c
             .epld

@@ -1,0 +1,404 @@
+//! From configuration to forwarding tables: the entries a configuration asks for, and the
+//! ordered operations that move a backend from one configuration to the next.
+//!
+//! Protocol instances (HSRP, LISP) add their own entries at run time (virtual MACs while
+//! active, map-cache, away entries); this module covers what the configuration alone decides.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use roamer_hal::{
+    Iid, L3Interface, Locator, Mac, NextHop, PortId, Prefix, TableEntry, TableKind, TableOp, VlanId,
+};
+
+use crate::config::{Config, InterfaceName, PortMode};
+
+/// A front-panel port: its id in the HAL and the host device that carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortBinding {
+    pub name: InterfaceName,
+    pub id: PortId,
+    pub device: String,
+}
+
+/// The id of `Ethernet<slot>/<port>`: stable across restarts and configurations.
+pub fn port_id(slot: u8, port: u16) -> PortId {
+    PortId((u32::from(slot) << 16) | u32::from(port))
+}
+
+/// The ports a configuration uses: every Ethernet interface configured or mapped, with its
+/// device (`[platform.port]`, else the convention `Ethernet1/N` = `ethN`).
+pub fn port_bindings(cfg: &Config) -> Vec<PortBinding> {
+    let mut names: BTreeSet<InterfaceName> = cfg
+        .interfaces
+        .keys()
+        .filter(|n| matches!(n, InterfaceName::Ethernet { .. }))
+        .copied()
+        .collect();
+    names.extend(
+        cfg.platform
+            .ports
+            .keys()
+            .filter_map(|k| k.parse::<InterfaceName>().ok()),
+    );
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let InterfaceName::Ethernet { slot, port } = name else {
+                return None;
+            };
+            let device = cfg
+                .platform
+                .ports
+                .get(&name.to_string())
+                .cloned()
+                .unwrap_or_else(|| format!("eth{port}"));
+            Some(PortBinding {
+                name,
+                id: port_id(slot, port),
+                device,
+            })
+        })
+        .collect()
+}
+
+/// The switch's own MAC (NX-OS uses one VDC MAC for every SVI and routed port): locally
+/// administered, derived from the host name so it is stable and differs between switches.
+pub fn system_mac(hostname: &str) -> Mac {
+    // FNV-1a: stable across Rust versions, unlike the standard hasher.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in hostname.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let b = h.to_be_bytes();
+    Mac([0x02, b[1], b[2], b[3], b[4], b[5]])
+}
+
+/// Every table entry the configuration asks for, sorted by table dependency then key.
+pub fn desired(cfg: &Config) -> Vec<TableEntry> {
+    let mut out: Vec<TableEntry> = Vec::new();
+    let mac = system_mac(&cfg.hostname);
+    let vlan1 = VlanId::new(1).unwrap_or_else(|_| unreachable!("VLAN 1 is valid"));
+    let mut vlans: BTreeSet<VlanId> = cfg.vlans.iter().map(|v| v.id).collect();
+    vlans.insert(vlan1);
+    out.extend(vlans.iter().map(|v| TableEntry::Vlan { vlan: *v }));
+
+    let bindings: BTreeMap<InterfaceName, PortId> = port_bindings(cfg)
+        .into_iter()
+        .map(|b| (b.name, b.id))
+        .collect();
+    for (name, port) in &bindings {
+        let iface = cfg.interfaces.get(name).cloned().unwrap_or_default();
+        if iface.shutdown {
+            continue;
+        }
+        match iface.switchport.clone().unwrap_or_default() {
+            PortMode::Access { vlan } => {
+                if vlans.contains(&vlan) {
+                    out.push(TableEntry::VlanMember {
+                        vlan,
+                        port: *port,
+                        tagged: false,
+                    });
+                }
+            }
+            PortMode::Trunk { allowed, native } => {
+                for v in &vlans {
+                    if allowed.as_ref().is_some_and(|a| !a.contains(*v)) {
+                        continue;
+                    }
+                    out.push(TableEntry::VlanMember {
+                        vlan: *v,
+                        port: *port,
+                        tagged: *v != native,
+                    });
+                }
+            }
+            PortMode::Routed => {
+                let l3 = L3Interface::Port(*port);
+                out.push(TableEntry::RouterMac {
+                    iface: l3,
+                    mac,
+                    virtual_mac: false,
+                });
+                layer3(&mut out, l3, &iface);
+            }
+        }
+    }
+    for (name, iface) in &cfg.interfaces {
+        let InterfaceName::Vlan(v) = name else {
+            continue;
+        };
+        if iface.shutdown || !cfg.features.interface_vlan || !vlans.contains(v) {
+            continue;
+        }
+        let l3 = L3Interface::Vlan(*v);
+        out.push(TableEntry::RouterMac {
+            iface: l3,
+            mac,
+            virtual_mac: false,
+        });
+        layer3(&mut out, l3, iface);
+        if let Some(map) = iface.lisp_mobility.as_ref().filter(|_| cfg.features.lisp)
+            && let Some(policy) = cfg.lisp.dynamic_eid.get(map)
+        {
+            let prefixes: BTreeSet<Prefix> = policy
+                .database_mapping
+                .iter()
+                .map(|m| m.eid_prefix)
+                .collect();
+            for eid in prefixes {
+                out.push(TableEntry::DynamicEidRange {
+                    iface: l3,
+                    map: map.clone(),
+                    eid,
+                    extended_subnet: iface.lisp_extended_subnet_mode,
+                });
+            }
+        }
+    }
+    for r in &cfg.routes {
+        out.push(TableEntry::Route {
+            prefix: r.prefix,
+            next_hop: NextHop::Gateway {
+                via: r.next_hop,
+                iface: None,
+            },
+        });
+    }
+    if cfg.features.lisp {
+        let iid = Iid::new(cfg.instance_id()).unwrap_or_default();
+        let mut database: BTreeMap<Prefix, Vec<Locator>> = BTreeMap::new();
+        for m in cfg
+            .lisp
+            .ipv4
+            .database_mapping
+            .iter()
+            .chain(&cfg.lisp.ipv6.database_mapping)
+        {
+            database.entry(m.eid_prefix).or_default().push(Locator {
+                rloc: m.locator,
+                priority: m.priority,
+                weight: m.weight,
+            });
+        }
+        for (eid, mut locators) in database {
+            locators.sort_by_key(|l| (l.rloc.is_ipv6(), l.rloc));
+            out.push(TableEntry::LispDatabase { iid, eid, locators });
+        }
+        // An ITR sends what no route covers into LISP (Cisco's static "send-map-request" default).
+        for (itr, default) in [
+            (
+                cfg.lisp.ipv4.itr,
+                Prefix::host(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            ),
+            (
+                cfg.lisp.ipv6.itr,
+                Prefix::host(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+            ),
+        ] {
+            let default = Prefix::new(default.addr(), 0).unwrap_or(default);
+            if itr && !cfg.routes.iter().any(|r| r.prefix == default) {
+                out.push(TableEntry::Route {
+                    prefix: default,
+                    next_hop: NextHop::Lisp,
+                });
+            }
+        }
+    }
+    out.sort_by_key(|e| (order(e.kind()), e.key()));
+    out.dedup_by(|a, b| a.key() == b.key() && a.kind() == b.kind());
+    out
+}
+
+fn layer3(out: &mut Vec<TableEntry>, l3: L3Interface, iface: &crate::config::Interface) {
+    for a in iface.ipv4.iter().chain(&iface.ipv6) {
+        out.push(TableEntry::InterfaceAddress {
+            iface: l3,
+            addr: a.addr,
+            prefix_len: a.len,
+            virtual_mac: None,
+        });
+    }
+    if iface.proxy_arp {
+        out.push(TableEntry::ProxyArp { iface: l3 });
+    }
+}
+
+/// Tables that others depend on come first when adding (and last when removing).
+fn order(kind: TableKind) -> u8 {
+    match kind {
+        TableKind::Vlan => 0,
+        TableKind::VlanMember => 1,
+        TableKind::RouterMac => 2,
+        TableKind::InterfaceAddress => 3,
+        TableKind::ProxyArp => 4,
+        TableKind::Fdb | TableKind::Neighbor => 5,
+        TableKind::Ipv4Route | TableKind::Ipv6Route => 6,
+        TableKind::LispDatabase | TableKind::DynamicEidRange => 7,
+        TableKind::LispMapCache | TableKind::AwayEntry => 8,
+    }
+}
+
+/// The operations that turn `old` into `new`: removals (dependents first), then updates of
+/// rows whose value changed, then additions (dependencies first).
+pub fn diff(old: &[TableEntry], new: &[TableEntry]) -> Vec<TableOp> {
+    let key = |e: &TableEntry| (order(e.kind()), e.kind(), e.key());
+    let old_map: BTreeMap<_, &TableEntry> = old.iter().map(|e| (key(e), e)).collect();
+    let new_map: BTreeMap<_, &TableEntry> = new.iter().map(|e| (key(e), e)).collect();
+    let mut ops = Vec::new();
+    for (k, e) in old_map.iter().rev() {
+        if !new_map.contains_key(k) {
+            ops.push(TableOp::remove((*e).clone()));
+        }
+    }
+    for (k, e) in &new_map {
+        match old_map.get(k) {
+            Some(o) if o != e => ops.push(TableOp::update((*e).clone())),
+            Some(_) => {}
+            None => ops.push(TableOp::add((*e).clone())),
+        }
+    }
+    ops
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{self, Syntax};
+
+    fn cfg(text: &str) -> Config {
+        config::parse(text, Syntax::Cli).unwrap().0
+    }
+
+    const TWO_VLANS: &str = "hostname sw1\nfeature interface-vlan\nvlan 10,20\ninterface Ethernet1/1\n switchport\n switchport access vlan 10\ninterface Ethernet1/2\n switchport\n switchport access vlan 20\ninterface Ethernet1/3\n switchport\n switchport mode trunk\n switchport trunk allowed vlan 10,20\ninterface Vlan10\n ip address 10.10.0.1/24\n ipv6 address 2001:db8:a::1/64\n ip proxy-arp\ninterface Vlan20\n ip address 10.20.0.1/24\nip route 0.0.0.0/0 10.10.0.254\n";
+
+    #[test]
+    fn vlans_ports_svis_and_routes() {
+        let want = desired(&cfg(TWO_VLANS));
+        let has = |e: &TableEntry| want.contains(e);
+        let v10 = VlanId::new(10).unwrap();
+        assert!(has(&TableEntry::Vlan { vlan: v10 }));
+        assert!(has(&TableEntry::VlanMember {
+            vlan: v10,
+            port: port_id(1, 1),
+            tagged: false
+        }));
+        assert!(has(&TableEntry::VlanMember {
+            vlan: v10,
+            port: port_id(1, 3),
+            tagged: true
+        }));
+        assert!(!want.iter().any(|e| matches!(e, TableEntry::VlanMember { port, vlan, .. } if *port == port_id(1, 3) && vlan.get() == 1)), "VLAN 1 not allowed on the trunk");
+        let svi = L3Interface::Vlan(v10);
+        assert!(has(&TableEntry::RouterMac {
+            iface: svi,
+            mac: system_mac("sw1"),
+            virtual_mac: false
+        }));
+        assert!(has(&TableEntry::ProxyArp { iface: svi }));
+        assert!(
+            want.iter()
+                .any(|e| matches!(e, TableEntry::InterfaceAddress { addr, .. } if addr.is_ipv6()))
+        );
+        assert!(want.iter().any(|e| matches!(
+            e,
+            TableEntry::Route {
+                next_hop: NextHop::Gateway { .. },
+                ..
+            }
+        )));
+        // Dependencies first.
+        let first_member = want
+            .iter()
+            .position(|e| e.kind() == TableKind::VlanMember)
+            .unwrap();
+        let last_vlan = want
+            .iter()
+            .rposition(|e| e.kind() == TableKind::Vlan)
+            .unwrap();
+        assert!(last_vlan < first_member);
+    }
+
+    #[test]
+    fn diff_moves_between_configurations() {
+        let a = desired(&cfg(TWO_VLANS));
+        assert!(diff(&a, &a).is_empty());
+        let b = desired(&cfg(&TWO_VLANS
+            .replace(" ip proxy-arp\n", "")
+            .replace("10.20.0.1/24", "10.20.0.1/16")));
+        let ops = diff(&a, &b);
+        assert!(
+            ops.iter().any(
+                |o| o.action == roamer_hal::OpAction::Remove && o.kind() == TableKind::ProxyArp
+            )
+        );
+        // A changed prefix length is the same key with a new value.
+        assert!(
+            ops.iter().any(|o| o.action == roamer_hal::OpAction::Update
+                && o.kind() == TableKind::InterfaceAddress)
+        );
+        let from_nothing = diff(&[], &a);
+        assert_eq!(from_nothing.len(), a.len());
+        assert!(
+            from_nothing
+                .iter()
+                .all(|o| o.action == roamer_hal::OpAction::Add)
+        );
+        // Shutting a port withdraws its memberships.
+        let c = desired(&cfg(&TWO_VLANS.replace(
+            "interface Ethernet1/1\n",
+            "interface Ethernet1/1\n shutdown\n",
+        )));
+        assert!(
+            diff(&a, &c)
+                .iter()
+                .any(|o| o.action == roamer_hal::OpAction::Remove
+                    && o.kind() == TableKind::VlanMember)
+        );
+    }
+
+    #[test]
+    fn lisp_database_dynamic_ranges_and_itr_default() {
+        let text = format!(
+            "{TWO_VLANS}feature lisp\nip lisp itr-etr\nip lisp database-mapping 172.16.0.0/16 192.0.2.1 priority 1 weight 50\nip lisp database-mapping 172.16.0.0/16 192.0.2.2 priority 1 weight 50\nlisp dynamic-eid R\n database-mapping 172.16.1.0/24 192.0.2.1 priority 1 weight 100\ninterface Vlan20\n lisp mobility R\n"
+        );
+        let want = desired(&cfg(&text));
+        let db: Vec<_> = want
+            .iter()
+            .filter(|e| e.kind() == TableKind::LispDatabase)
+            .collect();
+        assert_eq!(db.len(), 1);
+        assert!(matches!(db[0], TableEntry::LispDatabase { locators, .. } if locators.len() == 2));
+        assert!(want.iter().any(|e| matches!(e, TableEntry::DynamicEidRange { map, extended_subnet: false, .. } if map == "R")));
+        // A static default route wins over the LISP default.
+        assert!(!want.iter().any(|e| matches!(e, TableEntry::Route { next_hop: NextHop::Lisp, prefix } if prefix.is_ipv4())));
+        let no_default = desired(&cfg(&text.replace("ip route 0.0.0.0/0 10.10.0.254\n", "")));
+        assert!(no_default.iter().any(|e| matches!(
+            e,
+            TableEntry::Route {
+                next_hop: NextHop::Lisp,
+                ..
+            }
+        )));
+    }
+
+    #[test]
+    fn port_map_and_system_mac() {
+        let c = cfg(&format!(
+            "{TWO_VLANS}roamer platform port Ethernet1/2 veth-b\n"
+        ));
+        let b = port_bindings(&c);
+        assert_eq!(
+            b.iter().find(|p| p.id == port_id(1, 1)).unwrap().device,
+            "eth1"
+        );
+        assert_eq!(
+            b.iter().find(|p| p.id == port_id(1, 2)).unwrap().device,
+            "veth-b"
+        );
+        assert_ne!(system_mac("a"), system_mac("b"));
+        assert!(!system_mac("a").is_multicast());
+    }
+}

@@ -1,0 +1,506 @@
+//! The `software` backend: roamer's forwarding core over real ports, on a data-path thread.
+//!
+//! The data path owns the pipeline and the ports: it receives a batch, runs every frame through
+//! the pipeline, and sends batches out. The control plane talks to it through bounded channels:
+//! table operations are applied between batches (and answered), events and punted frames come
+//! back; a full channel drops and counts, it never blocks the data path.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use roamer_forwarding::pipeline::{Frame, Pipeline, ReplyTo, Settings, Verdict};
+use roamer_forwarding::tables::{Limits, Tables};
+use roamer_hal::{
+    Backend, Capabilities, HalError, HalEvent, InjectTarget, PacketIo, PortId, Punt, PuntReason,
+    TableEntry, TableKind, TableOp, VlanId,
+};
+use tracing::{debug, warn};
+
+use super::port::{FrameSlot, GSO_FRAME_ROOM, PortIo};
+use super::sys::{self, BATCH};
+
+/// Dynamic MAC addresses are forgotten after this long without traffic (NX-OS default 1800 s;
+/// 300 s is the common switch default and what roamer uses).
+pub const MAC_AGING_MS: u64 = 300_000;
+/// How long the control plane waits for the data path to answer.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
+const CONTROL_QUEUE: usize = 256;
+const EVENT_QUEUE: usize = 4096;
+const PUNT_QUEUE: usize = 1024;
+const TX_SLOTS: usize = 32;
+
+enum Control {
+    Apply(Vec<TableOp>, Sender<Vec<Result<(), HalError>>>),
+    Entries(TableKind, Sender<Vec<TableEntry>>),
+    Learned(Sender<Learned>),
+    Inject(InjectTarget, Vec<u8>),
+}
+
+/// What the data path learned, for `show mac address-table` and `show ip arp`.
+#[derive(Debug, Clone, Default)]
+pub struct Learned {
+    /// (VLAN, MAC, port, static).
+    pub macs: Vec<(VlanId, roamer_hal::Mac, PortId, bool)>,
+    /// (interface, address, MAC, age in ms).
+    pub neighbors: Vec<(
+        roamer_hal::L3Interface,
+        std::net::IpAddr,
+        roamer_hal::Mac,
+        u64,
+    )>,
+    pub counters: roamer_forwarding::pipeline::Counters,
+}
+
+/// Counters of what the channels between control plane and data path dropped.
+#[derive(Debug, Default)]
+pub struct ChannelDrops {
+    pub events: AtomicU64,
+    pub punts: AtomicU64,
+    pub send_full: AtomicU64,
+}
+
+/// The backend handle the control plane holds.
+pub struct SoftwareBackend {
+    control: SyncSender<Control>,
+    wake: UnixStream,
+    events: Receiver<HalEvent>,
+    punts: Receiver<Punt>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    pub drops: Arc<ChannelDrops>,
+}
+
+impl std::fmt::Debug for SoftwareBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SoftwareBackend").finish_non_exhaustive()
+    }
+}
+
+impl SoftwareBackend {
+    /// Starts the data path over `ports`.
+    pub fn start(
+        ports: Vec<(PortId, Box<dyn PortIo>)>,
+        limits: Limits,
+    ) -> std::io::Result<SoftwareBackend> {
+        let (control_tx, control_rx) = mpsc::sync_channel(CONTROL_QUEUE);
+        let (event_tx, events) = mpsc::sync_channel(EVENT_QUEUE);
+        let (punt_tx, punts) = mpsc::sync_channel(PUNT_QUEUE);
+        let (wake, wake_rx) = UnixStream::pair()?;
+        wake_rx.set_nonblocking(true)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let drops = Arc::new(ChannelDrops::default());
+        let mut dp = Datapath {
+            pipeline: Pipeline::new(Tables::new(limits), Settings::default()),
+            index: ports
+                .iter()
+                .enumerate()
+                .map(|(i, (id, _))| (*id, i))
+                .collect(),
+            tx: ports.iter().map(|_| TxQueue::new()).collect(),
+            ports,
+            rx: FrameSlot::batch(BATCH, GSO_FRAME_ROOM),
+            control: control_rx,
+            events: event_tx,
+            punts: punt_tx,
+            wake: wake_rx,
+            stop: stop.clone(),
+            drops: drops.clone(),
+            epoch: Instant::now(),
+            event_buf: Vec::with_capacity(256),
+        };
+        let thread = std::thread::Builder::new()
+            .name("roamer-datapath".into())
+            .spawn(move || dp.run())?;
+        Ok(SoftwareBackend {
+            control: control_tx,
+            wake,
+            events,
+            punts,
+            stop,
+            thread: Some(thread),
+            drops,
+        })
+    }
+
+    fn send(&self, msg: Control) -> Result<(), HalError> {
+        self.control.try_send(msg).map_err(|e| HalError::Backend {
+            backend: "software".into(),
+            detail: match e {
+                TrySendError::Full(_) => "the data path's control queue is full".into(),
+                TrySendError::Disconnected(_) => "the data path has stopped".into(),
+            },
+        })?;
+        // Wake the data path out of poll(); a full wake socket already has a wake-up pending.
+        let _ = (&self.wake).write(&[1]);
+        Ok(())
+    }
+
+    /// Learned MAC addresses and neighbours, and the pipeline counters.
+    pub fn learned(&self) -> Result<Learned, HalError> {
+        let (tx, rx) = mpsc::channel();
+        self.send(Control::Learned(tx))?;
+        rx.recv_timeout(CONTROL_TIMEOUT)
+            .map_err(|_| not_responding())
+    }
+}
+
+fn not_responding() -> HalError {
+    HalError::Backend {
+        backend: "software".into(),
+        detail: "the data path did not answer".into(),
+    }
+}
+
+impl Drop for SoftwareBackend {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = (&self.wake).write(&[1]);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Backend for SoftwareBackend {
+    fn name(&self) -> &str {
+        "software"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::everything()
+    }
+
+    fn apply(&mut self, batch: &[TableOp]) -> Vec<Result<(), HalError>> {
+        let (tx, rx) = mpsc::channel();
+        let sent = self.send(Control::Apply(batch.to_vec(), tx));
+        match sent.and_then(|()| {
+            rx.recv_timeout(CONTROL_TIMEOUT)
+                .map_err(|_| not_responding())
+        }) {
+            Ok(results) => results,
+            Err(e) => batch
+                .iter()
+                .map(|_| {
+                    Err(HalError::Backend {
+                        backend: "software".into(),
+                        detail: e.to_string(),
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    fn entries(&self, kind: TableKind) -> Vec<TableEntry> {
+        let (tx, rx) = mpsc::channel();
+        if self.send(Control::Entries(kind, tx)).is_err() {
+            return Vec::new();
+        }
+        rx.recv_timeout(CONTROL_TIMEOUT).unwrap_or_default()
+    }
+
+    fn drain_events(&mut self, out: &mut Vec<HalEvent>) {
+        out.extend(self.events.try_iter());
+    }
+}
+
+impl PacketIo for SoftwareBackend {
+    fn inject(&mut self, target: InjectTarget, frame: &[u8]) -> Result<(), HalError> {
+        self.send(Control::Inject(target, frame.to_vec()))
+    }
+
+    fn drain_punts(&mut self, out: &mut Vec<Punt>) {
+        out.extend(self.punts.try_iter());
+    }
+}
+
+/// Frames waiting to leave one port.
+struct TxQueue {
+    slots: Vec<FrameSlot>,
+    used: usize,
+}
+
+impl TxQueue {
+    fn new() -> TxQueue {
+        TxQueue {
+            slots: FrameSlot::batch(TX_SLOTS, GSO_FRAME_ROOM),
+            used: 0,
+        }
+    }
+}
+
+struct Datapath {
+    pipeline: Pipeline,
+    ports: Vec<(PortId, Box<dyn PortIo>)>,
+    index: HashMap<PortId, usize>,
+    tx: Vec<TxQueue>,
+    rx: Vec<FrameSlot>,
+    control: Receiver<Control>,
+    events: SyncSender<HalEvent>,
+    punts: SyncSender<Punt>,
+    wake: UnixStream,
+    stop: Arc<AtomicBool>,
+    drops: Arc<ChannelDrops>,
+    epoch: Instant,
+    event_buf: Vec<HalEvent>,
+}
+
+impl Datapath {
+    fn run(&mut self) {
+        let mut fds: Vec<i32> = self.ports.iter().map(|(_, p)| p.raw_fd()).collect();
+        fds.push(self.wake.as_raw_fd());
+        let pollable = fds.len() <= 8;
+        let mut ready = vec![true; fds.len()];
+        let mut last_aging = 0u64;
+        while !self.stop.load(Ordering::Relaxed) {
+            let mut moved = 0;
+            let now_ms = self.epoch.elapsed().as_millis() as u64;
+            for (i, is_ready) in ready.iter().take(self.ports.len()).enumerate() {
+                if *is_ready {
+                    moved += self.receive(i, now_ms);
+                }
+            }
+            self.flush();
+            self.control_messages(now_ms);
+            self.pipeline.drain_events(&mut self.event_buf);
+            for e in self.event_buf.drain(..) {
+                if self.events.try_send(e).is_err() {
+                    self.drops.events.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            if now_ms.saturating_sub(last_aging) >= 1000 {
+                last_aging = now_ms;
+                for (vlan, mac) in self.pipeline.tables.age_fdb(now_ms, MAC_AGING_MS) {
+                    let _ = self.events.try_send(HalEvent::MacAged { vlan, mac });
+                }
+            }
+            if moved > 0 {
+                ready.iter_mut().for_each(|r| *r = true);
+                continue;
+            }
+            ready.iter_mut().for_each(|r| *r = false);
+            if pollable {
+                if let Err(e) = sys::poll_fds(&fds, false, &mut ready, 100) {
+                    warn!(error = %e, "poll failed");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            } else {
+                std::thread::sleep(Duration::from_millis(1));
+                ready.iter_mut().for_each(|r| *r = true);
+            }
+            let mut sink = [0u8; 64];
+            while matches!((&self.wake).read(&mut sink), Ok(n) if n > 0) {}
+        }
+        debug!("data path stopped");
+    }
+
+    /// One batch from port `i` through the pipeline; returns how many frames came in.
+    fn receive(&mut self, i: usize, now_ms: u64) -> usize {
+        let port = self.ports[i].0;
+        let n = match self.ports[i].1.recv_batch(&mut self.rx) {
+            Ok(n) => n,
+            Err(e) => {
+                debug!(%port, error = %e, "receive failed");
+                return 0;
+            }
+        };
+        for k in 0..n {
+            let tag = self.rx[k].vlan.and_then(|v| VlanId::new(v).ok());
+            let slot = &mut self.rx[k];
+            let mut frame = Frame {
+                buf: &mut slot.buf,
+                start: slot.start,
+                len: slot.len,
+            };
+            let out = self.pipeline.process(port, tag, &mut frame, now_ms);
+            let (start, len) = (frame.start, frame.len);
+            slot.start = start;
+            slot.len = len;
+            if let Some(to) = out.reply {
+                self.send_reply(to);
+            }
+            match out.verdict {
+                Verdict::Forward {
+                    port: out_port,
+                    tag,
+                } => self.enqueue(out_port, k, tag),
+                Verdict::Flood { vlan, except } => self.flood(vlan, except, k),
+                Verdict::FloodAndPunt {
+                    vlan,
+                    except,
+                    reason,
+                } => {
+                    self.flood(vlan, except, k);
+                    self.punt(port, Some(vlan), reason, k);
+                }
+                Verdict::Punt(reason) => self.punt(port, tag, reason, k),
+                Verdict::Consumed | Verdict::Drop(_) => {}
+            }
+        }
+        n
+    }
+
+    fn flood(&mut self, vlan: VlanId, except: PortId, k: usize) {
+        // Collect egress ports first: the table is borrowed while the queues are written.
+        let mut targets: [(PortId, bool); 64] = [(PortId(0), false); 64];
+        let mut count = 0;
+        for (p, tagged) in self.pipeline.tables.vlan_ports(vlan) {
+            if p != except && count < targets.len() {
+                targets[count] = (p, tagged);
+                count += 1;
+            }
+        }
+        for (p, tagged) in &targets[..count] {
+            self.enqueue(*p, k, tagged.then_some(vlan));
+        }
+    }
+
+    /// Copies rx slot `k` into the egress queue of `port`.
+    fn enqueue(&mut self, port: PortId, k: usize, tag: Option<VlanId>) {
+        let Some(&i) = self.index.get(&port) else {
+            return;
+        };
+        if self.tx[i].used == self.tx[i].slots.len() {
+            self.flush_port(i);
+        }
+        let q = &mut self.tx[i];
+        let src = &self.rx[k];
+        let dst = &mut q.slots[q.used];
+        if dst.set_frame(src.frame()).is_err() {
+            return;
+        }
+        dst.vlan = tag.map(VlanId::get);
+        dst.gso = src.gso;
+        q.used += 1;
+    }
+
+    fn send_reply(&mut self, to: ReplyTo) {
+        let frame = self.pipeline.reply().to_vec();
+        self.send_frame(to, &frame);
+    }
+
+    /// Sends a frame built outside the rx slots (replies, injected frames).
+    fn send_frame(&mut self, to: ReplyTo, frame: &[u8]) {
+        let targets: Vec<(PortId, Option<VlanId>)> = match to {
+            ReplyTo::Port { port, tag } => vec![(port, tag)],
+            ReplyTo::Vlan(v) => self
+                .pipeline
+                .tables
+                .vlan_ports(v)
+                .map(|(p, t)| (p, t.then_some(v)))
+                .collect(),
+        };
+        for (port, tag) in targets {
+            let Some(&i) = self.index.get(&port) else {
+                continue;
+            };
+            if self.tx[i].used == self.tx[i].slots.len() {
+                self.flush_port(i);
+            }
+            let q = &mut self.tx[i];
+            let dst = &mut q.slots[q.used];
+            if dst.set_frame(frame).is_ok() {
+                dst.vlan = tag.map(VlanId::get);
+                q.used += 1;
+            }
+        }
+    }
+
+    fn punt(&mut self, port: PortId, vlan: Option<VlanId>, reason: PuntReason, k: usize) {
+        let punt = Punt {
+            port,
+            vlan,
+            reason,
+            frame: self.rx[k].frame().to_vec(),
+        };
+        if self.punts.try_send(punt).is_err() {
+            self.drops.punts.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn flush(&mut self) {
+        for i in 0..self.tx.len() {
+            if self.tx[i].used > 0 {
+                self.flush_port(i);
+            }
+        }
+    }
+
+    fn flush_port(&mut self, i: usize) {
+        let used = self.tx[i].used;
+        let mut done = 0;
+        for _ in 0..4 {
+            match self.ports[i]
+                .1
+                .send_batch(&mut self.tx[i].slots[done..used])
+            {
+                Ok(n) => done += n,
+                Err(e) => {
+                    debug!(port = %self.ports[i].0, error = %e, "send failed");
+                    break;
+                }
+            }
+            if done == used {
+                break;
+            }
+        }
+        if done < used {
+            self.drops
+                .send_full
+                .fetch_add((used - done) as u64, Ordering::Relaxed);
+        }
+        for s in &mut self.tx[i].slots[..used] {
+            s.reset();
+        }
+        self.tx[i].used = 0;
+    }
+
+    fn control_messages(&mut self, now_ms: u64) {
+        while let Ok(msg) = self.control.try_recv() {
+            match msg {
+                Control::Apply(ops, reply) => {
+                    let results = ops
+                        .iter()
+                        .map(|op| self.pipeline.tables.apply(op))
+                        .collect();
+                    let _ = reply.send(results);
+                }
+                Control::Entries(kind, reply) => {
+                    let _ = reply.send(self.pipeline.tables.entries(kind));
+                }
+                Control::Learned(reply) => {
+                    let t = &self.pipeline.tables;
+                    let _ = reply.send(Learned {
+                        macs: t
+                            .fdb
+                            .iter()
+                            .map(|((v, m), e)| (*v, *m, e.port, e.is_static))
+                            .collect(),
+                        neighbors: t
+                            .neighbors
+                            .iter()
+                            .map(|((i, ip), n)| {
+                                (*i, *ip, n.mac, now_ms.saturating_sub(n.last_seen_ms))
+                            })
+                            .collect(),
+                        counters: self.pipeline.counters.clone(),
+                    });
+                }
+                Control::Inject(target, frame) => {
+                    let to = match target {
+                        InjectTarget::Port(port) => ReplyTo::Port { port, tag: None },
+                        InjectTarget::Vlan(v) => ReplyTo::Vlan(v),
+                    };
+                    self.send_frame(to, &frame);
+                    self.flush();
+                }
+            }
+        }
+    }
+}

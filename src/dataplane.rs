@@ -1,0 +1,130 @@
+//! The backend the daemon drives, chosen by `platform.backend`, and the configuration's table
+//! entries applied to it.
+
+use roamer_control::config::Config;
+use roamer_control::reconcile::{self, port_bindings};
+use roamer_hal::{
+    Accounted, Backend, BackendKind, CapacityScope, HalEvent, PacketIo, Punt, TableEntry, Usage,
+};
+use roamer_platforms::PlatformError;
+use roamer_platforms::sim::SimBackend;
+use roamer_platforms::software::{AfPacketPort, Learned, PortIo, SoftwareBackend};
+use tracing::{info, warn};
+
+/// The running backend, with the capacity of the admitted cards enforced in front of it.
+#[derive(Debug)]
+pub enum Dataplane {
+    Sim(Accounted<SimBackend>),
+    Software(Accounted<SoftwareBackend>),
+}
+
+impl Dataplane {
+    /// Opens the backend the platform names; software ports are the configuration's ports.
+    pub fn open(
+        kind: BackendKind,
+        cfg: &Config,
+        scopes: Vec<CapacityScope>,
+    ) -> Result<Dataplane, PlatformError> {
+        match kind {
+            BackendKind::Sim => Ok(Dataplane::Sim(Accounted::new(
+                SimBackend::default(),
+                scopes,
+            ))),
+            BackendKind::Software => {
+                let mut ports: Vec<(roamer_hal::PortId, Box<dyn PortIo>)> = Vec::new();
+                for b in port_bindings(cfg) {
+                    let port = AfPacketPort::open(&b.device)?;
+                    info!(interface = %b.name, device = %b.device, "port attached");
+                    ports.push((b.id, Box::new(port)));
+                }
+                let backend =
+                    SoftwareBackend::start(ports, Default::default()).map_err(|source| {
+                        PlatformError::PortIo {
+                            port: "data path".into(),
+                            op: "start",
+                            source,
+                        }
+                    })?;
+                Ok(Dataplane::Software(Accounted::new(backend, scopes)))
+            }
+            BackendKind::Kernel => Err(PlatformError::BackendUnavailable {
+                backend: kind,
+                reason: "this build of roamer offers the sim and software backends",
+            }),
+        }
+    }
+
+    pub fn backend(&mut self) -> &mut dyn Backend {
+        match self {
+            Dataplane::Sim(b) => b,
+            Dataplane::Software(b) => b,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Dataplane::Sim(b) => b.name(),
+            Dataplane::Software(b) => b.name(),
+        }
+    }
+
+    pub fn usage(&self) -> Vec<Usage> {
+        match self {
+            Dataplane::Sim(b) => b.usage(),
+            Dataplane::Software(b) => b.usage(),
+        }
+    }
+
+    /// What the data path learned (software backend only).
+    pub fn learned(&self) -> Option<Learned> {
+        match self {
+            Dataplane::Sim(_) => None,
+            Dataplane::Software(b) => b.inner().learned().ok(),
+        }
+    }
+
+    pub fn entries(&self, kind: roamer_hal::TableKind) -> Vec<TableEntry> {
+        match self {
+            Dataplane::Sim(b) => b.entries(kind),
+            Dataplane::Software(b) => b.entries(kind),
+        }
+    }
+
+    pub fn drain(&mut self, events: &mut Vec<HalEvent>, punts: &mut Vec<Punt>) {
+        match self {
+            Dataplane::Sim(b) => {
+                b.drain_events(events);
+                b.drain_punts(punts);
+            }
+            Dataplane::Software(b) => {
+                b.drain_events(events);
+                b.drain_punts(punts);
+            }
+        }
+    }
+
+    /// Moves the tables from the entries of `old` to those of `new`; failures are logged and
+    /// returned as lines for the operator.
+    /// `old` is None when the tables are still empty (at start).
+    pub fn reconcile(&mut self, old: Option<&Config>, new: &Config) -> Vec<String> {
+        let before = old.map(reconcile::desired).unwrap_or_default();
+        let ops = reconcile::diff(&before, &reconcile::desired(new));
+        if ops.is_empty() {
+            return Vec::new();
+        }
+        let results = self.backend().apply(&ops);
+        let mut failures = Vec::new();
+        for (op, r) in ops.iter().zip(results) {
+            if let Err(e) = r {
+                warn!(op = %op, error = %e, "table operation failed");
+                failures.push(format!("% {op}: {e}"));
+            }
+        }
+        info!(
+            ops = ops.len(),
+            failed = failures.len(),
+            "forwarding tables updated"
+        );
+        failures
+    }
+}

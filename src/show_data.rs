@@ -1,0 +1,197 @@
+//! Rows for the forwarding show commands, from the running configuration and the data path.
+
+use std::collections::BTreeMap;
+
+use roamer_control::config::{Config, InterfaceName, PortMode};
+use roamer_control::reconcile::port_bindings;
+use roamer_control::show::{ArpRow, InterfaceRow, MacRow, RouteRow};
+use roamer_hal::{L3Interface, NextHop, PortId, Prefix, TableEntry, TableKind};
+
+use crate::dataplane::Dataplane;
+
+#[derive(Debug, Default)]
+pub struct ShowTables {
+    pub macs: Vec<MacRow>,
+    pub arp: Vec<ArpRow>,
+    pub routes: Vec<RouteRow>,
+    pub interfaces: Vec<InterfaceRow>,
+    pub counters: Vec<(String, u64)>,
+}
+
+fn short(name: &InterfaceName) -> String {
+    match name {
+        InterfaceName::Ethernet { slot, port } => format!("Eth{slot}/{port}"),
+        other => other.to_string(),
+    }
+}
+
+pub fn collect(cfg: &Config, dataplane: &Dataplane) -> ShowTables {
+    let names: BTreeMap<PortId, InterfaceName> = port_bindings(cfg)
+        .into_iter()
+        .map(|b| (b.id, b.name))
+        .collect();
+    let port_name = |p: PortId| names.get(&p).map(short).unwrap_or_else(|| p.to_string());
+    let iface_name = |i: L3Interface| match i {
+        L3Interface::Vlan(v) => format!("Vlan{v}"),
+        L3Interface::Port(p) => port_name(p),
+    };
+    let mut out = ShowTables::default();
+
+    if let Some(learned) = dataplane.learned() {
+        let mut macs = learned.macs.clone();
+        macs.sort_by_key(|(v, m, _, _)| (*v, *m));
+        for (vlan, mac, port, is_static) in macs {
+            out.macs.push(MacRow {
+                vlan: vlan.get(),
+                mac: mac.to_string(),
+                dynamic: !is_static,
+                port: port_name(port),
+                gateway: false,
+            });
+        }
+        let mut neighbors = learned.neighbors.clone();
+        neighbors.sort_by_key(|(i, ip, _, _)| (*ip, *i));
+        for (iface, address, mac, age_ms) in neighbors {
+            out.arp.push(ArpRow {
+                address,
+                age_secs: age_ms / 1000,
+                mac: mac.to_string(),
+                interface: iface_name(iface),
+            });
+        }
+        let c = &learned.counters;
+        for (name, n) in [
+            ("rx", c.rx),
+            ("bridged", c.bridged),
+            ("flooded", c.flooded),
+            ("routed", c.routed),
+            ("lisp-encapsulated", c.encapsulated),
+            ("lisp-decapsulated", c.decapsulated),
+            ("punted", c.punted),
+            ("replies", c.replies),
+            ("events-dropped", c.events_dropped),
+        ] {
+            out.counters.push((name.to_string(), n));
+        }
+        let mut drops: Vec<(&&str, &u64)> = c.drops.iter().collect();
+        drops.sort();
+        for (reason, n) in drops {
+            out.counters.push((format!("drop {reason}"), *n));
+        }
+    }
+    for e in dataplane.entries(TableKind::RouterMac) {
+        if let TableEntry::RouterMac {
+            iface: L3Interface::Vlan(v),
+            mac,
+            ..
+        } = e
+        {
+            out.macs.push(MacRow {
+                vlan: v.get(),
+                mac: mac.to_string(),
+                dynamic: false,
+                port: "sup-eth1(R)".into(),
+                gateway: true,
+            });
+        }
+    }
+
+    // Routes: connected and local from the interfaces, then what the tables hold.
+    for (name, iface) in &cfg.interfaces {
+        if iface.shutdown {
+            continue;
+        }
+        for a in iface.ipv4.iter().chain(&iface.ipv6) {
+            out.routes.push(RouteRow {
+                prefix: a.subnet().to_string(),
+                via: a.addr.to_string(),
+                interface: name.to_string(),
+                source: "direct".into(),
+            });
+            out.routes.push(RouteRow {
+                prefix: Prefix::host(a.addr).to_string(),
+                via: a.addr.to_string(),
+                interface: name.to_string(),
+                source: "local".into(),
+            });
+        }
+    }
+    for kind in [TableKind::Ipv4Route, TableKind::Ipv6Route] {
+        for e in dataplane.entries(kind) {
+            let TableEntry::Route { prefix, next_hop } = e else {
+                continue;
+            };
+            let (via, interface, source) = match next_hop {
+                NextHop::Gateway { via, iface } => (
+                    via.to_string(),
+                    iface.map(iface_name).unwrap_or_default(),
+                    "static",
+                ),
+                NextHop::Connected(i) => ("0.0.0.0".into(), iface_name(i), "direct"),
+                NextHop::Lisp => ("LISP".into(), String::new(), "lisp"),
+                NextHop::Discard => ("Null0".into(), String::new(), "static"),
+            };
+            out.routes.push(RouteRow {
+                prefix: prefix.to_string(),
+                via,
+                interface,
+                source: source.into(),
+            });
+        }
+    }
+    out.routes.sort_by(|a, b| {
+        a.prefix
+            .parse::<Prefix>()
+            .ok()
+            .cmp(&b.prefix.parse::<Prefix>().ok())
+    });
+
+    for b in port_bindings(cfg) {
+        let iface = cfg.interfaces.get(&b.name).cloned().unwrap_or_default();
+        let (vlan, mode) = match iface.switchport.clone().unwrap_or_default() {
+            PortMode::Access { vlan } => (vlan.to_string(), "access"),
+            PortMode::Trunk { .. } => ("1".into(), "trunk"),
+            PortMode::Routed => ("--".into(), "routed"),
+        };
+        let (status, reason) = if iface.shutdown {
+            ("down", "Administratively down")
+        } else {
+            ("up", "none")
+        };
+        out.interfaces.push(InterfaceRow {
+            name: short(&b.name),
+            vlan,
+            mode: mode.into(),
+            status: status.into(),
+            reason: reason.into(),
+            address: iface
+                .ipv4
+                .first()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        });
+    }
+    for (name, iface) in &cfg.interfaces {
+        if !name.is_svi() {
+            continue;
+        }
+        let (status, reason) = if iface.shutdown {
+            ("down", "Administratively down")
+        } else {
+            ("up", "--")
+        };
+        out.interfaces.push(InterfaceRow {
+            name: name.to_string(),
+            vlan: "--".into(),
+            mode: "--".into(),
+            status: status.into(),
+            reason: reason.into(),
+            address: iface
+                .ipv4
+                .first()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        });
+    }
+    out
+}

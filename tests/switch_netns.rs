@@ -1,0 +1,325 @@
+//! The software switch between real Linux hosts in network namespaces: VLANs and SVIs, trunks
+//! between two roamers (with 802.1Q on the wire), proxy-ARP.
+
+mod common;
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use common::Daemon;
+use roamer_platforms::software::testkit::{self, Capture, Netns, Veth};
+
+/// A host namespace with one interface `dev` (moved in from a veth pair), addressed.
+struct Host {
+    ns: Netns,
+}
+
+impl Host {
+    fn new(
+        prefix: &str,
+        name: &str,
+        veth: &Veth,
+        dev: &str,
+        v4: &str,
+        gw4: &str,
+        v6: &str,
+        gw6: &str,
+    ) -> Host {
+        let ns = Netns::new(&format!("{prefix}{name}")).expect("netns");
+        veth.move_to(dev, &ns).expect("move");
+        ns.ip(&["link", "set", dev, "up"]).expect("up");
+        ns.addr(dev, v4).expect("v4");
+        ns.ip(&["route", "add", "default", "via", gw4])
+            .expect("gw4");
+        ns.ip(&["-6", "addr", "add", v6, "dev", dev, "nodad"])
+            .expect("v6");
+        ns.ip(&["-6", "route", "add", "default", "via", gw6])
+            .expect("gw6");
+        Host { ns }
+    }
+
+    fn ping(&self, dst: &str) -> bool {
+        // The first packet may be spent resolving the next hop (glean), as on any router.
+        let v6 = dst.contains(':');
+        let args = if v6 {
+            vec!["ping", "-6", "-c", "3", "-i", "0.2", "-W", "1", dst]
+        } else {
+            vec!["ping", "-c", "3", "-i", "0.2", "-W", "1", dst]
+        };
+        match self.ns.exec(&args) {
+            Ok(out) => !out.contains(" 0 received"),
+            Err(_) => false,
+        }
+    }
+}
+
+fn switch_ns(prefix: &str, name: &str) -> Netns {
+    let ns = Netns::new(&format!("{prefix}{name}")).expect("switch netns");
+    ns.ip(&["link", "set", "lo", "up"]).expect("lo");
+    ns
+}
+
+/// A veth pair with one end in the switch namespace (the port) and the other returned.
+fn port(prefix: &str, sw: &Netns, name: &str) -> Veth {
+    let veth = Veth::new(&format!("{prefix}{name}"), &format!("{prefix}{name}h")).expect("veth");
+    veth.move_to(&format!("{prefix}{name}"), sw)
+        .expect("move port");
+    sw.ip(&["link", "set", &format!("{prefix}{name}"), "up"])
+        .expect("port up");
+    veth
+}
+
+fn two_vlan_config(prefix: &str, extra: &str) -> String {
+    format!(
+        "hostname sw1\nroamer platform port Ethernet1/1 {prefix}p1\nroamer platform port Ethernet1/2 {prefix}p2\nfeature interface-vlan\nvlan 10,20\ninterface Ethernet1/1\n  switchport\n  switchport access vlan 10\ninterface Ethernet1/2\n  switchport\n  switchport access vlan 20\ninterface Vlan10\n  ip address 10.10.0.1/24\n  ipv6 address 2001:db8:a::1/64\n{extra}interface Vlan20\n  ip address 10.20.0.1/24\n  ipv6 address 2001:db8:14::1/64\n"
+    )
+}
+
+#[test]
+fn hosts_on_two_vlans_ping_each_other_through_the_svis() {
+    let prefix = testkit::unique_prefix();
+    let sw = switch_ns(&prefix, "s");
+    let v1 = port(&prefix, &sw, "p1");
+    let v2 = port(&prefix, &sw, "p2");
+    let h1 = Host::new(
+        &prefix,
+        "a",
+        &v1,
+        &format!("{prefix}p1h"),
+        "10.10.0.5/24",
+        "10.10.0.1",
+        "2001:db8:a::5/64",
+        "2001:db8:a::1",
+    );
+    let h2 = Host::new(
+        &prefix,
+        "b",
+        &v2,
+        &format!("{prefix}p2h"),
+        "10.20.0.6/24",
+        "10.20.0.1",
+        "2001:db8:14::6/64",
+        "2001:db8:14::1",
+    );
+    let d = Daemon::start_in_netns(&two_vlan_config(&prefix, ""), sw.name());
+
+    assert!(h1.ping("10.20.0.6"), "IPv4 across the SVIs");
+    assert!(h2.ping("10.10.0.5"), "IPv4 back");
+    assert!(h1.ping("2001:db8:14::6"), "IPv6 across the SVIs");
+    assert!(h1.ping("10.10.0.1"), "the SVI address answers");
+
+    let mac = |h: &Host, dev: &str| testkit::sysfs(&h.ns, dev, "address").expect("mac");
+    let m1 = mac(&h1, &format!("{prefix}p1h"));
+    let m2 = mac(&h2, &format!("{prefix}p2h"));
+    let nx = |m: &str| {
+        let hex: String = m.trim().split(':').collect();
+        format!("{}.{}.{}", &hex[0..4], &hex[4..8], &hex[8..12])
+    };
+    let table = d.exec("show mac address-table").stdout;
+    assert!(
+        table.contains(&nx(&m1)) && table.contains(&nx(&m2)),
+        "{table}"
+    );
+    assert!(
+        table.contains("Eth1/1") && table.contains("Eth1/2"),
+        "{table}"
+    );
+    let arp = d.exec("show ip arp").stdout;
+    assert!(
+        arp.contains("10.10.0.5") && arp.contains("10.20.0.6"),
+        "{arp}"
+    );
+    assert!(arp.contains(&nx(&m1)), "{arp}");
+    let json = d.exec("show ip arp | json").stdout;
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&json).is_ok(),
+        "{json}"
+    );
+    let counters = d.exec("show forwarding counters").stdout;
+    assert!(counters.contains("routed"), "{counters}");
+    let route = d.exec("show ip route").stdout;
+    assert!(
+        route.contains("10.20.0.0/24, ubest/mbest: 1/0, attached"),
+        "{route}"
+    );
+}
+
+#[test]
+fn proxy_arp_answers_for_reachable_off_subnet_addresses_only_when_enabled() {
+    for enabled in [false, true] {
+        let prefix = testkit::unique_prefix();
+        let sw = switch_ns(&prefix, "s");
+        let v1 = port(&prefix, &sw, "p1");
+        let v2 = port(&prefix, &sw, "p2");
+        let dev1 = format!("{prefix}p1h");
+        let h1 = Host::new(
+            &prefix,
+            "a",
+            &v1,
+            &dev1,
+            "10.10.0.5/24",
+            "10.10.0.1",
+            "2001:db8:a::5/64",
+            "2001:db8:a::1",
+        );
+        let _h2 = Host::new(
+            &prefix,
+            "b",
+            &v2,
+            &format!("{prefix}p2h"),
+            "10.20.0.6/24",
+            "10.20.0.1",
+            "2001:db8:14::6/64",
+            "2001:db8:14::1",
+        );
+        let extra = if enabled { "  ip proxy-arp\n" } else { "" };
+        let d = Daemon::start_in_netns(&two_vlan_config(&prefix, extra), sw.name());
+        // A host that believes 10.20.0.0/24 is on its own link (a moved VM keeps such routes).
+        h1.ns
+            .ip(&["route", "add", "10.20.0.0/24", "dev", &dev1])
+            .expect("on-link route");
+        let _ = h1
+            .ns
+            .exec(&["ping", "-c", "2", "-i", "0.3", "-W", "1", "10.20.0.6"]);
+        let neigh = h1
+            .ns
+            .ip(&["neigh", "show", "10.20.0.6"])
+            .unwrap_or_default();
+        let sw_mac = d.exec("show mac address-table").stdout;
+        if enabled {
+            let lladdr = neigh
+                .split_whitespace()
+                .skip_while(|w| *w != "lladdr")
+                .nth(1)
+                .unwrap_or("")
+                .to_string();
+            let hex: String = lladdr.split(':').collect();
+            assert_eq!(hex.len(), 12, "no proxy-ARP answer: {neigh}");
+            let nx = format!("{}.{}.{}", &hex[0..4], &hex[4..8], &hex[8..12]);
+            assert!(
+                sw_mac.contains(&format!(
+                    "{nx}   static   -         F      F    sup-eth1(R)"
+                )),
+                "answered with {nx}, not the SVI MAC:\n{sw_mac}"
+            );
+        } else {
+            assert!(
+                !neigh.contains("lladdr"),
+                "answered without ip proxy-arp: {neigh}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_trunk_between_two_roamers_carries_both_vlans_tagged() {
+    let prefix = testkit::unique_prefix();
+    let sw1 = switch_ns(&prefix, "s");
+    let sw2 = switch_ns(&prefix, "t");
+    // The trunk: one veth pair, an end in each switch.
+    let trunk = Veth::new(&format!("{prefix}k1"), &format!("{prefix}k2")).expect("trunk");
+    trunk.move_to(&format!("{prefix}k1"), &sw1).expect("k1");
+    trunk.move_to(&format!("{prefix}k2"), &sw2).expect("k2");
+    sw1.ip(&["link", "set", &format!("{prefix}k1"), "up"])
+        .expect("up");
+    sw2.ip(&["link", "set", &format!("{prefix}k2"), "up"])
+        .expect("up");
+    let a10 = port(&prefix, &sw1, "p1");
+    let a20 = port(&prefix, &sw1, "p2");
+    let b10 = port(&prefix, &sw2, "p3");
+    let b20 = port(&prefix, &sw2, "p4");
+    // Layer 2 only: gateways are unused addresses of each host's own subnet.
+    let host = |name: &str, veth: &Veth, dev: &str, addr: &str, gw: &str, v6: &str| {
+        Host::new(&prefix, name, veth, dev, addr, gw, v6, "2001:db8:ff::99")
+    };
+    let h1 = host(
+        "a",
+        &a10,
+        &format!("{prefix}p1h"),
+        "10.10.0.1/24",
+        "10.10.0.254",
+        "2001:db8:ff::1/64",
+    );
+    let h2 = host(
+        "b",
+        &a20,
+        &format!("{prefix}p2h"),
+        "10.20.0.1/24",
+        "10.20.0.254",
+        "2001:db8:ff::2/64",
+    );
+    let _h3 = host(
+        "c",
+        &b10,
+        &format!("{prefix}p3h"),
+        "10.10.0.2/24",
+        "10.10.0.254",
+        "2001:db8:ff::3/64",
+    );
+    let _h4 = host(
+        "d",
+        &b20,
+        &format!("{prefix}p4h"),
+        "10.20.0.2/24",
+        "10.20.0.254",
+        "2001:db8:ff::4/64",
+    );
+    let switch = |name: &str, access: [&str; 2], trunk: &str| {
+        format!(
+            "hostname {name}\nroamer platform port Ethernet1/1 {}\nroamer platform port Ethernet1/2 {}\nroamer platform port Ethernet1/48 {trunk}\nvlan 10,20\ninterface Ethernet1/1\n  switchport\n  switchport access vlan 10\ninterface Ethernet1/2\n  switchport\n  switchport access vlan 20\ninterface Ethernet1/48\n  switchport\n  switchport mode trunk\n  switchport trunk allowed vlan 10,20\n",
+            access[0], access[1]
+        )
+    };
+    let _d1 = Daemon::start_in_netns(
+        &switch(
+            "sw1",
+            [&format!("{prefix}p1"), &format!("{prefix}p2")],
+            &format!("{prefix}k1"),
+        ),
+        sw1.name(),
+    );
+    let _d2 = Daemon::start_in_netns(
+        &switch(
+            "sw2",
+            [&format!("{prefix}p3"), &format!("{prefix}p4")],
+            &format!("{prefix}k2"),
+        ),
+        sw2.name(),
+    );
+
+    // "vlan and icmp" misses frames whose tag the kernel carries as metadata; tshark still
+    // reports the tag of every frame in vlan.id.
+    let capture = Capture::start(
+        &sw1,
+        &format!("{prefix}k1"),
+        "icmp or vlan",
+        4,
+        &["vlan.id", "ip.src", "ip.dst"],
+        Duration::from_secs(20),
+    )
+    .expect("tshark on the trunk");
+    assert!(
+        testkit::ping(&h1.ns, Ipv4Addr::new(10, 10, 0, 2), Duration::from_secs(5)).expect("ping"),
+        "VLAN 10 across the trunk"
+    );
+    assert!(
+        testkit::ping(&h2.ns, Ipv4Addr::new(10, 20, 0, 2), Duration::from_secs(5)).expect("ping"),
+        "VLAN 20 across the trunk"
+    );
+    let mut seen = Vec::new();
+    while let Some(line) = capture.next_line(Duration::from_secs(5)) {
+        seen.push(line);
+        if seen.len() >= 4 {
+            break;
+        }
+    }
+    let text = seen.join("\n");
+    assert!(
+        text.lines().any(|l| l.starts_with("10\t")),
+        "no VLAN 10 tag on the trunk:\n{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.starts_with("20\t")),
+        "no VLAN 20 tag on the trunk:\n{text}"
+    );
+}
