@@ -10,7 +10,8 @@
 //! - Lookup addresses: 2^20 addresses, each inside a table prefix picked at random (random host
 //!   bits), so every lookup resolves to a real route and walks the full depth.
 //!
-//! Measured: random lookup (criterion, median ns per lookup), churn (criterion: one insert of a
+//! Measured: random lookup (criterion, median ns per lookup; roamer also through its burst
+//! API, 32 addresses per call, which the peers lack), churn (criterion: one insert of a
 //! new prefix plus one remove of an older one per iteration, at ~1.06M prefixes), bulk insert of
 //! 1M new prefixes into the 1M table and their removal (wall clock, once), and memory (roamer's
 //! `memory_bytes()`, treebitmap's `mem_usage()`, prefix-trie's `mem_size()`). A table comparing
@@ -171,6 +172,10 @@ trait Table<T> {
     fn insert(&mut self, bits: T, len: u8, v: u32);
     fn remove(&mut self, bits: T, len: u8);
     fn lookup(&self, addr: T) -> Option<u32>;
+    /// Burst lookup where the implementation has one; `false` when it has none.
+    fn lookup_batch(&self, _addrs: &[T], _out: &mut [Option<u32>]) -> bool {
+        false
+    }
     fn bytes(&self) -> Option<usize>;
 }
 
@@ -188,6 +193,10 @@ impl Table<u32> for Lpm4<u32> {
     #[inline]
     fn lookup(&self, addr: u32) -> Option<u32> {
         Lpm4::lookup(self, addr)
+    }
+    fn lookup_batch(&self, addrs: &[u32], out: &mut [Option<u32>]) -> bool {
+        Lpm4::lookup_batch(self, addrs, out);
+        true
     }
     fn bytes(&self) -> Option<usize> {
         Some(self.memory_bytes())
@@ -208,6 +217,10 @@ impl Table<u128> for Lpm6<u32> {
     #[inline]
     fn lookup(&self, addr: u128) -> Option<u32> {
         Lpm6::lookup(self, addr)
+    }
+    fn lookup_batch(&self, addrs: &[u128], out: &mut [Option<u32>]) -> bool {
+        Lpm6::lookup_batch(self, addrs, out);
+        true
     }
     fn bytes(&self) -> Option<usize> {
         Some(self.memory_bytes())
@@ -302,6 +315,8 @@ struct Score {
     name: &'static str,
     build_per_s: f64,
     lookup_ns: Option<f64>,
+    /// Per lookup, in bursts of [`BURST`] through `lookup_batch` (roamer only).
+    batch_ns: Option<f64>,
     churn_ns: Option<f64>,
     bulk_insert_per_s: f64,
     bulk_remove_per_s: f64,
@@ -327,6 +342,9 @@ fn per_s(n: usize, d: Duration) -> f64 {
 }
 
 const SAMPLE_SIZE: usize = 100;
+
+/// Addresses per `lookup_batch` call: a typical receive burst.
+const BURST: usize = 32;
 
 fn run_one<T: Copy, Tb: Table<T>>(c: &mut Criterion, family: &str, data: &Data<T>) -> Score {
     let mut score = Score {
@@ -368,6 +386,29 @@ fn run_one<T: Copy, Tb: Table<T>>(c: &mut Criterion, family: &str, data: &Data<T
         })
     });
     score.lookup_ns = median_ns(&samples.borrow(), SAMPLE_SIZE);
+
+    let mut out = [None; BURST];
+    if t.lookup_batch(&data.lookups[..BURST], &mut out) {
+        let samples = RefCell::new(Vec::new());
+        let mut k = 0usize;
+        g.bench_function(format!("lookup_batch{BURST}/{}", Tb::NAME), |b| {
+            b.iter_custom(|iters| {
+                let addrs = &data.lookups;
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let s = (k * BURST) & (LOOKUPS - 1);
+                    t.lookup_batch(&addrs[s..s + BURST], &mut out);
+                    black_box(&out);
+                    k = k.wrapping_add(1);
+                }
+                let e = start.elapsed();
+                let per_lookup = e.as_nanos() as f64 / (iters as f64 * BURST as f64);
+                samples.borrow_mut().push(per_lookup);
+                e
+            })
+        });
+        score.batch_ns = median_ns(&samples.borrow(), SAMPLE_SIZE);
+    }
 
     // Bulk: 1M new prefixes into the 1M table, then out again.
     let start = Instant::now();
@@ -435,6 +476,7 @@ fn report(family: &str, scores: &[Score]) {
         println!("{l}");
     };
     line("lookup", &|s| s.lookup_ns, "ns");
+    line("lookup burst", &|s| s.batch_ns, "ns");
     line("bulk insert", &|s| Some(s.bulk_insert_per_s / 1e6), "M/s");
     line("bulk remove", &|s| Some(s.bulk_remove_per_s / 1e6), "M/s");
     line("churn", &|s| churn_ups(s).map(|u| u / 1e6), "M upd/s");
@@ -474,6 +516,10 @@ fn main() {
     println!("above 1.00x is better for rates):");
     report("ipv4", &s4);
     report("ipv6", &s6);
+    println!(
+        "  lookup burst = per lookup through lookup_batch, {BURST} addresses per call (the peers \
+         have no burst API)"
+    );
     println!(
         "  churn = one insert + one remove per iteration at ~{} prefixes; bulk = {} new prefixes \
          into the 1M table, then removed",

@@ -4,9 +4,12 @@
 //! (Asai & Ohara, SIGCOMM 2015) 6-bit strides, chosen because it meets three budgets at once:
 //!
 //! - **Lookup speed.** A node is 32 octets: a 64-bit child bitmap, a 126-bit bitmap of the
-//!   prefixes ending inside the stride, and two block indices. A lookup reads one node per level,
-//!   finds the longest local match with one AND against a precomputed mask and a leading-zero
-//!   count, indexes children and values by popcount, and reads the value once at the end.
+//!   prefixes ending inside the stride, and two block indices. A lookup starts from a direct
+//!   table over the first 12 bits (poptrie's "direct pointing"), reads one node per further
+//!   level, finds the longest local match with one AND against a precomputed mask and a
+//!   leading-zero count, indexes children and values by popcount, and reads the value once at
+//!   the end. [`LpmTable::lookup_batch`] runs a burst of lookups in lock-step so that their cache
+//!   misses overlap.
 //! - **Memory.** Each prefix is stored once (no leaf pushing, no controlled-prefix expansion), and
 //!   a subtree holding a single prefix is a *tail*: the prefix itself sits in the child slot
 //!   instead of a chain of nearly empty levels, which is what keeps sparse (random or IPv6)

@@ -23,10 +23,10 @@ const POOL_LIMIT: usize = (u32::MAX as usize) - 64 * (MAX_LEVELS + 2);
 
 /// Longest-prefix-match table from prefixes of a `K`-bit address family to `V`.
 ///
-/// Lookups read one 32-octet node per 6 address bits (at most 6 for an IPv4 /32, typically 4–5),
-/// never allocate and never branch on anything but the bitmaps; the value is fetched once at the
-/// end. Memory is one node per populated level plus one `V` per prefix, with free space bounded
-/// by periodic compaction.
+/// A lookup reads one entry of a 4096-entry direct table for the first 12 bits, then one
+/// 32-octet node per further 6 bits (at most 4 for IPv4, typically 2), and the value once at the
+/// end; it never allocates. Memory is one node per populated level plus one `V` per prefix, with
+/// free space bounded by periodic compaction, plus the fixed 48 KiB direct table.
 pub struct LpmTable<K: LpmKey, V: Copy> {
     /// `nodes[0]` is the root (depth 0, always a full node); other blocks are allocated per size.
     nodes: Vec<Node>,
