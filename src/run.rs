@@ -99,7 +99,14 @@ async fn serve(
             _ = tick.tick() => {
                 lock(&state).dataplane.drain(&mut events, &mut punts);
                 for e in events.drain(..) {
-                    debug!(event = ?e, "backend event");
+                    match &e {
+                        // What the LISP control plane acts on: worth a line in the log.
+                        roamer_hal::HalEvent::EidNotHere { .. }
+                        | roamer_hal::HalEvent::NoRoute { .. }
+                        | roamer_hal::HalEvent::DynamicEidSeen { .. }
+                        | roamer_hal::HalEvent::MapCacheMiss { .. } => info!(event = ?e, "data-plane event"),
+                        _ => debug!(event = ?e, "backend event"),
+                    }
                 }
                 for p in punts.drain(..) {
                     debug!(port = %p.port, reason = ?p.reason, len = p.frame.len(), "punt");

@@ -187,6 +187,29 @@ pub fn desired(cfg: &Config) -> Vec<TableEntry> {
             locators.sort_by_key(|l| (l.rloc.is_ipv6(), l.rloc));
             out.push(TableEntry::LispDatabase { iid, eid, locators });
         }
+        let mut cache: BTreeMap<Prefix, Vec<Locator>> = BTreeMap::new();
+        for m in cfg
+            .lisp
+            .ipv4
+            .map_cache
+            .iter()
+            .chain(&cfg.lisp.ipv6.map_cache)
+        {
+            cache.entry(m.eid_prefix).or_default().push(Locator {
+                rloc: m.locator,
+                priority: m.priority,
+                weight: m.weight,
+            });
+        }
+        for (eid, mut locators) in cache {
+            locators.sort_by_key(|l| (l.rloc.is_ipv6(), l.rloc));
+            out.push(TableEntry::LispMapCache {
+                iid,
+                eid,
+                locators,
+                negative: roamer_hal::NegativeAction::NoAction,
+            });
+        }
         // An ITR sends what no route covers into LISP (Cisco's static "send-map-request" default).
         for (itr, default) in [
             (

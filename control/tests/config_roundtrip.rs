@@ -223,6 +223,12 @@ fn lisp_af(v6: bool) -> impl Strategy<Value = LispAf> {
                 map_resolver: b[3],
                 itr_map_resolver,
                 etr_map_server,
+                map_cache: database_mapping
+                    .iter()
+                    .filter(|m| m.eid_prefix.is_ipv4() != v6)
+                    .take(1)
+                    .cloned()
+                    .collect(),
                 database_mapping: database_mapping
                     .into_iter()
                     .filter(|m| m.eid_prefix.is_ipv4() != v6)

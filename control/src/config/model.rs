@@ -459,6 +459,9 @@ pub struct LispAf {
     pub etr_map_server: Vec<MapServerRef>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub database_mapping: Vec<DatabaseMapping>,
+    /// Static map-cache entries (`ip lisp map-cache EID-PREFIX RLOC priority P weight W`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub map_cache: Vec<DatabaseMapping>,
 }
 
 impl LispAf {
@@ -547,6 +550,8 @@ impl Config {
             af.itr_map_resolver.dedup();
             af.database_mapping.sort();
             af.database_mapping.dedup();
+            af.map_cache.sort();
+            af.map_cache.dedup();
             af.etr_map_server.sort_by_key(|m| m.address);
             af.etr_map_server.dedup_by_key(|m| m.address);
         }

@@ -243,6 +243,12 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         modes: &[K::Config],
+        pattern: "{ip|ipv6}=af lisp map-cache <eid:prefix> <rloc:ip> priority <pri:0-255> weight <wgt:0-100>",
+        help: "",
+        action: lisp_static_map_cache,
+    },
+    Command {
+        modes: &[K::Config],
         pattern: "lisp instance-id <iid:0-16777215>",
         help: "Configure LISP",
         action: lisp_instance_id,
@@ -927,6 +933,23 @@ fn lisp_database_mapping(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
     );
     let negated = ctx.negated;
     set_mapping(&mut lisp_af(ctx.cfg, v6).database_mapping, m, negated)
+}
+
+fn lisp_static_map_cache(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
+    let v6 = af_is_v6(ctx);
+    let m = mapping(ctx)?;
+    if m.eid_prefix.is_ipv4() == v6 {
+        return Err(ControlError::FamilyMismatch {
+            command: ctx.line.to_string(),
+        });
+    }
+    ctx.touched = Some(
+        ConfigPath::lisp_af(v6)
+            .key("map-cache")
+            .elem("eid-prefix", m.eid_prefix),
+    );
+    let negated = ctx.negated;
+    set_mapping(&mut lisp_af(ctx.cfg, v6).map_cache, m, negated)
 }
 
 fn lisp_instance_id(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {

@@ -137,6 +137,9 @@ fn render_lisp_af(o: &mut String, af: &str, l: &LispAf) {
     for m in &l.database_mapping {
         line(o, 0, &mapping(&format!("{af} lisp database-mapping"), m));
     }
+    for m in &l.map_cache {
+        line(o, 0, &mapping(&format!("{af} lisp map-cache"), m));
+    }
     for mr in &l.itr_map_resolver {
         line(o, 0, &format!("{af} lisp itr map-resolver {mr}"));
     }

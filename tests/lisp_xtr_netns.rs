@@ -1,0 +1,127 @@
+//! Two roamer xTRs with static map-cache entries carry host traffic LISP-encapsulated over a
+//! routed underlay link; tshark decodes the LISP data packets; a packet for an EID the ETR does
+//! not have raises the EID-not-here event (the SMR trigger).
+
+mod common;
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use common::Daemon;
+use roamer_platforms::software::testkit::{self, Capture, Netns, Veth};
+
+fn xtr_config(prefix: &str, me: u8, peer: u8, extra: &str) -> String {
+    format!(
+        "hostname xtr{me}\n\
+         roamer platform port Ethernet1/1 {prefix}h{me}\n\
+         roamer platform port Ethernet1/3 {prefix}u{me}\n\
+         feature interface-vlan\nfeature lisp\nvlan 10\n\
+         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
+         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.{me}/24\n\
+         interface Vlan10\n  ip address 10.{me}0.0.1/24\n\
+         ip lisp itr-etr\n\
+         ip lisp database-mapping 10.{me}0.0.0/24 192.0.2.{me} priority 1 weight 100\n\
+         ip lisp map-cache 10.{peer}0.0.0/24 192.0.2.{peer} priority 1 weight 100\n{extra}"
+    )
+}
+
+#[test]
+fn two_xtrs_carry_host_traffic_encapsulated_and_report_eids_not_here() {
+    let prefix = testkit::unique_prefix();
+    let ns = |n: &str| {
+        let ns = Netns::new(&format!("{prefix}{n}")).expect("netns");
+        ns.ip(&["link", "set", "lo", "up"]).expect("lo");
+        ns
+    };
+    let (x1, x2, h1, h2) = (ns("x1"), ns("x2"), ns("a"), ns("b"));
+    let underlay = Veth::new(&format!("{prefix}u1"), &format!("{prefix}u2")).expect("underlay");
+    underlay.move_to(&format!("{prefix}u1"), &x1).expect("u1");
+    underlay.move_to(&format!("{prefix}u2"), &x2).expect("u2");
+    let mut links = Vec::new();
+    for (x, h, n) in [(&x1, &h1, 1), (&x2, &h2, 2)] {
+        let v = Veth::new(&format!("{prefix}h{n}"), &format!("{prefix}e{n}")).expect("veth");
+        v.move_to(&format!("{prefix}h{n}"), x).expect("port");
+        v.move_to(&format!("{prefix}e{n}"), h).expect("host");
+        x.ip(&["link", "set", &format!("{prefix}h{n}"), "up"])
+            .expect("up");
+        x.ip(&["link", "set", &format!("{prefix}u{n}"), "up"])
+            .expect("up");
+        h.ip(&["link", "set", &format!("{prefix}e{n}"), "up"])
+            .expect("up");
+        h.addr(&format!("{prefix}e{n}"), &format!("10.{n}0.0.5/24"))
+            .expect("addr");
+        h.ip(&["route", "add", "default", "via", &format!("10.{n}0.0.1")])
+            .expect("gw");
+        links.push(v);
+    }
+    // A stale mapping at xtr1: 10.30.0.0/24 "is" behind xtr2, which has no such EID.
+    let d1 = Daemon::start_in_netns(
+        &xtr_config(
+            &prefix,
+            1,
+            2,
+            "ip lisp map-cache 10.30.0.0/24 192.0.2.2 priority 1 weight 100\n",
+        ),
+        x1.name(),
+    );
+    let d2 = Daemon::start_in_netns(&xtr_config(&prefix, 2, 1, ""), x2.name());
+
+    let capture = Capture::start(
+        &x1,
+        &format!("{prefix}u1"),
+        "udp port 4341",
+        6,
+        &[
+            "ip.src",
+            "ip.dst",
+            "udp.dstport",
+            "frame.protocols",
+            "lisp-data.flags.nonce",
+        ],
+        Duration::from_secs(20),
+    )
+    .expect("tshark on the underlay");
+    assert!(
+        testkit::ping(&h1, Ipv4Addr::new(10, 20, 0, 5), Duration::from_secs(8)).expect("ping"),
+        "host traffic across the LISP xTRs"
+    );
+    let mut lines = Vec::new();
+    while let Some(l) = capture.next_line(Duration::from_secs(5)) {
+        lines.push(l);
+        if lines.len() >= 6 {
+            break;
+        }
+    }
+    let text = lines.join("\n");
+    assert!(
+        text.lines()
+            // tshark lists outer then inner addresses: the RLOCs, then the EIDs.
+            .any(
+                |l| l.starts_with("192.0.2.1,10.10.0.5\t192.0.2.2,10.20.0.5\t4341\t")
+                    && l.contains("udp:lisp-data:ip:icmp")
+            ),
+        "no LISP data packet from xtr1 to xtr2 decoded:\n{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("192.0.2.2,10.20.0.5\t192.0.2.1,10.10.0.5\t4341\t")),
+        "no encapsulated reply:\n{text}"
+    );
+
+    let counters = d2.exec("show forwarding counters").stdout;
+    assert!(counters.contains("lisp-decapsulated"), "{counters}");
+    assert!(
+        !counters.contains("lisp-decapsulated            0\n"),
+        "{counters}"
+    );
+
+    // A packet for an EID that is not at xtr2: decapsulated there, then the SMR trigger.
+    let _ = h1.exec(&["ping", "-c", "2", "-i", "0.3", "-W", "1", "10.30.0.9"]);
+    let line = d2.wait_for_line("EidNotHere");
+    assert!(
+        line.contains("10.30.0.9") && line.contains("192.0.2.1"),
+        "{line}"
+    );
+    drop(d1);
+    drop(links);
+}
