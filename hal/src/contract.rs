@@ -114,9 +114,7 @@ pub fn changed_value(entry: &TableEntry) -> TableEntry {
             extended_subnet, ..
         } => *extended_subnet = !*extended_subnet,
         // Key-only tables: an update rewrites the same row.
-        TableEntry::Vlan { .. }
-        | TableEntry::ProxyArp { .. }
-        | TableEntry::AwayEntry { .. } => {}
+        TableEntry::Vlan { .. } | TableEntry::ProxyArp { .. } | TableEntry::AwayEntry { .. } => {}
     }
     e
 }
