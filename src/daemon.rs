@@ -172,6 +172,16 @@ impl State {
             .unwrap_or_default();
         if "show".starts_with(&first) && !first.is_empty() {
             let rest = toks[1..].join(" ");
+            if crate::trace::is_trace(&toks[1..]) {
+                return match crate::trace::run(&self.running, &self.dataplane, &toks[1..]) {
+                    Ok(text) => Response {
+                        ok: true,
+                        output: text,
+                        ..Response::default()
+                    },
+                    Err(e) => fail(format!("% {e}\n")),
+                };
+            }
             return match self.show(&rest) {
                 Ok(text) => Response {
                     ok: true,

@@ -8,7 +8,7 @@ use roamer_hal::{
 };
 use roamer_platforms::PlatformError;
 use roamer_platforms::sim::SimBackend;
-use roamer_platforms::software::{AfPacketPort, Learned, PortIo, SoftwareBackend};
+use roamer_platforms::software::{AfPacketPort, Learned, PortIo, SoftwareBackend, TraceResult};
 use tracing::{info, warn};
 
 /// The running backend, with the capacity of the admitted cards enforced in front of it.
@@ -80,6 +80,19 @@ impl Dataplane {
         match self {
             Dataplane::Sim(_) => None,
             Dataplane::Software(b) => b.inner().learned().ok(),
+        }
+    }
+
+    /// Traces a frame through the software pipeline; the sim backend has no pipeline.
+    pub fn trace(
+        &self,
+        port: roamer_hal::PortId,
+        tag: Option<roamer_hal::VlanId>,
+        frame: Vec<u8>,
+    ) -> Result<TraceResult, String> {
+        match self {
+            Dataplane::Sim(_) => Err("forwarding trace needs the software backend".into()),
+            Dataplane::Software(b) => b.inner().trace(port, tag, frame).map_err(|e| e.to_string()),
         }
     }
 

@@ -9,6 +9,7 @@ mod load;
 mod protocol;
 mod run;
 mod show_data;
+mod trace;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

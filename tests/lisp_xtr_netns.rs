@@ -122,6 +122,25 @@ fn two_xtrs_carry_host_traffic_encapsulated_and_report_eids_not_here() {
         line.contains("10.30.0.9") && line.contains("192.0.2.1"),
         "{line}"
     );
+
+    // The same path, explained by the pipeline without sending anything.
+    let router_mac = roamer_control::reconcile::system_mac("xtr1");
+    let trace = d1.exec(&format!(
+        "show forwarding trace interface Ethernet1/1 vlan 10 src-mac 0200.0000.0a05 dst-mac {router_mac} src-ip 10.10.0.5 dst-ip 10.20.0.5"
+    ));
+    assert_eq!(trace.code, 0, "{}", trace.stderr);
+    for step in [
+        "route 0.0.0.0/0 -> Lisp",
+        "map-cache 10.20.0.0/24 (IID 0): 1 locator(s)",
+        "LISP encapsulate to RLOC 192.0.2.2",
+        "verdict: Forward",
+    ] {
+        assert!(
+            trace.stdout.contains(step),
+            "missing {step:?} in:\n{}",
+            trace.stdout
+        );
+    }
     drop(d1);
     drop(links);
 }

@@ -801,6 +801,12 @@ impl Pipeline {
             t.step(format_args!("map-cache miss for {dst}: Map-Request"));
             return drop(DropReason::MapCacheMiss);
         };
+        t.step(format_args!(
+            "map-cache {} (IID {}): {} locator(s)",
+            entry.eid,
+            entry.iid,
+            entry.locators.len()
+        ));
         if entry.locators.is_empty() {
             t.step(format_args!(
                 "negative map-cache entry {}: {:?}",

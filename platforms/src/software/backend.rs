@@ -41,6 +41,15 @@ enum Control {
     Entries(TableKind, Sender<Vec<TableEntry>>),
     Learned(Sender<Learned>),
     Inject(InjectTarget, Vec<u8>),
+    Trace(PortId, Option<VlanId>, Vec<u8>, Sender<TraceResult>),
+}
+
+/// What `trace` reports: the verdict, whether a reply frame was built, and each step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceResult {
+    pub verdict: String,
+    pub reply: Option<String>,
+    pub steps: Vec<String>,
 }
 
 /// What the data path learned, for `show mac address-table` and `show ip arp`.
@@ -140,6 +149,19 @@ impl SoftwareBackend {
         // Wake the data path out of poll(); a full wake socket already has a wake-up pending.
         let _ = (&self.wake).write(&[1]);
         Ok(())
+    }
+
+    /// Runs a copy of `frame` through the pipeline as if received on `port`; learns nothing.
+    pub fn trace(
+        &self,
+        port: PortId,
+        tag: Option<VlanId>,
+        frame: Vec<u8>,
+    ) -> Result<TraceResult, HalError> {
+        let (tx, rx) = mpsc::channel();
+        self.send(Control::Trace(port, tag, frame, tx))?;
+        rx.recv_timeout(CONTROL_TIMEOUT)
+            .map_err(|_| not_responding())
     }
 
     /// Learned MAC addresses and neighbours, and the pipeline counters.
@@ -490,6 +512,14 @@ impl Datapath {
                             })
                             .collect(),
                         counters: self.pipeline.counters.clone(),
+                    });
+                }
+                Control::Trace(port, tag, frame, reply) => {
+                    let (out, steps) = self.pipeline.trace(port, tag, &frame, now_ms);
+                    let _ = reply.send(TraceResult {
+                        verdict: format!("{:?}", out.verdict),
+                        reply: out.reply.map(|r| format!("{r:?}")),
+                        steps,
                     });
                 }
                 Control::Inject(target, frame) => {
