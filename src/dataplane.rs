@@ -8,7 +8,9 @@ use roamer_hal::{
 };
 use roamer_platforms::PlatformError;
 use roamer_platforms::sim::SimBackend;
-use roamer_platforms::software::{AfPacketPort, Learned, PortIo, SoftwareBackend, TraceResult};
+use roamer_platforms::software::{
+    AfPacketPort, Learned, PortIo, SoftwareBackend, TapPort, TraceResult,
+};
 use tracing::{info, warn};
 
 /// The running backend, with the capacity of the admitted cards enforced in front of it.
@@ -33,9 +35,14 @@ impl Dataplane {
             BackendKind::Software => {
                 let mut ports: Vec<(roamer_hal::PortId, Box<dyn PortIo>)> = Vec::new();
                 for b in port_bindings(cfg) {
-                    let port = AfPacketPort::open(&b.device)?;
+                    // `tap:NAME` creates a TAP device (vnet-hdr offloads); anything else is an
+                    // existing interface taken over with AF_PACKET.
+                    let port: Box<dyn PortIo> = match b.device.strip_prefix("tap:") {
+                        Some(name) => Box::new(TapPort::create(name)?),
+                        None => Box::new(AfPacketPort::open(&b.device)?),
+                    };
                     info!(interface = %b.name, device = %b.device, "port attached");
-                    ports.push((b.id, Box::new(port)));
+                    ports.push((b.id, port));
                 }
                 let backend =
                     SoftwareBackend::start(ports, Default::default()).map_err(|source| {

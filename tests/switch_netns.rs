@@ -323,3 +323,36 @@ fn a_trunk_between_two_roamers_carries_both_vlans_tagged() {
         "no VLAN 20 tag on the trunk:\n{text}"
     );
 }
+
+#[test]
+fn a_host_on_a_tap_port_reaches_a_host_on_an_afpacket_port() {
+    let prefix = testkit::unique_prefix();
+    let sw = switch_ns(&prefix, "s");
+    let v2 = port(&prefix, &sw, "p2");
+    let tap = format!("{prefix}t1");
+    let config = format!(
+        "hostname sw1\nroamer platform port Ethernet1/1 tap:{tap}\nroamer platform port Ethernet1/2 {prefix}p2\nvlan 10\ninterface Ethernet1/1\n  switchport\n  switchport access vlan 10\ninterface Ethernet1/2\n  switchport\n  switchport access vlan 10\n"
+    );
+    let _d = Daemon::start_in_netns(&config, sw.name());
+    // roamer holds the TAP's file descriptor; the device itself moves to the host.
+    let h1 = Netns::new(&format!("{prefix}a")).expect("netns");
+    sw.ip(&["link", "set", &tap, "netns", h1.name()])
+        .expect("move tap");
+    h1.ip(&["link", "set", &tap, "up"]).expect("up");
+    h1.addr(&tap, "10.10.0.5/24").expect("addr");
+    let h2 = Host::new(
+        &prefix,
+        "b",
+        &v2,
+        &format!("{prefix}p2h"),
+        "10.10.0.6/24",
+        "10.10.0.1",
+        "2001:db8:a::6/64",
+        "2001:db8:a::1",
+    );
+    assert!(
+        testkit::ping(&h1, Ipv4Addr::new(10, 10, 0, 6), Duration::from_secs(5)).expect("ping"),
+        "TAP to AF_PACKET in one VLAN"
+    );
+    drop(h2);
+}
