@@ -9,22 +9,27 @@ use std::time::Duration;
 use common::Daemon;
 use roamer_platforms::software::testkit::{self, Capture, Netns, Veth};
 
+/// A host's addresses and gateways.
+#[derive(Clone, Copy)]
+struct Addrs<'a> {
+    v4: &'a str,
+    gw4: &'a str,
+    v6: &'a str,
+    gw6: &'a str,
+}
+
+fn addrs<'a>(v4: &'a str, gw4: &'a str, v6: &'a str, gw6: &'a str) -> Addrs<'a> {
+    Addrs { v4, gw4, v6, gw6 }
+}
+
 /// A host namespace with one interface `dev` (moved in from a veth pair), addressed.
 struct Host {
     ns: Netns,
 }
 
 impl Host {
-    fn new(
-        prefix: &str,
-        name: &str,
-        veth: &Veth,
-        dev: &str,
-        v4: &str,
-        gw4: &str,
-        v6: &str,
-        gw6: &str,
-    ) -> Host {
+    fn new(prefix: &str, name: &str, veth: &Veth, dev: &str, a: Addrs<'_>) -> Host {
+        let Addrs { v4, gw4, v6, gw6 } = a;
         let ns = Netns::new(&format!("{prefix}{name}")).expect("netns");
         veth.move_to(dev, &ns).expect("move");
         ns.ip(&["link", "set", dev, "up"]).expect("up");
@@ -86,20 +91,24 @@ fn hosts_on_two_vlans_ping_each_other_through_the_svis() {
         "a",
         &v1,
         &format!("{prefix}p1h"),
-        "10.10.0.5/24",
-        "10.10.0.1",
-        "2001:db8:a::5/64",
-        "2001:db8:a::1",
+        addrs(
+            "10.10.0.5/24",
+            "10.10.0.1",
+            "2001:db8:a::5/64",
+            "2001:db8:a::1",
+        ),
     );
     let h2 = Host::new(
         &prefix,
         "b",
         &v2,
         &format!("{prefix}p2h"),
-        "10.20.0.6/24",
-        "10.20.0.1",
-        "2001:db8:14::6/64",
-        "2001:db8:14::1",
+        addrs(
+            "10.20.0.6/24",
+            "10.20.0.1",
+            "2001:db8:14::6/64",
+            "2001:db8:14::1",
+        ),
     );
     let d = Daemon::start_in_netns(&two_vlan_config(&prefix, ""), sw.name());
 
@@ -157,20 +166,24 @@ fn proxy_arp_answers_for_reachable_off_subnet_addresses_only_when_enabled() {
             "a",
             &v1,
             &dev1,
-            "10.10.0.5/24",
-            "10.10.0.1",
-            "2001:db8:a::5/64",
-            "2001:db8:a::1",
+            addrs(
+                "10.10.0.5/24",
+                "10.10.0.1",
+                "2001:db8:a::5/64",
+                "2001:db8:a::1",
+            ),
         );
         let _h2 = Host::new(
             &prefix,
             "b",
             &v2,
             &format!("{prefix}p2h"),
-            "10.20.0.6/24",
-            "10.20.0.1",
-            "2001:db8:14::6/64",
-            "2001:db8:14::1",
+            addrs(
+                "10.20.0.6/24",
+                "10.20.0.1",
+                "2001:db8:14::6/64",
+                "2001:db8:14::1",
+            ),
         );
         let extra = if enabled { "  ip proxy-arp\n" } else { "" };
         let d = Daemon::start_in_netns(&two_vlan_config(&prefix, extra), sw.name());
@@ -230,7 +243,13 @@ fn a_trunk_between_two_roamers_carries_both_vlans_tagged() {
     let b20 = port(&prefix, &sw2, "p4");
     // Layer 2 only: gateways are unused addresses of each host's own subnet.
     let host = |name: &str, veth: &Veth, dev: &str, addr: &str, gw: &str, v6: &str| {
-        Host::new(&prefix, name, veth, dev, addr, gw, v6, "2001:db8:ff::99")
+        Host::new(
+            &prefix,
+            name,
+            veth,
+            dev,
+            addrs(addr, gw, v6, "2001:db8:ff::99"),
+        )
     };
     let h1 = host(
         "a",
@@ -345,10 +364,12 @@ fn a_host_on_a_tap_port_reaches_a_host_on_an_afpacket_port() {
         "b",
         &v2,
         &format!("{prefix}p2h"),
-        "10.10.0.6/24",
-        "10.10.0.1",
-        "2001:db8:a::6/64",
-        "2001:db8:a::1",
+        addrs(
+            "10.10.0.6/24",
+            "10.10.0.1",
+            "2001:db8:a::6/64",
+            "2001:db8:a::1",
+        ),
     );
     assert!(
         testkit::ping(&h1, Ipv4Addr::new(10, 10, 0, 6), Duration::from_secs(5)).expect("ping"),
