@@ -8,8 +8,8 @@
 //!   `PACKET_OUTGOING` filter where the kernel lacks it);
 //! - `PACKET_VNET_HDR`: large segments (veth GSO, TSO from the peer) arrive whole with their
 //!   [`GsoInfo`], and a large segment sent out is cut by the kernel (software GSO when the
-//!   device cannot). Without it, partial checksums are completed in software on send and large
-//!   segments are dropped;
+//!   device cannot). Without it, a partial checksum (`TP_STATUS_CSUMNOTREADY`) is located from
+//!   the headers and completed in software on send, and large segments are dropped;
 //! - `recvmmsg`/`sendmmsg`, up to [`BATCH`] frames per call, non-blocking.
 
 use std::io;
@@ -187,6 +187,11 @@ impl AfPacketPort {
         }
         slot.start = HEADROOM;
         slot.len = len;
+        if meta.csum_not_ready && slot.gso.is_none() {
+            // Without vnet-hdr the kernel only says the checksum is partial; where it starts
+            // comes from the headers (the kernel's offsets exclude a stripped tag, as here).
+            slot.gso = super::gso::partial_checksum(slot.frame());
+        }
         match meta.vlan {
             Some((tci, tpid)) if tpid == 0 || tpid == super::port::ETH_P_8021Q => {
                 slot.vlan = Some(tci & 0x0fff);

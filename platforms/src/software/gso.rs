@@ -24,6 +24,45 @@ pub enum SegmentError {
 }
 
 const ETH_HLEN: usize = 14;
+
+/// Offload metadata for a frame whose TCP or UDP checksum is partial (the pseudo-header sum in
+/// the field), located from its headers: Ethernet (untagged), IPv4 or IPv6 without extension
+/// headers, not a fragment. `None` for anything else.
+pub fn partial_checksum(frame: &[u8]) -> Option<GsoInfo> {
+    let ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
+    let (l4, proto) = match ethertype {
+        0x0800 => {
+            let vihl = *frame.get(ETH_HLEN)?;
+            let frag = u16::from_be_bytes([*frame.get(ETH_HLEN + 6)?, *frame.get(ETH_HLEN + 7)?]);
+            if vihl >> 4 != 4 || frag & 0x3fff != 0 {
+                return None;
+            }
+            (
+                ETH_HLEN + usize::from(vihl & 0x0f) * 4,
+                *frame.get(ETH_HLEN + 9)?,
+            )
+        }
+        0x86dd => (ETH_HLEN + 40, *frame.get(ETH_HLEN + 6)?),
+        _ => return None,
+    };
+    let csum_offset: u16 = match proto {
+        6 => 16,
+        17 => 6,
+        _ => return None,
+    };
+    if l4 + usize::from(csum_offset) + 2 > frame.len() {
+        return None;
+    }
+    Some(GsoInfo {
+        gso_type: GsoType::None,
+        ecn: false,
+        gso_size: 0,
+        hdr_len: 0,
+        csum: Some((u16::try_from(l4).ok()?, csum_offset)),
+        data_valid: false,
+    })
+}
+
 const TCP_FIN: u8 = 0x01;
 const TCP_PSH: u8 = 0x08;
 const TCP_CWR: u8 = 0x80;

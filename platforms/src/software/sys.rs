@@ -170,6 +170,9 @@ pub(crate) struct RecvMeta {
     /// `(tci, tpid)` of a tag the kernel took off the frame (`TP_STATUS_VLAN_VALID`); `tpid` is
     /// 0 when the kernel did not say (`TP_STATUS_VLAN_TPID_VALID` unset).
     pub vlan: Option<(u16, u16)>,
+    /// The frame's L4 checksum is partial (`TP_STATUS_CSUMNOTREADY`: a local sender left it to
+    /// an offload that never ran, as over veth).
+    pub csum_not_ready: bool,
 }
 
 fn would_block(err: &io::Error) -> bool {
@@ -238,6 +241,7 @@ pub(crate) fn recv_mmsg(
             truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
             pkttype: addrs[i].sll_pkttype,
             vlan: None,
+            csum_not_ready: false,
         };
         // SAFETY: `msg` was filled by the kernel; the CMSG_* macros walk its control buffer
         // (cmsgs[i], still live) within msg_controllen, and the auxdata payload is read
@@ -253,6 +257,7 @@ pub(crate) fn recv_mmsg(
                 {
                     let aux: libc::tpacket_auxdata =
                         std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                    meta.csum_not_ready = aux.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0;
                     if aux.tp_status & libc::TP_STATUS_VLAN_VALID != 0 {
                         let tpid = if aux.tp_status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
                             aux.tp_vlan_tpid
