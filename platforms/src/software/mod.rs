@@ -4,6 +4,8 @@
 //! - [`afpacket`]: a port on an existing interface (veth, virtio NIC) through AF_PACKET;
 //! - [`tap`]: a port on a TAP device roamer creates (vnet-hdr, TSO);
 //! - [`copier`]: two ports back to back, the throughput yardstick;
+//! - [`gso`]: cutting a large TCP/UDP segment into wire-sized frames in software (before a
+//!   LISP encapsulation, or for an egress without vnet-hdr);
 //! - `testkit` (cargo feature `testkit`): network namespaces and veth pairs for tests.
 //!
 //! The only `unsafe` code is in the private `sys` module.
