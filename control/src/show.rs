@@ -144,7 +144,12 @@ static SHOW: &[ShowCommand] = &[
         run: hardware_capacity,
     },
     ShowCommand {
-        pattern: "lisp dynamic-eid [ summary ]",
+        pattern: "lisp dynamic-eid",
+        help: "LISP information",
+        run: lisp_dynamic_eid,
+    },
+    ShowCommand {
+        pattern: "lisp dynamic-eid {summary}=view",
         help: "LISP information",
         run: lisp_dynamic_eid,
     },
@@ -360,11 +365,27 @@ pub fn age(secs: u64) -> String {
 
 fn lisp_dynamic_eid(ctx: &ShowContext<'_>, args: &Args) -> Result<ShowOutput, ControlError> {
     let rows = ctx.dynamic_eids;
-    let json = json!({ "vrf": "default", "dynamic_eids": rows });
     let mut text = String::from(
         "LISP Dynamic EID Summary for VRF \"default\"\n* = Dyn-EID learned by site-based Map-Notify\n",
     );
-    if args.has("summary") || ctx.running.lisp.dynamic_eid.is_empty() {
+    let unusable: Vec<String> = ctx
+        .running
+        .lisp
+        .dynamic_eid
+        .values()
+        .flat_map(|m| &m.map_server)
+        .chain(ctx.running.lisp.ipv4.etr_map_server.iter())
+        .chain(ctx.running.lisp.ipv6.etr_map_server.iter())
+        .filter(|ms| ms.key.as_ref().is_some_and(|k| k.secret().is_none()))
+        .map(|ms| ms.address.to_string())
+        .collect();
+    let json = json!({ "vrf": "default", "dynamic_eids": rows, "unusable_type3_keys": unusable });
+    if args.get("view") == Some("summary") || ctx.running.lisp.dynamic_eid.is_empty() {
+        for a in &unusable {
+            text.push_str(&format!(
+                "Warning: map-server {a} has a type-3 key that cannot be decrypted here: no registration is sent to it\n"
+            ));
+        }
         text.push_str(
             "Dyn-EID Name    Dynamic-EID     Interface    Uptime     Last       Pending\n",
         );
@@ -403,6 +424,12 @@ fn lisp_dynamic_eid(ctx: &ShowContext<'_>, args: &Args) -> Result<ShowOutput, Co
                 "  Registering more-specific dynamic-EIDs to map-server {}{proxy}\n",
                 ms.address
             ));
+            if ms.key.as_ref().is_some_and(|k| k.secret().is_none()) {
+                text.push_str(&format!(
+                    "    Warning: the type-3 key of map-server {} cannot be decrypted here; no registration is sent to it until the key is re-entered as type 0 or 7\n",
+                    ms.address
+                ));
+            }
         }
         text.push_str(&format!(
             "  Number of roaming dynamic-EIDs discovered: {}\n",
@@ -609,6 +636,50 @@ mod tests {
         assert_eq!(
             run(&c, "startup").unwrap(),
             "No startup configuration saved.\n"
+        );
+    }
+
+    #[test]
+    fn dynamic_eid_summary_layout_and_type3_warning() {
+        let (cfg, _) =
+            config::parse("feature lisp\nlisp dynamic-eid Roamer-1\n", Syntax::Cli).unwrap();
+        let rows = [DynamicEidRow {
+            map: "Roamer-1".into(),
+            eid: "10.17.1.10".parse().unwrap(),
+            interface: "Vlan1301".into(),
+            uptime_secs: 253,
+            last_packet_secs: 253,
+            via_map_notify: true,
+            pending_pings: 0,
+        }];
+        let c = ShowContext {
+            dynamic_eids: &rows,
+            ..ctx(&cfg)
+        };
+        let text = run(&c, "lisp dynamic-eid summary").unwrap();
+        assert!(
+            text.contains("Roamer-1       *10.17.1.10      Vlan1301     00:04:13   00:04:13   0"),
+            "{text}"
+        );
+        let detail = run(&c, "lisp dyn").unwrap();
+        assert!(
+            detail.contains("Number of roaming dynamic-EIDs discovered: 1"),
+            "{detail}"
+        );
+        let (t3, _) = config::parse(
+            "feature lisp\nlisp dynamic-eid R\n map-server 10.1.1.1 key 3 1c27564ab1212434\n",
+            Syntax::Cli,
+        )
+        .unwrap();
+        let warned = run(&ctx(&t3), "lisp dynamic-eid summary").unwrap();
+        assert!(
+            warned.contains("map-server 10.1.1.1 has a type-3 key"),
+            "{warned}"
+        );
+        assert!(
+            run(&ctx(&t3), "lisp dynamic-eid")
+                .unwrap()
+                .contains("re-entered as type 0 or 7")
         );
     }
 }
