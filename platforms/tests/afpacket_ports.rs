@@ -285,8 +285,9 @@ fn a_missing_interface_is_a_typed_error() {
 }
 
 #[test]
-fn an_unaddressed_port_still_lets_the_host_resolve_nothing() {
-    // Sanity of the harness: a host alone on its link gets no answer to a ping.
+fn a_lone_host_gets_no_ping_reply() {
+    // Sanity of the ping helper: a host alone on its link (a port that answers nothing) gets
+    // no reply.
     if skip() {
         return;
     }
