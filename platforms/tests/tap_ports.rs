@@ -85,6 +85,7 @@ fn a_host_pings_an_address_answered_through_the_tap() {
     }
     let (mut port, ns, _tap) = tap_in_namespace();
     let features = port.features();
+    eprintln!("TAP features on this kernel: {features:?}");
     assert!(
         features.vnet_hdr && features.tso,
         "offloads negotiated: {features:?}"
