@@ -607,28 +607,38 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
     // ---- pools ----------------------------------------------------------------------------
 
     fn alloc_nodes(&mut self, n: u32) -> u32 {
-        let head = self.free_nodes[n as usize];
+        let cap = class(n) as usize;
+        let head = self.free_nodes[cap];
         if head != NONE {
-            self.free_nodes[n as usize] = self.nodes[head as usize].base_node;
-            self.free_node_entries -= n as usize;
+            self.free_nodes[cap] = self.nodes[head as usize].base_node;
+            self.free_node_entries -= cap;
             return head;
         }
         let at = self.nodes.len();
-        reserve_some(&mut self.nodes, n as usize);
-        self.nodes.resize(at + n as usize, Node::EMPTY);
+        reserve_some(&mut self.nodes, cap);
+        self.nodes.resize(at + cap, Node::EMPTY);
         at as u32
     }
 
+    /// Frees the block at `at` that holds `n` entries.
     fn free_nodes_block(&mut self, at: u32, n: u32) {
-        self.nodes[at as usize].base_node = self.free_nodes[n as usize];
-        self.free_nodes[n as usize] = at;
-        self.free_node_entries += n as usize;
+        let cap = class(n) as usize;
+        self.nodes[at as usize].base_node = self.free_nodes[cap];
+        self.free_nodes[cap] = at;
+        self.free_node_entries += cap;
     }
 
-    /// Copies the block `base[..n]` into a new block of `n + 1` with `new` at `rank`.
+    /// The block `base[..n]` with `new` inserted at `rank`: in place when its size class has
+    /// room, else copied into a block of the next class.
     fn grow_nodes(&mut self, base: u32, n: u32, rank: u32, new: Node) -> u32 {
+        let (b, r, nu) = (base as usize, rank as usize, n as usize);
+        if n > 0 && n < class(n) {
+            self.nodes.copy_within(b + r..b + nu, b + r + 1);
+            self.nodes[b + r] = new;
+            return base;
+        }
         let nb = self.alloc_nodes(n + 1);
-        let (b, nbu, r, nu) = (base as usize, nb as usize, rank as usize, n as usize);
+        let nbu = nb as usize;
         if n > 0 {
             self.nodes.copy_within(b..b + r, nbu);
             self.nodes.copy_within(b + r..b + nu, nbu + r + 1);
@@ -638,11 +648,16 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
         nb
     }
 
-    /// Copies `base[..n]` without the entry at `rank` into a new block (`NONE` when empty).
+    /// The block `base[..n]` without the entry at `rank` (`NONE` when that empties it).
     fn shrink_nodes(&mut self, base: u32, n: u32, rank: u32) -> u32 {
+        let (b, r, nu) = (base as usize, rank as usize, n as usize);
+        if n > 1 && class(n - 1) == class(n) {
+            self.nodes.copy_within(b + r + 1..b + nu, b + r);
+            return base;
+        }
         let nb = if n > 1 {
             let nb = self.alloc_nodes(n - 1);
-            let (b, nbu, r, nu) = (base as usize, nb as usize, rank as usize, n as usize);
+            let nbu = nb as usize;
             self.nodes.copy_within(b..b + r, nbu);
             self.nodes.copy_within(b + r + 1..b + nu, nbu + r);
             nb
@@ -653,30 +668,39 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
         nb
     }
 
-    /// A block of `n` values; new pool slots are filled with `filler` (overwritten by the caller).
+    /// A block for `n` values; new pool slots are filled with `filler` (overwritten by the
+    /// caller).
     fn alloc_vals(&mut self, n: u32, filler: V) -> u32 {
-        if let Some(at) = self.free_vals.get_mut(n as usize).and_then(Vec::pop) {
-            self.free_val_entries -= n as usize;
+        let cap = class(n) as usize;
+        if let Some(at) = self.free_vals.get_mut(cap).and_then(Vec::pop) {
+            self.free_val_entries -= cap;
             return at;
         }
         let at = self.vals.len();
-        reserve_some(&mut self.vals, n as usize);
-        self.vals.resize(at + n as usize, filler);
+        reserve_some(&mut self.vals, cap);
+        self.vals.resize(at + cap, filler);
         at as u32
     }
 
+    /// Frees the block at `at` that holds `n` values.
     fn free_vals(&mut self, at: u32, n: u32) {
-        let n = n as usize;
-        if self.free_vals.len() <= n {
-            self.free_vals.resize_with(n + 1, Vec::new);
+        let cap = class(n) as usize;
+        if self.free_vals.len() <= cap {
+            self.free_vals.resize_with(cap + 1, Vec::new);
         }
-        self.free_vals[n].push(at);
-        self.free_val_entries += n;
+        self.free_vals[cap].push(at);
+        self.free_val_entries += cap;
     }
 
     fn grow_vals(&mut self, base: u32, k: u32, rank: u32, v: V) -> u32 {
+        let (b, r, ku) = (base as usize, rank as usize, k as usize);
+        if k > 0 && k < class(k) {
+            self.vals.copy_within(b + r..b + ku, b + r + 1);
+            self.vals[b + r] = v;
+            return base;
+        }
         let nb = self.alloc_vals(k + 1, v);
-        let (b, nbu, r, ku) = (base as usize, nb as usize, rank as usize, k as usize);
+        let nbu = nb as usize;
         if k > 0 {
             self.vals.copy_within(b..b + r, nbu);
             self.vals.copy_within(b + r..b + ku, nbu + r + 1);
@@ -687,10 +711,15 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
     }
 
     fn shrink_vals(&mut self, base: u32, k: u32, rank: u32) -> u32 {
+        let (b, r, ku) = (base as usize, rank as usize, k as usize);
+        if k > 1 && class(k - 1) == class(k) {
+            self.vals.copy_within(b + r + 1..b + ku, b + r);
+            return base;
+        }
         let nb = if k > 1 {
-            let filler = self.vals[base as usize];
+            let filler = self.vals[b];
             let nb = self.alloc_vals(k - 1, filler);
-            let (b, nbu, r, ku) = (base as usize, nb as usize, rank as usize, k as usize);
+            let nbu = nb as usize;
             self.vals.copy_within(b..b + r, nbu);
             self.vals.copy_within(b + r + 1..b + ku, nbu + r);
             nb
@@ -729,17 +758,22 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
                 n.base_val = vals.len() as u32;
                 vals.push(v);
             } else {
-                let k = n.locals() as usize;
+                // Blocks keep their size class (it is derived from the entry count); the
+                // padding is inert: empty nodes, copies of a value.
+                let k = n.locals();
                 if k > 0 {
                     let b = n.base_val as usize;
                     n.base_val = vals.len() as u32;
-                    vals.extend_from_slice(&self.vals[b..b + k]);
+                    vals.extend_from_slice(&self.vals[b..b + k as usize]);
+                    let pad = self.vals[b];
+                    vals.resize(vals.len() + (class(k) - k) as usize, pad);
                 }
-                let c = n.children() as usize;
+                let c = n.children();
                 if c > 0 {
                     let b = n.base_node as usize;
                     n.base_node = nodes.len() as u32;
-                    nodes.extend_from_slice(&self.nodes[b..b + c]);
+                    nodes.extend_from_slice(&self.nodes[b..b + c as usize]);
+                    nodes.resize(nodes.len() + (class(c) - c) as usize, Node::EMPTY);
                 }
             }
             nodes[i] = n;
@@ -778,8 +812,8 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
             assert_eq!(k == 0, n.base_val == NONE);
             assert_eq!(c == 0, n.base_node == NONE);
             count += k as usize;
-            reachable_vals += k as usize;
-            reachable_nodes += c as usize;
+            reachable_vals += class(k) as usize;
+            reachable_nodes += class(c) as usize;
             for i in 0..c {
                 stack.push((n.base_node + i, depth + STRIDE, false));
             }
@@ -790,6 +824,25 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
         }
         assert_eq!(reachable_nodes + self.free_node_entries, self.nodes.len());
         assert_eq!(reachable_vals + self.free_val_entries, self.vals.len());
+    }
+}
+
+/// Slots a block of `n` entries occupies: exact up to 4 (most blocks, so most of the memory),
+/// then about 1.5x apart, so that a growing block usually has room in place (no copy, no
+/// allocation) and freed blocks fall into few lists where they are soon reused.
+const fn class(n: u32) -> u32 {
+    match n {
+        0..=4 => n,
+        5..=6 => 6,
+        7..=8 => 8,
+        9..=12 => 12,
+        13..=16 => 16,
+        17..=24 => 24,
+        25..=32 => 32,
+        33..=48 => 48,
+        49..=64 => 64,
+        65..=96 => 96,
+        _ => 128,
     }
 }
 
