@@ -115,6 +115,17 @@ fn two_xtrs_carry_host_traffic_encapsulated_and_report_eids_not_here() {
         "{counters}"
     );
 
+    // A TCP stream: veth hands the xTR large segments (GSO), which must be cut before they
+    // can be encapsulated, and arrive intact.
+    const TOTAL: usize = 4 << 20;
+    let (good, took) = testkit::tcp_stream(&h1, &h2, Ipv4Addr::new(10, 20, 0, 5), 5001, TOTAL)
+        .expect("tcp stream");
+    assert_eq!(good, TOTAL, "the TCP stream crosses LISP intact");
+    eprintln!(
+        "TCP over LISP: {TOTAL} B in {took:?} ({:.0} Mbit/s, debug build)",
+        TOTAL as f64 * 8.0 / took.as_secs_f64() / 1e6
+    );
+
     // A packet for an EID that is not at xtr2: decapsulated there, then the SMR trigger.
     let _ = h1.exec(&["ping", "-c", "2", "-i", "0.3", "-W", "1", "10.30.0.9"]);
     let line = d2.wait_for_line("EidNotHere");

@@ -125,6 +125,7 @@ fn run(p: &mut Pipeline, port: PortId, frame: &[u8], now: u64) -> (Outcome, Vec<
         buf: &mut b.0,
         start: HEADROOM,
         len,
+        large: false,
     };
     let out = p.process(port, None, &mut f, now);
     let bytes = f.bytes().to_vec();
@@ -859,4 +860,63 @@ fn ipv6_echo_and_hop_limit_expiry() {
     let r = p.reply().to_vec();
     assert_eq!(r[54], 3, "time exceeded");
     assert!(icmpv6_checksum_ok(&r));
+}
+
+#[test]
+fn large_segments_are_cut_before_lisp_encapsulation() {
+    let mut p = switch();
+    itr(&mut p);
+    let frame = udp(HOST_A, ROUTER_MAC, [10, 10, 0, 5], [172, 16, 1, 9], 64);
+    let mut b = Buf::new(&frame);
+    let len = b.1;
+    let before = b.0.clone();
+    let mut f = Frame {
+        buf: &mut b.0,
+        start: HEADROOM,
+        len,
+        large: true,
+    };
+    let out = p.process(A, None, &mut f, 0);
+    assert_eq!(out.verdict, Verdict::Segment);
+    assert_eq!((f.start, f.len), (HEADROOM, len));
+    assert_eq!(b.0, before, "nothing changed before the cut");
+    assert_eq!(p.counters.encapsulated, 0);
+}
+
+#[test]
+fn oversize_packets_get_fragmentation_needed_instead_of_encapsulation() {
+    let mut p = switch();
+    itr(&mut p);
+    let b = PacketBuilder::ethernet2(HOST_A.0, ROUTER_MAC.0)
+        .ipv4([10, 10, 0, 5], [172, 16, 1, 9], 64)
+        .udp(1, 2);
+    let mut frame = Vec::new();
+    b.write(&mut frame, &vec![0u8; 1472]).unwrap();
+    frame[14 + 6] |= 0x40; // DF
+    let c = roamer_forwarding::wire::checksum::ipv4_header(&{
+        let mut h = frame[14..34].to_vec();
+        h[10..12].fill(0);
+        h
+    });
+    frame[24..26].copy_from_slice(&c.to_be_bytes());
+    let (out, _) = run(&mut p, A, &frame, 0);
+    assert_eq!(out.verdict, Verdict::Drop(DropReason::TooBig));
+    assert_eq!(out.reply, Some(ReplyTo::Port { port: A, tag: None }));
+    let r = p.reply();
+    assert_eq!((r[34], r[35]), (3, 4), "fragmentation needed");
+    assert_eq!(u16::from_be_bytes([r[40], r[41]]), 1464, "MTU = 1500 - 36");
+    // A packet that fits after encapsulation goes through.
+    let (out, _) = run(
+        &mut p,
+        A,
+        &udp(HOST_A, ROUTER_MAC, [10, 10, 0, 5], [172, 16, 1, 9], 64),
+        1,
+    );
+    assert_eq!(
+        out.verdict,
+        Verdict::Forward {
+            port: UPLINK,
+            tag: None
+        }
+    );
 }

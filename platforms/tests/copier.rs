@@ -7,14 +7,13 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
 use roamer_platforms::software::copier::{self, CopierStats};
-use roamer_platforms::software::testkit::{Netns, Veth, ip, ping, unique_prefix};
+use roamer_platforms::software::testkit::{self, Netns, Veth, ip, ping, unique_prefix};
 use roamer_platforms::software::{AfPacketConfig, AfPacketPort, PortIo, TapPort};
 
 const H1: Ipv4Addr = Ipv4Addr::new(10, 93, 0, 1);
@@ -104,65 +103,8 @@ fn with_copier<T>(
     })
 }
 
-fn pattern(i: usize) -> u8 {
-    (i.wrapping_mul(7) ^ (i >> 12)) as u8
-}
-
-/// Streams `total` bytes over TCP from `ns1` to H2:5001 in `ns2`; returns how many arrived
-/// matching the pattern, and how long it took.
 fn tcp_stream(ns1: &Netns, ns2: &Netns, total: usize) -> (usize, Duration) {
-    let server = ns2.spawn(move || -> std::io::Result<usize> {
-        let listener = TcpListener::bind((H2, 5001))?;
-        listener.set_nonblocking(true)?;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut stream = loop {
-            match listener.accept() {
-                Ok((s, _)) => break s,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    if Instant::now() > deadline {
-                        return Err(e);
-                    }
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err(e) => return Err(e),
-            }
-        };
-        stream.set_nonblocking(false)?;
-        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        let mut buf = vec![0u8; 1 << 16];
-        let mut good = 0;
-        loop {
-            let n = stream.read(&mut buf)?;
-            if n == 0 {
-                return Ok(good);
-            }
-            for &b in &buf[..n] {
-                if b != pattern(good) {
-                    return Ok(good);
-                }
-                good += 1;
-            }
-        }
-    });
-    let started = Instant::now();
-    let client = ns1.spawn(move || -> std::io::Result<()> {
-        let to = SocketAddr::from((H2, 5001));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut stream = loop {
-            match TcpStream::connect_timeout(&to, Duration::from_secs(5)) {
-                Ok(s) => break s,
-                Err(e) if Instant::now() > deadline => return Err(e),
-                Err(_) => std::thread::sleep(Duration::from_millis(20)),
-            }
-        };
-        stream.set_write_timeout(Some(Duration::from_secs(10)))?;
-        let data: Vec<u8> = (0..total).map(pattern).collect();
-        stream.write_all(&data)?;
-        stream.shutdown(std::net::Shutdown::Write)
-    });
-    client.join().unwrap().unwrap().unwrap();
-    let good = server.join().unwrap().unwrap().unwrap();
-    (good, started.elapsed())
+    testkit::tcp_stream(ns1, ns2, H2, 5001, total).expect("tcp stream")
 }
 
 fn pings_and_tcp_cross(kind1: &str, kind2: &str) {

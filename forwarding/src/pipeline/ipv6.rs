@@ -346,6 +346,19 @@ impl Pipeline {
         vlan: Option<VlanId>,
         f: &[u8],
     ) -> Option<ReplyTo> {
+        self.icmpv6_error(iface, port, vlan, f, [TIME_EXCEEDED, 0, 0, 0, 0, 0, 0, 0])
+    }
+
+    /// An ICMPv6 error (`head` = its first 8 octets, checksum zero) quoting the start of the
+    /// packet in `f`, built in the reply buffer, sent back out of the ingress port.
+    pub(super) fn icmpv6_error(
+        &mut self,
+        iface: L3Interface,
+        port: PortId,
+        vlan: Option<VlanId>,
+        f: &[u8],
+        head: [u8; 8],
+    ) -> Option<ReplyTo> {
         let ip = f.get(ETH_LEN..)?;
         let quoted = ip.get(..(IPV6_LEN + 8).min(ip.len()))?;
         let our = self
@@ -372,7 +385,7 @@ impl Pipeline {
         h[8..24].copy_from_slice(&our.octets());
         h[24..40].copy_from_slice(&to.octets());
         let icmp = &mut r[ETH_LEN + IPV6_LEN..ETH_LEN + IPV6_LEN + icmp_len];
-        icmp[..8].copy_from_slice(&[TIME_EXCEEDED, 0, 0, 0, 0, 0, 0, 0]);
+        icmp[..8].copy_from_slice(&head);
         icmp[8..].copy_from_slice(quoted);
         let c = checksum::finish(checksum::add(
             checksum::pseudo_ipv6(our, to, ICMPV6, icmp_len as u32),

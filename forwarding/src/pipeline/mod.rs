@@ -30,6 +30,8 @@ const ETHERTYPE_IPV6: u16 = 0x86dd;
 const LISP_CONTROL_PORT: u16 = 4342;
 const HSRP_PORT: u16 = 1985;
 const HSRP_V6_PORT: u16 = 2029;
+/// At most ten "too big" errors a second to one sender.
+const TOO_BIG_INTERVAL_MS: u64 = 100;
 
 /// Why a frame was dropped; each has a counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,10 +55,11 @@ pub enum DropReason {
     NoHeadroom,
     NotForUs,
     Glean,
+    TooBig,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 19] = [
+    pub const ALL: [DropReason; 20] = [
         DropReason::Runt,
         DropReason::BadSourceMac,
         DropReason::UnknownPort,
@@ -76,6 +79,7 @@ impl DropReason {
         DropReason::NoHeadroom,
         DropReason::NotForUs,
         DropReason::Glean,
+        DropReason::TooBig,
     ];
 
     pub fn name(self) -> &'static str {
@@ -99,6 +103,7 @@ impl DropReason {
             DropReason::NoHeadroom => "no-headroom",
             DropReason::NotForUs => "not-for-us",
             DropReason::Glean => "glean",
+            DropReason::TooBig => "too-big-to-encapsulate",
         }
     }
 }
@@ -126,6 +131,9 @@ pub enum Verdict {
     Punt(PuntReason),
     /// Handled by the pipeline itself (an ARP request to the router, answered by the reply).
     Consumed,
+    /// A large segment (GSO) that this path (LISP encapsulation) cannot take whole: cut it into
+    /// wire-sized frames and process each. Nothing was changed in the frame.
+    Segment,
     Drop(DropReason),
 }
 
@@ -152,6 +160,8 @@ pub struct Frame<'a> {
     pub buf: &'a mut [u8],
     pub start: usize,
     pub len: usize,
+    /// A large segment whose cutting the port offloads to the kernel (vnet-hdr GSO).
+    pub large: bool,
 }
 
 impl Frame<'_> {
@@ -220,6 +230,8 @@ pub struct Settings {
     pub max_events: usize,
     /// Most distinct sources remembered for rate limiting (misses, EIDs, SMR triggers).
     pub max_tracked: usize,
+    /// L: the largest packet sent to an ETR without fragmentation (RFC 9300 §7.1).
+    pub underlay_mtu: u16,
 }
 
 impl Default for Settings {
@@ -229,6 +241,7 @@ impl Default for Settings {
             miss_interval_ms: 1_000,
             max_events: 4096,
             max_tracked: 65_536,
+            underlay_mtu: 1500,
         }
     }
 }
@@ -245,6 +258,8 @@ pub struct Pipeline {
     reply: [u8; 256],
     reply_len: usize,
     flow_seed: u32,
+    /// Where the routed frame being processed came in (for ICMP errors from deep inside).
+    ingress: Option<(L3Interface, PortId, Option<VlanId>)>,
 }
 
 impl Pipeline {
@@ -258,6 +273,7 @@ impl Pipeline {
             reply: [0; 256],
             reply_len: 0,
             flow_seed: 0x9e37_79b9,
+            ingress: None,
         }
     }
 
@@ -296,6 +312,7 @@ impl Pipeline {
             buf: &mut buf,
             start: 128,
             len: frame.len(),
+            large: false,
         };
         let mut t = TextTrace::default();
         let counters = self.counters.clone();
@@ -326,7 +343,7 @@ impl Pipeline {
                 self.counters.flooded += 1;
                 self.counters.punted += 1;
             }
-            Verdict::Forward { .. } | Verdict::Consumed => {}
+            Verdict::Forward { .. } | Verdict::Consumed | Verdict::Segment => {}
         }
         if out.reply.is_some() {
             self.counters.replies += 1;
@@ -584,6 +601,7 @@ impl Pipeline {
         now_ms: u64,
         t: &mut T,
     ) -> Outcome {
+        self.ingress = Some((iface, port, vlan));
         let drop = |r| Outcome {
             verdict: Verdict::Drop(r),
             reply: None,
@@ -787,6 +805,13 @@ impl Pipeline {
         decrement: bool,
         t: &mut T,
     ) -> Outcome {
+        if frame.large {
+            t.step(format_args!("large segment: cut before LISP encapsulation"));
+            return Outcome {
+                verdict: Verdict::Segment,
+                reply: None,
+            };
+        }
         let drop = |r| Outcome {
             verdict: Verdict::Drop(r),
             reply: None,
@@ -836,11 +861,35 @@ impl Pipeline {
             t.step(format_args!("no own address towards RLOC {}", loc.rloc));
             return drop(DropReason::NoRoute);
         };
+        // Stateless MTU handling (RFC 9300 §7.1): S = L - H; larger packets are refused with
+        // ICMP carrying S so the sender's path-MTU discovery shrinks them.
+        let overhead = if outer_src.is_ipv4() {
+            crate::wire::lisp_data::OVERHEAD_IPV4
+        } else {
+            crate::wire::lisp_data::OVERHEAD_IPV6
+        };
+        let inner_len = frame.len - ETH_LEN;
+        let s_max = usize::from(self.settings.underlay_mtu).saturating_sub(overhead);
+        if inner_len > s_max {
+            t.step(format_args!(
+                "{inner_len}-octet packet exceeds {s_max} after encapsulation: ICMP too big"
+            ));
+            let sender = inner_source(frame.bytes());
+            let reply = match sender {
+                Some(src) if self.rate_ok(6, src, now_ms, TOO_BIG_INTERVAL_MS) => {
+                    self.too_big(frame.bytes(), s_max)
+                }
+                _ => None,
+            };
+            return Outcome {
+                verdict: Verdict::Drop(DropReason::TooBig),
+                reply,
+            };
+        }
         if decrement {
             decrement_ttl(frame.bytes_mut());
         }
         let inner_start = frame.start + ETH_LEN;
-        let inner_len = frame.len - ETH_LEN;
         let header = LispDataRepr {
             nonce: NonceField::Nonce {
                 nonce: hash & 0x00ff_ffff,
@@ -1009,12 +1058,45 @@ impl Pipeline {
     }
 
     /// ICMP time exceeded (type 11 code 0) back to the sender, built in the reply buffer.
+    /// "Fragmentation needed" (IPv4 with DF) or "packet too big" (IPv6) announcing `mtu`, back
+    /// to where the routed frame came in. IPv4 without DF is dropped without an answer (the
+    /// RFC's split into two fragments is not implemented).
+    fn too_big(&mut self, f: &[u8], mtu: usize) -> Option<ReplyTo> {
+        let (iface, port, vlan) = self.ingress?;
+        let mtu = u16::try_from(mtu).unwrap_or(u16::MAX);
+        match f.get(ETH_LEN).map(|b| b >> 4) {
+            Some(4) if f.get(ETH_LEN + 6).is_some_and(|b| b & 0x40 != 0) => {
+                let m = mtu.to_be_bytes();
+                self.icmp_error(iface, port, vlan, f, [3, 4, 0, 0, 0, 0, m[0], m[1]])
+            }
+            Some(6) => {
+                let m = u32::from(mtu).to_be_bytes();
+                self.icmpv6_error(iface, port, vlan, f, [2, 0, 0, 0, m[0], m[1], m[2], m[3]])
+            }
+            _ => None,
+        }
+    }
+
+    /// ICMP time exceeded (type 11 code 0) back to the sender.
     fn icmp_time_exceeded(
         &mut self,
         iface: L3Interface,
         port: PortId,
         vlan: Option<VlanId>,
         f: &[u8],
+    ) -> Option<ReplyTo> {
+        self.icmp_error(iface, port, vlan, f, [11, 0, 0, 0, 0, 0, 0, 0])
+    }
+
+    /// An ICMP error (`head` = its first 8 octets, checksum zero) quoting the packet in `f`,
+    /// built in the reply buffer, sent back out of the ingress port.
+    fn icmp_error(
+        &mut self,
+        iface: L3Interface,
+        port: PortId,
+        vlan: Option<VlanId>,
+        f: &[u8],
+        head: [u8; 8],
     ) -> Option<ReplyTo> {
         let ip = f.get(ETH_LEN..)?;
         let ihl = usize::from(ip[0] & 0x0f) * 4;
@@ -1043,7 +1125,7 @@ impl Pipeline {
         let c = checksum::ipv4_header(h);
         h[10..12].copy_from_slice(&c.to_be_bytes());
         let icmp = &mut r[ETH_LEN + 20..ETH_LEN + total];
-        icmp[..8].copy_from_slice(&[11, 0, 0, 0, 0, 0, 0, 0]);
+        icmp[..8].copy_from_slice(&head);
         icmp[8..].copy_from_slice(quoted);
         let c = checksum::finish(checksum::add(0, icmp));
         icmp[2..4].copy_from_slice(&c.to_be_bytes());
@@ -1111,6 +1193,21 @@ fn choose_locator(locators: &[Locator], hash: u32) -> Option<Locator> {
         pick -= w;
     }
     None
+}
+
+/// The source address of the IP packet after the Ethernet header.
+fn inner_source(f: &[u8]) -> Option<IpAddr> {
+    match f.get(ETH_LEN)? >> 4 {
+        4 => {
+            let a: [u8; 4] = f.get(ETH_LEN + 12..ETH_LEN + 16)?.try_into().ok()?;
+            Some(IpAddr::from(a))
+        }
+        6 => {
+            let a: [u8; 16] = f.get(ETH_LEN + 8..ETH_LEN + 24)?.try_into().ok()?;
+            Some(IpAddr::from(a))
+        }
+        _ => None,
+    }
 }
 
 fn be16(b: &[u8], at: usize) -> u16 {

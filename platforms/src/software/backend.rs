@@ -23,7 +23,8 @@ use roamer_hal::{
 };
 use tracing::{debug, warn};
 
-use super::port::{FrameSlot, GSO_FRAME_ROOM, PortIo};
+use super::gso;
+use super::port::{FRAME_ROOM, FrameSlot, GSO_FRAME_ROOM, GsoType, PortIo};
 use super::sys::{self, BATCH};
 
 /// Dynamic MAC addresses are forgotten after this long without traffic (NX-OS default 1800 s;
@@ -35,6 +36,8 @@ const CONTROL_QUEUE: usize = 256;
 const EVENT_QUEUE: usize = 4096;
 const PUNT_QUEUE: usize = 1024;
 const TX_SLOTS: usize = 32;
+/// Most pieces one large segment is cut into (64 KiB at the smallest MSS roamer accepts).
+const PIECES: usize = 128;
 
 enum Control {
     Apply(Vec<TableOp>, Sender<Vec<Result<(), HalError>>>),
@@ -115,6 +118,7 @@ impl SoftwareBackend {
             tx: ports.iter().map(|_| TxQueue::new()).collect(),
             ports,
             rx: FrameSlot::batch(BATCH, GSO_FRAME_ROOM),
+            pieces: FrameSlot::batch(PIECES, FRAME_ROOM),
             control: control_rx,
             events: event_tx,
             punts: punt_tx,
@@ -257,12 +261,21 @@ impl TxQueue {
     }
 }
 
+/// Where a frame being forwarded sits: a received slot, or a piece of a cut large segment.
+#[derive(Clone, Copy)]
+enum Src {
+    Rx(usize),
+    Piece(usize),
+}
+
 struct Datapath {
     pipeline: Pipeline,
     ports: Vec<(PortId, Box<dyn PortIo>)>,
     index: HashMap<PortId, usize>,
     tx: Vec<TxQueue>,
     rx: Vec<FrameSlot>,
+    /// Pieces of a large segment cut for a path that cannot take it whole.
+    pieces: Vec<FrameSlot>,
     control: Receiver<Control>,
     events: SyncSender<HalEvent>,
     punts: SyncSender<Punt>,
@@ -334,41 +347,76 @@ impl Datapath {
         };
         for k in 0..n {
             let tag = self.rx[k].vlan.and_then(|v| VlanId::new(v).ok());
-            let slot = &mut self.rx[k];
-            let mut frame = Frame {
-                buf: &mut slot.buf,
-                start: slot.start,
-                len: slot.len,
-            };
-            let out = self.pipeline.process(port, tag, &mut frame, now_ms);
-            let (start, len) = (frame.start, frame.len);
-            slot.start = start;
-            slot.len = len;
-            if let Some(to) = out.reply {
-                self.send_reply(to);
-            }
-            match out.verdict {
-                Verdict::Forward {
-                    port: out_port,
-                    tag,
-                } => self.enqueue(out_port, k, tag),
-                Verdict::Flood { vlan, except } => self.flood(vlan, except, k),
-                Verdict::FloodAndPunt {
-                    vlan,
-                    except,
-                    reason,
-                } => {
-                    self.flood(vlan, except, k);
-                    self.punt(port, Some(vlan), reason, k);
-                }
-                Verdict::Punt(reason) => self.punt(port, tag, reason, k),
-                Verdict::Consumed | Verdict::Drop(_) => {}
+            if self.forward(port, tag, Src::Rx(k), now_ms) == Verdict::Segment {
+                self.cut_and_forward(port, tag, k, now_ms);
             }
         }
         n
     }
 
-    fn flood(&mut self, vlan: VlanId, except: PortId, k: usize) {
+    /// Runs one frame through the pipeline and acts on the verdict.
+    fn forward(&mut self, port: PortId, tag: Option<VlanId>, src: Src, now_ms: u64) -> Verdict {
+        let slot = match src {
+            Src::Rx(k) => &mut self.rx[k],
+            Src::Piece(j) => &mut self.pieces[j],
+        };
+        let large = slot.gso.is_some_and(|g| g.gso_type != GsoType::None);
+        let mut frame = Frame {
+            buf: &mut slot.buf,
+            start: slot.start,
+            len: slot.len,
+            large,
+        };
+        let out = self.pipeline.process(port, tag, &mut frame, now_ms);
+        let (start, len) = (frame.start, frame.len);
+        slot.start = start;
+        slot.len = len;
+        if let Some(to) = out.reply {
+            self.send_reply(to);
+        }
+        match out.verdict {
+            Verdict::Forward {
+                port: out_port,
+                tag,
+            } => self.enqueue(out_port, src, tag),
+            Verdict::Flood { vlan, except } => self.flood(vlan, except, src),
+            Verdict::FloodAndPunt {
+                vlan,
+                except,
+                reason,
+            } => {
+                self.flood(vlan, except, src);
+                self.punt(port, Some(vlan), reason, src);
+            }
+            Verdict::Punt(reason) => self.punt(port, tag, reason, src),
+            Verdict::Consumed | Verdict::Drop(_) | Verdict::Segment => {}
+        }
+        out.verdict
+    }
+
+    /// Cuts the large segment in rx slot `k` into wire-sized pieces and forwards each.
+    fn cut_and_forward(&mut self, port: PortId, tag: Option<VlanId>, k: usize, now_ms: u64) {
+        let n = match gso::segment(&self.rx[k], &mut self.pieces) {
+            Ok(n) => n,
+            Err(e) => {
+                debug!(%port, error = ?e, "large segment could not be cut");
+                self.drops.send_full.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        for j in 0..n {
+            self.forward(port, tag, Src::Piece(j), now_ms);
+        }
+    }
+
+    fn src(&self, src: Src) -> &FrameSlot {
+        match src {
+            Src::Rx(k) => &self.rx[k],
+            Src::Piece(j) => &self.pieces[j],
+        }
+    }
+
+    fn flood(&mut self, vlan: VlanId, except: PortId, src: Src) {
         // Collect egress ports first: the table is borrowed while the queues are written.
         let mut targets: [(PortId, bool); 64] = [(PortId(0), false); 64];
         let mut count = 0;
@@ -379,20 +427,23 @@ impl Datapath {
             }
         }
         for (p, tagged) in &targets[..count] {
-            self.enqueue(*p, k, tagged.then_some(vlan));
+            self.enqueue(*p, src, tagged.then_some(vlan));
         }
     }
 
-    /// Copies rx slot `k` into the egress queue of `port`.
-    fn enqueue(&mut self, port: PortId, k: usize, tag: Option<VlanId>) {
+    /// Copies a frame into the egress queue of `port`.
+    fn enqueue(&mut self, port: PortId, from: Src, tag: Option<VlanId>) {
         let Some(&i) = self.index.get(&port) else {
             return;
         };
         if self.tx[i].used == self.tx[i].slots.len() {
             self.flush_port(i);
         }
+        let src = match from {
+            Src::Rx(k) => &self.rx[k],
+            Src::Piece(j) => &self.pieces[j],
+        };
         let q = &mut self.tx[i];
-        let src = &self.rx[k];
         let dst = &mut q.slots[q.used];
         if dst.set_frame(src.frame()).is_err() {
             return;
@@ -434,12 +485,12 @@ impl Datapath {
         }
     }
 
-    fn punt(&mut self, port: PortId, vlan: Option<VlanId>, reason: PuntReason, k: usize) {
+    fn punt(&mut self, port: PortId, vlan: Option<VlanId>, reason: PuntReason, src: Src) {
         let punt = Punt {
             port,
             vlan,
             reason,
-            frame: self.rx[k].frame().to_vec(),
+            frame: self.src(src).frame().to_vec(),
         };
         if self.punts.try_send(punt).is_err() {
             self.drops.punts.fetch_add(1, Ordering::Relaxed);

@@ -10,7 +10,7 @@
 //! open sockets (and ports) "inside the host" without a helper program; a socket keeps its
 //! namespace when the thread ends.
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -394,4 +394,76 @@ pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
         *b = u8::from_str_radix(parts.next()?, 16).ok()?;
     }
     parts.next().is_none().then_some(mac)
+}
+
+/// The byte at offset `i` of a test stream (detects reordering and loss).
+pub fn pattern(i: usize) -> u8 {
+    (i.wrapping_mul(7) ^ (i >> 12)) as u8
+}
+
+/// Streams `total` bytes over TCP from `ns1` to `to:port` (an address of `ns2`); returns how
+/// many arrived matching [`pattern`], and how long it took.
+pub fn tcp_stream(
+    ns1: &Netns,
+    ns2: &Netns,
+    to: Ipv4Addr,
+    port: u16,
+    total: usize,
+) -> io::Result<(usize, Duration)> {
+    let server = ns2.spawn(move || -> std::io::Result<usize> {
+        let listener = std::net::TcpListener::bind((to, port))?;
+        listener.set_nonblocking(true)?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut stream = loop {
+            match listener.accept() {
+                Ok((s, _)) => break s,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if Instant::now() > deadline {
+                        return Err(e);
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        stream.set_nonblocking(false)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut buf = vec![0u8; 1 << 16];
+        let mut good = 0;
+        loop {
+            let n = stream.read(&mut buf)?;
+            if n == 0 {
+                return Ok(good);
+            }
+            for &b in &buf[..n] {
+                if b != pattern(good) {
+                    return Ok(good);
+                }
+                good += 1;
+            }
+        }
+    });
+    let started = Instant::now();
+    let client = ns1.spawn(move || -> std::io::Result<()> {
+        let to = SocketAddr::from((to, port));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut stream = loop {
+            match std::net::TcpStream::connect_timeout(&to, Duration::from_secs(5)) {
+                Ok(s) => break s,
+                Err(e) if Instant::now() > deadline => return Err(e),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+        let data: Vec<u8> = (0..total).map(pattern).collect();
+        stream.write_all(&data)?;
+        stream.shutdown(std::net::Shutdown::Write)
+    });
+    client
+        .join()
+        .map_err(|_| io::Error::other("client thread panicked"))???;
+    let good = server
+        .join()
+        .map_err(|_| io::Error::other("server thread panicked"))???;
+    Ok((good, started.elapsed()))
 }
