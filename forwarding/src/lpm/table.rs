@@ -827,22 +827,17 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
     }
 }
 
-/// Slots a block of `n` entries occupies: exact up to 4 (most blocks, so most of the memory),
-/// then about 1.5x apart, so that a growing block usually has room in place (no copy, no
-/// allocation) and freed blocks fall into few lists where they are soon reused.
+/// Slots a block of `n` entries occupies: exact up to 8 (most blocks, so most of the memory),
+/// then steps of about 1/8 of the size, so that a growing block usually has room in place (no
+/// copy, no allocation) for at most ~6 % padding on average, and freed blocks fall into a few
+/// dozen lists where they are soon reused.
 const fn class(n: u32) -> u32 {
     match n {
-        0..=4 => n,
-        5..=6 => 6,
-        7..=8 => 8,
-        9..=12 => 12,
-        13..=16 => 16,
-        17..=24 => 24,
-        25..=32 => 32,
-        33..=48 => 48,
-        49..=64 => 64,
-        65..=96 => 96,
-        _ => 128,
+        0..=8 => n,
+        9..=16 => (n + 1) & !1,
+        17..=32 => (n + 3) & !3,
+        33..=64 => (n + 7) & !7,
+        _ => (n + 15) & !15,
     }
 }
 
