@@ -11,7 +11,6 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::process::Command;
 
 use roamer_control::wire::hsrp::{
     AuthText, HsrpAuth, HsrpInterfaceState, HsrpMd5Auth, HsrpMd5Key, HsrpOpCode, HsrpPacket,
@@ -25,16 +24,7 @@ const LNCB_NOTE: &str =
     "\"Time To Live\" != 255 for a packet sent to the Local Network Control Block (see RFC 3171)";
 
 fn tshark(args: &[&str]) -> String {
-    let out = Command::new("tshark")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("tshark is required for this test and could not run: {e}"));
-    assert!(
-        out.status.success(),
-        "tshark {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    roamer_forwarding::pcap::tshark(args).unwrap_or_else(|e| panic!("{e}"))
 }
 
 const IF_MAC: Mac = Mac([0x00, 0x11, 0x22, 0x33, 0x44, 0x55]);

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::process::Command;
 
 use roamer_control::wire::lisp::{
     Action, Address, AuthKey, Ecm, EidPrefix, EidRecord, KeyId, LispMessage, LocatorRecord,
@@ -16,7 +15,6 @@ use roamer_control::wire::lisp::{
 use roamer_control::wire::reliable::{RefreshScope, RejectReason, ReliableFrame, ReliableMessage};
 use roamer_forwarding::pcap::PcapWriter;
 
-const TSHARK: &str = "tshark";
 const CHECKSUMS: [&str; 6] = [
     "-o",
     "ip.check_checksum:TRUE",
@@ -27,16 +25,7 @@ const CHECKSUMS: [&str; 6] = [
 ];
 
 fn tshark(args: &[&str]) -> String {
-    let out = Command::new(TSHARK)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("tshark is required for this test and could not run: {e}"));
-    assert!(
-        out.status.success(),
-        "tshark {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    roamer_forwarding::pcap::tshark(args).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {

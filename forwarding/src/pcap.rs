@@ -40,6 +40,22 @@ impl<W: Write> PcapWriter<W> {
     }
 }
 
+/// Runs `tshark` with `args` and returns what it printed; the error says why it could not run
+/// or what it complained about. The wire-format tests check every capture with it.
+pub fn tshark(args: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new("tshark")
+        .args(args)
+        .output()
+        .map_err(|e| format!("tshark is required and could not run: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "tshark {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,6 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::process::Command;
 
 use roamer_forwarding::pcap::PcapWriter;
 use roamer_forwarding::wire::checksum;
@@ -16,19 +15,8 @@ use roamer_forwarding::wire::lisp_data::{
 };
 use roamer_hal::Iid;
 
-const TSHARK: &str = "tshark";
-
 fn tshark(args: &[&str]) -> String {
-    let out = Command::new(TSHARK)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("tshark is required for this test and could not run: {e}"));
-    assert!(
-        out.status.success(),
-        "tshark {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    roamer_forwarding::pcap::tshark(args).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn inner_icmp_v4() -> Vec<u8> {
