@@ -17,9 +17,10 @@
 //! - **Update speed.** Because prefixes are not pushed down, an insert or remove touches one path
 //!   and rewrites one small block; no subtree is ever rebuilt.
 //!
-//! Blocks live in two pools (nodes, values) with exact-size free lists; when free space passes
-//! an eighth of the live entries the pools are rewritten breadth-first, which both bounds the
-//! waste and packs the hot upper levels together.
+//! Blocks live in two pools (nodes, values), sized in classes about 1/8 apart so most growth
+//! happens in place, with a free list per class; when free space passes an eighth of the live
+//! entries the pools are rewritten breadth-first, which both bounds the waste and packs the hot
+//! upper levels together.
 
 mod node;
 mod table;

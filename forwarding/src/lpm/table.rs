@@ -12,7 +12,7 @@ use crate::ForwardingError;
 const MAX_LEVELS: usize = 22;
 
 /// Free space that triggers a compaction, as a fraction (1 / N) of the live entries: bounds the
-/// waste of exact-size free lists while keeping the copy cost amortised over many updates.
+/// waste of per-class free lists while keeping the copy cost amortised over many updates.
 const COMPACT_FRACTION: usize = 8;
 
 /// Below this many free entries compaction is never worth it.
@@ -841,11 +841,12 @@ const fn class(n: u32) -> u32 {
     }
 }
 
-/// Grows a pool by a bounded fraction: doubling would leave up to half of a large table's pool
-/// idle, which alone would blow the bytes-per-prefix budget.
+/// Grows a pool by a quarter: doubling would leave up to half of a large table's pool idle,
+/// which alone would blow the bytes-per-prefix budget; much less would copy the pool too often
+/// while a table fills.
 fn reserve_some<T>(v: &mut Vec<T>, n: usize) {
     if v.capacity() - v.len() < n {
-        v.reserve_exact(n.max(v.len() / 8).max(64));
+        v.reserve_exact(n.max(v.len() / 4).max(64));
     }
 }
 
