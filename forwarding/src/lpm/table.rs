@@ -841,12 +841,12 @@ const fn class(n: u32) -> u32 {
     }
 }
 
-/// Grows a pool by a quarter: doubling would leave up to half of a large table's pool idle,
-/// which alone would blow the bytes-per-prefix budget; much less would copy the pool too often
-/// while a table fills.
+/// Grows a pool by an eighth: doubling would leave up to half of a large table's pool idle,
+/// which alone would blow the bytes-per-prefix budget (an eighth keeps a random IPv6 table under
+/// it even with the compaction threshold's free space on top).
 fn reserve_some<T>(v: &mut Vec<T>, n: usize) {
     if v.capacity() - v.len() < n {
-        v.reserve_exact(n.max(v.len() / 4).max(64));
+        v.reserve_exact(n.max(v.len() / 8).max(64));
     }
 }
 
