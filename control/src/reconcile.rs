@@ -93,6 +93,9 @@ pub fn desired(cfg: &Config) -> Vec<TableEntry> {
         if iface.shutdown {
             continue;
         }
+        if iface.hsrp_hello_filter {
+            out.push(TableEntry::HelloFilter { port: *port });
+        }
         match iface.switchport.clone().unwrap_or_default() {
             PortMode::Access { vlan } => {
                 if vlans.contains(&vlan) {
@@ -256,7 +259,7 @@ fn order(kind: TableKind) -> u8 {
         TableKind::VlanMember => 1,
         TableKind::RouterMac => 2,
         TableKind::InterfaceAddress => 3,
-        TableKind::ProxyArp => 4,
+        TableKind::ProxyArp | TableKind::HelloFilter => 4,
         TableKind::Fdb | TableKind::Neighbor => 5,
         TableKind::Ipv4Route | TableKind::Ipv6Route => 6,
         TableKind::LispDatabase | TableKind::DynamicEidRange => 7,

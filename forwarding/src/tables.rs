@@ -139,6 +139,8 @@ pub struct Tables {
     pub database: Vec<(Iid, Prefix, Vec<Locator>)>,
     pub dynamic_ranges: HashMap<L3Interface, Vec<DynamicRange>>,
     away: IpLpm<u32>,
+    /// Ports that neither take nor send HSRP hellos.
+    pub hello_filter: std::collections::HashSet<PortId>,
     /// Learning refused because a table was full.
     pub learn_drops: u64,
 }
@@ -172,6 +174,7 @@ impl Tables {
             database: Vec::new(),
             dynamic_ranges: HashMap::new(),
             away: IpLpm::new(),
+            hello_filter: std::collections::HashSet::new(),
             learn_drops: 0,
         }
     }
@@ -376,6 +379,7 @@ impl Tables {
                 .get(iface)
                 .is_some_and(|r| r.iter().any(|d| d.eid == *eid)),
             TableEntry::AwayEntry { eid, .. } => self.away.get(eid).is_some(),
+            TableEntry::HelloFilter { port } => self.hello_filter.contains(port),
         }
     }
 
@@ -558,6 +562,13 @@ impl Tables {
                     });
                 }
             }
+            TableEntry::HelloFilter { port } => {
+                if on {
+                    self.hello_filter.insert(*port);
+                } else {
+                    self.hello_filter.remove(port);
+                }
+            }
             TableEntry::AwayEntry { eid, .. } => {
                 if on {
                     let _ = self.away.insert(*eid, 0);
@@ -713,6 +724,11 @@ impl Tables {
                         extended_subnet: d.extended_subnet,
                     })
                 })
+                .collect(),
+            TableKind::HelloFilter => self
+                .hello_filter
+                .iter()
+                .map(|port| TableEntry::HelloFilter { port: *port })
                 .collect(),
             TableKind::AwayEntry => self
                 .away

@@ -920,3 +920,27 @@ fn oversize_packets_get_fragmentation_needed_instead_of_encapsulation() {
         }
     );
 }
+
+#[test]
+fn hsrp_hellos_are_flooded_and_punted_except_on_hello_filter_ports() {
+    let mut p = switch();
+    let b = PacketBuilder::ethernet2(HOST_A.0, [0x01, 0x00, 0x5e, 0, 0, 2])
+        .ipv4([10, 10, 0, 2], [224, 0, 0, 2], 1)
+        .udp(1985, 1985);
+    let mut hello = Vec::new();
+    b.write(&mut hello, &[0u8; 20]).unwrap();
+    assert!(roamer_forwarding::pipeline::is_hsrp_hello(&hello));
+    let (out, _) = run(&mut p, A, &hello, 0);
+    assert_eq!(
+        out.verdict,
+        Verdict::FloodAndPunt {
+            vlan: v(10),
+            except: A,
+            reason: roamer_hal::PuntReason::Hsrp
+        }
+    );
+    add(&mut p, TableEntry::HelloFilter { port: A });
+    let (out, _) = run(&mut p, A, &hello, 1);
+    assert_eq!(out.verdict, Verdict::Drop(DropReason::HelloFiltered));
+    assert_eq!(p.counters.drops.get("hsrp-hello-filtered"), Some(&1));
+}

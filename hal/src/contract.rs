@@ -85,6 +85,9 @@ pub fn sample_entry(kind: TableKind, n: u32) -> TableEntry {
             eid: Prefix::host(v4),
             extended_subnet: false,
         },
+        TableKind::HelloFilter => TableEntry::HelloFilter {
+            port: PortId(n + 1),
+        },
         TableKind::AwayEntry => TableEntry::AwayEntry {
             iid: Iid::default(),
             eid: Prefix::host(v4),
@@ -114,7 +117,10 @@ pub fn changed_value(entry: &TableEntry) -> TableEntry {
             extended_subnet, ..
         } => *extended_subnet = !*extended_subnet,
         // Key-only tables: an update rewrites the same row.
-        TableEntry::Vlan { .. } | TableEntry::ProxyArp { .. } | TableEntry::AwayEntry { .. } => {}
+        TableEntry::Vlan { .. }
+        | TableEntry::ProxyArp { .. }
+        | TableEntry::AwayEntry { .. }
+        | TableEntry::HelloFilter { .. } => {}
     }
     e
 }

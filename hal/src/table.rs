@@ -24,10 +24,11 @@ pub enum TableKind {
     LispMapCache,
     DynamicEidRange,
     AwayEntry,
+    HelloFilter,
 }
 
 impl TableKind {
-    pub const ALL: [TableKind; 13] = [
+    pub const ALL: [TableKind; 14] = [
         TableKind::Vlan,
         TableKind::VlanMember,
         TableKind::Fdb,
@@ -41,6 +42,7 @@ impl TableKind {
         TableKind::LispMapCache,
         TableKind::DynamicEidRange,
         TableKind::AwayEntry,
+        TableKind::HelloFilter,
     ];
 
     /// The operator-facing table name, as used in errors and `show hardware capacity`.
@@ -59,6 +61,7 @@ impl TableKind {
             TableKind::LispMapCache => "LISP map-cache",
             TableKind::DynamicEidRange => "LISP dynamic-EID range",
             TableKind::AwayEntry => "LISP away",
+            TableKind::HelloFilter => "HSRP hello filter",
         }
     }
 
@@ -198,6 +201,11 @@ pub enum TableEntry {
         iid: Iid,
         eid: Prefix,
     },
+    /// HSRP hellos are neither taken from nor sent out of this port (the LAN extension between
+    /// sites, so each site keeps its own active gateway).
+    HelloFilter {
+        port: PortId,
+    },
 }
 
 /// The identity of a table row: two entries with equal keys occupy the same slot.
@@ -213,6 +221,7 @@ pub enum TableKey {
     ProxyArp(L3Interface),
     Lisp(Iid, Prefix),
     DynamicEidRange(L3Interface, Prefix),
+    Port(PortId),
 }
 
 impl fmt::Display for TableKey {
@@ -228,6 +237,7 @@ impl fmt::Display for TableKey {
             TableKey::ProxyArp(i) => write!(f, "{i}"),
             TableKey::Lisp(iid, p) => write!(f, "[{iid}] {p}"),
             TableKey::DynamicEidRange(i, p) => write!(f, "{i} {p}"),
+            TableKey::Port(p) => write!(f, "{p}"),
         }
     }
 }
@@ -248,6 +258,7 @@ impl TableEntry {
             TableEntry::LispMapCache { .. } => TableKind::LispMapCache,
             TableEntry::DynamicEidRange { .. } => TableKind::DynamicEidRange,
             TableEntry::AwayEntry { .. } => TableKind::AwayEntry,
+            TableEntry::HelloFilter { .. } => TableKind::HelloFilter,
         }
     }
 
@@ -269,6 +280,7 @@ impl TableEntry {
             TableEntry::DynamicEidRange { iface, eid, .. } => {
                 TableKey::DynamicEidRange(*iface, *eid)
             }
+            TableEntry::HelloFilter { port } => TableKey::Port(*port),
         }
     }
 }

@@ -56,10 +56,11 @@ pub enum DropReason {
     NotForUs,
     Glean,
     TooBig,
+    HelloFiltered,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 20] = [
+    pub const ALL: [DropReason; 21] = [
         DropReason::Runt,
         DropReason::BadSourceMac,
         DropReason::UnknownPort,
@@ -80,6 +81,7 @@ impl DropReason {
         DropReason::NotForUs,
         DropReason::Glean,
         DropReason::TooBig,
+        DropReason::HelloFiltered,
     ];
 
     pub fn name(self) -> &'static str {
@@ -104,6 +106,7 @@ impl DropReason {
             DropReason::NotForUs => "not-for-us",
             DropReason::Glean => "glean",
             DropReason::TooBig => "too-big-to-encapsulate",
+            DropReason::HelloFiltered => "hsrp-hello-filtered",
         }
     }
 }
@@ -464,6 +467,15 @@ impl Pipeline {
                 Outcome {
                     verdict: flood,
                     reply,
+                }
+            }
+            ETHERTYPE_IPV4 | ETHERTYPE_IPV6
+                if self.tables.hello_filter.contains(&port) && is_hsrp_hello(frame.bytes()) =>
+            {
+                t.step(format_args!("HSRP hello on a hello-filter port: dropped"));
+                Outcome {
+                    verdict: Verdict::Drop(DropReason::HelloFiltered),
+                    reply: None,
                 }
             }
             ETHERTYPE_IPV4 if is_hsrp(frame.bytes()) => {
@@ -1238,6 +1250,18 @@ fn is_udp_to(f: &[u8], port: u16) -> bool {
 
 fn is_hsrp(f: &[u8]) -> bool {
     is_udp_to(f, HSRP_PORT)
+}
+
+/// An HSRP hello (v1/v2 over IPv4 to UDP 1985, or HSRP for IPv6 to UDP 2029): what a hello
+/// filter keeps off a port, in both directions.
+pub fn is_hsrp_hello(f: &[u8]) -> bool {
+    match be16(f, 12) {
+        ETHERTYPE_IPV4 => is_hsrp(f),
+        ETHERTYPE_IPV6 => {
+            f.len() >= ETH_LEN + 44 && f[ETH_LEN + 6] == 17 && be16(f, ETH_LEN + 42) == HSRP_V6_PORT
+        }
+        _ => false,
+    }
 }
 
 /// TTL − 1 with an incremental checksum update (RFC 1624); hop limit − 1 for IPv6.

@@ -420,7 +420,12 @@ impl Datapath {
         // Collect egress ports first: the table is borrowed while the queues are written.
         let mut targets: [(PortId, bool); 64] = [(PortId(0), false); 64];
         let mut count = 0;
+        let hello = roamer_forwarding::pipeline::is_hsrp_hello(self.src(src).frame());
+        let filter = &self.pipeline.tables.hello_filter;
         for (p, tagged) in self.pipeline.tables.vlan_ports(vlan) {
+            if hello && filter.contains(&p) {
+                continue;
+            }
             if p != except && count < targets.len() {
                 targets[count] = (p, tagged);
                 count += 1;
@@ -466,6 +471,10 @@ impl Datapath {
                 .pipeline
                 .tables
                 .vlan_ports(v)
+                .filter(|(p, _)| {
+                    !(roamer_forwarding::pipeline::is_hsrp_hello(frame)
+                        && self.pipeline.tables.hello_filter.contains(p))
+                })
                 .map(|(p, t)| (p, t.then_some(v)))
                 .collect(),
         };
