@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Forwarding benchmark: 64-byte-frame pps and TCP Gbps between two hosts in network namespaces,
-# through five data paths measured side by side in one run:
+# Forwarding benchmark: 64-byte-frame pps and TCP Gbit/s between two hosts in network
+# namespaces, through five data paths measured side by side in one run:
 #
 #   copier   the minimal frame copier (software::copier over two AF_PACKET ports, vnet-hdr on)
 #   bridge   the Linux bridge
@@ -8,21 +8,33 @@
 #   l3       roamer, routing between two SVIs
 #   lisp     two roamer xTRs: LISP encapsulation, a routed underlay link, decapsulation
 #
-# plus the ceiling of the tools themselves (the hosts joined by one veth pair, no switch).
+# plus the ceiling of the tools themselves ("direct": the hosts joined by one veth pair).
 #
 #   h1 --veth-- [ switch namespace(s) ] --veth-- h2
 #
-# pps: `pktgen send` blasts identical 64-byte IPv4/UDP frames from h1 through an AF_PACKET
-# socket (sendmmsg, 64 per call); `pktgen count` in h2 counts the ones that arrive. TCP: iperf3,
-# one stream, h1 -> h2. Each pps figure is the median of $REPEAT runs.
+# All topologies are built first and stay up; the measurements then go round-robin over the
+# data paths, $REPEAT rounds, and each figure is the median of its rounds, so a change in the
+# machine's load during the run affects every data path alike.
+#
+# pps: `pktgen send` (platforms/examples/pktgen.rs) blasts identical 64-byte IPv4/UDP frames
+# from h1 through an AF_PACKET socket (sendmmsg, 64 frames per call) for PPS_SECONDS + 1.5 s;
+# `pktgen count` in h2 counts the ones that arrive over PPS_SECONDS after a 0.5 s warm-up (h2's
+# stack drops them at a UDP socket that is never read). TCP: iperf3, one stream, h1 -> h2,
+# TCP_SECONDS (first second omitted), the receiver's figure.
 #
 # Prints a table with absolute numbers and the ratios the requirement names (L2 >= 0.9 x copier
 # for pps and TCP, L3 >= 0.85 x copier, LISP >= 0.8 x roamer L3), and the machine load at start
 # and end. Needs root. Everything it creates carries one random prefix and is deleted by name on
-# exit (also on failure); processes it starts are stopped by their process id.
+# exit (also on failure); the processes it starts are stopped by their process ids.
 #
-# Environment: PPS_SECONDS (3), TCP_SECONDS (5), REPEAT (3), PIN (1: sender and receiver on CPU 0,
-# the switch on CPU 1; 0: let the scheduler place them), CASES ("copier bridge l2 l3 lisp").
+# Environment:
+#   PPS_SECONDS (3), TCP_SECONDS (5), REPEAT (3 rounds)
+#   PIN (1: sender, receiver and iperf3 on CPU 0, the switch on CPU 1; 0: no pinning)
+#   CASES ("copier bridge l2 l3 lisp"; "direct" is always measured)
+#   PERF (0; 1: a 2-second perf profile of the switch's CPU for each data path, round 1)
+#   PERF_TOP (25 symbols)
+#   BUILD (1; 0: use the binaries already in target/release)
+#   NICE (-10: the benchmark's processes run at this nice level; 0: unchanged)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +43,9 @@ TCP_SECONDS=${TCP_SECONDS:-5}
 REPEAT=${REPEAT:-3}
 PIN=${PIN:-1}
 CASES=${CASES:-copier bridge l2 l3 lisp}
+PERF=${PERF:-0}
+PERF_TOP=${PERF_TOP:-25}
+NICE=${NICE:--10}
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "bench-forwarding: needs root (network namespaces, AF_PACKET)" >&2
@@ -43,6 +58,9 @@ command -v ethtool >/dev/null 2>&1 || need_apt+=(ethtool)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v ping >/dev/null 2>&1 || need_apt+=(iputils-ping)
 command -v taskset >/dev/null 2>&1 || need_apt+=(util-linux)
+if [ "$PERF" = 1 ] && ! command -v perf >/dev/null 2>&1; then
+    need_apt+=(linux-perf)
+fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
     echo "== installing ${need_apt[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -50,9 +68,11 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-echo "== building (release)"
-cargo build --release --quiet --bin roamer
-cargo build --release --quiet -p roamer-platforms --example pktgen --example copier
+if [ "${BUILD:-1}" = 1 ]; then
+    echo "== building (release)"
+    cargo build --release --quiet --bin roamer
+    cargo build --release --quiet -p roamer-platforms --example pktgen --example copier
+fi
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
     sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 TARGET_DIR=${TARGET_DIR:-target}
@@ -60,8 +80,8 @@ ROAMER=$TARGET_DIR/release/roamer
 PKTGEN=$TARGET_DIR/release/examples/pktgen
 COPIER=$TARGET_DIR/release/examples/copier
 
-# One prefix for every namespace and device of this run: "rb" + 4 hex digits (interface names
-# stay within 15 characters).
+# One prefix for every namespace and device of this run: "rb" + 4 hex digits; then one letter
+# per data path and a short name (interface names stay within 15 characters).
 while :; do
     P=rb$(printf '%04x' $((RANDOM & 0xffff)))
     ip netns list | grep -q "^$P" || break
@@ -93,143 +113,123 @@ trap 'exit 130' INT TERM
 
 LOAD_START=$(uptime)
 CPUS=$(nproc)
-echo "== prefix $P, $CPUS CPUs, load at start: $LOAD_START"
+echo "== prefix $P, $CPUS CPUs, load at start: ${LOAD_START#*load average: }"
 
-# --- topology helpers -------------------------------------------------------------------------
-
-# mkns NAME: a namespace ${P}NAME with lo up and IPv6 off (no router/neighbour chatter).
-mkns() {
-    ip netns add "$P$1"
-    NAMESPACES+=("$P$1")
-    ip -n "$P$1" link set lo up
-    ip netns exec "$P$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-    ip netns exec "$P$1" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-}
-
-# link NS1 DEV1 NS2 DEV2: a veth pair ${P}DEV1 in ${P}NS1 <-> ${P}DEV2 in ${P}NS2, both up.
-link() {
-    ip -n "$P$1" link add "$P$2" type veth peer name "$P$4" netns "$P$3"
-    ip -n "$P$1" link set "$P$2" up
-    ip -n "$P$3" link set "$P$4" up
-}
-
-# host NS DEV CIDR [GW]: address (and default route) of a host.
-host() {
-    ip -n "$P$1" addr add "$3" dev "$P$2"
-    if [ -n "${4:-}" ]; then
-        ip -n "$P$1" route add default via "$4"
-    fi
-}
-
-mac_of() { ip netns exec "$P$1" cat "/sys/class/net/$P$2/address"; }
-
-# The MAC address h1 resolved for ADDR (after a ping).
-neigh_mac() {
-    ip -n "${P}h1" neigh show "$1" | awk '{for (i = 1; i < NF; i++) if ($i == "lladdr") print $(i + 1)}'
-}
-
-# Command prefixes that pin hosts and switch to their CPUs (when PIN=1 and there are 2 CPUs or
-# more). A prefix, not a function: a command started in the background with it is one process
-# whose id is $! (taskset and `ip netns exec` replace themselves with the program).
+# Command prefixes that pin hosts and switches to their CPUs (PIN=1, 2 CPUs or more). A prefix,
+# not a function: a command started in the background with it is one process whose id is $!
+# (taskset and `ip netns exec` replace themselves with the program).
+# NICE (default -10) gives the benchmark's processes precedence over other work on the machine
+# (compilers, tests), alike for every data path.
 HOST_CPU=0
 SWITCH_CPU=1
 ON_HOST_CPU=()
 ON_SWITCH_CPU=()
-if [ "$PIN" = 1 ] && [ "$CPUS" -ge 2 ]; then
-    ON_HOST_CPU=(taskset -c "$HOST_CPU")
-    ON_SWITCH_CPU=(taskset -c "$SWITCH_CPU")
+if [ "$NICE" != 0 ]; then
+    ON_HOST_CPU=(nice -n "$NICE")
+    ON_SWITCH_CPU=(nice -n "$NICE")
 fi
+if [ "$PIN" = 1 ] && [ "$CPUS" -ge 2 ]; then
+    ON_HOST_CPU+=(taskset -c "$HOST_CPU")
+    ON_SWITCH_CPU+=(taskset -c "$SWITCH_CPU")
+fi
+PINNED=$([ "$PIN" = 1 ] && [ "$CPUS" -ge 2 ] && echo 1 || echo 0)
 
-# wait_ping DST: h1 pings DST until it answers (at most ~10 s).
+# --- topology helpers: names are $P$C<name>, C = the letter of the data path being built ------
+
+declare -A LETTER=([direct]=d [copier]=c [bridge]=b [l2]=s [l3]=r [lisp]=x)
+C=
+
+# mkns NAME: a namespace with lo up and IPv6 off (no router or neighbour chatter).
+mkns() {
+    ip netns add "$P$C$1"
+    NAMESPACES+=("$P$C$1")
+    ip -n "$P$C$1" link set lo up
+    ip netns exec "$P$C$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+    ip netns exec "$P$C$1" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+}
+
+# link NS1 DEV1 NS2 DEV2: a veth pair DEV1 in NS1 <-> DEV2 in NS2, both up.
+link() {
+    ip -n "$P$C$1" link add "$P$C$2" type veth peer name "$P$C$4" netns "$P$C$3"
+    ip -n "$P$C$1" link set "$P$C$2" up
+    ip -n "$P$C$3" link set "$P$C$4" up
+}
+
+# host NS DEV CIDR [GW]: address (and default route) of a host.
+host() {
+    ip -n "$P$C$1" addr add "$3" dev "$P$C$2"
+    if [ -n "${4:-}" ]; then
+        ip -n "$P$C$1" route add default via "$4"
+    fi
+}
+
+mac_of() { ip netns exec "$P$C$1" cat "/sys/class/net/$P$C$2/address"; }
+
+# neigh_mac ADDR: the MAC address h1 resolved for ADDR (after a ping).
+neigh_mac() {
+    ip -n "$P${C}h1" neigh show "$1" |
+        awk '{ for (i = 1; i < NF; i++) if ($i == "lladdr") print $(i + 1) }'
+}
+
+# ping_once DST: one ping from h1; true when answered.
+ping_once() { ip netns exec "$P${C}h1" ping -c 1 -W 1 "$1" >/dev/null 2>&1; }
+
+# wait_ping DST: h1 pings DST until it answers (at most ~15 s).
 wait_ping() {
     local i
     for i in $(seq 1 20); do
-        if ip netns exec "${P}h1" ping -c 1 -W 0.5 "$1" >/dev/null 2>&1; then
-            return 0
-        fi
+        ping_once "$1" && return 0
         sleep 0.2
     done
-    echo "h1 cannot reach $1" >&2
+    echo "   h1 cannot reach $1 through $C" >&2
     return 1
 }
 
-# start_roamer NS CONFIG: roamer in namespace ${P}NS on the config file; waits for "ready".
-start_roamer() {
-    local ns=$1 cfg=$2 log=$WORK/$1.log
-    "${ON_SWITCH_CPU[@]}" ip netns exec "$P$ns" "$ROAMER" run --config "$cfg" \
-        --socket "$WORK/$ns.sock" 2>"$log" >/dev/null &
-    PIDS+=($!)
+# bg OUT CMD...: CMD in the background, output to OUT; its process id is recorded for the
+# cleanup and left in LAST_PID.
+bg() {
+    local out=$1
+    shift
+    "$@" >"$out" 2>&1 &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+}
+
+# reap PID: waits for a process started with bg and drops it from the cleanup list (its id may
+# be reused once it is reaped).
+reap() {
+    wait "$1" 2>/dev/null || true
+    local keep=() pid
+    for pid in "${PIDS[@]}"; do
+        if [ "$pid" != "$1" ]; then keep+=("$pid"); fi
+    done
+    PIDS=("${keep[@]}")
+}
+
+# wait_line FILE WORD: waits (at most 10 s) until FILE contains WORD.
+wait_line() {
     local i
     for i in $(seq 1 100); do
-        if grep -q ready "$log"; then
-            return 0
-        fi
+        grep -q "$2" "$1" 2>/dev/null && return 0
         sleep 0.1
     done
-    echo "roamer in $P$ns did not become ready:" >&2
-    cat "$log" >&2
+    echo "   no '$2' in $1:" >&2
+    cat "$1" >&2
     return 1
 }
 
-# --- measurements -----------------------------------------------------------------------------
-
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else print v[int((NR + 1) / 2)] }'; }
-
-# measure_pps DST_MAC SRC_IP DST_IP: median received pps h1 -> h2 over $REPEAT runs.
-measure_pps() {
-    local r out send_out runs=()
-    for r in $(seq 1 "$REPEAT"); do
-        out=$WORK/count.$r
-        "${ON_HOST_CPU[@]}" ip netns exec "${P}h2" "$PKTGEN" count --dev "${P}h2e" \
-            --seconds "$PPS_SECONDS" --warmup 0.5 --wait 5 >"$out" &
-        local cpid=$!
-        PIDS+=("$cpid")
-        sleep 0.3
-        send_out=$("${ON_HOST_CPU[@]}" ip netns exec "${P}h1" "$PKTGEN" send --dev "${P}h1e" \
-            --dst-mac "$1" --src-ip "$2" --dst-ip "$3" --size 64 \
-            --seconds "$(awk -v s="$PPS_SECONDS" 'BEGIN { print s + 1.5 }')")
-        wait "$cpid" || true
-        runs+=("$(sed -n 's/.* pps=\([0-9]*\).*/\1/p' "$out")")
-        echo "     run $r: $(cat "$out")  [$send_out]" >&2
-    done
-    printf '%s\n' "${runs[@]}" | median
+# start_roamer NS CONFIG: roamer in the switch namespace NS; waits for its "ready" line.
+start_roamer() {
+    local log=$WORK/$C$1.log
+    bg "$log" "${ON_SWITCH_CPU[@]}" ip netns exec "$P$C$1" "$ROAMER" run --config "$2" \
+        --socket "$WORK/$C$1.sock"
+    SWITCH_PIDS[$CASE]="${SWITCH_PIDS[$CASE]:+${SWITCH_PIDS[$CASE]},}$LAST_PID"
+    wait_line "$log" ready
 }
 
-# measure_tcp DST_IP: iperf3 Gbit/s h1 -> h2 (receiver side).
-measure_tcp() {
-    local out=$WORK/iperf.txt try
-    for try in 1 2 3; do
-        "${ON_HOST_CPU[@]}" ip netns exec "${P}h2" iperf3 -s -1 -B "$1" >/dev/null 2>&1 &
-        local spid=$!
-        PIDS+=("$spid")
-        sleep 0.4
-        if "${ON_HOST_CPU[@]}" ip netns exec "${P}h1" iperf3 -c "$1" -t "$TCP_SECONDS" -O 1 -f g \
-            >"$out" 2>&1; then
-            wait "$spid" || true
-            local gbps
-            gbps=$(awk '/receiver/ { for (i = 1; i < NF; i++) if ($(i + 1) == "Gbits/sec") v = $i } END { print v + 0 }' "$out")
-            echo "     iperf3: $(grep receiver "$out" | tr -s ' ')" >&2
-            echo "$gbps"
-            return 0
-        fi
-        kill "$spid" 2>/dev/null || true
-        wait "$spid" 2>/dev/null || true
-        sleep 0.5
-    done
-    echo "     iperf3 failed: $(tail -2 "$out")" >&2
-    echo 0
-}
-
-declare -A PPS TCP NOTE
-
-# measure CASE DST_MAC SRC_IP DST_IP
-measure() {
-    echo "   $1: 64-byte pps" >&2
-    PPS[$1]=$(measure_pps "$2" "$3" "$4")
-    echo "   $1: TCP" >&2
-    TCP[$1]=$(measure_tcp "$4")
-    echo "   $1: ${PPS[$1]} pps, ${TCP[$1]} Gbit/s" >&2
-}
+# What each data path's measurement needs: the destination MAC address of the generated frames
+# as h1 sends them, and the addresses.
+declare -A DST_MAC SRC_IP DST_IP PPS_RUNS TCP_RUNS CPU_RUNS PPS TCP CPU NOTE READY SWITCH_PIDS
 
 # Hosts in one subnet (copier, bridge, roamer L2): h1 10.91.0.1, h2 10.91.0.2.
 two_hosts_one_subnet() {
@@ -240,51 +240,55 @@ two_hosts_one_subnet() {
     link h2 h2e s1 p2
     host h1 h1e 10.91.0.1/24
     host h2 h2e 10.91.0.2/24
+    SRC_IP[$1]=10.91.0.1
+    DST_IP[$1]=10.91.0.2
 }
 
 # --- the data paths ---------------------------------------------------------------------------
 
-case_direct() {
+setup_direct() {
     mkns h1
     mkns h2
     link h1 h1e h2 h2e
     host h1 h1e 10.91.0.1/24
     host h2 h2e 10.91.0.2/24
-    wait_ping 10.91.0.2
-    measure direct "$(mac_of h2 h2e)" 10.91.0.1 10.91.0.2
+    SRC_IP[direct]=10.91.0.1
+    DST_IP[direct]=10.91.0.2
+    wait_ping 10.91.0.2 || return 1
+    DST_MAC[direct]=$(mac_of h2 h2e)
 }
 
-case_copier() {
-    two_hosts_one_subnet
-    "${ON_SWITCH_CPU[@]}" ip netns exec "${P}s1" "$COPIER" --a "${P}p1" --b "${P}p2" \
-        >"$WORK/copier.log" 2>&1 &
-    PIDS+=($!)
-    local i
-    for i in $(seq 1 50); do
-        grep -q ready "$WORK/copier.log" && break
-        sleep 0.1
-    done
-    NOTE[copier]=$(head -1 "$WORK/copier.log")
-    wait_ping 10.91.0.2
-    measure copier "$(mac_of h2 h2e)" 10.91.0.1 10.91.0.2
+setup_copier() {
+    two_hosts_one_subnet copier
+    bg "$WORK/copier.log" "${ON_SWITCH_CPU[@]}" ip netns exec "$P${C}s1" "$COPIER" \
+        --a "$P${C}p1" --b "$P${C}p2"
+    SWITCH_PIDS[copier]=$LAST_PID
+    wait_line "$WORK/copier.log" ready || return 1
+    if grep -q 'vnet_hdr=true' "$WORK/copier.log"; then
+        NOTE[copier]="vnet-hdr on"
+    else
+        NOTE[copier]="vnet-hdr OFF"
+    fi
+    wait_ping 10.91.0.2 || return 1
+    DST_MAC[copier]=$(mac_of h2 h2e)
 }
 
-case_bridge() {
-    two_hosts_one_subnet
-    ip -n "${P}s1" link add "${P}br" type bridge
-    ip -n "${P}s1" link set "${P}p1" master "${P}br"
-    ip -n "${P}s1" link set "${P}p2" master "${P}br"
-    ip -n "${P}s1" link set "${P}br" up
-    wait_ping 10.91.0.2
-    measure bridge "$(mac_of h2 h2e)" 10.91.0.1 10.91.0.2
+setup_bridge() {
+    two_hosts_one_subnet bridge
+    ip -n "$P${C}s1" link add "$P${C}br" type bridge
+    ip -n "$P${C}s1" link set "$P${C}p1" master "$P${C}br"
+    ip -n "$P${C}s1" link set "$P${C}p2" master "$P${C}br"
+    ip -n "$P${C}s1" link set "$P${C}br" up
+    wait_ping 10.91.0.2 || return 1
+    DST_MAC[bridge]=$(mac_of h2 h2e)
 }
 
-case_l2() {
-    two_hosts_one_subnet
+setup_l2() {
+    two_hosts_one_subnet l2
     cat >"$WORK/l2.cfg" <<EOF
 hostname bench-l2
-roamer platform port Ethernet1/1 ${P}p1
-roamer platform port Ethernet1/2 ${P}p2
+roamer platform port Ethernet1/1 $P${C}p1
+roamer platform port Ethernet1/2 $P${C}p2
 vlan 10
 interface Ethernet1/1
   switchport
@@ -293,12 +297,12 @@ interface Ethernet1/2
   switchport
   switchport access vlan 10
 EOF
-    start_roamer s1 "$WORK/l2.cfg"
-    wait_ping 10.91.0.2
-    measure l2 "$(mac_of h2 h2e)" 10.91.0.1 10.91.0.2
+    start_roamer s1 "$WORK/l2.cfg" || return 1
+    wait_ping 10.91.0.2 || return 1
+    DST_MAC[l2]=$(mac_of h2 h2e)
 }
 
-case_l3() {
+setup_l3() {
     mkns h1
     mkns h2
     mkns s1
@@ -306,10 +310,12 @@ case_l3() {
     link h2 h2e s1 p2
     host h1 h1e 10.10.0.5/24 10.10.0.1
     host h2 h2e 10.20.0.6/24 10.20.0.1
+    SRC_IP[l3]=10.10.0.5
+    DST_IP[l3]=10.20.0.6
     cat >"$WORK/l3.cfg" <<EOF
 hostname bench-l3
-roamer platform port Ethernet1/1 ${P}p1
-roamer platform port Ethernet1/2 ${P}p2
+roamer platform port Ethernet1/1 $P${C}p1
+roamer platform port Ethernet1/2 $P${C}p2
 feature interface-vlan
 vlan 10,20
 interface Ethernet1/1
@@ -323,30 +329,14 @@ interface Vlan10
 interface Vlan20
   ip address 10.20.0.1/24
 EOF
-    start_roamer s1 "$WORK/l3.cfg"
-    wait_ping 10.20.0.6
-    measure l3 "$(neigh_mac 10.10.0.1)" 10.10.0.5 10.20.0.6
+    start_roamer s1 "$WORK/l3.cfg" || return 1
+    wait_ping 10.20.0.6 || return 1
+    DST_MAC[l3]=$(neigh_mac 10.10.0.1)
 }
 
-lisp_supported() {
-    grep -q 'lisp map-cache' control/src/config/cli/commands.rs 2>/dev/null
-}
-
-case_lisp() {
-    mkns h1
-    mkns h2
-    mkns s1
-    mkns s2
-    link h1 h1e s1 p1
-    link h2 h2e s2 p2
-    link s1 u1 s2 u2
-    # The underlay carries 1500-byte host packets plus the 36 bytes of LISP encapsulation.
-    ip -n "${P}s1" link set "${P}u1" mtu 9000
-    ip -n "${P}s2" link set "${P}u2" mtu 9000
-    host h1 h1e 10.10.0.5/24 10.10.0.1
-    host h2 h2e 10.20.0.6/24 10.20.0.1
-    xtr() { # NAME HOST_PORT_DEV UNDERLAY_DEV VLAN EID_NET SVI_ADDR RLOC PEER_EID PEER_RLOC
-        cat <<EOF
+# xtr_config NAME HOST_DEV UNDERLAY_DEV VLAN EID_PREFIX SVI_ADDR RLOC PEER_EID_PREFIX PEER_RLOC
+xtr_config() {
+    cat <<EOF
 hostname $1
 roamer platform port Ethernet1/1 $2
 roamer platform port Ethernet1/3 $3
@@ -365,53 +355,194 @@ ip lisp itr-etr
 ip lisp database-mapping $5 $7 priority 1 weight 100
 ip lisp map-cache $8 $9 priority 1 weight 100
 EOF
-    }
-    xtr xtr1 "${P}p1" "${P}u1" 10 10.10.0.0/24 10.10.0.1 192.0.2.1 10.20.0.0/24 192.0.2.2 \
-        >"$WORK/lisp1.cfg"
-    xtr xtr2 "${P}p2" "${P}u2" 20 10.20.0.0/24 10.20.0.1 192.0.2.2 10.10.0.0/24 192.0.2.1 \
-        >"$WORK/lisp2.cfg"
-    start_roamer s1 "$WORK/lisp1.cfg"
-    start_roamer s2 "$WORK/lisp2.cfg"
-    wait_ping 10.20.0.6
-    measure lisp "$(neigh_mac 10.10.0.1)" 10.10.0.5 10.20.0.6
+}
+
+lisp_supported() { grep -q 'lisp map-cache' control/src/config/cli/commands.rs 2>/dev/null; }
+
+setup_lisp() {
+    if ! lisp_supported; then
+        NOTE[lisp]="skipped: no static map-cache"
+        return 1
+    fi
+    mkns h1
+    mkns h2
+    mkns s1
+    mkns s2
+    link h1 h1e s1 p1
+    link h2 h2e s2 p2
+    link s1 u1 s2 u2
+    # The underlay carries 1500-byte host packets plus 36 bytes of LISP encapsulation.
+    ip -n "$P${C}s1" link set "$P${C}u1" mtu 9000
+    ip -n "$P${C}s2" link set "$P${C}u2" mtu 9000
+    host h1 h1e 10.10.0.5/24 10.10.0.1
+    host h2 h2e 10.20.0.6/24 10.20.0.1
+    SRC_IP[lisp]=10.10.0.5
+    DST_IP[lisp]=10.20.0.6
+    xtr_config xtr1 "$P${C}p1" "$P${C}u1" 10 10.10.0.0/24 10.10.0.1 192.0.2.1 10.20.0.0/24 \
+        192.0.2.2 >"$WORK/lisp1.cfg"
+    xtr_config xtr2 "$P${C}p2" "$P${C}u2" 20 10.20.0.0/24 10.20.0.1 192.0.2.2 10.10.0.0/24 \
+        192.0.2.1 >"$WORK/lisp2.cfg"
+    start_roamer s1 "$WORK/lisp1.cfg" || return 1
+    start_roamer s2 "$WORK/lisp2.cfg" || return 1
+    wait_ping 10.20.0.6 || return 1
+    DST_MAC[lisp]=$(neigh_mac 10.10.0.1)
+}
+
+# --- measurements -----------------------------------------------------------------------------
+
+median() {
+    tr ' ' '\n' | awk 'NF' | sort -n |
+        awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else print v[int((NR + 1) / 2)] }'
+}
+
+# profile CASE: a 2-second perf profile of the switch processes (with the kernel's work done in
+# their context), or for the Linux bridge, which has none, of the CPUs.
+profile() {
+    local what=(-a) label="all CPUs"
+    if [ -n "${SWITCH_PIDS[$1]:-}" ]; then
+        what=(-p "${SWITCH_PIDS[$1]}")
+        label="the switch processes"
+    fi
+    perf record -q -F 1999 -g "${what[@]}" -o "$WORK/perf.$1" -- sleep 2 >/dev/null 2>&1 ||
+        return 0
+    echo "     perf, $label, share by thread:"
+    perf report -i "$WORK/perf.$1" --no-children --sort comm --stdio 2>/dev/null |
+        grep -E '^ +[0-9.]+%' | head -6 | sed 's/  */ /g; s/^/       /' || true
+    echo "     perf, $label, top symbols:"
+    perf report -i "$WORK/perf.$1" --no-children --sort comm,dso,symbol --stdio -g none \
+        2>/dev/null | grep -E '^ +[0-9.]+%' | head -"$PERF_TOP" |
+        sed 's/  */ /g; s/ - - *$//; s/^/       /' | cut -c1-150 || true
+}
+
+# measure_pps CASE ROUND: one pps measurement, appended to PPS_RUNS[CASE].
+measure_pps() {
+    local case=$1 round=$2 h1=$P${LETTER[$1]}h1 h2=$P${LETTER[$1]}h2 cpid spid
+    local d1=$P${LETTER[$1]}h1e d2=$P${LETTER[$1]}h2e
+    C=${LETTER[$case]}
+    ping_once "${DST_IP[$case]}" || true # refresh learned addresses after an idle while
+    bg "$WORK/count" "${ON_HOST_CPU[@]}" ip netns exec "$h2" "$PKTGEN" count --dev "$d2" \
+        --seconds "$PPS_SECONDS" --warmup 0.5 --wait 5 --hold 5 --cpu-pids "${SWITCH_PIDS[$case]:-}"
+    cpid=$LAST_PID
+    sleep 0.3
+    bg "$WORK/send" "${ON_HOST_CPU[@]}" ip netns exec "$h1" "$PKTGEN" send --dev "$d1" \
+        --dst-mac "${DST_MAC[$case]}" --src-ip "${SRC_IP[$case]}" --dst-ip "${DST_IP[$case]}" \
+        --size 64 --seconds "$(awk -v s="$PPS_SECONDS" 'BEGIN { print s + 1.5 }')"
+    spid=$LAST_PID
+    if [ "$round" = 1 ] && [ "$PERF" = 1 ] && [ "$case" != direct ]; then
+        sleep 0.8
+        profile "$case" >"$WORK/perf.$case.txt"
+    fi
+    reap "$spid"
+    # The counter holds its UDP sink open until the sender is done; then it can go.
+    wait_line "$WORK/count" received || true
+    kill "$cpid" 2>/dev/null || true
+    reap "$cpid"
+    local pps cpu
+    pps=$(sed -n 's/.* pps=\([0-9]*\).*/\1/p' "$WORK/count")
+    PPS_RUNS[$case]="${PPS_RUNS[$case]:-} ${pps:-0}"
+    cpu=$(sed -n 's/.* switch_cpu=\([0-9.]*\).*/\1/p' "$WORK/count")
+    if [ -n "$cpu" ]; then
+        CPU_RUNS[$case]="${CPU_RUNS[$case]:-} $(awk -v p="${pps:-0}" -v c="$cpu" \
+            'BEGIN { if (c > 0) printf "%.0f", p / c; else print 0 }')"
+    fi
+    printf '   %-7s pps  round %s: %s\n' "$case" "$round" "$(cat "$WORK/count")"
+    printf '   %-7s               %s\n' "" "$(cat "$WORK/send")"
+    if [ -f "$WORK/perf.$case.txt" ] && [ "$round" = 1 ]; then
+        cat "$WORK/perf.$case.txt"
+    fi
+    return 0
+}
+
+# measure_tcp CASE ROUND: one iperf3 run (Gbit/s as the receiver counted), appended to
+# TCP_RUNS[CASE].
+measure_tcp() {
+    local case=$1 round=$2 h1=$P${LETTER[$1]}h1 h2=$P${LETTER[$1]}h2 out=$WORK/iperf try spid
+    local gbps=0
+    for try in 1 2 3; do
+        bg /dev/null "${ON_HOST_CPU[@]}" ip netns exec "$h2" iperf3 -s -1 -B "${DST_IP[$case]}"
+        spid=$LAST_PID
+        sleep 0.4
+        if "${ON_HOST_CPU[@]}" ip netns exec "$h1" iperf3 -c "${DST_IP[$case]}" \
+            -t "$TCP_SECONDS" -O 1 -f g >"$out" 2>&1; then
+            reap "$spid"
+            gbps=$(awk '/receiver/ { for (i = 1; i < NF; i++) if ($(i + 1) == "Gbits/sec") v = $i }
+                END { print v + 0 }' "$out")
+            break
+        fi
+        kill "$spid" 2>/dev/null || true
+        reap "$spid"
+        sleep 0.5
+    done
+    TCP_RUNS[$case]="${TCP_RUNS[$case]:-} $gbps"
+    printf '   %-7s TCP  round %s: %s\n' "$case" "$round" \
+        "$(grep receiver "$out" | tr -s ' ' || tail -1 "$out")"
 }
 
 # --- run --------------------------------------------------------------------------------------
 
-echo "== sender, switch and receiver share the machine's $CPUS CPUs" \
-    "$([ "$PIN" = 1 ] && [ "$CPUS" -ge 2 ] && echo "(PIN=1: hosts on CPU $HOST_CPU, switch on CPU $SWITCH_CPU)")"
-for c in direct $CASES; do
-    if [ "$c" = lisp ] && ! lisp_supported; then
-        echo "== lisp: skipped (no 'ip lisp map-cache' configuration command in this tree)"
-        NOTE[lisp]="skipped: no static map-cache command"
-        continue
+placement() {
+    if [ "$PINNED" = 1 ]; then
+        echo "hosts (sender, receiver, iperf3) pinned to CPU $HOST_CPU, switches to CPU $SWITCH_CPU"
+    else
+        echo "placed by the scheduler"
     fi
-    echo "== $c"
-    if ! "case_$c"; then
-        echo "   $c: FAILED (see above)" >&2
-        NOTE[$c]="failed"
-        PPS[$c]=${PPS[$c]:-0}
-        TCP[$c]=${TCP[$c]:-0}
+}
+echo "== sender, switch and receiver share the machine's $CPUS CPUs ($(placement); nice $NICE)"
+ALL=(direct)
+for c in $CASES; do
+    if [ "$c" != direct ]; then ALL+=("$c"); fi
+done
+echo "== building the topologies"
+for c in "${ALL[@]}"; do
+    C=${LETTER[$c]:?unknown data path $c}
+    CASE=$c
+    if "setup_$c"; then
+        READY[$c]=1
+        echo "   $c: up"
+    else
+        NOTE[$c]=${NOTE[$c]:-setup failed}
+        echo "   $c: ${NOTE[$c]}"
     fi
-    if [ -n "${NOTE[$c]:-}" ] && [ "$c" = copier ]; then
-        echo "   copier: ${NOTE[$c]}"
-    fi
-    cleanup
+done
+if [ "${READY[direct]:-}" = 1 ]; then
+    echo "   veth offloads (h1 side): $(ip netns exec "$P${LETTER[direct]}h1" ethtool -k \
+        "$P${LETTER[direct]}h1e" 2>/dev/null | grep -E '^(tcp-segmentation-offload|generic-receive-offload|tx-checksumming):' | tr -s ' \n' ' ')"
+fi
+
+for round in $(seq 1 "$REPEAT"); do
+    echo "== round $round of $REPEAT: 64-byte pps"
+    for c in "${ALL[@]}"; do
+        if [ "${READY[$c]:-}" = 1 ]; then measure_pps "$c" "$round"; fi
+    done
+    echo "== round $round of $REPEAT: TCP"
+    for c in "${ALL[@]}"; do
+        if [ "${READY[$c]:-}" = 1 ]; then measure_tcp "$c" "$round"; fi
+    done
 done
 LOAD_END=$(uptime)
+for c in "${ALL[@]}"; do
+    PPS[$c]=$(echo "${PPS_RUNS[$c]:-}" | median)
+    TCP[$c]=$(echo "${TCP_RUNS[$c]:-}" | median)
+    CPU[$c]=$(echo "${CPU_RUNS[$c]:-}" | median)
+done
+cleanup
 
 # --- report -----------------------------------------------------------------------------------
 
-ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0 && a > 0) printf "%.2f", a / b; else print "-" }'; }
+ratio() {
+    awk -v a="${1:-0}" -v b="${2:-0}" \
+        'BEGIN { if (b > 0 && a > 0) printf "%.2f", a / b; else print "-" }'
+}
 verdict() { # RATIO TARGET
-    awk -v r="$1" -v t="$2" 'BEGIN { if (r == "-") print "n/a"; else if (r + 0 >= t) print "met"; else print "MISSED" }'
+    awk -v r="$1" -v t="$2" \
+        'BEGIN { if (r == "-") print "n/a"; else if (r + 0 >= t) print "met"; else print "MISSED" }'
 }
 mpps() { awk -v p="${1:-0}" 'BEGIN { printf "%.3f", p / 1e6 }'; }
 
 label() {
     case $1 in
     direct) echo "tools only (h1-h2 veth, no switch)" ;;
-    copier) echo "frame copier (AF_PACKET, vnet-hdr)" ;;
+    copier) echo "frame copier (AF_PACKET)" ;;
     bridge) echo "Linux bridge" ;;
     l2) echo "roamer L2 (same VLAN)" ;;
     l3) echo "roamer L3 (SVI to SVI)" ;;
@@ -420,28 +551,40 @@ label() {
 }
 
 echo
-echo "== results ($(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), $CPUS CPUs; PPS_SECONDS=$PPS_SECONDS REPEAT=$REPEAT TCP_SECONDS=$TCP_SECONDS PIN=$PIN)"
-echo "load at start: ${LOAD_START#*load average: }"
-echo "load at end:   ${LOAD_END#*load average: }"
-echo "Sender, switch and receiver share the $CPUS CPUs (the kernel's veth work runs on the sending side's CPU)."
+echo "== results: $(date -u '+%Y-%m-%d %H:%M UTC'), Linux $(uname -r), $CPUS CPUs," \
+    "medians of $REPEAT rounds (pps ${PPS_SECONDS} s, TCP ${TCP_SECONDS} s)"
+echo "load average at start: ${LOAD_START#*load average: }"
+echo "load average at end:   ${LOAD_END#*load average: }"
+echo "The sender, the switch and the receiver share these $CPUS CPUs ($(placement), nice $NICE);"
+echo "the kernel's veth delivery runs on the sending side's CPU (for the Linux bridge: all of it)."
+echo "Mpps/CPU: 64-byte pps per CPU-second the switch processes used (their own threads only)."
 echo
-printf '| %-36s | %10s | %9s | %-26s |\n' "data path" "64 B Mpps" "TCP Gb/s" "note"
-printf '|%s|%s|%s|%s|\n' "--------------------------------------" "------------" "-----------" "----------------------------"
-for c in direct copier bridge l2 l3 lisp; do
-    [ "$c" = direct ] || [[ " $CASES " == *" $c "* ]] || continue
-    printf '| %-36s | %10s | %9s | %-26s |\n' "$(label $c)" "$(mpps "${PPS[$c]:-0}")" \
-        "${TCP[$c]:-0}" "${NOTE[$c]:-}"
+printf '| %-34s | %9s | %8s | %8s | %-30s |\n' "data path" "64 B Mpps" "Mpps/CPU" "TCP Gb/s" \
+    "rounds: kpps / Gb/s"
+printf '|%s|%s|%s|%s|%s|\n' "------------------------------------" "-----------" "----------" \
+    "----------" "--------------------------------"
+for c in "${ALL[@]}"; do
+    if [ "${READY[$c]:-}" = 1 ]; then
+        rounds="$(echo "${PPS_RUNS[$c]}" | awk '{ for (i = 1; i <= NF; i++) printf "%s%d", (i > 1 ? " " : ""), $i / 1000 }') / $(echo "${TCP_RUNS[$c]}" | sed 's/^ //')"
+        if [ -n "${NOTE[$c]:-}" ]; then rounds="$rounds (${NOTE[$c]})"; fi
+        local_cpu=-
+        if [ "${CPU[$c]:-0}" != 0 ]; then local_cpu=$(mpps "${CPU[$c]}"); fi
+        printf '| %-34s | %9s | %8s | %8s | %-30s |\n' "$(label "$c")" "$(mpps "${PPS[$c]}")" \
+            "$local_cpu" "${TCP[$c]}" "$rounds"
+    else
+        printf '| %-34s | %9s | %8s | %8s | %-30s |\n' "$(label "$c")" "-" "-" "-" "${NOTE[$c]:-}"
+    fi
 done
 echo
-printf '| %-34s | %6s | %6s | %-7s |\n' "ratio" "value" "target" "verdict"
-printf '|%s|%s|%s|%s|\n' "------------------------------------" "--------" "--------" "---------"
-row() { # NAME A B TARGET
+printf '| %-32s | %5s | %6s | %-7s |\n' "ratio" "value" "target" "verdict"
+printf '|%s|%s|%s|%s|\n' "----------------------------------" "-------" "--------" "---------"
+row() { # NAME A B [TARGET]
     local r
     r=$(ratio "$2" "$3")
-    if [ -n "$4" ]; then
-        printf '| %-34s | %6s | %6s | %-7s |\n' "$1" "$r" "$4" "$(verdict "$r" "$4")"
+    if [ -n "${4:-}" ]; then
+        printf '| %-32s | %5s | %6s | %-7s |\n' "$1" "$r" "$4" "$(verdict "$r" "$4")"
     else
-        printf '| %-34s | %6s | %6s | %-7s |\n' "$1" "$r" "-" "info"
+        printf '| %-32s | %5s | %6s | %-7s |\n' "$1" "$r" "-" "info"
     fi
 }
 row "L2 pps / copier pps" "${PPS[l2]:-0}" "${PPS[copier]:-0}" 0.9
@@ -450,6 +593,9 @@ row "L3 pps / copier pps" "${PPS[l3]:-0}" "${PPS[copier]:-0}" 0.85
 row "L3 TCP / copier TCP" "${TCP[l3]:-0}" "${TCP[copier]:-0}" 0.85
 row "LISP pps / roamer L3 pps" "${PPS[lisp]:-0}" "${PPS[l3]:-0}" 0.8
 row "LISP TCP / roamer L3 TCP" "${TCP[lisp]:-0}" "${TCP[l3]:-0}" 0.8
-row "L2 pps / Linux bridge pps" "${PPS[l2]:-0}" "${PPS[bridge]:-0}" ""
-row "L2 TCP / Linux bridge TCP" "${TCP[l2]:-0}" "${TCP[bridge]:-0}" ""
-row "copier pps / tools-only pps" "${PPS[copier]:-0}" "${PPS[direct]:-0}" ""
+row "L2 pps / Linux bridge pps" "${PPS[l2]:-0}" "${PPS[bridge]:-0}"
+row "L2 TCP / Linux bridge TCP" "${TCP[l2]:-0}" "${TCP[bridge]:-0}"
+row "copier pps / tools-only pps" "${PPS[copier]:-0}" "${PPS[direct]:-0}"
+row "L2 Mpps/CPU / copier Mpps/CPU" "${CPU[l2]:-0}" "${CPU[copier]:-0}"
+row "L3 Mpps/CPU / copier Mpps/CPU" "${CPU[l3]:-0}" "${CPU[copier]:-0}"
+row "LISP Mpps/CPU / L3 Mpps/CPU" "${CPU[lisp]:-0}" "${CPU[l3]:-0}"

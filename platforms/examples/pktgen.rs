@@ -4,7 +4,8 @@
 //! ```text
 //! pktgen send  --dev D --dst-mac M [--src-ip A] [--dst-ip B] [--size 64] [--seconds S]
 //!              [--port P] [--count N]
-//! pktgen count --dev D [--seconds S] [--port P] [--wait S] [--warmup S]
+//! pktgen count --dev D [--seconds S] [--port P] [--wait S] [--warmup S] [--hold S]
+//!              [--cpu-pids P1,P2]
 //! ```
 //!
 //! `send` opens `D` in the calling process's network namespace (run it with
@@ -19,7 +20,12 @@
 //! the interface's own receive counter over the same window (which also counts anything else
 //! that arrived). It sleeps briefly when nothing is queued, so an idle counter costs nothing.
 //! While it runs, a UDP socket bound to `P` that is never read makes the host drop the
-//! datagrams right after the socket lookup (see [`udp_sink`]).
+//! datagrams right after the socket lookup (see [`udp_sink`]); `--hold` keeps that socket for
+//! as many seconds after the result is printed, while the sender finishes. With `--cpu-pids`, it also
+//! reports how much CPU time those processes (all their threads; e.g. the switch under test)
+//! used over the window, as a fraction of one CPU (`switch_cpu`), from
+//! `/proc/PID/task/*/schedstat`; the kernel's work done on their behalf in softirq context may
+//! or may not be included, depending on the kernel's IRQ time accounting.
 //!
 //! Both print machine-readable `key=value` pairs, e.g. `received frames=… pps=…`.
 
@@ -68,6 +74,8 @@ struct Opts {
     port: u16,
     wait: f64,
     warmup: f64,
+    hold: f64,
+    cpu_pids: Vec<u32>,
 }
 
 impl Opts {
@@ -83,6 +91,8 @@ impl Opts {
             port: 9,
             wait: 10.0,
             warmup: 0.5,
+            hold: 0.0,
+            cpu_pids: Vec::new(),
         };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -102,6 +112,14 @@ impl Opts {
                 "--port" => o.port = value.parse().map_err(|_| bad("a UDP port"))?,
                 "--wait" => o.wait = value.parse().map_err(|_| bad("seconds"))?,
                 "--warmup" => o.warmup = value.parse().map_err(|_| bad("seconds"))?,
+                "--hold" => o.hold = value.parse().map_err(|_| bad("seconds"))?,
+                "--cpu-pids" => {
+                    o.cpu_pids = value
+                        .split(',')
+                        .filter(|p| !p.is_empty())
+                        .map(|p| p.parse().map_err(|_| bad("process ids")))
+                        .collect::<Result<_, _>>()?;
+                }
                 _ => return Err(format!("unknown option {flag}")),
             }
         }
@@ -248,6 +266,28 @@ fn udp_sink(port: u16) -> Result<socket2::Socket, String> {
     Ok(sink)
 }
 
+/// CPU time (ns) the threads of `pids` have run so far (`/proc/PID/task/TID/schedstat`, first
+/// field). Processes or threads that are gone count 0.
+fn cpu_ns(pids: &[u32]) -> u64 {
+    let mut total = 0;
+    for pid in pids {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else {
+                continue;
+            };
+            total += text
+                .split_whitespace()
+                .next()
+                .and_then(|ns| ns.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    total
+}
+
 fn count(o: &Opts) -> Result<(), String> {
     let _sink = udp_sink(o.port)?;
     let mut port = open(&o.dev, false)?;
@@ -284,6 +324,7 @@ fn count(o: &Opts) -> Result<(), String> {
     }
     let window = Duration::from_secs_f64(o.seconds);
     let kernel_before = rx_packets(&o.dev);
+    let cpu_before = cpu_ns(&o.cpu_pids);
     let started = Instant::now();
     let mut frames = 0u64;
     let mut full_batches = 0u64;
@@ -295,13 +336,22 @@ fn count(o: &Opts) -> Result<(), String> {
         full_batches += u64::from(full);
     }
     let secs = started.elapsed().as_secs_f64();
+    let cpu_after = cpu_ns(&o.cpu_pids);
+    let switch_cpu = if o.cpu_pids.is_empty() {
+        String::new()
+    } else {
+        let used = cpu_after.saturating_sub(cpu_before) as f64 / 1e9;
+        format!(" switch_cpu={:.3}", used / secs)
+    };
     let kernel = match (kernel_before, rx_packets(&o.dev)) {
         (Some(a), Some(b)) => format!("{:.0}", b.saturating_sub(a) as f64 / secs),
         _ => "?".into(),
     };
     println!(
-        "received frames={frames} seconds={secs:.3} pps={:.0} kernel_rx_pps={kernel} batches={batches} full_batches={full_batches}",
+        "received frames={frames} seconds={secs:.3} pps={:.0} kernel_rx_pps={kernel} batches={batches} full_batches={full_batches}{switch_cpu}",
         frames as f64 / secs
     );
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    std::thread::sleep(Duration::from_secs_f64(o.hold));
     Ok(())
 }
