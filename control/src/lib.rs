@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod error;
+pub mod hsrp;
 pub mod reconcile;
 pub mod show;
 pub mod wire;
