@@ -52,7 +52,7 @@ fn secs6(ms: u64) -> String {
 
 /// `3 sec` or `250 msec`.
 fn timer(ms: u32) -> (String, &'static str) {
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         ((ms / 1000).to_string(), "sec")
     } else {
         (ms.to_string(), "msec")
