@@ -920,6 +920,36 @@ fn a_group_without_a_virtual_ip_learns_it_from_the_active_router() {
 }
 
 #[test]
+fn configuring_the_virtual_ip_moves_a_learning_group_to_listen() {
+    let mut c = cfg(2, 2, 100);
+    c.virtual_ip = None;
+    let (mut g, _) = Group::new(c.clone(), 0);
+    assert_eq!(g.state(), State::Learn);
+    // Alone and without a VIP it never speaks.
+    for _ in 0..5 {
+        let out = g.tick(g.next_deadline().min(50_000));
+        assert!(out.is_empty());
+    }
+    assert_eq!(g.state(), State::Learn);
+    c.virtual_ip = Some(VIP);
+    let out = g.reconfigure(c.clone(), 50_000);
+    assert!(out.is_empty());
+    assert_eq!(g.state(), State::Listen);
+    let sent = drive_alone(&mut g, State::Active);
+    assert_eq!(sent.len(), 2, "hello and gratuitous ARP");
+    // Removing the VIP again restarts the group: resign, withdraw, Learn.
+    c.virtual_ip = None;
+    let out = g.reconfigure(c, 90_000);
+    assert_eq!(g.state(), State::Learn);
+    let removes = out
+        .iter()
+        .filter(|a| matches!(a, Action::Table(op) if op.action == OpAction::Remove))
+        .count();
+    assert_eq!(removes, 2);
+    assert!(matches!(&out[0], Action::Send(f) if describe(f).starts_with("Resign Active")));
+}
+
+#[test]
 fn virtual_mac_defaults_and_override() {
     assert_eq!(
         default_virtual_mac(1, 100).unwrap().to_string(),
@@ -1180,4 +1210,256 @@ fn show_hsrp_detail_golden() {
     assert_eq!(rows[1]["sh_cur_hello_attr"], "msec");
     assert_eq!(rows[1]["sh_ip_redund_name"], "hsrp-Vlan20-20");
     assert_eq!(rows[0]["sh_auth_failures"], "0");
+}
+
+// ----- bytes on the wire ----------------------------------------------------------------
+
+fn hex(s: &str) -> Vec<u8> {
+    let s: String = s.split_whitespace().collect();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// Ticks a lone group until it reaches `state`; returns the frames sent on that transition.
+fn drive_alone(g: &mut Group, state: State) -> Vec<Vec<u8>> {
+    for _ in 0..10 {
+        let out = g.tick(g.next_deadline());
+        if g.state() == state {
+            return out
+                .into_iter()
+                .filter_map(|a| match a {
+                    Action::Send(f) => Some(f),
+                    Action::Table(_) => None,
+                })
+                .collect();
+        }
+    }
+    panic!("never reached {state:?}");
+}
+
+#[test]
+fn active_hellos_match_the_reference_frames_byte_for_byte() {
+    // protocols.md §7.2 / §7.4 worked hellos (Active, prio 110, group 10, VIP 10.10.10.1,
+    // from 10.10.10.2), as full frames (the same bytes as tests/hsrp_wire_vectors.rs).
+    let v1_frame = hex(
+        "01005e00000200000c07ac0a080045c00030000000000111c4ef0a0a0a02e0000002\
+         07c107c1001c7ddc000010030a6e0a00636973636f0000000a0a0a01",
+    );
+    let v2_frame = hex(
+        "01005e00006600000c9ff00a080045c00050000000000111c46b0a0a0a02e0000066\
+         07c107c1003cfb9b012802000604000a0011223344550000006e00000bb800002710\
+         0a0a0a010000000000000000000000000308636973636f000000",
+    );
+    for (version, expected) in [(1, v1_frame), (2, v2_frame)] {
+        let mut c = GroupConfig::new(
+            vlan(10),
+            10,
+            version,
+            Ipv4Addr::new(10, 10, 10, 2),
+            Mac([0x00, 0x11, 0x22, 0x33, 0x44, 0x55]),
+        );
+        c.virtual_ip = Some(Ipv4Addr::new(10, 10, 10, 1));
+        c.priority = 110;
+        let (mut g, _) = Group::new(c, 0);
+        let sent = drive_alone(&mut g, State::Active);
+        assert_eq!(sent[0], expected, "v{version}");
+    }
+}
+
+#[test]
+fn md5_hello_matches_a_cisco_capture() {
+    // John the Ripper's first `hsrp` vector (Cisco IOS): v1 Speak, prio 100, group 1,
+    // VIP 10.0.0.100, from 10.0.0.20, key id 0, key "password12345".
+    let mut c = GroupConfig::new(vlan(1), 1, 1, Ipv4Addr::new(10, 0, 0, 20), iface_mac(20));
+    c.virtual_ip = Some(Ipv4Addr::new(10, 0, 0, 100));
+    c.auth = GroupAuth::Md5(b"password12345".to_vec());
+    let (mut g, _) = Group::new(c, 0);
+    let sent = drive_alone(&mut g, State::Speak);
+    let f = parse_hsrp_frame(&sent[0]).unwrap();
+    let mut expected = hex(
+        "000004030a64010000000000000000000a000064041c010000000a000014000000000000000000000000\
+         0000000000000000",
+    );
+    expected[34..50].copy_from_slice(&hex("52e1db09d18d695b8fefb3730ff8d9d6"));
+    assert_eq!(f.payload(&sent[0]), expected.as_slice());
+}
+
+// ----- invariants under random input --------------------------------------------------
+
+mod random {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Input {
+        /// Advance the clock and run due timers.
+        Advance(u64),
+        /// A packet from peer 10.1.10.(5 + peer).
+        Packet {
+            peer: u8,
+            op: u8,
+            state: u8,
+            priority: u8,
+            good_auth: bool,
+        },
+        Garbage(Vec<u8>),
+        Reconfigure {
+            priority: u8,
+            preempt: Option<u32>,
+            vip_last: u8,
+        },
+        Shutdown,
+        Enable,
+    }
+
+    fn input() -> impl Strategy<Value = Input> {
+        prop_oneof![
+            4 => (1u64..12_000).prop_map(Input::Advance),
+            4 => (0u8..3, 0u8..3, 0u8..7, any::<u8>(), proptest::bool::weighted(0.9)).prop_map(
+                |(peer, op, state, priority, good_auth)| Input::Packet {
+                    peer,
+                    op,
+                    state,
+                    priority,
+                    good_auth
+                }
+            ),
+            1 => proptest::collection::vec(any::<u8>(), 0..80).prop_map(Input::Garbage),
+            1 => (any::<u8>(), proptest::option::of(0u32..5), 1u8..3).prop_map(
+                |(priority, preempt, vip_last)| Input::Reconfigure {
+                    priority,
+                    preempt,
+                    vip_last
+                }
+            ),
+            1 => Just(Input::Shutdown),
+            1 => Just(Input::Enable),
+        ]
+    }
+
+    fn packet(version: u8, peer: u8, op: u8, state: u8, priority: u8, good: bool) -> Vec<u8> {
+        let op = HsrpOpCode::from_code(op).unwrap();
+        let state = [
+            State::Initial,
+            State::Learn,
+            State::Listen,
+            State::Speak,
+            State::Standby,
+            State::Active,
+            State::Active,
+        ][usize::from(state)];
+        let auth = HsrpAuth::Text(if good {
+            AuthText::cisco()
+        } else {
+            AuthText::new(b"bad").unwrap()
+        });
+        let src = ip(5 + peer);
+        let p = if version == 1 {
+            HsrpPacket::V1(HsrpV1Repr {
+                op_code: op,
+                state,
+                hellotime: 3,
+                holdtime: 10,
+                priority,
+                group: 10,
+                auth,
+                virtual_ip: VIP,
+            })
+        } else {
+            HsrpPacket::V2(HsrpV2Repr {
+                group_state: HsrpV2GroupState {
+                    op_code: op,
+                    state,
+                    group: 10,
+                    identifier: iface_mac(5 + peer),
+                    priority: u32::from(priority),
+                    hellotime_ms: 3000,
+                    holdtime_ms: 10000,
+                    virtual_ip: IpAddr::V4(VIP),
+                },
+                interface_state: None,
+                auth,
+            })
+        };
+        build_hsrp_frame(&p, iface_mac(5 + peer), IpAddr::V4(src), None).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Whatever arrives: only an Active group owns table entries (added once, removed
+        /// once), a gratuitous ARP goes with every entry into Active, hellos come from the vMAC
+        /// exactly when they say Active, timers always lie in the future after `tick`, and a
+        /// frame that does not parse or does not authenticate changes nothing but a counter.
+        #[test]
+        fn invariants_hold(version in 1u8..3, inputs in proptest::collection::vec(input(), 1..60)) {
+            let mut c = cfg(version, 2, 100);
+            let vmac = c.virtual_mac;
+            let (mut g, first) = Group::new(c.clone(), 0);
+            prop_assert!(first.is_empty());
+            let mut now = 0u64;
+            let mut tables = Tables::new();
+            for inp in inputs {
+                let before = g.status_at(now);
+                let deadline = g.next_deadline();
+                let (out, unchanged) = match inp {
+                    Input::Advance(d) => {
+                        now += d;
+                        let out = g.tick(now);
+                        let next = g.next_deadline();
+                        prop_assert!(next > now, "deadline {next} not after {now}");
+                        (out, false)
+                    }
+                    Input::Packet { peer, op, state, priority, good_auth } => {
+                        let f = packet(version, peer, op, state, priority, good_auth);
+                        (g.receive(&f, now), !good_auth)
+                    }
+                    Input::Garbage(bytes) => {
+                        let bad = parse_hsrp_frame(&bytes).is_err();
+                        (g.receive(&bytes, now), bad)
+                    }
+                    Input::Reconfigure { priority, preempt, vip_last } => {
+                        c.priority = priority;
+                        c.preempt = preempt;
+                        c.virtual_ip = Some(Ipv4Addr::new(10, 1, 10, vip_last));
+                        (g.reconfigure(c.clone(), now), false)
+                    }
+                    Input::Shutdown => (g.shutdown(now), false),
+                    Input::Enable => (g.enable(now), false),
+                };
+                if unchanged {
+                    prop_assert!(out.is_empty());
+                    prop_assert_eq!(stable(&g.status_at(now)), stable(&before));
+                    prop_assert_eq!(g.next_deadline(), deadline);
+                }
+                let mut garps = 0;
+                for a in &out {
+                    match a {
+                        Action::Table(op) => apply(&mut tables, op),
+                        Action::Send(f) if f[12..14] == [0x08, 0x06] => garps += 1,
+                        Action::Send(f) => {
+                            let p = parse_hsrp_frame(f).unwrap();
+                            let said_active = match p.packet {
+                                HsrpPacket::V1(r) => r.state == State::Active,
+                                HsrpPacket::V2(r) => r.group_state.state == State::Active,
+                                _ => false,
+                            };
+                            prop_assert_eq!(p.src_mac == vmac, said_active);
+                        }
+                    }
+                }
+                let active = g.state() == State::Active;
+                prop_assert_eq!(!tables.is_empty(), active);
+                if active {
+                    prop_assert_eq!(tables.len(), 2);
+                }
+                let entered = active && before.state != State::Active;
+                if entered {
+                    prop_assert_eq!(garps, 1);
+                }
+            }
+        }
+    }
 }
