@@ -29,6 +29,7 @@ pub struct State {
     pub startup_path: PathBuf,
     pub plan: PlatformPlan,
     pub dataplane: Dataplane,
+    pub protocols: crate::protocols::Protocols,
     catalogue: Catalogue,
     started: Instant,
 }
@@ -46,6 +47,7 @@ impl State {
             startup_path,
             plan: loaded.plan,
             dataplane,
+            protocols: crate::protocols::Protocols::default(),
             catalogue,
             started: Instant::now(),
         }
@@ -159,6 +161,7 @@ impl State {
     fn commit(&mut self, candidate: Config, plan: PlatformPlan) -> String {
         info!(hostname = %candidate.hostname, "configuration committed");
         let failures = self.dataplane.reconcile(Some(&self.running), &candidate);
+        self.protocols.sync(&candidate, &mut self.dataplane);
         self.running = candidate;
         self.plan = plan;
         failures.iter().map(|f| format!("{f}\n")).collect()
@@ -231,6 +234,7 @@ impl State {
             })
             .collect();
         let tables = crate::show_data::collect(&self.running, &self.dataplane);
+        let hsrp = self.protocols.statuses();
         let ctx = ShowContext {
             running: &self.running,
             startup: startup.as_ref(),
@@ -242,6 +246,7 @@ impl State {
             routes: &tables.routes,
             interfaces: &tables.interfaces,
             counters: &tables.counters,
+            hsrp: &hsrp,
             uptime_secs: self.started.elapsed().as_secs(),
         };
         show::run(&ctx, rest)

@@ -4,7 +4,8 @@
 use roamer_control::config::Config;
 use roamer_control::reconcile::{self, port_bindings};
 use roamer_hal::{
-    Accounted, Backend, BackendKind, CapacityScope, HalEvent, PacketIo, Punt, TableEntry, Usage,
+    Accounted, Backend, BackendKind, CapacityScope, HalEvent, InjectTarget, PacketIo, Punt,
+    TableEntry, Usage,
 };
 use roamer_platforms::PlatformError;
 use roamer_platforms::sim::SimBackend;
@@ -107,6 +108,17 @@ impl Dataplane {
         match self {
             Dataplane::Sim(b) => b.entries(kind),
             Dataplane::Software(b) => b.entries(kind),
+        }
+    }
+
+    pub fn inject(
+        &mut self,
+        target: InjectTarget,
+        frame: &[u8],
+    ) -> Result<(), roamer_hal::HalError> {
+        match self {
+            Dataplane::Sim(b) => b.inject(target, frame),
+            Dataplane::Software(b) => b.inject(target, frame),
         }
     }
 

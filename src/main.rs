@@ -7,6 +7,7 @@ mod dataplane;
 mod error;
 mod load;
 mod protocol;
+mod protocols;
 mod run;
 mod show_data;
 mod trace;

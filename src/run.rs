@@ -44,9 +44,10 @@ pub fn run(
         .map_err(RoamerError::Runtime)?;
     let span = info_span!("roamer", hostname = %loaded.config.hostname);
     let syntax = loaded.syntax;
-    let state = Arc::new(Mutex::new(State::new(
-        loaded, startup, dataplane, catalogue,
-    )));
+    let mut state = State::new(loaded, startup, dataplane, catalogue);
+    let running = state.running.clone();
+    state.protocols.sync(&running, &mut state.dataplane);
+    let state = Arc::new(Mutex::new(state));
     runtime.block_on(serve(state, socket, syntax).instrument(span))
 }
 
@@ -97,7 +98,14 @@ async fn serve(
                 Err(e) => warn!(error = %e, "accept failed"),
             },
             _ = tick.tick() => {
-                lock(&state).dataplane.drain(&mut events, &mut punts);
+                let mut guard = lock(&state);
+                let s = &mut *guard;
+                s.dataplane.drain(&mut events, &mut punts);
+                for p in &punts {
+                    s.protocols.punt(p, &mut s.dataplane);
+                }
+                s.protocols.tick(&mut s.dataplane);
+                drop(guard);
                 for e in events.drain(..) {
                     match &e {
                         // What the LISP control plane acts on: worth a line in the log.

@@ -99,6 +99,7 @@ pub struct ShowContext<'a> {
     pub interfaces: &'a [InterfaceRow],
     /// Forwarding counters by name (rx, bridged, routed, drops by reason …).
     pub counters: &'a [(String, u64)],
+    pub hsrp: &'a [crate::hsrp::GroupStatus],
     pub uptime_secs: u64,
 }
 
@@ -182,6 +183,16 @@ static SHOW: &[ShowCommand] = &[
         pattern: "forwarding counters",
         help: "Forwarding verdict counters",
         run: forwarding_counters,
+    },
+    ShowCommand {
+        pattern: "hsrp",
+        help: "HSRP information",
+        run: hsrp_detail,
+    },
+    ShowCommand {
+        pattern: "hsrp brief",
+        help: "HSRP information",
+        run: hsrp_brief,
     },
 ];
 
@@ -590,6 +601,14 @@ fn forwarding_counters(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, Co
     })
 }
 
+fn hsrp_brief(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
+    Ok(crate::hsrp::show::brief(ctx.hsrp))
+}
+
+fn hsrp_detail(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
+    Ok(crate::hsrp::show::detail(ctx.hsrp))
+}
+
 fn truncate(s: &str, n: usize) -> &str {
     match s.char_indices().nth(n) {
         Some((i, _)) => &s[..i],
@@ -613,6 +632,7 @@ mod tests {
             routes: &[],
             interfaces: &[],
             counters: &[],
+            hsrp: &[],
             uptime_secs: 3661,
         }
     }

@@ -1,0 +1,172 @@
+//! HSRP between two roamer instances on one LAN, with a real host pinging the virtual IP:
+//! failover on SIGKILL within the hold time (same virtual MAC, the host keeps its ARP entry),
+//! and preemption when the higher-priority router returns.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Daemon;
+use roamer_platforms::software::testkit::{self, Netns, Veth};
+
+fn router(prefix: &str, n: u8, priority: u8) -> String {
+    format!(
+        "hostname r{n}\nroamer platform port Ethernet1/1 {prefix}r{n}\nfeature interface-vlan\nfeature hsrp\nvlan 10\n\
+         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
+         interface Vlan10\n  ip address 10.10.0.{}/24\n  hsrp 10\n    priority {priority}\n    preempt\n    timers 1 3\n    ip 10.10.0.1\n",
+        n + 1
+    )
+}
+
+/// ping's output whatever its exit status (it exits 1 when any reply was lost).
+fn ping_output(ns: &str, to: &str, count: u32) -> String {
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "ping",
+            "-i",
+            "0.1",
+            "-W",
+            "1",
+            "-c",
+            &count.to_string(),
+            to,
+        ])
+        .output()
+        .expect("ping");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Pings `to` every 100 ms for `duration`; returns (sent, received) from ping's summary.
+fn ping_run(host: &Netns, to: &str, duration: Duration) -> (u32, u32) {
+    let out = ping_output(host.name(), to, (duration.as_millis() / 100) as u32);
+    let summary = out
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .expect("ping summary")
+        .to_string();
+    let num = |word: &str| {
+        summary
+            .split(',')
+            .find(|p| p.contains(word))
+            .and_then(|p| p.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    (num("transmitted"), num("received"))
+}
+
+/// The state column of the Vlan10 group 10 row of `show hsrp brief` ("" when there is none).
+fn state_of(d: &Daemon) -> String {
+    let brief = d.exec("show hsrp brief").stdout;
+    brief
+        .lines()
+        .find(|l| l.trim_start().starts_with("Vlan10"))
+        .and_then(|l| {
+            l.split_whitespace().find(|w| {
+                [
+                    "Active", "Standby", "Speak", "Listen", "Learn", "Init", "Initial", "Disabled",
+                ]
+                .contains(w)
+            })
+        })
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn failover_on_kill_and_preemption_on_return() {
+    let prefix = testkit::unique_prefix();
+    let ns = |n: &str| Netns::new(&format!("{prefix}{n}")).expect("netns");
+    let (lan, host, s1, s2) = (ns("l"), ns("h"), ns("a"), ns("b"));
+    lan.ip(&["link", "add", "br0", "type", "bridge"])
+        .expect("bridge");
+    lan.ip(&["link", "set", "br0", "up"]).expect("bridge up");
+    let mut links = Vec::new();
+    for (name, other) in [("r1", &s1), ("r2", &s2), ("hh", &host)] {
+        let v = Veth::new(&format!("{prefix}{name}"), &format!("{prefix}{name}l")).expect("veth");
+        v.move_to(&format!("{prefix}{name}"), other).expect("move");
+        v.move_to(&format!("{prefix}{name}l"), &lan).expect("move");
+        other
+            .ip(&["link", "set", &format!("{prefix}{name}"), "up"])
+            .expect("up");
+        lan.ip(&["link", "set", &format!("{prefix}{name}l"), "master", "br0"])
+            .expect("enslave");
+        lan.ip(&["link", "set", &format!("{prefix}{name}l"), "up"])
+            .expect("up");
+        links.push(v);
+    }
+    host.addr(&format!("{prefix}hh"), "10.10.0.5/24")
+        .expect("addr");
+
+    let r1 = Daemon::start_in_netns(&router(&prefix, 1, 110), s1.name());
+    let r2 = Daemon::start_in_netns(&router(&prefix, 2, 100), s2.name());
+    assert!(
+        testkit::wait_until(Duration::from_secs(15), || state_of(&r1) == "Active"
+            && state_of(&r2) == "Standby"),
+        "r1 (priority 110) becomes active:\n{}\n{}",
+        state_of(&r1),
+        state_of(&r2)
+    );
+    let (sent, received) = ping_run(&host, "10.10.0.1", Duration::from_secs(2));
+    assert!(
+        sent >= 15 && received + 1 >= sent,
+        "the virtual IP answers: {received}/{sent}\n{}\n{}\n{}\nhost: {}",
+        r1.exec("show forwarding counters").stdout,
+        r1.exec("show ip arp").stdout,
+        r1.exec("show hsrp").stdout,
+        host.ip(&["neigh"]).unwrap_or_default()
+    );
+    let neigh = host.ip(&["neigh", "show", "10.10.0.1"]).expect("neigh");
+    assert!(
+        neigh.contains("00:00:0c:07:ac:0a"),
+        "the host resolved the v1 virtual MAC: {neigh}"
+    );
+
+    // Kill the active router and keep pinging through the failover.
+    let pinger = {
+        let host_name = host.name().to_string();
+        std::thread::spawn(move || ping_output(&host_name, "10.10.0.1", 80))
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let mut r1 = r1;
+    let killed = Instant::now();
+    r1.signal("KILL");
+    r1.wait_exit();
+    assert!(
+        testkit::wait_until(Duration::from_secs(6), || state_of(&r2) == "Active"),
+        "r2 takes over within the hold time (3 s):\n{}",
+        state_of(&r2)
+    );
+    let takeover = killed.elapsed();
+    let out = pinger.join().expect("pinger");
+    let summary = out
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .expect("ping summary")
+        .to_string();
+    eprintln!("failover after SIGKILL: r2 active {takeover:?} after the kill; pings: {summary}");
+    let neigh = host.ip(&["neigh", "show", "10.10.0.1"]).expect("neigh");
+    assert!(
+        neigh.contains("00:00:0c:07:ac:0a"),
+        "same virtual MAC after failover: {neigh}"
+    );
+    let (sent, received) = ping_run(&host, "10.10.0.1", Duration::from_secs(1));
+    assert!(
+        sent >= 8 && received + 1 >= sent,
+        "the virtual IP answers after failover: {received}/{sent}"
+    );
+
+    // r1 returns with the higher priority and preempt: it takes over again.
+    let r1 = Daemon::start_in_netns(&router(&prefix, 1, 110), s1.name());
+    assert!(
+        testkit::wait_until(Duration::from_secs(10), || state_of(&r1) == "Active"
+            && state_of(&r2) == "Standby"),
+        "r1 preempts on return:\n{}\n{}",
+        state_of(&r1),
+        state_of(&r2)
+    );
+    drop(links);
+}
