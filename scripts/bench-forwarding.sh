@@ -35,6 +35,7 @@
 #   PERF_TOP (25 symbols)
 #   BUILD (1; 0: use the binaries already in target/release)
 #   NICE (-10: the benchmark's processes run at this nice level; 0: unchanged)
+#   LISP_XTR2_CPU (unset: both xTRs on the switch CPU; N: the decapsulating xTR on CPU N)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -218,10 +219,16 @@ wait_line() {
     return 1
 }
 
-# start_roamer NS CONFIG: roamer in the switch namespace NS; waits for its "ready" line.
+# start_roamer NS CONFIG [CPU]: roamer in the switch namespace NS (on the switch CPU, or on CPU
+# when given and PIN=1); waits for its "ready" line.
 start_roamer() {
-    local log=$WORK/$C$1.log
-    bg "$log" "${ON_SWITCH_CPU[@]}" ip netns exec "$P$C$1" "$ROAMER" run --config "$2" \
+    local log=$WORK/$C$1.log on=("${ON_SWITCH_CPU[@]}")
+    if [ -n "${3:-}" ] && [ "$PINNED" = 1 ]; then
+        on=()
+        if [ "$NICE" != 0 ]; then on=(nice -n "$NICE"); fi
+        on+=(taskset -c "$3")
+    fi
+    bg "$log" "${on[@]}" ip netns exec "$P$C$1" "$ROAMER" run --config "$2" \
         --socket "$WORK/$C$1.sock"
     SWITCH_PIDS[$CASE]="${SWITCH_PIDS[$CASE]:+${SWITCH_PIDS[$CASE]},}$LAST_PID"
     wait_line "$log" ready
@@ -229,7 +236,8 @@ start_roamer() {
 
 # What each data path's measurement needs: the destination MAC address of the generated frames
 # as h1 sends them, and the addresses.
-declare -A DST_MAC SRC_IP DST_IP PPS_RUNS TCP_RUNS CPU_RUNS PPS TCP CPU NOTE READY SWITCH_PIDS
+declare -A DST_MAC SRC_IP DST_IP PPS_RUNS TCP_RUNS CPU_RUNS FRAC_RUNS PPS TCP CPU FRAC NOTE READY
+declare -A SWITCH_PIDS
 
 # Hosts in one subnet (copier, bridge, roamer L2): h1 10.91.0.1, h2 10.91.0.2.
 two_hosts_one_subnet() {
@@ -383,7 +391,7 @@ setup_lisp() {
     xtr_config xtr2 "$P${C}p2" "$P${C}u2" 20 10.20.0.0/24 10.20.0.1 192.0.2.2 10.10.0.0/24 \
         192.0.2.1 >"$WORK/lisp2.cfg"
     start_roamer s1 "$WORK/lisp1.cfg" || return 1
-    start_roamer s2 "$WORK/lisp2.cfg" || return 1
+    start_roamer s2 "$WORK/lisp2.cfg" "${LISP_XTR2_CPU:-}" || return 1
     wait_ping 10.20.0.6 || return 1
     DST_MAC[lisp]=$(neigh_mac 10.10.0.1)
 }
@@ -442,6 +450,7 @@ measure_pps() {
     PPS_RUNS[$case]="${PPS_RUNS[$case]:-} ${pps:-0}"
     cpu=$(sed -n 's/.* switch_cpu=\([0-9.]*\).*/\1/p' "$WORK/count")
     if [ -n "$cpu" ]; then
+        FRAC_RUNS[$case]="${FRAC_RUNS[$case]:-} $cpu"
         CPU_RUNS[$case]="${CPU_RUNS[$case]:-} $(awk -v p="${pps:-0}" -v c="$cpu" \
             'BEGIN { if (c > 0) printf "%.0f", p / c; else print 0 }')"
     fi
@@ -462,8 +471,15 @@ measure_tcp() {
         bg /dev/null "${ON_HOST_CPU[@]}" ip netns exec "$h2" iperf3 -s -1 -B "${DST_IP[$case]}"
         spid=$LAST_PID
         sleep 0.4
-        if "${ON_HOST_CPU[@]}" ip netns exec "$h1" iperf3 -c "${DST_IP[$case]}" \
-            -t "$TCP_SECONDS" -O 1 -f g >"$out" 2>&1; then
+        bg "$out" "${ON_HOST_CPU[@]}" ip netns exec "$h1" iperf3 -c "${DST_IP[$case]}" \
+            -t "$TCP_SECONDS" -O 1 -f g
+        local client=$LAST_PID
+        if [ "$round" = 1 ] && [ "$PERF" = 1 ] && [ "$case" != direct ] && [ "$try" = 1 ]; then
+            sleep 1.5
+            profile "$case" >"$WORK/perf.$case.tcp.txt"
+        fi
+        reap "$client"
+        if grep -q receiver "$out"; then
             reap "$spid"
             gbps=$(awk '/receiver/ { for (i = 1; i < NF; i++) if ($(i + 1) == "Gbits/sec") v = $i }
                 END { print v + 0 }' "$out")
@@ -476,6 +492,12 @@ measure_tcp() {
     TCP_RUNS[$case]="${TCP_RUNS[$case]:-} $gbps"
     printf '   %-7s TCP  round %s: %s\n' "$case" "$round" \
         "$(grep receiver "$out" | tr -s ' ' || tail -1 "$out")"
+    printf '   %-7s               retransmissions: %s\n' "" \
+        "$(awk '/sender/ { print $(NF - 1) }' "$out")"
+    if [ -f "$WORK/perf.$case.tcp.txt" ] && [ "$round" = 1 ]; then
+        cat "$WORK/perf.$case.tcp.txt"
+    fi
+    return 0
 }
 
 # --- run --------------------------------------------------------------------------------------
@@ -524,6 +546,7 @@ for c in "${ALL[@]}"; do
     PPS[$c]=$(echo "${PPS_RUNS[$c]:-}" | median)
     TCP[$c]=$(echo "${TCP_RUNS[$c]:-}" | median)
     CPU[$c]=$(echo "${CPU_RUNS[$c]:-}" | median)
+    FRAC[$c]=$(echo "${FRAC_RUNS[$c]:-}" | median)
 done
 cleanup
 
@@ -557,45 +580,71 @@ echo "load average at start: ${LOAD_START#*load average: }"
 echo "load average at end:   ${LOAD_END#*load average: }"
 echo "The sender, the switch and the receiver share these $CPUS CPUs ($(placement), nice $NICE);"
 echo "the kernel's veth delivery runs on the sending side's CPU (for the Linux bridge: all of it)."
-echo "Mpps/CPU: 64-byte pps per CPU-second the switch processes used (their own threads only)."
+echo "CPU: the share of a CPU the switch processes got while pps was measured (their own threads;"
+echo "below ~0.9 other work on the machine took the rest). Mpps/CPU: 64-byte pps per CPU-second"
+echo "the switch processes used, which is what they cost whatever share they got."
 echo
-printf '| %-34s | %9s | %8s | %8s | %-30s |\n' "data path" "64 B Mpps" "Mpps/CPU" "TCP Gb/s" \
-    "rounds: kpps / Gb/s"
-printf '|%s|%s|%s|%s|%s|\n' "------------------------------------" "-----------" "----------" \
-    "----------" "--------------------------------"
+printf '| %-34s | %9s | %5s | %8s | %8s | %-30s |\n' "data path" "64 B Mpps" "CPU" "Mpps/CPU" \
+    "TCP Gb/s" "rounds: kpps / Gb/s"
+printf '|%s|%s|%s|%s|%s|%s|\n' "------------------------------------" "-----------" "-------" \
+    "----------" "----------" "--------------------------------"
 for c in "${ALL[@]}"; do
     if [ "${READY[$c]:-}" = 1 ]; then
         rounds="$(echo "${PPS_RUNS[$c]}" | awk '{ for (i = 1; i <= NF; i++) printf "%s%d", (i > 1 ? " " : ""), $i / 1000 }') / $(echo "${TCP_RUNS[$c]}" | sed 's/^ //')"
         if [ -n "${NOTE[$c]:-}" ]; then rounds="$rounds (${NOTE[$c]})"; fi
         local_cpu=-
         if [ "${CPU[$c]:-0}" != 0 ]; then local_cpu=$(mpps "${CPU[$c]}"); fi
-        printf '| %-34s | %9s | %8s | %8s | %-30s |\n' "$(label "$c")" "$(mpps "${PPS[$c]}")" \
-            "$local_cpu" "${TCP[$c]}" "$rounds"
+        frac=-
+        if [ "${FRAC[$c]:-0}" != 0 ]; then frac=$(awk -v f="${FRAC[$c]}" 'BEGIN { printf "%.2f", f }'); fi
+        printf '| %-34s | %9s | %5s | %8s | %8s | %-30s |\n' "$(label "$c")" \
+            "$(mpps "${PPS[$c]}")" "$frac" "$local_cpu" "${TCP[$c]}" "$rounds"
     else
-        printf '| %-34s | %9s | %8s | %8s | %-30s |\n' "$(label "$c")" "-" "-" "-" "${NOTE[$c]:-}"
+        printf '| %-34s | %9s | %5s | %8s | %8s | %-30s |\n' "$(label "$c")" "-" "-" "-" "-" \
+            "${NOTE[$c]:-}"
     fi
 done
 echo
-printf '| %-32s | %5s | %6s | %-7s |\n' "ratio" "value" "target" "verdict"
-printf '|%s|%s|%s|%s|\n' "----------------------------------" "-------" "--------" "---------"
-row() { # NAME A B [TARGET]
-    local r
-    r=$(ratio "$2" "$3")
-    if [ -n "${4:-}" ]; then
-        printf '| %-32s | %5s | %6s | %-7s |\n' "$1" "$r" "$4" "$(verdict "$r" "$4")"
+printf '| %-32s | %5s | %6s | %-7s | %-16s |\n' "ratio (of the medians)" "value" "target" "verdict" \
+    "per round"
+printf '|%s|%s|%s|%s|%s|\n' "----------------------------------" "-------" "--------" "---------" \
+    "------------------"
+# per_round "A1 A2 .." "B1 B2 ..": the ratios round by round.
+per_round() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        n = split(a, x, " "); split(b, y, " ")
+        for (i = 1; i <= n; i++) printf "%s%s", (i > 1 ? " " : ""), (y[i] > 0 ? sprintf("%.2f", x[i] / y[i]) : "-")
+    }'
+}
+row() { # NAME METRIC A B [TARGET]
+    local r rounds=""
+    case $2 in
+    pps) r=$(ratio "${PPS[$3]:-0}" "${PPS[$4]:-0}")
+        rounds=$(per_round "${PPS_RUNS[$3]:-}" "${PPS_RUNS[$4]:-}") ;;
+    tcp) r=$(ratio "${TCP[$3]:-0}" "${TCP[$4]:-0}")
+        rounds=$(per_round "${TCP_RUNS[$3]:-}" "${TCP_RUNS[$4]:-}") ;;
+    cpu) r=$(ratio "${CPU[$3]:-0}" "${CPU[$4]:-0}")
+        rounds=$(per_round "${CPU_RUNS[$3]:-}" "${CPU_RUNS[$4]:-}") ;;
+    esac
+    if [ -n "${5:-}" ]; then
+        printf '| %-32s | %5s | %6s | %-7s | %-16s |\n' "$1" "$r" "$5" "$(verdict "$r" "$5")" "$rounds"
     else
-        printf '| %-32s | %5s | %6s | %-7s |\n' "$1" "$r" "-" "info"
+        printf '| %-32s | %5s | %6s | %-7s | %-16s |\n' "$1" "$r" "-" "info" "$rounds"
     fi
 }
-row "L2 pps / copier pps" "${PPS[l2]:-0}" "${PPS[copier]:-0}" 0.9
-row "L2 TCP / copier TCP (vnet-hdr)" "${TCP[l2]:-0}" "${TCP[copier]:-0}" 0.9
-row "L3 pps / copier pps" "${PPS[l3]:-0}" "${PPS[copier]:-0}" 0.85
-row "L3 TCP / copier TCP" "${TCP[l3]:-0}" "${TCP[copier]:-0}" 0.85
-row "LISP pps / roamer L3 pps" "${PPS[lisp]:-0}" "${PPS[l3]:-0}" 0.8
-row "LISP TCP / roamer L3 TCP" "${TCP[lisp]:-0}" "${TCP[l3]:-0}" 0.8
-row "L2 pps / Linux bridge pps" "${PPS[l2]:-0}" "${PPS[bridge]:-0}"
-row "L2 TCP / Linux bridge TCP" "${TCP[l2]:-0}" "${TCP[bridge]:-0}"
-row "copier pps / tools-only pps" "${PPS[copier]:-0}" "${PPS[direct]:-0}"
-row "L2 Mpps/CPU / copier Mpps/CPU" "${CPU[l2]:-0}" "${CPU[copier]:-0}"
-row "L3 Mpps/CPU / copier Mpps/CPU" "${CPU[l3]:-0}" "${CPU[copier]:-0}"
-row "LISP Mpps/CPU / L3 Mpps/CPU" "${CPU[lisp]:-0}" "${CPU[l3]:-0}"
+row "L2 pps / copier pps" pps l2 copier 0.9
+row "L2 TCP / copier TCP (vnet-hdr)" tcp l2 copier 0.9
+row "L3 pps / copier pps" pps l3 copier 0.85
+row "L3 TCP / copier TCP" tcp l3 copier 0.85
+row "LISP pps / roamer L3 pps" pps lisp l3 0.8
+row "LISP TCP / roamer L3 TCP" tcp lisp l3 0.8
+row "L2 pps / Linux bridge pps" pps l2 bridge
+row "L2 TCP / Linux bridge TCP" tcp l2 bridge
+row "copier pps / tools-only pps" pps copier direct
+row "L2 Mpps/CPU / copier Mpps/CPU" cpu l2 copier
+row "L3 Mpps/CPU / copier Mpps/CPU" cpu l3 copier
+row "LISP Mpps/CPU / L3 Mpps/CPU" cpu lisp l3
+if [[ " ${ALL[*]} " == *" lisp "* ]] && [ "$PINNED" = 1 ] && [ -z "${LISP_XTR2_CPU:-}" ]; then
+    echo
+    echo "LISP: both xTRs run on CPU $SWITCH_CPU, so every LISP packet costs two switch passes on"
+    echo "the one CPU that L3 has for one pass (LISP_XTR2_CPU=N puts the second xTR elsewhere)."
+fi
