@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Daemon;
-use roamer_platforms::software::testkit::{self, Netns, Veth};
+use roamer_platforms::software::testkit::{self, Capture, Netns, Veth};
 
 fn router(prefix: &str, n: u8, priority: u8) -> String {
     format!(
@@ -101,6 +101,24 @@ fn failover_on_kill_and_preemption_on_return() {
     host.addr(&format!("{prefix}hh"), "10.10.0.5/24")
         .expect("addr");
 
+    // Every hello on the LAN, as tshark decodes it: group, state (16 = active, 8 = standby),
+    // priority, virtual IP.
+    let capture = Capture::start(
+        &lan,
+        "br0",
+        "udp port 1985",
+        60,
+        &[
+            "hsrp.group",
+            "hsrp.state",
+            "hsrp.priority",
+            "hsrp.virt_ip",
+            "_ws.malformed",
+            "_ws.expert",
+        ],
+        Duration::from_secs(30),
+    )
+    .expect("tshark on the LAN");
     let r1 = Daemon::start_in_netns(&router(&prefix, 1, 110), s1.name());
     let r2 = Daemon::start_in_netns(&router(&prefix, 2, 100), s2.name());
     assert!(
@@ -109,6 +127,30 @@ fn failover_on_kill_and_preemption_on_return() {
         "r1 (priority 110) becomes active:\n{}\n{}",
         state_of(&r1),
         state_of(&r2)
+    );
+    let mut hellos = Vec::new();
+    let active = |l: &String| l.starts_with("10\t16\t110\t10.10.0.1");
+    let standby = |l: &String| l.starts_with("10\t8\t100\t10.10.0.1");
+    while !(hellos.iter().any(active) && hellos.iter().any(standby)) {
+        match capture.next_line(Duration::from_secs(5)) {
+            Some(line) => hellos.push(line),
+            None => break,
+        }
+    }
+    let text = hellos.join("\n");
+    assert!(
+        hellos.iter().any(active),
+        "an active hello from r1 decodes:\n{text}"
+    );
+    assert!(
+        hellos.iter().any(standby),
+        "a standby hello from r2 decodes:\n{text}"
+    );
+    assert!(
+        hellos
+            .iter()
+            .all(|l| l.split('\t').skip(4).all(str::is_empty)),
+        "malformed or expert info on a hello:\n{text}"
     );
     let (sent, received) = ping_run(&host, "10.10.0.1", Duration::from_secs(2));
     assert!(
