@@ -16,6 +16,7 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
+python3 -c "import scapy" >/dev/null 2>&1 || { echo "== installing scapy"; python3 -m pip install -q scapy; }
 for tool in rustfmt cargo-clippy; do
     command -v "$tool" >/dev/null 2>&1 || { echo "missing $tool: install the rustfmt and clippy components" >&2; exit 1; }
 done

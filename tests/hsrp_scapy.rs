@@ -1,0 +1,99 @@
+//! A hello built by scapy with a higher priority and the right authentication makes the active
+//! roamer give way (coup); one with the wrong authentication does not, and is counted.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::Daemon;
+use roamer_platforms::software::testkit::{self, Netns, Veth};
+
+fn state_of(d: &Daemon) -> String {
+    let brief = d.exec("show hsrp brief").stdout;
+    brief
+        .lines()
+        .find(|l| l.trim_start().starts_with("Vlan10"))
+        .and_then(|l| {
+            l.split_whitespace().find(|w| {
+                [
+                    "Active", "Standby", "Speak", "Listen", "Learn", "Initial", "Disabled",
+                ]
+                .contains(w)
+            })
+        })
+        .unwrap_or("")
+        .to_string()
+}
+
+/// As a router at 10.10.0.9 with priority 200, using scapy inside `ns`: a coup (sent from the
+/// standby state), then active hellos for two seconds, with the given authentication.
+fn scapy_coup(ns: &Netns, iface: &str, auth: &str) {
+    let script = format!(
+        "from scapy.all import Ether, IP, UDP, sendp\n\
+         from scapy.layers.hsrp import HSRP\n\
+         def p(op, st):\n\
+         \x20   return Ether(src='02:00:00:00:00:99', dst='01:00:5e:00:00:02') / IP(src='10.10.0.9', dst='224.0.0.2', ttl=1) \
+         / UDP(sport=1985, dport=1985) / HSRP(opcode=op, state=st, hellotime=1, holdtime=3, priority=200, group=10, \
+         auth=b'{auth}'.ljust(8, b'\\x00'), virtualIP='10.10.0.1')\n\
+         sendp(p(1, 8), iface='{iface}', verbose=False)\n\
+         sendp(p(0, 16), iface='{iface}', count=10, inter=0.2, verbose=False)\n"
+    );
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns.name(), "python3", "-c", &script])
+        .output()
+        .expect("python3 with scapy (installed by scripts/test.sh)");
+    assert!(
+        out.status.success(),
+        "scapy: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn coup_with_the_right_key_takes_over_and_with_a_wrong_key_does_not() {
+    let prefix = testkit::unique_prefix();
+    let sw = Netns::new(&format!("{prefix}s")).expect("netns");
+    let host = Netns::new(&format!("{prefix}h")).expect("netns");
+    let veth = Veth::new(&format!("{prefix}p"), &format!("{prefix}q")).expect("veth");
+    veth.move_to(&format!("{prefix}p"), &sw).expect("move");
+    veth.move_to(&format!("{prefix}q"), &host).expect("move");
+    sw.ip(&["link", "set", &format!("{prefix}p"), "up"])
+        .expect("up");
+    host.ip(&["link", "set", &format!("{prefix}q"), "up"])
+        .expect("up");
+    let config = format!(
+        "hostname r1\nroamer platform port Ethernet1/1 {prefix}p\nfeature interface-vlan\nfeature hsrp\nvlan 10\n\
+         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
+         interface Vlan10\n  ip address 10.10.0.2/24\n  hsrp 10\n    timers 1 3\n    ip 10.10.0.1\n"
+    );
+    let d = Daemon::start_in_netns(&config, sw.name());
+    assert!(
+        testkit::wait_until(Duration::from_secs(15), || state_of(&d) == "Active"),
+        "alone, roamer becomes active"
+    );
+
+    // Wrong key: ignored and counted, roamer stays active.
+    scapy_coup(&host, &format!("{prefix}q"), "wrong");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        state_of(&d),
+        "Active",
+        "a coup with the wrong key must not move roamer"
+    );
+    let detail = d.exec("show hsrp").stdout;
+    assert!(detail.contains("authentication failure"), "{detail}");
+    assert!(
+        !detail.contains("0 authentication failure(s)"),
+        "the bad hellos are counted:\n{detail}"
+    );
+
+    // Right key ("cisco", the default): roamer resigns for the higher priority.
+    scapy_coup(&host, &format!("{prefix}q"), "cisco");
+    assert!(
+        testkit::wait_until(Duration::from_secs(2), || state_of(&d) != "Active"),
+        "a coup with the right key and priority 200 takes over:\n{}",
+        d.exec("show hsrp").stdout
+    );
+    drop(veth);
+}
