@@ -120,19 +120,27 @@ echo "== prefix $P, $CPUS CPUs, load at start: ${LOAD_START#*load average: }"
 # not a function: a command started in the background with it is one process whose id is $!
 # (taskset and `ip netns exec` replace themselves with the program).
 # NICE (default -10) gives the benchmark's processes precedence over other work on the machine
-# (compilers, tests), alike for every data path.
+# (compilers, tests), alike for every data path. With autogroup scheduling (one scheduling group
+# per session), a nice value only counts within the session, so each process is started in a
+# session of its own (setsid) whose group gets that nice value (/proc/self/autogroup).
 HOST_CPU=0
 SWITCH_CPU=1
-ON_HOST_CPU=()
-ON_SWITCH_CPU=()
-if [ "$NICE" != 0 ]; then
-    ON_HOST_CPU=(nice -n "$NICE")
-    ON_SWITCH_CPU=(nice -n "$NICE")
-fi
-if [ "$PIN" = 1 ] && [ "$CPUS" -ge 2 ]; then
-    ON_HOST_CPU+=(taskset -c "$HOST_CPU")
-    ON_SWITCH_CPU+=(taskset -c "$SWITCH_CPU")
-fi
+# on_cpu CPU: the prefix for a command on CPU (or anywhere, for "-") in ON.
+on_cpu() {
+    ON=()
+    if [ "$NICE" != 0 ]; then
+        # shellcheck disable=SC2016 # expanded by the inner shell
+        ON=(setsid sh -c 'echo "$0" >/proc/self/autogroup 2>/dev/null; exec "$@"' "$NICE"
+            nice -n "$NICE")
+    fi
+    if [ "$1" != - ] && [ "$PIN" = 1 ] && [ "$CPUS" -ge 2 ]; then
+        ON+=(taskset -c "$1")
+    fi
+}
+on_cpu "$HOST_CPU"
+ON_HOST_CPU=("${ON[@]}")
+on_cpu "$SWITCH_CPU"
+ON_SWITCH_CPU=("${ON[@]}")
 PINNED=$([ "$PIN" = 1 ] && [ "$CPUS" -ge 2 ] && echo 1 || echo 0)
 
 # --- topology helpers: names are $P$C<name>, C = the letter of the data path being built ------
@@ -223,10 +231,9 @@ wait_line() {
 # when given and PIN=1); waits for its "ready" line.
 start_roamer() {
     local log=$WORK/$C$1.log on=("${ON_SWITCH_CPU[@]}")
-    if [ -n "${3:-}" ] && [ "$PINNED" = 1 ]; then
-        on=()
-        if [ "$NICE" != 0 ]; then on=(nice -n "$NICE"); fi
-        on+=(taskset -c "$3")
+    if [ -n "${3:-}" ]; then
+        on_cpu "$3"
+        on=("${ON[@]}")
     fi
     bg "$log" "${on[@]}" ip netns exec "$P$C$1" "$ROAMER" run --config "$2" \
         --socket "$WORK/$C$1.sock"
