@@ -212,3 +212,87 @@ fn failover_on_kill_and_preemption_on_return() {
     );
     drop(links);
 }
+
+fn site_router(prefix: &str, n: u8, filter: bool) -> String {
+    let filter = if filter { "  hsrp hello-filter\n" } else { "" };
+    format!(
+        "hostname r{n}\nroamer platform port Ethernet1/1 {prefix}s{n}\nroamer platform port Ethernet1/2 {prefix}x{n}\n\
+         feature interface-vlan\nfeature hsrp\nvlan 10\n\
+         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
+         interface Ethernet1/2\n  switchport\n  switchport access vlan 10\n{filter}\
+         interface Vlan10\n  ip address 10.10.0.{}/24\n  hsrp 10\n    timers 1 3\n    ip 10.10.0.1\n",
+        n + 1
+    )
+}
+
+/// Two sites, each a router with a host, joined by a LAN extension between the routers'
+/// Ethernet1/2. With `hsrp hello-filter` on the extension each site has its own active gateway
+/// for the same group; without it the two routers elect one.
+#[test]
+fn hello_filter_on_the_lan_extension_gives_each_site_its_own_active_gateway() {
+    for filter in [true, false] {
+        let prefix = testkit::unique_prefix();
+        let ns = |n: &str| Netns::new(&format!("{prefix}{n}")).expect("netns");
+        let (r1ns, r2ns, ha, hb) = (ns("a"), ns("b"), ns("c"), ns("d"));
+        let ext = Veth::new(&format!("{prefix}x1"), &format!("{prefix}x2")).expect("extension");
+        ext.move_to(&format!("{prefix}x1"), &r1ns).expect("move");
+        ext.move_to(&format!("{prefix}x2"), &r2ns).expect("move");
+        let mut links = vec![ext];
+        for (n, r, h, addr) in [
+            (1, &r1ns, &ha, "10.10.0.11/24"),
+            (2, &r2ns, &hb, "10.10.0.12/24"),
+        ] {
+            let v = Veth::new(&format!("{prefix}s{n}"), &format!("{prefix}h{n}")).expect("veth");
+            v.move_to(&format!("{prefix}s{n}"), r).expect("move");
+            v.move_to(&format!("{prefix}h{n}"), h).expect("move");
+            r.ip(&["link", "set", &format!("{prefix}s{n}"), "up"])
+                .expect("up");
+            r.ip(&["link", "set", &format!("{prefix}x{n}"), "up"])
+                .expect("up");
+            h.ip(&["link", "set", &format!("{prefix}h{n}"), "up"])
+                .expect("up");
+            h.addr(&format!("{prefix}h{n}"), addr).expect("addr");
+            links.push(v);
+        }
+        let r1 = Daemon::start_in_netns(&site_router(&prefix, 1, filter), r1ns.name());
+        let r2 = Daemon::start_in_netns(&site_router(&prefix, 2, filter), r2ns.name());
+        if filter {
+            assert!(
+                testkit::wait_until(Duration::from_secs(20), || state_of(&r1) == "Active"
+                    && state_of(&r2) == "Active"),
+                "both sites active with the hello filter:\n{}\n{}",
+                state_of(&r1),
+                state_of(&r2)
+            );
+            // Each site's host resolves the shared virtual IP to the shared virtual MAC, locally.
+            for h in [&ha, &hb] {
+                let (sent, received) = ping_run(h, "10.10.0.1", Duration::from_secs(1));
+                assert!(
+                    sent >= 8 && received + 1 >= sent,
+                    "the local gateway answers: {received}/{sent}"
+                );
+            }
+        } else {
+            assert!(
+                testkit::wait_until(Duration::from_secs(20), || {
+                    let (a, b) = (state_of(&r1), state_of(&r2));
+                    (a == "Active" && b == "Standby") || (a == "Standby" && b == "Active")
+                }),
+                "one active and one standby without the filter:\n{}\n{}",
+                state_of(&r1),
+                state_of(&r2)
+            );
+        }
+        // The extension still carries the VLAN: the two sites' hosts reach each other.
+        assert!(
+            testkit::ping(
+                &ha,
+                "10.10.0.12".parse().expect("ip"),
+                Duration::from_secs(5)
+            )
+            .expect("ping"),
+            "L2 across the extension"
+        );
+        drop(links);
+    }
+}
