@@ -944,3 +944,110 @@ fn hsrp_hellos_are_flooded_and_punted_except_on_hello_filter_ports() {
     assert_eq!(out.verdict, Verdict::Drop(DropReason::HelloFiltered));
     assert_eq!(p.counters.drops.get("hsrp-hello-filtered"), Some(&1));
 }
+
+#[test]
+fn etr_delivers_ipv6_eids() {
+    use roamer_forwarding::wire::lisp_data::{EncapParams, LispDataRepr, encapsulate_in_place};
+    let mut p = switch6();
+    let sv20 = [0x20, 0x01, 0x0d, 0xb8, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    run(&mut p, B, &ns(HOST_B, HOST_B6, sv20), 0);
+    add(
+        &mut p,
+        TableEntry::LispDatabase {
+            iid: Iid::default(),
+            eid: "2001:db8:14::/48".parse().unwrap(),
+            locators: vec![],
+        },
+    );
+    let remote = [
+        0x20, 0x01, 0x0d, 0xb8, 0, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9,
+    ];
+    let mut inner = Vec::new();
+    PacketBuilder::ipv6(remote, HOST_B6, 64)
+        .udp(1, 2)
+        .write(&mut inner, &[5; 8])
+        .unwrap();
+    let mut buf = vec![0u8; 128 + inner.len()];
+    buf[128..].copy_from_slice(&inner);
+    let params = EncapParams::new(
+        ip("192.0.2.2"),
+        ip("192.0.2.1"),
+        50_000,
+        LispDataRepr::default(),
+    );
+    let outer = encapsulate_in_place(&mut buf, 128, inner.len(), &params).unwrap();
+    let mut frame = ROUTER_MAC.0.to_vec();
+    frame.extend_from_slice(&PEER_RLOC_MAC.0);
+    frame.extend_from_slice(&[0x08, 0x00]);
+    frame.extend_from_slice(&buf[outer..]);
+    let (out, bytes) = run(&mut p, UPLINK, &frame, 1);
+    assert_eq!(out.verdict, Verdict::Forward { port: B, tag: None });
+    assert_eq!(&bytes[..6], &HOST_B.0);
+    assert_eq!(
+        &bytes[12..14],
+        &[0x86, 0xdd],
+        "an IPv6 frame towards host B"
+    );
+    assert_eq!(&bytes[14 + 24..14 + 40], &HOST_B6);
+}
+
+#[test]
+fn itr_encapsulates_over_an_ipv6_underlay() {
+    let mut p = switch();
+    let up = L3Interface::Port(UPLINK);
+    add(
+        &mut p,
+        TableEntry::InterfaceAddress {
+            iface: up,
+            addr: ip("2001:db8:ff::1"),
+            prefix_len: 64,
+            virtual_mac: None,
+        },
+    );
+    add(
+        &mut p,
+        TableEntry::Neighbor {
+            iface: up,
+            ip: ip("2001:db8:ff::2"),
+            mac: PEER_RLOC_MAC,
+        },
+    );
+    add(
+        &mut p,
+        TableEntry::Route {
+            prefix: "172.16.0.0/16".parse().unwrap(),
+            next_hop: NextHop::Lisp,
+        },
+    );
+    add(
+        &mut p,
+        TableEntry::LispMapCache {
+            iid: Iid::default(),
+            eid: "172.16.1.0/24".parse().unwrap(),
+            locators: vec![Locator {
+                rloc: ip("2001:db8:ff::2"),
+                priority: 1,
+                weight: 100,
+            }],
+            negative: NegativeAction::NoAction,
+        },
+    );
+    let (out, bytes) = run(
+        &mut p,
+        A,
+        &udp(HOST_A, ROUTER_MAC, [10, 10, 0, 5], [172, 16, 1, 9], 64),
+        0,
+    );
+    assert_eq!(
+        out.verdict,
+        Verdict::Forward {
+            port: UPLINK,
+            tag: None
+        }
+    );
+    assert_eq!(&bytes[12..14], &[0x86, 0xdd]);
+    let d = decapsulate(&bytes[14..]).expect("LISP over IPv6");
+    assert_eq!(d.outer.src, ip("2001:db8:ff::1"));
+    assert_eq!(d.outer.dst, ip("2001:db8:ff::2"));
+    assert_eq!(&d.inner(&bytes[14..])[16..20], &[172, 16, 1, 9]);
+}

@@ -934,10 +934,6 @@ impl Pipeline {
             "LISP encapsulate to RLOC {} (priority {}, weight {}) from {outer_src}",
             loc.rloc, loc.priority, loc.weight
         ));
-        if loc.rloc.is_ipv6() {
-            // The IPv6 underlay is not routed by this pipeline yet.
-            return drop(DropReason::NoRoute);
-        }
         self.route_ip(frame, loc.rloc, now_ms, false, t)
     }
 
@@ -982,14 +978,26 @@ impl Pipeline {
                 return drop(DropReason::BadLispPacket);
             }
         };
-        if d.inner_kind != InnerKind::Ipv4 {
-            return drop(DropReason::BadLispPacket);
-        }
-        self.counters.decapsulated += 1;
         let inner_abs = ip_start + d.inner_start;
         let inner = &frame.buf[inner_abs..inner_abs + d.inner_len];
-        let inner_src = IpAddr::V4(Ipv4Addr::new(inner[12], inner[13], inner[14], inner[15]));
-        let inner_dst = IpAddr::V4(Ipv4Addr::new(inner[16], inner[17], inner[18], inner[19]));
+        let (inner_src, inner_dst, ethertype) = match d.inner_kind {
+            InnerKind::Ipv4 => (
+                IpAddr::V4(Ipv4Addr::new(inner[12], inner[13], inner[14], inner[15])),
+                IpAddr::V4(Ipv4Addr::new(inner[16], inner[17], inner[18], inner[19])),
+                ETHERTYPE_IPV4,
+            ),
+            InnerKind::Ipv6 => {
+                let addr = |at: usize| {
+                    let mut a = [0u8; 16];
+                    a.copy_from_slice(&inner[at..at + 16]);
+                    IpAddr::from(a)
+                };
+                (addr(8), addr(24), ETHERTYPE_IPV6)
+            }
+            // LISP-GPE Ethernet payloads are not bridged by this pipeline.
+            InnerKind::Ethernet => return drop(DropReason::BadLispPacket),
+        };
+        self.counters.decapsulated += 1;
         let iid = d.header.instance_id.unwrap_or_default();
         t.step(format_args!(
             "LISP decapsulate from RLOC {}: inner {inner_src} -> {inner_dst} (IID {iid})",
@@ -998,8 +1006,7 @@ impl Pipeline {
         // Keep the Ethernet header just in front of the inner packet.
         frame.start = inner_abs - ETH_LEN;
         frame.len = d.inner_len + ETH_LEN;
-        frame.buf[frame.start + 12..frame.start + 14]
-            .copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+        frame.buf[frame.start + 12..frame.start + 14].copy_from_slice(&ethertype.to_be_bytes());
 
         let here = matches!(
             self.tables.route(inner_dst),
