@@ -60,6 +60,9 @@ pub struct PortState {
 pub struct FdbEntry {
     pub port: PortId,
     pub is_static: bool,
+    /// Installed through the HAL (by the control plane), not learned: learning and aging leave
+    /// it alone.
+    pub programmed: bool,
     pub last_seen_ms: u64,
 }
 
@@ -253,7 +256,7 @@ impl Tables {
     pub fn learn_mac(&mut self, vlan: VlanId, mac: Mac, port: PortId, now_ms: u64) -> bool {
         let full = self.fdb.len() >= self.limits.fdb;
         match self.fdb.get_mut(&(vlan, mac)) {
-            Some(e) if e.is_static => true,
+            Some(e) if e.programmed => true,
             Some(e) => {
                 e.port = port;
                 e.last_seen_ms = now_ms;
@@ -269,6 +272,7 @@ impl Tables {
                     FdbEntry {
                         port,
                         is_static: false,
+                        programmed: false,
                         last_seen_ms: now_ms,
                     },
                 );
@@ -316,7 +320,7 @@ impl Tables {
         let old: Vec<(VlanId, Mac)> = self
             .fdb
             .iter()
-            .filter(|(_, e)| !e.is_static && now_ms.saturating_sub(e.last_seen_ms) > max_age_ms)
+            .filter(|(_, e)| !e.programmed && now_ms.saturating_sub(e.last_seen_ms) > max_age_ms)
             .map(|(k, _)| *k)
             .collect();
         for k in &old {
@@ -354,7 +358,7 @@ impl Tables {
                 self.memberships.contains_key(&(*vlan, *port))
             }
             TableEntry::Fdb { vlan, mac, .. } => {
-                self.fdb.get(&(*vlan, *mac)).is_some_and(|e| e.is_static)
+                self.fdb.get(&(*vlan, *mac)).is_some_and(|e| e.programmed)
             }
             TableEntry::RouterMac { iface, mac, .. } => {
                 self.router_macs.contains_key(&(*iface, *mac))
@@ -413,6 +417,7 @@ impl Tables {
                         FdbEntry {
                             port: *port,
                             is_static: *is_static,
+                            programmed: true,
                             last_seen_ms: 0,
                         },
                     );
@@ -641,12 +646,12 @@ impl Tables {
             TableKind::Fdb => self
                 .fdb
                 .iter()
-                .filter(|(_, e)| e.is_static)
+                .filter(|(_, e)| e.programmed)
                 .map(|((vlan, mac), e)| TableEntry::Fdb {
                     vlan: *vlan,
                     mac: *mac,
                     port: e.port,
-                    is_static: true,
+                    is_static: e.is_static,
                 })
                 .collect(),
             TableKind::RouterMac => self

@@ -594,3 +594,26 @@ impl Datapath {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn software() -> SoftwareBackend {
+        SoftwareBackend::start(Vec::new(), Limits::default()).expect("data path")
+    }
+
+    roamer_hal::backend_contract_tests!(software());
+
+    #[test]
+    fn injected_frames_to_an_unknown_port_are_dropped_and_trace_learns_nothing() {
+        let mut b = software();
+        b.inject(InjectTarget::Port(PortId(7)), &[0u8; 60])
+            .expect("queued");
+        let t = b.trace(PortId(7), None, vec![0u8; 60]).expect("trace");
+        assert!(t.verdict.contains("UnknownPort"), "{t:?}");
+        let learned = b.learned().expect("learned");
+        assert!(learned.macs.is_empty());
+        assert_eq!(learned.counters.rx, 0, "trace counts nothing");
+    }
+}
