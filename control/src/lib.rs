@@ -4,6 +4,7 @@
 pub mod config;
 pub mod error;
 pub mod hsrp;
+pub mod lisp;
 pub mod reconcile;
 pub mod show;
 pub mod wire;

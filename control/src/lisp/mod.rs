@@ -1,0 +1,3 @@
+//! LISP control-plane instances.
+
+pub mod map_server;
