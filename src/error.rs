@@ -48,6 +48,14 @@ pub enum RoamerError {
 
     #[error("cannot start the runtime: {0}")]
     Runtime(#[source] std::io::Error),
+
+    /// A containerlab topology file `roamer lab` cannot run.
+    #[error("{}: {message}", path.display())]
+    LabTopology { path: PathBuf, message: String },
+
+    /// `roamer lab` could not build, reach or remove a lab.
+    #[error("lab: {0}")]
+    Lab(String),
 }
 
 impl RoamerError {

@@ -5,6 +5,7 @@ mod client;
 mod daemon;
 mod dataplane;
 mod error;
+mod lab;
 mod load;
 mod protocol;
 mod protocols;
@@ -65,6 +66,9 @@ enum Command {
         #[arg(required = true)]
         commands: Vec<String>,
     },
+    /// Run containerlab topology files without containerlab or Docker (network namespaces).
+    #[command(subcommand)]
+    Lab(lab::LabCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,5 +149,6 @@ fn dispatch(command: Command) -> Result<(), RoamerError> {
         Command::Exec { socket, commands } => {
             client::exec(&protocol::socket_path(socket), &commands)
         }
+        Command::Lab(cmd) => lab::dispatch(cmd),
     }
 }

@@ -1,0 +1,388 @@
+//! `roamer lab`: runs containerlab topology files without containerlab or Docker. One network
+//! namespace per node (named as containerlab names the container), one veth pair per link
+//! (named by its endpoints inside the namespaces); roamer nodes run `roamer run` on the startup
+//! configuration from their binds, other linux nodes run their `exec` lines.
+//!
+//! Everything `up` creates is written to a state file before it is created, so `down` removes
+//! exactly that (by name and PID), also after `up` failed halfway.
+
+mod state;
+mod topology;
+
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::Subcommand;
+
+use crate::error::RoamerError;
+use state::{DaemonState, LinkState, NodeState, State};
+use topology::{Role, Topology};
+
+/// How long a roamer node may take to serve its control socket.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Build the lab of a containerlab topology file: namespaces, links, roamer daemons, exec lines.
+    Up {
+        /// The containerlab topology file.
+        file: PathBuf,
+    },
+    /// Remove everything `up` created for this topology file.
+    Down {
+        /// The containerlab topology file.
+        file: PathBuf,
+    },
+    /// Run a command on a node: a roamer CLI command on a roamer node, a shell command elsewhere.
+    Exec {
+        /// The lab's topology file (needed when several labs are up).
+        #[arg(long)]
+        topo: Option<PathBuf>,
+        /// The node name as in the topology file.
+        node: String,
+        /// The command and its arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+}
+
+pub fn dispatch(cmd: LabCommand) -> Result<(), RoamerError> {
+    match cmd {
+        LabCommand::Up { file } => up(&file),
+        LabCommand::Down { file } => down(&file),
+        LabCommand::Exec {
+            topo,
+            node,
+            command,
+        } => exec(topo.as_deref(), &node, &command),
+    }
+}
+
+fn lab_err(message: impl Into<String>) -> RoamerError {
+    RoamerError::Lab(message.into())
+}
+
+/// Runs a command to completion; an error carries its stderr.
+fn run(program: &str, args: &[&str]) -> Result<String, RoamerError> {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| lab_err(format!("cannot run {program}: {e}")))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(lab_err(format!(
+            "{program} {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+fn ip(args: &[&str]) -> Result<String, RoamerError> {
+    run("ip", args)
+}
+
+pub fn up(file: &Path) -> Result<(), RoamerError> {
+    let topo = topology::load(file)?;
+    let dir = state::lab_dir(&topo.lab);
+    if state::path(&dir).exists() {
+        return Err(lab_err(format!(
+            "lab {} is already up (state in {}); run `roamer lab down` first",
+            topo.lab,
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| lab_err(format!("cannot create {}: {e}", dir.display())))?;
+    let file = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+    let mut st = State {
+        lab: topo.lab.clone(),
+        topology: file,
+        nodes: Vec::new(),
+        links: Vec::new(),
+        daemons: Vec::new(),
+    };
+    match build(&topo, &dir, &mut st) {
+        Ok(()) => {
+            println!(
+                "lab {}: {} node(s), {} link(s) up",
+                topo.lab,
+                topo.nodes.len(),
+                topo.links.len()
+            );
+            Ok(())
+        }
+        Err(e) => {
+            if let Err(clean) = teardown(&st, &dir) {
+                eprintln!("roamer: cleaning up after the failure: {clean}");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Creates the lab, recording each object in the state file before creating it.
+fn build(topo: &Topology, dir: &Path, st: &mut State) -> Result<(), RoamerError> {
+    for node in &topo.nodes {
+        st.nodes.push(NodeState {
+            name: node.name.clone(),
+            netns: node.netns.clone(),
+            socket: match node.role {
+                Role::Roamer { .. } => Some(dir.join(format!("{}.sock", node.name))),
+                Role::Linux { .. } => None,
+            },
+        });
+        st.save(dir)?;
+        ip(&["netns", "add", &node.netns])?;
+        ip(&["-n", &node.netns, "link", "set", "lo", "up"])?;
+    }
+    let netns = |name: &str| -> Result<String, RoamerError> {
+        topo.node(name)
+            .map(|n| n.netns.clone())
+            .ok_or_else(|| lab_err(format!("no node {name}")))
+    };
+    for link in &topo.links {
+        let (ns_a, ns_b) = (netns(&link.a.node)?, netns(&link.b.node)?);
+        st.links.push(LinkState {
+            tmp_a: link.tmp_a.clone(),
+            tmp_b: link.tmp_b.clone(),
+            a: format!("{}:{}", link.a.node, link.a.iface),
+            b: format!("{}:{}", link.b.node, link.b.iface),
+        });
+        st.save(dir)?;
+        ip(&[
+            "link",
+            "add",
+            &link.tmp_a,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &link.tmp_b,
+        ])?;
+        for (tmp, ns, iface) in [
+            (&link.tmp_a, &ns_a, &link.a.iface),
+            (&link.tmp_b, &ns_b, &link.b.iface),
+        ] {
+            ip(&["link", "set", tmp, "netns", ns])?;
+            ip(&["-n", ns, "link", "set", tmp, "name", iface])?;
+            ip(&["-n", ns, "link", "set", iface, "up"])?;
+        }
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| lab_err(format!("cannot find the roamer binary: {e}")))?;
+    for node in &topo.nodes {
+        match &node.role {
+            Role::Roamer { config } => start_daemon(node, config, &exe, dir, st)?,
+            Role::Linux { exec } => {
+                for line in exec {
+                    run("ip", &["netns", "exec", &node.netns, "sh", "-c", line]).map_err(|e| {
+                        lab_err(format!("node {}: exec {line:?} failed: {e}", node.name))
+                    })?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn start_daemon(
+    node: &topology::Node,
+    config: &Path,
+    exe: &Path,
+    dir: &Path,
+    st: &mut State,
+) -> Result<(), RoamerError> {
+    let socket = dir.join(format!("{}.sock", node.name));
+    let log_path = dir.join(format!("{}.log", node.name));
+    let log = std::fs::File::create(&log_path)
+        .map_err(|e| lab_err(format!("cannot create {}: {e}", log_path.display())))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| lab_err(format!("{}: {e}", log_path.display())))?;
+    // `ip netns exec` replaces itself with roamer, so the child's PID is the daemon's. Its own
+    // process group keeps a Ctrl-C at the terminal that ran `up` from reaching it.
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &node.netns])
+        .arg(exe)
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .arg("--socket")
+        .arg(&socket)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| lab_err(format!("node {}: cannot start roamer: {e}", node.name)))?;
+    st.daemons.push(DaemonState {
+        node: node.name.clone(),
+        pid: child.id(),
+        socket: socket.clone(),
+    });
+    st.save(dir)?;
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(lab_err(format!(
+                "node {}: roamer exited ({status}) before it was ready:\n{}",
+                node.name,
+                tail(&log_path)
+            )));
+        }
+        if Instant::now() > deadline {
+            return Err(lab_err(format!(
+                "node {}: roamer not ready after {}s:\n{}",
+                node.name,
+                READY_TIMEOUT.as_secs(),
+                tail(&log_path)
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The last lines of a daemon's log, for an error message.
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+pub fn down(file: &Path) -> Result<(), RoamerError> {
+    let topo = topology::load(file)?;
+    let dir = state::lab_dir(&topo.lab);
+    let Some(st) = State::load(&dir)? else {
+        eprintln!("lab {} is not up", topo.lab);
+        return Ok(());
+    };
+    teardown(&st, &dir)?;
+    println!("lab {}: down", topo.lab);
+    Ok(())
+}
+
+/// Removes what the state lists: daemons (by PID, checked to be ours), veth ends still in the
+/// root namespace, namespaces (their interfaces go with them), then the state directory.
+fn teardown(st: &State, dir: &Path) -> Result<(), RoamerError> {
+    let mut problems = Vec::new();
+    for d in &st.daemons {
+        stop_daemon(d);
+    }
+    for l in &st.links {
+        // Only an end that never left the root namespace is still there under its temporary name.
+        for tmp in [&l.tmp_a, &l.tmp_b] {
+            if Path::new("/sys/class/net").join(tmp).exists()
+                && let Err(e) = ip(&["link", "del", tmp])
+            {
+                problems.push(e.to_string());
+            }
+        }
+    }
+    for n in &st.nodes {
+        if Path::new("/run/netns").join(&n.netns).exists()
+            && let Err(e) = ip(&["netns", "del", &n.netns])
+        {
+            problems.push(e.to_string());
+        }
+    }
+    if problems.is_empty() {
+        std::fs::remove_dir_all(dir)
+            .map_err(|e| lab_err(format!("cannot remove {}: {e}", dir.display())))?;
+        Ok(())
+    } else {
+        Err(lab_err(problems.join("; ")))
+    }
+}
+
+/// Stops one daemon: SIGTERM, then SIGKILL after 5 s. Only a process whose command line names
+/// this daemon's socket is signalled (a PID may have been reused since `up`).
+fn stop_daemon(d: &DaemonState) {
+    let ours = || {
+        std::fs::read(format!("/proc/{}/cmdline", d.pid))
+            .map(|c| {
+                c.split(|b| *b == 0)
+                    .any(|arg| arg == d.socket.as_os_str().as_encoded_bytes())
+            })
+            .unwrap_or(false)
+    };
+    if !ours() {
+        return;
+    }
+    let pid = d.pid.to_string();
+    let _ = run("kill", &["-TERM", &pid]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ours() && !is_zombie(d.pid) {
+        if Instant::now() > deadline {
+            let _ = run("kill", &["-KILL", &pid]);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
+
+/// The lab `exec` acts on: the one of `--topo`, or the only lab that is up.
+fn current(topo: Option<&Path>) -> Result<(State, PathBuf), RoamerError> {
+    if let Some(file) = topo {
+        let t = topology::load(file)?;
+        let dir = state::lab_dir(&t.lab);
+        let st = State::load(&dir)?.ok_or_else(|| lab_err(format!("lab {} is not up", t.lab)))?;
+        return Ok((st, dir));
+    }
+    let labs = state::labs_up();
+    match labs.as_slice() {
+        [] => Err(lab_err("no lab is up")),
+        [(st, dir)] => Ok((st.clone(), dir.clone())),
+        many => Err(lab_err(format!(
+            "{} labs are up ({}); name one with --topo FILE",
+            many.len(),
+            many.iter()
+                .map(|(s, _)| s.lab.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+pub fn exec(topo: Option<&Path>, node: &str, command: &[String]) -> Result<(), RoamerError> {
+    let (st, _dir) = current(topo)?;
+    let n = st
+        .nodes
+        .iter()
+        .find(|n| n.name == node)
+        .ok_or_else(|| lab_err(format!("lab {} has no node {node}", st.lab)))?;
+    let line = command.join(" ");
+    match &n.socket {
+        Some(socket) => crate::client::exec(socket, &[line]),
+        None => {
+            let status = Command::new("ip")
+                .args(["netns", "exec", &n.netns, "sh", "-c", &line])
+                .status()
+                .map_err(|e| lab_err(format!("cannot run ip netns exec: {e}")))?;
+            let _ = std::io::stdout().flush();
+            if status.success() {
+                Ok(())
+            } else {
+                Err(lab_err(format!("{node}: {line:?} failed ({status})")))
+            }
+        }
+    }
+}
