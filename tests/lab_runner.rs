@@ -1,0 +1,250 @@
+//! `roamer lab` on a containerlab topology file: a roamer switch and two linux hosts built as
+//! network namespaces, hosts ping each other through the switch, `down` leaves nothing behind.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn roamer(lab_dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_roamer"));
+    c.env("ROAMER_LAB_DIR", lab_dir);
+    c
+}
+
+struct Out {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(cmd: &mut Command) -> Out {
+    let out = cmd.output().unwrap();
+    Out {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Calls `roamer lab down` when dropped, so a failed assertion leaves no namespace behind.
+struct Lab {
+    file: PathBuf,
+    lab_dir: PathBuf,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = roamer(&self.lab_dir)
+            .args(["lab", "down"])
+            .arg(&self.file)
+            .output();
+    }
+}
+
+const SWITCH: &str = "hostname sw
+roamer platform backend software
+feature interface-vlan
+vlan 10
+interface Ethernet1/1
+  switchport
+  switchport access vlan 10
+interface Ethernet1/2
+  switchport
+  switchport access vlan 10
+interface Vlan10
+  ip address 10.10.0.1/24
+";
+
+fn topology(lab: &str) -> String {
+    format!(
+        r#"name: {lab}
+topology:
+  nodes:
+    sw:
+      kind: linux
+      image: roamer:latest
+      binds:
+        - configs/sw.cfg:/etc/roamer/startup-config
+    h1:
+      kind: linux
+      image: alpine:3
+      exec:
+        - ip addr add 10.10.0.11/24 dev eth1
+        - ip route add default via 10.10.0.1
+    h2:
+      kind: linux
+      image: alpine:3
+      exec:
+        - ip addr add 10.10.0.12/24 dev eth1
+        - ip route add default via 10.10.0.1
+  links:
+    - endpoints: ["sw:eth1", "h1:eth1"]
+    - endpoints: ["sw:eth2", "h2:eth1"]
+"#
+    )
+}
+
+fn netns_list() -> String {
+    String::from_utf8_lossy(
+        &Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned()
+}
+
+#[test]
+fn up_exec_down_on_a_containerlab_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = format!("rl{}", std::process::id());
+    std::fs::create_dir(tmp.path().join("configs")).unwrap();
+    std::fs::write(tmp.path().join("configs/sw.cfg"), SWITCH).unwrap();
+    let file = tmp.path().join("lab.clab.yml");
+    std::fs::write(&file, topology(&lab)).unwrap();
+    let lab_dir = tmp.path().join("state");
+    let guard = Lab {
+        file: file.clone(),
+        lab_dir: lab_dir.clone(),
+    };
+
+    let up = run(roamer(&lab_dir).args(["lab", "up"]).arg(&file));
+    assert!(up.ok, "up: {}{}", up.stdout, up.stderr);
+    let names = netns_list();
+    for node in ["sw", "h1", "h2"] {
+        assert!(
+            names.contains(&format!("clab-{lab}-{node}")),
+            "namespace of {node} missing: {names}"
+        );
+    }
+    // A second `up` of the same lab is refused and changes nothing.
+    let again = run(roamer(&lab_dir).args(["lab", "up"]).arg(&file));
+    assert!(
+        !again.ok && again.stderr.contains("already up"),
+        "{}",
+        again.stderr
+    );
+
+    let ping = run(roamer(&lab_dir).args([
+        "lab",
+        "exec",
+        "h1",
+        "ping",
+        "-c",
+        "3",
+        "-i",
+        "0.2",
+        "-W",
+        "1",
+        "10.10.0.12",
+    ]));
+    assert!(ping.ok, "ping h1 → h2: {}{}", ping.stdout, ping.stderr);
+    let gw = run(roamer(&lab_dir).args([
+        "lab",
+        "exec",
+        "h2",
+        "ping",
+        "-c",
+        "2",
+        "-i",
+        "0.2",
+        "-W",
+        "1",
+        "10.10.0.1",
+    ]));
+    assert!(gw.ok, "ping h2 → SVI: {}{}", gw.stdout, gw.stderr);
+
+    let table = run(roamer(&lab_dir).args(["lab", "exec", "sw", "show", "mac", "address-table"]));
+    assert!(table.ok, "{}", table.stderr);
+    let mac = |node: &str| {
+        let out =
+            run(roamer(&lab_dir).args(["lab", "exec", node, "cat", "/sys/class/net/eth1/address"]));
+        let hex: String = out.stdout.trim().split(':').collect();
+        format!("{}.{}.{}", &hex[0..4], &hex[4..8], &hex[8..12])
+    };
+    for node in ["h1", "h2"] {
+        let m = mac(node);
+        assert!(
+            table.stdout.contains(&m),
+            "{node} ({m}) not learned:\n{}",
+            table.stdout
+        );
+    }
+    assert!(
+        table.stdout.contains("Eth1/1") && table.stdout.contains("Eth1/2"),
+        "{}",
+        table.stdout
+    );
+
+    // `--topo` names the lab explicitly; a node that is not there is an error.
+    let named = run(roamer(&lab_dir)
+        .args(["lab", "exec", "--topo"])
+        .arg(&file)
+        .args(["sw", "show", "version"]));
+    assert!(named.ok, "{}", named.stderr);
+    let missing = run(roamer(&lab_dir).args(["lab", "exec", "nope", "true"]));
+    assert!(
+        !missing.ok && missing.stderr.contains("no node"),
+        "{}",
+        missing.stderr
+    );
+
+    let down = run(roamer(&lab_dir).args(["lab", "down"]).arg(&file));
+    assert!(down.ok, "down: {}{}", down.stdout, down.stderr);
+    assert!(
+        !netns_list().contains(&format!("clab-{lab}-")),
+        "{}",
+        netns_list()
+    );
+    let links = String::from_utf8_lossy(
+        &Command::new("ip")
+            .args(["-o", "link"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    let temporary = |name: &str| {
+        name.len() == 11
+            && name.starts_with("rl")
+            && name[2..10].chars().all(|c| c.is_ascii_hexdigit())
+            && (name.ends_with('a') || name.ends_with('b'))
+    };
+    let left: Vec<&str> = links
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n))
+        .filter(|n| temporary(n))
+        .collect();
+    assert!(left.is_empty(), "temporary veth ends left: {left:?}");
+    assert!(!lab_dir.join(&lab).exists(), "state directory left");
+    drop(guard);
+}
+
+#[test]
+fn a_failed_up_removes_what_it_created() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = format!("rf{}", std::process::id());
+    let file = tmp.path().join("lab.clab.yml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: {lab}\ntopology:\n  nodes:\n    a:\n      kind: linux\n    b:\n      kind: linux\n      exec:\n        - ip addr add 10.0.0.1/24 dev eth1\n        - exit 3\n  links:\n    - endpoints: [\"a:eth1\", \"b:eth1\"]\n"
+        ),
+    )
+    .unwrap();
+    let lab_dir = tmp.path().join("state");
+    let _guard = Lab {
+        file: file.clone(),
+        lab_dir: lab_dir.clone(),
+    };
+    let up = run(roamer(&lab_dir).args(["lab", "up"]).arg(&file));
+    assert!(!up.ok && up.stderr.contains("exit 3"), "{}", up.stderr);
+    assert!(
+        !netns_list().contains(&format!("clab-{lab}-")),
+        "{}",
+        netns_list()
+    );
+    assert!(!lab_dir.join(&lab).exists(), "state directory left");
+}
