@@ -30,6 +30,7 @@ pub struct State {
     pub plan: PlatformPlan,
     pub dataplane: Dataplane,
     pub protocols: crate::protocols::Protocols,
+    pub lisp: crate::lisp::Lisp,
     catalogue: Catalogue,
     started: Instant,
 }
@@ -48,6 +49,7 @@ impl State {
             plan: loaded.plan,
             dataplane,
             protocols: crate::protocols::Protocols::default(),
+            lisp: crate::lisp::Lisp::default(),
             catalogue,
             started: Instant::now(),
         }
@@ -162,6 +164,7 @@ impl State {
         info!(hostname = %candidate.hostname, "configuration committed");
         let failures = self.dataplane.reconcile(Some(&self.running), &candidate);
         self.protocols.sync(&candidate, &mut self.dataplane);
+        self.lisp.sync(&candidate);
         self.running = candidate;
         self.plan = plan;
         failures.iter().map(|f| format!("{f}\n")).collect()
@@ -235,6 +238,7 @@ impl State {
             .collect();
         let tables = crate::show_data::collect(&self.running, &self.dataplane);
         let hsrp = self.protocols.statuses();
+        let sites = self.lisp.site_rows(&self.running);
         let ctx = ShowContext {
             running: &self.running,
             startup: startup.as_ref(),
@@ -247,6 +251,7 @@ impl State {
             interfaces: &tables.interfaces,
             counters: &tables.counters,
             hsrp: &hsrp,
+            lisp_sites: &sites,
             uptime_secs: self.started.elapsed().as_secs(),
         };
         show::run(&ctx, rest)

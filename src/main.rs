@@ -6,6 +6,7 @@ mod daemon;
 mod dataplane;
 mod error;
 mod lab;
+mod lisp;
 mod load;
 mod protocol;
 mod protocols;

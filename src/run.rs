@@ -47,6 +47,7 @@ pub fn run(
     let mut state = State::new(loaded, startup, dataplane, catalogue);
     let running = state.running.clone();
     state.protocols.sync(&running, &mut state.dataplane);
+    state.lisp.sync(&running);
     let state = Arc::new(Mutex::new(state));
     runtime.block_on(serve(state, socket, syntax).instrument(span))
 }
@@ -103,8 +104,10 @@ async fn serve(
                 s.dataplane.drain(&mut events, &mut punts);
                 for p in &punts {
                     s.protocols.punt(p, &mut s.dataplane);
+                    s.lisp.punt(p, &mut s.dataplane);
                 }
                 s.protocols.tick(&mut s.dataplane);
+                s.lisp.tick();
                 drop(guard);
                 for e in events.drain(..) {
                     match &e {

@@ -100,6 +100,7 @@ pub struct ShowContext<'a> {
     /// Forwarding counters by name (rx, bridged, routed, drops by reason …).
     pub counters: &'a [(String, u64)],
     pub hsrp: &'a [crate::hsrp::GroupStatus],
+    pub lisp_sites: &'a [crate::lisp::map_server::SiteRow],
     pub uptime_secs: u64,
 }
 
@@ -193,6 +194,11 @@ static SHOW: &[ShowCommand] = &[
         pattern: "hsrp brief",
         help: "HSRP information",
         run: hsrp_brief,
+    },
+    ShowCommand {
+        pattern: "lisp site",
+        help: "LISP information",
+        run: lisp_site,
     },
 ];
 
@@ -601,6 +607,13 @@ fn forwarding_counters(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, Co
     })
 }
 
+fn lisp_site(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
+    Ok(ShowOutput {
+        text: crate::lisp::map_server::render_sites(ctx.lisp_sites, false),
+        json: json!({ "TABLE_site": { "ROW_site": ctx.lisp_sites } }),
+    })
+}
+
 fn hsrp_brief(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
     Ok(crate::hsrp::show::brief(ctx.hsrp))
 }
@@ -633,6 +646,7 @@ mod tests {
             interfaces: &[],
             counters: &[],
             hsrp: &[],
+            lisp_sites: &[],
             uptime_secs: 3661,
         }
     }

@@ -119,6 +119,9 @@ pub enum InjectTarget {
     Port(PortId),
     /// Flooded in a VLAN (tagged on trunks, untagged on access ports).
     Vlan(VlanId),
+    /// Out of one port as a frame of `VlanId`: tagged if the port carries that VLAN tagged
+    /// (a reply to a frame that arrived there).
+    PortInVlan(PortId, VlanId),
 }
 
 /// Programming a backend's tables.

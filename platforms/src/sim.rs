@@ -234,7 +234,8 @@ impl Backend for SimBackend {
 impl PacketIo for SimBackend {
     fn inject(&mut self, target: InjectTarget, frame: &[u8]) -> Result<(), HalError> {
         match target {
-            InjectTarget::Port(port) => {
+            // The sim has no tagging; a VLAN frame to a port leaves as it is.
+            InjectTarget::Port(port) | InjectTarget::PortInVlan(port, _) => {
                 let p = self.ports.get(&port).ok_or(HalError::NoSuchPort {
                     port: port.0,
                     backend: self.name.clone(),

@@ -586,6 +586,11 @@ impl Datapath {
                     let to = match target {
                         InjectTarget::Port(port) => ReplyTo::Port { port, tag: None },
                         InjectTarget::Vlan(v) => ReplyTo::Vlan(v),
+                        InjectTarget::PortInVlan(port, v) => ReplyTo::Port {
+                            port,
+                            tag: (self.pipeline.tables.egress_tagged(port, v) == Some(true))
+                                .then_some(v),
+                        },
                     };
                     self.send_frame(to, &frame);
                     self.flush();
