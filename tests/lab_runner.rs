@@ -248,3 +248,111 @@ fn a_failed_up_removes_what_it_created() {
     );
     assert!(!lab_dir.join(&lab).exists(), "state directory left");
 }
+
+const SWITCH3: &str = "hostname sw
+roamer platform backend software
+feature interface-vlan
+vlan 10
+interface Ethernet1/1
+  switchport
+  switchport access vlan 10
+interface Ethernet1/2
+  switchport
+  switchport access vlan 10
+interface Ethernet1/3
+  switchport
+  switchport access vlan 10
+interface Vlan10
+  ip address 10.10.0.1/24
+";
+
+#[test]
+fn move_reattaches_a_host_with_its_mac_addresses_and_routes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = format!("rm{}", std::process::id());
+    std::fs::write(tmp.path().join("sw.cfg"), SWITCH3).unwrap();
+    let file = tmp.path().join("lab.clab.yml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"name: {lab}
+topology:
+  nodes:
+    sw: {{kind: linux, image: roamer:latest, binds: ["sw.cfg:/etc/roamer/startup-config"]}}
+    h1:
+      kind: linux
+      exec:
+        - ip addr add 10.10.0.11/24 dev eth1
+        - ip -6 addr add 2001:db8:a::11/64 dev eth1 nodad
+        - ip route add 10.99.0.0/16 via 10.10.0.1
+    h2:
+      kind: linux
+      exec: ["ip addr add 10.10.0.12/24 dev eth1"]
+    spare: {{kind: linux}}
+  links:
+    - endpoints: ["sw:eth1", "h1:eth1"]
+    - endpoints: ["sw:eth2", "h2:eth1"]
+    - endpoints: ["sw:eth3", "spare:eth1"]
+"#
+        ),
+    )
+    .unwrap();
+    let lab_dir = tmp.path().join("state");
+    let _guard = Lab {
+        file: file.clone(),
+        lab_dir: lab_dir.clone(),
+    };
+    let lab_exec = |node: &str, cmd: &str| {
+        run(roamer(&lab_dir)
+            .args(["lab", "exec", node])
+            .args(cmd.split(' ')))
+    };
+    let up = run(roamer(&lab_dir).args(["lab", "up"]).arg(&file));
+    assert!(up.ok, "up: {}{}", up.stdout, up.stderr);
+    let ping = "ping -c 3 -i 0.2 -W 1 10.10.0.12";
+    assert!(lab_exec("h1", ping).ok, "before the move");
+    let before = lab_exec("h1", "cat /sys/class/net/eth1/address").stdout;
+    let spare_mac = lab_exec("spare", "cat /sys/class/net/eth1/address").stdout;
+
+    let mv = run(roamer(&lab_dir).args(["lab", "move", "h1", "--to", "sw:eth3"]));
+    assert!(mv.ok, "move: {}{}", mv.stdout, mv.stderr);
+
+    assert_eq!(
+        lab_exec("h1", "cat /sys/class/net/eth1/address").stdout,
+        before
+    );
+    assert_eq!(
+        lab_exec("spare", "cat /sys/class/net/eth1/address").stdout,
+        spare_mac
+    );
+    let addrs = lab_exec("h1", "ip addr show dev eth1").stdout;
+    assert!(
+        addrs.contains("10.10.0.11/24") && addrs.contains("2001:db8:a::11/64"),
+        "{addrs}"
+    );
+    let routes = lab_exec("h1", "ip route").stdout;
+    assert!(routes.contains("10.99.0.0/16 via 10.10.0.1"), "{routes}");
+    let after = lab_exec("h1", ping);
+    assert!(after.ok, "after the move: {}{}", after.stdout, after.stderr);
+    let hex: String = before.trim().split(':').collect();
+    let nx = format!("{}.{}.{}", &hex[0..4], &hex[4..8], &hex[8..12]);
+    let table = lab_exec("sw", "show mac address-table").stdout;
+    let line = table.lines().find(|l| l.contains(&nx)).unwrap_or_default();
+    assert!(
+        line.contains("Eth1/3"),
+        "h1 ({nx}) not learned on Eth1/3:\n{table}"
+    );
+
+    // The host's old link now ends at the spare node.
+    let back = run(roamer(&lab_dir).args(["lab", "move", "h1", "--to", "sw:eth1"]));
+    assert!(back.ok, "move back: {}{}", back.stdout, back.stderr);
+    assert!(lab_exec("h1", ping).ok, "after moving back");
+
+    let down = run(roamer(&lab_dir).args(["lab", "down"]).arg(&file));
+    assert!(down.ok, "down: {}{}", down.stdout, down.stderr);
+    assert!(
+        !netns_list().contains(&format!("clab-{lab}-")),
+        "{}",
+        netns_list()
+    );
+}

@@ -6,6 +6,7 @@
 //! Everything `up` creates is written to a state file before it is created, so `down` removes
 //! exactly that (by name and PID), also after `up` failed halfway.
 
+mod migrate;
 mod state;
 mod topology;
 
@@ -47,6 +48,18 @@ pub enum LabCommand {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
+    /// Re-attach a host's link to another node's port, as a migrated VM arrives: same interface
+    /// name, MAC, addresses and routes. The port's far end (a spare node) gets the old link.
+    Move {
+        /// The lab's topology file (needed when several labs are up).
+        #[arg(long)]
+        topo: Option<PathBuf>,
+        /// The host node (or NODE:IFACE when it has several links).
+        host: String,
+        /// The port it arrives at, NODE:IFACE (e.g. sw2:eth3).
+        #[arg(long)]
+        to: String,
+    },
 }
 
 pub fn dispatch(cmd: LabCommand) -> Result<(), RoamerError> {
@@ -58,6 +71,10 @@ pub fn dispatch(cmd: LabCommand) -> Result<(), RoamerError> {
             node,
             command,
         } => exec(topo.as_deref(), &node, &command),
+        LabCommand::Move { topo, host, to } => {
+            let (mut st, dir) = current(topo.as_deref())?;
+            migrate::move_host(&mut st, &dir, &host, &to)
+        }
     }
 }
 

@@ -1,0 +1,219 @@
+//! `roamer lab move HOST --to NODE:IFACE`: the host's interface arrives at another node's port
+//! the way a migrated VM arrives: same interface name, MAC, addresses and routes.
+//!
+//! The switch-side devices are never replaced (a running roamer has its ports bound by ifindex):
+//! the host's device and the device at the far end of the target port's link trade places. The
+//! host gets the device wired to the target port, renamed to its interface name and given its
+//! MAC, addresses and routes; the node that held the target port's far end (a parking node) gets
+//! the host's old device, wired to the host's old port, under its own name and MAC.
+
+use serde_json::Value;
+
+use super::state::{LinkState, State};
+use super::{ip, lab_err};
+use crate::error::RoamerError;
+
+/// An interface's MAC, addresses (`ADDR/LEN`, family) and non-kernel routes (`ip route` args).
+#[derive(Debug)]
+struct Identity {
+    mac: String,
+    addrs: Vec<(String, bool)>,
+    routes: Vec<(Vec<String>, bool)>,
+}
+
+fn json(args: &[&str]) -> Result<Value, RoamerError> {
+    let out = ip(args)?;
+    serde_json::from_str(&out).map_err(|e| lab_err(format!("ip {}: {e}", args.join(" "))))
+}
+
+fn identity(ns: &str, dev: &str) -> Result<Identity, RoamerError> {
+    let link = json(&["-n", ns, "-j", "addr", "show", "dev", dev])?;
+    let entry = link
+        .get(0)
+        .ok_or_else(|| lab_err(format!("{ns}: no {dev}")))?;
+    let mac = entry
+        .get("address")
+        .and_then(Value::as_str)
+        .ok_or_else(|| lab_err(format!("{ns}: {dev} has no MAC")))?
+        .to_string();
+    let mut addrs = Vec::new();
+    for a in entry
+        .get("addr_info")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let v6 = a.get("family").and_then(Value::as_str) == Some("inet6");
+        // The link-local address comes back by itself from the (same) MAC.
+        if v6 && a.get("scope").and_then(Value::as_str) == Some("link") {
+            continue;
+        }
+        if let (Some(local), Some(len)) = (
+            a.get("local").and_then(Value::as_str),
+            a.get("prefixlen").and_then(Value::as_u64),
+        ) {
+            addrs.push((format!("{local}/{len}"), v6));
+        }
+    }
+    let mut routes = Vec::new();
+    for v6 in [false, true] {
+        let family = if v6 { "-6" } else { "-4" };
+        let list = json(&["-n", ns, "-j", family, "route", "show", "dev", dev])?;
+        for r in list.as_array().into_iter().flatten() {
+            let s = |k: &str| r.get(k).and_then(Value::as_str);
+            if s("protocol") == Some("kernel") || s("type").is_some_and(|t| t != "unicast") {
+                continue;
+            }
+            let Some(dst) = s("dst") else { continue };
+            let mut args = vec![dst.to_string()];
+            if let Some(gw) = s("gateway") {
+                args.extend(["via".to_string(), gw.to_string()]);
+            }
+            args.extend(["dev".to_string(), dev.to_string()]);
+            if let Some(m) = r.get("metric").and_then(Value::as_u64) {
+                args.extend(["metric".to_string(), m.to_string()]);
+            }
+            if let Some(src) = s("prefsrc") {
+                args.extend(["src".to_string(), src.to_string()]);
+            }
+            let flags = r.get("flags").and_then(Value::as_array);
+            if flags.is_some_and(|f| f.iter().any(|x| x.as_str() == Some("onlink"))) {
+                args.push("onlink".to_string());
+            }
+            routes.push((args, v6));
+        }
+    }
+    // Routes without a gateway first: a gateway must be reachable when its route is added.
+    routes.sort_by_key(|(args, _)| args.get(1).is_some_and(|a| a == "via"));
+    Ok(Identity { mac, addrs, routes })
+}
+
+/// Splits `NODE:IFACE`.
+fn endpoint(s: &str) -> Result<(&str, &str), RoamerError> {
+    s.split_once(':')
+        .filter(|(n, i)| !n.is_empty() && !i.is_empty())
+        .ok_or_else(|| lab_err(format!("{s:?}: expected NODE:IFACE")))
+}
+
+fn netns<'a>(st: &'a State, node: &str) -> Result<&'a str, RoamerError> {
+    st.nodes
+        .iter()
+        .find(|n| n.name == node)
+        .map(|n| n.netns.as_str())
+        .ok_or_else(|| lab_err(format!("lab {} has no node {node}", st.lab)))
+}
+
+/// Moves `host` (a node with one link, or `NODE:IFACE`) to the port `to` (`NODE:IFACE`).
+pub fn move_host(
+    st: &mut State,
+    dir: &std::path::Path,
+    host: &str,
+    to: &str,
+) -> Result<(), RoamerError> {
+    let (to_node, _) = endpoint(to)?;
+    netns(st, to_node)?;
+    let is_host = |e: &str| match host.split_once(':') {
+        Some(_) => e == host,
+        None => e.split_once(':').is_some_and(|(n, _)| n == host),
+    };
+    let mut host_links = st.links.iter().enumerate().filter_map(|(i, l)| {
+        if is_host(&l.a) {
+            Some((i, l.a.clone(), l.b.clone()))
+        } else if is_host(&l.b) {
+            Some((i, l.b.clone(), l.a.clone()))
+        } else {
+            None
+        }
+    });
+    let (hi, host_end, old_port) = host_links
+        .next()
+        .ok_or_else(|| lab_err(format!("{host} has no link in lab {}", st.lab)))?;
+    if host_links.next().is_some() {
+        return Err(lab_err(format!(
+            "{host} has several links; name one as {host}:IFACE"
+        )));
+    }
+    if old_port == to {
+        println!("{host_end} is already at {to}");
+        return Ok(());
+    }
+    let (ti, park_end) = st
+        .links
+        .iter()
+        .enumerate()
+        .find_map(|(i, l)| {
+            if l.a == to {
+                Some((i, l.b.clone()))
+            } else if l.b == to {
+                Some((i, l.a.clone()))
+            } else {
+                None
+            }
+        })
+        .ok_or_else(|| {
+            lab_err(format!(
+                "{to} is not wired in the topology: link it to a spare node (its far end is where the host's old link goes)"
+            ))
+        })?;
+    if ti == hi {
+        return Err(lab_err(format!("{to} is {host_end} itself")));
+    }
+    let (h_node, h_if) = endpoint(&host_end)?;
+    let (p_node, p_if) = endpoint(&park_end)?;
+    let (h_ns, p_ns) = (
+        netns(st, h_node)?.to_string(),
+        netns(st, p_node)?.to_string(),
+    );
+    let host_id = identity(&h_ns, h_if)?;
+    let park_id = identity(&p_ns, p_if)?;
+    let tmp_h = format!("rlmv{}h", std::process::id() % 100_000_000);
+    let tmp_p = format!("rlmv{}p", std::process::id() % 100_000_000);
+
+    // Both devices leave their namespaces under temporary names, then trade places.
+    for (ns, dev, tmp, dest) in [(&h_ns, h_if, &tmp_h, &p_ns), (&p_ns, p_if, &tmp_p, &h_ns)] {
+        ip(&["-n", ns, "link", "set", dev, "down"])?;
+        ip(&["-n", ns, "link", "set", dev, "name", tmp])?;
+        ip(&["-n", ns, "link", "set", tmp, "netns", dest])?;
+    }
+    // The parking node: the host's old device under the parking name and MAC.
+    ip(&["-n", &p_ns, "link", "set", &tmp_h, "name", p_if])?;
+    ip(&["-n", &p_ns, "link", "set", p_if, "address", &park_id.mac])?;
+    ip(&["-n", &p_ns, "link", "set", p_if, "up"])?;
+    // The host: the device wired to the target port, with the host's identity.
+    ip(&["-n", &h_ns, "link", "set", &tmp_p, "name", h_if])?;
+    ip(&["-n", &h_ns, "link", "set", h_if, "address", &host_id.mac])?;
+    ip(&["-n", &h_ns, "link", "set", h_if, "up"])?;
+    for (addr, v6) in &host_id.addrs {
+        let mut args = vec!["-n", &h_ns, "addr", "add", addr.as_str(), "dev", h_if];
+        if *v6 {
+            args.push("nodad");
+        }
+        ip(&args)?;
+    }
+    for (route, v6) in &host_id.routes {
+        let mut args = vec![
+            "-n",
+            h_ns.as_str(),
+            if *v6 { "-6" } else { "-4" },
+            "route",
+            "replace",
+        ];
+        args.extend(route.iter().map(String::as_str));
+        ip(&args)?;
+    }
+    st.links[hi] = LinkState {
+        a: host_end.clone(),
+        b: to.to_string(),
+        tmp_a: st.links[hi].tmp_a.clone(),
+        tmp_b: st.links[hi].tmp_b.clone(),
+    };
+    st.links[ti] = LinkState {
+        a: park_end.clone(),
+        b: old_port.clone(),
+        tmp_a: st.links[ti].tmp_a.clone(),
+        tmp_b: st.links[ti].tmp_b.clone(),
+    };
+    st.save(dir)?;
+    println!("{host_end} moved from {old_port} to {to} ({park_end} now at {old_port})");
+    Ok(())
+}
