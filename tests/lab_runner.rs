@@ -356,3 +356,70 @@ topology:
         netns_list()
     );
 }
+
+#[test]
+fn up_never_takes_over_or_removes_what_it_did_not_create() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = format!("rx{}", std::process::id());
+    let file = tmp.path().join("lab.clab.yml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: {lab}\ntopology:\n  nodes:\n    a: {{kind: linux}}\n    b: {{kind: linux}}\n"
+        ),
+    )
+    .unwrap();
+    let lab_dir = tmp.path().join("state");
+    let _guard = Lab {
+        file: file.clone(),
+        lab_dir: lab_dir.clone(),
+    };
+    // A namespace of the same name exists already (containerlab, another runner).
+    let theirs = format!("clab-{lab}-b");
+    assert!(
+        Command::new("ip")
+            .args(["netns", "add", &theirs])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let up = run(roamer(&lab_dir).args(["lab", "up"]).arg(&file));
+    let names = netns_list();
+    let _ = Command::new("ip").args(["netns", "del", &theirs]).status();
+    assert!(
+        !up.ok && up.stderr.contains("exists already"),
+        "{}",
+        up.stderr
+    );
+    assert!(
+        names.contains(&theirs),
+        "the existing namespace was removed: {names}"
+    );
+    assert!(!names.contains(&format!("clab-{lab}-a")), "{names}");
+    assert!(!lab_dir.join(&lab).exists(), "state directory left");
+
+    // A startup configuration with an error is reported as FILE:LINE before anything is built.
+    std::fs::write(
+        tmp.path().join("sw.cfg"),
+        "hostname sw\nvlan 10\ninterface Vlan10\n  ip adress 10.1.1.1/24\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &file,
+        format!("name: {lab}\ntopology:\n  nodes:\n    sw: {{kind: linux, image: roamer, binds: [\"sw.cfg:/etc/roamer/startup-config\"]}}\n"),
+    )
+    .unwrap();
+    let out = roamer(&lab_dir)
+        .args(["lab", "up"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("sw.cfg:4:"), "{stderr}");
+    assert!(
+        !netns_list().contains(&format!("clab-{lab}-")),
+        "{}",
+        netns_list()
+    );
+}

@@ -106,6 +106,13 @@ fn ip(args: &[&str]) -> Result<String, RoamerError> {
 
 pub fn up(file: &Path) -> Result<(), RoamerError> {
     let topo = topology::load(file)?;
+    // Every startup configuration is checked before anything is created.
+    let catalogue = roamer_hal::Catalogue::builtin()?;
+    for node in &topo.nodes {
+        if let Role::Roamer { config, .. } = &node.role {
+            crate::load::load(config, &catalogue)?;
+        }
+    }
     let dir = state::lab_dir(&topo.lab);
     if state::path(&dir).exists() {
         return Err(lab_err(format!(
@@ -143,9 +150,17 @@ pub fn up(file: &Path) -> Result<(), RoamerError> {
     }
 }
 
-/// Creates the lab, recording each object in the state file before creating it.
+/// Creates the lab, recording each object in the state file as soon as it exists (never before:
+/// an object that was there already, e.g. a namespace of the same name, is not ours to remove).
 fn build(topo: &Topology, dir: &Path, st: &mut State) -> Result<(), RoamerError> {
     for node in &topo.nodes {
+        if Path::new("/run/netns").join(&node.netns).exists() {
+            return Err(lab_err(format!(
+                "node {}: network namespace {} exists already (another lab, or containerlab?)",
+                node.name, node.netns
+            )));
+        }
+        ip(&["netns", "add", &node.netns])?;
         st.nodes.push(NodeState {
             name: node.name.clone(),
             netns: node.netns.clone(),
@@ -155,7 +170,6 @@ fn build(topo: &Topology, dir: &Path, st: &mut State) -> Result<(), RoamerError>
             },
         });
         st.save(dir)?;
-        ip(&["netns", "add", &node.netns])?;
         ip(&["-n", &node.netns, "link", "set", "lo", "up"])?;
     }
     let netns = |name: &str| -> Result<String, RoamerError> {
@@ -165,13 +179,6 @@ fn build(topo: &Topology, dir: &Path, st: &mut State) -> Result<(), RoamerError>
     };
     for link in &topo.links {
         let (ns_a, ns_b) = (netns(&link.a.node)?, netns(&link.b.node)?);
-        st.links.push(LinkState {
-            tmp_a: link.tmp_a.clone(),
-            tmp_b: link.tmp_b.clone(),
-            a: format!("{}:{}", link.a.node, link.a.iface),
-            b: format!("{}:{}", link.b.node, link.b.iface),
-        });
-        st.save(dir)?;
         ip(&[
             "link",
             "add",
@@ -182,6 +189,13 @@ fn build(topo: &Topology, dir: &Path, st: &mut State) -> Result<(), RoamerError>
             "name",
             &link.tmp_b,
         ])?;
+        st.links.push(LinkState {
+            tmp_a: link.tmp_a.clone(),
+            tmp_b: link.tmp_b.clone(),
+            a: format!("{}:{}", link.a.node, link.a.iface),
+            b: format!("{}:{}", link.b.node, link.b.iface),
+        });
+        st.save(dir)?;
         for (tmp, ns, iface) in [
             (&link.tmp_a, &ns_a, &link.a.iface),
             (&link.tmp_b, &ns_b, &link.b.iface),
@@ -195,7 +209,13 @@ fn build(topo: &Topology, dir: &Path, st: &mut State) -> Result<(), RoamerError>
         .map_err(|e| lab_err(format!("cannot find the roamer binary: {e}")))?;
     for node in &topo.nodes {
         match &node.role {
-            Role::Roamer { config } => start_daemon(node, config, &exe, dir, st)?,
+            Role::Roamer { config, exec } => {
+                start_daemon(node, config, &exe, dir, st)?;
+                if !exec.is_empty() {
+                    crate::client::exec(&dir.join(format!("{}.sock", node.name)), exec)
+                        .map_err(|e| lab_err(format!("node {}: exec failed: {e}", node.name)))?;
+                }
+            }
             Role::Linux { exec } => {
                 for line in exec {
                     run("ip", &["netns", "exec", &node.netns, "sh", "-c", line]).map_err(|e| {

@@ -74,8 +74,9 @@ pub struct Node {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Role {
-    /// Runs `roamer run` on this startup configuration (the bind's source, resolved).
-    Roamer { config: PathBuf },
+    /// Runs `roamer run` on this startup configuration (the bind's source, resolved), then its
+    /// `exec` lines as roamer CLI commands.
+    Roamer { config: PathBuf, exec: Vec<String> },
     /// A plain namespace that runs these lines with `sh -c`.
     Linux { exec: Vec<String> },
 }
@@ -177,6 +178,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Topology, RoamerError> {
                 })?;
             Role::Roamer {
                 config: dir.join(source),
+                exec,
             }
         } else if kind == "linux" {
             Role::Linux { exec }
@@ -291,7 +293,8 @@ topology:
         assert_eq!(
             sw.role,
             Role::Roamer {
-                config: PathBuf::from("/labs/configs/sw.cfg")
+                config: PathBuf::from("/labs/configs/sw.cfg"),
+                exec: Vec::new(),
             }
         );
         let h1 = t.node("h1").unwrap();
