@@ -140,6 +140,31 @@ fn up_exec_down_on_a_containerlab_file() {
         "10.10.0.12",
     ]));
     assert!(ping.ok, "ping h1 → h2: {}{}", ping.stdout, ping.stderr);
+    // containerlab's link MTU (9500): jumbo frames cross the switch whole.
+    let mtu = run(roamer(&lab_dir).args(["lab", "exec", "h1", "cat", "/sys/class/net/eth1/mtu"]));
+    assert_eq!(mtu.stdout.trim(), "9500");
+    let jumbo = run(roamer(&lab_dir).args([
+        "lab",
+        "exec",
+        "h1",
+        "ping",
+        "-c",
+        "2",
+        "-i",
+        "0.2",
+        "-W",
+        "1",
+        "-M",
+        "do",
+        "-s",
+        "8000",
+        "10.10.0.12",
+    ]));
+    assert!(
+        jumbo.ok,
+        "jumbo ping h1 → h2: {}{}",
+        jumbo.stdout, jumbo.stderr
+    );
     let gw = run(roamer(&lab_dir).args([
         "lab",
         "exec",

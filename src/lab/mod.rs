@@ -179,15 +179,20 @@ fn build(topo: &Topology, dir: &Path, st: &mut State) -> Result<(), RoamerError>
     };
     for link in &topo.links {
         let (ns_a, ns_b) = (netns(&link.a.node)?, netns(&link.b.node)?);
+        let mtu = link.mtu.to_string();
         ip(&[
             "link",
             "add",
             &link.tmp_a,
+            "mtu",
+            &mtu,
             "type",
             "veth",
             "peer",
             "name",
             &link.tmp_b,
+            "mtu",
+            &mtu,
         ])?;
         st.links.push(LinkState {
             tmp_a: link.tmp_a.clone(),
@@ -196,10 +201,11 @@ fn build(topo: &Topology, dir: &Path, st: &mut State) -> Result<(), RoamerError>
             b: format!("{}:{}", link.b.node, link.b.iface),
         });
         st.save(dir)?;
-        for (tmp, ns, iface) in [
-            (&link.tmp_a, &ns_a, &link.a.iface),
-            (&link.tmp_b, &ns_b, &link.b.iface),
-        ] {
+        for (tmp, ns, end) in [(&link.tmp_a, &ns_a, &link.a), (&link.tmp_b, &ns_b, &link.b)] {
+            let iface = &end.iface;
+            if let Some(mac) = &end.mac {
+                ip(&["link", "set", tmp, "address", mac])?;
+            }
             ip(&["link", "set", tmp, "netns", ns])?;
             ip(&["-n", ns, "link", "set", tmp, "name", iface])?;
             ip(&["-n", ns, "link", "set", iface, "up"])?;

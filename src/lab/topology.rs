@@ -14,6 +14,9 @@ use crate::error::RoamerError;
 /// Where containerlab binds the startup configuration inside a roamer container.
 pub const STARTUP_TARGET: &str = "/etc/roamer/startup-config";
 
+/// containerlab's MTU for veth links that name none.
+pub const DEFAULT_MTU: u32 = 9500;
+
 /// Linux interface names are at most 15 bytes.
 const IFNAMSIZ: usize = 15;
 
@@ -50,10 +53,41 @@ struct NodeSpec {
     exec: Option<Vec<String>>,
 }
 
+/// A link in the brief form (`endpoints: ["a:eth1", "b:eth1"]`) or the extended form
+/// (`type: veth`, `endpoints: [{node: a, interface: eth1, mac: …}, …]`).
 #[derive(Debug, Deserialize)]
 struct LinkSpec {
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
     #[serde(default)]
-    endpoints: Vec<String>,
+    endpoints: Vec<EndpointSpec>,
+    #[serde(default)]
+    mtu: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum EndpointSpec {
+    Brief(String),
+    Extended {
+        node: String,
+        interface: String,
+        #[serde(default)]
+        mac: Option<String>,
+    },
+}
+
+impl EndpointSpec {
+    fn parts(&self) -> Option<(&str, &str, Option<&str>)> {
+        match self {
+            EndpointSpec::Brief(s) => s.split_once(':').map(|(n, i)| (n, i, None)),
+            EndpointSpec::Extended {
+                node,
+                interface,
+                mac,
+            } => Some((node, interface, mac.as_deref())),
+        }
+    }
 }
 
 /// A resolved lab.
@@ -85,12 +119,15 @@ pub enum Role {
 pub struct Endpoint {
     pub node: String,
     pub iface: String,
+    /// The MAC the topology gives this end (extended link form), else the kernel's.
+    pub mac: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Link {
     pub a: Endpoint,
     pub b: Endpoint,
+    pub mtu: u32,
     /// Temporary names of the two veth ends in the root namespace (unique per lab and link).
     pub tmp_a: String,
     pub tmp_b: String,
@@ -196,6 +233,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Topology, RoamerError> {
     let mut links = Vec::new();
     let mut used = BTreeSet::new();
     for (i, link) in topo.links.iter().enumerate() {
+        if link.kind.as_deref().is_some_and(|k| k != "veth") {
+            return Err(bad(format!(
+                "link {}: type {:?} is not supported (only veth links)",
+                i + 1,
+                link.kind.as_deref().unwrap_or_default()
+            )));
+        }
         let [a, b] = link.endpoints.as_slice() else {
             return Err(bad(format!(
                 "link {}: needs exactly two endpoints, has {}",
@@ -204,10 +248,15 @@ pub fn parse(text: &str, path: &Path) -> Result<Topology, RoamerError> {
             )));
         };
         let mut ends = Vec::new();
-        for e in [a, b] {
-            let (node, iface) = e
-                .split_once(':')
-                .ok_or_else(|| bad(format!("link endpoint {e:?}: expected NODE:IFACE")))?;
+        let mut names = Vec::new();
+        for spec in [a, b] {
+            let (node, iface, mac) = spec.parts().ok_or_else(|| {
+                bad(format!(
+                    "link {}: endpoint {spec:?}: expected NODE:IFACE",
+                    i + 1
+                ))
+            })?;
+            let e = format!("{node}:{iface}");
             if !topo.nodes.contains_key(node) {
                 return Err(bad(format!("link endpoint {e:?}: no node {node:?}")));
             }
@@ -227,15 +276,21 @@ pub fn parse(text: &str, path: &Path) -> Result<Topology, RoamerError> {
             ends.push(Endpoint {
                 node: node.to_string(),
                 iface: iface.to_string(),
+                mac: mac.map(str::to_string),
             });
+            names.push(e);
         }
-        let tag = format!("{:08x}", fnv(&format!("{}\0{a}\0{b}", spec.name)) as u32);
+        let tag = format!(
+            "{:08x}",
+            fnv(&format!("{}\0{}", spec.name, names.join("\0"))) as u32
+        );
         let b_end = ends.pop();
         let a_end = ends.pop();
         if let (Some(a), Some(b)) = (a_end, b_end) {
             links.push(Link {
                 a,
                 b,
+                mtu: link.mtu.unwrap_or(DEFAULT_MTU),
                 tmp_a: format!("rl{tag}a"),
                 tmp_b: format!("rl{tag}b"),
             });
@@ -308,6 +363,22 @@ topology:
         assert_eq!((l.a.node.as_str(), l.a.iface.as_str()), ("sw", "eth1"));
         assert_eq!((l.b.node.as_str(), l.b.iface.as_str()), ("h1", "eth1"));
         assert!(l.tmp_a.len() <= IFNAMSIZ && l.tmp_a != l.tmp_b);
+    }
+
+    #[test]
+    fn reads_the_extended_link_form_with_macs_and_mtu() {
+        let text = "name: x\nprefix: \"\"\ntopology:\n  nodes:\n    a: {kind: linux}\n    b: {kind: linux}\n  links:\n    - type: veth\n      mtu: 1500\n      endpoints:\n        - {node: a, interface: eth1, mac: \"02:00:00:00:00:0a\"}\n        - {node: b, interface: eth2}\n    - endpoints: [\"a:eth2\", \"b:eth1\"]\n";
+        let t = parse(text, Path::new("x.yml")).unwrap();
+        assert_eq!(t.node("a").unwrap().netns, "a");
+        let l = &t.links[0];
+        assert_eq!(l.mtu, 1500);
+        assert_eq!(l.a.mac.as_deref(), Some("02:00:00:00:00:0a"));
+        assert_eq!(
+            (l.b.node.as_str(), l.b.iface.as_str(), l.b.mac.as_deref()),
+            ("b", "eth2", None)
+        );
+        assert_eq!(t.links[1].mtu, DEFAULT_MTU);
+        assert_ne!(t.links[0].tmp_a, t.links[1].tmp_a);
     }
 
     #[test]
