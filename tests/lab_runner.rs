@@ -208,6 +208,15 @@ fn up_exec_down_on_a_containerlab_file() {
         .arg(&file)
         .args(["sw", "show", "version"]));
     assert!(named.ok, "{}", named.stderr);
+    let code = roamer(&lab_dir)
+        .args(["lab", "exec", "h1", "exit", "7"])
+        .status()
+        .unwrap();
+    assert_eq!(
+        code.code(),
+        Some(7),
+        "a shell command's exit status is passed on"
+    );
     let missing = run(roamer(&lab_dir).args(["lab", "exec", "nope", "true"]));
     assert!(
         !missing.ok && missing.stderr.contains("no node"),

@@ -421,10 +421,11 @@ pub fn exec(topo: Option<&Path>, node: &str, command: &[String]) -> Result<(), R
                 .status()
                 .map_err(|e| lab_err(format!("cannot run ip netns exec: {e}")))?;
             let _ = std::io::stdout().flush();
-            if status.success() {
-                Ok(())
-            } else {
-                Err(lab_err(format!("{node}: {line:?} failed ({status})")))
+            match status.code() {
+                Some(0) => Ok(()),
+                // The command's own exit status, as `docker exec` gives it (scripts test it).
+                Some(code) => std::process::exit(code),
+                None => Err(lab_err(format!("{node}: {line:?} failed ({status})"))),
             }
         }
     }
