@@ -23,7 +23,8 @@ const IFNAMSIZ: usize = 15;
 #[derive(Debug, Deserialize)]
 struct FileSpec {
     name: String,
-    /// containerlab's container-name prefix: absent = `clab`, empty = none.
+    /// containerlab's container-name prefix: absent = `clab`, empty = none, `__lab-name` = the
+    /// lab name alone.
     #[serde(default)]
     prefix: Option<String>,
     topology: TopologySpec,
@@ -168,6 +169,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Topology, RoamerError> {
     let prefix = match spec.prefix.as_deref() {
         None => format!("clab-{}-", spec.name),
         Some("") => String::new(),
+        Some("__lab-name") => format!("{}-", spec.name),
         Some(p) => format!("{p}-{}-", spec.name),
     };
     let topo = spec.topology;
@@ -370,6 +372,8 @@ topology:
         let text = "name: x\nprefix: \"\"\ntopology:\n  nodes:\n    a: {kind: linux}\n    b: {kind: linux}\n  links:\n    - type: veth\n      mtu: 1500\n      endpoints:\n        - {node: a, interface: eth1, mac: \"02:00:00:00:00:0a\"}\n        - {node: b, interface: eth2}\n    - endpoints: [\"a:eth2\", \"b:eth1\"]\n";
         let t = parse(text, Path::new("x.yml")).unwrap();
         assert_eq!(t.node("a").unwrap().netns, "a");
+        let named = parse(&text.replace("\"\"", "__lab-name"), Path::new("x.yml")).unwrap();
+        assert_eq!(named.node("a").unwrap().netns, "x-a");
         let l = &t.links[0];
         assert_eq!(l.mtu, 1500);
         assert_eq!(l.a.mac.as_deref(), Some("02:00:00:00:00:0a"));
