@@ -139,6 +139,18 @@ pub fn up(file: &Path) -> Result<(), RoamerError> {
                 topo.nodes.len(),
                 topo.links.len()
             );
+            for n in &topo.nodes {
+                match &n.role {
+                    Role::Roamer { .. } => println!(
+                        "  {:<10} {}  roamer  socket {}  log {}",
+                        n.name,
+                        n.netns,
+                        dir.join(format!("{}.sock", n.name)).display(),
+                        dir.join(format!("{}.log", n.name)).display()
+                    ),
+                    Role::Linux { .. } => println!("  {:<10} {}  linux", n.name, n.netns),
+                }
+            }
             Ok(())
         }
         Err(e) => {
