@@ -28,14 +28,15 @@ fn json(args: &[&str]) -> Result<Value, RoamerError> {
 
 fn identity(ns: &str, dev: &str) -> Result<Identity, RoamerError> {
     let link = json(&["-n", ns, "-j", "addr", "show", "dev", dev])?;
-    let entry = link
-        .get(0)
-        .ok_or_else(|| lab_err(format!("{ns}: no {dev}")))?;
-    let mac = entry
-        .get("address")
-        .and_then(Value::as_str)
-        .ok_or_else(|| lab_err(format!("{ns}: {dev} has no MAC")))?
-        .to_string();
+    let v4 = json(&["-n", ns, "-j", "-4", "route", "show", "dev", dev])?;
+    let v6 = json(&["-n", ns, "-j", "-6", "route", "show", "dev", dev])?;
+    from_json(dev, &link, &v4, &v6).ok_or_else(|| lab_err(format!("{ns}: no {dev} with a MAC")))
+}
+
+/// The identity in `ip -j addr show dev DEV` and `ip -j -4|-6 route show dev DEV` output.
+fn from_json(dev: &str, link: &Value, v4: &Value, v6: &Value) -> Option<Identity> {
+    let entry = link.get(0)?;
+    let mac = entry.get("address").and_then(Value::as_str)?.to_string();
     let mut addrs = Vec::new();
     for a in entry
         .get("addr_info")
@@ -56,12 +57,14 @@ fn identity(ns: &str, dev: &str) -> Result<Identity, RoamerError> {
         }
     }
     let mut routes = Vec::new();
-    for v6 in [false, true] {
-        let family = if v6 { "-6" } else { "-4" };
-        let list = json(&["-n", ns, "-j", family, "route", "show", "dev", dev])?;
+    for (list, v6) in [(v4, false), (v6, true)] {
         for r in list.as_array().into_iter().flatten() {
             let s = |k: &str| r.get(k).and_then(Value::as_str);
-            if s("protocol") == Some("kernel") || s("type").is_some_and(|t| t != "unicast") {
+            // Kernel routes come back with the addresses; multipath routes are not a host's.
+            if s("protocol") == Some("kernel")
+                || s("type").is_some_and(|t| t != "unicast")
+                || r.get("nexthops").is_some()
+            {
                 continue;
             }
             let Some(dst) = s("dst") else { continue };
@@ -85,7 +88,7 @@ fn identity(ns: &str, dev: &str) -> Result<Identity, RoamerError> {
     }
     // Routes without a gateway first: a gateway must be reachable when its route is added.
     routes.sort_by_key(|(args, _)| args.get(1).is_some_and(|a| a == "via"));
-    Ok(Identity { mac, addrs, routes })
+    Some(Identity { mac, addrs, routes })
 }
 
 /// Splits `NODE:IFACE`.
@@ -216,4 +219,37 @@ pub fn move_host(
     st.save(dir)?;
     println!("{host_end} moved from {old_port} to {to} ({park_end} now at {old_port})");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn keeps_mac_global_addresses_and_non_kernel_routes() {
+        let link: Value = serde_json::from_str(r#"[{"ifname":"eth1","address":"96:b7:16:63:e4:f4","addr_info":[{"family":"inet","local":"10.1.1.1","prefixlen":24,"scope":"global"},{"family":"inet6","local":"2001:db8::1","prefixlen":64,"scope":"global","nodad":true},{"family":"inet6","local":"fe80::94b7:16ff:fe63:e4f4","prefixlen":64,"scope":"link"}]}]"#).unwrap();
+        let v4: Value = serde_json::from_str(r#"[{"dst":"default","gateway":"10.1.1.254","flags":[]},{"dst":"10.1.1.0/24","protocol":"kernel","scope":"link","prefsrc":"10.1.1.1","flags":[]},{"dst":"10.9.0.0/16","gateway":"10.1.1.2","metric":5,"flags":["onlink"]},{"dst":"10.8.0.0/16","flags":[]}]"#).unwrap();
+        let v6: Value = serde_json::from_str(r#"[{"dst":"2001:db8::/64","protocol":"kernel","metric":256,"flags":[]},{"dst":"fe80::/64","protocol":"kernel","metric":256,"flags":[]},{"dst":"default","gateway":"2001:db8::fe","metric":1024,"flags":[]}]"#).unwrap();
+        let id = from_json("eth1", &link, &v4, &v6).unwrap();
+        assert_eq!(id.mac, "96:b7:16:63:e4:f4");
+        assert_eq!(
+            id.addrs,
+            vec![
+                ("10.1.1.1/24".to_string(), false),
+                ("2001:db8::1/64".to_string(), true)
+            ]
+        );
+        let routes: Vec<String> = id.routes.iter().map(|(r, _)| r.join(" ")).collect();
+        assert_eq!(
+            routes,
+            vec![
+                "10.8.0.0/16 dev eth1",
+                "default via 10.1.1.254 dev eth1",
+                "10.9.0.0/16 via 10.1.1.2 dev eth1 metric 5 onlink",
+                "default via 2001:db8::fe dev eth1 metric 1024",
+            ]
+        );
+        assert!(from_json("eth1", &Value::Array(vec![]), &v4, &v6).is_none());
+    }
 }
