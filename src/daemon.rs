@@ -329,32 +329,32 @@ fn is_show(toks: &[&str]) -> bool {
     })
 }
 
+/// For a partial `show …` line: the words after `show` and the word being typed.
+fn show_partial<'a>(line: &str, toks: &'a [&'a str]) -> Option<(&'a [&'a str], &'a str)> {
+    if !is_show(toks) || (toks.len() < 2 && !line.ends_with(' ')) {
+        return None;
+    }
+    Some(if line.ends_with(' ') {
+        (&toks[1..], "")
+    } else {
+        (&toks[1..toks.len() - 1], toks[toks.len() - 1])
+    })
+}
+
 fn help(session: &Session, line: &str) -> Vec<roamer_control::config::cli::grammar::HelpItem> {
     let toks = cli::tokens(line);
-    if is_show(&toks) && (toks.len() > 1 || line.ends_with(' ')) {
-        let trailing = line.ends_with(' ');
-        let (done, partial) = if trailing {
-            (&toks[1..], "")
-        } else {
-            (&toks[1..toks.len() - 1], toks[toks.len() - 1])
-        };
-        return show::help(done, partial);
+    match show_partial(line, &toks) {
+        Some((done, partial)) => show::help(done, partial),
+        None => session.help(line),
     }
-    session.help(line)
 }
 
 fn complete(session: &Session, line: &str) -> Vec<String> {
     let toks = cli::tokens(line);
-    if is_show(&toks) && (toks.len() > 1 || line.ends_with(' ')) {
-        let trailing = line.ends_with(' ');
-        let (done, partial) = if trailing {
-            (&toks[1..], "")
-        } else {
-            (&toks[1..toks.len() - 1], toks[toks.len() - 1])
-        };
-        return show::complete(done, partial);
+    match show_partial(line, &toks) {
+        Some((done, partial)) => show::complete(done, partial),
+        None => session.complete(line),
     }
-    session.complete(line)
 }
 
 /// Writes `path` so that a crash at any moment leaves either the old or the new file:

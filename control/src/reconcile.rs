@@ -172,40 +172,12 @@ pub fn desired(cfg: &Config) -> Vec<TableEntry> {
     }
     if cfg.features.lisp {
         let iid = Iid::new(cfg.instance_id()).unwrap_or_default();
-        let mut database: BTreeMap<Prefix, Vec<Locator>> = BTreeMap::new();
-        for m in cfg
-            .lisp
-            .ipv4
-            .database_mapping
-            .iter()
-            .chain(&cfg.lisp.ipv6.database_mapping)
+        let (v4, v6) = (&cfg.lisp.ipv4, &cfg.lisp.ipv6);
+        for (eid, locators) in locator_sets(v4.database_mapping.iter().chain(&v6.database_mapping))
         {
-            database.entry(m.eid_prefix).or_default().push(Locator {
-                rloc: m.locator,
-                priority: m.priority,
-                weight: m.weight,
-            });
-        }
-        for (eid, mut locators) in database {
-            locators.sort_by_key(|l| (l.rloc.is_ipv6(), l.rloc));
             out.push(TableEntry::LispDatabase { iid, eid, locators });
         }
-        let mut cache: BTreeMap<Prefix, Vec<Locator>> = BTreeMap::new();
-        for m in cfg
-            .lisp
-            .ipv4
-            .map_cache
-            .iter()
-            .chain(&cfg.lisp.ipv6.map_cache)
-        {
-            cache.entry(m.eid_prefix).or_default().push(Locator {
-                rloc: m.locator,
-                priority: m.priority,
-                weight: m.weight,
-            });
-        }
-        for (eid, mut locators) in cache {
-            locators.sort_by_key(|l| (l.rloc.is_ipv6(), l.rloc));
+        for (eid, locators) in locator_sets(v4.map_cache.iter().chain(&v6.map_cache)) {
             out.push(TableEntry::LispMapCache {
                 iid,
                 eid,
@@ -236,6 +208,25 @@ pub fn desired(cfg: &Config) -> Vec<TableEntry> {
     out.sort_by_key(|e| (order(e.kind()), e.key()));
     out.dedup_by(|a, b| a.key() == b.key() && a.kind() == b.kind());
     out
+}
+
+/// Mapping lines grouped into one locator set per EID prefix, locators in address order
+/// (IPv4 first), as RFC 9301 orders them.
+fn locator_sets<'a>(
+    lines: impl Iterator<Item = &'a crate::config::DatabaseMapping>,
+) -> BTreeMap<Prefix, Vec<Locator>> {
+    let mut sets: BTreeMap<Prefix, Vec<Locator>> = BTreeMap::new();
+    for m in lines {
+        sets.entry(m.eid_prefix).or_default().push(Locator {
+            rloc: m.locator,
+            priority: m.priority,
+            weight: m.weight,
+        });
+    }
+    for locators in sets.values_mut() {
+        locators.sort_by_key(|l| (l.rloc.is_ipv6(), l.rloc));
+    }
+    sets
 }
 
 fn layer3(out: &mut Vec<TableEntry>, l3: L3Interface, iface: &crate::config::Interface) {
