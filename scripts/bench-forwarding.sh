@@ -24,17 +24,19 @@
 #
 # Prints a table with absolute numbers and the ratios the requirement names (L2 >= 0.9 x copier
 # for pps and TCP, L3 >= 0.85 x copier, LISP >= 0.8 x roamer L3), and the machine load at start
-# and end. Needs root. Everything it creates carries one random prefix and is deleted by name on
+# and end (the end figure includes the benchmark's own busy processes). Needs root. Everything it creates carries one random prefix and is deleted by name on
 # exit (also on failure); the processes it starts are stopped by their process ids.
 #
 # Environment:
 #   PPS_SECONDS (3), TCP_SECONDS (5), REPEAT (3 rounds)
 #   PIN (1: sender, receiver and iperf3 on CPU 0, the switch on CPU 1; 0: no pinning)
 #   CASES ("copier bridge l2 l3 lisp"; "direct" is always measured)
-#   PERF (0; 1: a 2-second perf profile of the switch's CPU for each data path, round 1)
+#   PERF (0; 1: in round 1, a 2-second perf profile of the switch processes of each data path,
+#         of all CPUs for the Linux bridge, during pps and during TCP; installs linux-perf)
 #   PERF_TOP (25 symbols)
 #   BUILD (1; 0: use the binaries already in target/release)
-#   NICE (-10: the benchmark's processes run at this nice level; 0: unchanged)
+#   NICE (-10: each benchmark process runs in a session of its own at this nice level, so it
+#         takes precedence over other work on the machine alike for every data path; 0: off)
 #   LISP_XTR2_CPU (unset: both xTRs on the switch CPU; N: the decapsulating xTR on CPU N)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -185,8 +187,8 @@ ping_once() { ip netns exec "$P${C}h1" ping -c 1 -W 1 "$1" >/dev/null 2>&1; }
 
 # wait_ping DST: h1 pings DST until it answers (at most ~15 s).
 wait_ping() {
-    local i
-    for i in $(seq 1 20); do
+    local _
+    for _ in $(seq 1 20); do
         ping_once "$1" && return 0
         sleep 0.2
     done
@@ -217,8 +219,8 @@ reap() {
 
 # wait_line FILE WORD: waits (at most 10 s) until FILE contains WORD.
 wait_line() {
-    local i
-    for i in $(seq 1 100); do
+    local _
+    for _ in $(seq 1 100); do
         grep -q "$2" "$1" 2>/dev/null && return 0
         sleep 0.1
     done
@@ -597,7 +599,7 @@ printf '|%s|%s|%s|%s|%s|%s|\n' "------------------------------------" "---------
     "----------" "----------" "--------------------------------"
 for c in "${ALL[@]}"; do
     if [ "${READY[$c]:-}" = 1 ]; then
-        rounds="$(echo "${PPS_RUNS[$c]}" | awk '{ for (i = 1; i <= NF; i++) printf "%s%d", (i > 1 ? " " : ""), $i / 1000 }') / $(echo "${TCP_RUNS[$c]}" | sed 's/^ //')"
+        rounds="$(echo "${PPS_RUNS[$c]}" | awk '{ for (i = 1; i <= NF; i++) printf "%s%d", (i > 1 ? " " : ""), $i / 1000 }') / ${TCP_RUNS[$c]# }"
         if [ -n "${NOTE[$c]:-}" ]; then rounds="$rounds (${NOTE[$c]})"; fi
         local_cpu=-
         if [ "${CPU[$c]:-0}" != 0 ]; then local_cpu=$(mpps "${CPU[$c]}"); fi
