@@ -1104,24 +1104,43 @@ fn platform_port(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
 
 // ---- interface ----------------------------------------------------------------------------
 
-fn if_description(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
-    let text = if ctx.negated {
-        None
-    } else {
-        Some(arg(ctx, "text")?.to_string())
-    };
+/// An interface on/off setting: set by the command, cleared by its `no` form.
+fn iface_flag(
+    ctx: &mut Ctx<'_>,
+    key: &str,
+    field: fn(&mut Interface) -> &mut bool,
+) -> Result<(), ControlError> {
+    let on = !ctx.negated;
     let (name, iface) = current_interface(ctx)?;
-    iface.description = text;
-    ctx.touched = Some(ConfigPath::interface(name).key("description"));
+    *field(iface) = on;
+    ctx.touched = Some(ConfigPath::interface(name).key(key));
     Ok(())
 }
 
-fn if_shutdown(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
-    let on = !ctx.negated;
+/// An interface text setting taken from argument `arg_name`, removed by the `no` form.
+fn iface_text(
+    ctx: &mut Ctx<'_>,
+    arg_name: &str,
+    key: &str,
+    field: fn(&mut Interface) -> &mut Option<String>,
+) -> Result<(), ControlError> {
+    let text = if ctx.negated {
+        None
+    } else {
+        Some(arg(ctx, arg_name)?.to_string())
+    };
     let (name, iface) = current_interface(ctx)?;
-    iface.shutdown = on;
-    ctx.touched = Some(ConfigPath::interface(name).key("shutdown"));
+    *field(iface) = text;
+    ctx.touched = Some(ConfigPath::interface(name).key(key));
     Ok(())
+}
+
+fn if_description(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
+    iface_text(ctx, "text", "description", |i| &mut i.description)
+}
+
+fn if_shutdown(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
+    iface_flag(ctx, "shutdown", |i| &mut i.shutdown)
 }
 
 fn ethernet_only<'a>(
@@ -1306,31 +1325,17 @@ fn if_ipv6_address(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
 }
 
 fn if_proxy_arp(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
-    let on = !ctx.negated;
-    let (name, iface) = current_interface(ctx)?;
-    iface.proxy_arp = on;
-    ctx.touched = Some(ConfigPath::interface(name).key("proxy-arp"));
-    Ok(())
+    iface_flag(ctx, "proxy-arp", |i| &mut i.proxy_arp)
 }
 
 fn if_lisp_mobility(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
-    let map = if ctx.negated {
-        None
-    } else {
-        Some(arg(ctx, "map")?.to_string())
-    };
-    let (name, iface) = current_interface(ctx)?;
-    iface.lisp_mobility = map;
-    ctx.touched = Some(ConfigPath::interface(name).key("lisp-mobility"));
-    Ok(())
+    iface_text(ctx, "map", "lisp-mobility", |i| &mut i.lisp_mobility)
 }
 
 fn if_extended_subnet(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
-    let on = !ctx.negated;
-    let (name, iface) = current_interface(ctx)?;
-    iface.lisp_extended_subnet_mode = on;
-    ctx.touched = Some(ConfigPath::interface(name).key("lisp-extended-subnet-mode"));
-    Ok(())
+    iface_flag(ctx, "lisp-extended-subnet-mode", |i| {
+        &mut i.lisp_extended_subnet_mode
+    })
 }
 
 fn if_hsrp_version(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
@@ -1342,11 +1347,7 @@ fn if_hsrp_version(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
 }
 
 fn if_hsrp_hello_filter(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
-    let on = !ctx.negated;
-    let (name, iface) = current_interface(ctx)?;
-    iface.hsrp_hello_filter = on;
-    ctx.touched = Some(ConfigPath::interface(name).key("hsrp-hello-filter"));
-    Ok(())
+    iface_flag(ctx, "hsrp-hello-filter", |i| &mut i.hsrp_hello_filter)
 }
 
 fn if_hsrp_group(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
