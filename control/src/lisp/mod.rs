@@ -1,3 +1,4 @@
 //! LISP control-plane instances.
 
 pub mod map_server;
+pub mod nonce;
