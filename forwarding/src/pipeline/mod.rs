@@ -191,6 +191,8 @@ pub struct Counters {
     pub decapsulated: u64,
     pub punted: u64,
     pub replies: u64,
+    /// Packets the switch itself sent through [`Pipeline::originate`] (whatever became of them).
+    pub originated: u64,
     pub events_dropped: u64,
     pub drops: HashMap<&'static str, u64>,
 }
@@ -338,6 +340,11 @@ impl Pipeline {
         self.counters.rx += 1;
         self.reply_len = 0;
         let out = self.ingress(port, rx_tag, frame, now_ms, t);
+        self.count(&out);
+        out
+    }
+
+    fn count(&mut self, out: &Outcome) {
         match out.verdict {
             Verdict::Drop(r) => *self.counters.drops.entry(r.name()).or_insert(0) += 1,
             Verdict::Punt(_) => self.counters.punted += 1,
@@ -351,7 +358,98 @@ impl Pipeline {
         if out.reply.is_some() {
             self.counters.replies += 1;
         }
+    }
+
+    /// Routes an IPv4 packet the switch itself sends (LISP control messages), in `frame` after
+    /// an Ethernet header whose addresses are ignored: FIB lookup, neighbour resolution,
+    /// Ethernet rewrite and egress port, as for a routed packet, but without TTL decrement.
+    ///
+    /// A source of 0.0.0.0 becomes the egress interface's own address; the IPv4 header checksum
+    /// and, for UDP, the UDP checksum are recomputed (never left zero: LISP ECM needs one).
+    /// Other transports keep the checksum they came with, so they must carry their source.
+    ///
+    /// An unresolved next hop gives `Drop(Glean)` with the ARP request as reply, exactly as
+    /// for transit traffic; the caller sends again later. Refused: multicast, limited broadcast
+    /// and unspecified destinations (`NoRoute`: multicast origination is not implemented), one
+    /// of our own addresses as destination (`NoRoute`: nothing is looped back), destinations
+    /// behind a LISP route (`NoRoute`: control packets are never encapsulated here) or a
+    /// discard route (`Discard`), and fragments (`BadIpHeader`: the UDP checksum would cover
+    /// the whole datagram).
+    pub fn originate(&mut self, frame: &mut Frame<'_>, now_ms: u64) -> Outcome {
+        self.counters.originated += 1;
+        self.reply_len = 0;
+        // Nothing came in: ICMP errors built deeper down must not go to a previous frame's port.
+        self.ingress = None;
+        let out = self.originate_ipv4(frame, now_ms);
+        self.count(&out);
         out
+    }
+
+    fn originate_ipv4(&mut self, frame: &mut Frame<'_>, now_ms: u64) -> Outcome {
+        let drop = |r| Outcome {
+            verdict: Verdict::Drop(r),
+            reply: None,
+        };
+        let f = frame.bytes();
+        if f.len() < ETH_LEN {
+            return drop(DropReason::Runt);
+        }
+        if be16(f, 12) != ETHERTYPE_IPV4 {
+            return drop(DropReason::BadIpHeader);
+        }
+        let ip = &f[ETH_LEN..];
+        if ip.len() < 20 || ip[0] >> 4 != 4 || usize::from(ip[0] & 0x0f) * 4 < 20 {
+            return drop(DropReason::BadIpHeader);
+        }
+        let ihl = usize::from(ip[0] & 0x0f) * 4;
+        let total = usize::from(be16(ip, 2));
+        if total < ihl || total > ip.len() {
+            return drop(DropReason::BadIpHeader);
+        }
+        // A fragment's UDP checksum covers the whole datagram, which this frame is not.
+        if be16(ip, 6) & 0x3fff != 0 {
+            return drop(DropReason::BadIpHeader);
+        }
+        let proto = ip[9];
+        let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+        let mut src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+        if dst.is_multicast() || dst.is_broadcast() || dst.is_unspecified() {
+            return drop(DropReason::NoRoute);
+        }
+        let dst_ip = IpAddr::V4(dst);
+        if self.tables.addresses.contains_key(&dst_ip) {
+            return drop(DropReason::NoRoute);
+        }
+        match self.tables.route_match(dst_ip) {
+            None | Some((_, NextHop::Lisp)) => return drop(DropReason::NoRoute),
+            Some((_, NextHop::Discard)) => return drop(DropReason::Discard),
+            Some((_, NextHop::Connected(_) | NextHop::Gateway { .. })) => {}
+        }
+        if src.is_unspecified() {
+            match self.source_rloc(dst_ip) {
+                Some(IpAddr::V4(a)) => src = a,
+                _ => return drop(DropReason::NoRoute),
+            }
+        }
+        let ip_start = frame.start + ETH_LEN;
+        let ip = &mut frame.buf[ip_start..ip_start + total];
+        ip[12..16].copy_from_slice(&src.octets());
+        ip[10..12].fill(0);
+        let c = checksum::ipv4_header(&ip[..ihl]);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        if proto == checksum::IPPROTO_UDP {
+            let udp = &mut ip[ihl..];
+            let ulen = be16(udp, 4);
+            let end = usize::from(ulen);
+            if udp.len() < 8 || end < 8 || end > udp.len() {
+                return drop(DropReason::BadIpHeader);
+            }
+            udp[6..8].fill(0);
+            let pseudo = checksum::pseudo_ipv4(src, dst, proto, ulen);
+            let c = checksum::udp_field(pseudo, &udp[..end]);
+            udp[6..8].copy_from_slice(&c.to_be_bytes());
+        }
+        self.route_ip(frame, dst_ip, now_ms, false, &mut NoTrace)
     }
 
     fn ingress<T: Tracer>(
