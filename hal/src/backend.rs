@@ -122,6 +122,11 @@ pub enum InjectTarget {
     /// Out of one port as a frame of `VlanId`: tagged if the port carries that VLAN tagged
     /// (a reply to a frame that arrived there).
     PortInVlan(PortId, VlanId),
+    /// An IPv4 packet from the switch itself, in an Ethernet frame whose MAC addresses are
+    /// ignored: routed by the forwarding core (FIB, neighbour, egress). A source address of
+    /// 0.0.0.0 is replaced by the address of the egress interface and the IPv4 header and UDP
+    /// checksums are recomputed.
+    Routed,
 }
 
 /// Programming a backend's tables.

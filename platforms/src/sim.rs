@@ -263,6 +263,13 @@ impl PacketIo for SimBackend {
                 }
                 Ok(())
             }
+            // Refused rather than dropped quietly: the control plane must know its message
+            // did not leave.
+            InjectTarget::Routed => Err(HalError::Backend {
+                backend: self.name.clone(),
+                detail: "routed injection needs a forwarding core, which this backend has not"
+                    .into(),
+            }),
         }
     }
 
@@ -348,5 +355,18 @@ mod tests {
         sw.inject(InjectTarget::Vlan(v10), b"flood").unwrap();
         assert!(b1.recv().is_some());
         assert!(b2.recv().is_none());
+    }
+
+    #[test]
+    fn routed_inject_is_refused_without_a_forwarding_core() {
+        let (a, b) = wire();
+        let mut sw = SimBackend::default();
+        sw.attach(PortId(1), a);
+        let err = sw.inject(InjectTarget::Routed, &[0u8; 60]).unwrap_err();
+        assert!(
+            matches!(&err, HalError::Backend { detail, .. } if detail.contains("routed")),
+            "{err}"
+        );
+        assert!(b.recv().is_none(), "nothing left the switch");
     }
 }

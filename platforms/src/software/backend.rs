@@ -24,7 +24,7 @@ use roamer_hal::{
 use tracing::{debug, warn};
 
 use super::gso;
-use super::port::{FRAME_ROOM, FrameSlot, GSO_FRAME_ROOM, GsoType, PortIo};
+use super::port::{FRAME_ROOM, FrameSlot, GSO_FRAME_ROOM, GsoType, HEADROOM, PortIo};
 use super::sys::{self, BATCH};
 
 /// Dynamic MAC addresses are forgotten after this long without traffic (NX-OS default 1800 s;
@@ -543,6 +543,37 @@ impl Datapath {
         self.tx[i].used = 0;
     }
 
+    /// Routes a packet of the control plane's own through the pipeline and sends what results.
+    fn originate(&mut self, frame: &[u8], now_ms: u64) {
+        // Headroom as for a received frame, so the Ethernet rewrite works in place.
+        let mut buf = vec![0u8; HEADROOM + frame.len()];
+        buf[HEADROOM..].copy_from_slice(frame);
+        let mut f = Frame {
+            buf: &mut buf,
+            start: HEADROOM,
+            len: frame.len(),
+            large: false,
+        };
+        let out = self.pipeline.originate(&mut f, now_ms);
+        let (start, len) = (f.start, f.len);
+        if let Some(to) = out.reply {
+            self.send_reply(to);
+        }
+        let to = match out.verdict {
+            Verdict::Forward { port, tag } => ReplyTo::Port { port, tag },
+            Verdict::Flood { vlan, .. } => ReplyTo::Vlan(vlan),
+            // The pipeline counted the drop; an unresolved neighbour's ARP request left above.
+            Verdict::Drop(_)
+            | Verdict::FloodAndPunt { .. }
+            | Verdict::Punt(_)
+            | Verdict::Consumed
+            | Verdict::Segment => return,
+        };
+        if let Some(bytes) = buf.get(start..start + len) {
+            self.send_frame(to, bytes);
+        }
+    }
+
     fn control_messages(&mut self, now_ms: u64) {
         while let Ok(msg) = self.control.try_recv() {
             match msg {
@@ -583,16 +614,18 @@ impl Datapath {
                     });
                 }
                 Control::Inject(target, frame) => {
-                    let to = match target {
-                        InjectTarget::Port(port) => ReplyTo::Port { port, tag: None },
-                        InjectTarget::Vlan(v) => ReplyTo::Vlan(v),
-                        InjectTarget::PortInVlan(port, v) => ReplyTo::Port {
-                            port,
-                            tag: (self.pipeline.tables.egress_tagged(port, v) == Some(true))
-                                .then_some(v),
-                        },
-                    };
-                    self.send_frame(to, &frame);
+                    match target {
+                        InjectTarget::Port(port) => {
+                            self.send_frame(ReplyTo::Port { port, tag: None }, &frame);
+                        }
+                        InjectTarget::Vlan(v) => self.send_frame(ReplyTo::Vlan(v), &frame),
+                        InjectTarget::PortInVlan(port, v) => {
+                            let tag = (self.pipeline.tables.egress_tagged(port, v) == Some(true))
+                                .then_some(v);
+                            self.send_frame(ReplyTo::Port { port, tag }, &frame);
+                        }
+                        InjectTarget::Routed => self.originate(&frame, now_ms),
+                    }
                     self.flush();
                 }
             }
@@ -602,6 +635,13 @@ impl Datapath {
 
 #[cfg(test)]
 mod tests {
+    use std::os::fd::RawFd;
+    use std::os::unix::net::UnixDatagram;
+
+    use roamer_forwarding::wire::checksum;
+    use roamer_hal::{L3Interface, Mac};
+
+    use super::super::port::{PortFeatures, PortStats};
     use super::*;
 
     fn software() -> SoftwareBackend {
@@ -620,5 +660,164 @@ mod tests {
         let learned = b.learned().expect("learned");
         assert!(learned.macs.is_empty());
         assert_eq!(learned.counters.rx, 0, "trace counts nothing");
+    }
+
+    const ROUTER: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+    const PEER: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
+
+    /// A port whose wire is a Unix datagram socket pair: one datagram is one frame.
+    #[derive(Debug)]
+    struct MemPort(UnixDatagram);
+
+    impl PortIo for MemPort {
+        fn name(&self) -> &str {
+            "mem"
+        }
+
+        fn recv_batch(&mut self, slots: &mut [FrameSlot]) -> std::io::Result<usize> {
+            for (n, s) in slots.iter_mut().enumerate() {
+                s.reset();
+                let start = s.start;
+                match self.0.recv(&mut s.buf[start..]) {
+                    Ok(len) => s.len = len,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(n),
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(slots.len())
+        }
+
+        fn send_batch(&mut self, slots: &mut [FrameSlot]) -> std::io::Result<usize> {
+            for s in slots.iter_mut() {
+                s.insert_vlan()
+                    .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+                self.0.send(s.frame())?;
+            }
+            Ok(slots.len())
+        }
+
+        fn raw_fd(&self) -> RawFd {
+            self.0.as_raw_fd()
+        }
+
+        fn mac(&self) -> [u8; 6] {
+            ROUTER
+        }
+
+        fn mtu(&self) -> u32 {
+            1500
+        }
+
+        fn is_up(&self) -> bool {
+            true
+        }
+
+        fn features(&self) -> PortFeatures {
+            PortFeatures::default()
+        }
+
+        fn stats(&self) -> PortStats {
+            PortStats::default()
+        }
+    }
+
+    /// UDP 4342 -> 4342 carrying `hello`, source unspecified, checksums left to the switch.
+    fn own_udp(dst: [u8; 4]) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x08, 0x00]);
+        f.extend_from_slice(&[0x45, 0, 0, 33, 0, 0, 0x40, 0, 64, 17, 0, 0, 0, 0, 0, 0]);
+        f.extend_from_slice(&dst);
+        f.extend_from_slice(&[0x10, 0xf6, 0x10, 0xf6, 0, 13, 0, 0]);
+        f.extend_from_slice(b"hello");
+        f.resize(60, 0);
+        f
+    }
+
+    fn arp(op: u8, mac: [u8; 6], ip: [u8; 4], target_mac: [u8; 6], target: [u8; 4]) -> Vec<u8> {
+        let mut f = target_mac.to_vec();
+        f.extend_from_slice(&mac);
+        f.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, op]);
+        f.extend_from_slice(&mac);
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(&target_mac);
+        f.extend_from_slice(&target);
+        f.resize(60, 0);
+        f
+    }
+
+    #[test]
+    fn routed_injection_gleans_then_leaves_the_routed_port_with_our_address() {
+        let (port_end, wire) = UnixDatagram::pair().expect("socket pair");
+        port_end.set_nonblocking(true).expect("non-blocking");
+        wire.set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("timeout");
+        let mut b = SoftwareBackend::start(
+            vec![(PortId(1), Box::new(MemPort(port_end)))],
+            Limits::default(),
+        )
+        .expect("data path");
+        let iface = L3Interface::Port(PortId(1));
+        let results = b.apply(&[
+            TableOp::add(TableEntry::RouterMac {
+                iface,
+                mac: Mac(ROUTER),
+                virtual_mac: false,
+            }),
+            TableOp::add(TableEntry::InterfaceAddress {
+                iface,
+                addr: "192.0.2.1".parse().expect("address"),
+                prefix_len: 24,
+                virtual_mac: None,
+            }),
+        ]);
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+
+        b.inject(InjectTarget::Routed, &own_udp([192, 0, 2, 2]))
+            .expect("queued");
+        let mut buf = [0u8; 2048];
+        let n = wire.recv(&mut buf).expect("the ARP request of the glean");
+        let request = &buf[..n];
+        assert_eq!(&request[..6], &[0xff; 6]);
+        assert_eq!(&request[12..14], &[0x08, 0x06]);
+        assert_eq!(&request[28..32], &[192, 0, 2, 1], "asked from our address");
+        assert_eq!(&request[38..42], &[192, 0, 2, 2]);
+
+        wire.send(&arp(2, PEER, [192, 0, 2, 2], ROUTER, [192, 0, 2, 1]))
+            .expect("ARP reply");
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while b.learned().expect("learned").neighbors.is_empty() {
+            assert!(Instant::now() < deadline, "the ARP reply was not learned");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        b.inject(InjectTarget::Routed, &own_udp([192, 0, 2, 2]))
+            .expect("queued");
+        let n = wire.recv(&mut buf).expect("the datagram");
+        let f = &buf[..n];
+        assert_eq!(&f[..6], &PEER, "to the neighbour");
+        assert_eq!(&f[6..12], &ROUTER, "from the interface");
+        assert_eq!(&f[12..14], &[0x08, 0x00], "untagged IPv4");
+        let ip = &f[14..14 + 33];
+        assert_eq!(&ip[12..16], &[192, 0, 2, 1], "our address filled in");
+        assert_eq!(ip[8], 64, "TTL unchanged");
+        assert_eq!(checksum::fold(checksum::add(0, &ip[..20])), 0xffff);
+        let pseudo = checksum::pseudo_ipv4(
+            [192, 0, 2, 1].into(),
+            [192, 0, 2, 2].into(),
+            checksum::IPPROTO_UDP,
+            13,
+        );
+        assert_ne!(&ip[26..28], &[0, 0]);
+        assert!(checksum::verifies(pseudo, &ip[20..]), "UDP checksum");
+        assert_eq!(&ip[28..], b"hello");
+
+        // No route: nothing leaves, the drop is counted.
+        b.inject(InjectTarget::Routed, &own_udp([203, 0, 113, 1]))
+            .expect("queued");
+        let counters = b.learned().expect("learned").counters;
+        assert_eq!(counters.originated, 3);
+        assert_eq!(counters.drops.get("glean"), Some(&1));
+        assert_eq!(counters.drops.get("no-route"), Some(&1));
+        wire.set_nonblocking(true).expect("non-blocking");
+        assert!(wire.recv(&mut buf).is_err(), "nothing more was sent");
     }
 }
