@@ -2,3 +2,4 @@
 
 pub mod map_server;
 pub mod nonce;
+pub mod xtr;

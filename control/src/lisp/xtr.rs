@@ -1,0 +1,1783 @@
+//! The xTR control plane: ETR registration (global database mappings and detected dynamic
+//! EIDs), dynamic-EID mobility, the ITR map-cache fed by Map-Requests through the map-resolver,
+//! SMR and the away table (RFC 9301; protocols.md §3, §4).
+//!
+//! One event loop, pure: configuration, data-plane events, received control messages and the
+//! clock go in (the time is an argument); messages to send and table operations for the
+//! forwarding core come out. Every table this instance keeps is bounded; what does not fit is
+//! counted and dropped.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+
+use roamer_hal::{Iid, L3Interface, Locator, NegativeAction, NextHop, Prefix, TableEntry, TableOp};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::lisp::nonce::Nonces;
+use crate::wire::lisp::auth::{AuthKey, KeyId};
+use crate::wire::lisp::{
+    Action, Address, Ecm, EidPrefix, EidRecord, LISP_CONTROL_PORT, LispMessage, LocatorRecord,
+    MapNotify, MapRegister, MapReply, MapRequest, parse_message,
+};
+
+/// The ETR re-registers every minute (RFC 9301 §8.2; NX-OS default).
+pub const REGISTER_INTERVAL_MS: u64 = 60_000;
+/// A dynamic EID from which no packet was seen for this long is withdrawn.
+pub const DYNAMIC_EID_TIMEOUT_MS: u64 = 180_000;
+/// Away entries age out after this long (the documents give no value; §4.6 [UNVERIFIED]).
+pub const AWAY_LIFETIME_MS: u64 = 600_000;
+/// A local EID without a route is withheld from registration for this long, then retried.
+pub const NO_ROUTE_HOLD_MS: u64 = 60_000;
+/// Registration TTL in minutes (Cisco registers 1440: "expires: 23:59:22").
+const RECORD_TTL_MINUTES: u32 = 1440;
+/// At most one SMR per 3 s per (destination RLOC, EID) and one SMR-invoked request per 3 s per
+/// cached prefix (RFC 9301 §6.1).
+const SMR_INTERVAL_MS: u64 = 3_000;
+/// Map-Request retransmissions: at +1 s and +3 s, switching map-resolver after the second
+/// unanswered attempt (Cisco's observed behaviour, seed 002).
+const REQUEST_RETRY_MS: [u64; 2] = [1_000, 2_000];
+const REQUEST_ATTEMPTS: u32 = 3;
+/// Records per Map-Register, so a register stays well inside one 1500-octet packet.
+const RECORDS_PER_REGISTER: usize = 20;
+
+/// Bounds on what remote input can make this instance remember.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub dynamic_eids: usize,
+    pub map_cache: usize,
+    pub pending_requests: usize,
+    pub away: usize,
+    pub rate_entries: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            dynamic_eids: 16_384,
+            map_cache: 65_536,
+            pending_requests: 4_096,
+            away: 16_384,
+            rate_entries: 16_384,
+        }
+    }
+}
+
+/// What the xTR asks its host to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// A UDP datagram from our RLOC, source port `from_port`.
+    Send {
+        to: SocketAddr,
+        from_port: u16,
+        payload: Vec<u8>,
+    },
+    /// A change to the forwarding core's tables.
+    Table(TableOp),
+}
+
+/// What the xTR counts (`show lisp counters`-style; every drop of input has one).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    pub registers_sent: u64,
+    pub map_notifies_accepted: u64,
+    pub map_notifies_refused: u64,
+    pub map_requests_sent: u64,
+    pub map_requests_answered: u64,
+    pub map_requests_ignored: u64,
+    pub map_replies_accepted: u64,
+    pub map_replies_unexpected: u64,
+    pub smrs_sent: u64,
+    pub smrs_received: u64,
+    pub smrs_ignored: u64,
+    pub smr_invoked_sent: u64,
+    pub malformed: u64,
+    pub dynamic_eids_detected: u64,
+    pub dynamic_eids_moved_away: u64,
+    pub dynamic_eids_timed_out: u64,
+    pub resolver_switches: u64,
+    pub dropped_table_full: u64,
+    pub unusable_keys: u64,
+}
+
+/// How a map-cache entry came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CacheSource {
+    MapReply,
+}
+
+/// One map-cache entry learned from the mapping system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CacheEntry {
+    pub prefix: Prefix,
+    pub locators: Vec<Locator>,
+    /// Negative entries: what to do with matching traffic.
+    pub action: Option<NegativeAction>,
+    pub created_ms: u64,
+    pub modified_ms: u64,
+    pub expires_ms: u64,
+    /// Who answered (the ETR or map-server that sent the Map-Reply).
+    pub map_source: IpAddr,
+    pub source: CacheSource,
+}
+
+/// A detected dynamic EID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DynamicEid {
+    pub map: String,
+    pub iface: L3Interface,
+    pub first_ms: u64,
+    pub last_seen_ms: u64,
+    /// A host route was installed (across-subnet mode).
+    pub host_route: bool,
+}
+
+/// Who put a prefix in the away table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Producer {
+    /// A dynamic EID that another site now registers (host moved away).
+    #[serde(rename = "dyn-eid")]
+    DynEid,
+    /// A local EID-prefix without a route (generalized SMR).
+    #[serde(rename = "local EID")]
+    LocalEid,
+}
+
+impl Producer {
+    pub fn name(self) -> &'static str {
+        match self {
+            Producer::DynEid => "dyn-eid",
+            Producer::LocalEid => "local EID",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwayEntry {
+    pub producer: Producer,
+    pub created_ms: u64,
+    /// Installed in the forwarding core (dynamic EIDs; a configured prefix keeps its row).
+    pub programmed: bool,
+}
+
+/// One map-server this ETR registers with.
+#[derive(Debug, Clone)]
+struct Server {
+    address: IpAddr,
+    key: Option<AuthKey>,
+    proxy_reply: bool,
+    /// Receives the global database mappings (`ip lisp etr map-server`).
+    global: bool,
+    /// Receives the dynamic EIDs of these maps.
+    maps: Vec<String>,
+    next_ms: u64,
+    outstanding: Option<u64>,
+    sent_ms: u64,
+    acked_ms: Option<u64>,
+    failures: u32,
+}
+
+#[derive(Debug, Clone)]
+struct Pending {
+    nonce: u64,
+    source_eid: Option<IpAddr>,
+    smr_invoked: bool,
+    attempts: u32,
+    resolver: usize,
+    next_ms: u64,
+}
+
+/// A dynamic-EID map's policy: its ranges and their locators.
+#[derive(Debug, Clone, Default)]
+struct MapPolicy {
+    ranges: Vec<(Prefix, Vec<LocatorRecord>)>,
+    extended_subnet: BTreeMap<L3Interface, bool>,
+}
+
+/// The xTR.
+#[derive(Debug, Clone)]
+pub struct Xtr {
+    iid: Iid,
+    itr: bool,
+    etr: bool,
+    /// Our RLOCs (the locators of our database mappings), first one used as ITR-RLOC.
+    rlocs: Vec<IpAddr>,
+    database: Vec<(Prefix, Vec<LocatorRecord>)>,
+    maps: BTreeMap<String, MapPolicy>,
+    servers: Vec<Server>,
+    resolvers: Vec<IpAddr>,
+    /// Prefixes the configuration owns in the LISP table (database, static map-cache).
+    configured: Vec<Prefix>,
+    limits: Limits,
+    nonces: Nonces,
+    dynamic: BTreeMap<IpAddr, DynamicEid>,
+    away: BTreeMap<Prefix, AwayEntry>,
+    cache: BTreeMap<Prefix, CacheEntry>,
+    pending: BTreeMap<Prefix, Pending>,
+    by_nonce: HashMap<u64, Prefix>,
+    smr_sent: HashMap<(IpAddr, IpAddr), u64>,
+    smr_invoked: HashMap<Prefix, u64>,
+    pub counters: Counters,
+}
+
+impl Xtr {
+    pub fn new(cfg: &Config, now_ms: u64) -> Self {
+        let mut x = Xtr {
+            iid: Iid::default(),
+            itr: false,
+            etr: false,
+            rlocs: Vec::new(),
+            database: Vec::new(),
+            maps: BTreeMap::new(),
+            servers: Vec::new(),
+            resolvers: Vec::new(),
+            configured: Vec::new(),
+            limits: Limits::default(),
+            nonces: Nonces::default(),
+            dynamic: BTreeMap::new(),
+            away: BTreeMap::new(),
+            cache: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            by_nonce: HashMap::new(),
+            smr_sent: HashMap::new(),
+            smr_invoked: HashMap::new(),
+            counters: Counters::default(),
+        };
+        x.reconfigure(cfg, now_ms);
+        x
+    }
+
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// True when the configuration asks for an ITR or ETR.
+    pub fn wanted(cfg: &Config) -> bool {
+        let (v4, v6) = (&cfg.lisp.ipv4, &cfg.lisp.ipv6);
+        cfg.features.lisp && (v4.itr || v4.etr || v6.itr || v6.etr)
+    }
+
+    /// Follows a configuration change; registrations are refreshed at once when what we
+    /// register or where changed.
+    pub fn reconfigure(&mut self, cfg: &Config, now_ms: u64) {
+        let (v4, v6) = (&cfg.lisp.ipv4, &cfg.lisp.ipv6);
+        self.iid = Iid::new(cfg.instance_id()).unwrap_or_default();
+        self.itr = v4.itr || v6.itr;
+        self.etr = v4.etr || v6.etr;
+        self.resolvers = v4
+            .itr_map_resolver
+            .iter()
+            .chain(&v6.itr_map_resolver)
+            .copied()
+            .collect();
+        self.database = group(v4.database_mapping.iter().chain(&v6.database_mapping));
+        self.configured = self
+            .database
+            .iter()
+            .map(|(p, _)| *p)
+            .chain(
+                v4.map_cache
+                    .iter()
+                    .chain(&v6.map_cache)
+                    .map(|m| m.eid_prefix),
+            )
+            .collect();
+        let mut rlocs: Vec<IpAddr> = v4
+            .database_mapping
+            .iter()
+            .chain(&v6.database_mapping)
+            .chain(
+                cfg.lisp
+                    .dynamic_eid
+                    .values()
+                    .flat_map(|m| &m.database_mapping),
+            )
+            .map(|m| m.locator)
+            .collect();
+        rlocs.sort_by_key(|a| (a.is_ipv6(), *a));
+        rlocs.dedup();
+        self.rlocs = rlocs;
+
+        self.maps.clear();
+        for (name, m) in &cfg.lisp.dynamic_eid {
+            self.maps.insert(
+                name.clone(),
+                MapPolicy {
+                    ranges: group(m.database_mapping.iter()),
+                    extended_subnet: BTreeMap::new(),
+                },
+            );
+        }
+        for (name, iface) in &cfg.interfaces {
+            if let (crate::config::InterfaceName::Vlan(v), Some(map)) =
+                (name, iface.lisp_mobility.as_ref())
+                && let Some(p) = self.maps.get_mut(map)
+            {
+                p.extended_subnet
+                    .insert(L3Interface::Vlan(*v), iface.lisp_extended_subnet_mode);
+            }
+        }
+
+        let old: Vec<Server> = std::mem::take(&mut self.servers);
+        let mut servers: Vec<Server> = Vec::new();
+        let mut add = |r: &crate::config::MapServerRef, global: bool, map: Option<&str>| {
+            let i = match servers.iter().position(|s| s.address == r.address) {
+                Some(i) => i,
+                None => {
+                    servers.push(Server {
+                        address: r.address,
+                        key: None,
+                        proxy_reply: false,
+                        global: false,
+                        maps: Vec::new(),
+                        next_ms: now_ms,
+                        outstanding: None,
+                        sent_ms: 0,
+                        acked_ms: None,
+                        failures: 0,
+                    });
+                    servers.len() - 1
+                }
+            };
+            let s = &mut servers[i];
+            if s.key.is_none() {
+                s.key = r
+                    .key
+                    .as_ref()
+                    .and_then(|k| k.secret())
+                    .and_then(|secret| AuthKey::new(KeyId::HmacSha1, secret.expose()).ok());
+            }
+            s.proxy_reply |= r.proxy_reply;
+            s.global |= global;
+            if let Some(m) = map {
+                s.maps.push(m.to_string());
+            }
+        };
+        if self.etr {
+            for r in v4.etr_map_server.iter().chain(&v6.etr_map_server) {
+                add(r, true, None);
+            }
+            for (name, m) in &cfg.lisp.dynamic_eid {
+                for r in &m.map_server {
+                    add(r, false, Some(name));
+                }
+            }
+        }
+        // A map without its own map-servers registers through the global ones.
+        let global_maps: Vec<String> = cfg
+            .lisp
+            .dynamic_eid
+            .iter()
+            .filter(|(_, m)| m.map_server.is_empty())
+            .map(|(n, _)| n.clone())
+            .collect();
+        for s in servers.iter_mut().filter(|s| s.global) {
+            s.maps.extend(global_maps.iter().cloned());
+        }
+        for s in &mut servers {
+            s.maps.sort();
+            s.maps.dedup();
+            // Keep the timers of a server that stays, unless what it receives changed.
+            if let Some(o) = old.iter().find(|o| o.address == s.address)
+                && o.global == s.global
+                && o.maps == s.maps
+                && o.proxy_reply == s.proxy_reply
+            {
+                s.next_ms = o.next_ms;
+                s.outstanding = o.outstanding;
+                s.sent_ms = o.sent_ms;
+                s.acked_ms = o.acked_ms;
+                s.failures = o.failures;
+            }
+        }
+        self.servers = servers;
+    }
+
+    // ----------------------------------------------------------------- data-plane events
+
+    /// A source inside a dynamic-EID range appeared on a `lisp mobility` interface.
+    pub fn dynamic_eid_seen(
+        &mut self,
+        iface: L3Interface,
+        eid: IpAddr,
+        map: &str,
+        now_ms: u64,
+        out: &mut Vec<Output>,
+    ) {
+        if let Some(d) = self.dynamic.get_mut(&eid) {
+            d.last_seen_ms = now_ms;
+            return;
+        }
+        if !self.maps.contains_key(map) {
+            return;
+        }
+        if self.dynamic.len() >= self.limits.dynamic_eids {
+            self.counters.dropped_table_full += 1;
+            return;
+        }
+        self.counters.dynamic_eids_detected += 1;
+        let host = Prefix::host(eid);
+        // The host is here now: it is no longer away, and no longer remote.
+        if let Some(a) = self.away.remove(&host)
+            && a.programmed
+        {
+            out.push(Output::Table(TableOp::remove(TableEntry::AwayEntry {
+                iid: self.iid,
+                eid: host,
+            })));
+        }
+        if let Some(c) = self.cache.remove(&host) {
+            out.push(Output::Table(TableOp::remove(self.cache_row(&c))));
+        }
+        let extended = self
+            .maps
+            .get(map)
+            .and_then(|p| p.extended_subnet.get(&iface).copied())
+            .unwrap_or(false);
+        // Across subnets the host is outside the interface's subnet: route it there.
+        let host_route = !extended;
+        if host_route {
+            out.push(Output::Table(TableOp::add(TableEntry::Route {
+                prefix: host,
+                next_hop: NextHop::Connected(iface),
+            })));
+        }
+        self.dynamic.insert(
+            eid,
+            DynamicEid {
+                map: map.to_string(),
+                iface,
+                first_ms: now_ms,
+                last_seen_ms: now_ms,
+                host_route,
+            },
+        );
+        for s in self
+            .servers
+            .iter_mut()
+            .filter(|s| s.maps.iter().any(|m| m == map))
+        {
+            s.next_ms = now_ms;
+            s.failures = 0;
+        }
+    }
+
+    /// A decapsulated packet for an EID that is not (or no longer) here: solicit the sender.
+    pub fn eid_not_here(
+        &mut self,
+        eid: IpAddr,
+        source_rloc: IpAddr,
+        inner_source: IpAddr,
+        now_ms: u64,
+        out: &mut Vec<Output>,
+    ) {
+        self.send_smr(eid, source_rloc, inner_source, now_ms, out);
+    }
+
+    /// A decapsulated packet for a local EID without a route (generalized SMR): the prefix
+    /// goes to the away table, is withdrawn from the map-servers, and the sender is solicited.
+    pub fn local_eid_no_route(
+        &mut self,
+        eid: IpAddr,
+        source_rloc: IpAddr,
+        inner_source: IpAddr,
+        now_ms: u64,
+        out: &mut Vec<Output>,
+    ) {
+        if let Some(prefix) = self.database_prefix(eid)
+            && !self.away.contains_key(&prefix)
+            && self.away.len() < self.limits.away
+        {
+            self.away.insert(
+                prefix,
+                AwayEntry {
+                    producer: Producer::LocalEid,
+                    created_ms: now_ms,
+                    programmed: false,
+                },
+            );
+            self.withdraw(prefix, |s| s.global, now_ms, out);
+        }
+        self.send_smr(eid, source_rloc, inner_source, now_ms, out);
+    }
+
+    /// The ITR has no usable mapping for `dest`: ask the map-resolver.
+    pub fn map_cache_miss(&mut self, dest: IpAddr, now_ms: u64, out: &mut Vec<Output>) {
+        if !self.itr {
+            return;
+        }
+        let prefix = Prefix::host(dest);
+        if self.pending.keys().any(|p| p.contains(dest)) {
+            return;
+        }
+        self.request(prefix, None, false, now_ms, out);
+    }
+
+    // ----------------------------------------------------------------- received messages
+
+    /// A LISP control message received on UDP 4342 from `from`.
+    pub fn receive(
+        &mut self,
+        payload: &[u8],
+        from: SocketAddr,
+        now_ms: u64,
+        out: &mut Vec<Output>,
+    ) {
+        let msg = match parse_message(payload) {
+            Ok(m) => m,
+            Err(_) => {
+                self.counters.malformed += 1;
+                return;
+            }
+        };
+        match msg {
+            LispMessage::MapReply(r) => self.map_reply(r, from, now_ms, out),
+            LispMessage::MapRequest(r) if r.smr => self.smr_received(r, now_ms, out),
+            LispMessage::MapRequest(r) => self.answer(&r, from.port(), out),
+            LispMessage::Ecm(e) => match *e.message {
+                // A map-server forwarding an ITR's request to us, the ETR.
+                LispMessage::MapRequest(r) if !r.smr => self.answer(&r, e.inner_src_port, out),
+                _ => self.counters.map_requests_ignored += 1,
+            },
+            LispMessage::MapNotify(n) if !n.ack => self.map_notify(payload, from, now_ms, out),
+            _ => self.counters.map_requests_ignored += 1,
+        }
+    }
+
+    fn map_reply(&mut self, r: MapReply, from: SocketAddr, now_ms: u64, out: &mut Vec<Output>) {
+        let Some(asked) = self.by_nonce.remove(&r.nonce) else {
+            self.counters.map_replies_unexpected += 1;
+            return;
+        };
+        self.pending.remove(&asked);
+        self.counters.map_replies_accepted += 1;
+        for record in &r.records {
+            let Some(prefix) = record.prefix.prefix() else {
+                continue;
+            };
+            // Only what was asked for: a reply cannot plant mappings for unrelated space.
+            if !prefix.covers(&asked) && !asked.covers(&prefix) {
+                continue;
+            }
+            if self.configured.contains(&prefix)
+                || self.dynamic.contains_key(&prefix.addr()) && prefix.len() == host_len(&prefix)
+                || self.away.contains_key(&prefix)
+            {
+                continue;
+            }
+            let locators: Vec<Locator> = record
+                .locators
+                .iter()
+                .filter(|l| l.reachable && l.priority != 255)
+                .map(|l| l.to_hal())
+                .collect();
+            let action = locators.is_empty().then(|| record.action.to_hal());
+            if record.ttl == 0 {
+                if let Some(c) = self.cache.remove(&prefix) {
+                    out.push(Output::Table(TableOp::remove(self.cache_row(&c))));
+                }
+                continue;
+            }
+            let expires_ms = now_ms.saturating_add(u64::from(record.ttl) * 60_000);
+            let existed = self.cache.get(&prefix).map(|c| c.created_ms);
+            if existed.is_none() && self.cache.len() >= self.limits.map_cache {
+                self.counters.dropped_table_full += 1;
+                continue;
+            }
+            let entry = CacheEntry {
+                prefix,
+                locators,
+                action,
+                created_ms: existed.unwrap_or(now_ms),
+                modified_ms: now_ms,
+                expires_ms,
+                map_source: from.ip(),
+                source: CacheSource::MapReply,
+            };
+            let row = self.cache_row(&entry);
+            out.push(Output::Table(if existed.is_some() {
+                TableOp::update(row)
+            } else {
+                TableOp::add(row)
+            }));
+            self.cache.insert(prefix, entry);
+        }
+    }
+
+    /// An SMR: the mapping of its Source-EID changed; ask the mapping system again.
+    fn smr_received(&mut self, r: MapRequest, now_ms: u64, out: &mut Vec<Output>) {
+        self.counters.smrs_received += 1;
+        let Some(changed) = r.source_eid.ip() else {
+            self.counters.smrs_ignored += 1;
+            return;
+        };
+        // Only for EIDs in our cache: a forged SMR can cause at most one extra lookup.
+        let Some(prefix) = self
+            .cache
+            .keys()
+            .filter(|p| p.contains(changed))
+            .max_by_key(|p| p.len())
+            .copied()
+        else {
+            self.counters.smrs_ignored += 1;
+            return;
+        };
+        if !self.rate_ok_prefix(prefix, now_ms) {
+            self.counters.smrs_ignored += 1;
+            return;
+        }
+        let talker = r.records.first().and_then(|e| e.eid.ip());
+        self.pending.remove(&prefix);
+        self.request(prefix, talker, true, now_ms, out);
+    }
+
+    /// Answers a Map-Request for our EIDs with a Map-Reply to its first usable ITR-RLOC.
+    fn answer(&mut self, r: &MapRequest, reply_port: u16, out: &mut Vec<Output>) {
+        let Some(asked) = r.records.first().and_then(|e| e.eid.ip()) else {
+            self.counters.map_requests_ignored += 1;
+            return;
+        };
+        let Some(record) = self.own_record(asked, RECORD_TTL_MINUTES) else {
+            self.counters.map_requests_ignored += 1;
+            return;
+        };
+        let Some(itr) = r
+            .itr_rlocs
+            .iter()
+            .find(|a| {
+                self.rlocs
+                    .first()
+                    .is_none_or(|me| me.is_ipv4() == a.is_ipv4())
+            })
+            .copied()
+        else {
+            self.counters.map_requests_ignored += 1;
+            return;
+        };
+        let mut record = record;
+        record.authoritative = true;
+        let reply = MapReply {
+            probe: r.probe,
+            echo_nonce_capable: false,
+            lisp_sec: false,
+            nonce: r.nonce,
+            records: vec![record],
+        };
+        let Ok(payload) = reply.to_vec() else { return };
+        self.counters.map_requests_answered += 1;
+        out.push(Output::Send {
+            to: SocketAddr::new(itr, reply_port),
+            from_port: LISP_CONTROL_PORT,
+            payload,
+        });
+    }
+
+    /// A Map-Notify from one of our map-servers: the acknowledgement of our register, or news
+    /// that another site now registers one of our dynamic EIDs.
+    fn map_notify(&mut self, payload: &[u8], from: SocketAddr, now_ms: u64, out: &mut Vec<Output>) {
+        let Some(i) = self.servers.iter().position(|s| s.address == from.ip()) else {
+            self.counters.map_notifies_refused += 1;
+            return;
+        };
+        let Some(key) = self.servers[i].key.clone() else {
+            self.counters.map_notifies_refused += 1;
+            return;
+        };
+        let key = match MapNotify::parse(payload) {
+            Ok(n) => key.with_key_index(n.auth.key_index()),
+            Err(_) => {
+                self.counters.malformed += 1;
+                return;
+            }
+        };
+        let Ok(notify) = MapNotify::parse_verified(payload, &key) else {
+            self.counters.map_notifies_refused += 1;
+            return;
+        };
+        self.counters.map_notifies_accepted += 1;
+        let s = &mut self.servers[i];
+        if s.outstanding == Some(notify.nonce) {
+            s.outstanding = None;
+            s.acked_ms = Some(now_ms);
+            s.failures = 0;
+            s.next_ms = s.sent_ms.saturating_add(REGISTER_INTERVAL_MS);
+            return;
+        }
+        // Unsolicited: the mapping of these prefixes changed on the map-server.
+        for record in &notify.records {
+            let Some(prefix) = record.prefix.prefix() else {
+                continue;
+            };
+            let ours = record.locators.iter().any(|l| self.rlocs.contains(&l.rloc));
+            if ours || prefix.len() != host_len(&prefix) {
+                continue;
+            }
+            self.moved_away(prefix, now_ms, out);
+        }
+        if let Ok(ack) = MapNotify::ack_of(&notify).to_signed_vec(&key) {
+            out.push(Output::Send {
+                to: SocketAddr::new(from.ip(), LISP_CONTROL_PORT),
+                from_port: LISP_CONTROL_PORT,
+                payload: ack,
+            });
+        }
+    }
+
+    /// Another site registered our dynamic EID: forget it, put it in the away table.
+    fn moved_away(&mut self, host: Prefix, now_ms: u64, out: &mut Vec<Output>) {
+        let Some(d) = self.dynamic.remove(&host.addr()) else {
+            return;
+        };
+        self.counters.dynamic_eids_moved_away += 1;
+        if d.host_route {
+            out.push(Output::Table(TableOp::remove(TableEntry::Route {
+                prefix: host,
+                next_hop: NextHop::Connected(d.iface),
+            })));
+        }
+        if self.away.len() < self.limits.away && !self.away.contains_key(&host) {
+            self.away.insert(
+                host,
+                AwayEntry {
+                    producer: Producer::DynEid,
+                    created_ms: now_ms,
+                    programmed: true,
+                },
+            );
+            out.push(Output::Table(TableOp::add(TableEntry::AwayEntry {
+                iid: self.iid,
+                eid: host,
+            })));
+        }
+    }
+
+    // ----------------------------------------------------------------- timers
+
+    /// Registrations, retransmissions and expiry that are due at `now_ms`.
+    pub fn tick(&mut self, now_ms: u64, out: &mut Vec<Output>) {
+        self.expire(now_ms, out);
+        for i in 0..self.servers.len() {
+            if self.servers[i].next_ms <= now_ms {
+                self.register(i, now_ms, out);
+            }
+        }
+        let due: Vec<Prefix> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.next_ms <= now_ms)
+            .map(|(k, _)| *k)
+            .collect();
+        for prefix in due {
+            self.retransmit(prefix, now_ms, out);
+        }
+        let keep = |last: &u64| now_ms.saturating_sub(*last) < SMR_INTERVAL_MS;
+        self.smr_sent.retain(|_, t| keep(t));
+        self.smr_invoked.retain(|_, t| keep(t));
+    }
+
+    fn expire(&mut self, now_ms: u64, out: &mut Vec<Output>) {
+        let stale: Vec<Prefix> = self
+            .cache
+            .values()
+            .filter(|c| c.expires_ms <= now_ms)
+            .map(|c| c.prefix)
+            .collect();
+        for p in stale {
+            if let Some(c) = self.cache.remove(&p) {
+                out.push(Output::Table(TableOp::remove(self.cache_row(&c))));
+            }
+        }
+        let idle: Vec<IpAddr> = self
+            .dynamic
+            .iter()
+            .filter(|(_, d)| now_ms.saturating_sub(d.last_seen_ms) >= DYNAMIC_EID_TIMEOUT_MS)
+            .map(|(a, _)| *a)
+            .collect();
+        for eid in idle {
+            let Some(d) = self.dynamic.remove(&eid) else {
+                continue;
+            };
+            self.counters.dynamic_eids_timed_out += 1;
+            let host = Prefix::host(eid);
+            if d.host_route {
+                out.push(Output::Table(TableOp::remove(TableEntry::Route {
+                    prefix: host,
+                    next_hop: NextHop::Connected(d.iface),
+                })));
+            }
+            let map = d.map.clone();
+            self.withdraw(host, |s| s.maps.contains(&map), now_ms, out);
+        }
+        let old: Vec<(Prefix, AwayEntry)> = self
+            .away
+            .iter()
+            .filter(|(_, a)| {
+                let life = match a.producer {
+                    Producer::DynEid => AWAY_LIFETIME_MS,
+                    Producer::LocalEid => NO_ROUTE_HOLD_MS,
+                };
+                now_ms.saturating_sub(a.created_ms) >= life
+            })
+            .map(|(p, a)| (*p, a.clone()))
+            .collect();
+        for (p, a) in old {
+            self.away.remove(&p);
+            if a.programmed {
+                out.push(Output::Table(TableOp::remove(TableEntry::AwayEntry {
+                    iid: self.iid,
+                    eid: p,
+                })));
+            }
+            if a.producer == Producer::LocalEid {
+                for s in self.servers.iter_mut().filter(|s| s.global) {
+                    s.next_ms = now_ms;
+                }
+            }
+        }
+    }
+
+    /// Sends the full registration of server `i` (in as many Map-Registers as needed).
+    fn register(&mut self, i: usize, now_ms: u64, out: &mut Vec<Output>) {
+        let records = self.records_for(i);
+        let s = &self.servers[i];
+        let Some(key) = s.key.clone() else {
+            self.counters.unusable_keys += 1;
+            self.servers[i].next_ms = now_ms.saturating_add(REGISTER_INTERVAL_MS);
+            return;
+        };
+        let (address, proxy) = (s.address, s.proxy_reply);
+        if records.is_empty() {
+            self.servers[i].next_ms = now_ms.saturating_add(REGISTER_INTERVAL_MS);
+            return;
+        }
+        let nonce = self.nonces.next();
+        for chunk in records.chunks(RECORDS_PER_REGISTER) {
+            let mut reg = MapRegister::new(chunk.to_vec());
+            reg.nonce = nonce;
+            reg.want_map_notify = true;
+            reg.proxy_reply = proxy;
+            if let Ok(payload) = reg.to_signed_vec(&key) {
+                self.counters.registers_sent += 1;
+                out.push(Output::Send {
+                    to: SocketAddr::new(address, LISP_CONTROL_PORT),
+                    from_port: LISP_CONTROL_PORT,
+                    payload,
+                });
+            }
+        }
+        let s = &mut self.servers[i];
+        s.outstanding = Some(nonce);
+        s.sent_ms = now_ms;
+        // Until a Map-Notify confirms, retry soon (1, 2, 4 … s), never slower than the refresh.
+        let backoff = 1_000u64 << s.failures.min(6);
+        s.next_ms = now_ms.saturating_add(backoff.min(REGISTER_INTERVAL_MS));
+        s.failures = s.failures.saturating_add(1);
+    }
+
+    /// A register with TTL 0 for `prefix` to the servers `which` selects: withdraw it.
+    fn withdraw(
+        &mut self,
+        prefix: Prefix,
+        which: impl Fn(&Server) -> bool,
+        _now_ms: u64,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(mut record) = self.record_for_prefix(prefix) else {
+            return;
+        };
+        record.ttl = 0;
+        let nonce = self.nonces.next();
+        for s in self.servers.iter().filter(|s| which(s)) {
+            let Some(key) = s.key.as_ref() else { continue };
+            let mut reg = MapRegister::new(vec![record.clone()]);
+            reg.nonce = nonce;
+            if let Ok(payload) = reg.to_signed_vec(key) {
+                self.counters.registers_sent += 1;
+                out.push(Output::Send {
+                    to: SocketAddr::new(s.address, LISP_CONTROL_PORT),
+                    from_port: LISP_CONTROL_PORT,
+                    payload,
+                });
+            }
+        }
+    }
+
+    fn request(
+        &mut self,
+        prefix: Prefix,
+        source_eid: Option<IpAddr>,
+        smr_invoked: bool,
+        now_ms: u64,
+        out: &mut Vec<Output>,
+    ) {
+        if self.resolvers.is_empty() {
+            return;
+        }
+        if self.pending.len() >= self.limits.pending_requests {
+            self.counters.dropped_table_full += 1;
+            return;
+        }
+        let nonce = self.nonces.next();
+        self.pending.insert(
+            prefix,
+            Pending {
+                nonce,
+                source_eid,
+                smr_invoked,
+                attempts: 0,
+                resolver: 0,
+                next_ms: now_ms,
+            },
+        );
+        self.by_nonce.insert(nonce, prefix);
+        self.retransmit(prefix, now_ms, out);
+    }
+
+    /// Sends (or re-sends) the Map-Request for `prefix` to the current map-resolver.
+    fn retransmit(&mut self, prefix: Prefix, now_ms: u64, out: &mut Vec<Output>) {
+        let Some(p) = self.pending.get_mut(&prefix) else {
+            return;
+        };
+        if p.attempts >= REQUEST_ATTEMPTS {
+            // Unanswered: give up; the next miss asks again (rate-limited by the data path).
+            self.by_nonce.remove(&p.nonce);
+            self.pending.remove(&prefix);
+            return;
+        }
+        if p.attempts == 2 && self.resolvers.len() > 1 {
+            p.resolver = (p.resolver + 1) % self.resolvers.len();
+            self.counters.resolver_switches += 1;
+        }
+        // A new nonce per transmission; answers to the old ones are still accepted.
+        let nonce = self.nonces.next();
+        self.by_nonce.insert(nonce, prefix);
+        p.nonce = nonce;
+        let delay = REQUEST_RETRY_MS
+            .get(p.attempts as usize)
+            .copied()
+            .unwrap_or(REQUEST_RETRY_MS[1]);
+        p.attempts += 1;
+        p.next_ms = now_ms.saturating_add(delay);
+        let (resolver, smr_invoked, source_eid) = (
+            self.resolvers.get(p.resolver).copied(),
+            p.smr_invoked,
+            p.source_eid,
+        );
+        let Some(resolver) = resolver else { return };
+        let Some(itr) = self
+            .rlocs
+            .iter()
+            .find(|r| r.is_ipv4() == resolver.is_ipv4())
+            .copied()
+        else {
+            return;
+        };
+        let inner_src = source_eid
+            .filter(|s| s.is_ipv4() == prefix.addr().is_ipv4())
+            .or(Some(itr).filter(|i| i.is_ipv4() == prefix.addr().is_ipv4()));
+        let Some(inner_src) = inner_src else { return };
+        let req = MapRequest {
+            authoritative: false,
+            probe: false,
+            smr: false,
+            pitr: false,
+            smr_invoked,
+            local_xtr: false,
+            dont_map_reply: false,
+            nonce,
+            source_eid: source_eid.map(|a| self.address(a)).unwrap_or(Address::None),
+            itr_rlocs: vec![itr],
+            records: vec![self.eid_prefix(prefix)],
+            map_reply_record: None,
+        };
+        let ecm = Ecm {
+            ddt: false,
+            inner_src,
+            inner_dst: prefix.addr(),
+            inner_ttl: 64,
+            inner_src_port: LISP_CONTROL_PORT,
+            inner_dst_port: LISP_CONTROL_PORT,
+            message: Box::new(LispMessage::MapRequest(req)),
+        };
+        let Ok(payload) = ecm.to_vec() else { return };
+        if smr_invoked {
+            self.counters.smr_invoked_sent += 1;
+        }
+        self.counters.map_requests_sent += 1;
+        out.push(Output::Send {
+            to: SocketAddr::new(resolver, LISP_CONTROL_PORT),
+            from_port: LISP_CONTROL_PORT,
+            payload,
+        });
+    }
+
+    fn send_smr(
+        &mut self,
+        eid: IpAddr,
+        source_rloc: IpAddr,
+        inner_source: IpAddr,
+        now_ms: u64,
+        out: &mut Vec<Output>,
+    ) {
+        let key = (source_rloc, eid);
+        if self
+            .smr_sent
+            .get(&key)
+            .is_some_and(|t| now_ms.saturating_sub(*t) < SMR_INTERVAL_MS)
+        {
+            return;
+        }
+        if self.smr_sent.len() >= self.limits.rate_entries {
+            self.counters.dropped_table_full += 1;
+            return;
+        }
+        self.smr_sent.insert(key, now_ms);
+        let Some(me) = self
+            .rlocs
+            .iter()
+            .find(|r| r.is_ipv4() == source_rloc.is_ipv4())
+            .copied()
+        else {
+            return;
+        };
+        // Source-EID: the EID whose mapping changed; record: who was talking to it (§4.3).
+        let req = MapRequest {
+            authoritative: false,
+            probe: true,
+            smr: true,
+            pitr: false,
+            smr_invoked: false,
+            local_xtr: false,
+            dont_map_reply: true,
+            nonce: self.nonces.next(),
+            source_eid: self.address(eid),
+            itr_rlocs: vec![me],
+            records: vec![self.eid_prefix(Prefix::host(inner_source))],
+            map_reply_record: None,
+        };
+        let Ok(payload) = req.to_vec() else { return };
+        self.counters.smrs_sent += 1;
+        out.push(Output::Send {
+            to: SocketAddr::new(source_rloc, LISP_CONTROL_PORT),
+            from_port: LISP_CONTROL_PORT,
+            payload,
+        });
+    }
+
+    fn rate_ok_prefix(&mut self, prefix: Prefix, now_ms: u64) -> bool {
+        if self
+            .smr_invoked
+            .get(&prefix)
+            .is_some_and(|t| now_ms.saturating_sub(*t) < SMR_INTERVAL_MS)
+        {
+            return false;
+        }
+        if self.smr_invoked.len() >= self.limits.rate_entries {
+            return false;
+        }
+        self.smr_invoked.insert(prefix, now_ms);
+        true
+    }
+
+    // ----------------------------------------------------------------- helpers
+
+    fn address(&self, a: IpAddr) -> Address {
+        if self.iid.get() == 0 {
+            Address::Ip(a)
+        } else {
+            Address::InstanceId {
+                iid: self.iid.get(),
+                mask_len: 0,
+                addr: Some(a),
+            }
+        }
+    }
+
+    fn eid_prefix(&self, p: Prefix) -> EidPrefix {
+        if self.iid.get() == 0 {
+            EidPrefix::from_prefix(p)
+        } else {
+            EidPrefix::with_iid(self.iid, p)
+        }
+    }
+
+    fn database_prefix(&self, eid: IpAddr) -> Option<Prefix> {
+        self.database
+            .iter()
+            .map(|(p, _)| *p)
+            .filter(|p| p.contains(eid))
+            .max_by_key(|p| p.len())
+    }
+
+    /// The EID-record for a prefix we own (dynamic host or database mapping).
+    fn record_for_prefix(&self, prefix: Prefix) -> Option<EidRecord> {
+        if prefix.len() == host_len(&prefix)
+            && let Some(d) = self.dynamic.get(&prefix.addr())
+            && let Some(policy) = self.maps.get(&d.map)
+        {
+            let locs = policy
+                .ranges
+                .iter()
+                .find(|(r, _)| r.contains(prefix.addr()))
+                .map(|(_, l)| l.clone())?;
+            return Some(self.record(prefix, locs, RECORD_TTL_MINUTES));
+        }
+        // A dynamic EID that just left: its map's locators.
+        if prefix.len() == host_len(&prefix) {
+            for policy in self.maps.values() {
+                if let Some((_, l)) = policy
+                    .ranges
+                    .iter()
+                    .find(|(r, _)| r.contains(prefix.addr()))
+                {
+                    return Some(self.record(prefix, l.clone(), RECORD_TTL_MINUTES));
+                }
+            }
+        }
+        self.database
+            .iter()
+            .find(|(p, _)| *p == prefix)
+            .map(|(p, l)| self.record(*p, l.clone(), RECORD_TTL_MINUTES))
+    }
+
+    /// The record that answers a Map-Request for `eid`: a detected dynamic EID, else the most
+    /// specific registered database mapping.
+    fn own_record(&self, eid: IpAddr, ttl: u32) -> Option<EidRecord> {
+        if self.dynamic.contains_key(&eid) {
+            return self.record_for_prefix(Prefix::host(eid));
+        }
+        let p = self.database_prefix(eid)?;
+        if self.away.contains_key(&p) {
+            return None;
+        }
+        self.database
+            .iter()
+            .find(|(q, _)| *q == p)
+            .map(|(q, l)| self.record(*q, l.clone(), ttl))
+    }
+
+    fn record(&self, prefix: Prefix, locators: Vec<LocatorRecord>, ttl: u32) -> EidRecord {
+        EidRecord {
+            ttl,
+            prefix: self.eid_prefix(prefix),
+            action: Action::NoAction,
+            authoritative: true,
+            map_version: 0,
+            locators,
+        }
+    }
+
+    /// Everything server `i` should hold for us.
+    fn records_for(&self, i: usize) -> Vec<EidRecord> {
+        let s = &self.servers[i];
+        let mut records = Vec::new();
+        if s.global {
+            for (p, l) in &self.database {
+                if !self.away.contains_key(p) {
+                    records.push(self.record(*p, l.clone(), RECORD_TTL_MINUTES));
+                }
+            }
+        }
+        for (eid, d) in &self.dynamic {
+            if s.maps.contains(&d.map)
+                && let Some(r) = self.record_for_prefix(Prefix::host(*eid))
+            {
+                records.push(r);
+            }
+        }
+        records
+    }
+
+    fn cache_row(&self, c: &CacheEntry) -> TableEntry {
+        TableEntry::LispMapCache {
+            iid: self.iid,
+            eid: c.prefix,
+            locators: c.locators.clone(),
+            negative: c.action.unwrap_or(NegativeAction::NoAction),
+        }
+    }
+
+    // ----------------------------------------------------------------- views
+
+    pub fn map_cache(&self) -> impl Iterator<Item = &CacheEntry> {
+        self.cache.values()
+    }
+
+    pub fn dynamic_eids(&self) -> impl Iterator<Item = (&IpAddr, &DynamicEid)> {
+        self.dynamic.iter()
+    }
+
+    pub fn away(&self) -> impl Iterator<Item = (&Prefix, &AwayEntry)> {
+        self.away.iter()
+    }
+
+    pub fn instance_id(&self) -> Iid {
+        self.iid
+    }
+
+    /// Map-servers with the time of their last acknowledgement.
+    pub fn registrations(&self) -> Vec<(IpAddr, Option<u64>)> {
+        self.servers
+            .iter()
+            .map(|s| (s.address, s.acked_ms))
+            .collect()
+    }
+}
+
+fn host_len(p: &Prefix) -> u8 {
+    if p.addr().is_ipv4() { 32 } else { 128 }
+}
+
+/// Mapping lines grouped into one locator set per EID prefix.
+fn group<'a>(
+    lines: impl Iterator<Item = &'a crate::config::DatabaseMapping>,
+) -> Vec<(Prefix, Vec<LocatorRecord>)> {
+    let mut by: BTreeMap<Prefix, Vec<LocatorRecord>> = BTreeMap::new();
+    for m in lines {
+        let locs = by.entry(m.eid_prefix).or_default();
+        if !locs.iter().any(|l| l.rloc == m.locator) {
+            locs.push(LocatorRecord::local(m.locator, m.priority, m.weight));
+        }
+    }
+    for l in by.values_mut() {
+        l.sort_by_key(|l| (l.rloc.is_ipv6(), l.rloc));
+    }
+    by.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{self, Syntax};
+    use roamer_hal::VlanId;
+
+    const MS: &str = "192.0.2.100";
+    const KEY: &[u8] = b"roamer-key";
+
+    fn cfg(extra: &str) -> Config {
+        let text = format!(
+            "feature lisp\nfeature interface-vlan\nvlan 10\n\
+             interface Vlan10\n  ip address 10.9.0.1/24\n  lisp mobility roam\n  lisp extended-subnet-mode\n\
+             ip lisp itr-etr\n\
+             ip lisp itr map-resolver {MS}\n\
+             ip lisp etr map-server {MS} key roamer-key\n\
+             ip lisp database-mapping 10.1.0.0/24 192.0.2.1 priority 1 weight 100\n\
+             lisp dynamic-eid roam\n  database-mapping 10.9.0.0/24 192.0.2.1 priority 1 weight 100\n{extra}"
+        );
+        config::parse(&text, Syntax::Cli).unwrap().0
+    }
+
+    fn key() -> AuthKey {
+        AuthKey::new(KeyId::HmacSha1, KEY).unwrap()
+    }
+
+    fn ms() -> SocketAddr {
+        SocketAddr::new(MS.parse().unwrap(), 4342)
+    }
+
+    fn sends(out: &[Output]) -> Vec<(SocketAddr, Vec<u8>)> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Send { to, payload, .. } => Some((*to, payload.clone())),
+                Output::Table(_) => None,
+            })
+            .collect()
+    }
+
+    fn tables(out: &[Output]) -> Vec<TableOp> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Table(op) => Some(op.clone()),
+                Output::Send { .. } => None,
+            })
+            .collect()
+    }
+
+    fn vlan10() -> L3Interface {
+        L3Interface::Vlan(VlanId::new(10).unwrap())
+    }
+
+    #[test]
+    fn registers_signed_with_the_m_bit_retries_until_acknowledged_then_every_minute() {
+        let mut x = Xtr::new(&cfg(""), 0);
+        let mut out = Vec::new();
+        x.tick(0, &mut out);
+        let s = sends(&out);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].0, ms());
+        let reg = MapRegister::parse_verified(&s[0].1, &key()).unwrap();
+        assert!(reg.want_map_notify && !reg.proxy_reply);
+        assert_eq!(reg.records.len(), 1);
+        assert_eq!(
+            reg.records[0].prefix.prefix(),
+            Some("10.1.0.0/24".parse().unwrap())
+        );
+        assert_eq!(
+            reg.records[0].locators[0].rloc,
+            "192.0.2.1".parse::<IpAddr>().unwrap()
+        );
+        // No answer: retried after 1 s, then 2 s.
+        out.clear();
+        x.tick(999, &mut out);
+        assert!(out.is_empty());
+        x.tick(1000, &mut out);
+        assert_eq!(sends(&out).len(), 1);
+        let retry = MapRegister::parse(&sends(&out)[0].1).unwrap();
+        out.clear();
+        x.tick(2999, &mut out);
+        assert!(out.is_empty());
+        // The Map-Notify acknowledging the last register: next one a minute after it.
+        let notify = MapNotify::acknowledging(&retry)
+            .to_signed_vec(&key())
+            .unwrap();
+        x.receive(&notify, ms(), 1200, &mut out);
+        assert!(out.is_empty(), "an acknowledgement needs no answer");
+        assert_eq!(x.counters.map_notifies_accepted, 1);
+        x.tick(60_999, &mut out);
+        assert!(out.is_empty());
+        x.tick(61_000, &mut out);
+        assert_eq!(sends(&out).len(), 1);
+        // A notify signed with another key is refused.
+        let forged = MapNotify::acknowledging(&retry)
+            .to_signed_vec(&AuthKey::new(KeyId::HmacSha1, b"wrong").unwrap())
+            .unwrap();
+        x.receive(&forged, ms(), 61_001, &mut out);
+        assert_eq!(x.counters.map_notifies_refused, 1);
+    }
+
+    #[test]
+    fn a_dynamic_eid_is_registered_at_once_as_a_host_with_its_maps_locators_and_p_bit() {
+        let c = cfg("  map-server 192.0.2.100 proxy-reply\n");
+        let mut x = Xtr::new(&c, 0);
+        let mut out = Vec::new();
+        x.tick(0, &mut out);
+        out.clear();
+        let eid: IpAddr = "10.9.0.5".parse().unwrap();
+        x.dynamic_eid_seen(vlan10(), eid, "roam", 100, &mut out);
+        // Extended subnet: the connected route covers the host, no host route.
+        assert!(tables(&out).is_empty());
+        x.tick(100, &mut out);
+        let s = sends(&out);
+        assert_eq!(
+            s.len(),
+            1,
+            "one register carries the global and the map's records"
+        );
+        let regs: Vec<MapRegister> = s
+            .iter()
+            .map(|(_, p)| MapRegister::parse_verified(p, &key()).unwrap())
+            .collect();
+        let host = regs
+            .iter()
+            .flat_map(|r| &r.records)
+            .find(|r| r.prefix.prefix() == Some(Prefix::host(eid)))
+            .expect("the /32 is registered");
+        assert_eq!(
+            host.locators[0].rloc,
+            "192.0.2.1".parse::<IpAddr>().unwrap()
+        );
+        assert!(regs.iter().all(|r| r.proxy_reply));
+        // Seen again: only refreshed.
+        out.clear();
+        x.dynamic_eid_seen(vlan10(), eid, "roam", 200, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(x.dynamic_eids().count(), 1);
+        // Idle for the timeout: withdrawn with a TTL-0 record.
+        x.tick(200 + DYNAMIC_EID_TIMEOUT_MS, &mut out);
+        let withdrawn = sends(&out)
+            .iter()
+            .map(|(_, p)| MapRegister::parse(p).unwrap())
+            .flat_map(|r| r.records)
+            .any(|r| r.ttl == 0 && r.prefix.prefix() == Some(Prefix::host(eid)));
+        assert!(withdrawn);
+        assert_eq!(x.dynamic_eids().count(), 0);
+    }
+
+    #[test]
+    fn across_subnets_a_dynamic_eid_gets_a_host_route_on_its_interface() {
+        let mut c = cfg("");
+        for i in c.interfaces.values_mut() {
+            i.lisp_extended_subnet_mode = false;
+        }
+        let mut x = Xtr::new(&c, 0);
+        let mut out = Vec::new();
+        x.dynamic_eid_seen(vlan10(), "10.9.0.7".parse().unwrap(), "roam", 0, &mut out);
+        assert_eq!(
+            tables(&out),
+            vec![TableOp::add(TableEntry::Route {
+                prefix: "10.9.0.7/32".parse().unwrap(),
+                next_hop: NextHop::Connected(vlan10()),
+            })]
+        );
+    }
+
+    #[test]
+    fn a_miss_sends_an_encapsulated_map_request_and_the_reply_fills_the_map_cache() {
+        let mut x = Xtr::new(&cfg(""), 0);
+        let mut out = Vec::new();
+        let dest: IpAddr = "10.3.0.10".parse().unwrap();
+        x.map_cache_miss(dest, 0, &mut out);
+        let s = sends(&out);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].0, ms());
+        assert_eq!(&s[0].1[..4], &[0x80, 0, 0, 0], "ECM header, no flags");
+        let ecm = Ecm::parse(&s[0].1).unwrap();
+        assert_eq!(ecm.inner_dst, dest);
+        assert_eq!(ecm.inner_dst_port, 4342);
+        let LispMessage::MapRequest(req) = *ecm.message else {
+            panic!("not a Map-Request")
+        };
+        assert_eq!(req.itr_rlocs, vec!["192.0.2.1".parse::<IpAddr>().unwrap()]);
+        assert_eq!(req.records[0].prefix(), Some(Prefix::host(dest)));
+        assert!(!req.smr && !req.smr_invoked && !req.probe);
+        // A second miss while waiting sends nothing.
+        out.clear();
+        x.map_cache_miss(dest, 10, &mut out);
+        assert!(out.is_empty());
+        // A reply with an unknown nonce is counted and ignored.
+        let record = EidRecord {
+            ttl: 1440,
+            prefix: EidPrefix::from_prefix("10.3.0.0/24".parse().unwrap()),
+            action: Action::NoAction,
+            authoritative: true,
+            map_version: 0,
+            locators: vec![LocatorRecord::local("192.0.2.3".parse().unwrap(), 1, 100)],
+        };
+        let reply = |nonce| {
+            MapReply {
+                probe: false,
+                echo_nonce_capable: false,
+                lisp_sec: false,
+                nonce,
+                records: vec![record.clone()],
+            }
+            .to_vec()
+            .unwrap()
+        };
+        let etr = SocketAddr::new("192.0.2.3".parse().unwrap(), 4342);
+        x.receive(&reply(req.nonce ^ 1), etr, 20, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(x.counters.map_replies_unexpected, 1);
+        x.receive(&reply(req.nonce), etr, 30, &mut out);
+        assert_eq!(
+            tables(&out),
+            vec![TableOp::add(TableEntry::LispMapCache {
+                iid: Iid::default(),
+                eid: "10.3.0.0/24".parse().unwrap(),
+                locators: vec![Locator {
+                    rloc: "192.0.2.3".parse().unwrap(),
+                    priority: 1,
+                    weight: 100
+                }],
+                negative: NegativeAction::NoAction,
+            })]
+        );
+        let c: Vec<&CacheEntry> = x.map_cache().collect();
+        assert_eq!(c[0].expires_ms, 30 + 1440 * 60_000);
+        // Expiry removes it from the forwarding core.
+        out.clear();
+        x.tick(30 + 1440 * 60_000, &mut out);
+        assert!(
+            tables(&out)
+                .iter()
+                .any(|op| op.action == roamer_hal::OpAction::Remove)
+        );
+        assert_eq!(x.map_cache().count(), 0);
+    }
+
+    #[test]
+    fn unanswered_requests_are_retried_then_switch_map_resolver_then_stop() {
+        let mut x = Xtr::new(&cfg("ip lisp itr map-resolver 192.0.2.101\n"), 0);
+        let mut out = Vec::new();
+        // Only the Map-Requests (ECMs), not the registrations that are due too.
+        let requests = |out: &[Output]| -> Vec<SocketAddr> {
+            sends(out)
+                .into_iter()
+                .filter(|(_, p)| p[0] >> 4 == 8)
+                .map(|(to, _)| to)
+                .collect()
+        };
+        x.map_cache_miss("10.3.0.10".parse().unwrap(), 0, &mut out);
+        let first = requests(&out)[0];
+        out.clear();
+        x.tick(999, &mut out);
+        assert!(requests(&out).is_empty());
+        x.tick(1000, &mut out);
+        assert_eq!(requests(&out), vec![first], "first retry: same resolver");
+        out.clear();
+        x.tick(3000, &mut out);
+        let second = requests(&out);
+        assert_eq!(second.len(), 1);
+        assert_ne!(second[0], first, "second retry: the next resolver");
+        assert_eq!(x.counters.resolver_switches, 1);
+        out.clear();
+        x.tick(5000, &mut out);
+        assert!(
+            requests(&out).is_empty(),
+            "three attempts, then the request is dropped"
+        );
+        assert_eq!(x.counters.map_requests_sent, 3);
+    }
+
+    #[test]
+    fn eid_not_here_sends_the_reference_smr_rate_limited() {
+        // protocols.md §4.7: xTR-A (10.1.1.1) solicits ITR-R for 172.16.1.10.
+        let text = "feature lisp\nip lisp itr-etr\n\
+                    ip lisp database-mapping 172.16.0.0/16 10.1.1.1 priority 1 weight 100\n";
+        let c = config::parse(text, Syntax::Cli).unwrap().0;
+        let mut x = Xtr::new(&c, 0);
+        let mut out = Vec::new();
+        let (eid, itr, talker) = (
+            "172.16.1.10".parse().unwrap(),
+            "10.2.2.2".parse().unwrap(),
+            "192.168.0.22".parse().unwrap(),
+        );
+        x.eid_not_here(eid, itr, talker, 0, &mut out);
+        let s = sends(&out);
+        assert_eq!(s[0].0, SocketAddr::new(itr, 4342));
+        let want: [u8; 32] = [
+            0x13, 0x00, 0x20, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x01, 0xac, 0x10, 0x01, 0x0a,
+            0x00, 0x01, 0x0a, 0x01, 0x01, 0x01, 0x00, 0x20, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0x16,
+        ];
+        let mut got = s[0].1.clone();
+        got[4..12].fill(0);
+        assert_eq!(got, want);
+        out.clear();
+        x.eid_not_here(eid, itr, talker, 2_999, &mut out);
+        assert!(out.is_empty(), "one SMR per 3 s per (RLOC, EID)");
+        x.eid_not_here(eid, itr, talker, 3_000, &mut out);
+        assert_eq!(sends(&out).len(), 1);
+    }
+
+    #[test]
+    fn an_smr_for_a_cached_eid_sends_an_smr_invoked_request_through_the_resolver() {
+        let mut x = Xtr::new(&cfg(""), 0);
+        let mut out = Vec::new();
+        let dest: IpAddr = "10.9.0.5".parse().unwrap();
+        // Uncached: ignored.
+        let smr = |nonce| {
+            MapRequest {
+                authoritative: false,
+                probe: true,
+                smr: true,
+                pitr: false,
+                smr_invoked: false,
+                local_xtr: false,
+                dont_map_reply: true,
+                nonce,
+                source_eid: Address::Ip(dest),
+                itr_rlocs: vec!["192.0.2.2".parse().unwrap()],
+                records: vec![EidPrefix::from_prefix("10.1.0.9/32".parse().unwrap())],
+                map_reply_record: None,
+            }
+            .to_vec()
+            .unwrap()
+        };
+        let old_etr = SocketAddr::new("192.0.2.2".parse().unwrap(), 4342);
+        x.receive(&smr(7), old_etr, 0, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(x.counters.smrs_ignored, 1);
+        // Cache it through a request and reply.
+        x.map_cache_miss(dest, 0, &mut out);
+        let LispMessage::MapRequest(req) = *Ecm::parse(&sends(&out)[0].1).unwrap().message else {
+            panic!()
+        };
+        let reply = MapReply {
+            probe: false,
+            echo_nonce_capable: false,
+            lisp_sec: false,
+            nonce: req.nonce,
+            records: vec![EidRecord {
+                ttl: 1440,
+                prefix: EidPrefix::from_prefix(Prefix::host(dest)),
+                action: Action::NoAction,
+                authoritative: true,
+                map_version: 0,
+                locators: vec![LocatorRecord::local("192.0.2.2".parse().unwrap(), 1, 100)],
+            }],
+        }
+        .to_vec()
+        .unwrap();
+        x.receive(&reply, old_etr, 10, &mut out);
+        out.clear();
+        x.receive(&smr(8), old_etr, 20, &mut out);
+        let s = sends(&out);
+        assert_eq!(s.len(), 1, "no Map-Reply to the SMR itself (D bit)");
+        assert_eq!(s[0].0, ms());
+        let LispMessage::MapRequest(invoked) = *Ecm::parse(&s[0].1).unwrap().message else {
+            panic!()
+        };
+        assert!(invoked.smr_invoked && !invoked.smr);
+        assert_eq!(invoked.records[0].prefix(), Some(Prefix::host(dest)));
+        assert_eq!(
+            invoked.source_eid,
+            Address::Ip("10.1.0.9".parse().unwrap()),
+            "the local host that talks to it"
+        );
+        // The new location answers: the entry is updated in place.
+        let moved = MapReply {
+            probe: false,
+            echo_nonce_capable: false,
+            lisp_sec: false,
+            nonce: invoked.nonce,
+            records: vec![EidRecord {
+                ttl: 1440,
+                prefix: EidPrefix::from_prefix(Prefix::host(dest)),
+                action: Action::NoAction,
+                authoritative: true,
+                map_version: 0,
+                locators: vec![LocatorRecord::local("192.0.2.6".parse().unwrap(), 1, 100)],
+            }],
+        }
+        .to_vec()
+        .unwrap();
+        out.clear();
+        x.receive(
+            &moved,
+            SocketAddr::new("192.0.2.6".parse().unwrap(), 4342),
+            30,
+            &mut out,
+        );
+        let ops = tables(&out);
+        assert_eq!(ops.len(), 1);
+        assert_eq!(ops[0].action, roamer_hal::OpAction::Update);
+        // A second SMR within 3 s is not acted on.
+        out.clear();
+        x.receive(&smr(9), old_etr, 40, &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_map_notify_naming_another_rloc_for_our_dynamic_eid_moves_it_away() {
+        let mut x = Xtr::new(&cfg(""), 0);
+        let mut out = Vec::new();
+        let eid: IpAddr = "10.9.0.5".parse().unwrap();
+        x.dynamic_eid_seen(vlan10(), eid, "roam", 0, &mut out);
+        out.clear();
+        let mut notify = MapNotify::acknowledging(&MapRegister::new(vec![EidRecord {
+            ttl: 1440,
+            prefix: EidPrefix::from_prefix(Prefix::host(eid)),
+            action: Action::NoAction,
+            authoritative: true,
+            map_version: 0,
+            locators: vec![LocatorRecord::local("192.0.2.2".parse().unwrap(), 1, 100)],
+        }]));
+        notify.nonce = 0x1234;
+        let bytes = notify.to_signed_vec(&key()).unwrap();
+        // From somebody who is not our map-server: refused.
+        x.receive(
+            &bytes,
+            SocketAddr::new("192.0.2.66".parse().unwrap(), 4342),
+            5,
+            &mut out,
+        );
+        assert!(out.is_empty());
+        assert_eq!(x.dynamic_eids().count(), 1);
+        x.receive(&bytes, ms(), 10, &mut out);
+        assert_eq!(x.dynamic_eids().count(), 0);
+        assert_eq!(
+            tables(&out),
+            vec![TableOp::add(TableEntry::AwayEntry {
+                iid: Iid::default(),
+                eid: Prefix::host(eid)
+            })]
+        );
+        let s = sends(&out);
+        assert_eq!(s.len(), 1);
+        let ack = MapNotify::parse_verified(&s[0].1, &key()).unwrap();
+        assert!(ack.ack);
+        assert_eq!(ack.nonce, 0x1234);
+        let away: Vec<_> = x.away().collect();
+        assert_eq!(away[0].1.producer, Producer::DynEid);
+        // The host comes back: no longer away.
+        out.clear();
+        x.dynamic_eid_seen(vlan10(), eid, "roam", 20, &mut out);
+        assert!(
+            tables(&out).contains(&TableOp::remove(TableEntry::AwayEntry {
+                iid: Iid::default(),
+                eid: Prefix::host(eid)
+            }))
+        );
+        assert_eq!(x.away().count(), 0);
+    }
+
+    #[test]
+    fn the_etr_answers_forwarded_requests_for_its_eids_and_ignores_others() {
+        let mut x = Xtr::new(&cfg(""), 0);
+        let mut out = Vec::new();
+        let request = |eid: &str| {
+            Ecm {
+                ddt: false,
+                inner_src: "192.0.2.3".parse().unwrap(),
+                inner_dst: eid.parse().unwrap(),
+                inner_ttl: 64,
+                inner_src_port: 61000,
+                inner_dst_port: 4342,
+                message: Box::new(LispMessage::MapRequest(MapRequest {
+                    authoritative: false,
+                    probe: false,
+                    smr: false,
+                    pitr: false,
+                    smr_invoked: false,
+                    local_xtr: false,
+                    dont_map_reply: false,
+                    nonce: 42,
+                    source_eid: Address::None,
+                    itr_rlocs: vec!["192.0.2.3".parse().unwrap()],
+                    records: vec![EidPrefix::from_prefix(Prefix::host(eid.parse().unwrap()))],
+                    map_reply_record: None,
+                })),
+            }
+            .to_vec()
+            .unwrap()
+        };
+        x.receive(&request("10.1.0.7"), ms(), 0, &mut out);
+        let s = sends(&out);
+        assert_eq!(s[0].0, SocketAddr::new("192.0.2.3".parse().unwrap(), 61000));
+        let reply = MapReply::parse(&s[0].1).unwrap();
+        assert_eq!(reply.nonce, 42);
+        assert_eq!(
+            reply.records[0].prefix.prefix(),
+            Some("10.1.0.0/24".parse().unwrap())
+        );
+        assert!(reply.records[0].authoritative);
+        out.clear();
+        x.receive(&request("10.77.0.1"), ms(), 0, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(x.counters.map_requests_ignored, 1);
+        // Garbage is counted, not fatal.
+        x.receive(&[0x10, 0, 0], ms(), 0, &mut out);
+        assert_eq!(x.counters.malformed, 1);
+    }
+
+    #[test]
+    fn floods_of_misses_and_detections_stay_within_the_limits() {
+        let limits = Limits {
+            dynamic_eids: 8,
+            map_cache: 8,
+            pending_requests: 8,
+            away: 8,
+            rate_entries: 8,
+        };
+        let mut x = Xtr::new(&cfg(""), 0).with_limits(limits);
+        let mut out = Vec::new();
+        for i in 0..1000u32 {
+            let a = IpAddr::V4((0x0a03_0000u32 + i).into());
+            x.map_cache_miss(a, 0, &mut out);
+            x.dynamic_eid_seen(
+                vlan10(),
+                IpAddr::V4((0x0a09_0000u32 + i).into()),
+                "roam",
+                0,
+                &mut out,
+            );
+            x.eid_not_here(a, "192.0.2.9".parse().unwrap(), a, 0, &mut out);
+        }
+        assert_eq!(x.pending.len(), 8);
+        assert_eq!(x.dynamic.len(), 8);
+        assert!(x.smr_sent.len() <= 8);
+        assert!(x.counters.dropped_table_full > 0);
+    }
+}
