@@ -1,0 +1,259 @@
+//! A packet of the switch's own (`InjectTarget::Routed`) leaves a routed port as a real host
+//! receives it: the switch resolves the next hop with ARP, fills in its own address as source,
+//! and the host's UDP socket gets the datagram; tshark on the host finds nothing to complain
+//! about (checksums verified).
+
+#![allow(clippy::unwrap_used)] // test set-up: a failure is the test's failure
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::skip;
+use roamer_forwarding::tables::Limits;
+use roamer_hal::{Backend, InjectTarget, L3Interface, Mac, PacketIo, PortId, TableEntry, TableOp};
+use roamer_platforms::software::testkit::{Netns, Veth, have, unique_prefix};
+use roamer_platforms::software::{AfPacketPort, PortIo, SoftwareBackend};
+
+const LISP_CONTROL: u16 = 4342;
+
+/// UDP 4342 -> 4342 carrying `hello` to `dst`, as the control plane hands it over: MAC
+/// addresses and source zero, checksums zero, padded to the Ethernet minimum.
+fn own_udp(dst: Ipv4Addr) -> Vec<u8> {
+    let mut f = vec![0u8; 12];
+    f.extend_from_slice(&[0x08, 0x00]);
+    // Version/IHL, TOS, total length 33, id, DF, TTL 64, UDP, checksum, source 0.0.0.0.
+    f.extend_from_slice(&[0x45, 0, 0, 33, 0, 0, 0x40, 0, 64, 17, 0, 0, 0, 0, 0, 0]);
+    f.extend_from_slice(&dst.octets());
+    f.extend_from_slice(&LISP_CONTROL.to_be_bytes());
+    f.extend_from_slice(&LISP_CONTROL.to_be_bytes());
+    f.extend_from_slice(&[0, 13, 0, 0]);
+    f.extend_from_slice(b"hello");
+    f.resize(60, 0);
+    f
+}
+
+/// A tshark on the host decoding UDP 4342 as plain data (the payload is no LISP message) with
+/// IPv4 and UDP checksum verification on, which `testkit::Capture` cannot ask for. Ended by
+/// its process id on drop.
+struct Tshark {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Tshark {
+    fn start(ns: &Netns, dev: &str, fields: &[&str]) -> Tshark {
+        let mut args = vec![
+            "netns",
+            "exec",
+            ns.name(),
+            "tshark",
+            "-l",
+            "-n",
+            "-i",
+            dev,
+            "-f",
+            "udp port 4342",
+            "-c",
+            "1",
+            "-a",
+            "duration:30",
+            "-d",
+            "udp.port==4342,data",
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-o",
+            "udp.check_checksum:TRUE",
+            "-T",
+            "fields",
+        ];
+        for f in fields {
+            args.extend(["-e", f]);
+        }
+        let mut child = Command::new("ip")
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (ready_tx, ready) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("Capturing on") {
+                    let _ = ready_tx.send(());
+                }
+            }
+        });
+        let tshark = Tshark { child, lines };
+        assert!(
+            ready.recv_timeout(Duration::from_secs(20)).is_ok(),
+            "tshark did not start capturing"
+        );
+        tshark
+    }
+}
+
+impl Drop for Tshark {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn routed_injection_reaches_a_host_socket_from_the_interface_address() {
+    if skip() {
+        return;
+    }
+    let p = unique_prefix();
+    let switch = Netns::new(&format!("{p}s")).unwrap();
+    let host = Netns::new(&format!("{p}h")).unwrap();
+    let (sw_dev, host_dev) = (format!("{p}sw"), format!("{p}ho"));
+    let veth = Veth::new(&sw_dev, &host_dev).unwrap();
+    veth.move_to(&sw_dev, &switch).unwrap();
+    veth.move_to(&host_dev, &host).unwrap();
+    // No IPv6 chatter on the link; the switch side has no kernel address, only roamer's.
+    for ns in [&switch, &host] {
+        ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])
+            .unwrap();
+    }
+    host.addr(&host_dev, "192.0.2.2/24").unwrap();
+
+    let port = {
+        let dev = sw_dev.clone();
+        switch
+            .enter(move || AfPacketPort::open(&dev))
+            .unwrap()
+            .unwrap()
+    };
+    let router_mac = port.mac();
+    let mut backend = SoftwareBackend::start(
+        vec![(PortId(1), Box::new(port) as Box<dyn PortIo>)],
+        Limits::default(),
+    )
+    .unwrap();
+    // What `interface Ethernet1/1; no switchport; ip address 192.0.2.1/24` programs.
+    let iface = L3Interface::Port(PortId(1));
+    let results = backend.apply(&[
+        TableOp::add(TableEntry::RouterMac {
+            iface,
+            mac: Mac(router_mac),
+            virtual_mac: false,
+        }),
+        TableOp::add(TableEntry::InterfaceAddress {
+            iface,
+            addr: "192.0.2.1".parse().unwrap(),
+            prefix_len: 24,
+            virtual_mac: None,
+        }),
+    ]);
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+
+    let socket = host
+        .enter(|| UdpSocket::bind(("192.0.2.2", LISP_CONTROL)))
+        .unwrap()
+        .unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    // Without tshark the host's socket still proves delivery (its kernel checks the sums).
+    let tshark = have("tshark").then(|| {
+        Tshark::start(
+            &host,
+            &host_dev,
+            &[
+                "eth.src",
+                "ip.src",
+                "ip.ttl",
+                "ip.checksum.status",
+                "udp.srcport",
+                "udp.checksum",
+                "udp.checksum.status",
+                "data.data",
+                "_ws.malformed",
+                "_ws.expert",
+            ],
+        )
+    });
+
+    // The first attempt gleans (the switch asks who has 192.0.2.2); a later one leaves.
+    let frame = own_udp(Ipv4Addr::new(192, 0, 2, 2));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 1500];
+    let (n, from) = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the host never received the datagram: {:?}",
+            backend.learned().map(|l| l.counters)
+        );
+        backend.inject(InjectTarget::Routed, &frame).unwrap();
+        match socket.recv_from(&mut buf) {
+            Ok(got) => break got,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("receive on the host: {e}"),
+        }
+    };
+    assert_eq!(&buf[..n], b"hello");
+    assert_eq!(
+        from,
+        SocketAddr::from((Ipv4Addr::new(192, 0, 2, 1), LISP_CONTROL)),
+        "sent from the routed interface's address"
+    );
+    let counters = backend.learned().unwrap().counters;
+    assert!(
+        counters.drops.get("glean").copied().unwrap_or(0) >= 1,
+        "the first attempt gleaned: {counters:?}"
+    );
+    assert!(
+        counters.originated >= 2 && counters.routed >= 1,
+        "{counters:?}"
+    );
+
+    let Some(tshark) = tshark else {
+        eprintln!("tshark checks skipped: needs tshark (scripts/test.sh installs it)");
+        return;
+    };
+    let line = tshark
+        .lines
+        .recv_timeout(Duration::from_secs(10))
+        .expect("tshark decoded the datagram");
+    let fields: Vec<&str> = line.split('\t').collect();
+    let mac_text = router_mac
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    assert_eq!(fields.len(), 10, "{line}");
+    assert_eq!(fields[0], mac_text, "from the interface's MAC: {line}");
+    assert_eq!(fields[1], "192.0.2.1", "{line}");
+    assert_eq!(fields[2], "64", "TTL not decremented: {line}");
+    assert_eq!(fields[3], "1", "IPv4 header checksum good: {line}");
+    assert_eq!(fields[4], "4342", "{line}");
+    assert_ne!(fields[5], "0x0000", "a UDP checksum is sent: {line}");
+    assert_eq!(fields[6], "1", "UDP checksum good: {line}");
+    assert_eq!(fields[7], "68656c6c6f", "payload: {line}");
+    assert!(
+        fields[8..].iter().all(|f| f.is_empty()),
+        "malformed or expert info: {line}"
+    );
+}
