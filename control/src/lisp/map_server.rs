@@ -4,6 +4,11 @@
 //! Pure: the caller hands in the Map-Register as received with its source and the time, and sends
 //! the Map-Notify returned. A register that fails authentication, names no configured site or
 //! strays outside its site's prefixes is refused, counted, and never stored.
+//!
+//! Mobility: when a host prefix (/32, /128) registered under `accept-more-specifics` is registered
+//! by a new ETR with a different locator set, the newest registration wins and every ETR that
+//! lost it gets an unsolicited Map-Notify with the new mapping (protocols.md §4.2 step 4). A
+//! record with TTL 0 withdraws the sender's registration.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -14,9 +19,11 @@ use serde::Serialize;
 use crate::ControlError;
 use crate::config::secret::Secret;
 use crate::config::{Config, SiteEid};
-use crate::wire::lisp::auth::{AuthKey, KeyId};
+use crate::lisp::nonce::Nonces;
+use crate::wire::lisp::auth::{AuthKey, Authentication, KeyId};
 use crate::wire::lisp::map_notify::MapNotify;
 use crate::wire::lisp::map_register::MapRegister;
+use crate::wire::lisp::record::EidRecord;
 
 /// A registration expires after three periods of the ETR's 60-second refresh (RFC 9301 §8.2).
 pub const REGISTRATION_LIFETIME_MS: u64 = 3 * 60_000;
@@ -69,6 +76,9 @@ pub struct Accepted {
     pub notify: Option<Vec<u8>>,
     /// The register asked the Map-Server to answer Map-Requests on the ETR's behalf.
     pub proxy_reply: bool,
+    /// Unsolicited Map-Notifies (signed with the site key) for the ETRs whose host registrations
+    /// this register took over: send each to the IP on UDP 4342.
+    pub moved: Vec<(IpAddr, Vec<u8>)>,
 }
 
 /// What the Map-Server counts.
@@ -80,6 +90,14 @@ pub struct Counters {
     pub refused_outside_site: u64,
     pub refused_authentication: u64,
     pub expired: u64,
+    /// Host registrations taken over by another ETR (their ETRs get an unsolicited Map-Notify).
+    pub moves: u64,
+    /// Registrations withdrawn by a record with TTL 0.
+    pub withdrawals: u64,
+    /// Map-Notify-Acks received.
+    pub notify_acks: u64,
+    /// Messages handed to [`MapServer::notify_ack`] that are not a Map-Notify-Ack.
+    pub notify_acks_malformed: u64,
 }
 
 /// One line of `show lisp site`.
@@ -110,6 +128,8 @@ pub enum Lookup<'a> {
 pub struct MapServer {
     sites: Vec<Site>,
     pub counters: Counters,
+    /// Nonces of the unsolicited Map-Notifies.
+    nonces: Nonces,
 }
 
 impl MapServer {
@@ -205,24 +225,83 @@ impl MapServer {
             .map_err(|_| refused())?
             .with_key_index(unverified.auth.key_index());
         let register = MapRegister::parse_verified(bytes, &key).map_err(|_| refused())?;
+        // Records each losing ETR must hear about, one Map-Notify per ETR address.
+        let mut moved: BTreeMap<IpAddr, Vec<EidRecord>> = BTreeMap::new();
         for record in &register.records {
             let Some(prefix) = record.prefix.prefix() else {
                 continue;
             };
+            // Only a host that roams (a more-specific admitted by accept-more-specifics) moves; a
+            // configured prefix registered by several ETRs is a multihomed site and is merged.
+            let roaming_host = is_host(prefix) && !site.eids.iter().any(|e| e.prefix == prefix);
             let entry = site.registered.entry(prefix).or_default();
-            let first_ms = entry.get(&from).map(|r| r.first_ms).unwrap_or(now_ms);
+            // The same ETR re-registering from another source port (UDP registers may use a
+            // random one) replaces its registration instead of standing beside it as a second
+            // registrar, which would read as a move to itself.
+            let mut first_ms: Option<u64> = None;
+            let before = entry.len();
+            entry.retain(|addr, r| {
+                let same_etr = addr.ip() == from.ip();
+                if same_etr {
+                    first_ms = Some(first_ms.map_or(r.first_ms, |f| f.min(r.first_ms)));
+                }
+                !same_etr
+            });
+            let had_one = entry.len() < before;
+            if record.ttl == 0 {
+                // TTL 0: the ETR withdraws (its dynamic EID went inactive), protocols.md §3.6.
+                if had_one {
+                    self.counters.withdrawals += 1;
+                }
+                if entry.is_empty() {
+                    site.registered.remove(&prefix);
+                }
+                continue;
+            }
+            let locators: Vec<Locator> = record.locators.iter().map(|l| l.to_hal()).collect();
+            if roaming_host {
+                let rlocs = rloc_set(&locators);
+                let before = entry.len();
+                entry.retain(|addr, r| {
+                    let same_place = rloc_set(&r.locators) == rlocs;
+                    if !same_place {
+                        let records = moved.entry(addr.ip()).or_default();
+                        if !records.contains(record) {
+                            records.push(record.clone());
+                        }
+                    }
+                    same_place
+                });
+                self.counters.moves += (before - entry.len()) as u64;
+            }
             entry.insert(
                 from,
                 Registration {
                     registrar: from,
-                    locators: record.locators.iter().map(|l| l.to_hal()).collect(),
-                    first_ms,
+                    locators,
+                    first_ms: first_ms.unwrap_or(now_ms),
                     last_ms: now_ms,
                     proxy_reply: register.proxy_reply,
                     reliable,
                 },
             );
         }
+        // The losing ETR learns the new locator set and puts the host in its away table; the
+        // notify is signed with the site key, which that ETR shares (it registered the prefix).
+        let moved = moved
+            .into_iter()
+            .map(|(ip, records)| {
+                let notify = MapNotify {
+                    ack: false,
+                    nonce: self.nonces.next(),
+                    auth: Authentication::none(),
+                    records,
+                    xtr: None,
+                };
+                notify.to_signed_vec(&key).map(|bytes| (ip, bytes))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Refusal::Malformed)?;
         let notify = if register.want_map_notify {
             Some(
                 MapNotify::acknowledging(&register)
@@ -237,6 +316,7 @@ impl MapServer {
             prefixes,
             notify,
             proxy_reply: register.proxy_reply,
+            moved,
         })
     }
 
@@ -299,6 +379,15 @@ impl MapServer {
         }
     }
 
+    /// Counts a Map-Notify-Ack (type 5) an ETR sent for an unsolicited Map-Notify. Nothing is
+    /// retransmitted yet, so there is nothing to match it against.
+    pub fn notify_ack(&mut self, bytes: &[u8]) {
+        match MapNotify::parse(bytes) {
+            Ok(m) if m.ack => self.counters.notify_acks += 1,
+            _ => self.counters.notify_acks_malformed += 1,
+        }
+    }
+
     /// Every configured prefix (registered or not) and every registered more-specific, per site.
     pub fn rows(&self, now_ms: u64, instance_id: u32) -> Vec<SiteRow> {
         let mut rows = Vec::new();
@@ -325,6 +414,20 @@ impl MapServer {
         }
         rows
     }
+}
+
+/// A /32 or /128.
+fn is_host(p: Prefix) -> bool {
+    p.len() == if p.is_ipv4() { 32 } else { 128 }
+}
+
+/// The RLOCs of a locator set, in order and without repeats: two registrations are at the same
+/// place when they name the same RLOCs, whatever their priorities.
+fn rloc_set(locators: &[Locator]) -> Vec<IpAddr> {
+    let mut rlocs: Vec<IpAddr> = locators.iter().map(|l| l.rloc).collect();
+    rlocs.sort_unstable();
+    rlocs.dedup();
+    rlocs
 }
 
 /// A site configured with `eids` may register `prefix`.
@@ -537,5 +640,206 @@ mod tests {
             m.lookup("10.10.10.1".parse().unwrap()),
             Lookup::SiteWithoutEtr(_)
         ));
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    /// An ETR's register (key "cisco", SHA-1, M=1): `prefixes` with the one locator `rloc`.
+    fn reg(prefixes: &[&str], rloc: &str, ttl: u32, proxy: bool) -> Vec<u8> {
+        let records = prefixes
+            .iter()
+            .map(|p| EidRecord {
+                ttl,
+                prefix: EidPrefix::from_prefix(p.parse().unwrap()),
+                action: Default::default(),
+                authoritative: true,
+                map_version: 0,
+                locators: vec![LocatorRecord::local(ip(rloc), 1, 100)],
+            })
+            .collect();
+        let mut r = MapRegister::new(records);
+        r.proxy_reply = proxy;
+        r.to_signed_vec(&cisco()).unwrap()
+    }
+
+    fn cisco() -> AuthKey {
+        AuthKey::new(KeyId::HmacSha1, b"cisco").unwrap()
+    }
+
+    fn at(addr: &str) -> SocketAddr {
+        SocketAddr::new(ip(addr), 4342)
+    }
+
+    #[test]
+    fn a_host_moving_to_another_etr_notifies_the_old_one() {
+        let mut m = ms();
+        let first = m
+            .register(
+                &reg(&["172.16.1.10/32"], "10.1.1.1", 1440, false),
+                at("10.1.1.1"),
+                false,
+                0,
+            )
+            .unwrap();
+        assert!(first.moved.is_empty());
+        let moved = m
+            .register(
+                &reg(&["172.16.1.10/32"], "10.3.3.3", 1440, false),
+                at("10.3.3.3"),
+                false,
+                1000,
+            )
+            .unwrap()
+            .moved;
+        assert_eq!(moved.len(), 1, "one Map-Notify, to the old ETR");
+        let (to, bytes) = &moved[0];
+        assert_eq!(*to, ip("10.1.1.1"));
+        let notify = MapNotify::parse_verified(bytes, &cisco()).expect("signed with the site key");
+        assert!(!notify.ack);
+        assert_ne!(notify.nonce, 0);
+        assert_eq!(notify.records.len(), 1);
+        assert_eq!(notify.records[0].prefix.to_string(), "172.16.1.10/32");
+        assert_eq!(
+            notify.records[0].locators[0].rloc,
+            ip("10.3.3.3"),
+            "the new locator set"
+        );
+        let Lookup::Registered(_, regs) = m.lookup(ip("172.16.1.10")) else {
+            panic!("still registered");
+        };
+        assert_eq!(
+            regs.iter().map(|r| r.registrar).collect::<Vec<_>>(),
+            vec![at("10.3.3.3")],
+            "the newest registration wins"
+        );
+        assert_eq!(m.counters.moves, 1);
+        // The new ETR refreshing, even from another source port with another locator, is no move.
+        let again = m
+            .register(
+                &reg(&["172.16.1.10/32"], "10.3.3.4", 1440, false),
+                SocketAddr::new(ip("10.3.3.3"), 50_000),
+                false,
+                2000,
+            )
+            .unwrap();
+        assert!(again.moved.is_empty());
+        let Lookup::Registered(_, regs) = m.lookup(ip("172.16.1.10")) else {
+            panic!("still registered");
+        };
+        assert_eq!(regs.len(), 1, "replaced, not doubled");
+        assert_eq!(
+            regs[0].first_ms, 1000,
+            "the same ETR keeps its first registration time"
+        );
+        assert_eq!(m.counters.moves, 1);
+    }
+
+    #[test]
+    fn a_multihomed_site_prefix_keeps_every_etr() {
+        let mut m = ms();
+        m.register(
+            &reg(&["10.10.10.0/24"], "10.1.1.1", 1440, false),
+            at("10.1.1.1"),
+            false,
+            0,
+        )
+        .unwrap();
+        let second = m
+            .register(
+                &reg(&["10.10.10.0/24"], "10.1.1.2", 1440, false),
+                at("10.1.1.2"),
+                false,
+                0,
+            )
+            .unwrap();
+        assert!(second.moved.is_empty());
+        assert!(
+            matches!(m.lookup(ip("10.10.10.1")), Lookup::Registered(_, regs) if regs.len() == 2)
+        );
+        // Two ETRs of one site registering a host with the same locator set: no move either.
+        m.register(
+            &reg(&["172.16.1.10/32"], "10.1.1.1", 1440, false),
+            at("10.1.1.1"),
+            false,
+            0,
+        )
+        .unwrap();
+        let same = m
+            .register(
+                &reg(&["172.16.1.10/32"], "10.1.1.1", 1440, false),
+                at("10.1.1.2"),
+                false,
+                0,
+            )
+            .unwrap();
+        assert!(same.moved.is_empty());
+        assert_eq!(m.counters.moves, 0);
+    }
+
+    #[test]
+    fn a_record_with_ttl_0_withdraws_the_sender_s_registration() {
+        let mut m = ms();
+        m.register(
+            &reg(&["172.16.1.10/32"], "10.1.1.1", 1440, false),
+            at("10.1.1.1"),
+            false,
+            0,
+        )
+        .unwrap();
+        // Another ETR's withdrawal does not touch it.
+        m.register(
+            &reg(&["172.16.1.10/32"], "10.3.3.3", 0, false),
+            at("10.3.3.3"),
+            false,
+            1,
+        )
+        .unwrap();
+        assert!(matches!(
+            m.lookup(ip("172.16.1.10")),
+            Lookup::Registered(..)
+        ));
+        let ok = m
+            .register(
+                &reg(&["172.16.1.10/32"], "10.1.1.1", 0, false),
+                at("10.1.1.1"),
+                false,
+                2,
+            )
+            .unwrap();
+        assert!(
+            ok.notify.is_some(),
+            "the withdrawal is acknowledged like any register"
+        );
+        assert!(matches!(
+            m.lookup(ip("172.16.1.10")),
+            Lookup::SiteWithoutEtr(_)
+        ));
+        assert_eq!(m.counters.withdrawals, 1);
+        assert!(
+            !m.rows(2, 0)
+                .iter()
+                .any(|r| r.prefix.to_string() == "172.16.1.10/32")
+        );
+    }
+
+    #[test]
+    fn map_notify_acks_are_counted() {
+        let mut m = ms();
+        let notify = MapNotify {
+            ack: false,
+            nonce: 3,
+            auth: Authentication::none(),
+            records: Vec::new(),
+            xtr: None,
+        };
+        m.notify_ack(&MapNotify::ack_of(&notify).to_signed_vec(&cisco()).unwrap());
+        m.notify_ack(&notify.to_signed_vec(&cisco()).unwrap());
+        m.notify_ack(b"\x50");
+        assert_eq!(
+            (m.counters.notify_acks, m.counters.notify_acks_malformed),
+            (1, 2)
+        );
     }
 }
