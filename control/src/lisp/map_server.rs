@@ -9,7 +9,11 @@
 //! by a new ETR with a different locator set, the newest registration wins and every ETR that
 //! lost it gets an unsolicited Map-Notify with the new mapping (protocols.md §4.2 step 4). A
 //! record with TTL 0 withdraws the sender's registration.
+//!
+//! The Map-Resolver ([`MapServer::resolve`]) answers encapsulated Map-Requests from the same
+//! table in RFC 9301 §8.3 order: negative reply, proxy reply, or forward to a registered ETR.
 
+use std::cmp::Reverse;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
@@ -20,13 +24,32 @@ use crate::ControlError;
 use crate::config::secret::Secret;
 use crate::config::{Config, SiteEid};
 use crate::lisp::nonce::Nonces;
+use crate::wire::lisp::address::{Address, EidPrefix};
 use crate::wire::lisp::auth::{AuthKey, Authentication, KeyId};
+use crate::wire::lisp::ecm::Ecm;
 use crate::wire::lisp::map_notify::MapNotify;
 use crate::wire::lisp::map_register::MapRegister;
-use crate::wire::lisp::record::EidRecord;
+use crate::wire::lisp::map_reply::MapReply;
+use crate::wire::lisp::map_request::MapRequest;
+use crate::wire::lisp::record::{Action, EidRecord, LocatorRecord};
+use crate::wire::lisp::{LispMessage, MessageType};
 
 /// A registration expires after three periods of the ETR's 60-second refresh (RFC 9301 §8.2).
 pub const REGISTRATION_LIFETIME_MS: u64 = 3 * 60_000;
+
+/// Record TTL (minutes) of a negative reply for an address outside every site (RFC 9301 §8.3).
+pub const NEGATIVE_TTL_NOT_EID: u32 = 15;
+/// Record TTL (minutes) of a negative reply inside a site no ETR registered: short, so that the
+/// ITR asks again soon after an ETR registers (RFC 9301 §8.3).
+pub const NEGATIVE_TTL_UNREGISTERED: u32 = 1;
+/// Record TTL (minutes) of a proxy reply: one day, what Cisco ETRs register.
+pub const PROXY_REPLY_TTL: u32 = 1440;
+/// Largest Map-Reply the resolver builds when adding more-specific records (overlap rule): it
+/// must cross a 1500-octet path in one UDP datagram under IPv6 (40 + 8 octets of headers) with
+/// room left for tunnels.
+pub const MAX_REPLY_LEN: usize = 1400;
+/// Records and locators per record are counted in one octet on the wire.
+const MAX_COUNT: usize = 255;
 
 /// One ETR's registration of one EID prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +121,14 @@ pub struct Counters {
     pub notify_acks: u64,
     /// Messages handed to [`MapServer::notify_ack`] that are not a Map-Notify-Ack.
     pub notify_acks_malformed: u64,
+    /// Map-Resolver: encapsulated Map-Requests forwarded to a registered ETR.
+    pub requests_forwarded: u64,
+    /// Map-Resolver: Map-Replies sent on behalf of ETRs that asked for proxy reply.
+    pub proxy_replies: u64,
+    /// Map-Resolver: negative Map-Replies.
+    pub negative_replies: u64,
+    /// Map-Resolver: requests dropped (see [`ResolveRefusal`]).
+    pub requests_refused: u64,
 }
 
 /// One line of `show lisp site`.
@@ -121,6 +152,41 @@ pub enum Lookup<'a> {
     SiteWithoutEtr(Prefix),
     /// Outside every site (negative reply, 15 minutes).
     NotEid,
+}
+
+/// What the Map-Resolver does with an encapsulated Map-Request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// Send `map_reply` (a UDP payload, source port 4342) to `to`: an ITR-RLOC of the request and
+    /// the inner UDP source port of the ECM.
+    Reply { to: SocketAddr, map_reply: Vec<u8> },
+    /// Send `ecm` (the received ECM, unchanged) to `etr` on UDP 4342; the ETR answers the ITR.
+    Forward { etr: IpAddr, ecm: Vec<u8> },
+}
+
+/// Why an encapsulated Map-Request was dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResolveRefusal {
+    /// The ECM or the message inside does not parse.
+    Malformed(ControlError),
+    /// The ECM carries another message than a Map-Request.
+    NotMapRequest(MessageType),
+    /// An RLOC-probe (P bit): probes go to a locator, never to the mapping system.
+    Probe,
+    /// No ITR-RLOC a reply could be sent to (all unspecified, multicast or broadcast).
+    NoItrRloc,
+    /// The first EID record carries no IP address (AFI 0 or an instance-ID range).
+    NoEid,
+    /// The reply could not be encoded.
+    Encoding(ControlError),
+}
+
+/// Which kind of answer, for the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Forwarded,
+    Proxy,
+    Negative,
 }
 
 /// The Map-Server.
@@ -358,14 +424,24 @@ impl MapServer {
 
     /// The longest registered prefix for `eid`, else what the site configuration says.
     pub fn lookup(&self, eid: IpAddr) -> Lookup<'_> {
+        self.lookup_where(eid, |_| true)
+    }
+
+    /// [`MapServer::lookup`] counting only the registrations `live` accepts (the resolver skips
+    /// those past their lifetime that [`MapServer::expire`] has not dropped yet).
+    fn lookup_where(&self, eid: IpAddr, live: impl Fn(&Registration) -> bool) -> Lookup<'_> {
         let best = self
             .sites
             .iter()
             .flat_map(|s| s.registered.iter())
             .filter(|(p, _)| p.contains(eid))
+            .filter_map(|(p, regs)| {
+                let regs: Vec<&Registration> = regs.values().filter(|r| live(r)).collect();
+                (!regs.is_empty()).then_some((*p, regs))
+            })
             .max_by_key(|(p, _)| p.len());
         if let Some((p, regs)) = best {
-            return Lookup::Registered(*p, regs.values().collect());
+            return Lookup::Registered(p, regs);
         }
         match self
             .sites
@@ -377,6 +453,146 @@ impl MapServer {
             Some(e) => Lookup::SiteWithoutEtr(e.prefix),
             None => Lookup::NotEid,
         }
+    }
+
+    /// Map-Resolver: answers the Encapsulated Control Message `ecm` (a UDP 4342 payload) in
+    /// RFC 9301 §8.3 order. Only the first EID record of the Map-Request is answered (senders
+    /// send one).
+    pub fn resolve(&mut self, ecm: &[u8], now_ms: u64) -> Result<Resolution, ResolveRefusal> {
+        let result = self.try_resolve(ecm, now_ms);
+        let c = &mut self.counters;
+        match &result {
+            Ok((_, Answer::Forwarded)) => c.requests_forwarded += 1,
+            Ok((_, Answer::Proxy)) => c.proxy_replies += 1,
+            Ok((_, Answer::Negative)) => c.negative_replies += 1,
+            Err(_) => c.requests_refused += 1,
+        }
+        result.map(|(resolution, _)| resolution)
+    }
+
+    fn try_resolve(
+        &self,
+        bytes: &[u8],
+        now_ms: u64,
+    ) -> Result<(Resolution, Answer), ResolveRefusal> {
+        let ecm = Ecm::parse(bytes).map_err(ResolveRefusal::Malformed)?;
+        let LispMessage::MapRequest(request) = &*ecm.message else {
+            return Err(ResolveRefusal::NotMapRequest(ecm.message.message_type()));
+        };
+        // RFC 9301 §5.3: Map-Resolvers and Map-Servers drop RLOC-probes; answering them would
+        // let anyone probe through the mapping system.
+        if request.probe {
+            return Err(ResolveRefusal::Probe);
+        }
+        let itr = reply_rloc(request, ecm.inner_src).ok_or(ResolveRefusal::NoItrRloc)?;
+        let to = SocketAddr::new(itr, ecm.inner_src_port);
+        let requested = request.records.first().ok_or(ResolveRefusal::NoEid)?;
+        let eid = requested.eid.ip().ok_or(ResolveRefusal::NoEid)?;
+        let live = |r: &Registration| now_ms.saturating_sub(r.last_ms) < REGISTRATION_LIFETIME_MS;
+        let (records, answer) = match self.lookup_where(eid, live) {
+            Lookup::NotEid => {
+                // The prefix as requested, narrowed only if it would cover a site: a negative
+                // entry must never hide an EID from the ITR for 15 minutes.
+                let p = self.clear_prefix(eid, requested.mask_len, None);
+                let record = negative(like_request(&requested.eid, p), NEGATIVE_TTL_NOT_EID);
+                (vec![record], Answer::Negative)
+            }
+            Lookup::SiteWithoutEtr(site) => {
+                // The site prefix, narrowed around registered more-specifics (a moved host
+                // inside it) so they are not answered natively-forward.
+                let p = self.clear_prefix(eid, site.len(), Some(site.len()));
+                let record = negative(like_request(&requested.eid, p), NEGATIVE_TTL_UNREGISTERED);
+                (vec![record], Answer::Negative)
+            }
+            Lookup::Registered(p, regs) => {
+                if !regs.iter().any(|r| r.proxy_reply) {
+                    // The ETR that registered last is the one most likely still there (lookup
+                    // never yields an empty list; the error only keeps this free of unwrap).
+                    let newest = regs
+                        .iter()
+                        .max_by_key(|r| r.last_ms)
+                        .ok_or(ResolveRefusal::NoEid)?;
+                    let forward = Resolution::Forward {
+                        etr: newest.registrar.ip(),
+                        ecm: bytes.to_vec(),
+                    };
+                    return Ok((forward, Answer::Forwarded));
+                }
+                let records = self.proxy_records(&requested.eid, eid, p, &regs, live);
+                (records, Answer::Proxy)
+            }
+        };
+        let reply = MapReply {
+            probe: false,
+            echo_nonce_capable: false,
+            lisp_sec: false,
+            nonce: request.nonce,
+            records,
+        };
+        let map_reply = reply.to_vec().map_err(ResolveRefusal::Encoding)?;
+        Ok((Resolution::Reply { to, map_reply }, answer))
+    }
+
+    /// The records of a proxy reply for `p`. Overlap rule (protocols.md §3.5): the registered
+    /// more-specifics inside `p` come along, else the ITR would send their traffic to `p`'s
+    /// locators for a day. When they do not all fit in [`MAX_REPLY_LEN`], the reply is instead
+    /// the part of `p` around `eid` that holds none of them, which is as correct and one record.
+    fn proxy_records(
+        &self,
+        requested: &Address,
+        eid: IpAddr,
+        p: Prefix,
+        regs: &[&Registration],
+        live: impl Fn(&Registration) -> bool,
+    ) -> Vec<EidRecord> {
+        let mut records = vec![proxy_record(like_request(requested, p), regs)];
+        let mut len = 12 + records.iter().map(EidRecord::wire_len).sum::<usize>();
+        let more_specifics = self
+            .sites
+            .iter()
+            .flat_map(|s| s.registered.iter())
+            .filter(|(q, _)| **q != p && p.covers(q));
+        for (q, q_regs) in more_specifics {
+            let q_regs: Vec<&Registration> = q_regs.values().filter(|r| live(r)).collect();
+            if q_regs.is_empty() {
+                continue;
+            }
+            let record = proxy_record(like_request(requested, *q), &q_regs);
+            len += record.wire_len();
+            if records.len() == MAX_COUNT || len > MAX_REPLY_LEN {
+                let clear = self.clear_prefix(eid, p.len(), Some(p.len()));
+                return vec![proxy_record(like_request(requested, clear), regs)];
+            }
+            records.push(record);
+        }
+        records
+    }
+
+    /// The least-specific prefix around `eid`, `start` bits or longer, that covers no configured
+    /// or registered prefix longer than `floor` bits (`None`: no prefix at all). RFC 9301 §8.3
+    /// asks negative replies for the widest prefix that does not match any known EID-prefix.
+    fn clear_prefix(&self, eid: IpAddr, start: u8, floor: Option<u8>) -> Prefix {
+        let max = if eid.is_ipv4() { 32 } else { 128 };
+        let known = || {
+            self.sites.iter().flat_map(|s| {
+                s.eids
+                    .iter()
+                    .map(|e| e.prefix)
+                    .chain(s.registered.keys().copied())
+            })
+        };
+        for len in start.min(max)..=max {
+            let Ok(candidate) = Prefix::new(eid, len) else {
+                break;
+            };
+            let hides_one = known()
+                .filter(|q| floor.is_none_or(|f| q.len() > f))
+                .any(|q| candidate.covers(&q));
+            if !hides_one {
+                return candidate;
+            }
+        }
+        Prefix::host(eid)
     }
 
     /// Counts a Map-Notify-Ack (type 5) an ETR sent for an unsolicited Map-Notify. Nothing is
@@ -413,6 +629,78 @@ impl MapServer {
             }
         }
         rows
+    }
+}
+
+/// The ITR-RLOC to answer: the first usable one of the inner source's family (for Cisco ITRs the
+/// RLOC family they reached the resolver with), else the first usable one.
+fn reply_rloc(request: &MapRequest, inner_src: IpAddr) -> Option<IpAddr> {
+    let usable = || {
+        request.itr_rlocs.iter().copied().filter(|a| match a {
+            IpAddr::V4(v4) => !v4.is_unspecified() && !v4.is_multicast() && !v4.is_broadcast(),
+            IpAddr::V6(v6) => !v6.is_unspecified() && !v6.is_multicast(),
+        })
+    };
+    usable()
+        .find(|a| a.is_ipv4() == inner_src.is_ipv4())
+        .or_else(|| usable().next())
+}
+
+/// `p` in the same encoding as the requested EID (inside its instance-ID LCAF when it had one).
+fn like_request(requested: &Address, p: Prefix) -> EidPrefix {
+    let eid = match *requested {
+        Address::InstanceId { iid, .. } => Address::InstanceId {
+            iid,
+            mask_len: 0,
+            addr: Some(p.addr()),
+        },
+        _ => Address::Ip(p.addr()),
+    };
+    EidPrefix {
+        eid,
+        mask_len: p.len(),
+    }
+}
+
+/// A negative record: no locators, Natively-Forward, not authoritative.
+fn negative(prefix: EidPrefix, ttl: u32) -> EidRecord {
+    EidRecord {
+        ttl,
+        prefix,
+        action: Action::NativelyForward,
+        authoritative: false,
+        map_version: 0,
+        locators: Vec::new(),
+    }
+}
+
+/// A Map-Server's proxy record: the union of the registrations' locators (the newest
+/// registration's priority and weight win for an RLOC named twice), sorted by address as §3.3
+/// asks, A=0 and L=0 because the Map-Server is not the owner (protocols.md §3.3). Registrations
+/// keep no R bit, so every locator is sent reachable.
+fn proxy_record(prefix: EidPrefix, regs: &[&Registration]) -> EidRecord {
+    let mut newest_first = regs.to_vec();
+    newest_first.sort_by_key(|r| Reverse(r.last_ms));
+    let mut locators: Vec<LocatorRecord> = Vec::new();
+    for l in newest_first.iter().flat_map(|r| &r.locators) {
+        if locators.len() == MAX_COUNT {
+            break;
+        }
+        if !locators.iter().any(|x| x.rloc == l.rloc) {
+            locators.push(LocatorRecord {
+                local: false,
+                ..LocatorRecord::local(l.rloc, l.priority, l.weight)
+            });
+        }
+    }
+    locators.sort_by_key(|l| l.rloc);
+    EidRecord {
+        ttl: PROXY_REPLY_TTL,
+        prefix,
+        action: Action::NoAction,
+        authoritative: false,
+        map_version: 0,
+        locators,
     }
 }
 
@@ -642,6 +930,15 @@ mod tests {
         ));
     }
 
+    /// Octets from hex text (spaces allowed), as the reference prints them.
+    fn hex(text: &str) -> Vec<u8> {
+        let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        digits
+            .chunks(2)
+            .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
+            .collect()
+    }
+
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()
     }
@@ -670,6 +967,337 @@ mod tests {
 
     fn at(addr: &str) -> SocketAddr {
         SocketAddr::new(ip(addr), 4342)
+    }
+
+    /// An ITR's Map-Request for `eid` with ITR-RLOC `itr` and nonce `nonce`.
+    fn request(eid: &str, itr: &str, nonce: u64) -> MapRequest {
+        MapRequest {
+            authoritative: false,
+            probe: false,
+            smr: false,
+            pitr: false,
+            smr_invoked: false,
+            local_xtr: false,
+            dont_map_reply: false,
+            nonce,
+            source_eid: Address::None,
+            itr_rlocs: vec![ip(itr)],
+            records: vec![EidPrefix::from_prefix(eid.parse().unwrap())],
+            map_reply_record: None,
+        }
+    }
+
+    /// `message` in an ECM from 10.2.2.2 port 61000, as an ITR sends it to the resolver.
+    fn ecm(message: LispMessage) -> Vec<u8> {
+        Ecm {
+            ddt: false,
+            inner_src: ip("10.2.2.2"),
+            inner_dst: ip("172.16.1.10"),
+            inner_ttl: 64,
+            inner_src_port: 61000,
+            inner_dst_port: 4342,
+            message: Box::new(message),
+        }
+        .to_vec()
+        .unwrap()
+    }
+
+    fn ask(m: &mut MapServer, eid: &str, nonce: u64) -> Result<Resolution, ResolveRefusal> {
+        m.resolve(
+            &ecm(LispMessage::MapRequest(request(eid, "10.2.2.2", nonce))),
+            10_000,
+        )
+    }
+
+    /// The one reply of a resolution, decoded.
+    fn reply(r: Result<Resolution, ResolveRefusal>) -> (SocketAddr, MapReply) {
+        match r {
+            Ok(Resolution::Reply { to, map_reply }) => (to, MapReply::parse(&map_reply).unwrap()),
+            other => panic!("expected a Map-Reply, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn proxy_reply_is_the_reference_etr_reply_with_a_and_l_cleared() {
+        let mut m = ms();
+        m.register(
+            &reg(&["172.16.1.10/32"], "10.3.3.3", 1440, true),
+            at("10.3.3.3"),
+            false,
+            0,
+        )
+        .unwrap();
+        // protocols.md §4.7: the SMR-invoked Map-Request of ITR-R 10.2.2.2, inner UDP 4342.
+        let ecm = hex(
+            "80000000 4500003c 00004000 40118193 0a020202 ac10010a 10f610f6 00289829
+             10400001 4d04ab2f 99ff6ff5 0001c0a8 00160001 0a020202 00200001 ac10010a",
+        );
+        let Ok(Resolution::Reply { to, map_reply }) = m.resolve(&ecm, 1000) else {
+            panic!("the Map-Server answers for a proxy-reply registration");
+        };
+        assert_eq!(to, at("10.2.2.2"), "ITR-RLOC and the inner UDP source port");
+        // §4.7's reply from xTR-B, with A (0x1000) and L (0x0004) cleared: the MS is not the
+        // owner of the mapping.
+        assert_eq!(
+            map_reply,
+            hex(
+                "20000001 4d04ab2f99ff6ff5 000005a0 01200000 00000001 ac10010a 0164ff00 00010001 0a030303"
+            )
+        );
+        let decoded = MapReply::parse(&map_reply).unwrap();
+        assert_eq!(decoded.nonce, 0x4d04_ab2f_99ff_6ff5);
+        assert_eq!(m.counters.proxy_replies, 1);
+    }
+
+    #[test]
+    fn proxy_reply_carries_every_registration_s_locators() {
+        let mut m = ms();
+        m.register(
+            &reg(&["10.10.10.0/24"], "10.1.1.2", 1440, false),
+            at("10.1.1.2"),
+            false,
+            0,
+        )
+        .unwrap();
+        m.register(
+            &reg(&["10.10.10.0/24"], "10.1.1.1", 1440, true),
+            at("10.1.1.1"),
+            false,
+            1,
+        )
+        .unwrap();
+        let (to, r) = reply(ask(&mut m, "10.10.10.7/32", 7));
+        assert_eq!(
+            (to, r.nonce, r.records.len()),
+            (SocketAddr::new(ip("10.2.2.2"), 61000), 7, 1)
+        );
+        let rec = &r.records[0];
+        assert_eq!(rec.prefix.to_string(), "10.10.10.0/24");
+        assert_eq!(
+            (rec.ttl, rec.authoritative, rec.action),
+            (1440, false, Action::NoAction)
+        );
+        let locs: Vec<(IpAddr, u8, u8, bool)> = rec
+            .locators
+            .iter()
+            .map(|l| (l.rloc, l.priority, l.weight, l.local))
+            .collect();
+        assert_eq!(
+            locs,
+            vec![
+                (ip("10.1.1.1"), 1, 100, false),
+                (ip("10.1.1.2"), 1, 100, false)
+            ],
+            "union, sorted by address, priority and weight kept, L=0"
+        );
+    }
+
+    #[test]
+    fn proxy_reply_brings_the_more_specifics_or_narrows_when_they_do_not_fit() {
+        let mut m = ms();
+        m.register(
+            &reg(&["172.16.0.0/16"], "10.1.1.1", 1440, true),
+            at("10.1.1.1"),
+            false,
+            0,
+        )
+        .unwrap();
+        m.register(
+            &reg(&["172.16.1.10/32"], "10.3.3.3", 1440, false),
+            at("10.3.3.3"),
+            false,
+            0,
+        )
+        .unwrap();
+        let (_, r) = reply(ask(&mut m, "172.16.9.9/32", 1));
+        let got: Vec<(String, IpAddr)> = r
+            .records
+            .iter()
+            .map(|rec| (rec.prefix.to_string(), rec.locators[0].rloc))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("172.16.0.0/16".to_string(), ip("10.1.1.1")),
+                ("172.16.1.10/32".to_string(), ip("10.3.3.3")),
+            ],
+            "the covering prefix and its more-specific, same TTL"
+        );
+        assert!(r.records.iter().all(|rec| rec.ttl == 1440));
+        // Sixty moved hosts in 172.16.1.0/24 no longer fit in one datagram: the answer is the
+        // widest part of the /16 around the EID that holds none of them.
+        let hosts: Vec<String> = (20..80).map(|i| format!("172.16.1.{i}/32")).collect();
+        let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
+        m.register(
+            &reg(&hosts, "10.3.3.3", 1440, false),
+            at("10.3.3.3"),
+            false,
+            0,
+        )
+        .unwrap();
+        let (_, r) = reply(ask(&mut m, "172.16.200.1/32", 2));
+        assert_eq!(r.records.len(), 1);
+        assert_eq!(r.records[0].prefix.to_string(), "172.16.128.0/17");
+        assert_eq!(r.records[0].locators[0].rloc, ip("10.1.1.1"));
+    }
+
+    #[test]
+    fn forward_sends_the_ecm_unchanged_to_the_etr_that_registered_last() {
+        let mut m = ms();
+        m.register(
+            &reg(&["10.10.10.0/24"], "10.1.1.1", 1440, false),
+            at("10.1.1.1"),
+            false,
+            1000,
+        )
+        .unwrap();
+        m.register(
+            &reg(&["10.10.10.0/24"], "10.1.1.2", 1440, false),
+            at("10.1.1.2"),
+            false,
+            2000,
+        )
+        .unwrap();
+        let bytes = ecm(LispMessage::MapRequest(request(
+            "10.10.10.7/32",
+            "10.2.2.2",
+            9,
+        )));
+        assert_eq!(
+            m.resolve(&bytes, 3000),
+            Ok(Resolution::Forward {
+                etr: ip("10.1.1.2"),
+                ecm: bytes.clone()
+            })
+        );
+        // 10.1.1.2 stops refreshing: once its registration is past its lifetime the other ETR
+        // gets the request even before expire() runs.
+        m.register(
+            &reg(&["10.10.10.0/24"], "10.1.1.1", 1440, false),
+            at("10.1.1.1"),
+            false,
+            100_000,
+        )
+        .unwrap();
+        assert!(matches!(
+            m.resolve(&bytes, 2000 + REGISTRATION_LIFETIME_MS),
+            Ok(Resolution::Forward { etr, .. }) if etr == ip("10.1.1.1")
+        ));
+        assert_eq!(m.counters.requests_forwarded, 2);
+    }
+
+    #[test]
+    fn negative_replies_natively_forward_for_15_minutes_outside_sites_and_1_inside() {
+        let mut m = ms();
+        let (to, r) = reply(ask(&mut m, "192.0.2.1/32", 5));
+        assert_eq!((to.ip(), r.nonce), (ip("10.2.2.2"), 5));
+        let rec = &r.records[0];
+        assert_eq!(
+            rec.prefix.to_string(),
+            "192.0.2.1/32",
+            "the prefix as requested"
+        );
+        assert_eq!(
+            (rec.ttl, rec.action, rec.authoritative, rec.locators.len()),
+            (15, Action::NativelyForward, false, 0)
+        );
+        // A configured site nobody registered: the site prefix, 1 minute.
+        let (_, r) = reply(ask(&mut m, "10.30.30.5/32", 6));
+        let rec = &r.records[0];
+        assert_eq!(rec.prefix.to_string(), "10.30.30.0/24");
+        assert_eq!((rec.ttl, rec.action), (1, Action::NativelyForward));
+        // A requested prefix covering sites is narrowed until it covers none.
+        let (_, r) = reply(ask(&mut m, "10.0.0.0/8", 7));
+        assert_eq!(r.records[0].prefix.to_string(), "10.0.0.0/13");
+        assert_eq!(r.records[0].ttl, 15);
+        // An unregistered site prefix is narrowed around a registered host inside it.
+        m.register(
+            &reg(&["172.16.1.10/32"], "10.3.3.3", 1440, false),
+            at("10.3.3.3"),
+            false,
+            0,
+        )
+        .unwrap();
+        let (_, r) = reply(ask(&mut m, "172.16.9.9/32", 8));
+        assert_eq!(r.records[0].prefix.to_string(), "172.16.8.0/21");
+        assert_eq!(r.records[0].ttl, 1);
+        assert_eq!(m.counters.negative_replies, 4);
+    }
+
+    #[test]
+    fn negative_reply_is_the_reference_fixture() {
+        let (cfg, _) = config::parse(
+            "feature lisp\nip lisp map-server\nlisp site A\n eid-prefix 172.16.0.0/16\n authentication-key 0 cisco\n",
+            Syntax::Cli,
+        )
+        .unwrap();
+        let mut m = MapServer::new(&cfg);
+        let Ok(Resolution::Reply { map_reply, .. }) = ask(&mut m, "10.0.0.0/8", 1) else {
+            panic!("10.0.0.0/8 is not an EID");
+        };
+        // protocols.md §4.7: Natively-Forward, TTL 15, 10.0.0.0/8, A=0.
+        assert_eq!(
+            map_reply,
+            hex("20000001 0000000000000001 0000000f 00082000 00000001 0a000000")
+        );
+    }
+
+    #[test]
+    fn reply_keeps_the_instance_id_of_the_request() {
+        let mut m = ms();
+        let mut req = request("192.0.2.1/32", "10.2.2.2", 1);
+        req.records[0] = EidPrefix::with_iid(
+            roamer_hal::types::Iid::new(101).unwrap(),
+            "192.0.2.1/32".parse().unwrap(),
+        );
+        let (_, r) = reply(m.resolve(&ecm(LispMessage::MapRequest(req)), 0));
+        assert_eq!(r.records[0].prefix.eid.iid(), Some(101));
+    }
+
+    #[test]
+    fn probes_unanswerable_requests_and_other_messages_are_refused_and_counted() {
+        let mut m = ms();
+        let mut probe = request("192.0.2.1/32", "10.2.2.2", 1);
+        probe.probe = true;
+        assert_eq!(
+            m.resolve(&ecm(LispMessage::MapRequest(probe)), 0),
+            Err(ResolveRefusal::Probe)
+        );
+        let nowhere = request("192.0.2.1/32", "0.0.0.0", 1);
+        assert_eq!(
+            m.resolve(&ecm(LispMessage::MapRequest(nowhere)), 0),
+            Err(ResolveRefusal::NoItrRloc)
+        );
+        let mut no_eid = request("192.0.2.1/32", "10.2.2.2", 1);
+        no_eid.records[0] = EidPrefix {
+            eid: Address::None,
+            mask_len: 0,
+        };
+        assert_eq!(
+            m.resolve(&ecm(LispMessage::MapRequest(no_eid)), 0),
+            Err(ResolveRefusal::NoEid)
+        );
+        let map_reply = MapReply {
+            probe: false,
+            echo_nonce_capable: false,
+            lisp_sec: false,
+            nonce: 1,
+            records: Vec::new(),
+        };
+        assert_eq!(
+            m.resolve(&ecm(LispMessage::MapReply(map_reply)), 0),
+            Err(ResolveRefusal::NotMapRequest(MessageType::MapReply))
+        );
+        assert!(matches!(
+            m.resolve(b"\x80\x00\x00\x00\x45", 0),
+            Err(ResolveRefusal::Malformed(_))
+        ));
+        let c = m.counters;
+        assert_eq!(c.requests_refused, 5);
+        assert_eq!(
+            (c.negative_replies, c.proxy_replies, c.requests_forwarded),
+            (0, 0, 0)
+        );
     }
 
     #[test]
