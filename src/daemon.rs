@@ -239,12 +239,15 @@ impl State {
         let tables = crate::show_data::collect(&self.running, &self.dataplane);
         let hsrp = self.protocols.statuses();
         let sites = self.lisp.site_rows(&self.running);
+        let map_cache = self.lisp.map_cache_rows();
+        let away = self.lisp.away_rows();
+        let dynamic_eids = self.lisp.dynamic_eid_rows();
         let ctx = ShowContext {
             running: &self.running,
             startup: startup.as_ref(),
             modules: &modules,
             capacity: &capacity,
-            dynamic_eids: &[],
+            dynamic_eids: &dynamic_eids,
             macs: &tables.macs,
             arp: &tables.arp,
             routes: &tables.routes,
@@ -252,6 +255,8 @@ impl State {
             counters: &tables.counters,
             hsrp: &hsrp,
             lisp_sites: &sites,
+            map_cache: &map_cache,
+            away: &away,
             uptime_secs: self.started.elapsed().as_secs(),
         };
         show::run(&ctx, rest)

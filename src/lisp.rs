@@ -1,36 +1,46 @@
-//! The LISP control plane in the daemon: the Map-Server fed by Map-Registers the data plane
-//! punts (UDP 4342 to one of our addresses), answering with Map-Notify out of the port the
-//! register came in on.
+//! The LISP control plane in the daemon: the Map-Server/Map-Resolver and the xTR, fed by the
+//! LISP control frames the data plane punts (UDP 4342 to one of our addresses) and by its
+//! events (dynamic EID seen, map-cache miss, EID not here, no route). What they send leaves as
+//! IPv4/UDP packets routed by the forwarding core; what they learn goes into its tables.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
 
 use roamer_control::config::Config;
-use roamer_control::lisp::map_server::{MapServer, SiteRow};
-use roamer_forwarding::wire::checksum;
-use roamer_hal::{InjectTarget, Punt, PuntReason};
+use roamer_control::lisp::map_server::{MapServer, Resolution, SiteRow};
+use roamer_control::lisp::xtr::{self, Xtr};
+use roamer_control::show::{AwayRow, DynamicEidRow, MapCacheRow};
+use roamer_control::wire::lisp::{LISP_CONTROL_PORT, MessageType};
+use roamer_hal::{HalEvent, InjectTarget, Punt, PuntReason};
 use tracing::{debug, info, warn};
 
 use crate::dataplane::Dataplane;
 
 const ETH_LEN: usize = 14;
-const LISP_CONTROL_PORT: u16 = 4342;
-const MAP_REGISTER: u8 = 3;
+/// TTL of the packets we originate.
+const ORIGIN_TTL: u8 = 64;
 
 /// The LISP instances the configuration asks for.
 #[derive(Debug)]
 pub struct Lisp {
     map_server: Option<MapServer>,
+    /// `ip lisp map-resolver`: Encapsulated Map-Requests are answered or forwarded here.
+    resolver: bool,
+    xtr: Option<Xtr>,
     epoch: Instant,
     last_expiry_ms: u64,
+    out: Vec<xtr::Output>,
 }
 
 impl Default for Lisp {
     fn default() -> Self {
         Lisp {
             map_server: None,
+            resolver: false,
+            xtr: None,
             epoch: Instant::now(),
             last_expiry_ms: 0,
+            out: Vec::new(),
         }
     }
 }
@@ -40,9 +50,12 @@ impl Lisp {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    /// Starts, changes or stops the Map-Server with `ip lisp map-server`.
+    /// Starts, changes or stops the Map-Server and the xTR as the configuration says.
     pub fn sync(&mut self, cfg: &Config) {
+        let now = self.now_ms();
         let wanted = cfg.features.lisp && (cfg.lisp.ipv4.map_server || cfg.lisp.ipv6.map_server);
+        self.resolver =
+            cfg.features.lisp && (cfg.lisp.ipv4.map_resolver || cfg.lisp.ipv6.map_resolver);
         match (&mut self.map_server, wanted) {
             (Some(ms), true) => ms.reconfigure(cfg),
             (None, true) => {
@@ -55,6 +68,18 @@ impl Lisp {
             }
             (None, false) => {}
         }
+        match (&mut self.xtr, Xtr::wanted(cfg)) {
+            (Some(x), true) => x.reconfigure(cfg, now),
+            (None, true) => {
+                info!("xTR started");
+                self.xtr = Some(Xtr::new(cfg, now));
+            }
+            (Some(_), false) => {
+                info!("xTR stopped");
+                self.xtr = None;
+            }
+            (None, false) => {}
+        }
     }
 
     /// A punted LISP control frame.
@@ -63,39 +88,97 @@ impl Lisp {
             return;
         }
         let now = self.now_ms();
-        let Some(ms) = self.map_server.as_mut() else {
-            return;
-        };
         let Some((src, sport, payload)) = udp_v4(&punt.frame) else {
             return;
         };
-        if payload.first().map(|b| b >> 4) != Some(MAP_REGISTER) {
-            return;
-        }
         let from = SocketAddr::new(IpAddr::V4(src), sport);
-        match ms.register(payload, from, false, now) {
-            Ok(accepted) => {
-                debug!(%from, site = %accepted.site, prefixes = accepted.prefixes.len(), "Map-Register accepted");
-                if let Some(notify) = accepted.notify {
-                    let Some(reply) = reply_frame(&punt.frame, &notify) else {
-                        return;
-                    };
-                    let target = match punt.vlan {
-                        Some(v) => InjectTarget::PortInVlan(punt.port, v),
-                        None => InjectTarget::Port(punt.port),
-                    };
-                    if let Err(e) = dataplane.inject(target, &reply) {
-                        warn!(%from, error = %e, "Map-Notify not sent");
+        let kind = payload.first().map(|b| b >> 4);
+        match kind {
+            Some(k) if k == MessageType::MapRegister as u8 => {
+                let Some(ms) = self.map_server.as_mut() else {
+                    return;
+                };
+                match ms.register(payload, from, false, now) {
+                    Ok(accepted) => {
+                        debug!(%from, site = %accepted.site, prefixes = accepted.prefixes.len(), "Map-Register accepted");
+                        if let Some(notify) = accepted.notify {
+                            send(dataplane, from, LISP_CONTROL_PORT, &notify);
+                        }
+                        for (previous, notify) in accepted.moved {
+                            info!(site = %accepted.site, %previous, "EID moved: Map-Notify to the previous RLOC");
+                            let to = SocketAddr::new(previous, LISP_CONTROL_PORT);
+                            send(dataplane, to, LISP_CONTROL_PORT, &notify);
+                        }
                     }
+                    Err(refusal) => info!(%from, ?refusal, "Map-Register refused"),
                 }
             }
-            Err(refusal) => info!(%from, ?refusal, "Map-Register refused"),
+            Some(k) if k == MessageType::MapNotifyAck as u8 => {
+                if let Some(ms) = self.map_server.as_mut() {
+                    ms.notify_ack(payload);
+                }
+            }
+            Some(k) if k == MessageType::Ecm as u8 && self.resolver => {
+                let Some(ms) = self.map_server.as_mut() else {
+                    return;
+                };
+                match ms.resolve(payload, now) {
+                    Ok(Resolution::Forward { etr, ecm }) => {
+                        debug!(%from, %etr, "Map-Request forwarded to the ETR");
+                        let to = SocketAddr::new(etr, LISP_CONTROL_PORT);
+                        send(dataplane, to, LISP_CONTROL_PORT, &ecm);
+                    }
+                    Ok(Resolution::Reply { to, map_reply }) => {
+                        debug!(%from, %to, "Map-Reply from the map-resolver");
+                        send(dataplane, to, LISP_CONTROL_PORT, &map_reply);
+                    }
+                    Err(refusal) => debug!(%from, ?refusal, "Map-Request refused"),
+                }
+            }
+            _ => {
+                if let Some(x) = self.xtr.as_mut() {
+                    x.receive(payload, from, now, &mut self.out);
+                    self.carry_out(dataplane);
+                }
+            }
         }
     }
 
-    /// Expires registrations once a second.
-    pub fn tick(&mut self) {
+    /// A data-plane event the xTR acts on.
+    pub fn event(&mut self, event: &HalEvent, dataplane: &mut Dataplane) {
         let now = self.now_ms();
+        let Some(x) = self.xtr.as_mut() else {
+            return;
+        };
+        match event {
+            HalEvent::DynamicEidSeen { iface, eid, map } => {
+                x.dynamic_eid_seen(*iface, *eid, map, now, &mut self.out)
+            }
+            HalEvent::MapCacheMiss { dest, .. } => x.map_cache_miss(*dest, now, &mut self.out),
+            HalEvent::EidNotHere {
+                eid,
+                source_rloc,
+                inner_source,
+                ..
+            } => x.eid_not_here(*eid, *source_rloc, *inner_source, now, &mut self.out),
+            HalEvent::NoRoute {
+                eid,
+                source_rloc,
+                inner_source,
+                ..
+            } => x.local_eid_no_route(*eid, *source_rloc, *inner_source, now, &mut self.out),
+            _ => return,
+        }
+        self.carry_out(dataplane);
+    }
+
+    /// Timers: registrations, retransmissions, expiry.
+    pub fn tick(&mut self, dataplane: &mut Dataplane) {
+        let now = self.now_ms();
+        if let Some(x) = self.xtr.as_mut() {
+            x.tick(now, &mut self.out);
+            self.carry_out(dataplane);
+        }
         if now.saturating_sub(self.last_expiry_ms) < 1000 {
             return;
         }
@@ -103,6 +186,26 @@ impl Lisp {
         if let Some(ms) = self.map_server.as_mut() {
             for prefix in ms.expire(now) {
                 info!(%prefix, "registration expired");
+            }
+        }
+    }
+
+    fn carry_out(&mut self, dataplane: &mut Dataplane) {
+        for o in self.out.drain(..) {
+            match o {
+                xtr::Output::Send {
+                    to,
+                    from_port,
+                    payload,
+                } => send(dataplane, to, from_port, &payload),
+                xtr::Output::Table(op) => {
+                    for r in dataplane.backend().apply(std::slice::from_ref(&op)) {
+                        match r {
+                            Ok(_) => debug!(op = %op, "LISP table update"),
+                            Err(e) => warn!(op = %op, error = %e, "LISP table update failed"),
+                        }
+                    }
+                }
             }
         }
     }
@@ -115,6 +218,105 @@ impl Lisp {
             .map(|ms| ms.rows(now, cfg.instance_id()))
             .unwrap_or_default()
     }
+
+    /// Rows of `show ip lisp map-cache`.
+    pub fn map_cache_rows(&self) -> Vec<MapCacheRow> {
+        let now = self.now_ms();
+        let Some(x) = self.xtr.as_ref() else {
+            return Vec::new();
+        };
+        x.map_cache()
+            .map(|c| MapCacheRow {
+                prefix: c.prefix,
+                uptime_secs: now.saturating_sub(c.created_ms) / 1000,
+                expires_secs: Some(c.expires_ms.saturating_sub(now) / 1000),
+                via: "map-reply".into(),
+                action: c.action,
+                locators: c.locators.clone(),
+                locators_uptime_secs: now.saturating_sub(c.modified_ms) / 1000,
+                map_source: Some(c.map_source),
+            })
+            .collect()
+    }
+
+    /// Rows of `show ip lisp away`.
+    pub fn away_rows(&self) -> Vec<AwayRow> {
+        let now = self.now_ms();
+        let Some(x) = self.xtr.as_ref() else {
+            return Vec::new();
+        };
+        x.away()
+            .map(|(p, a)| AwayRow {
+                prefix: *p,
+                producer: a.producer.name().to_string(),
+                created_secs: now.saturating_sub(a.created_ms) / 1000,
+            })
+            .collect()
+    }
+
+    /// Rows of `show lisp dynamic-eid`.
+    pub fn dynamic_eid_rows(&self) -> Vec<DynamicEidRow> {
+        let now = self.now_ms();
+        let Some(x) = self.xtr.as_ref() else {
+            return Vec::new();
+        };
+        x.dynamic_eids()
+            .map(|(eid, d)| DynamicEidRow {
+                map: d.map.clone(),
+                eid: *eid,
+                interface: d.iface.to_string(),
+                uptime_secs: now.saturating_sub(d.first_ms) / 1000,
+                last_packet_secs: now.saturating_sub(d.last_seen_ms) / 1000,
+                via_map_notify: false,
+                pending_pings: 0,
+            })
+            .collect()
+    }
+}
+
+/// Sends a UDP datagram from our address (the forwarding core picks the egress interface's).
+fn send(dataplane: &mut Dataplane, to: SocketAddr, from_port: u16, payload: &[u8]) {
+    let IpAddr::V4(dst) = to.ip() else {
+        debug!(%to, "IPv6 control transport is not implemented: not sent");
+        return;
+    };
+    let Some(frame) = udp_frame(Ipv4Addr::UNSPECIFIED, dst, from_port, to.port(), payload) else {
+        return;
+    };
+    if let Err(e) = dataplane.inject(InjectTarget::Routed, &frame) {
+        warn!(%to, error = %e, "LISP control message not sent");
+    }
+}
+
+/// An Ethernet frame (addresses filled in by the forwarding core) with an IPv4/UDP packet.
+/// The checksums are left to the forwarding core, which completes the source address.
+fn udp_frame(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    sport: u16,
+    dport: u16,
+    payload: &[u8],
+) -> Option<Vec<u8>> {
+    let udp_len = u16::try_from(8 + payload.len()).ok()?;
+    let total = udp_len.checked_add(20)?;
+    let mut f = Vec::with_capacity(ETH_LEN + usize::from(total));
+    f.extend_from_slice(&[0u8; 12]);
+    f.extend_from_slice(&[0x08, 0x00]);
+    let mut ip = [0u8; 20];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&total.to_be_bytes());
+    ip[6] = 0x40;
+    ip[8] = ORIGIN_TTL;
+    ip[9] = 17;
+    ip[12..16].copy_from_slice(&src.octets());
+    ip[16..20].copy_from_slice(&dst.octets());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&sport.to_be_bytes());
+    f.extend_from_slice(&dport.to_be_bytes());
+    f.extend_from_slice(&udp_len.to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(payload);
+    Some(f)
 }
 
 /// Source address, source port and payload of an Ethernet/IPv4/UDP frame to port 4342.
@@ -136,37 +338,4 @@ fn udp_v4(frame: &[u8]) -> Option<(Ipv4Addr, u16, &[u8])> {
     let sport = u16::from_be_bytes([udp[0], udp[1]]);
     let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
     Some((src, sport, udp.get(8..)?))
-}
-
-/// A reply to the frame `to`: MAC and IP addresses swapped, from UDP 4342 to the sender's port.
-fn reply_frame(to: &[u8], payload: &[u8]) -> Option<Vec<u8>> {
-    let ip_in = to.get(ETH_LEN..ETH_LEN + 20)?;
-    let sport_in = {
-        let ihl = usize::from(ip_in[0] & 0x0f) * 4;
-        let udp = to.get(ETH_LEN + ihl..ETH_LEN + ihl + 2)?;
-        u16::from_be_bytes([udp[0], udp[1]])
-    };
-    let udp_len = u16::try_from(8 + payload.len()).ok()?;
-    let total = udp_len.checked_add(20)?;
-    let mut f = Vec::with_capacity(ETH_LEN + usize::from(total));
-    f.extend_from_slice(to.get(6..12)?);
-    f.extend_from_slice(to.get(0..6)?);
-    f.extend_from_slice(&[0x08, 0x00]);
-    let mut ip = [0u8; 20];
-    ip[0] = 0x45;
-    ip[2..4].copy_from_slice(&total.to_be_bytes());
-    ip[6] = 0x40;
-    ip[8] = 64;
-    ip[9] = 17;
-    ip[12..16].copy_from_slice(&ip_in[16..20]);
-    ip[16..20].copy_from_slice(&ip_in[12..16]);
-    let c = checksum::ipv4_header(&ip);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    f.extend_from_slice(&ip);
-    f.extend_from_slice(&LISP_CONTROL_PORT.to_be_bytes());
-    f.extend_from_slice(&sport_in.to_be_bytes());
-    f.extend_from_slice(&udp_len.to_be_bytes());
-    f.extend_from_slice(&[0, 0]);
-    f.extend_from_slice(payload);
-    Some(f)
 }

@@ -106,8 +106,11 @@ async fn serve(
                     s.protocols.punt(p, &mut s.dataplane);
                     s.lisp.punt(p, &mut s.dataplane);
                 }
+                for e in &events {
+                    s.lisp.event(e, &mut s.dataplane);
+                }
                 s.protocols.tick(&mut s.dataplane);
-                s.lisp.tick();
+                s.lisp.tick(&mut s.dataplane);
                 drop(guard);
                 for e in events.drain(..) {
                     match &e {

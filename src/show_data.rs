@@ -65,6 +65,7 @@ pub fn collect(cfg: &Config, dataplane: &Dataplane) -> ShowTables {
             ("bridged", c.bridged),
             ("flooded", c.flooded),
             ("routed", c.routed),
+            ("originated", c.originated),
             ("lisp-encapsulated", c.encapsulated),
             ("lisp-decapsulated", c.decapsulated),
             ("punted", c.punted),

@@ -359,7 +359,7 @@ impl MapServer {
             .map(|(ip, records)| {
                 let notify = MapNotify {
                     ack: false,
-                    nonce: self.nonces.next(),
+                    nonce: self.nonces.fresh(),
                     auth: Authentication::none(),
                     records,
                     xtr: None,

@@ -15,7 +15,7 @@ pub struct Nonces {
 
 impl Nonces {
     /// A fresh nonce, never 0 (0 reads as "no nonce" in some implementations).
-    pub fn next(&mut self) -> u64 {
+    pub fn fresh(&mut self) -> u64 {
         loop {
             self.counter = self.counter.wrapping_add(1);
             let mut h = self.keys.build_hasher();
@@ -35,11 +35,11 @@ mod tests {
     #[test]
     fn nonces_differ_between_calls_and_between_generators() {
         let (mut a, mut b) = (Nonces::default(), Nonces::default());
-        let xs: Vec<u64> = (0..1000).map(|_| a.next()).collect();
+        let xs: Vec<u64> = (0..1000).map(|_| a.fresh()).collect();
         let mut sorted = xs.clone();
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), xs.len());
-        assert_ne!(a.next(), b.next());
+        assert_ne!(a.fresh(), b.fresh());
     }
 }

@@ -852,7 +852,7 @@ impl Xtr {
             self.servers[i].next_ms = now_ms.saturating_add(REGISTER_INTERVAL_MS);
             return;
         }
-        let nonce = self.nonces.next();
+        let nonce = self.nonces.fresh();
         for chunk in records.chunks(RECORDS_PER_REGISTER) {
             let mut reg = MapRegister::new(chunk.to_vec());
             reg.nonce = nonce;
@@ -888,7 +888,7 @@ impl Xtr {
             return;
         };
         record.ttl = 0;
-        let nonce = self.nonces.next();
+        let nonce = self.nonces.fresh();
         for s in self.servers.iter().filter(|s| which(s)) {
             let Some(key) = s.key.as_ref() else { continue };
             let mut reg = MapRegister::new(vec![record.clone()]);
@@ -919,7 +919,7 @@ impl Xtr {
             self.counters.dropped_table_full += 1;
             return;
         }
-        let nonce = self.nonces.next();
+        let nonce = self.nonces.fresh();
         self.pending.insert(
             prefix,
             Pending {
@@ -951,7 +951,7 @@ impl Xtr {
             self.counters.resolver_switches += 1;
         }
         // A new nonce per transmission; answers to the old ones are still accepted.
-        let nonce = self.nonces.next();
+        let nonce = self.nonces.fresh();
         self.by_nonce.insert(nonce, prefix);
         p.nonce = nonce;
         let delay = REQUEST_RETRY_MS
@@ -1051,7 +1051,7 @@ impl Xtr {
             smr_invoked: false,
             local_xtr: false,
             dont_map_reply: true,
-            nonce: self.nonces.next(),
+            nonce: self.nonces.fresh(),
             source_eid: self.address(eid),
             itr_rlocs: vec![me],
             records: vec![self.eid_prefix(Prefix::host(inner_source))],

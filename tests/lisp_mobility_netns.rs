@@ -1,0 +1,312 @@
+//! Seed 004 end to end: a map-server/map-resolver and three xTRs (roamer each, in their own
+//! network namespaces on one underlay segment), a remote host R behind xTR-C pinging a host H
+//! that moves from xTR-A to xTR-B (its link re-attached). The mapping system learns H through
+//! dynamic-EID detection and registration; xTR-C resolves it through Encapsulated
+//! Map-Requests; after the move the map-server notifies xTR-A, whose next decapsulated packet
+//! for H triggers an SMR to xTR-C, whose SMR-invoked Map-Request is answered by xTR-B: the
+//! map-cache follows H and the pings continue. The control messages are captured on the
+//! underlay and decoded by tshark.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::Ipv4Addr;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::Daemon;
+use roamer_platforms::software::testkit::{self, Capture, Netns, Veth};
+
+const KEY: &str = "roamer-key";
+
+fn ms_config(p: &str) -> String {
+    format!(
+        "hostname ms\n\
+         roamer platform port Ethernet1/3 {p}um\n\
+         feature lisp\n\
+         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.100/24\n\
+         ip lisp map-server\nip lisp map-resolver\n\
+         lisp site mobile\n  eid-prefix 10.9.0.0/25 accept-more-specifics\n  authentication-key {KEY}\n\
+         lisp site remote\n  eid-prefix 10.3.0.0/24\n  authentication-key {KEY}\n"
+    )
+}
+
+/// xTR `n` (1 = A, 2 = B): the mobility subnet, hosts detected as dynamic EIDs.
+fn mobile_xtr_config(p: &str, n: u8, name: char) -> String {
+    format!(
+        "hostname xtr{name}\n\
+         roamer platform port Ethernet1/1 {p}h{name}\n\
+         roamer platform port Ethernet1/3 {p}u{name}\n\
+         feature interface-vlan\nfeature lisp\nvlan 10\n\
+         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
+         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.{n}/24\n\
+         interface Vlan10\n  ip address 10.9.0.1/24\n  lisp mobility roam\n  lisp extended-subnet-mode\n\
+         ip lisp itr-etr\n\
+         ip lisp itr map-resolver 192.0.2.100\n\
+         ip lisp etr map-server 192.0.2.100 key {KEY}\n\
+         lisp dynamic-eid roam\n  database-mapping 10.9.0.0/25 192.0.2.{n} priority 1 weight 100\n"
+    )
+}
+
+/// xTR-C: the remote site 10.3.0.0/24.
+fn remote_xtr_config(p: &str) -> String {
+    format!(
+        "hostname xtrc\n\
+         roamer platform port Ethernet1/1 {p}hc\n\
+         roamer platform port Ethernet1/3 {p}uc\n\
+         feature interface-vlan\nfeature lisp\nvlan 10\n\
+         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
+         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.3/24\n\
+         interface Vlan10\n  ip address 10.3.0.1/24\n\
+         ip lisp itr-etr\n\
+         ip lisp itr map-resolver 192.0.2.100\n\
+         ip lisp etr map-server 192.0.2.100 key {KEY}\n\
+         ip lisp database-mapping 10.3.0.0/24 192.0.2.3 priority 1 weight 100\n"
+    )
+}
+
+fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<String>) -> String {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        match check() {
+            Some(ok) => return ok,
+            None => std::thread::sleep(Duration::from_millis(200)),
+        }
+        last = what.to_string();
+    }
+    panic!("{last}: not within {timeout:?}");
+}
+
+#[test]
+fn a_host_moves_between_sites_and_the_remote_itr_follows_it_after_an_smr() {
+    let p = testkit::unique_prefix();
+    let ns = |n: &str| {
+        let ns = Netns::new(&format!("{p}{n}")).expect("netns");
+        ns.ip(&["link", "set", "lo", "up"]).expect("lo");
+        ns
+    };
+    let (core, ms_ns, a_ns, b_ns, c_ns, h, r) = (
+        ns("k"),
+        ns("m"),
+        ns("a"),
+        ns("b"),
+        ns("c"),
+        ns("h"),
+        ns("r"),
+    );
+    core.ip(&["link", "add", &format!("{p}br"), "type", "bridge"])
+        .expect("bridge");
+    core.ip(&["link", "set", &format!("{p}br"), "up"])
+        .expect("up");
+    let mut links = Vec::new();
+    // Underlay: every roamer's Ethernet1/3 on the core bridge.
+    for (tag, node) in [("m", &ms_ns), ("a", &a_ns), ("b", &b_ns), ("c", &c_ns)] {
+        let (u, k) = (format!("{p}u{tag}"), format!("{p}k{tag}"));
+        let v = Veth::new(&u, &k).expect("veth");
+        v.move_to(&u, node).expect("move");
+        v.move_to(&k, &core).expect("move");
+        node.ip(&["link", "set", &u, "up"]).expect("up");
+        core.ip(&["link", "set", &k, "master", &format!("{p}br")])
+            .expect("enslave");
+        core.ip(&["link", "set", &k, "up"]).expect("up");
+        links.push(v);
+    }
+    // Host links: H to A (attached) and to B (not yet), R to C.
+    for (tag, node, host, dev) in [
+        ("a", &a_ns, &h, "ea"),
+        ("b", &b_ns, &h, "eb"),
+        ("c", &c_ns, &r, "er"),
+    ] {
+        let (port, end) = (format!("{p}h{tag}"), format!("{p}{dev}"));
+        let v = Veth::new(&port, &end).expect("veth");
+        v.move_to(&port, node).expect("move");
+        v.move_to(&end, host).expect("move");
+        node.ip(&["link", "set", &port, "up"]).expect("up");
+        host.ip(&["link", "set", &end, "up"]).expect("up");
+        links.push(v);
+    }
+    let (ea, eb, er) = (format!("{p}ea"), format!("{p}eb"), format!("{p}er"));
+    h.addr(&ea, "10.9.0.5/24").expect("addr");
+    h.ip(&["route", "add", "default", "via", "10.9.0.1", "dev", &ea])
+        .expect("gw");
+    r.addr(&er, "10.3.0.10/24").expect("addr");
+    r.ip(&["route", "add", "default", "via", "10.3.0.1"])
+        .expect("gw");
+
+    let ms = Daemon::start_in_netns(&ms_config(&p), ms_ns.name());
+    let xa = Daemon::start_in_netns(&mobile_xtr_config(&p, 1, 'a'), a_ns.name());
+    let xb = Daemon::start_in_netns(&mobile_xtr_config(&p, 2, 'b'), b_ns.name());
+    let xc = Daemon::start_in_netns(&remote_xtr_config(&p), c_ns.name());
+
+    // H talks first: xTR-A detects it, registers it; both ITRs resolve through the MR.
+    let warm = Instant::now();
+    wait_for(
+        "H reaches R through the mapping system",
+        Duration::from_secs(30),
+        || {
+            testkit::ping(&h, Ipv4Addr::new(10, 3, 0, 10), Duration::from_secs(1))
+                .unwrap()
+                .then(String::new)
+        },
+    );
+    eprintln!("first exchange H -> R after {:?}", warm.elapsed());
+    let site = ms.exec("show lisp site").stdout;
+    assert!(site.contains("10.9.0.5/32"), "{site}");
+    assert!(site.contains("10.3.0.0/24"), "{site}");
+    let dyn_a = xa.exec("show lisp dynamic-eid summary").stdout;
+    assert!(dyn_a.contains("10.9.0.5"), "{dyn_a}");
+    wait_for("xTR-C caches H at xTR-A", Duration::from_secs(10), || {
+        let _ = testkit::ping(&r, Ipv4Addr::new(10, 9, 0, 5), Duration::from_secs(1));
+        let cache = xc.exec("show ip lisp map-cache").stdout;
+        (cache.contains("10.9.0.5/32") && cache.contains("192.0.2.1")).then_some(cache)
+    });
+
+    // Control messages on the underlay, seen from the bridge port of xTR-C.
+    let capture = Capture::start(
+        &core,
+        &format!("{p}kc"),
+        "udp port 4342",
+        200,
+        &[
+            "ip.src",
+            "ip.dst",
+            "lisp.type",
+            "lisp.mreq.flags.smr",
+            "lisp.mreq.flags.smri",
+            "_ws.malformed",
+            "_ws.expert.severity",
+        ],
+        Duration::from_secs(40),
+    )
+    .expect("tshark on the underlay");
+
+    let move_thread = {
+        let (h_name, ea, eb) = (h.name().to_string(), ea.clone(), eb.clone());
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(3));
+            let hx = |args: &[&str]| {
+                let mut full = vec!["netns", "exec", &h_name, "ip"];
+                full.extend_from_slice(args);
+                testkit::run("ip", &full).unwrap();
+            };
+            let moved_at = std::time::SystemTime::now();
+            hx(&["addr", "flush", "dev", &ea]);
+            hx(&["link", "set", &ea, "down"]);
+            hx(&["addr", "add", "10.9.0.5/24", "dev", &eb]);
+            hx(&["route", "add", "default", "via", "10.9.0.1", "dev", &eb]);
+            // The host's first packet at its new site (a VM sends one when it wakes up).
+            let _ = testkit::run(
+                "ip",
+                &[
+                    "netns",
+                    "exec",
+                    &h_name,
+                    "ping",
+                    "-c",
+                    "1",
+                    "-W",
+                    "1",
+                    "10.3.0.10",
+                ],
+            );
+            moved_at
+        })
+    };
+    // R pings H every 100 ms while H moves.
+    let pinger = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            r.name(),
+            "ping",
+            "-n",
+            "-D",
+            "-i",
+            "0.1",
+            "-W",
+            "1",
+            "-c",
+            "150",
+            "10.9.0.5",
+        ])
+        .output();
+    let pinger = pinger.expect("ping");
+    let moved_at = move_thread.join().unwrap();
+    let text = String::from_utf8_lossy(&pinger.stdout).to_string();
+
+    // Replies carry "[epoch.usec]"; convergence = first reply after the move.
+    let moved = moved_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let reply_times: Vec<f64> = text
+        .lines()
+        .filter(|l| l.contains("bytes from"))
+        .filter_map(|l| l.strip_prefix('[')?.split(']').next()?.parse().ok())
+        .collect();
+    let after: Vec<f64> = reply_times.iter().copied().filter(|t| *t > moved).collect();
+    assert!(
+        after.len() >= 40,
+        "pings did not continue after the move ({} replies after it):\n{text}",
+        after.len()
+    );
+    eprintln!(
+        "replies: {} of 150; first reply {:.0} ms after the move",
+        reply_times.len(),
+        (after[0] - moved) * 1000.0
+    );
+
+    // The mapping system and every xTR agree on where H is now.
+    let site = ms.exec("show lisp site").stdout;
+    assert!(site.contains("10.9.0.5/32"), "{site}");
+    assert!(
+        site.contains("192.0.2.2"),
+        "registered by xTR-B now:\n{site}"
+    );
+    let cache = xc.exec("show ip lisp map-cache 10.9.0.5").stdout;
+    assert!(
+        cache.contains("10.9.0.5/32")
+            && cache.contains("192.0.2.2")
+            && !cache.contains("192.0.2.1 "),
+        "{cache}"
+    );
+    let away = xa.exec("show ip lisp away").stdout;
+    assert!(
+        away.contains("10.9.0.5/32") && away.contains("dyn-eid"),
+        "{away}"
+    );
+    let dyn_b = xb.exec("show lisp dynamic-eid summary").stdout;
+    assert!(dyn_b.contains("10.9.0.5"), "{dyn_b}");
+    let dyn_a = xa.exec("show lisp dynamic-eid summary").stdout;
+    assert!(!dyn_a.contains("10.9.0.5"), "{dyn_a}");
+
+    // On the wire: xTR-A's SMR to xTR-C, xTR-C's SMR-invoked request to the MR; all decoded.
+    let mut lines = Vec::new();
+    while let Some(l) = capture.next_line(Duration::from_secs(2)) {
+        lines.push(l);
+    }
+    let wire = lines.join("\n");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("192.0.2.1\t192.0.2.3\t1\t1\t0\t")),
+        "no SMR from xTR-A to xTR-C:\n{wire}"
+    );
+    assert!(
+        // Outer then inner addresses: xTR-C to the MR, asking for H; type ECM then Map-Request.
+        lines
+            .iter()
+            .any(|l| l.starts_with("192.0.2.3,10.3.0.10\t192.0.2.100,10.9.0.5\t8,1\t0\t1\t")),
+        "no SMR-invoked Encapsulated Map-Request from xTR-C:\n{wire}"
+    );
+    assert!(
+        !lines.iter().any(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            f.get(5).is_some_and(|m| !m.is_empty()) || f.get(6).is_some_and(|s| !s.is_empty())
+        }),
+        "malformed or expert-flagged control messages:\n{wire}"
+    );
+    drop((ms, xa, xb, xc));
+}
