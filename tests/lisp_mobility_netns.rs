@@ -208,7 +208,7 @@ fn a_host_moves_between_sites_and_the_remote_itr_follows_it_after_an_smr() {
     let (ea, eb) = (format!("{p}ea"), format!("{p}eb"));
     // Control messages on the underlay, seen from the bridge port of xTR-C.
     let capture = Capture::start(
-        &core,
+        core,
         &format!("{p}kc"),
         "udp port 4342",
         200,
