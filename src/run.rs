@@ -19,7 +19,7 @@ use crate::load::Loaded;
 use crate::protocol::{MAX_REQUEST_BYTES, MAX_SESSIONS, Request, Response};
 
 /// How often the daemon collects backend events and punts while nothing else wakes it.
-const POLL_INTERVAL: Duration = Duration::from_millis(50);
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 pub fn run(
     loaded: Loaded,

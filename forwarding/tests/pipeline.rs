@@ -637,6 +637,45 @@ fn dynamic_eids_are_detected_across_subnets_once_per_refresh() {
 }
 
 #[test]
+fn a_moved_host_is_detected_by_its_gratuitous_arp() {
+    let mut p = switch();
+    let svi = L3Interface::Vlan(v(10));
+    add(
+        &mut p,
+        TableEntry::DynamicEidRange {
+            iface: svi,
+            map: "Roamer-1".into(),
+            eid: "172.16.1.0/24".parse().unwrap(),
+            extended_subnet: false,
+        },
+    );
+    // Gratuitous ARP (sender = target) from a host outside the SVI's subnet, and an ordinary
+    // ARP from a local host: only the moved host is reported.
+    run(
+        &mut p,
+        A,
+        &arp_request(HOST_A, [172, 16, 1, 10], [172, 16, 1, 10]),
+        0,
+    );
+    run(
+        &mut p,
+        A,
+        &arp_request(HOST_A, [10, 10, 0, 5], [10, 10, 0, 1]),
+        0,
+    );
+    let mut ev = Vec::new();
+    p.drain_events(&mut ev);
+    assert_eq!(
+        ev,
+        vec![HalEvent::DynamicEidSeen {
+            iface: svi,
+            eid: ip("172.16.1.10"),
+            map: "Roamer-1".into(),
+        }]
+    );
+}
+
+#[test]
 fn trace_explains_and_learns_nothing() {
     let mut p = switch();
     itr(&mut p);

@@ -218,6 +218,7 @@ pub struct Xtr {
     by_nonce: HashMap<u64, Prefix>,
     smr_sent: HashMap<(IpAddr, IpAddr), u64>,
     smr_invoked: HashMap<Prefix, u64>,
+    last_expiry_ms: u64,
     pub counters: Counters,
 }
 
@@ -242,6 +243,7 @@ impl Xtr {
             by_nonce: HashMap::new(),
             smr_sent: HashMap::new(),
             smr_invoked: HashMap::new(),
+            last_expiry_ms: 0,
             counters: Counters::default(),
         };
         x.reconfigure(cfg, now_ms);
@@ -757,7 +759,11 @@ impl Xtr {
 
     /// Registrations, retransmissions and expiry that are due at `now_ms`.
     pub fn tick(&mut self, now_ms: u64, out: &mut Vec<Output>) {
-        self.expire(now_ms, out);
+        // Expiry scans whole tables: once a second is plenty.
+        if now_ms.saturating_sub(self.last_expiry_ms) >= 1_000 || now_ms < self.last_expiry_ms {
+            self.last_expiry_ms = now_ms;
+            self.expire(now_ms, out);
+        }
         for i in 0..self.servers.len() {
             if self.servers[i].next_ms <= now_ms {
                 self.register(i, now_ms, out);

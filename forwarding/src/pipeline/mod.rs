@@ -630,6 +630,10 @@ impl Pipeline {
             self.tables
                 .learn_neighbor(iface, IpAddr::V4(sender_ip), sender_mac, now_ms);
         }
+        // A moved VM announces itself with (gratuitous) ARP before it sends anything routed.
+        if !sender_ip.is_unspecified() {
+            self.detect_dynamic_eid(iface, IpAddr::V4(sender_ip), now_ms, t);
+        }
         if op != 1 || sender_ip.is_unspecified() || sender_ip == target_ip {
             return None;
         }
