@@ -637,7 +637,7 @@ fn dynamic_eids_are_detected_across_subnets_once_per_refresh() {
 }
 
 #[test]
-fn a_moved_host_is_detected_by_its_gratuitous_arp() {
+fn a_moved_host_is_detected_by_its_arp_for_the_gateway() {
     let mut p = switch();
     let svi = L3Interface::Vlan(v(10));
     add(
@@ -649,20 +649,14 @@ fn a_moved_host_is_detected_by_its_gratuitous_arp() {
             extended_subnet: false,
         },
     );
-    // Gratuitous ARP (sender = target) from a host outside the SVI's subnet, and an ordinary
-    // ARP from a local host: only the moved host is reported.
-    run(
-        &mut p,
-        A,
-        &arp_request(HOST_A, [172, 16, 1, 10], [172, 16, 1, 10]),
-        0,
-    );
-    run(
-        &mut p,
-        A,
-        &arp_request(HOST_A, [10, 10, 0, 5], [10, 10, 0, 1]),
-        0,
-    );
+    // The moved host asks for the router, which answers; its gratuitous ARP (answered by
+    // nobody, flooded on an extended LAN) and a local host's ARP are not reports.
+    let garp = arp_request(HOST_A, [172, 16, 1, 10], [172, 16, 1, 10]);
+    let local = arp_request(HOST_A, [10, 10, 0, 5], [10, 10, 0, 1]);
+    let to_gateway = arp_request(HOST_A, [172, 16, 1, 10], [10, 10, 0, 1]);
+    run(&mut p, A, &garp, 0);
+    run(&mut p, A, &local, 0);
+    run(&mut p, A, &to_gateway, 0);
     let mut ev = Vec::new();
     p.drain_events(&mut ev);
     assert_eq!(

@@ -630,10 +630,6 @@ impl Pipeline {
             self.tables
                 .learn_neighbor(iface, IpAddr::V4(sender_ip), sender_mac, now_ms);
         }
-        // A moved VM announces itself with (gratuitous) ARP before it sends anything routed.
-        if !sender_ip.is_unspecified() {
-            self.detect_dynamic_eid(iface, IpAddr::V4(sender_ip), now_ms, t);
-        }
         if op != 1 || sender_ip.is_unspecified() || sender_ip == target_ip {
             return None;
         }
@@ -657,6 +653,9 @@ impl Pipeline {
             }
             _ => return None,
         };
+        // A moved host asks its gateway — us — before it sends anything routed. Only ARPs we
+        // answer count: on an extended LAN every xTR sees the flooded ones.
+        self.detect_dynamic_eid(iface, IpAddr::V4(sender_ip), now_ms, t);
         let r = &mut self.reply;
         r[..6].copy_from_slice(&sender_mac.0);
         r[6..12].copy_from_slice(&answer_mac.0);
