@@ -4,8 +4,12 @@
 //! the pipeline, and sends batches out. The control plane talks to it through bounded channels:
 //! table operations are applied between batches (and answered), events and punted frames come
 //! back; a full channel drops and counts, it never blocks the data path.
+//!
+//! A routed injection (`InjectTarget::Routed`) whose next hop is not resolved yet is not lost:
+//! the ARP request leaves and the frame waits in a small bounded queue ([`GLEAN_QUEUE`]
+//! frames, [`GLEAN_HOLD_MS`] each) and is routed again as soon as a neighbour is learned.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
@@ -15,7 +19,7 @@ use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use roamer_forwarding::pipeline::{Frame, Pipeline, ReplyTo, Settings, Verdict};
+use roamer_forwarding::pipeline::{DropReason, Frame, Pipeline, ReplyTo, Settings, Verdict};
 use roamer_forwarding::tables::{Limits, Tables};
 use roamer_hal::{
     Backend, Capabilities, HalError, HalEvent, InjectTarget, PacketIo, PortId, Punt, PuntReason,
@@ -38,6 +42,15 @@ const PUNT_QUEUE: usize = 1024;
 const TX_SLOTS: usize = 32;
 /// Most pieces one large segment is cut into (64 KiB at the smallest MSS roamer accepts).
 const PIECES: usize = 128;
+/// Most routed injections waiting for their next hop to resolve; a new one pushes out the oldest.
+pub const GLEAN_QUEUE: usize = 64;
+/// How long a routed injection waits for its next hop to resolve before it is dropped.
+pub const GLEAN_HOLD_MS: u64 = 1000;
+/// A waiting frame that gleans again sends an ARP request at most this often.
+const GLEAN_REASK_MS: u64 = 200;
+/// Waiting frames are routed again at least this often while the data path is busy (at once
+/// when a neighbour is learned or the tables change).
+const GLEAN_RETRY_MS: u64 = 10;
 
 enum Control {
     Apply(Vec<TableOp>, Sender<Vec<Result<(), HalError>>>),
@@ -76,6 +89,12 @@ pub struct ChannelDrops {
     pub events: AtomicU64,
     pub punts: AtomicU64,
     pub send_full: AtomicU64,
+    /// Routed injections pushed out of the full awaiting-resolution queue (the oldest goes);
+    /// also in [`Learned::counters`] as drop reason `glean-queue-full`.
+    pub glean_queue_full: AtomicU64,
+    /// Routed injections whose next hop did not resolve within [`GLEAN_HOLD_MS`]; also in
+    /// [`Learned::counters`] as drop reason `glean-expired`.
+    pub glean_expired: AtomicU64,
 }
 
 /// The backend handle the control plane holds.
@@ -127,6 +146,10 @@ impl SoftwareBackend {
             drops: drops.clone(),
             epoch: Instant::now(),
             event_buf: Vec::with_capacity(256),
+            gleaned: VecDeque::with_capacity(GLEAN_QUEUE),
+            gleaned_neighbors: 0,
+            gleaned_retry_ms: 0,
+            scratch: Vec::new(),
         };
         let thread = std::thread::Builder::new()
             .name("roamer-datapath".into())
@@ -268,6 +291,25 @@ enum Src {
     Piece(usize),
 }
 
+/// A routed injection waiting for its next hop to resolve.
+struct Gleaned {
+    /// As the control plane handed it over.
+    frame: Vec<u8>,
+    /// Dropped (and counted) once the clock reaches this.
+    deadline_ms: u64,
+    /// When this frame last sent an ARP request.
+    asked_ms: Option<u64>,
+}
+
+/// What became of a routed injection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Originated {
+    /// Sent, or dropped for good (the pipeline counted the drop).
+    Done,
+    /// The next hop is not resolved; `asked` says whether an ARP request left.
+    Gleaned { asked: bool },
+}
+
 struct Datapath {
     pipeline: Pipeline,
     ports: Vec<(PortId, Box<dyn PortIo>)>,
@@ -284,6 +326,14 @@ struct Datapath {
     drops: Arc<ChannelDrops>,
     epoch: Instant,
     event_buf: Vec<HalEvent>,
+    /// Routed injections that gleaned, oldest first (so also in deadline order).
+    gleaned: VecDeque<Gleaned>,
+    /// How many neighbours the tables held when `gleaned` was last routed again.
+    gleaned_neighbors: usize,
+    /// When `gleaned` is routed again even if no neighbour was learned.
+    gleaned_retry_ms: u64,
+    /// Headroom and frame of a routed injection, reused.
+    scratch: Vec<u8>,
 }
 
 impl Datapath {
@@ -303,6 +353,9 @@ impl Datapath {
             }
             self.flush();
             self.control_messages(now_ms);
+            if !self.gleaned.is_empty() {
+                self.retry_gleaned(now_ms);
+            }
             self.pipeline.drain_events(&mut self.event_buf);
             for e in self.event_buf.drain(..) {
                 if self.events.try_send(e).is_err() {
@@ -543,10 +596,90 @@ impl Datapath {
         self.tx[i].used = 0;
     }
 
-    /// Routes a packet of the control plane's own through the pipeline and sends what results.
-    fn originate(&mut self, frame: &[u8], now_ms: u64) {
+    /// A routed injection: routes it and, when its next hop is not resolved yet, keeps it
+    /// waiting (the oldest waiting frame goes, counted, when the queue is full).
+    fn inject_routed(&mut self, frame: Vec<u8>, now_ms: u64) {
+        let Originated::Gleaned { asked } = self.originate(&frame, now_ms, true) else {
+            return;
+        };
+        if self.gleaned.len() >= GLEAN_QUEUE {
+            self.gleaned.pop_front();
+            self.drops.glean_queue_full.fetch_add(1, Ordering::Relaxed);
+        }
+        if self.gleaned.is_empty() {
+            // Nothing learned since this very attempt: the next one waits for a neighbour.
+            self.gleaned_neighbors = self.pipeline.tables.neighbors.len();
+            self.gleaned_retry_ms = now_ms + GLEAN_RETRY_MS;
+        }
+        self.gleaned.push_back(Gleaned {
+            frame,
+            deadline_ms: now_ms + GLEAN_HOLD_MS,
+            asked_ms: asked.then_some(now_ms),
+        });
+    }
+
+    /// Drops waiting frames past their deadline and routes the others again when a neighbour
+    /// was learned, the tables changed, or [`GLEAN_RETRY_MS`] passed (so on an idle wake-up);
+    /// a frame that gleans again keeps waiting and asks at most every [`GLEAN_REASK_MS`].
+    /// A new attempt is no new packet and no new drop: the pipeline's `originated` and
+    /// `glean` counters are kept as they were.
+    fn retry_gleaned(&mut self, now_ms: u64) {
+        while self
+            .gleaned
+            .front()
+            .is_some_and(|g| g.deadline_ms <= now_ms)
+        {
+            self.gleaned.pop_front();
+            self.drops.glean_expired.fetch_add(1, Ordering::Relaxed);
+        }
+        let neighbors = self.pipeline.tables.neighbors.len();
+        if self.gleaned.is_empty()
+            || (neighbors == self.gleaned_neighbors && now_ms < self.gleaned_retry_ms)
+        {
+            return;
+        }
+        self.gleaned_neighbors = neighbors;
+        self.gleaned_retry_ms = now_ms + GLEAN_RETRY_MS;
+        let glean = DropReason::Glean.name();
+        // Taken out while the pipeline runs; the queue keeps its order and its capacity.
+        let mut queue = std::mem::take(&mut self.gleaned);
+        for _ in 0..queue.len() {
+            let Some(mut g) = queue.pop_front() else {
+                break;
+            };
+            let may_ask = g
+                .asked_ms
+                .is_none_or(|t| now_ms.saturating_sub(t) >= GLEAN_REASK_MS);
+            let originated = self.pipeline.counters.originated;
+            let gleans = self.pipeline.counters.drops.get(glean).copied();
+            let outcome = self.originate(&g.frame, now_ms, may_ask);
+            self.pipeline.counters.originated = originated;
+            if let Originated::Gleaned { asked } = outcome {
+                match gleans {
+                    Some(n) => {
+                        self.pipeline.counters.drops.insert(glean, n);
+                    }
+                    None => {
+                        self.pipeline.counters.drops.remove(glean);
+                    }
+                }
+                if asked {
+                    g.asked_ms = Some(now_ms);
+                }
+                queue.push_back(g);
+            }
+        }
+        self.gleaned = queue;
+        self.flush();
+    }
+
+    /// Routes a packet of the control plane's own through the pipeline and sends what results;
+    /// the ARP request of a glean leaves only when `may_ask`.
+    fn originate(&mut self, frame: &[u8], now_ms: u64, may_ask: bool) -> Originated {
         // Headroom as for a received frame, so the Ethernet rewrite works in place.
-        let mut buf = vec![0u8; HEADROOM + frame.len()];
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        buf.resize(HEADROOM + frame.len(), 0);
         buf[HEADROOM..].copy_from_slice(frame);
         let mut f = Frame {
             buf: &mut buf,
@@ -556,21 +689,36 @@ impl Datapath {
         };
         let out = self.pipeline.originate(&mut f, now_ms);
         let (start, len) = (f.start, f.len);
+        let gleaned = out.verdict == Verdict::Drop(DropReason::Glean);
+        let mut asked = false;
         if let Some(to) = out.reply {
-            self.send_reply(to);
+            if gleaned && !may_ask {
+                self.pipeline.counters.replies = self.pipeline.counters.replies.saturating_sub(1);
+            } else {
+                self.send_reply(to);
+                asked = true;
+            }
         }
         let to = match out.verdict {
-            Verdict::Forward { port, tag } => ReplyTo::Port { port, tag },
-            Verdict::Flood { vlan, .. } => ReplyTo::Vlan(vlan),
+            Verdict::Forward { port, tag } => Some(ReplyTo::Port { port, tag }),
+            Verdict::Flood { vlan, .. } => Some(ReplyTo::Vlan(vlan)),
             // The pipeline counted the drop; an unresolved neighbour's ARP request left above.
             Verdict::Drop(_)
             | Verdict::FloodAndPunt { .. }
             | Verdict::Punt(_)
             | Verdict::Consumed
-            | Verdict::Segment => return,
+            | Verdict::Segment => None,
         };
-        if let Some(bytes) = buf.get(start..start + len) {
+        if let Some(to) = to
+            && let Some(bytes) = buf.get(start..start + len)
+        {
             self.send_frame(to, bytes);
+        }
+        self.scratch = buf;
+        if gleaned {
+            Originated::Gleaned { asked }
+        } else {
+            Originated::Done
         }
     }
 
@@ -583,12 +731,24 @@ impl Datapath {
                         .map(|op| self.pipeline.tables.apply(op))
                         .collect();
                     let _ = reply.send(results);
+                    // A new route or neighbour may take a waiting frame: try it at once.
+                    self.gleaned_retry_ms = 0;
                 }
                 Control::Entries(kind, reply) => {
                     let _ = reply.send(self.pipeline.tables.entries(kind));
                 }
                 Control::Learned(reply) => {
                     let t = &self.pipeline.tables;
+                    let mut counters = self.pipeline.counters.clone();
+                    for (name, n) in [
+                        ("glean-queue-full", &self.drops.glean_queue_full),
+                        ("glean-expired", &self.drops.glean_expired),
+                    ] {
+                        let n = n.load(Ordering::Relaxed);
+                        if n > 0 {
+                            counters.drops.insert(name, n);
+                        }
+                    }
                     let _ = reply.send(Learned {
                         macs: t
                             .fdb
@@ -602,7 +762,7 @@ impl Datapath {
                                 (*i, *ip, n.mac, now_ms.saturating_sub(n.last_seen_ms))
                             })
                             .collect(),
-                        counters: self.pipeline.counters.clone(),
+                        counters,
                     });
                 }
                 Control::Trace(port, tag, frame, reply) => {
@@ -624,7 +784,7 @@ impl Datapath {
                                 .then_some(v);
                             self.send_frame(ReplyTo::Port { port, tag }, &frame);
                         }
-                        InjectTarget::Routed => self.originate(&frame, now_ms),
+                        InjectTarget::Routed => self.inject_routed(frame, now_ms),
                     }
                     self.flush();
                 }
@@ -745,8 +905,9 @@ mod tests {
         f
     }
 
-    #[test]
-    fn routed_injection_gleans_then_leaves_the_routed_port_with_our_address() {
+    /// A data path with one routed port (192.0.2.1/24, MAC [`ROUTER`]) and the far end of its
+    /// wire, which reads with a 2 s timeout.
+    fn routed_port() -> (SoftwareBackend, UnixDatagram) {
         let (port_end, wire) = UnixDatagram::pair().expect("socket pair");
         port_end.set_nonblocking(true).expect("non-blocking");
         wire.set_read_timeout(Some(Duration::from_secs(2)))
@@ -771,28 +932,42 @@ mod tests {
             }),
         ]);
         assert!(results.iter().all(Result::is_ok), "{results:?}");
+        (b, wire)
+    }
 
-        b.inject(InjectTarget::Routed, &own_udp([192, 0, 2, 2]))
-            .expect("queued");
+    /// Reads the ARP request for 192.0.2.2 the switch sends when it gleans.
+    fn expect_arp_request(wire: &UnixDatagram) {
         let mut buf = [0u8; 2048];
         let n = wire.recv(&mut buf).expect("the ARP request of the glean");
         let request = &buf[..n];
         assert_eq!(&request[..6], &[0xff; 6]);
         assert_eq!(&request[12..14], &[0x08, 0x06]);
+        assert_eq!(&request[20..22], &[0, 1], "a request");
         assert_eq!(&request[28..32], &[192, 0, 2, 1], "asked from our address");
         assert_eq!(&request[38..42], &[192, 0, 2, 2]);
+    }
 
+    /// What is left on the wire now (waits `quiet` for stragglers first).
+    fn rest(wire: &UnixDatagram, quiet: Duration) -> Vec<Vec<u8>> {
+        std::thread::sleep(quiet);
+        wire.set_nonblocking(true).expect("non-blocking");
+        let mut buf = [0u8; 2048];
+        let mut out = Vec::new();
+        while let Ok(n) = wire.recv(&mut buf) {
+            out.push(buf[..n].to_vec());
+        }
+        wire.set_nonblocking(false).expect("blocking");
+        out
+    }
+
+    /// The peer at 192.0.2.2 answers the switch's ARP request.
+    fn peer_answers(wire: &UnixDatagram) {
         wire.send(&arp(2, PEER, [192, 0, 2, 2], ROUTER, [192, 0, 2, 1]))
             .expect("ARP reply");
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while b.learned().expect("learned").neighbors.is_empty() {
-            assert!(Instant::now() < deadline, "the ARP reply was not learned");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        b.inject(InjectTarget::Routed, &own_udp([192, 0, 2, 2]))
-            .expect("queued");
-        let n = wire.recv(&mut buf).expect("the datagram");
-        let f = &buf[..n];
+    }
+
+    /// Checks `f` is `own_udp([192, 0, 2, 2])` as routed out of the port.
+    fn assert_routed_datagram(f: &[u8]) {
         assert_eq!(&f[..6], &PEER, "to the neighbour");
         assert_eq!(&f[6..12], &ROUTER, "from the interface");
         assert_eq!(&f[12..14], &[0x08, 0x00], "untagged IPv4");
@@ -809,15 +984,128 @@ mod tests {
         assert_ne!(&ip[26..28], &[0, 0]);
         assert!(checksum::verifies(pseudo, &ip[20..]), "UDP checksum");
         assert_eq!(&ip[28..], b"hello");
+    }
+
+    #[test]
+    fn routed_injection_gleans_then_leaves_the_routed_port_with_our_address() {
+        let (mut b, wire) = routed_port();
+        // One injection: it gleans, waits, and leaves once the peer answers; no second one.
+        b.inject(InjectTarget::Routed, &own_udp([192, 0, 2, 2]))
+            .expect("queued");
+        expect_arp_request(&wire);
+        peer_answers(&wire);
+        let mut buf = [0u8; 2048];
+        let n = wire.recv(&mut buf).expect("the waiting datagram");
+        assert_routed_datagram(&buf[..n]);
+        assert_eq!(b.learned().expect("learned").neighbors.len(), 1);
+
+        // Resolved: the next one leaves at once.
+        b.inject(InjectTarget::Routed, &own_udp([192, 0, 2, 2]))
+            .expect("queued");
+        let n = wire.recv(&mut buf).expect("the datagram");
+        assert_routed_datagram(&buf[..n]);
 
         // No route: nothing leaves, the drop is counted.
         b.inject(InjectTarget::Routed, &own_udp([203, 0, 113, 1]))
             .expect("queued");
         let counters = b.learned().expect("learned").counters;
-        assert_eq!(counters.originated, 3);
+        assert_eq!(counters.originated, 3, "a new attempt is no new packet");
+        assert_eq!(counters.routed, 2);
+        assert_eq!(counters.replies, 1, "one ARP request");
         assert_eq!(counters.drops.get("glean"), Some(&1));
         assert_eq!(counters.drops.get("no-route"), Some(&1));
-        wire.set_nonblocking(true).expect("non-blocking");
-        assert!(wire.recv(&mut buf).is_err(), "nothing more was sent");
+        assert_eq!(counters.drops.get("glean-expired"), None);
+        assert_eq!(counters.drops.get("glean-queue-full"), None);
+        assert_eq!(
+            rest(&wire, Duration::from_millis(50)),
+            Vec::<Vec<u8>>::new()
+        );
+    }
+
+    #[test]
+    fn a_routed_injection_waits_no_longer_than_its_deadline_and_asks_no_more_than_allowed() {
+        let (mut b, wire) = routed_port();
+        b.inject(InjectTarget::Routed, &own_udp([192, 0, 2, 2]))
+            .expect("queued");
+        expect_arp_request(&wire);
+        // Busy meanwhile: unrelated frames (an ARP request for someone else) keep the loop
+        // going, and the waiting frame gleans again each time without asking again.
+        let started = Instant::now();
+        let mut asked = Vec::new();
+        while started.elapsed() < Duration::from_millis(GLEAN_HOLD_MS + 300) {
+            wire.send(&arp(1, PEER, [192, 0, 2, 3], [0; 6], [192, 0, 2, 9]))
+                .expect("chatter");
+            asked.extend(rest(&wire, Duration::from_millis(20)));
+        }
+        assert!(
+            asked.iter().all(|f| f[12..14] == [0x08, 0x06]),
+            "only ARP left"
+        );
+        assert!(
+            asked.len() <= usize::try_from(GLEAN_HOLD_MS / GLEAN_REASK_MS).expect("small"),
+            "{} ARP requests in {GLEAN_HOLD_MS} ms",
+            asked.len()
+        );
+        assert_eq!(b.drops.glean_expired.load(Ordering::Relaxed), 1);
+        let counters = b.learned().expect("learned").counters;
+        assert_eq!(counters.drops.get("glean-expired"), Some(&1));
+        assert_eq!(
+            counters.drops.get("glean"),
+            Some(&1),
+            "kept waiting is no new drop"
+        );
+        assert_eq!(counters.originated, 1);
+
+        // Too late: the answer takes nothing out any more.
+        peer_answers(&wire);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while b.learned().expect("learned").neighbors.is_empty() {
+            assert!(Instant::now() < deadline, "the ARP reply was not learned");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let late = rest(&wire, Duration::from_millis(50));
+        assert!(
+            late.iter().all(|f| f[12..14] != [0x08, 0x00]),
+            "the expired datagram left: {late:?}"
+        );
+    }
+
+    #[test]
+    fn a_full_wait_queue_drops_the_oldest_and_counts_it() {
+        let (mut b, wire) = routed_port();
+        let total = GLEAN_QUEUE + 2;
+        for id in 0..total {
+            let mut f = own_udp([192, 0, 2, 2]);
+            f[18..20].copy_from_slice(&u16::try_from(id).expect("small").to_be_bytes());
+            b.inject(InjectTarget::Routed, &f).expect("queued");
+        }
+        expect_arp_request(&wire);
+        // Answered after every injection before it: all of them were routed by then.
+        assert_eq!(
+            b.learned().expect("learned").counters.originated,
+            u64::try_from(total).expect("small")
+        );
+        assert_eq!(b.drops.glean_queue_full.load(Ordering::Relaxed), 2);
+        peer_answers(&wire);
+        let mut ids = Vec::new();
+        let mut buf = [0u8; 2048];
+        while ids.len() < GLEAN_QUEUE {
+            let n = wire.recv(&mut buf).expect("a waiting datagram");
+            let f = &buf[..n];
+            assert_routed_datagram(f);
+            ids.push(usize::from(u16::from_be_bytes([f[18], f[19]])));
+        }
+        assert_eq!(
+            ids,
+            (2..total).collect::<Vec<_>>(),
+            "in order, the two oldest gone"
+        );
+        let counters = b.learned().expect("learned").counters;
+        assert_eq!(counters.drops.get("glean-queue-full"), Some(&2));
+        assert_eq!(counters.originated, u64::try_from(total).expect("small"));
+        assert_eq!(
+            rest(&wire, Duration::from_millis(50)),
+            Vec::<Vec<u8>>::new()
+        );
     }
 }
