@@ -9,9 +9,11 @@ use std::time::Instant;
 use roamer_control::config::Config;
 use roamer_control::lisp::map_server::{MapServer, Resolution, SiteRow};
 use roamer_control::lisp::xtr::{self, Xtr};
+use roamer_control::reconcile::system_mac;
 use roamer_control::show::{AwayRow, DynamicEidRow, MapCacheRow};
 use roamer_control::wire::lisp::{LISP_CONTROL_PORT, MessageType};
-use roamer_hal::{HalEvent, InjectTarget, Punt, PuntReason};
+use roamer_forwarding::wire::checksum;
+use roamer_hal::{HalEvent, InjectTarget, Mac, Punt, PuntReason};
 use tracing::{debug, info, warn};
 
 use crate::dataplane::Dataplane;
@@ -30,6 +32,8 @@ pub struct Lisp {
     epoch: Instant,
     last_expiry_ms: u64,
     out: Vec<xtr::Output>,
+    /// Our SVIs' MAC (source of site-based Map-Notify frames).
+    router_mac: Mac,
 }
 
 impl Default for Lisp {
@@ -41,6 +45,7 @@ impl Default for Lisp {
             epoch: Instant::now(),
             last_expiry_ms: 0,
             out: Vec::new(),
+            router_mac: Mac([0; 6]),
         }
     }
 }
@@ -53,6 +58,7 @@ impl Lisp {
     /// Starts, changes or stops the Map-Server and the xTR as the configuration says.
     pub fn sync(&mut self, cfg: &Config) {
         let now = self.now_ms();
+        self.router_mac = system_mac(&cfg.hostname);
         let wanted = cfg.features.lisp && (cfg.lisp.ipv4.map_server || cfg.lisp.ipv6.map_server);
         self.resolver =
             cfg.features.lisp && (cfg.lisp.ipv4.map_resolver || cfg.lisp.ipv6.map_resolver);
@@ -88,10 +94,18 @@ impl Lisp {
             return;
         }
         let now = self.now_ms();
-        let Some((src, sport, payload)) = udp_v4(&punt.frame) else {
+        let Some((src, dst, sport, payload)) = udp_v4(&punt.frame) else {
             return;
         };
         let from = SocketAddr::new(IpAddr::V4(src), sport);
+        if dst.is_multicast() {
+            // A site-based Map-Notify from another xTR of our site (map-notify-group).
+            if let Some(x) = self.xtr.as_mut() {
+                x.site_notify(payload, dst, punt.vlan, now, &mut self.out);
+                self.carry_out(dataplane);
+            }
+            return;
+        }
         let kind = payload.first().map(|b| b >> 4);
         match kind {
             Some(k) if k == MessageType::MapRegister as u8 => {
@@ -198,6 +212,20 @@ impl Lisp {
                     from_port,
                     payload,
                 } => send(dataplane, to, from_port, &payload),
+                xtr::Output::SiteNotify {
+                    vlan,
+                    source,
+                    group,
+                    payload,
+                } => {
+                    let Some(frame) = site_notify_frame(self.router_mac, source, group, &payload)
+                    else {
+                        continue;
+                    };
+                    if let Err(e) = dataplane.inject(InjectTarget::Vlan(vlan), &frame) {
+                        warn!(%group, %vlan, error = %e, "site Map-Notify not sent");
+                    }
+                }
                 xtr::Output::Table(op) => {
                     for r in dataplane.backend().apply(std::slice::from_ref(&op)) {
                         match r {
@@ -267,7 +295,7 @@ impl Lisp {
                 interface: d.iface.to_string(),
                 uptime_secs: now.saturating_sub(d.first_ms) / 1000,
                 last_packet_secs: now.saturating_sub(d.last_seen_ms) / 1000,
-                via_map_notify: false,
+                via_map_notify: d.via_map_notify,
                 pending_pings: 0,
             })
             .collect()
@@ -319,8 +347,32 @@ fn udp_frame(
     Some(f)
 }
 
-/// Source address, source port and payload of an Ethernet/IPv4/UDP frame to port 4342.
-fn udp_v4(frame: &[u8]) -> Option<(Ipv4Addr, u16, &[u8])> {
+/// A site-based Map-Notify frame: to the group's MAC, IP TTL 1 (it must not leave the site's
+/// LAN), UDP 4342 to 4342 with its checksum.
+fn site_notify_frame(
+    mac: Mac,
+    source: Ipv4Addr,
+    group: Ipv4Addr,
+    payload: &[u8],
+) -> Option<Vec<u8>> {
+    let mut f = udp_frame(source, group, LISP_CONTROL_PORT, LISP_CONTROL_PORT, payload)?;
+    let g = group.octets();
+    f[..6].copy_from_slice(&[0x01, 0x00, 0x5e, g[1] & 0x7f, g[2], g[3]]);
+    f[6..12].copy_from_slice(&mac.0);
+    let ip = ETH_LEN;
+    f[ip + 8] = 1;
+    let c = checksum::ipv4_header(&f[ip..ip + 20]);
+    f[ip + 10..ip + 12].copy_from_slice(&c.to_be_bytes());
+    let udp = ip + 20;
+    let len = u16::try_from(f.len() - udp).ok()?;
+    let sum = checksum::udp_field(checksum::pseudo_ipv4(source, group, 17, len), &f[udp..]);
+    f[udp + 6..udp + 8].copy_from_slice(&sum.to_be_bytes());
+    Some(f)
+}
+
+/// Source and destination address, source port and payload of an Ethernet/IPv4/UDP frame to
+/// port 4342.
+fn udp_v4(frame: &[u8]) -> Option<(Ipv4Addr, Ipv4Addr, u16, &[u8])> {
     if frame.get(12..14)? != [0x08, 0x00] {
         return None;
     }
@@ -337,5 +389,6 @@ fn udp_v4(frame: &[u8]) -> Option<(Ipv4Addr, u16, &[u8])> {
     }
     let sport = u16::from_be_bytes([udp[0], udp[1]]);
     let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
-    Some((src, sport, udp.get(8..)?))
+    let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+    Some((src, dst, sport, udp.get(8..)?))
 }

@@ -8,9 +8,11 @@
 //! counted and dropped.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use roamer_hal::{Iid, L3Interface, Locator, NegativeAction, NextHop, Prefix, TableEntry, TableOp};
+use roamer_hal::{
+    Iid, L3Interface, Locator, NegativeAction, NextHop, Prefix, TableEntry, TableOp, VlanId,
+};
 use serde::Serialize;
 
 use crate::config::Config;
@@ -74,6 +76,14 @@ pub enum Output {
     },
     /// A change to the forwarding core's tables.
     Table(TableOp),
+    /// A site-based Map-Notify: UDP 4342 to `group` with IP TTL 1, from `source` (our SVI
+    /// address), flooded in `vlan` (protocols.md §6).
+    SiteNotify {
+        vlan: VlanId,
+        source: Ipv4Addr,
+        group: Ipv4Addr,
+        payload: Vec<u8>,
+    },
 }
 
 /// What the xTR counts (`show lisp counters`-style; every drop of input has one).
@@ -96,6 +106,9 @@ pub struct Counters {
     pub dynamic_eids_moved_away: u64,
     pub dynamic_eids_timed_out: u64,
     pub resolver_switches: u64,
+    pub site_notifies_sent: u64,
+    pub site_notifies_received: u64,
+    pub site_notifies_refused: u64,
     pub dropped_table_full: u64,
     pub unusable_keys: u64,
 }
@@ -131,6 +144,9 @@ pub struct DynamicEid {
     pub last_seen_ms: u64,
     /// A host route was installed (across-subnet mode).
     pub host_route: bool,
+    /// Learned from another xTR of the site (site-based Map-Notify), not from local traffic:
+    /// that xTR registers it, we do not.
+    pub via_map_notify: bool,
 }
 
 /// Who put a prefix in the away table.
@@ -193,6 +209,9 @@ struct Pending {
 struct MapPolicy {
     ranges: Vec<(Prefix, Vec<LocatorRecord>)>,
     extended_subnet: BTreeMap<L3Interface, bool>,
+    notify_group: Option<Ipv4Addr>,
+    /// The IPv4 address of each interface the map is applied to (site Map-Notify source).
+    sources: BTreeMap<L3Interface, Ipv4Addr>,
 }
 
 /// The xTR.
@@ -309,6 +328,8 @@ impl Xtr {
                 MapPolicy {
                     ranges: group(m.database_mapping.iter()),
                     extended_subnet: BTreeMap::new(),
+                    notify_group: m.map_notify_group,
+                    sources: BTreeMap::new(),
                 },
             );
         }
@@ -319,6 +340,9 @@ impl Xtr {
             {
                 p.extended_subnet
                     .insert(L3Interface::Vlan(*v), iface.lisp_extended_subnet_mode);
+                if let Some(IpAddr::V4(a)) = iface.ipv4.first().map(|a| a.addr) {
+                    p.sources.insert(L3Interface::Vlan(*v), a);
+                }
             }
         }
 
@@ -409,8 +433,12 @@ impl Xtr {
         out: &mut Vec<Output>,
     ) {
         if let Some(d) = self.dynamic.get_mut(&eid) {
-            d.last_seen_ms = now_ms;
-            return;
+            if !d.via_map_notify {
+                d.last_seen_ms = now_ms;
+                return;
+            }
+            // It was at another xTR of the site; now it talks to us: ours from here on.
+            self.dynamic.remove(&eid);
         }
         if !self.maps.contains_key(map) {
             return;
@@ -454,6 +482,7 @@ impl Xtr {
                 first_ms: now_ms,
                 last_seen_ms: now_ms,
                 host_route,
+                via_map_notify: false,
             },
         );
         for s in self
@@ -463,6 +492,142 @@ impl Xtr {
         {
             s.next_ms = now_ms;
             s.failures = 0;
+        }
+        if extended {
+            self.announce_to_site(iface, eid, map, out);
+        }
+    }
+
+    /// Extended subnet: tell the other xTRs of the site (same VLAN) that `eid` is here now.
+    fn announce_to_site(
+        &mut self,
+        iface: L3Interface,
+        eid: IpAddr,
+        map: &str,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(policy) = self.maps.get(map) else {
+            return;
+        };
+        let (Some(group), Some(source), L3Interface::Vlan(vlan)) = (
+            policy.notify_group,
+            policy.sources.get(&iface).copied(),
+            iface,
+        ) else {
+            return;
+        };
+        let Some(key) = self.map_key(map) else {
+            self.counters.unusable_keys += 1;
+            return;
+        };
+        let Some(record) = self.record_for_prefix(Prefix::host(eid)) else {
+            return;
+        };
+        let notify = MapNotify {
+            ack: false,
+            nonce: self.nonces.fresh(),
+            auth: crate::wire::lisp::auth::Authentication::none(),
+            records: vec![record],
+            xtr: None,
+        };
+        let Ok(payload) = notify.to_signed_vec(&key) else {
+            return;
+        };
+        self.counters.site_notifies_sent += 1;
+        out.push(Output::SiteNotify {
+            vlan,
+            source,
+            group,
+            payload,
+        });
+    }
+
+    /// The key that signs a map's messages: its map-servers' (the site's shared key).
+    fn map_key(&self, map: &str) -> Option<AuthKey> {
+        self.servers
+            .iter()
+            .filter(|s| s.maps.iter().any(|m| m == map))
+            .find_map(|s| s.key.clone())
+    }
+
+    /// A site-based Map-Notify to `group` received in `vlan` from another xTR of the site:
+    /// the EIDs it names are at that xTR now; we stop claiming them and list them with `*`.
+    pub fn site_notify(
+        &mut self,
+        payload: &[u8],
+        group: Ipv4Addr,
+        vlan: Option<VlanId>,
+        now_ms: u64,
+        out: &mut Vec<Output>,
+    ) {
+        let Some((map, iface)) = self.maps.iter().find_map(|(name, p)| {
+            if p.notify_group != Some(group) {
+                return None;
+            }
+            let iface = p
+                .sources
+                .keys()
+                .find(|i| vlan.is_none_or(|v| **i == L3Interface::Vlan(v)))
+                .copied()?;
+            Some((name.clone(), iface))
+        }) else {
+            self.counters.site_notifies_refused += 1;
+            return;
+        };
+        let verified = self.map_key(&map).and_then(|key| {
+            let index = MapNotify::parse(payload).ok()?.auth.key_index();
+            MapNotify::parse_verified(payload, &key.with_key_index(index)).ok()
+        });
+        let Some(notify) = verified else {
+            self.counters.site_notifies_refused += 1;
+            return;
+        };
+        self.counters.site_notifies_received += 1;
+        for record in &notify.records {
+            let Some(prefix) = record.prefix.prefix() else {
+                continue;
+            };
+            let eid = prefix.addr();
+            let in_map = self
+                .maps
+                .get(&map)
+                .is_some_and(|p| p.ranges.iter().any(|(r, _)| r.contains(eid)));
+            let ours = record.locators.iter().any(|l| self.rlocs.contains(&l.rloc));
+            if ours || !in_map || prefix.len() != host_len(&prefix) {
+                continue;
+            }
+            if let Some(old) = self.dynamic.remove(&eid)
+                && old.host_route
+            {
+                out.push(Output::Table(TableOp::remove(TableEntry::Route {
+                    prefix,
+                    next_hop: NextHop::Connected(old.iface),
+                })));
+            }
+            // In our site, on the extended LAN: not away (whatever the map-server said first).
+            if let Some(a) = self.away.remove(&prefix)
+                && a.programmed
+            {
+                out.push(Output::Table(TableOp::remove(TableEntry::AwayEntry {
+                    iid: self.iid,
+                    eid: prefix,
+                })));
+            }
+            if self.dynamic.len() >= self.limits.dynamic_eids {
+                self.counters.dropped_table_full += 1;
+                continue;
+            }
+            self.dynamic.insert(
+                eid,
+                DynamicEid {
+                    map: map.clone(),
+                    iface,
+                    first_ms: now_ms,
+                    last_seen_ms: now_ms,
+                    host_route: false,
+                    via_map_notify: true,
+                },
+            );
         }
     }
 
@@ -729,6 +894,15 @@ impl Xtr {
 
     /// Another site registered our dynamic EID: forget it, put it in the away table.
     fn moved_away(&mut self, host: Prefix, now_ms: u64, out: &mut Vec<Output>) {
+        // Held by another xTR of our site (site-based Map-Notify): the map-server only tells
+        // us it is not ours, which we know; it stays listed.
+        if self
+            .dynamic
+            .get(&host.addr())
+            .is_none_or(|d| d.via_map_notify)
+        {
+            return;
+        }
         let Some(d) = self.dynamic.remove(&host.addr()) else {
             return;
         };
@@ -805,6 +979,9 @@ impl Xtr {
             let Some(d) = self.dynamic.remove(&eid) else {
                 continue;
             };
+            if d.via_map_notify {
+                continue;
+            }
             self.counters.dynamic_eids_timed_out += 1;
             let host = Prefix::host(eid);
             if d.host_route {
@@ -1151,8 +1328,10 @@ impl Xtr {
     /// The record that answers a Map-Request for `eid`: a detected dynamic EID, else the most
     /// specific registered database mapping.
     fn own_record(&self, eid: IpAddr, ttl: u32) -> Option<EidRecord> {
-        if self.dynamic.contains_key(&eid) {
-            return self.record_for_prefix(Prefix::host(eid));
+        if let Some(d) = self.dynamic.get(&eid) {
+            return (!d.via_map_notify)
+                .then(|| self.record_for_prefix(Prefix::host(eid)))
+                .flatten();
         }
         let p = self.database_prefix(eid)?;
         if self.away.contains_key(&p) {
@@ -1187,7 +1366,8 @@ impl Xtr {
             }
         }
         for (eid, d) in &self.dynamic {
-            if s.maps.contains(&d.map)
+            if !d.via_map_notify
+                && s.maps.contains(&d.map)
                 && let Some(r) = self.record_for_prefix(Prefix::host(*eid))
             {
                 records.push(r);
@@ -1287,7 +1467,7 @@ mod tests {
         out.iter()
             .filter_map(|o| match o {
                 Output::Send { to, payload, .. } => Some((*to, payload.clone())),
-                Output::Table(_) => None,
+                _ => None,
             })
             .collect()
     }
@@ -1296,7 +1476,7 @@ mod tests {
         out.iter()
             .filter_map(|o| match o {
                 Output::Table(op) => Some(op.clone()),
-                Output::Send { .. } => None,
+                _ => None,
             })
             .collect()
     }
@@ -1756,6 +1936,71 @@ mod tests {
         // Garbage is counted, not fatal.
         x.receive(&[0x10, 0, 0], ms(), 0, &mut out);
         assert_eq!(x.counters.malformed, 1);
+    }
+
+    #[test]
+    fn extended_subnet_xtrs_of_a_site_agree_through_the_site_multicast_map_notify() {
+        let site = |me: u8| {
+            let mut c = cfg("  map-notify-group 239.1.1.1\n");
+            c.lisp.dynamic_eid.get_mut("roam").unwrap().database_mapping[0].locator =
+                IpAddr::from([192, 0, 2, me]);
+            c.lisp.ipv4.database_mapping[0].locator = IpAddr::from([192, 0, 2, me]);
+            c.interfaces.values_mut().next().unwrap().ipv4[0].addr = IpAddr::from([10, 9, 0, me]);
+            Xtr::new(&c, 0)
+        };
+        let (mut a1, mut a2) = (site(1), site(2));
+        let group = Ipv4Addr::new(239, 1, 1, 1);
+        let eid: IpAddr = "10.9.0.5".parse().unwrap();
+        let notify_of = |out: &[Output]| {
+            out.iter()
+                .find_map(|o| match o {
+                    Output::SiteNotify {
+                        vlan,
+                        source,
+                        group,
+                        payload,
+                    } => Some((*vlan, *source, *group, payload.clone())),
+                    _ => None,
+                })
+                .expect("a site Map-Notify")
+        };
+        let mut out = Vec::new();
+        a1.dynamic_eid_seen(vlan10(), eid, "roam", 0, &mut out);
+        let (vlan, source, g, payload) = notify_of(&out);
+        assert_eq!(
+            (vlan.get(), source, g),
+            (10, Ipv4Addr::new(10, 9, 0, 1), group)
+        );
+        let n = MapNotify::parse_verified(&payload, &key()).unwrap();
+        assert_eq!(n.records[0].prefix.prefix(), Some(Prefix::host(eid)));
+        assert_eq!(n.records[0].locators[0].rloc, IpAddr::from([192, 0, 2, 1]));
+        // xTR-2 learns it is at xTR-1: listed, not registered, not answered for.
+        out.clear();
+        a2.site_notify(&payload, group, Some(VlanId::new(10).unwrap()), 5, &mut out);
+        let (_, d) = a2.dynamic_eids().next().unwrap();
+        assert!(d.via_map_notify);
+        a2.tick(10, &mut out);
+        let registered = sends(&out)
+            .iter()
+            .flat_map(|(_, p)| MapRegister::parse(p).unwrap().records)
+            .any(|r| r.prefix.prefix() == Some(Prefix::host(eid)));
+        assert!(!registered);
+        // The host now talks to xTR-2: it claims it and tells xTR-1.
+        out.clear();
+        a2.dynamic_eid_seen(vlan10(), eid, "roam", 20, &mut out);
+        let (_, _, _, back) = notify_of(&out);
+        assert!(!a2.dynamic_eids().next().unwrap().1.via_map_notify);
+        out.clear();
+        a1.site_notify(&back, group, Some(VlanId::new(10).unwrap()), 25, &mut out);
+        assert!(a1.dynamic_eids().next().unwrap().1.via_map_notify);
+        // Another key, or another group: refused.
+        let forged = MapNotify::parse(&back)
+            .unwrap()
+            .to_signed_vec(&AuthKey::new(KeyId::HmacSha1, b"other").unwrap())
+            .unwrap();
+        a1.site_notify(&forged, group, None, 30, &mut out);
+        a1.site_notify(&back, Ipv4Addr::new(239, 9, 9, 9), None, 30, &mut out);
+        assert_eq!(a1.counters.site_notifies_refused, 2);
     }
 
     #[test]
