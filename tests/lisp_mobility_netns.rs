@@ -154,6 +154,14 @@ impl Lab {
         let xb = Daemon::start_in_netns(&mobile_xtr_config(&p, 2, 'b'), b_ns.name());
         let xc = Daemon::start_in_netns(&remote_xtr_config(&p), c_ns.name());
 
+        // The remote site registers first: asked earlier, the map-resolver would rightly answer
+        // "configured, not registered" (forward-native for a minute).
+        wait_for("xTR-C registered", Duration::from_secs(20), || {
+            let site = ms.exec("show lisp site").stdout;
+            site.lines()
+                .any(|l| l.contains("10.3.0.0/24") && l.contains(" yes "))
+                .then_some(site)
+        });
         // H talks first: xTR-A detects it, registers it; both ITRs resolve through the MR.
         let warm = Instant::now();
         wait_for(
