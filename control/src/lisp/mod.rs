@@ -2,4 +2,5 @@
 
 pub mod map_server;
 pub mod nonce;
+pub mod reliable;
 pub mod xtr;
