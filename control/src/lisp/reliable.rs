@@ -78,6 +78,8 @@ pub const IP_MTU: usize = 1500;
 /// Closed sockets are released once their closing handshake is over, at the latest after this.
 const RETIRE_MS: u64 = 60_000;
 const EPHEMERAL_FIRST: u16 = 49_152;
+/// Stack runs per poll while packets to our own addresses are looped back.
+const LOOPBACK_ROUNDS: usize = 8;
 
 static NEXT_ENDPOINT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -187,6 +189,8 @@ pub struct EndpointCounters {
     pub tx_packets: u64,
     /// Replies dropped because the transmit queue was full.
     pub tx_dropped_full: u64,
+    /// Packets from us to one of our own addresses, delivered without leaving the endpoint.
+    pub looped_back: u64,
 }
 
 /// One userspace TCP/IPv4 stack (smoltcp, `Medium::Ip`) over an in-memory device. The sockets
@@ -303,10 +307,30 @@ impl TcpEndpoint {
 
     /// Runs the TCP stack: received packets, timers, transmissions. The session objects call it
     /// from their own `poll`; calling it more often is harmless.
+    /// Packets to one of our own addresses (an xTR registering with the Map-Server of the same
+    /// switch) are delivered locally and never handed out.
     pub fn poll(&mut self, now_ms: u64) {
         self.now_ms = self.now_ms.max(now_ms);
         let now = instant(self.now_ms);
-        self.iface.poll(now, &mut self.device, &mut self.sockets);
+        for _ in 0..LOOPBACK_ROUNDS {
+            self.iface.poll(now, &mut self.device, &mut self.sockets);
+            let mut looped = false;
+            let mut keep = VecDeque::new();
+            for p in std::mem::take(&mut self.device.tx) {
+                let ours = tcp_destination(&p).is_some_and(|d| self.addresses.contains(&d));
+                if ours && self.device.rx.len() < PACKET_QUEUE_LIMIT {
+                    self.device.rx.push_back(p);
+                    self.counters.looped_back += 1;
+                    looped = true;
+                } else {
+                    keep.push_back(p);
+                }
+            }
+            self.device.tx = keep;
+            if !looped {
+                break;
+            }
+        }
         self.release_retired();
     }
 
@@ -513,7 +537,8 @@ pub enum DownReason {
     FramingError,
     /// The local address is not (or no longer) one of the endpoint's addresses.
     NoLocalAddress,
-    /// IPv6 map-server or local address: the transport is IPv4 only.
+    /// IPv6 map-server or local address (the transport is IPv4 only), or a map-server address
+    /// that is not unicast.
     Unsupported,
     /// Closed locally ([`EtrSessions::close`], [`MsSessions::set_enabled`]`(false)`).
     Closed,
@@ -858,6 +883,10 @@ impl EtrSession {
                 self.down(ms, DownReason::Unsupported, now_ms, events);
                 return;
             };
+            if remote.is_unspecified() || remote.is_multicast() || remote.is_broadcast() {
+                self.down(ms, DownReason::Unsupported, now_ms, events);
+                return;
+            }
             if !ep.has_address(self.local) {
                 self.down(ms, DownReason::NoLocalAddress, now_ms, events);
                 return;
@@ -1632,6 +1661,29 @@ mod tests {
             p.etr_events.last(),
             Some(&EtrEvent::Down(ip(MS), DownReason::NoLocalAddress))
         );
+    }
+
+    #[test]
+    fn xtr_and_map_server_on_one_switch_talk_over_loopback() {
+        let mut ep = TcpEndpoint::new(4, 0);
+        ep.set_addresses(&[ip(ETR), ip(MS)]);
+        let (mut etr, mut ms) = (EtrSessions::new(), MsSessions::new());
+        let (mut ev, mut mev) = (Vec::new(), Vec::new());
+        // The Map-Server listens before the xTR's first UDP register is acknowledged.
+        ms.poll(&mut ep, 0, &mut mev);
+        ms.allow(ip(ETR), 0);
+        etr.open(ip(MS), ip(ETR), 0);
+        let mut out = Vec::new();
+        for now in 1..=20 {
+            etr.poll(&mut ep, now * 10, &mut ev);
+            ms.poll(&mut ep, now * 10, &mut mev);
+            ep.drain_ip(&mut out);
+        }
+        assert!(out.is_empty());
+        assert!(etr.is_up(ip(MS)), "{ev:?} {mev:?} {:?}", ms.counters());
+        assert!(ev.contains(&EtrEvent::RefreshRequested(ip(MS))));
+        assert_eq!(ms.peers().len(), 1);
+        assert!(ep.counters().looped_back >= 4);
     }
 
     #[test]
