@@ -94,7 +94,15 @@ struct Lab {
 }
 
 impl Lab {
+    /// Converged: H and R have talked through the mapping system.
     fn up() -> Lab {
+        let lab = Lab::wired();
+        lab.warm();
+        lab
+    }
+
+    /// Wired and running, the remote site registered; H and R have not talked yet.
+    fn wired() -> Lab {
         let p = testkit::unique_prefix();
         let ns = |n: &str| {
             let ns = Netns::new(&format!("{p}{n}")).expect("netns");
@@ -162,28 +170,6 @@ impl Lab {
                 .any(|l| l.contains("10.3.0.0/24") && l.contains(" yes "))
                 .then_some(site)
         });
-        // H talks first: xTR-A detects it, registers it; both ITRs resolve through the MR.
-        let warm = Instant::now();
-        wait_for(
-            "H reaches R through the mapping system",
-            Duration::from_secs(30),
-            || {
-                testkit::ping(&h, Ipv4Addr::new(10, 3, 0, 10), Duration::from_secs(1))
-                    .unwrap()
-                    .then(String::new)
-            },
-        );
-        eprintln!("first exchange H -> R after {:?}", warm.elapsed());
-        let site = ms.exec("show lisp site").stdout;
-        assert!(site.contains("10.9.0.5/32"), "{site}");
-        assert!(site.contains("10.3.0.0/24"), "{site}");
-        let dyn_a = xa.exec("show lisp dynamic-eid summary").stdout;
-        assert!(dyn_a.contains("10.9.0.5"), "{dyn_a}");
-        wait_for("xTR-C caches H at xTR-A", Duration::from_secs(10), || {
-            let _ = testkit::ping(&r, Ipv4Addr::new(10, 9, 0, 5), Duration::from_secs(1));
-            let cache = xc.exec("show ip lisp map-cache").stdout;
-            (cache.contains("10.9.0.5/32") && cache.contains("192.0.2.1")).then_some(cache)
-        });
         Lab {
             ms,
             xa,
@@ -196,6 +182,31 @@ impl Lab {
             _nodes: vec![ms_ns, a_ns, b_ns, c_ns],
             p,
         }
+    }
+
+    fn warm(&self) {
+        // H talks first: xTR-A detects it, registers it; both ITRs resolve through the MR.
+        let warm = Instant::now();
+        wait_for(
+            "H reaches R through the mapping system",
+            Duration::from_secs(30),
+            || {
+                testkit::ping(&self.h, Ipv4Addr::new(10, 3, 0, 10), Duration::from_secs(1))
+                    .unwrap()
+                    .then(String::new)
+            },
+        );
+        eprintln!("first exchange H -> R after {:?}", warm.elapsed());
+        let site = self.ms.exec("show lisp site").stdout;
+        assert!(site.contains("10.9.0.5/32"), "{site}");
+        assert!(site.contains("10.3.0.0/24"), "{site}");
+        let dyn_a = self.xa.exec("show lisp dynamic-eid summary").stdout;
+        assert!(dyn_a.contains("10.9.0.5"), "{dyn_a}");
+        wait_for("xTR-C caches H at xTR-A", Duration::from_secs(10), || {
+            let _ = testkit::ping(&self.r, Ipv4Addr::new(10, 9, 0, 5), Duration::from_secs(1));
+            let cache = self.xc.exec("show ip lisp map-cache").stdout;
+            (cache.contains("10.9.0.5/32") && cache.contains("192.0.2.1")).then_some(cache)
+        });
     }
 }
 
@@ -424,4 +435,116 @@ fn a_local_eid_without_route_triggers_an_smr_and_the_itr_caches_forward_native()
         line.contains(" no "),
         "withdrawn from the map-server:\n{site}"
     );
+}
+
+/// Mobility convergence benchmark (issue 6): run by `scripts/bench-mobility.sh`, not by the
+/// test suite. R streams UDP to H every millisecond; H moves between xTR-A and xTR-B 20 times.
+/// Convergence = from H's first packet at its new xTR to the first datagram from R arriving
+/// there. The peer, measured in the same run: first contact — the same measurement when H
+/// appears for the first time and xTR-C has never resolved it (one plain Map-Request round
+/// trip through the map-resolver).
+#[test]
+#[ignore = "benchmark: scripts/bench-mobility.sh"]
+fn mobility_convergence_benchmark() {
+    use std::net::UdpSocket;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const MOVES: usize = 20;
+    let lab = Lab::wired();
+    let (h, r, p) = (&lab.h, &lab.r, lab.p.clone());
+    // H's socket, bound to the port only: it works on whichever link holds the address.
+    // Per request: drain, send H's first packet (time t0), time the first datagram from R.
+    let (to_h, from_main) = std::sync::mpsc::channel::<bool>();
+    let (to_main, results) = std::sync::mpsc::channel::<(Instant, Option<Instant>)>();
+    let receiver = h.spawn(move || {
+        let sock = UdpSocket::bind("0.0.0.0:7777").unwrap();
+        let mut buf = [0u8; 64];
+        while let Ok(true) = from_main.recv() {
+            sock.set_nonblocking(true).unwrap();
+            while sock.recv_from(&mut buf).is_ok() {}
+            sock.set_nonblocking(false).unwrap();
+            sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let t0 = Instant::now();
+            let _ = sock.send_to(b"hello", "10.3.0.10:7779");
+            let got = sock.recv_from(&mut buf).ok().map(|_| Instant::now());
+            to_main.send((t0, got)).unwrap();
+        }
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let stream = |stop: Arc<AtomicBool>| {
+        r.spawn(move || {
+            let sock = UdpSocket::bind("10.3.0.10:7778").unwrap();
+            let mut seq = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                seq += 1;
+                let _ = sock.send_to(&seq.to_be_bytes(), "10.9.0.5:7777");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+
+    // First contact: H appears (detected, registered), then R starts streaming to it; xTR-C
+    // resolves it with one Map-Request through the map-resolver.
+    to_h.send(true).unwrap();
+    wait_for("H registered", Duration::from_secs(10), || {
+        let site = lab.ms.exec("show lisp site").stdout;
+        site.contains("10.9.0.5/32").then_some(site)
+    });
+    let started = Instant::now();
+    let streamer = stream(stop.clone());
+    let (_, arrived) = results.recv().unwrap();
+    let first_contact = arrived.expect("first contact: no datagram from R within 5 s") - started;
+
+    let mut at_a = true;
+    let mut moves = Vec::new();
+    for _ in 0..MOVES {
+        // Apart by more than the SMR rate limits (3 s per EID), as real moves are.
+        std::thread::sleep(Duration::from_millis(3500));
+        let (from, to) = if at_a { ("ea", "eb") } else { ("eb", "ea") };
+        let (from, to) = (format!("{p}{from}"), format!("{p}{to}"));
+        // The old link goes down (a host accepts packets for its address on any live link).
+        h.ip(&["addr", "flush", "dev", &from]).unwrap();
+        h.ip(&["link", "set", &from, "down"]).unwrap();
+        h.ip(&["link", "set", &to, "up"]).unwrap();
+        h.ip(&["addr", "add", "10.9.0.5/24", "dev", &to]).unwrap();
+        h.ip(&["route", "replace", "default", "via", "10.9.0.1", "dev", &to])
+            .unwrap();
+        h.ip(&["neigh", "flush", "dev", &to]).unwrap();
+        at_a = !at_a;
+        to_h.send(true).unwrap();
+        let (t0, arrived) = results.recv().unwrap();
+        moves.push(arrived.map(|a| a - t0));
+    }
+    to_h.send(false).unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let _ = streamer.join();
+    let _ = receiver.join();
+    let lost = moves.iter().filter(|m| m.is_none()).count();
+    let mut ms: Vec<f64> = moves
+        .iter()
+        .flatten()
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    let pct = |q: f64| ms[((ms.len() as f64 - 1.0) * q).round() as usize];
+    let first = first_contact.as_secs_f64() * 1000.0;
+    println!(
+        "mobility convergence over {MOVES} moves between two xTRs (remote ITR, MS/MR, 1 ms stream):"
+    );
+    println!("  first contact (peer: one Map-Request round trip) {first:8.1} ms");
+    if ms.is_empty() {
+        println!("  no move converged within 5 s");
+    } else {
+        println!(
+            "  move p50 {:8.1} ms   p99 {:8.1} ms   max {:8.1} ms   not converged in 5 s: {lost}",
+            pct(0.5),
+            pct(0.99),
+            ms[ms.len() - 1]
+        );
+        println!(
+            "  ratio p50 / first contact: {:.2}   (target p50 <= 50 ms)",
+            pct(0.5) / first
+        );
+    }
 }

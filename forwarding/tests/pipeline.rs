@@ -670,6 +670,36 @@ fn a_moved_host_is_detected_by_its_arp_for_the_gateway() {
 }
 
 #[test]
+fn a_host_back_from_away_is_reported_at_once_not_at_the_refresh_pace() {
+    let mut p = switch();
+    let svi = L3Interface::Vlan(v(10));
+    add(
+        &mut p,
+        TableEntry::DynamicEidRange {
+            iface: svi,
+            map: "Roamer-1".into(),
+            eid: "172.16.1.0/24".parse().unwrap(),
+            extended_subnet: false,
+        },
+    );
+    let from_moved = udp(HOST_A, ROUTER_MAC, [172, 16, 1, 10], [10, 20, 0, 6], 64);
+    run(&mut p, A, &from_moved, 0);
+    // It moved away (the control plane says so), then comes back two seconds later.
+    add(
+        &mut p,
+        TableEntry::AwayEntry {
+            iid: Iid::default(),
+            eid: "172.16.1.10/32".parse().unwrap(),
+        },
+    );
+    run(&mut p, A, &from_moved, 2_000);
+    run(&mut p, A, &from_moved, 2_050);
+    let mut ev = Vec::new();
+    p.drain_events(&mut ev);
+    assert_eq!(ev.len(), 2, "{ev:?}");
+}
+
+#[test]
 fn trace_explains_and_learns_nothing() {
     let mut p = switch();
     itr(&mut p);

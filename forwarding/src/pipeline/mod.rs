@@ -30,6 +30,8 @@ const ETHERTYPE_IPV6: u16 = 0x86dd;
 const LISP_CONTROL_PORT: u16 = 4342;
 const HSRP_PORT: u16 = 1985;
 const HSRP_V6_PORT: u16 = 2029;
+/// While a returning host is still in the away table, its reports repeat at most this often.
+const AWAY_REDETECT_MS: u64 = 100;
 /// At most ten "too big" errors a second to one sender.
 const TOO_BIG_INTERVAL_MS: u64 = 100;
 
@@ -1167,7 +1169,14 @@ impl Pipeline {
             return;
         }
         let map = range.map.clone();
-        if T::LEARN && self.rate_ok(4, src, now_ms, self.settings.eid_refresh_ms) {
+        // A host we were told had left is back: report it at once, not at the refresh pace
+        // (its last report here may be only seconds old).
+        let (kind, interval) = if self.tables.is_away(src) {
+            (7, AWAY_REDETECT_MS)
+        } else {
+            (4, self.settings.eid_refresh_ms)
+        };
+        if T::LEARN && self.rate_ok(kind, src, now_ms, interval) {
             t.step(format_args!("dynamic EID {src} seen on {iface} ({map})"));
             self.event(HalEvent::DynamicEidSeen {
                 iface,
