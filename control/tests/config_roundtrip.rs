@@ -239,7 +239,7 @@ fn lisp_af(v6: bool) -> impl Strategy<Value = LispAf> {
 
 fn lisp() -> impl Strategy<Value = Lisp> {
     (
-        proptest::option::of(0u32..=16_777_215),
+        (proptest::option::of(0u32..=16_777_215), any::<bool>()),
         lisp_af(false),
         lisp_af(true),
         proptest::collection::btree_map(
@@ -279,13 +279,16 @@ fn lisp() -> impl Strategy<Value = Lisp> {
             0..3,
         ),
     )
-        .prop_map(|(instance_id, ipv4, ipv6, site, dynamic_eid)| Lisp {
-            instance_id,
-            ipv4,
-            ipv6,
-            site,
-            dynamic_eid,
-        })
+        .prop_map(
+            |((instance_id, reliable_off), ipv4, ipv6, site, dynamic_eid)| Lisp {
+                instance_id,
+                reliable_registration_disabled: reliable_off,
+                ipv4,
+                ipv6,
+                site,
+                dynamic_eid,
+            },
+        )
 }
 
 prop_compose! {

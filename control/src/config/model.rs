@@ -509,6 +509,10 @@ pub struct Lisp {
     /// `lisp instance-id N`: the instance-ID of the default EID table (0 when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_id: Option<u32>,
+    /// `roamer lisp reliable-registration disable`: this map-server does not accept TCP
+    /// registration sessions (an "old" map-server, seed 003); ETRs stay on UDP.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub reliable_registration_disabled: bool,
     #[serde(default, skip_serializing_if = "LispAf::is_empty")]
     pub ipv4: LispAf,
     #[serde(default, skip_serializing_if = "LispAf::is_empty")]

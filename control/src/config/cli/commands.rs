@@ -249,6 +249,12 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         modes: &[K::Config],
+        pattern: "roamer lisp reliable-registration disable",
+        help: "roamer platform settings",
+        action: lisp_reliable_registration,
+    },
+    Command {
+        modes: &[K::Config],
         pattern: "lisp instance-id <iid:0-16777215>",
         help: "Configure LISP",
         action: lisp_instance_id,
@@ -950,6 +956,16 @@ fn lisp_static_map_cache(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
     );
     let negated = ctx.negated;
     set_mapping(&mut lisp_af(ctx.cfg, v6).map_cache, m, negated)
+}
+
+fn lisp_reliable_registration(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
+    ctx.cfg.lisp.reliable_registration_disabled = !ctx.negated;
+    ctx.touched = Some(
+        ConfigPath::root()
+            .key("lisp")
+            .key("reliable-registration-disabled"),
+    );
+    Ok(())
 }
 
 fn lisp_instance_id(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {

@@ -37,6 +37,9 @@ pub fn render(cfg: &Config) -> String {
     if let Some(iid) = cfg.lisp.instance_id {
         line(o, 0, &format!("lisp instance-id {iid}"));
     }
+    if cfg.lisp.reliable_registration_disabled {
+        line(o, 0, "roamer lisp reliable-registration disable");
+    }
     render_lisp_af(o, "ip", &cfg.lisp.ipv4);
     render_lisp_af(o, "ipv6", &cfg.lisp.ipv6);
     for (name, site) in &cfg.lisp.site {
