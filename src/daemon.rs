@@ -242,6 +242,7 @@ impl State {
         let map_cache = self.lisp.map_cache_rows();
         let away = self.lisp.away_rows();
         let dynamic_eids = self.lisp.dynamic_eid_rows();
+        let sessions = self.lisp.session_rows();
         let ctx = ShowContext {
             running: &self.running,
             startup: startup.as_ref(),
@@ -257,6 +258,8 @@ impl State {
             lisp_sites: &sites,
             map_cache: &map_cache,
             away: &away,
+            sessions: &sessions,
+            reliable_registration: self.lisp.reliable_map_server(),
             uptime_secs: self.started.elapsed().as_secs(),
         };
         show::run(&ctx, rest)

@@ -8,9 +8,14 @@ use std::time::Instant;
 
 use roamer_control::config::Config;
 use roamer_control::lisp::map_server::{MapServer, Resolution, SiteRow};
+use roamer_control::lisp::nonce::Nonces;
+use roamer_control::lisp::reliable::{
+    EtrEvent, EtrSessions, MsEvent, MsSessions, SessionRow, SessionState, TcpEndpoint,
+};
 use roamer_control::lisp::xtr::{self, Xtr};
 use roamer_control::reconcile::system_mac;
 use roamer_control::show::{AwayRow, DynamicEidRow, MapCacheRow};
+use roamer_control::wire::lisp::MapRegister;
 use roamer_control::wire::lisp::{LISP_CONTROL_PORT, MessageType};
 use roamer_forwarding::wire::checksum;
 use roamer_hal::{HalEvent, InjectTarget, Mac, Punt, PuntReason};
@@ -34,6 +39,14 @@ pub struct Lisp {
     out: Vec<xtr::Output>,
     /// Our SVIs' MAC (source of site-based Map-Notify frames).
     router_mac: Mac,
+    /// Reliable registration (TCP 4342) over a userspace TCP stack: our addresses are not
+    /// the kernel's.
+    tcp: TcpEndpoint,
+    etr_sessions: EtrSessions,
+    ms_sessions: MsSessions,
+    etr_events: Vec<EtrEvent>,
+    ms_events: Vec<MsEvent>,
+    ip_out: Vec<Vec<u8>>,
 }
 
 impl Default for Lisp {
@@ -46,6 +59,12 @@ impl Default for Lisp {
             last_expiry_ms: 0,
             out: Vec::new(),
             router_mac: Mac([0; 6]),
+            tcp: TcpEndpoint::new(Nonces::default().fresh(), 0),
+            etr_sessions: EtrSessions::new(),
+            ms_sessions: MsSessions::new(),
+            etr_events: Vec::new(),
+            ms_events: Vec::new(),
+            ip_out: Vec::new(),
         }
     }
 }
@@ -59,6 +78,13 @@ impl Lisp {
     pub fn sync(&mut self, cfg: &Config) {
         let now = self.now_ms();
         self.router_mac = system_mac(&cfg.hostname);
+        let ours: Vec<IpAddr> = cfg
+            .interfaces
+            .values()
+            .filter(|i| !i.shutdown)
+            .flat_map(|i| i.ipv4.iter().map(|a| a.addr))
+            .collect();
+        self.tcp.set_addresses(&ours);
         let wanted = cfg.features.lisp && (cfg.lisp.ipv4.map_server || cfg.lisp.ipv6.map_server);
         self.resolver =
             cfg.features.lisp && (cfg.lisp.ipv4.map_resolver || cfg.lisp.ipv6.map_resolver);
@@ -74,6 +100,8 @@ impl Lisp {
             }
             (None, false) => {}
         }
+        self.ms_sessions
+            .set_enabled(self.map_server.is_some() && !cfg.lisp.reliable_registration_disabled);
         match (&mut self.xtr, Xtr::wanted(cfg)) {
             (Some(x), true) => x.reconfigure(cfg, now),
             (None, true) => {
@@ -90,6 +118,15 @@ impl Lisp {
 
     /// A punted LISP control frame.
     pub fn punt(&mut self, punt: &Punt, dataplane: &mut Dataplane) {
+        if matches!(punt.reason, PuntReason::LispControl | PuntReason::ForUs)
+            && let Some(ip) = punt.frame.get(ETH_LEN..)
+            && self.tcp.accepts(ip)
+        {
+            // A segment of a reliable registration session (to 4342, or from it to an ETR).
+            self.tcp.receive_ip(ip);
+            self.poll_sessions(dataplane);
+            return;
+        }
         if punt.reason != PuntReason::LispControl {
             return;
         }
@@ -115,6 +152,8 @@ impl Lisp {
                 match ms.register(payload, from, false, now) {
                     Ok(accepted) => {
                         debug!(%from, site = %accepted.site, prefixes = accepted.prefixes.len(), "Map-Register accepted");
+                        // Proven the key: may now open a reliable session (§5.1 step 2).
+                        self.ms_sessions.allow(from.ip(), now);
                         if let Some(notify) = accepted.notify {
                             send(dataplane, from, LISP_CONTROL_PORT, &notify);
                         }
@@ -186,13 +225,14 @@ impl Lisp {
         self.carry_out(dataplane);
     }
 
-    /// Timers: registrations, retransmissions, expiry.
+    /// Timers: registrations, retransmissions, expiry, TCP.
     pub fn tick(&mut self, dataplane: &mut Dataplane) {
         let now = self.now_ms();
         if let Some(x) = self.xtr.as_mut() {
             x.tick(now, &mut self.out);
             self.carry_out(dataplane);
         }
+        self.poll_sessions(dataplane);
         if now.saturating_sub(self.last_expiry_ms) < 1000 {
             return;
         }
@@ -204,9 +244,148 @@ impl Lisp {
         }
     }
 
+    /// Runs the reliable sessions: TCP timers and segments, their events, what they send.
+    fn poll_sessions(&mut self, dataplane: &mut Dataplane) {
+        let now = self.now_ms();
+        self.etr_sessions
+            .poll(&mut self.tcp, now, &mut self.etr_events);
+        self.ms_sessions
+            .poll(&mut self.tcp, now, &mut self.ms_events);
+        for e in std::mem::take(&mut self.etr_events) {
+            let Some(x) = self.xtr.as_mut() else { continue };
+            match e {
+                EtrEvent::Up(ms) => {
+                    info!(map_server = %ms, "reliable registration session up");
+                    x.session_up(ms);
+                }
+                EtrEvent::Down(ms, why) => {
+                    info!(map_server = %ms, ?why, "reliable registration session down: UDP registration");
+                    x.session_down(ms, now);
+                }
+                EtrEvent::RefreshRequested(ms) => x.refresh_requested(ms, now),
+                EtrEvent::Acked(ms, prefix) => {
+                    debug!(map_server = %ms, %prefix, "registration acknowledged")
+                }
+                EtrEvent::Rejected(ms, prefix, reason) => {
+                    warn!(map_server = %ms, %prefix, ?reason, "registration rejected")
+                }
+                EtrEvent::Notified(ms, record) => {
+                    debug!(map_server = %ms, ?record.prefix, "mapping notification")
+                }
+            }
+        }
+        for e in std::mem::take(&mut self.ms_events) {
+            match e {
+                MsEvent::Up(peer) => info!(%peer, "reliable registration session up"),
+                MsEvent::Down(peer, why) => {
+                    info!(%peer, ?why, "reliable registration session down")
+                }
+                MsEvent::Registration {
+                    peer,
+                    message_id,
+                    map_register,
+                } => self.reliable_register(peer, message_id, &map_register, dataplane),
+            }
+        }
+        self.carry_out(dataplane);
+        self.etr_sessions
+            .poll(&mut self.tcp, now, &mut self.etr_events);
+        self.ms_sessions
+            .poll(&mut self.tcp, now, &mut self.ms_events);
+        self.tcp.drain_ip(&mut self.ip_out);
+        for packet in self.ip_out.drain(..) {
+            let mut frame = Vec::with_capacity(ETH_LEN + packet.len());
+            frame.extend_from_slice(&[0u8; 12]);
+            frame.extend_from_slice(&[0x08, 0x00]);
+            frame.extend_from_slice(&packet);
+            if let Err(e) = dataplane.inject(InjectTarget::Routed, &frame) {
+                warn!(error = %e, "reliable registration segment not sent");
+            }
+        }
+    }
+
+    /// A Map-Register received over a reliable session: the Map-Server decides, the session
+    /// acknowledges (or rejects) each prefix.
+    fn reliable_register(
+        &mut self,
+        peer: SocketAddr,
+        message_id: u32,
+        bytes: &[u8],
+        dataplane: &mut Dataplane,
+    ) {
+        let now = self.now_ms();
+        let Some(ms) = self.map_server.as_mut() else {
+            return;
+        };
+        let prefixes: Vec<roamer_hal::Prefix> = MapRegister::parse(bytes)
+            .map(|r| {
+                r.records
+                    .iter()
+                    .filter_map(|rec| rec.prefix.prefix())
+                    .collect()
+            })
+            .unwrap_or_default();
+        match ms.register(bytes, peer, true, now) {
+            Ok(accepted) => {
+                for p in &accepted.prefixes {
+                    self.ms_sessions.ack(peer, message_id, *p);
+                }
+                for (previous, notify) in accepted.moved {
+                    info!(site = %accepted.site, %previous, "EID moved: Map-Notify to the previous RLOC");
+                    let to = SocketAddr::new(previous, LISP_CONTROL_PORT);
+                    send(dataplane, to, LISP_CONTROL_PORT, &notify);
+                }
+            }
+            Err(refusal) => {
+                info!(%peer, ?refusal, "reliable Map-Register refused");
+                let reason = roamer_control::wire::reliable::RejectReason::from_u8(1);
+                for p in prefixes {
+                    self.ms_sessions.nack(peer, message_id, p, reason);
+                }
+            }
+        }
+    }
+
+    /// Rows of `show lisp session`: our sessions to map-servers and, on a map-server, the
+    /// ETRs' sessions to us.
+    pub fn session_rows(&self) -> Vec<SessionRow> {
+        let now = self.now_ms();
+        let mut rows = self.etr_sessions.rows(now);
+        rows.extend(self.ms_sessions.rows(now));
+        rows
+    }
+
+    /// Whether this map-server takes registrations over TCP (the `#` legend of `show lisp site`).
+    pub fn reliable_map_server(&self) -> bool {
+        self.map_server.is_some() && self.ms_sessions.is_enabled()
+    }
+
     fn carry_out(&mut self, dataplane: &mut Dataplane) {
         for o in self.out.drain(..) {
             match o {
+                xtr::Output::OpenSession { map_server, local } => {
+                    if !matches!(
+                        self.etr_sessions.state(map_server),
+                        Some(SessionState::Up | SessionState::Connecting)
+                    ) {
+                        debug!(%map_server, "opening the reliable registration session");
+                        self.etr_sessions.open(
+                            map_server,
+                            local,
+                            self.epoch.elapsed().as_millis() as u64,
+                        );
+                    }
+                }
+                xtr::Output::SendReliable {
+                    map_server,
+                    payload,
+                } => {
+                    if !self.etr_sessions.send_registration(map_server, &payload) {
+                        // The session just went away: the register still goes, over UDP.
+                        let to = SocketAddr::new(map_server, LISP_CONTROL_PORT);
+                        send(dataplane, to, LISP_CONTROL_PORT, &payload);
+                    }
+                }
                 xtr::Output::Send {
                     to,
                     from_port,

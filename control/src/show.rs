@@ -127,6 +127,10 @@ pub struct ShowContext<'a> {
     pub lisp_sites: &'a [crate::lisp::map_server::SiteRow],
     pub map_cache: &'a [MapCacheRow],
     pub away: &'a [AwayRow],
+    /// Reliable registration sessions (`show lisp session`).
+    pub sessions: &'a [crate::lisp::reliable::SessionRow],
+    /// This map-server takes registrations over TCP (the `#` legend of `show lisp site`).
+    pub reliable_registration: bool,
     pub uptime_secs: u64,
 }
 
@@ -230,6 +234,11 @@ static SHOW: &[ShowCommand] = &[
         pattern: "ip lisp map-cache [ <eid:ip> ]",
         help: "IP information",
         run: ip_lisp_map_cache,
+    },
+    ShowCommand {
+        pattern: "lisp session",
+        help: "LISP information",
+        run: lisp_session,
     },
     ShowCommand {
         pattern: "ip lisp away",
@@ -645,7 +654,7 @@ fn forwarding_counters(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, Co
 
 fn lisp_site(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
     Ok(ShowOutput {
-        text: crate::lisp::map_server::render_sites(ctx.lisp_sites, false),
+        text: crate::lisp::map_server::render_sites(ctx.lisp_sites, ctx.reliable_registration),
         json: json!({ "TABLE_site": { "ROW_site": ctx.lisp_sites } }),
     })
 }
@@ -791,6 +800,25 @@ fn ip_lisp_away(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlEr
     })
 }
 
+/// `show lisp session` in the layout of seed 003.
+fn lisp_session(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
+    // Rows carry their age as of when they were taken; render against that instant.
+    const THEN: u64 = 1 << 62;
+    let rows: Vec<_> = ctx
+        .sessions
+        .iter()
+        .cloned()
+        .map(|mut r| {
+            r.since_ms = r.age_ms.map(|a| THEN - a);
+            r
+        })
+        .collect();
+    Ok(ShowOutput {
+        text: crate::lisp::reliable::render_sessions(&rows, THEN),
+        json: json!({ "vrf": "default", "sessions": ctx.sessions }),
+    })
+}
+
 fn hsrp_brief(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
     Ok(crate::hsrp::show::brief(ctx.hsrp))
 }
@@ -826,6 +854,8 @@ mod tests {
             lisp_sites: &[],
             map_cache: &[],
             away: &[],
+            sessions: &[],
+            reliable_registration: false,
             uptime_secs: 3661,
         }
     }

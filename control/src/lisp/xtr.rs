@@ -76,6 +76,14 @@ pub enum Output {
     },
     /// A change to the forwarding core's tables.
     Table(TableOp),
+    /// Open (or re-open) the reliable registration session (TCP 4342) to this map-server: a
+    /// UDP register to it was just acknowledged (protocols.md §5.1 step 3).
+    OpenSession { map_server: IpAddr, local: IpAddr },
+    /// A signed Map-Register (one record) for the map-server's reliable session.
+    SendReliable {
+        map_server: IpAddr,
+        payload: Vec<u8>,
+    },
     /// A site-based Map-Notify: UDP 4342 to `group` with IP TTL 1, from `source` (our SVI
     /// address), flooded in `vlan` (protocols.md §6).
     SiteNotify {
@@ -192,6 +200,8 @@ struct Server {
     sent_ms: u64,
     acked_ms: Option<u64>,
     failures: u32,
+    /// Registrations go over the TCP session (no periodic UDP refresh while it is up).
+    reliable: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -363,6 +373,7 @@ impl Xtr {
                         sent_ms: 0,
                         acked_ms: None,
                         failures: 0,
+                        reliable: false,
                     });
                     servers.len() - 1
                 }
@@ -416,6 +427,7 @@ impl Xtr {
                 s.sent_ms = o.sent_ms;
                 s.acked_ms = o.acked_ms;
                 s.failures = o.failures;
+                s.reliable = o.reliable;
             }
         }
         self.servers = servers;
@@ -870,6 +882,16 @@ impl Xtr {
             s.acked_ms = Some(now_ms);
             s.failures = 0;
             s.next_ms = s.sent_ms.saturating_add(REGISTER_INTERVAL_MS);
+            let map_server = s.address;
+            if !s.reliable
+                && let Some(local) = self
+                    .rlocs
+                    .iter()
+                    .find(|r| r.is_ipv4() == map_server.is_ipv4())
+                    .copied()
+            {
+                out.push(Output::OpenSession { map_server, local });
+            }
             return;
         }
         // Unsolicited: the mapping of these prefixes changed on the map-server.
@@ -1021,8 +1043,36 @@ impl Xtr {
         }
     }
 
+    /// The reliable session to `map_server` is up: registrations go over it from now on.
+    pub fn session_up(&mut self, map_server: IpAddr) {
+        for s in self.servers.iter_mut().filter(|s| s.address == map_server) {
+            s.reliable = true;
+        }
+    }
+
+    /// The session went down: back to periodic UDP registration at once.
+    pub fn session_down(&mut self, map_server: IpAddr, now_ms: u64) {
+        for s in self.servers.iter_mut().filter(|s| s.address == map_server) {
+            s.reliable = false;
+            s.outstanding = None;
+            s.failures = 0;
+            s.next_ms = now_ms;
+        }
+    }
+
+    /// The map-server asks for our full state over the session.
+    pub fn refresh_requested(&mut self, map_server: IpAddr, now_ms: u64) {
+        for s in self.servers.iter_mut().filter(|s| s.address == map_server) {
+            s.next_ms = now_ms;
+        }
+    }
+
     /// Sends the full registration of server `i` (in as many Map-Registers as needed).
     fn register(&mut self, i: usize, now_ms: u64, out: &mut Vec<Output>) {
+        if self.servers[i].reliable {
+            self.register_reliable(i, out);
+            return;
+        }
         let records = self.records_for(i);
         let s = &self.servers[i];
         let Some(key) = s.key.clone() else {
@@ -1059,6 +1109,32 @@ impl Xtr {
         s.failures = s.failures.saturating_add(1);
     }
 
+    /// Over the session: one Map-Register per record; nothing periodic (the session is the
+    /// liveness), the next one when something changes or the map-server asks.
+    fn register_reliable(&mut self, i: usize, out: &mut Vec<Output>) {
+        let records = self.records_for(i);
+        let s = &mut self.servers[i];
+        s.next_ms = u64::MAX;
+        let (address, proxy) = (s.address, s.proxy_reply);
+        let Some(key) = s.key.clone() else {
+            self.counters.unusable_keys += 1;
+            return;
+        };
+        for record in records {
+            let mut reg = MapRegister::new(vec![record]);
+            reg.nonce = self.nonces.fresh();
+            reg.want_map_notify = true;
+            reg.proxy_reply = proxy;
+            if let Ok(payload) = reg.to_signed_vec(&key) {
+                self.counters.registers_sent += 1;
+                out.push(Output::SendReliable {
+                    map_server: address,
+                    payload,
+                });
+            }
+        }
+    }
+
     /// A register with TTL 0 for `prefix` to the servers `which` selects: withdraw it.
     fn withdraw(
         &mut self,
@@ -1078,10 +1154,17 @@ impl Xtr {
             reg.nonce = nonce;
             if let Ok(payload) = reg.to_signed_vec(key) {
                 self.counters.registers_sent += 1;
-                out.push(Output::Send {
-                    to: SocketAddr::new(s.address, LISP_CONTROL_PORT),
-                    from_port: LISP_CONTROL_PORT,
-                    payload,
+                out.push(if s.reliable {
+                    Output::SendReliable {
+                        map_server: s.address,
+                        payload,
+                    }
+                } else {
+                    Output::Send {
+                        to: SocketAddr::new(s.address, LISP_CONTROL_PORT),
+                        from_port: LISP_CONTROL_PORT,
+                        payload,
+                    }
                 });
             }
         }
@@ -1519,7 +1602,15 @@ mod tests {
             .to_signed_vec(&key())
             .unwrap();
         x.receive(&notify, ms(), 1200, &mut out);
-        assert!(out.is_empty(), "an acknowledgement needs no answer");
+        // No answer to an acknowledgement; the reliable session is tried next (seed 003).
+        assert_eq!(
+            out,
+            vec![Output::OpenSession {
+                map_server: ms().ip(),
+                local: "192.0.2.1".parse().unwrap()
+            }]
+        );
+        out.clear();
         assert_eq!(x.counters.map_notifies_accepted, 1);
         x.tick(60_999, &mut out);
         assert!(out.is_empty());
@@ -2001,6 +2092,46 @@ mod tests {
         a1.site_notify(&forged, group, None, 30, &mut out);
         a1.site_notify(&back, Ipv4Addr::new(239, 9, 9, 9), None, 30, &mut out);
         assert_eq!(a1.counters.site_notifies_refused, 2);
+    }
+
+    #[test]
+    fn over_a_reliable_session_registrations_go_one_per_record_on_refresh_and_fall_back_to_udp() {
+        let mut x = Xtr::new(&cfg(""), 0);
+        let mut out = Vec::new();
+        x.dynamic_eid_seen(vlan10(), "10.9.0.5".parse().unwrap(), "roam", 0, &mut out);
+        x.session_up(ms().ip());
+        out.clear();
+        x.refresh_requested(ms().ip(), 10);
+        x.tick(10, &mut out);
+        let reliable: Vec<MapRegister> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::SendReliable {
+                    map_server,
+                    payload,
+                } if *map_server == ms().ip() => {
+                    Some(MapRegister::parse_verified(payload, &key()).unwrap())
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(reliable.len(), 2, "the /24 and the /32, one register each");
+        assert!(reliable.iter().all(|r| r.records.len() == 1));
+        assert!(
+            sends(&out).is_empty(),
+            "nothing over UDP while the session is up"
+        );
+        // Nothing periodic while up.
+        out.clear();
+        x.tick(10 + 2 * REGISTER_INTERVAL_MS, &mut out);
+        assert!(
+            out.iter()
+                .all(|o| !matches!(o, Output::SendReliable { .. } | Output::Send { .. }))
+        );
+        // Down: UDP at once.
+        x.session_down(ms().ip(), 130_000);
+        x.tick(130_000, &mut out);
+        assert_eq!(sends(&out).len(), 1);
     }
 
     #[test]

@@ -1,0 +1,186 @@
+//! Seed 003, reliable registration: an xTR registers to a new map-server (reliable transport)
+//! and to an old one (configured without it). After the UDP Map-Register is acknowledged the
+//! xTR opens TCP 4342 to each: the new one accepts, asks for a refresh and acknowledges the
+//! registrations sent over the session (`yes#`, session Up); the old one refuses and the xTR
+//! stays on UDP there (session Down, `never`). A map-server restart breaks the session: the
+//! xTR falls back to UDP and re-establishes it.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Daemon;
+use roamer_platforms::software::testkit::{self, Capture, Netns, Veth};
+
+const KEY: &str = "roamer-key";
+
+fn ms_config(p: &str, n: u8, reliable: bool) -> String {
+    let old = if reliable {
+        ""
+    } else {
+        "roamer lisp reliable-registration disable\n"
+    };
+    format!(
+        "hostname ms{n}\n\
+         roamer platform port Ethernet1/3 {p}u{n}\n\
+         feature lisp\n\
+         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.{n}/24\n\
+         ip lisp map-server\nip lisp map-resolver\n{old}\
+         lisp site A\n  eid-prefix 10.10.10.0/24\n  eid-prefix 172.16.0.0/24\n  authentication-key {KEY}\n"
+    )
+}
+
+fn xtr_config(p: &str) -> String {
+    format!(
+        "hostname xtr1\n\
+         roamer platform port Ethernet1/3 {p}u1\n\
+         feature lisp\n\
+         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.1/24\n\
+         ip lisp itr-etr\n\
+         ip lisp etr map-server 192.0.2.100 key {KEY}\n\
+         ip lisp etr map-server 192.0.2.101 key {KEY}\n\
+         ip lisp database-mapping 10.10.10.0/24 192.0.2.1 priority 1 weight 100\n\
+         ip lisp database-mapping 172.16.0.0/24 192.0.2.1 priority 1 weight 100\n"
+    )
+}
+
+fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<String>) -> String {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Some(ok) = check() {
+            return ok;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("{what}: not within {timeout:?}");
+}
+
+fn session_line<'a>(text: &'a str, peer: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.starts_with(peer))
+        .unwrap_or_default()
+}
+
+#[test]
+fn reliable_registration_with_a_new_map_server_and_udp_with_an_old_one() {
+    let p = testkit::unique_prefix();
+    let ns = |n: &str| {
+        let ns = Netns::new(&format!("{p}{n}")).expect("netns");
+        ns.ip(&["link", "set", "lo", "up"]).expect("lo");
+        ns
+    };
+    let (core, x_ns, new_ns, old_ns) = (ns("k"), ns("x"), ns("n"), ns("o"));
+    core.ip(&["link", "add", &format!("{p}br"), "type", "bridge"])
+        .expect("bridge");
+    core.ip(&["link", "set", &format!("{p}br"), "up"])
+        .expect("up");
+    let mut links = Vec::new();
+    for (n, node) in [(1u8, &x_ns), (100, &new_ns), (101, &old_ns)] {
+        let (u, k) = (format!("{p}u{n}"), format!("{p}k{n}"));
+        let v = Veth::new(&u, &k).expect("veth");
+        v.move_to(&u, node).expect("move");
+        v.move_to(&k, &core).expect("move");
+        node.ip(&["link", "set", &u, "up"]).expect("up");
+        core.ip(&["link", "set", &k, "master", &format!("{p}br")])
+            .expect("enslave");
+        core.ip(&["link", "set", &k, "up"]).expect("up");
+        links.push(v);
+    }
+    let capture = Capture::start(
+        &core,
+        &format!("{p}k100"),
+        "tcp port 4342 and tcp[tcpflags] & tcp-push != 0",
+        6,
+        &["ip.src", "ip.dst", "frame.protocols", "_ws.malformed"],
+        Duration::from_secs(40),
+    )
+    .expect("tshark on the new map-server's link");
+
+    let new_ms = Daemon::start_in_netns(&ms_config(&p, 100, true), new_ns.name());
+    let old_ms = Daemon::start_in_netns(&ms_config(&p, 101, false), old_ns.name());
+    let xtr = Daemon::start_in_netns(&xtr_config(&p), x_ns.name());
+
+    let sessions = wait_for(
+        "session Up to the new map-server",
+        Duration::from_secs(20),
+        || {
+            let s = xtr.exec("show lisp session").stdout;
+            (session_line(&s, "192.0.2.100").contains(" Up ")
+                && session_line(&s, "192.0.2.101").contains("Down"))
+            .then_some(s)
+        },
+    );
+    assert!(
+        sessions.starts_with("Sessions for VRF default, total: 2, established: 1\n"),
+        "{sessions}"
+    );
+    assert!(
+        session_line(&sessions, "192.0.2.101").contains("never"),
+        "{sessions}"
+    );
+    let site = wait_for(
+        "registrations over the session",
+        Duration::from_secs(10),
+        || {
+            let s = new_ms.exec("show lisp site").stdout;
+            (s.matches("yes#").count() == 2).then_some(s)
+        },
+    );
+    assert!(
+        site.contains("# = Some registrations are sourced by reliable transport"),
+        "{site}"
+    );
+    let ms_sessions = new_ms.exec("show lisp session").stdout;
+    assert!(
+        session_line(&ms_sessions, "192.0.2.1").contains(" Up "),
+        "{ms_sessions}"
+    );
+    let old_site = wait_for(
+        "UDP registrations at the old one",
+        Duration::from_secs(10),
+        || {
+            let s = old_ms.exec("show lisp site").stdout;
+            (s.matches(" yes ").count() == 2).then_some(s)
+        },
+    );
+    assert!(!old_site.contains('#'), "{old_site}");
+
+    // The session's messages on the wire: decoded as LISP reliable transport, not malformed.
+    let mut lines = Vec::new();
+    while let Some(l) = capture.next_line(Duration::from_secs(2)) {
+        lines.push(l);
+    }
+    let wire = lines.join("\n");
+    assert!(
+        lines.iter().any(|l| l.contains("lisp-tcp")),
+        "no LISP reliable transport message decoded:\n{wire}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.split('\t').nth(3).is_none_or(str::is_empty)),
+        "malformed:\n{wire}"
+    );
+
+    // The new map-server restarts: the session breaks, the xTR registers over UDP again and
+    // re-establishes the session.
+    drop(new_ms);
+    let new_ms = Daemon::start_in_netns(&ms_config(&p, 100, true), new_ns.name());
+    wait_for(
+        "registrations again, over a new session",
+        Duration::from_secs(60),
+        || {
+            let s = new_ms.exec("show lisp site").stdout;
+            (s.matches("yes#").count() == 2).then_some(s)
+        },
+    );
+    let sessions = xtr.exec("show lisp session").stdout;
+    assert!(
+        session_line(&sessions, "192.0.2.100").contains(" Up "),
+        "{sessions}"
+    );
+    drop((new_ms, old_ms, xtr));
+    drop(links);
+}
