@@ -298,6 +298,51 @@ fn proxy_arp_answers_off_subnet_reachable_addresses_with_the_virtual_mac() {
 }
 
 #[test]
+fn a_host_moved_across_subnets_keeps_its_old_gateway_through_proxy_arp() {
+    let mut p = switch();
+    let svi = L3Interface::Vlan(v(10));
+    add(
+        &mut p,
+        TableEntry::RouterMac {
+            iface: svi,
+            mac: VMAC,
+            virtual_mac: true,
+        },
+    );
+    add(
+        &mut p,
+        TableEntry::DynamicEidRange {
+            iface: svi,
+            map: "Roamer-1".into(),
+            eid: "172.16.1.0/24".parse().unwrap(),
+            extended_subnet: false,
+        },
+    );
+    // Its old gateway 172.16.1.1 is nowhere in our tables (only the LISP default covers it).
+    let asks_old_gateway = arp_request(HOST_A, [172, 16, 1, 10], [172, 16, 1, 1]);
+    assert_eq!(
+        run(&mut p, A, &asks_old_gateway, 0).0.reply,
+        None,
+        "without ip proxy-arp"
+    );
+    add(&mut p, TableEntry::ProxyArp { iface: svi });
+    let (out, _) = run(&mut p, A, &asks_old_gateway, 1);
+    assert_eq!(out.reply, Some(ReplyTo::Port { port: A, tag: None }));
+    assert_eq!(&p.reply()[22..28], &VMAC.0, "the shared HSRP virtual MAC");
+    let mut ev = Vec::new();
+    p.drain_events(&mut ev);
+    assert!(
+        ev.iter().any(
+            |e| matches!(e, HalEvent::DynamicEidSeen { eid, .. } if *eid == ip("172.16.1.10"))
+        ),
+        "the answered ARP reports the moved host: {ev:?}"
+    );
+    // A host outside every dynamic-EID range gets no such answer.
+    let stranger = arp_request(HOST_A, [192, 168, 7, 7], [192, 168, 7, 1]);
+    assert_eq!(run(&mut p, A, &stranger, 2).0.reply, None);
+}
+
+#[test]
 fn routing_between_svis_rewrites_macs_and_decrements_ttl() {
     let mut p = switch();
     // Both hosts resolve their gateway, which teaches the switch their MACs and addresses.

@@ -646,7 +646,9 @@ impl Pipeline {
                 ));
                 mac
             }
-            _ if self.proxy_arp_applies(iface, target) => {
+            _ if self.proxy_arp_applies(iface, target)
+                || self.moved_host_gateway(iface, IpAddr::V4(sender_ip), target) =>
+            {
                 let mac = self.tables.answer_mac(iface)?;
                 t.step(format_args!(
                     "proxy-ARP for {target_ip} on {iface}: answer with {mac}"
@@ -699,6 +701,24 @@ impl Pipeline {
             NextHop::Lisp => true,
             NextHop::Discard => false,
         }
+    }
+
+    /// Across subnets (seed 001): a host that moved here keeps its old gateway address; with
+    /// proxy-ARP on, we answer for it (with the shared HSRP virtual MAC where there is one),
+    /// so the host's gateway keeps working without any change on the host.
+    fn moved_host_gateway(&self, iface: L3Interface, sender: IpAddr, target: IpAddr) -> bool {
+        if !self.tables.proxy_arp.contains(&iface) || self.on_subnet(iface, sender) {
+            return false;
+        }
+        let in_range = |ip: IpAddr| {
+            self.tables
+                .dynamic_ranges
+                .get(&iface)
+                .is_some_and(|rs| rs.iter().any(|r| !r.extended_subnet && r.eid.contains(ip)))
+        };
+        in_range(sender)
+            && !self.on_subnet(iface, target)
+            && !self.tables.addresses.contains_key(&target)
     }
 
     fn on_subnet(&self, iface: L3Interface, ip: IpAddr) -> bool {
