@@ -337,6 +337,21 @@ fn a_host_moved_across_subnets_keeps_its_old_gateway_through_proxy_arp() {
         ),
         "the answered ARP reports the moved host: {ev:?}"
     );
+    // The control plane routes the host here: its ARP answers are learned, it is still
+    // reported (refresh) and its old gateway still answered.
+    add(
+        &mut p,
+        TableEntry::Route {
+            prefix: "172.16.1.10/32".parse().unwrap(),
+            next_hop: NextHop::Connected(svi),
+        },
+    );
+    let (out, _) = run(&mut p, A, &asks_old_gateway, 20_000);
+    assert!(out.reply.is_some());
+    assert!(p.tables.neighbors.contains_key(&(svi, ip("172.16.1.10"))));
+    ev.clear();
+    p.drain_events(&mut ev);
+    assert_eq!(ev.len(), 1, "refreshed: {ev:?}");
     // A host outside every dynamic-EID range gets no such answer.
     let stranger = arp_request(HOST_A, [192, 168, 7, 7], [192, 168, 7, 1]);
     assert_eq!(run(&mut p, A, &stranger, 2).0.reply, None);

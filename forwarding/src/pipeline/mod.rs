@@ -707,7 +707,7 @@ impl Pipeline {
     /// proxy-ARP on, we answer for it (with the shared HSRP virtual MAC where there is one),
     /// so the host's gateway keeps working without any change on the host.
     fn moved_host_gateway(&self, iface: L3Interface, sender: IpAddr, target: IpAddr) -> bool {
-        if !self.tables.proxy_arp.contains(&iface) || self.on_subnet(iface, sender) {
+        if !self.tables.proxy_arp.contains(&iface) || self.in_iface_subnet(iface, sender) {
             return false;
         }
         let in_range = |ip: IpAddr| {
@@ -717,8 +717,18 @@ impl Pipeline {
                 .is_some_and(|rs| rs.iter().any(|r| !r.extended_subnet && r.eid.contains(ip)))
         };
         in_range(sender)
-            && !self.on_subnet(iface, target)
+            && !self.in_iface_subnet(iface, target)
             && !self.tables.addresses.contains_key(&target)
+    }
+
+    /// Inside one of the interface's own subnets (its addresses' prefixes; host routes to
+    /// moved hosts do not count).
+    fn in_iface_subnet(&self, iface: L3Interface, ip: IpAddr) -> bool {
+        self.tables.addresses.iter().any(|(a, own)| {
+            own.iface == iface
+                && own.virtual_mac.is_none()
+                && roamer_hal::Prefix::new(*a, own.prefix_len).is_ok_and(|p| p.contains(ip))
+        })
     }
 
     fn on_subnet(&self, iface: L3Interface, ip: IpAddr) -> bool {
@@ -1185,7 +1195,7 @@ impl Pipeline {
             return;
         };
         // Across subnets, only sources outside the interface's own subnets have moved in.
-        if !range.extended_subnet && self.on_subnet(iface, src) {
+        if !range.extended_subnet && self.in_iface_subnet(iface, src) {
             return;
         }
         let map = range.map.clone();
