@@ -12,10 +12,19 @@
 //!
 //! The Map-Resolver ([`MapServer::resolve`]) answers encapsulated Map-Requests from the same
 //! table in RFC 9301 §8.3 order: negative reply, proxy reply, or forward to a registered ETR.
+//!
+//! Scale: the registrations of all sites sit in one table indexed by prefix (one ordered map per
+//! prefix length in use), so the longest-prefix match of [`MapServer::lookup`] and
+//! [`MapServer::resolve`], the more-specifics of a proxy reply and the narrowing of a negative
+//! reply cost O(log n) per prefix length in use, and expiry follows a time-ordered queue. With a
+//! million registered host EIDs a registration costs about 80 heap octets
+//! (`scripts/bench-lisp-control.sh` measures it, with registrations and Map-Requests per second).
 
 use std::cmp::Reverse;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::ops::ControlFlow;
 
 use roamer_hal::{Locator, Prefix};
 use serde::Serialize;
@@ -25,7 +34,7 @@ use crate::config::secret::Secret;
 use crate::config::{Config, SiteEid};
 use crate::lisp::nonce::Nonces;
 use crate::wire::lisp::address::{Address, EidPrefix};
-use crate::wire::lisp::auth::{AuthKey, Authentication, KeyId};
+use crate::wire::lisp::auth::{AuthKey, Authentication, KeyId, verify};
 use crate::wire::lisp::ecm::Ecm;
 use crate::wire::lisp::map_notify::MapNotify;
 use crate::wire::lisp::map_register::MapRegister;
@@ -51,7 +60,8 @@ pub const MAX_REPLY_LEN: usize = 1400;
 /// Records and locators per record are counted in one octet on the wire.
 const MAX_COUNT: usize = 255;
 
-/// One ETR's registration of one EID prefix.
+/// One ETR's registration of one EID prefix, as [`MapServer::lookup`] reports it. The table
+/// stores registrations more compactly and builds these on demand.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
     pub registrar: SocketAddr,
@@ -67,8 +77,6 @@ struct Site {
     name: String,
     key: Option<Secret>,
     eids: Vec<SiteEid>,
-    /// Registered prefixes, each with the registrations of every ETR that registered it.
-    registered: BTreeMap<Prefix, BTreeMap<SocketAddr, Registration>>,
 }
 
 /// Why a Map-Register was refused.
@@ -145,12 +153,19 @@ pub struct SiteRow {
 
 /// What the mapping system knows about an EID (for the Map-Resolver).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Lookup<'a> {
-    /// Registered: the prefix and its registrations.
-    Registered(Prefix, Vec<&'a Registration>),
+pub enum Lookup {
+    /// Registered: the prefix and its registrations (those of one site, by registrar address).
+    Registered(Prefix, Vec<Registration>),
     /// Inside a configured site prefix that no ETR registered (negative reply, 1 minute).
     SiteWithoutEtr(Prefix),
     /// Outside every site (negative reply, 15 minutes).
+    NotEid,
+}
+
+/// [`Lookup`] as the resolver uses it: the registrations as stored, nothing copied.
+enum Found<'a> {
+    Registered(Prefix, Vec<&'a Reg>),
+    SiteWithoutEtr(Prefix),
     NotEid,
 }
 
@@ -193,6 +208,8 @@ enum Answer {
 #[derive(Debug, Clone, Default)]
 pub struct MapServer {
     sites: Vec<Site>,
+    /// The registrations of every site, indexed by prefix.
+    table: Table,
     pub counters: Counters,
     /// Nonces of the unsolicited Map-Notifies.
     nonces: Nonces,
@@ -208,11 +225,8 @@ impl MapServer {
 
     /// Follows a configuration change: sites and prefixes that remain keep their registrations.
     pub fn reconfigure(&mut self, cfg: &Config) {
-        let mut old: BTreeMap<String, Site> =
-            self.sites.drain(..).map(|s| (s.name.clone(), s)).collect();
+        let old: Vec<String> = self.sites.drain(..).map(|s| s.name).collect();
         for (name, site) in &cfg.lisp.site {
-            let mut registered = old.remove(name).map(|s| s.registered).unwrap_or_default();
-            registered.retain(|p, _| allowed(&site.eid_prefix, *p));
             self.sites.push(Site {
                 name: name.clone(),
                 key: site
@@ -220,9 +234,24 @@ impl MapServer {
                     .as_ref()
                     .and_then(|k| k.secret().cloned()),
                 eids: site.eid_prefix.clone(),
-                registered,
             });
         }
+        // Where each old site's registrations go: to the site of the same name, for the
+        // prefixes it still allows.
+        let to: Vec<Option<u32>> = old
+            .iter()
+            .map(|name| {
+                self.sites
+                    .iter()
+                    .position(|s| &s.name == name)
+                    .map(|i| i as u32)
+            })
+            .collect();
+        let sites = &self.sites;
+        self.table.remap(|site, prefix| {
+            let new = to.get(site as usize).copied().flatten()?;
+            allowed(&sites.get(new as usize)?.eids, prefix).then_some(new)
+        });
     }
 
     /// Handles a Map-Register received from `from` (`reliable`: over the TCP transport).
@@ -277,7 +306,8 @@ impl MapServer {
                 value: 0,
             }));
         };
-        let site = &mut self.sites[index];
+        let site = &self.sites[index];
+        let site_id = index as u32;
         let refused = || Refusal::Authentication {
             site: site.name.clone(),
         };
@@ -290,7 +320,10 @@ impl MapServer {
         let key = AuthKey::new(algorithm, secret.expose())
             .map_err(|_| refused())?
             .with_key_index(unverified.auth.key_index());
-        let register = MapRegister::parse_verified(bytes, &key).map_err(|_| refused())?;
+        // `MapRegister::parse_verified` would parse the same octets a second time.
+        verify(bytes, &key).map_err(|_| refused())?;
+        let register = unverified;
+        let table = &mut self.table;
         // Records each losing ETR must hear about, one Map-Notify per ETR address.
         let mut moved: BTreeMap<IpAddr, Vec<EidRecord>> = BTreeMap::new();
         for record in &register.records {
@@ -300,57 +333,63 @@ impl MapServer {
             // Only a host that roams (a more-specific admitted by accept-more-specifics) moves; a
             // configured prefix registered by several ETRs is a multihomed site and is merged.
             let roaming_host = is_host(prefix) && !site.eids.iter().any(|e| e.prefix == prefix);
-            let entry = site.registered.entry(prefix).or_default();
+            let slot = table.index.get(&prefix);
+            let oldest = slot.and_then(|id| table.oldest(id));
             // The same ETR re-registering from another source port (UDP registers may use a
             // random one) replaces its registration instead of standing beside it as a second
             // registrar, which would read as a move to itself.
             let mut first_ms: Option<u64> = None;
-            let before = entry.len();
-            entry.retain(|addr, r| {
-                let same_etr = addr.ip() == from.ip();
-                if same_etr {
-                    first_ms = Some(first_ms.map_or(r.first_ms, |f| f.min(r.first_ms)));
-                }
-                !same_etr
-            });
-            let had_one = entry.len() < before;
+            let mut had_one = false;
+            if let Some(id) = slot {
+                had_one = table.retain(id, |s, r| {
+                    let same_etr = s.site == site_id && s.registrar.ip() == from.ip();
+                    if same_etr {
+                        first_ms = Some(first_ms.map_or(r.first_ms(), |f| f.min(r.first_ms())));
+                    }
+                    !same_etr
+                }) > 0;
+            }
             if record.ttl == 0 {
                 // TTL 0: the ETR withdraws (its dynamic EID went inactive), protocols.md §3.6.
                 if had_one {
                     self.counters.withdrawals += 1;
                 }
-                if entry.is_empty() {
-                    site.registered.remove(&prefix);
+                if let Some(id) = slot {
+                    table.free_if_empty(id);
                 }
                 continue;
             }
-            let locators: Vec<Locator> = record.locators.iter().map(|l| l.to_hal()).collect();
-            if roaming_host {
+            let locators: Box<[Locator]> = record.locators.iter().map(|l| l.to_hal()).collect();
+            if let (true, Some(id)) = (roaming_host, slot) {
                 let rlocs = rloc_set(&locators);
-                let before = entry.len();
-                entry.retain(|addr, r| {
-                    let same_place = rloc_set(&r.locators) == rlocs;
+                let lost = table.retain(id, |s, _| {
+                    if s.site != site_id {
+                        return true;
+                    }
+                    let same_place = rloc_set(&s.locators) == rlocs;
                     if !same_place {
-                        let records = moved.entry(addr.ip()).or_default();
+                        let records = moved.entry(s.registrar.ip()).or_default();
                         if !records.contains(record) {
                             records.push(record.clone());
                         }
                     }
                     same_place
                 });
-                self.counters.moves += (before - entry.len()) as u64;
+                self.counters.moves += lost as u64;
             }
-            entry.insert(
-                from,
-                Registration {
-                    registrar: from,
-                    locators,
-                    first_ms: first_ms.unwrap_or(now_ms),
-                    last_ms: now_ms,
-                    proxy_reply: register.proxy_reply,
-                    reliable,
-                },
-            );
+            let source = table.sources.intern(Source {
+                site: site_id,
+                registrar: from,
+                locators,
+                proxy_reply: register.proxy_reply,
+                reliable,
+            });
+            let reg = Reg {
+                source,
+                first: Ms::new(first_ms.unwrap_or(now_ms)),
+                last: Ms::new(now_ms),
+            };
+            table.add(prefix, slot, reg, oldest);
         }
         // The losing ETR learns the new locator set and puts the host in its away table; the
         // notify is signed with the site key, which that ETR shares (it registered the prefix).
@@ -405,43 +444,77 @@ impl MapServer {
     }
 
     /// Drops registrations not refreshed within [`REGISTRATION_LIFETIME_MS`]; returns the
-    /// prefixes that no ETR registers any more.
+    /// prefixes that a site no longer has any registration for, by site and prefix.
+    ///
+    /// Cost: only prefixes whose oldest registration may have expired are looked at (a queue
+    /// ordered by that time), so a call with nothing due is O(1) and each expiry O(log n).
     pub fn expire(&mut self, now_ms: u64) -> Vec<Prefix> {
-        let mut gone = Vec::new();
-        for site in &mut self.sites {
-            for (prefix, regs) in site.registered.iter_mut() {
-                let before = regs.len();
-                regs.retain(|_, r| now_ms.saturating_sub(r.last_ms) < REGISTRATION_LIFETIME_MS);
-                self.counters.expired += (before - regs.len()) as u64;
-                if regs.is_empty() {
-                    gone.push(*prefix);
-                }
+        let mut gone: Vec<(u32, Prefix)> = Vec::new();
+        let table = &mut self.table;
+        while let Some(id) = table.next_due(now_ms) {
+            let Some(slot) = table.slots.get(id as usize) else {
+                continue;
+            };
+            let prefix = slot.prefix;
+            let mut sites: Vec<u32> = slot
+                .regs
+                .as_slice()
+                .iter()
+                .map(|r| table.sources.get(r.source).site)
+                .collect();
+            sites.dedup();
+            let expired = table.retain(id, |_, r| {
+                now_ms.saturating_sub(r.last_ms()) < REGISTRATION_LIFETIME_MS
+            });
+            self.counters.expired += expired as u64;
+            if expired > 0 {
+                gone.extend(
+                    sites
+                        .into_iter()
+                        .filter(|&s| !table.has_site(id, s))
+                        .map(|s| (s, prefix)),
+                );
             }
-            site.registered.retain(|_, regs| !regs.is_empty());
+            if !table.free_if_empty(id) {
+                table.queue(id);
+            }
         }
-        gone
+        gone.sort_unstable();
+        gone.into_iter().map(|(_, p)| p).collect()
     }
 
     /// The longest registered prefix for `eid`, else what the site configuration says.
-    pub fn lookup(&self, eid: IpAddr) -> Lookup<'_> {
-        self.lookup_where(eid, |_| true)
+    pub fn lookup(&self, eid: IpAddr) -> Lookup {
+        match self.find(eid, |_| true) {
+            Found::Registered(p, regs) => {
+                Lookup::Registered(p, regs.iter().map(|r| self.table.registration(r)).collect())
+            }
+            Found::SiteWithoutEtr(p) => Lookup::SiteWithoutEtr(p),
+            Found::NotEid => Lookup::NotEid,
+        }
     }
 
     /// [`MapServer::lookup`] counting only the registrations `live` accepts (the resolver skips
-    /// those past their lifetime that [`MapServer::expire`] has not dropped yet).
-    fn lookup_where(&self, eid: IpAddr, live: impl Fn(&Registration) -> bool) -> Lookup<'_> {
-        let best = self
-            .sites
-            .iter()
-            .flat_map(|s| s.registered.iter())
-            .filter(|(p, _)| p.contains(eid))
-            .filter_map(|(p, regs)| {
-                let regs: Vec<&Registration> = regs.values().filter(|r| live(r)).collect();
-                (!regs.is_empty()).then_some((*p, regs))
-            })
-            .max_by_key(|(p, _)| p.len());
-        if let Some((p, regs)) = best {
-            return Lookup::Registered(p, regs);
+    /// those past their lifetime that [`MapServer::expire`] has not dropped yet). The longest
+    /// prefix with a live registration wins; when several sites registered it, the last site.
+    /// O(L log n) for L prefix lengths in use.
+    fn find(&self, eid: IpAddr, live: impl Fn(&Reg) -> bool) -> Found<'_> {
+        let t = &self.table;
+        let hit = t.index.find_longest(eid, |id| {
+            let slot = t.slots.get(id as usize)?;
+            let regs = slot.regs.as_slice();
+            let site = t
+                .sources
+                .get(regs.iter().rev().find(|r| live(r))?.source)
+                .site;
+            let regs: Vec<&Reg> = regs
+                .iter()
+                .filter(|r| t.sources.get(r.source).site == site && live(r))
+                .collect();
+            Some((slot.prefix, regs))
+        });
+        if let Some((p, regs)) = hit {
+            return Found::Registered(p, regs);
         }
         match self
             .sites
@@ -450,8 +523,8 @@ impl MapServer {
             .filter(|e| e.prefix.contains(eid))
             .max_by_key(|e| e.prefix.len())
         {
-            Some(e) => Lookup::SiteWithoutEtr(e.prefix),
-            None => Lookup::NotEid,
+            Some(e) => Found::SiteWithoutEtr(e.prefix),
+            None => Found::NotEid,
         }
     }
 
@@ -488,32 +561,33 @@ impl MapServer {
         let to = SocketAddr::new(itr, ecm.inner_src_port);
         let requested = request.records.first().ok_or(ResolveRefusal::NoEid)?;
         let eid = requested.eid.ip().ok_or(ResolveRefusal::NoEid)?;
-        let live = |r: &Registration| now_ms.saturating_sub(r.last_ms) < REGISTRATION_LIFETIME_MS;
-        let (records, answer) = match self.lookup_where(eid, live) {
-            Lookup::NotEid => {
+        let live = |r: &Reg| now_ms.saturating_sub(r.last_ms()) < REGISTRATION_LIFETIME_MS;
+        let sources = &self.table.sources;
+        let (records, answer) = match self.find(eid, live) {
+            Found::NotEid => {
                 // The prefix as requested, narrowed only if it would cover a site: a negative
                 // entry must never hide an EID from the ITR for 15 minutes.
                 let p = self.clear_prefix(eid, requested.mask_len, None);
                 let record = negative(like_request(&requested.eid, p), NEGATIVE_TTL_NOT_EID);
                 (vec![record], Answer::Negative)
             }
-            Lookup::SiteWithoutEtr(site) => {
+            Found::SiteWithoutEtr(site) => {
                 // The site prefix, narrowed around registered more-specifics (a moved host
                 // inside it) so they are not answered natively-forward.
                 let p = self.clear_prefix(eid, site.len(), Some(site.len()));
                 let record = negative(like_request(&requested.eid, p), NEGATIVE_TTL_UNREGISTERED);
                 (vec![record], Answer::Negative)
             }
-            Lookup::Registered(p, regs) => {
-                if !regs.iter().any(|r| r.proxy_reply) {
+            Found::Registered(p, regs) => {
+                if !regs.iter().any(|r| sources.get(r.source).proxy_reply) {
                     // The ETR that registered last is the one most likely still there (lookup
                     // never yields an empty list; the error only keeps this free of unwrap).
                     let newest = regs
                         .iter()
-                        .max_by_key(|r| r.last_ms)
+                        .max_by_key(|r| r.last_ms())
                         .ok_or(ResolveRefusal::NoEid)?;
                     let forward = Resolution::Forward {
-                        etr: newest.registrar.ip(),
+                        etr: sources.get(newest.source).registrar.ip(),
                         ecm: bytes.to_vec(),
                     };
                     return Ok((forward, Answer::Forwarded));
@@ -537,62 +611,90 @@ impl MapServer {
     /// more-specifics inside `p` come along, else the ITR would send their traffic to `p`'s
     /// locators for a day. When they do not all fit in [`MAX_REPLY_LEN`], the reply is instead
     /// the part of `p` around `eid` that holds none of them, which is as correct and one record.
+    ///
+    /// Whether they fit does not depend on their order, so the walk stops at the first one that
+    /// does not fit; those that do are then put in site order, each site's by prefix.
     fn proxy_records(
         &self,
         requested: &Address,
         eid: IpAddr,
         p: Prefix,
-        regs: &[&Registration],
-        live: impl Fn(&Registration) -> bool,
+        regs: &[&Reg],
+        live: impl Fn(&Reg) -> bool,
     ) -> Vec<EidRecord> {
-        let mut records = vec![proxy_record(like_request(requested, p), regs)];
-        let mut len = 12 + records.iter().map(EidRecord::wire_len).sum::<usize>();
-        let more_specifics = self
-            .sites
-            .iter()
-            .flat_map(|s| s.registered.iter())
-            .filter(|(q, _)| **q != p && p.covers(q));
-        for (q, q_regs) in more_specifics {
-            let q_regs: Vec<&Registration> = q_regs.values().filter(|r| live(r)).collect();
-            if q_regs.is_empty() {
-                continue;
+        let t = &self.table;
+        let first = proxy_record(like_request(requested, p), regs, &t.sources);
+        let mut len = 12 + first.wire_len();
+        let mut more: Vec<(u32, Prefix, EidRecord)> = Vec::new();
+        let walk = t.index.each_inside(p, |id| {
+            let Some(slot) = t.slots.get(id as usize) else {
+                return ControlFlow::Continue(());
+            };
+            // One record per site with live registrations of the prefix.
+            let mut rest = slot.regs.as_slice();
+            while let Some(head) = rest.first() {
+                let site = t.sources.get(head.source).site;
+                let n = rest
+                    .iter()
+                    .take_while(|r| t.sources.get(r.source).site == site)
+                    .count();
+                let (group, tail) = rest.split_at(n);
+                rest = tail;
+                let q_regs: Vec<&Reg> = group.iter().filter(|r| live(r)).collect();
+                if q_regs.is_empty() {
+                    continue;
+                }
+                let record =
+                    proxy_record(like_request(requested, slot.prefix), &q_regs, &t.sources);
+                len += record.wire_len();
+                if 1 + more.len() == MAX_COUNT || len > MAX_REPLY_LEN {
+                    return ControlFlow::Break(());
+                }
+                more.push((site, slot.prefix, record));
             }
-            let record = proxy_record(like_request(requested, *q), &q_regs);
-            len += record.wire_len();
-            if records.len() == MAX_COUNT || len > MAX_REPLY_LEN {
-                let clear = self.clear_prefix(eid, p.len(), Some(p.len()));
-                return vec![proxy_record(like_request(requested, clear), regs)];
-            }
-            records.push(record);
+            ControlFlow::Continue(())
+        });
+        if walk.is_break() {
+            let clear = self.clear_prefix(eid, p.len(), Some(p.len()));
+            return vec![proxy_record(
+                like_request(requested, clear),
+                regs,
+                &t.sources,
+            )];
         }
+        more.sort_by_key(|(site, q, _)| (*site, *q));
+        let mut records = vec![first];
+        records.extend(more.into_iter().map(|(_, _, record)| record));
         records
     }
 
     /// The least-specific prefix around `eid`, `start` bits or longer, that covers no configured
     /// or registered prefix longer than `floor` bits (`None`: no prefix at all). RFC 9301 §8.3
     /// asks negative replies for the widest prefix that does not match any known EID-prefix.
+    ///
+    /// A prefix of length `len` around `eid` covers a known `q` exactly when
+    /// `len <= min(q.len, common leading bits of eid and q)`; the answer is one bit longer than
+    /// the largest such minimum, which the index finds per prefix length in O(log n).
     fn clear_prefix(&self, eid: IpAddr, start: u8, floor: Option<u8>) -> Prefix {
         let max = if eid.is_ipv4() { 32 } else { 128 };
-        let known = || {
-            self.sites.iter().flat_map(|s| {
-                s.eids
-                    .iter()
-                    .map(|e| e.prefix)
-                    .chain(s.registered.keys().copied())
-            })
+        let longer = |q: &Prefix| floor.is_none_or(|f| q.len() > f);
+        let configured = self
+            .sites
+            .iter()
+            .flat_map(|s| &s.eids)
+            .map(|e| e.prefix)
+            .filter(|q| q.is_ipv4() == eid.is_ipv4() && longer(q))
+            .map(|q| q.len().min(common_bits(eid, q.addr())))
+            .max();
+        let deepest = configured.max(self.table.index.deepest(eid, floor));
+        let len = match deepest {
+            Some(d) => start.min(max).max(d + 1),
+            None => start.min(max),
         };
-        for len in start.min(max)..=max {
-            let Ok(candidate) = Prefix::new(eid, len) else {
-                break;
-            };
-            let hides_one = known()
-                .filter(|q| floor.is_none_or(|f| q.len() > f))
-                .any(|q| candidate.covers(&q));
-            if !hides_one {
-                return candidate;
-            }
+        if len > max {
+            return Prefix::host(eid);
         }
-        Prefix::host(eid)
+        Prefix::new(eid, len).unwrap_or(Prefix::host(eid))
     }
 
     /// Counts a Map-Notify-Ack (type 5) an ETR sent for an unsolicited Map-Notify. Nothing is
@@ -606,24 +708,43 @@ impl MapServer {
 
     /// Every configured prefix (registered or not) and every registered more-specific, per site.
     pub fn rows(&self, now_ms: u64, instance_id: u32) -> Vec<SiteRow> {
+        let t = &self.table;
+        let mut registered: Vec<Vec<Prefix>> = vec![Vec::new(); self.sites.len()];
+        for slot in &t.slots {
+            for r in slot.regs.as_slice() {
+                let site = t.sources.get(r.source).site as usize;
+                if let Some(list) = registered.get_mut(site)
+                    && list.last() != Some(&slot.prefix)
+                {
+                    list.push(slot.prefix);
+                }
+            }
+        }
         let mut rows = Vec::new();
-        for site in &self.sites {
-            let mut prefixes: Vec<Prefix> = site.eids.iter().map(|e| e.prefix).collect();
-            prefixes.extend(site.registered.keys().copied());
+        for ((index, site), mut prefixes) in self.sites.iter().enumerate().zip(registered) {
+            prefixes.extend(site.eids.iter().map(|e| e.prefix));
             prefixes.sort();
             prefixes.dedup();
             for prefix in prefixes {
-                let last = site
-                    .registered
+                let last = t
+                    .index
                     .get(&prefix)
-                    .and_then(|regs| regs.values().max_by_key(|r| r.last_ms));
+                    .and_then(|id| t.slots.get(id as usize))
+                    .and_then(|slot| {
+                        slot.regs
+                            .as_slice()
+                            .iter()
+                            .filter(|r| t.sources.get(r.source).site == index as u32)
+                            .max_by_key(|r| r.last_ms())
+                    })
+                    .map(|r| (r, t.sources.get(r.source)));
                 rows.push(SiteRow {
                     site: site.name.clone(),
                     prefix,
                     registered: last.is_some(),
-                    reliable: last.is_some_and(|r| r.reliable),
-                    last_register_age_ms: last.map(|r| now_ms.saturating_sub(r.last_ms)),
-                    who: last.map(|r| r.registrar),
+                    reliable: last.is_some_and(|(_, s)| s.reliable),
+                    last_register_age_ms: last.map(|(r, _)| now_ms.saturating_sub(r.last_ms())),
+                    who: last.map(|(_, s)| s.registrar),
                     instance_id,
                 });
             }
@@ -678,11 +799,14 @@ fn negative(prefix: EidPrefix, ttl: u32) -> EidRecord {
 /// registration's priority and weight win for an RLOC named twice), sorted by address as §3.3
 /// asks, A=0 and L=0 because the Map-Server is not the owner (protocols.md §3.3). Registrations
 /// keep no R bit, so every locator is sent reachable.
-fn proxy_record(prefix: EidPrefix, regs: &[&Registration]) -> EidRecord {
+fn proxy_record(prefix: EidPrefix, regs: &[&Reg], sources: &Sources) -> EidRecord {
     let mut newest_first = regs.to_vec();
-    newest_first.sort_by_key(|r| Reverse(r.last_ms));
+    newest_first.sort_by_key(|r| Reverse(r.last_ms()));
     let mut locators: Vec<LocatorRecord> = Vec::new();
-    for l in newest_first.iter().flat_map(|r| &r.locators) {
+    for l in newest_first
+        .iter()
+        .flat_map(|r| sources.get(r.source).locators.iter())
+    {
         if locators.len() == MAX_COUNT {
             break;
         }
@@ -755,6 +879,588 @@ pub fn render_sites(rows: &[SiteRow], reliable_supported: bool) -> String {
         ));
     }
     out
+}
+
+/// Leading bits two addresses of one family share (0 across families).
+fn common_bits(a: IpAddr, b: IpAddr) -> u8 {
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => u32::from(a).common(u32::from(b)),
+        (IpAddr::V6(a), IpAddr::V6(b)) => u128::from(a).common(u128::from(b)),
+        _ => 0,
+    }
+}
+
+// --- The registration table ------------------------------------------------------------------
+//
+// Sized for a million registered host EIDs: a registration is 20 octets (who registered it and
+// with which locators is interned once per ETR, see `Sources`), a prefix's registrations sit in
+// one 48-octet slot of a slab (one registration inline, more in a boxed slice), and the index is
+// one ordered map per prefix length from address to slot (about 12–20 octets a prefix), which
+// answers exact, longest-prefix and range queries in O(log n) per length in use. Expiry is a
+// queue of (deadline, slot) ordered by time (16 octets a prefix).
+
+/// A time in milliseconds as two `u32` halves, so that a [`Reg`] packs into 20 octets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ms([u32; 2]);
+
+impl Ms {
+    fn new(ms: u64) -> Self {
+        Ms([(ms >> 32) as u32, ms as u32])
+    }
+
+    fn get(self) -> u64 {
+        (u64::from(self.0[0]) << 32) | u64::from(self.0[1])
+    }
+}
+
+/// One registration as stored: `source` (a [`Sources`] id) says who registered it and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Reg {
+    source: u32,
+    first: Ms,
+    last: Ms,
+}
+
+impl Reg {
+    fn first_ms(&self) -> u64 {
+        self.first.get()
+    }
+
+    fn last_ms(&self) -> u64 {
+        self.last.get()
+    }
+}
+
+/// The registrations of one prefix in (site, registrar) order: one inline, else a boxed slice
+/// (empty: a free slot).
+#[derive(Debug, Clone)]
+enum Regs {
+    One(Reg),
+    Many(Box<[Reg]>),
+}
+
+impl Regs {
+    fn empty() -> Self {
+        Regs::Many(Box::default())
+    }
+
+    fn as_slice(&self) -> &[Reg] {
+        match self {
+            Regs::One(r) => std::slice::from_ref(r),
+            Regs::Many(list) => list,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.as_slice().is_empty()
+    }
+
+    fn from_vec(mut list: Vec<Reg>) -> Self {
+        match (list.pop(), list.is_empty()) {
+            (Some(one), true) => Regs::One(one),
+            (Some(last), false) => {
+                list.push(last);
+                Regs::Many(list.into_boxed_slice())
+            }
+            (None, _) => Regs::empty(),
+        }
+    }
+}
+
+/// A registered prefix.
+#[derive(Debug, Clone)]
+struct Slot {
+    prefix: Prefix,
+    /// Bumped whenever the slot's entry in the expiry queue is replaced: older entries are stale.
+    generation: u32,
+    regs: Regs,
+}
+
+/// Who registered and how: the same for every prefix an ETR registers with one locator set.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Source {
+    site: u32,
+    registrar: SocketAddr,
+    locators: Box<[Locator]>,
+    proxy_reply: bool,
+    reliable: bool,
+}
+
+/// Interned [`Source`]s with reference counts; ids of unused ones are reused.
+#[derive(Debug, Clone, Default)]
+struct Sources {
+    list: Vec<(Source, usize)>,
+    ids: HashMap<Source, u32>,
+    free: Vec<u32>,
+}
+
+impl Sources {
+    /// The id of `source`, one more reference to it.
+    fn intern(&mut self, source: Source) -> u32 {
+        if let Some(&id) = self.ids.get(&source) {
+            if let Some(entry) = self.list.get_mut(id as usize) {
+                entry.1 += 1;
+            }
+            return id;
+        }
+        let id = match self.free.pop() {
+            Some(id) => {
+                if let Some(entry) = self.list.get_mut(id as usize) {
+                    *entry = (source.clone(), 1);
+                }
+                id
+            }
+            None => {
+                self.list.push((source.clone(), 1));
+                (self.list.len() - 1) as u32
+            }
+        };
+        self.ids.insert(source, id);
+        id
+    }
+
+    /// One reference less to `id`.
+    fn release(&mut self, id: u32) {
+        let Some((source, refs)) = self.list.get_mut(id as usize) else {
+            return;
+        };
+        *refs = refs.saturating_sub(1);
+        if *refs == 0 {
+            self.ids.remove(source);
+            source.locators = Box::default();
+            self.free.push(id);
+        }
+    }
+
+    fn get(&self, id: u32) -> &Source {
+        &self.list[id as usize].0
+    }
+}
+
+/// Every registration of every site.
+#[derive(Clone, Default)]
+struct Table {
+    slots: Vec<Slot>,
+    /// Slots with no registrations, to be reused.
+    free: Vec<u32>,
+    index: Index,
+    sources: Sources,
+    /// (deadline, slot, generation): a slot's deadline is at most the expiry of its oldest
+    /// registration; entries whose generation is not the slot's are stale and skipped.
+    queue: BinaryHeap<Reverse<(u64, u32, u32)>>,
+}
+
+impl fmt::Debug for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Table")
+            .field("prefixes", &(self.slots.len() - self.free.len()))
+            .field("sources", &self.sources.ids.len())
+            .field("queued", &self.queue.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Table {
+    /// The registration as [`MapServer::lookup`] reports it.
+    fn registration(&self, r: &Reg) -> Registration {
+        let s = self.sources.get(r.source);
+        Registration {
+            registrar: s.registrar,
+            locators: s.locators.to_vec(),
+            first_ms: r.first_ms(),
+            last_ms: r.last_ms(),
+            proxy_reply: s.proxy_reply,
+            reliable: s.reliable,
+        }
+    }
+
+    fn regs(&self, id: u32) -> &[Reg] {
+        self.slots
+            .get(id as usize)
+            .map_or(&[], |s| s.regs.as_slice())
+    }
+
+    /// When the slot's oldest registration was last refreshed.
+    fn oldest(&self, id: u32) -> Option<u64> {
+        self.regs(id).iter().map(Reg::last_ms).min()
+    }
+
+    fn has_site(&self, id: u32, site: u32) -> bool {
+        self.regs(id)
+            .iter()
+            .any(|r| self.sources.get(r.source).site == site)
+    }
+
+    /// Keeps the registrations of slot `id` that `keep` accepts; returns how many it dropped.
+    /// A slot left empty stays allocated until [`Table::free_if_empty`].
+    fn retain(&mut self, id: u32, mut keep: impl FnMut(&Source, &Reg) -> bool) -> usize {
+        let Table { slots, sources, .. } = self;
+        let Some(slot) = slots.get_mut(id as usize) else {
+            return 0;
+        };
+        let verdicts: Vec<bool> = match &slot.regs {
+            Regs::One(r) => vec![keep(sources.get(r.source), r)],
+            Regs::Many(list) => list
+                .iter()
+                .map(|r| keep(sources.get(r.source), r))
+                .collect(),
+        };
+        let dropped = verdicts.iter().filter(|k| !**k).count();
+        if dropped == 0 {
+            return 0;
+        }
+        let mut kept = Vec::with_capacity(verdicts.len() - dropped);
+        for (r, k) in slot.regs.as_slice().iter().zip(verdicts) {
+            if k {
+                kept.push(*r);
+            } else {
+                sources.release(r.source);
+            }
+        }
+        slot.regs = Regs::from_vec(kept);
+        dropped
+    }
+
+    /// Adds `reg` to `prefix` (slot `slot` if it has one), in (site, registrar) order; `oldest`
+    /// is [`Table::oldest`] of the slot as it was before this register changed it.
+    fn add(&mut self, prefix: Prefix, slot: Option<u32>, reg: Reg, oldest: Option<u64>) {
+        let (id, new) = match slot {
+            Some(id) => (id, false),
+            None => (self.alloc(prefix), true),
+        };
+        let Table { slots, sources, .. } = self;
+        let Some(s) = slots.get_mut(id as usize) else {
+            return;
+        };
+        let key = |r: &Reg| {
+            let source = sources.get(r.source);
+            (source.site, source.registrar)
+        };
+        s.regs = match std::mem::replace(&mut s.regs, Regs::empty()) {
+            Regs::Many(list) if list.is_empty() => Regs::One(reg),
+            Regs::One(r) if key(&r) < key(&reg) => Regs::Many(Box::new([r, reg])),
+            Regs::One(r) => Regs::Many(Box::new([reg, r])),
+            Regs::Many(list) => {
+                let mut list = list.into_vec();
+                let at = list.partition_point(|r| key(r) < key(&reg));
+                list.insert(at, reg);
+                Regs::Many(list.into_boxed_slice())
+            }
+        };
+        // The queued deadline stays early enough unless this registration is older than the
+        // slot's oldest was (a clock that went back) or the slot is new.
+        if new || oldest.is_none_or(|o| reg.last_ms() < o) {
+            self.queue(id);
+        }
+    }
+
+    /// A slot for `prefix`, indexed.
+    fn alloc(&mut self, prefix: Prefix) -> u32 {
+        let id = match self.free.pop() {
+            Some(id) => {
+                if let Some(s) = self.slots.get_mut(id as usize) {
+                    s.prefix = prefix;
+                }
+                id
+            }
+            None => {
+                self.slots.push(Slot {
+                    prefix,
+                    generation: 0,
+                    regs: Regs::empty(),
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.index.insert(prefix, id);
+        id
+    }
+
+    /// Frees slot `id` if it has no registrations left; true if it did.
+    fn free_if_empty(&mut self, id: u32) -> bool {
+        let Some(s) = self.slots.get(id as usize) else {
+            return false;
+        };
+        if !s.regs.is_empty() {
+            return false;
+        }
+        if self.index.remove(&s.prefix) == Some(id) {
+            self.free.push(id);
+        }
+        true
+    }
+
+    /// Queues slot `id` at the expiry of its oldest registration, replacing its queued entry.
+    fn queue(&mut self, id: u32) {
+        let Some(oldest) = self.oldest(id) else {
+            return;
+        };
+        let Some(s) = self.slots.get_mut(id as usize) else {
+            return;
+        };
+        s.generation = s.generation.wrapping_add(1);
+        let deadline = oldest.saturating_add(REGISTRATION_LIFETIME_MS);
+        self.queue.push(Reverse((deadline, id, s.generation)));
+    }
+
+    /// Takes the next slot whose queued deadline is `now_ms` or earlier (stale entries are
+    /// dropped on the way); the caller re-queues it if it keeps registrations.
+    fn next_due(&mut self, now_ms: u64) -> Option<u32> {
+        while let Some(&Reverse((deadline, id, generation))) = self.queue.peek() {
+            if deadline > now_ms {
+                return None;
+            }
+            self.queue.pop();
+            if self
+                .slots
+                .get(id as usize)
+                .is_some_and(|s| s.generation == generation && !s.regs.is_empty())
+            {
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    /// Follows a site change: `to(old site, prefix)` is the registration's new site, or `None`
+    /// to drop it. O(n); configuration changes are rare.
+    fn remap(&mut self, to: impl Fn(u32, Prefix) -> Option<u32>) {
+        let old = std::mem::take(&mut self.sources);
+        for id in 0..self.slots.len() as u32 {
+            let Some(slot) = self.slots.get(id as usize) else {
+                continue;
+            };
+            if slot.regs.is_empty() {
+                continue;
+            }
+            let prefix = slot.prefix;
+            let mut kept: Vec<Reg> = Vec::new();
+            for r in slot.regs.as_slice() {
+                let source = old.get(r.source);
+                if let Some(site) = to(source.site, prefix) {
+                    let source = self.sources.intern(Source {
+                        site,
+                        ..source.clone()
+                    });
+                    kept.push(Reg { source, ..*r });
+                }
+            }
+            let sources = &self.sources;
+            kept.sort_by_key(|r| {
+                let s = sources.get(r.source);
+                (s.site, s.registrar)
+            });
+            if let Some(slot) = self.slots.get_mut(id as usize) {
+                slot.regs = Regs::from_vec(kept);
+            }
+            self.free_if_empty(id);
+        }
+    }
+}
+
+/// An address family's address as an unsigned integer, most significant bit first.
+trait Bits: Copy + Ord {
+    const WIDTH: u8;
+    /// The first `len` bits, the rest cleared.
+    fn masked(self, len: u8) -> Self;
+    /// The first `len` bits, the rest set: the last address of the prefix.
+    fn last(self, len: u8) -> Self;
+    /// Leading bits `self` and `other` share.
+    fn common(self, other: Self) -> u8;
+}
+
+impl Bits for u32 {
+    const WIDTH: u8 = 32;
+
+    fn masked(self, len: u8) -> Self {
+        match len {
+            0 => 0,
+            1..32 => self & (u32::MAX << (32 - len)),
+            _ => self,
+        }
+    }
+
+    fn last(self, len: u8) -> Self {
+        match len {
+            0 => u32::MAX,
+            1..32 => self | (u32::MAX >> len),
+            _ => self,
+        }
+    }
+
+    fn common(self, other: Self) -> u8 {
+        (self ^ other).leading_zeros() as u8
+    }
+}
+
+impl Bits for u128 {
+    const WIDTH: u8 = 128;
+
+    fn masked(self, len: u8) -> Self {
+        match len {
+            0 => 0,
+            1..128 => self & (u128::MAX << (128 - len)),
+            _ => self,
+        }
+    }
+
+    fn last(self, len: u8) -> Self {
+        match len {
+            0 => u128::MAX,
+            1..128 => self | (u128::MAX >> len),
+            _ => self,
+        }
+    }
+
+    fn common(self, other: Self) -> u8 {
+        (self ^ other).leading_zeros() as u8
+    }
+}
+
+/// The registered prefixes of one family: per prefix length, an ordered map from the prefix's
+/// address to its slot, and which lengths are in use.
+#[derive(Debug, Clone)]
+struct Family<K> {
+    by_len: Vec<BTreeMap<K, u32>>,
+    used: [u64; 3],
+}
+
+impl<K: Bits> Default for Family<K> {
+    fn default() -> Self {
+        Self {
+            by_len: (0..=K::WIDTH).map(|_| BTreeMap::new()).collect(),
+            used: [0; 3],
+        }
+    }
+}
+
+impl<K: Bits> Family<K> {
+    fn is_used(&self, len: u8) -> bool {
+        (self.used[usize::from(len / 64)] >> (len % 64)) & 1 == 1
+    }
+
+    fn map(&self, len: u8) -> Option<&BTreeMap<K, u32>> {
+        self.by_len.get(usize::from(len))
+    }
+
+    fn insert(&mut self, key: K, len: u8, id: u32) {
+        if let Some(map) = self.by_len.get_mut(usize::from(len)) {
+            map.insert(key, id);
+            self.used[usize::from(len / 64)] |= 1 << (len % 64);
+        }
+    }
+
+    fn remove(&mut self, key: K, len: u8) -> Option<u32> {
+        let map = self.by_len.get_mut(usize::from(len))?;
+        let id = map.remove(&key);
+        if map.is_empty() {
+            self.used[usize::from(len / 64)] &= !(1 << (len % 64));
+        }
+        id
+    }
+
+    fn get(&self, key: K, len: u8) -> Option<u32> {
+        self.map(len)?.get(&key).copied()
+    }
+
+    /// Prefix lengths in use, longest first.
+    fn lengths(&self) -> impl Iterator<Item = u8> + '_ {
+        (0..=K::WIDTH).rev().filter(|&len| self.is_used(len))
+    }
+
+    /// Slots of the prefixes containing `addr`, longest first.
+    fn matching(&self, addr: K) -> impl Iterator<Item = u32> + '_ {
+        self.lengths()
+            .filter_map(move |len| self.get(addr.masked(len), len))
+    }
+
+    /// Slots of the prefixes inside `key/len` and longer than `len`, shortest first.
+    fn inside(&self, key: K, len: u8) -> impl Iterator<Item = u32> + '_ {
+        let (low, high) = (key.masked(len), key.last(len));
+        let mut lengths: Vec<u8> = self.lengths().filter(|&l| l > len).collect();
+        lengths.reverse();
+        lengths
+            .into_iter()
+            .filter_map(move |l| self.map(l))
+            .flat_map(move |map| map.range(low..=high).map(|(_, &id)| id))
+    }
+
+    /// The largest `min(q.len, bits q shares with addr)` over the prefixes `q` longer than
+    /// `floor`: per length, only the neighbours of `addr` in address order can be largest.
+    fn deepest(&self, addr: K, floor: Option<u8>) -> Option<u8> {
+        let mut best: Option<u8> = None;
+        for len in self.lengths() {
+            if floor.is_some_and(|f| len <= f) || best.is_some_and(|b| len <= b) {
+                break;
+            }
+            let Some(map) = self.map(len) else {
+                continue;
+            };
+            let key = addr.masked(len);
+            let below = map.range(..=key).next_back();
+            let above = map.range(key..).next();
+            for (q, _) in below.into_iter().chain(above) {
+                let depth = len.min(addr.common(*q));
+                best = best.max(Some(depth));
+            }
+        }
+        best
+    }
+}
+
+/// The registered prefixes of both families.
+#[derive(Debug, Clone, Default)]
+struct Index {
+    v4: Family<u32>,
+    v6: Family<u128>,
+}
+
+impl Index {
+    fn insert(&mut self, p: Prefix, id: u32) {
+        match p.addr() {
+            IpAddr::V4(a) => self.v4.insert(u32::from(a), p.len(), id),
+            IpAddr::V6(a) => self.v6.insert(u128::from(a), p.len(), id),
+        }
+    }
+
+    fn remove(&mut self, p: &Prefix) -> Option<u32> {
+        match p.addr() {
+            IpAddr::V4(a) => self.v4.remove(u32::from(a), p.len()),
+            IpAddr::V6(a) => self.v6.remove(u128::from(a), p.len()),
+        }
+    }
+
+    fn get(&self, p: &Prefix) -> Option<u32> {
+        match p.addr() {
+            IpAddr::V4(a) => self.v4.get(u32::from(a), p.len()),
+            IpAddr::V6(a) => self.v6.get(u128::from(a), p.len()),
+        }
+    }
+
+    /// The first `Some` that `f` makes of the slots of the prefixes containing `ip`, longest
+    /// prefix first.
+    fn find_longest<R>(&self, ip: IpAddr, f: impl FnMut(u32) -> Option<R>) -> Option<R> {
+        match ip {
+            IpAddr::V4(a) => self.v4.matching(u32::from(a)).find_map(f),
+            IpAddr::V6(a) => self.v6.matching(u128::from(a)).find_map(f),
+        }
+    }
+
+    /// Runs `f` on the slot of every prefix strictly inside `p` until it breaks.
+    fn each_inside(&self, p: Prefix, f: impl FnMut(u32) -> ControlFlow<()>) -> ControlFlow<()> {
+        match p.addr() {
+            IpAddr::V4(a) => self.v4.inside(u32::from(a), p.len()).try_for_each(f),
+            IpAddr::V6(a) => self.v6.inside(u128::from(a), p.len()).try_for_each(f),
+        }
+    }
+
+    /// [`Family::deepest`] in the family of `ip`.
+    fn deepest(&self, ip: IpAddr, floor: Option<u8>) -> Option<u8> {
+        match ip {
+            IpAddr::V4(a) => self.v4.deepest(u32::from(a), floor),
+            IpAddr::V6(a) => self.v6.deepest(u128::from(a), floor),
+        }
+    }
 }
 
 #[cfg(test)]
