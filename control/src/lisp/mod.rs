@@ -1,5 +1,7 @@
 //! LISP control-plane instances.
 
+#[doc(hidden)]
+pub mod fuzz_harness;
 pub mod map_server;
 pub mod nonce;
 pub mod reliable;
