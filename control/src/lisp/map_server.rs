@@ -123,6 +123,8 @@ pub struct Counters {
     pub expired: u64,
     /// Host registrations taken over by another ETR (their ETRs get an unsolicited Map-Notify).
     pub moves: u64,
+    /// Map-Notifies to ETRs of a covering prefix when a host arrives elsewhere inside it.
+    pub overlap_notifies: u64,
     /// Registrations withdrawn by a record with TTL 0.
     pub withdrawals: u64,
     /// Map-Notify-Acks received.
@@ -376,6 +378,28 @@ impl MapServer {
                     same_place
                 });
                 self.counters.moves += lost as u64;
+            }
+            // Generalized SMR, overlapping prefix (seed 002): a host newly registered here inside
+            // a prefix another ETR of the site registers makes that ETR stop delivering it
+            // locally (its away table); notified once, when the host arrives, not per refresh.
+            if roaming_host && !had_one {
+                let rlocs = rloc_set(&locators);
+                let covering = table.index.find_longest(prefix.addr(), |id| {
+                    let p = table.slots.get(id as usize)?.prefix;
+                    (p.len() < prefix.len()).then_some(id)
+                });
+                if let Some(id) = covering {
+                    for r in table.regs(id) {
+                        let s = table.sources.get(r.source);
+                        if s.site == site_id && rloc_set(&s.locators) != rlocs {
+                            let records = moved.entry(s.registrar.ip()).or_default();
+                            if !records.contains(record) {
+                                records.push(record.clone());
+                            }
+                            self.counters.overlap_notifies += 1;
+                        }
+                    }
+                }
             }
             let source = table.sources.intern(Source {
                 site: site_id,
@@ -2004,6 +2028,46 @@ mod tests {
             (c.negative_replies, c.proxy_replies, c.requests_forwarded),
             (0, 0, 0)
         );
+    }
+
+    #[test]
+    fn a_host_arriving_inside_another_etrs_prefix_notifies_that_etr_once() {
+        // Across subnets: the home xTR registers the subnet, the visited one the moved host.
+        let mut m = ms();
+        m.register(
+            &reg(&["172.16.1.0/24"], "10.1.1.1", 1440, false),
+            at("10.1.1.1"),
+            false,
+            0,
+        )
+        .unwrap();
+        let arrived = m
+            .register(
+                &reg(&["172.16.1.10/32"], "10.3.3.3", 1440, false),
+                at("10.3.3.3"),
+                false,
+                1000,
+            )
+            .unwrap()
+            .moved;
+        assert_eq!(arrived.len(), 1, "the covering prefix's ETR hears of it");
+        let (to, bytes) = &arrived[0];
+        assert_eq!(*to, ip("10.1.1.1"));
+        let notify = MapNotify::parse_verified(bytes, &cisco()).unwrap();
+        assert_eq!(notify.records[0].prefix.to_string(), "172.16.1.10/32");
+        assert_eq!(notify.records[0].locators[0].rloc, ip("10.3.3.3"));
+        assert_eq!(m.counters.overlap_notifies, 1);
+        // Refreshes do not repeat it; both registrations stay.
+        let refresh = m
+            .register(
+                &reg(&["172.16.1.10/32"], "10.3.3.3", 1440, false),
+                at("10.3.3.3"),
+                false,
+                61_000,
+            )
+            .unwrap();
+        assert!(refresh.moved.is_empty());
+        assert!(matches!(m.lookup(ip("172.16.1.99")), Lookup::Registered(p, _) if p.len() == 24));
     }
 
     #[test]

@@ -163,9 +163,12 @@ pub enum Producer {
     /// A dynamic EID that another site now registers (host moved away).
     #[serde(rename = "dyn-eid")]
     DynEid,
-    /// A local EID-prefix without a route (generalized SMR).
+    /// A local EID-prefix without a route, or de-configured (generalized SMR).
     #[serde(rename = "local EID")]
     LocalEid,
+    /// Another site registered a host inside one of our prefixes (overlapping prefix).
+    #[serde(rename = "away table, remote EID")]
+    RemoteEid,
 }
 
 impl Producer {
@@ -173,6 +176,7 @@ impl Producer {
         match self {
             Producer::DynEid => "dyn-eid",
             Producer::LocalEid => "local EID",
+            Producer::RemoteEid => "away table, remote EID",
         }
     }
 }
@@ -808,8 +812,11 @@ impl Xtr {
             return;
         }
         let talker = r.records.first().and_then(|e| e.eid.ip());
-        self.pending.remove(&prefix);
-        self.request(prefix, talker, true, now_ms, out);
+        // Ask for the EID that changed, not the cached prefix: a host that moved out of a
+        // cached /24 is answered with its own /32 by whoever registers it now.
+        let asked = Prefix::host(changed);
+        self.pending.remove(&asked);
+        self.request(asked, talker, true, now_ms, out);
     }
 
     /// Answers a Map-Request for our EIDs with a Map-Reply to its first usable ITR-RLOC.
@@ -903,7 +910,11 @@ impl Xtr {
             if ours || prefix.len() != host_len(&prefix) {
                 continue;
             }
-            self.moved_away(prefix, now_ms, out);
+            if self.dynamic.contains_key(&prefix.addr()) {
+                self.moved_away(prefix, now_ms, out);
+            } else if self.database_prefix(prefix.addr()).is_some() {
+                self.remote_inside(prefix, now_ms, out);
+            }
         }
         if let Ok(ack) = MapNotify::ack_of(&notify).to_signed_vec(&key) {
             out.push(Output::Send {
@@ -912,6 +923,26 @@ impl Xtr {
                 payload: ack,
             });
         }
+    }
+
+    /// Another site registered a host inside one of our database prefixes: we must not deliver
+    /// it locally any more (away table) — packets for it are SMR'd to their ITR instead.
+    fn remote_inside(&mut self, host: Prefix, now_ms: u64, out: &mut Vec<Output>) {
+        if self.away.contains_key(&host) || self.away.len() >= self.limits.away {
+            return;
+        }
+        self.away.insert(
+            host,
+            AwayEntry {
+                producer: Producer::RemoteEid,
+                created_ms: now_ms,
+                programmed: true,
+            },
+        );
+        out.push(Output::Table(TableOp::add(TableEntry::AwayEntry {
+            iid: self.iid,
+            eid: host,
+        })));
     }
 
     /// Another site registered our dynamic EID: forget it, put it in the away table.
@@ -1020,7 +1051,7 @@ impl Xtr {
             .iter()
             .filter(|(_, a)| {
                 let life = match a.producer {
-                    Producer::DynEid => AWAY_LIFETIME_MS,
+                    Producer::DynEid | Producer::RemoteEid => AWAY_LIFETIME_MS,
                     Producer::LocalEid => NO_ROUTE_HOLD_MS,
                 };
                 now_ms.saturating_sub(a.created_ms) >= life
@@ -1978,6 +2009,29 @@ mod tests {
             }))
         );
         assert_eq!(x.away().count(), 0);
+    }
+
+    #[test]
+    fn a_host_registered_elsewhere_inside_our_prefix_goes_to_the_away_table() {
+        let mut x = Xtr::new(&cfg(""), 0);
+        let mut out = Vec::new();
+        let host: Prefix = "10.1.0.77/32".parse().unwrap();
+        let mut notify = MapNotify::acknowledging(&MapRegister::new(vec![EidRecord {
+            ttl: 1440,
+            prefix: EidPrefix::from_prefix(host),
+            action: Action::NoAction,
+            authoritative: true,
+            map_version: 0,
+            locators: vec![LocatorRecord::local("192.0.2.2".parse().unwrap(), 1, 100)],
+        }]));
+        notify.nonce = 77;
+        x.receive(&notify.to_signed_vec(&key()).unwrap(), ms(), 0, &mut out);
+        assert!(tables(&out).contains(&TableOp::add(TableEntry::AwayEntry {
+            iid: Iid::default(),
+            eid: host
+        })));
+        let (p, a) = x.away().next().unwrap();
+        assert_eq!((*p, a.producer.name()), (host, "away table, remote EID"));
     }
 
     #[test]

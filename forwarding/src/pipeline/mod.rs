@@ -1195,7 +1195,9 @@ impl Pipeline {
             return;
         };
         // Across subnets, only sources outside the interface's own subnets have moved in.
-        if !range.extended_subnet && self.in_iface_subnet(iface, src) {
+        // Across subnets, a host of the interface's own subnet is at home, not a dynamic EID —
+        // unless we were told it had moved away (away table): then it is back.
+        if !range.extended_subnet && self.in_iface_subnet(iface, src) && !self.tables.is_away(src) {
             return;
         }
         let map = range.map.clone();
