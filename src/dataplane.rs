@@ -122,6 +122,16 @@ impl Dataplane {
         }
     }
 
+    /// Has the data path call `notify` when it queued events or punts (the sim backend queues
+    /// them synchronously and needs no such call).
+    pub fn set_notifier(&mut self, notify: roamer_platforms::software::backend::Notifier) {
+        if let Dataplane::Software(b) = self
+            && let Err(e) = b.inner().set_notifier(notify)
+        {
+            warn!(error = %e, "data-path notifications unavailable: polling only");
+        }
+    }
+
     pub fn drain(&mut self, events: &mut Vec<HalEvent>, punts: &mut Vec<Punt>) {
         match self {
             Dataplane::Sim(b) => {

@@ -18,7 +18,8 @@ use crate::error::RoamerError;
 use crate::load::Loaded;
 use crate::protocol::{MAX_REQUEST_BYTES, MAX_SESSIONS, Request, Response};
 
-/// How often the daemon collects backend events and punts while nothing else wakes it.
+/// How often the daemon runs its timers (and collects backend events and punts, which
+/// otherwise wake it as soon as the data path queues them).
 const POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 pub fn run(
@@ -79,6 +80,13 @@ async fn serve(
         );
     }
     let mut tick = tokio::time::interval(POLL_INTERVAL);
+    let queued = Arc::new(tokio::sync::Notify::new());
+    {
+        let queued = queued.clone();
+        lock(&state)
+            .dataplane
+            .set_notifier(Arc::new(move || queued.notify_one()));
+    }
     let mut events = Vec::new();
     let mut punts = Vec::new();
     let signal_name = loop {
@@ -98,7 +106,7 @@ async fn serve(
                 }
                 Err(e) => warn!(error = %e, "accept failed"),
             },
-            _ = tick.tick() => {
+            _ = async { tokio::select! { _ = tick.tick() => {}, _ = queued.notified() => {} } } => {
                 let mut guard = lock(&state);
                 let s = &mut *guard;
                 s.dataplane.drain(&mut events, &mut punts);

@@ -167,7 +167,7 @@ impl Lab {
         wait_for("xTR-C registered", Duration::from_secs(20), || {
             let site = ms.exec("show lisp site").stdout;
             site.lines()
-                .any(|l| l.contains("10.3.0.0/24") && l.contains(" yes "))
+                .any(|l| l.contains("10.3.0.0/24") && l.contains(" yes"))
                 .then_some(site)
         });
         Lab {

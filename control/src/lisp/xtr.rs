@@ -1005,12 +1005,12 @@ impl Xtr {
         for prefix in due {
             self.retransmit(prefix, now_ms, out);
         }
-        let keep = |last: &u64| now_ms.saturating_sub(*last) < SMR_INTERVAL_MS;
-        self.smr_sent.retain(|_, t| keep(t));
-        self.smr_invoked.retain(|_, t| keep(t));
     }
 
     fn expire(&mut self, now_ms: u64, out: &mut Vec<Output>) {
+        let keep = |last: &u64| now_ms.saturating_sub(*last) < SMR_INTERVAL_MS;
+        self.smr_sent.retain(|_, t| keep(t));
+        self.smr_invoked.retain(|_, t| keep(t));
         let stale: Vec<Prefix> = self
             .cache
             .values()

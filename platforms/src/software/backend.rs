@@ -58,7 +58,12 @@ enum Control {
     Learned(Sender<Learned>),
     Inject(InjectTarget, Vec<u8>),
     Trace(PortId, Option<VlanId>, Vec<u8>, Sender<TraceResult>),
+    Notify(Notifier),
 }
+
+/// Called by the data path after it queued events or punts, so the control plane can act at
+/// once instead of at its next poll.
+pub type Notifier = Arc<dyn Fn() + Send + Sync>;
 
 /// What `trace` reports: the verdict, whether a reply frame was built, and each step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +146,8 @@ impl SoftwareBackend {
             control: control_rx,
             events: event_tx,
             punts: punt_tx,
+            notifier: None,
+            queued: false,
             wake: wake_rx,
             stop: stop.clone(),
             drops: drops.clone(),
@@ -163,6 +170,11 @@ impl SoftwareBackend {
             thread: Some(thread),
             drops,
         })
+    }
+
+    /// Has the data path call `notifier` whenever it queued events or punts.
+    pub fn set_notifier(&self, notifier: Notifier) -> Result<(), HalError> {
+        self.send(Control::Notify(notifier))
     }
 
     fn send(&self, msg: Control) -> Result<(), HalError> {
@@ -321,6 +333,9 @@ struct Datapath {
     control: Receiver<Control>,
     events: SyncSender<HalEvent>,
     punts: SyncSender<Punt>,
+    notifier: Option<Notifier>,
+    /// Something was queued for the control plane since the notifier last ran.
+    queued: bool,
     wake: UnixStream,
     stop: Arc<AtomicBool>,
     drops: Arc<ChannelDrops>,
@@ -360,6 +375,14 @@ impl Datapath {
             for e in self.event_buf.drain(..) {
                 if self.events.try_send(e).is_err() {
                     self.drops.events.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    self.queued = true;
+                }
+            }
+            if self.queued {
+                self.queued = false;
+                if let Some(n) = &self.notifier {
+                    n();
                 }
             }
             if now_ms.saturating_sub(last_aging) >= 1000 {
@@ -556,6 +579,8 @@ impl Datapath {
         };
         if self.punts.try_send(punt).is_err() {
             self.drops.punts.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.queued = true;
         }
     }
 
@@ -773,6 +798,7 @@ impl Datapath {
                         steps,
                     });
                 }
+                Control::Notify(n) => self.notifier = Some(n),
                 Control::Inject(target, frame) => {
                     match target {
                         InjectTarget::Port(port) => {
