@@ -163,7 +163,11 @@ impl Lisp {
                             send(dataplane, to, LISP_CONTROL_PORT, &notify);
                         }
                     }
-                    Err(refusal) => info!(%from, ?refusal, "Map-Register refused"),
+                    Err(refusal) => {
+                        if log_allowed() {
+                            info!(%from, ?refusal, "Map-Register refused (counted; at most one such line a second)");
+                        }
+                    }
                 }
             }
             Some(k) if k == MessageType::MapNotifyAck as u8 => {
@@ -299,7 +303,9 @@ impl Lisp {
             frame.extend_from_slice(&[0x08, 0x00]);
             frame.extend_from_slice(&packet);
             if let Err(e) = dataplane.inject(InjectTarget::Routed, &frame) {
-                warn!(error = %e, "reliable registration segment not sent");
+                if log_allowed() {
+                    warn!(error = %e, "reliable registration segment not sent");
+                }
             }
         }
     }
@@ -481,6 +487,17 @@ impl Lisp {
     }
 }
 
+/// Lines about what remote input causes (refusals, messages that could not be sent under a
+/// flood) are limited to one a second: a flood must not become a log flood.
+fn log_allowed() -> bool {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(u64::MAX);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    LAST.swap(now, Ordering::Relaxed) != now
+}
+
 /// Sends a UDP datagram from our address (the forwarding core picks the egress interface's).
 fn send(dataplane: &mut Dataplane, to: SocketAddr, from_port: u16, payload: &[u8]) {
     let IpAddr::V4(dst) = to.ip() else {
@@ -491,7 +508,9 @@ fn send(dataplane: &mut Dataplane, to: SocketAddr, from_port: u16, payload: &[u8
         return;
     };
     if let Err(e) = dataplane.inject(InjectTarget::Routed, &frame) {
-        warn!(%to, error = %e, "LISP control message not sent");
+        if log_allowed() {
+            warn!(%to, error = %e, "LISP control message not sent (at most one such line a second)");
+        }
     }
 }
 

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use common::Daemon;
 use roamer_control::wire::lisp::{
-    AuthKey, EidPrefix, EidRecord, KeyId, LocatorRecord, MapNotify, MapRegister,
+    Address, AuthKey, Ecm, EidPrefix, EidRecord, KeyId, LispMessage, LocatorRecord, MapNotify,
+    MapRegister, MapRequest,
 };
 use roamer_platforms::software::testkit::{self, Netns, Veth};
 
@@ -106,5 +107,128 @@ fn map_registers_are_verified_acknowledged_and_listed() {
         "{after}"
     );
     assert!(after.contains("B              never     no"), "{after}");
+    drop(link);
+}
+
+/// An Encapsulated Map-Request for `eid` from ITR 192.0.2.11.
+fn map_request(eid: [u8; 4], nonce: u64) -> Vec<u8> {
+    let eid = std::net::IpAddr::from(eid);
+    Ecm {
+        ddt: false,
+        inner_src: "192.0.2.11".parse().unwrap(),
+        inner_dst: eid,
+        inner_ttl: 64,
+        inner_src_port: 5000,
+        inner_dst_port: 4342,
+        message: Box::new(LispMessage::MapRequest(MapRequest {
+            authoritative: false,
+            probe: false,
+            smr: false,
+            pitr: false,
+            smr_invoked: false,
+            local_xtr: false,
+            dont_map_reply: false,
+            nonce,
+            source_eid: Address::None,
+            itr_rlocs: vec!["192.0.2.11".parse().unwrap()],
+            records: vec![EidPrefix::from_prefix(roamer_hal::Prefix::host(eid))],
+            map_reply_record: None,
+        })),
+    }
+    .to_vec()
+    .unwrap()
+}
+
+/// Guarding the door: a Map-Request flood at full speed neither starves registrations (they
+/// have their own punt queue) nor grows the map-server's memory.
+#[test]
+fn a_map_request_flood_does_not_starve_registrations_or_grow_memory() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let prefix = testkit::unique_prefix();
+    let ms = Netns::new(&format!("{prefix}m")).expect("netns");
+    let etr = Netns::new(&format!("{prefix}e")).expect("netns");
+    let link = Veth::new(&format!("{prefix}m1"), &format!("{prefix}e1")).expect("veth");
+    link.move_to(&format!("{prefix}m1"), &ms).expect("move");
+    link.move_to(&format!("{prefix}e1"), &etr).expect("move");
+    ms.ip(&["link", "set", &format!("{prefix}m1"), "up"])
+        .expect("up");
+    etr.addr(&format!("{prefix}e1"), "192.0.2.11/24")
+        .expect("addr");
+    let config = format!(
+        "hostname ms1\nroamer platform port Ethernet1/1 {prefix}m1\nfeature lisp\n\
+         interface Ethernet1/1\n  no switchport\n  ip address 192.0.2.1/24\n\
+         ip lisp map-server\nip lisp map-resolver\n\
+         lisp site A\n  eid-prefix 10.10.10.0/24\n  authentication-key 0 cisco\n"
+    );
+    let d = Daemon::start_in_netns(&config, ms.name());
+    // Resolve ARP both ways before measuring.
+    assert!(exchange(&etr, register(b"cisco")).is_some());
+    let rss_before = d.rss_kib();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let flood = {
+        let (stop, sent) = (stop.clone(), sent.clone());
+        etr.spawn(move || {
+            let sock = UdpSocket::bind("192.0.2.11:5000").unwrap();
+            // Distinct EIDs and nonces, prebuilt: the flood is limited by the sender only.
+            let requests: Vec<Vec<u8>> = (0..4096u32)
+                .map(|i| map_request([10, 10, (i >> 8) as u8, i as u8], u64::from(i) + 1))
+                .collect();
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let _ = sock.send_to(&requests[i % requests.len()], "192.0.2.1:4342");
+                i += 1;
+            }
+            sent.store(i as u64, Ordering::Relaxed);
+        })
+    };
+    // Meanwhile the ETR registers every 200 ms and counts the acknowledgements.
+    let acked = etr
+        .spawn(move || {
+            let sock = UdpSocket::bind("192.0.2.11:4342").unwrap();
+            sock.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            let mut acked = 0;
+            for _ in 0..20 {
+                std::thread::sleep(Duration::from_millis(200));
+                sock.send_to(&register(b"cisco"), "192.0.2.1:4342").unwrap();
+                let mut buf = [0u8; 2048];
+                let deadline = std::time::Instant::now() + Duration::from_millis(200);
+                while std::time::Instant::now() < deadline {
+                    if let Ok((n, _)) = sock.recv_from(&mut buf)
+                        && buf[..n].first().map(|b| b >> 4) == Some(4)
+                    {
+                        acked += 1;
+                        break;
+                    }
+                }
+            }
+            acked
+        })
+        .join()
+        .unwrap()
+        .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    flood.join().unwrap().unwrap();
+    let rss_after = d.rss_kib();
+    let sent = sent.load(Ordering::Relaxed);
+    eprintln!(
+        "flood: {sent} Map-Requests in 4 s; registrations acknowledged {acked}/20; RSS {rss_before} -> {rss_after} KiB"
+    );
+    assert!(sent > 20_000, "the flood was not a flood: {sent}");
+    assert!(
+        acked >= 15,
+        "registrations starved by the flood: {acked}/20 acknowledged"
+    );
+    assert!(
+        rss_after < rss_before + 32 * 1024,
+        "memory grew under the flood: {rss_before} -> {rss_after} KiB"
+    );
+    // Still answering.
+    let site = d.exec("show lisp site").stdout;
+    assert!(site.contains("yes    192.0.2.11"), "{site}");
     drop(link);
 }

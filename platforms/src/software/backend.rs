@@ -39,6 +39,10 @@ const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 const CONTROL_QUEUE: usize = 256;
 const EVENT_QUEUE: usize = 4096;
 const PUNT_QUEUE: usize = 1024;
+/// Punts that keep the network up (HSRP, LISP registration and its acknowledgements, the
+/// reliable-registration TCP) have their own queue: a flood of Map-Requests or of anything else
+/// punted cannot push them out.
+const URGENT_PUNT_QUEUE: usize = 256;
 const TX_SLOTS: usize = 32;
 /// Most pieces one large segment is cut into (64 KiB at the smallest MSS roamer accepts).
 const PIECES: usize = 128;
@@ -108,6 +112,7 @@ pub struct SoftwareBackend {
     wake: UnixStream,
     events: Receiver<HalEvent>,
     punts: Receiver<Punt>,
+    urgent: Receiver<Punt>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     pub drops: Arc<ChannelDrops>,
@@ -128,6 +133,7 @@ impl SoftwareBackend {
         let (control_tx, control_rx) = mpsc::sync_channel(CONTROL_QUEUE);
         let (event_tx, events) = mpsc::sync_channel(EVENT_QUEUE);
         let (punt_tx, punts) = mpsc::sync_channel(PUNT_QUEUE);
+        let (urgent_tx, urgent) = mpsc::sync_channel(URGENT_PUNT_QUEUE);
         let (wake, wake_rx) = UnixStream::pair()?;
         wake_rx.set_nonblocking(true)?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -146,6 +152,7 @@ impl SoftwareBackend {
             control: control_rx,
             events: event_tx,
             punts: punt_tx,
+            urgent: urgent_tx,
             notifier: None,
             queued: false,
             wake: wake_rx,
@@ -166,6 +173,7 @@ impl SoftwareBackend {
             wake,
             events,
             punts,
+            urgent,
             stop,
             thread: Some(thread),
             drops,
@@ -277,7 +285,32 @@ impl PacketIo for SoftwareBackend {
     }
 
     fn drain_punts(&mut self, out: &mut Vec<Punt>) {
+        out.extend(self.urgent.try_iter());
         out.extend(self.punts.try_iter());
+    }
+}
+
+/// HSRP hellos, LISP Map-Register / Map-Notify / Map-Notify-Ack (UDP 4342) and TCP 4342.
+fn is_urgent(punt: &Punt) -> bool {
+    match punt.reason {
+        PuntReason::Hsrp => true,
+        PuntReason::LispControl | PuntReason::ForUs => {
+            let f = &punt.frame;
+            if f.get(12..14) != Some(&[0x08, 0x00]) {
+                return false;
+            }
+            let ihl = usize::from(f.get(14).map_or(0, |b| b & 0x0f)) * 4;
+            let l4 = 14 + ihl;
+            let port = |at: usize| f.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+            match f.get(23) {
+                Some(6) => port(l4) == Some(4342) || port(l4 + 2) == Some(4342),
+                Some(17) if port(l4 + 2) == Some(4342) => {
+                    matches!(f.get(l4 + 8).map(|b| b >> 4), Some(3..=5))
+                }
+                _ => false,
+            }
+        }
+        _ => false,
     }
 }
 
@@ -333,6 +366,7 @@ struct Datapath {
     control: Receiver<Control>,
     events: SyncSender<HalEvent>,
     punts: SyncSender<Punt>,
+    urgent: SyncSender<Punt>,
     notifier: Option<Notifier>,
     /// Something was queued for the control plane since the notifier last ran.
     queued: bool,
@@ -577,7 +611,12 @@ impl Datapath {
             reason,
             frame: self.src(src).frame().to_vec(),
         };
-        if self.punts.try_send(punt).is_err() {
+        let queue = if is_urgent(&punt) {
+            &self.urgent
+        } else {
+            &self.punts
+        };
+        if queue.try_send(punt).is_err() {
             self.drops.punts.fetch_add(1, Ordering::Relaxed);
         } else {
             self.queued = true;
@@ -835,6 +874,68 @@ mod tests {
     }
 
     roamer_hal::backend_contract_tests!(software());
+
+    fn udp_punt(reason: PuntReason, proto: u8, sport: u16, dport: u16, first: u8) -> Punt {
+        let mut f = vec![0u8; 14 + 20 + 8 + 4];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f[14] = 0x45;
+        f[23] = proto;
+        f[34..36].copy_from_slice(&sport.to_be_bytes());
+        f[36..38].copy_from_slice(&dport.to_be_bytes());
+        f[42] = first;
+        Punt {
+            port: PortId(1),
+            vlan: None,
+            reason,
+            frame: f,
+        }
+    }
+
+    #[test]
+    fn registrations_hsrp_and_reliable_tcp_are_urgent_map_requests_are_not() {
+        let lisp = PuntReason::LispControl;
+        assert!(
+            is_urgent(&udp_punt(lisp, 17, 4342, 4342, 0x30)),
+            "Map-Register"
+        );
+        assert!(
+            is_urgent(&udp_punt(lisp, 17, 4342, 4342, 0x40)),
+            "Map-Notify"
+        );
+        assert!(
+            is_urgent(&udp_punt(lisp, 17, 4342, 4342, 0x50)),
+            "Map-Notify-Ack"
+        );
+        assert!(
+            !is_urgent(&udp_punt(lisp, 17, 4342, 4342, 0x80)),
+            "ECM Map-Request"
+        );
+        assert!(
+            !is_urgent(&udp_punt(lisp, 17, 4342, 4342, 0x10)),
+            "Map-Request"
+        );
+        assert!(
+            !is_urgent(&udp_punt(lisp, 17, 4342, 4342, 0x20)),
+            "Map-Reply"
+        );
+        assert!(is_urgent(&udp_punt(lisp, 6, 50000, 4342, 0)), "TCP to 4342");
+        assert!(
+            is_urgent(&udp_punt(PuntReason::ForUs, 6, 4342, 50000, 0)),
+            "TCP from 4342"
+        );
+        assert!(!is_urgent(&udp_punt(PuntReason::ForUs, 6, 22, 50000, 0)));
+        assert!(is_urgent(&udp_punt(PuntReason::Hsrp, 17, 1985, 1985, 0)));
+        assert!(!is_urgent(&udp_punt(
+            PuntReason::ArpForUs,
+            17,
+            4342,
+            4342,
+            0x30
+        )));
+        let mut runt = udp_punt(lisp, 17, 4342, 4342, 0x30);
+        runt.frame.truncate(30);
+        assert!(!is_urgent(&runt));
+    }
 
     #[test]
     fn injected_frames_to_an_unknown_port_are_dropped_and_trace_learns_nothing() {
