@@ -302,10 +302,10 @@ impl Lisp {
             frame.extend_from_slice(&[0u8; 12]);
             frame.extend_from_slice(&[0x08, 0x00]);
             frame.extend_from_slice(&packet);
-            if let Err(e) = dataplane.inject(InjectTarget::Routed, &frame) {
-                if log_allowed() {
-                    warn!(error = %e, "reliable registration segment not sent");
-                }
+            if let Err(e) = dataplane.inject(InjectTarget::Routed, &frame)
+                && log_allowed()
+            {
+                warn!(error = %e, "reliable registration segment not sent");
             }
         }
     }
@@ -507,10 +507,10 @@ fn send(dataplane: &mut Dataplane, to: SocketAddr, from_port: u16, payload: &[u8
     let Some(frame) = udp_frame(Ipv4Addr::UNSPECIFIED, dst, from_port, to.port(), payload) else {
         return;
     };
-    if let Err(e) = dataplane.inject(InjectTarget::Routed, &frame) {
-        if log_allowed() {
-            warn!(%to, error = %e, "LISP control message not sent (at most one such line a second)");
-        }
+    if let Err(e) = dataplane.inject(InjectTarget::Routed, &frame)
+        && log_allowed()
+    {
+        warn!(%to, error = %e, "LISP control message not sent (at most one such line a second)");
     }
 }
 
