@@ -162,9 +162,10 @@ impl State {
     /// table operations the backend refused, as lines for the operator.
     fn commit(&mut self, candidate: Config, plan: PlatformPlan) -> String {
         info!(hostname = %candidate.hostname, "configuration committed");
+        self.lisp.prepare(&candidate, &mut self.dataplane);
         let failures = self.dataplane.reconcile(Some(&self.running), &candidate);
         self.protocols.sync(&candidate, &mut self.dataplane);
-        self.lisp.sync(&candidate);
+        self.lisp.sync(&candidate, &mut self.dataplane);
         self.running = candidate;
         self.plan = plan;
         failures.iter().map(|f| format!("{f}\n")).collect()

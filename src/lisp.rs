@@ -74,8 +74,18 @@ impl Lisp {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    /// Starts, changes or stops the Map-Server and the xTR as the configuration says.
-    pub fn sync(&mut self, cfg: &Config) {
+    /// Before the forwarding core moves to `cfg`: table rows the xTR holds that `cfg` gives
+    /// back to the configuration are released first.
+    pub fn prepare(&mut self, cfg: &Config, dataplane: &mut Dataplane) {
+        if let Some(x) = self.xtr.as_mut() {
+            x.release_remapped(cfg, &mut self.out);
+            self.carry_out(dataplane);
+        }
+    }
+
+    /// Starts, changes or stops the Map-Server and the xTR as the configuration says (after
+    /// the forwarding core moved to it).
+    pub fn sync(&mut self, cfg: &Config, dataplane: &mut Dataplane) {
         let now = self.now_ms();
         self.router_mac = system_mac(&cfg.hostname);
         let ours: Vec<IpAddr> = cfg
@@ -103,7 +113,7 @@ impl Lisp {
         self.ms_sessions
             .set_enabled(self.map_server.is_some() && !cfg.lisp.reliable_registration_disabled);
         match (&mut self.xtr, Xtr::wanted(cfg)) {
-            (Some(x), true) => x.reconfigure(cfg, now),
+            (Some(x), true) => x.reconfigure(cfg, now, &mut self.out),
             (None, true) => {
                 info!("xTR started");
                 self.xtr = Some(Xtr::new(cfg, now));
@@ -114,6 +124,7 @@ impl Lisp {
             }
             (None, false) => {}
         }
+        self.carry_out(dataplane);
     }
 
     /// A punted LISP control frame.

@@ -48,7 +48,7 @@ pub fn run(
     let mut state = State::new(loaded, startup, dataplane, catalogue);
     let running = state.running.clone();
     state.protocols.sync(&running, &mut state.dataplane);
-    state.lisp.sync(&running);
+    state.lisp.sync(&running, &mut state.dataplane);
     let state = Arc::new(Mutex::new(state));
     runtime.block_on(serve(state, socket, syntax).instrument(span))
 }

@@ -548,3 +548,40 @@ fn mobility_convergence_benchmark() {
         );
     }
 }
+
+/// Seed 002, generalized SMR for a de-configured local EID: the remote site's database mapping
+/// is removed; its ETR withdraws it, keeps it in the away table (`local EID`) and solicits the
+/// ITRs that still encapsulate to it, which then learn from the map-resolver that nobody
+/// registers it (forward-native).
+#[test]
+fn a_deconfigured_local_eid_is_withdrawn_and_its_itrs_solicited() {
+    let lab = Lab::up();
+    let Lab { ms, xa, xc, h, .. } = &lab;
+    let out = xc.exec(
+        "configure terminal ; no ip lisp database-mapping 10.3.0.0/24 192.0.2.3 priority 1 weight 100 ; end",
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    let away = xc.exec("show ip lisp away").stdout;
+    assert!(
+        away.lines()
+            .any(|l| l.starts_with("10.3.0.0/24") && l.ends_with("local EID")),
+        "{away}"
+    );
+    wait_for(
+        "xTR-A solicited: 10.3.0.0/24 forward-native",
+        Duration::from_secs(15),
+        || {
+            let _ = testkit::ping(h, Ipv4Addr::new(10, 3, 0, 10), Duration::from_millis(300));
+            let cache = xa.exec("show ip lisp map-cache").stdout;
+            cache
+                .contains("Negative cache entry, action: forward-native")
+                .then_some(cache)
+        },
+    );
+    let site = ms.exec("show lisp site").stdout;
+    let line = site
+        .lines()
+        .find(|l| l.contains("10.3.0.0/24"))
+        .unwrap_or_default();
+    assert!(line.contains(" no "), "withdrawn:\n{site}");
+}

@@ -185,6 +185,8 @@ impl Producer {
 pub struct AwayEntry {
     pub producer: Producer,
     pub created_ms: u64,
+    /// A removed database mapping (kept as long as a moved host's entry, not retried).
+    pub deconfigured: bool,
     /// Installed in the forwarding core (dynamic EIDs; a configured prefix keeps its row).
     pub programmed: bool,
 }
@@ -279,7 +281,7 @@ impl Xtr {
             last_expiry_ms: 0,
             counters: Counters::default(),
         };
-        x.reconfigure(cfg, now_ms);
+        x.reconfigure(cfg, now_ms, &mut Vec::new());
         x
     }
 
@@ -296,8 +298,66 @@ impl Xtr {
 
     /// Follows a configuration change; registrations are refreshed at once when what we
     /// register or where changed.
-    pub fn reconfigure(&mut self, cfg: &Config, now_ms: u64) {
+    /// Before the forwarding core takes a new configuration: a prefix in our away table that
+    /// the new configuration maps again leaves the away table first (its row is the
+    /// database's row again).
+    pub fn release_remapped(&mut self, cfg: &Config, out: &mut Vec<Output>) {
         let (v4, v6) = (&cfg.lisp.ipv4, &cfg.lisp.ipv6);
+        let mapped: Vec<Prefix> = v4
+            .database_mapping
+            .iter()
+            .chain(&v6.database_mapping)
+            .map(|m| m.eid_prefix)
+            .collect();
+        let back: Vec<Prefix> = self
+            .away
+            .iter()
+            .filter(|(p, a)| a.producer == Producer::LocalEid && mapped.contains(p))
+            .map(|(p, _)| *p)
+            .collect();
+        for p in back {
+            if let Some(a) = self.away.remove(&p)
+                && a.programmed
+            {
+                out.push(Output::Table(TableOp::remove(TableEntry::AwayEntry {
+                    iid: self.iid,
+                    eid: p,
+                })));
+            }
+        }
+    }
+
+    /// Follows a configuration change; registrations are refreshed at once when what we
+    /// register or where changed. A database mapping removed from the configuration is
+    /// withdrawn and enters the away table (generalized SMR, de-configured local EID), after
+    /// the forwarding core dropped its database row.
+    pub fn reconfigure(&mut self, cfg: &Config, now_ms: u64, out: &mut Vec<Output>) {
+        let (v4, v6) = (&cfg.lisp.ipv4, &cfg.lisp.ipv6);
+        let new_database = group(v4.database_mapping.iter().chain(&v6.database_mapping));
+        let removed: Vec<Prefix> = self
+            .database
+            .iter()
+            .map(|(p, _)| *p)
+            .filter(|p| !new_database.iter().any(|(q, _)| q == p))
+            .collect();
+        for p in removed {
+            self.withdraw(p, |s| s.global, now_ms, out);
+            if !self.away.contains_key(&p) && self.away.len() < self.limits.away {
+                self.away.insert(
+                    p,
+                    AwayEntry {
+                        producer: Producer::LocalEid,
+                        created_ms: now_ms,
+                        programmed: true,
+                        deconfigured: true,
+                    },
+                );
+                out.push(Output::Table(TableOp::add(TableEntry::AwayEntry {
+                    iid: self.iid,
+                    eid: p,
+                })));
+            }
+        }
         self.iid = Iid::new(cfg.instance_id()).unwrap_or_default();
         self.itr = v4.itr || v6.itr;
         self.etr = v4.etr || v6.etr;
@@ -307,7 +367,7 @@ impl Xtr {
             .chain(&v6.itr_map_resolver)
             .copied()
             .collect();
-        self.database = group(v4.database_mapping.iter().chain(&v6.database_mapping));
+        self.database = new_database;
         self.configured = self
             .database
             .iter()
@@ -333,6 +393,18 @@ impl Xtr {
             .collect();
         rlocs.sort_by_key(|a| (a.is_ipv6(), *a));
         rlocs.dedup();
+        // Our interface addresses after the mapped locators: an xTR whose mappings are all gone
+        // (de-configured) still solicits and answers from an address of its own.
+        let mut own: Vec<IpAddr> = cfg
+            .interfaces
+            .values()
+            .filter(|i| !i.shutdown)
+            .flat_map(|i| i.ipv4.iter().chain(&i.ipv6).map(|a| a.addr))
+            .filter(|a| !rlocs.contains(a))
+            .collect();
+        own.sort_by_key(|a| (a.is_ipv6(), *a));
+        own.dedup();
+        rlocs.extend(own);
         self.rlocs = rlocs;
 
         self.maps.clear();
@@ -679,6 +751,7 @@ impl Xtr {
                     producer: Producer::LocalEid,
                     created_ms: now_ms,
                     programmed: false,
+                    deconfigured: false,
                 },
             );
             self.withdraw(prefix, |s| s.global, now_ms, out);
@@ -937,6 +1010,7 @@ impl Xtr {
                 producer: Producer::RemoteEid,
                 created_ms: now_ms,
                 programmed: true,
+                deconfigured: false,
             },
         );
         out.push(Output::Table(TableOp::add(TableEntry::AwayEntry {
@@ -973,6 +1047,7 @@ impl Xtr {
                     producer: Producer::DynEid,
                     created_ms: now_ms,
                     programmed: true,
+                    deconfigured: false,
                 },
             );
             out.push(Output::Table(TableOp::add(TableEntry::AwayEntry {
@@ -1052,6 +1127,7 @@ impl Xtr {
             .filter(|(_, a)| {
                 let life = match a.producer {
                     Producer::DynEid | Producer::RemoteEid => AWAY_LIFETIME_MS,
+                    Producer::LocalEid if a.deconfigured => AWAY_LIFETIME_MS,
                     Producer::LocalEid => NO_ROUTE_HOLD_MS,
                 };
                 now_ms.saturating_sub(a.created_ms) >= life
@@ -2032,6 +2108,34 @@ mod tests {
         })));
         let (p, a) = x.away().next().unwrap();
         assert_eq!((*p, a.producer.name()), (host, "away table, remote EID"));
+    }
+
+    #[test]
+    fn a_deconfigured_database_mapping_is_withdrawn_and_away_until_mapped_again() {
+        let with = cfg("");
+        let mut without = with.clone();
+        without.lisp.ipv4.database_mapping.clear();
+        let mut x = Xtr::new(&with, 0);
+        let mut out = Vec::new();
+        x.reconfigure(&without, 10, &mut out);
+        let p: Prefix = "10.1.0.0/24".parse().unwrap();
+        let withdrawn = sends(&out)
+            .iter()
+            .flat_map(|(_, b)| MapRegister::parse_verified(b, &key()).unwrap().records)
+            .any(|r| r.ttl == 0 && r.prefix.prefix() == Some(p));
+        assert!(withdrawn, "a TTL-0 record to the map-server");
+        let away = TableEntry::AwayEntry {
+            iid: Iid::default(),
+            eid: p,
+        };
+        assert!(tables(&out).contains(&TableOp::add(away.clone())));
+        assert_eq!(x.away().next().unwrap().1.producer, Producer::LocalEid);
+        // Packets still arriving for it are solicited away (the data path's EID-not-here).
+        out.clear();
+        x.release_remapped(&with, &mut out);
+        assert_eq!(tables(&out), vec![TableOp::remove(away)]);
+        x.reconfigure(&with, 20, &mut out);
+        assert_eq!(x.away().count(), 0);
     }
 
     #[test]
