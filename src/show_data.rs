@@ -66,6 +66,7 @@ pub fn collect(cfg: &Config, dataplane: &Dataplane) -> ShowTables {
             ("flooded", c.flooded),
             ("routed", c.routed),
             ("originated", c.originated),
+            ("fragmented", c.fragmented),
             ("lisp-encapsulated", c.encapsulated),
             ("lisp-decapsulated", c.decapsulated),
             ("punted", c.punted),

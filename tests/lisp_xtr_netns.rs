@@ -115,6 +115,33 @@ fn two_xtrs_carry_host_traffic_encapsulated_and_report_eids_not_here() {
         "{counters}"
     );
 
+    // Before any path-MTU discovery: pings of 2000 octets without DF: the hosts fragment at 1500, the ITRs fragment again to
+    // fit the tunnel (RFC 9300 §7.1), the far host reassembles.
+    let big = h1
+        .exec(&[
+            "ping",
+            "-c",
+            "3",
+            "-i",
+            "0.2",
+            "-W",
+            "2",
+            "-M",
+            "dont",
+            "-s",
+            "2000",
+            "10.20.0.5",
+        ])
+        .unwrap_or_default();
+    assert!(big.contains(" 0% packet loss"), "{big}");
+    let counters = d1.exec("show forwarding counters").stdout;
+    let fragmented = counters
+        .lines()
+        .find(|l| l.trim_start().starts_with("fragmented"))
+        .and_then(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(fragmented >= 3, "{counters}");
+
     // A TCP stream: veth hands the xTR large segments (GSO), which must be cut before they
     // can be encapsulated, and arrive intact.
     const TOTAL: usize = 4 << 20;

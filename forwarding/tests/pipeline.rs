@@ -1045,6 +1045,30 @@ fn oversize_packets_get_fragmentation_needed_instead_of_encapsulation() {
 }
 
 #[test]
+fn oversize_packets_without_df_are_fragmented_before_encapsulation() {
+    let mut p = switch();
+    itr(&mut p);
+    let b = PacketBuilder::ethernet2(HOST_A.0, ROUTER_MAC.0)
+        .ipv4([10, 10, 0, 5], [172, 16, 1, 9], 64)
+        .udp(1, 2);
+    let mut frame = Vec::new();
+    b.write(&mut frame, &vec![0u8; 1472]).unwrap();
+    frame[14 + 6] &= !0x40; // no DF
+    let c = roamer_forwarding::wire::checksum::ipv4_header(&{
+        let mut h = frame[14..34].to_vec();
+        h[10..12].fill(0);
+        h
+    });
+    frame[24..26].copy_from_slice(&c.to_be_bytes());
+    let (out, _) = run(&mut p, A, &frame, 0);
+    assert_eq!(out.verdict, Verdict::Fragment { max_ip_len: 1464 });
+    assert_eq!(
+        out.reply, None,
+        "no ICMP: the ITR fragments (RFC 9300 §7.1)"
+    );
+}
+
+#[test]
 fn hsrp_hellos_are_flooded_and_punted_except_on_hello_filter_ports() {
     let mut p = switch();
     let b = PacketBuilder::ethernet2(HOST_A.0, [0x01, 0x00, 0x5e, 0, 0, 2])

@@ -139,6 +139,11 @@ pub enum Verdict {
     /// A large segment (GSO) that this path (LISP encapsulation) cannot take whole: cut it into
     /// wire-sized frames and process each. Nothing was changed in the frame.
     Segment,
+    /// An IPv4 packet without DF too big to encapsulate (RFC 9300 §7.1): fragment it into IP
+    /// packets of at most `max_ip_len` octets and process each. Nothing was changed.
+    Fragment {
+        max_ip_len: u16,
+    },
     Drop(DropReason),
 }
 
@@ -195,6 +200,9 @@ pub struct Counters {
     pub replies: u64,
     /// Packets the switch itself sent through [`Pipeline::originate`] (whatever became of them).
     pub originated: u64,
+    /// IPv4 packets without DF fragmented to fit the LISP tunnel (counted by the backend, which
+    /// cuts them).
+    pub fragmented: u64,
     pub events_dropped: u64,
     pub drops: HashMap<&'static str, u64>,
 }
@@ -355,7 +363,10 @@ impl Pipeline {
                 self.counters.flooded += 1;
                 self.counters.punted += 1;
             }
-            Verdict::Forward { .. } | Verdict::Consumed | Verdict::Segment => {}
+            Verdict::Forward { .. }
+            | Verdict::Consumed
+            | Verdict::Segment
+            | Verdict::Fragment { .. } => {}
         }
         if out.reply.is_some() {
             self.counters.replies += 1;
@@ -1015,6 +1026,22 @@ impl Pipeline {
         };
         let inner_len = frame.len - ETH_LEN;
         let s_max = usize::from(self.settings.underlay_mtu).saturating_sub(overhead);
+        let df_clear = frame.bytes().get(ETH_LEN).is_some_and(|b| b >> 4 == 4)
+            && frame
+                .bytes()
+                .get(ETH_LEN + 6)
+                .is_some_and(|b| b & 0x40 == 0);
+        if inner_len > s_max && df_clear && !frame.large {
+            t.step(format_args!(
+                "{inner_len}-octet IPv4 packet without DF exceeds {s_max}: fragment, then encapsulate"
+            ));
+            return Outcome {
+                verdict: Verdict::Fragment {
+                    max_ip_len: u16::try_from(s_max).unwrap_or(u16::MAX),
+                },
+                reply: None,
+            };
+        }
         if inner_len > s_max {
             t.step(format_args!(
                 "{inner_len}-octet packet exceeds {s_max} after encapsulation: ICMP too big"
@@ -1218,10 +1245,9 @@ impl Pipeline {
         }
     }
 
-    /// ICMP time exceeded (type 11 code 0) back to the sender, built in the reply buffer.
     /// "Fragmentation needed" (IPv4 with DF) or "packet too big" (IPv6) announcing `mtu`, back
-    /// to where the routed frame came in. IPv4 without DF is dropped without an answer (the
-    /// RFC's split into two fragments is not implemented).
+    /// to where the routed frame came in. IPv4 without DF is fragmented instead
+    /// ([`Verdict::Fragment`]); only a large segment without DF gets here, and no answer.
     fn too_big(&mut self, f: &[u8], mtu: usize) -> Option<ReplyTo> {
         let (iface, port, vlan) = self.ingress?;
         let mtu = u16::try_from(mtu).unwrap_or(u16::MAX);

@@ -104,6 +104,11 @@ pub struct ChannelDrops {
     /// Routed injections whose next hop did not resolve within [`GLEAN_HOLD_MS`]; also in
     /// [`Learned::counters`] as drop reason `glean-expired`.
     pub glean_expired: AtomicU64,
+    /// IPv4 packets without DF fragmented before LISP encapsulation (shown as `fragmented`).
+    pub fragmented: AtomicU64,
+    /// Packets that should have been fragmented but could not be (IP options, malformed;
+    /// shown as drop `fragment-failed`).
+    pub fragment_failed: AtomicU64,
 }
 
 /// The backend handle the control plane holds.
@@ -457,8 +462,12 @@ impl Datapath {
         };
         for k in 0..n {
             let tag = self.rx[k].vlan.and_then(|v| VlanId::new(v).ok());
-            if self.forward(port, tag, Src::Rx(k), now_ms) == Verdict::Segment {
-                self.cut_and_forward(port, tag, k, now_ms);
+            match self.forward(port, tag, Src::Rx(k), now_ms) {
+                Verdict::Segment => self.cut_and_forward(port, tag, k, now_ms),
+                Verdict::Fragment { max_ip_len } => {
+                    self.fragment_and_forward(port, tag, k, usize::from(max_ip_len), now_ms)
+                }
+                _ => {}
             }
         }
         n
@@ -499,9 +508,37 @@ impl Datapath {
                 self.punt(port, Some(vlan), reason, src);
             }
             Verdict::Punt(reason) => self.punt(port, tag, reason, src),
-            Verdict::Consumed | Verdict::Drop(_) | Verdict::Segment => {}
+            Verdict::Consumed | Verdict::Drop(_) | Verdict::Segment | Verdict::Fragment { .. } => {}
         }
         out.verdict
+    }
+
+    /// Fragments the IPv4 packet in rx slot `k` (no DF, too big to encapsulate) and forwards
+    /// each fragment; they fit now.
+    fn fragment_and_forward(
+        &mut self,
+        port: PortId,
+        tag: Option<VlanId>,
+        k: usize,
+        max_ip_len: usize,
+        now_ms: u64,
+    ) {
+        let cut = self.rx[k]
+            .complete_checksum()
+            .map_err(|_| gso::SegmentError::Malformed)
+            .and_then(|()| gso::fragment_ipv4(&self.rx[k], max_ip_len, &mut self.pieces));
+        let n = match cut {
+            Ok(n) => n,
+            Err(e) => {
+                debug!(%port, error = ?e, "packet could not be fragmented");
+                self.drops.fragment_failed.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        self.drops.fragmented.fetch_add(1, Ordering::Relaxed);
+        for j in 0..n {
+            self.forward(port, tag, Src::Piece(j), now_ms);
+        }
     }
 
     /// Cuts the large segment in rx slot `k` into wire-sized pieces and forwards each.
@@ -771,7 +808,8 @@ impl Datapath {
             | Verdict::FloodAndPunt { .. }
             | Verdict::Punt(_)
             | Verdict::Consumed
-            | Verdict::Segment => None,
+            | Verdict::Segment
+            | Verdict::Fragment { .. } => None,
         };
         if let Some(to) = to
             && let Some(bytes) = buf.get(start..start + len)
@@ -804,9 +842,11 @@ impl Datapath {
                 Control::Learned(reply) => {
                     let t = &self.pipeline.tables;
                     let mut counters = self.pipeline.counters.clone();
+                    counters.fragmented = self.drops.fragmented.load(Ordering::Relaxed);
                     for (name, n) in [
                         ("glean-queue-full", &self.drops.glean_queue_full),
                         ("glean-expired", &self.drops.glean_expired),
+                        ("fragment-failed", &self.drops.fragment_failed),
                     ] {
                         let n = n.load(Ordering::Relaxed);
                         if n > 0 {

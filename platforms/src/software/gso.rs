@@ -241,3 +241,132 @@ fn fold(mut sum: u32) -> u16 {
     }
     sum as u16
 }
+
+/// Fragments the IPv4 packet in `src` (Ethernet + IPv4, no options) into IP packets of at most
+/// `max_ip_len` octets (RFC 791: fragment data in multiples of 8, MF on all but the last,
+/// offsets relative to the original's) written into `out[..n]`; returns `n`. The L4 checksum
+/// must be complete (see [`FrameSlot::complete_checksum`]): fragments cannot carry offloads.
+pub fn fragment_ipv4(
+    src: &FrameSlot,
+    max_ip_len: usize,
+    out: &mut [FrameSlot],
+) -> Result<usize, SegmentError> {
+    let frame = src.frame();
+    let ip = frame.get(ETH_HLEN..).ok_or(SegmentError::Malformed)?;
+    let vihl = *ip.first().ok_or(SegmentError::Malformed)?;
+    if vihl != 0x45 || ip.len() < 20 {
+        // Options would have to be split between copied and first-fragment-only ones.
+        return Err(SegmentError::Malformed);
+    }
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    if total < 20 || total > ip.len() {
+        return Err(SegmentError::Malformed);
+    }
+    let flags_offset = u16::from_be_bytes([ip[6], ip[7]]);
+    if flags_offset & 0x4000 != 0 {
+        return Err(SegmentError::Malformed);
+    }
+    let original_more = flags_offset & 0x2000 != 0;
+    let original_offset = usize::from(flags_offset & 0x1fff) * 8;
+    let chunk = max_ip_len.saturating_sub(20) / 8 * 8;
+    if chunk == 0 {
+        return Err(SegmentError::NoSegmentSize);
+    }
+    let data = &ip[20..total];
+    let count = data.len().div_ceil(chunk).max(1);
+    if out.len() < count {
+        return Err(SegmentError::NoRoom);
+    }
+    for (i, (piece, dst)) in data.chunks(chunk).zip(out.iter_mut()).enumerate() {
+        let len = ETH_HLEN + 20 + piece.len();
+        if dst.buf.len().saturating_sub(HEADROOM) < len {
+            return Err(SegmentError::NoRoom);
+        }
+        dst.start = HEADROOM;
+        dst.len = len;
+        dst.vlan = src.vlan;
+        dst.gso = None;
+        let f = &mut dst.buf[HEADROOM..HEADROOM + len];
+        f[..ETH_HLEN + 20].copy_from_slice(&frame[..ETH_HLEN + 20]);
+        f[ETH_HLEN + 20..].copy_from_slice(piece);
+        let h = &mut f[ETH_HLEN..ETH_HLEN + 20];
+        let ip_len = u16::try_from(20 + piece.len()).map_err(|_| SegmentError::NoRoom)?;
+        h[2..4].copy_from_slice(&ip_len.to_be_bytes());
+        let last = i + 1 == count;
+        let offset = (original_offset + i * chunk) / 8;
+        let more = if last { original_more } else { true };
+        let field = u16::try_from(offset).map_err(|_| SegmentError::Malformed)? & 0x1fff
+            | if more { 0x2000 } else { 0 };
+        h[6..8].copy_from_slice(&field.to_be_bytes());
+        h[10..12].copy_from_slice(&[0, 0]);
+        let sum = !ones_complement_sum(h);
+        h[10..12].copy_from_slice(&sum.to_be_bytes());
+    }
+    Ok(count)
+}
+
+#[cfg(test)]
+mod fragment_tests {
+    use super::*;
+
+    fn packet(payload: usize) -> FrameSlot {
+        let mut slot = FrameSlot::batch(1, 9000).remove(0);
+        let total = 20 + payload;
+        let mut f = vec![0u8; ETH_HLEN + total];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f[14] = 0x45;
+        f[16..18].copy_from_slice(&(total as u16).to_be_bytes());
+        f[18..20].copy_from_slice(&0x1234u16.to_be_bytes());
+        f[22] = 64;
+        f[23] = 17;
+        f[26..30].copy_from_slice(&[10, 1, 0, 5]);
+        f[30..34].copy_from_slice(&[10, 2, 0, 5]);
+        for (i, b) in f[34..].iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        slot.set_frame(&f).unwrap();
+        slot
+    }
+
+    #[test]
+    fn fragments_carry_8_octet_offsets_mf_and_the_whole_payload() {
+        let src = packet(1480);
+        let mut out = FrameSlot::batch(4, 2048);
+        let n = fragment_ipv4(&src, 1000, &mut out).unwrap();
+        assert_eq!(n, 2);
+        let mut data = Vec::new();
+        for (i, s) in out[..n].iter().enumerate() {
+            let ip = etherparse::Ipv4HeaderSlice::from_slice(&s.frame()[ETH_HLEN..]).unwrap();
+            assert_eq!(ip.identification(), 0x1234);
+            assert_eq!(ip.more_fragments(), i == 0);
+            assert!(!ip.dont_fragment());
+            assert_eq!(ip.fragments_offset().value() as usize * 8, data.len());
+            assert!(usize::from(ip.total_len()) <= 1000);
+            assert_eq!(ip.to_header().calc_header_checksum(), ip.header_checksum());
+            data.extend_from_slice(&s.frame()[ETH_HLEN + 20..]);
+        }
+        assert_eq!(data, src.frame()[ETH_HLEN + 20..]);
+        assert_eq!((1000 - 20) / 8 * 8, out[0].frame().len() - ETH_HLEN - 20);
+    }
+
+    #[test]
+    fn df_options_and_short_packets_are_refused() {
+        let mut df = packet(1480);
+        df.frame_mut()[20] = 0x40;
+        let mut out = FrameSlot::batch(4, 2048);
+        assert_eq!(
+            fragment_ipv4(&df, 1000, &mut out),
+            Err(SegmentError::Malformed)
+        );
+        let mut opts = packet(1480);
+        opts.frame_mut()[14] = 0x46;
+        assert_eq!(
+            fragment_ipv4(&opts, 1000, &mut out),
+            Err(SegmentError::Malformed)
+        );
+        assert_eq!(
+            fragment_ipv4(&packet(1480), 20, &mut out),
+            Err(SegmentError::NoSegmentSize)
+        );
+    }
+}
