@@ -46,10 +46,12 @@ enum Command {
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Start the appliance with a configuration; stops cleanly on SIGTERM or SIGINT.
+    /// Under containerlab (CLAB_INTFS set) it first waits for the data interfaces.
     Run {
-        /// The startup configuration file (`copy running-config startup-config` writes it).
+        /// The startup configuration file, TOML or CLI (`copy running-config startup-config`
+        /// writes it) [default: /etc/roamer/startup-config, where containerlab binds it].
         #[arg(long, short)]
-        config: PathBuf,
+        config: Option<PathBuf>,
         /// The control socket (default: $ROAMER_SOCKET or /run/roamer/roamer.sock).
         #[arg(long)]
         socket: Option<PathBuf>,
@@ -143,7 +145,9 @@ fn dispatch(command: Command) -> Result<(), RoamerError> {
             Ok(())
         }
         Command::Run { config, socket } => {
+            let config = lab::container::startup_config(config);
             let loaded = load::load(&config, &catalogue)?;
+            lab::container::wait_for_ports(&loaded.config)?;
             run::run(loaded, config, protocol::socket_path(socket), catalogue)
         }
         Command::Cli { socket } => client::interactive(&protocol::socket_path(socket)),

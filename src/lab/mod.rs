@@ -6,6 +6,7 @@
 //! Everything `up` creates is written to a state file before it is created, so `down` removes
 //! exactly that (by name and PID), also after `up` failed halfway.
 
+pub mod container;
 mod migrate;
 mod state;
 mod topology;
@@ -84,9 +85,12 @@ fn lab_err(message: impl Into<String>) -> RoamerError {
 
 /// Runs a command to completion; an error carries its stderr.
 fn run(program: &str, args: &[&str]) -> Result<String, RoamerError> {
+    // Its own process group: a Ctrl-C at the terminal stops roamer's waits, never a half-done
+    // `ip` command (the lab is torn down by roamer, with every command complete).
     let out = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
+        .process_group(0)
         .output()
         .map_err(|e| lab_err(format!("cannot run {program}: {e}")))?;
     if out.status.success() {
@@ -228,7 +232,7 @@ fn build(topo: &Topology, dir: &Path, st: &mut State) -> Result<(), RoamerError>
     for node in &topo.nodes {
         match &node.role {
             Role::Roamer { config, exec } => {
-                start_daemon(node, config, &exe, dir, st)?;
+                start_daemon(node, &topo.links, config, &exe, dir, st)?;
                 if !exec.is_empty() {
                     crate::client::exec(&dir.join(format!("{}.sock", node.name)), exec)
                         .map_err(|e| lab_err(format!("node {}: exec failed: {e}", node.name)))?;
@@ -248,6 +252,7 @@ fn build(topo: &Topology, dir: &Path, st: &mut State) -> Result<(), RoamerError>
 
 fn start_daemon(
     node: &topology::Node,
+    topo_links: &[topology::Link],
     config: &Path,
     exe: &Path,
     dir: &Path,
@@ -262,14 +267,27 @@ fn start_daemon(
         .map_err(|e| lab_err(format!("{}: {e}", log_path.display())))?;
     // `ip netns exec` replaces itself with roamer, so the child's PID is the daemon's. Its own
     // process group keeps a Ctrl-C at the terminal that ran `up` from reaching it.
-    let mut child = Command::new("ip")
+    let mut command = Command::new("ip");
+    command
         .args(["netns", "exec", &node.netns])
         .arg(exe)
         .arg("run")
         .arg("--config")
         .arg(config)
         .arg("--socket")
-        .arg(&socket)
+        .arg(&socket);
+    // As containerlab does: the number of data interfaces the daemon is to wait for (here
+    // they are all attached already; only ethN names count).
+    let ends: Vec<&str> = topo_links
+        .iter()
+        .flat_map(|l| [&l.a, &l.b])
+        .filter(|e| e.node == node.name)
+        .map(|e| e.iface.as_str())
+        .collect();
+    if ends.iter().all(|i| i.starts_with("eth")) {
+        command.env(container::CLAB_INTFS, ends.len().to_string());
+    }
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log2)

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::error::RoamerError;
 
 /// Where containerlab binds the startup configuration inside a roamer container.
-pub const STARTUP_TARGET: &str = "/etc/roamer/startup-config";
+pub const STARTUP_TARGET: &str = super::container::STARTUP_CONFIG;
 
 /// containerlab's MTU for veth links that name none.
 pub const DEFAULT_MTU: u32 = 9500;
