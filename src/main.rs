@@ -70,8 +70,8 @@ enum Command {
         commands: Vec<String>,
     },
     /// Run containerlab topology files without containerlab or Docker (network namespaces).
-    #[command(subcommand)]
-    Lab(lab::LabCommand),
+    /// Without a subcommand: the across-subnet VM mobility demo, start to finish.
+    Lab(lab::LabArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,6 +154,6 @@ fn dispatch(command: Command) -> Result<(), RoamerError> {
         Command::Exec { socket, commands } => {
             client::exec(&protocol::socket_path(socket), &commands)
         }
-        Command::Lab(cmd) => lab::dispatch(cmd),
+        Command::Lab(args) => lab::dispatch(args),
     }
 }

@@ -7,6 +7,8 @@
 //! MAC, addresses and routes; the node that held the target port's far end (a parking node) gets
 //! the host's old device, wired to the host's old port, under its own name and MAC.
 
+use std::io::Write;
+
 use serde_json::Value;
 
 use super::state::{LinkState, State};
@@ -137,7 +139,7 @@ pub fn move_host(
         )));
     }
     if old_port == to {
-        println!("{host_end} is already at {to}");
+        let _ = writeln!(std::io::stdout(), "{host_end} is already at {to}");
         return Ok(());
     }
     let (ti, park_end) = st
@@ -217,7 +219,11 @@ pub fn move_host(
         tmp_b: st.links[ti].tmp_b.clone(),
     };
     st.save(dir)?;
-    println!("{host_end} moved from {old_port} to {to} ({park_end} now at {old_port})");
+    // Never a panic on a closed stdout: the caller may still have a lab to tear down.
+    let _ = writeln!(
+        std::io::stdout(),
+        "{host_end} moved from {old_port} to {to} ({park_end} now at {old_port})"
+    );
     Ok(())
 }
 

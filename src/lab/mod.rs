@@ -7,6 +7,7 @@
 //! exactly that (by name and PID), also after `up` failed halfway.
 
 pub mod container;
+mod demo;
 mod migrate;
 mod state;
 mod topology;
@@ -17,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
 use crate::error::RoamerError;
 use state::{DaemonState, LinkState, NodeState, State};
@@ -26,10 +27,27 @@ use topology::{Role, Topology};
 /// How long a roamer node may take to serve its control socket.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// `roamer lab`: without a subcommand, the across-subnet mobility demo from a built-in copy of
+/// `images/containerlab/across-subnet.clab.yml`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct LabArgs {
+    #[command(subcommand)]
+    command: Option<LabCommand>,
+    /// The demo lab's name (its namespaces are clab-NAME-NODE).
+    #[arg(long, default_value = demo::DEFAULT_NAME)]
+    name: String,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum LabCommand {
     /// Build the lab of a containerlab topology file: namespaces, links, roamer daemons, exec lines.
     Up {
+        /// The containerlab topology file.
+        file: PathBuf,
+    },
+    /// Check a topology file and every startup configuration it binds; builds nothing.
+    Validate {
         /// The containerlab topology file.
         file: PathBuf,
     },
@@ -63,9 +81,13 @@ pub enum LabCommand {
     },
 }
 
-pub fn dispatch(cmd: LabCommand) -> Result<(), RoamerError> {
+pub fn dispatch(args: LabArgs) -> Result<(), RoamerError> {
+    let Some(cmd) = args.command else {
+        return demo::run(&args.name);
+    };
     match cmd {
         LabCommand::Up { file } => up(&file),
+        LabCommand::Validate { file } => validate(&file),
         LabCommand::Down { file } => down(&file),
         LabCommand::Exec {
             topo,
@@ -109,6 +131,65 @@ fn ip(args: &[&str]) -> Result<String, RoamerError> {
 }
 
 pub fn up(file: &Path) -> Result<(), RoamerError> {
+    let (topo, dir) = bring_up(file)?;
+    println!(
+        "lab {}: {} node(s), {} link(s) up",
+        topo.lab,
+        topo.nodes.len(),
+        topo.links.len()
+    );
+    for n in &topo.nodes {
+        match &n.role {
+            Role::Roamer { .. } => println!(
+                "  {:<10} {}  roamer  socket {}  log {}",
+                n.name,
+                n.netns,
+                dir.join(format!("{}.sock", n.name)).display(),
+                dir.join(format!("{}.log", n.name)).display()
+            ),
+            Role::Linux { .. } => println!("  {:<10} {}  linux", n.name, n.netns),
+        }
+    }
+    Ok(())
+}
+
+/// `roamer lab validate`: the topology as `up` reads it, and every roamer node's startup
+/// configuration checked as `roamer validate` checks it.
+pub fn validate(file: &Path) -> Result<(), RoamerError> {
+    let topo = topology::load(file)?;
+    let catalogue = roamer_hal::Catalogue::builtin()?;
+    let mut roamers = 0;
+    for node in &topo.nodes {
+        match &node.role {
+            Role::Roamer { config, .. } => {
+                roamers += 1;
+                let loaded = crate::load::load(config, &catalogue)?;
+                for w in &loaded.warnings {
+                    eprintln!("{w}");
+                }
+                println!(
+                    "  {:<10} roamer  {}: {}",
+                    node.name,
+                    config.display(),
+                    crate::load::describe(&loaded.config)
+                );
+            }
+            Role::Linux { exec } => {
+                println!("  {:<10} linux   {} exec line(s)", node.name, exec.len())
+            }
+        }
+    }
+    println!(
+        "lab {}: {} node(s) ({roamers} roamer), {} link(s): valid",
+        topo.lab,
+        topo.nodes.len(),
+        topo.links.len()
+    );
+    Ok(())
+}
+
+/// Builds the lab of a topology file; on failure, whatever was created is removed again.
+fn bring_up(file: &Path) -> Result<(Topology, PathBuf), RoamerError> {
     let topo = topology::load(file)?;
     // Every startup configuration is checked before anything is created.
     let catalogue = roamer_hal::Catalogue::builtin()?;
@@ -136,27 +217,7 @@ pub fn up(file: &Path) -> Result<(), RoamerError> {
         daemons: Vec::new(),
     };
     match build(&topo, &dir, &mut st) {
-        Ok(()) => {
-            println!(
-                "lab {}: {} node(s), {} link(s) up",
-                topo.lab,
-                topo.nodes.len(),
-                topo.links.len()
-            );
-            for n in &topo.nodes {
-                match &n.role {
-                    Role::Roamer { .. } => println!(
-                        "  {:<10} {}  roamer  socket {}  log {}",
-                        n.name,
-                        n.netns,
-                        dir.join(format!("{}.sock", n.name)).display(),
-                        dir.join(format!("{}.log", n.name)).display()
-                    ),
-                    Role::Linux { .. } => println!("  {:<10} {}  linux", n.name, n.netns),
-                }
-            }
-            Ok(())
-        }
+        Ok(()) => Ok((topo, dir)),
         Err(e) => {
             if let Err(clean) = teardown(&st, &dir) {
                 eprintln!("roamer: cleaning up after the failure: {clean}");
