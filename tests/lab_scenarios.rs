@@ -1,0 +1,657 @@
+//! The four scenarios of `images/containerlab/`, run end to end by `roamer lab` on network
+//! namespaces, asserting on show output and on traffic; and `roamer lab` itself (the demo).
+//! Each test runs its own copy of a topology under a lab name of its own (namespaces
+//! `clab-NAME-NODE`), so the tests run in parallel without clashing.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+fn roamer(state: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_roamer"));
+    c.env("ROAMER_LAB_DIR", state);
+    c
+}
+
+#[derive(Debug)]
+struct Out {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(cmd: &mut Command) -> Out {
+    let out = cmd.output().unwrap();
+    Out {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn netns_list() -> String {
+    String::from_utf8_lossy(
+        &Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned()
+}
+
+/// A scenario's lab, up; `roamer lab down` when dropped (also after a failed assertion).
+struct Lab {
+    name: String,
+    file: PathBuf,
+    state: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl Lab {
+    /// Copies `images/containerlab/SCENARIO.clab.yml` and its configurations, renames the lab
+    /// `TAG<pid>`, brings it up.
+    fn up(scenario: &str, tag: &str) -> Lab {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/containerlab");
+        let tmp = tempfile::tempdir().unwrap();
+        let name = format!("{tag}{}", std::process::id());
+        let text = std::fs::read_to_string(src.join(format!("{scenario}.clab.yml"))).unwrap();
+        let text: String = text
+            .lines()
+            .map(|l| {
+                if l.starts_with("name:") {
+                    format!("name: {name}\n")
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        let file = tmp.path().join(format!("{scenario}.clab.yml"));
+        std::fs::write(&file, text).unwrap();
+        std::fs::create_dir(tmp.path().join(scenario)).unwrap();
+        for e in std::fs::read_dir(src.join(scenario)).unwrap() {
+            let p = e.unwrap().path();
+            std::fs::copy(&p, tmp.path().join(scenario).join(p.file_name().unwrap())).unwrap();
+        }
+        let lab = Lab {
+            name,
+            file,
+            state: tmp.path().join("state"),
+            _tmp: tmp,
+        };
+        let up = run(roamer(&lab.state).args(["lab", "up"]).arg(&lab.file));
+        assert!(up.ok, "lab up: {}{}", up.stdout, up.stderr);
+        lab
+    }
+
+    fn netns(&self, node: &str) -> String {
+        format!("clab-{}-{node}", self.name)
+    }
+
+    /// `roamer lab exec NODE CMD`: a CLI command on a roamer node, a shell command elsewhere.
+    fn exec(&self, node: &str, cmd: &str) -> Out {
+        run(roamer(&self.state)
+            .args(["lab", "exec", "--topo"])
+            .arg(&self.file)
+            .args([node, cmd]))
+    }
+
+    fn show(&self, node: &str, cmd: &str) -> String {
+        let out = self.exec(node, cmd);
+        assert!(out.ok, "{node}: {cmd}: {}", out.stderr);
+        out.stdout
+    }
+
+    fn ping(&self, node: &str, to: &str) -> bool {
+        self.exec(node, &format!("ping -n -c 1 -W 1 {to}")).ok
+    }
+
+    fn move_host(&self, host: &str, to: &str) {
+        let mv = run(roamer(&self.state)
+            .args(["lab", "move", "--topo"])
+            .arg(&self.file)
+            .args([host, "--to", to]));
+        assert!(mv.ok, "lab move: {}{}", mv.stdout, mv.stderr);
+    }
+
+    /// `node` pings `to` every 100 ms while `during` runs (after 1.5 s of steady pings);
+    /// returns the replies' arrival times and when `during` started.
+    fn ping_across(&self, node: &str, to: &str, during: impl FnOnce()) -> Pings {
+        let pinger = Command::new("ip")
+            .args(["netns", "exec", &self.netns(node)])
+            .args(["ping", "-n", "-D", "-i", "0.1", "-W", "1", "-c", "100", to])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        let at = epoch();
+        during();
+        let out = pinger.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let replies = text
+            .lines()
+            .filter(|l| l.contains("bytes from"))
+            .filter_map(|l| l.strip_prefix('[')?.split(']').next()?.parse().ok())
+            .collect();
+        Pings { at, replies, text }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let down = run(roamer(&self.state).args(["lab", "down"]).arg(&self.file));
+        let left = netns_list();
+        let prefix = format!("clab-{}-", self.name);
+        if !std::thread::panicking() {
+            assert!(down.ok, "lab down: {}{}", down.stdout, down.stderr);
+            assert!(!left.contains(&prefix), "namespaces left: {left}");
+        }
+    }
+}
+
+fn epoch() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+struct Pings {
+    /// When the move started (epoch seconds).
+    at: f64,
+    /// Arrival time of each reply.
+    replies: Vec<f64>,
+    text: String,
+}
+
+impl Pings {
+    fn after(&self) -> usize {
+        self.replies.iter().filter(|t| **t > self.at).count()
+    }
+
+    /// From the move to the first reply after the longest silence that follows it.
+    fn outage(&self) -> Duration {
+        let mut last = self.at;
+        let mut longest = 0.0f64;
+        for t in self.replies.iter().filter(|t| **t > self.at) {
+            longest = longest.max(t - last);
+            last = *t;
+        }
+        Duration::from_secs_f64(longest)
+    }
+}
+
+fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<String>) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(ok) = check() {
+            return ok;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The group row of `show hsrp brief` is Active.
+fn hsrp_active(brief: &str) -> bool {
+    brief.lines().any(|l| {
+        let mut w = l.split_whitespace();
+        w.next().is_some_and(|i| i.starts_with("Vlan")) && w.any(|x| x == "Active")
+    })
+}
+
+fn registered(site: &str, prefix: &str, by: &str) -> bool {
+    site.lines()
+        .any(|l| l.contains(prefix) && l.contains(by) && l.contains(" yes"))
+}
+
+/// (a) Seeds 001 and 004 across subnets: the host moves from its home site (xtr-a,
+/// 10.1.1.0/24) to another subnet's site (xtr-b, 10.2.2.0/24) keeping its address and its
+/// gateway 10.1.1.1. xtr-b answers its ARP for the old gateway with the shared HSRP virtual
+/// MAC (proxy-ARP), detects it as a dynamic EID and registers it; the map-server notifies
+/// xtr-a, whose away entry makes it SMR the remote ITR xtr-c on its next packet: xtr-c's
+/// map-cache follows the host and the remote host's pings continue.
+#[test]
+#[ignore = "needs the forwarding fix for hosts moved across subnets (issue 8 report): the new site neither learns the moved host from its proxied ARP nor can ask for it (no source address in its subnet)"]
+fn scenario_a_across_subnets_the_remote_itr_follows_the_host_after_an_smr() {
+    let lab = Lab::up("across-subnet", "sa");
+    wait_for("the sites registered", Duration::from_secs(30), || {
+        let site = lab.show("ms", "show lisp site");
+        (registered(&site, "10.3.3.0/24", "192.0.2.3")
+            && registered(&site, "10.1.1.0/24", "192.0.2.1"))
+        .then_some(site)
+    });
+    wait_for("HSRP active at both sites", Duration::from_secs(30), || {
+        (hsrp_active(&lab.show("xtr-a", "show hsrp brief"))
+            && hsrp_active(&lab.show("xtr-b", "show hsrp brief")))
+        .then(String::new)
+    });
+    wait_for("host -> remote", Duration::from_secs(30), || {
+        lab.ping("host", "10.3.3.10").then(String::new)
+    });
+    // Before the move the home site answers for its whole subnet.
+    let cache = wait_for(
+        "xtr-c caches the home subnet at xtr-a",
+        Duration::from_secs(20),
+        || {
+            let ok = lab.ping("remote", "10.1.1.5");
+            let cache = lab.show("xtr-c", "show ip lisp map-cache 10.1.1.5");
+            (ok && cache.contains("192.0.2.1 ")).then_some(cache)
+        },
+    );
+    assert!(cache.contains("10.1.1.0/24"), "{cache}");
+
+    let pings = lab.ping_across("remote", "10.1.1.5", || {
+        lab.move_host("host", "xtr-b:eth2");
+        // The VM resumes: its next packet is the new site's first sight of it.
+        let _ = lab.ping("host", "10.3.3.10");
+    });
+    eprintln!(
+        "across subnets: {} replies after the move, longest outage {:?}",
+        pings.after(),
+        pings.outage()
+    );
+    assert!(
+        pings.after() >= 40 && pings.outage() < Duration::from_secs(3),
+        "the remote host's pings did not continue after the move:\n{}\nxtr-b:\n{}{}",
+        pings.text,
+        lab.show("xtr-b", "show ip arp"),
+        lab.show("xtr-b", "show forwarding counters")
+    );
+    // The host kept its gateway: xtr-b answered it with the shared HSRP virtual MAC.
+    let neigh = lab.exec("host", "ip neigh show 10.1.1.1").stdout;
+    assert!(neigh.contains("00:00:0c:07:ac:01"), "{neigh}");
+    let dynamic = lab.show("xtr-b", "show lisp dynamic-eid summary");
+    assert!(
+        dynamic
+            .lines()
+            .any(|l| l.contains(" 10.1.1.5 ") && l.contains("Vlan20")),
+        "{dynamic}"
+    );
+    let route = lab.show("xtr-b", "show ip route");
+    assert!(
+        route.contains("10.1.1.5/32"),
+        "host route on xtr-b:\n{route}"
+    );
+    let site = lab.show("ms", "show lisp site");
+    assert!(registered(&site, "10.1.1.5/32", "192.0.2.2"), "{site}");
+    // The home site learned it from the map-server: away (remote EID).
+    let away = lab.show("xtr-a", "show ip lisp away");
+    assert!(away.lines().any(|l| l.starts_with("10.1.1.5/32")), "{away}");
+    let cache = lab.show("xtr-c", "show ip lisp map-cache 10.1.1.5");
+    assert!(
+        cache.contains("10.1.1.5/32")
+            && cache.contains("192.0.2.2 ")
+            && !cache.contains("192.0.2.1 "),
+        "{cache}"
+    );
+
+    // Back home: xtr-a detects it again and the remote host reaches it there.
+    lab.move_host("host", "xtr-a:eth2");
+    let _ = lab.ping("host", "10.3.3.10");
+    wait_for("remote -> host back home", Duration::from_secs(15), || {
+        lab.ping("remote", "10.1.1.5").then(String::new)
+    });
+    let site = wait_for(
+        "the map-server has the host at home",
+        Duration::from_secs(10),
+        || {
+            let site = lab.show("ms", "show lisp site");
+            registered(&site, "10.1.1.5/32", "192.0.2.1").then_some(site)
+        },
+    );
+    assert!(!registered(&site, "10.1.1.5/32", "192.0.2.2"), "{site}");
+}
+
+/// (b) Seed 001 with a LAN extension: two data centres of one site share VLAN 10, each its
+/// own active HSRP gateway (hellos filtered on the extension). The host moves from dc1 to dc2:
+/// dc2 detects and registers it and tells dc1 on the map-notify-group; dc1 lists it with '*';
+/// the remote host's pings continue.
+#[test]
+fn scenario_b_extended_subnet_the_data_centres_agree_through_the_map_notify_group() {
+    let lab = Lab::up("extended-subnet", "sb");
+    wait_for("remote site registered", Duration::from_secs(30), || {
+        let site = lab.show("ms", "show lisp site");
+        registered(&site, "10.3.3.0/24", "192.0.2.3").then_some(site)
+    });
+    // With the hello filter each data centre is active for the same group.
+    wait_for(
+        "HSRP active in both data centres",
+        Duration::from_secs(30),
+        || {
+            (hsrp_active(&lab.show("dc1", "show hsrp brief"))
+                && hsrp_active(&lab.show("dc2", "show hsrp brief")))
+            .then(String::new)
+        },
+    );
+    wait_for("host -> remote", Duration::from_secs(30), || {
+        lab.ping("host", "10.3.3.10").then(String::new)
+    });
+    let s2 = wait_for(
+        "dc2 learns the host from dc1's announcement",
+        Duration::from_secs(10),
+        || {
+            let s = lab.show("dc2", "show lisp dynamic-eid summary");
+            s.contains("*10.1.1.5").then_some(s)
+        },
+    );
+    assert!(s2.contains("dc-hosts"), "{s2}");
+    wait_for("remote -> host", Duration::from_secs(20), || {
+        lab.ping("remote", "10.1.1.5").then(String::new)
+    });
+
+    let pings = lab.ping_across("remote", "10.1.1.5", || {
+        lab.move_host("host", "dc2:eth2");
+        let _ = lab.ping("host", "10.3.3.10");
+    });
+    eprintln!(
+        "extended subnet: {} replies after the move, longest outage {:?}",
+        pings.after(),
+        pings.outage()
+    );
+    assert!(
+        pings.after() >= 40 && pings.outage() < Duration::from_secs(3),
+        "{}",
+        pings.text
+    );
+    let (s1, s2) = (
+        lab.show("dc1", "show lisp dynamic-eid summary"),
+        lab.show("dc2", "show lisp dynamic-eid summary"),
+    );
+    let row = |s: &str| {
+        s.lines()
+            .find(|l| l.contains("10.1.1.5"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        row(&s1).contains("*10.1.1.5"),
+        "dc1 learned the move from dc2:\n{s1}"
+    );
+    assert!(
+        row(&s2).contains(" 10.1.1.5") && !row(&s2).contains('*'),
+        "dc2 holds the host:\n{s2}"
+    );
+    let site = wait_for(
+        "the map-server has the host at dc2",
+        Duration::from_secs(10),
+        || {
+            let site = lab.show("ms", "show lisp site");
+            registered(&site, "10.1.1.5/32", "192.0.2.2").then_some(site)
+        },
+    );
+    assert!(!registered(&site, "10.1.1.5/32", "192.0.2.1"), "{site}");
+    // Still one site: dc1 keeps no away entry for it.
+    let away = lab.show("dc1", "show ip lisp away");
+    assert!(away.contains("Entries: 0"), "{away}");
+    // Both gateways stay active: the filter keeps each data centre's hellos at home.
+    assert!(hsrp_active(&lab.show("dc1", "show hsrp brief")));
+    assert!(hsrp_active(&lab.show("dc2", "show hsrp brief")));
+}
+
+/// (c) Seed 002, generalized SMR on no-route: host B talks to host A; Ethernet1/2 of xtr1
+/// (host A's port) is shut down; xtr1 decapsulates the next packet for host A without a route,
+/// puts 172.16.0.0/24 in its away table (local EID), withdraws it and SMRs xtr2, whose
+/// SMR-invoked request is answered negatively: forward-native for a minute.
+#[test]
+fn scenario_c_no_route_on_the_etr_makes_the_itr_cache_forward_native() {
+    let lab = Lab::up("gsmr-no-route", "sc");
+    wait_for("both sites registered", Duration::from_secs(30), || {
+        let site = lab.show("msmr", "show lisp site");
+        (registered(&site, "172.16.0.0/24", "203.0.113.11")
+            && registered(&site, "192.168.0.0/24", "198.51.100.21"))
+        .then_some(site)
+    });
+    wait_for("host-b -> host-a", Duration::from_secs(30), || {
+        lab.ping("host-b", "172.16.0.12").then(String::new)
+    });
+    let cache = lab.show("xtr2", "show ip lisp map-cache");
+    assert!(
+        cache.contains("172.16.0.0/24, uptime:") && cache.contains("via map-reply, complete"),
+        "{cache}"
+    );
+    assert!(cache.contains("203.0.113.11"), "{cache}");
+    assert!(lab.ping("host-a", "192.168.0.22"), "host-a -> host-b");
+
+    let shut = lab.exec(
+        "xtr1",
+        "configure terminal ; interface Ethernet1/2 ; shutdown ; end",
+    );
+    assert!(shut.ok, "{shut:?}");
+    let cache = wait_for(
+        "xtr2 caches 172.16.0.0/24 as forward-native",
+        Duration::from_secs(15),
+        || {
+            let _ = lab.ping("host-b", "172.16.0.12");
+            let cache = lab.show("xtr2", "show ip lisp map-cache");
+            cache
+                .contains("Negative cache entry, action: forward-native")
+                .then_some(cache)
+        },
+    );
+    let line = cache
+        .lines()
+        .find(|l| l.starts_with("172.16.0.0/24"))
+        .unwrap_or_default();
+    assert!(line.contains("via map-reply, forward-native"), "{cache}");
+    let expires = line
+        .split("expires: ")
+        .nth(1)
+        .and_then(|t| t.split(',').next())
+        .unwrap_or_default();
+    assert!(
+        expires.starts_with("00:00:") || expires == "00:01:00",
+        "one minute: {cache}"
+    );
+    let away = lab.show("xtr1", "show ip lisp away");
+    assert!(
+        away.lines()
+            .any(|l| l.starts_with("172.16.0.0/24") && l.ends_with("local EID")),
+        "{away}"
+    );
+    let site = lab.show("msmr", "show lisp site");
+    let row = site
+        .lines()
+        .find(|l| l.contains("172.16.0.0/24"))
+        .unwrap_or_default();
+    assert!(
+        row.contains(" no "),
+        "withdrawn from the map-server:\n{site}"
+    );
+    assert!(!lab.ping("host-b", "172.16.0.12"), "host A is unreachable");
+}
+
+/// (d) Seed 003, reliable registration: both xTRs register to a new map-server over TCP
+/// (session Up, `yes#`) and to an old one, configured without reliable registration, over UDP
+/// (session Down, never up); the sites reach each other through the map-resolver.
+#[test]
+fn scenario_d_reliable_registration_to_the_new_map_server_and_udp_to_the_old_one() {
+    let lab = Lab::up("reliable-registration", "sd");
+    let line = |text: &str, peer: &str| {
+        text.lines()
+            .find(|l| l.starts_with(peer))
+            .unwrap_or_default()
+            .to_string()
+    };
+    for xtr in ["xtr1", "xtr2"] {
+        let s = wait_for(
+            &format!("{xtr}: session Up to the new map-server"),
+            Duration::from_secs(30),
+            || {
+                let s = lab.show(xtr, "show lisp session");
+                (line(&s, "209.165.201.31").contains(" Up ")
+                    && line(&s, "209.165.201.41").contains("Down"))
+                .then_some(s)
+            },
+        );
+        assert!(
+            s.starts_with("Sessions for VRF default, total: 2, established: 1\n"),
+            "{s}"
+        );
+        assert!(line(&s, "209.165.201.41").contains("never"), "{s}");
+    }
+    let site = wait_for(
+        "registrations over the sessions",
+        Duration::from_secs(15),
+        || {
+            let s = lab.show("new-msmr", "show lisp site");
+            (s.matches("yes#").count() == 2).then_some(s)
+        },
+    );
+    assert!(registered(&site, "172.16.0.0/24", "203.0.113.11"), "{site}");
+    assert!(
+        registered(&site, "192.168.0.0/24", "198.51.100.21"),
+        "{site}"
+    );
+    assert!(
+        site.contains("# = Some registrations are sourced by reliable transport"),
+        "{site}"
+    );
+    let sessions = lab.show("new-msmr", "show lisp session");
+    assert!(
+        sessions.starts_with("Sessions for VRF default, total: 2, established: 2\n"),
+        "{sessions}"
+    );
+    let old = wait_for(
+        "UDP registrations at the old one",
+        Duration::from_secs(15),
+        || {
+            let s = lab.show("old-msmr", "show lisp site");
+            (s.matches(" yes ").count() == 2).then_some(s)
+        },
+    );
+    assert!(!old.contains('#'), "{old}");
+    wait_for("host-b -> host-a", Duration::from_secs(30), || {
+        lab.ping("host-b", "172.16.0.12").then(String::new)
+    });
+    assert!(lab.ping("host-a", "192.168.0.22"), "host-a -> host-b");
+}
+
+/// `roamer lab`: the across-subnet scenario from its built-in copy, start to finish; the
+/// before/after map-cache and sites, a convergence figure, and nothing left behind.
+#[test]
+#[ignore = "needs the forwarding fix for hosts moved across subnets (issue 8 report): the new site neither learns the moved host from its proxied ARP nor can ask for it (no source address in its subnet)"]
+fn roamer_lab_runs_the_demo_and_leaves_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let name = format!("demo{}", std::process::id());
+    let out = run(roamer(&tmp.path().join("state"))
+        .env("TMPDIR", tmp.path())
+        .args(["lab", "--name", &name]));
+    let left = netns_list();
+    assert!(
+        !left.contains(&format!("clab-{name}-")),
+        "namespaces left: {left}"
+    );
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(out.ok, "{text}");
+    let before = text.split("── After the move").next().unwrap_or_default();
+    let after = text.split("── After the move").nth(1).unwrap_or_default();
+    assert!(before.contains("── Before the move"), "{text}");
+    for part in [before, after] {
+        assert!(part.contains("xtr-c# show ip lisp map-cache"), "{text}");
+        assert!(part.contains("ms# show lisp site"), "{text}");
+    }
+    assert!(before.contains("192.0.2.1 "), "{text}");
+    let cache_after = after.split("ms# show lisp site").next().unwrap_or_default();
+    assert!(
+        cache_after.contains("10.1.1.5/32") && cache_after.contains("192.0.2.2 "),
+        "{text}"
+    );
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("Convergence: "))
+        .unwrap_or_else(|| panic!("no convergence figure:\n{text}"));
+    assert!(
+        line.contains(" ms ") && line.contains("pings lost"),
+        "{line}"
+    );
+    assert!(text.contains("no namespace left behind"), "{text}");
+    // Its files are gone too.
+    let files: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().starts_with("roamer-lab-"))
+        .collect();
+    assert!(files.is_empty(), "{files:?}");
+}
+
+/// A Ctrl-C while the demo runs tears the lab down.
+#[test]
+fn roamer_lab_is_torn_down_on_ctrl_c() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let name = format!("intr{}", std::process::id());
+    let mut child = roamer(&tmp.path().join("state"))
+        .env("TMPDIR", tmp.path())
+        .args(["lab", "--name", &name])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Its output is read to the end (a closed pipe is another test: see below).
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = String::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.starts_with("[1/6]") {
+            break;
+        }
+    }
+    assert!(
+        netns_list().contains(&format!("clab-{name}-")),
+        "the lab is up: {seen}"
+    );
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    reader.join().unwrap();
+    seen.extend(rx.try_iter().map(|l| l + "\n"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(seen.contains("no namespace left behind"), "{seen}");
+    let left = netns_list();
+    assert!(
+        !left.contains(&format!("clab-{name}-")),
+        "namespaces left: {left}"
+    );
+    assert!(!tmp.path().join("state").join(&name).exists(), "state left");
+}
+
+/// With its output gone (`roamer lab | head -3`), the demo still tears its lab down.
+#[test]
+fn roamer_lab_tears_down_when_its_output_is_closed() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let name = format!("pipe{}", std::process::id());
+    let mut child = roamer(&tmp.path().join("state"))
+        .env("TMPDIR", tmp.path())
+        .args(["lab", "--name", &name])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.starts_with("roamer lab"), "{first}");
+    drop(lines);
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    let left = netns_list();
+    assert!(
+        !left.contains(&format!("clab-{name}-")),
+        "namespaces left: {left}"
+    );
+}
