@@ -256,6 +256,15 @@ impl Lisp {
             for prefix in ms.expire(now) {
                 info!(%prefix, "registration expired");
             }
+            for (etr, notify) in ms.resend_notifies(now) {
+                debug!(%etr, "Map-Notify not acknowledged: sent again");
+                send(
+                    dataplane,
+                    SocketAddr::new(etr, LISP_CONTROL_PORT),
+                    LISP_CONTROL_PORT,
+                    &notify,
+                );
+            }
         }
     }
 

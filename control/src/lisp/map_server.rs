@@ -125,6 +125,8 @@ pub struct Counters {
     pub moves: u64,
     /// Map-Notifies to ETRs of a covering prefix when a host arrives elsewhere inside it.
     pub overlap_notifies: u64,
+    /// Unsolicited Map-Notifies sent again for want of an acknowledgement.
+    pub notifies_resent: u64,
     /// Registrations withdrawn by a record with TTL 0.
     pub withdrawals: u64,
     /// Map-Notify-Acks received.
@@ -215,7 +217,24 @@ pub struct MapServer {
     pub counters: Counters,
     /// Nonces of the unsolicited Map-Notifies.
     nonces: Nonces,
+    /// Unsolicited Map-Notifies not acknowledged yet, by nonce: resent until their ETR
+    /// acknowledges (a lost one would leave two ETRs claiming a host).
+    unacked: BTreeMap<u64, Unacked>,
 }
+
+/// An unsolicited Map-Notify waiting for its Map-Notify-Ack.
+#[derive(Debug, Clone)]
+struct Unacked {
+    to: IpAddr,
+    bytes: Vec<u8>,
+    sent: u32,
+    next_ms: u64,
+}
+
+/// Resend an unacknowledged Map-Notify after 1 s, then 2 s; three sendings in all.
+const NOTIFY_RETRY_MS: [u64; 2] = [1_000, 2_000];
+/// Bound on unacknowledged Map-Notifies kept for resending (beyond it, one is given up).
+const MAX_UNACKED: usize = 4_096;
 
 impl MapServer {
     /// The sites of `cfg` (`lisp site …`), with no registrations yet.
@@ -431,6 +450,25 @@ impl MapServer {
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(Refusal::Malformed)?;
+        for (to, bytes) in &moved {
+            let Ok(n) = MapNotify::parse(bytes) else {
+                continue;
+            };
+            if self.unacked.len() >= MAX_UNACKED
+                && let Some(oldest) = self.unacked.keys().next().copied()
+            {
+                self.unacked.remove(&oldest);
+            }
+            self.unacked.insert(
+                n.nonce,
+                Unacked {
+                    to: *to,
+                    bytes: bytes.clone(),
+                    sent: 1,
+                    next_ms: now_ms.saturating_add(NOTIFY_RETRY_MS[0]),
+                },
+            );
+        }
         let notify = if register.want_map_notify {
             Some(
                 MapNotify::acknowledging(&register)
@@ -725,9 +763,36 @@ impl MapServer {
     /// retransmitted yet, so there is nothing to match it against.
     pub fn notify_ack(&mut self, bytes: &[u8]) {
         match MapNotify::parse(bytes) {
-            Ok(m) if m.ack => self.counters.notify_acks += 1,
+            Ok(m) if m.ack => {
+                self.counters.notify_acks += 1;
+                // Only an ack from the ETR we notified, for that nonce, ends the resending.
+                if self.unacked.get(&m.nonce).is_some_and(|u| {
+                    MapNotify::parse(&u.bytes).is_ok_and(|n| n.records == m.records)
+                }) {
+                    self.unacked.remove(&m.nonce);
+                }
+            }
             _ => self.counters.notify_acks_malformed += 1,
         }
+    }
+
+    /// Unsolicited Map-Notifies to send again at `now_ms` (to the ETR's address, UDP 4342).
+    pub fn resend_notifies(&mut self, now_ms: u64) -> Vec<(IpAddr, Vec<u8>)> {
+        let mut out = Vec::new();
+        self.unacked.retain(|_, u| {
+            if u.next_ms > now_ms {
+                return true;
+            }
+            let Some(delay) = NOTIFY_RETRY_MS.get(u.sent as usize - 1) else {
+                return false;
+            };
+            out.push((u.to, u.bytes.clone()));
+            u.sent += 1;
+            u.next_ms = now_ms.saturating_add(*delay);
+            true
+        });
+        self.counters.notifies_resent += out.len() as u64;
+        out
     }
 
     /// Every configured prefix (registered or not) and every registered more-specific, per site.
@@ -2068,6 +2133,52 @@ mod tests {
             .unwrap();
         assert!(refresh.moved.is_empty());
         assert!(matches!(m.lookup(ip("172.16.1.99")), Lookup::Registered(p, _) if p.len() == 24));
+    }
+
+    #[test]
+    fn the_notify_to_the_old_etr_is_resent_until_acknowledged() {
+        let mut m = ms();
+        m.register(
+            &reg(&["172.16.1.10/32"], "10.1.1.1", 1440, false),
+            at("10.1.1.1"),
+            false,
+            0,
+        )
+        .unwrap();
+        let moved = m
+            .register(
+                &reg(&["172.16.1.10/32"], "10.3.3.3", 1440, false),
+                at("10.3.3.3"),
+                false,
+                1000,
+            )
+            .unwrap()
+            .moved;
+        assert!(m.resend_notifies(1999).is_empty());
+        let again = m.resend_notifies(2000);
+        assert_eq!(again, moved, "the same Map-Notify, to the same ETR");
+        // An ack for something else does not stop it; the ETR's ack does.
+        let notify = MapNotify::parse(&moved[0].1).unwrap();
+        let mut other = MapNotify::ack_of(&notify);
+        other.records.clear();
+        m.notify_ack(&other.to_signed_vec(&cisco()).unwrap());
+        assert_eq!(m.resend_notifies(4000).len(), 1);
+        m.notify_ack(&MapNotify::ack_of(&notify).to_signed_vec(&cisco()).unwrap());
+        assert!(m.resend_notifies(10_000).is_empty());
+        assert_eq!(m.counters.notifies_resent, 2);
+        // Unanswered, it stops after three sendings.
+        let mut m = ms();
+        for (at_ms, etr) in [(0, "10.1.1.1"), (1000, "10.3.3.3")] {
+            m.register(
+                &reg(&["172.16.1.10/32"], etr, 1440, false),
+                at(etr),
+                false,
+                at_ms,
+            )
+            .unwrap();
+        }
+        let resent: usize = (1..20).map(|s| m.resend_notifies(s * 1000).len()).sum();
+        assert_eq!(resent, 2);
     }
 
     #[test]
