@@ -9,9 +9,9 @@
 mod common;
 
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::Daemon;
+use common::{Daemon, wait_for};
 use roamer_platforms::software::testkit::{self, Capture, Netns, Veth};
 
 const KEY: &str = "roamer-key";
@@ -47,17 +47,6 @@ fn xtr_config(p: &str, n: u8) -> String {
     )
 }
 
-fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<String>) -> String {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if let Some(ok) = check() {
-            return ok;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("{what}: not within {timeout:?}");
-}
-
 /// The summary row of `eid`, flag column included (`*` = learned by site-based Map-Notify).
 fn row<'a>(summary: &'a str, eid: &str) -> Option<&'a str> {
     summary.lines().find(|l| l.contains(eid))
@@ -72,7 +61,8 @@ fn a_host_move_inside_the_site_is_announced_on_the_map_notify_group_and_both_xtr
         ns
     };
     let (core, ms_ns, x1_ns, x2_ns, h) = (ns("k"), ns("m"), ns("1"), ns("2"), ns("h"));
-    let mut links = Vec::new();
+    let mut links =
+        common::bridged_underlay(&core, &p, &[("m", &ms_ns), ("1", &x1_ns), ("2", &x2_ns)]);
     let mut link = |a: &str, a_ns: &Netns, b: &str, b_ns: &Netns| {
         let v = Veth::new(a, b).expect("veth");
         v.move_to(a, a_ns).expect("move");
@@ -81,21 +71,6 @@ fn a_host_move_inside_the_site_is_announced_on_the_map_notify_group_and_both_xtr
         b_ns.ip(&["link", "set", b, "up"]).expect("up");
         links.push(v);
     };
-    core.ip(&["link", "add", &format!("{p}br"), "type", "bridge"])
-        .expect("bridge");
-    core.ip(&["link", "set", &format!("{p}br"), "up"])
-        .expect("up");
-    for (tag, node) in [("m", &ms_ns), ("1", &x1_ns), ("2", &x2_ns)] {
-        link(&format!("{p}u{tag}"), node, &format!("{p}k{tag}"), &core);
-        core.ip(&[
-            "link",
-            "set",
-            &format!("{p}k{tag}"),
-            "master",
-            &format!("{p}br"),
-        ])
-        .expect("enslave");
-    }
     // The LAN extension between the two xTRs, and the host's two possible attachments.
     link(&format!("{p}l1"), &x1_ns, &format!("{p}l2"), &x2_ns);
     link(&format!("{p}h1"), &x1_ns, &format!("{p}e1"), &h);

@@ -15,7 +15,7 @@ use std::net::Ipv4Addr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::Daemon;
+use common::{Daemon, wait_for};
 use roamer_platforms::software::testkit::{self, Capture, Netns, Veth};
 
 const KEY: &str = "roamer-key";
@@ -66,17 +66,6 @@ fn remote_xtr_config(p: &str) -> String {
     )
 }
 
-fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<String>) -> String {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        match check() {
-            Some(ok) => return ok,
-            None => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
-    panic!("{what}: not within {timeout:?}");
-}
-
 /// The seed 004 topology, up and converged: H (behind xTR-A) and R (behind xTR-C) have
 /// exchanged pings through the mapping system.
 struct Lab {
@@ -118,23 +107,11 @@ impl Lab {
             ns("h"),
             ns("r"),
         );
-        core.ip(&["link", "add", &format!("{p}br"), "type", "bridge"])
-            .expect("bridge");
-        core.ip(&["link", "set", &format!("{p}br"), "up"])
-            .expect("up");
-        let mut links = Vec::new();
-        // Underlay: every roamer's Ethernet1/3 on the core bridge.
-        for (tag, node) in [("m", &ms_ns), ("a", &a_ns), ("b", &b_ns), ("c", &c_ns)] {
-            let (u, k) = (format!("{p}u{tag}"), format!("{p}k{tag}"));
-            let v = Veth::new(&u, &k).expect("veth");
-            v.move_to(&u, node).expect("move");
-            v.move_to(&k, &core).expect("move");
-            node.ip(&["link", "set", &u, "up"]).expect("up");
-            core.ip(&["link", "set", &k, "master", &format!("{p}br")])
-                .expect("enslave");
-            core.ip(&["link", "set", &k, "up"]).expect("up");
-            links.push(v);
-        }
+        let mut links = common::bridged_underlay(
+            &core,
+            &p,
+            &[("m", &ms_ns), ("a", &a_ns), ("b", &b_ns), ("c", &c_ns)],
+        );
         // Host links: H to A (attached) and to B (not yet), R to C.
         for (tag, node, host, dev) in [
             ("a", &a_ns, &h, "ea"),

@@ -9,10 +9,10 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::Daemon;
-use roamer_platforms::software::testkit::{self, Capture, Netns, Veth};
+use common::{Daemon, wait_for};
+use roamer_platforms::software::testkit::{self, Capture, Netns};
 
 const KEY: &str = "roamer-key";
 
@@ -46,17 +46,6 @@ fn xtr_config(p: &str) -> String {
     )
 }
 
-fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<String>) -> String {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if let Some(ok) = check() {
-            return ok;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("{what}: not within {timeout:?}");
-}
-
 fn session_line<'a>(text: &'a str, peer: &str) -> &'a str {
     text.lines()
         .find(|l| l.starts_with(peer))
@@ -72,22 +61,11 @@ fn reliable_registration_with_a_new_map_server_and_udp_with_an_old_one() {
         ns
     };
     let (core, x_ns, new_ns, old_ns) = (ns("k"), ns("x"), ns("n"), ns("o"));
-    core.ip(&["link", "add", &format!("{p}br"), "type", "bridge"])
-        .expect("bridge");
-    core.ip(&["link", "set", &format!("{p}br"), "up"])
-        .expect("up");
-    let mut links = Vec::new();
-    for (n, node) in [(1u8, &x_ns), (100, &new_ns), (101, &old_ns)] {
-        let (u, k) = (format!("{p}u{n}"), format!("{p}k{n}"));
-        let v = Veth::new(&u, &k).expect("veth");
-        v.move_to(&u, node).expect("move");
-        v.move_to(&k, &core).expect("move");
-        node.ip(&["link", "set", &u, "up"]).expect("up");
-        core.ip(&["link", "set", &k, "master", &format!("{p}br")])
-            .expect("enslave");
-        core.ip(&["link", "set", &k, "up"]).expect("up");
-        links.push(v);
-    }
+    let links = common::bridged_underlay(
+        &core,
+        &p,
+        &[("1", &x_ns), ("100", &new_ns), ("101", &old_ns)],
+    );
     let capture = Capture::start(
         &core,
         &format!("{p}k100"),

@@ -215,3 +215,43 @@ pub fn fixture(name: &str) -> String {
     )
     .expect("fixture")
 }
+
+/// Polls `check` every 200 ms until it gives a value; panics naming `what` after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Some(ok) = check() {
+            return ok;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("{what}: not within {timeout:?}");
+}
+
+/// An underlay segment: a bridge `{p}br` in `core` and, for each `(tag, node)`, a veth pair
+/// `{p}u{tag}` (in `node`, up) / `{p}k{tag}` (a port of the bridge). The pairs are returned so
+/// the caller deletes them at the end.
+pub fn bridged_underlay(
+    core: &roamer_platforms::software::testkit::Netns,
+    p: &str,
+    nodes: &[(&str, &roamer_platforms::software::testkit::Netns)],
+) -> Vec<roamer_platforms::software::testkit::Veth> {
+    use roamer_platforms::software::testkit::Veth;
+    let bridge = format!("{p}br");
+    core.ip(&["link", "add", &bridge, "type", "bridge"])
+        .expect("bridge");
+    core.ip(&["link", "set", &bridge, "up"]).expect("up");
+    let mut links = Vec::new();
+    for (tag, node) in nodes {
+        let (u, k) = (format!("{p}u{tag}"), format!("{p}k{tag}"));
+        let v = Veth::new(&u, &k).expect("veth");
+        v.move_to(&u, node).expect("move");
+        v.move_to(&k, core).expect("move");
+        node.ip(&["link", "set", &u, "up"]).expect("up");
+        core.ip(&["link", "set", &k, "master", &bridge])
+            .expect("enslave");
+        core.ip(&["link", "set", &k, "up"]).expect("up");
+        links.push(v);
+    }
+    links
+}

@@ -1358,53 +1358,37 @@ trait Bits: Copy + Ord {
     fn common(self, other: Self) -> u8;
 }
 
-impl Bits for u32 {
-    const WIDTH: u8 = 32;
+/// One implementation for both address widths (IPv4 as u32, IPv6 as u128).
+macro_rules! impl_bits {
+    ($t:ty, $width:expr) => {
+        impl Bits for $t {
+            const WIDTH: u8 = $width;
 
-    fn masked(self, len: u8) -> Self {
-        match len {
-            0 => 0,
-            1..32 => self & (u32::MAX << (32 - len)),
-            _ => self,
+            fn masked(self, len: u8) -> Self {
+                match len {
+                    0 => 0,
+                    1..$width => self & (<$t>::MAX << ($width - len)),
+                    _ => self,
+                }
+            }
+
+            fn last(self, len: u8) -> Self {
+                match len {
+                    0 => <$t>::MAX,
+                    1..$width => self | (<$t>::MAX >> len),
+                    _ => self,
+                }
+            }
+
+            fn common(self, other: Self) -> u8 {
+                (self ^ other).leading_zeros() as u8
+            }
         }
-    }
-
-    fn last(self, len: u8) -> Self {
-        match len {
-            0 => u32::MAX,
-            1..32 => self | (u32::MAX >> len),
-            _ => self,
-        }
-    }
-
-    fn common(self, other: Self) -> u8 {
-        (self ^ other).leading_zeros() as u8
-    }
+    };
 }
 
-impl Bits for u128 {
-    const WIDTH: u8 = 128;
-
-    fn masked(self, len: u8) -> Self {
-        match len {
-            0 => 0,
-            1..128 => self & (u128::MAX << (128 - len)),
-            _ => self,
-        }
-    }
-
-    fn last(self, len: u8) -> Self {
-        match len {
-            0 => u128::MAX,
-            1..128 => self | (u128::MAX >> len),
-            _ => self,
-        }
-    }
-
-    fn common(self, other: Self) -> u8 {
-        (self ^ other).leading_zeros() as u8
-    }
-}
+impl_bits!(u32, 32);
+impl_bits!(u128, 128);
 
 /// The registered prefixes of one family: per prefix length, an ordered map from the prefix's
 /// address to its slot, and which lengths are in use.
