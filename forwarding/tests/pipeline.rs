@@ -667,12 +667,11 @@ fn etr_delivers_local_eids_and_raises_smr_and_no_route_events() {
     );
 }
 
-#[test]
-fn dynamic_eids_are_detected_across_subnets_once_per_refresh() {
-    let mut p = switch();
+/// Dynamic-EID range 172.16.1.0/24 ("Roamer-1", across subnets) on Vlan10; returns the SVI.
+fn roamer_1_across_subnets(p: &mut Pipeline) -> L3Interface {
     let svi = L3Interface::Vlan(v(10));
     add(
-        &mut p,
+        p,
         TableEntry::DynamicEidRange {
             iface: svi,
             map: "Roamer-1".into(),
@@ -680,6 +679,13 @@ fn dynamic_eids_are_detected_across_subnets_once_per_refresh() {
             extended_subnet: false,
         },
     );
+    svi
+}
+
+#[test]
+fn dynamic_eids_are_detected_across_subnets_once_per_refresh() {
+    let mut p = switch();
+    let svi = roamer_1_across_subnets(&mut p);
     let from_moved = udp(HOST_A, ROUTER_MAC, [172, 16, 1, 10], [10, 20, 0, 6], 64);
     let from_local = udp(HOST_A, ROUTER_MAC, [10, 10, 0, 5], [10, 20, 0, 6], 64);
     run(&mut p, A, &from_moved, 0);
@@ -699,16 +705,7 @@ fn dynamic_eids_are_detected_across_subnets_once_per_refresh() {
 #[test]
 fn a_moved_host_is_detected_by_its_arp_for_the_gateway() {
     let mut p = switch();
-    let svi = L3Interface::Vlan(v(10));
-    add(
-        &mut p,
-        TableEntry::DynamicEidRange {
-            iface: svi,
-            map: "Roamer-1".into(),
-            eid: "172.16.1.0/24".parse().unwrap(),
-            extended_subnet: false,
-        },
-    );
+    let svi = roamer_1_across_subnets(&mut p);
     // The moved host asks for the router, which answers; its gratuitous ARP (answered by
     // nobody, flooded on an extended LAN) and a local host's ARP are not reports.
     let garp = arp_request(HOST_A, [172, 16, 1, 10], [172, 16, 1, 10]);
@@ -732,16 +729,7 @@ fn a_moved_host_is_detected_by_its_arp_for_the_gateway() {
 #[test]
 fn a_host_back_from_away_is_reported_at_once_not_at_the_refresh_pace() {
     let mut p = switch();
-    let svi = L3Interface::Vlan(v(10));
-    add(
-        &mut p,
-        TableEntry::DynamicEidRange {
-            iface: svi,
-            map: "Roamer-1".into(),
-            eid: "172.16.1.0/24".parse().unwrap(),
-            extended_subnet: false,
-        },
-    );
+    let svi = roamer_1_across_subnets(&mut p);
     let from_moved = udp(HOST_A, ROUTER_MAC, [172, 16, 1, 10], [10, 20, 0, 6], 64);
     run(&mut p, A, &from_moved, 0);
     // It moved away (the control plane says so), then comes back two seconds later.
