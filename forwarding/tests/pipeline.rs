@@ -729,7 +729,7 @@ fn a_moved_host_is_detected_by_its_arp_for_the_gateway() {
 #[test]
 fn a_host_back_from_away_is_reported_at_once_not_at_the_refresh_pace() {
     let mut p = switch();
-    let svi = roamer_1_across_subnets(&mut p);
+    roamer_1_across_subnets(&mut p);
     let from_moved = udp(HOST_A, ROUTER_MAC, [172, 16, 1, 10], [10, 20, 0, 6], 64);
     run(&mut p, A, &from_moved, 0);
     // It moved away (the control plane says so), then comes back two seconds later.
