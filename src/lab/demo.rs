@@ -78,12 +78,12 @@ pub fn run(name: &str) -> Result<(), RoamerError> {
     let files = write_files(name)?;
     let topo_file = files.join("across-subnet.clab.yml");
     say!("roamer lab: VM mobility across subnets with SMR (seeds 001 and 004)\n");
-    say!("  host {HOST} ──── xtr-a   home site 10.1.1.0/24, HSRP group 1, gateway 10.1.1.1");
+    say!("  host   {HOST}  ── xtr-a  home site 10.1.1.0/24, HSRP group 1, gateway 10.1.1.1");
     say!(
-        "        (moves to) xtr-b   another site 10.2.2.0/24, HSRP group 1 (same virtual MAC), proxy-ARP"
+        "     (moves to)       xtr-b  another site 10.2.2.0/24, HSRP group 1 (same virtual MAC), proxy-ARP"
     );
-    say!("  remote {REMOTE} ── xtr-c   remote site 10.3.3.0/24, the ITR that must follow the host");
-    say!("                     ms      map-server / map-resolver (underlay 192.0.2.0/24)\n");
+    say!("  remote {REMOTE} ── xtr-c  remote site 10.3.3.0/24: its ITR must follow the host");
+    say!("                      ms     map-server / map-resolver (underlay 192.0.2.0/24)\n");
 
     let started = Instant::now();
     print_step(
@@ -106,7 +106,7 @@ pub fn run(name: &str) -> Result<(), RoamerError> {
     };
     done(started);
     say!(
-        "      {} nodes, {} links; daemons' logs in {}",
+        "      {} nodes, {} links; the daemons log to {} while it runs",
         topo.nodes.len(),
         topo.links.len(),
         lab.dir.display()
