@@ -358,6 +358,42 @@ fn a_host_moved_across_subnets_keeps_its_old_gateway_through_proxy_arp() {
 }
 
 #[test]
+fn the_virtual_ip_is_not_answered_across_the_lan_extension() {
+    let mut p = switch();
+    let svi = L3Interface::Vlan(v(10));
+    add(
+        &mut p,
+        TableEntry::InterfaceAddress {
+            iface: svi,
+            addr: ip("10.10.0.254"),
+            prefix_len: 24,
+            virtual_mac: Some(VMAC),
+        },
+    );
+    // The trunk is the LAN extension to the other data centre.
+    add(&mut p, TableEntry::HelloFilter { port: TRUNK });
+    let tagged = |f: Vec<u8>| {
+        let mut t = f[..12].to_vec();
+        t.extend_from_slice(&[0x81, 0x00, 0x00, 10]);
+        t.extend_from_slice(&f[12..]);
+        t
+    };
+    let asks_vip = arp_request(HOST_A, [10, 10, 0, 5], [10, 10, 0, 254]);
+    assert!(
+        run(&mut p, A, &asks_vip, 0).0.reply.is_some(),
+        "a local host"
+    );
+    let (out, _) = run(&mut p, TRUNK, &tagged(asks_vip), 1);
+    assert_eq!(
+        out.reply, None,
+        "a host of the other data centre (FHRP isolation)"
+    );
+    // Our own (real) address is still ours to answer from anywhere.
+    let asks_svi = arp_request(HOST_B, [10, 10, 0, 6], [10, 10, 0, 1]);
+    assert!(run(&mut p, TRUNK, &tagged(asks_svi), 2).0.reply.is_some());
+}
+
+#[test]
 fn routing_between_svis_rewrites_macs_and_decrements_ttl() {
     let mut p = switch();
     // Both hosts resolve their gateway, which teaches the switch their MACs and addresses.

@@ -647,6 +647,28 @@ impl Pipeline {
             return None;
         }
         let target = IpAddr::V4(target_ip);
+        // FHRP isolation: across the LAN extension (the hello-filter port) the other data
+        // centre has its own active gateway; answering its hosts for the virtual IP, or by
+        // proxy, would pull them (and their dynamic-EID detection) over here.
+        let isolated = self.tables.hello_filter.contains(&port);
+        if isolated
+            && (self
+                .tables
+                .addresses
+                .get(&target)
+                .is_some_and(|own| own.virtual_mac.is_some())
+                || self.tables.proxy_arp.contains(&iface))
+            && !self
+                .tables
+                .addresses
+                .get(&target)
+                .is_some_and(|own| own.iface == iface && own.virtual_mac.is_none())
+        {
+            t.step(format_args!(
+                "ARP for {target_ip} on the LAN extension {port}: the other site's gateway answers"
+            ));
+            return None;
+        }
         let answer_mac = match self.tables.addresses.get(&target) {
             Some(own) if own.iface == iface => {
                 let mac = own
