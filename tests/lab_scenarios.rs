@@ -712,6 +712,13 @@ fn roamer_lab_is_torn_down_on_ctrl_c() {
         "namespaces left: {left}"
     );
     assert!(!tmp.path().join("state").join(&name).exists(), "state left");
+    let files: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().starts_with("roamer-lab-"))
+        .collect();
+    assert!(files.is_empty(), "files left after a Ctrl-C: {files:?}");
 }
 
 /// With its output gone (`roamer lab | head -3`), the demo still tears its lab down.

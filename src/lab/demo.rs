@@ -112,7 +112,8 @@ pub fn run(name: &str) -> Result<(), RoamerError> {
         lab.dir.display()
     );
     let result = scenario(&lab);
-    if result.is_ok() {
+    // The logs are kept for a failure worth looking into, not after a Ctrl-C or a closed stdout.
+    if result.is_ok() || STOP.load(Ordering::SeqCst) {
         lab.keep_logs = false;
     }
     drop(lab);
