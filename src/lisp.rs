@@ -283,8 +283,17 @@ impl Lisp {
                     x.session_up(ms);
                 }
                 EtrEvent::Down(ms, why) => {
-                    info!(map_server = %ms, ?why, "reliable registration session down: UDP registration");
-                    x.session_down(ms, now);
+                    use roamer_control::lisp::reliable::DownReason as R;
+                    let was_up = !matches!(
+                        why,
+                        R::Refused | R::ConnectTimeout | R::Unsupported | R::NoLocalAddress
+                    );
+                    if was_up {
+                        info!(map_server = %ms, ?why, "reliable registration session down: UDP registration");
+                    } else {
+                        debug!(map_server = %ms, ?why, "no reliable registration here: UDP registration");
+                    }
+                    x.session_down(ms, was_up, now);
                 }
                 EtrEvent::RefreshRequested(ms) => x.refresh_requested(ms, now),
                 EtrEvent::Acked(ms, prefix) => {

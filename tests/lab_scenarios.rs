@@ -213,7 +213,6 @@ fn registered(site: &str, prefix: &str, by: &str) -> bool {
 /// xtr-a, whose away entry makes it SMR the remote ITR xtr-c on its next packet: xtr-c's
 /// map-cache follows the host and the remote host's pings continue.
 #[test]
-#[ignore = "needs the forwarding fix for hosts moved across subnets (issue 8 report): the new site neither learns the moved host from its proxied ARP nor can ask for it (no source address in its subnet)"]
 fn scenario_a_across_subnets_the_remote_itr_follows_the_host_after_an_smr() {
     let lab = Lab::up("across-subnet", "sa");
     wait_for("the sites registered", Duration::from_secs(30), || {
@@ -605,7 +604,6 @@ fn scenario_d_reliable_registration_to_the_new_map_server_and_udp_to_the_old_one
 /// `roamer lab`: the across-subnet scenario from its built-in copy, start to finish; the
 /// before/after map-cache and sites, a convergence figure, and nothing left behind.
 #[test]
-#[ignore = "needs the forwarding fix for hosts moved across subnets (issue 8 report): the new site neither learns the moved host from its proxied ARP nor can ask for it (no source address in its subnet)"]
 fn roamer_lab_runs_the_demo_and_leaves_nothing_behind() {
     let tmp = tempfile::tempdir().unwrap();
     let name = format!("demo{}", std::process::id());

@@ -329,6 +329,10 @@ fn a_host_moved_across_subnets_keeps_its_old_gateway_through_proxy_arp() {
     let (out, _) = run(&mut p, A, &asks_old_gateway, 1);
     assert_eq!(out.reply, Some(ReplyTo::Port { port: A, tag: None }));
     assert_eq!(&p.reply()[22..28], &VMAC.0, "the shared HSRP virtual MAC");
+    assert!(
+        p.tables.neighbors.contains_key(&(svi, ip("172.16.1.10"))),
+        "the moved host is a neighbour from its first ARP on"
+    );
     let mut ev = Vec::new();
     p.drain_events(&mut ev);
     assert!(
@@ -391,6 +395,28 @@ fn the_virtual_ip_is_not_answered_across_the_lan_extension() {
     // Our own (real) address is still ours to answer from anywhere.
     let asks_svi = arp_request(HOST_B, [10, 10, 0, 6], [10, 10, 0, 1]);
     assert!(run(&mut p, TRUNK, &tagged(asks_svi), 2).0.reply.is_some());
+}
+
+#[test]
+fn a_moved_host_that_never_asks_is_asked_for_from_the_svi_address() {
+    let mut p = switch();
+    let svi = roamer_1_across_subnets(&mut p);
+    // A live-migrated VM keeps its ARP cache: the control plane routes it here, the first
+    // packet for it must find it.
+    add(
+        &mut p,
+        TableEntry::Route {
+            prefix: "172.16.1.20/32".parse().unwrap(),
+            next_hop: NextHop::Connected(svi),
+        },
+    );
+    let to_vm = udp(HOST_B, ROUTER_MAC, [10, 20, 0, 6], [172, 16, 1, 20], 64);
+    let (out, _) = run(&mut p, B, &to_vm, 0);
+    assert_eq!(out.verdict, Verdict::Drop(DropReason::Glean));
+    let r = p.reply();
+    assert_eq!(&r[12..14], &[0x08, 0x06], "an ARP request");
+    assert_eq!(&r[28..32], &[10, 10, 0, 1], "from the SVI's own address");
+    assert_eq!(&r[38..42], &[172, 16, 1, 20]);
 }
 
 #[test]

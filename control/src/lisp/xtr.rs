@@ -1158,12 +1158,18 @@ impl Xtr {
     }
 
     /// The session went down: back to periodic UDP registration at once.
-    pub fn session_down(&mut self, map_server: IpAddr, now_ms: u64) {
+    ///
+    /// A session that was never up (the map-server refused or did not answer: no reliable
+    /// transport there) changes nothing: UDP registration goes on at its pace, and the session
+    /// is tried again after the next acknowledged register — not at once, which would loop.
+    pub fn session_down(&mut self, map_server: IpAddr, was_up: bool, now_ms: u64) {
         for s in self.servers.iter_mut().filter(|s| s.address == map_server) {
             s.reliable = false;
-            s.outstanding = None;
-            s.failures = 0;
-            s.next_ms = now_ms;
+            if was_up {
+                s.outstanding = None;
+                s.failures = 0;
+                s.next_ms = now_ms;
+            }
         }
     }
 
@@ -2286,8 +2292,14 @@ mod tests {
             out.iter()
                 .all(|o| !matches!(o, Output::SendReliable { .. } | Output::Send { .. }))
         );
+        // Refused (never up, an old map-server): nothing changes, no loop.
+        x.session_down(ms().ip(), false, 125_000);
+        out.clear();
+        x.tick(125_000, &mut out);
+        assert!(sends(&out).is_empty());
+        x.session_up(ms().ip());
         // Down: UDP at once.
-        x.session_down(ms().ip(), 130_000);
+        x.session_down(ms().ip(), true, 130_000);
         x.tick(130_000, &mut out);
         assert_eq!(sends(&out).len(), 1);
     }

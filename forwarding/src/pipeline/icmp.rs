@@ -57,6 +57,26 @@ impl Pipeline {
 
     /// Builds an ARP request (IPv4) or a neighbour solicitation (IPv6) for `neighbor` out of
     /// `egress`, at most once per [`GLEAN_INTERVAL_MS`] per neighbour.
+    /// A host moved here across subnets is in none of our subnets (a live-migrated VM keeps its
+    /// ARP cache and never asks): ask for it from the interface's own address.
+    fn moved_host_source(&self, egress: L3Interface, neighbor: IpAddr) -> Option<IpAddr> {
+        let moved = self.tables.dynamic_ranges.get(&egress).is_some_and(|rs| {
+            rs.iter()
+                .any(|r| !r.extended_subnet && r.eid.contains(neighbor))
+        });
+        if !moved {
+            return None;
+        }
+        self.tables
+            .addresses
+            .iter()
+            .filter(|(a, o)| {
+                o.iface == egress && o.virtual_mac.is_none() && a.is_ipv4() == neighbor.is_ipv4()
+            })
+            .map(|(a, _)| *a)
+            .min()
+    }
+
     pub(super) fn glean(
         &mut self,
         egress: L3Interface,
@@ -76,7 +96,8 @@ impl Pipeline {
                         .is_ok_and(|p| p.contains(neighbor))
             })
             .map(|(a, _)| *a)
-            .min()?;
+            .min()
+            .or_else(|| self.moved_host_source(egress, neighbor))?;
         if !self.rate_ok(5, neighbor, now_ms, GLEAN_INTERVAL_MS) {
             return None;
         }

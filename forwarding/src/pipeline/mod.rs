@@ -638,7 +638,10 @@ impl Pipeline {
         let sender_mac = mac_at(a, 8);
         let sender_ip = Ipv4Addr::new(a[14], a[15], a[16], a[17]);
         let target_ip = Ipv4Addr::new(a[24], a[25], a[26], a[27]);
-        let on_subnet = self.on_subnet(iface, IpAddr::V4(sender_ip));
+        // A host moved here across subnets asking for its old gateway is a neighbour too (the
+        // host route the control plane installs for it comes only after this ARP).
+        let on_subnet = self.on_subnet(iface, IpAddr::V4(sender_ip))
+            || self.moved_host_gateway(iface, IpAddr::V4(sender_ip), IpAddr::V4(target_ip));
         if T::LEARN && on_subnet && !sender_ip.is_unspecified() {
             self.tables
                 .learn_neighbor(iface, IpAddr::V4(sender_ip), sender_mac, now_ms);
