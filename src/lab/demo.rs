@@ -74,6 +74,16 @@ const CONVERGE_TIMEOUT: Duration = Duration::from_secs(20);
 static STOP: AtomicBool = AtomicBool::new(false);
 
 pub fn run(name: &str) -> Result<(), RoamerError> {
+    // Say what is missing before building anything.
+    for (tool, package) in [("ip", "iproute2"), ("ping", "iputils-ping")] {
+        let found = std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(tool).is_file()));
+        if !found {
+            return Err(lab_err(format!(
+                "roamer lab needs `{tool}` (Debian package {package}): apt-get install {package}"
+            )));
+        }
+    }
     catch_signals()?;
     let files = write_files(name)?;
     let topo_file = files.join("across-subnet.clab.yml");
