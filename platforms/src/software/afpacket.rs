@@ -10,15 +10,21 @@
 //!   [`GsoInfo`], and a large segment sent out is cut by the kernel (software GSO when the
 //!   device cannot). Without it, a partial checksum (`TP_STATUS_CSUMNOTREADY`) is located from
 //!   the headers and completed in software on send, and large segments are dropped;
-//! - `recvmmsg`/`sendmmsg`, up to [`BATCH`] frames per call, non-blocking.
+//! - `recvmmsg`/`sendmmsg`, up to [`BATCH`] frames per call, non-blocking;
+//! - the interface may vanish and come back (containerlab deletes and re-creates a node's
+//!   links while it runs): [`PortIo::check_link`] notices, and opens the port again on the new
+//!   interface of the same name, in the namespace the port was first opened in.
 
+use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::MetadataExt;
 
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::port::{
-    FrameSlot, GsoInfo, HEADROOM, PortFeatures, PortIo, PortStats, SlotError, VNET_HDR_LEN,
+    FrameSlot, GsoInfo, HEADROOM, Link, LinkCheck, PortFeatures, PortIo, PortStats, SlotError,
+    VNET_HDR_LEN,
 };
 use super::sys::{self, BATCH, RecvMeta};
 use crate::PlatformError;
@@ -61,6 +67,25 @@ pub struct AfPacketPort {
     metas: Box<[RecvMeta; BATCH]>,
     /// Per slot of the current send batch: true when the frame is ready to go.
     sendable: Box<[bool; BATCH]>,
+    /// How the port was opened, to open it again the same way.
+    config: AfPacketConfig,
+    /// The network namespace the port was opened in, where a new interface of its name is
+    /// opened again (None when `/proc` could not say: the calling thread's namespace then).
+    netns: Option<File>,
+    /// The last error of opening the port again, so that a retry failing the same way every
+    /// second is logged once.
+    reopen_error: Option<String>,
+}
+
+/// The network namespace handle of the calling thread.
+const THREAD_NETNS: &str = "/proc/thread-self/ns/net";
+
+/// Whether the calling thread is in the namespace `ns` (true when it cannot be told).
+fn in_netns(ns: &File) -> bool {
+    match (ns.metadata(), std::fs::metadata(THREAD_NETNS)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => true,
+    }
 }
 
 impl AfPacketPort {
@@ -138,7 +163,45 @@ impl AfPacketPort {
             stats: PortStats::default(),
             metas: Box::new([RecvMeta::default(); BATCH]),
             sendable: Box::new([false; BATCH]),
+            config: config.clone(),
+            netns: File::open(THREAD_NETNS).ok(),
+            reopen_error: None,
         })
+    }
+
+    /// Opens the port again on the interface of its name now (in the namespace it was first
+    /// opened in, from a short-lived thread there when the caller is elsewhere); counters kept.
+    fn reopen(&mut self) -> Result<(), PlatformError> {
+        let (name, config) = (self.name.as_str(), &self.config);
+        let fresh = match &self.netns {
+            Some(ns) if !in_netns(ns) => std::thread::scope(|scope| {
+                scope
+                    .spawn(|| {
+                        sys::set_netns(ns.as_fd()).map_err(|source| PlatformError::PortIo {
+                            port: name.to_string(),
+                            op: "setns(the port's namespace)",
+                            source,
+                        })?;
+                        AfPacketPort::open_with(name, config)
+                    })
+                    .join()
+                    .unwrap_or_else(|_| {
+                        Err(PlatformError::PortIo {
+                            port: name.to_string(),
+                            op: "open in the port's namespace",
+                            source: io::Error::other("the opening thread panicked"),
+                        })
+                    })
+            }),
+            _ => AfPacketPort::open_with(name, config),
+        }?;
+        let (stats, netns) = (self.stats, self.netns.take());
+        *self = AfPacketPort {
+            stats,
+            netns,
+            ..fresh
+        };
+        Ok(())
     }
 
     /// The kernel's index of the interface.
@@ -379,5 +442,57 @@ impl PortIo for AfPacketPort {
 
     fn stats(&self) -> PortStats {
         self.stats
+    }
+
+    fn check_link(&mut self) -> LinkCheck {
+        let fd = self.fd.as_raw_fd();
+        // Looked up through the socket: in the port's namespace, whichever the caller's is.
+        let Ok(ifindex) = sys::if_index_via(fd, &self.name) else {
+            return LinkCheck {
+                link: Link::Gone,
+                reopened: false,
+            };
+        };
+        // The kernel unbinds the socket when its interface is unregistered: a new interface
+        // of the name (even one that got the old index back) needs a new socket.
+        let bound = sys::packet_bound_ifindex(fd).unwrap_or(self.ifindex);
+        let mut reopened = false;
+        if ifindex != self.ifindex || bound != self.ifindex {
+            let old = self.ifindex;
+            match self.reopen() {
+                Ok(()) => {
+                    info!(
+                        device = %self.name,
+                        old_ifindex = old,
+                        ifindex = self.ifindex,
+                        "interface created again: port opened on it"
+                    );
+                    self.reopen_error = None;
+                    reopened = true;
+                }
+                Err(e) => {
+                    let text = e.to_string();
+                    if self.reopen_error.as_deref() != Some(text.as_str()) {
+                        warn!(
+                            device = %self.name,
+                            error = %text,
+                            "interface is back but the port cannot be opened on it; retrying"
+                        );
+                        self.reopen_error = Some(text);
+                    }
+                    return LinkCheck {
+                        link: Link::Gone,
+                        reopened: false,
+                    };
+                }
+            }
+        }
+        let link = match sys::if_flags(self.fd.as_raw_fd(), &self.name) {
+            Ok(f) if f & libc::IFF_UP == 0 => Link::AdminDown,
+            Ok(f) if f & libc::IFF_RUNNING == 0 => Link::NoCarrier,
+            Ok(_) => Link::Up,
+            Err(_) => Link::Gone,
+        };
+        LinkCheck { link, reopened }
     }
 }

@@ -417,6 +417,56 @@ pub struct PortFeatures {
     pub ignore_outgoing: bool,
 }
 
+/// The state of the interface under a port, as [`PortIo::check_link`] found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// The port does not follow an interface (a TAP device roamer owns, a test port): taken as
+    /// up.
+    Unwatched,
+    /// Up, with a carrier.
+    Up,
+    /// The interface is there but administratively down: the kernel drops what is sent.
+    AdminDown,
+    /// The interface is up without a carrier (a veth whose peer is down or gone): the kernel
+    /// drops what is sent.
+    NoCarrier,
+    /// No interface of the port's name any more (deleted, moved to another namespace), or a new
+    /// one that could not be opened: the port has nothing to send on.
+    Gone,
+}
+
+impl Link {
+    /// Whether frames can leave (or are taken to).
+    pub fn is_up(self) -> bool {
+        matches!(self, Link::Unwatched | Link::Up)
+    }
+
+    /// What the state is called in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Link::Unwatched | Link::Up => "up",
+            Link::AdminDown => "administratively down",
+            Link::NoCarrier => "no carrier",
+            Link::Gone => "interface gone",
+        }
+    }
+}
+
+impl std::fmt::Display for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What one [`PortIo::check_link`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkCheck {
+    pub link: Link,
+    /// The port was opened again on a new interface of its name since the last check (the old
+    /// one was deleted, or left the namespace): [`PortIo::raw_fd`] changed.
+    pub reopened: bool,
+}
+
 /// A data port: batched, non-blocking frame I/O between the kernel and caller-owned slots.
 pub trait PortIo: Send {
     fn name(&self) -> &str;
@@ -448,6 +498,19 @@ pub trait PortIo: Send {
     fn features(&self) -> PortFeatures;
 
     fn stats(&self) -> PortStats;
+
+    /// Looks at the interface under the port and, when an interface of the same name replaced
+    /// the one the port was opened on (deleted and created again, or moved out of the namespace
+    /// and back), opens the port again on it: same configuration, counters kept, a new
+    /// [`PortIo::raw_fd`]. A few system calls and no allocation while nothing changes: the data
+    /// path calls it about once a second, never per frame. A port that does not follow an
+    /// interface answers [`Link::Unwatched`] (the default).
+    fn check_link(&mut self) -> LinkCheck {
+        LinkCheck {
+            link: Link::Unwatched,
+            reopened: false,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -139,6 +139,29 @@ pub(crate) fn if_flags(fd: RawFd, name: &str) -> io::Result<i32> {
     Ok(i32::from(unsafe { req.ifr_ifru.ifru_flags }) & 0xffff)
 }
 
+/// The index of the interface `name` in the network namespace of the socket `fd` (which need
+/// not be the calling thread's: a port opened in another namespace looks there).
+pub(crate) fn if_index_via(fd: RawFd, name: &str) -> io::Result<i32> {
+    let req = if_ioctl(fd, name, libc::SIOCGIFINDEX)?;
+    // SAFETY: SIOCGIFINDEX filled the `ifru_ifindex` member of the union.
+    Ok(unsafe { req.ifr_ifru.ifru_ifindex })
+}
+
+/// The interface index an AF_PACKET socket is bound to (`getsockname`); -1 (or 0) once that
+/// interface was unregistered (deleted or moved to another namespace) under it.
+pub(crate) fn packet_bound_ifindex(fd: RawFd) -> io::Result<i32> {
+    // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+    let mut addr: libc::sockaddr_ll = unsafe { zeroed() };
+    let mut len = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    // SAFETY: `addr` is a live sockaddr_ll and `len` holds its exact size; the kernel writes at
+    // most `len` bytes.
+    cvt(unsafe { libc::getsockname(fd, (&mut addr as *mut libc::sockaddr_ll).cast(), &mut len) })?;
+    if addr.sll_family != libc::AF_PACKET as u16 {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    Ok(addr.sll_ifindex)
+}
+
 /// Interface MTU by name.
 pub(crate) fn if_mtu(fd: RawFd, name: &str) -> io::Result<u32> {
     let req = if_ioctl(fd, name, libc::SIOCGIFMTU)?;
@@ -361,9 +384,16 @@ pub(crate) fn poll_fds(
 /// belong to that namespace for their whole life.
 #[cfg(feature = "testkit")]
 pub(crate) fn enter_netns(path: &std::path::Path) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
+    use std::os::fd::AsFd;
     let file = std::fs::File::open(path)?;
-    // SAFETY: `file` is an open namespace handle for the duration of the call; setns only
+    set_netns(file.as_fd())
+}
+
+/// Moves the calling thread into the network namespace `ns` (an open namespace handle, e.g.
+/// of `/proc/thread-self/ns/net`). Only this thread changes namespace.
+pub(crate) fn set_netns(ns: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `ns` is an open namespace handle for the duration of the call; setns only
     // changes the calling thread's namespace.
-    cvt(unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) }).map(drop)
+    cvt(unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) }).map(drop)
 }
