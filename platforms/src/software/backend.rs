@@ -8,10 +8,17 @@
 //! A routed injection (`InjectTarget::Routed`) whose next hop is not resolved yet is not lost:
 //! the ARP request leaves and the frame waits in a small bounded queue ([`GLEAN_QUEUE`]
 //! frames, [`GLEAN_HOLD_MS`] each) and is routed again as soon as a neighbour is learned.
+//!
+//! Every [`LINK_CHECK_MS`] the data path asks each port about its interface
+//! ([`PortIo::check_link`]): a port whose interface vanished is down (nothing is received from
+//! it, what would be sent to it is dropped and counted as `port-down`) until an interface of
+//! the same name is there again and the port is opened on it; an interface administratively
+//! down or without a carrier makes the port down too (the kernel drops what is sent). Each
+//! change is logged and reported as [`HalEvent::PortDown`] / [`HalEvent::PortUp`].
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,10 +32,10 @@ use roamer_hal::{
     Backend, Capabilities, HalError, HalEvent, InjectTarget, PacketIo, PortId, Punt, PuntReason,
     TableEntry, TableKind, TableOp, VlanId,
 };
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::gso;
-use super::port::{FRAME_ROOM, FrameSlot, GSO_FRAME_ROOM, GsoType, HEADROOM, PortIo};
+use super::port::{FRAME_ROOM, FrameSlot, GSO_FRAME_ROOM, GsoType, HEADROOM, Link, PortIo};
 use super::sys::{self, BATCH};
 
 /// Dynamic MAC addresses are forgotten after this long without traffic (NX-OS default 1800 s;
@@ -55,6 +62,8 @@ const GLEAN_REASK_MS: u64 = 200;
 /// Waiting frames are routed again at least this often while the data path is busy (at once
 /// when a neighbour is learned or the tables change).
 const GLEAN_RETRY_MS: u64 = 10;
+/// How often every port's interface is looked at (vanished, back, carrier).
+pub const LINK_CHECK_MS: u64 = 1000;
 
 enum Control {
     Apply(Vec<TableOp>, Sender<Vec<Result<(), HalError>>>),
@@ -90,6 +99,9 @@ pub struct Learned {
         u64,
     )>,
     pub counters: roamer_forwarding::pipeline::Counters,
+    /// The ports whose interface is not up, with what it is (gone, administratively down, no
+    /// carrier), as the last check found it; every other port is up.
+    pub ports_down: Vec<(PortId, Link)>,
 }
 
 /// Counters of what the channels between control plane and data path dropped.
@@ -109,6 +121,9 @@ pub struct ChannelDrops {
     /// Packets that should have been fragmented but could not be (IP options, malformed;
     /// shown as drop `fragment-failed`).
     pub fragment_failed: AtomicU64,
+    /// Frames not sent because their egress port's interface was gone (deleted, not re-created
+    /// yet); also in [`Learned::counters`] as drop reason `port-down`.
+    pub port_down: AtomicU64,
 }
 
 /// The backend handle the control plane holds.
@@ -151,6 +166,7 @@ impl SoftwareBackend {
                 .map(|(i, (id, _))| (*id, i))
                 .collect(),
             tx: ports.iter().map(|_| TxQueue::new()).collect(),
+            links: vec![Link::Up; ports.len()],
             ports,
             rx: FrameSlot::batch(BATCH, GSO_FRAME_ROOM),
             pieces: FrameSlot::batch(PIECES, FRAME_ROOM),
@@ -365,6 +381,8 @@ struct Datapath {
     ports: Vec<(PortId, Box<dyn PortIo>)>,
     index: HashMap<PortId, usize>,
     tx: Vec<TxQueue>,
+    /// Per port, its interface as the last check found it (taken as up at start).
+    links: Vec<Link>,
     rx: Vec<FrameSlot>,
     /// Pieces of a large segment cut for a path that cannot take it whole.
     pieces: Vec<FrameSlot>,
@@ -397,6 +415,7 @@ impl Datapath {
         let pollable = fds.len() <= 8;
         let mut ready = vec![true; fds.len()];
         let mut last_aging = 0u64;
+        let mut last_link_check = 0u64;
         while !self.stop.load(Ordering::Relaxed) {
             let mut moved = 0;
             let now_ms = self.epoch.elapsed().as_millis() as u64;
@@ -409,6 +428,10 @@ impl Datapath {
             self.control_messages(now_ms);
             if !self.gleaned.is_empty() {
                 self.retry_gleaned(now_ms);
+            }
+            if now_ms.saturating_sub(last_link_check) >= LINK_CHECK_MS {
+                last_link_check = now_ms;
+                self.check_links(&mut fds);
             }
             self.pipeline.drain_events(&mut self.event_buf);
             for e in self.event_buf.drain(..) {
@@ -450,8 +473,72 @@ impl Datapath {
         debug!("data path stopped");
     }
 
+    /// Asks every port about its interface (see [`PortIo::check_link`]; a vanished interface
+    /// that is back is opened again there) and acts on each change: the poll list follows the
+    /// port's fd, frames waiting for a port whose interface is gone are dropped, and the change
+    /// is logged and reported.
+    fn check_links(&mut self, fds: &mut [RawFd]) {
+        for (i, fd) in fds.iter_mut().enumerate().take(self.ports.len()) {
+            let check = self.ports[i].1.check_link();
+            let (was, now) = (self.links[i], check.link);
+            if now == Link::Unwatched || (now == was && !check.reopened) {
+                continue;
+            }
+            self.links[i] = now;
+            let port = self.ports[i].0;
+            let device = self.ports[i].1.name();
+            *fd = if now == Link::Gone {
+                -1
+            } else {
+                self.ports[i].1.raw_fd()
+            };
+            let went_down = was.is_up() && (!now.is_up() || check.reopened);
+            if went_down {
+                let reason = if now.is_up() {
+                    "interface replaced"
+                } else {
+                    now.as_str()
+                };
+                info!(%port, %device, reason, "port down");
+            }
+            if now.is_up() {
+                info!(%port, %device, reopened = check.reopened, "port up");
+            } else if !went_down {
+                debug!(%port, %device, reason = now.as_str(), "port still down");
+            }
+            if now == Link::Gone {
+                let q = &mut self.tx[i];
+                for s in &mut q.slots[..q.used] {
+                    s.reset();
+                }
+                self.drops
+                    .port_down
+                    .fetch_add(q.used as u64, Ordering::Relaxed);
+                q.used = 0;
+            }
+            if went_down {
+                self.event(HalEvent::PortDown(port));
+            }
+            if now.is_up() {
+                self.event(HalEvent::PortUp(port));
+            }
+        }
+    }
+
+    /// Queues an event for the control plane (a full queue drops and counts it).
+    fn event(&mut self, e: HalEvent) {
+        if self.events.try_send(e).is_err() {
+            self.drops.events.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.queued = true;
+        }
+    }
+
     /// One batch from port `i` through the pipeline; returns how many frames came in.
     fn receive(&mut self, i: usize, now_ms: u64) -> usize {
+        if self.links[i] == Link::Gone {
+            return 0;
+        }
         let port = self.ports[i].0;
         let n = match self.ports[i].1.recv_batch(&mut self.rx) {
             Ok(n) => n,
@@ -588,6 +675,10 @@ impl Datapath {
         let Some(&i) = self.index.get(&port) else {
             return;
         };
+        if self.links[i] == Link::Gone {
+            self.drops.port_down.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         if self.tx[i].used == self.tx[i].slots.len() {
             self.flush_port(i);
         }
@@ -629,6 +720,10 @@ impl Datapath {
             let Some(&i) = self.index.get(&port) else {
                 continue;
             };
+            if self.links[i] == Link::Gone {
+                self.drops.port_down.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
             if self.tx[i].used == self.tx[i].slots.len() {
                 self.flush_port(i);
             }
@@ -847,6 +942,7 @@ impl Datapath {
                         ("glean-queue-full", &self.drops.glean_queue_full),
                         ("glean-expired", &self.drops.glean_expired),
                         ("fragment-failed", &self.drops.fragment_failed),
+                        ("port-down", &self.drops.port_down),
                     ] {
                         let n = n.load(Ordering::Relaxed);
                         if n > 0 {
@@ -867,6 +963,13 @@ impl Datapath {
                             })
                             .collect(),
                         counters,
+                        ports_down: self
+                            .ports
+                            .iter()
+                            .zip(&self.links)
+                            .filter(|(_, link)| !link.is_up())
+                            .map(|((id, _), link)| (*id, *link))
+                            .collect(),
                     });
                 }
                 Control::Trace(port, tag, frame, reply) => {
