@@ -36,8 +36,14 @@ pub fn collect(cfg: &Config, dataplane: &Dataplane) -> ShowTables {
         L3Interface::Port(p) => port_name(p),
     };
     let mut out = ShowTables::default();
+    let learned = dataplane.learned();
+    // What the data path sees of each port's interface (software backend).
+    let link_down: BTreeMap<PortId, roamer_platforms::software::port::Link> = learned
+        .as_ref()
+        .map(|l| l.ports_down.iter().copied().collect())
+        .unwrap_or_default();
 
-    if let Some(learned) = dataplane.learned() {
+    if let Some(learned) = learned {
         let mut macs = learned.macs.clone();
         macs.sort_by_key(|(v, m, _, _)| (*v, *m));
         for (vlan, mac, port, is_static) in macs {
@@ -155,10 +161,13 @@ pub fn collect(cfg: &Config, dataplane: &Dataplane) -> ShowTables {
             PortMode::Trunk { .. } => ("1".into(), "trunk"),
             PortMode::Routed => ("--".into(), "routed"),
         };
-        let (status, reason) = if iface.shutdown {
-            ("down", "Administratively down")
-        } else {
-            ("up", "none")
+        use roamer_platforms::software::port::Link;
+        let (status, reason) = match (iface.shutdown, link_down.get(&b.id)) {
+            (true, _) => ("down", "Administratively down"),
+            (false, Some(Link::Gone)) => ("down", "Link not present"),
+            (false, Some(Link::NoCarrier)) => ("down", "Link not connected"),
+            (false, Some(Link::AdminDown)) => ("down", "Administratively down"),
+            (false, _) => ("up", "none"),
         };
         out.interfaces.push(InterfaceRow {
             name: short(&b.name),
