@@ -47,6 +47,41 @@ pub struct Lisp {
     etr_events: Vec<EtrEvent>,
     ms_events: Vec<MsEvent>,
     ip_out: Vec<Vec<u8>>,
+    request_limit: RequestLimit,
+}
+
+/// Map-Requests answered per requester (ITR address): a token bucket per address, refilled at
+/// [`RequestLimit::PER_SECOND`]; the table of requesters is bounded (cleared when full).
+#[derive(Debug, Default)]
+struct RequestLimit {
+    buckets: std::collections::HashMap<IpAddr, (u64, u64)>,
+    refused: u64,
+}
+
+impl RequestLimit {
+    const PER_SECOND: u64 = 2_000;
+    const MAX_REQUESTERS: usize = 16_384;
+
+    fn allow(&mut self, from: IpAddr, now_ms: u64) -> bool {
+        if self.buckets.len() >= Self::MAX_REQUESTERS && !self.buckets.contains_key(&from) {
+            self.buckets.clear();
+        }
+        let (tokens, last) = self
+            .buckets
+            .entry(from)
+            .or_insert((Self::PER_SECOND, now_ms));
+        let refill = now_ms.saturating_sub(*last) * Self::PER_SECOND / 1000;
+        if refill > 0 {
+            *tokens = (*tokens + refill).min(Self::PER_SECOND);
+            *last = now_ms;
+        }
+        if *tokens == 0 {
+            self.refused += 1;
+            return false;
+        }
+        *tokens -= 1;
+        true
+    }
 }
 
 impl Default for Lisp {
@@ -65,6 +100,7 @@ impl Default for Lisp {
             etr_events: Vec::new(),
             ms_events: Vec::new(),
             ip_out: Vec::new(),
+            request_limit: RequestLimit::default(),
         }
     }
 }
@@ -190,6 +226,14 @@ impl Lisp {
                 let Some(ms) = self.map_server.as_mut() else {
                     return;
                 };
+                // One requester cannot have the map-resolver answer more than its share: a flood
+                // would otherwise fill the way out that Map-Notifies take too.
+                if !self.request_limit.allow(from.ip(), now) {
+                    if log_allowed() {
+                        info!(%from, refused = self.request_limit.refused, "Map-Requests over the per-requester limit: not answered (counted; at most one such line a second)");
+                    }
+                    return;
+                }
                 match ms.resolve(payload, now) {
                     Ok(Resolution::Forward { etr, ecm }) => {
                         debug!(%from, %etr, "Map-Request forwarded to the ETR");
@@ -618,4 +662,25 @@ fn udp_v4(frame: &[u8]) -> Option<(Ipv4Addr, Ipv4Addr, u16, &[u8])> {
     let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
     let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
     Some((src, dst, sport, udp.get(8..)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RequestLimit;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    #[test]
+    fn each_requester_gets_its_share_of_answers_per_second() {
+        let mut l = RequestLimit::default();
+        let (a, b) = (
+            IpAddr::V4(Ipv4Addr::new(192, 0, 2, 11)),
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+        );
+        let first_second = (0..5_000).filter(|_| l.allow(a, 0)).count() as u64;
+        assert_eq!(first_second, RequestLimit::PER_SECOND);
+        assert!(l.allow(b, 0), "another requester is not affected");
+        assert!(!l.allow(a, 0));
+        assert!(l.allow(a, 10), "refilled with time");
+        assert_eq!(l.refused, 5_000 - RequestLimit::PER_SECOND + 1);
+    }
 }
