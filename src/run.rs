@@ -127,6 +127,9 @@ async fn serve(
                         | roamer_hal::HalEvent::NoRoute { .. }
                         | roamer_hal::HalEvent::DynamicEidSeen { .. }
                         | roamer_hal::HalEvent::MapCacheMiss { .. } => info!(event = ?e, "data-plane event"),
+                        roamer_hal::HalEvent::PortUp(_) | roamer_hal::HalEvent::PortDown(_) => {
+                            info!(event = ?e, "port state")
+                        }
                         _ => debug!(event = ?e, "backend event"),
                     }
                 }
