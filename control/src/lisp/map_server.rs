@@ -1552,6 +1552,16 @@ mod tests {
         MapServer::new(&cfg)
     }
 
+    /// Registers `prefixes` from ETR `etr` (TTL 1440, no proxy) at `now_ms`.
+    fn put(
+        m: &mut MapServer,
+        prefixes: &[&str],
+        etr: &str,
+        now_ms: u64,
+    ) -> Result<Accepted, Refusal> {
+        m.register(&reg(prefixes, etr, 1440, false), at(etr), false, now_ms)
+    }
+
     fn register(prefix: &str, key: &[u8], algorithm: KeyId, notify: bool) -> Vec<u8> {
         let p: Prefix = prefix.parse().unwrap();
         let record = EidRecord {
@@ -1831,13 +1841,7 @@ mod tests {
     #[test]
     fn proxy_reply_carries_every_registration_s_locators() {
         let mut m = ms();
-        m.register(
-            &reg(&["10.10.10.0/24"], "10.1.1.2", 1440, false),
-            at("10.1.1.2"),
-            false,
-            0,
-        )
-        .unwrap();
+        put(&mut m, &["10.10.10.0/24"], "10.1.1.2", 0).unwrap();
         m.register(
             &reg(&["10.10.10.0/24"], "10.1.1.1", 1440, true),
             at("10.1.1.1"),
@@ -1881,13 +1885,7 @@ mod tests {
             0,
         )
         .unwrap();
-        m.register(
-            &reg(&["172.16.1.10/32"], "10.3.3.3", 1440, false),
-            at("10.3.3.3"),
-            false,
-            0,
-        )
-        .unwrap();
+        put(&mut m, &["172.16.1.10/32"], "10.3.3.3", 0).unwrap();
         let (_, r) = reply(ask(&mut m, "172.16.9.9/32", 1));
         let got: Vec<(String, IpAddr)> = r
             .records
@@ -1923,20 +1921,8 @@ mod tests {
     #[test]
     fn forward_sends_the_ecm_unchanged_to_the_etr_that_registered_last() {
         let mut m = ms();
-        m.register(
-            &reg(&["10.10.10.0/24"], "10.1.1.1", 1440, false),
-            at("10.1.1.1"),
-            false,
-            1000,
-        )
-        .unwrap();
-        m.register(
-            &reg(&["10.10.10.0/24"], "10.1.1.2", 1440, false),
-            at("10.1.1.2"),
-            false,
-            2000,
-        )
-        .unwrap();
+        put(&mut m, &["10.10.10.0/24"], "10.1.1.1", 1000).unwrap();
+        put(&mut m, &["10.10.10.0/24"], "10.1.1.2", 2000).unwrap();
         let bytes = ecm(LispMessage::MapRequest(request(
             "10.10.10.7/32",
             "10.2.2.2",
@@ -1951,13 +1937,7 @@ mod tests {
         );
         // 10.1.1.2 stops refreshing: once its registration is past its lifetime the other ETR
         // gets the request even before expire() runs.
-        m.register(
-            &reg(&["10.10.10.0/24"], "10.1.1.1", 1440, false),
-            at("10.1.1.1"),
-            false,
-            100_000,
-        )
-        .unwrap();
+        put(&mut m, &["10.10.10.0/24"], "10.1.1.1", 100_000).unwrap();
         assert!(matches!(
             m.resolve(&bytes, 2000 + REGISTRATION_LIFETIME_MS),
             Ok(Resolution::Forward { etr, .. }) if etr == ip("10.1.1.1")
@@ -1990,13 +1970,7 @@ mod tests {
         assert_eq!(r.records[0].prefix.to_string(), "10.0.0.0/13");
         assert_eq!(r.records[0].ttl, 15);
         // An unregistered site prefix is narrowed around a registered host inside it.
-        m.register(
-            &reg(&["172.16.1.10/32"], "10.3.3.3", 1440, false),
-            at("10.3.3.3"),
-            false,
-            0,
-        )
-        .unwrap();
+        put(&mut m, &["172.16.1.10/32"], "10.3.3.3", 0).unwrap();
         let (_, r) = reply(ask(&mut m, "172.16.9.9/32", 8));
         assert_eq!(r.records[0].prefix.to_string(), "172.16.8.0/21");
         assert_eq!(r.records[0].ttl, 1);
@@ -2083,20 +2057,8 @@ mod tests {
     fn a_host_arriving_inside_another_etrs_prefix_notifies_that_etr_once() {
         // Across subnets: the home xTR registers the subnet, the visited one the moved host.
         let mut m = ms();
-        m.register(
-            &reg(&["172.16.1.0/24"], "10.1.1.1", 1440, false),
-            at("10.1.1.1"),
-            false,
-            0,
-        )
-        .unwrap();
-        let arrived = m
-            .register(
-                &reg(&["172.16.1.10/32"], "10.3.3.3", 1440, false),
-                at("10.3.3.3"),
-                false,
-                1000,
-            )
+        put(&mut m, &["172.16.1.0/24"], "10.1.1.1", 0).unwrap();
+        let arrived = put(&mut m, &["172.16.1.10/32"], "10.3.3.3", 1000)
             .unwrap()
             .moved;
         assert_eq!(arrived.len(), 1, "the covering prefix's ETR hears of it");
@@ -2107,14 +2069,7 @@ mod tests {
         assert_eq!(notify.records[0].locators[0].rloc, ip("10.3.3.3"));
         assert_eq!(m.counters.overlap_notifies, 1);
         // Refreshes do not repeat it; both registrations stay.
-        let refresh = m
-            .register(
-                &reg(&["172.16.1.10/32"], "10.3.3.3", 1440, false),
-                at("10.3.3.3"),
-                false,
-                61_000,
-            )
-            .unwrap();
+        let refresh = put(&mut m, &["172.16.1.10/32"], "10.3.3.3", 61_000).unwrap();
         assert!(refresh.moved.is_empty());
         assert!(matches!(m.lookup(ip("172.16.1.99")), Lookup::Registered(p, _) if p.len() == 24));
     }
@@ -2122,20 +2077,8 @@ mod tests {
     #[test]
     fn the_notify_to_the_old_etr_is_resent_until_acknowledged() {
         let mut m = ms();
-        m.register(
-            &reg(&["172.16.1.10/32"], "10.1.1.1", 1440, false),
-            at("10.1.1.1"),
-            false,
-            0,
-        )
-        .unwrap();
-        let moved = m
-            .register(
-                &reg(&["172.16.1.10/32"], "10.3.3.3", 1440, false),
-                at("10.3.3.3"),
-                false,
-                1000,
-            )
+        put(&mut m, &["172.16.1.10/32"], "10.1.1.1", 0).unwrap();
+        let moved = put(&mut m, &["172.16.1.10/32"], "10.3.3.3", 1000)
             .unwrap()
             .moved;
         assert!(m.resend_notifies(1999).is_empty());
@@ -2168,22 +2111,9 @@ mod tests {
     #[test]
     fn a_host_moving_to_another_etr_notifies_the_old_one() {
         let mut m = ms();
-        let first = m
-            .register(
-                &reg(&["172.16.1.10/32"], "10.1.1.1", 1440, false),
-                at("10.1.1.1"),
-                false,
-                0,
-            )
-            .unwrap();
+        let first = put(&mut m, &["172.16.1.10/32"], "10.1.1.1", 0).unwrap();
         assert!(first.moved.is_empty());
-        let moved = m
-            .register(
-                &reg(&["172.16.1.10/32"], "10.3.3.3", 1440, false),
-                at("10.3.3.3"),
-                false,
-                1000,
-            )
+        let moved = put(&mut m, &["172.16.1.10/32"], "10.3.3.3", 1000)
             .unwrap()
             .moved;
         assert_eq!(moved.len(), 1, "one Map-Notify, to the old ETR");
@@ -2232,33 +2162,14 @@ mod tests {
     #[test]
     fn a_multihomed_site_prefix_keeps_every_etr() {
         let mut m = ms();
-        m.register(
-            &reg(&["10.10.10.0/24"], "10.1.1.1", 1440, false),
-            at("10.1.1.1"),
-            false,
-            0,
-        )
-        .unwrap();
-        let second = m
-            .register(
-                &reg(&["10.10.10.0/24"], "10.1.1.2", 1440, false),
-                at("10.1.1.2"),
-                false,
-                0,
-            )
-            .unwrap();
+        put(&mut m, &["10.10.10.0/24"], "10.1.1.1", 0).unwrap();
+        let second = put(&mut m, &["10.10.10.0/24"], "10.1.1.2", 0).unwrap();
         assert!(second.moved.is_empty());
         assert!(
             matches!(m.lookup(ip("10.10.10.1")), Lookup::Registered(_, regs) if regs.len() == 2)
         );
         // Two ETRs of one site registering a host with the same locator set: no move either.
-        m.register(
-            &reg(&["172.16.1.10/32"], "10.1.1.1", 1440, false),
-            at("10.1.1.1"),
-            false,
-            0,
-        )
-        .unwrap();
+        put(&mut m, &["172.16.1.10/32"], "10.1.1.1", 0).unwrap();
         let same = m
             .register(
                 &reg(&["172.16.1.10/32"], "10.1.1.1", 1440, false),
@@ -2274,13 +2185,7 @@ mod tests {
     #[test]
     fn a_record_with_ttl_0_withdraws_the_sender_s_registration() {
         let mut m = ms();
-        m.register(
-            &reg(&["172.16.1.10/32"], "10.1.1.1", 1440, false),
-            at("10.1.1.1"),
-            false,
-            0,
-        )
-        .unwrap();
+        put(&mut m, &["172.16.1.10/32"], "10.1.1.1", 0).unwrap();
         // Another ETR's withdrawal does not touch it.
         m.register(
             &reg(&["172.16.1.10/32"], "10.3.3.3", 0, false),
