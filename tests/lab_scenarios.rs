@@ -640,13 +640,18 @@ fn roamer_lab_runs_the_demo_and_leaves_nothing_behind() {
     );
     assert!(text.contains("no namespace left behind"), "{text}");
     // Its files are gone too.
-    let files: Vec<_> = std::fs::read_dir(tmp.path())
+    let files = lab_files(tmp.path());
+    assert!(files.is_empty(), "{files:?}");
+}
+
+/// The demo's scratch directories left in `dir`.
+fn lab_files(dir: &std::path::Path) -> Vec<std::ffi::OsString> {
+    std::fs::read_dir(dir)
         .unwrap()
         .flatten()
         .map(|e| e.file_name())
         .filter(|n| n.to_string_lossy().starts_with("roamer-lab-"))
-        .collect();
-    assert!(files.is_empty(), "{files:?}");
+        .collect()
 }
 
 /// A Ctrl-C while the demo runs tears the lab down.
@@ -700,12 +705,7 @@ fn roamer_lab_is_torn_down_on_ctrl_c() {
         "namespaces left: {left}"
     );
     assert!(!tmp.path().join("state").join(&name).exists(), "state left");
-    let files: Vec<_> = std::fs::read_dir(tmp.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .filter(|n| n.to_string_lossy().starts_with("roamer-lab-"))
-        .collect();
+    let files = lab_files(tmp.path());
     assert!(files.is_empty(), "files left after a Ctrl-C: {files:?}");
 }
 
