@@ -1677,6 +1677,18 @@ mod tests {
             .collect()
     }
 
+    /// A registered-style record: `prefix` at `rloc`, priority 1 weight 100, TTL 1440.
+    fn record(prefix: Prefix, rloc: &str) -> EidRecord {
+        EidRecord {
+            ttl: 1440,
+            prefix: EidPrefix::from_prefix(prefix),
+            action: Action::NoAction,
+            authoritative: true,
+            map_version: 0,
+            locators: vec![LocatorRecord::local(rloc.parse().unwrap(), 1, 100)],
+        }
+    }
+
     fn vlan10() -> L3Interface {
         L3Interface::Vlan(VlanId::new(10).unwrap())
     }
@@ -1827,14 +1839,7 @@ mod tests {
         x.map_cache_miss(dest, 10, &mut out);
         assert!(out.is_empty());
         // A reply with an unknown nonce is counted and ignored.
-        let record = EidRecord {
-            ttl: 1440,
-            prefix: EidPrefix::from_prefix("10.3.0.0/24".parse().unwrap()),
-            action: Action::NoAction,
-            authoritative: true,
-            map_version: 0,
-            locators: vec![LocatorRecord::local("192.0.2.3".parse().unwrap(), 1, 100)],
-        };
+        let record = record("10.3.0.0/24".parse().unwrap(), "192.0.2.3");
         let reply = |nonce| {
             MapReply {
                 probe: false,
@@ -1979,14 +1984,7 @@ mod tests {
             echo_nonce_capable: false,
             lisp_sec: false,
             nonce: req.nonce,
-            records: vec![EidRecord {
-                ttl: 1440,
-                prefix: EidPrefix::from_prefix(Prefix::host(dest)),
-                action: Action::NoAction,
-                authoritative: true,
-                map_version: 0,
-                locators: vec![LocatorRecord::local("192.0.2.2".parse().unwrap(), 1, 100)],
-            }],
+            records: vec![record(Prefix::host(dest), "192.0.2.2")],
         }
         .to_vec()
         .unwrap();
@@ -2012,14 +2010,7 @@ mod tests {
             echo_nonce_capable: false,
             lisp_sec: false,
             nonce: invoked.nonce,
-            records: vec![EidRecord {
-                ttl: 1440,
-                prefix: EidPrefix::from_prefix(Prefix::host(dest)),
-                action: Action::NoAction,
-                authoritative: true,
-                map_version: 0,
-                locators: vec![LocatorRecord::local("192.0.2.6".parse().unwrap(), 1, 100)],
-            }],
+            records: vec![record(Prefix::host(dest), "192.0.2.6")],
         }
         .to_vec()
         .unwrap();
@@ -2046,14 +2037,10 @@ mod tests {
         let eid: IpAddr = "10.9.0.5".parse().unwrap();
         x.dynamic_eid_seen(vlan10(), eid, "roam", 0, &mut out);
         out.clear();
-        let mut notify = MapNotify::acknowledging(&MapRegister::new(vec![EidRecord {
-            ttl: 1440,
-            prefix: EidPrefix::from_prefix(Prefix::host(eid)),
-            action: Action::NoAction,
-            authoritative: true,
-            map_version: 0,
-            locators: vec![LocatorRecord::local("192.0.2.2".parse().unwrap(), 1, 100)],
-        }]));
+        let mut notify = MapNotify::acknowledging(&MapRegister::new(vec![record(
+            Prefix::host(eid),
+            "192.0.2.2",
+        )]));
         notify.nonce = 0x1234;
         let bytes = notify.to_signed_vec(&key()).unwrap();
         // From somebody who is not our map-server: refused.
@@ -2098,14 +2085,8 @@ mod tests {
         let mut x = Xtr::new(&cfg(""), 0);
         let mut out = Vec::new();
         let host: Prefix = "10.1.0.77/32".parse().unwrap();
-        let mut notify = MapNotify::acknowledging(&MapRegister::new(vec![EidRecord {
-            ttl: 1440,
-            prefix: EidPrefix::from_prefix(host),
-            action: Action::NoAction,
-            authoritative: true,
-            map_version: 0,
-            locators: vec![LocatorRecord::local("192.0.2.2".parse().unwrap(), 1, 100)],
-        }]));
+        let mut notify =
+            MapNotify::acknowledging(&MapRegister::new(vec![record(host, "192.0.2.2")]));
         notify.nonce = 77;
         x.receive(&notify.to_signed_vec(&key()).unwrap(), ms(), 0, &mut out);
         assert!(tables(&out).contains(&TableOp::add(TableEntry::AwayEntry {
