@@ -340,15 +340,28 @@ fn median_ns(samples: &[f64], sample_size: usize) -> Option<f64> {
     Some(s[s.len() / 2])
 }
 
-/// CPU time of this thread, from Linux's schedstat (nanoseconds, including the running slice).
+/// CPU time of this thread (`CLOCK_THREAD_CPUTIME_ID`, which includes the running slice to
+/// the nanosecond; `/proc/thread-self/schedstat` only moves at scheduler events, so short
+/// criterion samples read zero from it).
 ///
 /// Other engineers' builds and fuzzers share this 2-core machine; wall time would charge their
 /// slices to whichever implementation happened to be running. CPU time still sees their cache
-/// pressure, but not the time they held the core. `None` off Linux: wall time is used instead.
+/// pressure, but not the time they held the core. `None` if the clock fails: wall time then.
+#[allow(unsafe_code)] // one libc call writing into a local timespec
 fn thread_cpu() -> Option<Duration> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(ns))
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return None;
+    }
+    Some(Duration::new(
+        u64::try_from(ts.tv_sec).ok()?,
+        u32::try_from(ts.tv_nsec).ok()?,
+    ))
 }
 
 /// A stopwatch over thread CPU time where available, else wall time.

@@ -8,8 +8,12 @@
 //!   table over the first 12 bits (poptrie's "direct pointing"), reads one node per further
 //!   level, finds the longest local match with one AND against a precomputed mask and a
 //!   leading-zero count, indexes children and values by popcount, and reads the value once at
-//!   the end. [`LpmTable::lookup_batch`] runs a burst of lookups in lock-step so that their cache
-//!   misses overlap.
+//!   the end. The direct table covers 18 bits instead of 12 once a table holds 256 Ki prefixes,
+//!   which takes a level (a dependent miss) off the lookups of the tables where the levels no
+//!   longer fit the cache. [`LpmTable::lookup_batch`] runs a burst of up to 32 lookups in
+//!   lock-step rounds, each lane prefetching the line it reads in the next round, so that the
+//!   misses of the burst overlap; lookups use POPCNT where the CPU has it (checked at run time,
+//!   see `cpu.rs`).
 //! - **Memory.** Each prefix is stored once (no leaf pushing, no controlled-prefix expansion), and
 //!   a subtree holding a single prefix is a *tail*: the prefix itself sits in the child slot
 //!   instead of a chain of nearly empty levels, which is what keeps sparse (random or IPv6)
@@ -22,6 +26,7 @@
 //! entries the pools are rewritten breadth-first, which both bounds the waste and packs the hot
 //! upper levels together.
 
+mod cpu;
 mod node;
 mod table;
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use super::LpmKey;
+use super::cpu::{Kernel, prefetch, with_popcnt};
 use super::node::{COVER, NONE, Node, STRIDE, chunk, mask, pos, rank64, rank128, unpos};
 use crate::ForwardingError;
 
@@ -23,10 +24,11 @@ const POOL_LIMIT: usize = (u32::MAX as usize) - 64 * (MAX_LEVELS + 2);
 
 /// Longest-prefix-match table from prefixes of a `K`-bit address family to `V`.
 ///
-/// A lookup reads one entry of a 4096-entry direct table for the first 12 bits, then one
-/// 32-octet node per further 6 bits (at most 4 for IPv4, typically 2), and the value once at the
-/// end; it never allocates. Memory is one node per populated level plus one `V` per prefix, with
-/// free space bounded by periodic compaction, plus the fixed 48 KiB direct table.
+/// A lookup reads one entry of a direct table for the first 12 bits (18 bits in a table of
+/// [`LARGE_FROM`] prefixes or more), then one 32-octet node per further 6 bits (for IPv4 at most
+/// 3, typically 1 or 2), and the value once at the end; it never allocates. Memory is one node per
+/// populated level plus one `V` per prefix, with free space bounded by periodic compaction, plus
+/// the direct table (48 KiB, or 3 MiB in a large table).
 pub struct LpmTable<K: LpmKey, V: Copy> {
     /// `nodes[0]` is the root (depth 0, always a full node); other blocks are allocated per size.
     nodes: Vec<Node>,
@@ -40,20 +42,32 @@ pub struct LpmTable<K: LpmKey, V: Copy> {
     /// The /0 route, kept apart because a node only holds lengths 1..=6 past its depth.
     default: Option<V>,
     len: usize,
-    /// Direct table over the first [`TOP_BITS`] bits: a lookup starts at depth 12 instead of
-    /// walking two always-cached levels whose popcounts would still sit on its critical path.
+    /// Direct table over the first `top_bits` bits: a lookup starts at that depth instead of
+    /// walking the upper levels, whose popcounts would still sit on its critical path.
     top: Vec<Top>,
+    /// [`TOP_BITS_SMALL`], or [`TOP_BITS_LARGE`] once the table holds [`LARGE_FROM`] prefixes.
+    top_bits: u32,
+    /// Prefix count at which the direct table widens (a field so tests can lower it).
+    large_from: usize,
     /// Shallowest depth whose node changed during the current update (for `top` upkeep).
     touched: u32,
     _key: PhantomData<K>,
 }
 
-/// Lookups [`LpmTable::lookup_batch`] keeps in flight at once: enough to overlap the misses,
-/// few enough that a round's work stays within the CPU's reorder window.
-pub const BATCH_LANES: usize = 8;
+/// Lookups [`LpmTable::lookup_batch`] keeps in flight at once: each waits on one prefetched
+/// line per round, so this many misses overlap (about what a core's miss buffers hold).
+pub const BATCH_LANES: usize = 32;
 
-/// Bits resolved by [`LpmTable::top`]: two levels.
-const TOP_BITS: u32 = 2 * STRIDE;
+/// Bits resolved by [`LpmTable::top`] in a small table: two levels, 48 KiB.
+const TOP_BITS_SMALL: u32 = 2 * STRIDE;
+
+/// Bits resolved by [`LpmTable::top`] in a large table: three levels, 3 MiB, which is under
+/// 12 octets per prefix from [`LARGE_FROM`] on and saves large tables a dependent miss per lookup.
+const TOP_BITS_LARGE: u32 = 3 * STRIDE;
+
+/// Prefix count from which the direct table is [`TOP_BITS_LARGE`] wide; it narrows again below
+/// half of that (hysteresis, so a table hovering at the threshold does not rebuild it each time).
+const LARGE_FROM: usize = 1 << 18;
 
 /// What the first two levels say about one 12-bit start: the longest match among prefixes of
 /// length 1..=12 and the node covering the start at depth 12 (a tail may cover it from depth
@@ -102,6 +116,8 @@ impl<K: LpmKey, V: Copy> Clone for LpmTable<K, V> {
             default: self.default,
             len: self.len,
             top: self.top.clone(),
+            top_bits: self.top_bits,
+            large_from: self.large_from,
             touched: self.touched,
             _key: PhantomData,
         }
@@ -119,7 +135,9 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
             free_val_entries: 0,
             default: None,
             len: 0,
-            top: vec![Top::EMPTY; 1 << TOP_BITS],
+            top: vec![Top::EMPTY; 1 << TOP_BITS_SMALL],
+            top_bits: TOP_BITS_SMALL,
+            large_from: LARGE_FROM,
             touched: NONE,
             _key: PhantomData,
         }
@@ -243,7 +261,7 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
     /// The value of the longest prefix containing `addr`.
     #[inline]
     pub fn lookup(&self, addr: K) -> Option<V> {
-        let (_, idx) = self.find(addr.to_left());
+        let (_, idx) = with_popcnt(Find(self, addr.to_left()));
         if idx == NONE {
             self.default
         } else {
@@ -258,46 +276,50 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
     /// [`BATCH_LANES`] lookups advance one level each per round, so their misses overlap: the
     /// way to use this table from a burst-oriented datapath.
     pub fn lookup_batch(&self, addrs: &[K], out: &mut [Option<V>]) {
-        for (a, o) in addrs.chunks(BATCH_LANES).zip(out.chunks_mut(BATCH_LANES)) {
-            self.lookup_lanes(a, o);
-        }
+        with_popcnt(Batch(self, addrs, out));
     }
 
+    /// Up to [`BATCH_LANES`] lookups in lock-step rounds. Each round every live lane reads the
+    /// line it prefetched in the previous round and prefetches the next one (node, then value),
+    /// so a round costs about one memory latency for all lanes together.
     #[inline(always)]
     fn lookup_lanes(&self, addrs: &[K], out: &mut [Option<V>]) {
         let n = addrs.len().min(out.len()).min(BATCH_LANES);
         let nodes = self.nodes.as_slice();
+        let top_bits = self.top_bits;
         let mut key = [0u128; BATCH_LANES];
-        // The node each lane reads next, loaded one round ahead so the load is in flight
-        // while the other lanes work.
-        let mut cur = [Node::EMPTY; BATCH_LANES];
-        let mut live = [false; BATCH_LANES];
-        let mut depth = [TOP_BITS; BATCH_LANES];
-        let mut best_len = [0u32; BATCH_LANES];
+        let mut slot = [0usize; BATCH_LANES];
+        let mut depth = [top_bits; BATCH_LANES];
         let mut best_idx = [NONE; BATCH_LANES];
+        // The node each live lane reads next (already prefetched); NONE once the lane is done.
+        let mut next = [NONE; BATCH_LANES];
         for i in 0..n {
             key[i] = addrs[i].to_left();
-            if let Some(t) = self.top.get((key[i] >> (128 - TOP_BITS)) as usize) {
-                best_len[i] = t.len;
+            slot[i] = (key[i] >> (128 - top_bits)) as usize;
+            if let Some(t) = self.top.get(slot[i]) {
+                prefetch(t);
+            }
+        }
+        let mut live = 0;
+        for i in 0..n {
+            if let Some(t) = self.top.get(slot[i]) {
                 best_idx[i] = t.val;
                 if let Some(node) = nodes.get(t.node as usize) {
-                    cur[i] = *node;
-                    live[i] = true;
+                    prefetch(node);
+                    next[i] = t.node;
+                    live += 1;
                 }
             }
         }
-        let mut any = true;
-        while any {
-            any = false;
+        while live > 0 {
+            live = 0;
             for i in 0..n {
-                if !live[i] {
+                let Some(node) = nodes.get(next[i] as usize) else {
                     continue;
-                }
-                let node = cur[i];
-                live[i] = false;
+                };
+                next[i] = NONE;
                 if node.is_tail() {
                     if node.tail_matches(key[i]) {
-                        best_len[i] = node.tail_len();
                         best_idx[i] = node.base_val;
                     }
                     continue;
@@ -307,18 +329,22 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
                 if m != 0 {
                     let p = 127 - m.leading_zeros();
                     best_idx[i] = node.base_val + rank128(node.pfx, p);
-                    best_len[i] = depth[i] + (31 - (p + 2).leading_zeros());
                 }
                 let bit = 1u64 << c;
                 if node.vector & bit != 0 {
                     let child = node.base_node + (node.vector & (bit - 1)).count_ones();
-                    if let Some(next) = nodes.get(child as usize) {
-                        cur[i] = *next;
+                    if let Some(n) = nodes.get(child as usize) {
+                        prefetch(n);
+                        next[i] = child;
                         depth[i] += STRIDE;
-                        live[i] = true;
-                        any = true;
+                        live += 1;
                     }
                 }
+            }
+        }
+        for &idx in &best_idx[..n] {
+            if let Some(v) = self.vals.get(idx as usize) {
+                prefetch(v);
             }
         }
         for i in 0..n {
@@ -333,7 +359,7 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
     /// The longest prefix containing `addr`, as `(bits, len, value)`.
     pub fn longest_match(&self, addr: K) -> Option<(K, u8, V)> {
         let key = addr.to_left();
-        let (len, idx) = self.find(key);
+        let (len, idx) = with_popcnt(Find(self, key));
         if idx == NONE {
             return self.default.map(|v| (K::from_left(0), 0, v));
         }
@@ -361,7 +387,7 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
     /// any) matches.
     #[inline(always)]
     fn find(&self, key: u128) -> (u32, u32) {
-        let Some(top) = self.top.get((key >> (128 - TOP_BITS)) as usize) else {
+        let Some(top) = self.top.get((key >> (128 - self.top_bits)) as usize) else {
             return (0, NONE);
         };
         let (mut best_len, mut best_idx) = (top.len, top.val);
@@ -375,7 +401,7 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
             }
             return (best_len, best_idx);
         }
-        let mut depth = TOP_BITS;
+        let mut depth = self.top_bits;
         loop {
             let c = chunk(key, depth);
             let m = node.pfx & COVER[c as usize];
@@ -403,23 +429,118 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
         }
     }
 
-    /// Compaction, then `top` upkeep for whatever the update changed above depth 12.
+    /// Compaction, width of the direct table, then `top` upkeep for whatever the update changed
+    /// above its depth.
     fn after_update(&mut self, key: u128) {
-        if self.maybe_compact() || self.touched == 0 {
-            for i in 0..self.top.len() {
-                self.top[i] = self.compute_top(i);
-            }
-        } else if self.touched <= STRIDE {
-            let first = ((key >> (128 - STRIDE)) as usize) << STRIDE;
-            for i in first..first + (1 << STRIDE) {
-                self.top[i] = self.compute_top(i);
-            }
+        let want = if self.len >= self.large_from {
+            TOP_BITS_LARGE
+        } else if self.len < self.large_from / 2 {
+            TOP_BITS_SMALL
+        } else {
+            self.top_bits
+        };
+        let compacted = self.maybe_compact();
+        if want != self.top_bits {
+            self.top_bits = want;
+            self.top = vec![Top::EMPTY; 1 << want];
+            self.fill_top(0, 0);
+        } else if compacted {
+            self.fill_top(0, 0);
+        } else if self.touched < self.top_bits {
+            self.fill_top(key, self.touched);
         }
     }
 
-    /// `top[i]` from the root and depth-6 nodes.
+    /// Rewrites the `top` entries of every start beginning with the first `depth` bits of `key`
+    /// (all of them for depth 0) in one walk of the levels above the direct table's depth.
+    fn fill_top(&mut self, key: u128, depth: u32) {
+        let mut best = Top::EMPTY;
+        let mut idx = 0u32;
+        let mut d = 0;
+        // Down to the node at `depth`, collecting the best match above it.
+        while d < depth {
+            let node = self.nodes[idx as usize];
+            if node.is_tail() {
+                break;
+            }
+            let c = chunk(key, d);
+            let m = node.pfx & COVER[c as usize];
+            if m != 0 {
+                let p = 127 - m.leading_zeros();
+                best.val = node.base_val + rank128(node.pfx, p);
+                best.len = d + unpos(p).0;
+            }
+            if node.vector & (1 << c) == 0 {
+                idx = NONE;
+                break;
+            }
+            idx = node.base_node + rank64(node.vector, c);
+            d += STRIDE;
+        }
+        let first = if depth == 0 {
+            0
+        } else {
+            ((key >> (128 - depth)) as usize) << (self.top_bits - depth)
+        };
+        // Stopped early (a tail, or no node), `idx` covers the whole range as it is.
+        self.fill_from(first, depth, idx, best);
+    }
+
+    /// Writes the `1 << (top_bits - depth)` entries from `first` below node `idx` (a full
+    /// node, a tail, or NONE) at `depth`, `best` being the longest match above it.
+    fn fill_from(&mut self, first: usize, depth: u32, idx: u32, best: Top) {
+        let count = 1usize << (self.top_bits - depth);
+        // At the direct table's depth the node is not read (upkeep would miss on each).
+        let full = if depth < self.top_bits {
+            self.nodes.get(idx as usize).filter(|n| !n.is_tail())
+        } else {
+            None
+        };
+        let node = match full {
+            Some(n) => *n,
+            None => {
+                let entry = Top { node: idx, ..best };
+                self.top[first..first + count].fill(entry);
+                return;
+            }
+        };
+        // Expand the node's prefixes over its 64 chunks, shortest first so longer ones
+        // overwrite them (positions ascend with the length), value ranks counted on the way.
+        self.top[first..first + count].fill(Top { node: NONE, ..best });
+        let per_chunk = count >> STRIDE;
+        let mut bits = node.pfx;
+        let mut rank = 0;
+        while bits != 0 {
+            let (r, b) = unpos(bits.trailing_zeros());
+            let span = per_chunk << (STRIDE - r);
+            let at = first + b as usize * span;
+            for e in &mut self.top[at..at + span] {
+                e.val = node.base_val + rank;
+                e.len = depth + r;
+            }
+            rank += 1;
+            bits &= bits - 1;
+        }
+        let mut children = node.vector;
+        let mut child = node.base_node;
+        while children != 0 {
+            let at = first + children.trailing_zeros() as usize * per_chunk;
+            if per_chunk == 1 {
+                self.top[at].node = child;
+            } else {
+                let b = self.top[at];
+                self.fill_from(at, depth + STRIDE, child, b);
+            }
+            child += 1;
+            children &= children - 1;
+        }
+    }
+
+    /// `top[i]` walked from the root (the reference [`fill_top`](Self::fill_top) is checked
+    /// against).
+    #[cfg(test)]
     fn compute_top(&self, i: usize) -> Top {
-        let key = (i as u128) << (128 - TOP_BITS);
+        let key = (i as u128) << (128 - self.top_bits);
         let mut t = Top::EMPTY;
         let mut idx = 0u32;
         let mut depth = 0;
@@ -441,7 +562,7 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
             }
             idx = node.base_node + rank64(node.vector, c);
             depth += STRIDE;
-            if depth == TOP_BITS {
+            if depth == self.top_bits {
                 t.node = idx;
                 return t;
             }
@@ -787,6 +908,21 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
         self.free_val_entries = 0;
     }
 
+    /// A table whose direct table widens from `large_from` prefixes (tests reach both widths
+    /// with small tables this way).
+    #[cfg(test)]
+    pub(super) fn with_large_from(large_from: usize) -> Self {
+        Self {
+            large_from,
+            ..Self::new()
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn top_bits(&self) -> u32 {
+        self.top_bits
+    }
+
     #[cfg(test)]
     pub(super) fn check_invariants(&self) {
         let mut count = usize::from(self.default.is_some());
@@ -824,6 +960,31 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
         }
         assert_eq!(reachable_nodes + self.free_node_entries, self.nodes.len());
         assert_eq!(reachable_vals + self.free_val_entries, self.vals.len());
+    }
+}
+
+/// [`LpmTable::find`] as a [`Kernel`].
+struct Find<'a, K: LpmKey, V: Copy>(&'a LpmTable<K, V>, u128);
+
+impl<K: LpmKey, V: Copy> Kernel for Find<'_, K, V> {
+    type Output = (u32, u32);
+    #[inline(always)]
+    fn run(self) -> (u32, u32) {
+        self.0.find(self.1)
+    }
+}
+
+/// [`LpmTable::lookup_batch`]'s rounds as a [`Kernel`].
+struct Batch<'a, K: LpmKey, V: Copy>(&'a LpmTable<K, V>, &'a [K], &'a mut [Option<V>]);
+
+impl<K: LpmKey, V: Copy> Kernel for Batch<'_, K, V> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let Batch(table, addrs, out) = self;
+        for (a, o) in addrs.chunks(BATCH_LANES).zip(out.chunks_mut(BATCH_LANES)) {
+            table.lookup_lanes(a, o);
+        }
     }
 }
 

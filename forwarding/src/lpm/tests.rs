@@ -242,7 +242,9 @@ impl Rng {
 #[test]
 fn bulk_insert_remove_with_compaction() {
     let mut rng = Rng(7);
-    let mut t: Lpm4<u32> = Lpm4::new();
+    // Wide direct table from 30k prefixes: the table widens on the way up and narrows again
+    // (below 15k) on the way down.
+    let mut t: Lpm4<u32> = LpmTable::with_large_from(30_000);
     let mut r: Reference<u32, u32> = Reference::default();
     let mut keys = Vec::new();
     for i in 0..60_000u32 {
@@ -252,6 +254,7 @@ fn bulk_insert_remove_with_compaction() {
         keys.push((bits, len));
     }
     t.check_invariants();
+    assert_eq!(t.top_bits(), 18);
     let full = t.memory_bytes();
     for _ in 0..20_000 {
         let a = rng.next() as u32;
@@ -261,6 +264,7 @@ fn bulk_insert_remove_with_compaction() {
         assert_eq!(t.remove(bits, len), r.remove(bits, len));
     }
     t.check_invariants();
+    assert_eq!(t.top_bits(), 12);
     assert_eq!(t.len(), r.map.len());
     for _ in 0..20_000 {
         let a = rng.next() as u32;
@@ -347,9 +351,18 @@ fn ops<K: std::fmt::Debug + Clone>(
 }
 
 fn run<K: LpmKey>(ops: Vec<Op<K>>) {
-    let mut t: LpmTable<K, u16> = LpmTable::new();
+    run_on(LpmTable::new(), ops, 1);
+}
+
+/// [`run`] on a table that switches to the wide direct table from 8 prefixes and back below 4;
+/// the 256 Ki-entry direct table is checked entry by entry only every `check_every` operations.
+fn run_wide<K: LpmKey>(ops: Vec<Op<K>>) {
+    run_on(LpmTable::with_large_from(8), ops, 50);
+}
+
+fn run_on<K: LpmKey>(mut t: LpmTable<K, u16>, ops: Vec<Op<K>>, check_every: usize) {
     let mut r: Reference<K, u16> = Reference::default();
-    for op in ops {
+    for (i, op) in ops.into_iter().enumerate() {
         match op {
             Op::Insert(k, l, v) => {
                 let got = t.insert(k, l, v).unwrap();
@@ -362,9 +375,12 @@ fn run<K: LpmKey>(ops: Vec<Op<K>>) {
             }
             Op::Get(k, l) => assert_eq!(t.get_exact(k, l), r.get(k, l), "get {k:?}/{l}"),
         }
-        t.check_invariants();
+        if i % check_every == 0 {
+            t.check_invariants();
+        }
         assert_eq!(t.len(), r.map.len());
     }
+    t.check_invariants();
     assert_eq!(t.iter().collect::<Vec<_>>(), r.all());
     // Batched lookups agree with single ones (bursts of every size up to three rounds).
     let probes: Vec<K> = r.all().iter().map(|p| p.0).collect();
@@ -394,5 +410,19 @@ proptest! {
     #[test]
     fn ipv6_matches_reference(ops in ops(key6(), len6())) {
         run::<u128>(ops);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn ipv4_wide_top_matches_reference(ops in ops(key4(), len4())) {
+        run_wide::<u32>(ops);
+    }
+
+    #[test]
+    fn ipv6_wide_top_matches_reference(ops in ops(key6(), len6())) {
+        run_wide::<u128>(ops);
     }
 }
