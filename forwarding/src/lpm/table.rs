@@ -280,8 +280,8 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
     }
 
     /// Up to [`BATCH_LANES`] lookups in lock-step rounds. Each round every live lane reads the
-    /// line it prefetched in the previous round and prefetches the next one (node, then value),
-    /// so a round costs about one memory latency for all lanes together.
+    /// line it prefetched in the previous round and prefetches the next one (a node, or its
+    /// value once it is done), so a round costs about one memory latency for all lanes together.
     #[inline(always)]
     fn lookup_lanes(&self, addrs: &[K], out: &mut [Option<V>]) {
         let n = addrs.len().min(out.len()).min(BATCH_LANES);
@@ -300,6 +300,12 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
                 prefetch(t);
             }
         }
+        // A lane that is done asks for its value at once, overlapping the lanes still walking.
+        let prefetch_val = |idx: u32| {
+            if let Some(v) = self.vals.get(idx as usize) {
+                prefetch(v);
+            }
+        };
         let mut live = 0;
         for i in 0..n {
             if let Some(t) = self.top.get(slot[i]) {
@@ -308,6 +314,8 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
                     prefetch(node);
                     next[i] = t.node;
                     live += 1;
+                } else {
+                    prefetch_val(t.val);
                 }
             }
         }
@@ -322,6 +330,7 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
                     if node.tail_matches(key[i]) {
                         best_idx[i] = node.base_val;
                     }
+                    prefetch_val(best_idx[i]);
                     continue;
                 }
                 let c = chunk(key[i], depth[i]);
@@ -338,13 +347,10 @@ impl<K: LpmKey, V: Copy> LpmTable<K, V> {
                         next[i] = child;
                         depth[i] += STRIDE;
                         live += 1;
+                        continue;
                     }
                 }
-            }
-        }
-        for &idx in &best_idx[..n] {
-            if let Some(v) = self.vals.get(idx as usize) {
-                prefetch(v);
+                prefetch_val(best_idx[i]);
             }
         }
         for i in 0..n {
