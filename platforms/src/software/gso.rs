@@ -1,11 +1,14 @@
 //! Segmentation in software: cuts a large TCP (or UDP) segment that arrived whole from a
-//! vnet-hdr port into wire-sized frames with complete checksums.
+//! vnet-hdr port into smaller frames with complete checksums.
 //!
 //! Ports do not need this: an AF_PACKET or TAP port with vnet-hdr hands a large segment to the
 //! kernel, which cuts it (in software when the device cannot). It is for the cases the kernel
 //! interface cannot express, above all a large segment that the forwarding core is about to
-//! LISP-encapsulate (a `virtio_net_hdr` cannot describe TCP inside a UDP tunnel), and for an
-//! egress port without vnet-hdr. No allocation: the segments are written into caller slots.
+//! LISP-encapsulate (a `virtio_net_hdr` cannot describe TCP inside a UDP tunnel:
+//! [`segment_to_fit`] cuts it into TCP packets as large as the tunnel takes), and for an
+//! egress port without vnet-hdr. [`tcp_offload`] goes the other way: it turns a TCP packet too
+//! large for its egress port into one segmentation-offload frame for the kernel to cut. No
+//! allocation: the segments are written into caller slots.
 
 use super::port::{FrameSlot, GsoInfo, GsoType, HEADROOM, ones_complement_sum};
 
@@ -79,19 +82,34 @@ pub fn segment_count(slot: &FrameSlot) -> Result<usize, SegmentError> {
 /// Cuts `src` (a large TCP or UDP segment, see [`GsoInfo`]) into `out[..n]` and returns `n`.
 /// Each output slot gets a complete frame at [`HEADROOM`], `src`'s `vlan`, and no offload.
 pub fn segment(src: &FrameSlot, out: &mut [FrameSlot]) -> Result<usize, SegmentError> {
+    segment_to_fit(src, 0, out)
+}
+
+/// Like [`segment`], but a TCP piece carries as many `gso_size` units of payload as fit an IP
+/// packet of `max_ip_len` octets (at least one: where only one fits, or `max_ip_len` is
+/// smaller still, this is [`segment`]). Each piece is one valid TCP packet: its own IP length
+/// and (IPv4) ID, sequence number, FIN and PSH on the last piece only, CWR on the first only,
+/// complete checksums. A UDP segment is cut into datagrams of `gso_size` whatever
+/// `max_ip_len` is (datagram boundaries are the application's).
+pub fn segment_to_fit(
+    src: &FrameSlot,
+    max_ip_len: usize,
+    out: &mut [FrameSlot],
+) -> Result<usize, SegmentError> {
     let info = src
         .gso
         .filter(GsoInfo::is_segment_offload)
         .ok_or(SegmentError::NotLarge)?;
     let frame = src.frame();
     let layout = Layout::parse(frame, &info)?;
+    let step = layout.piece_payload(max_ip_len);
     let payload = &frame[layout.hdr_len..];
-    let count = payload.len().div_ceil(layout.mss).max(1);
+    let count = payload.len().div_ceil(step).max(1);
     if out.len() < count {
         return Err(SegmentError::NoRoom);
     }
     for (i, (chunk, dst)) in payload
-        .chunks(layout.mss)
+        .chunks(step)
         .chain(std::iter::once(&[][..]).take(usize::from(payload.is_empty())))
         .zip(out.iter_mut())
         .enumerate()
@@ -108,9 +126,63 @@ pub fn segment(src: &FrameSlot, out: &mut [FrameSlot]) -> Result<usize, SegmentE
         let f = &mut dst.buf[HEADROOM..HEADROOM + len];
         f[..layout.hdr_len].copy_from_slice(&frame[..layout.hdr_len]);
         f[layout.hdr_len..].copy_from_slice(chunk);
-        layout.fix_segment(f, i, i + 1 == count, chunk.len());
+        layout.fix_segment(f, i, i * step, i + 1 == count, chunk.len());
     }
     Ok(count)
+}
+
+/// Turns the TCP packet in `slot` (Ethernet, IPv4 or IPv6 without extension headers, TCP; any
+/// checksum) into one segmentation-offload frame for a port with vnet-hdr: `slot.gso` becomes
+/// TCPv4/TCPv6 with `gso_size` `mss` and a partial checksum, and the TCP checksum field holds
+/// the pseudo-header sum over the whole TCP length, as the Linux stack hands a large segment
+/// to a device (the kernel, or [`segment`], fills in each segment's checksum). ECN is flagged
+/// when the packet carries CWR (only the first segment keeps it).
+pub fn tcp_offload(slot: &mut FrameSlot, mss: u16) -> Result<(), SegmentError> {
+    if mss == 0 {
+        return Err(SegmentError::NoSegmentSize);
+    }
+    let frame = slot.frame_mut();
+    let ethertype = u16::from_be_bytes([
+        *frame.get(12).ok_or(SegmentError::Malformed)?,
+        *frame.get(13).ok_or(SegmentError::Malformed)?,
+    ]);
+    let gso_type = match ethertype {
+        0x0800 => GsoType::TcpV4,
+        0x86dd => GsoType::TcpV6,
+        _ => return Err(SegmentError::Malformed),
+    };
+    let mut info = GsoInfo {
+        gso_type,
+        ecn: false,
+        gso_size: mss,
+        hdr_len: 0,
+        csum: None,
+        data_valid: false,
+    };
+    let layout = Layout::parse(frame, &info)?;
+    let be16 = |at: usize| usize::from(u16::from_be_bytes([frame[at], frame[at + 1]]));
+    let ip_len = if layout.ipv6 {
+        40 + be16(ETH_HLEN + 4)
+    } else {
+        // A fragment cannot be cut into TCP segments.
+        if be16(ETH_HLEN + 6) & 0x3fff != 0 {
+            return Err(SegmentError::Malformed);
+        }
+        be16(ETH_HLEN + 2)
+    };
+    // The lengths of the headers must be the frame's (no padding behind the packet).
+    if ip_len + ETH_HLEN != frame.len() {
+        return Err(SegmentError::Malformed);
+    }
+    let l4 = layout.l4;
+    let l4_total = layout.total - l4;
+    let pseudo = layout.pseudo_sum(frame, l4_total);
+    frame[l4 + 16..l4 + 18].copy_from_slice(&pseudo.to_be_bytes());
+    info.ecn = frame[l4 + 13] & TCP_CWR != 0;
+    info.hdr_len = u16::try_from(layout.hdr_len).map_err(|_| SegmentError::Malformed)?;
+    info.csum = Some((u16::try_from(l4).map_err(|_| SegmentError::Malformed)?, 16));
+    slot.gso = Some(info);
+    Ok(())
 }
 
 /// Where the headers of a large segment are.
@@ -180,9 +252,37 @@ impl Layout {
         self.total - self.hdr_len
     }
 
-    /// Rewrites lengths, IDs, sequence numbers, flags and checksums of segment `i` (`f` is the
-    /// whole frame of the segment, `chunk` payload bytes).
-    fn fix_segment(&self, f: &mut [u8], i: usize, last: bool, chunk: usize) {
+    /// Payload octets per piece so a piece's IP packet fits `max_ip_len`: the largest multiple
+    /// of the segment size for TCP (at least one), the segment size for UDP.
+    fn piece_payload(&self, max_ip_len: usize) -> usize {
+        if self.udp {
+            return self.mss;
+        }
+        let room = max_ip_len.saturating_sub(self.hdr_len - ETH_HLEN);
+        (room / self.mss).max(1) * self.mss
+    }
+
+    /// The folded pseudo-header sum (addresses, protocol, `l4_total`) of the packet in `f`.
+    fn pseudo_sum(&self, f: &[u8], l4_total: usize) -> u16 {
+        let proto = if self.udp { 17u8 } else { 6u8 };
+        if self.ipv6 {
+            let addrs = ones_complement_sum(&f[ETH_HLEN + 8..ETH_HLEN + 40]);
+            fold(
+                u32::from(addrs)
+                    + (l4_total as u32 >> 16)
+                    + (l4_total as u32 & 0xffff)
+                    + u32::from(proto),
+            )
+        } else {
+            let addrs = ones_complement_sum(&f[ETH_HLEN + 12..ETH_HLEN + 20]);
+            fold(u32::from(addrs) + l4_total as u32 + u32::from(proto))
+        }
+    }
+
+    /// Rewrites lengths, IDs, sequence numbers, flags and checksums of piece `i` (`f` is the
+    /// whole frame of the piece, `chunk` payload bytes starting `offset` bytes into the
+    /// payload of the large segment).
+    fn fix_segment(&self, f: &mut [u8], i: usize, offset: usize, last: bool, chunk: usize) {
         let l4_len = self.hdr_len - self.l4;
         let l4_total = l4_len + chunk;
         if self.ipv6 {
@@ -202,7 +302,7 @@ impl Layout {
             l4 + 6
         } else {
             let seq = u32::from_be_bytes([f[l4 + 4], f[l4 + 5], f[l4 + 6], f[l4 + 7]])
-                .wrapping_add((i * self.mss) as u32);
+                .wrapping_add(offset as u32);
             f[l4 + 4..l4 + 8].copy_from_slice(&seq.to_be_bytes());
             if !last {
                 f[l4 + 13] &= !(TCP_FIN | TCP_PSH);
@@ -213,19 +313,7 @@ impl Layout {
             l4 + 16
         };
         f[csum_at..csum_at + 2].copy_from_slice(&[0, 0]);
-        let proto = if self.udp { 17u8 } else { 6u8 };
-        let pseudo = if self.ipv6 {
-            let addrs = ones_complement_sum(&f[ETH_HLEN + 8..ETH_HLEN + 40]);
-            fold(
-                u32::from(addrs)
-                    + (l4_total as u32 >> 16)
-                    + (l4_total as u32 & 0xffff)
-                    + u32::from(proto),
-            )
-        } else {
-            let addrs = ones_complement_sum(&f[ETH_HLEN + 12..ETH_HLEN + 20]);
-            fold(u32::from(addrs) + l4_total as u32 + u32::from(proto))
-        };
+        let pseudo = self.pseudo_sum(f, l4_total);
         let body = ones_complement_sum(&f[l4..]);
         let mut sum = !fold(u32::from(pseudo) + u32::from(body));
         if sum == 0 && self.udp {
@@ -368,5 +456,251 @@ mod fragment_tests {
             fragment_ipv4(&packet(1480), 20, &mut out),
             Err(SegmentError::NoSegmentSize)
         );
+    }
+}
+
+#[cfg(test)]
+mod segment_to_fit_tests {
+    use super::*;
+    use crate::software::port::GSO_FRAME_ROOM;
+    use etherparse::{Ipv4HeaderSlice, Ipv6HeaderSlice, TcpSlice};
+
+    const SEQ: u32 = 0xffff_f000; // wraps within the segment
+    const ID: u16 = 0xfffe; // wraps too
+
+    /// Ethernet + IPv4 (DF) or IPv6 + TCP with 12 octets of options (32-octet header) and
+    /// `payload`; ACK with `flags`; the TCP checksum complete.
+    fn tcp_frame(ipv6: bool, payload: &[u8], flags: u8) -> Vec<u8> {
+        let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2];
+        let tcp_len = 32 + payload.len();
+        if ipv6 {
+            f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+            f.extend_from_slice(&(tcp_len as u16).to_be_bytes());
+            f.extend_from_slice(&[6, 64]);
+            f.extend_from_slice(&[
+                0x20, 0x01, 0x0d, 0xb8, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5,
+            ]);
+            f.extend_from_slice(&[
+                0x20, 0x01, 0x0d, 0xb8, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6,
+            ]);
+        } else {
+            f.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
+            f.extend_from_slice(&((20 + tcp_len) as u16).to_be_bytes());
+            f.extend_from_slice(&ID.to_be_bytes());
+            f.extend_from_slice(&[0x40, 0, 64, 6, 0, 0, 10, 10, 0, 5, 10, 20, 0, 6]);
+            let sum = !ones_complement_sum(&f[ETH_HLEN..ETH_HLEN + 20]);
+            f[ETH_HLEN + 10..ETH_HLEN + 12].copy_from_slice(&sum.to_be_bytes());
+        }
+        f.extend_from_slice(&40000u16.to_be_bytes());
+        f.extend_from_slice(&5001u16.to_be_bytes());
+        f.extend_from_slice(&SEQ.to_be_bytes());
+        f.extend_from_slice(&77u32.to_be_bytes());
+        f.extend_from_slice(&[0x80, 0x10 | flags, 0x01, 0xf5, 0, 0, 0, 0]);
+        f.extend_from_slice(&[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
+        f.extend_from_slice(payload);
+        let l4 = if ipv6 { 54 } else { 34 };
+        let sum = checksum_of(&f, ipv6, l4);
+        f[l4 + 16..l4 + 18].copy_from_slice(&sum.to_be_bytes());
+        f
+    }
+
+    /// The TCP checksum of the frame, computed from scratch by etherparse.
+    fn checksum_of(f: &[u8], ipv6: bool, l4: usize) -> u16 {
+        let tcp = TcpSlice::from_slice(&f[l4..]).unwrap();
+        if ipv6 {
+            let ip = Ipv6HeaderSlice::from_slice(&f[ETH_HLEN..]).unwrap();
+            tcp.calc_checksum_ipv6(ip.source(), ip.destination())
+                .unwrap()
+        } else {
+            let ip = Ipv4HeaderSlice::from_slice(&f[ETH_HLEN..]).unwrap();
+            tcp.calc_checksum_ipv4(ip.source(), ip.destination())
+                .unwrap()
+        }
+    }
+
+    /// The frame as a large segment of `gso_size` with a partial checksum, as a vnet-hdr port
+    /// hands it over.
+    fn large(ipv6: bool, f: &[u8], gso_size: u16) -> FrameSlot {
+        let mut slot = FrameSlot::new(GSO_FRAME_ROOM);
+        slot.set_frame(f).unwrap();
+        let l4 = if ipv6 { 54 } else { 34 };
+        // Partial: the pseudo-header sum in the field.
+        tcp_offload(&mut slot, gso_size).unwrap();
+        assert_eq!(slot.gso.unwrap().csum, Some((l4 as u16, 16)));
+        slot
+    }
+
+    /// Checks every piece and returns the payload sizes.
+    fn check_pieces(ipv6: bool, src: &[u8], pieces: &[FrameSlot], max_ip_len: usize) -> Vec<usize> {
+        let l4 = if ipv6 { 54 } else { 34 };
+        let hdr = l4 + 32;
+        let mut joined = Vec::new();
+        let mut sizes = Vec::new();
+        for (i, p) in pieces.iter().enumerate() {
+            let f = p.frame();
+            assert_eq!(p.gso, None, "complete frames");
+            let chunk = f.len() - hdr;
+            sizes.push(chunk);
+            if ipv6 {
+                let ip = Ipv6HeaderSlice::from_slice(&f[ETH_HLEN..]).unwrap();
+                assert_eq!(usize::from(ip.payload_length()), 32 + chunk);
+            } else {
+                let ip = Ipv4HeaderSlice::from_slice(&f[ETH_HLEN..]).unwrap();
+                assert_eq!(usize::from(ip.total_len()), 20 + 32 + chunk);
+                assert_eq!(ip.identification(), ID.wrapping_add(i as u16));
+                assert!(ip.dont_fragment());
+                assert_eq!(ip.to_header().calc_header_checksum(), ip.header_checksum());
+            }
+            assert!(f.len() - ETH_HLEN <= max_ip_len.max(hdr - ETH_HLEN + 1000));
+            let tcp = TcpSlice::from_slice(&f[l4..]).unwrap();
+            assert_eq!(
+                tcp.sequence_number(),
+                SEQ.wrapping_add(joined.len() as u32),
+                "piece {i}"
+            );
+            assert_eq!(tcp.acknowledgment_number(), 77);
+            assert!(tcp.ack());
+            let last = i + 1 == pieces.len();
+            assert_eq!(tcp.psh(), last, "PSH on the last piece only");
+            assert_eq!(tcp.fin(), last, "FIN on the last piece only");
+            assert_eq!(tcp.cwr(), i == 0, "CWR on the first piece only");
+            assert_eq!(tcp.options(), &[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
+            assert_eq!(tcp.checksum(), checksum_of(f, ipv6, l4), "piece {i}");
+            joined.extend_from_slice(tcp.payload());
+        }
+        assert_eq!(joined, src[hdr..], "the payload, whole and in order");
+        sizes
+    }
+
+    fn cut(ipv6: bool, payload: usize, max_ip_len: usize) -> Vec<usize> {
+        let data: Vec<u8> = (0..payload).map(|i| (i % 251) as u8).collect();
+        let f = tcp_frame(ipv6, &data, TCP_PSH | TCP_FIN | TCP_CWR);
+        let src = large(ipv6, &f, 1000);
+        let mut out = FrameSlot::batch(16, 9216);
+        let n = segment_to_fit(&src, max_ip_len, &mut out).unwrap();
+        check_pieces(ipv6, &f, &out[..n], max_ip_len)
+    }
+
+    #[test]
+    fn tcp_pieces_carry_as_many_segments_as_fit_the_tunnel() {
+        for ipv6 in [false, true] {
+            let hdr = if ipv6 { 40 + 32 } else { 20 + 32 };
+            // Three segments' worth fit 3500 octets of IP.
+            assert_eq!(cut(ipv6, 10_000, 3500), [3000, 3000, 3000, 1000]);
+            // Exactly two.
+            assert_eq!(cut(ipv6, 4500, hdr + 2000), [2000, 2000, 500]);
+            // One octet short of two: one segment a piece.
+            assert_eq!(cut(ipv6, 4500, hdr + 1999), [1000, 1000, 1000, 1000, 500]);
+            // A jumbo tunnel: 8 segments a piece.
+            assert_eq!(cut(ipv6, 20_000, 8964), [8000, 8000, 4000]);
+            // Room for less than one segment: one segment a piece, as `segment` cuts.
+            assert_eq!(cut(ipv6, 2500, 500), [1000, 1000, 500]);
+            assert_eq!(cut(ipv6, 2500, 0), [1000, 1000, 500]);
+            // A segment smaller than a piece is one piece.
+            assert_eq!(cut(ipv6, 700, 8964), [700]);
+        }
+    }
+
+    #[test]
+    fn udp_segments_keep_their_datagram_size() {
+        let mut f = vec![0u8; ETH_HLEN];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f.extend_from_slice(&[0x45, 0, 0x0b, 0xd4, 0, 1, 0x40, 0, 64, 17, 0, 0]);
+        f.extend_from_slice(&[10, 10, 0, 5, 10, 20, 0, 6]);
+        f.extend_from_slice(&[0x13, 0x88, 0x13, 0x89, 0x0b, 0xc0, 0, 0]);
+        f.resize(ETH_HLEN + 3028, 7);
+        let mut src = FrameSlot::new(GSO_FRAME_ROOM);
+        src.set_frame(&f).unwrap();
+        src.gso = Some(GsoInfo {
+            gso_type: GsoType::UdpL4,
+            ecn: false,
+            gso_size: 1000,
+            hdr_len: 42,
+            csum: None,
+            data_valid: false,
+        });
+        let mut out = FrameSlot::batch(8, 9216);
+        assert_eq!(segment_to_fit(&src, 8964, &mut out), Ok(3));
+        assert!(out[..3].iter().all(|p| p.frame().len() == 42 + 1000));
+    }
+
+    #[test]
+    fn too_few_or_too_small_slots_are_refused() {
+        let data = vec![1u8; 10_000];
+        let f = tcp_frame(false, &data, 0);
+        let src = large(false, &f, 1000);
+        let mut few = FrameSlot::batch(3, 9216);
+        assert_eq!(
+            segment_to_fit(&src, 3500, &mut few),
+            Err(SegmentError::NoRoom)
+        );
+        let mut small = FrameSlot::batch(16, 2048);
+        assert_eq!(
+            segment_to_fit(&src, 3500, &mut small),
+            Err(SegmentError::NoRoom)
+        );
+    }
+
+    #[test]
+    fn tcp_offload_makes_one_gso_frame_with_a_partial_checksum() {
+        for ipv6 in [false, true] {
+            let l4 = if ipv6 { 54 } else { 34 };
+            let data: Vec<u8> = (0..5000).map(|i| (i % 13) as u8).collect();
+            let f = tcp_frame(ipv6, &data, TCP_PSH);
+            let mut slot = FrameSlot::new(GSO_FRAME_ROOM);
+            slot.set_frame(&f).unwrap();
+            tcp_offload(&mut slot, 1448).unwrap();
+            let info = slot.gso.unwrap();
+            assert_eq!(
+                info.gso_type,
+                if ipv6 { GsoType::TcpV6 } else { GsoType::TcpV4 }
+            );
+            assert_eq!(
+                (info.gso_size, info.hdr_len, info.csum, info.ecn),
+                (1448, (l4 + 32) as u16, Some((l4 as u16, 16)), false)
+            );
+            // The field holds the pseudo-header sum: completing it gives the full checksum back.
+            let mut whole = FrameSlot::new(GSO_FRAME_ROOM);
+            whole.set_frame(slot.frame()).unwrap();
+            whole.gso = slot.gso;
+            whole.complete_checksum().unwrap();
+            assert_eq!(whole.frame(), &f[..]);
+            // And the kernel's cut, done here: 1448-octet segments, all valid.
+            let mut out = FrameSlot::batch(8, 2048);
+            let n = segment(&slot, &mut out).unwrap();
+            assert_eq!(n, 4);
+            let sizes: Vec<usize> = out[..n].iter().map(|s| s.frame().len() - l4 - 32).collect();
+            assert_eq!(sizes, [1448, 1448, 1448, 656]);
+            for s in &out[..n] {
+                let tcp = TcpSlice::from_slice(&s.frame()[l4..]).unwrap();
+                assert_eq!(tcp.checksum(), checksum_of(s.frame(), ipv6, l4));
+            }
+        }
+    }
+
+    #[test]
+    fn tcp_offload_flags_ecn_and_refuses_what_is_not_one_tcp_packet() {
+        let f = tcp_frame(false, &[9u8; 3000], TCP_CWR);
+        let mut slot = FrameSlot::new(GSO_FRAME_ROOM);
+        slot.set_frame(&f).unwrap();
+        tcp_offload(&mut slot, 1448).unwrap();
+        assert!(slot.gso.unwrap().ecn, "CWR: ECN");
+        assert_eq!(tcp_offload(&mut slot, 0), Err(SegmentError::NoSegmentSize));
+        // A fragment.
+        let mut frag = f.clone();
+        frag[ETH_HLEN + 6] = 0x20;
+        slot.set_frame(&frag).unwrap();
+        assert_eq!(tcp_offload(&mut slot, 1448), Err(SegmentError::Malformed));
+        // UDP.
+        let mut udp = f.clone();
+        udp[ETH_HLEN + 9] = 17;
+        slot.set_frame(&udp).unwrap();
+        assert_eq!(tcp_offload(&mut slot, 1448), Err(SegmentError::Malformed));
+        // Padding behind the packet.
+        let mut padded = f.clone();
+        padded.extend_from_slice(&[0; 4]);
+        slot.set_frame(&padded).unwrap();
+        assert_eq!(tcp_offload(&mut slot, 1448), Err(SegmentError::Malformed));
+        assert_eq!(slot.gso, None, "nothing set on a refusal");
     }
 }
