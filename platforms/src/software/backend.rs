@@ -575,6 +575,15 @@ impl Datapath {
         };
         let out = self.pipeline.process(port, tag, &mut frame, now_ms);
         let (start, len) = (frame.start, frame.len);
+        // The pipeline never moves the packet's bytes: it strips a tag, adds or takes off a
+        // LISP encapsulation by moving the frame's start. Offload offsets (a partial checksum)
+        // count from the start, so they move the other way and keep pointing at the same
+        // header (the inner TCP header of an encapsulated packet, the decapsulated packet's).
+        if start != slot.start
+            && let Some(g) = slot.gso.as_mut()
+        {
+            g.shift(slot.start as i32 - start as i32);
+        }
         slot.start = start;
         slot.len = len;
         if let Some(to) = out.reply {
