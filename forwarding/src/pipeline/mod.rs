@@ -137,8 +137,22 @@ pub enum Verdict {
     /// Handled by the pipeline itself (an ARP request to the router, answered by the reply).
     Consumed,
     /// A large segment (GSO) that this path (LISP encapsulation) cannot take whole: cut it into
-    /// wire-sized frames and process each. Nothing was changed in the frame.
-    Segment,
+    /// packets of at most `max_ip_len` octets (the tunnel's S = L - H) and process each. A TCP
+    /// piece may carry several segment sizes' worth of payload (as many as fit); a UDP piece
+    /// is one datagram of the segment size. Nothing was changed in the frame.
+    Segment {
+        max_ip_len: u16,
+    },
+    /// Out of one port like [`Verdict::Forward`], but as TCP segments of `mss` payload octets:
+    /// a decapsulated TCP packet larger than the egress port's MTU (the ITR packs several
+    /// segments into one LISP packet where the underlay allows). The backend hands it to the
+    /// port as one segmentation-offload frame where the port takes them, and cuts it in
+    /// software otherwise. The frame is rewritten (routed) as for `Forward`.
+    ForwardTcpSegments {
+        port: PortId,
+        tag: Option<VlanId>,
+        mss: u16,
+    },
     /// An IPv4 packet without DF too big to encapsulate (RFC 9300 §7.1): fragment it into IP
     /// packets of at most `max_ip_len` octets and process each. Nothing was changed.
     Fragment {
@@ -203,6 +217,15 @@ pub struct Counters {
     /// IPv4 packets without DF fragmented to fit the LISP tunnel (counted by the backend, which
     /// cuts them).
     pub fragmented: u64,
+    /// Large segments cut to fit the LISP tunnel before encapsulation ([`Verdict::Segment`];
+    /// counted by the backend, which cuts them).
+    pub segmented: u64,
+    /// Decapsulated TCP packets larger than their egress port's MTU sent on as segments that
+    /// fit ([`Verdict::ForwardTcpSegments`]).
+    pub tcp_segmented: u64,
+    /// Of those, the ones the backend cut in software (an egress port without segmentation
+    /// offload) rather than handing them to the port whole.
+    pub tcp_segmented_in_software: u64,
     pub events_dropped: u64,
     pub drops: HashMap<&'static str, u64>,
 }
@@ -245,7 +268,8 @@ pub struct Settings {
     pub max_events: usize,
     /// Most distinct sources remembered for rate limiting (misses, EIDs, SMR triggers).
     pub max_tracked: usize,
-    /// L: the largest packet sent to an ETR without fragmentation (RFC 9300 §7.1).
+    /// L: the largest packet sent to an ETR without fragmentation (RFC 9300 §7.1), where the
+    /// MTU of the port towards the RLOC is not known ([`Pipeline::set_port_mtu`]).
     pub underlay_mtu: u16,
 }
 
@@ -275,6 +299,8 @@ pub struct Pipeline {
     flow_seed: u32,
     /// Where the routed frame being processed came in (for ICMP errors from deep inside).
     ingress: Option<(L3Interface, PortId, Option<VlanId>)>,
+    /// The IP MTU of each port, as the backend reads it from the interface.
+    port_mtu: HashMap<PortId, u16>,
 }
 
 impl Pipeline {
@@ -289,7 +315,23 @@ impl Pipeline {
             reply_len: 0,
             flow_seed: 0x9e37_79b9,
             ingress: None,
+            port_mtu: HashMap::new(),
         }
+    }
+
+    /// Tells the pipeline the IP MTU of `port` (the backend reads it from the interface, again
+    /// when it may have changed). It sizes the LISP tunnel towards an RLOC behind the port (L of
+    /// RFC 9300 §7.1, instead of [`Settings::underlay_mtu`]) and lets a decapsulated TCP packet
+    /// larger than the port leave as segments ([`Verdict::ForwardTcpSegments`]). Not on the
+    /// fast path: it may allocate.
+    pub fn set_port_mtu(&mut self, port: PortId, mtu: u32) {
+        let mtu = u16::try_from(mtu).unwrap_or(u16::MAX);
+        self.port_mtu.insert(port, mtu);
+    }
+
+    /// The IP MTU of `port` as last told ([`Pipeline::set_port_mtu`]).
+    pub fn port_mtu(&self, port: PortId) -> Option<u16> {
+        self.port_mtu.get(&port).copied()
     }
 
     /// The reply frame of the last [`Outcome`] that had one.
@@ -363,9 +405,10 @@ impl Pipeline {
                 self.counters.flooded += 1;
                 self.counters.punted += 1;
             }
+            Verdict::ForwardTcpSegments { .. } => self.counters.tcp_segmented += 1,
             Verdict::Forward { .. }
             | Verdict::Consumed
-            | Verdict::Segment
+            | Verdict::Segment { .. }
             | Verdict::Fragment { .. } => {}
         }
         if out.reply.is_some() {
@@ -986,13 +1029,6 @@ impl Pipeline {
         decrement: bool,
         t: &mut T,
     ) -> Outcome {
-        if frame.large {
-            t.step(format_args!("large segment: cut before LISP encapsulation"));
-            return Outcome {
-                verdict: Verdict::Segment,
-                reply: None,
-            };
-        }
         let drop = |r| Outcome {
             verdict: Verdict::Drop(r),
             reply: None,
@@ -1038,25 +1074,43 @@ impl Pipeline {
         let Some(loc) = choose_locator(&entry.locators, hash) else {
             return drop(DropReason::NoLocator);
         };
-        let Some(outer_src) = self.source_rloc(loc.rloc) else {
+        let towards = self.next_hop_towards(loc.rloc);
+        let Some(outer_src) = towards.and_then(|(egress, _)| self.own_address(egress, loc.rloc))
+        else {
             t.step(format_args!("no own address towards RLOC {}", loc.rloc));
             return drop(DropReason::NoRoute);
         };
         // Stateless MTU handling (RFC 9300 §7.1): S = L - H; larger packets are refused with
-        // ICMP carrying S so the sender's path-MTU discovery shrinks them.
+        // ICMP carrying S so the sender's path-MTU discovery shrinks them. L is the MTU of the
+        // port the encapsulated packet leaves by, where known.
         let overhead = if outer_src.is_ipv4() {
             crate::wire::lisp_data::OVERHEAD_IPV4
         } else {
             crate::wire::lisp_data::OVERHEAD_IPV6
         };
+        let l = towards
+            .and_then(|(egress, neighbor)| self.egress_port(egress, neighbor))
+            .and_then(|p| self.port_mtu.get(&p).copied())
+            .unwrap_or(self.settings.underlay_mtu);
         let inner_len = frame.len - ETH_LEN;
-        let s_max = usize::from(self.settings.underlay_mtu).saturating_sub(overhead);
+        let s_max = usize::from(l).saturating_sub(overhead);
+        if frame.large {
+            t.step(format_args!(
+                "large segment: cut into packets of at most {s_max} octets (L {l}), then encapsulate"
+            ));
+            return Outcome {
+                verdict: Verdict::Segment {
+                    max_ip_len: u16::try_from(s_max).unwrap_or(u16::MAX),
+                },
+                reply: None,
+            };
+        }
         let df_clear = frame.bytes().get(ETH_LEN).is_some_and(|b| b >> 4 == 4)
             && frame
                 .bytes()
                 .get(ETH_LEN + 6)
                 .is_some_and(|b| b & 0x40 == 0);
-        if inner_len > s_max && df_clear && !frame.large {
+        if inner_len > s_max && df_clear {
             t.step(format_args!(
                 "{inner_len}-octet IPv4 packet without DF exceeds {s_max}: fragment, then encapsulate"
             ));
@@ -1124,22 +1178,50 @@ impl Pipeline {
 
     /// Our address on the interface that reaches `rloc` (the outer source of encapsulation).
     fn source_rloc(&self, rloc: IpAddr) -> Option<IpAddr> {
-        let egress = match self.tables.route(rloc)? {
-            NextHop::Connected(i) | NextHop::Gateway { iface: Some(i), .. } => i,
+        let (egress, _) = self.next_hop_towards(rloc)?;
+        self.own_address(egress, rloc)
+    }
+
+    /// The interface and next hop a packet routed to `dst` leaves by (a LISP or discard route
+    /// has none).
+    fn next_hop_towards(&self, dst: IpAddr) -> Option<(L3Interface, IpAddr)> {
+        match self.tables.route(dst)? {
+            NextHop::Connected(i) => Some((i, dst)),
+            NextHop::Gateway {
+                via,
+                iface: Some(i),
+            } => Some((i, via)),
             NextHop::Gateway { via, iface: None } => match self.tables.route(via)? {
-                NextHop::Connected(i) => i,
-                _ => return None,
+                NextHop::Connected(i) => Some((i, via)),
+                _ => None,
             },
-            _ => return None,
-        };
+            NextHop::Discard | NextHop::Lisp => None,
+        }
+    }
+
+    /// Our lowest (non-virtual) address on `iface` of `peer`'s family.
+    fn own_address(&self, iface: L3Interface, peer: IpAddr) -> Option<IpAddr> {
         self.tables
             .addresses
             .iter()
             .filter(|(a, o)| {
-                o.iface == egress && o.virtual_mac.is_none() && a.is_ipv4() == rloc.is_ipv4()
+                o.iface == iface && o.virtual_mac.is_none() && a.is_ipv4() == peer.is_ipv4()
             })
             .map(|(a, _)| *a)
             .min()
+    }
+
+    /// The port a frame to `neighbor` on `iface` leaves by, as far as the tables know without
+    /// sending anything: the routed port itself, or where the resolved neighbour's MAC was
+    /// learned in the VLAN.
+    fn egress_port(&self, iface: L3Interface, neighbor: IpAddr) -> Option<PortId> {
+        match iface {
+            L3Interface::Port(p) => Some(p),
+            L3Interface::Vlan(v) => {
+                let n = self.tables.neighbors.get(&(iface, neighbor))?;
+                self.tables.fdb.get(&(v, n.mac)).map(|e| e.port)
+            }
+        }
     }
 
     /// ETR: decapsulate, then deliver a local EID or raise the SMR / no-route events.
@@ -1229,7 +1311,46 @@ impl Pipeline {
             }
             return drop(DropReason::LocalEidNoRoute);
         }
-        self.route_ip(frame, inner_dst, now_ms, false, t)
+        let out = self.route_ip(frame, inner_dst, now_ms, false, t);
+        self.tcp_segments_to_fit(out, frame, t)
+    }
+
+    /// A decapsulated packet routed out of a port whose MTU it exceeds: a TCP packet leaves as
+    /// segments that fit ([`Verdict::ForwardTcpSegments`]); anything else as it is.
+    fn tcp_segments_to_fit<T: Tracer>(
+        &mut self,
+        out: Outcome,
+        frame: &Frame<'_>,
+        t: &mut T,
+    ) -> Outcome {
+        let Verdict::Forward { port, tag } = out.verdict else {
+            return out;
+        };
+        let Some(mtu) = self.port_mtu.get(&port).map(|m| usize::from(*m)) else {
+            return out;
+        };
+        let ip = frame.bytes().get(ETH_LEN..).unwrap_or(&[]);
+        if ip.len() <= mtu {
+            return out;
+        }
+        let Some(headers) = tcp_headers_len(ip) else {
+            return out;
+        };
+        let Some(mss) = mtu
+            .checked_sub(headers)
+            .filter(|m| *m > 0)
+            .and_then(|m| u16::try_from(m).ok())
+        else {
+            return out;
+        };
+        t.step(format_args!(
+            "{}-octet TCP packet exceeds the MTU {mtu} of {port}: TCP segments of {mss} octets",
+            ip.len()
+        ));
+        Outcome {
+            verdict: Verdict::ForwardTcpSegments { port, tag, mss },
+            reply: out.reply,
+        }
     }
 
     /// A source inside a dynamic-EID range of the ingress interface is reported (then refreshed).
@@ -1420,6 +1541,25 @@ fn inner_source(f: &[u8]) -> Option<IpAddr> {
         }
         _ => None,
     }
+}
+
+/// IP and TCP header octets (options included) of `ip` when it is a whole TCP segment: IPv4
+/// not fragmented, or IPv6 whose next header is TCP. `None` for anything else.
+fn tcp_headers_len(ip: &[u8]) -> Option<usize> {
+    let l3 = match ip.first()? >> 4 {
+        4 => {
+            let ihl = usize::from(ip[0] & 0x0f) * 4;
+            // No fragment: MF clear and offset 0.
+            if ihl < 20 || *ip.get(9)? != 6 || be16(ip, 6) & 0x3fff != 0 {
+                return None;
+            }
+            ihl
+        }
+        6 if *ip.get(6)? == 6 => 40,
+        _ => return None,
+    };
+    let thl = usize::from(ip.get(l3 + 12)? >> 4) * 4;
+    (thl >= 20 && l3 + thl <= ip.len()).then_some(l3 + thl)
 }
 
 fn be16(b: &[u8], at: usize) -> u16 {

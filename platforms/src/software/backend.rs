@@ -35,7 +35,7 @@ use roamer_hal::{
 use tracing::{debug, info, warn};
 
 use super::gso;
-use super::port::{FRAME_ROOM, FrameSlot, GSO_FRAME_ROOM, GsoType, HEADROOM, Link, PortIo};
+use super::port::{FrameSlot, GSO_FRAME_ROOM, GsoType, HEADROOM, Link, PortIo};
 use super::sys::{self, BATCH};
 
 /// Dynamic MAC addresses are forgotten after this long without traffic (NX-OS default 1800 s;
@@ -53,6 +53,12 @@ const URGENT_PUNT_QUEUE: usize = 256;
 const TX_SLOTS: usize = 32;
 /// Most pieces one large segment is cut into (64 KiB at the smallest MSS roamer accepts).
 const PIECES: usize = 128;
+/// Frame room of a piece: a packet of a jumbo (9216-octet) MTU with its Ethernet header. A
+/// large segment cut to fit a LISP tunnel over a port with a larger MTU still gets pieces of
+/// this size.
+const PIECE_ROOM: usize = 9216 + 64;
+/// Ethernet header in front of a piece's IP packet.
+const ETH_HLEN: usize = 14;
 /// Most routed injections waiting for their next hop to resolve; a new one pushes out the oldest.
 pub const GLEAN_QUEUE: usize = 64;
 /// How long a routed injection waits for its next hop to resolve before it is dropped.
@@ -121,6 +127,17 @@ pub struct ChannelDrops {
     /// Packets that should have been fragmented but could not be (IP options, malformed;
     /// shown as drop `fragment-failed`).
     pub fragment_failed: AtomicU64,
+    /// Large segments cut to fit the LISP tunnel before encapsulation (shown as `segmented`).
+    pub segmented: AtomicU64,
+    /// Large segments that should have been cut before encapsulation but could not be
+    /// (malformed headers, too many pieces; shown as drop `segment-failed`).
+    pub segment_failed: AtomicU64,
+    /// Decapsulated TCP packets larger than their egress port's MTU cut in software because
+    /// the port takes no segmentation offload (shown as `tcp-segmented-in-software`).
+    pub tcp_segmented_in_software: AtomicU64,
+    /// Decapsulated TCP packets larger than their egress port's MTU that could be neither
+    /// offloaded nor cut (malformed headers; shown as drop `tcp-segment-failed`).
+    pub tcp_segment_failed: AtomicU64,
     /// Frames not sent because their egress port's interface was gone (deleted, not re-created
     /// yet); also in [`Learned::counters`] as drop reason `port-down`.
     pub port_down: AtomicU64,
@@ -169,7 +186,7 @@ impl SoftwareBackend {
             links: vec![Link::Up; ports.len()],
             ports,
             rx: FrameSlot::batch(BATCH, GSO_FRAME_ROOM),
-            pieces: FrameSlot::batch(PIECES, FRAME_ROOM),
+            pieces: FrameSlot::batch(PIECES, PIECE_ROOM),
             control: control_rx,
             events: event_tx,
             punts: punt_tx,
@@ -410,6 +427,7 @@ struct Datapath {
 
 impl Datapath {
     fn run(&mut self) {
+        self.read_mtus();
         let mut fds: Vec<i32> = self.ports.iter().map(|(_, p)| p.raw_fd()).collect();
         fds.push(self.wake.as_raw_fd());
         let pollable = fds.len() <= 8;
@@ -432,6 +450,7 @@ impl Datapath {
             if now_ms.saturating_sub(last_link_check) >= LINK_CHECK_MS {
                 last_link_check = now_ms;
                 self.check_links(&mut fds);
+                self.read_mtus();
             }
             self.pipeline.drain_events(&mut self.event_buf);
             for e in self.event_buf.drain(..) {
@@ -525,6 +544,22 @@ impl Datapath {
         }
     }
 
+    /// Tells the pipeline each port's MTU as the interface has it now (it sizes the LISP tunnel
+    /// and the TCP segments of decapsulated packets); a port whose interface is gone keeps the
+    /// last one.
+    fn read_mtus(&mut self) {
+        for (i, (id, port)) in self.ports.iter().enumerate() {
+            if self.links[i] == Link::Gone {
+                continue;
+            }
+            let mtu = port.mtu();
+            if self.pipeline.port_mtu(*id).map(u32::from) != Some(mtu.min(u32::from(u16::MAX))) {
+                debug!(port = %id, device = %port.name(), mtu, "port MTU");
+                self.pipeline.set_port_mtu(*id, mtu);
+            }
+        }
+    }
+
     /// Queues an event for the control plane (a full queue drops and counts it).
     fn event(&mut self, e: HalEvent) {
         if self.events.try_send(e).is_err() {
@@ -550,7 +585,9 @@ impl Datapath {
         for k in 0..n {
             let tag = self.rx[k].vlan.and_then(|v| VlanId::new(v).ok());
             match self.forward(port, tag, Src::Rx(k), now_ms) {
-                Verdict::Segment => self.cut_and_forward(port, tag, k, now_ms),
+                Verdict::Segment { max_ip_len } => {
+                    self.cut_and_forward(port, tag, k, usize::from(max_ip_len), now_ms)
+                }
                 Verdict::Fragment { max_ip_len } => {
                     self.fragment_and_forward(port, tag, k, usize::from(max_ip_len), now_ms)
                 }
@@ -593,7 +630,14 @@ impl Datapath {
             Verdict::Forward {
                 port: out_port,
                 tag,
-            } => self.enqueue(out_port, src, tag),
+            } => {
+                self.enqueue(out_port, src, tag);
+            }
+            Verdict::ForwardTcpSegments {
+                port: out_port,
+                tag,
+                mss,
+            } => self.enqueue_tcp_segments(out_port, src, tag, mss),
             Verdict::Flood { vlan, except } => self.flood(vlan, except, src),
             Verdict::FloodAndPunt {
                 vlan,
@@ -604,7 +648,10 @@ impl Datapath {
                 self.punt(port, Some(vlan), reason, src);
             }
             Verdict::Punt(reason) => self.punt(port, tag, reason, src),
-            Verdict::Consumed | Verdict::Drop(_) | Verdict::Segment | Verdict::Fragment { .. } => {}
+            Verdict::Consumed
+            | Verdict::Drop(_)
+            | Verdict::Segment { .. }
+            | Verdict::Fragment { .. } => {}
         }
         out.verdict
     }
@@ -619,6 +666,8 @@ impl Datapath {
         max_ip_len: usize,
         now_ms: u64,
     ) {
+        // Fragments fit the pieces' room (a tunnel port with an MTU beyond it gets smaller ones).
+        let max_ip_len = max_ip_len.min(PIECE_ROOM - ETH_HLEN);
         let cut = self.rx[k]
             .complete_checksum()
             .map_err(|_| gso::SegmentError::Malformed)
@@ -637,18 +686,76 @@ impl Datapath {
         }
     }
 
-    /// Cuts the large segment in rx slot `k` into wire-sized pieces and forwards each.
-    fn cut_and_forward(&mut self, port: PortId, tag: Option<VlanId>, k: usize, now_ms: u64) {
-        let n = match gso::segment(&self.rx[k], &mut self.pieces) {
+    /// Cuts the large segment in rx slot `k` into pieces whose IP packets fit `max_ip_len` (as
+    /// many TCP segments' worth each as fit) and forwards each: each becomes one LISP packet.
+    fn cut_and_forward(
+        &mut self,
+        port: PortId,
+        tag: Option<VlanId>,
+        k: usize,
+        max_ip_len: usize,
+        now_ms: u64,
+    ) {
+        let max_ip_len = max_ip_len.min(PIECE_ROOM - ETH_HLEN);
+        let n = match gso::segment_to_fit(&self.rx[k], max_ip_len, &mut self.pieces) {
             Ok(n) => n,
             Err(e) => {
                 debug!(%port, error = ?e, "large segment could not be cut");
-                self.drops.send_full.fetch_add(1, Ordering::Relaxed);
+                self.drops.segment_failed.fetch_add(1, Ordering::Relaxed);
                 return;
             }
         };
+        self.drops.segmented.fetch_add(1, Ordering::Relaxed);
         for j in 0..n {
             self.forward(port, tag, Src::Piece(j), now_ms);
+        }
+    }
+
+    /// Sends a (decapsulated) TCP packet larger than the MTU of `port` as segments of `mss`
+    /// payload octets: one segmentation-offload frame where the port takes them (the kernel,
+    /// or the receiving host, cuts it), otherwise cut here.
+    fn enqueue_tcp_segments(&mut self, port: PortId, src: Src, tag: Option<VlanId>, mss: u16) {
+        let Some(&i) = self.index.get(&port) else {
+            return;
+        };
+        let features = self.ports[i].1.features();
+        if features.vnet_hdr && features.tso {
+            let Some(i) = self.enqueue(port, src, tag) else {
+                return;
+            };
+            let q = &mut self.tx[i];
+            let slot = &mut q.slots[q.used - 1];
+            if let Err(e) = gso::tcp_offload(slot, mss) {
+                debug!(%port, error = ?e, "TCP packet could not be offloaded");
+                slot.reset();
+                q.used -= 1;
+                self.drops
+                    .tcp_segment_failed
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            return;
+        }
+        // Cut in software, from the received slot (pieces of another cut are in use).
+        let cut = match src {
+            Src::Rx(k) => gso::tcp_offload(&mut self.rx[k], mss)
+                .and_then(|()| gso::segment(&self.rx[k], &mut self.pieces)),
+            Src::Piece(_) => Err(gso::SegmentError::NoRoom),
+        };
+        let n = match cut {
+            Ok(n) => n,
+            Err(e) => {
+                debug!(%port, error = ?e, "TCP packet could not be cut");
+                self.drops
+                    .tcp_segment_failed
+                    .fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        self.drops
+            .tcp_segmented_in_software
+            .fetch_add(1, Ordering::Relaxed);
+        for j in 0..n {
+            self.enqueue(port, Src::Piece(j), tag);
         }
     }
 
@@ -679,14 +786,13 @@ impl Datapath {
         }
     }
 
-    /// Copies a frame into the egress queue of `port`.
-    fn enqueue(&mut self, port: PortId, from: Src, tag: Option<VlanId>) {
-        let Some(&i) = self.index.get(&port) else {
-            return;
-        };
+    /// Copies a frame into the egress queue of `port`; returns the queue's index when it was
+    /// queued (it is the queue's last slot).
+    fn enqueue(&mut self, port: PortId, from: Src, tag: Option<VlanId>) -> Option<usize> {
+        let &i = self.index.get(&port)?;
         if self.links[i] == Link::Gone {
             self.drops.port_down.fetch_add(1, Ordering::Relaxed);
-            return;
+            return None;
         }
         if self.tx[i].used == self.tx[i].slots.len() {
             self.flush_port(i);
@@ -698,11 +804,12 @@ impl Datapath {
         let q = &mut self.tx[i];
         let dst = &mut q.slots[q.used];
         if dst.set_frame(src.frame()).is_err() {
-            return;
+            return None;
         }
         dst.vlan = tag.map(VlanId::get);
         dst.gso = src.gso;
         q.used += 1;
+        Some(i)
     }
 
     fn send_reply(&mut self, to: ReplyTo) {
@@ -905,14 +1012,16 @@ impl Datapath {
             }
         }
         let to = match out.verdict {
-            Verdict::Forward { port, tag } => Some(ReplyTo::Port { port, tag }),
+            Verdict::Forward { port, tag } | Verdict::ForwardTcpSegments { port, tag, .. } => {
+                Some(ReplyTo::Port { port, tag })
+            }
             Verdict::Flood { vlan, .. } => Some(ReplyTo::Vlan(vlan)),
             // The pipeline counted the drop; an unresolved neighbour's ARP request left above.
             Verdict::Drop(_)
             | Verdict::FloodAndPunt { .. }
             | Verdict::Punt(_)
             | Verdict::Consumed
-            | Verdict::Segment
+            | Verdict::Segment { .. }
             | Verdict::Fragment { .. } => None,
         };
         if let Some(to) = to
@@ -947,10 +1056,15 @@ impl Datapath {
                     let t = &self.pipeline.tables;
                     let mut counters = self.pipeline.counters.clone();
                     counters.fragmented = self.drops.fragmented.load(Ordering::Relaxed);
+                    counters.segmented = self.drops.segmented.load(Ordering::Relaxed);
+                    counters.tcp_segmented_in_software =
+                        self.drops.tcp_segmented_in_software.load(Ordering::Relaxed);
                     for (name, n) in [
                         ("glean-queue-full", &self.drops.glean_queue_full),
                         ("glean-expired", &self.drops.glean_expired),
                         ("fragment-failed", &self.drops.fragment_failed),
+                        ("segment-failed", &self.drops.segment_failed),
+                        ("tcp-segment-failed", &self.drops.tcp_segment_failed),
                         ("port-down", &self.drops.port_down),
                     ] {
                         let n = n.load(Ordering::Relaxed);
@@ -1386,5 +1500,252 @@ mod tests {
             rest(&wire, Duration::from_millis(50)),
             Vec::<Vec<u8>>::new()
         );
+    }
+
+    const HOST: [u8; 6] = [0x02, 0, 0, 0, 0, 0x06];
+
+    /// A port like [`MemPort`] whose frames carry a `virtio_net_hdr` in front (it "negotiated"
+    /// vnet-hdr and TSO), so a test can see the offload the data path asked for.
+    #[derive(Debug)]
+    struct VnetMemPort(UnixDatagram);
+
+    impl PortIo for VnetMemPort {
+        fn name(&self) -> &str {
+            "vnet-mem"
+        }
+
+        fn recv_batch(&mut self, slots: &mut [FrameSlot]) -> std::io::Result<usize> {
+            MemPort::recv_batch(&mut MemPort(self.0.try_clone()?), slots)
+        }
+
+        fn send_batch(&mut self, slots: &mut [FrameSlot]) -> std::io::Result<usize> {
+            for s in slots.iter_mut() {
+                s.insert_vlan()
+                    .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+                let mut hdr = [0u8; super::super::port::VNET_HDR_LEN];
+                super::super::port::GsoInfo::to_vnet_hdr(s.gso.as_ref(), &mut hdr);
+                let mut datagram = hdr.to_vec();
+                datagram.extend_from_slice(s.frame());
+                self.0.send(&datagram)?;
+            }
+            Ok(slots.len())
+        }
+
+        fn raw_fd(&self) -> RawFd {
+            self.0.as_raw_fd()
+        }
+
+        fn mac(&self) -> [u8; 6] {
+            ROUTER
+        }
+
+        fn mtu(&self) -> u32 {
+            1500
+        }
+
+        fn is_up(&self) -> bool {
+            true
+        }
+
+        fn features(&self) -> PortFeatures {
+            PortFeatures {
+                vnet_hdr: true,
+                tso: true,
+                ..PortFeatures::default()
+            }
+        }
+
+        fn stats(&self) -> PortStats {
+            PortStats::default()
+        }
+    }
+
+    /// An ETR: routed uplink port 1 (192.0.2.1/24) and routed host port 2 (10.20.0.1/24, MTU
+    /// 1500, host 10.20.0.6 resolved), the EID prefix 10.20.0.0/24 local. Returns the data
+    /// path and the far ends of the uplink's and the host port's wires.
+    fn etr(
+        host_port: impl FnOnce(UnixDatagram) -> Box<dyn PortIo>,
+    ) -> (SoftwareBackend, UnixDatagram, UnixDatagram) {
+        let (up_end, up_wire) = UnixDatagram::pair().expect("socket pair");
+        let (host_end, host_wire) = UnixDatagram::pair().expect("socket pair");
+        for s in [&up_end, &host_end] {
+            s.set_nonblocking(true).expect("non-blocking");
+        }
+        host_wire
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("timeout");
+        let mut b = SoftwareBackend::start(
+            vec![
+                (PortId(1), Box::new(MemPort(up_end))),
+                (PortId(2), host_port(host_end)),
+            ],
+            Limits::default(),
+        )
+        .expect("data path");
+        let (up, host) = (L3Interface::Port(PortId(1)), L3Interface::Port(PortId(2)));
+        let mut ops = Vec::new();
+        for (iface, addr, len) in [(up, "192.0.2.1", 24), (host, "10.20.0.1", 24)] {
+            ops.push(TableOp::add(TableEntry::RouterMac {
+                iface,
+                mac: Mac(ROUTER),
+                virtual_mac: false,
+            }));
+            ops.push(TableOp::add(TableEntry::InterfaceAddress {
+                iface,
+                addr: addr.parse().expect("address"),
+                prefix_len: len,
+                virtual_mac: None,
+            }));
+        }
+        ops.push(TableOp::add(TableEntry::Neighbor {
+            iface: host,
+            ip: "10.20.0.6".parse().expect("address"),
+            mac: Mac(HOST),
+        }));
+        ops.push(TableOp::add(TableEntry::LispDatabase {
+            iid: roamer_hal::Iid::default(),
+            eid: "10.20.0.0/24".parse().expect("prefix"),
+            locators: vec![],
+        }));
+        let results = b.apply(&ops);
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        (b, up_wire, host_wire)
+    }
+
+    /// 10.10.0.5 -> 10.20.0.6, TCP with 12 octets of options (32-octet header), `payload`,
+    /// ACK|PSH|CWR, complete checksums: the IP packet.
+    fn inner_tcp(payload: &[u8]) -> Vec<u8> {
+        let tcp_len = 32 + payload.len();
+        let mut p = vec![0x45, 0];
+        p.extend_from_slice(&u16::try_from(20 + tcp_len).expect("small").to_be_bytes());
+        p.extend_from_slice(&[0x12, 0x34, 0x40, 0, 63, 6, 0, 0, 10, 10, 0, 5, 10, 20, 0, 6]);
+        let c = checksum::ipv4_header(&p);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+        p.extend_from_slice(&[0x9c, 0x40, 0x13, 0x89, 0, 0, 0x10, 0, 0, 0, 0, 7]);
+        p.extend_from_slice(&[0x80, 0x18 | 0x80, 0x01, 0xf5, 0, 0, 0, 0]);
+        p.extend_from_slice(&[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
+        p.extend_from_slice(payload);
+        let pseudo = checksum::pseudo_ipv4(
+            [10, 10, 0, 5].into(),
+            [10, 20, 0, 6].into(),
+            6,
+            u16::try_from(tcp_len).expect("small"),
+        );
+        let c = checksum::udp_field(pseudo, &p[20..]);
+        p[36..38].copy_from_slice(&c.to_be_bytes());
+        p
+    }
+
+    /// `inner` LISP-encapsulated by the peer xTR 192.0.2.2 towards us, in an Ethernet frame.
+    fn from_peer(inner: &[u8]) -> Vec<u8> {
+        use roamer_forwarding::wire::lisp_data::{
+            EncapParams, LispDataRepr, NonceField, encapsulate_in_place,
+        };
+        let mut buf = vec![0u8; HEADROOM + inner.len()];
+        buf[HEADROOM..].copy_from_slice(inner);
+        let params = EncapParams::new(
+            "192.0.2.2".parse().expect("address"),
+            "192.0.2.1".parse().expect("address"),
+            40000,
+            LispDataRepr {
+                nonce: NonceField::Nonce {
+                    nonce: 7,
+                    echo_request: false,
+                },
+                ..LispDataRepr::default()
+            },
+        );
+        let outer = encapsulate_in_place(&mut buf, HEADROOM, inner.len(), &params).expect("encap");
+        let mut f = ROUTER.to_vec();
+        f.extend_from_slice(&PEER);
+        f.extend_from_slice(&[0x08, 0x00]);
+        f.extend_from_slice(&buf[outer..]);
+        f
+    }
+
+    fn tcp_checksum_ok(ip: &[u8]) -> bool {
+        let pseudo = checksum::pseudo_ipv4(
+            [ip[12], ip[13], ip[14], ip[15]].into(),
+            [ip[16], ip[17], ip[18], ip[19]].into(),
+            6,
+            u16::try_from(ip.len() - 20).expect("small"),
+        );
+        checksum::verifies(pseudo, &ip[20..])
+    }
+
+    #[test]
+    fn a_large_decapsulated_tcp_packet_is_cut_in_software_for_a_port_without_offload() {
+        let (b, up, host) = etr(|end| Box::new(MemPort(end)));
+        let payload: Vec<u8> = (0..4 * 1448 + 100).map(|i| (i % 251) as u8).collect();
+        let inner = inner_tcp(&payload);
+        up.send(&from_peer(&inner)).expect("LISP packet");
+        let mut buf = vec![0u8; 65536];
+        let mut joined = Vec::new();
+        let mut seq = 0x1000u32;
+        for i in 0..5 {
+            let n = host.recv(&mut buf).expect("a segment");
+            let f = &buf[..n];
+            assert_eq!(&f[..6], &HOST, "routed to the host");
+            assert!(n <= 14 + 1500, "segment {i}: {n} octets");
+            let ip = &f[14..];
+            assert_eq!(checksum::fold(checksum::add(0, &ip[..20])), 0xffff);
+            assert!(tcp_checksum_ok(ip), "segment {i}: TCP checksum");
+            assert_eq!(u32::from_be_bytes([ip[24], ip[25], ip[26], ip[27]]), seq);
+            let flags = ip[33];
+            assert_eq!(flags & 0x08 != 0, i == 4, "PSH on the last only");
+            assert_eq!(flags & 0x80 != 0, i == 0, "CWR on the first only");
+            let data = &ip[52..];
+            assert!(data.len() <= 1500 - 52);
+            seq += u32::try_from(data.len()).expect("small");
+            joined.extend_from_slice(data);
+        }
+        assert_eq!(joined, payload);
+        assert_eq!(
+            rest(&host, Duration::from_millis(50)),
+            Vec::<Vec<u8>>::new()
+        );
+        let counters = b.learned().expect("learned").counters;
+        assert_eq!(counters.decapsulated, 1);
+        assert_eq!(counters.tcp_segmented, 1);
+        assert_eq!(counters.tcp_segmented_in_software, 1);
+        assert!(counters.drops.is_empty(), "{:?}", counters.drops);
+    }
+
+    #[test]
+    fn a_large_decapsulated_tcp_packet_leaves_a_vnet_hdr_port_as_one_gso_frame() {
+        use super::super::port::{GsoInfo, VNET_HDR_LEN};
+        let (b, up, host) = etr(|end| Box::new(VnetMemPort(end)));
+        let payload: Vec<u8> = (0..6000).map(|i| (i % 241) as u8).collect();
+        let inner = inner_tcp(&payload);
+        up.send(&from_peer(&inner)).expect("LISP packet");
+        let mut buf = vec![0u8; 65536];
+        let n = host.recv(&mut buf).expect("the GSO frame");
+        let hdr: [u8; VNET_HDR_LEN] = buf[..VNET_HDR_LEN].try_into().expect("header");
+        let info = GsoInfo::from_vnet_hdr(&hdr)
+            .expect("a known offload")
+            .expect("an offload");
+        assert_eq!(info.gso_type, GsoType::TcpV4);
+        assert_eq!(info.gso_size, 1500 - 20 - 32, "MTU - IP - TCP with options");
+        assert_eq!(info.hdr_len, 14 + 20 + 32);
+        assert_eq!(info.csum, Some((34, 16)), "partial from the TCP header");
+        assert!(info.ecn, "CWR set");
+        let f = &buf[VNET_HDR_LEN..n];
+        assert_eq!(&f[..6], &HOST);
+        assert_eq!(f.len(), 14 + inner.len(), "the whole packet");
+        assert_eq!(&f[14 + 52..], &payload[..]);
+        // Completing the partial checksum as the kernel would gives the sender's back.
+        let mut slot = FrameSlot::new(GSO_FRAME_ROOM);
+        slot.set_frame(f).expect("fits");
+        slot.gso = Some(info);
+        slot.complete_checksum().expect("completes");
+        assert_eq!(&slot.frame()[14..], &inner[..]);
+        assert_eq!(
+            rest(&host, Duration::from_millis(50)),
+            Vec::<Vec<u8>>::new()
+        );
+        let counters = b.learned().expect("learned").counters;
+        assert_eq!(counters.tcp_segmented, 1);
+        assert_eq!(counters.tcp_segmented_in_software, 0);
+        assert!(counters.drops.is_empty(), "{:?}", counters.drops);
     }
 }
