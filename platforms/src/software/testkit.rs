@@ -275,6 +275,20 @@ impl Capture {
         fields: &[&str],
         max: Duration,
     ) -> io::Result<Capture> {
+        Capture::start_with(ns, dev, filter, count, fields, &[], max)
+    }
+
+    /// [`Capture::start`] with dissector preferences (`-o NAME:VALUE` each), e.g.
+    /// `tcp.check_checksum:TRUE`.
+    pub fn start_with(
+        ns: &Netns,
+        dev: &str,
+        filter: &str,
+        count: usize,
+        fields: &[&str],
+        prefs: &[&str],
+        max: Duration,
+    ) -> io::Result<Capture> {
         let count = count.to_string();
         let duration = format!("duration:{}", max.as_secs().max(1));
         let mut args = vec![
@@ -295,6 +309,10 @@ impl Capture {
             "-T",
             "fields",
         ];
+        for p in prefs {
+            args.push("-o");
+            args.push(p);
+        }
         for f in fields {
             args.push("-e");
             args.push(f);
