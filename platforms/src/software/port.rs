@@ -370,19 +370,28 @@ impl FrameSlot {
 }
 
 /// The 16-bit one's complement sum of `data` (big-endian words, odd byte padded), folded.
+///
+/// Eight octets at a time: the sum does not depend on the byte order the words are read in
+/// (RFC 1071 §2(B)), so native-order 32-bit halves are added into a 64-bit accumulator (no
+/// overflow before 2^32 of them) and the folded result is turned into network order once. The
+/// segmentation code sums whole 64 KiB segments with it.
 pub fn ones_complement_sum(data: &[u8]) -> u16 {
     let mut sum: u64 = 0;
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        sum += u64::from(u16::from_be_bytes([c[0], c[1]]));
+    let (words, rest) = data.as_chunks::<8>();
+    for w in words {
+        let w = u64::from_ne_bytes(*w);
+        sum += (w & 0xffff_ffff) + (w >> 32);
     }
-    if let [last] = chunks.remainder() {
-        sum += u64::from(u16::from_be_bytes([*last, 0]));
-    }
+    // The tail (at most 7 octets) padded with zeros to a whole word: an odd last octet is the
+    // high half of a big-endian word, as the checksum wants it.
+    let mut tail = [0u8; 8];
+    tail[..rest.len()].copy_from_slice(rest);
+    let w = u64::from_ne_bytes(tail);
+    sum += (w & 0xffff_ffff) + (w >> 32);
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }
-    sum as u16
+    u16::from_be(sum as u16)
 }
 
 /// Counters of one port (monotonic since it was opened).
@@ -607,6 +616,37 @@ mod tests {
         assert_eq!(GsoInfo::from_vnet_hdr(&raw), Ok(None));
         raw[1] = 0x42;
         assert_eq!(GsoInfo::from_vnet_hdr(&raw), Err(0x42));
+    }
+
+    #[test]
+    fn the_word_at_a_time_sum_is_the_rfc_1071_sum() {
+        fn reference(data: &[u8]) -> u16 {
+            let mut sum: u64 = 0;
+            for c in data.chunks(2) {
+                sum += u64::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+            }
+            while sum > 0xffff {
+                sum = (sum & 0xffff) + (sum >> 16);
+            }
+            sum as u16
+        }
+        let mut x: u32 = 0x1234_5678;
+        let data: Vec<u8> = (0..70_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        for len in (0..40).chain([1447, 1448, 8191, 65_535, 65_536, 70_000]) {
+            for start in [0, 1, 3, 8] {
+                let d = &data[start..(start + len).min(data.len())];
+                assert_eq!(ones_complement_sum(d), reference(d), "{len} from {start}");
+            }
+        }
+        assert_eq!(ones_complement_sum(&[0xff; 64]), 0xffff);
+        assert_eq!(ones_complement_sum(&[]), 0);
     }
 
     #[test]
