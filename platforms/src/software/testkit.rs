@@ -278,15 +278,15 @@ impl Capture {
         Capture::start_with(ns, dev, filter, count, fields, &[], max)
     }
 
-    /// [`Capture::start`] with dissector preferences (`-o NAME:VALUE` each), e.g.
-    /// `tcp.check_checksum:TRUE`.
+    /// [`Capture::start`] with more tshark arguments before the fields, e.g. preferences
+    /// (`-o tcp.check_checksum:TRUE`) or decode-as rules (`-d tcp.port==5001,data`).
     pub fn start_with(
         ns: &Netns,
         dev: &str,
         filter: &str,
         count: usize,
         fields: &[&str],
-        prefs: &[&str],
+        extra: &[&str],
         max: Duration,
     ) -> io::Result<Capture> {
         let count = count.to_string();
@@ -309,10 +309,7 @@ impl Capture {
             "-T",
             "fields",
         ];
-        for p in prefs {
-            args.push("-o");
-            args.push(p);
-        }
+        args.extend_from_slice(extra);
         for f in fields {
             args.push("-e");
             args.push(f);
