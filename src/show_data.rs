@@ -76,6 +76,7 @@ pub fn collect(cfg: &Config, dataplane: &Dataplane) -> ShowTables {
             ("segmented", c.segmented),
             ("tcp-segmented", c.tcp_segmented),
             ("tcp-segmented-in-software", c.tcp_segmented_in_software),
+            ("tcp-coalesced", c.tcp_coalesced),
             ("lisp-encapsulated", c.encapsulated),
             ("lisp-decapsulated", c.decapsulated),
             ("punted", c.punted),

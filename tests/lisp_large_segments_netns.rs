@@ -371,6 +371,8 @@ fn tcp_crosses_a_jumbo_underlay_in_large_lisp_packets_and_leaves_the_etr_whole()
     assert!(counter(&lab.d1, "segmented") > 0);
     assert!(counter(&lab.d2, "tcp-segmented") > 0);
     assert_eq!(counter(&lab.d2, "tcp-segmented-in-software"), 0);
+    // Pieces of one segment that arrive together leave as one frame again.
+    assert!(counter(&lab.d2, "tcp-coalesced") > 0);
     for d in [&lab.d1, &lab.d2] {
         for drop in [
             "drop segment-failed",

@@ -226,6 +226,9 @@ pub struct Counters {
     /// Of those, the ones the backend cut in software (an egress port without segmentation
     /// offload) rather than handing them to the port whole.
     pub tcp_segmented_in_software: u64,
+    /// Of those, the ones the backend appended to the segmentation-offload frame of the packet
+    /// before them (the next piece of the same stream).
+    pub tcp_coalesced: u64,
     pub events_dropped: u64,
     pub drops: HashMap<&'static str, u64>,
 }

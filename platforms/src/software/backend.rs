@@ -138,6 +138,10 @@ pub struct ChannelDrops {
     /// Decapsulated TCP packets larger than their egress port's MTU that could be neither
     /// offloaded nor cut (malformed headers; shown as drop `tcp-segment-failed`).
     pub tcp_segment_failed: AtomicU64,
+    /// Of the decapsulated TCP packets larger than their egress port's MTU, those appended to
+    /// the GSO frame of the packet before them (the next piece of the same stream; shown as
+    /// `tcp-coalesced`).
+    pub tcp_coalesced: AtomicU64,
     /// Frames not sent because their egress port's interface was gone (deleted, not re-created
     /// yet); also in [`Learned::counters`] as drop reason `port-down`.
     pub port_down: AtomicU64,
@@ -356,6 +360,9 @@ fn is_urgent(punt: &Punt) -> bool {
 struct TxQueue {
     slots: Vec<FrameSlot>,
     used: usize,
+    /// The last queued frame is a TCP GSO frame the data path made (a decapsulated packet too
+    /// large for the port) that the next packet of the flow may still be appended to.
+    open: bool,
 }
 
 impl TxQueue {
@@ -363,6 +370,7 @@ impl TxQueue {
         TxQueue {
             slots: FrameSlot::batch(TX_SLOTS, GSO_FRAME_ROOM),
             used: 0,
+            open: false,
         }
     }
 }
@@ -534,6 +542,7 @@ impl Datapath {
                     .port_down
                     .fetch_add(q.used as u64, Ordering::Relaxed);
                 q.used = 0;
+                q.open = false;
             }
             if went_down {
                 self.event(HalEvent::PortDown(port));
@@ -720,6 +729,22 @@ impl Datapath {
         };
         let features = self.ports[i].1.features();
         if features.vnet_hdr && features.tso {
+            // The next piece of the same stream (the ITR cut one large segment into several)
+            // joins the frame before it: one frame, one wake-up and one ACK for the host.
+            let q = &mut self.tx[i];
+            let from = match src {
+                Src::Rx(k) => &self.rx[k],
+                Src::Piece(j) => &self.pieces[j],
+            };
+            if q.open
+                && q.used > 0
+                && q.slots[q.used - 1].vlan == tag.map(VlanId::get)
+                && q.slots[q.used - 1].gso.is_some_and(|g| g.gso_size == mss)
+                && gso::append_tcp(&mut q.slots[q.used - 1], from.frame()).is_ok()
+            {
+                self.drops.tcp_coalesced.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
             let Some(i) = self.enqueue(port, src, tag) else {
                 return;
             };
@@ -732,6 +757,8 @@ impl Datapath {
                 self.drops
                     .tcp_segment_failed
                     .fetch_add(1, Ordering::Relaxed);
+            } else {
+                q.open = true;
             }
             return;
         }
@@ -809,6 +836,7 @@ impl Datapath {
         dst.vlan = tag.map(VlanId::get);
         dst.gso = src.gso;
         q.used += 1;
+        q.open = false;
         Some(i)
     }
 
@@ -848,6 +876,7 @@ impl Datapath {
             if dst.set_frame(frame).is_ok() {
                 dst.vlan = tag.map(VlanId::get);
                 q.used += 1;
+                q.open = false;
             }
         }
     }
@@ -906,6 +935,7 @@ impl Datapath {
             s.reset();
         }
         self.tx[i].used = 0;
+        self.tx[i].open = false;
     }
 
     /// A routed injection: routes it and, when its next hop is not resolved yet, keeps it
@@ -1059,6 +1089,7 @@ impl Datapath {
                     counters.segmented = self.drops.segmented.load(Ordering::Relaxed);
                     counters.tcp_segmented_in_software =
                         self.drops.tcp_segmented_in_software.load(Ordering::Relaxed);
+                    counters.tcp_coalesced = self.drops.tcp_coalesced.load(Ordering::Relaxed);
                     for (name, n) in [
                         ("glean-queue-full", &self.drops.glean_queue_full),
                         ("glean-expired", &self.drops.glean_expired),

@@ -67,6 +67,7 @@ pub fn partial_checksum(frame: &[u8]) -> Option<GsoInfo> {
 }
 
 const TCP_FIN: u8 = 0x01;
+const TCP_ACK: u8 = 0x10;
 const TCP_PSH: u8 = 0x08;
 const TCP_CWR: u8 = 0x80;
 
@@ -182,6 +183,82 @@ pub fn tcp_offload(slot: &mut FrameSlot, mss: u16) -> Result<(), SegmentError> {
     info.hdr_len = u16::try_from(layout.hdr_len).map_err(|_| SegmentError::Malformed)?;
     info.csum = Some((u16::try_from(l4).map_err(|_| SegmentError::Malformed)?, 16));
     slot.gso = Some(info);
+    Ok(())
+}
+
+/// Appends the payload of the TCP packet `next` (Ethernet, IPv4 or IPv6, TCP: one whole packet)
+/// to the GSO frame in `held` (as [`tcp_offload`] made it) when `next` continues it, the way
+/// GRO merges segments: the same Ethernet header, IP header (addresses, ToS / traffic class,
+/// DF, TTL / hop limit, IPv4 options) and TCP header (ports, acknowledgment, window, options),
+/// a sequence number right after `held`'s payload, `held` flagged ACK (CWR allowed) and `next`
+/// ACK (PSH allowed), nothing larger than an IP packet can be. The lengths and the partial
+/// checksum follow; `next`'s PSH carries over. Refused (`Malformed` when it does not continue,
+/// `NoRoom` when it does not fit): `held` is left as it was.
+pub fn append_tcp(held: &mut FrameSlot, next: &[u8]) -> Result<(), SegmentError> {
+    let info = held
+        .gso
+        .filter(|g| matches!(g.gso_type, GsoType::TcpV4 | GsoType::TcpV6) && g.csum.is_some())
+        .ok_or(SegmentError::NotLarge)?;
+    let frame = held.frame();
+    let layout = Layout::parse(frame, &info)?;
+    let next_layout = Layout::parse(next, &info)?;
+    let (l4, hdr) = (layout.l4, layout.hdr_len);
+    if next_layout.hdr_len != hdr || next_layout.l4 != l4 || next.len() == hdr {
+        return Err(SegmentError::Malformed);
+    }
+    let be16 = |f: &[u8], at: usize| usize::from(u16::from_be_bytes([f[at], f[at + 1]]));
+    let same = |a: std::ops::Range<usize>| frame[a.clone()] == next[a];
+    let ip = ETH_HLEN;
+    let ip_fields_match = if layout.ipv6 {
+        // Version, traffic class, flow label; next header, hop limit, addresses.
+        same(0..ip + 4) && same(ip + 6..l4) && 40 + be16(next, ip + 4) + ETH_HLEN == next.len()
+    } else {
+        // Version, IHL, ToS; flags and offset (DF at most); TTL, protocol; addresses, options.
+        same(0..ip + 2)
+            && be16(next, ip + 6) & 0xbfff == 0
+            && same(ip + 6..ip + 10)
+            && same(ip + 12..l4)
+            && be16(next, ip + 2) + ETH_HLEN == next.len()
+    };
+    // Ports; acknowledgment, data offset, window; options.
+    let tcp_fields_match =
+        same(l4..l4 + 4) && same(l4 + 8..l4 + 13) && same(l4 + 14..l4 + 16) && same(l4 + 20..hdr);
+    let held_flags = frame[l4 + 13] & !TCP_CWR;
+    let next_flags = next[l4 + 13] & !TCP_PSH;
+    let seq = |f: &[u8]| u32::from_be_bytes([f[l4 + 4], f[l4 + 5], f[l4 + 6], f[l4 + 7]]);
+    let continues = seq(frame).wrapping_add((frame.len() - hdr) as u32) == seq(next);
+    if !(ip_fields_match
+        && tcp_fields_match
+        && held_flags == TCP_ACK
+        && next_flags == TCP_ACK
+        && continues)
+    {
+        return Err(SegmentError::Malformed);
+    }
+    let add = next.len() - hdr;
+    let new_ip_len = frame.len() - ETH_HLEN + add;
+    let room = held.buf.len().saturating_sub(held.start + held.len);
+    if new_ip_len > usize::from(u16::MAX) + if layout.ipv6 { 40 } else { 0 } || room < add {
+        return Err(SegmentError::NoRoom);
+    }
+    let end = held.start + held.len;
+    held.buf[end..end + add].copy_from_slice(&next[hdr..]);
+    held.len += add;
+    let push = next[l4 + 13] & TCP_PSH;
+    let f = held.frame_mut();
+    if layout.ipv6 {
+        let plen = (new_ip_len - 40) as u16;
+        f[ip + 4..ip + 6].copy_from_slice(&plen.to_be_bytes());
+    } else {
+        f[ip + 2..ip + 4].copy_from_slice(&(new_ip_len as u16).to_be_bytes());
+        f[ip + 10..ip + 12].copy_from_slice(&[0, 0]);
+        let sum = !ones_complement_sum(&f[ip..l4]);
+        f[ip + 10..ip + 12].copy_from_slice(&sum.to_be_bytes());
+    }
+    f[l4 + 13] |= push;
+    let l4_total = f.len() - l4;
+    let pseudo = layout.pseudo_sum(f, l4_total);
+    f[l4 + 16..l4 + 18].copy_from_slice(&pseudo.to_be_bytes());
     Ok(())
 }
 
@@ -702,5 +779,126 @@ mod segment_to_fit_tests {
         slot.set_frame(&padded).unwrap();
         assert_eq!(tcp_offload(&mut slot, 1448), Err(SegmentError::Malformed));
         assert_eq!(slot.gso, None, "nothing set on a refusal");
+    }
+
+    /// The pieces of a large segment cut to fit `max_ip_len`, as complete frames.
+    fn pieces_of(
+        ipv6: bool,
+        payload: usize,
+        flags: u8,
+        max_ip_len: usize,
+    ) -> (Vec<u8>, Vec<Vec<u8>>) {
+        let data: Vec<u8> = (0..payload).map(|i| (i % 239) as u8).collect();
+        let f = tcp_frame(ipv6, &data, flags);
+        let src = large(ipv6, &f, 1000);
+        let mut out = FrameSlot::batch(80, 9216);
+        let n = segment_to_fit(&src, max_ip_len, &mut out).unwrap();
+        (f, out[..n].iter().map(|p| p.frame().to_vec()).collect())
+    }
+
+    #[test]
+    fn appended_pieces_make_the_large_segment_again() {
+        for ipv6 in [false, true] {
+            let l4 = if ipv6 { 54 } else { 34 };
+            let (whole, pieces) = pieces_of(ipv6, 20_000, TCP_PSH, 4000);
+            assert_eq!(pieces.len(), 7, "6 of 3000 octets, 2000");
+            let mut held = FrameSlot::new(GSO_FRAME_ROOM);
+            held.set_frame(&pieces[0]).unwrap();
+            tcp_offload(&mut held, 1000).unwrap();
+            for p in &pieces[1..] {
+                append_tcp(&mut held, p).unwrap();
+            }
+            let info = held.gso.unwrap();
+            assert_eq!((info.gso_size, info.csum), (1000, Some((l4 as u16, 16))));
+            // Completed as the kernel would: the sender's segment, flags and all (PSH from the
+            // last piece; the IPv4 ID is the first piece's, which is the segment's).
+            held.complete_checksum().unwrap();
+            assert_eq!(held.frame(), &whole[..]);
+        }
+    }
+
+    #[test]
+    fn only_the_continuation_of_the_same_stream_is_appended() {
+        let (_, pieces) = pieces_of(false, 12_000, 0, 3500);
+        let held_of = |first: &[u8]| {
+            let mut held = FrameSlot::new(GSO_FRAME_ROOM);
+            held.set_frame(first).unwrap();
+            tcp_offload(&mut held, 1000).unwrap();
+            held
+        };
+        let refused = |first: &[u8], next: &[u8]| {
+            let mut held = held_of(first);
+            let before = held.frame().to_vec();
+            let r = append_tcp(&mut held, next);
+            assert_eq!(held.frame(), &before[..], "unchanged when refused");
+            r
+        };
+        let ok = |first: &[u8], next: &[u8]| append_tcp(&mut held_of(first), next);
+        assert_eq!(ok(&pieces[0], &pieces[1]), Ok(()));
+        // Not the next one: a gap, or the same again.
+        assert_eq!(
+            refused(&pieces[0], &pieces[2]),
+            Err(SegmentError::Malformed)
+        );
+        assert_eq!(
+            refused(&pieces[0], &pieces[0]),
+            Err(SegmentError::Malformed)
+        );
+        let changed = |at: usize, v: u8| {
+            let mut p = pieces[1].clone();
+            p[at] ^= v;
+            p
+        };
+        for (what, at) in [
+            ("destination MAC", 0),
+            ("ToS", 15),
+            ("TTL", 22),
+            ("source address", 26),
+            ("destination port", 37),
+            ("acknowledgment", 45),
+            ("window", 49),
+            ("timestamp option", 63),
+        ] {
+            assert_eq!(
+                refused(&pieces[0], &changed(at, 1)),
+                Err(SegmentError::Malformed),
+                "{what}"
+            );
+        }
+        // SYN, FIN, RST, URG, CWR on the next one; PSH on the one held.
+        for flag in [0x02, TCP_FIN, 0x04, 0x20, TCP_CWR] {
+            assert_eq!(
+                refused(&pieces[0], &changed(47, flag)),
+                Err(SegmentError::Malformed)
+            );
+        }
+        let mut pushed = pieces[0].clone();
+        pushed[47] |= TCP_PSH;
+        assert_eq!(refused(&pushed, &pieces[1]), Err(SegmentError::Malformed));
+        // PSH on the next one is fine and carries over.
+        let mut held = held_of(&pieces[0]);
+        append_tcp(&mut held, &changed(47, TCP_PSH)).unwrap();
+        assert_eq!(held.frame()[47] & TCP_PSH, TCP_PSH);
+        // Nothing beyond the largest IP packet.
+        let mut held = held_of(&tcp_frame(false, &[1u8; 60_000], 0));
+        let mut next = tcp_frame(false, &[2u8; 6_000], 0);
+        next[38..42].copy_from_slice(&SEQ.wrapping_add(60_000).to_be_bytes());
+        let before = held.frame().to_vec();
+        assert_eq!(append_tcp(&mut held, &next), Err(SegmentError::NoRoom));
+        assert_eq!(held.frame(), &before[..]);
+        next.truncate(next.len() - 600);
+        next[16..18].copy_from_slice(&((20 + 32 + 5_400) as u16).to_be_bytes());
+        assert_eq!(
+            append_tcp(&mut held, &next),
+            Ok(()),
+            "65,452 octets of IP fit"
+        );
+        // A frame that is no TCP GSO frame takes nothing.
+        let mut plain = FrameSlot::new(GSO_FRAME_ROOM);
+        plain.set_frame(&pieces[0]).unwrap();
+        assert_eq!(
+            append_tcp(&mut plain, &pieces[1]),
+            Err(SegmentError::NotLarge)
+        );
     }
 }
