@@ -697,6 +697,8 @@ impl Datapath {
 
     /// Cuts the large segment in rx slot `k` into pieces whose IP packets fit `max_ip_len` (as
     /// many TCP segments' worth each as fit) and forwards each: each becomes one LISP packet.
+    /// The pieces are made one after the other in the slot itself (no copy); each is forwarded
+    /// (copied into an egress queue) before the next overwrites the end of its payload.
     fn cut_and_forward(
         &mut self,
         port: PortId,
@@ -705,9 +707,8 @@ impl Datapath {
         max_ip_len: usize,
         now_ms: u64,
     ) {
-        let max_ip_len = max_ip_len.min(PIECE_ROOM - ETH_HLEN);
-        let n = match gso::segment_to_fit(&self.rx[k], max_ip_len, &mut self.pieces) {
-            Ok(n) => n,
+        let mut cut = match gso::InPlaceCut::new(&self.rx[k], max_ip_len) {
+            Ok(cut) => cut,
             Err(e) => {
                 debug!(%port, error = ?e, "large segment could not be cut");
                 self.drops.segment_failed.fetch_add(1, Ordering::Relaxed);
@@ -715,8 +716,11 @@ impl Datapath {
             }
         };
         self.drops.segmented.fetch_add(1, Ordering::Relaxed);
-        for j in 0..n {
-            self.forward(port, tag, Src::Piece(j), now_ms);
+        while cut.next_piece(&mut self.rx[k]) {
+            // A piece of one segment size that still does not fit and has no DF.
+            if let Verdict::Fragment { max_ip_len } = self.forward(port, tag, Src::Rx(k), now_ms) {
+                self.fragment_and_forward(port, tag, k, usize::from(max_ip_len), now_ms);
+            }
         }
     }
 

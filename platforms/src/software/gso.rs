@@ -132,6 +132,94 @@ pub fn segment_to_fit(
     Ok(count)
 }
 
+/// Most header octets a large segment can have: Ethernet, IPv4 with options, TCP with options.
+const MAX_HEADERS: usize = ETH_HLEN + 60 + 60;
+
+/// [`segment_to_fit`] without a copy: the pieces are made one after the other in the large
+/// segment's own buffer. Piece `i` is its payload where it already lies, with the headers
+/// written in front of it, over the end of piece `i - 1`'s payload (saved headers, fixed as
+/// [`segment_to_fit`] fixes them); so a piece must be done with (sent, copied, dropped)
+/// before the next is made. The buffer's headroom in front of each piece is what lies before
+/// it: the slot's own headroom for the first, the previous piece's payload for the others.
+#[derive(Debug)]
+pub struct InPlaceCut {
+    layout: Layout,
+    /// Payload octets per piece (the last may have fewer).
+    step: usize,
+    count: usize,
+    /// The segment's headers as they arrived.
+    headers: [u8; MAX_HEADERS],
+    /// Where the segment's payload starts in the buffer, and its length.
+    payload_at: usize,
+    payload_len: usize,
+    vlan: Option<u16>,
+    next: usize,
+}
+
+impl InPlaceCut {
+    /// Prepares cutting the large segment in `slot` into pieces whose IP packets fit
+    /// `max_ip_len` (see [`segment_to_fit`]); nothing is changed yet.
+    pub fn new(slot: &FrameSlot, max_ip_len: usize) -> Result<InPlaceCut, SegmentError> {
+        let info = slot
+            .gso
+            .filter(GsoInfo::is_segment_offload)
+            .ok_or(SegmentError::NotLarge)?;
+        let frame = slot.frame();
+        let layout = Layout::parse(frame, &info)?;
+        if layout.hdr_len > MAX_HEADERS {
+            return Err(SegmentError::Malformed);
+        }
+        let mut headers = [0u8; MAX_HEADERS];
+        headers[..layout.hdr_len].copy_from_slice(&frame[..layout.hdr_len]);
+        let step = layout.piece_payload(max_ip_len);
+        let payload_len = layout.payload_len();
+        Ok(InPlaceCut {
+            layout,
+            step,
+            count: payload_len.div_ceil(step).max(1),
+            headers,
+            payload_at: slot.start + layout.hdr_len,
+            payload_len,
+            vlan: slot.vlan,
+            next: 0,
+        })
+    }
+
+    /// How many pieces the segment makes.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Makes the next piece in `slot` (the slot given to [`InPlaceCut::new`], nothing else done
+    /// to its buffer since but processing the pieces before): a complete frame with `slot`'s
+    /// `vlan` and no offload. False when every piece was made.
+    pub fn next_piece(&mut self, slot: &mut FrameSlot) -> bool {
+        let i = self.next;
+        if i == self.count {
+            return false;
+        }
+        self.next += 1;
+        let offset = i * self.step;
+        let chunk = self.step.min(self.payload_len - offset);
+        let hdr = self.layout.hdr_len;
+        let start = self.payload_at + offset - hdr;
+        slot.buf[start..start + hdr].copy_from_slice(&self.headers[..hdr]);
+        slot.start = start;
+        slot.len = hdr + chunk;
+        slot.vlan = self.vlan;
+        slot.gso = None;
+        let last = i + 1 == self.count;
+        self.layout.fix_segment(
+            &mut slot.buf[start..start + hdr + chunk],
+            i,
+            offset,
+            last,
+            chunk,
+        );
+        true
+    }
+}
+
 /// Turns the TCP packet in `slot` (Ethernet, IPv4 or IPv6 without extension headers, TCP; any
 /// checksum) into one segmentation-offload frame for a port with vnet-hdr: `slot.gso` becomes
 /// TCPv4/TCPv6 with `gso_size` `mss` and a partial checksum, and the TCP checksum field holds
@@ -900,5 +988,34 @@ mod segment_to_fit_tests {
             append_tcp(&mut plain, &pieces[1]),
             Err(SegmentError::NotLarge)
         );
+    }
+
+    #[test]
+    fn in_place_pieces_are_the_copied_ones() {
+        for ipv6 in [false, true] {
+            for max_ip_len in [0, 3500, 8964, 65_535] {
+                let data: Vec<u8> = (0..30_000).map(|i| (i % 233) as u8).collect();
+                let f = tcp_frame(ipv6, &data, TCP_PSH | TCP_CWR);
+                let src = large(ipv6, &f, 1000);
+                let mut copied = FrameSlot::batch(40, 9216 * 4);
+                let n = segment_to_fit(&src, max_ip_len, &mut copied).unwrap();
+                let mut slot = large(ipv6, &f, 1000);
+                slot.vlan = Some(10);
+                let mut cut = InPlaceCut::new(&slot, max_ip_len).unwrap();
+                assert_eq!(cut.count(), n);
+                let mut made = 0;
+                while cut.next_piece(&mut slot) {
+                    assert_eq!(slot.frame(), copied[made].frame(), "piece {made}");
+                    assert_eq!((slot.vlan, slot.gso), (Some(10), None));
+                    // What the pipeline may do to a piece: rewrite it, encapsulate it (write in
+                    // front of it), before the next one is made.
+                    let start = slot.start;
+                    slot.buf[start - 64..start + 20].fill(0xee);
+                    made += 1;
+                }
+                assert_eq!(made, n);
+                assert!(!cut.next_piece(&mut slot), "done");
+            }
+        }
     }
 }
