@@ -51,11 +51,13 @@ const PUNT_QUEUE: usize = 1024;
 /// punted cannot push them out.
 const URGENT_PUNT_QUEUE: usize = 256;
 const TX_SLOTS: usize = 32;
-/// Most pieces one large segment is cut into (64 KiB at the smallest MSS roamer accepts).
+/// Most pieces a packet is cut into in `pieces`: IPv4 fragments before encapsulation, the
+/// segments of a decapsulated TCP packet for a port without segmentation offload (64 KiB at
+/// the smallest MSS roamer accepts). Large segments cut for the LISP tunnel need none: they are
+/// cut in their own receive slot.
 const PIECES: usize = 128;
-/// Frame room of a piece: a packet of a jumbo (9216-octet) MTU with its Ethernet header. A
-/// large segment cut to fit a LISP tunnel over a port with a larger MTU still gets pieces of
-/// this size.
+/// Frame room of a piece: a packet of a jumbo (9216-octet) MTU with its Ethernet header
+/// (fragments for a tunnel over a port with a larger MTU are cut to this size).
 const PIECE_ROOM: usize = 9216 + 64;
 /// Ethernet header in front of a piece's IP packet.
 const ETH_HLEN: usize = 14;
@@ -409,7 +411,8 @@ struct Datapath {
     /// Per port, its interface as the last check found it (taken as up at start).
     links: Vec<Link>,
     rx: Vec<FrameSlot>,
-    /// Pieces of a large segment cut for a path that cannot take it whole.
+    /// Pieces of a packet cut for a path that cannot take it whole (fragments, segments for a
+    /// port without offload).
     pieces: Vec<FrameSlot>,
     control: Receiver<Control>,
     events: SyncSender<HalEvent>,
