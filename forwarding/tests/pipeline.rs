@@ -126,6 +126,7 @@ fn run(p: &mut Pipeline, port: PortId, frame: &[u8], now: u64) -> (Outcome, Vec<
         start: HEADROOM,
         len,
         large: false,
+        partial_csum: None,
     };
     let out = p.process(port, None, &mut f, now);
     let bytes = f.bytes().to_vec();
@@ -1054,6 +1055,7 @@ fn run_large(p: &mut Pipeline, frame: &[u8]) -> Outcome {
         start: HEADROOM,
         len,
         large: true,
+        partial_csum: None,
     };
     let out = p.process(A, None, &mut f, 0);
     assert_eq!((f.start, f.len), (HEADROOM, len));
@@ -1416,6 +1418,7 @@ fn originate(p: &mut Pipeline, frame: &[u8], now: u64) -> (Outcome, Vec<u8>) {
         start: HEADROOM,
         len,
         large: false,
+        partial_csum: None,
     };
     let out = p.originate(&mut f, now);
     let bytes = f.bytes().to_vec();

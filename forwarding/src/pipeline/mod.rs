@@ -186,6 +186,11 @@ pub struct Frame<'a> {
     pub len: usize,
     /// A large segment whose cutting the port offloads to the kernel (vnet-hdr GSO).
     pub large: bool,
+    /// A layer-4 checksum the sender left to the offload (vnet-hdr `NEEDS_CSUM`): the position
+    /// in `buf` of the first summed octet and the field's offset from it. Encapsulation
+    /// completes it and clears this: the ETR at the other end may not be roamer, and over IPv6
+    /// the outer UDP checksum covers the field.
+    pub partial_csum: Option<(usize, usize)>,
 }
 
 impl Frame<'_> {
@@ -373,6 +378,7 @@ impl Pipeline {
             start: 128,
             len: frame.len(),
             large: false,
+            partial_csum: None,
         };
         let mut t = TextTrace::default();
         let counters = self.counters.clone();
@@ -1143,6 +1149,12 @@ impl Pipeline {
         if decrement {
             decrement_ttl(frame.bytes_mut());
         }
+        if let Some((first, offset)) = frame.partial_csum.take() {
+            complete_partial_checksum(frame.buf, first, frame.start + frame.len, offset);
+            t.step(format_args!(
+                "partial layer-4 checksum completed before encapsulation"
+            ));
+        }
         let inner_start = frame.start + ETH_LEN;
         let header = LispDataRepr {
             nonce: NonceField::Nonce {
@@ -1624,4 +1636,49 @@ fn decrement_ttl(frame: &mut [u8]) {
     let sum = u16::from_be_bytes([ip[10], ip[11]]);
     let updated = checksum::update_word(sum, old, new);
     ip[10..12].copy_from_slice(&updated.to_be_bytes());
+}
+
+/// Writes the checksum whose pseudo-header sum sits in the field at `first + offset`: the sum of
+/// `buf[first..end]` (which includes that field), complemented. Out-of-range offsets leave the
+/// packet as it is (the receiver then drops it for its checksum; nothing here panics).
+fn complete_partial_checksum(buf: &mut [u8], first: usize, end: usize, offset: usize) {
+    let field = first + offset;
+    let Some(covered) = buf.get(first..end) else {
+        return;
+    };
+    if field + 2 > end {
+        return;
+    }
+    let mut value = checksum::finish(checksum::add(0, covered));
+    if value == 0 && offset == 6 {
+        // UDP (checksum at offset 6): a computed zero is sent as all ones.
+        value = 0xffff;
+    }
+    buf[field..field + 2].copy_from_slice(&value.to_be_bytes());
+}
+
+#[cfg(test)]
+mod partial_checksum_tests {
+    use super::*;
+
+    /// A UDP datagram whose checksum field holds the folded pseudo-header sum, as a sender with
+    /// checksum offload leaves it; completing it gives the checksum computed from scratch.
+    #[test]
+    fn a_partial_checksum_is_completed_to_the_full_one() {
+        let (src, dst) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        let mut udp = vec![0x12, 0x34, 0x10, 0xf5, 0, 13, 0, 0, b'h', b'e', b'l', b'l', b'o'];
+        let pseudo = checksum::pseudo_ipv4(src, dst, checksum::IPPROTO_UDP, 13);
+        let full = checksum::udp_field(pseudo, &udp);
+        udp[6..8].copy_from_slice(&checksum::fold(pseudo).to_be_bytes());
+        let mut buf = vec![0u8; 4];
+        buf.extend_from_slice(&udp);
+        let end = buf.len();
+        complete_partial_checksum(&mut buf, 4, end, 6);
+        assert_eq!(u16::from_be_bytes([buf[10], buf[11]]), full);
+        // Out of range: left alone.
+        let before = buf.clone();
+        complete_partial_checksum(&mut buf, 4, end, 12);
+        complete_partial_checksum(&mut buf, 4, end + 10, 6);
+        assert_eq!(buf, before);
+    }
 }

@@ -616,14 +616,29 @@ impl Datapath {
             Src::Piece(j) => &mut self.pieces[j],
         };
         let large = slot.gso.is_some_and(|g| g.gso_type != GsoType::None);
+        let partial = slot
+            .gso
+            .and_then(|g| g.csum)
+            .map(|(first, offset)| (slot.start + usize::from(first), usize::from(offset)));
         let mut frame = Frame {
             buf: &mut slot.buf,
             start: slot.start,
             len: slot.len,
             large,
+            partial_csum: partial,
         };
         let out = self.pipeline.process(port, tag, &mut frame, now_ms);
         let (start, len) = (frame.start, frame.len);
+        // Encapsulation completed the checksum: nothing is left for the offload to do.
+        if partial.is_some()
+            && frame.partial_csum.is_none()
+            && let Some(g) = slot.gso.as_mut()
+        {
+            g.csum = None;
+            if g.gso_type == GsoType::None {
+                slot.gso = None;
+            }
+        }
         // The pipeline never moves the packet's bytes: it strips a tag, adds or takes off a
         // LISP encapsulation by moving the frame's start. Offload offsets (a partial checksum)
         // count from the start, so they move the other way and keep pointing at the same
@@ -1035,6 +1050,7 @@ impl Datapath {
             start: HEADROOM,
             len: frame.len(),
             large: false,
+            partial_csum: None,
         };
         let out = self.pipeline.originate(&mut f, now_ms);
         let (start, len) = (f.start, f.len);
