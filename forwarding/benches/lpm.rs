@@ -11,7 +11,7 @@
 //!   bits), so every lookup resolves to a real route and walks the full depth.
 //!
 //! Measured: random lookup (criterion, median ns per lookup; roamer also through its burst
-//! API, 32 addresses per call, which the peers lack), churn (criterion: one insert of a
+//! API, 64 addresses per call, which the peers lack), churn (criterion: one insert of a
 //! new prefix plus one remove of an older one per iteration, at ~1.06M prefixes), bulk insert of
 //! 1M new prefixes into the 1M table and their removal (wall clock, once), and memory (roamer's
 //! `memory_bytes()`, treebitmap's `mem_usage()`, prefix-trie's `mem_size()`). A table comparing
@@ -393,8 +393,8 @@ fn per_s(n: usize, d: Duration) -> f64 {
 
 const SAMPLE_SIZE: usize = 100;
 
-/// Addresses per `lookup_batch` call: a typical receive burst.
-const BURST: usize = 32;
+/// Addresses per `lookup_batch` call: the software data path's receive batch (64 frames).
+const BURST: usize = 64;
 
 fn run_one<T: Copy, Tb: Table<T>>(c: &mut Criterion, family: &str, data: &Data<T>) -> Score {
     let mut score = Score {

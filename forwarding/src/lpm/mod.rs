@@ -10,7 +10,7 @@
 //!   leading-zero count, indexes children and values by popcount, and reads the value once at
 //!   the end. The direct table covers 18 bits instead of 12 once a table holds 256 Ki prefixes,
 //!   which takes a level (a dependent miss) off the lookups of the tables where the levels no
-//!   longer fit the cache. [`LpmTable::lookup_batch`] runs a burst of up to 32 lookups in
+//!   longer fit the cache. [`LpmTable::lookup_batch`] runs a burst of up to 64 lookups in
 //!   lock-step rounds, each lane prefetching the line it reads in the next round, so that the
 //!   misses of the burst overlap; lookups use POPCNT where the CPU has it (checked at run time,
 //!   see `cpu.rs`).
