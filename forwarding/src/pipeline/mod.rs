@@ -1666,7 +1666,9 @@ mod partial_checksum_tests {
     #[test]
     fn a_partial_checksum_is_completed_to_the_full_one() {
         let (src, dst) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
-        let mut udp = vec![0x12, 0x34, 0x10, 0xf5, 0, 13, 0, 0, b'h', b'e', b'l', b'l', b'o'];
+        let mut udp = vec![
+            0x12, 0x34, 0x10, 0xf5, 0, 13, 0, 0, b'h', b'e', b'l', b'l', b'o',
+        ];
         let pseudo = checksum::pseudo_ipv4(src, dst, checksum::IPPROTO_UDP, 13);
         let full = checksum::udp_field(pseudo, &udp);
         udp[6..8].copy_from_slice(&checksum::fold(pseudo).to_be_bytes());
