@@ -404,3 +404,31 @@ fn tcp_still_crosses_an_underlay_of_1500() {
         }
     }
 }
+
+/// A host that does not set DF (`ip_no_pmtu_disc`) behind an underlay of 1500: a host segment
+/// no longer fits the tunnel after its 36 octets, so each piece the ITR cuts is fragmented
+/// before encapsulation, and the transfer still arrives byte for byte.
+#[test]
+fn tcp_without_df_is_cut_then_fragmented_over_an_underlay_of_1500() {
+    if !testkit::privileged() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let lab = lab(1500);
+    lab.h1
+        .exec(&["sysctl", "-qw", "net.ipv4.ip_no_pmtu_disc=1"])
+        .expect("sysctl");
+    let data = known_bytes(2 << 20, 0xdf);
+    transfer_intact(&lab, "10.20.0.5".parse().expect("address"), 5005, &data);
+    assert!(counter(&lab.d1, "segmented") > 0, "large segments cut");
+    assert!(counter(&lab.d1, "fragmented") > 0, "pieces fragmented");
+    for d in [&lab.d1, &lab.d2] {
+        for drop in [
+            "drop segment-failed",
+            "drop fragment-failed",
+            "drop too-big-to-encapsulate",
+        ] {
+            assert_eq!(counter(d, drop), 0, "{drop}");
+        }
+    }
+}
