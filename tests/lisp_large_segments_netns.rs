@@ -135,21 +135,7 @@ fn transfer(
 ) -> (Vec<u8>, Duration) {
     let listening = server.spawn(move || -> std::io::Result<Vec<u8>> {
         let listener = std::net::TcpListener::bind((to, port))?;
-        listener.set_nonblocking(true)?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut stream = loop {
-            match listener.accept() {
-                Ok((s, _)) => break s,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    if Instant::now() > deadline {
-                        return Err(e);
-                    }
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err(e) => return Err(e),
-            }
-        };
-        stream.set_nonblocking(false)?;
+        let mut stream = testkit::accept_within(&listener, Duration::from_secs(30))?;
         stream.set_read_timeout(Some(Duration::from_secs(15)))?;
         let mut got = Vec::new();
         stream.read_to_end(&mut got)?;
@@ -158,15 +144,8 @@ fn transfer(
     let started = Instant::now();
     let payload = data.to_vec();
     let sending = from.spawn(move || -> std::io::Result<()> {
-        let to = SocketAddr::from((to, port));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut stream = loop {
-            match std::net::TcpStream::connect_timeout(&to, Duration::from_secs(5)) {
-                Ok(s) => break s,
-                Err(e) if Instant::now() > deadline => return Err(e),
-                Err(_) => std::thread::sleep(Duration::from_millis(20)),
-            }
-        };
+        let mut stream =
+            testkit::connect_within(SocketAddr::from((to, port)), Duration::from_secs(30))?;
         stream.set_write_timeout(Some(Duration::from_secs(15)))?;
         stream.write_all(&payload)?;
         stream.shutdown(std::net::Shutdown::Write)

@@ -681,8 +681,9 @@ fn encapsulated_by_peer(host_frame: &[u8]) -> Vec<u8> {
     bytes
 }
 
-#[test]
-fn etr_delivers_local_eids_and_raises_smr_and_no_route_events() {
+/// The test switch as an ETR: host B (10.20.0.6) known behind port B, 10.20.0.0/16 in the
+/// local LISP database.
+fn etr_switch() -> Pipeline {
     let mut p = switch();
     run(
         &mut p,
@@ -698,6 +699,12 @@ fn etr_delivers_local_eids_and_raises_smr_and_no_route_events() {
             locators: vec![],
         },
     );
+    p
+}
+
+#[test]
+fn etr_delivers_local_eids_and_raises_smr_and_no_route_events() {
+    let mut p = etr_switch();
     // Local and routed: delivered natively to host B.
     let (out, bytes) = run(&mut p, UPLINK, &encapsulated([10, 20, 0, 6]), 1);
     assert_eq!(out.verdict, Verdict::Forward { port: B, tag: None });
@@ -1143,21 +1150,7 @@ fn tcp_to_b(payload: usize) -> Vec<u8> {
 
 #[test]
 fn etr_sends_decapsulated_tcp_larger_than_the_host_port_as_tcp_segments() {
-    let mut p = switch();
-    run(
-        &mut p,
-        B,
-        &arp_request(HOST_B, [10, 20, 0, 6], [10, 20, 0, 1]),
-        0,
-    );
-    add(
-        &mut p,
-        TableEntry::LispDatabase {
-            iid: Iid::default(),
-            eid: "10.20.0.0/16".parse().unwrap(),
-            locators: vec![],
-        },
-    );
+    let mut p = etr_switch();
     p.set_port_mtu(B, 1500);
     // Four segments' worth packed into one LISP packet by the ITR.
     let (out, bytes) = run(
@@ -1192,21 +1185,7 @@ fn etr_sends_decapsulated_tcp_larger_than_the_host_port_as_tcp_segments() {
     assert_eq!(p.counters.tcp_segmented, 1);
     assert!(p.counters.drops.is_empty(), "{:?}", p.counters.drops);
     // The port's MTU unknown: nothing to fit.
-    let mut q = switch();
-    run(
-        &mut q,
-        B,
-        &arp_request(HOST_B, [10, 20, 0, 6], [10, 20, 0, 1]),
-        0,
-    );
-    add(
-        &mut q,
-        TableEntry::LispDatabase {
-            iid: Iid::default(),
-            eid: "10.20.0.0/16".parse().unwrap(),
-            locators: vec![],
-        },
-    );
+    let mut q = etr_switch();
     let (out, _) = run(
         &mut q,
         UPLINK,

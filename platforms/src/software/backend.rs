@@ -1558,10 +1558,10 @@ mod tests {
 
     const HOST: [u8; 6] = [0x02, 0, 0, 0, 0, 0x06];
 
-    /// A port like [`MemPort`] whose frames carry a `virtio_net_hdr` in front (it "negotiated"
+    /// A [`MemPort`] whose sent frames carry a `virtio_net_hdr` in front (it "negotiated"
     /// vnet-hdr and TSO), so a test can see the offload the data path asked for.
     #[derive(Debug)]
-    struct VnetMemPort(UnixDatagram);
+    struct VnetMemPort(MemPort);
 
     impl PortIo for VnetMemPort {
         fn name(&self) -> &str {
@@ -1569,7 +1569,7 @@ mod tests {
         }
 
         fn recv_batch(&mut self, slots: &mut [FrameSlot]) -> std::io::Result<usize> {
-            MemPort::recv_batch(&mut MemPort(self.0.try_clone()?), slots)
+            self.0.recv_batch(slots)
         }
 
         fn send_batch(&mut self, slots: &mut [FrameSlot]) -> std::io::Result<usize> {
@@ -1580,25 +1580,25 @@ mod tests {
                 super::super::port::GsoInfo::to_vnet_hdr(s.gso.as_ref(), &mut hdr);
                 let mut datagram = hdr.to_vec();
                 datagram.extend_from_slice(s.frame());
-                self.0.send(&datagram)?;
+                (self.0).0.send(&datagram)?;
             }
             Ok(slots.len())
         }
 
         fn raw_fd(&self) -> RawFd {
-            self.0.as_raw_fd()
+            self.0.raw_fd()
         }
 
         fn mac(&self) -> [u8; 6] {
-            ROUTER
+            self.0.mac()
         }
 
         fn mtu(&self) -> u32 {
-            1500
+            self.0.mtu()
         }
 
         fn is_up(&self) -> bool {
-            true
+            self.0.is_up()
         }
 
         fn features(&self) -> PortFeatures {
@@ -1610,7 +1610,7 @@ mod tests {
         }
 
         fn stats(&self) -> PortStats {
-            PortStats::default()
+            self.0.stats()
         }
     }
 
@@ -1768,7 +1768,7 @@ mod tests {
     #[test]
     fn a_large_decapsulated_tcp_packet_leaves_a_vnet_hdr_port_as_one_gso_frame() {
         use super::super::port::{GsoInfo, VNET_HDR_LEN};
-        let (b, up, host) = etr(|end| Box::new(VnetMemPort(end)));
+        let (b, up, host) = etr(|end| Box::new(VnetMemPort(MemPort(end))));
         let payload: Vec<u8> = (0..6000).map(|i| (i % 241) as u8).collect();
         let inner = inner_tcp(&payload);
         up.send(&from_peer(&inner)).expect("LISP packet");

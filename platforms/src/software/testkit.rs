@@ -416,6 +416,43 @@ pub fn pattern(i: usize) -> u8 {
     (i.wrapping_mul(7) ^ (i >> 12)) as u8
 }
 
+/// The first connection `listener` accepts within `within` (a blocking stream), or the
+/// `WouldBlock` error once that time has passed.
+pub fn accept_within(
+    listener: &std::net::TcpListener,
+    within: Duration,
+) -> io::Result<std::net::TcpStream> {
+    listener.set_nonblocking(true)?;
+    let deadline = Instant::now() + within;
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false)?;
+                return Ok(stream);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if Instant::now() > deadline {
+                    return Err(e);
+                }
+                thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A TCP connection to `to`, retried (the listener may not be up yet) for up to `within`.
+pub fn connect_within(to: SocketAddr, within: Duration) -> io::Result<std::net::TcpStream> {
+    let deadline = Instant::now() + within;
+    loop {
+        match std::net::TcpStream::connect_timeout(&to, Duration::from_secs(5)) {
+            Ok(stream) => return Ok(stream),
+            Err(e) if Instant::now() > deadline => return Err(e),
+            Err(_) => thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
 /// Streams `total` bytes over TCP from `ns1` to `to:port` (an address of `ns2`); returns how
 /// many arrived matching [`pattern`], and how long it took.
 pub fn tcp_stream(
@@ -427,21 +464,7 @@ pub fn tcp_stream(
 ) -> io::Result<(usize, Duration)> {
     let server = ns2.spawn(move || -> std::io::Result<usize> {
         let listener = std::net::TcpListener::bind((to, port))?;
-        listener.set_nonblocking(true)?;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut stream = loop {
-            match listener.accept() {
-                Ok((s, _)) => break s,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    if Instant::now() > deadline {
-                        return Err(e);
-                    }
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err(e) => return Err(e),
-            }
-        };
-        stream.set_nonblocking(false)?;
+        let mut stream = accept_within(&listener, Duration::from_secs(20))?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         let mut buf = vec![0u8; 1 << 16];
         let mut good = 0;
@@ -460,15 +483,7 @@ pub fn tcp_stream(
     });
     let started = Instant::now();
     let client = ns1.spawn(move || -> std::io::Result<()> {
-        let to = SocketAddr::from((to, port));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut stream = loop {
-            match std::net::TcpStream::connect_timeout(&to, Duration::from_secs(5)) {
-                Ok(s) => break s,
-                Err(e) if Instant::now() > deadline => return Err(e),
-                Err(_) => std::thread::sleep(Duration::from_millis(20)),
-            }
-        };
+        let mut stream = connect_within(SocketAddr::from((to, port)), Duration::from_secs(20))?;
         stream.set_write_timeout(Some(Duration::from_secs(10)))?;
         let data: Vec<u8> = (0..total).map(pattern).collect();
         stream.write_all(&data)?;
