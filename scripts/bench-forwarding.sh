@@ -38,6 +38,12 @@
 #   NICE (-10: each benchmark process runs in a session of its own at this nice level, so it
 #         takes precedence over other work on the machine alike for every data path; 0: off)
 #   LISP_XTR2_CPU (unset: both xTRs on the switch CPU; N: the decapsulating xTR on CPU N)
+#   BOX_CPU (0.4; 0: off): L3 and LISP are measured a second time ("l3-box", "lisp-box") with
+#         every switch process held to this share of a CPU by a CPU cgroup of its own (CFS
+#         bandwidth, 10 ms periods): one box of equal power per switch, as two xTRs are two
+#         switches in a network. The L3 router gets one box, the two xTRs one each (both on
+#         the switch CPU, so BOX_CPU must stay below one half). Needs the cgroup "cpu"
+#         controller (v1 or v2); without it the box cases are reported as unsupported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,6 +55,7 @@ CASES=${CASES:-copier bridge l2 l3 lisp}
 PERF=${PERF:-0}
 PERF_TOP=${PERF_TOP:-25}
 NICE=${NICE:--10}
+BOX_CPU=${BOX_CPU:-0.4}
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "bench-forwarding: needs root (network namespaces, AF_PACKET)" >&2
@@ -92,6 +99,7 @@ done
 WORK=$(mktemp -d /tmp/bench-forwarding.XXXXXX)
 NAMESPACES=()
 PIDS=()
+BOX_GROUPS=()
 
 cleanup() {
     local pid ns
@@ -106,6 +114,11 @@ cleanup() {
         ip netns del "$ns" 2>/dev/null || true
     done
     NAMESPACES=()
+    local group
+    for group in "${BOX_GROUPS[@]}"; do
+        rmdir "$group" 2>/dev/null || true
+    done
+    BOX_GROUPS=()
 }
 on_exit() {
     cleanup
@@ -147,7 +160,9 @@ PINNED=$([ "$PIN" = 1 ] && [ "$CPUS" -ge 2 ] && echo 1 || echo 0)
 
 # --- topology helpers: names are $P$C<name>, C = the letter of the data path being built ------
 
-declare -A LETTER=([direct]=d [copier]=c [bridge]=b [l2]=s [l3]=r [lisp]=x)
+# The box cases measure the topologies of l3 and lisp again: they share their letters.
+declare -A LETTER=([direct]=d [copier]=c [bridge]=b [l2]=s [l3]=r [lisp]=x [l3-box]=r
+    [lisp-box]=x)
 C=
 
 # mkns NAME: a namespace with lo up and IPv6 off (no router or neighbour chatter).
@@ -405,6 +420,89 @@ setup_lisp() {
     DST_MAC[lisp]=$(neigh_mac 10.10.0.1)
 }
 
+# --- boxes: a CPU budget per switch process (BOX_CPU) ------------------------------------------
+
+# Where the cgroup "cpu" controller is: BOX_ROOT, with BOX_V=1 (cpu.cfs_quota_us) or 2 (cpu.max);
+# empty when there is none.
+BOX_ROOT=
+BOX_V=
+BOX_PERIOD_US=10000
+box_probe() {
+    if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+        if grep -qw cpu /sys/fs/cgroup/cgroup.controllers; then
+            grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control ||
+                echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || return 1
+            BOX_ROOT=/sys/fs/cgroup
+            BOX_V=2
+        fi
+    elif [ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
+        BOX_ROOT=/sys/fs/cgroup/cpu
+        BOX_V=1
+    elif [ -f /sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us ]; then
+        BOX_ROOT=/sys/fs/cgroup/cpu,cpuacct
+        BOX_V=1
+    fi
+    [ -n "$BOX_ROOT" ]
+}
+
+# box_make PID: a cgroup of its own for PID with a quota of BOX_CPU; PID stays where it is
+# until box_enter. Records the group and PID's present group.
+declare -A BOX_OF HOME_OF
+box_make() {
+    local group=$BOX_ROOT/${P}box$1 quota
+    quota=$(awk -v c="$BOX_CPU" -v p="$BOX_PERIOD_US" 'BEGIN { printf "%d", c * p }')
+    mkdir "$group" || return 1
+    BOX_GROUPS+=("$group")
+    if [ "$BOX_V" = 2 ]; then
+        echo "$quota $BOX_PERIOD_US" >"$group/cpu.max" || return 1
+        HOME_OF[$1]=$BOX_ROOT$(sed -n 's/^0:://p' "/proc/$1/cgroup")
+    else
+        echo "$BOX_PERIOD_US" >"$group/cpu.cfs_period_us" || return 1
+        echo "$quota" >"$group/cpu.cfs_quota_us" || return 1
+        HOME_OF[$1]=$BOX_ROOT$(awk -F: '$2 ~ /(^|,)cpu(,|$)/ { print $3 }' "/proc/$1/cgroup")
+    fi
+    BOX_OF[$1]=$group
+}
+
+# box_enter CASE / box_leave CASE: the switch processes of CASE into their boxes, and back.
+box_enter() {
+    local pid
+    for pid in ${SWITCH_PIDS[$1]//,/ }; do
+        echo "$pid" >"${BOX_OF[$pid]}/cgroup.procs"
+    done
+}
+box_leave() {
+    local pid
+    for pid in ${SWITCH_PIDS[$1]//,/ }; do
+        echo "$pid" >"${HOME_OF[$pid]}/cgroup.procs" 2>/dev/null || true
+    done
+}
+
+# setup_box CASE BASE: the box case CASE measures BASE's topology with a box per switch process.
+setup_box() {
+    if [ "${READY[$2]:-}" != 1 ]; then
+        NOTE[$1]="$2 not up"
+        return 1
+    fi
+    if ! box_probe; then
+        NOTE[$1]="unsupported: no cgroup cpu controller"
+        return 1
+    fi
+    SWITCH_PIDS[$1]=${SWITCH_PIDS[$2]}
+    DST_MAC[$1]=${DST_MAC[$2]}
+    SRC_IP[$1]=${SRC_IP[$2]}
+    DST_IP[$1]=${DST_IP[$2]}
+    local pid
+    for pid in ${SWITCH_PIDS[$1]//,/ }; do
+        if ! box_make "$pid"; then
+            NOTE[$1]="unsupported: cannot make a CPU cgroup"
+            return 1
+        fi
+    done
+}
+setup_l3-box() { setup_box l3-box l3; }
+setup_lisp-box() { setup_box lisp-box lisp; }
+
 # --- measurements -----------------------------------------------------------------------------
 
 median() {
@@ -509,6 +607,17 @@ measure_tcp() {
     return 0
 }
 
+# measure pps|tcp CASE ROUND: one measurement, a box case with its switch processes in their
+# boxes for its duration.
+measure() {
+    local boxed=0
+    if [[ $2 == *-box ]]; then
+        box_enter "$2" && boxed=1
+    fi
+    "measure_$1" "$2" "$3"
+    if [ "$boxed" = 1 ]; then box_leave "$2"; fi
+}
+
 # --- run --------------------------------------------------------------------------------------
 
 placement() {
@@ -523,6 +632,11 @@ ALL=(direct)
 for c in $CASES; do
     if [ "$c" != direct ]; then ALL+=("$c"); fi
 done
+if [ "$BOX_CPU" != 0 ]; then
+    for c in l3 lisp; do
+        if [[ " ${ALL[*]} " == *" $c "* ]]; then ALL+=("$c-box"); fi
+    done
+fi
 echo "== building the topologies"
 for c in "${ALL[@]}"; do
     C=${LETTER[$c]:?unknown data path $c}
@@ -543,11 +657,11 @@ fi
 for round in $(seq 1 "$REPEAT"); do
     echo "== round $round of $REPEAT: 64-byte pps"
     for c in "${ALL[@]}"; do
-        if [ "${READY[$c]:-}" = 1 ]; then measure_pps "$c" "$round"; fi
+        if [ "${READY[$c]:-}" = 1 ]; then measure pps "$c" "$round"; fi
     done
     echo "== round $round of $REPEAT: TCP"
     for c in "${ALL[@]}"; do
-        if [ "${READY[$c]:-}" = 1 ]; then measure_tcp "$c" "$round"; fi
+        if [ "${READY[$c]:-}" = 1 ]; then measure tcp "$c" "$round"; fi
     done
 done
 LOAD_END=$(uptime)
@@ -579,6 +693,8 @@ label() {
     l2) echo "roamer L2 (same VLAN)" ;;
     l3) echo "roamer L3 (SVI to SVI)" ;;
     lisp) echo "roamer LISP encap+decap (2 xTRs)" ;;
+    l3-box) echo "roamer L3, one $BOX_CPU-CPU box" ;;
+    lisp-box) echo "roamer LISP, a $BOX_CPU-CPU box per xTR" ;;
     esac
 }
 
@@ -646,6 +762,8 @@ row "L3 pps / copier pps" pps l3 copier 0.85
 row "L3 TCP / copier TCP" tcp l3 copier 0.85
 row "LISP pps / roamer L3 pps" pps lisp l3 0.8
 row "LISP TCP / roamer L3 TCP" tcp lisp l3 0.8
+row "LISP pps / L3 pps, box per switch" pps lisp-box l3-box 0.8
+row "LISP TCP / L3 TCP, box per switch" tcp lisp-box l3-box 0.8
 row "L2 pps / Linux bridge pps" pps l2 bridge
 row "L2 TCP / Linux bridge TCP" tcp l2 bridge
 row "copier pps / tools-only pps" pps copier direct
@@ -656,4 +774,10 @@ if [[ " ${ALL[*]} " == *" lisp "* ]] && [ "$PINNED" = 1 ] && [ -z "${LISP_XTR2_C
     echo
     echo "LISP: both xTRs run on CPU $SWITCH_CPU, so every LISP packet costs two switch passes on"
     echo "the one CPU that L3 has for one pass (LISP_XTR2_CPU=N puts the second xTR elsewhere)."
+fi
+if [ "${READY[lisp-box]:-}" = 1 ]; then
+    echo
+    echo "Box rows: every switch process limited to $BOX_CPU of a CPU (cgroup CFS bandwidth, one"
+    echo "group per process): the L3 router is one such box, each xTR another, as in a network"
+    echo "where the two xTRs are two switches of equal power."
 fi

@@ -350,6 +350,130 @@ pub fn append_tcp(held: &mut FrameSlot, next: &[u8]) -> Result<(), SegmentError>
     Ok(())
 }
 
+/// Most datagrams one UDP segmentation-offload frame carries (the kernel's `UDP_MAX_SEGMENTS`
+/// on the socket path; the AF_PACKET path has no limit of its own, this keeps to the smallest).
+pub const MAX_UDP_SEGMENTS: usize = 64;
+
+/// Appends the UDP datagram `next` (Ethernet, IPv4 without options or IPv6 without extension
+/// headers, UDP; one whole packet, not a fragment) to `held`, making `held` one UDP
+/// segmentation-offload frame (USO: `gso_size` = the first datagram's payload, a partial
+/// checksum), the way a UDP socket with `UDP_SEGMENT` hands a train of datagrams to a device:
+/// the kernel, or the device, cuts it into datagrams with the same headers, their own
+/// lengths, IPv4 IDs counting up, and checksums. `next` joins when its Ethernet, IP (but
+/// length, ID and checksum) and UDP ports are `held`'s, every datagram in `held` is full
+/// (`gso_size`), its payload is not larger, and the frame stays within an IP packet and
+/// [`MAX_UDP_SEGMENTS`]. Refused (`Malformed` when it does not match, `NoRoom` when it does
+/// not fit): `held` is left as it was.
+pub fn append_udp(held: &mut FrameSlot, next: &[u8]) -> Result<(), SegmentError> {
+    let size = match held.gso {
+        None => None,
+        Some(g) if g.gso_type == GsoType::UdpL4 && g.csum.is_some() => {
+            Some(usize::from(g.gso_size))
+        }
+        Some(_) => return Err(SegmentError::NotLarge),
+    };
+    let frame = held.frame();
+    let (ipv6, l4) = plain_udp(frame)?;
+    if plain_udp(next)? != (ipv6, l4) {
+        return Err(SegmentError::Malformed);
+    }
+    let hdr = l4 + 8;
+    let ip = ETH_HLEN;
+    let same = |a: std::ops::Range<usize>| frame[a.clone()] == next[a];
+    let headers_match = same(0..ip)
+        && if ipv6 {
+            same(ip..ip + 4) && same(ip + 6..ip + 40)
+        } else {
+            // Version, IHL, ToS; flags and offset; TTL, protocol; addresses.
+            same(ip..ip + 2) && same(ip + 6..ip + 10) && same(ip + 12..ip + 20)
+        }
+        && same(l4..l4 + 4);
+    if !headers_match {
+        return Err(SegmentError::Malformed);
+    }
+    let held_payload = frame.len() - hdr;
+    let add = next.len() - hdr;
+    let size = size.unwrap_or(held_payload);
+    let full = size > 0 && held_payload % size == 0;
+    if !full || add == 0 || add > size {
+        return Err(SegmentError::Malformed);
+    }
+    let l4_total = frame.len() - l4 + add;
+    let room = held.buf.len().saturating_sub(held.start + held.len);
+    if l4_total > usize::from(u16::MAX) - if ipv6 { 0 } else { l4 - ETH_HLEN }
+        || room < add
+        || held_payload / size >= MAX_UDP_SEGMENTS
+    {
+        return Err(SegmentError::NoRoom);
+    }
+    let end = held.start + held.len;
+    held.buf[end..end + add].copy_from_slice(&next[hdr..]);
+    held.len += add;
+    let f = held.frame_mut();
+    if ipv6 {
+        f[ip + 4..ip + 6].copy_from_slice(&(l4_total as u16).to_be_bytes());
+    } else {
+        let ip_len = (l4 - ip + l4_total) as u16;
+        f[ip + 2..ip + 4].copy_from_slice(&ip_len.to_be_bytes());
+        f[ip + 10..ip + 12].copy_from_slice(&[0, 0]);
+        let sum = !ones_complement_sum(&f[ip..l4]);
+        f[ip + 10..ip + 12].copy_from_slice(&sum.to_be_bytes());
+    }
+    f[l4 + 4..l4 + 6].copy_from_slice(&(l4_total as u16).to_be_bytes());
+    let layout = Layout {
+        ipv6,
+        udp: true,
+        l4,
+        hdr_len: hdr,
+        mss: size,
+        total: f.len(),
+    };
+    let pseudo = layout.pseudo_sum(f, l4_total);
+    f[l4 + 6..l4 + 8].copy_from_slice(&pseudo.to_be_bytes());
+    held.gso = Some(GsoInfo {
+        gso_type: GsoType::UdpL4,
+        ecn: false,
+        gso_size: u16::try_from(size).map_err(|_| SegmentError::NoRoom)?,
+        hdr_len: u16::try_from(hdr).map_err(|_| SegmentError::Malformed)?,
+        csum: Some((u16::try_from(l4).map_err(|_| SegmentError::Malformed)?, 6)),
+        data_valid: false,
+    });
+    Ok(())
+}
+
+/// `(ipv6, l4)` of a frame that is one whole UDP datagram: Ethernet, IPv4 without options and
+/// not a fragment, or IPv6 with UDP as its next header, lengths matching the frame's.
+fn plain_udp(frame: &[u8]) -> Result<(bool, usize), SegmentError> {
+    let be16 = |at: usize| -> Result<usize, SegmentError> {
+        Ok(usize::from(u16::from_be_bytes([
+            *frame.get(at).ok_or(SegmentError::Malformed)?,
+            *frame.get(at + 1).ok_or(SegmentError::Malformed)?,
+        ])))
+    };
+    let ip = ETH_HLEN;
+    let (ipv6, l4) = match be16(12)? {
+        0x0800 => {
+            let whole = frame.get(ip) == Some(&0x45)
+                && frame.get(ip + 9) == Some(&17)
+                && be16(ip + 6)? & 0x3fff == 0
+                && be16(ip + 2)? + ETH_HLEN == frame.len();
+            (false, whole.then_some(ip + 20))
+        }
+        0x86dd => {
+            let whole = frame.get(ip).is_some_and(|v| v >> 4 == 6)
+                && frame.get(ip + 6) == Some(&17)
+                && be16(ip + 4)? + ETH_HLEN + 40 == frame.len();
+            (true, whole.then_some(ip + 40))
+        }
+        _ => (false, None),
+    };
+    let l4 = l4.ok_or(SegmentError::Malformed)?;
+    if be16(l4 + 4)? + l4 != frame.len() {
+        return Err(SegmentError::Malformed);
+    }
+    Ok((ipv6, l4))
+}
+
 /// Where the headers of a large segment are.
 #[derive(Debug, Clone, Copy)]
 struct Layout {
@@ -1017,5 +1141,171 @@ mod segment_to_fit_tests {
                 assert!(!cut.next_piece(&mut slot), "done");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod append_udp_tests {
+    use super::*;
+    use crate::software::port::GSO_FRAME_ROOM;
+    use etherparse::{Ipv4HeaderSlice, Ipv6HeaderSlice, UdpSlice};
+
+    /// Ethernet + IPv4 (DF, no options) or IPv6 + UDP 5000 -> `dport` with `payload`; the UDP
+    /// checksum 0 (IPv4) or complete.
+    fn datagram(ipv6: bool, dport: u16, id: u16, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2];
+        let udp_len = 8 + payload.len();
+        if ipv6 {
+            f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+            f.extend_from_slice(&(udp_len as u16).to_be_bytes());
+            f.extend_from_slice(&[17, 64]);
+            f.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+            f.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        } else {
+            f.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
+            f.extend_from_slice(&((20 + udp_len) as u16).to_be_bytes());
+            f.extend_from_slice(&id.to_be_bytes());
+            f.extend_from_slice(&[0x40, 0, 64, 17, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2]);
+            let sum = !ones_complement_sum(&f[ETH_HLEN..ETH_HLEN + 20]);
+            f[ETH_HLEN + 10..ETH_HLEN + 12].copy_from_slice(&sum.to_be_bytes());
+        }
+        f.extend_from_slice(&5000u16.to_be_bytes());
+        f.extend_from_slice(&dport.to_be_bytes());
+        f.extend_from_slice(&(udp_len as u16).to_be_bytes());
+        f.extend_from_slice(&[0, 0]);
+        f.extend_from_slice(payload);
+        if ipv6 {
+            let ip = Ipv6HeaderSlice::from_slice(&f[ETH_HLEN..]).unwrap();
+            let (src, dst) = (ip.source(), ip.destination());
+            let sum = UdpSlice::from_slice(&f[54..])
+                .unwrap()
+                .to_header()
+                .calc_checksum_ipv6_raw(src, dst, payload)
+                .unwrap();
+            f[60..62].copy_from_slice(&sum.to_be_bytes());
+        }
+        f
+    }
+
+    fn payload(i: usize, len: usize) -> Vec<u8> {
+        (0..len).map(|k| (k * 7 + i * 31) as u8).collect()
+    }
+
+    fn slot(f: &[u8]) -> FrameSlot {
+        let mut s = FrameSlot::new(GSO_FRAME_ROOM);
+        s.set_frame(f).unwrap();
+        s
+    }
+
+    #[test]
+    fn a_train_of_datagrams_is_cut_back_into_the_same_datagrams() {
+        for ipv6 in [false, true] {
+            let l4 = if ipv6 { 54 } else { 34 };
+            let sizes = [1400, 1400, 1400, 1400, 333];
+            let frames: Vec<Vec<u8>> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| datagram(ipv6, 4341, 0xfffe, &payload(i, n)))
+                .collect();
+            let mut held = slot(&frames[0]);
+            for f in &frames[1..] {
+                append_udp(&mut held, f).unwrap();
+            }
+            let gso = held.gso.unwrap();
+            assert_eq!(gso.gso_type, GsoType::UdpL4);
+            assert_eq!(gso.gso_size, 1400);
+            assert_eq!(gso.csum, Some((l4 as u16, 6)));
+            assert_eq!(usize::from(gso.hdr_len), l4 + 8);
+            let total: usize = sizes.iter().sum();
+            assert_eq!(held.frame().len(), l4 + 8 + total);
+            if !ipv6 {
+                let ip = Ipv4HeaderSlice::from_slice(&held.frame()[ETH_HLEN..]).unwrap();
+                assert_eq!(usize::from(ip.total_len()), 28 + total);
+                assert_eq!(ip.to_header().calc_header_checksum(), ip.header_checksum());
+            }
+            // What the kernel makes of it (our own USO cutter does the same).
+            let mut out = FrameSlot::batch(8, 9216);
+            let n = segment(&held, &mut out).unwrap();
+            assert_eq!(n, sizes.len());
+            for (i, piece) in out[..n].iter().enumerate() {
+                let f = piece.frame();
+                let udp = UdpSlice::from_slice(&f[l4..]).unwrap();
+                assert_eq!(udp.payload(), payload(i, sizes[i]), "datagram {i}");
+                assert_eq!(udp.destination_port(), 4341);
+                assert_eq!(usize::from(udp.length()), 8 + sizes[i]);
+                if ipv6 {
+                    let ip = Ipv6HeaderSlice::from_slice(&f[ETH_HLEN..]).unwrap();
+                    let want = udp
+                        .to_header()
+                        .calc_checksum_ipv6(&ip.to_header(), udp.payload())
+                        .unwrap();
+                    assert_eq!(udp.checksum(), want);
+                } else {
+                    let ip = Ipv4HeaderSlice::from_slice(&f[ETH_HLEN..]).unwrap();
+                    assert_eq!(ip.identification(), 0xfffeu16.wrapping_add(i as u16));
+                    assert!(ip.dont_fragment());
+                    let want = udp
+                        .to_header()
+                        .calc_checksum_ipv4(&ip.to_header(), udp.payload())
+                        .unwrap();
+                    assert_eq!(udp.checksum(), want);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_full_matching_datagrams_join() {
+        for ipv6 in [false, true] {
+            let first = datagram(ipv6, 4341, 1, &payload(0, 1000));
+            let mut held = slot(&first);
+            let before = held.frame().to_vec();
+            // Another destination port, a larger datagram, an empty one.
+            for refused in [
+                datagram(ipv6, 4342, 2, &payload(1, 1000)),
+                datagram(ipv6, 4341, 2, &payload(1, 1001)),
+                datagram(ipv6, 4341, 2, &[]),
+            ] {
+                assert_eq!(
+                    append_udp(&mut held, &refused),
+                    Err(SegmentError::Malformed)
+                );
+                assert_eq!(held.frame(), before, "left as it was");
+                assert_eq!(held.gso, None);
+            }
+            // A shorter one joins and closes the train.
+            append_udp(&mut held, &datagram(ipv6, 4341, 2, &payload(1, 500))).unwrap();
+            assert_eq!(
+                append_udp(&mut held, &datagram(ipv6, 4341, 3, &payload(2, 500))),
+                Err(SegmentError::Malformed)
+            );
+            // A frame that is not one whole UDP datagram.
+            let mut cut_short = datagram(ipv6, 4341, 4, &payload(3, 1000));
+            cut_short.truncate(cut_short.len() - 1);
+            let mut other = slot(&first);
+            assert_eq!(
+                append_udp(&mut other, &cut_short),
+                Err(SegmentError::Malformed)
+            );
+        }
+    }
+
+    #[test]
+    fn a_train_stays_within_an_ip_packet_and_the_segment_limit() {
+        // 1400-octet datagrams: 46 fit 65535 octets of IPv4.
+        let mut held = slot(&datagram(false, 4341, 1, &payload(0, 1400)));
+        let mut joined = 1;
+        while append_udp(&mut held, &datagram(false, 4341, 1, &payload(joined, 1400))).is_ok() {
+            joined += 1;
+        }
+        assert_eq!(joined, (65535 - 28) / 1400);
+        assert!(held.frame().len() - ETH_HLEN <= 65535);
+        // 100-octet datagrams: the segment limit first.
+        let mut held = slot(&datagram(true, 4341, 1, &payload(0, 100)));
+        let mut joined = 1;
+        while append_udp(&mut held, &datagram(true, 4341, 1, &payload(joined, 100))).is_ok() {
+            joined += 1;
+        }
+        assert_eq!(joined, MAX_UDP_SEGMENTS);
     }
 }
