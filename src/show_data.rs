@@ -77,6 +77,8 @@ pub fn collect(cfg: &Config, dataplane: &Dataplane) -> ShowTables {
             ("tcp-segmented", c.tcp_segmented),
             ("tcp-segmented-in-software", c.tcp_segmented_in_software),
             ("tcp-coalesced", c.tcp_coalesced),
+            ("udp-coalesced", c.udp_coalesced),
+            ("udp-segments-received", c.udp_segments_received),
             ("lisp-encapsulated", c.encapsulated),
             ("lisp-decapsulated", c.decapsulated),
             ("punted", c.punted),

@@ -198,6 +198,26 @@ fn counter(d: &Daemon, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Switches the UDP segmentation and checksum offloads of xtr1's underlay port: off, the
+/// kernel cuts the ITR's trains of LISP packets into datagrams and completes their checksums
+/// before they reach the wire (and a capture), as for a NIC without offloads; on (the veth
+/// default), they reach xtr2 whole, checksums partial.
+fn underlay_uso(lab: &Lab, on: bool) {
+    let dev = format!("{}u1", lab.prefix);
+    let state = if on { "on" } else { "off" };
+    lab.x1
+        .exec(&[
+            "ethtool",
+            "-K",
+            &dev,
+            "tx-udp-segmentation",
+            state,
+            "tx-checksum-ip-generic",
+            state,
+        ])
+        .expect("ethtool -K tx-udp-segmentation tx-checksum-ip-generic");
+}
+
 const FIELDS: [&str; 10] = [
     "frame.len",
     "ip.len",
@@ -333,12 +353,26 @@ fn tcp_crosses_a_jumbo_underlay_in_large_lisp_packets_and_leaves_the_etr_whole()
         ping(&lab.h1, v4) && ping(&lab.h1, v6),
         "pings across the xTRs"
     );
+    // The capture shows what a wire carries: the kernel cuts the ITR's trains of LISP
+    // packets (UDP segmentation offload) on the underlay port, as for a NIC without USO.
+    underlay_uso(&lab, false);
     let capture = capture_lisp(&lab, 600);
     transfer_intact(&lab, v4, 5001, &known_bytes(8 << 20, 0x5eed));
     check_capture(&capture, "ip");
     let capture = capture_lisp(&lab, 600);
     transfer_intact(&lab, v6, 5002, &known_bytes(6 << 20, 0x6eed));
     check_capture(&capture, "ipv6");
+    assert!(
+        counter(&lab.d1, "udp-coalesced") > 0,
+        "the ITR sent trains of LISP packets"
+    );
+    assert_eq!(counter(&lab.d2, "udp-segments-received"), 0);
+
+    // With the offload on, the trains cross the veth whole: the ETR cuts them itself.
+    underlay_uso(&lab, true);
+    transfer_intact(&lab, v4, 5003, &known_bytes(4 << 20, 0x7eed));
+    transfer_intact(&lab, v6, 5004, &known_bytes(4 << 20, 0x8eed));
+    assert!(counter(&lab.d2, "udp-segments-received") > 0);
 
     // The ITR cut the hosts' large segments to fit the tunnel, the ETR sent the large
     // decapsulated packets on as GSO frames; nothing dropped on the way.

@@ -139,7 +139,9 @@ pub enum Verdict {
     /// A large segment (GSO) that this path (LISP encapsulation) cannot take whole: cut it into
     /// packets of at most `max_ip_len` octets (the tunnel's S = L - H) and process each. A TCP
     /// piece may carry several segment sizes' worth of payload (as many as fit); a UDP piece
-    /// is one datagram of the segment size. Nothing was changed in the frame.
+    /// is one datagram of the segment size. Also a received UDP segmentation-offload frame of
+    /// LISP packets to decapsulate (`max_ip_len` `u16::MAX`): cut into its datagrams. Nothing
+    /// was changed in the frame.
     Segment {
         max_ip_len: u16,
     },
@@ -234,6 +236,13 @@ pub struct Counters {
     /// Of those, the ones the backend appended to the segmentation-offload frame of the packet
     /// before them (the next piece of the same stream).
     pub tcp_coalesced: u64,
+    /// Encapsulated packets the backend appended to the UDP segmentation-offload frame of the
+    /// one before (the same tunnel, every packet but the last of one size): the kernel, or the
+    /// NIC, cuts the frame into the LISP packets again.
+    pub udp_coalesced: u64,
+    /// UDP segmentation-offload frames received for decapsulation (a local ITR's train of LISP
+    /// packets) that the backend cut into their datagrams ([`Verdict::Segment`]).
+    pub udp_segments_received: u64,
     pub events_dropped: u64,
     pub drops: HashMap<&'static str, u64>,
 }
@@ -1251,6 +1260,20 @@ impl Pipeline {
             verdict: Verdict::Drop(r),
             reply: None,
         };
+        if frame.large {
+            // A train of LISP packets (UDP segmentation offload) from an ITR on this host:
+            // each of its datagrams is a LISP packet of its own.
+            t.step(format_args!(
+                "UDP segmentation-offload frame: cut into its datagrams, then decapsulate each"
+            ));
+            self.counters.udp_segments_received += 1;
+            return Outcome {
+                verdict: Verdict::Segment {
+                    max_ip_len: u16::MAX,
+                },
+                reply: None,
+            };
+        }
         let ip_start = frame.start + ETH_LEN;
         let ip_end = frame.start + frame.len;
         let d = match decapsulate_in_place(&mut frame.buf[ip_start..ip_end]) {

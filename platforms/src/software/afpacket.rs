@@ -54,6 +54,26 @@ impl Default for AfPacketConfig {
     }
 }
 
+/// Whether the running kernel accepts UDP segmentation offload (`VIRTIO_NET_HDR_GSO_UDP_L4`)
+/// in the vnet header of a frame sent on a packet socket: Linux 6.2 and later. Older kernels
+/// refuse such a frame (`EINVAL`), so the port does not make them.
+fn kernel_takes_uso() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    release_at_least(&release, (6, 2))
+}
+
+/// Whether a kernel release string ("6.18.44-fc", "5.10.0-28-amd64") is `want` or later.
+fn release_at_least(release: &str, want: (u32, u32)) -> bool {
+    let mut numbers = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().ok());
+    match (numbers.next().flatten(), numbers.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= want,
+        _ => false,
+    }
+}
+
 /// A data port on one Linux interface, through an AF_PACKET socket.
 #[derive(Debug)]
 pub struct AfPacketPort {
@@ -134,6 +154,7 @@ impl AfPacketPort {
                 Ok(()) => {
                     features.vnet_hdr = true;
                     features.tso = true;
+                    features.uso = kernel_takes_uso();
                 }
                 Err(e) => warn!(
                     port = name,
@@ -494,5 +515,21 @@ impl PortIo for AfPacketPort {
             Err(_) => Link::Gone,
         };
         LinkCheck { link, reopened }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::release_at_least;
+
+    #[test]
+    fn kernel_releases_compare_by_major_and_minor() {
+        assert!(release_at_least("6.18.44-fc-v669\n", (6, 2)));
+        assert!(release_at_least("6.2.0", (6, 2)));
+        assert!(release_at_least("7.0-rc1", (6, 2)));
+        assert!(!release_at_least("6.1.0-28-amd64", (6, 2)));
+        assert!(!release_at_least("5.19.17", (6, 2)));
+        assert!(!release_at_least("", (6, 2)));
+        assert!(!release_at_least("garbage", (6, 2)));
     }
 }

@@ -144,6 +144,9 @@ pub struct ChannelDrops {
     /// the GSO frame of the packet before them (the next piece of the same stream; shown as
     /// `tcp-coalesced`).
     pub tcp_coalesced: AtomicU64,
+    /// Encapsulated pieces of a cut large segment appended to the UDP segmentation-offload
+    /// frame of the piece before them (shown as `udp-coalesced`).
+    pub udp_coalesced: AtomicU64,
     /// Frames not sent because their egress port's interface was gone (deleted, not re-created
     /// yet); also in [`Learned::counters`] as drop reason `port-down`.
     pub port_down: AtomicU64,
@@ -193,6 +196,7 @@ impl SoftwareBackend {
             ports,
             rx: FrameSlot::batch(BATCH, GSO_FRAME_ROOM),
             pieces: FrameSlot::batch(PIECES, PIECE_ROOM),
+            cutting: false,
             control: control_rx,
             events: event_tx,
             punts: punt_tx,
@@ -362,8 +366,9 @@ fn is_urgent(punt: &Punt) -> bool {
 struct TxQueue {
     slots: Vec<FrameSlot>,
     used: usize,
-    /// The last queued frame is a TCP GSO frame the data path made (a decapsulated packet too
-    /// large for the port) that the next packet of the flow may still be appended to.
+    /// The last queued frame is a GSO frame the data path made that the next packet of the
+    /// flow may still be appended to: TCP (a decapsulated packet too large for the port) or
+    /// UDP (the LISP packets of one cut large segment).
     open: bool,
 }
 
@@ -414,6 +419,9 @@ struct Datapath {
     /// Pieces of a packet cut for a path that cannot take it whole (fragments, segments for a
     /// port without offload).
     pieces: Vec<FrameSlot>,
+    /// The frame being forwarded is a piece of a cut large segment (see
+    /// [`Datapath::enqueue_datagram`]).
+    cutting: bool,
     control: Receiver<Control>,
     events: SyncSender<HalEvent>,
     punts: SyncSender<Punt>,
@@ -658,7 +666,11 @@ impl Datapath {
                 port: out_port,
                 tag,
             } => {
-                self.enqueue(out_port, src, tag);
+                if self.cutting {
+                    self.enqueue_datagram(out_port, src, tag);
+                } else {
+                    self.enqueue(out_port, src, tag);
+                }
             }
             Verdict::ForwardTcpSegments {
                 port: out_port,
@@ -725,7 +737,10 @@ impl Datapath {
         max_ip_len: usize,
         now_ms: u64,
     ) {
+        // u16::MAX: a received train of LISP packets cut to be decapsulated here.
+        let to_decapsulate = max_ip_len == usize::from(u16::MAX);
         let mut cut = match gso::InPlaceCut::new(&self.rx[k], max_ip_len) {
+            Ok(cut) if to_decapsulate => cut.without_udp_checksum(),
             Ok(cut) => cut,
             Err(e) => {
                 debug!(%port, error = ?e, "large segment could not be cut");
@@ -733,12 +748,51 @@ impl Datapath {
                 return;
             }
         };
-        self.drops.segmented.fetch_add(1, Ordering::Relaxed);
+        // The pipeline counts the trains it had cut.
+        if !to_decapsulate {
+            self.drops.segmented.fetch_add(1, Ordering::Relaxed);
+        }
         while cut.next_piece(&mut self.rx[k]) {
+            self.cutting = true;
+            let verdict = self.forward(port, tag, Src::Rx(k), now_ms);
+            self.cutting = false;
             // A piece of one segment size that still does not fit and has no DF.
-            if let Verdict::Fragment { max_ip_len } = self.forward(port, tag, Src::Rx(k), now_ms) {
+            if let Verdict::Fragment { max_ip_len } = verdict {
                 self.fragment_and_forward(port, tag, k, usize::from(max_ip_len), now_ms);
             }
+        }
+    }
+
+    /// Queues an encapsulated piece of a cut large segment: appended to the frame before it in
+    /// the queue of `port` when that is a piece of the same tunnel flow (one UDP
+    /// segmentation-offload frame, which the kernel or the NIC cuts into the LISP packets
+    /// again, and which crosses a veth to another switch whole), queued on its own otherwise.
+    fn enqueue_datagram(&mut self, port: PortId, src: Src, tag: Option<VlanId>) {
+        let Some(&i) = self.index.get(&port) else {
+            return;
+        };
+        let features = self.ports[i].1.features();
+        if !(features.vnet_hdr && features.uso) {
+            self.enqueue(port, src, tag);
+            return;
+        }
+        let q = &mut self.tx[i];
+        let from = match src {
+            Src::Rx(k) => &self.rx[k],
+            Src::Piece(j) => &self.pieces[j],
+        };
+        if q.open
+            && q.used > 0
+            && from.gso.is_none()
+            && q.slots[q.used - 1].vlan == tag.map(VlanId::get)
+            && gso::append_udp(&mut q.slots[q.used - 1], from.frame()).is_ok()
+        {
+            self.drops.udp_coalesced.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if let Some(i) = self.enqueue(port, src, tag) {
+            let q = &mut self.tx[i];
+            q.open = q.slots[q.used - 1].gso.is_none();
         }
     }
 
@@ -1113,6 +1167,7 @@ impl Datapath {
                     counters.tcp_segmented_in_software =
                         self.drops.tcp_segmented_in_software.load(Ordering::Relaxed);
                     counters.tcp_coalesced = self.drops.tcp_coalesced.load(Ordering::Relaxed);
+                    counters.udp_coalesced = self.drops.udp_coalesced.load(Ordering::Relaxed);
                     for (name, n) in [
                         ("glean-queue-full", &self.drops.glean_queue_full),
                         ("glean-expired", &self.drops.glean_expired),
@@ -1568,8 +1623,25 @@ mod tests {
             "vnet-mem"
         }
 
+        /// Each datagram is a `virtio_net_hdr` and the frame behind it.
         fn recv_batch(&mut self, slots: &mut [FrameSlot]) -> std::io::Result<usize> {
-            self.0.recv_batch(slots)
+            let mut datagram = vec![0u8; super::super::port::VNET_HDR_LEN + GSO_FRAME_ROOM];
+            for (n, s) in slots.iter_mut().enumerate() {
+                s.reset();
+                let len = match (self.0).0.recv(&mut datagram) {
+                    Ok(len) => len,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(n),
+                    Err(e) => return Err(e),
+                };
+                let (hdr, frame) = datagram[..len].split_at(super::super::port::VNET_HDR_LEN);
+                let hdr: &[u8; super::super::port::VNET_HDR_LEN] =
+                    hdr.try_into().map_err(std::io::Error::other)?;
+                s.set_frame(frame)
+                    .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+                s.gso = super::super::port::GsoInfo::from_vnet_hdr(hdr)
+                    .map_err(|t| std::io::Error::other(format!("gso type {t}")))?;
+            }
+            Ok(slots.len())
         }
 
         fn send_batch(&mut self, slots: &mut [FrameSlot]) -> std::io::Result<usize> {
@@ -1620,6 +1692,14 @@ mod tests {
     fn etr(
         host_port: impl FnOnce(UnixDatagram) -> Box<dyn PortIo>,
     ) -> (SoftwareBackend, UnixDatagram, UnixDatagram) {
+        etr_with(|end| Box::new(MemPort(end)), host_port)
+    }
+
+    /// [`etr`] with the uplink port made by `uplink`.
+    fn etr_with(
+        uplink: impl FnOnce(UnixDatagram) -> Box<dyn PortIo>,
+        host_port: impl FnOnce(UnixDatagram) -> Box<dyn PortIo>,
+    ) -> (SoftwareBackend, UnixDatagram, UnixDatagram) {
         let (up_end, up_wire) = UnixDatagram::pair().expect("socket pair");
         let (host_end, host_wire) = UnixDatagram::pair().expect("socket pair");
         for s in [&up_end, &host_end] {
@@ -1630,7 +1710,7 @@ mod tests {
             .expect("timeout");
         let mut b = SoftwareBackend::start(
             vec![
-                (PortId(1), Box::new(MemPort(up_end))),
+                (PortId(1), uplink(up_end)),
                 (PortId(2), host_port(host_end)),
             ],
             Limits::default(),
@@ -1669,14 +1749,20 @@ mod tests {
     /// 10.10.0.5 -> 10.20.0.6, TCP with 12 octets of options (32-octet header), `payload`,
     /// ACK|PSH|CWR, complete checksums: the IP packet.
     fn inner_tcp(payload: &[u8]) -> Vec<u8> {
+        inner_tcp_at(0x1000, 0x18 | 0x80, payload)
+    }
+
+    /// [`inner_tcp`] with sequence number `seq` and TCP flags `flags`.
+    fn inner_tcp_at(seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
         let tcp_len = 32 + payload.len();
         let mut p = vec![0x45, 0];
         p.extend_from_slice(&u16::try_from(20 + tcp_len).expect("small").to_be_bytes());
         p.extend_from_slice(&[0x12, 0x34, 0x40, 0, 63, 6, 0, 0, 10, 10, 0, 5, 10, 20, 0, 6]);
         let c = checksum::ipv4_header(&p);
         p[10..12].copy_from_slice(&c.to_be_bytes());
-        p.extend_from_slice(&[0x9c, 0x40, 0x13, 0x89, 0, 0, 0x10, 0, 0, 0, 0, 7]);
-        p.extend_from_slice(&[0x80, 0x18 | 0x80, 0x01, 0xf5, 0, 0, 0, 0]);
+        p.extend_from_slice(&[0x9c, 0x40, 0x13, 0x89]);
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&[0, 0, 0, 7, 0x80, flags, 0x01, 0xf5, 0, 0, 0, 0]);
         p.extend_from_slice(&[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
         p.extend_from_slice(payload);
         let pseudo = checksum::pseudo_ipv4(
@@ -1800,6 +1886,76 @@ mod tests {
         let counters = b.learned().expect("learned").counters;
         assert_eq!(counters.tcp_segmented, 1);
         assert_eq!(counters.tcp_segmented_in_software, 0);
+        assert!(counters.drops.is_empty(), "{:?}", counters.drops);
+    }
+
+    #[test]
+    fn a_train_of_lisp_packets_is_cut_decapsulated_and_joined_into_one_gso_frame() {
+        use super::super::port::{GsoInfo, VNET_HDR_LEN};
+        let (b, up, host) = etr_with(
+            |end| Box::new(VnetMemPort(MemPort(end))),
+            |end| Box::new(VnetMemPort(MemPort(end))),
+        );
+        // Three LISP packets of one stream as an ITR on this host cuts a large segment: two
+        // of 4 x 1448 octets, the last shorter; joined as its vnet-hdr port sends them.
+        let payload: Vec<u8> = (0..2 * 4 * 1448 + 1000).map(|i| (i % 239) as u8).collect();
+        let mut train = FrameSlot::new(GSO_FRAME_ROOM);
+        let mut seq = 0x1000u32;
+        for (i, chunk) in payload.chunks(4 * 1448).enumerate() {
+            let flags = if i == 2 { 0x18 } else { 0x10 };
+            let packet = from_peer(&inner_tcp_at(seq, flags, chunk));
+            if i == 0 {
+                train.set_frame(&packet).expect("fits");
+            } else {
+                gso::append_udp(&mut train, &packet).expect("joins");
+            }
+            seq += u32::try_from(chunk.len()).expect("small");
+        }
+        assert_eq!(train.gso.map(|g| g.gso_type), Some(GsoType::UdpL4));
+        let mut datagram = [0u8; VNET_HDR_LEN].to_vec();
+        let mut hdr = [0u8; VNET_HDR_LEN];
+        GsoInfo::to_vnet_hdr(train.gso.as_ref(), &mut hdr);
+        datagram[..VNET_HDR_LEN].copy_from_slice(&hdr);
+        datagram.extend_from_slice(train.frame());
+        up.send(&datagram).expect("the train");
+
+        // The two pieces larger than the host port's MTU leave as one GSO frame; the last,
+        // which fits, as the packet it is.
+        let mut buf = vec![0u8; 65536];
+        let n = host.recv(&mut buf).expect("the GSO frame");
+        let hdr: [u8; VNET_HDR_LEN] = buf[..VNET_HDR_LEN].try_into().expect("header");
+        let info = GsoInfo::from_vnet_hdr(&hdr)
+            .expect("a known offload")
+            .expect("an offload");
+        assert_eq!(info.gso_type, GsoType::TcpV4);
+        assert_eq!(info.gso_size, 1448);
+        let f = &buf[VNET_HDR_LEN..n];
+        assert_eq!(&f[..6], &HOST);
+        let joined = 2 * 4 * 1448;
+        assert_eq!(f.len(), 14 + 52 + joined, "two pieces in one frame");
+        assert!(f[14 + 52..] == payload[..joined], "the stream's bytes in order");
+        let mut slot = FrameSlot::new(GSO_FRAME_ROOM);
+        slot.set_frame(f).expect("fits");
+        slot.gso = Some(info);
+        slot.complete_checksum().expect("completes");
+        assert!(tcp_checksum_ok(&slot.frame()[14..]));
+        let n = host.recv(&mut buf).expect("the last piece");
+        let hdr: [u8; VNET_HDR_LEN] = buf[..VNET_HDR_LEN].try_into().expect("header");
+        assert_eq!(GsoInfo::from_vnet_hdr(&hdr), Ok(None), "no offload");
+        let f = &buf[VNET_HDR_LEN..n];
+        assert!(f[14 + 52..] == payload[joined..], "the rest");
+        assert!(tcp_checksum_ok(&f[14..]));
+        assert_eq!(f[14 + 33] & 0x08, 0x08, "the last piece's PSH");
+        assert_eq!(
+            rest(&host, Duration::from_millis(50)),
+            Vec::<Vec<u8>>::new()
+        );
+        let counters = b.learned().expect("learned").counters;
+        assert_eq!(counters.udp_segments_received, 1);
+        assert_eq!(counters.decapsulated, 3);
+        assert_eq!(counters.tcp_segmented, 2);
+        assert_eq!(counters.tcp_coalesced, 1);
+        assert_eq!(counters.segmented, 0, "no cut for a tunnel");
         assert!(counters.drops.is_empty(), "{:?}", counters.drops);
     }
 }

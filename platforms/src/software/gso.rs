@@ -127,7 +127,7 @@ pub fn segment_to_fit(
         let f = &mut dst.buf[HEADROOM..HEADROOM + len];
         f[..layout.hdr_len].copy_from_slice(&frame[..layout.hdr_len]);
         f[layout.hdr_len..].copy_from_slice(chunk);
-        layout.fix_segment(f, i, i * step, i + 1 == count, chunk.len());
+        layout.fix_segment(f, i, i * step, i + 1 == count, chunk.len(), true);
     }
     Ok(count)
 }
@@ -154,6 +154,7 @@ pub struct InPlaceCut {
     payload_len: usize,
     vlan: Option<u16>,
     next: usize,
+    udp_checksum: bool,
 }
 
 impl InPlaceCut {
@@ -182,7 +183,16 @@ impl InPlaceCut {
             payload_len,
             vlan: slot.vlan,
             next: 0,
+            udp_checksum: true,
         })
+    }
+
+    /// UDP pieces get checksum 0 instead of a computed one: for LISP packets about to be
+    /// decapsulated here, whose outer checksum nobody reads (and which RFC 9300 §5.3 lets an
+    /// ITR send as 0 over IPv4 and IPv6 alike).
+    pub fn without_udp_checksum(mut self) -> InPlaceCut {
+        self.udp_checksum = false;
+        self
     }
 
     /// How many pieces the segment makes.
@@ -215,6 +225,7 @@ impl InPlaceCut {
             offset,
             last,
             chunk,
+            self.udp_checksum,
         );
         true
     }
@@ -571,7 +582,17 @@ impl Layout {
     /// Rewrites lengths, IDs, sequence numbers, flags and checksums of piece `i` (`f` is the
     /// whole frame of the piece, `chunk` payload bytes starting `offset` bytes into the
     /// payload of the large segment).
-    fn fix_segment(&self, f: &mut [u8], i: usize, offset: usize, last: bool, chunk: usize) {
+    /// A UDP piece gets checksum 0 ("none": IPv4, and LISP over IPv6, RFC 9300 §5.3) when
+    /// `udp_checksum` is false.
+    fn fix_segment(
+        &self,
+        f: &mut [u8],
+        i: usize,
+        offset: usize,
+        last: bool,
+        chunk: usize,
+        udp_checksum: bool,
+    ) {
         let l4_len = self.hdr_len - self.l4;
         let l4_total = l4_len + chunk;
         if self.ipv6 {
@@ -602,6 +623,9 @@ impl Layout {
             l4 + 16
         };
         f[csum_at..csum_at + 2].copy_from_slice(&[0, 0]);
+        if self.udp && !udp_checksum {
+            return;
+        }
         let pseudo = self.pseudo_sum(f, l4_total);
         let body = ones_complement_sum(&f[l4..]);
         let mut sum = !fold(u32::from(pseudo) + u32::from(body));
