@@ -1933,7 +1933,10 @@ mod tests {
         assert_eq!(&f[..6], &HOST);
         let joined = 2 * 4 * 1448;
         assert_eq!(f.len(), 14 + 52 + joined, "two pieces in one frame");
-        assert!(f[14 + 52..] == payload[..joined], "the stream's bytes in order");
+        assert!(
+            f[14 + 52..] == payload[..joined],
+            "the stream's bytes in order"
+        );
         let mut slot = FrameSlot::new(GSO_FRAME_ROOM);
         slot.set_frame(f).expect("fits");
         slot.gso = Some(info);

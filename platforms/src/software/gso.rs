@@ -405,7 +405,7 @@ pub fn append_udp(held: &mut FrameSlot, next: &[u8]) -> Result<(), SegmentError>
     let held_payload = frame.len() - hdr;
     let add = next.len() - hdr;
     let size = size.unwrap_or(held_payload);
-    let full = size > 0 && held_payload % size == 0;
+    let full = size > 0 && held_payload.is_multiple_of(size);
     if !full || add == 0 || add > size {
         return Err(SegmentError::Malformed);
     }
