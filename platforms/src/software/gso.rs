@@ -535,7 +535,11 @@ impl Layout {
             let off = *frame.get(l4 + 12).ok_or(SegmentError::Malformed)?;
             usize::from(off >> 4) * 4
         };
-        if l4_len < 8 || l4 + l4_len > frame.len() {
+        // A TCP header has at least 20 octets: the flags and the checksum every piece gets are
+        // written at fixed offsets in it (a shorter data offset put them into the payload, or
+        // past the end of a short piece).
+        let min_l4_len = if udp { 8 } else { 20 };
+        if l4_len < min_l4_len || l4 + l4_len > frame.len() {
             return Err(SegmentError::Malformed);
         }
         Ok(Layout {
@@ -678,7 +682,12 @@ pub fn fragment_ipv4(
     if out.len() < count {
         return Err(SegmentError::NoRoom);
     }
-    for (i, (piece, dst)) in data.chunks(chunk).zip(out.iter_mut()).enumerate() {
+    // A packet without data is one fragment of its header alone, not none: `count` says 1 and
+    // the caller sends `out[0]`, which would otherwise still hold an earlier frame.
+    let pieces = data
+        .chunks(chunk)
+        .chain(std::iter::once(&[][..]).take(usize::from(data.is_empty())));
+    for (i, (piece, dst)) in pieces.zip(out.iter_mut()).enumerate() {
         let len = ETH_HLEN + 20 + piece.len();
         if dst.buf.len().saturating_sub(HEADROOM) < len {
             return Err(SegmentError::NoRoom);
@@ -748,6 +757,23 @@ mod fragment_tests {
         }
         assert_eq!(data, src.frame()[ETH_HLEN + 20..]);
         assert_eq!((1000 - 20) / 8 * 8, out[0].frame().len() - ETH_HLEN - 20);
+    }
+
+    #[test]
+    fn a_packet_without_data_is_one_header_only_fragment() {
+        // IP total length 20 in a longer frame (found by the gso fuzz target): one fragment
+        // was reported but none written, so the caller sent what the slot held before.
+        let mut src = packet(100);
+        src.frame_mut()[16..18].copy_from_slice(&20u16.to_be_bytes());
+        let mut out = FrameSlot::batch(2, 2048);
+        out[0].set_frame(&[0xee; 200]).unwrap();
+        assert_eq!(fragment_ipv4(&src, 1000, &mut out), Ok(1));
+        let f = out[0].frame();
+        assert_eq!(f.len(), ETH_HLEN + 20);
+        let ip = etherparse::Ipv4HeaderSlice::from_slice(&f[ETH_HLEN..]).unwrap();
+        assert_eq!((ip.total_len(), ip.identification()), (20, 0x1234));
+        assert!(!ip.more_fragments());
+        assert_eq!(ip.to_header().calc_header_checksum(), ip.header_checksum());
     }
 
     #[test]
@@ -1015,6 +1041,32 @@ mod segment_to_fit_tests {
         slot.set_frame(&padded).unwrap();
         assert_eq!(tcp_offload(&mut slot, 1448), Err(SegmentError::Malformed));
         assert_eq!(slot.gso, None, "nothing set on a refusal");
+    }
+
+    #[test]
+    fn a_tcp_header_shorter_than_20_octets_is_malformed() {
+        // Data offset 2 (8 octets): the pieces' flags and checksum would be written into the
+        // payload (found by the gso fuzz target), or past the end of a short piece.
+        for ipv6 in [false, true] {
+            let l4 = if ipv6 { 54 } else { 34 };
+            let mut f = tcp_frame(ipv6, &[7u8; 3000], 0);
+            let mut slot = large(ipv6, &f, 1000);
+            slot.frame_mut()[l4 + 12] = 0x20;
+            let mut out = FrameSlot::batch(8, 9216);
+            assert_eq!(segment(&slot, &mut out), Err(SegmentError::Malformed));
+            assert_eq!(segment_count(&slot), Err(SegmentError::Malformed));
+            assert!(matches!(
+                InPlaceCut::new(&slot, 0),
+                Err(SegmentError::Malformed)
+            ));
+            let held = slot.frame().to_vec();
+            assert_eq!(append_tcp(&mut slot, &f), Err(SegmentError::Malformed));
+            assert_eq!(slot.frame(), &held[..]);
+            f[l4 + 12] = 0x20;
+            let mut plain = FrameSlot::new(GSO_FRAME_ROOM);
+            plain.set_frame(&f).unwrap();
+            assert_eq!(tcp_offload(&mut plain, 1000), Err(SegmentError::Malformed));
+        }
     }
 
     /// The pieces of a large segment cut to fit `max_ip_len`, as complete frames.
