@@ -136,7 +136,10 @@ impl Pipeline {
                     verdict: Verdict::Punt(PuntReason::Hsrp),
                     reply: None,
                 },
-                (ICMPV6, _) if ip.get(IPV6_LEN) == Some(&ECHO_REQUEST) => {
+                // An echo request's 8-octet header lies within the payload length (the type
+                // octet alone may be padding behind a shorter payload); anything less is not
+                // answered.
+                (ICMPV6, _) if payload >= 8 && ip.get(IPV6_LEN) == Some(&ECHO_REQUEST) => {
                     t.step(format_args!("ICMPv6 echo to our address {dst}: reply"));
                     self.echo_reply_v6(iface, port, vlan, frame)
                 }

@@ -914,7 +914,9 @@ impl Pipeline {
                     verdict: Verdict::Punt(PuntReason::Hsrp),
                     reply: None,
                 },
-                (1, _) if ip.get(ihl) == Some(&icmp::ECHO_REQUEST_V4) => {
+                // An echo request's 8-octet header lies within the packet (the type octet alone
+                // may be padding behind a shorter one); anything less is not answered.
+                (1, _) if total >= ihl + 8 && ip.get(ihl) == Some(&icmp::ECHO_REQUEST_V4) => {
                     t.step(format_args!("ICMP echo to our address {dst}: reply"));
                     self.echo_reply_v4(iface, port, vlan, frame)
                 }
@@ -1705,5 +1707,89 @@ mod partial_checksum_tests {
         complete_partial_checksum(&mut buf, 4, end, 12);
         complete_partial_checksum(&mut buf, 4, end + 10, 6);
         assert_eq!(buf, before);
+    }
+}
+
+#[cfg(test)]
+mod echo_request_tests {
+    use super::*;
+    use roamer_hal::{TableEntry, TableOp};
+
+    /// VLAN 10 on port 1 with the SVI 10.10.0.1/24 and 2001:db8:a::1/64.
+    fn switch() -> Pipeline {
+        let vlan = VlanId::new(10).expect("VLAN 10");
+        let svi = L3Interface::Vlan(vlan);
+        let mut p = Pipeline::new(Tables::default(), Settings::default());
+        for e in [
+            TableEntry::Vlan { vlan },
+            TableEntry::VlanMember {
+                vlan,
+                port: PortId(1),
+                tagged: false,
+            },
+            TableEntry::RouterMac {
+                iface: svi,
+                mac: Mac([2, 0, 0, 0, 0, 0xfe]),
+                virtual_mac: false,
+            },
+        ] {
+            p.tables.apply(&TableOp::add(e)).expect("entry");
+        }
+        for a in ["10.10.0.1", "2001:db8:a::1"] {
+            let e = TableEntry::InterfaceAddress {
+                iface: svi,
+                addr: a.parse().expect("address"),
+                prefix_len: if a.contains(':') { 64 } else { 24 },
+                virtual_mac: None,
+            };
+            p.tables.apply(&TableOp::add(e)).expect("address");
+        }
+        p
+    }
+
+    fn run(p: &mut Pipeline, frame: &[u8]) -> Verdict {
+        let mut buf = vec![0u8; 128 + frame.len()];
+        buf[128..].copy_from_slice(frame);
+        let mut f = Frame {
+            buf: &mut buf,
+            start: 128,
+            len: frame.len(),
+            large: false,
+            partial_csum: None,
+        };
+        p.process(PortId(1), None, &mut f, 0).verdict
+    }
+
+    /// An ICMP echo request's type octet present in the frame but its header cut short by the
+    /// IP length (found by the pipeline fuzz target for IPv6: the reply was written past the
+    /// payload, an index out of bounds): not answered, and no panic.
+    #[test]
+    fn echo_requests_shorter_than_their_header_are_not_answered() {
+        let mut p = switch();
+        let eth = |ethertype: [u8; 2]| {
+            let mut f = vec![2, 0, 0, 0, 0, 0xfe, 2, 0, 0, 0, 0, 5];
+            f.extend_from_slice(&ethertype);
+            f
+        };
+        for payload_len in [0u8, 2, 4] {
+            let mut f = eth([0x86, 0xdd]);
+            f.extend_from_slice(&[0x60, 0, 0, 0, 0, payload_len, 58, 64]);
+            f.extend_from_slice(&[
+                0x20, 0x01, 0x0d, 0xb8, 0, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5,
+            ]);
+            f.extend_from_slice(&[
+                0x20, 0x01, 0x0d, 0xb8, 0, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+            ]);
+            f.extend_from_slice(&[128, 0, 0, 0, 0, 0]);
+            assert_eq!(run(&mut p, &f), Verdict::Punt(PuntReason::ForUs));
+        }
+        for extra in [1usize, 3, 7] {
+            let mut f = eth([0x08, 0x00]);
+            let total = (20 + extra) as u8;
+            f.extend_from_slice(&[0x45, 0, 0, total, 0, 0, 0, 0, 64, 1, 0, 0]);
+            f.extend_from_slice(&[10, 10, 0, 5, 10, 10, 0, 1]);
+            f.extend_from_slice(&[8, 0, 0, 0, 0, 0, 0][..extra]);
+            assert_eq!(run(&mut p, &f), Verdict::Punt(PuntReason::ForUs));
+        }
     }
 }
