@@ -13,6 +13,8 @@
 pub mod afpacket;
 pub mod backend;
 pub mod copier;
+#[doc(hidden)]
+pub mod fuzz_harness;
 pub mod gso;
 pub mod port;
 mod sys;

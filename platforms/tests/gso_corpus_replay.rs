@@ -1,0 +1,37 @@
+//! Replays every file of `fuzz/corpus/gso/` and `fuzz/artifacts/gso/` through the `gso` fuzz
+//! target's harness (roamer_platforms::software::fuzz_harness): no panic, pieces within their
+//! slots carrying the original payload, refused appends change nothing.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::fs;
+use std::path::Path;
+
+use roamer_platforms::software::fuzz_harness::GsoHarness;
+
+#[test]
+fn replay_gso_corpus_and_artifacts() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    let mut files = Vec::new();
+    for kind in ["corpus", "artifacts"] {
+        if let Ok(rd) = fs::read_dir(root.join(kind).join("gso")) {
+            files.extend(
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.is_file() && p.file_name().is_some_and(|n| n != ".keep")),
+            );
+        }
+    }
+    files.sort();
+    let corpus = files
+        .iter()
+        .filter(|p| p.starts_with(root.join("corpus")))
+        .count();
+    assert!(corpus > 0, "the gso corpus is missing");
+    let mut h = GsoHarness::new();
+    for f in &files {
+        let data = fs::read(f).unwrap();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h.feed(&data)));
+        assert!(r.is_ok(), "panic on {}", f.display());
+    }
+}
