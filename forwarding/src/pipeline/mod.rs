@@ -12,6 +12,8 @@ use roamer_hal::{
     HalEvent, Iid, L3Interface, Locator, Mac, NegativeAction, NextHop, PortId, PuntReason, VlanId,
 };
 
+#[doc(hidden)]
+pub mod fuzz_harness;
 mod icmp;
 mod ipv6;
 
