@@ -729,9 +729,9 @@ for c in "${ALL[@]}"; do
     fi
 done
 echo
-printf '| %-32s | %5s | %6s | %-7s | %-16s |\n' "ratio (of the medians)" "value" "target" "verdict" \
+printf '| %-36s | %5s | %6s | %-7s | %-16s |\n' "ratio (of the medians)" "value" "target" "verdict" \
     "per round"
-printf '|%s|%s|%s|%s|%s|\n' "----------------------------------" "-------" "--------" "---------" \
+printf '|%s|%s|%s|%s|%s|\n' "--------------------------------------" "-------" "--------" "---------" \
     "------------------"
 # per_round "A1 A2 .." "B1 B2 ..": the ratios round by round.
 per_round() {
@@ -751,19 +751,19 @@ row() { # NAME METRIC A B [TARGET]
         rounds=$(per_round "${CPU_RUNS[$3]:-}" "${CPU_RUNS[$4]:-}") ;;
     esac
     if [ -n "${5:-}" ]; then
-        printf '| %-32s | %5s | %6s | %-7s | %-16s |\n' "$1" "$r" "$5" "$(verdict "$r" "$5")" "$rounds"
+        printf '| %-36s | %5s | %6s | %-7s | %-16s |\n' "$1" "$r" "$5" "$(verdict "$r" "$5")" "$rounds"
     else
-        printf '| %-32s | %5s | %6s | %-7s | %-16s |\n' "$1" "$r" "-" "info" "$rounds"
+        printf '| %-36s | %5s | %6s | %-7s | %-16s |\n' "$1" "$r" "-" "info" "$rounds"
     fi
 }
 row "L2 pps / copier pps" pps l2 copier 0.9
 row "L2 TCP / copier TCP (vnet-hdr)" tcp l2 copier 0.9
 row "L3 pps / copier pps" pps l3 copier 0.85
 row "L3 TCP / copier TCP" tcp l3 copier 0.85
-row "LISP pps / roamer L3 pps" pps lisp l3 0.8
-row "LISP TCP / roamer L3 TCP" tcp lisp l3 0.8
-row "LISP pps / L3 pps, box per switch" pps lisp-box l3-box 0.8
-row "LISP TCP / L3 TCP, box per switch" tcp lisp-box l3-box 0.8
+row "LISP pps / L3 pps, a box per switch" pps lisp-box l3-box 0.8
+row "LISP TCP / L3 TCP, a box per switch" tcp lisp-box l3-box 0.8
+row "LISP pps / L3 pps, xTRs on one CPU" pps lisp l3 0.8
+row "LISP TCP / L3 TCP, xTRs on one CPU" tcp lisp l3 0.8
 row "L2 pps / Linux bridge pps" pps l2 bridge
 row "L2 TCP / Linux bridge TCP" tcp l2 bridge
 row "copier pps / tools-only pps" pps copier direct
