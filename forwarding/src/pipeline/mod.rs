@@ -235,8 +235,9 @@ pub struct Counters {
     /// Of those, the ones the backend cut in software (an egress port without segmentation
     /// offload) rather than handing them to the port whole.
     pub tcp_segmented_in_software: u64,
-    /// Of those, the ones the backend appended to the segmentation-offload frame of the packet
-    /// before them (the next piece of the same stream).
+    /// Decapsulated TCP packets the backend appended to the segmentation-offload frame of the
+    /// packet before them (the next piece of the same stream; the last piece of a segment
+    /// too, when it would fit the port on its own).
     pub tcp_coalesced: u64,
     /// Encapsulated packets the backend appended to the UDP segmentation-offload frame of the
     /// one before (the same tunnel, every packet but the last of one size): the kernel, or the

@@ -140,9 +140,8 @@ pub struct ChannelDrops {
     /// Decapsulated TCP packets larger than their egress port's MTU that could be neither
     /// offloaded nor cut (malformed headers; shown as drop `tcp-segment-failed`).
     pub tcp_segment_failed: AtomicU64,
-    /// Of the decapsulated TCP packets larger than their egress port's MTU, those appended to
-    /// the GSO frame of the packet before them (the next piece of the same stream; shown as
-    /// `tcp-coalesced`).
+    /// Decapsulated TCP packets appended to the GSO frame of the packet before them (the next
+    /// piece of the same stream, the last piece of a segment too; shown as `tcp-coalesced`).
     pub tcp_coalesced: AtomicU64,
     /// Encapsulated pieces of a cut large segment appended to the UDP segmentation-offload
     /// frame of the piece before them (shown as `udp-coalesced`).
@@ -763,24 +762,39 @@ impl Datapath {
         }
     }
 
-    /// Queues an encapsulated piece of a cut large segment: appended to the frame before it in
-    /// the queue of `port` when that is a piece of the same tunnel flow (one UDP
+    /// Queues a piece of a cut large segment: an encapsulated piece is appended to the frame
+    /// before it in the queue of `port` when that is a piece of the same tunnel flow (one UDP
     /// segmentation-offload frame, which the kernel or the NIC cuts into the LISP packets
-    /// again, and which crosses a veth to another switch whole), queued on its own otherwise.
+    /// again, and which crosses a veth to another switch whole); a decapsulated TCP piece small
+    /// enough for the port (the last of a segment) joins the TCP GSO frame of the pieces
+    /// before it; anything else is queued on its own.
     fn enqueue_datagram(&mut self, port: PortId, src: Src, tag: Option<VlanId>) {
         let Some(&i) = self.index.get(&port) else {
             return;
         };
         let features = self.ports[i].1.features();
-        if !(features.vnet_hdr && features.uso) {
-            self.enqueue(port, src, tag);
-            return;
-        }
         let q = &mut self.tx[i];
         let from = match src {
             Src::Rx(k) => &self.rx[k],
             Src::Piece(j) => &self.pieces[j],
         };
+        if features.vnet_hdr
+            && features.tso
+            && q.open
+            && q.used > 0
+            && q.slots[q.used - 1].vlan == tag.map(VlanId::get)
+            && q.slots[q.used - 1]
+                .gso
+                .is_some_and(|g| matches!(g.gso_type, GsoType::TcpV4 | GsoType::TcpV6))
+            && gso::append_tcp(&mut q.slots[q.used - 1], from.frame()).is_ok()
+        {
+            self.drops.tcp_coalesced.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if !(features.vnet_hdr && features.uso) {
+            self.enqueue(port, src, tag);
+            return;
+        }
         if q.open
             && q.used > 0
             && from.gso.is_none()
@@ -1919,8 +1933,8 @@ mod tests {
         datagram.extend_from_slice(train.frame());
         up.send(&datagram).expect("the train");
 
-        // The two pieces larger than the host port's MTU leave as one GSO frame; the last,
-        // which fits, as the packet it is.
+        // One GSO frame: the two pieces larger than the host port's MTU, and the last, which
+        // fits, joined to them.
         let mut buf = vec![0u8; 65536];
         let n = host.recv(&mut buf).expect("the GSO frame");
         let hdr: [u8; VNET_HDR_LEN] = buf[..VNET_HDR_LEN].try_into().expect("header");
@@ -1931,24 +1945,18 @@ mod tests {
         assert_eq!(info.gso_size, 1448);
         let f = &buf[VNET_HDR_LEN..n];
         assert_eq!(&f[..6], &HOST);
-        let joined = 2 * 4 * 1448;
-        assert_eq!(f.len(), 14 + 52 + joined, "two pieces in one frame");
-        assert!(
-            f[14 + 52..] == payload[..joined],
-            "the stream's bytes in order"
+        assert_eq!(
+            f.len(),
+            14 + 52 + payload.len(),
+            "all three pieces in one frame"
         );
+        assert!(f[14 + 52..] == payload[..], "the stream's bytes in order");
+        assert_eq!(f[14 + 33] & 0x08, 0x08, "the last piece's PSH");
         let mut slot = FrameSlot::new(GSO_FRAME_ROOM);
         slot.set_frame(f).expect("fits");
         slot.gso = Some(info);
         slot.complete_checksum().expect("completes");
         assert!(tcp_checksum_ok(&slot.frame()[14..]));
-        let n = host.recv(&mut buf).expect("the last piece");
-        let hdr: [u8; VNET_HDR_LEN] = buf[..VNET_HDR_LEN].try_into().expect("header");
-        assert_eq!(GsoInfo::from_vnet_hdr(&hdr), Ok(None), "no offload");
-        let f = &buf[VNET_HDR_LEN..n];
-        assert!(f[14 + 52..] == payload[joined..], "the rest");
-        assert!(tcp_checksum_ok(&f[14..]));
-        assert_eq!(f[14 + 33] & 0x08, 0x08, "the last piece's PSH");
         assert_eq!(
             rest(&host, Duration::from_millis(50)),
             Vec::<Vec<u8>>::new()
@@ -1957,7 +1965,7 @@ mod tests {
         assert_eq!(counters.udp_segments_received, 1);
         assert_eq!(counters.decapsulated, 3);
         assert_eq!(counters.tcp_segmented, 2);
-        assert_eq!(counters.tcp_coalesced, 1);
+        assert_eq!(counters.tcp_coalesced, 2, "the second piece and the last");
         assert_eq!(counters.segmented, 0, "no cut for a tunnel");
         assert!(counters.drops.is_empty(), "{:?}", counters.drops);
     }
