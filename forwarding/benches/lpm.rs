@@ -2,13 +2,8 @@
 //! `ip_network_table-deps-treebitmap` (a tree bitmap with 4-bit strides) and `prefix-trie` (a
 //! binary trie), on the same data in the same run.
 //!
-//! Data (seeded, so every run and every implementation sees the same prefixes):
-//! - IPv4: 1M distinct prefixes, lengths roughly as in the global table (56 % /24, 22 % /22–/23,
-//!   14 % /17–/21, 3 % /8–/16, 5 % /25–/32), addresses uniformly random.
-//! - IPv6: 1M distinct prefixes inside 2000::/3, 10 % /32, 15 % /33–/47, 40 % /48, 10 % /49–/63,
-//!   20 % /64, 5 % /128, addresses uniformly random below the /3.
-//! - Lookup addresses: 2^20 addresses, each inside a table prefix picked at random (random host
-//!   bits), so every lookup resolves to a real route and walks the full depth.
+//! Data: 1M IPv4 and 1M IPv6 prefixes and 2^20 lookup addresses inside them, made by
+//! `prefix_data` (seeded; lengths as in the global table, IPv6 inside 2000::/3).
 //!
 //! Measured: random lookup (criterion, median ns per lookup; roamer also through its burst
 //! API, 64 addresses per call, which the peers lack), churn (criterion: one insert of a
@@ -25,7 +20,6 @@
 #![allow(clippy::unwrap_used)] // bench code: a failed unwrap is a failed bench
 
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
@@ -35,138 +29,20 @@ use ip_network_table_deps_treebitmap::IpLookupTable;
 use prefix_trie::PrefixMap;
 use roamer_forwarding::lpm::{Lpm4, Lpm6};
 
+mod prefix_data;
+use prefix_data::{Data, Sizes, data_v4, data_v6};
+
 const PREFIXES: usize = 1 << 20;
 const LOOKUPS: usize = 1 << 20;
 /// Prefixes inserted (and removed) by the bulk phase.
 const FRESH: usize = 1 << 20;
+const SIZES: Sizes = Sizes {
+    prefixes: PREFIXES,
+    fresh: FRESH,
+    lookups: LOOKUPS,
+};
 /// How many fresh prefixes the churn bench keeps in the table at once.
 const CHURN_WINDOW: usize = 1 << 16;
-
-/// SplitMix64.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn u128(&mut self) -> u128 {
-        (u128::from(self.next()) << 64) | u128::from(self.next())
-    }
-}
-
-fn len4(rng: &mut Rng) -> u8 {
-    let x = rng.below(1000);
-    match x {
-        0..15 => 8 + rng.below(8) as u8,
-        15..30 => 16,
-        30..170 => 17 + rng.below(5) as u8,
-        170..290 => 22,
-        290..390 => 23,
-        390..950 => 24,
-        _ => 25 + rng.below(8) as u8,
-    }
-}
-
-fn len6(rng: &mut Rng) -> u8 {
-    let x = rng.below(100);
-    match x {
-        0..10 => 32,
-        10..25 => 33 + rng.below(15) as u8,
-        25..65 => 48,
-        65..75 => 49 + rng.below(15) as u8,
-        75..95 => 64,
-        _ => 128,
-    }
-}
-
-fn mask32(bits: u32, len: u8) -> u32 {
-    if len == 0 {
-        0
-    } else {
-        bits & (u32::MAX << (32 - len))
-    }
-}
-
-fn mask128(bits: u128, len: u8) -> u128 {
-    if len == 0 {
-        0
-    } else {
-        bits & (u128::MAX << (128 - len))
-    }
-}
-
-/// `n` distinct prefixes not in `seen` (which they are added to).
-fn gen_prefixes<T: Copy + Eq + std::hash::Hash>(
-    n: usize,
-    seen: &mut HashSet<(T, u8)>,
-    mut one: impl FnMut() -> (T, u8),
-) -> Vec<(T, u8)> {
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        let p = one();
-        if seen.insert(p) {
-            out.push(p);
-        }
-    }
-    out
-}
-
-struct Data<T> {
-    base: Vec<(T, u8)>,
-    fresh: Vec<(T, u8)>,
-    lookups: Vec<T>,
-}
-
-fn data_v4(seed: u64) -> Data<u32> {
-    let mut rng = Rng(seed);
-    let mut seen = HashSet::new();
-    let mut one = || {
-        let len = len4(&mut rng);
-        (mask32(rng.next() as u32, len), len)
-    };
-    let base = gen_prefixes(PREFIXES, &mut seen, &mut one);
-    let fresh = gen_prefixes(FRESH, &mut seen, &mut one);
-    let lookups = (0..LOOKUPS)
-        .map(|_| {
-            let (bits, len) = base[rng.below(base.len() as u64) as usize];
-            bits | (rng.next() as u32 & !mask32(u32::MAX, len))
-        })
-        .collect();
-    Data {
-        base,
-        fresh,
-        lookups,
-    }
-}
-
-fn data_v6(seed: u64) -> Data<u128> {
-    let mut rng = Rng(seed);
-    let mut seen = HashSet::new();
-    let mut one = || {
-        let len = len6(&mut rng);
-        let addr = (rng.u128() >> 3) | (1 << 125);
-        (mask128(addr, len), len)
-    };
-    let base = gen_prefixes(PREFIXES, &mut seen, &mut one);
-    let fresh = gen_prefixes(FRESH, &mut seen, &mut one);
-    let lookups = (0..LOOKUPS)
-        .map(|_| {
-            let (bits, len) = base[rng.below(base.len() as u64) as usize];
-            bits | (rng.u128() & !mask128(u128::MAX, len))
-        })
-        .collect();
-    Data {
-        base,
-        fresh,
-        lookups,
-    }
-}
 
 /// The operations the bench needs, over each implementation.
 trait Table<T> {
@@ -545,14 +421,14 @@ fn main() {
         .measurement_time(Duration::from_secs(3))
         .configure_from_args();
 
-    let d4 = data_v4(0x4c50_4d34);
+    let d4 = data_v4(0x4c50_4d34, SIZES);
     let s4 = vec![
         run_one::<u32, Lpm4<u32>>(&mut c, "ipv4", &d4),
         run_one::<u32, IpLookupTable<Ipv4Addr, u32>>(&mut c, "ipv4", &d4),
         run_one::<u32, PrefixMap<(u32, u8), u32>>(&mut c, "ipv4", &d4),
     ];
     drop(d4);
-    let d6 = data_v6(0x4c50_4d36);
+    let d6 = data_v6(0x4c50_4d36, SIZES);
     let s6 = vec![
         run_one::<u128, Lpm6<u32>>(&mut c, "ipv6", &d6),
         run_one::<u128, IpLookupTable<Ipv6Addr, u32>>(&mut c, "ipv6", &d6),

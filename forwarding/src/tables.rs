@@ -11,7 +11,7 @@ use roamer_hal::{
     TableEntry, TableKind, TableOp, VlanId,
 };
 
-use crate::lpm::IpLpm;
+use crate::lpm::{BATCH_LANES as BURST, IpLpm, LpmKey, LpmTable};
 
 /// VLANs as a 4096-bit set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +148,27 @@ pub struct Tables {
     pub learn_drops: u64,
 }
 
+/// Entries from which a table is warmed before a burst ([`Tables::warm`]): about where its
+/// nodes stop fitting a core's L2 cache (18.6 octets per IPv4 prefix, 52 per IPv6 prefix).
+pub const WARM_MIN_ENTRIES: usize = 1 << 14;
+
+fn warm_family<K: LpmKey, E>(
+    table: &LpmTable<K, u32>,
+    keys: &[K],
+    found: &mut [Option<u32>; BURST],
+    slab: &[E],
+) {
+    if keys.is_empty() || table.is_empty() {
+        return;
+    }
+    table.lookup_batch(keys, found);
+    for idx in found[..keys.len()].iter().flatten() {
+        if let Some(entry) = slab.get(*idx as usize) {
+            crate::lpm::prefetch(entry);
+        }
+    }
+}
+
 impl Default for Tables {
     fn default() -> Self {
         Self::new(Limits::default())
@@ -188,6 +209,35 @@ impl Tables {
     pub fn route(&self, dst: IpAddr) -> Option<NextHop> {
         let idx = self.routes.lookup(dst)?;
         self.route_slab.get(idx as usize).copied().flatten()
+    }
+
+    /// Routes in the table, both families.
+    pub fn route_count(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// Brings the lines the lookups of a burst of destinations will read into the cache: one
+    /// [`lookup_batch`](crate::lpm::LpmTable::lookup_batch) per family and table, whose misses
+    /// overlap, then the entries found. The per-frame lookups that follow hit the cache instead
+    /// of each waiting on a chain of memory reads. Tables small enough to stay in the cache
+    /// anyway (under [`WARM_MIN_ENTRIES`]) are skipped. At most [`BURST`] addresses per family.
+    /// Whether [`Tables::warm`] would do anything: a table large enough to leave the cache.
+    pub fn worth_warming(&self) -> bool {
+        self.routes.len() >= WARM_MIN_ENTRIES || self.map_cache.len() >= WARM_MIN_ENTRIES
+    }
+
+    pub fn warm(&self, v4: &[u32], v6: &[u128]) {
+        let v4 = &v4[..v4.len().min(BURST)];
+        let v6 = &v6[..v6.len().min(BURST)];
+        let mut found = [None; BURST];
+        if self.routes.len() >= WARM_MIN_ENTRIES {
+            warm_family(self.routes.v4(), v4, &mut found, &self.route_slab);
+            warm_family(self.routes.v6(), v6, &mut found, &self.route_slab);
+        }
+        if self.map_cache.len() >= WARM_MIN_ENTRIES {
+            warm_family(self.map_cache.v4(), v4, &mut found, &self.map_cache_slab);
+            warm_family(self.map_cache.v6(), v6, &mut found, &self.map_cache_slab);
+        }
     }
 
     pub fn route_match(&self, dst: IpAddr) -> Option<(Prefix, NextHop)> {

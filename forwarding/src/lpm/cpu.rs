@@ -13,7 +13,7 @@
 /// Hints the CPU to bring the line holding `value` into the cache. No effect on the program's
 /// meaning: off x86-64 it does nothing.
 #[inline(always)]
-pub(super) fn prefetch<T>(value: &T) {
+pub(crate) fn prefetch<T>(value: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: PREFETCHT0 never faults and reads nothing architecturally; the pointer comes from
     // a live reference anyway.

@@ -36,6 +36,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use roamer_hal::Prefix;
 
+pub(crate) use cpu::prefetch;
 pub use table::{BATCH_LANES, Iter, LpmTable};
 
 mod sealed {

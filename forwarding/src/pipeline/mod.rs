@@ -375,6 +375,38 @@ impl Pipeline {
         self.run(port, rx_tag, frame, now_ms, &mut NoTrace)
     }
 
+    /// Called with a burst of received frames before they are processed one by one: warms the
+    /// cache for the route and map-cache lookups of their destinations ([`Tables::warm`]), so
+    /// that the lookups of a large table overlap their memory reads instead of each frame
+    /// waiting on its own chain of misses. Reads the frames and changes nothing; a frame it
+    /// cannot parse is skipped. For a LISP data packet the inner destination is the one looked
+    /// up (the outer one is ours). Does nothing while every table fits the cache.
+    pub fn warm<'a>(&self, frames: impl IntoIterator<Item = &'a [u8]>) {
+        if !self.tables.worth_warming() {
+            return;
+        }
+        let mut v4 = [0u32; crate::lpm::BATCH_LANES];
+        let mut v6 = [0u128; crate::lpm::BATCH_LANES];
+        let (mut n4, mut n6) = (0, 0);
+        for f in frames {
+            match routed_destination(f) {
+                Some(IpAddr::V4(a)) if n4 < v4.len() => {
+                    v4[n4] = u32::from(a);
+                    n4 += 1;
+                }
+                Some(IpAddr::V6(a)) if n6 < v6.len() => {
+                    v6[n6] = u128::from(a);
+                    n6 += 1;
+                }
+                _ => {}
+            }
+            if n4 == v4.len() && n6 == v6.len() {
+                break;
+            }
+        }
+        self.tables.warm(&v4[..n4], &v6[..n6]);
+    }
+
     /// Processes a copy of a frame and explains each step; learns nothing.
     pub fn trace(
         &mut self,
@@ -1637,6 +1669,50 @@ fn is_hsrp(f: &[u8]) -> bool {
 
 /// An HSRP hello (v1/v2 over IPv4 to UDP 1985, or HSRP for IPv6 to UDP 2029): what a hello
 /// filter keeps off a port, in both directions.
+/// The destination a frame's routing lookups are for: the IP destination after an Ethernet
+/// header (and an 802.1Q tag in the frame, if any); for a LISP data packet, the inner one.
+/// None for anything else or anything too short.
+fn routed_destination(f: &[u8]) -> Option<IpAddr> {
+    let mut l3 = ETH_LEN;
+    let mut ethertype = u16::from_be_bytes([*f.get(12)?, *f.get(13)?]);
+    if ethertype == ETHERTYPE_VLAN {
+        ethertype = u16::from_be_bytes([*f.get(16)?, *f.get(17)?]);
+        l3 += 4;
+    }
+    let ip = match ethertype {
+        ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => f.get(l3..)?,
+        _ => return None,
+    };
+    let (dst, udp) = ip_destination(ip)?;
+    let inner = udp
+        .filter(|u| u.get(2..4) == Some(&LISP_DATA_PORT.to_be_bytes()[..]))
+        .and_then(|u| u.get(8 + 8..))
+        .and_then(|inner| ip_destination(inner).map(|(d, _)| d));
+    Some(inner.unwrap_or(dst))
+}
+
+/// An IP packet's destination and, when it carries UDP (not a later fragment), the UDP header
+/// and what follows.
+fn ip_destination(ip: &[u8]) -> Option<(IpAddr, Option<&[u8]>)> {
+    match ip.first()? >> 4 {
+        4 => {
+            let dst: [u8; 4] = ip.get(16..20)?.try_into().ok()?;
+            let ihl = usize::from(ip[0] & 0x0f) * 4;
+            let first_fragment = ip.get(6..8).is_some_and(|f| f[0] & 0x1f == 0 && f[1] == 0);
+            let udp = (ip.get(9) == Some(&17) && first_fragment && ihl >= 20)
+                .then(|| ip.get(ihl..))
+                .flatten();
+            Some((IpAddr::from(dst), udp))
+        }
+        6 => {
+            let dst: [u8; 16] = ip.get(24..40)?.try_into().ok()?;
+            let udp = (ip.get(6) == Some(&17)).then(|| ip.get(40..)).flatten();
+            Some((IpAddr::from(dst), udp))
+        }
+        _ => None,
+    }
+}
+
 pub fn is_hsrp_hello(f: &[u8]) -> bool {
     match be16(f, 12) {
         ETHERTYPE_IPV4 => is_hsrp(f),
@@ -1794,5 +1870,200 @@ mod echo_request_tests {
             f.extend_from_slice(&[8, 0, 0, 0, 0, 0, 0][..extra]);
             assert_eq!(run(&mut p, &f), Verdict::Punt(PuntReason::ForUs));
         }
+    }
+}
+
+#[cfg(test)]
+mod warm_tests {
+    use super::*;
+    use crate::tables::WARM_MIN_ENTRIES;
+    use roamer_hal::{Prefix, TableEntry, TableOp};
+    use std::net::Ipv6Addr;
+
+    fn eth(ethertype: u16, tagged: bool) -> Vec<u8> {
+        let mut f = vec![2, 0, 0, 0, 0, 0xfe, 2, 0, 0, 0, 0, 5];
+        if tagged {
+            f.extend_from_slice(&[0x81, 0x00, 0x00, 0x0a]);
+        }
+        f.extend_from_slice(&ethertype.to_be_bytes());
+        f
+    }
+
+    fn ipv4(proto: u8, fragment: [u8; 2], dst: [u8; 4]) -> Vec<u8> {
+        let mut ip = vec![
+            0x45,
+            0,
+            0,
+            0,
+            0,
+            0,
+            fragment[0],
+            fragment[1],
+            64,
+            proto,
+            0,
+            0,
+        ];
+        ip.extend_from_slice(&[10, 10, 0, 5]);
+        ip.extend_from_slice(&dst);
+        ip
+    }
+
+    fn ipv6(next: u8, dst: Ipv6Addr) -> Vec<u8> {
+        let mut ip = vec![0x60, 0, 0, 0, 0, 0, next, 64];
+        ip.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
+        ip.extend_from_slice(&dst.octets());
+        ip
+    }
+
+    /// UDP to the LISP data port and a LISP header with the nonce bit.
+    fn lisp_udp() -> Vec<u8> {
+        vec![
+            0x30, 0x39, 0x10, 0xf5, 0, 0, 0, 0, 0x80, 0, 0, 1, 0, 0, 0, 0,
+        ]
+    }
+
+    #[test]
+    fn the_destination_looked_up_is_the_routed_one() {
+        let v4 = |a: [u8; 4]| Some(IpAddr::from(a));
+        let mut plain = eth(0x0800, false);
+        plain.extend(ipv4(17, [0x40, 0], [198, 51, 100, 7]));
+        assert_eq!(routed_destination(&plain), v4([198, 51, 100, 7]));
+
+        let mut tagged = eth(0x0800, true);
+        tagged.extend(ipv4(6, [0, 0], [198, 51, 100, 8]));
+        assert_eq!(routed_destination(&tagged), v4([198, 51, 100, 8]));
+
+        // A LISP data packet: the inner destination, over either underlay.
+        let inner = ipv4(17, [0, 0], [172, 16, 1, 5]);
+        let mut lisp4 = eth(0x0800, false);
+        lisp4.extend(ipv4(17, [0, 0], [192, 0, 2, 1]));
+        lisp4.extend(lisp_udp());
+        lisp4.extend(&inner);
+        assert_eq!(routed_destination(&lisp4), v4([172, 16, 1, 5]));
+        let eid6: Ipv6Addr = "2001:db8:1000::5".parse().expect("address");
+        let mut lisp6 = eth(0x86dd, true);
+        lisp6.extend(ipv6(17, "2001:db8:ff::1".parse().expect("address")));
+        lisp6.extend(lisp_udp());
+        lisp6.extend(ipv6(58, eid6));
+        assert_eq!(routed_destination(&lisp6), Some(IpAddr::V6(eid6)));
+
+        // A later fragment carries no UDP header: the outer destination.
+        let mut later = eth(0x0800, false);
+        later.extend(ipv4(17, [0x00, 0x10], [192, 0, 2, 1]));
+        later.extend(lisp_udp());
+        later.extend(&inner);
+        assert_eq!(routed_destination(&later), v4([192, 0, 2, 1]));
+        // LISP header cut short: the outer destination.
+        assert_eq!(
+            routed_destination(&lisp4[..14 + 20 + 12]),
+            v4([192, 0, 2, 1])
+        );
+
+        for short in [&plain[..13], &plain[..14 + 19], &tagged[..17], &[][..]] {
+            assert_eq!(routed_destination(short), None);
+        }
+        let mut arp = eth(0x0806, false);
+        arp.extend([0u8; 28]);
+        assert_eq!(routed_destination(&arp), None);
+        let mut version5 = eth(0x0800, false);
+        version5.extend(ipv4(17, [0, 0], [1, 2, 3, 4]));
+        version5[14] = 0x55;
+        assert_eq!(routed_destination(&version5), None);
+    }
+
+    /// /24s the test router has routes for, from 20.0.0.0 up, every fourth one missing.
+    const SLOTS: u32 = 2 * WARM_MIN_ENTRIES as u32;
+
+    /// A router on VLAN 10 with routes for [`SLOTS`] behind 10.10.0.2.
+    fn router() -> Pipeline {
+        let vlan = VlanId::new(10).expect("VLAN 10");
+        let svi = L3Interface::Vlan(vlan);
+        let mut p = Pipeline::new(Tables::default(), Settings::default());
+        let next_hop = NextHop::Gateway {
+            via: IpAddr::from([10, 10, 0, 2]),
+            iface: Some(svi),
+        };
+        let mut entries = vec![
+            TableEntry::Vlan { vlan },
+            TableEntry::VlanMember {
+                vlan,
+                port: PortId(1),
+                tagged: false,
+            },
+            TableEntry::RouterMac {
+                iface: svi,
+                mac: Mac([2, 0, 0, 0, 0, 0xfe]),
+                virtual_mac: false,
+            },
+            TableEntry::InterfaceAddress {
+                iface: svi,
+                addr: IpAddr::from([10, 10, 0, 1]),
+                prefix_len: 24,
+                virtual_mac: None,
+            },
+            TableEntry::Neighbor {
+                iface: svi,
+                ip: IpAddr::from([10, 10, 0, 2]),
+                mac: Mac([2, 0, 0, 0, 0, 2]),
+            },
+        ];
+        entries.extend((0..SLOTS).filter(|i| i % 4 != 3).map(|i| {
+            let prefix = Prefix::new(IpAddr::from(((20 << 24) + (i << 8)).to_be_bytes()), 24)
+                .expect("prefix");
+            TableEntry::Route { prefix, next_hop }
+        }));
+        for e in entries {
+            p.tables.apply(&TableOp::add(e)).expect("entry");
+        }
+        p
+    }
+
+    /// Warming reads the tables and nothing else: a warmed burst gets exactly the verdicts,
+    /// rewrites and counters of the same burst unwarmed, routes found or not.
+    #[test]
+    fn a_warmed_burst_is_forwarded_exactly_like_an_unwarmed_one() {
+        let (mut warmed, mut cold) = (router(), router());
+        assert!(warmed.tables.worth_warming());
+        let frames: Vec<Vec<u8>> = (0..64u32)
+            .map(|k| {
+                let mut f = eth(0x0800, false);
+                let slot = k * 997 % SLOTS;
+                let dst = (20 << 24) + (slot << 8) + 9;
+                f.extend(ipv4(17, [0x40, 0], dst.to_be_bytes()));
+                f.extend([0x30, 0x39, 0x30, 0x39, 0, 8, 0, 0]);
+                f[16..18].copy_from_slice(&28u16.to_be_bytes());
+                let sum = checksum::ipv4_header(&f[14..34]);
+                f[24..26].copy_from_slice(&sum.to_be_bytes());
+                f
+            })
+            .collect();
+        warmed.warm(frames.iter().map(Vec::as_slice));
+        let mut outcomes = Vec::new();
+        for p in [&mut warmed, &mut cold] {
+            let mut seen = Vec::new();
+            for f in &frames {
+                let mut buf = vec![0u8; 128 + f.len()];
+                buf[128..].copy_from_slice(f);
+                let mut frame = Frame {
+                    buf: &mut buf,
+                    start: 128,
+                    len: f.len(),
+                    large: false,
+                    partial_csum: None,
+                };
+                let out = p.process(PortId(1), None, &mut frame, 0);
+                let bytes = frame.bytes().to_vec();
+                seen.push((out.verdict, bytes));
+            }
+            outcomes.push(seen);
+        }
+        assert_eq!(outcomes[0], outcomes[1]);
+        assert_eq!(warmed.counters.routed, cold.counters.routed);
+        let routed = outcomes[0]
+            .iter()
+            .filter(|(v, _)| matches!(v, Verdict::Flood { .. } | Verdict::Forward { .. }))
+            .count();
+        assert!((40..64).contains(&routed), "{routed} of 64 routed");
     }
 }

@@ -601,6 +601,8 @@ impl Datapath {
                 return 0;
             }
         };
+        self.pipeline
+            .warm(self.rx[..n].iter().map(FrameSlot::frame));
         for k in 0..n {
             let tag = self.rx[k].vlan.and_then(|v| VlanId::new(v).ok());
             match self.forward(port, tag, Src::Rx(k), now_ms) {
