@@ -130,11 +130,16 @@ pub struct Tables {
     pub iface_mac: HashMap<L3Interface, Mac>,
     pub addresses: HashMap<IpAddr, OwnAddress>,
     pub neighbors: HashMap<(L3Interface, IpAddr), Neighbor>,
+    /// Each route's value is the index of its next hop in `next_hops`.
     routes: IpLpm<u32>,
-    route_slab: Vec<Option<NextHop>>,
-    free_routes: Vec<u32>,
+    /// The next hops routes go through, each stored once however many routes use it (a FIB's
+    /// adjacencies): a million routes through a few gateways share a few entries, which stay in
+    /// the cache, so a lookup misses no more than the LPM's own reads.
+    next_hops: Vec<Option<SharedNextHop>>,
+    next_hop_ids: HashMap<NextHop, u32>,
+    free_next_hops: Vec<u32>,
     /// Connected routes created from interface addresses (kept apart from configured routes).
-    connected: HashMap<Prefix, u32>,
+    connected: HashSet<Prefix>,
     pub proxy_arp: HashSet<L3Interface>,
     map_cache: IpLpm<u32>,
     map_cache_slab: Vec<Option<MapCacheEntry>>,
@@ -146,6 +151,13 @@ pub struct Tables {
     pub hello_filter: std::collections::HashSet<PortId>,
     /// Learning refused because a table was full.
     pub learn_drops: u64,
+}
+
+/// A next hop and how many routes go through it.
+#[derive(Debug, Clone, Copy)]
+struct SharedNextHop {
+    next_hop: NextHop,
+    routes: u32,
 }
 
 /// Entries from which a table is warmed before a burst ([`Tables::warm`]): about where its
@@ -188,9 +200,10 @@ impl Tables {
             addresses: HashMap::new(),
             neighbors: HashMap::with_capacity(limits.neighbors),
             routes: IpLpm::new(),
-            route_slab: Vec::new(),
-            free_routes: Vec::new(),
-            connected: HashMap::new(),
+            next_hops: Vec::new(),
+            next_hop_ids: HashMap::new(),
+            free_next_hops: Vec::new(),
+            connected: HashSet::new(),
             proxy_arp: HashSet::new(),
             map_cache: IpLpm::new(),
             map_cache_slab: Vec::new(),
@@ -207,8 +220,7 @@ impl Tables {
 
     /// The best route for `dst`: its prefix and next hop.
     pub fn route(&self, dst: IpAddr) -> Option<NextHop> {
-        let idx = self.routes.lookup(dst)?;
-        self.route_slab.get(idx as usize).copied().flatten()
+        self.next_hop(self.routes.lookup(dst)?)
     }
 
     /// Routes in the table, both families.
@@ -231,8 +243,8 @@ impl Tables {
         let v6 = &v6[..v6.len().min(BURST)];
         let mut found = [None; BURST];
         if self.routes.len() >= WARM_MIN_ENTRIES {
-            warm_family(self.routes.v4(), v4, &mut found, &self.route_slab);
-            warm_family(self.routes.v6(), v6, &mut found, &self.route_slab);
+            warm_family(self.routes.v4(), v4, &mut found, &self.next_hops);
+            warm_family(self.routes.v6(), v6, &mut found, &self.next_hops);
         }
         if self.map_cache.len() >= WARM_MIN_ENTRIES {
             warm_family(self.map_cache.v4(), v4, &mut found, &self.map_cache_slab);
@@ -242,7 +254,7 @@ impl Tables {
 
     pub fn route_match(&self, dst: IpAddr) -> Option<(Prefix, NextHop)> {
         let (p, idx) = self.routes.longest_match(dst)?;
-        Some((p, self.route_slab.get(idx as usize).copied().flatten()?))
+        Some((p, self.next_hop(idx)?))
     }
 
     pub fn map_cache(&self, dst: IpAddr) -> Option<&MapCacheEntry> {
@@ -421,7 +433,7 @@ impl Tables {
                 .get(&(*iface, *ip))
                 .is_some_and(|n| n.is_static),
             TableEntry::Route { prefix, .. } => {
-                self.routes.get(prefix).is_some() && !self.connected.contains_key(prefix)
+                self.routes.get(prefix).is_some() && !self.connected.contains(prefix)
             }
             TableEntry::ProxyArp { iface } => self.proxy_arp.contains(iface),
             TableEntry::LispDatabase { iid, eid, .. } => {
@@ -516,9 +528,9 @@ impl Tables {
                             virtual_mac: *virtual_mac,
                         },
                     );
-                    if virtual_mac.is_none() && !self.connected.contains_key(&subnet) {
-                        let idx = self.add_route(subnet, NextHop::Connected(*iface));
-                        self.connected.insert(subnet, idx);
+                    if virtual_mac.is_none() && !self.connected.contains(&subnet) {
+                        self.add_route(subnet, NextHop::Connected(*iface));
+                        self.connected.insert(subnet);
                     }
                 } else {
                     self.addresses.remove(addr);
@@ -526,9 +538,11 @@ impl Tables {
                         o.virtual_mac.is_none()
                             && Prefix::new(*a, o.prefix_len).ok() == Some(subnet)
                     });
-                    if !still_used && let Some(idx) = self.connected.remove(&subnet) {
-                        self.routes.remove(&subnet);
-                        self.free_route(idx);
+                    if !still_used
+                        && self.connected.remove(&subnet)
+                        && let Some(id) = self.routes.remove(&subnet)
+                    {
+                        self.release_next_hop(id);
                     }
                 }
                 if let L3Interface::Port(p) = iface {
@@ -552,8 +566,8 @@ impl Tables {
             TableEntry::Route { prefix, next_hop } => {
                 if on {
                     self.add_route(*prefix, *next_hop);
-                } else if let Some(idx) = self.routes.remove(prefix) {
-                    self.free_route(idx);
+                } else if let Some(id) = self.routes.remove(prefix) {
+                    self.release_next_hop(id);
                 }
             }
             TableEntry::ProxyArp { iface } => {
@@ -634,27 +648,60 @@ impl Tables {
         }
     }
 
-    fn add_route(&mut self, prefix: Prefix, nh: NextHop) -> u32 {
-        let idx = match self.free_routes.pop() {
-            Some(i) => {
-                self.route_slab[i as usize] = Some(nh);
-                i
-            }
-            None => {
-                self.route_slab.push(Some(nh));
-                (self.route_slab.len() - 1) as u32
-            }
-        };
-        if let Ok(Some(old)) = self.routes.insert(prefix, idx) {
-            self.free_route(old);
+    fn add_route(&mut self, prefix: Prefix, nh: NextHop) {
+        let id = self.hold_next_hop(nh);
+        match self.routes.insert(prefix, id) {
+            Ok(Some(old)) => self.release_next_hop(old),
+            Ok(None) => {}
+            Err(_) => self.release_next_hop(id),
         }
-        idx
     }
 
-    fn free_route(&mut self, idx: u32) {
-        if let Some(slot) = self.route_slab.get_mut(idx as usize) {
+    fn next_hop(&self, id: u32) -> Option<NextHop> {
+        self.next_hops
+            .get(id as usize)
+            .copied()
+            .flatten()
+            .map(|s| s.next_hop)
+    }
+
+    /// The index of `nh` in `next_hops` for one more route (added if it is new).
+    fn hold_next_hop(&mut self, nh: NextHop) -> u32 {
+        if let Some(&id) = self.next_hop_ids.get(&nh)
+            && let Some(Some(shared)) = self.next_hops.get_mut(id as usize)
+        {
+            shared.routes += 1;
+            return id;
+        }
+        let shared = Some(SharedNextHop {
+            next_hop: nh,
+            routes: 1,
+        });
+        let id = match self.free_next_hops.pop() {
+            Some(id) => {
+                self.next_hops[id as usize] = shared;
+                id
+            }
+            None => {
+                self.next_hops.push(shared);
+                (self.next_hops.len() - 1) as u32
+            }
+        };
+        self.next_hop_ids.insert(nh, id);
+        id
+    }
+
+    /// One route less through next hop `id`; the last one frees it.
+    fn release_next_hop(&mut self, id: u32) {
+        let Some(slot) = self.next_hops.get_mut(id as usize) else {
+            return;
+        };
+        let Some(shared) = slot.as_mut() else { return };
+        shared.routes = shared.routes.saturating_sub(1);
+        if shared.routes == 0 {
+            self.next_hop_ids.remove(&shared.next_hop);
             *slot = None;
-            self.free_routes.push(idx);
+            self.free_next_hops.push(id);
         }
     }
 
@@ -737,9 +784,9 @@ impl Tables {
                 .routes
                 .iter()
                 .filter(|(p, _)| p.is_ipv4() == (kind == TableKind::Ipv4Route))
-                .filter(|(p, _)| !self.connected.contains_key(p))
+                .filter(|(p, _)| !self.connected.contains(p))
                 .filter_map(|(prefix, idx)| {
-                    let next_hop = self.route_slab.get(idx as usize).copied().flatten()?;
+                    let next_hop = self.next_hop(idx)?;
                     Some(TableEntry::Route { prefix, next_hop })
                 })
                 .collect(),
@@ -796,5 +843,64 @@ impl Tables {
         };
         rows.sort_by_key(|r| r.key());
         rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route_entry(p: &str, next_hop: NextHop) -> TableEntry {
+        let (a, l) = p.split_once('/').expect("prefix");
+        let prefix =
+            Prefix::new(a.parse().expect("address"), l.parse().expect("length")).expect("prefix");
+        TableEntry::Route { prefix, next_hop }
+    }
+
+    fn route(p: &str, next_hop: NextHop) -> TableOp {
+        TableOp::add(route_entry(p, next_hop))
+    }
+
+    fn gateway(via: [u8; 4]) -> NextHop {
+        NextHop::Gateway {
+            via: IpAddr::from(via),
+            iface: None,
+        }
+    }
+
+    /// Routes through one gateway share its entry; a route moved to another gateway, and the
+    /// last route through a gateway removed, let go of it; lookups see each change.
+    #[test]
+    fn routes_through_one_next_hop_share_it_until_the_last_is_gone() {
+        let mut t = Tables::default();
+        let (a, b) = (gateway([10, 0, 0, 1]), gateway([10, 0, 0, 2]));
+        for i in 0..100u8 {
+            t.apply(&route(&format!("20.{i}.0.0/16"), a))
+                .expect("route");
+        }
+        t.apply(&route("30.0.0.0/8", b)).expect("route");
+        assert_eq!(t.next_hop_ids.len(), 2);
+        assert_eq!(t.route(IpAddr::from([20, 7, 1, 1])), Some(a));
+
+        // Moving a route to b, then removing the rest of a's routes.
+        let update = TableOp {
+            action: roamer_hal::OpAction::Update,
+            entry: route_entry("20.7.0.0/16", b),
+        };
+        t.apply(&update).expect("replace");
+        assert_eq!(t.route(IpAddr::from([20, 7, 1, 1])), Some(b));
+        for i in (0..100u8).filter(|i| *i != 7) {
+            let op = TableOp::remove(route_entry(&format!("20.{i}.0.0/16"), a));
+            t.apply(&op).expect("remove");
+        }
+        assert_eq!(t.next_hop_ids.len(), 1, "a is gone");
+        assert_eq!(t.route(IpAddr::from([20, 8, 1, 1])), None);
+        assert_eq!(t.route(IpAddr::from([30, 1, 1, 1])), Some(b));
+
+        // Its slot is used again; the routes listed are the ones left.
+        t.apply(&route("40.0.0.0/8", a)).expect("route");
+        assert_eq!(t.next_hops.len(), 2, "the freed slot was reused");
+        let listed = t.entries(TableKind::Ipv4Route);
+        assert_eq!(listed.len(), 3, "{listed:?}");
     }
 }
