@@ -1795,7 +1795,7 @@ mod echo_request_tests {
     use roamer_hal::{TableEntry, TableOp};
 
     /// VLAN 10 on port 1 with the SVI 10.10.0.1/24 and 2001:db8:a::1/64.
-    fn switch() -> Pipeline {
+    pub(super) fn switch() -> Pipeline {
         let vlan = VlanId::new(10).expect("VLAN 10");
         let svi = L3Interface::Vlan(vlan);
         let mut p = Pipeline::new(Tables::default(), Settings::default());
@@ -1975,39 +1975,20 @@ mod warm_tests {
     /// /24s the test router has routes for, from 20.0.0.0 up, every fourth one missing.
     const SLOTS: u32 = 2 * WARM_MIN_ENTRIES as u32;
 
-    /// A router on VLAN 10 with routes for [`SLOTS`] behind 10.10.0.2.
+    /// The echo tests' switch (VLAN 10, SVI 10.10.0.1/24) routing [`SLOTS`] behind 10.10.0.2.
     fn router() -> Pipeline {
-        let vlan = VlanId::new(10).expect("VLAN 10");
-        let svi = L3Interface::Vlan(vlan);
-        let mut p = Pipeline::new(Tables::default(), Settings::default());
+        let mut p = super::echo_request_tests::switch();
+        let svi = L3Interface::Vlan(VlanId::new(10).expect("VLAN 10"));
+        let via = IpAddr::from([10, 10, 0, 2]);
         let next_hop = NextHop::Gateway {
-            via: IpAddr::from([10, 10, 0, 2]),
+            via,
             iface: Some(svi),
         };
-        let mut entries = vec![
-            TableEntry::Vlan { vlan },
-            TableEntry::VlanMember {
-                vlan,
-                port: PortId(1),
-                tagged: false,
-            },
-            TableEntry::RouterMac {
-                iface: svi,
-                mac: Mac([2, 0, 0, 0, 0, 0xfe]),
-                virtual_mac: false,
-            },
-            TableEntry::InterfaceAddress {
-                iface: svi,
-                addr: IpAddr::from([10, 10, 0, 1]),
-                prefix_len: 24,
-                virtual_mac: None,
-            },
-            TableEntry::Neighbor {
-                iface: svi,
-                ip: IpAddr::from([10, 10, 0, 2]),
-                mac: Mac([2, 0, 0, 0, 0, 2]),
-            },
-        ];
+        let mut entries = vec![TableEntry::Neighbor {
+            iface: svi,
+            ip: via,
+            mac: Mac([2, 0, 0, 0, 0, 2]),
+        }];
         entries.extend((0..SLOTS).filter(|i| i % 4 != 3).map(|i| {
             let prefix = Prefix::new(IpAddr::from(((20 << 24) + (i << 8)).to_be_bytes()), 24)
                 .expect("prefix");
