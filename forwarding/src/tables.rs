@@ -903,4 +903,29 @@ mod tests {
         let listed = t.entries(TableKind::Ipv4Route);
         assert_eq!(listed.len(), 3, "{listed:?}");
     }
+
+    /// A configured route over a connected subnet, then the address removed: what the subnet
+    /// held is let go of once (it was freed twice, and two later routes could share a slot).
+    #[test]
+    fn a_connected_subnet_taken_over_by_a_route_is_released_once() {
+        let mut t = Tables::default();
+        let iface = L3Interface::Port(PortId(1));
+        let address = TableEntry::InterfaceAddress {
+            iface,
+            addr: IpAddr::from([10, 0, 0, 1]),
+            prefix_len: 24,
+            virtual_mac: None,
+        };
+        t.apply(&TableOp::add(address.clone())).expect("address");
+        t.apply(&route("10.0.0.0/24", gateway([192, 0, 2, 9])))
+            .expect("route over the subnet");
+        t.apply(&TableOp::remove(address)).expect("address gone");
+        assert_eq!(t.route(IpAddr::from([10, 0, 0, 5])), None);
+        assert!(t.next_hop_ids.is_empty(), "{:?}", t.next_hop_ids);
+        let (a, b) = (gateway([192, 0, 2, 1]), gateway([192, 0, 2, 2]));
+        t.apply(&route("20.0.0.0/8", a)).expect("route");
+        t.apply(&route("30.0.0.0/8", b)).expect("route");
+        assert_eq!(t.route(IpAddr::from([20, 1, 1, 1])), Some(a));
+        assert_eq!(t.route(IpAddr::from([30, 1, 1, 1])), Some(b));
+    }
 }
