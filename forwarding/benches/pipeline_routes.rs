@@ -29,7 +29,7 @@ use roamer_forwarding::tables::{Limits, Tables};
 use roamer_hal::{L3Interface, Mac, NextHop, PortId, Prefix, TableEntry, TableOp};
 
 mod prefix_data;
-use prefix_data::{Rng, Sizes, data_v4, data_v6};
+use prefix_data::{Data, Rng, Sizes, data_v4, data_v6};
 
 const ROUTES: usize = 1 << 20;
 /// Distinct frames each case cycles through (each to a random table prefix).
@@ -208,7 +208,20 @@ fn median(samples: &mut [f64]) -> f64 {
     samples.get(samples.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-fn run_family(c: &mut Criterion, family: &str, fam: &Family, big: Vec<Prefix>, dsts: Vec<IpAddr>) {
+fn run_family<T: Copy>(
+    c: &mut Criterion,
+    family: &str,
+    fam: &Family,
+    data: Data<T>,
+    addr: impl Fn(T) -> IpAddr,
+) {
+    let big: Vec<Prefix> = data
+        .base
+        .iter()
+        .map(|&(bits, len)| Prefix::new(addr(bits), len).unwrap())
+        .collect();
+    let dsts: Vec<IpAddr> = data.lookups.iter().map(|&a| addr(a)).collect();
+    drop(data);
     let small: Vec<Prefix> = big.iter().take(16).copied().collect();
     // Frames for the small table go to random hosts of its 16 prefixes.
     let mut rng = Rng(0x534d_414c);
@@ -306,30 +319,11 @@ fn main() {
         fresh: 0,
         lookups: FRAMES,
     };
-    let d4 = data_v4(0x5049_5034, sizes);
-    let prefixes = d4
-        .base
-        .iter()
-        .map(|&(bits, len)| Prefix::new(Ipv4Addr::from(bits).into(), len).unwrap())
-        .collect();
-    let dsts = d4
-        .lookups
-        .iter()
-        .map(|&a| Ipv4Addr::from(a).into())
-        .collect();
-    run_family(&mut c, "ipv4", &v4(), prefixes, dsts);
-    drop(d4);
-    let d6 = data_v6(0x5049_5036, sizes);
-    let prefixes = d6
-        .base
-        .iter()
-        .map(|&(bits, len)| Prefix::new(Ipv6Addr::from(bits).into(), len).unwrap())
-        .collect();
-    let dsts = d6
-        .lookups
-        .iter()
-        .map(|&a| Ipv6Addr::from(a).into())
-        .collect();
-    run_family(&mut c, "ipv6", &v6(), prefixes, dsts);
+    run_family(&mut c, "ipv4", &v4(), data_v4(0x5049_5034, sizes), |a| {
+        Ipv4Addr::from(a).into()
+    });
+    run_family(&mut c, "ipv6", &v6(), data_v6(0x5049_5036, sizes), |a| {
+        Ipv6Addr::from(a).into()
+    });
     c.final_summary();
 }
