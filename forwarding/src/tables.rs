@@ -223,9 +223,9 @@ impl Tables {
         self.next_hop(self.routes.lookup(dst)?)
     }
 
-    /// Routes in the table, both families.
-    pub fn route_count(&self) -> usize {
-        self.routes.len()
+    /// Whether [`Tables::warm`] would do anything: a table large enough to leave the cache.
+    pub fn worth_warming(&self) -> bool {
+        self.routes.len() >= WARM_MIN_ENTRIES || self.map_cache.len() >= WARM_MIN_ENTRIES
     }
 
     /// Brings the lines the lookups of a burst of destinations will read into the cache: one
@@ -233,11 +233,6 @@ impl Tables {
     /// overlap, then the entries found. The per-frame lookups that follow hit the cache instead
     /// of each waiting on a chain of memory reads. Tables small enough to stay in the cache
     /// anyway (under [`WARM_MIN_ENTRIES`]) are skipped. At most [`BURST`] addresses per family.
-    /// Whether [`Tables::warm`] would do anything: a table large enough to leave the cache.
-    pub fn worth_warming(&self) -> bool {
-        self.routes.len() >= WARM_MIN_ENTRIES || self.map_cache.len() >= WARM_MIN_ENTRIES
-    }
-
     pub fn warm(&self, v4: &[u32], v6: &[u128]) {
         let v4 = &v4[..v4.len().min(BURST)];
         let v6 = &v6[..v6.len().min(BURST)];

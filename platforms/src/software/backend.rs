@@ -602,7 +602,7 @@ impl Datapath {
             }
         };
         self.pipeline
-            .warm(self.rx[..n].iter().map(FrameSlot::frame));
+            .warm(self.rx.iter().take(n).map(FrameSlot::frame));
         for k in 0..n {
             let tag = self.rx[k].vlan.and_then(|v| VlanId::new(v).ok());
             match self.forward(port, tag, Src::Rx(k), now_ms) {
@@ -1502,6 +1502,76 @@ mod tests {
         assert_ne!(&ip[26..28], &[0, 0]);
         assert!(checksum::verifies(pseudo, &ip[20..]), "UDP checksum");
         assert_eq!(&ip[28..], b"hello");
+    }
+
+    /// A routing table over the size from which the data path warms the cache for each
+    /// receive batch: a burst of transit frames is routed exactly as the table says, those
+    /// without a route are dropped and counted, and every routed one leaves rewritten.
+    #[test]
+    fn a_burst_through_a_table_large_enough_to_be_warmed_is_routed_frame_by_frame() {
+        let (mut b, wire) = routed_port();
+        let iface = L3Interface::Port(PortId(1));
+        let via = "192.0.2.2".parse().expect("address");
+        let next_hop = roamer_hal::NextHop::Gateway {
+            via,
+            iface: Some(iface),
+        };
+        let slots = 2 * roamer_forwarding::tables::WARM_MIN_ENTRIES as u32;
+        // /24s from 20.0.0.0 up, every fourth one missing.
+        let mut ops = vec![TableOp::add(TableEntry::Neighbor {
+            iface,
+            ip: via,
+            mac: Mac(PEER),
+        })];
+        ops.extend((0..slots).filter(|i| i % 4 != 3).map(|i| {
+            let addr = std::net::IpAddr::from(((20 << 24) + (i << 8)).to_be_bytes());
+            let prefix = roamer_hal::Prefix::new(addr, 24).expect("prefix");
+            TableOp::add(TableEntry::Route { prefix, next_hop })
+        }));
+        let results = b.apply(&ops);
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+
+        let frames: Vec<(u32, Vec<u8>)> = (0..64u32)
+            .map(|k| {
+                let slot = k * 1237 % slots;
+                let dst = ((20 << 24) + (slot << 8) + 7).to_be_bytes();
+                let mut f = ROUTER.to_vec();
+                f.extend_from_slice(&PEER);
+                f.extend_from_slice(&[0x08, 0x00]);
+                f.extend_from_slice(&[0x45, 0, 0, 28, 0, 0, 0x40, 0, 64, 17, 0, 0]);
+                f.extend_from_slice(&[198, 51, 100, 1]);
+                f.extend_from_slice(&dst);
+                let sum = checksum::ipv4_header(&f[14..34]);
+                f[24..26].copy_from_slice(&sum.to_be_bytes());
+                f.extend_from_slice(&[0x30, 0x39, 0x30, 0x39, 0, 8, 0, 0]);
+                (slot, f)
+            })
+            .collect();
+        for (_, f) in &frames {
+            wire.send(f).expect("frame");
+        }
+        let routable: Vec<&(u32, Vec<u8>)> =
+            frames.iter().filter(|(slot, _)| slot % 4 != 3).collect();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 2048];
+        for _ in 0..routable.len() {
+            let n = wire.recv(&mut buf).expect("a routed frame");
+            out.push(buf[..n].to_vec());
+        }
+        for ((_, sent), got) in routable.iter().zip(&out) {
+            assert_eq!(&got[..6], &PEER, "to the next hop");
+            assert_eq!(&got[6..12], &ROUTER, "from the router");
+            assert_eq!(got[22], 63, "TTL decremented");
+            assert_eq!(&got[30..34], &sent[30..34], "same destination, in order");
+            assert_eq!(checksum::ipv4_header(&got[14..34]), 0, "header checksum");
+        }
+        let counters = b.learned().expect("learned").counters;
+        assert_eq!(counters.routed, routable.len() as u64);
+        assert_eq!(
+            counters.drops.get("no-route").copied(),
+            Some((frames.len() - routable.len()) as u64)
+        );
+        assert!((40..64).contains(&routable.len()), "{}", routable.len());
     }
 
     #[test]
