@@ -404,7 +404,10 @@ impl Pipeline {
                 break;
             }
         }
-        self.tables.warm(&v4[..n4], &v6[..n6]);
+        // A lone lookup has nothing to overlap with: warming it would only do it twice.
+        if n4 + n6 > 1 {
+            self.tables.warm(&v4[..n4], &v6[..n6]);
+        }
     }
 
     /// Processes a copy of a frame and explains each step; learns nothing.
