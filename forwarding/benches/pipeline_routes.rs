@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use criterion::Criterion;
 use roamer_forwarding::pipeline::{Frame, Pipeline, Settings, Verdict};
 use roamer_forwarding::tables::{Limits, Tables};
+use roamer_forwarding::wire::checksum;
 use roamer_hal::{L3Interface, Mac, NextHop, PortId, Prefix, TableEntry, TableOp};
 
 mod prefix_data;
@@ -125,12 +126,8 @@ fn frame(fam: &Family, dst: IpAddr) -> Vec<u8> {
             ip[9] = 17;
             ip[12..16].copy_from_slice(&src.octets());
             ip[16..20].copy_from_slice(&dst.octets());
-            let sum = ip
-                .chunks(2)
-                .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
-                .sum::<u32>();
-            let sum = (sum & 0xffff) + (sum >> 16);
-            ip[10..12].copy_from_slice(&(!(((sum & 0xffff) + (sum >> 16)) as u16)).to_be_bytes());
+            let sum = checksum::ipv4_header(&ip);
+            ip[10..12].copy_from_slice(&sum.to_be_bytes());
             f.extend_from_slice(&ip);
         }
         (IpAddr::V6(src), IpAddr::V6(dst)) => {

@@ -1639,3 +1639,52 @@ fn originated_frames_must_hold_a_whole_unfragmented_ipv4_packet() {
     }
     assert_eq!(p.counters.routed, 0);
 }
+
+/// Warming reads the tables and nothing else: a warmed burst gets exactly the verdicts,
+/// rewrites and counters of the same burst unwarmed, routes found or not. The table holds
+/// /24s from 20.0.0.0 up behind the uplink's peer, every fourth one missing, twice as many
+/// slots as the size from which tables are warmed.
+#[test]
+fn a_warmed_burst_is_forwarded_exactly_like_an_unwarmed_one() {
+    let slots = 2 * roamer_forwarding::tables::WARM_MIN_ENTRIES as u32;
+    let router = || {
+        let mut p = switch();
+        let next_hop = NextHop::Gateway {
+            via: ip("192.0.2.2"),
+            iface: Some(L3Interface::Port(UPLINK)),
+        };
+        for i in (0..slots).filter(|i| i % 4 != 3) {
+            let addr = IpAddr::from(((20 << 24) + (i << 8)).to_be_bytes());
+            let prefix = Prefix::new(addr, 24).unwrap();
+            add(&mut p, TableEntry::Route { prefix, next_hop });
+        }
+        p
+    };
+    let (mut warmed, mut cold) = (router(), router());
+    assert!(warmed.tables.worth_warming());
+    let frames: Vec<Vec<u8>> = (0..64u32)
+        .map(|k| {
+            let dst = (20 << 24) + ((k * 997 % slots) << 8) + 9;
+            udp(HOST_A, ROUTER_MAC, [10, 10, 0, 5], dst.to_be_bytes(), 64)
+        })
+        .collect();
+    warmed.warm(frames.iter().map(Vec::as_slice));
+    let mut outcomes = Vec::new();
+    for p in [&mut warmed, &mut cold] {
+        let seen: Vec<(Verdict, Vec<u8>)> = frames
+            .iter()
+            .map(|f| {
+                let (out, bytes) = run(p, A, f, 0);
+                (out.verdict, bytes)
+            })
+            .collect();
+        outcomes.push(seen);
+    }
+    assert_eq!(outcomes[0], outcomes[1]);
+    assert_eq!(warmed.counters.routed, cold.counters.routed);
+    let routed = outcomes[0]
+        .iter()
+        .filter(|(v, _)| matches!(v, Verdict::Forward { .. }))
+        .count();
+    assert!((40..64).contains(&routed), "{routed} of 64 routed");
+}

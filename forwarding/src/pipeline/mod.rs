@@ -1798,7 +1798,7 @@ mod echo_request_tests {
     use roamer_hal::{TableEntry, TableOp};
 
     /// VLAN 10 on port 1 with the SVI 10.10.0.1/24 and 2001:db8:a::1/64.
-    pub(super) fn switch() -> Pipeline {
+    fn switch() -> Pipeline {
         let vlan = VlanId::new(10).expect("VLAN 10");
         let svi = L3Interface::Vlan(vlan);
         let mut p = Pipeline::new(Tables::default(), Settings::default());
@@ -1879,8 +1879,6 @@ mod echo_request_tests {
 #[cfg(test)]
 mod warm_tests {
     use super::*;
-    use crate::tables::WARM_MIN_ENTRIES;
-    use roamer_hal::{Prefix, TableEntry, TableOp};
     use std::net::Ipv6Addr;
 
     fn eth(ethertype: u16, tagged: bool) -> Vec<u8> {
@@ -1973,81 +1971,5 @@ mod warm_tests {
         version5.extend(ipv4(17, [0, 0], [1, 2, 3, 4]));
         version5[14] = 0x55;
         assert_eq!(routed_destination(&version5), None);
-    }
-
-    /// /24s the test router has routes for, from 20.0.0.0 up, every fourth one missing.
-    const SLOTS: u32 = 2 * WARM_MIN_ENTRIES as u32;
-
-    /// The echo tests' switch (VLAN 10, SVI 10.10.0.1/24) routing [`SLOTS`] behind 10.10.0.2.
-    fn router() -> Pipeline {
-        let mut p = super::echo_request_tests::switch();
-        let svi = L3Interface::Vlan(VlanId::new(10).expect("VLAN 10"));
-        let via = IpAddr::from([10, 10, 0, 2]);
-        let next_hop = NextHop::Gateway {
-            via,
-            iface: Some(svi),
-        };
-        let mut entries = vec![TableEntry::Neighbor {
-            iface: svi,
-            ip: via,
-            mac: Mac([2, 0, 0, 0, 0, 2]),
-        }];
-        entries.extend((0..SLOTS).filter(|i| i % 4 != 3).map(|i| {
-            let prefix = Prefix::new(IpAddr::from(((20 << 24) + (i << 8)).to_be_bytes()), 24)
-                .expect("prefix");
-            TableEntry::Route { prefix, next_hop }
-        }));
-        for e in entries {
-            p.tables.apply(&TableOp::add(e)).expect("entry");
-        }
-        p
-    }
-
-    /// Warming reads the tables and nothing else: a warmed burst gets exactly the verdicts,
-    /// rewrites and counters of the same burst unwarmed, routes found or not.
-    #[test]
-    fn a_warmed_burst_is_forwarded_exactly_like_an_unwarmed_one() {
-        let (mut warmed, mut cold) = (router(), router());
-        assert!(warmed.tables.worth_warming());
-        let frames: Vec<Vec<u8>> = (0..64u32)
-            .map(|k| {
-                let mut f = eth(0x0800, false);
-                let slot = k * 997 % SLOTS;
-                let dst = (20 << 24) + (slot << 8) + 9;
-                f.extend(ipv4(17, [0x40, 0], dst.to_be_bytes()));
-                f.extend([0x30, 0x39, 0x30, 0x39, 0, 8, 0, 0]);
-                f[16..18].copy_from_slice(&28u16.to_be_bytes());
-                let sum = checksum::ipv4_header(&f[14..34]);
-                f[24..26].copy_from_slice(&sum.to_be_bytes());
-                f
-            })
-            .collect();
-        warmed.warm(frames.iter().map(Vec::as_slice));
-        let mut outcomes = Vec::new();
-        for p in [&mut warmed, &mut cold] {
-            let mut seen = Vec::new();
-            for f in &frames {
-                let mut buf = vec![0u8; 128 + f.len()];
-                buf[128..].copy_from_slice(f);
-                let mut frame = Frame {
-                    buf: &mut buf,
-                    start: 128,
-                    len: f.len(),
-                    large: false,
-                    partial_csum: None,
-                };
-                let out = p.process(PortId(1), None, &mut frame, 0);
-                let bytes = frame.bytes().to_vec();
-                seen.push((out.verdict, bytes));
-            }
-            outcomes.push(seen);
-        }
-        assert_eq!(outcomes[0], outcomes[1]);
-        assert_eq!(warmed.counters.routed, cold.counters.routed);
-        let routed = outcomes[0]
-            .iter()
-            .filter(|(v, _)| matches!(v, Verdict::Flood { .. } | Verdict::Forward { .. }))
-            .count();
-        assert!((40..64).contains(&routed), "{routed} of 64 routed");
     }
 }
