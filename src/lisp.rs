@@ -138,7 +138,9 @@ impl Lisp {
             (Some(ms), true) => ms.reconfigure(cfg),
             (None, true) => {
                 info!(sites = cfg.lisp.site.len(), "map-server started");
-                self.map_server = Some(MapServer::new(cfg));
+                let mut ms = MapServer::new(cfg);
+                ms.started(now);
+                self.map_server = Some(ms);
             }
             (Some(_), false) => {
                 info!("map-server stopped");
@@ -353,9 +355,17 @@ impl Lisp {
         }
         for e in std::mem::take(&mut self.ms_events) {
             match e {
-                MsEvent::Up(peer) => info!(%peer, "reliable registration session up"),
+                MsEvent::Up(peer) => {
+                    info!(%peer, "reliable registration session up");
+                    if let Some(ms) = self.map_server.as_mut() {
+                        ms.session_up(peer);
+                    }
+                }
                 MsEvent::Down(peer, why) => {
-                    info!(%peer, ?why, "reliable registration session down")
+                    info!(%peer, ?why, "reliable registration session down");
+                    if let Some(ms) = self.map_server.as_mut() {
+                        ms.session_down(peer, now);
+                    }
                 }
                 MsEvent::Registration {
                     peer,

@@ -314,7 +314,7 @@ fn lat(ns: f64) -> String {
 }
 
 fn map_server() -> MapServer {
-    let text = "feature lisp\nip lisp map-server\nip lisp map-resolver\nlisp site DC\n eid-prefix 10.0.0.0/8 accept-more-specifics\n authentication-key 0 bench-key\n";
+    let text = "feature lisp\nip lisp map-server\nip lisp map-resolver\nlisp site DC\n eid-prefix 10.0.0.0/8 accept-more-specifics\n authentication-key 0 bench-key\n roamer max-registrations 4000000\n";
     let (cfg, _) = config::parse(text, Syntax::Cli).unwrap();
     MapServer::new(&cfg)
 }

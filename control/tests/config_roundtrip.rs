@@ -248,10 +248,12 @@ fn lisp() -> impl Strategy<Value = Lisp> {
                 description(),
                 proptest::option::of(key()),
                 proptest::collection::vec((prefix(), any::<bool>()), 0..3),
+                proptest::option::of(1u32..=100_000_000),
             )
-                .prop_map(|(description, authentication_key, eids)| LispSite {
+                .prop_map(|(description, authentication_key, eids, max)| LispSite {
                     description,
                     authentication_key,
+                    max_registrations: max,
                     eid_prefix: eids
                         .into_iter()
                         .map(|(prefix, accept_more_specifics)| SiteEid {

@@ -480,6 +480,10 @@ pub struct LispSite {
     pub authentication_key: Option<AuthKey>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub eid_prefix: Vec<SiteEid>,
+    /// `roamer max-registrations N`: registrations the site may hold (the Map-Server's default
+    /// when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_registrations: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

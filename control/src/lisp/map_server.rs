@@ -21,7 +21,7 @@
 //! (`scripts/bench-lisp-control.sh` measures it, with registrations and Map-Requests per second).
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::ControlFlow;
@@ -46,11 +46,25 @@ use crate::wire::lisp::{LispMessage, MessageType};
 /// A registration expires after three periods of the ETR's 60-second refresh (RFC 9301 §8.2).
 pub const REGISTRATION_LIFETIME_MS: u64 = 3 * 60_000;
 
+/// Registrations one site may hold unless its configuration says otherwise
+/// (`roamer max-registrations N` in the `lisp site`): a key holder cannot grow the table without
+/// bound (each registration costs about 80 octets).
+pub const DEFAULT_SITE_REGISTRATION_LIMIT: usize = 100_000;
+/// Reliable sessions remembered after they closed (their registrations age from the close).
+const MAX_CLOSED_SESSIONS: usize = 4_096;
+
 /// Record TTL (minutes) of a negative reply for an address outside every site (RFC 9301 §8.3).
 pub const NEGATIVE_TTL_NOT_EID: u32 = 15;
 /// Record TTL (minutes) of a negative reply inside a site no ETR registered: short, so that the
 /// ITR asks again soon after an ETR registers (RFC 9301 §8.3).
 pub const NEGATIVE_TTL_UNREGISTERED: u32 = 1;
+/// The same while the Map-Server is refilling after its start ([`REGISTRATION_LIFETIME_MS`]):
+/// it cannot yet tell a site that is down from one whose ETRs have not re-registered. TTL 0 is
+/// "do not cache" (RFC 9301 §5.4), so the ITR asks again on a later packet (roamer's data path:
+/// at most once a second per destination) and a new flow heals within about a second of the
+/// site's registration instead of a minute. The record TTL counts minutes: 1 is the shortest
+/// cacheable value, the one used once the table is known to be complete.
+pub const NEGATIVE_TTL_REFILLING: u32 = 0;
 /// Record TTL (minutes) of a proxy reply: one day, what Cisco ETRs register.
 pub const PROXY_REPLY_TTL: u32 = 1440;
 /// Largest Map-Reply the resolver builds when adding more-specific records (overlap rule): it
@@ -77,6 +91,7 @@ struct Site {
     name: String,
     key: Option<Secret>,
     eids: Vec<SiteEid>,
+    max_registrations: usize,
 }
 
 /// Why a Map-Register was refused.
@@ -95,6 +110,11 @@ pub enum Refusal {
     /// The HMAC did not verify with the site's key (or the site's key cannot be used).
     Authentication {
         site: String,
+    },
+    /// The register would take the site past its registration limit.
+    SiteLimit {
+        site: String,
+        limit: usize,
     },
 }
 
@@ -120,6 +140,8 @@ pub struct Counters {
     pub refused_unknown_site: u64,
     pub refused_outside_site: u64,
     pub refused_authentication: u64,
+    /// Registers refused because their site holds its limit of registrations.
+    pub refused_site_limit: u64,
     pub expired: u64,
     /// Host registrations taken over by another ETR (their ETRs get an unsolicited Map-Notify).
     pub moves: u64,
@@ -220,6 +242,34 @@ pub struct MapServer {
     /// Unsolicited Map-Notifies not acknowledged yet, by nonce: resent until their ETR
     /// acknowledges (a lost one would leave two ETRs claiming a host).
     unacked: BTreeMap<u64, Unacked>,
+    sessions: Sessions,
+    /// When the Map-Server started with an empty table ([`MapServer::started`]).
+    started_ms: Option<u64>,
+}
+
+/// Reliable-transport sessions as the Map-Server sees them. Registrations received over a
+/// session that is up never age (draft-ietf-lisp-map-server-reliable-transport: the session is
+/// the liveness, the ETR sends no periodic refresh over it); once it closes they age from that
+/// moment, as if refreshed then, so an ETR that is gone loses them one lifetime later.
+#[derive(Debug, Clone, Default)]
+struct Sessions {
+    up: HashSet<SocketAddr>,
+    closed: HashMap<SocketAddr, u64>,
+}
+
+impl Sessions {
+    /// When `r` (from `s`) was last known to be current.
+    fn refreshed_ms(&self, s: &Source, r: &Reg, now_ms: u64) -> u64 {
+        if !s.reliable {
+            return r.last_ms();
+        }
+        if self.up.contains(&s.registrar) {
+            return now_ms.max(r.last_ms());
+        }
+        self.closed
+            .get(&s.registrar)
+            .map_or(r.last_ms(), |&t| t.max(r.last_ms()))
+    }
 }
 
 /// An unsolicited Map-Notify waiting for its Map-Notify-Ack.
@@ -255,6 +305,9 @@ impl MapServer {
                     .as_ref()
                     .and_then(|k| k.secret().cloned()),
                 eids: site.eid_prefix.clone(),
+                max_registrations: site
+                    .max_registrations
+                    .map_or(DEFAULT_SITE_REGISTRATION_LIMIT, |n| n as usize),
             });
         }
         // Where each old site's registrations go: to the site of the same name, for the
@@ -291,8 +344,49 @@ impl MapServer {
             Err(Refusal::UnknownSite(_)) => c.refused_unknown_site += 1,
             Err(Refusal::OutsideSite { .. }) => c.refused_outside_site += 1,
             Err(Refusal::Authentication { .. }) => c.refused_authentication += 1,
+            Err(Refusal::SiteLimit { .. }) => c.refused_site_limit += 1,
         }
         result
+    }
+
+    /// The Map-Server starts at `now_ms` with an empty table: until one registration lifetime
+    /// has passed, a configured site without registrations may just not have re-registered yet
+    /// (see [`NEGATIVE_TTL_REFILLING`]).
+    pub fn started(&mut self, now_ms: u64) {
+        self.started_ms = Some(now_ms);
+    }
+
+    fn refilling(&self, now_ms: u64) -> bool {
+        self.started_ms
+            .is_some_and(|s| now_ms < s.saturating_add(REGISTRATION_LIFETIME_MS))
+    }
+
+    /// A reliable registration session from `peer` is up: what it registers stays registered
+    /// while it lasts.
+    pub fn session_up(&mut self, peer: SocketAddr) {
+        self.sessions.closed.remove(&peer);
+        self.sessions.up.insert(peer);
+    }
+
+    /// The session from `peer` closed at `now_ms`: its registrations age from now on.
+    pub fn session_down(&mut self, peer: SocketAddr, now_ms: u64) {
+        if self.sessions.up.remove(&peer) {
+            if self.sessions.closed.len() >= MAX_CLOSED_SESSIONS {
+                let oldest = self.sessions.closed.iter().min_by_key(|(_, t)| **t);
+                if let Some(oldest) = oldest.map(|(p, _)| *p) {
+                    self.sessions.closed.remove(&oldest);
+                }
+            }
+            self.sessions.closed.insert(peer, now_ms);
+        }
+    }
+
+    /// Registrations site `name` holds (every prefix of every ETR).
+    pub fn site_registrations(&self, name: &str) -> usize {
+        self.sites
+            .iter()
+            .position(|s| s.name == name)
+            .map_or(0, |i| self.table.sources.site_regs(i as u32))
     }
 
     fn try_register(
@@ -345,6 +439,28 @@ impl MapServer {
         verify(bytes, &key).map_err(|_| refused())?;
         let register = unverified;
         let table = &mut self.table;
+        // New registrations (not refreshes by the same ETR, not withdrawals) must fit the
+        // site's limit; a register that does not fit is refused whole.
+        let new = register
+            .records
+            .iter()
+            .filter(|r| r.ttl != 0)
+            .filter_map(|r| r.prefix.prefix())
+            .filter(|p| {
+                table.index.get(p).is_none_or(|id| {
+                    !table.regs(id).iter().any(|r| {
+                        let s = table.sources.get(r.source);
+                        s.site == site_id && s.registrar.ip() == from.ip()
+                    })
+                })
+            })
+            .count();
+        if new > 0 && table.sources.site_regs(site_id) + new > site.max_registrations {
+            return Err(Refusal::SiteLimit {
+                site: site.name.clone(),
+                limit: site.max_registrations,
+            });
+        }
         // Records each losing ETR must hear about, one Map-Notify per ETR address.
         let mut moved: BTreeMap<IpAddr, Vec<EidRecord>> = BTreeMap::new();
         for record in &register.records {
@@ -525,6 +641,8 @@ impl MapServer {
                 .map(|r| table.sources.get(r.source).site)
                 .collect();
             sites.dedup();
+            let sessions = &self.sessions;
+            table.refresh(id, |s, r| sessions.refreshed_ms(s, r, now_ms));
             let expired = table.retain(id, |_, r| {
                 now_ms.saturating_sub(r.last_ms()) < REGISTRATION_LIFETIME_MS
             });
@@ -541,6 +659,11 @@ impl MapServer {
                 table.queue(id);
             }
         }
+        // A closed session's registrations have all aged out (or been replaced) one lifetime
+        // after it closed.
+        self.sessions
+            .closed
+            .retain(|_, t| now_ms.saturating_sub(*t) < REGISTRATION_LIFETIME_MS);
         gone.sort_unstable();
         gone.into_iter().map(|(_, p)| p).collect()
     }
@@ -623,8 +746,12 @@ impl MapServer {
         let to = SocketAddr::new(itr, ecm.inner_src_port);
         let requested = request.records.first().ok_or(ResolveRefusal::NoEid)?;
         let eid = requested.eid.ip().ok_or(ResolveRefusal::NoEid)?;
-        let live = |r: &Reg| now_ms.saturating_sub(r.last_ms()) < REGISTRATION_LIFETIME_MS;
         let sources = &self.table.sources;
+        let sessions = &self.sessions;
+        let live = |r: &Reg| {
+            let refreshed = sessions.refreshed_ms(sources.get(r.source), r, now_ms);
+            now_ms.saturating_sub(refreshed) < REGISTRATION_LIFETIME_MS
+        };
         let (records, answer) = match self.find(eid, live) {
             Found::NotEid => {
                 // The prefix as requested, narrowed only if it would cover a site: a negative
@@ -637,7 +764,12 @@ impl MapServer {
                 // The site prefix, narrowed around registered more-specifics (a moved host
                 // inside it) so they are not answered natively-forward.
                 let p = self.clear_prefix(eid, site.len(), Some(site.len()));
-                let record = negative(like_request(&requested.eid, p), NEGATIVE_TTL_UNREGISTERED);
+                let ttl = if self.refilling(now_ms) {
+                    NEGATIVE_TTL_REFILLING
+                } else {
+                    NEGATIVE_TTL_UNREGISTERED
+                };
+                let record = negative(like_request(&requested.eid, p), ttl);
                 (vec![record], Answer::Negative)
             }
             Found::Registered(p, regs) => {
@@ -1081,11 +1213,18 @@ struct Sources {
     list: Vec<(Source, usize)>,
     ids: HashMap<Source, u32>,
     free: Vec<u32>,
+    /// References (registrations) per site, for the site's registration limit.
+    per_site: Vec<usize>,
 }
 
 impl Sources {
     /// The id of `source`, one more reference to it.
     fn intern(&mut self, source: Source) -> u32 {
+        let site = source.site as usize;
+        if self.per_site.len() <= site {
+            self.per_site.resize(site + 1, 0);
+        }
+        self.per_site[site] += 1;
         if let Some(&id) = self.ids.get(&source) {
             if let Some(entry) = self.list.get_mut(id as usize) {
                 entry.1 += 1;
@@ -1113,6 +1252,9 @@ impl Sources {
         let Some((source, refs)) = self.list.get_mut(id as usize) else {
             return;
         };
+        if let Some(n) = self.per_site.get_mut(source.site as usize) {
+            *n = n.saturating_sub(1);
+        }
         *refs = refs.saturating_sub(1);
         if *refs == 0 {
             self.ids.remove(source);
@@ -1123,6 +1265,10 @@ impl Sources {
 
     fn get(&self, id: u32) -> &Source {
         &self.list[id as usize].0
+    }
+
+    fn site_regs(&self, site: u32) -> usize {
+        self.per_site.get(site as usize).copied().unwrap_or(0)
     }
 }
 
@@ -1178,6 +1324,25 @@ impl Table {
         self.regs(id)
             .iter()
             .any(|r| self.sources.get(r.source).site == site)
+    }
+
+    /// Sets each registration of slot `id` as last refreshed at `when(source, registration)`
+    /// (never earlier than it was).
+    fn refresh(&mut self, id: u32, when: impl Fn(&Source, &Reg) -> u64) {
+        let Table { slots, sources, .. } = self;
+        let Some(slot) = slots.get_mut(id as usize) else {
+            return;
+        };
+        let update = |r: &mut Reg| {
+            let t = when(sources.get(r.source), r);
+            if t > r.last_ms() {
+                r.last = Ms::new(t);
+            }
+        };
+        match &mut slot.regs {
+            Regs::One(r) => update(r),
+            Regs::Many(list) => list.iter_mut().for_each(update),
+        }
     }
 
     /// Keeps the registrations of slot `id` that `keep` accepts; returns how many it dropped.

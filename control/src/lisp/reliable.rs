@@ -65,10 +65,14 @@ pub const PACKET_QUEUE_LIMIT: usize = 1024;
 pub const SOCKET_BUFFER_LEN: usize = 16 * 1024;
 /// Octets of messages queued on a session beyond what the TCP send buffer holds.
 pub const MAX_PENDING_LEN: usize = 1024 * 1024;
-/// TCP keep-alive interval on established sessions (liveness = TCP, §5.1 step 7).
-pub const KEEPALIVE_MS: u64 = 20_000;
-/// A session from which nothing was heard for this long (keep-alives unanswered) is reset.
-pub const IDLE_TIMEOUT_MS: u64 = 60_000;
+/// TCP keep-alive interval on established sessions (liveness = TCP, §5.1 step 7). Short, because
+/// a restarted peer is only noticed when a segment reaches it (it answers with a reset): an ETR
+/// must re-register with a restarted Map-Server within seconds, and a keep-alive costs one
+/// small segment per session per second.
+pub const KEEPALIVE_MS: u64 = 1_000;
+/// A session from which nothing was heard for this long (keep-alives unanswered) is reset and
+/// the ETR falls back to UDP registration.
+pub const IDLE_TIMEOUT_MS: u64 = 10_000;
 /// A Map-Server accepts a session from an ETR this long after acknowledging its UDP register.
 pub const ALLOW_LIFETIME_MS: u64 = REGISTRATION_LIFETIME_MS;
 /// ETR addresses remembered by [`MsSessions::allow`] (the oldest is forgotten beyond it).

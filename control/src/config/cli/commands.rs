@@ -527,6 +527,12 @@ pub static COMMANDS: &[Command] = &[
         help: "Site authentication key",
         action: site_key,
     },
+    Command {
+        modes: &[K::Site],
+        pattern: "roamer max-registrations <count:1-100000000>",
+        help: "Registrations the site may hold (default 100000)",
+        action: site_max_registrations,
+    },
     // VLAN.
     Command {
         modes: &[K::Vlan],
@@ -1603,6 +1609,18 @@ fn site_eid_prefix(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
         });
     }
     ctx.touched = Some(ConfigPath::site(&name).key("eid-prefix").elem("prefix", p));
+    Ok(())
+}
+
+fn site_max_registrations(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
+    let n = if ctx.negated {
+        None
+    } else {
+        Some(num::<u32>(ctx, "count")?)
+    };
+    let (name, site) = current_site(ctx)?;
+    site.max_registrations = n;
+    ctx.touched = Some(ConfigPath::site(&name).key("max-registrations"));
     Ok(())
 }
 

@@ -58,6 +58,9 @@ pub fn render(cfg: &Config) -> String {
         if let Some(k) = &site.authentication_key {
             line(o, 1, &format!("authentication-key {k}"));
         }
+        if let Some(n) = site.max_registrations {
+            line(o, 1, &format!("roamer max-registrations {n}"));
+        }
     }
     for (name, map) in &cfg.lisp.dynamic_eid {
         line(o, 0, &format!("lisp dynamic-eid {name}"));
