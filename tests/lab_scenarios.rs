@@ -601,6 +601,135 @@ fn scenario_d_reliable_registration_to_the_new_map_server_and_udp_to_the_old_one
     assert!(lab.ping("host-a", "192.168.0.22"), "host-a -> host-b");
 }
 
+/// A daemon the test started itself (a restarted lab node), killed when dropped.
+struct Restarted(std::process::Child);
+
+impl Drop for Restarted {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Seed 003 after a crash: `kill -9` of the map-server and its restart. The ETRs notice at
+/// once (their 1-second TCP keep-alive meets the new TCP stack, which resets it), register over
+/// UDP at once and re-open their sessions: every site is registered again within 5 s, and a
+/// flow between the sites that starts right after the restart works within 5 s (a site not
+/// yet re-registered is answered with TTL 0 while the table refills, never cached for a minute).
+#[test]
+fn scenario_d_a_map_server_killed_and_restarted_is_refilled_within_five_seconds() {
+    let lab = Lab::up("reliable-registration", "sk");
+    let both_reliable = || {
+        let s = lab.show("new-msmr", "show lisp site");
+        (s.matches("yes#").count() == 2).then_some(s)
+    };
+    wait_for(
+        "registrations over the sessions",
+        Duration::from_secs(30),
+        both_reliable,
+    );
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(lab.state.join(&lab.name).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    let daemon = state["daemons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["node"] == "new-msmr")
+        .unwrap();
+    let pid = daemon["pid"].as_u64().unwrap().to_string();
+    let socket = PathBuf::from(daemon["socket"].as_str().unwrap());
+    let killed = Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+    assert!(killed.success(), "kill -9 {pid}");
+    wait_for("the map-server gone", Duration::from_secs(10), || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        (stat.is_empty()
+            || stat
+                .rsplit_once(')')
+                .is_some_and(|(_, r)| r.trim_start().starts_with('Z')))
+        .then(String::new)
+    });
+    let config = lab
+        .file
+        .parent()
+        .unwrap()
+        .join("reliable-registration/new-msmr.cfg");
+    let log = std::fs::File::create(lab.file.parent().unwrap().join("restarted.log")).unwrap();
+    let _ = std::fs::remove_file(&socket);
+    let restarted = Restarted(
+        Command::new("ip")
+            .args(["netns", "exec", &lab.netns("new-msmr")])
+            .arg(env!("CARGO_BIN_EXE_roamer"))
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .arg("--socket")
+            .arg(&socket)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(
+        "the map-server serving again",
+        Duration::from_secs(30),
+        || {
+            std::os::unix::net::UnixStream::connect(&socket)
+                .is_ok()
+                .then(String::new)
+        },
+    );
+    let started = Instant::now();
+    // A new flow between the sites starts right after the restart, while the sites'
+    // registrations are watched.
+    let (first_reply, (registered_after, site)) = std::thread::scope(|scope| {
+        let flow = scope.spawn(|| {
+            // A packet every half second, as a connecting application retries.
+            while started.elapsed() < Duration::from_secs(10) {
+                let ping = "ping -n -c 1 -W 0.5 192.168.0.22";
+                if lab.exec("host-a", ping).ok {
+                    return Some(started.elapsed());
+                }
+            }
+            None
+        });
+        let site = wait_for(
+            "both sites registered again",
+            Duration::from_secs(10),
+            || {
+                let s = lab.show("new-msmr", "show lisp site");
+                (registered(&s, "172.16.0.0/24", "203.0.113.11")
+                    && registered(&s, "192.168.0.0/24", "198.51.100.21"))
+                .then_some(s)
+            },
+        );
+        let registered_after = started.elapsed();
+        (flow.join().unwrap(), (registered_after, site))
+    });
+    assert!(
+        registered_after <= Duration::from_secs(5),
+        "registered again {registered_after:?} after the restart:\n{site}"
+    );
+    let first_reply = first_reply.expect("host-a reaches host-b after the restart");
+    assert!(
+        first_reply <= Duration::from_secs(5),
+        "the first reply of a new flow came {first_reply:?} after the restart"
+    );
+    // The sessions come back: registrations over TCP again.
+    wait_for(
+        "registrations over the new sessions",
+        Duration::from_secs(15),
+        both_reliable,
+    );
+    eprintln!(
+        "map-server restart: sites registered again after {registered_after:?}, \
+         first reply of a new flow after {first_reply:?}"
+    );
+    drop(restarted);
+}
+
 /// `roamer lab`: the across-subnet scenario from its built-in copy, start to finish; the
 /// before/after map-cache and sites, a convergence figure, and nothing left behind.
 #[test]
