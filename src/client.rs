@@ -2,11 +2,13 @@
 //! `roamer exec` (commands from the command line), both talking to the daemon's socket.
 
 use std::cell::RefCell;
+use std::io::IsTerminal;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
@@ -14,8 +16,8 @@ use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::validate::Validator;
 use rustyline::{
-    Cmd, ConditionalEventHandler, Editor, Event, EventContext, EventHandler, Helper, KeyEvent,
-    RepeatCount,
+    Cmd, ConditionalEventHandler, Editor, Event, EventContext, EventHandler, Helper, KeyCode,
+    KeyEvent, Modifiers, RepeatCount,
 };
 
 use crate::error::RoamerError;
@@ -141,18 +143,88 @@ impl Highlighter for CliHelper {}
 impl Validator for CliHelper {}
 impl Helper for CliHelper {}
 
-/// `?` accepts the line as a help request instead of inserting the character.
+/// What the key handlers tell the read loop: a pending `?` help request, and whether the
+/// keys being read come from a bracketed paste (and which one).
+#[derive(Debug, Default)]
+struct Keys {
+    help: Option<String>,
+    /// `Some(n)` between the start and the end of the n-th bracketed paste.
+    paste: Option<u64>,
+    pastes: u64,
+}
+
+type SharedKeys = Arc<Mutex<Keys>>;
+
+fn keys(shared: &SharedKeys) -> std::sync::MutexGuard<'_, Keys> {
+    shared.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// `?` accepts the line as a help request instead of inserting the character, except inside
+/// a paste, where it is text.
 struct QuestionMark {
-    pending: Arc<Mutex<Option<String>>>,
+    keys: SharedKeys,
 }
 
 impl ConditionalEventHandler for QuestionMark {
     fn handle(&self, _: &Event, _: RepeatCount, _: bool, ctx: &EventContext<'_>) -> Option<Cmd> {
-        if let Ok(mut p) = self.pending.lock() {
-            *p = Some(ctx.line().to_string());
+        let mut k = keys(&self.keys);
+        if k.paste.is_some() {
+            return Some(Cmd::SelfInsert(1, '?'));
         }
+        k.help = Some(ctx.line().to_string());
         Some(Cmd::AcceptLine)
     }
+}
+
+/// TAB completes, except inside a paste, where it is a blank.
+struct Tab {
+    keys: SharedKeys,
+}
+
+impl ConditionalEventHandler for Tab {
+    fn handle(&self, _: &Event, _: RepeatCount, _: bool, _: &EventContext<'_>) -> Option<Cmd> {
+        keys(&self.keys)
+            .paste
+            .is_some()
+            .then_some(Cmd::SelfInsert(1, ' '))
+    }
+}
+
+/// The start and end of a bracketed paste. rustyline would insert the whole paste into one
+/// line (newlines included) and wait for Enter; instead its keys are read one by one, so
+/// every pasted line is accepted and executed as it comes, as on a switch's console.
+struct Paste {
+    keys: SharedKeys,
+    start: bool,
+}
+
+impl ConditionalEventHandler for Paste {
+    fn handle(&self, _: &Event, _: RepeatCount, _: bool, _: &EventContext<'_>) -> Option<Cmd> {
+        let mut k = keys(&self.keys);
+        if self.start {
+            k.pastes += 1;
+            k.paste = Some(k.pastes);
+        } else {
+            k.paste = None;
+        }
+        Some(Cmd::Noop)
+    }
+}
+
+/// A line that arrives sooner than this after the prompt was typed ahead or pasted: no one
+/// types a command and Enter this fast.
+const TYPE_AHEAD: Duration = Duration::from_millis(40);
+
+/// After a command fails, the input that was already waiting (the rest of a paste, lines
+/// typed ahead) is not executed: a paste never applies in part past an error.
+#[derive(Debug)]
+struct Stopped {
+    /// The failed line.
+    line: String,
+    /// The paste it came from, if any.
+    paste: Option<u64>,
+    /// Lines skipped since.
+    skipped: usize,
 }
 
 /// `roamer cli`: an NX-OS-style shell on the running daemon.
@@ -162,21 +234,44 @@ pub fn interactive(socket: &Path) -> Result<(), RoamerError> {
     let mut rl: Editor<CliHelper, rustyline::history::DefaultHistory> =
         Editor::new().map_err(editor_err)?;
     rl.set_helper(Some(CliHelper { conn: conn.clone() }));
-    let pending = Arc::new(Mutex::new(None));
+    let shared: SharedKeys = Arc::default();
     rl.bind_sequence(
         KeyEvent::from('?'),
         EventHandler::Conditional(Box::new(QuestionMark {
-            pending: pending.clone(),
+            keys: shared.clone(),
         })),
     );
+    rl.bind_sequence(
+        KeyEvent(KeyCode::Tab, Modifiers::NONE),
+        EventHandler::Conditional(Box::new(Tab {
+            keys: shared.clone(),
+        })),
+    );
+    for (code, start) in [
+        (KeyCode::BracketedPasteStart, true),
+        (KeyCode::BracketedPasteEnd, false),
+    ] {
+        rl.bind_sequence(
+            KeyEvent(code, Modifiers::NONE),
+            EventHandler::Conditional(Box::new(Paste {
+                keys: shared.clone(),
+                start,
+            })),
+        );
+    }
+    // Lines from a pipe run like a script: every line, each error reported.
+    let terminal = std::io::stdin().is_terminal();
     let mut prompt = conn.borrow_mut().call(&Request::Prompt)?.prompt;
     let mut initial = String::new();
+    let mut stopped: Option<Stopped> = None;
     loop {
+        let asked = Instant::now();
         let read = if initial.is_empty() {
             rl.readline(&format!("{prompt} "))
         } else {
             rl.readline_with_initial(&format!("{prompt} "), (&initial, ""))
         };
+        let waited = asked.elapsed();
         initial.clear();
         let line = match read {
             Ok(l) => l,
@@ -184,7 +279,25 @@ pub fn interactive(socket: &Path) -> Result<(), RoamerError> {
             Err(ReadlineError::Eof) => return Ok(()),
             Err(e) => return Err(editor_err(e)),
         };
-        let help_line = pending.lock().ok().and_then(|mut p| p.take());
+        let (help_line, paste) = {
+            let mut k = keys(&shared);
+            (k.help.take(), k.paste)
+        };
+        if let Some(s) = stopped.as_mut() {
+            let same_paste = paste.is_some() && paste == s.paste;
+            if same_paste || waited < TYPE_AHEAD {
+                if s.skipped == 0 {
+                    eprintln!(
+                        "% stopped at the failed line \"{}\": the input after it is not applied",
+                        s.line
+                    );
+                }
+                s.skipped += 1;
+                eprintln!("% not applied: {line}");
+                continue;
+            }
+            stopped = None;
+        }
         // `?` typed interactively, or a line ending in `?` when input is not a terminal.
         let help_for = help_line.or_else(|| line.strip_suffix('?').map(str::to_string));
         if let Some(partial) = help_for {
@@ -195,20 +308,32 @@ pub fn interactive(socket: &Path) -> Result<(), RoamerError> {
             initial = partial;
             continue;
         }
-        if line.trim().is_empty() {
-            continue;
+        // A line holding several (pasted text inserted by other means) runs line by line.
+        for one in line.split(['\n', '\r']) {
+            if one.trim().is_empty() {
+                continue;
+            }
+            let _ = rl.add_history_entry(one);
+            let resp = conn
+                .borrow_mut()
+                .call(&Request::Line { line: one.into() })?;
+            prompt = resp.prompt;
+            if resp.ok {
+                print!("{}", resp.output);
+                let _ = std::io::stdout().flush();
+            } else {
+                eprint!("{}", with_newline(&resp.output));
+                if terminal {
+                    eprintln!("% failed: {one}");
+                    stopped = Some(Stopped {
+                        line: one.into(),
+                        paste,
+                        skipped: 0,
+                    });
+                    break;
+                }
+            }
         }
-        let _ = rl.add_history_entry(line.as_str());
-        let resp = conn
-            .borrow_mut()
-            .call(&Request::Line { line: line.clone() })?;
-        if resp.ok {
-            print!("{}", resp.output);
-        } else {
-            eprint!("{}", with_newline(&resp.output));
-        }
-        prompt = resp.prompt;
-        let _ = std::io::stdout().flush();
     }
 }
 
