@@ -53,16 +53,29 @@ impl Connection {
         };
         let mut bytes = serde_json::to_vec(req).map_err(|e| err(std::io::Error::other(e)))?;
         bytes.push(b'\n');
-        self.writer.write_all(&bytes).map_err(err)?;
+        // A session the daemon refused is closed already, but its reason can still be read.
+        let written = self.writer.write_all(&bytes);
         let mut line = String::new();
-        let n = self.reader.read_line(&mut line).map_err(err)?;
+        let n = match self.reader.read_line(&mut line) {
+            Ok(n) => n,
+            Err(e) => return Err(err(written.err().unwrap_or(e))),
+        };
         if n == 0 {
-            return Err(err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "the daemon closed the session",
-            )));
+            return Err(err(written.err().unwrap_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the daemon closed the session",
+                )
+            })));
         }
-        serde_json::from_str(&line).map_err(|e| err(std::io::Error::other(e)))
+        let resp: Response =
+            serde_json::from_str(&line).map_err(|e| err(std::io::Error::other(e)))?;
+        if resp.closed {
+            return Err(RoamerError::SessionClosed {
+                message: resp.output,
+            });
+        }
+        Ok(resp)
     }
 }
 
@@ -80,18 +93,30 @@ pub fn exec(socket: &Path, commands: &[String]) -> Result<(), RoamerError> {
             line: cmd.to_string(),
         })?;
         if resp.ok {
-            print!("{}", resp.output);
+            if let Err(e) = write_stdout(&resp.output) {
+                // The reader went away (`roamer exec … | head`): stop quietly.
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    return Ok(());
+                }
+                return Err(RoamerError::Output(e));
+            }
         } else {
             failed += 1;
             eprint!("{}", with_newline(&resp.output));
         }
     }
-    let _ = std::io::stdout().flush();
     if failed > 0 {
         Err(RoamerError::CommandsFailed { failed })
     } else {
         Ok(())
     }
+}
+
+/// Prints to stdout without panicking when it is a closed pipe.
+fn write_stdout(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
 }
 
 fn with_newline(s: &str) -> String {
@@ -319,8 +344,9 @@ pub fn interactive(socket: &Path) -> Result<(), RoamerError> {
                 .call(&Request::Line { line: one.into() })?;
             prompt = resp.prompt;
             if resp.ok {
-                print!("{}", resp.output);
-                let _ = std::io::stdout().flush();
+                if write_stdout(&resp.output).is_err() {
+                    return Ok(()); // stdout is gone (a closed pipe)
+                }
             } else {
                 eprint!("{}", with_newline(&resp.output));
                 if terminal {
