@@ -116,7 +116,11 @@ impl Gate {
     /// Counts and logs a session closed for idleness.
     pub fn idled(&self) {
         let n = self.idle_closed.fetch_add(1, Ordering::Relaxed) + 1;
-        warn!(idle_secs = self.idle.as_secs(), closed = n, "control socket: idle session closed");
+        warn!(
+            idle_secs = self.idle.as_secs(),
+            closed = n,
+            "control socket: idle session closed"
+        );
     }
 }
 

@@ -481,7 +481,9 @@ mod tests {
         let path = dir.path().join("startup-config");
         // pid_max is at most 2^22: this process does not exist.
         let stale = dir.path().join(".startup-config.tmp-4999999");
-        let own = dir.path().join(format!(".startup-config.tmp-{}", std::process::id()));
+        let own = dir
+            .path()
+            .join(format!(".startup-config.tmp-{}", std::process::id()));
         let other = dir.path().join(".other.tmp-4999999");
         let unrelated = dir.path().join(".startup-config.tmp-x");
         for f in [&stale, &own, &other, &unrelated] {

@@ -11,11 +11,11 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use crate::control_socket::{self, Gate};
 use crate::daemon::{self, State};
 use crate::dataplane::Dataplane;
 use crate::error::RoamerError;
 use crate::load::Loaded;
-use crate::control_socket::{self, Gate};
 use crate::protocol::{MAX_REQUEST_BYTES, Request, Response};
 
 /// How often the daemon runs its timers (and collects backend events and punts, which
