@@ -238,7 +238,7 @@ impl ConditionalEventHandler for Paste {
 
 /// A line that arrives sooner than this after the prompt was typed ahead or pasted: no one
 /// types a command and Enter this fast.
-const TYPE_AHEAD: Duration = Duration::from_millis(40);
+const TYPE_AHEAD: Duration = Duration::from_millis(200);
 
 /// After a command fails, the input that was already waiting (the rest of a paste, lines
 /// typed ahead) is not executed: a paste never applies in part past an error.
