@@ -284,11 +284,13 @@ pub fn interactive(socket: &Path) -> Result<(), RoamerError> {
             })),
         );
     }
-    // Lines from a pipe run like a script: every line, each error reported.
+    // Lines from a pipe run like a script: every line, each error reported, exit status 1 if
+    // any failed.
     let terminal = std::io::stdin().is_terminal();
     let mut prompt = conn.borrow_mut().call(&Request::Prompt)?.prompt;
     let mut initial = String::new();
     let mut stopped: Option<Stopped> = None;
+    let mut failed = 0;
     loop {
         let asked = Instant::now();
         let read = if initial.is_empty() {
@@ -301,6 +303,10 @@ pub fn interactive(socket: &Path) -> Result<(), RoamerError> {
         let line = match read {
             Ok(l) => l,
             Err(ReadlineError::Interrupted) => continue,
+            // A script (lines from a pipe) fails if any of its lines did.
+            Err(ReadlineError::Eof) if !terminal && failed > 0 => {
+                return Err(RoamerError::CommandsFailed { failed });
+            }
             Err(ReadlineError::Eof) => return Ok(()),
             Err(e) => return Err(editor_err(e)),
         };
@@ -334,10 +340,8 @@ pub fn interactive(socket: &Path) -> Result<(), RoamerError> {
             continue;
         }
         // A line holding several (pasted text inserted by other means) runs line by line.
-        for one in line.split(['\n', '\r']) {
-            if one.trim().is_empty() {
-                continue;
-            }
+        let mut lines = line.split(['\n', '\r']).filter(|l| !l.trim().is_empty());
+        for one in lines.by_ref() {
             let _ = rl.add_history_entry(one);
             let resp = conn
                 .borrow_mut()
@@ -347,18 +351,22 @@ pub fn interactive(socket: &Path) -> Result<(), RoamerError> {
                 if write_stdout(&resp.output).is_err() {
                     return Ok(()); // stdout is gone (a closed pipe)
                 }
-            } else {
-                eprint!("{}", with_newline(&resp.output));
-                if terminal {
-                    eprintln!("% failed: {one}");
-                    stopped = Some(Stopped {
-                        line: one.into(),
-                        paste,
-                        skipped: 0,
-                    });
-                    break;
-                }
+                continue;
             }
+            failed += 1;
+            eprint!("{}", with_newline(&resp.output));
+            if terminal {
+                eprintln!("% failed: {one}");
+                stopped = Some(Stopped {
+                    line: one.into(),
+                    paste,
+                    skipped: 0,
+                });
+                break;
+            }
+        }
+        for rest in lines {
+            eprintln!("% not applied: {rest}");
         }
     }
 }

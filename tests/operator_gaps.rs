@@ -149,3 +149,18 @@ fn exec_into_a_closed_pipe_exits_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(0), "{stderr}");
 }
+
+#[test]
+fn a_script_piped_into_roamer_cli_reports_its_failures_in_the_exit_status() {
+    let d = Daemon::start(SIM, "startup-config");
+    let out = d.cli("configure terminal\nbogus-command\nhostname script1\nend\n");
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("1 command(s) failed"), "{}", out.stderr);
+    // A script runs every line (like `roamer exec`); only a terminal stops at the failed one.
+    assert!(
+        d.exec("show running-config")
+            .stdout
+            .contains("hostname script1")
+    );
+    assert_eq!(d.cli("show version\n").code, 0);
+}
