@@ -185,7 +185,8 @@ fn keys(shared: &SharedKeys) -> std::sync::MutexGuard<'_, Keys> {
 }
 
 /// `?` accepts the line as a help request instead of inserting the character, except inside
-/// a paste, where it is text.
+/// a paste, where it is text. (`Cmd::Insert`, not `SelfInsert`: rustyline replays a custom
+/// binding's `SelfInsert` as the last insertion.)
 struct QuestionMark {
     keys: SharedKeys,
 }
@@ -194,7 +195,7 @@ impl ConditionalEventHandler for QuestionMark {
     fn handle(&self, _: &Event, _: RepeatCount, _: bool, ctx: &EventContext<'_>) -> Option<Cmd> {
         let mut k = keys(&self.keys);
         if k.paste.is_some() {
-            return Some(Cmd::SelfInsert(1, '?'));
+            return Some(Cmd::Insert(1, "?".into()));
         }
         k.help = Some(ctx.line().to_string());
         Some(Cmd::AcceptLine)
@@ -211,7 +212,7 @@ impl ConditionalEventHandler for Tab {
         keys(&self.keys)
             .paste
             .is_some()
-            .then_some(Cmd::SelfInsert(1, ' '))
+            .then(|| Cmd::Insert(1, " ".into()))
     }
 }
 

@@ -288,3 +288,18 @@ fn a_paste_stops_at_the_first_failed_line() {
 fn a_bracketed_paste_stops_at_the_first_failed_line() {
     paste_stops_at_the_failed_line(true);
 }
+
+#[test]
+fn a_bracketed_paste_takes_question_marks_and_tabs_as_text() {
+    let d = Daemon::start(LAB1, "startup-config");
+    let t = cli_in_tmux(&d);
+    t.paste(
+        "configure terminal\nvlan 20\n  name what?now\nvlan\t30\nend\n",
+        true,
+    );
+    let screen = t.wait_screen("the paste's last line", |s| s.contains("# end\nlab1#"));
+    assert!(!screen.contains('%'), "{screen}");
+    let running = d.exec("show running-config").stdout;
+    assert!(running.contains("  name what?now"), "{running}");
+    assert!(running.contains("vlan 30"), "{running}");
+}
