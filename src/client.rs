@@ -1,5 +1,14 @@
 //! `roamer cli` (interactive, line editing, history, `?` help, TAB completion) and
 //! `roamer exec` (commands from the command line), both talking to the daemon's socket.
+//!
+//! Pasted text and type-ahead: every line is executed in order as it arrives, as on a switch's
+//! console. rustyline keeps the bytes it has read ahead between lines (its `buffer-redux`
+//! feature; without it they were dropped with each line's reader), and a bracketed paste is
+//! read key by key instead of being inserted as one multi-line string (inside it `?` and TAB
+//! are text). On a terminal, a failed line stops the input: the rest of its paste and any line
+//! already typed ahead (arriving within [`TYPE_AHEAD`]) is not executed, each such line is
+//! named (`% not applied: …`). Lines from a pipe run like a script: all of them, exit status 1
+//! if any failed.
 
 use std::cell::RefCell;
 use std::io::IsTerminal;
