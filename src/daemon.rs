@@ -207,8 +207,9 @@ impl State {
     }
 
     fn show(&self, rest: &str) -> Result<String, roamer_control::ControlError> {
-        let startup = std::fs::read_to_string(&self.startup_path)
-            .ok()
+        let startup_text = std::fs::read_to_string(&self.startup_path).ok();
+        let startup_empty = startup_text.as_deref().is_some_and(load::is_empty_config);
+        let startup = startup_text
             .and_then(|text| config::parse(&text, Syntax::detect(&text)).ok())
             .map(|(c, _)| c);
         let modules: Vec<ModuleRow> = self
@@ -263,7 +264,20 @@ impl State {
             reliable_registration: self.lisp.reliable_map_server(),
             uptime_secs: self.started.elapsed().as_secs(),
         };
-        show::run(&ctx, rest)
+        let text = show::run(&ctx, rest)?;
+        // An empty startup file is not a configuration someone saved: say so.
+        let title = "!Command: show startup-config\n";
+        Ok(match text.find(title) {
+            Some(at) if startup_empty => {
+                let (head, tail) = text.split_at(at + title.len());
+                format!(
+                    "{head}!{}: {}\n{tail}",
+                    self.startup_path.display(),
+                    load::EMPTY_CONFIG
+                )
+            }
+            _ => text,
+        })
     }
 
     /// `copy running-config startup-config`, in the syntax the startup file was loaded from.
@@ -291,9 +305,12 @@ impl State {
 
     /// `copy FILE running-config` (merge) and `configure replace FILE` (replace). All or nothing.
     fn load_file(&mut self, path: &Path, replace: bool) -> Response {
-        let text = match std::fs::read_to_string(path) {
+        let text = match load::read_text(path) {
             Ok(t) => t,
-            Err(e) => return fail(format!("% cannot read {}: {e}", path.display())),
+            Err(crate::error::RoamerError::Invalid { diagnostics, .. }) => {
+                return fail(diagnostics.iter().map(|d| format!("{d}\n")).collect());
+            }
+            Err(e) => return fail(format!("% {e}")),
         };
         let syntax = Syntax::detect(&text);
         let parsed = match (syntax, replace) {
@@ -366,9 +383,11 @@ fn complete(session: &Session, line: &str) -> Vec<String> {
     }
 }
 
-/// Writes `path` so that a crash at any moment leaves either the old or the new file:
-/// a temporary file in the same directory, fsync, rename over the target, fsync the directory.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Mode of the saved startup file: it holds keys (type 7 is only obfuscation).
+pub const STARTUP_MODE: u32 = 0o600;
+
+/// The directory of `path` and the prefix of its temporary files (`.NAME.tmp-PID`).
+fn temporary_prefix(path: &Path) -> (PathBuf, String) {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -377,9 +396,50 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "startup".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    (dir, format!(".{name}.tmp-"))
+}
+
+/// Removes the temporary files a crash during [`write_atomically`] of `path` left behind:
+/// only `.NAME.tmp-PID` next to it, and only when no process PID is running. Returns them.
+pub fn remove_stale_temporaries(path: &Path) -> Vec<PathBuf> {
+    let (dir, prefix) = temporary_prefix(path);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists();
+        let file = entry.file_type().is_ok_and(|t| t.is_file());
+        if file && !alive && std::fs::remove_file(entry.path()).is_ok() {
+            removed.push(entry.path());
+        }
+    }
+    removed
+}
+
+/// Writes `path` so that a crash at any moment leaves either the old or the new file:
+/// a temporary file in the same directory, fsync, rename over the target, fsync the directory.
+/// The file is created with mode [`STARTUP_MODE`], whatever the umask.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let (dir, prefix) = temporary_prefix(path);
+    let tmp = dir.join(format!("{prefix}{}", std::process::id()));
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(STARTUP_MODE)
+            .open(&tmp)?;
+        f.set_permissions(std::fs::Permissions::from_mode(STARTUP_MODE))?;
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);
@@ -410,5 +470,30 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "two\n");
         let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(entries.len(), 1);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, STARTUP_MODE, "{mode:o}");
+    }
+
+    #[test]
+    fn stale_temporaries_of_dead_processes_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("startup-config");
+        // pid_max is at most 2^22: this process does not exist.
+        let stale = dir.path().join(".startup-config.tmp-4999999");
+        let own = dir
+            .path()
+            .join(format!(".startup-config.tmp-{}", std::process::id()));
+        let other = dir.path().join(".other.tmp-4999999");
+        let unrelated = dir.path().join(".startup-config.tmp-x");
+        for f in [&stale, &own, &other, &unrelated] {
+            std::fs::write(f, "x").unwrap();
+        }
+        let mut removed = remove_stale_temporaries(&path);
+        removed.sort();
+        let mut expected = vec![stale.clone(), own.clone()];
+        expected.sort();
+        assert_eq!(removed, expected);
+        assert!(other.exists() && unrelated.exists());
     }
 }

@@ -40,6 +40,14 @@ pub enum RoamerError {
         source: std::io::Error,
     },
 
+    /// The daemon refused or ended the session (`% permission denied`, `% too many sessions`,
+    /// `% session idle timeout`).
+    #[error("{}", message.trim_end())]
+    SessionClosed { message: String },
+
+    #[error("cannot write the output: {0}")]
+    Output(#[source] std::io::Error),
+
     #[error("{failed} command(s) failed")]
     CommandsFailed { failed: usize },
 

@@ -42,18 +42,77 @@ pub struct Loaded {
 
 /// Reads and checks a file. `Err(Invalid)` carries every finding, warnings included.
 pub fn load(path: &Path, catalogue: &Catalogue) -> Result<Loaded, RoamerError> {
-    let text = std::fs::read_to_string(path).map_err(|source| RoamerError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = read_text(path)?;
     check_text(path, &text, catalogue)
 }
 
-/// Checks a configuration text; `path` is only used to name it in diagnostics.
+/// Reads a configuration file as text. A file that is not text (not UTF-8, or holding a NUL)
+/// is refused with `FILE:LINE:` naming its first such line.
+pub fn read_text(path: &Path) -> Result<String, RoamerError> {
+    let bytes = std::fs::read(path).map_err(|source| RoamerError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    text_of(path, bytes)
+}
+
+/// `bytes` as text, or the `FILE:LINE:` of the first line that is not text.
+pub fn text_of(path: &Path, bytes: Vec<u8>) -> Result<String, RoamerError> {
+    let bad = bytes
+        .split(|&b| b == b'\n')
+        .position(|line| line.contains(&0) || std::str::from_utf8(line).is_err());
+    match bad {
+        None => String::from_utf8(bytes).map_err(|e| RoamerError::Read {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        }),
+        Some(index) => Err(RoamerError::Invalid {
+            path: path.to_path_buf(),
+            diagnostics: vec![Diagnostic {
+                path: path.to_path_buf(),
+                line: index + 1,
+                warning: false,
+                message: "not a text configuration file: binary data (a NUL byte or invalid UTF-8)"
+                    .into(),
+            }],
+        }),
+    }
+}
+
+/// Whether a configuration text holds no command: only blank lines and comments.
+pub fn is_empty_config(text: &str) -> bool {
+    text.lines()
+        .map(str::trim)
+        .all(|l| l.is_empty() || l.starts_with('!') || l.starts_with('#'))
+}
+
+/// The warning an empty configuration file gets (it is taken as an empty CLI configuration).
+pub const EMPTY_CONFIG: &str = "empty startup configuration (no commands): the defaults apply, \
+     and `copy running-config startup-config` writes it as CLI";
+
+/// Checks a configuration text; `path` is only used to name it in diagnostics. An empty text
+/// is an empty CLI configuration, with a warning.
 pub fn check_text(path: &Path, text: &str, catalogue: &Catalogue) -> Result<Loaded, RoamerError> {
-    let syntax = Syntax::detect(text);
+    let empty = is_empty_config(text);
+    let syntax = if empty {
+        Syntax::Cli
+    } else {
+        Syntax::detect(text)
+    };
     let parsed = config::parse(text, syntax);
-    check_parsed(path, parsed, syntax, catalogue)
+    let mut loaded = check_parsed(path, parsed, syntax, catalogue)?;
+    if empty {
+        loaded.warnings.insert(
+            0,
+            Diagnostic {
+                path: path.to_path_buf(),
+                line: 1,
+                warning: true,
+                message: EMPTY_CONFIG.into(),
+            },
+        );
+    }
+    Ok(loaded)
 }
 
 /// Turns a parse result into a checked configuration: validation and platform admission,

@@ -2,6 +2,7 @@
 //! the operator's commands.
 
 mod client;
+mod control_socket;
 mod daemon;
 mod dataplane;
 mod error;

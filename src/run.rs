@@ -9,14 +9,14 @@ use roamer_hal::Catalogue;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::Semaphore;
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use crate::control_socket::{self, Gate};
 use crate::daemon::{self, State};
 use crate::dataplane::Dataplane;
 use crate::error::RoamerError;
 use crate::load::Loaded;
-use crate::protocol::{MAX_REQUEST_BYTES, MAX_SESSIONS, Request, Response};
+use crate::protocol::{MAX_REQUEST_BYTES, Request, Response};
 
 /// How often the daemon runs its timers (and collects backend events and punts, which
 /// otherwise wake it as soon as the data path queues them).
@@ -30,6 +30,9 @@ pub fn run(
 ) -> Result<(), RoamerError> {
     for w in &loaded.warnings {
         warn!("{w}");
+    }
+    for tmp in daemon::remove_stale_temporaries(&startup) {
+        warn!(file = %tmp.display(), "removed a temporary file left by an interrupted save");
     }
     let mut dataplane = Dataplane::open(
         loaded.plan.spec.backend,
@@ -66,7 +69,7 @@ async fn serve(
     let listener = bind(&socket).await?;
     let mut term = signal(SignalKind::terminate()).map_err(RoamerError::Runtime)?;
     let mut int = signal(SignalKind::interrupt()).map_err(RoamerError::Runtime)?;
-    let sessions = Arc::new(Semaphore::new(MAX_SESSIONS));
+    let gate = Arc::new(Gate::new(crate::protocol::session_idle()));
     {
         let s = lock(&state);
         info!(
@@ -96,10 +99,13 @@ async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let state = state.clone();
-                    let sessions = sessions.clone();
+                    let gate = gate.clone();
                     tokio::spawn(async move {
-                        let Ok(_permit) = sessions.acquire_owned().await else { return };
-                        if let Err(e) = session(stream, state).await {
+                        let _permit = match gate.admit(&stream) {
+                            Ok(permit) => permit,
+                            Err(refusal) => return control_socket::refuse(stream, refusal).await,
+                        };
+                        if let Err(e) = session(stream, state, &gate).await {
                             debug!(error = %e, "session ended");
                         }
                     }.in_current_span());
@@ -163,21 +169,28 @@ async fn bind(socket: &Path) -> Result<UnixListener, RoamerError> {
         }
         std::fs::remove_file(socket).map_err(io)?;
     }
-    UnixListener::bind(socket).map_err(io)
+    let listener = UnixListener::bind(socket).map_err(io)?;
+    control_socket::restrict(socket).map_err(io)?;
+    Ok(listener)
 }
 
 /// One CLI session: requests in, responses out, one JSON object per line.
-async fn session(stream: UnixStream, state: Arc<Mutex<State>>) -> std::io::Result<()> {
+async fn session(stream: UnixStream, state: Arc<Mutex<State>>, gate: &Gate) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     let mut cli = daemon::new_session();
     let mut line = String::new();
     loop {
         line.clear();
-        let n = (&mut reader)
-            .take(MAX_REQUEST_BYTES as u64 + 1)
-            .read_line(&mut line)
-            .await?;
+        let mut limited = (&mut reader).take(MAX_REQUEST_BYTES as u64 + 1);
+        let n = match tokio::time::timeout(gate.idle, limited.read_line(&mut line)).await {
+            Ok(n) => n?,
+            Err(_) => {
+                gate.idled();
+                let resp = control_socket::closing("% session idle timeout\n");
+                return write_response(&mut write, &resp).await;
+            }
+        };
         if n == 0 {
             return Ok(());
         }

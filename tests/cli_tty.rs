@@ -1,12 +1,16 @@
 //! `roamer cli` in a real terminal (tmux): TAB completion, `?` help that keeps the line,
-//! history, and prompts that follow the mode.
+//! history, prompts that follow the mode, and pasted blocks applied line by line (or stopped
+//! at the first failed line).
 
 mod common;
 
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::Daemon;
+use common::{Daemon, fixture};
+
+static SESSIONS: AtomicUsize = AtomicUsize::new(0);
 
 struct Tmux {
     name: String,
@@ -14,7 +18,11 @@ struct Tmux {
 
 impl Tmux {
     fn start(command: &str) -> Tmux {
-        let name = format!("roamer-cli-test-{}", std::process::id());
+        let name = format!(
+            "roamer-cli-test-{}-{}",
+            std::process::id(),
+            SESSIONS.fetch_add(1, Ordering::Relaxed)
+        );
         let ok = Command::new("tmux")
             .args([
                 "new-session",
@@ -54,6 +62,33 @@ impl Tmux {
         );
     }
 
+    /// Pastes `text` as a terminal does (newlines sent as CR), `bracketed` when the
+    /// application asked for bracketed paste (`paste-buffer -p`).
+    fn paste(&self, text: &str, bracketed: bool) {
+        let buffer = format!("{}-buf", self.name);
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(file.path(), text).expect("write paste");
+        let loaded = Command::new("tmux")
+            .args(["load-buffer", "-b", &buffer])
+            .arg(file.path())
+            .status()
+            .expect("tmux")
+            .success();
+        assert!(loaded, "tmux load-buffer failed");
+        let mut args = vec!["paste-buffer", "-d", "-b", &buffer, "-t", &self.name];
+        if bracketed {
+            args.push("-p");
+        }
+        assert!(
+            Command::new("tmux")
+                .args(&args)
+                .status()
+                .expect("tmux")
+                .success(),
+            "tmux paste-buffer failed"
+        );
+    }
+
     fn screen(&self) -> String {
         let out = Command::new("tmux")
             .args(["capture-pane", "-t", &self.name, "-p"])
@@ -64,16 +99,23 @@ impl Tmux {
 
     /// Waits until the screen's last non-empty line satisfies `pred`.
     fn wait_last_line(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        self.wait_screen(what, |screen| {
+            pred(
+                screen
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or(""),
+            )
+        })
+    }
+
+    /// Waits until the screen satisfies `pred`.
+    fn wait_screen(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let screen = self.screen();
-            let last = screen
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("")
-                .to_string();
-            if pred(&last) {
+            if pred(&screen) {
                 return screen;
             }
             assert!(
@@ -114,13 +156,12 @@ fn tab_question_mark_history_and_prompts() {
     t.wait_last_line("config prompt", |l| l.trim_end() == "lab1(config)#");
 
     t.literal("feature ?");
-    let screen = t.wait_last_line("line kept after help", |l| {
-        l.trim_end() == "lab1(config)# feature"
+    // The line alone is on the screen before `?` is read too: wait for the help above it.
+    t.wait_screen("line kept after help", |s| {
+        s.contains("interface-vlan")
+            && s.contains("hsrp")
+            && s.trim_end().ends_with("lab1(config)# feature")
     });
-    assert!(
-        screen.contains("interface-vlan") && screen.contains("hsrp"),
-        "{screen}"
-    );
     t.literal(" lisp");
     t.key("Enter");
     t.literal("lisp dynamic-eid Roamer-1");
@@ -135,4 +176,130 @@ fn tab_question_mark_history_and_prompts() {
     t.wait_last_line("history recalls the last command", |l| {
         l.trim_end() == "lab1# end"
     });
+}
+
+/// The seeds' configuration blocks, each from exec mode to exec mode.
+fn seed_blocks() -> String {
+    let mut text = String::new();
+    for name in [
+        "000-map-notify-group.cli",
+        "000-map-server.cli",
+        "001-extended-subnet.cli",
+        "001-across-subnets.cli",
+        "001-hsrp.cli",
+        "002-shutdown.cli",
+    ] {
+        text.push_str("configure terminal\n");
+        text.push_str(&fixture(&format!("seeds/{name}")));
+        text.push_str("end\n");
+    }
+    text
+}
+
+fn cli_in_tmux(d: &Daemon) -> Tmux {
+    let t = Tmux::start(&format!(
+        "{} cli --socket {}",
+        env!("CARGO_BIN_EXE_roamer"),
+        d.socket.display()
+    ));
+    t.wait_last_line("exec prompt", |l| l.trim_end() == "lab1#");
+    t
+}
+
+const LAB1: &str = "roamer platform backend sim\nhostname lab1\n";
+
+fn paste_seed_blocks(bracketed: bool) {
+    // The same text through a pipe (line by line) gives the reference configuration.
+    let reference = Daemon::start(LAB1, "startup-config");
+    let piped = reference.cli(&seed_blocks());
+    assert!(
+        piped.stderr.lines().all(|l| l.contains("warning:")),
+        "{}",
+        piped.stderr
+    );
+    let expected = reference.exec("show running-config").stdout;
+    assert!(expected.contains("ip 10.3.3.1"), "{expected}");
+
+    let d = Daemon::start(LAB1, "startup-config");
+    let t = cli_in_tmux(&d);
+    t.paste(&seed_blocks(), bracketed);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if d.exec("show running-config").stdout == expected {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the pasted configuration was not applied in full; screen:\n{}\nrunning:\n{}",
+            t.screen(),
+            d.exec("show running-config").stdout
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let screen = t.wait_last_line("exec prompt after the paste", |l| l.trim_end() == "lab1#");
+    assert!(!screen.contains("% failed"), "{screen}");
+}
+
+#[test]
+fn pasted_seed_blocks_apply_every_line() {
+    paste_seed_blocks(false);
+}
+
+#[test]
+fn bracketed_paste_of_seed_blocks_applies_every_line() {
+    paste_seed_blocks(true);
+}
+
+fn paste_stops_at_the_failed_line(bracketed: bool) {
+    let d = Daemon::start(LAB1, "startup-config");
+    let t = cli_in_tmux(&d);
+    t.paste(
+        "configure terminal\nhostname pasted1\nfeature interface-vlan\nbogus-command 7\nhostname pasted2\nfeature hsrp\nend\n",
+        bracketed,
+    );
+    let screen = t.wait_screen("the last line skipped", |s| {
+        s.contains("% not applied: end\npasted1(config)#")
+    });
+    assert!(screen.contains("% failed: bogus-command 7"), "{screen}");
+    assert!(
+        screen.contains("% not applied: hostname pasted2"),
+        "{screen}"
+    );
+    assert!(screen.contains("% not applied: feature hsrp"), "{screen}");
+    let running = d.exec("show running-config").stdout;
+    assert!(running.contains("hostname pasted1"), "{running}");
+    assert!(running.contains("feature interface-vlan"), "{running}");
+    assert!(!running.contains("pasted2"), "{running}");
+    assert!(!running.contains("feature hsrp"), "{running}");
+    // What is typed afterwards, at a person's pace (slower than the CLI's 200 ms type-ahead
+    // window), runs again.
+    std::thread::sleep(Duration::from_millis(500));
+    t.literal("end");
+    t.key("Enter");
+    t.wait_last_line("exec prompt", |l| l.trim_end() == "pasted1#");
+}
+
+#[test]
+fn a_paste_stops_at_the_first_failed_line() {
+    paste_stops_at_the_failed_line(false);
+}
+
+#[test]
+fn a_bracketed_paste_stops_at_the_first_failed_line() {
+    paste_stops_at_the_failed_line(true);
+}
+
+#[test]
+fn a_bracketed_paste_takes_question_marks_and_tabs_as_text() {
+    let d = Daemon::start(LAB1, "startup-config");
+    let t = cli_in_tmux(&d);
+    t.paste(
+        "configure terminal\nvlan 20\n  name what?now\nvlan\t30\nend\n",
+        true,
+    );
+    let screen = t.wait_screen("the paste's last line", |s| s.contains("# end\nlab1#"));
+    assert!(!screen.contains('%'), "{screen}");
+    let running = d.exec("show running-config").stdout;
+    assert!(running.contains("  name what?now"), "{running}");
+    assert!(running.contains("vlan 30"), "{running}");
 }

@@ -286,7 +286,8 @@ pub fn run(ctx: &ShowContext<'_>, rest: &str) -> Result<String, ControlError> {
                 text = serde_json::to_string_pretty(&out.json).unwrap_or_default();
                 text.push('\n');
             }
-            [inc, word] if "include".starts_with(&inc.to_ascii_lowercase()) && inc.len() >= 2 => {
+            // `i`, `inc`, `include`, as NX-OS takes them.
+            [inc, word] if "include".starts_with(&inc.to_ascii_lowercase()) => {
                 text = text
                     .lines()
                     .filter(|l| l.contains(word))
@@ -873,6 +874,13 @@ mod tests {
             run(&c, "running-config | include feature").unwrap(),
             "feature lisp\n"
         );
+        for short in ["i", "inc", "I"] {
+            assert_eq!(
+                run(&c, &format!("running-config | {short} feature")).unwrap(),
+                "feature lisp\n",
+                "| {short}"
+            );
+        }
         assert!(run(&c, "ver").unwrap().contains("1 hour(s), 1 minute(s)"));
         assert!(run(&c, "bogus").is_err());
         assert!(run(&c, "running-config | frobnicate").is_err());

@@ -42,8 +42,15 @@ impl Syntax {
     }
 }
 
-/// Parses a text in the given syntax.
+/// Parses a text in the given syntax. A text holding a NUL is binary, not a configuration:
+/// refused at its first such line.
 pub fn parse(text: &str, syntax: Syntax) -> Result<(Config, SourceMap), Vec<crate::ControlError>> {
+    if let Some(index) = text.lines().position(|l| l.contains('\0')) {
+        return Err(vec![crate::ControlError::ConfigSyntax {
+            line: index + 1,
+            message: "not a text configuration: binary data (a NUL byte)".into(),
+        }]);
+    }
     match syntax {
         Syntax::Toml => toml_file::parse(text),
         Syntax::Cli => cli::parse(text),
@@ -55,5 +62,20 @@ pub fn render(cfg: &Config, syntax: Syntax) -> String {
     match syntax {
         Syntax::Toml => toml_file::render(cfg),
         Syntax::Cli => cli::render(cfg),
+    }
+}
+
+#[cfg(test)]
+mod binary_tests {
+    use super::*;
+
+    #[test]
+    fn a_nul_byte_is_refused_at_its_line_in_either_syntax() {
+        for syntax in [Syntax::Cli, Syntax::Toml] {
+            let errors = parse("hostname a\n\nfeat\0ure lisp\n", syntax).unwrap_err();
+            assert_eq!(errors.len(), 1);
+            assert_eq!(errors[0].line(), Some(3), "{syntax:?}");
+            assert!(errors[0].to_string().contains("binary"), "{}", errors[0]);
+        }
     }
 }
