@@ -244,6 +244,7 @@ impl State {
         let away = self.lisp.away_rows();
         let dynamic_eids = self.lisp.dynamic_eid_rows();
         let sessions = self.lisp.session_rows();
+        let lisp_statistics = self.lisp.statistics();
         let ctx = ShowContext {
             running: &self.running,
             startup: startup.as_ref(),
@@ -260,6 +261,7 @@ impl State {
             map_cache: &map_cache,
             away: &away,
             sessions: &sessions,
+            lisp_statistics: &lisp_statistics,
             reliable_registration: self.lisp.reliable_map_server(),
             uptime_secs: self.started.elapsed().as_secs(),
         };
