@@ -133,7 +133,13 @@ impl State {
         // Warnings the running configuration already has were shown when they arose.
         let known = validate(&self.running);
         for issue in validate(candidate) {
-            let text = format!("{}{}\n", at(&issue.path), issue.error);
+            let also = match (&issue.also, sources) {
+                (Some(p), Some((file, map))) => {
+                    format!(" (at {}:{})", file.display(), map.line(p).unwrap_or(1))
+                }
+                _ => String::new(),
+            };
+            let text = format!("{}{}{also}\n", at(&issue.path), issue.error);
             match issue.severity {
                 Severity::Error => errors.push_str(&text),
                 Severity::Warning if known.contains(&issue) => {}
