@@ -325,7 +325,8 @@ pub fn show(stats: &LispStatistics) -> super::ShowOutput {
             },
         );
     }
-    let reliable: [(&str, Option<Map<String, Value>>, Layout, Layout); 3] = [
+    type Role<'a> = (&'a str, Option<Map<String, Value>>, Layout, Layout);
+    let reliable: [Role<'_>; 3] = [
         (
             "Reliable registration (TCP 4342), ETR side:",
             stats.etr_sessions.as_ref().map(fields),
