@@ -78,6 +78,10 @@ const MS_ERRORS: Layout = &[
         "refused_authentication",
         "Map-Registers refused, authentication failure",
     ),
+    (
+        "refused_site_limit",
+        "Map-Registers refused, site registration limit",
+    ),
     ("notify_acks_malformed", "Map-Notify-Acks malformed"),
 ];
 /// Map-Server counters that belong to the Map-Resolver.
@@ -195,7 +199,7 @@ fn is_error(field: &str) -> bool {
     .any(|w| field.contains(w))
 }
 
-/// `refused_site_limit` → `Refused site limit`.
+/// `refused_over_quota` → `Refused over quota`.
 fn label_of(field: &str) -> String {
     let words = field.replace('_', " ");
     let mut c = words.chars();
@@ -402,6 +406,7 @@ mod tests {
             map_server: Some(map_server::Counters {
                 registers_accepted: 7,
                 refused_authentication: 3,
+                refused_site_limit: 8,
                 requests_refused: 2,
                 ..Default::default()
             }),
@@ -458,6 +463,10 @@ mod tests {
         );
         assert_eq!(value_of(t, "Map-Notify in, refused").as_deref(), Some("4"));
         assert_eq!(
+            value_of(t, "Map-Registers refused, site registration limit").as_deref(),
+            Some("8")
+        );
+        assert_eq!(
             value_of(t, "Sessions refused, too many").as_deref(),
             Some("6")
         );
@@ -490,7 +499,7 @@ mod tests {
     fn unnamed_counters_are_labelled_and_refusals_go_to_errors() {
         let mut m = Map::new();
         m.insert("registers_accepted".into(), json!(1));
-        m.insert("refused_site_limit".into(), json!(9));
+        m.insert("refused_over_quota".into(), json!(9));
         m.insert("something_new".into(), json!(2));
         let mut text = String::new();
         render(
@@ -506,7 +515,7 @@ mod tests {
             },
         );
         let errors_at = text.find("  Errors:").unwrap();
-        let limit_at = text.find("Refused site limit:").unwrap();
+        let limit_at = text.find("Refused over quota:").unwrap();
         let new_at = text.find("Something new:").unwrap();
         assert!(limit_at > errors_at && new_at < errors_at, "{text}");
     }
