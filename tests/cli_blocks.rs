@@ -96,3 +96,62 @@ fn errors_outside_block_modes_are_still_immediate() {
             .contains("lisp site dc")
     );
 }
+
+/// A session of the control socket spoken directly (one JSON request and answer per line).
+struct Raw {
+    reader: std::io::BufReader<std::os::unix::net::UnixStream>,
+    writer: std::os::unix::net::UnixStream,
+}
+
+impl Raw {
+    fn open(d: &Daemon) -> Raw {
+        let writer = std::os::unix::net::UnixStream::connect(&d.socket).expect("connect");
+        writer
+            .set_read_timeout(Some(common::TIMEOUT))
+            .expect("timeout");
+        let reader = std::io::BufReader::new(writer.try_clone().expect("clone"));
+        Raw { reader, writer }
+    }
+
+    fn line(&mut self, line: &str) -> serde_json::Value {
+        use std::io::{BufRead, Write};
+        let req = serde_json::json!({ "op": "line", "line": line });
+        writeln!(self.writer, "{req}").expect("send");
+        let mut answer = String::new();
+        self.reader.read_line(&mut answer).expect("answer");
+        serde_json::from_str(&answer).expect("json answer")
+    }
+}
+
+#[test]
+fn a_block_does_not_undo_what_another_session_committed_meanwhile() {
+    let d = Daemon::start(MS, "startup-config");
+    let mut a = Raw::open(&d);
+    for l in [
+        "configure terminal",
+        "lisp site dc",
+        "eid-prefix 10.1.1.0/24",
+    ] {
+        let r = a.line(l);
+        assert_eq!(r["ok"], true, "{l}: {r}");
+    }
+    assert_eq!(
+        a.line("show running-config")["output"]
+            .as_str()
+            .map(|o| o.contains("lisp site dc")),
+        Some(false)
+    );
+    // Meanwhile another session changes the host name.
+    let b = d.exec("configure terminal; hostname other");
+    assert_eq!(b.code, 0, "{}", b.stderr);
+    // The block becomes valid: it is applied on top of that change.
+    let r = a.line("authentication-key k1");
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["prompt"], "other(config-lisp-site)#");
+    let run = d.exec("show running-config").stdout;
+    assert!(run.contains("hostname other"), "{run}");
+    assert!(
+        run.contains("lisp site dc\n  eid-prefix 10.1.1.0/24\n"),
+        "{run}"
+    );
+}

@@ -34,8 +34,8 @@ pub struct CliSession {
 struct Pending {
     /// The mode the block is in (`Site(NAME)` …).
     mode: Mode,
-    /// The running configuration with the block's lines applied.
-    candidate: Config,
+    /// The session's mode before the block's first line.
+    start_mode: Mode,
     /// The block's lines since it became invalid, with the element each one touched.
     lines: Vec<(String, Option<ConfigPath>)>,
 }
@@ -72,13 +72,41 @@ fn inside(block: &Mode, mode: &Mode) -> bool {
 }
 
 impl State {
+    /// The running configuration with the pending block's lines applied again: the block is
+    /// kept as lines, not as a copy of the configuration, so that what other sessions commit
+    /// meanwhile is not overwritten when the block is.
+    fn replay(&self, p: &Pending) -> Result<Config, String> {
+        let mut candidate = self.running.clone();
+        let mut session = Session {
+            mode: p.start_mode.clone(),
+        };
+        for (text, _) in &p.lines {
+            session
+                .execute(&mut candidate, text)
+                .map_err(|e| format!("% '{text}': {e}\n"))?;
+        }
+        candidate.normalize();
+        Ok(candidate)
+    }
+
     /// One configuration or exec line of an interactive session.
     pub(super) fn line(&mut self, cli: &mut CliSession, line: &str) -> Response {
         let saved_mode = cli.session.mode.clone();
-        let mut candidate = match &cli.pending {
-            Some(p) => p.candidate.clone(),
-            None => self.running.clone(),
+        let base = match cli.pending.as_ref().map(|p| self.replay(p)) {
+            None => None,
+            Some(Ok(c)) => Some(c),
+            Some(Err(e)) => {
+                // Another session changed what the block builds on.
+                let p = cli.pending.take();
+                if let Some(p) = p {
+                    cli.session.mode = p.mode.parent().unwrap_or(Mode::Config);
+                }
+                return fail(format!(
+                    "{e}% the configuration changed under the block: not applied\n"
+                ));
+            }
         };
+        let mut candidate = base.clone().unwrap_or_else(|| self.running.clone());
         let outcome = match cli.session.execute(&mut candidate, line) {
             Ok(o) => o,
             Err(e) => return fail(format!("% {e}")),
@@ -88,13 +116,12 @@ impl State {
         }
         let text = line.trim().to_string();
         candidate.normalize();
-        if let Some(mut p) = cli.pending.take() {
+        if let (Some(mut p), Some(base)) = (cli.pending.take(), base) {
             if inside(&p.mode, &cli.session.mode) {
                 p.lines.push((text, outcome.touched));
-                p.candidate = candidate;
-                return match self.check(&p.candidate, None) {
+                return match self.check(&candidate, None) {
                     Ok((plan, warnings)) => {
-                        let refused = self.commit(p.candidate, plan);
+                        let refused = self.commit(candidate, plan);
                         ok(warnings + &refused)
                     }
                     Err(_) => {
@@ -104,9 +131,9 @@ impl State {
                 };
             }
             // The line leaves the block: the block is complete.
-            return match self.check(&p.candidate, None) {
+            return match self.check(&base, None) {
                 Ok((plan, warnings)) => {
-                    let refused = self.commit(p.candidate, plan);
+                    let refused = self.commit(base, plan);
                     // The leaving line again, on the new running configuration.
                     cli.session.mode = saved_mode;
                     let mut resp = self.line(cli, line);
@@ -114,8 +141,8 @@ impl State {
                     resp
                 }
                 Err(errors) => {
-                    let changed = candidate != p.candidate;
-                    let mut out = block_errors(&p, &errors);
+                    let changed = candidate != base;
+                    let mut out = block_errors(&p, &base, &errors);
                     if changed {
                         out.push_str(&format!("% '{text}' not applied either\n"));
                     }
@@ -137,7 +164,7 @@ impl State {
             Err(_) if is_block_mode(&cli.session.mode) => {
                 cli.pending = Some(Pending {
                     mode: cli.session.mode.clone(),
-                    candidate,
+                    start_mode: saved_mode,
                     lines: vec![(text, outcome.touched)],
                 });
                 ok(String::new())
@@ -160,8 +187,8 @@ fn ok(output: String) -> Response {
 
 /// The errors of an invalid block, each with the command of the block it is about: the last
 /// line that touched the element (or one of its ancestors), else the block's first line.
-fn block_errors(p: &Pending, fallback: &str) -> String {
-    let issues: Vec<_> = validate(&p.candidate)
+fn block_errors(p: &Pending, candidate: &Config, fallback: &str) -> String {
+    let issues: Vec<_> = validate(candidate)
         .into_iter()
         .filter(|i| i.severity == Severity::Error)
         .collect();
