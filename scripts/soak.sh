@@ -46,7 +46,8 @@ cleanup() {
     fi
     rm -rf "$work"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 "$ROAMER" lab up "$work/lab.clab.yml" >/dev/null
 exec_on() { "$ROAMER" lab exec --topo "$work/lab.clab.yml" "$@"; }
@@ -58,7 +59,7 @@ for _ in $(seq 60); do
 done
 
 rss_of() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-pids=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(" ".join(f"{d["node"]}:{d["pid"]}" for d in s["daemons"]))' "$ROAMER_LAB_DIR/$lab/state.json")
+pids=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(" ".join("%s:%s" % (d["node"], d["pid"]) for d in s["daemons"]))' "$ROAMER_LAB_DIR/$lab/state.json")
 declare -A rss_start rss_end
 for np in $pids; do rss_start[${np%%:*}]=$(rss_of "${np#*:}"); done
 
@@ -74,7 +75,7 @@ while [ $(( $(date +%s) - start )) -lt "$DURATION" ]; do
     if [ $ok = 1 ]; then black=0; else black=$((black+1)); fi
     [ $black -gt $longest_black ] && longest_black=$black
     site=$(exec_on new-msmr 'show lisp site' || true)
-    registered=$(printf '%s\n' "$site" | grep -cE '(172\.16\.0\.0/24|192\.168\.0\.0/24).* yes' || true)
+    registered=$(printf '%s\n' "$site" | grep -E ' yes#? ' | grep -cE ' (172\.16\.0\.0/24|192\.168\.0\.0/24)$' || true)
     if [ "$registered" != 2 ]; then
         gaps=$((gaps+1))
         echo "t=${t}s: registration gap:"; printf '%s\n' "$site" | sed 's/^/    /'

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use roamer_control::config::cli::commands::{Effect, Mode};
+use roamer_control::config::cli::commands::Mode;
 use roamer_control::config::cli::{self, Session};
 use roamer_control::config::validate::{Severity, validate};
 use roamer_control::config::{self, Config, SourceMap, Syntax};
@@ -16,6 +16,10 @@ use roamer_control::show::{self, CapacityRow, ModuleRow, ShowContext};
 use roamer_hal::Catalogue;
 use roamer_platforms::{FeatureRequest, PlatformPlan, plan};
 use tracing::{info, warn};
+
+mod block;
+
+pub use block::CliSession;
 
 use crate::dataplane::Dataplane;
 use crate::load::{self, Loaded};
@@ -60,16 +64,16 @@ impl State {
     }
 
     /// Handles one request of a session.
-    pub fn handle(&mut self, session: &mut Session, request: Request) -> Response {
+    pub fn handle(&mut self, cli: &mut CliSession, request: Request) -> Response {
         let mut resp = match request {
             Request::Prompt => Response {
                 ok: true,
                 ..Response::default()
             },
-            Request::Line { line } => self.line(session, &line),
+            Request::Line { line } => self.line(cli, &line),
             Request::Help { line } => Response {
                 ok: true,
-                help: help(session, &line)
+                help: help(&cli.session, &line)
                     .into_iter()
                     .map(|h| (h.token, h.help))
                     .collect(),
@@ -77,45 +81,12 @@ impl State {
             },
             Request::Complete { line } => Response {
                 ok: true,
-                words: complete(session, &line),
+                words: complete(&cli.session, &line),
                 ..Response::default()
             },
         };
-        resp.prompt = self.prompt(session);
+        resp.prompt = self.prompt(&cli.session);
         resp
-    }
-
-    fn line(&mut self, session: &mut Session, line: &str) -> Response {
-        let saved_mode = session.mode.clone();
-        let mut candidate = self.running.clone();
-        let outcome = match session.execute(&mut candidate, line) {
-            Ok(o) => o,
-            Err(e) => return fail(format!("% {e}")),
-        };
-        if let Effect::Exec(command) = outcome.effect {
-            return self.exec(&command);
-        }
-        if candidate == self.running {
-            return Response {
-                ok: true,
-                ..Response::default()
-            };
-        }
-        candidate.normalize();
-        match self.check(&candidate, None) {
-            Ok((plan, warnings)) => {
-                self.commit(candidate, plan);
-                Response {
-                    ok: true,
-                    output: warnings,
-                    ..Response::default()
-                }
-            }
-            Err(errors) => {
-                session.mode = saved_mode;
-                fail(errors)
-            }
-        }
     }
 
     /// Validates a candidate; `Err` holds the errors as printable lines.
@@ -133,7 +104,13 @@ impl State {
         // Warnings the running configuration already has were shown when they arose.
         let known = validate(&self.running);
         for issue in validate(candidate) {
-            let text = format!("{}{}\n", at(&issue.path), issue.error);
+            let also = match (&issue.also, sources) {
+                (Some(p), Some((file, map))) => {
+                    format!(" (at {}:{})", file.display(), map.line(p).unwrap_or(1))
+                }
+                _ => String::new(),
+            };
+            let text = format!("{}{}{also}\n", at(&issue.path), issue.error);
             match issue.severity {
                 Severity::Error => errors.push_str(&text),
                 Severity::Warning if known.contains(&issue) => {}
@@ -245,6 +222,7 @@ impl State {
         let away = self.lisp.away_rows();
         let dynamic_eids = self.lisp.dynamic_eid_rows();
         let sessions = self.lisp.session_rows();
+        let lisp_statistics = self.lisp.statistics();
         let ctx = ShowContext {
             running: &self.running,
             startup: startup.as_ref(),
@@ -261,6 +239,7 @@ impl State {
             map_cache: &map_cache,
             away: &away,
             sessions: &sessions,
+            lisp_statistics: &lisp_statistics,
             reliable_registration: self.lisp.reliable_map_server(),
             uptime_secs: self.started.elapsed().as_secs(),
         };
@@ -453,8 +432,8 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// A fresh interactive session.
-pub fn new_session() -> Session {
-    Session { mode: Mode::Exec }
+pub fn new_session() -> CliSession {
+    CliSession::new(Session { mode: Mode::Exec })
 }
 
 #[cfg(test)]

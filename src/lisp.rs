@@ -300,7 +300,9 @@ impl Lisp {
         self.last_expiry_ms = now;
         if let Some(ms) = self.map_server.as_mut() {
             for prefix in ms.expire(now) {
-                info!(%prefix, "registration expired");
+                // The site lost this registration: its EIDs are unreachable until it registers
+                // again, which an operator must hear about.
+                warn!(%prefix, "registration expired");
             }
             for (etr, notify) in ms.resend_notifies(now) {
                 debug!(%etr, "Map-Notify not acknowledged: sent again");
@@ -442,6 +444,20 @@ impl Lisp {
         let mut rows = self.etr_sessions.rows(now);
         rows.extend(self.ms_sessions.rows(now));
         rows
+    }
+
+    /// The counters of `show lisp statistics`, for the roles that run.
+    pub fn statistics(&self) -> roamer_control::show::lisp_stats::LispStatistics {
+        let ms = self.map_server.as_ref();
+        roamer_control::show::lisp_stats::LispStatistics {
+            map_server: ms.map(|m| m.counters),
+            map_resolver: self.resolver && ms.is_some(),
+            map_requests_rate_limited: self.request_limit.refused,
+            xtr: self.xtr.as_ref().map(|x| x.counters),
+            etr_sessions: self.xtr.as_ref().map(|_| self.etr_sessions.counters()),
+            ms_sessions: ms.map(|_| self.ms_sessions.counters()),
+            tcp: (ms.is_some() || self.xtr.is_some()).then(|| self.tcp.counters()),
+        }
     }
 
     /// Whether this map-server takes registrations over TCP (the `#` legend of `show lisp site`).

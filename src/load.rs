@@ -146,11 +146,11 @@ pub fn check_parsed(
     let mut diagnostics: Vec<Diagnostic> = validate(&config)
         .into_iter()
         .map(|i| {
-            diag(
-                at(&i.path),
-                i.severity == Severity::Warning,
-                i.error.to_string(),
-            )
+            let mut message = i.error.to_string();
+            if let Some(also) = &i.also {
+                message.push_str(&format!(" (at {}:{})", path.display(), at(also)));
+            }
+            diag(at(&i.path), i.severity == Severity::Warning, message)
         })
         .collect();
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use roamer_control::config::{Config, HsrpAuth, InterfaceName};
 use roamer_control::hsrp::{
-    Action, Group, GroupAuth, GroupConfig, GroupStatus, default_virtual_mac,
+    Action, Cause, Group, GroupAuth, GroupConfig, GroupStatus, default_virtual_mac,
 };
 use roamer_control::reconcile::system_mac;
 use roamer_hal::{InjectTarget, Mac, Punt, PuntReason, VlanId};
@@ -119,7 +119,22 @@ impl Protocols {
         for key in gone {
             if let Some((_, mut group)) = self.groups.remove(&key) {
                 info!(vlan = %key.0, group = key.1, "HSRP group removed");
-                actions.extend(group.shutdown(now).into_iter().map(|a| (key.0, a)));
+                // The state change is logged with its cause: the SVI shut, or the group gone.
+                let svi_down = cfg
+                    .interfaces
+                    .get(&InterfaceName::Vlan(key.0))
+                    .is_some_and(|i| i.shutdown);
+                let cause = if svi_down {
+                    Cause::InterfaceDown
+                } else {
+                    Cause::Config
+                };
+                actions.extend(
+                    group
+                        .shutdown_for(now, cause)
+                        .into_iter()
+                        .map(|a| (key.0, a)),
+                );
             }
         }
         for (key, config) in wanted {

@@ -303,3 +303,50 @@ fn a_bracketed_paste_takes_question_marks_and_tabs_as_text() {
     assert!(running.contains("  name what?now"), "{running}");
     assert!(running.contains("vlan 30"), "{running}");
 }
+
+/// A `lisp site` typed line by line: its key comes after its first line, so the block is
+/// checked when it ends, as on NX-OS (issue 15, item 7); an incomplete one is refused then,
+/// naming the command, and applies nothing.
+#[test]
+fn a_lisp_site_is_created_interactively() {
+    let d = Daemon::start(
+        "roamer platform backend sim\nhostname ms\nfeature lisp\nip lisp map-server\n",
+        "startup-config",
+    );
+    let t = Tmux::start(&format!(
+        "{} cli --socket {}",
+        env!("CARGO_BIN_EXE_roamer"),
+        d.socket.display()
+    ));
+    t.wait_last_line("exec prompt", |l| l.trim_end() == "ms#");
+    let enter = |line: &str, prompt: &str| {
+        t.literal(line);
+        t.key("Enter");
+        t.wait_last_line(prompt, |l| l.trim_end() == prompt)
+    };
+    enter("configure terminal", "ms(config)#");
+    let screen = enter("lisp site dc", "ms(config-lisp-site)#");
+    assert!(
+        !screen.contains("% "),
+        "no error before the key can be typed:\n{screen}"
+    );
+    enter(
+        "eid-prefix 10.1.1.0/24 accept-more-specifics",
+        "ms(config-lisp-site)#",
+    );
+    enter("authentication-key roamer-key", "ms(config-lisp-site)#");
+    enter("exit", "ms(config)#");
+    enter("lisp site nokey", "ms(config-lisp-site)#");
+    enter("eid-prefix 10.3.3.0/24", "ms(config-lisp-site)#");
+    let screen = enter("exit", "ms(config)#");
+    assert!(
+        screen.contains("% 'lisp site nokey': lisp site nokey needs an authentication-key"),
+        "{screen}"
+    );
+    let run = d.exec("show running-config").stdout;
+    assert!(
+        run.contains("lisp site dc\n  eid-prefix 10.1.1.0/24 accept-more-specifics\n"),
+        "{run}"
+    );
+    assert!(!run.contains("nokey") && !run.contains("10.3.3.0"), "{run}");
+}

@@ -109,8 +109,35 @@ fn up_exec_down_on_a_containerlab_file() {
         lab_dir: lab_dir.clone(),
     };
 
-    let up = run(roamer(&lab_dir).args(["lab", "up"]).arg(&file));
+    // Started with a path relative to its directory: what is recorded is absolute.
+    let up = run(roamer(&lab_dir)
+        .current_dir(tmp.path())
+        .args(["lab", "up", "lab.clab.yml"]));
     assert!(up.ok, "up: {}{}", up.stdout, up.stderr);
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(lab_dir.join(&lab).join("state.json")).unwrap())
+            .unwrap();
+    let startup = tmp.path().join("configs/sw.cfg");
+    let sw = state["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "sw")
+        .unwrap();
+    assert_eq!(
+        sw["startup_config"],
+        startup.display().to_string(),
+        "{state}"
+    );
+    assert_eq!(state["topology"], file.display().to_string(), "{state}");
+    let pid = state["daemons"][0]["pid"].as_u64().unwrap();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    assert!(
+        args.contains(&startup.as_os_str().as_encoded_bytes()),
+        "the daemon runs on the absolute startup path: {}",
+        String::from_utf8_lossy(&cmdline)
+    );
     let names = netns_list();
     for node in ["sw", "h1", "h2"] {
         assert!(

@@ -107,6 +107,28 @@ fn map_registers_are_verified_acknowledged_and_listed() {
         "{after}"
     );
     assert!(after.contains("B              never     no"), "{after}");
+    // The refusal is counted where an operator sees it.
+    let stats = d.exec("show lisp statistics").stdout;
+    let line = |label: &str| {
+        stats
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .and_then(|l| l.split_whitespace().last())
+            .map(str::to_string)
+    };
+    // (`exchange` sends the wrong register once per attempt until it gives up.)
+    let refused = line("Map-Registers refused, authentication failure:")
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(refused >= 1, "{stats}");
+    assert_eq!(line("Map-Registers in, accepted:").as_deref(), Some("1"));
+    let json: serde_json::Value =
+        serde_json::from_str(&d.exec("show lisp statistics | json").stdout).unwrap();
+    assert_eq!(
+        json["map_server"]["refused_authentication"], refused,
+        "{json}"
+    );
+    assert_eq!(json["map_server"]["registers_accepted"], 1, "{json}");
     drop(link);
 }
 
@@ -230,5 +252,20 @@ fn a_map_request_flood_does_not_starve_registrations_or_grow_memory() {
     // Still answering.
     let site = d.exec("show lisp site").stdout;
     assert!(site.contains("yes    192.0.2.11"), "{site}");
+    // What the per-requester limit refused is counted and shown.
+    let json: serde_json::Value =
+        serde_json::from_str(&d.exec("show ip lisp statistics | json").stdout).unwrap();
+    let limited = json["map_resolver"]["requests_rate_limited"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(limited > 0, "no rate-limit refusal counted: {json}");
+    let text = d.exec("show lisp statistics").stdout;
+    let shown: u64 = text
+        .lines()
+        .find(|l| l.contains("Map-Requests refused, over the rate limit:"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(shown >= limited, "{text}");
     drop(link);
 }

@@ -167,3 +167,38 @@ fn unreadable_file_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
 }
+
+/// One EID prefix in two `lisp site`s is refused, naming both lines (issue 15, item 7).
+#[test]
+fn eid_prefix_in_two_sites_names_both_lines() {
+    let text = "hostname ms\n\
+                feature lisp\n\
+                ip lisp map-server\n\
+                lisp site dc\n\
+                \x20 eid-prefix 10.1.1.0/24\n\
+                \x20 authentication-key roamer-key\n\
+                lisp site remote\n\
+                \x20 eid-prefix 10.3.3.0/24\n\
+                \x20 eid-prefix 10.1.1.0/24 accept-more-specifics\n\
+                \x20 authentication-key roamer-key\n";
+    let o = validate(text);
+    assert_eq!(o.code, 2, "{}{}", o.stdout, o.stderr);
+    let first = text
+        .lines()
+        .position(|l| l.ends_with("10.1.1.0/24"))
+        .unwrap()
+        + 1;
+    let second = text
+        .lines()
+        .position(|l| l.contains("10.1.1.0/24 accept"))
+        .unwrap()
+        + 1;
+    let p = o.path.display();
+    let expected = format!(
+        "{p}:{second}: eid-prefix 10.1.1.0/24 of lisp site remote is already configured in lisp site dc (at {p}:{first})"
+    );
+    assert!(o.stderr.contains(&expected), "{}", o.stderr);
+    // Distinct prefixes in distinct sites stay valid.
+    let ok = validate(&text.replace("10.1.1.0/24 accept", "10.4.4.0/24 accept"));
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+}

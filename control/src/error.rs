@@ -132,6 +132,15 @@ pub enum ControlError {
     #[error("lisp site {site} needs an authentication-key")]
     SiteWithoutKey { site: String },
 
+    /// One EID prefix in two map-server sites: registrations for it would be taken from
+    /// either site's key, and `show lisp site` could not say whose it is.
+    #[error("eid-prefix {prefix} of lisp site {site} is already configured in lisp site {other}")]
+    EidPrefixInTwoSites {
+        prefix: String,
+        site: String,
+        other: String,
+    },
+
     /// A type-3 key roamer cannot decrypt.
     #[error(
         "the type-3 key of {peer} is encrypted with another device's master key: registrations cannot be authenticated until it is re-entered as type 0 or 7"

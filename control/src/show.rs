@@ -1,6 +1,8 @@
 //! `show` commands: a registry with the same abbreviation and help rules as configuration
 //! commands; every command renders text (the NX-OS layout) and JSON (`| json`).
 
+pub mod lisp_stats;
+
 use std::sync::OnceLock;
 
 use serde::Serialize;
@@ -129,6 +131,8 @@ pub struct ShowContext<'a> {
     pub away: &'a [AwayRow],
     /// Reliable registration sessions (`show lisp session`).
     pub sessions: &'a [crate::lisp::reliable::SessionRow],
+    /// Counters of the LISP roles (`show lisp statistics`).
+    pub lisp_statistics: &'a lisp_stats::LispStatistics,
     /// This map-server takes registrations over TCP (the `#` legend of `show lisp site`).
     pub reliable_registration: bool,
     pub uptime_secs: u64,
@@ -239,6 +243,16 @@ static SHOW: &[ShowCommand] = &[
         pattern: "lisp session",
         help: "LISP information",
         run: lisp_session,
+    },
+    ShowCommand {
+        pattern: "lisp statistics",
+        help: "LISP information",
+        run: lisp_statistics,
+    },
+    ShowCommand {
+        pattern: "ip lisp statistics",
+        help: "IP information",
+        run: lisp_statistics,
     },
     ShowCommand {
         pattern: "ip lisp away",
@@ -820,6 +834,10 @@ fn lisp_session(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlEr
     })
 }
 
+fn lisp_statistics(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
+    Ok(lisp_stats::show(ctx.lisp_statistics))
+}
+
 fn hsrp_brief(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
     Ok(crate::hsrp::show::brief(ctx.hsrp))
 }
@@ -856,6 +874,7 @@ mod tests {
             map_cache: &[],
             away: &[],
             sessions: &[],
+            lisp_statistics: &lisp_stats::LispStatistics::NONE,
             reliable_registration: false,
             uptime_secs: 3661,
         }

@@ -235,9 +235,14 @@ impl Lan {
     fn log_change(&mut self, i: usize, before: State) {
         let after = self.routers[i].group.state();
         if after != before {
+            let cause = self.routers[i]
+                .group
+                .last_change()
+                .map(|c| format!(" ({})", c.cause))
+                .unwrap_or_default();
             let _ = writeln!(
                 self.trace,
-                "{:>7} {} {before:?} -> {after:?}",
+                "{:>7} {} {before:?} -> {after:?}{cause}",
                 self.now, self.routers[i].name
             );
         }
@@ -296,7 +301,7 @@ impl Lan {
         let suffix = format!(" {name} ");
         let arrow = format!("-> {to:?}");
         self.trace.lines().find_map(|l| {
-            (l.contains(&suffix) && l.ends_with(&arrow))
+            (l.contains(&suffix) && (l.ends_with(&arrow) || l.contains(&format!("{arrow} ("))))
                 .then(|| l.split_whitespace().next().unwrap().parse().unwrap())
         })
     }
@@ -583,6 +588,102 @@ fn preempt_coups_at_the_first_hello_of_the_lower_active() {
     assert_eq!(lan.state_of(0), State::Standby);
     assert_eq!(lan.state_of(1), State::Listen);
     golden("preempt_v1.trace", &lan.trace);
+}
+
+/// Log lines written while `f` runs, as the daemon's fmt subscriber would print them.
+fn logged(f: impl FnOnce()) -> String {
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let sink = Sink::default();
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .without_time()
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    tracing::subscriber::with_default(subscriber, f);
+    let bytes = sink.0.lock().unwrap().clone();
+    String::from_utf8(bytes).unwrap()
+}
+
+/// Every state change is logged with its cause; losing Active to another router's coup is a
+/// WARN naming that router; the last change and its cause show in `show hsrp` and its JSON.
+#[test]
+fn state_changes_are_logged_with_their_cause_and_shown() {
+    let mut lan = None;
+    let log = logged(|| {
+        let mut l = late_higher_router(Some(0));
+        l.run_until(63_100);
+        lan = Some(l);
+    });
+    let lan = lan.unwrap();
+    let line = |needle: &str| {
+        log.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in\n{log}"))
+            .to_string()
+    };
+    let takeover = line("Vlan10 Grp 10 state Active -> Speak");
+    assert!(takeover.contains("WARN"), "{takeover}");
+    assert!(
+        takeover.contains("coup from 10.1.10.4, priority 120")
+            && takeover.contains("peer=10.1.10.4"),
+        "{takeover}"
+    );
+    let preempt = line("state Speak -> Active (preempted lower-priority Active 10.1.10.2)");
+    assert!(
+        preempt.contains("INFO") && preempt.contains("notice=true"),
+        "{preempt}"
+    );
+    let expiry = line("Active (no Standby router heard within the hold time)");
+    assert!(
+        expiry.contains("INFO") && expiry.contains("cause=\"hold-expired\""),
+        "{expiry}"
+    );
+    let changes = log
+        .lines()
+        .filter(|l| l.contains(" state ") && l.contains(" -> "))
+        .count();
+    let traced = lan.trace.lines().filter(|l| l.contains(" -> ")).count();
+    assert!(
+        changes >= traced,
+        "every change is logged: {changes} < {traced}\n{log}"
+    );
+
+    let r1 = lan.routers[0].group.status_at(62_002 + 1_000);
+    let c = r1.last_change.unwrap();
+    assert_eq!((c.from, c.to), (State::Active, State::Speak));
+    assert!(c.is_takeover());
+    let d = show::detail(&[r1]);
+    assert!(
+        d.text
+            .contains("    Last state change Active -> Speak: coup from 10.1.10.4, priority 120\n"),
+        "{}",
+        d.text
+    );
+    assert!(
+        d.text.contains(
+            "  5 state changes, last state change 00:00:01\n    Last state change Active"
+        ),
+        "{}",
+        d.text
+    );
+    let row = &d.json["TABLE_grp_detail"]["ROW_grp_detail"][0];
+    assert_eq!(row["sh_last_state_change_reason"], "coup");
+    assert_eq!(row["sh_last_state_change_peer"], "10.1.10.4");
+    assert_eq!(row["sh_last_state_change_from"], "Active");
+    assert_eq!(row["sh_last_state_change"], "1");
 }
 
 #[test]

@@ -245,6 +245,10 @@ fn build(topo: &Topology, dir: &Path, st: &mut State) -> Result<(), RoamerError>
                 Role::Roamer { .. } => Some(dir.join(format!("{}.sock", node.name))),
                 Role::Linux { .. } => None,
             },
+            startup_config: match &node.role {
+                Role::Roamer { config, .. } => Some(config.clone()),
+                Role::Linux { .. } => None,
+            },
         });
         st.save(dir)?;
         ip(&["-n", &node.netns, "link", "set", "lo", "up"])?;

@@ -22,6 +22,9 @@ pub struct NodeState {
     pub netns: String,
     /// The control socket of a roamer node.
     pub socket: Option<PathBuf>,
+    /// The startup configuration of a roamer node (an absolute path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -166,6 +166,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Topology, RoamerError> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    // Binds are resolved to absolute paths: the lab state, the daemons' command lines and a
+    // later `copy running-config startup-config` must not depend on where `roamer lab` ran.
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     let prefix = match spec.prefix.as_deref() {
         None => format!("clab-{}-", spec.name),
         Some("") => String::new(),
@@ -410,5 +413,21 @@ topology:
             let e = parse(text, p).unwrap_err().to_string();
             assert!(e.contains(needle), "{e}");
         }
+    }
+
+    #[test]
+    fn a_relative_topology_path_gives_absolute_startup_paths() {
+        let text = "name: rel\ntopology:\n  nodes:\n    sw:\n      image: roamer:latest\n      binds:\n        - configs/sw.cfg:/etc/roamer/startup-config\n";
+        let t = parse(text, Path::new("labs/x.clab.yml")).unwrap();
+        let Role::Roamer { config, .. } = &t.nodes[0].role else {
+            panic!("not a roamer node");
+        };
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(config, &cwd.join("labs/configs/sw.cfg"));
+        let bare = parse(text, Path::new("x.clab.yml")).unwrap();
+        let Role::Roamer { config, .. } = &bare.nodes[0].role else {
+            panic!("not a roamer node");
+        };
+        assert_eq!(config, &cwd.join("configs/sw.cfg"));
     }
 }

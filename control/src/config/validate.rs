@@ -19,6 +19,8 @@ pub struct Issue {
     pub path: ConfigPath,
     pub severity: Severity,
     pub error: ControlError,
+    /// A second element the finding is about (the other of two conflicting lines).
+    pub also: Option<ConfigPath>,
 }
 
 /// Everything wrong (errors) or doubtful (warnings) in a configuration.
@@ -46,6 +48,7 @@ impl Validator {
             path,
             severity: Severity::Error,
             error,
+            also: None,
         });
     }
 
@@ -54,6 +57,7 @@ impl Validator {
             path,
             severity: Severity::Warning,
             error,
+            also: None,
         });
     }
 
@@ -199,6 +203,7 @@ impl Validator {
                 Some(_) => {}
             }
         }
+        self.site_prefixes(cfg);
         let globals: Vec<Prefix> = cfg
             .lisp
             .ipv4
@@ -260,6 +265,37 @@ impl Validator {
                                 context: "the subnet of the interface it is applied to",
                             },
                         );
+                    }
+                }
+            }
+        }
+    }
+
+    /// An EID prefix belongs to one site: the same prefix in a second site is refused, naming
+    /// both (the first site in name order is taken as the one that has it).
+    fn site_prefixes(&mut self, cfg: &Config) {
+        let mut owner: std::collections::BTreeMap<Prefix, &str> = Default::default();
+        for (name, site) in &cfg.lisp.site {
+            for e in &site.eid_prefix {
+                let at = |site: &str| {
+                    ConfigPath::site(site)
+                        .key("eid-prefix")
+                        .elem("prefix", e.prefix)
+                };
+                match owner.get(&e.prefix) {
+                    Some(first) if *first != name.as_str() => self.issues.push(Issue {
+                        path: at(name),
+                        severity: Severity::Error,
+                        error: ControlError::EidPrefixInTwoSites {
+                            prefix: e.prefix.to_string(),
+                            site: name.clone(),
+                            other: (*first).to_string(),
+                        },
+                        also: Some(at(first)),
+                    }),
+                    Some(_) => {}
+                    None => {
+                        owner.insert(e.prefix, name);
                     }
                 }
             }

@@ -35,7 +35,10 @@
 //!   the group `Disabled` with a reason, sending nothing; [`GroupConfig::validate`] reports the
 //!   same problems as typed errors beforehand.
 
+pub mod change;
 pub mod show;
+
+pub use change::{Cause, StateChange};
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
@@ -272,6 +275,8 @@ pub struct GroupStatus {
     pub state_changes: u64,
     /// `now_ms` of the last state change.
     pub last_change_ms: u64,
+    /// The last state change and its cause (`None` before the first).
+    pub last_change: Option<StateChange>,
     /// `now_ms` this status describes.
     pub now_ms: u64,
 }
@@ -323,6 +328,9 @@ pub struct Group {
     malformed: u64,
     state_changes: u64,
     last_change_ms: u64,
+    /// What the event being handled is (the cause of any state change it makes).
+    cause: Cause,
+    last_change: Option<StateChange>,
     now_ms: u64,
 }
 
@@ -410,6 +418,8 @@ impl Group {
             malformed: 0,
             state_changes: 0,
             last_change_ms: now_ms,
+            cause: Cause::Enabled,
+            last_change: None,
             now_ms,
         };
         let out = g.enable(now_ms);
@@ -424,6 +434,7 @@ impl Group {
         if self.state != State::Initial {
             return out;
         }
+        self.cause = Cause::Enabled;
         let hold = u64::from(self.cfg.hold_ms);
         self.active_timer = Some(now_ms + hold);
         self.standby_timer = Some(now_ms + hold);
@@ -439,6 +450,11 @@ impl Group {
     /// The group's configuration.
     pub fn config(&self) -> &GroupConfig {
         &self.cfg
+    }
+
+    /// The last state change and its cause (`None` before the first).
+    pub fn last_change(&self) -> Option<StateChange> {
+        self.last_change
     }
 
     /// The current state.
@@ -514,6 +530,18 @@ impl Group {
             self.auth_failures += 1;
             return out;
         }
+        self.cause = match msg.op {
+            HsrpOpCode::Hello => Cause::Hello {
+                from: msg.src,
+                state: msg.state,
+                priority: msg.priority,
+            },
+            HsrpOpCode::Coup => Cause::Coup {
+                from: msg.src,
+                priority: msg.priority,
+            },
+            HsrpOpCode::Resign => Cause::Resign { from: msg.src },
+        };
         match msg.op {
             HsrpOpCode::Hello => self.on_hello(msg, now_ms, &mut out),
             HsrpOpCode::Coup => self.on_coup(msg, now_ms, &mut out),
@@ -531,10 +559,16 @@ impl Group {
         for _ in 0..MAX_TIMER_EVENTS {
             if due(self.standby_timer) {
                 self.standby_timer = None;
+                self.cause = Cause::StandbyHoldExpired {
+                    peer: self.standby.map(|p| p.ip),
+                };
                 self.standby = None;
                 self.standby_expired(now_ms, &mut out);
             } else if due(self.active_timer) {
                 self.active_timer = None;
+                self.cause = Cause::ActiveHoldExpired {
+                    peer: self.active.map(|p| p.ip),
+                };
                 self.active = None;
                 self.active_expired(now_ms, &mut out);
             } else if due(self.preempt_timer) {
@@ -575,6 +609,7 @@ impl Group {
         if cfg == self.cfg {
             return out;
         }
+        self.cause = Cause::Config;
         let old = std::mem::replace(&mut self.cfg, cfg);
         let restart = old.vlan != self.cfg.vlan
             || old.group != self.cfg.group
@@ -585,7 +620,8 @@ impl Group {
             let new_cfg = std::mem::replace(&mut self.cfg, old);
             // A group shut down by the daemon stays down; the daemon enables it.
             let was_down = self.state == State::Initial;
-            out.extend(self.shutdown(now_ms));
+            out.extend(self.shutdown_for(now_ms, Cause::Config));
+            self.cause = Cause::Config;
             self.auth = build_auth(&new_cfg);
             self.disabled = disabled_reason(&new_cfg);
             self.vip = new_cfg.virtual_ip;
@@ -641,7 +677,13 @@ impl Group {
     /// Event b (group removed, interface down): resign if Active, withdraw the table entries,
     /// stop every timer, Initial. [`Group::enable`] starts it again.
     pub fn shutdown(&mut self, now_ms: u64) -> Vec<Action> {
+        self.shutdown_for(now_ms, Cause::InterfaceDown)
+    }
+
+    /// [`Group::shutdown`] with the cause to log (`Config` when the group is removed).
+    pub fn shutdown_for(&mut self, now_ms: u64, cause: Cause) -> Vec<Action> {
         self.now_ms = now_ms;
+        self.cause = cause;
         let mut out = Vec::new();
         if matches!(self.state, State::Initial | State::Disabled) {
             return out;
@@ -713,6 +755,7 @@ impl Group {
             malformed: self.malformed,
             state_changes: self.state_changes,
             last_change_ms: self.last_change_ms,
+            last_change: self.last_change,
             now_ms,
         }
     }
@@ -961,6 +1004,9 @@ impl Group {
 
     /// B, G, F, I → Active: preempt a lower-priority Active router.
     fn coup(&mut self, now: u64, out: &mut Vec<Action>) {
+        self.cause = Cause::Preempt {
+            over: self.active.map(|p| p.ip),
+        };
         self.standby_timer = Some(now + self.own_hold());
         self.send(HsrpOpCode::Coup, out);
         self.set_state(State::Active, now, out);
@@ -981,6 +1027,14 @@ impl Group {
         self.state = new;
         self.state_changes += 1;
         self.last_change_ms = now;
+        let change = StateChange {
+            from: old,
+            to: new,
+            cause: self.cause,
+            at_ms: now,
+        };
+        change.log(self.cfg.vlan, self.cfg.group);
+        self.last_change = Some(change);
         if old == State::Active {
             self.withdraw(out);
         }

@@ -5,7 +5,9 @@
 //! a single row an object); keys are never printed — default text authentication shows as
 //! `"cisco"` as NX-OS does, any other text or MD5 key as hidden; the ignored-packet counters
 //! (authentication failures, malformed frames) are a roamer line at the end of each `show hsrp`
-//! group and `sh_auth_failures` / `sh_malformed_pkts` in JSON. Rows are sorted by VLAN, then
+//! group and `sh_auth_failures` / `sh_malformed_pkts` in JSON; the cause of the last state
+//! change (which NX-OS only logs) is a roamer line under "last state change" and
+//! `sh_last_state_change_{from,reason,cause,peer}` in JSON. Rows are sorted by VLAN, then
 //! group.
 
 use std::net::Ipv4Addr;
@@ -227,6 +229,12 @@ pub fn detail(groups: &[GroupStatus]) -> ShowOutput {
             s.state_changes,
             age(since)
         ));
+        if let Some(c) = &s.last_change {
+            text.push_str(&format!(
+                "    Last state change {:?} -> {:?}: {}\n",
+                c.from, c.to, c.cause
+            ));
+        }
         text.push_str(&format!(
             "  IP redundancy name is hsrp-{name}-{} (default)\n",
             s.group
@@ -290,6 +298,14 @@ pub fn detail(groups: &[GroupStatus]) -> ShowOutput {
         );
         put("sh_num_of_state_changes", s.state_changes.to_string());
         put("sh_last_state_change", since.to_string());
+        if let Some(c) = &s.last_change {
+            put("sh_last_state_change_from", format!("{:?}", c.from));
+            put("sh_last_state_change_reason", c.cause.kind().into());
+            put("sh_last_state_change_cause", c.cause.to_string());
+            if let Some(peer) = c.cause.peer() {
+                put("sh_last_state_change_peer", peer.to_string());
+            }
+        }
         put("sh_ip_redund_name", format!("hsrp-{name}-{}", s.group));
         put("sh_ip_redund_name_attr", "(default)".into());
         put("sh_auth_failures", s.auth_failures.to_string());
