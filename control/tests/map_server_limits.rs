@@ -165,6 +165,30 @@ fn while_the_table_refills_after_a_start_unregistered_sites_are_answered_with_tt
     );
 }
 
+/// Generalized SMR right after a start (seed 002): a site prefix registered and then withdrawn
+/// is known to be down, and gets the seed's minute, refilling or not.
+#[test]
+fn a_site_prefix_withdrawn_since_the_start_is_answered_for_a_minute() {
+    let text = "feature lisp\nip lisp map-server\nip lisp map-resolver\nlisp site A\n \
+                eid-prefix 10.9.1.0/24\n eid-prefix 10.9.2.0/24\n authentication-key 0 k\n";
+    let mut ms = MapServer::new(&config::parse(text, Syntax::Cli).unwrap().0);
+    ms.started(0);
+    let site = ["10.9.1.0/24".to_string()];
+    ms.register(&register(&site, 1440), from(), false, 1_000)
+        .unwrap();
+    ms.register(&register(&site, 0), from(), false, 2_000)
+        .unwrap();
+    assert_eq!(
+        negative_ttl(&mut ms, "10.9.1.1", 3_000),
+        NEGATIVE_TTL_UNREGISTERED
+    );
+    // The other prefix has not come back yet since the start: TTL 0.
+    assert_eq!(
+        negative_ttl(&mut ms, "10.9.2.1", 3_000),
+        NEGATIVE_TTL_REFILLING
+    );
+}
+
 #[test]
 fn a_live_reliable_session_keeps_its_registrations_and_a_closed_one_ages_them_from_the_close() {
     let mut ms = map_server("");

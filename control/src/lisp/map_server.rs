@@ -58,8 +58,9 @@ pub const NEGATIVE_TTL_NOT_EID: u32 = 15;
 /// Record TTL (minutes) of a negative reply inside a site no ETR registered: short, so that the
 /// ITR asks again soon after an ETR registers (RFC 9301 §8.3).
 pub const NEGATIVE_TTL_UNREGISTERED: u32 = 1;
-/// The same while the Map-Server is refilling after its start ([`REGISTRATION_LIFETIME_MS`]):
-/// it cannot yet tell a site that is down from one whose ETRs have not re-registered. TTL 0 is
+/// The same for a configured prefix not registered since the Map-Server started, during its
+/// first [`REGISTRATION_LIFETIME_MS`]: it cannot yet tell a site that is down from one whose
+/// ETRs have not re-registered (a prefix withdrawn since the start is down: a minute). TTL 0 is
 /// "do not cache" (RFC 9301 §5.4), so the ITR asks again on a later packet (roamer's data path:
 /// at most once a second per destination) and a new flow heals within about a second of the
 /// site's registration instead of a minute. The record TTL counts minutes: 1 is the shortest
@@ -245,6 +246,9 @@ pub struct MapServer {
     sessions: Sessions,
     /// When the Map-Server started with an empty table ([`MapServer::started`]).
     started_ms: Option<u64>,
+    /// Configured site prefixes registered at least once since the start: a site prefix not
+    /// among them, during the first lifetime, may just not have re-registered yet.
+    registered_since_start: HashSet<Prefix>,
 }
 
 /// Reliable-transport sessions as the Map-Server sees them. Registrations received over a
@@ -354,6 +358,7 @@ impl MapServer {
     /// (see [`NEGATIVE_TTL_REFILLING`]).
     pub fn started(&mut self, now_ms: u64) {
         self.started_ms = Some(now_ms);
+        self.registered_since_start.clear();
     }
 
     fn refilling(&self, now_ms: u64) -> bool {
@@ -485,6 +490,9 @@ impl MapServer {
                     }
                     !same_etr
                 }) > 0;
+            }
+            if record.ttl != 0 && site.eids.iter().any(|e| e.prefix == prefix) {
+                self.registered_since_start.insert(prefix);
             }
             if record.ttl == 0 {
                 // TTL 0: the ETR withdraws (its dynamic EID went inactive), protocols.md §3.6.
@@ -764,7 +772,8 @@ impl MapServer {
                 // The site prefix, narrowed around registered more-specifics (a moved host
                 // inside it) so they are not answered natively-forward.
                 let p = self.clear_prefix(eid, site.len(), Some(site.len()));
-                let ttl = if self.refilling(now_ms) {
+                let ttl = if self.refilling(now_ms) && !self.registered_since_start.contains(&site)
+                {
                     NEGATIVE_TTL_REFILLING
                 } else {
                     NEGATIVE_TTL_UNREGISTERED
