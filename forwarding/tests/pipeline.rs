@@ -1805,3 +1805,38 @@ fn a_remote_site_pinging_an_svi_address_gets_an_encapsulated_reply() {
         Verdict::Punt(roamer_hal::PuntReason::ForUs)
     );
 }
+
+/// An echo request whose ICMP checksum was left to the offload (vnet-hdr `NEEDS_CSUM`): the
+/// reply is built from the completed checksum and leaves with nothing left to the offload.
+#[test]
+fn an_echo_request_with_a_partial_checksum_gets_a_correct_reply() {
+    let mut p = switch();
+    let mut frame = ping_v4(HOST_A, ROUTER_MAC, [10, 10, 0, 5], [10, 10, 0, 1]);
+    // ICMP has no pseudo-header: its partial checksum field holds zero.
+    frame[36..38].fill(0);
+    let mut b = Buf::new(&frame);
+    let len = b.1;
+    let mut f = Frame {
+        buf: &mut b.0,
+        start: HEADROOM,
+        len,
+        large: false,
+        partial_csum: Some((HEADROOM + 34, 2)),
+    };
+    let out = p.process(A, None, &mut f, 0);
+    assert_eq!(out.verdict, Verdict::Forward { port: A, tag: None });
+    assert_eq!(
+        f.partial_csum, None,
+        "completed, nothing left to the offload"
+    );
+    let bytes = f.bytes().to_vec();
+    let parsed = SlicedPacket::from_ethernet(&bytes).unwrap();
+    let Some(etherparse::TransportSlice::Icmpv4(icmp)) = parsed.transport else {
+        panic!()
+    };
+    assert_eq!(icmp.type_u8(), 0);
+    assert_eq!(
+        icmp.checksum(),
+        icmp.icmp_type().calc_checksum(icmp.payload())
+    );
+}

@@ -49,6 +49,8 @@ impl Pipeline {
                 reply: None,
             };
         };
+        // The reply's checksum is updated from the request's: it must be complete first.
+        frame.complete_partial_checksum();
         let b = frame.bytes_mut();
         let (dst_mac, src_mac) = (b[6..12].to_owned_array(), our_mac.0);
         b[..6].copy_from_slice(&dst_mac);
@@ -73,6 +75,7 @@ impl Pipeline {
         now_ms: u64,
         t: &mut T,
     ) -> Outcome {
+        frame.complete_partial_checksum();
         let b = frame.bytes_mut();
         // The bytes in front of the inner packet were the outer headers: no addresses.
         b[..12].fill(0);

@@ -338,6 +338,8 @@ impl Pipeline {
                 reply: None,
             };
         };
+        // The reply's checksum is computed afresh: nothing may be left to the offload.
+        frame.complete_partial_checksum();
         let b = frame.bytes_mut();
         let peer_mac = mac_at(b, 6);
         b[..6].copy_from_slice(&peer_mac.0);

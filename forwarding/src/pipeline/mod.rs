@@ -209,6 +209,16 @@ impl Frame<'_> {
             .unwrap_or(&[])
     }
 
+    /// Completes a layer-4 checksum left to the offload ([`Frame::partial_csum`]) in place and
+    /// clears it; whether there was one.
+    fn complete_partial_checksum(&mut self) -> bool {
+        let Some((first, offset)) = self.partial_csum.take() else {
+            return false;
+        };
+        complete_partial_checksum(self.buf, first, self.start + self.len, offset);
+        true
+    }
+
     fn bytes_mut(&mut self) -> &mut [u8] {
         let (s, l) = (self.start, self.len);
         self.buf.get_mut(s..s + l).unwrap_or(&mut [])
@@ -1211,8 +1221,7 @@ impl Pipeline {
         if decrement {
             decrement_ttl(frame.bytes_mut());
         }
-        if let Some((first, offset)) = frame.partial_csum.take() {
-            complete_partial_checksum(frame.buf, first, frame.start + frame.len, offset);
+        if frame.complete_partial_checksum() {
             t.step(format_args!(
                 "partial layer-4 checksum completed before encapsulation"
             ));
