@@ -1840,3 +1840,82 @@ fn an_echo_request_with_a_partial_checksum_gets_a_correct_reply() {
         icmp.icmp_type().calc_checksum(icmp.payload())
     );
 }
+
+/// The same over IPv6 EIDs: a remote host pings the SVI's IPv6 address across LISP.
+#[test]
+fn a_remote_site_pinging_an_ipv6_svi_address_gets_an_encapsulated_reply() {
+    use roamer_forwarding::wire::lisp_data::{EncapParams, LispDataRepr, encapsulate_in_place};
+    let mut p = switch6();
+    let sv20 = [0x20, 0x01, 0x0d, 0xb8, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    let remote = [
+        0x20, 0x01, 0x0d, 0xb8, 0, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9,
+    ];
+    for e in [
+        TableEntry::LispDatabase {
+            iid: Iid::default(),
+            eid: "2001:db8:14::/48".parse().unwrap(),
+            locators: vec![],
+        },
+        TableEntry::Route {
+            prefix: "2001:db8:99::/48".parse().unwrap(),
+            next_hop: NextHop::Lisp,
+        },
+        TableEntry::LispMapCache {
+            iid: Iid::default(),
+            eid: "2001:db8:99::/48".parse().unwrap(),
+            locators: vec![Locator {
+                rloc: ip("192.0.2.2"),
+                priority: 1,
+                weight: 100,
+            }],
+            negative: NegativeAction::NoAction,
+        },
+    ] {
+        add(&mut p, e);
+    }
+    let mut inner = Vec::new();
+    PacketBuilder::ipv6(remote, sv20, 64)
+        .icmpv6_echo_request(7, 1)
+        .write(&mut inner, &[5; 16])
+        .unwrap();
+    let mut buf = vec![0u8; 128 + inner.len()];
+    buf[128..].copy_from_slice(&inner);
+    let params = EncapParams::new(
+        ip("192.0.2.2"),
+        ip("192.0.2.1"),
+        50_000,
+        LispDataRepr::default(),
+    );
+    let outer = encapsulate_in_place(&mut buf, 128, inner.len(), &params).unwrap();
+    let mut frame = ROUTER_MAC.0.to_vec();
+    frame.extend_from_slice(&PEER_RLOC_MAC.0);
+    frame.extend_from_slice(&[0x08, 0x00]);
+    frame.extend_from_slice(&buf[outer..]);
+    let (out, bytes) = run(&mut p, UPLINK, &frame, 1);
+    assert_eq!(
+        out.verdict,
+        Verdict::Forward {
+            port: UPLINK,
+            tag: None
+        }
+    );
+    let d = decapsulate(&bytes[14..]).expect("the reply is a LISP data packet");
+    assert_eq!(d.outer.dst, ip("192.0.2.2"));
+    let reply = d.inner(&bytes[14..]).to_vec();
+    let parsed = SlicedPacket::from_ip(&reply).unwrap();
+    let Some(etherparse::NetSlice::Ipv6(ipv6)) = &parsed.net else {
+        panic!("inner IPv6")
+    };
+    assert_eq!(ipv6.header().source(), sv20);
+    assert_eq!(ipv6.header().destination(), remote);
+    let Some(etherparse::TransportSlice::Icmpv6(icmp)) = &parsed.transport else {
+        panic!("inner ICMPv6")
+    };
+    assert_eq!(icmp.type_u8(), 129, "an echo reply");
+    assert_eq!(
+        icmp.checksum(),
+        icmp.icmp_type()
+            .calc_checksum(sv20, remote, icmp.payload())
+            .unwrap()
+    );
+}
