@@ -1180,6 +1180,9 @@ fn etr_sends_decapsulated_tcp_larger_than_the_host_port_as_tcp_segments() {
     big_udp.resize(14 + 3000, 0);
     big_udp[16..18].copy_from_slice(&3000u16.to_be_bytes());
     big_udp[38..40].copy_from_slice(&2980u16.to_be_bytes());
+    big_udp[24..26].fill(0);
+    let c = roamer_forwarding::wire::checksum::ipv4_header(&big_udp[14..34]);
+    big_udp[24..26].copy_from_slice(&c.to_be_bytes());
     let (out, _) = run(&mut p, UPLINK, &encapsulated_by_peer(&big_udp), 3);
     assert_eq!(out.verdict, Verdict::Forward { port: B, tag: None });
     assert_eq!(p.counters.tcp_segmented, 1);
@@ -1687,4 +1690,232 @@ fn a_warmed_burst_is_forwarded_exactly_like_an_unwarmed_one() {
         .filter(|(v, _)| matches!(v, Verdict::Forward { .. }))
         .count();
     assert!((40..64).contains(&routed), "{routed} of 64 routed");
+}
+
+/// `frame` with its IPv4 header checksum (Ethernet + IPv4 at 14) made wrong.
+fn bad_header_checksum(mut frame: Vec<u8>) -> Vec<u8> {
+    frame[24] ^= 0x5a;
+    frame
+}
+
+#[test]
+fn ipv4_packets_with_a_bad_header_checksum_are_dropped_and_counted() {
+    let mut p = etr_switch();
+    itr(&mut p);
+    let routed = udp(HOST_A, ROUTER_MAC, [10, 10, 0, 5], [10, 20, 0, 6], 64);
+    let to_encapsulate = udp(HOST_A, ROUTER_MAC, [10, 10, 0, 5], [172, 16, 1, 9], 64);
+    let ping = ping_v4(HOST_A, ROUTER_MAC, [10, 10, 0, 5], [10, 10, 0, 1]);
+    // The good ones go their way.
+    for (frame, to) in [(&routed, B), (&to_encapsulate, UPLINK), (&ping, A)] {
+        let (out, _) = run(&mut p, A, frame, 1);
+        assert_eq!(
+            out.verdict,
+            Verdict::Forward {
+                port: to,
+                tag: None
+            }
+        );
+    }
+    assert_eq!((p.counters.routed, p.counters.encapsulated), (2, 1));
+    // The same with a bad header checksum: routed, encapsulated, answered, none of them.
+    for frame in [&routed, &to_encapsulate, &ping] {
+        let (out, _) = run(&mut p, A, &bad_header_checksum(frame.clone()), 2);
+        assert_eq!(out.verdict, Verdict::Drop(DropReason::BadIpChecksum));
+        assert_eq!(out.reply, None);
+    }
+    // A LISP packet with a bad outer header, and one whose inner header is bad.
+    let lisp = encapsulated([10, 20, 0, 6]);
+    assert_eq!(
+        run(&mut p, UPLINK, &lisp, 3).0.verdict,
+        Verdict::Forward { port: B, tag: None }
+    );
+    // The inner header starts after Ethernet, outer IPv4, UDP and LISP (14 + 20 + 8 + 8).
+    let mut inner_bad = lisp.clone();
+    inner_bad[50 + 10] ^= 0x5a;
+    for frame in [bad_header_checksum(lisp), inner_bad] {
+        let (out, _) = run(&mut p, UPLINK, &frame, 4);
+        assert_eq!(out.verdict, Verdict::Drop(DropReason::BadIpChecksum));
+    }
+    assert_eq!(
+        (
+            p.counters.routed,
+            p.counters.encapsulated,
+            p.counters.decapsulated
+        ),
+        (3, 1, 1)
+    );
+    assert_eq!(p.counters.drops.get("bad-ip-checksum"), Some(&5));
+    assert_eq!(DropReason::BadIpChecksum.name(), "bad-ip-checksum");
+}
+
+/// A host at another LISP site pings the xTR's SVI address (inside the xTR's own EID prefix
+/// 10.20.0.0/16): the decapsulated request is answered and the reply goes back through LISP.
+#[test]
+fn a_remote_site_pinging_an_svi_address_gets_an_encapsulated_reply() {
+    let mut p = etr_switch();
+    itr(&mut p);
+    let request = encapsulated_by_peer(&ping_v4(
+        HOST_A,
+        ROUTER_MAC,
+        [172, 16, 1, 9],
+        [10, 20, 0, 1],
+    ));
+    let (out, bytes) = run(&mut p, UPLINK, &request, 1);
+    assert_eq!(
+        out.verdict,
+        Verdict::Forward {
+            port: UPLINK,
+            tag: None
+        }
+    );
+    assert_eq!(&bytes[..6], &PEER_RLOC_MAC.0);
+    let d = decapsulate(&bytes[14..]).expect("the reply is a LISP data packet");
+    assert_eq!(
+        (d.outer.src, d.outer.dst),
+        (ip("192.0.2.1"), ip("192.0.2.2"))
+    );
+    let inner = d.inner(&bytes[14..]).to_vec();
+    let parsed = SlicedPacket::from_ip(&inner).unwrap();
+    let Some(etherparse::NetSlice::Ipv4(ipv4)) = parsed.net else {
+        panic!("inner IPv4")
+    };
+    assert_eq!(ipv4.header().source(), [10, 20, 0, 1]);
+    assert_eq!(ipv4.header().destination(), [172, 16, 1, 9]);
+    let h = ipv4.header().to_header();
+    assert_eq!(h.header_checksum, h.calc_header_checksum());
+    let Some(etherparse::TransportSlice::Icmpv4(icmp)) = parsed.transport else {
+        panic!("inner ICMP")
+    };
+    assert_eq!(icmp.type_u8(), 0, "an echo reply");
+    assert_eq!(
+        icmp.checksum(),
+        icmp.icmp_type().calc_checksum(icmp.payload())
+    );
+    assert_eq!((p.counters.decapsulated, p.counters.encapsulated), (1, 1));
+    // Anything else for our own address goes to the control plane.
+    let other = encapsulated_by_peer(&udp(
+        HOST_A,
+        ROUTER_MAC,
+        [172, 16, 1, 9],
+        [10, 20, 0, 1],
+        64,
+    ));
+    assert_eq!(
+        run(&mut p, UPLINK, &other, 2).0.verdict,
+        Verdict::Punt(roamer_hal::PuntReason::ForUs)
+    );
+}
+
+/// An echo request whose ICMP checksum was left to the offload (vnet-hdr `NEEDS_CSUM`): the
+/// reply is built from the completed checksum and leaves with nothing left to the offload.
+#[test]
+fn an_echo_request_with_a_partial_checksum_gets_a_correct_reply() {
+    let mut p = switch();
+    let mut frame = ping_v4(HOST_A, ROUTER_MAC, [10, 10, 0, 5], [10, 10, 0, 1]);
+    // ICMP has no pseudo-header: its partial checksum field holds zero.
+    frame[36..38].fill(0);
+    let mut b = Buf::new(&frame);
+    let len = b.1;
+    let mut f = Frame {
+        buf: &mut b.0,
+        start: HEADROOM,
+        len,
+        large: false,
+        partial_csum: Some((HEADROOM + 34, 2)),
+    };
+    let out = p.process(A, None, &mut f, 0);
+    assert_eq!(out.verdict, Verdict::Forward { port: A, tag: None });
+    assert_eq!(
+        f.partial_csum, None,
+        "completed, nothing left to the offload"
+    );
+    let bytes = f.bytes().to_vec();
+    let parsed = SlicedPacket::from_ethernet(&bytes).unwrap();
+    let Some(etherparse::TransportSlice::Icmpv4(icmp)) = parsed.transport else {
+        panic!()
+    };
+    assert_eq!(icmp.type_u8(), 0);
+    assert_eq!(
+        icmp.checksum(),
+        icmp.icmp_type().calc_checksum(icmp.payload())
+    );
+}
+
+/// The same over IPv6 EIDs: a remote host pings the SVI's IPv6 address across LISP.
+#[test]
+fn a_remote_site_pinging_an_ipv6_svi_address_gets_an_encapsulated_reply() {
+    use roamer_forwarding::wire::lisp_data::{EncapParams, LispDataRepr, encapsulate_in_place};
+    let mut p = switch6();
+    let sv20 = [0x20, 0x01, 0x0d, 0xb8, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    let remote = [
+        0x20, 0x01, 0x0d, 0xb8, 0, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9,
+    ];
+    for e in [
+        TableEntry::LispDatabase {
+            iid: Iid::default(),
+            eid: "2001:db8:14::/48".parse().unwrap(),
+            locators: vec![],
+        },
+        TableEntry::Route {
+            prefix: "2001:db8:99::/48".parse().unwrap(),
+            next_hop: NextHop::Lisp,
+        },
+        TableEntry::LispMapCache {
+            iid: Iid::default(),
+            eid: "2001:db8:99::/48".parse().unwrap(),
+            locators: vec![Locator {
+                rloc: ip("192.0.2.2"),
+                priority: 1,
+                weight: 100,
+            }],
+            negative: NegativeAction::NoAction,
+        },
+    ] {
+        add(&mut p, e);
+    }
+    let mut inner = Vec::new();
+    PacketBuilder::ipv6(remote, sv20, 64)
+        .icmpv6_echo_request(7, 1)
+        .write(&mut inner, &[5; 16])
+        .unwrap();
+    let mut buf = vec![0u8; 128 + inner.len()];
+    buf[128..].copy_from_slice(&inner);
+    let params = EncapParams::new(
+        ip("192.0.2.2"),
+        ip("192.0.2.1"),
+        50_000,
+        LispDataRepr::default(),
+    );
+    let outer = encapsulate_in_place(&mut buf, 128, inner.len(), &params).unwrap();
+    let mut frame = ROUTER_MAC.0.to_vec();
+    frame.extend_from_slice(&PEER_RLOC_MAC.0);
+    frame.extend_from_slice(&[0x08, 0x00]);
+    frame.extend_from_slice(&buf[outer..]);
+    let (out, bytes) = run(&mut p, UPLINK, &frame, 1);
+    assert_eq!(
+        out.verdict,
+        Verdict::Forward {
+            port: UPLINK,
+            tag: None
+        }
+    );
+    let d = decapsulate(&bytes[14..]).expect("the reply is a LISP data packet");
+    assert_eq!(d.outer.dst, ip("192.0.2.2"));
+    let reply = d.inner(&bytes[14..]).to_vec();
+    let parsed = SlicedPacket::from_ip(&reply).unwrap();
+    let Some(etherparse::NetSlice::Ipv6(ipv6)) = &parsed.net else {
+        panic!("inner IPv6")
+    };
+    assert_eq!(ipv6.header().source(), sv20);
+    assert_eq!(ipv6.header().destination(), remote);
+    let Some(etherparse::TransportSlice::Icmpv6(icmp)) = &parsed.transport else {
+        panic!("inner ICMPv6")
+    };
+    assert_eq!(icmp.type_u8(), 129, "an echo reply");
+    assert_eq!(
+        icmp.checksum(),
+        icmp.icmp_type()
+            .calc_checksum(sv20, remote, icmp.payload())
+            .unwrap()
+    );
 }

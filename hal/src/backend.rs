@@ -104,6 +104,11 @@ pub enum PuntReason {
 }
 
 /// A frame handed to the control plane.
+///
+/// `frame` is as it would have been on a wire: a layer-4 checksum its sender left to an offload
+/// (a Linux peer on the same host with TX checksum offload on a veth or tap: the frame arrives
+/// with a partial checksum) is completed by the backend before the frame is punted, so every
+/// consumer checks checksums as usual and none needs a "not yet verified" flag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Punt {
     pub port: PortId,

@@ -3,10 +3,30 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use roamer_hal::{L3Interface, PortId, VlanId};
+use roamer_hal::{L3Interface, PortId, PuntReason, VlanId};
 
-use super::{ETH_LEN, ETHERTYPE_ARP, Frame, Outcome, Pipeline, ReplyTo, Verdict};
+use super::{ETH_LEN, ETHERTYPE_ARP, Frame, Outcome, Pipeline, ReplyTo, Tracer, Verdict};
 use crate::wire::checksum;
+
+/// Turns the IPv4 ICMP echo request in `ip` (from its IP header on; the caller checked the
+/// header and the 8 ICMP octets) into the reply in place: addresses swapped, TTL 64, header
+/// checksum recomputed, ICMP checksum updated for the new type (RFC 1624).
+fn echo_rewrite_v4(ip: &mut [u8]) {
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let (src, dst) = (ip[12..16].to_owned_array4(), ip[16..20].to_owned_array4());
+    ip[12..16].copy_from_slice(&dst);
+    ip[16..20].copy_from_slice(&src);
+    ip[8] = 64;
+    ip[10..12].fill(0);
+    let c = checksum::ipv4_header(&ip[..ihl]);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    let icmp = &mut ip[ihl..];
+    let old = u16::from_be_bytes([icmp[0], icmp[1]]);
+    icmp[0] = ECHO_REPLY_V4;
+    let new = u16::from_be_bytes([icmp[0], icmp[1]]);
+    let sum = u16::from_be_bytes([icmp[2], icmp[3]]);
+    icmp[2..4].copy_from_slice(&checksum::update_word(sum, old, new).to_be_bytes());
+}
 
 pub(super) const ECHO_REQUEST_V4: u8 = 8;
 const ECHO_REPLY_V4: u8 = 0;
@@ -29,30 +49,70 @@ impl Pipeline {
                 reply: None,
             };
         };
+        // The reply's checksum is updated from the request's: it must be complete first.
+        frame.complete_partial_checksum();
         let b = frame.bytes_mut();
         let (dst_mac, src_mac) = (b[6..12].to_owned_array(), our_mac.0);
         b[..6].copy_from_slice(&dst_mac);
         b[6..12].copy_from_slice(&src_mac);
-        let ip = &mut b[ETH_LEN..];
-        let ihl = usize::from(ip[0] & 0x0f) * 4;
-        let (src, dst) = (ip[12..16].to_owned_array4(), ip[16..20].to_owned_array4());
-        ip[12..16].copy_from_slice(&dst);
-        ip[16..20].copy_from_slice(&src);
-        ip[8] = 64;
-        ip[10..12].fill(0);
-        let c = checksum::ipv4_header(&ip[..ihl]);
-        ip[10..12].copy_from_slice(&c.to_be_bytes());
-        let icmp = &mut ip[ihl..];
-        let old = u16::from_be_bytes([icmp[0], icmp[1]]);
-        icmp[0] = ECHO_REPLY_V4;
-        let new = u16::from_be_bytes([icmp[0], icmp[1]]);
-        let sum = u16::from_be_bytes([icmp[2], icmp[3]]);
-        icmp[2..4].copy_from_slice(&checksum::update_word(sum, old, new).to_be_bytes());
+        echo_rewrite_v4(&mut b[ETH_LEN..]);
         let tag = vlan.filter(|v| self.tables.egress_tagged(port, *v) == Some(true));
         Outcome {
             verdict: Verdict::Forward { port, tag },
             reply: None,
         }
+    }
+
+    /// A decapsulated packet for one of our own addresses: a remote site pinging an xTR's SVI
+    /// address, which lies inside the xTR's own EID prefix. An echo request is answered and the
+    /// reply routed like a packet from a local EID (LISP-encapsulated back towards the
+    /// requester's site: a map-cache miss asks for it like any other); anything else goes to
+    /// the control plane. `frame` holds the inner packet behind an Ethernet header.
+    pub(super) fn for_us_decapsulated<T: Tracer>(
+        &mut self,
+        frame: &mut Frame<'_>,
+        inner_src: IpAddr,
+        now_ms: u64,
+        t: &mut T,
+    ) -> Outcome {
+        frame.complete_partial_checksum();
+        let b = frame.bytes_mut();
+        // The bytes in front of the inner packet were the outer headers: no addresses.
+        b[..12].fill(0);
+        let Some(ip) = b.get_mut(ETH_LEN..) else {
+            return Outcome {
+                verdict: Verdict::Drop(super::DropReason::Runt),
+                reply: None,
+            };
+        };
+        let answered = match inner_src {
+            IpAddr::V4(_) => {
+                let ihl = usize::from(ip[0] & 0x0f) * 4;
+                let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+                let echo = ip[9] == 1
+                    && total >= ihl + 8
+                    && total <= ip.len()
+                    && ip.get(ihl) == Some(&ECHO_REQUEST_V4);
+                if echo {
+                    echo_rewrite_v4(ip);
+                }
+                echo
+            }
+            IpAddr::V6(_) => super::ipv6::echo_rewrite_v6(ip),
+        };
+        if !answered {
+            t.step(format_args!(
+                "decapsulated packet for our own address: control plane"
+            ));
+            return Outcome {
+                verdict: Verdict::Punt(PuntReason::ForUs),
+                reply: None,
+            };
+        }
+        t.step(format_args!(
+            "decapsulated echo request for our own address: reply to {inner_src}, routed"
+        ));
+        self.route_ip(frame, inner_src, now_ms, false, t)
     }
 
     /// Builds an ARP request (IPv4) or a neighbour solicitation (IPv6) for `neighbor` out of

@@ -21,6 +21,32 @@ const IPV6_LEN: usize = 40;
 /// Router, Solicited and Override flags of a neighbour advertisement.
 const NA_FLAGS: u8 = 0xe0;
 
+/// Turns the ICMPv6 echo request in `ip` (from its IPv6 header on) into the reply in place:
+/// addresses swapped, hop limit 64, checksum recomputed. `false` (nothing changed) when it is
+/// not an echo request whose ICMPv6 message lies within the packet.
+pub(super) fn echo_rewrite_v6(ip: &mut [u8]) -> bool {
+    if ip.len() < IPV6_LEN || ip[6] != ICMPV6 {
+        return false;
+    }
+    let len = usize::from(be16(ip, 4));
+    if len < 8 || IPV6_LEN + len > ip.len() || ip[IPV6_LEN] != ECHO_REQUEST {
+        return false;
+    }
+    let (src, dst) = (addr_at(ip, 8), addr_at(ip, 24));
+    ip[8..24].copy_from_slice(&dst.octets());
+    ip[24..40].copy_from_slice(&src.octets());
+    ip[7] = 64;
+    let icmp = &mut ip[IPV6_LEN..IPV6_LEN + len];
+    icmp[0] = ECHO_REPLY;
+    icmp[2..4].fill(0);
+    let c = checksum::finish(checksum::add(
+        checksum::pseudo_ipv6(dst, src, ICMPV6, len as u32),
+        icmp,
+    ));
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    true
+}
+
 fn addr_at(b: &[u8], at: usize) -> Ipv6Addr {
     let mut a = [0u8; 16];
     if let Some(s) = b.get(at..at + 16) {
@@ -312,29 +338,18 @@ impl Pipeline {
                 reply: None,
             };
         };
+        // The reply's checksum is computed afresh: nothing may be left to the offload.
+        frame.complete_partial_checksum();
         let b = frame.bytes_mut();
         let peer_mac = mac_at(b, 6);
         b[..6].copy_from_slice(&peer_mac.0);
         b[6..12].copy_from_slice(&our_mac.0);
-        let ip = &mut b[ETH_LEN..];
-        let (src, dst) = (addr_at(ip, 8), addr_at(ip, 24));
-        ip[8..24].copy_from_slice(&dst.octets());
-        ip[24..40].copy_from_slice(&src.octets());
-        ip[7] = 64;
-        let len = usize::from(be16(ip, 4));
-        let Some(icmp) = ip.get_mut(IPV6_LEN..IPV6_LEN + len) else {
+        if !echo_rewrite_v6(&mut b[ETH_LEN..]) {
             return Outcome {
                 verdict: Verdict::Drop(DropReason::BadIpHeader),
                 reply: None,
             };
-        };
-        icmp[0] = ECHO_REPLY;
-        icmp[2..4].fill(0);
-        let c = checksum::finish(checksum::add(
-            checksum::pseudo_ipv6(dst, src, ICMPV6, len as u32),
-            icmp,
-        ));
-        icmp[2..4].copy_from_slice(&c.to_be_bytes());
+        }
         let tag = vlan.filter(|v| self.tables.egress_tagged(port, *v) == Some(true));
         Outcome {
             verdict: Verdict::Forward { port, tag },

@@ -47,6 +47,9 @@ pub enum DropReason {
     VlanInactive,
     SamePort,
     BadIpHeader,
+    /// An IPv4 header whose checksum does not verify (the header checksum is always complete,
+    /// even in a frame whose layer-4 checksum or segmentation was left to an offload).
+    BadIpChecksum,
     TtlExpired,
     NoRoute,
     Discard,
@@ -64,7 +67,7 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 21] = [
+    pub const ALL: [DropReason; 22] = [
         DropReason::Runt,
         DropReason::BadSourceMac,
         DropReason::UnknownPort,
@@ -72,6 +75,7 @@ impl DropReason {
         DropReason::VlanInactive,
         DropReason::SamePort,
         DropReason::BadIpHeader,
+        DropReason::BadIpChecksum,
         DropReason::TtlExpired,
         DropReason::NoRoute,
         DropReason::Discard,
@@ -97,6 +101,7 @@ impl DropReason {
             DropReason::VlanInactive => "vlan-inactive",
             DropReason::SamePort => "same-port",
             DropReason::BadIpHeader => "bad-ip-header",
+            DropReason::BadIpChecksum => "bad-ip-checksum",
             DropReason::TtlExpired => "ttl-expired",
             DropReason::NoRoute => "no-route",
             DropReason::Discard => "discard-route",
@@ -202,6 +207,16 @@ impl Frame<'_> {
         self.buf
             .get(self.start..self.start + self.len)
             .unwrap_or(&[])
+    }
+
+    /// Completes a layer-4 checksum left to the offload ([`Frame::partial_csum`]) in place and
+    /// clears it; whether there was one.
+    fn complete_partial_checksum(&mut self) -> bool {
+        let Some((first, offset)) = self.partial_csum.take() else {
+            return false;
+        };
+        complete_partial_checksum(self.buf, first, self.start + self.len, offset);
+        true
     }
 
     fn bytes_mut(&mut self) -> &mut [u8] {
@@ -930,6 +945,14 @@ impl Pipeline {
         if total < ihl || total > ip.len() {
             return drop(DropReason::BadIpHeader);
         }
+        // Every IPv4 packet routed, encapsulated, decapsulated or answered here has its header
+        // checked (a 20-octet sum; offloads never leave the header checksum to the device).
+        if !ipv4_header_ok(&ip[..ihl]) {
+            t.step(format_args!(
+                "IPv4 header checksum does not verify: dropped"
+            ));
+            return drop(DropReason::BadIpChecksum);
+        }
         let src = IpAddr::V4(Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]));
         let dst = IpAddr::V4(Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]));
         let proto = ip[9];
@@ -1198,8 +1221,7 @@ impl Pipeline {
         if decrement {
             decrement_ttl(frame.bytes_mut());
         }
-        if let Some((first, offset)) = frame.partial_csum.take() {
-            complete_partial_checksum(frame.buf, first, frame.start + frame.len, offset);
+        if frame.complete_partial_checksum() {
             t.step(format_args!(
                 "partial layer-4 checksum completed before encapsulation"
             ));
@@ -1326,11 +1348,24 @@ impl Pipeline {
         let inner_abs = ip_start + d.inner_start;
         let inner = &frame.buf[inner_abs..inner_abs + d.inner_len];
         let (inner_src, inner_dst, ethertype) = match d.inner_kind {
-            InnerKind::Ipv4 => (
-                IpAddr::V4(Ipv4Addr::new(inner[12], inner[13], inner[14], inner[15])),
-                IpAddr::V4(Ipv4Addr::new(inner[16], inner[17], inner[18], inner[19])),
-                ETHERTYPE_IPV4,
-            ),
+            InnerKind::Ipv4 => {
+                // The inner header is checked as a received one is: it is routed on from here.
+                let ihl = usize::from(inner[0] & 0x0f) * 4;
+                if ihl < 20 || ihl > inner.len() {
+                    return drop(DropReason::BadIpHeader);
+                }
+                if !ipv4_header_ok(&inner[..ihl]) {
+                    t.step(format_args!(
+                        "inner IPv4 header checksum does not verify: dropped"
+                    ));
+                    return drop(DropReason::BadIpChecksum);
+                }
+                (
+                    IpAddr::V4(Ipv4Addr::new(inner[12], inner[13], inner[14], inner[15])),
+                    IpAddr::V4(Ipv4Addr::new(inner[16], inner[17], inner[18], inner[19])),
+                    ETHERTYPE_IPV4,
+                )
+            }
             InnerKind::Ipv6 => {
                 let addr = |at: usize| {
                     let mut a = [0u8; 16];
@@ -1352,6 +1387,16 @@ impl Pipeline {
         frame.start = inner_abs - ETH_LEN;
         frame.len = d.inner_len + ETH_LEN;
         frame.buf[frame.start + 12..frame.start + 14].copy_from_slice(&ethertype.to_be_bytes());
+        // A partial checksum left to the offload was the outer UDP one: gone with its header.
+        if frame
+            .partial_csum
+            .is_some_and(|(first, _)| first < inner_abs)
+        {
+            frame.partial_csum = None;
+        }
+        if self.tables.addresses.contains_key(&inner_dst) {
+            return self.for_us_decapsulated(frame, inner_src, now_ms, t);
+        }
 
         let here = matches!(
             self.tables.route(inner_dst),
@@ -1726,6 +1771,13 @@ pub fn is_hsrp_hello(f: &[u8]) -> bool {
     }
 }
 
+/// Whether an IPv4 header (its IHL × 4 octets) sums to all ones, as a correct one does
+/// (RFC 1071): twenty octets added, no allocation.
+#[inline]
+fn ipv4_header_ok(header: &[u8]) -> bool {
+    checksum::fold(checksum::add(0, header)) == 0xffff
+}
+
 /// TTL − 1 with an incremental checksum update (RFC 1624); hop limit − 1 for IPv6.
 fn decrement_ttl(frame: &mut [u8]) {
     if frame.get(ETH_LEN).is_some_and(|b| b >> 4 == 6) {
@@ -1870,6 +1922,8 @@ mod echo_request_tests {
             let total = (20 + extra) as u8;
             f.extend_from_slice(&[0x45, 0, 0, total, 0, 0, 0, 0, 64, 1, 0, 0]);
             f.extend_from_slice(&[10, 10, 0, 5, 10, 10, 0, 1]);
+            let c = checksum::ipv4_header(&f[ETH_LEN..]);
+            f[ETH_LEN + 10..ETH_LEN + 12].copy_from_slice(&c.to_be_bytes());
             f.extend_from_slice(&[8, 0, 0, 0, 0, 0, 0][..extra]);
             assert_eq!(run(&mut p, &f), Verdict::Punt(PuntReason::ForUs));
         }

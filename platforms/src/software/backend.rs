@@ -973,12 +973,28 @@ impl Datapath {
         }
     }
 
+    /// Hands a copy of the frame to the control plane. A layer-4 checksum the sender left to
+    /// the offload (a Linux peer on this host with TX checksum offload: vnet-hdr `NEEDS_CSUM`,
+    /// or AF_PACKET's `TP_STATUS_CSUMNOTREADY`) is completed in the copy first, from the
+    /// frame's own `csum_start`/`csum_offset`, exactly as the device would have: every
+    /// consumer (HSRP, LISP control, the reliable-registration TCP) then sees the packet as it
+    /// would have been on a wire and checks its checksum as usual, with no flag to carry and
+    /// no way to forget it. A genuinely bad checksum on a complete frame stays bad. Frames
+    /// flooded at the same time keep their offload metadata (the egress completes them).
     fn punt(&mut self, port: PortId, vlan: Option<VlanId>, reason: PuntReason, src: Src) {
+        let slot = self.src(src);
+        let mut frame = slot.frame().to_vec();
+        if let Some((first, offset)) = slot.gso.and_then(|g| g.csum)
+            && super::port::complete_partial_checksum(&mut frame, first, offset).is_err()
+        {
+            // Offsets beyond the frame: punted as it is, and refused by its consumer.
+            debug!(%port, "partial checksum out of the frame's bounds");
+        }
         let punt = Punt {
             port,
             vlan,
             reason,
-            frame: self.src(src).frame().to_vec(),
+            frame,
         };
         let queue = if is_urgent(&punt) {
             &self.urgent

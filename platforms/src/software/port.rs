@@ -323,20 +323,7 @@ impl FrameSlot {
         let Some((csum_start, csum_offset)) = info.csum else {
             return Ok(());
         };
-        let (csum_start, csum_offset) = (usize::from(csum_start), usize::from(csum_offset));
-        let frame = self.frame_mut();
-        let field = csum_start + csum_offset;
-        if field + 2 > frame.len() {
-            return Err(SlotError::OutOfBounds);
-        }
-        // The field holds the folded pseudo-header sum; the sum over [csum_start..] includes it.
-        let sum = ones_complement_sum(&frame[csum_start..]);
-        let mut folded = !sum;
-        if folded == 0 && csum_offset == 6 {
-            // UDP (checksum at offset 6): a computed zero is sent as all ones.
-            folded = 0xffff;
-        }
-        frame[field..field + 2].copy_from_slice(&folded.to_be_bytes());
+        complete_partial_checksum(self.frame_mut(), csum_start, csum_offset)?;
         if let Some(g) = self.gso.as_mut() {
             g.csum = None;
             if g.gso_type == GsoType::None {
@@ -367,6 +354,30 @@ impl FrameSlot {
         self.start = need;
         Ok(())
     }
+}
+
+/// Completes the partial layer-4 checksum of `frame` in place, as the device would have: the
+/// field at `csum_start + csum_offset` holds the folded pseudo-header sum, and the checksum is
+/// the complemented sum from `csum_start` to the end of the frame (field included).
+pub fn complete_partial_checksum(
+    frame: &mut [u8],
+    csum_start: u16,
+    csum_offset: u16,
+) -> Result<(), SlotError> {
+    let (csum_start, csum_offset) = (usize::from(csum_start), usize::from(csum_offset));
+    let field = csum_start + csum_offset;
+    if field + 2 > frame.len() {
+        return Err(SlotError::OutOfBounds);
+    }
+    // The field holds the folded pseudo-header sum; the sum over [csum_start..] includes it.
+    let sum = ones_complement_sum(&frame[csum_start..]);
+    let mut folded = !sum;
+    if folded == 0 && csum_offset == 6 {
+        // UDP (checksum at offset 6): a computed zero is sent as all ones.
+        folded = 0xffff;
+    }
+    frame[field..field + 2].copy_from_slice(&folded.to_be_bytes());
+    Ok(())
 }
 
 /// The 16-bit one's complement sum of `data` (big-endian words, odd byte padded), folded.
