@@ -92,15 +92,26 @@ impl Connection {
 pub fn exec(socket: &Path, commands: &[String]) -> Result<(), RoamerError> {
     let mut conn = Connection::open(socket)?;
     let mut failed = 0;
-    for cmd in commands
+    let mut in_config = false;
+    let lines = commands
         .iter()
         .flat_map(|c| c.split(';'))
         .map(str::trim)
-        .filter(|c| !c.is_empty())
+        .filter(|c| !c.is_empty());
+    // A batch that ends in configuration mode ends with an implicit `end`, so that a block
+    // still incomplete (a `lisp site` without its key) is refused to this caller, not dropped.
+    let implicit_end = std::iter::once("end");
+    for (cmd, implicit) in lines
+        .map(|l| (l, false))
+        .chain(implicit_end.map(|l| (l, true)))
     {
+        if implicit && !in_config {
+            continue;
+        }
         let resp = conn.call(&Request::Line {
             line: cmd.to_string(),
         })?;
+        in_config = resp.prompt.contains("(config");
         if resp.ok {
             if let Err(e) = write_stdout(&resp.output) {
                 // The reader went away (`roamer exec … | head`): stop quietly.

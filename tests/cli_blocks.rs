@@ -155,3 +155,24 @@ fn a_block_does_not_undo_what_another_session_committed_meanwhile() {
         "{run}"
     );
 }
+
+/// A `roamer exec` batch that stops inside an incomplete block is ended for it (an implicit
+/// `end`): the block is refused to the caller, exit status 1, not dropped in silence.
+#[test]
+fn an_exec_batch_ending_inside_an_incomplete_block_is_refused_to_its_caller() {
+    let d = Daemon::start(MS, "startup-config");
+    let out = d.exec("configure terminal; lisp site half; eid-prefix 10.5.5.0/24");
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("% 'lisp site half': lisp site half needs an authentication-key"),
+        "{}",
+        out.stderr
+    );
+    let run = d.exec("show running-config").stdout;
+    assert!(!run.contains("lisp site half"), "{run}");
+    // A complete batch left in configuration mode is ended quietly.
+    let ok = d.exec("configure terminal; hostname ms3");
+    assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
+    assert!(d.exec("show running-config").stdout.contains("hostname ms3"));
+}
