@@ -113,6 +113,18 @@ impl Gate {
         }
     }
 
+    /// Sessions in use and refusals so far (`show users`).
+    pub fn sessions(&self) -> roamer_control::show::ControlSessions {
+        roamer_control::show::ControlSessions {
+            in_use: MAX_SESSIONS - self.sessions.available_permits(),
+            max: MAX_SESSIONS,
+            refused_permission: self.denied.load(Ordering::Relaxed),
+            refused_too_many: self.too_many.load(Ordering::Relaxed),
+            idle_closed: self.idle_closed.load(Ordering::Relaxed),
+            idle_secs: self.idle.as_secs(),
+        }
+    }
+
     /// Counts and logs a session closed for idleness.
     pub fn idled(&self) {
         let n = self.idle_closed.fetch_add(1, Ordering::Relaxed) + 1;

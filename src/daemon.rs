@@ -37,6 +37,8 @@ pub struct State {
     pub lisp: crate::lisp::Lisp,
     catalogue: Catalogue,
     started: Instant,
+    /// The control socket's admission, for `show users` (set once the socket serves).
+    pub gate: Option<std::sync::Arc<crate::control_socket::Gate>>,
 }
 
 impl State {
@@ -56,6 +58,7 @@ impl State {
             lisp: crate::lisp::Lisp::default(),
             catalogue,
             started: Instant::now(),
+            gate: None,
         }
     }
 
@@ -242,6 +245,7 @@ impl State {
             lisp_statistics: &lisp_statistics,
             reliable_registration: self.lisp.reliable_map_server(),
             uptime_secs: self.started.elapsed().as_secs(),
+            control_sessions: self.gate.as_ref().map(|g| g.sessions()).unwrap_or_default(),
         };
         let text = show::run(&ctx, rest)?;
         // An empty startup file is not a configuration someone saved: say so.

@@ -71,7 +71,8 @@ async fn serve(
     let mut int = signal(SignalKind::interrupt()).map_err(RoamerError::Runtime)?;
     let gate = Arc::new(Gate::new(crate::protocol::session_idle()));
     {
-        let s = lock(&state);
+        let mut s = lock(&state);
+        s.gate = Some(gate.clone());
         info!(
             profile = %s.plan.spec.profile,
             backend = %s.backend_name(),

@@ -174,5 +174,9 @@ fn an_exec_batch_ending_inside_an_incomplete_block_is_refused_to_its_caller() {
     // A complete batch left in configuration mode is ended quietly.
     let ok = d.exec("configure terminal; hostname ms3");
     assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
-    assert!(d.exec("show running-config").stdout.contains("hostname ms3"));
+    assert!(
+        d.exec("show running-config")
+            .stdout
+            .contains("hostname ms3")
+    );
 }

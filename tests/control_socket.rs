@@ -147,6 +147,8 @@ fn another_user_is_refused_even_when_the_socket_is_opened_up() {
     let log = d.wait_for_line("peer not allowed");
     assert!(log.contains("uid=Some(65534)"), "{log}");
     assert!(log.contains("refused=1"), "{log}");
+    let users = exec(&d, "show users").stdout;
+    assert!(users.contains("Refused, permission denied: 1"), "{users}");
     let running = exec(&d, "show running-config").stdout;
     assert!(!running.contains("pwned"), "{running}");
     assert!(running.contains("hostname sock1"), "{running}");
@@ -170,6 +172,13 @@ fn too_many_sessions_is_answered_at_once_and_slots_come_back() {
     common::wait_for("a session slot after closing the others", TIMEOUT, || {
         (exec(&d, "show version").code == 0).then_some(())
     });
+    // The refusal is counted where the operator sees it.
+    let users = exec(&d, "show users | json").stdout;
+    let v: serde_json::Value = serde_json::from_str(&users).expect("json");
+    assert_eq!(v["refused_too_many"], 1, "{users}");
+    assert_eq!(v["max"], 16, "{users}");
+    let text = exec(&d, "show users").stdout;
+    assert!(text.contains("Refused, too many sessions: 1"), "{text}");
 }
 
 #[test]

@@ -136,6 +136,22 @@ pub struct ShowContext<'a> {
     /// This map-server takes registrations over TCP (the `#` legend of `show lisp site`).
     pub reliable_registration: bool,
     pub uptime_secs: u64,
+    /// The control socket's sessions and refusals (`show users`).
+    pub control_sessions: ControlSessions,
+}
+
+/// The control socket's sessions, and the connections it refused, since the start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ControlSessions {
+    pub in_use: usize,
+    pub max: usize,
+    /// Peers whose uid may not configure the switch (`% permission denied`).
+    pub refused_permission: u64,
+    /// Connections beyond `max` (`% too many sessions`).
+    pub refused_too_many: u64,
+    /// Sessions closed after `idle_secs` without a request.
+    pub idle_closed: u64,
+    pub idle_secs: u64,
 }
 
 /// A show command's result.
@@ -168,6 +184,11 @@ static SHOW: &[ShowCommand] = &[
         pattern: "version",
         help: "Software and hardware versions",
         run: version,
+    },
+    ShowCommand {
+        pattern: "users",
+        help: "Sessions of the control socket",
+        run: users,
     },
     ShowCommand {
         pattern: "module",
@@ -353,6 +374,21 @@ fn config_output(title: &str, cfg: &Config) -> ShowOutput {
         text,
         json: serde_json::to_value(cfg).unwrap_or(Value::Null),
     }
+}
+
+fn users(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
+    let c = ctx.control_sessions;
+    let text = format!(
+        "Control socket sessions: {} in use of {}\n\
+         Refused, permission denied: {}\n\
+         Refused, too many sessions: {}\n\
+         Closed after {} s idle: {}\n",
+        c.in_use, c.max, c.refused_permission, c.refused_too_many, c.idle_secs, c.idle_closed
+    );
+    Ok(ShowOutput {
+        text,
+        json: serde_json::to_value(c).unwrap_or(Value::Null),
+    })
 }
 
 fn version(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
@@ -877,6 +913,7 @@ mod tests {
             lisp_statistics: &lisp_stats::LispStatistics::NONE,
             reliable_registration: false,
             uptime_secs: 3661,
+            control_sessions: ControlSessions::default(),
         }
     }
 
