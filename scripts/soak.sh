@@ -64,7 +64,7 @@ declare -A rss_start rss_end
 for np in $pids; do rss_start[${np%%:*}]=$(rss_of "${np#*:}"); done
 
 echo "soak: lab $lab, ${DURATION}s, started $(date -u +%FT%TZ)"
-gaps=0; lost_ab=0; lost_ba=0; sent=0; black=0; longest_black=0; t=0
+gaps=0; lost_ab=0; lost_ba=0; sent=0; black=0; longest_black=0; t=0; reported=0
 start=$(date +%s)
 while [ $(( $(date +%s) - start )) -lt "$DURATION" ]; do
     t=$(( $(date +%s) - start ))
@@ -80,7 +80,8 @@ while [ $(( $(date +%s) - start )) -lt "$DURATION" ]; do
         gaps=$((gaps+1))
         echo "t=${t}s: registration gap:"; printf '%s\n' "$site" | sed 's/^/    /'
     fi
-    if [ $(( t % 60 )) = 0 ] && [ "$t" -gt 0 ]; then
+    if [ $(( t / 60 )) -gt "$reported" ]; then
+        reported=$(( t / 60 ))
         line="t=${t}s: sites registered, pings lost ${lost_ab}+${lost_ba}/${sent}; RSS kB:"
         for np in $pids; do line+=" ${np%%:*}=$(rss_of "${np#*:}")"; done
         echo "$line"
