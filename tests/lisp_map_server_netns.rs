@@ -17,6 +17,10 @@ use roamer_control::wire::lisp::{
 use roamer_platforms::software::testkit::{self, Netns, Veth};
 
 fn register(key: &[u8]) -> Vec<u8> {
+    register_with_nonce(key, 0)
+}
+
+fn register_with_nonce(key: &[u8], nonce: u64) -> Vec<u8> {
     let record = EidRecord {
         ttl: 1440,
         prefix: EidPrefix::from_prefix("10.10.10.0/24".parse().unwrap()),
@@ -27,6 +31,7 @@ fn register(key: &[u8]) -> Vec<u8> {
     };
     let mut reg = MapRegister::new(vec![record]);
     reg.want_map_notify = true;
+    reg.nonce = nonce;
     reg.to_signed_vec(&AuthKey::new(KeyId::HmacSha1, key).unwrap())
         .unwrap()
 }
@@ -207,21 +212,28 @@ fn a_map_request_flood_does_not_starve_registrations_or_grow_memory() {
             sent.store(i as u64, Ordering::Relaxed);
         })
     };
-    // Meanwhile the ETR registers every 200 ms and counts the acknowledgements.
+    // Meanwhile the ETR registers every 200 ms and counts the acknowledgements (each within
+    // a second).
     let acked = etr
         .spawn(move || {
             let sock = UdpSocket::bind("192.0.2.11:4342").unwrap();
             sock.set_read_timeout(Some(Duration::from_millis(200)))
                 .unwrap();
             let mut acked = 0;
-            for _ in 0..20 {
+            for round in 0..20u64 {
                 std::thread::sleep(Duration::from_millis(200));
-                sock.send_to(&register(b"cisco"), "192.0.2.1:4342").unwrap();
+                let nonce = 0x5eed_0000 + round;
+                sock.send_to(&register_with_nonce(b"cisco", nonce), "192.0.2.1:4342")
+                    .unwrap();
                 let mut buf = [0u8; 2048];
-                let deadline = std::time::Instant::now() + Duration::from_millis(200);
+                // Starved registrations are never answered; a slow machine answers late. The
+                // Map-Notify echoes the register's nonce (octets 4–11).
+                let deadline = std::time::Instant::now() + Duration::from_secs(1);
                 while std::time::Instant::now() < deadline {
                     if let Ok((n, _)) = sock.recv_from(&mut buf)
-                        && buf[..n].first().map(|b| b >> 4) == Some(4)
+                        && n >= 12
+                        && buf[0] >> 4 == 4
+                        && buf[4..12] == nonce.to_be_bytes()
                     {
                         acked += 1;
                         break;
