@@ -9,6 +9,7 @@
 pub mod container;
 mod demo;
 mod migrate;
+pub mod ping;
 mod state;
 mod topology;
 
@@ -79,6 +80,10 @@ pub enum LabCommand {
         #[arg(long)]
         to: String,
     },
+    /// ICMP echoes from the namespace this runs in (under `ip netns exec`): how the lab pings
+    /// without iputils-ping.
+    #[command(hide = true)]
+    Ping(ping::PingArgs),
 }
 
 pub fn dispatch(args: LabArgs) -> Result<(), RoamerError> {
@@ -97,6 +102,14 @@ pub fn dispatch(args: LabArgs) -> Result<(), RoamerError> {
         LabCommand::Move { topo, host, to } => {
             let (mut st, dir) = current(topo.as_deref())?;
             migrate::move_host(&mut st, &dir, &host, &to)
+        }
+        LabCommand::Ping(args) => {
+            if ping::run(&args)? {
+                Ok(())
+            } else {
+                // As ping: status 1 when nothing was answered.
+                std::process::exit(1)
+            }
         }
     }
 }
