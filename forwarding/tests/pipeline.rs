@@ -782,27 +782,41 @@ fn dynamic_eids_are_detected_across_subnets_once_per_refresh() {
 }
 
 #[test]
-fn a_moved_host_is_detected_by_its_arp_for_the_gateway() {
+fn a_moved_host_is_detected_by_any_arp_it_sends_but_not_over_the_lan_extension() {
     let mut p = switch();
     let svi = roamer_1_across_subnets(&mut p);
-    // The moved host asks for the router, which answers; its gratuitous ARP (answered by
-    // nobody, flooded on an extended LAN) and a local host's ARP are not reports.
+    let seen = |eid: &str| HalEvent::DynamicEidSeen {
+        iface: svi,
+        eid: ip(eid),
+        map: "Roamer-1".into(),
+    };
+    // The gratuitous ARP a host (or its hypervisor) sends on arrival is a report, as on
+    // NX-OS; its ARP for the gateway right after is the same detection (rate-limited); a local
+    // host's ARP is not one.
     let garp = arp_request(HOST_A, [172, 16, 1, 10], [172, 16, 1, 10]);
     let local = arp_request(HOST_A, [10, 10, 0, 5], [10, 10, 0, 1]);
     let to_gateway = arp_request(HOST_A, [172, 16, 1, 10], [10, 10, 0, 1]);
     run(&mut p, A, &garp, 0);
     run(&mut p, A, &local, 0);
     run(&mut p, A, &to_gateway, 0);
+    // An ARP reply too (answering the switch's own request).
+    let mut reply = arp_request(HOST_A, [172, 16, 1, 11], [10, 10, 0, 1]);
+    reply[21] = 2;
+    run(&mut p, A, &reply, 0);
     let mut ev = Vec::new();
     p.drain_events(&mut ev);
-    assert_eq!(
-        ev,
-        vec![HalEvent::DynamicEidSeen {
-            iface: svi,
-            eid: ip("172.16.1.10"),
-            map: "Roamer-1".into(),
-        }]
+    assert_eq!(ev, vec![seen("172.16.1.10"), seen("172.16.1.11")]);
+    // Flooded over the LAN extension (the hello-filter port), a host's ARP comes from the
+    // other data centre: not ours to detect.
+    add(&mut p, TableEntry::HelloFilter { port: A });
+    run(
+        &mut p,
+        A,
+        &arp_request(HOST_A, [172, 16, 1, 12], [172, 16, 1, 12]),
+        0,
     );
+    p.drain_events(&mut ev);
+    assert_eq!(ev, vec![seen("172.16.1.10"), seen("172.16.1.11")]);
 }
 
 #[test]

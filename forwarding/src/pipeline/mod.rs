@@ -760,14 +760,21 @@ impl Pipeline {
             self.tables
                 .learn_neighbor(iface, IpAddr::V4(sender_ip), sender_mac, now_ms);
         }
-        if op != 1 || sender_ip.is_unspecified() || sender_ip == target_ip {
-            return None;
-        }
-        let target = IpAddr::V4(target_ip);
         // FHRP isolation: across the LAN extension (the hello-filter port) the other data
         // centre has its own active gateway; answering its hosts for the virtual IP, or by
         // proxy, would pull them (and their dynamic-EID detection) over here.
         let isolated = self.tables.hello_filter.contains(&port);
+        // Any ARP whose sender is in a dynamic-EID range detects it, as on NX-OS: a request
+        // for the gateway, a reply, or the gratuitous ARP a host (or its hypervisor) sends
+        // when it arrives. Not one flooded over the LAN extension: that host is at the other
+        // data centre.
+        if !isolated && !sender_ip.is_unspecified() {
+            self.detect_dynamic_eid(iface, IpAddr::V4(sender_ip), now_ms, t);
+        }
+        if op != 1 || sender_ip.is_unspecified() || sender_ip == target_ip {
+            return None;
+        }
+        let target = IpAddr::V4(target_ip);
         if isolated
             && (self
                 .tables
@@ -807,9 +814,6 @@ impl Pipeline {
             }
             _ => return None,
         };
-        // A moved host asks its gateway — us — before it sends anything routed. Only ARPs we
-        // answer count: on an extended LAN every xTR sees the flooded ones.
-        self.detect_dynamic_eid(iface, IpAddr::V4(sender_ip), now_ms, t);
         let r = &mut self.reply;
         r[..6].copy_from_slice(&sender_mac.0);
         r[6..12].copy_from_slice(&answer_mac.0);
