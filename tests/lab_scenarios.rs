@@ -773,6 +773,45 @@ fn roamer_lab_runs_the_demo_and_leaves_nothing_behind() {
     assert!(files.is_empty(), "{files:?}");
 }
 
+/// The README's first command on a machine without `ping` (iputils-ping): the demo pings with
+/// roamer's own ICMP echoes. `ping` is hidden in a mount namespace of the demo's own (every
+/// `ping` on the PATH has /dev/null bound over it), which the daemons and `ip netns exec` inherit.
+#[test]
+fn roamer_lab_runs_the_demo_on_a_machine_without_ping() {
+    if !roamer_platforms::software::testkit::require_tool("unshare", "util-linux") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let name = format!("noping{}", std::process::id());
+    let script = r#"set -e
+for d in $(echo "$PATH" | tr ':' ' '); do
+    if [ -e "$d/ping" ]; then readlink -f "$d/ping"; fi
+done | sort -u | while read -r p; do mount --bind /dev/null "$p"; done
+if ping -c 1 -W 1 127.0.0.1 >/dev/null 2>&1; then echo "ping still runs" >&2; exit 99; fi
+echo "ping hidden"
+exec "$ROAMER" lab --name "$NAME"
+"#;
+    let out = run(Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", script])
+        .env("ROAMER", env!("CARGO_BIN_EXE_roamer"))
+        .env("NAME", &name)
+        .env("ROAMER_LAB_DIR", tmp.path().join("state"))
+        .env("TMPDIR", tmp.path()));
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(text.starts_with("ping hidden"), "{text}");
+    assert!(out.ok, "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("Convergence: ")),
+        "no convergence line:\n{text}"
+    );
+    assert!(text.contains("no namespace left behind"), "{text}");
+    let left = netns_list();
+    assert!(
+        !left.contains(&format!("clab-{name}-")),
+        "namespaces left: {left}"
+    );
+}
+
 /// The demo's scratch directories left in `dir`.
 fn lab_files(dir: &std::path::Path) -> Vec<std::ffi::OsString> {
     std::fs::read_dir(dir)

@@ -11,6 +11,7 @@ use std::io::Write;
 
 use serde_json::Value;
 
+use super::announce::Announce;
 use super::state::{LinkState, State};
 use super::{ip, lab_err};
 use crate::error::RoamerError;
@@ -114,6 +115,7 @@ pub fn move_host(
     dir: &std::path::Path,
     host: &str,
     to: &str,
+    announce: Announce,
 ) -> Result<(), RoamerError> {
     let (to_node, _) = endpoint(to)?;
     netns(st, to_node)?;
@@ -204,6 +206,35 @@ pub fn move_host(
             "replace",
         ];
         args.extend(route.iter().map(String::as_str));
+        ip(&args)?;
+    }
+    // As the hypervisor (and the guest) right after a live migration: the network sees it.
+    if announce != Announce::None {
+        let exe = std::env::current_exe()
+            .map_err(|e| lab_err(format!("cannot find the roamer binary: {e}")))?;
+        let exe = exe.to_string_lossy();
+        let mut args = vec![
+            "netns",
+            "exec",
+            h_ns.as_str(),
+            exe.as_ref(),
+            "lab",
+            "announce",
+            h_if,
+            "--mac",
+            host_id.mac.as_str(),
+            "--kind",
+            match announce {
+                Announce::Garp => "garp",
+                Announce::Rarp => "rarp",
+                _ => "both",
+            },
+        ];
+        for (addr, v6) in &host_id.addrs {
+            if !*v6 && let Some((a, _)) = addr.split_once('/') {
+                args.extend(["--ip", a]);
+            }
+        }
         ip(&args)?;
     }
     st.links[hi] = LinkState {

@@ -6,6 +6,7 @@
 //! Everything `up` creates is written to a state file before it is created, so `down` removes
 //! exactly that (by name and PID), also after `up` failed halfway.
 
+mod announce;
 pub mod container;
 mod demo;
 mod migrate;
@@ -79,7 +80,16 @@ pub enum LabCommand {
         /// The port it arrives at, NODE:IFACE (e.g. sw2:eth3).
         #[arg(long)]
         to: String,
+        /// What the host sends on arrival, as after a live migration: gratuitous ARP (roamer
+        /// detects the dynamic EID from it), RARP (QEMU announce-self, VMware: the MAC moves,
+        /// no EID until the host talks), both, or none.
+        #[arg(long, value_enum, default_value_t = announce::Announce::Both)]
+        announce: announce::Announce,
     },
+    /// Sends a moved host's announcement from the namespace this runs in (under
+    /// `ip netns exec`).
+    #[command(hide = true)]
+    Announce(announce::AnnounceArgs),
     /// ICMP echoes from the namespace this runs in (under `ip netns exec`): how the lab pings
     /// without iputils-ping.
     #[command(hide = true)]
@@ -99,10 +109,16 @@ pub fn dispatch(args: LabArgs) -> Result<(), RoamerError> {
             node,
             command,
         } => exec(topo.as_deref(), &node, &command),
-        LabCommand::Move { topo, host, to } => {
+        LabCommand::Move {
+            topo,
+            host,
+            to,
+            announce,
+        } => {
             let (mut st, dir) = current(topo.as_deref())?;
-            migrate::move_host(&mut st, &dir, &host, &to)
+            migrate::move_host(&mut st, &dir, &host, &to, announce)
         }
+        LabCommand::Announce(args) => announce::run(&args),
         LabCommand::Ping(args) => {
             if ping::run(&args)? {
                 Ok(())
