@@ -11,6 +11,7 @@ pub mod container;
 mod demo;
 mod migrate;
 pub mod ping;
+mod ready;
 mod state;
 mod topology;
 
@@ -47,6 +48,13 @@ pub enum LabCommand {
     Up {
         /// The containerlab topology file.
         file: PathBuf,
+        /// Return once the namespaces, links and daemons exist, without waiting for HSRP,
+        /// registrations and reliable sessions.
+        #[arg(long)]
+        no_wait: bool,
+        /// How long to wait for the lab to converge, in seconds.
+        #[arg(long, default_value_t = ready::DEFAULT_TIMEOUT.as_secs())]
+        timeout: u64,
     },
     /// Check a topology file and every startup configuration it binds; builds nothing.
     Validate {
@@ -101,7 +109,11 @@ pub fn dispatch(args: LabArgs) -> Result<(), RoamerError> {
         return demo::run(&args.name);
     };
     match cmd {
-        LabCommand::Up { file } => up(&file),
+        LabCommand::Up {
+            file,
+            no_wait,
+            timeout,
+        } => up(&file, (!no_wait).then(|| Duration::from_secs(timeout))),
         LabCommand::Validate { file } => validate(&file),
         LabCommand::Down { file } => down(&file),
         LabCommand::Exec {
@@ -159,7 +171,9 @@ fn ip(args: &[&str]) -> Result<String, RoamerError> {
     run("ip", args)
 }
 
-pub fn up(file: &Path) -> Result<(), RoamerError> {
+/// Builds the lab; with `wait`, returns once it has converged (or fails after that long,
+/// saying what is missing; the lab stays up).
+pub fn up(file: &Path, wait: Option<Duration>) -> Result<(), RoamerError> {
     let (topo, dir) = bring_up(file)?;
     println!(
         "lab {}: {} node(s), {} link(s) up",
@@ -178,6 +192,11 @@ pub fn up(file: &Path) -> Result<(), RoamerError> {
             ),
             Role::Linux { .. } => println!("  {:<10} {}  linux", n.name, n.netns),
         }
+    }
+    if let Some(timeout) = wait {
+        let _ = std::io::stdout().flush();
+        let st = State::load(&dir)?.ok_or_else(|| lab_err("the lab's state vanished"))?;
+        ready::wait(&st, timeout)?;
     }
     Ok(())
 }
