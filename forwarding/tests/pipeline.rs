@@ -746,6 +746,35 @@ fn etr_delivers_local_eids_and_raises_smr_and_no_route_events() {
     );
 }
 
+/// Extended subnet: once a host's MAC is behind the LAN extension (the hello-filter port), it
+/// lives at the other data centre; a packet for it is still delivered (over the extension) and
+/// the encapsulating ITR is solicited to ask the mapping system again.
+#[test]
+fn etr_solicits_the_sender_for_a_host_now_across_the_lan_extension() {
+    let mut p = etr_switch();
+    let (out, _) = run(&mut p, UPLINK, &encapsulated([10, 20, 0, 6]), 1);
+    assert_eq!(out.verdict, Verdict::Forward { port: B, tag: None });
+    let mut ev = Vec::new();
+    p.drain_events(&mut ev);
+    assert_eq!(ev, vec![], "at home: no SMR");
+    // Host B's port is now the LAN extension (as after the host moved to the other side).
+    add(&mut p, TableEntry::HelloFilter { port: B });
+    let (out, _) = run(&mut p, UPLINK, &encapsulated([10, 20, 0, 6]), 2);
+    assert_eq!(out.verdict, Verdict::Forward { port: B, tag: None });
+    run(&mut p, UPLINK, &encapsulated([10, 20, 0, 6]), 3);
+    p.drain_events(&mut ev);
+    assert_eq!(
+        ev,
+        vec![HalEvent::EidNotHere {
+            iid: Iid::default(),
+            eid: ip("10.20.0.6"),
+            source_rloc: ip("192.0.2.2"),
+            inner_source: ip("172.16.5.5")
+        }],
+        "one SMR trigger per interval"
+    );
+}
+
 /// Dynamic-EID range 172.16.1.0/24 ("Roamer-1", across subnets) on Vlan10; returns the SVI.
 fn roamer_1_across_subnets(p: &mut Pipeline) -> L3Interface {
     let svi = L3Interface::Vlan(v(10));

@@ -1438,6 +1438,24 @@ impl Pipeline {
             }
             return drop(DropReason::LocalEidNoRoute);
         }
+        // Extended subnet: a host whose MAC is now behind the LAN extension (the hello-filter
+        // port) lives at the other data centre. The packet still reaches it over the extension;
+        // the sender is solicited to ask the mapping system again, as the old data centre does
+        // on NX-OS once the host has moved.
+        if self.across_lan_extension(inner_dst)
+            && self.rate_ok(8, inner_dst, now_ms, self.settings.miss_interval_ms)
+        {
+            t.step(format_args!(
+                "{inner_dst} is across the LAN extension: SMR trigger towards {}",
+                d.outer.src
+            ));
+            self.event(HalEvent::EidNotHere {
+                iid,
+                eid: inner_dst,
+                source_rloc: d.outer.src,
+                inner_source: inner_src,
+            });
+        }
         let out = self.route_ip(frame, inner_dst, now_ms, false, t);
         self.tcp_segments_to_fit(out, frame, t)
     }
@@ -1478,6 +1496,23 @@ impl Pipeline {
             verdict: Verdict::ForwardTcpSegments { port, tag, mss },
             reply: out.reply,
         }
+    }
+
+    /// Whether `ip`, on a connected SVI subnet, was last seen behind a hello-filter port (the
+    /// LAN extension to another data centre of the site).
+    fn across_lan_extension(&self, ip: IpAddr) -> bool {
+        if self.tables.hello_filter.is_empty() {
+            return false;
+        }
+        let Some(NextHop::Connected(iface @ L3Interface::Vlan(vlan))) = self.tables.route(ip)
+        else {
+            return false;
+        };
+        self.tables
+            .neighbors
+            .get(&(iface, ip))
+            .and_then(|n| self.tables.fdb.get(&(vlan, n.mac)))
+            .is_some_and(|f| self.tables.hello_filter.contains(&f.port))
     }
 
     /// A source inside a dynamic-EID range of the ingress interface is reported (then refreshed).
