@@ -206,6 +206,9 @@ fn scenario_b_extended_subnet_the_data_centres_agree_through_the_map_notify_grou
 /// of its own dynamic EIDs).
 #[test]
 fn extended_subnet_only_the_local_gateway_answers_a_host() {
+    if !roamer_platforms::software::testkit::require_tool("tshark", "tshark") {
+        return;
+    }
     let lab = Lab::up("extended-subnet", "sx");
     wait_for(
         "HSRP active in both data centres",
@@ -217,48 +220,68 @@ fn extended_subnet_only_the_local_gateway_answers_a_host() {
         },
     );
     let host_mac = lab.exec("host", "cat /sys/class/net/eth1/address").stdout;
-    // ARP replies dc2 sends over the extension, as tshark sees them.
+    let host_mac = host_mac.trim().to_string();
+    // Every ARP frame on dc2's side of the LAN extension, as tshark sees it, line by line.
     let mut tshark = Command::new("ip")
         .args(["netns", "exec", &lab.netns("dc2")])
-        .args(["tshark", "-l", "-n", "-i", "eth3", "-f", "arp[6:2] = 2"])
+        .args(["tshark", "-l", "-n", "-i", "eth3", "-f", "arp"])
         .args([
             "-a",
-            "duration:6",
+            "duration:60",
             "-T",
             "fields",
+            "-E",
+            "separator=,",
             "-e",
             "eth.dst",
             "-e",
+            "arp.opcode",
+            "-e",
             "arp.src.proto_ipv4",
+            "-e",
+            "arp.dst.proto_ipv4",
         ])
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // tshark says when it captures; its stderr is read to the end (closed, it would die).
-    let stderr = tshark.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let drain = std::thread::spawn(move || {
+    let stdout = tshark.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
         use std::io::{BufRead, BufReader};
-        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if l.contains("Capturing on") {
-                let _ = tx.send(());
+        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
             }
         }
     });
-    assert!(
-        rx.recv_timeout(Duration::from_secs(20)).is_ok(),
-        "tshark did not start"
-    );
-    // It says so a moment before it really captures.
-    std::thread::sleep(Duration::from_secs(1));
-    assert!(lab.ping("host", "10.1.1.1"), "the host reaches its gateway");
-    let out = tshark.wait_with_output().unwrap();
-    drain.join().unwrap();
-    let replies = String::from_utf8_lossy(&out.stdout).into_owned();
-    let from_dc2: Vec<&str> = replies
-        .lines()
-        .filter(|l| l.starts_with(host_mac.trim()) && l.contains("10.1.1.1"))
+    // The host asks for its gateway again and again (its neighbour entry flushed each time)
+    // until the capture has seen two of its requests flooded over the extension: the capture
+    // works, and any answer dc2 gave the first request had time to be seen.
+    let mut seen = Vec::new();
+    let mut requests = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while requests < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the capture on dc2's extension port never saw the host's ARP request: {seen:?}"
+        );
+        let _ = lab.exec("host", "ip neigh flush dev eth1");
+        assert!(lab.ping("host", "10.1.1.1"), "the host reaches its gateway");
+        while let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+            if l == "ff:ff:ff:ff:ff:ff,1,10.1.1.5,10.1.1.1" {
+                requests += 1;
+            }
+            seen.push(l);
+        }
+    }
+    let _ = tshark.kill();
+    let _ = tshark.wait();
+    reader.join().unwrap();
+    seen.extend(rx.try_iter());
+    let from_dc2: Vec<&String> = seen
+        .iter()
+        .filter(|l| l.starts_with(&format!("{host_mac},2,10.1.1.1,")))
         .collect();
     assert!(
         from_dc2.is_empty(),
