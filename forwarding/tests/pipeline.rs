@@ -811,7 +811,8 @@ fn dynamic_eids_are_detected_across_subnets_once_per_refresh() {
 }
 
 #[test]
-fn a_moved_host_is_detected_by_any_arp_it_sends_but_not_over_the_lan_extension() {
+fn a_moved_host_is_detected_by_its_gratuitous_arp_or_reply_and_its_arp_for_the_gateway_but_not_over_the_lan_extension()
+ {
     let mut p = switch();
     let svi = roamer_1_across_subnets(&mut p);
     let seen = |eid: &str| HalEvent::DynamicEidSeen {
@@ -819,9 +820,9 @@ fn a_moved_host_is_detected_by_any_arp_it_sends_but_not_over_the_lan_extension()
         eid: ip(eid),
         map: "Roamer-1".into(),
     };
-    // The gratuitous ARP a host (or its hypervisor) sends on arrival is a report, as on
-    // NX-OS; its ARP for the gateway right after is the same detection (rate-limited); a local
-    // host's ARP is not one.
+    // The gratuitous ARP a host (or its hypervisor) sends on arrival is a report; its ARP for
+    // the gateway right after is the same detection (rate-limited); a local host's ARP is not
+    // one.
     let garp = arp_request(HOST_A, [172, 16, 1, 10], [172, 16, 1, 10]);
     let local = arp_request(HOST_A, [10, 10, 0, 5], [10, 10, 0, 1]);
     let to_gateway = arp_request(HOST_A, [172, 16, 1, 10], [10, 10, 0, 1]);
@@ -832,9 +833,30 @@ fn a_moved_host_is_detected_by_any_arp_it_sends_but_not_over_the_lan_extension()
     let mut reply = arp_request(HOST_A, [172, 16, 1, 11], [10, 10, 0, 1]);
     reply[21] = 2;
     run(&mut p, A, &reply, 0);
+    // A request we do not answer (for another host, flooded on an extended LAN) is not one.
+    run(
+        &mut p,
+        A,
+        &arp_request(HOST_A, [172, 16, 1, 13], [172, 16, 1, 14]),
+        0,
+    );
+    // A host asking for its gateway is.
+    run(
+        &mut p,
+        A,
+        &arp_request(HOST_A, [172, 16, 1, 15], [10, 10, 0, 1]),
+        0,
+    );
     let mut ev = Vec::new();
     p.drain_events(&mut ev);
-    assert_eq!(ev, vec![seen("172.16.1.10"), seen("172.16.1.11")]);
+    assert_eq!(
+        ev,
+        vec![
+            seen("172.16.1.10"),
+            seen("172.16.1.11"),
+            seen("172.16.1.15")
+        ]
+    );
     // Flooded over the LAN extension (the hello-filter port), a host's ARP comes from the
     // other data centre: not ours to detect.
     add(&mut p, TableEntry::HelloFilter { port: A });
@@ -845,7 +867,14 @@ fn a_moved_host_is_detected_by_any_arp_it_sends_but_not_over_the_lan_extension()
         0,
     );
     p.drain_events(&mut ev);
-    assert_eq!(ev, vec![seen("172.16.1.10"), seen("172.16.1.11")]);
+    assert_eq!(
+        ev,
+        vec![
+            seen("172.16.1.10"),
+            seen("172.16.1.11"),
+            seen("172.16.1.15")
+        ]
+    );
 }
 
 #[test]

@@ -764,11 +764,13 @@ impl Pipeline {
         // centre has its own active gateway; answering its hosts for the virtual IP, or by
         // proxy, would pull them (and their dynamic-EID detection) over here.
         let isolated = self.tables.hello_filter.contains(&port);
-        // Any ARP whose sender is in a dynamic-EID range detects it, as on NX-OS: a request
-        // for the gateway, a reply, or the gratuitous ARP a host (or its hypervisor) sends
-        // when it arrives. Not one flooded over the LAN extension: that host is at the other
-        // data centre.
-        if !isolated && !sender_ip.is_unspecified() {
+        // A host announcing itself detects it: the gratuitous ARP a host (or its hypervisor,
+        // after a live migration) sends when it arrives, or an ARP reply. Not one flooded over
+        // the LAN extension (the hello-filter port): that host is at the other data centre.
+        // A request detects it only when we answer it (below): on an extended LAN every xTR
+        // sees the flooded requests for the other's addresses.
+        let announces = sender_ip == target_ip || op == 2;
+        if announces && !isolated && !sender_ip.is_unspecified() {
             self.detect_dynamic_eid(iface, IpAddr::V4(sender_ip), now_ms, t);
         }
         if op != 1 || sender_ip.is_unspecified() || sender_ip == target_ip {
@@ -814,6 +816,8 @@ impl Pipeline {
             }
             _ => return None,
         };
+        // A moved host asks its gateway — us — before it sends anything routed.
+        self.detect_dynamic_eid(iface, IpAddr::V4(sender_ip), now_ms, t);
         let r = &mut self.reply;
         r[..6].copy_from_slice(&sender_mac.0);
         r[6..12].copy_from_slice(&answer_mac.0);
