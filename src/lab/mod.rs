@@ -155,7 +155,13 @@ fn run(program: &str, args: &[&str]) -> Result<String, RoamerError> {
         .stdin(Stdio::null())
         .process_group(0)
         .output()
-        .map_err(|e| lab_err(format!("cannot run {program}: {e}")))?;
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound && program == "ip" {
+                lab_err("roamer lab needs `ip` (Debian package iproute2): apt-get install iproute2")
+            } else {
+                lab_err(format!("cannot run {program}: {e}"))
+            }
+        })?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
