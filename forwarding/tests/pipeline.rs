@@ -877,6 +877,32 @@ fn a_moved_host_is_detected_by_its_gratuitous_arp_or_reply_and_its_arp_for_the_g
     );
 }
 
+/// A RARP (QEMU announce-self, VMware after a migration) carries the MAC but no IP address:
+/// flooded, the MAC learned on its new port, no dynamic EID until the host's ARP or IP traffic.
+#[test]
+fn a_rarp_moves_the_mac_but_detects_no_dynamic_eid() {
+    let mut p = switch();
+    roamer_1_across_subnets(&mut p);
+    let mut rarp = arp_request(HOST_A, [0; 4], [0; 4]);
+    rarp[12..14].copy_from_slice(&[0x80, 0x35]);
+    rarp[20..22].copy_from_slice(&[0, 3]);
+    rarp[32..38].copy_from_slice(&HOST_A.0);
+    let (out, _) = run(&mut p, A, &rarp, 0);
+    assert!(
+        matches!(out.verdict, Verdict::Flood { .. }),
+        "{:?}",
+        out.verdict
+    );
+    assert_eq!(p.tables.fdb.get(&(v(10), HOST_A)).map(|f| f.port), Some(A));
+    let mut ev = Vec::new();
+    p.drain_events(&mut ev);
+    assert!(
+        !ev.iter()
+            .any(|e| matches!(e, HalEvent::DynamicEidSeen { .. })),
+        "{ev:?}"
+    );
+}
+
 #[test]
 fn a_host_back_from_away_is_reported_at_once_not_at_the_refresh_pace() {
     let mut p = switch();
