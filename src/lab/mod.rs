@@ -78,7 +78,8 @@ pub enum LabCommand {
         command: Vec<String>,
     },
     /// Re-attach a host's link to another node's port, as a migrated VM arrives: same interface
-    /// name, MAC, addresses and routes. The port's far end (a spare node) gets the old link.
+    /// name, MAC, addresses and routes. The port's far end (a spare node) gets the old link; a
+    /// port with nothing wired to it gets a new link, and the old one is removed.
     Move {
         /// The lab's topology file (needed when several labs are up).
         #[arg(long)]
