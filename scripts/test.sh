@@ -31,6 +31,9 @@ echo "== fuzz targets build"
 cargo check --manifest-path fuzz/Cargo.toml --quiet
 
 echo "== cargo test"
-cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/test-output.txt
+# The status is kept, not acted on at once: the summary is printed also when a test fails.
+status=0
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/test-output.txt || status=$?
 # One closing line for the whole run, in the plain 'N passed, N failed' form.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "summary: %d passed, %d failed\n", p, f }' target/test-output.txt
+exit "$status"

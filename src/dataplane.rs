@@ -40,7 +40,20 @@ impl Dataplane {
                     // existing interface taken over with AF_PACKET.
                     let port: Box<dyn PortIo> = match b.device.strip_prefix("tap:") {
                         Some(name) => Box::new(TapPort::create(name)?),
-                        None => Box::new(AfPacketPort::open(&b.device)?),
+                        None => match AfPacketPort::open(&b.device) {
+                            Ok(port) => Box::new(port),
+                            // A port without its device does not keep the switch from starting:
+                            // it is down ("Link not present") until the device appears.
+                            Err(PlatformError::NoSuchInterface { .. }) => {
+                                warn!(
+                                    interface = %b.name,
+                                    device = %b.device,
+                                    "no such device yet: port down (Link not present) until it appears"
+                                );
+                                Box::new(AfPacketPort::absent(&b.device, &Default::default())?)
+                            }
+                            Err(e) => return Err(e),
+                        },
                     };
                     info!(interface = %b.name, device = %b.device, "port attached");
                     ports.push((b.id, port));

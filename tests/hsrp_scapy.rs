@@ -75,14 +75,22 @@ fn coup_with_the_right_key_takes_over_and_with_a_wrong_key_does_not() {
 
     // Wrong key: ignored and counted, roamer stays active.
     scapy_coup(&host, &format!("{prefix}q"), "wrong");
-    std::thread::sleep(Duration::from_millis(500));
+    // The coup arrived (counted as an authentication failure) before roamer's state is judged.
+    assert!(
+        testkit::wait_until(Duration::from_secs(5), || {
+            let detail = d.exec("show hsrp").stdout;
+            detail.contains("authentication failure")
+                && !detail.contains(": 0 authentication failure")
+        }),
+        "the wrong-key coup reached roamer:\n{}",
+        d.exec("show hsrp").stdout
+    );
+    let detail = d.exec("show hsrp").stdout;
     assert_eq!(
         state_of(&d),
         "Active",
         "a coup with the wrong key must not move roamer"
     );
-    let detail = d.exec("show hsrp").stdout;
-    assert!(detail.contains("authentication failure"), "{detail}");
     assert!(
         !detail.contains("0 authentication failure(s)"),
         "the bad hellos are counted:\n{detail}"

@@ -484,3 +484,86 @@ fn up_never_takes_over_or_removes_what_it_did_not_create() {
         netns_list()
     );
 }
+
+/// A host moved to a switch port with nothing wired to it: the switch started with that port
+/// down (`Link not present`) instead of waiting for its device; `lab move` removes the host's
+/// old link and plugs the host in there; the port comes up and the host talks through it, and
+/// the old port is down in turn.
+#[test]
+fn move_to_an_unwired_port_plugs_the_host_in_there() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = format!("ru{}", std::process::id());
+    std::fs::write(tmp.path().join("sw.cfg"), SWITCH3).unwrap();
+    let file = tmp.path().join("lab.clab.yml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"name: {lab}
+topology:
+  nodes:
+    sw: {{kind: linux, image: roamer:latest, binds: ["sw.cfg:/etc/roamer/startup-config"]}}
+    h1:
+      kind: linux
+      exec: ["ip addr add 10.10.0.11/24 dev eth1"]
+    h2:
+      kind: linux
+      exec: ["ip addr add 10.10.0.12/24 dev eth1"]
+  links:
+    - endpoints: ["sw:eth1", "h1:eth1"]
+    - endpoints: ["sw:eth2", "h2:eth1"]
+"#
+        ),
+    )
+    .unwrap();
+    let lab_dir = tmp.path().join("state");
+    let _guard = Lab {
+        file: file.clone(),
+        lab_dir: lab_dir.clone(),
+    };
+    let lab_exec = |node: &str, cmd: &str| {
+        run(roamer(&lab_dir)
+            .args(["lab", "exec", node])
+            .args(cmd.split(' ')))
+    };
+    let row = |port: &str| {
+        lab_exec("sw", "show interface brief")
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(port))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let up = run(roamer(&lab_dir).args(["lab", "up"]).arg(&file));
+    assert!(up.ok, "up: {}{}", up.stdout, up.stderr);
+    let r3 = row("Eth1/3");
+    assert!(r3.contains("Link not present"), "{r3}");
+    let ping = format!(
+        "{} lab ping -c 3 -i 0.2 -W 1 10.10.0.12",
+        env!("CARGO_BIN_EXE_roamer")
+    );
+    assert!(lab_exec("h1", &ping).ok, "before the move");
+
+    let mv = run(roamer(&lab_dir).args(["lab", "move", "h1", "--to", "sw:eth3"]));
+    assert!(mv.ok, "move: {}{}", mv.stdout, mv.stderr);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !row("Eth1/3").contains(" up ") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Eth1/3 up: {}",
+            row("Eth1/3")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let after = lab_exec("h1", &ping);
+    assert!(after.ok, "after the move: {}{}", after.stdout, after.stderr);
+    let r1 = row("Eth1/1");
+    assert!(r1.contains("Link not present"), "the old port: {r1}");
+
+    let down = run(roamer(&lab_dir).args(["lab", "down"]).arg(&file));
+    assert!(down.ok, "down: {}{}", down.stdout, down.stderr);
+    assert!(
+        !netns_list().contains(&format!("clab-{lab}-")),
+        "{}",
+        netns_list()
+    );
+}

@@ -4,207 +4,12 @@
 //! `clab-NAME-NODE`), so the tests run in parallel without clashing.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-fn roamer(state: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_roamer"));
-    c.env("ROAMER_LAB_DIR", state);
-    c
-}
-
-#[derive(Debug)]
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(cmd: &mut Command) -> Out {
-    let out = cmd.output().unwrap();
-    Out {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn netns_list() -> String {
-    String::from_utf8_lossy(
-        &Command::new("ip")
-            .args(["netns", "list"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .into_owned()
-}
-
-/// A scenario's lab, up; `roamer lab down` when dropped (also after a failed assertion).
-struct Lab {
-    name: String,
-    file: PathBuf,
-    state: PathBuf,
-    _tmp: tempfile::TempDir,
-}
-
-impl Lab {
-    /// Copies `images/containerlab/SCENARIO.clab.yml` and its configurations, renames the lab
-    /// `TAG<pid>`, brings it up.
-    fn up(scenario: &str, tag: &str) -> Lab {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/containerlab");
-        let tmp = tempfile::tempdir().unwrap();
-        let name = format!("{tag}{}", std::process::id());
-        let text = std::fs::read_to_string(src.join(format!("{scenario}.clab.yml"))).unwrap();
-        let text: String = text
-            .lines()
-            .map(|l| {
-                if l.starts_with("name:") {
-                    format!("name: {name}\n")
-                } else {
-                    format!("{l}\n")
-                }
-            })
-            .collect();
-        let file = tmp.path().join(format!("{scenario}.clab.yml"));
-        std::fs::write(&file, text).unwrap();
-        std::fs::create_dir(tmp.path().join(scenario)).unwrap();
-        for e in std::fs::read_dir(src.join(scenario)).unwrap() {
-            let p = e.unwrap().path();
-            std::fs::copy(&p, tmp.path().join(scenario).join(p.file_name().unwrap())).unwrap();
-        }
-        let lab = Lab {
-            name,
-            file,
-            state: tmp.path().join("state"),
-            _tmp: tmp,
-        };
-        let up = run(roamer(&lab.state).args(["lab", "up"]).arg(&lab.file));
-        assert!(up.ok, "lab up: {}{}", up.stdout, up.stderr);
-        lab
-    }
-
-    fn netns(&self, node: &str) -> String {
-        format!("clab-{}-{node}", self.name)
-    }
-
-    /// `roamer lab exec NODE CMD`: a CLI command on a roamer node, a shell command elsewhere.
-    fn exec(&self, node: &str, cmd: &str) -> Out {
-        run(roamer(&self.state)
-            .args(["lab", "exec", "--topo"])
-            .arg(&self.file)
-            .args([node, cmd]))
-    }
-
-    fn show(&self, node: &str, cmd: &str) -> String {
-        let out = self.exec(node, cmd);
-        assert!(out.ok, "{node}: {cmd}: {}", out.stderr);
-        out.stdout
-    }
-
-    fn ping(&self, node: &str, to: &str) -> bool {
-        self.exec(node, &format!("ping -n -c 1 -W 1 {to}")).ok
-    }
-
-    fn move_host(&self, host: &str, to: &str) {
-        let mv = run(roamer(&self.state)
-            .args(["lab", "move", "--topo"])
-            .arg(&self.file)
-            .args([host, "--to", to]));
-        assert!(mv.ok, "lab move: {}{}", mv.stdout, mv.stderr);
-    }
-
-    /// `node` pings `to` every 100 ms while `during` runs (after 1.5 s of steady pings);
-    /// returns the replies' arrival times and when `during` started.
-    fn ping_across(&self, node: &str, to: &str, during: impl FnOnce()) -> Pings {
-        let pinger = Command::new("ip")
-            .args(["netns", "exec", &self.netns(node)])
-            .args(["ping", "-n", "-D", "-i", "0.1", "-W", "1", "-c", "100", to])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(1500));
-        let at = epoch();
-        during();
-        let out = pinger.wait_with_output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let replies = text
-            .lines()
-            .filter(|l| l.contains("bytes from"))
-            .filter_map(|l| l.strip_prefix('[')?.split(']').next()?.parse().ok())
-            .collect();
-        Pings { at, replies, text }
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let down = run(roamer(&self.state).args(["lab", "down"]).arg(&self.file));
-        let left = netns_list();
-        let prefix = format!("clab-{}-", self.name);
-        if !std::thread::panicking() {
-            assert!(down.ok, "lab down: {}{}", down.stdout, down.stderr);
-            assert!(!left.contains(&prefix), "namespaces left: {left}");
-        }
-    }
-}
-
-fn epoch() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
-
-struct Pings {
-    /// When the move started (epoch seconds).
-    at: f64,
-    /// Arrival time of each reply.
-    replies: Vec<f64>,
-    text: String,
-}
-
-impl Pings {
-    fn after(&self) -> usize {
-        self.replies.iter().filter(|t| **t > self.at).count()
-    }
-
-    /// From the move to the first reply after the longest silence that follows it.
-    fn outage(&self) -> Duration {
-        let mut last = self.at;
-        let mut longest = 0.0f64;
-        for t in self.replies.iter().filter(|t| **t > self.at) {
-            longest = longest.max(t - last);
-            last = *t;
-        }
-        Duration::from_secs_f64(longest)
-    }
-}
-
-fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<String>) -> String {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(ok) = check() {
-            return ok;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// The group row of `show hsrp brief` is Active.
-fn hsrp_active(brief: &str) -> bool {
-    brief.lines().any(|l| {
-        let mut w = l.split_whitespace();
-        w.next().is_some_and(|i| i.starts_with("Vlan")) && w.any(|x| x == "Active")
-    })
-}
-
-fn registered(site: &str, prefix: &str, by: &str) -> bool {
-    site.lines()
-        .any(|l| l.contains(prefix) && l.contains(by) && l.contains(" yes"))
-}
+mod lab_common;
+use lab_common::*;
 
 /// (a) Seeds 001 and 004 across subnets: the host moves from its home site (xtr-a,
 /// 10.1.1.0/24) to another subnet's site (xtr-b, 10.2.2.0/24) keeping its address and its
@@ -401,6 +206,9 @@ fn scenario_b_extended_subnet_the_data_centres_agree_through_the_map_notify_grou
 /// of its own dynamic EIDs).
 #[test]
 fn extended_subnet_only_the_local_gateway_answers_a_host() {
+    if !roamer_platforms::software::testkit::require_tool("tshark", "tshark") {
+        return;
+    }
     let lab = Lab::up("extended-subnet", "sx");
     wait_for(
         "HSRP active in both data centres",
@@ -412,48 +220,68 @@ fn extended_subnet_only_the_local_gateway_answers_a_host() {
         },
     );
     let host_mac = lab.exec("host", "cat /sys/class/net/eth1/address").stdout;
-    // ARP replies dc2 sends over the extension, as tshark sees them.
+    let host_mac = host_mac.trim().to_string();
+    // Every ARP frame on dc2's side of the LAN extension, as tshark sees it, line by line.
     let mut tshark = Command::new("ip")
         .args(["netns", "exec", &lab.netns("dc2")])
-        .args(["tshark", "-l", "-n", "-i", "eth3", "-f", "arp[6:2] = 2"])
+        .args(["tshark", "-l", "-n", "-i", "eth3", "-f", "arp"])
         .args([
             "-a",
-            "duration:6",
+            "duration:60",
             "-T",
             "fields",
+            "-E",
+            "separator=,",
             "-e",
             "eth.dst",
             "-e",
+            "arp.opcode",
+            "-e",
             "arp.src.proto_ipv4",
+            "-e",
+            "arp.dst.proto_ipv4",
         ])
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // tshark says when it captures; its stderr is read to the end (closed, it would die).
-    let stderr = tshark.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let drain = std::thread::spawn(move || {
+    let stdout = tshark.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
         use std::io::{BufRead, BufReader};
-        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if l.contains("Capturing on") {
-                let _ = tx.send(());
+        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
             }
         }
     });
-    assert!(
-        rx.recv_timeout(Duration::from_secs(20)).is_ok(),
-        "tshark did not start"
-    );
-    // It says so a moment before it really captures.
-    std::thread::sleep(Duration::from_secs(1));
-    assert!(lab.ping("host", "10.1.1.1"), "the host reaches its gateway");
-    let out = tshark.wait_with_output().unwrap();
-    drain.join().unwrap();
-    let replies = String::from_utf8_lossy(&out.stdout).into_owned();
-    let from_dc2: Vec<&str> = replies
-        .lines()
-        .filter(|l| l.starts_with(host_mac.trim()) && l.contains("10.1.1.1"))
+    // The host asks for its gateway again and again (its neighbour entry flushed each time)
+    // until the capture has seen two of its requests flooded over the extension: the capture
+    // works, and any answer dc2 gave the first request had time to be seen.
+    let mut seen = Vec::new();
+    let mut requests = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while requests < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the capture on dc2's extension port never saw the host's ARP request: {seen:?}"
+        );
+        let _ = lab.exec("host", "ip neigh flush dev eth1");
+        assert!(lab.ping("host", "10.1.1.1"), "the host reaches its gateway");
+        while let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+            if l == "ff:ff:ff:ff:ff:ff,1,10.1.1.5,10.1.1.1" {
+                requests += 1;
+            }
+            seen.push(l);
+        }
+    }
+    let _ = tshark.kill();
+    let _ = tshark.wait();
+    reader.join().unwrap();
+    seen.extend(rx.try_iter());
+    let from_dc2: Vec<&String> = seen
+        .iter()
+        .filter(|l| l.starts_with(&format!("{host_mac},2,10.1.1.1,")))
         .collect();
     assert!(
         from_dc2.is_empty(),
@@ -771,6 +599,45 @@ fn roamer_lab_runs_the_demo_and_leaves_nothing_behind() {
     // Its files are gone too.
     let files = lab_files(tmp.path());
     assert!(files.is_empty(), "{files:?}");
+}
+
+/// The README's first command on a machine without `ping` (iputils-ping): the demo pings with
+/// roamer's own ICMP echoes. `ping` is hidden in a mount namespace of the demo's own (every
+/// `ping` on the PATH has /dev/null bound over it), which the daemons and `ip netns exec` inherit.
+#[test]
+fn roamer_lab_runs_the_demo_on_a_machine_without_ping() {
+    if !roamer_platforms::software::testkit::require_tool("unshare", "util-linux") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let name = format!("noping{}", std::process::id());
+    let script = r#"set -e
+for d in $(echo "$PATH" | tr ':' ' '); do
+    if [ -e "$d/ping" ]; then readlink -f "$d/ping"; fi
+done | sort -u | while read -r p; do mount --bind /dev/null "$p"; done
+if ping -c 1 -W 1 127.0.0.1 >/dev/null 2>&1; then echo "ping still runs" >&2; exit 99; fi
+echo "ping hidden"
+exec "$ROAMER" lab --name "$NAME"
+"#;
+    let out = run(Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", script])
+        .env("ROAMER", env!("CARGO_BIN_EXE_roamer"))
+        .env("NAME", &name)
+        .env("ROAMER_LAB_DIR", tmp.path().join("state"))
+        .env("TMPDIR", tmp.path()));
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(text.starts_with("ping hidden"), "{text}");
+    assert!(out.ok, "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("Convergence: ")),
+        "no convergence line:\n{text}"
+    );
+    assert!(text.contains("no namespace left behind"), "{text}");
+    let left = netns_list();
+    assert!(
+        !left.contains(&format!("clab-{name}-")),
+        "namespaces left: {left}"
+    );
 }
 
 /// The demo's scratch directories left in `dir`.

@@ -341,8 +341,7 @@ fn check_capture(capture: &Capture, inner: &str) {
 
 #[test]
 fn tcp_crosses_a_jumbo_underlay_in_large_lisp_packets_and_leaves_the_etr_whole() {
-    if !testkit::privileged() || !testkit::have("tshark") {
-        eprintln!("skipped: needs root and tshark");
+    if !testkit::require_root("network namespaces") || !testkit::require_tool("tshark", "tshark") {
         return;
     }
     let lab = lab(9000);
@@ -395,8 +394,7 @@ fn tcp_crosses_a_jumbo_underlay_in_large_lisp_packets_and_leaves_the_etr_whole()
 
 #[test]
 fn tcp_still_crosses_an_underlay_of_1500() {
-    if !testkit::privileged() {
-        eprintln!("skipped: needs root");
+    if !testkit::require_root("network namespaces") {
         return;
     }
     let lab = lab(1500);
@@ -423,8 +421,7 @@ fn tcp_still_crosses_an_underlay_of_1500() {
 /// before encapsulation, and the transfer still arrives byte for byte.
 #[test]
 fn tcp_without_df_is_cut_then_fragmented_over_an_underlay_of_1500() {
-    if !testkit::privileged() {
-        eprintln!("skipped: needs root");
+    if !testkit::require_root("network namespaces") {
         return;
     }
     let lab = lab(1500);

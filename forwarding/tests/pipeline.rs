@@ -746,6 +746,35 @@ fn etr_delivers_local_eids_and_raises_smr_and_no_route_events() {
     );
 }
 
+/// Extended subnet: once a host's MAC is behind the LAN extension (the hello-filter port), it
+/// lives at the other data centre; a packet for it is still delivered (over the extension) and
+/// the encapsulating ITR is solicited to ask the mapping system again.
+#[test]
+fn etr_solicits_the_sender_for_a_host_now_across_the_lan_extension() {
+    let mut p = etr_switch();
+    let (out, _) = run(&mut p, UPLINK, &encapsulated([10, 20, 0, 6]), 1);
+    assert_eq!(out.verdict, Verdict::Forward { port: B, tag: None });
+    let mut ev = Vec::new();
+    p.drain_events(&mut ev);
+    assert_eq!(ev, vec![], "at home: no SMR");
+    // Host B's port is now the LAN extension (as after the host moved to the other side).
+    add(&mut p, TableEntry::HelloFilter { port: B });
+    let (out, _) = run(&mut p, UPLINK, &encapsulated([10, 20, 0, 6]), 2);
+    assert_eq!(out.verdict, Verdict::Forward { port: B, tag: None });
+    run(&mut p, UPLINK, &encapsulated([10, 20, 0, 6]), 3);
+    p.drain_events(&mut ev);
+    assert_eq!(
+        ev,
+        vec![HalEvent::EidNotHere {
+            iid: Iid::default(),
+            eid: ip("10.20.0.6"),
+            source_rloc: ip("192.0.2.2"),
+            inner_source: ip("172.16.5.5")
+        }],
+        "one SMR trigger per interval"
+    );
+}
+
 /// Dynamic-EID range 172.16.1.0/24 ("Roamer-1", across subnets) on Vlan10; returns the SVI.
 fn roamer_1_across_subnets(p: &mut Pipeline) -> L3Interface {
     let svi = L3Interface::Vlan(v(10));
@@ -782,26 +811,95 @@ fn dynamic_eids_are_detected_across_subnets_once_per_refresh() {
 }
 
 #[test]
-fn a_moved_host_is_detected_by_its_arp_for_the_gateway() {
+fn a_moved_host_is_detected_by_its_gratuitous_arp_or_reply_and_its_arp_for_the_gateway_but_not_over_the_lan_extension()
+ {
     let mut p = switch();
     let svi = roamer_1_across_subnets(&mut p);
-    // The moved host asks for the router, which answers; its gratuitous ARP (answered by
-    // nobody, flooded on an extended LAN) and a local host's ARP are not reports.
+    let seen = |eid: &str| HalEvent::DynamicEidSeen {
+        iface: svi,
+        eid: ip(eid),
+        map: "Roamer-1".into(),
+    };
+    // The gratuitous ARP a host (or its hypervisor) sends on arrival is a report; its ARP for
+    // the gateway right after is the same detection (rate-limited); a local host's ARP is not
+    // one.
     let garp = arp_request(HOST_A, [172, 16, 1, 10], [172, 16, 1, 10]);
     let local = arp_request(HOST_A, [10, 10, 0, 5], [10, 10, 0, 1]);
     let to_gateway = arp_request(HOST_A, [172, 16, 1, 10], [10, 10, 0, 1]);
     run(&mut p, A, &garp, 0);
     run(&mut p, A, &local, 0);
     run(&mut p, A, &to_gateway, 0);
+    // An ARP reply too (answering the switch's own request).
+    let mut reply = arp_request(HOST_A, [172, 16, 1, 11], [10, 10, 0, 1]);
+    reply[21] = 2;
+    run(&mut p, A, &reply, 0);
+    // A request we do not answer (for another host, flooded on an extended LAN) is not one.
+    run(
+        &mut p,
+        A,
+        &arp_request(HOST_A, [172, 16, 1, 13], [172, 16, 1, 14]),
+        0,
+    );
+    // A host asking for its gateway is.
+    run(
+        &mut p,
+        A,
+        &arp_request(HOST_A, [172, 16, 1, 15], [10, 10, 0, 1]),
+        0,
+    );
     let mut ev = Vec::new();
     p.drain_events(&mut ev);
     assert_eq!(
         ev,
-        vec![HalEvent::DynamicEidSeen {
-            iface: svi,
-            eid: ip("172.16.1.10"),
-            map: "Roamer-1".into(),
-        }]
+        vec![
+            seen("172.16.1.10"),
+            seen("172.16.1.11"),
+            seen("172.16.1.15")
+        ]
+    );
+    // Flooded over the LAN extension (the hello-filter port), a host's ARP comes from the
+    // other data centre: not ours to detect.
+    add(&mut p, TableEntry::HelloFilter { port: A });
+    run(
+        &mut p,
+        A,
+        &arp_request(HOST_A, [172, 16, 1, 12], [172, 16, 1, 12]),
+        0,
+    );
+    p.drain_events(&mut ev);
+    assert_eq!(
+        ev,
+        vec![
+            seen("172.16.1.10"),
+            seen("172.16.1.11"),
+            seen("172.16.1.15")
+        ]
+    );
+}
+
+/// A RARP (QEMU announce-self, VMware after a migration) carries the MAC but no IP address:
+/// flooded, the MAC learned on its new port, no dynamic EID until the host's ARP or IP traffic.
+#[test]
+fn a_rarp_moves_the_mac_but_detects_no_dynamic_eid() {
+    let mut p = switch();
+    roamer_1_across_subnets(&mut p);
+    let mut rarp = arp_request(HOST_A, [0; 4], [0; 4]);
+    rarp[12..14].copy_from_slice(&[0x80, 0x35]);
+    rarp[20..22].copy_from_slice(&[0, 3]);
+    rarp[32..38].copy_from_slice(&HOST_A.0);
+    let (out, _) = run(&mut p, A, &rarp, 0);
+    assert!(
+        matches!(out.verdict, Verdict::Flood { .. }),
+        "{:?}",
+        out.verdict
+    );
+    assert_eq!(p.tables.fdb.get(&(v(10), HOST_A)).map(|f| f.port), Some(A));
+    let mut ev = Vec::new();
+    p.drain_events(&mut ev);
+    assert!(
+        !ev.iter()
+            .any(|e| matches!(e, HalEvent::DynamicEidSeen { .. })),
+        "{ev:?}"
     );
 }
 

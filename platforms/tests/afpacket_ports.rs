@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::*;
 use roamer_platforms::PlatformError;
 use roamer_platforms::software::testkit::{
-    Capture, ethernet_frame, have, parse_mac, run, sysfs, unique_prefix,
+    Capture, ethernet_frame, have, parse_mac, require_tool, run, sysfs, unique_prefix,
 };
 use roamer_platforms::software::{AfPacketPort, FRAME_ROOM, FrameSlot, HEADROOM, PortIo};
 
@@ -144,8 +144,7 @@ fn tagged_frames_arrive_with_their_vlan_rx_offload_off() {
     if skip() {
         return;
     }
-    if !have("ethtool") {
-        eprintln!("skipped: needs ethtool to turn rx-vlan offload off");
+    if !require_tool("ethtool", "ethtool") {
         return;
     }
     let host = one_host(None);
@@ -163,8 +162,7 @@ fn sending_with_a_vlan_puts_the_tag_on_the_wire() {
     if skip() {
         return;
     }
-    if !have("tshark") {
-        eprintln!("skipped: needs tshark (scripts/test.sh installs it)");
+    if !require_tool("tshark", "tshark") {
         return;
     }
     let host = one_host(None);

@@ -168,8 +168,7 @@ fn copier_without_vnet_hdr_completes_partial_checksums() {
     if skip() {
         return;
     }
-    if !roamer_platforms::software::testkit::have("ethtool") {
-        eprintln!("skipped: needs ethtool to turn TSO off on the hosts");
+    if !roamer_platforms::software::testkit::require_tool("ethtool", "ethtool") {
         return;
     }
     pings_and_tcp_cross("afpacket-plain", "afpacket-plain");

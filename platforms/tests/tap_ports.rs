@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::*;
 use roamer_platforms::software::port::ones_complement_sum;
 use roamer_platforms::software::testkit::{
-    Capture, Netns, ethernet_frame, have, ip, ping, unique_prefix,
+    Capture, Netns, ethernet_frame, ip, ping, require_tool, unique_prefix,
 };
 use roamer_platforms::software::{FRAME_ROOM, FrameSlot, GSO_FRAME_ROOM, PortIo, TapPort};
 
@@ -149,8 +149,7 @@ fn tags_cross_the_tap_both_ways() {
     }
 
     // Port → host: a frame sent with vlan 42 arrives tagged (seen by tshark in the namespace).
-    if !have("tshark") {
-        eprintln!("skipped the send half: needs tshark");
+    if !require_tool("tshark", "tshark") {
         return;
     }
     let capture = Capture::start(

@@ -74,15 +74,14 @@ const CONVERGE_TIMEOUT: Duration = Duration::from_secs(20);
 static STOP: AtomicBool = AtomicBool::new(false);
 
 pub fn run(name: &str) -> Result<(), RoamerError> {
-    // Say what is missing before building anything.
-    for (tool, package) in [("ip", "iproute2"), ("ping", "iputils-ping")] {
-        let found = std::env::var_os("PATH")
-            .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(tool).is_file()));
-        if !found {
-            return Err(lab_err(format!(
-                "roamer lab needs `{tool}` (Debian package {package}): apt-get install {package}"
-            )));
-        }
+    // Say what is missing before building anything. Only `ip` (iproute2, priority important:
+    // on every Debian and Ubuntu install) is needed; the pings are roamer's own (`lab ping`).
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join("ip").is_file()));
+    if !found {
+        return Err(lab_err(
+            "roamer lab needs `ip` (Debian package iproute2): apt-get install iproute2",
+        ));
     }
     catch_signals()?;
     let files = write_files(name)?;
@@ -210,14 +209,14 @@ fn scenario(lab: &Running) -> Result<(), RoamerError> {
     let moved_at = now_epoch();
     let moved = {
         let mut st = st.clone();
-        migrate::move_host(&mut st, &lab.dir, "host", TO)
+        migrate::move_host(&mut st, &lab.dir, "host", TO, Default::default())
     };
     if let Err(e) = moved {
         let _ = pinger.stop();
         return Err(e);
     }
-    // The VM resumes where it left off: its next packet is the new site's first sight of it.
-    let _ = ping_once(&host_ns, REMOTE);
+    // The host announced itself on arrival (RARP and gratuitous ARP, as QEMU with a virtio-net
+    // guest): only the remote host's pings run; the host sends nothing else.
     let t = Instant::now();
     print_step(
         5,
@@ -466,18 +465,28 @@ fn hsrp_active(brief: &str) -> bool {
     })
 }
 
+/// `ip netns exec NETNS roamer lab ping ARGS…`: roamer's own ICMP echoes from a node.
+fn pinger(netns: &str, args: &[&str]) -> Result<Command, RoamerError> {
+    let exe = std::env::current_exe()
+        .map_err(|e| lab_err(format!("cannot find the roamer binary: {e}")))?;
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", netns])
+        .arg(exe)
+        .args(["lab", "ping"])
+        .args(args)
+        .process_group(0);
+    Ok(c)
+}
+
 /// One ping (1 s timeout) from a node's namespace; whether it was answered.
 fn ping_once(netns: &str, to: &str) -> bool {
-    Command::new("ip")
-        .args([
-            "netns", "exec", netns, "ping", "-n", "-c", "1", "-W", "1", to,
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .status()
-        .is_ok_and(|s| s.success())
+    pinger(netns, &["-c", "1", "-W", "1", to]).is_ok_and(|mut c| {
+        c.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
 }
 
 fn now_epoch() -> f64 {
@@ -494,7 +503,8 @@ struct Reply {
     seq: u32,
 }
 
-/// `ping -D` from a namespace, its replies collected as they arrive.
+/// `roamer lab ping` (timestamped as `ping -D`) from a namespace, its replies collected as they
+/// arrive.
 struct Pinger {
     child: Mutex<Child>,
     replies: Arc<Mutex<Vec<Reply>>>,
@@ -505,28 +515,24 @@ struct Pinger {
 
 impl Pinger {
     fn start(netns: &str, to: &str) -> Result<Pinger, RoamerError> {
-        let mut child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                netns,
-                "ping",
-                "-n",
-                "-D",
+        let mut child = pinger(
+            netns,
+            &[
                 "-i",
                 PING_INTERVAL,
                 "-W",
                 "1",
                 "-w",
                 "120",
+                "--until-stdin-closes",
                 to,
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .map_err(|e| lab_err(format!("cannot run ping: {e}")))?;
+            ],
+        )?
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| lab_err(format!("cannot run roamer lab ping: {e}")))?;
         let replies = Arc::new(Mutex::new(Vec::new()));
         let sent = Arc::new(Mutex::new(None));
         let reader = child.stdout.take().map(|out| {
@@ -557,13 +563,11 @@ impl Pinger {
         self.replies.lock().map(|v| v.clone()).unwrap_or_default()
     }
 
-    /// Stops ping with SIGINT, so that it prints how many requests it sent.
+    /// Stops the pinger by closing its standard input, so that it prints how many requests it
+    /// sent.
     fn stop(&self) -> (Vec<Reply>, Option<u32>) {
         if let Ok(mut c) = self.child.lock() {
-            let _ = Command::new("kill")
-                .args(["-INT", &c.id().to_string()])
-                .stderr(Stdio::null())
-                .status();
+            drop(c.stdin.take());
             let deadline = Instant::now() + Duration::from_secs(2);
             while matches!(c.try_wait(), Ok(None)) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));

@@ -6,11 +6,16 @@
 //! host gets the device wired to the target port, renamed to its interface name and given its
 //! MAC, addresses and routes; the node that held the target port's far end (a parking node) gets
 //! the host's old device, wired to the host's old port, under its own name and MAC.
+//!
+//! A target port with nothing wired to it (its switch runs with it down, `Link not present`)
+//! gets a new link to the host instead, and the host's old link is removed: its old port goes
+//! down the same way. Either way the host then announces itself (see `announce`).
 
 use std::io::Write;
 
 use serde_json::Value;
 
+use super::announce::Announce;
 use super::state::{LinkState, State};
 use super::{ip, lab_err};
 use crate::error::RoamerError;
@@ -114,6 +119,7 @@ pub fn move_host(
     dir: &std::path::Path,
     host: &str,
     to: &str,
+    announce: Announce,
 ) -> Result<(), RoamerError> {
     let (to_node, _) = endpoint(to)?;
     netns(st, to_node)?;
@@ -142,24 +148,18 @@ pub fn move_host(
         let _ = writeln!(std::io::stdout(), "{host_end} is already at {to}");
         return Ok(());
     }
-    let (ti, park_end) = st
-        .links
-        .iter()
-        .enumerate()
-        .find_map(|(i, l)| {
-            if l.a == to {
-                Some((i, l.b.clone()))
-            } else if l.b == to {
-                Some((i, l.a.clone()))
-            } else {
-                None
-            }
-        })
-        .ok_or_else(|| {
-            lab_err(format!(
-                "{to} is not wired in the topology: link it to a spare node (its far end is where the host's old link goes)"
-            ))
-        })?;
+    let wired = st.links.iter().enumerate().find_map(|(i, l)| {
+        if l.a == to {
+            Some((i, l.b.clone()))
+        } else if l.b == to {
+            Some((i, l.a.clone()))
+        } else {
+            None
+        }
+    });
+    let Some((ti, park_end)) = wired else {
+        return move_to_unwired(st, dir, hi, &host_end, &old_port, to, announce);
+    };
     if ti == hi {
         return Err(lab_err(format!("{to} is {host_end} itself")));
     }
@@ -186,26 +186,7 @@ pub fn move_host(
     ip(&["-n", &p_ns, "link", "set", p_if, "up"])?;
     // The host: the device wired to the target port, with the host's identity.
     ip(&["-n", &h_ns, "link", "set", &tmp_p, "name", h_if])?;
-    ip(&["-n", &h_ns, "link", "set", h_if, "address", &host_id.mac])?;
-    ip(&["-n", &h_ns, "link", "set", h_if, "up"])?;
-    for (addr, v6) in &host_id.addrs {
-        let mut args = vec!["-n", &h_ns, "addr", "add", addr.as_str(), "dev", h_if];
-        if *v6 {
-            args.push("nodad");
-        }
-        ip(&args)?;
-    }
-    for (route, v6) in &host_id.routes {
-        let mut args = vec![
-            "-n",
-            h_ns.as_str(),
-            if *v6 { "-6" } else { "-4" },
-            "route",
-            "replace",
-        ];
-        args.extend(route.iter().map(String::as_str));
-        ip(&args)?;
-    }
+    dress(&h_ns, h_if, &host_id, announce)?;
     st.links[hi] = LinkState {
         a: host_end.clone(),
         b: to.to_string(),
@@ -223,6 +204,116 @@ pub fn move_host(
     let _ = writeln!(
         std::io::stdout(),
         "{host_end} moved from {old_port} to {to} ({park_end} now at {old_port})"
+    );
+    Ok(())
+}
+
+/// Gives the host's device `h_if` (in namespace `h_ns`) the host's MAC, addresses and routes,
+/// brings it up, and has the host announce itself as after a live migration.
+fn dress(
+    h_ns: &str,
+    h_if: &str,
+    host_id: &Identity,
+    announce: Announce,
+) -> Result<(), RoamerError> {
+    ip(&["-n", h_ns, "link", "set", h_if, "address", &host_id.mac])?;
+    ip(&["-n", h_ns, "link", "set", h_if, "up"])?;
+    for (addr, v6) in &host_id.addrs {
+        let mut args = vec!["-n", h_ns, "addr", "add", addr.as_str(), "dev", h_if];
+        if *v6 {
+            args.push("nodad");
+        }
+        ip(&args)?;
+    }
+    for (route, v6) in &host_id.routes {
+        let mut args = vec![
+            "-n",
+            h_ns,
+            if *v6 { "-6" } else { "-4" },
+            "route",
+            "replace",
+        ];
+        args.extend(route.iter().map(String::as_str));
+        ip(&args)?;
+    }
+    // As the hypervisor (and the guest) right after a live migration: the network sees it.
+    if announce != Announce::None {
+        let exe = std::env::current_exe()
+            .map_err(|e| lab_err(format!("cannot find the roamer binary: {e}")))?;
+        let exe = exe.to_string_lossy();
+        let mut args = vec![
+            "netns",
+            "exec",
+            h_ns,
+            exe.as_ref(),
+            "lab",
+            "announce",
+            h_if,
+            "--mac",
+            host_id.mac.as_str(),
+            "--kind",
+            match announce {
+                Announce::Garp => "garp",
+                Announce::Rarp => "rarp",
+                _ => "both",
+            },
+        ];
+        for (addr, v6) in &host_id.addrs {
+            if !*v6 && let Some((a, _)) = addr.split_once('/') {
+                args.extend(["--ip", a]);
+            }
+        }
+        ip(&args)?;
+    }
+    Ok(())
+}
+
+/// The move to a port with nothing wired to it (its device absent: the switch has it down,
+/// `Link not present`): the host's old link is removed (its old port goes down the same way)
+/// and a new link is made between the port and the host, as a host plugged in elsewhere.
+fn move_to_unwired(
+    st: &mut State,
+    dir: &std::path::Path,
+    hi: usize,
+    host_end: &str,
+    old_port: &str,
+    to: &str,
+    announce: Announce,
+) -> Result<(), RoamerError> {
+    let (to_node, to_if) = endpoint(to)?;
+    let (h_node, h_if) = endpoint(host_end)?;
+    let to_ns = netns(st, to_node)?.to_string();
+    let h_ns = netns(st, h_node)?.to_string();
+    if ip(&["-n", &to_ns, "link", "show", to_if]).is_ok() {
+        return Err(lab_err(format!(
+            "{to} is not wired in the topology but {to_node} has an interface {to_if}"
+        )));
+    }
+    let host_id = identity(&h_ns, h_if)?;
+    let tmp_h = format!("rlmv{}h", std::process::id() % 100_000_000);
+    let tmp_p = format!("rlmv{}p", std::process::id() % 100_000_000);
+    // The old link goes (both ends: a veth pair), the new one is recorded before it exists
+    // in the root namespace, so that `down` removes a half-made one.
+    ip(&["-n", &h_ns, "link", "del", h_if])?;
+    st.links[hi] = LinkState {
+        a: host_end.to_string(),
+        b: to.to_string(),
+        tmp_a: tmp_h.clone(),
+        tmp_b: tmp_p.clone(),
+    };
+    st.save(dir)?;
+    ip(&[
+        "link", "add", &tmp_h, "type", "veth", "peer", "name", &tmp_p,
+    ])?;
+    ip(&["link", "set", &tmp_p, "netns", &to_ns])?;
+    ip(&["-n", &to_ns, "link", "set", &tmp_p, "name", to_if])?;
+    ip(&["-n", &to_ns, "link", "set", to_if, "up"])?;
+    ip(&["link", "set", &tmp_h, "netns", &h_ns])?;
+    ip(&["-n", &h_ns, "link", "set", &tmp_h, "name", h_if])?;
+    dress(&h_ns, h_if, &host_id, announce)?;
+    let _ = writeln!(
+        std::io::stdout(),
+        "{host_end} moved from {old_port} to {to} (a new link; {old_port} is now unwired)"
     );
     Ok(())
 }

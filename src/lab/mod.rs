@@ -6,9 +6,12 @@
 //! Everything `up` creates is written to a state file before it is created, so `down` removes
 //! exactly that (by name and PID), also after `up` failed halfway.
 
+mod announce;
 pub mod container;
 mod demo;
 mod migrate;
+pub mod ping;
+mod ready;
 mod state;
 mod topology;
 
@@ -45,6 +48,13 @@ pub enum LabCommand {
     Up {
         /// The containerlab topology file.
         file: PathBuf,
+        /// Return once the namespaces, links and daemons exist, without waiting for HSRP,
+        /// registrations and reliable sessions.
+        #[arg(long)]
+        no_wait: bool,
+        /// How long to wait for the lab to converge, in seconds.
+        #[arg(long, default_value_t = ready::DEFAULT_TIMEOUT.as_secs())]
+        timeout: u64,
     },
     /// Check a topology file and every startup configuration it binds; builds nothing.
     Validate {
@@ -68,7 +78,8 @@ pub enum LabCommand {
         command: Vec<String>,
     },
     /// Re-attach a host's link to another node's port, as a migrated VM arrives: same interface
-    /// name, MAC, addresses and routes. The port's far end (a spare node) gets the old link.
+    /// name, MAC, addresses and routes. The port's far end (a spare node) gets the old link; a
+    /// port with nothing wired to it gets a new link, and the old one is removed.
     Move {
         /// The lab's topology file (needed when several labs are up).
         #[arg(long)]
@@ -78,7 +89,20 @@ pub enum LabCommand {
         /// The port it arrives at, NODE:IFACE (e.g. sw2:eth3).
         #[arg(long)]
         to: String,
+        /// What the host sends on arrival, as after a live migration: gratuitous ARP (roamer
+        /// detects the dynamic EID from it), RARP (QEMU announce-self, VMware: the MAC moves,
+        /// no EID until the host talks), both, or none.
+        #[arg(long, value_enum, default_value_t = announce::Announce::Both)]
+        announce: announce::Announce,
     },
+    /// Sends a moved host's announcement from the namespace this runs in (under
+    /// `ip netns exec`).
+    #[command(hide = true)]
+    Announce(announce::AnnounceArgs),
+    /// ICMP echoes from the namespace this runs in (under `ip netns exec`): how the lab pings
+    /// without iputils-ping.
+    #[command(hide = true)]
+    Ping(ping::PingArgs),
 }
 
 pub fn dispatch(args: LabArgs) -> Result<(), RoamerError> {
@@ -86,7 +110,11 @@ pub fn dispatch(args: LabArgs) -> Result<(), RoamerError> {
         return demo::run(&args.name);
     };
     match cmd {
-        LabCommand::Up { file } => up(&file),
+        LabCommand::Up {
+            file,
+            no_wait,
+            timeout,
+        } => up(&file, (!no_wait).then(|| Duration::from_secs(timeout))),
         LabCommand::Validate { file } => validate(&file),
         LabCommand::Down { file } => down(&file),
         LabCommand::Exec {
@@ -94,9 +122,23 @@ pub fn dispatch(args: LabArgs) -> Result<(), RoamerError> {
             node,
             command,
         } => exec(topo.as_deref(), &node, &command),
-        LabCommand::Move { topo, host, to } => {
+        LabCommand::Move {
+            topo,
+            host,
+            to,
+            announce,
+        } => {
             let (mut st, dir) = current(topo.as_deref())?;
-            migrate::move_host(&mut st, &dir, &host, &to)
+            migrate::move_host(&mut st, &dir, &host, &to, announce)
+        }
+        LabCommand::Announce(args) => announce::run(&args),
+        LabCommand::Ping(args) => {
+            if ping::run(&args)? {
+                Ok(())
+            } else {
+                // As ping: status 1 when nothing was answered.
+                std::process::exit(1)
+            }
         }
     }
 }
@@ -114,7 +156,13 @@ fn run(program: &str, args: &[&str]) -> Result<String, RoamerError> {
         .stdin(Stdio::null())
         .process_group(0)
         .output()
-        .map_err(|e| lab_err(format!("cannot run {program}: {e}")))?;
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound && program == "ip" {
+                lab_err("roamer lab needs `ip` (Debian package iproute2): apt-get install iproute2")
+            } else {
+                lab_err(format!("cannot run {program}: {e}"))
+            }
+        })?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
@@ -130,7 +178,9 @@ fn ip(args: &[&str]) -> Result<String, RoamerError> {
     run("ip", args)
 }
 
-pub fn up(file: &Path) -> Result<(), RoamerError> {
+/// Builds the lab; with `wait`, returns once it has converged (or fails after that long,
+/// saying what is missing; the lab stays up).
+pub fn up(file: &Path, wait: Option<Duration>) -> Result<(), RoamerError> {
     let (topo, dir) = bring_up(file)?;
     println!(
         "lab {}: {} node(s), {} link(s) up",
@@ -149,6 +199,11 @@ pub fn up(file: &Path) -> Result<(), RoamerError> {
             ),
             Role::Linux { .. } => println!("  {:<10} {}  linux", n.name, n.netns),
         }
+    }
+    if let Some(timeout) = wait {
+        let _ = std::io::stdout().flush();
+        let st = State::load(&dir)?.ok_or_else(|| lab_err("the lab's state vanished"))?;
+        ready::wait(&st, timeout)?;
     }
     Ok(())
 }

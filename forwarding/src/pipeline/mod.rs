@@ -760,14 +760,23 @@ impl Pipeline {
             self.tables
                 .learn_neighbor(iface, IpAddr::V4(sender_ip), sender_mac, now_ms);
         }
-        if op != 1 || sender_ip.is_unspecified() || sender_ip == target_ip {
-            return None;
-        }
-        let target = IpAddr::V4(target_ip);
         // FHRP isolation: across the LAN extension (the hello-filter port) the other data
         // centre has its own active gateway; answering its hosts for the virtual IP, or by
         // proxy, would pull them (and their dynamic-EID detection) over here.
         let isolated = self.tables.hello_filter.contains(&port);
+        // A host announcing itself detects it: the gratuitous ARP a host (or its hypervisor,
+        // after a live migration) sends when it arrives, or an ARP reply. Not one flooded over
+        // the LAN extension (the hello-filter port): that host is at the other data centre.
+        // A request detects it only when we answer it (below): on an extended LAN every xTR
+        // sees the flooded requests for the other's addresses.
+        let announces = sender_ip == target_ip || op == 2;
+        if announces && !isolated && !sender_ip.is_unspecified() {
+            self.detect_dynamic_eid(iface, IpAddr::V4(sender_ip), now_ms, t);
+        }
+        if op != 1 || sender_ip.is_unspecified() || sender_ip == target_ip {
+            return None;
+        }
+        let target = IpAddr::V4(target_ip);
         if isolated
             && (self
                 .tables
@@ -807,8 +816,7 @@ impl Pipeline {
             }
             _ => return None,
         };
-        // A moved host asks its gateway — us — before it sends anything routed. Only ARPs we
-        // answer count: on an extended LAN every xTR sees the flooded ones.
+        // A moved host asks its gateway — us — before it sends anything routed.
         self.detect_dynamic_eid(iface, IpAddr::V4(sender_ip), now_ms, t);
         let r = &mut self.reply;
         r[..6].copy_from_slice(&sender_mac.0);
@@ -1434,6 +1442,24 @@ impl Pipeline {
             }
             return drop(DropReason::LocalEidNoRoute);
         }
+        // Extended subnet: a host whose MAC is now behind the LAN extension (the hello-filter
+        // port) lives at the other data centre. The packet still reaches it over the extension;
+        // the sender is solicited to ask the mapping system again, as the old data centre does
+        // on NX-OS once the host has moved.
+        if self.across_lan_extension(inner_dst)
+            && self.rate_ok(8, inner_dst, now_ms, self.settings.miss_interval_ms)
+        {
+            t.step(format_args!(
+                "{inner_dst} is across the LAN extension: SMR trigger towards {}",
+                d.outer.src
+            ));
+            self.event(HalEvent::EidNotHere {
+                iid,
+                eid: inner_dst,
+                source_rloc: d.outer.src,
+                inner_source: inner_src,
+            });
+        }
         let out = self.route_ip(frame, inner_dst, now_ms, false, t);
         self.tcp_segments_to_fit(out, frame, t)
     }
@@ -1474,6 +1500,23 @@ impl Pipeline {
             verdict: Verdict::ForwardTcpSegments { port, tag, mss },
             reply: out.reply,
         }
+    }
+
+    /// Whether `ip`, on a connected SVI subnet, was last seen behind a hello-filter port (the
+    /// LAN extension to another data centre of the site).
+    fn across_lan_extension(&self, ip: IpAddr) -> bool {
+        if self.tables.hello_filter.is_empty() {
+            return false;
+        }
+        let Some(NextHop::Connected(iface @ L3Interface::Vlan(vlan))) = self.tables.route(ip)
+        else {
+            return false;
+        };
+        self.tables
+            .neighbors
+            .get(&(iface, ip))
+            .and_then(|n| self.tables.fdb.get(&(vlan, n.mac)))
+            .is_some_and(|f| self.tables.hello_filter.contains(&f.port))
     }
 
     /// A source inside a dynamic-EID range of the ingress interface is reported (then refreshed).

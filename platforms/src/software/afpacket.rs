@@ -190,6 +190,33 @@ impl AfPacketPort {
         })
     }
 
+    /// A port whose interface `name` does not exist (yet): down (`Link::Gone`, "Link not
+    /// present") until an interface of that name appears, then opened on it with `config` as
+    /// [`PortIo::check_link`] reopens a re-created one. Its socket is bound to no interface and
+    /// to no protocol, so it receives nothing meanwhile.
+    pub fn absent(name: &str, config: &AfPacketConfig) -> Result<AfPacketPort, PlatformError> {
+        let fd = sys::packet_socket().map_err(|source| PlatformError::PortIo {
+            port: name.to_string(),
+            op: "socket(AF_PACKET, SOCK_RAW)",
+            source,
+        })?;
+        Ok(AfPacketPort {
+            name: name.to_string(),
+            // No interface has index 0: the first check opens the port once the name exists.
+            ifindex: 0,
+            fd,
+            mac: [0; 6],
+            mtu: 1500,
+            features: PortFeatures::default(),
+            stats: PortStats::default(),
+            metas: Box::new([RecvMeta::default(); BATCH]),
+            sendable: Box::new([false; BATCH]),
+            config: config.clone(),
+            netns: File::open(THREAD_NETNS).ok(),
+            reopen_error: None,
+        })
+    }
+
     /// Opens the port again on the interface of its name now (in the namespace it was first
     /// opened in, from a short-lived thread there when the caller is elsewhere); counters kept.
     fn reopen(&mut self) -> Result<(), PlatformError> {

@@ -451,6 +451,8 @@ impl Datapath {
         let pollable = fds.len() <= 8;
         let mut ready = vec![true; fds.len()];
         let mut last_aging = 0u64;
+        // A port whose interface is not there yet is down from the start, not after a second.
+        self.check_links(&mut fds);
         let mut last_link_check = 0u64;
         while !self.stop.load(Ordering::Relaxed) {
             let mut moved = 0;

@@ -68,6 +68,34 @@ pub fn privileged() -> bool {
     })
 }
 
+/// Whether a test that needs something it does not have may skip: never while `CI` is set
+/// (there a test that cannot run fails, with `what` in its message, instead of passing
+/// silently); elsewhere it says so on stderr and the caller returns.
+fn may_skip(what: &str) -> bool {
+    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+        panic!(
+            "this test needs {what}, which is missing (CI is set: a test that cannot run fails)"
+        );
+    }
+    eprintln!("SKIPPED (not run): needs {what}");
+    true
+}
+
+/// True when the test runs as root; else false after a note (outside CI) or a panic (in CI,
+/// see [`may_skip`]). `why`: what root is needed for.
+pub fn require_root(why: &str) -> bool {
+    privileged() || !may_skip(&format!("root ({why})"))
+}
+
+/// True when `tool` is on the PATH; else false after a note (outside CI) or a panic (in CI).
+/// `package`: the Debian package that has it.
+pub fn require_tool(tool: &str, package: &str) -> bool {
+    have(tool)
+        || !may_skip(&format!(
+            "`{tool}` (apt-get install {package}; scripts/test.sh installs it)"
+        ))
+}
+
 /// A network namespace, deleted (with everything in it) on drop.
 #[derive(Debug)]
 pub struct Netns {

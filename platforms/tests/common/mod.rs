@@ -5,19 +5,16 @@
 
 use std::time::{Duration, Instant};
 
-use roamer_platforms::software::testkit::{Netns, Veth, privileged, unique_prefix};
+use roamer_platforms::software::testkit::{Netns, Veth, require_root, unique_prefix};
 use roamer_platforms::software::{AfPacketConfig, AfPacketPort, FrameSlot, PortIo};
 
 /// Experimental EtherType (IEEE 802 local experimental 1) the tests mark their frames with.
 pub const TEST_ETHERTYPE: u16 = 0x88b5;
 
-/// True (and a note on stderr) when the test cannot run: not root.
+/// True (and a note on stderr) when the test cannot run: not root. Under `CI` a test that
+/// cannot run fails instead (see `testkit::require_root`).
 pub fn skip() -> bool {
-    if privileged() {
-        return false;
-    }
-    eprintln!("skipped: needs root (network namespaces, AF_PACKET, TAP)");
-    true
+    !require_root("network namespaces, AF_PACKET, TAP")
 }
 
 /// A namespace with one end of a veth pair in it (`ns_dev`, addressed `cidr` if given); the

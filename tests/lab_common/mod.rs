@@ -1,0 +1,269 @@
+//! The lab tests' helpers: a scenario's lab brought up by `roamer lab up` under a lab name of
+//! its own, commands on its nodes, pings with roamer's own ICMP echoes (`roamer lab ping`, so
+//! the tests need no iputils-ping), and waits on conditions.
+#![allow(dead_code)]
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub fn roamer(state: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_roamer"));
+    c.env("ROAMER_LAB_DIR", state);
+    c
+}
+
+#[derive(Debug)]
+pub struct Out {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn run(cmd: &mut Command) -> Out {
+    let out = cmd.output().unwrap();
+    Out {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn netns_list() -> String {
+    String::from_utf8_lossy(
+        &Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned()
+}
+
+/// A scenario's lab, up; `roamer lab down` when dropped (also after a failed assertion).
+pub struct Lab {
+    pub name: String,
+    pub file: PathBuf,
+    pub state: PathBuf,
+    up_output: String,
+    _tmp: tempfile::TempDir,
+}
+
+impl Lab {
+    /// Copies `images/containerlab/SCENARIO.clab.yml` and its configurations, renames the lab
+    /// `TAG<pid>`, brings it up.
+    pub fn up(scenario: &str, tag: &str) -> Lab {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/containerlab");
+        let tmp = tempfile::tempdir().unwrap();
+        let name = format!("{tag}{}", std::process::id());
+        let text = std::fs::read_to_string(src.join(format!("{scenario}.clab.yml"))).unwrap();
+        let text: String = text
+            .lines()
+            .map(|l| {
+                if l.starts_with("name:") {
+                    format!("name: {name}\n")
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        let file = tmp.path().join(format!("{scenario}.clab.yml"));
+        std::fs::write(&file, text).unwrap();
+        std::fs::create_dir(tmp.path().join(scenario)).unwrap();
+        for e in std::fs::read_dir(src.join(scenario)).unwrap() {
+            let p = e.unwrap().path();
+            std::fs::copy(&p, tmp.path().join(scenario).join(p.file_name().unwrap())).unwrap();
+        }
+        let mut lab = Lab {
+            name,
+            file,
+            state: tmp.path().join("state"),
+            up_output: String::new(),
+            _tmp: tmp,
+        };
+        let up = run(roamer(&lab.state).args(["lab", "up"]).arg(&lab.file));
+        assert!(up.ok, "lab up: {}{}", up.stdout, up.stderr);
+        // `lab up` returns once the lab has converged, one status line per roamer node.
+        assert!(
+            up.stdout.contains(" converged in ") && !up.stdout.contains("WAITING"),
+            "lab up: {}",
+            up.stdout
+        );
+        lab.up_output = up.stdout;
+        lab
+    }
+
+    pub fn netns(&self, node: &str) -> String {
+        format!("clab-{}-{node}", self.name)
+    }
+
+    /// `roamer lab exec NODE CMD`: a CLI command on a roamer node, a shell command elsewhere.
+    pub fn exec(&self, node: &str, cmd: &str) -> Out {
+        run(roamer(&self.state)
+            .args(["lab", "exec", "--topo"])
+            .arg(&self.file)
+            .args([node, cmd]))
+    }
+
+    pub fn show(&self, node: &str, cmd: &str) -> String {
+        let out = self.exec(node, cmd);
+        assert!(out.ok, "{node}: {cmd}: {}", out.stderr);
+        out.stdout
+    }
+
+    /// One echo (1 s timeout) from `node` with roamer's own pinger; whether it was answered.
+    pub fn ping(&self, node: &str, to: &str) -> bool {
+        self.ping_count(node, to, 1, "1").contains(" 1 received")
+    }
+
+    /// `count` echoes `interval` seconds apart from `node` (roamer's own pinger); its output,
+    /// ending in `N packets transmitted, M received`.
+    pub fn ping_count(&self, node: &str, to: &str, count: u32, interval: &str) -> String {
+        let out = run(Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.netns(node),
+                env!("CARGO_BIN_EXE_roamer"),
+            ])
+            .args([
+                "lab",
+                "ping",
+                "-c",
+                &count.to_string(),
+                "-i",
+                interval,
+                "-W",
+                "1",
+                to,
+            ]));
+        out.stdout
+    }
+
+    /// `roamer lab up`'s output.
+    pub fn up_output(&self) -> &str {
+        &self.up_output
+    }
+
+    pub fn move_host(&self, host: &str, to: &str) {
+        let mv = run(roamer(&self.state)
+            .args(["lab", "move", "--topo"])
+            .arg(&self.file)
+            .args([host, "--to", to]));
+        assert!(mv.ok, "lab move: {}{}", mv.stdout, mv.stderr);
+    }
+
+    /// `node` pings `to` every 100 ms while `during` runs (after 1.5 s of steady pings);
+    /// returns the replies' arrival times and when `during` started.
+    pub fn ping_across(&self, node: &str, to: &str, during: impl FnOnce()) -> Pings {
+        let mut pinger = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.netns(node),
+                env!("CARGO_BIN_EXE_roamer"),
+            ])
+            .args(["lab", "ping", "-i", "0.1", "-W", "1", "-c", "100", to])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Steady before `during`: 15 replies read (its output is read on to the end after).
+        let mut reader = std::io::BufReader::new(pinger.stdout.take().unwrap());
+        let mut text = String::new();
+        let mut answered = 0;
+        while answered < 15 {
+            let mut line = String::new();
+            use std::io::BufRead;
+            if reader.read_line(&mut line).unwrap() == 0 {
+                break;
+            }
+            answered += usize::from(line.contains("bytes from"));
+            text.push_str(&line);
+        }
+        assert_eq!(answered, 15, "pings before the move:\n{text}");
+        let at = epoch();
+        during();
+        use std::io::Read;
+        reader.read_to_string(&mut text).unwrap();
+        pinger.wait().unwrap();
+        let replies = text
+            .lines()
+            .filter(|l| l.contains("bytes from"))
+            .filter_map(|l| l.strip_prefix('[')?.split(']').next()?.parse().ok())
+            .collect();
+        Pings { at, replies, text }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let down = run(roamer(&self.state).args(["lab", "down"]).arg(&self.file));
+        let left = netns_list();
+        let prefix = format!("clab-{}-", self.name);
+        if !std::thread::panicking() {
+            assert!(down.ok, "lab down: {}{}", down.stdout, down.stderr);
+            assert!(!left.contains(&prefix), "namespaces left: {left}");
+        }
+    }
+}
+
+pub fn epoch() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+pub struct Pings {
+    /// When the move started (epoch seconds).
+    pub at: f64,
+    /// Arrival time of each reply.
+    pub replies: Vec<f64>,
+    pub text: String,
+}
+
+impl Pings {
+    pub fn after(&self) -> usize {
+        self.replies.iter().filter(|t| **t > self.at).count()
+    }
+
+    /// From the move to the first reply after the longest silence that follows it.
+    pub fn outage(&self) -> Duration {
+        let mut last = self.at;
+        let mut longest = 0.0f64;
+        for t in self.replies.iter().filter(|t| **t > self.at) {
+            longest = longest.max(t - last);
+            last = *t;
+        }
+        Duration::from_secs_f64(longest)
+    }
+}
+
+pub fn wait_for(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> Option<String>,
+) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(ok) = check() {
+            return ok;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The group row of `show hsrp brief` is Active.
+pub fn hsrp_active(brief: &str) -> bool {
+    brief.lines().any(|l| {
+        let mut w = l.split_whitespace();
+        w.next().is_some_and(|i| i.starts_with("Vlan")) && w.any(|x| x == "Active")
+    })
+}
+
+pub fn registered(site: &str, prefix: &str, by: &str) -> bool {
+    site.lines()
+        .any(|l| l.contains(prefix) && l.contains(by) && l.contains(" yes"))
+}

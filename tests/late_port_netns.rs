@@ -1,0 +1,109 @@
+//! A port whose device does not exist when the switch starts (containerlab attaching a link
+//! late, a host moved to a spare port, a NIC hot-plugged): the switch starts at once, the port
+//! is down with `Link not present`, and it comes up and forwards within about a second of the
+//! device appearing.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Daemon, wait_for};
+use roamer_platforms::software::testkit::{self, Netns, Veth};
+
+/// A host namespace on one end of `veth`, addressed, with its default gateway.
+fn host(prefix: &str, name: &str, veth: &Veth, dev: &str, cidr: &str, gw: &str) -> Netns {
+    let ns = Netns::new(&format!("{prefix}{name}")).expect("netns");
+    veth.move_to(dev, &ns).expect("move");
+    ns.addr(dev, cidr).expect("address");
+    ns.ip(&["route", "add", "default", "via", gw])
+        .expect("gateway");
+    ns
+}
+
+/// Ethernet1/2's row of `show interface brief`.
+fn row(d: &Daemon) -> String {
+    let out = d.exec("show interface brief");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.stdout
+        .lines()
+        .find(|l| l.starts_with("Eth1/2"))
+        .unwrap_or_else(|| panic!("no Eth1/2 row:\n{}", out.stdout))
+        .to_string()
+}
+
+#[test]
+fn a_port_whose_device_appears_five_seconds_after_start_comes_up_and_forwards() {
+    if !testkit::require_root("network namespaces and AF_PACKET ports") {
+        return;
+    }
+    let p = testkit::unique_prefix();
+    let sw = Netns::new(&format!("{p}s")).expect("switch netns");
+    let v1 = Veth::new(&format!("{p}p1"), &format!("{p}p1h")).expect("veth");
+    v1.move_to(&format!("{p}p1"), &sw).expect("move");
+    sw.ip(&["link", "set", &format!("{p}p1"), "up"])
+        .expect("up");
+    let _h1 = host(
+        &p,
+        "a",
+        &v1,
+        &format!("{p}p1h"),
+        "10.10.0.5/24",
+        "10.10.0.1",
+    );
+    let config = format!(
+        "hostname sw1\nroamer platform port Ethernet1/1 {p}p1\nroamer platform port Ethernet1/2 {p}p2\nfeature interface-vlan\nvlan 10,20\ninterface Ethernet1/1\n  switchport\n  switchport access vlan 10\ninterface Ethernet1/2\n  switchport\n  switchport access vlan 20\ninterface Vlan10\n  ip address 10.10.0.1/24\ninterface Vlan20\n  ip address 10.20.0.1/24\n"
+    );
+    let started = Instant::now();
+    let d = Daemon::start_in_netns(&config, sw.name());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the switch started at once ({:?}), not waiting for {p}p2",
+        started.elapsed()
+    );
+    let r = row(&d);
+    assert!(
+        r.contains("down") && r.contains("Link not present"),
+        "the port without its device is down: {r}"
+    );
+
+    // The device appears 5 s after the start (the delay is the scenario, not a synchronisation).
+    std::thread::sleep(Duration::from_secs(5).saturating_sub(started.elapsed()));
+    let v2 = Veth::new(&format!("{p}p2"), &format!("{p}p2h")).expect("veth");
+    v2.move_to(&format!("{p}p2"), &sw).expect("move");
+    sw.ip(&["link", "set", &format!("{p}p2"), "up"])
+        .expect("up");
+    let appeared = Instant::now();
+    let h2 = host(
+        &p,
+        "b",
+        &v2,
+        &format!("{p}p2h"),
+        "10.20.0.6/24",
+        "10.20.0.1",
+    );
+    let r = wait_for("Eth1/2 up", Duration::from_secs(3), || {
+        let r = row(&d);
+        r.contains(" up ").then_some(r)
+    });
+    let took = appeared.elapsed();
+    assert!(
+        took < Duration::from_millis(2000),
+        "up {took:?} after the device appeared: {r}"
+    );
+    // Traffic through it, both ways (the first echo may be spent on ARP).
+    let out = h2
+        .exec(&[
+            "ping",
+            "-c",
+            "3",
+            "-i",
+            "0.2",
+            "-W",
+            "1",
+            "-w",
+            "5",
+            "10.10.0.5",
+        ])
+        .unwrap_or_else(|e| panic!("ping through the late port: {e}"));
+    assert!(!out.contains(" 0 received"), "{out}");
+}
