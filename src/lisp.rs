@@ -268,7 +268,9 @@ impl Lisp {
             HalEvent::DynamicEidSeen { iface, eid, map } => {
                 x.dynamic_eid_seen(*iface, *eid, map, now, &mut self.out)
             }
-            HalEvent::MapCacheMiss { dest, .. } => x.map_cache_miss(*dest, now, &mut self.out),
+            HalEvent::MapCacheMiss { dest, source, .. } => {
+                x.map_cache_miss(*dest, *source, now, &mut self.out)
+            }
             HalEvent::EidNotHere {
                 eid,
                 source_rloc,

@@ -84,6 +84,9 @@ pub fn collect(cfg: &Config, dataplane: &Dataplane) -> ShowTables {
             ("punted", c.punted),
             ("replies", c.replies),
             ("events-dropped", c.events_dropped),
+            ("link-local-control", c.link_local_control),
+            ("held", c.held),
+            ("held-released", c.released),
         ] {
             out.counters.push((name.to_string(), n));
         }

@@ -151,6 +151,9 @@ pub struct Tables {
     pub hello_filter: std::collections::HashSet<PortId>,
     /// Learning refused because a table was full.
     pub learn_drops: u64,
+    /// Counts changes that may let a held packet go on (a table operation applied, a
+    /// neighbour learned): the pipeline looks at its held packets again when it moves.
+    pub generation: u64,
 }
 
 /// A next hop and how many routes go through it.
@@ -213,6 +216,7 @@ impl Tables {
             away: IpLpm::new(),
             hello_filter: std::collections::HashSet::new(),
             learn_drops: 0,
+            generation: 0,
         }
     }
 
@@ -359,6 +363,7 @@ impl Tables {
                 false
             }
             None => {
+                self.generation += 1;
                 self.neighbors.insert(
                     (iface, ip),
                     Neighbor {
@@ -405,6 +410,7 @@ impl Tables {
             self.set(&op.entry, false);
         }
         self.set(&op.entry, adding);
+        self.generation += 1;
         Ok(())
     }
 

@@ -413,7 +413,7 @@ fn a_moved_host_that_never_asks_is_asked_for_from_the_svi_address() {
     );
     let to_vm = udp(HOST_B, ROUTER_MAC, [10, 20, 0, 6], [172, 16, 1, 20], 64);
     let (out, _) = run(&mut p, B, &to_vm, 0);
-    assert_eq!(out.verdict, Verdict::Drop(DropReason::Glean));
+    assert_eq!(out.verdict, Verdict::Held, "held until the VM answers");
     let r = p.reply();
     assert_eq!(&r[12..14], &[0x08, 0x06], "an ARP request");
     assert_eq!(&r[28..32], &[10, 10, 0, 1], "from the SVI's own address");
@@ -468,7 +468,11 @@ fn unresolved_next_hop_is_gleaned_with_an_arp_request() {
     let mut p = switch();
     let frame = udp(HOST_A, ROUTER_MAC, [10, 10, 0, 5], [10, 20, 0, 6], 64);
     let (out, _) = run(&mut p, A, &frame, 1);
-    assert_eq!(out.verdict, Verdict::Drop(DropReason::Glean));
+    assert_eq!(
+        out.verdict,
+        Verdict::Held,
+        "held until the neighbour answers"
+    );
     assert_eq!(out.reply, Some(ReplyTo::Vlan(v(20))));
     let r = p.reply();
     assert_eq!(&r[..6], &[0xff; 6]);
@@ -569,7 +573,8 @@ fn map_cache_miss_is_reported_once_per_interval() {
     for now in [0, 10, 500] {
         assert_eq!(
             run(&mut p, A, &frame, now).0.verdict,
-            Verdict::Drop(DropReason::MapCacheMiss)
+            Verdict::Held,
+            "held for the Map-Reply"
         );
     }
     run(&mut p, A, &frame, 1500);
@@ -580,7 +585,8 @@ fn map_cache_miss_is_reported_once_per_interval() {
         vec![
             HalEvent::MapCacheMiss {
                 iid: Iid::default(),
-                dest: ip("172.16.9.9")
+                dest: ip("172.16.9.9"),
+                source: ip("10.10.0.5"),
             };
             2
         ]
@@ -1111,7 +1117,7 @@ fn ipv6_routes_between_svis_with_hop_limit_and_gleans_with_ns() {
     let (out, _) = run(&mut p, A, &frame, 1);
     assert_eq!(
         (out.verdict, out.reply),
-        (Verdict::Drop(DropReason::Glean), Some(ReplyTo::Vlan(v(20))))
+        (Verdict::Held, Some(ReplyTo::Vlan(v(20))))
     );
     let r = p.reply().to_vec();
     assert_eq!(&r[..6], &[0x33, 0x33, 0xff, 0, 0, 6]);

@@ -69,6 +69,9 @@ pub enum HalEvent {
     MapCacheMiss {
         iid: Iid,
         dest: IpAddr,
+        /// The inner source of the packet that missed: the Map-Request's Source-EID (RFC 9301
+        /// §5.3; AFI 0 there is for refreshes and RLOC probes).
+        source: IpAddr,
     },
     /// A decapsulated packet was for an EID that is not here (the SMR trigger).
     EidNotHere {

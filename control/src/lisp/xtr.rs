@@ -760,7 +760,15 @@ impl Xtr {
     }
 
     /// The ITR has no usable mapping for `dest`: ask the map-resolver.
-    pub fn map_cache_miss(&mut self, dest: IpAddr, now_ms: u64, out: &mut Vec<Output>) {
+    /// A packet from the local host `source` to `dest` found no map-cache entry: ask, with
+    /// `source` as the Map-Request's Source-EID (RFC 9301 §5.3).
+    pub fn map_cache_miss(
+        &mut self,
+        dest: IpAddr,
+        source: IpAddr,
+        now_ms: u64,
+        out: &mut Vec<Output>,
+    ) {
         if !self.itr {
             return;
         }
@@ -768,7 +776,10 @@ impl Xtr {
         if self.pending.keys().any(|p| p.contains(dest)) {
             return;
         }
-        self.request(prefix, None, false, now_ms, out);
+        // Only a unicast address of the destination's family is a Source-EID.
+        let source = Some(source)
+            .filter(|s| s.is_ipv4() == dest.is_ipv4() && !s.is_unspecified() && !s.is_multicast());
+        self.request(prefix, source, false, now_ms, out);
     }
 
     // ----------------------------------------------------------------- received messages
@@ -1820,7 +1831,7 @@ mod tests {
         let mut x = Xtr::new(&cfg(""), 0);
         let mut out = Vec::new();
         let dest: IpAddr = "10.3.0.10".parse().unwrap();
-        x.map_cache_miss(dest, 0, &mut out);
+        x.map_cache_miss(dest, "10.1.0.9".parse().unwrap(), 0, &mut out);
         let s = sends(&out);
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].0, ms());
@@ -1834,9 +1845,13 @@ mod tests {
         assert_eq!(req.itr_rlocs, vec!["192.0.2.1".parse::<IpAddr>().unwrap()]);
         assert_eq!(req.records[0].prefix(), Some(Prefix::host(dest)));
         assert!(!req.smr && !req.smr_invoked && !req.probe);
+        // RFC 9301 §5.3: the Source-EID is the host whose packet missed (AFI 0 is for
+        // refreshes and RLOC probes), also as the ECM's inner source.
+        assert_eq!(req.source_eid, Address::Ip("10.1.0.9".parse().unwrap()));
+        assert_eq!(ecm.inner_src, "10.1.0.9".parse::<IpAddr>().unwrap());
         // A second miss while waiting sends nothing.
         out.clear();
-        x.map_cache_miss(dest, 10, &mut out);
+        x.map_cache_miss(dest, "10.1.0.9".parse().unwrap(), 10, &mut out);
         assert!(out.is_empty());
         // A reply with an unknown nonce is counted and ignored.
         let record = record("10.3.0.0/24".parse().unwrap(), "192.0.2.3");
@@ -1894,7 +1909,12 @@ mod tests {
                 .map(|(to, _)| to)
                 .collect()
         };
-        x.map_cache_miss("10.3.0.10".parse().unwrap(), 0, &mut out);
+        x.map_cache_miss(
+            "10.3.0.10".parse().unwrap(),
+            "10.1.0.9".parse().unwrap(),
+            0,
+            &mut out,
+        );
         let first = requests(&out)[0];
         out.clear();
         x.tick(999, &mut out);
@@ -1975,7 +1995,7 @@ mod tests {
         assert!(out.is_empty());
         assert_eq!(x.counters.smrs_ignored, 1);
         // Cache it through a request and reply.
-        x.map_cache_miss(dest, 0, &mut out);
+        x.map_cache_miss(dest, "10.1.0.9".parse().unwrap(), 0, &mut out);
         let LispMessage::MapRequest(req) = *Ecm::parse(&sends(&out)[0].1).unwrap().message else {
             panic!()
         };
@@ -2298,7 +2318,7 @@ mod tests {
         let mut out = Vec::new();
         for i in 0..1000u32 {
             let a = IpAddr::V4((0x0a03_0000u32 + i).into());
-            x.map_cache_miss(a, 0, &mut out);
+            x.map_cache_miss(a, "10.1.0.9".parse().unwrap(), 0, &mut out);
             x.dynamic_eid_seen(
                 vlan10(),
                 IpAddr::V4((0x0a09_0000u32 + i).into()),

@@ -175,6 +175,20 @@ impl Pipeline {
                 },
             };
         }
+        if let (IpAddr::V6(s6), IpAddr::V6(d6)) = (src, dst)
+            && (d6.is_multicast() || d6.is_unicast_link_local() || s6.is_unicast_link_local())
+        {
+            // Router and neighbour solicitations, MLD, link-local chatter: never routed (and
+            // never an expired hop limit), counted on their own.
+            t.step(format_args!(
+                "link-local or multicast {dst}: link control traffic, not routed"
+            ));
+            self.counters.link_local_control += 1;
+            return Outcome {
+                verdict: Verdict::Consumed,
+                reply: None,
+            };
+        }
         if hop <= 1 {
             t.step(format_args!(
                 "hop limit {hop} expires here: ICMPv6 time exceeded"

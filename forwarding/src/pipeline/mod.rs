@@ -14,8 +14,12 @@ use roamer_hal::{
 
 #[doc(hidden)]
 pub mod fuzz_harness;
+mod hold;
 mod icmp;
 mod ipv6;
+mod nonce;
+
+pub use hold::{HOLD_FRAME_MAX, Resumed};
 
 use crate::tables::Tables;
 use crate::wire::checksum;
@@ -64,10 +68,15 @@ pub enum DropReason {
     Glean,
     TooBig,
     HelloFiltered,
+    /// A packet that could not be held for its map-cache entry or neighbour: the per-
+    /// destination bound pushed it out, or every slot was taken.
+    HoldOverflow,
+    /// A held packet whose map-cache entry or neighbour did not come in time.
+    HoldTimeout,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 22] = [
+    pub const ALL: [DropReason; 24] = [
         DropReason::Runt,
         DropReason::BadSourceMac,
         DropReason::UnknownPort,
@@ -90,6 +99,8 @@ impl DropReason {
         DropReason::Glean,
         DropReason::TooBig,
         DropReason::HelloFiltered,
+        DropReason::HoldOverflow,
+        DropReason::HoldTimeout,
     ];
 
     pub fn name(self) -> &'static str {
@@ -116,6 +127,8 @@ impl DropReason {
             DropReason::Glean => "glean",
             DropReason::TooBig => "too-big-to-encapsulate",
             DropReason::HelloFiltered => "hsrp-hello-filtered",
+            DropReason::HoldOverflow => "hold-overflow",
+            DropReason::HoldTimeout => "hold-timeout",
         }
     }
 }
@@ -167,6 +180,9 @@ pub enum Verdict {
     Fragment {
         max_ip_len: u16,
     },
+    /// Held until its map-cache entry or next hop is resolved (see [`Pipeline::poll_held`]);
+    /// the caller does nothing with it now.
+    Held,
     Drop(DropReason),
 }
 
@@ -262,6 +278,13 @@ pub struct Counters {
     /// packets) that the backend cut into their datagrams ([`Verdict::Segment`]).
     pub udp_segments_received: u64,
     pub events_dropped: u64,
+    /// IPv6 link-local and multicast traffic to a routed interface that is not for one of our
+    /// addresses (router and neighbour solicitations, MLD): taken, never routed.
+    pub link_local_control: u64,
+    /// Packets held for a map-cache entry or a neighbour ([`Verdict::Held`]).
+    pub held: u64,
+    /// Held packets sent on when what they waited for came.
+    pub released: u64,
     pub drops: HashMap<&'static str, u64>,
 }
 
@@ -306,6 +329,13 @@ pub struct Settings {
     /// L: the largest packet sent to an ETR without fragmentation (RFC 9300 §7.1), where the
     /// MTU of the port towards the RLOC is not known ([`Pipeline::set_port_mtu`]).
     pub underlay_mtu: u16,
+    /// Packets held per destination (a map-cache miss, an unresolved neighbour) until it
+    /// resolves; a new one pushes out the oldest. 0: nothing is held.
+    pub hold_per_destination: usize,
+    /// Packets held in all (each slot takes [`HOLD_FRAME_MAX`] octets, allocated once).
+    pub hold_total: usize,
+    /// A held packet is dropped (and counted) after this long.
+    pub hold_timeout_ms: u64,
 }
 
 impl Default for Settings {
@@ -316,6 +346,9 @@ impl Default for Settings {
             max_events: 4096,
             max_tracked: 65_536,
             underlay_mtu: 1500,
+            hold_per_destination: 4,
+            hold_total: 256,
+            hold_timeout_ms: 3000,
         }
     }
 }
@@ -332,10 +365,16 @@ pub struct Pipeline {
     reply: [u8; 256],
     reply_len: usize,
     flow_seed: u32,
+    /// The LISP data header's nonce generator (RFC 9300 §5.3: random, not the flow hash).
+    nonces: nonce::Nonces,
     /// Where the routed frame being processed came in (for ICMP errors from deep inside).
     ingress: Option<(L3Interface, PortId, Option<VlanId>)>,
     /// The IP MTU of each port, as the backend reads it from the interface.
     port_mtu: HashMap<PortId, u16>,
+    /// Packets waiting for a map-cache entry or a neighbour.
+    hold: hold::HoldQueue,
+    /// Whether the frame being processed may be held (not while tracing or originating).
+    may_hold: bool,
 }
 
 impl Pipeline {
@@ -349,8 +388,11 @@ impl Pipeline {
             reply: [0; 256],
             reply_len: 0,
             flow_seed: 0x9e37_79b9,
+            nonces: nonce::Nonces::from_entropy(),
             ingress: None,
             port_mtu: HashMap::new(),
+            hold: hold::HoldQueue::new(settings.hold_total),
+            may_hold: false,
         }
     }
 
@@ -362,6 +404,12 @@ impl Pipeline {
     pub fn set_port_mtu(&mut self, port: PortId, mtu: u32) {
         let mtu = u16::try_from(mtu).unwrap_or(u16::MAX);
         self.port_mtu.insert(port, mtu);
+    }
+
+    /// Seeds the LISP nonce generator (tests; by default it is seeded from the system's
+    /// randomness when the pipeline is made).
+    pub fn seed_nonces(&mut self, seed: u64) {
+        self.nonces = nonce::Nonces::new(seed);
     }
 
     /// The IP MTU of `port` as last told ([`Pipeline::set_port_mtu`]).
@@ -462,6 +510,7 @@ impl Pipeline {
     ) -> Outcome {
         self.counters.rx += 1;
         self.reply_len = 0;
+        self.may_hold = T::LEARN;
         let out = self.ingress(port, rx_tag, frame, now_ms, t);
         self.count(&out);
         out
@@ -477,6 +526,7 @@ impl Pipeline {
                 self.counters.punted += 1;
             }
             Verdict::ForwardTcpSegments { .. } => self.counters.tcp_segmented += 1,
+            Verdict::Held => self.counters.held += 1,
             Verdict::Forward { .. }
             | Verdict::Consumed
             | Verdict::Segment { .. }
@@ -507,6 +557,8 @@ impl Pipeline {
         self.reply_len = 0;
         // Nothing came in: ICMP errors built deeper down must not go to a previous frame's port.
         self.ingress = None;
+        // The control plane sends again itself.
+        self.may_hold = false;
         let out = self.originate_ipv4(frame, now_ms);
         self.count(&out);
         out
@@ -1061,10 +1113,12 @@ impl Pipeline {
         let Some(n) = self.tables.neighbors.get(&(egress, neighbor)).copied() else {
             t.step(format_args!("{neighbor} on {egress} not resolved: glean"));
             let reply = self.glean(egress, neighbor, now_ms);
-            return Outcome {
-                verdict: Verdict::Drop(DropReason::Glean),
-                reply,
+            let waiting = hold::Waiting::Neighbor {
+                iface: egress,
+                ip: neighbor,
             };
+            let out = self.hold(waiting, frame, now_ms, DropReason::Glean);
+            return Outcome { reply, ..out };
         };
         let Some(src_mac) = self.tables.iface_mac.get(&egress).copied() else {
             return Outcome {
@@ -1123,14 +1177,18 @@ impl Pipeline {
             reply: None,
         };
         let Some(entry) = self.tables.map_cache(dst) else {
-            if self.rate_ok(0, dst, now_ms, self.settings.miss_interval_ms) {
+            if self.rate_ok(0, dst, now_ms, self.settings.miss_interval_ms)
+                && let Some(source) = inner_source(frame.bytes())
+            {
                 self.event(HalEvent::MapCacheMiss {
                     iid: Iid::default(),
                     dest: dst,
+                    source,
                 });
             }
             t.step(format_args!("map-cache miss for {dst}: Map-Request"));
-            return drop(DropReason::MapCacheMiss);
+            let waiting = hold::Waiting::MapCache { dst, decrement };
+            return self.hold(waiting, frame, now_ms, DropReason::MapCacheMiss);
         };
         t.step(format_args!(
             "map-cache {} (IID {}): {} locator(s)",
@@ -1147,8 +1205,14 @@ impl Pipeline {
             return match negative {
                 NegativeAction::NativelyForward => drop(DropReason::NoRoute),
                 NegativeAction::SendMapRequest => {
-                    if self.rate_ok(0, dst, now_ms, self.settings.miss_interval_ms) {
-                        self.event(HalEvent::MapCacheMiss { iid, dest: dst });
+                    if self.rate_ok(0, dst, now_ms, self.settings.miss_interval_ms)
+                        && let Some(source) = inner_source(frame.bytes())
+                    {
+                        self.event(HalEvent::MapCacheMiss {
+                            iid,
+                            dest: dst,
+                            source,
+                        });
                     }
                     drop(DropReason::NegativeMapCache)
                 }
@@ -1237,7 +1301,7 @@ impl Pipeline {
         let inner_start = frame.start + ETH_LEN;
         let header = LispDataRepr {
             nonce: NonceField::Nonce {
-                nonce: hash & 0x00ff_ffff,
+                nonce: self.nonces.next_24(),
                 echo_request: false,
             },
             instance_id: (iid.get() != 0).then_some(iid),

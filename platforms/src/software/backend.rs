@@ -26,7 +26,9 @@ use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use roamer_forwarding::pipeline::{DropReason, Frame, Pipeline, ReplyTo, Settings, Verdict};
+use roamer_forwarding::pipeline::{
+    DropReason, Frame, Outcome, Pipeline, ReplyTo, Settings, Verdict,
+};
 use roamer_forwarding::tables::{Limits, Tables};
 use roamer_hal::{
     Backend, Capabilities, HalError, HalEvent, InjectTarget, PacketIo, PortId, Punt, PuntReason,
@@ -464,6 +466,9 @@ impl Datapath {
             }
             self.flush();
             self.control_messages(now_ms);
+            if self.pipeline.held() > 0 {
+                self.release_held(now_ms);
+            }
             if !self.gleaned.is_empty() {
                 self.retry_gleaned(now_ms);
             }
@@ -661,6 +666,12 @@ impl Datapath {
         }
         slot.start = start;
         slot.len = len;
+        self.act(port, tag, src, out)
+    }
+
+    /// Sends the pipeline's reply and acts on the verdict for the frame in `src` (which came in
+    /// on `port` with `tag`).
+    fn act(&mut self, port: PortId, tag: Option<VlanId>, src: Src, out: Outcome) -> Verdict {
         if let Some(to) = out.reply {
             self.send_reply(to);
         }
@@ -691,11 +702,40 @@ impl Datapath {
             }
             Verdict::Punt(reason) => self.punt(port, tag, reason, src),
             Verdict::Consumed
+            | Verdict::Held
             | Verdict::Drop(_)
             | Verdict::Segment { .. }
             | Verdict::Fragment { .. } => {}
         }
         out.verdict
+    }
+
+    /// Sends on the packets the pipeline held for a map-cache entry or a neighbour that has
+    /// come (and lets it drop those held too long). Between batches: the first receive slot is
+    /// free to carry each one through the normal encapsulation or rewrite.
+    fn release_held(&mut self, now_ms: u64) {
+        if !self.pipeline.poll_held(now_ms) {
+            return;
+        }
+        loop {
+            let slot = &mut self.rx[0];
+            slot.gso = None;
+            slot.vlan = None;
+            let Some(r) = self
+                .pipeline
+                .resume_released(&mut slot.buf, HEADROOM, now_ms)
+            else {
+                break;
+            };
+            slot.start = r.start;
+            slot.len = r.len;
+            // A held frame is never a large segment; anything else was done in `act`.
+            if let Verdict::Fragment { max_ip_len } = self.act(r.port, r.tag, Src::Rx(0), r.outcome)
+            {
+                self.fragment_and_forward(r.port, r.tag, 0, usize::from(max_ip_len), now_ms);
+            }
+        }
+        self.flush();
     }
 
     /// Fragments the IPv4 packet in rx slot `k` (no DF, too big to encapsulate) and forwards
@@ -1162,6 +1202,7 @@ impl Datapath {
             | Verdict::FloodAndPunt { .. }
             | Verdict::Punt(_)
             | Verdict::Consumed
+            | Verdict::Held
             | Verdict::Segment { .. }
             | Verdict::Fragment { .. } => None,
         };
