@@ -8,8 +8,8 @@ use std::net::{IpAddr, SocketAddr};
 use roamer_control::config::{self, Syntax};
 use roamer_control::lisp::map_server::{MapServer, Refusal};
 use roamer_control::lisp::reliable::{
-    CONNECT_TIMEOUT_MS, DownReason, EtrEvent, EtrSessions, MsEvent, MsSessions, SessionRow,
-    SessionState, TcpEndpoint, render_sessions,
+    CONNECT_TIMEOUT_MS, DownReason, EtrEvent, EtrSessions, MsEvent, MsSessions,
+    RETRY_BACKOFF_MAX_MS, SessionRow, SessionState, TcpEndpoint, render_sessions, retry_backoff_ms,
 };
 use roamer_control::wire::lisp::{
     AuthKey, EidPrefix, EidRecord, KeyId, LocatorRecord, MapRegister,
@@ -327,8 +327,12 @@ fn disabled_map_server_leaves_the_etr_down_never_established() {
     assert_eq!(rows[0].state, SessionState::Down);
     assert_eq!(rows[0].since_ms, None);
     assert!(
+        render_sessions(&rows, net.now).ends_with(
+            "209.165.201.31     Down     never      0/0       1\n  \
+             209.165.201.31: refused once, next try at the next acknowledged registration\n"
+        ),
+        "{}",
         render_sessions(&rows, net.now)
-            .ends_with("209.165.201.31     Down     never      0/0       1\n")
     );
     // Registrations are refused while the session is down.
     assert!(
@@ -340,6 +344,63 @@ fn disabled_map_server_leaves_the_etr_down_never_established() {
     net.run(100);
     assert_eq!(net.etr.state(ip(MS)), Some(SessionState::Down));
     assert_eq!(net.etr.counters().connects, 2);
+}
+
+#[test]
+fn a_map_server_that_keeps_refusing_is_tried_with_a_doubling_back_off_up_to_an_hour() {
+    assert_eq!(
+        (1..=9).map(retry_backoff_ms).collect::<Vec<_>>(),
+        vec![
+            0, 120_000, 240_000, 480_000, 960_000, 1_920_000, 3_600_000, 3_600_000, 3_600_000
+        ]
+    );
+    assert_eq!(retry_backoff_ms(u32::MAX), RETRY_BACKOFF_MAX_MS);
+    let mut net = Net::new();
+    net.ms.set_enabled(false);
+    // Every acknowledged UDP registration (once a minute) asks for the session.
+    let mut attempts = Vec::new();
+    for minute in 0..=240u64 {
+        // Nothing happens between the attempts: time jumps.
+        net.now = minute * 60_000;
+        let before = net.etr.counters().connects;
+        net.etr.open(ip(MS), ip(ETR), net.now);
+        net.run(1_000);
+        if net.etr.counters().connects > before {
+            attempts.push(minute);
+        }
+    }
+    // Minutes 0 and 1 (the first refusal is retried at the next registration), then at the
+    // first registration at least 2, 4, 8, 16, 32 minutes after each refusal, then hourly.
+    assert_eq!(
+        attempts,
+        vec![0, 1, 4, 9, 18, 35, 68, 129, 190],
+        "{attempts:?}"
+    );
+    assert_eq!(
+        net.etr.counters().connects_deferred,
+        241 - attempts.len() as u64
+    );
+    let rows = net.etr.rows(net.now);
+    assert_eq!(rows[0].last_down, Some(DownReason::Refused));
+    assert_eq!(rows[0].failures, 9);
+    let retry = rows[0].retry_in_ms.expect("backing off");
+    assert!(retry > 0 && retry <= RETRY_BACKOFF_MAX_MS, "{retry}");
+    let text = render_sessions(&rows, net.now);
+    assert!(
+        text.contains("  209.165.201.31: refused 9 times in a row, next try in 00:"),
+        "{text}"
+    );
+    // Accepted at last: the back-off is forgotten.
+    net.ms.set_enabled(true);
+    net.ms.allow(ip(ETR), net.now);
+    net.now += RETRY_BACKOFF_MAX_MS;
+    net.ms.allow(ip(ETR), net.now);
+    net.etr.open(ip(MS), ip(ETR), net.now);
+    net.run(500);
+    assert!(net.etr.is_up(ip(MS)));
+    let rows = net.etr.rows(net.now);
+    assert_eq!((rows[0].failures, rows[0].retry_in_ms), (0, None));
+    assert!(!render_sessions(&rows, net.now).contains("refused"));
 }
 
 #[test]
@@ -552,6 +613,9 @@ fn renderer_matches_seed_003() {
             messages_in: 6,
             messages_out: 3,
             users: 2,
+            last_down: None,
+            failures: 0,
+            retry_in_ms: None,
         },
         SessionRow {
             peer: "209.165.201.41:4342".parse().unwrap(),
@@ -561,6 +625,9 @@ fn renderer_matches_seed_003() {
             messages_in: 0,
             messages_out: 0,
             users: 1,
+            last_down: None,
+            failures: 0,
+            retry_in_ms: None,
         },
     ];
     let seed = "Sessions for VRF default, total: 2, established: 1\n\

@@ -54,6 +54,24 @@ use crate::wire::reliable::{
 pub const RELIABLE_PORT: u16 = 4342;
 /// An ETR session not established within this time is `Down` (retried on the next `open`).
 pub const CONNECT_TIMEOUT_MS: u64 = 5_000;
+/// After the second refused (or unanswered) connection attempt in a row, the ETR waits this
+/// long before the next one, doubling with each further failure up to
+/// [`RETRY_BACKOFF_MAX_MS`]. The first failure is retried at the next acknowledged UDP
+/// registration (the map-server admits an ETR only after its first UDP registration, which may
+/// still have been on its way).
+pub const RETRY_BACKOFF_BASE_MS: u64 = 120_000;
+/// The longest wait between two connection attempts to a map-server that refuses them.
+pub const RETRY_BACKOFF_MAX_MS: u64 = 3_600_000;
+
+/// How long the ETR waits after `failures` refused or unanswered attempts in a row.
+pub fn retry_backoff_ms(failures: u32) -> u64 {
+    match failures {
+        0 | 1 => 0,
+        n => RETRY_BACKOFF_BASE_MS
+            .saturating_mul(1u64 << (n - 2).min(20))
+            .min(RETRY_BACKOFF_MAX_MS),
+    }
+}
 /// Sessions a Map-Server accepts at once; further connections are reset and counted.
 pub const MAX_MS_SESSIONS: usize = 256;
 /// Idle listening sockets kept on port 4342 (connections arriving together beyond this many in
@@ -568,6 +586,12 @@ pub struct SessionRow {
     pub messages_out: u64,
     /// EID-prefixes acknowledged over the session, at least 1.
     pub users: usize,
+    /// Why the session last went (or stayed) down (ETR side).
+    pub last_down: Option<DownReason>,
+    /// Connection attempts refused or unanswered in a row (ETR side; 0 once up).
+    pub failures: u32,
+    /// Milliseconds until the next connection attempt may go, when the ETR backs off.
+    pub retry_in_ms: Option<u64>,
 }
 
 /// One session's message stream: the decoder of what arrives, what waits to be written.
@@ -676,6 +700,9 @@ pub struct EtrCounters {
     pub sessions_up: u64,
     pub connect_timeouts: u64,
     pub connects_refused: u64,
+    /// Requests to open a session to a map-server that refused it, not acted on while the
+    /// ETR backs off ([`retry_backoff_ms`]).
+    pub connects_deferred: u64,
     pub resets: u64,
     pub framing_errors: u64,
     pub registrations_sent: u64,
@@ -701,6 +728,11 @@ struct EtrSession {
     since_ms: Option<u64>,
     stream: Stream,
     acked: BTreeSet<Prefix>,
+    last_down: Option<DownReason>,
+    /// Attempts refused or unanswered in a row.
+    failures: u32,
+    /// No attempt before this ([`retry_backoff_ms`]).
+    retry_at_ms: u64,
 }
 
 /// The ETR's sessions, one per map-server (the ETR is always the client).
@@ -733,8 +765,10 @@ impl EtrSessions {
         self.types = t;
     }
 
-    /// Connects to `map_server` from `local` unless a session is up or being set up. Called after
-    /// a UDP Map-Register to that map-server was acknowledged by a Map-Notify.
+    /// Connects to `map_server` from `local` unless a session is up or being set up, or the
+    /// map-server refused the last attempts and the back-off ([`retry_backoff_ms`]) is not
+    /// over. Called after a UDP Map-Register to that map-server was acknowledged by a
+    /// Map-Notify.
     pub fn open(&mut self, map_server: IpAddr, local: IpAddr, now_ms: u64) {
         let s = self
             .sessions
@@ -748,7 +782,15 @@ impl EtrSessions {
                 since_ms: None,
                 stream: Stream::new(),
                 acked: BTreeSet::new(),
+                last_down: None,
+                failures: 0,
+                retry_at_ms: 0,
             });
+        if s.state == SessionState::Down && !s.connect_wanted && now_ms < s.retry_at_ms {
+            // It refused (or ignored) us several times: not a SYN every registration.
+            self.counters.connects_deferred += 1;
+            return;
+        }
         if s.state == SessionState::Down && !s.connect_wanted {
             s.local = local;
             s.state = SessionState::Connecting;
@@ -850,6 +892,10 @@ impl EtrSessions {
                 messages_in: s.stream.messages_in,
                 messages_out: s.stream.messages_out,
                 users: s.acked.len().max(1),
+                last_down: s.last_down,
+                failures: s.failures,
+                retry_in_ms: (s.state == SessionState::Down && s.retry_at_ms > now_ms)
+                    .then(|| s.retry_at_ms - now_ms),
             })
             .collect()
     }
@@ -868,6 +914,11 @@ impl EtrSession {
         self.socket = None;
         self.connect_wanted = false;
         self.acked.clear();
+        self.last_down = Some(reason);
+        if matches!(reason, DownReason::Refused | DownReason::ConnectTimeout) {
+            self.failures = self.failures.saturating_add(1);
+            self.retry_at_ms = now_ms.saturating_add(retry_backoff_ms(self.failures));
+        }
         events.push(EtrEvent::Down(ms, reason));
     }
 
@@ -912,6 +963,8 @@ impl EtrSession {
             SessionState::Connecting => match tcp_state {
                 tcp::State::Established => {
                     self.state = SessionState::Up;
+                    self.failures = 0;
+                    self.retry_at_ms = 0;
                     self.since_ms = Some(now_ms);
                     self.stream = Stream::new();
                     self.acked.clear();
@@ -1442,6 +1495,9 @@ impl MsSessions {
                 messages_in: s.stream.messages_in,
                 messages_out: s.stream.messages_out,
                 users: s.prefixes.len().max(1),
+                last_down: None,
+                failures: 0,
+                retry_in_ms: None,
             })
             .collect();
         rows.sort_by_key(|r| (r.since_ms, r.peer));
@@ -1496,6 +1552,29 @@ pub fn render_sessions(rows: &[SessionRow], now_ms: u64) -> String {
             10,
         );
         out.push_str(&format!("{}\n", r.users));
+    }
+    // Map-servers that keep refusing: why, how often, and when the ETR tries again.
+    for r in rows
+        .iter()
+        .filter(|r| r.failures > 0 && r.state == SessionState::Down)
+    {
+        let why = match r.last_down {
+            Some(DownReason::ConnectTimeout) => "not answered",
+            _ => "refused",
+        };
+        let count = if r.failures == 1 {
+            "once".to_string()
+        } else {
+            format!("{} times in a row", r.failures)
+        };
+        let next = r.retry_in_ms.map_or_else(
+            || "at the next acknowledged registration".to_string(),
+            |ms| format!("in {}", crate::show::age(ms.div_ceil(1000))),
+        );
+        out.push_str(&format!(
+            "  {}: {why} {count}, next try {next}\n",
+            r.peer.ip()
+        ));
     }
     out
 }
@@ -1773,6 +1852,9 @@ mod tests {
             messages_in: 1_234_567,
             messages_out: 7_654_321,
             users: 1,
+            last_down: None,
+            failures: 0,
+            retry_in_ms: None,
         };
         assert_eq!(
             render_sessions(&[row], 2 * 86_400_000),
