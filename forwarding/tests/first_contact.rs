@@ -453,12 +453,38 @@ fn ipv6_link_local_and_multicast_control_traffic_is_counted_on_its_own() {
         // Something link-local to us that is not one of our addresses.
         icmpv6_on_uplink("fe80::99", "fe80::1", 1, 128),
     ];
+    // IGMPv3 report to 224.0.0.22 with TTL 1, as a kernel sends when its link comes up.
+    let mut igmp = vec![0x01, 0x00, 0x5e, 0, 0, 0x16];
+    igmp.extend_from_slice(&PEER_RLOC_MAC.0);
+    igmp.extend_from_slice(&[0x08, 0x00]);
+    let mut ip4 = vec![
+        0x45, 0, 0, 28, 0, 0, 0x40, 0, 1, 2, 0, 0, 192, 0, 2, 2, 224, 0, 0, 22,
+    ];
+    let sum = {
+        let mut x: u32 = ip4
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+            .sum();
+        while x > 0xffff {
+            x = (x & 0xffff) + (x >> 16);
+        }
+        !(x as u16)
+    };
+    ip4[10..12].copy_from_slice(&sum.to_be_bytes());
+    igmp.extend_from_slice(&ip4);
+    igmp.extend_from_slice(&[0x22, 0, 0, 0, 0, 0, 0, 0]);
+    let frames = [
+        frames[0].clone(),
+        frames[1].clone(),
+        frames[2].clone(),
+        igmp,
+    ];
     for f in &frames {
         let (out, _) = run(&mut p, UPLINK, f, 0);
         assert_eq!(out.verdict, Verdict::Consumed);
         assert_eq!(out.reply, None, "no ICMPv6 error for link control traffic");
     }
-    assert_eq!(p.counters.link_local_control, 3);
+    assert_eq!(p.counters.link_local_control, 4);
     assert_eq!(drops(&p, DropReason::TtlExpired), 0);
     assert!(
         p.counters.drops.values().all(|n| *n == 0),

@@ -278,8 +278,9 @@ pub struct Counters {
     /// packets) that the backend cut into their datagrams ([`Verdict::Segment`]).
     pub udp_segments_received: u64,
     pub events_dropped: u64,
-    /// IPv6 link-local and multicast traffic to a routed interface that is not for one of our
-    /// addresses (router and neighbour solicitations, MLD): taken, never routed.
+    /// Link-local and multicast traffic to a routed interface that is not for one of our
+    /// addresses (IPv6 router solicitations, MLD; IGMP, IPv4 multicast and broadcast): taken,
+    /// never routed, never counted as an expired TTL.
     pub link_local_control: u64,
     /// Packets held for a map-cache entry or a neighbour ([`Verdict::Held`]).
     pub held: u64,
@@ -1048,6 +1049,21 @@ impl Pipeline {
                         reply: None,
                     }
                 }
+            };
+        }
+        if let IpAddr::V4(d4) = dst
+            && (d4.is_multicast() || d4.is_broadcast())
+            && !is_hsrp(frame.bytes())
+        {
+            // IGMP, mDNS, DHCP and the like on a routed port: never routed (there is no
+            // multicast routing), never an expired TTL; counted on their own.
+            t.step(format_args!(
+                "multicast or broadcast {dst}: link control traffic, not routed"
+            ));
+            self.counters.link_local_control += 1;
+            return Outcome {
+                verdict: Verdict::Consumed,
+                reply: None,
             };
         }
         if ip[8] <= 1 {
