@@ -173,6 +173,22 @@ impl PipelineHarness {
             assert!(start.checked_add(len).is_some_and(|e| e <= self.buf.len()));
         }
 
+        // Held frames go on when what they wait for comes (a neighbour learned above), each
+        // within its buffer; never more held than the slots.
+        assert!(self.p.held() <= self.p.settings.hold_total);
+        if self.p.poll_held(now) {
+            self.buf.clear();
+            self.buf.resize(HEADROOM + super::HOLD_FRAME_MAX, 0);
+            while let Some(r) = self.p.resume_released(&mut self.buf, HEADROOM, now) {
+                assert!(
+                    r.start
+                        .checked_add(r.len)
+                        .is_some_and(|e| e <= self.buf.len())
+                );
+                assert!(self.p.reply().len() <= 256);
+            }
+        }
+
         self.p.drain_events(&mut self.events);
         assert!(self.events.len() <= MAX_EVENTS, "events beyond their limit");
         self.events.clear();
