@@ -492,3 +492,50 @@ fn ipv6_link_local_and_multicast_control_traffic_is_counted_on_its_own() {
         p.counters
     );
 }
+
+#[test]
+fn an_ipv6_packet_waiting_for_neighbour_discovery_is_sent_when_the_advertisement_comes() {
+    let mut p = switch(Settings::default());
+    for vlan in [10u16, 20] {
+        add(
+            &mut p,
+            TableEntry::InterfaceAddress {
+                iface: L3Interface::Vlan(v(vlan)),
+                addr: ip(&format!("2001:db8:{vlan:x}::1")),
+                prefix_len: 64,
+                virtual_mac: None,
+            },
+        );
+    }
+    let (a6, b6): (std::net::Ipv6Addr, std::net::Ipv6Addr) =
+        ("2001:db8:a::5".parse().unwrap(), "2001:db8:14::6".parse().unwrap());
+    let b = PacketBuilder::ethernet2(HOST_A.0, ROUTER_MAC.0)
+        .ipv6(a6.octets(), b6.octets(), 64)
+        .udp(1, 2);
+    let mut frame = Vec::new();
+    b.write(&mut frame, &[9; 8]).unwrap();
+    let (out, _) = run(&mut p, A, &frame, 0);
+    assert_eq!(out.verdict, Verdict::Held);
+    assert!(out.reply.is_some(), "the neighbour solicitation still leaves");
+    // B advertises itself (solicited, with its link-layer address).
+    let svi: std::net::Ipv6Addr = "2001:db8:14::1".parse().unwrap();
+    let mut na = vec![0x60, 0, 0, 0, 0, 32, 58, 255];
+    na.extend_from_slice(&b6.octets());
+    na.extend_from_slice(&svi.octets());
+    let mut icmp = vec![136u8, 0, 0, 0, 0x60, 0, 0, 0];
+    icmp.extend_from_slice(&b6.octets());
+    icmp.extend_from_slice(&[2, 1]);
+    icmp.extend_from_slice(&HOST_B.0);
+    na.extend_from_slice(&icmp);
+    let mut f = ROUTER_MAC.0.to_vec();
+    f.extend_from_slice(&HOST_B.0);
+    f.extend_from_slice(&[0x86, 0xdd]);
+    f.extend_from_slice(&na);
+    run(&mut p, B, &f, 5);
+    let out = released(&mut p, 6);
+    assert_eq!(out.len(), 1, "{:?}", p.counters);
+    let (r, bytes) = &out[0];
+    assert_eq!(r.outcome.verdict, Verdict::Forward { port: B, tag: None });
+    assert_eq!(&bytes[..6], &HOST_B.0);
+    assert_eq!(bytes[14 + 7], 63, "hop limit decremented once");
+}
