@@ -362,9 +362,14 @@ fn a_packet_waiting_for_arp_is_sent_when_the_neighbour_answers() {
 fn a_trace_and_a_disabled_queue_hold_nothing() {
     let mut p = switch(Settings::default());
     let frame = udp(HOST_A, [10, 10, 0, 5], [172, 16, 1, 9], 1);
-    let (out, _) = p.trace(A, None, &frame, 0);
-    assert_eq!(out.verdict, Verdict::Drop(DropReason::MapCacheMiss));
-    assert_eq!(p.held(), 0);
+    let (out, steps) = p.trace(A, None, &frame, 0);
+    assert_eq!(out.verdict, Verdict::Held, "{steps:?}");
+    assert!(
+        steps.iter().any(|s| s.contains("held for the Map-Reply")),
+        "{steps:?}"
+    );
+    assert_eq!(p.held(), 0, "a trace keeps nothing");
+    assert_eq!(p.counters.held, 0);
     let mut p = switch(Settings {
         hold_per_destination: 0,
         ..Settings::default()
@@ -507,8 +512,10 @@ fn an_ipv6_packet_waiting_for_neighbour_discovery_is_sent_when_the_advertisement
             },
         );
     }
-    let (a6, b6): (std::net::Ipv6Addr, std::net::Ipv6Addr) =
-        ("2001:db8:a::5".parse().unwrap(), "2001:db8:14::6".parse().unwrap());
+    let (a6, b6): (std::net::Ipv6Addr, std::net::Ipv6Addr) = (
+        "2001:db8:a::5".parse().unwrap(),
+        "2001:db8:14::6".parse().unwrap(),
+    );
     let b = PacketBuilder::ethernet2(HOST_A.0, ROUTER_MAC.0)
         .ipv6(a6.octets(), b6.octets(), 64)
         .udp(1, 2);
@@ -516,7 +523,10 @@ fn an_ipv6_packet_waiting_for_neighbour_discovery_is_sent_when_the_advertisement
     b.write(&mut frame, &[9; 8]).unwrap();
     let (out, _) = run(&mut p, A, &frame, 0);
     assert_eq!(out.verdict, Verdict::Held);
-    assert!(out.reply.is_some(), "the neighbour solicitation still leaves");
+    assert!(
+        out.reply.is_some(),
+        "the neighbour solicitation still leaves"
+    );
     // B advertises itself (solicited, with its link-layer address).
     let svi: std::net::Ipv6Addr = "2001:db8:14::1".parse().unwrap();
     let mut na = vec![0x60, 0, 0, 0, 0, 32, 58, 255];

@@ -90,7 +90,7 @@ pub struct Resumed {
 
 impl Pipeline {
     /// Holds the frame until `waiting` is resolved, or drops it with `otherwise` where it cannot
-    /// be held (a trace, an originated packet, a large segment, a frame beyond
+    /// be held (an originated packet, a large segment, a frame beyond
     /// [`HOLD_FRAME_MAX`], holding turned off).
     pub(super) fn hold(
         &mut self,
@@ -104,6 +104,14 @@ impl Pipeline {
             reply: None,
         };
         let per_destination = self.settings.hold_per_destination;
+        let holds = per_destination > 0 && self.hold.held.capacity() > 0;
+        if self.tracing && holds && !frame.large && frame.len <= HOLD_FRAME_MAX {
+            // A trace tells what would happen, and keeps nothing.
+            return Outcome {
+                verdict: Verdict::Held,
+                reply: None,
+            };
+        }
         if !self.may_hold
             || per_destination == 0
             || self.hold.held.capacity() == 0

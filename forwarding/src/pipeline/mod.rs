@@ -376,6 +376,8 @@ pub struct Pipeline {
     hold: hold::HoldQueue,
     /// Whether the frame being processed may be held (not while tracing or originating).
     may_hold: bool,
+    /// A trace is running: what would be held is reported as held, and kept nowhere.
+    tracing: bool,
 }
 
 impl Pipeline {
@@ -394,6 +396,7 @@ impl Pipeline {
             port_mtu: HashMap::new(),
             hold: hold::HoldQueue::new(settings.hold_total),
             may_hold: false,
+            tracing: false,
         }
     }
 
@@ -512,6 +515,7 @@ impl Pipeline {
         self.counters.rx += 1;
         self.reply_len = 0;
         self.may_hold = T::LEARN;
+        self.tracing = !T::LEARN;
         let out = self.ingress(port, rx_tag, frame, now_ms, t);
         self.count(&out);
         out
@@ -560,6 +564,7 @@ impl Pipeline {
         self.ingress = None;
         // The control plane sends again itself.
         self.may_hold = false;
+        self.tracing = false;
         let out = self.originate_ipv4(frame, now_ms);
         self.count(&out);
         out
@@ -1127,7 +1132,9 @@ impl Pipeline {
         t: &mut T,
     ) -> Outcome {
         let Some(n) = self.tables.neighbors.get(&(egress, neighbor)).copied() else {
-            t.step(format_args!("{neighbor} on {egress} not resolved: glean"));
+            t.step(format_args!(
+                "{neighbor} on {egress} not resolved: glean, held for the answer"
+            ));
             let reply = self.glean(egress, neighbor, now_ms);
             let waiting = hold::Waiting::Neighbor {
                 iface: egress,
@@ -1202,7 +1209,9 @@ impl Pipeline {
                     source,
                 });
             }
-            t.step(format_args!("map-cache miss for {dst}: Map-Request"));
+            t.step(format_args!(
+                "map-cache miss for {dst}: Map-Request, held for the Map-Reply"
+            ));
             let waiting = hold::Waiting::MapCache { dst, decrement };
             return self.hold(waiting, frame, now_ms, DropReason::MapCacheMiss);
         };
