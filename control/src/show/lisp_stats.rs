@@ -136,6 +136,7 @@ const ETR_PACKETS: Layout = &[
 const ETR_ERRORS: Layout = &[
     ("connect_timeouts", "Session connect timeouts"),
     ("connects_refused", "Session connects refused"),
+    ("connects_deferred", "Session connects deferred (back-off)"),
     ("resets", "Sessions reset"),
     ("framing_errors", "Framing errors"),
     ("registrations_refused", "Map-Registers not sent over TCP"),
