@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use etherparse::PacketBuilder;
 use roamer_forwarding::pipeline::{
-    DropReason, Frame, Outcome, Pipeline, Resumed, Settings, Verdict,
+    DropReason, Frame, Outcome, Pipeline, ReplyTo, Resumed, Settings, Verdict,
 };
 use roamer_forwarding::tables::Tables;
 use roamer_forwarding::wire::lisp_data::{NonceField, decapsulate};
@@ -338,6 +338,11 @@ fn a_packet_waiting_for_arp_is_sent_when_the_neighbour_answers() {
     let (out, _) = run(&mut p, A, &frame, 0);
     assert_eq!(out.verdict, Verdict::Held);
     assert!(out.reply.is_some(), "the ARP request still leaves");
+    // Unanswered: asked again once a second while the packet waits, as Linux does.
+    assert_eq!(p.reask_held(500), None, "not within the second");
+    assert_eq!(p.reask_held(1000), Some(ReplyTo::Vlan(v(20))));
+    assert_eq!(&p.reply()[38..42], &[10, 20, 0, 6], "an ARP request for B");
+    assert_eq!(p.reask_held(1000), None, "once");
     // B answers the ARP request.
     let mut reply = ROUTER_MAC.0.to_vec();
     reply.extend_from_slice(&HOST_B.0);
@@ -347,8 +352,8 @@ fn a_packet_waiting_for_arp_is_sent_when_the_neighbour_answers() {
     reply.extend_from_slice(&ROUTER_MAC.0);
     reply.extend_from_slice(&[10, 20, 0, 1]);
     reply.resize(60, 0);
-    run(&mut p, B, &reply, 5);
-    let out = released(&mut p, 6);
+    run(&mut p, B, &reply, 1005);
+    let out = released(&mut p, 1006);
     assert_eq!(out.len(), 1);
     let (r, bytes) = &out[0];
     assert_eq!(r.outcome.verdict, Verdict::Forward { port: B, tag: None });

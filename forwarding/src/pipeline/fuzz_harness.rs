@@ -176,6 +176,15 @@ impl PipelineHarness {
         // Held frames go on when what they wait for comes (a neighbour learned above), each
         // within its buffer; never more held than the slots.
         assert!(self.p.held() <= self.p.settings.hold_total);
+        let mut asked = 0;
+        while self.p.reask_held(now).is_some() {
+            assert!(self.p.reply().len() <= 256);
+            asked += 1;
+            assert!(
+                asked <= self.p.settings.hold_total,
+                "asked more than once each"
+            );
+        }
         if self.p.poll_held(now) {
             self.buf.clear();
             self.buf.resize(HEADROOM + super::HOLD_FRAME_MAX, 0);

@@ -58,6 +58,8 @@ pub(super) struct HoldQueue {
     held: Vec<Held>,
     /// [`crate::tables::Tables::generation`] when the held packets were last looked at.
     generation: u64,
+    /// Where [`Pipeline::reask_held`] goes on.
+    reask_from: usize,
 }
 
 impl HoldQueue {
@@ -67,6 +69,7 @@ impl HoldQueue {
             free: (0..total).rev().collect(),
             held: Vec::with_capacity(total),
             generation: 0,
+            reask_from: 0,
         }
     }
 
@@ -200,6 +203,31 @@ impl Pipeline {
             }
         }
         self.hold.held.iter().any(|h| h.released)
+    }
+
+    /// Asks again (ARP request, neighbour solicitation) for a neighbour that held packets wait
+    /// for and that was not asked within the last second, as Linux retransmits its
+    /// solicitations while packets wait: the frame is [`Pipeline::reply`], to send as
+    /// [`ReplyTo`] says. Call until `None` (each neighbour is asked at most once a second, so
+    /// this ends).
+    pub fn reask_held(&mut self, now_ms: u64) -> Option<super::ReplyTo> {
+        // Each call goes on where the last one stopped: one pass over the held packets.
+        let mut i = self.hold.reask_from;
+        while let Some(h) = self.hold.held.get(i) {
+            i += 1;
+            self.hold.reask_from = i;
+            if let Waiting::Neighbor { iface, ip } = h.waiting
+                && !h.released
+            {
+                self.reply_len = 0;
+                if let Some(to) = self.glean(iface, ip, now_ms) {
+                    self.counters.replies += 1;
+                    return Some(to);
+                }
+            }
+        }
+        self.hold.reask_from = 0;
+        None
     }
 
     /// Takes the oldest released packet ([`Pipeline::poll_held`]) into `buf` at `headroom`

@@ -69,6 +69,9 @@ pub const GLEAN_QUEUE: usize = 64;
 pub const GLEAN_HOLD_MS: u64 = 1000;
 /// A waiting frame that gleans again sends an ARP request at most this often.
 const GLEAN_REASK_MS: u64 = 200;
+/// How often the neighbours that held transit packets wait for are looked at (each is asked
+/// again at most once a second by the pipeline).
+const HELD_REASK_CHECK_MS: u64 = 100;
 /// Waiting frames are routed again at least this often while the data path is busy (at once
 /// when a neighbour is learned or the tables change).
 const GLEAN_RETRY_MS: u64 = 10;
@@ -213,6 +216,7 @@ impl SoftwareBackend {
             gleaned_neighbors: 0,
             gleaned_retry_ms: 0,
             scratch: Vec::new(),
+            held_reask_ms: 0,
         };
         let thread = std::thread::Builder::new()
             .name("roamer-datapath".into())
@@ -443,6 +447,8 @@ struct Datapath {
     gleaned_retry_ms: u64,
     /// Headroom and frame of a routed injection, reused.
     scratch: Vec<u8>,
+    /// When the neighbours that held packets wait for are looked at again.
+    held_reask_ms: u64,
 }
 
 impl Datapath {
@@ -714,6 +720,13 @@ impl Datapath {
     /// come (and lets it drop those held too long). Between batches: the first receive slot is
     /// free to carry each one through the normal encapsulation or rewrite.
     fn release_held(&mut self, now_ms: u64) {
+        if now_ms >= self.held_reask_ms {
+            // Neighbours that held packets wait for are asked again once a second.
+            self.held_reask_ms = now_ms + HELD_REASK_CHECK_MS;
+            while let Some(to) = self.pipeline.reask_held(now_ms) {
+                self.send_reply(to);
+            }
+        }
         if !self.pipeline.poll_held(now_ms) {
             return;
         }
