@@ -544,7 +544,11 @@ impl Lisp {
                 prefix: c.prefix,
                 uptime_secs: now.saturating_sub(c.created_ms) / 1000,
                 expires_secs: Some(c.expires_ms.saturating_sub(now) / 1000),
-                via: "map-reply".into(),
+                via: match c.source {
+                    xtr::CacheSource::MapReply => "map-reply",
+                    xtr::CacheSource::MapNotify => "map-notify",
+                }
+                .into(),
                 action: c.action,
                 locators: c.locators.clone(),
                 locators_uptime_secs: now.saturating_sub(c.modified_ms) / 1000,

@@ -87,6 +87,7 @@ pub fn collect(cfg: &Config, dataplane: &Dataplane) -> ShowTables {
             ("link-local-control", c.link_local_control),
             ("held", c.held),
             ("held-released", c.released),
+            ("lisp-relayed-away", c.relayed_away),
         ] {
             out.counters.push((name.to_string(), n));
         }

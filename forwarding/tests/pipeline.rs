@@ -2023,3 +2023,68 @@ fn a_remote_site_pinging_an_ipv6_svi_address_gets_an_encapsulated_reply() {
             .unwrap()
     );
 }
+
+/// A host that moved away from this ETR (away table) whose new locators the map-server told
+/// us (map-cache): a packet for it that still arrives here is encapsulated again towards them,
+/// with the inner TTL decremented, while the sender is solicited; without them, or when they
+/// would lead back to us, it is dropped as before.
+#[test]
+fn a_packet_for_a_host_that_moved_away_is_sent_on_to_its_new_locators() {
+    let mut p = etr_switch();
+    let host: Prefix = "10.20.0.6/32".parse().unwrap();
+    add(
+        &mut p,
+        TableEntry::AwayEntry {
+            iid: Iid::default(),
+            eid: host,
+        },
+    );
+    let (out, _) = run(&mut p, UPLINK, &encapsulated([10, 20, 0, 6]), 1);
+    assert_eq!(out.verdict, Verdict::Drop(DropReason::EidNotHere));
+    let cache = |rloc: &str| TableEntry::LispMapCache {
+        iid: Iid::default(),
+        eid: host,
+        locators: vec![Locator {
+            rloc: ip(rloc),
+            priority: 1,
+            weight: 100,
+        }],
+        negative: NegativeAction::NoAction,
+    };
+    add(&mut p, cache("192.0.2.2"));
+    let (out, bytes) = run(&mut p, UPLINK, &encapsulated([10, 20, 0, 6]), 2);
+    assert_eq!(
+        out.verdict,
+        Verdict::Forward {
+            port: UPLINK,
+            tag: None
+        }
+    );
+    assert_eq!(
+        &bytes[..6],
+        &PEER_RLOC_MAC.0,
+        "to the new locator's next hop"
+    );
+    let outer = &bytes[14..34];
+    assert_eq!(&outer[12..16], &[192, 0, 2, 1], "from our RLOC");
+    assert_eq!(&outer[16..20], &[192, 0, 2, 2], "to the new locator");
+    // Outer IPv4 (20) + UDP (8) + LISP (8): the inner packet, TTL one lower than it arrived.
+    let inner = &bytes[14 + 36..];
+    assert_eq!(&inner[16..20], &[10, 20, 0, 6]);
+    assert_eq!(inner[8], 62, "the peer ITR took one, the relay another");
+    assert_eq!(p.counters.relayed_away, 1);
+    let mut ev = Vec::new();
+    p.drain_events(&mut ev);
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, HalEvent::EidNotHere { eid, .. } if *eid == ip("10.20.0.6"))),
+        "the sender is still solicited: {ev:?}"
+    );
+    // New locators that are our own: no loop, dropped.
+    p.tables
+        .apply(&TableOp::update(cache("192.0.2.1")))
+        .unwrap();
+    let (out, _) = run(&mut p, UPLINK, &encapsulated([10, 20, 0, 6]), 5_000);
+    assert_eq!(out.verdict, Verdict::Drop(DropReason::EidNotHere));
+    assert_eq!(p.counters.relayed_away, 1);
+}

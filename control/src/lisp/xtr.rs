@@ -126,6 +126,9 @@ pub struct Counters {
 #[serde(rename_all = "kebab-case")]
 pub enum CacheSource {
     MapReply,
+    /// The Map-Notify that moved a host away from us: its new locators, so that packets still
+    /// arriving for it here are sent on (and our own ITR reaches it) until the senders follow.
+    MapNotify,
 }
 
 /// One map-cache entry learned from the mapping system.
@@ -998,7 +1001,10 @@ impl Xtr {
                 self.moved_away(prefix, now_ms, out);
             } else if self.database_prefix(prefix.addr()).is_some() {
                 self.remote_inside(prefix, now_ms, out);
+            } else {
+                continue;
             }
+            self.cache_notified(prefix, record, from.ip(), now_ms, out);
         }
         if let Ok(ack) = MapNotify::ack_of(&notify).to_signed_vec(&key) {
             out.push(Output::Send {
@@ -1028,6 +1034,49 @@ impl Xtr {
             iid: self.iid,
             eid: host,
         })));
+    }
+
+    /// A host now away: its new locators, as the Map-Notify gives them, in the map-cache (until
+    /// the record's TTL, at most the away entry's lifetime).
+    fn cache_notified(
+        &mut self,
+        host: Prefix,
+        record: &EidRecord,
+        map_server: IpAddr,
+        now_ms: u64,
+        out: &mut Vec<Output>,
+    ) {
+        if !self.away.contains_key(&host) {
+            return;
+        }
+        let locators: Vec<Locator> = record
+            .locators
+            .iter()
+            .filter(|l| l.reachable && l.priority != 255 && !self.rlocs.contains(&l.rloc))
+            .map(|l| l.to_hal())
+            .collect();
+        let existed = self.cache.get(&host).map(|c| c.created_ms);
+        if locators.is_empty() || existed.is_none() && self.cache.len() >= self.limits.map_cache {
+            return;
+        }
+        let ttl_ms = (u64::from(record.ttl) * 60_000).min(AWAY_LIFETIME_MS);
+        let entry = CacheEntry {
+            prefix: host,
+            locators,
+            action: None,
+            created_ms: existed.unwrap_or(now_ms),
+            modified_ms: now_ms,
+            expires_ms: now_ms.saturating_add(ttl_ms),
+            map_source: map_server,
+            source: CacheSource::MapNotify,
+        };
+        let row = self.cache_row(&entry);
+        out.push(Output::Table(if existed.is_some() {
+            TableOp::update(row)
+        } else {
+            TableOp::add(row)
+        }));
+        self.cache.insert(host, entry);
     }
 
     /// Another site registered our dynamic EID: forget it, put it in the away table.
@@ -2074,13 +2123,25 @@ mod tests {
         assert_eq!(x.dynamic_eids().count(), 1);
         x.receive(&bytes, ms(), 10, &mut out);
         assert_eq!(x.dynamic_eids().count(), 0);
+        // Away, and its new locator cached: packets still arriving here are sent on there.
+        let ops = tables(&out);
         assert_eq!(
-            tables(&out),
-            vec![TableOp::add(TableEntry::AwayEntry {
+            ops[0],
+            TableOp::add(TableEntry::AwayEntry {
                 iid: Iid::default(),
                 eid: Prefix::host(eid)
-            })]
+            })
         );
+        assert!(
+            matches!(&ops[1].entry, TableEntry::LispMapCache { eid: e, locators, .. }
+                if *e == Prefix::host(eid) && locators[0].rloc == "192.0.2.2".parse::<IpAddr>().unwrap())
+                && ops[1].action == roamer_hal::OpAction::Add,
+            "{ops:?}"
+        );
+        assert_eq!(ops.len(), 2);
+        let cached = x.map_cache().next().unwrap();
+        assert_eq!(cached.source, CacheSource::MapNotify);
+        assert!(cached.expires_ms <= 10 + AWAY_LIFETIME_MS);
         let s = sends(&out);
         assert_eq!(s.len(), 1);
         let ack = MapNotify::parse_verified(&s[0].1, &key()).unwrap();
@@ -2098,6 +2159,7 @@ mod tests {
             }))
         );
         assert_eq!(x.away().count(), 0);
+        assert_eq!(x.map_cache().count(), 0, "nor cached elsewhere");
     }
 
     #[test]

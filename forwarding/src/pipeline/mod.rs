@@ -286,6 +286,9 @@ pub struct Counters {
     pub held: u64,
     /// Held packets sent on when what they waited for came.
     pub released: u64,
+    /// Decapsulated packets for a host that moved away, encapsulated again towards its new
+    /// locators (the sender's ITR has not followed the SMR yet).
+    pub relayed_away: u64,
     pub drops: HashMap<&'static str, u64>,
 }
 
@@ -1515,6 +1518,16 @@ impl Pipeline {
                     inner_source: inner_src,
                 });
             }
+            // A host that moved away, whose new locators the map-server told us: until the
+            // sender's ITR follows the SMR, its packets go on there (the inner TTL is
+            // decremented, so two xTRs that both think the host away cannot loop it forever).
+            if self.tables.is_away(inner_dst) && self.relays_to_new_location(inner_dst) {
+                t.step(format_args!(
+                    "{inner_dst} moved away: sent on to its new locators"
+                ));
+                self.counters.relayed_away += 1;
+                return self.encapsulate(frame, inner_dst, now_ms, true, t);
+            }
             return drop(DropReason::EidNotHere);
         }
         if !here {
@@ -1551,6 +1564,17 @@ impl Pipeline {
         }
         let out = self.route_ip(frame, inner_dst, now_ms, false, t);
         self.tcp_segments_to_fit(out, frame, t)
+    }
+
+    /// Whether a packet for `eid`, away from here, can be sent on: the map-cache has locators
+    /// for it and none of them is one of ours.
+    fn relays_to_new_location(&self, eid: IpAddr) -> bool {
+        self.tables.map_cache(eid).is_some_and(|e| {
+            !e.locators.is_empty()
+                && e.locators
+                    .iter()
+                    .all(|l| !self.tables.addresses.contains_key(&l.rloc))
+        })
     }
 
     /// A decapsulated packet routed out of a port whose MTU it exceeds: a TCP packet leaves as
