@@ -367,8 +367,26 @@ fn a_local_eid_without_route_triggers_an_smr_and_the_itr_caches_forward_native()
         cache.contains("10.3.0.0/24, uptime:") && cache.contains("via map-reply, complete"),
         "{cache}"
     );
+    let data = xc.exec("show ip lisp data").stdout;
+    assert!(
+        data.contains("Entries total 1, no-route 0, inactive 0\n10.3.0.0/24\n")
+            && data.contains("  192.0.2.3       1/100  cfg-addr   site-self, reachable\n"),
+        "{data}"
+    );
     let out = xc.exec("configure terminal ; interface Vlan10 ; shutdown ; end");
     assert_eq!(out.code, 0, "{out:?}");
+    // Seed 002: the database shows the prefix without a route, and counts it.
+    let data = xc.exec("show ip lisp data").stdout;
+    assert_eq!(
+        data,
+        "LISP ETR IPv4 Mapping Database for EID-table default (IID 0), LSBs: 0x1\n\
+         Entries total 1, no-route 1, inactive 0\n\
+         10.3.0.0/24 *** NO ROUTE TO EID PREFIX ***\n\
+         \x20 Locator       Pri/Wgt  Source     State\n\
+         \x20 192.0.2.3       1/100  cfg-addr   site-self, reachable\n"
+    );
+    let json = xc.exec("show ip lisp data | json").stdout;
+    assert!(json.contains("\"no_route\": 1"), "{json}");
     // H keeps sending to R: xTR-A still encapsulates to xTR-C.
     let cache = wait_for(
         "xTR-A caches 10.3.0.0/24 as forward-native",
