@@ -221,7 +221,7 @@ impl Lisp {
             }
             Some(k) if k == MessageType::MapNotifyAck as u8 => {
                 if let Some(ms) = self.map_server.as_mut() {
-                    ms.notify_ack(payload);
+                    ms.notify_ack(payload, from.ip());
                 }
             }
             Some(k) if k == MessageType::Ecm as u8 && self.resolver => {

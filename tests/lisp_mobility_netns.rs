@@ -308,6 +308,22 @@ fn a_host_moves_between_sites_and_the_remote_itr_follows_it_after_an_smr() {
         site.contains("192.0.2.2"),
         "registered by xTR-B now:\n{site}"
     );
+    // xTR-A heard of the move by a Map-Notify and acknowledged it: nothing left to resend.
+    let detail = wait_for(
+        "the Map-Notify to xTR-A acknowledged",
+        Duration::from_secs(5),
+        || {
+            let d = ms.exec("show lisp site detail").stdout;
+            d.contains("Map-Notify to previous RLOCs: sent 1, resent 0, acknowledged 1, given up 0")
+                .then_some(d)
+        },
+    );
+    assert!(
+        detail.contains("  EID-prefix: 10.9.0.5/32 instance-id 0\n")
+            && detail.contains("Origin:               Dynamic, more specific of 10.9.0.0/25")
+            && detail.contains("    ETR 192.0.2.2:"),
+        "{detail}"
+    );
     let cache = xc.exec("show ip lisp map-cache 10.9.0.5").stdout;
     assert!(
         cache.contains("10.9.0.5/32")

@@ -260,6 +260,16 @@ static SHOW: &[ShowCommand] = &[
         run: lisp_site,
     },
     ShowCommand {
+        pattern: "lisp site detail",
+        help: "LISP information",
+        run: |c, _| {
+            Ok(ShowOutput {
+                text: crate::lisp::map_server::render_site_detail(c.lisp_sites),
+                json: json!({ "TABLE_site": { "ROW_site": c.lisp_sites } }),
+            })
+        },
+    },
+    ShowCommand {
         pattern: "ip lisp map-cache [ <eid:ipv4> [ detail ] ]",
         help: "IP information",
         run: |c, a| lisp_data::map_cache(c, a, false),

@@ -64,7 +64,7 @@ impl Harness {
         self.xtr.tick(now, &mut out);
         let _ = self.ms.register(data, peer, false, now);
         let _ = self.ms.resolve(data, now);
-        self.ms.notify_ack(data);
+        self.ms.notify_ack(data, peer.ip());
         let _ = self.ms.expire(now);
         assert!(
             self.xtr.map_cache().count() <= 64,
