@@ -549,7 +549,7 @@ impl Lisp {
                 locators: c.locators.clone(),
                 locators_uptime_secs: now.saturating_sub(c.modified_ms) / 1000,
                 map_source: Some(c.map_source),
-                locator_status: Vec::new(),
+                locator_status: x.locator_status(&c.prefix, now),
             })
             .collect()
     }
