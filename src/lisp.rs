@@ -211,6 +211,11 @@ impl Lisp {
                             let to = SocketAddr::new(previous, LISP_CONTROL_PORT);
                             send(dataplane, to, LISP_CONTROL_PORT, &notify);
                         }
+                        for (subscriber, notify) in accepted.published {
+                            debug!(%subscriber, "mapping changed: Map-Notify to a subscriber");
+                            let to = SocketAddr::new(subscriber, LISP_CONTROL_PORT);
+                            send(dataplane, to, LISP_CONTROL_PORT, &notify);
+                        }
                     }
                     Err(refusal) => {
                         if log_allowed() {
@@ -423,8 +428,8 @@ impl Lisp {
                 for p in &accepted.prefixes {
                     self.ms_sessions.ack(peer, message_id, *p);
                 }
-                for (previous, notify) in accepted.moved {
-                    info!(site = %accepted.site, %previous, "EID moved: Map-Notify to the previous RLOC");
+                for (previous, notify) in accepted.moved.into_iter().chain(accepted.published) {
+                    info!(site = %accepted.site, %previous, "mapping changed: Map-Notify (previous RLOC or subscriber)");
                     let to = SocketAddr::new(previous, LISP_CONTROL_PORT);
                     send(dataplane, to, LISP_CONTROL_PORT, &notify);
                 }
@@ -544,7 +549,7 @@ impl Lisp {
                 prefix: c.prefix,
                 uptime_secs: now.saturating_sub(c.created_ms) / 1000,
                 expires_secs: Some(c.expires_ms.saturating_sub(now) / 1000),
-                via: "map-reply".into(),
+                via: c.source.name().into(),
                 action: c.action,
                 locators: c.locators.clone(),
                 locators_uptime_secs: now.saturating_sub(c.modified_ms) / 1000,

@@ -369,6 +369,89 @@ fn a_host_moves_between_sites_and_the_remote_itr_follows_it_after_an_smr() {
     );
 }
 
+/// Publish/subscribe (RFC 9437, issue 20): xTR-C subscribes with its Map-Requests (`ip lisp itr
+/// subscribe`). H moves to xTR-B and sends one packet there (to an address behind xTR-C that
+/// nobody answers); R sends nothing at all, yet xTR-C's map-cache follows H to xTR-B: the
+/// map-server's Map-Notify to its subscriber, acknowledged, all decoded cleanly by tshark.
+#[test]
+fn with_subscription_the_remote_itr_follows_a_move_before_its_host_sends_anything() {
+    let lab = Lab::wired();
+    let Lab {
+        ms, xc, core, h, p, ..
+    } = &lab;
+    let out = xc.exec("configure terminal ; ip lisp itr subscribe ; end");
+    assert_eq!(out.code, 0, "{out:?}");
+    lab.warm();
+    let stats = ms.exec("show lisp statistics").stdout;
+    assert!(
+        stats
+            .lines()
+            .any(|l| l.contains("ubscriptions accepted") && !l.trim_end().ends_with(" 0")),
+        "{stats}"
+    );
+    let capture = Capture::start(
+        core,
+        &format!("{p}kc"),
+        "udp port 4342",
+        200,
+        &[
+            "ip.src",
+            "ip.dst",
+            "lisp.type",
+            "_ws.malformed",
+            "_ws.expert.severity",
+        ],
+        Duration::from_secs(30),
+    )
+    .expect("tshark on the underlay");
+    // R is silent from now on. H moves to xTR-B and sends one datagram there.
+    let (ea, eb) = (format!("{p}ea"), format!("{p}eb"));
+    h.ip(&["addr", "flush", "dev", &ea]).expect("flush");
+    h.ip(&["link", "set", &ea, "down"]).expect("down");
+    h.addr(&eb, "10.9.0.5/24").expect("addr");
+    h.ip(&["route", "add", "default", "via", "10.9.0.1", "dev", &eb])
+        .expect("gw");
+    let moved = Instant::now();
+    let _ = testkit::ping(h, Ipv4Addr::new(10, 3, 0, 99), Duration::from_millis(200));
+    let cache = wait_for(
+        "xTR-C caches H at xTR-B without any packet from R",
+        Duration::from_secs(10),
+        || {
+            let cache = xc.exec("show ip lisp map-cache 10.9.0.5").stdout;
+            (cache.contains("192.0.2.2") && !cache.contains("192.0.2.1 ")).then_some(cache)
+        },
+    );
+    eprintln!("xTR-C followed the move after {:?}", moved.elapsed());
+    assert!(cache.contains("via pub-sub, complete"), "{cache}");
+    assert!(cache.contains("  Sources: pub-sub"), "{cache}");
+    let stats = xc.exec("show lisp statistics | json").stdout;
+    assert!(stats.contains("\"publications_received\": 1"), "{stats}");
+    let mut lines = Vec::new();
+    while let Some(l) = capture.next_line(Duration::from_secs(2)) {
+        lines.push(l);
+    }
+    let wire = lines.join("\n");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("192.0.2.100\t192.0.2.3\t4\t")),
+        "no Map-Notify to the subscriber:\n{wire}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("192.0.2.3\t192.0.2.100\t5\t")),
+        "no Map-Notify-Ack from the subscriber:\n{wire}"
+    );
+    assert!(
+        !lines.iter().any(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            f.get(3).is_some_and(|m| !m.is_empty()) || f.get(4).is_some_and(|s| !s.is_empty())
+        }),
+        "malformed or expert-flagged control messages:\n{wire}"
+    );
+}
+
 /// Seed 002, generalized SMR: the remote site's EID prefix loses its route on its ETR
 /// (`shutdown` of the SVI). The next packet for it is decapsulated there without a route: the
 /// ETR puts the prefix in its away table (`local EID`), withdraws its registration and solicits

@@ -43,7 +43,9 @@ use crate::wire::lisp::map_request::MapRequest;
 use crate::wire::lisp::record::{Action, EidRecord, LocatorRecord};
 use crate::wire::lisp::{LispMessage, MessageType};
 
+mod pubsub;
 mod site_detail;
+pub use pubsub::{MAX_SUBSCRIPTIONS, SUBSCRIPTION_LIFETIME_MS};
 pub use site_detail::{EtrRegistration, NotifyCounts, render_site_detail};
 
 /// A registration expires after three periods of the ETR's 60-second refresh (RFC 9301 §8.2).
@@ -134,6 +136,9 @@ pub struct Accepted {
     /// Unsolicited Map-Notifies (signed with the site key) for the ETRs whose host registrations
     /// this register took over: send each to the IP on UDP 4342.
     pub moved: Vec<(IpAddr, Vec<u8>)>,
+    /// Map-Notifies to the subscribers of the mappings this register changed (RFC 9437):
+    /// send each to the IP on UDP 4342.
+    pub published: Vec<(IpAddr, Vec<u8>)>,
 }
 
 /// What the Map-Server counts.
@@ -172,6 +177,14 @@ pub struct Counters {
     pub negative_replies: u64,
     /// Map-Resolver: requests dropped (see [`ResolveRefusal`]).
     pub requests_refused: u64,
+    /// Publish/subscribe (RFC 9437): subscriptions made or renewed.
+    pub subscriptions_accepted: u64,
+    /// Subscriptions refused: the ITR-RLOC holds no live registration (not authenticated).
+    pub subscriptions_refused: u64,
+    /// Subscriptions dropped to make room ([`MAX_SUBSCRIPTIONS`]).
+    pub subscriptions_dropped: u64,
+    /// Map-Notifies sent to subscribers.
+    pub pubsub_notifies: u64,
 }
 
 /// One line of `show lisp site`.
@@ -261,6 +274,8 @@ pub struct MapServer {
     unacked: BTreeMap<u64, Unacked>,
     /// What became of those Map-Notifies, per prefix.
     notify_log: site_detail::NotifyLog,
+    /// Publish/subscribe: who follows which mapping.
+    subscriptions: pubsub::Subscriptions,
     sessions: Sessions,
     /// When the Map-Server started with an empty table ([`MapServer::started`]).
     started_ms: Option<u64>,
@@ -488,6 +503,16 @@ impl MapServer {
                 limit: site.max_registrations,
             });
         }
+        // What subscribers were told of these prefixes, to notice a change (RFC 9437).
+        let before: Vec<(Prefix, pubsub::Published)> = if self.subscriptions.is_empty() {
+            Vec::new()
+        } else {
+            prefixes
+                .iter()
+                .map(|p| (*p, pubsub::rlocs_at(&self.table, p)))
+                .collect()
+        };
+        let table = &mut self.table;
         // Records each losing ETR must hear about, one Map-Notify per ETR address.
         let mut moved: BTreeMap<IpAddr, Vec<EidRecord>> = BTreeMap::new();
         for record in &register.records {
@@ -622,6 +647,11 @@ impl MapServer {
                 },
             );
         }
+        let changed: Vec<Prefix> = before
+            .into_iter()
+            .filter(|(p, was)| pubsub::rlocs_at(&self.table, p) != *was)
+            .map(|(p, _)| p)
+            .collect();
         let notify = if register.want_map_notify {
             Some(
                 MapNotify::acknowledging(&register)
@@ -631,12 +661,18 @@ impl MapServer {
         } else {
             None
         };
-        Ok(Accepted {
+        let accepted = Accepted {
             site: site.name.clone(),
             prefixes,
             notify,
             proxy_reply: register.proxy_reply,
             moved,
+            published: Vec::new(),
+        };
+        let published = self.publish(&changed, now_ms);
+        Ok(Accepted {
+            published,
+            ..accepted
         })
     }
 
@@ -757,19 +793,24 @@ impl MapServer {
         let result = self.try_resolve(ecm, now_ms);
         let c = &mut self.counters;
         match &result {
-            Ok((_, Answer::Forwarded)) => c.requests_forwarded += 1,
-            Ok((_, Answer::Proxy)) => c.proxy_replies += 1,
-            Ok((_, Answer::Negative)) => c.negative_replies += 1,
+            Ok((_, Answer::Forwarded, _)) => c.requests_forwarded += 1,
+            Ok((_, Answer::Proxy, _)) => c.proxy_replies += 1,
+            Ok((_, Answer::Negative, _)) => c.negative_replies += 1,
             Err(_) => c.requests_refused += 1,
         }
-        result.map(|(resolution, _)| resolution)
+        result.map(|(resolution, _, subscribe)| {
+            if let Some(req) = subscribe {
+                self.subscribe(req, now_ms);
+            }
+            resolution
+        })
     }
 
     fn try_resolve(
         &self,
         bytes: &[u8],
         now_ms: u64,
-    ) -> Result<(Resolution, Answer), ResolveRefusal> {
+    ) -> Result<(Resolution, Answer, Option<pubsub::SubscribeRequest>), ResolveRefusal> {
         let ecm = Ecm::parse(bytes).map_err(ResolveRefusal::Malformed)?;
         let LispMessage::MapRequest(request) = &*ecm.message else {
             return Err(ResolveRefusal::NotMapRequest(ecm.message.message_type()));
@@ -789,6 +830,8 @@ impl MapServer {
             let refreshed = sessions.refreshed_ms(sources.get(r.source), r, now_ms);
             now_ms.saturating_sub(refreshed) < REGISTRATION_LIFETIME_MS
         };
+        // RFC 9437: the ITR subscribes to the prefix it is answered with.
+        let subscribe = |p: Prefix| pubsub::SubscribeRequest::of(request, p, to);
         let (records, answer) = match self.find(eid, live) {
             Found::NotEid => {
                 // The prefix as requested, narrowed only if it would cover a site: a negative
@@ -822,7 +865,7 @@ impl MapServer {
                         etr: sources.get(newest.source).registrar.ip(),
                         ecm: bytes.to_vec(),
                     };
-                    return Ok((forward, Answer::Forwarded));
+                    return Ok((forward, Answer::Forwarded, subscribe(p)));
                 }
                 let records = self.proxy_records(&requested.eid, eid, p, &regs, live);
                 (records, Answer::Proxy)
@@ -836,7 +879,12 @@ impl MapServer {
             records,
         };
         let map_reply = reply.to_vec().map_err(ResolveRefusal::Encoding)?;
-        Ok((Resolution::Reply { to, map_reply }, answer))
+        let answered = reply.records.first().and_then(|r| r.prefix.prefix());
+        Ok((
+            Resolution::Reply { to, map_reply },
+            answer,
+            answered.and_then(subscribe),
+        ))
     }
 
     /// The records of a proxy reply for `p`. Overlap rule (protocols.md §3.5): the registered
@@ -1996,6 +2044,7 @@ mod tests {
             itr_rlocs: vec![ip(itr)],
             records: vec![EidPrefix::from_prefix(eid.parse().unwrap())],
             map_reply_record: None,
+            subscribe: None,
         }
     }
 

@@ -24,6 +24,7 @@ use crate::wire::lisp::{
 };
 
 mod probe;
+mod pubsub;
 pub use probe::ProbeCounters;
 
 /// The ETR re-registers every minute (RFC 9301 §8.2; NX-OS default).
@@ -125,6 +126,10 @@ pub struct Counters {
     /// RLOC probing.
     #[serde(flatten)]
     pub probe: ProbeCounters,
+    /// Publish/subscribe: Map-Notifies with our xTR-ID accepted.
+    pub publications_received: u64,
+    /// Records of those for prefixes we do not cache (not applied).
+    pub publications_ignored: u64,
 }
 
 /// How a map-cache entry came to be.
@@ -132,6 +137,18 @@ pub struct Counters {
 #[serde(rename_all = "kebab-case")]
 pub enum CacheSource {
     MapReply,
+    /// A publication of the Map-Server (RFC 9437 publish/subscribe).
+    PubSub,
+}
+
+impl CacheSource {
+    /// As `show ip lisp map-cache` names it (`via …`).
+    pub fn name(self) -> &'static str {
+        match self {
+            CacheSource::MapReply => "map-reply",
+            CacheSource::PubSub => "pub-sub",
+        }
+    }
 }
 
 /// One map-cache entry learned from the mapping system.
@@ -262,6 +279,8 @@ pub struct Xtr {
     last_expiry_ms: u64,
     /// RLOC probing of the map-cache's locators.
     probe: probe::Prober,
+    /// Publish/subscribe (which families subscribe).
+    pubsub: pubsub::Subscriber,
     pub counters: Counters,
 }
 
@@ -288,6 +307,7 @@ impl Xtr {
             smr_invoked: HashMap::new(),
             last_expiry_ms: 0,
             probe: probe::Prober::default(),
+            pubsub: pubsub::Subscriber::default(),
             counters: Counters::default(),
         };
         x.reconfigure(cfg, now_ms, &mut Vec::new());
@@ -342,6 +362,7 @@ impl Xtr {
     /// the forwarding core dropped its database row.
     pub fn reconfigure(&mut self, cfg: &Config, now_ms: u64, out: &mut Vec<Output>) {
         self.probe.configure(cfg);
+        self.pubsub.configure(cfg);
         let (v4, v6) = (&cfg.lisp.ipv4, &cfg.lisp.ipv6);
         let new_database = group(v4.database_mapping.iter().chain(&v6.database_mapping));
         let removed: Vec<Prefix> = self
@@ -1016,7 +1037,9 @@ impl Xtr {
             }
             return;
         }
-        // Unsolicited: the mapping of these prefixes changed on the map-server.
+        // Unsolicited: the mapping of these prefixes changed on the map-server (a publication
+        // to which we subscribed, or news about our own EIDs).
+        self.pubsub_apply(&notify, from.ip(), now_ms, out);
         for record in &notify.records {
             let Some(prefix) = record.prefix.prefix() else {
                 continue;
@@ -1413,6 +1436,7 @@ impl Xtr {
             itr_rlocs: vec![itr],
             records: vec![self.eid_prefix(prefix)],
             map_reply_record: None,
+            subscribe: self.subscription_for(prefix),
         };
         let ecm = Ecm {
             ddt: false,
@@ -1478,6 +1502,7 @@ impl Xtr {
             itr_rlocs: vec![me],
             records: vec![self.eid_prefix(Prefix::host(inner_source))],
             map_reply_record: None,
+            subscribe: None,
         };
         let Ok(payload) = req.to_vec() else { return };
         self.counters.smrs_sent += 1;
@@ -2018,6 +2043,7 @@ mod tests {
                 itr_rlocs: vec!["192.0.2.2".parse().unwrap()],
                 records: vec![EidPrefix::from_prefix("10.1.0.9/32".parse().unwrap())],
                 map_reply_record: None,
+                subscribe: None,
             }
             .to_vec()
             .unwrap()
@@ -2202,6 +2228,7 @@ mod tests {
                     itr_rlocs: vec!["192.0.2.3".parse().unwrap()],
                     records: vec![EidPrefix::from_prefix(Prefix::host(eid.parse().unwrap()))],
                     map_reply_record: None,
+                    subscribe: None,
                 })),
             }
             .to_vec()

@@ -280,6 +280,7 @@ impl Xtr {
             itr_rlocs: vec![itr],
             records: vec![self.eid_prefix(prefix)],
             map_reply_record: None,
+            subscribe: None,
         };
         let Ok(payload) = req.to_vec() else {
             return false;
@@ -625,6 +626,7 @@ mod tests {
             itr_rlocs: vec![ip("192.0.2.3")],
             records: vec![EidPrefix::from_prefix(eid.parse().unwrap())],
             map_reply_record: None,
+            subscribe: None,
         };
         etr.receive(
             &probe("10.1.0.0/24").to_vec().unwrap(),
