@@ -436,6 +436,7 @@ mod tests {
             sessions: &[],
             lisp_statistics: &LispStatistics::NONE,
             reliable_registration: false,
+            control_sessions: crate::show::ControlSessions::default(),
             uptime_secs: 12_765,
         }
     }
