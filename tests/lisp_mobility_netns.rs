@@ -531,29 +531,100 @@ fn a_local_eid_without_route_triggers_an_smr_and_the_itr_caches_forward_native()
     );
 }
 
-/// Mobility convergence benchmark (issue 6): run by `scripts/bench-mobility.sh`, not by the
-/// test suite. R streams UDP to H every millisecond; H moves between xTR-A and xTR-B 20 times.
-/// Convergence = from H's first packet at its new xTR to the first datagram from R arriving
-/// there. The peer, measured in the same run: first contact — the same measurement when H
-/// appears for the first time and xTR-C has never resolved it (one plain Map-Request round
-/// trip through the map-resolver).
+/// Mobility convergence benchmark (issues 6 and 20): run by `scripts/bench-mobility.sh`, not by
+/// the test suite. R streams UDP to H every millisecond; H moves between xTR-A and xTR-B 20
+/// times. Convergence = from H's first packet at its new xTR to the first datagram from R
+/// arriving there; lost = R's datagrams between the last one H had before the move and that one.
+/// Two labs in one run: SMR-driven (xTR-C learns the move from xTR-A's SMR) and
+/// subscription-driven (`ip lisp itr subscribe` on xTR-C: the map-server publishes the move).
+/// The peer, measured in each: first contact — the same measurement when H appears for the
+/// first time and xTR-C has never resolved it (one plain Map-Request round trip through the
+/// map-resolver).
 #[test]
 #[ignore = "benchmark: scripts/bench-mobility.sh"]
 fn mobility_convergence_benchmark() {
+    let smr = convergence(false);
+    let pubsub = convergence(true);
+    println!(
+        "mobility convergence over {} moves between two xTRs (remote ITR, MS/MR, 1 ms stream):",
+        smr.lost.len()
+    );
+    smr.print("SMR-driven");
+    pubsub.print("subscription-driven (ip lisp itr subscribe)");
+}
+
+/// One lab's measurements.
+struct Convergence {
+    first_contact_ms: f64,
+    /// Sorted.
+    moves_ms: Vec<f64>,
+    not_converged: usize,
+    /// Datagrams lost per move.
+    lost: Vec<u64>,
+}
+
+impl Convergence {
+    fn print(&self, what: &str) {
+        let ms = &self.moves_ms;
+        println!("  {what}:");
+        println!(
+            "    first contact (peer: one Map-Request round trip) {:8.1} ms",
+            self.first_contact_ms
+        );
+        if ms.is_empty() {
+            println!("    no move converged within 5 s");
+            return;
+        }
+        let pct = |q: f64| ms[((ms.len() as f64 - 1.0) * q).round() as usize];
+        let mut lost = self.lost.clone();
+        lost.sort_unstable();
+        let lost_pct = |q: f64| lost[((lost.len() as f64 - 1.0) * q).round() as usize];
+        println!(
+            "    move p50 {:8.1} ms   p99 {:8.1} ms   max {:8.1} ms   not converged in 5 s: {}",
+            pct(0.5),
+            pct(0.99),
+            ms[ms.len() - 1],
+            self.not_converged
+        );
+        println!(
+            "    packets lost per move: p50 {}   max {}   total {}",
+            lost_pct(0.5),
+            lost[lost.len() - 1],
+            lost.iter().sum::<u64>()
+        );
+        println!(
+            "    ratio p50 / first contact: {:.2}   (target p50 <= 50 ms)",
+            pct(0.5) / self.first_contact_ms
+        );
+    }
+}
+
+fn convergence(subscribe: bool) -> Convergence {
     use std::net::UdpSocket;
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
     const MOVES: usize = 20;
     let lab = Lab::wired();
+    if subscribe {
+        let out = lab
+            .xc
+            .exec("configure terminal ; ip lisp itr subscribe ; end");
+        assert_eq!(out.code, 0, "{out:?}");
+    }
     let (h, r, p) = (&lab.h, &lab.r, lab.p.clone());
     // H's socket, bound to the port only: it works on whichever link holds the address.
     // Per request: drain, send H's first packet (time t0), time the first datagram from R.
     let (to_h, from_main) = std::sync::mpsc::channel::<bool>();
-    let (to_main, results) = std::sync::mpsc::channel::<(Instant, Option<Instant>)>();
+    let (to_main, results) = std::sync::mpsc::channel::<(Instant, Option<Instant>, Option<u64>)>();
     let receiver = h.spawn(move || {
         let sock = UdpSocket::bind("0.0.0.0:7777").unwrap();
         let mut buf = [0u8; 64];
+        let seq = |b: &[u8]| {
+            b.get(..8)
+                .and_then(|s| s.try_into().ok())
+                .map(u64::from_be_bytes)
+        };
         while let Ok(true) = from_main.recv() {
             sock.set_nonblocking(true).unwrap();
             while sock.recv_from(&mut buf).is_ok() {}
@@ -561,17 +632,22 @@ fn mobility_convergence_benchmark() {
             sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             let t0 = Instant::now();
             let _ = sock.send_to(b"hello", "10.3.0.10:7779");
-            let got = sock.recv_from(&mut buf).ok().map(|_| Instant::now());
-            to_main.send((t0, got)).unwrap();
+            let got = sock.recv_from(&mut buf).ok();
+            let at = got.map(|_| Instant::now());
+            let first = got.and_then(|(n, _)| seq(&buf[..n]));
+            to_main.send((t0, at, first)).unwrap();
         }
     });
     let stop = Arc::new(AtomicBool::new(false));
-    let stream = |stop: Arc<AtomicBool>| {
+    // The last sequence number R sent.
+    let sent = Arc::new(AtomicU64::new(0));
+    let stream = |stop: Arc<AtomicBool>, sent: Arc<AtomicU64>| {
         r.spawn(move || {
             let sock = UdpSocket::bind("10.3.0.10:7778").unwrap();
             let mut seq = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 seq += 1;
+                sent.store(seq, Ordering::Relaxed);
                 let _ = sock.send_to(&seq.to_be_bytes(), "10.9.0.5:7777");
                 std::thread::sleep(Duration::from_millis(1));
             }
@@ -586,18 +662,20 @@ fn mobility_convergence_benchmark() {
         site.contains("10.9.0.5/32").then_some(site)
     });
     let started = Instant::now();
-    let streamer = stream(stop.clone());
-    let (_, arrived) = results.recv().unwrap();
+    let streamer = stream(stop.clone(), sent.clone());
+    let (_, arrived, _) = results.recv().unwrap();
     let first_contact = arrived.expect("first contact: no datagram from R within 5 s") - started;
 
     let mut at_a = true;
     let mut moves = Vec::new();
+    let mut losses = Vec::new();
     for _ in 0..MOVES {
         // Apart by more than the SMR rate limits (3 s per EID), as real moves are.
         std::thread::sleep(Duration::from_millis(3500));
         let (from, to) = if at_a { ("ea", "eb") } else { ("eb", "ea") };
         let (from, to) = (format!("{p}{from}"), format!("{p}{to}"));
         // The old link goes down (a host accepts packets for its address on any live link).
+        let moved_at_seq = sent.load(Ordering::Relaxed);
         h.ip(&["addr", "flush", "dev", &from]).unwrap();
         h.ip(&["link", "set", &from, "down"]).unwrap();
         h.ip(&["link", "set", &to, "up"]).unwrap();
@@ -607,39 +685,27 @@ fn mobility_convergence_benchmark() {
         h.ip(&["neigh", "flush", "dev", &to]).unwrap();
         at_a = !at_a;
         to_h.send(true).unwrap();
-        let (t0, arrived) = results.recv().unwrap();
+        let (t0, arrived, first) = results.recv().unwrap();
         moves.push(arrived.map(|a| a - t0));
+        // R's datagrams sent from the move on that H never got (in flight or misdirected).
+        losses.push(first.map_or(0, |f| f.saturating_sub(moved_at_seq + 1)));
     }
     to_h.send(false).unwrap();
     stop.store(true, Ordering::Relaxed);
     let _ = streamer.join();
     let _ = receiver.join();
-    let lost = moves.iter().filter(|m| m.is_none()).count();
+    let not_converged = moves.iter().filter(|m| m.is_none()).count();
     let mut ms: Vec<f64> = moves
         .iter()
         .flatten()
         .map(|d| d.as_secs_f64() * 1000.0)
         .collect();
     ms.sort_by(f64::total_cmp);
-    let pct = |q: f64| ms[((ms.len() as f64 - 1.0) * q).round() as usize];
-    let first = first_contact.as_secs_f64() * 1000.0;
-    println!(
-        "mobility convergence over {MOVES} moves between two xTRs (remote ITR, MS/MR, 1 ms stream):"
-    );
-    println!("  first contact (peer: one Map-Request round trip) {first:8.1} ms");
-    if ms.is_empty() {
-        println!("  no move converged within 5 s");
-    } else {
-        println!(
-            "  move p50 {:8.1} ms   p99 {:8.1} ms   max {:8.1} ms   not converged in 5 s: {lost}",
-            pct(0.5),
-            pct(0.99),
-            ms[ms.len() - 1]
-        );
-        println!(
-            "  ratio p50 / first contact: {:.2}   (target p50 <= 50 ms)",
-            pct(0.5) / first
-        );
+    Convergence {
+        first_contact_ms: first_contact.as_secs_f64() * 1000.0,
+        moves_ms: ms,
+        not_converged,
+        lost: losses,
     }
 }
 
