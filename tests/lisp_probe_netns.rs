@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use common::{Daemon, wait_for};
-use roamer_platforms::software::testkit::{self, Netns, Veth};
+use roamer_platforms::software::testkit::{self, Capture, Netns, Veth};
 
 const KEY: &str = "roamer-key";
 
@@ -86,7 +86,7 @@ fn decapsulated(x: &Daemon) -> u64 {
 
 #[test]
 fn traffic_moves_to_the_second_locator_when_the_first_stops_answering_probes_and_back() {
-    for tool in ["ip", "ping"] {
+    for tool in ["ip", "ping", "tshark"] {
         assert!(testkit::have(tool), "this test needs `{tool}`");
     }
     assert!(testkit::privileged(), "this test needs root (netns)");
@@ -153,6 +153,24 @@ fn traffic_moves_to_the_second_locator_when_the_first_stops_answering_probes_and
             .unwrap()
             .then_some(())
     });
+    // The probes and their answers on the wire, seen from xTR-C's bridge port.
+    let capture = Capture::start(
+        &core,
+        &format!("{p}kc"),
+        "udp port 4342",
+        40,
+        &[
+            "ip.src",
+            "ip.dst",
+            "lisp.type",
+            "lisp.mreq.flags.probe",
+            "lisp.mrep.flags.probe",
+            "_ws.malformed",
+            "_ws.expert.severity",
+        ],
+        Duration::from_secs(4),
+    )
+    .expect("tshark on the underlay");
     let cache = wait_for(
         "xTR-C probed both locators",
         Duration::from_secs(10),
@@ -171,6 +189,32 @@ fn traffic_moves_to_the_second_locator_when_the_first_stops_answering_probes_and
     let before = decapsulated(&xa);
     assert!(testkit::ping(&r, ten_one, Duration::from_secs(1)).unwrap());
     assert!(decapsulated(&xa) > before, "priority 1: through xTR-A");
+    let mut lines = Vec::new();
+    while let Some(l) = capture.next_line(Duration::from_secs(5)) {
+        lines.push(l);
+    }
+    let wire = lines.join("\n");
+    for etr in ["192.0.2.1", "192.0.2.2"] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(&format!("192.0.2.3\t{etr}\t1\t1\t"))),
+            "no RLOC-probe to {etr}:\n{wire}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(&format!("{etr}\t192.0.2.3\t2\t\t1\t"))),
+            "no probe answer from {etr}:\n{wire}"
+        );
+    }
+    assert!(
+        !lines.iter().any(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            f.get(5).is_some_and(|m| !m.is_empty()) || f.get(6).is_some_and(|s| !s.is_empty())
+        }),
+        "malformed or expert-flagged control messages:\n{wire}"
+    );
 
     // xTR-A's underlay link goes down (on the bridge side: xTR-A sees its carrier go).
     let ka = format!("{p}ka");
