@@ -407,7 +407,7 @@ mod tests {
     fn resolved(extra: &str) -> Xtr {
         let mut x = Xtr::new(&cfg(extra), 0);
         let mut out = Vec::new();
-        x.map_cache_miss(ip("10.3.0.10"), 0, &mut out);
+        x.map_cache_miss(ip("10.3.0.10"), ip("10.1.0.9"), 0, &mut out);
         let ecm = out
             .iter()
             .find_map(|o| match o {
@@ -666,7 +666,7 @@ mod tests {
     fn probes_are_rate_limited_and_bounded() {
         let mut x = Xtr::new(&cfg(PROBING), 0);
         let mut out = Vec::new();
-        x.map_cache_miss(ip("10.3.0.10"), 0, &mut out);
+        x.map_cache_miss(ip("10.3.0.10"), ip("10.1.0.9"), 0, &mut out);
         let ecm = out
             .iter()
             .find_map(|o| match o {

@@ -166,7 +166,7 @@ mod tests {
     /// The ITR asks for 10.9.0.5 and caches it at 192.0.2.1; returns its request.
     fn resolved(x: &mut Xtr) -> crate::wire::lisp::MapRequest {
         let mut out = Vec::new();
-        x.map_cache_miss(ip("10.9.0.5"), 0, &mut out);
+        x.map_cache_miss(ip("10.9.0.5"), ip("10.3.0.9"), 0, &mut out);
         let req = out
             .iter()
             .find_map(|o| match o {
