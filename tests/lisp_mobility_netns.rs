@@ -381,19 +381,11 @@ fn with_subscription_the_remote_itr_follows_a_move_before_its_host_sends_anythin
     } = &lab;
     let out = xc.exec("configure terminal ; ip lisp itr subscribe ; end");
     assert_eq!(out.code, 0, "{out:?}");
-    lab.warm();
-    let stats = ms.exec("show lisp statistics").stdout;
-    assert!(
-        stats
-            .lines()
-            .any(|l| l.contains("ubscriptions accepted") && !l.trim_end().ends_with(" 0")),
-        "{stats}"
-    );
     let capture = Capture::start(
         core,
         &format!("{p}kc"),
         "udp port 4342",
-        200,
+        400,
         &[
             "ip.src",
             "ip.dst",
@@ -401,9 +393,34 @@ fn with_subscription_the_remote_itr_follows_a_move_before_its_host_sends_anythin
             "_ws.malformed",
             "_ws.expert.severity",
         ],
-        Duration::from_secs(30),
+        Duration::from_secs(40),
     )
     .expect("tshark on the underlay");
+    lab.warm();
+    // tshark reports "Capturing on" a moment before it captures: make sure it is live before
+    // the move, with Map-Requests from xTR-C for EIDs outside every site (one each).
+    let mut lines = Vec::new();
+    let mut n = 0u8;
+    wait_for("the capture is live", Duration::from_secs(20), || {
+        n = n.wrapping_add(1);
+        let _ = testkit::ping(
+            &lab.r,
+            Ipv4Addr::new(10, 200, 0, n),
+            Duration::from_millis(100),
+        );
+        while let Some(l) = capture.next_line(Duration::from_millis(300)) {
+            lines.push(l);
+        }
+        (!lines.is_empty()).then_some(())
+    });
+    let before = lines.len();
+    let stats = ms.exec("show lisp statistics").stdout;
+    assert!(
+        stats
+            .lines()
+            .any(|l| l.contains("ubscriptions accepted") && !l.trim_end().ends_with(" 0")),
+        "{stats}"
+    );
     // R is silent from now on. H moves to xTR-B and sends one datagram there.
     let (ea, eb) = (format!("{p}ea"), format!("{p}eb"));
     h.ip(&["addr", "flush", "dev", &ea]).expect("flush");
@@ -426,11 +443,11 @@ fn with_subscription_the_remote_itr_follows_a_move_before_its_host_sends_anythin
     assert!(cache.contains("  Sources: pub-sub"), "{cache}");
     let stats = xc.exec("show lisp statistics | json").stdout;
     assert!(stats.contains("\"publications_received\": 1"), "{stats}");
-    let mut lines = Vec::new();
     while let Some(l) = capture.next_line(Duration::from_secs(2)) {
         lines.push(l);
     }
     let wire = lines.join("\n");
+    let lines = &lines[before..];
     assert!(
         lines
             .iter()

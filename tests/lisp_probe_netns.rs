@@ -168,7 +168,8 @@ fn traffic_moves_to_the_second_locator_when_the_first_stops_answering_probes_and
             "_ws.malformed",
             "_ws.expert.severity",
         ],
-        Duration::from_secs(4),
+        // Probes go every second: several rounds even if tshark starts late.
+        Duration::from_secs(8),
     )
     .expect("tshark on the underlay");
     let cache = wait_for(
