@@ -211,6 +211,11 @@ impl Lisp {
                             let to = SocketAddr::new(previous, LISP_CONTROL_PORT);
                             send(dataplane, to, LISP_CONTROL_PORT, &notify);
                         }
+                        for (subscriber, notify) in accepted.published {
+                            debug!(%subscriber, "mapping changed: Map-Notify to a subscriber");
+                            let to = SocketAddr::new(subscriber, LISP_CONTROL_PORT);
+                            send(dataplane, to, LISP_CONTROL_PORT, &notify);
+                        }
                     }
                     Err(refusal) => {
                         if log_allowed() {
@@ -221,7 +226,7 @@ impl Lisp {
             }
             Some(k) if k == MessageType::MapNotifyAck as u8 => {
                 if let Some(ms) = self.map_server.as_mut() {
-                    ms.notify_ack(payload);
+                    ms.notify_ack(payload, from.ip());
                 }
             }
             Some(k) if k == MessageType::Ecm as u8 && self.resolver => {
@@ -423,8 +428,8 @@ impl Lisp {
                 for p in &accepted.prefixes {
                     self.ms_sessions.ack(peer, message_id, *p);
                 }
-                for (previous, notify) in accepted.moved {
-                    info!(site = %accepted.site, %previous, "EID moved: Map-Notify to the previous RLOC");
+                for (previous, notify) in accepted.moved.into_iter().chain(accepted.published) {
+                    info!(site = %accepted.site, %previous, "mapping changed: Map-Notify (previous RLOC or subscriber)");
                     let to = SocketAddr::new(previous, LISP_CONTROL_PORT);
                     send(dataplane, to, LISP_CONTROL_PORT, &notify);
                 }
@@ -544,15 +549,12 @@ impl Lisp {
                 prefix: c.prefix,
                 uptime_secs: now.saturating_sub(c.created_ms) / 1000,
                 expires_secs: Some(c.expires_ms.saturating_sub(now) / 1000),
-                via: match c.source {
-                    xtr::CacheSource::MapReply => "map-reply",
-                    xtr::CacheSource::MapNotify => "map-notify",
-                }
-                .into(),
+                via: c.source.name().into(),
                 action: c.action,
                 locators: c.locators.clone(),
                 locators_uptime_secs: now.saturating_sub(c.modified_ms) / 1000,
                 map_source: Some(c.map_source),
+                locator_status: x.locator_status(&c.prefix, now),
             })
             .collect()
     }

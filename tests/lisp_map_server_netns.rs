@@ -160,6 +160,7 @@ fn map_request(eid: [u8; 4], nonce: u64) -> Vec<u8> {
             itr_rlocs: vec!["192.0.2.11".parse().unwrap()],
             records: vec![EidPrefix::from_prefix(roamer_hal::Prefix::host(eid))],
             map_reply_record: None,
+            subscribe: None,
         })),
     }
     .to_vec()

@@ -308,6 +308,22 @@ fn a_host_moves_between_sites_and_the_remote_itr_follows_it_after_an_smr() {
         site.contains("192.0.2.2"),
         "registered by xTR-B now:\n{site}"
     );
+    // xTR-A heard of the move by a Map-Notify and acknowledged it: nothing left to resend.
+    let detail = wait_for(
+        "the Map-Notify to xTR-A acknowledged",
+        Duration::from_secs(5),
+        || {
+            let d = ms.exec("show lisp site detail").stdout;
+            d.contains("Map-Notify to previous RLOCs: sent 1, resent 0, acknowledged 1, given up 0")
+                .then_some(d)
+        },
+    );
+    assert!(
+        detail.contains("  EID-prefix: 10.9.0.5/32 instance-id 0\n")
+            && detail.contains("Origin:               Dynamic, more specific of 10.9.0.0/25")
+            && detail.contains("    ETR 192.0.2.2:"),
+        "{detail}"
+    );
     let cache = xc.exec("show ip lisp map-cache 10.9.0.5").stdout;
     assert!(
         cache.contains("10.9.0.5/32")
@@ -353,6 +369,106 @@ fn a_host_moves_between_sites_and_the_remote_itr_follows_it_after_an_smr() {
     );
 }
 
+/// Publish/subscribe (RFC 9437, issue 20): xTR-C subscribes with its Map-Requests (`ip lisp itr
+/// subscribe`). H moves to xTR-B and sends one packet there (to an address behind xTR-C that
+/// nobody answers); R sends nothing at all, yet xTR-C's map-cache follows H to xTR-B: the
+/// map-server's Map-Notify to its subscriber, acknowledged, all decoded cleanly by tshark.
+#[test]
+fn with_subscription_the_remote_itr_follows_a_move_before_its_host_sends_anything() {
+    let lab = Lab::wired();
+    let Lab {
+        ms, xc, core, h, p, ..
+    } = &lab;
+    let out = xc.exec("configure terminal ; ip lisp itr subscribe ; end");
+    assert_eq!(out.code, 0, "{out:?}");
+    let capture = Capture::start(
+        core,
+        &format!("{p}kc"),
+        "udp port 4342",
+        400,
+        &[
+            "ip.src",
+            "ip.dst",
+            "lisp.type",
+            "_ws.malformed",
+            "_ws.expert.severity",
+        ],
+        Duration::from_secs(40),
+    )
+    .expect("tshark on the underlay");
+    lab.warm();
+    // tshark reports "Capturing on" a moment before it captures: make sure it is live before
+    // the move, with Map-Requests from xTR-C for EIDs outside every site (one each).
+    let mut lines = Vec::new();
+    let mut n = 0u8;
+    wait_for("the capture is live", Duration::from_secs(20), || {
+        n = n.wrapping_add(1);
+        let _ = testkit::ping(
+            &lab.r,
+            Ipv4Addr::new(10, 200, 0, n),
+            Duration::from_millis(100),
+        );
+        while let Some(l) = capture.next_line(Duration::from_millis(300)) {
+            lines.push(l);
+        }
+        (!lines.is_empty()).then_some(())
+    });
+    let before = lines.len();
+    let stats = ms.exec("show lisp statistics").stdout;
+    assert!(
+        stats
+            .lines()
+            .any(|l| l.contains("ubscriptions accepted") && !l.trim_end().ends_with(" 0")),
+        "{stats}"
+    );
+    // R is silent from now on. H moves to xTR-B and sends one datagram there.
+    let (ea, eb) = (format!("{p}ea"), format!("{p}eb"));
+    h.ip(&["addr", "flush", "dev", &ea]).expect("flush");
+    h.ip(&["link", "set", &ea, "down"]).expect("down");
+    h.addr(&eb, "10.9.0.5/24").expect("addr");
+    h.ip(&["route", "add", "default", "via", "10.9.0.1", "dev", &eb])
+        .expect("gw");
+    let moved = Instant::now();
+    let _ = testkit::ping(h, Ipv4Addr::new(10, 3, 0, 99), Duration::from_millis(200));
+    let cache = wait_for(
+        "xTR-C caches H at xTR-B without any packet from R",
+        Duration::from_secs(10),
+        || {
+            let cache = xc.exec("show ip lisp map-cache 10.9.0.5").stdout;
+            (cache.contains("192.0.2.2") && !cache.contains("192.0.2.1 ")).then_some(cache)
+        },
+    );
+    eprintln!("xTR-C followed the move after {:?}", moved.elapsed());
+    assert!(cache.contains("via pub-sub, complete"), "{cache}");
+    assert!(cache.contains("  Sources: pub-sub"), "{cache}");
+    let stats = xc.exec("show lisp statistics | json").stdout;
+    assert!(stats.contains("\"publications_received\": 1"), "{stats}");
+    while let Some(l) = capture.next_line(Duration::from_secs(2)) {
+        lines.push(l);
+    }
+    let wire = lines.join("\n");
+    let lines = &lines[before..];
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("192.0.2.100\t192.0.2.3\t4\t")),
+        "no Map-Notify to the subscriber:\n{wire}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("192.0.2.3\t192.0.2.100\t5\t")),
+        "no Map-Notify-Ack from the subscriber:\n{wire}"
+    );
+    assert!(
+        !lines.iter().any(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            f.get(3).is_some_and(|m| !m.is_empty()) || f.get(4).is_some_and(|s| !s.is_empty())
+        }),
+        "malformed or expert-flagged control messages:\n{wire}"
+    );
+}
+
 /// Seed 002, generalized SMR: the remote site's EID prefix loses its route on its ETR
 /// (`shutdown` of the SVI). The next packet for it is decapsulated there without a route: the
 /// ETR puts the prefix in its away table (`local EID`), withdraws its registration and solicits
@@ -367,8 +483,26 @@ fn a_local_eid_without_route_triggers_an_smr_and_the_itr_caches_forward_native()
         cache.contains("10.3.0.0/24, uptime:") && cache.contains("via map-reply, complete"),
         "{cache}"
     );
+    let data = xc.exec("show ip lisp data").stdout;
+    assert!(
+        data.contains("Entries total 1, no-route 0, inactive 0\n10.3.0.0/24\n")
+            && data.contains("  192.0.2.3       1/100  cfg-addr   site-self, reachable\n"),
+        "{data}"
+    );
     let out = xc.exec("configure terminal ; interface Vlan10 ; shutdown ; end");
     assert_eq!(out.code, 0, "{out:?}");
+    // Seed 002: the database shows the prefix without a route, and counts it.
+    let data = xc.exec("show ip lisp data").stdout;
+    assert_eq!(
+        data,
+        "LISP ETR IPv4 Mapping Database for EID-table default (IID 0), LSBs: 0x1\n\
+         Entries total 1, no-route 1, inactive 0\n\
+         10.3.0.0/24 *** NO ROUTE TO EID PREFIX ***\n\
+         \x20 Locator       Pri/Wgt  Source     State\n\
+         \x20 192.0.2.3       1/100  cfg-addr   site-self, reachable\n"
+    );
+    let json = xc.exec("show ip lisp data | json").stdout;
+    assert!(json.contains("\"no_route\": 1"), "{json}");
     // H keeps sending to R: xTR-A still encapsulates to xTR-C.
     let cache = wait_for(
         "xTR-A caches 10.3.0.0/24 as forward-native",
@@ -414,29 +548,100 @@ fn a_local_eid_without_route_triggers_an_smr_and_the_itr_caches_forward_native()
     );
 }
 
-/// Mobility convergence benchmark (issue 6): run by `scripts/bench-mobility.sh`, not by the
-/// test suite. R streams UDP to H every millisecond; H moves between xTR-A and xTR-B 20 times.
-/// Convergence = from H's first packet at its new xTR to the first datagram from R arriving
-/// there. The peer, measured in the same run: first contact — the same measurement when H
-/// appears for the first time and xTR-C has never resolved it (one plain Map-Request round
-/// trip through the map-resolver).
+/// Mobility convergence benchmark (issues 6 and 20): run by `scripts/bench-mobility.sh`, not by
+/// the test suite. R streams UDP to H every millisecond; H moves between xTR-A and xTR-B 20
+/// times. Convergence = from H's first packet at its new xTR to the first datagram from R
+/// arriving there; lost = R's datagrams between the last one H had before the move and that one.
+/// Two labs in one run: SMR-driven (xTR-C learns the move from xTR-A's SMR) and
+/// subscription-driven (`ip lisp itr subscribe` on xTR-C: the map-server publishes the move).
+/// The peer, measured in each: first contact — the same measurement when H appears for the
+/// first time and xTR-C has never resolved it (one plain Map-Request round trip through the
+/// map-resolver).
 #[test]
 #[ignore = "benchmark: scripts/bench-mobility.sh"]
 fn mobility_convergence_benchmark() {
+    let smr = convergence(false);
+    let pubsub = convergence(true);
+    println!(
+        "mobility convergence over {} moves between two xTRs (remote ITR, MS/MR, 1 ms stream):",
+        smr.lost.len()
+    );
+    smr.print("SMR-driven");
+    pubsub.print("subscription-driven (ip lisp itr subscribe)");
+}
+
+/// One lab's measurements.
+struct Convergence {
+    first_contact_ms: f64,
+    /// Sorted.
+    moves_ms: Vec<f64>,
+    not_converged: usize,
+    /// Datagrams lost per move.
+    lost: Vec<u64>,
+}
+
+impl Convergence {
+    fn print(&self, what: &str) {
+        let ms = &self.moves_ms;
+        println!("  {what}:");
+        println!(
+            "    first contact (peer: one Map-Request round trip) {:8.1} ms",
+            self.first_contact_ms
+        );
+        if ms.is_empty() {
+            println!("    no move converged within 5 s");
+            return;
+        }
+        let pct = |q: f64| ms[((ms.len() as f64 - 1.0) * q).round() as usize];
+        let mut lost = self.lost.clone();
+        lost.sort_unstable();
+        let lost_pct = |q: f64| lost[((lost.len() as f64 - 1.0) * q).round() as usize];
+        println!(
+            "    move p50 {:8.1} ms   p99 {:8.1} ms   max {:8.1} ms   not converged in 5 s: {}",
+            pct(0.5),
+            pct(0.99),
+            ms[ms.len() - 1],
+            self.not_converged
+        );
+        println!(
+            "    packets lost per move: p50 {}   max {}   total {}",
+            lost_pct(0.5),
+            lost[lost.len() - 1],
+            lost.iter().sum::<u64>()
+        );
+        println!(
+            "    ratio p50 / first contact: {:.2}   (target p50 <= 50 ms)",
+            pct(0.5) / self.first_contact_ms
+        );
+    }
+}
+
+fn convergence(subscribe: bool) -> Convergence {
     use std::net::UdpSocket;
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
     const MOVES: usize = 20;
     let lab = Lab::wired();
+    if subscribe {
+        let out = lab
+            .xc
+            .exec("configure terminal ; ip lisp itr subscribe ; end");
+        assert_eq!(out.code, 0, "{out:?}");
+    }
     let (h, r, p) = (&lab.h, &lab.r, lab.p.clone());
     // H's socket, bound to the port only: it works on whichever link holds the address.
     // Per request: drain, send H's first packet (time t0), time the first datagram from R.
     let (to_h, from_main) = std::sync::mpsc::channel::<bool>();
-    let (to_main, results) = std::sync::mpsc::channel::<(Instant, Option<Instant>)>();
+    let (to_main, results) = std::sync::mpsc::channel::<(Instant, Option<Instant>, Option<u64>)>();
     let receiver = h.spawn(move || {
         let sock = UdpSocket::bind("0.0.0.0:7777").unwrap();
         let mut buf = [0u8; 64];
+        let seq = |b: &[u8]| {
+            b.get(..8)
+                .and_then(|s| s.try_into().ok())
+                .map(u64::from_be_bytes)
+        };
         while let Ok(true) = from_main.recv() {
             sock.set_nonblocking(true).unwrap();
             while sock.recv_from(&mut buf).is_ok() {}
@@ -444,17 +649,22 @@ fn mobility_convergence_benchmark() {
             sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             let t0 = Instant::now();
             let _ = sock.send_to(b"hello", "10.3.0.10:7779");
-            let got = sock.recv_from(&mut buf).ok().map(|_| Instant::now());
-            to_main.send((t0, got)).unwrap();
+            let got = sock.recv_from(&mut buf).ok();
+            let at = got.map(|_| Instant::now());
+            let first = got.and_then(|(n, _)| seq(&buf[..n]));
+            to_main.send((t0, at, first)).unwrap();
         }
     });
     let stop = Arc::new(AtomicBool::new(false));
-    let stream = |stop: Arc<AtomicBool>| {
+    // The last sequence number R sent.
+    let sent = Arc::new(AtomicU64::new(0));
+    let stream = |stop: Arc<AtomicBool>, sent: Arc<AtomicU64>| {
         r.spawn(move || {
             let sock = UdpSocket::bind("10.3.0.10:7778").unwrap();
             let mut seq = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 seq += 1;
+                sent.store(seq, Ordering::Relaxed);
                 let _ = sock.send_to(&seq.to_be_bytes(), "10.9.0.5:7777");
                 std::thread::sleep(Duration::from_millis(1));
             }
@@ -469,18 +679,20 @@ fn mobility_convergence_benchmark() {
         site.contains("10.9.0.5/32").then_some(site)
     });
     let started = Instant::now();
-    let streamer = stream(stop.clone());
-    let (_, arrived) = results.recv().unwrap();
+    let streamer = stream(stop.clone(), sent.clone());
+    let (_, arrived, _) = results.recv().unwrap();
     let first_contact = arrived.expect("first contact: no datagram from R within 5 s") - started;
 
     let mut at_a = true;
     let mut moves = Vec::new();
+    let mut losses = Vec::new();
     for _ in 0..MOVES {
         // Apart by more than the SMR rate limits (3 s per EID), as real moves are.
         std::thread::sleep(Duration::from_millis(3500));
         let (from, to) = if at_a { ("ea", "eb") } else { ("eb", "ea") };
         let (from, to) = (format!("{p}{from}"), format!("{p}{to}"));
         // The old link goes down (a host accepts packets for its address on any live link).
+        let moved_at_seq = sent.load(Ordering::Relaxed);
         h.ip(&["addr", "flush", "dev", &from]).unwrap();
         h.ip(&["link", "set", &from, "down"]).unwrap();
         h.ip(&["link", "set", &to, "up"]).unwrap();
@@ -490,39 +702,27 @@ fn mobility_convergence_benchmark() {
         h.ip(&["neigh", "flush", "dev", &to]).unwrap();
         at_a = !at_a;
         to_h.send(true).unwrap();
-        let (t0, arrived) = results.recv().unwrap();
+        let (t0, arrived, first) = results.recv().unwrap();
         moves.push(arrived.map(|a| a - t0));
+        // R's datagrams sent from the move on that H never got (in flight or misdirected).
+        losses.push(first.map_or(0, |f| f.saturating_sub(moved_at_seq + 1)));
     }
     to_h.send(false).unwrap();
     stop.store(true, Ordering::Relaxed);
     let _ = streamer.join();
     let _ = receiver.join();
-    let lost = moves.iter().filter(|m| m.is_none()).count();
+    let not_converged = moves.iter().filter(|m| m.is_none()).count();
     let mut ms: Vec<f64> = moves
         .iter()
         .flatten()
         .map(|d| d.as_secs_f64() * 1000.0)
         .collect();
     ms.sort_by(f64::total_cmp);
-    let pct = |q: f64| ms[((ms.len() as f64 - 1.0) * q).round() as usize];
-    let first = first_contact.as_secs_f64() * 1000.0;
-    println!(
-        "mobility convergence over {MOVES} moves between two xTRs (remote ITR, MS/MR, 1 ms stream):"
-    );
-    println!("  first contact (peer: one Map-Request round trip) {first:8.1} ms");
-    if ms.is_empty() {
-        println!("  no move converged within 5 s");
-    } else {
-        println!(
-            "  move p50 {:8.1} ms   p99 {:8.1} ms   max {:8.1} ms   not converged in 5 s: {lost}",
-            pct(0.5),
-            pct(0.99),
-            ms[ms.len() - 1]
-        );
-        println!(
-            "  ratio p50 / first contact: {:.2}   (target p50 <= 50 ms)",
-            pct(0.5) / first
-        );
+    Convergence {
+        first_contact_ms: first_contact.as_secs_f64() * 1000.0,
+        moves_ms: ms,
+        not_converged,
+        lost: losses,
     }
 }
 

@@ -88,6 +88,7 @@ fn benches(c: &mut Criterion) {
             mask_len: 32,
         }],
         map_reply_record: None,
+        subscribe: None,
     }
     .to_vec()
     .expect("emit");

@@ -227,6 +227,7 @@ fn requests(eids: impl Iterator<Item = Ipv4Addr>) -> Msgs {
                 mask_len: 32,
             }],
             map_reply_record: None,
+            subscribe: None,
         };
         let ecm = Ecm {
             ddt: false,

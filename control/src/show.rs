@@ -1,6 +1,7 @@
 //! `show` commands: a registry with the same abbreviation and help rules as configuration
 //! commands; every command renders text (the NX-OS layout) and JSON (`| json`).
 
+pub mod lisp_data;
 pub mod lisp_stats;
 
 use std::sync::OnceLock;
@@ -58,6 +59,9 @@ pub struct MapCacheRow {
     pub locators: Vec<roamer_hal::Locator>,
     pub locators_uptime_secs: u64,
     pub map_source: Option<std::net::IpAddr>,
+    /// Per-locator state (RLOC probing); empty: every locator up since `locators_uptime_secs`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locator_status: Vec<lisp_data::LocatorStatus>,
 }
 
 /// An away-table entry as `show ip lisp away` lists it.
@@ -256,9 +260,34 @@ static SHOW: &[ShowCommand] = &[
         run: lisp_site,
     },
     ShowCommand {
-        pattern: "ip lisp map-cache [ <eid:ip> ]",
+        pattern: "lisp site detail",
+        help: "LISP information",
+        run: |c, _| {
+            Ok(ShowOutput {
+                text: crate::lisp::map_server::render_site_detail(c.lisp_sites),
+                json: json!({ "TABLE_site": { "ROW_site": c.lisp_sites } }),
+            })
+        },
+    },
+    ShowCommand {
+        pattern: "ip lisp map-cache [ <eid:ipv4> [ detail ] ]",
         help: "IP information",
-        run: ip_lisp_map_cache,
+        run: |c, a| lisp_data::map_cache(c, a, false),
+    },
+    ShowCommand {
+        pattern: "ipv6 lisp map-cache [ <eid:ipv6> [ detail ] ]",
+        help: "IPv6 information",
+        run: |c, a| lisp_data::map_cache(c, a, true),
+    },
+    ShowCommand {
+        pattern: "ip lisp database",
+        help: "IP information",
+        run: |c, _| Ok(lisp_data::database(c, false)),
+    },
+    ShowCommand {
+        pattern: "ipv6 lisp database",
+        help: "IPv6 information",
+        run: |c, _| Ok(lisp_data::database(c, true)),
     },
     ShowCommand {
         pattern: "lisp session",
@@ -278,7 +307,12 @@ static SHOW: &[ShowCommand] = &[
     ShowCommand {
         pattern: "ip lisp away",
         help: "IP information",
-        run: ip_lisp_away,
+        run: |c, _| Ok(lisp_data::away(c, false)),
+    },
+    ShowCommand {
+        pattern: "ipv6 lisp away",
+        help: "IPv6 information",
+        run: |c, _| Ok(lisp_data::away(c, true)),
     },
 ];
 
@@ -707,147 +741,6 @@ fn lisp_site(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError
     Ok(ShowOutput {
         text: crate::lisp::map_server::render_sites(ctx.lisp_sites, ctx.reliable_registration),
         json: json!({ "TABLE_site": { "ROW_site": ctx.lisp_sites } }),
-    })
-}
-
-fn action_name(a: roamer_hal::NegativeAction) -> &'static str {
-    match a {
-        roamer_hal::NegativeAction::NoAction => "no-action",
-        roamer_hal::NegativeAction::NativelyForward => "forward-native",
-        roamer_hal::NegativeAction::SendMapRequest => "send-map-request",
-        roamer_hal::NegativeAction::Drop => "drop",
-    }
-}
-
-/// `show ip lisp map-cache [EID]` in the IOS layout of seeds 002 and 004 (protocols.md §10.1):
-/// the static default "send-map-request" entry of an ITR, then what the mapping system taught.
-fn ip_lisp_map_cache(ctx: &ShowContext<'_>, args: &Args) -> Result<ShowOutput, ControlError> {
-    let itr = ctx.running.features.lisp && ctx.running.lisp.ipv4.itr;
-    let wanted: Option<std::net::IpAddr> = args.get("eid").and_then(|a| a.parse().ok());
-    let mut rows: Vec<MapCacheRow> = ctx
-        .map_cache
-        .iter()
-        .filter(|r| r.prefix.addr().is_ipv4())
-        .cloned()
-        .collect();
-    for m in &ctx.running.lisp.ipv4.map_cache {
-        if !rows.iter().any(|r| r.prefix == m.eid_prefix) {
-            rows.push(MapCacheRow {
-                prefix: m.eid_prefix,
-                uptime_secs: ctx.uptime_secs,
-                expires_secs: None,
-                via: "static".into(),
-                action: None,
-                locators: vec![roamer_hal::Locator {
-                    rloc: m.locator,
-                    priority: m.priority,
-                    weight: m.weight,
-                }],
-                locators_uptime_secs: ctx.uptime_secs,
-                map_source: None,
-            });
-        }
-    }
-    if itr {
-        rows.push(MapCacheRow {
-            prefix: roamer_hal::Prefix::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0).map_err(
-                |_| ControlError::IncompleteCommand {
-                    command: "0.0.0.0/0".into(),
-                },
-            )?,
-            uptime_secs: ctx.uptime_secs,
-            expires_secs: None,
-            via: "static send map-request".into(),
-            action: Some(roamer_hal::NegativeAction::SendMapRequest),
-            locators: Vec::new(),
-            locators_uptime_secs: 0,
-            map_source: None,
-        });
-    }
-    rows.sort_by_key(|r| r.prefix);
-    if let Some(eid) = wanted {
-        // The longest match only, like IOS.
-        let best = rows
-            .iter()
-            .filter(|r| r.prefix.contains(eid))
-            .max_by_key(|r| r.prefix.len())
-            .cloned();
-        rows = best.into_iter().collect();
-    }
-    let mut text = format!(
-        "LISP IPv4 Mapping Cache for EID-table default (IID {}), {} entries\n\n",
-        ctx.running.instance_id(),
-        rows.len()
-    );
-    for r in &rows {
-        let expires = r.expires_secs.map(age).unwrap_or_else(|| "never".into());
-        let state = match r.action {
-            None => "complete".to_string(),
-            Some(a) => action_name(a).to_string(),
-        };
-        if r.via.starts_with("static send") {
-            text.push_str(&format!(
-                "{}, uptime: {}, expires: {expires}, via {}\n",
-                r.prefix,
-                age(r.uptime_secs),
-                r.via
-            ));
-        } else {
-            text.push_str(&format!(
-                "{}, uptime: {}, expires: {expires}, via {}, {state}\n",
-                r.prefix,
-                age(r.uptime_secs),
-                r.via
-            ));
-        }
-        if wanted.is_some() && r.action.is_none() {
-            text.push_str(&format!("  Sources: {}\n", r.via));
-            if let Some(src) = r.map_source {
-                text.push_str(&format!(
-                    "  State: complete, last modified: {}, map-source: {src}\n",
-                    age(r.locators_uptime_secs)
-                ));
-            }
-        }
-        match r.action {
-            Some(a) => text.push_str(&format!(
-                "  Negative cache entry, action: {}\n",
-                action_name(a)
-            )),
-            None => {
-                text.push_str("  Locator       Uptime    State      Pri/Wgt\n");
-                for l in &r.locators {
-                    text.push_str(&format!(
-                        "  {:<14}{:<10}{:<11}{:>3}/{}\n",
-                        l.rloc.to_string(),
-                        age(r.locators_uptime_secs),
-                        "up",
-                        l.priority,
-                        l.weight
-                    ));
-                }
-            }
-        }
-    }
-    Ok(ShowOutput {
-        text,
-        json: json!({ "instance_id": ctx.running.instance_id(), "entries": rows }),
-    })
-}
-
-/// `show ip lisp away` in the IOS layout of seed 002 (protocols.md §10.3).
-fn ip_lisp_away(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
-    let iid = ctx.running.instance_id();
-    let mut text = format!(
-        "LISP Away Table for router lisp 0 (default) IID {iid}\nEntries: {}\nPrefix                Producer\n",
-        ctx.away.len()
-    );
-    for r in ctx.away {
-        text.push_str(&format!("{:<22}{}\n", r.prefix.to_string(), r.producer));
-    }
-    Ok(ShowOutput {
-        text,
-        json: json!({ "instance_id": iid, "entries": ctx.away }),
     })
 }
 

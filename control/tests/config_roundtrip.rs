@@ -210,7 +210,7 @@ fn ethernet() -> impl Strategy<Value = (InterfaceName, Interface)> {
 
 fn lisp_af(v6: bool) -> impl Strategy<Value = LispAf> {
     (
-        any::<[bool; 4]>(),
+        any::<[bool; 5]>(),
         proptest::collection::vec(ip(), 0..3),
         proptest::collection::vec(map_server(), 0..3),
         proptest::collection::vec(mapping(), 0..3),
@@ -221,6 +221,7 @@ fn lisp_af(v6: bool) -> impl Strategy<Value = LispAf> {
                 etr: b[1],
                 map_server: b[2],
                 map_resolver: b[3],
+                itr_subscribe: b[4],
                 itr_map_resolver,
                 etr_map_server,
                 map_cache: database_mapping
@@ -239,7 +240,12 @@ fn lisp_af(v6: bool) -> impl Strategy<Value = LispAf> {
 
 fn lisp() -> impl Strategy<Value = Lisp> {
     (
-        (proptest::option::of(0u32..=16_777_215), any::<bool>()),
+        (
+            proptest::option::of(0u32..=16_777_215),
+            any::<bool>(),
+            any::<bool>(),
+            proptest::option::of(1u32..=3600),
+        ),
         lisp_af(false),
         lisp_af(true),
         proptest::collection::btree_map(
@@ -282,13 +288,17 @@ fn lisp() -> impl Strategy<Value = Lisp> {
         ),
     )
         .prop_map(
-            |((instance_id, reliable_off), ipv4, ipv6, site, dynamic_eid)| Lisp {
-                instance_id,
-                reliable_registration_disabled: reliable_off,
-                ipv4,
-                ipv6,
-                site,
-                dynamic_eid,
+            |((instance_id, reliable_off, probing, interval), ipv4, ipv6, site, dynamic_eid)| {
+                Lisp {
+                    instance_id,
+                    reliable_registration_disabled: reliable_off,
+                    rloc_probing: probing,
+                    rloc_probe_interval: interval,
+                    ipv4,
+                    ipv6,
+                    site,
+                    dynamic_eid,
+                }
             },
         )
 }

@@ -209,6 +209,7 @@ fn lisp_seeds() -> Vec<Vec<u8>> {
             mask_len: 48,
         }],
         map_reply_record: Some(record(Some(101))),
+        subscribe: None,
     };
     seeds.push(req.to_vec().expect("emit"));
     let reply = MapReply {
@@ -229,6 +230,78 @@ fn lisp_seeds() -> Vec<Vec<u8>> {
         message: Box::new(LispMessage::MapRequest(req)),
     };
     seeds.push(ecm6.to_vec().expect("emit"));
+    // RFC 9437 publish/subscribe: a subscribing Map-Request (I and N bits, xTR-ID and Site-ID
+    // appended), plain and encapsulated, and a publication (Map-Notify with the xTR-ID) as
+    // roamer's harness xTR (RLOC 192.0.2.1) would receive it.
+    let xtr = XtrSiteId {
+        xtr_id: "::ffff:192.0.2.1"
+            .parse::<std::net::Ipv6Addr>()
+            .expect("ip")
+            .octets(),
+        site_id: 0,
+    };
+    let subscribing = MapRequest {
+        authoritative: false,
+        probe: false,
+        smr: false,
+        pitr: false,
+        smr_invoked: false,
+        local_xtr: false,
+        dont_map_reply: false,
+        nonce: 8,
+        source_eid: Address::None,
+        itr_rlocs: vec![v4(192, 0, 2, 7)],
+        records: vec![EidPrefix {
+            eid: Address::Ip(v4(10, 9, 0, 5)),
+            mask_len: 32,
+        }],
+        map_reply_record: None,
+        subscribe: Some(xtr),
+    };
+    seeds.push(subscribing.to_vec().expect("emit"));
+    let ecm_sub = Ecm {
+        ddt: false,
+        inner_src: v4(192, 0, 2, 7),
+        inner_dst: v4(10, 9, 0, 5),
+        inner_ttl: 64,
+        inner_src_port: 4342,
+        inner_dst_port: 4342,
+        message: Box::new(LispMessage::MapRequest(subscribing)),
+    };
+    seeds.push(ecm_sub.to_vec().expect("emit"));
+    let mut moved = record(None);
+    moved.prefix = EidPrefix {
+        eid: Address::Ip(v4(10, 9, 0, 5)),
+        mask_len: 32,
+    };
+    let publication = MapNotify {
+        ack: false,
+        nonce: 9,
+        auth: roamer_control::wire::lisp::Authentication::none(),
+        records: vec![moved],
+        xtr: Some(xtr),
+    };
+    seeds.push(publication.to_signed_vec(&sha1).expect("sign"));
+    seeds.push(
+        MapNotify::ack_of(&publication)
+            .to_signed_vec(&sha1)
+            .expect("sign"),
+    );
+    // RFC 9301 §7.1: a probe answer with the probed locator's p bit, and one with no record.
+    let mut probed = record(None);
+    for l in &mut probed.locators {
+        l.probed = true;
+    }
+    for records in [vec![probed], Vec::new()] {
+        let answer = MapReply {
+            probe: true,
+            echo_nonce_capable: false,
+            lisp_sec: false,
+            nonce: 10,
+            records,
+        };
+        seeds.push(answer.to_vec().expect("emit"));
+    }
     seeds
 }
 
@@ -328,6 +401,8 @@ fn seeds_decode_and_optionally_are_written() {
     }
     if std::env::var_os("ROAMER_WRITE_FUZZ_SEEDS").is_some() {
         write_seeds("lisp_control", &lisp);
+        // The instances' harness (control/src/lisp/fuzz_harness.rs) takes the same messages.
+        write_seeds("lisp_instances", &lisp);
         write_seeds("reliable_framing", &rel);
     }
 }

@@ -94,9 +94,10 @@ fn map_request() -> impl Strategy<Value = MapRequest> {
         prop_oneof![vec(ip(), 1..4), vec(ip(), 32..=32)],
         vec(eid_prefix(), 1..4),
         option::of(record()),
+        xtr(),
     )
         .prop_map(
-            |(f, nonce, source_eid, itr_rlocs, records, map_reply_record)| MapRequest {
+            |(f, nonce, source_eid, itr_rlocs, records, map_reply_record, subscribe)| MapRequest {
                 authoritative: f[0],
                 probe: f[1],
                 smr: f[2],
@@ -109,6 +110,7 @@ fn map_request() -> impl Strategy<Value = MapRequest> {
                 itr_rlocs,
                 records,
                 map_reply_record,
+                subscribe,
             },
         )
 }

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use roamer_control::wire::lisp::{
-    Action, Address, AuthKey, Ecm, EidPrefix, EidRecord, KeyId, LispMessage, LocatorRecord,
-    MapNotify, MapRegister, MapReply, MapRequest, XtrSiteId, verify,
+    Action, Address, AuthKey, Authentication, Ecm, EidPrefix, EidRecord, KeyId, LispMessage,
+    LocatorRecord, MapNotify, MapRegister, MapReply, MapRequest, XtrSiteId, verify,
 };
 use roamer_control::wire::reliable::{RefreshScope, RejectReason, ReliableFrame, ReliableMessage};
 use roamer_forwarding::pcap::PcapWriter;
@@ -236,6 +236,7 @@ fn build() -> (Vec<Vec<u8>>, Vec<Expect>) {
             mask_len: 32,
         }],
         map_reply_record: None,
+        subscribe: None,
     };
     push(
         udp_frame(etr, itr, 4342, 4342, 255, &smr.to_vec().expect("emit")),
@@ -271,6 +272,7 @@ fn build() -> (Vec<Vec<u8>>, Vec<Expect>) {
             mask_len: 32,
         }],
         map_reply_record: None,
+        subscribe: None,
     };
     let ecm = Ecm {
         ddt: false,
@@ -363,6 +365,7 @@ fn build() -> (Vec<Vec<u8>>, Vec<Expect>) {
             48,
             v6("2001:db8::1"),
         )),
+        subscribe: None,
     };
     push(
         udp_frame(
@@ -451,6 +454,110 @@ fn build() -> (Vec<Vec<u8>>, Vec<Expect>) {
             "lisp.lcaf.iid == 7".into(),
             "lisp.mreq.itr_rloc_ipv6 == 2001:db8::2".into(),
         ],
+    );
+
+    // 13a. RFC 9437: a subscribing Map-Request (I and N bits, xTR-ID and Site-ID appended)
+    // in an ECM, ITR → MR, as roamer's ITR sends it with `ip lisp itr subscribe`.
+    let sub_id = XtrSiteId {
+        xtr_id: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 2, 2, 2],
+        site_id: 0,
+    };
+    let subscribing = MapRequest {
+        authoritative: false,
+        probe: false,
+        smr: false,
+        pitr: false,
+        smr_invoked: false,
+        local_xtr: false,
+        dont_map_reply: false,
+        nonce: 0x1111_2222_3333_4444,
+        source_eid: Address::None,
+        itr_rlocs: vec![itr],
+        records: vec![EidPrefix {
+            eid: Address::Ip(v4(172, 16, 1, 10)),
+            mask_len: 32,
+        }],
+        map_reply_record: None,
+        subscribe: Some(sub_id),
+    };
+    let ecm_sub = Ecm {
+        ddt: false,
+        inner_src: itr,
+        inner_dst: v4(172, 16, 1, 10),
+        inner_ttl: 64,
+        inner_src_port: 4342,
+        inner_dst_port: 4342,
+        message: Box::new(LispMessage::MapRequest(subscribing)),
+    };
+    push(
+        udp_frame(itr, ms, 4342, 4342, 64, &ecm_sub.to_vec().expect("emit")),
+        "8",
+        vec![
+            "lisp.nonce == 0x1111222233334444".into(),
+            "lisp.mreq.record.prefix.ipv4 == 172.16.1.10".into(),
+        ],
+    );
+
+    // 13b. The publication after a move: Map-Notify with the subscriber's xTR-ID, MS → ITR.
+    let publication = MapNotify {
+        ack: false,
+        nonce: 0x5555_6666_7777_8888,
+        auth: Authentication::none(),
+        records: vec![record(Address::Ip(v4(172, 16, 1, 10)), 32, xtr_b)],
+        xtr: Some(sub_id),
+    };
+    let b = publication.to_signed_vec(&sha1).expect("sign");
+    push(
+        udp_frame(ms, itr, 4342, 4342, 64, &b),
+        "4",
+        vec![
+            "lisp.nonce == 0x5555666677778888".into(),
+            "lisp.mapping.eid.ipv4 == 172.16.1.10".into(),
+            "lisp.xtrid == 00:00:00:00:00:00:00:00:00:00:ff:ff:0a:02:02:02".into(),
+        ],
+    );
+
+    // 13c. RLOC-probe as roamer's ITR sends it: plain, IPv4, Source-EID AFI 0, cached prefix.
+    let probe4 = MapRequest {
+        authoritative: false,
+        probe: true,
+        smr: false,
+        pitr: false,
+        smr_invoked: false,
+        local_xtr: false,
+        dont_map_reply: false,
+        nonce: 0x9999_aaaa_bbbb_cccc,
+        source_eid: Address::None,
+        itr_rlocs: vec![itr],
+        records: vec![EidPrefix {
+            eid: Address::Ip(v4(172, 16, 1, 0)),
+            mask_len: 24,
+        }],
+        map_reply_record: None,
+        subscribe: None,
+    };
+    push(
+        udp_frame(itr, etr, 4342, 4342, 64, &probe4.to_vec().expect("emit")),
+        "1",
+        vec![
+            "lisp.mreq.flags.probe == 1".into(),
+            "lisp.mreq.flags.smr == 0".into(),
+            "lisp.mreq.record.prefix.length == 24".into(),
+        ],
+    );
+
+    // 13d. The ETR's answer for an EID it no longer has: P bit, no record.
+    let empty = MapReply {
+        probe: true,
+        echo_nonce_capable: false,
+        lisp_sec: false,
+        nonce: 0x9999_aaaa_bbbb_cccc,
+        records: Vec::new(),
+    };
+    push(
+        udp_frame(etr, itr, 4342, 4342, 64, &empty.to_vec().expect("emit")),
+        "2",
+        vec!["lisp.mrep.flags.probe == 1".into()],
     );
 
     // 14–. Reliable transport session over TCP 4342 (ETR 10.1.1.1:40000 is the client).

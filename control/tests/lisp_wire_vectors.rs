@@ -83,6 +83,7 @@ fn smr_struct() -> MapRequest {
             mask_len: 32,
         }],
         map_reply_record: None,
+        subscribe: None,
     }
 }
 
@@ -103,6 +104,7 @@ fn smr_invoked_struct() -> MapRequest {
             mask_len: 32,
         }],
         map_reply_record: None,
+        subscribe: None,
     }
 }
 

@@ -127,6 +127,7 @@ fn negative_ttl(ms: &mut MapServer, eid: &str, now: u64) -> u32 {
         itr_rlocs: vec![ip("198.51.100.1")],
         records: vec![EidPrefix::from_prefix(Prefix::host(ip(eid)))],
         map_reply_record: None,
+        subscribe: None,
     };
     let ecm = Ecm {
         ddt: false,

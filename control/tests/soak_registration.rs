@@ -250,7 +250,7 @@ impl Sim {
                     }
                 }
             }
-            Some(t) if t == MessageType::MapNotifyAck as u8 => ms.ms.notify_ack(payload),
+            Some(t) if t == MessageType::MapNotifyAck as u8 => ms.ms.notify_ack(payload, from.ip()),
             Some(t) if t == MessageType::Ecm as u8 => {
                 if let Ok(Resolution::Reply { to, map_reply }) = ms.ms.resolve(payload, now) {
                     self.in_flight.push(Packet::Udp {

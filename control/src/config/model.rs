@@ -462,6 +462,10 @@ pub struct LispAf {
     /// Static map-cache entries (`ip lisp map-cache EID-PREFIX RLOC priority P weight W`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub map_cache: Vec<DatabaseMapping>,
+    /// `ip lisp itr subscribe`: the ITR subscribes to the mappings it asks for (RFC 9437
+    /// publish/subscribe): the map-server then notifies it of every change. Off by default.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub itr_subscribe: bool,
 }
 
 impl LispAf {
@@ -517,6 +521,13 @@ pub struct Lisp {
     /// registration sessions (an "old" map-server, seed 003); ETRs stay on UDP.
     #[serde(default, skip_serializing_if = "is_false")]
     pub reliable_registration_disabled: bool,
+    /// `lisp loc-reach-algorithm rloc-probing` (NX-OS; disabled by default): the ITR probes the
+    /// locators of its map-cache entries (RFC 9301 §7.1).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub rloc_probing: bool,
+    /// `roamer lisp rloc-probe interval SECONDS` (60 when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rloc_probe_interval: Option<u32>,
     #[serde(default, skip_serializing_if = "LispAf::is_empty")]
     pub ipv4: LispAf,
     #[serde(default, skip_serializing_if = "LispAf::is_empty")]

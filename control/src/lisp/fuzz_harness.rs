@@ -18,7 +18,8 @@ ip lisp itr map-resolver 192.0.2.100\n\
 ip lisp etr map-server 192.0.2.100 key cisco\n\
 ip lisp database-mapping 10.1.0.0/24 192.0.2.1 priority 1 weight 100\n\
 lisp dynamic-eid roam\n  database-mapping 10.9.0.0/25 192.0.2.1 priority 1 weight 100\n  map-notify-group 239.1.1.1\n\
-lisp site s\n  eid-prefix 10.0.0.0/8 accept-more-specifics\n  authentication-key cisco\n";
+lisp site s\n  eid-prefix 10.0.0.0/8 accept-more-specifics\n  authentication-key cisco\n\
+ip lisp itr subscribe\nlisp loc-reach-algorithm rloc-probing\nroamer lisp rloc-probe interval 1\n";
 
 /// The instances under test, built once per process by the caller.
 #[derive(Debug)]
@@ -64,7 +65,7 @@ impl Harness {
         self.xtr.tick(now, &mut out);
         let _ = self.ms.register(data, peer, false, now);
         let _ = self.ms.resolve(data, now);
-        self.ms.notify_ack(data);
+        self.ms.notify_ack(data, peer.ip());
         let _ = self.ms.expire(now);
         assert!(
             self.xtr.map_cache().count() <= 64,

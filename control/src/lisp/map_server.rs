@@ -43,6 +43,11 @@ use crate::wire::lisp::map_request::MapRequest;
 use crate::wire::lisp::record::{Action, EidRecord, LocatorRecord};
 use crate::wire::lisp::{LispMessage, MessageType};
 
+mod pubsub;
+mod site_detail;
+pub use pubsub::{MAX_SUBSCRIPTIONS, SUBSCRIPTION_LIFETIME_MS};
+pub use site_detail::{EtrRegistration, NotifyCounts, render_site_detail};
+
 /// A registration expires after three periods of the ETR's 60-second refresh (RFC 9301 §8.2).
 pub const REGISTRATION_LIFETIME_MS: u64 = 3 * 60_000;
 
@@ -131,6 +136,9 @@ pub struct Accepted {
     /// Unsolicited Map-Notifies (signed with the site key) for the ETRs whose host registrations
     /// this register took over: send each to the IP on UDP 4342.
     pub moved: Vec<(IpAddr, Vec<u8>)>,
+    /// Map-Notifies to the subscribers of the mappings this register changed (RFC 9437):
+    /// send each to the IP on UDP 4342.
+    pub published: Vec<(IpAddr, Vec<u8>)>,
 }
 
 /// What the Map-Server counts.
@@ -150,12 +158,17 @@ pub struct Counters {
     pub overlap_notifies: u64,
     /// Unsolicited Map-Notifies sent again for want of an acknowledgement.
     pub notifies_resent: u64,
+    /// Unsolicited Map-Notifies sent the allowed number of times, never acknowledged.
+    pub notifies_given_up: u64,
     /// Registrations withdrawn by a record with TTL 0.
     pub withdrawals: u64,
     /// Map-Notify-Acks received.
     pub notify_acks: u64,
     /// Messages handed to [`MapServer::notify_ack`] that are not a Map-Notify-Ack.
     pub notify_acks_malformed: u64,
+    /// Map-Notify-Acks for no outstanding Map-Notify, from another address than the notified
+    /// ETR's, or not signed with the site key.
+    pub notify_acks_refused: u64,
     /// Map-Resolver: encapsulated Map-Requests forwarded to a registered ETR.
     pub requests_forwarded: u64,
     /// Map-Resolver: Map-Replies sent on behalf of ETRs that asked for proxy reply.
@@ -164,6 +177,14 @@ pub struct Counters {
     pub negative_replies: u64,
     /// Map-Resolver: requests dropped (see [`ResolveRefusal`]).
     pub requests_refused: u64,
+    /// Publish/subscribe (RFC 9437): subscriptions made or renewed.
+    pub subscriptions_accepted: u64,
+    /// Subscriptions refused: the ITR-RLOC holds no live registration (not authenticated).
+    pub subscriptions_refused: u64,
+    /// Subscriptions dropped to make room ([`MAX_SUBSCRIPTIONS`]).
+    pub subscriptions_dropped: u64,
+    /// Map-Notifies sent to subscribers.
+    pub pubsub_notifies: u64,
 }
 
 /// One line of `show lisp site`.
@@ -176,6 +197,14 @@ pub struct SiteRow {
     pub last_register_age_ms: Option<u64>,
     pub who: Option<SocketAddr>,
     pub instance_id: u32,
+    /// The prefix is configured in the site (else a registered more-specific).
+    pub configured: bool,
+    /// Every ETR's registration of the prefix, newest first (`show lisp site detail`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub etrs: Vec<EtrRegistration>,
+    /// Unsolicited Map-Notifies about the prefix to the ETRs that lost it.
+    #[serde(skip_serializing_if = "NotifyCounts::is_zero")]
+    pub notifies: NotifyCounts,
 }
 
 /// What the mapping system knows about an EID (for the Map-Resolver).
@@ -243,6 +272,10 @@ pub struct MapServer {
     /// Unsolicited Map-Notifies not acknowledged yet, by nonce: resent until their ETR
     /// acknowledges (a lost one would leave two ETRs claiming a host).
     unacked: BTreeMap<u64, Unacked>,
+    /// What became of those Map-Notifies, per prefix.
+    notify_log: site_detail::NotifyLog,
+    /// Publish/subscribe: who follows which mapping.
+    subscriptions: pubsub::Subscriptions,
     sessions: Sessions,
     /// When the Map-Server started with an empty table ([`MapServer::started`]).
     started_ms: Option<u64>,
@@ -283,6 +316,10 @@ struct Unacked {
     bytes: Vec<u8>,
     sent: u32,
     next_ms: u64,
+    /// The prefixes of its records (counted per prefix).
+    prefixes: Vec<Prefix>,
+    /// The site key it was signed with: the Map-Notify-Ack must be signed with it too.
+    key: AuthKey,
 }
 
 /// Resend an unacknowledged Map-Notify after 1 s, then 2 s; three sendings in all.
@@ -466,6 +503,16 @@ impl MapServer {
                 limit: site.max_registrations,
             });
         }
+        // What subscribers were told of these prefixes, to notice a change (RFC 9437).
+        let before: Vec<(Prefix, pubsub::Published)> = if self.subscriptions.is_empty() {
+            Vec::new()
+        } else {
+            prefixes
+                .iter()
+                .map(|p| (*p, pubsub::rlocs_at(&self.table, p)))
+                .collect()
+        };
+        let table = &mut self.table;
         // Records each losing ETR must hear about, one Map-Notify per ETR address.
         let mut moved: BTreeMap<IpAddr, Vec<EidRecord>> = BTreeMap::new();
         for record in &register.records {
@@ -580,9 +627,14 @@ impl MapServer {
             };
             if self.unacked.len() >= MAX_UNACKED
                 && let Some(oldest) = self.unacked.keys().next().copied()
+                && let Some(u) = self.unacked.remove(&oldest)
             {
-                self.unacked.remove(&oldest);
+                self.notify_log.count(&u.prefixes, |c| c.given_up += 1);
+                self.counters.notifies_given_up += 1;
             }
+            let prefixes: Vec<Prefix> =
+                n.records.iter().filter_map(|r| r.prefix.prefix()).collect();
+            self.notify_log.count(&prefixes, |c| c.sent += 1);
             self.unacked.insert(
                 n.nonce,
                 Unacked {
@@ -590,9 +642,16 @@ impl MapServer {
                     bytes: bytes.clone(),
                     sent: 1,
                     next_ms: now_ms.saturating_add(NOTIFY_RETRY_MS[0]),
+                    prefixes,
+                    key: key.clone(),
                 },
             );
         }
+        let changed: Vec<Prefix> = before
+            .into_iter()
+            .filter(|(p, was)| pubsub::rlocs_at(&self.table, p) != *was)
+            .map(|(p, _)| p)
+            .collect();
         let notify = if register.want_map_notify {
             Some(
                 MapNotify::acknowledging(&register)
@@ -602,12 +661,18 @@ impl MapServer {
         } else {
             None
         };
-        Ok(Accepted {
+        let accepted = Accepted {
             site: site.name.clone(),
             prefixes,
             notify,
             proxy_reply: register.proxy_reply,
             moved,
+            published: Vec::new(),
+        };
+        let published = self.publish(&changed, now_ms);
+        Ok(Accepted {
+            published,
+            ..accepted
         })
     }
 
@@ -728,19 +793,24 @@ impl MapServer {
         let result = self.try_resolve(ecm, now_ms);
         let c = &mut self.counters;
         match &result {
-            Ok((_, Answer::Forwarded)) => c.requests_forwarded += 1,
-            Ok((_, Answer::Proxy)) => c.proxy_replies += 1,
-            Ok((_, Answer::Negative)) => c.negative_replies += 1,
+            Ok((_, Answer::Forwarded, _)) => c.requests_forwarded += 1,
+            Ok((_, Answer::Proxy, _)) => c.proxy_replies += 1,
+            Ok((_, Answer::Negative, _)) => c.negative_replies += 1,
             Err(_) => c.requests_refused += 1,
         }
-        result.map(|(resolution, _)| resolution)
+        result.map(|(resolution, _, subscribe)| {
+            if let Some(req) = subscribe {
+                self.subscribe(req, now_ms);
+            }
+            resolution
+        })
     }
 
     fn try_resolve(
         &self,
         bytes: &[u8],
         now_ms: u64,
-    ) -> Result<(Resolution, Answer), ResolveRefusal> {
+    ) -> Result<(Resolution, Answer, Option<pubsub::SubscribeRequest>), ResolveRefusal> {
         let ecm = Ecm::parse(bytes).map_err(ResolveRefusal::Malformed)?;
         let LispMessage::MapRequest(request) = &*ecm.message else {
             return Err(ResolveRefusal::NotMapRequest(ecm.message.message_type()));
@@ -760,6 +830,8 @@ impl MapServer {
             let refreshed = sessions.refreshed_ms(sources.get(r.source), r, now_ms);
             now_ms.saturating_sub(refreshed) < REGISTRATION_LIFETIME_MS
         };
+        // RFC 9437: the ITR subscribes to the prefix it is answered with.
+        let subscribe = |p: Prefix| pubsub::SubscribeRequest::of(request, p, to);
         let (records, answer) = match self.find(eid, live) {
             Found::NotEid => {
                 // The prefix as requested, narrowed only if it would cover a site: a negative
@@ -793,7 +865,7 @@ impl MapServer {
                         etr: sources.get(newest.source).registrar.ip(),
                         ecm: bytes.to_vec(),
                     };
-                    return Ok((forward, Answer::Forwarded));
+                    return Ok((forward, Answer::Forwarded, subscribe(p)));
                 }
                 let records = self.proxy_records(&requested.eid, eid, p, &regs, live);
                 (records, Answer::Proxy)
@@ -807,7 +879,12 @@ impl MapServer {
             records,
         };
         let map_reply = reply.to_vec().map_err(ResolveRefusal::Encoding)?;
-        Ok((Resolution::Reply { to, map_reply }, answer))
+        let answered = reply.records.first().and_then(|r| r.prefix.prefix());
+        Ok((
+            Resolution::Reply { to, map_reply },
+            answer,
+            answered.and_then(subscribe),
+        ))
     }
 
     /// The records of a proxy reply for `p`. Overlap rule (protocols.md §3.5): the registered
@@ -900,17 +977,28 @@ impl MapServer {
         Prefix::new(eid, len).unwrap_or(Prefix::host(eid))
     }
 
-    /// Counts a Map-Notify-Ack (type 5) an ETR sent for an unsolicited Map-Notify. Nothing is
-    /// retransmitted yet, so there is nothing to match it against.
-    pub fn notify_ack(&mut self, bytes: &[u8]) {
+    /// A Map-Notify-Ack (type 5) from `from`: it ends the resending of the unsolicited
+    /// Map-Notify with its nonce when it comes from the notified ETR's address, carries the same
+    /// records and is signed with the site key (RFC 9301 §5.7); anything else is counted and
+    /// dropped.
+    pub fn notify_ack(&mut self, bytes: &[u8], from: IpAddr) {
         match MapNotify::parse(bytes) {
             Ok(m) if m.ack => {
-                self.counters.notify_acks += 1;
-                // Only an ack from the ETR we notified, for that nonce, ends the resending.
-                if self.unacked.get(&m.nonce).is_some_and(|u| {
-                    MapNotify::parse(&u.bytes).is_ok_and(|n| n.records == m.records)
-                }) {
-                    self.unacked.remove(&m.nonce);
+                let matching = self.unacked.get(&m.nonce).is_some_and(|u| {
+                    u.to == from
+                        && MapNotify::parse(&u.bytes).is_ok_and(|n| n.records == m.records)
+                        && MapNotify::parse_verified(
+                            bytes,
+                            &u.key.clone().with_key_index(m.auth.key_index()),
+                        )
+                        .is_ok()
+                });
+                match matching.then(|| self.unacked.remove(&m.nonce)).flatten() {
+                    Some(u) => {
+                        self.counters.notify_acks += 1;
+                        self.notify_log.count(&u.prefixes, |c| c.acked += 1);
+                    }
+                    None => self.counters.notify_acks_refused += 1,
                 }
             }
             _ => self.counters.notify_acks_malformed += 1,
@@ -920,18 +1008,24 @@ impl MapServer {
     /// Unsolicited Map-Notifies to send again at `now_ms` (to the ETR's address, UDP 4342).
     pub fn resend_notifies(&mut self, now_ms: u64) -> Vec<(IpAddr, Vec<u8>)> {
         let mut out = Vec::new();
+        let log = &mut self.notify_log;
+        let mut given_up = 0;
         self.unacked.retain(|_, u| {
             if u.next_ms > now_ms {
                 return true;
             }
             let Some(delay) = NOTIFY_RETRY_MS.get(u.sent as usize - 1) else {
+                log.count(&u.prefixes, |c| c.given_up += 1);
+                given_up += 1;
                 return false;
             };
             out.push((u.to, u.bytes.clone()));
+            log.count(&u.prefixes, |c| c.resent += 1);
             u.sent += 1;
             u.next_ms = now_ms.saturating_add(*delay);
             true
         });
+        self.counters.notifies_given_up += given_up;
         self.counters.notifies_resent += out.len() as u64;
         out
     }
@@ -976,6 +1070,9 @@ impl MapServer {
                     last_register_age_ms: last.map(|(r, _)| now_ms.saturating_sub(r.last_ms())),
                     who: last.map(|(_, s)| s.registrar),
                     instance_id,
+                    configured: site.eids.iter().any(|e| e.prefix == prefix),
+                    etrs: self.etr_registrations(&prefix, index as u32, now_ms),
+                    notifies: self.notify_log.get(&prefix),
                 });
             }
         }
@@ -1947,6 +2044,7 @@ mod tests {
             itr_rlocs: vec![ip(itr)],
             records: vec![EidPrefix::from_prefix(eid.parse().unwrap())],
             map_reply_record: None,
+            subscribe: None,
         }
     }
 
@@ -2262,9 +2360,12 @@ mod tests {
         let notify = MapNotify::parse(&moved[0].1).unwrap();
         let mut other = MapNotify::ack_of(&notify);
         other.records.clear();
-        m.notify_ack(&other.to_signed_vec(&cisco()).unwrap());
+        m.notify_ack(&other.to_signed_vec(&cisco()).unwrap(), ip("10.1.1.1"));
         assert_eq!(m.resend_notifies(4000).len(), 1);
-        m.notify_ack(&MapNotify::ack_of(&notify).to_signed_vec(&cisco()).unwrap());
+        m.notify_ack(
+            &MapNotify::ack_of(&notify).to_signed_vec(&cisco()).unwrap(),
+            ip("10.1.1.1"),
+        );
         assert!(m.resend_notifies(10_000).is_empty());
         assert_eq!(m.counters.notifies_resent, 2);
         // Unanswered, it stops after three sendings.
@@ -2406,12 +2507,91 @@ mod tests {
             records: Vec::new(),
             xtr: None,
         };
-        m.notify_ack(&MapNotify::ack_of(&notify).to_signed_vec(&cisco()).unwrap());
-        m.notify_ack(&notify.to_signed_vec(&cisco()).unwrap());
-        m.notify_ack(b"\x50");
-        assert_eq!(
-            (m.counters.notify_acks, m.counters.notify_acks_malformed),
-            (1, 2)
+        m.notify_ack(
+            &MapNotify::ack_of(&notify).to_signed_vec(&cisco()).unwrap(),
+            ip("10.1.1.1"),
         );
+        m.notify_ack(&notify.to_signed_vec(&cisco()).unwrap(), ip("10.1.1.1"));
+        m.notify_ack(b"\x50", ip("10.1.1.1"));
+        assert_eq!(
+            (
+                m.counters.notify_acks,
+                m.counters.notify_acks_refused,
+                m.counters.notify_acks_malformed
+            ),
+            (0, 1, 2),
+            "an ack for nothing outstanding is refused, a Map-Notify is no ack"
+        );
+    }
+
+    #[test]
+    fn only_the_notified_etr_s_signed_ack_stops_the_resending_and_each_prefix_counts_it() {
+        let mut m = ms();
+        put(&mut m, &["172.16.1.10/32"], "10.1.1.1", 0).unwrap();
+        let moved = put(&mut m, &["172.16.1.10/32"], "10.3.3.3", 1000)
+            .unwrap()
+            .moved;
+        let notify = MapNotify::parse(&moved[0].1).unwrap();
+        let ack = MapNotify::ack_of(&notify);
+        // From another address, or signed with another key: refused.
+        m.notify_ack(&ack.to_signed_vec(&cisco()).unwrap(), ip("10.9.9.9"));
+        let wrong = AuthKey::new(KeyId::HmacSha1, b"not-the-site-key").unwrap();
+        m.notify_ack(&ack.to_signed_vec(&wrong).unwrap(), ip("10.1.1.1"));
+        assert_eq!(m.counters.notify_acks_refused, 2);
+        assert_eq!(m.resend_notifies(2000).len(), 1, "still resent");
+        m.notify_ack(&ack.to_signed_vec(&cisco()).unwrap(), ip("10.1.1.1"));
+        assert_eq!(m.counters.notify_acks, 1);
+        assert!(m.resend_notifies(10_000).is_empty());
+        let row = m
+            .rows(10_000, 0)
+            .into_iter()
+            .find(|r| r.prefix.to_string() == "172.16.1.10/32")
+            .unwrap();
+        assert_eq!(
+            row.notifies,
+            NotifyCounts {
+                sent: 1,
+                resent: 1,
+                acked: 1,
+                given_up: 0
+            }
+        );
+        assert_eq!(row.etrs.len(), 1, "the old ETR's registration is gone");
+        assert_eq!(row.etrs[0].registrar.ip(), ip("10.3.3.3"));
+        // A move nobody acknowledges: three sendings, then given up, counted.
+        put(&mut m, &["172.16.1.10/32"], "10.1.1.1", 20_000).unwrap();
+        let resent: usize = (21..40).map(|s| m.resend_notifies(s * 1000).len()).sum();
+        assert_eq!(resent, 2);
+        assert_eq!(m.counters.notifies_given_up, 1);
+        let rows = m.rows(40_000, 0);
+        let row = rows
+            .iter()
+            .find(|r| r.prefix.to_string() == "172.16.1.10/32")
+            .unwrap();
+        assert_eq!(
+            (
+                row.notifies.sent,
+                row.notifies.resent,
+                row.notifies.given_up
+            ),
+            (2, 3, 1)
+        );
+        let text = render_site_detail(&rows);
+        assert!(
+            text.contains(
+                "  EID-prefix: 172.16.1.10/32 instance-id 0\n\
+                 \x20   First registered:     00:00:20\n\
+                 \x20   Last registered:      00:00:20\n\
+                 \x20   Origin:               Dynamic, more specific of 172.16.0.0/16\n\
+                 \x20   Proxy reply:          No\n\
+                 \x20   State:                complete\n\
+                 \x20   Map-Notify to previous RLOCs: sent 2, resent 3, acknowledged 1, given up 1\n\
+                 \x20   ETR 10.1.1.1:4342, last registered 00:00:20, no proxy-reply\n\
+                 \x20     Locator      State      Pri/Wgt\n\
+                 \x20     10.1.1.1     up           1/100\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("Site name: "), "{text}");
     }
 }

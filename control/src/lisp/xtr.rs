@@ -23,6 +23,10 @@ use crate::wire::lisp::{
     MapNotify, MapRegister, MapReply, MapRequest, parse_message,
 };
 
+mod probe;
+mod pubsub;
+pub use probe::ProbeCounters;
+
 /// The ETR re-registers every minute (RFC 9301 §8.2; NX-OS default).
 pub const REGISTER_INTERVAL_MS: u64 = 60_000;
 /// A dynamic EID from which no packet was seen for this long is withdrawn.
@@ -119,6 +123,13 @@ pub struct Counters {
     pub site_notifies_refused: u64,
     pub dropped_table_full: u64,
     pub unusable_keys: u64,
+    /// RLOC probing.
+    #[serde(flatten)]
+    pub probe: ProbeCounters,
+    /// Publish/subscribe: Map-Notifies with our xTR-ID accepted.
+    pub publications_received: u64,
+    /// Records of those for prefixes we do not cache (not applied).
+    pub publications_ignored: u64,
 }
 
 /// How a map-cache entry came to be.
@@ -129,6 +140,19 @@ pub enum CacheSource {
     /// The Map-Notify that moved a host away from us: its new locators, so that packets still
     /// arriving for it here are sent on (and our own ITR reaches it) until the senders follow.
     MapNotify,
+    /// A publication of the Map-Server (RFC 9437 publish/subscribe).
+    PubSub,
+}
+
+impl CacheSource {
+    /// As `show ip lisp map-cache` names it (`via …`).
+    pub fn name(self) -> &'static str {
+        match self {
+            CacheSource::MapReply => "map-reply",
+            CacheSource::MapNotify => "map-notify",
+            CacheSource::PubSub => "pub-sub",
+        }
+    }
 }
 
 /// One map-cache entry learned from the mapping system.
@@ -257,6 +281,10 @@ pub struct Xtr {
     smr_sent: HashMap<(IpAddr, IpAddr), u64>,
     smr_invoked: HashMap<Prefix, u64>,
     last_expiry_ms: u64,
+    /// RLOC probing of the map-cache's locators.
+    probe: probe::Prober,
+    /// Publish/subscribe (which families subscribe).
+    pubsub: pubsub::Subscriber,
     pub counters: Counters,
 }
 
@@ -282,6 +310,8 @@ impl Xtr {
             smr_sent: HashMap::new(),
             smr_invoked: HashMap::new(),
             last_expiry_ms: 0,
+            probe: probe::Prober::default(),
+            pubsub: pubsub::Subscriber::default(),
             counters: Counters::default(),
         };
         x.reconfigure(cfg, now_ms, &mut Vec::new());
@@ -335,6 +365,8 @@ impl Xtr {
     /// withdrawn and enters the away table (generalized SMR, de-configured local EID), after
     /// the forwarding core dropped its database row.
     pub fn reconfigure(&mut self, cfg: &Config, now_ms: u64, out: &mut Vec<Output>) {
+        self.probe.configure(cfg);
+        self.pubsub.configure(cfg);
         let (v4, v6) = (&cfg.lisp.ipv4, &cfg.lisp.ipv6);
         let new_database = group(v4.database_mapping.iter().chain(&v6.database_mapping));
         let removed: Vec<Prefix> = self
@@ -394,15 +426,21 @@ impl Xtr {
             )
             .map(|m| m.locator)
             .collect();
-        rlocs.sort_by_key(|a| (a.is_ipv6(), *a));
-        rlocs.dedup();
-        // Our interface addresses after the mapped locators: an xTR whose mappings are all gone
-        // (de-configured) still solicits and answers from an address of its own.
-        let mut own: Vec<IpAddr> = cfg
+        let mine: Vec<IpAddr> = cfg
             .interfaces
             .values()
             .filter(|i| !i.shutdown)
             .flat_map(|i| i.ipv4.iter().chain(&i.ipv6).map(|a| a.addr))
+            .collect();
+        // Mapped locators that are ours first (a multihomed site's mappings also name the other
+        // xTR's locator, which must not become our ITR-RLOC).
+        rlocs.sort_by_key(|a| (a.is_ipv6(), !mine.contains(a), *a));
+        rlocs.dedup();
+        // Our interface addresses after the mapped locators: an xTR whose mappings are all gone
+        // (de-configured) still solicits and answers from an address of its own.
+        let mut own: Vec<IpAddr> = mine
+            .iter()
+            .copied()
             .filter(|a| !rlocs.contains(a))
             .collect();
         own.sort_by_key(|a| (a.is_ipv6(), *a));
@@ -803,6 +841,7 @@ impl Xtr {
             }
         };
         match msg {
+            LispMessage::MapReply(r) if r.probe => self.probe_reply(&r, from, now_ms, out),
             LispMessage::MapReply(r) => self.map_reply(r, from, now_ms, out),
             LispMessage::MapRequest(r) if r.smr => self.smr_received(r, now_ms, out),
             LispMessage::MapRequest(r) => self.answer(&r, from.port(), out),
@@ -912,10 +951,11 @@ impl Xtr {
             self.counters.map_requests_ignored += 1;
             return;
         };
-        let Some(record) = self.own_record(asked, RECORD_TTL_MINUTES) else {
+        let record = self.own_record(asked, RECORD_TTL_MINUTES);
+        if record.is_none() && !r.probe {
             self.counters.map_requests_ignored += 1;
             return;
-        };
+        }
         let Some(itr) = r
             .itr_rlocs
             .iter()
@@ -929,14 +969,27 @@ impl Xtr {
             self.counters.map_requests_ignored += 1;
             return;
         };
-        let mut record = record;
-        record.authoritative = true;
+        // An RLOC-probe is answered even for an EID no longer here (reachability is what it
+        // asks; no record then), with A=1 and our locator marked probed (RFC 9301 §7.1).
+        let records: Vec<EidRecord> = record
+            .into_iter()
+            .map(|mut record| {
+                record.authoritative = true;
+                if r.probe {
+                    let me = self.rlocs.iter().find(|a| a.is_ipv4() == itr.is_ipv4());
+                    for l in &mut record.locators {
+                        l.probed = Some(&l.rloc) == me;
+                    }
+                }
+                record
+            })
+            .collect();
         let reply = MapReply {
             probe: r.probe,
             echo_nonce_capable: false,
             lisp_sec: false,
             nonce: r.nonce,
-            records: vec![record],
+            records,
         };
         let Ok(payload) = reply.to_vec() else { return };
         self.counters.map_requests_answered += 1;
@@ -988,7 +1041,9 @@ impl Xtr {
             }
             return;
         }
-        // Unsolicited: the mapping of these prefixes changed on the map-server.
+        // Unsolicited: the mapping of these prefixes changed on the map-server (a publication
+        // to which we subscribed, or news about our own EIDs).
+        self.pubsub_apply(&notify, from.ip(), now_ms, out);
         for record in &notify.records {
             let Some(prefix) = record.prefix.prefix() else {
                 continue;
@@ -1140,6 +1195,7 @@ impl Xtr {
         for prefix in due {
             self.retransmit(prefix, now_ms, out);
         }
+        self.probe_tick(now_ms, out);
     }
 
     fn expire(&mut self, now_ms: u64, out: &mut Vec<Output>) {
@@ -1430,6 +1486,7 @@ impl Xtr {
             itr_rlocs: vec![itr],
             records: vec![self.eid_prefix(prefix)],
             map_reply_record: None,
+            subscribe: self.subscription_for(prefix),
         };
         let ecm = Ecm {
             ddt: false,
@@ -1495,6 +1552,7 @@ impl Xtr {
             itr_rlocs: vec![me],
             records: vec![self.eid_prefix(Prefix::host(inner_source))],
             map_reply_record: None,
+            subscribe: None,
         };
         let Ok(payload) = req.to_vec() else { return };
         self.counters.smrs_sent += 1;
@@ -1636,7 +1694,7 @@ impl Xtr {
         TableEntry::LispMapCache {
             iid: self.iid,
             eid: c.prefix,
-            locators: c.locators.clone(),
+            locators: self.usable_locators(&c.locators),
             negative: c.action.unwrap_or(NegativeAction::NoAction),
         }
     }
@@ -2035,6 +2093,7 @@ mod tests {
                 itr_rlocs: vec!["192.0.2.2".parse().unwrap()],
                 records: vec![EidPrefix::from_prefix("10.1.0.9/32".parse().unwrap())],
                 map_reply_record: None,
+                subscribe: None,
             }
             .to_vec()
             .unwrap()
@@ -2232,6 +2291,7 @@ mod tests {
                     itr_rlocs: vec!["192.0.2.3".parse().unwrap()],
                     records: vec![EidPrefix::from_prefix(Prefix::host(eid.parse().unwrap()))],
                     map_reply_record: None,
+                    subscribe: None,
                 })),
             }
             .to_vec()

@@ -61,6 +61,10 @@ const MS_PACKETS: Layout = &[
         "notifies_resent",
         "Map-Notify out, resent (no Map-Notify-Ack)",
     ),
+    (
+        "notifies_given_up",
+        "Map-Notify out, given up (never acknowledged)",
+    ),
     ("withdrawals", "Registrations withdrawn (TTL 0)"),
     ("expired", "Registrations expired"),
 ];
@@ -83,6 +87,10 @@ const MS_ERRORS: Layout = &[
         "Map-Registers refused, site registration limit",
     ),
     ("notify_acks_malformed", "Map-Notify-Acks malformed"),
+    (
+        "notify_acks_refused",
+        "Map-Notify-Acks refused, unknown nonce, source or key",
+    ),
 ];
 /// Map-Server counters that belong to the Map-Resolver.
 const MR_PACKETS: Layout = &[

@@ -249,6 +249,24 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         modes: &[K::Config],
+        pattern: "{ip|ipv6}=af lisp itr subscribe",
+        help: "",
+        action: lisp_itr_subscribe,
+    },
+    Command {
+        modes: &[K::Config],
+        pattern: "lisp loc-reach-algorithm rloc-probing",
+        help: "Configure LISP",
+        action: lisp_rloc_probing,
+    },
+    Command {
+        modes: &[K::Config],
+        pattern: "roamer lisp rloc-probe interval <secs:1-3600>",
+        help: "roamer platform settings",
+        action: lisp_rloc_probe_interval,
+    },
+    Command {
+        modes: &[K::Config],
         pattern: "roamer lisp reliable-registration disable",
         help: "roamer platform settings",
         action: lisp_reliable_registration,
@@ -971,6 +989,30 @@ fn lisp_reliable_registration(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
             .key("lisp")
             .key("reliable-registration-disabled"),
     );
+    Ok(())
+}
+
+fn lisp_itr_subscribe(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
+    let v6 = af_is_v6(ctx);
+    let negated = ctx.negated;
+    lisp_af(ctx.cfg, v6).itr_subscribe = !negated;
+    ctx.touched = Some(ConfigPath::lisp_af(v6).key("itr-subscribe"));
+    Ok(())
+}
+
+fn lisp_rloc_probing(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
+    ctx.cfg.lisp.rloc_probing = !ctx.negated;
+    ctx.touched = Some(ConfigPath::root().key("lisp").key("rloc-probing"));
+    Ok(())
+}
+
+fn lisp_rloc_probe_interval(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
+    ctx.cfg.lisp.rloc_probe_interval = if ctx.negated {
+        None
+    } else {
+        Some(num(ctx, "secs")?)
+    };
+    ctx.touched = Some(ConfigPath::root().key("lisp").key("rloc-probe-interval"));
     Ok(())
 }
 

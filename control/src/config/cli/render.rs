@@ -40,6 +40,12 @@ pub fn render(cfg: &Config) -> String {
     if cfg.lisp.reliable_registration_disabled {
         line(o, 0, "roamer lisp reliable-registration disable");
     }
+    if cfg.lisp.rloc_probing {
+        line(o, 0, "lisp loc-reach-algorithm rloc-probing");
+    }
+    if let Some(secs) = cfg.lisp.rloc_probe_interval {
+        line(o, 0, &format!("roamer lisp rloc-probe interval {secs}"));
+    }
     render_lisp_af(o, "ip", &cfg.lisp.ipv4);
     render_lisp_af(o, "ipv6", &cfg.lisp.ipv6);
     for (name, site) in &cfg.lisp.site {
@@ -148,6 +154,9 @@ fn render_lisp_af(o: &mut String, af: &str, l: &LispAf) {
     }
     for mr in &l.itr_map_resolver {
         line(o, 0, &format!("{af} lisp itr map-resolver {mr}"));
+    }
+    if l.itr_subscribe {
+        line(o, 0, &format!("{af} lisp itr subscribe"));
     }
     for ms in &l.etr_map_server {
         if let Some(k) = &ms.key {

@@ -6,8 +6,11 @@
 //! Type=1 |A|M|P|S|p|s|R|R| Rsvd(5) |L|D| IRC(5) | Record Count(8)
 //! ```
 //!
-//! Bits 10–11 and 12–16 (lispers.net `m`, `I`, `N`) are ignored on receive and sent as zero
-//! (§12 #10). `M` is derived from [`MapRequest::map_reply_record`], IRC from the ITR-RLOC list,
+//! Bit 11 is RFC 9437's `I` (publish/subscribe): an xTR-ID (16 octets) and Site-ID (8) follow
+//! the message, and the `N` bit (0x80 of an EID-record's reserved octet) asks the Map-Server to
+//! notify the ITR of changes to that prefix; [`MapRequest::subscribe`] carries both (set: I=1
+//! and N=1 on every record; a request with I but no N, or N without I, parses as `None`). Bits
+//! 10 and 12–16 (lispers.net `m`, NAT) are ignored on receive and sent as zero (§12 #10). `M` is derived from [`MapRequest::map_reply_record`], IRC from the ITR-RLOC list,
 //! Record Count from the record list. Senders send one record; receivers accept 1–255 and refuse 0.
 //! Octets after the last parsed element are ignored.
 
@@ -15,6 +18,7 @@ use std::net::IpAddr;
 
 use super::address::{Address, EidPrefix, ip_len, parse_ip, write_ip};
 use super::bytes::{Reader, Writer, check_room, count_u8};
+use super::map_register::XtrSiteId;
 use super::record::EidRecord;
 use super::{MessageType, check_type};
 use crate::ControlError;
@@ -27,6 +31,10 @@ const PITR: u32 = 0x0080_0000;
 const SMR_INVOKED: u32 = 0x0040_0000;
 const L: u32 = 0x0000_4000;
 const D: u32 = 0x0000_2000;
+/// RFC 9437: xTR-ID and Site-ID appended.
+const I: u32 = 0x0010_0000;
+/// RFC 9437: notification requested (in an EID-record's reserved octet).
+const N_RECORD: u8 = 0x80;
 
 /// Maximum ITR-RLOCs (IRC is 5 bits, count minus one).
 pub const MAX_ITR_RLOCS: usize = 32;
@@ -57,6 +65,8 @@ pub struct MapRequest {
     pub records: Vec<EidPrefix>,
     /// The requester's own mapping (M bit set when present).
     pub map_reply_record: Option<EidRecord>,
+    /// RFC 9437 subscription: the ITR's xTR-ID and Site-ID (I bit), N bit on every record.
+    pub subscribe: Option<XtrSiteId>,
 }
 
 impl MapRequest {
@@ -73,6 +83,7 @@ impl MapRequest {
                 .map_reply_record
                 .as_ref()
                 .map_or(0, EidRecord::wire_len)
+            + self.subscribe.map_or(0, |_| XtrSiteId::WIRE_LEN)
     }
 
     /// Parses a Map-Request (the first octet must carry type 1).
@@ -109,8 +120,10 @@ impl MapRequest {
             });
         }
         let mut records = Vec::with_capacity(rec_count);
+        let mut notify_requested = false;
         for _ in 0..rec_count {
-            let _reserved = r.u8("Map-Request record")?;
+            let reserved = r.u8("Map-Request record")?;
+            notify_requested |= reserved & N_RECORD != 0;
             let mask_len = r.u8("Map-Request record")?;
             let eid = Address::parse(&mut r, "Map-Request record prefix")?;
             let p = EidPrefix { eid, mask_len };
@@ -119,6 +132,15 @@ impl MapRequest {
         }
         let map_reply_record = if w0 & M != 0 {
             Some(EidRecord::parse(&mut r)?)
+        } else {
+            None
+        };
+        // Lenient: an I bit without the 24 octets (older senders used bit 11 otherwise) is
+        // ignored, as the reserved bits are.
+        let xtr = if w0 & I != 0 && r.remaining() >= XtrSiteId::WIRE_LEN {
+            let xtr_id = r.array::<16>("Map-Request xTR-ID")?;
+            let site_id = r.u64("Map-Request Site-ID")?;
+            Some(XtrSiteId { xtr_id, site_id })
         } else {
             None
         };
@@ -135,6 +157,7 @@ impl MapRequest {
             itr_rlocs,
             records,
             map_reply_record,
+            subscribe: xtr.filter(|_| notify_requested),
         })
     }
 
@@ -171,6 +194,7 @@ impl MapRequest {
             (SMR_INVOKED, self.smr_invoked),
             (L, self.local_xtr),
             (D, self.dont_map_reply),
+            (I, self.subscribe.is_some()),
         ] {
             if on {
                 w0 |= bit;
@@ -184,13 +208,22 @@ impl MapRequest {
         for a in &self.itr_rlocs {
             write_ip(&mut w, a)?;
         }
+        let reserved = if self.subscribe.is_some() {
+            N_RECORD
+        } else {
+            0
+        };
         for p in &self.records {
-            w.u8(0)?;
+            w.u8(reserved)?;
             w.u8(p.mask_len)?;
             p.eid.write(&mut w)?;
         }
         if let Some(rec) = &self.map_reply_record {
             rec.write(&mut w)?;
+        }
+        if let Some(x) = &self.subscribe {
+            w.put(&x.xtr_id)?;
+            w.u64(x.site_id)?;
         }
         Ok(w.pos())
     }
