@@ -4,99 +4,21 @@
 
 #![allow(clippy::unwrap_used)] // fixtures of known-valid values
 
-use std::net::IpAddr;
+mod common;
 
+use common::*;
 use etherparse::PacketBuilder;
 use roamer_forwarding::pipeline::{
     DropReason, Frame, Outcome, Pipeline, ReplyTo, Resumed, Settings, Verdict,
 };
-use roamer_forwarding::tables::Tables;
 use roamer_forwarding::wire::lisp_data::{NonceField, decapsulate};
-use roamer_hal::{
-    Iid, L3Interface, Locator, Mac, NegativeAction, NextHop, PortId, TableEntry, TableOp, VlanId,
-};
-
-const HEADROOM: usize = 128;
-const A: PortId = PortId(1);
-const B: PortId = PortId(2);
-const UPLINK: PortId = PortId(4);
-const ROUTER_MAC: Mac = Mac([0x02, 0, 0, 0, 0, 0xfe]);
-const HOST_A: Mac = Mac([0x02, 0, 0, 0, 0, 0x0a]);
-const HOST_B: Mac = Mac([0x02, 0, 0, 0, 0, 0x0b]);
-const PEER_RLOC_MAC: Mac = Mac([0x02, 0, 0, 0, 0, 0x99]);
-
-fn v(id: u16) -> VlanId {
-    VlanId::new(id).unwrap()
-}
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-fn add(p: &mut Pipeline, e: TableEntry) {
-    p.tables.apply(&TableOp::add(e)).unwrap();
-}
+use roamer_hal::{Iid, L3Interface, Locator, Mac, NegativeAction, NextHop, PortId, TableEntry};
 
 /// VLAN 10 on port A (SVI 10.10.0.1/24), VLAN 20 on port B (SVI 10.20.0.1/24), a routed uplink
 /// 192.0.2.1/24 to a peer xTR 192.0.2.2 (resolved), and 172.16.0.0/16 behind LISP with no
 /// map-cache entry yet.
 fn switch(settings: Settings) -> Pipeline {
-    let mut p = Pipeline::new(Tables::default(), settings);
-    for (vlan, port) in [(10, A), (20, B)] {
-        add(&mut p, TableEntry::Vlan { vlan: v(vlan) });
-        add(
-            &mut p,
-            TableEntry::VlanMember {
-                vlan: v(vlan),
-                port,
-                tagged: false,
-            },
-        );
-        let svi = L3Interface::Vlan(v(vlan));
-        add(
-            &mut p,
-            TableEntry::RouterMac {
-                iface: svi,
-                mac: ROUTER_MAC,
-                virtual_mac: false,
-            },
-        );
-        add(
-            &mut p,
-            TableEntry::InterfaceAddress {
-                iface: svi,
-                addr: ip(&format!("10.{vlan}.0.1")),
-                prefix_len: 24,
-                virtual_mac: None,
-            },
-        );
-    }
-    let up = L3Interface::Port(UPLINK);
-    add(
-        &mut p,
-        TableEntry::RouterMac {
-            iface: up,
-            mac: ROUTER_MAC,
-            virtual_mac: false,
-        },
-    );
-    add(
-        &mut p,
-        TableEntry::InterfaceAddress {
-            iface: up,
-            addr: ip("192.0.2.1"),
-            prefix_len: 24,
-            virtual_mac: None,
-        },
-    );
-    add(
-        &mut p,
-        TableEntry::Neighbor {
-            iface: up,
-            ip: ip("192.0.2.2"),
-            mac: PEER_RLOC_MAC,
-        },
-    );
+    let mut p = test_switch(settings, false);
     add(
         &mut p,
         TableEntry::Route {

@@ -2,8 +2,11 @@
 
 #![allow(clippy::unwrap_used)] // fixtures of known-valid values
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr};
 
+use common::*;
 use etherparse::{PacketBuilder, SlicedPacket};
 use roamer_forwarding::pipeline::{
     DropReason, Frame, Outcome, Pipeline, ReplyTo, Settings, Verdict,
@@ -12,100 +15,15 @@ use roamer_forwarding::tables::Tables;
 use roamer_forwarding::wire::lisp_data::decapsulate;
 use roamer_hal::{
     HalEvent, Iid, L3Interface, Locator, Mac, NegativeAction, NextHop, PortId, Prefix, TableEntry,
-    TableOp, VlanId,
+    TableOp,
 };
 
-const HEADROOM: usize = 128;
-const A: PortId = PortId(1);
-const B: PortId = PortId(2);
-const TRUNK: PortId = PortId(3);
-const UPLINK: PortId = PortId(4);
-const ROUTER_MAC: Mac = Mac([0x02, 0, 0, 0, 0, 0xfe]);
 const VMAC: Mac = Mac([0x00, 0x00, 0x0e, 0x1d, 0x01, 0x0c]);
-const HOST_A: Mac = Mac([0x02, 0, 0, 0, 0, 0x0a]);
-const HOST_B: Mac = Mac([0x02, 0, 0, 0, 0, 0x0b]);
-const PEER_RLOC_MAC: Mac = Mac([0x02, 0, 0, 0, 0, 0x99]);
-
-fn v(id: u16) -> VlanId {
-    VlanId::new(id).unwrap()
-}
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-fn add(p: &mut Pipeline, e: TableEntry) {
-    p.tables.apply(&TableOp::add(e)).unwrap();
-}
 
 /// VLAN 10 on port A, VLAN 20 on port B, both on the trunk; SVIs 10.10.0.1/24 and 10.20.0.1/24;
 /// a routed uplink 192.0.2.1/24 towards a peer xTR at 192.0.2.2.
 fn switch() -> Pipeline {
-    let mut p = Pipeline::new(Tables::default(), Settings::default());
-    for (vlan, port) in [(10, A), (20, B)] {
-        add(&mut p, TableEntry::Vlan { vlan: v(vlan) });
-        add(
-            &mut p,
-            TableEntry::VlanMember {
-                vlan: v(vlan),
-                port,
-                tagged: false,
-            },
-        );
-        add(
-            &mut p,
-            TableEntry::VlanMember {
-                vlan: v(vlan),
-                port: TRUNK,
-                tagged: true,
-            },
-        );
-        let svi = L3Interface::Vlan(v(vlan));
-        add(
-            &mut p,
-            TableEntry::RouterMac {
-                iface: svi,
-                mac: ROUTER_MAC,
-                virtual_mac: false,
-            },
-        );
-        add(
-            &mut p,
-            TableEntry::InterfaceAddress {
-                iface: svi,
-                addr: ip(&format!("10.{vlan}.0.1")),
-                prefix_len: 24,
-                virtual_mac: None,
-            },
-        );
-    }
-    let up = L3Interface::Port(UPLINK);
-    add(
-        &mut p,
-        TableEntry::RouterMac {
-            iface: up,
-            mac: ROUTER_MAC,
-            virtual_mac: false,
-        },
-    );
-    add(
-        &mut p,
-        TableEntry::InterfaceAddress {
-            iface: up,
-            addr: ip("192.0.2.1"),
-            prefix_len: 24,
-            virtual_mac: None,
-        },
-    );
-    add(
-        &mut p,
-        TableEntry::Neighbor {
-            iface: up,
-            ip: ip("192.0.2.2"),
-            mac: PEER_RLOC_MAC,
-        },
-    );
-    p
+    test_switch(Settings::default(), true)
 }
 
 struct Buf(Vec<u8>, usize);
