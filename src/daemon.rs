@@ -127,7 +127,23 @@ impl State {
             },
             &self.catalogue,
         ) {
-            Ok(plan) if errors.is_empty() => Ok((plan, warnings)),
+            Ok(plan) if errors.is_empty() => {
+                let restart = restart_needed(&self.plan.spec, &plan.spec);
+                if restart.is_empty() {
+                    Ok((plan, warnings))
+                } else {
+                    let mut errors = String::new();
+                    for field in restart {
+                        errors.push_str(&format!(
+                            "{}roamer platform {field}: the data plane takes it only at start: \
+                             not applied (save it with copy running-config startup-config, then \
+                             restart roamer)\n",
+                            at(&config::ConfigPath::platform(field))
+                        ));
+                    }
+                    Err(errors)
+                }
+            }
             Ok(_) => Err(errors),
             Err(problems) => {
                 for p in problems {
@@ -436,6 +452,25 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// A fresh interactive session.
+/// The platform settings of `candidate` that differ from the running ones and that the data
+/// plane, opened at start, cannot follow.
+fn restart_needed(
+    running: &roamer_hal::PlatformSpec,
+    candidate: &roamer_hal::PlatformSpec,
+) -> Vec<&'static str> {
+    let mut fields = Vec::new();
+    if candidate.backend != running.backend {
+        fields.push("backend");
+    }
+    if candidate.profile != running.profile {
+        fields.push("profile");
+    }
+    if candidate.ports != running.ports {
+        fields.push("port");
+    }
+    fields
+}
+
 pub fn new_session() -> CliSession {
     CliSession::new(Session { mode: Mode::Exec })
 }

@@ -282,3 +282,37 @@ fn killing_the_daemon_during_save_never_tears_the_startup_file() {
         "no kill landed inside a save: the test did not exercise the window"
     );
 }
+
+/// The data plane is opened at start: a backend, profile or port mapping changed at run time
+/// is refused with what to do, and nothing of the change is applied.
+#[test]
+fn a_backend_or_port_change_at_run_time_is_refused_with_restart_advice() {
+    let d = Daemon::start(SIM_CLI, "startup-config");
+    for change in [
+        "roamer platform backend software",
+        "roamer platform port Ethernet1/1 veth9",
+        "roamer platform profile clab",
+    ] {
+        let out = d.exec(&format!(
+            "configure terminal ; hostname changed ; {change} ; end"
+        ));
+        assert_eq!(out.code, 1, "{change}: {}{}", out.stdout, out.stderr);
+        assert!(
+            out.stderr.contains("the data plane takes it only at start")
+                && out.stderr.contains("then restart roamer"),
+            "{change}: {}",
+            out.stderr
+        );
+        let running = d.exec("show running-config").stdout;
+        assert!(
+            !running.contains(change),
+            "{change} must not be applied:\n{running}"
+        );
+    }
+    // Other changes still apply.
+    assert!(
+        d.exec("show running-config")
+            .stdout
+            .contains("hostname changed")
+    );
+}
