@@ -322,7 +322,9 @@ impl State {
                 let refused = self.commit(loaded.config, loaded.plan);
                 let warnings = warnings + &refused;
                 Response {
-                    ok: true,
+                    // A table operation the data plane refused fails the command, with its
+                    // table, card and capacity in the message.
+                    ok: refused.is_empty(),
                     output: format!("{warnings}Copy complete.\n"),
                     ..Response::default()
                 }

@@ -316,3 +316,32 @@ fn a_backend_or_port_change_at_run_time_is_refused_with_restart_advice() {
             .contains("hostname changed")
     );
 }
+
+/// A change the data plane cannot hold (a table full on a card) is an error on the command
+/// that caused it, naming the table, the card and its capacity; exit status 1.
+#[test]
+fn a_configure_that_overflows_a_table_prints_the_error_to_the_cli() {
+    let mut config = String::from(
+        "hostname ovf\nroamer platform profile n7k\nroamer platform release 8.2(1)\n\
+         roamer platform license LAN_ENTERPRISE_SERVICES_PKG\nroamer platform backend sim\n\
+         roamer platform linecard 3 N7K-M132XP-12 epld 186.008\nfeature interface-vlan\n",
+    );
+    // 15 SVIs: one router MAC each, one short of the M1 card's 16.
+    for i in 10..25 {
+        config.push_str(&format!(
+            "vlan {i}\ninterface Vlan{i}\n  ip address 10.{i}.0.1/24\n"
+        ));
+    }
+    let d = Daemon::start(&config, "startup-config");
+    let out = d.exec(
+        "configure terminal ; vlan 30 ; interface Vlan30 ; ip address 10.30.0.1/24 ; \
+         vlan 31 ; interface Vlan31 ; ip address 10.31.0.1/24 ; end",
+    );
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("router MAC table full on slot 3 (N7K-M132XP-12): capacity 16 entries"),
+        "{}",
+        out.stderr
+    );
+}

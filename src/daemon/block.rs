@@ -122,7 +122,7 @@ impl State {
                 return match self.check(&candidate, None) {
                     Ok((plan, warnings)) => {
                         let refused = self.commit(candidate, plan);
-                        ok(warnings + &refused)
+                        committed(warnings + &refused, &refused)
                     }
                     Err(_) => {
                         cli.pending = Some(p);
@@ -138,6 +138,7 @@ impl State {
                     cli.session.mode = saved_mode;
                     let mut resp = self.line(cli, line);
                     resp.output = warnings + &refused + &resp.output;
+                    resp.ok &= refused.is_empty();
                     resp
                 }
                 Err(errors) => {
@@ -159,7 +160,7 @@ impl State {
         match self.check(&candidate, None) {
             Ok((plan, warnings)) => {
                 let refused = self.commit(candidate, plan);
-                ok(warnings + &refused)
+                committed(warnings + &refused, &refused)
             }
             Err(_) if is_block_mode(&cli.session.mode) => {
                 cli.pending = Some(Pending {
@@ -222,4 +223,14 @@ fn block_errors(p: &Pending, candidate: &Config, fallback: &str) -> String {
         }
     }
     out
+}
+
+/// The response to a committed change: failed when the data plane refused some of its table
+/// operations (they are in `output`, with table, card and capacity).
+fn committed(output: String, refused: &str) -> Response {
+    if refused.is_empty() {
+        ok(output)
+    } else {
+        fail(output)
+    }
 }
