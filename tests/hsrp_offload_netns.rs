@@ -8,26 +8,8 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::Daemon;
+use common::{Daemon, hsrp_state};
 use roamer_platforms::software::testkit::{self, Netns, Veth};
-
-/// The state column of the Vlan10 row of `show hsrp brief` ("" when there is none).
-fn state_of(d: &Daemon) -> String {
-    let brief = d.exec("show hsrp brief").stdout;
-    brief
-        .lines()
-        .find(|l| l.trim_start().starts_with("Vlan10"))
-        .and_then(|l| {
-            l.split_whitespace().find(|w| {
-                [
-                    "Active", "Standby", "Speak", "Listen", "Learn", "Initial", "Disabled",
-                ]
-                .contains(w)
-            })
-        })
-        .unwrap_or("")
-        .to_string()
-}
 
 /// The malformed count of `show hsrp` ("Packets ignored: N authentication failure(s), M
 /// malformed").
@@ -116,7 +98,7 @@ fn hellos_with_a_checksum_left_to_the_offload_are_accepted_bad_ones_are_counted(
     );
     let d = Daemon::start_in_netns(&config, sw.name());
     assert!(
-        testkit::wait_until(Duration::from_secs(15), || state_of(&d) == "Active"),
+        testkit::wait_until(Duration::from_secs(15), || hsrp_state(&d) == "Active"),
         "alone, roamer becomes active"
     );
     assert_eq!(malformed(&d), 0);
@@ -128,7 +110,7 @@ fn hellos_with_a_checksum_left_to_the_offload_are_accepted_bad_ones_are_counted(
         "bad checksums are counted as malformed:\n{}",
         d.exec("show hsrp").stdout
     );
-    assert_eq!(state_of(&d), "Active", "a refused hello moves nothing");
+    assert_eq!(hsrp_state(&d), "Active", "a refused hello moves nothing");
     let refused = malformed(&d);
 
     // The same hello from a UDP socket, its checksum left to the veth's TX offload.
@@ -148,7 +130,7 @@ fn hellos_with_a_checksum_left_to_the_offload_are_accepted_bad_ones_are_counted(
         d.exec("show hsrp")
             .stdout
             .contains("Active router is 10.10.0.9")
-            && state_of(&d) != "Active"
+            && hsrp_state(&d) != "Active"
     });
     let detail = d.exec("show hsrp").stdout;
     sender.join().expect("sender thread");

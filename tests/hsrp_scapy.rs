@@ -6,25 +6,8 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::Daemon;
+use common::{Daemon, hsrp_state};
 use roamer_platforms::software::testkit::{self, Netns, Veth};
-
-fn state_of(d: &Daemon) -> String {
-    let brief = d.exec("show hsrp brief").stdout;
-    brief
-        .lines()
-        .find(|l| l.trim_start().starts_with("Vlan10"))
-        .and_then(|l| {
-            l.split_whitespace().find(|w| {
-                [
-                    "Active", "Standby", "Speak", "Listen", "Learn", "Initial", "Disabled",
-                ]
-                .contains(w)
-            })
-        })
-        .unwrap_or("")
-        .to_string()
-}
 
 /// As a router at 10.10.0.9 with priority 200, using scapy inside `ns`: a coup (sent from the
 /// standby state), then active hellos for two seconds, with the given authentication.
@@ -69,7 +52,7 @@ fn coup_with_the_right_key_takes_over_and_with_a_wrong_key_does_not() {
     );
     let d = Daemon::start_in_netns(&config, sw.name());
     assert!(
-        testkit::wait_until(Duration::from_secs(15), || state_of(&d) == "Active"),
+        testkit::wait_until(Duration::from_secs(15), || hsrp_state(&d) == "Active"),
         "alone, roamer becomes active"
     );
 
@@ -87,7 +70,7 @@ fn coup_with_the_right_key_takes_over_and_with_a_wrong_key_does_not() {
     );
     let detail = d.exec("show hsrp").stdout;
     assert_eq!(
-        state_of(&d),
+        hsrp_state(&d),
         "Active",
         "a coup with the wrong key must not move roamer"
     );
@@ -99,7 +82,7 @@ fn coup_with_the_right_key_takes_over_and_with_a_wrong_key_does_not() {
     // Right key ("cisco", the default): roamer resigns for the higher priority.
     scapy_coup(&host, &format!("{prefix}q"), "cisco");
     assert!(
-        testkit::wait_until(Duration::from_secs(2), || state_of(&d) != "Active"),
+        testkit::wait_until(Duration::from_secs(2), || hsrp_state(&d) != "Active"),
         "a coup with the right key and priority 200 takes over:\n{}",
         d.exec("show hsrp").stdout
     );

@@ -255,3 +255,21 @@ pub fn bridged_underlay(
     }
     links
 }
+
+/// The state column of the Vlan10 row of `show hsrp brief` ("" when there is none).
+pub fn hsrp_state(d: &Daemon) -> String {
+    let brief = d.exec("show hsrp brief").stdout;
+    brief
+        .lines()
+        .find(|l| l.trim_start().starts_with("Vlan10"))
+        .and_then(|l| {
+            l.split_whitespace().find(|w| {
+                [
+                    "Active", "Standby", "Speak", "Listen", "Learn", "Initial", "Disabled",
+                ]
+                .contains(w)
+            })
+        })
+        .unwrap_or("")
+        .to_string()
+}
