@@ -8,7 +8,6 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::{Daemon, Output, TIMEOUT};
@@ -21,7 +20,7 @@ fn start(umask: &str, env: &[(&str, &str)]) -> Daemon {
     let startup = dir.path().join("startup-config");
     std::fs::write(&startup, CONFIG).expect("write startup");
     let socket = dir.path().join("roamer.sock");
-    let mut child = Command::new("sh")
+    let child = Command::new("sh")
         .arg("-c")
         .arg(format!(
             "umask {umask} && exec \"$0\" run --config \"$1\" --socket \"$2\""
@@ -34,22 +33,7 @@ fn start(umask: &str, env: &[(&str, &str)]) -> Daemon {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn sh");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let d = Daemon {
-        child,
-        lines,
-        dir,
-        startup,
-        socket,
-    };
+    let d = Daemon::adopt(child, dir, startup, socket);
     d.wait_for_line("ready");
     d
 }

@@ -81,7 +81,7 @@ impl Daemon {
             }
             None => roamer(),
         };
-        let mut child = command
+        let child = command
             .arg("run")
             .arg("--config")
             .arg(&startup)
@@ -91,6 +91,16 @@ impl Daemon {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn roamer");
+        Self::adopt(child, dir, startup, socket)
+    }
+
+    /// A daemon started by the caller (its stderr piped), its log lines read from now on.
+    pub fn adopt(
+        mut child: Child,
+        dir: tempfile::TempDir,
+        startup: PathBuf,
+        socket: PathBuf,
+    ) -> Daemon {
         let stderr = child.stderr.take().expect("stderr");
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
