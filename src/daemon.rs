@@ -203,7 +203,10 @@ impl State {
     }
 
     fn show(&self, rest: &str) -> Result<String, roamer_control::ControlError> {
-        let startup_text = std::fs::read_to_string(&self.startup_path).ok();
+        // Only `show startup-config` reads the disk.
+        let startup_text = show::reads_startup(rest)
+            .then(|| std::fs::read_to_string(&self.startup_path).ok())
+            .flatten();
         let startup_empty = startup_text.as_deref().is_some_and(load::is_empty_config);
         let startup = startup_text
             .and_then(|text| config::parse(&text, Syntax::detect(&text)).ok())

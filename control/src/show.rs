@@ -328,6 +328,15 @@ fn grammar() -> &'static Grammar {
 }
 
 /// Runs `show <rest>`; `rest` may end in `| json` or `| include WORD`.
+/// Whether `show <rest>` is `show startup-config` (the one show command that reads the disk).
+pub fn reads_startup(rest: &str) -> bool {
+    let command = rest.split('|').next().unwrap_or_default();
+    let toks: Vec<&str> = command.split_whitespace().collect();
+    grammar()
+        .matches(&toks, false)
+        .is_ok_and(|m| SHOW[m.command].pattern == "startup-config")
+}
+
 pub fn run(ctx: &ShowContext<'_>, rest: &str) -> Result<String, ControlError> {
     let mut parts = rest.split('|');
     let command = parts.next().unwrap_or_default();
@@ -808,6 +817,15 @@ mod tests {
             uptime_secs: 3661,
             control_sessions: ControlSessions::default(),
         }
+    }
+
+    #[test]
+    fn only_show_startup_config_reads_the_startup_file() {
+        assert!(reads_startup("startup-config"));
+        assert!(reads_startup("start | json"));
+        assert!(!reads_startup("running-config"));
+        assert!(!reads_startup("version"));
+        assert!(!reads_startup("bogus"));
     }
 
     #[test]
