@@ -1,0 +1,350 @@
+//! The `software` backend: roamer's forwarding core over real ports, on a data-path thread.
+//!
+//! The data path owns the pipeline and the ports: it receives a batch, runs every frame through
+//! the pipeline, and sends batches out. The control plane talks to it through bounded channels:
+//! table operations are applied between batches (and answered), events and punted frames come
+//! back; a full channel drops and counts, it never blocks the data path.
+//!
+//! A routed injection (`InjectTarget::Routed`) whose next hop is not resolved yet is not lost:
+//! the ARP request leaves and the frame waits in a small bounded queue ([`GLEAN_QUEUE`]
+//! frames, [`GLEAN_HOLD_MS`] each) and is routed again as soon as a neighbour is learned.
+//!
+//! Every [`LINK_CHECK_MS`] the data path asks each port about its interface
+//! ([`PortIo::check_link`]): a port whose interface vanished is down (nothing is received from
+//! it, what would be sent to it is dropped and counted as `port-down`) until an interface of
+//! the same name is there again and the port is opened on it; an interface administratively
+//! down or without a carrier makes the port down too (the kernel drops what is sent). Each
+//! change is logged and reported as [`HalEvent::PortDown`] / [`HalEvent::PortUp`].
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use roamer_forwarding::pipeline::{
+    DropReason, Frame, Outcome, Pipeline, ReplyTo, Settings, Verdict,
+};
+use roamer_forwarding::tables::{Limits, Tables};
+use roamer_hal::{
+    Backend, Capabilities, HalError, HalEvent, InjectTarget, PacketIo, PortId, Punt, PuntReason,
+    TableEntry, TableKind, TableOp, VlanId,
+};
+use tracing::{debug, info, warn};
+
+use super::gso;
+use super::port::{FrameSlot, GSO_FRAME_ROOM, GsoType, HEADROOM, Link, PortIo};
+use super::sys::{self, BATCH};
+
+/// Dynamic MAC addresses are forgotten after this long without traffic (NX-OS default 1800 s;
+/// 300 s is the common switch default and what roamer uses).
+pub const MAC_AGING_MS: u64 = 300_000;
+/// How long the control plane waits for the data path to answer.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
+const CONTROL_QUEUE: usize = 256;
+const EVENT_QUEUE: usize = 4096;
+const PUNT_QUEUE: usize = 1024;
+/// Punts that keep the network up (HSRP, LISP registration and its acknowledgements, the
+/// reliable-registration TCP) have their own queue: a flood of Map-Requests or of anything else
+/// punted cannot push them out.
+const URGENT_PUNT_QUEUE: usize = 256;
+const TX_SLOTS: usize = 32;
+/// Most pieces a packet is cut into in `pieces`: IPv4 fragments before encapsulation, the
+/// segments of a decapsulated TCP packet for a port without segmentation offload (64 KiB at
+/// the smallest MSS roamer accepts). Large segments cut for the LISP tunnel need none: they are
+/// cut in their own receive slot.
+const PIECES: usize = 128;
+/// Frame room of a piece: a packet of a jumbo (9216-octet) MTU with its Ethernet header
+/// (fragments for a tunnel over a port with a larger MTU are cut to this size).
+const PIECE_ROOM: usize = 9216 + 64;
+/// Ethernet header in front of a piece's IP packet.
+const ETH_HLEN: usize = 14;
+/// Most routed injections waiting for their next hop to resolve; a new one pushes out the oldest.
+pub const GLEAN_QUEUE: usize = 64;
+/// How long a routed injection waits for its next hop to resolve before it is dropped.
+pub const GLEAN_HOLD_MS: u64 = 1000;
+/// A waiting frame that gleans again sends an ARP request at most this often.
+const GLEAN_REASK_MS: u64 = 200;
+/// How often the neighbours that held transit packets wait for are looked at (each is asked
+/// again at most once a second by the pipeline).
+const HELD_REASK_CHECK_MS: u64 = 100;
+/// Waiting frames are routed again at least this often while the data path is busy (at once
+/// when a neighbour is learned or the tables change).
+const GLEAN_RETRY_MS: u64 = 10;
+/// How often every port's interface is looked at (vanished, back, carrier).
+pub const LINK_CHECK_MS: u64 = 1000;
+
+enum Control {
+    Apply(Vec<TableOp>, Sender<Vec<Result<(), HalError>>>),
+    Entries(TableKind, Sender<Vec<TableEntry>>),
+    Learned(Sender<Learned>),
+    Inject(InjectTarget, Vec<u8>),
+    Trace(PortId, Option<VlanId>, Vec<u8>, Sender<TraceResult>),
+    Notify(Notifier),
+}
+
+/// Called by the data path after it queued events or punts, so the control plane can act at
+/// once instead of at its next poll.
+pub type Notifier = Arc<dyn Fn() + Send + Sync>;
+
+/// What `trace` reports: the verdict, whether a reply frame was built, and each step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceResult {
+    pub verdict: String,
+    pub reply: Option<String>,
+    pub steps: Vec<String>,
+}
+
+/// What the data path learned, for `show mac address-table` and `show ip arp`.
+#[derive(Debug, Clone, Default)]
+pub struct Learned {
+    /// (VLAN, MAC, port, static).
+    pub macs: Vec<(VlanId, roamer_hal::Mac, PortId, bool)>,
+    /// (interface, address, MAC, age in ms).
+    pub neighbors: Vec<(
+        roamer_hal::L3Interface,
+        std::net::IpAddr,
+        roamer_hal::Mac,
+        u64,
+    )>,
+    pub counters: roamer_forwarding::pipeline::Counters,
+    /// The ports whose interface is not up, with what it is (gone, administratively down, no
+    /// carrier), as the last check found it; every other port is up.
+    pub ports_down: Vec<(PortId, Link)>,
+}
+
+/// Counters of what the channels between control plane and data path dropped.
+#[derive(Debug, Default)]
+pub struct ChannelDrops {
+    pub events: AtomicU64,
+    pub punts: AtomicU64,
+    pub send_full: AtomicU64,
+    /// Routed injections pushed out of the full awaiting-resolution queue (the oldest goes);
+    /// also in [`Learned::counters`] as drop reason `glean-queue-full`.
+    pub glean_queue_full: AtomicU64,
+    /// Routed injections whose next hop did not resolve within [`GLEAN_HOLD_MS`]; also in
+    /// [`Learned::counters`] as drop reason `glean-expired`.
+    pub glean_expired: AtomicU64,
+    /// IPv4 packets without DF fragmented before LISP encapsulation (shown as `fragmented`).
+    pub fragmented: AtomicU64,
+    /// Packets that should have been fragmented but could not be (IP options, malformed;
+    /// shown as drop `fragment-failed`).
+    pub fragment_failed: AtomicU64,
+    /// Large segments cut to fit the LISP tunnel before encapsulation (shown as `segmented`).
+    pub segmented: AtomicU64,
+    /// Large segments that should have been cut before encapsulation but could not be
+    /// (malformed headers, too many pieces; shown as drop `segment-failed`).
+    pub segment_failed: AtomicU64,
+    /// Decapsulated TCP packets larger than their egress port's MTU cut in software because
+    /// the port takes no segmentation offload (shown as `tcp-segmented-in-software`).
+    pub tcp_segmented_in_software: AtomicU64,
+    /// Decapsulated TCP packets larger than their egress port's MTU that could be neither
+    /// offloaded nor cut (malformed headers; shown as drop `tcp-segment-failed`).
+    pub tcp_segment_failed: AtomicU64,
+    /// Decapsulated TCP packets appended to the GSO frame of the packet before them (the next
+    /// piece of the same stream, the last piece of a segment too; shown as `tcp-coalesced`).
+    pub tcp_coalesced: AtomicU64,
+    /// Encapsulated pieces of a cut large segment appended to the UDP segmentation-offload
+    /// frame of the piece before them (shown as `udp-coalesced`).
+    pub udp_coalesced: AtomicU64,
+    /// Frames not sent because their egress port's interface was gone (deleted, not re-created
+    /// yet); also in [`Learned::counters`] as drop reason `port-down`.
+    pub port_down: AtomicU64,
+}
+
+/// The backend handle the control plane holds.
+pub struct SoftwareBackend {
+    control: SyncSender<Control>,
+    wake: UnixStream,
+    events: Receiver<HalEvent>,
+    punts: Receiver<Punt>,
+    urgent: Receiver<Punt>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    pub drops: Arc<ChannelDrops>,
+}
+
+impl std::fmt::Debug for SoftwareBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SoftwareBackend").finish_non_exhaustive()
+    }
+}
+
+impl SoftwareBackend {
+    /// Starts the data path over `ports`.
+    pub fn start(
+        ports: Vec<(PortId, Box<dyn PortIo>)>,
+        limits: Limits,
+    ) -> std::io::Result<SoftwareBackend> {
+        let (control_tx, control_rx) = mpsc::sync_channel(CONTROL_QUEUE);
+        let (event_tx, events) = mpsc::sync_channel(EVENT_QUEUE);
+        let (punt_tx, punts) = mpsc::sync_channel(PUNT_QUEUE);
+        let (urgent_tx, urgent) = mpsc::sync_channel(URGENT_PUNT_QUEUE);
+        let (wake, wake_rx) = UnixStream::pair()?;
+        wake_rx.set_nonblocking(true)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let drops = Arc::new(ChannelDrops::default());
+        let mut dp = Datapath {
+            pipeline: Pipeline::new(Tables::new(limits), Settings::default()),
+            index: ports
+                .iter()
+                .enumerate()
+                .map(|(i, (id, _))| (*id, i))
+                .collect(),
+            tx: ports.iter().map(|_| TxQueue::new()).collect(),
+            links: vec![Link::Up; ports.len()],
+            ports,
+            rx: FrameSlot::batch(BATCH, GSO_FRAME_ROOM),
+            pieces: FrameSlot::batch(PIECES, PIECE_ROOM),
+            cutting: false,
+            control: control_rx,
+            events: event_tx,
+            punts: punt_tx,
+            urgent: urgent_tx,
+            notifier: None,
+            queued: false,
+            wake: wake_rx,
+            stop: stop.clone(),
+            drops: drops.clone(),
+            epoch: Instant::now(),
+            event_buf: Vec::with_capacity(256),
+            gleaned: VecDeque::with_capacity(GLEAN_QUEUE),
+            gleaned_neighbors: 0,
+            gleaned_retry_ms: 0,
+            scratch: Vec::new(),
+            held_reask_ms: 0,
+        };
+        let thread = std::thread::Builder::new()
+            .name("roamer-datapath".into())
+            .spawn(move || dp.run())?;
+        Ok(SoftwareBackend {
+            control: control_tx,
+            wake,
+            events,
+            punts,
+            urgent,
+            stop,
+            thread: Some(thread),
+            drops,
+        })
+    }
+
+    /// Has the data path call `notifier` whenever it queued events or punts.
+    pub fn set_notifier(&self, notifier: Notifier) -> Result<(), HalError> {
+        self.send(Control::Notify(notifier))
+    }
+
+    fn send(&self, msg: Control) -> Result<(), HalError> {
+        self.control.try_send(msg).map_err(|e| HalError::Backend {
+            backend: "software".into(),
+            detail: match e {
+                TrySendError::Full(_) => "the data path's control queue is full".into(),
+                TrySendError::Disconnected(_) => "the data path has stopped".into(),
+            },
+        })?;
+        // Wake the data path out of poll(); a full wake socket already has a wake-up pending.
+        let _ = (&self.wake).write(&[1]);
+        Ok(())
+    }
+
+    /// Runs a copy of `frame` through the pipeline as if received on `port`; learns nothing.
+    pub fn trace(
+        &self,
+        port: PortId,
+        tag: Option<VlanId>,
+        frame: Vec<u8>,
+    ) -> Result<TraceResult, HalError> {
+        let (tx, rx) = mpsc::channel();
+        self.send(Control::Trace(port, tag, frame, tx))?;
+        rx.recv_timeout(CONTROL_TIMEOUT)
+            .map_err(|_| not_responding())
+    }
+
+    /// Learned MAC addresses and neighbours, and the pipeline counters.
+    pub fn learned(&self) -> Result<Learned, HalError> {
+        let (tx, rx) = mpsc::channel();
+        self.send(Control::Learned(tx))?;
+        rx.recv_timeout(CONTROL_TIMEOUT)
+            .map_err(|_| not_responding())
+    }
+}
+
+fn not_responding() -> HalError {
+    HalError::Backend {
+        backend: "software".into(),
+        detail: "the data path did not answer".into(),
+    }
+}
+
+impl Drop for SoftwareBackend {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = (&self.wake).write(&[1]);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Backend for SoftwareBackend {
+    fn name(&self) -> &str {
+        "software"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::everything()
+    }
+
+    fn apply(&mut self, batch: &[TableOp]) -> Vec<Result<(), HalError>> {
+        let (tx, rx) = mpsc::channel();
+        let sent = self.send(Control::Apply(batch.to_vec(), tx));
+        match sent.and_then(|()| {
+            rx.recv_timeout(CONTROL_TIMEOUT)
+                .map_err(|_| not_responding())
+        }) {
+            Ok(results) => results,
+            Err(e) => batch
+                .iter()
+                .map(|_| {
+                    Err(HalError::Backend {
+                        backend: "software".into(),
+                        detail: e.to_string(),
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    fn entries(&self, kind: TableKind) -> Vec<TableEntry> {
+        let (tx, rx) = mpsc::channel();
+        if self.send(Control::Entries(kind, tx)).is_err() {
+            return Vec::new();
+        }
+        rx.recv_timeout(CONTROL_TIMEOUT).unwrap_or_default()
+    }
+
+    fn drain_events(&mut self, out: &mut Vec<HalEvent>) {
+        out.extend(self.events.try_iter());
+    }
+}
+
+impl PacketIo for SoftwareBackend {
+    fn inject(&mut self, target: InjectTarget, frame: &[u8]) -> Result<(), HalError> {
+        self.send(Control::Inject(target, frame.to_vec()))
+    }
+
+    fn drain_punts(&mut self, out: &mut Vec<Punt>) {
+        out.extend(self.urgent.try_iter());
+        out.extend(self.punts.try_iter());
+    }
+}
+
+mod datapath;
+#[cfg(test)]
+mod tests;
+
+use datapath::*;
