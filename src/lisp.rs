@@ -125,7 +125,7 @@ impl Lisp {
             .interfaces
             .values()
             .filter(|i| !i.shutdown)
-            .flat_map(|i| i.ipv4.iter().map(|a| a.addr))
+            .flat_map(|i| i.ipv4.iter().chain(&i.ipv6).map(|a| a.addr))
             .collect();
         self.tcp.set_addresses(&ours);
         let wanted = cfg.features.lisp && (cfg.lisp.ipv4.map_server || cfg.lisp.ipv6.map_server);
@@ -397,7 +397,12 @@ impl Lisp {
         for packet in self.ip_out.drain(..) {
             let mut frame = Vec::with_capacity(ETH_LEN + packet.len());
             frame.extend_from_slice(&[0u8; 12]);
-            frame.extend_from_slice(&[0x08, 0x00]);
+            let ethertype = if packet.first().is_some_and(|b| b >> 4 == 6) {
+                [0x86, 0xdd]
+            } else {
+                [0x08, 0x00]
+            };
+            frame.extend_from_slice(&ethertype);
             frame.extend_from_slice(&packet);
             if let Err(e) = dataplane.inject(InjectTarget::Routed, &frame)
                 && log_allowed()

@@ -7,7 +7,8 @@
 //! old gateway (proxy), detects it as a dynamic EID (a /32 or a /128) and registers it; the
 //! map-server notifies xTR-A, which SMRs xTR-C on its next packet for H; xTR-C's SMR-invoked
 //! Encapsulated Map-Request is answered by xTR-B and R's pings continue. Every control message
-//! goes over IPv6 and is decoded by tshark without malformed packets or expert warnings.
+//! goes over IPv6 and is decoded by tshark without malformed packets or expert warnings; the
+//! reliable registration sessions (TCP 4342) come up over IPv6 too.
 
 #![allow(clippy::unwrap_used)]
 
@@ -246,6 +247,24 @@ fn across_subnets_over_an_ipv6_underlay(e: &Eids) {
     });
     let site = ms.exec("show lisp site").stdout;
     assert!(site.contains("2001:db8:ff::3"), "{site}");
+    // Reliable registration (TCP 4342) over IPv6 after the first acknowledged Map-Register.
+    wait_for(
+        "xTR-C's reliable registration session up over IPv6",
+        Duration::from_secs(20),
+        || {
+            let s = xc.exec("show lisp session").stdout;
+            s.lines()
+                .any(|l| l.starts_with(MS) && l.contains(" Up "))
+                .then_some(s)
+        },
+    );
+    let sessions = ms.exec("show lisp session").stdout;
+    assert!(
+        sessions
+            .lines()
+            .any(|l| l.starts_with("2001:db8:ff::3 ") && l.contains(" Up ")),
+        "{sessions}"
+    );
 
     // R reaches H at home: xTR-C resolves the home subnet through the map-resolver.
     wait_for("R reaches H at home", Duration::from_secs(30), || {
