@@ -212,7 +212,7 @@ fn across_subnets_over_an_ipv6_underlay(e: &Eids) {
 
     // Control messages on the underlay, seen from the bridge port of xTR-C
     // from before the first registration on.
-    let capture = Capture::start(
+    let capture = Capture::start_with(
         &core,
         &format!("{p}kc"),
         "udp port 4342",
@@ -225,6 +225,13 @@ fn across_subnets_over_an_ipv6_underlay(e: &Eids) {
             "lisp.mreq.flags.smri",
             "_ws.malformed",
             "_ws.expert.severity",
+        ],
+        // UDP checksums verified (mandatory over IPv6): a wrong one is an expert warning.
+        &[
+            "-o",
+            "udp.check_checksum:TRUE",
+            "-o",
+            "ip.check_checksum:TRUE",
         ],
         Duration::from_secs(60),
     )

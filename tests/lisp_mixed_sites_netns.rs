@@ -95,7 +95,7 @@ fn an_ipv4_underlay_site_and_a_dual_stack_site_share_a_map_server() {
     rc.ip(&["route", "add", "default", "via", "10.3.3.1"])
         .expect("gw");
 
-    let capture = Capture::start(
+    let capture = Capture::start_with(
         &core,
         &format!("{p}kc"),
         "udp port 4342",
@@ -107,6 +107,13 @@ fn an_ipv4_underlay_site_and_a_dual_stack_site_share_a_map_server() {
             "lisp.type",
             "_ws.malformed",
             "_ws.expert.severity",
+        ],
+        // UDP checksums verified (mandatory over IPv6): a wrong one is an expert warning.
+        &[
+            "-o",
+            "udp.check_checksum:TRUE",
+            "-o",
+            "ip.check_checksum:TRUE",
         ],
         Duration::from_secs(45),
     )

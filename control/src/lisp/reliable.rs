@@ -565,8 +565,8 @@ pub enum DownReason {
     FramingError,
     /// The local address is not (or no longer) one of the endpoint's addresses.
     NoLocalAddress,
-    /// IPv6 map-server or local address (the transport is IPv4 only), or a map-server address
-    /// that is not unicast.
+    /// A map-server and local address of different families, or a map-server address that is
+    /// not unicast.
     Unsupported,
     /// Closed locally ([`EtrSessions::close`], [`MsSessions::set_enabled`]`(false)`).
     Closed,
