@@ -1,7 +1,7 @@
 //! Issue 20, mixed sites: an IPv4-underlay site (xTR-A: 192.0.2.1 only, map-server and
 //! map-resolver at 192.0.2.100) and a dual-stack site (xTR-C: 192.0.2.3 and 2001:db8:ff::3, its
 //! map-server and map-resolver at 2001:db8:ff::100) registering to the same dual-stack
-//! map-server. Their hosts talk both ways: xTR-A resolves xTR-C's EIDs over IPv4; xTR-C asks
+//! map-server. Their hosts talk both ways, with IPv4 EIDs and with IPv6 EIDs: xTR-A resolves xTR-C's EIDs over IPv4; xTR-C asks
 //! over IPv6 with both its RLOCs in the ITR-RLOC list, and xTR-A (IPv4 only) answers at the IPv4
 //! one. Every control message on xTR-C's link is decoded by tshark without malformed packets or
 //! expert warnings.
@@ -25,8 +25,8 @@ fn ms_config(p: &str) -> String {
          feature lisp\n\
          interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.100/24\n  ipv6 address 2001:db8:ff::100/64\n\
          ip lisp map-server\nip lisp map-resolver\n\
-         lisp site a\n  eid-prefix 10.1.1.0/24\n  authentication-key {KEY}\n\
-         lisp site c\n  eid-prefix 10.3.3.0/24\n  authentication-key {KEY}\n"
+         lisp site a\n  eid-prefix 10.1.1.0/24\n  eid-prefix 2001:db8:a::/64\n  authentication-key {KEY}\n\
+         lisp site c\n  eid-prefix 10.3.3.0/24\n  eid-prefix 2001:db8:c::/64\n  authentication-key {KEY}\n"
     )
 }
 
@@ -39,11 +39,12 @@ fn xtr_a_config(p: &str) -> String {
          feature interface-vlan\nfeature lisp\nvlan 10\n\
          interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
          interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.1/24\n\
-         interface Vlan10\n  ip address 10.1.1.1/24\n\
-         ip lisp itr-etr\n\
+         interface Vlan10\n  ip address 10.1.1.1/24\n  ipv6 address 2001:db8:a::1/64\n\
+         ip lisp itr-etr\nipv6 lisp itr-etr\n\
          ip lisp itr map-resolver 192.0.2.100\n\
          ip lisp etr map-server 192.0.2.100 key {KEY}\n\
-         ip lisp database-mapping 10.1.1.0/24 192.0.2.1 priority 1 weight 100\n"
+         ip lisp database-mapping 10.1.1.0/24 192.0.2.1 priority 1 weight 100\n\
+         ipv6 lisp database-mapping 2001:db8:a::/64 192.0.2.1 priority 1 weight 100\n"
     )
 }
 
@@ -56,19 +57,43 @@ fn xtr_c_config(p: &str) -> String {
          feature interface-vlan\nfeature lisp\nvlan 10\n\
          interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
          interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.3/24\n  ipv6 address 2001:db8:ff::3/64\n\
-         interface Vlan10\n  ip address 10.3.3.1/24\n\
-         ip lisp itr-etr\n\
+         interface Vlan10\n  ip address 10.3.3.1/24\n  ipv6 address 2001:db8:c::1/64\n\
+         ip lisp itr-etr\nipv6 lisp itr-etr\n\
          ip lisp itr map-resolver 2001:db8:ff::100\n\
          ip lisp etr map-server 2001:db8:ff::100 key {KEY}\n\
          ip lisp database-mapping 10.3.3.0/24 192.0.2.3 priority 1 weight 100\n\
-         ip lisp database-mapping 10.3.3.0/24 2001:db8:ff::3 priority 2 weight 100\n"
+         ip lisp database-mapping 10.3.3.0/24 2001:db8:ff::3 priority 2 weight 100\n\
+         ipv6 lisp database-mapping 2001:db8:c::/64 192.0.2.3 priority 1 weight 100\n\
+         ipv6 lisp database-mapping 2001:db8:c::/64 2001:db8:ff::3 priority 2 weight 100\n"
     )
+}
+
+fn ping6(ns: &Netns, to: &str) -> bool {
+    std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns.name(),
+            "ping",
+            "-6",
+            "-n",
+            "-c",
+            "1",
+            "-W",
+            "1",
+            to,
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 #[test]
 fn an_ipv4_underlay_site_and_a_dual_stack_site_share_a_map_server() {
-    if !testkit::require_root("network namespaces") || !testkit::require_tool("tshark", "tshark") {
-        panic!("this test needs root and tshark");
+    if !testkit::require_root("network namespaces")
+        || !testkit::require_tool("tshark", "tshark")
+        || !testkit::require_tool("ping", "iputils-ping")
+    {
+        panic!("this test needs root, tshark and ping");
     }
     let p = testkit::unique_prefix();
     let ns = |n: &str| {
@@ -94,6 +119,16 @@ fn an_ipv4_underlay_site_and_a_dual_stack_site_share_a_map_server() {
     rc.addr(&format!("{p}er"), "10.3.3.10/24").expect("addr");
     rc.ip(&["route", "add", "default", "via", "10.3.3.1"])
         .expect("gw");
+    for (host, dev, addr, gw) in [
+        (&ha, "ea", "2001:db8:a::5/64", "2001:db8:a::1"),
+        (&rc, "er", "2001:db8:c::10/64", "2001:db8:c::1"),
+    ] {
+        let dev = format!("{p}{dev}");
+        host.ip(&["-6", "addr", "add", addr, "dev", &dev, "nodad"])
+            .expect("addr");
+        host.ip(&["-6", "route", "add", "default", "via", gw, "dev", &dev])
+            .expect("gw");
+    }
 
     let capture = Capture::start_with(
         &core,
@@ -148,6 +183,24 @@ fn an_ipv4_underlay_site_and_a_dual_stack_site_share_a_map_server() {
             .unwrap()
             .then_some(())
     });
+    // IPv6 EIDs too: across xTR-A's IPv4 underlay (ECMs with an IPv6 inner header in IPv4).
+    for (from, to) in [(&ha, "2001:db8:c::10"), (&rc, "2001:db8:a::5")] {
+        wait_for(
+            &format!("{to} reached over IPv6"),
+            Duration::from_secs(30),
+            || ping6(from, to).then_some(()),
+        );
+    }
+    let cache6_a = xa.exec("show ipv6 lisp map-cache").stdout;
+    assert!(
+        cache6_a.contains("2001:db8:c::/64") && cache6_a.contains("192.0.2.3"),
+        "{cache6_a}"
+    );
+    let cache6_c = xc.exec("show ipv6 lisp map-cache").stdout;
+    assert!(
+        cache6_c.contains("2001:db8:a::/64") && cache6_c.contains("192.0.2.1"),
+        "{cache6_c}"
+    );
     let cache_a = xa.exec("show ip lisp map-cache 10.3.3.10").stdout;
     assert!(
         cache_a.contains("10.3.3.0/24")
