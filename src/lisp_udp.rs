@@ -90,9 +90,11 @@ pub fn udp_to_control_port(frame: &[u8]) -> Option<Datagram<'_>> {
             if ip.get(9)? != &UDP || ihl < 20 || total > ip.len() {
                 return None;
             }
+            // First: at least the 20-octet header is there (ihl <= total <= the packet).
+            let udp = ip.get(ihl..total)?;
             let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
             let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-            (IpAddr::V4(src), IpAddr::V4(dst), ip.get(ihl..total)?)
+            (IpAddr::V4(src), IpAddr::V4(dst), udp)
         }
         [0x86, 0xdd] => {
             if ip.len() < IPV6_LEN || ip[0] >> 4 != 6 || ip[6] != UDP {
@@ -109,12 +111,15 @@ pub fn udp_to_control_port(frame: &[u8]) -> Option<Datagram<'_>> {
         }
         _ => return None,
     };
-    let dport = u16::from_be_bytes([*udp.get(2)?, *udp.get(3)?]);
+    if udp.len() < 8 {
+        return None;
+    }
+    let dport = u16::from_be_bytes([udp[2], udp[3]]);
     if dport != LISP_CONTROL_PORT {
         return None;
     }
     let sport = u16::from_be_bytes([udp[0], udp[1]]);
-    let ulen = usize::from(u16::from_be_bytes([*udp.get(4)?, *udp.get(5)?]));
+    let ulen = usize::from(u16::from_be_bytes([udp[4], udp[5]]));
     // The UDP length bounds the payload (padding after it is not LISP).
     let payload = udp.get(8..ulen.clamp(8, udp.len()))?;
     Some(Datagram {
@@ -182,5 +187,37 @@ mod tests {
         );
         f[ETH_LEN + 6] = 0; // hop-by-hop options header
         assert!(udp_to_control_port(&f).is_none());
+    }
+
+    #[test]
+    fn a_frame_cut_anywhere_is_refused_or_its_payload_bounded_without_panicking() {
+        for dst in ["2001:db8::2", "192.0.2.2"] {
+            let f = udp_frame(None, v6(dst), 4342, 4342, b"abc").unwrap();
+            for n in 0..f.len() {
+                let mut cut = f[..n].to_vec();
+                // The IP lengths say the packet is as long as it is now.
+                if dst.contains(':') && n >= ETH_LEN + 6 {
+                    let len = u16::try_from(n.saturating_sub(ETH_LEN + 40)).unwrap();
+                    cut[ETH_LEN + 4..ETH_LEN + 6].copy_from_slice(&len.to_be_bytes());
+                } else if n >= ETH_LEN + 4 {
+                    let len = u16::try_from(n - ETH_LEN).unwrap();
+                    cut[ETH_LEN + 2..ETH_LEN + 4].copy_from_slice(&len.to_be_bytes());
+                }
+                let headers = ETH_LEN + if dst.contains(':') { 40 } else { 20 } + 8;
+                match udp_to_control_port(&cut) {
+                    None => assert!(n < headers, "{dst} cut at {n}"),
+                    // The UDP length (still 11) is bounded by what is there.
+                    Some(d) => assert!(n >= headers && b"abc".starts_with(d.payload)),
+                }
+            }
+            // Any octet of any value: parsed or refused, never a panic.
+            for i in 0..f.len() {
+                for v in [0u8, 1, 5, 0x0f, 0x45, 0x4f, 0x60, 0x86, 0xdd, 0xff] {
+                    let mut bad = f.clone();
+                    bad[i] = v;
+                    let _ = udp_to_control_port(&bad);
+                }
+            }
+        }
     }
 }
