@@ -1,7 +1,7 @@
 //! The LISP control plane in the daemon: the Map-Server/Map-Resolver and the xTR, fed by the
 //! LISP control frames the data plane punts (UDP 4342 to one of our addresses) and by its
 //! events (dynamic EID seen, map-cache miss, EID not here, no route). What they send leaves as
-//! IPv4/UDP packets routed by the forwarding core; what they learn goes into its tables.
+//! IPv4/UDP or IPv6/UDP packets routed by the forwarding core; what they learn goes into its tables.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
@@ -22,10 +22,7 @@ use roamer_hal::{HalEvent, InjectTarget, Mac, Punt, PuntReason};
 use tracing::{debug, info, warn};
 
 use crate::dataplane::Dataplane;
-
-const ETH_LEN: usize = 14;
-/// TTL of the packets we originate.
-const ORIGIN_TTL: u8 = 64;
+use crate::lisp_udp::{Datagram, ETH_LEN, udp_frame, udp_to_control_port};
 
 /// The LISP instances the configuration asks for.
 #[derive(Debug)]
@@ -128,7 +125,7 @@ impl Lisp {
             .interfaces
             .values()
             .filter(|i| !i.shutdown)
-            .flat_map(|i| i.ipv4.iter().map(|a| a.addr))
+            .flat_map(|i| i.ipv4.iter().chain(&i.ipv6).map(|a| a.addr))
             .collect();
         self.tcp.set_addresses(&ours);
         let wanted = cfg.features.lisp && (cfg.lisp.ipv4.map_server || cfg.lisp.ipv6.map_server);
@@ -180,11 +177,19 @@ impl Lisp {
             return;
         }
         let now = self.now_ms();
-        let Some((src, dst, sport, payload)) = udp_v4(&punt.frame) else {
+        let Some(Datagram {
+            src,
+            dst,
+            sport,
+            payload,
+        }) = udp_to_control_port(&punt.frame)
+        else {
             return;
         };
-        let from = SocketAddr::new(IpAddr::V4(src), sport);
-        if dst.is_multicast() {
+        let from = SocketAddr::new(src, sport);
+        if let IpAddr::V4(dst) = dst
+            && dst.is_multicast()
+        {
             // A site-based Map-Notify from another xTR of our site (map-notify-group).
             if let Some(x) = self.xtr.as_mut() {
                 x.site_notify(payload, dst, punt.vlan, now, &mut self.out);
@@ -392,7 +397,12 @@ impl Lisp {
         for packet in self.ip_out.drain(..) {
             let mut frame = Vec::with_capacity(ETH_LEN + packet.len());
             frame.extend_from_slice(&[0u8; 12]);
-            frame.extend_from_slice(&[0x08, 0x00]);
+            let ethertype = if packet.first().is_some_and(|b| b >> 4 == 6) {
+                [0x86, 0xdd]
+            } else {
+                [0x08, 0x00]
+            };
+            frame.extend_from_slice(&ethertype);
             frame.extend_from_slice(&packet);
             if let Err(e) = dataplane.inject(InjectTarget::Routed, &frame)
                 && log_allowed()
@@ -605,13 +615,10 @@ fn log_allowed() -> bool {
     LAST.swap(now, Ordering::Relaxed) != now
 }
 
-/// Sends a UDP datagram from our address (the forwarding core picks the egress interface's).
+/// Sends a UDP datagram from our address (the forwarding core picks the egress interface's),
+/// over IPv4 or IPv6 as `to` is.
 fn send(dataplane: &mut Dataplane, to: SocketAddr, from_port: u16, payload: &[u8]) {
-    let IpAddr::V4(dst) = to.ip() else {
-        debug!(%to, "IPv6 control transport is not implemented: not sent");
-        return;
-    };
-    let Some(frame) = udp_frame(Ipv4Addr::UNSPECIFIED, dst, from_port, to.port(), payload) else {
+    let Some(frame) = udp_frame(None, to.ip(), from_port, to.port(), payload) else {
         return;
     };
     if let Err(e) = dataplane.inject(InjectTarget::Routed, &frame)
@@ -619,37 +626,6 @@ fn send(dataplane: &mut Dataplane, to: SocketAddr, from_port: u16, payload: &[u8
     {
         warn!(%to, error = %e, "LISP control message not sent (at most one such line a second)");
     }
-}
-
-/// An Ethernet frame (addresses filled in by the forwarding core) with an IPv4/UDP packet.
-/// The checksums are left to the forwarding core, which completes the source address.
-fn udp_frame(
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    sport: u16,
-    dport: u16,
-    payload: &[u8],
-) -> Option<Vec<u8>> {
-    let udp_len = u16::try_from(8 + payload.len()).ok()?;
-    let total = udp_len.checked_add(20)?;
-    let mut f = Vec::with_capacity(ETH_LEN + usize::from(total));
-    f.extend_from_slice(&[0u8; 12]);
-    f.extend_from_slice(&[0x08, 0x00]);
-    let mut ip = [0u8; 20];
-    ip[0] = 0x45;
-    ip[2..4].copy_from_slice(&total.to_be_bytes());
-    ip[6] = 0x40;
-    ip[8] = ORIGIN_TTL;
-    ip[9] = 17;
-    ip[12..16].copy_from_slice(&src.octets());
-    ip[16..20].copy_from_slice(&dst.octets());
-    f.extend_from_slice(&ip);
-    f.extend_from_slice(&sport.to_be_bytes());
-    f.extend_from_slice(&dport.to_be_bytes());
-    f.extend_from_slice(&udp_len.to_be_bytes());
-    f.extend_from_slice(&[0, 0]);
-    f.extend_from_slice(payload);
-    Some(f)
 }
 
 /// A site-based Map-Notify frame: to the group's MAC, IP TTL 1 (it must not leave the site's
@@ -660,7 +636,13 @@ fn site_notify_frame(
     group: Ipv4Addr,
     payload: &[u8],
 ) -> Option<Vec<u8>> {
-    let mut f = udp_frame(source, group, LISP_CONTROL_PORT, LISP_CONTROL_PORT, payload)?;
+    let mut f = udp_frame(
+        Some(IpAddr::V4(source)),
+        IpAddr::V4(group),
+        LISP_CONTROL_PORT,
+        LISP_CONTROL_PORT,
+        payload,
+    )?;
     let g = group.octets();
     f[..6].copy_from_slice(&[0x01, 0x00, 0x5e, g[1] & 0x7f, g[2], g[3]]);
     f[6..12].copy_from_slice(&mac.0);
@@ -673,29 +655,6 @@ fn site_notify_frame(
     let sum = checksum::udp_field(checksum::pseudo_ipv4(source, group, 17, len), &f[udp..]);
     f[udp + 6..udp + 8].copy_from_slice(&sum.to_be_bytes());
     Some(f)
-}
-
-/// Source and destination address, source port and payload of an Ethernet/IPv4/UDP frame to
-/// port 4342.
-fn udp_v4(frame: &[u8]) -> Option<(Ipv4Addr, Ipv4Addr, u16, &[u8])> {
-    if frame.get(12..14)? != [0x08, 0x00] {
-        return None;
-    }
-    let ip = frame.get(ETH_LEN..)?;
-    let ihl = usize::from(ip.first()? & 0x0f) * 4;
-    let total = usize::from(u16::from_be_bytes([*ip.get(2)?, *ip.get(3)?]));
-    if ip.get(9)? != &17 || ihl < 20 || total > ip.len() {
-        return None;
-    }
-    let udp = ip.get(ihl..total)?;
-    let dport = u16::from_be_bytes([*udp.get(2)?, *udp.get(3)?]);
-    if dport != LISP_CONTROL_PORT {
-        return None;
-    }
-    let sport = u16::from_be_bytes([udp[0], udp[1]]);
-    let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
-    let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-    Some((src, dst, sport, udp.get(8..)?))
 }
 
 #[cfg(test)]

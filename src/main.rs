@@ -8,6 +8,7 @@ mod dataplane;
 mod error;
 mod lab;
 mod lisp;
+mod lisp_udp;
 mod load;
 mod protocol;
 mod protocols;

@@ -1023,6 +1023,74 @@ fn neighbour_solicitation_for_our_address_is_advertised() {
 }
 
 #[test]
+fn an_ipv6_host_moved_across_subnets_keeps_its_old_gateway_and_is_detected_from_nd() {
+    let mut p = switch6();
+    let svi = L3Interface::Vlan(v(10));
+    add(
+        &mut p,
+        TableEntry::DynamicEidRange {
+            iface: svi,
+            map: "roam".into(),
+            eid: "2001:db8:99::/64".parse().unwrap(),
+            extended_subnet: false,
+        },
+    );
+    let moved: [u8; 16] = [
+        0x20, 0x01, 0x0d, 0xb8, 0, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7,
+    ];
+    let old_gw: [u8; 16] = [
+        0x20, 0x01, 0x0d, 0xb8, 0, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+    ];
+    let asks_old_gateway = ns(HOST_A, moved, old_gw);
+    assert_eq!(
+        run(&mut p, A, &asks_old_gateway, 0).0.reply,
+        None,
+        "without ip proxy-arp"
+    );
+    add(&mut p, TableEntry::ProxyArp { iface: svi });
+    let (out, _) = run(&mut p, A, &asks_old_gateway, 1);
+    assert_eq!(out.reply, Some(ReplyTo::Port { port: A, tag: None }));
+    let r = p.reply().to_vec();
+    assert_eq!(r[54], 136, "neighbour advertisement");
+    assert_eq!(&r[62..78], &old_gw, "for the old gateway");
+    assert_eq!(&r[80..86], &ROUTER_MAC.0);
+    assert!(icmpv6_checksum_ok(&r));
+    assert!(
+        p.tables.neighbors.contains_key(&(svi, IpAddr::from(moved))),
+        "the moved host is a neighbour from its first solicitation on"
+    );
+    let mut ev = Vec::new();
+    p.drain_events(&mut ev);
+    assert!(
+        ev.iter().any(
+            |e| matches!(e, HalEvent::DynamicEidSeen { eid, .. } if *eid == IpAddr::from(moved))
+        ),
+        "{ev:?}"
+    );
+    // The interface's own subnet's addresses are not proxied (their owners answer).
+    let on_subnet: [u8; 16] = [
+        0x20, 0x01, 0x0d, 0xb8, 0, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9,
+    ];
+    let (out, _) = run(&mut p, A, &ns(HOST_A, moved, on_subnet), 2);
+    assert_eq!(out.reply, None);
+    // An unsolicited advertisement of another moved host detects it too.
+    let other: [u8; 16] = [
+        0x20, 0x01, 0x0d, 0xb8, 0, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8,
+    ];
+    let mut na = ns(HOST_B, other, other);
+    na[54] = 136;
+    na[78] = 2; // target link-layer address option
+    let (_, _) = run(&mut p, A, &na, 3);
+    p.drain_events(&mut ev);
+    assert!(
+        ev.iter().any(
+            |e| matches!(e, HalEvent::DynamicEidSeen { eid, .. } if *eid == IpAddr::from(other))
+        ),
+        "{ev:?}"
+    );
+}
+
+#[test]
 fn ipv6_routes_between_svis_with_hop_limit_and_gleans_with_ns() {
     let mut p = switch6();
     run(&mut p, A, &ns(HOST_A, HOST_A6, SVI10_6), 0);
@@ -1499,6 +1567,87 @@ fn originated_udp_takes_the_egress_address_and_is_routed_without_ttl_decrement()
     assert_eq!(p.counters.originated, 2);
     assert_eq!(p.counters.routed, 2);
     assert_eq!(p.counters.rx, 0, "nothing was received");
+}
+
+#[test]
+fn originated_ipv6_udp_takes_the_egress_address_and_gets_its_mandatory_checksum() {
+    let mut p = switch();
+    let up = L3Interface::Port(UPLINK);
+    add(
+        &mut p,
+        TableEntry::InterfaceAddress {
+            iface: up,
+            addr: ip("2001:db8:ff::1"),
+            prefix_len: 64,
+            virtual_mac: None,
+        },
+    );
+    add(
+        &mut p,
+        TableEntry::Neighbor {
+            iface: up,
+            ip: ip("2001:db8:ff::2"),
+            mac: PEER_RLOC_MAC,
+        },
+    );
+    // As the control plane hands it over: MACs, source address and checksum zero.
+    let mut frame = vec![0u8; 12];
+    frame.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0, 0, 12, 17, 64]);
+    frame.extend_from_slice(&[0u8; 16]);
+    frame.extend_from_slice(
+        &"2001:db8:ff::2"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
+    frame.extend_from_slice(&[0x10, 0xf6, 0x10, 0xf6, 0, 12, 0, 0, 0x10, 1, 2, 3]);
+    let (out, bytes) = originate(&mut p, &frame, 0);
+    assert_eq!(
+        out.verdict,
+        Verdict::Forward {
+            port: UPLINK,
+            tag: None
+        }
+    );
+    let parsed = SlicedPacket::from_ethernet(&bytes).unwrap();
+    let Some(etherparse::NetSlice::Ipv6(ipv6)) = parsed.net else {
+        panic!("not IPv6")
+    };
+    let header = ipv6.header().to_header();
+    assert_eq!(
+        IpAddr::from(header.source),
+        ip("2001:db8:ff::1"),
+        "our egress address"
+    );
+    assert_eq!(header.hop_limit, 64, "hop limit unchanged");
+    assert_eq!(&bytes[..6], &PEER_RLOC_MAC.0);
+    let Some(etherparse::TransportSlice::Udp(udp)) = parsed.transport else {
+        panic!("not UDP")
+    };
+    assert_ne!(udp.checksum(), 0, "mandatory over IPv6");
+    assert_eq!(
+        udp.checksum(),
+        udp.to_header()
+            .calc_checksum_ipv6(&header, udp.payload())
+            .unwrap(),
+        "UDP checksum over the IPv6 pseudo-header"
+    );
+    assert_eq!(udp.payload(), &[0x10, 1, 2, 3]);
+    // Nowhere to go: no route, or one of our own addresses.
+    let mut to_self = frame.clone();
+    to_self[14 + 24..14 + 40].copy_from_slice(&[
+        0x20, 0x01, 0x0d, 0xb8, 0, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+    ]);
+    assert_eq!(
+        originate(&mut p, &to_self, 1).0.verdict,
+        Verdict::Drop(DropReason::NoRoute)
+    );
+    let mut unrouted = frame;
+    unrouted[14 + 24] = 0x30;
+    assert_eq!(
+        originate(&mut p, &unrouted, 2).0.verdict,
+        Verdict::Drop(DropReason::NoRoute)
+    );
 }
 
 #[test]

@@ -109,8 +109,11 @@ fn instant(ms: u64) -> Instant {
     Instant::from_millis(i64::try_from(ms).unwrap_or(i64::MAX))
 }
 
-fn ip_address(ip: Ipv4Addr) -> IpAddress {
-    IpAddress::Ipv4(ip)
+fn ip_address(ip: IpAddr) -> IpAddress {
+    match ip {
+        IpAddr::V4(v4) => IpAddress::Ipv4(v4),
+        IpAddr::V6(v6) => IpAddress::Ipv6(v6),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -226,7 +229,7 @@ pub struct TcpEndpoint {
     owned: BTreeSet<SocketHandle>,
     /// Closed or closing sockets, released when their handshake is over or at the deadline.
     retired: Vec<(SocketHandle, u64)>,
-    addresses: BTreeSet<Ipv4Addr>,
+    addresses: BTreeSet<IpAddr>,
     next_port: u16,
     now_ms: u64,
     counters: EndpointCounters,
@@ -265,6 +268,9 @@ impl TcpEndpoint {
         let _ = iface
             .routes_mut()
             .add_default_ipv4_route(Ipv4Addr::new(0, 0, 0, 1));
+        let _ = iface
+            .routes_mut()
+            .add_default_ipv6_route(std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1));
         let span = u64::from(u16::MAX - EPHEMERAL_FIRST) + 1;
         let offset = u16::try_from(random_seed % span).unwrap_or(0);
         Self {
@@ -281,37 +287,28 @@ impl TcpEndpoint {
         }
     }
 
-    /// Our local addresses (the RLOCs). IPv6 addresses are ignored (the transport is IPv4 only).
-    /// Sessions on an address that disappears are reset on their next poll.
+    /// Our local addresses (the RLOCs), IPv4 and IPv6. Sessions on an address that disappears
+    /// are reset on their next poll.
     pub fn set_addresses(&mut self, addrs: &[IpAddr]) {
-        self.addresses = addrs
-            .iter()
-            .filter_map(|a| match a {
-                IpAddr::V4(v4) => Some(*v4),
-                IpAddr::V6(_) => None,
-            })
-            .collect();
+        self.addresses = addrs.iter().copied().collect();
     }
 
     /// The local addresses in use.
     pub fn addresses(&self) -> Vec<IpAddr> {
-        self.addresses.iter().map(|a| IpAddr::V4(*a)).collect()
+        self.addresses.iter().copied().collect()
     }
 
     pub fn has_address(&self, ip: IpAddr) -> bool {
-        match ip {
-            IpAddr::V4(v4) => self.addresses.contains(&v4),
-            IpAddr::V6(_) => false,
-        }
+        self.addresses.contains(&ip)
     }
 
-    /// Whether [`receive_ip`](Self::receive_ip) would take `packet`: a well-formed IPv4 TCP
-    /// packet to one of our addresses. The daemon can punt exactly these.
+    /// Whether [`receive_ip`](Self::receive_ip) would take `packet`: a well-formed IPv4 or IPv6
+    /// TCP packet to one of our addresses. The daemon can punt exactly these.
     pub fn accepts(&self, packet: &[u8]) -> bool {
         tcp_destination(packet).is_some_and(|dst| self.addresses.contains(&dst))
     }
 
-    /// Queues an IPv4 packet addressed to us (processed by the next poll). `false` (counted) when
+    /// Queues an IPv4 or IPv6 packet addressed to us (processed by the next poll). `false` (counted) when
     /// it is not ours (see [`accepts`](Self::accepts)) or the queue is full.
     pub fn receive_ip(&mut self, packet: &[u8]) -> bool {
         if !self.accepts(packet) {
@@ -356,7 +353,7 @@ impl TcpEndpoint {
         self.release_retired();
     }
 
-    /// Moves the IPv4 packets to transmit (complete, checksums computed) to `out`.
+    /// Moves the IPv4 and IPv6 packets to transmit (complete, checksums computed) to `out`.
     pub fn drain_ip(&mut self, out: &mut Vec<Vec<u8>>) {
         self.counters.tx_packets += self.device.tx.len() as u64;
         out.extend(self.device.tx.drain(..));
@@ -419,7 +416,7 @@ impl TcpEndpoint {
     }
 
     /// Opens a client socket from `local` to `remote:RELIABLE_PORT`.
-    fn connect(&mut self, local: Ipv4Addr, remote: Ipv4Addr) -> Option<SocketHandle> {
+    fn connect(&mut self, local: IpAddr, remote: IpAddr) -> Option<SocketHandle> {
         let port = self.next_ephemeral_port();
         let h = self.new_socket();
         let remote = IpEndpoint::new(ip_address(remote), RELIABLE_PORT);
@@ -507,9 +504,18 @@ impl TcpEndpoint {
     }
 }
 
-/// The destination of a well-formed IPv4 TCP packet.
-fn tcp_destination(packet: &[u8]) -> Option<Ipv4Addr> {
+/// The destination of a well-formed IPv4 or IPv6 TCP packet (IPv6 without extension headers).
+fn tcp_destination(packet: &[u8]) -> Option<IpAddr> {
     let first = *packet.first()?;
+    if first >> 4 == 6 {
+        let payload = usize::from(u16::from_be_bytes([*packet.get(4)?, *packet.get(5)?]));
+        if *packet.get(6)? != 6 || payload < 20 || 40 + payload > packet.len() {
+            return None;
+        }
+        let mut d = [0u8; 16];
+        d.copy_from_slice(packet.get(24..40)?);
+        return Some(IpAddr::V6(std::net::Ipv6Addr::from(d)));
+    }
     if first >> 4 != 4 {
         return None;
     }
@@ -519,7 +525,7 @@ fn tcp_destination(packet: &[u8]) -> Option<Ipv4Addr> {
         return None;
     }
     let d = packet.get(16..20)?;
-    Some(Ipv4Addr::new(d[0], d[1], d[2], d[3]))
+    Some(IpAddr::V4(Ipv4Addr::new(d[0], d[1], d[2], d[3])))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -559,8 +565,8 @@ pub enum DownReason {
     FramingError,
     /// The local address is not (or no longer) one of the endpoint's addresses.
     NoLocalAddress,
-    /// IPv6 map-server or local address (the transport is IPv4 only), or a map-server address
-    /// that is not unicast.
+    /// A map-server and local address of different families, or a map-server address that is
+    /// not unicast.
     Unsupported,
     /// Closed locally ([`EtrSessions::close`], [`MsSessions::set_enabled`]`(false)`).
     Closed,
@@ -934,11 +940,13 @@ impl EtrSession {
         if self.connect_wanted {
             self.connect_wanted = false;
             self.connect_started_ms = now_ms;
-            let (IpAddr::V4(remote), IpAddr::V4(local)) = (ms, self.local) else {
-                self.down(ms, DownReason::Unsupported, now_ms, events);
-                return;
-            };
-            if remote.is_unspecified() || remote.is_multicast() || remote.is_broadcast() {
+            let (remote, local) = (ms, self.local);
+            let broadcast = matches!(remote, IpAddr::V4(v4) if v4.is_broadcast());
+            if remote.is_ipv4() != local.is_ipv4()
+                || remote.is_unspecified()
+                || remote.is_multicast()
+                || broadcast
+            {
                 self.down(ms, DownReason::Unsupported, now_ms, events);
                 return;
             }
@@ -1770,9 +1778,34 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_is_unsupported() {
+    fn a_session_over_ipv6_comes_up_and_carries_registrations() {
+        let (etr, ms) = (ip("2001:db8::2"), ip("2001:db8::1"));
         let mut p = Pair::new();
-        p.etr.open(ip("2001:db8::1"), ip("2001:db8::2"), 0);
+        p.a.set_addresses(&[ip(ETR), etr]);
+        p.b.set_addresses(&[ip(MS), ms]);
+        p.ms.allow(etr, 0);
+        p.etr.open(ms, etr, 0);
+        p.run(200);
+        assert!(p.etr.is_up(ms), "{:?}", p.etr_events);
+        let peers = p.ms.peers();
+        assert_eq!(peers.len(), 1);
+        assert_eq!(peers[0].ip(), etr);
+        // Bytes flow both ways: the map-server acknowledges a registration.
+        p.ms.ack(peers[0], 1, "10.1.0.0/24".parse().unwrap());
+        p.run(100);
+        assert!(
+            p.etr_events
+                .iter()
+                .any(|e| matches!(e, EtrEvent::Acked(m, _) if *m == ms)),
+            "{:?}",
+            p.etr_events
+        );
+    }
+
+    #[test]
+    fn a_session_across_address_families_is_unsupported() {
+        let mut p = Pair::new();
+        p.etr.open(ip("2001:db8::1"), ip(ETR), 0);
         p.run(20);
         assert_eq!(
             p.etr_events,
@@ -1803,7 +1836,7 @@ mod tests {
     fn endpoint_takes_only_tcp_to_its_addresses() {
         let mut ep = TcpEndpoint::new(0, 0);
         ep.set_addresses(&[ip(MS), ip("2001:db8::1")]);
-        assert_eq!(ep.addresses(), vec![ip(MS)]);
+        assert_eq!(ep.addresses(), vec![ip(MS), ip("2001:db8::1")]);
         let mut pkt = vec![0u8; 40];
         pkt[0] = 0x45;
         pkt[2..4].copy_from_slice(&40u16.to_be_bytes());
@@ -1818,6 +1851,25 @@ mod tests {
         assert!(!ep.accepts(&other));
         assert!(!ep.accepts(&pkt[..30]));
         assert!(!ep.accepts(&[0x60; 40]));
+        // IPv6: TCP to our IPv6 address, without extension headers.
+        let mut v6 = vec![0u8; 60];
+        v6[0] = 0x60;
+        v6[4..6].copy_from_slice(&20u16.to_be_bytes());
+        v6[6] = 6;
+        v6[24..40].copy_from_slice(
+            &"2001:db8::1"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets(),
+        );
+        assert!(ep.accepts(&v6));
+        let mut v6_other = v6.clone();
+        v6_other[39] = 2;
+        assert!(!ep.accepts(&v6_other));
+        let mut hop_by_hop = v6.clone();
+        hop_by_hop[6] = 0;
+        assert!(!ep.accepts(&hop_by_hop));
+        assert!(!ep.accepts(&v6[..50]));
         for _ in 0..PACKET_QUEUE_LIMIT {
             assert!(ep.receive_ip(&pkt));
         }

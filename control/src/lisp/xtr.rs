@@ -23,6 +23,8 @@ use crate::wire::lisp::{
     MapNotify, MapRegister, MapReply, MapRequest, parse_message,
 };
 
+#[cfg(test)]
+mod dual_stack_tests;
 mod probe;
 mod pubsub;
 pub use probe::ProbeCounters;
@@ -265,6 +267,9 @@ pub struct Xtr {
     etr: bool,
     /// Our RLOCs (the locators of our database mappings), first one used as ITR-RLOC.
     rlocs: Vec<IpAddr>,
+    /// Of those, the mapped locators that are addresses of ours (an RLOC of each family we
+    /// have goes into the ITR-RLOC list of our Map-Requests).
+    own_locators: Vec<IpAddr>,
     database: Vec<(Prefix, Vec<LocatorRecord>)>,
     maps: BTreeMap<String, MapPolicy>,
     servers: Vec<Server>,
@@ -295,6 +300,7 @@ impl Xtr {
             itr: false,
             etr: false,
             rlocs: Vec::new(),
+            own_locators: Vec::new(),
             database: Vec::new(),
             maps: BTreeMap::new(),
             servers: Vec::new(),
@@ -436,6 +442,7 @@ impl Xtr {
         // xTR's locator, which must not become our ITR-RLOC).
         rlocs.sort_by_key(|a| (a.is_ipv6(), !mine.contains(a), *a));
         rlocs.dedup();
+        self.own_locators = rlocs.iter().copied().filter(|a| mine.contains(a)).collect();
         // Our interface addresses after the mapped locators: an xTR whose mappings are all gone
         // (de-configured) still solicits and answers from an address of its own.
         let mut own: Vec<IpAddr> = mine
@@ -956,6 +963,9 @@ impl Xtr {
             self.counters.map_requests_ignored += 1;
             return;
         }
+        // An ITR-RLOC of the family of our first RLOC, else of a family we have an RLOC of
+        // (a dual-stack ITR lists both; an IPv6-only one only its IPv6 RLOC).
+        let ours = |a: &&IpAddr| self.rlocs.iter().any(|me| me.is_ipv4() == a.is_ipv4());
         let Some(itr) = r
             .itr_rlocs
             .iter()
@@ -964,6 +974,7 @@ impl Xtr {
                     .first()
                     .is_none_or(|me| me.is_ipv4() == a.is_ipv4())
             })
+            .or_else(|| r.itr_rlocs.iter().find(ours))
             .copied()
         else {
             self.counters.map_requests_ignored += 1;
@@ -1471,7 +1482,15 @@ impl Xtr {
         };
         let inner_src = source_eid
             .filter(|s| s.is_ipv4() == prefix.addr().is_ipv4())
-            .or(Some(itr).filter(|i| i.is_ipv4() == prefix.addr().is_ipv4()));
+            .or(Some(itr).filter(|i| i.is_ipv4() == prefix.addr().is_ipv4()))
+            // An EID of the other family than the resolver's (IPv6 EIDs over an IPv4
+            // underlay, or the reverse): the inner header is of the EID's family.
+            .or_else(|| {
+                self.rlocs
+                    .iter()
+                    .copied()
+                    .find(|r| r.is_ipv4() == prefix.addr().is_ipv4())
+            });
         let Some(inner_src) = inner_src else { return };
         let req = MapRequest {
             authoritative: false,
@@ -1483,7 +1502,7 @@ impl Xtr {
             dont_map_reply: false,
             nonce,
             source_eid: source_eid.map(|a| self.address(a)).unwrap_or(Address::None),
-            itr_rlocs: vec![itr],
+            itr_rlocs: self.itr_rlocs(itr),
             records: vec![self.eid_prefix(prefix)],
             map_reply_record: None,
             subscribe: self.subscription_for(prefix),
@@ -1507,6 +1526,18 @@ impl Xtr {
             from_port: LISP_CONTROL_PORT,
             payload,
         });
+    }
+
+    /// The ITR-RLOC list of a Map-Request sent from `first`: `first`, then our locator of the
+    /// other address family when we have one (a dual-stack xTR can be answered over either).
+    fn itr_rlocs(&self, first: IpAddr) -> Vec<IpAddr> {
+        let mut v = vec![first];
+        v.extend(
+            self.own_locators
+                .iter()
+                .find(|a| a.is_ipv4() != first.is_ipv4()),
+        );
+        v
     }
 
     fn send_smr(

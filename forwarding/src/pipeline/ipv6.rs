@@ -6,8 +6,8 @@ use std::net::{IpAddr, Ipv6Addr};
 use roamer_hal::{L3Interface, Mac, PortId, PuntReason, VlanId};
 
 use super::{
-    DropReason, ETH_LEN, ETHERTYPE_IPV6, Frame, HSRP_V6_PORT, LISP_CONTROL_PORT, Outcome, Pipeline,
-    ReplyTo, Tracer, Verdict, be16, mac_at,
+    DropReason, ETH_LEN, ETHERTYPE_IPV6, Frame, HSRP_V6_PORT, LISP_CONTROL_PORT, NextHop, NoTrace,
+    Outcome, Pipeline, ReplyTo, Tracer, Verdict, be16, mac_at,
 };
 use crate::wire::checksum;
 
@@ -106,6 +106,63 @@ pub(super) fn write_ndp(buf: &mut [u8; 256], m: &Ndp) -> usize {
 }
 
 impl Pipeline {
+    /// [`Pipeline::originate`] for an IPv6 packet: the source filled in when unspecified (our
+    /// address towards the destination), the UDP checksum computed, then routed.
+    pub(super) fn originate_ipv6(&mut self, frame: &mut Frame<'_>, now_ms: u64) -> Outcome {
+        let drop = |r| Outcome {
+            verdict: Verdict::Drop(r),
+            reply: None,
+        };
+        let f = frame.bytes();
+        let Some(ip) = f.get(ETH_LEN..) else {
+            return drop(DropReason::Runt);
+        };
+        if ip.len() < IPV6_LEN || ip[0] >> 4 != 6 {
+            return drop(DropReason::BadIpHeader);
+        }
+        let payload = usize::from(be16(ip, 4));
+        if IPV6_LEN + payload > ip.len() {
+            return drop(DropReason::BadIpHeader);
+        }
+        let next = ip[6];
+        let dst = addr_at(ip, 24);
+        let mut src = addr_at(ip, 8);
+        if dst.is_multicast() || dst.is_unspecified() {
+            return drop(DropReason::NoRoute);
+        }
+        let dst_ip = IpAddr::V6(dst);
+        if self.tables.addresses.contains_key(&dst_ip) {
+            return drop(DropReason::NoRoute);
+        }
+        match self.tables.route_match(dst_ip) {
+            None | Some((_, NextHop::Lisp)) => return drop(DropReason::NoRoute),
+            Some((_, NextHop::Discard)) => return drop(DropReason::Discard),
+            Some((_, NextHop::Connected(_) | NextHop::Gateway { .. })) => {}
+        }
+        if src.is_unspecified() {
+            match self.source_rloc(dst_ip) {
+                Some(IpAddr::V6(a)) => src = a,
+                _ => return drop(DropReason::NoRoute),
+            }
+        }
+        let ip_start = frame.start + ETH_LEN;
+        let ip = &mut frame.buf[ip_start..ip_start + IPV6_LEN + payload];
+        ip[8..24].copy_from_slice(&src.octets());
+        if next == checksum::IPPROTO_UDP {
+            let udp = &mut ip[IPV6_LEN..];
+            let ulen = be16(udp, 4);
+            let end = usize::from(ulen);
+            if udp.len() < 8 || end < 8 || end > udp.len() {
+                return drop(DropReason::BadIpHeader);
+            }
+            udp[6..8].fill(0);
+            let pseudo = checksum::pseudo_ipv6(src, dst, next, u32::from(ulen));
+            let c = checksum::udp_field(pseudo, &udp[..end]);
+            udp[6..8].copy_from_slice(&c.to_be_bytes());
+        }
+        self.route_ip(frame, dst_ip, now_ms, false, &mut NoTrace)
+    }
+
     /// IPv6 to one of our router MACs.
     pub(super) fn ipv6<T: Tracer>(
         &mut self,
@@ -285,6 +342,10 @@ impl Pipeline {
             }
             None
         };
+        // Not a host of ours when it comes over the LAN extension (the hello-filter port): that
+        // host is at the other data centre (as for ARP).
+        let isolated = self.tables.hello_filter.contains(&port);
+        let host = |a: Ipv6Addr| !a.is_unspecified() && !a.is_unicast_link_local();
         match icmp[0] {
             NA => {
                 if let Some(mac) = option_mac(2)
@@ -292,6 +353,11 @@ impl Pipeline {
                 {
                     self.tables
                         .learn_neighbor(iface, IpAddr::V6(target), mac, now_ms);
+                }
+                // A host announcing itself (the unsolicited advertisement a moved host sends)
+                // detects it, as a gratuitous ARP does.
+                if !isolated && host(target) {
+                    self.detect_dynamic_eid(iface, IpAddr::V6(target), now_ms, t);
                 }
                 None
             }
@@ -304,18 +370,32 @@ impl Pipeline {
                     self.tables
                         .learn_neighbor(iface, IpAddr::V6(src), mac, now_ms);
                 }
-                let own = self
-                    .tables
-                    .addresses
-                    .get(&IpAddr::V6(target))
-                    .filter(|o| o.iface == iface)?;
                 if src.is_unspecified() {
                     // Duplicate address detection by someone else: not ours to answer here.
                     return None;
                 }
-                let mac = own
-                    .virtual_mac
-                    .or_else(|| self.tables.iface_mac.get(&iface).copied())?;
+                let own = self
+                    .tables
+                    .addresses
+                    .get(&IpAddr::V6(target))
+                    .filter(|o| o.iface == iface);
+                let mac = match own {
+                    Some(own) => own
+                        .virtual_mac
+                        .or_else(|| self.tables.iface_mac.get(&iface).copied())?,
+                    // A host moved here across subnets soliciting its old gateway: answered
+                    // as proxy-ARP answers it (seed 001), so its gateway keeps working.
+                    None if !isolated
+                        && self.moved_host_gateway(iface, IpAddr::V6(src), IpAddr::V6(target)) =>
+                    {
+                        self.tables.answer_mac(iface)?
+                    }
+                    None => return None,
+                };
+                // A moved host asks its gateway — us — before it sends anything routed.
+                if !isolated && host(src) {
+                    self.detect_dynamic_eid(iface, IpAddr::V6(src), now_ms, t);
+                }
                 let dst_mac = sender_mac.unwrap_or_else(|| mac_at(f, 6));
                 t.step(format_args!(
                     "neighbour solicitation for our {target}: advertise {mac}"

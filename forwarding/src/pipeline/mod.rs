@@ -559,7 +559,8 @@ impl Pipeline {
     /// of our own addresses as destination (`NoRoute`: nothing is looped back), destinations
     /// behind a LISP route (`NoRoute`: control packets are never encapsulated here) or a
     /// discard route (`Discard`), and fragments (`BadIpHeader`: the UDP checksum would cover
-    /// the whole datagram).
+    /// the whole datagram). IPv6 packets are taken as well (no extension headers), with the
+    /// same rules; their UDP checksum is always written (it is mandatory over IPv6).
     pub fn originate(&mut self, frame: &mut Frame<'_>, now_ms: u64) -> Outcome {
         self.counters.originated += 1;
         self.reply_len = 0;
@@ -568,7 +569,11 @@ impl Pipeline {
         // The control plane sends again itself.
         self.may_hold = false;
         self.tracing = false;
-        let out = self.originate_ipv4(frame, now_ms);
+        let out = if frame.bytes().get(12..14) == Some(&ETHERTYPE_IPV6.to_be_bytes()[..]) {
+            self.originate_ipv6(frame, now_ms)
+        } else {
+            self.originate_ipv4(frame, now_ms)
+        };
         self.count(&out);
         out
     }

@@ -1,0 +1,244 @@
+//! Issue 20, mixed sites: an IPv4-underlay site (xTR-A: 192.0.2.1 only, map-server and
+//! map-resolver at 192.0.2.100) and a dual-stack site (xTR-C: 192.0.2.3 and 2001:db8:ff::3, its
+//! map-server and map-resolver at 2001:db8:ff::100) registering to the same dual-stack
+//! map-server. Their hosts talk both ways, with IPv4 EIDs and with IPv6 EIDs: xTR-A resolves xTR-C's EIDs over IPv4; xTR-C asks
+//! over IPv6 with both its RLOCs in the ITR-RLOC list, and xTR-A (IPv4 only) answers at the IPv4
+//! one. Every control message on xTR-C's link is decoded by tshark without malformed packets or
+//! expert warnings.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use common::{Daemon, wait_for};
+use roamer_platforms::software::testkit::{self, Capture, Netns, Veth};
+
+const KEY: &str = "roamer-key";
+
+fn ms_config(p: &str) -> String {
+    format!(
+        "hostname ms\n\
+         roamer platform port Ethernet1/3 {p}um\n\
+         feature lisp\n\
+         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.100/24\n  ipv6 address 2001:db8:ff::100/64\n\
+         ip lisp map-server\nip lisp map-resolver\n\
+         lisp site a\n  eid-prefix 10.1.1.0/24\n  eid-prefix 2001:db8:a::/64\n  authentication-key {KEY}\n\
+         lisp site c\n  eid-prefix 10.3.3.0/24\n  eid-prefix 2001:db8:c::/64\n  authentication-key {KEY}\n"
+    )
+}
+
+/// xTR-A: IPv4 underlay only.
+fn xtr_a_config(p: &str) -> String {
+    format!(
+        "hostname xtra\n\
+         roamer platform port Ethernet1/1 {p}ha\n\
+         roamer platform port Ethernet1/3 {p}ua\n\
+         feature interface-vlan\nfeature lisp\nvlan 10\n\
+         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
+         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.1/24\n\
+         interface Vlan10\n  ip address 10.1.1.1/24\n  ipv6 address 2001:db8:a::1/64\n\
+         ip lisp itr-etr\nipv6 lisp itr-etr\n\
+         ip lisp itr map-resolver 192.0.2.100\n\
+         ip lisp etr map-server 192.0.2.100 key {KEY}\n\
+         ip lisp database-mapping 10.1.1.0/24 192.0.2.1 priority 1 weight 100\n\
+         ipv6 lisp database-mapping 2001:db8:a::/64 192.0.2.1 priority 1 weight 100\n"
+    )
+}
+
+/// xTR-C: dual-stack underlay, its IPv4 locator preferred, map-server and resolver over IPv6.
+fn xtr_c_config(p: &str) -> String {
+    format!(
+        "hostname xtrc\n\
+         roamer platform port Ethernet1/1 {p}hc\n\
+         roamer platform port Ethernet1/3 {p}uc\n\
+         feature interface-vlan\nfeature lisp\nvlan 10\n\
+         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
+         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.3/24\n  ipv6 address 2001:db8:ff::3/64\n\
+         interface Vlan10\n  ip address 10.3.3.1/24\n  ipv6 address 2001:db8:c::1/64\n\
+         ip lisp itr-etr\nipv6 lisp itr-etr\n\
+         ip lisp itr map-resolver 2001:db8:ff::100\n\
+         ip lisp etr map-server 2001:db8:ff::100 key {KEY}\n\
+         ip lisp database-mapping 10.3.3.0/24 192.0.2.3 priority 1 weight 100\n\
+         ip lisp database-mapping 10.3.3.0/24 2001:db8:ff::3 priority 2 weight 100\n\
+         ipv6 lisp database-mapping 2001:db8:c::/64 192.0.2.3 priority 1 weight 100\n\
+         ipv6 lisp database-mapping 2001:db8:c::/64 2001:db8:ff::3 priority 2 weight 100\n"
+    )
+}
+
+fn ping6(ns: &Netns, to: &str) -> bool {
+    std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns.name(),
+            "ping",
+            "-6",
+            "-n",
+            "-c",
+            "1",
+            "-W",
+            "1",
+            to,
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn an_ipv4_underlay_site_and_a_dual_stack_site_share_a_map_server() {
+    if !testkit::require_root("network namespaces")
+        || !testkit::require_tool("tshark", "tshark")
+        || !testkit::require_tool("ping", "iputils-ping")
+    {
+        panic!("this test needs root, tshark and ping");
+    }
+    let p = testkit::unique_prefix();
+    let ns = |n: &str| {
+        let ns = Netns::new(&format!("{p}{n}")).expect("netns");
+        ns.ip(&["link", "set", "lo", "up"]).expect("lo");
+        ns
+    };
+    let (core, ms_ns, a_ns, c_ns, ha, rc) = (ns("k"), ns("m"), ns("a"), ns("c"), ns("h"), ns("r"));
+    let mut links =
+        common::bridged_underlay(&core, &p, &[("m", &ms_ns), ("a", &a_ns), ("c", &c_ns)]);
+    for (tag, node, host, dev) in [("a", &a_ns, &ha, "ea"), ("c", &c_ns, &rc, "er")] {
+        let (port, end) = (format!("{p}h{tag}"), format!("{p}{dev}"));
+        let v = Veth::new(&port, &end).expect("veth");
+        v.move_to(&port, node).expect("move");
+        v.move_to(&end, host).expect("move");
+        node.ip(&["link", "set", &port, "up"]).expect("up");
+        host.ip(&["link", "set", &end, "up"]).expect("up");
+        links.push(v);
+    }
+    ha.addr(&format!("{p}ea"), "10.1.1.5/24").expect("addr");
+    ha.ip(&["route", "add", "default", "via", "10.1.1.1"])
+        .expect("gw");
+    rc.addr(&format!("{p}er"), "10.3.3.10/24").expect("addr");
+    rc.ip(&["route", "add", "default", "via", "10.3.3.1"])
+        .expect("gw");
+    for (host, dev, addr, gw) in [
+        (&ha, "ea", "2001:db8:a::5/64", "2001:db8:a::1"),
+        (&rc, "er", "2001:db8:c::10/64", "2001:db8:c::1"),
+    ] {
+        let dev = format!("{p}{dev}");
+        host.ip(&["-6", "addr", "add", addr, "dev", &dev, "nodad"])
+            .expect("addr");
+        host.ip(&["-6", "route", "add", "default", "via", gw, "dev", &dev])
+            .expect("gw");
+    }
+
+    let capture = Capture::start_with(
+        &core,
+        &format!("{p}kc"),
+        "udp port 4342",
+        200,
+        &[
+            "ip.src",
+            "ipv6.src",
+            "ipv6.dst",
+            "lisp.type",
+            "_ws.malformed",
+            "_ws.expert.severity",
+        ],
+        // UDP checksums verified (mandatory over IPv6): a wrong one is an expert warning.
+        &[
+            "-o",
+            "udp.check_checksum:TRUE",
+            "-o",
+            "ip.check_checksum:TRUE",
+        ],
+        Duration::from_secs(45),
+    )
+    .expect("tshark on the underlay");
+    let ms = Daemon::start_in_netns(&ms_config(&p), ms_ns.name());
+    let xa = Daemon::start_in_netns(&xtr_a_config(&p), a_ns.name());
+    let xc = Daemon::start_in_netns(&xtr_c_config(&p), c_ns.name());
+
+    let site = wait_for("both sites registered", Duration::from_secs(30), || {
+        let site = ms.exec("show lisp site").stdout;
+        ["10.1.1.0/24", "10.3.3.0/24"]
+            .iter()
+            .all(|prefix| {
+                site.lines()
+                    .any(|l| l.contains(prefix) && l.contains(" yes"))
+            })
+            .then_some(site)
+    });
+    assert!(
+        site.contains("192.0.2.1") && site.contains("2001:db8:ff::3"),
+        "xTR-A registers over IPv4, xTR-C over IPv6:\n{site}"
+    );
+
+    // The IPv4-only site reaches the dual-stack one, and the reverse.
+    wait_for("A's host reaches C's host", Duration::from_secs(30), || {
+        testkit::ping(&ha, Ipv4Addr::new(10, 3, 3, 10), Duration::from_secs(1))
+            .unwrap()
+            .then_some(())
+    });
+    wait_for("C's host reaches A's host", Duration::from_secs(30), || {
+        testkit::ping(&rc, Ipv4Addr::new(10, 1, 1, 5), Duration::from_secs(1))
+            .unwrap()
+            .then_some(())
+    });
+    // IPv6 EIDs too: across xTR-A's IPv4 underlay (ECMs with an IPv6 inner header in IPv4).
+    for (from, to) in [(&ha, "2001:db8:c::10"), (&rc, "2001:db8:a::5")] {
+        wait_for(
+            &format!("{to} reached over IPv6"),
+            Duration::from_secs(30),
+            || ping6(from, to).then_some(()),
+        );
+    }
+    let cache6_a = xa.exec("show ipv6 lisp map-cache").stdout;
+    assert!(
+        cache6_a.contains("2001:db8:c::/64") && cache6_a.contains("192.0.2.3"),
+        "{cache6_a}"
+    );
+    let cache6_c = xc.exec("show ipv6 lisp map-cache").stdout;
+    assert!(
+        cache6_c.contains("2001:db8:a::/64") && cache6_c.contains("192.0.2.1"),
+        "{cache6_c}"
+    );
+    let cache_a = xa.exec("show ip lisp map-cache 10.3.3.10").stdout;
+    assert!(
+        cache_a.contains("10.3.3.0/24")
+            && cache_a.contains("192.0.2.3")
+            && cache_a.contains("2001:db8:ff::3"),
+        "both of C's locators, IPv4 preferred:\n{cache_a}"
+    );
+    let cache_c = xc.exec("show ip lisp map-cache 10.1.1.5").stdout;
+    assert!(
+        cache_c.contains("10.1.1.0/24") && cache_c.contains("192.0.2.1"),
+        "{cache_c}"
+    );
+
+    let mut lines = Vec::new();
+    while let Some(l) = capture.next_line(Duration::from_secs(2)) {
+        lines.push(l);
+    }
+    let wire = lines.join("\n");
+    // xTR-C's Encapsulated Map-Request goes over IPv6 to the map-resolver; xTR-A's Map-Reply
+    // comes back to C's IPv4 RLOC.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\t2001:db8:ff::3\t2001:db8:ff::100\t8,1\t")),
+        "no ECM from xTR-C over IPv6:\n{wire}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("192.0.2.1\t\t\t2\t")),
+        "no Map-Reply from xTR-A over IPv4:\n{wire}"
+    );
+    assert!(
+        !lines.iter().any(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            f.get(4).is_some_and(|m| !m.is_empty()) || f.get(5).is_some_and(|s| !s.is_empty())
+        }),
+        "malformed or expert-flagged control messages:\n{wire}"
+    );
+    drop((ms, xa, xc));
+    drop(links);
+    drop((ha, rc, core, ms_ns, a_ns, c_ns));
+}
