@@ -16,7 +16,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 use roamer_control::config::{self, Syntax};
-use roamer_control::lisp::map_server::{MapServer, Resolution};
+use roamer_control::lisp::map_server::{MapServer, Resolution, render_sites};
 use roamer_control::lisp::xtr::{Output, Xtr};
 use roamer_control::wire::lisp::{
     AuthKey, EidPrefix, EidRecord, KeyId, LispMessage, LocatorRecord, MapRegister, parse_message,
@@ -478,6 +478,20 @@ fn golden(name: &str, actual: &str) {
     }
 }
 
+/// `show lisp site` of the map-server, one trace line per output line.
+fn show_sites(w: &mut World) {
+    let text = render_sites(&w.ms.rows(w.now, 0), true);
+    w.line("MS show lisp site:".into());
+    for l in text.lines() {
+        writeln!(
+            w.trace,
+            "        |{}{l}",
+            if l.is_empty() { "" } else { " " }
+        )
+        .unwrap();
+    }
+}
+
 /// A signed Map-Register from a third ETR (C) asking the Map-Server to answer for it.
 fn proxy_register(eid: &str) -> Vec<u8> {
     let mut r = MapRegister::new(vec![EidRecord {
@@ -538,6 +552,7 @@ fn registration() {
         "MS counters: registers_accepted {} refused_authentication {}",
         m.registers_accepted, m.refused_authentication
     ));
+    show_sites(&mut w);
     golden("registration", &w.trace);
 }
 
@@ -590,12 +605,13 @@ fn resolution() {
         .collect();
     cache.sort();
     w.line(format!("A map-cache: {}", cache.join(", ")));
+    show_sites(&mut w);
     golden("resolution", &w.trace);
 }
 
 /// Mobility set-up shared by the SMR scenarios: 10.9.0.50 is first at A, A caches it from B's
 /// point of view, then the host moves to B.
-fn moved(w: &mut World) {
+fn moved(w: &mut World, lose_first_notify: bool) {
     registered(w);
     w.step("dynamic EID 10.9.0.50 detected at A on Vlan10");
     w.on("A", |x, now, out| {
@@ -612,18 +628,30 @@ fn moved(w: &mut World) {
     w.on("B", |x, now, out| {
         x.dynamic_eid_seen(vlan10(), ip("10.9.0.50"), "roam", now, out)
     });
-    let t = w.now + 1_000;
-    w.tick_all(t, 1_000);
+    if lose_first_notify {
+        w.step("A unreachable for a moment: the first unsolicited Map-Notify is lost");
+        w.unreachable.insert(ip(A_RLOC));
+        let t = w.now + 1_000;
+        w.tick_all(t, 1_000);
+        w.unreachable.clear();
+        w.step("A reachable again: the map-server resends until acknowledged");
+        let t = w.now + 3_000;
+        w.tick_all(t, 1_000);
+    } else {
+        let t = w.now + 1_000;
+        w.tick_all(t, 1_000);
+    }
 }
 
 #[test]
 fn mobility() {
     let mut w = World::new(
         "Mobility: a dynamic EID first detected at xTR-A moves to xTR-B. B registers it, the\n\
-         map-server sends A an unsolicited Map-Notify (acknowledged), and A withdraws the host:\n\
+         map-server sends A an unsolicited Map-Notify (the first is lost and resent, then\n\
+         acknowledged), and A withdraws the host:\n\
          away table entry, host route removed and the new locators cached.",
     );
-    moved(&mut w);
+    moved(&mut w, true);
     let mut away: Vec<String> = w.xtrs[0]
         .2
         .away()
@@ -648,7 +676,7 @@ fn smr() {
          decapsulated at A for the away EID makes A send an SMR to B; B answers with an\n\
          SMR-invoked Map-Request through the map-resolver and re-caches the new locator.",
     );
-    moved(&mut w);
+    moved(&mut w, false);
     w.now += 1_000;
     w.step("A decapsulates a packet from B (inner 10.2.0.7) for away EID 10.9.0.50");
     w.on("A", |x, now, out| {
@@ -673,7 +701,8 @@ fn generalized_smr() {
     let mut w = World::new(
         "Generalized SMR: B has cached A's 10.1.0.0/24. A decapsulates a packet for 10.1.0.9,\n\
          a local EID without a route: the prefix enters A's away table (producer local EID),\n\
-         is withdrawn from the map-server, and B is solicited with an SMR.",
+         is withdrawn from the map-server, and B is solicited with an SMR. Then B's\n\
+         configuration drops its database mapping: withdrawn and away (de-configured).",
     );
     registered(&mut w);
     w.step("B resolves 10.1.0.9");
@@ -692,5 +721,25 @@ fn generalized_smr() {
         .collect();
     away.sort();
     w.line(format!("A away table: {}", away.join(", ")));
+    w.now += 1_000;
+    w.step("B's configuration drops database-mapping 10.2.0.0/24 (de-configured local EID)");
+    let text = xtr_config(B_RLOC, "10.2.0.0/24", "10.9.0.2").replace(
+        "ip lisp database-mapping 10.2.0.0/24 192.0.2.2 priority 1 weight 100\n",
+        "",
+    );
+    let cfg = config::parse(&text, Syntax::Cli).unwrap().0;
+    w.on("B", |x, now, out| {
+        x.release_remapped(&cfg, out);
+        x.reconfigure(&cfg, now, out);
+    });
+    let t = w.now + 1_000;
+    w.tick_all(t, 1_000);
+    let mut away: Vec<String> = w.xtrs[1]
+        .2
+        .away()
+        .map(|(p, a)| format!("{p} ({})", a.producer.name()))
+        .collect();
+    away.sort();
+    w.line(format!("B away table: {}", away.join(", ")));
     golden("generalized_smr", &w.trace);
 }
