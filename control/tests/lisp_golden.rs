@@ -478,6 +478,15 @@ fn golden(name: &str, actual: &str) {
     }
 }
 
+/// The map-server's Map-Notify counters.
+fn notify_counters(w: &mut World) {
+    let m = w.ms.counters;
+    w.line(format!(
+        "MS counters: notifies_resent {} notify_acks {} notify_acks_refused {} notifies_given_up {}",
+        m.notifies_resent, m.notify_acks, m.notify_acks_refused, m.notifies_given_up
+    ));
+}
+
 /// `show lisp site` of the map-server, one trace line per output line.
 fn show_sites(w: &mut World) {
     let text = render_sites(&w.ms.rows(w.now, 0), true);
@@ -666,6 +675,7 @@ fn mobility() {
         .collect();
     cache.sort();
     w.line(format!("A map-cache: {}", cache.join(", ")));
+    notify_counters(&mut w);
     golden("mobility", &w.trace);
 }
 
@@ -741,5 +751,7 @@ fn generalized_smr() {
         .collect();
     away.sort();
     w.line(format!("B away table: {}", away.join(", ")));
+    notify_counters(&mut w);
+    show_sites(&mut w);
     golden("generalized_smr", &w.trace);
 }
