@@ -1,0 +1,116 @@
+//! Solicit-Map-Request: sending SMRs (rate-limited per prefix) and answering received ones.
+
+use super::*;
+
+impl Xtr {
+    /// A decapsulated packet for an EID that is not (or no longer) here: solicit the sender.
+    pub fn eid_not_here(
+        &mut self,
+        eid: IpAddr,
+        source_rloc: IpAddr,
+        inner_source: IpAddr,
+        now_ms: u64,
+        out: &mut Vec<Output>,
+    ) {
+        self.send_smr(eid, source_rloc, inner_source, now_ms, out);
+    }
+
+    /// An SMR: the mapping of its Source-EID changed; ask the mapping system again.
+    pub(super) fn smr_received(&mut self, r: MapRequest, now_ms: u64, out: &mut Vec<Output>) {
+        self.counters.smrs_received += 1;
+        let Some(changed) = r.source_eid.ip() else {
+            self.counters.smrs_ignored += 1;
+            return;
+        };
+        // Only for EIDs in our cache: a forged SMR can cause at most one extra lookup.
+        let Some(prefix) = self
+            .cache
+            .keys()
+            .filter(|p| p.contains(changed))
+            .max_by_key(|p| p.len())
+            .copied()
+        else {
+            self.counters.smrs_ignored += 1;
+            return;
+        };
+        if !self.rate_ok_prefix(prefix, now_ms) {
+            self.counters.smrs_ignored += 1;
+            return;
+        }
+        let talker = r.records.first().and_then(|e| e.eid.ip());
+        // Ask for the EID that changed, not the cached prefix: a host that moved out of a
+        // cached /24 is answered with its own /32 by whoever registers it now.
+        let asked = Prefix::host(changed);
+        self.pending.remove(&asked);
+        self.request(asked, talker, true, now_ms, out);
+    }
+
+    pub(super) fn send_smr(
+        &mut self,
+        eid: IpAddr,
+        source_rloc: IpAddr,
+        inner_source: IpAddr,
+        now_ms: u64,
+        out: &mut Vec<Output>,
+    ) {
+        let key = (source_rloc, eid);
+        if self
+            .smr_sent
+            .get(&key)
+            .is_some_and(|t| now_ms.saturating_sub(*t) < SMR_INTERVAL_MS)
+        {
+            return;
+        }
+        if self.smr_sent.len() >= self.limits.rate_entries {
+            self.counters.dropped_table_full += 1;
+            return;
+        }
+        self.smr_sent.insert(key, now_ms);
+        let Some(me) = self
+            .rlocs
+            .iter()
+            .find(|r| r.is_ipv4() == source_rloc.is_ipv4())
+            .copied()
+        else {
+            return;
+        };
+        // Source-EID: the EID whose mapping changed; record: who was talking to it (§4.3).
+        let req = MapRequest {
+            authoritative: false,
+            probe: true,
+            smr: true,
+            pitr: false,
+            smr_invoked: false,
+            local_xtr: false,
+            dont_map_reply: true,
+            nonce: self.nonces.fresh(),
+            source_eid: self.address(eid),
+            itr_rlocs: vec![me],
+            records: vec![self.eid_prefix(Prefix::host(inner_source))],
+            map_reply_record: None,
+            subscribe: None,
+        };
+        let Ok(payload) = req.to_vec() else { return };
+        self.counters.smrs_sent += 1;
+        out.push(Output::Send {
+            to: SocketAddr::new(source_rloc, LISP_CONTROL_PORT),
+            from_port: LISP_CONTROL_PORT,
+            payload,
+        });
+    }
+
+    pub(super) fn rate_ok_prefix(&mut self, prefix: Prefix, now_ms: u64) -> bool {
+        if self
+            .smr_invoked
+            .get(&prefix)
+            .is_some_and(|t| now_ms.saturating_sub(*t) < SMR_INTERVAL_MS)
+        {
+            return false;
+        }
+        if self.smr_invoked.len() >= self.limits.rate_entries {
+            return false;
+        }
+        self.smr_invoked.insert(prefix, now_ms);
+        true
+    }
+}
