@@ -612,7 +612,12 @@ fn logged(f: impl FnOnce()) -> String {
         .without_time()
         .with_max_level(tracing::Level::INFO)
         .finish();
-    tracing::subscriber::with_default(subscriber, f);
+    // Other tests of this binary run without a subscriber on other threads; a callsite they
+    // register while this one is being set up can cache "never", so the cache is rebuilt inside.
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::callsite::rebuild_interest_cache();
+        f()
+    });
     let bytes = sink.0.lock().unwrap().clone();
     String::from_utf8(bytes).unwrap()
 }

@@ -241,7 +241,13 @@ struct Server {
     failures: u32,
     /// Registrations go over the TCP session (no periodic UDP refresh while it is up).
     reliable: bool,
+    /// Nonces of our latest withdrawals to this map-server: the Map-Notify answering one is
+    /// its acknowledgement, not news to act on or to acknowledge.
+    withdrawn: Vec<u64>,
 }
+
+/// Withdrawal nonces remembered per map-server.
+const WITHDRAWALS_REMEMBERED: usize = 16;
 
 #[derive(Debug, Clone)]
 struct Pending {
@@ -502,6 +508,7 @@ impl Xtr {
                         acked_ms: None,
                         failures: 0,
                         reliable: false,
+                        withdrawn: Vec::new(),
                     });
                     servers.len() - 1
                 }
@@ -544,6 +551,9 @@ impl Xtr {
         for s in &mut servers {
             s.maps.sort();
             s.maps.dedup();
+            if let Some(o) = old.iter().find(|o| o.address == s.address) {
+                s.withdrawn = o.withdrawn.clone();
+            }
             // Keep the timers of a server that stays, unless what it receives changed.
             if let Some(o) = old.iter().find(|o| o.address == s.address)
                 && o.global == s.global

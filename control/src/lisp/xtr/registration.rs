@@ -34,6 +34,10 @@ impl Xtr {
         };
         self.counters.map_notifies_accepted += 1;
         let s = &mut self.servers[i];
+        if let Some(at) = s.withdrawn.iter().position(|n| *n == notify.nonce) {
+            s.withdrawn.remove(at);
+            return;
+        }
         if s.outstanding == Some(notify.nonce) {
             s.outstanding = None;
             s.acked_ms = Some(now_ms);
@@ -191,11 +195,15 @@ impl Xtr {
         };
         record.ttl = 0;
         let nonce = self.nonces.fresh();
-        for s in self.servers.iter().filter(|s| which(s)) {
+        for s in self.servers.iter_mut().filter(|s| which(s)) {
             let Some(key) = s.key.as_ref() else { continue };
             let mut reg = MapRegister::new(vec![record.clone()]);
             reg.nonce = nonce;
             if let Ok(payload) = reg.to_signed_vec(key) {
+                if s.withdrawn.len() >= WITHDRAWALS_REMEMBERED {
+                    s.withdrawn.remove(0);
+                }
+                s.withdrawn.push(nonce);
                 self.counters.registers_sent += 1;
                 out.push(if s.reliable {
                     Output::SendReliable {
