@@ -46,11 +46,14 @@ fi
 echo "== static roamer binary"
 RUSTFLAGS="-C target-feature=+crt-static" \
     cargo build --release --locked --quiet --target x86_64-unknown-linux-gnu --bin roamer
-bin="$root/target/x86_64-unknown-linux-gnu/release/roamer"
-if ldd "$bin" >/dev/null 2>&1; then
-    echo "$bin is not static" >&2
+built="$root/target/x86_64-unknown-linux-gnu/release/roamer"
+if readelf -d "$built" | grep -q NEEDED; then
+    echo "$built is not static: it needs $(readelf -d "$built" | grep NEEDED | tr -s ' ')" >&2
     exit 1
 fi
+# The images carry it without its line tables (41 MB -> a fifth of that).
+bin="$out/roamer-static"
+strip -o "$bin" "$built"
 
 for t in "${targets[@]}"; do
     echo "== $t image"

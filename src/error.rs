@@ -33,6 +33,10 @@ pub enum RoamerError {
         source: std::io::Error,
     },
 
+    /// `roamer run --socket-group` names a group that cannot be used.
+    #[error("--socket-group {group}: {reason}")]
+    SocketGroup { group: String, reason: String },
+
     #[error("cannot reach the roamer daemon at {}: {source} (is `roamer run` started, with the same --socket?)", path.display())]
     Connect {
         path: PathBuf,

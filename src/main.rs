@@ -57,6 +57,15 @@ enum Command {
         /// The control socket (default: $ROAMER_SOCKET or /run/roamer/roamer.sock).
         #[arg(long)]
         socket: Option<PathBuf>,
+        /// Also serve peers whose primary group is this one (socket file 0660, owned by it).
+        #[arg(long, value_name = "GROUP")]
+        socket_group: Option<String>,
+        /// What a startup configuration with errors does: `exit` (status 2, each problem as
+        /// FILE:LINE) or `empty` (prints them, then runs with an empty configuration and leaves
+        /// the file as it is: an appliance stays reachable instead of restarting in a loop).
+        /// With `empty`, a missing file is an empty configuration too.
+        #[arg(long, value_enum, default_value_t = ConfigErrorPolicy::Exit)]
+        config_error: ConfigErrorPolicy,
     },
     /// Open an interactive NX-OS-style shell on the running daemon.
     Cli {
@@ -106,17 +115,29 @@ fn main() -> ExitCode {
     match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            match &e {
-                RoamerError::Invalid { diagnostics, .. } => {
-                    for d in diagnostics {
-                        eprintln!("{d}");
-                    }
-                }
-                other => eprintln!("roamer: {other}"),
-            }
+            report(&e);
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// Prints an error for the operator: a configuration's problems one `FILE:LINE: message` each.
+fn report(e: &RoamerError) {
+    match e {
+        RoamerError::Invalid { diagnostics, .. } => {
+            for d in diagnostics {
+                eprintln!("{d}");
+            }
+        }
+        other => eprintln!("roamer: {other}"),
+    }
+}
+
+/// `roamer run --config-error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ConfigErrorPolicy {
+    Exit,
+    Empty,
 }
 
 fn dispatch(command: Command) -> Result<(), RoamerError> {
@@ -146,11 +167,47 @@ fn dispatch(command: Command) -> Result<(), RoamerError> {
             print!("{}", roamer_control::config::render(&loaded.config, syntax));
             Ok(())
         }
-        Command::Run { config, socket } => {
+        Command::Run {
+            config,
+            socket,
+            socket_group,
+            config_error,
+        } => {
             let config = lab::container::startup_config(config);
-            let loaded = load::load(&config, &catalogue)?;
+            let group = socket_group
+                .map(|g| control_socket::SocketGroup::lookup(&g))
+                .transpose()?;
+            let loaded = match (load::load(&config, &catalogue), config_error) {
+                (Ok(loaded), _) => loaded,
+                (Err(e), ConfigErrorPolicy::Exit) => return Err(e),
+                (Err(RoamerError::Read { source, .. }), ConfigErrorPolicy::Empty)
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    eprintln!(
+                        "roamer: {}: no startup configuration yet; running with an empty one",
+                        config.display()
+                    );
+                    load::check_text(&config, "", &catalogue)?
+                }
+                (Err(e), ConfigErrorPolicy::Empty) => {
+                    report(&e);
+                    eprintln!(
+                        "roamer: {}: not used; running with an empty configuration (the file is \
+                         left as it is: fix it and restart, or save the running one with \
+                         `copy running-config startup-config`)",
+                        config.display()
+                    );
+                    load::check_text(&config, "", &catalogue)?
+                }
+            };
             lab::container::wait_for_ports(&loaded.config)?;
-            run::run(loaded, config, protocol::socket_path(socket), catalogue)
+            run::run(
+                loaded,
+                config,
+                protocol::socket_path(socket),
+                group,
+                catalogue,
+            )
         }
         Command::Cli { socket } => client::interactive(&protocol::socket_path(socket)),
         Command::Exec { socket, commands } => {

@@ -26,6 +26,7 @@ pub fn run(
     loaded: Loaded,
     startup: PathBuf,
     socket: PathBuf,
+    socket_group: Option<control_socket::SocketGroup>,
     catalogue: Catalogue,
 ) -> Result<(), RoamerError> {
     for w in &loaded.warnings {
@@ -53,7 +54,7 @@ pub fn run(
     state.protocols.sync(&running, &mut state.dataplane);
     state.lisp.sync(&running, &mut state.dataplane);
     let state = Arc::new(Mutex::new(state));
-    runtime.block_on(serve(state, socket, syntax).instrument(span))
+    runtime.block_on(serve(state, socket, socket_group, syntax).instrument(span))
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -64,12 +65,13 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 async fn serve(
     state: Arc<Mutex<State>>,
     socket: PathBuf,
+    socket_group: Option<control_socket::SocketGroup>,
     syntax: roamer_control::config::Syntax,
 ) -> Result<(), RoamerError> {
-    let listener = bind(&socket).await?;
+    let listener = bind(&socket, socket_group.as_ref()).await?;
     let mut term = signal(SignalKind::terminate()).map_err(RoamerError::Runtime)?;
     let mut int = signal(SignalKind::interrupt()).map_err(RoamerError::Runtime)?;
-    let gate = Arc::new(Gate::new(crate::protocol::session_idle()));
+    let gate = Arc::new(Gate::new(crate::protocol::session_idle(), socket_group));
     {
         let mut s = lock(&state);
         s.gate = Some(gate.clone());
@@ -153,7 +155,10 @@ async fn serve(
 }
 
 /// Binds the control socket; a stale socket file is replaced, a live one is an error.
-async fn bind(socket: &Path) -> Result<UnixListener, RoamerError> {
+async fn bind(
+    socket: &Path,
+    group: Option<&control_socket::SocketGroup>,
+) -> Result<UnixListener, RoamerError> {
     let io = |source: std::io::Error| RoamerError::Socket {
         path: socket.to_path_buf(),
         source,
@@ -171,7 +176,7 @@ async fn bind(socket: &Path) -> Result<UnixListener, RoamerError> {
         std::fs::remove_file(socket).map_err(io)?;
     }
     let listener = UnixListener::bind(socket).map_err(io)?;
-    control_socket::restrict(socket).map_err(io)?;
+    control_socket::restrict(socket, group).map_err(io)?;
     Ok(listener)
 }
 
