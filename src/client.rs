@@ -364,6 +364,11 @@ pub fn interactive(socket: &Path) -> Result<(), RoamerError> {
         let mut lines = line.split(['\n', '\r']).filter(|l| !l.trim().is_empty());
         for one in lines.by_ref() {
             let _ = rl.add_history_entry(one);
+            // As on NX-OS: `exit` (or `quit`, `logout`) outside configuration mode ends the
+            // session (a console login returns to its login prompt).
+            if matches!(one.trim(), "exit" | "quit" | "logout") && !prompt.contains("(config") {
+                return Ok(());
+            }
             let resp = conn
                 .borrow_mut()
                 .call(&Request::Line { line: one.into() })?;

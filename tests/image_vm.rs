@@ -1,0 +1,510 @@
+//! The VM image as users boot it: `target/images/roamer.qcow2` (built by
+//! `scripts/build-images.sh`) under `qemu-system-x86_64 -accel tcg`, a config drive (ISO 9660,
+//! label ROAMER-CFG) and three virtio NICs on TAP devices moved into test namespaces: eth0 is
+//! management, eth1 and eth2 are Ethernet1/1 and 1/2 with a host in VLAN 10 and one in VLAN 20.
+//! Everything is driven through the serial console, as an operator would.
+//!
+//! Needs root, qemu-system-x86_64, xorriso and the image; without them the test fails saying
+//! what is missing (scripts/test.sh installs the tools and builds the image first).
+#![allow(clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Boot under emulation takes ~20 s on an idle machine; CI shares two cores with other tests.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
+const STEP_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn image() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/images/roamer.qcow2")
+}
+
+/// What this test needs, or a failure naming what is missing.
+fn require() {
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
+        .unwrap_or_default();
+    assert_eq!(uid, "0", "image_vm needs root (TAP devices, namespaces)");
+    for tool in ["qemu-system-x86_64", "xorriso", "qemu-img", "ip", "ping"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            found,
+            "image_vm needs {tool} (scripts/test.sh installs qemu-system-x86, xorriso, iproute2, \
+             iputils-ping)"
+        );
+    }
+    assert!(
+        image().exists(),
+        "{} is missing: run scripts/build-images.sh vm (scripts/test.sh does)",
+        image().display()
+    );
+}
+
+fn run(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn wait_until<T>(what: &str, timeout: Duration, check: impl FnMut() -> Option<T>) -> T {
+    try_until(timeout, check).unwrap_or_else(|| panic!("timed out after {timeout:?}: {what}"))
+}
+
+fn try_until<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A network namespace, deleted when dropped.
+struct Ns(String);
+
+impl Ns {
+    fn new(name: String) -> Ns {
+        if Path::new("/run/netns").join(&name).exists() {
+            let _ = Command::new("ip").args(["netns", "del", &name]).status();
+        }
+        run("ip", &["netns", "add", &name]);
+        run("ip", &["-n", &name, "link", "set", "lo", "up"]);
+        Ns(name)
+    }
+
+    fn sh(&self, line: &str) -> std::process::Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.0, "sh", "-c", line])
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// The serial console: everything the guest printed, and a cursor past what was consumed.
+struct Console {
+    seen: Arc<Mutex<Vec<u8>>>,
+    stream: UnixStream,
+    cursor: usize,
+    log: PathBuf,
+}
+
+impl Console {
+    fn connect(path: &Path, log: PathBuf) -> Console {
+        let stream = wait_until("qemu's console socket", STEP_TIMEOUT, || {
+            UnixStream::connect(path).ok()
+        });
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (mut reader, sink) = (stream.try_clone().unwrap(), seen.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Console {
+            seen,
+            stream,
+            cursor: 0,
+            log,
+        }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.seen.lock().unwrap()).into_owned()
+    }
+
+    /// Waits for `needle` after the cursor; returns what came before it and moves past it.
+    fn expect(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            {
+                let seen = self.seen.lock().unwrap();
+                let text = String::from_utf8_lossy(&seen[self.cursor.min(seen.len())..]);
+                if let Some(at) = text.find(needle) {
+                    let before = text[..at].to_string();
+                    // The lossy text may differ in length from the bytes only where the guest
+                    // printed invalid UTF-8, which the console never does before a needle.
+                    self.cursor += at + needle.len();
+                    return before;
+                }
+            }
+            if Instant::now() > deadline {
+                let _ = std::fs::write(&self.log, self.text());
+                let text = self.text();
+                let tail: String = text
+                    .chars()
+                    .rev()
+                    .take(3000)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                panic!(
+                    "no {needle:?} on the serial console after {timeout:?} (whole console in \
+                     {}); its end:\n{tail}",
+                    self.log.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Types a line as at a terminal (Enter is carriage return).
+    fn line(&mut self, text: &str) {
+        self.stream.write_all(text.as_bytes()).unwrap();
+        self.stream.write_all(b"\r").unwrap();
+    }
+
+    /// Logs in on the console: a fresh login prompt, the user name and the password.
+    fn login(&mut self, user: &str, password: &str) {
+        self.line("");
+        self.expect("login: ", STEP_TIMEOUT);
+        self.line(user);
+        self.expect("Password: ", STEP_TIMEOUT);
+        self.line(password);
+    }
+
+    /// Runs a CLI command and returns its output up to the next prompt.
+    fn command(&mut self, prompt: &str, command: &str) -> String {
+        self.line(command);
+        self.expect(command, STEP_TIMEOUT);
+        self.expect(prompt, STEP_TIMEOUT)
+    }
+}
+
+/// One qemu process (started and killed by its PID), with its serial console.
+struct Vm {
+    child: Child,
+    console: Console,
+    started: Instant,
+}
+
+struct Nic<'a> {
+    tap: String,
+    mac: &'a str,
+}
+
+impl Vm {
+    fn boot(dir: &Path, disk: &Path, config_drive: Option<&Path>, nics: &[Nic], run: u32) -> Vm {
+        let socket = dir.join(format!("console{run}.sock"));
+        let _ = std::fs::remove_file(&socket);
+        let mut cmd = Command::new("qemu-system-x86_64");
+        cmd.args([
+            "-accel", "tcg", "-m", "1024", "-smp", "2", "-display", "none",
+        ])
+        .args(["-nodefaults", "-no-reboot"])
+        .arg("-chardev")
+        .arg(format!(
+            "socket,id=con,path={},server=on,wait=off",
+            socket.display()
+        ))
+        .args(["-serial", "chardev:con"])
+        .arg("-drive")
+        .arg(format!("file={},if=virtio,format=qcow2", disk.display()));
+        if let Some(iso) = config_drive {
+            cmd.arg("-drive")
+                .arg(format!("file={},media=cdrom,readonly=on", iso.display()));
+        }
+        for nic in nics {
+            cmd.arg("-nic").arg(format!(
+                "tap,ifname={},script=no,downscript=no,model=virtio-net-pci,mac={}",
+                nic.tap, nic.mac
+            ));
+        }
+        let log = std::fs::File::create(dir.join(format!("qemu{run}.log"))).unwrap();
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("cannot start qemu-system-x86_64");
+        let console = Console::connect(&socket, dir.join(format!("console{run}.log")));
+        Vm {
+            child,
+            console,
+            started: Instant::now(),
+        }
+    }
+
+    /// Waits for roamer's `ready` line; returns the boot time.
+    fn wait_ready(&mut self) -> Duration {
+        self.console.expect("ready profile=", BOOT_TIMEOUT);
+        self.started.elapsed()
+    }
+
+    /// Waits for qemu to end by itself (the guest powered off).
+    fn wait_poweroff(&mut self) {
+        let child = &mut self.child;
+        wait_until("the guest to power off", BOOT_TIMEOUT, || {
+            child.try_wait().unwrap().map(|_| ())
+        });
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let _ = std::fs::write(&self.console.log, self.console.text());
+    }
+}
+
+/// A config drive as vrnetlab makes them: ISO 9660, label ROAMER-CFG, file `startup-config`.
+fn config_drive(dir: &Path, name: &str, config: &str) -> PathBuf {
+    let content = dir.join(format!("{name}.d"));
+    std::fs::create_dir_all(&content).unwrap();
+    std::fs::write(content.join("startup-config"), config).unwrap();
+    let iso = dir.join(format!("{name}.iso"));
+    run(
+        "xorriso",
+        &[
+            "-as",
+            "mkisofs",
+            "-quiet",
+            "-V",
+            "ROAMER-CFG",
+            "-r",
+            "-J",
+            "-o",
+            iso.to_str().unwrap(),
+            content.to_str().unwrap(),
+        ],
+    );
+    iso
+}
+
+/// A copy-on-write disk over the image, so the image itself stays as built.
+fn overlay(dir: &Path, name: &str) -> PathBuf {
+    let disk = dir.join(name);
+    run(
+        "qemu-img",
+        &[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-F",
+            "qcow2",
+            "-b",
+            image().to_str().unwrap(),
+            disk.to_str().unwrap(),
+        ],
+    );
+    disk
+}
+
+/// Moves a TAP device qemu created into a namespace once it exists.
+fn adopt_tap(tap: &str, ns: &Ns) {
+    wait_until(&format!("qemu's TAP device {tap}"), STEP_TIMEOUT, || {
+        Path::new("/sys/class/net").join(tap).exists().then_some(())
+    });
+    run("ip", &["link", "set", tap, "netns", &ns.0]);
+    run("ip", &["-n", &ns.0, "link", "set", tap, "up"]);
+}
+
+const SWITCH: &str = "hostname vsw1
+feature interface-vlan
+vlan 10
+vlan 20
+interface Ethernet1/1
+  switchport
+  switchport access vlan 10
+interface Ethernet1/2
+  switchport
+  switchport access vlan 20
+interface Ethernet1/3
+  switchport
+  switchport access vlan 20
+interface Vlan10
+  ip address 10.10.0.1/24
+interface Vlan20
+  ip address 10.20.0.1/24
+";
+
+#[test]
+fn vm_routes_between_vlans_and_keeps_its_saved_configuration_across_a_reboot() {
+    require();
+    let id = std::process::id() % 100_000;
+    let dir = tempfile::tempdir().unwrap();
+    let disk = overlay(dir.path(), "switch.qcow2");
+    let drive = config_drive(dir.path(), "day0", SWITCH);
+    let (mgmt, a, b) = (
+        Ns::new(format!("rvm{id}-mgmt")),
+        Ns::new(format!("rvm{id}-a")),
+        Ns::new(format!("rvm{id}-b")),
+    );
+    let taps = [
+        format!("rvm{id}m"),
+        format!("rvm{id}a"),
+        format!("rvm{id}b"),
+    ];
+    let nics = [
+        Nic {
+            tap: taps[0].clone(),
+            mac: "52:54:00:72:00:00",
+        },
+        Nic {
+            tap: taps[1].clone(),
+            mac: "52:54:00:72:00:01",
+        },
+        Nic {
+            tap: taps[2].clone(),
+            mac: "52:54:00:72:00:02",
+        },
+    ];
+    let mut vm = Vm::boot(dir.path(), &disk, Some(&drive), &nics, 1);
+    adopt_tap(&taps[0], &mgmt);
+    adopt_tap(&taps[1], &a);
+    adopt_tap(&taps[2], &b);
+    for (ns, tap, addr, gw) in [
+        (&a, &taps[1], "10.10.0.10/24", "10.10.0.1"),
+        (&b, &taps[2], "10.20.0.10/24", "10.20.0.1"),
+    ] {
+        run("ip", &["-n", &ns.0, "addr", "add", addr, "dev", tap]);
+        run("ip", &["-n", &ns.0, "route", "add", "default", "via", gw]);
+    }
+    vm.console.expect(
+        "startup configuration taken from the config drive",
+        BOOT_TIMEOUT,
+    );
+    let boot = vm.wait_ready();
+    println!(
+        "boot to roamer's ready line under TCG: {:.1} s",
+        boot.as_secs_f64()
+    );
+
+    // Hosts in VLAN 10 and VLAN 20 reach each other through the SVIs.
+    let reached = try_until(STEP_TIMEOUT * 2, || {
+        a.sh("ping -c 1 -W 1 10.20.0.10")
+            .status
+            .success()
+            .then_some(())
+    });
+    if reached.is_none() {
+        let neigh = a.sh("ip neigh; ip -s link");
+        panic!(
+            "10.10.0.10 cannot ping 10.20.0.10 through the VM; host a:\n{}\nconsole:\n{}",
+            String::from_utf8_lossy(&neigh.stdout),
+            vm.console.text()
+        );
+    }
+    let pings = a.sh("ping -c 5 -i 0.2 -W 2 10.20.0.10");
+    let text = String::from_utf8_lossy(&pings.stdout);
+    assert!(pings.status.success(), "{text}");
+    assert!(text.contains(" 0% packet loss"), "{text}");
+    let back = b.sh("ping -c 3 -i 0.2 -W 2 10.10.0.1");
+    assert!(
+        back.status.success(),
+        "{}",
+        String::from_utf8_lossy(&back.stdout)
+    );
+
+    // The operator's view, through the serial console as admin.
+    vm.console.login("admin", "admin");
+    vm.console.expect("vsw1#", STEP_TIMEOUT);
+    let version = vm.console.command("vsw1#", "show version");
+    assert!(version.contains("roamer"), "show version:\n{version}");
+    let brief = vm.console.command("vsw1#", "show interface brief");
+    for port in ["Eth1/1", "Eth1/2", "Eth1/3"] {
+        assert!(brief.contains(port), "show interface brief:\n{brief}");
+    }
+    // Ethernet1/3 has no NIC: that port is down, the switch is not.
+    let eth13 = brief.lines().find(|l| l.contains("Eth1/3")).unwrap();
+    assert!(
+        eth13.contains("down"),
+        "Ethernet1/3 without a NIC:\n{brief}"
+    );
+    vm.console.line("configure terminal");
+    vm.console.expect("(config)#", STEP_TIMEOUT);
+    vm.console.line("hostname vsw2");
+    vm.console.expect("vsw2(config)#", STEP_TIMEOUT);
+    vm.console.line("end");
+    vm.console.expect("vsw2#", STEP_TIMEOUT);
+    let copied = vm
+        .console
+        .command("vsw2#", "copy running-config startup-config");
+    assert!(copied.contains("Copy complete"), "{copied}");
+    vm.console.line("exit");
+
+    // A clean power-off as root (the debugging account), then a boot without the drive.
+    vm.console.login("root", "roamer");
+    vm.console.expect("# ", STEP_TIMEOUT);
+    vm.console.line("poweroff");
+    vm.wait_poweroff();
+    drop(vm);
+
+    let mut vm = Vm::boot(dir.path(), &disk, None, &[], 2);
+    vm.console.expect("no config drive", BOOT_TIMEOUT);
+    let boot = vm.wait_ready();
+    println!(
+        "second boot, without the config drive: {:.1} s",
+        boot.as_secs_f64()
+    );
+    vm.console.login("admin", "admin");
+    vm.console.expect("vsw2#", STEP_TIMEOUT);
+    let running = vm.console.command("vsw2#", "show running-config");
+    assert!(running.contains("hostname vsw2"), "{running}");
+    assert!(running.contains("ip address 10.20.0.1/24"), "{running}");
+}
+
+#[test]
+fn vm_with_a_broken_config_drive_boots_to_a_console_with_an_empty_configuration() {
+    require();
+    let dir = tempfile::tempdir().unwrap();
+    let disk = overlay(dir.path(), "broken.qcow2");
+    let drive = config_drive(dir.path(), "broken", "hostname broken\nvlan 5000\n");
+    let mut vm = Vm::boot(dir.path(), &disk, Some(&drive), &[], 1);
+    let before = vm
+        .console
+        .expect("running with an empty configuration", BOOT_TIMEOUT);
+    assert!(
+        before.contains("/etc/roamer/startup-config:2: invalid command at '5000'"),
+        "the console does not show FILE:LINE of the problem:\n{before}"
+    );
+    let boot = vm.wait_ready();
+    println!(
+        "boot with a broken configuration: {:.1} s",
+        boot.as_secs_f64()
+    );
+    vm.console.login("admin", "admin");
+    vm.console.expect("switch#", STEP_TIMEOUT);
+    let running = vm.console.command("switch#", "show running-config");
+    assert!(!running.contains("broken"), "{running}");
+    // The switch stayed up: no restart loop (one roamer start on the console).
+    assert_eq!(
+        vm.console.text().matches("ready profile=").count(),
+        1,
+        "roamer restarted:\n{}",
+        vm.console.text()
+    );
+}
