@@ -10,11 +10,19 @@ command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 command -v ping >/dev/null 2>&1 || need_apt+=(iputils-ping)
 command -v ethtool >/dev/null 2>&1 || need_apt+=(ethtool)
+# The image tests: qemu boots the VM image, xorriso makes its config drives, a Docker engine
+# (started by the test itself) runs the container image.
+command -v xorriso >/dev/null 2>&1 || need_apt+=(xorriso)
+command -v dockerd >/dev/null 2>&1 || need_apt+=(docker.io)
+if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
+    # Debian 12's qemu-system-x86 wants its own qemu-utils (7.2); the machine may carry 10.
+    need_apt+=(qemu-system-x86 'qemu-utils=1:7.2*')
+fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
     echo "== installing ${need_apt[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+    apt-get install -y -qq --no-install-recommends --allow-downgrades "${need_apt[@]}" >/dev/null
 fi
 python3 -c "import scapy" >/dev/null 2>&1 || { echo "== installing scapy"; python3 -m pip install -q scapy; }
 for tool in rustfmt cargo-clippy; do
@@ -29,6 +37,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== fuzz targets build"
 cargo check --manifest-path fuzz/Cargo.toml --quiet
+
+echo "== appliance images (scripts/build-images.sh)"
+scripts/build-images.sh
 
 echo "== cargo test"
 # The status is kept, not acted on at once: the summary is printed also when a test fails.

@@ -246,7 +246,12 @@ impl Vm {
             .stderr(log)
             .spawn()
             .expect("cannot start qemu-system-x86_64");
-        let console = Console::connect(&socket, dir.join(format!("console{run}.log")));
+        // Kept after the test (the scratch directory is not) for a look after a failure.
+        let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "image_vm-{}-console{run}.log",
+            dir.file_name().unwrap().to_string_lossy()
+        ));
+        let console = Console::connect(&socket, log);
         Vm {
             child,
             console,
@@ -459,6 +464,10 @@ fn vm_routes_between_vlans_and_keeps_its_saved_configuration_across_a_reboot() {
     // A clean power-off as root (the debugging account), then a boot without the drive.
     vm.console.login("root", "roamer");
     vm.console.expect("# ", STEP_TIMEOUT);
+    // What the kernel offload backend needs of the guest kernel is there.
+    vm.console
+        .line("modprobe -a 8021q bridge cls_flower && ip link add rvmbr type bridge vlan_filtering 1 && echo OFFLOAD-KERNEL-$((40 + 2))");
+    vm.console.expect("OFFLOAD-KERNEL-42", STEP_TIMEOUT);
     vm.console.line("poweroff");
     vm.wait_poweroff();
     drop(vm);
