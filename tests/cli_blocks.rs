@@ -180,3 +180,23 @@ fn an_exec_batch_ending_inside_an_incomplete_block_is_refused_to_its_caller() {
             .contains("hostname ms3")
     );
 }
+
+/// `exit` outside configuration mode ends the CLI session, as on NX-OS (the VM image's console
+/// login returns to its login prompt); inside configuration mode it leaves the mode.
+#[test]
+fn exit_at_the_exec_prompt_ends_the_session() {
+    let d = Daemon::start(
+        "roamer platform backend sim\nhostname ex\n",
+        "startup-config",
+    );
+    let out = d.cli("configure terminal\nexit\nshow version\nexit\nshow version\n");
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    // The `exit` in configuration mode left the mode; the one at the exec prompt ended the
+    // session: the `show version` after it was not run.
+    assert_eq!(
+        out.stdout.matches("Device name: ex").count(),
+        1,
+        "{}",
+        out.stdout
+    );
+}
