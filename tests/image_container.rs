@@ -270,11 +270,7 @@ fn the_container_image_runs_the_across_subnet_scenario_under_docker() {
     assert!(registered(&site, "10.1.1.5/32", "192.0.2.2"), "{site}");
 
     // The startup configuration is bound read-write, as containerlab binds it: saving works.
-    let startup = lab
-        .file
-        .parent()
-        .unwrap()
-        .join("across-subnet/xtr-a.cfg");
+    let startup = lab.file.parent().unwrap().join("across-subnet/xtr-a.cfg");
     let saved = lab.exec(
         "xtr-a",
         "configure terminal ; hostname xtr-a-saved ; end ; copy running-config startup-config",

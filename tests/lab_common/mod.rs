@@ -119,7 +119,8 @@ impl Lab {
 
     /// `roamer lab exec NODE CMD`: a CLI command on a roamer node, a shell command elsewhere.
     pub fn exec(&self, node: &str, cmd: &str) -> Out {
-        run(self.roamer()
+        run(self
+            .roamer()
             .args(["lab", "exec", "--topo"])
             .arg(&self.file)
             .args([node, cmd]))
@@ -166,7 +167,8 @@ impl Lab {
     }
 
     pub fn move_host(&self, host: &str, to: &str) {
-        let mv = run(self.roamer()
+        let mv = run(self
+            .roamer()
             .args(["lab", "move", "--topo"])
             .arg(&self.file)
             .args([host, "--to", to]));
