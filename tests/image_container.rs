@@ -165,6 +165,39 @@ fn the_container_image_runs_the_across_subnet_scenario_under_docker() {
     );
 
     let d = Dockerd::start();
+    let scratch = tempfile::tempdir().unwrap();
+    let state = scratch.path().join("state");
+    // Errors that say what to do: no engine there, the images not loaded.
+    let tiny = scratch.path().join("tiny.clab.yml");
+    let lab = format!("icx{}", std::process::id());
+    std::fs::write(
+        &tiny,
+        format!(
+            "name: {lab}\ntopology:\n  nodes:\n    a: {{kind: linux, image: alpine:3}}\n    b:\n      kind: linux\n      exec:\n        - ip link set eth1 up\n        - exit 3\n  links:\n    - endpoints: [\"a:eth1\", \"b:eth1\"]\n"
+        ),
+    )
+    .unwrap();
+    let up_tiny = |docker_host: &str| {
+        run(roamer(&state)
+            .env("DOCKER_HOST", docker_host)
+            .args(["lab", "up", "--runtime", "docker"])
+            .arg(&tiny))
+    };
+    let no_engine = up_tiny("unix:///run/roamer-test-docker/nothing-here.sock");
+    assert!(
+        !no_engine.ok && no_engine.stderr.contains("Docker engine is not running"),
+        "{no_engine:?}"
+    );
+    let no_image = up_tiny(&d.host);
+    assert!(
+        !no_image.ok
+            && no_image.stderr.contains("roamer-host:latest")
+            && no_image.stderr.contains("not loaded")
+            && no_image
+                .stderr
+                .contains("scripts/build-images.sh container"),
+        "{no_image:?}"
+    );
     for a in ["roamer-oci.tar", "roamer-host-oci.tar"] {
         let p = images_dir().join(a);
         let loaded = d.ok(&["load", "-i", p.to_str().unwrap()]);
@@ -208,6 +241,33 @@ fn the_container_image_runs_the_across_subnet_scenario_under_docker() {
         "roamer-host:latest",
     ]);
     assert!(host_cmd.contains("sleep infinity"), "{host_cmd}");
+
+    // A lab that fails halfway (an exec line fails after the containers and the link exist)
+    // leaves nothing behind.
+    let half = up_tiny(&d.host);
+    assert!(
+        !half.ok && half.stderr.contains("exec \"exit 3\" failed"),
+        "{half:?}"
+    );
+    assert!(
+        half.stdout
+            .contains("a: image alpine:3 is not loaded; using roamer-host:latest"),
+        "{half:?}"
+    );
+    let left = d.ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("label=containerlab={lab}"),
+        "-q",
+    ]);
+    assert!(left.is_empty(), "containers left after a failed up: {left}");
+    assert!(
+        !netns_list().contains(&format!("clab-{lab}-")),
+        "{}",
+        netns_list()
+    );
+    assert!(!state.join(&lab).exists(), "state left after a failed up");
 
     let lab = Lab::up_with(
         "across-subnet",
