@@ -51,6 +51,10 @@ pub fn check_engine() -> Result<(), RoamerError> {
         Ok(_) => Ok(()),
         Err(RoamerError::Lab(m)) if m.contains("docker CLI") => Err(RoamerError::Lab(m)),
         Err(e) => {
+            let e = match e {
+                RoamerError::Lab(m) => m,
+                other => other.to_string(),
+            };
             let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "the default socket".into());
             Err(lab_err(format!(
                 "the Docker engine is not running or not reachable at {host} (start it: systemctl start docker, or dockerd): {e}"

@@ -154,6 +154,14 @@ pub fn dispatch(args: LabArgs) -> Result<(), RoamerError> {
     }
 }
 
+/// A lab error about one node: `node NODE: WHAT<the error's own message>`.
+fn in_node(node: &str, what: &str, e: RoamerError) -> RoamerError {
+    match e {
+        RoamerError::Lab(m) => lab_err(format!("node {node}: {what}{m}")),
+        other => lab_err(format!("node {node}: {what}{other}")),
+    }
+}
+
 fn lab_err(message: impl Into<String>) -> RoamerError {
     RoamerError::Lab(message.into())
 }
@@ -486,14 +494,14 @@ fn build_docker(topo: &Topology, dir: &Path, st: &mut State) -> Result<(), Roame
             binds,
             tty: !roamer && image != docker::HOST_IMAGE,
         })
-        .map_err(|e| lab_err(format!("node {}: {e}", node.name)))?;
+        .map_err(|e| in_node(&node.name, "", e))?;
         st.containers.push(ContainerState {
             node: node.name.clone(),
             name: node.netns.clone(),
             id: id.clone(),
         });
         st.save(dir)?;
-        let pid = docker::start(&id).map_err(|e| lab_err(format!("node {}: {e}", node.name)))?;
+        let pid = docker::start(&id).map_err(|e| in_node(&node.name, "", e))?;
         docker::link_netns(&node.netns, pid)?;
         st.nodes.push(NodeState {
             name: node.name.clone(),
@@ -522,9 +530,8 @@ fn build_docker(topo: &Topology, dir: &Path, st: &mut State) -> Result<(), Roame
             }
             Role::Linux { exec } => {
                 for line in exec {
-                    docker::exec_line(&node.netns, line).map_err(|e| {
-                        lab_err(format!("node {}: exec {line:?} failed: {e}", node.name))
-                    })?;
+                    docker::exec_line(&node.netns, line)
+                        .map_err(|e| in_node(&node.name, &format!("exec {line:?} failed: "), e))?;
                 }
             }
         }
