@@ -432,7 +432,27 @@ pub fn remove_stale_temporaries(path: &Path) -> Vec<PathBuf> {
 /// Writes `path` so that a crash at any moment leaves either the old or the new file:
 /// a temporary file in the same directory, fsync, rename over the target, fsync the directory.
 /// The file is created with mode [`STARTUP_MODE`], whatever the umask.
+///
+/// A file that is a mount point (containerlab and `docker run -v` bind the startup
+/// configuration as a single file) cannot be renamed over (EBUSY): it is rewritten in place
+/// instead, truncated and written with one write, then fsynced.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    match write_by_rename(path, bytes) {
+        Err(e) if e.kind() == std::io::ErrorKind::ResourceBusy => write_in_place(path, bytes),
+        other => other,
+    }
+}
+
+fn write_in_place(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+fn write_by_rename(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let (dir, prefix) = temporary_prefix(path);
     let tmp = dir.join(format!("{prefix}{}", std::process::id()));

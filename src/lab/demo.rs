@@ -99,7 +99,7 @@ pub fn run(name: &str) -> Result<(), RoamerError> {
         1,
         &format!("building lab {name} (namespaces, veth links, roamer daemons)"),
     );
-    let built = bring_up(&topo_file);
+    let built = bring_up(&topo_file, super::Runtime::Netns);
     let (topo, dir) = match built {
         Ok(x) => x,
         Err(e) => {

@@ -9,6 +9,7 @@
 mod announce;
 pub mod container;
 mod demo;
+mod docker;
 mod migrate;
 pub mod ping;
 mod ready;
@@ -24,7 +25,8 @@ use std::time::{Duration, Instant};
 use clap::{Args, Subcommand};
 
 use crate::error::RoamerError;
-use state::{DaemonState, LinkState, NodeState, State};
+pub use state::Runtime;
+use state::{ContainerState, DaemonState, LinkState, NodeState, State};
 use topology::{Role, Topology};
 
 /// How long a roamer node may take to serve its control socket.
@@ -55,6 +57,10 @@ pub enum LabCommand {
         /// How long to wait for the lab to converge, in seconds.
         #[arg(long, default_value_t = ready::DEFAULT_TIMEOUT.as_secs())]
         timeout: u64,
+        /// Network namespaces and daemons started by roamer, or Docker containers of
+        /// roamer:latest (and roamer-host:latest for linux nodes) as containerlab runs them.
+        #[arg(long, value_enum, default_value_t = Runtime::Netns)]
+        runtime: Runtime,
     },
     /// Check a topology file and every startup configuration it binds; builds nothing.
     Validate {
@@ -114,7 +120,12 @@ pub fn dispatch(args: LabArgs) -> Result<(), RoamerError> {
             file,
             no_wait,
             timeout,
-        } => up(&file, (!no_wait).then(|| Duration::from_secs(timeout))),
+            runtime,
+        } => up(
+            &file,
+            (!no_wait).then(|| Duration::from_secs(timeout)),
+            runtime,
+        ),
         LabCommand::Validate { file } => validate(&file),
         LabCommand::Down { file } => down(&file),
         LabCommand::Exec {
@@ -140,6 +151,14 @@ pub fn dispatch(args: LabArgs) -> Result<(), RoamerError> {
                 std::process::exit(1)
             }
         }
+    }
+}
+
+/// A lab error about one node: `node NODE: WHAT<the error's own message>`.
+fn in_node(node: &str, what: &str, e: RoamerError) -> RoamerError {
+    match e {
+        RoamerError::Lab(m) => lab_err(format!("node {node}: {what}{m}")),
+        other => lab_err(format!("node {node}: {what}{other}")),
     }
 }
 
@@ -180,29 +199,49 @@ fn ip(args: &[&str]) -> Result<String, RoamerError> {
 
 /// Builds the lab; with `wait`, returns once it has converged (or fails after that long,
 /// saying what is missing; the lab stays up).
-pub fn up(file: &Path, wait: Option<Duration>) -> Result<(), RoamerError> {
-    let (topo, dir) = bring_up(file)?;
+pub fn up(file: &Path, wait: Option<Duration>, runtime: Runtime) -> Result<(), RoamerError> {
+    let (topo, dir) = bring_up(file, runtime)?;
+    let st = State::load(&dir)?.ok_or_else(|| lab_err("the lab's state vanished"))?;
     println!(
         "lab {}: {} node(s), {} link(s) up",
         topo.lab,
         topo.nodes.len(),
         topo.links.len()
     );
-    for n in &topo.nodes {
-        match &n.role {
-            Role::Roamer { .. } => println!(
-                "  {:<10} {}  roamer  socket {}  log {}",
+    for n in &st.nodes {
+        let container = st.containers.iter().find(|c| c.node == n.name);
+        let what = if n.socket.is_some() {
+            "roamer"
+        } else {
+            "linux"
+        };
+        match (container, &n.socket) {
+            (Some(c), Some(socket)) => println!(
+                "  {:<10} {}  {what}  container {}  socket {}  logs: docker logs {}",
                 n.name,
                 n.netns,
-                dir.join(format!("{}.sock", n.name)).display(),
+                c.id.get(..12).unwrap_or(&c.id),
+                socket.display(),
+                c.name
+            ),
+            (Some(c), None) => println!(
+                "  {:<10} {}  {what}  container {}",
+                n.name,
+                n.netns,
+                c.id.get(..12).unwrap_or(&c.id)
+            ),
+            (None, Some(socket)) => println!(
+                "  {:<10} {}  {what}  socket {}  log {}",
+                n.name,
+                n.netns,
+                socket.display(),
                 dir.join(format!("{}.log", n.name)).display()
             ),
-            Role::Linux { .. } => println!("  {:<10} {}  linux", n.name, n.netns),
+            (None, None) => println!("  {:<10} {}  {what}", n.name, n.netns),
         }
     }
     if let Some(timeout) = wait {
         let _ = std::io::stdout().flush();
-        let st = State::load(&dir)?.ok_or_else(|| lab_err("the lab's state vanished"))?;
         ready::wait(&st, timeout)?;
     }
     Ok(())
@@ -244,7 +283,7 @@ pub fn validate(file: &Path) -> Result<(), RoamerError> {
 }
 
 /// Builds the lab of a topology file; on failure, whatever was created is removed again.
-fn bring_up(file: &Path) -> Result<(Topology, PathBuf), RoamerError> {
+fn bring_up(file: &Path, runtime: Runtime) -> Result<(Topology, PathBuf), RoamerError> {
     let topo = topology::load(file)?;
     // Every startup configuration is checked before anything is created.
     let catalogue = roamer_hal::Catalogue::builtin()?;
@@ -270,8 +309,14 @@ fn bring_up(file: &Path) -> Result<(Topology, PathBuf), RoamerError> {
         nodes: Vec::new(),
         links: Vec::new(),
         daemons: Vec::new(),
+        runtime,
+        containers: Vec::new(),
     };
-    match build(&topo, &dir, &mut st) {
+    let built = match runtime {
+        Runtime::Netns => build(&topo, &dir, &mut st),
+        Runtime::Docker => build_docker(&topo, &dir, &mut st),
+    };
+    match built {
         Ok(()) => Ok((topo, dir)),
         Err(e) => {
             if let Err(clean) = teardown(&st, &dir) {
@@ -308,6 +353,33 @@ fn build(topo: &Topology, dir: &Path, st: &mut State) -> Result<(), RoamerError>
         st.save(dir)?;
         ip(&["-n", &node.netns, "link", "set", "lo", "up"])?;
     }
+    make_links(topo, dir, st)?;
+    let exe = std::env::current_exe()
+        .map_err(|e| lab_err(format!("cannot find the roamer binary: {e}")))?;
+    for node in &topo.nodes {
+        match &node.role {
+            Role::Roamer { config, exec } => {
+                start_daemon(node, &topo.links, config, &exe, dir, st)?;
+                if !exec.is_empty() {
+                    crate::client::exec(&dir.join(format!("{}.sock", node.name)), exec)
+                        .map_err(|e| lab_err(format!("node {}: exec failed: {e}", node.name)))?;
+                }
+            }
+            Role::Linux { exec } => {
+                for line in exec {
+                    run("ip", &["netns", "exec", &node.netns, "sh", "-c", line]).map_err(|e| {
+                        lab_err(format!("node {}: exec {line:?} failed: {e}", node.name))
+                    })?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One veth pair per link, each end moved into its node's namespace and named there, as
+/// containerlab makes them; each recorded as soon as it exists.
+fn make_links(topo: &Topology, dir: &Path, st: &mut State) -> Result<(), RoamerError> {
     let netns = |name: &str| -> Result<String, RoamerError> {
         topo.node(name)
             .map(|n| n.netns.clone())
@@ -347,27 +419,152 @@ fn build(topo: &Topology, dir: &Path, st: &mut State) -> Result<(), RoamerError>
             ip(&["-n", ns, "link", "set", iface, "up"])?;
         }
     }
-    let exe = std::env::current_exe()
-        .map_err(|e| lab_err(format!("cannot find the roamer binary: {e}")))?;
+    Ok(())
+}
+
+/// The number of data interfaces a node gets, as containerlab counts them for `CLAB_INTFS`;
+/// `None` when one of its links is not named `ethN` (nothing is waited for then).
+fn clab_intfs(node: &str, topo_links: &[topology::Link]) -> Option<usize> {
+    let ends: Vec<&str> = topo_links
+        .iter()
+        .flat_map(|l| [&l.a, &l.b])
+        .filter(|e| e.node == node)
+        .map(|e| e.iface.as_str())
+        .collect();
+    ends.iter()
+        .all(|i| i.starts_with("eth"))
+        .then_some(ends.len())
+}
+
+/// `--runtime docker`: one container per node (see [`docker`]), recorded as soon as it is
+/// created; its namespace linked at /run/netns; then the links; then the roamer nodes' sockets
+/// are waited for and the exec lines run inside the containers.
+fn build_docker(topo: &Topology, dir: &Path, st: &mut State) -> Result<(), RoamerError> {
+    docker::check_engine()?;
+    // Everything is checked before anything is created.
+    let mut images = Vec::new();
     for node in &topo.nodes {
+        images.push(match &node.role {
+            Role::Roamer { .. } => docker::roamer_image(&node.name, &node.image)?,
+            Role::Linux { .. } => docker::linux_image(&node.name, &node.image)?,
+        });
+        if std::fs::symlink_metadata(Path::new("/run/netns").join(&node.netns)).is_ok() {
+            return Err(lab_err(format!(
+                "node {}: network namespace {} exists already (another lab, or containerlab?)",
+                node.name, node.netns
+            )));
+        }
+        if docker::exists(&node.netns) {
+            return Err(lab_err(format!(
+                "node {}: a container named {} exists already (another lab, or containerlab?)",
+                node.name, node.netns
+            )));
+        }
+    }
+    let mut note = None;
+    let privileges = docker::privilege_args(&mut note);
+    if let Some(note) = note {
+        println!("  {note}");
+    }
+    let mut ids = Vec::new();
+    for (node, image) in topo.nodes.iter().zip(&images) {
+        let mut binds = Vec::new();
+        let mut socket = None;
+        if let Role::Roamer { config, .. } = &node.role {
+            // The daemon's /run/roamer: its control socket, reachable from here.
+            let run_dir = dir.join(&node.name);
+            std::fs::create_dir_all(&run_dir)
+                .map_err(|e| lab_err(format!("cannot create {}: {e}", run_dir.display())))?;
+            socket = Some(run_dir.join("roamer.sock"));
+            binds.push((config.clone(), container::STARTUP_CONFIG));
+            binds.push((run_dir, "/run/roamer"));
+        }
+        let roamer = socket.is_some();
+        let id = docker::create(&docker::Spec {
+            lab: &topo.lab,
+            node: &node.name,
+            name: &node.netns,
+            image,
+            privileges: &privileges,
+            intfs: if roamer {
+                clab_intfs(&node.name, &topo.links)
+            } else {
+                None
+            },
+            binds,
+            tty: !roamer && image != docker::HOST_IMAGE,
+        })
+        .map_err(|e| in_node(&node.name, "", e))?;
+        st.containers.push(ContainerState {
+            node: node.name.clone(),
+            name: node.netns.clone(),
+            id: id.clone(),
+        });
+        st.save(dir)?;
+        let pid = docker::start(&id).map_err(|e| in_node(&node.name, "", e))?;
+        docker::link_netns(&node.netns, pid)?;
+        st.nodes.push(NodeState {
+            name: node.name.clone(),
+            netns: node.netns.clone(),
+            socket,
+            startup_config: match &node.role {
+                Role::Roamer { config, .. } => Some(config.clone()),
+                Role::Linux { .. } => None,
+            },
+        });
+        st.save(dir)?;
+        ids.push(id);
+    }
+    make_links(topo, dir, st)?;
+    for ((node, id), ns) in topo.nodes.iter().zip(&ids).zip(st.nodes.clone()) {
         match &node.role {
-            Role::Roamer { config, exec } => {
-                start_daemon(node, &topo.links, config, &exe, dir, st)?;
+            Role::Roamer { exec, .. } => {
+                let socket = ns
+                    .socket
+                    .ok_or_else(|| lab_err(format!("node {}: no socket", node.name)))?;
+                wait_container_socket(&node.name, id, &socket)?;
                 if !exec.is_empty() {
-                    crate::client::exec(&dir.join(format!("{}.sock", node.name)), exec)
+                    crate::client::exec(&socket, exec)
                         .map_err(|e| lab_err(format!("node {}: exec failed: {e}", node.name)))?;
                 }
             }
             Role::Linux { exec } => {
                 for line in exec {
-                    run("ip", &["netns", "exec", &node.netns, "sh", "-c", line]).map_err(|e| {
-                        lab_err(format!("node {}: exec {line:?} failed: {e}", node.name))
-                    })?;
+                    docker::exec_line(&node.netns, line)
+                        .map_err(|e| in_node(&node.name, &format!("exec {line:?} failed: "), e))?;
                 }
             }
         }
     }
     Ok(())
+}
+
+/// Waits until a roamer container serves its control socket.
+fn wait_container_socket(node: &str, id: &str, socket: &Path) -> Result<(), RoamerError> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let mut next_check = Instant::now();
+    loop {
+        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+            return Ok(());
+        }
+        if Instant::now() >= next_check {
+            if !docker::running(id) {
+                return Err(lab_err(format!(
+                    "node {node}: roamer's container exited before it was ready:\n{}",
+                    docker::logs(id)
+                )));
+            }
+            next_check += Duration::from_secs(1);
+        }
+        if Instant::now() > deadline {
+            return Err(lab_err(format!(
+                "node {node}: roamer not ready after {}s:\n{}",
+                READY_TIMEOUT.as_secs(),
+                docker::logs(id)
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn start_daemon(
@@ -398,14 +595,8 @@ fn start_daemon(
         .arg(&socket);
     // As containerlab does: the number of data interfaces the daemon is to wait for (here
     // they are all attached already; only ethN names count).
-    let ends: Vec<&str> = topo_links
-        .iter()
-        .flat_map(|l| [&l.a, &l.b])
-        .filter(|e| e.node == node.name)
-        .map(|e| e.iface.as_str())
-        .collect();
-    if ends.iter().all(|i| i.starts_with("eth")) {
-        command.env(container::CLAB_INTFS, ends.len().to_string());
+    if let Some(n) = clab_intfs(&node.name, topo_links) {
+        command.env(container::CLAB_INTFS, n.to_string());
     }
     let mut child = command
         .stdin(Stdio::null())
@@ -463,10 +654,16 @@ pub fn down(file: &Path) -> Result<(), RoamerError> {
     Ok(())
 }
 
-/// Removes what the state lists: daemons (by PID, checked to be ours), veth ends still in the
-/// root namespace, namespaces (their interfaces go with them), then the state directory.
+/// Removes what the state lists: containers (by ID), daemons (by PID, checked to be ours), veth
+/// ends still in the root namespace, namespaces (their interfaces go with them) or the links to
+/// the containers' namespaces, then the state directory.
 fn teardown(st: &State, dir: &Path) -> Result<(), RoamerError> {
     let mut problems = Vec::new();
+    for c in st.containers.iter().rev() {
+        if let Err(e) = docker::remove(&c.id) {
+            problems.push(format!("container {}: {e}", c.name));
+        }
+    }
     for d in &st.daemons {
         stop_daemon(d);
     }
@@ -481,9 +678,14 @@ fn teardown(st: &State, dir: &Path) -> Result<(), RoamerError> {
         }
     }
     for n in &st.nodes {
-        if Path::new("/run/netns").join(&n.netns).exists()
-            && let Err(e) = ip(&["netns", "del", &n.netns])
-        {
+        let result = match st.runtime {
+            Runtime::Netns if Path::new("/run/netns").join(&n.netns).exists() => {
+                ip(&["netns", "del", &n.netns]).map(drop)
+            }
+            Runtime::Netns => Ok(()),
+            Runtime::Docker => docker::unlink_netns(&n.netns),
+        };
+        if let Err(e) = result {
             problems.push(e.to_string());
         }
     }
@@ -566,10 +768,15 @@ pub fn exec(topo: Option<&Path>, node: &str, command: &[String]) -> Result<(), R
     match &n.socket {
         Some(socket) => crate::client::exec(socket, &[line]),
         None => {
-            let status = Command::new("ip")
-                .args(["netns", "exec", &n.netns, "sh", "-c", &line])
-                .status()
-                .map_err(|e| lab_err(format!("cannot run ip netns exec: {e}")))?;
+            let container = st.containers.iter().find(|c| c.node == n.name);
+            let status = match container {
+                // Inside the container, with its own tools.
+                Some(c) => docker::exec_interactive(&c.name, &line)?,
+                None => Command::new("ip")
+                    .args(["netns", "exec", &n.netns, "sh", "-c", &line])
+                    .status()
+                    .map_err(|e| lab_err(format!("cannot run ip netns exec: {e}")))?,
+            };
             let _ = std::io::stdout().flush();
             match status.code() {
                 Some(0) => Ok(()),

@@ -14,6 +14,33 @@ pub struct State {
     pub nodes: Vec<NodeState>,
     pub links: Vec<LinkState>,
     pub daemons: Vec<DaemonState>,
+    /// How the nodes run: network namespaces with daemons started by roamer (`netns`, the
+    /// default, also for state files written before there was a choice) or containers.
+    #[serde(default)]
+    pub runtime: Runtime,
+    /// The containers of a `docker` lab, recorded as soon as each is created.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<ContainerState>,
+}
+
+/// `roamer lab up --runtime`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Runtime {
+    /// One network namespace per node, roamer daemons started by `roamer lab` (no Docker).
+    #[default]
+    Netns,
+    /// One Docker container per node (roamer:latest, roamer-host:latest), as containerlab runs
+    /// them; needs a running Docker engine and the images loaded.
+    Docker,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerState {
+    pub node: String,
+    /// `clab-LAB-NODE`, as containerlab names it.
+    pub name: String,
+    pub id: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -104,6 +104,9 @@ pub struct Node {
     pub name: String,
     /// The network namespace, named as containerlab names the container (`clab-LAB-NODE`).
     pub netns: String,
+    /// The node's image as the topology gives it (own, its kind's or the defaults'); empty
+    /// when none is given.
+    pub image: String,
     pub role: Role,
 }
 
@@ -232,6 +235,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Topology, RoamerError> {
         nodes.push(Node {
             name: name.clone(),
             netns: format!("{prefix}{name}"),
+            image,
             role,
         });
     }

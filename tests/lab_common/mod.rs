@@ -46,6 +46,8 @@ pub struct Lab {
     pub name: String,
     pub file: PathBuf,
     pub state: PathBuf,
+    /// Extra environment of every `roamer lab` command (e.g. DOCKER_HOST).
+    env: Vec<(String, String)>,
     up_output: String,
     _tmp: tempfile::TempDir,
 }
@@ -54,6 +56,12 @@ impl Lab {
     /// Copies `images/containerlab/SCENARIO.clab.yml` and its configurations, renames the lab
     /// `TAG<pid>`, brings it up.
     pub fn up(scenario: &str, tag: &str) -> Lab {
+        Lab::up_with(scenario, tag, &[], &[])
+    }
+
+    /// As [`Lab::up`], with extra `lab up` arguments (e.g. `--runtime docker`) and an extra
+    /// environment for every `roamer lab` command.
+    pub fn up_with(scenario: &str, tag: &str, args: &[&str], env: &[(&str, &str)]) -> Lab {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/containerlab");
         let tmp = tempfile::tempdir().unwrap();
         let name = format!("{tag}{}", std::process::id());
@@ -79,10 +87,14 @@ impl Lab {
             name,
             file,
             state: tmp.path().join("state"),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             up_output: String::new(),
             _tmp: tmp,
         };
-        let up = run(roamer(&lab.state).args(["lab", "up"]).arg(&lab.file));
+        let up = run(lab.roamer().args(["lab", "up"]).args(args).arg(&lab.file));
         assert!(up.ok, "lab up: {}{}", up.stdout, up.stderr);
         // `lab up` returns once the lab has converged, one status line per roamer node.
         assert!(
@@ -94,13 +106,21 @@ impl Lab {
         lab
     }
 
+    /// `roamer` with this lab's state directory and environment.
+    pub fn roamer(&self) -> Command {
+        let mut c = roamer(&self.state);
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
+        c
+    }
+
     pub fn netns(&self, node: &str) -> String {
         format!("clab-{}-{node}", self.name)
     }
 
     /// `roamer lab exec NODE CMD`: a CLI command on a roamer node, a shell command elsewhere.
     pub fn exec(&self, node: &str, cmd: &str) -> Out {
-        run(roamer(&self.state)
+        run(self
+            .roamer()
             .args(["lab", "exec", "--topo"])
             .arg(&self.file)
             .args([node, cmd]))
@@ -147,7 +167,8 @@ impl Lab {
     }
 
     pub fn move_host(&self, host: &str, to: &str) {
-        let mv = run(roamer(&self.state)
+        let mv = run(self
+            .roamer()
             .args(["lab", "move", "--topo"])
             .arg(&self.file)
             .args([host, "--to", to]));
@@ -198,7 +219,7 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        let down = run(roamer(&self.state).args(["lab", "down"]).arg(&self.file));
+        let down = run(self.roamer().args(["lab", "down"]).arg(&self.file));
         let left = netns_list();
         let prefix = format!("clab-{}-", self.name);
         if !std::thread::panicking() {
