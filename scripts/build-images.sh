@@ -34,6 +34,10 @@ need qemu-img qemu-utils
 [ -e /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx ip || need_apt+=(busybox-static)
 need ip iproute2
 need sha256sum coreutils
+need python3 python3
+need readelf binutils
+need strip binutils
+need dash dash
 if [ "${#need_apt[@]}" -gt 0 ]; then
     echo "== installing ${need_apt[*]}"
     export DEBIAN_FRONTEND=noninteractive
