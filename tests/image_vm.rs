@@ -265,6 +265,15 @@ impl Vm {
         self.started.elapsed()
     }
 
+    /// Waits for roamer's `ready` line, prints the boot time, logs in as admin and waits for
+    /// the CLI's `prompt`.
+    fn admin_cli(&mut self, boot_name: &str, prompt: &str) {
+        let boot = self.wait_ready();
+        println!("{boot_name}: {:.1} s", boot.as_secs_f64());
+        self.console.login("admin", "admin");
+        self.console.expect(prompt, STEP_TIMEOUT);
+    }
+
     /// Waits for qemu to end by itself (the guest powered off).
     fn wait_poweroff(&mut self) {
         let child = &mut self.child;
@@ -474,13 +483,7 @@ fn vm_routes_between_vlans_and_keeps_its_saved_configuration_across_a_reboot() {
 
     let mut vm = Vm::boot(dir.path(), &disk, None, &[], 2);
     vm.console.expect("no config drive", BOOT_TIMEOUT);
-    let boot = vm.wait_ready();
-    println!(
-        "second boot, without the config drive: {:.1} s",
-        boot.as_secs_f64()
-    );
-    vm.console.login("admin", "admin");
-    vm.console.expect("vsw2#", STEP_TIMEOUT);
+    vm.admin_cli("second boot, without the config drive", "vsw2#");
     let running = vm.console.command("vsw2#", "show running-config");
     assert!(running.contains("hostname vsw2"), "{running}");
     assert!(running.contains("ip address 10.20.0.1/24"), "{running}");
@@ -500,13 +503,7 @@ fn vm_with_a_broken_config_drive_boots_to_a_console_with_an_empty_configuration(
         before.contains("/etc/roamer/startup-config:2: invalid command at '5000'"),
         "the console does not show FILE:LINE of the problem:\n{before}"
     );
-    let boot = vm.wait_ready();
-    println!(
-        "boot with a broken configuration: {:.1} s",
-        boot.as_secs_f64()
-    );
-    vm.console.login("admin", "admin");
-    vm.console.expect("switch#", STEP_TIMEOUT);
+    vm.admin_cli("boot with a broken configuration", "switch#");
     let running = vm.console.command("switch#", "show running-config");
     assert!(!running.contains("broken"), "{running}");
     // The switch stayed up: no restart loop (one roamer start on the console).
