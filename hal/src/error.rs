@@ -91,4 +91,29 @@ pub enum HalError {
 
     #[error("{backend} backend: {detail}")]
     Backend { backend: String, detail: String },
+
+    /// An operation outside table programming (a forwarding trace, …) that this backend does
+    /// not offer.
+    #[error("{operation} is not supported by the {backend} backend: {reason}")]
+    NotSupported {
+        operation: &'static str,
+        backend: String,
+        reason: &'static str,
+    },
+
+    /// The data path did not take or did not answer a request in time.
+    #[error("data path not answering: the {backend} backend {detail} ({operation})")]
+    NotAnswering {
+        backend: String,
+        operation: &'static str,
+        detail: &'static str,
+    },
+
+    /// A failure injected on purpose by the chaos backend.
+    #[error("{backend} backend: injected failure of {operation}{}", table.map(|t| format!(" on the {t} table")).unwrap_or_default())]
+    Injected {
+        backend: String,
+        operation: &'static str,
+        table: Option<TableKind>,
+    },
 }
