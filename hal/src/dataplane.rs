@@ -136,6 +136,12 @@ pub trait DataPlane: Backend + PacketIo {
     }
 }
 
+impl std::fmt::Debug for dyn DataPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DataPlane({})", self.name())
+    }
+}
+
 impl<T: Backend + ?Sized> Backend for Box<T> {
     fn name(&self) -> &str {
         (**self).name()

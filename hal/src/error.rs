@@ -117,3 +117,19 @@ pub enum HalError {
         table: Option<TableKind>,
     },
 }
+
+impl HalError {
+    /// Whether trying the same operation again later may succeed with nothing else changed:
+    /// a data path that did not answer, an I/O or backend failure, an injected one. A full
+    /// table, an unsupported operation or a refused card stay so until the configuration
+    /// changes.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            HalError::NotAnswering { .. }
+                | HalError::Injected { .. }
+                | HalError::Io { .. }
+                | HalError::Backend { .. }
+        )
+    }
+}
