@@ -12,8 +12,8 @@ use roamer_control::config::Config;
 use roamer_control::reconcile::{self, port_bindings};
 use roamer_hal::{
     Accounted, Backend, BackendKind, CapacityScope, DataPlane, HalError, HalEvent, InjectTarget,
-    Learned, Notifier, OpAction, PacketIo, PortId, Punt, TableEntry, TableKey, TableKind,
-    TableOp, Trace, Usage, VlanId,
+    Learned, Notifier, OpAction, PacketIo, PortId, Punt, TableEntry, TableKey, TableKind, TableOp,
+    Trace, Usage, VlanId,
 };
 use roamer_platforms::{PlatformError, PortSpec};
 use tracing::{info, warn};
@@ -249,9 +249,10 @@ impl Dataplane {
                     self.installed.remove(&key);
                 }
                 (OpAction::Add, Err(e @ HalError::Exists { .. })) => {
-                    let held = self.backend.entries(op.kind()).ok().and_then(|rows| {
-                        rows.into_iter().find(|row| row.key() == op.entry.key())
-                    });
+                    let held =
+                        self.backend.entries(op.kind()).ok().and_then(|rows| {
+                            rows.into_iter().find(|row| row.key() == op.entry.key())
+                        });
                     match held {
                         Some(row) => {
                             self.installed.insert(key, row);
@@ -277,7 +278,9 @@ mod tests {
     const SVIS: &str = "hostname chaos\nroamer platform backend sim\nfeature interface-vlan\nvlan 10,20\ninterface Vlan10\n  ip address 10.10.0.1/24\ninterface Vlan20\n  ip address 10.20.0.1/24\nip route 0.0.0.0/0 10.10.0.254\n";
 
     fn cfg(text: &str) -> Config {
-        config::parse(text, Syntax::Cli).expect("test config parses").0
+        config::parse(text, Syntax::Cli)
+            .expect("test config parses")
+            .0
     }
 
     fn chaos(spec: &str) -> (Dataplane, ChaosHandle) {
@@ -326,7 +329,11 @@ mod tests {
         assert_eq!(round.failed, 0, "{round:?}");
         assert!(dp.pending().is_empty());
         assert_eq!(dp.retry_rounds(), 2);
-        assert_eq!(dp.retry_due(Instant::now() + RETRY_MAX * 4), None, "nothing left");
+        assert_eq!(
+            dp.retry_due(Instant::now() + RETRY_MAX * 4),
+            None,
+            "nothing left"
+        );
         assert_tables_match(&dp, &c);
         // A later change starts from what is installed.
         let smaller = cfg(&SVIS.replace("interface Vlan20\n  ip address 10.20.0.1/24\n", ""));
@@ -339,7 +346,9 @@ mod tests {
         let (mut dp, heal) = chaos("fraction=0.4;seed=11");
         let mut text = String::from(SVIS);
         for v in 100..140 {
-            text.push_str(&format!("vlan {v}\ninterface Vlan{v}\n  ip address 10.{v}.0.1/24\n"));
+            text.push_str(&format!(
+                "vlan {v}\ninterface Vlan{v}\n  ip address 10.{v}.0.1/24\n"
+            ));
         }
         let c = cfg(&text);
         let failures = dp.reconcile(&c);
@@ -350,7 +359,11 @@ mod tests {
             at += RETRY_MAX;
             dp.retry_due(at);
             rounds += 1;
-            assert!(rounds < 40, "no convergence: {} pending", dp.pending().len());
+            assert!(
+                rounds < 40,
+                "no convergence: {} pending",
+                dp.pending().len()
+            );
         }
         assert!(heal.injected() >= failures.len() as u64);
         assert_tables_match(&dp, &c);

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use roamer_control::config::{Config, InterfaceName, PortMode};
 use roamer_control::reconcile::port_bindings;
 use roamer_control::show::{ArpRow, InterfaceRow, MacRow, RouteRow};
-use roamer_hal::{Learned, LinkState, L3Interface, NextHop, PortId, Prefix, TableEntry, TableKind};
+use roamer_hal::{L3Interface, Learned, LinkState, NextHop, PortId, Prefix, TableEntry, TableKind};
 
 use crate::dataplane::Dataplane;
 
@@ -70,10 +70,8 @@ pub fn collect(cfg: &Config, dataplane: &Dataplane) -> ShowTables {
         .map(|c| (c.name.clone(), c.value))
         .collect();
     // The daemon's own: refused table operations still to retry, and the retry rounds run.
-    out.counters.push((
-        "table-ops-pending".into(),
-        dataplane.pending().len() as u64,
-    ));
+    out.counters
+        .push(("table-ops-pending".into(), dataplane.pending().len() as u64));
     out.counters
         .push(("table-retry-rounds".into(), dataplane.retry_rounds()));
     let rows = |kind: TableKind, out: &mut ShowTables| {

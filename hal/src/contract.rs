@@ -8,8 +8,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::HalError;
 use crate::backend::Backend;
-use crate::dataplane::{DataPlane, LearnedMac};
 use crate::capacity::{Accounted, CapacityScope};
+use crate::dataplane::{DataPlane, LearnedMac};
 use crate::table::{L3Interface, Locator, NegativeAction, NextHop, TableEntry, TableKind, TableOp};
 use crate::types::{Iid, Mac, PortId, Prefix, VlanId};
 
@@ -346,7 +346,11 @@ pub fn learned_reflects_the_tables<D: DataPlane>(mut d: D) {
     let mut ports: Vec<_> = learned.links.iter().map(|l| l.port).collect();
     ports.sort();
     ports.dedup();
-    assert_eq!(ports.len(), learned.links.len(), "[{name}] a port listed twice");
+    assert_eq!(
+        ports.len(),
+        learned.links.len(),
+        "[{name}] a port listed twice"
+    );
 
     let vlan = VlanId::new(10).unwrap_or_else(|_| unreachable_vlan());
     let mac = Mac([0x02, 0, 0, 0, 0x12, 0x34]);
@@ -360,7 +364,11 @@ pub fn learned_reflects_the_tables<D: DataPlane>(mut d: D) {
     let mut added = Vec::new();
     for (kind, e) in [(TableKind::Fdb, &fdb), (TableKind::Neighbor, &neighbor)] {
         if kinds.contains(&kind) {
-            expect_ok(&name, &format!("add {kind}"), &d.apply(&[TableOp::add(e.clone())])[0]);
+            expect_ok(
+                &name,
+                &format!("add {kind}"),
+                &d.apply(&[TableOp::add(e.clone())])[0],
+            );
             added.push(e.clone());
         }
     }
@@ -376,10 +384,10 @@ pub fn learned_reflects_the_tables<D: DataPlane>(mut d: D) {
             age_ms: 0,
         };
         assert!(
-            learned
-                .macs
-                .iter()
-                .any(|m| LearnedMac { age_ms: 0, ..m.clone() } == want),
+            learned.macs.iter().any(|m| LearnedMac {
+                age_ms: 0,
+                ..m.clone()
+            } == want),
             "[{name}] static MAC not in learned: {:?}",
             learned.macs
         );

@@ -125,8 +125,7 @@ pub trait DataPlane: Backend + PacketIo {
     /// Runs a copy of `frame` through the forwarding pipeline as if received on `port`
     /// (tagged `tag`), learning nothing. A backend without a pipeline answers
     /// [`HalError::NotSupported`].
-    fn trace(&self, port: PortId, tag: Option<VlanId>, frame: Vec<u8>)
-    -> Result<Trace, HalError>;
+    fn trace(&self, port: PortId, tag: Option<VlanId>, frame: Vec<u8>) -> Result<Trace, HalError>;
 
     /// Has the data plane call `notify` whenever it queued events or punts. Returns `false`
     /// when the backend queues them synchronously and the caller's polling is enough.
@@ -179,12 +178,7 @@ impl<T: DataPlane + ?Sized> DataPlane for Box<T> {
         (**self).learned()
     }
 
-    fn trace(
-        &self,
-        port: PortId,
-        tag: Option<VlanId>,
-        frame: Vec<u8>,
-    ) -> Result<Trace, HalError> {
+    fn trace(&self, port: PortId, tag: Option<VlanId>, frame: Vec<u8>) -> Result<Trace, HalError> {
         (**self).trace(port, tag, frame)
     }
 

@@ -64,19 +64,25 @@ impl ChaosSpec {
             match key.trim() {
                 "tables" => {
                     for name in value.split(',').map(str::trim) {
-                        let kind = TableKind::deserialize(
-                            IntoDeserializer::<serde::de::value::Error>::into_deserializer(name),
-                        )
+                        let kind = TableKind::deserialize(IntoDeserializer::<
+                            serde::de::value::Error,
+                        >::into_deserializer(
+                            name
+                        ))
                         .map_err(|_| bad(format!("unknown table '{name}'")))?;
                         spec.tables.push(kind);
                     }
                 }
                 "actions" => {
                     for name in value.split(',').map(str::trim) {
-                        let action = OpAction::deserialize(
-                            IntoDeserializer::<serde::de::value::Error>::into_deserializer(name),
-                        )
-                        .map_err(|_| bad(format!("unknown action '{name}' (add, update, remove)")))?;
+                        let action = OpAction::deserialize(IntoDeserializer::<
+                            serde::de::value::Error,
+                        >::into_deserializer(
+                            name
+                        ))
+                        .map_err(|_| {
+                            bad(format!("unknown action '{name}' (add, update, remove)"))
+                        })?;
                         spec.actions.push(action);
                     }
                 }
@@ -192,7 +198,8 @@ impl Chaos {
             return true;
         }
         // 53 random bits as a fraction in [0, 1).
-        self.spec.fraction > 0.0 && ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < self.spec.fraction
+        self.spec.fraction > 0.0
+            && ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < self.spec.fraction
     }
 
     fn injected(&self, operation: &'static str, table: Option<TableKind>) -> HalError {
@@ -335,7 +342,14 @@ mod tests {
         assert_eq!(s.seed, 9);
         assert!(s.reads);
         assert_eq!(s.healthy_when, Some(PathBuf::from("/tmp/x")));
-        for bad in ["tables=fbd", "fraction=2", "seed=x", "actions=drop", "nothing", "colour=red"] {
+        for bad in [
+            "tables=fbd",
+            "fraction=2",
+            "seed=x",
+            "actions=drop",
+            "nothing",
+            "colour=red",
+        ] {
             match ChaosSpec::parse(bad) {
                 Err(PlatformError::ChaosSpec { spec, .. }) => assert_eq!(spec, bad),
                 other => panic!("{bad}: expected ChaosSpec error, got {other:?}"),
@@ -373,11 +387,17 @@ mod tests {
         let (c, h) = Chaos::new(Box::new(SimBackend::default()), spec);
         match c.learned() {
             Err(e @ HalError::NotAnswering { .. }) => {
-                assert!(e.to_string().starts_with("data path not answering: "), "{e}")
+                assert!(
+                    e.to_string().starts_with("data path not answering: "),
+                    "{e}"
+                )
             }
             other => panic!("expected NotAnswering, got {other:?}"),
         }
-        assert!(matches!(c.entries(TableKind::Vlan), Err(HalError::Injected { .. })));
+        assert!(matches!(
+            c.entries(TableKind::Vlan),
+            Err(HalError::Injected { .. })
+        ));
         h.set_healthy(true);
         assert!(c.learned().is_ok());
     }
@@ -401,7 +421,10 @@ mod tests {
         };
         let a = run(7);
         let failed = a.iter().filter(|f| **f).count();
-        assert!((200..400).contains(&failed), "{failed} of 1000 failed at 0.3");
+        assert!(
+            (200..400).contains(&failed),
+            "{failed} of 1000 failed at 0.3"
+        );
         assert_eq!(a, run(7), "same seed, same failures");
         assert_ne!(a, run(8), "another seed, other failures");
     }

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use roamer_hal::{
     Backend, Capabilities, DataPlane, HalError, HalEvent, InjectTarget, Learned, LearnedMac,
-    LearnedNeighbor, LinkState, OpAction, PacketIo, PortId, PortLink, Punt, PuntReason,
-    TableEntry, TableKey, TableKind, TableOp, Trace, VlanId,
+    LearnedNeighbor, LinkState, OpAction, PacketIo, PortId, PortLink, Punt, PuntReason, TableEntry,
+    TableKey, TableKind, TableOp, Trace, VlanId,
 };
 
 /// How many frames one direction of a wire holds before it drops (and counts) new ones.

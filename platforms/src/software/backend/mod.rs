@@ -227,7 +227,6 @@ impl SoftwareBackend {
         })
     }
 
-
     fn send(&self, msg: Control) -> Result<(), HalError> {
         let operation = msg.operation();
         self.control
