@@ -197,3 +197,26 @@ fn a_data_path_that_does_not_answer_is_an_error_not_an_empty_table() {
     ok(&d, "show mac address-table");
     assert!(Path::new(&heal_file(&d)).exists());
 }
+
+/// A backend without a forwarding pipeline refuses a trace with its typed error, printed to
+/// the operator, rather than an empty trace.
+#[test]
+fn a_trace_on_a_backend_without_a_pipeline_says_so() {
+    let d = Daemon::start(
+        &format!(
+            "{BASE}vlan 10\ninterface Ethernet1/1\n  switchport\n  switchport access vlan 10\n"
+        ),
+        "startup-config",
+    );
+    let out = d.exec(
+        "show forwarding trace interface Ethernet1/1 src-mac 0200.0000.0001 dst-mac 0200.0000.0002 src-ip 10.0.0.1 dst-ip 10.0.0.2",
+    );
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains(
+            "% forwarding trace is not supported by the sim backend: it has no forwarding pipeline"
+        ),
+        "{}",
+        out.stderr
+    );
+}
