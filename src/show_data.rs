@@ -50,6 +50,7 @@ pub fn collect(cfg: &Config, dataplane: &Dataplane) -> ShowTables {
             vlan: m.vlan.get(),
             mac: m.mac.to_string(),
             dynamic: !m.is_static,
+            age_secs: m.age_ms / 1000,
             port: port_name(m.port),
             gateway: false,
         });
@@ -91,6 +92,7 @@ pub fn collect(cfg: &Config, dataplane: &Dataplane) -> ShowTables {
                 vlan: v.get(),
                 mac: mac.to_string(),
                 dynamic: false,
+                age_secs: 0,
                 port: "sup-eth1(R)".into(),
                 gateway: true,
             });

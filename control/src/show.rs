@@ -78,6 +78,8 @@ pub struct MacRow {
     pub vlan: u16,
     pub mac: String,
     pub dynamic: bool,
+    /// Seconds since a frame from a dynamic address was last seen (0 for static ones).
+    pub age_secs: u64,
     /// The port's interface name, or `sup-eth1(R)` for the router's own MACs.
     pub port: String,
     pub gateway: bool,
@@ -630,9 +632,9 @@ fn mac_table(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError
     for r in ctx.macs {
         let flag = if r.gateway { "G" } else { "*" };
         let (kind, age) = if r.dynamic {
-            ("dynamic", "0")
+            ("dynamic", r.age_secs.to_string())
         } else {
-            ("static", "-")
+            ("static", "-".to_string())
         };
         text.push_str(&format!(
             "{flag} {:>6}     {:<16} {:<8} {:<9} F      F    {}\n",
