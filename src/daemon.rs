@@ -159,7 +159,7 @@ impl State {
     fn commit(&mut self, candidate: Config, plan: PlatformPlan) -> String {
         info!(hostname = %candidate.hostname, "configuration committed");
         self.lisp.prepare(&candidate, &mut self.dataplane);
-        let failures = self.dataplane.reconcile(Some(&self.running), &candidate);
+        let failures = self.dataplane.reconcile(&candidate);
         self.protocols.sync(&candidate, &mut self.dataplane);
         self.lisp.sync(&candidate, &mut self.dataplane);
         self.running = candidate;
@@ -256,6 +256,7 @@ impl State {
             routes: &tables.routes,
             interfaces: &tables.interfaces,
             counters: &tables.counters,
+            dataplane_error: tables.unavailable.as_deref(),
             hsrp: &hsrp,
             lisp_sites: &sites,
             map_cache: &map_cache,

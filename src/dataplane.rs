@@ -1,24 +1,59 @@
-//! The backend the daemon drives, chosen by `platform.backend`, and the configuration's table
-//! entries applied to it.
+//! The data plane the daemon drives, chosen by `platform.backend` and opened by the one
+//! factory ([`roamer_platforms::open`]), and the configuration's table entries applied to it.
+//!
+//! The daemon keeps what is actually installed (the desired entries minus the operations the
+//! backend refused) and retries the difference on its timer ([`Dataplane::retry_due`]), so
+//! that once the backend succeeds again the tables match the configuration.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use roamer_control::config::Config;
 use roamer_control::reconcile::{self, port_bindings};
 use roamer_hal::{
-    Accounted, Backend, BackendKind, CapacityScope, HalEvent, InjectTarget, PacketIo, Punt,
-    TableEntry, Usage,
+    Accounted, Backend, BackendKind, CapacityScope, DataPlane, HalError, HalEvent, InjectTarget,
+    Learned, Notifier, OpAction, PacketIo, PortId, Punt, TableEntry, TableKey, TableKind, TableOp,
+    Trace, Usage, VlanId,
 };
-use roamer_platforms::PlatformError;
-use roamer_platforms::sim::SimBackend;
-use roamer_platforms::software::{
-    AfPacketPort, Learned, PortIo, SoftwareBackend, TapPort, TraceResult,
-};
+use roamer_platforms::{PlatformError, PortSpec};
 use tracing::{info, warn};
 
-/// The running backend, with the capacity of the admitted cards enforced in front of it.
+/// First wait before a retry of refused table operations; doubled after every round that
+/// installed nothing, up to [`RETRY_MAX`]. Only transient failures
+/// ([`HalError::is_transient`]: a data path not answering, an injected failure) start the
+/// timer; a full table or an unsupported operation is tried again at the next configuration
+/// change.
+pub const RETRY_FIRST: Duration = Duration::from_secs(1);
+pub const RETRY_MAX: Duration = Duration::from_secs(4);
+
+type Key = (TableKind, TableKey);
+
+/// The running data plane, with the capacity of the admitted cards enforced in front of it.
 #[derive(Debug)]
-pub enum Dataplane {
-    Sim(Accounted<SimBackend>),
-    Software(Accounted<SoftwareBackend>),
+pub struct Dataplane {
+    backend: Accounted<Box<dyn DataPlane>>,
+    /// What the configuration wants in the tables.
+    desired: Vec<TableEntry>,
+    /// What is in the tables as far as the daemon knows: every operation that succeeded.
+    installed: BTreeMap<Key, TableEntry>,
+    retry: Retry,
+}
+
+#[derive(Debug)]
+struct Retry {
+    /// When the next round is due; `None` while nothing is pending.
+    due: Option<Instant>,
+    wait: Duration,
+    /// Rounds run since the daemon started.
+    rounds: u64,
+}
+
+/// What one retry round did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryRound {
+    pub round: u64,
+    pub ops: usize,
+    pub failed: usize,
 }
 
 impl Dataplane {
@@ -28,158 +63,326 @@ impl Dataplane {
         cfg: &Config,
         scopes: Vec<CapacityScope>,
     ) -> Result<Dataplane, PlatformError> {
-        match kind {
-            BackendKind::Sim => Ok(Dataplane::Sim(Accounted::new(
-                SimBackend::default(),
-                scopes,
-            ))),
-            BackendKind::Software => {
-                let mut ports: Vec<(roamer_hal::PortId, Box<dyn PortIo>)> = Vec::new();
-                for b in port_bindings(cfg) {
-                    // `tap:NAME` creates a TAP device (vnet-hdr offloads); anything else is an
-                    // existing interface taken over with AF_PACKET.
-                    let port: Box<dyn PortIo> = match b.device.strip_prefix("tap:") {
-                        Some(name) => Box::new(TapPort::create(name)?),
-                        None => match AfPacketPort::open(&b.device) {
-                            Ok(port) => Box::new(port),
-                            // A port without its device does not keep the switch from starting:
-                            // it is down ("Link not present") until the device appears.
-                            Err(PlatformError::NoSuchInterface { .. }) => {
-                                warn!(
-                                    interface = %b.name,
-                                    device = %b.device,
-                                    "no such device yet: port down (Link not present) until it appears"
-                                );
-                                Box::new(AfPacketPort::absent(&b.device, &Default::default())?)
-                            }
-                            Err(e) => return Err(e),
-                        },
-                    };
-                    info!(interface = %b.name, device = %b.device, "port attached");
-                    ports.push((b.id, port));
-                }
-                let backend =
-                    SoftwareBackend::start(ports, Default::default()).map_err(|source| {
-                        PlatformError::PortIo {
-                            port: "data path".into(),
-                            op: "start",
-                            source,
-                        }
-                    })?;
-                Ok(Dataplane::Software(Accounted::new(backend, scopes)))
-            }
-            BackendKind::Kernel => Err(PlatformError::BackendUnavailable {
-                backend: kind,
-                reason: "this build of roamer offers the sim and software backends",
-            }),
+        let ports: Vec<PortSpec> = port_bindings(cfg)
+            .into_iter()
+            .map(|b| PortSpec {
+                id: b.id,
+                name: b.name.to_string(),
+                device: b.device,
+            })
+            .collect();
+        let opened = roamer_platforms::open(kind, &ports)?;
+        // A chaos wrapper (ROAMER_CHAOS) is healed from outside through its `healthy-when`
+        // file; the daemon needs no handle on it.
+        Ok(Dataplane::new(opened.dataplane, scopes))
+    }
+
+    /// Wraps an opened data plane (for tests: any `DataPlane`).
+    pub fn new(backend: Box<dyn DataPlane>, scopes: Vec<CapacityScope>) -> Dataplane {
+        Dataplane {
+            backend: Accounted::new(backend, scopes),
+            desired: Vec::new(),
+            installed: BTreeMap::new(),
+            retry: Retry {
+                due: None,
+                wait: RETRY_FIRST,
+                rounds: 0,
+            },
         }
     }
 
     pub fn backend(&mut self) -> &mut dyn Backend {
-        match self {
-            Dataplane::Sim(b) => b,
-            Dataplane::Software(b) => b,
-        }
+        &mut self.backend
     }
 
     pub fn name(&self) -> &str {
-        match self {
-            Dataplane::Sim(b) => b.name(),
-            Dataplane::Software(b) => b.name(),
-        }
+        self.backend.name()
     }
 
     pub fn usage(&self) -> Vec<Usage> {
-        match self {
-            Dataplane::Sim(b) => b.usage(),
-            Dataplane::Software(b) => b.usage(),
-        }
+        self.backend.usage()
     }
 
-    /// What the data path learned (software backend only).
-    pub fn learned(&self) -> Option<Learned> {
-        match self {
-            Dataplane::Sim(_) => None,
-            Dataplane::Software(b) => b.inner().learned().ok(),
-        }
+    /// What the data path learned; an error when it does not answer.
+    pub fn learned(&self) -> Result<Learned, HalError> {
+        self.backend.learned()
     }
 
-    /// Traces a frame through the software pipeline; the sim backend has no pipeline.
+    /// Traces a frame through the backend's pipeline; a backend without one says so.
     pub fn trace(
         &self,
-        port: roamer_hal::PortId,
-        tag: Option<roamer_hal::VlanId>,
+        port: PortId,
+        tag: Option<VlanId>,
         frame: Vec<u8>,
-    ) -> Result<TraceResult, String> {
-        match self {
-            Dataplane::Sim(_) => Err("forwarding trace needs the software backend".into()),
-            Dataplane::Software(b) => b.inner().trace(port, tag, frame).map_err(|e| e.to_string()),
-        }
+    ) -> Result<Trace, HalError> {
+        self.backend.trace(port, tag, frame)
     }
 
-    pub fn entries(&self, kind: roamer_hal::TableKind) -> Vec<TableEntry> {
-        match self {
-            Dataplane::Sim(b) => b.entries(kind),
-            Dataplane::Software(b) => b.entries(kind),
-        }
+    pub fn entries(&self, kind: TableKind) -> Result<Vec<TableEntry>, HalError> {
+        self.backend.entries(kind)
     }
 
-    pub fn inject(
-        &mut self,
-        target: InjectTarget,
-        frame: &[u8],
-    ) -> Result<(), roamer_hal::HalError> {
-        match self {
-            Dataplane::Sim(b) => b.inject(target, frame),
-            Dataplane::Software(b) => b.inject(target, frame),
-        }
+    pub fn inject(&mut self, target: InjectTarget, frame: &[u8]) -> Result<(), HalError> {
+        self.backend.inject(target, frame)
     }
 
-    /// Has the data path call `notify` when it queued events or punts (the sim backend queues
-    /// them synchronously and needs no such call).
-    pub fn set_notifier(&mut self, notify: roamer_platforms::software::backend::Notifier) {
-        if let Dataplane::Software(b) = self
-            && let Err(e) = b.inner().set_notifier(notify)
-        {
-            warn!(error = %e, "data-path notifications unavailable: polling only");
+    /// Has the data path call `notify` when it queued events or punts (a backend that queues
+    /// them synchronously needs no such call: the daemon's poll is enough).
+    pub fn set_notifier(&mut self, notify: Notifier) {
+        match self.backend.set_notifier(notify) {
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "data-path notifications unavailable: polling only"),
         }
     }
 
     pub fn drain(&mut self, events: &mut Vec<HalEvent>, punts: &mut Vec<Punt>) {
-        match self {
-            Dataplane::Sim(b) => {
-                b.drain_events(events);
-                b.drain_punts(punts);
-            }
-            Dataplane::Software(b) => {
-                b.drain_events(events);
-                b.drain_punts(punts);
-            }
-        }
+        self.backend.drain_events(events);
+        self.backend.drain_punts(punts);
     }
 
-    /// Moves the tables from the entries of `old` to those of `new`; failures are logged and
-    /// returned as lines for the operator.
-    /// `old` is None when the tables are still empty (at start).
-    pub fn reconcile(&mut self, old: Option<&Config>, new: &Config) -> Vec<String> {
-        let before = old.map(reconcile::desired).unwrap_or_default();
-        let ops = reconcile::diff(&before, &reconcile::desired(new));
+    /// Moves the tables to the entries of `new`, from what is installed; failures are logged
+    /// and returned as lines for the operator, and retried on the timer
+    /// ([`Dataplane::retry_due`]) until they succeed or the configuration no longer wants them.
+    pub fn reconcile(&mut self, new: &Config) -> Vec<String> {
+        self.desired = reconcile::desired(new);
+        self.retry.wait = RETRY_FIRST;
+        let ops = self.pending();
         if ops.is_empty() {
+            self.retry.due = None;
             return Vec::new();
         }
-        let results = self.backend().apply(&ops);
-        let mut failures = Vec::new();
-        for (op, r) in ops.iter().zip(results) {
-            if let Err(e) = r {
-                warn!(op = %op, error = %e, "table operation failed");
-                failures.push(format!("% {op}: {e}"));
-            }
+        let failures = self.apply_tracked(&ops);
+        for (op, e) in &failures {
+            warn!(op = %op, error = %e, "table operation failed");
         }
         info!(
             ops = ops.len(),
             failed = failures.len(),
             "forwarding tables updated"
         );
+        self.schedule(failures.iter().any(|(_, e)| e.is_transient()), false);
         failures
+            .iter()
+            .map(|(op, e)| format!("% {op}: {e}"))
+            .collect()
+    }
+
+    /// The operations that would move the installed tables to the desired ones.
+    pub fn pending(&self) -> Vec<TableOp> {
+        let installed: Vec<TableEntry> = self.installed.values().cloned().collect();
+        reconcile::diff(&installed, &self.desired)
+    }
+
+    /// Runs a retry round when one is due at `now`: applies what is still pending, one log line
+    /// for the round. `None` when no round was due.
+    pub fn retry_due(&mut self, now: Instant) -> Option<RetryRound> {
+        let due = self.retry.due?;
+        if now < due {
+            return None;
+        }
+        let ops = self.pending();
+        if ops.is_empty() {
+            self.retry.due = None;
+            return None;
+        }
+        self.retry.rounds += 1;
+        let failures = self.apply_tracked(&ops);
+        let round = RetryRound {
+            round: self.retry.rounds,
+            ops: ops.len(),
+            failed: failures.len(),
+        };
+        let progress = failures.len() < ops.len();
+        if failures.is_empty() {
+            info!(
+                round = round.round,
+                ops = round.ops,
+                "table operations retried: tables match the configuration"
+            );
+        } else {
+            warn!(
+                round = round.round,
+                ops = round.ops,
+                failed = round.failed,
+                first_error = %failures[0].1,
+                "table operations retried: some still fail"
+            );
+        }
+        self.schedule(failures.iter().any(|(_, e)| e.is_transient()), !progress);
+        Some(round)
+    }
+
+    /// Retry rounds run so far.
+    pub fn retry_rounds(&self) -> u64 {
+        self.retry.rounds
+    }
+
+    fn schedule(&mut self, transient: bool, back_off: bool) {
+        if !transient {
+            self.retry.due = None;
+            self.retry.wait = RETRY_FIRST;
+            return;
+        }
+        if back_off {
+            self.retry.wait = (self.retry.wait * 2).min(RETRY_MAX);
+        } else {
+            self.retry.wait = RETRY_FIRST;
+        }
+        self.retry.due = Some(Instant::now() + self.retry.wait);
+    }
+
+    /// Applies `ops` and records what succeeded in `installed`; returns the failures.
+    ///
+    /// An add refused with `Exists` means a row is there (an earlier attempt that timed out may
+    /// have landed): the backend's row is taken as installed, so the next round updates it if it
+    /// differs. A remove refused with `NotFound` means it is gone.
+    fn apply_tracked(&mut self, ops: &[TableOp]) -> Vec<(TableOp, HalError)> {
+        let results = self.backend.apply(ops);
+        let mut failures = Vec::new();
+        for (op, r) in ops.iter().zip(results) {
+            let key = (op.kind(), op.entry.key());
+            match (op.action, r) {
+                (OpAction::Add | OpAction::Update, Ok(())) => {
+                    self.installed.insert(key, op.entry.clone());
+                }
+                (OpAction::Remove, Ok(())) | (OpAction::Remove, Err(HalError::NotFound { .. })) => {
+                    self.installed.remove(&key);
+                }
+                (OpAction::Add, Err(e @ HalError::Exists { .. })) => {
+                    let held =
+                        self.backend.entries(op.kind()).ok().and_then(|rows| {
+                            rows.into_iter().find(|row| row.key() == op.entry.key())
+                        });
+                    match held {
+                        Some(row) => {
+                            self.installed.insert(key, row);
+                        }
+                        None => failures.push((op.clone(), e)),
+                    }
+                }
+                (_, Err(e)) => failures.push((op.clone(), e)),
+            }
+        }
+        failures
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use roamer_control::config::{self, Syntax};
+    use roamer_platforms::chaos::{Chaos, ChaosHandle, ChaosSpec};
+    use roamer_platforms::sim::SimBackend;
+
+    use super::*;
+
+    const SVIS: &str = "hostname chaos\nroamer platform backend sim\nfeature interface-vlan\nvlan 10,20\ninterface Vlan10\n  ip address 10.10.0.1/24\ninterface Vlan20\n  ip address 10.20.0.1/24\nip route 0.0.0.0/0 10.10.0.254\n";
+
+    fn cfg(text: &str) -> Config {
+        config::parse(text, Syntax::Cli)
+            .expect("test config parses")
+            .0
+    }
+
+    fn chaos(spec: &str) -> (Dataplane, ChaosHandle) {
+        let spec = ChaosSpec::parse(spec).expect("spec");
+        let (c, h) = Chaos::new(Box::new(SimBackend::default()), spec);
+        (Dataplane::new(Box::new(c), Vec::new()), h)
+    }
+
+    /// Every desired entry is in the backend's tables, and nothing else of those tables.
+    fn assert_tables_match(dp: &Dataplane, cfg: &Config) {
+        let want = reconcile::desired(cfg);
+        for kind in TableKind::ALL {
+            let mut w: Vec<&TableEntry> = want.iter().filter(|e| e.kind() == kind).collect();
+            let rows = dp.entries(kind).expect("rows");
+            let mut r: Vec<&TableEntry> = rows.iter().collect();
+            w.sort_by_key(|e| e.key());
+            r.sort_by_key(|e| e.key());
+            assert_eq!(r, w, "{kind}");
+        }
+    }
+
+    #[test]
+    fn refused_ops_are_reported_then_retried_until_the_backend_heals() {
+        let (mut dp, heal) = chaos("tables=router-mac,interface-address");
+        let c = cfg(SVIS);
+        let failures = dp.reconcile(&c);
+        assert!(
+            failures.len() >= 4
+                && failures
+                    .iter()
+                    .all(|f| f.contains("injected failure of add")),
+            "{failures:?}"
+        );
+        let pending = dp.pending().len();
+        assert_eq!(pending, failures.len());
+        let start = Instant::now();
+        assert_eq!(dp.retry_due(start), None, "not due before the first wait");
+        let round = dp
+            .retry_due(start + RETRY_MAX)
+            .expect("a round is due after the wait");
+        assert_eq!((round.ops, round.failed), (pending, pending));
+        heal.set_healthy(true);
+        let round = dp
+            .retry_due(Instant::now() + RETRY_MAX * 2)
+            .expect("still due while ops fail");
+        assert_eq!(round.failed, 0, "{round:?}");
+        assert!(dp.pending().is_empty());
+        assert_eq!(dp.retry_rounds(), 2);
+        assert_eq!(
+            dp.retry_due(Instant::now() + RETRY_MAX * 4),
+            None,
+            "nothing left"
+        );
+        assert_tables_match(&dp, &c);
+        // A later change starts from what is installed.
+        let smaller = cfg(&SVIS.replace("interface Vlan20\n  ip address 10.20.0.1/24\n", ""));
+        assert_eq!(dp.reconcile(&smaller), Vec::<String>::new());
+        assert_tables_match(&dp, &smaller);
+    }
+
+    #[test]
+    fn a_fraction_of_failures_converges_on_the_timer() {
+        let (mut dp, heal) = chaos("fraction=0.4;seed=11");
+        let mut text = String::from(SVIS);
+        for v in 100..140 {
+            text.push_str(&format!(
+                "vlan {v}\ninterface Vlan{v}\n  ip address 10.{v}.0.1/24\n"
+            ));
+        }
+        let c = cfg(&text);
+        let failures = dp.reconcile(&c);
+        assert!(!failures.is_empty(), "0.4 of ~120 ops fails some");
+        let mut at = Instant::now();
+        let mut rounds = 0;
+        while !dp.pending().is_empty() {
+            at += RETRY_MAX;
+            dp.retry_due(at);
+            rounds += 1;
+            assert!(
+                rounds < 40,
+                "no convergence: {} pending",
+                dp.pending().len()
+            );
+        }
+        assert!(heal.injected() >= failures.len() as u64);
+        assert_tables_match(&dp, &c);
+    }
+
+    #[test]
+    fn a_full_table_is_not_retried_on_the_timer() {
+        let mut scope = CapacityScope {
+            name: "slot 3 (TEST)".into(),
+            limits: Default::default(),
+        };
+        scope.limits.insert(TableKind::RouterMac, 1);
+        let mut dp = Dataplane::new(Box::new(SimBackend::default()), vec![scope]);
+        let failures = dp.reconcile(&cfg(SVIS));
+        assert!(
+            failures.iter().any(|f| f.contains("router MAC table full")),
+            "{failures:?}"
+        );
+        assert!(!dp.pending().is_empty());
+        assert_eq!(dp.retry_due(Instant::now() + RETRY_MAX * 8), None);
     }
 }

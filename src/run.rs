@@ -40,7 +40,7 @@ pub fn run(
         &loaded.config,
         loaded.plan.capacity_scopes(),
     )?;
-    for failure in dataplane.reconcile(None, &loaded.config) {
+    for failure in dataplane.reconcile(&loaded.config) {
         warn!("{failure}");
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -128,6 +128,9 @@ async fn serve(
                 }
                 s.protocols.tick(&mut s.dataplane);
                 s.lisp.tick(&mut s.dataplane);
+                // Table operations the backend refused are tried again until the tables match
+                // the configuration (one log line per round, in `retry_due`).
+                s.dataplane.retry_due(std::time::Instant::now());
                 drop(guard);
                 for e in events.drain(..) {
                     match &e {

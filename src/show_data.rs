@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use roamer_control::config::{Config, InterfaceName, PortMode};
 use roamer_control::reconcile::port_bindings;
 use roamer_control::show::{ArpRow, InterfaceRow, MacRow, RouteRow};
-use roamer_hal::{L3Interface, NextHop, PortId, Prefix, TableEntry, TableKind};
+use roamer_hal::{L3Interface, Learned, LinkState, NextHop, PortId, Prefix, TableEntry, TableKind};
 
 use crate::dataplane::Dataplane;
 
@@ -16,6 +16,9 @@ pub struct ShowTables {
     pub routes: Vec<RouteRow>,
     pub interfaces: Vec<InterfaceRow>,
     pub counters: Vec<(String, u64)>,
+    /// The data plane did not give its rows (the first error): the commands that show them
+    /// print it instead of an empty table.
+    pub unavailable: Option<String>,
 }
 
 fn short(name: &InterfaceName) -> String {
@@ -36,68 +39,49 @@ pub fn collect(cfg: &Config, dataplane: &Dataplane) -> ShowTables {
         L3Interface::Port(p) => port_name(p),
     };
     let mut out = ShowTables::default();
-    let learned = dataplane.learned();
-    // What the data path sees of each port's interface (software backend).
-    let link_down: BTreeMap<PortId, roamer_platforms::software::port::Link> = learned
-        .as_ref()
-        .map(|l| l.ports_down.iter().copied().collect())
-        .unwrap_or_default();
-
-    if let Some(learned) = learned {
-        let mut macs = learned.macs.clone();
-        macs.sort_by_key(|(v, m, _, _)| (*v, *m));
-        for (vlan, mac, port, is_static) in macs {
-            out.macs.push(MacRow {
-                vlan: vlan.get(),
-                mac: mac.to_string(),
-                dynamic: !is_static,
-                port: port_name(port),
-                gateway: false,
-            });
-        }
-        let mut neighbors = learned.neighbors.clone();
-        neighbors.sort_by_key(|(i, ip, _, _)| (*ip, *i));
-        for (iface, address, mac, age_ms) in neighbors {
-            out.arp.push(ArpRow {
-                address,
-                age_secs: age_ms / 1000,
-                mac: mac.to_string(),
-                interface: iface_name(iface),
-            });
-        }
-        let c = &learned.counters;
-        for (name, n) in [
-            ("rx", c.rx),
-            ("bridged", c.bridged),
-            ("flooded", c.flooded),
-            ("routed", c.routed),
-            ("originated", c.originated),
-            ("fragmented", c.fragmented),
-            ("segmented", c.segmented),
-            ("tcp-segmented", c.tcp_segmented),
-            ("tcp-segmented-in-software", c.tcp_segmented_in_software),
-            ("tcp-coalesced", c.tcp_coalesced),
-            ("udp-coalesced", c.udp_coalesced),
-            ("udp-segments-received", c.udp_segments_received),
-            ("lisp-encapsulated", c.encapsulated),
-            ("lisp-decapsulated", c.decapsulated),
-            ("punted", c.punted),
-            ("replies", c.replies),
-            ("events-dropped", c.events_dropped),
-            ("link-local-control", c.link_local_control),
-            ("held", c.held),
-            ("held-released", c.released),
-            ("lisp-relayed-away", c.relayed_away),
-        ] {
-            out.counters.push((name.to_string(), n));
-        }
-        let mut drops: Vec<(&&str, &u64)> = c.drops.iter().collect();
-        drops.sort();
-        for (reason, n) in drops {
-            out.counters.push((format!("drop {reason}"), *n));
-        }
+    let learned = dataplane.learned().unwrap_or_else(|e| {
+        out.unavailable.get_or_insert_with(|| e.to_string());
+        Learned::default()
+    });
+    let mut macs = learned.macs.clone();
+    macs.sort_by_key(|m| (m.vlan, m.mac));
+    for m in macs {
+        out.macs.push(MacRow {
+            vlan: m.vlan.get(),
+            mac: m.mac.to_string(),
+            dynamic: !m.is_static,
+            age_secs: m.age_ms / 1000,
+            port: port_name(m.port),
+            gateway: false,
+        });
     }
-    for e in dataplane.entries(TableKind::RouterMac) {
+    let mut neighbors = learned.neighbors.clone();
+    neighbors.sort_by_key(|n| (n.ip, n.iface));
+    for n in neighbors {
+        out.arp.push(ArpRow {
+            address: n.ip,
+            age_secs: n.age_ms / 1000,
+            mac: n.mac.to_string(),
+            interface: iface_name(n.iface),
+        });
+    }
+    out.counters = learned
+        .counters
+        .iter()
+        .map(|c| (c.name.clone(), c.value))
+        .collect();
+    // The daemon's own: refused table operations still to retry, and the retry rounds run.
+    out.counters
+        .push(("table-ops-pending".into(), dataplane.pending().len() as u64));
+    out.counters
+        .push(("table-retry-rounds".into(), dataplane.retry_rounds()));
+    let rows = |kind: TableKind, out: &mut ShowTables| {
+        dataplane.entries(kind).unwrap_or_else(|e| {
+            out.unavailable.get_or_insert_with(|| e.to_string());
+            Vec::new()
+        })
+    };
+    for e in rows(TableKind::RouterMac, &mut out) {
         if let TableEntry::RouterMac {
             iface: L3Interface::Vlan(v),
             mac,
@@ -108,6 +92,7 @@ pub fn collect(cfg: &Config, dataplane: &Dataplane) -> ShowTables {
                 vlan: v.get(),
                 mac: mac.to_string(),
                 dynamic: false,
+                age_secs: 0,
                 port: "sup-eth1(R)".into(),
                 gateway: true,
             });
@@ -135,7 +120,7 @@ pub fn collect(cfg: &Config, dataplane: &Dataplane) -> ShowTables {
         }
     }
     for kind in [TableKind::Ipv4Route, TableKind::Ipv6Route] {
-        for e in dataplane.entries(kind) {
+        for e in rows(kind, &mut out) {
             let TableEntry::Route { prefix, next_hop } = e else {
                 continue;
             };
@@ -171,12 +156,11 @@ pub fn collect(cfg: &Config, dataplane: &Dataplane) -> ShowTables {
             PortMode::Trunk { .. } => ("1".into(), "trunk"),
             PortMode::Routed => ("--".into(), "routed"),
         };
-        use roamer_platforms::software::port::Link;
-        let (status, reason) = match (iface.shutdown, link_down.get(&b.id)) {
+        let (status, reason) = match (iface.shutdown, learned.link(b.id)) {
             (true, _) => ("down", "Administratively down"),
-            (false, Some(Link::Gone)) => ("down", "Link not present"),
-            (false, Some(Link::NoCarrier)) => ("down", "Link not connected"),
-            (false, Some(Link::AdminDown)) => ("down", "Administratively down"),
+            (false, Some(LinkState::Gone)) => ("down", "Link not present"),
+            (false, Some(LinkState::NoCarrier)) => ("down", "Link not connected"),
+            (false, Some(LinkState::AdminDown)) => ("down", "Administratively down"),
             (false, _) => ("up", "none"),
         };
         out.interfaces.push(InterfaceRow {

@@ -74,7 +74,9 @@ pub fn run(cfg: &Config, dataplane: &Dataplane, toks: &[&str]) -> Result<String,
         .id;
     let frame = build(src_mac, dst_mac, src_ip, dst_ip, ttl)
         .ok_or("source and destination must be the same family")?;
-    let t = dataplane.trace(port, vlan, frame)?;
+    let t = dataplane
+        .trace(port, vlan, frame)
+        .map_err(|e| e.to_string())?;
     let mut out = format!(
         "Trace of a UDP packet {src_ip} -> {dst_ip} received on {iface}{}\n",
         vlan.map(|v| format!(" tagged {v}")).unwrap_or_default()

@@ -97,6 +97,11 @@ pub enum ControlError {
     #[error("{what} {name} is not configured")]
     NoSuchItem { what: &'static str, name: String },
 
+    /// A `show` that needs the data plane's tables, when the data plane did not give them
+    /// (`detail` is the backend's error, e.g. `data path not answering: …`).
+    #[error("{detail}")]
+    DataPlane { detail: String },
+
     /// An error on a line of a configuration text.
     #[error("{error}")]
     AtLine {

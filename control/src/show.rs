@@ -78,6 +78,8 @@ pub struct MacRow {
     pub vlan: u16,
     pub mac: String,
     pub dynamic: bool,
+    /// Seconds since a frame from a dynamic address was last seen (0 for static ones).
+    pub age_secs: u64,
     /// The port's interface name, or `sup-eth1(R)` for the router's own MACs.
     pub port: String,
     pub gateway: bool,
@@ -129,6 +131,9 @@ pub struct ShowContext<'a> {
     pub interfaces: &'a [InterfaceRow],
     /// Forwarding counters by name (rx, bridged, routed, drops by reason …).
     pub counters: &'a [(String, u64)],
+    /// Why `macs`, `arp`, `routes`, `interfaces` and `counters` are incomplete: the data plane
+    /// did not answer. The commands that show them fail with it instead of an empty table.
+    pub dataplane_error: Option<&'a str>,
     pub hsrp: &'a [crate::hsrp::GroupStatus],
     pub lisp_sites: &'a [crate::lisp::map_server::SiteRow],
     pub map_cache: &'a [MapCacheRow],
@@ -609,16 +614,27 @@ fn lisp_dynamic_eid(ctx: &ShowContext<'_>, args: &Args) -> Result<ShowOutput, Co
     Ok(ShowOutput { text, json })
 }
 
+/// The data plane's rows are there, or the error that kept them away.
+fn answered(ctx: &ShowContext<'_>) -> Result<(), ControlError> {
+    match ctx.dataplane_error {
+        Some(detail) => Err(ControlError::DataPlane {
+            detail: detail.to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
 fn mac_table(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
+    answered(ctx)?;
     let mut text = String::from(
         "Legend:\n        * - primary entry, G - Gateway MAC, (R) - Routed MAC, O - Overlay MAC\n        age - seconds since last seen,+ - primary entry using vPC Peer-Link,\n        (T) - True, (F) - False, C - ControlPlane MAC, ~ - vsan\n   VLAN     MAC Address      Type      age     Secure NTFY Ports\n---------+-----------------+--------+---------+------+----+------------------\n",
     );
     for r in ctx.macs {
         let flag = if r.gateway { "G" } else { "*" };
         let (kind, age) = if r.dynamic {
-            ("dynamic", "0")
+            ("dynamic", r.age_secs.to_string())
         } else {
-            ("static", "-")
+            ("static", "-".to_string())
         };
         text.push_str(&format!(
             "{flag} {:>6}     {:<16} {:<8} {:<9} F      F    {}\n",
@@ -662,14 +678,17 @@ fn neighbors(ctx: &ShowContext<'_>, v6: bool) -> ShowOutput {
 }
 
 fn ip_arp(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
+    answered(ctx)?;
     Ok(neighbors(ctx, false))
 }
 
 fn ipv6_neighbor(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
+    answered(ctx)?;
     Ok(neighbors(ctx, true))
 }
 
 fn ip_route(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
+    answered(ctx)?;
     let mut text = String::from(
         "IP Route Table for VRF \"default\"\n'*' denotes best ucast next-hop\n'**' denotes best mcast next-hop\n'[x/y]' denotes [preference/metric]\n'%<string>' in via output denotes VRF <string>\n\n",
     );
@@ -702,6 +721,7 @@ fn ip_route(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError>
 }
 
 fn interface_brief(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
+    answered(ctx)?;
     let mut text = String::from(
         "\n--------------------------------------------------------------------------------\nEthernet      VLAN    Type Mode   Status  Reason                   Speed     Port\nInterface                                                                    Ch #\n--------------------------------------------------------------------------------\n",
     );
@@ -731,6 +751,7 @@ fn interface_brief(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, Contro
 }
 
 fn forwarding_counters(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlError> {
+    answered(ctx)?;
     let mut text = String::from("Forwarding counters\n");
     for (name, n) in ctx.counters {
         text.push_str(&format!("  {name:<28} {n}\n"));
@@ -797,6 +818,7 @@ mod tests {
 
     fn ctx(cfg: &Config) -> ShowContext<'_> {
         ShowContext {
+            dataplane_error: None,
             running: cfg,
             startup: None,
             modules: &[],

@@ -148,8 +148,9 @@ pub trait Backend: Send {
     /// A failing operation does not stop the ones after it.
     fn apply(&mut self, batch: &[TableOp]) -> Vec<Result<(), HalError>>;
 
-    /// The current rows of one table (for `show` and for tests).
-    fn entries(&self, kind: TableKind) -> Vec<TableEntry>;
+    /// The current rows of one table (for `show` and for tests); a data path that does not
+    /// answer is an error, never an empty table.
+    fn entries(&self, kind: TableKind) -> Result<Vec<TableEntry>, HalError>;
 
     /// Moves pending events into `out`.
     fn drain_events(&mut self, out: &mut Vec<HalEvent>);

@@ -57,7 +57,10 @@ impl<B: Backend> Accounted<B> {
         }
         let mut used = BTreeMap::new();
         for kind in TableKind::ALL {
-            let n = u32::try_from(inner.entries(kind).len()).unwrap_or(u32::MAX);
+            // A backend that cannot list a table at start has nothing programmed in it yet
+            // that roamer would know of: count from zero.
+            let rows = inner.entries(kind).map(|r| r.len()).unwrap_or(0);
+            let n = u32::try_from(rows).unwrap_or(u32::MAX);
             if n > 0 {
                 used.insert(kind, n);
             }
@@ -173,7 +176,7 @@ impl<B: Backend> Backend for Accounted<B> {
         results.into_iter().flatten().collect()
     }
 
-    fn entries(&self, kind: TableKind) -> Vec<TableEntry> {
+    fn entries(&self, kind: TableKind) -> Result<Vec<TableEntry>, HalError> {
         self.inner.entries(kind)
     }
 
@@ -193,5 +196,24 @@ impl<B: crate::backend::PacketIo> crate::backend::PacketIo for Accounted<B> {
 
     fn drain_punts(&mut self, out: &mut Vec<crate::backend::Punt>) {
         self.inner.drain_punts(out)
+    }
+}
+
+impl<B: crate::dataplane::DataPlane> crate::dataplane::DataPlane for Accounted<B> {
+    fn learned(&self) -> Result<crate::dataplane::Learned, HalError> {
+        self.inner.learned()
+    }
+
+    fn trace(
+        &self,
+        port: crate::types::PortId,
+        tag: Option<crate::types::VlanId>,
+        frame: Vec<u8>,
+    ) -> Result<crate::dataplane::Trace, HalError> {
+        self.inner.trace(port, tag, frame)
+    }
+
+    fn set_notifier(&mut self, notify: crate::dataplane::Notifier) -> Result<bool, HalError> {
+        self.inner.set_notifier(notify)
     }
 }

@@ -9,6 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::HalError;
 use crate::backend::Backend;
 use crate::capacity::{Accounted, CapacityScope};
+use crate::dataplane::{DataPlane, LearnedMac};
 use crate::table::{L3Interface, Locator, NegativeAction, NextHop, TableEntry, TableKind, TableOp};
 use crate::types::{Iid, Mac, PortId, Prefix, VlanId};
 
@@ -125,6 +126,12 @@ pub fn changed_value(entry: &TableEntry) -> TableEntry {
     e
 }
 
+/// The rows of `kind`; a backend that cannot list them breaks the contract.
+fn listed<B: Backend>(b: &B, kind: TableKind) -> Vec<TableEntry> {
+    b.entries(kind)
+        .unwrap_or_else(|e| panic!("[{}] listing {kind}: {e}", b.name()))
+}
+
 fn supported<B: Backend>(b: &B) -> Vec<TableKind> {
     b.capabilities().supported.into_iter().collect()
 }
@@ -143,13 +150,13 @@ pub fn add_update_remove<B: Backend>(mut b: B) {
         let r = b.apply(&[TableOp::add(e.clone())]);
         expect_ok(&name, &format!("add {kind}"), &r[0]);
         assert!(
-            b.entries(kind).contains(&e),
+            listed(&b, kind).contains(&e),
             "[{name}] {kind}: added entry not listed"
         );
         let changed = changed_value(&e);
         let r = b.apply(&[TableOp::update(changed.clone())]);
         expect_ok(&name, &format!("update {kind}"), &r[0]);
-        let rows = b.entries(kind);
+        let rows = listed(&b, kind);
         assert!(
             rows.contains(&changed) && rows.len() == 1,
             "[{name}] {kind}: update not visible: {rows:?}"
@@ -157,7 +164,7 @@ pub fn add_update_remove<B: Backend>(mut b: B) {
         let r = b.apply(&[TableOp::remove(e.clone())]);
         expect_ok(&name, &format!("remove {kind}"), &r[0]);
         assert!(
-            b.entries(kind).is_empty(),
+            listed(&b, kind).is_empty(),
             "[{name}] {kind}: removed entry still listed"
         );
     }
@@ -176,7 +183,7 @@ pub fn duplicates_are_refused<B: Backend>(mut b: B) {
             r[0]
         );
         assert_eq!(
-            b.entries(kind),
+            listed(&b, kind),
             vec![e],
             "[{name}] {kind}: duplicate changed the row"
         );
@@ -196,7 +203,7 @@ pub fn missing_entries_are_not_found<B: Backend>(mut b: B) {
                 r[0]
             );
         }
-        assert!(b.entries(kind).is_empty());
+        assert!(listed(&b, kind).is_empty());
     }
 }
 
@@ -230,7 +237,7 @@ pub fn batch_results_in_order<B: Backend>(mut b: B) {
     );
     assert!(r[3].is_ok(), "[{name}] op 3: {:?}", r[3]);
     assert!(r[4].is_ok(), "[{name}] op 4: {:?}", r[4]);
-    assert_eq!(b.entries(kind), vec![c], "[{name}] final table");
+    assert_eq!(listed(&b, kind), vec![c], "[{name}] final table");
     assert!(b.apply(&[]).is_empty(), "[{name}] empty batch");
 }
 
@@ -255,7 +262,7 @@ pub fn unsupported_ops_are_refused<B: Backend>(mut b: B) {
                 r[0]
             );
         }
-        assert!(b.entries(kind).is_empty(), "[{name}] {kind} has rows");
+        assert!(listed(&b, kind).is_empty(), "[{name}] {kind} has rows");
     }
 }
 
@@ -293,7 +300,7 @@ pub fn capacity_is_enforced<B: Backend>(b: B) {
         }
         assert_eq!(acc.used(kind), LIMIT, "[{name}] {kind}: accounting");
         assert_eq!(
-            acc.entries(kind).len() as u32,
+            listed(&acc, kind).len() as u32,
             LIMIT,
             "[{name}] {kind}: rows"
         );
@@ -324,7 +331,130 @@ pub fn capacity_is_enforced<B: Backend>(b: B) {
     }
 }
 
-/// Generates one `#[test]` per contract check for a backend factory expression.
+/// `learned` answers, lists the static MAC addresses and the neighbours the tables hold (with
+/// an age), forgets them once removed, and lists every port at most once.
+pub fn learned_reflects_the_tables<D: DataPlane>(mut d: D) {
+    let name = d.name().to_string();
+    let kinds = supported(&d);
+    let learned = d
+        .learned()
+        .unwrap_or_else(|e| panic!("[{name}] learned on an idle backend: {e}"));
+    assert!(
+        learned.macs.is_empty() && learned.neighbors.is_empty(),
+        "[{name}] a fresh backend learned something: {learned:?}"
+    );
+    let mut ports: Vec<_> = learned.links.iter().map(|l| l.port).collect();
+    ports.sort();
+    ports.dedup();
+    assert_eq!(
+        ports.len(),
+        learned.links.len(),
+        "[{name}] a port listed twice"
+    );
+
+    let vlan = VlanId::new(10).unwrap_or_else(|_| unreachable_vlan());
+    let mac = Mac([0x02, 0, 0, 0, 0x12, 0x34]);
+    let fdb = TableEntry::Fdb {
+        vlan,
+        mac,
+        port: PortId(1),
+        is_static: true,
+    };
+    let neighbor = sample_entry(TableKind::Neighbor, 21);
+    let mut added = Vec::new();
+    for (kind, e) in [(TableKind::Fdb, &fdb), (TableKind::Neighbor, &neighbor)] {
+        if kinds.contains(&kind) {
+            expect_ok(
+                &name,
+                &format!("add {kind}"),
+                &d.apply(&[TableOp::add(e.clone())])[0],
+            );
+            added.push(e.clone());
+        }
+    }
+    let learned = d
+        .learned()
+        .unwrap_or_else(|e| panic!("[{name}] learned: {e}"));
+    if kinds.contains(&TableKind::Fdb) {
+        let want = LearnedMac {
+            vlan,
+            mac,
+            port: PortId(1),
+            is_static: true,
+            age_ms: 0,
+        };
+        assert!(
+            learned.macs.iter().any(|m| LearnedMac {
+                age_ms: 0,
+                ..m.clone()
+            } == want),
+            "[{name}] static MAC not in learned: {:?}",
+            learned.macs
+        );
+    }
+    if let TableEntry::Neighbor { iface, ip, mac } = &neighbor
+        && kinds.contains(&TableKind::Neighbor)
+    {
+        let n = learned
+            .neighbors
+            .iter()
+            .find(|n| n.ip == *ip)
+            .unwrap_or_else(|| panic!("[{name}] neighbour {ip} not in learned: {learned:?}"));
+        assert_eq!((&n.iface, &n.mac), (iface, mac), "[{name}] neighbour {ip}");
+        assert!(n.age_ms < 60_000, "[{name}] neighbour age {} ms", n.age_ms);
+    }
+    for e in added {
+        expect_ok(&name, "remove", &d.apply(&[TableOp::remove(e)])[0]);
+    }
+    let learned = d
+        .learned()
+        .unwrap_or_else(|e| panic!("[{name}] learned after removal: {e}"));
+    assert!(
+        learned.macs.is_empty() && learned.neighbors.is_empty(),
+        "[{name}] removed entries still learned: {learned:?}"
+    );
+}
+
+/// A trace either walks a pipeline (at least one step and a verdict) or is refused with
+/// `NotSupported`; never an empty answer.
+pub fn trace_answers_or_is_refused<D: DataPlane>(d: D) {
+    let name = d.name().to_string();
+    // A broadcast ARP request on port 1.
+    let mut frame = vec![0xff; 6];
+    frame.extend_from_slice(&[0x02, 0, 0, 0, 0, 1, 0x08, 0x06]);
+    frame.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+    frame.extend_from_slice(&[0x02, 0, 0, 0, 0, 1, 10, 0, 0, 1]);
+    frame.extend_from_slice(&[0, 0, 0, 0, 0, 0, 10, 0, 0, 2]);
+    match d.trace(PortId(1), None, frame) {
+        Ok(t) => {
+            assert!(!t.steps.is_empty(), "[{name}] trace without steps");
+            assert!(!t.verdict.is_empty(), "[{name}] trace without verdict");
+        }
+        Err(HalError::NotSupported { operation, .. }) => {
+            assert_eq!(operation, "forwarding trace", "[{name}]");
+        }
+        Err(e) => panic!("[{name}] trace: expected a trace or NotSupported, got {e}"),
+    }
+}
+
+/// Setting a wake-up notifier is accepted (whether or not the backend needs it), and a
+/// backend that takes it still answers afterwards.
+pub fn notifier_is_accepted<D: DataPlane>(mut d: D) {
+    let name = d.name().to_string();
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = calls.clone();
+    let notify: crate::dataplane::Notifier = std::sync::Arc::new(move || {
+        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
+    if let Err(e) = d.set_notifier(notify) {
+        panic!("[{name}] set_notifier: {e}");
+    }
+    if let Err(e) = d.learned() {
+        panic!("[{name}] learned after set_notifier: {e}");
+    }
+}
+
+/// Generates one `#[test]` per contract check for a data-plane factory expression.
 #[macro_export]
 macro_rules! backend_contract_tests {
     ($factory:expr) => {
@@ -351,6 +481,24 @@ macro_rules! backend_contract_tests {
         #[test]
         fn contract_capacity_is_enforced() {
             $crate::contract::capacity_is_enforced($factory);
+        }
+        #[test]
+        fn contract_learned_reflects_the_tables() {
+            $crate::contract::learned_reflects_the_tables($factory);
+        }
+        #[test]
+        fn contract_trace_answers_or_is_refused() {
+            $crate::contract::trace_answers_or_is_refused($factory);
+        }
+        #[test]
+        fn contract_notifier_is_accepted() {
+            $crate::contract::notifier_is_accepted($factory);
+        }
+        #[test]
+        fn contract_boxed_and_accounted() {
+            // The daemon's shape: a boxed data plane behind the capacity wrapper.
+            let boxed: Box<dyn $crate::DataPlane> = Box::new($factory);
+            $crate::contract::add_update_remove($crate::Accounted::new(boxed, Vec::new()));
         }
     };
 }

@@ -91,4 +91,45 @@ pub enum HalError {
 
     #[error("{backend} backend: {detail}")]
     Backend { backend: String, detail: String },
+
+    /// An operation outside table programming (a forwarding trace, …) that this backend does
+    /// not offer.
+    #[error("{operation} is not supported by the {backend} backend: {reason}")]
+    NotSupported {
+        operation: &'static str,
+        backend: String,
+        reason: &'static str,
+    },
+
+    /// The data path did not take or did not answer a request in time.
+    #[error("data path not answering: the {backend} backend {detail} ({operation})")]
+    NotAnswering {
+        backend: String,
+        operation: &'static str,
+        detail: &'static str,
+    },
+
+    /// A failure injected on purpose by the chaos backend.
+    #[error("{backend} backend: injected failure of {operation}{}", table.map(|t| format!(" on the {t} table")).unwrap_or_default())]
+    Injected {
+        backend: String,
+        operation: &'static str,
+        table: Option<TableKind>,
+    },
+}
+
+impl HalError {
+    /// Whether trying the same operation again later may succeed with nothing else changed:
+    /// a data path that did not answer, an I/O or backend failure, an injected one. A full
+    /// table, an unsupported operation or a refused card stay so until the configuration
+    /// changes.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            HalError::NotAnswering { .. }
+                | HalError::Injected { .. }
+                | HalError::Io { .. }
+                | HalError::Backend { .. }
+        )
+    }
 }

@@ -7,6 +7,7 @@ pub mod backend;
 pub mod capacity;
 pub mod cards;
 pub mod contract;
+pub mod dataplane;
 pub mod error;
 pub mod inventory;
 pub mod table;
@@ -19,6 +20,9 @@ pub use backend::{
 pub use capacity::{Accounted, CapacityScope, Usage};
 pub use cards::{
     AdmissionRequest, CardModel, CardProfile, CardState, Catalogue, Family, LispSupport,
+};
+pub use dataplane::{
+    Counter, DataPlane, Learned, LearnedMac, LearnedNeighbor, LinkState, Notifier, PortLink, Trace,
 };
 pub use error::HalError;
 pub use inventory::{BackendKind, LISP_LICENSE, LinecardSpec, PlatformSpec, ProfileKind};

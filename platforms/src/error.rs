@@ -59,4 +59,7 @@ pub enum PlatformError {
         #[source]
         source: std::io::Error,
     },
+
+    #[error("ROAMER_CHAOS '{spec}': {reason}")]
+    ChaosSpec { spec: String, reason: String },
 }

@@ -1,9 +1,12 @@
 //! Backends implementing the HAL, and the platform profiles that choose one.
 
+pub mod chaos;
 pub mod error;
+pub mod open;
 pub mod profile;
 pub mod sim;
 pub mod software;
 
 pub use error::PlatformError;
+pub use open::{Opened, PortSpec, open};
 pub use profile::{FeatureRequest, PlatformPlan, Problem, SlotStatus, Subject, plan};

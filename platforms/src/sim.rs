@@ -8,8 +8,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use roamer_hal::{
-    Backend, Capabilities, HalError, HalEvent, InjectTarget, OpAction, PacketIo, PortId, Punt,
-    PuntReason, TableEntry, TableKey, TableKind, TableOp, VlanId,
+    Backend, Capabilities, DataPlane, HalError, HalEvent, InjectTarget, Learned, LearnedMac,
+    LearnedNeighbor, LinkState, OpAction, PacketIo, PortId, PortLink, Punt, PuntReason, TableEntry,
+    TableKey, TableKind, TableOp, Trace, VlanId,
 };
 
 /// How many frames one direction of a wire holds before it drops (and counts) new ones.
@@ -215,14 +216,14 @@ impl Backend for SimBackend {
         batch.iter().map(|op| self.apply_one(op)).collect()
     }
 
-    fn entries(&self, kind: TableKind) -> Vec<TableEntry> {
+    fn entries(&self, kind: TableKind) -> Result<Vec<TableEntry>, HalError> {
         let mut rows: Vec<(TableKey, TableEntry)> = self
             .tables
             .get(&kind)
             .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default();
         rows.sort_by(|a, b| a.0.cmp(&b.0));
-        rows.into_iter().map(|(_, v)| v).collect()
+        Ok(rows.into_iter().map(|(_, v)| v).collect())
     }
 
     fn drain_events(&mut self, out: &mut Vec<HalEvent>) {
@@ -285,6 +286,68 @@ impl PacketIo for SimBackend {
                 });
             }
         }
+    }
+}
+
+/// The sim has no forwarding core: it learns nothing from traffic, so what it "learned" is what
+/// its tables hold (static MAC addresses, programmed neighbours, age 0), and it counts nothing.
+impl DataPlane for SimBackend {
+    fn learned(&self) -> Result<Learned, HalError> {
+        let mut learned = Learned::default();
+        for e in self.entries(TableKind::Fdb)? {
+            if let TableEntry::Fdb {
+                vlan,
+                mac,
+                port,
+                is_static,
+            } = e
+            {
+                learned.macs.push(LearnedMac {
+                    vlan,
+                    mac,
+                    port,
+                    is_static,
+                    age_ms: 0,
+                });
+            }
+        }
+        for e in self.entries(TableKind::Neighbor)? {
+            if let TableEntry::Neighbor { iface, ip, mac } = e {
+                learned.neighbors.push(LearnedNeighbor {
+                    iface,
+                    ip,
+                    mac,
+                    age_ms: 0,
+                });
+            }
+        }
+        learned.links = self
+            .ports
+            .iter()
+            .map(|(port, p)| PortLink {
+                port: *port,
+                // Nothing plugged in, or the peer went away: no carrier.
+                link: if p.up {
+                    LinkState::Up
+                } else {
+                    LinkState::NoCarrier
+                },
+            })
+            .collect();
+        Ok(learned)
+    }
+
+    fn trace(
+        &self,
+        _port: PortId,
+        _tag: Option<VlanId>,
+        _frame: Vec<u8>,
+    ) -> Result<Trace, HalError> {
+        Err(HalError::NotSupported {
+            operation: "forwarding trace",
+            backend: self.name.clone(),
+            reason: "it has no forwarding pipeline (use the software backend)",
+        })
     }
 }
 

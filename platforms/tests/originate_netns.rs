@@ -230,7 +230,7 @@ fn one_routed_injection_to_an_unresolved_neighbour_reaches_the_host_once_it_answ
     let Some((n, from)) = receive(socket, &mut buf, Duration::from_millis(900)) else {
         panic!(
             "the host never received the datagram: {:?}",
-            backend.learned().map(|l| l.counters)
+            backend.snapshot().map(|l| l.counters)
         );
     };
     assert_eq!(&buf[..n], b"hello");
@@ -239,7 +239,7 @@ fn one_routed_injection_to_an_unresolved_neighbour_reaches_the_host_once_it_answ
         SocketAddr::from((Ipv4Addr::new(192, 0, 2, 1), LISP_CONTROL)),
         "sent from the routed interface's address"
     );
-    let learned = backend.learned().unwrap();
+    let learned = backend.snapshot().unwrap();
     let counters = &learned.counters;
     assert_eq!(counters.drops.get("glean"), Some(&1), "{counters:?}");
     assert_eq!(counters.originated, 1, "{counters:?}");
@@ -305,7 +305,7 @@ fn routed_injection_reaches_a_host_socket_from_the_interface_address() {
         assert!(
             Instant::now() < deadline,
             "the host never received the datagram: {:?}",
-            backend.learned().map(|l| l.counters)
+            backend.snapshot().map(|l| l.counters)
         );
         backend.inject(InjectTarget::Routed, &frame).unwrap();
         match socket.recv_from(&mut buf) {
@@ -324,7 +324,7 @@ fn routed_injection_reaches_a_host_socket_from_the_interface_address() {
         SocketAddr::from((Ipv4Addr::new(192, 0, 2, 1), LISP_CONTROL)),
         "sent from the routed interface's address"
     );
-    let counters = backend.learned().unwrap().counters;
+    let counters = backend.snapshot().unwrap().counters;
     assert!(
         counters.drops.get("glean").copied().unwrap_or(0) >= 1,
         "the first attempt gleaned: {counters:?}"

@@ -172,7 +172,7 @@ fn port_events(backend: &mut SoftwareBackend) -> Vec<HalEvent> {
 }
 
 fn port_down_drops(backend: &SoftwareBackend) -> u64 {
-    let learned = backend.learned().unwrap();
+    let learned = backend.snapshot().unwrap();
     learned
         .counters
         .drops
@@ -186,7 +186,7 @@ fn deleted_and_recreated(from_outside: bool) {
     assert!(
         ping(&lab.hosts[0], HOST_B, Duration::from_secs(5)).unwrap(),
         "no ping through the switch to begin with: {:?}",
-        lab.backend.learned().map(|l| l.counters)
+        lab.backend.snapshot().map(|l| l.counters)
     );
     assert_eq!(
         port_events(&mut lab.backend),
@@ -203,7 +203,7 @@ fn deleted_and_recreated(from_outside: bool) {
     let took = wait_for(&mut lab.backend, &HalEvent::PortDown(PortId(2)), NOTICE);
     assert!(took.is_some(), "no PortDown within {NOTICE:?}");
     eprintln!("PortDown after {:?}", took.unwrap());
-    let learned = lab.backend.learned().unwrap();
+    let learned = lab.backend.snapshot().unwrap();
     assert_eq!(learned.ports_down, vec![(PortId(2), Link::Gone)]);
     assert!(
         !ping(&lab.hosts[0], HOST_B, Duration::from_millis(800)).unwrap(),
@@ -213,7 +213,7 @@ fn deleted_and_recreated(from_outside: bool) {
     assert!(
         dropped > 0,
         "what was sent towards port 2 is counted as port-down: {:?}",
-        lab.backend.learned().map(|l| l.counters)
+        lab.backend.snapshot().map(|l| l.counters)
     );
     assert_eq!(
         lab.backend
@@ -238,12 +238,12 @@ fn deleted_and_recreated(from_outside: bool) {
     let took = wait_for(&mut lab.backend, &HalEvent::PortUp(PortId(2)), NOTICE);
     assert!(took.is_some(), "no PortUp within {NOTICE:?}");
     eprintln!("PortUp after {:?}", took.unwrap());
-    assert_eq!(lab.backend.learned().unwrap().ports_down, Vec::new());
+    assert_eq!(lab.backend.snapshot().unwrap().ports_down, Vec::new());
     let started = Instant::now();
     assert!(
         ping(&lab.hosts[0], HOST_B, Duration::from_secs(5)).unwrap(),
         "no ping over the re-created link: {:?}",
-        lab.backend.learned().map(|l| l.counters)
+        lab.backend.snapshot().map(|l| l.counters)
     );
     eprintln!("ping through again after {:?}", started.elapsed());
     assert_eq!(
@@ -285,7 +285,7 @@ fn a_port_whose_peer_goes_down_is_reported_down_and_up_again() {
         "no PortDown within {NOTICE:?}"
     );
     assert_eq!(
-        lab.backend.learned().unwrap().ports_down,
+        lab.backend.snapshot().unwrap().ports_down,
         vec![(PortId(2), Link::NoCarrier)]
     );
 
@@ -296,7 +296,7 @@ fn a_port_whose_peer_goes_down_is_reported_down_and_up_again() {
         wait_for(&mut lab.backend, &HalEvent::PortUp(PortId(2)), NOTICE).is_some(),
         "no PortUp within {NOTICE:?}"
     );
-    assert_eq!(lab.backend.learned().unwrap().ports_down, Vec::new());
+    assert_eq!(lab.backend.snapshot().unwrap().ports_down, Vec::new());
     assert!(ping(&lab.hosts[0], HOST_B, Duration::from_secs(5)).unwrap());
     assert_eq!(
         port_down_drops(&lab.backend),

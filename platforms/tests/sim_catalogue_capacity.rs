@@ -56,7 +56,13 @@ fn table_full_carries_the_catalogue_capacity_of_the_card() {
         }
         other => panic!("expected TableFull, got {other:?}"),
     }
-    assert_eq!(backend.entries(TableKind::RouterMac).len() as u32, capacity);
+    assert_eq!(
+        backend
+            .entries(TableKind::RouterMac)
+            .expect("sim lists its tables")
+            .len() as u32,
+        capacity
+    );
     let usage = backend.usage();
     assert!(
         usage.iter().any(|u| u.table == TableKind::RouterMac

@@ -419,6 +419,7 @@ mod tests {
 
     fn ctx(cfg: &Config) -> ShowContext<'_> {
         ShowContext {
+            dataplane_error: None,
             running: cfg,
             startup: None,
             modules: &[],

@@ -23,7 +23,7 @@ pub mod tap;
 pub mod testkit;
 
 pub use afpacket::{AfPacketConfig, AfPacketPort};
-pub use backend::{Learned, SoftwareBackend, TraceResult};
+pub use backend::{Snapshot, SoftwareBackend};
 pub use port::{
     FRAME_ROOM, FrameSlot, GSO_FRAME_ROOM, GsoInfo, GsoType, HEADROOM, PortFeatures, PortIo,
     PortStats, SlotError,

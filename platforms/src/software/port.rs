@@ -456,6 +456,17 @@ pub enum Link {
 }
 
 impl Link {
+    /// The HAL's name for this state.
+    pub fn state(self) -> roamer_hal::LinkState {
+        match self {
+            Link::Unwatched => roamer_hal::LinkState::Unwatched,
+            Link::Up => roamer_hal::LinkState::Up,
+            Link::AdminDown => roamer_hal::LinkState::AdminDown,
+            Link::NoCarrier => roamer_hal::LinkState::NoCarrier,
+            Link::Gone => roamer_hal::LinkState::Gone,
+        }
+    }
+
     /// Whether frames can leave (or are taken to).
     pub fn is_up(self) -> bool {
         matches!(self, Link::Unwatched | Link::Up)

@@ -936,7 +936,7 @@ impl Datapath {
                 Control::Entries(kind, reply) => {
                     let _ = reply.send(self.pipeline.tables.entries(kind));
                 }
-                Control::Learned(reply) => {
+                Control::Snapshot(reply) => {
                     let t = &self.pipeline.tables;
                     let mut counters = self.pipeline.counters.clone();
                     counters.fragmented = self.drops.fragmented.load(Ordering::Relaxed);
@@ -958,7 +958,7 @@ impl Datapath {
                             counters.drops.insert(name, n);
                         }
                     }
-                    let _ = reply.send(Learned {
+                    let _ = reply.send(Snapshot {
                         macs: t
                             .fdb
                             .iter()
@@ -979,11 +979,22 @@ impl Datapath {
                             .filter(|(_, link)| !link.is_up())
                             .map(|((id, _), link)| (*id, *link))
                             .collect(),
+                        links: self
+                            .ports
+                            .iter()
+                            .zip(&self.links)
+                            .map(|((id, _), link)| (*id, *link))
+                            .collect(),
+                        mac_ages: t
+                            .fdb
+                            .iter()
+                            .map(|(k, e)| (*k, now_ms.saturating_sub(e.last_seen_ms)))
+                            .collect(),
                     });
                 }
                 Control::Trace(port, tag, frame, reply) => {
                     let (out, steps) = self.pipeline.trace(port, tag, &frame, now_ms);
-                    let _ = reply.send(TraceResult {
+                    let _ = reply.send(Trace {
                         verdict: format!("{:?}", out.verdict),
                         reply: out.reply.map(|r| format!("{r:?}")),
                         steps,

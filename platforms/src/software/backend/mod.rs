@@ -31,8 +31,9 @@ use roamer_forwarding::pipeline::{
 };
 use roamer_forwarding::tables::{Limits, Tables};
 use roamer_hal::{
-    Backend, Capabilities, HalError, HalEvent, InjectTarget, PacketIo, PortId, Punt, PuntReason,
-    TableEntry, TableKind, TableOp, VlanId,
+    Backend, Capabilities, Counter, DataPlane, HalError, HalEvent, InjectTarget, Learned,
+    LearnedMac, LearnedNeighbor, Notifier, PacketIo, PortId, PortLink, Punt, PuntReason,
+    TableEntry, TableKind, TableOp, Trace, VlanId,
 };
 use tracing::{debug, info, warn};
 
@@ -81,27 +82,16 @@ pub const LINK_CHECK_MS: u64 = 1000;
 enum Control {
     Apply(Vec<TableOp>, Sender<Vec<Result<(), HalError>>>),
     Entries(TableKind, Sender<Vec<TableEntry>>),
-    Learned(Sender<Learned>),
+    Snapshot(Sender<Snapshot>),
     Inject(InjectTarget, Vec<u8>),
-    Trace(PortId, Option<VlanId>, Vec<u8>, Sender<TraceResult>),
+    Trace(PortId, Option<VlanId>, Vec<u8>, Sender<Trace>),
     Notify(Notifier),
 }
 
-/// Called by the data path after it queued events or punts, so the control plane can act at
-/// once instead of at its next poll.
-pub type Notifier = Arc<dyn Fn() + Send + Sync>;
-
-/// What `trace` reports: the verdict, whether a reply frame was built, and each step.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TraceResult {
-    pub verdict: String,
-    pub reply: Option<String>,
-    pub steps: Vec<String>,
-}
-
-/// What the data path learned, for `show mac address-table` and `show ip arp`.
+/// What the data path learned and counted, with the forwarding core's own types (for this
+/// crate's tests); the HAL's [`DataPlane::learned`] is built from it.
 #[derive(Debug, Clone, Default)]
-pub struct Learned {
+pub struct Snapshot {
     /// (VLAN, MAC, port, static).
     pub macs: Vec<(VlanId, roamer_hal::Mac, PortId, bool)>,
     /// (interface, address, MAC, age in ms).
@@ -115,6 +105,10 @@ pub struct Learned {
     /// The ports whose interface is not up, with what it is (gone, administratively down, no
     /// carrier), as the last check found it; every other port is up.
     pub ports_down: Vec<(PortId, Link)>,
+    /// Every port with its link as the last check found it.
+    pub links: Vec<(PortId, Link)>,
+    /// Age of each dynamic MAC address in ms, by (VLAN, MAC).
+    pub mac_ages: HashMap<(VlanId, roamer_hal::Mac), u64>,
 }
 
 /// Counters of what the channels between control plane and data path dropped.
@@ -124,10 +118,10 @@ pub struct ChannelDrops {
     pub punts: AtomicU64,
     pub send_full: AtomicU64,
     /// Routed injections pushed out of the full awaiting-resolution queue (the oldest goes);
-    /// also in [`Learned::counters`] as drop reason `glean-queue-full`.
+    /// also in [`Snapshot::counters`] as drop reason `glean-queue-full`.
     pub glean_queue_full: AtomicU64,
     /// Routed injections whose next hop did not resolve within [`GLEAN_HOLD_MS`]; also in
-    /// [`Learned::counters`] as drop reason `glean-expired`.
+    /// [`Snapshot::counters`] as drop reason `glean-expired`.
     pub glean_expired: AtomicU64,
     /// IPv4 packets without DF fragmented before LISP encapsulation (shown as `fragmented`).
     pub fragmented: AtomicU64,
@@ -152,7 +146,7 @@ pub struct ChannelDrops {
     /// frame of the piece before them (shown as `udp-coalesced`).
     pub udp_coalesced: AtomicU64,
     /// Frames not sent because their egress port's interface was gone (deleted, not re-created
-    /// yet); also in [`Learned::counters`] as drop reason `port-down`.
+    /// yet); also in [`Snapshot::counters`] as drop reason `port-down`.
     pub port_down: AtomicU64,
 }
 
@@ -233,50 +227,50 @@ impl SoftwareBackend {
         })
     }
 
-    /// Has the data path call `notifier` whenever it queued events or punts.
-    pub fn set_notifier(&self, notifier: Notifier) -> Result<(), HalError> {
-        self.send(Control::Notify(notifier))
-    }
-
     fn send(&self, msg: Control) -> Result<(), HalError> {
-        self.control.try_send(msg).map_err(|e| HalError::Backend {
-            backend: "software".into(),
-            detail: match e {
-                TrySendError::Full(_) => "the data path's control queue is full".into(),
-                TrySendError::Disconnected(_) => "the data path has stopped".into(),
-            },
-        })?;
+        let operation = msg.operation();
+        self.control
+            .try_send(msg)
+            .map_err(|e| HalError::NotAnswering {
+                backend: "software".into(),
+                operation,
+                detail: match e {
+                    TrySendError::Full(_) => "has a full control queue",
+                    TrySendError::Disconnected(_) => "has stopped",
+                },
+            })?;
         // Wake the data path out of poll(); a full wake socket already has a wake-up pending.
         let _ = (&self.wake).write(&[1]);
         Ok(())
     }
 
-    /// Runs a copy of `frame` through the pipeline as if received on `port`; learns nothing.
-    pub fn trace(
-        &self,
-        port: PortId,
-        tag: Option<VlanId>,
-        frame: Vec<u8>,
-    ) -> Result<TraceResult, HalError> {
+    /// Learned MAC addresses and neighbours, the pipeline counters and the ports' links.
+    pub fn snapshot(&self) -> Result<Snapshot, HalError> {
         let (tx, rx) = mpsc::channel();
-        self.send(Control::Trace(port, tag, frame, tx))?;
+        self.send(Control::Snapshot(tx))?;
         rx.recv_timeout(CONTROL_TIMEOUT)
-            .map_err(|_| not_responding())
-    }
-
-    /// Learned MAC addresses and neighbours, and the pipeline counters.
-    pub fn learned(&self) -> Result<Learned, HalError> {
-        let (tx, rx) = mpsc::channel();
-        self.send(Control::Learned(tx))?;
-        rx.recv_timeout(CONTROL_TIMEOUT)
-            .map_err(|_| not_responding())
+            .map_err(|_| not_responding("learned"))
     }
 }
 
-fn not_responding() -> HalError {
-    HalError::Backend {
+impl Control {
+    fn operation(&self) -> &'static str {
+        match self {
+            Control::Apply(..) => "apply",
+            Control::Entries(..) => "entries",
+            Control::Snapshot(..) => "learned",
+            Control::Inject(..) => "inject",
+            Control::Trace(..) => "trace",
+            Control::Notify(..) => "set notifier",
+        }
+    }
+}
+
+fn not_responding(operation: &'static str) -> HalError {
+    HalError::NotAnswering {
         backend: "software".into(),
-        detail: "the data path did not answer".into(),
+        operation,
+        detail: "did not answer within 5 s",
     }
 }
 
@@ -304,27 +298,35 @@ impl Backend for SoftwareBackend {
         let sent = self.send(Control::Apply(batch.to_vec(), tx));
         match sent.and_then(|()| {
             rx.recv_timeout(CONTROL_TIMEOUT)
-                .map_err(|_| not_responding())
+                .map_err(|_| not_responding("apply"))
         }) {
             Ok(results) => results,
             Err(e) => batch
                 .iter()
-                .map(|_| {
-                    Err(HalError::Backend {
+                .map(|_| match &e {
+                    HalError::NotAnswering {
+                        backend,
+                        operation,
+                        detail,
+                    } => Err(HalError::NotAnswering {
+                        backend: backend.clone(),
+                        operation,
+                        detail,
+                    }),
+                    other => Err(HalError::Backend {
                         backend: "software".into(),
-                        detail: e.to_string(),
-                    })
+                        detail: other.to_string(),
+                    }),
                 })
                 .collect(),
         }
     }
 
-    fn entries(&self, kind: TableKind) -> Vec<TableEntry> {
+    fn entries(&self, kind: TableKind) -> Result<Vec<TableEntry>, HalError> {
         let (tx, rx) = mpsc::channel();
-        if self.send(Control::Entries(kind, tx)).is_err() {
-            return Vec::new();
-        }
-        rx.recv_timeout(CONTROL_TIMEOUT).unwrap_or_default()
+        self.send(Control::Entries(kind, tx))?;
+        rx.recv_timeout(CONTROL_TIMEOUT)
+            .map_err(|_| not_responding("entries"))
     }
 
     fn drain_events(&mut self, out: &mut Vec<HalEvent>) {
@@ -341,6 +343,101 @@ impl PacketIo for SoftwareBackend {
         out.extend(self.urgent.try_iter());
         out.extend(self.punts.try_iter());
     }
+}
+
+impl DataPlane for SoftwareBackend {
+    fn learned(&self) -> Result<Learned, HalError> {
+        let s = self.snapshot()?;
+        Ok(Learned {
+            macs: s
+                .macs
+                .iter()
+                .map(|(vlan, mac, port, is_static)| LearnedMac {
+                    vlan: *vlan,
+                    mac: *mac,
+                    port: *port,
+                    is_static: *is_static,
+                    age_ms: if *is_static {
+                        0
+                    } else {
+                        s.mac_ages.get(&(*vlan, *mac)).copied().unwrap_or(0)
+                    },
+                })
+                .collect(),
+            neighbors: s
+                .neighbors
+                .iter()
+                .map(|(iface, ip, mac, age_ms)| LearnedNeighbor {
+                    iface: *iface,
+                    ip: *ip,
+                    mac: *mac,
+                    age_ms: *age_ms,
+                })
+                .collect(),
+            counters: counter_list(&s.counters),
+            links: s
+                .links
+                .iter()
+                .map(|(port, link)| PortLink {
+                    port: *port,
+                    link: link.state(),
+                })
+                .collect(),
+        })
+    }
+
+    fn trace(&self, port: PortId, tag: Option<VlanId>, frame: Vec<u8>) -> Result<Trace, HalError> {
+        let (tx, rx) = mpsc::channel();
+        self.send(Control::Trace(port, tag, frame, tx))?;
+        rx.recv_timeout(CONTROL_TIMEOUT)
+            .map_err(|_| not_responding("trace"))
+    }
+
+    fn set_notifier(&mut self, notify: Notifier) -> Result<bool, HalError> {
+        self.send(Control::Notify(notify))?;
+        Ok(true)
+    }
+}
+
+/// The pipeline's counters as the HAL's named list, in the order `show forwarding counters`
+/// prints them; drop reasons follow, sorted.
+fn counter_list(c: &roamer_forwarding::pipeline::Counters) -> Vec<Counter> {
+    let mut out: Vec<Counter> = [
+        ("rx", c.rx),
+        ("bridged", c.bridged),
+        ("flooded", c.flooded),
+        ("routed", c.routed),
+        ("originated", c.originated),
+        ("fragmented", c.fragmented),
+        ("segmented", c.segmented),
+        ("tcp-segmented", c.tcp_segmented),
+        ("tcp-segmented-in-software", c.tcp_segmented_in_software),
+        ("tcp-coalesced", c.tcp_coalesced),
+        ("udp-coalesced", c.udp_coalesced),
+        ("udp-segments-received", c.udp_segments_received),
+        ("lisp-encapsulated", c.encapsulated),
+        ("lisp-decapsulated", c.decapsulated),
+        ("punted", c.punted),
+        ("replies", c.replies),
+        ("events-dropped", c.events_dropped),
+        ("link-local-control", c.link_local_control),
+        ("held", c.held),
+        ("held-released", c.released),
+        ("lisp-relayed-away", c.relayed_away),
+    ]
+    .into_iter()
+    .map(|(name, value)| Counter {
+        name: name.to_string(),
+        value,
+    })
+    .collect();
+    let mut drops: Vec<(&&str, &u64)> = c.drops.iter().collect();
+    drops.sort();
+    out.extend(drops.into_iter().map(|(reason, n)| Counter {
+        name: format!("drop {reason}"),
+        value: *n,
+    }));
+    out
 }
 
 mod datapath;

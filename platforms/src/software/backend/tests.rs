@@ -82,7 +82,7 @@ fn injected_frames_to_an_unknown_port_are_dropped_and_trace_learns_nothing() {
         .expect("queued");
     let t = b.trace(PortId(7), None, vec![0u8; 60]).expect("trace");
     assert!(t.verdict.contains("UnknownPort"), "{t:?}");
-    let learned = b.learned().expect("learned");
+    let learned = b.snapshot().expect("learned");
     assert!(learned.macs.is_empty());
     assert_eq!(learned.counters.rx, 0, "trace counts nothing");
 }
@@ -311,7 +311,7 @@ fn a_burst_through_a_table_large_enough_to_be_warmed_is_routed_frame_by_frame() 
         assert_eq!(&got[30..34], &sent[30..34], "same destination, in order");
         assert_eq!(checksum::ipv4_header(&got[14..34]), 0, "header checksum");
     }
-    let counters = b.learned().expect("learned").counters;
+    let counters = b.snapshot().expect("learned").counters;
     assert_eq!(counters.routed, routable.len() as u64);
     assert_eq!(
         counters.drops.get("no-route").copied(),
@@ -331,7 +331,7 @@ fn routed_injection_gleans_then_leaves_the_routed_port_with_our_address() {
     let mut buf = [0u8; 2048];
     let n = wire.recv(&mut buf).expect("the waiting datagram");
     assert_routed_datagram(&buf[..n]);
-    assert_eq!(b.learned().expect("learned").neighbors.len(), 1);
+    assert_eq!(b.snapshot().expect("learned").neighbors.len(), 1);
 
     // Resolved: the next one leaves at once.
     b.inject(InjectTarget::Routed, &own_udp([192, 0, 2, 2]))
@@ -342,7 +342,7 @@ fn routed_injection_gleans_then_leaves_the_routed_port_with_our_address() {
     // No route: nothing leaves, the drop is counted.
     b.inject(InjectTarget::Routed, &own_udp([203, 0, 113, 1]))
         .expect("queued");
-    let counters = b.learned().expect("learned").counters;
+    let counters = b.snapshot().expect("learned").counters;
     assert_eq!(counters.originated, 3, "a new attempt is no new packet");
     assert_eq!(counters.routed, 2);
     assert_eq!(counters.replies, 1, "one ARP request");
@@ -381,7 +381,7 @@ fn a_routed_injection_waits_no_longer_than_its_deadline_and_asks_no_more_than_al
         asked.len()
     );
     assert_eq!(b.drops.glean_expired.load(Ordering::Relaxed), 1);
-    let counters = b.learned().expect("learned").counters;
+    let counters = b.snapshot().expect("learned").counters;
     assert_eq!(counters.drops.get("glean-expired"), Some(&1));
     assert_eq!(
         counters.drops.get("glean"),
@@ -393,7 +393,7 @@ fn a_routed_injection_waits_no_longer_than_its_deadline_and_asks_no_more_than_al
     // Too late: the answer takes nothing out any more.
     peer_answers(&wire);
     let deadline = Instant::now() + Duration::from_secs(2);
-    while b.learned().expect("learned").neighbors.is_empty() {
+    while b.snapshot().expect("learned").neighbors.is_empty() {
         assert!(Instant::now() < deadline, "the ARP reply was not learned");
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -416,7 +416,7 @@ fn a_full_wait_queue_drops_the_oldest_and_counts_it() {
     expect_arp_request(&wire);
     // Answered after every injection before it: all of them were routed by then.
     assert_eq!(
-        b.learned().expect("learned").counters.originated,
+        b.snapshot().expect("learned").counters.originated,
         u64::try_from(total).expect("small")
     );
     assert_eq!(b.drops.glean_queue_full.load(Ordering::Relaxed), 2);
@@ -434,7 +434,7 @@ fn a_full_wait_queue_drops_the_oldest_and_counts_it() {
         (2..total).collect::<Vec<_>>(),
         "in order, the two oldest gone"
     );
-    let counters = b.learned().expect("learned").counters;
+    let counters = b.snapshot().expect("learned").counters;
     assert_eq!(counters.drops.get("glean-queue-full"), Some(&2));
     assert_eq!(counters.originated, u64::try_from(total).expect("small"));
     assert_eq!(
@@ -676,7 +676,7 @@ fn a_large_decapsulated_tcp_packet_is_cut_in_software_for_a_port_without_offload
         rest(&host, Duration::from_millis(50)),
         Vec::<Vec<u8>>::new()
     );
-    let counters = b.learned().expect("learned").counters;
+    let counters = b.snapshot().expect("learned").counters;
     assert_eq!(counters.decapsulated, 1);
     assert_eq!(counters.tcp_segmented, 1);
     assert_eq!(counters.tcp_segmented_in_software, 1);
@@ -715,7 +715,7 @@ fn a_large_decapsulated_tcp_packet_leaves_a_vnet_hdr_port_as_one_gso_frame() {
         rest(&host, Duration::from_millis(50)),
         Vec::<Vec<u8>>::new()
     );
-    let counters = b.learned().expect("learned").counters;
+    let counters = b.snapshot().expect("learned").counters;
     assert_eq!(counters.tcp_segmented, 1);
     assert_eq!(counters.tcp_segmented_in_software, 0);
     assert!(counters.drops.is_empty(), "{:?}", counters.drops);
@@ -779,7 +779,7 @@ fn a_train_of_lisp_packets_is_cut_decapsulated_and_joined_into_one_gso_frame() {
         rest(&host, Duration::from_millis(50)),
         Vec::<Vec<u8>>::new()
     );
-    let counters = b.learned().expect("learned").counters;
+    let counters = b.snapshot().expect("learned").counters;
     assert_eq!(counters.udp_segments_received, 1);
     assert_eq!(counters.decapsulated, 3);
     assert_eq!(counters.tcp_segmented, 2);
