@@ -33,7 +33,7 @@ pub struct State {
     pub startup_path: PathBuf,
     pub plan: PlatformPlan,
     pub dataplane: Dataplane,
-    pub protocols: crate::protocols::Protocols,
+    pub protocols: roamer_control::hsrp::HsrpInstances,
     pub lisp: crate::lisp::Lisp,
     catalogue: Catalogue,
     started: Instant,
@@ -54,7 +54,7 @@ impl State {
             startup_path,
             plan: loaded.plan,
             dataplane,
-            protocols: crate::protocols::Protocols::default(),
+            protocols: roamer_control::hsrp::HsrpInstances::default(),
             lisp: crate::lisp::Lisp::default(),
             catalogue,
             started: Instant::now(),
@@ -160,7 +160,8 @@ impl State {
         info!(hostname = %candidate.hostname, "configuration committed");
         self.lisp.prepare(&candidate, &mut self.dataplane);
         let failures = self.dataplane.reconcile(&candidate);
-        self.protocols.sync(&candidate, &mut self.dataplane);
+        let hsrp = self.protocols.sync(&candidate);
+        crate::dataplane::carry_out_hsrp(hsrp, &mut self.dataplane);
         self.lisp.sync(&candidate, &mut self.dataplane);
         self.running = candidate;
         self.plan = plan;

@@ -267,6 +267,28 @@ impl Dataplane {
     }
 }
 
+/// Carries out HSRP groups' actions: hellos flooded in their VLAN, virtual MAC/IP table
+/// operations applied (a failure is logged and counted by the backend's result).
+pub fn carry_out_hsrp(actions: Vec<roamer_control::hsrp::VlanAction>, dataplane: &mut Dataplane) {
+    use roamer_control::hsrp::Action;
+    for (vlan, action) in actions {
+        match action {
+            Action::Send(frame) => {
+                if let Err(e) = dataplane.inject(InjectTarget::Vlan(vlan), &frame) {
+                    warn!(%vlan, error = %e, "HSRP frame not sent");
+                }
+            }
+            Action::Table(op) => {
+                for r in dataplane.backend().apply(std::slice::from_ref(&op)) {
+                    if let Err(e) = r {
+                        warn!(op = %op, error = %e, "HSRP table operation failed");
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use roamer_control::config::{self, Syntax};

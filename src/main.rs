@@ -11,7 +11,6 @@ mod lisp;
 mod lisp_udp;
 mod load;
 mod protocol;
-mod protocols;
 mod run;
 mod show_data;
 mod trace;

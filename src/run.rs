@@ -51,7 +51,8 @@ pub fn run(
     let syntax = loaded.syntax;
     let mut state = State::new(loaded, startup, dataplane, catalogue);
     let running = state.running.clone();
-    state.protocols.sync(&running, &mut state.dataplane);
+    let hsrp = state.protocols.sync(&running);
+    crate::dataplane::carry_out_hsrp(hsrp, &mut state.dataplane);
     state.lisp.sync(&running, &mut state.dataplane);
     let state = Arc::new(Mutex::new(state));
     runtime.block_on(serve(state, socket, socket_group, syntax).instrument(span))
@@ -120,13 +121,15 @@ async fn serve(
                 let s = &mut *guard;
                 s.dataplane.drain(&mut events, &mut punts);
                 for p in &punts {
-                    s.protocols.punt(p, &mut s.dataplane);
+                    let hsrp = s.protocols.punt(p);
+                    crate::dataplane::carry_out_hsrp(hsrp, &mut s.dataplane);
                     s.lisp.punt(p, &mut s.dataplane);
                 }
                 for e in &events {
                     s.lisp.event(e, &mut s.dataplane);
                 }
-                s.protocols.tick(&mut s.dataplane);
+                let hsrp = s.protocols.tick();
+                crate::dataplane::carry_out_hsrp(hsrp, &mut s.dataplane);
                 s.lisp.tick(&mut s.dataplane);
                 // Table operations the backend refused are tried again until the tables match
                 // the configuration (one log line per round, in `retry_due`).

@@ -36,9 +36,11 @@
 //!   same problems as typed errors beforehand.
 
 pub mod change;
+pub mod instances;
 pub mod show;
 
 pub use change::{Cause, StateChange};
+pub use instances::{HsrpInstances, VlanAction, groups_from_config};
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};

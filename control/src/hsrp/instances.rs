@@ -1,39 +1,41 @@
-//! Protocol instances the daemon runs beside the data plane (HSRP groups for now): created and
-//! changed from the running configuration, fed punted frames and timer ticks, and their actions
-//! (frames to send, virtual MAC/IP to own) carried out on the data plane.
+//! The HSRP instances of a running configuration: one [`Group`] per configured group, created
+//! and changed from the configuration, fed punted hellos and timer ticks. Sans-IO: every call
+//! returns the actions (frames to send in a VLAN, table operations for the virtual MAC/IP) for
+//! the daemon to route to the data plane.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use roamer_control::config::{Config, HsrpAuth, InterfaceName};
-use roamer_control::hsrp::{
-    Action, Cause, Group, GroupAuth, GroupConfig, GroupStatus, default_virtual_mac,
+use roamer_hal::{Mac, Punt, PuntReason, VlanId};
+use tracing::info;
+
+use super::{
+    Action, Cause, DEFAULT_HELLO_MS, DEFAULT_HOLD_MS, DEFAULT_PRIORITY, Group, GroupAuth,
+    GroupConfig, GroupStatus, default_virtual_mac,
 };
-use roamer_control::reconcile::system_mac;
-use roamer_hal::{InjectTarget, Mac, Punt, PuntReason, VlanId};
-use tracing::{info, warn};
+use crate::config::{Config, HsrpAuth, InterfaceName};
+use crate::reconcile::system_mac;
 
-use crate::dataplane::Dataplane;
-
-use roamer_control::hsrp::{DEFAULT_HELLO_MS, DEFAULT_HOLD_MS, DEFAULT_PRIORITY};
+/// An action of one group, with the VLAN of its SVI (where its frames are sent).
+pub type VlanAction = (VlanId, Action);
 
 /// The HSRP groups of the running configuration.
-pub struct Protocols {
+pub struct HsrpInstances {
     groups: BTreeMap<(VlanId, u16), (GroupConfig, Group)>,
     epoch: Instant,
 }
 
-impl std::fmt::Debug for Protocols {
+impl std::fmt::Debug for HsrpInstances {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Protocols")
+        f.debug_struct("HsrpInstances")
             .field("hsrp_groups", &self.groups.len())
             .finish()
     }
 }
 
-impl Default for Protocols {
+impl Default for HsrpInstances {
     fn default() -> Self {
-        Protocols {
+        HsrpInstances {
             groups: BTreeMap::new(),
             epoch: Instant::now(),
         }
@@ -41,7 +43,7 @@ impl Default for Protocols {
 }
 
 /// Every HSRP group a configuration asks for.
-pub fn hsrp_groups(cfg: &Config) -> BTreeMap<(VlanId, u16), GroupConfig> {
+pub fn groups_from_config(cfg: &Config) -> BTreeMap<(VlanId, u16), GroupConfig> {
     let mut out = BTreeMap::new();
     if !cfg.features.hsrp {
         return out;
@@ -100,15 +102,15 @@ pub fn hsrp_groups(cfg: &Config) -> BTreeMap<(VlanId, u16), GroupConfig> {
     out
 }
 
-impl Protocols {
+impl HsrpInstances {
     fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
     }
 
     /// Starts, changes and stops groups to match `cfg`.
-    pub fn sync(&mut self, cfg: &Config, dataplane: &mut Dataplane) {
+    pub fn sync(&mut self, cfg: &Config) -> Vec<VlanAction> {
         let now = self.now_ms();
-        let wanted = hsrp_groups(cfg);
+        let wanted = groups_from_config(cfg);
         let mut actions = Vec::new();
         let gone: Vec<(VlanId, u16)> = self
             .groups
@@ -157,33 +159,39 @@ impl Protocols {
                 }
             }
         }
-        carry_out(actions, dataplane);
+        actions
     }
 
     /// A punted frame: HSRP hellos go to the groups of their VLAN.
-    pub fn punt(&mut self, punt: &Punt, dataplane: &mut Dataplane) {
+    pub fn punt(&mut self, punt: &Punt) -> Vec<VlanAction> {
         if punt.reason != PuntReason::Hsrp {
-            return;
+            return Vec::new();
         }
-        let Some(vlan) = punt.vlan else { return };
+        let Some(vlan) = punt.vlan else {
+            return Vec::new();
+        };
         let now = self.now_ms();
         let mut actions = Vec::new();
         for ((v, _), (_, group)) in self.groups.iter_mut().filter(|((v, _), _)| *v == vlan) {
             actions.extend(group.receive(&punt.frame, now).into_iter().map(|a| (*v, a)));
         }
-        carry_out(actions, dataplane);
+        actions
     }
 
     /// Timers: hellos, hold times, preempt delays.
-    pub fn tick(&mut self, dataplane: &mut Dataplane) {
-        let now = self.now_ms();
+    pub fn tick(&mut self) -> Vec<VlanAction> {
+        self.tick_at(self.now_ms())
+    }
+
+    /// [`HsrpInstances::tick`] at `now` milliseconds since the instances were created.
+    pub fn tick_at(&mut self, now: u64) -> Vec<VlanAction> {
         let mut actions = Vec::new();
         for ((v, _), (_, group)) in self.groups.iter_mut() {
             if group.next_deadline() <= now {
                 actions.extend(group.tick(now).into_iter().map(|a| (*v, a)));
             }
         }
-        carry_out(actions, dataplane);
+        actions
     }
 
     pub fn statuses(&self) -> Vec<GroupStatus> {
@@ -195,21 +203,41 @@ impl Protocols {
     }
 }
 
-fn carry_out(actions: Vec<(VlanId, Action)>, dataplane: &mut Dataplane) {
-    for (vlan, action) in actions {
-        match action {
-            Action::Send(frame) => {
-                if let Err(e) = dataplane.inject(InjectTarget::Vlan(vlan), &frame) {
-                    warn!(%vlan, error = %e, "HSRP frame not sent");
-                }
-            }
-            Action::Table(op) => {
-                for r in dataplane.backend().apply(std::slice::from_ref(&op)) {
-                    if let Err(e) = r {
-                        warn!(op = %op, error = %e, "HSRP table operation failed");
-                    }
-                }
-            }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{self, Syntax};
+
+    const TWO_GROUPS: &str = "hostname r1\nfeature interface-vlan\nfeature hsrp\nvlan 10,20\n\
+        interface Vlan10\n  ip address 10.10.0.2/24\n  hsrp 10\n    timers 1 3\n    ip 10.10.0.1\n\
+        interface Vlan20\n  ip address 10.20.0.2/24\n  hsrp 20\n    ip 10.20.0.1\n";
+
+    fn cfg(text: &str) -> Config {
+        config::parse(text, Syntax::Cli).expect("parses").0
+    }
+
+    #[test]
+    fn groups_follow_the_configuration_and_speak_only_through_their_actions() {
+        let mut hsrp = HsrpInstances::default();
+        let c = cfg(TWO_GROUPS);
+        assert_eq!(groups_from_config(&c).len(), 2);
+        hsrp.sync(&c);
+        assert_eq!(hsrp.statuses().len(), 2);
+        // Alone on its LAN, a group speaks within a few hold times: frames for its VLAN.
+        let mut sent: Vec<VlanId> = Vec::new();
+        for now in (0..15_000).step_by(100) {
+            sent.extend(
+                hsrp.tick_at(now)
+                    .into_iter()
+                    .filter(|(_, a)| matches!(a, Action::Send(_)))
+                    .map(|(v, _)| v),
+            );
         }
+        assert!(sent.contains(&VlanId::new(10).expect("vlan")), "{sent:?}");
+        // Without feature hsrp, every group goes.
+        let off = cfg("hostname r1\nfeature interface-vlan\nvlan 10\n");
+        assert!(groups_from_config(&off).is_empty());
+        hsrp.sync(&off);
+        assert!(hsrp.statuses().is_empty());
     }
 }
