@@ -1,0 +1,93 @@
+//! A minimal pcap (libpcap classic format) writer and `tshark`, for the wire-format checks.
+
+use std::io::{self, Write};
+
+/// Link type 1: Ethernet.
+pub const LINKTYPE_ETHERNET: u32 = 1;
+
+/// Writes classic pcap records (microsecond timestamps) to any writer.
+#[derive(Debug)]
+pub struct PcapWriter<W: Write> {
+    out: W,
+}
+
+impl<W: Write> PcapWriter<W> {
+    /// Writes the global header for Ethernet frames.
+    pub fn new(mut out: W) -> io::Result<Self> {
+        out.write_all(&0xa1b2_c3d4u32.to_le_bytes())?;
+        out.write_all(&2u16.to_le_bytes())?;
+        out.write_all(&4u16.to_le_bytes())?;
+        out.write_all(&0i32.to_le_bytes())?;
+        out.write_all(&0u32.to_le_bytes())?;
+        out.write_all(&65535u32.to_le_bytes())?;
+        out.write_all(&LINKTYPE_ETHERNET.to_le_bytes())?;
+        Ok(Self { out })
+    }
+
+    /// Appends one frame with the given timestamp (seconds, microseconds).
+    pub fn write_frame(&mut self, secs: u32, micros: u32, frame: &[u8]) -> io::Result<()> {
+        let len = u32::try_from(frame.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
+        self.out.write_all(&secs.to_le_bytes())?;
+        self.out.write_all(&micros.to_le_bytes())?;
+        self.out.write_all(&len.to_le_bytes())?;
+        self.out.write_all(&len.to_le_bytes())?;
+        self.out.write_all(frame)
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+/// Runs `tshark` with `args` and returns what it printed; the error says why it could not run
+/// or what it complained about. The wire-format tests check every capture with it.
+pub fn tshark(args: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new("tshark")
+        .args(args)
+        .output()
+        .map_err(|e| format!("tshark is required and could not run: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "tshark {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// [`tshark`], panicking with its error: the wire-format tests need it.
+#[track_caller]
+pub fn tshark_ok(args: &[&str]) -> String {
+    tshark(args).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Writes `frames` to a new pcap file at `path`, frame `i` stamped 1,700,000,000 s and `i` µs.
+pub fn write_frames<'a>(
+    path: &std::path::Path,
+    frames: impl IntoIterator<Item = &'a [u8]>,
+) -> io::Result<()> {
+    let file = std::fs::File::create(path)?;
+    let mut w = PcapWriter::new(io::BufWriter::new(file))?;
+    for (i, frame) in frames.into_iter().enumerate() {
+        let micros = u32::try_from(i).map_err(|_| io::Error::other("too many frames"))?;
+        w.write_frame(1_700_000_000, micros, frame)?;
+    }
+    w.into_inner().flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_and_record_layout() {
+        let mut w = PcapWriter::new(Vec::new()).unwrap();
+        w.write_frame(1, 2, &[0xaa; 3]).unwrap();
+        let bytes = w.into_inner();
+        assert_eq!(bytes.len(), 24 + 16 + 3);
+        assert_eq!(&bytes[0..4], &[0xd4, 0xc3, 0xb2, 0xa1]);
+        assert_eq!(&bytes[20..24], &[1, 0, 0, 0]);
+        assert_eq!(&bytes[32..36], &[3, 0, 0, 0]);
+    }
+}
