@@ -14,7 +14,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use common::{Daemon, wait_for};
-use roamer_platforms::software::testkit::{self, Capture, Netns, Veth};
+use roamer_test_support::{self as support, Capture, Netns, Veth};
 
 const KEY: &str = "roamer-key";
 
@@ -89,13 +89,10 @@ fn ping6(ns: &Netns, to: &str) -> bool {
 
 #[test]
 fn an_ipv4_underlay_site_and_a_dual_stack_site_share_a_map_server() {
-    if !testkit::require_root("network namespaces")
-        || !testkit::require_tool("tshark", "tshark")
-        || !testkit::require_tool("ping", "iputils-ping")
-    {
-        panic!("this test needs root, tshark and ping");
-    }
-    let p = testkit::unique_prefix();
+    support::require_root("network namespaces");
+    support::require_tool("tshark", "tshark");
+    support::require_tool("ping", "iputils-ping");
+    let p = support::unique_prefix();
     let ns = |n: &str| {
         let ns = Netns::new(&format!("{p}{n}")).expect("netns");
         ns.ip(&["link", "set", "lo", "up"]).expect("lo");
@@ -174,12 +171,12 @@ fn an_ipv4_underlay_site_and_a_dual_stack_site_share_a_map_server() {
 
     // The IPv4-only site reaches the dual-stack one, and the reverse.
     wait_for("A's host reaches C's host", Duration::from_secs(30), || {
-        testkit::ping(&ha, Ipv4Addr::new(10, 3, 3, 10), Duration::from_secs(1))
+        support::ping(&ha, Ipv4Addr::new(10, 3, 3, 10), Duration::from_secs(1))
             .unwrap()
             .then_some(())
     });
     wait_for("C's host reaches A's host", Duration::from_secs(30), || {
-        testkit::ping(&rc, Ipv4Addr::new(10, 1, 1, 5), Duration::from_secs(1))
+        support::ping(&rc, Ipv4Addr::new(10, 1, 1, 5), Duration::from_secs(1))
             .unwrap()
             .then_some(())
     });

@@ -13,11 +13,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::skip;
+use common::needs_root;
 use roamer_forwarding::tables::Limits;
 use roamer_hal::{Backend, InjectTarget, L3Interface, Mac, PacketIo, PortId, TableEntry, TableOp};
-use roamer_platforms::software::testkit::{Netns, Veth, have, unique_prefix};
 use roamer_platforms::software::{AfPacketPort, PortIo, SoftwareBackend};
+use roamer_test_support::{Netns, Veth, have, unique_prefix};
 
 const LISP_CONTROL: u16 = 4342;
 
@@ -38,7 +38,7 @@ fn own_udp(dst: Ipv4Addr) -> Vec<u8> {
 }
 
 /// A tshark on the host decoding UDP 4342 as plain data (the payload is no LISP message) with
-/// IPv4 and UDP checksum verification on, which `testkit::Capture` cannot ask for. Ended by
+/// IPv4 and UDP checksum verification on, which `support::Capture` cannot ask for. Ended by
 /// its process id on drop.
 struct Tshark {
     child: Child,
@@ -211,9 +211,7 @@ fn receive(socket: &UdpSocket, buf: &mut [u8], timeout: Duration) -> Option<(usi
 
 #[test]
 fn one_routed_injection_to_an_unresolved_neighbour_reaches_the_host_once_it_answers_arp() {
-    if skip() {
-        return;
-    }
+    needs_root();
     // Bound whole: the namespaces live until the end of the test.
     let mut link = routed_link();
     let RoutedLink {
@@ -262,9 +260,7 @@ fn one_routed_injection_to_an_unresolved_neighbour_reaches_the_host_once_it_answ
 
 #[test]
 fn routed_injection_reaches_a_host_socket_from_the_interface_address() {
-    if skip() {
-        return;
-    }
+    needs_root();
     // Bound whole: the namespaces live until the end of the test.
     let mut link = routed_link();
     let RoutedLink {

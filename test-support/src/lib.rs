@@ -18,4 +18,7 @@ pub mod wait;
 pub use capture::Capture;
 pub use checks::{have, privileged, require_root, require_tool};
 pub use netns::{Netns, Veth, ip, run, unique_prefix};
+pub use netns::{
+    accept_within, connect_within, ethernet_frame, parse_mac, pattern, ping, sysfs, tcp_stream,
+};
 pub use wait::{wait_for, wait_until};

@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A name prefix unique to this process and call: `rmr`, five digits of the process id, two of
@@ -126,7 +125,10 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         if let Err(e) = ip(&["netns", "del", &self.name]) {
-            eprintln!("test-support: could not delete namespace {}: {e}", self.name);
+            eprintln!(
+                "test-support: could not delete namespace {}: {e}",
+                self.name
+            );
         }
     }
 }
