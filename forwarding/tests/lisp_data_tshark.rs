@@ -8,16 +8,12 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use roamer_forwarding::pcap::PcapWriter;
+use roamer_test_support::pcap::{tshark_ok as tshark, write_frames};
 use roamer_forwarding::wire::checksum;
 use roamer_forwarding::wire::lisp_data::{
     EncapParams, LispDataRepr, NonceField, decapsulate, encapsulate_in_place, flow_source_port,
 };
 use roamer_hal::Iid;
-
-fn tshark(args: &[&str]) -> String {
-    roamer_forwarding::pcap::tshark(args).unwrap_or_else(|e| panic!("{e}"))
-}
 
 fn inner_icmp_v4() -> Vec<u8> {
     // protocols.md §11.3: ICMP echo 172.16.2.20 -> 172.16.1.10, TTL 63.
@@ -211,16 +207,7 @@ fn tshark_decodes_every_lisp_data_kind_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lisp_data.pcap");
     let cases = cases();
-    {
-        let file = std::fs::File::create(&path).unwrap();
-        let mut w = PcapWriter::new(std::io::BufWriter::new(file)).unwrap();
-        for (i, c) in cases.iter().enumerate() {
-            w.write_frame(1_700_000_000, u32::try_from(i).unwrap(), &c.frame)
-                .unwrap();
-        }
-        use std::io::Write;
-        w.into_inner().flush().unwrap();
-    }
+    write_frames(&path, cases.iter().map(|c| c.frame.as_slice())).unwrap();
     let p = path.to_str().unwrap();
     let checks = [
         "-o",
