@@ -17,8 +17,8 @@ use roamer_control::wire::hsrp::{
     HsrpState, HsrpV1Repr, HsrpV2GroupState, HsrpV2Repr, build_hsrp_frame, hello_source_mac,
     md5_digest, virtual_link_local_ipv6, virtual_mac_ipv6, virtual_mac_v1, virtual_mac_v2,
 };
-use roamer_test_support::pcap::{tshark_ok as tshark, write_frames};
 use roamer_hal::Mac;
+use roamer_test_support::pcap::{tshark_ok as tshark, write_frames};
 
 const LNCB_NOTE: &str =
     "\"Time To Live\" != 255 for a packet sent to the Local Network Control Block (see RFC 3171)";

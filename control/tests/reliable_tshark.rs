@@ -13,8 +13,8 @@ use roamer_control::lisp::reliable::{EtrEvent, EtrSessions, MsEvent, MsSessions,
 use roamer_control::wire::lisp::{
     AuthKey, EidPrefix, EidRecord, KeyId, LocatorRecord, MapRegister,
 };
-use roamer_test_support::pcap::{PcapWriter, tshark_ok as tshark};
 use roamer_hal::Prefix;
+use roamer_test_support::pcap::{PcapWriter, tshark_ok as tshark};
 
 const CHECKSUMS: [&str; 4] = [
     "-o",

@@ -8,12 +8,12 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use roamer_test_support::pcap::{tshark_ok as tshark, write_frames};
 use roamer_forwarding::wire::checksum;
 use roamer_forwarding::wire::lisp_data::{
     EncapParams, LispDataRepr, NonceField, decapsulate, encapsulate_in_place, flow_source_port,
 };
 use roamer_hal::Iid;
+use roamer_test_support::pcap::{tshark_ok as tshark, write_frames};
 
 fn inner_icmp_v4() -> Vec<u8> {
     // protocols.md §11.3: ICMP echo 172.16.2.20 -> 172.16.1.10, TTL 63.
