@@ -12,6 +12,7 @@
 pub mod afpacket;
 pub mod backend;
 pub mod copier;
+#[cfg(any(test, feature = "fuzz-harness"))]
 #[doc(hidden)]
 pub mod fuzz_harness;
 pub mod gso;
