@@ -57,11 +57,7 @@ fn netns(p: &str, n: &str) -> Netns {
 /// Host `n` (in `host`) on xTR `n`'s port: 10.n.0.5/24, gateway 10.n.0.1.
 fn attach_host(p: &str, n: u8, xtr: &Netns, host: &Netns) -> Veth {
     let (port, end) = (format!("{p}h{n}"), format!("{p}e{n}"));
-    let v = Veth::new(&port, &end).expect("veth");
-    v.move_to(&port, xtr).expect("move");
-    v.move_to(&end, host).expect("move");
-    xtr.ip(&["link", "set", &port, "up"]).expect("up");
-    host.ip(&["link", "set", &end, "up"]).expect("up");
+    let v = Veth::between(&port, xtr, &end, host).expect("veth");
     host.addr(&end, &format!("10.{n}.0.5/24")).expect("addr");
     host.ip(&["route", "add", "default", "via", &format!("10.{n}.0.1")])
         .expect("gw");

@@ -184,11 +184,7 @@ fn across_subnets_over_an_ipv6_underlay(e: &Eids) {
         ("c", &c_ns, &r, "er"),
     ] {
         let (port, end) = (format!("{p}h{tag}"), format!("{p}{dev}"));
-        let v = Veth::new(&port, &end).expect("veth");
-        v.move_to(&port, node).expect("move");
-        v.move_to(&end, host).expect("move");
-        node.ip(&["link", "set", &port, "up"]).expect("up");
-        host.ip(&["link", "set", &end, "up"]).expect("up");
+        let v = Veth::between(&port, node, &end, host).expect("veth");
         links.push(v);
     }
     let (ea, eb, er) = (format!("{p}ea"), format!("{p}eb"), format!("{p}er"));

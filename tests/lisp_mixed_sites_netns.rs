@@ -103,11 +103,7 @@ fn an_ipv4_underlay_site_and_a_dual_stack_site_share_a_map_server() {
         common::bridged_underlay(&core, &p, &[("m", &ms_ns), ("a", &a_ns), ("c", &c_ns)]);
     for (tag, node, host, dev) in [("a", &a_ns, &ha, "ea"), ("c", &c_ns, &rc, "er")] {
         let (port, end) = (format!("{p}h{tag}"), format!("{p}{dev}"));
-        let v = Veth::new(&port, &end).expect("veth");
-        v.move_to(&port, node).expect("move");
-        v.move_to(&end, host).expect("move");
-        node.ip(&["link", "set", &port, "up"]).expect("up");
-        host.ip(&["link", "set", &end, "up"]).expect("up");
+        let v = Veth::between(&port, node, &end, host).expect("veth");
         links.push(v);
     }
     ha.addr(&format!("{p}ea"), "10.1.1.5/24").expect("addr");

@@ -18,7 +18,7 @@ use roamer_control::wire::hsrp::{
     md5_digest, virtual_link_local_ipv6, virtual_mac_ipv6, virtual_mac_v1, virtual_mac_v2,
 };
 use roamer_hal::Mac;
-use roamer_test_support::pcap::{tshark_ok as tshark, write_frames};
+use roamer_test_support::pcap::{frame_fields, tshark_ok as tshark, write_frames};
 
 const LNCB_NOTE: &str =
     "\"Time To Live\" != 255 for a packet sent to the Local Network Control Block (see RFC 3171)";
@@ -366,15 +366,9 @@ fn tshark_decodes_every_hsrp_kind_cleanly() {
 
     // Every frame: protocol stack and key fields.
     for (i, c) in cases.iter().enumerate() {
-        let filter = format!("frame.number == {}", i + 1);
-        let mut args = vec!["-r", p, "-Y", &filter, "-T", "fields", "-E", "separator=|"];
-        args.extend_from_slice(&checks);
-        args.extend_from_slice(&["-e", "frame.protocols"]);
-        for (f, _) in &c.fields {
-            args.extend_from_slice(&["-e", f]);
-        }
-        let out = tshark(&args);
-        let line = out.lines().next().unwrap_or_default();
+        let names: Vec<&str> = c.fields.iter().map(|(f, _)| *f).collect();
+        let line = frame_fields(p, i + 1, &checks, &names);
+        let line = line.as_str();
         let cols: Vec<&str> = line.split('|').collect();
         assert_eq!(
             cols.first().copied(),

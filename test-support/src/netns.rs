@@ -154,6 +154,14 @@ impl Veth {
         Ok(pair)
     }
 
+    /// Creates `a`—`b` with `a` in `a_ns` and `b` in `b_ns`, both up.
+    pub fn between(a: &str, a_ns: &Netns, b: &str, b_ns: &Netns) -> io::Result<Veth> {
+        let pair = Veth::new(a, b)?;
+        pair.move_to(a, a_ns)?;
+        pair.move_to(b, b_ns)?;
+        Ok(pair)
+    }
+
     /// Moves the end `dev` into `ns` and brings it up there.
     pub fn move_to(&self, dev: &str, ns: &Netns) -> io::Result<()> {
         ip(&["link", "set", dev, "netns", ns.name()])?;

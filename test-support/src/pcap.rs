@@ -62,6 +62,31 @@ pub fn tshark_ok(args: &[&str]) -> String {
     tshark(args).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// What tshark prints for frame `number` (from 1) of the capture at `path`, read with the
+/// preferences `prefs`: `frame.protocols`, then `fields`, separated by `|` ("" when there is no
+/// such frame).
+#[track_caller]
+pub fn frame_fields(path: &str, number: usize, prefs: &[&str], fields: &[&str]) -> String {
+    let filter = format!("frame.number == {number}");
+    let mut args = vec![
+        "-r",
+        path,
+        "-Y",
+        &filter,
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+    ];
+    args.extend_from_slice(prefs);
+    args.extend_from_slice(&["-e", "frame.protocols"]);
+    for f in fields {
+        args.extend_from_slice(&["-e", f]);
+    }
+    let out = tshark_ok(&args);
+    out.lines().next().unwrap_or_default().to_string()
+}
+
 /// Writes `frames` to a new pcap file at `path`, frame `i` stamped 1,700,000,000 s and `i` µs.
 pub fn write_frames<'a>(
     path: &std::path::Path,
