@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::{Daemon, wait_for};
-use roamer_platforms::software::testkit::{self, Netns, Veth};
+use roamer_test_support::{self as support, Netns, Veth};
 
 const KEY: &str = "roamer-key";
 
@@ -57,11 +57,7 @@ fn netns(p: &str, n: &str) -> Netns {
 /// Host `n` (in `host`) on xTR `n`'s port: 10.n.0.5/24, gateway 10.n.0.1.
 fn attach_host(p: &str, n: u8, xtr: &Netns, host: &Netns) -> Veth {
     let (port, end) = (format!("{p}h{n}"), format!("{p}e{n}"));
-    let v = Veth::new(&port, &end).expect("veth");
-    v.move_to(&port, xtr).expect("move");
-    v.move_to(&end, host).expect("move");
-    xtr.ip(&["link", "set", &port, "up"]).expect("up");
-    host.ip(&["link", "set", &end, "up"]).expect("up");
+    let v = Veth::between(&port, xtr, &end, host).expect("veth");
     host.addr(&end, &format!("10.{n}.0.5/24")).expect("addr");
     host.ip(&["route", "add", "default", "via", &format!("10.{n}.0.1")])
         .expect("gw");
@@ -83,7 +79,7 @@ fn counter(d: &Daemon, name: &str) -> u64 {
 
 #[test]
 fn the_first_ping_between_two_sites_that_never_talked_gets_every_reply() {
-    let p = testkit::unique_prefix();
+    let p = support::unique_prefix();
     let (core, ms_ns, x1_ns, x2_ns, a, b) = (
         netns(&p, "k"),
         netns(&p, "m"),
@@ -153,14 +149,14 @@ fn the_first_ping_between_two_sites_that_never_talked_gets_every_reply() {
 
 #[test]
 fn a_flood_towards_eids_that_never_resolve_keeps_memory_flat_and_counts_the_drops() {
-    let p = testkit::unique_prefix();
+    let p = support::unique_prefix();
     let (core, x1_ns, a) = (netns(&p, "k"), netns(&p, "x1"), netns(&p, "a"));
     let mut links = common::bridged_underlay(&core, &p, &[("1", &x1_ns)]);
     links.push(attach_host(&p, 1, &x1_ns, &a));
     // A map-resolver that is not there: no Map-Reply ever comes.
     let x1 = Daemon::start_in_netns(&xtr_config(&p, 1, "192.0.2.200"), x1_ns.name());
     // The host resolves its gateway first (the flood is routed traffic from then on).
-    let _ = testkit::ping(&a, "10.1.0.1".parse().unwrap(), Duration::from_secs(5));
+    let _ = support::ping(&a, "10.1.0.1".parse().unwrap(), Duration::from_secs(5));
     let rss_before = x1.rss_kib();
 
     let stop = Arc::new(AtomicBool::new(false));

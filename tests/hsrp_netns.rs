@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Daemon;
-use roamer_platforms::software::testkit::{self, Capture, Netns, Veth};
+use roamer_test_support::{self as support, Capture, Netns, Veth};
 
 fn router(prefix: &str, n: u8, priority: u8) -> String {
     format!(
@@ -78,7 +78,7 @@ fn state_of(d: &Daemon) -> String {
 
 #[test]
 fn failover_on_kill_and_preemption_on_return() {
-    let prefix = testkit::unique_prefix();
+    let prefix = support::unique_prefix();
     let ns = |n: &str| Netns::new(&format!("{prefix}{n}")).expect("netns");
     let (lan, host, s1, s2) = (ns("l"), ns("h"), ns("a"), ns("b"));
     lan.ip(&["link", "add", "br0", "type", "bridge"])
@@ -122,7 +122,7 @@ fn failover_on_kill_and_preemption_on_return() {
     let r1 = Daemon::start_in_netns(&router(&prefix, 1, 110), s1.name());
     let r2 = Daemon::start_in_netns(&router(&prefix, 2, 100), s2.name());
     assert!(
-        testkit::wait_until(Duration::from_secs(15), || state_of(&r1) == "Active"
+        support::wait_until(Duration::from_secs(15), || state_of(&r1) == "Active"
             && state_of(&r2) == "Standby"),
         "r1 (priority 110) becomes active:\n{}\n{}",
         state_of(&r1),
@@ -178,7 +178,7 @@ fn failover_on_kill_and_preemption_on_return() {
     r1.signal("KILL");
     r1.wait_exit();
     assert!(
-        testkit::wait_until(Duration::from_secs(6), || state_of(&r2) == "Active"),
+        support::wait_until(Duration::from_secs(6), || state_of(&r2) == "Active"),
         "r2 takes over within the hold time (3 s):\n{}",
         state_of(&r2)
     );
@@ -204,7 +204,7 @@ fn failover_on_kill_and_preemption_on_return() {
     // r1 returns with the higher priority and preempt: it takes over again.
     let r1 = Daemon::start_in_netns(&router(&prefix, 1, 110), s1.name());
     assert!(
-        testkit::wait_until(Duration::from_secs(10), || state_of(&r1) == "Active"
+        support::wait_until(Duration::from_secs(10), || state_of(&r1) == "Active"
             && state_of(&r2) == "Standby"),
         "r1 preempts on return:\n{}\n{}",
         state_of(&r1),
@@ -231,7 +231,7 @@ fn site_router(prefix: &str, n: u8, filter: bool) -> String {
 #[test]
 fn hello_filter_on_the_lan_extension_gives_each_site_its_own_active_gateway() {
     for filter in [true, false] {
-        let prefix = testkit::unique_prefix();
+        let prefix = support::unique_prefix();
         let ns = |n: &str| Netns::new(&format!("{prefix}{n}")).expect("netns");
         let (r1ns, r2ns, ha, hb) = (ns("a"), ns("b"), ns("c"), ns("d"));
         let ext = Veth::new(&format!("{prefix}x1"), &format!("{prefix}x2")).expect("extension");
@@ -258,7 +258,7 @@ fn hello_filter_on_the_lan_extension_gives_each_site_its_own_active_gateway() {
         let r2 = Daemon::start_in_netns(&site_router(&prefix, 2, filter), r2ns.name());
         if filter {
             assert!(
-                testkit::wait_until(Duration::from_secs(20), || state_of(&r1) == "Active"
+                support::wait_until(Duration::from_secs(20), || state_of(&r1) == "Active"
                     && state_of(&r2) == "Active"),
                 "both sites active with the hello filter:\n{}\n{}",
                 state_of(&r1),
@@ -274,7 +274,7 @@ fn hello_filter_on_the_lan_extension_gives_each_site_its_own_active_gateway() {
             }
         } else {
             assert!(
-                testkit::wait_until(Duration::from_secs(20), || {
+                support::wait_until(Duration::from_secs(20), || {
                     let (a, b) = (state_of(&r1), state_of(&r2));
                     (a == "Active" && b == "Standby") || (a == "Standby" && b == "Active")
                 }),
@@ -285,7 +285,7 @@ fn hello_filter_on_the_lan_extension_gives_each_site_its_own_active_gateway() {
         }
         // The extension still carries the VLAN: the two sites' hosts reach each other.
         assert!(
-            testkit::ping(
+            support::ping(
                 &ha,
                 "10.10.0.12".parse().expect("ip"),
                 Duration::from_secs(5)
@@ -301,7 +301,7 @@ fn hello_filter_on_the_lan_extension_gives_each_site_its_own_active_gateway() {
 /// (active 6, standby 5 in Wireshark's v2 numbering) with group, priority and virtual IP.
 #[test]
 fn version_2_hellos_decode_and_elect() {
-    let prefix = testkit::unique_prefix();
+    let prefix = support::unique_prefix();
     let ns = |n: &str| Netns::new(&format!("{prefix}{n}")).expect("netns");
     let (lan, s1, s2) = (ns("l"), ns("a"), ns("b"));
     lan.ip(&["link", "add", "br0", "type", "bridge"])

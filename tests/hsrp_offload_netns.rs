@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{Daemon, hsrp_state};
-use roamer_platforms::software::testkit::{self, Netns, Veth};
+use roamer_test_support::{self as support, Netns, Veth};
 
 /// The malformed count of `show hsrp` ("Packets ignored: N authentication failure(s), M
 /// malformed").
@@ -77,13 +77,13 @@ fn send(ns: &str, mode: &str, iface: &str, count: u32) {
 #[test]
 fn hellos_with_a_checksum_left_to_the_offload_are_accepted_bad_ones_are_counted() {
     assert!(
-        testkit::privileged(),
+        support::privileged(),
         "this test needs root (network namespaces)"
     );
     for tool in ["ip", "ethtool", "python3"] {
-        assert!(testkit::have(tool), "{tool} is required for this test");
+        assert!(support::have(tool), "{tool} is required for this test");
     }
-    let prefix = testkit::unique_prefix();
+    let prefix = support::unique_prefix();
     let sw = Netns::new(&format!("{prefix}s")).expect("netns");
     let host = Netns::new(&format!("{prefix}h")).expect("netns");
     let (p, q) = (format!("{prefix}p"), format!("{prefix}q"));
@@ -98,7 +98,7 @@ fn hellos_with_a_checksum_left_to_the_offload_are_accepted_bad_ones_are_counted(
     );
     let d = Daemon::start_in_netns(&config, sw.name());
     assert!(
-        testkit::wait_until(Duration::from_secs(15), || hsrp_state(&d) == "Active"),
+        support::wait_until(Duration::from_secs(15), || hsrp_state(&d) == "Active"),
         "alone, roamer becomes active"
     );
     assert_eq!(malformed(&d), 0);
@@ -106,7 +106,7 @@ fn hellos_with_a_checksum_left_to_the_offload_are_accepted_bad_ones_are_counted(
     // A complete frame with a wrong UDP checksum: refused, counted, nothing changes.
     send(host.name(), "bad", &q, 5);
     assert!(
-        testkit::wait_until(Duration::from_secs(3), || malformed(&d) >= 5),
+        support::wait_until(Duration::from_secs(3), || malformed(&d) >= 5),
         "bad checksums are counted as malformed:\n{}",
         d.exec("show hsrp").stdout
     );
@@ -126,7 +126,7 @@ fn hellos_with_a_checksum_left_to_the_offload_are_accepted_bad_ones_are_counted(
         let (ns, q) = (host.name().to_string(), q.clone());
         std::thread::spawn(move || send(&ns, "udp", &q, 25))
     };
-    let accepted = testkit::wait_until(Duration::from_secs(4), || {
+    let accepted = support::wait_until(Duration::from_secs(4), || {
         d.exec("show hsrp")
             .stdout
             .contains("Active router is 10.10.0.9")

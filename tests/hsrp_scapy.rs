@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{Daemon, hsrp_state};
-use roamer_platforms::software::testkit::{self, Netns, Veth};
+use roamer_test_support::{self as support, Netns, Veth};
 
 /// As a router at 10.10.0.9 with priority 200, using scapy inside `ns`: a coup (sent from the
 /// standby state), then active hellos for two seconds, with the given authentication.
@@ -35,7 +35,7 @@ fn scapy_coup(ns: &Netns, iface: &str, auth: &str) {
 
 #[test]
 fn coup_with_the_right_key_takes_over_and_with_a_wrong_key_does_not() {
-    let prefix = testkit::unique_prefix();
+    let prefix = support::unique_prefix();
     let sw = Netns::new(&format!("{prefix}s")).expect("netns");
     let host = Netns::new(&format!("{prefix}h")).expect("netns");
     let veth = Veth::new(&format!("{prefix}p"), &format!("{prefix}q")).expect("veth");
@@ -52,7 +52,7 @@ fn coup_with_the_right_key_takes_over_and_with_a_wrong_key_does_not() {
     );
     let d = Daemon::start_in_netns(&config, sw.name());
     assert!(
-        testkit::wait_until(Duration::from_secs(15), || hsrp_state(&d) == "Active"),
+        support::wait_until(Duration::from_secs(15), || hsrp_state(&d) == "Active"),
         "alone, roamer becomes active"
     );
 
@@ -60,7 +60,7 @@ fn coup_with_the_right_key_takes_over_and_with_a_wrong_key_does_not() {
     scapy_coup(&host, &format!("{prefix}q"), "wrong");
     // The coup arrived (counted as an authentication failure) before roamer's state is judged.
     assert!(
-        testkit::wait_until(Duration::from_secs(5), || {
+        support::wait_until(Duration::from_secs(5), || {
             let detail = d.exec("show hsrp").stdout;
             detail.contains("authentication failure")
                 && !detail.contains(": 0 authentication failure")
@@ -82,7 +82,7 @@ fn coup_with_the_right_key_takes_over_and_with_a_wrong_key_does_not() {
     // Right key ("cisco", the default): roamer resigns for the higher priority.
     scapy_coup(&host, &format!("{prefix}q"), "cisco");
     assert!(
-        testkit::wait_until(Duration::from_secs(2), || hsrp_state(&d) != "Active"),
+        support::wait_until(Duration::from_secs(2), || hsrp_state(&d) != "Active"),
         "a coup with the right key and priority 200 takes over:\n{}",
         d.exec("show hsrp").stdout
     );

@@ -7,6 +7,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use roamer_test_support::Netns;
+
 fn ip(args: &[&str]) {
     let out = Command::new("ip").args(args).output().unwrap();
     assert!(
@@ -15,22 +17,6 @@ fn ip(args: &[&str]) {
         args.join(" "),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// A network namespace, deleted when dropped.
-struct Ns(String);
-
-impl Ns {
-    fn new(name: String) -> Ns {
-        ip(&["netns", "add", &name]);
-        Ns(name)
-    }
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
 }
 
 const SWITCH: &str = "hostname sw
@@ -64,8 +50,8 @@ fn log(path: &Path) -> String {
 
 #[test]
 fn waits_for_the_data_interfaces_containerlab_attaches_then_runs_and_stops_on_sigterm() {
-    let ns = Ns::new(format!("rlc{}", std::process::id()));
-    let n = ns.0.as_str();
+    let ns = Netns::new(&format!("rlc{}", std::process::id())).unwrap();
+    let n = ns.name();
     // containerlab's management interface, with its address.
     ip(&[
         "-n", n, "link", "add", "eth0", "type", "veth", "peer", "name", "mgmt",

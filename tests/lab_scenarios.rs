@@ -206,9 +206,7 @@ fn scenario_b_extended_subnet_the_data_centres_agree_through_the_map_notify_grou
 /// of its own dynamic EIDs).
 #[test]
 fn extended_subnet_only_the_local_gateway_answers_a_host() {
-    if !roamer_platforms::software::testkit::require_tool("tshark", "tshark") {
-        return;
-    }
+    roamer_test_support::require_tool("tshark", "tshark");
     let lab = Lab::up("extended-subnet", "sx");
     wait_for(
         "HSRP active in both data centres",
@@ -606,9 +604,7 @@ fn roamer_lab_runs_the_demo_and_leaves_nothing_behind() {
 /// `ping` on the PATH has /dev/null bound over it), which the daemons and `ip netns exec` inherit.
 #[test]
 fn roamer_lab_runs_the_demo_on_a_machine_without_ping() {
-    if !roamer_platforms::software::testkit::require_tool("unshare", "util-linux") {
-        return;
-    }
+    roamer_test_support::require_tool("unshare", "util-linux");
     let tmp = tempfile::tempdir().unwrap();
     let name = format!("noping{}", std::process::id());
     let script = r#"set -e

@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Daemon, wait_for};
-use roamer_platforms::software::testkit::{self, Netns, Veth};
+use roamer_test_support::{self as support, Netns, Veth};
 
 /// A host namespace on one end of `veth`, addressed, with its default gateway.
 fn host(prefix: &str, name: &str, veth: &Veth, dev: &str, cidr: &str, gw: &str) -> Netns {
@@ -33,10 +33,8 @@ fn row(d: &Daemon) -> String {
 
 #[test]
 fn a_port_whose_device_appears_five_seconds_after_start_comes_up_and_forwards() {
-    if !testkit::require_root("network namespaces and AF_PACKET ports") {
-        return;
-    }
-    let p = testkit::unique_prefix();
+    support::require_root("network namespaces and AF_PACKET ports");
+    let p = support::unique_prefix();
     let sw = Netns::new(&format!("{p}s")).expect("switch netns");
     let v1 = Veth::new(&format!("{p}p1"), &format!("{p}p1h")).expect("veth");
     v1.move_to(&format!("{p}p1"), &sw).expect("move");

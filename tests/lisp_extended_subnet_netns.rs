@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use common::{Daemon, wait_for};
-use roamer_platforms::software::testkit::{self, Capture, Netns, Veth};
+use roamer_test_support::{self as support, Capture, Netns, Veth};
 
 const KEY: &str = "roamer-key";
 
@@ -54,7 +54,7 @@ fn row<'a>(summary: &'a str, eid: &str) -> Option<&'a str> {
 
 #[test]
 fn a_host_move_inside_the_site_is_announced_on_the_map_notify_group_and_both_xtrs_agree() {
-    let p = testkit::unique_prefix();
+    let p = support::unique_prefix();
     let ns = |n: &str| {
         let ns = Netns::new(&format!("{p}{n}")).expect("netns");
         ns.ip(&["link", "set", "lo", "up"]).expect("lo");
@@ -101,7 +101,7 @@ fn a_host_move_inside_the_site_is_announced_on_the_map_notify_group_and_both_xtr
 
     // H at xTR-1: it asks for and pings its gateway there.
     wait_for("H at xTR-1", Duration::from_secs(20), || {
-        testkit::ping(&h, Ipv4Addr::new(10, 9, 0, 2), Duration::from_secs(1))
+        support::ping(&h, Ipv4Addr::new(10, 9, 0, 2), Duration::from_secs(1))
             .unwrap()
             .then(String::new)
     });
@@ -143,7 +143,7 @@ fn a_host_move_inside_the_site_is_announced_on_the_map_notify_group_and_both_xtr
     h.ip(&["link", "set", &e2, "up"]).expect("up");
     h.addr(&e2, "10.9.0.5/24").expect("addr");
     wait_for("H at xTR-2", Duration::from_secs(20), || {
-        testkit::ping(&h, Ipv4Addr::new(10, 9, 0, 3), Duration::from_secs(1))
+        support::ping(&h, Ipv4Addr::new(10, 9, 0, 3), Duration::from_secs(1))
             .unwrap()
             .then(String::new)
     });

@@ -18,7 +18,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{Daemon, wait_for};
-use roamer_platforms::software::testkit::{self, Capture, Netns, Veth};
+use roamer_test_support::{self as support, Capture, Netns, Veth};
 
 const KEY: &str = "roamer-key";
 const MS: &str = "2001:db8:ff::100";
@@ -155,13 +155,10 @@ fn ping_once(ns: &Netns, to: &str, wait_s: u32) -> bool {
 }
 
 fn across_subnets_over_an_ipv6_underlay(e: &Eids) {
-    if !testkit::require_root("network namespaces")
-        || !testkit::require_tool("tshark", "tshark")
-        || !testkit::require_tool("ping", "iputils-ping")
-    {
-        panic!("this test needs root, tshark and ping");
-    }
-    let p = testkit::unique_prefix();
+    support::require_root("network namespaces");
+    support::require_tool("tshark", "tshark");
+    support::require_tool("ping", "iputils-ping");
+    let p = support::unique_prefix();
     let ns = |n: &str| {
         let ns = Netns::new(&format!("{p}{n}")).expect("netns");
         ns.ip(&["link", "set", "lo", "up"]).expect("lo");
@@ -187,11 +184,7 @@ fn across_subnets_over_an_ipv6_underlay(e: &Eids) {
         ("c", &c_ns, &r, "er"),
     ] {
         let (port, end) = (format!("{p}h{tag}"), format!("{p}{dev}"));
-        let v = Veth::new(&port, &end).expect("veth");
-        v.move_to(&port, node).expect("move");
-        v.move_to(&end, host).expect("move");
-        node.ip(&["link", "set", &port, "up"]).expect("up");
-        host.ip(&["link", "set", &end, "up"]).expect("up");
+        let v = Veth::between(&port, node, &end, host).expect("veth");
         links.push(v);
     }
     let (ea, eb, er) = (format!("{p}ea"), format!("{p}eb"), format!("{p}er"));
@@ -298,10 +291,10 @@ fn across_subnets_over_an_ipv6_underlay(e: &Eids) {
             let hx = |args: &[&str]| {
                 let mut full = vec!["netns", "exec", &h_name, "ip", fam];
                 full.extend_from_slice(args);
-                testkit::run("ip", &full).unwrap();
+                support::run("ip", &full).unwrap();
             };
             hx(&["addr", "flush", "dev", &ea]);
-            testkit::run(
+            support::run(
                 "ip",
                 &["netns", "exec", &h_name, "ip", "link", "set", &ea, "down"],
             )
@@ -313,7 +306,7 @@ fn across_subnets_over_an_ipv6_underlay(e: &Eids) {
             }
             hx(&["route", "replace", "default", "via", &gw, "dev", &eb]);
             // The host's first packet at its new site (a VM sends one when it wakes up).
-            let _ = testkit::run(
+            let _ = support::run(
                 "ip",
                 &[
                     "netns", "exec", &h_name, "ping", "-n", "-c", "1", "-W", "1", &r_addr,

@@ -17,7 +17,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use common::Daemon;
-use roamer_platforms::software::testkit::{self, Capture, Netns, Veth};
+use roamer_test_support::{self as support, Capture, Netns, Veth};
 
 /// xTR `me` (1 or 2): host port `{prefix}h{me}` in VLAN 10 (SVI 10.{me}0.0.1/24 and
 /// 2001:db8:{me}0::1/64), routed underlay port `{prefix}u{me}` (192.0.2.{me}/24); its EIDs
@@ -54,7 +54,7 @@ struct Lab {
 }
 
 fn lab(underlay_mtu: u32) -> Lab {
-    let prefix = testkit::unique_prefix();
+    let prefix = support::unique_prefix();
     let ns = |n: &str| Netns::new(&format!("{prefix}{n}")).expect("netns");
     let (x1, x2, h1, h2) = (ns("x1"), ns("x2"), ns("a"), ns("b"));
     let underlay = Veth::new(&format!("{prefix}u1"), &format!("{prefix}u2")).expect("underlay");
@@ -135,7 +135,7 @@ fn transfer(
 ) -> (Vec<u8>, Duration) {
     let listening = server.spawn(move || -> std::io::Result<Vec<u8>> {
         let listener = std::net::TcpListener::bind((to, port))?;
-        let mut stream = testkit::accept_within(&listener, Duration::from_secs(30))?;
+        let mut stream = support::accept_within(&listener, Duration::from_secs(30))?;
         stream.set_read_timeout(Some(Duration::from_secs(15)))?;
         let mut got = Vec::new();
         stream.read_to_end(&mut got)?;
@@ -145,7 +145,7 @@ fn transfer(
     let payload = data.to_vec();
     let sending = from.spawn(move || -> std::io::Result<()> {
         let mut stream =
-            testkit::connect_within(SocketAddr::from((to, port)), Duration::from_secs(30))?;
+            support::connect_within(SocketAddr::from((to, port)), Duration::from_secs(30))?;
         stream.set_write_timeout(Some(Duration::from_secs(15)))?;
         stream.write_all(&payload)?;
         stream.shutdown(std::net::Shutdown::Write)
@@ -182,7 +182,7 @@ fn transfer_intact(lab: &Lab, to: IpAddr, port: u16, data: &[u8]) {
 
 fn ping(ns: &Netns, to: IpAddr) -> bool {
     let to = to.to_string();
-    testkit::wait_until(Duration::from_secs(10), || {
+    support::wait_until(Duration::from_secs(10), || {
         ns.exec(&["ping", "-c", "1", "-W", "1", &to]).is_ok()
     })
 }
@@ -341,9 +341,8 @@ fn check_capture(capture: &Capture, inner: &str) {
 
 #[test]
 fn tcp_crosses_a_jumbo_underlay_in_large_lisp_packets_and_leaves_the_etr_whole() {
-    if !testkit::require_root("network namespaces") || !testkit::require_tool("tshark", "tshark") {
-        return;
-    }
+    support::require_root("network namespaces");
+    support::require_tool("tshark", "tshark");
     let lab = lab(9000);
     let v4: IpAddr = "10.20.0.5".parse().expect("address");
     let v6: IpAddr = "2001:db8:20::5".parse().expect("address");
@@ -394,9 +393,7 @@ fn tcp_crosses_a_jumbo_underlay_in_large_lisp_packets_and_leaves_the_etr_whole()
 
 #[test]
 fn tcp_still_crosses_an_underlay_of_1500() {
-    if !testkit::require_root("network namespaces") {
-        return;
-    }
+    support::require_root("network namespaces");
     let lab = lab(1500);
     let data = known_bytes(3 << 20, 0x1500);
     transfer_intact(&lab, "10.20.0.5".parse().expect("address"), 5003, &data);
@@ -421,9 +418,7 @@ fn tcp_still_crosses_an_underlay_of_1500() {
 /// before encapsulation, and the transfer still arrives byte for byte.
 #[test]
 fn tcp_without_df_is_cut_then_fragmented_over_an_underlay_of_1500() {
-    if !testkit::require_root("network namespaces") {
-        return;
-    }
+    support::require_root("network namespaces");
     let lab = lab(1500);
     lab.h1
         .exec(&["sysctl", "-qw", "net.ipv4.ip_no_pmtu_disc=1"])

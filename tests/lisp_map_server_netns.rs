@@ -14,7 +14,7 @@ use roamer_control::wire::lisp::{
     Address, AuthKey, Ecm, EidPrefix, EidRecord, KeyId, LispMessage, LocatorRecord, MapNotify,
     MapRegister, MapRequest,
 };
-use roamer_platforms::software::testkit::{self, Netns, Veth};
+use roamer_test_support::{self as support, Netns, Veth};
 
 fn register(key: &[u8]) -> Vec<u8> {
     register_with_nonce(key, 0)
@@ -58,7 +58,7 @@ fn exchange(etr: &Netns, msg: Vec<u8>) -> Option<Vec<u8>> {
 
 #[test]
 fn map_registers_are_verified_acknowledged_and_listed() {
-    let prefix = testkit::unique_prefix();
+    let prefix = support::unique_prefix();
     let ms = Netns::new(&format!("{prefix}m")).expect("netns");
     let etr = Netns::new(&format!("{prefix}e")).expect("netns");
     let link = Veth::new(&format!("{prefix}m1"), &format!("{prefix}e1")).expect("veth");
@@ -177,7 +177,7 @@ fn a_map_request_flood_does_not_starve_registrations_or_grow_memory() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-    let prefix = testkit::unique_prefix();
+    let prefix = support::unique_prefix();
     let ms = Netns::new(&format!("{prefix}m")).expect("netns");
     let etr = Netns::new(&format!("{prefix}e")).expect("netns");
     let link = Veth::new(&format!("{prefix}m1"), &format!("{prefix}e1")).expect("veth");

@@ -14,7 +14,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use common::{Daemon, wait_for};
-use roamer_platforms::software::testkit::{self, Capture, Netns, Veth};
+use roamer_test_support::{self as support, Capture, Netns, Veth};
 
 const KEY: &str = "roamer-key";
 
@@ -89,13 +89,10 @@ fn ping6(ns: &Netns, to: &str) -> bool {
 
 #[test]
 fn an_ipv4_underlay_site_and_a_dual_stack_site_share_a_map_server() {
-    if !testkit::require_root("network namespaces")
-        || !testkit::require_tool("tshark", "tshark")
-        || !testkit::require_tool("ping", "iputils-ping")
-    {
-        panic!("this test needs root, tshark and ping");
-    }
-    let p = testkit::unique_prefix();
+    support::require_root("network namespaces");
+    support::require_tool("tshark", "tshark");
+    support::require_tool("ping", "iputils-ping");
+    let p = support::unique_prefix();
     let ns = |n: &str| {
         let ns = Netns::new(&format!("{p}{n}")).expect("netns");
         ns.ip(&["link", "set", "lo", "up"]).expect("lo");
@@ -106,11 +103,7 @@ fn an_ipv4_underlay_site_and_a_dual_stack_site_share_a_map_server() {
         common::bridged_underlay(&core, &p, &[("m", &ms_ns), ("a", &a_ns), ("c", &c_ns)]);
     for (tag, node, host, dev) in [("a", &a_ns, &ha, "ea"), ("c", &c_ns, &rc, "er")] {
         let (port, end) = (format!("{p}h{tag}"), format!("{p}{dev}"));
-        let v = Veth::new(&port, &end).expect("veth");
-        v.move_to(&port, node).expect("move");
-        v.move_to(&end, host).expect("move");
-        node.ip(&["link", "set", &port, "up"]).expect("up");
-        host.ip(&["link", "set", &end, "up"]).expect("up");
+        let v = Veth::between(&port, node, &end, host).expect("veth");
         links.push(v);
     }
     ha.addr(&format!("{p}ea"), "10.1.1.5/24").expect("addr");
@@ -174,12 +167,12 @@ fn an_ipv4_underlay_site_and_a_dual_stack_site_share_a_map_server() {
 
     // The IPv4-only site reaches the dual-stack one, and the reverse.
     wait_for("A's host reaches C's host", Duration::from_secs(30), || {
-        testkit::ping(&ha, Ipv4Addr::new(10, 3, 3, 10), Duration::from_secs(1))
+        support::ping(&ha, Ipv4Addr::new(10, 3, 3, 10), Duration::from_secs(1))
             .unwrap()
             .then_some(())
     });
     wait_for("C's host reaches A's host", Duration::from_secs(30), || {
-        testkit::ping(&rc, Ipv4Addr::new(10, 1, 1, 5), Duration::from_secs(1))
+        support::ping(&rc, Ipv4Addr::new(10, 1, 1, 5), Duration::from_secs(1))
             .unwrap()
             .then_some(())
     });

@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{Daemon, wait_for};
-use roamer_platforms::software::testkit::{self, Capture, Netns, Veth};
+use roamer_test_support::{self as support, Capture, Netns, Veth};
 
 const KEY: &str = "roamer-key";
 
@@ -92,7 +92,7 @@ impl Lab {
 
     /// Wired and running, the remote site registered; H and R have not talked yet.
     fn wired() -> Lab {
-        let p = testkit::unique_prefix();
+        let p = support::unique_prefix();
         let ns = |n: &str| {
             let ns = Netns::new(&format!("{p}{n}")).expect("netns");
             ns.ip(&["link", "set", "lo", "up"]).expect("lo");
@@ -119,11 +119,7 @@ impl Lab {
             ("c", &c_ns, &r, "er"),
         ] {
             let (port, end) = (format!("{p}h{tag}"), format!("{p}{dev}"));
-            let v = Veth::new(&port, &end).expect("veth");
-            v.move_to(&port, node).expect("move");
-            v.move_to(&end, host).expect("move");
-            node.ip(&["link", "set", &port, "up"]).expect("up");
-            host.ip(&["link", "set", &end, "up"]).expect("up");
+            let v = Veth::between(&port, node, &end, host).expect("veth");
             links.push(v);
         }
         let (ea, er) = (format!("{p}ea"), format!("{p}er"));
@@ -168,7 +164,7 @@ impl Lab {
             "H reaches R through the mapping system",
             Duration::from_secs(30),
             || {
-                testkit::ping(&self.h, Ipv4Addr::new(10, 3, 0, 10), Duration::from_secs(1))
+                support::ping(&self.h, Ipv4Addr::new(10, 3, 0, 10), Duration::from_secs(1))
                     .unwrap()
                     .then(String::new)
             },
@@ -180,7 +176,7 @@ impl Lab {
         let dyn_a = self.xa.exec("show lisp dynamic-eid summary").stdout;
         assert!(dyn_a.contains("10.9.0.5"), "{dyn_a}");
         wait_for("xTR-C caches H at xTR-A", Duration::from_secs(10), || {
-            let _ = testkit::ping(&self.r, Ipv4Addr::new(10, 9, 0, 5), Duration::from_secs(1));
+            let _ = support::ping(&self.r, Ipv4Addr::new(10, 9, 0, 5), Duration::from_secs(1));
             let cache = self.xc.exec("show ip lisp map-cache").stdout;
             (cache.contains("10.9.0.5/32") && cache.contains("192.0.2.1")).then_some(cache)
         });
@@ -228,7 +224,7 @@ fn a_host_moves_between_sites_and_the_remote_itr_follows_it_after_an_smr() {
             let hx = |args: &[&str]| {
                 let mut full = vec!["netns", "exec", &h_name, "ip"];
                 full.extend_from_slice(args);
-                testkit::run("ip", &full).unwrap();
+                support::run("ip", &full).unwrap();
             };
             let moved_at = std::time::SystemTime::now();
             hx(&["addr", "flush", "dev", &ea]);
@@ -236,7 +232,7 @@ fn a_host_moves_between_sites_and_the_remote_itr_follows_it_after_an_smr() {
             hx(&["addr", "add", "10.9.0.5/24", "dev", &eb]);
             hx(&["route", "add", "default", "via", "10.9.0.1", "dev", &eb]);
             // The host's first packet at its new site (a VM sends one when it wakes up).
-            let _ = testkit::run(
+            let _ = support::run(
                 "ip",
                 &[
                     "netns",
@@ -403,7 +399,7 @@ fn with_subscription_the_remote_itr_follows_a_move_before_its_host_sends_anythin
     let mut n = 0u8;
     wait_for("the capture is live", Duration::from_secs(20), || {
         n = n.wrapping_add(1);
-        let _ = testkit::ping(
+        let _ = support::ping(
             &lab.r,
             Ipv4Addr::new(10, 200, 0, n),
             Duration::from_millis(100),
@@ -429,7 +425,7 @@ fn with_subscription_the_remote_itr_follows_a_move_before_its_host_sends_anythin
     h.ip(&["route", "add", "default", "via", "10.9.0.1", "dev", &eb])
         .expect("gw");
     let moved = Instant::now();
-    let _ = testkit::ping(h, Ipv4Addr::new(10, 3, 0, 99), Duration::from_millis(200));
+    let _ = support::ping(h, Ipv4Addr::new(10, 3, 0, 99), Duration::from_millis(200));
     let cache = wait_for(
         "xTR-C caches H at xTR-B without any packet from R",
         Duration::from_secs(10),
@@ -508,7 +504,7 @@ fn a_local_eid_without_route_triggers_an_smr_and_the_itr_caches_forward_native()
         "xTR-A caches 10.3.0.0/24 as forward-native",
         Duration::from_secs(15),
         || {
-            let _ = testkit::ping(h, Ipv4Addr::new(10, 3, 0, 10), Duration::from_millis(300));
+            let _ = support::ping(h, Ipv4Addr::new(10, 3, 0, 10), Duration::from_millis(300));
             let cache = xa.exec("show ip lisp map-cache").stdout;
             cache
                 .contains("Negative cache entry, action: forward-native")
@@ -748,7 +744,7 @@ fn a_deconfigured_local_eid_is_withdrawn_and_its_itrs_solicited() {
         "xTR-A solicited: 10.3.0.0/24 forward-native",
         Duration::from_secs(15),
         || {
-            let _ = testkit::ping(h, Ipv4Addr::new(10, 3, 0, 10), Duration::from_millis(300));
+            let _ = support::ping(h, Ipv4Addr::new(10, 3, 0, 10), Duration::from_millis(300));
             let cache = xa.exec("show ip lisp map-cache").stdout;
             cache
                 .contains("Negative cache entry, action: forward-native")

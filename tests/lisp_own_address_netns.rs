@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::Daemon;
-use roamer_platforms::software::testkit::{self, Netns, Veth};
+use roamer_test_support::{self as support, Netns, Veth};
 
 fn xtr_config(prefix: &str, me: u8, peer: u8) -> String {
     format!(
@@ -54,13 +54,13 @@ for _ in range(count):
 #[test]
 fn a_remote_host_pings_an_xtr_svi_across_lisp_and_bad_ip_checksums_are_dropped() {
     assert!(
-        testkit::privileged(),
+        support::privileged(),
         "this test needs root (network namespaces)"
     );
     for tool in ["ip", "ping", "python3"] {
-        assert!(testkit::have(tool), "{tool} is required for this test");
+        assert!(support::have(tool), "{tool} is required for this test");
     }
-    let prefix = testkit::unique_prefix();
+    let prefix = support::unique_prefix();
     let ns = |n: &str| Netns::new(&format!("{prefix}{n}")).expect("netns");
     let (x1, x2, h1, h2) = (ns("x1"), ns("x2"), ns("a"), ns("b"));
     let underlay = Veth::new(&format!("{prefix}u1"), &format!("{prefix}u2")).expect("underlay");
@@ -82,11 +82,11 @@ fn a_remote_host_pings_an_xtr_svi_across_lisp_and_bad_ip_checksums_are_dropped()
 
     // Host to host first (the path works), then host 1 to xtr2's own SVI address.
     assert!(
-        testkit::ping(&h1, Ipv4Addr::new(10, 20, 0, 5), Duration::from_secs(8)).expect("ping"),
+        support::ping(&h1, Ipv4Addr::new(10, 20, 0, 5), Duration::from_secs(8)).expect("ping"),
         "host traffic across the LISP xTRs"
     );
     assert!(
-        testkit::ping(&h1, Ipv4Addr::new(10, 20, 0, 1), Duration::from_secs(8)).expect("ping"),
+        support::ping(&h1, Ipv4Addr::new(10, 20, 0, 1), Duration::from_secs(8)).expect("ping"),
         "the remote xTR's SVI address answers across LISP:\n{}",
         d2.exec("show forwarding counters").stdout
     );
@@ -111,7 +111,7 @@ fn a_remote_host_pings_an_xtr_svi_across_lisp_and_bad_ip_checksums_are_dropped()
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        testkit::wait_until(Duration::from_secs(3), || bad_ip_checksum(&d1)
+        support::wait_until(Duration::from_secs(3), || bad_ip_checksum(&d1)
             >= before + 3),
         "bad IPv4 header checksums are dropped and counted:\n{}",
         d1.exec("show forwarding counters").stdout

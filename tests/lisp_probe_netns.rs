@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use common::{Daemon, wait_for};
-use roamer_platforms::software::testkit::{self, Capture, Netns, Veth};
+use roamer_test_support::{self as support, Capture, Netns, Veth};
 
 const KEY: &str = "roamer-key";
 
@@ -87,10 +87,10 @@ fn decapsulated(x: &Daemon) -> u64 {
 #[test]
 fn traffic_moves_to_the_second_locator_when_the_first_stops_answering_probes_and_back() {
     for tool in ["ip", "ping", "tshark"] {
-        assert!(testkit::have(tool), "this test needs `{tool}`");
+        assert!(support::have(tool), "this test needs `{tool}`");
     }
-    assert!(testkit::privileged(), "this test needs root (netns)");
-    let p = testkit::unique_prefix();
+    assert!(support::privileged(), "this test needs root (netns)");
+    let p = support::unique_prefix();
     let ns = |n: &str| {
         let ns = Netns::new(&format!("{p}{n}")).expect("netns");
         ns.ip(&["link", "set", "lo", "up"]).expect("lo");
@@ -149,7 +149,7 @@ fn traffic_moves_to_the_second_locator_when_the_first_stops_answering_probes_and
     });
     let ten_one = Ipv4Addr::new(10, 1, 0, 10);
     wait_for("R reaches H", Duration::from_secs(30), || {
-        testkit::ping(&r, ten_one, Duration::from_secs(1))
+        support::ping(&r, ten_one, Duration::from_secs(1))
             .unwrap()
             .then_some(())
     });
@@ -188,7 +188,7 @@ fn traffic_moves_to_the_second_locator_when_the_first_stops_answering_probes_and
         "{cache}"
     );
     let before = decapsulated(&xa);
-    assert!(testkit::ping(&r, ten_one, Duration::from_secs(1)).unwrap());
+    assert!(support::ping(&r, ten_one, Duration::from_secs(1)).unwrap());
     assert!(decapsulated(&xa) > before, "priority 1: through xTR-A");
     let mut lines = Vec::new();
     while let Some(l) = capture.next_line(Duration::from_secs(5)) {
@@ -240,7 +240,7 @@ fn traffic_moves_to_the_second_locator_when_the_first_stops_answering_probes_and
         "{cache}"
     );
     wait_for("R reaches H through xTR-B", Duration::from_secs(5), || {
-        testkit::ping(&r, ten_one, Duration::from_millis(500))
+        support::ping(&r, ten_one, Duration::from_millis(500))
             .unwrap()
             .then_some(())
     });
@@ -264,7 +264,7 @@ fn traffic_moves_to_the_second_locator_when_the_first_stops_answering_probes_and
         "R reaches H through xTR-A again",
         Duration::from_secs(5),
         || {
-            (testkit::ping(&r, ten_one, Duration::from_millis(500)).unwrap()
+            (support::ping(&r, ten_one, Duration::from_millis(500)).unwrap()
                 && decapsulated(&xa) > before)
                 .then_some(())
         },

@@ -12,7 +12,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Daemon, wait_for};
-use roamer_platforms::software::testkit::{self, Capture, Netns};
+use roamer_test_support::{self as support, Capture, Netns};
 
 const KEY: &str = "roamer-key";
 
@@ -54,7 +54,7 @@ fn session_line<'a>(text: &'a str, peer: &str) -> &'a str {
 
 #[test]
 fn reliable_registration_with_a_new_map_server_and_udp_with_an_old_one() {
-    let p = testkit::unique_prefix();
+    let p = support::unique_prefix();
     let ns = |n: &str| {
         let ns = Netns::new(&format!("{p}{n}")).expect("netns");
         ns.ip(&["link", "set", "lo", "up"]).expect("lo");

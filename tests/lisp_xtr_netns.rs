@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use common::Daemon;
-use roamer_platforms::software::testkit::{self, Capture, Netns, Veth};
+use roamer_test_support::{self as support, Capture, Netns, Veth};
 
 fn xtr_config(prefix: &str, me: u8, peer: u8, extra: &str) -> String {
     format!(
@@ -27,7 +27,7 @@ fn xtr_config(prefix: &str, me: u8, peer: u8, extra: &str) -> String {
 
 #[test]
 fn two_xtrs_carry_host_traffic_encapsulated_and_report_eids_not_here() {
-    let prefix = testkit::unique_prefix();
+    let prefix = support::unique_prefix();
     let ns = |n: &str| {
         let ns = Netns::new(&format!("{prefix}{n}")).expect("netns");
         ns.ip(&["link", "set", "lo", "up"]).expect("lo");
@@ -88,7 +88,7 @@ fn two_xtrs_carry_host_traffic_encapsulated_and_report_eids_not_here() {
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     while lines.len() < 6 && std::time::Instant::now() < deadline {
         assert!(
-            testkit::ping(&h1, Ipv4Addr::new(10, 20, 0, 5), Duration::from_secs(8)).expect("ping"),
+            support::ping(&h1, Ipv4Addr::new(10, 20, 0, 5), Duration::from_secs(8)).expect("ping"),
             "host traffic across the LISP xTRs"
         );
         while let Some(l) = capture.next_line(Duration::from_millis(300)) {
@@ -151,7 +151,7 @@ fn two_xtrs_carry_host_traffic_encapsulated_and_report_eids_not_here() {
     // A TCP stream: veth hands the xTR large segments (GSO), which must be cut before they
     // can be encapsulated, and arrive intact.
     const TOTAL: usize = 4 << 20;
-    let (good, took) = testkit::tcp_stream(&h1, &h2, Ipv4Addr::new(10, 20, 0, 5), 5001, TOTAL)
+    let (good, took) = support::tcp_stream(&h1, &h2, Ipv4Addr::new(10, 20, 0, 5), 5001, TOTAL)
         .expect("tcp stream");
     assert_eq!(good, TOTAL, "the TCP stream crosses LISP intact");
     eprintln!(

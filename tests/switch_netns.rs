@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use common::Daemon;
-use roamer_platforms::software::testkit::{self, Capture, Netns, Veth};
+use roamer_test_support::{self as support, Capture, Netns, Veth};
 
 /// A host's addresses and gateways.
 #[derive(Clone, Copy)]
@@ -82,7 +82,7 @@ fn two_vlan_config(prefix: &str, extra: &str) -> String {
 
 #[test]
 fn hosts_on_two_vlans_ping_each_other_through_the_svis() {
-    let prefix = testkit::unique_prefix();
+    let prefix = support::unique_prefix();
     let sw = switch_ns(&prefix, "s");
     let v1 = port(&prefix, &sw, "p1");
     let v2 = port(&prefix, &sw, "p2");
@@ -117,7 +117,7 @@ fn hosts_on_two_vlans_ping_each_other_through_the_svis() {
     assert!(h1.ping("2001:db8:14::6"), "IPv6 across the SVIs");
     assert!(h1.ping("10.10.0.1"), "the SVI address answers");
 
-    let mac = |h: &Host, dev: &str| testkit::sysfs(&h.ns, dev, "address").expect("mac");
+    let mac = |h: &Host, dev: &str| support::sysfs(&h.ns, dev, "address").expect("mac");
     let m1 = mac(&h1, &format!("{prefix}p1h"));
     let m2 = mac(&h2, &format!("{prefix}p2h"));
     let nx = |m: &str| {
@@ -156,7 +156,7 @@ fn hosts_on_two_vlans_ping_each_other_through_the_svis() {
 #[test]
 fn proxy_arp_answers_for_reachable_off_subnet_addresses_only_when_enabled() {
     for enabled in [false, true] {
-        let prefix = testkit::unique_prefix();
+        let prefix = support::unique_prefix();
         let sw = switch_ns(&prefix, "s");
         let v1 = port(&prefix, &sw, "p1");
         let v2 = port(&prefix, &sw, "p2");
@@ -226,7 +226,7 @@ fn proxy_arp_answers_for_reachable_off_subnet_addresses_only_when_enabled() {
 
 #[test]
 fn a_trunk_between_two_roamers_carries_both_vlans_tagged() {
-    let prefix = testkit::unique_prefix();
+    let prefix = support::unique_prefix();
     let sw1 = switch_ns(&prefix, "s");
     let sw2 = switch_ns(&prefix, "t");
     // The trunk: one veth pair, an end in each switch.
@@ -320,11 +320,11 @@ fn a_trunk_between_two_roamers_carries_both_vlans_tagged() {
     )
     .expect("tshark on the trunk");
     assert!(
-        testkit::ping(&h1.ns, Ipv4Addr::new(10, 10, 0, 2), Duration::from_secs(5)).expect("ping"),
+        support::ping(&h1.ns, Ipv4Addr::new(10, 10, 0, 2), Duration::from_secs(5)).expect("ping"),
         "VLAN 10 across the trunk"
     );
     assert!(
-        testkit::ping(&h2.ns, Ipv4Addr::new(10, 20, 0, 2), Duration::from_secs(5)).expect("ping"),
+        support::ping(&h2.ns, Ipv4Addr::new(10, 20, 0, 2), Duration::from_secs(5)).expect("ping"),
         "VLAN 20 across the trunk"
     );
     let mut seen = Vec::new();
@@ -348,7 +348,7 @@ fn a_trunk_between_two_roamers_carries_both_vlans_tagged() {
 
 #[test]
 fn a_host_on_a_tap_port_reaches_a_host_on_an_afpacket_port() {
-    let prefix = testkit::unique_prefix();
+    let prefix = support::unique_prefix();
     let sw = switch_ns(&prefix, "s");
     let v2 = port(&prefix, &sw, "p2");
     let tap = format!("{prefix}t1");
@@ -375,7 +375,7 @@ fn a_host_on_a_tap_port_reaches_a_host_on_an_afpacket_port() {
         ),
     );
     assert!(
-        testkit::ping(&h1, Ipv4Addr::new(10, 10, 0, 6), Duration::from_secs(5)).expect("ping"),
+        support::ping(&h1, Ipv4Addr::new(10, 10, 0, 6), Duration::from_secs(5)).expect("ping"),
         "TAP to AF_PACKET in one VLAN"
     );
     drop(h2);

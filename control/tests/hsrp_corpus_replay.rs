@@ -12,23 +12,7 @@ use roamer_control::wire::hsrp::{
 use roamer_hal::Mac;
 
 fn inputs() -> Vec<(PathBuf, Vec<u8>)> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
-    let mut out = Vec::new();
-    for dir in ["corpus/hsrp", "artifacts/hsrp"] {
-        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
-            continue;
-        };
-        for e in entries {
-            let path = e.unwrap().path();
-            if !path.is_file() || path.file_name().is_some_and(|n| n == ".keep") {
-                continue;
-            }
-            let bytes = std::fs::read(&path).unwrap();
-            out.push((path, bytes));
-        }
-    }
-    out.sort();
-    out
+    roamer_test_support::corpus::inputs("hsrp")
 }
 
 /// The body of `fuzz/fuzz_targets/hsrp.rs`.

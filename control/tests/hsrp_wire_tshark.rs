@@ -17,15 +17,11 @@ use roamer_control::wire::hsrp::{
     HsrpState, HsrpV1Repr, HsrpV2GroupState, HsrpV2Repr, build_hsrp_frame, hello_source_mac,
     md5_digest, virtual_link_local_ipv6, virtual_mac_ipv6, virtual_mac_v1, virtual_mac_v2,
 };
-use roamer_forwarding::pcap::PcapWriter;
 use roamer_hal::Mac;
+use roamer_test_support::pcap::{frame_fields, tshark_ok as tshark, write_frames};
 
 const LNCB_NOTE: &str =
     "\"Time To Live\" != 255 for a packet sent to the Local Network Control Block (see RFC 3171)";
-
-fn tshark(args: &[&str]) -> String {
-    roamer_forwarding::pcap::tshark(args).unwrap_or_else(|e| panic!("{e}"))
-}
 
 const IF_MAC: Mac = Mac([0x00, 0x11, 0x22, 0x33, 0x44, 0x55]);
 
@@ -304,16 +300,7 @@ fn tshark_decodes_every_hsrp_kind_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hsrp.pcap");
     let cases = cases();
-    {
-        let file = std::fs::File::create(&path).unwrap();
-        let mut w = PcapWriter::new(std::io::BufWriter::new(file)).unwrap();
-        for (i, c) in cases.iter().enumerate() {
-            w.write_frame(1_700_000_000, u32::try_from(i).unwrap(), &c.frame)
-                .unwrap();
-        }
-        use std::io::Write;
-        w.into_inner().flush().unwrap();
-    }
+    write_frames(&path, cases.iter().map(|c| c.frame.as_slice())).unwrap();
     let p = path.to_str().unwrap();
     let checks = [
         "-o",
@@ -379,15 +366,9 @@ fn tshark_decodes_every_hsrp_kind_cleanly() {
 
     // Every frame: protocol stack and key fields.
     for (i, c) in cases.iter().enumerate() {
-        let filter = format!("frame.number == {}", i + 1);
-        let mut args = vec!["-r", p, "-Y", &filter, "-T", "fields", "-E", "separator=|"];
-        args.extend_from_slice(&checks);
-        args.extend_from_slice(&["-e", "frame.protocols"]);
-        for (f, _) in &c.fields {
-            args.extend_from_slice(&["-e", f]);
-        }
-        let out = tshark(&args);
-        let line = out.lines().next().unwrap_or_default();
+        let names: Vec<&str> = c.fields.iter().map(|(f, _)| *f).collect();
+        let line = frame_fields(p, i + 1, &checks, &names);
+        let line = line.as_str();
         let cols: Vec<&str> = line.split('|').collect();
         assert_eq!(
             cols.first().copied(),

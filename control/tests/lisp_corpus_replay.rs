@@ -8,7 +8,7 @@
 
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use roamer_control::wire::lisp::{
     Action, Address, AuthKey, Ecm, EidPrefix, EidRecord, KeyId, LispMessage, LocatorRecord,
@@ -20,27 +20,11 @@ use roamer_control::wire::reliable::{
 use sha1::{Digest, Sha1};
 
 fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
+    roamer_test_support::corpus::fuzz_dir()
 }
 
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    for kind in ["corpus", "artifacts"] {
-        let dir = fuzz_dir().join(kind).join(target);
-        let Ok(rd) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if !p.is_file() || p.file_name().is_some_and(|n| n == ".keep") {
-                continue;
-            }
-            let bytes = fs::read(&p).expect("readable corpus file");
-            out.push((p, bytes));
-        }
-    }
-    out.sort();
-    out
+    roamer_test_support::corpus::inputs(target)
 }
 
 fn replay_lisp(data: &[u8]) -> bool {

@@ -13,7 +13,7 @@ use roamer_control::wire::lisp::{
     LocatorRecord, MapNotify, MapRegister, MapReply, MapRequest, XtrSiteId, verify,
 };
 use roamer_control::wire::reliable::{RefreshScope, RejectReason, ReliableFrame, ReliableMessage};
-use roamer_forwarding::pcap::PcapWriter;
+use roamer_test_support::pcap::{PcapWriter, tshark_ok as tshark};
 
 const CHECKSUMS: [&str; 6] = [
     "-o",
@@ -23,10 +23,6 @@ const CHECKSUMS: [&str; 6] = [
     "-o",
     "tcp.check_checksum:TRUE",
 ];
-
-fn tshark(args: &[&str]) -> String {
-    roamer_forwarding::pcap::tshark(args).unwrap_or_else(|e| panic!("{e}"))
-}
 
 fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(a, b, c, d))

@@ -13,8 +13,8 @@ use roamer_control::lisp::reliable::{EtrEvent, EtrSessions, MsEvent, MsSessions,
 use roamer_control::wire::lisp::{
     AuthKey, EidPrefix, EidRecord, KeyId, LocatorRecord, MapRegister,
 };
-use roamer_forwarding::pcap::PcapWriter;
 use roamer_hal::Prefix;
+use roamer_test_support::pcap::{PcapWriter, tshark_ok as tshark};
 
 const CHECKSUMS: [&str; 4] = [
     "-o",
@@ -25,10 +25,6 @@ const CHECKSUMS: [&str; 4] = [
 
 const MAC_A: [u8; 6] = [0x00, 0x11, 0x22, 0x33, 0x44, 0x55];
 const MAC_B: [u8; 6] = [0x00, 0x22, 0x33, 0x44, 0x55, 0x66];
-
-fn tshark(args: &[&str]) -> String {
-    roamer_forwarding::pcap::tshark(args).unwrap_or_else(|e| panic!("{e}"))
-}
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()

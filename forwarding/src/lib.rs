@@ -3,7 +3,6 @@
 
 pub mod error;
 pub mod lpm;
-pub mod pcap;
 pub mod pipeline;
 pub mod tables;
 pub mod wire;

@@ -11,23 +11,7 @@ use roamer_forwarding::wire::lisp_data::{
 };
 
 fn inputs() -> Vec<(PathBuf, Vec<u8>)> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
-    let mut out = Vec::new();
-    for dir in ["corpus/lisp_data", "artifacts/lisp_data"] {
-        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
-            continue;
-        };
-        for e in entries {
-            let path = e.unwrap().path();
-            if !path.is_file() || path.file_name().is_some_and(|n| n == ".keep") {
-                continue;
-            }
-            let bytes = std::fs::read(&path).unwrap();
-            out.push((path, bytes));
-        }
-    }
-    out.sort();
-    out
+    roamer_test_support::corpus::inputs("lisp_data")
 }
 
 /// The body of `fuzz/fuzz_targets/lisp_data.rs`.

@@ -8,16 +8,12 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use roamer_forwarding::pcap::PcapWriter;
 use roamer_forwarding::wire::checksum;
 use roamer_forwarding::wire::lisp_data::{
     EncapParams, LispDataRepr, NonceField, decapsulate, encapsulate_in_place, flow_source_port,
 };
 use roamer_hal::Iid;
-
-fn tshark(args: &[&str]) -> String {
-    roamer_forwarding::pcap::tshark(args).unwrap_or_else(|e| panic!("{e}"))
-}
+use roamer_test_support::pcap::{frame_fields, tshark_ok as tshark, write_frames};
 
 fn inner_icmp_v4() -> Vec<u8> {
     // protocols.md §11.3: ICMP echo 172.16.2.20 -> 172.16.1.10, TTL 63.
@@ -211,16 +207,7 @@ fn tshark_decodes_every_lisp_data_kind_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lisp_data.pcap");
     let cases = cases();
-    {
-        let file = std::fs::File::create(&path).unwrap();
-        let mut w = PcapWriter::new(std::io::BufWriter::new(file)).unwrap();
-        for (i, c) in cases.iter().enumerate() {
-            w.write_frame(1_700_000_000, u32::try_from(i).unwrap(), &c.frame)
-                .unwrap();
-        }
-        use std::io::Write;
-        w.into_inner().flush().unwrap();
-    }
+    write_frames(&path, cases.iter().map(|c| c.frame.as_slice())).unwrap();
     let p = path.to_str().unwrap();
     let checks = [
         "-o",
@@ -256,15 +243,9 @@ fn tshark_decodes_every_lisp_data_kind_cleanly() {
 
     // Every frame: the protocol stack and the key fields.
     for (i, c) in cases.iter().enumerate() {
-        let filter = format!("frame.number == {}", i + 1);
-        let mut args = vec!["-r", p, "-Y", &filter, "-T", "fields", "-E", "separator=|"];
-        args.extend_from_slice(&checks);
-        args.extend_from_slice(&["-e", "frame.protocols"]);
-        for (f, _) in &c.fields {
-            args.extend_from_slice(&["-e", f]);
-        }
-        let out = tshark(&args);
-        let line = out.lines().next().unwrap_or_default();
+        let names: Vec<&str> = c.fields.iter().map(|(f, _)| *f).collect();
+        let line = frame_fields(p, i + 1, &checks, &names);
+        let line = line.as_str();
         let cols: Vec<&str> = line.split('|').collect();
         assert_eq!(
             cols.first().copied(),

@@ -6,6 +6,7 @@
 pub mod backend;
 pub mod capacity;
 pub mod cards;
+#[cfg(any(test, feature = "contract"))]
 pub mod contract;
 pub mod dataplane;
 pub mod error;

@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use common::*;
 use roamer_platforms::PlatformError;
-use roamer_platforms::software::testkit::{
+use roamer_platforms::software::{AfPacketPort, FRAME_ROOM, FrameSlot, HEADROOM, PortIo};
+use roamer_test_support::{
     Capture, ethernet_frame, have, parse_mac, require_tool, run, sysfs, unique_prefix,
 };
-use roamer_platforms::software::{AfPacketPort, FRAME_ROOM, FrameSlot, HEADROOM, PortIo};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -24,9 +24,7 @@ fn marked(payload_tag: u8) -> impl Fn(&FrameSlot) -> bool {
 
 #[test]
 fn frames_from_the_namespace_arrive_in_batches() {
-    if skip() {
-        return;
-    }
+    needs_root();
     let host = one_host(None);
     let mut port = AfPacketPort::open(&host.port_dev).unwrap();
     let mut tx = raw_in(&host.ns, &host.ns_dev);
@@ -53,9 +51,7 @@ fn frames_from_the_namespace_arrive_in_batches() {
 
 #[test]
 fn frames_sent_by_the_port_reach_the_host_stack() {
-    if skip() {
-        return;
-    }
+    needs_root();
     let host = one_host(Some("10.91.0.1/24"));
     let mut port = AfPacketPort::open(&host.port_dev).unwrap();
     let me = port.mac();
@@ -129,9 +125,7 @@ fn tagged_frames_arrive(host: &OneHost) {
 
 #[test]
 fn tagged_frames_arrive_with_their_vlan_rx_offload_on() {
-    if skip() {
-        return;
-    }
+    needs_root();
     let host = one_host(None);
     if have("ethtool") {
         run("ethtool", &["-K", &host.port_dev, "rxvlan", "on"]).unwrap();
@@ -141,12 +135,8 @@ fn tagged_frames_arrive_with_their_vlan_rx_offload_on() {
 
 #[test]
 fn tagged_frames_arrive_with_their_vlan_rx_offload_off() {
-    if skip() {
-        return;
-    }
-    if !require_tool("ethtool", "ethtool") {
-        return;
-    }
+    needs_root();
+    require_tool("ethtool", "ethtool");
     let host = one_host(None);
     run("ethtool", &["-K", &host.port_dev, "rxvlan", "off"]).unwrap();
     let features = run("ethtool", &["-k", &host.port_dev]).unwrap();
@@ -159,12 +149,8 @@ fn tagged_frames_arrive_with_their_vlan_rx_offload_off() {
 
 #[test]
 fn sending_with_a_vlan_puts_the_tag_on_the_wire() {
-    if skip() {
-        return;
-    }
-    if !require_tool("tshark", "tshark") {
-        return;
-    }
+    needs_root();
+    require_tool("tshark", "tshark");
     let host = one_host(None);
     let mut port = AfPacketPort::open(&host.port_dev).unwrap();
     let capture = Capture::start(
@@ -212,9 +198,7 @@ fn sending_with_a_vlan_puts_the_tag_on_the_wire() {
 
 #[test]
 fn the_port_does_not_receive_its_own_frames() {
-    if skip() {
-        return;
-    }
+    needs_root();
     let host = one_host(None);
     let mut port = AfPacketPort::open(&host.port_dev).unwrap();
     assert!(port.features().ignore_outgoing);
@@ -240,9 +224,7 @@ fn the_port_does_not_receive_its_own_frames() {
 
 #[test]
 fn features_mac_mtu_and_link_state_are_reported() {
-    if skip() {
-        return;
-    }
+    needs_root();
     let host = one_host(None);
     let port = AfPacketPort::open(&host.port_dev).unwrap();
     let features = port.features();
@@ -262,10 +244,9 @@ fn features_mac_mtu_and_link_state_are_reported() {
     assert_eq!(port.name(), host.port_dev);
     assert!(port.ifindex() > 0);
     assert!(port.is_up());
-    roamer_platforms::software::testkit::ip(&["link", "set", &host.port_dev, "mtu", "1400"])
-        .unwrap();
+    roamer_test_support::ip(&["link", "set", &host.port_dev, "mtu", "1400"]).unwrap();
     assert_eq!(port.mtu(), 1400);
-    roamer_platforms::software::testkit::ip(&["link", "set", &host.port_dev, "down"]).unwrap();
+    roamer_test_support::ip(&["link", "set", &host.port_dev, "down"]).unwrap();
     assert!(!port.is_up());
 }
 
@@ -286,12 +267,10 @@ fn a_missing_interface_is_a_typed_error() {
 fn a_lone_host_gets_no_ping_reply() {
     // Sanity of the ping helper: a host alone on its link (a port that answers nothing) gets
     // no reply.
-    if skip() {
-        return;
-    }
+    needs_root();
     let host = one_host(Some("10.91.0.1/24"));
     let _port = AfPacketPort::open(&host.port_dev).unwrap();
-    let answered = roamer_platforms::software::testkit::ping(
+    let answered = roamer_test_support::ping(
         &host.ns,
         Ipv4Addr::new(10, 91, 0, 2),
         Duration::from_millis(500),

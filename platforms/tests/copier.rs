@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use roamer_platforms::software::copier::{self, CopierStats};
-use roamer_platforms::software::testkit::{self, Netns, Veth, ip, ping, unique_prefix};
 use roamer_platforms::software::{AfPacketConfig, AfPacketPort, PortIo, TapPort};
+use roamer_test_support::{self as support, Netns, Veth, ip, ping, unique_prefix};
 
 const H1: Ipv4Addr = Ipv4Addr::new(10, 93, 0, 1);
 const H2: Ipv4Addr = Ipv4Addr::new(10, 93, 0, 2);
@@ -104,7 +104,7 @@ fn with_copier<T>(
 }
 
 fn tcp_stream(ns1: &Netns, ns2: &Netns, total: usize) -> (usize, Duration) {
-    testkit::tcp_stream(ns1, ns2, H2, 5001, total).expect("tcp stream")
+    support::tcp_stream(ns1, ns2, H2, 5001, total).expect("tcp stream")
 }
 
 fn pings_and_tcp_cross(kind1: &str, kind2: &str) {
@@ -139,25 +139,19 @@ fn pings_and_tcp_cross(kind1: &str, kind2: &str) {
 
 #[test]
 fn copier_joins_two_hosts_over_af_packet() {
-    if skip() {
-        return;
-    }
+    needs_root();
     pings_and_tcp_cross("afpacket", "afpacket");
 }
 
 #[test]
 fn copier_joins_two_hosts_over_tap() {
-    if skip() {
-        return;
-    }
+    needs_root();
     pings_and_tcp_cross("tap", "tap");
 }
 
 #[test]
 fn copier_joins_a_tap_host_and_a_veth_host() {
-    if skip() {
-        return;
-    }
+    needs_root();
     pings_and_tcp_cross("tap", "afpacket");
 }
 
@@ -165,20 +159,14 @@ fn copier_joins_a_tap_host_and_a_veth_host() {
 /// an offload) are located from the headers and completed in software.
 #[test]
 fn copier_without_vnet_hdr_completes_partial_checksums() {
-    if skip() {
-        return;
-    }
-    if !roamer_platforms::software::testkit::require_tool("ethtool", "ethtool") {
-        return;
-    }
+    needs_root();
+    roamer_test_support::require_tool("ethtool", "ethtool");
     pings_and_tcp_cross("afpacket-plain", "afpacket-plain");
 }
 
 #[test]
 fn copier_stops_when_asked() {
-    if skip() {
-        return;
-    }
+    needs_root();
     let mut s1 = side("afpacket", H1);
     let mut s2 = side("afpacket", H2);
     let started = Instant::now();
@@ -193,10 +181,8 @@ fn copier_stops_when_asked() {
 #[test]
 #[ignore = "measurement, not a check"]
 fn copier_pps_64_byte_frames() {
-    if skip() {
-        return;
-    }
-    use roamer_platforms::software::testkit::ethernet_frame;
+    needs_root();
+    use roamer_test_support::ethernet_frame;
     let p = unique_prefix();
     let ns1 = Netns::new(&format!("{p}s")).unwrap();
     let ns2 = Netns::new(&format!("{p}r")).unwrap();
@@ -241,9 +227,7 @@ fn copier_pps_64_byte_frames() {
 /// stack verifies.
 #[test]
 fn segmenting_copy_delivers_a_tcp_stream_as_wire_sized_frames() {
-    if skip() {
-        return;
-    }
+    needs_root();
     use roamer_platforms::software::gso;
     use roamer_platforms::software::{FRAME_ROOM, FrameSlot, GSO_FRAME_ROOM};
     let mut s1 = side("tap", H1);

@@ -5,24 +5,13 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::fs;
-use std::path::Path;
 
 use roamer_platforms::software::fuzz_harness::GsoHarness;
 
 #[test]
 fn replay_gso_corpus_and_artifacts() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
-    let mut files = Vec::new();
-    for kind in ["corpus", "artifacts"] {
-        if let Ok(rd) = fs::read_dir(root.join(kind).join("gso")) {
-            files.extend(
-                rd.flatten()
-                    .map(|e| e.path())
-                    .filter(|p| p.is_file() && p.file_name().is_some_and(|n| n != ".keep")),
-            );
-        }
-    }
-    files.sort();
+    let root = roamer_test_support::corpus::fuzz_dir();
+    let files = roamer_test_support::corpus::files("gso");
     let corpus = files
         .iter()
         .filter(|p| p.starts_with(root.join("corpus")))

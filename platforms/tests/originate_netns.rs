@@ -7,17 +7,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::skip;
+use common::needs_root;
 use roamer_forwarding::tables::Limits;
 use roamer_hal::{Backend, InjectTarget, L3Interface, Mac, PacketIo, PortId, TableEntry, TableOp};
-use roamer_platforms::software::testkit::{Netns, Veth, have, unique_prefix};
 use roamer_platforms::software::{AfPacketPort, PortIo, SoftwareBackend};
+use roamer_test_support::{Capture, Netns, Veth, have, unique_prefix};
 
 const LISP_CONTROL: u16 = 4342;
 
@@ -38,82 +35,25 @@ fn own_udp(dst: Ipv4Addr) -> Vec<u8> {
 }
 
 /// A tshark on the host decoding UDP 4342 as plain data (the payload is no LISP message) with
-/// IPv4 and UDP checksum verification on, which `testkit::Capture` cannot ask for. Ended by
-/// its process id on drop.
-struct Tshark {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Tshark {
-    fn start(ns: &Netns, dev: &str, fields: &[&str]) -> Tshark {
-        let mut args = vec![
-            "netns",
-            "exec",
-            ns.name(),
-            "tshark",
-            "-l",
-            "-n",
-            "-i",
-            dev,
-            "-f",
-            "udp port 4342",
-            "-c",
-            "1",
-            "-a",
-            "duration:30",
+/// IPv4 and UDP checksum verification on. Ended by its process id on drop.
+fn tshark_start(ns: &Netns, dev: &str, fields: &[&str]) -> Capture {
+    Capture::start_with(
+        ns,
+        dev,
+        "udp port 4342",
+        1,
+        fields,
+        &[
             "-d",
             "udp.port==4342,data",
             "-o",
             "ip.check_checksum:TRUE",
             "-o",
             "udp.check_checksum:TRUE",
-            "-T",
-            "fields",
-        ];
-        for f in fields {
-            args.extend(["-e", f]);
-        }
-        let mut child = Command::new("ip")
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let (ready_tx, ready) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("Capturing on") {
-                    let _ = ready_tx.send(());
-                }
-            }
-        });
-        let tshark = Tshark { child, lines };
-        assert!(
-            ready.recv_timeout(Duration::from_secs(20)).is_ok(),
-            "tshark did not start capturing"
-        );
-        tshark
-    }
-}
-
-impl Drop for Tshark {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
+        ],
+        Duration::from_secs(30),
+    )
+    .expect("tshark did not start capturing")
 }
 
 /// A switch namespace whose routed port (192.0.2.1/24) is a veth to a host namespace
@@ -211,9 +151,7 @@ fn receive(socket: &UdpSocket, buf: &mut [u8], timeout: Duration) -> Option<(usi
 
 #[test]
 fn one_routed_injection_to_an_unresolved_neighbour_reaches_the_host_once_it_answers_arp() {
-    if skip() {
-        return;
-    }
+    needs_root();
     // Bound whole: the namespaces live until the end of the test.
     let mut link = routed_link();
     let RoutedLink {
@@ -262,9 +200,7 @@ fn one_routed_injection_to_an_unresolved_neighbour_reaches_the_host_once_it_answ
 
 #[test]
 fn routed_injection_reaches_a_host_socket_from_the_interface_address() {
-    if skip() {
-        return;
-    }
+    needs_root();
     // Bound whole: the namespaces live until the end of the test.
     let mut link = routed_link();
     let RoutedLink {
@@ -277,7 +213,7 @@ fn routed_injection_reaches_a_host_socket_from_the_interface_address() {
     } = link;
     // Without tshark the host's socket still proves delivery (its kernel checks the sums).
     let tshark = have("tshark").then(|| {
-        Tshark::start(
+        tshark_start(
             host,
             host_dev,
             &[
@@ -342,7 +278,7 @@ fn routed_injection_reaches_a_host_socket_from_the_interface_address() {
     // soon as the host answers ARP: when tshark missed it, a later one (resolved now) will do.
     let mut line = None;
     for _ in 0..5 {
-        if let Ok(l) = tshark.lines.recv_timeout(Duration::from_secs(2)) {
+        if let Some(l) = tshark.next_line(Duration::from_secs(2)) {
             line = Some(l);
             break;
         }

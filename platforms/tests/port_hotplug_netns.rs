@@ -14,12 +14,12 @@ mod common;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use common::skip;
+use common::needs_root;
 use roamer_forwarding::tables::Limits;
 use roamer_hal::{Backend, HalEvent, PortId, TableEntry, TableOp, VlanId};
 use roamer_platforms::software::port::{Link, LinkCheck};
-use roamer_platforms::software::testkit::{Netns, Veth, ping, sysfs, unique_prefix};
 use roamer_platforms::software::{AfPacketPort, PortIo, SoftwareBackend};
+use roamer_test_support::{Netns, Veth, ping, sysfs, unique_prefix};
 
 const HOST_B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 /// How long a change of an interface may take to be reported (checks run every second).
@@ -62,8 +62,7 @@ fn wire(
 ) -> Veth {
     let veth = Veth::new(sw_dev, host_dev).unwrap();
     if let Some(mac) = mac {
-        roamer_platforms::software::testkit::ip(&["link", "set", host_dev, "address", mac])
-            .unwrap();
+        roamer_test_support::ip(&["link", "set", host_dev, "address", mac]).unwrap();
     }
     veth.move_to(sw_dev, switch).unwrap();
     veth.move_to(host_dev, host).unwrap();
@@ -255,25 +254,19 @@ fn deleted_and_recreated(from_outside: bool) {
 
 #[test]
 fn a_deleted_port_interface_is_reported_down_and_used_again_once_re_created() {
-    if skip() {
-        return;
-    }
+    needs_root();
     deleted_and_recreated(false);
 }
 
 #[test]
 fn a_port_opened_in_another_namespace_re_opens_there() {
-    if skip() {
-        return;
-    }
+    needs_root();
     deleted_and_recreated(true);
 }
 
 #[test]
 fn a_port_whose_peer_goes_down_is_reported_down_and_up_again() {
-    if skip() {
-        return;
-    }
+    needs_root();
     let mut lab = lab(false);
     assert!(ping(&lab.hosts[0], HOST_B, Duration::from_secs(5)).unwrap());
 
@@ -307,9 +300,7 @@ fn a_port_whose_peer_goes_down_is_reported_down_and_up_again() {
 
 #[test]
 fn check_link_opens_the_port_again_on_a_new_interface_even_with_the_old_index() {
-    if skip() {
-        return;
-    }
+    needs_root();
     let p = unique_prefix();
     let switch = Netns::new(&format!("{p}s")).unwrap();
     let host = Netns::new(&format!("{p}h")).unwrap();
@@ -345,7 +336,7 @@ fn check_link_opens_the_port_again_on_a_new_interface_even_with_the_old_index() 
     );
     switch.ip(&["link", "set", "dev", &sw_dev, "up"]).unwrap();
     assert!(
-        roamer_platforms::software::testkit::wait_until(Duration::from_secs(2), || {
+        roamer_test_support::wait_until(Duration::from_secs(2), || {
             port.check_link() == up(false)
         }),
         "up once the carrier is back"

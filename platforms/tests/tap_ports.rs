@@ -12,10 +12,8 @@ use std::time::Duration;
 
 use common::*;
 use roamer_platforms::software::port::ones_complement_sum;
-use roamer_platforms::software::testkit::{
-    Capture, Netns, ethernet_frame, ip, ping, require_tool, unique_prefix,
-};
 use roamer_platforms::software::{FRAME_ROOM, FrameSlot, GSO_FRAME_ROOM, PortIo, TapPort};
+use roamer_test_support::{Capture, Netns, ethernet_frame, ip, ping, require_tool, unique_prefix};
 
 const ANSWER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x5a, 0x02];
 const ANSWER_IP: [u8; 4] = [10, 92, 0, 2];
@@ -80,9 +78,7 @@ fn answer(slot: &mut FrameSlot) -> bool {
 
 #[test]
 fn a_host_pings_an_address_answered_through_the_tap() {
-    if skip() {
-        return;
-    }
+    needs_root();
     let (mut port, ns, _tap) = tap_in_namespace();
     let features = port.features();
     eprintln!("TAP features on this kernel: {features:?}");
@@ -126,9 +122,7 @@ fn a_host_pings_an_address_answered_through_the_tap() {
 
 #[test]
 fn tags_cross_the_tap_both_ways() {
-    if skip() {
-        return;
-    }
+    needs_root();
     let (mut port, ns, tap) = tap_in_namespace();
     // Host → port: a raw socket in the namespace sends tagged frames on the TAP; the TAP
     // driver hands them over with the tag inline and the port takes it out.
@@ -149,9 +143,7 @@ fn tags_cross_the_tap_both_ways() {
     }
 
     // Port → host: a frame sent with vlan 42 arrives tagged (seen by tshark in the namespace).
-    if !require_tool("tshark", "tshark") {
-        return;
-    }
+    require_tool("tshark", "tshark");
     let capture = Capture::start(
         &ns,
         &tap,
@@ -178,9 +170,7 @@ fn tags_cross_the_tap_both_ways() {
 
 #[test]
 fn a_tap_without_offloads_still_carries_frames() {
-    if skip() {
-        return;
-    }
+    needs_root();
     let p = unique_prefix();
     let ns = Netns::new(&format!("{p}h")).unwrap();
     let name = format!("{p}t");

@@ -7,6 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+#[allow(unused_imports)] // each test file uses its own part
+pub use roamer_test_support::wait_for;
+
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
 pub fn roamer() -> Command {
@@ -226,27 +229,15 @@ pub fn fixture(name: &str) -> String {
     .expect("fixture")
 }
 
-/// Polls `check` every 200 ms until it gives a value; panics naming `what` after `timeout`.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if let Some(ok) = check() {
-            return ok;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("{what}: not within {timeout:?}");
-}
-
 /// An underlay segment: a bridge `{p}br` in `core` and, for each `(tag, node)`, a veth pair
 /// `{p}u{tag}` (in `node`, up) / `{p}k{tag}` (a port of the bridge). The pairs are returned so
 /// the caller deletes them at the end.
 pub fn bridged_underlay(
-    core: &roamer_platforms::software::testkit::Netns,
+    core: &roamer_test_support::Netns,
     p: &str,
-    nodes: &[(&str, &roamer_platforms::software::testkit::Netns)],
-) -> Vec<roamer_platforms::software::testkit::Veth> {
-    use roamer_platforms::software::testkit::Veth;
+    nodes: &[(&str, &roamer_test_support::Netns)],
+) -> Vec<roamer_test_support::Veth> {
+    use roamer_test_support::Veth;
     let bridge = format!("{p}br");
     core.ip(&["link", "add", &bridge, "type", "bridge"])
         .expect("bridge");

@@ -6,7 +6,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use roamer_test_support::wait_for;
 
 pub fn roamer(state: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_roamer"));
@@ -258,21 +260,6 @@ impl Pings {
             last = *t;
         }
         Duration::from_secs_f64(longest)
-    }
-}
-
-pub fn wait_for(
-    what: &str,
-    timeout: Duration,
-    mut check: impl FnMut() -> Option<String>,
-) -> String {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(ok) = check() {
-            return ok;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

@@ -1,5 +1,6 @@
 //! LISP control-plane instances.
 
+#[cfg(any(test, feature = "fuzz-harness"))]
 #[doc(hidden)]
 pub mod fuzz_harness;
 pub mod map_server;

@@ -13,6 +13,7 @@ use roamer_hal::{
 };
 
 mod arp;
+#[cfg(any(test, feature = "fuzz-harness"))]
 #[doc(hidden)]
 pub mod fuzz_harness;
 mod hold;

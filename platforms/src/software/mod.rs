@@ -6,21 +6,19 @@
 //! - [`copier`]: two ports back to back, the throughput yardstick;
 //! - [`gso`]: cutting a large TCP/UDP segment into wire-sized frames in software (before a
 //!   LISP encapsulation, or for an egress without vnet-hdr);
-//! - `testkit` (cargo feature `testkit`): network namespaces and veth pairs for tests.
 //!
 //! The only `unsafe` code is in the private `sys` module.
 
 pub mod afpacket;
 pub mod backend;
 pub mod copier;
+#[cfg(any(test, feature = "fuzz-harness"))]
 #[doc(hidden)]
 pub mod fuzz_harness;
 pub mod gso;
 pub mod port;
 mod sys;
 pub mod tap;
-#[cfg(feature = "testkit")]
-pub mod testkit;
 
 pub use afpacket::{AfPacketConfig, AfPacketPort};
 pub use backend::{Snapshot, SoftwareBackend};

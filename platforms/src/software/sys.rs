@@ -379,16 +379,6 @@ pub(crate) fn poll_fds(
     Ok(ret as usize)
 }
 
-/// Moves the calling thread into the network namespace whose handle is the file at `path`
-/// (e.g. `/run/netns/NAME`). Only this thread changes namespace; sockets it opens afterwards
-/// belong to that namespace for their whole life.
-#[cfg(feature = "testkit")]
-pub(crate) fn enter_netns(path: &std::path::Path) -> io::Result<()> {
-    use std::os::fd::AsFd;
-    let file = std::fs::File::open(path)?;
-    set_netns(file.as_fd())
-}
-
 /// Moves the calling thread into the network namespace `ns` (an open namespace handle, e.g.
 /// of `/proc/thread-self/ns/net`). Only this thread changes namespace.
 pub(crate) fn set_netns(ns: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {

@@ -5,16 +5,15 @@
 
 use std::time::{Duration, Instant};
 
-use roamer_platforms::software::testkit::{Netns, Veth, require_root, unique_prefix};
 use roamer_platforms::software::{AfPacketConfig, AfPacketPort, FrameSlot, PortIo};
+use roamer_test_support::{Netns, Veth, require_root, unique_prefix};
 
 /// Experimental EtherType (IEEE 802 local experimental 1) the tests mark their frames with.
 pub const TEST_ETHERTYPE: u16 = 0x88b5;
 
-/// True (and a note on stderr) when the test cannot run: not root. Under `CI` a test that
-/// cannot run fails instead (see `testkit::require_root`).
-pub fn skip() -> bool {
-    !require_root("network namespaces, AF_PACKET, TAP")
+/// Fails the test, saying why, unless it runs as root.
+pub fn needs_root() {
+    require_root("network namespaces, AF_PACKET, TAP");
 }
 
 /// A namespace with one end of a veth pair in it (`ns_dev`, addressed `cidr` if given); the
@@ -37,7 +36,7 @@ pub fn one_host(cidr: Option<&str>) -> OneHost {
     }
     // No IPv6 chatter (router and neighbour solicitations) on the test link.
     let _ = ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
-    let _ = roamer_platforms::software::testkit::run(
+    let _ = roamer_test_support::run(
         "sysctl",
         &["-qw", &format!("net.ipv6.conf.{port_dev}.disable_ipv6=1")],
     );

@@ -1,4 +1,4 @@
-//! A minimal pcap (libpcap classic format) writer, for captures and the tshark checks.
+//! A minimal pcap (libpcap classic format) writer and `tshark`, for the wire-format checks.
 
 use std::io::{self, Write};
 
@@ -54,6 +54,51 @@ pub fn tshark(args: &[&str]) -> Result<String, String> {
         ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// [`tshark`], panicking with its error: the wire-format tests need it.
+#[track_caller]
+pub fn tshark_ok(args: &[&str]) -> String {
+    tshark(args).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// What tshark prints for frame `number` (from 1) of the capture at `path`, read with the
+/// preferences `prefs`: `frame.protocols`, then `fields`, separated by `|` ("" when there is no
+/// such frame).
+#[track_caller]
+pub fn frame_fields(path: &str, number: usize, prefs: &[&str], fields: &[&str]) -> String {
+    let filter = format!("frame.number == {number}");
+    let mut args = vec![
+        "-r",
+        path,
+        "-Y",
+        &filter,
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+    ];
+    args.extend_from_slice(prefs);
+    args.extend_from_slice(&["-e", "frame.protocols"]);
+    for f in fields {
+        args.extend_from_slice(&["-e", f]);
+    }
+    let out = tshark_ok(&args);
+    out.lines().next().unwrap_or_default().to_string()
+}
+
+/// Writes `frames` to a new pcap file at `path`, frame `i` stamped 1,700,000,000 s and `i` µs.
+pub fn write_frames<'a>(
+    path: &std::path::Path,
+    frames: impl IntoIterator<Item = &'a [u8]>,
+) -> io::Result<()> {
+    let file = std::fs::File::create(path)?;
+    let mut w = PcapWriter::new(io::BufWriter::new(file))?;
+    for (i, frame) in frames.into_iter().enumerate() {
+        let micros = u32::try_from(i).map_err(|_| io::Error::other("too many frames"))?;
+        w.write_frame(1_700_000_000, micros, frame)?;
+    }
+    w.into_inner().flush()
 }
 
 #[cfg(test)]

@@ -1,27 +1,24 @@
-//! Test harness for real hosts in network namespaces (cargo feature `testkit`; needs root).
+//! Real hosts in network namespaces (needs root).
 //!
 //! Everything a test creates carries a name from [`unique_prefix`] (`rmr` + process + counter,
 //! so concurrent tests and test binaries never collide) and is deleted by name when its guard
 //! drops, also when the test panics: [`Netns`] deletes the namespace (and with it every
-//! interface inside), [`Veth`] the pair, [`Capture`] ends the capture process it started, by
-//! its id. Traffic stays inside the namespaces a test made.
+//! interface inside), [`Veth`] the pair, [`crate::Capture`] ends the capture process it
+//! started, by its id. Traffic stays inside the namespaces a test made.
 //!
 //! [`Netns::enter`] runs a closure on a thread that has joined the namespace, so a test can
 //! open sockets (and ports) "inside the host" without a helper program; a socket keeps its
 //! namespace when the thread ends.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
-
-use super::sys;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -50,50 +47,6 @@ pub fn run(program: &str, args: &[&str]) -> io::Result<String> {
 /// `ip args…` in the root namespace.
 pub fn ip(args: &[&str]) -> io::Result<String> {
     run("ip", args)
-}
-
-/// Whether `tool` is on the `PATH`.
-pub fn have(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
-}
-
-/// Whether this process may create namespaces and interfaces (it runs as root).
-pub fn privileged() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .find(|l| l.starts_with("Uid:"))
-            .and_then(|l| l.split_whitespace().nth(2))
-            == Some("0")
-    })
-}
-
-/// Whether a test that needs something it does not have may skip: never while `CI` is set
-/// (there a test that cannot run fails, with `what` in its message, instead of passing
-/// silently); elsewhere it says so on stderr and the caller returns.
-fn may_skip(what: &str) -> bool {
-    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
-        panic!(
-            "this test needs {what}, which is missing (CI is set: a test that cannot run fails)"
-        );
-    }
-    eprintln!("SKIPPED (not run): needs {what}");
-    true
-}
-
-/// True when the test runs as root; else false after a note (outside CI) or a panic (in CI,
-/// see [`may_skip`]). `why`: what root is needed for.
-pub fn require_root(why: &str) -> bool {
-    privileged() || !may_skip(&format!("root ({why})"))
-}
-
-/// True when `tool` is on the PATH; else false after a note (outside CI) or a panic (in CI).
-/// `package`: the Debian package that has it.
-pub fn require_tool(tool: &str, package: &str) -> bool {
-    have(tool)
-        || !may_skip(&format!(
-            "`{tool}` (apt-get install {package}; scripts/test.sh installs it)"
-        ))
 }
 
 /// A network namespace, deleted (with everything in it) on drop.
@@ -142,7 +95,7 @@ impl Netns {
         thread::scope(|scope| {
             scope
                 .spawn(move || {
-                    sys::enter_netns(&path)?;
+                    enter_netns(&path)?;
                     Ok(f())
                 })
                 .join()
@@ -157,7 +110,7 @@ impl Netns {
     ) -> thread::JoinHandle<io::Result<T>> {
         let path = self.path();
         thread::spawn(move || {
-            sys::enter_netns(&path)?;
+            enter_netns(&path)?;
             Ok(f())
         })
     }
@@ -172,7 +125,10 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         if let Err(e) = ip(&["netns", "del", &self.name]) {
-            eprintln!("testkit: could not delete namespace {}: {e}", self.name);
+            eprintln!(
+                "test-support: could not delete namespace {}: {e}",
+                self.name
+            );
         }
     }
 }
@@ -198,6 +154,14 @@ impl Veth {
         Ok(pair)
     }
 
+    /// Creates `a`—`b` with `a` in `a_ns` and `b` in `b_ns`, both up.
+    pub fn between(a: &str, a_ns: &Netns, b: &str, b_ns: &Netns) -> io::Result<Veth> {
+        let pair = Veth::new(a, b)?;
+        pair.move_to(a, a_ns)?;
+        pair.move_to(b, b_ns)?;
+        Ok(pair)
+    }
+
     /// Moves the end `dev` into `ns` and brings it up there.
     pub fn move_to(&self, dev: &str, ns: &Netns) -> io::Result<()> {
         ip(&["link", "set", dev, "netns", ns.name()])?;
@@ -211,25 +175,11 @@ impl Drop for Veth {
             // Deleting either end deletes the pair; an end not here any more is fine.
             if ip(&["link", "show", "dev", end]).is_ok() {
                 if let Err(e) = ip(&["link", "del", "dev", end]) {
-                    eprintln!("testkit: could not delete {end}: {e}");
+                    eprintln!("test-support: could not delete {end}: {e}");
                 }
                 return;
             }
         }
-    }
-}
-
-/// Polls `cond` every 10 ms until it holds or `timeout` passes; whether it held.
-pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -253,7 +203,7 @@ pub fn ping(ns: &Netns, dst: Ipv4Addr, timeout: Duration) -> io::Result<bool> {
                 req[4..6].copy_from_slice(&ident.to_be_bytes());
                 req[6..8].copy_from_slice(&seq.to_be_bytes());
                 req[8..16].copy_from_slice(b"roamer!!");
-                let sum = !super::port::ones_complement_sum(&req);
+                let sum = !ones_complement_sum(&req);
                 req[2..4].copy_from_slice(&sum.to_be_bytes());
                 // A send can fail while the neighbour is unresolved; the next one retries.
                 let _ = sock.send_to(&req, &to.into());
@@ -285,120 +235,6 @@ pub fn ping(ns: &Netns, dst: Ipv4Addr, timeout: Duration) -> io::Result<bool> {
     })?
 }
 
-/// A `tshark` capture running inside a namespace; ended (by its process id) on drop.
-#[derive(Debug)]
-pub struct Capture {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Capture {
-    /// Starts `tshark -i DEV -f FILTER -c COUNT -T fields -e FIELD…` inside `ns` (at most
-    /// `max` long) and returns once it is capturing.
-    pub fn start(
-        ns: &Netns,
-        dev: &str,
-        filter: &str,
-        count: usize,
-        fields: &[&str],
-        max: Duration,
-    ) -> io::Result<Capture> {
-        Capture::start_with(ns, dev, filter, count, fields, &[], max)
-    }
-
-    /// [`Capture::start`] with more tshark arguments before the fields, e.g. preferences
-    /// (`-o tcp.check_checksum:TRUE`) or decode-as rules (`-d tcp.port==5001,data`).
-    pub fn start_with(
-        ns: &Netns,
-        dev: &str,
-        filter: &str,
-        count: usize,
-        fields: &[&str],
-        extra: &[&str],
-        max: Duration,
-    ) -> io::Result<Capture> {
-        let count = count.to_string();
-        let duration = format!("duration:{}", max.as_secs().max(1));
-        let mut args = vec![
-            "netns",
-            "exec",
-            ns.name(),
-            "tshark",
-            "-l",
-            "-n",
-            "-i",
-            dev,
-            "-f",
-            filter,
-            "-c",
-            &count,
-            "-a",
-            &duration,
-            "-T",
-            "fields",
-        ];
-        args.extend_from_slice(extra);
-        for f in fields {
-            args.push("-e");
-            args.push(f);
-        }
-        let mut child = Command::new("ip")
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-            return Err(io::Error::other("tshark pipes missing"));
-        };
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let (ready_tx, ready_rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut ready_tx = Some(ready_tx);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if line.contains("Capturing on")
-                    && let Some(tx) = ready_tx.take()
-                {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        let mut capture = Capture { child, lines };
-        if ready_rx.recv_timeout(Duration::from_secs(20)).is_err() {
-            capture.stop();
-            return Err(io::Error::other("tshark did not start capturing"));
-        }
-        Ok(capture)
-    }
-
-    /// The next output line (one per captured frame), waiting at most `timeout`.
-    pub fn next_line(&self, timeout: Duration) -> Option<String> {
-        self.lines.recv_timeout(timeout).ok()
-    }
-
-    fn stop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Capture {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// An Ethernet frame: `dst`, `src`, an optional 802.1Q tag, `ethertype`, `payload` (padded to
 /// the 60-byte minimum).
 pub fn ethernet_frame(
@@ -412,7 +248,7 @@ pub fn ethernet_frame(
     f.extend_from_slice(&dst);
     f.extend_from_slice(&src);
     if let Some(vid) = vlan {
-        f.extend_from_slice(&super::port::ETH_P_8021Q.to_be_bytes());
+        f.extend_from_slice(&ETH_P_8021Q.to_be_bytes());
         f.extend_from_slice(&vid.to_be_bytes());
     }
     f.extend_from_slice(&ethertype.to_be_bytes());
@@ -524,4 +360,49 @@ pub fn tcp_stream(
         .join()
         .map_err(|_| io::Error::other("server thread panicked"))???;
     Ok((good, started.elapsed()))
+}
+
+/// The 802.1Q tag protocol identifier.
+const ETH_P_8021Q: u16 = 0x8100;
+
+/// The 16-bit one's complement sum of `data` (big-endian words, odd byte padded), folded.
+fn ones_complement_sum(data: &[u8]) -> u16 {
+    let mut sum: u32 = data
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
+}
+
+/// Moves the calling thread into the network namespace whose handle file is `path`
+/// (e.g. `/run/netns/NAME`). Only this thread changes namespace; sockets it opens afterwards
+/// belong to that namespace for their whole life.
+#[allow(unsafe_code)] // setns(2) has no safe wrapper in std
+fn enter_netns(path: &std::path::Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(path)?;
+    // SAFETY: `file` is an open namespace handle for the duration of the call; setns only
+    // changes the calling thread's namespace.
+    if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_of_an_echo_request() {
+        // RFC 1071's example words 0001 f203 f4f5 f6f7 sum to ddf2.
+        assert_eq!(
+            ones_complement_sum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]),
+            0xddf2
+        );
+        assert_eq!(ones_complement_sum(&[0xff]), 0xff00);
+    }
 }

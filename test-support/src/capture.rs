@@ -1,0 +1,123 @@
+//! A live `tshark` capture inside a network namespace.
+
+use std::io::{self, BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use crate::netns::Netns;
+
+/// A `tshark` capture running inside a namespace; ended (by its process id) on drop.
+#[derive(Debug)]
+pub struct Capture {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Capture {
+    /// Starts `tshark -i DEV -f FILTER -c COUNT -T fields -e FIELD…` inside `ns` (at most
+    /// `max` long) and returns once it is capturing.
+    pub fn start(
+        ns: &Netns,
+        dev: &str,
+        filter: &str,
+        count: usize,
+        fields: &[&str],
+        max: Duration,
+    ) -> io::Result<Capture> {
+        Capture::start_with(ns, dev, filter, count, fields, &[], max)
+    }
+
+    /// [`Capture::start`] with more tshark arguments before the fields, e.g. preferences
+    /// (`-o tcp.check_checksum:TRUE`) or decode-as rules (`-d tcp.port==5001,data`).
+    pub fn start_with(
+        ns: &Netns,
+        dev: &str,
+        filter: &str,
+        count: usize,
+        fields: &[&str],
+        extra: &[&str],
+        max: Duration,
+    ) -> io::Result<Capture> {
+        let count = count.to_string();
+        let duration = format!("duration:{}", max.as_secs().max(1));
+        let mut args = vec![
+            "netns",
+            "exec",
+            ns.name(),
+            "tshark",
+            "-l",
+            "-n",
+            "-i",
+            dev,
+            "-f",
+            filter,
+            "-c",
+            &count,
+            "-a",
+            &duration,
+            "-T",
+            "fields",
+        ];
+        args.extend_from_slice(extra);
+        for f in fields {
+            args.push("-e");
+            args.push(f);
+        }
+        let mut child = Command::new("ip")
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+            return Err(io::Error::other("tshark pipes missing"));
+        };
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (ready_tx, ready_rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut ready_tx = Some(ready_tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("Capturing on")
+                    && let Some(tx) = ready_tx.take()
+                {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let mut capture = Capture { child, lines };
+        if ready_rx.recv_timeout(Duration::from_secs(20)).is_err() {
+            capture.stop();
+            return Err(io::Error::other("tshark did not start capturing"));
+        }
+        Ok(capture)
+    }
+
+    /// The next output line (one per captured frame), waiting at most `timeout`.
+    pub fn next_line(&self, timeout: Duration) -> Option<String> {
+        self.lines.recv_timeout(timeout).ok()
+    }
+
+    fn stop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

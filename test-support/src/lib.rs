@@ -1,0 +1,24 @@
+//! What roamer's tests share, in one place (a dev-dependency only, never in the binary):
+//!
+//! - [`checks`]: root and tool checks that fail a test with a clear message, never skip it;
+//! - [`netns`]: network namespaces and veth pairs deleted by name when their guards drop, and
+//!   the helpers that run inside them (ping, sysfs, a TCP stream);
+//! - [`wait`]: polling a condition with a timeout;
+//! - [`capture`]: a live `tshark` capture inside a namespace;
+//! - [`pcap`]: writing frames to a pcap file and decoding it with `tshark`;
+//! - [`corpus`]: the files of a fuzz target's corpus and artifacts, for replay tests.
+
+pub mod capture;
+pub mod checks;
+pub mod corpus;
+pub mod netns;
+pub mod pcap;
+pub mod wait;
+
+pub use capture::Capture;
+pub use checks::{have, privileged, require_root, require_tool};
+pub use netns::{Netns, Veth, ip, run, unique_prefix};
+pub use netns::{
+    accept_within, connect_within, ethernet_frame, parse_mac, pattern, ping, sysfs, tcp_stream,
+};
+pub use wait::{wait_for, wait_until};
