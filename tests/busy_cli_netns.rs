@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::Daemon;
-use roamer_platforms::software::testkit::{self, Capture, Netns, Veth};
+use roamer_test_support::{self as testkit, Capture, Netns, Veth};
 
 const CLIENTS: usize = 64;
 const LOAD: Duration = Duration::from_secs(30);
@@ -55,10 +55,8 @@ fn largest_gap(times: &[f64]) -> f64 {
 
 #[test]
 fn a_busy_cli_does_not_stall_hsrp_or_lisp_registration() {
-    assert!(
-        testkit::require_root("network namespaces") && testkit::require_tool("tshark", "tshark"),
-        "busy_cli_netns needs root and tshark"
-    );
+    testkit::require_root("network namespaces");
+    testkit::require_tool("tshark", "tshark");
     let p = testkit::unique_prefix();
     let ns = |n: &str| Netns::new(&format!("{p}{n}")).expect("netns");
     let (lan, host, s1, s2, msn) = (ns("l"), ns("h"), ns("a"), ns("b"), ns("m"));
