@@ -14,7 +14,7 @@ use common::needs_root;
 use roamer_forwarding::tables::Limits;
 use roamer_hal::{Backend, InjectTarget, L3Interface, Mac, PacketIo, PortId, TableEntry, TableOp};
 use roamer_platforms::software::{AfPacketPort, PortIo, SoftwareBackend};
-use roamer_test_support::{Capture, Netns, Veth, have, unique_prefix};
+use roamer_test_support::{Capture, Netns, Veth, unique_prefix};
 
 const LISP_CONTROL: u16 = 4342;
 
@@ -211,8 +211,9 @@ fn routed_injection_reaches_a_host_socket_from_the_interface_address() {
         ref host,
         ..
     } = link;
-    // Without tshark the host's socket still proves delivery (its kernel checks the sums).
-    let tshark = have("tshark").then(|| {
+    // The host's socket proves delivery (its kernel checks the sums); tshark proves the bytes.
+    roamer_test_support::require_tool("tshark", "tshark");
+    let tshark = {
         tshark_start(
             host,
             host_dev,
@@ -229,7 +230,7 @@ fn routed_injection_reaches_a_host_socket_from_the_interface_address() {
                 "_ws.expert",
             ],
         )
-    });
+    };
 
     // The first attempt gleans (the switch asks who has 192.0.2.2) and waits for the answer;
     // injecting again while nothing arrives only adds copies (one injection is enough: see
@@ -270,10 +271,6 @@ fn routed_injection_reaches_a_host_socket_from_the_interface_address() {
         "{counters:?}"
     );
 
-    let Some(tshark) = tshark else {
-        eprintln!("tshark checks skipped: needs tshark (scripts/test.sh installs it)");
-        return;
-    };
     // tshark says "Capturing on" a moment before it sees packets, and the datagram leaves as
     // soon as the host answers ARP: when tshark missed it, a later one (resolved now) will do.
     let mut line = None;
