@@ -131,6 +131,11 @@ async fn serve(
                 // Table operations the backend refused are tried again until the tables match
                 // the configuration (one log line per round, in `retry_due`).
                 s.dataplane.retry_due(std::time::Instant::now());
+                for p in &punts {
+                    debug!(port = %p.port, reason = ?p.reason, len = p.frame.len(), "punt");
+                }
+                // Their buffers carry the next punts (no allocation per punted frame).
+                s.dataplane.recycle_punts(&mut punts);
                 drop(guard);
                 for e in events.drain(..) {
                     match &e {
@@ -144,9 +149,6 @@ async fn serve(
                         }
                         _ => debug!(event = ?e, "backend event"),
                     }
-                }
-                for p in punts.drain(..) {
-                    debug!(port = %p.port, reason = ?p.reason, len = p.frame.len(), "punt");
                 }
             }
         }
