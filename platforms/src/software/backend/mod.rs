@@ -65,11 +65,13 @@ const SPARE_BUFFERS: usize = 8_192;
 /// Buffers larger than this are not kept for reuse (a jumbo punt must not pin its memory).
 const SPARE_BUFFER_MAX: usize = 2_048;
 const EVENT_QUEUE: usize = 4096;
-const PUNT_QUEUE: usize = 1024;
+/// Punted frames (and, for urgent ones, the next constant) waiting for the control plane: deep
+/// enough for the registrations of a second at 16k/s while the control plane is busy elsewhere.
+const PUNT_QUEUE: usize = 4096;
 /// Punts that keep the network up (HSRP, LISP registration and its acknowledgements, the
 /// reliable-registration TCP) have their own queue: a flood of Map-Requests or of anything else
 /// punted cannot push them out.
-const URGENT_PUNT_QUEUE: usize = 256;
+const URGENT_PUNT_QUEUE: usize = 16_384;
 const TX_SLOTS: usize = 32;
 /// Most pieces a packet is cut into in `pieces`: IPv4 fragments before encapsulation, the
 /// segments of a decapsulated TCP packet for a port without segmentation offload (64 KiB at
