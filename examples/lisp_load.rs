@@ -349,7 +349,10 @@ fn main() {
             (vec![s], r)
         }
         Kind::Request => {
-            let r = open(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), REPLY_PORT));
+            let r = open(SocketAddr::new(
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                REPLY_PORT,
+            ));
             let s = (0..args.sources)
                 .map(|k| open(SocketAddr::new(IpAddr::V4(offset(args.source, k)), 0)))
                 .collect();

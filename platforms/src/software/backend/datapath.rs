@@ -1008,6 +1008,8 @@ impl Datapath {
                         ("tcp-segment-failed", &self.drops.tcp_segment_failed),
                         ("port-down", &self.drops.port_down),
                         ("inject-queue-full", &self.drops.inject_queue_full),
+                        ("punt-queue-full", &self.drops.punts),
+                        ("tx-ring-full", &self.drops.send_full),
                     ] {
                         let n = n.load(Ordering::Relaxed);
                         if n > 0 {
