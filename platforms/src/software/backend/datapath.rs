@@ -1016,6 +1016,15 @@ impl Datapath {
                             counters.drops.insert(name, n);
                         }
                     }
+                    // The kernel's drops before the ports (as of the last link check).
+                    let kernel: u64 = self
+                        .ports
+                        .iter()
+                        .map(|(_, p)| p.stats().rx_kernel_dropped)
+                        .sum();
+                    if kernel > 0 {
+                        counters.drops.insert("rx-ring-full", kernel);
+                    }
                     let _ = reply.send(Snapshot {
                         macs: t
                             .fdb
