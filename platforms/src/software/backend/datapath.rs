@@ -975,11 +975,12 @@ impl Datapath {
 
     pub(super) fn control_messages(&mut self, now_ms: u64) {
         while let Ok(msg) = self.control.try_recv() {
+            // Frames injected before this message are handled first, as if they shared its
+            // queue: a table change does not overtake them, a snapshot counts them (one
+            // control-plane thread: they are all queued by now).
+            while self.injected(now_ms) == INJECT_BATCH {}
             match msg {
                 Control::Apply(ops, reply) => {
-                    // Frames injected before this change leave as the tables were when they
-                    // were sent (one control plane thread: they are all queued by now).
-                    while self.injected(now_ms) == INJECT_BATCH {}
                     let results = ops
                         .iter()
                         .map(|op| self.pipeline.tables.apply(op))
