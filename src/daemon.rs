@@ -39,6 +39,82 @@ pub struct State {
     started: Instant,
     /// The control socket's admission, for `show users` (set once the socket serves).
     pub gate: Option<std::sync::Arc<crate::control_socket::Gate>>,
+    /// Set by [`State::handle_deferring`]: a `show` leaves its rendering in `deferred`.
+    defer_show: bool,
+    deferred: Option<ShowJob>,
+}
+
+/// A `show` command with everything it renders from, owned: rendered without the daemon's lock
+/// (see [`State::show_job`]).
+#[derive(Debug)]
+pub struct ShowJob {
+    rest: String,
+    startup_path: PathBuf,
+    running: Config,
+    modules: Vec<ModuleRow>,
+    capacity: Vec<CapacityRow>,
+    tables: crate::show_data::ShowTables,
+    hsrp: Vec<roamer_control::hsrp::GroupStatus>,
+    sites: Vec<roamer_control::lisp::map_server::SiteRow>,
+    map_cache: Vec<roamer_control::show::MapCacheRow>,
+    away: Vec<roamer_control::show::AwayRow>,
+    dynamic_eids: Vec<roamer_control::show::DynamicEidRow>,
+    sessions: Vec<roamer_control::lisp::reliable::SessionRow>,
+    lisp_statistics: roamer_control::show::lisp_stats::LispStatistics,
+    reliable_registration: bool,
+    uptime_secs: u64,
+    control_sessions: roamer_control::show::ControlSessions,
+}
+
+impl ShowJob {
+    /// The command's output (only `show startup-config` reads the disk, here).
+    pub fn render(self) -> Result<String, roamer_control::ControlError> {
+        let rest = self.rest.as_str();
+        let startup_text = show::reads_startup(rest)
+            .then(|| std::fs::read_to_string(&self.startup_path).ok())
+            .flatten();
+        let startup_empty = startup_text.as_deref().is_some_and(load::is_empty_config);
+        let startup = startup_text
+            .and_then(|text| config::parse(&text, Syntax::detect(&text)).ok())
+            .map(|(c, _)| c);
+        let tables = &self.tables;
+        let ctx = ShowContext {
+            running: &self.running,
+            startup: startup.as_ref(),
+            modules: &self.modules,
+            capacity: &self.capacity,
+            dynamic_eids: &self.dynamic_eids,
+            macs: &tables.macs,
+            arp: &tables.arp,
+            routes: &tables.routes,
+            interfaces: &tables.interfaces,
+            counters: &tables.counters,
+            dataplane_error: tables.unavailable.as_deref(),
+            hsrp: &self.hsrp,
+            lisp_sites: &self.sites,
+            map_cache: &self.map_cache,
+            away: &self.away,
+            sessions: &self.sessions,
+            lisp_statistics: &self.lisp_statistics,
+            reliable_registration: self.reliable_registration,
+            uptime_secs: self.uptime_secs,
+            control_sessions: self.control_sessions,
+        };
+        let text = show::run(&ctx, rest)?;
+        // An empty startup file is not a configuration someone saved: say so.
+        let title = "!Command: show startup-config\n";
+        Ok(match text.find(title) {
+            Some(at) if startup_empty => {
+                let (head, tail) = text.split_at(at + title.len());
+                format!(
+                    "{head}!{}: {}\n{tail}",
+                    self.startup_path.display(),
+                    load::EMPTY_CONFIG
+                )
+            }
+            _ => text,
+        })
+    }
 }
 
 impl State {
@@ -59,7 +135,23 @@ impl State {
             catalogue,
             started: Instant::now(),
             gate: None,
+            defer_show: false,
+            deferred: None,
         }
+    }
+
+    /// As [`State::handle`], except that a `show` is not rendered: its response comes back
+    /// with an empty output and the [`ShowJob`] that renders it, for the caller to run without
+    /// the lock.
+    pub fn handle_deferring(
+        &mut self,
+        cli: &mut CliSession,
+        request: Request,
+    ) -> (Response, Option<ShowJob>) {
+        self.defer_show = true;
+        let resp = self.handle(cli, request);
+        self.defer_show = false;
+        (resp, self.deferred.take())
     }
 
     pub fn prompt(&self, session: &Session) -> String {
@@ -186,6 +278,13 @@ impl State {
                     Err(e) => fail(format!("% {e}\n")),
                 };
             }
+            if self.defer_show {
+                self.deferred = Some(self.show_job(&rest));
+                return Response {
+                    ok: true,
+                    ..Response::default()
+                };
+            }
             return match self.show(&rest) {
                 Ok(text) => Response {
                     ok: true,
@@ -204,14 +303,13 @@ impl State {
     }
 
     fn show(&self, rest: &str) -> Result<String, roamer_control::ControlError> {
-        // Only `show startup-config` reads the disk.
-        let startup_text = show::reads_startup(rest)
-            .then(|| std::fs::read_to_string(&self.startup_path).ok())
-            .flatten();
-        let startup_empty = startup_text.as_deref().is_some_and(load::is_empty_config);
-        let startup = startup_text
-            .and_then(|text| config::parse(&text, Syntax::detect(&text)).ok())
-            .map(|(c, _)| c);
+        self.show_job(rest).render()
+    }
+
+    /// What `show rest` renders, taken from the state (under the daemon's lock, so quickly:
+    /// rows are copied, nothing is rendered, the disk is not read); [`ShowJob::render`] then
+    /// runs without the lock, off the event loop.
+    pub fn show_job(&self, rest: &str) -> ShowJob {
         let modules: Vec<ModuleRow> = self
             .plan
             .slots
@@ -238,50 +336,29 @@ impl State {
                 capacity: u.capacity,
             })
             .collect();
-        let tables = crate::show_data::collect(&self.running, &self.dataplane);
-        let hsrp = self.protocols.statuses();
-        let sites = self.lisp.site_rows(&self.running);
-        let map_cache = self.lisp.map_cache_rows();
-        let away = self.lisp.away_rows();
-        let dynamic_eids = self.lisp.dynamic_eid_rows();
-        let sessions = self.lisp.session_rows();
-        let lisp_statistics = self.lisp.statistics();
-        let ctx = ShowContext {
-            running: &self.running,
-            startup: startup.as_ref(),
-            modules: &modules,
-            capacity: &capacity,
-            dynamic_eids: &dynamic_eids,
-            macs: &tables.macs,
-            arp: &tables.arp,
-            routes: &tables.routes,
-            interfaces: &tables.interfaces,
-            counters: &tables.counters,
-            dataplane_error: tables.unavailable.as_deref(),
-            hsrp: &hsrp,
-            lisp_sites: &sites,
-            map_cache: &map_cache,
-            away: &away,
-            sessions: &sessions,
-            lisp_statistics: &lisp_statistics,
+        ShowJob {
+            rest: rest.to_string(),
+            startup_path: self.startup_path.clone(),
+            running: self.running.clone(),
+            modules,
+            capacity,
+            tables: crate::show_data::collect(&self.running, &self.dataplane),
+            hsrp: self.protocols.statuses(),
+            // Only the commands that list registrations pay for their rows.
+            sites: if show::reads_lisp_sites(rest) {
+                self.lisp.site_rows(&self.running)
+            } else {
+                Vec::new()
+            },
+            map_cache: self.lisp.map_cache_rows(),
+            away: self.lisp.away_rows(),
+            dynamic_eids: self.lisp.dynamic_eid_rows(),
+            sessions: self.lisp.session_rows(),
+            lisp_statistics: self.lisp.statistics(),
             reliable_registration: self.lisp.reliable_map_server(),
             uptime_secs: self.started.elapsed().as_secs(),
             control_sessions: self.gate.as_ref().map(|g| g.sessions()).unwrap_or_default(),
-        };
-        let text = show::run(&ctx, rest)?;
-        // An empty startup file is not a configuration someone saved: say so.
-        let title = "!Command: show startup-config\n";
-        Ok(match text.find(title) {
-            Some(at) if startup_empty => {
-                let (head, tail) = text.split_at(at + title.len());
-                format!(
-                    "{head}!{}: {}\n{tail}",
-                    self.startup_path.display(),
-                    load::EMPTY_CONFIG
-                )
-            }
-            _ => text,
-        })
+        }
     }
 
     /// `copy running-config startup-config`, in the syntax the startup file was loaded from.

@@ -140,6 +140,11 @@ impl Dataplane {
         self.backend.drain_punts(punts);
     }
 
+    /// Gives the buffers of handled punts back to the data path (`punts` is left empty).
+    pub fn recycle_punts(&mut self, punts: &mut Vec<Punt>) {
+        self.backend.recycle_punts(punts);
+    }
+
     /// Moves the tables to the entries of `new`, from what is installed; failures are logged
     /// and returned as lines for the operator, and retried on the timer
     /// ([`Dataplane::retry_due`]) until they succeed or the configuration no longer wants them.

@@ -22,7 +22,7 @@ use roamer_hal::{HalEvent, InjectTarget, Mac, Punt, PuntReason};
 use tracing::{debug, info, warn};
 
 use crate::dataplane::Dataplane;
-use crate::lisp_udp::{Datagram, ETH_LEN, udp_frame, udp_to_control_port};
+use crate::lisp_udp::{Datagram, ETH_LEN, udp_frame, udp_frame_into, udp_to_control_port};
 
 /// The LISP instances the configuration asks for.
 #[derive(Debug)]
@@ -617,15 +617,21 @@ fn log_allowed() -> bool {
 
 /// Sends a UDP datagram from our address (the forwarding core picks the egress interface's),
 /// over IPv4 or IPv6 as `to` is.
+/// The frame is built in one buffer kept for the purpose (the data path copies it).
 fn send(dataplane: &mut Dataplane, to: SocketAddr, from_port: u16, payload: &[u8]) {
-    let Some(frame) = udp_frame(None, to.ip(), from_port, to.port(), payload) else {
-        return;
-    };
-    if let Err(e) = dataplane.inject(InjectTarget::Routed, &frame)
-        && log_allowed()
-    {
-        warn!(%to, error = %e, "LISP control message not sent (at most one such line a second)");
+    thread_local! {
+        static FRAME: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
+    FRAME.with_borrow_mut(|frame| {
+        if udp_frame_into(frame, None, to.ip(), from_port, to.port(), payload).is_none() {
+            return;
+        }
+        if let Err(e) = dataplane.inject(InjectTarget::Routed, frame)
+            && log_allowed()
+        {
+            warn!(%to, error = %e, "LISP control message not sent (counted; at most one such line a second)");
+        }
+    });
 }
 
 /// A site-based Map-Notify frame: to the group's MAC, IP TTL 1 (it must not leave the site's

@@ -23,8 +23,22 @@ pub fn udp_frame(
     dport: u16,
     payload: &[u8],
 ) -> Option<Vec<u8>> {
+    let mut f = Vec::with_capacity(ETH_LEN + IPV6_LEN + 8 + payload.len());
+    udp_frame_into(&mut f, src, dst, sport, dport, payload)?;
+    Some(f)
+}
+
+/// [`udp_frame`] written into `f` (cleared first), so that a caller can reuse one buffer.
+pub fn udp_frame_into(
+    f: &mut Vec<u8>,
+    src: Option<IpAddr>,
+    dst: IpAddr,
+    sport: u16,
+    dport: u16,
+    payload: &[u8],
+) -> Option<()> {
     let udp_len = u16::try_from(8 + payload.len()).ok()?;
-    let mut f = Vec::with_capacity(ETH_LEN + IPV6_LEN + usize::from(udp_len));
+    f.clear();
     f.extend_from_slice(&[0u8; 12]);
     match dst {
         IpAddr::V4(dst) => {
@@ -67,7 +81,7 @@ pub fn udp_frame(
     f.extend_from_slice(&udp_len.to_be_bytes());
     f.extend_from_slice(&[0, 0]);
     f.extend_from_slice(payload);
-    Some(f)
+    Some(())
 }
 
 /// A UDP datagram to port 4342 in a punted frame.

@@ -10,6 +10,7 @@ mod lab;
 mod lisp;
 mod lisp_udp;
 mod load;
+mod memory;
 mod protocol;
 mod run;
 mod show_data;

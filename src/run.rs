@@ -134,6 +134,11 @@ async fn serve(
                 // Table operations the backend refused are tried again until the tables match
                 // the configuration (one log line per round, in `retry_due`).
                 s.dataplane.retry_due(std::time::Instant::now());
+                for p in &punts {
+                    debug!(port = %p.port, reason = ?p.reason, len = p.frame.len(), "punt");
+                }
+                // Their buffers carry the next punts (no allocation per punted frame).
+                s.dataplane.recycle_punts(&mut punts);
                 drop(guard);
                 for e in events.drain(..) {
                     match &e {
@@ -147,9 +152,6 @@ async fn serve(
                         }
                         _ => debug!(event = ?e, "backend event"),
                     }
-                }
-                for p in punts.drain(..) {
-                    debug!(port = %p.port, reason = ?p.reason, len = p.frame.len(), "punt");
                 }
             }
         }
@@ -215,23 +217,61 @@ async fn session(stream: UnixStream, state: Arc<Mutex<State>>, gate: &Gate) -> s
             write_response(&mut write, &resp).await?;
             return Ok(());
         }
-        let resp = match serde_json::from_str::<Request>(&line) {
-            Ok(req) => lock(&state).handle(&mut cli, req),
-            Err(e) => Response {
-                ok: false,
-                output: format!("% bad request: {e}\n"),
-                ..Response::default()
-            },
+        let (resp, job) = match serde_json::from_str::<Request>(&line) {
+            Ok(req) => lock(&state).handle_deferring(&mut cli, req),
+            Err(e) => (
+                Response {
+                    ok: false,
+                    output: format!("% bad request: {e}\n"),
+                    ..Response::default()
+                },
+                None,
+            ),
         };
-        write_response(&mut write, &resp).await?;
+        let Some(job) = job else {
+            write_response(&mut write, &resp).await?;
+            continue;
+        };
+        // A `show`: its rows were taken under the lock; rendering them (a large table is many
+        // megabytes of text or JSON) runs on a blocking thread, so the event loop keeps
+        // forwarding punts and answering the data path meanwhile.
+        let bytes = tokio::task::spawn_blocking(move || {
+            let mut resp = resp;
+            match job.render() {
+                Ok(text) => resp.output = text,
+                Err(e) => {
+                    resp.ok = false;
+                    resp.output = format!("% {e}");
+                }
+            }
+            response_bytes(&resp)
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        let large = bytes.len() >= LARGE_RESPONSE;
+        write.write_all(&bytes).await?;
+        drop(bytes);
+        if large {
+            // The allocator keeps the freed rows, text and JSON of a large show in its heap;
+            // give them back to the system (off the event loop: trimming takes a while).
+            tokio::task::spawn_blocking(crate::memory::trim);
+        }
     }
+}
+
+/// A response at least this large has its memory returned to the system once written.
+const LARGE_RESPONSE: usize = 1 << 20;
+
+fn response_bytes(resp: &Response) -> std::io::Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec(resp).map_err(std::io::Error::other)?;
+    bytes.push(b'\n');
+    Ok(bytes)
 }
 
 async fn write_response(
     write: &mut tokio::net::unix::OwnedWriteHalf,
     resp: &Response,
 ) -> std::io::Result<()> {
-    let mut bytes = serde_json::to_vec(resp).map_err(std::io::Error::other)?;
-    bytes.push(b'\n');
+    let bytes = response_bytes(resp)?;
     write.write_all(&bytes).await
 }

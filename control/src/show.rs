@@ -342,6 +342,16 @@ pub fn reads_startup(rest: &str) -> bool {
         .is_ok_and(|m| SHOW[m.command].pattern == "startup-config")
 }
 
+/// Whether `rest` (what follows `show`) lists the Map-Server's registrations: only those
+/// commands need its rows, which are many on a busy map-server.
+pub fn reads_lisp_sites(rest: &str) -> bool {
+    let command = rest.split('|').next().unwrap_or_default();
+    let toks: Vec<&str> = command.split_whitespace().collect();
+    grammar()
+        .matches(&toks, false)
+        .is_ok_and(|m| SHOW[m.command].pattern.starts_with("lisp site"))
+}
+
 pub fn run(ctx: &ShowContext<'_>, rest: &str) -> Result<String, ControlError> {
     let mut parts = rest.split('|');
     let command = parts.next().unwrap_or_default();

@@ -162,4 +162,11 @@ pub trait PacketIo: Send {
 
     /// Moves pending punted frames into `out`.
     fn drain_punts(&mut self, out: &mut Vec<Punt>);
+
+    /// Hands punted frames the control plane is done with back to the backend, which may
+    /// reuse their buffers for the next punts (no allocation per punted frame); `punts` is
+    /// left empty. By default they are dropped.
+    fn recycle_punts(&mut self, punts: &mut Vec<Punt>) {
+        punts.clear();
+    }
 }

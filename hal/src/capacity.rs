@@ -197,6 +197,10 @@ impl<B: crate::backend::PacketIo> crate::backend::PacketIo for Accounted<B> {
     fn drain_punts(&mut self, out: &mut Vec<crate::backend::Punt>) {
         self.inner.drain_punts(out)
     }
+
+    fn recycle_punts(&mut self, punts: &mut Vec<crate::backend::Punt>) {
+        self.inner.recycle_punts(punts)
+    }
 }
 
 impl<B: crate::dataplane::DataPlane> crate::dataplane::DataPlane for Accounted<B> {

@@ -171,6 +171,10 @@ impl<T: PacketIo + ?Sized> PacketIo for Box<T> {
     fn drain_punts(&mut self, out: &mut Vec<crate::Punt>) {
         (**self).drain_punts(out)
     }
+
+    fn recycle_punts(&mut self, punts: &mut Vec<crate::Punt>) {
+        (**self).recycle_punts(punts)
+    }
 }
 
 impl<T: DataPlane + ?Sized> DataPlane for Box<T> {

@@ -282,6 +282,10 @@ impl PacketIo for Chaos {
     fn drain_punts(&mut self, out: &mut Vec<Punt>) {
         self.inner.drain_punts(out)
     }
+
+    fn recycle_punts(&mut self, punts: &mut Vec<Punt>) {
+        self.inner.recycle_punts(punts)
+    }
 }
 
 impl DataPlane for Chaos {

@@ -494,6 +494,9 @@ impl PortIo for AfPacketPort {
 
     fn check_link(&mut self) -> LinkCheck {
         let fd = self.fd.as_raw_fd();
+        if let Ok(drops) = sys::packet_drops(fd) {
+            self.stats.rx_kernel_dropped += u64::from(drops);
+        }
         // Looked up through the socket: in the port's namespace, whichever the caller's is.
         let Ok(ifindex) = sys::if_index_via(fd, &self.name) else {
             return LinkCheck {

@@ -413,6 +413,9 @@ pub struct PortStats {
     /// Frames the port received but could not hand over: larger than the slot, a malformed or
     /// unknown offload header.
     pub rx_dropped: u64,
+    /// Frames the kernel dropped before the port could receive them (an AF_PACKET socket's
+    /// ring full: the data path did not keep up); read once a link check.
+    pub rx_kernel_dropped: u64,
     pub tx_frames: u64,
     pub tx_bytes: u64,
     /// Frames given to `send_batch` that were counted as accepted but not sent: a frame the

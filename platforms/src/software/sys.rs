@@ -162,6 +162,26 @@ pub(crate) fn packet_bound_ifindex(fd: RawFd) -> io::Result<i32> {
     Ok(addr.sll_ifindex)
 }
 
+/// Frames the kernel dropped on this packet socket since the last call (its receive ring or
+/// buffer was full): `PACKET_STATISTICS`, which resets the kernel's counters when read.
+pub(crate) fn packet_drops(fd: RawFd) -> io::Result<u32> {
+    // SAFETY: tpacket_stats is plain data; all-zero is a valid value.
+    let mut stats: libc::tpacket_stats = unsafe { zeroed() };
+    let mut len = size_of::<libc::tpacket_stats>() as libc::socklen_t;
+    // SAFETY: `stats` is live and `len` holds its size; the kernel writes at most `len` bytes
+    // (the first two words of the v3 statistics are these).
+    cvt(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            (&raw mut stats).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(stats.tp_drops)
+}
+
 /// Interface MTU by name.
 pub(crate) fn if_mtu(fd: RawFd, name: &str) -> io::Result<u32> {
     let req = if_ioctl(fd, name, libc::SIOCGIFMTU)?;

@@ -91,6 +91,10 @@ pub(super) struct Datapath {
     pub(super) events: SyncSender<HalEvent>,
     pub(super) punts: SyncSender<Punt>,
     pub(super) urgent: SyncSender<Punt>,
+    pub(super) injects: Receiver<(InjectTarget, Vec<u8>)>,
+    pub(super) spent_injects: SyncSender<Vec<u8>>,
+    pub(super) spent_punts: Receiver<Vec<u8>>,
+    pub(super) inject_wake: Arc<AtomicBool>,
     pub(super) notifier: Option<Notifier>,
     /// Something was queued for the control plane since the notifier last ran.
     pub(super) queued: bool,
@@ -132,6 +136,10 @@ impl Datapath {
             }
             self.flush();
             self.control_messages(now_ms);
+            if self.injected(now_ms) == INJECT_BATCH {
+                // More are waiting: no sleep before the next round.
+                moved += 1;
+            }
             if self.pipeline.held() > 0 {
                 self.release_held(now_ms);
             }
@@ -727,7 +735,9 @@ impl Datapath {
         src: Src,
     ) {
         let slot = self.src(src);
-        let mut frame = slot.frame().to_vec();
+        let mut frame = self.spent_punts.try_recv().unwrap_or_default();
+        frame.clear();
+        frame.extend_from_slice(slot.frame());
         if let Some((first, offset)) = slot.gso.and_then(|g| g.csum)
             && super::super::port::complete_partial_checksum(&mut frame, first, offset).is_err()
         {
@@ -790,11 +800,52 @@ impl Datapath {
         self.tx[i].open = false;
     }
 
+    /// Sends up to [`INJECT_BATCH`] injected frames with one flush at the end; returns how
+    /// many. Their buffers go back to the control plane for the next injections.
+    pub(super) fn injected(&mut self, now_ms: u64) -> usize {
+        // Cleared before draining: a frame queued after this wakes the data path again.
+        self.inject_wake.store(false, Ordering::SeqCst);
+        let mut n = 0;
+        while n < INJECT_BATCH {
+            let Ok((target, frame)) = self.injects.try_recv() else {
+                break;
+            };
+            n += 1;
+            let spent = match target {
+                InjectTarget::Port(port) => {
+                    self.send_frame(ReplyTo::Port { port, tag: None }, &frame);
+                    Some(frame)
+                }
+                InjectTarget::Vlan(v) => {
+                    self.send_frame(ReplyTo::Vlan(v), &frame);
+                    Some(frame)
+                }
+                InjectTarget::PortInVlan(port, v) => {
+                    let tag =
+                        (self.pipeline.tables.egress_tagged(port, v) == Some(true)).then_some(v);
+                    self.send_frame(ReplyTo::Port { port, tag }, &frame);
+                    Some(frame)
+                }
+                InjectTarget::Routed => self.inject_routed(frame, now_ms),
+            };
+            if let Some(buf) = spent
+                && buf.capacity() <= SPARE_BUFFER_MAX
+            {
+                let _ = self.spent_injects.try_send(buf);
+            }
+        }
+        if n > 0 {
+            self.flush();
+        }
+        n
+    }
+
     /// A routed injection: routes it and, when its next hop is not resolved yet, keeps it
-    /// waiting (the oldest waiting frame goes, counted, when the queue is full).
-    pub(super) fn inject_routed(&mut self, frame: Vec<u8>, now_ms: u64) {
+    /// waiting (the oldest waiting frame goes, counted, when the queue is full). Returns the
+    /// frame's buffer when it is not kept.
+    pub(super) fn inject_routed(&mut self, frame: Vec<u8>, now_ms: u64) -> Option<Vec<u8>> {
         let Originated::Gleaned { asked } = self.originate(&frame, now_ms, true) else {
-            return;
+            return Some(frame);
         };
         if self.gleaned.len() >= GLEAN_QUEUE {
             self.gleaned.pop_front();
@@ -810,6 +861,7 @@ impl Datapath {
             deadline_ms: now_ms + GLEAN_HOLD_MS,
             asked_ms: asked.then_some(now_ms),
         });
+        None
     }
 
     /// Drops waiting frames past their deadline and routes the others again when a neighbour
@@ -923,6 +975,10 @@ impl Datapath {
 
     pub(super) fn control_messages(&mut self, now_ms: u64) {
         while let Ok(msg) = self.control.try_recv() {
+            // Frames injected before this message are handled first, as if they shared its
+            // queue: a table change does not overtake them, a snapshot counts them (one
+            // control-plane thread: they are all queued by now).
+            while self.injected(now_ms) == INJECT_BATCH {}
             match msg {
                 Control::Apply(ops, reply) => {
                     let results = ops
@@ -952,11 +1008,23 @@ impl Datapath {
                         ("segment-failed", &self.drops.segment_failed),
                         ("tcp-segment-failed", &self.drops.tcp_segment_failed),
                         ("port-down", &self.drops.port_down),
+                        ("inject-queue-full", &self.drops.inject_queue_full),
+                        ("punt-queue-full", &self.drops.punts),
+                        ("tx-ring-full", &self.drops.send_full),
                     ] {
                         let n = n.load(Ordering::Relaxed);
                         if n > 0 {
                             counters.drops.insert(name, n);
                         }
+                    }
+                    // The kernel's drops before the ports (as of the last link check).
+                    let kernel: u64 = self
+                        .ports
+                        .iter()
+                        .map(|(_, p)| p.stats().rx_kernel_dropped)
+                        .sum();
+                    if kernel > 0 {
+                        counters.drops.insert("rx-ring-full", kernel);
                     }
                     let _ = reply.send(Snapshot {
                         macs: t
@@ -1001,21 +1069,6 @@ impl Datapath {
                     });
                 }
                 Control::Notify(n) => self.notifier = Some(n),
-                Control::Inject(target, frame) => {
-                    match target {
-                        InjectTarget::Port(port) => {
-                            self.send_frame(ReplyTo::Port { port, tag: None }, &frame);
-                        }
-                        InjectTarget::Vlan(v) => self.send_frame(ReplyTo::Vlan(v), &frame),
-                        InjectTarget::PortInVlan(port, v) => {
-                            let tag = (self.pipeline.tables.egress_tagged(port, v) == Some(true))
-                                .then_some(v);
-                            self.send_frame(ReplyTo::Port { port, tag }, &frame);
-                        }
-                        InjectTarget::Routed => self.inject_routed(frame, now_ms),
-                    }
-                    self.flush();
-                }
             }
         }
     }

@@ -5,6 +5,14 @@
 //! table operations are applied between batches (and answered), events and punted frames come
 //! back; a full channel drops and counts, it never blocks the data path.
 //!
+//! Frames the control plane sends (Map-Notifies, Map-Replies, HSRP hellos, ...) have a channel
+//! of their own, [`INJECT_QUEUE`] deep, drained every loop iteration up to [`INJECT_BATCH`]
+//! frames and sent with one flush: a burst of injections costs one wake-up of the data path
+//! and a `sendmmsg` per [`TX_SLOTS`] frames, not a syscall pair per frame. A full inject queue
+//! refuses the frame with an error and counts it as drop `inject-queue-full` (`show forwarding
+//! counters`). The buffers of injected and punted frames go back and forth on two more
+//! channels and are reused: once warm, neither direction allocates per frame.
+//!
 //! A routed injection (`InjectTarget::Routed`) whose next hop is not resolved yet is not lost:
 //! the ARP request leaves and the frame waits in a small bounded queue ([`GLEAN_QUEUE`]
 //! frames, [`GLEAN_HOLD_MS`] each) and is routed again as soon as a neighbour is learned.
@@ -47,12 +55,23 @@ pub const MAC_AGING_MS: u64 = 300_000;
 /// How long the control plane waits for the data path to answer.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 const CONTROL_QUEUE: usize = 256;
+/// Frames the control plane injects that the data path has not sent yet: deep enough for the
+/// Map-Notifies and Map-Replies of a full round of punts (both punt queues) several times over.
+pub const INJECT_QUEUE: usize = 16_384;
+/// Most injected frames the data path sends per loop iteration (then it receives again).
+const INJECT_BATCH: usize = 4_096;
+/// Spent frame buffers kept for reuse, each way.
+const SPARE_BUFFERS: usize = 8_192;
+/// Buffers larger than this are not kept for reuse (a jumbo punt must not pin its memory).
+const SPARE_BUFFER_MAX: usize = 2_048;
 const EVENT_QUEUE: usize = 4096;
-const PUNT_QUEUE: usize = 1024;
+/// Punted frames (and, for urgent ones, the next constant) waiting for the control plane: deep
+/// enough for the registrations of a second at 16k/s while the control plane is busy elsewhere.
+const PUNT_QUEUE: usize = 4096;
 /// Punts that keep the network up (HSRP, LISP registration and its acknowledgements, the
 /// reliable-registration TCP) have their own queue: a flood of Map-Requests or of anything else
 /// punted cannot push them out.
-const URGENT_PUNT_QUEUE: usize = 256;
+const URGENT_PUNT_QUEUE: usize = 16_384;
 const TX_SLOTS: usize = 32;
 /// Most pieces a packet is cut into in `pieces`: IPv4 fragments before encapsulation, the
 /// segments of a decapsulated TCP packet for a port without segmentation offload (64 KiB at
@@ -83,7 +102,6 @@ enum Control {
     Apply(Vec<TableOp>, Sender<Vec<Result<(), HalError>>>),
     Entries(TableKind, Sender<Vec<TableEntry>>),
     Snapshot(Sender<Snapshot>),
-    Inject(InjectTarget, Vec<u8>),
     Trace(PortId, Option<VlanId>, Vec<u8>, Sender<Trace>),
     Notify(Notifier),
 }
@@ -117,6 +135,9 @@ pub struct ChannelDrops {
     pub events: AtomicU64,
     pub punts: AtomicU64,
     pub send_full: AtomicU64,
+    /// Injected frames refused because the inject queue was full (shown as drop
+    /// `inject-queue-full`).
+    pub inject_queue_full: AtomicU64,
     /// Routed injections pushed out of the full awaiting-resolution queue (the oldest goes);
     /// also in [`Snapshot::counters`] as drop reason `glean-queue-full`.
     pub glean_queue_full: AtomicU64,
@@ -157,6 +178,13 @@ pub struct SoftwareBackend {
     events: Receiver<HalEvent>,
     punts: Receiver<Punt>,
     urgent: Receiver<Punt>,
+    injects: SyncSender<(InjectTarget, Vec<u8>)>,
+    /// Buffers of injected frames the data path has sent, for the next injections.
+    spent_injects: Receiver<Vec<u8>>,
+    /// Buffers of handled punts, back to the data path.
+    spent_punts: SyncSender<Vec<u8>>,
+    /// A wake-up for injected frames is pending (the data path clears it before it drains).
+    inject_wake: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     pub drops: Arc<ChannelDrops>,
@@ -178,6 +206,10 @@ impl SoftwareBackend {
         let (event_tx, events) = mpsc::sync_channel(EVENT_QUEUE);
         let (punt_tx, punts) = mpsc::sync_channel(PUNT_QUEUE);
         let (urgent_tx, urgent) = mpsc::sync_channel(URGENT_PUNT_QUEUE);
+        let (inject_tx, inject_rx) = mpsc::sync_channel(INJECT_QUEUE);
+        let (spent_injects_tx, spent_injects) = mpsc::sync_channel(SPARE_BUFFERS);
+        let (spent_punts, spent_punts_rx) = mpsc::sync_channel(SPARE_BUFFERS);
+        let inject_wake = Arc::new(AtomicBool::new(false));
         let (wake, wake_rx) = UnixStream::pair()?;
         wake_rx.set_nonblocking(true)?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -199,6 +231,10 @@ impl SoftwareBackend {
             events: event_tx,
             punts: punt_tx,
             urgent: urgent_tx,
+            injects: inject_rx,
+            spent_injects: spent_injects_tx,
+            spent_punts: spent_punts_rx,
+            inject_wake: inject_wake.clone(),
             notifier: None,
             queued: false,
             wake: wake_rx,
@@ -221,6 +257,10 @@ impl SoftwareBackend {
             events,
             punts,
             urgent,
+            injects: inject_tx,
+            spent_injects,
+            spent_punts,
+            inject_wake,
             stop,
             thread: Some(thread),
             drops,
@@ -259,7 +299,6 @@ impl Control {
             Control::Apply(..) => "apply",
             Control::Entries(..) => "entries",
             Control::Snapshot(..) => "learned",
-            Control::Inject(..) => "inject",
             Control::Trace(..) => "trace",
             Control::Notify(..) => "set notifier",
         }
@@ -336,12 +375,48 @@ impl Backend for SoftwareBackend {
 
 impl PacketIo for SoftwareBackend {
     fn inject(&mut self, target: InjectTarget, frame: &[u8]) -> Result<(), HalError> {
-        self.send(Control::Inject(target, frame.to_vec()))
+        let mut buf = self
+            .spent_injects
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(frame.len().max(256)));
+        buf.clear();
+        buf.extend_from_slice(frame);
+        match self.injects.try_send((target, buf)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                self.drops.inject_queue_full.fetch_add(1, Ordering::Relaxed);
+                return Err(HalError::NotAnswering {
+                    backend: "software".into(),
+                    operation: "inject",
+                    detail: "has a full inject queue (counted as drop inject-queue-full)",
+                });
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(HalError::NotAnswering {
+                    backend: "software".into(),
+                    operation: "inject",
+                    detail: "has stopped",
+                });
+            }
+        }
+        // One wake-up per burst: the data path clears the flag before it drains the queue.
+        if !self.inject_wake.swap(true, Ordering::SeqCst) {
+            let _ = (&self.wake).write(&[1]);
+        }
+        Ok(())
     }
 
     fn drain_punts(&mut self, out: &mut Vec<Punt>) {
         out.extend(self.urgent.try_iter());
         out.extend(self.punts.try_iter());
+    }
+
+    fn recycle_punts(&mut self, punts: &mut Vec<Punt>) {
+        for p in punts.drain(..) {
+            if p.frame.capacity() <= SPARE_BUFFER_MAX {
+                let _ = self.spent_punts.try_send(p.frame);
+            }
+        }
     }
 }
 
