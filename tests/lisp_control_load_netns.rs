@@ -17,7 +17,7 @@ use common::Daemon;
 use roamer_control::wire::lisp::{
     Action, Address, AuthKey, EidPrefix, EidRecord, KeyId, LocatorRecord, MapRegister,
 };
-use roamer_platforms::software::testkit::{self, Netns, Veth};
+use roamer_test_support::{self as testkit, Netns, Veth};
 
 /// Registrations in the table before the stream.
 const TABLE: u32 = 10_000;
@@ -65,6 +65,7 @@ fn send_all(sock: &UdpSocket, msgs: &[Vec<u8>]) {
 
 #[test]
 fn a_show_of_a_large_site_table_loses_none_of_a_stream_of_registrations() {
+    testkit::require_root("network namespaces");
     let prefix = testkit::unique_prefix();
     let ms = Netns::new(&format!("{prefix}m")).expect("netns");
     let etr = Netns::new(&format!("{prefix}e")).expect("netns");
