@@ -3,7 +3,7 @@
 //! events (dynamic EID seen, map-cache miss, EID not here, no route). What they send leaves as
 //! IPv4/UDP or IPv6/UDP packets routed by the forwarding core; what they learn goes into its tables.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use roamer_control::config::Config;
@@ -17,12 +17,14 @@ use roamer_control::reconcile::system_mac;
 use roamer_control::show::{AwayRow, DynamicEidRow, MapCacheRow};
 use roamer_control::wire::lisp::MapRegister;
 use roamer_control::wire::lisp::{LISP_CONTROL_PORT, MessageType};
-use roamer_forwarding::wire::checksum;
 use roamer_hal::{HalEvent, InjectTarget, Mac, Punt, PuntReason};
 use tracing::{debug, info, warn};
 
 use crate::dataplane::Dataplane;
-use crate::lisp_udp::{Datagram, ETH_LEN, udp_frame, udp_frame_into, udp_to_control_port};
+use roamer_control::lisp::frames::{
+    Datagram, ETH_LEN, site_notify_frame, udp_frame_into, udp_to_control_port,
+};
+use roamer_control::lisp::request_limit::RequestLimit;
 
 /// The LISP instances the configuration asks for.
 #[derive(Debug)]
@@ -45,40 +47,6 @@ pub struct Lisp {
     ms_events: Vec<MsEvent>,
     ip_out: Vec<Vec<u8>>,
     request_limit: RequestLimit,
-}
-
-/// Map-Requests answered per requester (ITR address): a token bucket per address, refilled at
-/// [`RequestLimit::PER_SECOND`]; the table of requesters is bounded (cleared when full).
-#[derive(Debug, Default)]
-struct RequestLimit {
-    buckets: std::collections::HashMap<IpAddr, (u64, u64)>,
-    refused: u64,
-}
-
-impl RequestLimit {
-    const PER_SECOND: u64 = 2_000;
-    const MAX_REQUESTERS: usize = 16_384;
-
-    fn allow(&mut self, from: IpAddr, now_ms: u64) -> bool {
-        if self.buckets.len() >= Self::MAX_REQUESTERS && !self.buckets.contains_key(&from) {
-            self.buckets.clear();
-        }
-        let (tokens, last) = self
-            .buckets
-            .entry(from)
-            .or_insert((Self::PER_SECOND, now_ms));
-        let refill = now_ms.saturating_sub(*last) * Self::PER_SECOND / 1000;
-        if refill > 0 {
-            *tokens = (*tokens + refill).min(Self::PER_SECOND);
-            *last = now_ms;
-        }
-        if *tokens == 0 {
-            self.refused += 1;
-            return false;
-        }
-        *tokens -= 1;
-        true
-    }
 }
 
 impl Default for Lisp {
@@ -632,54 +600,4 @@ fn send(dataplane: &mut Dataplane, to: SocketAddr, from_port: u16, payload: &[u8
             warn!(%to, error = %e, "LISP control message not sent (counted; at most one such line a second)");
         }
     });
-}
-
-/// A site-based Map-Notify frame: to the group's MAC, IP TTL 1 (it must not leave the site's
-/// LAN), UDP 4342 to 4342 with its checksum.
-fn site_notify_frame(
-    mac: Mac,
-    source: Ipv4Addr,
-    group: Ipv4Addr,
-    payload: &[u8],
-) -> Option<Vec<u8>> {
-    let mut f = udp_frame(
-        Some(IpAddr::V4(source)),
-        IpAddr::V4(group),
-        LISP_CONTROL_PORT,
-        LISP_CONTROL_PORT,
-        payload,
-    )?;
-    let g = group.octets();
-    f[..6].copy_from_slice(&[0x01, 0x00, 0x5e, g[1] & 0x7f, g[2], g[3]]);
-    f[6..12].copy_from_slice(&mac.0);
-    let ip = ETH_LEN;
-    f[ip + 8] = 1;
-    let c = checksum::ipv4_header(&f[ip..ip + 20]);
-    f[ip + 10..ip + 12].copy_from_slice(&c.to_be_bytes());
-    let udp = ip + 20;
-    let len = u16::try_from(f.len() - udp).ok()?;
-    let sum = checksum::udp_field(checksum::pseudo_ipv4(source, group, 17, len), &f[udp..]);
-    f[udp + 6..udp + 8].copy_from_slice(&sum.to_be_bytes());
-    Some(f)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::RequestLimit;
-    use std::net::{IpAddr, Ipv4Addr};
-
-    #[test]
-    fn each_requester_gets_its_share_of_answers_per_second() {
-        let mut l = RequestLimit::default();
-        let (a, b) = (
-            IpAddr::V4(Ipv4Addr::new(192, 0, 2, 11)),
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-        );
-        let first_second = (0..5_000).filter(|_| l.allow(a, 0)).count() as u64;
-        assert_eq!(first_second, RequestLimit::PER_SECOND);
-        assert!(l.allow(b, 0), "another requester is not affected");
-        assert!(!l.allow(a, 0));
-        assert!(l.allow(a, 10), "refilled with time");
-        assert_eq!(l.refused, 5_000 - RequestLimit::PER_SECOND + 1);
-    }
 }

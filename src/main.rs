@@ -8,7 +8,6 @@ mod dataplane;
 mod error;
 mod lab;
 mod lisp;
-mod lisp_udp;
 mod load;
 mod memory;
 mod protocol;

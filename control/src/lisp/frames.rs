@@ -1,10 +1,13 @@
 //! The UDP packets the LISP control plane sends and receives, over IPv4 or IPv6: frames to
-//! hand to the forwarding core (which fills in our source address and the checksums) and the
-//! parsing of punted frames to port 4342.
+//! hand to the forwarding core (which fills in our source address and the checksums), the
+//! site-based Map-Notify frame, and the parsing of punted frames to port 4342.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use roamer_control::wire::lisp::LISP_CONTROL_PORT;
+use roamer_forwarding::wire::checksum;
+use roamer_hal::Mac;
+
+use crate::wire::lisp::LISP_CONTROL_PORT;
 
 pub const ETH_LEN: usize = 14;
 /// TTL (hop limit) of the packets we originate.
@@ -142,6 +145,35 @@ pub fn udp_to_control_port(frame: &[u8]) -> Option<Datagram<'_>> {
         sport,
         payload,
     })
+}
+
+/// A site-based Map-Notify frame: to the group's MAC, IP TTL 1 (it must not leave the site's
+/// LAN), UDP 4342 to 4342 with its checksum.
+pub fn site_notify_frame(
+    mac: Mac,
+    source: Ipv4Addr,
+    group: Ipv4Addr,
+    payload: &[u8],
+) -> Option<Vec<u8>> {
+    let mut f = udp_frame(
+        Some(IpAddr::V4(source)),
+        IpAddr::V4(group),
+        LISP_CONTROL_PORT,
+        LISP_CONTROL_PORT,
+        payload,
+    )?;
+    let g = group.octets();
+    f[..6].copy_from_slice(&[0x01, 0x00, 0x5e, g[1] & 0x7f, g[2], g[3]]);
+    f[6..12].copy_from_slice(&mac.0);
+    let ip = ETH_LEN;
+    f[ip + 8] = 1;
+    let c = checksum::ipv4_header(&f[ip..ip + 20]);
+    f[ip + 10..ip + 12].copy_from_slice(&c.to_be_bytes());
+    let udp = ip + 20;
+    let len = u16::try_from(f.len() - udp).ok()?;
+    let sum = checksum::udp_field(checksum::pseudo_ipv4(source, group, 17, len), &f[udp..]);
+    f[udp + 6..udp + 8].copy_from_slice(&sum.to_be_bytes());
+    Some(f)
 }
 
 #[cfg(test)]
