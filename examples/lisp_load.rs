@@ -150,24 +150,15 @@ fn build(args: &Args, count: usize, tag: u64) -> Result<Vec<Vec<u8>>, String> {
             Kind::Request => {
                 let itr = IpAddr::V4(offset(args.source, n % args.sources));
                 let target = IpAddr::V4(eid(args.first.wrapping_add(n % args.eids.max(1))));
-                let request = MapRequest {
-                    authoritative: false,
-                    probe: false,
-                    smr: false,
-                    pitr: false,
-                    smr_invoked: false,
-                    local_xtr: false,
-                    dont_map_reply: false,
+                let request = MapRequest::query(
                     nonce,
-                    source_eid: Address::None,
-                    itr_rlocs: vec![itr],
-                    records: vec![EidPrefix {
+                    Address::None,
+                    vec![itr],
+                    vec![EidPrefix {
                         eid: Address::Ip(target),
                         mask_len: 32,
                     }],
-                    map_reply_record: None,
-                    subscribe: None,
-                };
+                );
                 Ecm {
                     ddt: false,
                     inner_src: itr,

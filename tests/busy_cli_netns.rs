@@ -65,25 +65,13 @@ fn a_busy_cli_does_not_stall_hsrp_or_lisp_registration() {
     lan.ip(&["link", "set", "br0", "up"]).expect("bridge up");
     let mut links = Vec::new();
     for (name, other) in [("r1", &s1), ("r2", &s2), ("hh", &host)] {
-        let v = Veth::new(&format!("{p}{name}"), &format!("{p}{name}l")).expect("veth");
-        v.move_to(&format!("{p}{name}"), other).expect("move");
-        v.move_to(&format!("{p}{name}l"), &lan).expect("move");
-        other
-            .ip(&["link", "set", &format!("{p}{name}"), "up"])
-            .expect("up");
+        let v = Veth::between(&format!("{p}{name}"), other, &format!("{p}{name}l"), &lan)
+            .expect("veth");
         lan.ip(&["link", "set", &format!("{p}{name}l"), "master", "br0"])
             .expect("enslave");
-        lan.ip(&["link", "set", &format!("{p}{name}l"), "up"])
-            .expect("up");
         links.push(v);
     }
-    let underlay = Veth::new(&format!("{p}u1"), &format!("{p}m1")).expect("veth");
-    underlay.move_to(&format!("{p}u1"), &s1).expect("move");
-    underlay.move_to(&format!("{p}m1"), &msn).expect("move");
-    s1.ip(&["link", "set", &format!("{p}u1"), "up"])
-        .expect("up");
-    msn.ip(&["link", "set", &format!("{p}m1"), "up"])
-        .expect("up");
+    let underlay = Veth::between(&format!("{p}u1"), &s1, &format!("{p}m1"), &msn).expect("veth");
     host.addr(&format!("{p}hh"), "10.10.0.5/24").expect("addr");
 
     let hellos = Capture::start(

@@ -8,6 +8,8 @@
 //! what is missing (scripts/test.sh installs the tools and builds the image first).
 #![allow(clippy::unwrap_used)]
 
+use roamer_test_support::{self as support, Netns};
+
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -25,23 +27,15 @@ fn image() -> PathBuf {
 
 /// What this test needs, or a failure naming what is missing.
 fn require() {
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
-        .unwrap_or_default();
-    assert_eq!(uid, "0", "image_vm needs root (TAP devices, namespaces)");
-    for tool in ["qemu-system-x86_64", "xorriso", "qemu-img", "ip", "ping"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        assert!(
-            found,
-            "image_vm needs {tool} (scripts/test.sh installs qemu-system-x86, xorriso, iproute2, \
-             iputils-ping)"
-        );
+    support::require_root("TAP devices, namespaces");
+    for (tool, package) in [
+        ("qemu-system-x86_64", "qemu-system-x86"),
+        ("xorriso", "xorriso"),
+        ("qemu-img", "qemu-utils"),
+        ("ip", "iproute2"),
+        ("ping", "iputils-ping"),
+    ] {
+        support::require_tool(tool, package);
     }
     assert!(
         image().exists(),
@@ -75,33 +69,6 @@ fn try_until<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Opti
             return None;
         }
         std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// A network namespace, deleted when dropped.
-struct Ns(String);
-
-impl Ns {
-    fn new(name: String) -> Ns {
-        if Path::new("/run/netns").join(&name).exists() {
-            let _ = Command::new("ip").args(["netns", "del", &name]).status();
-        }
-        run("ip", &["netns", "add", &name]);
-        run("ip", &["-n", &name, "link", "set", "lo", "up"]);
-        Ns(name)
-    }
-
-    fn sh(&self, line: &str) -> std::process::Output {
-        Command::new("ip")
-            .args(["netns", "exec", &self.0, "sh", "-c", line])
-            .output()
-            .unwrap()
-    }
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
     }
 }
 
@@ -338,12 +305,12 @@ fn overlay(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// Moves a TAP device qemu created into a namespace once it exists.
-fn adopt_tap(tap: &str, ns: &Ns) {
+fn adopt_tap(tap: &str, ns: &Netns) {
     wait_until(&format!("qemu's TAP device {tap}"), STEP_TIMEOUT, || {
         Path::new("/sys/class/net").join(tap).exists().then_some(())
     });
-    run("ip", &["link", "set", tap, "netns", &ns.0]);
-    run("ip", &["-n", &ns.0, "link", "set", tap, "up"]);
+    run("ip", &["link", "set", tap, "netns", ns.name()]);
+    ns.ip(&["link", "set", tap, "up"]).unwrap();
 }
 
 const SWITCH: &str = "hostname vsw1
@@ -373,9 +340,9 @@ fn vm_routes_between_vlans_and_keeps_its_saved_configuration_across_a_reboot() {
     let disk = overlay(dir.path(), "switch.qcow2");
     let drive = config_drive(dir.path(), "day0", SWITCH);
     let (mgmt, a, b) = (
-        Ns::new(format!("rvm{id}-mgmt")),
-        Ns::new(format!("rvm{id}-a")),
-        Ns::new(format!("rvm{id}-b")),
+        Netns::new(&format!("rvm{id}-mgmt")).unwrap(),
+        Netns::new(&format!("rvm{id}-a")).unwrap(),
+        Netns::new(&format!("rvm{id}-b")).unwrap(),
     );
     let taps = [
         format!("rvm{id}m"),
@@ -404,8 +371,8 @@ fn vm_routes_between_vlans_and_keeps_its_saved_configuration_across_a_reboot() {
         (&a, &taps[1], "10.10.0.10/24", "10.10.0.1"),
         (&b, &taps[2], "10.20.0.10/24", "10.20.0.1"),
     ] {
-        run("ip", &["-n", &ns.0, "addr", "add", addr, "dev", tap]);
-        run("ip", &["-n", &ns.0, "route", "add", "default", "via", gw]);
+        ns.ip(&["addr", "add", addr, "dev", tap]).unwrap();
+        ns.ip(&["route", "add", "default", "via", gw]).unwrap();
     }
     vm.console.expect(
         "startup configuration taken from the config drive",
@@ -419,29 +386,24 @@ fn vm_routes_between_vlans_and_keeps_its_saved_configuration_across_a_reboot() {
 
     // Hosts in VLAN 10 and VLAN 20 reach each other through the SVIs.
     let reached = try_until(STEP_TIMEOUT * 2, || {
-        a.sh("ping -c 1 -W 1 10.20.0.10")
-            .status
-            .success()
-            .then_some(())
+        a.exec(&["ping", "-c", "1", "-W", "1", "10.20.0.10"])
+            .ok()
+            .map(drop)
     });
     if reached.is_none() {
-        let neigh = a.sh("ip neigh; ip -s link");
         panic!(
-            "10.10.0.10 cannot ping 10.20.0.10 through the VM; host a:\n{}\nconsole:\n{}",
-            String::from_utf8_lossy(&neigh.stdout),
+            "10.10.0.10 cannot ping 10.20.0.10 through the VM; host a:\n{:?}\n{:?}\nconsole:\n{}",
+            a.ip(&["neigh"]),
+            a.ip(&["-s", "link"]),
             vm.console.text()
         );
     }
-    let pings = a.sh("ping -c 5 -i 0.2 -W 2 10.20.0.10");
-    let text = String::from_utf8_lossy(&pings.stdout);
-    assert!(pings.status.success(), "{text}");
+    let text = a
+        .exec(&["ping", "-c", "5", "-i", "0.2", "-W", "2", "10.20.0.10"])
+        .expect("host a pings host b");
     assert!(text.contains(" 0% packet loss"), "{text}");
-    let back = b.sh("ping -c 3 -i 0.2 -W 2 10.10.0.1");
-    assert!(
-        back.status.success(),
-        "{}",
-        String::from_utf8_lossy(&back.stdout)
-    );
+    b.exec(&["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.10.0.1"])
+        .expect("host b pings its gateway");
 
     // The operator's view, through the serial console as admin.
     vm.console.login("admin", "admin");

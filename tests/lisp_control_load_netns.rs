@@ -69,11 +69,8 @@ fn a_show_of_a_large_site_table_loses_none_of_a_stream_of_registrations() {
     let prefix = testkit::unique_prefix();
     let ms = Netns::new(&format!("{prefix}m")).expect("netns");
     let etr = Netns::new(&format!("{prefix}e")).expect("netns");
-    let link = Veth::new(&format!("{prefix}m1"), &format!("{prefix}e1")).expect("veth");
-    link.move_to(&format!("{prefix}m1"), &ms).expect("move");
-    link.move_to(&format!("{prefix}e1"), &etr).expect("move");
-    ms.ip(&["link", "set", &format!("{prefix}m1"), "up"])
-        .expect("up");
+    let link =
+        Veth::between(&format!("{prefix}m1"), &ms, &format!("{prefix}e1"), &etr).expect("veth");
     etr.addr(&format!("{prefix}e1"), "192.0.2.11/24")
         .expect("addr");
     let config = format!(

@@ -61,11 +61,8 @@ fn map_registers_are_verified_acknowledged_and_listed() {
     let prefix = support::unique_prefix();
     let ms = Netns::new(&format!("{prefix}m")).expect("netns");
     let etr = Netns::new(&format!("{prefix}e")).expect("netns");
-    let link = Veth::new(&format!("{prefix}m1"), &format!("{prefix}e1")).expect("veth");
-    link.move_to(&format!("{prefix}m1"), &ms).expect("move");
-    link.move_to(&format!("{prefix}e1"), &etr).expect("move");
-    ms.ip(&["link", "set", &format!("{prefix}m1"), "up"])
-        .expect("up");
+    let link =
+        Veth::between(&format!("{prefix}m1"), &ms, &format!("{prefix}e1"), &etr).expect("veth");
     etr.addr(&format!("{prefix}e1"), "192.0.2.11/24")
         .expect("addr");
     let config = format!(
@@ -147,21 +144,12 @@ fn map_request(eid: [u8; 4], nonce: u64) -> Vec<u8> {
         inner_ttl: 64,
         inner_src_port: 5000,
         inner_dst_port: 4342,
-        message: Box::new(LispMessage::MapRequest(MapRequest {
-            authoritative: false,
-            probe: false,
-            smr: false,
-            pitr: false,
-            smr_invoked: false,
-            local_xtr: false,
-            dont_map_reply: false,
+        message: Box::new(LispMessage::MapRequest(MapRequest::query(
             nonce,
-            source_eid: Address::None,
-            itr_rlocs: vec!["192.0.2.11".parse().unwrap()],
-            records: vec![EidPrefix::from_prefix(roamer_hal::Prefix::host(eid))],
-            map_reply_record: None,
-            subscribe: None,
-        })),
+            Address::None,
+            vec!["192.0.2.11".parse().unwrap()],
+            vec![EidPrefix::from_prefix(roamer_hal::Prefix::host(eid))],
+        ))),
     }
     .to_vec()
     .unwrap()
@@ -180,11 +168,8 @@ fn a_map_request_flood_does_not_starve_registrations_or_grow_memory() {
     let prefix = support::unique_prefix();
     let ms = Netns::new(&format!("{prefix}m")).expect("netns");
     let etr = Netns::new(&format!("{prefix}e")).expect("netns");
-    let link = Veth::new(&format!("{prefix}m1"), &format!("{prefix}e1")).expect("veth");
-    link.move_to(&format!("{prefix}m1"), &ms).expect("move");
-    link.move_to(&format!("{prefix}e1"), &etr).expect("move");
-    ms.ip(&["link", "set", &format!("{prefix}m1"), "up"])
-        .expect("up");
+    let link =
+        Veth::between(&format!("{prefix}m1"), &ms, &format!("{prefix}e1"), &etr).expect("veth");
     etr.addr(&format!("{prefix}e1"), "192.0.2.11/24")
         .expect("addr");
     let config = format!(

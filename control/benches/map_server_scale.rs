@@ -211,24 +211,15 @@ const ITR: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 200));
 fn requests(eids: impl Iterator<Item = Ipv4Addr>) -> Msgs {
     let mut out = Msgs::default();
     for (nonce, e) in eids.enumerate() {
-        let request = MapRequest {
-            authoritative: false,
-            probe: false,
-            smr: false,
-            pitr: false,
-            smr_invoked: false,
-            local_xtr: false,
-            dont_map_reply: false,
-            nonce: nonce as u64 + 1,
-            source_eid: Address::None,
-            itr_rlocs: vec![ITR],
-            records: vec![EidPrefix {
+        let request = MapRequest::query(
+            nonce as u64 + 1,
+            Address::None,
+            vec![ITR],
+            vec![EidPrefix {
                 eid: Address::Ip(IpAddr::V4(e)),
                 mask_len: 32,
             }],
-            map_reply_record: None,
-            subscribe: None,
-        };
+        );
         let ecm = Ecm {
             ddt: false,
             inner_src: ITR,

@@ -114,21 +114,12 @@ fn without_configuration_a_site_holds_the_default_limit() {
 }
 
 fn negative_ttl(ms: &mut MapServer, eid: &str, now: u64) -> u32 {
-    let request = MapRequest {
-        authoritative: false,
-        probe: false,
-        smr: false,
-        pitr: false,
-        smr_invoked: false,
-        local_xtr: false,
-        dont_map_reply: false,
-        nonce: 7,
-        source_eid: Address::None,
-        itr_rlocs: vec![ip("198.51.100.1")],
-        records: vec![EidPrefix::from_prefix(Prefix::host(ip(eid)))],
-        map_reply_record: None,
-        subscribe: None,
-    };
+    let request = MapRequest::query(
+        7,
+        Address::None,
+        vec![ip("198.51.100.1")],
+        vec![EidPrefix::from_prefix(Prefix::host(ip(eid)))],
+    );
     let ecm = Ecm {
         ddt: false,
         inner_src: ip("198.51.100.1"),

@@ -172,14 +172,7 @@ pub fn echo_request(ident: u16, seq: u16) -> Vec<u8> {
 
 /// The Internet checksum (RFC 1071).
 fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = data
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+    roamer_forwarding::wire::checksum::finish(roamer_forwarding::wire::checksum::add(0, data))
 }
 
 /// An IPv4 packet holding an echo reply with our identifier: (source, sequence, TTL).

@@ -215,21 +215,12 @@ fn at(addr: &str) -> SocketAddr {
 
 /// An ITR's Map-Request for `eid` with ITR-RLOC `itr` and nonce `nonce`.
 fn request(eid: &str, itr: &str, nonce: u64) -> MapRequest {
-    MapRequest {
-        authoritative: false,
-        probe: false,
-        smr: false,
-        pitr: false,
-        smr_invoked: false,
-        local_xtr: false,
-        dont_map_reply: false,
+    MapRequest::query(
         nonce,
-        source_eid: Address::None,
-        itr_rlocs: vec![ip(itr)],
-        records: vec![EidPrefix::from_prefix(eid.parse().unwrap())],
-        map_reply_record: None,
-        subscribe: None,
-    }
+        Address::None,
+        vec![ip(itr)],
+        vec![EidPrefix::from_prefix(eid.parse().unwrap())],
+    )
 }
 
 /// `message` in an ECM from 10.2.2.2 port 61000, as an ITR sends it to the resolver.

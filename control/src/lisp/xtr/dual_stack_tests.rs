@@ -102,21 +102,12 @@ fn over_an_ipv6_underlay_the_ecm_of_an_ipv4_eid_has_an_ipv4_inner_header() {
 #[test]
 fn a_request_listing_only_an_ipv6_itr_rloc_is_answered_there_by_a_dual_stack_etr() {
     let mut x = xtr("192.0.2.100");
-    let req = MapRequest {
-        authoritative: false,
-        probe: false,
-        smr: false,
-        pitr: false,
-        smr_invoked: false,
-        local_xtr: false,
-        dont_map_reply: false,
-        nonce: 0x1234,
-        source_eid: Address::None,
-        itr_rlocs: vec![ip("2001:db8:ff::3")],
-        records: vec![EidPrefix::from_prefix("10.1.0.5/32".parse().unwrap())],
-        map_reply_record: None,
-        subscribe: None,
-    }
+    let req = MapRequest::query(
+        0x1234,
+        Address::None,
+        vec![ip("2001:db8:ff::3")],
+        vec![EidPrefix::from_prefix("10.1.0.5/32".parse().unwrap())],
+    )
     .to_vec()
     .unwrap();
     let mut out = Vec::new();

@@ -526,21 +526,12 @@ fn the_etr_answers_forwarded_requests_for_its_eids_and_ignores_others() {
             inner_ttl: 64,
             inner_src_port: 61000,
             inner_dst_port: 4342,
-            message: Box::new(LispMessage::MapRequest(MapRequest {
-                authoritative: false,
-                probe: false,
-                smr: false,
-                pitr: false,
-                smr_invoked: false,
-                local_xtr: false,
-                dont_map_reply: false,
-                nonce: 42,
-                source_eid: Address::None,
-                itr_rlocs: vec!["192.0.2.3".parse().unwrap()],
-                records: vec![EidPrefix::from_prefix(Prefix::host(eid.parse().unwrap()))],
-                map_reply_record: None,
-                subscribe: None,
-            })),
+            message: Box::new(LispMessage::MapRequest(MapRequest::query(
+                42,
+                Address::None,
+                vec!["192.0.2.3".parse().unwrap()],
+                vec![EidPrefix::from_prefix(Prefix::host(eid.parse().unwrap()))],
+            ))),
         }
         .to_vec()
         .unwrap()

@@ -70,6 +70,31 @@ pub struct MapRequest {
 }
 
 impl MapRequest {
+    /// A plain query, as an ITR sends it: every flag clear, no mapping of its own, no
+    /// subscription.
+    pub fn query(
+        nonce: u64,
+        source_eid: Address,
+        itr_rlocs: Vec<IpAddr>,
+        records: Vec<EidPrefix>,
+    ) -> MapRequest {
+        MapRequest {
+            authoritative: false,
+            probe: false,
+            smr: false,
+            pitr: false,
+            smr_invoked: false,
+            local_xtr: false,
+            dont_map_reply: false,
+            nonce,
+            source_eid,
+            itr_rlocs,
+            records,
+            map_reply_record: None,
+            subscribe: None,
+        }
+    }
+
     /// Octets the message takes on the wire.
     pub fn buffer_len(&self) -> usize {
         12 + self.source_eid.wire_len()
