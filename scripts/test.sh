@@ -12,6 +12,10 @@ command -v ping >/dev/null 2>&1 || need_apt+=(iputils-ping)
 command -v ethtool >/dev/null 2>&1 || need_apt+=(ethtool)
 # The image tests: qemu boots the VM image, xorriso makes its config drives, a Docker engine
 # (started by the test itself) runs the container image.
+# eBPF programs (platforms/bpf, built by clang) and the tools the kernel-backend tests inspect.
+command -v clang >/dev/null 2>&1 || need_apt+=(clang)
+[ -e /usr/include/bpf/bpf_helpers.h ] || need_apt+=(libbpf-dev)
+command -v bpftool >/dev/null 2>&1 || [ -x /usr/sbin/bpftool ] || need_apt+=(bpftool)
 command -v xorriso >/dev/null 2>&1 || need_apt+=(xorriso)
 command -v dockerd >/dev/null 2>&1 || need_apt+=(docker.io)
 if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then

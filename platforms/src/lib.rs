@@ -1,5 +1,6 @@
 //! Backends implementing the HAL, and the platform profiles that choose one.
 
+pub mod bpf_objects;
 pub mod chaos;
 pub mod error;
 pub mod open;
