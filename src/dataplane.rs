@@ -272,6 +272,27 @@ impl Dataplane {
     }
 }
 
+/// Protocol instances send through the data plane: frames injected, table operations applied
+/// one at a time with their result.
+impl roamer_control::outbox::Outbox for Dataplane {
+    fn inject(&mut self, target: InjectTarget, frame: &[u8]) -> Result<(), HalError> {
+        Dataplane::inject(self, target, frame)
+    }
+
+    fn apply(&mut self, op: &TableOp) -> Result<(), HalError> {
+        self.backend()
+            .apply(std::slice::from_ref(op))
+            .pop()
+            .unwrap_or_else(|| {
+                Err(HalError::NotAnswering {
+                    backend: self.name().to_string(),
+                    operation: "apply",
+                    detail: "no result for the operation",
+                })
+            })
+    }
+}
+
 /// Carries out HSRP groups' actions: hellos flooded in their VLAN, virtual MAC/IP table
 /// operations applied (a failure is logged and counted by the backend's result).
 pub fn carry_out_hsrp(actions: Vec<roamer_control::hsrp::VlanAction>, dataplane: &mut Dataplane) {
