@@ -247,13 +247,15 @@ impl State {
 
     /// Makes `candidate` the running configuration and moves the tables to it; returns the
     /// table operations the backend refused, as lines for the operator.
-    fn commit(&mut self, candidate: Config, plan: PlatformPlan) -> String {
-        info!(hostname = %candidate.hostname, "configuration committed");
+    fn commit(&mut self, candidate: Config, plan: PlatformPlan) -> Result<String, String> {
         // In lock order: the xTR gives back rows the new configuration takes over, the tables
         // move, then HSRP and LISP follow.
         let mut hsrp = lock(&self.instances.hsrp);
         let mut lisp = lock(&self.instances.lisp);
         let mut dataplane = lock(&self.instances.dataplane);
+        // Ports first: a port the data plane cannot attach or detach refuses the whole change.
+        dataplane.move_ports(&self.running, &candidate)?;
+        info!(hostname = %candidate.hostname, "configuration committed");
         lisp.prepare(&candidate, &mut *dataplane);
         let failures = dataplane.reconcile(&candidate);
         crate::dataplane::carry_out_hsrp(hsrp.sync(&candidate), &mut dataplane);
@@ -261,7 +263,7 @@ impl State {
         drop((dataplane, lisp, hsrp));
         self.running = candidate;
         self.plan = plan;
-        failures.iter().map(|f| format!("{f}\n")).collect()
+        Ok(failures.iter().map(|f| format!("{f}\n")).collect())
     }
 
     fn exec(&mut self, command: &str) -> Response {
@@ -420,7 +422,10 @@ impl State {
         match load::check_parsed(path, parsed, syntax, &self.catalogue) {
             Ok(loaded) => {
                 let warnings: String = loaded.warnings.iter().map(|w| format!("{w}\n")).collect();
-                let refused = self.commit(loaded.config, loaded.plan);
+                let refused = match self.commit(loaded.config, loaded.plan) {
+                    Ok(refused) => refused,
+                    Err(errors) => return fail(errors),
+                };
                 let warnings = warnings + &refused;
                 Response {
                     // A table operation the data plane refused fails the command, with its
@@ -588,9 +593,8 @@ fn restart_needed(
     if candidate.profile != running.profile {
         fields.push("profile");
     }
-    if candidate.ports != running.ports {
-        fields.push("port");
-    }
+    // Ports are attached and detached at run time where the data plane can
+    // (`Dataplane::move_ports`); one that cannot refuses the change there.
     fields
 }
 

@@ -133,7 +133,34 @@ pub trait DataPlane: Backend + PacketIo {
         let _ = notify;
         Ok(false)
     }
+
+    /// Attaches a data port while running: `name` is the operator's (for logs), `device` the
+    /// port's device as the platform binds it. An attached `port` is
+    /// [`HalError::PortExists`]; a backend that takes its ports only at start answers
+    /// [`HalError::NotSupported`] (the operator is told to restart).
+    fn attach_port(&mut self, port: PortId, name: &str, device: &str) -> Result<(), HalError> {
+        let _ = (port, name, device);
+        Err(HalError::NotSupported {
+            operation: PORT_AT_RUN_TIME,
+            backend: self.name().to_string(),
+            reason: "ports are taken only at start",
+        })
+    }
+
+    /// Detaches a data port while running (frames queued for it are dropped and counted). A
+    /// port that is not attached is [`HalError::NoSuchPort`].
+    fn detach_port(&mut self, port: PortId) -> Result<(), HalError> {
+        let _ = port;
+        Err(HalError::NotSupported {
+            operation: PORT_AT_RUN_TIME,
+            backend: self.name().to_string(),
+            reason: "ports are taken only at start",
+        })
+    }
 }
+
+/// The operation [`DataPlane::attach_port`] and [`DataPlane::detach_port`] name when refused.
+pub const PORT_AT_RUN_TIME: &str = "attaching or detaching a port at run time";
 
 impl std::fmt::Debug for dyn DataPlane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -188,5 +215,13 @@ impl<T: DataPlane + ?Sized> DataPlane for Box<T> {
 
     fn set_notifier(&mut self, notify: Notifier) -> Result<bool, HalError> {
         (**self).set_notifier(notify)
+    }
+
+    fn attach_port(&mut self, port: PortId, name: &str, device: &str) -> Result<(), HalError> {
+        (**self).attach_port(port, name, device)
+    }
+
+    fn detach_port(&mut self, port: PortId) -> Result<(), HalError> {
+        (**self).detach_port(port)
     }
 }

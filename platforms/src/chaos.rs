@@ -310,6 +310,14 @@ impl DataPlane for Chaos {
     fn set_notifier(&mut self, notify: Notifier) -> Result<bool, HalError> {
         self.inner.set_notifier(notify)
     }
+
+    fn attach_port(&mut self, port: PortId, name: &str, device: &str) -> Result<(), HalError> {
+        self.inner.attach_port(port, name, device)
+    }
+
+    fn detach_port(&mut self, port: PortId) -> Result<(), HalError> {
+        self.inner.detach_port(port)
+    }
 }
 
 #[cfg(test)]

@@ -104,6 +104,8 @@ enum Control {
     Snapshot(Sender<Snapshot>),
     Trace(PortId, Option<VlanId>, Vec<u8>, Sender<Trace>),
     Notify(Notifier),
+    Attach(PortId, Box<dyn PortIo>, Sender<Result<(), HalError>>),
+    Detach(PortId, Sender<Result<(), HalError>>),
 }
 
 /// What the data path learned and counted, with the forwarding core's own types (for this
@@ -247,6 +249,7 @@ impl SoftwareBackend {
             gleaned_retry_ms: 0,
             scratch: Vec::new(),
             held_reask_ms: 0,
+            ports_changed: false,
         };
         let thread = std::thread::Builder::new()
             .name("roamer-datapath".into())
@@ -301,6 +304,8 @@ impl Control {
             Control::Snapshot(..) => "learned",
             Control::Trace(..) => "trace",
             Control::Notify(..) => "set notifier",
+            Control::Attach(..) => "attach port",
+            Control::Detach(..) => "detach port",
         }
     }
 }
@@ -420,7 +425,33 @@ impl PacketIo for SoftwareBackend {
     }
 }
 
+impl SoftwareBackend {
+    /// Sends `msg` and waits for the data path's answer on `rx`.
+    fn ask<T>(&self, msg: Control, rx: &mpsc::Receiver<T>) -> Result<T, HalError> {
+        let operation = msg.operation();
+        self.send(msg)?;
+        rx.recv_timeout(CONTROL_TIMEOUT)
+            .map_err(|_| not_responding(operation))
+    }
+}
+
 impl DataPlane for SoftwareBackend {
+    /// The port is opened here (a TAP created, an AF_PACKET socket bound), off the data path,
+    /// then handed to the data path, which polls it from its next round.
+    fn attach_port(&mut self, port: PortId, name: &str, device: &str) -> Result<(), HalError> {
+        let opened = super::open_port(name, device).map_err(|e| HalError::Backend {
+            backend: "software".into(),
+            detail: format!("{name} ({device}): {e}"),
+        })?;
+        let (tx, rx) = mpsc::channel();
+        self.ask(Control::Attach(port, opened, tx), &rx)?
+    }
+
+    fn detach_port(&mut self, port: PortId) -> Result<(), HalError> {
+        let (tx, rx) = mpsc::channel();
+        self.ask(Control::Detach(port, tx), &rx)?
+    }
+
     fn learned(&self) -> Result<Learned, HalError> {
         let s = self.snapshot()?;
         Ok(Learned {
