@@ -54,7 +54,8 @@ pub struct ShowJob {
     running: Config,
     modules: Vec<ModuleRow>,
     capacity: Vec<CapacityRow>,
-    tables: crate::show_data::ShowTables,
+    /// The data plane's rows are read when the command renders (off the loop).
+    dataplane: crate::show_data::DataplaneView,
     hsrp: Vec<roamer_control::hsrp::GroupStatus>,
     sites: Vec<roamer_control::lisp::map_server::SiteRow>,
     map_cache: Vec<roamer_control::show::MapCacheRow>,
@@ -78,7 +79,7 @@ impl ShowJob {
         let startup = startup_text
             .and_then(|text| config::parse(&text, Syntax::detect(&text)).ok())
             .map(|(c, _)| c);
-        let tables = &self.tables;
+        let tables = &crate::show_data::collect(&self.running, &self.dataplane);
         let ctx = ShowContext {
             running: &self.running,
             startup: startup.as_ref(),
@@ -354,16 +355,12 @@ impl State {
             running: self.running.clone(),
             modules,
             capacity,
-            tables: {
-                let mut tables = crate::show_data::collect(&self.running, &dataplane);
-                tables.counters.push((
-                    "drop instance-inbox-full".into(),
-                    self.instances
-                        .inbox_dropped
-                        .load(std::sync::atomic::Ordering::Relaxed),
-                ));
-                tables
-            },
+            dataplane: crate::show_data::DataplaneView::of(
+                &dataplane,
+                self.instances
+                    .inbox_dropped
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
             hsrp: hsrp.statuses(),
             // Only the commands that list registrations pay for their rows.
             sites: if show::reads_lisp_sites(rest) {

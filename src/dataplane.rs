@@ -12,8 +12,8 @@ use roamer_control::config::Config;
 use roamer_control::reconcile::{self, port_bindings};
 use roamer_hal::{
     Accounted, Backend, BackendKind, CapacityScope, DataPlane, HalError, HalEvent, InjectTarget,
-    Learned, Notifier, OpAction, PacketIo, PortId, Punt, TableEntry, TableKey, TableKind, TableOp,
-    Trace, Usage, VlanId,
+    Notifier, OpAction, PacketIo, PortId, Punt, TableEntry, TableKey, TableKind, TableOp, Trace,
+    Usage, VlanId,
 };
 use roamer_platforms::{PlatformError, PortSpec};
 use tracing::{info, warn};
@@ -104,7 +104,13 @@ impl Dataplane {
     }
 
     /// What the data path learned; an error when it does not answer.
-    pub fn learned(&self) -> Result<Learned, HalError> {
+    /// A read-only view for `show`, used without this data plane's lock.
+    pub fn reader(&self) -> Box<dyn roamer_hal::DataPlaneReader> {
+        self.backend.reader()
+    }
+
+    #[cfg(test)]
+    pub fn learned(&self) -> Result<roamer_hal::Learned, HalError> {
         self.backend.learned()
     }
 
@@ -118,6 +124,7 @@ impl Dataplane {
         self.backend.trace(port, tag, frame)
     }
 
+    #[cfg(test)]
     pub fn entries(&self, kind: TableKind) -> Result<Vec<TableEntry>, HalError> {
         self.backend.entries(kind)
     }
@@ -539,7 +546,7 @@ mod tests {
     }
 
     impl DataPlane for StartOnly {
-        fn learned(&self) -> Result<Learned, HalError> {
+        fn learned(&self) -> Result<roamer_hal::Learned, HalError> {
             self.0.learned()
         }
         fn trace(

@@ -221,6 +221,10 @@ impl<B: crate::dataplane::DataPlane> crate::dataplane::DataPlane for Accounted<B
         self.inner.set_notifier(notify)
     }
 
+    fn reader(&self) -> Box<dyn crate::dataplane::DataPlaneReader> {
+        self.inner.reader()
+    }
+
     fn attach_port(
         &mut self,
         port: crate::types::PortId,

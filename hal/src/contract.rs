@@ -504,6 +504,34 @@ pub fn ports_attach_and_detach<D: DataPlane>(mut d: D) {
     );
 }
 
+/// The reader `show` uses answers what the data plane answers, also for what changed after the
+/// reader was made (unless it is a copy) — at least for what it held when made.
+pub fn reader_agrees_with_the_data_plane<D: DataPlane>(mut d: D) {
+    let name = d.name().to_string();
+    for kind in supported(&d) {
+        let entry = sample_entry(kind, 31);
+        expect_ok(&name, "add", &d.apply(&[TableOp::add(entry.clone())])[0]);
+        let reader = d.reader();
+        let rows = reader
+            .entries(kind)
+            .unwrap_or_else(|e| panic!("[{name}] reader entries {kind}: {e}"));
+        assert!(
+            rows.contains(&entry),
+            "[{name}] reader misses {kind} {entry:?}"
+        );
+        expect_ok(&name, "remove", &d.apply(&[TableOp::remove(entry)])[0]);
+    }
+    let reader = d.reader();
+    let via_reader = reader
+        .learned()
+        .unwrap_or_else(|e| panic!("[{name}] reader learned: {e}"));
+    let direct = d
+        .learned()
+        .unwrap_or_else(|e| panic!("[{name}] learned: {e}"));
+    assert_eq!(via_reader.macs, direct.macs, "[{name}] reader MACs");
+    assert_eq!(via_reader.links, direct.links, "[{name}] reader links");
+}
+
 /// Generates one `#[test]` per contract check for a data-plane factory expression.
 #[macro_export]
 macro_rules! backend_contract_tests {
@@ -543,6 +571,10 @@ macro_rules! backend_contract_tests {
         #[test]
         fn contract_notifier_is_accepted() {
             $crate::contract::notifier_is_accepted($factory);
+        }
+        #[test]
+        fn contract_reader_agrees_with_the_data_plane() {
+            $crate::contract::reader_agrees_with_the_data_plane($factory);
         }
         #[test]
         fn contract_ports_attach_and_detach() {
