@@ -1,0 +1,626 @@
+// SPDX-License-Identifier: GPL-2.0
+/* LISP data path at the TC hook, loaded by platforms/src/kernel/lisp_offload.rs.
+ *
+ * lisp_itr: TC ingress of EID-facing interfaces. A packet the kernel would send to a blackhole
+ *   route (knl installs every LISP route as one) is encapsulated towards a map-cache locator and
+ *   redirected to the underlay; everything else goes on to the kernel untouched.
+ * lisp_etr: TC ingress of underlay interfaces. LISP data (UDP 4341) to one of our addresses is
+ *   decapsulated and handed to the kernel to route; TCP 4342 to us is dropped here (the daemon's
+ *   AF_PACKET tap has seen it already) so that the kernel's TCP does not answer it.
+ *
+ * The behaviour mirrors the software core (forwarding/src/pipeline/lisp.rs); where it cannot,
+ * a comment says what differs. Headers are read with bpf_skb_load_bytes into the stack: simpler
+ * for the verifier than direct packet access, and these programs are not byte-shuffling loops. */
+
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "lisp_maps.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
+/* Linux 6.3 added these; the installed uapi header may predate them. */
+#ifndef BPF_F_ADJ_ROOM_DECAP_L3_IPV4
+#define BPF_F_ADJ_ROOM_DECAP_L3_IPV4 (1ULL << 7)
+#define BPF_F_ADJ_ROOM_DECAP_L3_IPV6 (1ULL << 8)
+#endif
+
+#define LISP_DATA_PORT 4341
+#define LISP_CONTROL_PORT 4342
+#define OVERHEAD_V4 36 /* 20 IPv4 + 8 UDP + 8 LISP */
+#define OVERHEAD_V6 56 /* 40 IPv6 + 8 UDP + 8 LISP */
+#define SOURCE_PORT_BASE 49152
+#define PROTO_TCP 6
+#define PROTO_UDP 17
+#define PROTO_SCTP 132
+
+/* What the programs need of an IP header. */
+struct pkt {
+	__u8 family;
+	__u8 proto;
+	__u8 ttl;
+	__u8 tos;
+	__u16 tot_len;	/* the whole IP packet */
+	__u16 frag;	/* IPv4 flags + fragment offset (host order) */
+	__u32 l4off;	/* from the IP header */
+	__u32 ports;	/* first 4 octets of the L4 header (host order), if has_ports */
+	__u32 flow_label;
+	__u8 has_ports;
+	__u8 pad[3];
+	struct addr src;
+	struct addr dst;
+};
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+
+	if (v)
+		*v += 1; /* per-CPU: no atomic needed */
+}
+
+/* Parses the IP header at `off`; -1 when it is not one we handle. */
+static __noinline int parse_ip(struct __sk_buff *skb, __u32 off, __u16 ethertype,
+				    struct pkt *p)
+{
+	__u32 l4 = 0;
+	__u8 ports_ok = 0;
+
+	if (ethertype == bpf_htons(ETH_P_IP)) {
+		struct iphdr ip;
+
+		if (bpf_skb_load_bytes(skb, off, &ip, sizeof(ip)) < 0 || ip.version != 4 ||
+		    ip.ihl < 5)
+			return -1;
+		p->family = FAM_V4;
+		p->proto = ip.protocol;
+		p->ttl = ip.ttl;
+		p->tos = ip.tos;
+		p->tot_len = bpf_ntohs(ip.tot_len);
+		p->frag = bpf_ntohs(ip.frag_off);
+		p->l4off = ip.ihl * 4;
+		__builtin_memcpy(p->src.a, &ip.saddr, 4);
+		__builtin_memcpy(p->dst.a, &ip.daddr, 4);
+		/* Fragments after the first carry no ports; every fragment hashes alike. */
+		ports_ok = (p->frag & 0x3fff) == 0;
+	} else if (ethertype == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr ip6;
+
+		if (bpf_skb_load_bytes(skb, off, &ip6, sizeof(ip6)) < 0 || ip6.version != 6)
+			return -1;
+		p->family = FAM_V6;
+		p->proto = ip6.nexthdr;
+		p->ttl = ip6.hop_limit;
+		p->tos = (ip6.priority << 4) | (ip6.flow_lbl[0] >> 4);
+		p->tot_len = 40 + bpf_ntohs(ip6.payload_len);
+		p->frag = 0;
+		p->l4off = 40;
+		p->flow_label = ((__u32)(ip6.flow_lbl[0] & 0x0f) << 16) |
+				((__u32)ip6.flow_lbl[1] << 8) | ip6.flow_lbl[2];
+		__builtin_memcpy(p->src.a, &ip6.saddr, 16);
+		__builtin_memcpy(p->dst.a, &ip6.daddr, 16);
+		ports_ok = 1; /* as the software core: no extension-header walk */
+	} else {
+		return -1;
+	}
+	p->src.family = p->family;
+	p->dst.family = p->family;
+	if (ports_ok && (p->proto == PROTO_TCP || p->proto == PROTO_UDP || p->proto == PROTO_SCTP) &&
+	    bpf_skb_load_bytes(skb, off + p->l4off, &l4, 4) == 0) {
+		p->ports = bpf_ntohl(l4);
+		p->has_ports = 1;
+	}
+	return 0;
+}
+
+/* The software core's flow hash (forwarding/src/wire/lisp_data/flow.rs): murmur3 mixing of the
+ * inner addresses, protocol, (IPv6) flow label and ports, then fmix32. Same inputs, same value. */
+static __always_inline __u32 rotl(__u32 x, int r)
+{
+	return (x << r) | (x >> (32 - r));
+}
+
+static __always_inline __u32 mix(__u32 h, __u32 word)
+{
+	__u32 k = rotl(word * 0xcc9e2d51, 15) * 0x1b873593;
+
+	return rotl(h ^ k, 13) * 5 + 0xe6546b64;
+}
+
+static __always_inline __u32 be32(const __u8 *b)
+{
+	return ((__u32)b[0] << 24) | ((__u32)b[1] << 16) | ((__u32)b[2] << 8) | b[3];
+}
+
+static __always_inline __u32 flow_hash(const struct pkt *p, __u32 seed)
+{
+	__u32 h = seed;
+
+	if (p->family == FAM_V4) {
+		h = mix(h, be32(p->src.a));
+		h = mix(h, be32(p->dst.a));
+		h = mix(h, p->proto);
+	} else {
+#pragma unroll
+		for (int i = 0; i < 16; i += 4)
+			h = mix(h, be32(p->src.a + i));
+#pragma unroll
+		for (int i = 0; i < 16; i += 4)
+			h = mix(h, be32(p->dst.a + i));
+		h = mix(h, p->proto);
+		h = mix(h, p->flow_label);
+	}
+	if (p->has_ports)
+		h = mix(h, p->ports);
+	h ^= h >> 16;
+	h *= 0x85ebca6b;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35;
+	return h ^ (h >> 16);
+}
+
+static __always_inline void eid_key_of(struct eid_key *k, const struct addr *a)
+{
+	k->prefixlen = 8 + (a->family == FAM_V4 ? 32 : 128);
+	k->data[0] = a->family;
+	__builtin_memcpy(&k->data[1], a->a, 16);
+}
+
+/* At most one report per (kind, address) per interval: the software core's rate_ok. Only
+ * called on the slow paths (a miss, an EID not here, a dynamic-EID candidate), so the clock
+ * read is not per forwarded packet. */
+static __noinline int rate_ok(__u32 kind, const struct addr *a, __u64 interval)
+{
+	struct rl_key k = {};
+	__u64 now = bpf_ktime_get_ns();
+	__u64 *last;
+
+	k.kind = kind;
+	k.addr = *a;
+	last = bpf_map_lookup_elem(&reported, &k);
+	if (last) {
+		if (now - *last < interval)
+			return 0;
+		*last = now;
+		return 1;
+	}
+	bpf_map_update_elem(&reported, &k, &now, BPF_ANY);
+	return 1;
+}
+
+/* kind_iid: the event kind in the top octet, the 24-bit instance-ID below (BPF functions take
+ * at most 5 arguments). */
+static __noinline void report(__u32 kind_iid, __u32 ifindex, const struct addr *a,
+			      const struct addr *b, const struct addr *c)
+{
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		count(C_EVENTS_LOST);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->kind = kind_iid >> 24;
+	e->iid = kind_iid & 0xffffff;
+	e->ifindex = ifindex;
+	e->a = *a;
+	if (b)
+		e->b = *b;
+	if (c)
+		e->c = *c;
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void if_key_of(struct if_key *k, __u32 ifindex, const struct addr *a)
+{
+	__u32 be = bpf_htonl(ifindex);
+
+	k->prefixlen = 32 + 8 + (a->family == FAM_V4 ? 32 : 128);
+	__builtin_memcpy(k->data, &be, 4);
+	k->data[4] = a->family;
+	__builtin_memcpy(&k->data[5], a->a, 16);
+}
+
+/* Dynamic-EID detection (detect_dynamic_eid in the software core). */
+static __noinline void detect_dynamic(struct __sk_buff *skb, const struct pkt *p,
+					   const struct config *cfg)
+{
+	struct if_key ik = {};
+	struct eid_key ek = {};
+	struct range_val *r;
+	int is_away;
+
+	if_key_of(&ik, skb->ingress_ifindex, &p->src);
+	r = bpf_map_lookup_elem(&dyn_ranges, &ik);
+	if (!r)
+		return;
+	eid_key_of(&ek, &p->src);
+	is_away = bpf_map_lookup_elem(&away, &ek) != 0;
+	/* Across subnets a host of the interface's own subnet is at home, not a dynamic EID,
+	 * unless we were told it had moved away: then it is back. */
+	if (!r->extended_subnet && bpf_map_lookup_elem(&subnets, &ik) && !is_away)
+		return;
+	if (is_away ? rate_ok(RL_AWAY_BACK, &p->src, cfg->away_redetect_ns)
+		    : rate_ok(RL_DYNAMIC, &p->src, cfg->eid_refresh_ns))
+		report(EV_DYNAMIC_EID << 24 | 0, skb->ingress_ifindex, &p->src, 0, 0);
+}
+
+static __always_inline __u16 ipv4_csum(const void *hdr)
+{
+	const __u16 *w = hdr;
+	__u32 s = 0;
+
+#pragma unroll
+	for (int i = 0; i < 10; i++)
+		s += w[i];
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return ~s;
+}
+
+struct outer_v4 {
+	struct iphdr ip;
+	struct udphdr udp;
+	__u8 lisp[8];
+} __attribute__((packed));
+
+/* The 8-octet LISP header as the software core writes it: N bit and a random 24-bit nonce;
+ * I bit and the instance-ID when it is not 0 (then the LSB octet is 0); L bit clear. */
+static __always_inline void lisp_header(__u8 *h, __u32 iid)
+{
+	__u32 nonce = bpf_get_prandom_u32() & 0xffffff;
+
+	h[0] = 0x80 | (iid ? 0x08 : 0);
+	h[1] = nonce >> 16;
+	h[2] = nonce >> 8;
+	h[3] = nonce;
+	h[4] = iid ? iid >> 16 : 0;
+	h[5] = iid ? iid >> 8 : 0;
+	h[6] = iid ? iid : 0;
+	h[7] = 0;
+}
+
+/* The software core's inner TTL / hop-limit decrement before encapsulation. */
+static __always_inline int decrement_ttl(struct __sk_buff *skb, const struct pkt *p)
+{
+	__u8 ttl = p->ttl - 1;
+
+	if (p->family == FAM_V4) {
+		__u16 old_w = bpf_htons(((__u16)p->ttl << 8) | p->proto);
+		__u16 new_w = bpf_htons(((__u16)ttl << 8) | p->proto);
+
+		if (bpf_l3_csum_replace(skb, ETH_HLEN + offsetof(struct iphdr, check), old_w,
+					new_w, 2) < 0)
+			return -1;
+		return bpf_skb_store_bytes(skb, ETH_HLEN + offsetof(struct iphdr, ttl), &ttl, 1, 0);
+	}
+	return bpf_skb_store_bytes(skb, ETH_HLEN + offsetof(struct ipv6hdr, hop_limit), &ttl, 1, 0);
+}
+
+/* ITR: map-cache lookup, locator choice, encapsulation, redirect to the underlay. */
+static __noinline int encapsulate(struct __sk_buff *skb, const struct pkt *p,
+				  const struct config *cfg, struct bpf_fib_lookup *fp)
+{
+	struct eid_key k = {};
+	struct mc_val *mc;
+	struct addr rloc;
+	struct addr src;
+	struct addr *own;
+	struct src_key sk = {};
+	struct bpf_redir_neigh nh = {};
+	__u32 hash, iid, n, idx = MAX_CANDIDATES, egress;
+	__u64 flags;
+	int rc;
+
+	eid_key_of(&k, &p->dst);
+	mc = bpf_map_lookup_elem(&map_cache, &k);
+	if (!mc) {
+		/* The software core holds the packet until the Map-Reply; here it is dropped (the
+		 * sender retransmits). */
+		if (rate_ok(RL_MISS, &p->dst, cfg->miss_interval_ns))
+			report(EV_MAP_CACHE_MISS << 24 | 0, skb->ingress_ifindex, &p->dst, &p->src, 0);
+		count(C_MAP_CACHE_MISS);
+		return TC_ACT_SHOT;
+	}
+	iid = mc->iid;
+	if (!mc->has_locators) {
+		switch (mc->negative) {
+		case NEG_NATIVELY_FORWARD:
+			count(C_NO_ROUTE);
+			break;
+		case NEG_SEND_MAP_REQUEST:
+			if (rate_ok(RL_MISS, &p->dst, cfg->miss_interval_ns))
+				report(EV_MAP_CACHE_MISS << 24 | iid, skb->ingress_ifindex, &p->dst,
+				       &p->src, 0);
+			count(C_NEGATIVE);
+			break;
+		default:
+			count(C_NEGATIVE);
+		}
+		return TC_ACT_SHOT;
+	}
+	/* choose_locator: lowest priority wins (userspace kept only those), then the flow hash
+	 * picks by weight, or evenly when every weight is 0. */
+	hash = flow_hash(p, cfg->flow_seed);
+	n = mc->n_cand;
+	if (n == 0 || n > MAX_CANDIDATES) {
+		count(C_NO_LOCATOR);
+		return TC_ACT_SHOT;
+	}
+	if (mc->total_weight == 0) {
+		idx = hash % n;
+	} else {
+		__u32 pick = hash % mc->total_weight;
+
+#pragma unroll
+		for (int i = 0; i < MAX_CANDIDATES; i++) {
+			if (i < n && pick < mc->cand[i].cum_weight) {
+				idx = i;
+				break;
+			}
+		}
+	}
+	if (idx >= MAX_CANDIDATES) {
+		count(C_NO_LOCATOR);
+		return TC_ACT_SHOT;
+	}
+	rloc = mc->cand[idx].rloc;
+#define f (*fp)
+	__builtin_memset(fp, 0, sizeof(*fp));
+
+	/* Route the outer packet: egress interface, next hop and its MTU. */
+	f.ifindex = skb->ingress_ifindex;
+	f.l4_protocol = PROTO_UDP;
+	f.dport = bpf_htons(LISP_DATA_PORT);
+	if (rloc.family == FAM_V4) {
+		f.family = AF_INET;
+		f.tos = p->tos;
+		__builtin_memcpy(&f.ipv4_dst, rloc.a, 4);
+	} else {
+		/* IPv6 underlay: not in this slice (the outer UDP checksum over a GSO or
+		 * checksum-offloaded inner packet cannot be computed here). */
+		count(C_NO_ROUTE);
+		return TC_ACT_SHOT;
+	}
+	/* GSO packets are cut after encapsulation: a TCP one into segments of the same outer size
+	 * (gso_size shrinks by the overhead, below), so only non-GSO packets are checked here. */
+	if (!skb->gso_size)
+		f.tot_len = p->tot_len + OVERHEAD_V4;
+	rc = bpf_fib_lookup(skb, &f, sizeof(f), 0);
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+		/* The software core answers ICMP too-big / fragments a DF-clear IPv4 packet;
+		 * this slice only counts the drop. */
+		count(C_TOO_BIG);
+		return TC_ACT_SHOT;
+	}
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) {
+		count(C_NO_ROUTE);
+		return TC_ACT_SHOT;
+	}
+	egress = f.ifindex;
+	sk.ifindex = egress;
+	sk.family = rloc.family;
+	own = bpf_map_lookup_elem(&source_rloc, &sk);
+	if (!own) {
+		count(C_NO_ROUTE); /* no address of ours towards the RLOC */
+		return TC_ACT_SHOT;
+	}
+	src = *own;
+	nh.nh_family = AF_INET;
+	nh.ipv4_nh = f.ipv4_dst; /* the gateway, or the RLOC when on link */
+
+	if (decrement_ttl(skb, p) < 0) {
+		count(C_NO_HEADROOM);
+		return TC_ACT_SHOT;
+	}
+	flags = BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP;
+	/* A UDP GSO packet keeps its datagram size (its segments are datagrams of their own). */
+	if (skb->gso_size && p->proto != PROTO_TCP)
+		flags |= BPF_F_ADJ_ROOM_FIXED_GSO;
+	if (p->tot_len + OVERHEAD_V4 > 0xffff ||
+	    bpf_skb_adjust_room(skb, OVERHEAD_V4, BPF_ADJ_ROOM_MAC, flags) < 0) {
+		count(C_NO_HEADROOM);
+		return TC_ACT_SHOT;
+	}
+
+	{
+		struct outer_v4 o = {};
+		__u16 tot = p->tot_len + OVERHEAD_V4;
+		__u16 eth_type = bpf_htons(ETH_P_IP);
+
+		o.ip.version = 4;
+		o.ip.ihl = 5;
+		o.ip.tos = p->tos; /* DSCP copied, ECN copied (RFC 6040 normal mode) */
+		o.ip.tot_len = bpf_htons(tot);
+		o.ip.frag_off = bpf_htons(0x4000); /* DF, as the software core */
+		o.ip.ttl = p->ttl - 1;
+		o.ip.protocol = PROTO_UDP;
+		__builtin_memcpy(&o.ip.saddr, src.a, 4);
+		__builtin_memcpy(&o.ip.daddr, rloc.a, 4);
+		o.ip.check = ipv4_csum(&o.ip);
+		o.udp.source = bpf_htons(SOURCE_PORT_BASE | (hash & 0x3fff));
+		o.udp.dest = bpf_htons(LISP_DATA_PORT);
+		o.udp.len = bpf_htons(tot - 20);
+		o.udp.check = 0; /* IPv4 outer: zero UDP checksum (RFC 9300 §5.3), as the core */
+		lisp_header(o.lisp, iid);
+		if (bpf_skb_store_bytes(skb, ETH_HLEN, &o, sizeof(o), 0) < 0 ||
+		    bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &eth_type, 2, 0) < 0) {
+			count(C_NO_HEADROOM);
+			return TC_ACT_SHOT;
+		}
+	}
+#undef f
+	count(C_ENCAP);
+	return bpf_redirect_neigh(egress, &nh, sizeof(nh), 0);
+}
+
+SEC("classifier")
+int lisp_itr(struct __sk_buff *skb)
+{
+	struct pkt p = {};
+	struct bpf_fib_lookup f = {};
+	struct config *cfg;
+	__u32 zero = 0;
+	int rc;
+
+	/* Only frames to the interface's own MAC are routed. */
+	if (skb->pkt_type != PACKET_HOST)
+		return TC_ACT_OK;
+	if (parse_ip(skb, ETH_HLEN, skb->protocol, &p) < 0)
+		return TC_ACT_OK;
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg)
+		return TC_ACT_OK;
+	detect_dynamic(skb, &p, cfg);
+	/* TTL expiry is the kernel's (it drops at the blackhole route without ICMP; the software
+	 * core answers time-exceeded). */
+	if (p.ttl <= 1)
+		return TC_ACT_OK;
+
+	f.ifindex = skb->ingress_ifindex;
+	f.l4_protocol = p.proto;
+	if (p.family == FAM_V4) {
+		f.family = AF_INET;
+		f.tos = p.tos;
+		__builtin_memcpy(&f.ipv4_src, p.src.a, 4);
+		__builtin_memcpy(&f.ipv4_dst, p.dst.a, 4);
+	} else {
+		f.family = AF_INET6;
+		__builtin_memcpy(f.ipv6_src, p.src.a, 16);
+		__builtin_memcpy(f.ipv6_dst, p.dst.a, 16);
+	}
+	rc = bpf_fib_lookup(skb, &f, sizeof(f), 0);
+	/* LISP routes are blackhole routes in the kernel; anything else is forwarded natively. */
+	if (rc != BPF_FIB_LKUP_RET_BLACKHOLE)
+		return TC_ACT_OK;
+	return encapsulate(skb, &p, cfg, &f);
+}
+
+/* ETR: checks the inner destination, decapsulates and lets the kernel route the inner packet. */
+static __noinline int decapsulate(struct __sk_buff *skb, const struct pkt *o,
+				       const struct config *cfg)
+{
+	__u32 lisp_off = ETH_HLEN + o->l4off + 8;
+	__u32 inner_off = lisp_off + 8;
+	struct pkt in = {};
+	struct eid_key ek = {};
+	struct bpf_fib_lookup f = {};
+	__u8 h[8];
+	__u32 iid;
+	__u16 inner_type;
+	__u64 flags;
+	int here, local, is_away, rc;
+
+	if (bpf_skb_load_bytes(skb, lisp_off, h, 8) < 0 || (h[0] & 0x04) /* GPE: not ours */) {
+		count(C_BAD_LISP);
+		return TC_ACT_SHOT;
+	}
+	iid = (h[0] & 0x08) ? ((__u32)h[4] << 16 | (__u32)h[5] << 8 | h[6]) : 0;
+	{
+		__u8 v = 0;
+
+		if (bpf_skb_load_bytes(skb, inner_off, &v, 1) < 0) {
+			count(C_BAD_LISP);
+			return TC_ACT_SHOT;
+		}
+		inner_type = (v >> 4) == 4 ? bpf_htons(ETH_P_IP)
+			   : (v >> 4) == 6 ? bpf_htons(ETH_P_IPV6) : 0;
+	}
+	if (!inner_type || parse_ip(skb, inner_off, inner_type, &in) < 0) {
+		count(C_BAD_LISP);
+		return TC_ACT_SHOT;
+	}
+
+	if (!bpf_map_lookup_elem(&own_addrs, &in.dst)) {
+		eid_key_of(&ek, &in.dst);
+		is_away = bpf_map_lookup_elem(&away, &ek) != 0;
+		local = bpf_map_lookup_elem(&database, &ek) != 0;
+		f.ifindex = skb->ingress_ifindex;
+		f.l4_protocol = in.proto;
+		if (in.family == FAM_V4) {
+			f.family = AF_INET;
+			__builtin_memcpy(&f.ipv4_src, in.src.a, 4);
+			__builtin_memcpy(&f.ipv4_dst, in.dst.a, 4);
+		} else {
+			f.family = AF_INET6;
+			__builtin_memcpy(f.ipv6_src, in.src.a, 16);
+			__builtin_memcpy(f.ipv6_dst, in.dst.a, 16);
+		}
+		rc = bpf_fib_lookup(skb, &f, sizeof(f), 0);
+		/* "here": a connected or gateway route (a LISP route is a blackhole one). */
+		here = rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_NO_NEIGH;
+		if (is_away || (!here && !local)) {
+			/* SMR trigger. The software core also relays to a moved host's new
+			 * locators; this slice drops. */
+			if (rate_ok(RL_NOT_HERE_RLOC, &o->src, cfg->miss_interval_ns) ||
+			    rate_ok(RL_NOT_HERE_EID, &in.dst, cfg->miss_interval_ns))
+				report(EV_EID_NOT_HERE << 24 | iid, skb->ingress_ifindex, &in.dst, &o->src,
+				       &in.src);
+			count(C_EID_NOT_HERE);
+			return TC_ACT_SHOT;
+		}
+		if (!here) {
+			if (rate_ok(RL_NO_ROUTE, &in.dst, cfg->miss_interval_ns))
+				report(EV_NO_ROUTE << 24 | iid, skb->ingress_ifindex, &in.dst, &o->src,
+				       &in.src);
+			count(C_LOCAL_EID_NO_ROUTE);
+			return TC_ACT_SHOT;
+		}
+	}
+
+	flags = BPF_F_ADJ_ROOM_FIXED_GSO |
+		(in.family == FAM_V4 ? BPF_F_ADJ_ROOM_DECAP_L3_IPV4 : BPF_F_ADJ_ROOM_DECAP_L3_IPV6);
+	if (bpf_skb_adjust_room(skb, -(__s32)(inner_off - ETH_HLEN), BPF_ADJ_ROOM_MAC, flags) < 0 ||
+	    bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &inner_type, 2, 0) < 0) {
+		count(C_NO_HEADROOM);
+		return TC_ACT_SHOT;
+	}
+	count(C_DECAP);
+	return TC_ACT_OK;
+}
+
+SEC("classifier")
+int lisp_etr(struct __sk_buff *skb)
+{
+	struct pkt o = {};
+	struct config *cfg;
+	__u32 zero = 0;
+	__u16 dport;
+
+	if (skb->pkt_type != PACKET_HOST)
+		return TC_ACT_OK;
+	if (parse_ip(skb, ETH_HLEN, skb->protocol, &o) < 0 || !o.has_ports)
+		return TC_ACT_OK;
+	if (o.proto != PROTO_UDP && o.proto != PROTO_TCP)
+		return TC_ACT_OK;
+	if (!bpf_map_lookup_elem(&own_addrs, &o.dst))
+		return TC_ACT_OK;
+	dport = o.ports & 0xffff;
+	if (o.proto == PROTO_TCP) {
+		if (dport != LISP_CONTROL_PORT)
+			return TC_ACT_OK;
+		/* Reliable registration: the daemon's userspace TCP answers, not the kernel's. */
+		count(C_PUNT_CONTROL);
+		return TC_ACT_SHOT;
+	}
+	if (dport != LISP_DATA_PORT)
+		return TC_ACT_OK;
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg)
+		return TC_ACT_OK;
+	return decapsulate(skb, &o, cfg);
+}
