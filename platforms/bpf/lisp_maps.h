@@ -84,6 +84,7 @@ struct config {
 	__u64 miss_interval_ns;
 	__u64 eid_refresh_ns;
 	__u64 away_redetect_ns;
+	__u64 too_big_ns;
 	__u32 flow_seed;
 	__u32 pad;
 };
@@ -112,6 +113,7 @@ struct event {
 #define RL_NOT_HERE_EID 2
 #define RL_NO_ROUTE 3
 #define RL_DYNAMIC 4
+#define RL_TOO_BIG 6
 #define RL_AWAY_BACK 7
 
 struct rl_key {
@@ -218,5 +220,12 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
+
+_Static_assert(sizeof(struct eid_key) == 24, "eid_key layout (layout.rs)");
+_Static_assert(sizeof(struct if_key) == 28, "if_key layout (layout.rs)");
+_Static_assert(sizeof(struct addr) == 20, "addr layout (layout.rs)");
+_Static_assert(sizeof(struct mc_val) == 204, "mc_val layout (layout.rs)");
+_Static_assert(sizeof(struct config) == 40, "config layout (layout.rs)");
+_Static_assert(sizeof(struct event) == 76, "event layout (layout.rs)");
 
 #endif

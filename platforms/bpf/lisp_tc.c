@@ -311,6 +311,151 @@ static __always_inline int decrement_ttl(struct __sk_buff *skb, const struct pkt
 	return bpf_skb_store_bytes(skb, ETH_HLEN + offsetof(struct ipv6hdr, hop_limit), &ttl, 1, 0);
 }
 
+/* Big-endian 16-bit one's complement sum of `len` (even, at most 128) octets. */
+static __always_inline __u32 sum16(const __u8 *b, __u32 len)
+{
+	__u32 s = 0;
+
+	for (int i = 0; i < 128; i += 2) {
+		if (i >= len)
+			break;
+		s += ((__u32)b[i] << 8) | b[i + 1];
+	}
+	return s;
+}
+
+static __always_inline __u16 fold(__u32 s)
+{
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return bpf_htons(~s & 0xffff);
+}
+
+#define QUOTE_V4_MAX 68 /* IPv4 header with options + 8 octets */
+#define QUOTE_V6 48	/* IPv6 header + 8 octets */
+
+struct reply_v4 {
+	struct ethhdr eth;
+	struct iphdr ip;
+	__u8 icmp[8];
+	__u8 quote[QUOTE_V4_MAX];
+} __attribute__((packed));
+
+struct reply_v6 {
+	struct ethhdr eth;
+	struct ipv6hdr ip;
+	__u8 icmp[8];
+	__u8 quote[QUOTE_V6];
+} __attribute__((packed));
+
+union reply {
+	struct reply_v4 v4;
+	struct reply_v6 v6;
+};
+
+/* The reply is built here, not on the stack: the call chain's stack is limited to 512 octets. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, union reply);
+} reply_buf SEC(".maps");
+
+/* Too big to encapsulate (RFC 9300 §7.1, stateless): ICMP fragmentation-needed (DF set) or
+ * ICMPv6 packet-too-big carrying S = L - H, rewritten in place from the packet (which is then
+ * trimmed) and sent back out of the interface it came in by, from our lowest address of the
+ * family there, quoting the IP header + 8 octets: the software core's too_big / icmp_error.
+ * A DF-clear IPv4 packet, which the software core fragments before encapsulating, is dropped:
+ * a TC program cannot fragment. */
+static __noinline int too_big(struct __sk_buff *skb, const struct pkt *p,
+			      const struct config *cfg, __u32 s_max)
+{
+	struct src_key sk = {};
+	struct addr *our;
+	struct ethhdr eth;
+	union reply *buf;
+	__u32 zero = 0;
+
+	count(C_TOO_BIG);
+	if (p->family == FAM_V4 && !(p->frag & 0x4000))
+		return TC_ACT_SHOT;
+	if (!rate_ok(RL_TOO_BIG, &p->src, cfg->too_big_ns))
+		return TC_ACT_SHOT;
+	sk.ifindex = skb->ingress_ifindex;
+	sk.family = p->family;
+	our = bpf_map_lookup_elem(&source_rloc, &sk);
+	buf = bpf_map_lookup_elem(&reply_buf, &zero);
+	if (!our || !buf || bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)) < 0)
+		return TC_ACT_SHOT;
+	__builtin_memset(buf, 0, sizeof(*buf));
+
+	if (p->family == FAM_V4) {
+		struct reply_v4 *r = &buf->v4;
+		/* Masked so that the verifier sees 8 <= q <= 68 (l4off is IHL * 4). */
+		__u32 q = (p->l4off & 0x3c) + 8;
+		__u32 len;
+
+		if (bpf_skb_load_bytes(skb, ETH_HLEN, r->quote, q) < 0)
+			return TC_ACT_SHOT;
+		__builtin_memcpy(r->eth.h_dest, eth.h_source, ETH_ALEN);
+		__builtin_memcpy(r->eth.h_source, eth.h_dest, ETH_ALEN);
+		r->eth.h_proto = bpf_htons(ETH_P_IP);
+		r->ip.version = 4;
+		r->ip.ihl = 5;
+		r->ip.tot_len = bpf_htons(20 + 8 + q);
+		r->ip.ttl = 64;
+		r->ip.protocol = IPPROTO_ICMP;
+		__builtin_memcpy(&r->ip.saddr, our->a, 4);
+		__builtin_memcpy(&r->ip.daddr, p->src.a, 4);
+		r->ip.check = ipv4_csum(&r->ip);
+		r->icmp[0] = 3; /* destination unreachable */
+		r->icmp[1] = 4; /* fragmentation needed and DF set */
+		r->icmp[6] = s_max >> 8;
+		r->icmp[7] = s_max;
+		{
+			__u16 c = fold(sum16(r->icmp, 8 + q));
+
+			__builtin_memcpy(&r->icmp[2], &c, 2);
+		}
+		len = ETH_HLEN + 20 + 8 + q;
+		if (bpf_skb_change_tail(skb, len, 0) < 0 ||
+		    bpf_skb_store_bytes(skb, 0, r, len, 0) < 0)
+			return TC_ACT_SHOT;
+	} else {
+		struct reply_v6 *r = &buf->v6;
+		__u32 s;
+
+		if (bpf_skb_load_bytes(skb, ETH_HLEN, r->quote, QUOTE_V6) < 0)
+			return TC_ACT_SHOT;
+		__builtin_memcpy(r->eth.h_dest, eth.h_source, ETH_ALEN);
+		__builtin_memcpy(r->eth.h_source, eth.h_dest, ETH_ALEN);
+		r->eth.h_proto = bpf_htons(ETH_P_IPV6);
+		r->ip.version = 6;
+		r->ip.payload_len = bpf_htons(8 + QUOTE_V6);
+		r->ip.nexthdr = 58; /* ICMPv6 */
+		r->ip.hop_limit = 64;
+		__builtin_memcpy(&r->ip.saddr, our->a, 16);
+		__builtin_memcpy(&r->ip.daddr, p->src.a, 16);
+		r->icmp[0] = 2; /* packet too big */
+		r->icmp[4] = s_max >> 24;
+		r->icmp[5] = s_max >> 16;
+		r->icmp[6] = s_max >> 8;
+		r->icmp[7] = s_max;
+		/* Pseudo-header: addresses, upper-layer length, next header. */
+		s = sum16((const __u8 *)&r->ip.saddr, 32) + 8 + QUOTE_V6 + 58;
+		s += sum16(r->icmp, 8 + QUOTE_V6);
+		{
+			__u16 c = fold(s);
+
+			__builtin_memcpy(&r->icmp[2], &c, 2);
+		}
+		if (bpf_skb_change_tail(skb, sizeof(*r), 0) < 0 ||
+		    bpf_skb_store_bytes(skb, 0, r, sizeof(*r), 0) < 0)
+			return TC_ACT_SHOT;
+	}
+	return bpf_redirect(skb->ingress_ifindex, 0);
+}
+
 /* ITR: map-cache lookup, locator choice, encapsulation, redirect to the underlay. */
 static __noinline int encapsulate(struct __sk_buff *skb, const struct pkt *p,
 				  const struct config *cfg, struct bpf_fib_lookup *fp)
@@ -401,12 +546,8 @@ static __noinline int encapsulate(struct __sk_buff *skb, const struct pkt *p,
 	if (!skb->gso_size)
 		f.tot_len = p->tot_len + OVERHEAD_V4;
 	rc = bpf_fib_lookup(skb, &f, sizeof(f), 0);
-	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
-		/* The software core answers ICMP too-big / fragments a DF-clear IPv4 packet;
-		 * this slice only counts the drop. */
-		count(C_TOO_BIG);
-		return TC_ACT_SHOT;
-	}
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		return too_big(skb, p, cfg, f.mtu_result > OVERHEAD_V4 ? f.mtu_result - OVERHEAD_V4 : 0);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) {
 		count(C_NO_ROUTE);
 		return TC_ACT_SHOT;

@@ -572,6 +572,83 @@ fn ebpf_xtrs_report_misses_eids_not_here_no_route_and_dynamic_eids() {
         "a host at home reported as a dynamic EID: {home:?}"
     );
 
+    // Too big for the underlay once encapsulated, DF set / IPv6: ICMP fragmentation-needed and
+    // ICMPv6 packet-too-big with S = L - H = 1500 - 36 (H of the IPv4 outer header, whatever the
+    // inner family), which the host's path-MTU cache takes.
+    let capture = Capture::start_with(
+        &lab.a.xtr,
+        &lab.a.eid_dev,
+        "icmp[0] == 3 or (ip6 and ip6[40] == 2)",
+        2,
+        &[
+            "frame.protocols",
+            "icmp.checksum.status",
+            "icmpv6.checksum.status",
+            "icmp.mtu",
+            "icmpv6.mtu",
+            "_ws.malformed",
+            "_ws.expert.severity",
+        ],
+        &["-o", "ip.check_checksum:TRUE"],
+        Duration::from_secs(20),
+    )
+    .expect("tshark on the EID-facing interface");
+    let before = lab.a.counter("drop too-big-to-encapsulate");
+    // Until the capture has one of each (tshark reports it captures a little before it does):
+    // the host's path-MTU cache is flushed so that it sends full-size packets again.
+    let mut replies: Vec<String> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while replies.len() < 2 && Instant::now() < deadline {
+        for (family, size, dst) in [("-4", "1472", "10.20.0.5"), ("-6", "1452", "fd20::5")] {
+            let _ = lab.a.host.ip(&[family, "route", "flush", "cache"]);
+            let _ = lab.a.host.exec(&[
+                "ping", family, "-c", "2", "-i", "0.2", "-W", "1", "-M", "do", "-s", size, dst,
+            ]);
+        }
+        while let Some(l) = capture.next_line(Duration::from_millis(500)) {
+            replies.push(l);
+        }
+    }
+    let mtu4 = lab
+        .a
+        .host
+        .ip(&["-4", "route", "get", "10.20.0.5"])
+        .expect("route get");
+    assert!(mtu4.contains("mtu 1464"), "no path MTU 1464 learnt: {mtu4}");
+    let mtu6 = lab
+        .a
+        .host
+        .ip(&["-6", "route", "get", "fd20::5"])
+        .expect("route get");
+    assert!(mtu6.contains("mtu 1464"), "no path MTU 1464 learnt: {mtu6}");
+    assert!(lab.a.counter("drop too-big-to-encapsulate") > before);
+    assert_eq!(replies.len(), 2, "{replies:?}");
+    assert!(
+        replies.iter().any(|l| l.contains(":icmpv6:"))
+            && replies.iter().any(|l| l.contains(":icmp:")),
+        "one ICMP and one ICMPv6 error: {replies:?}"
+    );
+    for l in &replies {
+        let f: Vec<&str> = l.split('\t').collect();
+        let get = |i: usize| f.get(i).copied().unwrap_or("");
+        let (status, mtu) = if get(0).contains("icmpv6") {
+            (get(2), get(4))
+        } else {
+            (get(1), get(3))
+        };
+        // The first value is the error's own checksum (the quoted packet's is unverifiable).
+        assert_eq!(
+            status.split(',').next(),
+            Some("1"),
+            "ICMP checksum good: {l}"
+        );
+        assert_eq!(mtu, "1464", "MTU S = L - H: {l}");
+        assert!(
+            get(5).is_empty() && get(6).is_empty(),
+            "malformed or expert: {l}"
+        );
+    }
+
     // TCP 4342 to our RLOC is dropped before the kernel's TCP could answer (no RST).
     let before = lab.a.counter("punt lisp-control");
     let refused = lab.b.xtr.enter(|| {

@@ -19,7 +19,7 @@ const LOCATOR_LEN: usize = 4 + ADDR_LEN;
 /// `sizeof(struct mc_val)`.
 pub(super) const MC_VAL_LEN: usize = 12 + MAX_CANDIDATES * LOCATOR_LEN;
 /// `sizeof(struct config)`.
-pub(super) const CONFIG_LEN: usize = 32;
+pub(super) const CONFIG_LEN: usize = 40;
 /// `sizeof(struct event)`.
 pub(super) const EVENT_LEN: usize = 16 + 3 * ADDR_LEN;
 
@@ -178,6 +178,7 @@ pub(super) fn config(
     miss_interval_ms: u64,
     eid_refresh_ms: u64,
     away_redetect_ms: u64,
+    too_big_ms: u64,
     flow_seed: u32,
 ) -> [u8; CONFIG_LEN] {
     let mut out = [0u8; CONFIG_LEN];
@@ -185,7 +186,8 @@ pub(super) fn config(
     out[..8].copy_from_slice(&ns(miss_interval_ms));
     out[8..16].copy_from_slice(&ns(eid_refresh_ms));
     out[16..24].copy_from_slice(&ns(away_redetect_ms));
-    out[24..28].copy_from_slice(&flow_seed.to_ne_bytes());
+    out[24..32].copy_from_slice(&ns(too_big_ms));
+    out[32..36].copy_from_slice(&flow_seed.to_ne_bytes());
     out
 }
 

@@ -49,6 +49,7 @@ pub const SUBNET_CAPACITY: u32 = 256;
 const MISS_INTERVAL_MS: u64 = 1_000;
 const EID_REFRESH_MS: u64 = 10_000;
 const AWAY_REDETECT_MS: u64 = 100;
+const TOO_BIG_INTERVAL_MS: u64 = 100;
 const FLOW_SEED: u32 = 0x9e37_79b9;
 
 const BACKEND: &str = "kernel";
@@ -207,7 +208,13 @@ impl LispOffload {
     /// The rate limits of the events (the software core's `miss_interval_ms` and
     /// `eid_refresh_ms`); load() sets the software core's defaults.
     pub fn set_intervals(&mut self, miss_ms: u64, eid_refresh_ms: u64) -> Result<(), HalError> {
-        let value = layout::config(miss_ms, eid_refresh_ms, AWAY_REDETECT_MS, FLOW_SEED);
+        let value = layout::config(
+            miss_ms,
+            eid_refresh_ms,
+            AWAY_REDETECT_MS,
+            TOO_BIG_INTERVAL_MS,
+            FLOW_SEED,
+        );
         self.config
             .set(0, value, 0)
             .map_err(|e| map_error("config", e))
