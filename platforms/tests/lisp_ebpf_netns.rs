@@ -7,6 +7,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
+use roamer_forwarding::wire::lisp_data::flow_source_port;
 use roamer_hal::{
     HalError, HalEvent, Iid, L3Interface, Locator, NegativeAction, PortId, Prefix, TableEntry,
     TableKind, TableOp,
@@ -360,6 +361,24 @@ fn ebpf_xtrs_carry_ipv4_and_ipv6_eids_both_ways_and_a_tcp_stream_byte_for_byte()
             .any(|l| l.starts_with("192.0.2.1,10.10.0.5\t192.0.2.2,10.20.0.5\t")),
         "IPv4 in IPv4 from xTR 1 to xTR 2:\n{text}"
     );
+    // The source port is the software core's flow_source_port of the inner packet (an ICMP
+    // echo hashes its addresses and protocol only).
+    let mut inner = [0u8; 20];
+    inner[0] = 0x45;
+    inner[9] = 1;
+    inner[12..16].copy_from_slice(&[10, 10, 0, 5]);
+    inner[16..20].copy_from_slice(&[10, 20, 0, 5]);
+    let expected = flow_source_port(&inner, 0x9e37_79b9).to_string();
+    let v4_ping: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("192.0.2.1,10.10.0.5\t192.0.2.2,10.20.0.5\t"))
+        .collect();
+    assert!(
+        v4_ping
+            .iter()
+            .all(|l| l.split('\t').nth(2) == Some(expected.as_str())),
+        "source port {expected} (the software core's flow hash) expected: {v4_ping:?}"
+    );
 
     // A TCP stream, byte for byte, through the eBPF path; and through plain routing between
     // the same hosts for comparison (the LISP routes replaced by ordinary ones: informational).
@@ -648,6 +667,60 @@ fn ebpf_xtrs_report_misses_eids_not_here_no_route_and_dynamic_eids() {
             "malformed or expert: {l}"
         );
     }
+
+    // A map-cache entry with an instance-ID: I bit and the IID in the header, still delivered.
+    let old = map_cache("10.20.0.0/24", "192.0.2.2");
+    lab.a
+        .offload()
+        .apply(&TableOp::remove(old.entry.clone()))
+        .expect("remove IID 0 entry");
+    let TableEntry::LispMapCache {
+        eid,
+        locators,
+        negative,
+        ..
+    } = old.entry
+    else {
+        unreachable!("a map-cache entry")
+    };
+    lab.a
+        .offload()
+        .apply(&TableOp::add(TableEntry::LispMapCache {
+            iid: Iid::new(5).expect("iid"),
+            eid,
+            locators,
+            negative,
+        }))
+        .expect("IID 5 entry");
+    let capture = Capture::start(
+        &lab.a.xtr,
+        &lab.a.underlay_dev,
+        "udp dst port 4341 and src host 192.0.2.1",
+        1,
+        &[
+            "lisp-data.flags.iid",
+            "lisp-data.iid",
+            "_ws.malformed",
+            "_ws.expert.severity",
+        ],
+        Duration::from_secs(20),
+    )
+    .expect("tshark on the underlay");
+    let mut line = None;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while line.is_none() && Instant::now() < deadline {
+        assert!(
+            support::ping(
+                &lab.a.host,
+                Ipv4Addr::new(10, 20, 0, 5),
+                Duration::from_secs(3)
+            )
+            .expect("ping"),
+            "ping with IID 5"
+        );
+        line = capture.next_line(Duration::from_millis(500));
+    }
+    assert_eq!(line.as_deref(), Some("1\t5\t\t"), "I bit and IID 5");
 
     // TCP 4342 to our RLOC is dropped before the kernel's TCP could answer (no RST).
     let before = lab.a.counter("punt lisp-control");
