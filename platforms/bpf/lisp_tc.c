@@ -456,19 +456,159 @@ static __noinline int too_big(struct __sk_buff *skb, const struct pkt *p,
 	return bpf_redirect(skb->ingress_ifindex, 0);
 }
 
+/* Fold a one's complement sum to 16 bits (not complemented). */
+static __always_inline __u32 fold16(__u32 s)
+{
+	s = (s & 0xffff) + (s >> 16);
+	return (s & 0xffff) + (s >> 16);
+}
+
+/* The one's complement sum of the inner packet (after the TTL decrement) for the outer UDP
+ * checksum. Where the inner L4 checksum is valid, or is to be completed by checksum offload,
+ * the L4 part sums to the complement of its pseudo-header (local checksum offload, as Linux's
+ * lco_csum does for its UDP tunnels): the payload need not be read. -1 for any other inner
+ * packet (IPv4 UDP without checksum, fragments, IPv6 extension headers, other protocols):
+ * summing a whole packet in a TC program costs the verifier more than this path is worth, so
+ * those are sent with a zero UDP checksum (RFC 6935/6936; the software core computes one). */
+static __noinline __s64 inner_sum(struct __sk_buff *skb, const struct pkt *p)
+{
+	__u32 s = 0, pseudo, l4len = p->tot_len - p->l4off;
+	int lco = 0;
+
+	if (p->family == FAM_V6) {
+		__u8 h[40];
+
+		if (bpf_skb_load_bytes(skb, ETH_HLEN, h, 40) < 0)
+			return -1;
+		s = sum16(h, 40);
+		pseudo = sum16(p->src.a, 16) + sum16(p->dst.a, 16);
+		lco = p->proto == PROTO_TCP || p->proto == PROTO_UDP || p->proto == 58;
+	} else {
+		/* An IPv4 header with a valid checksum sums to 0xffff, i.e. 0. */
+		pseudo = sum16(p->src.a, 4) + sum16(p->dst.a, 4);
+		if ((p->frag & 0x3fff) == 0) {
+			if (p->proto == 1)
+				return s; /* ICMP: its checksum covers it, sums to 0 */
+			if (p->proto == PROTO_UDP) {
+				__u16 c = 0;
+
+				if (bpf_skb_load_bytes(skb, ETH_HLEN + p->l4off + 6, &c, 2) < 0)
+					return -1;
+				lco = c != 0; /* a zero UDP checksum over IPv4: not computed */
+			}
+			lco |= p->proto == PROTO_TCP;
+		}
+	}
+	if (!lco)
+		return -1;
+	pseudo = fold16(pseudo + l4len + p->proto);
+	return fold16(s + (0xffff - pseudo));
+}
+
+/* What the outer headers carry (one pointer: BPF functions take at most 5 arguments). */
+struct encap_args {
+	struct addr src;
+	struct addr rloc;
+	__u32 sport;
+	__u32 iid;
+	__s64 inner; /* the inner packet's one's complement sum (IPv6 outer); -1: none */
+};
+
+/* Grows the packet at the MAC layer and writes outer IPv4 + UDP + LISP (the software core's
+ * encapsulate_in_place): TTL and DSCP/ECN from the inner header, DF set, UDP checksum 0. */
+static __noinline int write_outer_v4(struct __sk_buff *skb, const struct pkt *p,
+				     const struct encap_args *a)
+{
+	struct outer_v4 o = {};
+	__u16 tot = p->tot_len + OVERHEAD_V4;
+	__u16 eth_type = bpf_htons(ETH_P_IP);
+	__u64 flags = BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP;
+
+	/* A UDP GSO packet keeps its datagram size (its segments are datagrams of their own). */
+	if (skb->gso_size && p->proto != PROTO_TCP)
+		flags |= BPF_F_ADJ_ROOM_FIXED_GSO;
+	if (bpf_skb_adjust_room(skb, OVERHEAD_V4, BPF_ADJ_ROOM_MAC, flags) < 0)
+		return -1;
+	o.ip.version = 4;
+	o.ip.ihl = 5;
+	o.ip.tos = p->tos; /* DSCP copied, ECN copied (RFC 6040 normal mode) */
+	o.ip.tot_len = bpf_htons(tot);
+	o.ip.frag_off = bpf_htons(0x4000); /* DF, as the software core */
+	o.ip.ttl = p->ttl - 1;
+	o.ip.protocol = PROTO_UDP;
+	__builtin_memcpy(&o.ip.saddr, a->src.a, 4);
+	__builtin_memcpy(&o.ip.daddr, a->rloc.a, 4);
+	o.ip.check = ipv4_csum(&o.ip);
+	o.udp.source = bpf_htons(a->sport);
+	o.udp.dest = bpf_htons(LISP_DATA_PORT);
+	o.udp.len = bpf_htons(tot - 20);
+	o.udp.check = 0; /* IPv4 outer: zero UDP checksum (RFC 9300 §5.3), as the core */
+	lisp_header(o.lisp, a->iid);
+	if (bpf_skb_store_bytes(skb, ETH_HLEN, &o, sizeof(o), 0) < 0 ||
+	    bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &eth_type, 2, 0) < 0)
+		return -1;
+	return 0;
+}
+
+struct outer_v6 {
+	struct ipv6hdr ip;
+	struct udphdr udp;
+	__u8 lisp[8];
+} __attribute__((packed));
+
+/* The same with an IPv6 outer header (flow label 0, as the software core), its UDP checksum
+ * from the inner packet's sum, or zero when there is none (a GSO packet, see inner_sum). */
+static __noinline int write_outer_v6(struct __sk_buff *skb, const struct pkt *p,
+				     const struct encap_args *a)
+{
+	struct outer_v6 o = {};
+	__u16 udp_len = p->tot_len + 16;
+	__u16 eth_type = bpf_htons(ETH_P_IPV6);
+	__u64 flags = BPF_F_ADJ_ROOM_ENCAP_L3_IPV6 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP;
+	__u32 s;
+
+	if (skb->gso_size && p->proto != PROTO_TCP)
+		flags |= BPF_F_ADJ_ROOM_FIXED_GSO;
+	if (bpf_skb_adjust_room(skb, OVERHEAD_V6, BPF_ADJ_ROOM_MAC, flags) < 0)
+		return -1;
+	o.ip.version = 6;
+	o.ip.priority = p->tos >> 4;
+	o.ip.flow_lbl[0] = (p->tos & 0x0f) << 4;
+	o.ip.payload_len = bpf_htons(udp_len);
+	o.ip.nexthdr = PROTO_UDP;
+	o.ip.hop_limit = p->ttl - 1;
+	__builtin_memcpy(&o.ip.saddr, a->src.a, 16);
+	__builtin_memcpy(&o.ip.daddr, a->rloc.a, 16);
+	o.udp.source = bpf_htons(a->sport);
+	o.udp.dest = bpf_htons(LISP_DATA_PORT);
+	o.udp.len = bpf_htons(udp_len);
+	lisp_header(o.lisp, a->iid);
+	if (a->inner >= 0) {
+		/* Pseudo-header, UDP header (checksum 0), LISP header, inner packet. */
+		s = sum16(a->src.a, 16) + sum16(a->rloc.a, 16) + udp_len + PROTO_UDP;
+		s += sum16((const __u8 *)&o.udp, 16);
+		s = fold16(s + (__u32)a->inner);
+		o.udp.check = fold(s);
+		if (o.udp.check == 0)
+			o.udp.check = 0xffff; /* 0 means "no checksum" */
+	}
+	if (bpf_skb_store_bytes(skb, ETH_HLEN, &o, sizeof(o), 0) < 0 ||
+	    bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &eth_type, 2, 0) < 0)
+		return -1;
+	return 0;
+}
+
 /* ITR: map-cache lookup, locator choice, encapsulation, redirect to the underlay. */
 static __noinline int encapsulate(struct __sk_buff *skb, const struct pkt *p,
 				  const struct config *cfg, struct bpf_fib_lookup *fp)
 {
 	struct eid_key k = {};
 	struct mc_val *mc;
-	struct addr rloc;
-	struct addr src;
 	struct addr *own;
 	struct src_key sk = {};
 	struct bpf_redir_neigh nh = {};
-	__u32 hash, iid, n, idx = MAX_CANDIDATES, egress;
-	__u64 flags;
+	struct encap_args args = {};
+	__u32 hash, iid, n, idx = MAX_CANDIDATES, egress, overhead;
 	int rc;
 
 	eid_key_of(&k, &p->dst);
@@ -523,86 +663,74 @@ static __noinline int encapsulate(struct __sk_buff *skb, const struct pkt *p,
 		count(C_NO_LOCATOR);
 		return TC_ACT_SHOT;
 	}
-	rloc = mc->cand[idx].rloc;
+	args.rloc = mc->cand[idx].rloc;
 #define f (*fp)
 	__builtin_memset(fp, 0, sizeof(*fp));
 
 	/* Route the outer packet: egress interface, next hop and its MTU. */
+	overhead = args.rloc.family == FAM_V4 ? OVERHEAD_V4 : OVERHEAD_V6;
 	f.ifindex = skb->ingress_ifindex;
 	f.l4_protocol = PROTO_UDP;
 	f.dport = bpf_htons(LISP_DATA_PORT);
-	if (rloc.family == FAM_V4) {
+	if (args.rloc.family == FAM_V4) {
 		f.family = AF_INET;
 		f.tos = p->tos;
-		__builtin_memcpy(&f.ipv4_dst, rloc.a, 4);
+		__builtin_memcpy(&f.ipv4_dst, args.rloc.a, 4);
 	} else {
-		/* IPv6 underlay: not in this slice (the outer UDP checksum over a GSO or
-		 * checksum-offloaded inner packet cannot be computed here). */
-		count(C_NO_ROUTE);
-		return TC_ACT_SHOT;
+		f.family = AF_INET6;
+		__builtin_memcpy(f.ipv6_dst, args.rloc.a, 16);
 	}
 	/* GSO packets are cut after encapsulation: a TCP one into segments of the same outer size
 	 * (gso_size shrinks by the overhead, below), so only non-GSO packets are checked here. */
 	if (!skb->gso_size)
-		f.tot_len = p->tot_len + OVERHEAD_V4;
+		f.tot_len = p->tot_len + overhead;
 	rc = bpf_fib_lookup(skb, &f, sizeof(f), 0);
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
-		return too_big(skb, p, cfg, f.mtu_result > OVERHEAD_V4 ? f.mtu_result - OVERHEAD_V4 : 0);
+		return too_big(skb, p, cfg, f.mtu_result > overhead ? f.mtu_result - overhead : 0);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) {
 		count(C_NO_ROUTE);
 		return TC_ACT_SHOT;
 	}
 	egress = f.ifindex;
 	sk.ifindex = egress;
-	sk.family = rloc.family;
+	sk.family = args.rloc.family;
 	own = bpf_map_lookup_elem(&source_rloc, &sk);
 	if (!own) {
 		count(C_NO_ROUTE); /* no address of ours towards the RLOC */
 		return TC_ACT_SHOT;
 	}
-	src = *own;
-	nh.nh_family = AF_INET;
-	nh.ipv4_nh = f.ipv4_dst; /* the gateway, or the RLOC when on link */
+	args.src = *own;
+	/* The gateway, or the RLOC when on link. */
+	if (args.rloc.family == FAM_V4) {
+		nh.nh_family = AF_INET;
+		nh.ipv4_nh = f.ipv4_dst;
+	} else {
+		nh.nh_family = AF_INET6;
+		__builtin_memcpy(nh.ipv6_nh, f.ipv6_dst, 16);
+	}
+	if (p->tot_len + overhead > 0xffff) {
+		count(C_NO_HEADROOM); /* BIG TCP super-packets: not encapsulated */
+		return TC_ACT_SHOT;
+	}
 
 	if (decrement_ttl(skb, p) < 0) {
 		count(C_NO_HEADROOM);
 		return TC_ACT_SHOT;
 	}
-	flags = BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP;
-	/* A UDP GSO packet keeps its datagram size (its segments are datagrams of their own). */
-	if (skb->gso_size && p->proto != PROTO_TCP)
-		flags |= BPF_F_ADJ_ROOM_FIXED_GSO;
-	if (p->tot_len + OVERHEAD_V4 > 0xffff ||
-	    bpf_skb_adjust_room(skb, OVERHEAD_V4, BPF_ADJ_ROOM_MAC, flags) < 0) {
+	args.sport = SOURCE_PORT_BASE | (hash & 0x3fff);
+	args.iid = iid;
+	if (args.rloc.family == FAM_V4) {
+		rc = write_outer_v4(skb, p, &args);
+	} else {
+		/* The IPv6 outer needs a UDP checksum (the software core computes it). A GSO
+		 * packet gets RFC 6935's zero checksum: the kernel cuts it after this program and
+		 * fills no checksum into the segments of a SKB_GSO_UDP_TUNNEL packet. */
+		args.inner = skb->gso_size ? -1 : inner_sum(skb, p);
+		rc = write_outer_v6(skb, p, &args);
+	}
+	if (rc < 0) {
 		count(C_NO_HEADROOM);
 		return TC_ACT_SHOT;
-	}
-
-	{
-		struct outer_v4 o = {};
-		__u16 tot = p->tot_len + OVERHEAD_V4;
-		__u16 eth_type = bpf_htons(ETH_P_IP);
-
-		o.ip.version = 4;
-		o.ip.ihl = 5;
-		o.ip.tos = p->tos; /* DSCP copied, ECN copied (RFC 6040 normal mode) */
-		o.ip.tot_len = bpf_htons(tot);
-		o.ip.frag_off = bpf_htons(0x4000); /* DF, as the software core */
-		o.ip.ttl = p->ttl - 1;
-		o.ip.protocol = PROTO_UDP;
-		__builtin_memcpy(&o.ip.saddr, src.a, 4);
-		__builtin_memcpy(&o.ip.daddr, rloc.a, 4);
-		o.ip.check = ipv4_csum(&o.ip);
-		o.udp.source = bpf_htons(SOURCE_PORT_BASE | (hash & 0x3fff));
-		o.udp.dest = bpf_htons(LISP_DATA_PORT);
-		o.udp.len = bpf_htons(tot - 20);
-		o.udp.check = 0; /* IPv4 outer: zero UDP checksum (RFC 9300 §5.3), as the core */
-		lisp_header(o.lisp, iid);
-		if (bpf_skb_store_bytes(skb, ETH_HLEN, &o, sizeof(o), 0) < 0 ||
-		    bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &eth_type, 2, 0) < 0) {
-			count(C_NO_HEADROOM);
-			return TC_ACT_SHOT;
-		}
 	}
 #undef f
 	count(C_ENCAP);

@@ -792,3 +792,112 @@ fn ebpf_tables_follow_the_hal_contract() {
     assert_eq!(o.program_ids().len(), 2);
     assert!(o.event_fd() >= 0);
 }
+
+#[test]
+fn ebpf_xtrs_carry_eids_over_an_ipv6_underlay_with_udp_checksums() {
+    let mut lab = lab();
+    // The remote EIDs now map to the peer's IPv6 RLOC.
+    for (side, peer) in [(&mut lab.a, 2), (&mut lab.b, 1)] {
+        for eid in [format!("10.{peer}0.0.0/24"), format!("fd{peer}0::/64")] {
+            let v4 = map_cache(&eid, &format!("192.0.2.{peer}"));
+            side.offload()
+                .apply(&TableOp::remove(v4.entry))
+                .expect("remove IPv4 RLOC entry");
+            side.offload()
+                .apply(&map_cache(&eid, &format!("2001:db8::{peer}")))
+                .expect("IPv6 RLOC entry");
+        }
+    }
+    let capture = Capture::start_with(
+        &lab.a.xtr,
+        &lab.a.underlay_dev,
+        "ip6 and udp port 4341",
+        8,
+        &[
+            "ipv6.src",
+            "ipv6.dst",
+            "frame.protocols",
+            "udp.checksum.status",
+            "lisp-data.flags.nonce",
+            "_ws.malformed",
+            "_ws.expert.severity",
+        ],
+        &[
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-o",
+            "udp.check_checksum:TRUE",
+        ],
+        Duration::from_secs(30),
+    )
+    .expect("tshark on the underlay");
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while lines.len() < 8 && Instant::now() < deadline {
+        assert!(
+            support::ping(
+                &lab.a.host,
+                Ipv4Addr::new(10, 20, 0, 5),
+                Duration::from_secs(5)
+            )
+            .expect("ping"),
+            "IPv4 EIDs over the IPv6 underlay"
+        );
+        assert!(
+            ping6(&lab.a.host, "fd20::5"),
+            "IPv6 EIDs over the IPv6 underlay"
+        );
+        while let Some(l) = capture.next_line(Duration::from_millis(300)) {
+            lines.push(l);
+            if lines.len() >= 8 {
+                break;
+            }
+        }
+    }
+    assert!(
+        support::ping(
+            &lab.b.host,
+            Ipv4Addr::new(10, 10, 0, 5),
+            Duration::from_secs(5)
+        )
+        .expect("ping"),
+        "IPv4 host 2 → host 1 over the IPv6 underlay"
+    );
+    assert!(ping6(&lab.b.host, "fd10::5"), "IPv6 host 2 → host 1");
+    let text = lines.join("\n");
+    assert!(lines.len() >= 4, "too few LISP packets captured:\n{text}");
+    for l in &lines {
+        let f: Vec<&str> = l.split('\t').collect();
+        let get = |i: usize| f.get(i).copied().unwrap_or("");
+        assert!(get(0).starts_with("2001:db8::"), "IPv6 outer: {l}");
+        assert!(
+            get(2).contains("ipv6:udp:lisp-data:ip"),
+            "LISP data decoded: {l}"
+        );
+        // 1 = good: the outer UDP checksum is computed, as the software core does.
+        assert_eq!(
+            get(3).split(',').next(),
+            Some("1"),
+            "UDP checksum good: {l}"
+        );
+        assert_eq!(get(4), "1", "N bit: {l}");
+        assert!(
+            get(5).is_empty() && get(6).is_empty(),
+            "malformed or expert: {l}"
+        );
+    }
+    assert!(
+        text.contains("udp:lisp-data:ip:icmp") && text.contains("udp:lisp-data:ipv6:icmpv6"),
+        "IPv4 and IPv6 EIDs in IPv6:\n{text}"
+    );
+    let total = 2 << 20;
+    let (good, _) = support::tcp_stream(
+        &lab.a.host,
+        &lab.b.host,
+        Ipv4Addr::new(10, 20, 0, 5),
+        5001,
+        total,
+    )
+    .expect("TCP");
+    assert_eq!(good, total, "TCP stream over the IPv6 underlay");
+}
