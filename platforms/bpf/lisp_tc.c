@@ -9,7 +9,7 @@
  *   AF_PACKET tap has seen it already) so that the kernel's TCP does not answer it.
  *
  * The behaviour mirrors the software core (forwarding/src/pipeline/lisp.rs); where it cannot,
- * a comment says what differs. Headers are read with bpf_skb_load_bytes into the stack: simpler
+ * a comment says what differs (summed up in platforms/src/kernel/lisp_offload/mod.rs). Headers are read with bpf_skb_load_bytes into the stack: simpler
  * for the verifier than direct packet access, and these programs are not byte-shuffling loops. */
 
 #include <linux/bpf.h>

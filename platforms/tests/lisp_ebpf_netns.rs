@@ -83,6 +83,21 @@ impl Side {
         seen
     }
 
+    /// The non-zero counters, for failure messages.
+    fn counters_text(&self) -> String {
+        self.offload
+            .as_ref()
+            .map(|o| {
+                o.counters()
+                    .into_iter()
+                    .filter(|c| c.value != 0)
+                    .map(|c| format!("{} {}", c.name, c.value))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    }
+
     fn counter(&self, name: &str) -> u64 {
         let offload = self.offload.as_ref().expect("offload loaded");
         offload
@@ -383,13 +398,20 @@ fn ebpf_xtrs_carry_ipv4_and_ipv6_eids_both_ways_and_a_tcp_stream_byte_for_byte()
     // A TCP stream, byte for byte, through the eBPF path; and through plain routing between
     // the same hosts for comparison (the LISP routes replaced by ordinary ones: informational).
     let total = 2 << 20;
-    let (good, took) =
-        support::tcp_stream(h1, h2, Ipv4Addr::new(10, 20, 0, 5), 5001, total).expect("TCP");
+    let stream_failed = |e: std::io::Error, lab: &Lab| -> ! {
+        panic!(
+            "TCP stream: {e}; xTR 1: {}; xTR 2: {}",
+            lab.a.counters_text(),
+            lab.b.counters_text()
+        )
+    };
+    let (good, took) = support::tcp_stream(h1, h2, Ipv4Addr::new(10, 20, 0, 5), 5001, total)
+        .unwrap_or_else(|e| stream_failed(e, &lab));
     assert_eq!(good, total, "TCP stream through the eBPF xTRs");
     let lisp_rtt = rtt_ms(h1, "10.20.0.5");
     let big = 64 << 20;
-    let (good, lisp_big) =
-        support::tcp_stream(h1, h2, Ipv4Addr::new(10, 20, 0, 5), 5002, big).expect("TCP");
+    let (good, lisp_big) = support::tcp_stream(h1, h2, Ipv4Addr::new(10, 20, 0, 5), 5002, big)
+        .unwrap_or_else(|e| stream_failed(e, &lab));
     assert_eq!(good, big, "64 MiB TCP stream through the eBPF xTRs");
 
     assert!(lab.a.counter("lisp-encapsulated") > 0);

@@ -7,14 +7,18 @@
 //! namespace-agnostic: it attaches in the network namespace of the calling thread, and must be
 //! detached (or dropped) from a thread in the same namespace.
 //!
-//! Differences from the software core: a map-cache miss drops the packet (the software core
-//! holds it until the Map-Reply); a packet too big for the underlay MTU is dropped and counted
-//! (no ICMP too-big, no fragmentation of DF-clear IPv4); a packet for a host that moved away is
-//! dropped with the SMR event, not relayed to its new locators; only IPv4 RLOCs are
-//! encapsulated to (IPv6 RLOCs count as `drop no-route`); the map-cache, database and away
-//! tries are keyed by EID prefix, the instance-ID being a value (as the software core's lookup
-//! by destination), so two instance-IDs with the same prefix share one slot (the last one
-//! written is used).
+//! Differences from the software core:
+//! - a map-cache miss drops the packet (the software core holds it until the Map-Reply);
+//! - a packet too big for the underlay MTU gets ICMP too-big as in the software core when DF is
+//!   set or it is IPv6, but a DF-clear IPv4 one is dropped (counted), not fragmented;
+//! - a packet for a host that moved away is dropped with the SMR event, not relayed to its new
+//!   locators; TTL expiry and the inner IPv4 header checksum are left to the kernel;
+//! - over an IPv6 underlay, GSO packets and inner packets whose L4 checksum does not cover them
+//!   (IPv4 UDP without checksum, fragments, IPv6 extension headers, other protocols) are sent
+//!   with a zero outer UDP checksum (RFC 6935/6936); the software core always computes one;
+//! - the map-cache, database and away tries are keyed by EID prefix, the instance-ID being a
+//!   value (as the software core's lookup by destination), so two instance-IDs with the same
+//!   prefix share one slot (the last one written is used).
 
 mod layout;
 mod sys;
