@@ -510,6 +510,53 @@ fn ebpf_xtrs_report_misses_eids_not_here_no_route_and_dynamic_eids() {
         "a second miss event within the interval: {again:?}"
     );
 
+    // Negative map-cache entries: send-map-request reports a miss (with the entry's IID) and
+    // drops; drop drops; both counted as the software core counts them.
+    let negative = |eid: &str, iid: u32, action| {
+        TableOp::add(TableEntry::LispMapCache {
+            iid: Iid::new(iid).expect("iid"),
+            eid: prefix(eid),
+            locators: Vec::new(),
+            negative: action,
+        })
+    };
+    lab.a
+        .offload()
+        .apply(&negative("10.99.1.0/24", 7, NegativeAction::SendMapRequest))
+        .expect("negative send-map-request");
+    lab.a
+        .offload()
+        .apply(&negative("10.99.2.0/24", 0, NegativeAction::Drop))
+        .expect("negative drop");
+    let before = lab.a.counter("drop negative-map-cache");
+    let _ = support::ping(
+        &lab.a.host,
+        Ipv4Addr::new(10, 99, 1, 5),
+        Duration::from_millis(300),
+    );
+    let _ = support::ping(
+        &lab.a.host,
+        Ipv4Addr::new(10, 99, 2, 5),
+        Duration::from_millis(300),
+    );
+    let seen = lab.a.wait_event(Duration::from_secs(5), |e| {
+        matches!(e, HalEvent::MapCacheMiss { iid, dest, .. }
+            if iid.get() == 7 && *dest == IpAddr::from([10, 99, 1, 5]))
+    });
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, HalEvent::MapCacheMiss { iid, .. } if iid.get() == 7)),
+        "MapCacheMiss with IID 7 for a send-map-request entry: {seen:?}"
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|e| matches!(e, HalEvent::MapCacheMiss { dest, .. }
+            if *dest == IpAddr::from([10, 99, 2, 5]))),
+        "a drop entry reports nothing: {seen:?}"
+    );
+    assert!(lab.a.counter("drop negative-map-cache") >= before + 2);
+
     // An EID xTR 2 does not have (no database prefix, no route): the SMR trigger.
     lab.a
         .offload()
