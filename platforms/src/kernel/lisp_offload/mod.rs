@@ -680,4 +680,11 @@ mod tests {
         assert!(matches!(e, PlatformError::LispEbpfRefused { .. }), "{e:?}");
         assert!(e.to_string().contains("loading the object"), "{e}");
     }
+
+    /// The kernel backend moves the offload to its data-plane thread.
+    #[test]
+    fn the_offload_can_move_between_threads() {
+        fn send<T: Send>() {}
+        send::<LispOffload>();
+    }
 }
