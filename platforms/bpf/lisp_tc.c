@@ -853,7 +853,11 @@ static __noinline int decapsulate(struct __sk_buff *skb, const struct pkt *o,
 
 	flags = BPF_F_ADJ_ROOM_FIXED_GSO |
 		(in.family == FAM_V4 ? BPF_F_ADJ_ROOM_DECAP_L3_IPV4 : BPF_F_ADJ_ROOM_DECAP_L3_IPV6);
-	if (bpf_skb_adjust_room(skb, -(__s32)(inner_off - ETH_HLEN), BPF_ADJ_ROOM_MAC, flags) < 0 ||
+	/* Kernels before 6.3 refuse the DECAP flags: same-family packets decapsulate without. */
+	if ((bpf_skb_adjust_room(skb, -(__s32)(inner_off - ETH_HLEN), BPF_ADJ_ROOM_MAC, flags) < 0 &&
+	     (in.family != o->family ||
+	      bpf_skb_adjust_room(skb, -(__s32)(inner_off - ETH_HLEN), BPF_ADJ_ROOM_MAC,
+				  BPF_F_ADJ_ROOM_FIXED_GSO) < 0)) ||
 	    bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &inner_type, 2, 0) < 0) {
 		count(C_NO_HEADROOM);
 		return TC_ACT_SHOT;
