@@ -136,6 +136,7 @@ enum counter {
 	C_NO_HEADROOM,
 	C_PUNT_CONTROL,
 	C_EVENTS_LOST,
+	C_RELAYED,
 	C_COUNT,
 };
 

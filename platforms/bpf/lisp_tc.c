@@ -527,7 +527,10 @@ static __noinline int write_outer_v4(struct __sk_buff *skb, const struct pkt *p,
 	/* A UDP GSO packet keeps its datagram size (its segments are datagrams of their own). */
 	if (skb->gso_size && p->proto != PROTO_TCP)
 		flags |= BPF_F_ADJ_ROOM_FIXED_GSO;
-	if (bpf_skb_adjust_room(skb, OVERHEAD_V4, BPF_ADJ_ROOM_MAC, flags) < 0)
+	/* A packet relayed by the ETR still carries the encapsulation mark of the tunnel it came
+	 * by, and the kernel refuses to nest: without GSO, the ENCAP flags are not needed. */
+	if (bpf_skb_adjust_room(skb, OVERHEAD_V4, BPF_ADJ_ROOM_MAC, flags) < 0 &&
+	    (skb->gso_size || bpf_skb_adjust_room(skb, OVERHEAD_V4, BPF_ADJ_ROOM_MAC, 0) < 0))
 		return -1;
 	o.ip.version = 4;
 	o.ip.ihl = 5;
@@ -569,7 +572,10 @@ static __noinline int write_outer_v6(struct __sk_buff *skb, const struct pkt *p,
 
 	if (skb->gso_size && p->proto != PROTO_TCP)
 		flags |= BPF_F_ADJ_ROOM_FIXED_GSO;
-	if (bpf_skb_adjust_room(skb, OVERHEAD_V6, BPF_ADJ_ROOM_MAC, flags) < 0)
+	/* A packet relayed by the ETR still carries the encapsulation mark of the tunnel it came
+	 * by, and the kernel refuses to nest: without GSO, the ENCAP flags are not needed. */
+	if (bpf_skb_adjust_room(skb, OVERHEAD_V6, BPF_ADJ_ROOM_MAC, flags) < 0 &&
+	    (skb->gso_size || bpf_skb_adjust_room(skb, OVERHEAD_V6, BPF_ADJ_ROOM_MAC, 0) < 0))
 		return -1;
 	o.ip.version = 6;
 	o.ip.priority = p->tos >> 4;
@@ -779,20 +785,58 @@ int lisp_itr(struct __sk_buff *skb)
 	return encapsulate(skb, &p, cfg, &f);
 }
 
-/* ETR: checks the inner destination, decapsulates and lets the kernel route the inner packet. */
+/* A host that moved away, whose new locators the map-server told us, is sent on there until
+ * the sender's ITR follows the SMR (the software core's relays_to_new_location): the map-cache
+ * has usable locators and none of the candidates is ours. */
+static __noinline int relays(const struct addr *eid)
+{
+	struct eid_key k = {};
+	struct mc_val *mc;
+
+	eid_key_of(&k, eid);
+	mc = bpf_map_lookup_elem(&map_cache, &k);
+	if (!mc || !mc->has_locators || mc->n_cand == 0)
+		return 0;
+#pragma unroll
+	for (int i = 0; i < MAX_CANDIDATES; i++) {
+		if (i < mc->n_cand && bpf_map_lookup_elem(&own_addrs, &mc->cand[i].rloc))
+			return 0;
+	}
+	return 1;
+}
+
+/* Returned by decapsulate when the decapsulated packet is to be encapsulated again. */
+#define RELAY 1000
+
+/* The relayed packet's state, off the stack: lisp_etr -> encapsulate -> too_big -> rate_ok
+ * would exceed the 512 octets BPF allows a call chain. */
+struct relay_state {
+	struct pkt in;
+	struct bpf_fib_lookup f;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct relay_state);
+} relay_buf SEC(".maps");
+
+/* ETR: checks the inner destination, decapsulates and lets the kernel route the inner packet
+ * (TC_ACT_OK), or returns RELAY with the inner packet decapsulated and parsed into `in`. */
 static __noinline int decapsulate(struct __sk_buff *skb, const struct pkt *o,
-				       const struct config *cfg)
+				  const struct config *cfg, struct pkt *inp)
 {
 	__u32 lisp_off = ETH_HLEN + o->l4off + 8;
 	__u32 inner_off = lisp_off + 8;
-	struct pkt in = {};
 	struct eid_key ek = {};
 	struct bpf_fib_lookup f = {};
 	__u8 h[8];
 	__u32 iid;
 	__u16 inner_type;
 	__u64 flags;
-	int here, local, is_away, rc;
+	int here, local, is_away, rc, relay = 0;
+#define in (*inp)
 
 	if (bpf_skb_load_bytes(skb, lisp_off, h, 8) < 0 || (h[0] & 0x04) /* GPE: not ours */) {
 		count(C_BAD_LISP);
@@ -833,16 +877,20 @@ static __noinline int decapsulate(struct __sk_buff *skb, const struct pkt *o,
 		/* "here": a connected or gateway route (a LISP route is a blackhole one). */
 		here = rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_NO_NEIGH;
 		if (is_away || (!here && !local)) {
-			/* SMR trigger. The software core also relays to a moved host's new
-			 * locators; this slice drops. */
+			/* SMR trigger. */
 			if (rate_ok(RL_NOT_HERE_RLOC, &o->src, cfg->miss_interval_ns) ||
 			    rate_ok(RL_NOT_HERE_EID, &in.dst, cfg->miss_interval_ns))
 				report(EV_EID_NOT_HERE << 24 | iid, skb->ingress_ifindex, &in.dst, &o->src,
 				       &in.src);
-			count(C_EID_NOT_HERE);
-			return TC_ACT_SHOT;
+			/* The inner TTL is decremented on the way: two xTRs that both think the
+			 * host away cannot loop it forever. */
+			relay = is_away && in.ttl > 1 && relays(&in.dst);
+			if (!relay) {
+				count(C_EID_NOT_HERE);
+				return TC_ACT_SHOT;
+			}
 		}
-		if (!here) {
+		if (!here && !relay) {
 			if (rate_ok(RL_NO_ROUTE, &in.dst, cfg->miss_interval_ns))
 				report(EV_NO_ROUTE << 24 | iid, skb->ingress_ifindex, &in.dst, &o->src,
 				       &in.src);
@@ -863,16 +911,19 @@ static __noinline int decapsulate(struct __sk_buff *skb, const struct pkt *o,
 		return TC_ACT_SHOT;
 	}
 	count(C_DECAP);
-	return TC_ACT_OK;
+	return relay ? RELAY : TC_ACT_OK;
+#undef in
 }
 
 SEC("classifier")
 int lisp_etr(struct __sk_buff *skb)
 {
 	struct pkt o = {};
+	struct relay_state *r;
 	struct config *cfg;
 	__u32 zero = 0;
 	__u16 dport;
+	int rc;
 
 	if (skb->pkt_type != PACKET_HOST)
 		return TC_ACT_OK;
@@ -895,5 +946,13 @@ int lisp_etr(struct __sk_buff *skb)
 	cfg = bpf_map_lookup_elem(&config, &zero);
 	if (!cfg)
 		return TC_ACT_OK;
-	return decapsulate(skb, &o, cfg);
+	r = bpf_map_lookup_elem(&relay_buf, &zero);
+	if (!r)
+		return TC_ACT_OK;
+	__builtin_memset(&r->in, 0, sizeof(r->in));
+	rc = decapsulate(skb, &o, cfg, &r->in);
+	if (rc != RELAY)
+		return rc;
+	count(C_RELAYED);
+	return encapsulate(skb, &r->in, cfg, &r->f);
 }

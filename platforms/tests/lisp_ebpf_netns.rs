@@ -838,6 +838,45 @@ fn ebpf_xtrs_report_misses_eids_not_here_no_route_and_dynamic_eids() {
         "TCP 4342 to the RLOC must go unanswered: {refused:?}"
     );
     assert!(lab.a.counter("punt lisp-control") > before);
+
+    // A host that moved away from xTR 2, whose new locator (here xTR 1's RLOC, not xTR 2's) is
+    // in xTR 2's map-cache: xTR 2 reports the SMR trigger and sends the packet on there.
+    for op in [
+        TableOp::add(TableEntry::AwayEntry {
+            iid: Iid::default(),
+            eid: prefix("10.20.0.5/32"),
+        }),
+        map_cache("10.20.0.5/32", "192.0.2.1"),
+    ] {
+        lab.b
+            .offload()
+            .apply(&op)
+            .unwrap_or_else(|e| panic!("{op}: {e}"));
+    }
+    let _ = support::ping(
+        &lab.a.host,
+        Ipv4Addr::new(10, 20, 0, 5),
+        Duration::from_millis(600),
+    );
+    assert!(
+        lab.b.counter("lisp-relayed-away") > 0,
+        "{}",
+        lab.b.counters_text()
+    );
+    // xTR 1 does not have the host either (its route there is a LISP one): its own SMR trigger,
+    // towards xTR 2.
+    let seen = lab.a.wait_event(Duration::from_secs(5), |e| {
+        matches!(e, HalEvent::EidNotHere { eid, source_rloc, .. }
+            if *eid == IpAddr::from([10, 20, 0, 5]) && *source_rloc == IpAddr::from([192, 0, 2, 2]))
+    });
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, HalEvent::EidNotHere { source_rloc, .. }
+            if *source_rloc == IpAddr::from([192, 0, 2, 2]))),
+        "the relayed packet did not reach xTR 1: {seen:?}; xTR 1: {}; xTR 2: {}",
+        lab.a.counters_text(),
+        lab.b.counters_text()
+    );
 }
 
 #[test]

@@ -25,7 +25,7 @@ pub(super) const EVENT_LEN: usize = 16 + 3 * ADDR_LEN;
 
 /// Counter names, in the order of `enum counter`; named as the software backend names its
 /// counters where they match.
-pub(super) const COUNTER_NAMES: [&str; 13] = [
+pub(super) const COUNTER_NAMES: [&str; 14] = [
     "lisp-encapsulated",
     "lisp-decapsulated",
     "drop map-cache-miss",
@@ -39,6 +39,7 @@ pub(super) const COUNTER_NAMES: [&str; 13] = [
     "drop no-headroom",
     "punt lisp-control",
     "events-dropped",
+    "lisp-relayed-away",
 ];
 
 fn family(ip: IpAddr) -> u8 {

@@ -11,8 +11,9 @@
 //! - a map-cache miss drops the packet (the software core holds it until the Map-Reply);
 //! - a packet too big for the underlay MTU gets ICMP too-big as in the software core when DF is
 //!   set or it is IPv6, but a DF-clear IPv4 one is dropped (counted), not fragmented;
-//! - a packet for a host that moved away is dropped with the SMR event, not relayed to its new
-//!   locators; TTL expiry and the inner IPv4 header checksum are left to the kernel;
+//! - a host that moved away is relayed to its new locators as in the software core, except a
+//!   GSO packet (the kernel refuses to nest its tunnel offload): dropped, counted `no-headroom`;
+//!   TTL expiry and the inner IPv4 header checksum are left to the kernel;
 //! - over an IPv6 underlay, GSO packets and inner packets whose L4 checksum does not cover them
 //!   (IPv4 UDP without checksum, fragments, IPv6 extension headers, other protocols) are sent
 //!   with a zero outer UDP checksum (RFC 6935/6936); the software core always computes one;
