@@ -62,6 +62,12 @@ impl Side {
         self.offload.as_mut().expect("offload loaded")
     }
 
+    fn apply(&mut self, op: TableOp) {
+        self.offload()
+            .apply(&op)
+            .unwrap_or_else(|e| panic!("{op}: {e}"));
+    }
+
     fn ifindex(&self, dev: &str) -> u32 {
         support::sysfs(&self.xtr, dev, "ifindex")
             .expect("ifindex")
@@ -237,8 +243,8 @@ fn lab() -> Lab {
         offload.set_addresses(&own).expect("set_addresses");
         offload
             .set_subnets(&[
-                (eid_ifx, prefix_of(&format!("10.{me}0.0.0/24"))),
-                (eid_ifx, prefix_of(&format!("fd{me}0::/64"))),
+                (eid_ifx, crate::prefix(&format!("10.{me}0.0.0/24"))),
+                (eid_ifx, crate::prefix(&format!("fd{me}0::/64"))),
             ])
             .expect("set_subnets");
         let rloc = format!("192.0.2.{me}");
@@ -262,10 +268,6 @@ fn lab() -> Lab {
         b,
         _veths: veths,
     }
-}
-
-fn prefix_of(s: &str) -> Prefix {
-    prefix(s)
 }
 
 fn ping6(from: &Netns, to: &str) -> bool {
@@ -554,13 +556,9 @@ fn ebpf_xtrs_report_misses_eids_not_here_no_route_and_dynamic_eids() {
         })
     };
     lab.a
-        .offload()
-        .apply(&negative("10.99.1.0/24", 7, NegativeAction::SendMapRequest))
-        .expect("negative send-map-request");
+        .apply(negative("10.99.1.0/24", 7, NegativeAction::SendMapRequest));
     lab.a
-        .offload()
-        .apply(&negative("10.99.2.0/24", 0, NegativeAction::Drop))
-        .expect("negative drop");
+        .apply(negative("10.99.2.0/24", 0, NegativeAction::Drop));
     let before = lab.a.counter("drop negative-map-cache");
     let _ = support::ping(
         &lab.a.host,
@@ -591,10 +589,7 @@ fn ebpf_xtrs_report_misses_eids_not_here_no_route_and_dynamic_eids() {
     assert!(lab.a.counter("drop negative-map-cache") >= before + 2);
 
     // An EID xTR 2 does not have (no database prefix, no route): the SMR trigger.
-    lab.a
-        .offload()
-        .apply(&map_cache("10.30.0.0/24", "192.0.2.2"))
-        .expect("map-cache 10.30/24");
+    lab.a.apply(map_cache("10.30.0.0/24", "192.0.2.2"));
     let _ = support::ping(
         &lab.a.host,
         Ipv4Addr::new(10, 30, 0, 5),
@@ -614,10 +609,7 @@ fn ebpf_xtrs_report_misses_eids_not_here_no_route_and_dynamic_eids() {
     assert!(lab.b.counter("drop eid-not-here") > 0);
 
     // A local EID prefix without a route: generalized SMR (NoRoute).
-    lab.b
-        .offload()
-        .apply(&database("10.30.0.0/24", "192.0.2.2"))
-        .expect("database 10.30/24");
+    lab.b.apply(database("10.30.0.0/24", "192.0.2.2"));
     let _ = support::ping(
         &lab.a.host,
         Ipv4Addr::new(10, 30, 0, 6),
@@ -633,15 +625,12 @@ fn ebpf_xtrs_report_misses_eids_not_here_no_route_and_dynamic_eids() {
     );
 
     // A source inside a dynamic-EID range of the EID-facing interface, outside its subnet.
-    lab.a
-        .offload()
-        .apply(&TableOp::add(TableEntry::DynamicEidRange {
-            iface: EID_IFACE,
-            map: "roamers".into(),
-            eid: prefix("10.50.0.0/24"),
-            extended_subnet: false,
-        }))
-        .expect("dynamic-EID range");
+    lab.a.apply(TableOp::add(TableEntry::DynamicEidRange {
+        iface: EID_IFACE,
+        map: "roamers".into(),
+        eid: prefix("10.50.0.0/24"),
+        extended_subnet: false,
+    }));
     lab.a
         .host
         .ip(&["addr", "add", "10.50.0.7/32", "dev", &lab.a.host_dev])
@@ -668,15 +657,12 @@ fn ebpf_xtrs_report_misses_eids_not_here_no_route_and_dynamic_eids() {
         "DynamicEidSeen for 10.50.0.7: {seen:?}"
     );
     // A host of the interface's own subnet is at home: no event.
-    lab.a
-        .offload()
-        .apply(&TableOp::add(TableEntry::DynamicEidRange {
-            iface: EID_IFACE,
-            map: "home".into(),
-            eid: prefix("10.10.0.0/24"),
-            extended_subnet: false,
-        }))
-        .expect("dynamic-EID range over the home subnet");
+    lab.a.apply(TableOp::add(TableEntry::DynamicEidRange {
+        iface: EID_IFACE,
+        map: "home".into(),
+        eid: prefix("10.10.0.0/24"),
+        extended_subnet: false,
+    }));
     let _ = support::ping(
         &lab.a.host,
         Ipv4Addr::new(10, 20, 0, 5),
@@ -772,10 +758,7 @@ fn ebpf_xtrs_report_misses_eids_not_here_no_route_and_dynamic_eids() {
 
     // A map-cache entry with an instance-ID: I bit and the IID in the header, still delivered.
     let old = map_cache("10.20.0.0/24", "192.0.2.2");
-    lab.a
-        .offload()
-        .apply(&TableOp::remove(old.entry.clone()))
-        .expect("remove IID 0 entry");
+    lab.a.apply(TableOp::remove(old.entry.clone()));
     let TableEntry::LispMapCache {
         eid,
         locators,
@@ -785,15 +768,12 @@ fn ebpf_xtrs_report_misses_eids_not_here_no_route_and_dynamic_eids() {
     else {
         unreachable!("a map-cache entry")
     };
-    lab.a
-        .offload()
-        .apply(&TableOp::add(TableEntry::LispMapCache {
-            iid: Iid::new(5).expect("iid"),
-            eid,
-            locators,
-            negative,
-        }))
-        .expect("IID 5 entry");
+    lab.a.apply(TableOp::add(TableEntry::LispMapCache {
+        iid: Iid::new(5).expect("iid"),
+        eid,
+        locators,
+        negative,
+    }));
     let capture = Capture::start(
         &lab.a.xtr,
         &lab.a.underlay_dev,
@@ -848,10 +828,7 @@ fn ebpf_xtrs_report_misses_eids_not_here_no_route_and_dynamic_eids() {
         }),
         map_cache("10.20.0.5/32", "192.0.2.1"),
     ] {
-        lab.b
-            .offload()
-            .apply(&op)
-            .unwrap_or_else(|e| panic!("{op}: {e}"));
+        lab.b.apply(op);
     }
     let _ = support::ping(
         &lab.a.host,
@@ -941,12 +918,8 @@ fn ebpf_xtrs_carry_eids_over_an_ipv6_underlay_with_udp_checksums() {
     for (side, peer) in [(&mut lab.a, 2), (&mut lab.b, 1)] {
         for eid in [format!("10.{peer}0.0.0/24"), format!("fd{peer}0::/64")] {
             let v4 = map_cache(&eid, &format!("192.0.2.{peer}"));
-            side.offload()
-                .apply(&TableOp::remove(v4.entry))
-                .expect("remove IPv4 RLOC entry");
-            side.offload()
-                .apply(&map_cache(&eid, &format!("2001:db8::{peer}")))
-                .expect("IPv6 RLOC entry");
+            side.apply(TableOp::remove(v4.entry));
+            side.apply(map_cache(&eid, &format!("2001:db8::{peer}")));
         }
     }
     let capture = Capture::start_with(
