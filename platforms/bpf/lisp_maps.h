@@ -137,6 +137,7 @@ enum counter {
 	C_PUNT_CONTROL,
 	C_EVENTS_LOST,
 	C_RELAYED,
+	C_FRAGMENTED,
 	C_COUNT,
 };
 

@@ -39,6 +39,9 @@ char LICENSE[] SEC("license") = "GPL";
 #define BPF_F_ADJ_ROOM_DECAP_L3_IPV6 (1ULL << 8)
 #endif
 
+/* Returned by encapsulate (+ S, the largest inner packet that fits) for a DF-clear IPv4 packet
+ * too big to encapsulate; above every TC_ACT_* code. */
+#define FRAGMENT 0x10000
 #define LISP_DATA_PORT 4341
 #define LISP_CONTROL_PORT 4342
 #define OVERHEAD_V4 36 /* 20 IPv4 + 8 UDP + 8 LISP */
@@ -365,8 +368,7 @@ struct {
  * ICMPv6 packet-too-big carrying S = L - H, rewritten in place from the packet (which is then
  * trimmed) and sent back out of the interface it came in by, from our lowest address of the
  * family there, quoting the IP header + 8 octets: the software core's too_big / icmp_error.
- * A DF-clear IPv4 packet, which the software core fragments before encapsulating, is dropped:
- * a TC program cannot fragment. */
+ * (A DF-clear IPv4 packet is cut by fragment() instead.) */
 static __noinline int too_big(struct __sk_buff *skb, const struct pkt *p,
 			      const struct config *cfg, __u32 s_max)
 {
@@ -691,8 +693,14 @@ static __noinline int encapsulate(struct __sk_buff *skb, const struct pkt *p,
 	if (!skb->gso_size)
 		f.tot_len = p->tot_len + overhead;
 	rc = bpf_fib_lookup(skb, &f, sizeof(f), 0);
-	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
-		return too_big(skb, p, cfg, f.mtu_result > overhead ? f.mtu_result - overhead : 0);
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+		__u32 s_max = f.mtu_result > overhead ? f.mtu_result - overhead : 0;
+
+		/* DF clear: the caller cuts the packet (fragment()) and encapsulates again. */
+		if (p->family == FAM_V4 && !(p->frag & 0x4000))
+			return FRAGMENT + s_max;
+		return too_big(skb, p, cfg, s_max);
+	}
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) {
 		count(C_NO_ROUTE);
 		return TC_ACT_SHOT;
@@ -743,6 +751,63 @@ static __noinline int encapsulate(struct __sk_buff *skb, const struct pkt *p,
 	return bpf_redirect_neigh(egress, &nh, sizeof(nh), 0);
 }
 
+/* skb->mark of the rest of a packet cut by fragment(), the split point in the low 16 bits. */
+#define FRAG_MARK 0x4c460000
+#define FRAG_MARK_MASK 0xffff0000
+
+static __always_inline int rewrite_v4_header(struct __sk_buff *skb, __u16 tot_len, __u16 frag)
+{
+	struct iphdr ip;
+
+	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)) < 0)
+		return -1;
+	ip.tot_len = bpf_htons(tot_len);
+	ip.frag_off = bpf_htons(frag);
+	ip.check = 0;
+	ip.check = ipv4_csum(&ip);
+	return bpf_skb_store_bytes(skb, ETH_HLEN, &ip, sizeof(ip), 0);
+}
+
+/* A DF-clear IPv4 packet too big to encapsulate is cut into fragments of at most S octets
+ * before encapsulation, as the software core does. A TC program cannot make packets, so it cuts
+ * one at a time: a clone of the packet goes back to this interface's ingress marked with the
+ * split point (its pass keeps what follows: fragment_rest), and this skb keeps the first part.
+ * Packets with IP options are dropped (options would have to be split by their copy bit). */
+static __noinline int fragment(struct __sk_buff *skb, const struct pkt *p, __u32 s_max)
+{
+	__u32 n, mark = skb->mark;
+	int rc;
+
+	if (p->l4off != 20 || s_max < 28 || s_max > 0xffff)
+		return -1;
+	n = (s_max - 20) & ~7U;
+	if (n + 20 >= p->tot_len)
+		return -1;
+	skb->mark = FRAG_MARK | n;
+	rc = bpf_clone_redirect(skb, skb->ingress_ifindex, BPF_F_INGRESS);
+	skb->mark = mark;
+	if (rc < 0 || bpf_skb_change_tail(skb, ETH_HLEN + 20 + n, 0) < 0)
+		return -1;
+	return rewrite_v4_header(skb, 20 + n, 0x2000 | (p->frag & 0x1fff)); /* MF */
+}
+
+/* The clone's pass: drop the first `n` payload octets, move the offset on, keep MF. */
+static __noinline int fragment_rest(struct __sk_buff *skb, __u32 n)
+{
+	struct iphdr ip;
+	__u16 tot, frag;
+
+	if (skb->protocol != bpf_htons(ETH_P_IP) ||
+	    bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)) < 0 || ip.ihl != 5)
+		return -1;
+	tot = bpf_ntohs(ip.tot_len);
+	frag = bpf_ntohs(ip.frag_off);
+	if (n == 0 || (n & 7) || n + 20 >= tot ||
+	    bpf_skb_adjust_room(skb, -(__s32)n, BPF_ADJ_ROOM_NET, 0) < 0)
+		return -1;
+	return rewrite_v4_header(skb, tot - n, (frag & 0x2000) | ((frag & 0x1fff) + n / 8));
+}
+
 SEC("classifier")
 int lisp_itr(struct __sk_buff *skb)
 {
@@ -755,6 +820,15 @@ int lisp_itr(struct __sk_buff *skb)
 	/* Only frames to the interface's own MAC are routed. */
 	if (skb->pkt_type != PACKET_HOST)
 		return TC_ACT_OK;
+	if ((skb->mark & FRAG_MARK_MASK) == FRAG_MARK) {
+		__u32 n = skb->mark & ~FRAG_MARK_MASK;
+
+		skb->mark = 0;
+		if (fragment_rest(skb, n) < 0) {
+			count(C_TOO_BIG);
+			return TC_ACT_SHOT;
+		}
+	}
 	if (parse_ip(skb, ETH_HLEN, skb->protocol, &p) < 0)
 		return TC_ACT_OK;
 	cfg = bpf_map_lookup_elem(&config, &zero);
@@ -782,7 +856,19 @@ int lisp_itr(struct __sk_buff *skb)
 	/* LISP routes are blackhole routes in the kernel; anything else is forwarded natively. */
 	if (rc != BPF_FIB_LKUP_RET_BLACKHOLE)
 		return TC_ACT_OK;
-	return encapsulate(skb, &p, cfg, &f);
+	rc = encapsulate(skb, &p, cfg, &f);
+	if (rc < FRAGMENT)
+		return rc;
+	if (fragment(skb, &p, rc - FRAGMENT) < 0) {
+		count(C_TOO_BIG);
+		return TC_ACT_SHOT;
+	}
+	count(C_FRAGMENTED);
+	__builtin_memset(&p, 0, sizeof(p));
+	if (parse_ip(skb, ETH_HLEN, skb->protocol, &p) < 0)
+		return TC_ACT_SHOT;
+	rc = encapsulate(skb, &p, cfg, &f);
+	return rc < FRAGMENT ? rc : TC_ACT_SHOT;
 }
 
 /* A host that moved away, whose new locators the map-server told us, is sent on there until
@@ -954,5 +1040,9 @@ int lisp_etr(struct __sk_buff *skb)
 	if (rc != RELAY)
 		return rc;
 	count(C_RELAYED);
-	return encapsulate(skb, &r->in, cfg, &r->f);
+	rc = encapsulate(skb, &r->in, cfg, &r->f);
+	if (rc < FRAGMENT)
+		return rc;
+	count(C_TOO_BIG); /* a relayed DF-clear packet too big: not cut here */
+	return TC_ACT_SHOT;
 }

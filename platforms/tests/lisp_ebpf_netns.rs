@@ -437,6 +437,27 @@ fn ebpf_xtrs_carry_ipv4_and_ipv6_eids_both_ways_and_a_tcp_stream_byte_for_byte()
         "source port {expected} (the software core's flow hash) expected: {v4_ping:?}"
     );
 
+    // Without DF and larger than the tunnel: the host's 1500-octet fragment is cut again to fit
+    // (RFC 9300 §7.1, as the software core), the far host reassembles; the same way back.
+    let big = h1
+        .exec(&[
+            "ping",
+            "-c",
+            "3",
+            "-i",
+            "0.2",
+            "-W",
+            "2",
+            "-M",
+            "dont",
+            "-s",
+            "2000",
+            "10.20.0.5",
+        ])
+        .expect("2000-octet pings without DF");
+    assert!(big.contains(" 0% packet loss"), "{big}");
+    assert!(lab.a.counter("fragmented") > 0 && lab.b.counter("fragmented") > 0);
+
     // A TCP stream, byte for byte, through the eBPF path; and through plain routing between
     // the same hosts for comparison (the LISP routes replaced by ordinary ones: informational).
     let total = 2 << 20;

@@ -25,7 +25,7 @@ pub(super) const EVENT_LEN: usize = 16 + 3 * ADDR_LEN;
 
 /// Counter names, in the order of `enum counter`; named as the software backend names its
 /// counters where they match.
-pub(super) const COUNTER_NAMES: [&str; 14] = [
+pub(super) const COUNTER_NAMES: [&str; 15] = [
     "lisp-encapsulated",
     "lisp-decapsulated",
     "drop map-cache-miss",
@@ -40,6 +40,7 @@ pub(super) const COUNTER_NAMES: [&str; 14] = [
     "punt lisp-control",
     "events-dropped",
     "lisp-relayed-away",
+    "fragmented",
 ];
 
 fn family(ip: IpAddr) -> u8 {

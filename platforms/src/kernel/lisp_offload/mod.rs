@@ -9,8 +9,10 @@
 //!
 //! Differences from the software core:
 //! - a map-cache miss drops the packet (the software core holds it until the Map-Reply);
-//! - a packet too big for the underlay MTU gets ICMP too-big as in the software core when DF is
-//!   set or it is IPv6, but a DF-clear IPv4 one is dropped (counted), not fragmented;
+//! - a packet too big for the underlay MTU gets ICMP too-big (DF set, IPv6) or is cut into
+//!   fragments (DF clear) as in the software core, but one fragment per pass: the rest goes back
+//!   to the interface's ingress as a marked clone; IPv4 packets with options are not cut
+//!   (dropped, counted `too-big-to-encapsulate`);
 //! - a host that moved away is relayed to its new locators as in the software core, except a
 //!   GSO packet (the kernel refuses to nest its tunnel offload): dropped, counted `no-headroom`;
 //!   TTL expiry and the inner IPv4 header checksum are left to the kernel;
