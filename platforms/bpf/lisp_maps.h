@@ -115,6 +115,7 @@ struct event {
 #define RL_DYNAMIC 4
 #define RL_TOO_BIG 6
 #define RL_AWAY_BACK 7
+#define RL_TTL 9
 
 struct rl_key {
 	__u32 kind;
@@ -138,6 +139,7 @@ enum counter {
 	C_EVENTS_LOST,
 	C_RELAYED,
 	C_FRAGMENTED,
+	C_TTL_EXPIRED,
 	C_COUNT,
 };
 

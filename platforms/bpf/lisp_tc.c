@@ -334,6 +334,7 @@ static __always_inline __u16 fold(__u32 s)
 	return bpf_htons(~s & 0xffff);
 }
 
+#define ICMP_TTL_EXPIRED 0x80000000
 #define QUOTE_V4_MAX 68 /* IPv4 header with options + 8 octets */
 #define QUOTE_V6 48	/* IPv6 header + 8 octets */
 
@@ -364,24 +365,29 @@ struct {
 	__type(value, union reply);
 } reply_buf SEC(".maps");
 
-/* Too big to encapsulate (RFC 9300 §7.1, stateless): ICMP fragmentation-needed (DF set) or
- * ICMPv6 packet-too-big carrying S = L - H, rewritten in place from the packet (which is then
+/* ICMP errors of the ITR, as the software core sends them (too_big / icmp_time_exceeded):
+ * - too big to encapsulate (RFC 9300 §7.1, stateless): ICMP fragmentation-needed (DF set) or
+ *   ICMPv6 packet-too-big carrying S = L - H (`info`'s low 16 bits);
+ * - `info` ICMP_TTL_EXPIRED: time exceeded, for a packet whose TTL ends at a LISP route;
+ * rewritten in place from the packet (which is then
  * trimmed) and sent back out of the interface it came in by, from our lowest address of the
  * family there, quoting the IP header + 8 octets: the software core's too_big / icmp_error.
  * (A DF-clear IPv4 packet is cut by fragment() instead.) */
-static __noinline int too_big(struct __sk_buff *skb, const struct pkt *p,
-			      const struct config *cfg, __u32 s_max)
+static __noinline int icmp_error(struct __sk_buff *skb, const struct pkt *p,
+				 const struct config *cfg, __u32 info)
 {
 	struct src_key sk = {};
 	struct addr *our;
 	struct ethhdr eth;
 	union reply *buf;
 	__u32 zero = 0;
+	int ttl = info & ICMP_TTL_EXPIRED;
+	__u32 s_max = info & 0xffff;
 
-	count(C_TOO_BIG);
-	if (p->family == FAM_V4 && !(p->frag & 0x4000))
+	count(ttl ? C_TTL_EXPIRED : C_TOO_BIG);
+	if (!ttl && p->family == FAM_V4 && !(p->frag & 0x4000))
 		return TC_ACT_SHOT;
-	if (!rate_ok(RL_TOO_BIG, &p->src, cfg->too_big_ns))
+	if (!rate_ok(ttl ? RL_TTL : RL_TOO_BIG, &p->src, cfg->too_big_ns))
 		return TC_ACT_SHOT;
 	sk.ifindex = skb->ingress_ifindex;
 	sk.family = p->family;
@@ -410,10 +416,14 @@ static __noinline int too_big(struct __sk_buff *skb, const struct pkt *p,
 		__builtin_memcpy(&r->ip.saddr, our->a, 4);
 		__builtin_memcpy(&r->ip.daddr, p->src.a, 4);
 		r->ip.check = ipv4_csum(&r->ip);
-		r->icmp[0] = 3; /* destination unreachable */
-		r->icmp[1] = 4; /* fragmentation needed and DF set */
-		r->icmp[6] = s_max >> 8;
-		r->icmp[7] = s_max;
+		if (ttl) {
+			r->icmp[0] = 11; /* time exceeded in transit */
+		} else {
+			r->icmp[0] = 3; /* destination unreachable */
+			r->icmp[1] = 4; /* fragmentation needed and DF set */
+			r->icmp[6] = s_max >> 8;
+			r->icmp[7] = s_max;
+		}
 		{
 			__u16 c = fold(sum16(r->icmp, 8 + q));
 
@@ -438,11 +448,13 @@ static __noinline int too_big(struct __sk_buff *skb, const struct pkt *p,
 		r->ip.hop_limit = 64;
 		__builtin_memcpy(&r->ip.saddr, our->a, 16);
 		__builtin_memcpy(&r->ip.daddr, p->src.a, 16);
-		r->icmp[0] = 2; /* packet too big */
-		r->icmp[4] = s_max >> 24;
-		r->icmp[5] = s_max >> 16;
-		r->icmp[6] = s_max >> 8;
-		r->icmp[7] = s_max;
+		if (ttl) {
+			r->icmp[0] = 3; /* time exceeded: hop limit exceeded in transit */
+		} else {
+			r->icmp[0] = 2; /* packet too big */
+			r->icmp[6] = s_max >> 8;
+			r->icmp[7] = s_max;
+		}
 		/* Pseudo-header: addresses, upper-layer length, next header. */
 		s = sum16((const __u8 *)&r->ip.saddr, 32) + 8 + QUOTE_V6 + 58;
 		s += sum16(r->icmp, 8 + QUOTE_V6);
@@ -699,7 +711,7 @@ static __noinline int encapsulate(struct __sk_buff *skb, const struct pkt *p,
 		/* DF clear: the caller cuts the packet (fragment()) and encapsulates again. */
 		if (p->family == FAM_V4 && !(p->frag & 0x4000))
 			return FRAGMENT + s_max;
-		return too_big(skb, p, cfg, s_max);
+		return icmp_error(skb, p, cfg, s_max);
 	}
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) {
 		count(C_NO_ROUTE);
@@ -835,10 +847,6 @@ int lisp_itr(struct __sk_buff *skb)
 	if (!cfg)
 		return TC_ACT_OK;
 	detect_dynamic(skb, &p, cfg);
-	/* TTL expiry is the kernel's (it drops at the blackhole route without ICMP; the software
-	 * core answers time-exceeded). */
-	if (p.ttl <= 1)
-		return TC_ACT_OK;
 
 	f.ifindex = skb->ingress_ifindex;
 	f.l4_protocol = p.proto;
@@ -856,6 +864,9 @@ int lisp_itr(struct __sk_buff *skb)
 	/* LISP routes are blackhole routes in the kernel; anything else is forwarded natively. */
 	if (rc != BPF_FIB_LKUP_RET_BLACKHOLE)
 		return TC_ACT_OK;
+	/* The kernel would drop it at the blackhole route without a word: answer as a router. */
+	if (p.ttl <= 1)
+		return icmp_error(skb, &p, cfg, ICMP_TTL_EXPIRED);
 	rc = encapsulate(skb, &p, cfg, &f);
 	if (rc < FRAGMENT)
 		return rc;
@@ -894,7 +905,7 @@ static __noinline int relays(const struct addr *eid)
 /* Returned by decapsulate when the decapsulated packet is to be encapsulated again. */
 #define RELAY 1000
 
-/* The relayed packet's state, off the stack: lisp_etr -> encapsulate -> too_big -> rate_ok
+/* The relayed packet's state, off the stack: lisp_etr -> encapsulate -> icmp_error -> rate_ok
  * would exceed the 512 octets BPF allows a call chain. */
 struct relay_state {
 	struct pkt in;

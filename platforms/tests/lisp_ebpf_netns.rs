@@ -713,6 +713,22 @@ fn ebpf_xtrs_report_misses_eids_not_here_no_route_and_dynamic_eids() {
         "a host at home reported as a dynamic EID: {home:?}"
     );
 
+    // A TTL that ends at a LISP route: time exceeded from the xTR (the kernel alone would drop
+    // it at the blackhole route without a word).
+    for (family, dst, says) in [
+        ("-4", "10.20.0.5", "Time to live exceeded"),
+        ("-6", "fd20::5", "Time exceeded"),
+    ] {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", lab.a.host.name(), "ping", family])
+            .args(["-c", "1", "-W", "2", "-t", "1", dst])
+            .output()
+            .expect("ping -t 1");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(says), "{family} TTL 1 towards {dst}: {text}");
+    }
+    assert!(lab.a.counter("drop ttl-expired") >= 2);
+
     // Too big for the underlay once encapsulated, DF set / IPv6: ICMP fragmentation-needed and
     // ICMPv6 packet-too-big with S = L - H = 1500 - 36 (H of the IPv4 outer header, whatever the
     // inner family), which the host's path-MTU cache takes.

@@ -25,7 +25,7 @@ pub(super) const EVENT_LEN: usize = 16 + 3 * ADDR_LEN;
 
 /// Counter names, in the order of `enum counter`; named as the software backend names its
 /// counters where they match.
-pub(super) const COUNTER_NAMES: [&str; 15] = [
+pub(super) const COUNTER_NAMES: [&str; 16] = [
     "lisp-encapsulated",
     "lisp-decapsulated",
     "drop map-cache-miss",
@@ -41,6 +41,7 @@ pub(super) const COUNTER_NAMES: [&str; 15] = [
     "events-dropped",
     "lisp-relayed-away",
     "fragmented",
+    "drop ttl-expired",
 ];
 
 fn family(ip: IpAddr) -> u8 {

@@ -15,7 +15,8 @@
 //!   (dropped, counted `too-big-to-encapsulate`);
 //! - a host that moved away is relayed to its new locators as in the software core, except a
 //!   GSO packet (the kernel refuses to nest its tunnel offload): dropped, counted `no-headroom`;
-//!   TTL expiry and the inner IPv4 header checksum are left to the kernel;
+//! - ICMP errors (too big, time exceeded) are rate-limited per sender (the software core limits
+//!   only too-big); the inner IPv4 header checksum is checked by the kernel, not here;
 //! - over an IPv6 underlay, GSO packets and inner packets whose L4 checksum does not cover them
 //!   (IPv4 UDP without checksum, fragments, IPv6 extension headers, other protocols) are sent
 //!   with a zero outer UDP checksum (RFC 6935/6936); the software core always computes one;
