@@ -62,4 +62,36 @@ pub enum PlatformError {
 
     #[error("ROAMER_CHAOS '{spec}': {reason}")]
     ChaosSpec { spec: String, reason: String },
+
+    #[error("the LISP eBPF data path is not in this build: {reason}")]
+    LispObjectMissing { reason: &'static str },
+
+    #[error("the LISP eBPF object has no {missing} (build and loader disagree)")]
+    LispObjectIncomplete { missing: &'static str },
+
+    #[error("the kernel refused the LISP eBPF data path ({what}); it needs {feature}: {source}")]
+    LispEbpfRefused {
+        what: String,
+        feature: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    #[error(
+        "cannot attach the LISP eBPF program {program} to TC ingress of {iface} (needs TCX, Linux 6.6 or later): {source}"
+    )]
+    LispAttach {
+        program: &'static str,
+        iface: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    #[error("cannot detach the LISP eBPF program {program} from ifindex {ifindex}: {source}")]
+    LispDetach {
+        program: &'static str,
+        ifindex: u32,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
