@@ -3,6 +3,7 @@
 pub mod bpf_objects;
 pub mod chaos;
 pub mod error;
+pub mod kernel;
 pub mod open;
 pub mod profile;
 pub mod sim;
