@@ -57,6 +57,21 @@ const LISP_KINDS: [TableKind; 4] = [
     TableKind::AwayEntry,
 ];
 
+/// Whether this kernel can hold VLANs (probed once per process, in the namespace of the first
+/// caller): `Err` names the missing feature.
+pub fn vlan_support() -> Result<(), String> {
+    static PROBE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    PROBE
+        .get_or_init(|| {
+            let nl = Netlink::start().map_err(|e| format!("netlink: {e}"))?;
+            nl.call("probe VLAN support", |h| async move {
+                Ok(nl::probe_vlans(h).await)
+            })
+            .map_err(|e| e.to_string())?
+        })
+        .clone()
+}
+
 #[derive(Debug, Clone)]
 struct Port {
     id: PortId,

@@ -489,3 +489,53 @@ pub fn list_links(nl: &Netlink) -> Result<Vec<LinkInfo>, HalError> {
             .map_err(|e| kernel_error("list interfaces".into(), e))
     })
 }
+
+/// Whether this kernel can hold roamer's VLANs: a VLAN-filtering bridge and an 802.1Q device
+/// on it. Tried once with throw-away devices (`rmrprobe…`, deleted at once); `Err` names the
+/// missing feature with the kernel's answer.
+pub async fn probe_vlans(h: Handle) -> Result<(), String> {
+    use netlink_packet_route::link::InfoBridge;
+    use rtnetlink::{LinkBridge, LinkVlan};
+    let n = std::process::id() % 100_000;
+    let (br, vl) = (format!("rmrprobe{n}"), format!("rmrprobv{n}"));
+    let made = h
+        .link()
+        .add(
+            LinkBridge::new(&br)
+                .append_info_data(InfoBridge::VlanFiltering(true))
+                .build(),
+        )
+        .execute()
+        .await;
+    if let Err(e) = made {
+        return Err(format!(
+            "a VLAN-filtering bridge (CONFIG_BRIDGE_VLAN_FILTERING): {}",
+            short(e)
+        ));
+    }
+    let index = links(h.clone())
+        .await
+        .ok()
+        .and_then(|all| all.into_iter().find(|l| l.name == br).map(|l| l.index));
+    let vlan = match index {
+        Some(i) => h
+            .link()
+            .add(LinkVlan::new(&vl, i, 10).build())
+            .execute()
+            .await
+            .map_err(|e| format!("802.1Q VLAN devices (CONFIG_VLAN_8021Q): {}", short(e))),
+        None => Err("a VLAN-filtering bridge: created but not listed".into()),
+    };
+    // Deleting the bridge deletes the VLAN device on it.
+    if let Some(i) = index {
+        let _ = h.link().del(i).execute().await;
+    }
+    vlan
+}
+
+fn short(e: rtnetlink::Error) -> String {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => m.to_io().to_string(),
+        other => other.to_string(),
+    }
+}

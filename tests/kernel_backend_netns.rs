@@ -1,0 +1,195 @@
+//! The daemon with `roamer platform backend kernel` (issue 17) in network namespaces, with real
+//! frames: routed ports forwarded by the kernel, `show` commands through the HAL, and nothing
+//! of roamer's left after SIGTERM or after SIGKILL + restart + SIGTERM. The LISP data path
+//! (xTR to xTR over the eBPF offload) is written here too; it waits for the LISP offload
+//! (`platforms/src/kernel/lisp_offload.rs` is a placeholder until then).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use common::Daemon;
+use roamer_test_support::{self as support, Netns, Veth, require_root, unique_prefix};
+
+fn router_config(p: &str) -> String {
+    format!(
+        "hostname kr\n\
+         roamer platform backend kernel\n\
+         roamer platform port Ethernet1/1 {p}r1\n\
+         roamer platform port Ethernet1/2 {p}r2\n\
+         interface Ethernet1/1\n  no switchport\n  ip address 10.1.0.1/24\n  ipv6 address 2001:db8:1::1/64\n\
+         interface Ethernet1/2\n  no switchport\n  ip address 10.2.0.1/24\n"
+    )
+}
+
+struct Lab {
+    // Veths before namespaces: deleting a namespace deletes its ends anyway.
+    _v: Vec<Veth>,
+    r: Netns,
+    h1: Netns,
+    _h2: Netns,
+    p: String,
+}
+
+fn lab() -> Lab {
+    require_root("network namespaces");
+    let p = unique_prefix();
+    let r = Netns::new(&format!("{p}R")).expect("netns");
+    let h1 = Netns::new(&format!("{p}H1")).expect("netns");
+    let h2 = Netns::new(&format!("{p}H2")).expect("netns");
+    let v1 = Veth::between(&format!("{p}r1"), &r, &format!("{p}e1"), &h1).expect("veth");
+    let v2 = Veth::between(&format!("{p}r2"), &r, &format!("{p}e2"), &h2).expect("veth");
+    h1.addr(&format!("{p}e1"), "10.1.0.5/24").expect("addr");
+    h1.ip(&["route", "add", "default", "via", "10.1.0.1"])
+        .expect("gw");
+    h2.addr(&format!("{p}e2"), "10.2.0.5/24").expect("addr");
+    h2.ip(&["route", "add", "default", "via", "10.2.0.1"])
+        .expect("gw");
+    Lab {
+        _v: vec![v1, v2],
+        r,
+        h1,
+        _h2: h2,
+        p,
+    }
+}
+
+/// What roamer may have left in the router namespace: its routes, its addresses.
+fn leftovers(r: &Netns) -> Vec<String> {
+    let mut left = Vec::new();
+    let routes = r.ip(&["route", "show", "proto", "194"]).expect("routes");
+    let routes6 = r
+        .ip(&["-6", "route", "show", "proto", "194"])
+        .expect("routes");
+    for l in routes.lines().chain(routes6.lines()) {
+        left.push(format!("route {l}"));
+    }
+    let addrs = r.ip(&["addr", "show"]).expect("addr");
+    for a in ["10.1.0.1/24", "10.2.0.1/24", "2001:db8:1::1/64"] {
+        if addrs.contains(a) {
+            left.push(format!("address {a}"));
+        }
+    }
+    left
+}
+
+#[test]
+fn routed_ports_forward_in_the_kernel_and_show_through_the_hal() {
+    let lab = lab();
+    let p = &lab.p;
+    // Someone else's address: roamer must leave it alone.
+    lab.r
+        .ip(&["addr", "add", "192.0.2.77/32", "dev", &format!("{p}r2")])
+        .expect("foreign address");
+    let mut d = Daemon::start_in_netns(&router_config(p), lab.r.name());
+    assert!(
+        support::ping(&lab.h1, Ipv4Addr::new(10, 2, 0, 5), Duration::from_secs(10)).expect("ping"),
+        "no echo reply across the kernel-routed ports"
+    );
+    let routes = d.exec("show ip route").stdout;
+    assert!(
+        routes.contains("10.1.0.0/24") && routes.contains("10.2.0.0/24"),
+        "{routes}"
+    );
+    let arp = d.exec("show ip arp").stdout;
+    assert!(arp.contains("10.1.0.5"), "the kernel's neighbour: {arp}");
+    let brief = d.exec("show interface brief").stdout;
+    let eth1 = brief
+        .lines()
+        .find(|l| l.contains("Eth1/1") || l.contains("Ethernet1/1"))
+        .unwrap_or_else(|| panic!("Ethernet1/1 missing: {brief}"));
+    assert!(eth1.contains("up"), "{eth1}");
+    let addrs = lab
+        .r
+        .ip(&["addr", "show", "dev", &format!("{p}r1")])
+        .expect("addr");
+    assert!(addrs.contains("10.1.0.1/24"), "{addrs}");
+    d.signal("TERM");
+    d.wait_exit();
+    let left = leftovers(&lab.r);
+    assert!(left.is_empty(), "left behind after SIGTERM: {left:?}");
+    let addrs = lab.r.ip(&["addr", "show"]).expect("addr");
+    assert!(
+        addrs.contains("192.0.2.77/32"),
+        "foreign address removed: {addrs}"
+    );
+}
+
+#[test]
+fn a_killed_daemon_leaves_nothing_after_restart_and_stop() {
+    let lab = lab();
+    let mut d = Daemon::start_in_netns(&router_config(&lab.p), lab.r.name());
+    support::wait_until(Duration::from_secs(10), || !leftovers(&lab.r).is_empty());
+    d.signal("KILL");
+    d.wait_exit();
+    let left = leftovers(&lab.r);
+    assert!(
+        !left.is_empty(),
+        "SIGKILL left nothing: the crash case is not exercised"
+    );
+    let mut d = Daemon::start_in_netns(&router_config(&lab.p), lab.r.name());
+    assert!(
+        support::ping(&lab.h1, Ipv4Addr::new(10, 2, 0, 5), Duration::from_secs(10)).expect("ping"),
+        "no echo reply after the restart"
+    );
+    d.signal("TERM");
+    d.wait_exit();
+    let left = leftovers(&lab.r);
+    assert!(
+        left.is_empty(),
+        "left behind after SIGKILL + restart + SIGTERM: {left:?}"
+    );
+}
+
+/// VLANs need a VLAN-filtering bridge and 802.1Q devices, which this host's kernel lacks: the
+/// daemon refuses to start, naming the missing feature and the configuration line that needs
+/// it, and programs nothing.
+#[test]
+fn a_vlan_config_names_the_missing_kernel_feature_and_line() {
+    let lab = lab();
+    let config = format!(
+        "hostname kv\n\
+         roamer platform backend kernel\n\
+         roamer platform port Ethernet1/1 {p}r1\n\
+         feature interface-vlan\nvlan 10\n\
+         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
+         interface Vlan10\n  ip address 10.1.0.1/24\n",
+        p = lab.p
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let startup = dir.path().join("startup-config");
+    std::fs::write(&startup, &config).expect("write");
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            lab.r.name(),
+            env!("CARGO_BIN_EXE_roamer"),
+            "run",
+        ])
+        .arg("--config")
+        .arg(&startup)
+        .arg("--socket")
+        .arg(dir.path().join("roamer.sock"))
+        .output()
+        .expect("run roamer");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "started with VLANs on this kernel: {err}"
+    );
+    let line = format!("{}:4:", startup.display());
+    assert!(
+        err.lines().any(|l| l.contains(&line)
+            && l.contains("feature interface-vlan")
+            && l.contains("VLAN-filtering bridge")),
+        "no error at {line} naming the missing feature: {err}"
+    );
+    let left = leftovers(&lab.r);
+    assert!(left.is_empty(), "programmed before refusing: {left:?}");
+    let links = lab.r.ip(&["link", "show"]).expect("links");
+    assert!(!links.contains("rmrprob"), "probe devices left: {links}");
+}
