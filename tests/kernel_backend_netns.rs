@@ -193,3 +193,34 @@ fn a_vlan_config_names_the_missing_kernel_feature_and_line() {
     let links = lab.r.ip(&["link", "show"]).expect("links");
     assert!(!links.contains("rmrprob"), "probe devices left: {links}");
 }
+
+/// `roamer platform profile whitebox` alone: the kernel backend, ports `swpN`.
+#[test]
+fn the_whitebox_profile_runs_the_kernel_backend_on_swp_ports() {
+    require_root("network namespaces");
+    let p = unique_prefix();
+    let r = Netns::new(&format!("{p}W")).expect("netns");
+    // swp1/swp2 exist only inside the namespace (no clash with other tests).
+    r.ip(&[
+        "link", "add", "swp1", "type", "veth", "peer", "name", "swp2",
+    ])
+    .expect("veth");
+    for d in ["swp1", "swp2"] {
+        r.ip(&["link", "set", d, "up"]).expect("up");
+    }
+    let config = "hostname wb\n\
+         roamer platform profile whitebox\n\
+         interface Ethernet1/1\n  no switchport\n  ip address 10.1.0.1/24\n";
+    let mut d = Daemon::start_in_netns(config, r.name());
+    let addrs = r.ip(&["addr", "show", "dev", "swp1"]).expect("addr");
+    assert!(addrs.contains("10.1.0.1/24"), "{addrs}");
+    let version = d.exec("show running-config").stdout;
+    assert!(
+        version.contains("roamer platform backend kernel"),
+        "{version}"
+    );
+    d.signal("TERM");
+    d.wait_exit();
+    let addrs = r.ip(&["addr", "show", "dev", "swp1"]).expect("addr");
+    assert!(!addrs.contains("10.1.0.1/24"), "{addrs}");
+}
