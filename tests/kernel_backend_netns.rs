@@ -21,7 +21,7 @@ fn router_config(p: &str) -> String {
          roamer platform port Ethernet1/1 {p}r1\n\
          roamer platform port Ethernet1/2 {p}r2\n\
          interface Ethernet1/1\n  no switchport\n  ip address 10.1.0.1/24\n  ipv6 address 2001:db8:1::1/64\n\
-         interface Ethernet1/2\n  no switchport\n  ip address 10.2.0.1/24\n"
+         interface Ethernet1/2\n  no switchport\n  ip address 10.2.0.1/24\n  ipv6 address 2001:db8:2::1/64\n"
     )
 }
 
@@ -46,6 +46,27 @@ fn lab() -> Lab {
     h1.ip(&["route", "add", "default", "via", "10.1.0.1"])
         .expect("gw");
     h2.addr(&format!("{p}e2"), "10.2.0.5/24").expect("addr");
+    for (h, n) in [(&h1, 1), (&h2, 2)] {
+        h.ip(&[
+            "-6",
+            "addr",
+            "add",
+            &format!("2001:db8:{n}::5/64"),
+            "dev",
+            &format!("{p}e{n}"),
+            "nodad",
+        ])
+        .expect("addr6");
+        h.ip(&[
+            "-6",
+            "route",
+            "add",
+            "default",
+            "via",
+            &format!("2001:db8:{n}::1"),
+        ])
+        .expect("gw6");
+    }
     h2.ip(&["route", "add", "default", "via", "10.2.0.1"])
         .expect("gw");
     Lab {
@@ -68,7 +89,12 @@ fn leftovers(r: &Netns) -> Vec<String> {
         left.push(format!("route {l}"));
     }
     let addrs = r.ip(&["addr", "show"]).expect("addr");
-    for a in ["10.1.0.1/24", "10.2.0.1/24", "2001:db8:1::1/64"] {
+    for a in [
+        "10.1.0.1/24",
+        "10.2.0.1/24",
+        "2001:db8:1::1/64",
+        "2001:db8:2::1/64",
+    ] {
         if addrs.contains(a) {
             left.push(format!("address {a}"));
         }
@@ -88,6 +114,40 @@ fn routed_ports_forward_in_the_kernel_and_show_through_the_hal() {
     assert!(
         support::ping(&lab.h1, Ipv4Addr::new(10, 2, 0, 5), Duration::from_secs(10)).expect("ping"),
         "no echo reply across the kernel-routed ports"
+    );
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", lab.h1.name()])
+        .args([
+            "ping",
+            "-6",
+            "-n",
+            "-c",
+            "2",
+            "-i",
+            "0.2",
+            "-w",
+            "8",
+            "2001:db8:2::5",
+        ])
+        .output()
+        .expect("this test needs ping (Debian package iputils-ping)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("bytes from 2001:db8:2::5"),
+        "IPv6 across the kernel-routed ports:\n{text}"
+    );
+    let nd = d.exec("show ipv6 neighbor").stdout;
+    assert!(nd.contains("2001:db8:1::5"), "the kernel's ND entry: {nd}");
+    // The trace is the kernel's FIB answer, said as such.
+    let trace = d
+        .exec(
+            "show forwarding trace interface Ethernet1/1 src-mac 0200.0000.0001 \
+             dst-mac 0200.0000.0002 src-ip 10.1.0.5 dst-ip 10.2.0.5",
+        )
+        .stdout;
+    assert!(
+        trace.contains("kernel FIB lookup") && trace.contains(&format!("Unicast dev {p}r2")),
+        "{trace}"
     );
     let routes = d.exec("show ip route").stdout;
     assert!(

@@ -28,7 +28,7 @@ use roamer_hal::{HalEvent, Notifier, PortId, Punt, PuntReason};
 use socket2::{Domain, Protocol, SockFilter, Socket, Type};
 use tracing::warn;
 
-use super::nl::{Netlink, list_links};
+use super::nl::{Netlink, all_addresses, kernel_error, list_links};
 use super::sys;
 
 pub const LISP_CONTROL_PORT: u16 = 4342;
@@ -247,6 +247,18 @@ fn receive_loop(sock: &Socket, ports: &[IoPort], shared: &Shared, nl: &Netlink) 
         if last_link_check.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
             last_link_check = Some(Instant::now());
             let mut changed = false;
+            match nl.call("list addresses", |h| async move {
+                all_addresses(h)
+                    .await
+                    .map_err(|e| kernel_error("list addresses".into(), e))
+            }) {
+                Ok(addrs) => {
+                    if let Ok(mut l) = shared.local.write() {
+                        *l = addrs.into_iter().map(|(_, a)| a).collect();
+                    }
+                }
+                Err(e) => warn!(error = %e, "kernel backend: address refresh"),
+            }
             let all = match list_links(nl) {
                 Ok(all) => all,
                 Err(e) => {

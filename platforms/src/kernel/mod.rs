@@ -22,6 +22,7 @@ pub mod lisp_offload;
 pub mod nl;
 pub mod state;
 mod sys;
+mod trace;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
@@ -766,17 +767,16 @@ impl DataPlane for KernelBackend {
         })
     }
 
-    fn trace(
-        &self,
-        _port: PortId,
-        _tag: Option<VlanId>,
-        _frame: Vec<u8>,
-    ) -> Result<Trace, HalError> {
-        Err(HalError::NotSupported {
-            operation: "forwarding trace",
-            backend: BACKEND.into(),
-            reason: "the kernel forwards; ask it with `ip route get` in roamer's namespace",
-        })
+    fn trace(&self, port: PortId, tag: Option<VlanId>, frame: Vec<u8>) -> Result<Trace, HalError> {
+        if tag.is_some() {
+            return Err(HalError::NotSupported {
+                operation: "forwarding trace",
+                backend: BACKEND.into(),
+                reason: NO_VLAN_FILTERING,
+            });
+        }
+        let p = self.port(port)?;
+        trace::trace(&self.nl, p.ifindex, &p.device, &frame)
     }
 
     fn set_notifier(&mut self, notify: Notifier) -> Result<bool, HalError> {
