@@ -56,6 +56,8 @@ fn xtr_config(p: &str, n: u8, backend: &str) -> String {
 }
 
 struct Sites {
+    /// tshark on xTR 1's underlay port, started before the daemons (UDP 4342).
+    control: Option<Capture>,
     _links: Vec<Veth>,
     ms: Daemon,
     x1: Daemon,
@@ -69,7 +71,7 @@ struct Sites {
 
 /// A map-server (software backend), xTR 1 (kernel backend), xTR 2 (`backend2`), host `a`
 /// behind xTR 1 and host `b` behind xTR 2.
-fn sites(backend2: &str) -> Sites {
+fn sites(backend2: &str, capture_control: bool) -> Sites {
     require_root("network namespaces");
     let p = support::unique_prefix();
     let ns = |n: &str| Netns::new(&format!("{p}{n}")).expect("netns");
@@ -104,10 +106,36 @@ fn sites(backend2: &str) -> Sites {
         .expect("gw6");
         links.push(v);
     }
+    let control = capture_control.then(|| {
+        require_tool("tshark", "tshark");
+        Capture::start_with(
+            &x1_ns,
+            &format!("{p}u1"),
+            "udp port 4342",
+            4,
+            &[
+                "ip.src",
+                "ip.dst",
+                "ip.checksum.status",
+                "udp.checksum.status",
+                "frame.protocols",
+                "_ws.expert.message",
+            ],
+            &[
+                "-o",
+                "udp.check_checksum:TRUE",
+                "-o",
+                "ip.check_checksum:TRUE",
+            ],
+            Duration::from_secs(30),
+        )
+        .expect("tshark on the underlay")
+    });
     let ms = Daemon::start_in_netns(&ms_config(&p), ms_ns.name());
     let x1 = Daemon::start_in_netns(&xtr_config(&p, 1, "kernel"), x1_ns.name());
     let x2 = Daemon::start_in_netns(&xtr_config(&p, 2, backend2), x2_ns.name());
     Sites {
+        control,
         _links: links,
         ms,
         x1,
@@ -129,12 +157,39 @@ fn both_registered(s: &Sites) -> String {
 
 #[test]
 fn kernel_backend_xtrs_register_with_a_map_server() {
-    let s = sites("kernel");
+    let s = sites("kernel", true);
     let site = both_registered(&s);
     assert!(
         site.contains("one") && site.contains("two"),
         "both sites: {site}"
     );
+    // What xTR 1 sent (through the raw socket) and received decodes with good checksums.
+    let capture = s.control.as_ref().unwrap();
+    let mut lines = Vec::new();
+    while let Some(l) = capture.next_line(Duration::from_secs(5)) {
+        lines.push(l);
+        if lines.len() >= 4 {
+            break;
+        }
+    }
+    let text = lines.join("\n");
+    eprintln!("UDP 4342 on xTR 1's underlay:\n{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("192.0.2.1\t192.0.2.100\t")),
+        "no Map-Register from the kernel-backend xTR:\n{text}"
+    );
+    for l in text.lines() {
+        let f: Vec<&str> = l.split('\t').collect();
+        // checksum.status: 1 = good.
+        assert_eq!(
+            (f.get(2), f.get(3)),
+            (Some(&"1"), Some(&"1")),
+            "checksums: {l}"
+        );
+        assert!(f.get(4).is_some_and(|p| p.ends_with("udp:lisp")), "{l}");
+        assert!(f.get(5).is_none_or(|e| e.is_empty()), "tshark expert: {l}");
+    }
     // The Map-Notifies came back through the control tap: the xTRs count them as punts.
     for d in [&s.x1, &s.x2] {
         let counters = d.exec("show forwarding counters").stdout;
@@ -234,13 +289,13 @@ fn lisp_traffic_both_ways(s: &Sites) {
 #[test]
 #[ignore = "needs the LISP eBPF offload (kbpf branch); platforms/src/kernel/lisp_offload.rs is a placeholder"]
 fn two_kernel_xtrs_carry_host_traffic_over_lisp() {
-    let s = sites("kernel");
+    let s = sites("kernel", false);
     lisp_traffic_both_ways(&s);
 }
 
 #[test]
 #[ignore = "needs the LISP eBPF offload (kbpf branch); platforms/src/kernel/lisp_offload.rs is a placeholder"]
 fn a_kernel_xtr_and_a_software_xtr_carry_host_traffic_over_lisp() {
-    let s = sites("software");
+    let s = sites("software", false);
     lisp_traffic_both_ways(&s);
 }

@@ -8,7 +8,8 @@
 //! host leaves it partial over veth): LISP control only when addressed to one of our
 //! addresses, HSRP always (unless the port filters hellos). UDP 4342 is also bound as an
 //! ordinary socket whose filter drops everything, so the kernel never answers it with ICMP
-//! port unreachable.
+//! port unreachable; TCP 4342 has a listener of the same kind, so the kernel does not reset
+//! reliable-registration SYNs (the daemon's own TCP answers them through the tap).
 //!
 //! Send: routed packets (IPv4/IPv6 in an Ethernet frame whose MACs are ignored) leave through
 //! raw `IPPROTO_RAW` sockets (header included): the kernel routes them. A zero source address
@@ -117,6 +118,7 @@ pub struct ControlIo {
     raw4: Socket,
     raw6: Socket,
     _udp: Socket,
+    _tcp: Socket,
     thread: Option<JoinHandle<()>>,
     shared: Arc<Shared>,
 }
@@ -154,6 +156,15 @@ impl ControlIo {
         udp.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, LISP_CONTROL_PORT)).into())?;
         // Everything it would receive is taken from the packet tap instead.
         udp.attach_filter(&[SockFilter::new(0x06, 0, 0, 0)])?;
+        // Reliable registration's TCP is roamer's own (the daemon's stack, through the tap and
+        // the raw sockets): a listener whose filter drops everything keeps the kernel's TCP
+        // from resetting SYNs to port 4342 (the ETR program drops them earlier when loaded).
+        let tcp = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
+        tcp.set_only_v6(false)?;
+        tcp.set_reuse_address(true)?;
+        tcp.attach_filter(&[SockFilter::new(0x06, 0, 0, 0)])?;
+        tcp.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, LISP_CONTROL_PORT)).into())?;
+        tcp.listen(16)?;
         let packet = Arc::new(packet);
         let rx = packet.clone();
         let sh = shared.clone();
@@ -165,6 +176,7 @@ impl ControlIo {
             raw4,
             raw6,
             _udp: udp,
+            _tcp: tcp,
             thread: Some(thread),
             shared,
         })
