@@ -19,7 +19,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -86,8 +86,11 @@ pub struct Shared {
     pub punts: Mutex<Vec<Punt>>,
     pub events: Mutex<Vec<HalEvent>>,
     pub notifier: Mutex<Option<Notifier>>,
-    /// Our addresses (refreshed by the backend).
+    /// Our addresses (refreshed every second and on address changes).
     pub local: RwLock<HashSet<IpAddr>>,
+    /// The same with their interfaces, for the LISP offload, and a count of changes to it.
+    pub by_interface: RwLock<Vec<(u32, IpAddr)>>,
+    pub address_changes: AtomicU64,
     /// Ports that neither take nor send HSRP hellos.
     pub hello_filter: RwLock<BTreeSet<PortId>>,
     pub punted: AtomicU64,
@@ -134,6 +137,7 @@ impl ControlIo {
         ports: Vec<IoPort>,
         shared: Arc<Shared>,
         nl: Arc<Netlink>,
+        event_fd: RawFd,
     ) -> io::Result<ControlIo> {
         let eth_p_all = (libc::ETH_P_ALL as u16).to_be() as i32;
         let packet = Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(eth_p_all)))?;
@@ -170,7 +174,7 @@ impl ControlIo {
         let sh = shared.clone();
         let thread = std::thread::Builder::new()
             .name("roamer-kernel-io".into())
-            .spawn(move || receive_loop(&rx, &ports, &sh, &nl))?;
+            .spawn(move || receive_loop(&rx, &ports, &sh, &nl, event_fd))?;
         Ok(ControlIo {
             packet,
             raw4,
@@ -250,7 +254,9 @@ fn source_for(dst: IpAddr) -> io::Result<IpAddr> {
         .ok_or_else(|| io::ErrorKind::AddrNotAvailable.into())
 }
 
-fn receive_loop(sock: &Socket, ports: &[IoPort], shared: &Shared, nl: &Netlink) {
+/// Receives control frames, checks the ports' links every second, and wakes the control plane
+/// when the LISP offload's event ring (`event_fd`, -1 without one) has events.
+fn receive_loop(sock: &Socket, ports: &[IoPort], shared: &Shared, nl: &Netlink, event_fd: RawFd) {
     let by_index: HashMap<i32, PortId> = ports.iter().map(|p| (p.ifindex, p.id)).collect();
     let mut buf = vec![0u8; FRAME_ROOM];
     let mut links: HashMap<PortId, bool> = HashMap::new();
@@ -264,9 +270,16 @@ fn receive_loop(sock: &Socket, ports: &[IoPort], shared: &Shared, nl: &Netlink) 
                     .await
                     .map_err(|e| kernel_error("list addresses".into(), e))
             }) {
-                Ok(addrs) => {
+                Ok(mut addrs) => {
+                    addrs.sort();
                     if let Ok(mut l) = shared.local.write() {
-                        *l = addrs.into_iter().map(|(_, a)| a).collect();
+                        *l = addrs.iter().map(|(_, a)| *a).collect();
+                    }
+                    if let Ok(mut b) = shared.by_interface.write()
+                        && *b != addrs
+                    {
+                        *b = addrs;
+                        shared.address_changes.fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 Err(e) => warn!(error = %e, "kernel backend: address refresh"),
@@ -297,14 +310,25 @@ fn receive_loop(sock: &Socket, ports: &[IoPort], shared: &Shared, nl: &Netlink) 
                 shared.notify();
             }
         }
-        match sys::wait_readable(sock.as_raw_fd(), 200) {
-            Ok(true) => {}
-            Ok(false) => continue,
+        let ready = match sys::wait_readable(&[sock.as_raw_fd(), event_fd], 200) {
+            Ok(r) => r,
             Err(e) => {
                 warn!(error = %e, "kernel backend: poll on the control tap failed");
                 std::thread::sleep(Duration::from_millis(200));
                 continue;
             }
+        };
+        if ready[1] {
+            // The backend drains the ring when the daemon asks for events; until then the fd
+            // stays readable: wake the daemon, and give it a moment unless frames wait.
+            shared.notify();
+            if !ready[0] {
+                std::thread::sleep(Duration::from_millis(2));
+                continue;
+            }
+        }
+        if !ready[0] {
+            continue;
         }
         let mut got = false;
         for _ in 0..64 {

@@ -90,6 +90,8 @@ pub struct KernelBackend {
     /// Every row roamer programmed, by table and key (the kernel holds the objects).
     rows: BTreeMap<TableKind, BTreeMap<TableKey, TableEntry>>,
     restore: Restore,
+    /// `Shared::address_changes` when the offload last got our addresses.
+    offload_addresses_seen: u64,
 }
 
 impl std::fmt::Debug for KernelBackend {
@@ -191,13 +193,7 @@ impl KernelBackend {
                 ifindex: p.ifindex as i32,
             })
             .collect();
-        let io = ControlIo::start(io_ports, shared.clone(), nl.clone()).map_err(|source| {
-            PlatformError::PortIo {
-                port: "control sockets".into(),
-                op: "open",
-                source,
-            }
-        })?;
+
         let offload = match LispOffload::load() {
             Ok(mut o) => {
                 for p in &ports {
@@ -216,6 +212,17 @@ impl KernelBackend {
                 None
             }
         };
+        let io = ControlIo::start(
+            io_ports,
+            shared.clone(),
+            nl.clone(),
+            offload.as_ref().map_or(-1, |o| o.event_fd()),
+        )
+        .map_err(|source| PlatformError::PortIo {
+            port: "control sockets".into(),
+            op: "open",
+            source,
+        })?;
         let mut b = KernelBackend {
             ports,
             nl,
@@ -224,6 +231,7 @@ impl KernelBackend {
             offload,
             rows: BTreeMap::new(),
             restore,
+            offload_addresses_seen: 0,
         };
         b.refresh_addresses();
         Ok(b)
@@ -683,6 +691,21 @@ impl Backend for KernelBackend {
             out.append(&mut ev);
         }
         if let Some(o) = self.offload.as_mut() {
+            // Addresses that appeared or went without roamer (IPv6 link-local, an operator's):
+            // the ETR decapsulates only to ours.
+            let changes = self.shared.address_changes.load(Ordering::Relaxed);
+            if changes != self.offload_addresses_seen {
+                self.offload_addresses_seen = changes;
+                let all = self
+                    .shared
+                    .by_interface
+                    .read()
+                    .map(|a| a.clone())
+                    .unwrap_or_default();
+                if let Err(e) = o.set_addresses(&all) {
+                    warn!(error = %e, "kernel backend: LISP offload addresses");
+                }
+            }
             o.drain_events(out);
         }
     }

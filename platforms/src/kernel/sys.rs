@@ -67,22 +67,31 @@ pub fn send_packet(fd: RawFd, ifindex: i32, frame: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// Waits at most `timeout_ms` until `fd` is readable; true when it is.
-pub fn wait_readable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
-    let mut p = libc::pollfd {
-        fd,
+/// Waits at most `timeout_ms` until one of `fds` (negative ones are skipped) is readable;
+/// returns which are (`ready[i]`), at most 4 fds.
+pub fn wait_readable(fds: &[RawFd], timeout_ms: i32) -> io::Result<[bool; 4]> {
+    let mut p = [libc::pollfd {
+        fd: -1,
         events: libc::POLLIN,
         revents: 0,
-    };
-    // SAFETY: `p` is one live pollfd, and 1 is the count passed.
-    let ret = unsafe { libc::poll(&mut p, 1, timeout_ms) };
+    }; 4];
+    let n = fds.len().min(4);
+    for (slot, fd) in p.iter_mut().zip(fds) {
+        slot.fd = *fd;
+    }
+    // SAFETY: `p[..n]` are live pollfds, and n is the count passed; poll ignores negative fds.
+    let ret = unsafe { libc::poll(p.as_mut_ptr(), n as libc::nfds_t, timeout_ms) };
+    let mut ready = [false; 4];
     if ret < 0 {
         let err = io::Error::last_os_error();
         return if err.raw_os_error() == Some(libc::EINTR) {
-            Ok(false)
+            Ok(ready)
         } else {
             Err(err)
         };
     }
-    Ok(ret > 0 && p.revents & libc::POLLIN != 0)
+    for (r, pfd) in ready.iter_mut().zip(&p[..n]) {
+        *r = pfd.revents & libc::POLLIN != 0;
+    }
+    Ok(ready)
 }
