@@ -481,3 +481,37 @@ fn lisp_control_is_punted_and_routed_injections_leave() {
     assert_eq!(sum(&f[34..], pseudo), 0xffff, "UDP checksum");
     drop(host);
 }
+
+/// A port whose interface goes down and up again is reported as events, and `learned` says how
+/// it is.
+#[test]
+fn link_changes_are_events_and_learned_link_states() {
+    let mut k = open_in_ns(None);
+    k.ns.ip(&["link", "set", &k.dev[0], "down"]).expect("down");
+    let mut events = Vec::new();
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            k.drain_events(&mut events);
+            events.contains(&HalEvent::PortDown(PortId(1)))
+        }),
+        "no PortDown: {events:?}"
+    );
+    let learned = k.learned().expect("learned");
+    assert_eq!(
+        learned.link(PortId(1)),
+        Some(roamer_hal::LinkState::AdminDown)
+    );
+    // The peer of a down veth has no carrier.
+    assert_eq!(
+        learned.link(PortId(2)),
+        Some(roamer_hal::LinkState::NoCarrier)
+    );
+    k.ns.ip(&["link", "set", &k.dev[0], "up"]).expect("up");
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            k.drain_events(&mut events);
+            events.contains(&HalEvent::PortUp(PortId(1)))
+        }),
+        "no PortUp: {events:?}"
+    );
+}

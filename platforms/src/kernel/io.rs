@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use roamer_hal::{HalEvent, Notifier, PortId, Punt, PuntReason};
 use socket2::{Domain, Protocol, SockFilter, Socket, Type};
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::nl::{Netlink, all_addresses, kernel_error, list_links};
 use super::sys;
@@ -295,7 +295,9 @@ fn receive_loop(sock: &Socket, ports: &[IoPort], shared: &Shared, nl: &Netlink, 
                 let up = all
                     .iter()
                     .any(|l| l.index as i32 == p.ifindex && l.up && l.carrier);
-                if links.insert(p.id, up) != Some(up) {
+                // Taken as up until the first check says otherwise (as the software backend).
+                if links.insert(p.id, up).unwrap_or(true) != up {
+                    info!(port = %p.id, device = %p.device, up, "port link changed");
                     if let Ok(mut ev) = shared.events.lock() {
                         ev.push(if up {
                             HalEvent::PortUp(p.id)
