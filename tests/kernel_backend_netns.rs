@@ -78,9 +78,27 @@ fn lab() -> Lab {
     }
 }
 
-/// What roamer may have left in the router namespace: its routes, its addresses.
-fn leftovers(r: &Netns) -> Vec<String> {
+/// What roamer may have left in the router namespace: its routes, its addresses, TC filters
+/// (the LISP programs) on the ports, devices of its own (`rmr…` names other than the test's).
+fn leftovers(r: &Netns, p: &str) -> Vec<String> {
     let mut left = Vec::new();
+    for dev in [format!("{p}r1"), format!("{p}r2")] {
+        let tc = support::run(
+            "tc",
+            &["-n", r.name(), "filter", "show", "dev", &dev, "ingress"],
+        )
+        .unwrap_or_default();
+        if !tc.trim().is_empty() {
+            left.push(format!("tc filter on {dev}: {tc}"));
+        }
+    }
+    let links = r.ip(&["-br", "link", "show"]).expect("links");
+    for l in links.lines() {
+        let name = l.split_whitespace().next().unwrap_or("");
+        if name.starts_with("rmr") && !name.starts_with(p) {
+            left.push(format!("device {name}"));
+        }
+    }
     let routes = r.ip(&["route", "show", "proto", "194"]).expect("routes");
     let routes6 = r
         .ip(&["-6", "route", "show", "proto", "194"])
@@ -169,7 +187,7 @@ fn routed_ports_forward_in_the_kernel_and_show_through_the_hal() {
     assert!(addrs.contains("10.1.0.1/24"), "{addrs}");
     d.signal("TERM");
     d.wait_exit();
-    let left = leftovers(&lab.r);
+    let left = leftovers(&lab.r, &lab.p);
     assert!(left.is_empty(), "left behind after SIGTERM: {left:?}");
     let addrs = lab.r.ip(&["addr", "show"]).expect("addr");
     assert!(
@@ -182,10 +200,12 @@ fn routed_ports_forward_in_the_kernel_and_show_through_the_hal() {
 fn a_killed_daemon_leaves_nothing_after_restart_and_stop() {
     let lab = lab();
     let mut d = Daemon::start_in_netns(&router_config(&lab.p), lab.r.name());
-    support::wait_until(Duration::from_secs(10), || !leftovers(&lab.r).is_empty());
+    support::wait_until(Duration::from_secs(10), || {
+        !leftovers(&lab.r, &lab.p).is_empty()
+    });
     d.signal("KILL");
     d.wait_exit();
-    let left = leftovers(&lab.r);
+    let left = leftovers(&lab.r, &lab.p);
     assert!(
         !left.is_empty(),
         "SIGKILL left nothing: the crash case is not exercised"
@@ -197,7 +217,7 @@ fn a_killed_daemon_leaves_nothing_after_restart_and_stop() {
     );
     d.signal("TERM");
     d.wait_exit();
-    let left = leftovers(&lab.r);
+    let left = leftovers(&lab.r, &lab.p);
     assert!(
         left.is_empty(),
         "left behind after SIGKILL + restart + SIGTERM: {left:?}"
@@ -248,7 +268,7 @@ fn a_vlan_config_names_the_missing_kernel_feature_and_line() {
             && l.contains("VLAN-filtering bridge")),
         "no error at {line} naming the missing feature: {err}"
     );
-    let left = leftovers(&lab.r);
+    let left = leftovers(&lab.r, &lab.p);
     assert!(left.is_empty(), "programmed before refusing: {left:?}");
     let links = lab.r.ip(&["link", "show"]).expect("links");
     assert!(!links.contains("rmrprob"), "probe devices left: {links}");
