@@ -17,6 +17,7 @@
 //! - On open, whatever carries roamer's marks (a previous run that crashed) is removed first;
 //!   on drop, everything roamer created is removed and what it changed is restored.
 
+pub mod bridge;
 pub mod io;
 pub mod lisp_offload;
 pub mod nl;
@@ -31,8 +32,8 @@ use std::sync::atomic::Ordering;
 
 use roamer_hal::{
     Backend, Capabilities, Counter, DataPlane, Features, HalError, HalEvent, InjectTarget,
-    L3Interface, Learned, LearnedNeighbor, LinkState, Mac, NextHop, Notifier, OpAction, PacketIo,
-    PortId, PortLink, Punt, TableEntry, TableKey, TableKind, TableOp, Trace, VlanId,
+    L3Interface, Learned, LearnedMac, LearnedNeighbor, LinkState, Mac, NextHop, Notifier, OpAction,
+    PacketIo, PortId, PortLink, Punt, TableEntry, TableKey, TableKind, TableOp, Trace, VlanId,
 };
 use tracing::{info, warn};
 
@@ -92,6 +93,10 @@ pub struct KernelBackend {
     restore: Restore,
     /// `Shared::address_changes` when the offload last got our addresses.
     offload_addresses_seen: u64,
+    /// The VLAN-filtering bridge, once a VLAN needed it.
+    bridge: Option<u32>,
+    /// SVI devices by VLAN.
+    svis: BTreeMap<u16, u32>,
 }
 
 impl std::fmt::Debug for KernelBackend {
@@ -232,6 +237,8 @@ impl KernelBackend {
             rows: BTreeMap::new(),
             restore,
             offload_addresses_seen: 0,
+            bridge: None,
+            svis: BTreeMap::new(),
         };
         b.refresh_addresses();
         Ok(b)
@@ -247,23 +254,80 @@ impl KernelBackend {
             })
     }
 
-    /// The device of a layer-3 interface: a routed port. SVIs need VLAN devices.
-    fn l3(&self, iface: L3Interface) -> Result<&Port, HalError> {
+    fn no_vlans(operation: &'static str) -> HalError {
+        HalError::NotSupported {
+            operation,
+            backend: BACKEND.into(),
+            reason: NO_VLAN_FILTERING,
+        }
+    }
+
+    /// The bridge's ifindex, creating it on first use; VLANs need the kernel features.
+    fn bridge(&mut self) -> Result<u32, HalError> {
+        if vlan_support().is_err() {
+            return Err(Self::no_vlans("VLANs and the MAC address table"));
+        }
+        if let Some(b) = self.bridge {
+            return Ok(b);
+        }
+        let b = self.nl.call("create bridge", |h| async move {
+            bridge::ensure_bridge(h)
+                .await
+                .map_err(|e| kernel_error(format!("create bridge {}", bridge::BRIDGE), e))
+        })?;
+        self.bridge = Some(b);
+        Ok(b)
+    }
+
+    /// The device of a layer-3 interface: a routed port, or an SVI (created when missing).
+    fn l3(&mut self, iface: L3Interface) -> Result<Port, HalError> {
         match iface {
-            L3Interface::Port(p) => self.port(p),
-            L3Interface::Vlan(_) => Err(HalError::NotSupported {
-                operation: "SVI (interface Vlan)",
-                backend: BACKEND.into(),
-                reason: NO_VLAN_FILTERING,
-            }),
+            L3Interface::Port(p) => self.port(p).cloned(),
+            L3Interface::Vlan(v) => {
+                if vlan_support().is_err() {
+                    return Err(Self::no_vlans("SVI (interface Vlan)"));
+                }
+                let br = self.bridge()?;
+                let vid = v.get();
+                let ifindex = match self.svis.get(&vid) {
+                    Some(i) => *i,
+                    None => {
+                        let i = self.nl.call("create SVI", move |h| async move {
+                            bridge::ensure_svi(h, br, vid).await.map_err(|e| {
+                                kernel_error(format!("create {}", bridge::svi_name(vid)), e)
+                            })
+                        })?;
+                        self.svis.insert(vid, i);
+                        i
+                    }
+                };
+                Ok(Port {
+                    id: PortId(0),
+                    device: bridge::svi_name(vid),
+                    ifindex,
+                })
+            }
+        }
+    }
+
+    /// The device of a layer-3 interface if it exists (an SVI never created has nothing to
+    /// remove).
+    fn l3_existing(&mut self, iface: L3Interface) -> Result<Option<Port>, HalError> {
+        match iface {
+            L3Interface::Vlan(v) if !self.svis.contains_key(&v.get()) => Ok(None),
+            _ => self.l3(iface).map(Some),
         }
     }
 
     fn iface_of(&self, ifindex: u32) -> Option<L3Interface> {
-        self.ports
+        if let Some(p) = self.ports.iter().find(|p| p.ifindex == ifindex) {
+            return Some(L3Interface::Port(p.id));
+        }
+        self.svis
             .iter()
-            .find(|p| p.ifindex == ifindex)
-            .map(|p| L3Interface::Port(p.id))
+            .find(|(_, i)| **i == ifindex)
+            .and_then(|(v, _)| VlanId::new(*v).ok())
+            .map(L3Interface::Vlan)
     }
 
     /// Our addresses for the control tap and the LISP offload.
@@ -300,12 +364,9 @@ impl KernelBackend {
         if matches!(
             kind,
             TableKind::Vlan | TableKind::VlanMember | TableKind::Fdb
-        ) {
-            return Err(HalError::NotSupported {
-                operation: "VLANs and the MAC address table",
-                backend: BACKEND.into(),
-                reason: NO_VLAN_FILTERING,
-            });
+        ) && vlan_support().is_err()
+        {
+            return Err(Self::no_vlans("VLANs and the MAC address table"));
         }
         let old = self.rows.get(&kind).and_then(|t| t.get(&key)).cloned();
         match (op.action, &old) {
@@ -419,7 +480,7 @@ impl KernelBackend {
                         reason: "the kernel backend has no HSRP virtual MAC device (macvlan) yet",
                     });
                 }
-                let port = self.l3(*iface)?.clone();
+                let port = self.l3(*iface)?;
                 let links = nl::list_links(&self.nl)?;
                 let current = links
                     .iter()
@@ -435,7 +496,7 @@ impl KernelBackend {
                 })
             }
             TableEntry::ProxyArp { iface } => {
-                let port = self.l3(*iface)?.clone();
+                let port = self.l3(*iface)?;
                 self.restore
                     .set_sysctl(
                         &format!("/proc/sys/net/ipv4/conf/{}/proxy_arp", port.device),
@@ -448,6 +509,47 @@ impl KernelBackend {
                     f.insert(*port);
                 }
                 Ok(())
+            }
+            TableEntry::Vlan { vlan } => {
+                let br = self.bridge()?;
+                let vid = vlan.get();
+                self.nl.call("add VLAN", move |h| async move {
+                    bridge::vlan_add(h, br, vid, false, true)
+                        .await
+                        .map_err(|e| kernel_error(format!("add vlan {vid} to the bridge"), e))
+                })
+            }
+            TableEntry::VlanMember { vlan, port, tagged } => {
+                let br = self.bridge()?;
+                let ifindex = self.port(*port)?.ifindex;
+                let (vid, access) = (vlan.get(), !*tagged);
+                self.nl.call("add VLAN member", move |h| async move {
+                    bridge::enslave(h.clone(), ifindex, Some(br))
+                        .await
+                        .map_err(|e| {
+                            kernel_error(format!("add ifindex {ifindex} to the bridge"), e)
+                        })?;
+                    bridge::vlan_add(h, ifindex, vid, access, false)
+                        .await
+                        .map_err(|e| {
+                            kernel_error(format!("add vlan {vid} to ifindex {ifindex}"), e)
+                        })
+                })
+            }
+            TableEntry::Fdb {
+                vlan, mac, port, ..
+            } => {
+                self.bridge()?;
+                if let Some(o) = old {
+                    self.unprogram(o)?;
+                }
+                let ifindex = self.port(*port)?.ifindex;
+                let (vid, mac) = (vlan.get(), mac.0);
+                self.nl.call("add FDB entry", move |h| async move {
+                    bridge::fdb_add(h, ifindex, vid, mac)
+                        .await
+                        .map_err(|e| kernel_error(format!("add FDB entry vlan {vid}"), e))
+                })
             }
             other => Err(unsupported(&TableOp::add(other.clone()))),
         }
@@ -481,7 +583,10 @@ impl KernelBackend {
                 prefix_len,
                 ..
             } => {
-                let ifindex = self.l3(*iface)?.ifindex;
+                let Some(port) = self.l3_existing(*iface)? else {
+                    return Ok(());
+                };
+                let ifindex = port.ifindex;
                 let (addr, len) = (*addr, *prefix_len);
                 self.nl.call("remove address", move |h| async move {
                     nl::address_del(h, ifindex, addr, len)
@@ -490,7 +595,10 @@ impl KernelBackend {
                 })
             }
             TableEntry::Neighbor { iface, ip, .. } => {
-                let ifindex = self.l3(*iface)?.ifindex;
+                let Some(port) = self.l3_existing(*iface)? else {
+                    return Ok(());
+                };
+                let ifindex = port.ifindex;
                 let ip = *ip;
                 self.nl.call("remove neighbour", move |h| async move {
                     nl::neighbour_del(h, ifindex, ip)
@@ -499,7 +607,9 @@ impl KernelBackend {
                 })
             }
             TableEntry::RouterMac { iface, .. } => {
-                let port = self.l3(*iface)?.clone();
+                let Some(port) = self.l3_existing(*iface)? else {
+                    return Ok(());
+                };
                 let Some(old) = self.restore.take_mac(&port.device) else {
                     return Ok(());
                 };
@@ -514,7 +624,9 @@ impl KernelBackend {
                 })
             }
             TableEntry::ProxyArp { iface } => {
-                let port = self.l3(*iface)?.clone();
+                let Some(port) = self.l3_existing(*iface)? else {
+                    return Ok(());
+                };
                 self.restore
                     .restore_sysctl(&format!(
                         "/proc/sys/net/ipv4/conf/{}/proxy_arp",
@@ -527,6 +639,58 @@ impl KernelBackend {
                     f.remove(port);
                 }
                 Ok(())
+            }
+            TableEntry::Vlan { vlan } => {
+                let vid = vlan.get();
+                let Some(br) = self.bridge else {
+                    return Ok(());
+                };
+                let svi = self.svis.remove(&vid);
+                self.nl.call("remove VLAN", move |h| async move {
+                    if let Some(i) = svi {
+                        h.link().del(i).execute().await.map_err(|e| {
+                            kernel_error(format!("remove {}", bridge::svi_name(vid)), e)
+                        })?;
+                    }
+                    bridge::vlan_del(h, br, vid, true)
+                        .await
+                        .map_err(|e| kernel_error(format!("remove vlan {vid} from the bridge"), e))
+                })
+            }
+            TableEntry::VlanMember { vlan, port, .. } => {
+                let ifindex = self.port(*port)?.ifindex;
+                let vid = vlan.get();
+                let (port, vlan) = (*port, *vlan);
+                let still_member = self.rows.get(&TableKind::VlanMember).is_some_and(|t| {
+                    t.values().any(|e| {
+                        matches!(e, TableEntry::VlanMember { vlan: v, port: p, .. }
+                            if *p == port && *v != vlan)
+                    })
+                });
+                self.nl.call("remove VLAN member", move |h| async move {
+                    bridge::vlan_del(h.clone(), ifindex, vid, false)
+                        .await
+                        .map_err(|e| {
+                            kernel_error(format!("remove vlan {vid} from ifindex {ifindex}"), e)
+                        })?;
+                    if !still_member {
+                        bridge::enslave(h, ifindex, None).await.map_err(|e| {
+                            kernel_error(format!("release ifindex {ifindex} from the bridge"), e)
+                        })?;
+                    }
+                    Ok(())
+                })
+            }
+            TableEntry::Fdb {
+                vlan, mac, port, ..
+            } => {
+                let ifindex = self.port(*port)?.ifindex;
+                let (vid, mac) = (vlan.get(), mac.0);
+                self.nl.call("remove FDB entry", move |h| async move {
+                    bridge::fdb_del(h, ifindex, vid, mac)
+                        .await
+                        .map_err(|e| kernel_error(format!("remove FDB entry vlan {vid}"), e))
+                })
             }
             _ => Ok(()),
         }
@@ -552,6 +716,16 @@ impl KernelBackend {
         }
         out
     }
+}
+
+/// `frame` with an 802.1Q tag of `vid` after its MAC addresses.
+fn with_tag(frame: &[u8], vid: u16) -> Vec<u8> {
+    let mut out = Vec::with_capacity(frame.len() + 4);
+    out.extend_from_slice(&frame[..frame.len().min(12)]);
+    out.extend_from_slice(&[0x81, 0x00]);
+    out.extend_from_slice(&(vid & 0x0fff).to_be_bytes());
+    out.extend_from_slice(frame.get(12..).unwrap_or_default());
+    out
 }
 
 fn unsupported(op: &TableOp) -> HalError {
@@ -587,6 +761,18 @@ fn remove_leftovers(nl: &Netlink) -> Result<(), PlatformError> {
                 .await
                 .map_err(|e| kernel_error("remove leftover address".into(), e))?;
             removed.push("address".into());
+        }
+        // The bridge (its SVIs go with it): roamer's by name.
+        if nl::links(h.clone())
+            .await
+            .map_err(|e| kernel_error("list interfaces".into(), e))?
+            .iter()
+            .any(|l| l.name == bridge::BRIDGE)
+        {
+            bridge::delete_bridge(h.clone())
+                .await
+                .map_err(|e| kernel_error(format!("remove leftover {}", bridge::BRIDGE), e))?;
+            removed.push(bridge::BRIDGE.to_string());
         }
         let neigh = nl::neighbours(h.clone())
             .await
@@ -628,6 +814,15 @@ impl Drop for KernelBackend {
             }
         }
         self.rows.clear();
+        if self.bridge.take().is_some()
+            && let Err(e) = self.nl.call("remove bridge", |h| async move {
+                bridge::delete_bridge(h)
+                    .await
+                    .map_err(|e| kernel_error(format!("remove {}", bridge::BRIDGE), e))
+            })
+        {
+            warn!(error = %e, "kernel backend: removing the bridge on stop");
+        }
         let restored = self.restore.restore_all();
         info!(
             ?restored,
@@ -655,6 +850,9 @@ impl Backend for KernelBackend {
         .collect();
         if self.offload.is_some() {
             supported.extend(LISP_KINDS);
+        }
+        if vlan_support().is_ok() {
+            supported.extend([TableKind::Vlan, TableKind::VlanMember, TableKind::Fdb]);
         }
         Capabilities {
             features: Features {
@@ -718,17 +916,41 @@ impl PacketIo for KernelBackend {
                 .io
                 .send_routed(frame)
                 .map_err(|e| io_err("send routed packet", e)),
-            InjectTarget::Port(p) | InjectTarget::PortInVlan(p, _) => {
+            InjectTarget::Port(p) => {
                 let ifindex = self.port(p)?.ifindex as i32;
                 self.io
                     .send_port(ifindex, frame)
                     .map_err(|e| io_err("send frame", e))
             }
-            InjectTarget::Vlan(_) => Err(HalError::NotSupported {
-                operation: "sending into a VLAN",
-                backend: BACKEND.into(),
-                reason: NO_VLAN_FILTERING,
-            }),
+            InjectTarget::PortInVlan(p, v) => {
+                let ifindex = self.port(p)?.ifindex as i32;
+                let tagged = self.rows.get(&TableKind::VlanMember).is_some_and(|t| {
+                    t.values().any(|e| {
+                        matches!(e, TableEntry::VlanMember { vlan, port, tagged: true }
+                            if *vlan == v && *port == p)
+                    })
+                });
+                let sent = if tagged {
+                    self.io.send_port(ifindex, &with_tag(frame, v.get()))
+                } else {
+                    self.io.send_port(ifindex, frame)
+                };
+                sent.map_err(|e| io_err("send frame", e))
+            }
+            // Into the bridge through the VLAN's SVI device: the bridge floods it in the VLAN
+            // (tagged on trunks, untagged on access ports).
+            InjectTarget::Vlan(v) => match self.svis.get(&v.get()) {
+                Some(i) => self
+                    .io
+                    .send_port(*i as i32, frame)
+                    .map_err(|e| io_err("send frame into a VLAN", e)),
+                None if vlan_support().is_err() => Err(Self::no_vlans("sending into a VLAN")),
+                None => Err(HalError::NotSupported {
+                    operation: "sending into a VLAN",
+                    backend: BACKEND.into(),
+                    reason: "the kernel backend sends into a VLAN through its SVI, and this VLAN has none",
+                }),
+            },
         }
     }
 
@@ -759,6 +981,27 @@ impl DataPlane for KernelBackend {
                 })
             })
             .collect();
+        let macs = match self.bridge {
+            None => Vec::new(),
+            Some(br) => self
+                .nl
+                .call("list FDB", move |h| async move {
+                    bridge::fdb(h, br)
+                        .await
+                        .map_err(|e| kernel_error("list the bridge FDB".into(), e))
+                })?
+                .into_iter()
+                .filter_map(|f| {
+                    Some(LearnedMac {
+                        vlan: VlanId::new(f.vid).ok()?,
+                        mac: Mac(f.mac),
+                        port: self.ports.iter().find(|p| p.ifindex == f.port)?.id,
+                        is_static: f.is_static,
+                        age_ms: f.age_ms,
+                    })
+                })
+                .collect(),
+        };
         let all = nl::list_links(&self.nl)?;
         let links = self
             .ports
@@ -783,7 +1026,7 @@ impl DataPlane for KernelBackend {
             counters.extend(o.counters());
         }
         Ok(Learned {
-            macs: Vec::new(),
+            macs,
             neighbors,
             counters,
             links,
