@@ -216,6 +216,7 @@ impl State {
             &candidate.platform,
             FeatureRequest {
                 lisp: candidate.features.lisp,
+                interface_vlan: candidate.features.interface_vlan,
             },
             &self.catalogue,
         ) {

@@ -156,6 +156,7 @@ pub fn check_parsed(
 
     let features = FeatureRequest {
         lisp: config.features.lisp,
+        interface_vlan: config.features.interface_vlan,
     };
     let plan = match plan(&config.platform, features, catalogue) {
         Ok(plan) => Some(plan),
@@ -188,6 +189,7 @@ fn platform_line(config: &Config, sources: &SourceMap, subject: Subject) -> usiz
         Subject::Licenses if config.platform.licenses.is_empty() => ConfigPath::feature("lisp"),
         Subject::Licenses => ConfigPath::platform("licenses"),
         Subject::FeatureLisp => ConfigPath::feature("lisp"),
+        Subject::FeatureInterfaceVlan => ConfigPath::feature("interface-vlan"),
         Subject::Linecard { index, epld } => match config.platform.linecards.get(index) {
             Some(card) if epld => ConfigPath::linecard(card.slot.0).key("epld"),
             Some(card) => ConfigPath::linecard(card.slot.0).key("model"),

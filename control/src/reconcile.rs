@@ -27,7 +27,8 @@ pub fn port_id(slot: u8, port: u16) -> PortId {
 }
 
 /// The ports a configuration uses: every Ethernet interface configured or mapped, with its
-/// device (`[platform.port]`, else the convention `Ethernet1/N` = `ethN`).
+/// device (`[platform.port]`, else the convention `Ethernet1/N` = `ethN`, `swpN` on the
+/// `whitebox` profile).
 pub fn port_bindings(cfg: &Config) -> Vec<PortBinding> {
     let mut names: BTreeSet<InterfaceName> = cfg
         .interfaces
@@ -52,7 +53,11 @@ pub fn port_bindings(cfg: &Config) -> Vec<PortBinding> {
                 .ports
                 .get(&name.to_string())
                 .cloned()
-                .unwrap_or_else(|| format!("eth{port}"));
+                .unwrap_or_else(|| match cfg.platform.profile {
+                    // Cumulus/SONiC-style front-panel names.
+                    roamer_hal::ProfileKind::Whitebox => format!("swp{port}"),
+                    _ => format!("eth{port}"),
+                });
             Some(PortBinding {
                 name,
                 id: port_id(slot, port),

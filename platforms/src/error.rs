@@ -60,6 +60,13 @@ pub enum PlatformError {
         source: std::io::Error,
     },
 
+    #[error("{needed_by} needs a kernel feature this kernel lacks: {missing}")]
+    KernelFeatureMissing {
+        needed_by: &'static str,
+        /// The missing feature and the kernel's answer.
+        missing: String,
+    },
+
     #[error("ROAMER_CHAOS '{spec}': {reason}")]
     ChaosSpec { spec: String, reason: String },
 

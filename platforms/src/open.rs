@@ -6,6 +6,7 @@ use tracing::warn;
 
 use crate::PlatformError;
 use crate::chaos::{CHAOS_ENV, Chaos, ChaosHandle, ChaosSpec};
+use crate::kernel::KernelBackend;
 use crate::sim::SimBackend;
 use crate::software::{PortIo, SoftwareBackend, open_port};
 
@@ -40,12 +41,7 @@ pub fn open(kind: BackendKind, ports: &[PortSpec]) -> Result<Opened, PlatformErr
     let dataplane: Box<dyn DataPlane> = match kind {
         BackendKind::Sim => Box::new(SimBackend::default()),
         BackendKind::Software => Box::new(software(ports)?),
-        BackendKind::Kernel => {
-            return Err(PlatformError::BackendUnavailable {
-                backend: kind,
-                reason: "this build of roamer offers the sim and software backends",
-            });
-        }
+        BackendKind::Kernel => Box::new(KernelBackend::open(ports)?),
     };
     match std::env::var(CHAOS_ENV) {
         Ok(text) if !text.trim().is_empty() => {

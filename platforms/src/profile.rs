@@ -4,8 +4,8 @@
 //! `whitebox` have no cards and take their capacities from the backend.
 
 use roamer_hal::{
-    AdmissionRequest, CapacityScope, CardProfile, CardState, Catalogue, LISP_LICENSE, LinecardSpec,
-    PlatformSpec, ProfileKind, SlotId,
+    AdmissionRequest, BackendKind, CapacityScope, CardProfile, CardState, Catalogue, LISP_LICENSE,
+    LinecardSpec, PlatformSpec, ProfileKind, SlotId,
 };
 use serde::Serialize;
 
@@ -27,6 +27,8 @@ pub enum Subject {
         epld: bool,
     },
     FeatureLisp,
+    /// `feature interface-vlan` (VLANs, SVIs), on a backend that cannot hold them.
+    FeatureInterfaceVlan,
 }
 
 #[derive(Debug)]
@@ -39,6 +41,9 @@ pub struct Problem {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FeatureRequest {
     pub lisp: bool,
+    /// `feature interface-vlan`: VLANs and SVIs (the kernel backend needs a VLAN-filtering
+    /// bridge and 802.1Q devices for them).
+    pub interface_vlan: bool,
 }
 
 /// A card in a slot after admission.
@@ -163,6 +168,18 @@ pub fn plan(
             }
         }
     }
+    if spec.backend == BackendKind::Kernel
+        && features.interface_vlan
+        && let Err(missing) = crate::kernel::vlan_support()
+    {
+        problems.push(Problem {
+            subject: Subject::FeatureInterfaceVlan,
+            error: PlatformError::KernelFeatureMissing {
+                needed_by: "feature interface-vlan",
+                missing,
+            },
+        });
+    }
     if problems.is_empty() {
         Ok(PlatformPlan {
             spec: spec.clone(),
@@ -265,8 +282,14 @@ mod tests {
         }
     }
 
-    const LISP: FeatureRequest = FeatureRequest { lisp: true };
-    const NO_LISP: FeatureRequest = FeatureRequest { lisp: false };
+    const LISP: FeatureRequest = FeatureRequest {
+        lisp: true,
+        interface_vlan: false,
+    };
+    const NO_LISP: FeatureRequest = FeatureRequest {
+        lisp: false,
+        interface_vlan: false,
+    };
 
     #[test]
     fn licensed_m1_with_new_epld_plans() {

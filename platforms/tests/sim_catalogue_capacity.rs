@@ -23,7 +23,15 @@ fn table_full_carries_the_catalogue_capacity_of_the_card() {
         }],
         ports: Default::default(),
     };
-    let plan = plan(&spec, FeatureRequest { lisp: true }, &catalogue).expect("plan");
+    let plan = plan(
+        &spec,
+        FeatureRequest {
+            lisp: true,
+            ..Default::default()
+        },
+        &catalogue,
+    )
+    .expect("plan");
     let capacity = catalogue
         .get("N7K-M132XP-12")
         .and_then(|m| m.capacity_of(TableKind::RouterMac))

@@ -1,3 +1,1054 @@
-//! The kernel backend: Linux (and switchdev ASICs) programmed over netlink, LISP in eBPF.
+//! The `kernel` backend: roamer's tables become Linux objects over netlink, and the kernel (or
+//! a switchdev ASIC under it) forwards. See docs/kernel-backend.md.
+//!
+//! - Routed ports are existing interfaces in roamer's namespace (`PortSpec::device`).
+//! - `InterfaceAddress` → `ip addr` with `IFA_PROTO` 194; `Route` → kernel routes with
+//!   protocol 194 (connected routes come from the kernel with the address, so a `Connected`
+//!   route is only recorded); `Gateway` → `via`, `Lisp` → `blackhole` (what the ITR program
+//!   reads as "look up the map-cache"), `Discard` → `unreachable` (never mistaken for LISP);
+//!   `Neighbor` → permanent neighbours with `NDA_PROTOCOL` 194; `RouterMac` on a routed port →
+//!   the port's MAC (the old one is restored); `ProxyArp` on a routed port → its `proxy_arp`
+//!   sysctl; `HelloFilter` → the control tap's HSRP filter. Forwarding sysctls are switched on
+//!   and restored on stop.
+//! - LISP tables go to [`lisp_offload::LispOffload`] (TC programs on every port: the ITR and
+//!   ETR programs are no-ops for traffic that is not theirs).
+//! - VLANs, SVIs and the FDB need a VLAN-filtering bridge and 802.1Q devices; a kernel without
+//!   them refuses those operations with [`HalError::NotSupported`] naming the missing feature.
+//! - On open, whatever carries roamer's marks (a previous run that crashed) is removed first;
+//!   on drop, everything roamer created is removed and what it changed is restored.
 
+pub mod bridge;
+pub mod io;
 pub mod lisp_offload;
+pub mod nl;
+pub mod state;
+mod sys;
+mod trace;
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use roamer_hal::{
+    Backend, Capabilities, Counter, DataPlane, Features, HalError, HalEvent, InjectTarget,
+    L3Interface, Learned, LearnedMac, LearnedNeighbor, LinkState, Mac, NextHop, Notifier, OpAction,
+    PacketIo, PortId, PortLink, Punt, TableEntry, TableKey, TableKind, TableOp, Trace, VlanId,
+};
+use tracing::{info, warn};
+
+use crate::PlatformError;
+use crate::open::PortSpec;
+use io::{ControlIo, IoPort, Shared};
+use lisp_offload::LispOffload;
+use nl::{Netlink, RouteKind, kernel_error};
+use state::Restore;
+
+pub const BACKEND: &str = "kernel";
+
+const IPV4_FORWARDING: &str = "/proc/sys/net/ipv4/ip_forward";
+const IPV6_FORWARDING: &str = "/proc/sys/net/ipv6/conf/all/forwarding";
+/// Neither tested nor offered by this host's kernel: the feature names in errors.
+const NO_VLAN_FILTERING: &str =
+    "a VLAN-filtering bridge (CONFIG_BRIDGE_VLAN_FILTERING) and 802.1Q devices (CONFIG_VLAN_8021Q)";
+
+const LISP_KINDS: [TableKind; 4] = [
+    TableKind::LispDatabase,
+    TableKind::LispMapCache,
+    TableKind::DynamicEidRange,
+    TableKind::AwayEntry,
+];
+
+/// Whether this kernel can hold VLANs (probed once per process, in the namespace of the first
+/// caller): `Err` names the missing feature.
+pub fn vlan_support() -> Result<(), String> {
+    static PROBE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    PROBE
+        .get_or_init(|| {
+            let nl = Netlink::start().map_err(|e| format!("netlink: {e}"))?;
+            nl.call("probe VLAN support", |h| async move {
+                Ok(nl::probe_vlans(h).await)
+            })
+            .map_err(|e| e.to_string())?
+        })
+        .clone()
+}
+
+#[derive(Debug, Clone)]
+struct Port {
+    id: PortId,
+    device: String,
+    ifindex: u32,
+}
+
+/// The kernel backend.
+pub struct KernelBackend {
+    ports: Vec<Port>,
+    nl: Arc<Netlink>,
+    io: ControlIo,
+    shared: Arc<Shared>,
+    offload: Option<LispOffload>,
+    /// Every row roamer programmed, by table and key (the kernel holds the objects).
+    rows: BTreeMap<TableKind, BTreeMap<TableKey, TableEntry>>,
+    restore: Restore,
+    /// `Shared::address_changes` when the offload last got our addresses.
+    offload_addresses_seen: u64,
+    /// The VLAN-filtering bridge, once a VLAN needed it.
+    bridge: Option<u32>,
+    /// SVI devices by VLAN.
+    svis: BTreeMap<u16, u32>,
+}
+
+impl std::fmt::Debug for KernelBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KernelBackend")
+            .field("ports", &self.ports)
+            .field("offload", &self.offload.is_some())
+            .finish()
+    }
+}
+
+fn link_state(l: Option<&nl::LinkInfo>) -> LinkState {
+    match l {
+        None => LinkState::Gone,
+        Some(l) if !l.up => LinkState::AdminDown,
+        Some(l) if !l.carrier => LinkState::NoCarrier,
+        Some(_) => LinkState::Up,
+    }
+}
+
+fn mac_text(m: [u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn backend_err(detail: String) -> HalError {
+    HalError::Backend {
+        backend: BACKEND.into(),
+        detail,
+    }
+}
+
+fn io_err(operation: &'static str, source: std::io::Error) -> HalError {
+    HalError::Io {
+        backend: BACKEND.into(),
+        operation,
+        source,
+    }
+}
+
+impl KernelBackend {
+    /// Opens the backend over existing interfaces: removes leftovers of a crashed run, switches
+    /// forwarding on, opens the control sockets and loads the LISP offload (a backend without
+    /// it still routes; its LISP tables are then unsupported, and the reason is logged).
+    pub fn open(specs: &[PortSpec]) -> Result<KernelBackend, PlatformError> {
+        let nl = Arc::new(Netlink::start().map_err(|source| PlatformError::PortIo {
+            port: "netlink".into(),
+            op: "connect",
+            source,
+        })?);
+        let links = nl::list_links(&nl)?;
+        let mut ports = Vec::new();
+        for s in specs {
+            if s.device.starts_with("tap:") {
+                return Err(PlatformError::BackendUnavailable {
+                    backend: roamer_hal::BackendKind::Kernel,
+                    reason: "the kernel backend takes existing interfaces, not tap: devices",
+                });
+            }
+            let ifindex = links
+                .iter()
+                .find(|l| l.name == s.device)
+                .map(|l| l.index)
+                .ok_or_else(|| PlatformError::NoSuchInterface {
+                    port: format!("{} ({})", s.name, s.device),
+                    source: std::io::ErrorKind::NotFound.into(),
+                })?;
+            ports.push(Port {
+                id: s.id,
+                device: s.device.clone(),
+                ifindex,
+            });
+        }
+        let (mut restore, restored) = Restore::recover(nl.clone())?;
+        if !restored.is_empty() {
+            info!(
+                ?restored,
+                "kernel backend: restored what a previous run changed"
+            );
+        }
+        remove_leftovers(&nl)?;
+        for path in [IPV4_FORWARDING, IPV6_FORWARDING] {
+            restore
+                .set_sysctl(path, "1")
+                .map_err(|source| PlatformError::PortIo {
+                    port: path.into(),
+                    op: "enable forwarding",
+                    source,
+                })?;
+        }
+        let shared = Arc::new(Shared::default());
+        let io_ports = ports
+            .iter()
+            .map(|p| IoPort {
+                id: p.id,
+                device: p.device.clone(),
+                ifindex: p.ifindex as i32,
+            })
+            .collect();
+
+        let offload = match LispOffload::load() {
+            Ok(mut o) => {
+                for p in &ports {
+                    if let Err(e) = o
+                        .attach_eid_facing(p.ifindex, L3Interface::Port(p.id))
+                        .and_then(|_| o.attach_underlay(p.ifindex))
+                    {
+                        let _ = o.detach_all();
+                        return Err(e);
+                    }
+                }
+                Some(o)
+            }
+            Err(e) => {
+                warn!(error = %e, "kernel backend: no LISP offload; LISP tables unsupported");
+                None
+            }
+        };
+        let io = ControlIo::start(
+            io_ports,
+            shared.clone(),
+            nl.clone(),
+            offload.as_ref().map_or(-1, |o| o.event_fd()),
+        )
+        .map_err(|source| PlatformError::PortIo {
+            port: "control sockets".into(),
+            op: "open",
+            source,
+        })?;
+        let mut b = KernelBackend {
+            ports,
+            nl,
+            io,
+            shared,
+            offload,
+            rows: BTreeMap::new(),
+            restore,
+            offload_addresses_seen: 0,
+            bridge: None,
+            svis: BTreeMap::new(),
+        };
+        b.refresh_addresses();
+        Ok(b)
+    }
+
+    fn port(&self, id: PortId) -> Result<&Port, HalError> {
+        self.ports
+            .iter()
+            .find(|p| p.id == id)
+            .ok_or(HalError::NoSuchPort {
+                port: id.0,
+                backend: BACKEND.into(),
+            })
+    }
+
+    fn no_vlans(operation: &'static str) -> HalError {
+        HalError::NotSupported {
+            operation,
+            backend: BACKEND.into(),
+            reason: NO_VLAN_FILTERING,
+        }
+    }
+
+    /// The bridge's ifindex, creating it on first use; VLANs need the kernel features.
+    fn bridge(&mut self) -> Result<u32, HalError> {
+        if vlan_support().is_err() {
+            return Err(Self::no_vlans("VLANs and the MAC address table"));
+        }
+        if let Some(b) = self.bridge {
+            return Ok(b);
+        }
+        let b = self.nl.call("create bridge", |h| async move {
+            bridge::ensure_bridge(h)
+                .await
+                .map_err(|e| kernel_error(format!("create bridge {}", bridge::BRIDGE), e))
+        })?;
+        self.bridge = Some(b);
+        Ok(b)
+    }
+
+    /// The device of a layer-3 interface: a routed port, or an SVI (created when missing).
+    fn l3(&mut self, iface: L3Interface) -> Result<Port, HalError> {
+        match iface {
+            L3Interface::Port(p) => self.port(p).cloned(),
+            L3Interface::Vlan(v) => {
+                if vlan_support().is_err() {
+                    return Err(Self::no_vlans("SVI (interface Vlan)"));
+                }
+                let br = self.bridge()?;
+                let vid = v.get();
+                let ifindex = match self.svis.get(&vid) {
+                    Some(i) => *i,
+                    None => {
+                        let i = self.nl.call("create SVI", move |h| async move {
+                            bridge::ensure_svi(h, br, vid).await.map_err(|e| {
+                                kernel_error(format!("create {}", bridge::svi_name(vid)), e)
+                            })
+                        })?;
+                        self.svis.insert(vid, i);
+                        i
+                    }
+                };
+                Ok(Port {
+                    id: PortId(0),
+                    device: bridge::svi_name(vid),
+                    ifindex,
+                })
+            }
+        }
+    }
+
+    /// The device of a layer-3 interface if it exists (an SVI never created has nothing to
+    /// remove).
+    fn l3_existing(&mut self, iface: L3Interface) -> Result<Option<Port>, HalError> {
+        match iface {
+            L3Interface::Vlan(v) if !self.svis.contains_key(&v.get()) => Ok(None),
+            _ => self.l3(iface).map(Some),
+        }
+    }
+
+    fn iface_of(&self, ifindex: u32) -> Option<L3Interface> {
+        if let Some(p) = self.ports.iter().find(|p| p.ifindex == ifindex) {
+            return Some(L3Interface::Port(p.id));
+        }
+        self.svis
+            .iter()
+            .find(|(_, i)| **i == ifindex)
+            .and_then(|(v, _)| VlanId::new(*v).ok())
+            .map(L3Interface::Vlan)
+    }
+
+    /// Our addresses for the control tap and the LISP offload.
+    fn refresh_addresses(&mut self) {
+        match self.nl.call("list addresses", |h| async move {
+            nl::all_addresses(h)
+                .await
+                .map_err(|e| kernel_error("list addresses".into(), e))
+        }) {
+            Ok(all) => {
+                let set: HashSet<IpAddr> = all.iter().map(|(_, a)| *a).collect();
+                if let Ok(mut l) = self.shared.local.write() {
+                    *l = set;
+                }
+                if let Some(o) = self.offload.as_mut()
+                    && let Err(e) = o.set_addresses(&all)
+                {
+                    warn!(error = %e, "kernel backend: LISP offload addresses");
+                }
+            }
+            Err(e) => warn!(error = %e, "kernel backend: listing addresses"),
+        }
+    }
+
+    fn apply_one(&mut self, op: &TableOp) -> Result<(), HalError> {
+        let kind = op.kind();
+        let key = op.entry.key();
+        if LISP_KINDS.contains(&kind) {
+            let Some(o) = self.offload.as_mut() else {
+                return Err(unsupported(op));
+            };
+            return o.apply(op);
+        }
+        if matches!(
+            kind,
+            TableKind::Vlan | TableKind::VlanMember | TableKind::Fdb
+        ) && vlan_support().is_err()
+        {
+            return Err(Self::no_vlans("VLANs and the MAC address table"));
+        }
+        let old = self.rows.get(&kind).and_then(|t| t.get(&key)).cloned();
+        match (op.action, &old) {
+            (OpAction::Add, Some(_)) => return Err(HalError::Exists { table: kind, key }),
+            (OpAction::Update | OpAction::Remove, None) => {
+                return Err(HalError::NotFound { table: kind, key });
+            }
+            _ => {}
+        }
+        match op.action {
+            OpAction::Add => self.program(&op.entry, None)?,
+            OpAction::Update => self.program(&op.entry, old.as_ref())?,
+            OpAction::Remove => {
+                if let Some(old) = &old {
+                    self.unprogram(old)?;
+                }
+            }
+        }
+        let table = self.rows.entry(kind).or_default();
+        match op.action {
+            OpAction::Add | OpAction::Update => {
+                table.insert(key, op.entry.clone());
+            }
+            OpAction::Remove => {
+                table.remove(&key);
+            }
+        }
+        if kind == TableKind::InterfaceAddress {
+            self.refresh_addresses();
+        }
+        Ok(())
+    }
+
+    /// Creates the kernel object of `entry` (replacing `old`'s when updating).
+    fn program(&mut self, entry: &TableEntry, old: Option<&TableEntry>) -> Result<(), HalError> {
+        match entry {
+            TableEntry::Route { prefix, next_hop } => {
+                let kind = match next_hop {
+                    // The kernel adds it with the address.
+                    NextHop::Connected(_) => {
+                        if let Some(o) = old {
+                            self.unprogram(o)?;
+                        }
+                        return Ok(());
+                    }
+                    NextHop::Gateway { via, iface } => RouteKind::Unicast {
+                        via: Some(*via),
+                        oif: match iface {
+                            Some(i) => Some(self.l3(*i)?.ifindex),
+                            None => None,
+                        },
+                    },
+                    NextHop::Lisp => RouteKind::Lisp,
+                    NextHop::Discard => RouteKind::Discard,
+                };
+                let msg = nl::route_message(prefix.addr(), prefix.len(), kind)?;
+                // Replacing only what roamer installed: an old Connected row has no route.
+                let replace = matches!(
+                    old,
+                    Some(TableEntry::Route { next_hop, .. }) if !matches!(next_hop, NextHop::Connected(_))
+                );
+                let what = format!("route {prefix}");
+                self.nl.call("add route", move |h| async move {
+                    nl::route_add(h, msg, replace)
+                        .await
+                        .map_err(|e| kernel_error(format!("add {what}"), e))
+                })
+            }
+            TableEntry::InterfaceAddress {
+                iface,
+                addr,
+                prefix_len,
+                virtual_mac,
+            } => {
+                if virtual_mac.is_some() {
+                    return Err(HalError::NotSupported {
+                        operation: "HSRP virtual address",
+                        backend: BACKEND.into(),
+                        reason: "the kernel backend has no HSRP virtual MAC device (macvlan) yet",
+                    });
+                }
+                let ifindex = self.l3(*iface)?.ifindex;
+                if let Some(o) = old {
+                    self.unprogram(o)?;
+                }
+                let (addr, len) = (*addr, *prefix_len);
+                self.nl.call("add address", move |h| async move {
+                    nl::address_add(h, ifindex, addr, len)
+                        .await
+                        .map_err(|e| kernel_error(format!("add address {addr}/{len}"), e))
+                })
+            }
+            TableEntry::Neighbor { iface, ip, mac } => {
+                let ifindex = self.l3(*iface)?.ifindex;
+                let (ip, mac, replace) = (*ip, mac.0, old.is_some());
+                self.nl.call("add neighbour", move |h| async move {
+                    nl::neighbour_add(h, ifindex, ip, mac, replace)
+                        .await
+                        .map_err(|e| kernel_error(format!("add neighbour {ip}"), e))
+                })
+            }
+            TableEntry::RouterMac {
+                iface,
+                mac,
+                virtual_mac,
+            } => {
+                if *virtual_mac {
+                    return Err(HalError::NotSupported {
+                        operation: "HSRP virtual MAC",
+                        backend: BACKEND.into(),
+                        reason: "the kernel backend has no HSRP virtual MAC device (macvlan) yet",
+                    });
+                }
+                let port = self.l3(*iface)?;
+                let links = nl::list_links(&self.nl)?;
+                let current = links
+                    .iter()
+                    .find(|l| l.index == port.ifindex)
+                    .and_then(|l| l.mac)
+                    .ok_or_else(|| backend_err(format!("{} has no MAC address", port.device)))?;
+                self.restore.remember_mac(&port.device, &mac_text(current));
+                let (ifindex, mac) = (port.ifindex, mac.0);
+                self.nl.call("set MAC", move |h| async move {
+                    nl::set_mac(h, ifindex, mac)
+                        .await
+                        .map_err(|e| kernel_error(format!("set MAC of ifindex {ifindex}"), e))
+                })
+            }
+            TableEntry::ProxyArp { iface } => {
+                let port = self.l3(*iface)?;
+                self.restore
+                    .set_sysctl(
+                        &format!("/proc/sys/net/ipv4/conf/{}/proxy_arp", port.device),
+                        "1",
+                    )
+                    .map_err(|e| io_err("enable proxy_arp", e))
+            }
+            TableEntry::HelloFilter { port } => {
+                if let Ok(mut f) = self.shared.hello_filter.write() {
+                    f.insert(*port);
+                }
+                Ok(())
+            }
+            TableEntry::Vlan { vlan } => {
+                let br = self.bridge()?;
+                let vid = vlan.get();
+                self.nl.call("add VLAN", move |h| async move {
+                    bridge::vlan_add(h, br, vid, false, true)
+                        .await
+                        .map_err(|e| kernel_error(format!("add vlan {vid} to the bridge"), e))
+                })
+            }
+            TableEntry::VlanMember { vlan, port, tagged } => {
+                let br = self.bridge()?;
+                let ifindex = self.port(*port)?.ifindex;
+                let (vid, access) = (vlan.get(), !*tagged);
+                self.nl.call("add VLAN member", move |h| async move {
+                    bridge::enslave(h.clone(), ifindex, Some(br))
+                        .await
+                        .map_err(|e| {
+                            kernel_error(format!("add ifindex {ifindex} to the bridge"), e)
+                        })?;
+                    bridge::vlan_add(h, ifindex, vid, access, false)
+                        .await
+                        .map_err(|e| {
+                            kernel_error(format!("add vlan {vid} to ifindex {ifindex}"), e)
+                        })
+                })
+            }
+            TableEntry::Fdb {
+                vlan, mac, port, ..
+            } => {
+                self.bridge()?;
+                if let Some(o) = old {
+                    self.unprogram(o)?;
+                }
+                let ifindex = self.port(*port)?.ifindex;
+                let (vid, mac) = (vlan.get(), mac.0);
+                self.nl.call("add FDB entry", move |h| async move {
+                    bridge::fdb_add(h, ifindex, vid, mac)
+                        .await
+                        .map_err(|e| kernel_error(format!("add FDB entry vlan {vid}"), e))
+                })
+            }
+            other => Err(unsupported(&TableOp::add(other.clone()))),
+        }
+    }
+
+    /// Removes the kernel object of `entry`.
+    fn unprogram(&mut self, entry: &TableEntry) -> Result<(), HalError> {
+        match entry {
+            TableEntry::Route { prefix, next_hop } => {
+                if matches!(next_hop, NextHop::Connected(_)) {
+                    return Ok(());
+                }
+                let msg = nl::route_message(
+                    prefix.addr(),
+                    prefix.len(),
+                    RouteKind::Unicast {
+                        via: None,
+                        oif: None,
+                    },
+                )?;
+                let what = format!("route {prefix}");
+                self.nl.call("remove route", move |h| async move {
+                    nl::route_del(h, msg)
+                        .await
+                        .map_err(|e| kernel_error(format!("remove {what}"), e))
+                })
+            }
+            TableEntry::InterfaceAddress {
+                iface,
+                addr,
+                prefix_len,
+                ..
+            } => {
+                let Some(port) = self.l3_existing(*iface)? else {
+                    return Ok(());
+                };
+                let ifindex = port.ifindex;
+                let (addr, len) = (*addr, *prefix_len);
+                self.nl.call("remove address", move |h| async move {
+                    nl::address_del(h, ifindex, addr, len)
+                        .await
+                        .map_err(|e| kernel_error(format!("remove address {addr}/{len}"), e))
+                })
+            }
+            TableEntry::Neighbor { iface, ip, .. } => {
+                let Some(port) = self.l3_existing(*iface)? else {
+                    return Ok(());
+                };
+                let ifindex = port.ifindex;
+                let ip = *ip;
+                self.nl.call("remove neighbour", move |h| async move {
+                    nl::neighbour_del(h, ifindex, ip)
+                        .await
+                        .map_err(|e| kernel_error(format!("remove neighbour {ip}"), e))
+                })
+            }
+            TableEntry::RouterMac { iface, .. } => {
+                let Some(port) = self.l3_existing(*iface)? else {
+                    return Ok(());
+                };
+                let Some(old) = self.restore.take_mac(&port.device) else {
+                    return Ok(());
+                };
+                let Some(mac) = state::parse_mac(&old) else {
+                    return Err(backend_err(format!("remembered MAC '{old}' unreadable")));
+                };
+                let ifindex = port.ifindex;
+                self.nl.call("restore MAC", move |h| async move {
+                    nl::set_mac(h, ifindex, mac)
+                        .await
+                        .map_err(|e| kernel_error(format!("restore MAC of ifindex {ifindex}"), e))
+                })
+            }
+            TableEntry::ProxyArp { iface } => {
+                let Some(port) = self.l3_existing(*iface)? else {
+                    return Ok(());
+                };
+                self.restore
+                    .restore_sysctl(&format!(
+                        "/proc/sys/net/ipv4/conf/{}/proxy_arp",
+                        port.device
+                    ))
+                    .map_err(|e| io_err("restore proxy_arp", e))
+            }
+            TableEntry::HelloFilter { port } => {
+                if let Ok(mut f) = self.shared.hello_filter.write() {
+                    f.remove(port);
+                }
+                Ok(())
+            }
+            TableEntry::Vlan { vlan } => {
+                let vid = vlan.get();
+                let Some(br) = self.bridge else {
+                    return Ok(());
+                };
+                let svi = self.svis.remove(&vid);
+                self.nl.call("remove VLAN", move |h| async move {
+                    if let Some(i) = svi {
+                        h.link().del(i).execute().await.map_err(|e| {
+                            kernel_error(format!("remove {}", bridge::svi_name(vid)), e)
+                        })?;
+                    }
+                    bridge::vlan_del(h, br, vid, true)
+                        .await
+                        .map_err(|e| kernel_error(format!("remove vlan {vid} from the bridge"), e))
+                })
+            }
+            TableEntry::VlanMember { vlan, port, .. } => {
+                let ifindex = self.port(*port)?.ifindex;
+                let vid = vlan.get();
+                let (port, vlan) = (*port, *vlan);
+                let still_member = self.rows.get(&TableKind::VlanMember).is_some_and(|t| {
+                    t.values().any(|e| {
+                        matches!(e, TableEntry::VlanMember { vlan: v, port: p, .. }
+                            if *p == port && *v != vlan)
+                    })
+                });
+                self.nl.call("remove VLAN member", move |h| async move {
+                    bridge::vlan_del(h.clone(), ifindex, vid, false)
+                        .await
+                        .map_err(|e| {
+                            kernel_error(format!("remove vlan {vid} from ifindex {ifindex}"), e)
+                        })?;
+                    if !still_member {
+                        bridge::enslave(h, ifindex, None).await.map_err(|e| {
+                            kernel_error(format!("release ifindex {ifindex} from the bridge"), e)
+                        })?;
+                    }
+                    Ok(())
+                })
+            }
+            TableEntry::Fdb {
+                vlan, mac, port, ..
+            } => {
+                let ifindex = self.port(*port)?.ifindex;
+                let (vid, mac) = (vlan.get(), mac.0);
+                self.nl.call("remove FDB entry", move |h| async move {
+                    bridge::fdb_del(h, ifindex, vid, mac)
+                        .await
+                        .map_err(|e| kernel_error(format!("remove FDB entry vlan {vid}"), e))
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn port_counters(&self, links: &[nl::LinkInfo]) -> Vec<Counter> {
+        let mut out = Vec::new();
+        for p in &self.ports {
+            let stats = links
+                .iter()
+                .find(|l| l.index == p.ifindex)
+                .map(|l| l.stats)
+                .unwrap_or_default();
+            for (name, v) in ["rx packets", "tx packets", "rx dropped", "tx dropped"]
+                .iter()
+                .zip(stats)
+            {
+                out.push(Counter {
+                    name: format!("{} {name}", p.device),
+                    value: v,
+                });
+            }
+        }
+        out
+    }
+}
+
+/// `frame` with an 802.1Q tag of `vid` after its MAC addresses.
+fn with_tag(frame: &[u8], vid: u16) -> Vec<u8> {
+    let mut out = Vec::with_capacity(frame.len() + 4);
+    out.extend_from_slice(&frame[..frame.len().min(12)]);
+    out.extend_from_slice(&[0x81, 0x00]);
+    out.extend_from_slice(&(vid & 0x0fff).to_be_bytes());
+    out.extend_from_slice(frame.get(12..).unwrap_or_default());
+    out
+}
+
+fn unsupported(op: &TableOp) -> HalError {
+    HalError::Unsupported {
+        action: op.action,
+        table: op.kind(),
+        backend: BACKEND.into(),
+    }
+}
+
+/// Removes every route, address and neighbour carrying roamer's marks (a previous run that
+/// did not stop cleanly).
+fn remove_leftovers(nl: &Netlink) -> Result<(), PlatformError> {
+    let removed = nl.call("remove leftovers", |h| async move {
+        let mut removed = Vec::new();
+        let routes = nl::our_routes(h.clone())
+            .await
+            .map_err(|e| kernel_error("list routes".into(), e))?;
+        for r in routes {
+            let what = nl::route_dest(&r);
+            nl::route_del(h.clone(), r)
+                .await
+                .map_err(|e| kernel_error(format!("remove leftover route {what}"), e))?;
+            removed.push(format!("route {what}"));
+        }
+        let addrs = nl::our_addresses(h.clone())
+            .await
+            .map_err(|e| kernel_error("list addresses".into(), e))?;
+        for a in addrs {
+            h.address()
+                .del(a)
+                .execute()
+                .await
+                .map_err(|e| kernel_error("remove leftover address".into(), e))?;
+            removed.push("address".into());
+        }
+        // The bridge (its SVIs go with it): roamer's by name.
+        if nl::links(h.clone())
+            .await
+            .map_err(|e| kernel_error("list interfaces".into(), e))?
+            .iter()
+            .any(|l| l.name == bridge::BRIDGE)
+        {
+            bridge::delete_bridge(h.clone())
+                .await
+                .map_err(|e| kernel_error(format!("remove leftover {}", bridge::BRIDGE), e))?;
+            removed.push(bridge::BRIDGE.to_string());
+        }
+        let neigh = nl::neighbours(h.clone())
+            .await
+            .map_err(|e| kernel_error("list neighbours".into(), e))?;
+        for n in neigh.into_iter().filter(|n| n.ours) {
+            nl::neighbour_del(h.clone(), n.ifindex, n.ip)
+                .await
+                .map_err(|e| kernel_error(format!("remove leftover neighbour {}", n.ip), e))?;
+            removed.push(format!("neighbour {}", n.ip));
+        }
+        Ok(removed)
+    })?;
+    if !removed.is_empty() {
+        info!(
+            ?removed,
+            "kernel backend: removed what a previous run left behind"
+        );
+    }
+    Ok(())
+}
+
+impl Drop for KernelBackend {
+    fn drop(&mut self) {
+        if let Some(mut o) = self.offload.take()
+            && let Err(e) = o.detach_all()
+        {
+            warn!(error = %e, "kernel backend: detaching the LISP programs");
+        }
+        let mut rows: Vec<TableEntry> = self
+            .rows
+            .values()
+            .flat_map(|t| t.values().cloned())
+            .collect();
+        // Routes before addresses (a gateway route may depend on an address).
+        rows.sort_by_key(|e| !matches!(e, TableEntry::Route { .. }));
+        for e in rows {
+            if let Err(err) = self.unprogram(&e) {
+                warn!(error = %err, entry = ?e.key(), "kernel backend: removing on stop");
+            }
+        }
+        self.rows.clear();
+        if self.bridge.take().is_some()
+            && let Err(e) = self.nl.call("remove bridge", |h| async move {
+                bridge::delete_bridge(h)
+                    .await
+                    .map_err(|e| kernel_error(format!("remove {}", bridge::BRIDGE), e))
+            })
+        {
+            warn!(error = %e, "kernel backend: removing the bridge on stop");
+        }
+        let restored = self.restore.restore_all();
+        info!(
+            ?restored,
+            "kernel backend: stopped; restored what it changed"
+        );
+    }
+}
+
+impl Backend for KernelBackend {
+    fn name(&self) -> &str {
+        BACKEND
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let mut supported: std::collections::BTreeSet<TableKind> = [
+            TableKind::RouterMac,
+            TableKind::InterfaceAddress,
+            TableKind::Neighbor,
+            TableKind::Ipv4Route,
+            TableKind::Ipv6Route,
+            TableKind::ProxyArp,
+            TableKind::HelloFilter,
+        ]
+        .into_iter()
+        .collect();
+        if self.offload.is_some() {
+            supported.extend(LISP_KINDS);
+        }
+        if vlan_support().is_ok() {
+            supported.extend([TableKind::Vlan, TableKind::VlanMember, TableKind::Fdb]);
+        }
+        Capabilities {
+            features: Features {
+                l3: true,
+                proxy_arp: true,
+                lisp_encap: self.offload.is_some(),
+                virtual_macs: 0,
+            },
+            supported,
+            capacity: BTreeMap::new(),
+        }
+    }
+
+    fn apply(&mut self, batch: &[TableOp]) -> Vec<Result<(), HalError>> {
+        batch.iter().map(|op| self.apply_one(op)).collect()
+    }
+
+    fn entries(&self, kind: TableKind) -> Result<Vec<TableEntry>, HalError> {
+        if LISP_KINDS.contains(&kind) {
+            return match &self.offload {
+                Some(o) => o.entries(kind),
+                None => Ok(Vec::new()),
+            };
+        }
+        Ok(self
+            .rows
+            .get(&kind)
+            .map(|t| t.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    fn drain_events(&mut self, out: &mut Vec<HalEvent>) {
+        if let Ok(mut ev) = self.shared.events.lock() {
+            out.append(&mut ev);
+        }
+        if let Some(o) = self.offload.as_mut() {
+            // Addresses that appeared or went without roamer (IPv6 link-local, an operator's):
+            // the ETR decapsulates only to ours.
+            let changes = self.shared.address_changes.load(Ordering::Relaxed);
+            if changes != self.offload_addresses_seen {
+                self.offload_addresses_seen = changes;
+                let all = self
+                    .shared
+                    .by_interface
+                    .read()
+                    .map(|a| a.clone())
+                    .unwrap_or_default();
+                if let Err(e) = o.set_addresses(&all) {
+                    warn!(error = %e, "kernel backend: LISP offload addresses");
+                }
+            }
+            o.drain_events(out);
+        }
+    }
+}
+
+impl PacketIo for KernelBackend {
+    fn inject(&mut self, target: InjectTarget, frame: &[u8]) -> Result<(), HalError> {
+        match target {
+            InjectTarget::Routed => self
+                .io
+                .send_routed(frame)
+                .map_err(|e| io_err("send routed packet", e)),
+            InjectTarget::Port(p) => {
+                let ifindex = self.port(p)?.ifindex as i32;
+                self.io
+                    .send_port(ifindex, frame)
+                    .map_err(|e| io_err("send frame", e))
+            }
+            InjectTarget::PortInVlan(p, v) => {
+                let ifindex = self.port(p)?.ifindex as i32;
+                let tagged = self.rows.get(&TableKind::VlanMember).is_some_and(|t| {
+                    t.values().any(|e| {
+                        matches!(e, TableEntry::VlanMember { vlan, port, tagged: true }
+                            if *vlan == v && *port == p)
+                    })
+                });
+                let sent = if tagged {
+                    self.io.send_port(ifindex, &with_tag(frame, v.get()))
+                } else {
+                    self.io.send_port(ifindex, frame)
+                };
+                sent.map_err(|e| io_err("send frame", e))
+            }
+            // Into the bridge through the VLAN's SVI device: the bridge floods it in the VLAN
+            // (tagged on trunks, untagged on access ports).
+            InjectTarget::Vlan(v) => match self.svis.get(&v.get()) {
+                Some(i) => self
+                    .io
+                    .send_port(*i as i32, frame)
+                    .map_err(|e| io_err("send frame into a VLAN", e)),
+                None if vlan_support().is_err() => Err(Self::no_vlans("sending into a VLAN")),
+                None => Err(HalError::NotSupported {
+                    operation: "sending into a VLAN",
+                    backend: BACKEND.into(),
+                    reason: "the kernel backend sends into a VLAN through its SVI, and this VLAN has none",
+                }),
+            },
+        }
+    }
+
+    fn drain_punts(&mut self, out: &mut Vec<Punt>) {
+        if let Ok(mut q) = self.shared.punts.lock() {
+            out.append(&mut q);
+        }
+    }
+}
+
+impl DataPlane for KernelBackend {
+    fn learned(&self) -> Result<Learned, HalError> {
+        let neigh = self.nl.call("list neighbours", |h| async move {
+            nl::neighbours(h)
+                .await
+                .map_err(|e| kernel_error("list neighbours".into(), e))
+        })?;
+        use netlink_packet_route::neighbour::NeighbourState as S;
+        let neighbors = neigh
+            .into_iter()
+            .filter(|n| !matches!(n.state, S::Incomplete | S::Failed | S::Noarp | S::None))
+            .filter_map(|n| {
+                Some(LearnedNeighbor {
+                    iface: self.iface_of(n.ifindex)?,
+                    ip: n.ip,
+                    mac: Mac(n.mac?),
+                    age_ms: n.confirmed_ms,
+                })
+            })
+            .collect();
+        let macs = match self.bridge {
+            None => Vec::new(),
+            Some(br) => self
+                .nl
+                .call("list FDB", move |h| async move {
+                    bridge::fdb(h, br)
+                        .await
+                        .map_err(|e| kernel_error("list the bridge FDB".into(), e))
+                })?
+                .into_iter()
+                .filter_map(|f| {
+                    Some(LearnedMac {
+                        vlan: VlanId::new(f.vid).ok()?,
+                        mac: Mac(f.mac),
+                        port: self.ports.iter().find(|p| p.ifindex == f.port)?.id,
+                        is_static: f.is_static,
+                        age_ms: f.age_ms,
+                    })
+                })
+                .collect(),
+        };
+        let all = nl::list_links(&self.nl)?;
+        let links = self
+            .ports
+            .iter()
+            .map(|p| PortLink {
+                port: p.id,
+                link: link_state(all.iter().find(|l| l.index == p.ifindex)),
+            })
+            .collect();
+        let mut counters = vec![
+            Counter {
+                name: "punted".into(),
+                value: self.shared.punted.load(Ordering::Relaxed),
+            },
+            Counter {
+                name: "drop punt-queue-full".into(),
+                value: self.shared.punt_drops.load(Ordering::Relaxed),
+            },
+        ];
+        counters.extend(self.port_counters(&all));
+        if let Some(o) = &self.offload {
+            counters.extend(o.counters());
+        }
+        Ok(Learned {
+            macs,
+            neighbors,
+            counters,
+            links,
+        })
+    }
+
+    fn trace(&self, port: PortId, tag: Option<VlanId>, frame: Vec<u8>) -> Result<Trace, HalError> {
+        if tag.is_some() {
+            return Err(HalError::NotSupported {
+                operation: "forwarding trace",
+                backend: BACKEND.into(),
+                reason: NO_VLAN_FILTERING,
+            });
+        }
+        let p = self.port(port)?;
+        trace::trace(&self.nl, p.ifindex, &p.device, &frame)
+    }
+
+    fn set_notifier(&mut self, notify: Notifier) -> Result<bool, HalError> {
+        if let Ok(mut n) = self.shared.notifier.lock() {
+            *n = Some(notify);
+        }
+        Ok(true)
+    }
+}

@@ -1077,6 +1077,13 @@ fn platform_profile(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
             _ => ProfileKind::Vm,
         }
     };
+    // A whitebox's ASIC forwards what the kernel holds: its backend is `kernel` unless a
+    // `roamer platform backend` line says otherwise.
+    if ctx.cfg.platform.profile == ProfileKind::Whitebox
+        && ctx.cfg.platform.backend == BackendKind::default()
+    {
+        ctx.cfg.platform.backend = BackendKind::Kernel;
+    }
     ctx.touched = Some(ConfigPath::platform("profile"));
     Ok(())
 }

@@ -113,7 +113,8 @@ fn render_platform(o: &mut String, cfg: &Config) {
     for l in &p.licenses {
         line(o, 0, &format!("roamer platform license {l}"));
     }
-    if p.backend != BackendKind::default() {
+    // (A whitebox defaults to `kernel`: its `software` backend is written out.)
+    if p.backend != BackendKind::default() || p.profile == ProfileKind::Whitebox {
         line(o, 0, &format!("roamer platform backend {}", p.backend));
     }
     for (name, device) in &p.ports {
