@@ -235,6 +235,13 @@ fn lisp_traffic_both_ways(s: &Sites) {
         (&s.a, "2001:db8:2::5"),
     ] {
         let text = ping(from, to);
+        if !(text.contains(" 0% packet loss") || text.contains("3 received")) {
+            for d in [&s.x1, &s.x2] {
+                eprintln!("LOG:\n{}", d.drain_log().join("\n"));
+                eprintln!("{}", d.exec("show forwarding counters").stdout);
+                eprintln!("{}", d.exec("show ip lisp map-cache").stdout);
+            }
+        }
         assert!(
             text.contains(" 0% packet loss") || text.contains("3 received"),
             "ping {to} over LISP:\n{text}"
@@ -287,14 +294,12 @@ fn lisp_traffic_both_ways(s: &Sites) {
 }
 
 #[test]
-#[ignore = "needs the LISP eBPF offload (kbpf branch); platforms/src/kernel/lisp_offload.rs is a placeholder"]
 fn two_kernel_xtrs_carry_host_traffic_over_lisp() {
     let s = sites("kernel", false);
     lisp_traffic_both_ways(&s);
 }
 
 #[test]
-#[ignore = "needs the LISP eBPF offload (kbpf branch); platforms/src/kernel/lisp_offload.rs is a placeholder"]
 fn a_kernel_xtr_and_a_software_xtr_carry_host_traffic_over_lisp() {
     let s = sites("software", false);
     lisp_traffic_both_ways(&s);

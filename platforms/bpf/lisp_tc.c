@@ -820,6 +820,9 @@ static __noinline int fragment_rest(struct __sk_buff *skb, __u32 n)
 	return rewrite_v4_header(skb, tot - n, (frag & 0x2000) | ((frag & 0x1fff) + n / 8));
 }
 
+/* What is not ours goes on with TC_ACT_UNSPEC, not TC_ACT_OK: with TCX, OK ends the chain and
+ * both programs may sit on one interface (ITR first): the ETR must still see LISP data to us. */
+
 SEC("classifier")
 int lisp_itr(struct __sk_buff *skb)
 {
@@ -831,7 +834,7 @@ int lisp_itr(struct __sk_buff *skb)
 
 	/* Only frames to the interface's own MAC are routed. */
 	if (skb->pkt_type != PACKET_HOST)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	if ((skb->mark & FRAG_MARK_MASK) == FRAG_MARK) {
 		__u32 n = skb->mark & ~FRAG_MARK_MASK;
 
@@ -842,10 +845,10 @@ int lisp_itr(struct __sk_buff *skb)
 		}
 	}
 	if (parse_ip(skb, ETH_HLEN, skb->protocol, &p) < 0)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	cfg = bpf_map_lookup_elem(&config, &zero);
 	if (!cfg)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	detect_dynamic(skb, &p, cfg);
 
 	f.ifindex = skb->ingress_ifindex;
@@ -863,7 +866,7 @@ int lisp_itr(struct __sk_buff *skb)
 	rc = bpf_fib_lookup(skb, &f, sizeof(f), 0);
 	/* LISP routes are blackhole routes in the kernel; anything else is forwarded natively. */
 	if (rc != BPF_FIB_LKUP_RET_BLACKHOLE)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	/* The kernel would drop it at the blackhole route without a word: answer as a router. */
 	if (p.ttl <= 1)
 		return icmp_error(skb, &p, cfg, ICMP_TTL_EXPIRED);
@@ -1023,29 +1026,31 @@ int lisp_etr(struct __sk_buff *skb)
 	int rc;
 
 	if (skb->pkt_type != PACKET_HOST)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	if (parse_ip(skb, ETH_HLEN, skb->protocol, &o) < 0 || !o.has_ports)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	if (o.proto != PROTO_UDP && o.proto != PROTO_TCP)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	if (!bpf_map_lookup_elem(&own_addrs, &o.dst))
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	dport = o.ports & 0xffff;
 	if (o.proto == PROTO_TCP) {
-		if (dport != LISP_CONTROL_PORT)
-			return TC_ACT_OK;
+		/* Both ends of a reliable-registration session: to 4342 (we are the map-server) and
+		 * from 4342 (we are the ETR, on an ephemeral port the kernel knows nothing of). */
+		if (dport != LISP_CONTROL_PORT && (o.ports >> 16) != LISP_CONTROL_PORT)
+			return TC_ACT_UNSPEC;
 		/* Reliable registration: the daemon's userspace TCP answers, not the kernel's. */
 		count(C_PUNT_CONTROL);
 		return TC_ACT_SHOT;
 	}
 	if (dport != LISP_DATA_PORT)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	cfg = bpf_map_lookup_elem(&config, &zero);
 	if (!cfg)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	r = bpf_map_lookup_elem(&relay_buf, &zero);
 	if (!r)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	__builtin_memset(&r->in, 0, sizeof(r->in));
 	rc = decapsulate(skb, &o, cfg, &r->in);
 	if (rc != RELAY)
