@@ -15,7 +15,7 @@
 //! - VLANs, SVIs and the FDB ([`bridge`]) need a VLAN-filtering bridge and 802.1Q devices; a
 //!   kernel without them refuses those operations with [`HalError::NotSupported`] naming the
 //!   missing feature (and the daemon refuses `feature interface-vlan` at startup).
-//! - Table rows → kernel objects: [`tables`]; kernel errors come back typed with the kernel's
+//! - Table rows → kernel objects: `tables.rs`; kernel errors come back typed with the kernel's
 //!   words.
 //! - On open, whatever carries roamer's marks (a previous run that crashed) is removed first;
 //!   on drop, everything roamer created is removed and what it changed is restored.
