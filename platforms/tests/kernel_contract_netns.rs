@@ -3,8 +3,8 @@
 //!
 //! The contract kit's sample entries put addresses, neighbours, router MACs and proxy-ARP on
 //! SVIs (`interface VlanN`), which need a VLAN-filtering bridge this host's kernel does not
-//! have; the kit runs here on the tables whose samples need no VLAN (IPv4 and IPv6 routes, the
-//! HSRP hello filter), and the tables of routed ports are checked below against `ip` output.
+//! have; the kit runs here on the tables whose samples need no VLAN device (VLANs, IPv4 and IPv6
+//! routes, the HSRP hello filter), and the tables of routed ports are checked below against `ip` output.
 //! `unsupported_ops_are_refused` is not run: the VLAN tables answer `NotSupported` naming the
 //! missing kernel feature (checked below), not `Unsupported`.
 
@@ -73,6 +73,7 @@ fn open_in_ns(only: Option<Vec<TableKind>>) -> InNs {
 
 fn contract() -> InNs {
     open_in_ns(Some(vec![
+        TableKind::Vlan,
         TableKind::Ipv4Route,
         TableKind::Ipv6Route,
         TableKind::HelloFilter,
@@ -295,9 +296,11 @@ fn routed_port_tables_are_kernel_objects_and_go_on_stop() {
         }
         other => panic!("expected the kernel's error, got {other:?}"),
     }
-    // VLANs: the missing kernel feature is named.
-    let r = k.apply(&[TableOp::add(TableEntry::Vlan {
+    // VLAN membership: the missing kernel feature is named.
+    let r = k.apply(&[TableOp::add(TableEntry::VlanMember {
         vlan: VlanId::new(10).expect("vlan"),
+        port: PortId(2),
+        tagged: false,
     })]);
     match &r[0] {
         Err(e @ HalError::NotSupported { reason, .. }) => {

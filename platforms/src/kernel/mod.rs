@@ -365,11 +365,7 @@ impl KernelBackend {
             };
             return o.apply(op);
         }
-        if matches!(
-            kind,
-            TableKind::Vlan | TableKind::VlanMember | TableKind::Fdb
-        ) && vlan_support().is_err()
-        {
+        if matches!(kind, TableKind::VlanMember | TableKind::Fdb) && vlan_support().is_err() {
             return Err(Self::no_vlans("VLANs and the MAC address table"));
         }
         let old = self.rows.get(&kind).and_then(|t| t.get(&key)).cloned();
@@ -546,6 +542,8 @@ impl Backend for KernelBackend {
 
     fn capabilities(&self) -> Capabilities {
         let mut supported: std::collections::BTreeSet<TableKind> = [
+            // A VLAN alone needs no kernel object (see `tables.rs`).
+            TableKind::Vlan,
             TableKind::RouterMac,
             TableKind::InterfaceAddress,
             TableKind::Neighbor,
@@ -560,7 +558,7 @@ impl Backend for KernelBackend {
             supported.extend(LISP_KINDS);
         }
         if vlan_support().is_ok() {
-            supported.extend([TableKind::Vlan, TableKind::VlanMember, TableKind::Fdb]);
+            supported.extend([TableKind::VlanMember, TableKind::Fdb]);
         }
         Capabilities {
             features: Features {

@@ -120,15 +120,9 @@ impl KernelBackend {
                 }
                 Ok(())
             }
-            TableEntry::Vlan { vlan } => {
-                let br = self.bridge()?;
-                let vid = vlan.get();
-                self.nl.call("add VLAN", move |h| async move {
-                    bridge::vlan_add(h, br, vid, false, true)
-                        .await
-                        .map_err(|e| kernel_error(format!("add vlan {vid} to the bridge"), e))
-                })
-            }
+            // A VLAN alone is a name: it exists on the bridge once a port or its SVI is in it
+            // (the default VLAN 1 of a routed-only switch needs no bridge at all).
+            TableEntry::Vlan { .. } => Ok(()),
             TableEntry::VlanMember { vlan, port, tagged } => {
                 let br = self.bridge()?;
                 let ifindex = self.port(*port)?.ifindex;
@@ -252,16 +246,14 @@ impl KernelBackend {
             }
             TableEntry::Vlan { vlan } => {
                 let vid = vlan.get();
-                let Some(br) = self.bridge else {
+                let (Some(br), Some(svi)) = (self.bridge, self.svis.remove(&vid)) else {
                     return Ok(());
                 };
-                let svi = self.svis.remove(&vid);
+                // The SVI, and the bridge's own membership that was made for it.
                 self.nl.call("remove VLAN", move |h| async move {
-                    if let Some(i) = svi {
-                        h.link().del(i).execute().await.map_err(|e| {
-                            kernel_error(format!("remove {}", bridge::svi_name(vid)), e)
-                        })?;
-                    }
+                    h.link().del(svi).execute().await.map_err(|e| {
+                        kernel_error(format!("remove {}", bridge::svi_name(vid)), e)
+                    })?;
                     bridge::vlan_del(h, br, vid, true)
                         .await
                         .map_err(|e| kernel_error(format!("remove vlan {vid} from the bridge"), e))
