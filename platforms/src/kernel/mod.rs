@@ -63,19 +63,23 @@ const LISP_KINDS: [TableKind; 4] = [
     TableKind::AwayEntry,
 ];
 
-/// Whether this kernel can hold VLANs (probed once per process, in the namespace of the first
-/// caller): `Err` names the missing feature.
+/// Whether this kernel can hold VLANs (probed once per process, in the namespace of the calling
+/// thread, for the startup check): `Err` names the missing feature.
 pub fn vlan_support() -> Result<(), String> {
     static PROBE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     PROBE
         .get_or_init(|| {
             let nl = Netlink::start().map_err(|e| format!("netlink: {e}"))?;
-            nl.call("probe VLAN support", |h| async move {
-                Ok(nl::probe_vlans(h).await)
-            })
-            .map_err(|e| e.to_string())?
+            probe_with(&nl)
         })
         .clone()
+}
+
+fn probe_with(nl: &Netlink) -> Result<(), String> {
+    nl.call("probe VLAN support", |h| async move {
+        Ok(nl::probe_vlans(h).await)
+    })
+    .map_err(|e| e.to_string())?
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +105,7 @@ pub struct KernelBackend {
     bridge: Option<u32>,
     /// SVI devices by VLAN.
     svis: BTreeMap<u16, u32>,
+    vlan_probe: std::sync::OnceLock<Result<(), String>>,
 }
 
 impl std::fmt::Debug for KernelBackend {
@@ -243,6 +248,7 @@ impl KernelBackend {
             offload_addresses_seen: 0,
             bridge: None,
             svis: BTreeMap::new(),
+            vlan_probe: std::sync::OnceLock::new(),
         };
         b.refresh_addresses();
         Ok(b)
@@ -266,9 +272,15 @@ impl KernelBackend {
         }
     }
 
+    /// Whether this kernel can hold VLANs: probed once, in the backend's namespace, through its
+    /// netlink thread.
+    fn vlans(&self) -> Result<(), String> {
+        self.vlan_probe.get_or_init(|| probe_with(&self.nl)).clone()
+    }
+
     /// The bridge's ifindex, creating it on first use; VLANs need the kernel features.
     fn bridge(&mut self) -> Result<u32, HalError> {
-        if vlan_support().is_err() {
+        if self.vlans().is_err() {
             return Err(Self::no_vlans("VLANs and the MAC address table"));
         }
         if let Some(b) = self.bridge {
@@ -288,7 +300,7 @@ impl KernelBackend {
         match iface {
             L3Interface::Port(p) => self.port(p).cloned(),
             L3Interface::Vlan(v) => {
-                if vlan_support().is_err() {
+                if self.vlans().is_err() {
                     return Err(Self::no_vlans("SVI (interface Vlan)"));
                 }
                 let br = self.bridge()?;
@@ -365,7 +377,7 @@ impl KernelBackend {
             };
             return o.apply(op);
         }
-        if matches!(kind, TableKind::VlanMember | TableKind::Fdb) && vlan_support().is_err() {
+        if matches!(kind, TableKind::VlanMember | TableKind::Fdb) && self.vlans().is_err() {
             return Err(Self::no_vlans("VLANs and the MAC address table"));
         }
         let old = self.rows.get(&kind).and_then(|t| t.get(&key)).cloned();
@@ -557,7 +569,7 @@ impl Backend for KernelBackend {
         if self.offload.is_some() {
             supported.extend(LISP_KINDS);
         }
-        if vlan_support().is_ok() {
+        if self.vlans().is_ok() {
             supported.extend([TableKind::VlanMember, TableKind::Fdb]);
         }
         Capabilities {
@@ -650,7 +662,7 @@ impl PacketIo for KernelBackend {
                     .io
                     .send_port(*i as i32, frame)
                     .map_err(|e| io_err("send frame into a VLAN", e)),
-                None if vlan_support().is_err() => Err(Self::no_vlans("sending into a VLAN")),
+                None if self.vlans().is_err() => Err(Self::no_vlans("sending into a VLAN")),
                 None => Err(HalError::NotSupported {
                     operation: "sending into a VLAN",
                     backend: BACKEND.into(),
