@@ -518,3 +518,17 @@ fn link_changes_are_events_and_learned_link_states() {
         "no PortUp: {events:?}"
     );
 }
+
+/// The state file of a namespace that no longer exists (its run was killed with it) is removed
+/// when a backend opens; nothing is restored from it.
+#[test]
+fn state_files_of_vanished_namespaces_are_removed() {
+    require_root("network namespaces");
+    std::fs::create_dir_all("/run/roamer").expect("state dir");
+    // Inode 1 is never a network namespace.
+    let orphan = std::path::Path::new("/run/roamer/kernel-1.state");
+    std::fs::write(orphan, "sysctl /proc/sys/net/ipv4/ip_forward 0\n").expect("write");
+    let k = open_in_ns(None);
+    assert!(!orphan.exists(), "orphan state file kept");
+    drop(k);
+}
