@@ -357,6 +357,7 @@ impl KernelBackend {
                 let set: HashSet<IpAddr> = all.iter().map(|(_, a)| *a).collect();
                 if let Ok(mut l) = self.shared.local.write() {
                     *l = set;
+                    self.shared.local_epoch.fetch_add(1, Ordering::AcqRel);
                 }
                 if let Some(o) = self.offload.as_mut()
                     && let Err(e) = o.set_addresses(&all)
