@@ -3,7 +3,8 @@
 //! - The control plane through the kernel backend's sockets (runs now): two kernel-backend
 //!   xTRs register their EID prefixes with a software-backend map-server over UDP 4342: their
 //!   Map-Registers leave through the raw routed-injection socket and the map-server's answers
-//!   come back through the control tap.
+//!   come back through the control tap; a software-backend ITR resolves the kernel-backend
+//!   site's EIDs through the mapping system.
 //! - The data path (needs the LISP eBPF offload of the `kbpf` branch; until it is merged,
 //!   `platforms/src/kernel/lisp_offload.rs` is a placeholder and these tests are `ignore`d with
 //!   that reason; run them with `--ignored` to see them fail for it): hosts ping each other
@@ -303,4 +304,26 @@ fn two_kernel_xtrs_carry_host_traffic_over_lisp() {
 fn a_kernel_xtr_and_a_software_xtr_carry_host_traffic_over_lisp() {
     let s = sites("software", false);
     lisp_traffic_both_ways(&s);
+}
+
+/// A software-backend ITR resolves the EIDs behind a kernel-backend xTR through the mapping
+/// system (Map-Request, Map-Reply). The other direction starts with a map-cache miss that only
+/// the ITR program reports: it needs the LISP offload, as the data packets do.
+#[test]
+fn a_software_itr_resolves_the_eids_of_a_kernel_backend_xtr() {
+    let s = sites("software", false);
+    both_registered(&s);
+    // Traffic towards the kernel-backend site makes the software ITR ask the map-resolver.
+    let _ = Command::new("ip")
+        .args(["netns", "exec", s.b.name()])
+        .args(["ping", "-n", "-c", "1", "-W", "1", "10.1.0.5"])
+        .output();
+    wait_for(
+        "a map-cache entry for 10.1.0.5 via 192.0.2.1",
+        Duration::from_secs(15),
+        || {
+            let cache = s.x2.exec("show ip lisp map-cache 10.1.0.5").stdout;
+            cache.contains("192.0.2.1").then_some(cache)
+        },
+    );
 }

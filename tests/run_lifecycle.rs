@@ -35,8 +35,15 @@ fn invalid_config_does_not_start() {
 
 #[test]
 fn unavailable_backend_is_a_clear_error() {
+    // The kernel backend over a TAP port, which it cannot take: refused before it touches the
+    // kernel (this daemon runs in the test's own namespace).
     let mut d = Daemon::spawn(
-        &EXAMPLE.replace("backend = \"sim\"", "backend = \"kernel\""),
+        &EXAMPLE
+            .replace("backend = \"sim\"", "backend = \"kernel\"")
+            .replace(
+                "[features]",
+                "[platform.port]\n\"Ethernet1/1\" = \"tap:rmrnotap0\"\n[features]",
+            ),
         "startup.toml",
     );
     d.wait_for_line("kernel backend is not available");

@@ -3,8 +3,8 @@
 //!
 //! The contract kit's sample entries put addresses, neighbours, router MACs and proxy-ARP on
 //! SVIs (`interface VlanN`), which need a VLAN-filtering bridge this host's kernel does not
-//! have; the kit runs here on the tables whose samples need no VLAN (IPv4 and IPv6 routes, the
-//! HSRP hello filter), and the tables of routed ports are checked below against `ip` output.
+//! have; the kit runs here on the tables whose samples need no VLAN device (VLANs, IPv4 and IPv6
+//! routes, the HSRP hello filter), and the tables of routed ports are checked below against `ip` output.
 //! `unsupported_ops_are_refused` is not run: the VLAN tables answer `NotSupported` naming the
 //! missing kernel feature (checked below), not `Unsupported`.
 
@@ -73,6 +73,7 @@ fn open_in_ns(only: Option<Vec<TableKind>>) -> InNs {
 
 fn contract() -> InNs {
     open_in_ns(Some(vec![
+        TableKind::Vlan,
         TableKind::Ipv4Route,
         TableKind::Ipv6Route,
         TableKind::HelloFilter,
@@ -295,9 +296,11 @@ fn routed_port_tables_are_kernel_objects_and_go_on_stop() {
         }
         other => panic!("expected the kernel's error, got {other:?}"),
     }
-    // VLANs: the missing kernel feature is named.
-    let r = k.apply(&[TableOp::add(TableEntry::Vlan {
+    // VLAN membership: the missing kernel feature is named.
+    let r = k.apply(&[TableOp::add(TableEntry::VlanMember {
         vlan: VlanId::new(10).expect("vlan"),
+        port: PortId(2),
+        tagged: false,
     })]);
     match &r[0] {
         Err(e @ HalError::NotSupported { reason, .. }) => {
@@ -514,4 +517,18 @@ fn link_changes_are_events_and_learned_link_states() {
         }),
         "no PortUp: {events:?}"
     );
+}
+
+/// The state file of a namespace that no longer exists (its run was killed with it) is removed
+/// when a backend opens; nothing is restored from it.
+#[test]
+fn state_files_of_vanished_namespaces_are_removed() {
+    require_root("network namespaces");
+    std::fs::create_dir_all("/run/roamer").expect("state dir");
+    // Inode 1 is never a network namespace.
+    let orphan = std::path::Path::new("/run/roamer/kernel-1.state");
+    std::fs::write(orphan, "sysctl /proc/sys/net/ipv4/ip_forward 0\n").expect("write");
+    let k = open_in_ns(None);
+    assert!(!orphan.exists(), "orphan state file kept");
+    drop(k);
 }

@@ -88,6 +88,9 @@ pub struct Shared {
     pub notifier: Mutex<Option<Notifier>>,
     /// Our addresses (refreshed every second and on address changes).
     pub local: RwLock<HashSet<IpAddr>>,
+    /// Bumped whenever `local` is stored: a periodic refresh that started before a store by
+    /// the backend (after it added an address) is stale and dropped.
+    pub local_epoch: AtomicU64,
     /// The same with their interfaces, for the LISP offload, and a count of changes to it.
     pub by_interface: RwLock<Vec<(u32, IpAddr)>>,
     pub address_changes: AtomicU64,
@@ -265,6 +268,7 @@ fn receive_loop(sock: &Socket, ports: &[IoPort], shared: &Shared, nl: &Netlink, 
         if last_link_check.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
             last_link_check = Some(Instant::now());
             let mut changed = false;
+            let epoch = shared.local_epoch.load(Ordering::Acquire);
             match nl.call("list addresses", |h| async move {
                 all_addresses(h)
                     .await
@@ -272,8 +276,11 @@ fn receive_loop(sock: &Socket, ports: &[IoPort], shared: &Shared, nl: &Netlink, 
             }) {
                 Ok(mut addrs) => {
                     addrs.sort();
-                    if let Ok(mut l) = shared.local.write() {
+                    if let Ok(mut l) = shared.local.write()
+                        && shared.local_epoch.load(Ordering::Acquire) == epoch
+                    {
                         *l = addrs.iter().map(|(_, a)| *a).collect();
+                        shared.local_epoch.fetch_add(1, Ordering::AcqRel);
                     }
                     if let Ok(mut b) = shared.by_interface.write()
                         && *b != addrs

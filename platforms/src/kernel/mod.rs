@@ -12,8 +12,11 @@
 //!   and restored on stop.
 //! - LISP tables go to [`lisp_offload::LispOffload`] (TC programs on every port: the ITR and
 //!   ETR programs are no-ops for traffic that is not theirs).
-//! - VLANs, SVIs and the FDB need a VLAN-filtering bridge and 802.1Q devices; a kernel without
-//!   them refuses those operations with [`HalError::NotSupported`] naming the missing feature.
+//! - VLANs, SVIs and the FDB ([`bridge`]) need a VLAN-filtering bridge and 802.1Q devices; a
+//!   kernel without them refuses those operations with [`HalError::NotSupported`] naming the
+//!   missing feature (and the daemon refuses `feature interface-vlan` at startup).
+//! - Table rows → kernel objects: `tables.rs`; kernel errors come back typed with the kernel's
+//!   words.
 //! - On open, whatever carries roamer's marks (a previous run that crashed) is removed first;
 //!   on drop, everything roamer created is removed and what it changed is restored.
 
@@ -23,6 +26,7 @@ pub mod lisp_offload;
 pub mod nl;
 pub mod state;
 mod sys;
+mod tables;
 mod trace;
 
 use std::collections::{BTreeMap, HashSet};
@@ -32,7 +36,7 @@ use std::sync::atomic::Ordering;
 
 use roamer_hal::{
     Backend, Capabilities, Counter, DataPlane, Features, HalError, HalEvent, InjectTarget,
-    L3Interface, Learned, LearnedMac, LearnedNeighbor, LinkState, Mac, NextHop, Notifier, OpAction,
+    L3Interface, Learned, LearnedMac, LearnedNeighbor, LinkState, Mac, Notifier, OpAction,
     PacketIo, PortId, PortLink, Punt, TableEntry, TableKey, TableKind, TableOp, Trace, VlanId,
 };
 use tracing::{info, warn};
@@ -41,7 +45,7 @@ use crate::PlatformError;
 use crate::open::PortSpec;
 use io::{ControlIo, IoPort, Shared};
 use lisp_offload::LispOffload;
-use nl::{Netlink, RouteKind, kernel_error};
+use nl::{Netlink, kernel_error};
 use state::Restore;
 
 pub const BACKEND: &str = "kernel";
@@ -59,19 +63,23 @@ const LISP_KINDS: [TableKind; 4] = [
     TableKind::AwayEntry,
 ];
 
-/// Whether this kernel can hold VLANs (probed once per process, in the namespace of the first
-/// caller): `Err` names the missing feature.
+/// Whether this kernel can hold VLANs (probed once per process, in the namespace of the calling
+/// thread, for the startup check): `Err` names the missing feature.
 pub fn vlan_support() -> Result<(), String> {
     static PROBE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     PROBE
         .get_or_init(|| {
             let nl = Netlink::start().map_err(|e| format!("netlink: {e}"))?;
-            nl.call("probe VLAN support", |h| async move {
-                Ok(nl::probe_vlans(h).await)
-            })
-            .map_err(|e| e.to_string())?
+            probe_with(&nl)
         })
         .clone()
+}
+
+fn probe_with(nl: &Netlink) -> Result<(), String> {
+    nl.call("probe VLAN support", |h| async move {
+        Ok(nl::probe_vlans(h).await)
+    })
+    .map_err(|e| e.to_string())?
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +105,7 @@ pub struct KernelBackend {
     bridge: Option<u32>,
     /// SVI devices by VLAN.
     svis: BTreeMap<u16, u32>,
+    vlan_probe: std::sync::OnceLock<Result<(), String>>,
 }
 
 impl std::fmt::Debug for KernelBackend {
@@ -239,6 +248,7 @@ impl KernelBackend {
             offload_addresses_seen: 0,
             bridge: None,
             svis: BTreeMap::new(),
+            vlan_probe: std::sync::OnceLock::new(),
         };
         b.refresh_addresses();
         Ok(b)
@@ -262,9 +272,15 @@ impl KernelBackend {
         }
     }
 
+    /// Whether this kernel can hold VLANs: probed once, in the backend's namespace, through its
+    /// netlink thread.
+    fn vlans(&self) -> Result<(), String> {
+        self.vlan_probe.get_or_init(|| probe_with(&self.nl)).clone()
+    }
+
     /// The bridge's ifindex, creating it on first use; VLANs need the kernel features.
     fn bridge(&mut self) -> Result<u32, HalError> {
-        if vlan_support().is_err() {
+        if self.vlans().is_err() {
             return Err(Self::no_vlans("VLANs and the MAC address table"));
         }
         if let Some(b) = self.bridge {
@@ -284,7 +300,7 @@ impl KernelBackend {
         match iface {
             L3Interface::Port(p) => self.port(p).cloned(),
             L3Interface::Vlan(v) => {
-                if vlan_support().is_err() {
+                if self.vlans().is_err() {
                     return Err(Self::no_vlans("SVI (interface Vlan)"));
                 }
                 let br = self.bridge()?;
@@ -341,6 +357,7 @@ impl KernelBackend {
                 let set: HashSet<IpAddr> = all.iter().map(|(_, a)| *a).collect();
                 if let Ok(mut l) = self.shared.local.write() {
                     *l = set;
+                    self.shared.local_epoch.fetch_add(1, Ordering::AcqRel);
                 }
                 if let Some(o) = self.offload.as_mut()
                     && let Err(e) = o.set_addresses(&all)
@@ -361,11 +378,7 @@ impl KernelBackend {
             };
             return o.apply(op);
         }
-        if matches!(
-            kind,
-            TableKind::Vlan | TableKind::VlanMember | TableKind::Fdb
-        ) && vlan_support().is_err()
-        {
+        if matches!(kind, TableKind::VlanMember | TableKind::Fdb) && self.vlans().is_err() {
             return Err(Self::no_vlans("VLANs and the MAC address table"));
         }
         let old = self.rows.get(&kind).and_then(|t| t.get(&key)).cloned();
@@ -398,302 +411,6 @@ impl KernelBackend {
             self.refresh_addresses();
         }
         Ok(())
-    }
-
-    /// Creates the kernel object of `entry` (replacing `old`'s when updating).
-    fn program(&mut self, entry: &TableEntry, old: Option<&TableEntry>) -> Result<(), HalError> {
-        match entry {
-            TableEntry::Route { prefix, next_hop } => {
-                let kind = match next_hop {
-                    // The kernel adds it with the address.
-                    NextHop::Connected(_) => {
-                        if let Some(o) = old {
-                            self.unprogram(o)?;
-                        }
-                        return Ok(());
-                    }
-                    NextHop::Gateway { via, iface } => RouteKind::Unicast {
-                        via: Some(*via),
-                        oif: match iface {
-                            Some(i) => Some(self.l3(*i)?.ifindex),
-                            None => None,
-                        },
-                    },
-                    NextHop::Lisp => RouteKind::Lisp,
-                    NextHop::Discard => RouteKind::Discard,
-                };
-                let msg = nl::route_message(prefix.addr(), prefix.len(), kind)?;
-                // Replacing only what roamer installed: an old Connected row has no route.
-                let replace = matches!(
-                    old,
-                    Some(TableEntry::Route { next_hop, .. }) if !matches!(next_hop, NextHop::Connected(_))
-                );
-                let what = format!("route {prefix}");
-                self.nl.call("add route", move |h| async move {
-                    nl::route_add(h, msg, replace)
-                        .await
-                        .map_err(|e| kernel_error(format!("add {what}"), e))
-                })
-            }
-            TableEntry::InterfaceAddress {
-                iface,
-                addr,
-                prefix_len,
-                virtual_mac,
-            } => {
-                if virtual_mac.is_some() {
-                    return Err(HalError::NotSupported {
-                        operation: "HSRP virtual address",
-                        backend: BACKEND.into(),
-                        reason: "the kernel backend has no HSRP virtual MAC device (macvlan) yet",
-                    });
-                }
-                let ifindex = self.l3(*iface)?.ifindex;
-                if let Some(o) = old {
-                    self.unprogram(o)?;
-                }
-                let (addr, len) = (*addr, *prefix_len);
-                self.nl.call("add address", move |h| async move {
-                    nl::address_add(h, ifindex, addr, len)
-                        .await
-                        .map_err(|e| kernel_error(format!("add address {addr}/{len}"), e))
-                })
-            }
-            TableEntry::Neighbor { iface, ip, mac } => {
-                let ifindex = self.l3(*iface)?.ifindex;
-                let (ip, mac, replace) = (*ip, mac.0, old.is_some());
-                self.nl.call("add neighbour", move |h| async move {
-                    nl::neighbour_add(h, ifindex, ip, mac, replace)
-                        .await
-                        .map_err(|e| kernel_error(format!("add neighbour {ip}"), e))
-                })
-            }
-            TableEntry::RouterMac {
-                iface,
-                mac,
-                virtual_mac,
-            } => {
-                if *virtual_mac {
-                    return Err(HalError::NotSupported {
-                        operation: "HSRP virtual MAC",
-                        backend: BACKEND.into(),
-                        reason: "the kernel backend has no HSRP virtual MAC device (macvlan) yet",
-                    });
-                }
-                let port = self.l3(*iface)?;
-                let links = nl::list_links(&self.nl)?;
-                let current = links
-                    .iter()
-                    .find(|l| l.index == port.ifindex)
-                    .and_then(|l| l.mac)
-                    .ok_or_else(|| backend_err(format!("{} has no MAC address", port.device)))?;
-                self.restore.remember_mac(&port.device, &mac_text(current));
-                let (ifindex, mac) = (port.ifindex, mac.0);
-                self.nl.call("set MAC", move |h| async move {
-                    nl::set_mac(h, ifindex, mac)
-                        .await
-                        .map_err(|e| kernel_error(format!("set MAC of ifindex {ifindex}"), e))
-                })
-            }
-            TableEntry::ProxyArp { iface } => {
-                let port = self.l3(*iface)?;
-                self.restore
-                    .set_sysctl(
-                        &format!("/proc/sys/net/ipv4/conf/{}/proxy_arp", port.device),
-                        "1",
-                    )
-                    .map_err(|e| io_err("enable proxy_arp", e))
-            }
-            TableEntry::HelloFilter { port } => {
-                if let Ok(mut f) = self.shared.hello_filter.write() {
-                    f.insert(*port);
-                }
-                Ok(())
-            }
-            TableEntry::Vlan { vlan } => {
-                let br = self.bridge()?;
-                let vid = vlan.get();
-                self.nl.call("add VLAN", move |h| async move {
-                    bridge::vlan_add(h, br, vid, false, true)
-                        .await
-                        .map_err(|e| kernel_error(format!("add vlan {vid} to the bridge"), e))
-                })
-            }
-            TableEntry::VlanMember { vlan, port, tagged } => {
-                let br = self.bridge()?;
-                let ifindex = self.port(*port)?.ifindex;
-                let (vid, access) = (vlan.get(), !*tagged);
-                self.nl.call("add VLAN member", move |h| async move {
-                    bridge::enslave(h.clone(), ifindex, Some(br))
-                        .await
-                        .map_err(|e| {
-                            kernel_error(format!("add ifindex {ifindex} to the bridge"), e)
-                        })?;
-                    bridge::vlan_add(h, ifindex, vid, access, false)
-                        .await
-                        .map_err(|e| {
-                            kernel_error(format!("add vlan {vid} to ifindex {ifindex}"), e)
-                        })
-                })
-            }
-            TableEntry::Fdb {
-                vlan, mac, port, ..
-            } => {
-                self.bridge()?;
-                if let Some(o) = old {
-                    self.unprogram(o)?;
-                }
-                let ifindex = self.port(*port)?.ifindex;
-                let (vid, mac) = (vlan.get(), mac.0);
-                self.nl.call("add FDB entry", move |h| async move {
-                    bridge::fdb_add(h, ifindex, vid, mac)
-                        .await
-                        .map_err(|e| kernel_error(format!("add FDB entry vlan {vid}"), e))
-                })
-            }
-            other => Err(unsupported(&TableOp::add(other.clone()))),
-        }
-    }
-
-    /// Removes the kernel object of `entry`.
-    fn unprogram(&mut self, entry: &TableEntry) -> Result<(), HalError> {
-        match entry {
-            TableEntry::Route { prefix, next_hop } => {
-                if matches!(next_hop, NextHop::Connected(_)) {
-                    return Ok(());
-                }
-                let msg = nl::route_message(
-                    prefix.addr(),
-                    prefix.len(),
-                    RouteKind::Unicast {
-                        via: None,
-                        oif: None,
-                    },
-                )?;
-                let what = format!("route {prefix}");
-                self.nl.call("remove route", move |h| async move {
-                    nl::route_del(h, msg)
-                        .await
-                        .map_err(|e| kernel_error(format!("remove {what}"), e))
-                })
-            }
-            TableEntry::InterfaceAddress {
-                iface,
-                addr,
-                prefix_len,
-                ..
-            } => {
-                let Some(port) = self.l3_existing(*iface)? else {
-                    return Ok(());
-                };
-                let ifindex = port.ifindex;
-                let (addr, len) = (*addr, *prefix_len);
-                self.nl.call("remove address", move |h| async move {
-                    nl::address_del(h, ifindex, addr, len)
-                        .await
-                        .map_err(|e| kernel_error(format!("remove address {addr}/{len}"), e))
-                })
-            }
-            TableEntry::Neighbor { iface, ip, .. } => {
-                let Some(port) = self.l3_existing(*iface)? else {
-                    return Ok(());
-                };
-                let ifindex = port.ifindex;
-                let ip = *ip;
-                self.nl.call("remove neighbour", move |h| async move {
-                    nl::neighbour_del(h, ifindex, ip)
-                        .await
-                        .map_err(|e| kernel_error(format!("remove neighbour {ip}"), e))
-                })
-            }
-            TableEntry::RouterMac { iface, .. } => {
-                let Some(port) = self.l3_existing(*iface)? else {
-                    return Ok(());
-                };
-                let Some(old) = self.restore.take_mac(&port.device) else {
-                    return Ok(());
-                };
-                let Some(mac) = state::parse_mac(&old) else {
-                    return Err(backend_err(format!("remembered MAC '{old}' unreadable")));
-                };
-                let ifindex = port.ifindex;
-                self.nl.call("restore MAC", move |h| async move {
-                    nl::set_mac(h, ifindex, mac)
-                        .await
-                        .map_err(|e| kernel_error(format!("restore MAC of ifindex {ifindex}"), e))
-                })
-            }
-            TableEntry::ProxyArp { iface } => {
-                let Some(port) = self.l3_existing(*iface)? else {
-                    return Ok(());
-                };
-                self.restore
-                    .restore_sysctl(&format!(
-                        "/proc/sys/net/ipv4/conf/{}/proxy_arp",
-                        port.device
-                    ))
-                    .map_err(|e| io_err("restore proxy_arp", e))
-            }
-            TableEntry::HelloFilter { port } => {
-                if let Ok(mut f) = self.shared.hello_filter.write() {
-                    f.remove(port);
-                }
-                Ok(())
-            }
-            TableEntry::Vlan { vlan } => {
-                let vid = vlan.get();
-                let Some(br) = self.bridge else {
-                    return Ok(());
-                };
-                let svi = self.svis.remove(&vid);
-                self.nl.call("remove VLAN", move |h| async move {
-                    if let Some(i) = svi {
-                        h.link().del(i).execute().await.map_err(|e| {
-                            kernel_error(format!("remove {}", bridge::svi_name(vid)), e)
-                        })?;
-                    }
-                    bridge::vlan_del(h, br, vid, true)
-                        .await
-                        .map_err(|e| kernel_error(format!("remove vlan {vid} from the bridge"), e))
-                })
-            }
-            TableEntry::VlanMember { vlan, port, .. } => {
-                let ifindex = self.port(*port)?.ifindex;
-                let vid = vlan.get();
-                let (port, vlan) = (*port, *vlan);
-                let still_member = self.rows.get(&TableKind::VlanMember).is_some_and(|t| {
-                    t.values().any(|e| {
-                        matches!(e, TableEntry::VlanMember { vlan: v, port: p, .. }
-                            if *p == port && *v != vlan)
-                    })
-                });
-                self.nl.call("remove VLAN member", move |h| async move {
-                    bridge::vlan_del(h.clone(), ifindex, vid, false)
-                        .await
-                        .map_err(|e| {
-                            kernel_error(format!("remove vlan {vid} from ifindex {ifindex}"), e)
-                        })?;
-                    if !still_member {
-                        bridge::enslave(h, ifindex, None).await.map_err(|e| {
-                            kernel_error(format!("release ifindex {ifindex} from the bridge"), e)
-                        })?;
-                    }
-                    Ok(())
-                })
-            }
-            TableEntry::Fdb {
-                vlan, mac, port, ..
-            } => {
-                let ifindex = self.port(*port)?.ifindex;
-                let (vid, mac) = (vlan.get(), mac.0);
-                self.nl.call("remove FDB entry", move |h| async move {
-                    bridge::fdb_del(h, ifindex, vid, mac)
-                        .await
-                        .map_err(|e| kernel_error(format!("remove FDB entry vlan {vid}"), e))
-                })
-            }
-            _ => Ok(()),
-        }
     }
 
     fn port_counters(&self, links: &[nl::LinkInfo]) -> Vec<Counter> {
@@ -838,6 +555,8 @@ impl Backend for KernelBackend {
 
     fn capabilities(&self) -> Capabilities {
         let mut supported: std::collections::BTreeSet<TableKind> = [
+            // A VLAN alone needs no kernel object (see `tables.rs`).
+            TableKind::Vlan,
             TableKind::RouterMac,
             TableKind::InterfaceAddress,
             TableKind::Neighbor,
@@ -851,8 +570,8 @@ impl Backend for KernelBackend {
         if self.offload.is_some() {
             supported.extend(LISP_KINDS);
         }
-        if vlan_support().is_ok() {
-            supported.extend([TableKind::Vlan, TableKind::VlanMember, TableKind::Fdb]);
+        if self.vlans().is_ok() {
+            supported.extend([TableKind::VlanMember, TableKind::Fdb]);
         }
         Capabilities {
             features: Features {
@@ -944,7 +663,7 @@ impl PacketIo for KernelBackend {
                     .io
                     .send_port(*i as i32, frame)
                     .map_err(|e| io_err("send frame into a VLAN", e)),
-                None if vlan_support().is_err() => Err(Self::no_vlans("sending into a VLAN")),
+                None if self.vlans().is_err() => Err(Self::no_vlans("sending into a VLAN")),
                 None => Err(HalError::NotSupported {
                     operation: "sending into a VLAN",
                     backend: BACKEND.into(),

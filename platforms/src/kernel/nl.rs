@@ -1,6 +1,6 @@
 //! The netlink side of the kernel backend: one dedicated thread runs `rtnetlink` on a
 //! current-thread tokio runtime; callers hand it jobs over a channel and wait for the answer
-//! (bounded by [`NL_TIMEOUT`]), so [`super::KernelBackend::apply`] stays synchronous and works
+//! (bounded by [`NL_TIMEOUT`]), so `KernelBackend::apply` stays synchronous and works
 //! when called from inside the daemon's own tokio runtime.
 //!
 //! Every request carries `NLM_F_ACK`: the kernel's answer (or its error, with the errno text)

@@ -30,6 +30,48 @@ fn state_path() -> Option<PathBuf> {
     Some(PathBuf::from(format!("/run/roamer/kernel-{ino}.state")))
 }
 
+/// The inodes of every network namespace that still exists: those of running processes and
+/// those kept by `ip netns` (`/run/netns`).
+fn live_namespaces() -> std::collections::BTreeSet<u64> {
+    let mut live = std::collections::BTreeSet::new();
+    let pids = std::fs::read_dir("/proc").into_iter().flatten().flatten();
+    for e in pids {
+        if let Ok(m) = std::fs::metadata(e.path().join("ns/net")) {
+            live.insert(m.ino());
+        }
+    }
+    for e in std::fs::read_dir("/run/netns")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if let Ok(m) = std::fs::metadata(e.path()) {
+            live.insert(m.ino());
+        }
+    }
+    live
+}
+
+/// Removes the state files of namespaces that are gone (a run killed with its namespace: there
+/// is nothing left to restore).
+fn remove_orphans(dir: &std::path::Path) {
+    let live = live_namespaces();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name();
+        let ino = name.to_str().and_then(|n| {
+            n.strip_prefix("kernel-")?
+                .strip_suffix(".state")?
+                .parse::<u64>()
+                .ok()
+        });
+        if let Some(ino) = ino
+            && !live.contains(&ino)
+        {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 fn flatten<T>(r: Result<io::Result<T>, HalError>) -> io::Result<T> {
     r.map_err(io::Error::other)?
 }
@@ -78,6 +120,9 @@ impl Restore {
     pub fn recover(nl: Arc<Netlink>) -> Result<(Restore, Vec<String>), HalError> {
         let (path, done) = nl.run("recover state", || {
             let path = state_path();
+            if let Some(dir) = path.as_ref().and_then(|p| p.parent()) {
+                remove_orphans(dir);
+            }
             let mut done = Vec::new();
             if let Some(p) = &path
                 && let Ok(text) = std::fs::read_to_string(p)

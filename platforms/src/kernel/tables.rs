@@ -1,0 +1,300 @@
+//! Table entries as kernel objects: what each HAL row becomes, and how it goes away.
+
+use roamer_hal::{HalError, NextHop, TableEntry, TableKind, TableOp};
+
+use super::nl::{self, RouteKind, kernel_error};
+use super::{BACKEND, KernelBackend, backend_err, bridge, io_err, mac_text, state, unsupported};
+
+impl KernelBackend {
+    /// Creates the kernel object of `entry` (replacing `old`'s when updating).
+    pub(super) fn program(
+        &mut self,
+        entry: &TableEntry,
+        old: Option<&TableEntry>,
+    ) -> Result<(), HalError> {
+        match entry {
+            TableEntry::Route { prefix, next_hop } => {
+                let kind = match next_hop {
+                    // The kernel adds it with the address.
+                    NextHop::Connected(_) => {
+                        if let Some(o) = old {
+                            self.unprogram(o)?;
+                        }
+                        return Ok(());
+                    }
+                    NextHop::Gateway { via, iface } => RouteKind::Unicast {
+                        via: Some(*via),
+                        oif: match iface {
+                            Some(i) => Some(self.l3(*i)?.ifindex),
+                            None => None,
+                        },
+                    },
+                    NextHop::Lisp => RouteKind::Lisp,
+                    NextHop::Discard => RouteKind::Discard,
+                };
+                let msg = nl::route_message(prefix.addr(), prefix.len(), kind)?;
+                // Replacing only what roamer installed: an old Connected row has no route.
+                let replace = matches!(
+                    old,
+                    Some(TableEntry::Route { next_hop, .. }) if !matches!(next_hop, NextHop::Connected(_))
+                );
+                let what = format!("route {prefix}");
+                self.nl.call("add route", move |h| async move {
+                    nl::route_add(h, msg, replace)
+                        .await
+                        .map_err(|e| kernel_error(format!("add {what}"), e))
+                })
+            }
+            TableEntry::InterfaceAddress {
+                iface,
+                addr,
+                prefix_len,
+                virtual_mac,
+            } => {
+                if virtual_mac.is_some() {
+                    return Err(HalError::NotSupported {
+                        operation: "HSRP virtual address",
+                        backend: BACKEND.into(),
+                        reason: "the kernel backend has no HSRP virtual MAC device (macvlan) yet",
+                    });
+                }
+                let ifindex = self.l3(*iface)?.ifindex;
+                if let Some(o) = old {
+                    self.unprogram(o)?;
+                }
+                let (addr, len) = (*addr, *prefix_len);
+                self.nl.call("add address", move |h| async move {
+                    nl::address_add(h, ifindex, addr, len)
+                        .await
+                        .map_err(|e| kernel_error(format!("add address {addr}/{len}"), e))
+                })
+            }
+            TableEntry::Neighbor { iface, ip, mac } => {
+                let ifindex = self.l3(*iface)?.ifindex;
+                let (ip, mac, replace) = (*ip, mac.0, old.is_some());
+                self.nl.call("add neighbour", move |h| async move {
+                    nl::neighbour_add(h, ifindex, ip, mac, replace)
+                        .await
+                        .map_err(|e| kernel_error(format!("add neighbour {ip}"), e))
+                })
+            }
+            TableEntry::RouterMac {
+                iface,
+                mac,
+                virtual_mac,
+            } => {
+                if *virtual_mac {
+                    return Err(HalError::NotSupported {
+                        operation: "HSRP virtual MAC",
+                        backend: BACKEND.into(),
+                        reason: "the kernel backend has no HSRP virtual MAC device (macvlan) yet",
+                    });
+                }
+                let port = self.l3(*iface)?;
+                let links = nl::list_links(&self.nl)?;
+                let current = links
+                    .iter()
+                    .find(|l| l.index == port.ifindex)
+                    .and_then(|l| l.mac)
+                    .ok_or_else(|| backend_err(format!("{} has no MAC address", port.device)))?;
+                self.restore.remember_mac(&port.device, &mac_text(current));
+                let (ifindex, mac) = (port.ifindex, mac.0);
+                self.nl.call("set MAC", move |h| async move {
+                    nl::set_mac(h, ifindex, mac)
+                        .await
+                        .map_err(|e| kernel_error(format!("set MAC of ifindex {ifindex}"), e))
+                })
+            }
+            TableEntry::ProxyArp { iface } => {
+                let port = self.l3(*iface)?;
+                self.restore
+                    .set_sysctl(
+                        &format!("/proc/sys/net/ipv4/conf/{}/proxy_arp", port.device),
+                        "1",
+                    )
+                    .map_err(|e| io_err("enable proxy_arp", e))
+            }
+            TableEntry::HelloFilter { port } => {
+                if let Ok(mut f) = self.shared.hello_filter.write() {
+                    f.insert(*port);
+                }
+                Ok(())
+            }
+            // A VLAN alone is a name: it exists on the bridge once a port or its SVI is in it
+            // (the default VLAN 1 of a routed-only switch needs no bridge at all).
+            TableEntry::Vlan { .. } => Ok(()),
+            TableEntry::VlanMember { vlan, port, tagged } => {
+                let br = self.bridge()?;
+                let ifindex = self.port(*port)?.ifindex;
+                let (vid, access) = (vlan.get(), !*tagged);
+                self.nl.call("add VLAN member", move |h| async move {
+                    bridge::enslave(h.clone(), ifindex, Some(br))
+                        .await
+                        .map_err(|e| {
+                            kernel_error(format!("add ifindex {ifindex} to the bridge"), e)
+                        })?;
+                    bridge::vlan_add(h, ifindex, vid, access, false)
+                        .await
+                        .map_err(|e| {
+                            kernel_error(format!("add vlan {vid} to ifindex {ifindex}"), e)
+                        })
+                })
+            }
+            TableEntry::Fdb {
+                vlan, mac, port, ..
+            } => {
+                self.bridge()?;
+                if let Some(o) = old {
+                    self.unprogram(o)?;
+                }
+                let ifindex = self.port(*port)?.ifindex;
+                let (vid, mac) = (vlan.get(), mac.0);
+                self.nl.call("add FDB entry", move |h| async move {
+                    bridge::fdb_add(h, ifindex, vid, mac)
+                        .await
+                        .map_err(|e| kernel_error(format!("add FDB entry vlan {vid}"), e))
+                })
+            }
+            other => Err(unsupported(&TableOp::add(other.clone()))),
+        }
+    }
+
+    /// Removes the kernel object of `entry`.
+    pub(super) fn unprogram(&mut self, entry: &TableEntry) -> Result<(), HalError> {
+        match entry {
+            TableEntry::Route { prefix, next_hop } => {
+                if matches!(next_hop, NextHop::Connected(_)) {
+                    return Ok(());
+                }
+                let msg = nl::route_message(
+                    prefix.addr(),
+                    prefix.len(),
+                    RouteKind::Unicast {
+                        via: None,
+                        oif: None,
+                    },
+                )?;
+                let what = format!("route {prefix}");
+                self.nl.call("remove route", move |h| async move {
+                    nl::route_del(h, msg)
+                        .await
+                        .map_err(|e| kernel_error(format!("remove {what}"), e))
+                })
+            }
+            TableEntry::InterfaceAddress {
+                iface,
+                addr,
+                prefix_len,
+                ..
+            } => {
+                let Some(port) = self.l3_existing(*iface)? else {
+                    return Ok(());
+                };
+                let ifindex = port.ifindex;
+                let (addr, len) = (*addr, *prefix_len);
+                self.nl.call("remove address", move |h| async move {
+                    nl::address_del(h, ifindex, addr, len)
+                        .await
+                        .map_err(|e| kernel_error(format!("remove address {addr}/{len}"), e))
+                })
+            }
+            TableEntry::Neighbor { iface, ip, .. } => {
+                let Some(port) = self.l3_existing(*iface)? else {
+                    return Ok(());
+                };
+                let ifindex = port.ifindex;
+                let ip = *ip;
+                self.nl.call("remove neighbour", move |h| async move {
+                    nl::neighbour_del(h, ifindex, ip)
+                        .await
+                        .map_err(|e| kernel_error(format!("remove neighbour {ip}"), e))
+                })
+            }
+            TableEntry::RouterMac { iface, .. } => {
+                let Some(port) = self.l3_existing(*iface)? else {
+                    return Ok(());
+                };
+                let Some(old) = self.restore.take_mac(&port.device) else {
+                    return Ok(());
+                };
+                let Some(mac) = state::parse_mac(&old) else {
+                    return Err(backend_err(format!("remembered MAC '{old}' unreadable")));
+                };
+                let ifindex = port.ifindex;
+                self.nl.call("restore MAC", move |h| async move {
+                    nl::set_mac(h, ifindex, mac)
+                        .await
+                        .map_err(|e| kernel_error(format!("restore MAC of ifindex {ifindex}"), e))
+                })
+            }
+            TableEntry::ProxyArp { iface } => {
+                let Some(port) = self.l3_existing(*iface)? else {
+                    return Ok(());
+                };
+                self.restore
+                    .restore_sysctl(&format!(
+                        "/proc/sys/net/ipv4/conf/{}/proxy_arp",
+                        port.device
+                    ))
+                    .map_err(|e| io_err("restore proxy_arp", e))
+            }
+            TableEntry::HelloFilter { port } => {
+                if let Ok(mut f) = self.shared.hello_filter.write() {
+                    f.remove(port);
+                }
+                Ok(())
+            }
+            TableEntry::Vlan { vlan } => {
+                let vid = vlan.get();
+                let (Some(br), Some(svi)) = (self.bridge, self.svis.remove(&vid)) else {
+                    return Ok(());
+                };
+                // The SVI, and the bridge's own membership that was made for it.
+                self.nl.call("remove VLAN", move |h| async move {
+                    h.link().del(svi).execute().await.map_err(|e| {
+                        kernel_error(format!("remove {}", bridge::svi_name(vid)), e)
+                    })?;
+                    bridge::vlan_del(h, br, vid, true)
+                        .await
+                        .map_err(|e| kernel_error(format!("remove vlan {vid} from the bridge"), e))
+                })
+            }
+            TableEntry::VlanMember { vlan, port, .. } => {
+                let ifindex = self.port(*port)?.ifindex;
+                let vid = vlan.get();
+                let (port, vlan) = (*port, *vlan);
+                let still_member = self.rows.get(&TableKind::VlanMember).is_some_and(|t| {
+                    t.values().any(|e| {
+                        matches!(e, TableEntry::VlanMember { vlan: v, port: p, .. }
+                            if *p == port && *v != vlan)
+                    })
+                });
+                self.nl.call("remove VLAN member", move |h| async move {
+                    bridge::vlan_del(h.clone(), ifindex, vid, false)
+                        .await
+                        .map_err(|e| {
+                            kernel_error(format!("remove vlan {vid} from ifindex {ifindex}"), e)
+                        })?;
+                    if !still_member {
+                        bridge::enslave(h, ifindex, None).await.map_err(|e| {
+                            kernel_error(format!("release ifindex {ifindex} from the bridge"), e)
+                        })?;
+                    }
+                    Ok(())
+                })
+            }
+            TableEntry::Fdb {
+                vlan, mac, port, ..
+            } => {
+                let ifindex = self.port(*port)?.ifindex;
+                let (vid, mac) = (vlan.get(), mac.0);
+                self.nl.call("remove FDB entry", move |h| async move {
+                    bridge::fdb_del(h, ifindex, vid, mac)
+                        .await
+                        .map_err(|e| kernel_error(format!("remove FDB entry vlan {vid}"), e))
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
