@@ -5,11 +5,10 @@
 //!   Map-Registers leave through the raw routed-injection socket and the map-server's answers
 //!   come back through the control tap; a software-backend ITR resolves the kernel-backend
 //!   site's EIDs through the mapping system.
-//! - The data path (needs the LISP eBPF offload of the `kbpf` branch; until it is merged,
-//!   `platforms/src/kernel/lisp_offload.rs` is a placeholder and these tests are `ignore`d with
-//!   that reason; run them with `--ignored` to see them fail for it): hosts ping each other
+//! - The data path (the TC-eBPF programs of `platforms/bpf/lisp_tc.c`): hosts ping each other
 //!   over LISP, IPv4 and IPv6 EIDs, a TCP transfer arrives byte for byte, tshark decodes the
-//!   LISP packets on the underlay; a kernel-backend xTR talks to a software-backend xTR.
+//!   LISP packets on the underlay; a kernel-backend xTR talks to a software-backend xTR (whose
+//!   ETR takes the kernel ITR's encapsulated TSO segments whole).
 
 #![allow(clippy::unwrap_used)]
 
@@ -238,7 +237,7 @@ fn lisp_traffic_both_ways(s: &Sites) {
         let text = ping(from, to);
         if !(text.contains(" 0% packet loss") || text.contains("3 received")) {
             for d in [&s.x1, &s.x2] {
-                eprintln!("LOG:\n{}", d.drain_log().join("\n"));
+                eprintln!("log:\n{}", d.drain_log().join("\n"));
                 eprintln!("{}", d.exec("show forwarding counters").stdout);
                 eprintln!("{}", d.exec("show ip lisp map-cache").stdout);
             }
@@ -267,6 +266,7 @@ fn lisp_traffic_both_ways(s: &Sites) {
         !text.to_lowercase().contains("malformed") && !text.contains("Bad checksum"),
         "{text}"
     );
+    let t0 = std::time::Instant::now();
     // A TCP transfer from a to b arrives byte for byte.
     const SIZE: usize = 1 << 20;
     let server = s.b.spawn(|| -> std::io::Result<Vec<u8>> {
@@ -285,6 +285,7 @@ fn lisp_traffic_both_ways(s: &Sites) {
     .unwrap()
     .expect("send over LISP");
     let got = server.join().unwrap().unwrap().expect("receive");
+    eprintln!("1 MiB over LISP in {:?}", t0.elapsed());
     assert_eq!(got.len(), SIZE);
     assert!(
         got.iter()
