@@ -20,7 +20,6 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use roamer_platforms::software::{AfPacketPort, FRAME_ROOM, FrameSlot, PortIo};
 
 use super::lab_err;
 use crate::error::RoamerError;
@@ -102,36 +101,15 @@ pub fn run(args: &AnnounceArgs) -> Result<(), RoamerError> {
     if frames.is_empty() {
         return Ok(());
     }
-    let mut port = AfPacketPort::open(&args.dev).map_err(|e| lab_err(e.to_string()))?;
     for (round, pause) in [0u64, 50, 100].into_iter().enumerate() {
         std::thread::sleep(Duration::from_millis(pause));
-        let mut slots: Vec<FrameSlot> = Vec::with_capacity(frames.len());
-        for f in &frames {
-            let mut s = FrameSlot::new(FRAME_ROOM);
-            s.set_frame(f)
-                .map_err(|e| lab_err(format!("announce frame: {e:?}")))?;
-            slots.push(s);
-        }
-        let mut done = 0;
-        // A full queue right after the link came up: retry briefly.
-        for _ in 0..100 {
-            if done == slots.len() {
-                break;
-            }
-            done += port
-                .send_batch(&mut slots[done..])
-                .map_err(|e| lab_err(format!("{}: send: {e}", args.dev)))?;
-            if done < slots.len() {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
-        if done < slots.len() {
-            return Err(lab_err(format!(
-                "{}: announcement round {} not sent",
+        roamer_platforms::send_frames(&args.dev, &frames).map_err(|e| {
+            lab_err(format!(
+                "{}: announcement round {}: {e}",
                 args.dev,
                 round + 1
-            )));
-        }
+            ))
+        })?;
     }
     Ok(())
 }
