@@ -3,11 +3,13 @@
 //! - [`port`]: the [`PortIo`] trait and the caller-owned [`FrameSlot`]s frames live in;
 //! - [`afpacket`]: a port on an existing interface (veth, virtio NIC) through AF_PACKET;
 //! - [`tap`]: a port on a TAP device roamer creates (vnet-hdr, TSO);
+//! - [`xdp`]: a port on an existing interface through AF_XDP (an XDP program redirects its
+//!   frames to the socket);
 //! - [`copier`]: two ports back to back, the throughput yardstick;
 //! - [`gso`]: cutting a large TCP/UDP segment into wire-sized frames in software (before a
 //!   LISP encapsulation, or for an egress without vnet-hdr);
 //!
-//! The only `unsafe` code is in the private `sys` module.
+//! The only `unsafe` code is in the private `sys` and `xdp::rings` modules.
 
 pub mod afpacket;
 pub mod backend;
@@ -19,6 +21,7 @@ pub mod gso;
 pub mod port;
 mod sys;
 pub mod tap;
+pub mod xdp;
 
 pub use afpacket::{AfPacketConfig, AfPacketPort};
 pub use backend::{Snapshot, SoftwareBackend};
@@ -27,6 +30,7 @@ pub use port::{
     PortStats, SlotError,
 };
 pub use tap::{TapConfig, TapPort};
+pub use xdp::{XdpAttach, XdpInfo, XdpPort};
 
 /// Frames per batch the ports move in one system call (`recvmmsg`/`sendmmsg`).
 pub const BATCH: usize = sys::BATCH;
