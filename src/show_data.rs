@@ -163,8 +163,16 @@ pub fn collect(cfg: &Config, dataplane: &Dataplane) -> ShowTables {
             (false, Some(LinkState::AdminDown)) => ("down", "Administratively down"),
             (false, _) => ("up", "none"),
         };
+        let io = match dataplane.port_io(b.id) {
+            Some(r) => match &r.fallback {
+                Some(why) => format!("{} (AF_XDP not used: {why})", r.io),
+                None => r.io.clone(),
+            },
+            None => String::new(),
+        };
         out.interfaces.push(InterfaceRow {
             name: short(&b.name),
+            io,
             vlan,
             mode: mode.into(),
             status: status.into(),
@@ -187,6 +195,7 @@ pub fn collect(cfg: &Config, dataplane: &Dataplane) -> ShowTables {
         };
         out.interfaces.push(InterfaceRow {
             name: name.to_string(),
+            io: String::new(),
             vlan: "--".into(),
             mode: "--".into(),
             status: status.into(),

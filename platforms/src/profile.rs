@@ -262,6 +262,7 @@ mod tests {
                 })
                 .collect(),
             ports: Default::default(),
+            port_io: Default::default(),
         }
     }
 

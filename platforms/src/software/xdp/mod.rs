@@ -15,12 +15,14 @@
 //!   segmentation offload away from its peer, so the peer's stack cuts TCP segments to the MTU
 //!   before they cross; a large segment roamer sends out of this port is cut in software by the
 //!   data path (the port says `tso: false`). Partial checksums are not signalled either: a
-//!   sender whose checksum is left to the device (veth tx-checksumming) must complete it itself;
+//!   frame whose checksum field holds its pseudo-header sum and does not verify is taken as
+//!   partial (see `csum`) and completed on the way out;
 //! - an 802.1Q tag is in the frame on receive and is taken out into [`FrameSlot::vlan`], as TAP
 //!   does.
 //!
 //! `unsafe` code is in [`rings`] only.
 
+mod csum;
 mod rings;
 
 use std::fs::File;
@@ -275,6 +277,7 @@ impl PortIo for XdpPort {
             slot.gso = None;
             // The tag is in the frame (XDP sees the wire's bytes; no rx-vlan offload applies).
             slot.strip_vlan();
+            slot.gso = csum::partial(slot.frame());
             bytes += slot.len as u64;
             filled += 1;
         });
