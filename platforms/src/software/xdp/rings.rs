@@ -23,9 +23,9 @@ use xdpilone::{DeviceQueue, IfInfo, RingRx, RingTx, Socket, SocketConfig, Umem, 
 /// Size of one UMEM chunk: one page, what copy mode and native XDP on veth work with.
 pub(crate) const CHUNK: u32 = 4096;
 /// Chunks for receive: the fill ring's size.
-pub(crate) const RX_FRAMES: u32 = 2048;
+pub(crate) const RX_FRAMES: u32 = 1024;
 /// Chunks for transmit: the transmit and completion rings' size.
-pub(crate) const TX_FRAMES: u32 = 2048;
+pub(crate) const TX_FRAMES: u32 = 1024;
 /// Descriptors taken from or given to a ring per call.
 pub(crate) const RING_BATCH: usize = 64;
 
