@@ -156,8 +156,16 @@ impl XdpPort {
 
         let mut ebpf = Ebpf::load(object)
             .map_err(|e| unavailable(name, format!("loading the XDP program: {e}")))?;
-        let rings = XskRings::open(ifindex_u, 0)
-            .map_err(|e| unavailable(name, format!("AF_XDP socket: {e}")))?;
+        let rings = XskRings::open(ifindex_u, 0).map_err(|e| {
+            if e.raw_os_error() == Some(libc::EBUSY) {
+                unavailable(
+                    name,
+                    "another AF_XDP socket is bound to the device's queue 0 (another roamer?)",
+                )
+            } else {
+                unavailable(name, format!("AF_XDP socket: {e}"))
+            }
+        })?;
         {
             let map = ebpf
                 .map_mut(XSK_MAP)

@@ -298,7 +298,13 @@ impl XskRings {
             self.tx_free.push(desc.addr);
         }
         self.staged_len = 0;
-        if self.tx.needs_wakeup() {
+        // In copy mode one wake-up (`sendto`) sends at most the socket's transmit budget (32
+        // frames by default) and leaves the rest in the ring: wake until the kernel took them
+        // all, or a few times (zero-copy drivers consume asynchronously).
+        for _ in 0..8 {
+            if !self.tx.needs_wakeup() || self.tx.pending() == 0 {
+                break;
+            }
             self.tx.wake();
         }
         put
