@@ -800,7 +800,8 @@ printf '|%s|%s|%s|%s|%s|%s|\n' "------------------------------------" "---------
     "----------" "----------" "--------------------------------"
 for c in "${ALL[@]}"; do
     if [ "${READY[$c]:-}" = 1 ]; then
-        rounds="$(echo "${PPS_RUNS[$c]}" | awk '{ for (i = 1; i <= NF; i++) printf "%s%d", (i > 1 ? " " : ""), $i / 1000 }') / ${TCP_RUNS[$c]# }"
+        tcp_runs=${TCP_RUNS[$c]:-}
+        rounds="$(echo "${PPS_RUNS[$c]}" | awk '{ for (i = 1; i <= NF; i++) printf "%s%d", (i > 1 ? " " : ""), $i / 1000 }') / ${tcp_runs# }"
         if [ -n "${NOTE[$c]:-}" ]; then rounds="$rounds (${NOTE[$c]})"; fi
         local_cpu=-
         if [ "${CPU[$c]:-0}" != 0 ]; then local_cpu=$(mpps "${CPU[$c]}"); fi

@@ -208,7 +208,6 @@ fn fold(mut sum: u32) -> u16 {
 fn open(dev: &str, xdp: bool) -> Result<Box<dyn PortIo>, String> {
     if xdp {
         let port = XdpPort::open(dev).map_err(|e| format!("{dev}: {e}"))?;
-        eprintln!("pktgen: {dev}: {}", port.info());
         return Ok(Box::new(port));
     }
     let config = AfPacketConfig {
@@ -374,13 +373,10 @@ fn count(o: &Opts) -> Result<(), String> {
         _ => "?".into(),
     };
     println!(
-        "received frames={frames} seconds={secs:.3} pps={:.0} kernel_rx_pps={kernel} batches={batches} full_batches={full_batches}{switch_cpu}",
-        frames as f64 / secs
-    );
-    let st = port.stats();
-    eprintln!(
-        "pktgen: {}: rx_frames={} rx_dropped={} rx_kernel_dropped={}",
-        o.dev, st.rx_frames, st.rx_dropped, st.rx_kernel_dropped
+        "received frames={frames} seconds={secs:.3} pps={:.0} kernel_rx_pps={kernel} batches={batches} full_batches={full_batches} rx_kernel_dropped={}{switch_cpu} io={}",
+        frames as f64 / secs,
+        port.stats().rx_kernel_dropped,
+        if o.xdp { "af-xdp" } else { "af-packet" }
     );
     let _ = std::io::Write::flush(&mut std::io::stdout());
     std::thread::sleep(Duration::from_secs_f64(o.hold));
