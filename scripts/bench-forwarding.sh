@@ -371,7 +371,8 @@ note_io() {
     local ns io=""
     for ns in "$@"; do
         io+="$("$ROAMER" exec --socket "$WORK/$C$ns.sock" \
-            'show interface brief' 2>/dev/null | awk '/^Port I\/O/ { on = 1; next } on && NF { $1 = ""; print }' |
+            'show interface brief' 2>/dev/null |
+            awk '/^Port I\/O/ { on = 1; next } on && !NF { exit } on { $1 = ""; print }' |
             sort -u | tr '\n' ';')"
     done
     NOTE[$CASE]=$(echo "$io" | tr -s ' ;' ' ;' | sed 's/^ //; s/;$//; s/; /;/g' | tr ';' '\n' | sort -u |
@@ -807,8 +808,10 @@ for c in "${ALL[@]}"; do
         if [ "${CPU[$c]:-0}" != 0 ]; then local_cpu=$(mpps "${CPU[$c]}"); fi
         frac=-
         if [ "${FRAC[$c]:-0}" != 0 ]; then frac=$(awk -v f="${FRAC[$c]}" 'BEGIN { printf "%.2f", f }'); fi
+        tcp=${TCP[$c]}
+        if [ -z "$tcp_runs" ]; then tcp=-; fi
         printf '| %-34s | %9s | %5s | %8s | %8s | %-30s |\n' "$(label "$c")" \
-            "$(mpps "${PPS[$c]}")" "$frac" "$local_cpu" "${TCP[$c]}" "$rounds"
+            "$(mpps "${PPS[$c]}")" "$frac" "$local_cpu" "$tcp" "$rounds"
     else
         printf '| %-34s | %9s | %5s | %8s | %8s | %-30s |\n' "$(label "$c")" "-" "-" "-" "-" \
             "${NOTE[$c]:-}"
