@@ -150,7 +150,9 @@ fn software(
                 reports.push(PortIoReport {
                     id: p.id,
                     io: "tap".into(),
-                    fallback: None,
+                    fallback: (p.io == Some(PortIoKind::AfXdp)).then(|| {
+                        "a TAP port is roamer's own device, read and written whole".into()
+                    }),
                 });
                 Box::new(TapPort::create(name)?)
             }
