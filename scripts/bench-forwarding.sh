@@ -8,7 +8,13 @@
 #   l3       roamer, routing between two SVIs
 #   lisp     two roamer xTRs: LISP encapsulation, a routed underlay link, decapsulation
 #
-# plus the ceiling of the tools themselves ("direct": the hosts joined by one veth pair).
+#   kroute   plain Linux IP forwarding between two subnets
+#   copier-xdp, l2-xdp, l3-xdp, lisp-xdp
+#            the same over AF_XDP ports (`io af-xdp`; copier --io af-xdp); the plain rows force
+#            `io af-packet`
+#
+# plus the ceiling of the tools themselves ("direct": the hosts joined by one veth pair, the
+# generator and counter on AF_PACKET; "direct-xdp": the same pair, both on AF_XDP).
 #
 #   h1 --veth-- [ switch namespace(s) ] --veth-- h2
 #
@@ -17,7 +23,8 @@
 # machine's load during the run affects every data path alike.
 #
 # pps: `pktgen send` (platforms/examples/pktgen.rs) blasts identical 64-byte IPv4/UDP frames
-# from h1 through an AF_PACKET socket (sendmmsg, 64 frames per call) for PPS_SECONDS + 1.5 s;
+# from h1 through an AF_XDP socket (PKTGEN_IO=af-xdp, the default: copy-mode transmit, 64
+# frames per wake-up; or PKTGEN_IO=af-packet: sendmmsg) for PPS_SECONDS + 1.5 s;
 # `pktgen count` in h2 counts the ones that arrive over PPS_SECONDS after a 0.5 s warm-up (h2's
 # stack drops them at a UDP socket that is never read). TCP: iperf3, one stream, h1 -> h2,
 # TCP_SECONDS (first second omitted), the receiver's figure.
@@ -30,7 +37,9 @@
 # Environment:
 #   PPS_SECONDS (3), TCP_SECONDS (5), REPEAT (3 rounds)
 #   PIN (1: sender, receiver and iperf3 on CPU 0, the switch on CPU 1; 0: no pinning)
-#   CASES ("copier bridge l2 l3 lisp"; "direct" is always measured)
+#   CASES ("copier copier-xdp bridge kroute l2 l2-xdp l3 l3-xdp lisp lisp-xdp"; "direct" and
+#         "direct-xdp" are always measured)
+#   PKTGEN_IO (af-xdp: the generator and counter of every row but "direct" use AF_XDP)
 #   PERF (0; 1: in round 1, a 2-second perf profile of the switch processes of each data path,
 #         of all CPUs for the Linux bridge, during pps and during TCP; installs linux-perf)
 #   PERF_TOP (25 symbols)
@@ -51,7 +60,8 @@ PPS_SECONDS=${PPS_SECONDS:-3}
 TCP_SECONDS=${TCP_SECONDS:-5}
 REPEAT=${REPEAT:-3}
 PIN=${PIN:-1}
-CASES=${CASES:-copier bridge l2 l3 lisp}
+CASES=${CASES:-copier copier-xdp bridge kroute l2 l2-xdp l3 l3-xdp lisp lisp-xdp}
+PKTGEN_IO=${PKTGEN_IO:-af-xdp}
 PERF=${PERF:-0}
 PERF_TOP=${PERF_TOP:-25}
 NICE=${NICE:--10}
@@ -161,8 +171,12 @@ PINNED=$([ "$PIN" = 1 ] && [ "$CPUS" -ge 2 ] && echo 1 || echo 0)
 # --- topology helpers: names are $P$C<name>, C = the letter of the data path being built ------
 
 # The box cases measure the topologies of l3 and lisp again: they share their letters.
-declare -A LETTER=([direct]=d [copier]=c [bridge]=b [l2]=s [l3]=r [lisp]=x [l3-box]=r
-    [lisp-box]=x)
+declare -A LETTER=([direct]=d [direct-xdp]=d [copier]=c [copier-xdp]=k [bridge]=b [kroute]=n
+    [l2]=s [l2-xdp]=t [l3]=r [l3-xdp]=u [lisp]=x [lisp-xdp]=y [l3-box]=r [lisp-box]=x
+    [l3-xdp-box]=u [lisp-xdp-box]=y)
+# The port I/O of the roamer and copier cases, and of the generator per case.
+io_of() { case $1 in *-xdp | *-xdp-box) echo af-xdp ;; *) echo af-packet ;; esac; }
+gen_io() { case $1 in direct) echo af-packet ;; direct-xdp) echo af-xdp ;; *) echo "$PKTGEN_IO" ;; esac; }
 C=
 
 # mkns NAME: a namespace with lo up and IPv6 off (no router or neighbour chatter).
@@ -290,20 +304,36 @@ setup_direct() {
     DST_MAC[direct]=$(mac_of h2 h2e)
 }
 
+# direct-xdp: the hosts of "direct", the generator and counter on AF_XDP.
+setup_direct-xdp() {
+    if [ "${READY[direct]:-}" != 1 ]; then
+        NOTE[direct-xdp]="direct not up"
+        return 1
+    fi
+    DST_MAC[direct-xdp]=${DST_MAC[direct]}
+    SRC_IP[direct-xdp]=${SRC_IP[direct]}
+    DST_IP[direct-xdp]=${DST_IP[direct]}
+}
+
 setup_copier() {
-    two_hosts_one_subnet copier
-    bg "$WORK/copier.log" "${ON_SWITCH_CPU[@]}" ip netns exec "$P${C}s1" "$COPIER" \
-        --a "$P${C}p1" --b "$P${C}p2"
-    SWITCH_PIDS[copier]=$LAST_PID
-    wait_line "$WORK/copier.log" ready || return 1
-    if grep -q 'vnet_hdr=true' "$WORK/copier.log"; then
-        NOTE[copier]="vnet-hdr on"
+    local io log=$WORK/$CASE.log
+    io=$(io_of "$CASE")
+    two_hosts_one_subnet "$CASE"
+    bg "$log" "${ON_SWITCH_CPU[@]}" ip netns exec "$P${C}s1" "$COPIER" \
+        --a "$P${C}p1" --b "$P${C}p2" --io "$io"
+    SWITCH_PIDS[$CASE]=$LAST_PID
+    wait_line "$log" ready || return 1
+    if [ "$io" = af-xdp ]; then
+        NOTE[$CASE]="$(sed -n 's/.* io=\(.*\)/\1/p' "$log")"
+    elif grep -q 'vnet_hdr=true' "$log"; then
+        NOTE[$CASE]="vnet-hdr on"
     else
-        NOTE[copier]="vnet-hdr OFF"
+        NOTE[$CASE]="vnet-hdr OFF"
     fi
     wait_ping 10.91.0.2 || return 1
-    DST_MAC[copier]=$(mac_of h2 h2e)
+    DST_MAC[$CASE]=$(mac_of h2 h2e)
 }
+setup_copier-xdp() { setup_copier; }
 
 setup_bridge() {
     two_hosts_one_subnet bridge
@@ -315,12 +345,46 @@ setup_bridge() {
     DST_MAC[bridge]=$(mac_of h2 h2e)
 }
 
+# kroute: plain Linux IP forwarding in the switch namespace (the hosts of l3).
+setup_kroute() {
+    mkns h1
+    mkns h2
+    mkns s1
+    link h1 h1e s1 p1
+    link h2 h2e s1 p2
+    host h1 h1e 10.10.0.5/24 10.10.0.1
+    host h2 h2e 10.20.0.6/24 10.20.0.1
+    host s1 p1 10.10.0.1/24
+    host s1 p2 10.20.0.1/24
+    ip netns exec "$P${C}s1" sysctl -qw net.ipv4.ip_forward=1
+    SRC_IP[kroute]=10.10.0.5
+    DST_IP[kroute]=10.20.0.6
+    wait_ping 10.20.0.6 || return 1
+    DST_MAC[kroute]=$(neigh_mac 10.10.0.1)
+}
+
+# roamer_io: " io af-packet" or " io af-xdp" for the case being built.
+roamer_io() { echo " io $(io_of "$CASE")"; }
+
+# Reports the I/O every port of the case's roamer(s) uses (show interface brief).
+note_io() {
+    local ns io=""
+    for ns in "$@"; do
+        io+="$("$ROAMER" exec --socket "$WORK/$C$ns.sock" \
+            'show interface brief' 2>/dev/null |
+            awk '/^Port I\/O/ { on = 1; next } on && !NF { exit } on { $1 = ""; print }' |
+            sort -u | tr '\n' ';')"
+    done
+    NOTE[$CASE]=$(echo "$io" | tr -s ' ;' ' ;' | sed 's/^ //; s/;$//; s/; /;/g' | tr ';' '\n' | sort -u |
+        paste -sd ';' -)
+}
+
 setup_l2() {
-    two_hosts_one_subnet l2
-    cat >"$WORK/l2.cfg" <<EOF
+    two_hosts_one_subnet "$CASE"
+    cat >"$WORK/$CASE.cfg" <<EOF
 hostname bench-l2
-roamer platform port Ethernet1/1 $P${C}p1
-roamer platform port Ethernet1/2 $P${C}p2
+roamer platform port Ethernet1/1 $P${C}p1$(roamer_io)
+roamer platform port Ethernet1/2 $P${C}p2$(roamer_io)
 vlan 10
 interface Ethernet1/1
   switchport
@@ -329,10 +393,12 @@ interface Ethernet1/2
   switchport
   switchport access vlan 10
 EOF
-    start_roamer s1 "$WORK/l2.cfg" || return 1
+    start_roamer s1 "$WORK/$CASE.cfg" || return 1
     wait_ping 10.91.0.2 || return 1
-    DST_MAC[l2]=$(mac_of h2 h2e)
+    DST_MAC[$CASE]=$(mac_of h2 h2e)
+    note_io s1
 }
+setup_l2-xdp() { setup_l2; }
 
 setup_l3() {
     mkns h1
@@ -342,12 +408,12 @@ setup_l3() {
     link h2 h2e s1 p2
     host h1 h1e 10.10.0.5/24 10.10.0.1
     host h2 h2e 10.20.0.6/24 10.20.0.1
-    SRC_IP[l3]=10.10.0.5
-    DST_IP[l3]=10.20.0.6
-    cat >"$WORK/l3.cfg" <<EOF
+    SRC_IP[$CASE]=10.10.0.5
+    DST_IP[$CASE]=10.20.0.6
+    cat >"$WORK/$CASE.cfg" <<EOF
 hostname bench-l3
-roamer platform port Ethernet1/1 $P${C}p1
-roamer platform port Ethernet1/2 $P${C}p2
+roamer platform port Ethernet1/1 $P${C}p1$(roamer_io)
+roamer platform port Ethernet1/2 $P${C}p2$(roamer_io)
 feature interface-vlan
 vlan 10,20
 interface Ethernet1/1
@@ -361,17 +427,19 @@ interface Vlan10
 interface Vlan20
   ip address 10.20.0.1/24
 EOF
-    start_roamer s1 "$WORK/l3.cfg" || return 1
+    start_roamer s1 "$WORK/$CASE.cfg" || return 1
     wait_ping 10.20.0.6 || return 1
-    DST_MAC[l3]=$(neigh_mac 10.10.0.1)
+    DST_MAC[$CASE]=$(neigh_mac 10.10.0.1)
+    note_io s1
 }
+setup_l3-xdp() { setup_l3; }
 
 # xtr_config NAME HOST_DEV UNDERLAY_DEV VLAN EID_PREFIX SVI_ADDR RLOC PEER_EID_PREFIX PEER_RLOC
 xtr_config() {
     cat <<EOF
 hostname $1
-roamer platform port Ethernet1/1 $2
-roamer platform port Ethernet1/3 $3
+roamer platform port Ethernet1/1 $2$(roamer_io)
+roamer platform port Ethernet1/3 $3$(roamer_io)
 feature interface-vlan
 feature lisp
 vlan $4
@@ -393,7 +461,7 @@ lisp_supported() { grep -q 'lisp map-cache' control/src/config/cli/commands.rs 2
 
 setup_lisp() {
     if ! lisp_supported; then
-        NOTE[lisp]="skipped: no static map-cache"
+        NOTE[$CASE]="skipped: no static map-cache"
         return 1
     fi
     mkns h1
@@ -403,22 +471,27 @@ setup_lisp() {
     link h1 h1e s1 p1
     link h2 h2e s2 p2
     link s1 u1 s2 u2
-    # The underlay carries 1500-byte host packets plus 36 bytes of LISP encapsulation.
-    ip -n "$P${C}s1" link set "$P${C}u1" mtu 9000
-    ip -n "$P${C}s2" link set "$P${C}u2" mtu 9000
+    # The underlay carries 1500-byte host packets plus 36 bytes of LISP encapsulation (an
+    # AF_XDP port takes an MTU up to 3498).
+    local mtu=9000
+    if [ "$(io_of "$CASE")" = af-xdp ]; then mtu=3000; fi
+    ip -n "$P${C}s1" link set "$P${C}u1" mtu $mtu
+    ip -n "$P${C}s2" link set "$P${C}u2" mtu $mtu
     host h1 h1e 10.10.0.5/24 10.10.0.1
     host h2 h2e 10.20.0.6/24 10.20.0.1
-    SRC_IP[lisp]=10.10.0.5
-    DST_IP[lisp]=10.20.0.6
+    SRC_IP[$CASE]=10.10.0.5
+    DST_IP[$CASE]=10.20.0.6
     xtr_config xtr1 "$P${C}p1" "$P${C}u1" 10 10.10.0.0/24 10.10.0.1 192.0.2.1 10.20.0.0/24 \
-        192.0.2.2 >"$WORK/lisp1.cfg"
+        192.0.2.2 >"$WORK/${CASE}1.cfg"
     xtr_config xtr2 "$P${C}p2" "$P${C}u2" 20 10.20.0.0/24 10.20.0.1 192.0.2.2 10.10.0.0/24 \
-        192.0.2.1 >"$WORK/lisp2.cfg"
-    start_roamer s1 "$WORK/lisp1.cfg" || return 1
-    start_roamer s2 "$WORK/lisp2.cfg" "${LISP_XTR2_CPU:-}" || return 1
+        192.0.2.1 >"$WORK/${CASE}2.cfg"
+    start_roamer s1 "$WORK/${CASE}1.cfg" || return 1
+    start_roamer s2 "$WORK/${CASE}2.cfg" "${LISP_XTR2_CPU:-}" || return 1
     wait_ping 10.20.0.6 || return 1
-    DST_MAC[lisp]=$(neigh_mac 10.10.0.1)
+    DST_MAC[$CASE]=$(neigh_mac 10.10.0.1)
+    note_io s1 s2
 }
+setup_lisp-xdp() { setup_lisp; }
 
 # --- boxes: a CPU budget per switch process (BOX_CPU) ------------------------------------------
 
@@ -502,6 +575,8 @@ setup_box() {
 }
 setup_l3-box() { setup_box l3-box l3; }
 setup_lisp-box() { setup_box lisp-box lisp; }
+setup_l3-xdp-box() { setup_box l3-xdp-box l3-xdp; }
+setup_lisp-xdp-box() { setup_box lisp-xdp-box lisp-xdp; }
 
 # --- measurements -----------------------------------------------------------------------------
 
@@ -535,11 +610,13 @@ measure_pps() {
     local d1=$P${LETTER[$1]}h1e d2=$P${LETTER[$1]}h2e
     C=${LETTER[$case]}
     ping_once "${DST_IP[$case]}" || true # refresh learned addresses after an idle while
-    bg "$WORK/count" "${ON_HOST_CPU[@]}" ip netns exec "$h2" "$PKTGEN" count --dev "$d2" \
+    local gio
+    gio=$(gen_io "$case")
+    bg "$WORK/count" "${ON_HOST_CPU[@]}" ip netns exec "$h2" "$PKTGEN" count --io "$gio" --dev "$d2" \
         --seconds "$PPS_SECONDS" --warmup 0.5 --wait 5 --hold 5 --cpu-pids "${SWITCH_PIDS[$case]:-}"
     cpid=$LAST_PID
     sleep 0.3
-    bg "$WORK/send" "${ON_HOST_CPU[@]}" ip netns exec "$h1" "$PKTGEN" send --dev "$d1" \
+    bg "$WORK/send" "${ON_HOST_CPU[@]}" ip netns exec "$h1" "$PKTGEN" send --io "$gio" --dev "$d1" \
         --dst-mac "${DST_MAC[$case]}" --src-ip "${SRC_IP[$case]}" --dst-ip "${DST_IP[$case]}" \
         --size 64 --seconds "$(awk -v s="$PPS_SECONDS" 'BEGIN { print s + 1.5 }')"
     spid=$LAST_PID
@@ -628,12 +705,12 @@ placement() {
     fi
 }
 echo "== sender, switch and receiver share the machine's $CPUS CPUs ($(placement); nice $NICE)"
-ALL=(direct)
+ALL=(direct direct-xdp)
 for c in $CASES; do
-    if [ "$c" != direct ]; then ALL+=("$c"); fi
+    if [ "$c" != direct ] && [ "$c" != direct-xdp ]; then ALL+=("$c"); fi
 done
 if [ "$BOX_CPU" != 0 ]; then
-    for c in l3 lisp; do
+    for c in l3 lisp l3-xdp lisp-xdp; do
         if [[ " ${ALL[*]} " == *" $c "* ]]; then ALL+=("$c-box"); fi
     done
 fi
@@ -661,7 +738,8 @@ for round in $(seq 1 "$REPEAT"); do
     done
     echo "== round $round of $REPEAT: TCP"
     for c in "${ALL[@]}"; do
-        if [ "${READY[$c]:-}" = 1 ]; then measure tcp "$c" "$round"; fi
+        # direct-xdp differs from direct in the generator only: TCP is the same hosts' stacks.
+        if [ "${READY[$c]:-}" = 1 ] && [ "$c" != direct-xdp ]; then measure tcp "$c" "$round"; fi
     done
 done
 LOAD_END=$(uptime)
@@ -687,14 +765,22 @@ mpps() { awk -v p="${1:-0}" 'BEGIN { printf "%.3f", p / 1e6 }'; }
 
 label() {
     case $1 in
-    direct) echo "tools only (h1-h2 veth, no switch)" ;;
+    direct) echo "tools only, AF_PACKET pktgen" ;;
+    direct-xdp) echo "tools only, AF_XDP pktgen" ;;
     copier) echo "frame copier (AF_PACKET)" ;;
+    copier-xdp) echo "frame copier (AF_XDP)" ;;
     bridge) echo "Linux bridge" ;;
-    l2) echo "roamer L2 (same VLAN)" ;;
-    l3) echo "roamer L3 (SVI to SVI)" ;;
-    lisp) echo "roamer LISP encap+decap (2 xTRs)" ;;
-    l3-box) echo "roamer L3, one $BOX_CPU-CPU box" ;;
-    lisp-box) echo "roamer LISP, a $BOX_CPU-CPU box per xTR" ;;
+    kroute) echo "Linux IP forwarding" ;;
+    l2) echo "roamer L2, AF_PACKET" ;;
+    l3) echo "roamer L3, AF_PACKET" ;;
+    lisp) echo "roamer LISP (2 xTRs), AF_PACKET" ;;
+    l2-xdp) echo "roamer L2, AF_XDP" ;;
+    l3-xdp) echo "roamer L3, AF_XDP" ;;
+    lisp-xdp) echo "roamer LISP (2 xTRs), AF_XDP" ;;
+    l3-box) echo "roamer L3 AF_PACKET, $BOX_CPU-CPU box" ;;
+    lisp-box) echo "roamer LISP AF_PACKET, box per xTR" ;;
+    l3-xdp-box) echo "roamer L3 AF_XDP, $BOX_CPU-CPU box" ;;
+    lisp-xdp-box) echo "roamer LISP AF_XDP, box per xTR" ;;
     esac
 }
 
@@ -715,14 +801,17 @@ printf '|%s|%s|%s|%s|%s|%s|\n' "------------------------------------" "---------
     "----------" "----------" "--------------------------------"
 for c in "${ALL[@]}"; do
     if [ "${READY[$c]:-}" = 1 ]; then
-        rounds="$(echo "${PPS_RUNS[$c]}" | awk '{ for (i = 1; i <= NF; i++) printf "%s%d", (i > 1 ? " " : ""), $i / 1000 }') / ${TCP_RUNS[$c]# }"
+        tcp_runs=${TCP_RUNS[$c]:-}
+        rounds="$(echo "${PPS_RUNS[$c]}" | awk '{ for (i = 1; i <= NF; i++) printf "%s%d", (i > 1 ? " " : ""), $i / 1000 }') / ${tcp_runs# }"
         if [ -n "${NOTE[$c]:-}" ]; then rounds="$rounds (${NOTE[$c]})"; fi
         local_cpu=-
         if [ "${CPU[$c]:-0}" != 0 ]; then local_cpu=$(mpps "${CPU[$c]}"); fi
         frac=-
         if [ "${FRAC[$c]:-0}" != 0 ]; then frac=$(awk -v f="${FRAC[$c]}" 'BEGIN { printf "%.2f", f }'); fi
+        tcp=${TCP[$c]}
+        if [ -z "$tcp_runs" ]; then tcp=-; fi
         printf '| %-34s | %9s | %5s | %8s | %8s | %-30s |\n' "$(label "$c")" \
-            "$(mpps "${PPS[$c]}")" "$frac" "$local_cpu" "${TCP[$c]}" "$rounds"
+            "$(mpps "${PPS[$c]}")" "$frac" "$local_cpu" "$tcp" "$rounds"
     else
         printf '| %-34s | %9s | %5s | %8s | %8s | %-30s |\n' "$(label "$c")" "-" "-" "-" "-" \
             "${NOTE[$c]:-}"
@@ -756,6 +845,19 @@ row() { # NAME METRIC A B [TARGET]
         printf '| %-36s | %5s | %6s | %-7s | %-16s |\n' "$1" "$r" "-" "info" "$rounds"
     fi
 }
+row "tools AF_XDP pps / roamer L3 AF_PACKET" pps direct-xdp l3 3
+row "tools AF_XDP pps / tools AF_PACKET pps" pps direct-xdp direct
+row "L3 AF_XDP / L3 AF_PACKET, Mpps/CPU" cpu l3-xdp l3 3
+row "L3 AF_XDP / L3 AF_PACKET, pps, box" pps l3-xdp-box l3-box 3
+row "L2 AF_XDP pps / copier AF_XDP pps" pps l2-xdp copier-xdp 0.9
+row "L3 AF_XDP pps / copier AF_XDP pps" pps l3-xdp copier-xdp 0.9
+row "L2 AF_XDP / copier AF_XDP, Mpps/CPU" cpu l2-xdp copier-xdp 0.9
+row "L3 AF_XDP / copier AF_XDP, Mpps/CPU" cpu l3-xdp copier-xdp 0.9
+row "LISP AF_XDP / L3 AF_XDP pps, box" pps lisp-xdp-box l3-xdp-box 0.8
+row "L3 TCP AF_XDP / L3 TCP AF_PACKET" tcp l3-xdp l3 1
+row "L2 TCP AF_XDP / L2 TCP AF_PACKET" tcp l2-xdp l2 1
+row "copier AF_XDP pps / copier AF_PACKET" pps copier-xdp copier
+row "L3 AF_XDP pps / Linux IP forwarding" pps l3-xdp kroute
 row "L2 pps / copier pps" pps l2 copier 0.9
 row "L2 TCP / copier TCP (vnet-hdr)" tcp l2 copier 0.9
 row "L3 pps / copier pps" pps l3 copier 0.85

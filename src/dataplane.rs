@@ -15,7 +15,7 @@ use roamer_hal::{
     Notifier, OpAction, PacketIo, PortId, Punt, TableEntry, TableKey, TableKind, TableOp, Trace,
     Usage, VlanId,
 };
-use roamer_platforms::{PlatformError, PortSpec};
+use roamer_platforms::{PlatformError, PortIoReport, PortSpec};
 use tracing::{info, warn};
 
 /// First wait before a retry of refused table operations; doubled after every round that
@@ -37,6 +37,8 @@ pub struct Dataplane {
     /// What is in the tables as far as the daemon knows: every operation that succeeded.
     installed: BTreeMap<Key, TableEntry>,
     retry: Retry,
+    /// How each software-backend port moves its frames (AF_XDP, AF_PACKET and why).
+    port_io: BTreeMap<PortId, PortIoReport>,
 }
 
 #[derive(Debug)]
@@ -69,12 +71,15 @@ impl Dataplane {
                 id: b.id,
                 name: b.name.to_string(),
                 device: b.device,
+                io: b.io,
             })
             .collect();
         let opened = roamer_platforms::open(kind, &ports)?;
         // A chaos wrapper (ROAMER_CHAOS) is healed from outside through its `healthy-when`
         // file; the daemon needs no handle on it.
-        Ok(Dataplane::new(opened.dataplane, scopes))
+        let mut dataplane = Dataplane::new(opened.dataplane, scopes);
+        dataplane.port_io = opened.port_io.into_iter().map(|r| (r.id, r)).collect();
+        Ok(dataplane)
     }
 
     /// Wraps an opened data plane (for tests: any `DataPlane`).
@@ -88,7 +93,14 @@ impl Dataplane {
                 wait: RETRY_FIRST,
                 rounds: 0,
             },
+            port_io: BTreeMap::new(),
         }
+    }
+
+    /// How every port opened at start moves its frames, where the backend said (software
+    /// backend ports).
+    pub fn port_io_reports(&self) -> &BTreeMap<PortId, PortIoReport> {
+        &self.port_io
     }
 
     pub fn backend(&mut self) -> &mut dyn Backend {

@@ -40,6 +40,8 @@ pub struct DataplaneView {
     pub retry_rounds: u64,
     /// Punts and events dropped because an instance's inbox was full.
     pub inbox_dropped: u64,
+    /// How each port moves its frames (AF_XDP, AF_PACKET with the fallback reason, TAP).
+    pub port_io: std::collections::BTreeMap<PortId, roamer_platforms::PortIoReport>,
 }
 
 impl std::fmt::Debug for DataplaneView {
@@ -58,6 +60,7 @@ impl DataplaneView {
             pending: dataplane.pending().len() as u64,
             retry_rounds: dataplane.retry_rounds(),
             inbox_dropped,
+            port_io: dataplane.port_io_reports().clone(),
         }
     }
 }
@@ -202,8 +205,16 @@ pub fn collect(cfg: &Config, view: &DataplaneView) -> ShowTables {
             (false, Some(LinkState::AdminDown)) => ("down", "Administratively down"),
             (false, _) => ("up", "none"),
         };
+        let io = match view.port_io.get(&b.id) {
+            Some(r) => match &r.fallback {
+                Some(why) => format!("{} (AF_XDP not used: {why})", r.io),
+                None => r.io.clone(),
+            },
+            None => String::new(),
+        };
         out.interfaces.push(InterfaceRow {
             name: short(&b.name),
+            io,
             vlan,
             mode: mode.into(),
             status: status.into(),
@@ -226,6 +237,7 @@ pub fn collect(cfg: &Config, view: &DataplaneView) -> ShowTables {
         };
         out.interfaces.push(InterfaceRow {
             name: name.to_string(),
+            io: String::new(),
             vlan: "--".into(),
             mode: "--".into(),
             status: status.into(),

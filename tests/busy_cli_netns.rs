@@ -4,6 +4,10 @@
 //! map-server stays fresh: between two roamers registration is reliable (TCP 4342), refreshed
 //! by keepalives every second that must never pause towards the session's 10 s idle timeout
 //! (tshark on the underlay).
+//!
+//! The ports are AF_PACKET (`io af-packet`): this test captures on the switch's own port
+//! devices or relies on vnet-hdr large segments, which AF_XDP ports do not give
+//! (tests/afxdp_netns.rs runs these paths over AF_XDP).
 
 mod common;
 
@@ -21,7 +25,7 @@ const SHOWS: &str = "show hsrp; show ip arp; show mac address-table; show interf
 
 fn r1_config(p: &str) -> String {
     format!(
-        "hostname r1\nroamer platform port Ethernet1/1 {p}r1\nroamer platform port Ethernet1/2 {p}u1\n\
+        "hostname r1\nroamer platform port Ethernet1/1 {p}r1 io af-packet\nroamer platform port Ethernet1/2 {p}u1 io af-packet\n\
          feature interface-vlan\nfeature hsrp\nfeature lisp\nvlan 10\n\
          interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
          interface Ethernet1/2\n  no switchport\n  ip address 192.0.2.1/24\n\
@@ -33,7 +37,7 @@ fn r1_config(p: &str) -> String {
 
 fn r2_config(p: &str) -> String {
     format!(
-        "hostname r2\nroamer platform port Ethernet1/1 {p}r2\nfeature interface-vlan\nfeature hsrp\nvlan 10\n\
+        "hostname r2\nroamer platform port Ethernet1/1 {p}r2 io af-packet\nfeature interface-vlan\nfeature hsrp\nvlan 10\n\
          interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
          interface Vlan10\n  ip address 10.10.0.3/24\n  hsrp 10\n    priority 100\n    preempt\n    timers 1 3\n    ip 10.10.0.1\n"
     )
@@ -41,7 +45,7 @@ fn r2_config(p: &str) -> String {
 
 fn ms_config(p: &str) -> String {
     format!(
-        "hostname ms\nroamer platform port Ethernet1/1 {p}m1\nfeature lisp\n\
+        "hostname ms\nroamer platform port Ethernet1/1 {p}m1 io af-packet\nfeature lisp\n\
          interface Ethernet1/1\n  no switchport\n  ip address 192.0.2.100/24\n\
          ip lisp map-server\nip lisp map-resolver\n\
          lisp site dc\n  eid-prefix 10.10.0.0/24\n  authentication-key 0 busy-key\n"

@@ -3,6 +3,10 @@
 //! the new xTR, which registers it and announces it with a site-based Map-Notify to the
 //! map-notify-group (IP TTL 1, flooded on the extended VLAN); the other xTR stops claiming it
 //! and lists it with `*`. Both agree, and so does the map-server.
+//!
+//! The ports are AF_PACKET (`io af-packet`): this test captures on the switch's own port
+//! devices or relies on vnet-hdr large segments, which AF_XDP ports do not give
+//! (tests/afxdp_netns.rs runs these paths over AF_XDP).
 
 #![allow(clippy::unwrap_used)]
 
@@ -19,7 +23,7 @@ const KEY: &str = "roamer-key";
 fn ms_config(p: &str) -> String {
     format!(
         "hostname ms\n\
-         roamer platform port Ethernet1/3 {p}um\n\
+         roamer platform port Ethernet1/3 {p}um io af-packet\n\
          feature lisp\n\
          interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.100/24\n\
          ip lisp map-server\nip lisp map-resolver\n\
@@ -30,9 +34,9 @@ fn ms_config(p: &str) -> String {
 fn xtr_config(p: &str, n: u8) -> String {
     format!(
         "hostname xtr{n}\n\
-         roamer platform port Ethernet1/1 {p}h{n}\n\
-         roamer platform port Ethernet1/2 {p}l{n}\n\
-         roamer platform port Ethernet1/3 {p}u{n}\n\
+         roamer platform port Ethernet1/1 {p}h{n} io af-packet\n\
+         roamer platform port Ethernet1/2 {p}l{n} io af-packet\n\
+         roamer platform port Ethernet1/3 {p}u{n} io af-packet\n\
          feature interface-vlan\nfeature lisp\nvlan 10\n\
          interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
          interface Ethernet1/2\n  switchport\n  switchport access vlan 10\n\

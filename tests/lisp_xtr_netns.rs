@@ -1,6 +1,10 @@
 //! Two roamer xTRs with static map-cache entries carry host traffic LISP-encapsulated over a
 //! routed underlay link; tshark decodes the LISP data packets; a packet for an EID the ETR does
 //! not have raises the EID-not-here event (the SMR trigger).
+//!
+//! The ports are AF_PACKET (`io af-packet`): this test captures on the switch's own port
+//! devices or relies on vnet-hdr large segments, which AF_XDP ports do not give
+//! (tests/afxdp_netns.rs runs these paths over AF_XDP).
 
 mod common;
 
@@ -13,8 +17,8 @@ use roamer_test_support::{self as support, Capture, Netns, Veth};
 fn xtr_config(prefix: &str, me: u8, peer: u8, extra: &str) -> String {
     format!(
         "hostname xtr{me}\n\
-         roamer platform port Ethernet1/1 {prefix}h{me}\n\
-         roamer platform port Ethernet1/3 {prefix}u{me}\n\
+         roamer platform port Ethernet1/1 {prefix}h{me} io af-packet\n\
+         roamer platform port Ethernet1/3 {prefix}u{me} io af-packet\n\
          feature interface-vlan\nfeature lisp\nvlan 10\n\
          interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
          interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.{me}/24\n\

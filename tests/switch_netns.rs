@@ -1,5 +1,9 @@
 //! The software switch between real Linux hosts in network namespaces: VLANs and SVIs, trunks
 //! between two roamers (with 802.1Q on the wire), proxy-ARP.
+//!
+//! The ports are AF_PACKET (`io af-packet`): this test captures on the switch's own port
+//! devices or relies on vnet-hdr large segments, which AF_XDP ports do not give
+//! (tests/afxdp_netns.rs runs these paths over AF_XDP).
 
 mod common;
 
@@ -76,7 +80,7 @@ fn port(prefix: &str, sw: &Netns, name: &str) -> Veth {
 
 fn two_vlan_config(prefix: &str, extra: &str) -> String {
     format!(
-        "hostname sw1\nroamer platform port Ethernet1/1 {prefix}p1\nroamer platform port Ethernet1/2 {prefix}p2\nfeature interface-vlan\nvlan 10,20\ninterface Ethernet1/1\n  switchport\n  switchport access vlan 10\ninterface Ethernet1/2\n  switchport\n  switchport access vlan 20\ninterface Vlan10\n  ip address 10.10.0.1/24\n  ipv6 address 2001:db8:a::1/64\n{extra}interface Vlan20\n  ip address 10.20.0.1/24\n  ipv6 address 2001:db8:14::1/64\n"
+        "hostname sw1\nroamer platform port Ethernet1/1 {prefix}p1 io af-packet\nroamer platform port Ethernet1/2 {prefix}p2 io af-packet\nfeature interface-vlan\nvlan 10,20\ninterface Ethernet1/1\n  switchport\n  switchport access vlan 10\ninterface Ethernet1/2\n  switchport\n  switchport access vlan 20\ninterface Vlan10\n  ip address 10.10.0.1/24\n  ipv6 address 2001:db8:a::1/64\n{extra}interface Vlan20\n  ip address 10.20.0.1/24\n  ipv6 address 2001:db8:14::1/64\n"
     )
 }
 
@@ -285,7 +289,7 @@ fn a_trunk_between_two_roamers_carries_both_vlans_tagged() {
     );
     let switch = |name: &str, access: [&str; 2], trunk: &str| {
         format!(
-            "hostname {name}\nroamer platform port Ethernet1/1 {}\nroamer platform port Ethernet1/2 {}\nroamer platform port Ethernet1/48 {trunk}\nvlan 10,20\ninterface Ethernet1/1\n  switchport\n  switchport access vlan 10\ninterface Ethernet1/2\n  switchport\n  switchport access vlan 20\ninterface Ethernet1/48\n  switchport\n  switchport mode trunk\n  switchport trunk allowed vlan 10,20\n",
+            "hostname {name}\nroamer platform port Ethernet1/1 {} io af-packet\nroamer platform port Ethernet1/2 {} io af-packet\nroamer platform port Ethernet1/48 {trunk} io af-packet\nvlan 10,20\ninterface Ethernet1/1\n  switchport\n  switchport access vlan 10\ninterface Ethernet1/2\n  switchport\n  switchport access vlan 20\ninterface Ethernet1/48\n  switchport\n  switchport mode trunk\n  switchport trunk allowed vlan 10,20\n",
             access[0], access[1]
         )
     };
@@ -353,7 +357,7 @@ fn a_host_on_a_tap_port_reaches_a_host_on_an_afpacket_port() {
     let v2 = port(&prefix, &sw, "p2");
     let tap = format!("{prefix}t1");
     let config = format!(
-        "hostname sw1\nroamer platform port Ethernet1/1 tap:{tap}\nroamer platform port Ethernet1/2 {prefix}p2\nvlan 10\ninterface Ethernet1/1\n  switchport\n  switchport access vlan 10\ninterface Ethernet1/2\n  switchport\n  switchport access vlan 10\n"
+        "hostname sw1\nroamer platform port Ethernet1/1 tap:{tap}\nroamer platform port Ethernet1/2 {prefix}p2 io af-packet\nvlan 10\ninterface Ethernet1/1\n  switchport\n  switchport access vlan 10\ninterface Ethernet1/2\n  switchport\n  switchport access vlan 10\n"
     );
     let _d = Daemon::start_in_netns(&config, sw.name());
     // roamer holds the TAP's file descriptor; the device itself moves to the host.

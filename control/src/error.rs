@@ -102,6 +102,13 @@ pub enum ControlError {
     #[error("{detail}")]
     DataPlane { detail: String },
 
+    /// `[platform.port-io]` names a port that `[platform.port]` does not map to a device (the
+    /// I/O is part of `roamer platform port NAME DEVICE io …`).
+    #[error(
+        "port-io for '{port}': the port needs a device in [platform.port] (roamer platform port {port} DEVICE io …)"
+    )]
+    PortIoWithoutDevice { port: String },
+
     /// An error on a line of a configuration text.
     #[error("{error}")]
     AtLine {

@@ -19,6 +19,8 @@ pub struct PortBinding {
     pub name: InterfaceName,
     pub id: PortId,
     pub device: String,
+    /// The I/O the configuration forces (`… io af-xdp`); `None`: the backend chooses.
+    pub io: Option<roamer_hal::PortIoKind>,
 }
 
 /// The id of `Ethernet<slot>/<port>`: stable across restarts and configurations.
@@ -58,10 +60,12 @@ pub fn port_bindings(cfg: &Config) -> Vec<PortBinding> {
                     roamer_hal::ProfileKind::Whitebox => format!("swp{port}"),
                     _ => format!("eth{port}"),
                 });
+            let io = cfg.platform.port_io.get(&name.to_string()).copied();
             Some(PortBinding {
                 name,
                 id: port_id(slot, port),
                 device,
+                io,
             })
         })
         .collect()

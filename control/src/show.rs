@@ -113,6 +113,10 @@ pub struct InterfaceRow {
     pub status: String,
     pub reason: String,
     pub address: String,
+    /// How the port's frames move (software backend: `af-xdp (native XDP, copy)`,
+    /// `af-packet`, with the reason AF_XDP was not used); empty when the backend does not say.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub io: String,
 }
 
 /// Everything a show command may read. Protocol instances add their snapshots here.
@@ -744,6 +748,12 @@ fn interface_brief(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, Contro
             "{:<13} {:<7} eth  {:<6} {:<7} {:<24} auto(D)   --\n",
             r.name, r.vlan, r.mode, r.status, r.reason
         ));
+    }
+    if eth.iter().any(|r| !r.io.is_empty()) {
+        text.push_str("\nPort I/O (software backend)\n");
+        for r in eth.iter().filter(|r| !r.io.is_empty()) {
+            text.push_str(&format!("{:<13} {}\n", r.name, r.io));
+        }
     }
     if !other.is_empty() {
         text.push_str("\n--------------------------------------------------------------------------------\nInterface     Secondary VLAN(Type)                    Status Reason\n--------------------------------------------------------------------------------\n");

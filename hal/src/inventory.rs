@@ -54,6 +54,28 @@ impl fmt::Display for BackendKind {
     }
 }
 
+/// How the software backend moves a port's frames (`roamer platform port NAME DEVICE io …`,
+/// `[platform.port-io]`). Without one the backend chooses: AF_XDP where the kernel and the
+/// device allow it, AF_PACKET otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PortIoKind {
+    /// An AF_PACKET socket (vnet-hdr offloads, any MTU).
+    AfPacket,
+    /// An AF_XDP socket fed by an XDP program; AF_PACKET with the reason logged and shown
+    /// when the device or kernel refuses.
+    AfXdp,
+}
+
+impl fmt::Display for PortIoKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PortIoKind::AfPacket => "af-packet",
+            PortIoKind::AfXdp => "af-xdp",
+        })
+    }
+}
+
 /// A line card as configured in a slot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,6 +108,14 @@ pub struct PlatformSpec {
         skip_serializing_if = "std::collections::BTreeMap::is_empty"
     )]
     pub ports: std::collections::BTreeMap<String, String>,
+    /// The I/O a port's frames take in the software backend (`"Ethernet1/1" = "af-xdp"`);
+    /// ports not listed choose for themselves (see [`PortIoKind`]).
+    #[serde(
+        default,
+        rename = "port-io",
+        skip_serializing_if = "std::collections::BTreeMap::is_empty"
+    )]
+    pub port_io: std::collections::BTreeMap<String, PortIoKind>,
 }
 
 /// The licence NX-OS requires for LISP on a Nexus 7000.

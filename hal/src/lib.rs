@@ -27,7 +27,9 @@ pub use dataplane::{
     LinkState, Notifier, PortLink, Trace,
 };
 pub use error::HalError;
-pub use inventory::{BackendKind, LISP_LICENSE, LinecardSpec, PlatformSpec, ProfileKind};
+pub use inventory::{
+    BackendKind, LISP_LICENSE, LinecardSpec, PlatformSpec, PortIoKind, ProfileKind,
+};
 pub use table::{
     L3Interface, Locator, NegativeAction, NextHop, OpAction, TableEntry, TableKey, TableKind,
     TableOp,

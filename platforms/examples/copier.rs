@@ -2,8 +2,11 @@
 //! `scripts/bench-forwarding.sh`: the yardstick the switch's throughput is compared with.
 //!
 //! ```text
-//! copier --a DEV --b DEV [--seconds S] [--no-vnet-hdr]
+//! copier --a DEV --b DEV [--seconds S] [--no-vnet-hdr] [--io af-packet|af-xdp]
 //! ```
+//!
+//! `--io af-xdp` opens both interfaces as AF_XDP ports instead (an XDP program on each for as
+//! long as the copier runs): the yardstick of roamer over AF_XDP ports.
 //!
 //! Opens both interfaces as AF_PACKET ports (in the calling process's network namespace; run it
 //! with `ip netns exec NS`), with `PACKET_VNET_HDR` unless `--no-vnet-hdr`, prints `ready`, and
@@ -18,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use roamer_platforms::software::copier;
-use roamer_platforms::software::{AfPacketConfig, AfPacketPort, PortIo};
+use roamer_platforms::software::{AfPacketConfig, AfPacketPort, PortIo, XdpPort};
 
 fn main() -> ExitCode {
     match run() {
@@ -32,6 +35,7 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), String> {
     let (mut a, mut b, mut seconds, mut vnet_hdr) = (None, None, 3600.0f64, true);
+    let mut xdp = false;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--no-vnet-hdr" {
@@ -42,6 +46,13 @@ fn run() -> Result<(), String> {
         match flag.as_str() {
             "--a" => a = Some(value),
             "--b" => b = Some(value),
+            "--io" => {
+                xdp = match value.as_str() {
+                    "af-packet" => false,
+                    "af-xdp" => true,
+                    _ => return Err(format!("--io {value}: af-packet or af-xdp")),
+                }
+            }
             "--seconds" => {
                 seconds = value
                     .parse()
@@ -51,23 +62,34 @@ fn run() -> Result<(), String> {
         }
     }
     let (Some(a), Some(b)) = (a, b) else {
-        return Err("usage: copier --a DEV --b DEV [--seconds S] [--no-vnet-hdr]".into());
+        return Err(
+            "usage: copier --a DEV --b DEV [--seconds S] [--no-vnet-hdr] [--io af-packet|af-xdp]"
+                .into(),
+        );
     };
     let config = AfPacketConfig {
         vnet_hdr,
         ..AfPacketConfig::default()
     };
-    let open = |dev: &str| AfPacketPort::open_with(dev, &config).map_err(|e| format!("{dev}: {e}"));
-    let mut pa = open(&a)?;
-    let mut pb = open(&b)?;
+    let open = |dev: &str| -> Result<(Box<dyn PortIo>, String), String> {
+        if xdp {
+            let port = XdpPort::open(dev).map_err(|e| format!("{dev}: {e}"))?;
+            let io = port.info().to_string();
+            return Ok((Box::new(port), io));
+        }
+        let port = AfPacketPort::open_with(dev, &config).map_err(|e| format!("{dev}: {e}"))?;
+        Ok((Box::new(port), "af-packet".into()))
+    };
+    let (mut pa, io) = open(&a)?;
+    let (mut pb, _) = open(&b)?;
     println!(
-        "ready a={a} b={b} vnet_hdr={}",
+        "ready a={a} b={b} vnet_hdr={} io={io}",
         pa.features().vnet_hdr && pb.features().vnet_hdr
     );
     let _ = std::io::stdout().flush();
     let stop = AtomicBool::new(false);
     let stats = std::thread::scope(|scope| {
-        let worker = scope.spawn(|| copier::run(&mut pa, &mut pb, &stop));
+        let worker = scope.spawn(|| copier::run(pa.as_mut(), pb.as_mut(), &stop));
         std::thread::sleep(Duration::from_secs_f64(seconds));
         stop.store(true, Ordering::Relaxed);
         worker.join()

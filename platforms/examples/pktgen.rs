@@ -6,7 +6,12 @@
 //!              [--port P] [--count N]
 //! pktgen count --dev D [--seconds S] [--port P] [--wait S] [--warmup S] [--hold S]
 //!              [--cpu-pids P1,P2]
+//! (both: [--io af-packet|af-xdp])
 //! ```
+//!
+//! `--io af-xdp` moves the frames through an AF_XDP port instead of AF_PACKET (an XDP program
+//! attached to `D` for as long as pktgen runs): the receive side then has no skb per frame, and
+//! the sender's per-frame cost is the kernel's copy-mode transmit alone.
 //!
 //! `send` opens `D` in the calling process's network namespace (run it with
 //! `ip netns exec NS`), fills one batch of identical frames once and sends that batch again and
@@ -34,7 +39,9 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use roamer_platforms::software::{AfPacketConfig, AfPacketPort, FRAME_ROOM, FrameSlot, PortIo};
+use roamer_platforms::software::{
+    AfPacketConfig, AfPacketPort, FRAME_ROOM, FrameSlot, PortIo, XdpPort,
+};
 
 /// The marker in the first payload bytes of every generated frame.
 const MAGIC: [u8; 4] = *b"RBNC";
@@ -76,6 +83,8 @@ struct Opts {
     warmup: f64,
     hold: f64,
     cpu_pids: Vec<u32>,
+    /// `--io af-packet` (default) or `af-xdp`.
+    xdp: bool,
 }
 
 impl Opts {
@@ -93,6 +102,7 @@ impl Opts {
             warmup: 0.5,
             hold: 0.0,
             cpu_pids: Vec::new(),
+            xdp: false,
         };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -113,6 +123,13 @@ impl Opts {
                 "--wait" => o.wait = value.parse().map_err(|_| bad("seconds"))?,
                 "--warmup" => o.warmup = value.parse().map_err(|_| bad("seconds"))?,
                 "--hold" => o.hold = value.parse().map_err(|_| bad("seconds"))?,
+                "--io" => {
+                    o.xdp = match value {
+                        "af-packet" => false,
+                        "af-xdp" => true,
+                        _ => return Err(bad("af-packet or af-xdp")),
+                    }
+                }
                 "--cpu-pids" => {
                     o.cpu_pids = value
                         .split(',')
@@ -186,17 +203,24 @@ fn fold(mut sum: u32) -> u16 {
     sum as u16
 }
 
-fn open(dev: &str, promiscuous: bool) -> Result<AfPacketPort, String> {
+/// The port on `dev`: AF_XDP (an XDP program on `dev` takes every frame it receives) or
+/// AF_PACKET without vnet-hdr.
+fn open(dev: &str, xdp: bool) -> Result<Box<dyn PortIo>, String> {
+    if xdp {
+        let port = XdpPort::open(dev).map_err(|e| format!("{dev}: {e}"))?;
+        return Ok(Box::new(port));
+    }
     let config = AfPacketConfig {
-        promiscuous,
+        promiscuous: false,
         vnet_hdr: false,
         ..AfPacketConfig::default()
     };
-    AfPacketPort::open_with(dev, &config).map_err(|e| format!("{dev}: {e}"))
+    let port = AfPacketPort::open_with(dev, &config).map_err(|e| format!("{dev}: {e}"))?;
+    Ok(Box::new(port))
 }
 
 fn send(o: &Opts) -> Result<(), String> {
-    let mut port = open(&o.dev, false)?;
+    let mut port = open(&o.dev, o.xdp)?;
     let template = frame(o, port.mac());
     let mut slots = FrameSlot::batch(BATCH, FRAME_ROOM);
     for s in &mut slots {
@@ -224,10 +248,11 @@ fn send(o: &Opts) -> Result<(), String> {
     let secs = started.elapsed().as_secs_f64();
     let stats = port.stats();
     println!(
-        "sent frames={sent} seconds={secs:.3} pps={:.0} size={} tx_dropped={} full={full}",
+        "sent frames={sent} seconds={secs:.3} pps={:.0} size={} tx_dropped={} full={full} io={}",
         sent as f64 / secs,
         o.size,
-        stats.tx_dropped
+        stats.tx_dropped,
+        if o.xdp { "af-xdp" } else { "af-packet" }
     );
     Ok(())
 }
@@ -290,10 +315,10 @@ fn cpu_ns(pids: &[u32]) -> u64 {
 
 fn count(o: &Opts) -> Result<(), String> {
     let _sink = udp_sink(o.port)?;
-    let mut port = open(&o.dev, false)?;
+    let mut port = open(&o.dev, o.xdp)?;
     let mut slots = FrameSlot::batch(BATCH, FRAME_ROOM);
     let idle = Duration::from_micros(50);
-    let mut recv = |port: &mut AfPacketPort| -> Result<(usize, bool), String> {
+    let mut recv = |port: &mut Box<dyn PortIo>| -> Result<(usize, bool), String> {
         let n = port
             .recv_batch(&mut slots)
             .map_err(|e| format!("receive on {}: {e}", o.dev))?;
@@ -348,8 +373,10 @@ fn count(o: &Opts) -> Result<(), String> {
         _ => "?".into(),
     };
     println!(
-        "received frames={frames} seconds={secs:.3} pps={:.0} kernel_rx_pps={kernel} batches={batches} full_batches={full_batches}{switch_cpu}",
-        frames as f64 / secs
+        "received frames={frames} seconds={secs:.3} pps={:.0} kernel_rx_pps={kernel} batches={batches} full_batches={full_batches} rx_kernel_dropped={}{switch_cpu} io={}",
+        frames as f64 / secs,
+        port.stats().rx_kernel_dropped,
+        if o.xdp { "af-xdp" } else { "af-packet" }
     );
     let _ = std::io::Write::flush(&mut std::io::stdout());
     std::thread::sleep(Duration::from_secs_f64(o.hold));

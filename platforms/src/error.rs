@@ -67,6 +67,11 @@ pub enum PlatformError {
         missing: String,
     },
 
+    /// An AF_XDP port cannot be opened on this interface (kernel, driver, MTU, queues, or this
+    /// build has no XDP program); the reason is what `show interface` reports for the fallback.
+    #[error("port {port}: AF_XDP unavailable: {reason}")]
+    AfXdpUnavailable { port: String, reason: String },
+
     #[error("ROAMER_CHAOS '{spec}': {reason}")]
     ChaosSpec { spec: String, reason: String },
 

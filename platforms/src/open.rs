@@ -1,14 +1,14 @@
 //! The one factory that opens a backend by kind and hands it back as a
 //! `Box<dyn DataPlane>`: the only place that names a backend's own types.
 
-use roamer_hal::{BackendKind, DataPlane, PortId};
-use tracing::warn;
+use roamer_hal::{BackendKind, DataPlane, PortId, PortIoKind};
+use tracing::{info, warn};
 
 use crate::PlatformError;
 use crate::chaos::{CHAOS_ENV, Chaos, ChaosHandle, ChaosSpec};
 use crate::kernel::KernelBackend;
 use crate::sim::SimBackend;
-use crate::software::{PortIo, SoftwareBackend, open_port};
+use crate::software::{AfPacketPort, PortIo, SoftwareBackend, TapPort, XdpPort};
 
 /// One data port to open: its id, its operator name (for logs) and its device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,12 +17,28 @@ pub struct PortSpec {
     pub name: String,
     /// `tap:NAME` creates a TAP device; anything else is an existing interface.
     pub device: String,
+    /// The I/O the configuration forces for an existing interface; `None`: AF_XDP where the
+    /// kernel and device allow it, AF_PACKET otherwise.
+    pub io: Option<PortIoKind>,
+}
+
+/// How one port of the software backend moves its frames, and why, for `show interface`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortIoReport {
+    pub id: PortId,
+    /// `af-xdp (native XDP, copy)`, `af-packet`, `tap`.
+    pub io: String,
+    /// Why the port is not on AF_XDP when it was asked for or chosen automatically, e.g.
+    /// `MTU 9000 is above 3498, …`; `None` when nothing fell back.
+    pub fallback: Option<String>,
 }
 
 /// An opened data plane, and the chaos switch when [`CHAOS_ENV`] wrapped it.
 pub struct Opened {
     pub dataplane: Box<dyn DataPlane>,
     pub chaos: Option<ChaosHandle>,
+    /// The I/O of every port (software backend; empty for the others).
+    pub port_io: Vec<PortIoReport>,
 }
 
 impl std::fmt::Debug for Opened {
@@ -38,9 +54,10 @@ impl std::fmt::Debug for Opened {
 /// variable [`CHAOS_ENV`] holds a [`ChaosSpec`], the backend is wrapped in [`Chaos`] (for
 /// tests; logged as a warning).
 pub fn open(kind: BackendKind, ports: &[PortSpec]) -> Result<Opened, PlatformError> {
+    let mut port_io = Vec::new();
     let dataplane: Box<dyn DataPlane> = match kind {
         BackendKind::Sim => Box::new(SimBackend::default()),
-        BackendKind::Software => Box::new(software(ports)?),
+        BackendKind::Software => Box::new(software(ports, &mut port_io)?),
         BackendKind::Kernel => Box::new(KernelBackend::open(ports)?),
     };
     match std::env::var(CHAOS_ENV) {
@@ -51,19 +68,98 @@ pub fn open(kind: BackendKind, ports: &[PortSpec]) -> Result<Opened, PlatformErr
             Ok(Opened {
                 dataplane: Box::new(chaos),
                 chaos: Some(handle),
+                port_io,
             })
         }
         _ => Ok(Opened {
             dataplane,
             chaos: None,
+            port_io,
         }),
     }
 }
 
-fn software(ports: &[PortSpec]) -> Result<SoftwareBackend, PlatformError> {
+/// Opens the port of an existing interface the way `spec.io` asks (or chooses), and says how.
+/// AF_XDP that cannot be had falls back to AF_PACKET, with the reason (a warning when the
+/// configuration asked for AF_XDP, an info line when it was only the automatic choice).
+pub fn open_interface(spec: &PortSpec) -> Result<(Box<dyn PortIo>, PortIoReport), PlatformError> {
+    let mut fallback = None;
+    if spec.io != Some(PortIoKind::AfPacket) {
+        match XdpPort::open(&spec.device) {
+            Ok(port) => {
+                let report = PortIoReport {
+                    id: spec.id,
+                    io: port.info().to_string(),
+                    fallback: None,
+                };
+                return Ok((Box::new(port), report));
+            }
+            Err(PlatformError::AfXdpUnavailable { reason, .. }) => {
+                if spec.io == Some(PortIoKind::AfXdp) {
+                    warn!(interface = %spec.name, device = %spec.device, %reason,
+                        "io af-xdp: AF_XDP unavailable, the port uses AF_PACKET");
+                } else {
+                    info!(interface = %spec.name, device = %spec.device, %reason,
+                        "AF_XDP unavailable: the port uses AF_PACKET");
+                }
+                fallback = Some(reason);
+            }
+            // No device yet: AF_PACKET's absent port waits for it.
+            Err(PlatformError::NoSuchInterface { .. }) => {
+                fallback = Some("the device was not there when the port was opened".into());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let port: Box<dyn PortIo> = match AfPacketPort::open(&spec.device) {
+        Ok(port) => Box::new(port),
+        // A port without its device does not keep the switch from starting: it is
+        // down ("Link not present") until the device appears.
+        Err(PlatformError::NoSuchInterface { .. }) => {
+            warn!(
+                interface = %spec.name,
+                device = %spec.device,
+                "no such device yet: port down (Link not present) until it appears"
+            );
+            Box::new(AfPacketPort::absent(&spec.device, &Default::default())?)
+        }
+        Err(e) => return Err(e),
+    };
+    let report = PortIoReport {
+        id: spec.id,
+        io: "af-packet".into(),
+        fallback,
+    };
+    Ok((port, report))
+}
+
+fn software(
+    ports: &[PortSpec],
+    reports: &mut Vec<PortIoReport>,
+) -> Result<SoftwareBackend, PlatformError> {
     let mut opened: Vec<(PortId, Box<dyn PortIo>)> = Vec::new();
     for p in ports {
-        opened.push((p.id, open_port(&p.name, &p.device)?));
+        // `tap:NAME` creates a TAP device (vnet-hdr offloads); anything else is an existing
+        // interface taken over with AF_XDP or AF_PACKET.
+        let port: Box<dyn PortIo> = match p.device.strip_prefix("tap:") {
+            Some(name) => {
+                reports.push(PortIoReport {
+                    id: p.id,
+                    io: "tap".into(),
+                    fallback: (p.io == Some(PortIoKind::AfXdp)).then(|| {
+                        "a TAP port is roamer's own device, read and written whole".into()
+                    }),
+                });
+                Box::new(TapPort::create(name)?)
+            }
+            None => {
+                let (port, report) = open_interface(p)?;
+                reports.push(report);
+                port
+            }
+        };
+        info!(interface = %p.name, device = %p.device, "port attached");
+        opened.push((p.id, port));
     }
     SoftwareBackend::start(opened, Default::default()).map_err(|source| PlatformError::PortIo {
         port: "data path".into(),

@@ -279,6 +279,7 @@ mod tests {
                 })
                 .collect(),
             ports: Default::default(),
+            port_io: Default::default(),
         }
     }
 

@@ -56,6 +56,7 @@ fn open_in_ns(only: Option<Vec<TableKind>>) -> InNs {
             id: PortId(i as u32 + 1),
             name: format!("Ethernet1/{}", i + 1),
             device: d.clone(),
+            io: None,
         })
         .collect();
     let backend = ns
@@ -406,6 +407,7 @@ fn leftovers_of_a_crashed_run_are_removed_on_open() {
         id: PortId(1),
         name: "Ethernet1/1".into(),
         device: dev[0].clone(),
+        io: None,
     }];
     let again = ns
         .enter(move || KernelBackend::open(&specs))

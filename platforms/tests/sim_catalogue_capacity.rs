@@ -22,6 +22,7 @@ fn table_full_carries_the_catalogue_capacity_of_the_card() {
             epld: Some("186.008".parse().expect("epld")),
         }],
         ports: Default::default(),
+        port_io: Default::default(),
     };
     let plan = plan(
         &spec,

@@ -27,6 +27,7 @@ pub struct Issue {
 pub fn validate(cfg: &Config) -> Vec<Issue> {
     let mut v = Validator { issues: Vec::new() };
     v.hostname(cfg);
+    v.platform(cfg);
     v.features(cfg);
     v.interfaces(cfg);
     v.lisp(cfg);
@@ -71,6 +72,17 @@ impl Validator {
                 ConfigPath::hostname(),
                 ControlError::InvalidHostname { name: n.clone() },
             );
+        }
+    }
+
+    fn platform(&mut self, cfg: &Config) {
+        for port in cfg.platform.port_io.keys() {
+            if !cfg.platform.ports.contains_key(port) {
+                self.error(
+                    ConfigPath::platform("port-io").key(port.clone()),
+                    ControlError::PortIoWithoutDevice { port: port.clone() },
+                );
+            }
         }
     }
 
@@ -373,6 +385,62 @@ mod tests {
     }
 
     const BASE: &str = "feature lisp\nfeature interface-vlan\nfeature hsrp\n";
+
+    #[test]
+    fn port_io_is_one_model_in_both_syntaxes_and_needs_a_device() {
+        use crate::config::{SourceMap, Syntax, parse, render};
+        use roamer_hal::PortIoKind;
+        let cli_text = "roamer platform port Ethernet1/1 veth1 io af-xdp\n\
+                        roamer platform port Ethernet1/2 veth2 io af-packet\n\
+                        roamer platform port Ethernet1/3 veth3\n";
+        let (cfg, _) = parse(cli_text, Syntax::Cli).unwrap();
+        assert_eq!(
+            cfg.platform.port_io.get("Ethernet1/1"),
+            Some(&PortIoKind::AfXdp)
+        );
+        assert_eq!(
+            cfg.platform.port_io.get("Ethernet1/2"),
+            Some(&PortIoKind::AfPacket)
+        );
+        assert_eq!(cfg.platform.port_io.get("Ethernet1/3"), None);
+        assert!(validate(&cfg).is_empty());
+        let toml = render(&cfg, Syntax::Toml);
+        assert!(toml.contains("[platform.port-io]"), "{toml}");
+        let (again, _) = parse(&toml, Syntax::Toml).unwrap();
+        assert_eq!(again, cfg);
+        let cli_again = render(&again, Syntax::Cli);
+        assert!(
+            cli_again.contains("roamer platform port Ethernet1/1 veth1 io af-xdp"),
+            "{cli_again}"
+        );
+        let (back, _) = parse(&cli_again, Syntax::Cli).unwrap();
+        assert_eq!(back, cfg);
+        // `no` takes the io with the device; giving the port again without io clears it.
+        let (cfg2, _) = parse(
+            &format!("{cli_text}no roamer platform port Ethernet1/1 veth1\nroamer platform port Ethernet1/2 veth2\n"),
+            Syntax::Cli,
+        )
+        .unwrap();
+        assert!(cfg2.platform.port_io.is_empty());
+
+        // An io for a port without a device is an error at its TOML line; a bad value too.
+        let bad = "[platform]\nbackend = \"software\"\n\n[platform.port-io]\n\"Ethernet1/4\" = \"af-xdp\"\n";
+        let (cfg, map) = parse(bad, Syntax::Toml).unwrap();
+        let found = validate(&cfg);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(matches!(
+            &found[0].error,
+            ControlError::PortIoWithoutDevice { port } if port == "Ethernet1/4"
+        ));
+        assert!(matches!(map, SourceMap::Toml(_)));
+        assert_eq!(map.line(&found[0].path), Some(5));
+        let errs = parse(
+            "[platform.port]\n\"Ethernet1/1\" = \"v1\"\n[platform.port-io]\n\"Ethernet1/1\" = \"af-rdma\"\n",
+            Syntax::Toml,
+        )
+        .unwrap_err();
+        assert_eq!(errs[0].line(), Some(4), "{errs:?}");
+    }
 
     #[test]
     fn feature_lisp_is_required() {

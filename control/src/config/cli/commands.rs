@@ -4,7 +4,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::OnceLock;
 
 use roamer_hal::{
-    BackendKind, EpldVersion, LinecardSpec, Mac, Prefix, ProfileKind, Release, SlotId, VlanId,
+    BackendKind, EpldVersion, LinecardSpec, Mac, PortIoKind, Prefix, ProfileKind, Release, SlotId,
+    VlanId,
 };
 
 use super::grammar::{Args, Grammar};
@@ -321,7 +322,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         modes: &[K::Config],
-        pattern: "roamer platform port <name:ifname> <device:word>",
+        pattern: "roamer platform port <name:ifname> <device:word> [ io {af-packet|af-xdp}=io ]",
         help: "",
         action: platform_port,
     },
@@ -1166,8 +1167,22 @@ fn platform_port(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
     ctx.touched = Some(ConfigPath::platform("port").key(key.clone()));
     if ctx.negated {
         ctx.cfg.platform.ports.remove(&key);
+        ctx.cfg.platform.port_io.remove(&key);
     } else {
         let device = arg(ctx, "device")?.to_string();
+        match ctx.args.get("io") {
+            Some("af-xdp") => ctx
+                .cfg
+                .platform
+                .port_io
+                .insert(key.clone(), PortIoKind::AfXdp),
+            Some(_) => ctx
+                .cfg
+                .platform
+                .port_io
+                .insert(key.clone(), PortIoKind::AfPacket),
+            None => ctx.cfg.platform.port_io.remove(&key),
+        };
         ctx.cfg.platform.ports.insert(key, device);
     }
     Ok(())

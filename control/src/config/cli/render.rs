@@ -118,7 +118,12 @@ fn render_platform(o: &mut String, cfg: &Config) {
         line(o, 0, &format!("roamer platform backend {}", p.backend));
     }
     for (name, device) in &p.ports {
-        line(o, 0, &format!("roamer platform port {name} {device}"));
+        let io = p
+            .port_io
+            .get(name)
+            .map(|io| format!(" io {io}"))
+            .unwrap_or_default();
+        line(o, 0, &format!("roamer platform port {name} {device}{io}"));
     }
     for c in &p.linecards {
         let epld = c

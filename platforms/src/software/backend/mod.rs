@@ -481,7 +481,7 @@ impl DataPlane for SoftwareBackend {
     /// The port is opened here (a TAP created, an AF_PACKET socket bound), off the data path,
     /// then handed to the data path, which polls it from its next round.
     fn attach_port(&mut self, port: PortId, name: &str, device: &str) -> Result<(), HalError> {
-        let opened = super::open_port(name, device).map_err(|e| HalError::Backend {
+        let opened = super::open_port(port, name, device).map_err(|e| HalError::Backend {
             backend: "software".into(),
             detail: format!("{name} ({device}): {e}"),
         })?;

@@ -1,0 +1,392 @@
+//! A data port over an AF_XDP socket: the device's frames come to roamer through an XDP program
+//! (`platforms/bpf/xdp_redirect.c`) that redirects every frame to the socket of its receive
+//! queue, without an skb on the receive side; frames leave through the socket's transmit ring.
+//!
+//! - one socket on queue 0, and the device must have one receive queue (veth, a virtio NIC with
+//!   one queue pair); a device with more is refused (a port has one fd to wait on);
+//! - the XDP program is attached in driver (native) mode where the driver has it, generic (skb)
+//!   mode otherwise, through a BPF link: it goes away when the port is dropped, and with the
+//!   process if it dies (nothing is left on the device for the next roamer to clean up). A device
+//!   where another XDP program is attached is refused;
+//! - zero-copy where the driver offers it, copy mode otherwise (veth); need-wakeup;
+//! - frames up to one UMEM chunk: a device with an MTU above [`MAX_MTU`] is refused (XDP on a
+//!   veth takes no more without multi-buffer, which this port does not do);
+//! - no `virtio_net_hdr`: no offload metadata crosses. Attaching an XDP program to a veth takes
+//!   segmentation offload away from its peer, so the peer's stack cuts TCP segments to the MTU
+//!   before they cross; a large segment roamer sends out of this port is cut in software by the
+//!   data path (the port says `tso: false`). Partial checksums are not signalled either: a
+//!   frame whose checksum field holds its pseudo-header sum and does not verify is taken as
+//!   partial (see `csum`) and completed on the way out;
+//! - an 802.1Q tag is in the frame on receive and is taken out into [`FrameSlot::vlan`], as TAP
+//!   does.
+//!
+//! `unsafe` code is in [`rings`] only.
+
+mod csum;
+mod rings;
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use aya::Ebpf;
+use aya::maps::XskMap;
+use aya::programs::{Xdp, XdpMode};
+use tracing::{info, warn};
+
+use super::port::{
+    FrameSlot, HEADROOM, Link, LinkCheck, PortFeatures, PortIo, PortStats, VLAN_TAG_LEN,
+};
+use super::sys;
+use crate::PlatformError;
+use crate::bpf_objects::XDP_REDIRECT;
+use rings::{RING_BATCH, XskRings};
+
+/// The largest MTU an AF_XDP port takes: what native XDP on a veth handles in one page (4096
+/// bytes less XDP's headroom and the skb's shared info).
+pub const MAX_MTU: u32 = 3498;
+
+/// The program and map names in `xdp_redirect.c`.
+const PROGRAM: &str = "roamer_xdp_redirect";
+const XSK_MAP: &str = "roamer_xsks";
+
+/// How the XDP program runs on the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XdpAttach {
+    /// In the driver (native XDP).
+    Driver,
+    /// In the kernel's generic receive path, after the skb is built.
+    Generic,
+}
+
+/// What the AF_XDP port negotiated, for `show interface`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct XdpInfo {
+    pub attach: XdpAttach,
+    pub zero_copy: bool,
+}
+
+impl std::fmt::Display for XdpInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let attach = match self.attach {
+            XdpAttach::Driver => "native",
+            XdpAttach::Generic => "generic",
+        };
+        let copy = if self.zero_copy { "zero-copy" } else { "copy" };
+        write!(f, "af-xdp ({attach} XDP, {copy})")
+    }
+}
+
+/// A data port on one Linux interface through AF_XDP.
+pub struct XdpPort {
+    name: String,
+    ifindex: i32,
+    /// Dropped before the program: the socket leaves the map with it.
+    rings: XskRings,
+    /// The loaded program (attached through a link that detaches when this is dropped) and its
+    /// XSK map.
+    _ebpf: Ebpf,
+    /// An AF_PACKET socket bound to nothing (receives nothing): interface ioctls, and the
+    /// promiscuous membership for as long as the port lives.
+    ctl: OwnedFd,
+    mac: [u8; 6],
+    mtu: u32,
+    info: XdpInfo,
+    stats: PortStats,
+    /// The network namespace the port was opened in (see `AfPacketPort`).
+    netns: Option<File>,
+}
+
+impl std::fmt::Debug for XdpPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XdpPort")
+            .field("name", &self.name)
+            .field("ifindex", &self.ifindex)
+            .field("rings", &self.rings)
+            .field("info", &self.info)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+fn unavailable(port: &str, reason: impl Into<String>) -> PlatformError {
+    PlatformError::AfXdpUnavailable {
+        port: port.to_string(),
+        reason: reason.into(),
+    }
+}
+
+impl XdpPort {
+    /// Opens the interface `name` (in the calling thread's network namespace) as an AF_XDP port.
+    /// [`PlatformError::AfXdpUnavailable`] says why it cannot be (the caller falls back to
+    /// AF_PACKET); [`PlatformError::NoSuchInterface`] when there is no such interface.
+    pub fn open(name: &str) -> Result<XdpPort, PlatformError> {
+        let object = XDP_REDIRECT
+            .map_err(|why| unavailable(name, format!("this build has no XDP program ({why})")))?;
+        let ifindex = sys::if_index(name).map_err(|source| PlatformError::NoSuchInterface {
+            port: name.to_string(),
+            source,
+        })?;
+        let io_err = |op: &'static str| {
+            move |source| PlatformError::PortIo {
+                port: name.to_string(),
+                op,
+                source,
+            }
+        };
+        let ctl = sys::packet_socket().map_err(io_err("socket(AF_PACKET)"))?;
+        let raw = ctl.as_raw_fd();
+        let mtu = sys::if_mtu(raw, name).map_err(io_err("ioctl(SIOCGIFMTU)"))?;
+        if mtu > MAX_MTU {
+            return Err(unavailable(
+                name,
+                format!("MTU {mtu} is above {MAX_MTU}, the largest frame an AF_XDP port takes"),
+            ));
+        }
+        if let Some(queues) = rings::rx_queues(raw, name)
+            && queues > 1
+        {
+            return Err(unavailable(
+                name,
+                format!("the device has {queues} receive queues; an AF_XDP port serves one"),
+            ));
+        }
+        let mac = sys::if_hwaddr(raw, name).map_err(io_err("ioctl(SIOCGIFHWADDR)"))?;
+        let ifindex_u = u32::try_from(ifindex).unwrap_or(0);
+
+        let mut ebpf = Ebpf::load(object)
+            .map_err(|e| unavailable(name, format!("loading the XDP program: {e}")))?;
+        let rings = XskRings::open(ifindex_u, 0).map_err(|e| {
+            if e.raw_os_error() == Some(libc::EBUSY) {
+                unavailable(
+                    name,
+                    "another AF_XDP socket is bound to the device's queue 0 (another roamer?)",
+                )
+            } else {
+                unavailable(name, format!("AF_XDP socket: {e}"))
+            }
+        })?;
+        {
+            let map = ebpf
+                .map_mut(XSK_MAP)
+                .ok_or_else(|| unavailable(name, "the XDP program has no XSK map"))?;
+            let mut xsks =
+                XskMap::try_from(map).map_err(|e| unavailable(name, format!("XSK map: {e}")))?;
+            xsks.set(0, rings.fd(), 0)
+                .map_err(|e| unavailable(name, format!("XSK map: {e}")))?;
+        }
+        let program: &mut Xdp = ebpf
+            .program_mut(PROGRAM)
+            .ok_or_else(|| unavailable(name, "the XDP object has no program"))?
+            .try_into()
+            .map_err(|e| unavailable(name, format!("XDP program: {e}")))?;
+        program
+            .load()
+            .map_err(|e| unavailable(name, format!("loading the XDP program: {e}")))?;
+        let attach = match program.attach_to_if_index(ifindex_u, XdpMode::Driver) {
+            Ok(_) => XdpAttach::Driver,
+            Err(native) => match program.attach_to_if_index(ifindex_u, XdpMode::Skb) {
+                Ok(_) => {
+                    info!(port = name, error = %native, "native XDP refused: generic XDP");
+                    XdpAttach::Generic
+                }
+                Err(generic) => {
+                    return Err(unavailable(
+                        name,
+                        format!(
+                            "attaching XDP failed (native: {native}; generic: {generic}); \
+                             another XDP program on the device?"
+                        ),
+                    ));
+                }
+            },
+        };
+        // A switch port receives every frame (the XDP program sees what the device accepts).
+        sys::add_promisc(raw, ifindex).map_err(io_err("PACKET_ADD_MEMBERSHIP(PROMISC)"))?;
+        let info = XdpInfo {
+            attach,
+            zero_copy: rings.zero_copy(),
+        };
+        Ok(XdpPort {
+            name: name.to_string(),
+            ifindex,
+            rings,
+            _ebpf: ebpf,
+            ctl,
+            mac,
+            mtu,
+            info,
+            stats: PortStats::default(),
+            netns: File::open("/proc/thread-self/ns/net").ok(),
+        })
+    }
+
+    /// How the port runs (native or generic XDP, zero-copy or copy).
+    pub fn info(&self) -> XdpInfo {
+        self.info
+    }
+
+    /// The kernel's index of the interface.
+    pub fn ifindex(&self) -> i32 {
+        self.ifindex
+    }
+
+    /// Opens the port again on the interface of its name (counters kept), in the namespace it
+    /// was first opened in.
+    fn reopen(&mut self) -> Result<(), PlatformError> {
+        let name = self.name.clone();
+        let fresh = match &self.netns {
+            Some(ns) => std::thread::scope(|scope| {
+                scope
+                    .spawn(|| {
+                        use std::os::fd::AsFd;
+                        sys::set_netns(ns.as_fd()).map_err(|source| PlatformError::PortIo {
+                            port: name.clone(),
+                            op: "setns(the port's namespace)",
+                            source,
+                        })?;
+                        XdpPort::open(&name)
+                    })
+                    .join()
+                    .unwrap_or_else(|_| Err(unavailable(&name, "the opening thread panicked")))
+            }),
+            None => XdpPort::open(&name),
+        }?;
+        let stats = self.stats;
+        *self = XdpPort { stats, ..fresh };
+        Ok(())
+    }
+}
+
+impl PortIo for XdpPort {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn recv_batch(&mut self, slots: &mut [FrameSlot]) -> io::Result<usize> {
+        let want = slots.len().min(RING_BATCH);
+        let (mut filled, mut dropped, mut bytes) = (0usize, 0u64, 0u64);
+        self.rings.recv(want, |frame| {
+            let Some(slot) = slots.get_mut(filled) else {
+                dropped += 1;
+                return;
+            };
+            let end = HEADROOM + frame.len();
+            match slot.buf.get_mut(HEADROOM..end) {
+                Some(dst) if frame.len() >= 14 => dst.copy_from_slice(frame),
+                _ => {
+                    dropped += 1;
+                    return;
+                }
+            }
+            slot.start = HEADROOM;
+            slot.len = frame.len();
+            slot.vlan = None;
+            slot.gso = None;
+            // The tag is in the frame (XDP sees the wire's bytes; no rx-vlan offload applies).
+            slot.strip_vlan();
+            slot.gso = csum::partial(slot.frame());
+            bytes += slot.len as u64;
+            filled += 1;
+        });
+        self.stats.rx_frames += filled as u64;
+        self.stats.rx_bytes += bytes;
+        self.stats.rx_dropped += dropped;
+        Ok(filled)
+    }
+
+    fn send_batch(&mut self, slots: &mut [FrameSlot]) -> io::Result<usize> {
+        let room = self.rings.tx_room();
+        // The largest frame the device sends: MTU, Ethernet header, one tag.
+        let largest = self.mtu as usize + 14 + VLAN_TAG_LEN;
+        let mut taken = 0;
+        let mut staged = 0;
+        for slot in slots.iter_mut() {
+            if staged == room {
+                break;
+            }
+            taken += 1;
+            let ready = slot.insert_vlan().is_ok()
+                && !slot.gso.is_some_and(|g| g.is_segment_offload())
+                && slot.complete_checksum().is_ok()
+                && slot.len <= largest;
+            if ready && self.rings.stage(slot.frame()) {
+                staged += 1;
+                self.stats.tx_bytes += slot.len as u64;
+            } else {
+                self.stats.tx_dropped += 1;
+            }
+        }
+        let put = self.rings.flush();
+        self.stats.tx_frames += put as u64;
+        // The transmit ring holds every transmit chunk: all staged frames go in.
+        self.stats.tx_dropped += (staged - put.min(staged)) as u64;
+        Ok(taken)
+    }
+
+    fn raw_fd(&self) -> RawFd {
+        self.rings.fd()
+    }
+
+    fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+
+    fn mtu(&self) -> u32 {
+        sys::if_mtu(self.ctl.as_raw_fd(), &self.name).unwrap_or(self.mtu)
+    }
+
+    fn is_up(&self) -> bool {
+        let want = libc::IFF_UP | libc::IFF_RUNNING;
+        sys::if_flags(self.ctl.as_raw_fd(), &self.name).is_ok_and(|f| f & want == want)
+    }
+
+    fn features(&self) -> PortFeatures {
+        PortFeatures {
+            vnet_hdr: false,
+            tso: false,
+            uso: false,
+            // An AF_XDP socket never receives its own transmissions.
+            ignore_outgoing: true,
+        }
+    }
+
+    fn stats(&self) -> PortStats {
+        let mut stats = self.stats;
+        stats.rx_kernel_dropped = self.rings.rx_dropped();
+        stats
+    }
+
+    fn check_link(&mut self) -> LinkCheck {
+        let fd = self.ctl.as_raw_fd();
+        let Ok(ifindex) = sys::if_index_via(fd, &self.name) else {
+            return LinkCheck {
+                link: Link::Gone,
+                reopened: false,
+            };
+        };
+        let mut reopened = false;
+        if ifindex != self.ifindex {
+            match self.reopen() {
+                Ok(()) => {
+                    info!(device = %self.name, ifindex, "interface created again: AF_XDP port opened on it");
+                    reopened = true;
+                }
+                Err(e) => {
+                    warn!(device = %self.name, error = %e, "interface is back but the AF_XDP port cannot be opened on it");
+                    return LinkCheck {
+                        link: Link::Gone,
+                        reopened: false,
+                    };
+                }
+            }
+        }
+        let link = match sys::if_flags(self.ctl.as_raw_fd(), &self.name) {
+            Ok(f) if f & libc::IFF_UP == 0 => Link::AdminDown,
+            Ok(f) if f & libc::IFF_RUNNING == 0 => Link::NoCarrier,
+            Ok(_) => Link::Up,
+            Err(_) => Link::Gone,
+        };
+        LinkCheck { link, reopened }
+    }
+}

@@ -1,0 +1,432 @@
+//! The software switch with AF_XDP ports (`roamer platform port … io af-xdp`): the L2/L3/LISP
+//! forwarding of switch_netns.rs and lisp_xtr_netns.rs over AF_XDP, the same frames and
+//! verdicts, nothing lost at a low rate; and the fallback to AF_PACKET, with its reason in
+//! `show interface brief`, on a device AF_XDP cannot take (MTU above one page).
+//!
+//! A capture on a device an AF_XDP port owns sees nothing the port receives or sends (the XDP
+//! program takes frames before any skb exists, and AF_XDP transmits past the taps): these tests
+//! capture on the far end of a link (a host, or a port left on AF_PACKET).
+
+mod common;
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use common::Daemon;
+use roamer_test_support::{self as support, Capture, Netns, Veth};
+
+fn ns(prefix: &str, name: &str) -> Netns {
+    let ns = Netns::new(&format!("{prefix}{name}")).expect("netns");
+    ns.ip(&["link", "set", "lo", "up"]).expect("lo");
+    ns
+}
+
+/// A host namespace on the far end of `veth` (its end `dev`), addressed, default route `gw`.
+fn host(prefix: &str, name: &str, veth: &Veth, dev: &str, v4: &str, gw: &str) -> Netns {
+    let h = ns(prefix, name);
+    veth.move_to(dev, &h).expect("move");
+    h.ip(&["link", "set", dev, "up"]).expect("up");
+    h.addr(dev, v4).expect("v4");
+    h.ip(&["route", "add", "default", "via", gw]).expect("gw");
+    h
+}
+
+/// A veth pair with end `name` in the switch namespace (up) and `name`h left for a host.
+fn port(prefix: &str, sw: &Netns, name: &str) -> Veth {
+    let dev = format!("{prefix}{name}");
+    let veth = Veth::new(&dev, &format!("{dev}h")).expect("veth");
+    veth.move_to(&dev, sw).expect("move port");
+    sw.ip(&["link", "set", &dev, "up"]).expect("port up");
+    veth
+}
+
+/// `count` pings at 20 per second; true when every one came back.
+fn no_loss(h: &Netns, dst: &str, count: u32) -> bool {
+    let count = count.to_string();
+    let out = h
+        .exec(&["ping", "-c", &count, "-i", "0.05", "-W", "2", dst])
+        .unwrap_or_default();
+    out.contains(" 0% packet loss")
+}
+
+fn require() {
+    support::require_root("AF_XDP netns tests create namespaces and attach XDP programs");
+    support::require_tool("tshark", "tshark");
+    if let Err(why) = roamer_platforms::bpf_objects::XDP_REDIRECT {
+        panic!("this build has no XDP program ({why}); install clang and rebuild");
+    }
+}
+
+#[test]
+fn hosts_on_two_vlans_route_through_the_svis_over_af_xdp_ports() {
+    require();
+    let p = support::unique_prefix();
+    let sw = ns(&p, "s");
+    let v1 = port(&p, &sw, "p1");
+    let v2 = port(&p, &sw, "p2");
+    let h1 = host(
+        &p,
+        "a",
+        &v1,
+        &format!("{p}p1h"),
+        "10.10.0.5/24",
+        "10.10.0.1",
+    );
+    let h2 = host(
+        &p,
+        "b",
+        &v2,
+        &format!("{p}p2h"),
+        "10.20.0.6/24",
+        "10.20.0.1",
+    );
+    let config = format!(
+        "hostname sw1\nroamer platform port Ethernet1/1 {p}p1 io af-xdp\nroamer platform port Ethernet1/2 {p}p2 io af-xdp\nfeature interface-vlan\nvlan 10,20\ninterface Ethernet1/1\n  switchport\n  switchport access vlan 10\ninterface Ethernet1/2\n  switchport\n  switchport access vlan 20\ninterface Vlan10\n  ip address 10.10.0.1/24\ninterface Vlan20\n  ip address 10.20.0.1/24\n"
+    );
+    let d = Daemon::start_in_netns(&config, sw.name());
+
+    let brief = d.exec("show interface brief").stdout;
+    for port in ["Eth1/1", "Eth1/2"] {
+        assert!(
+            brief
+                .lines()
+                .any(|l| l.starts_with(port) && l.contains("af-xdp (native XDP, copy)")),
+            "{port} not on AF_XDP:\n{brief}"
+        );
+    }
+    let json = d.exec("show interface brief | json").stdout;
+    assert!(json.contains("af-xdp (native XDP, copy)"), "{json}");
+
+    // The far host captures what the switch routed to it (its own receive path has taps).
+    let capture = Capture::start(
+        &h2,
+        &format!("{p}p2h"),
+        "icmp",
+        4,
+        &["ip.src", "ip.dst", "ip.ttl", "_ws.expert"],
+        Duration::from_secs(20),
+    )
+    .expect("tshark on the far host");
+    // tshark says it captures a little before it does: pings until it has seen some.
+    let mut lines = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while lines.len() < 2 && std::time::Instant::now() < deadline {
+        assert!(
+            support::ping(&h1, Ipv4Addr::new(10, 20, 0, 6), Duration::from_secs(8)).expect("ping"),
+            "IPv4 across the SVIs over AF_XDP"
+        );
+        while let Some(l) = capture.next_line(Duration::from_millis(300)) {
+            lines.push(l);
+            if lines.len() >= 2 {
+                break;
+            }
+        }
+    }
+    let text = lines.join("\n");
+    // Routed: the TTL is one less than the sender's 64; no expert info (malformed, checksum).
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("10.10.0.5\t10.20.0.6\t63") && !l.contains("Malformed")),
+        "no routed echo request decoded on the far host:\n{text}"
+    );
+    assert!(!text.contains("Malformed"), "{text}");
+
+    // Nothing lost at a low rate, both ways, and the SVI answers.
+    assert!(no_loss(&h1, "10.20.0.6", 40), "loss across the SVIs");
+    assert!(no_loss(&h2, "10.10.0.5", 40), "loss back");
+    assert!(no_loss(&h1, "10.10.0.1", 10), "the SVI address answers");
+
+    // A TCP stream: the hosts' stack cuts segments to the MTU (AF_XDP takes no large
+    // segments: attaching XDP to the port's veth takes GSO away from its peer) and completes
+    // checksums the device would otherwise have left partial.
+    const TOTAL: usize = 4 << 20;
+    let (good, took) = support::tcp_stream(&h1, &h2, Ipv4Addr::new(10, 20, 0, 6), 5001, TOTAL)
+        .expect("tcp stream");
+    assert_eq!(good, TOTAL, "the TCP stream crosses intact");
+    eprintln!(
+        "TCP over AF_XDP ports: {TOTAL} B in {took:?} ({:.0} Mbit/s, debug build)",
+        TOTAL as f64 * 8.0 / took.as_secs_f64() / 1e6
+    );
+    let counters = d.exec("show forwarding counters").stdout;
+    assert!(
+        !counters.contains("routed                       0\n"),
+        "{counters}"
+    );
+}
+
+#[test]
+fn a_trunk_from_an_af_xdp_port_carries_both_vlans_tagged() {
+    require();
+    let p = support::unique_prefix();
+    let sw1 = ns(&p, "s");
+    let sw2 = ns(&p, "t");
+    let trunk = Veth::between(&format!("{p}k1"), &sw1, &format!("{p}k2"), &sw2).expect("trunk");
+    sw1.ip(&["link", "set", &format!("{p}k1"), "up"])
+        .expect("up");
+    sw2.ip(&["link", "set", &format!("{p}k2"), "up"])
+        .expect("up");
+    let a10 = port(&p, &sw1, "p1");
+    let a20 = port(&p, &sw1, "p2");
+    let b10 = port(&p, &sw2, "p3");
+    let b20 = port(&p, &sw2, "p4");
+    let h1 = host(
+        &p,
+        "a",
+        &a10,
+        &format!("{p}p1h"),
+        "10.10.0.1/24",
+        "10.10.0.254",
+    );
+    let h2 = host(
+        &p,
+        "b",
+        &a20,
+        &format!("{p}p2h"),
+        "10.20.0.1/24",
+        "10.20.0.254",
+    );
+    let _h3 = host(
+        &p,
+        "c",
+        &b10,
+        &format!("{p}p3h"),
+        "10.10.0.2/24",
+        "10.10.0.254",
+    );
+    let _h4 = host(
+        &p,
+        "d",
+        &b20,
+        &format!("{p}p4h"),
+        "10.20.0.2/24",
+        "10.20.0.254",
+    );
+    // sw1 all AF_XDP; sw2's trunk port on AF_PACKET, where the capture sees the trunk.
+    let switch = |name: &str, access: [String; 2], trunk: String, io: [&str; 2]| {
+        format!(
+            "hostname {name}\nroamer platform port Ethernet1/1 {} io {}\nroamer platform port Ethernet1/2 {} io {}\nroamer platform port Ethernet1/48 {trunk} io {}\nvlan 10,20\ninterface Ethernet1/1\n  switchport\n  switchport access vlan 10\ninterface Ethernet1/2\n  switchport\n  switchport access vlan 20\ninterface Ethernet1/48\n  switchport\n  switchport mode trunk\n  switchport trunk allowed vlan 10,20\n",
+            access[0], io[0], access[1], io[0], io[1]
+        )
+    };
+    let d1 = Daemon::start_in_netns(
+        &switch(
+            "sw1",
+            [format!("{p}p1"), format!("{p}p2")],
+            format!("{p}k1"),
+            ["af-xdp", "af-xdp"],
+        ),
+        sw1.name(),
+    );
+    let d2 = Daemon::start_in_netns(
+        &switch(
+            "sw2",
+            [format!("{p}p3"), format!("{p}p4")],
+            format!("{p}k2"),
+            ["af-xdp", "af-packet"],
+        ),
+        sw2.name(),
+    );
+    let brief = d1.exec("show interface brief").stdout;
+    assert!(
+        brief
+            .lines()
+            .any(|l| l.starts_with("Eth1/48") && l.contains("af-xdp")),
+        "{brief}"
+    );
+    let brief = d2.exec("show interface brief").stdout;
+    assert!(
+        brief
+            .lines()
+            .any(|l| l.starts_with("Eth1/48") && l.ends_with("af-packet")),
+        "the forced AF_PACKET port reports no fallback:\n{brief}"
+    );
+
+    let capture = Capture::start(
+        &sw2,
+        &format!("{p}k2"),
+        "icmp or vlan",
+        200,
+        &["vlan.id", "ip.src", "ip.dst", "_ws.expert"],
+        Duration::from_secs(20),
+    )
+    .expect("tshark on the trunk");
+    assert!(no_loss(&h1, "10.10.0.2", 20), "VLAN 10 across the trunk");
+    assert!(no_loss(&h2, "10.20.0.2", 20), "VLAN 20 across the trunk");
+    let mut seen = Vec::new();
+    let has = |seen: &[String], vlan: &str, src: &str| {
+        seen.iter()
+            .any(|l| l.starts_with(&format!("{vlan}\t{src}\t")))
+    };
+    while let Some(line) = capture.next_line(Duration::from_secs(5)) {
+        seen.push(line);
+        if has(&seen, "10", "10.10.0.1") && has(&seen, "20", "10.20.0.1") {
+            break;
+        }
+    }
+    let text = seen.join("\n");
+    // Frames sw1 sent out of its AF_XDP trunk port carry the tag it wrote into them.
+    assert!(
+        has(&seen, "10", "10.10.0.1"),
+        "no VLAN 10 frame from the AF_XDP side:\n{text}"
+    );
+    assert!(
+        has(&seen, "20", "10.20.0.1"),
+        "no VLAN 20 frame from the AF_XDP side:\n{text}"
+    );
+    assert!(!text.contains("Malformed"), "{text}");
+    drop(trunk);
+}
+
+fn xtr_config(prefix: &str, me: u8, peer: u8, underlay_io: &str) -> String {
+    format!(
+        "hostname xtr{me}\n\
+         roamer platform port Ethernet1/1 {prefix}h{me} io af-xdp\n\
+         roamer platform port Ethernet1/3 {prefix}u{me} io {underlay_io}\n\
+         feature interface-vlan\nfeature lisp\nvlan 10\n\
+         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
+         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.{me}/24\n\
+         interface Vlan10\n  ip address 10.{me}0.0.1/24\n\
+         ip lisp itr-etr\n\
+         ip lisp database-mapping 10.{me}0.0.0/24 192.0.2.{me} priority 1 weight 100\n\
+         ip lisp map-cache 10.{peer}0.0.0/24 192.0.2.{peer} priority 1 weight 100\n"
+    )
+}
+
+#[test]
+fn two_xtrs_on_af_xdp_ports_carry_host_traffic_encapsulated() {
+    require();
+    let p = support::unique_prefix();
+    let (x1, x2, h1, h2) = (ns(&p, "x1"), ns(&p, "x2"), ns(&p, "a"), ns(&p, "b"));
+    let underlay = Veth::between(&format!("{p}u1"), &x1, &format!("{p}u2"), &x2).expect("underlay");
+    let mut links = Vec::new();
+    for (x, h, n) in [(&x1, &h1, 1), (&x2, &h2, 2)] {
+        let v = Veth::between(&format!("{p}h{n}"), x, &format!("{p}e{n}"), h).expect("veth");
+        x.ip(&["link", "set", &format!("{p}h{n}"), "up"])
+            .expect("up");
+        x.ip(&["link", "set", &format!("{p}u{n}"), "up"])
+            .expect("up");
+        h.ip(&["link", "set", &format!("{p}e{n}"), "up"])
+            .expect("up");
+        h.addr(&format!("{p}e{n}"), &format!("10.{n}0.0.5/24"))
+            .expect("addr");
+        h.ip(&["route", "add", "default", "via", &format!("10.{n}0.0.1")])
+            .expect("gw");
+        links.push(v);
+    }
+    // xtr1 entirely on AF_XDP; xtr2's underlay port on AF_PACKET, where the capture is.
+    let d1 = Daemon::start_in_netns(&xtr_config(&p, 1, 2, "af-xdp"), x1.name());
+    let d2 = Daemon::start_in_netns(&xtr_config(&p, 2, 1, "af-packet"), x2.name());
+
+    let capture = Capture::start(
+        &x2,
+        &format!("{p}u2"),
+        "udp port 4341",
+        4,
+        &[
+            "ip.src",
+            "ip.dst",
+            "udp.dstport",
+            "frame.protocols",
+            "_ws.expert",
+        ],
+        Duration::from_secs(20),
+    )
+    .expect("tshark on the underlay");
+    let mut lines = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while lines.len() < 2 && std::time::Instant::now() < deadline {
+        assert!(
+            support::ping(&h1, Ipv4Addr::new(10, 20, 0, 5), Duration::from_secs(8)).expect("ping"),
+            "host traffic across the LISP xTRs"
+        );
+        while let Some(l) = capture.next_line(Duration::from_millis(300)) {
+            lines.push(l);
+            if lines.len() >= 2 {
+                break;
+            }
+        }
+    }
+    let text = lines.join("\n");
+    assert!(
+        text.lines().any(
+            |l| l.starts_with("192.0.2.1,10.10.0.5\t192.0.2.2,10.20.0.5\t4341\t")
+                && l.contains("udp:lisp-data:ip:icmp")
+        ),
+        "no LISP data packet from the AF_XDP xTR decoded:\n{text}"
+    );
+    assert!(!text.contains("Malformed"), "{text}");
+    assert!(no_loss(&h1, "10.20.0.5", 40), "loss across LISP");
+
+    // A TCP stream across both xTRs (encapsulated by the AF_XDP one, decapsulated by the
+    // other, and back).
+    const TOTAL: usize = 4 << 20;
+    let (good, took) = support::tcp_stream(&h1, &h2, Ipv4Addr::new(10, 20, 0, 5), 5001, TOTAL)
+        .expect("tcp stream");
+    assert_eq!(good, TOTAL, "the TCP stream crosses LISP intact");
+    eprintln!(
+        "TCP over LISP, AF_XDP ports: {TOTAL} B in {took:?} ({:.0} Mbit/s, debug build)",
+        TOTAL as f64 * 8.0 / took.as_secs_f64() / 1e6
+    );
+    let counters = d1.exec("show forwarding counters").stdout;
+    assert!(
+        !counters.contains("lisp-encapsulated            0\n"),
+        "{counters}"
+    );
+    let counters = d2.exec("show forwarding counters").stdout;
+    assert!(
+        !counters.contains("lisp-decapsulated            0\n"),
+        "{counters}"
+    );
+    drop(underlay);
+    drop(links);
+}
+
+#[test]
+fn a_port_af_xdp_cannot_take_falls_back_to_af_packet_and_says_why() {
+    require();
+    let p = support::unique_prefix();
+    let sw = ns(&p, "s");
+    let v1 = port(&p, &sw, "p1");
+    let v2 = port(&p, &sw, "p2");
+    // A 9000-byte MTU is more than a page: AF_XDP refuses it, whether asked for or not.
+    sw.ip(&["link", "set", &format!("{p}p1"), "mtu", "9000"])
+        .expect("mtu");
+    let h1 = host(
+        &p,
+        "a",
+        &v1,
+        &format!("{p}p1h"),
+        "10.10.0.5/24",
+        "10.10.0.1",
+    );
+    h1.ip(&["link", "set", &format!("{p}p1h"), "mtu", "9000"])
+        .expect("mtu");
+    let h2 = host(
+        &p,
+        "b",
+        &v2,
+        &format!("{p}p2h"),
+        "10.10.0.6/24",
+        "10.10.0.1",
+    );
+    let config = format!(
+        "hostname sw1\nroamer platform port Ethernet1/1 {p}p1 io af-xdp\nroamer platform port Ethernet1/2 {p}p2\nvlan 10\ninterface Ethernet1/1\n  switchport\n  switchport access vlan 10\ninterface Ethernet1/2\n  switchport\n  switchport access vlan 10\n"
+    );
+    let d = Daemon::start_in_netns(&config, sw.name());
+    let brief = d.exec("show interface brief").stdout;
+    assert!(
+        brief.lines().any(|l| l.starts_with("Eth1/1")
+            && l.contains("af-packet (AF_XDP not used: MTU 9000 is above 3498")),
+        "the fallback and its reason:\n{brief}"
+    );
+    // The other port chose AF_XDP by itself.
+    assert!(
+        brief
+            .lines()
+            .any(|l| l.starts_with("Eth1/2") && l.contains("af-xdp (native XDP")),
+        "{brief}"
+    );
+    // Bridged between an AF_PACKET and an AF_XDP port, nothing lost.
+    assert!(no_loss(&h1, "10.10.0.6", 40), "AF_PACKET to AF_XDP");
+    assert!(no_loss(&h2, "10.10.0.5", 40), "AF_XDP to AF_PACKET");
+}
