@@ -286,6 +286,10 @@ impl PortIo for XdpPort {
             // The tag is in the frame (XDP sees the wire's bytes; no rx-vlan offload applies).
             slot.strip_vlan();
             slot.gso = csum::partial(slot.frame());
+            if slot.gso.is_none() {
+                // A same-host kernel ITR's LISP packet may carry a partial inner checksum.
+                csum::complete_inner_of_lisp(slot.frame_mut());
+            }
             bytes += slot.len as u64;
             filled += 1;
         });
