@@ -2,6 +2,7 @@ use super::*;
 use crate::config::{self, Syntax};
 use crate::wire::lisp::address::EidPrefix;
 use crate::wire::lisp::record::{EidRecord, LocatorRecord};
+use roamer_test_support::hex;
 
 fn ms() -> MapServer {
     let (cfg, _) = config::parse(
@@ -172,15 +173,6 @@ fn registrations_expire_after_three_minutes() {
         m.lookup("10.10.10.1".parse().unwrap()),
         Lookup::SiteWithoutEtr(_)
     ));
-}
-
-/// Octets from hex text (spaces allowed), as the reference prints them.
-fn hex(text: &str) -> Vec<u8> {
-    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    digits
-        .chunks(2)
-        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
-        .collect()
 }
 
 fn ip(text: &str) -> IpAddr {

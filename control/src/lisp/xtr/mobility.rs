@@ -282,8 +282,7 @@ impl Xtr {
             .filter(|l| l.reachable && l.priority != 255 && !self.rlocs.contains(&l.rloc))
             .map(|l| l.to_hal())
             .collect();
-        let existed = self.cache.get(&host).map(|c| c.created_ms);
-        if locators.is_empty() || existed.is_none() && self.cache.len() >= self.limits.map_cache {
+        if locators.is_empty() {
             return;
         }
         let ttl_ms = (u64::from(record.ttl) * 60_000).min(AWAY_LIFETIME_MS);
@@ -291,19 +290,14 @@ impl Xtr {
             prefix: host,
             locators,
             action: None,
-            created_ms: existed.unwrap_or(now_ms),
+            created_ms: now_ms,
             modified_ms: now_ms,
             expires_ms: now_ms.saturating_add(ttl_ms),
             map_source: map_server,
             source: CacheSource::MapNotify,
         };
-        let row = self.cache_row(&entry);
-        out.push(Output::Table(if existed.is_some() {
-            TableOp::update(row)
-        } else {
-            TableOp::add(row)
-        }));
-        self.cache.insert(host, entry);
+        // Nothing is cached when the map-cache is full and has no entry for the host.
+        self.install_cache_entry(entry, out);
     }
 
     /// Another site registered our dynamic EID: forget it, put it in the away table.

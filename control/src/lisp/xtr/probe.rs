@@ -268,19 +268,13 @@ impl Xtr {
             return false;
         };
         let req = MapRequest {
-            authoritative: false,
             probe: true,
-            smr: false,
-            pitr: false,
-            smr_invoked: false,
-            local_xtr: false,
-            dont_map_reply: false,
-            nonce,
-            source_eid: Address::None,
-            itr_rlocs: vec![itr],
-            records: vec![self.eid_prefix(prefix)],
-            map_reply_record: None,
-            subscribe: None,
+            ..MapRequest::query(
+                nonce,
+                Address::None,
+                vec![itr],
+                vec![self.eid_prefix(prefix)],
+            )
         };
         let Ok(payload) = req.to_vec() else {
             return false;
@@ -614,19 +608,13 @@ mod tests {
         let mut etr = Xtr::new(&cfg(""), 0);
         let mut out = Vec::new();
         let probe = |eid: &str| MapRequest {
-            authoritative: false,
             probe: true,
-            smr: false,
-            pitr: false,
-            smr_invoked: false,
-            local_xtr: false,
-            dont_map_reply: false,
-            nonce: 0x77,
-            source_eid: Address::None,
-            itr_rlocs: vec![ip("192.0.2.3")],
-            records: vec![EidPrefix::from_prefix(eid.parse().unwrap())],
-            map_reply_record: None,
-            subscribe: None,
+            ..MapRequest::query(
+                0x77,
+                Address::None,
+                vec![ip("192.0.2.3")],
+                vec![EidPrefix::from_prefix(eid.parse().unwrap())],
+            )
         };
         etr.receive(
             &probe("10.1.0.0/24").to_vec().unwrap(),

@@ -93,28 +93,19 @@ impl Xtr {
                 .map(|l| l.to_hal())
                 .collect();
             let action = locators.is_empty().then(|| record.action.to_hal());
-            let existed = self.cache.get(&prefix).map(|c| c.created_ms);
-            if existed.is_none() && self.cache.len() >= self.limits.map_cache {
-                self.counters.dropped_table_full += 1;
-                continue;
-            }
             let entry = CacheEntry {
                 prefix,
                 locators,
                 action,
-                created_ms: existed.unwrap_or(now_ms),
+                created_ms: now_ms,
                 modified_ms: now_ms,
                 expires_ms: now_ms.saturating_add(u64::from(record.ttl) * 60_000),
                 map_source: from,
                 source: CacheSource::PubSub,
             };
-            let row = self.cache_row(&entry);
-            out.push(Output::Table(if existed.is_some() {
-                TableOp::update(row)
-            } else {
-                TableOp::add(row)
-            }));
-            self.cache.insert(prefix, entry);
+            if !self.install_cache_entry(entry, out) {
+                self.counters.dropped_table_full += 1;
+            }
         }
     }
 }

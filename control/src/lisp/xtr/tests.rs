@@ -330,19 +330,15 @@ fn an_smr_for_a_cached_eid_sends_an_smr_invoked_request_through_the_resolver() {
     // Uncached: ignored.
     let smr = |nonce| {
         MapRequest {
-            authoritative: false,
             probe: true,
             smr: true,
-            pitr: false,
-            smr_invoked: false,
-            local_xtr: false,
             dont_map_reply: true,
-            nonce,
-            source_eid: Address::Ip(dest),
-            itr_rlocs: vec!["192.0.2.2".parse().unwrap()],
-            records: vec![EidPrefix::from_prefix("10.1.0.9/32".parse().unwrap())],
-            map_reply_record: None,
-            subscribe: None,
+            ..MapRequest::query(
+                nonce,
+                Address::Ip(dest),
+                vec!["192.0.2.2".parse().unwrap()],
+                vec![EidPrefix::from_prefix("10.1.0.9/32".parse().unwrap())],
+            )
         }
         .to_vec()
         .unwrap()
