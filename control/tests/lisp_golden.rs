@@ -457,25 +457,7 @@ fn golden(name: &str, actual: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden/lisp")
         .join(format!("{name}.trace"));
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", path.display()));
-    if expected != actual {
-        let first = expected
-            .lines()
-            .zip(actual.lines())
-            .position(|(a, b)| a != b)
-            .map_or(expected.lines().count().min(actual.lines().count()), |i| i)
-            + 1;
-        panic!(
-            "{} differs from the golden file at line {first} (UPDATE_GOLDEN=1 to accept)\n--- expected\n{expected}\n--- actual\n{actual}",
-            path.display()
-        );
-    }
+    roamer_test_support::assert_golden(&path, actual);
 }
 
 /// The map-server's Map-Notify counters.
