@@ -102,10 +102,7 @@ impl Pipeline {
         now_ms: u64,
         otherwise: DropReason,
     ) -> Outcome {
-        let drop = |r| Outcome {
-            verdict: Verdict::Drop(r),
-            reply: None,
-        };
+        let drop = Outcome::dropped;
         let per_destination = self.settings.hold_per_destination;
         let holds = per_destination > 0 && self.hold.held.capacity() > 0;
         if self.tracing && holds && !frame.large && frame.len <= HOLD_FRAME_MAX {

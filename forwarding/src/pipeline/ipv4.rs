@@ -4,10 +4,7 @@ use super::*;
 
 impl Pipeline {
     pub(super) fn originate_ipv4(&mut self, frame: &mut Frame<'_>, now_ms: u64) -> Outcome {
-        let drop = |r| Outcome {
-            verdict: Verdict::Drop(r),
-            reply: None,
-        };
+        let drop = Outcome::dropped;
         let f = frame.bytes();
         if f.len() < ETH_LEN {
             return drop(DropReason::Runt);
@@ -82,10 +79,7 @@ impl Pipeline {
         t: &mut T,
     ) -> Outcome {
         self.ingress = Some((iface, port, vlan));
-        let drop = |r| Outcome {
-            verdict: Verdict::Drop(r),
-            reply: None,
-        };
+        let drop = Outcome::dropped;
         match be16(frame.bytes(), 12) {
             ETHERTYPE_ARP => {
                 let reply = self.arp(iface, port, vlan, frame.bytes(), now_ms, t);
@@ -114,10 +108,7 @@ impl Pipeline {
         now_ms: u64,
         t: &mut T,
     ) -> Outcome {
-        let drop = |r| Outcome {
-            verdict: Verdict::Drop(r),
-            reply: None,
-        };
+        let drop = Outcome::dropped;
         let f = frame.bytes();
         let Some(ip) = f.get(ETH_LEN..) else {
             return drop(DropReason::Runt);
@@ -213,10 +204,7 @@ impl Pipeline {
         decrement: bool,
         t: &mut T,
     ) -> Outcome {
-        let drop = |r| Outcome {
-            verdict: Verdict::Drop(r),
-            reply: None,
-        };
+        let drop = Outcome::dropped;
         let Some((prefix, nh)) = self.tables.route_match(dst) else {
             t.step(format_args!("no route to {dst}"));
             return drop(DropReason::NoRoute);

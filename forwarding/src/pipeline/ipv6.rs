@@ -109,10 +109,7 @@ impl Pipeline {
     /// [`Pipeline::originate`] for an IPv6 packet: the source filled in when unspecified (our
     /// address towards the destination), the UDP checksum computed, then routed.
     pub(super) fn originate_ipv6(&mut self, frame: &mut Frame<'_>, now_ms: u64) -> Outcome {
-        let drop = |r| Outcome {
-            verdict: Verdict::Drop(r),
-            reply: None,
-        };
+        let drop = Outcome::dropped;
         let f = frame.bytes();
         let Some(ip) = f.get(ETH_LEN..) else {
             return drop(DropReason::Runt);
@@ -173,10 +170,7 @@ impl Pipeline {
         now_ms: u64,
         t: &mut T,
     ) -> Outcome {
-        let drop = |r| Outcome {
-            verdict: Verdict::Drop(r),
-            reply: None,
-        };
+        let drop = Outcome::dropped;
         let f = frame.bytes();
         if f.len() < ETH_LEN + IPV6_LEN || f[ETH_LEN] >> 4 != 6 {
             return drop(DropReason::BadIpHeader);

@@ -316,10 +316,7 @@ impl Pipeline {
         now_ms: u64,
         t: &mut T,
     ) -> Outcome {
-        let drop = |r| Outcome {
-            verdict: Verdict::Drop(r),
-            reply: None,
-        };
+        let drop = Outcome::dropped;
         if frame.len < ETH_LEN {
             return drop(DropReason::Runt);
         }

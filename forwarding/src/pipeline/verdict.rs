@@ -155,6 +155,16 @@ pub struct Outcome {
     pub reply: Option<ReplyTo>,
 }
 
+impl Outcome {
+    /// Dropped for `reason`, no reply.
+    pub const fn dropped(reason: DropReason) -> Self {
+        Outcome {
+            verdict: Verdict::Drop(reason),
+            reply: None,
+        }
+    }
+}
+
 /// Where the pipeline's own frame ([`Pipeline::reply`]) goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplyTo {
