@@ -15,16 +15,7 @@ use roamer_control::wire::lisp::{
     LocatorRecord, MapNotify, MapRegister, MapReply, MapRequest, XtrSiteId, verify,
 };
 use roamer_control::wire::reliable::{RefreshScope, RejectReason, ReliableFrame, ReliableMessage};
-use roamer_test_support::pcap::{PcapWriter, tshark_ok as tshark};
-
-const CHECKSUMS: [&str; 6] = [
-    "-o",
-    "ip.check_checksum:TRUE",
-    "-o",
-    "udp.check_checksum:TRUE",
-    "-o",
-    "tcp.check_checksum:TRUE",
-];
+use roamer_test_support::pcap::{CHECK_CHECKSUMS as CHECKSUMS, PcapWriter, tshark_ok as tshark};
 
 fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(a, b, c, d))

@@ -5,6 +5,17 @@ use std::io::{self, Write};
 /// Link type 1: Ethernet.
 pub const LINKTYPE_ETHERNET: u32 = 1;
 
+/// tshark preferences that verify the IP, UDP and TCP checksums (a bad one is an expert
+/// warning).
+pub const CHECK_CHECKSUMS: [&str; 6] = [
+    "-o",
+    "ip.check_checksum:TRUE",
+    "-o",
+    "udp.check_checksum:TRUE",
+    "-o",
+    "tcp.check_checksum:TRUE",
+];
+
 /// Writes classic pcap records (microsecond timestamps) to any writer.
 #[derive(Debug)]
 pub struct PcapWriter<W: Write> {
