@@ -254,13 +254,7 @@ impl Pipeline {
             self.ingress = h.ingress;
             self.may_hold = true;
             self.counters.released += 1;
-            let mut frame = Frame {
-                buf: &mut *buf,
-                start: headroom,
-                len: h.len,
-                large: false,
-                partial_csum: None,
-            };
+            let mut frame = Frame::new(&mut *buf, headroom, h.len);
             let t = &mut NoTrace;
             let outcome = match h.waiting {
                 Waiting::MapCache { dst, decrement } => {

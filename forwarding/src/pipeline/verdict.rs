@@ -189,6 +189,20 @@ pub struct Frame<'a> {
     pub partial_csum: Option<(usize, usize)>,
 }
 
+impl<'a> Frame<'a> {
+    /// The `len` octets at `start` of `buf`: not a large segment, no checksum left to the
+    /// offload.
+    pub fn new(buf: &'a mut [u8], start: usize, len: usize) -> Frame<'a> {
+        Frame {
+            buf,
+            start,
+            len,
+            large: false,
+            partial_csum: None,
+        }
+    }
+}
+
 impl Frame<'_> {
     pub fn bytes(&self) -> &[u8] {
         self.buf
