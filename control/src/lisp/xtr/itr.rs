@@ -54,13 +54,7 @@ impl Xtr {
             {
                 continue;
             }
-            let locators: Vec<Locator> = record
-                .locators
-                .iter()
-                .filter(|l| l.reachable && l.priority != 255)
-                .map(|l| l.to_hal())
-                .collect();
-            let action = locators.is_empty().then(|| record.action.to_hal());
+            let (locators, action) = record.hal_mapping();
             if record.ttl == 0 {
                 if let Some(c) = self.cache.remove(&prefix) {
                     out.push(Output::Table(TableOp::remove(self.cache_row(&c))));

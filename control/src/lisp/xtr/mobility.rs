@@ -4,6 +4,31 @@
 use super::*;
 
 impl Xtr {
+    /// Puts `eid` in the away table (from `producer`; `deconfigured`: a database prefix taken
+    /// out of the configuration) and programs its table entry.
+    pub(super) fn add_away(
+        &mut self,
+        eid: Prefix,
+        producer: Producer,
+        deconfigured: bool,
+        now_ms: u64,
+        out: &mut Vec<Output>,
+    ) {
+        self.away.insert(
+            eid,
+            AwayEntry {
+                producer,
+                created_ms: now_ms,
+                programmed: true,
+                deconfigured,
+            },
+        );
+        out.push(Output::Table(TableOp::add(TableEntry::AwayEntry {
+            iid: self.iid,
+            eid,
+        })));
+    }
+
     // ----------------------------------------------------------------- data-plane events
 
     /// A source inside a dynamic-EID range appeared on a `lisp mobility` interface.
@@ -248,19 +273,7 @@ impl Xtr {
         if self.away.contains_key(&host) || self.away.len() >= self.limits.away {
             return;
         }
-        self.away.insert(
-            host,
-            AwayEntry {
-                producer: Producer::RemoteEid,
-                created_ms: now_ms,
-                programmed: true,
-                deconfigured: false,
-            },
-        );
-        out.push(Output::Table(TableOp::add(TableEntry::AwayEntry {
-            iid: self.iid,
-            eid: host,
-        })));
+        self.add_away(host, Producer::RemoteEid, false, now_ms, out);
     }
 
     /// A host now away: its new locators, as the Map-Notify gives them, in the map-cache (until
@@ -322,19 +335,7 @@ impl Xtr {
             })));
         }
         if self.away.len() < self.limits.away && !self.away.contains_key(&host) {
-            self.away.insert(
-                host,
-                AwayEntry {
-                    producer: Producer::DynEid,
-                    created_ms: now_ms,
-                    programmed: true,
-                    deconfigured: false,
-                },
-            );
-            out.push(Output::Table(TableOp::add(TableEntry::AwayEntry {
-                iid: self.iid,
-                eid: host,
-            })));
+            self.add_away(host, Producer::DynEid, false, now_ms, out);
         }
     }
 }

@@ -394,19 +394,7 @@ impl Xtr {
         for p in removed {
             self.withdraw(p, |s| s.global, now_ms, out);
             if !self.away.contains_key(&p) && self.away.len() < self.limits.away {
-                self.away.insert(
-                    p,
-                    AwayEntry {
-                        producer: Producer::LocalEid,
-                        created_ms: now_ms,
-                        programmed: true,
-                        deconfigured: true,
-                    },
-                );
-                out.push(Output::Table(TableOp::add(TableEntry::AwayEntry {
-                    iid: self.iid,
-                    eid: p,
-                })));
+                self.add_away(p, Producer::LocalEid, true, now_ms, out);
             }
         }
         self.iid = Iid::new(cfg.instance_id()).unwrap_or_default();

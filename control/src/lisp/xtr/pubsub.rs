@@ -10,7 +10,7 @@
 
 use std::net::IpAddr;
 
-use roamer_hal::{Locator, Prefix, TableOp};
+use roamer_hal::{Prefix, TableOp};
 
 use super::{CacheEntry, CacheSource, Output, Xtr, host_len};
 use crate::config::Config;
@@ -86,13 +86,7 @@ impl Xtr {
                 }
                 continue;
             }
-            let locators: Vec<Locator> = record
-                .locators
-                .iter()
-                .filter(|l| l.reachable && l.priority != 255)
-                .map(|l| l.to_hal())
-                .collect();
-            let action = locators.is_empty().then(|| record.action.to_hal());
+            let (locators, action) = record.hal_mapping();
             let entry = CacheEntry {
                 prefix,
                 locators,
