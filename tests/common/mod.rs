@@ -242,6 +242,21 @@ pub fn fixture(name: &str) -> String {
     .expect("fixture")
 }
 
+/// Runs `python3 -c script args…` in network namespace `ns`. Fails the test, with python's
+/// stderr under `what`, when it does not succeed; `needs` says what must be installed.
+pub fn python_in(ns: &str, script: &str, args: &[&str], needs: &str, what: &str) {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "python3", "-c", script])
+        .args(args)
+        .output()
+        .expect(needs);
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The map-server tests' two namespaces: a map-server `{prefix}m` and an ETR `{prefix}e`, joined
 /// by the veth `{prefix}m1` / `{prefix}e1`, the ETR's end at 192.0.2.11/24.
 pub fn ms_and_etr(
@@ -349,7 +364,7 @@ pub fn hsrp_state(d: &Daemon) -> String {
         .and_then(|l| {
             l.split_whitespace().find(|w| {
                 [
-                    "Active", "Standby", "Speak", "Listen", "Learn", "Initial", "Disabled",
+                    "Active", "Standby", "Speak", "Listen", "Learn", "Init", "Initial", "Disabled",
                 ]
                 .contains(w)
             })
