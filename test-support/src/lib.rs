@@ -8,7 +8,8 @@
 //! - [`pcap`]: writing frames to a pcap file and decoding it with `tshark`;
 //! - [`corpus`]: the files of a fuzz target's corpus and artifacts, for replay tests;
 //! - [`hex`](mod@hex): octets from hex text;
-//! - [`golden`]: comparing output with a golden file.
+//! - [`golden`]: comparing output with a golden file;
+//! - [`rng`]: a seeded generator (SplitMix64).
 
 pub mod capture;
 pub mod checks;
@@ -17,6 +18,7 @@ pub mod golden;
 pub mod hex;
 pub mod netns;
 pub mod pcap;
+pub mod rng;
 pub mod wait;
 
 pub use capture::{Capture, Wire};
@@ -27,4 +29,5 @@ pub use netns::{Netns, Veth, ip, run, unique_prefix};
 pub use netns::{
     accept_within, connect_within, ethernet_frame, parse_mac, pattern, ping, sysfs, tcp_stream,
 };
+pub use rng::SplitMix64;
 pub use wait::{wait_for, wait_until};
