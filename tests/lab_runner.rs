@@ -115,19 +115,10 @@ fn up_exec_down_on_a_containerlab_file() {
         again.stderr
     );
 
-    let ping = run(roamer(&lab_dir).args([
-        "lab",
-        "exec",
-        "h1",
-        "ping",
-        "-c",
-        "3",
-        "-i",
-        "0.2",
-        "-W",
-        "1",
-        "10.10.0.12",
-    ]));
+    let ping = run(roamer(&lab_dir)
+        .args(["lab", "exec", "h1"])
+        .args(roamer_test_support::PING_THREE)
+        .arg("10.10.0.12"));
     assert!(ping.ok, "ping h1 → h2: {}{}", ping.stdout, ping.stderr);
     // containerlab's link MTU (9500): jumbo frames cross the switch whole.
     let mtu = run(roamer(&lab_dir).args(["lab", "exec", "h1", "cat", "/sys/class/net/eth1/mtu"]));
