@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use roamer_control::wire::lisp::{
-    Action, Address, AuthKey, EidPrefix, EidRecord, KeyId, LocatorRecord, MapRegister, MapReply,
+    Address, AuthKey, EidPrefix, EidRecord, KeyId, LocatorRecord, MapRegister, MapReply,
     MapRequest, verify,
 };
 use roamer_control::wire::reliable::{ReliableDecoder, ReliableFrame, ReliableMessage};
@@ -21,20 +21,17 @@ fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
 }
 
 fn record(host: u8) -> EidRecord {
-    EidRecord {
-        ttl: 1440,
-        prefix: EidPrefix {
+    EidRecord::authoritative(
+        EidPrefix {
             eid: Address::Ip(v4(172, 16, 1, host)),
             mask_len: 32,
         },
-        action: Action::NoAction,
-        authoritative: true,
-        map_version: 0,
-        locators: vec![
+        1440,
+        vec![
             LocatorRecord::local(v4(10, 1, 1, 1), 1, 50),
             LocatorRecord::local(v4(10, 1, 1, 2), 1, 50),
         ],
-    }
+    )
 }
 
 fn benches(c: &mut Criterion) {

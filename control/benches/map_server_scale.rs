@@ -173,17 +173,14 @@ fn registers(n: usize, proxy: bool, notify: bool) -> Msgs {
     let key = AuthKey::new(KeyId::HmacSha1, KEY).unwrap();
     let mut out = Msgs::default();
     for i in 0..n {
-        let record = EidRecord {
-            ttl: 1440,
-            prefix: EidPrefix {
+        let record = EidRecord::authoritative(
+            EidPrefix {
                 eid: Address::Ip(IpAddr::V4(eid(i))),
                 mask_len: 32,
             },
-            action: Action::NoAction,
-            authoritative: true,
-            map_version: 0,
-            locators: vec![LocatorRecord::local(etr_rloc(i), 1, 100)],
-        };
+            1440,
+            vec![LocatorRecord::local(etr_rloc(i), 1, 100)],
+        );
         let mut reg = MapRegister::new(vec![record]);
         reg.proxy_reply = proxy;
         reg.want_map_notify = notify;

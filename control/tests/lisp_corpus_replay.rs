@@ -13,8 +13,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use roamer_control::wire::lisp::{
-    Action, Address, AuthKey, Ecm, EidPrefix, EidRecord, KeyId, LispMessage, LocatorRecord,
-    MapNotify, MapRegister, MapReply, MapRequest, XtrSiteId, parse_message, verify,
+    Address, AuthKey, Ecm, EidPrefix, EidRecord, KeyId, LispMessage, LocatorRecord, MapNotify,
+    MapRegister, MapReply, MapRequest, XtrSiteId, parse_message, verify,
 };
 use roamer_control::wire::reliable::{
     Frame, RefreshScope, RejectReason, ReliableDecoder, ReliableFrame, ReliableMessage, TypeNumbers,
@@ -119,9 +119,8 @@ fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
 }
 
 fn record(iid: Option<u32>) -> EidRecord {
-    EidRecord {
-        ttl: 1440,
-        prefix: EidPrefix {
+    EidRecord::authoritative(
+        EidPrefix {
             eid: match iid {
                 None => Address::Ip(v4(172, 16, 1, 0)),
                 Some(iid) => Address::InstanceId {
@@ -132,11 +131,9 @@ fn record(iid: Option<u32>) -> EidRecord {
             },
             mask_len: 24,
         },
-        action: Action::NoAction,
-        authoritative: true,
-        map_version: 0,
-        locators: vec![LocatorRecord::local(v4(10, 1, 1, 1), 1, 100)],
-    }
+        1440,
+        vec![LocatorRecord::local(v4(10, 1, 1, 1), 1, 100)],
+    )
 }
 
 fn lisp_seeds() -> Vec<Vec<u8>> {

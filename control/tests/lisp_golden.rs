@@ -485,14 +485,11 @@ fn show_sites(w: &mut World) {
 
 /// A signed Map-Register from a third ETR (C) asking the Map-Server to answer for it.
 fn proxy_register(eid: &str) -> Vec<u8> {
-    let mut r = MapRegister::new(vec![EidRecord {
-        ttl: 1440,
-        prefix: EidPrefix::from_prefix(eid.parse().unwrap()),
-        action: Default::default(),
-        authoritative: true,
-        map_version: 0,
-        locators: vec![LocatorRecord::local(ip(C_RLOC), 1, 100)],
-    }]);
+    let mut r = MapRegister::new(vec![EidRecord::authoritative(
+        EidPrefix::from_prefix(eid.parse().unwrap()),
+        1440,
+        vec![LocatorRecord::local(ip(C_RLOC), 1, 100)],
+    )]);
     r.proxy_reply = true;
     r.to_signed_vec(&AuthKey::new(KeyId::HmacSha1, b"cisco").unwrap())
         .unwrap()

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use roamer_control::wire::lisp::{
-    Action, Address, AuthKey, Authentication, Ecm, EidPrefix, EidRecord, KeyId, LispMessage,
-    LocatorRecord, MapNotify, MapRegister, MapReply, MapRequest, XtrSiteId, verify,
+    Address, AuthKey, Authentication, Ecm, EidPrefix, EidRecord, KeyId, LispMessage, LocatorRecord,
+    MapNotify, MapRegister, MapReply, MapRequest, XtrSiteId, verify,
 };
 use roamer_control::wire::reliable::{RefreshScope, RejectReason, ReliableFrame, ReliableMessage};
 use roamer_test_support::pcap::{CHECK_CHECKSUMS as CHECKSUMS, PcapWriter, tshark_ok as tshark};
@@ -68,14 +68,11 @@ fn tcp_frame(
 }
 
 fn record(eid: Address, mask_len: u8, rloc: IpAddr) -> EidRecord {
-    EidRecord {
-        ttl: 1440,
-        prefix: EidPrefix { eid, mask_len },
-        action: Action::NoAction,
-        authoritative: true,
-        map_version: 0,
-        locators: vec![LocatorRecord::local(rloc, 1, 100)],
-    }
+    EidRecord::authoritative(
+        EidPrefix { eid, mask_len },
+        1440,
+        vec![LocatorRecord::local(rloc, 1, 100)],
+    )
 }
 
 struct Expect {

@@ -22,14 +22,11 @@ pub fn worked_record(iid: Option<u32>) -> EidRecord {
             addr: Some(v4(172, 16, 1, 0)),
         },
     };
-    EidRecord {
-        ttl: 1440,
-        prefix: EidPrefix { eid, mask_len: 24 },
-        action: Action::NoAction,
-        authoritative: true,
-        map_version: 0,
-        locators: vec![LocatorRecord::local(v4(10, 1, 1, 1), 1, 100)],
-    }
+    EidRecord::authoritative(
+        EidPrefix { eid, mask_len: 24 },
+        1440,
+        vec![LocatorRecord::local(v4(10, 1, 1, 1), 1, 100)],
+    )
 }
 
 pub fn worked_register(iid: Option<u32>) -> MapRegister {
@@ -74,17 +71,14 @@ pub fn map_reply_struct() -> MapReply {
         echo_nonce_capable: false,
         lisp_sec: false,
         nonce: 0x4D04_AB2F_99FF_6FF5,
-        records: vec![EidRecord {
-            ttl: 1440,
-            prefix: EidPrefix {
+        records: vec![EidRecord::authoritative(
+            EidPrefix {
                 eid: Address::Ip(v4(172, 16, 1, 10)),
                 mask_len: 32,
             },
-            action: Action::NoAction,
-            authoritative: true,
-            map_version: 0,
-            locators: vec![LocatorRecord::local(v4(10, 3, 3, 3), 1, 100)],
-        }],
+            1440,
+            vec![LocatorRecord::local(v4(10, 3, 3, 3), 1, 100)],
+        )],
     }
 }
 

@@ -265,14 +265,11 @@ mod tests {
         ttl: u32,
         now: u64,
     ) -> super::super::Accepted {
-        let r = MapRegister::new(vec![EidRecord {
+        let r = MapRegister::new(vec![EidRecord::authoritative(
+            EidPrefix::from_prefix(prefix.parse().unwrap()),
             ttl,
-            prefix: EidPrefix::from_prefix(prefix.parse().unwrap()),
-            action: Action::NoAction,
-            authoritative: true,
-            map_version: 0,
-            locators: vec![LocatorRecord::local(ip(rloc), 1, 100)],
-        }]);
+            vec![LocatorRecord::local(ip(rloc), 1, 100)],
+        )]);
         m.register(
             &r.to_signed_vec(&key()).unwrap(),
             SocketAddr::new(ip(rloc), 4342),

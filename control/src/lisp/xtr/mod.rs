@@ -19,8 +19,8 @@ use crate::config::Config;
 use crate::lisp::nonce::Nonces;
 use crate::wire::lisp::auth::{AuthKey, KeyId};
 use crate::wire::lisp::{
-    Action, Address, Ecm, EidPrefix, EidRecord, LISP_CONTROL_PORT, LispMessage, LocatorRecord,
-    MapNotify, MapRegister, MapReply, MapRequest, parse_message,
+    Address, Ecm, EidPrefix, EidRecord, LISP_CONTROL_PORT, LispMessage, LocatorRecord, MapNotify,
+    MapRegister, MapReply, MapRequest, parse_message,
 };
 
 #[cfg(test)]
@@ -765,14 +765,7 @@ impl Xtr {
     }
 
     fn record(&self, prefix: Prefix, locators: Vec<LocatorRecord>, ttl: u32) -> EidRecord {
-        EidRecord {
-            ttl,
-            prefix: self.eid_prefix(prefix),
-            action: Action::NoAction,
-            authoritative: true,
-            map_version: 0,
-            locators,
-        }
+        EidRecord::authoritative(self.eid_prefix(prefix), ttl, locators)
     }
 
     /// Everything server `i` should hold for us.

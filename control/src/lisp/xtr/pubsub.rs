@@ -110,7 +110,7 @@ mod tests {
     use crate::config::{self, Syntax};
     use crate::wire::lisp::auth::{AuthKey, Authentication, KeyId};
     use crate::wire::lisp::{
-        Action, Ecm, EidPrefix, EidRecord, LispMessage, LocatorRecord, MapReply, parse_message,
+        Ecm, EidPrefix, EidRecord, LispMessage, LocatorRecord, MapReply, parse_message,
     };
     use roamer_hal::TableEntry;
     use std::net::SocketAddr;
@@ -138,14 +138,11 @@ mod tests {
     }
 
     fn record(prefix: &str, rloc: &str, ttl: u32) -> EidRecord {
-        EidRecord {
+        EidRecord::authoritative(
+            EidPrefix::from_prefix(prefix.parse().unwrap()),
             ttl,
-            prefix: EidPrefix::from_prefix(prefix.parse().unwrap()),
-            action: Action::NoAction,
-            authoritative: true,
-            map_version: 0,
-            locators: vec![LocatorRecord::local(ip(rloc), 1, 100)],
-        }
+            vec![LocatorRecord::local(ip(rloc), 1, 100)],
+        )
     }
 
     /// The ITR asks for 10.9.0.5 and caches it at 192.0.2.1; returns its request.

@@ -46,14 +46,11 @@ fn tables(out: &[Output]) -> Vec<TableOp> {
 
 /// A registered-style record: `prefix` at `rloc`, priority 1 weight 100, TTL 1440.
 fn record(prefix: Prefix, rloc: &str) -> EidRecord {
-    EidRecord {
-        ttl: 1440,
-        prefix: EidPrefix::from_prefix(prefix),
-        action: Action::NoAction,
-        authoritative: true,
-        map_version: 0,
-        locators: vec![LocatorRecord::local(rloc.parse().unwrap(), 1, 100)],
-    }
+    EidRecord::authoritative(
+        EidPrefix::from_prefix(prefix),
+        1440,
+        vec![LocatorRecord::local(rloc.parse().unwrap(), 1, 100)],
+    )
 }
 
 fn vlan10() -> L3Interface {

@@ -159,6 +159,19 @@ impl EidRecord {
     /// Largest map-version that fits the 12-bit field.
     pub const MAX_MAP_VERSION: u16 = 0x0FFF;
 
+    /// An authoritative record of `prefix` with `locators` for `ttl` minutes: no action, map
+    /// version 0 (what an ETR registers and answers with).
+    pub fn authoritative(prefix: EidPrefix, ttl: u32, locators: Vec<LocatorRecord>) -> EidRecord {
+        EidRecord {
+            ttl,
+            prefix,
+            action: Action::NoAction,
+            authoritative: true,
+            map_version: 0,
+            locators,
+        }
+    }
+
     /// The HAL view of the mapping: its usable locators (reachable, priority not 255) and, when
     /// there is none, the negative action.
     pub fn hal_mapping(&self) -> (Vec<Locator>, Option<NegativeAction>) {
