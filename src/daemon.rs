@@ -22,6 +22,7 @@ mod block;
 pub use block::CliSession;
 
 use crate::dataplane::Dataplane;
+use crate::instances::{Instances, lock};
 use crate::load::{self, Loaded};
 use crate::protocol::{Request, Response};
 
@@ -32,9 +33,9 @@ pub struct State {
     pub syntax: Syntax,
     pub startup_path: PathBuf,
     pub plan: PlatformPlan,
-    pub dataplane: Dataplane,
-    pub protocols: roamer_control::hsrp::HsrpInstances,
-    pub lisp: crate::lisp::Lisp,
+    /// The data plane and the protocol instances, each behind its own lock: the instances'
+    /// tasks run without this state's lock.
+    pub instances: Instances,
     catalogue: Catalogue,
     started: Instant,
     /// The control socket's admission, for `show users` (set once the socket serves).
@@ -53,7 +54,8 @@ pub struct ShowJob {
     running: Config,
     modules: Vec<ModuleRow>,
     capacity: Vec<CapacityRow>,
-    tables: crate::show_data::ShowTables,
+    /// The data plane's rows are read when the command renders (off the loop).
+    dataplane: crate::show_data::DataplaneView,
     hsrp: Vec<roamer_control::hsrp::GroupStatus>,
     sites: Vec<roamer_control::lisp::map_server::SiteRow>,
     map_cache: Vec<roamer_control::show::MapCacheRow>,
@@ -77,7 +79,7 @@ impl ShowJob {
         let startup = startup_text
             .and_then(|text| config::parse(&text, Syntax::detect(&text)).ok())
             .map(|(c, _)| c);
-        let tables = &self.tables;
+        let tables = &crate::show_data::collect(&self.running, &self.dataplane);
         let ctx = ShowContext {
             running: &self.running,
             startup: startup.as_ref(),
@@ -129,9 +131,7 @@ impl State {
             syntax: loaded.syntax,
             startup_path,
             plan: loaded.plan,
-            dataplane,
-            protocols: roamer_control::hsrp::HsrpInstances::default(),
-            lisp: crate::lisp::Lisp::default(),
+            instances: Instances::new(dataplane),
             catalogue,
             started: Instant::now(),
             gate: None,
@@ -248,16 +248,23 @@ impl State {
 
     /// Makes `candidate` the running configuration and moves the tables to it; returns the
     /// table operations the backend refused, as lines for the operator.
-    fn commit(&mut self, candidate: Config, plan: PlatformPlan) -> String {
+    fn commit(&mut self, candidate: Config, plan: PlatformPlan) -> Result<String, String> {
+        // In lock order: the xTR gives back rows the new configuration takes over, the tables
+        // move, then HSRP and LISP follow.
+        let mut hsrp = lock(&self.instances.hsrp);
+        let mut lisp = lock(&self.instances.lisp);
+        let mut dataplane = lock(&self.instances.dataplane);
+        // Ports first: a port the data plane cannot attach or detach refuses the whole change.
+        dataplane.move_ports(&self.running, &candidate)?;
         info!(hostname = %candidate.hostname, "configuration committed");
-        self.lisp.prepare(&candidate, &mut self.dataplane);
-        let failures = self.dataplane.reconcile(&candidate);
-        let hsrp = self.protocols.sync(&candidate);
-        crate::dataplane::carry_out_hsrp(hsrp, &mut self.dataplane);
-        self.lisp.sync(&candidate, &mut self.dataplane);
+        lisp.prepare(&candidate, &mut *dataplane);
+        let failures = dataplane.reconcile(&candidate);
+        crate::dataplane::carry_out_hsrp(hsrp.sync(&candidate), &mut dataplane);
+        lisp.sync(&candidate, &mut *dataplane);
+        drop((dataplane, lisp, hsrp));
         self.running = candidate;
         self.plan = plan;
-        failures.iter().map(|f| format!("{f}\n")).collect()
+        Ok(failures.iter().map(|f| format!("{f}\n")).collect())
     }
 
     fn exec(&mut self, command: &str) -> Response {
@@ -269,7 +276,11 @@ impl State {
         if "show".starts_with(&first) && !first.is_empty() {
             let rest = toks[1..].join(" ");
             if crate::trace::is_trace(&toks[1..]) {
-                return match crate::trace::run(&self.running, &self.dataplane, &toks[1..]) {
+                return match crate::trace::run(
+                    &self.running,
+                    &lock(&self.instances.dataplane),
+                    &toks[1..],
+                ) {
                     Ok(text) => Response {
                         ok: true,
                         output: text,
@@ -325,8 +336,10 @@ impl State {
                 }
             })
             .collect();
-        let capacity: Vec<CapacityRow> = self
-            .dataplane
+        let hsrp = lock(&self.instances.hsrp);
+        let lisp = lock(&self.instances.lisp);
+        let dataplane = lock(&self.instances.dataplane);
+        let capacity: Vec<CapacityRow> = dataplane
             .usage()
             .into_iter()
             .map(|u| CapacityRow {
@@ -342,20 +355,25 @@ impl State {
             running: self.running.clone(),
             modules,
             capacity,
-            tables: crate::show_data::collect(&self.running, &self.dataplane),
-            hsrp: self.protocols.statuses(),
+            dataplane: crate::show_data::DataplaneView::of(
+                &dataplane,
+                self.instances
+                    .inbox_dropped
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
+            hsrp: hsrp.statuses(),
             // Only the commands that list registrations pay for their rows.
             sites: if show::reads_lisp_sites(rest) {
-                self.lisp.site_rows(&self.running)
+                lisp.site_rows(&self.running)
             } else {
                 Vec::new()
             },
-            map_cache: self.lisp.map_cache_rows(),
-            away: self.lisp.away_rows(),
-            dynamic_eids: self.lisp.dynamic_eid_rows(),
-            sessions: self.lisp.session_rows(),
-            lisp_statistics: self.lisp.statistics(),
-            reliable_registration: self.lisp.reliable_map_server(),
+            map_cache: lisp.map_cache_rows(),
+            away: lisp.away_rows(),
+            dynamic_eids: lisp.dynamic_eid_rows(),
+            sessions: lisp.session_rows(),
+            lisp_statistics: lisp.statistics(),
+            reliable_registration: lisp.reliable_map_server(),
             uptime_secs: self.started.elapsed().as_secs(),
             control_sessions: self.gate.as_ref().map(|g| g.sessions()).unwrap_or_default(),
         }
@@ -401,7 +419,10 @@ impl State {
         match load::check_parsed(path, parsed, syntax, &self.catalogue) {
             Ok(loaded) => {
                 let warnings: String = loaded.warnings.iter().map(|w| format!("{w}\n")).collect();
-                let refused = self.commit(loaded.config, loaded.plan);
+                let refused = match self.commit(loaded.config, loaded.plan) {
+                    Ok(refused) => refused,
+                    Err(errors) => return fail(errors),
+                };
                 let warnings = warnings + &refused;
                 Response {
                     // A table operation the data plane refused fails the command, with its
@@ -418,8 +439,8 @@ impl State {
         }
     }
 
-    pub fn backend_name(&self) -> &str {
-        self.dataplane.name()
+    pub fn backend_name(&self) -> String {
+        lock(&self.instances.dataplane).name().to_string()
     }
 }
 
@@ -569,9 +590,8 @@ fn restart_needed(
     if candidate.profile != running.profile {
         fields.push("profile");
     }
-    if candidate.ports != running.ports {
-        fields.push("port");
-    }
+    // Ports are attached and detached at run time where the data plane can
+    // (`Dataplane::move_ports`); one that cannot refuses the change there.
     fields
 }
 

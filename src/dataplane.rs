@@ -12,8 +12,8 @@ use roamer_control::config::Config;
 use roamer_control::reconcile::{self, port_bindings};
 use roamer_hal::{
     Accounted, Backend, BackendKind, CapacityScope, DataPlane, HalError, HalEvent, InjectTarget,
-    Learned, Notifier, OpAction, PacketIo, PortId, Punt, TableEntry, TableKey, TableKind, TableOp,
-    Trace, Usage, VlanId,
+    Notifier, OpAction, PacketIo, PortId, Punt, TableEntry, TableKey, TableKind, TableOp, Trace,
+    Usage, VlanId,
 };
 use roamer_platforms::{PlatformError, PortSpec};
 use tracing::{info, warn};
@@ -104,7 +104,13 @@ impl Dataplane {
     }
 
     /// What the data path learned; an error when it does not answer.
-    pub fn learned(&self) -> Result<Learned, HalError> {
+    /// A read-only view for `show`, used without this data plane's lock.
+    pub fn reader(&self) -> Box<dyn roamer_hal::DataPlaneReader> {
+        self.backend.reader()
+    }
+
+    #[cfg(test)]
+    pub fn learned(&self) -> Result<roamer_hal::Learned, HalError> {
         self.backend.learned()
     }
 
@@ -118,6 +124,7 @@ impl Dataplane {
         self.backend.trace(port, tag, frame)
     }
 
+    #[cfg(test)]
     pub fn entries(&self, kind: TableKind) -> Result<Vec<TableEntry>, HalError> {
         self.backend.entries(kind)
     }
@@ -143,6 +150,80 @@ impl Dataplane {
     /// Gives the buffers of handled punts back to the data path (`punts` is left empty).
     pub fn recycle_punts(&mut self, punts: &mut Vec<Punt>) {
         self.backend.recycle_punts(punts);
+    }
+
+    /// Attaches the ports `new` binds that `old` does not, and detaches the ones it no longer
+    /// binds (a port bound to another device is detached and attached again). All or nothing:
+    /// when the data plane refuses one, what was done is undone and the error says what to do.
+    pub fn move_ports(&mut self, old: &Config, new: &Config) -> Result<(), String> {
+        let before: BTreeMap<PortId, (String, String)> = port_bindings(old)
+            .into_iter()
+            .map(|b| (b.id, (b.name.to_string(), b.device)))
+            .collect();
+        let after: BTreeMap<PortId, (String, String)> = port_bindings(new)
+            .into_iter()
+            .map(|b| (b.id, (b.name.to_string(), b.device)))
+            .collect();
+        let gone: Vec<(PortId, &(String, String))> = before
+            .iter()
+            .filter(|(id, b)| after.get(id) != Some(b))
+            .map(|(id, b)| (*id, b))
+            .collect();
+        let came: Vec<(PortId, &(String, String))> = after
+            .iter()
+            .filter(|(id, b)| before.get(id) != Some(b))
+            .map(|(id, b)| (*id, b))
+            .collect();
+        let mut detached = Vec::new();
+        let mut attached = Vec::new();
+        let mut failure = None;
+        for (id, (name, device)) in &gone {
+            match self.backend.detach_port(*id) {
+                Ok(()) => {
+                    info!(interface = %name, %device, "port detached");
+                    detached.push((*id, name, device));
+                }
+                Err(e) => {
+                    failure = Some((name.clone(), e));
+                    break;
+                }
+            }
+        }
+        if failure.is_none() {
+            for (id, (name, device)) in &came {
+                match self.backend.attach_port(*id, name, device) {
+                    Ok(()) => {
+                        info!(interface = %name, %device, "port attached");
+                        attached.push(*id);
+                    }
+                    Err(e) => {
+                        failure = Some((name.clone(), e));
+                        break;
+                    }
+                }
+            }
+        }
+        let Some((name, error)) = failure else {
+            return Ok(());
+        };
+        for id in attached.into_iter().rev() {
+            if let Err(e) = self.backend.detach_port(id) {
+                warn!(port = %id, error = %e, "undoing a port attach failed");
+            }
+        }
+        for (id, name, device) in detached.into_iter().rev() {
+            if let Err(e) = self.backend.attach_port(id, name, device) {
+                warn!(interface = %name, error = %e, "undoing a port detach failed");
+            }
+        }
+        Err(match error {
+            HalError::NotSupported { .. } => format!(
+                "% {name}: the {} data plane takes ports only at start: not applied (save it \
+                 with copy running-config startup-config, then restart roamer)\n",
+                self.name()
+            ),
+            e => format!("% {name}: {e}: not applied\n"),
+        })
     }
 
     /// Moves the tables to the entries of `new`, from what is installed; failures are logged
@@ -269,6 +350,27 @@ impl Dataplane {
             }
         }
         failures
+    }
+}
+
+/// Protocol instances send through the data plane: frames injected, table operations applied
+/// one at a time with their result.
+impl roamer_control::outbox::Outbox for Dataplane {
+    fn inject(&mut self, target: InjectTarget, frame: &[u8]) -> Result<(), HalError> {
+        Dataplane::inject(self, target, frame)
+    }
+
+    fn apply(&mut self, op: &TableOp) -> Result<(), HalError> {
+        self.backend()
+            .apply(std::slice::from_ref(op))
+            .pop()
+            .unwrap_or_else(|| {
+                Err(HalError::NotAnswering {
+                    backend: self.name().to_string(),
+                    operation: "apply",
+                    detail: "no result for the operation",
+                })
+            })
     }
 }
 
@@ -411,5 +513,100 @@ mod tests {
         );
         assert!(!dp.pending().is_empty());
         assert_eq!(dp.retry_due(Instant::now() + RETRY_MAX * 8), None);
+    }
+
+    /// A data plane that takes its ports only at start (the HAL's default answer).
+    struct StartOnly(SimBackend);
+
+    impl Backend for StartOnly {
+        fn name(&self) -> &str {
+            "start-only"
+        }
+        fn capabilities(&self) -> roamer_hal::Capabilities {
+            self.0.capabilities()
+        }
+        fn apply(&mut self, batch: &[TableOp]) -> Vec<Result<(), HalError>> {
+            self.0.apply(batch)
+        }
+        fn entries(&self, kind: TableKind) -> Result<Vec<TableEntry>, HalError> {
+            self.0.entries(kind)
+        }
+        fn drain_events(&mut self, out: &mut Vec<HalEvent>) {
+            self.0.drain_events(out)
+        }
+    }
+
+    impl PacketIo for StartOnly {
+        fn inject(&mut self, target: InjectTarget, frame: &[u8]) -> Result<(), HalError> {
+            self.0.inject(target, frame)
+        }
+        fn drain_punts(&mut self, out: &mut Vec<Punt>) {
+            self.0.drain_punts(out)
+        }
+    }
+
+    impl DataPlane for StartOnly {
+        fn learned(&self) -> Result<roamer_hal::Learned, HalError> {
+            self.0.learned()
+        }
+        fn trace(
+            &self,
+            port: PortId,
+            tag: Option<VlanId>,
+            frame: Vec<u8>,
+        ) -> Result<Trace, HalError> {
+            self.0.trace(port, tag, frame)
+        }
+    }
+
+    const ONE_PORT: &str =
+        "hostname p\nroamer platform backend sim\ninterface Ethernet1/1\n  switchport\n";
+    const TWO_PORTS: &str = "hostname p\nroamer platform backend sim\ninterface Ethernet1/1\n  switchport\ninterface Ethernet1/2\n  switchport\n";
+
+    #[test]
+    fn a_port_change_on_a_data_plane_that_takes_ports_only_at_start_says_restart() {
+        let mut dp = Dataplane::new(Box::new(StartOnly(SimBackend::default())), Vec::new());
+        let err = dp
+            .move_ports(&cfg(ONE_PORT), &cfg(TWO_PORTS))
+            .expect_err("refused");
+        assert!(
+            err.contains("Ethernet1/2")
+                && err.contains("takes ports only at start")
+                && err.contains("then restart roamer"),
+            "{err}"
+        );
+        assert_eq!(dp.move_ports(&cfg(ONE_PORT), &cfg(ONE_PORT)), Ok(()));
+    }
+
+    #[test]
+    fn a_port_move_that_fails_half_way_is_undone() {
+        let mut sim = SimBackend::default();
+        // Ethernet1/2's port is taken already: attaching it fails after Ethernet1/1's attach.
+        sim.add_port(reconcile::port_id(1, 2));
+        let mut dp = Dataplane::new(Box::new(sim), Vec::new());
+        let none = cfg("hostname p\nroamer platform backend sim\n");
+        let err = dp.move_ports(&none, &cfg(TWO_PORTS)).expect_err("refused");
+        assert!(
+            err.contains("Ethernet1/2") && err.contains("already attached"),
+            "{err}"
+        );
+        let links: Vec<PortId> = dp
+            .learned()
+            .expect("learned")
+            .links
+            .iter()
+            .map(|l| l.port)
+            .collect();
+        assert_eq!(
+            links,
+            vec![reconcile::port_id(1, 2)],
+            "Ethernet1/1's attach undone"
+        );
+        // Without the conflict the same move goes through, both ways.
+        let mut dp = Dataplane::new(Box::new(SimBackend::default()), Vec::new());
+        assert_eq!(dp.move_ports(&none, &cfg(TWO_PORTS)), Ok(()));
+        assert_eq!(dp.learned().expect("learned").links.len(), 2);
+        assert_eq!(dp.move_ports(&cfg(TWO_PORTS), &cfg(ONE_PORT)), Ok(()));
+        assert_eq!(dp.learned().expect("learned").links.len(), 1);
     }
 }

@@ -15,6 +15,7 @@ use crate::control_socket::{self, Gate};
 use crate::daemon::{self, State};
 use crate::dataplane::Dataplane;
 use crate::error::RoamerError;
+use crate::instances::lock as lock_shared;
 use crate::load::Loaded;
 use crate::protocol::{MAX_REQUEST_BYTES, Request, Response};
 
@@ -49,11 +50,15 @@ pub fn run(
         .map_err(RoamerError::Runtime)?;
     let span = info_span!("roamer", hostname = %loaded.config.hostname);
     let syntax = loaded.syntax;
-    let mut state = State::new(loaded, startup, dataplane, catalogue);
-    let running = state.running.clone();
-    let hsrp = state.protocols.sync(&running);
-    crate::dataplane::carry_out_hsrp(hsrp, &mut state.dataplane);
-    state.lisp.sync(&running, &mut state.dataplane);
+    let state = State::new(loaded, startup, dataplane, catalogue);
+    {
+        let running = &state.running;
+        let mut hsrp = lock_shared(&state.instances.hsrp);
+        let mut lisp = lock_shared(&state.instances.lisp);
+        let mut dataplane = lock_shared(&state.instances.dataplane);
+        crate::dataplane::carry_out_hsrp(hsrp.sync(running), &mut dataplane);
+        lisp.sync(running, &mut *dataplane);
+    }
     let state = Arc::new(Mutex::new(state));
     runtime.block_on(serve(state, socket, socket_group, syntax).instrument(span))
 }
@@ -88,12 +93,14 @@ async fn serve(
     }
     let mut tick = tokio::time::interval(POLL_INTERVAL);
     let queued = Arc::new(tokio::sync::Notify::new());
+    let instances = lock(&state).instances.clone();
+    let dataplane = instances.dataplane.clone();
     {
         let queued = queued.clone();
-        lock(&state)
-            .dataplane
-            .set_notifier(Arc::new(move || queued.notify_one()));
+        lock_shared(&dataplane).set_notifier(Arc::new(move || queued.notify_one()));
     }
+    // One task per protocol instance; this loop only routes to their inboxes.
+    let router = instances.spawn();
     let mut events = Vec::new();
     let mut punts = Vec::new();
     let signal_name = loop {
@@ -117,29 +124,17 @@ async fn serve(
                 Err(e) => warn!(error = %e, "accept failed"),
             },
             _ = async { tokio::select! { _ = tick.tick() => {}, _ = queued.notified() => {} } } => {
-                let mut guard = lock(&state);
-                let s = &mut *guard;
-                s.dataplane.drain(&mut events, &mut punts);
-                for p in &punts {
-                    let hsrp = s.protocols.punt(p);
-                    crate::dataplane::carry_out_hsrp(hsrp, &mut s.dataplane);
-                    s.lisp.punt(p, &mut s.dataplane);
+                {
+                    let mut dp = lock_shared(&dataplane);
+                    dp.drain(&mut events, &mut punts);
+                    // Table operations the backend refused are tried again until the tables
+                    // match the configuration (one log line per round, in `retry_due`).
+                    dp.retry_due(std::time::Instant::now());
                 }
-                for e in &events {
-                    s.lisp.event(e, &mut s.dataplane);
-                }
-                let hsrp = s.protocols.tick();
-                crate::dataplane::carry_out_hsrp(hsrp, &mut s.dataplane);
-                s.lisp.tick(&mut s.dataplane);
-                // Table operations the backend refused are tried again until the tables match
-                // the configuration (one log line per round, in `retry_due`).
-                s.dataplane.retry_due(std::time::Instant::now());
                 for p in &punts {
                     debug!(port = %p.port, reason = ?p.reason, len = p.frame.len(), "punt");
                 }
-                // Their buffers carry the next punts (no allocation per punted frame).
-                s.dataplane.recycle_punts(&mut punts);
-                drop(guard);
+                router.route(&mut punts, &events, &dataplane);
                 for e in events.drain(..) {
                     match &e {
                         // What the LISP control plane acts on: worth a line in the log.

@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use roamer_control::config::{Config, InterfaceName, PortMode};
 use roamer_control::reconcile::port_bindings;
 use roamer_control::show::{ArpRow, InterfaceRow, MacRow, RouteRow};
-use roamer_hal::{L3Interface, Learned, LinkState, NextHop, PortId, Prefix, TableEntry, TableKind};
+use roamer_hal::{
+    DataPlaneReader, L3Interface, Learned, LinkState, NextHop, PortId, Prefix, TableEntry,
+    TableKind,
+};
 
 use crate::dataplane::Dataplane;
 
@@ -28,7 +31,41 @@ fn short(name: &InterfaceName) -> String {
     }
 }
 
-pub fn collect(cfg: &Config, dataplane: &Dataplane) -> ShowTables {
+/// What the forwarding show commands read from the data plane, taken under the daemon's lock
+/// (quickly: a reader, not its rows) and read off the loop when the command renders.
+pub struct DataplaneView {
+    pub reader: Box<dyn DataPlaneReader>,
+    /// Refused table operations still to retry, and the retry rounds run (the daemon's own).
+    pub pending: u64,
+    pub retry_rounds: u64,
+    /// Punts and events dropped because an instance's inbox was full.
+    pub inbox_dropped: u64,
+}
+
+impl std::fmt::Debug for DataplaneView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataplaneView")
+            .field("pending", &self.pending)
+            .field("retry_rounds", &self.retry_rounds)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DataplaneView {
+    pub fn of(dataplane: &Dataplane, inbox_dropped: u64) -> Self {
+        DataplaneView {
+            reader: dataplane.reader(),
+            pending: dataplane.pending().len() as u64,
+            retry_rounds: dataplane.retry_rounds(),
+            inbox_dropped,
+        }
+    }
+}
+
+/// The rows, read through the view's reader (round trips to a data path happen here, off the
+/// daemon's loop).
+pub fn collect(cfg: &Config, view: &DataplaneView) -> ShowTables {
+    let dataplane = &*view.reader;
     let names: BTreeMap<PortId, InterfaceName> = port_bindings(cfg)
         .into_iter()
         .map(|b| (b.id, b.name))
@@ -72,9 +109,11 @@ pub fn collect(cfg: &Config, dataplane: &Dataplane) -> ShowTables {
         .collect();
     // The daemon's own: refused table operations still to retry, and the retry rounds run.
     out.counters
-        .push(("table-ops-pending".into(), dataplane.pending().len() as u64));
+        .push(("table-ops-pending".into(), view.pending));
     out.counters
-        .push(("table-retry-rounds".into(), dataplane.retry_rounds()));
+        .push(("table-retry-rounds".into(), view.retry_rounds));
+    out.counters
+        .push(("drop instance-inbox-full".into(), view.inbox_dropped));
     let rows = |kind: TableKind, out: &mut ShowTables| {
         dataplane.entries(kind).unwrap_or_else(|e| {
             out.unavailable.get_or_insert_with(|| e.to_string());

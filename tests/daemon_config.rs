@@ -276,14 +276,14 @@ fn killing_the_daemon_during_save_never_tears_the_startup_file() {
     );
 }
 
-/// The data plane is opened at start: a backend, profile or port mapping changed at run time
-/// is refused with what to do, and nothing of the change is applied.
+/// The data plane is opened at start: a backend or profile changed at run time is refused
+/// with what to do, and nothing of the change is applied. (Ports are attached and detached at
+/// run time: tests/ports_at_run_time_netns.rs.)
 #[test]
-fn a_backend_or_port_change_at_run_time_is_refused_with_restart_advice() {
+fn a_backend_or_profile_change_at_run_time_is_refused_with_restart_advice() {
     let d = Daemon::start(SIM_CLI, "startup-config");
     for change in [
         "roamer platform backend software",
-        "roamer platform port Ethernet1/1 veth9",
         "roamer platform profile clab",
     ] {
         let out = d.exec(&format!(

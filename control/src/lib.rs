@@ -5,6 +5,7 @@ pub mod config;
 pub mod error;
 pub mod hsrp;
 pub mod lisp;
+pub mod outbox;
 pub mod reconcile;
 pub mod show;
 pub mod wire;

@@ -220,4 +220,21 @@ impl<B: crate::dataplane::DataPlane> crate::dataplane::DataPlane for Accounted<B
     fn set_notifier(&mut self, notify: crate::dataplane::Notifier) -> Result<bool, HalError> {
         self.inner.set_notifier(notify)
     }
+
+    fn reader(&self) -> Box<dyn crate::dataplane::DataPlaneReader> {
+        self.inner.reader()
+    }
+
+    fn attach_port(
+        &mut self,
+        port: crate::types::PortId,
+        name: &str,
+        device: &str,
+    ) -> Result<(), HalError> {
+        self.inner.attach_port(port, name, device)
+    }
+
+    fn detach_port(&mut self, port: crate::types::PortId) -> Result<(), HalError> {
+        self.inner.detach_port(port)
+    }
 }

@@ -454,6 +454,84 @@ pub fn notifier_is_accepted<D: DataPlane>(mut d: D) {
     }
 }
 
+/// A port attached at run time is listed in `learned` (a device that is not there is a port
+/// that is down, not an error), cannot be attached twice, and is gone once detached; a
+/// backend that takes ports only at start refuses both calls with `NotSupported`.
+pub fn ports_attach_and_detach<D: DataPlane>(mut d: D) {
+    let name = d.name().to_string();
+    let port = PortId(0x00fe_0001);
+    // No such device: attaching must still work (the port is simply down).
+    let device = "rmr-contract-absent";
+    match d.attach_port(port, "Ethernet254/1", device) {
+        Ok(()) => {}
+        Err(HalError::NotSupported { operation, .. }) => {
+            assert_eq!(operation, crate::dataplane::PORT_AT_RUN_TIME, "[{name}]");
+            assert!(
+                matches!(d.detach_port(port), Err(HalError::NotSupported { .. })),
+                "[{name}] attach refused but detach not"
+            );
+            return;
+        }
+        Err(e) => panic!("[{name}] attach_port: {e}"),
+    }
+    let learned = d
+        .learned()
+        .unwrap_or_else(|e| panic!("[{name}] learned after attach: {e}"));
+    let link = learned
+        .link(port)
+        .unwrap_or_else(|| panic!("[{name}] attached port not in learned: {learned:?}"));
+    assert!(!link.is_up(), "[{name}] a port without a device is up");
+    assert!(
+        matches!(
+            d.attach_port(port, "Ethernet254/1", device),
+            Err(HalError::PortExists { .. })
+        ),
+        "[{name}] attaching a port twice"
+    );
+    if let Err(e) = d.detach_port(port) {
+        panic!("[{name}] detach_port: {e}");
+    }
+    let learned = d
+        .learned()
+        .unwrap_or_else(|e| panic!("[{name}] learned after detach: {e}"));
+    assert!(
+        learned.link(port).is_none(),
+        "[{name}] detached port still listed"
+    );
+    assert!(
+        matches!(d.detach_port(port), Err(HalError::NoSuchPort { .. })),
+        "[{name}] detaching a port that is not there"
+    );
+}
+
+/// The reader `show` uses answers what the data plane answers, also for what changed after the
+/// reader was made (unless it is a copy) — at least for what it held when made.
+pub fn reader_agrees_with_the_data_plane<D: DataPlane>(mut d: D) {
+    let name = d.name().to_string();
+    for kind in supported(&d) {
+        let entry = sample_entry(kind, 31);
+        expect_ok(&name, "add", &d.apply(&[TableOp::add(entry.clone())])[0]);
+        let reader = d.reader();
+        let rows = reader
+            .entries(kind)
+            .unwrap_or_else(|e| panic!("[{name}] reader entries {kind}: {e}"));
+        assert!(
+            rows.contains(&entry),
+            "[{name}] reader misses {kind} {entry:?}"
+        );
+        expect_ok(&name, "remove", &d.apply(&[TableOp::remove(entry)])[0]);
+    }
+    let reader = d.reader();
+    let via_reader = reader
+        .learned()
+        .unwrap_or_else(|e| panic!("[{name}] reader learned: {e}"));
+    let direct = d
+        .learned()
+        .unwrap_or_else(|e| panic!("[{name}] learned: {e}"));
+    assert_eq!(via_reader.macs, direct.macs, "[{name}] reader MACs");
+    assert_eq!(via_reader.links, direct.links, "[{name}] reader links");
+}
+
 /// Generates one `#[test]` per contract check for a data-plane factory expression.
 #[macro_export]
 macro_rules! backend_contract_tests {
@@ -493,6 +571,14 @@ macro_rules! backend_contract_tests {
         #[test]
         fn contract_notifier_is_accepted() {
             $crate::contract::notifier_is_accepted($factory);
+        }
+        #[test]
+        fn contract_reader_agrees_with_the_data_plane() {
+            $crate::contract::reader_agrees_with_the_data_plane($factory);
+        }
+        #[test]
+        fn contract_ports_attach_and_detach() {
+            $crate::contract::ports_attach_and_detach($factory);
         }
         #[test]
         fn contract_boxed_and_accounted() {

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::HalError;
 use crate::backend::{Backend, PacketIo};
-use crate::table::L3Interface;
+use crate::table::{L3Interface, TableEntry, TableKind};
 use crate::types::{Mac, PortId, VlanId};
 
 /// Called by a data path after it queued events or punts, so the control plane can act at once
@@ -114,6 +114,56 @@ pub struct Trace {
     pub steps: Vec<String>,
 }
 
+/// A read-only view of a data plane for `show`, usable off the daemon's loop and without holding
+/// the data plane: the answers of [`DataPlane::learned`] and [`Backend::entries`]. A backend
+/// whose reads are round trips to a data-path thread hands out a view that makes them itself;
+/// the default is a copy taken when the view is made.
+pub trait DataPlaneReader: Send {
+    fn learned(&self) -> Result<Learned, HalError>;
+    fn entries(&self, kind: TableKind) -> Result<Vec<TableEntry>, HalError>;
+}
+
+/// A [`DataPlaneReader`] that answers from a copy.
+#[derive(Debug)]
+pub struct CopiedReader {
+    learned: Result<Learned, String>,
+    entries: Vec<(TableKind, Result<Vec<TableEntry>, String>)>,
+    backend: String,
+}
+
+impl CopiedReader {
+    pub fn of<D: DataPlane + ?Sized>(d: &D) -> Self {
+        CopiedReader {
+            learned: d.learned().map_err(|e| e.to_string()),
+            entries: TableKind::ALL
+                .iter()
+                .map(|k| (*k, d.entries(*k).map_err(|e| e.to_string())))
+                .collect(),
+            backend: d.name().to_string(),
+        }
+    }
+
+    fn error(&self, detail: &str) -> HalError {
+        HalError::Backend {
+            backend: self.backend.clone(),
+            detail: detail.to_string(),
+        }
+    }
+}
+
+impl DataPlaneReader for CopiedReader {
+    fn learned(&self) -> Result<Learned, HalError> {
+        self.learned.clone().map_err(|e| self.error(&e))
+    }
+
+    fn entries(&self, kind: TableKind) -> Result<Vec<TableEntry>, HalError> {
+        match self.entries.iter().find(|(k, _)| *k == kind) {
+            Some((_, rows)) => rows.clone().map_err(|e| self.error(&e)),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
 /// Everything the daemon asks of a data plane. Object safe: the daemon holds a
 /// `Box<dyn DataPlane>`; [`crate::Accounted`] and the chaos wrapper wrap one.
 pub trait DataPlane: Backend + PacketIo {
@@ -133,7 +183,39 @@ pub trait DataPlane: Backend + PacketIo {
         let _ = notify;
         Ok(false)
     }
+
+    /// A read-only view for `show` (see [`DataPlaneReader`]); by default a copy made now.
+    fn reader(&self) -> Box<dyn DataPlaneReader> {
+        Box::new(CopiedReader::of(self))
+    }
+
+    /// Attaches a data port while running: `name` is the operator's (for logs), `device` the
+    /// port's device as the platform binds it. An attached `port` is
+    /// [`HalError::PortExists`]; a backend that takes its ports only at start answers
+    /// [`HalError::NotSupported`] (the operator is told to restart).
+    fn attach_port(&mut self, port: PortId, name: &str, device: &str) -> Result<(), HalError> {
+        let _ = (port, name, device);
+        Err(HalError::NotSupported {
+            operation: PORT_AT_RUN_TIME,
+            backend: self.name().to_string(),
+            reason: "ports are taken only at start",
+        })
+    }
+
+    /// Detaches a data port while running (frames queued for it are dropped and counted). A
+    /// port that is not attached is [`HalError::NoSuchPort`].
+    fn detach_port(&mut self, port: PortId) -> Result<(), HalError> {
+        let _ = port;
+        Err(HalError::NotSupported {
+            operation: PORT_AT_RUN_TIME,
+            backend: self.name().to_string(),
+            reason: "ports are taken only at start",
+        })
+    }
 }
+
+/// The operation [`DataPlane::attach_port`] and [`DataPlane::detach_port`] name when refused.
+pub const PORT_AT_RUN_TIME: &str = "attaching or detaching a port at run time";
 
 impl std::fmt::Debug for dyn DataPlane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -188,5 +270,17 @@ impl<T: DataPlane + ?Sized> DataPlane for Box<T> {
 
     fn set_notifier(&mut self, notify: Notifier) -> Result<bool, HalError> {
         (**self).set_notifier(notify)
+    }
+
+    fn reader(&self) -> Box<dyn DataPlaneReader> {
+        (**self).reader()
+    }
+
+    fn attach_port(&mut self, port: PortId, name: &str, device: &str) -> Result<(), HalError> {
+        (**self).attach_port(port, name, device)
+    }
+
+    fn detach_port(&mut self, port: PortId) -> Result<(), HalError> {
+        (**self).detach_port(port)
     }
 }

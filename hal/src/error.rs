@@ -81,6 +81,9 @@ pub enum HalError {
     #[error("no such port {port} on the {backend} backend")]
     NoSuchPort { port: u32, backend: String },
 
+    #[error("port {port} is already attached to the {backend} backend")]
+    PortExists { port: u32, backend: String },
+
     #[error("{backend} backend: {operation} failed: {source}")]
     Io {
         backend: String,

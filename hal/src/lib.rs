@@ -23,7 +23,8 @@ pub use cards::{
     AdmissionRequest, CardModel, CardProfile, CardState, Catalogue, Family, LispSupport,
 };
 pub use dataplane::{
-    Counter, DataPlane, Learned, LearnedMac, LearnedNeighbor, LinkState, Notifier, PortLink, Trace,
+    CopiedReader, Counter, DataPlane, DataPlaneReader, Learned, LearnedMac, LearnedNeighbor,
+    LinkState, Notifier, PortLink, Trace,
 };
 pub use error::HalError;
 pub use inventory::{BackendKind, LISP_LICENSE, LinecardSpec, PlatformSpec, ProfileKind};

@@ -310,6 +310,68 @@ impl DataPlane for Chaos {
     fn set_notifier(&mut self, notify: Notifier) -> Result<bool, HalError> {
         self.inner.set_notifier(notify)
     }
+
+    fn reader(&self) -> Box<dyn roamer_hal::DataPlaneReader> {
+        Box::new(ChaosReader {
+            inner: self.inner.reader(),
+            reads: self.spec.reads,
+            healthy_when: self.spec.healthy_when.clone(),
+            name: self.name.clone(),
+            shared: self.shared.clone(),
+        })
+    }
+
+    fn attach_port(&mut self, port: PortId, name: &str, device: &str) -> Result<(), HalError> {
+        self.inner.attach_port(port, name, device)
+    }
+
+    fn detach_port(&mut self, port: PortId) -> Result<(), HalError> {
+        self.inner.detach_port(port)
+    }
+}
+
+/// `show`'s view through a chaos wrapper: reads fail as the wrapper's do.
+struct ChaosReader {
+    inner: Box<dyn roamer_hal::DataPlaneReader>,
+    reads: bool,
+    healthy_when: Option<std::path::PathBuf>,
+    name: String,
+    shared: Arc<Shared>,
+}
+
+impl ChaosReader {
+    fn fails(&self, operation: &'static str, table: Option<TableKind>) -> Option<HalError> {
+        let healthy = self.shared.healthy.load(Ordering::SeqCst)
+            || self.healthy_when.as_ref().is_some_and(|p| p.exists());
+        (self.reads && !healthy).then(|| {
+            self.shared.injected.fetch_add(1, Ordering::SeqCst);
+            HalError::Injected {
+                backend: self.name.clone(),
+                operation,
+                table,
+            }
+        })
+    }
+}
+
+impl roamer_hal::DataPlaneReader for ChaosReader {
+    fn learned(&self) -> Result<Learned, HalError> {
+        if self.fails("learned", None).is_some() {
+            return Err(HalError::NotAnswering {
+                backend: self.name.clone(),
+                operation: "learned",
+                detail: "did not answer (injected)",
+            });
+        }
+        self.inner.learned()
+    }
+
+    fn entries(&self, kind: TableKind) -> Result<Vec<TableEntry>, HalError> {
+        match self.fails("entries", Some(kind)) {
+            Some(e) => Err(e),
+            None => self.inner.entries(kind),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,12 +2,12 @@
 //! `Box<dyn DataPlane>`: the only place that names a backend's own types.
 
 use roamer_hal::{BackendKind, DataPlane, PortId};
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::PlatformError;
 use crate::chaos::{CHAOS_ENV, Chaos, ChaosHandle, ChaosSpec};
 use crate::sim::SimBackend;
-use crate::software::{AfPacketPort, PortIo, SoftwareBackend, TapPort};
+use crate::software::{PortIo, SoftwareBackend, open_port};
 
 /// One data port to open: its id, its operator name (for logs) and its device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,27 +67,7 @@ pub fn open(kind: BackendKind, ports: &[PortSpec]) -> Result<Opened, PlatformErr
 fn software(ports: &[PortSpec]) -> Result<SoftwareBackend, PlatformError> {
     let mut opened: Vec<(PortId, Box<dyn PortIo>)> = Vec::new();
     for p in ports {
-        // `tap:NAME` creates a TAP device (vnet-hdr offloads); anything else is an existing
-        // interface taken over with AF_PACKET.
-        let port: Box<dyn PortIo> = match p.device.strip_prefix("tap:") {
-            Some(name) => Box::new(TapPort::create(name)?),
-            None => match AfPacketPort::open(&p.device) {
-                Ok(port) => Box::new(port),
-                // A port without its device does not keep the switch from starting: it is
-                // down ("Link not present") until the device appears.
-                Err(PlatformError::NoSuchInterface { .. }) => {
-                    warn!(
-                        interface = %p.name,
-                        device = %p.device,
-                        "no such device yet: port down (Link not present) until it appears"
-                    );
-                    Box::new(AfPacketPort::absent(&p.device, &Default::default())?)
-                }
-                Err(e) => return Err(e),
-            },
-        };
-        info!(interface = %p.name, device = %p.device, "port attached");
-        opened.push((p.id, port));
+        opened.push((p.id, open_port(&p.name, &p.device)?));
     }
     SoftwareBackend::start(opened, Default::default()).map_err(|source| PlatformError::PortIo {
         port: "data path".into(),

@@ -291,7 +291,34 @@ impl PacketIo for SimBackend {
 
 /// The sim has no forwarding core: it learns nothing from traffic, so what it "learned" is what
 /// its tables hold (static MAC addresses, programmed neighbours, age 0), and it counts nothing.
+/// Ports attached at run time have no wire: their link is down until one is plugged in.
 impl DataPlane for SimBackend {
+    fn attach_port(&mut self, port: PortId, _name: &str, _device: &str) -> Result<(), HalError> {
+        if self.ports.contains_key(&port) {
+            return Err(HalError::PortExists {
+                port: port.0,
+                backend: self.name.clone(),
+            });
+        }
+        self.add_port(port);
+        Ok(())
+    }
+
+    fn detach_port(&mut self, port: PortId) -> Result<(), HalError> {
+        match self.ports.remove(&port) {
+            Some(p) => {
+                if p.up {
+                    self.events.push_back(HalEvent::PortDown(port));
+                }
+                Ok(())
+            }
+            None => Err(HalError::NoSuchPort {
+                port: port.0,
+                backend: self.name.clone(),
+            }),
+        }
+    }
+
     fn learned(&self) -> Result<Learned, HalError> {
         let mut learned = Learned::default();
         for e in self.entries(TableKind::Fdb)? {

@@ -120,10 +120,10 @@ impl State {
             if inside(&p.mode, &cli.session.mode) {
                 p.lines.push((text, outcome.touched));
                 return match self.check(&candidate, None) {
-                    Ok((plan, warnings)) => {
-                        let refused = self.commit(candidate, plan);
-                        committed(warnings + &refused, &refused)
-                    }
+                    Ok((plan, warnings)) => match self.commit(candidate, plan) {
+                        Ok(refused) => committed(warnings + &refused, &refused),
+                        Err(errors) => fail(errors),
+                    },
                     Err(_) => {
                         cli.pending = Some(p);
                         ok(String::new())
@@ -133,7 +133,10 @@ impl State {
             // The line leaves the block: the block is complete.
             return match self.check(&base, None) {
                 Ok((plan, warnings)) => {
-                    let refused = self.commit(base, plan);
+                    let refused = match self.commit(base, plan) {
+                        Ok(refused) => refused,
+                        Err(errors) => return fail(errors),
+                    };
                     // The leaving line again, on the new running configuration.
                     cli.session.mode = saved_mode;
                     let mut resp = self.line(cli, line);
@@ -158,10 +161,13 @@ impl State {
             return ok(String::new());
         }
         match self.check(&candidate, None) {
-            Ok((plan, warnings)) => {
-                let refused = self.commit(candidate, plan);
-                committed(warnings + &refused, &refused)
-            }
+            Ok((plan, warnings)) => match self.commit(candidate, plan) {
+                Ok(refused) => committed(warnings + &refused, &refused),
+                Err(errors) => {
+                    cli.session.mode = saved_mode;
+                    fail(errors)
+                }
+            },
             Err(_) if is_block_mode(&cli.session.mode) => {
                 cli.pending = Some(Pending {
                     mode: cli.session.mode.clone(),

@@ -4,6 +4,7 @@ pub mod frames;
 #[cfg(any(test, feature = "fuzz-harness"))]
 #[doc(hidden)]
 pub mod fuzz_harness;
+pub mod instance;
 pub mod map_server;
 pub mod nonce;
 pub mod reliable;

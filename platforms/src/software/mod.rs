@@ -30,3 +30,27 @@ pub use tap::{TapConfig, TapPort};
 
 /// Frames per batch the ports move in one system call (`recvmmsg`/`sendmmsg`).
 pub const BATCH: usize = sys::BATCH;
+
+/// Opens the data port `name` (the operator's name, for logs) on `device`: `tap:NAME` creates a
+/// TAP device (vnet-hdr offloads); anything else is an existing interface taken over with
+/// AF_PACKET. A device that is not there yet does not keep the switch from starting: the port
+/// is down ("Link not present") until the device appears.
+pub fn open_port(name: &str, device: &str) -> Result<Box<dyn PortIo>, crate::PlatformError> {
+    let port: Box<dyn PortIo> = match device.strip_prefix("tap:") {
+        Some(tap) => Box::new(TapPort::create(tap)?),
+        None => match AfPacketPort::open(device) {
+            Ok(port) => Box::new(port),
+            Err(crate::PlatformError::NoSuchInterface { .. }) => {
+                tracing::warn!(
+                    interface = %name,
+                    %device,
+                    "no such device yet: port down (Link not present) until it appears"
+                );
+                Box::new(AfPacketPort::absent(device, &Default::default())?)
+            }
+            Err(e) => return Err(e),
+        },
+    };
+    tracing::info!(interface = %name, %device, "port attached");
+    Ok(port)
+}

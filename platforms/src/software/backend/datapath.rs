@@ -113,6 +113,8 @@ pub(super) struct Datapath {
     pub(super) scratch: Vec<u8>,
     /// When the neighbours that held packets wait for are looked at again.
     pub(super) held_reask_ms: u64,
+    /// A port was attached or detached: the poll list is built again.
+    pub(super) ports_changed: bool,
 }
 
 impl Datapath {
@@ -120,7 +122,7 @@ impl Datapath {
         self.read_mtus();
         let mut fds: Vec<i32> = self.ports.iter().map(|(_, p)| p.raw_fd()).collect();
         fds.push(self.wake.as_raw_fd());
-        let pollable = fds.len() <= 8;
+        let mut pollable = fds.len() <= 8;
         let mut ready = vec![true; fds.len()];
         let mut last_aging = 0u64;
         // A port whose interface is not there yet is down from the start, not after a second.
@@ -136,6 +138,16 @@ impl Datapath {
             }
             self.flush();
             self.control_messages(now_ms);
+            if self.ports_changed {
+                self.ports_changed = false;
+                fds = self.ports.iter().map(|(_, p)| p.raw_fd()).collect();
+                fds.push(self.wake.as_raw_fd());
+                pollable = fds.len() <= 8;
+                ready = vec![true; fds.len()];
+                self.check_links(&mut fds);
+                self.read_mtus();
+                continue;
+            }
             if self.injected(now_ms) == INJECT_BATCH {
                 // More are waiting: no sleep before the next round.
                 moved += 1;
@@ -1063,7 +1075,64 @@ impl Datapath {
                     });
                 }
                 Control::Notify(n) => self.notifier = Some(n),
+                Control::Attach(id, port, reply) => {
+                    let _ = reply.send(self.attach(id, port));
+                }
+                Control::Detach(id, reply) => {
+                    let _ = reply.send(self.detach(id));
+                }
             }
         }
+    }
+
+    /// A port attached while running: polled from the next round; its link is looked at then.
+    fn attach(&mut self, id: PortId, mut port: Box<dyn PortIo>) -> Result<(), HalError> {
+        if self.index.contains_key(&id) {
+            return Err(HalError::PortExists {
+                port: id.0,
+                backend: "software".into(),
+            });
+        }
+        // Its link as it is now: a snapshot right after the attach must not call it up.
+        let link = match port.check_link().link {
+            Link::Unwatched => Link::Up,
+            link => link,
+        };
+        info!(port = %id, device = %port.name(), link = link.as_str(), "port attached at run time");
+        self.index.insert(id, self.ports.len());
+        self.ports.push((id, port));
+        self.tx.push(TxQueue::new());
+        self.links.push(link);
+        if link.is_up() {
+            self.event(HalEvent::PortUp(id));
+        }
+        self.ports_changed = true;
+        Ok(())
+    }
+
+    /// A port detached while running: what was queued for it is dropped and counted
+    /// (`port-down`), and it is no longer polled.
+    fn detach(&mut self, id: PortId) -> Result<(), HalError> {
+        let Some(i) = self.index.remove(&id) else {
+            return Err(HalError::NoSuchPort {
+                port: id.0,
+                backend: "software".into(),
+            });
+        };
+        let (_, port) = self.ports.remove(i);
+        let queue = self.tx.remove(i);
+        self.drops
+            .port_down
+            .fetch_add(queue.used as u64, Ordering::Relaxed);
+        let was_up = self.links.remove(i).is_up();
+        for (at, (pid, _)) in self.ports.iter().enumerate() {
+            self.index.insert(*pid, at);
+        }
+        info!(port = %id, device = %port.name(), "port detached at run time");
+        if was_up {
+            self.event(HalEvent::PortDown(id));
+        }
+        self.ports_changed = true;
+        Ok(())
     }
 }

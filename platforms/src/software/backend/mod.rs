@@ -104,6 +104,8 @@ enum Control {
     Snapshot(Sender<Snapshot>),
     Trace(PortId, Option<VlanId>, Vec<u8>, Sender<Trace>),
     Notify(Notifier),
+    Attach(PortId, Box<dyn PortIo>, Sender<Result<(), HalError>>),
+    Detach(PortId, Sender<Result<(), HalError>>),
 }
 
 /// What the data path learned and counted, with the forwarding core's own types (for this
@@ -173,8 +175,7 @@ pub struct ChannelDrops {
 
 /// The backend handle the control plane holds.
 pub struct SoftwareBackend {
-    control: SyncSender<Control>,
-    wake: UnixStream,
+    link: ControlLink,
     events: Receiver<HalEvent>,
     punts: Receiver<Punt>,
     urgent: Receiver<Punt>,
@@ -247,13 +248,16 @@ impl SoftwareBackend {
             gleaned_retry_ms: 0,
             scratch: Vec::new(),
             held_reask_ms: 0,
+            ports_changed: false,
         };
         let thread = std::thread::Builder::new()
             .name("roamer-datapath".into())
             .spawn(move || dp.run())?;
         Ok(SoftwareBackend {
-            control: control_tx,
-            wake,
+            link: ControlLink {
+                control: control_tx,
+                wake,
+            },
             events,
             punts,
             urgent,
@@ -267,6 +271,24 @@ impl SoftwareBackend {
         })
     }
 
+    fn send(&self, msg: Control) -> Result<(), HalError> {
+        self.link.send(msg)
+    }
+
+    /// Learned MAC addresses and neighbours, the pipeline counters and the ports' links.
+    pub fn snapshot(&self) -> Result<Snapshot, HalError> {
+        self.link.snapshot()
+    }
+}
+
+/// The control channel to the data path and its wake-up: what a request needs, cloneable for
+/// a reader that asks from another thread (`show`, off the daemon's loop).
+struct ControlLink {
+    control: SyncSender<Control>,
+    wake: UnixStream,
+}
+
+impl ControlLink {
     fn send(&self, msg: Control) -> Result<(), HalError> {
         let operation = msg.operation();
         self.control
@@ -284,12 +306,38 @@ impl SoftwareBackend {
         Ok(())
     }
 
-    /// Learned MAC addresses and neighbours, the pipeline counters and the ports' links.
-    pub fn snapshot(&self) -> Result<Snapshot, HalError> {
+    fn snapshot(&self) -> Result<Snapshot, HalError> {
         let (tx, rx) = mpsc::channel();
         self.send(Control::Snapshot(tx))?;
         rx.recv_timeout(CONTROL_TIMEOUT)
             .map_err(|_| not_responding("learned"))
+    }
+
+    fn entries(&self, kind: TableKind) -> Result<Vec<TableEntry>, HalError> {
+        let (tx, rx) = mpsc::channel();
+        self.send(Control::Entries(kind, tx))?;
+        rx.recv_timeout(CONTROL_TIMEOUT)
+            .map_err(|_| not_responding("entries"))
+    }
+
+    fn try_clone(&self) -> std::io::Result<ControlLink> {
+        Ok(ControlLink {
+            control: self.control.clone(),
+            wake: self.wake.try_clone()?,
+        })
+    }
+}
+
+/// `show`'s view of the software data path: its own round trips, no lock on the backend.
+struct SoftwareReader(ControlLink);
+
+impl roamer_hal::DataPlaneReader for SoftwareReader {
+    fn learned(&self) -> Result<Learned, HalError> {
+        self.0.snapshot().map(|s| learned_of(&s))
+    }
+
+    fn entries(&self, kind: TableKind) -> Result<Vec<TableEntry>, HalError> {
+        self.0.entries(kind)
     }
 }
 
@@ -301,6 +349,8 @@ impl Control {
             Control::Snapshot(..) => "learned",
             Control::Trace(..) => "trace",
             Control::Notify(..) => "set notifier",
+            Control::Attach(..) => "attach port",
+            Control::Detach(..) => "detach port",
         }
     }
 }
@@ -316,7 +366,7 @@ fn not_responding(operation: &'static str) -> HalError {
 impl Drop for SoftwareBackend {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        let _ = (&self.wake).write(&[1]);
+        let _ = (&self.link.wake).write(&[1]);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -362,10 +412,7 @@ impl Backend for SoftwareBackend {
     }
 
     fn entries(&self, kind: TableKind) -> Result<Vec<TableEntry>, HalError> {
-        let (tx, rx) = mpsc::channel();
-        self.send(Control::Entries(kind, tx))?;
-        rx.recv_timeout(CONTROL_TIMEOUT)
-            .map_err(|_| not_responding("entries"))
+        self.link.entries(kind)
     }
 
     fn drain_events(&mut self, out: &mut Vec<HalEvent>) {
@@ -401,7 +448,7 @@ impl PacketIo for SoftwareBackend {
         }
         // One wake-up per burst: the data path clears the flag before it drains the queue.
         if !self.inject_wake.swap(true, Ordering::SeqCst) {
-            let _ = (&self.wake).write(&[1]);
+            let _ = (&self.link.wake).write(&[1]);
         }
         Ok(())
     }
@@ -420,45 +467,43 @@ impl PacketIo for SoftwareBackend {
     }
 }
 
+impl SoftwareBackend {
+    /// Sends `msg` and waits for the data path's answer on `rx`.
+    fn ask<T>(&self, msg: Control, rx: &mpsc::Receiver<T>) -> Result<T, HalError> {
+        let operation = msg.operation();
+        self.send(msg)?;
+        rx.recv_timeout(CONTROL_TIMEOUT)
+            .map_err(|_| not_responding(operation))
+    }
+}
+
 impl DataPlane for SoftwareBackend {
+    /// The port is opened here (a TAP created, an AF_PACKET socket bound), off the data path,
+    /// then handed to the data path, which polls it from its next round.
+    fn attach_port(&mut self, port: PortId, name: &str, device: &str) -> Result<(), HalError> {
+        let opened = super::open_port(name, device).map_err(|e| HalError::Backend {
+            backend: "software".into(),
+            detail: format!("{name} ({device}): {e}"),
+        })?;
+        let (tx, rx) = mpsc::channel();
+        self.ask(Control::Attach(port, opened, tx), &rx)?
+    }
+
+    fn detach_port(&mut self, port: PortId) -> Result<(), HalError> {
+        let (tx, rx) = mpsc::channel();
+        self.ask(Control::Detach(port, tx), &rx)?
+    }
+
     fn learned(&self) -> Result<Learned, HalError> {
-        let s = self.snapshot()?;
-        Ok(Learned {
-            macs: s
-                .macs
-                .iter()
-                .map(|(vlan, mac, port, is_static)| LearnedMac {
-                    vlan: *vlan,
-                    mac: *mac,
-                    port: *port,
-                    is_static: *is_static,
-                    age_ms: if *is_static {
-                        0
-                    } else {
-                        s.mac_ages.get(&(*vlan, *mac)).copied().unwrap_or(0)
-                    },
-                })
-                .collect(),
-            neighbors: s
-                .neighbors
-                .iter()
-                .map(|(iface, ip, mac, age_ms)| LearnedNeighbor {
-                    iface: *iface,
-                    ip: *ip,
-                    mac: *mac,
-                    age_ms: *age_ms,
-                })
-                .collect(),
-            counters: counter_list(&s.counters),
-            links: s
-                .links
-                .iter()
-                .map(|(port, link)| PortLink {
-                    port: *port,
-                    link: link.state(),
-                })
-                .collect(),
-        })
+        self.snapshot().map(|s| learned_of(&s))
+    }
+
+    fn reader(&self) -> Box<dyn roamer_hal::DataPlaneReader> {
+        match self.link.try_clone() {
+            Ok(link) => Box::new(SoftwareReader(link)),
+            // No second wake-up socket (out of descriptors): answer from a copy taken now.
+            Err(_) => Box::new(roamer_hal::CopiedReader::of(self)),
+        }
     }
 
     fn trace(&self, port: PortId, tag: Option<VlanId>, frame: Vec<u8>) -> Result<Trace, HalError> {
@@ -471,6 +516,46 @@ impl DataPlane for SoftwareBackend {
     fn set_notifier(&mut self, notify: Notifier) -> Result<bool, HalError> {
         self.send(Control::Notify(notify))?;
         Ok(true)
+    }
+}
+
+/// The HAL's view of a data-path snapshot.
+fn learned_of(s: &Snapshot) -> Learned {
+    Learned {
+        macs: s
+            .macs
+            .iter()
+            .map(|(vlan, mac, port, is_static)| LearnedMac {
+                vlan: *vlan,
+                mac: *mac,
+                port: *port,
+                is_static: *is_static,
+                age_ms: if *is_static {
+                    0
+                } else {
+                    s.mac_ages.get(&(*vlan, *mac)).copied().unwrap_or(0)
+                },
+            })
+            .collect(),
+        neighbors: s
+            .neighbors
+            .iter()
+            .map(|(iface, ip, mac, age_ms)| LearnedNeighbor {
+                iface: *iface,
+                ip: *ip,
+                mac: *mac,
+                age_ms: *age_ms,
+            })
+            .collect(),
+        counters: counter_list(&s.counters),
+        links: s
+            .links
+            .iter()
+            .map(|(port, link)| PortLink {
+                port: *port,
+                link: link.state(),
+            })
+            .collect(),
     }
 }
 

@@ -1,34 +1,48 @@
-//! The LISP control plane in the daemon: the Map-Server/Map-Resolver and the xTR, fed by the
-//! LISP control frames the data plane punts (UDP 4342 to one of our addresses) and by its
-//! events (dynamic EID seen, map-cache miss, EID not here, no route). What they send leaves as
-//! IPv4/UDP or IPv6/UDP packets routed by the forwarding core; what they learn goes into its tables.
+//! The LISP instance: the Map-Server/Map-Resolver and the xTR with their reliable-registration
+//! sessions, fed by the LISP control frames the data plane punts (UDP 4342 and TCP 4342 to one of
+//! our addresses), by its events (dynamic EID seen, map-cache miss, EID not here, no route) and by
+//! timer ticks: one [`LispInput`] at a time through [`LispInstance::handle`]. What it sends leaves
+//! through an [`Outbox`] as IPv4/UDP or IPv6/UDP packets that the data plane routes; what it
+//! learns goes into the data plane's tables through the same outbox. Sans-IO: the daemon runs it
+//! as one task with one inbox; tests drive it with recorded inputs.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use roamer_control::config::Config;
-use roamer_control::lisp::map_server::{MapServer, Resolution, SiteRow};
-use roamer_control::lisp::nonce::Nonces;
-use roamer_control::lisp::reliable::{
-    EtrEvent, EtrSessions, MsEvent, MsSessions, SessionRow, SessionState, TcpEndpoint,
-};
-use roamer_control::lisp::xtr::{self, Xtr};
-use roamer_control::reconcile::system_mac;
-use roamer_control::show::{AwayRow, DynamicEidRow, MapCacheRow};
-use roamer_control::wire::lisp::MapRegister;
-use roamer_control::wire::lisp::{LISP_CONTROL_PORT, MessageType};
 use roamer_hal::{HalEvent, InjectTarget, Mac, Punt, PuntReason};
 use tracing::{debug, info, warn};
 
-use crate::dataplane::Dataplane;
-use roamer_control::lisp::frames::{
+use crate::config::Config;
+use crate::lisp::frames::{
     Datagram, ETH_LEN, site_notify_frame, udp_frame_into, udp_to_control_port,
 };
-use roamer_control::lisp::request_limit::RequestLimit;
+use crate::lisp::map_server::{MapServer, Resolution, SiteRow};
+use crate::lisp::nonce::Nonces;
+use crate::lisp::reliable::{
+    EtrEvent, EtrSessions, MsEvent, MsSessions, SessionRow, SessionState, TcpEndpoint,
+};
+use crate::lisp::request_limit::RequestLimit;
+use crate::lisp::xtr::{self, Xtr};
+use crate::outbox::Outbox;
+use crate::reconcile::system_mac;
+use crate::show::{AwayRow, DynamicEidRow, MapCacheRow};
+use crate::wire::lisp::MapRegister;
+use crate::wire::lisp::{LISP_CONTROL_PORT, MessageType};
 
-/// The LISP instances the configuration asks for.
+/// One message in the LISP instance's inbox (borrowed: punt buffers go back to the data plane).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LispInput<'a> {
+    /// A punted frame (LISP control, reliable-registration TCP).
+    Punt(&'a Punt),
+    /// A data-plane event (dynamic EID seen, map-cache miss, EID not here, no route).
+    Event(&'a HalEvent),
+    /// The timers are due: registrations, retransmissions, expiry, TCP.
+    Tick,
+}
+
+/// The LISP roles the configuration asks for, as one instance.
 #[derive(Debug)]
-pub struct Lisp {
+pub struct LispInstance {
     map_server: Option<MapServer>,
     /// `ip lisp map-resolver`: Encapsulated Map-Requests are answered or forwarded here.
     resolver: bool,
@@ -49,9 +63,9 @@ pub struct Lisp {
     request_limit: RequestLimit,
 }
 
-impl Default for Lisp {
+impl Default for LispInstance {
     fn default() -> Self {
-        Lisp {
+        LispInstance {
             map_server: None,
             resolver: false,
             xtr: None,
@@ -70,23 +84,32 @@ impl Default for Lisp {
     }
 }
 
-impl Lisp {
+impl LispInstance {
     fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
     }
 
+    /// Handles one input of the inbox.
+    pub fn handle(&mut self, input: LispInput<'_>, out: &mut dyn Outbox) {
+        match input {
+            LispInput::Punt(p) => self.punt(p, out),
+            LispInput::Event(e) => self.event(e, out),
+            LispInput::Tick => self.tick(out),
+        }
+    }
+
     /// Before the forwarding core moves to `cfg`: table rows the xTR holds that `cfg` gives
     /// back to the configuration are released first.
-    pub fn prepare(&mut self, cfg: &Config, dataplane: &mut Dataplane) {
+    pub fn prepare(&mut self, cfg: &Config, out: &mut dyn Outbox) {
         if let Some(x) = self.xtr.as_mut() {
             x.release_remapped(cfg, &mut self.out);
-            self.carry_out(dataplane);
+            self.carry_out(out);
         }
     }
 
     /// Starts, changes or stops the Map-Server and the xTR as the configuration says (after
     /// the forwarding core moved to it).
-    pub fn sync(&mut self, cfg: &Config, dataplane: &mut Dataplane) {
+    pub fn sync(&mut self, cfg: &Config, out: &mut dyn Outbox) {
         let now = self.now_ms();
         self.router_mac = system_mac(&cfg.hostname);
         let ours: Vec<IpAddr> = cfg
@@ -127,18 +150,18 @@ impl Lisp {
             }
             (None, false) => {}
         }
-        self.carry_out(dataplane);
+        self.carry_out(out);
     }
 
     /// A punted LISP control frame.
-    pub fn punt(&mut self, punt: &Punt, dataplane: &mut Dataplane) {
+    fn punt(&mut self, punt: &Punt, out: &mut dyn Outbox) {
         if matches!(punt.reason, PuntReason::LispControl | PuntReason::ForUs)
             && let Some(ip) = punt.frame.get(ETH_LEN..)
             && self.tcp.accepts(ip)
         {
             // A segment of a reliable registration session (to 4342, or from it to an ETR).
             self.tcp.receive_ip(ip);
-            self.poll_sessions(dataplane);
+            self.poll_sessions(out);
             return;
         }
         if punt.reason != PuntReason::LispControl {
@@ -161,7 +184,7 @@ impl Lisp {
             // A site-based Map-Notify from another xTR of our site (map-notify-group).
             if let Some(x) = self.xtr.as_mut() {
                 x.site_notify(payload, dst, punt.vlan, now, &mut self.out);
-                self.carry_out(dataplane);
+                self.carry_out(out);
             }
             return;
         }
@@ -177,17 +200,17 @@ impl Lisp {
                         // Proven the key: may now open a reliable session (§5.1 step 2).
                         self.ms_sessions.allow(from.ip(), now);
                         if let Some(notify) = accepted.notify {
-                            send(dataplane, from, LISP_CONTROL_PORT, &notify);
+                            send(out, from, LISP_CONTROL_PORT, &notify);
                         }
                         for (previous, notify) in accepted.moved {
                             info!(site = %accepted.site, %previous, "EID moved: Map-Notify to the previous RLOC");
                             let to = SocketAddr::new(previous, LISP_CONTROL_PORT);
-                            send(dataplane, to, LISP_CONTROL_PORT, &notify);
+                            send(out, to, LISP_CONTROL_PORT, &notify);
                         }
                         for (subscriber, notify) in accepted.published {
                             debug!(%subscriber, "mapping changed: Map-Notify to a subscriber");
                             let to = SocketAddr::new(subscriber, LISP_CONTROL_PORT);
-                            send(dataplane, to, LISP_CONTROL_PORT, &notify);
+                            send(out, to, LISP_CONTROL_PORT, &notify);
                         }
                     }
                     Err(refusal) => {
@@ -218,11 +241,11 @@ impl Lisp {
                     Ok(Resolution::Forward { etr, ecm }) => {
                         debug!(%from, %etr, "Map-Request forwarded to the ETR");
                         let to = SocketAddr::new(etr, LISP_CONTROL_PORT);
-                        send(dataplane, to, LISP_CONTROL_PORT, &ecm);
+                        send(out, to, LISP_CONTROL_PORT, &ecm);
                     }
                     Ok(Resolution::Reply { to, map_reply }) => {
                         debug!(%from, %to, "Map-Reply from the map-resolver");
-                        send(dataplane, to, LISP_CONTROL_PORT, &map_reply);
+                        send(out, to, LISP_CONTROL_PORT, &map_reply);
                     }
                     Err(refusal) => debug!(%from, ?refusal, "Map-Request refused"),
                 }
@@ -230,14 +253,14 @@ impl Lisp {
             _ => {
                 if let Some(x) = self.xtr.as_mut() {
                     x.receive(payload, from, now, &mut self.out);
-                    self.carry_out(dataplane);
+                    self.carry_out(out);
                 }
             }
         }
     }
 
     /// A data-plane event the xTR acts on.
-    pub fn event(&mut self, event: &HalEvent, dataplane: &mut Dataplane) {
+    fn event(&mut self, event: &HalEvent, out: &mut dyn Outbox) {
         let now = self.now_ms();
         let Some(x) = self.xtr.as_mut() else {
             return;
@@ -263,17 +286,17 @@ impl Lisp {
             } => x.local_eid_no_route(*eid, *source_rloc, *inner_source, now, &mut self.out),
             _ => return,
         }
-        self.carry_out(dataplane);
+        self.carry_out(out);
     }
 
     /// Timers: registrations, retransmissions, expiry, TCP.
-    pub fn tick(&mut self, dataplane: &mut Dataplane) {
+    fn tick(&mut self, out: &mut dyn Outbox) {
         let now = self.now_ms();
         if let Some(x) = self.xtr.as_mut() {
             x.tick(now, &mut self.out);
-            self.carry_out(dataplane);
+            self.carry_out(out);
         }
-        self.poll_sessions(dataplane);
+        self.poll_sessions(out);
         if now.saturating_sub(self.last_expiry_ms) < 1000 {
             return;
         }
@@ -287,7 +310,7 @@ impl Lisp {
             for (etr, notify) in ms.resend_notifies(now) {
                 debug!(%etr, "Map-Notify not acknowledged: sent again");
                 send(
-                    dataplane,
+                    out,
                     SocketAddr::new(etr, LISP_CONTROL_PORT),
                     LISP_CONTROL_PORT,
                     &notify,
@@ -297,7 +320,7 @@ impl Lisp {
     }
 
     /// Runs the reliable sessions: TCP timers and segments, their events, what they send.
-    fn poll_sessions(&mut self, dataplane: &mut Dataplane) {
+    fn poll_sessions(&mut self, out: &mut dyn Outbox) {
         let now = self.now_ms();
         self.etr_sessions
             .poll(&mut self.tcp, now, &mut self.etr_events);
@@ -311,7 +334,7 @@ impl Lisp {
                     x.session_up(ms);
                 }
                 EtrEvent::Down(ms, why) => {
-                    use roamer_control::lisp::reliable::DownReason as R;
+                    use crate::lisp::reliable::DownReason as R;
                     let was_up = !matches!(
                         why,
                         R::Refused | R::ConnectTimeout | R::Unsupported | R::NoLocalAddress
@@ -353,10 +376,10 @@ impl Lisp {
                     peer,
                     message_id,
                     map_register,
-                } => self.reliable_register(peer, message_id, &map_register, dataplane),
+                } => self.reliable_register(peer, message_id, &map_register, out),
             }
         }
-        self.carry_out(dataplane);
+        self.carry_out(out);
         self.etr_sessions
             .poll(&mut self.tcp, now, &mut self.etr_events);
         self.ms_sessions
@@ -372,7 +395,7 @@ impl Lisp {
             };
             frame.extend_from_slice(&ethertype);
             frame.extend_from_slice(&packet);
-            if let Err(e) = dataplane.inject(InjectTarget::Routed, &frame)
+            if let Err(e) = out.inject(InjectTarget::Routed, &frame)
                 && log_allowed()
             {
                 warn!(error = %e, "reliable registration segment not sent");
@@ -387,7 +410,7 @@ impl Lisp {
         peer: SocketAddr,
         message_id: u32,
         bytes: &[u8],
-        dataplane: &mut Dataplane,
+        out: &mut dyn Outbox,
     ) {
         let now = self.now_ms();
         let Some(ms) = self.map_server.as_mut() else {
@@ -409,12 +432,12 @@ impl Lisp {
                 for (previous, notify) in accepted.moved.into_iter().chain(accepted.published) {
                     info!(site = %accepted.site, %previous, "mapping changed: Map-Notify (previous RLOC or subscriber)");
                     let to = SocketAddr::new(previous, LISP_CONTROL_PORT);
-                    send(dataplane, to, LISP_CONTROL_PORT, &notify);
+                    send(out, to, LISP_CONTROL_PORT, &notify);
                 }
             }
             Err(refusal) => {
                 info!(%peer, ?refusal, "reliable Map-Register refused");
-                let reason = roamer_control::wire::reliable::RejectReason::from_u8(1);
+                let reason = crate::wire::reliable::RejectReason::from_u8(1);
                 for p in prefixes {
                     self.ms_sessions.nack(peer, message_id, p, reason);
                 }
@@ -432,9 +455,9 @@ impl Lisp {
     }
 
     /// The counters of `show lisp statistics`, for the roles that run.
-    pub fn statistics(&self) -> roamer_control::show::lisp_stats::LispStatistics {
+    pub fn statistics(&self) -> crate::show::lisp_stats::LispStatistics {
         let ms = self.map_server.as_ref();
-        roamer_control::show::lisp_stats::LispStatistics {
+        crate::show::lisp_stats::LispStatistics {
             map_server: ms.map(|m| m.counters),
             map_resolver: self.resolver && ms.is_some(),
             map_requests_rate_limited: self.request_limit.refused,
@@ -450,7 +473,7 @@ impl Lisp {
         self.map_server.is_some() && self.ms_sessions.is_enabled()
     }
 
-    fn carry_out(&mut self, dataplane: &mut Dataplane) {
+    fn carry_out(&mut self, out: &mut dyn Outbox) {
         for o in self.out.drain(..) {
             match o {
                 xtr::Output::OpenSession { map_server, local } => {
@@ -473,14 +496,14 @@ impl Lisp {
                     if !self.etr_sessions.send_registration(map_server, &payload) {
                         // The session just went away: the register still goes, over UDP.
                         let to = SocketAddr::new(map_server, LISP_CONTROL_PORT);
-                        send(dataplane, to, LISP_CONTROL_PORT, &payload);
+                        send(out, to, LISP_CONTROL_PORT, &payload);
                     }
                 }
                 xtr::Output::Send {
                     to,
                     from_port,
                     payload,
-                } => send(dataplane, to, from_port, &payload),
+                } => send(out, to, from_port, &payload),
                 xtr::Output::SiteNotify {
                     vlan,
                     source,
@@ -491,18 +514,14 @@ impl Lisp {
                     else {
                         continue;
                     };
-                    if let Err(e) = dataplane.inject(InjectTarget::Vlan(vlan), &frame) {
+                    if let Err(e) = out.inject(InjectTarget::Vlan(vlan), &frame) {
                         warn!(%group, %vlan, error = %e, "site Map-Notify not sent");
                     }
                 }
-                xtr::Output::Table(op) => {
-                    for r in dataplane.backend().apply(std::slice::from_ref(&op)) {
-                        match r {
-                            Ok(_) => debug!(op = %op, "LISP table update"),
-                            Err(e) => warn!(op = %op, error = %e, "LISP table update failed"),
-                        }
-                    }
-                }
+                xtr::Output::Table(op) => match out.apply(&op) {
+                    Ok(()) => debug!(op = %op, "LISP table update"),
+                    Err(e) => warn!(op = %op, error = %e, "LISP table update failed"),
+                },
             }
         }
     }
@@ -586,7 +605,7 @@ fn log_allowed() -> bool {
 /// Sends a UDP datagram from our address (the forwarding core picks the egress interface's),
 /// over IPv4 or IPv6 as `to` is.
 /// The frame is built in one buffer kept for the purpose (the data path copies it).
-fn send(dataplane: &mut Dataplane, to: SocketAddr, from_port: u16, payload: &[u8]) {
+fn send(out: &mut dyn Outbox, to: SocketAddr, from_port: u16, payload: &[u8]) {
     thread_local! {
         static FRAME: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
@@ -594,7 +613,7 @@ fn send(dataplane: &mut Dataplane, to: SocketAddr, from_port: u16, payload: &[u8
         if udp_frame_into(frame, None, to.ip(), from_port, to.port(), payload).is_none() {
             return;
         }
-        if let Err(e) = dataplane.inject(InjectTarget::Routed, frame)
+        if let Err(e) = out.inject(InjectTarget::Routed, frame)
             && log_allowed()
         {
             warn!(%to, error = %e, "LISP control message not sent (counted; at most one such line a second)");
