@@ -181,14 +181,7 @@ fn tab_question_mark_history_and_prompts() {
 /// The seeds' configuration blocks, each from exec mode to exec mode.
 fn seed_blocks() -> String {
     let mut text = String::new();
-    for name in [
-        "000-map-notify-group.cli",
-        "000-map-server.cli",
-        "001-extended-subnet.cli",
-        "001-across-subnets.cli",
-        "001-hsrp.cli",
-        "002-shutdown.cli",
-    ] {
+    for name in common::SEED_BLOCKS {
         text.push_str("configure terminal\n");
         text.push_str(&fixture(&format!("seeds/{name}")));
         text.push_str("end\n");

@@ -11,14 +11,7 @@ const SIM_CLI: &str = "roamer platform backend sim\n";
 fn every_seed_example_pastes_into_roamer_cli() {
     let d = Daemon::start(SIM_CLI, "startup-config");
     let mut input = String::from("switch# configure terminal\n");
-    for name in [
-        "000-map-notify-group.cli",
-        "000-map-server.cli",
-        "001-extended-subnet.cli",
-        "001-across-subnets.cli",
-        "001-hsrp.cli",
-        "002-shutdown.cli",
-    ] {
+    for name in common::SEED_BLOCKS {
         input.push_str(&fixture(&format!("seeds/{name}")));
         // Each document starts from configuration mode again.
         input.push_str("end\nconfigure terminal\n");

@@ -14,37 +14,23 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use common::lisp_config as lisp;
 use common::{Daemon, wait_for};
 use roamer_test_support::{self as support, Netns, Veth};
 
-const KEY: &str = "roamer-key";
-
 fn ms_config(p: &str) -> String {
-    format!(
-        "hostname ms\n\
-         roamer platform port Ethernet1/3 {p}um\n\
-         feature lisp\n\
-         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.100/24\n\
-         ip lisp map-server\nip lisp map-resolver\n\
-         lisp site one\n  eid-prefix 10.1.0.0/24\n  authentication-key {KEY}\n\
-         lisp site two\n  eid-prefix 10.2.0.0/24\n  authentication-key {KEY}\n"
-    )
+    lisp::ms(p, &[("one", &["10.1.0.0/24"]), ("two", &["10.2.0.0/24"])])
 }
 
 /// xTR `n`: site 10.n.0.0/24 behind VLAN 10, the mapping system at `resolver`.
 fn xtr_config(p: &str, n: u8, resolver: &str) -> String {
+    let underlay = format!("ip address 192.0.2.{n}/24");
     format!(
-        "hostname xtr{n}\n\
-         roamer platform port Ethernet1/1 {p}h{n}\n\
-         roamer platform port Ethernet1/3 {p}u{n}\n\
-         feature interface-vlan\nfeature lisp\nvlan 10\n\
-         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
-         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.{n}/24\n\
-         interface Vlan10\n  ip address 10.{n}.0.1/24\n\
-         ip lisp itr-etr\n\
-         ip lisp itr map-resolver {resolver}\n\
-         ip lisp etr map-server {resolver} key {KEY}\n\
-         ip lisp database-mapping 10.{n}.0.0/24 192.0.2.{n} priority 1 weight 100\n"
+        "{}interface Vlan10\n  ip address 10.{n}.0.1/24\n\
+         ip lisp itr-etr\n{}\
+         ip lisp database-mapping 10.{n}.0.0/24 192.0.2.{n} priority 1 weight 100\n",
+        lisp::xtr_node(p, &n.to_string(), 'h', &[&underlay]),
+        lisp::mapping_system("ip", resolver),
     )
 }
 

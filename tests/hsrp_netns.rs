@@ -7,6 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Daemon;
+use common::hsrp_state as state_of;
 use roamer_test_support::{self as support, Capture, Netns, Veth};
 
 fn router(prefix: &str, n: u8, priority: u8) -> String {
@@ -56,24 +57,6 @@ fn ping_run(host: &Netns, to: &str, duration: Duration) -> (u32, u32) {
             .unwrap_or(0)
     };
     (num("transmitted"), num("received"))
-}
-
-/// The state column of the Vlan10 group 10 row of `show hsrp brief` ("" when there is none).
-fn state_of(d: &Daemon) -> String {
-    let brief = d.exec("show hsrp brief").stdout;
-    brief
-        .lines()
-        .find(|l| l.trim_start().starts_with("Vlan10"))
-        .and_then(|l| {
-            l.split_whitespace().find(|w| {
-                [
-                    "Active", "Standby", "Speak", "Listen", "Learn", "Init", "Initial", "Disabled",
-                ]
-                .contains(w)
-            })
-        })
-        .unwrap_or("")
-        .to_string()
 }
 
 #[test]

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::{Daemon, hsrp_state};
@@ -62,15 +61,12 @@ else:
 "#;
 
 fn send(ns: &str, mode: &str, iface: &str, count: u32) {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns, "python3", "-c", SENDER, mode])
-        .args([iface, &count.to_string()])
-        .output()
-        .expect("python3 is required for this test");
-    assert!(
-        out.status.success(),
-        "python3 sender ({mode}): {}",
-        String::from_utf8_lossy(&out.stderr)
+    common::python_in(
+        ns,
+        SENDER,
+        &[mode, iface, &count.to_string()],
+        "python3 is required for this test",
+        &format!("python3 sender ({mode})"),
     );
 }
 

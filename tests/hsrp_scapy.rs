@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::{Daemon, hsrp_state};
@@ -22,14 +21,12 @@ fn scapy_coup(ns: &Netns, iface: &str, auth: &str) {
          sendp(p(1, 8), iface='{iface}', verbose=False)\n\
          sendp(p(0, 16), iface='{iface}', count=10, inter=0.2, verbose=False)\n"
     );
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns.name(), "python3", "-c", &script])
-        .output()
-        .expect("python3 with scapy (installed by scripts/test.sh)");
-    assert!(
-        out.status.success(),
-        "scapy: {}",
-        String::from_utf8_lossy(&out.stderr)
+    common::python_in(
+        ns.name(),
+        &script,
+        &[],
+        "python3 with scapy (installed by scripts/test.sh)",
+        "scapy",
     );
 }
 

@@ -3,6 +3,8 @@
 //! (management) is never a data port; SIGTERM stops it cleanly.
 #![allow(clippy::unwrap_used)]
 
+mod lab_common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,20 +20,6 @@ fn ip(args: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
-
-const SWITCH: &str = "hostname sw
-roamer platform profile clab
-feature interface-vlan
-vlan 10
-interface Ethernet1/1
-  switchport
-  switchport access vlan 10
-interface Ethernet1/2
-  switchport
-  switchport access vlan 10
-interface Vlan10
-  ip address 10.10.0.1/24
-";
 
 fn wait(timeout: Duration, mut ok: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
@@ -60,7 +48,11 @@ fn waits_for_the_data_interfaces_containerlab_attaches_then_runs_and_stops_on_si
     ip(&["-n", n, "link", "set", "eth0", "up"]);
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("startup-config");
-    std::fs::write(&cfg, SWITCH).unwrap();
+    std::fs::write(
+        &cfg,
+        lab_common::switch_config("roamer platform profile clab"),
+    )
+    .unwrap();
     let sock = tmp.path().join("roamer.sock");
     let mut child = Command::new("ip")
         .args([

@@ -2,29 +2,12 @@
 //! network namespaces, hosts ping each other through the switch, `down` leaves nothing behind.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+mod lab_common;
+
+use std::path::PathBuf;
 use std::process::Command;
 
-fn roamer(lab_dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_roamer"));
-    c.env("ROAMER_LAB_DIR", lab_dir);
-    c
-}
-
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(cmd: &mut Command) -> Out {
-    let out = cmd.output().unwrap();
-    Out {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+use lab_common::{netns_list, roamer, run};
 
 /// Calls `roamer lab down` when dropped, so a failed assertion leaves no namespace behind.
 struct Lab {
@@ -40,20 +23,6 @@ impl Drop for Lab {
             .output();
     }
 }
-
-const SWITCH: &str = "hostname sw
-roamer platform backend software
-feature interface-vlan
-vlan 10
-interface Ethernet1/1
-  switchport
-  switchport access vlan 10
-interface Ethernet1/2
-  switchport
-  switchport access vlan 10
-interface Vlan10
-  ip address 10.10.0.1/24
-";
 
 fn topology(lab: &str) -> String {
     format!(
@@ -84,23 +53,16 @@ topology:
     )
 }
 
-fn netns_list() -> String {
-    String::from_utf8_lossy(
-        &Command::new("ip")
-            .args(["netns", "list"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .into_owned()
-}
-
 #[test]
 fn up_exec_down_on_a_containerlab_file() {
     let tmp = tempfile::tempdir().unwrap();
     let lab = format!("rl{}", std::process::id());
     std::fs::create_dir(tmp.path().join("configs")).unwrap();
-    std::fs::write(tmp.path().join("configs/sw.cfg"), SWITCH).unwrap();
+    std::fs::write(
+        tmp.path().join("configs/sw.cfg"),
+        lab_common::switch_config("roamer platform backend software"),
+    )
+    .unwrap();
     let file = tmp.path().join("lab.clab.yml");
     std::fs::write(&file, topology(&lab)).unwrap();
     let lab_dir = tmp.path().join("state");
@@ -153,19 +115,10 @@ fn up_exec_down_on_a_containerlab_file() {
         again.stderr
     );
 
-    let ping = run(roamer(&lab_dir).args([
-        "lab",
-        "exec",
-        "h1",
-        "ping",
-        "-c",
-        "3",
-        "-i",
-        "0.2",
-        "-W",
-        "1",
-        "10.10.0.12",
-    ]));
+    let ping = run(roamer(&lab_dir)
+        .args(["lab", "exec", "h1"])
+        .args(roamer_test_support::PING_THREE)
+        .arg("10.10.0.12"));
     assert!(ping.ok, "ping h1 → h2: {}{}", ping.stdout, ping.stderr);
     // containerlab's link MTU (9500): jumbo frames cross the switch whole.
     let mtu = run(roamer(&lab_dir).args(["lab", "exec", "h1", "cat", "/sys/class/net/eth1/mtu"]));

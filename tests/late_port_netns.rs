@@ -90,18 +90,7 @@ fn a_port_whose_device_appears_five_seconds_after_start_comes_up_and_forwards() 
     );
     // Traffic through it, both ways (the first echo may be spent on ARP).
     let out = h2
-        .exec(&[
-            "ping",
-            "-c",
-            "3",
-            "-i",
-            "0.2",
-            "-W",
-            "1",
-            "-w",
-            "5",
-            "10.10.0.5",
-        ])
+        .exec(&[&support::PING_THREE[..], &["-w", "5", "10.10.0.5"]].concat())
         .unwrap_or_else(|e| panic!("ping through the late port: {e}"));
     assert!(!out.contains(" 0 received"), "{out}");
 }

@@ -17,7 +17,7 @@ use common::Daemon;
 use roamer_control::wire::lisp::{
     Action, Address, AuthKey, EidPrefix, EidRecord, KeyId, LocatorRecord, MapRegister,
 };
-use roamer_test_support::{self as testkit, Netns, Veth};
+use roamer_test_support as testkit;
 
 /// Registrations in the table before the stream.
 const TABLE: u32 = 10_000;
@@ -67,12 +67,7 @@ fn send_all(sock: &UdpSocket, msgs: &[Vec<u8>]) {
 fn a_show_of_a_large_site_table_loses_none_of_a_stream_of_registrations() {
     testkit::require_root("network namespaces");
     let prefix = testkit::unique_prefix();
-    let ms = Netns::new(&format!("{prefix}m")).expect("netns");
-    let etr = Netns::new(&format!("{prefix}e")).expect("netns");
-    let link =
-        Veth::between(&format!("{prefix}m1"), &ms, &format!("{prefix}e1"), &etr).expect("veth");
-    etr.addr(&format!("{prefix}e1"), "192.0.2.11/24")
-        .expect("addr");
+    let (ms, etr, link) = common::ms_and_etr(&prefix);
     let config = format!(
         "hostname ms1\nroamer platform port Ethernet1/1 {prefix}m1\nfeature lisp\n\
          interface Ethernet1/1\n  no switchport\n  ip address 192.0.2.1/24\n\

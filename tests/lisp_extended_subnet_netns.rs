@@ -15,39 +15,32 @@ mod common;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use common::lisp_config as lisp;
 use common::{Daemon, wait_for};
 use roamer_test_support::{self as support, Capture, Netns, Veth};
 
-const KEY: &str = "roamer-key";
-
 fn ms_config(p: &str) -> String {
-    format!(
-        "hostname ms\n\
-         roamer platform port Ethernet1/3 {p}um io af-packet\n\
-         feature lisp\n\
-         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.100/24\n\
-         ip lisp map-server\nip lisp map-resolver\n\
-         lisp site dc1\n  eid-prefix 10.9.0.0/25 accept-more-specifics\n  authentication-key {KEY}\n"
-    )
+    lisp::af_packet(lisp::ms(
+        p,
+        &[("dc1", &["10.9.0.0/25 accept-more-specifics"])],
+    ))
 }
 
 fn xtr_config(p: &str, n: u8) -> String {
+    let underlay = format!("ip address 192.0.2.{n}/24");
+    let head = lisp::af_packet(lisp::node(
+        &format!("xtr{n}"),
+        &[&format!("{p}h{n}"), &format!("{p}l{n}")],
+        &format!("{p}u{n}"),
+        &[&underlay],
+    ));
     format!(
-        "hostname xtr{n}\n\
-         roamer platform port Ethernet1/1 {p}h{n} io af-packet\n\
-         roamer platform port Ethernet1/2 {p}l{n} io af-packet\n\
-         roamer platform port Ethernet1/3 {p}u{n} io af-packet\n\
-         feature interface-vlan\nfeature lisp\nvlan 10\n\
-         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
-         interface Ethernet1/2\n  switchport\n  switchport access vlan 10\n\
-         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.{n}/24\n\
-         interface Vlan10\n  ip address 10.9.0.{}/24\n  lisp mobility dc1-hosts\n  lisp extended-subnet-mode\n\
-         ip lisp itr-etr\n\
-         ip lisp itr map-resolver 192.0.2.100\n\
-         ip lisp etr map-server 192.0.2.100 key {KEY}\n\
+        "{head}interface Vlan10\n  ip address 10.9.0.{}/24\n  lisp mobility dc1-hosts\n  lisp extended-subnet-mode\n\
+         ip lisp itr-etr\n{}\
          lisp dynamic-eid dc1-hosts\n  database-mapping 10.9.0.0/25 192.0.2.{n} priority 1 weight 100\n  \
          map-notify-group 239.1.1.1\n",
-        n + 1
+        n + 1,
+        lisp::mapping_system("ip", "192.0.2.100"),
     )
 }
 
@@ -59,12 +52,7 @@ fn row<'a>(summary: &'a str, eid: &str) -> Option<&'a str> {
 #[test]
 fn a_host_move_inside_the_site_is_announced_on_the_map_notify_group_and_both_xtrs_agree() {
     let p = support::unique_prefix();
-    let ns = |n: &str| {
-        let ns = Netns::new(&format!("{p}{n}")).expect("netns");
-        ns.ip(&["link", "set", "lo", "up"]).expect("lo");
-        ns
-    };
-    let (core, ms_ns, x1_ns, x2_ns, h) = (ns("k"), ns("m"), ns("1"), ns("2"), ns("h"));
+    let [core, ms_ns, x1_ns, x2_ns, h] = common::namespaces(&p, ["k", "m", "1", "2", "h"]);
     let mut links =
         common::bridged_underlay(&core, &p, &[("m", &ms_ns), ("1", &x1_ns), ("2", &x2_ns)]);
     let mut link = |a: &str, a_ns: &Netns, b: &str, b_ns: &Netns| {
@@ -179,20 +167,15 @@ fn a_host_move_inside_the_site_is_announced_on_the_map_notify_group_and_both_xtr
 
     // On the LAN extension: the announcements (tshark may start a moment after the first
     // one; xTR-2's, after the move, is always there), TTL 1, decoded without error.
-    let mut lines = Vec::new();
-    while let Some(l) = capture.next_line(Duration::from_secs(3)) {
-        lines.push(l);
-    }
-    let wire = lines.join("\n");
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with("10.9.0.3\t239.1.1.1\t1\t4\t")),
-        "no site-based Map-Notify from xTR-2 on the extended VLAN:\n{wire}"
+    let wire = capture.wire_until_quiet(Duration::from_secs(3));
+    wire.assert_any(
+        "no site-based Map-Notify from xTR-2 on the extended VLAN",
+        |l| l.starts_with("10.9.0.3\t239.1.1.1\t1\t4\t"),
     );
     assert!(
-        lines.iter().all(|l| l.ends_with("\t\t")),
-        "malformed or expert-flagged:\n{wire}"
+        wire.lines.iter().all(|l| l.ends_with("\t\t")),
+        "malformed or expert-flagged:\n{}",
+        wire.text()
     );
     drop((ms, x1, x2));
     drop(links);

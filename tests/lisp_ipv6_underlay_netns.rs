@@ -17,10 +17,10 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
+use common::lisp_config as lisp;
 use common::{Daemon, wait_for};
-use roamer_test_support::{self as support, Capture, Netns, Veth};
+use roamer_test_support::{self as support, Capture, Netns};
 
-const KEY: &str = "roamer-key";
 const MS: &str = "2001:db8:ff::100";
 
 /// The addresses of one run: IPv4 or IPv6 EIDs.
@@ -73,43 +73,37 @@ fn len(prefix: &str) -> &str {
 }
 
 fn ms_config(p: &str, e: &Eids) -> String {
-    let af = e.af;
-    format!(
-        "hostname ms\n\
-         roamer platform port Ethernet1/3 {p}um\n\
-         feature lisp\n\
-         interface Ethernet1/3\n  no switchport\n  ipv6 address {MS}/64\n\
-         {af} lisp map-server\n{af} lisp map-resolver\n\
-         lisp site dc\n  eid-prefix {} accept-more-specifics\n  eid-prefix {} accept-more-specifics\n  authentication-key {KEY}\n\
-         lisp site remote\n  eid-prefix {}\n  authentication-key {KEY}\n",
-        e.home, e.other, e.remote
-    )
+    let dc = [
+        format!("{} accept-more-specifics", e.home),
+        format!("{} accept-more-specifics", e.other),
+    ];
+    lisp::map_server(
+        "ms",
+        &format!("{p}um"),
+        &[&format!("ipv6 address {MS}/64")],
+        e.af,
+    ) + &lisp::sites(&[("dc", &[&dc[0], &dc[1]]), ("remote", &[e.remote])])
 }
 
 /// xTR-A (n 1, home of H) or xTR-B (n 2): its own subnet, proxy for moved hosts, H's home range
 /// detected as dynamic EIDs.
 fn mobile_xtr_config(p: &str, e: &Eids, n: u8) -> String {
-    let name = if n == 1 { 'a' } else { 'b' };
+    let name = if n == 1 { "a" } else { "b" };
     let af = e.af;
     let (subnet, gw) = if n == 1 {
         (e.home, e.home_gw)
     } else {
         (e.other, e.other_gw)
     };
+    let underlay = format!("ipv6 address 2001:db8:ff::{n}/64");
     format!(
-        "hostname xtr{name}\n\
-         roamer platform port Ethernet1/1 {p}h{name}\n\
-         roamer platform port Ethernet1/3 {p}u{name}\n\
-         feature interface-vlan\nfeature lisp\nvlan 10\n\
-         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
-         interface Ethernet1/3\n  no switchport\n  ipv6 address 2001:db8:ff::{n}/64\n\
-         interface Vlan10\n  {af} address {gw}/{}\n  ip proxy-arp\n  lisp mobility roam\n\
-         {af} lisp itr-etr\n\
-         {af} lisp itr map-resolver {MS}\n\
-         {af} lisp etr map-server {MS} key {KEY}\n\
+        "{}interface Vlan10\n  {af} address {gw}/{}\n  ip proxy-arp\n  lisp mobility roam\n\
+         {af} lisp itr-etr\n{}\
          {af} lisp database-mapping {subnet} 2001:db8:ff::{n} priority 1 weight 100\n\
          lisp dynamic-eid roam\n  database-mapping {} 2001:db8:ff::{n} priority 1 weight 100\n",
+        lisp::xtr_node(p, name, 'h', &[&underlay]),
         len(subnet),
+        lisp::mapping_system(af, MS),
         e.dynamic
     )
 }
@@ -117,19 +111,13 @@ fn mobile_xtr_config(p: &str, e: &Eids, n: u8) -> String {
 fn remote_xtr_config(p: &str, e: &Eids) -> String {
     let af = e.af;
     format!(
-        "hostname xtrc\n\
-         roamer platform port Ethernet1/1 {p}hc\n\
-         roamer platform port Ethernet1/3 {p}uc\n\
-         feature interface-vlan\nfeature lisp\nvlan 10\n\
-         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
-         interface Ethernet1/3\n  no switchport\n  ipv6 address 2001:db8:ff::3/64\n\
-         interface Vlan10\n  {af} address {}/{}\n\
-         {af} lisp itr-etr\n\
-         {af} lisp itr map-resolver {MS}\n\
-         {af} lisp etr map-server {MS} key {KEY}\n\
+        "{}interface Vlan10\n  {af} address {}/{}\n\
+         {af} lisp itr-etr\n{}\
          {af} lisp database-mapping {} 2001:db8:ff::3 priority 1 weight 100\n",
+        lisp::xtr_node(p, "c", 'h', &["ipv6 address 2001:db8:ff::3/64"]),
         e.remote_gw,
         len(e.remote),
+        lisp::mapping_system(af, MS),
         e.remote
     )
 }
@@ -159,34 +147,7 @@ fn across_subnets_over_an_ipv6_underlay(e: &Eids) {
     support::require_tool("tshark", "tshark");
     support::require_tool("ping", "iputils-ping");
     let p = support::unique_prefix();
-    let ns = |n: &str| {
-        let ns = Netns::new(&format!("{p}{n}")).expect("netns");
-        ns.ip(&["link", "set", "lo", "up"]).expect("lo");
-        ns
-    };
-    let (core, ms_ns, a_ns, b_ns, c_ns, h, r) = (
-        ns("k"),
-        ns("m"),
-        ns("a"),
-        ns("b"),
-        ns("c"),
-        ns("h"),
-        ns("r"),
-    );
-    let mut links = common::bridged_underlay(
-        &core,
-        &p,
-        &[("m", &ms_ns), ("a", &a_ns), ("b", &b_ns), ("c", &c_ns)],
-    );
-    for (tag, node, host, dev) in [
-        ("a", &a_ns, &h, "ea"),
-        ("b", &b_ns, &h, "eb"),
-        ("c", &c_ns, &r, "er"),
-    ] {
-        let (port, end) = (format!("{p}h{tag}"), format!("{p}{dev}"));
-        let v = Veth::between(&port, node, &end, host).expect("veth");
-        links.push(v);
-    }
+    let ([core, ms_ns, a_ns, b_ns, c_ns, h, r], links) = common::three_xtrs(&p);
     let (ea, eb, er) = (format!("{p}ea"), format!("{p}eb"), format!("{p}er"));
     let fam = if e.af == "ipv6" { "-6" } else { "-4" };
     let host_addr = |ns: &Netns, dev: &str, addr: &str, subnet: &str, gw: &str| {
@@ -365,40 +326,24 @@ fn across_subnets_over_an_ipv6_underlay(e: &Eids) {
     assert!(away.contains(&host), "{away}");
 
     // On the wire, all over IPv6: xTR-A's SMR to xTR-C, xTR-C's SMR-invoked ECM to the MR.
-    let mut lines = Vec::new();
-    while let Some(l) = capture.next_line(Duration::from_secs(2)) {
-        lines.push(l);
-    }
-    let wire = lines.join("\n");
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with("2001:db8:ff::1\t2001:db8:ff::3\t1\t1\t0\t")),
-        "no SMR from xTR-A to xTR-C:\n{wire}"
-    );
-    assert!(
-        lines.iter().any(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            f.first().is_some_and(|s| s.starts_with("2001:db8:ff::3"))
-                && f.get(1).is_some_and(|d| d.starts_with(MS))
-                && f.get(2) == Some(&"8,1")
-                && f.get(4) == Some(&"1")
-        }),
-        "no SMR-invoked Encapsulated Map-Request from xTR-C:\n{wire}"
-    );
+    let wire = capture.wire_until_quiet(Duration::from_secs(2));
+    wire.assert_any("no SMR from xTR-A to xTR-C", |l| {
+        l.starts_with("2001:db8:ff::1\t2001:db8:ff::3\t1\t1\t0\t")
+    });
+    wire.assert_any("no SMR-invoked Encapsulated Map-Request from xTR-C", |l| {
+        let f: Vec<&str> = l.split('\t').collect();
+        f.first().is_some_and(|s| s.starts_with("2001:db8:ff::3"))
+            && f.get(1).is_some_and(|d| d.starts_with(MS))
+            && f.get(2) == Some(&"8,1")
+            && f.get(4) == Some(&"1")
+    });
     for kind in ["\t2\t", "\t3\t", "\t4\t"] {
-        assert!(
-            lines.iter().any(|l| l.contains(kind)),
-            "no message of type {kind} (Map-Reply, Map-Register, Map-Notify) from or to xTR-C:\n{wire}"
+        wire.assert_any(
+            "no message of type {kind} (Map-Reply, Map-Register, Map-Notify) from or to xTR-C",
+            |l| l.contains(kind),
         );
     }
-    assert!(
-        !lines.iter().any(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            f.get(5).is_some_and(|m| !m.is_empty()) || f.get(6).is_some_and(|s| !s.is_empty())
-        }),
-        "malformed or expert-flagged control messages:\n{wire}"
-    );
+    wire.assert_clean(&[5, 6]);
     drop((ms, xa, xb, xc));
     drop(links);
     drop((h, r, core, ms_ns, a_ns, b_ns, c_ns));

@@ -21,25 +21,23 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use common::Daemon;
+use common::lisp_config as lisp;
+use roamer_test_support::pcap::CHECK_CHECKSUMS;
 use roamer_test_support::{self as support, Capture, Netns, Veth};
 
 /// xTR `me` (1 or 2): host port `{prefix}h{me}` in VLAN 10 (SVI 10.{me}0.0.1/24 and
 /// 2001:db8:{me}0::1/64), routed underlay port `{prefix}u{me}` (192.0.2.{me}/24); its EIDs
 /// registered locally, the peer's in static map-cache entries.
 fn xtr_config(prefix: &str, me: u8, peer: u8) -> String {
+    let underlay = format!("ip address 192.0.2.{me}/24");
     format!(
-        "hostname xtr{me}\n\
-         roamer platform port Ethernet1/1 {prefix}h{me} io af-packet\n\
-         roamer platform port Ethernet1/3 {prefix}u{me} io af-packet\n\
-         feature interface-vlan\nfeature lisp\nvlan 10\n\
-         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
-         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.{me}/24\n\
-         interface Vlan10\n  ip address 10.{me}0.0.1/24\n  ipv6 address 2001:db8:{me}0::1/64\n\
+        "{}interface Vlan10\n  ip address 10.{me}0.0.1/24\n  ipv6 address 2001:db8:{me}0::1/64\n\
          ip lisp itr-etr\nipv6 lisp itr-etr\n\
          ip lisp database-mapping 10.{me}0.0.0/24 192.0.2.{me} priority 1 weight 100\n\
          ipv6 lisp database-mapping 2001:db8:{me}0::/64 192.0.2.{me} priority 1 weight 100\n\
          ip lisp map-cache 10.{peer}0.0.0/24 192.0.2.{peer} priority 1 weight 100\n\
-         ipv6 lisp map-cache 2001:db8:{peer}0::/64 192.0.2.{peer} priority 1 weight 100\n"
+         ipv6 lisp map-cache 2001:db8:{peer}0::/64 192.0.2.{peer} priority 1 weight 100\n",
+        lisp::af_packet(lisp::xtr_node(prefix, &me.to_string(), 'h', &[&underlay])),
     )
 }
 
@@ -247,21 +245,19 @@ fn capture_lisp(lab: &Lab, count: usize) -> Capture {
         count,
         &FIELDS,
         &[
-            "-o",
-            "ip.check_checksum:TRUE",
-            "-o",
-            "udp.check_checksum:TRUE",
-            "-o",
-            "tcp.check_checksum:TRUE",
-            "-o",
-            "tcp.analyze_sequence_numbers:FALSE",
-            "-o",
-            "tcp.try_heuristic_first:FALSE",
-            "-d",
-            "tcp.port==5001,data",
-            "-d",
-            "tcp.port==5002,data",
-        ],
+            &CHECK_CHECKSUMS[..],
+            &[
+                "-o",
+                "tcp.analyze_sequence_numbers:FALSE",
+                "-o",
+                "tcp.try_heuristic_first:FALSE",
+                "-d",
+                "tcp.port==5001,data",
+                "-d",
+                "tcp.port==5002,data",
+            ],
+        ]
+        .concat(),
         Duration::from_secs(60),
     )
     .expect("tshark on the underlay")

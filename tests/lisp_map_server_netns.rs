@@ -14,7 +14,7 @@ use roamer_control::wire::lisp::{
     Address, AuthKey, Ecm, EidPrefix, EidRecord, KeyId, LispMessage, LocatorRecord, MapNotify,
     MapRegister, MapRequest,
 };
-use roamer_test_support::{self as support, Netns, Veth};
+use roamer_test_support::{self as support, Netns};
 
 fn register(key: &[u8]) -> Vec<u8> {
     register_with_nonce(key, 0)
@@ -59,12 +59,7 @@ fn exchange(etr: &Netns, msg: Vec<u8>) -> Option<Vec<u8>> {
 #[test]
 fn map_registers_are_verified_acknowledged_and_listed() {
     let prefix = support::unique_prefix();
-    let ms = Netns::new(&format!("{prefix}m")).expect("netns");
-    let etr = Netns::new(&format!("{prefix}e")).expect("netns");
-    let link =
-        Veth::between(&format!("{prefix}m1"), &ms, &format!("{prefix}e1"), &etr).expect("veth");
-    etr.addr(&format!("{prefix}e1"), "192.0.2.11/24")
-        .expect("addr");
+    let (ms, etr, link) = common::ms_and_etr(&prefix);
     let config = format!(
         "hostname ms1\nroamer platform port Ethernet1/1 {prefix}m1\nfeature lisp\n\
          interface Ethernet1/1\n  no switchport\n  ip address 192.0.2.1/24\n\
@@ -166,12 +161,7 @@ fn a_map_request_flood_does_not_starve_registrations_or_grow_memory() {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
     let prefix = support::unique_prefix();
-    let ms = Netns::new(&format!("{prefix}m")).expect("netns");
-    let etr = Netns::new(&format!("{prefix}e")).expect("netns");
-    let link =
-        Veth::between(&format!("{prefix}m1"), &ms, &format!("{prefix}e1"), &etr).expect("veth");
-    etr.addr(&format!("{prefix}e1"), "192.0.2.11/24")
-        .expect("addr");
+    let (ms, etr, link) = common::ms_and_etr(&prefix);
     let config = format!(
         "hostname ms1\nroamer platform port Ethernet1/1 {prefix}m1\nfeature lisp\n\
          interface Ethernet1/1\n  no switchport\n  ip address 192.0.2.1/24\n\

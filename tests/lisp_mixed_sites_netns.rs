@@ -13,58 +13,46 @@ mod common;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use common::lisp_config as lisp;
 use common::{Daemon, wait_for};
-use roamer_test_support::{self as support, Capture, Netns, Veth};
-
-const KEY: &str = "roamer-key";
+use roamer_test_support::{self as support, Capture, Netns};
 
 fn ms_config(p: &str) -> String {
-    format!(
-        "hostname ms\n\
-         roamer platform port Ethernet1/3 {p}um\n\
-         feature lisp\n\
-         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.100/24\n  ipv6 address 2001:db8:ff::100/64\n\
-         ip lisp map-server\nip lisp map-resolver\n\
-         lisp site a\n  eid-prefix 10.1.1.0/24\n  eid-prefix 2001:db8:a::/64\n  authentication-key {KEY}\n\
-         lisp site c\n  eid-prefix 10.3.3.0/24\n  eid-prefix 2001:db8:c::/64\n  authentication-key {KEY}\n"
-    )
+    let underlay = [
+        "ip address 192.0.2.100/24",
+        "ipv6 address 2001:db8:ff::100/64",
+    ];
+    lisp::map_server("ms", &format!("{p}um"), &underlay, "ip")
+        + &lisp::sites(&[
+            ("a", &["10.1.1.0/24", "2001:db8:a::/64"]),
+            ("c", &["10.3.3.0/24", "2001:db8:c::/64"]),
+        ])
 }
 
 /// xTR-A: IPv4 underlay only.
 fn xtr_a_config(p: &str) -> String {
     format!(
-        "hostname xtra\n\
-         roamer platform port Ethernet1/1 {p}ha\n\
-         roamer platform port Ethernet1/3 {p}ua\n\
-         feature interface-vlan\nfeature lisp\nvlan 10\n\
-         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
-         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.1/24\n\
-         interface Vlan10\n  ip address 10.1.1.1/24\n  ipv6 address 2001:db8:a::1/64\n\
-         ip lisp itr-etr\nipv6 lisp itr-etr\n\
-         ip lisp itr map-resolver 192.0.2.100\n\
-         ip lisp etr map-server 192.0.2.100 key {KEY}\n\
+        "{}interface Vlan10\n  ip address 10.1.1.1/24\n  ipv6 address 2001:db8:a::1/64\n\
+         ip lisp itr-etr\nipv6 lisp itr-etr\n{}\
          ip lisp database-mapping 10.1.1.0/24 192.0.2.1 priority 1 weight 100\n\
-         ipv6 lisp database-mapping 2001:db8:a::/64 192.0.2.1 priority 1 weight 100\n"
+         ipv6 lisp database-mapping 2001:db8:a::/64 192.0.2.1 priority 1 weight 100\n",
+        lisp::xtr_node(p, "a", 'h', &["ip address 192.0.2.1/24"]),
+        lisp::mapping_system("ip", "192.0.2.100"),
     )
 }
 
 /// xTR-C: dual-stack underlay, its IPv4 locator preferred, map-server and resolver over IPv6.
 fn xtr_c_config(p: &str) -> String {
+    let underlay = ["ip address 192.0.2.3/24", "ipv6 address 2001:db8:ff::3/64"];
     format!(
-        "hostname xtrc\n\
-         roamer platform port Ethernet1/1 {p}hc\n\
-         roamer platform port Ethernet1/3 {p}uc\n\
-         feature interface-vlan\nfeature lisp\nvlan 10\n\
-         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
-         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.3/24\n  ipv6 address 2001:db8:ff::3/64\n\
-         interface Vlan10\n  ip address 10.3.3.1/24\n  ipv6 address 2001:db8:c::1/64\n\
-         ip lisp itr-etr\nipv6 lisp itr-etr\n\
-         ip lisp itr map-resolver 2001:db8:ff::100\n\
-         ip lisp etr map-server 2001:db8:ff::100 key {KEY}\n\
+        "{}interface Vlan10\n  ip address 10.3.3.1/24\n  ipv6 address 2001:db8:c::1/64\n\
+         ip lisp itr-etr\nipv6 lisp itr-etr\n{}\
          ip lisp database-mapping 10.3.3.0/24 192.0.2.3 priority 1 weight 100\n\
          ip lisp database-mapping 10.3.3.0/24 2001:db8:ff::3 priority 2 weight 100\n\
          ipv6 lisp database-mapping 2001:db8:c::/64 192.0.2.3 priority 1 weight 100\n\
-         ipv6 lisp database-mapping 2001:db8:c::/64 2001:db8:ff::3 priority 2 weight 100\n"
+         ipv6 lisp database-mapping 2001:db8:c::/64 2001:db8:ff::3 priority 2 weight 100\n",
+        lisp::xtr_node(p, "c", 'h', &underlay),
+        lisp::mapping_system("ip", "2001:db8:ff::100"),
     )
 }
 
@@ -93,19 +81,14 @@ fn an_ipv4_underlay_site_and_a_dual_stack_site_share_a_map_server() {
     support::require_tool("tshark", "tshark");
     support::require_tool("ping", "iputils-ping");
     let p = support::unique_prefix();
-    let ns = |n: &str| {
-        let ns = Netns::new(&format!("{p}{n}")).expect("netns");
-        ns.ip(&["link", "set", "lo", "up"]).expect("lo");
-        ns
-    };
-    let (core, ms_ns, a_ns, c_ns, ha, rc) = (ns("k"), ns("m"), ns("a"), ns("c"), ns("h"), ns("r"));
+    let [core, ms_ns, a_ns, c_ns, ha, rc] = common::namespaces(&p, ["k", "m", "a", "c", "h", "r"]);
     let mut links =
         common::bridged_underlay(&core, &p, &[("m", &ms_ns), ("a", &a_ns), ("c", &c_ns)]);
-    for (tag, node, host, dev) in [("a", &a_ns, &ha, "ea"), ("c", &c_ns, &rc, "er")] {
-        let (port, end) = (format!("{p}h{tag}"), format!("{p}{dev}"));
-        let v = Veth::between(&port, node, &end, host).expect("veth");
-        links.push(v);
-    }
+    common::host_links(
+        &p,
+        &mut links,
+        &[("a", &a_ns, &ha, "ea"), ("c", &c_ns, &rc, "er")],
+    );
     ha.addr(&format!("{p}ea"), "10.1.1.5/24").expect("addr");
     ha.ip(&["route", "add", "default", "via", "10.1.1.1"])
         .expect("gw");
@@ -207,30 +190,16 @@ fn an_ipv4_underlay_site_and_a_dual_stack_site_share_a_map_server() {
         "{cache_c}"
     );
 
-    let mut lines = Vec::new();
-    while let Some(l) = capture.next_line(Duration::from_secs(2)) {
-        lines.push(l);
-    }
-    let wire = lines.join("\n");
+    let wire = capture.wire_until_quiet(Duration::from_secs(2));
     // xTR-C's Encapsulated Map-Request goes over IPv6 to the map-resolver; xTR-A's Map-Reply
     // comes back to C's IPv4 RLOC.
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("\t2001:db8:ff::3\t2001:db8:ff::100\t8,1\t")),
-        "no ECM from xTR-C over IPv6:\n{wire}"
-    );
-    assert!(
-        lines.iter().any(|l| l.starts_with("192.0.2.1\t\t\t2\t")),
-        "no Map-Reply from xTR-A over IPv4:\n{wire}"
-    );
-    assert!(
-        !lines.iter().any(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            f.get(4).is_some_and(|m| !m.is_empty()) || f.get(5).is_some_and(|s| !s.is_empty())
-        }),
-        "malformed or expert-flagged control messages:\n{wire}"
-    );
+    wire.assert_any("no ECM from xTR-C over IPv6", |l| {
+        l.contains("\t2001:db8:ff::3\t2001:db8:ff::100\t8,1\t")
+    });
+    wire.assert_any("no Map-Reply from xTR-A over IPv4", |l| {
+        l.starts_with("192.0.2.1\t\t\t2\t")
+    });
+    wire.assert_clean(&[4, 5]);
     drop((ms, xa, xc));
     drop(links);
     drop((ha, rc, core, ms_ns, a_ns, c_ns));

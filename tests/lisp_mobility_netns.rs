@@ -15,54 +15,40 @@ use std::net::Ipv4Addr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::lisp_config as lisp;
 use common::{Daemon, wait_for};
-use roamer_test_support::{self as support, Capture, Netns, Veth};
-
-const KEY: &str = "roamer-key";
+use roamer_test_support::{self as support, Capture, Netns, Veth, Wire};
 
 fn ms_config(p: &str) -> String {
-    format!(
-        "hostname ms\n\
-         roamer platform port Ethernet1/3 {p}um\n\
-         feature lisp\n\
-         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.100/24\n\
-         ip lisp map-server\nip lisp map-resolver\n\
-         lisp site mobile\n  eid-prefix 10.9.0.0/25 accept-more-specifics\n  authentication-key {KEY}\n\
-         lisp site remote\n  eid-prefix 10.3.0.0/24\n  authentication-key {KEY}\n"
+    lisp::ms(
+        p,
+        &[
+            ("mobile", &["10.9.0.0/25 accept-more-specifics"]),
+            ("remote", &["10.3.0.0/24"]),
+        ],
     )
 }
 
 /// xTR `n` (1 = A, 2 = B): the mobility subnet, hosts detected as dynamic EIDs.
 fn mobile_xtr_config(p: &str, n: u8, name: char) -> String {
+    let underlay = format!("ip address 192.0.2.{n}/24");
     format!(
-        "hostname xtr{name}\n\
-         roamer platform port Ethernet1/1 {p}h{name}\n\
-         roamer platform port Ethernet1/3 {p}u{name}\n\
-         feature interface-vlan\nfeature lisp\nvlan 10\n\
-         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
-         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.{n}/24\n\
-         interface Vlan10\n  ip address 10.9.0.1/24\n  lisp mobility roam\n  lisp extended-subnet-mode\n\
-         ip lisp itr-etr\n\
-         ip lisp itr map-resolver 192.0.2.100\n\
-         ip lisp etr map-server 192.0.2.100 key {KEY}\n\
-         lisp dynamic-eid roam\n  database-mapping 10.9.0.0/25 192.0.2.{n} priority 1 weight 100\n"
+        "{}interface Vlan10\n  ip address 10.9.0.1/24\n  lisp mobility roam\n  lisp extended-subnet-mode\n\
+         ip lisp itr-etr\n{}\
+         lisp dynamic-eid roam\n  database-mapping 10.9.0.0/25 192.0.2.{n} priority 1 weight 100\n",
+        lisp::xtr_node(p, &name.to_string(), 'h', &[&underlay]),
+        lisp::mapping_system("ip", "192.0.2.100"),
     )
 }
 
 /// xTR-C: the remote site 10.3.0.0/24.
 fn remote_xtr_config(p: &str) -> String {
     format!(
-        "hostname xtrc\n\
-         roamer platform port Ethernet1/1 {p}hc\n\
-         roamer platform port Ethernet1/3 {p}uc\n\
-         feature interface-vlan\nfeature lisp\nvlan 10\n\
-         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
-         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.3/24\n\
-         interface Vlan10\n  ip address 10.3.0.1/24\n\
-         ip lisp itr-etr\n\
-         ip lisp itr map-resolver 192.0.2.100\n\
-         ip lisp etr map-server 192.0.2.100 key {KEY}\n\
-         ip lisp database-mapping 10.3.0.0/24 192.0.2.3 priority 1 weight 100\n"
+        "{}interface Vlan10\n  ip address 10.3.0.1/24\n\
+         ip lisp itr-etr\n{}\
+         ip lisp database-mapping 10.3.0.0/24 192.0.2.3 priority 1 weight 100\n",
+        lisp::xtr_node(p, "c", 'h', &["ip address 192.0.2.3/24"]),
+        lisp::mapping_system("ip", "192.0.2.100"),
     )
 }
 
@@ -93,35 +79,8 @@ impl Lab {
     /// Wired and running, the remote site registered; H and R have not talked yet.
     fn wired() -> Lab {
         let p = support::unique_prefix();
-        let ns = |n: &str| {
-            let ns = Netns::new(&format!("{p}{n}")).expect("netns");
-            ns.ip(&["link", "set", "lo", "up"]).expect("lo");
-            ns
-        };
-        let (core, ms_ns, a_ns, b_ns, c_ns, h, r) = (
-            ns("k"),
-            ns("m"),
-            ns("a"),
-            ns("b"),
-            ns("c"),
-            ns("h"),
-            ns("r"),
-        );
-        let mut links = common::bridged_underlay(
-            &core,
-            &p,
-            &[("m", &ms_ns), ("a", &a_ns), ("b", &b_ns), ("c", &c_ns)],
-        );
         // Host links: H to A (attached) and to B (not yet), R to C.
-        for (tag, node, host, dev) in [
-            ("a", &a_ns, &h, "ea"),
-            ("b", &b_ns, &h, "eb"),
-            ("c", &c_ns, &r, "er"),
-        ] {
-            let (port, end) = (format!("{p}h{tag}"), format!("{p}{dev}"));
-            let v = Veth::between(&port, node, &end, host).expect("veth");
-            links.push(v);
-        }
+        let ([core, ms_ns, a_ns, b_ns, c_ns, h, r], links) = common::three_xtrs(&p);
         let (ea, er) = (format!("{p}ea"), format!("{p}er"));
         h.addr(&ea, "10.9.0.5/24").expect("addr");
         h.ip(&["route", "add", "default", "via", "10.9.0.1", "dev", &ea])
@@ -338,31 +297,15 @@ fn a_host_moves_between_sites_and_the_remote_itr_follows_it_after_an_smr() {
     assert!(!dyn_a.contains("10.9.0.5"), "{dyn_a}");
 
     // On the wire: xTR-A's SMR to xTR-C, xTR-C's SMR-invoked request to the MR; all decoded.
-    let mut lines = Vec::new();
-    while let Some(l) = capture.next_line(Duration::from_secs(2)) {
-        lines.push(l);
-    }
-    let wire = lines.join("\n");
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with("192.0.2.1\t192.0.2.3\t1\t1\t0\t")),
-        "no SMR from xTR-A to xTR-C:\n{wire}"
-    );
-    assert!(
-        // Outer then inner addresses: xTR-C to the MR, asking for H; type ECM then Map-Request.
-        lines
-            .iter()
-            .any(|l| l.starts_with("192.0.2.3,10.3.0.10\t192.0.2.100,10.9.0.5\t8,1\t0\t1\t")),
-        "no SMR-invoked Encapsulated Map-Request from xTR-C:\n{wire}"
-    );
-    assert!(
-        !lines.iter().any(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            f.get(5).is_some_and(|m| !m.is_empty()) || f.get(6).is_some_and(|s| !s.is_empty())
-        }),
-        "malformed or expert-flagged control messages:\n{wire}"
-    );
+    let wire = capture.wire_until_quiet(Duration::from_secs(2));
+    wire.assert_any("no SMR from xTR-A to xTR-C", |l| {
+        l.starts_with("192.0.2.1\t192.0.2.3\t1\t1\t0\t")
+    });
+    // Outer then inner addresses: xTR-C to the MR, asking for H; type ECM then Map-Request.
+    wire.assert_any("no SMR-invoked Encapsulated Map-Request from xTR-C", |l| {
+        l.starts_with("192.0.2.3,10.3.0.10\t192.0.2.100,10.9.0.5\t8,1\t0\t1\t")
+    });
+    wire.assert_clean(&[5, 6]);
 }
 
 /// Publish/subscribe (RFC 9437, issue 20): xTR-C subscribes with its Map-Requests (`ip lisp itr
@@ -449,30 +392,18 @@ fn with_subscription_the_remote_itr_follows_a_move_before_its_host_sends_anythin
     assert!(cache.contains("  Sources: pub-sub"), "{cache}");
     let stats = xc.exec("show lisp statistics | json").stdout;
     assert_eq!(publications(&stats), published_before + 1, "{stats}");
-    while let Some(l) = capture.next_line(Duration::from_secs(2)) {
-        lines.push(l);
-    }
-    let wire = lines.join("\n");
-    let lines = &lines[before..];
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with("192.0.2.100\t192.0.2.3\t4\t")),
-        "no Map-Notify to the subscriber:\n{wire}"
-    );
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with("192.0.2.3\t192.0.2.100\t5\t")),
-        "no Map-Notify-Ack from the subscriber:\n{wire}"
-    );
-    assert!(
-        !lines.iter().any(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            f.get(3).is_some_and(|m| !m.is_empty()) || f.get(4).is_some_and(|s| !s.is_empty())
-        }),
-        "malformed or expert-flagged control messages:\n{wire}"
-    );
+    lines.extend(capture.lines_until_quiet(Duration::from_secs(2)));
+    // What the move brought.
+    let wire = Wire {
+        lines: lines.split_off(before),
+    };
+    wire.assert_any("no Map-Notify to the subscriber", |l| {
+        l.starts_with("192.0.2.100\t192.0.2.3\t4\t")
+    });
+    wire.assert_any("no Map-Notify-Ack from the subscriber", |l| {
+        l.starts_with("192.0.2.3\t192.0.2.100\t5\t")
+    });
+    wire.assert_clean(&[3, 4]);
 }
 
 /// Seed 002, generalized SMR: the remote site's EID prefix loses its route on its ETR

@@ -9,20 +9,17 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::Daemon;
+use common::lisp_config as lisp;
 use roamer_test_support::{self as support, Netns, Veth};
 
 fn xtr_config(prefix: &str, me: u8, peer: u8) -> String {
+    let underlay = format!("ip address 192.0.2.{me}/24");
     format!(
-        "hostname xtr{me}\n\
-         roamer platform port Ethernet1/1 {prefix}h{me}\n\
-         roamer platform port Ethernet1/3 {prefix}u{me}\n\
-         feature interface-vlan\nfeature lisp\nvlan 10\n\
-         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
-         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.{me}/24\n\
-         interface Vlan10\n  ip address 10.{me}0.0.1/24\n\
+        "{}interface Vlan10\n  ip address 10.{me}0.0.1/24\n\
          ip lisp itr-etr\n\
          ip lisp database-mapping 10.{me}0.0.0/24 192.0.2.{me} priority 1 weight 100\n\
-         ip lisp map-cache 10.{peer}0.0.0/24 192.0.2.{peer} priority 1 weight 100\n"
+         ip lisp map-cache 10.{peer}0.0.0/24 192.0.2.{peer} priority 1 weight 100\n",
+        lisp::xtr_node(prefix, &me.to_string(), 'h', &[&underlay]),
     )
 }
 
@@ -63,16 +60,13 @@ fn a_remote_host_pings_an_xtr_svi_across_lisp_and_bad_ip_checksums_are_dropped()
     let prefix = support::unique_prefix();
     let ns = |n: &str| Netns::new(&format!("{prefix}{n}")).expect("netns");
     let (x1, x2, h1, h2) = (ns("x1"), ns("x2"), ns("a"), ns("b"));
-    let underlay = Veth::new(&format!("{prefix}u1"), &format!("{prefix}u2")).expect("underlay");
-    underlay.move_to(&format!("{prefix}u1"), &x1).expect("u1");
-    underlay.move_to(&format!("{prefix}u2"), &x2).expect("u2");
+    let (u1, u2) = (format!("{prefix}u1"), format!("{prefix}u2"));
+    let underlay = Veth::between(&u1, &x1, &u2, &x2).expect("underlay");
     let mut links = Vec::new();
     for (x, h, n) in [(&x1, &h1, 1), (&x2, &h2, 2)] {
-        let v = Veth::new(&format!("{prefix}h{n}"), &format!("{prefix}e{n}")).expect("veth");
-        v.move_to(&format!("{prefix}h{n}"), x).expect("port");
-        v.move_to(&format!("{prefix}e{n}"), h).expect("host");
-        h.addr(&format!("{prefix}e{n}"), &format!("10.{n}0.0.5/24"))
-            .expect("addr");
+        let (port, end) = (format!("{prefix}h{n}"), format!("{prefix}e{n}"));
+        let v = Veth::between(&port, x, &end, h).expect("veth");
+        h.addr(&end, &format!("10.{n}0.0.5/24")).expect("addr");
         h.ip(&["route", "add", "default", "via", &format!("10.{n}0.0.1")])
             .expect("gw");
         links.push(v);

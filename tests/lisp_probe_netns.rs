@@ -11,57 +11,40 @@ mod common;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+use common::lisp_config as lisp;
 use common::{Daemon, wait_for};
-use roamer_test_support::{self as support, Capture, Netns, Veth};
-
-const KEY: &str = "roamer-key";
+use roamer_test_support::{self as support, Capture, Veth};
 
 fn ms_config(p: &str) -> String {
-    format!(
-        "hostname ms\n\
-         roamer platform port Ethernet1/3 {p}um\n\
-         feature lisp\n\
-         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.100/24\n\
-         ip lisp map-server\nip lisp map-resolver\n\
-         lisp site multi\n  eid-prefix 10.1.0.0/24\n  authentication-key {KEY}\n\
-         lisp site remote\n  eid-prefix 10.3.0.0/24\n  authentication-key {KEY}\n"
+    lisp::ms(
+        p,
+        &[("multi", &["10.1.0.0/24"]), ("remote", &["10.3.0.0/24"])],
     )
 }
 
 /// xTR-A (`n` = 1) or xTR-B (`n` = 2) of the multihomed site: both locators in its mapping.
 fn site_xtr_config(p: &str, n: u8, name: char) -> String {
+    let underlay = format!("ip address 192.0.2.{n}/24");
     format!(
-        "hostname xtr{name}\n\
-         roamer platform port Ethernet1/1 {p}l{name}\n\
-         roamer platform port Ethernet1/3 {p}u{name}\n\
-         feature interface-vlan\nfeature lisp\nvlan 10\n\
-         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
-         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.{n}/24\n\
-         interface Vlan10\n  ip address 10.1.0.{n}/24\n\
-         ip lisp itr-etr\n\
-         ip lisp itr map-resolver 192.0.2.100\n\
-         ip lisp etr map-server 192.0.2.100 key {KEY}\n\
+        "{}interface Vlan10\n  ip address 10.1.0.{n}/24\n\
+         ip lisp itr-etr\n{}\
          ip lisp database-mapping 10.1.0.0/24 192.0.2.1 priority 1 weight 100\n\
-         ip lisp database-mapping 10.1.0.0/24 192.0.2.2 priority 2 weight 100\n"
+         ip lisp database-mapping 10.1.0.0/24 192.0.2.2 priority 2 weight 100\n",
+        lisp::xtr_node(p, &name.to_string(), 'l', &[&underlay]),
+        lisp::mapping_system("ip", "192.0.2.100"),
     )
 }
 
 /// xTR-C: the remote site, probing every second.
 fn remote_xtr_config(p: &str) -> String {
     format!(
-        "hostname xtrc\n\
-         roamer platform port Ethernet1/1 {p}lc\n\
-         roamer platform port Ethernet1/3 {p}uc\n\
-         feature interface-vlan\nfeature lisp\nvlan 10\n\
-         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
-         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.3/24\n\
-         interface Vlan10\n  ip address 10.3.0.1/24\n\
-         ip lisp itr-etr\n\
-         ip lisp itr map-resolver 192.0.2.100\n\
-         ip lisp etr map-server 192.0.2.100 key {KEY}\n\
+        "{}interface Vlan10\n  ip address 10.3.0.1/24\n\
+         ip lisp itr-etr\n{}\
          ip lisp database-mapping 10.3.0.0/24 192.0.2.3 priority 1 weight 100\n\
          lisp loc-reach-algorithm rloc-probing\n\
-         roamer lisp rloc-probe interval 1\n"
+         roamer lisp rloc-probe interval 1\n",
+        lisp::xtr_node(p, "c", 'l', &["ip address 192.0.2.3/24"]),
+        lisp::mapping_system("ip", "192.0.2.100"),
     )
 }
 
@@ -91,20 +74,8 @@ fn traffic_moves_to_the_second_locator_when_the_first_stops_answering_probes_and
     }
     assert!(support::privileged(), "this test needs root (netns)");
     let p = support::unique_prefix();
-    let ns = |n: &str| {
-        let ns = Netns::new(&format!("{p}{n}")).expect("netns");
-        ns.ip(&["link", "set", "lo", "up"]).expect("lo");
-        ns
-    };
-    let (core, ms_ns, a_ns, b_ns, c_ns, h, r) = (
-        ns("k"),
-        ns("m"),
-        ns("a"),
-        ns("b"),
-        ns("c"),
-        ns("h"),
-        ns("r"),
-    );
+    let [core, ms_ns, a_ns, b_ns, c_ns, h, r] =
+        common::namespaces(&p, ["k", "m", "a", "b", "c", "h", "r"]);
     let mut links = common::bridged_underlay(
         &core,
         &p,
@@ -190,32 +161,16 @@ fn traffic_moves_to_the_second_locator_when_the_first_stops_answering_probes_and
     let before = decapsulated(&xa);
     assert!(support::ping(&r, ten_one, Duration::from_secs(1)).unwrap());
     assert!(decapsulated(&xa) > before, "priority 1: through xTR-A");
-    let mut lines = Vec::new();
-    while let Some(l) = capture.next_line(Duration::from_secs(5)) {
-        lines.push(l);
-    }
-    let wire = lines.join("\n");
+    let wire = capture.wire_until_quiet(Duration::from_secs(5));
     for etr in ["192.0.2.1", "192.0.2.2"] {
-        assert!(
-            lines
-                .iter()
-                .any(|l| l.starts_with(&format!("192.0.2.3\t{etr}\t1\t1\t"))),
-            "no RLOC-probe to {etr}:\n{wire}"
-        );
-        assert!(
-            lines
-                .iter()
-                .any(|l| l.starts_with(&format!("{etr}\t192.0.2.3\t2\t\t1\t"))),
-            "no probe answer from {etr}:\n{wire}"
-        );
+        wire.assert_any(&format!("no RLOC-probe to {etr}"), |l| {
+            l.starts_with(&format!("192.0.2.3\t{etr}\t1\t1\t"))
+        });
+        wire.assert_any(&format!("no probe answer from {etr}"), |l| {
+            l.starts_with(&format!("{etr}\t192.0.2.3\t2\t\t1\t"))
+        });
     }
-    assert!(
-        !lines.iter().any(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            f.get(5).is_some_and(|m| !m.is_empty()) || f.get(6).is_some_and(|s| !s.is_empty())
-        }),
-        "malformed or expert-flagged control messages:\n{wire}"
-    );
+    wire.assert_clean(&[5, 6]);
 
     // xTR-A's underlay link goes down (on the bridge side: xTR-A sees its carrier go).
     let ka = format!("{p}ka");

@@ -11,10 +11,9 @@ mod common;
 
 use std::time::Duration;
 
+use common::lisp_config::{self as lisp, KEY};
 use common::{Daemon, wait_for};
-use roamer_test_support::{self as support, Capture, Netns};
-
-const KEY: &str = "roamer-key";
+use roamer_test_support::{self as support, Capture};
 
 fn ms_config(p: &str, n: u8, reliable: bool) -> String {
     let old = if reliable {
@@ -22,28 +21,21 @@ fn ms_config(p: &str, n: u8, reliable: bool) -> String {
     } else {
         "roamer lisp reliable-registration disable\n"
     };
-    format!(
-        "hostname ms{n}\n\
-         roamer platform port Ethernet1/3 {p}u{n}\n\
-         feature lisp\n\
-         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.{n}/24\n\
-         ip lisp map-server\nip lisp map-resolver\n{old}\
-         lisp site A\n  eid-prefix 10.10.10.0/24\n  eid-prefix 172.16.0.0/24\n  authentication-key {KEY}\n"
-    )
+    let underlay = format!("ip address 192.0.2.{n}/24");
+    lisp::map_server(&format!("ms{n}"), &format!("{p}u{n}"), &[&underlay], "ip")
+        + old
+        + &lisp::sites(&[("A", &["10.10.10.0/24", "172.16.0.0/24"])])
 }
 
 fn xtr_config(p: &str) -> String {
-    format!(
-        "hostname xtr1\n\
-         roamer platform port Ethernet1/3 {p}u1\n\
-         feature lisp\n\
-         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.1/24\n\
-         ip lisp itr-etr\n\
-         ip lisp etr map-server 192.0.2.100 key {KEY}\n\
-         ip lisp etr map-server 192.0.2.101 key {KEY}\n\
-         ip lisp database-mapping 10.10.10.0/24 192.0.2.1 priority 1 weight 100\n\
-         ip lisp database-mapping 172.16.0.0/24 192.0.2.1 priority 1 weight 100\n"
-    )
+    lisp::node("xtr1", &[], &format!("{p}u1"), &["ip address 192.0.2.1/24"])
+        + &format!(
+            "ip lisp itr-etr\n\
+             ip lisp etr map-server 192.0.2.100 key {KEY}\n\
+             ip lisp etr map-server 192.0.2.101 key {KEY}\n\
+             ip lisp database-mapping 10.10.10.0/24 192.0.2.1 priority 1 weight 100\n\
+             ip lisp database-mapping 172.16.0.0/24 192.0.2.1 priority 1 weight 100\n"
+        )
 }
 
 fn session_line<'a>(text: &'a str, peer: &str) -> &'a str {
@@ -55,12 +47,7 @@ fn session_line<'a>(text: &'a str, peer: &str) -> &'a str {
 #[test]
 fn reliable_registration_with_a_new_map_server_and_udp_with_an_old_one() {
     let p = support::unique_prefix();
-    let ns = |n: &str| {
-        let ns = Netns::new(&format!("{p}{n}")).expect("netns");
-        ns.ip(&["link", "set", "lo", "up"]).expect("lo");
-        ns
-    };
-    let (core, x_ns, new_ns, old_ns) = (ns("k"), ns("x"), ns("n"), ns("o"));
+    let [core, x_ns, new_ns, old_ns] = common::namespaces(&p, ["k", "x", "n", "o"]);
     let links = common::bridged_underlay(
         &core,
         &p,
@@ -126,21 +113,11 @@ fn reliable_registration_with_a_new_map_server_and_udp_with_an_old_one() {
     assert!(!old_site.contains('#'), "{old_site}");
 
     // The session's messages on the wire: decoded as LISP reliable transport, not malformed.
-    let mut lines = Vec::new();
-    while let Some(l) = capture.next_line(Duration::from_secs(2)) {
-        lines.push(l);
-    }
-    let wire = lines.join("\n");
-    assert!(
-        lines.iter().any(|l| l.contains("lisp-tcp")),
-        "no LISP reliable transport message decoded:\n{wire}"
-    );
-    assert!(
-        lines
-            .iter()
-            .all(|l| l.split('\t').nth(3).is_none_or(str::is_empty)),
-        "malformed:\n{wire}"
-    );
+    let wire = capture.wire_until_quiet(Duration::from_secs(2));
+    wire.assert_any("no LISP reliable transport message decoded", |l| {
+        l.contains("lisp-tcp")
+    });
+    wire.assert_clean(&[3]);
 
     // The new map-server restarts: the session breaks, the xTR registers over UDP again and
     // re-establishes the session.

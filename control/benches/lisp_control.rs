@@ -3,12 +3,15 @@
 //!
 //! `cargo bench -p roamer-control --bench lisp_control -- --warm-up-time 1 --measurement-time 3`
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use roamer_control::wire::lisp::{
-    Action, Address, AuthKey, EidPrefix, EidRecord, KeyId, LocatorRecord, MapRegister, MapReply,
+    Address, AuthKey, EidPrefix, EidRecord, KeyId, LocatorRecord, MapRegister, MapReply,
     MapRequest, verify,
 };
 use roamer_control::wire::reliable::{ReliableDecoder, ReliableFrame, ReliableMessage};
@@ -18,20 +21,17 @@ fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
 }
 
 fn record(host: u8) -> EidRecord {
-    EidRecord {
-        ttl: 1440,
-        prefix: EidPrefix {
+    EidRecord::authoritative(
+        EidPrefix {
             eid: Address::Ip(v4(172, 16, 1, host)),
             mask_len: 32,
         },
-        action: Action::NoAction,
-        authoritative: true,
-        map_version: 0,
-        locators: vec![
+        1440,
+        vec![
             LocatorRecord::local(v4(10, 1, 1, 1), 1, 50),
             LocatorRecord::local(v4(10, 1, 1, 2), 1, 50),
         ],
-    }
+    )
 }
 
 fn benches(c: &mut Criterion) {
@@ -72,26 +72,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| black_box(black_box(&reply).emit(&mut buf).expect("emit")))
     });
 
-    let req = MapRequest {
-        authoritative: false,
-        probe: false,
-        smr: false,
-        pitr: false,
-        smr_invoked: true,
-        local_xtr: false,
-        dont_map_reply: false,
-        nonce: 0x4D04_AB2F_99FF_6FF5,
-        source_eid: Address::Ip(v4(192, 168, 0, 22)),
-        itr_rlocs: vec![v4(10, 2, 2, 2)],
-        records: vec![EidPrefix {
-            eid: Address::Ip(v4(172, 16, 1, 10)),
-            mask_len: 32,
-        }],
-        map_reply_record: None,
-        subscribe: None,
-    }
-    .to_vec()
-    .expect("emit");
+    let req = common::smr_invoked_struct().to_vec().expect("emit");
     c.bench_function("map_request_parse", |b| {
         b.iter(|| black_box(MapRequest::parse(black_box(&req)).expect("parse")))
     });

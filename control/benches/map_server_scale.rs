@@ -146,20 +146,7 @@ fn etr_rloc(i: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(198, 18, 0, (i as u32 % ETRS) as u8 + 1))
 }
 
-/// SplitMix64.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+use roamer_test_support::SplitMix64 as Rng;
 
 /// Many byte strings in one buffer (one allocation instead of millions).
 #[derive(Default)]
@@ -186,17 +173,14 @@ fn registers(n: usize, proxy: bool, notify: bool) -> Msgs {
     let key = AuthKey::new(KeyId::HmacSha1, KEY).unwrap();
     let mut out = Msgs::default();
     for i in 0..n {
-        let record = EidRecord {
-            ttl: 1440,
-            prefix: EidPrefix {
+        let record = EidRecord::authoritative(
+            EidPrefix {
                 eid: Address::Ip(IpAddr::V4(eid(i))),
                 mask_len: 32,
             },
-            action: Action::NoAction,
-            authoritative: true,
-            map_version: 0,
-            locators: vec![LocatorRecord::local(etr_rloc(i), 1, 100)],
-        };
+            1440,
+            vec![LocatorRecord::local(etr_rloc(i), 1, 100)],
+        );
         let mut reg = MapRegister::new(vec![record]);
         reg.proxy_reply = proxy;
         reg.want_map_notify = notify;
@@ -429,8 +413,8 @@ fn main() {
     let first = registers(n, true, true);
     let refresh = registers(n, false, false);
     let mut rng = Rng(6);
-    let registered = requests((0..n_requests).map(|_| eid(rng.below(n))));
-    let unregistered = requests((0..n_requests).map(|_| eid(n + rng.below((1 << 24) - n))));
+    let registered = requests((0..n_requests).map(|_| eid(rng.index(n))));
+    let unregistered = requests((0..n_requests).map(|_| eid(n + rng.index((1 << 24) - n))));
     println!(
         "   built {} Map-Registers and {} ECM Map-Requests in {:.1} s (not timed)",
         first.len() + refresh.len(),
@@ -550,7 +534,7 @@ fn main() {
 
     // --- lookup alone --------------------------------------------------------------------
     let eids: Vec<u32> = (0..n_requests)
-        .map(|_| u32::from(eid(rng.below(n))))
+        .map(|_| u32::from(eid(rng.index(n))))
         .collect();
     let lookup_run = timed(eids.len(), |i| {
         black_box(ms.lookup(IpAddr::V4(Ipv4Addr::from(eids[i]))));

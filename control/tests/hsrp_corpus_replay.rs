@@ -3,17 +3,11 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::path::PathBuf;
-
 use roamer_control::wire::hsrp::{
     HsrpAuth, HsrpAuthConfig, HsrpMd5Key, HsrpPacket, build_hsrp_frame, md5_digest,
     parse_hsrp_frame, verify_md5,
 };
 use roamer_hal::Mac;
-
-fn inputs() -> Vec<(PathBuf, Vec<u8>)> {
-    roamer_test_support::corpus::inputs("hsrp")
-}
 
 /// The body of `fuzz/fuzz_targets/hsrp.rs`.
 fn exercise(data: &[u8]) {
@@ -48,10 +42,5 @@ fn exercise(data: &[u8]) {
 
 #[test]
 fn replay_hsrp_corpus_and_artifacts() {
-    let inputs = inputs();
-    assert!(!inputs.is_empty(), "the hsrp seed corpus is empty");
-    for (path, bytes) in &inputs {
-        let r = std::panic::catch_unwind(|| exercise(bytes));
-        assert!(r.is_ok(), "panic on {}", path.display());
-    }
+    roamer_test_support::corpus::replay("hsrp", exercise);
 }

@@ -21,6 +21,7 @@ use roamer_control::wire::hsrp::{
     build_hsrp_frame, parse_hsrp_frame,
 };
 use roamer_hal::{L3Interface, Mac, OpAction, TableEntry, TableKey, TableOp, VlanId};
+use roamer_test_support::hex;
 
 const LATENCY_MS: u64 = 1;
 
@@ -311,19 +312,7 @@ fn golden(name: &str, actual: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden/hsrp")
         .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", path.display()));
-    if expected != actual {
-        panic!(
-            "{} differs from the golden file (UPDATE_GOLDEN=1 to accept)\n--- expected\n{expected}\n--- actual\n{actual}",
-            path.display()
-        );
-    }
+    roamer_test_support::assert_golden(&path, actual);
 }
 
 /// Two routers started together and left to converge.
@@ -1319,14 +1308,6 @@ fn show_hsrp_detail_golden() {
 }
 
 // ----- bytes on the wire ----------------------------------------------------------------
-
-fn hex(s: &str) -> Vec<u8> {
-    let s: String = s.split_whitespace().collect();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
 
 /// Ticks a lone group until it reaches `state`; returns the frames sent on that transition.
 fn drive_alone(g: &mut Group, state: State) -> Vec<Vec<u8>> {

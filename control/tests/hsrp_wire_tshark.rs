@@ -18,7 +18,9 @@ use roamer_control::wire::hsrp::{
     md5_digest, virtual_link_local_ipv6, virtual_mac_ipv6, virtual_mac_v1, virtual_mac_v2,
 };
 use roamer_hal::Mac;
-use roamer_test_support::pcap::{frame_fields, tshark_ok as tshark, write_frames};
+use roamer_test_support::pcap::{
+    assert_expert_summary_without, assert_frame, tshark_ok as tshark, write_frames,
+};
 
 const LNCB_NOTE: &str =
     "\"Time To Live\" != 255 for a packet sent to the Local Network Control Block (see RFC 3171)";
@@ -354,36 +356,11 @@ fn tshark_decodes_every_hsrp_kind_cleanly() {
             assert_eq!(msg, "", "{}: unexpected expert info: {line}", c.name);
         }
     }
-    let mut args = vec!["-r", p, "-q", "-z", "expert"];
-    args.extend_from_slice(&checks);
-    let summary = tshark(&args);
-    for sev in ["Errors", "Warnings", "Chats"] {
-        assert!(
-            !summary.contains(sev),
-            "expert summary has {sev}:\n{summary}"
-        );
-    }
+    assert_expert_summary_without(p, &checks, &["Errors", "Warnings", "Chats"]);
 
     // Every frame: protocol stack and key fields.
     for (i, c) in cases.iter().enumerate() {
-        let names: Vec<&str> = c.fields.iter().map(|(f, _)| *f).collect();
-        let line = frame_fields(p, i + 1, &checks, &names);
-        let line = line.as_str();
-        let cols: Vec<&str> = line.split('|').collect();
-        assert_eq!(
-            cols.first().copied(),
-            Some(c.protocols),
-            "{}: {line}",
-            c.name
-        );
-        for (k, (field, want)) in c.fields.iter().enumerate() {
-            assert_eq!(
-                cols.get(k + 1).copied(),
-                Some(want.as_str()),
-                "{}: field {field} in {line}",
-                c.name
-            );
-        }
+        assert_frame(p, i + 1, &checks, c.name, c.protocols, &c.fields);
     }
 
     // The display filters from protocols.md §11.1.

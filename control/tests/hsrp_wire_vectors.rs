@@ -17,14 +17,7 @@ use roamer_control::wire::hsrp::{
     verify_md5, virtual_link_local_ipv6, virtual_mac_ipv6, virtual_mac_v1, virtual_mac_v2,
 };
 use roamer_hal::Mac;
-
-fn hex(s: &str) -> Vec<u8> {
-    let s: String = s.split_whitespace().collect();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
+use roamer_test_support::hex;
 
 /// §11.3 `hsrp_v1_hello` = §7.2 worked hello (Active, prio 110, group 10, VIP 10.10.10.1).
 const V1_HELLO: &str = "000010030a6e0a00636973636f0000000a0a0a01";

@@ -6,17 +6,20 @@
 //! the seed inputs built from the wire fixtures into `fuzz/corpus/<target>/`, named by the SHA-1
 //! of their content (libFuzzer's convention).
 
+mod common;
+
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use roamer_control::wire::lisp::{
-    Action, Address, AuthKey, Ecm, EidPrefix, EidRecord, KeyId, LispMessage, LocatorRecord,
-    MapNotify, MapRegister, MapReply, MapRequest, XtrSiteId, parse_message, verify,
+    Address, AuthKey, Ecm, EidPrefix, EidRecord, KeyId, LispMessage, LocatorRecord, MapNotify,
+    MapRegister, MapReply, MapRequest, XtrSiteId, parse_message, verify,
 };
 use roamer_control::wire::reliable::{
     Frame, RefreshScope, RejectReason, ReliableDecoder, ReliableFrame, ReliableMessage, TypeNumbers,
 };
+use roamer_test_support::hex;
 use sha1::{Digest, Sha1};
 
 fn fuzz_dir() -> PathBuf {
@@ -115,17 +118,9 @@ fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(a, b, c, d))
 }
 
-fn hex(s: &str) -> Vec<u8> {
-    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex"))
-        .collect()
-}
-
 fn record(iid: Option<u32>) -> EidRecord {
-    EidRecord {
-        ttl: 1440,
-        prefix: EidPrefix {
+    EidRecord::authoritative(
+        EidPrefix {
             eid: match iid {
                 None => Address::Ip(v4(172, 16, 1, 0)),
                 Some(iid) => Address::InstanceId {
@@ -136,11 +131,9 @@ fn record(iid: Option<u32>) -> EidRecord {
             },
             mask_len: 24,
         },
-        action: Action::NoAction,
-        authoritative: true,
-        map_version: 0,
-        locators: vec![LocatorRecord::local(v4(10, 1, 1, 1), 1, 100)],
-    }
+        1440,
+        vec![LocatorRecord::local(v4(10, 1, 1, 1), 1, 100)],
+    )
 }
 
 fn lisp_seeds() -> Vec<Vec<u8>> {
@@ -174,26 +167,22 @@ fn lisp_seeds() -> Vec<Vec<u8>> {
             .expect("sign"),
     );
     let req = MapRequest {
-        authoritative: false,
         probe: true,
-        smr: false,
-        pitr: false,
-        smr_invoked: false,
         local_xtr: true,
-        dont_map_reply: false,
-        nonce: 7,
-        source_eid: Address::None,
-        itr_rlocs: vec![v4(10, 1, 1, 1), "2001:db8::1".parse().expect("ip")],
-        records: vec![EidPrefix {
-            eid: Address::InstanceId {
-                iid: 101,
-                mask_len: 0,
-                addr: Some("2001:db8:1::".parse().expect("ip")),
-            },
-            mask_len: 48,
-        }],
         map_reply_record: Some(record(Some(101))),
-        subscribe: None,
+        ..MapRequest::query(
+            7,
+            Address::None,
+            vec![v4(10, 1, 1, 1), "2001:db8::1".parse().expect("ip")],
+            vec![EidPrefix {
+                eid: Address::InstanceId {
+                    iid: 101,
+                    mask_len: 0,
+                    addr: Some("2001:db8:1::".parse().expect("ip")),
+                },
+                mask_len: 48,
+            }],
+        )
     };
     seeds.push(req.to_vec().expect("emit"));
     let reply = MapReply {
@@ -225,22 +214,16 @@ fn lisp_seeds() -> Vec<Vec<u8>> {
         site_id: 0,
     };
     let subscribing = MapRequest {
-        authoritative: false,
-        probe: false,
-        smr: false,
-        pitr: false,
-        smr_invoked: false,
-        local_xtr: false,
-        dont_map_reply: false,
-        nonce: 8,
-        source_eid: Address::None,
-        itr_rlocs: vec![v4(192, 0, 2, 7)],
-        records: vec![EidPrefix {
-            eid: Address::Ip(v4(10, 9, 0, 5)),
-            mask_len: 32,
-        }],
-        map_reply_record: None,
         subscribe: Some(xtr),
+        ..MapRequest::query(
+            8,
+            Address::None,
+            vec![v4(192, 0, 2, 7)],
+            vec![EidPrefix {
+                eid: Address::Ip(v4(10, 9, 0, 5)),
+                mask_len: 32,
+            }],
+        )
     };
     seeds.push(subscribing.to_vec().expect("emit"));
     let ecm_sub = Ecm {
@@ -309,18 +292,7 @@ fn reliable_seeds() -> Vec<Vec<u8>> {
             reason: RejectReason::AuthenticationFailure,
             eid: p(9),
         },
-        ReliableMessage::RegistrationRefresh {
-            scope: RefreshScope::Exact,
-            rejected_only: true,
-            eid: Some(EidPrefix {
-                eid: Address::InstanceId {
-                    iid: 101,
-                    mask_len: 0,
-                    addr: Some(v4(172, 16, 1, 0)),
-                },
-                mask_len: 24,
-            }),
-        },
+        common::refresh_iid101(),
         ReliableMessage::MappingNotification {
             xtr_id: [2; 16],
             site_id: 3,

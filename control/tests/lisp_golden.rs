@@ -457,25 +457,7 @@ fn golden(name: &str, actual: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden/lisp")
         .join(format!("{name}.trace"));
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", path.display()));
-    if expected != actual {
-        let first = expected
-            .lines()
-            .zip(actual.lines())
-            .position(|(a, b)| a != b)
-            .map_or(expected.lines().count().min(actual.lines().count()), |i| i)
-            + 1;
-        panic!(
-            "{} differs from the golden file at line {first} (UPDATE_GOLDEN=1 to accept)\n--- expected\n{expected}\n--- actual\n{actual}",
-            path.display()
-        );
-    }
+    roamer_test_support::assert_golden(&path, actual);
 }
 
 /// The map-server's Map-Notify counters.
@@ -503,14 +485,11 @@ fn show_sites(w: &mut World) {
 
 /// A signed Map-Register from a third ETR (C) asking the Map-Server to answer for it.
 fn proxy_register(eid: &str) -> Vec<u8> {
-    let mut r = MapRegister::new(vec![EidRecord {
-        ttl: 1440,
-        prefix: EidPrefix::from_prefix(eid.parse().unwrap()),
-        action: Default::default(),
-        authoritative: true,
-        map_version: 0,
-        locators: vec![LocatorRecord::local(ip(C_RLOC), 1, 100)],
-    }]);
+    let mut r = MapRegister::new(vec![EidRecord::authoritative(
+        EidPrefix::from_prefix(eid.parse().unwrap()),
+        1440,
+        vec![LocatorRecord::local(ip(C_RLOC), 1, 100)],
+    )]);
     r.proxy_reply = true;
     r.to_signed_vec(&AuthKey::new(KeyId::HmacSha1, b"cisco").unwrap())
         .unwrap()

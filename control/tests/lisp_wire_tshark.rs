@@ -5,24 +5,17 @@
 //!
 //! tshark is required: this test fails (it does not skip) when tshark is missing.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use roamer_control::wire::lisp::{
-    Action, Address, AuthKey, Authentication, Ecm, EidPrefix, EidRecord, KeyId, LispMessage,
-    LocatorRecord, MapNotify, MapRegister, MapReply, MapRequest, XtrSiteId, verify,
+    Address, AuthKey, Authentication, Ecm, EidPrefix, EidRecord, KeyId, LispMessage, LocatorRecord,
+    MapNotify, MapRegister, MapReply, MapRequest, XtrSiteId, verify,
 };
 use roamer_control::wire::reliable::{RefreshScope, RejectReason, ReliableFrame, ReliableMessage};
-use roamer_test_support::pcap::{PcapWriter, tshark_ok as tshark};
-
-const CHECKSUMS: [&str; 6] = [
-    "-o",
-    "ip.check_checksum:TRUE",
-    "-o",
-    "udp.check_checksum:TRUE",
-    "-o",
-    "tcp.check_checksum:TRUE",
-];
+use roamer_test_support::pcap::{CHECK_CHECKSUMS as CHECKSUMS, PcapWriter, tshark_ok as tshark};
 
 fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(a, b, c, d))
@@ -75,14 +68,11 @@ fn tcp_frame(
 }
 
 fn record(eid: Address, mask_len: u8, rloc: IpAddr) -> EidRecord {
-    EidRecord {
-        ttl: 1440,
-        prefix: EidPrefix { eid, mask_len },
-        action: Action::NoAction,
-        authoritative: true,
-        map_version: 0,
-        locators: vec![LocatorRecord::local(rloc, 1, 100)],
-    }
+    EidRecord::authoritative(
+        EidPrefix { eid, mask_len },
+        1440,
+        vec![LocatorRecord::local(rloc, 1, 100)],
+    )
 }
 
 struct Expect {
@@ -216,24 +206,8 @@ fn build() -> (Vec<Vec<u8>>, Vec<Expect>) {
     push(udp_frame(etr, ms, 4342, 4342, 255, &b), "5", vec![]);
 
     // 7. SMR, §4.7 (S+P+D like Cisco), xTR-A → ITR-R.
-    let smr = MapRequest {
-        authoritative: false,
-        probe: true,
-        smr: true,
-        pitr: false,
-        smr_invoked: false,
-        local_xtr: false,
-        dont_map_reply: true,
-        nonce: 0x68E4_5971_E3DF_4931,
-        source_eid: Address::Ip(v4(172, 16, 1, 10)),
-        itr_rlocs: vec![etr],
-        records: vec![EidPrefix {
-            eid: Address::Ip(v4(192, 168, 0, 22)),
-            mask_len: 32,
-        }],
-        map_reply_record: None,
-        subscribe: None,
-    };
+    let smr = common::smr_struct();
+    assert_eq!(smr.itr_rlocs, [etr]);
     push(
         udp_frame(etr, itr, 4342, 4342, 255, &smr.to_vec().expect("emit")),
         "1",
@@ -252,24 +226,8 @@ fn build() -> (Vec<Vec<u8>>, Vec<Expect>) {
     );
 
     // 8. SMR-invoked Map-Request in an ECM, §4.7 (ITR-R → MR).
-    let smri = MapRequest {
-        authoritative: false,
-        probe: false,
-        smr: false,
-        pitr: false,
-        smr_invoked: true,
-        local_xtr: false,
-        dont_map_reply: false,
-        nonce: 0x4D04_AB2F_99FF_6FF5,
-        source_eid: Address::Ip(v4(192, 168, 0, 22)),
-        itr_rlocs: vec![itr],
-        records: vec![EidPrefix {
-            eid: Address::Ip(v4(172, 16, 1, 10)),
-            mask_len: 32,
-        }],
-        map_reply_record: None,
-        subscribe: None,
-    };
+    let smri = common::smr_invoked_struct();
+    assert_eq!(smri.itr_rlocs, [itr]);
     let ecm = Ecm {
         ddt: false,
         inner_src: itr,
@@ -313,23 +271,7 @@ fn build() -> (Vec<Vec<u8>>, Vec<Expect>) {
     );
 
     // 10. Negative Map-Reply, natively-forward, TTL 15, 10.0.0.0/8 (MS → ITR's source port).
-    let neg = MapReply {
-        probe: false,
-        echo_nonce_capable: false,
-        lisp_sec: false,
-        nonce: 1,
-        records: vec![EidRecord {
-            ttl: 15,
-            prefix: EidPrefix {
-                eid: Address::Ip(v4(10, 0, 0, 0)),
-                mask_len: 8,
-            },
-            action: Action::NativelyForward,
-            authoritative: false,
-            map_version: 0,
-            locators: vec![],
-        }],
-    };
+    let neg = common::neg_map_reply_struct();
     push(
         udp_frame(ms, itr, 4342, 61001, 255, &neg.to_vec().expect("emit")),
         "2",
@@ -342,26 +284,21 @@ fn build() -> (Vec<Vec<u8>>, Vec<Expect>) {
 
     // 11. RLOC-probe Map-Request over IPv6 with IPv6 EIDs and an own-mapping (M) record.
     let probe = MapRequest {
-        authoritative: false,
         probe: true,
-        smr: false,
-        pitr: false,
-        smr_invoked: false,
-        local_xtr: false,
-        dont_map_reply: false,
-        nonce: 0xABCD,
-        source_eid: Address::None,
-        itr_rlocs: vec![v6("2001:db8::1")],
-        records: vec![EidPrefix {
-            eid: Address::Ip(v6("2001:db8:100::")),
-            mask_len: 48,
-        }],
         map_reply_record: Some(record(
             Address::Ip(v6("2001:db8:200::")),
             48,
             v6("2001:db8::1"),
         )),
-        subscribe: None,
+        ..MapRequest::query(
+            0xABCD,
+            Address::None,
+            vec![v6("2001:db8::1")],
+            vec![EidPrefix {
+                eid: Address::Ip(v6("2001:db8:100::")),
+                mask_len: 48,
+            }],
+        )
     };
     push(
         udp_frame(
@@ -459,22 +396,16 @@ fn build() -> (Vec<Vec<u8>>, Vec<Expect>) {
         site_id: 0,
     };
     let subscribing = MapRequest {
-        authoritative: false,
-        probe: false,
-        smr: false,
-        pitr: false,
-        smr_invoked: false,
-        local_xtr: false,
-        dont_map_reply: false,
-        nonce: 0x1111_2222_3333_4444,
-        source_eid: Address::None,
-        itr_rlocs: vec![itr],
-        records: vec![EidPrefix {
-            eid: Address::Ip(v4(172, 16, 1, 10)),
-            mask_len: 32,
-        }],
-        map_reply_record: None,
         subscribe: Some(sub_id),
+        ..MapRequest::query(
+            0x1111_2222_3333_4444,
+            Address::None,
+            vec![itr],
+            vec![EidPrefix {
+                eid: Address::Ip(v4(172, 16, 1, 10)),
+                mask_len: 32,
+            }],
+        )
     };
     let ecm_sub = Ecm {
         ddt: false,
@@ -515,22 +446,16 @@ fn build() -> (Vec<Vec<u8>>, Vec<Expect>) {
 
     // 13c. RLOC-probe as roamer's ITR sends it: plain, IPv4, Source-EID AFI 0, cached prefix.
     let probe4 = MapRequest {
-        authoritative: false,
         probe: true,
-        smr: false,
-        pitr: false,
-        smr_invoked: false,
-        local_xtr: false,
-        dont_map_reply: false,
-        nonce: 0x9999_aaaa_bbbb_cccc,
-        source_eid: Address::None,
-        itr_rlocs: vec![itr],
-        records: vec![EidPrefix {
-            eid: Address::Ip(v4(172, 16, 1, 0)),
-            mask_len: 24,
-        }],
-        map_reply_record: None,
-        subscribe: None,
+        ..MapRequest::query(
+            0x9999_aaaa_bbbb_cccc,
+            Address::None,
+            vec![itr],
+            vec![EidPrefix {
+                eid: Address::Ip(v4(172, 16, 1, 0)),
+                mask_len: 24,
+            }],
+        )
     };
     push(
         udp_frame(itr, etr, 4342, 4342, 64, &probe4.to_vec().expect("emit")),
@@ -630,18 +555,7 @@ fn build() -> (Vec<Vec<u8>>, Vec<Expect>) {
         false,
         ReliableFrame {
             msg_id: 5,
-            message: ReliableMessage::RegistrationRefresh {
-                scope: RefreshScope::Exact,
-                rejected_only: true,
-                eid: Some(EidPrefix {
-                    eid: Address::InstanceId {
-                        iid: 101,
-                        mask_len: 0,
-                        addr: Some(v4(172, 16, 1, 0)),
-                    },
-                    mask_len: 24,
-                }),
-            },
+            message: common::refresh_iid101(),
         },
         "20",
         vec![

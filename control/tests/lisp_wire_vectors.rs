@@ -3,30 +3,22 @@
 //! SMR-invoked ECM, Map-Reply, negative Map-Reply), §5.4 (reliable stream) and every LISP control
 //! vector of the §11.3 table; plus unknown-bit tolerance and negative cases with typed errors.
 
-use std::net::{IpAddr, Ipv4Addr};
+mod common;
 
+use common::{
+    map_reply_struct, neg_map_reply_struct, smr_invoked_struct, smr_struct, v4, worked_record,
+    worked_register,
+};
 use roamer_control::ControlError;
 use roamer_control::wire::lisp::{
-    Action, Address, AuthKey, Authentication, Ecm, EidPrefix, EidRecord, KeyId, LispMessage,
-    LocatorRecord, MapNotify, MapRegister, MapReply, MapRequest, MessageType, XtrSiteId,
-    parse_message, sign, verify,
+    Action, Address, AuthKey, Authentication, Ecm, EidPrefix, KeyId, LispMessage, MapNotify,
+    MapRegister, MapReply, MapRequest, MessageType, XtrSiteId, parse_message, sign, verify,
 };
 use roamer_control::wire::reliable::{
     END_MARKER, Frame, RefreshScope, RejectReason, ReliableDecoder, ReliableFrame, ReliableMessage,
     TypeNumbers,
 };
-
-fn hex(s: &str) -> Vec<u8> {
-    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    assert!(s.len().is_multiple_of(2), "odd hex");
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex digit"))
-        .collect()
-}
-
-fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(a, b, c, d))
-}
+use roamer_test_support::hex;
 
 fn cisco(alg: KeyId) -> AuthKey {
     AuthKey::new(alg, b"cisco").expect("key")
@@ -41,112 +33,6 @@ const ECM_SMR_INVOKED: &str = "800000004500003c00004000401181930a020202ac10010a1
 const MAP_REPLY: &str =
     "200000014d04ab2f99ff6ff5000005a00120100000000001ac10010a0164ff00000500010a030303";
 const NEG_MAP_REPLY: &str = "2000000100000000000000010000000f00082000000000010a000000";
-
-/// The §3.11 record: 172.16.1.0/24, TTL 1440, A=1, RLOC 10.1.1.1 pri 1 wgt 100, L=1 R=1.
-fn worked_record(iid: Option<u32>) -> EidRecord {
-    let eid = match iid {
-        None => Address::Ip(v4(172, 16, 1, 0)),
-        Some(iid) => Address::InstanceId {
-            iid,
-            mask_len: 0,
-            addr: Some(v4(172, 16, 1, 0)),
-        },
-    };
-    EidRecord {
-        ttl: 1440,
-        prefix: EidPrefix { eid, mask_len: 24 },
-        action: Action::NoAction,
-        authoritative: true,
-        map_version: 0,
-        locators: vec![LocatorRecord::local(v4(10, 1, 1, 1), 1, 100)],
-    }
-}
-
-fn worked_register(iid: Option<u32>) -> MapRegister {
-    MapRegister::new(vec![worked_record(iid)])
-}
-
-fn smr_struct() -> MapRequest {
-    MapRequest {
-        authoritative: false,
-        probe: true,
-        smr: true,
-        pitr: false,
-        smr_invoked: false,
-        local_xtr: false,
-        dont_map_reply: true,
-        nonce: 0x68E4_5971_E3DF_4931,
-        source_eid: Address::Ip(v4(172, 16, 1, 10)),
-        itr_rlocs: vec![v4(10, 1, 1, 1)],
-        records: vec![EidPrefix {
-            eid: Address::Ip(v4(192, 168, 0, 22)),
-            mask_len: 32,
-        }],
-        map_reply_record: None,
-        subscribe: None,
-    }
-}
-
-fn smr_invoked_struct() -> MapRequest {
-    MapRequest {
-        authoritative: false,
-        probe: false,
-        smr: false,
-        pitr: false,
-        smr_invoked: true,
-        local_xtr: false,
-        dont_map_reply: false,
-        nonce: 0x4D04_AB2F_99FF_6FF5,
-        source_eid: Address::Ip(v4(192, 168, 0, 22)),
-        itr_rlocs: vec![v4(10, 2, 2, 2)],
-        records: vec![EidPrefix {
-            eid: Address::Ip(v4(172, 16, 1, 10)),
-            mask_len: 32,
-        }],
-        map_reply_record: None,
-        subscribe: None,
-    }
-}
-
-fn map_reply_struct() -> MapReply {
-    MapReply {
-        probe: false,
-        echo_nonce_capable: false,
-        lisp_sec: false,
-        nonce: 0x4D04_AB2F_99FF_6FF5,
-        records: vec![EidRecord {
-            ttl: 1440,
-            prefix: EidPrefix {
-                eid: Address::Ip(v4(172, 16, 1, 10)),
-                mask_len: 32,
-            },
-            action: Action::NoAction,
-            authoritative: true,
-            map_version: 0,
-            locators: vec![LocatorRecord::local(v4(10, 3, 3, 3), 1, 100)],
-        }],
-    }
-}
-
-fn neg_map_reply_struct() -> MapReply {
-    MapReply {
-        probe: false,
-        echo_nonce_capable: false,
-        lisp_sec: false,
-        nonce: 1,
-        records: vec![EidRecord {
-            ttl: 15,
-            prefix: EidPrefix {
-                eid: Address::Ip(v4(10, 0, 0, 0)),
-                mask_len: 8,
-            },
-            action: Action::NativelyForward,
-            authoritative: false,
-            map_version: 0,
-            locators: vec![],
-        }],
-    }
-}
 
 fn ecm_struct() -> Ecm {
     Ecm {
@@ -952,18 +838,7 @@ fn reliable_other_messages_round_trip() {
         },
         ReliableFrame {
             msg_id: 10,
-            message: ReliableMessage::RegistrationRefresh {
-                scope: RefreshScope::Exact,
-                rejected_only: true,
-                eid: Some(EidPrefix {
-                    eid: Address::InstanceId {
-                        iid: 101,
-                        mask_len: 0,
-                        addr: Some(v4(172, 16, 1, 0)),
-                    },
-                    mask_len: 24,
-                }),
-            },
+            message: common::refresh_iid101(),
         },
         ReliableFrame {
             msg_id: 11,

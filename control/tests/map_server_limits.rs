@@ -26,13 +26,12 @@ fn ip(s: &str) -> IpAddr {
 fn register(prefixes: &[String], ttl: u32) -> Vec<u8> {
     let records = prefixes
         .iter()
-        .map(|p| EidRecord {
-            ttl,
-            prefix: EidPrefix::from_prefix(p.parse().unwrap()),
-            action: Default::default(),
-            authoritative: true,
-            map_version: 0,
-            locators: vec![LocatorRecord::local(ip(ETR), 1, 100)],
+        .map(|p| {
+            EidRecord::authoritative(
+                EidPrefix::from_prefix(p.parse().unwrap()),
+                ttl,
+                vec![LocatorRecord::local(ip(ETR), 1, 100)],
+            )
         })
         .collect();
     MapRegister::new(records)

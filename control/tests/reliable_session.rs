@@ -30,14 +30,11 @@ fn prefix(s: &str) -> Prefix {
 }
 
 fn register(p: &str, key: &[u8]) -> Vec<u8> {
-    let record = EidRecord {
-        ttl: 1440,
-        prefix: EidPrefix::from_prefix(prefix(p)),
-        action: Default::default(),
-        authoritative: true,
-        map_version: 0,
-        locators: vec![LocatorRecord::local(ip(ETR), 1, 100)],
-    };
+    let record = EidRecord::authoritative(
+        EidPrefix::from_prefix(prefix(p)),
+        1440,
+        vec![LocatorRecord::local(ip(ETR), 1, 100)],
+    );
     MapRegister::new(vec![record])
         .to_signed_vec(&AuthKey::new(KeyId::HmacSha1, key).unwrap())
         .unwrap()
@@ -295,14 +292,11 @@ fn mapping_notification_reaches_the_etr() {
     let mut net = Net::new();
     net.etr_up();
     let peer = net.ms_peer();
-    let record = EidRecord {
-        ttl: 1440,
-        prefix: EidPrefix::from_prefix(prefix("10.10.10.5/32")),
-        action: Default::default(),
-        authoritative: true,
-        map_version: 0,
-        locators: vec![LocatorRecord::local(ip("198.51.100.21"), 1, 100)],
-    };
+    let record = EidRecord::authoritative(
+        EidPrefix::from_prefix(prefix("10.10.10.5/32")),
+        1440,
+        vec![LocatorRecord::local(ip("198.51.100.21"), 1, 100)],
+    );
     assert!(net.ms.notify(peer, [0; 16], 0, record.clone()));
     net.run(100);
     assert_eq!(

@@ -31,14 +31,11 @@ fn ip(s: &str) -> IpAddr {
 }
 
 fn register(p: &str) -> Vec<u8> {
-    let record = EidRecord {
-        ttl: 1440,
-        prefix: EidPrefix::from_prefix(p.parse().unwrap()),
-        action: Default::default(),
-        authoritative: true,
-        map_version: 0,
-        locators: vec![LocatorRecord::local(ip("10.1.1.1"), 1, 100)],
-    };
+    let record = EidRecord::authoritative(
+        EidPrefix::from_prefix(p.parse().unwrap()),
+        1440,
+        vec![LocatorRecord::local(ip("10.1.1.1"), 1, 100)],
+    );
     MapRegister::new(vec![record])
         .to_signed_vec(&AuthKey::new(KeyId::HmacSha1, b"cisco").unwrap())
         .unwrap()

@@ -12,7 +12,7 @@ use roamer_forwarding::pipeline::{
     DropReason, Frame, Outcome, Pipeline, ReplyTo, Resumed, Settings, Verdict,
 };
 use roamer_forwarding::wire::lisp_data::{NonceField, decapsulate};
-use roamer_hal::{Iid, L3Interface, Locator, Mac, NegativeAction, NextHop, PortId, TableEntry};
+use roamer_hal::{Iid, Locator, Mac, NegativeAction, NextHop, PortId, TableEntry};
 
 /// VLAN 10 on port A (SVI 10.10.0.1/24), VLAN 20 on port B (SVI 10.20.0.1/24), a routed uplink
 /// 192.0.2.1/24 to a peer xTR 192.0.2.2 (resolved), and 172.16.0.0/16 behind LISP with no
@@ -48,13 +48,7 @@ fn map_cache_entry(p: &mut Pipeline, eid: &str) {
 fn run(p: &mut Pipeline, port: PortId, frame: &[u8], now: u64) -> (Outcome, Vec<u8>) {
     let mut buf = vec![0u8; HEADROOM + frame.len() + 64];
     buf[HEADROOM..HEADROOM + frame.len()].copy_from_slice(frame);
-    let mut f = Frame {
-        buf: &mut buf,
-        start: HEADROOM,
-        len: frame.len(),
-        large: false,
-        partial_csum: None,
-    };
+    let mut f = Frame::new(&mut buf, HEADROOM, frame.len());
     let out = p.process(port, None, &mut f, now);
     let bytes = f.bytes().to_vec();
     (out, bytes)
@@ -428,17 +422,7 @@ fn ipv6_link_local_and_multicast_control_traffic_is_counted_on_its_own() {
 #[test]
 fn an_ipv6_packet_waiting_for_neighbour_discovery_is_sent_when_the_advertisement_comes() {
     let mut p = switch(Settings::default());
-    for vlan in [10u16, 20] {
-        add(
-            &mut p,
-            TableEntry::InterfaceAddress {
-                iface: L3Interface::Vlan(v(vlan)),
-                addr: ip(&format!("2001:db8:{vlan:x}::1")),
-                prefix_len: 64,
-                virtual_mac: None,
-            },
-        );
-    }
+    add_svi6(&mut p);
     let (a6, b6): (std::net::Ipv6Addr, std::net::Ipv6Addr) = (
         "2001:db8:a::5".parse().unwrap(),
         "2001:db8:14::6".parse().unwrap(),

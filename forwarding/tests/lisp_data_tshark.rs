@@ -13,7 +13,9 @@ use roamer_forwarding::wire::lisp_data::{
     EncapParams, LispDataRepr, NonceField, decapsulate, encapsulate_in_place, flow_source_port,
 };
 use roamer_hal::Iid;
-use roamer_test_support::pcap::{frame_fields, tshark_ok as tshark, write_frames};
+use roamer_test_support::pcap::{
+    assert_expert_summary_without, assert_frame, tshark_ok as tshark, write_frames,
+};
 
 fn inner_icmp_v4() -> Vec<u8> {
     // protocols.md §11.3: ICMP echo 172.16.2.20 -> 172.16.1.10, TTL 63.
@@ -231,36 +233,11 @@ fn tshark_decodes_every_lisp_data_kind_cleanly() {
     ]);
     let bad = tshark(&args);
     assert!(bad.trim().is_empty(), "malformed / expert info:\n{bad}");
-    let mut args = vec!["-r", p, "-q", "-z", "expert"];
-    args.extend_from_slice(&checks);
-    let expert = tshark(&args);
-    for sev in ["Errors", "Warnings", "Notes", "Chats"] {
-        assert!(
-            !expert.contains(sev),
-            "expert summary reports {sev}:\n{expert}"
-        );
-    }
+    assert_expert_summary_without(p, &checks, &["Errors", "Warnings", "Notes", "Chats"]);
 
     // Every frame: the protocol stack and the key fields.
     for (i, c) in cases.iter().enumerate() {
-        let names: Vec<&str> = c.fields.iter().map(|(f, _)| *f).collect();
-        let line = frame_fields(p, i + 1, &checks, &names);
-        let line = line.as_str();
-        let cols: Vec<&str> = line.split('|').collect();
-        assert_eq!(
-            cols.first().copied(),
-            Some(c.protocols),
-            "{}: {line}",
-            c.name
-        );
-        for (k, (field, want)) in c.fields.iter().enumerate() {
-            assert_eq!(
-                cols.get(k + 1).copied(),
-                Some(want.as_str()),
-                "{}: field {field} in {line}",
-                c.name
-            );
-        }
+        assert_frame(p, i + 1, &checks, c.name, c.protocols, &c.fields);
     }
 
     // The display filter from protocols.md §11.1 finds exactly the IID 101 packet.

@@ -16,14 +16,7 @@ use roamer_forwarding::wire::lisp_data::{
     flow_source_port, udp_checksum_ok,
 };
 use roamer_hal::Iid;
-
-fn hex(s: &str) -> Vec<u8> {
-    let s: String = s.split_whitespace().collect();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
+use roamer_test_support::hex;
 
 fn iid(v: u32) -> Option<Iid> {
     Some(Iid::new(v).unwrap())

@@ -539,32 +539,7 @@ fn encapsulated_by_peer(host_frame: &[u8]) -> Vec<u8> {
             virtual_mac: false,
         },
     );
-    let up = L3Interface::Port(UPLINK);
-    add(
-        &mut q,
-        TableEntry::RouterMac {
-            iface: up,
-            mac: ROUTER_MAC,
-            virtual_mac: false,
-        },
-    );
-    add(
-        &mut q,
-        TableEntry::InterfaceAddress {
-            iface: up,
-            addr: ip("192.0.2.1"),
-            prefix_len: 24,
-            virtual_mac: None,
-        },
-    );
-    add(
-        &mut q,
-        TableEntry::Neighbor {
-            iface: up,
-            ip: ip("192.0.2.2"),
-            mac: PEER_RLOC_MAC,
-        },
-    );
+    add_uplink(&mut q);
     add(
         &mut q,
         TableEntry::Route {
@@ -945,17 +920,7 @@ const SVI10_6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0
 
 fn switch6() -> Pipeline {
     let mut p = switch();
-    for vlan in [10u16, 20] {
-        add(
-            &mut p,
-            TableEntry::InterfaceAddress {
-                iface: L3Interface::Vlan(v(vlan)),
-                addr: ip(&format!("2001:db8:{vlan:x}::1")),
-                prefix_len: 64,
-                virtual_mac: None,
-            },
-        );
-    }
+    add_svi6(&mut p);
     p
 }
 

@@ -108,6 +108,18 @@ impl Capture {
         self.lines.recv_timeout(timeout).ok()
     }
 
+    /// Every line until none has come for `quiet` (the capture gone quiet).
+    pub fn lines_until_quiet(&self, quiet: Duration) -> Vec<String> {
+        std::iter::from_fn(|| self.next_line(quiet)).collect()
+    }
+
+    /// [`Capture::lines_until_quiet`] as a [`Wire`], for assertions.
+    pub fn wire_until_quiet(&self, quiet: Duration) -> Wire {
+        Wire {
+            lines: self.lines_until_quiet(quiet),
+        }
+    }
+
     fn stop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
@@ -119,5 +131,44 @@ impl Capture {
 impl Drop for Capture {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// What a capture printed, one line a frame (its fields separated by tabs), for assertions that
+/// show the whole capture when they fail.
+#[derive(Debug, Clone, Default)]
+pub struct Wire {
+    pub lines: Vec<String>,
+}
+
+impl Wire {
+    /// The whole capture, one frame a line.
+    pub fn text(&self) -> String {
+        self.lines.join("\n")
+    }
+
+    /// Asserts that some frame's line satisfies `seen`; the failure says `missing` and shows
+    /// the capture.
+    pub fn assert_any(&self, missing: &str, seen: impl Fn(&str) -> bool) {
+        assert!(
+            self.lines.iter().any(|l| seen(l)),
+            "{missing}:\n{}",
+            self.text()
+        );
+    }
+
+    /// Asserts that no frame has a value in the fields at `columns` (0-based), such as
+    /// `_ws.malformed` and `_ws.expert`: nothing malformed, no expert info.
+    pub fn assert_clean(&self, columns: &[usize]) {
+        assert!(
+            !self.lines.iter().any(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                columns
+                    .iter()
+                    .any(|&c| f.get(c).is_some_and(|v| !v.is_empty()))
+            }),
+            "malformed or expert-flagged control messages:\n{}",
+            self.text()
+        );
     }
 }

@@ -42,3 +42,19 @@ pub fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
         })
         .collect()
 }
+
+/// Feeds every file of `target`'s corpus, then of its artifacts, to `exercise` (the fuzz
+/// target's body): fails naming the file it panicked on, or when the corpus has no file.
+pub fn replay(target: &str, mut exercise: impl FnMut(&[u8])) {
+    let corpus = fuzz_dir().join("corpus");
+    let files = files(target);
+    assert!(
+        files.iter().any(|p| p.starts_with(&corpus)),
+        "the {target} corpus is missing"
+    );
+    for f in &files {
+        let data = fs::read(f).expect("readable corpus file");
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| exercise(&data)));
+        assert!(r.is_ok(), "panic on {}", f.display());
+    }
+}

@@ -183,6 +183,10 @@ impl Drop for Veth {
     }
 }
 
+/// The arguments of an iputils `ping` of three echo requests 200 ms apart, each given a second
+/// (the destination, and any further option, follow).
+pub const PING_THREE: [&str; 7] = ["ping", "-c", "3", "-i", "0.2", "-W", "1"];
+
 /// Sends ICMP echo requests to `dst` from inside `ns` (a raw socket, no `ping` binary needed),
 /// one every 200 ms, until a reply comes back or `timeout` passes. Whether one came back.
 pub fn ping(ns: &Netns, dst: Ipv4Addr, timeout: Duration) -> io::Result<bool> {

@@ -5,6 +5,17 @@ use std::io::{self, Write};
 /// Link type 1: Ethernet.
 pub const LINKTYPE_ETHERNET: u32 = 1;
 
+/// tshark preferences that verify the IP, UDP and TCP checksums (a bad one is an expert
+/// warning).
+pub const CHECK_CHECKSUMS: [&str; 6] = [
+    "-o",
+    "ip.check_checksum:TRUE",
+    "-o",
+    "udp.check_checksum:TRUE",
+    "-o",
+    "tcp.check_checksum:TRUE",
+];
+
 /// Writes classic pcap records (microsecond timestamps) to any writer.
 #[derive(Debug)]
 pub struct PcapWriter<W: Write> {
@@ -85,6 +96,44 @@ pub fn frame_fields(path: &str, number: usize, prefs: &[&str], fields: &[&str]) 
     }
     let out = tshark_ok(&args);
     out.lines().next().unwrap_or_default().to_string()
+}
+
+/// Asserts that frame `number` (from 1) of the capture at `path`, read with `prefs`, decodes as
+/// the protocol stack `protocols` with `fields` (a field and its expected value); `name` names
+/// the case in a failure.
+#[track_caller]
+pub fn assert_frame(
+    path: &str,
+    number: usize,
+    prefs: &[&str],
+    name: &str,
+    protocols: &str,
+    fields: &[(&str, String)],
+) {
+    let names: Vec<&str> = fields.iter().map(|(f, _)| *f).collect();
+    let line = frame_fields(path, number, prefs, &names);
+    let cols: Vec<&str> = line.split('|').collect();
+    assert_eq!(cols.first().copied(), Some(protocols), "{name}: {line}");
+    for (k, (field, want)) in fields.iter().enumerate() {
+        assert_eq!(
+            cols.get(k + 1).copied(),
+            Some(want.as_str()),
+            "{name}: field {field} in {line}"
+        );
+    }
+}
+
+/// Asserts that tshark's expert summary of the capture at `path`, read with `prefs`
+/// (`-q -z expert`), names none of `severities`.
+#[track_caller]
+pub fn assert_expert_summary_without(path: &str, prefs: &[&str], severities: &[&str]) {
+    let summary = tshark_ok(&[&["-r", path, "-q", "-z", "expert"], prefs].concat());
+    for sev in severities {
+        assert!(
+            !summary.contains(sev),
+            "expert summary reports {sev}:\n{summary}"
+        );
+    }
 }
 
 /// Writes `frames` to a new pcap file at `path`, frame `i` stamped 1,700,000,000 s and `i` µs.

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 #[allow(unused_imports)] // each test file uses its own part
 pub use roamer_test_support::wait_for;
 
+pub mod lisp_config;
+
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
 pub fn roamer() -> Command {
@@ -220,6 +222,17 @@ impl Daemon {
     }
 }
 
+/// The seeds' configuration examples (tests/fixtures/seeds), each a block from exec mode to exec
+/// mode.
+pub const SEED_BLOCKS: [&str; 6] = [
+    "000-map-notify-group.cli",
+    "000-map-server.cli",
+    "001-extended-subnet.cli",
+    "001-across-subnets.cli",
+    "001-hsrp.cli",
+    "002-shutdown.cli",
+];
+
 pub fn fixture(name: &str) -> String {
     std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -227,6 +240,91 @@ pub fn fixture(name: &str) -> String {
             .join(name),
     )
     .expect("fixture")
+}
+
+/// Runs `python3 -c script args…` in network namespace `ns`. Fails the test, with python's
+/// stderr under `what`, when it does not succeed; `needs` says what must be installed.
+pub fn python_in(ns: &str, script: &str, args: &[&str], needs: &str, what: &str) {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "python3", "-c", script])
+        .args(args)
+        .output()
+        .expect(needs);
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The map-server tests' two namespaces: a map-server `{prefix}m` and an ETR `{prefix}e`, joined
+/// by the veth `{prefix}m1` / `{prefix}e1`, the ETR's end at 192.0.2.11/24.
+pub fn ms_and_etr(
+    prefix: &str,
+) -> (
+    roamer_test_support::Netns,
+    roamer_test_support::Netns,
+    roamer_test_support::Veth,
+) {
+    use roamer_test_support::{Netns, Veth};
+    let ms = Netns::new(&format!("{prefix}m")).expect("netns");
+    let etr = Netns::new(&format!("{prefix}e")).expect("netns");
+    let link =
+        Veth::between(&format!("{prefix}m1"), &ms, &format!("{prefix}e1"), &etr).expect("veth");
+    etr.addr(&format!("{prefix}e1"), "192.0.2.11/24")
+        .expect("addr");
+    (ms, etr, link)
+}
+
+/// Network namespaces `{p}{tag}`, one a tag in order, each with its loopback up.
+pub fn namespaces<const N: usize>(p: &str, tags: [&str; N]) -> [roamer_test_support::Netns; N] {
+    tags.map(|tag| {
+        let ns = roamer_test_support::Netns::new(&format!("{p}{tag}")).expect("netns");
+        ns.ip(&["link", "set", "lo", "up"]).expect("lo");
+        ns
+    })
+}
+
+/// Host links: for each `(tag, node, host, dev)` a veth pair `{p}h{tag}` (in `node`, the xTR's
+/// host port) / `{p}{dev}` (in `host`), pushed to `links`.
+pub fn host_links(
+    p: &str,
+    links: &mut Vec<roamer_test_support::Veth>,
+    ends: &[(
+        &str,
+        &roamer_test_support::Netns,
+        &roamer_test_support::Netns,
+        &str,
+    )],
+) {
+    for (tag, node, host, dev) in ends {
+        let (port, end) = (format!("{p}h{tag}"), format!("{p}{dev}"));
+        let v = roamer_test_support::Veth::between(&port, node, &end, host).expect("veth");
+        links.push(v);
+    }
+}
+
+/// A map-server and three xTRs on one bridged underlay segment, and two hosts: the namespaces
+/// `[core, ms, a, b, c, h, r]` (`{p}k`, `{p}m`, …) and the links: the underlay's, then H to
+/// xTR-A (`{p}ea`) and to xTR-B (`{p}eb`), R to xTR-C (`{p}er`).
+pub fn three_xtrs(
+    p: &str,
+) -> (
+    [roamer_test_support::Netns; 7],
+    Vec<roamer_test_support::Veth>,
+) {
+    let [core, ms, a, b, c, h, r] = namespaces(p, ["k", "m", "a", "b", "c", "h", "r"]);
+    let mut links = bridged_underlay(&core, p, &[("m", &ms), ("a", &a), ("b", &b), ("c", &c)]);
+    host_links(
+        p,
+        &mut links,
+        &[
+            ("a", &a, &h, "ea"),
+            ("b", &b, &h, "eb"),
+            ("c", &c, &r, "er"),
+        ],
+    );
+    ([core, ms, a, b, c, h, r], links)
 }
 
 /// An underlay segment: a bridge `{p}br` in `core` and, for each `(tag, node)`, a veth pair
@@ -266,7 +364,7 @@ pub fn hsrp_state(d: &Daemon) -> String {
         .and_then(|l| {
             l.split_whitespace().find(|w| {
                 [
-                    "Active", "Standby", "Speak", "Listen", "Learn", "Initial", "Disabled",
+                    "Active", "Standby", "Speak", "Listen", "Learn", "Init", "Initial", "Disabled",
                 ]
                 .contains(w)
             })

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+#[allow(unused_imports)] // each test file uses its own part
 pub use roamer_test_support::wait_for;
 
 pub fn roamer(state: &Path) -> Command {
@@ -30,6 +31,16 @@ pub fn run(cmd: &mut Command) -> Out {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// The lab tests' switch `sw`: hosts on Ethernet1/1 and Ethernet1/2 in VLAN 10, its SVI
+/// 10.10.0.1/24; `platform` is its `roamer platform …` line.
+pub fn switch_config(platform: &str) -> String {
+    let mut c = format!("hostname sw\n{platform}\nfeature interface-vlan\nvlan 10\n");
+    for port in 1..=2 {
+        c += &format!("interface Ethernet1/{port}\n  switchport\n  switchport access vlan 10\n");
+    }
+    c + "interface Vlan10\n  ip address 10.10.0.1/24\n"
 }
 
 pub fn netns_list() -> String {

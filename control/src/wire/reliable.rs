@@ -20,7 +20,7 @@
 //! [`TypeNumbers`] should the IETF draft renumber them.
 
 use super::lisp::address::{Address, EidPrefix};
-use super::lisp::bytes::{Reader, Writer, check_room, len_u16};
+use super::lisp::bytes::{Reader, Writer, check_room, emit_vec, len_u16};
 use super::lisp::map_register::MapRegister;
 use super::lisp::record::EidRecord;
 use crate::ControlError;
@@ -167,10 +167,7 @@ impl Frame {
     }
 
     pub fn to_vec(&self) -> Result<Vec<u8>, ControlError> {
-        let mut v = vec![0u8; self.buffer_len()];
-        let n = self.emit(&mut v)?;
-        v.truncate(n);
-        Ok(v)
+        emit_vec(self.buffer_len(), |v| self.emit(v))
     }
 }
 

@@ -225,17 +225,7 @@ fn ip_wrapper() {
     assert!(t.memory_bytes() > 0);
 }
 
-/// SplitMix64: a seeded generator for the larger deterministic tests.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
+use roamer_test_support::SplitMix64 as Rng;
 
 /// Many random prefixes, then removal of most of them: lookups agree with the reference all
 /// along, compaction keeps the pools consistent, and memory comes back down.

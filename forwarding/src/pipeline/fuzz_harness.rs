@@ -161,13 +161,7 @@ impl PipelineHarness {
         }
         if sel & 0x40 != 0 {
             self.buf.clone_from(&self.before);
-            let mut f = Frame {
-                buf: &mut self.buf,
-                start: HEADROOM,
-                len: frame.len(),
-                large: false,
-                partial_csum: None,
-            };
+            let mut f = Frame::new(&mut self.buf, HEADROOM, frame.len());
             let _ = self.p.originate(&mut f, now);
             let (start, len) = (f.start, f.len);
             assert!(start.checked_add(len).is_some_and(|e| e <= self.buf.len()));

@@ -102,10 +102,7 @@ impl Pipeline {
         now_ms: u64,
         otherwise: DropReason,
     ) -> Outcome {
-        let drop = |r| Outcome {
-            verdict: Verdict::Drop(r),
-            reply: None,
-        };
+        let drop = Outcome::dropped;
         let per_destination = self.settings.hold_per_destination;
         let holds = per_destination > 0 && self.hold.held.capacity() > 0;
         if self.tracing && holds && !frame.large && frame.len <= HOLD_FRAME_MAX {
@@ -257,13 +254,7 @@ impl Pipeline {
             self.ingress = h.ingress;
             self.may_hold = true;
             self.counters.released += 1;
-            let mut frame = Frame {
-                buf: &mut *buf,
-                start: headroom,
-                len: h.len,
-                large: false,
-                partial_csum: None,
-            };
+            let mut frame = Frame::new(&mut *buf, headroom, h.len);
             let t = &mut NoTrace;
             let outcome = match h.waiting {
                 Waiting::MapCache { dst, decrement } => {

@@ -4,10 +4,7 @@ use super::*;
 
 impl Pipeline {
     pub(super) fn originate_ipv4(&mut self, frame: &mut Frame<'_>, now_ms: u64) -> Outcome {
-        let drop = |r| Outcome {
-            verdict: Verdict::Drop(r),
-            reply: None,
-        };
+        let drop = Outcome::dropped;
         let f = frame.bytes();
         if f.len() < ETH_LEN {
             return drop(DropReason::Runt);
@@ -30,25 +27,16 @@ impl Pipeline {
         }
         let proto = ip[9];
         let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-        let mut src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+        let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
         if dst.is_multicast() || dst.is_broadcast() || dst.is_unspecified() {
             return drop(DropReason::NoRoute);
         }
         let dst_ip = IpAddr::V4(dst);
-        if self.tables.addresses.contains_key(&dst_ip) {
-            return drop(DropReason::NoRoute);
-        }
-        match self.tables.route_match(dst_ip) {
-            None | Some((_, NextHop::Lisp)) => return drop(DropReason::NoRoute),
-            Some((_, NextHop::Discard)) => return drop(DropReason::Discard),
-            Some((_, NextHop::Connected(_) | NextHop::Gateway { .. })) => {}
-        }
-        if src.is_unspecified() {
-            match self.source_rloc(dst_ip) {
-                Some(IpAddr::V4(a)) => src = a,
-                _ => return drop(DropReason::NoRoute),
-            }
-        }
+        let src = match self.originate_source(dst_ip, IpAddr::V4(src)) {
+            Ok(IpAddr::V4(a)) => a,
+            Ok(IpAddr::V6(_)) => return drop(DropReason::NoRoute),
+            Err(reason) => return drop(reason),
+        };
         let ip_start = frame.start + ETH_LEN;
         let ip = &mut frame.buf[ip_start..ip_start + total];
         ip[12..16].copy_from_slice(&src.octets());
@@ -70,6 +58,27 @@ impl Pipeline {
         self.route_ip(frame, dst_ip, now_ms, false, &mut NoTrace)
     }
 
+    /// The source of a packet we originate to `dst`: `src`, or when that is unspecified our
+    /// address of `dst`'s family towards it. Refused (why) when `dst` is one of our own
+    /// addresses or its route is LISP, discard or missing.
+    pub(super) fn originate_source(&self, dst: IpAddr, src: IpAddr) -> Result<IpAddr, DropReason> {
+        if self.tables.addresses.contains_key(&dst) {
+            return Err(DropReason::NoRoute);
+        }
+        match self.tables.route_match(dst) {
+            None | Some((_, NextHop::Lisp)) => return Err(DropReason::NoRoute),
+            Some((_, NextHop::Discard)) => return Err(DropReason::Discard),
+            Some((_, NextHop::Connected(_) | NextHop::Gateway { .. })) => {}
+        }
+        if !src.is_unspecified() {
+            return Ok(src);
+        }
+        match self.source_rloc(dst) {
+            Some(a) if a.is_ipv4() == dst.is_ipv4() => Ok(a),
+            _ => Err(DropReason::NoRoute),
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(super) fn layer3<T: Tracer>(
         &mut self,
@@ -82,10 +91,7 @@ impl Pipeline {
         t: &mut T,
     ) -> Outcome {
         self.ingress = Some((iface, port, vlan));
-        let drop = |r| Outcome {
-            verdict: Verdict::Drop(r),
-            reply: None,
-        };
+        let drop = Outcome::dropped;
         match be16(frame.bytes(), 12) {
             ETHERTYPE_ARP => {
                 let reply = self.arp(iface, port, vlan, frame.bytes(), now_ms, t);
@@ -114,10 +120,7 @@ impl Pipeline {
         now_ms: u64,
         t: &mut T,
     ) -> Outcome {
-        let drop = |r| Outcome {
-            verdict: Verdict::Drop(r),
-            reply: None,
-        };
+        let drop = Outcome::dropped;
         let f = frame.bytes();
         let Some(ip) = f.get(ETH_LEN..) else {
             return drop(DropReason::Runt);
@@ -213,10 +216,7 @@ impl Pipeline {
         decrement: bool,
         t: &mut T,
     ) -> Outcome {
-        let drop = |r| Outcome {
-            verdict: Verdict::Drop(r),
-            reply: None,
-        };
+        let drop = Outcome::dropped;
         let Some((prefix, nh)) = self.tables.route_match(dst) else {
             t.step(format_args!("no route to {dst}"));
             return drop(DropReason::NoRoute);

@@ -6,8 +6,8 @@ use std::net::{IpAddr, Ipv6Addr};
 use roamer_hal::{L3Interface, Mac, PortId, PuntReason, VlanId};
 
 use super::{
-    DropReason, ETH_LEN, ETHERTYPE_IPV6, Frame, HSRP_V6_PORT, LISP_CONTROL_PORT, NextHop, NoTrace,
-    Outcome, Pipeline, ReplyTo, Tracer, Verdict, be16, mac_at,
+    DropReason, ETH_LEN, ETHERTYPE_IPV6, Frame, HSRP_V6_PORT, LISP_CONTROL_PORT, NoTrace, Outcome,
+    Pipeline, ReplyTo, Tracer, Verdict, be16, mac_at,
 };
 use crate::wire::checksum;
 
@@ -109,10 +109,7 @@ impl Pipeline {
     /// [`Pipeline::originate`] for an IPv6 packet: the source filled in when unspecified (our
     /// address towards the destination), the UDP checksum computed, then routed.
     pub(super) fn originate_ipv6(&mut self, frame: &mut Frame<'_>, now_ms: u64) -> Outcome {
-        let drop = |r| Outcome {
-            verdict: Verdict::Drop(r),
-            reply: None,
-        };
+        let drop = Outcome::dropped;
         let f = frame.bytes();
         let Some(ip) = f.get(ETH_LEN..) else {
             return drop(DropReason::Runt);
@@ -126,25 +123,16 @@ impl Pipeline {
         }
         let next = ip[6];
         let dst = addr_at(ip, 24);
-        let mut src = addr_at(ip, 8);
+        let src = addr_at(ip, 8);
         if dst.is_multicast() || dst.is_unspecified() {
             return drop(DropReason::NoRoute);
         }
         let dst_ip = IpAddr::V6(dst);
-        if self.tables.addresses.contains_key(&dst_ip) {
-            return drop(DropReason::NoRoute);
-        }
-        match self.tables.route_match(dst_ip) {
-            None | Some((_, NextHop::Lisp)) => return drop(DropReason::NoRoute),
-            Some((_, NextHop::Discard)) => return drop(DropReason::Discard),
-            Some((_, NextHop::Connected(_) | NextHop::Gateway { .. })) => {}
-        }
-        if src.is_unspecified() {
-            match self.source_rloc(dst_ip) {
-                Some(IpAddr::V6(a)) => src = a,
-                _ => return drop(DropReason::NoRoute),
-            }
-        }
+        let src = match self.originate_source(dst_ip, IpAddr::V6(src)) {
+            Ok(IpAddr::V6(a)) => a,
+            Ok(IpAddr::V4(_)) => return drop(DropReason::NoRoute),
+            Err(reason) => return drop(reason),
+        };
         let ip_start = frame.start + ETH_LEN;
         let ip = &mut frame.buf[ip_start..ip_start + IPV6_LEN + payload];
         ip[8..24].copy_from_slice(&src.octets());
@@ -173,10 +161,7 @@ impl Pipeline {
         now_ms: u64,
         t: &mut T,
     ) -> Outcome {
-        let drop = |r| Outcome {
-            verdict: Verdict::Drop(r),
-            reply: None,
-        };
+        let drop = Outcome::dropped;
         let f = frame.bytes();
         if f.len() < ETH_LEN + IPV6_LEN || f[ETH_LEN] >> 4 != 6 {
             return drop(DropReason::BadIpHeader);

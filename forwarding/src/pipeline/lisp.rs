@@ -52,10 +52,7 @@ impl Pipeline {
         decrement: bool,
         t: &mut T,
     ) -> Outcome {
-        let drop = |r| Outcome {
-            verdict: Verdict::Drop(r),
-            reply: None,
-        };
+        let drop = Outcome::dropped;
         let Some(entry) = self.tables.map_cache(dst) else {
             if self.rate_ok(0, dst, now_ms, self.settings.miss_interval_ms)
                 && let Some(source) = inner_source(frame.bytes())
@@ -230,10 +227,7 @@ impl Pipeline {
         now_ms: u64,
         t: &mut T,
     ) -> Outcome {
-        let drop = |r| Outcome {
-            verdict: Verdict::Drop(r),
-            reply: None,
-        };
+        let drop = Outcome::dropped;
         if frame.large && !one_datagram(frame) {
             // A train of LISP packets (UDP segmentation offload) from an ITR on this host:
             // each of its datagrams is a LISP packet of its own. (One datagram over the whole

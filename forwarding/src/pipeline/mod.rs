@@ -220,13 +220,7 @@ impl Pipeline {
     ) -> (Outcome, Vec<String>) {
         let mut buf = vec![0u8; 128 + frame.len()];
         buf[128..].copy_from_slice(frame);
-        let mut f = Frame {
-            buf: &mut buf,
-            start: 128,
-            len: frame.len(),
-            large: false,
-            partial_csum: None,
-        };
+        let mut f = Frame::new(&mut buf, 128, frame.len());
         let mut t = TextTrace::default();
         let counters = self.counters.clone();
         let events = self.events.len();
@@ -316,10 +310,7 @@ impl Pipeline {
         now_ms: u64,
         t: &mut T,
     ) -> Outcome {
-        let drop = |r| Outcome {
-            verdict: Verdict::Drop(r),
-            reply: None,
-        };
+        let drop = Outcome::dropped;
         if frame.len < ETH_LEN {
             return drop(DropReason::Runt);
         }
@@ -717,13 +708,7 @@ mod echo_request_tests {
     fn run(p: &mut Pipeline, frame: &[u8]) -> Verdict {
         let mut buf = vec![0u8; 128 + frame.len()];
         buf[128..].copy_from_slice(frame);
-        let mut f = Frame {
-            buf: &mut buf,
-            start: 128,
-            len: frame.len(),
-            large: false,
-            partial_csum: None,
-        };
+        let mut f = Frame::new(&mut buf, 128, frame.len());
         p.process(PortId(1), None, &mut f, 0).verdict
     }
 

@@ -155,6 +155,16 @@ pub struct Outcome {
     pub reply: Option<ReplyTo>,
 }
 
+impl Outcome {
+    /// Dropped for `reason`, no reply.
+    pub const fn dropped(reason: DropReason) -> Self {
+        Outcome {
+            verdict: Verdict::Drop(reason),
+            reply: None,
+        }
+    }
+}
+
 /// Where the pipeline's own frame ([`Pipeline::reply`]) goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplyTo {
@@ -177,6 +187,20 @@ pub struct Frame<'a> {
     /// completes it and clears this: the ETR at the other end may not be roamer, and over IPv6
     /// the outer UDP checksum covers the field.
     pub partial_csum: Option<(usize, usize)>,
+}
+
+impl<'a> Frame<'a> {
+    /// The `len` octets at `start` of `buf`: not a large segment, no checksum left to the
+    /// offload.
+    pub fn new(buf: &'a mut [u8], start: usize, len: usize) -> Frame<'a> {
+        Frame {
+            buf,
+            start,
+            len,
+            large: false,
+            partial_csum: None,
+        }
+    }
 }
 
 impl Frame<'_> {

@@ -21,6 +21,9 @@
 mod decap;
 mod encap;
 mod flow;
+#[cfg(any(test, feature = "fuzz-harness"))]
+#[doc(hidden)]
+pub mod fuzz_harness;
 
 pub use decap::{
     Decapsulated, InnerKind, OuterInfo, apply_outer_to_inner, decapsulate, decapsulate_in_place,

@@ -74,9 +74,16 @@ pub fn test_switch(settings: Settings, trunk: bool) -> Pipeline {
             },
         );
     }
+    add_uplink(&mut p);
+    p
+}
+
+/// The routed uplink: our router MAC on UPLINK, 192.0.2.1/24, the peer RLOC 192.0.2.2 at
+/// PEER_RLOC_MAC.
+pub fn add_uplink(p: &mut Pipeline) {
     let up = L3Interface::Port(UPLINK);
     add(
-        &mut p,
+        p,
         TableEntry::RouterMac {
             iface: up,
             mac: ROUTER_MAC,
@@ -84,7 +91,7 @@ pub fn test_switch(settings: Settings, trunk: bool) -> Pipeline {
         },
     );
     add(
-        &mut p,
+        p,
         TableEntry::InterfaceAddress {
             iface: up,
             addr: ip("192.0.2.1"),
@@ -93,12 +100,26 @@ pub fn test_switch(settings: Settings, trunk: bool) -> Pipeline {
         },
     );
     add(
-        &mut p,
+        p,
         TableEntry::Neighbor {
             iface: up,
             ip: ip("192.0.2.2"),
             mac: PEER_RLOC_MAC,
         },
     );
-    p
+}
+
+/// IPv6 addresses 2001:db8:{vlan}::1/64 on the SVIs of VLANs 10 and 20.
+pub fn add_svi6(p: &mut Pipeline) {
+    for vlan in [10u16, 20] {
+        add(
+            p,
+            TableEntry::InterfaceAddress {
+                iface: L3Interface::Vlan(v(vlan)),
+                addr: ip(&format!("2001:db8:{vlan:x}::1")),
+                prefix_len: 64,
+                virtual_mac: None,
+            },
+        );
+    }
 }

@@ -281,20 +281,11 @@ impl AfPacketPort {
         slot.gso = None;
         slot.vlan = None;
         if self.features.vnet_hdr {
-            let Some(frame_len) = len.checked_sub(VNET_HDR_LEN) else {
+            let Some(frame_len) = slot.take_vnet_hdr(len) else {
                 self.stats.rx_dropped += 1;
                 return false;
             };
             len = frame_len;
-            let mut hdr = [0u8; VNET_HDR_LEN];
-            hdr.copy_from_slice(&slot.buf[HEADROOM - VNET_HDR_LEN..HEADROOM]);
-            match GsoInfo::from_vnet_hdr(&hdr) {
-                Ok(info) => slot.gso = info,
-                Err(_) => {
-                    self.stats.rx_dropped += 1;
-                    return false;
-                }
-            }
         }
         slot.start = HEADROOM;
         slot.len = len;

@@ -277,6 +277,17 @@ impl FrameSlot {
         Ok(())
     }
 
+    /// Takes in a read of `len` octets that starts with a virtio-net header (the header ends at
+    /// [`HEADROOM`]): its GSO request into `gso`. The frame's length, or `None` (drop it) when
+    /// the read is shorter than the header or the header asks for what this code does not know.
+    pub fn take_vnet_hdr(&mut self, len: usize) -> Option<usize> {
+        let frame_len = len.checked_sub(VNET_HDR_LEN)?;
+        let mut hdr = [0u8; VNET_HDR_LEN];
+        hdr.copy_from_slice(&self.buf[HEADROOM - VNET_HDR_LEN..HEADROOM]);
+        self.gso = GsoInfo::from_vnet_hdr(&hdr).ok()?;
+        Some(frame_len)
+    }
+
     /// If the frame carries an 802.1Q tag inline and `vlan` is not set yet, takes the tag out
     /// of the frame into `vlan` (the MAC addresses move 4 bytes towards the payload). Returns
     /// whether a tag was taken.

@@ -204,20 +204,11 @@ impl PortIo for TapPort {
             slot.gso = None;
             let mut len = n;
             if self.features.vnet_hdr {
-                let Some(frame_len) = n.checked_sub(VNET_HDR_LEN) else {
+                let Some(frame_len) = slot.take_vnet_hdr(n) else {
                     self.stats.rx_dropped += 1;
                     continue;
                 };
                 len = frame_len;
-                let mut hdr = [0u8; VNET_HDR_LEN];
-                hdr.copy_from_slice(&slot.buf[HEADROOM - VNET_HDR_LEN..HEADROOM]);
-                match GsoInfo::from_vnet_hdr(&hdr) {
-                    Ok(info) => slot.gso = info,
-                    Err(_) => {
-                        self.stats.rx_dropped += 1;
-                        continue;
-                    }
-                }
             }
             slot.start = HEADROOM;
             slot.len = len;

@@ -265,14 +265,11 @@ mod tests {
         ttl: u32,
         now: u64,
     ) -> super::super::Accepted {
-        let r = MapRegister::new(vec![EidRecord {
+        let r = MapRegister::new(vec![EidRecord::authoritative(
+            EidPrefix::from_prefix(prefix.parse().unwrap()),
             ttl,
-            prefix: EidPrefix::from_prefix(prefix.parse().unwrap()),
-            action: Action::NoAction,
-            authoritative: true,
-            map_version: 0,
-            locators: vec![LocatorRecord::local(ip(rloc), 1, 100)],
-        }]);
+            vec![LocatorRecord::local(ip(rloc), 1, 100)],
+        )]);
         m.register(
             &r.to_signed_vec(&key()).unwrap(),
             SocketAddr::new(ip(rloc), 4342),
@@ -300,19 +297,13 @@ mod tests {
         now: u64,
     ) -> Resolution {
         let req = MapRequest {
-            authoritative: false,
-            probe: false,
-            smr: false,
-            pitr: false,
-            smr_invoked: false,
-            local_xtr: false,
-            dont_map_reply: false,
-            nonce: 9,
-            source_eid: Address::None,
-            itr_rlocs: vec![ip(itr)],
-            records: vec![EidPrefix::from_prefix(Prefix::host(ip(eid)))],
-            map_reply_record: None,
             subscribe,
+            ..MapRequest::query(
+                9,
+                Address::None,
+                vec![ip(itr)],
+                vec![EidPrefix::from_prefix(Prefix::host(ip(eid)))],
+            )
         };
         let ecm = Ecm {
             ddt: false,
@@ -435,19 +426,13 @@ mod tests {
     #[test]
     fn a_subscribing_request_and_a_publication_round_trip_on_the_wire() {
         let req = MapRequest {
-            authoritative: false,
-            probe: false,
-            smr: false,
-            pitr: false,
-            smr_invoked: false,
-            local_xtr: false,
-            dont_map_reply: false,
-            nonce: 0x0102_0304_0506_0708,
-            source_eid: Address::None,
-            itr_rlocs: vec![ip("192.0.2.3")],
-            records: vec![EidPrefix::from_prefix("10.9.0.5/32".parse().unwrap())],
-            map_reply_record: None,
             subscribe: Some(XTR),
+            ..MapRequest::query(
+                0x0102_0304_0506_0708,
+                Address::None,
+                vec![ip("192.0.2.3")],
+                vec![EidPrefix::from_prefix("10.9.0.5/32".parse().unwrap())],
+            )
         };
         let bytes = req.to_vec().unwrap();
         assert_eq!(bytes[0] >> 4, MessageType::MapRequest as u8);

@@ -2,6 +2,7 @@ use super::*;
 use crate::config::{self, Syntax};
 use crate::wire::lisp::address::EidPrefix;
 use crate::wire::lisp::record::{EidRecord, LocatorRecord};
+use roamer_test_support::hex;
 
 fn ms() -> MapServer {
     let (cfg, _) = config::parse(
@@ -19,18 +20,15 @@ fn put(m: &mut MapServer, prefixes: &[&str], etr: &str, now_ms: u64) -> Result<A
 
 fn register(prefix: &str, key: &[u8], algorithm: KeyId, notify: bool) -> Vec<u8> {
     let p: Prefix = prefix.parse().unwrap();
-    let record = EidRecord {
-        ttl: 1440,
-        prefix: EidPrefix::from_prefix(p),
-        action: Default::default(),
-        authoritative: true,
-        map_version: 0,
-        locators: vec![LocatorRecord::local(
+    let record = EidRecord::authoritative(
+        EidPrefix::from_prefix(p),
+        1440,
+        vec![LocatorRecord::local(
             "203.0.113.11".parse().unwrap(),
             1,
             100,
         )],
-    };
+    );
     let mut reg = MapRegister::new(vec![record]);
     reg.want_map_notify = notify;
     reg.to_signed_vec(&AuthKey::new(algorithm, key).unwrap())
@@ -174,15 +172,6 @@ fn registrations_expire_after_three_minutes() {
     ));
 }
 
-/// Octets from hex text (spaces allowed), as the reference prints them.
-fn hex(text: &str) -> Vec<u8> {
-    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    digits
-        .chunks(2)
-        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
-        .collect()
-}
-
 fn ip(text: &str) -> IpAddr {
     text.parse().unwrap()
 }
@@ -191,13 +180,12 @@ fn ip(text: &str) -> IpAddr {
 fn reg(prefixes: &[&str], rloc: &str, ttl: u32, proxy: bool) -> Vec<u8> {
     let records = prefixes
         .iter()
-        .map(|p| EidRecord {
-            ttl,
-            prefix: EidPrefix::from_prefix(p.parse().unwrap()),
-            action: Default::default(),
-            authoritative: true,
-            map_version: 0,
-            locators: vec![LocatorRecord::local(ip(rloc), 1, 100)],
+        .map(|p| {
+            EidRecord::authoritative(
+                EidPrefix::from_prefix(p.parse().unwrap()),
+                ttl,
+                vec![LocatorRecord::local(ip(rloc), 1, 100)],
+            )
         })
         .collect();
     let mut r = MapRegister::new(records);

@@ -54,13 +54,7 @@ impl Xtr {
             {
                 continue;
             }
-            let locators: Vec<Locator> = record
-                .locators
-                .iter()
-                .filter(|l| l.reachable && l.priority != 255)
-                .map(|l| l.to_hal())
-                .collect();
-            let action = locators.is_empty().then(|| record.action.to_hal());
+            let (locators, action) = record.hal_mapping();
             if record.ttl == 0 {
                 if let Some(c) = self.cache.remove(&prefix) {
                     out.push(Output::Table(TableOp::remove(self.cache_row(&c))));
@@ -68,28 +62,19 @@ impl Xtr {
                 continue;
             }
             let expires_ms = now_ms.saturating_add(u64::from(record.ttl) * 60_000);
-            let existed = self.cache.get(&prefix).map(|c| c.created_ms);
-            if existed.is_none() && self.cache.len() >= self.limits.map_cache {
-                self.counters.dropped_table_full += 1;
-                continue;
-            }
             let entry = CacheEntry {
                 prefix,
                 locators,
                 action,
-                created_ms: existed.unwrap_or(now_ms),
+                created_ms: now_ms,
                 modified_ms: now_ms,
                 expires_ms,
                 map_source: from.ip(),
                 source: CacheSource::MapReply,
             };
-            let row = self.cache_row(&entry);
-            out.push(Output::Table(if existed.is_some() {
-                TableOp::update(row)
-            } else {
-                TableOp::add(row)
-            }));
-            self.cache.insert(prefix, entry);
+            if !self.install_cache_entry(entry, out) {
+                self.counters.dropped_table_full += 1;
+            }
         }
     }
 
@@ -235,19 +220,14 @@ impl Xtr {
             });
         let Some(inner_src) = inner_src else { return };
         let req = MapRequest {
-            authoritative: false,
-            probe: false,
-            smr: false,
-            pitr: false,
             smr_invoked,
-            local_xtr: false,
-            dont_map_reply: false,
-            nonce,
-            source_eid: source_eid.map(|a| self.address(a)).unwrap_or(Address::None),
-            itr_rlocs: self.itr_rlocs(itr),
-            records: vec![self.eid_prefix(prefix)],
-            map_reply_record: None,
             subscribe: self.subscription_for(prefix),
+            ..MapRequest::query(
+                nonce,
+                source_eid.map(|a| self.address(a)).unwrap_or(Address::None),
+                self.itr_rlocs(itr),
+                vec![self.eid_prefix(prefix)],
+            )
         };
         let ecm = Ecm {
             ddt: false,
@@ -280,6 +260,29 @@ impl Xtr {
                 .find(|a| a.is_ipv4() != first.is_ipv4()),
         );
         v
+    }
+
+    /// Adds `entry` to the map-cache, or replaces the entry of its prefix (keeping that one's
+    /// creation time), and emits the table operation. False, and nothing done, when the prefix
+    /// is new and the map-cache is full.
+    pub(super) fn install_cache_entry(
+        &mut self,
+        mut entry: CacheEntry,
+        out: &mut Vec<Output>,
+    ) -> bool {
+        let existed = self.cache.get(&entry.prefix).map(|c| c.created_ms);
+        if existed.is_none() && self.cache.len() >= self.limits.map_cache {
+            return false;
+        }
+        entry.created_ms = existed.unwrap_or(entry.created_ms);
+        let row = self.cache_row(&entry);
+        out.push(Output::Table(if existed.is_some() {
+            TableOp::update(row)
+        } else {
+            TableOp::add(row)
+        }));
+        self.cache.insert(entry.prefix, entry);
+        true
     }
 
     pub(super) fn cache_row(&self, c: &CacheEntry) -> TableEntry {

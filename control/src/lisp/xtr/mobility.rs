@@ -4,6 +4,31 @@
 use super::*;
 
 impl Xtr {
+    /// Puts `eid` in the away table (from `producer`; `deconfigured`: a database prefix taken
+    /// out of the configuration) and programs its table entry.
+    pub(super) fn add_away(
+        &mut self,
+        eid: Prefix,
+        producer: Producer,
+        deconfigured: bool,
+        now_ms: u64,
+        out: &mut Vec<Output>,
+    ) {
+        self.away.insert(
+            eid,
+            AwayEntry {
+                producer,
+                created_ms: now_ms,
+                programmed: true,
+                deconfigured,
+            },
+        );
+        out.push(Output::Table(TableOp::add(TableEntry::AwayEntry {
+            iid: self.iid,
+            eid,
+        })));
+    }
+
     // ----------------------------------------------------------------- data-plane events
 
     /// A source inside a dynamic-EID range appeared on a `lisp mobility` interface.
@@ -248,19 +273,7 @@ impl Xtr {
         if self.away.contains_key(&host) || self.away.len() >= self.limits.away {
             return;
         }
-        self.away.insert(
-            host,
-            AwayEntry {
-                producer: Producer::RemoteEid,
-                created_ms: now_ms,
-                programmed: true,
-                deconfigured: false,
-            },
-        );
-        out.push(Output::Table(TableOp::add(TableEntry::AwayEntry {
-            iid: self.iid,
-            eid: host,
-        })));
+        self.add_away(host, Producer::RemoteEid, false, now_ms, out);
     }
 
     /// A host now away: its new locators, as the Map-Notify gives them, in the map-cache (until
@@ -282,8 +295,7 @@ impl Xtr {
             .filter(|l| l.reachable && l.priority != 255 && !self.rlocs.contains(&l.rloc))
             .map(|l| l.to_hal())
             .collect();
-        let existed = self.cache.get(&host).map(|c| c.created_ms);
-        if locators.is_empty() || existed.is_none() && self.cache.len() >= self.limits.map_cache {
+        if locators.is_empty() {
             return;
         }
         let ttl_ms = (u64::from(record.ttl) * 60_000).min(AWAY_LIFETIME_MS);
@@ -291,19 +303,14 @@ impl Xtr {
             prefix: host,
             locators,
             action: None,
-            created_ms: existed.unwrap_or(now_ms),
+            created_ms: now_ms,
             modified_ms: now_ms,
             expires_ms: now_ms.saturating_add(ttl_ms),
             map_source: map_server,
             source: CacheSource::MapNotify,
         };
-        let row = self.cache_row(&entry);
-        out.push(Output::Table(if existed.is_some() {
-            TableOp::update(row)
-        } else {
-            TableOp::add(row)
-        }));
-        self.cache.insert(host, entry);
+        // Nothing is cached when the map-cache is full and has no entry for the host.
+        self.install_cache_entry(entry, out);
     }
 
     /// Another site registered our dynamic EID: forget it, put it in the away table.
@@ -328,19 +335,7 @@ impl Xtr {
             })));
         }
         if self.away.len() < self.limits.away && !self.away.contains_key(&host) {
-            self.away.insert(
-                host,
-                AwayEntry {
-                    producer: Producer::DynEid,
-                    created_ms: now_ms,
-                    programmed: true,
-                    deconfigured: false,
-                },
-            );
-            out.push(Output::Table(TableOp::add(TableEntry::AwayEntry {
-                iid: self.iid,
-                eid: host,
-            })));
+            self.add_away(host, Producer::DynEid, false, now_ms, out);
         }
     }
 }

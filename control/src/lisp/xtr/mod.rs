@@ -19,8 +19,8 @@ use crate::config::Config;
 use crate::lisp::nonce::Nonces;
 use crate::wire::lisp::auth::{AuthKey, KeyId};
 use crate::wire::lisp::{
-    Action, Address, Ecm, EidPrefix, EidRecord, LISP_CONTROL_PORT, LispMessage, LocatorRecord,
-    MapNotify, MapRegister, MapReply, MapRequest, parse_message,
+    Address, Ecm, EidPrefix, EidRecord, LISP_CONTROL_PORT, LispMessage, LocatorRecord, MapNotify,
+    MapRegister, MapReply, MapRequest, parse_message,
 };
 
 #[cfg(test)]
@@ -394,19 +394,7 @@ impl Xtr {
         for p in removed {
             self.withdraw(p, |s| s.global, now_ms, out);
             if !self.away.contains_key(&p) && self.away.len() < self.limits.away {
-                self.away.insert(
-                    p,
-                    AwayEntry {
-                        producer: Producer::LocalEid,
-                        created_ms: now_ms,
-                        programmed: true,
-                        deconfigured: true,
-                    },
-                );
-                out.push(Output::Table(TableOp::add(TableEntry::AwayEntry {
-                    iid: self.iid,
-                    eid: p,
-                })));
+                self.add_away(p, Producer::LocalEid, true, now_ms, out);
             }
         }
         self.iid = Iid::new(cfg.instance_id()).unwrap_or_default();
@@ -777,14 +765,7 @@ impl Xtr {
     }
 
     fn record(&self, prefix: Prefix, locators: Vec<LocatorRecord>, ttl: u32) -> EidRecord {
-        EidRecord {
-            ttl,
-            prefix: self.eid_prefix(prefix),
-            action: Action::NoAction,
-            authoritative: true,
-            map_version: 0,
-            locators,
-        }
+        EidRecord::authoritative(self.eid_prefix(prefix), ttl, locators)
     }
 
     /// Everything server `i` should hold for us.

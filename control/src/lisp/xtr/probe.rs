@@ -268,19 +268,13 @@ impl Xtr {
             return false;
         };
         let req = MapRequest {
-            authoritative: false,
             probe: true,
-            smr: false,
-            pitr: false,
-            smr_invoked: false,
-            local_xtr: false,
-            dont_map_reply: false,
-            nonce,
-            source_eid: Address::None,
-            itr_rlocs: vec![itr],
-            records: vec![self.eid_prefix(prefix)],
-            map_reply_record: None,
-            subscribe: None,
+            ..MapRequest::query(
+                nonce,
+                Address::None,
+                vec![itr],
+                vec![self.eid_prefix(prefix)],
+            )
         };
         let Ok(payload) = req.to_vec() else {
             return false;
@@ -377,9 +371,7 @@ impl Xtr {
 mod tests {
     use super::*;
     use crate::config::{self, Syntax};
-    use crate::wire::lisp::{
-        Action, Ecm, EidPrefix, EidRecord, LispMessage, LocatorRecord, parse_message,
-    };
+    use crate::wire::lisp::{Ecm, EidPrefix, EidRecord, LispMessage, LocatorRecord, parse_message};
     use roamer_hal::{Locator, TableEntry};
 
     const PROBING: &str =
@@ -423,17 +415,14 @@ mod tests {
             echo_nonce_capable: false,
             lisp_sec: false,
             nonce: req.nonce,
-            records: vec![EidRecord {
-                ttl: 1440,
-                prefix: EidPrefix::from_prefix("10.3.0.0/24".parse().unwrap()),
-                action: Action::NoAction,
-                authoritative: true,
-                map_version: 0,
-                locators: vec![
+            records: vec![EidRecord::authoritative(
+                EidPrefix::from_prefix("10.3.0.0/24".parse().unwrap()),
+                1440,
+                vec![
                     LocatorRecord::local(ip("192.0.2.3"), 1, 100),
                     LocatorRecord::local(ip("192.0.2.4"), 2, 100),
                 ],
-            }],
+            )],
         };
         x.receive(&reply.to_vec().unwrap(), at("192.0.2.3"), 0, &mut out);
         assert_eq!(x.map_cache().count(), 1);
@@ -472,17 +461,14 @@ mod tests {
             echo_nonce_capable: false,
             lisp_sec: false,
             nonce: req.nonce,
-            records: vec![EidRecord {
-                ttl: 1440,
-                prefix: req.records[0],
-                action: Action::NoAction,
-                authoritative: true,
-                map_version: 0,
-                locators: vec![LocatorRecord {
+            records: vec![EidRecord::authoritative(
+                req.records[0],
+                1440,
+                vec![LocatorRecord {
                     probed: true,
                     ..LocatorRecord::local(ip(rloc), 1, 100)
                 }],
-            }],
+            )],
         }
         .to_vec()
         .unwrap()
@@ -614,19 +600,13 @@ mod tests {
         let mut etr = Xtr::new(&cfg(""), 0);
         let mut out = Vec::new();
         let probe = |eid: &str| MapRequest {
-            authoritative: false,
             probe: true,
-            smr: false,
-            pitr: false,
-            smr_invoked: false,
-            local_xtr: false,
-            dont_map_reply: false,
-            nonce: 0x77,
-            source_eid: Address::None,
-            itr_rlocs: vec![ip("192.0.2.3")],
-            records: vec![EidPrefix::from_prefix(eid.parse().unwrap())],
-            map_reply_record: None,
-            subscribe: None,
+            ..MapRequest::query(
+                0x77,
+                Address::None,
+                vec![ip("192.0.2.3")],
+                vec![EidPrefix::from_prefix(eid.parse().unwrap())],
+            )
         };
         etr.receive(
             &probe("10.1.0.0/24").to_vec().unwrap(),
@@ -686,14 +666,11 @@ mod tests {
             echo_nonce_capable: false,
             lisp_sec: false,
             nonce: req.nonce,
-            records: vec![EidRecord {
-                ttl: 1440,
-                prefix: EidPrefix::from_prefix("10.3.0.0/24".parse().unwrap()),
-                action: Action::NoAction,
-                authoritative: true,
-                map_version: 0,
+            records: vec![EidRecord::authoritative(
+                EidPrefix::from_prefix("10.3.0.0/24".parse().unwrap()),
+                1440,
                 locators,
-            }],
+            )],
         };
         x.receive(&reply.to_vec().unwrap(), at("192.0.2.3"), 0, &mut out);
         out.clear();

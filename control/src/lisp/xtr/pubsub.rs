@@ -10,7 +10,7 @@
 
 use std::net::IpAddr;
 
-use roamer_hal::{Locator, Prefix, TableOp};
+use roamer_hal::{Prefix, TableOp};
 
 use super::{CacheEntry, CacheSource, Output, Xtr, host_len};
 use crate::config::Config;
@@ -86,35 +86,20 @@ impl Xtr {
                 }
                 continue;
             }
-            let locators: Vec<Locator> = record
-                .locators
-                .iter()
-                .filter(|l| l.reachable && l.priority != 255)
-                .map(|l| l.to_hal())
-                .collect();
-            let action = locators.is_empty().then(|| record.action.to_hal());
-            let existed = self.cache.get(&prefix).map(|c| c.created_ms);
-            if existed.is_none() && self.cache.len() >= self.limits.map_cache {
-                self.counters.dropped_table_full += 1;
-                continue;
-            }
+            let (locators, action) = record.hal_mapping();
             let entry = CacheEntry {
                 prefix,
                 locators,
                 action,
-                created_ms: existed.unwrap_or(now_ms),
+                created_ms: now_ms,
                 modified_ms: now_ms,
                 expires_ms: now_ms.saturating_add(u64::from(record.ttl) * 60_000),
                 map_source: from,
                 source: CacheSource::PubSub,
             };
-            let row = self.cache_row(&entry);
-            out.push(Output::Table(if existed.is_some() {
-                TableOp::update(row)
-            } else {
-                TableOp::add(row)
-            }));
-            self.cache.insert(prefix, entry);
+            if !self.install_cache_entry(entry, out) {
+                self.counters.dropped_table_full += 1;
+            }
         }
     }
 }
@@ -125,7 +110,7 @@ mod tests {
     use crate::config::{self, Syntax};
     use crate::wire::lisp::auth::{AuthKey, Authentication, KeyId};
     use crate::wire::lisp::{
-        Action, Ecm, EidPrefix, EidRecord, LispMessage, LocatorRecord, MapReply, parse_message,
+        Ecm, EidPrefix, EidRecord, LispMessage, LocatorRecord, MapReply, parse_message,
     };
     use roamer_hal::TableEntry;
     use std::net::SocketAddr;
@@ -153,14 +138,11 @@ mod tests {
     }
 
     fn record(prefix: &str, rloc: &str, ttl: u32) -> EidRecord {
-        EidRecord {
+        EidRecord::authoritative(
+            EidPrefix::from_prefix(prefix.parse().unwrap()),
             ttl,
-            prefix: EidPrefix::from_prefix(prefix.parse().unwrap()),
-            action: Action::NoAction,
-            authoritative: true,
-            map_version: 0,
-            locators: vec![LocatorRecord::local(ip(rloc), 1, 100)],
-        }
+            vec![LocatorRecord::local(ip(rloc), 1, 100)],
+        )
     }
 
     /// The ITR asks for 10.9.0.5 and caches it at 192.0.2.1; returns its request.

@@ -76,19 +76,15 @@ impl Xtr {
         };
         // Source-EID: the EID whose mapping changed; record: who was talking to it (§4.3).
         let req = MapRequest {
-            authoritative: false,
             probe: true,
             smr: true,
-            pitr: false,
-            smr_invoked: false,
-            local_xtr: false,
             dont_map_reply: true,
-            nonce: self.nonces.fresh(),
-            source_eid: self.address(eid),
-            itr_rlocs: vec![me],
-            records: vec![self.eid_prefix(Prefix::host(inner_source))],
-            map_reply_record: None,
-            subscribe: None,
+            ..MapRequest::query(
+                self.nonces.fresh(),
+                self.address(eid),
+                vec![me],
+                vec![self.eid_prefix(Prefix::host(inner_source))],
+            )
         };
         let Ok(payload) = req.to_vec() else { return };
         self.counters.smrs_sent += 1;

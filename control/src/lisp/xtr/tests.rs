@@ -46,14 +46,11 @@ fn tables(out: &[Output]) -> Vec<TableOp> {
 
 /// A registered-style record: `prefix` at `rloc`, priority 1 weight 100, TTL 1440.
 fn record(prefix: Prefix, rloc: &str) -> EidRecord {
-    EidRecord {
-        ttl: 1440,
-        prefix: EidPrefix::from_prefix(prefix),
-        action: Action::NoAction,
-        authoritative: true,
-        map_version: 0,
-        locators: vec![LocatorRecord::local(rloc.parse().unwrap(), 1, 100)],
-    }
+    EidRecord::authoritative(
+        EidPrefix::from_prefix(prefix),
+        1440,
+        vec![LocatorRecord::local(rloc.parse().unwrap(), 1, 100)],
+    )
 }
 
 fn vlan10() -> L3Interface {
@@ -330,19 +327,15 @@ fn an_smr_for_a_cached_eid_sends_an_smr_invoked_request_through_the_resolver() {
     // Uncached: ignored.
     let smr = |nonce| {
         MapRequest {
-            authoritative: false,
             probe: true,
             smr: true,
-            pitr: false,
-            smr_invoked: false,
-            local_xtr: false,
             dont_map_reply: true,
-            nonce,
-            source_eid: Address::Ip(dest),
-            itr_rlocs: vec!["192.0.2.2".parse().unwrap()],
-            records: vec![EidPrefix::from_prefix("10.1.0.9/32".parse().unwrap())],
-            map_reply_record: None,
-            subscribe: None,
+            ..MapRequest::query(
+                nonce,
+                Address::Ip(dest),
+                vec!["192.0.2.2".parse().unwrap()],
+                vec![EidPrefix::from_prefix("10.1.0.9/32".parse().unwrap())],
+            )
         }
         .to_vec()
         .unwrap()

@@ -155,3 +155,15 @@ pub(crate) fn len_u16(what: &'static str, n: usize) -> Result<u16, ControlError>
         actual: n,
     })
 }
+
+/// A message emitted into a new vector of `len` octets (its `buffer_len()`), cut to the length
+/// `emit` returns: the body of every `to_vec`.
+pub(crate) fn emit_vec(
+    len: usize,
+    emit: impl FnOnce(&mut [u8]) -> Result<usize, ControlError>,
+) -> Result<Vec<u8>, ControlError> {
+    let mut v = vec![0u8; len];
+    let n = emit(&mut v)?;
+    v.truncate(n);
+    Ok(v)
+}

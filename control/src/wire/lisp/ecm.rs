@@ -19,7 +19,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::bytes::{Reader, Writer, check_room, len_u16};
+use super::bytes::{Reader, Writer, check_room, emit_vec, len_u16};
 use super::{LispMessage, MessageType, check_type, parse_message};
 use crate::ControlError;
 
@@ -236,10 +236,7 @@ impl Ecm {
     }
 
     pub fn to_vec(&self) -> Result<Vec<u8>, ControlError> {
-        let mut v = vec![0u8; self.buffer_len()];
-        let n = self.emit(&mut v)?;
-        v.truncate(n);
-        Ok(v)
+        emit_vec(self.buffer_len(), |v| self.emit(v))
     }
 }
 

@@ -12,8 +12,8 @@
 //!
 //! Wireshark 4.0 does not decode type 5 ("Unknown LISP Control Packet (5)").
 
-use super::auth::{AuthKey, Authentication, sign, verify};
-use super::bytes::{Reader, Writer, check_room};
+use super::auth::{AuthKey, Authentication, verify};
+use super::bytes::{Reader, emit_vec};
 use super::map_register::{Body, MapRegister, XtrSiteId};
 use super::record::EidRecord;
 use super::{MessageType, check_type};
@@ -106,37 +106,27 @@ impl MapNotify {
     }
 
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, ControlError> {
-        let count = Body::validate(&self.auth, &self.records, "Map-Notify record count")?;
-        check_room(buf, self.buffer_len())?;
-        let mut w = Writer::new(buf);
-        let mut w0 = ((self.message_type() as u32) << 28) | u32::from(count);
+        let mut w0 = (self.message_type() as u32) << 28;
         if self.xtr.is_some() {
             w0 |= I;
         }
-        w.u32(w0)?;
-        Body::write(
-            &mut w,
+        Body::emit(
+            buf,
+            w0,
             self.nonce,
             &self.auth,
             &self.records,
             self.xtr.as_ref(),
-        )?;
-        Ok(w.pos())
+            "Map-Notify record count",
+        )
     }
 
     pub fn to_vec(&self) -> Result<Vec<u8>, ControlError> {
-        let mut v = vec![0u8; self.buffer_len()];
-        let n = self.emit(&mut v)?;
-        v.truncate(n);
-        Ok(v)
+        emit_vec(self.buffer_len(), |v| self.emit(v))
     }
 
     /// Emits with `auth` replaced by a placeholder for `key` and signs; `self.auth` is ignored.
     pub fn to_signed_vec(&self, key: &AuthKey) -> Result<Vec<u8>, ControlError> {
-        let mut m = self.clone();
-        m.auth = Authentication::placeholder(key);
-        let mut v = m.to_vec()?;
-        sign(&mut v, key)?;
-        Ok(v)
+        Body::signed_vec(self, key, |m| &mut m.auth, Self::to_vec)
     }
 }

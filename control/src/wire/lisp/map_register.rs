@@ -18,7 +18,7 @@
 //! [`verify`](super::auth::verify) on the received bytes and then [`MapRegister::parse`].
 
 use super::auth::{AuthKey, Authentication, sign, verify};
-use super::bytes::{Reader, Writer, check_room, count_u8, len_u16};
+use super::bytes::{Reader, Writer, check_room, count_u8, emit_vec, len_u16};
 use super::record::{EidRecord, parse_records, records_len};
 use super::{MessageType, check_type};
 use crate::ControlError;
@@ -134,6 +134,39 @@ impl Body {
         Ok(())
     }
 
+    /// Emits a whole message: the first word `w0` (the record count is added here) and the body.
+    pub(crate) fn emit(
+        buf: &mut [u8],
+        w0: u32,
+        nonce: u64,
+        auth: &Authentication,
+        records: &[EidRecord],
+        xtr: Option<&XtrSiteId>,
+        what: &'static str,
+    ) -> Result<usize, ControlError> {
+        let count = Self::validate(auth, records, what)?;
+        check_room(buf, 4 + Self::wire_len(auth, records, xtr.is_some()))?;
+        let mut w = Writer::new(buf);
+        w.u32(w0 | u32::from(count))?;
+        Self::write(&mut w, nonce, auth, records, xtr)?;
+        Ok(w.pos())
+    }
+
+    /// `msg` emitted (`to_vec`) with its authentication data (`auth`) replaced by a placeholder
+    /// for `key`, then signed.
+    pub(crate) fn signed_vec<M: Clone>(
+        msg: &M,
+        key: &AuthKey,
+        auth: fn(&mut M) -> &mut Authentication,
+        to_vec: fn(&M) -> Result<Vec<u8>, ControlError>,
+    ) -> Result<Vec<u8>, ControlError> {
+        let mut m = msg.clone();
+        *auth(&mut m) = Authentication::placeholder(key);
+        let mut v = to_vec(&m)?;
+        sign(&mut v, key)?;
+        Ok(v)
+    }
+
     pub(crate) fn validate(
         auth: &Authentication,
         records: &[EidRecord],
@@ -208,10 +241,7 @@ impl MapRegister {
     }
 
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, ControlError> {
-        let count = Body::validate(&self.auth, &self.records, "Map-Register record count")?;
-        check_room(buf, self.buffer_len())?;
-        let mut w = Writer::new(buf);
-        let mut w0 = ((MessageType::MapRegister as u32) << 28) | u32::from(count);
+        let mut w0 = (MessageType::MapRegister as u32) << 28;
         for (bit, on) in [
             (P, self.proxy_reply),
             (S, self.lisp_sec),
@@ -226,30 +256,23 @@ impl MapRegister {
                 w0 |= bit;
             }
         }
-        w.u32(w0)?;
-        Body::write(
-            &mut w,
+        Body::emit(
+            buf,
+            w0,
             self.nonce,
             &self.auth,
             &self.records,
             self.xtr.as_ref(),
-        )?;
-        Ok(w.pos())
+            "Map-Register record count",
+        )
     }
 
     pub fn to_vec(&self) -> Result<Vec<u8>, ControlError> {
-        let mut v = vec![0u8; self.buffer_len()];
-        let n = self.emit(&mut v)?;
-        v.truncate(n);
-        Ok(v)
+        emit_vec(self.buffer_len(), |v| self.emit(v))
     }
 
     /// Emits with `auth` replaced by a placeholder for `key` and signs; `self.auth` is ignored.
     pub fn to_signed_vec(&self, key: &AuthKey) -> Result<Vec<u8>, ControlError> {
-        let mut m = self.clone();
-        m.auth = Authentication::placeholder(key);
-        let mut v = m.to_vec()?;
-        sign(&mut v, key)?;
-        Ok(v)
+        Body::signed_vec(self, key, |m| &mut m.auth, Self::to_vec)
     }
 }

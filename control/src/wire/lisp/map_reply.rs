@@ -10,7 +10,7 @@
 //! LISP-SEC data when S=1) are ignored: this code does not implement LISP-SEC. A negative
 //! Map-Reply is simply a record with no locators and an [`Action`](super::Action).
 
-use super::bytes::{Reader, Writer, check_room, count_u8};
+use super::bytes::{Reader, Writer, check_room, count_u8, emit_vec};
 use super::record::{EidRecord, parse_records, records_len};
 use super::{MessageType, check_type};
 use crate::ControlError;
@@ -79,9 +79,6 @@ impl MapReply {
     }
 
     pub fn to_vec(&self) -> Result<Vec<u8>, ControlError> {
-        let mut v = vec![0u8; self.buffer_len()];
-        let n = self.emit(&mut v)?;
-        v.truncate(n);
-        Ok(v)
+        emit_vec(self.buffer_len(), |v| self.emit(v))
     }
 }

@@ -17,7 +17,7 @@
 use std::net::IpAddr;
 
 use super::address::{Address, EidPrefix, ip_len, parse_ip, write_ip};
-use super::bytes::{Reader, Writer, check_room, count_u8};
+use super::bytes::{Reader, Writer, check_room, count_u8, emit_vec};
 use super::map_register::XtrSiteId;
 use super::record::EidRecord;
 use super::{MessageType, check_type};
@@ -255,9 +255,6 @@ impl MapRequest {
 
     /// Emits into a new vector.
     pub fn to_vec(&self) -> Result<Vec<u8>, ControlError> {
-        let mut v = vec![0u8; self.buffer_len()];
-        let n = self.emit(&mut v)?;
-        v.truncate(n);
-        Ok(v)
+        emit_vec(self.buffer_len(), |v| self.emit(v))
     }
 }

@@ -43,6 +43,7 @@ pub use map_request::MapRequest;
 pub use record::{Action, EidRecord, LocatorRecord};
 
 use crate::ControlError;
+use bytes::emit_vec;
 
 /// UDP port of the LISP control plane (and TCP port of reliable registration).
 pub const LISP_CONTROL_PORT: u16 = 4342;
@@ -172,9 +173,6 @@ impl LispMessage {
     }
 
     pub fn to_vec(&self) -> Result<Vec<u8>, ControlError> {
-        let mut v = vec![0u8; self.buffer_len()];
-        let n = self.emit(&mut v)?;
-        v.truncate(n);
-        Ok(v)
+        emit_vec(self.buffer_len(), |v| self.emit(v))
     }
 }

@@ -159,6 +159,32 @@ impl EidRecord {
     /// Largest map-version that fits the 12-bit field.
     pub const MAX_MAP_VERSION: u16 = 0x0FFF;
 
+    /// An authoritative record of `prefix` with `locators` for `ttl` minutes: no action, map
+    /// version 0 (what an ETR registers and answers with).
+    pub fn authoritative(prefix: EidPrefix, ttl: u32, locators: Vec<LocatorRecord>) -> EidRecord {
+        EidRecord {
+            ttl,
+            prefix,
+            action: Action::NoAction,
+            authoritative: true,
+            map_version: 0,
+            locators,
+        }
+    }
+
+    /// The HAL view of the mapping: its usable locators (reachable, priority not 255) and, when
+    /// there is none, the negative action.
+    pub fn hal_mapping(&self) -> (Vec<Locator>, Option<NegativeAction>) {
+        let locators: Vec<Locator> = self
+            .locators
+            .iter()
+            .filter(|l| l.reachable && l.priority != 255)
+            .map(|l| l.to_hal())
+            .collect();
+        let action = locators.is_empty().then(|| self.action.to_hal());
+        (locators, action)
+    }
+
     pub fn wire_len(&self) -> usize {
         10 + self.prefix.eid.wire_len()
             + self

@@ -939,13 +939,7 @@ impl Datapath {
         buf.clear();
         buf.resize(HEADROOM + frame.len(), 0);
         buf[HEADROOM..].copy_from_slice(frame);
-        let mut f = Frame {
-            buf: &mut buf,
-            start: HEADROOM,
-            len: frame.len(),
-            large: false,
-            partial_csum: None,
-        };
+        let mut f = Frame::new(&mut buf, HEADROOM, frame.len());
         let out = self.pipeline.originate(&mut f, now_ms);
         let (start, len) = (f.start, f.len);
         let gleaned = out.verdict == Verdict::Drop(DropReason::Glean);
