@@ -356,7 +356,7 @@ fn tshark_decodes_every_hsrp_kind_cleanly() {
             assert_eq!(msg, "", "{}: unexpected expert info: {line}", c.name);
         }
     }
-    assert_expert_summary_without(p, &checks, &["Errors", "Warnings", "Chats"]);
+    assert_expert_summary_without(p, &checks, &["Errors", "Warns", "Chats"]);
 
     // Every frame: protocol stack and key fields.
     for (i, c) in cases.iter().enumerate() {
