@@ -37,7 +37,7 @@
 # Environment:
 #   PPS_SECONDS (3), TCP_SECONDS (5), REPEAT (3 rounds)
 #   PIN (1: sender, receiver and iperf3 on CPU 0, the switch on CPU 1; 0: no pinning)
-#   CASES ("copier copier-xdp bridge kroute l2 l2-xdp l3 l3-xdp lisp lisp-xdp"; "direct" and
+#   CASES ("copier copier-xdp bridge kroute l2 l2-xdp l3 l3-xdp lisp lisp-xdp kl3 klisp vxlan"; "direct" and
 #         "direct-xdp" are always measured)
 #   PKTGEN_IO (af-xdp: the generator and counter of every row but "direct" use AF_XDP)
 #   PERF (0; 1: in round 1, a 2-second perf profile of the switch processes of each data path,
@@ -60,7 +60,7 @@ PPS_SECONDS=${PPS_SECONDS:-3}
 TCP_SECONDS=${TCP_SECONDS:-5}
 REPEAT=${REPEAT:-3}
 PIN=${PIN:-1}
-CASES=${CASES:-copier copier-xdp bridge kroute l2 l2-xdp l3 l3-xdp lisp lisp-xdp}
+CASES=${CASES:-copier copier-xdp bridge kroute l2 l2-xdp l3 l3-xdp lisp lisp-xdp kl3 klisp vxlan}
 PKTGEN_IO=${PKTGEN_IO:-af-xdp}
 PERF=${PERF:-0}
 PERF_TOP=${PERF_TOP:-25}
@@ -173,7 +173,7 @@ PINNED=$([ "$PIN" = 1 ] && [ "$CPUS" -ge 2 ] && echo 1 || echo 0)
 # The box cases measure the topologies of l3 and lisp again: they share their letters.
 declare -A LETTER=([direct]=d [direct-xdp]=d [copier]=c [copier-xdp]=k [bridge]=b [kroute]=n
     [l2]=s [l2-xdp]=t [l3]=r [l3-xdp]=u [lisp]=x [lisp-xdp]=y [l3-box]=r [lisp-box]=x
-    [l3-xdp-box]=u [lisp-xdp-box]=y)
+    [l3-xdp-box]=u [lisp-xdp-box]=y [kl3]=g [klisp]=q [vxlan]=v)
 # The port I/O of the roamer and copier cases, and of the generator per case.
 io_of() { case $1 in *-xdp | *-xdp-box) echo af-xdp ;; *) echo af-packet ;; esac; }
 gen_io() { case $1 in direct) echo af-packet ;; direct-xdp) echo af-xdp ;; *) echo "$PKTGEN_IO" ;; esac; }
@@ -493,6 +493,120 @@ setup_lisp() {
 }
 setup_lisp-xdp() { setup_lisp; }
 
+# --- the kernel backend (issue 17): the kernel forwards, roamer programs it ------------------
+
+# kl3: roamer with the kernel backend routing between two routed ports (next to kroute: the
+# same topology routed by Linux without roamer).
+setup_kl3() {
+    mkns h1
+    mkns h2
+    mkns s1
+    link h1 h1e s1 p1
+    link h2 h2e s1 p2
+    host h1 h1e 10.10.0.5/24 10.10.0.1
+    host h2 h2e 10.20.0.6/24 10.20.0.1
+    SRC_IP[kl3]=10.10.0.5
+    DST_IP[kl3]=10.20.0.6
+    cat >"$WORK/kl3.cfg" <<EOF
+hostname bench-kl3
+roamer platform backend kernel
+roamer platform port Ethernet1/1 $P${C}p1
+roamer platform port Ethernet1/2 $P${C}p2
+interface Ethernet1/1
+  no switchport
+  ip address 10.10.0.1/24
+interface Ethernet1/2
+  no switchport
+  ip address 10.20.0.1/24
+EOF
+    start_roamer s1 "$WORK/kl3.cfg" || return 1
+    wait_ping 10.20.0.6 || return 1
+    DST_MAC[kl3]=$(neigh_mac 10.10.0.1)
+    # The kernel forwards (softirq on whichever CPU): roamer's own CPU time says nothing.
+    SWITCH_PIDS[kl3]=
+    NOTE[kl3]="kernel forwarding: no per-CPU figure"
+}
+
+# kxtr_config NAME HOST_DEV UNDERLAY_DEV EID_PREFIX GW_ADDR RLOC PEER_EID_PREFIX PEER_RLOC
+kxtr_config() {
+    cat <<EOF
+hostname $1
+roamer platform backend kernel
+roamer platform port Ethernet1/1 $2
+roamer platform port Ethernet1/3 $3
+feature lisp
+interface Ethernet1/1
+  no switchport
+  ip address $5/24
+interface Ethernet1/3
+  no switchport
+  ip address $6/24
+ip lisp itr-etr
+ip lisp database-mapping $4 $6 priority 1 weight 100
+ip lisp map-cache $7 $8 priority 1 weight 100
+EOF
+}
+
+# klisp: two kernel-backend xTRs, LISP encap/decap in their TC-eBPF programs.
+setup_klisp() {
+    mkns h1
+    mkns h2
+    mkns s1
+    mkns s2
+    link h1 h1e s1 p1
+    link h2 h2e s2 p2
+    link s1 u1 s2 u2
+    ip -n "$P${C}s1" link set "$P${C}u1" mtu 9000
+    ip -n "$P${C}s2" link set "$P${C}u2" mtu 9000
+    host h1 h1e 10.10.0.5/24 10.10.0.1
+    host h2 h2e 10.20.0.6/24 10.20.0.1
+    SRC_IP[klisp]=10.10.0.5
+    DST_IP[klisp]=10.20.0.6
+    kxtr_config kxtr1 "$P${C}p1" "$P${C}u1" 10.10.0.0/24 10.10.0.1 192.0.2.1 10.20.0.0/24 \
+        192.0.2.2 >"$WORK/klisp1.cfg"
+    kxtr_config kxtr2 "$P${C}p2" "$P${C}u2" 10.20.0.0/24 10.20.0.1 192.0.2.2 10.10.0.0/24 \
+        192.0.2.1 >"$WORK/klisp2.cfg"
+    start_roamer s1 "$WORK/klisp1.cfg" || return 1
+    start_roamer s2 "$WORK/klisp2.cfg" || return 1
+    wait_ping 10.20.0.6 || return 1
+    DST_MAC[klisp]=$(neigh_mac 10.10.0.1)
+    # The kernel forwards (softirq on whichever CPU): roamer's own CPU time says nothing.
+    SWITCH_PIDS[klisp]=
+    NOTE[klisp]="kernel forwarding: no per-CPU figure"
+}
+
+# vxlan: the same two-router topology as klisp, the routers joined by a kernel VXLAN tunnel
+# (no roamer): the yardstick for LISP's TCP.
+setup_vxlan() {
+    mkns h1
+    mkns h2
+    mkns s1
+    mkns s2
+    link h1 h1e s1 p1
+    link h2 h2e s2 p2
+    link s1 u1 s2 u2
+    local n
+    for n in 1 2; do
+        ip -n "$P${C}s$n" link set "$P${C}u$n" mtu 9000
+        host "s$n" "u$n" "192.0.2.$n/24"
+        ip -n "$P${C}s$n" link add "$P${C}vx$n" type vxlan id 42 dstport 4789 \
+            local "192.0.2.$n" remote "192.0.2.$((3 - n))" dev "$P${C}u$n"
+        ip -n "$P${C}s$n" addr add "172.31.0.$n/30" dev "$P${C}vx$n"
+        ip -n "$P${C}s$n" link set "$P${C}vx$n" up
+        ip netns exec "$P${C}s$n" sysctl -qw net.ipv4.ip_forward=1
+    done
+    host h1 h1e 10.10.0.5/24 10.10.0.1
+    host h2 h2e 10.20.0.6/24 10.20.0.1
+    host s1 p1 10.10.0.1/24
+    host s2 p2 10.20.0.1/24
+    ip -n "$P${C}s1" route add 10.20.0.0/24 via 172.31.0.2
+    ip -n "$P${C}s2" route add 10.10.0.0/24 via 172.31.0.1
+    SRC_IP[vxlan]=10.10.0.5
+    DST_IP[vxlan]=10.20.0.6
+    wait_ping 10.20.0.6 || return 1
+    DST_MAC[vxlan]=$(neigh_mac 10.10.0.1)
+}
+
 # --- boxes: a CPU budget per switch process (BOX_CPU) ------------------------------------------
 
 # Where the cgroup "cpu" controller is: BOX_ROOT, with BOX_V=1 (cpu.cfs_quota_us) or 2 (cpu.max);
@@ -781,6 +895,9 @@ label() {
     lisp-box) echo "roamer LISP AF_PACKET, box per xTR" ;;
     l3-xdp-box) echo "roamer L3 AF_XDP, $BOX_CPU-CPU box" ;;
     lisp-xdp-box) echo "roamer LISP AF_XDP, box per xTR" ;;
+    kl3) echo "roamer L3, kernel backend" ;;
+    klisp) echo "roamer LISP (2 xTRs), kernel backend" ;;
+    vxlan) echo "Linux routers over a VXLAN tunnel" ;;
     esac
 }
 
@@ -858,6 +975,12 @@ row "L3 TCP AF_XDP / L3 TCP AF_PACKET" tcp l3-xdp l3 1
 row "L2 TCP AF_XDP / L2 TCP AF_PACKET" tcp l2-xdp l2 1
 row "copier AF_XDP pps / copier AF_PACKET" pps copier-xdp copier
 row "L3 AF_XDP pps / Linux IP forwarding" pps l3-xdp kroute
+row "kernel L3 pps / Linux IP forwarding" pps kl3 kroute 0.95
+row "kernel L3 TCP / Linux IP forwarding" tcp kl3 kroute 0.95
+row "kernel LISP pps / kernel L3 pps" pps klisp kl3 0.8
+row "kernel LISP TCP / VXLAN TCP" tcp klisp vxlan 0.9
+row "kernel L3 pps / software L3 AF_XDP pps" pps kl3 l3-xdp
+row "kernel LISP pps / software LISP AF_XDP pps" pps klisp lisp-xdp
 row "L2 pps / copier pps" pps l2 copier 0.9
 row "L2 TCP / copier TCP (vnet-hdr)" tcp l2 copier 0.9
 row "L3 pps / copier pps" pps l3 copier 0.85
