@@ -96,6 +96,8 @@ pub struct KernelBackend {
     io: ControlIo,
     shared: Arc<Shared>,
     offload: Option<LispOffload>,
+    /// Why there is no LISP offload (its error), for the operator's LISP table operations.
+    offload_unavailable: Option<String>,
     /// Every row roamer programmed, by table and key (the kernel holds the objects).
     rows: BTreeMap<TableKind, BTreeMap<TableKey, TableEntry>>,
     restore: Restore,
@@ -208,20 +210,28 @@ impl KernelBackend {
             })
             .collect();
 
+        // Without its LISP data path (no eBPF object in this build, a kernel without TCX links
+        // (before 6.6) or that refuses the programs) the backend still routes; LISP table
+        // operations are refused with the reason.
+        let mut offload_unavailable = None;
         let offload = match LispOffload::load() {
             Ok(mut o) => {
-                for p in &ports {
-                    if let Err(e) = o
-                        .attach_eid_facing(p.ifindex, L3Interface::Port(p.id))
+                let attached = ports.iter().try_for_each(|p| {
+                    o.attach_eid_facing(p.ifindex, L3Interface::Port(p.id))
                         .and_then(|_| o.attach_underlay(p.ifindex))
-                    {
+                });
+                match attached {
+                    Ok(()) => Some(o),
+                    Err(e) => {
                         let _ = o.detach_all();
-                        return Err(e);
+                        warn!(error = %e, "kernel backend: LISP data path not attached; LISP tables unsupported");
+                        offload_unavailable = Some(e.to_string());
+                        None
                     }
                 }
-                Some(o)
             }
             Err(e) => {
+                offload_unavailable = Some(e.to_string());
                 warn!(error = %e, "kernel backend: no LISP offload; LISP tables unsupported");
                 None
             }
@@ -243,6 +253,7 @@ impl KernelBackend {
             io,
             shared,
             offload,
+            offload_unavailable,
             rows: BTreeMap::new(),
             restore,
             offload_addresses_seen: 0,
@@ -374,7 +385,13 @@ impl KernelBackend {
         let key = op.entry.key();
         if LISP_KINDS.contains(&kind) {
             let Some(o) = self.offload.as_mut() else {
-                return Err(unsupported(op));
+                return Err(match &self.offload_unavailable {
+                    Some(why) => HalError::Backend {
+                        backend: BACKEND.into(),
+                        detail: format!("{op}: the LISP data path is unavailable: {why}"),
+                    },
+                    None => unsupported(op),
+                });
             };
             return o.apply(op);
         }
