@@ -176,6 +176,7 @@ fn burst(
             start: HEADROOM,
             len,
             large: false,
+            gso_tcp: false,
             partial_csum: None,
         };
         let out = p.process(INGRESS, None, &mut f, 1_000);

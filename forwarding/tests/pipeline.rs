@@ -44,6 +44,7 @@ fn run(p: &mut Pipeline, port: PortId, frame: &[u8], now: u64) -> (Outcome, Vec<
         start: HEADROOM,
         len,
         large: false,
+        gso_tcp: false,
         partial_csum: None,
     };
     let out = p.process(port, None, &mut f, now);
@@ -1117,6 +1118,7 @@ fn run_large(p: &mut Pipeline, frame: &[u8]) -> Outcome {
         start: HEADROOM,
         len,
         large: true,
+        gso_tcp: false,
         partial_csum: None,
     };
     let out = p.process(A, None, &mut f, 0);
@@ -1455,6 +1457,7 @@ fn originate(p: &mut Pipeline, frame: &[u8], now: u64) -> (Outcome, Vec<u8>) {
         start: HEADROOM,
         len,
         large: false,
+        gso_tcp: false,
         partial_csum: None,
     };
     let out = p.originate(&mut f, now);
@@ -1957,6 +1960,7 @@ fn an_echo_request_with_a_partial_checksum_gets_a_correct_reply() {
         start: HEADROOM,
         len,
         large: false,
+        gso_tcp: false,
         partial_csum: Some((HEADROOM + 34, 2)),
     };
     let out = p.process(A, None, &mut f, 0);

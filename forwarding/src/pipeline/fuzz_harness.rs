@@ -6,7 +6,8 @@
 //! (events drained, learning and rate-limit tables within their limits).
 //!
 //! Input: `[sel, tag, csum_start:2, csum_offset:2, frame...]` (big-endian). `sel` bits 0-2 the
-//! ingress port (see [`PORTS`]), bit 3 a large segment (GSO), bit 4 a partial checksum at
+//! ingress port (see [`PORTS`]), bit 3 a large segment (GSO; a TCP one when `csum_offset` is 16),
+//! bit 4 a partial checksum at
 //! `csum_start`/`csum_offset` from the frame's start (as a port's `virtio_net_hdr` gives it),
 //! bit 5 also `trace`, bit 6 also `originate` (on a copy), bit 7 a clock jump of 20 s. `tag`:
 //! 0 untagged, 1 VLAN 10, 2 VLAN 20, else that VLAN ID (a tag the kernel stripped; a tag in
@@ -129,6 +130,8 @@ impl PipelineHarness {
             start: HEADROOM,
             len: frame.len(),
             large,
+            // A TSO segment's checksum field sits 16 octets into its TCP header.
+            gso_tcp: large && h[4..6] == [0, 16],
             partial_csum: partial,
         };
         let out = self.p.process(port, tag, &mut f, now);

@@ -228,12 +228,12 @@ impl Pipeline {
         t: &mut T,
     ) -> Outcome {
         let drop = Outcome::dropped;
-        if frame.large && !one_datagram(frame) {
+        if frame.large && !frame.gso_tcp {
             // A train of LISP packets (UDP segmentation offload) from an ITR on this host:
-            // each of its datagrams is a LISP packet of its own. (One datagram over the whole
-            // frame is one LISP packet around a large inner TCP segment, as a kernel ITR's
-            // eBPF encapsulation of a TSO packet arrives: it is decapsulated whole below and
-            // the inner segment keeps its offload.)
+            // each of its datagrams is a LISP packet of its own. (A TSO offload on a LISP
+            // packet is one packet around a large inner TCP segment, as a kernel ITR's eBPF
+            // encapsulation of a TSO packet arrives: it is decapsulated whole below and the
+            // inner segment keeps its offload.)
             t.step(format_args!(
                 "UDP segmentation-offload frame: cut into its datagrams, then decapsulate each"
             ));
@@ -440,21 +440,4 @@ impl Pipeline {
             });
         }
     }
-}
-
-/// Whether the outer UDP datagram of a large LISP frame covers the whole frame (one LISP packet
-/// around a large inner segment) rather than being the first datagram of a segmentation train.
-fn one_datagram(frame: &Frame<'_>) -> bool {
-    let f = frame.bytes();
-    let Some(ip) = f.get(ETH_LEN..) else {
-        return false;
-    };
-    let udp_at = match ip.first().map(|b| b >> 4) {
-        Some(4) => usize::from(ip[0] & 0x0f) * 4,
-        Some(6) => 40,
-        _ => return false,
-    };
-    ip.get(udp_at + 4..udp_at + 6)
-        .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
-        .is_some_and(|udp_len| udp_len == ip.len() - udp_at)
 }

@@ -182,6 +182,10 @@ pub struct Frame<'a> {
     pub len: usize,
     /// A large segment whose cutting the port offloads to the kernel (vnet-hdr GSO).
     pub large: bool,
+    /// The large frame's offload cuts TCP segments (TSO), not UDP datagrams: a LISP packet with
+    /// it is one packet around a large inner TCP segment (a kernel ITR's eBPF encapsulation of
+    /// a TSO packet), not a UDP segmentation train of LISP packets.
+    pub gso_tcp: bool,
     /// A layer-4 checksum the sender left to the offload (vnet-hdr `NEEDS_CSUM`): the position
     /// in `buf` of the first summed octet and the field's offset from it. Encapsulation
     /// completes it and clears this: the ETR at the other end may not be roamer, and over IPv6
@@ -198,6 +202,7 @@ impl<'a> Frame<'a> {
             start,
             len,
             large: false,
+            gso_tcp: false,
             partial_csum: None,
         }
     }

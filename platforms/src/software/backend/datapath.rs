@@ -328,11 +328,15 @@ impl Datapath {
             .gso
             .and_then(|g| g.csum)
             .map(|(first, offset)| (slot.start + usize::from(first), usize::from(offset)));
+        let gso_tcp = slot
+            .gso
+            .is_some_and(|g| matches!(g.gso_type, GsoType::TcpV4 | GsoType::TcpV6));
         let mut frame = Frame {
             buf: &mut slot.buf,
             start: slot.start,
             len: slot.len,
             large,
+            gso_tcp,
             partial_csum: partial,
         };
         let out = self.pipeline.process(port, tag, &mut frame, now_ms);
