@@ -307,21 +307,7 @@ fn two_xtrs_on_af_xdp_ports_carry_host_traffic_encapsulated() {
     let d1 = Daemon::start_in_netns(&xtr_config(&p, 1, 2, "af-xdp"), x1.name());
     let d2 = Daemon::start_in_netns(&xtr_config(&p, 2, 1, "af-packet"), x2.name());
 
-    let capture = Capture::start(
-        &x2,
-        &format!("{p}u2"),
-        "udp port 4341",
-        4,
-        &[
-            "ip.src",
-            "ip.dst",
-            "udp.dstport",
-            "frame.protocols",
-            "_ws.expert",
-        ],
-        Duration::from_secs(20),
-    )
-    .expect("tshark on the underlay");
+    let capture = common::lisp_data_capture(&x2, &format!("{p}u2"));
     let lines = capture.lines_while(2, Duration::from_secs(15), || {
         assert!(
             support::ping(&h1, Ipv4Addr::new(10, 20, 0, 5), Duration::from_secs(8)).expect("ping"),

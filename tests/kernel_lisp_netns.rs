@@ -196,21 +196,7 @@ fn ping(from: &Netns, to: &str) -> String {
 fn lisp_traffic_both_ways(s: &Sites) {
     require_tool("tshark", "tshark");
     both_registered(s);
-    let capture = Capture::start(
-        &s.x1_ns,
-        &format!("{}u1", s.p),
-        "udp port 4341",
-        4,
-        &[
-            "ip.src",
-            "ip.dst",
-            "udp.dstport",
-            "frame.protocols",
-            "_ws.expert",
-        ],
-        Duration::from_secs(20),
-    )
-    .expect("tshark on the underlay");
+    let capture = common::lisp_data_capture(&s.x1_ns, &format!("{}u1", s.p));
     for (from, to) in [
         (&s.a, "10.2.0.5"),
         (&s.b, "10.1.0.5"),

@@ -414,3 +414,26 @@ pub fn hsrp_active_alone(dev: &str, sw: &roamer_test_support::Netns) -> Daemon {
     );
     d
 }
+
+/// tshark on the underlay device `dev` in `ns`: the first four LISP data packets, one line each
+/// with the outer then inner addresses, the UDP port, the protocols and any expert info.
+pub fn lisp_data_capture(
+    ns: &roamer_test_support::Netns,
+    dev: &str,
+) -> roamer_test_support::Capture {
+    roamer_test_support::Capture::start(
+        ns,
+        dev,
+        "udp port 4341",
+        4,
+        &[
+            "ip.src",
+            "ip.dst",
+            "udp.dstport",
+            "frame.protocols",
+            "_ws.expert",
+        ],
+        Duration::from_secs(20),
+    )
+    .expect("tshark on the underlay")
+}
