@@ -80,9 +80,7 @@ fn hosts_on_two_vlans_route_through_the_svis_over_af_xdp_ports() {
         "10.20.0.6/24",
         "10.20.0.1",
     );
-    let config = format!(
-        "hostname sw1\nroamer platform port Ethernet1/1 {p}p1 io af-xdp\nroamer platform port Ethernet1/2 {p}p2 io af-xdp\nfeature interface-vlan\nvlan 10,20\ninterface Ethernet1/1\n  switchport\n  switchport access vlan 10\ninterface Ethernet1/2\n  switchport\n  switchport access vlan 20\ninterface Vlan10\n  ip address 10.10.0.1/24\ninterface Vlan20\n  ip address 10.20.0.1/24\n"
-    );
+    let config = common::two_vlan_switch(&p, " io af-xdp");
     let d = Daemon::start_in_netns(&config, sw.name());
 
     let brief = d.exec("show interface brief").stdout;
@@ -108,20 +106,12 @@ fn hosts_on_two_vlans_route_through_the_svis_over_af_xdp_ports() {
     )
     .expect("tshark on the far host");
     // tshark says it captures a little before it does: pings until it has seen some.
-    let mut lines = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while lines.len() < 2 && std::time::Instant::now() < deadline {
+    let lines = capture.lines_while(2, Duration::from_secs(15), || {
         assert!(
             support::ping(&h1, Ipv4Addr::new(10, 20, 0, 6), Duration::from_secs(8)).expect("ping"),
             "IPv4 across the SVIs over AF_XDP"
         );
-        while let Some(l) = capture.next_line(Duration::from_millis(300)) {
-            lines.push(l);
-            if lines.len() >= 2 {
-                break;
-            }
-        }
-    }
+    });
     let text = lines.join("\n");
     // Routed: the TTL is one less than the sender's 64; no expert info (malformed, checksum).
     assert!(
@@ -317,35 +307,13 @@ fn two_xtrs_on_af_xdp_ports_carry_host_traffic_encapsulated() {
     let d1 = Daemon::start_in_netns(&xtr_config(&p, 1, 2, "af-xdp"), x1.name());
     let d2 = Daemon::start_in_netns(&xtr_config(&p, 2, 1, "af-packet"), x2.name());
 
-    let capture = Capture::start(
-        &x2,
-        &format!("{p}u2"),
-        "udp port 4341",
-        4,
-        &[
-            "ip.src",
-            "ip.dst",
-            "udp.dstport",
-            "frame.protocols",
-            "_ws.expert",
-        ],
-        Duration::from_secs(20),
-    )
-    .expect("tshark on the underlay");
-    let mut lines = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while lines.len() < 2 && std::time::Instant::now() < deadline {
+    let capture = common::lisp_data_capture(&x2, &format!("{p}u2"));
+    let lines = capture.lines_while(2, Duration::from_secs(15), || {
         assert!(
             support::ping(&h1, Ipv4Addr::new(10, 20, 0, 5), Duration::from_secs(8)).expect("ping"),
             "host traffic across the LISP xTRs"
         );
-        while let Some(l) = capture.next_line(Duration::from_millis(300)) {
-            lines.push(l);
-            if lines.len() >= 2 {
-                break;
-            }
-        }
-    }
+    });
     let text = lines.join("\n");
     assert!(
         text.lines().any(

@@ -59,19 +59,17 @@ fn ping_run(host: &Netns, to: &str, duration: Duration) -> (u32, u32) {
     (num("transmitted"), num("received"))
 }
 
-#[test]
-fn failover_on_kill_and_preemption_on_return() {
-    let prefix = support::unique_prefix();
-    let ns = |n: &str| Netns::new(&format!("{prefix}{n}")).expect("netns");
-    let (lan, host, s1, s2) = (ns("l"), ns("h"), ns("a"), ns("b"));
+/// A bridge `br0` in `lan` and, for each `(name, ns)`, a veth pair `{prefix}{name}` (in `ns`,
+/// up) / `{prefix}{name}l` (a port of the bridge).
+fn lan_bridge(prefix: &str, lan: &Netns, members: &[(&str, &Netns)]) -> Vec<Veth> {
     lan.ip(&["link", "add", "br0", "type", "bridge"])
         .expect("bridge");
     lan.ip(&["link", "set", "br0", "up"]).expect("bridge up");
     let mut links = Vec::new();
-    for (name, other) in [("r1", &s1), ("r2", &s2), ("hh", &host)] {
+    for (name, other) in members {
         let v = Veth::new(&format!("{prefix}{name}"), &format!("{prefix}{name}l")).expect("veth");
         v.move_to(&format!("{prefix}{name}"), other).expect("move");
-        v.move_to(&format!("{prefix}{name}l"), &lan).expect("move");
+        v.move_to(&format!("{prefix}{name}l"), lan).expect("move");
         other
             .ip(&["link", "set", &format!("{prefix}{name}"), "up"])
             .expect("up");
@@ -81,6 +79,38 @@ fn failover_on_kill_and_preemption_on_return() {
             .expect("up");
         links.push(v);
     }
+    links
+}
+
+/// Capture lines until one starts with `starts[0]` (the active router's hello) and one with
+/// `starts[1]` (the standby's), or until none has come for 5 s; asserts both came (`missing`
+/// names them in the failure) and returns every line read.
+fn active_and_standby_hellos(
+    capture: &Capture,
+    starts: [&str; 2],
+    missing: [&str; 2],
+) -> Vec<String> {
+    let seen = |hellos: &[String], start: &str| hellos.iter().any(|l| l.starts_with(start));
+    let mut hellos = Vec::new();
+    while !(seen(&hellos, starts[0]) && seen(&hellos, starts[1])) {
+        match capture.next_line(Duration::from_secs(5)) {
+            Some(line) => hellos.push(line),
+            None => break,
+        }
+    }
+    let text = hellos.join("\n");
+    for (start, what) in starts.iter().zip(missing) {
+        assert!(seen(&hellos, start), "{what}:\n{text}");
+    }
+    hellos
+}
+
+#[test]
+fn failover_on_kill_and_preemption_on_return() {
+    let prefix = support::unique_prefix();
+    let ns = |n: &str| Netns::new(&format!("{prefix}{n}")).expect("netns");
+    let (lan, host, s1, s2) = (ns("l"), ns("h"), ns("a"), ns("b"));
+    let links = lan_bridge(&prefix, &lan, &[("r1", &s1), ("r2", &s2), ("hh", &host)]);
     host.addr(&format!("{prefix}hh"), "10.10.0.5/24")
         .expect("addr");
 
@@ -111,24 +141,15 @@ fn failover_on_kill_and_preemption_on_return() {
         state_of(&r1),
         state_of(&r2)
     );
-    let mut hellos = Vec::new();
-    let active = |l: &String| l.starts_with("10\t16\t110\t10.10.0.1");
-    let standby = |l: &String| l.starts_with("10\t8\t100\t10.10.0.1");
-    while !(hellos.iter().any(active) && hellos.iter().any(standby)) {
-        match capture.next_line(Duration::from_secs(5)) {
-            Some(line) => hellos.push(line),
-            None => break,
-        }
-    }
+    let hellos = active_and_standby_hellos(
+        &capture,
+        ["10\t16\t110\t10.10.0.1", "10\t8\t100\t10.10.0.1"],
+        [
+            "an active hello from r1 decodes",
+            "a standby hello from r2 decodes",
+        ],
+    );
     let text = hellos.join("\n");
-    assert!(
-        hellos.iter().any(active),
-        "an active hello from r1 decodes:\n{text}"
-    );
-    assert!(
-        hellos.iter().any(standby),
-        "a standby hello from r2 decodes:\n{text}"
-    );
     assert!(
         hellos
             .iter()
@@ -287,23 +308,7 @@ fn version_2_hellos_decode_and_elect() {
     let prefix = support::unique_prefix();
     let ns = |n: &str| Netns::new(&format!("{prefix}{n}")).expect("netns");
     let (lan, s1, s2) = (ns("l"), ns("a"), ns("b"));
-    lan.ip(&["link", "add", "br0", "type", "bridge"])
-        .expect("bridge");
-    lan.ip(&["link", "set", "br0", "up"]).expect("bridge up");
-    let mut links = Vec::new();
-    for (name, other) in [("r1", &s1), ("r2", &s2)] {
-        let v = Veth::new(&format!("{prefix}{name}"), &format!("{prefix}{name}l")).expect("veth");
-        v.move_to(&format!("{prefix}{name}"), other).expect("move");
-        v.move_to(&format!("{prefix}{name}l"), &lan).expect("move");
-        other
-            .ip(&["link", "set", &format!("{prefix}{name}"), "up"])
-            .expect("up");
-        lan.ip(&["link", "set", &format!("{prefix}{name}l"), "master", "br0"])
-            .expect("enslave");
-        lan.ip(&["link", "set", &format!("{prefix}{name}l"), "up"])
-            .expect("up");
-        links.push(v);
-    }
+    let links = lan_bridge(&prefix, &lan, &[("r1", &s1), ("r2", &s2)]);
     let v2 = |n: u8, priority: u8| {
         format!(
             "hostname r{n}\nroamer platform port Ethernet1/1 {prefix}r{n}\nfeature interface-vlan\nfeature hsrp\nvlan 10\n\
@@ -330,24 +335,12 @@ fn version_2_hellos_decode_and_elect() {
     .expect("tshark on the LAN");
     let _r1 = Daemon::start_in_netns(&v2(1, 120), s1.name());
     let _r2 = Daemon::start_in_netns(&v2(2, 100), s2.name());
-    let mut hellos = Vec::new();
-    let active = |l: &String| l.starts_with("1000\t6\t120\t10.10.0.1");
-    let standby = |l: &String| l.starts_with("1000\t5\t100\t10.10.0.1");
-    while !(hellos.iter().any(active) && hellos.iter().any(standby)) {
-        match capture.next_line(Duration::from_secs(5)) {
-            Some(line) => hellos.push(line),
-            None => break,
-        }
-    }
+    let hellos = active_and_standby_hellos(
+        &capture,
+        ["1000\t6\t120\t10.10.0.1", "1000\t5\t100\t10.10.0.1"],
+        ["an active v2 hello from r1", "a standby v2 hello from r2"],
+    );
     let text = hellos.join("\n");
-    assert!(
-        hellos.iter().any(active),
-        "an active v2 hello from r1:\n{text}"
-    );
-    assert!(
-        hellos.iter().any(standby),
-        "a standby v2 hello from r2:\n{text}"
-    );
     // tshark adds one note to every v2 hello: TTL 1 (as HSRP requires) towards 224.0.0.102 in the
     // Local Network Control Block; anything else would be a defect.
     assert!(

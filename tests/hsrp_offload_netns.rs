@@ -87,16 +87,7 @@ fn hellos_with_a_checksum_left_to_the_offload_are_accepted_bad_ones_are_counted(
     veth.move_to(&p, &sw).expect("move");
     veth.move_to(&q, &host).expect("move");
     host.addr(&q, "10.10.0.9/24").expect("addr");
-    let config = format!(
-        "hostname r1\nroamer platform port Ethernet1/1 {p}\nfeature interface-vlan\nfeature hsrp\nvlan 10\n\
-         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
-         interface Vlan10\n  ip address 10.10.0.2/24\n  hsrp 10\n    timers 1 3\n    ip 10.10.0.1\n"
-    );
-    let d = Daemon::start_in_netns(&config, sw.name());
-    assert!(
-        support::wait_until(Duration::from_secs(15), || hsrp_state(&d) == "Active"),
-        "alone, roamer becomes active"
-    );
+    let d = common::hsrp_active_alone(&p, &sw);
     assert_eq!(malformed(&d), 0);
 
     // A complete frame with a wrong UDP checksum: refused, counted, nothing changes.

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Daemon, hsrp_state};
+use common::hsrp_state;
 use roamer_test_support::{self as support, Netns, Veth};
 
 /// As a router at 10.10.0.9 with priority 200, using scapy inside `ns`: a coup (sent from the
@@ -42,16 +42,7 @@ fn coup_with_the_right_key_takes_over_and_with_a_wrong_key_does_not() {
         .expect("up");
     host.ip(&["link", "set", &format!("{prefix}q"), "up"])
         .expect("up");
-    let config = format!(
-        "hostname r1\nroamer platform port Ethernet1/1 {prefix}p\nfeature interface-vlan\nfeature hsrp\nvlan 10\n\
-         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
-         interface Vlan10\n  ip address 10.10.0.2/24\n  hsrp 10\n    timers 1 3\n    ip 10.10.0.1\n"
-    );
-    let d = Daemon::start_in_netns(&config, sw.name());
-    assert!(
-        support::wait_until(Duration::from_secs(15), || hsrp_state(&d) == "Active"),
-        "alone, roamer becomes active"
-    );
+    let d = common::hsrp_active_alone(&format!("{prefix}p"), &sw);
 
     // Wrong key: ignored and counted, roamer stays active.
     scapy_coup(&host, &format!("{prefix}q"), "wrong");

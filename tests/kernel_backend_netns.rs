@@ -42,33 +42,16 @@ fn lab() -> Lab {
     let h2 = Netns::new(&format!("{p}H2")).expect("netns");
     let v1 = Veth::between(&format!("{p}r1"), &r, &format!("{p}e1"), &h1).expect("veth");
     let v2 = Veth::between(&format!("{p}r2"), &r, &format!("{p}e2"), &h2).expect("veth");
-    h1.addr(&format!("{p}e1"), "10.1.0.5/24").expect("addr");
-    h1.ip(&["route", "add", "default", "via", "10.1.0.1"])
-        .expect("gw");
-    h2.addr(&format!("{p}e2"), "10.2.0.5/24").expect("addr");
     for (h, n) in [(&h1, 1), (&h2, 2)] {
-        h.ip(&[
-            "-6",
-            "addr",
-            "add",
-            &format!("2001:db8:{n}::5/64"),
-            "dev",
+        h.dual_stack(
             &format!("{p}e{n}"),
-            "nodad",
-        ])
-        .expect("addr6");
-        h.ip(&[
-            "-6",
-            "route",
-            "add",
-            "default",
-            "via",
+            &format!("10.{n}.0.5/24"),
+            &format!("10.{n}.0.1"),
+            &format!("2001:db8:{n}::5/64"),
             &format!("2001:db8:{n}::1"),
-        ])
-        .expect("gw6");
+        )
+        .expect("host addresses");
     }
-    h2.ip(&["route", "add", "default", "via", "10.2.0.1"])
-        .expect("gw");
     Lab {
         _v: vec![v1, v2],
         r,

@@ -19,6 +19,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{Daemon, wait_for};
+use roamer_test_support::pcap::CHECK_CHECKSUMS;
 use roamer_test_support::{self as support, Capture, Netns, Veth, require_root, require_tool};
 
 const KEY: &str = "roamer-key";
@@ -82,28 +83,14 @@ fn sites(backend2: &str, capture_control: bool) -> Sites {
     for (n, x, h) in [(1u8, &x1_ns, &a), (2, &x2_ns, &b)] {
         let v = Veth::between(&format!("{p}h{n}"), x, &format!("{p}e{n}"), h).expect("veth");
         let e = format!("{p}e{n}");
-        h.addr(&e, &format!("10.{n}.0.5/24")).expect("addr");
-        h.ip(&[
-            "-6",
-            "addr",
-            "add",
-            &format!("2001:db8:{n}::5/64"),
-            "dev",
+        h.dual_stack(
             &e,
-            "nodad",
-        ])
-        .expect("addr6");
-        h.ip(&["route", "add", "default", "via", &format!("10.{n}.0.1")])
-            .expect("gw");
-        h.ip(&[
-            "-6",
-            "route",
-            "add",
-            "default",
-            "via",
+            &format!("10.{n}.0.5/24"),
+            &format!("10.{n}.0.1"),
+            &format!("2001:db8:{n}::5/64"),
             &format!("2001:db8:{n}::1"),
-        ])
-        .expect("gw6");
+        )
+        .expect("host addresses");
         links.push(v);
     }
     let control = capture_control.then(|| {
@@ -121,12 +108,7 @@ fn sites(backend2: &str, capture_control: bool) -> Sites {
                 "frame.protocols",
                 "_ws.expert.message",
             ],
-            &[
-                "-o",
-                "udp.check_checksum:TRUE",
-                "-o",
-                "ip.check_checksum:TRUE",
-            ],
+            &CHECK_CHECKSUMS[..],
             Duration::from_secs(30),
         )
         .expect("tshark on the underlay")
@@ -214,21 +196,7 @@ fn ping(from: &Netns, to: &str) -> String {
 fn lisp_traffic_both_ways(s: &Sites) {
     require_tool("tshark", "tshark");
     both_registered(s);
-    let capture = Capture::start(
-        &s.x1_ns,
-        &format!("{}u1", s.p),
-        "udp port 4341",
-        4,
-        &[
-            "ip.src",
-            "ip.dst",
-            "udp.dstport",
-            "frame.protocols",
-            "_ws.expert",
-        ],
-        Duration::from_secs(20),
-    )
-    .expect("tshark on the underlay");
+    let capture = common::lisp_data_capture(&s.x1_ns, &format!("{}u1", s.p));
     for (from, to) in [
         (&s.a, "10.2.0.5"),
         (&s.b, "10.1.0.5"),

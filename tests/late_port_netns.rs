@@ -7,18 +7,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Daemon, wait_for};
+use common::{Daemon, host, wait_for};
 use roamer_test_support::{self as support, Netns, Veth};
-
-/// A host namespace on one end of `veth`, addressed, with its default gateway.
-fn host(prefix: &str, name: &str, veth: &Veth, dev: &str, cidr: &str, gw: &str) -> Netns {
-    let ns = Netns::new(&format!("{prefix}{name}")).expect("netns");
-    veth.move_to(dev, &ns).expect("move");
-    ns.addr(dev, cidr).expect("address");
-    ns.ip(&["route", "add", "default", "via", gw])
-        .expect("gateway");
-    ns
-}
 
 /// Ethernet1/2's row of `show interface brief`.
 fn row(d: &Daemon) -> String {
@@ -48,9 +38,7 @@ fn a_port_whose_device_appears_five_seconds_after_start_comes_up_and_forwards() 
         "10.10.0.5/24",
         "10.10.0.1",
     );
-    let config = format!(
-        "hostname sw1\nroamer platform port Ethernet1/1 {p}p1\nroamer platform port Ethernet1/2 {p}p2\nfeature interface-vlan\nvlan 10,20\ninterface Ethernet1/1\n  switchport\n  switchport access vlan 10\ninterface Ethernet1/2\n  switchport\n  switchport access vlan 20\ninterface Vlan10\n  ip address 10.10.0.1/24\ninterface Vlan20\n  ip address 10.20.0.1/24\n"
-    );
+    let config = common::two_vlan_switch(&p, "");
     let started = Instant::now();
     let d = Daemon::start_in_netns(&config, sw.name());
     assert!(

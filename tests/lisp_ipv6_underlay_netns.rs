@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use common::lisp_config as lisp;
 use common::{Daemon, wait_for};
+use roamer_test_support::pcap::CHECK_CHECKSUMS;
 use roamer_test_support::{self as support, Capture, Netns};
 
 const MS: &str = "2001:db8:ff::100";
@@ -181,12 +182,7 @@ fn across_subnets_over_an_ipv6_underlay(e: &Eids) {
             "_ws.expert.severity",
         ],
         // UDP checksums verified (mandatory over IPv6): a wrong one is an expert warning.
-        &[
-            "-o",
-            "udp.check_checksum:TRUE",
-            "-o",
-            "ip.check_checksum:TRUE",
-        ],
+        &CHECK_CHECKSUMS[..],
         Duration::from_secs(60),
     )
     .expect("tshark on the underlay");

@@ -74,28 +74,14 @@ fn lab(underlay_mtu: u32) -> Lab {
         v.move_to(&port, x).expect("port");
         v.move_to(&host, h).expect("host");
         x.ip(&["link", "set", &port, "up"]).expect("up");
-        h.addr(&host, &format!("10.{n}0.0.5/24")).expect("addr");
-        h.ip(&[
-            "-6",
-            "addr",
-            "add",
-            &format!("2001:db8:{n}0::5/64"),
-            "dev",
+        h.dual_stack(
             &host,
-            "nodad",
-        ])
-        .expect("IPv6 address");
-        h.ip(&["route", "add", "default", "via", &format!("10.{n}0.0.1")])
-            .expect("gw");
-        h.ip(&[
-            "-6",
-            "route",
-            "add",
-            "default",
-            "via",
+            &format!("10.{n}0.0.5/24"),
+            &format!("10.{n}0.0.1"),
+            &format!("2001:db8:{n}0::5/64"),
             &format!("2001:db8:{n}0::1"),
-        ])
-        .expect("IPv6 gw");
+        )
+        .expect("host addresses");
         links.push(v);
     }
     let d1 = Daemon::start_in_netns(&xtr_config(&prefix, 1, 2), x1.name());

@@ -56,16 +56,24 @@ fn exchange(etr: &Netns, msg: Vec<u8>) -> Option<Vec<u8>> {
     .unwrap()
 }
 
+/// The map-server on Ethernet1/1 (`{prefix}m1`, 192.0.2.1/24) with site A (10.10.10.0/24, key
+/// cisco), then `more_sites`.
+fn ms_config(prefix: &str, more_sites: &str) -> String {
+    format!(
+        "hostname ms1\nroamer platform port Ethernet1/1 {prefix}m1\nfeature lisp\n\
+         interface Ethernet1/1\n  no switchport\n  ip address 192.0.2.1/24\n\
+         ip lisp map-server\nip lisp map-resolver\n\
+         lisp site A\n  eid-prefix 10.10.10.0/24\n  authentication-key 0 cisco\n{more_sites}"
+    )
+}
+
 #[test]
 fn map_registers_are_verified_acknowledged_and_listed() {
     let prefix = support::unique_prefix();
     let (ms, etr, link) = common::ms_and_etr(&prefix);
-    let config = format!(
-        "hostname ms1\nroamer platform port Ethernet1/1 {prefix}m1\nfeature lisp\n\
-         interface Ethernet1/1\n  no switchport\n  ip address 192.0.2.1/24\n\
-         ip lisp map-server\nip lisp map-resolver\n\
-         lisp site A\n  eid-prefix 10.10.10.0/24\n  authentication-key 0 cisco\n\
-         lisp site B\n  eid-prefix 10.30.30.0/24\n  authentication-key 0 other\n"
+    let config = ms_config(
+        &prefix,
+        "lisp site B\n  eid-prefix 10.30.30.0/24\n  authentication-key 0 other\n",
     );
     let d = Daemon::start_in_netns(&config, ms.name());
     let before = d.exec("show lisp site").stdout;
@@ -162,12 +170,7 @@ fn a_map_request_flood_does_not_starve_registrations_or_grow_memory() {
 
     let prefix = support::unique_prefix();
     let (ms, etr, link) = common::ms_and_etr(&prefix);
-    let config = format!(
-        "hostname ms1\nroamer platform port Ethernet1/1 {prefix}m1\nfeature lisp\n\
-         interface Ethernet1/1\n  no switchport\n  ip address 192.0.2.1/24\n\
-         ip lisp map-server\nip lisp map-resolver\n\
-         lisp site A\n  eid-prefix 10.10.10.0/24\n  authentication-key 0 cisco\n"
-    );
+    let config = ms_config(&prefix, "");
     let d = Daemon::start_in_netns(&config, ms.name());
     // Resolve ARP both ways before measuring.
     assert!(exchange(&etr, register(b"cisco")).is_some());

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use common::lisp_config as lisp;
 use common::{Daemon, wait_for};
+use roamer_test_support::pcap::CHECK_CHECKSUMS;
 use roamer_test_support::{self as support, Capture, Netns};
 
 fn ms_config(p: &str) -> String {
@@ -120,12 +121,7 @@ fn an_ipv4_underlay_site_and_a_dual_stack_site_share_a_map_server() {
             "_ws.expert.severity",
         ],
         // UDP checksums verified (mandatory over IPv6): a wrong one is an expert warning.
-        &[
-            "-o",
-            "udp.check_checksum:TRUE",
-            "-o",
-            "ip.check_checksum:TRUE",
-        ],
+        &CHECK_CHECKSUMS[..],
         Duration::from_secs(45),
     )
     .expect("tshark on the underlay");

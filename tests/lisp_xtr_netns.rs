@@ -88,20 +88,12 @@ fn two_xtrs_carry_host_traffic_encapsulated_and_report_eids_not_here() {
     // Exchanges until the capture has seen six LISP packets: tshark says it captures a little
     // before it does, and the first packets no longer wait for the ETR's ARP resolution (they
     // are held, not lost), so a single early exchange may go unseen.
-    let mut lines = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while lines.len() < 6 && std::time::Instant::now() < deadline {
+    let lines = capture.lines_while(6, Duration::from_secs(15), || {
         assert!(
             support::ping(&h1, Ipv4Addr::new(10, 20, 0, 5), Duration::from_secs(8)).expect("ping"),
             "host traffic across the LISP xTRs"
         );
-        while let Some(l) = capture.next_line(Duration::from_millis(300)) {
-            lines.push(l);
-            if lines.len() >= 6 {
-                break;
-            }
-        }
-    }
+    });
     let text = lines.join("\n");
     assert!(
         text.lines()
@@ -127,22 +119,7 @@ fn two_xtrs_carry_host_traffic_encapsulated_and_report_eids_not_here() {
 
     // Before any path-MTU discovery: pings of 2000 octets without DF: the hosts fragment at 1500, the ITRs fragment again to
     // fit the tunnel (RFC 9300 §7.1), the far host reassembles.
-    let big = h1
-        .exec(&[
-            "ping",
-            "-c",
-            "3",
-            "-i",
-            "0.2",
-            "-W",
-            "2",
-            "-M",
-            "dont",
-            "-s",
-            "2000",
-            "10.20.0.5",
-        ])
-        .unwrap_or_default();
+    let big = support::ping_fragmented(&h1, "10.20.0.5").unwrap_or_default();
     assert!(big.contains(" 0% packet loss"), "{big}");
     let counters = d1.exec("show forwarding counters").stdout;
     let fragmented = counters

@@ -7,37 +7,15 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Daemon, wait_for};
+use common::{Daemon, host, wait_for};
 use roamer_test_support::{self as support, Netns, Veth};
-
-/// A host namespace on one end of `veth`, addressed, with its default gateway.
-fn host(prefix: &str, name: &str, veth: &Veth, dev: &str, cidr: &str, gw: &str) -> Netns {
-    let ns = Netns::new(&format!("{prefix}{name}")).expect("netns");
-    veth.move_to(dev, &ns).expect("move");
-    ns.addr(dev, cidr).expect("address");
-    ns.ip(&["route", "add", "default", "via", gw])
-        .expect("gateway");
-    ns
-}
 
 /// `ping -c 3` from `from`; its output whether or not replies came.
 fn ping(from: &Netns, to: &str) -> String {
     let out = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            from.name(),
-            "ping",
-            "-c",
-            "3",
-            "-i",
-            "0.2",
-            "-W",
-            "1",
-            "-w",
-            "4",
-            to,
-        ])
+        .args(["netns", "exec", from.name()])
+        .args(support::PING_THREE)
+        .args(["-w", "4", to])
         .output()
         .expect("running ping");
     String::from_utf8_lossy(&out.stdout).into_owned()

@@ -825,21 +825,13 @@ fn hsrp_detail(ctx: &ShowContext<'_>, _: &Args) -> Result<ShowOutput, ControlErr
     Ok(crate::hsrp::show::detail(ctx.hsrp))
 }
 
-fn truncate(s: &str, n: usize) -> &str {
-    match s.char_indices().nth(n) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ctx(cfg: &Config) -> ShowContext<'_> {
+impl<'a> ShowContext<'a> {
+    /// A context for tests: `running`, an uptime, and nothing else (no tables, no counters).
+    pub(crate) fn empty(running: &'a Config, uptime_secs: u64) -> Self {
         ShowContext {
             dataplane_error: None,
-            running: cfg,
+            running,
             startup: None,
             modules: &[],
             capacity: &[],
@@ -856,9 +848,25 @@ mod tests {
             sessions: &[],
             lisp_statistics: &lisp_stats::LispStatistics::NONE,
             reliable_registration: false,
-            uptime_secs: 3661,
+            uptime_secs,
             control_sessions: ControlSessions::default(),
         }
+    }
+}
+
+fn truncate(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(cfg: &Config) -> ShowContext<'_> {
+        ShowContext::empty(cfg, 3661)
     }
 
     #[test]

@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
@@ -724,16 +726,14 @@ fn a_coup_from_a_higher_priority_router_makes_the_active_resign() {
     }
     assert!(t <= 20_000);
     // A coup from 10.1.10.9, priority 200, built with the wire code.
-    let coup = HsrpPacket::V1(HsrpV1Repr {
-        op_code: HsrpOpCode::Coup,
-        state: State::Speak,
-        hellotime: 3,
-        holdtime: 10,
-        priority: 200,
-        group: 10,
-        auth: HsrpAuth::Text(AuthText::cisco()),
-        virtual_ip: VIP,
-    });
+    let coup = HsrpPacket::V1(common::hsrp_v1(
+        HsrpOpCode::Coup,
+        State::Speak,
+        200,
+        10,
+        HsrpAuth::Text(AuthText::cisco()),
+        VIP,
+    ));
     let frame = build_hsrp_frame(&coup, iface_mac(9), IpAddr::V4(ip(9)), None).unwrap();
     let out = g.receive(&frame, t + 5);
     assert_eq!(g.state(), State::Speak);
@@ -948,16 +948,14 @@ fn malformed_frames_are_counted_and_change_nothing() {
 #[test]
 fn other_groups_versions_and_vlans_are_ignored_silently() {
     let (mut g, _) = Group::new(cfg(1, 2, 100), 0);
-    let base = HsrpV1Repr {
-        op_code: HsrpOpCode::Hello,
-        state: State::Active,
-        hellotime: 3,
-        holdtime: 10,
-        priority: 255,
-        group: 11,
-        auth: HsrpAuth::Text(AuthText::cisco()),
-        virtual_ip: VIP,
-    };
+    let base = common::hsrp_v1(
+        HsrpOpCode::Hello,
+        State::Active,
+        255,
+        11,
+        HsrpAuth::Text(AuthText::cisco()),
+        VIP,
+    );
     let other_group =
         build_hsrp_frame(&HsrpPacket::V1(base), iface_mac(9), IpAddr::V4(ip(9)), None).unwrap();
     assert!(g.receive(&other_group, 100).is_empty());
@@ -1444,16 +1442,7 @@ mod random {
         });
         let src = ip(5 + peer);
         let p = if version == 1 {
-            HsrpPacket::V1(HsrpV1Repr {
-                op_code: op,
-                state,
-                hellotime: 3,
-                holdtime: 10,
-                priority,
-                group: 10,
-                auth,
-                virtual_ip: VIP,
-            })
+            HsrpPacket::V1(common::hsrp_v1(op, state, priority, 10, auth, VIP))
         } else {
             HsrpPacket::V2(HsrpV2Repr {
                 group_state: HsrpV2GroupState {

@@ -10,12 +10,14 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use roamer_control::wire::hsrp::{
     AuthText, HsrpAuth, HsrpInterfaceState, HsrpMd5Auth, HsrpMd5Key, HsrpOpCode, HsrpPacket,
-    HsrpState, HsrpV1Repr, HsrpV2GroupState, HsrpV2Repr, build_hsrp_frame, hello_source_mac,
-    md5_digest, virtual_link_local_ipv6, virtual_mac_ipv6, virtual_mac_v1, virtual_mac_v2,
+    HsrpState, HsrpV2GroupState, HsrpV2Repr, build_hsrp_frame, hello_source_mac, md5_digest,
+    virtual_link_local_ipv6, virtual_mac_ipv6, virtual_mac_v1, virtual_mac_v2,
 };
 use roamer_hal::Mac;
 use roamer_test_support::pcap::{
@@ -32,16 +34,14 @@ fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
 }
 
 fn v1(op: HsrpOpCode, state: HsrpState, priority: u8, auth: HsrpAuth) -> HsrpPacket {
-    HsrpPacket::V1(HsrpV1Repr {
-        op_code: op,
+    HsrpPacket::V1(common::hsrp_v1(
+        op,
         state,
-        hellotime: 3,
-        holdtime: 10,
         priority,
-        group: 10,
+        10,
         auth,
-        virtual_ip: Ipv4Addr::new(10, 10, 10, 1),
-    })
+        Ipv4Addr::new(10, 10, 10, 1),
+    ))
 }
 
 fn v2(

@@ -141,6 +141,43 @@ impl World {
         self.run(q);
     }
 
+    /// A map-cache miss at xTR `name`: `src` sends to `dst`.
+    fn miss(&mut self, name: &str, dst: &str, src: &str) {
+        self.on(name, |x, now, out| {
+            x.map_cache_miss(ip(dst), ip(src), now, out)
+        });
+    }
+
+    /// Ticks every instance each second for the next `ms` milliseconds.
+    fn tick_for(&mut self, ms: u64) {
+        let until = self.now + ms;
+        self.tick_all(until, 1_000);
+    }
+
+    /// A trace line: xTR `name`'s away table, sorted.
+    fn away_line(&mut self, name: &str) {
+        let i = self.xi(name);
+        let mut away: Vec<String> = self.xtrs[i]
+            .2
+            .away()
+            .map(|(p, a)| format!("{p} ({})", a.producer.name()))
+            .collect();
+        away.sort();
+        self.line(format!("{name} away table: {}", away.join(", ")));
+    }
+
+    /// A trace line: xTR `name`'s map-cache, sorted.
+    fn map_cache_line(&mut self, name: &str) {
+        let i = self.xi(name);
+        let mut cache: Vec<String> = self.xtrs[i]
+            .2
+            .map_cache()
+            .map(|c| format!("{} ({})", c.prefix, c.source.name()))
+            .collect();
+        cache.sort();
+        self.line(format!("{name} map-cache: {}", cache.join(", ")));
+    }
+
     fn tick_all(&mut self, until: u64, step: u64) {
         while self.now < until {
             self.now = (self.now + step).min(until);
@@ -561,38 +598,20 @@ fn resolution() {
     w.ms_udp(sock(C_RLOC), &reg, &mut q);
     w.run(q);
     w.step("miss at A: 10.1.0.5 -> 10.2.0.7 (registered by B: forwarded)");
-    w.on("A", |x, now, out| {
-        x.map_cache_miss(ip("10.2.0.7"), ip("10.1.0.5"), now, out)
-    });
+    w.miss("A", "10.2.0.7", "10.1.0.5");
     w.step("miss at A: 10.1.0.5 -> 10.3.0.9 (proxy reply)");
-    w.on("A", |x, now, out| {
-        x.map_cache_miss(ip("10.3.0.9"), ip("10.1.0.5"), now, out)
-    });
+    w.miss("A", "10.3.0.9", "10.1.0.5");
     w.step("miss at A: 10.1.0.5 -> 10.77.0.1 (in the site, unregistered: negative)");
-    w.on("A", |x, now, out| {
-        x.map_cache_miss(ip("10.77.0.1"), ip("10.1.0.5"), now, out)
-    });
+    w.miss("A", "10.77.0.1", "10.1.0.5");
     w.step("miss at A: 10.1.0.5 -> 172.16.0.1 (not an EID: negative)");
-    w.on("A", |x, now, out| {
-        x.map_cache_miss(ip("172.16.0.1"), ip("10.1.0.5"), now, out)
-    });
+    w.miss("A", "172.16.0.1", "10.1.0.5");
     w.step("map-resolver unreachable: miss for 10.4.0.9 is retried, a second miss waits");
     w.unreachable.insert(ip(MS));
-    w.on("A", |x, now, out| {
-        x.map_cache_miss(ip("10.4.0.9"), ip("10.1.0.5"), now, out)
-    });
-    w.on("A", |x, now, out| {
-        x.map_cache_miss(ip("10.4.0.9"), ip("10.1.0.6"), now, out)
-    });
+    w.miss("A", "10.4.0.9", "10.1.0.5");
+    w.miss("A", "10.4.0.9", "10.1.0.6");
     w.tick_all(6_000, 1_000);
     w.unreachable.clear();
-    let mut cache: Vec<String> = w.xtrs[0]
-        .2
-        .map_cache()
-        .map(|c| format!("{} ({})", c.prefix, c.source.name()))
-        .collect();
-    cache.sort();
-    w.line(format!("A map-cache: {}", cache.join(", ")));
+    w.map_cache_line("A");
     show_sites(&mut w);
     golden("resolution", &w.trace);
 }
@@ -605,12 +624,9 @@ fn moved(w: &mut World, lose_first_notify: bool) {
     w.on("A", |x, now, out| {
         x.dynamic_eid_seen(vlan10(), ip("10.9.0.50"), "roam", now, out)
     });
-    let t = w.now + 1_000;
-    w.tick_all(t, 1_000);
+    w.tick_for(1_000);
     w.step("B resolves 10.9.0.50 (B's host 10.2.0.7 talks to it)");
-    w.on("B", |x, now, out| {
-        x.map_cache_miss(ip("10.9.0.50"), ip("10.2.0.7"), now, out)
-    });
+    w.miss("B", "10.9.0.50", "10.2.0.7");
     w.now += 5_000;
     w.step("the host moves: dynamic EID 10.9.0.50 detected at B on Vlan10");
     w.on("B", |x, now, out| {
@@ -619,15 +635,12 @@ fn moved(w: &mut World, lose_first_notify: bool) {
     if lose_first_notify {
         w.step("A unreachable for a moment: the first unsolicited Map-Notify is lost");
         w.unreachable.insert(ip(A_RLOC));
-        let t = w.now + 1_000;
-        w.tick_all(t, 1_000);
+        w.tick_for(1_000);
         w.unreachable.clear();
         w.step("A reachable again: the map-server resends until acknowledged");
-        let t = w.now + 3_000;
-        w.tick_all(t, 1_000);
+        w.tick_for(3_000);
     } else {
-        let t = w.now + 1_000;
-        w.tick_all(t, 1_000);
+        w.tick_for(1_000);
     }
 }
 
@@ -640,20 +653,8 @@ fn mobility() {
          away table entry, host route removed and the new locators cached.",
     );
     moved(&mut w, true);
-    let mut away: Vec<String> = w.xtrs[0]
-        .2
-        .away()
-        .map(|(p, a)| format!("{p} ({})", a.producer.name()))
-        .collect();
-    away.sort();
-    w.line(format!("A away table: {}", away.join(", ")));
-    let mut cache: Vec<String> = w.xtrs[0]
-        .2
-        .map_cache()
-        .map(|c| format!("{} ({})", c.prefix, c.source.name()))
-        .collect();
-    cache.sort();
-    w.line(format!("A map-cache: {}", cache.join(", ")));
+    w.away_line("A");
+    w.map_cache_line("A");
     notify_counters(&mut w);
     golden("mobility", &w.trace);
 }
@@ -695,21 +696,13 @@ fn generalized_smr() {
     );
     registered(&mut w);
     w.step("B resolves 10.1.0.9");
-    w.on("B", |x, now, out| {
-        x.map_cache_miss(ip("10.1.0.9"), ip("10.2.0.7"), now, out)
-    });
+    w.miss("B", "10.1.0.9", "10.2.0.7");
     w.now += 1_000;
     w.step("A decapsulates a packet from B (inner 10.2.0.7) for 10.1.0.9: no route");
     w.on("A", |x, now, out| {
         x.local_eid_no_route(ip("10.1.0.9"), ip(B_RLOC), ip("10.2.0.7"), now, out)
     });
-    let mut away: Vec<String> = w.xtrs[0]
-        .2
-        .away()
-        .map(|(p, a)| format!("{p} ({})", a.producer.name()))
-        .collect();
-    away.sort();
-    w.line(format!("A away table: {}", away.join(", ")));
+    w.away_line("A");
     w.now += 1_000;
     w.step("B's configuration drops database-mapping 10.2.0.0/24 (de-configured local EID)");
     let text = xtr_config(B_RLOC, "10.2.0.0/24", "10.9.0.2").replace(
@@ -721,15 +714,8 @@ fn generalized_smr() {
         x.release_remapped(&cfg, out);
         x.reconfigure(&cfg, now, out);
     });
-    let t = w.now + 1_000;
-    w.tick_all(t, 1_000);
-    let mut away: Vec<String> = w.xtrs[1]
-        .2
-        .away()
-        .map(|(p, a)| format!("{p} ({})", a.producer.name()))
-        .collect();
-    away.sort();
-    w.line(format!("B away table: {}", away.join(", ")));
+    w.tick_for(1_000);
+    w.away_line("B");
     notify_counters(&mut w);
     show_sites(&mut w);
     golden("generalized_smr", &w.trace);

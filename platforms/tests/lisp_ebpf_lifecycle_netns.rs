@@ -5,56 +5,13 @@
 
 use std::time::Duration;
 
-use roamer_hal::{
-    HalError, Iid, L3Interface, Locator, NegativeAction, PortId, Prefix, TableEntry, TableKind,
-    TableOp,
-};
+use roamer_hal::{HalError, PortId, TableEntry, TableKind, TableOp};
 use roamer_platforms::kernel::lisp_offload::LispOffload;
 use roamer_test_support::{self as support, Netns, Veth};
 
-const EID_IFACE: L3Interface = L3Interface::Port(PortId(1));
+mod lisp_ops;
 
-fn locator(rloc: &str) -> Vec<Locator> {
-    vec![Locator {
-        rloc: rloc.parse().expect("rloc"),
-        priority: 1,
-        weight: 100,
-    }]
-}
-
-fn eid(s: &str) -> Prefix {
-    let (addr, len) = s.split_once('/').expect("a/len");
-    Prefix::new(addr.parse().expect("address"), len.parse().expect("length")).expect("prefix")
-}
-
-fn map_cache(prefix: &str, rloc: &str) -> TableOp {
-    TableOp::add(TableEntry::LispMapCache {
-        iid: Iid::default(),
-        eid: eid(prefix),
-        locators: locator(rloc),
-        negative: NegativeAction::NoAction,
-    })
-}
-
-fn database(prefix: &str, rloc: &str) -> TableOp {
-    TableOp::add(TableEntry::LispDatabase {
-        iid: Iid::default(),
-        eid: eid(prefix),
-        locators: locator(rloc),
-    })
-}
-
-/// Whether a TCX link holds program `id` (bpftool 7.1 lists TCX links as "type 11 ... prog ID";
-/// neither `bpftool net` nor `tc filter` shows them).
-fn linked(id: &str) -> bool {
-    let links = support::run("bpftool", &["link", "show"]).expect("bpftool link show");
-    links.lines().any(|l| {
-        l.split_whitespace()
-            .collect::<Vec<_>>()
-            .windows(2)
-            .any(|w| w == ["prog", id])
-    })
-}
+use lisp_ops::{EID_IFACE, database, linked, map_cache};
 
 #[test]
 fn ebpf_tables_follow_the_hal_contract() {

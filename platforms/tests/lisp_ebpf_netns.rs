@@ -8,43 +8,13 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use roamer_forwarding::wire::lisp_data::flow_source_port;
-use roamer_hal::{
-    HalEvent, Iid, L3Interface, Locator, NegativeAction, PortId, Prefix, TableEntry, TableOp,
-};
+use roamer_hal::{HalEvent, Iid, NegativeAction, TableEntry, TableOp};
 use roamer_platforms::kernel::lisp_offload::LispOffload;
 use roamer_test_support::{self as support, Capture, Netns, Veth};
 
-const EID_IFACE: L3Interface = L3Interface::Port(PortId(1));
+mod lisp_ops;
 
-fn prefix(s: &str) -> Prefix {
-    let (addr, len) = s.split_once('/').expect("a/len");
-    Prefix::new(addr.parse().expect("address"), len.parse().expect("length")).expect("prefix")
-}
-
-fn map_cache(eid: &str, rloc: &str) -> TableOp {
-    TableOp::add(TableEntry::LispMapCache {
-        iid: Iid::default(),
-        eid: prefix(eid),
-        locators: vec![Locator {
-            rloc: rloc.parse().expect("rloc"),
-            priority: 1,
-            weight: 100,
-        }],
-        negative: NegativeAction::NoAction,
-    })
-}
-
-fn database(eid: &str, rloc: &str) -> TableOp {
-    TableOp::add(TableEntry::LispDatabase {
-        iid: Iid::default(),
-        eid: prefix(eid),
-        locators: vec![Locator {
-            rloc: rloc.parse().expect("rloc"),
-            priority: 1,
-            weight: 100,
-        }],
-    })
-}
+use lisp_ops::{EID_IFACE, database, linked, map_cache, prefix};
 
 /// One side: an xTR namespace with its host namespace and its loaded offload.
 struct Side {
@@ -242,8 +212,8 @@ fn lab() -> Lab {
         offload.set_addresses(&own).expect("set_addresses");
         offload
             .set_subnets(&[
-                (eid_ifx, crate::prefix(&format!("10.{me}0.0.0/24"))),
-                (eid_ifx, crate::prefix(&format!("fd{me}0::/64"))),
+                (eid_ifx, lisp_ops::prefix(&format!("10.{me}0.0.0/24"))),
+                (eid_ifx, lisp_ops::prefix(&format!("fd{me}0::/64"))),
             ])
             .expect("set_subnets");
         let rloc = format!("192.0.2.{me}");
@@ -277,18 +247,6 @@ fn ping6(from: &Netns, to: &str) -> bool {
         }
     }
     false
-}
-
-/// Whether a TCX link holds program `id` (bpftool 7.1 lists TCX links as "type 11 ... prog ID";
-/// neither `bpftool net` nor `tc filter` shows them).
-fn linked(id: &str) -> bool {
-    let links = support::run("bpftool", &["link", "show"]).expect("bpftool link show");
-    links.lines().any(|l| {
-        l.split_whitespace()
-            .collect::<Vec<_>>()
-            .windows(2)
-            .any(|w| w == ["prog", id])
-    })
 }
 
 /// `ping -c N` summary: the average round-trip time in ms.
@@ -375,9 +333,7 @@ fn ebpf_xtrs_carry_ipv4_and_ipv6_eids_both_ways_and_a_tcp_stream_byte_for_byte()
         Duration::from_secs(30),
     )
     .expect("tshark on the underlay");
-    let mut lines = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while lines.len() < 8 && Instant::now() < deadline {
+    let lines = capture.lines_while(8, Duration::from_secs(20), || {
         assert!(
             support::ping(h1, Ipv4Addr::new(10, 20, 0, 5), Duration::from_secs(5)).expect("ping"),
             "IPv4 host 1 → host 2 over the eBPF xTRs"
@@ -386,13 +342,7 @@ fn ebpf_xtrs_carry_ipv4_and_ipv6_eids_both_ways_and_a_tcp_stream_byte_for_byte()
             ping6(h1, "fd20::5"),
             "IPv6 host 1 → host 2 over the eBPF xTRs"
         );
-        while let Some(l) = capture.next_line(Duration::from_millis(300)) {
-            lines.push(l);
-            if lines.len() >= 8 {
-                break;
-            }
-        }
-    }
+    });
     assert!(
         support::ping(h2, Ipv4Addr::new(10, 10, 0, 5), Duration::from_secs(5)).expect("ping"),
         "IPv4 host 2 → host 1"
@@ -450,22 +400,7 @@ fn ebpf_xtrs_carry_ipv4_and_ipv6_eids_both_ways_and_a_tcp_stream_byte_for_byte()
 
     // Without DF and larger than the tunnel: the host's 1500-octet fragment is cut again to fit
     // (RFC 9300 §7.1, as the software core), the far host reassembles; the same way back.
-    let big = h1
-        .exec(&[
-            "ping",
-            "-c",
-            "3",
-            "-i",
-            "0.2",
-            "-W",
-            "2",
-            "-M",
-            "dont",
-            "-s",
-            "2000",
-            "10.20.0.5",
-        ])
-        .expect("2000-octet pings without DF");
+    let big = support::ping_fragmented(h1, "10.20.0.5").expect("2000-octet pings without DF");
     assert!(big.contains(" 0% packet loss"), "{big}");
     assert!(lab.a.counter("fragmented") > 0 && lab.b.counter("fragmented") > 0);
 
@@ -940,9 +875,7 @@ fn ebpf_xtrs_carry_eids_over_an_ipv6_underlay_with_udp_checksums() {
         Duration::from_secs(30),
     )
     .expect("tshark on the underlay");
-    let mut lines = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while lines.len() < 8 && Instant::now() < deadline {
+    let lines = capture.lines_while(8, Duration::from_secs(20), || {
         assert!(
             support::ping(
                 &lab.a.host,
@@ -956,13 +889,7 @@ fn ebpf_xtrs_carry_eids_over_an_ipv6_underlay_with_udp_checksums() {
             ping6(&lab.a.host, "fd20::5"),
             "IPv6 EIDs over the IPv6 underlay"
         );
-        while let Some(l) = capture.next_line(Duration::from_millis(300)) {
-            lines.push(l);
-            if lines.len() >= 8 {
-                break;
-            }
-        }
-    }
+    });
     assert!(
         support::ping(
             &lab.b.host,

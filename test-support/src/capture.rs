@@ -108,6 +108,29 @@ impl Capture {
         self.lines.recv_timeout(timeout).ok()
     }
 
+    /// Up to `want` lines, calling `poke` (which sends traffic) before each round of reading,
+    /// for at most `within`: tshark says it captures a little before it does, so traffic sent
+    /// just after the start may go unseen. A round reads until no line has come for 300 ms.
+    pub fn lines_while(
+        &self,
+        want: usize,
+        within: Duration,
+        mut poke: impl FnMut(),
+    ) -> Vec<String> {
+        let mut lines = Vec::new();
+        let deadline = std::time::Instant::now() + within;
+        while lines.len() < want && std::time::Instant::now() < deadline {
+            poke();
+            while let Some(l) = self.next_line(Duration::from_millis(300)) {
+                lines.push(l);
+                if lines.len() >= want {
+                    break;
+                }
+            }
+        }
+        lines
+    }
+
     /// Every line until none has come for `quiet` (the capture gone quiet).
     pub fn lines_until_quiet(&self, quiet: Duration) -> Vec<String> {
         std::iter::from_fn(|| self.next_line(quiet)).collect()

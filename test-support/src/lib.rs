@@ -25,7 +25,7 @@ pub use capture::{Capture, Wire};
 pub use checks::{have, privileged, require_root, require_tool};
 pub use golden::assert_golden;
 pub use hex::hex;
-pub use netns::{Netns, PING_THREE, Veth, ip, run, unique_prefix};
+pub use netns::{Netns, PING_THREE, Veth, ip, ping_fragmented, run, unique_prefix};
 pub use netns::{
     accept_within, connect_within, ethernet_frame, parse_mac, pattern, ping, sysfs, tcp_stream,
 };

@@ -120,6 +120,23 @@ impl Netns {
         self.ip(&["addr", "add", cidr, "dev", dev])?;
         self.ip(&["link", "set", dev, "up"]).map(drop)
     }
+
+    /// A dual-stack host's addresses on `dev` (brought up): `v4`, and `v6` without duplicate
+    /// address detection (usable at once), with default routes via `gw4` and `gw6`.
+    pub fn dual_stack(
+        &self,
+        dev: &str,
+        v4: &str,
+        gw4: &str,
+        v6: &str,
+        gw6: &str,
+    ) -> io::Result<()> {
+        self.addr(dev, v4)?;
+        self.ip(&["-6", "addr", "add", v6, "dev", dev, "nodad"])?;
+        self.ip(&["route", "add", "default", "via", gw4])?;
+        self.ip(&["-6", "route", "add", "default", "via", gw6])
+            .map(drop)
+    }
 }
 
 impl Drop for Netns {
@@ -181,6 +198,14 @@ impl Drop for Veth {
             }
         }
     }
+}
+
+/// Three pings of 2000 octets from `ns` to `dst` without DF (`-M dont`), so that they are
+/// fragmented on the way: ping's output (an error when ping fails, e.g. no reply at all).
+pub fn ping_fragmented(ns: &Netns, dst: &str) -> io::Result<String> {
+    ns.exec(&[
+        "ping", "-c", "3", "-i", "0.2", "-W", "2", "-M", "dont", "-s", "2000", dst,
+    ])
 }
 
 /// The arguments of an iputils `ping` of three echo requests 200 ms apart, each given a second

@@ -372,3 +372,68 @@ pub fn hsrp_state(d: &Daemon) -> String {
         .unwrap_or("")
         .to_string()
 }
+
+/// A host namespace on one end of `veth`, addressed, with its default gateway.
+pub fn host(
+    prefix: &str,
+    name: &str,
+    veth: &roamer_test_support::Veth,
+    dev: &str,
+    cidr: &str,
+    gw: &str,
+) -> roamer_test_support::Netns {
+    let ns = roamer_test_support::Netns::new(&format!("{prefix}{name}")).expect("netns");
+    veth.move_to(dev, &ns).expect("move");
+    ns.addr(dev, cidr).expect("address");
+    ns.ip(&["route", "add", "default", "via", gw])
+        .expect("gateway");
+    ns
+}
+
+/// sw1 with two access ports, `{p}p1` in VLAN 10 and `{p}p2` in VLAN 20 (`port_options` after
+/// each port's device, e.g. `" io af-xdp"`), routing between them on the SVIs 10.10.0.1/24 and
+/// 10.20.0.1/24.
+pub fn two_vlan_switch(p: &str, port_options: &str) -> String {
+    format!(
+        "hostname sw1\nroamer platform port Ethernet1/1 {p}p1{port_options}\nroamer platform port Ethernet1/2 {p}p2{port_options}\nfeature interface-vlan\nvlan 10,20\ninterface Ethernet1/1\n  switchport\n  switchport access vlan 10\ninterface Ethernet1/2\n  switchport\n  switchport access vlan 20\ninterface Vlan10\n  ip address 10.10.0.1/24\ninterface Vlan20\n  ip address 10.20.0.1/24\n"
+    )
+}
+
+/// r1 in `sw` with HSRP group 10 (virtual IP 10.10.0.1, timers 1 3) on Vlan10 (10.10.0.2/24),
+/// whose access port Ethernet1/1 is the device `dev`; returned once it is Active, alone.
+pub fn hsrp_active_alone(dev: &str, sw: &roamer_test_support::Netns) -> Daemon {
+    let config = format!(
+        "hostname r1\nroamer platform port Ethernet1/1 {dev}\nfeature interface-vlan\nfeature hsrp\nvlan 10\n\
+         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
+         interface Vlan10\n  ip address 10.10.0.2/24\n  hsrp 10\n    timers 1 3\n    ip 10.10.0.1\n"
+    );
+    let d = Daemon::start_in_netns(&config, sw.name());
+    assert!(
+        roamer_test_support::wait_until(Duration::from_secs(15), || hsrp_state(&d) == "Active"),
+        "alone, roamer becomes active"
+    );
+    d
+}
+
+/// tshark on the underlay device `dev` in `ns`: the first four LISP data packets, one line each
+/// with the outer then inner addresses, the UDP port, the protocols and any expert info.
+pub fn lisp_data_capture(
+    ns: &roamer_test_support::Netns,
+    dev: &str,
+) -> roamer_test_support::Capture {
+    roamer_test_support::Capture::start(
+        ns,
+        dev,
+        "udp port 4341",
+        4,
+        &[
+            "ip.src",
+            "ip.dst",
+            "udp.dstport",
+            "frame.protocols",
+            "_ws.expert",
+        ],
+        Duration::from_secs(20),
+    )
+    .expect("tshark on the underlay")
+}

@@ -3,8 +3,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
 use crate::ControlError;
 
 /// The 53-character Cisco type-7 translation key (public; protocols.md §9).
@@ -157,18 +155,7 @@ impl FromStr for AuthKey {
     }
 }
 
-impl Serialize for AuthKey {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for AuthKey {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+roamer_hal::serde_via_str!(AuthKey);
 
 #[cfg(test)]
 mod tests {

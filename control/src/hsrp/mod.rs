@@ -819,23 +819,26 @@ impl Group {
         }
     }
 
+    /// Events g and h outside Active: `peer`, the sender of `msg`, is the Active router (its
+    /// virtual IP learnt, its hold timer restarted); in Learn, with a virtual IP now, to Listen.
+    fn heard_active(&mut self, msg: &Message, peer: Peer, now: u64, out: &mut Vec<Action>) {
+        self.learn(msg);
+        self.active = Some(peer);
+        self.active_timer = Some(now + self.hold_of(msg));
+        if self.state == State::Learn {
+            self.standby_timer = Some(now + self.own_hold());
+            if self.vip.is_some() {
+                self.set_state(State::Listen, now, out);
+            }
+        }
+    }
+
     /// Event g.
     fn hello_higher_active(&mut self, msg: Message, peer: Peer, now: u64, out: &mut Vec<Action>) {
         self.preempt_timer = None;
         match self.state {
-            State::Learn => {
-                self.learn(&msg);
-                self.active = Some(peer);
-                self.active_timer = Some(now + self.hold_of(&msg));
-                self.standby_timer = Some(now + self.own_hold());
-                if self.vip.is_some() {
-                    self.set_state(State::Listen, now, out);
-                }
-            }
-            State::Listen | State::Speak | State::Standby => {
-                self.learn(&msg);
-                self.active = Some(peer);
-                self.active_timer = Some(now + self.hold_of(&msg));
+            State::Learn | State::Listen | State::Speak | State::Standby => {
+                self.heard_active(&msg, peer, now, out);
             }
             State::Active => {
                 self.active_timer = Some(now + self.hold_of(&msg));
@@ -850,19 +853,9 @@ impl Group {
     /// Event h.
     fn hello_lower_active(&mut self, msg: Message, peer: Peer, now: u64, out: &mut Vec<Action>) {
         match self.state {
-            State::Learn => {
-                self.learn(&msg);
-                self.active = Some(peer);
-                self.active_timer = Some(now + self.hold_of(&msg));
-                self.standby_timer = Some(now + self.own_hold());
-                if self.vip.is_some() {
-                    self.set_state(State::Listen, now, out);
-                }
-            }
+            State::Learn => self.heard_active(&msg, peer, now, out),
             State::Listen | State::Speak | State::Standby => {
-                self.learn(&msg);
-                self.active = Some(peer);
-                self.active_timer = Some(now + self.hold_of(&msg));
+                self.heard_active(&msg, peer, now, out);
                 match self.cfg.preempt {
                     Some(0) => self.coup(now, out),
                     Some(delay) => {

@@ -414,32 +414,10 @@ pub fn away(ctx: &ShowContext<'_>, v6: bool) -> ShowOutput {
 mod tests {
     use super::*;
     use crate::config::{self, Syntax};
-    use crate::show::lisp_stats::LispStatistics;
     use crate::show::{AwayRow, DynamicEidRow, run};
 
     fn ctx(cfg: &Config) -> ShowContext<'_> {
-        ShowContext {
-            dataplane_error: None,
-            running: cfg,
-            startup: None,
-            modules: &[],
-            capacity: &[],
-            dynamic_eids: &[],
-            macs: &[],
-            arp: &[],
-            routes: &[],
-            interfaces: &[],
-            counters: &[],
-            hsrp: &[],
-            lisp_sites: &[],
-            map_cache: &[],
-            away: &[],
-            sessions: &[],
-            lisp_statistics: &LispStatistics::NONE,
-            reliable_registration: false,
-            control_sessions: crate::show::ControlSessions::default(),
-            uptime_secs: 12_765,
-        }
+        ShowContext::empty(cfg, 12_765)
     }
 
     /// xTR1 of seed 002: three database mappings on one RLOC, the SVI of 172.16.0.0/24 shut.

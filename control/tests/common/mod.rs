@@ -1,8 +1,10 @@
-//! Fixtures shared by the LISP wire tests: the worked messages of protocols.md §3.11 and §4.7.
+//! Fixtures shared by the wire tests: the worked LISP messages of protocols.md §3.11 and §4.7,
+//! and HSRP v1 packets with the default timers.
 #![allow(dead_code)] // each test file uses its own part
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use roamer_control::wire::hsrp::{HsrpAuth, HsrpOpCode, HsrpState, HsrpV1Repr};
 use roamer_control::wire::lisp::{
     Action, Address, EidPrefix, EidRecord, LocatorRecord, MapRegister, MapReply, MapRequest,
 };
@@ -115,5 +117,26 @@ pub fn refresh_iid101() -> ReliableMessage {
             },
             mask_len: 24,
         }),
+    }
+}
+
+/// An HSRP v1 packet with the default timers (hello 3 s, hold 10 s).
+pub fn hsrp_v1(
+    op_code: HsrpOpCode,
+    state: HsrpState,
+    priority: u8,
+    group: u8,
+    auth: HsrpAuth,
+    virtual_ip: Ipv4Addr,
+) -> HsrpV1Repr {
+    HsrpV1Repr {
+        op_code,
+        state,
+        hellotime: 3,
+        holdtime: 10,
+        priority,
+        group,
+        auth,
+        virtual_ip,
     }
 }

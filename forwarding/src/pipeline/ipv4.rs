@@ -2,6 +2,18 @@
 
 use super::*;
 
+/// The header and total lengths of the IPv4 header at the start of `ip` when it is well formed:
+/// version 4, at least 20 octets of header, a total length not below the header nor beyond `ip`.
+#[inline]
+fn ipv4_lengths(ip: &[u8]) -> Option<(usize, usize)> {
+    if ip.len() < 20 || ip[0] >> 4 != 4 || usize::from(ip[0] & 0x0f) * 4 < 20 {
+        return None;
+    }
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let total = usize::from(be16(ip, 2));
+    (total >= ihl && total <= ip.len()).then_some((ihl, total))
+}
+
 impl Pipeline {
     pub(super) fn originate_ipv4(&mut self, frame: &mut Frame<'_>, now_ms: u64) -> Outcome {
         let drop = Outcome::dropped;
@@ -13,14 +25,9 @@ impl Pipeline {
             return drop(DropReason::BadIpHeader);
         }
         let ip = &f[ETH_LEN..];
-        if ip.len() < 20 || ip[0] >> 4 != 4 || usize::from(ip[0] & 0x0f) * 4 < 20 {
+        let Some((ihl, total)) = ipv4_lengths(ip) else {
             return drop(DropReason::BadIpHeader);
-        }
-        let ihl = usize::from(ip[0] & 0x0f) * 4;
-        let total = usize::from(be16(ip, 2));
-        if total < ihl || total > ip.len() {
-            return drop(DropReason::BadIpHeader);
-        }
+        };
         // A fragment's UDP checksum covers the whole datagram, which this frame is not.
         if be16(ip, 6) & 0x3fff != 0 {
             return drop(DropReason::BadIpHeader);
@@ -125,14 +132,9 @@ impl Pipeline {
         let Some(ip) = f.get(ETH_LEN..) else {
             return drop(DropReason::Runt);
         };
-        if ip.len() < 20 || ip[0] >> 4 != 4 || usize::from(ip[0] & 0x0f) * 4 < 20 {
+        let Some((ihl, total)) = ipv4_lengths(ip) else {
             return drop(DropReason::BadIpHeader);
-        }
-        let ihl = usize::from(ip[0] & 0x0f) * 4;
-        let total = usize::from(be16(ip, 2));
-        if total < ihl || total > ip.len() {
-            return drop(DropReason::BadIpHeader);
-        }
+        };
         // Every IPv4 packet routed, encapsulated, decapsulated or answered here has its header
         // checked (a 20-octet sum; offloads never leave the header checksum to the device).
         if !ipv4_header_ok(&ip[..ihl]) {

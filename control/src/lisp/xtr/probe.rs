@@ -397,6 +397,20 @@ mod tests {
 
     /// An ITR that resolved 10.3.0.0/24 to 192.0.2.3 (priority 1) and 192.0.2.4 (priority 2).
     fn resolved(extra: &str) -> Xtr {
+        let (x, _) = resolved_to(
+            extra,
+            vec![
+                LocatorRecord::local(ip("192.0.2.3"), 1, 100),
+                LocatorRecord::local(ip("192.0.2.4"), 2, 100),
+            ],
+        );
+        assert_eq!(x.map_cache().count(), 1);
+        x
+    }
+
+    /// An ITR whose miss for 10.3.0.10 was answered (by 192.0.2.3) with 10.3.0.0/24 at
+    /// `locators`; what it sent.
+    fn resolved_to(extra: &str, locators: Vec<LocatorRecord>) -> (Xtr, Vec<Output>) {
         let mut x = Xtr::new(&cfg(extra), 0);
         let mut out = Vec::new();
         x.map_cache_miss(ip("10.3.0.10"), ip("10.1.0.9"), 0, &mut out);
@@ -418,15 +432,11 @@ mod tests {
             records: vec![EidRecord::authoritative(
                 EidPrefix::from_prefix("10.3.0.0/24".parse().unwrap()),
                 1440,
-                vec![
-                    LocatorRecord::local(ip("192.0.2.3"), 1, 100),
-                    LocatorRecord::local(ip("192.0.2.4"), 2, 100),
-                ],
+                locators,
             )],
         };
         x.receive(&reply.to_vec().unwrap(), at("192.0.2.3"), 0, &mut out);
-        assert_eq!(x.map_cache().count(), 1);
-        x
+        (x, out)
     }
 
     /// The probes in `out`: (locator, request).
@@ -644,35 +654,11 @@ mod tests {
 
     #[test]
     fn probes_are_rate_limited_and_bounded() {
-        let mut x = Xtr::new(&cfg(PROBING), 0);
-        let mut out = Vec::new();
-        x.map_cache_miss(ip("10.3.0.10"), ip("10.1.0.9"), 0, &mut out);
-        let ecm = out
-            .iter()
-            .find_map(|o| match o {
-                Output::Send { payload, .. } => Ecm::parse(payload).ok(),
-                _ => None,
-            })
-            .unwrap();
-        let LispMessage::MapRequest(req) = *ecm.message else {
-            panic!("not a Map-Request")
-        };
         // 255 locators in one record: more than a second's worth of probes.
         let locators: Vec<LocatorRecord> = (0..255u32)
             .map(|i| LocatorRecord::local(IpAddr::from([198, 18, (i >> 8) as u8, i as u8]), 1, 1))
             .collect();
-        let reply = MapReply {
-            probe: false,
-            echo_nonce_capable: false,
-            lisp_sec: false,
-            nonce: req.nonce,
-            records: vec![EidRecord::authoritative(
-                EidPrefix::from_prefix("10.3.0.0/24".parse().unwrap()),
-                1440,
-                locators,
-            )],
-        };
-        x.receive(&reply.to_vec().unwrap(), at("192.0.2.3"), 0, &mut out);
+        let (mut x, mut out) = resolved_to(PROBING, locators);
         out.clear();
         for t in (0..1_000).step_by(100) {
             x.tick(t, &mut out);
