@@ -314,6 +314,19 @@ impl LispOffload {
                 });
             }
         }
+        // The ranges were keyed by ifindexes that may come back as other interfaces.
+        let ranges: Vec<TableEntry> = self
+            .table(TableKind::DynamicEidRange)
+            .values()
+            .cloned()
+            .collect();
+        for range in &ranges {
+            if let Err(e) = self.unprogram(range)
+                && first_error.is_none()
+            {
+                first_error = Some(PlatformError::Hal(e));
+            }
+        }
         self.eid_ifaces.clear();
         first_error.map_or(Ok(()), Err)
     }
