@@ -89,6 +89,16 @@ fn killed_process_child() {
     std::thread::sleep(Duration::from_secs(60));
 }
 
+/// The child process, killed (SIGKILL, by its id) however the test ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// TCX links belong to the process: killed with SIGKILL, it leaves nothing attached or loaded.
 #[test]
 fn ebpf_programs_go_with_a_killed_process() {
@@ -101,20 +111,22 @@ fn ebpf_programs_go_with_a_killed_process() {
     let _veth = Veth::between(&a, &ns, &b, &ns).expect("veth");
     ns.ip(&["link", "set", &a, "up"]).expect("up");
     let exe = std::env::current_exe().expect("test binary");
-    let mut child = std::process::Command::new("ip")
-        .args(["netns", "exec", ns.name()])
-        .arg(&exe)
-        .args([
-            "--exact",
-            "killed_process_child",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env("ROAMER_KBPF_CHILD_DEV", &a)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("child process");
-    let stdout = child.stdout.take().expect("child stdout");
+    let mut child = Killed(
+        std::process::Command::new("ip")
+            .args(["netns", "exec", ns.name()])
+            .arg(&exe)
+            .args([
+                "--exact",
+                "killed_process_child",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("ROAMER_KBPF_CHILD_DEV", &a)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("child process"),
+    );
+    let stdout = child.0.stdout.take().expect("child stdout");
     let ids: Vec<String> = std::io::BufReader::new(stdout)
         .lines()
         .map_while(Result::ok)
@@ -125,8 +137,8 @@ fn ebpf_programs_go_with_a_killed_process() {
         .collect();
     assert_eq!(ids.len(), 2, "{ids:?}");
     assert!(ids.iter().all(|id| linked(id)), "not attached: {ids:?}");
-    child.kill().expect("SIGKILL the child");
-    let _ = child.wait();
+    child.0.kill().expect("SIGKILL the child");
+    let _ = child.0.wait();
     for id in &ids {
         let gone = support::wait_until(Duration::from_secs(5), || {
             support::run("bpftool", &["prog", "show", "id", id]).is_err()

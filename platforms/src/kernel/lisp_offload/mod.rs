@@ -3,9 +3,12 @@
 //! operations, their events turned into [`HalEvent`]s and their per-CPU counters summed.
 //!
 //! The kernel backend owns the rest (links, addresses, routes — a LISP route is a kernel
-//! blackhole route, which is what sends a packet to the ITR's map-cache lookup). This module is
-//! namespace-agnostic: it attaches in the network namespace of the calling thread, and must be
-//! detached (or dropped) from a thread in the same namespace.
+//! blackhole route, which is what sends a packet to the ITR's map-cache lookup). It attaches in
+//! the network namespace of the calling thread (ifindexes are that namespace's); detaching closes
+//! the TCX links, from any thread, and the kernel closes them itself when the process dies.
+//! Setup for the kernel backend: `load`, `attach_eid_facing` / `attach_underlay`,
+//! `set_addresses`, `set_subnets` (the EID-facing subnets, for dynamic-EID detection across
+//! subnets), then table operations through `apply`; poll `event_fd` and `drain_events`.
 //!
 //! Differences from the software core:
 //! - a map-cache miss drops the packet (the software core holds it until the Map-Reply);
@@ -312,6 +315,19 @@ impl LispOffload {
                     ifindex: a.ifindex,
                     source: Box::new(e),
                 });
+            }
+        }
+        // The ranges were keyed by ifindexes that may come back as other interfaces.
+        let ranges: Vec<TableEntry> = self
+            .table(TableKind::DynamicEidRange)
+            .values()
+            .cloned()
+            .collect();
+        for range in &ranges {
+            if let Err(e) = self.unprogram(range)
+                && first_error.is_none()
+            {
+                first_error = Some(PlatformError::Hal(e));
             }
         }
         self.eid_ifaces.clear();
