@@ -290,6 +290,37 @@ two_hosts_one_subnet() {
     DST_IP[$1]=10.91.0.2
 }
 
+# Two hosts in two subnets behind one router s1: h1 10.10.0.5 (gateway 10.10.0.1) on p1,
+# h2 10.20.0.6 (gateway 10.20.0.1) on p2.
+routed_hosts() {
+    mkns h1
+    mkns h2
+    mkns s1
+    link h1 h1e s1 p1
+    link h2 h2e s1 p2
+    host h1 h1e 10.10.0.5/24 10.10.0.1
+    host h2 h2e 10.20.0.6/24 10.20.0.1
+}
+
+# Two sites: h1 behind router s1 (port p1), h2 behind router s2 (port p2), the routers joined
+# by the underlay link u1-u2 (no addresses yet).
+two_sites() {
+    mkns h1
+    mkns h2
+    mkns s1
+    mkns s2
+    link h1 h1e s1 p1
+    link h2 h2e s2 p2
+    link s1 u1 s2 u2
+}
+
+# kernel_forwards CASE: the kernel forwards (softirq on whichever CPU), so roamer's own CPU
+# time says nothing about the case: no per-CPU figure.
+kernel_forwards() {
+    SWITCH_PIDS[$1]=
+    NOTE[$1]="kernel forwarding: no per-CPU figure"
+}
+
 # --- the data paths ---------------------------------------------------------------------------
 
 setup_direct() {
@@ -347,13 +378,7 @@ setup_bridge() {
 
 # kroute: plain Linux IP forwarding in the switch namespace (the hosts of l3).
 setup_kroute() {
-    mkns h1
-    mkns h2
-    mkns s1
-    link h1 h1e s1 p1
-    link h2 h2e s1 p2
-    host h1 h1e 10.10.0.5/24 10.10.0.1
-    host h2 h2e 10.20.0.6/24 10.20.0.1
+    routed_hosts
     host s1 p1 10.10.0.1/24
     host s1 p2 10.20.0.1/24
     ip netns exec "$P${C}s1" sysctl -qw net.ipv4.ip_forward=1
@@ -401,13 +426,7 @@ EOF
 setup_l2-xdp() { setup_l2; }
 
 setup_l3() {
-    mkns h1
-    mkns h2
-    mkns s1
-    link h1 h1e s1 p1
-    link h2 h2e s1 p2
-    host h1 h1e 10.10.0.5/24 10.10.0.1
-    host h2 h2e 10.20.0.6/24 10.20.0.1
+    routed_hosts
     SRC_IP[$CASE]=10.10.0.5
     DST_IP[$CASE]=10.20.0.6
     cat >"$WORK/$CASE.cfg" <<EOF
@@ -464,13 +483,7 @@ setup_lisp() {
         NOTE[$CASE]="skipped: no static map-cache"
         return 1
     fi
-    mkns h1
-    mkns h2
-    mkns s1
-    mkns s2
-    link h1 h1e s1 p1
-    link h2 h2e s2 p2
-    link s1 u1 s2 u2
+    two_sites
     # The underlay carries 1500-byte host packets plus 36 bytes of LISP encapsulation (an
     # AF_XDP port takes an MTU up to 3498).
     local mtu=9000
@@ -498,13 +511,7 @@ setup_lisp-xdp() { setup_lisp; }
 # kl3: roamer with the kernel backend routing between two routed ports (next to kroute: the
 # same topology routed by Linux without roamer).
 setup_kl3() {
-    mkns h1
-    mkns h2
-    mkns s1
-    link h1 h1e s1 p1
-    link h2 h2e s1 p2
-    host h1 h1e 10.10.0.5/24 10.10.0.1
-    host h2 h2e 10.20.0.6/24 10.20.0.1
+    routed_hosts
     SRC_IP[kl3]=10.10.0.5
     DST_IP[kl3]=10.20.0.6
     cat >"$WORK/kl3.cfg" <<EOF
@@ -522,9 +529,7 @@ EOF
     start_roamer s1 "$WORK/kl3.cfg" || return 1
     wait_ping 10.20.0.6 || return 1
     DST_MAC[kl3]=$(neigh_mac 10.10.0.1)
-    # The kernel forwards (softirq on whichever CPU): roamer's own CPU time says nothing.
-    SWITCH_PIDS[kl3]=
-    NOTE[kl3]="kernel forwarding: no per-CPU figure"
+    kernel_forwards kl3
 }
 
 # kxtr_config NAME HOST_DEV UNDERLAY_DEV EID_PREFIX GW_ADDR RLOC PEER_EID_PREFIX PEER_RLOC
@@ -549,13 +554,7 @@ EOF
 
 # klisp: two kernel-backend xTRs, LISP encap/decap in their TC-eBPF programs.
 setup_klisp() {
-    mkns h1
-    mkns h2
-    mkns s1
-    mkns s2
-    link h1 h1e s1 p1
-    link h2 h2e s2 p2
-    link s1 u1 s2 u2
+    two_sites
     ip -n "$P${C}s1" link set "$P${C}u1" mtu 9000
     ip -n "$P${C}s2" link set "$P${C}u2" mtu 9000
     host h1 h1e 10.10.0.5/24 10.10.0.1
@@ -570,21 +569,13 @@ setup_klisp() {
     start_roamer s2 "$WORK/klisp2.cfg" || return 1
     wait_ping 10.20.0.6 || return 1
     DST_MAC[klisp]=$(neigh_mac 10.10.0.1)
-    # The kernel forwards (softirq on whichever CPU): roamer's own CPU time says nothing.
-    SWITCH_PIDS[klisp]=
-    NOTE[klisp]="kernel forwarding: no per-CPU figure"
+    kernel_forwards klisp
 }
 
 # vxlan: the same two-router topology as klisp, the routers joined by a kernel VXLAN tunnel
 # (no roamer): the yardstick for LISP's TCP.
 setup_vxlan() {
-    mkns h1
-    mkns h2
-    mkns s1
-    mkns s2
-    link h1 h1e s1 p1
-    link h2 h2e s2 p2
-    link s1 u1 s2 u2
+    two_sites
     local n
     for n in 1 2; do
         ip -n "$P${C}s$n" link set "$P${C}u$n" mtu 9000
