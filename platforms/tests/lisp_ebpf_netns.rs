@@ -329,12 +329,7 @@ fn ebpf_xtrs_carry_ipv4_and_ipv6_eids_both_ways_and_a_tcp_stream_byte_for_byte()
             "_ws.malformed",
             "_ws.expert.severity",
         ],
-        &[
-            "-o",
-            "ip.check_checksum:TRUE",
-            "-o",
-            "udp.check_checksum:TRUE",
-        ],
+        &support::pcap::CHECK_CHECKSUMS,
         Duration::from_secs(30),
     )
     .expect("tshark on the underlay");
@@ -873,12 +868,7 @@ fn ebpf_xtrs_carry_eids_over_an_ipv6_underlay_with_udp_checksums() {
             "_ws.malformed",
             "_ws.expert.severity",
         ],
-        &[
-            "-o",
-            "ip.check_checksum:TRUE",
-            "-o",
-            "udp.check_checksum:TRUE",
-        ],
+        &support::pcap::CHECK_CHECKSUMS,
         Duration::from_secs(30),
     )
     .expect("tshark on the underlay");
