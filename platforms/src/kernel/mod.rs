@@ -3,8 +3,9 @@
 //!
 //! - Routed ports are existing interfaces in roamer's namespace (`PortSpec::device`).
 //! - `InterfaceAddress` → `ip addr` with `IFA_PROTO` 194; `Route` → kernel routes with
-//!   protocol 194 (connected routes come from the kernel with the address, so a `Connected`
-//!   route is only recorded); `Gateway` → `via`, `Lisp` → `blackhole` (what the ITR program
+//!   protocol 194 (an interface's subnet comes from the kernel with the address, so that
+//!   `Connected` route is only recorded; any other `Connected` route, such as a dynamic EID's
+//!   host route across subnets, is a scope-link device route); `Gateway` → `via`, `Lisp` → `blackhole` (what the ITR program
 //!   reads as "look up the map-cache"), `Discard` → `unreachable` (never mistaken for LISP);
 //!   `Neighbor` → permanent neighbours with `NDA_PROTOCOL` 194; `RouterMac` on a routed port →
 //!   the port's MAC (the old one is restored); `ProxyArp` on a routed port → its `proxy_arp`
