@@ -11,7 +11,9 @@
 //! program reports the next packet for H as an EID not here (and relays it to xTR-B):
 //! xTR-A's SMR reaches xTR-C, whose SMR-invoked Map-Request moves its map-cache to xTR-B's
 //! RLOC, and the pings continue (the scenario of `tests/common/mobility.rs`, which
-//! `lisp_mobility_netns` runs on the software backend).
+//! `lisp_mobility_netns` runs on the software backend). Once with the same subnet at both
+//! mobile xTRs (extended-subnet mode, as `lisp_mobility_netns`), once with xTR-B in another
+//! subnet (across subnets: a host route for H there).
 
 #![allow(clippy::unwrap_used)]
 
@@ -103,4 +105,23 @@ fn a_host_moves_between_kernel_backend_xtrs_and_the_remote_itr_follows_it_after_
     for c in ["lisp-encapsulated", "lisp-decapsulated"] {
         assert!(counter(&lab.xb, c) > 0, "xTR-B: no {c} after the move");
     }
+}
+
+/// Across subnets (seed 001): xTR-B's host port is in another subnet, so H, moved there, is a
+/// dynamic EID outside it: xTR-B routes it with a host route on the port (in the kernel:
+/// `10.9.0.5 dev … scope link proto 194`), and the rest of the scenario is the same.
+#[test]
+fn across_subnets_the_new_xtr_routes_the_host_and_the_remote_itr_follows_it() {
+    require_root("network namespaces");
+    require_tool("tshark", "tshark");
+    let lab = Lab::up(Xtrs::KernelAcross);
+    let b = &lab.nodes[2];
+    let routes = b.ip(&["route", "show", "proto", "194"]).expect("routes");
+    assert!(!routes.contains("10.9.0.5"), "before the move: {routes}");
+    lab.host_moves_and_the_remote_itr_follows();
+    let routes = b.ip(&["route", "show", "proto", "194"]).expect("routes");
+    assert!(
+        routes.contains(&format!("10.9.0.5 dev {}hb scope link", lab.p)),
+        "xTR-B's host route for H: {routes}"
+    );
 }

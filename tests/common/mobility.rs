@@ -21,6 +21,12 @@ pub enum Xtrs {
     /// with the EIDs' subnet (this host's kernel has no SVIs), the same gateway address on
     /// xTR-A and xTR-B.
     Kernel,
+    /// [`Xtrs::Kernel`], but xTR-B's host port is in another subnet (10.2.2.0/24, `ip
+    /// proxy-arp`, no extended-subnet mode): H is a dynamic EID across subnets there and gets a
+    /// host route. Seed 001 has the hosts keep their gateway's MAC through an HSRP virtual MAC
+    /// shared by every site, which the kernel backend has not got: H is given xTR-B's MAC for
+    /// its gateway when it moves.
+    KernelAcross,
 }
 
 impl Xtrs {
@@ -28,7 +34,7 @@ impl Xtrs {
     fn node(self, p: &str, name: &str, underlay: &str, eid_lines: &[&str]) -> String {
         let mut c = match self {
             Xtrs::Software => lisp::xtr_node(p, name, 'h', &[underlay]) + "interface Vlan10\n",
-            Xtrs::Kernel => lisp::kernel_xtr_node(p, name, 'h', &[underlay]),
+            Xtrs::Kernel | Xtrs::KernelAcross => lisp::kernel_xtr_node(p, name, 'h', &[underlay]),
         };
         for l in eid_lines {
             c += &format!("  {l}\n");
@@ -38,6 +44,19 @@ impl Xtrs {
 
     /// xTR `n` (1 = A, 2 = B): the mobility subnet, hosts detected as dynamic EIDs.
     pub fn mobile(self, p: &str, n: u8, name: char) -> String {
+        let eid_lines: &[&str] = if self == Xtrs::KernelAcross && n == 2 {
+            &[
+                "ip address 10.2.2.1/24",
+                "ip proxy-arp",
+                "lisp mobility roam",
+            ]
+        } else {
+            &[
+                "ip address 10.9.0.1/24",
+                "lisp mobility roam",
+                "lisp extended-subnet-mode",
+            ]
+        };
         format!(
             "{}ip lisp itr-etr\n{}\
              lisp dynamic-eid roam\n  database-mapping 10.9.0.0/25 192.0.2.{n} priority 1 weight 100\n",
@@ -45,11 +64,7 @@ impl Xtrs {
                 p,
                 &name.to_string(),
                 &format!("ip address 192.0.2.{n}/24"),
-                &[
-                    "ip address 10.9.0.1/24",
-                    "lisp mobility roam",
-                    "lisp extended-subnet-mode",
-                ],
+                eid_lines,
             ),
             lisp::mapping_system("ip", "192.0.2.100"),
         )
@@ -83,7 +98,7 @@ pub fn ms_config(p: &str, xtrs: Xtrs) -> String {
     );
     match xtrs {
         Xtrs::Software => c,
-        Xtrs::Kernel => lisp::kernel(c),
+        Xtrs::Kernel | Xtrs::KernelAcross => lisp::kernel(c),
     }
 }
 
@@ -224,6 +239,16 @@ impl Lab {
         )
         .expect("tshark on the underlay");
 
+        // Across subnets, H keeps its gateway's MAC (seed 001's shared virtual MAC): xTR-B's.
+        let gateway_mac = (self.xtrs == Xtrs::KernelAcross).then(|| {
+            let link = self.nodes[2]
+                .ip(&["-br", "link", "show", "dev", &format!("{p}hb")])
+                .expect("xTR-B's host port");
+            link.split_whitespace()
+                .nth(2)
+                .expect("a MAC in ip -br link")
+                .to_string()
+        });
         let move_thread = {
             let (h_name, ea, eb) = (h.name().to_string(), ea.clone(), eb.clone());
             std::thread::spawn(move || {
@@ -237,6 +262,19 @@ impl Lab {
                 hx(&["addr", "flush", "dev", &ea]);
                 hx(&["link", "set", &ea, "down"]);
                 hx(&["addr", "add", "10.9.0.5/24", "dev", &eb]);
+                if let Some(mac) = &gateway_mac {
+                    hx(&[
+                        "neigh",
+                        "replace",
+                        "10.9.0.1",
+                        "lladdr",
+                        mac,
+                        "dev",
+                        &eb,
+                        "nud",
+                        "permanent",
+                    ]);
+                }
                 hx(&["route", "add", "default", "via", "10.9.0.1", "dev", &eb]);
                 // The host's first packet at its new site (a VM sends one when it wakes up).
                 let _ = support::run(
