@@ -468,12 +468,14 @@ impl KernelBackend {
 }
 
 /// `frame` with an 802.1Q tag of `vid` after its MAC addresses.
-/// The ITR and the ETR on every port: which ports face EIDs and which the underlay is the
-/// routing's business, and the programs pass what is not theirs.
+/// The ETR and the ITR on every port: which ports face EIDs and which the underlay is the
+/// routing's business, and the programs pass what is not theirs. The ETR runs first: its
+/// test (UDP 4341 to one of our addresses) is cheap, and a packet it decapsulates goes to the
+/// kernel without the ITR's lookups.
 fn attach_lisp(o: &mut LispOffload, ports: &[Port]) -> Result<(), PlatformError> {
     ports.iter().try_for_each(|p| {
-        o.attach_eid_facing(p.ifindex, L3Interface::Port(p.id))
-            .and_then(|_| o.attach_underlay(p.ifindex))
+        o.attach_underlay(p.ifindex)
+            .and_then(|_| o.attach_eid_facing(p.ifindex, L3Interface::Port(p.id)))
     })
 }
 
