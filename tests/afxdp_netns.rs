@@ -12,7 +12,7 @@ mod common;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use common::Daemon;
+use common::{Daemon, access_port as port};
 use roamer_test_support::{self as support, Capture, Netns, Veth};
 
 fn ns(prefix: &str, name: &str) -> Netns {
@@ -29,15 +29,6 @@ fn host(prefix: &str, name: &str, veth: &Veth, dev: &str, v4: &str, gw: &str) ->
     h.addr(dev, v4).expect("v4");
     h.ip(&["route", "add", "default", "via", gw]).expect("gw");
     h
-}
-
-/// A veth pair with end `name` in the switch namespace (up) and `name`h left for a host.
-fn port(prefix: &str, sw: &Netns, name: &str) -> Veth {
-    let dev = format!("{prefix}{name}");
-    let veth = Veth::new(&dev, &format!("{dev}h")).expect("veth");
-    veth.move_to(&dev, sw).expect("move port");
-    sw.ip(&["link", "set", &dev, "up"]).expect("port up");
-    veth
 }
 
 /// `count` pings at 20 per second; true when every one came back.
@@ -142,21 +133,13 @@ fn hosts_on_two_vlans_route_through_the_svis_over_af_xdp_ports() {
 fn a_trunk_from_an_af_xdp_port_carries_both_vlans_tagged() {
     require();
     let p = support::unique_prefix();
-    let sw1 = ns(&p, "s");
-    let sw2 = ns(&p, "t");
-    let trunk = Veth::between(&format!("{p}k1"), &sw1, &format!("{p}k2"), &sw2).expect("trunk");
-    sw1.ip(&["link", "set", &format!("{p}k1"), "up"])
-        .expect("up");
-    sw2.ip(&["link", "set", &format!("{p}k2"), "up"])
-        .expect("up");
-    let a10 = port(&p, &sw1, "p1");
-    let a20 = port(&p, &sw1, "p2");
-    let b10 = port(&p, &sw2, "p3");
-    let b20 = port(&p, &sw2, "p4");
+    let trunked = common::trunked_switches(&p);
+    let (sw1, sw2) = (&trunked.sw1, &trunked.sw2);
+    let [a10, a20, b10, b20] = &trunked.ports;
     let h1 = host(
         &p,
         "a",
-        &a10,
+        a10,
         &format!("{p}p1h"),
         "10.10.0.1/24",
         "10.10.0.254",
@@ -164,7 +147,7 @@ fn a_trunk_from_an_af_xdp_port_carries_both_vlans_tagged() {
     let h2 = host(
         &p,
         "b",
-        &a20,
+        a20,
         &format!("{p}p2h"),
         "10.20.0.1/24",
         "10.20.0.254",
@@ -172,7 +155,7 @@ fn a_trunk_from_an_af_xdp_port_carries_both_vlans_tagged() {
     let _h3 = host(
         &p,
         "c",
-        &b10,
+        b10,
         &format!("{p}p3h"),
         "10.10.0.2/24",
         "10.10.0.254",
@@ -180,32 +163,26 @@ fn a_trunk_from_an_af_xdp_port_carries_both_vlans_tagged() {
     let _h4 = host(
         &p,
         "d",
-        &b20,
+        b20,
         &format!("{p}p4h"),
         "10.20.0.2/24",
         "10.20.0.254",
     );
     // sw1 all AF_XDP; sw2's trunk port on AF_PACKET, where the capture sees the trunk.
-    let switch = |name: &str, access: [String; 2], trunk: String, io: [&str; 2]| {
-        format!(
-            "hostname {name}\nroamer platform port Ethernet1/1 {} io {}\nroamer platform port Ethernet1/2 {} io {}\nroamer platform port Ethernet1/48 {trunk} io {}\nvlan 10,20\ninterface Ethernet1/1\n  switchport\n  switchport access vlan 10\ninterface Ethernet1/2\n  switchport\n  switchport access vlan 20\ninterface Ethernet1/48\n  switchport\n  switchport mode trunk\n  switchport trunk allowed vlan 10,20\n",
-            access[0], io[0], access[1], io[0], io[1]
-        )
-    };
     let d1 = Daemon::start_in_netns(
-        &switch(
+        &common::trunk_switch_config(
             "sw1",
-            [format!("{p}p1"), format!("{p}p2")],
-            format!("{p}k1"),
+            [&format!("{p}p1"), &format!("{p}p2")],
+            &format!("{p}k1"),
             ["af-xdp", "af-xdp"],
         ),
         sw1.name(),
     );
     let d2 = Daemon::start_in_netns(
-        &switch(
+        &common::trunk_switch_config(
             "sw2",
-            [format!("{p}p3"), format!("{p}p4")],
-            format!("{p}k2"),
+            [&format!("{p}p3"), &format!("{p}p4")],
+            &format!("{p}k2"),
             ["af-xdp", "af-packet"],
         ),
         sw2.name(),
@@ -226,7 +203,7 @@ fn a_trunk_from_an_af_xdp_port_carries_both_vlans_tagged() {
     );
 
     let capture = Capture::start(
-        &sw2,
+        sw2,
         &format!("{p}k2"),
         "icmp or vlan",
         200,
@@ -258,7 +235,7 @@ fn a_trunk_from_an_af_xdp_port_carries_both_vlans_tagged() {
         "no VLAN 20 frame from the AF_XDP side:\n{text}"
     );
     assert!(!text.contains("Malformed"), "{text}");
-    drop(trunk);
+    drop(trunked);
 }
 
 fn xtr_config(prefix: &str, me: u8, peer: u8, underlay_io: &str) -> String {
@@ -285,12 +262,6 @@ fn two_xtrs_on_af_xdp_ports_carry_host_traffic_encapsulated() {
     let mut links = Vec::new();
     for (x, h, n) in [(&x1, &h1, 1), (&x2, &h2, 2)] {
         let v = Veth::between(&format!("{p}h{n}"), x, &format!("{p}e{n}"), h).expect("veth");
-        x.ip(&["link", "set", &format!("{p}h{n}"), "up"])
-            .expect("up");
-        x.ip(&["link", "set", &format!("{p}u{n}"), "up"])
-            .expect("up");
-        h.ip(&["link", "set", &format!("{p}e{n}"), "up"])
-            .expect("up");
         h.addr(&format!("{p}e{n}"), &format!("10.{n}0.0.5/24"))
             .expect("addr");
         h.ip(&["route", "add", "default", "via", &format!("10.{n}0.0.1")])
@@ -397,12 +368,8 @@ fn tcp_crosses_intact(from: &Netns, at: &Netns, to: Ipv4Addr, what: &str) {
 /// `show forwarding counters` of `d` has counted `name` at least once.
 fn assert_counter_moved(d: &Daemon, name: &str) {
     let counters = d.exec("show forwarding counters").stdout;
-    let value = counters
-        .lines()
-        .find(|l| l.trim_start().starts_with(&format!("{name} ")))
-        .and_then(|l| l.split_whitespace().last()?.parse::<u64>().ok());
     assert!(
-        value.is_some_and(|v| v > 0),
+        common::counter(d, name) > 0,
         "{name} did not move:\n{counters}"
     );
 }

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::lisp_config as lisp;
-use common::{Daemon, wait_for};
+use common::{Daemon, counter, wait_for};
 use roamer_test_support::{self as support, Netns, Veth};
 
 fn ms_config(p: &str) -> String {
@@ -48,19 +48,6 @@ fn attach_host(p: &str, n: u8, xtr: &Netns, host: &Netns) -> Veth {
     host.ip(&["route", "add", "default", "via", &format!("10.{n}.0.1")])
         .expect("gw");
     v
-}
-
-/// A counter of `show forwarding counters` (0 when not listed).
-fn counter(d: &Daemon, name: &str) -> u64 {
-    let text = d.exec("show forwarding counters").stdout;
-    text.lines()
-        .find(|l| {
-            l.trim_start()
-                .strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with(char::is_whitespace))
-        })
-        .and_then(|l| l.split_whitespace().last()?.parse().ok())
-        .unwrap_or(0)
 }
 
 #[test]

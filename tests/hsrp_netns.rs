@@ -238,23 +238,15 @@ fn hello_filter_on_the_lan_extension_gives_each_site_its_own_active_gateway() {
         let prefix = support::unique_prefix();
         let ns = |n: &str| Netns::new(&format!("{prefix}{n}")).expect("netns");
         let (r1ns, r2ns, ha, hb) = (ns("a"), ns("b"), ns("c"), ns("d"));
-        let ext = Veth::new(&format!("{prefix}x1"), &format!("{prefix}x2")).expect("extension");
-        ext.move_to(&format!("{prefix}x1"), &r1ns).expect("move");
-        ext.move_to(&format!("{prefix}x2"), &r2ns).expect("move");
+        let ext = Veth::between(&format!("{prefix}x1"), &r1ns, &format!("{prefix}x2"), &r2ns)
+            .expect("extension");
         let mut links = vec![ext];
         for (n, r, h, addr) in [
             (1, &r1ns, &ha, "10.10.0.11/24"),
             (2, &r2ns, &hb, "10.10.0.12/24"),
         ] {
-            let v = Veth::new(&format!("{prefix}s{n}"), &format!("{prefix}h{n}")).expect("veth");
-            v.move_to(&format!("{prefix}s{n}"), r).expect("move");
-            v.move_to(&format!("{prefix}h{n}"), h).expect("move");
-            r.ip(&["link", "set", &format!("{prefix}s{n}"), "up"])
-                .expect("up");
-            r.ip(&["link", "set", &format!("{prefix}x{n}"), "up"])
-                .expect("up");
-            h.ip(&["link", "set", &format!("{prefix}h{n}"), "up"])
-                .expect("up");
+            let v = Veth::between(&format!("{prefix}s{n}"), r, &format!("{prefix}h{n}"), h)
+                .expect("veth");
             h.addr(&format!("{prefix}h{n}"), addr).expect("addr");
             links.push(v);
         }

@@ -175,12 +175,10 @@ fn kernel_backend_xtrs_register_with_a_map_server() {
     // The Map-Notifies came back through the control tap: the xTRs count them as punts.
     for d in [&s.x1, &s.x2] {
         let counters = d.exec("show forwarding counters").stdout;
-        let punted = counters
-            .lines()
-            .find(|l| l.trim_start().starts_with("punted "))
-            .and_then(|l| l.split_whitespace().last()?.parse::<u64>().ok())
-            .unwrap_or(0);
-        assert!(punted > 0, "no punt through the control tap:\n{counters}");
+        assert!(
+            common::counter(d, "punted") > 0,
+            "no punt through the control tap:\n{counters}"
+        );
     }
 }
 

@@ -427,16 +427,6 @@ fn scenario_d_reliable_registration_to_the_new_map_server_and_udp_to_the_old_one
     assert!(lab.ping("host-a", "192.168.0.22"), "host-a -> host-b");
 }
 
-/// A daemon the test started itself (a restarted lab node), killed when dropped.
-struct Restarted(std::process::Child);
-
-impl Drop for Restarted {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Seed 003 after a crash: `kill -9` of the map-server and its restart. The ETRs notice at
 /// once (their 1-second TCP keep-alive meets the new TCP stack, which resets it), register over
 /// UDP at once and re-open their sessions: every site is registered again within 5 s, and a
@@ -454,16 +444,8 @@ fn scenario_d_a_map_server_killed_and_restarted_is_refilled_within_five_seconds(
         Duration::from_secs(30),
         both_reliable,
     );
-    let state: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(lab.state.join(&lab.name).join("state.json")).unwrap(),
-    )
-    .unwrap();
-    let daemon = state["daemons"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["node"] == "new-msmr")
-        .unwrap();
+    let state = lab_state(&lab.state, &lab.name);
+    let daemon = state_entry(&state, "daemons", "node", "new-msmr");
     let pid = daemon["pid"].as_u64().unwrap().to_string();
     let socket = PathBuf::from(daemon["socket"].as_str().unwrap());
     let killed = Command::new("kill").args(["-KILL", &pid]).status().unwrap();
@@ -483,7 +465,8 @@ fn scenario_d_a_map_server_killed_and_restarted_is_refilled_within_five_seconds(
         .join("reliable-registration/new-msmr.cfg");
     let log = std::fs::File::create(lab.file.parent().unwrap().join("restarted.log")).unwrap();
     let _ = std::fs::remove_file(&socket);
-    let restarted = Restarted(
+    // The restarted map-server, killed when dropped.
+    let restarted = roamer_test_support::KillOnDrop(
         Command::new("ip")
             .args(["netns", "exec", &lab.netns("new-msmr")])
             .arg(env!("CARGO_BIN_EXE_roamer"))

@@ -44,6 +44,15 @@ fn session_line<'a>(text: &'a str, peer: &str) -> &'a str {
         .unwrap_or_default()
 }
 
+/// The map-server `ms`'s `show lisp site` once both sites are registered there, each row
+/// marked `mark` (`yes#`: over the reliable transport; ` yes `: over UDP), within `secs`.
+fn both_registered(ms: &Daemon, mark: &str, what: &str, secs: u64) -> String {
+    wait_for(what, Duration::from_secs(secs), || {
+        let s = ms.exec("show lisp site").stdout;
+        (s.matches(mark).count() == 2).then_some(s)
+    })
+}
+
 #[test]
 fn reliable_registration_with_a_new_map_server_and_udp_with_an_old_one() {
     let p = support::unique_prefix();
@@ -85,14 +94,7 @@ fn reliable_registration_with_a_new_map_server_and_udp_with_an_old_one() {
         session_line(&sessions, "192.0.2.101").contains("never"),
         "{sessions}"
     );
-    let site = wait_for(
-        "registrations over the session",
-        Duration::from_secs(10),
-        || {
-            let s = new_ms.exec("show lisp site").stdout;
-            (s.matches("yes#").count() == 2).then_some(s)
-        },
-    );
+    let site = both_registered(&new_ms, "yes#", "registrations over the session", 10);
     assert!(
         site.contains("# = Some registrations are sourced by reliable transport"),
         "{site}"
@@ -102,14 +104,7 @@ fn reliable_registration_with_a_new_map_server_and_udp_with_an_old_one() {
         session_line(&ms_sessions, "192.0.2.1").contains(" Up "),
         "{ms_sessions}"
     );
-    let old_site = wait_for(
-        "UDP registrations at the old one",
-        Duration::from_secs(10),
-        || {
-            let s = old_ms.exec("show lisp site").stdout;
-            (s.matches(" yes ").count() == 2).then_some(s)
-        },
-    );
+    let old_site = both_registered(&old_ms, " yes ", "UDP registrations at the old one", 10);
     assert!(!old_site.contains('#'), "{old_site}");
 
     // The session's messages on the wire: decoded as LISP reliable transport, not malformed.
@@ -123,13 +118,11 @@ fn reliable_registration_with_a_new_map_server_and_udp_with_an_old_one() {
     // re-establishes the session.
     drop(new_ms);
     let new_ms = Daemon::start_in_netns(&ms_config(&p, 100, true), new_ns.name());
-    wait_for(
+    both_registered(
+        &new_ms,
+        "yes#",
         "registrations again, over a new session",
-        Duration::from_secs(60),
-        || {
-            let s = new_ms.exec("show lisp site").stdout;
-            (s.matches("yes#").count() == 2).then_some(s)
-        },
+        60,
     );
     let sessions = xtr.exec("show lisp session").stdout;
     assert!(

@@ -38,20 +38,12 @@ fn two_xtrs_carry_host_traffic_encapsulated_and_report_eids_not_here() {
         ns
     };
     let (x1, x2, h1, h2) = (ns("x1"), ns("x2"), ns("a"), ns("b"));
-    let underlay = Veth::new(&format!("{prefix}u1"), &format!("{prefix}u2")).expect("underlay");
-    underlay.move_to(&format!("{prefix}u1"), &x1).expect("u1");
-    underlay.move_to(&format!("{prefix}u2"), &x2).expect("u2");
+    let _underlay =
+        Veth::between(&format!("{prefix}u1"), &x1, &format!("{prefix}u2"), &x2).expect("underlay");
     let mut links = Vec::new();
     for (x, h, n) in [(&x1, &h1, 1), (&x2, &h2, 2)] {
-        let v = Veth::new(&format!("{prefix}h{n}"), &format!("{prefix}e{n}")).expect("veth");
-        v.move_to(&format!("{prefix}h{n}"), x).expect("port");
-        v.move_to(&format!("{prefix}e{n}"), h).expect("host");
-        x.ip(&["link", "set", &format!("{prefix}h{n}"), "up"])
-            .expect("up");
-        x.ip(&["link", "set", &format!("{prefix}u{n}"), "up"])
-            .expect("up");
-        h.ip(&["link", "set", &format!("{prefix}e{n}"), "up"])
-            .expect("up");
+        let v =
+            Veth::between(&format!("{prefix}h{n}"), x, &format!("{prefix}e{n}"), h).expect("veth");
         h.addr(&format!("{prefix}e{n}"), &format!("10.{n}0.0.5/24"))
             .expect("addr");
         h.ip(&["route", "add", "default", "via", &format!("10.{n}0.0.1")])
@@ -122,12 +114,7 @@ fn two_xtrs_carry_host_traffic_encapsulated_and_report_eids_not_here() {
     let big = support::ping_fragmented(&h1, "10.20.0.5").unwrap_or_default();
     assert!(big.contains(" 0% packet loss"), "{big}");
     let counters = d1.exec("show forwarding counters").stdout;
-    let fragmented = counters
-        .lines()
-        .find(|l| l.trim_start().starts_with("fragmented"))
-        .and_then(|l| l.split_whitespace().last()?.parse::<u64>().ok())
-        .unwrap_or(0);
-    assert!(fragmented >= 3, "{counters}");
+    assert!(common::counter(&d1, "fragmented") >= 3, "{counters}");
 
     // A TCP stream: veth hands the xTR large segments (GSO), which must be cut before they
     // can be encapsulated, and arrive intact.

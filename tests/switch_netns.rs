@@ -10,7 +10,7 @@ mod common;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use common::Daemon;
+use common::{Daemon, access_port as port};
 use roamer_test_support::{self as support, Capture, Netns, Veth};
 
 /// A host's addresses and gateways.
@@ -66,16 +66,6 @@ fn switch_ns(prefix: &str, name: &str) -> Netns {
     let ns = Netns::new(&format!("{prefix}{name}")).expect("switch netns");
     ns.ip(&["link", "set", "lo", "up"]).expect("lo");
     ns
-}
-
-/// A veth pair with one end in the switch namespace (the port) and the other returned.
-fn port(prefix: &str, sw: &Netns, name: &str) -> Veth {
-    let veth = Veth::new(&format!("{prefix}{name}"), &format!("{prefix}{name}h")).expect("veth");
-    veth.move_to(&format!("{prefix}{name}"), sw)
-        .expect("move port");
-    sw.ip(&["link", "set", &format!("{prefix}{name}"), "up"])
-        .expect("port up");
-    veth
 }
 
 fn two_vlan_config(prefix: &str, extra: &str) -> String {
@@ -231,20 +221,10 @@ fn proxy_arp_answers_for_reachable_off_subnet_addresses_only_when_enabled() {
 #[test]
 fn a_trunk_between_two_roamers_carries_both_vlans_tagged() {
     let prefix = support::unique_prefix();
-    let sw1 = switch_ns(&prefix, "s");
-    let sw2 = switch_ns(&prefix, "t");
     // The trunk: one veth pair, an end in each switch.
-    let trunk = Veth::new(&format!("{prefix}k1"), &format!("{prefix}k2")).expect("trunk");
-    trunk.move_to(&format!("{prefix}k1"), &sw1).expect("k1");
-    trunk.move_to(&format!("{prefix}k2"), &sw2).expect("k2");
-    sw1.ip(&["link", "set", &format!("{prefix}k1"), "up"])
-        .expect("up");
-    sw2.ip(&["link", "set", &format!("{prefix}k2"), "up"])
-        .expect("up");
-    let a10 = port(&prefix, &sw1, "p1");
-    let a20 = port(&prefix, &sw1, "p2");
-    let b10 = port(&prefix, &sw2, "p3");
-    let b20 = port(&prefix, &sw2, "p4");
+    let trunked = common::trunked_switches(&prefix);
+    let (sw1, sw2) = (&trunked.sw1, &trunked.sw2);
+    let [a10, a20, b10, b20] = &trunked.ports;
     // Layer 2 only: gateways are unused addresses of each host's own subnet.
     let host = |name: &str, veth: &Veth, dev: &str, addr: &str, gw: &str, v6: &str| {
         Host::new(
@@ -257,7 +237,7 @@ fn a_trunk_between_two_roamers_carries_both_vlans_tagged() {
     };
     let h1 = host(
         "a",
-        &a10,
+        a10,
         &format!("{prefix}p1h"),
         "10.10.0.1/24",
         "10.10.0.254",
@@ -265,7 +245,7 @@ fn a_trunk_between_two_roamers_carries_both_vlans_tagged() {
     );
     let h2 = host(
         "b",
-        &a20,
+        a20,
         &format!("{prefix}p2h"),
         "10.20.0.1/24",
         "10.20.0.254",
@@ -273,7 +253,7 @@ fn a_trunk_between_two_roamers_carries_both_vlans_tagged() {
     );
     let _h3 = host(
         "c",
-        &b10,
+        b10,
         &format!("{prefix}p3h"),
         "10.10.0.2/24",
         "10.10.0.254",
@@ -281,17 +261,14 @@ fn a_trunk_between_two_roamers_carries_both_vlans_tagged() {
     );
     let _h4 = host(
         "d",
-        &b20,
+        b20,
         &format!("{prefix}p4h"),
         "10.20.0.2/24",
         "10.20.0.254",
         "2001:db8:ff::4/64",
     );
     let switch = |name: &str, access: [&str; 2], trunk: &str| {
-        format!(
-            "hostname {name}\nroamer platform port Ethernet1/1 {} io af-packet\nroamer platform port Ethernet1/2 {} io af-packet\nroamer platform port Ethernet1/48 {trunk} io af-packet\nvlan 10,20\ninterface Ethernet1/1\n  switchport\n  switchport access vlan 10\ninterface Ethernet1/2\n  switchport\n  switchport access vlan 20\ninterface Ethernet1/48\n  switchport\n  switchport mode trunk\n  switchport trunk allowed vlan 10,20\n",
-            access[0], access[1]
-        )
+        common::trunk_switch_config(name, access, trunk, ["af-packet", "af-packet"])
     };
     let _d1 = Daemon::start_in_netns(
         &switch(
@@ -313,7 +290,7 @@ fn a_trunk_between_two_roamers_carries_both_vlans_tagged() {
     // "vlan and icmp" misses frames whose tag the kernel carries as metadata; tshark still
     // reports the tag of every frame in vlan.id.
     let capture = Capture::start(
-        &sw1,
+        sw1,
         &format!("{prefix}k1"),
         "icmp or vlan",
         // The hosts' own IPv6 chatter (DAD, router solicitations) is tagged too; the test

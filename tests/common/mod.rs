@@ -26,6 +26,15 @@ pub struct Output {
     pub stderr: String,
 }
 
+impl Output {
+    /// Asserts that the command was refused: exit status 1, `message` on stderr.
+    #[track_caller]
+    pub fn assert_refused(&self, message: &str) {
+        assert_eq!(self.code, 1, "{}{}", self.stdout, self.stderr);
+        assert!(self.stderr.contains(message), "{}", self.stderr);
+    }
+}
+
 pub fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().expect("run roamer");
     Output {
@@ -242,6 +251,30 @@ pub fn fixture(name: &str) -> String {
     .expect("fixture")
 }
 
+/// A counter of `d`'s `show forwarding counters` (0 when not listed).
+pub fn counter(d: &Daemon, name: &str) -> u64 {
+    let text = d.exec("show forwarding counters").stdout;
+    text.lines()
+        .find(|l| {
+            l.trim_start()
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(char::is_whitespace))
+        })
+        .and_then(|l| l.split_whitespace().last()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Fails the test unless it runs as root with `ip` (for its network namespaces) and each of
+/// `tools`, `(tool, the Debian package that has it)`.
+#[track_caller]
+pub fn require_netns_and(tools: &[(&str, &str)]) {
+    roamer_test_support::require_root("network namespaces");
+    roamer_test_support::require_tool("ip", "iproute2");
+    for (tool, package) in tools {
+        roamer_test_support::require_tool(tool, package);
+    }
+}
+
 /// Runs `python3 -c script args…` in network namespace `ns`. Fails the test, with python's
 /// stderr under `what`, when it does not succeed; `needs` says what must be installed.
 pub fn python_in(ns: &str, script: &str, args: &[&str], needs: &str, what: &str) {
@@ -396,6 +429,54 @@ pub fn host(
 pub fn two_vlan_switch(p: &str, port_options: &str) -> String {
     format!(
         "hostname sw1\nroamer platform port Ethernet1/1 {p}p1{port_options}\nroamer platform port Ethernet1/2 {p}p2{port_options}\nfeature interface-vlan\nvlan 10,20\ninterface Ethernet1/1\n  switchport\n  switchport access vlan 10\ninterface Ethernet1/2\n  switchport\n  switchport access vlan 20\ninterface Vlan10\n  ip address 10.10.0.1/24\ninterface Vlan20\n  ip address 10.20.0.1/24\n"
+    )
+}
+
+/// A veth pair with its end `{p}{name}` in the switch namespace `sw` (up there) and the end
+/// `{p}{name}h` left for a host.
+pub fn access_port(
+    p: &str,
+    sw: &roamer_test_support::Netns,
+    name: &str,
+) -> roamer_test_support::Veth {
+    let dev = format!("{p}{name}");
+    let veth = roamer_test_support::Veth::new(&dev, &format!("{dev}h")).expect("veth");
+    veth.move_to(&dev, sw).expect("move port");
+    veth
+}
+
+/// The trunk tests' two switches: the namespaces `{p}s` and `{p}t`, joined by the trunk veth
+/// `{p}k1` / `{p}k2`, with the access ports `{p}p1`, `{p}p2` in the first and `{p}p3`, `{p}p4`
+/// in the second (see [`access_port`]).
+pub struct TrunkedSwitches {
+    pub sw1: roamer_test_support::Netns,
+    pub sw2: roamer_test_support::Netns,
+    pub trunk: roamer_test_support::Veth,
+    pub ports: [roamer_test_support::Veth; 4],
+}
+
+pub fn trunked_switches(p: &str) -> TrunkedSwitches {
+    let [sw1, sw2] = namespaces(p, ["s", "t"]);
+    let trunk =
+        roamer_test_support::Veth::between(&format!("{p}k1"), &sw1, &format!("{p}k2"), &sw2)
+            .expect("trunk");
+    let ports = [(&sw1, "p1"), (&sw1, "p2"), (&sw2, "p3"), (&sw2, "p4")]
+        .map(|(sw, name)| access_port(p, sw, name));
+    TrunkedSwitches {
+        sw1,
+        sw2,
+        trunk,
+        ports,
+    }
+}
+
+/// A trunk test's switch `name`: Ethernet1/1 (VLAN 10) and Ethernet1/2 (VLAN 20) on the
+/// devices `access`, with I/O `io[0]`; the trunk Ethernet1/48, both VLANs, on the device `trunk`
+/// with I/O `io[1]`.
+pub fn trunk_switch_config(name: &str, access: [&str; 2], trunk: &str, io: [&str; 2]) -> String {
+    format!(
+        "hostname {name}\nroamer platform port Ethernet1/1 {} io {}\nroamer platform port Ethernet1/2 {} io {}\nroamer platform port Ethernet1/48 {trunk} io {}\nvlan 10,20\ninterface Ethernet1/1\n  switchport\n  switchport access vlan 10\ninterface Ethernet1/2\n  switchport\n  switchport access vlan 20\ninterface Ethernet1/48\n  switchport\n  switchport mode trunk\n  switchport trunk allowed vlan 10,20\n",
+        access[0], io[0], access[1], io[0], io[1]
     )
 }
 

@@ -33,14 +33,34 @@ pub fn run(cmd: &mut Command) -> Out {
     }
 }
 
-/// The lab tests' switch `sw`: hosts on Ethernet1/1 and Ethernet1/2 in VLAN 10, its SVI
+/// The lab tests' switch `sw`: hosts on Ethernet1/1 to Ethernet1/`ports` in VLAN 10, its SVI
 /// 10.10.0.1/24; `platform` is its `roamer platform …` line.
-pub fn switch_config(platform: &str) -> String {
+pub fn switch_config(platform: &str, ports: u8) -> String {
     let mut c = format!("hostname sw\n{platform}\nfeature interface-vlan\nvlan 10\n");
-    for port in 1..=2 {
+    for port in 1..=ports {
         c += &format!("interface Ethernet1/{port}\n  switchport\n  switchport access vlan 10\n");
     }
     c + "interface Vlan10\n  ip address 10.10.0.1/24\n"
+}
+
+/// Writes `config` as `DIR/sw.cfg` and, as `file`, the topology of lab `name`: one node `sw`
+/// that binds it as its startup configuration.
+pub fn write_one_switch_lab(dir: &Path, file: &Path, name: &str, config: &str) {
+    std::fs::write(dir.join("sw.cfg"), config).unwrap();
+    std::fs::write(
+        file,
+        format!("name: {name}\ntopology:\n  nodes:\n    sw: {{kind: linux, image: roamer, binds: [\"sw.cfg:/etc/roamer/startup-config\"]}}\n"),
+    )
+    .unwrap();
+}
+
+/// Runs `cmd`, a `roamer lab` command on a lab with a wrong startup configuration: it exits
+/// with status 2 and names the place, `at` (`FILE:LINE:`), on stderr.
+pub fn assert_config_error(cmd: &mut Command, at: &str) {
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(at), "{stderr}");
 }
 
 pub fn netns_list() -> String {
@@ -79,16 +99,9 @@ impl Lab {
         let tmp = tempfile::tempdir().unwrap();
         let name = format!("{tag}{}", std::process::id());
         let text = std::fs::read_to_string(src.join(format!("{scenario}.clab.yml"))).unwrap();
-        let text: String = text
-            .lines()
-            .map(|l| {
-                if l.starts_with("name:") {
-                    format!("name: {name}\n")
-                } else {
-                    format!("{l}\n")
-                }
-            })
-            .collect();
+        // The lab's own name in place of the file's.
+        let old = text.lines().find(|l| l.starts_with("name:")).unwrap();
+        let text = text.replacen(old, &format!("name: {name}"), 1);
         let file = tmp.path().join(format!("{scenario}.clab.yml"));
         std::fs::write(&file, text).unwrap();
         std::fs::create_dir(tmp.path().join(scenario)).unwrap();
@@ -240,6 +253,23 @@ impl Drop for Lab {
             assert!(!left.contains(&prefix), "namespaces left: {left}");
         }
     }
+}
+
+/// The state `roamer lab up` recorded for lab `name` in the state directory `dir`.
+pub fn lab_state(dir: &Path, name: &str) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join(name).join("state.json")).unwrap()).unwrap()
+}
+
+/// The entry of the list `state[list]` whose field `key` is `value`.
+pub fn state_entry<'a>(
+    state: &'a serde_json::Value,
+    list: &str,
+    key: &str,
+    value: &str,
+) -> &'a serde_json::Value {
+    let entries = state[list].as_array().unwrap();
+    let entry = entries.iter().find(|e| e[key] == value);
+    entry.unwrap_or_else(|| panic!("no {list} entry with {key} {value}: {state}"))
 }
 
 pub fn epoch() -> f64 {
