@@ -74,8 +74,7 @@ impl Lab {
 
     /// None of this lab's namespaces exists.
     fn assert_no_namespaces(&self) {
-        let names = netns_list();
-        assert!(!names.contains(&format!("clab-{}-", self.name)), "{names}");
+        lab_common::assert_no_namespaces_of(&self.name);
     }
 
     /// `roamer lab down` succeeds and leaves no namespace.

@@ -63,6 +63,16 @@ pub fn assert_config_error(cmd: &mut Command, at: &str) {
     assert!(stderr.contains(at), "{stderr}");
 }
 
+/// No namespace of the lab `name` is left.
+#[track_caller]
+pub fn assert_no_namespaces_of(name: &str) {
+    let left = netns_list();
+    assert!(
+        !left.contains(&format!("clab-{name}-")),
+        "namespaces left: {left}"
+    );
+}
+
 pub fn netns_list() -> String {
     String::from_utf8_lossy(
         &Command::new("ip")
@@ -187,6 +197,74 @@ impl Lab {
         out.stdout
     }
 
+    /// Runs `cmd` on `node` until `ready` holds for its output, for up to `secs` (the test
+    /// fails naming `what` after that); that output.
+    pub fn wait_show(
+        &self,
+        what: &str,
+        secs: u64,
+        (node, cmd): (&str, &str),
+        mut ready: impl FnMut(&str) -> bool,
+    ) -> String {
+        wait_for(what, Duration::from_secs(secs), || {
+            let out = self.show(node, cmd);
+            ready(&out).then_some(out)
+        })
+    }
+
+    /// Waits up to `secs` for `show lisp site` on the map-server `ms` to list each
+    /// `(prefix, locator)` registered; that output.
+    pub fn wait_registered(
+        &self,
+        what: &str,
+        secs: u64,
+        ms: &str,
+        sites: &[(&str, &str)],
+    ) -> String {
+        self.wait_show(what, secs, (ms, "show lisp site"), |site| {
+            sites
+                .iter()
+                .all(|(prefix, by)| registered(site, prefix, by))
+        })
+    }
+
+    /// Waits up to 30 s for HSRP to be active on each of `nodes`.
+    pub fn wait_hsrp_active(&self, what: &str, nodes: &[&str]) {
+        wait_for(what, Duration::from_secs(30), || {
+            nodes
+                .iter()
+                .all(|n| hsrp_active(&self.show(n, "show hsrp brief")))
+                .then(String::new)
+        });
+    }
+
+    /// `show lisp dynamic-eid summary` on `node`, and its row of `eid` (empty when none).
+    pub fn dynamic_eid(&self, node: &str, eid: &str) -> (String, String) {
+        let summary = self.show(node, "show lisp dynamic-eid summary");
+        let row = summary
+            .lines()
+            .find(|l| l.contains(eid))
+            .unwrap_or_default();
+        (row.to_string(), summary)
+    }
+
+    /// After the extended-subnet host (10.1.1.5) moved to dc2: dc2 holds it as its own
+    /// dynamic EID, dc1 lists it with `*` (learned by Map-Notify).
+    pub fn assert_dc2_holds_the_host(&self) {
+        let ((r1, s1), (r2, s2)) = (
+            self.dynamic_eid("dc1", "10.1.1.5"),
+            self.dynamic_eid("dc2", "10.1.1.5"),
+        );
+        assert!(
+            r1.contains("*10.1.1.5"),
+            "dc1 learned the move from dc2 by Map-Notify:\n{s1}"
+        );
+        assert!(
+            r2.contains(" 10.1.1.5") && !r2.contains('*'),
+            "dc2 holds the host:\n{s2}"
+        );
+    }
+
     /// `roamer lab up`'s output.
     pub fn up_output(&self) -> &str {
         &self.up_output
@@ -246,11 +324,9 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         let down = run(self.roamer().args(["lab", "down"]).arg(&self.file));
-        let left = netns_list();
-        let prefix = format!("clab-{}-", self.name);
         if !std::thread::panicking() {
             assert!(down.ok, "lab down: {}{}", down.stdout, down.stderr);
-            assert!(!left.contains(&prefix), "namespaces left: {left}");
+            assert_no_namespaces_of(&self.name);
         }
     }
 }
