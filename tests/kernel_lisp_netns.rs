@@ -147,14 +147,7 @@ fn kernel_backend_xtrs_register_with_a_map_server() {
     );
     // What xTR 1 sent (through the raw socket) and received decodes with good checksums.
     let capture = s.control.as_ref().unwrap();
-    let mut lines = Vec::new();
-    while let Some(l) = capture.next_line(Duration::from_secs(5)) {
-        lines.push(l);
-        if lines.len() >= 4 {
-            break;
-        }
-    }
-    let text = lines.join("\n");
+    let text = capture.first_lines(4, Duration::from_secs(5)).join("\n");
     eprintln!("UDP 4342 on xTR 1's underlay:\n{text}");
     assert!(
         text.lines()
@@ -213,19 +206,11 @@ fn lisp_traffic_both_ways(s: &Sites) {
             "ping {to} over LISP:\n{text}"
         );
     }
-    let mut lines = Vec::new();
-    while let Some(l) = capture.next_line(Duration::from_millis(500)) {
-        lines.push(l);
-        if lines.len() >= 4 {
-            break;
-        }
-    }
-    let text = lines.join("\n");
+    let text = capture
+        .first_lines(4, Duration::from_millis(500))
+        .join("\n");
     assert!(
-        text.lines().any(
-            |l| l.starts_with("192.0.2.1,10.1.0.5\t192.0.2.2,10.2.0.5\t4341\t")
-                && l.contains("udp:lisp-data:ip:icmp")
-        ),
+        common::has_lisp_icmp(&text, "192.0.2.1,10.1.0.5", "192.0.2.2,10.2.0.5"),
         "no LISP data packet decoded:\n{text}"
     );
     assert!(

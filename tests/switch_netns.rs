@@ -74,37 +74,60 @@ fn two_vlan_config(prefix: &str, extra: &str) -> String {
     )
 }
 
-#[test]
-fn hosts_on_two_vlans_ping_each_other_through_the_svis() {
-    let prefix = support::unique_prefix();
-    let sw = switch_ns(&prefix, "s");
-    let v1 = port(&prefix, &sw, "p1");
-    let v2 = port(&prefix, &sw, "p2");
-    let h1 = Host::new(
-        &prefix,
+/// The switch namespace `{prefix}s` of [`two_vlan_config`], its access ports `{prefix}p1` and
+/// `{prefix}p2`, and a host on each: `{prefix}a` (10.10.0.5, 2001:db8:a::5) in VLAN 10 and
+/// `{prefix}b` (10.20.0.6, 2001:db8:14::6) in VLAN 20, their gateways the SVIs.
+struct TwoVlans {
+    sw: Netns,
+    h1: Host,
+    h2: Host,
+    _ports: [Veth; 2],
+}
+
+/// The hosts of [`two_vlans`]: name, then IPv4 address and gateway, IPv6 address and gateway.
+const TWO_VLAN_HOSTS: [(&str, [&str; 4]); 2] = [
+    (
         "a",
-        &v1,
-        &format!("{prefix}p1h"),
-        addrs(
+        [
             "10.10.0.5/24",
             "10.10.0.1",
             "2001:db8:a::5/64",
             "2001:db8:a::1",
-        ),
-    );
-    let h2 = Host::new(
-        &prefix,
+        ],
+    ),
+    (
         "b",
-        &v2,
-        &format!("{prefix}p2h"),
-        addrs(
+        [
             "10.20.0.6/24",
             "10.20.0.1",
             "2001:db8:14::6/64",
             "2001:db8:14::1",
-        ),
-    );
-    let d = Daemon::start_in_netns(&two_vlan_config(&prefix, ""), sw.name());
+        ],
+    ),
+];
+
+fn two_vlans(prefix: &str) -> TwoVlans {
+    let sw = switch_ns(prefix, "s");
+    let ports = [port(prefix, &sw, "p1"), port(prefix, &sw, "p2")];
+    let [h1, h2] = [1, 2].map(|n| {
+        let (name, [v4, gw4, v6, gw6]) = TWO_VLAN_HOSTS[n - 1];
+        let dev = format!("{prefix}p{n}h");
+        Host::new(prefix, name, &ports[n - 1], &dev, addrs(v4, gw4, v6, gw6))
+    });
+    TwoVlans {
+        sw,
+        h1,
+        h2,
+        _ports: ports,
+    }
+}
+
+#[test]
+fn hosts_on_two_vlans_ping_each_other_through_the_svis() {
+    let prefix = support::unique_prefix();
+    let t = two_vlans(&prefix);
+    let (h1, h2) = (&t.h1, &t.h2);
+    let d = Daemon::start_in_netns(&two_vlan_config(&prefix, ""), t.sw.name());
 
     assert!(h1.ping("10.20.0.6"), "IPv4 across the SVIs");
     assert!(h2.ping("10.10.0.5"), "IPv4 back");
@@ -112,8 +135,8 @@ fn hosts_on_two_vlans_ping_each_other_through_the_svis() {
     assert!(h1.ping("10.10.0.1"), "the SVI address answers");
 
     let mac = |h: &Host, dev: &str| support::sysfs(&h.ns, dev, "address").expect("mac");
-    let m1 = mac(&h1, &format!("{prefix}p1h"));
-    let m2 = mac(&h2, &format!("{prefix}p2h"));
+    let m1 = mac(h1, &format!("{prefix}p1h"));
+    let m2 = mac(h2, &format!("{prefix}p2h"));
     let nx = |m: &str| {
         let hex: String = m.trim().split(':').collect();
         format!("{}.{}.{}", &hex[0..4], &hex[4..8], &hex[8..12])
@@ -151,36 +174,10 @@ fn hosts_on_two_vlans_ping_each_other_through_the_svis() {
 fn proxy_arp_answers_for_reachable_off_subnet_addresses_only_when_enabled() {
     for enabled in [false, true] {
         let prefix = support::unique_prefix();
-        let sw = switch_ns(&prefix, "s");
-        let v1 = port(&prefix, &sw, "p1");
-        let v2 = port(&prefix, &sw, "p2");
-        let dev1 = format!("{prefix}p1h");
-        let h1 = Host::new(
-            &prefix,
-            "a",
-            &v1,
-            &dev1,
-            addrs(
-                "10.10.0.5/24",
-                "10.10.0.1",
-                "2001:db8:a::5/64",
-                "2001:db8:a::1",
-            ),
-        );
-        let _h2 = Host::new(
-            &prefix,
-            "b",
-            &v2,
-            &format!("{prefix}p2h"),
-            addrs(
-                "10.20.0.6/24",
-                "10.20.0.1",
-                "2001:db8:14::6/64",
-                "2001:db8:14::1",
-            ),
-        );
+        let t = two_vlans(&prefix);
+        let (h1, dev1) = (&t.h1, format!("{prefix}p1h"));
         let extra = if enabled { "  ip proxy-arp\n" } else { "" };
-        let d = Daemon::start_in_netns(&two_vlan_config(&prefix, extra), sw.name());
+        let d = Daemon::start_in_netns(&two_vlan_config(&prefix, extra), t.sw.name());
         // A host that believes 10.20.0.0/24 is on its own link (a moved VM keeps such routes).
         h1.ns
             .ip(&["route", "add", "10.20.0.0/24", "dev", &dev1])
@@ -223,7 +220,7 @@ fn a_trunk_between_two_roamers_carries_both_vlans_tagged() {
     let prefix = support::unique_prefix();
     // The trunk: one veth pair, an end in each switch.
     let trunked = common::trunked_switches(&prefix);
-    let (sw1, sw2) = (&trunked.sw1, &trunked.sw2);
+    let sw1 = &trunked.sw1;
     let [a10, a20, b10, b20] = &trunked.ports;
     // Layer 2 only: gateways are unused addresses of each host's own subnet.
     let host = |name: &str, veth: &Veth, dev: &str, addr: &str, gw: &str, v6: &str| {
@@ -267,25 +264,7 @@ fn a_trunk_between_two_roamers_carries_both_vlans_tagged() {
         "10.20.0.254",
         "2001:db8:ff::4/64",
     );
-    let switch = |name: &str, access: [&str; 2], trunk: &str| {
-        common::trunk_switch_config(name, access, trunk, ["af-packet", "af-packet"])
-    };
-    let _d1 = Daemon::start_in_netns(
-        &switch(
-            "sw1",
-            [&format!("{prefix}p1"), &format!("{prefix}p2")],
-            &format!("{prefix}k1"),
-        ),
-        sw1.name(),
-    );
-    let _d2 = Daemon::start_in_netns(
-        &switch(
-            "sw2",
-            [&format!("{prefix}p3"), &format!("{prefix}p4")],
-            &format!("{prefix}k2"),
-        ),
-        sw2.name(),
-    );
+    let _daemons = trunked.start(&prefix, [["af-packet"; 2]; 2]);
 
     // "vlan and icmp" misses frames whose tag the kernel carries as metadata; tshark still
     // reports the tag of every frame in vlan.id.

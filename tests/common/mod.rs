@@ -18,6 +18,16 @@ pub fn roamer() -> Command {
     Command::new(env!("CARGO_BIN_EXE_roamer"))
 }
 
+/// Adds `run --config STARTUP --socket SOCKET` to `command` (roamer, or what runs it).
+pub fn run_args<'a>(command: &'a mut Command, startup: &Path, socket: &Path) -> &'a mut Command {
+    command
+        .arg("run")
+        .arg("--config")
+        .arg(startup)
+        .arg("--socket")
+        .arg(socket)
+}
+
 /// What a finished command printed.
 #[derive(Debug)]
 pub struct Output {
@@ -95,12 +105,19 @@ impl Daemon {
             }
             None => roamer(),
         };
+        run_args(&mut command, &startup, &socket);
+        Self::spawn_command(&mut command, dir, startup, socket)
+    }
+
+    /// Starts `command`, which runs a daemon on `startup` and `socket` in `dir` (its stdout
+    /// discarded, its stderr read as the log), without waiting for readiness.
+    pub fn spawn_command(
+        command: &mut Command,
+        dir: tempfile::TempDir,
+        startup: PathBuf,
+        socket: PathBuf,
+    ) -> Daemon {
         let child = command
-            .arg("run")
-            .arg("--config")
-            .arg(&startup)
-            .arg("--socket")
-            .arg(&socket)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -423,6 +440,29 @@ pub fn host(
     ns
 }
 
+/// The host on [`two_vlan_switch`]'s port `n` (1: `{p}a`, 10.10.0.5 in VLAN 10; 2: `{p}b`,
+/// 10.20.0.6 in VLAN 20), on the end `{p}p{n}h` of `veth`, its loopback up, its gateway the SVI.
+pub fn two_vlan_host(
+    p: &str,
+    n: u8,
+    veth: &roamer_test_support::Veth,
+) -> roamer_test_support::Netns {
+    let (name, cidr) = match n {
+        1 => ("a", "10.10.0.5/24"),
+        _ => ("b", "10.20.0.6/24"),
+    };
+    let ns = host(
+        p,
+        name,
+        veth,
+        &format!("{p}p{n}h"),
+        cidr,
+        &format!("10.{n}0.0.1"),
+    );
+    ns.ip(&["link", "set", "lo", "up"]).expect("lo");
+    ns
+}
+
 /// sw1 with two access ports, `{p}p1` in VLAN 10 and `{p}p2` in VLAN 20 (`port_options` after
 /// each port's device, e.g. `" io af-xdp"`), routing between them on the SVIs 10.10.0.1/24 and
 /// 10.20.0.1/24.
@@ -453,6 +493,22 @@ pub struct TrunkedSwitches {
     pub sw2: roamer_test_support::Netns,
     pub trunk: roamer_test_support::Veth,
     pub ports: [roamer_test_support::Veth; 4],
+}
+
+impl TrunkedSwitches {
+    /// Starts roamer on both switches, sw1 and sw2, as [`trunk_switch_config`] with their own
+    /// access ports and trunk end; `io[i]`: the I/O of switch i+1's access ports and trunk.
+    pub fn start(&self, p: &str, io: [[&str; 2]; 2]) -> [Daemon; 2] {
+        let dev = |d: &str| format!("{p}{d}");
+        [
+            ("sw1", ["p1", "p2", "k1"], &self.sw1, io[0]),
+            ("sw2", ["p3", "p4", "k2"], &self.sw2, io[1]),
+        ]
+        .map(|(name, [a, b, k], ns, io)| {
+            let config = trunk_switch_config(name, [&dev(a), &dev(b)], &dev(k), io);
+            Daemon::start_in_netns(&config, ns.name())
+        })
+    }
 }
 
 pub fn trunked_switches(p: &str) -> TrunkedSwitches {
@@ -496,6 +552,14 @@ pub fn hsrp_active_alone(dev: &str, sw: &roamer_test_support::Netns) -> Daemon {
     d
 }
 
+/// Whether `text`, lines of [`lisp_data_capture`], has an ICMP packet in LISP data from `src` to
+/// `dst` (each `RLOC,EID`), decoded as such.
+pub fn has_lisp_icmp(text: &str, src: &str, dst: &str) -> bool {
+    let start = format!("{src}\t{dst}\t4341\t");
+    text.lines()
+        .any(|l| l.starts_with(&start) && l.contains("udp:lisp-data:ip:icmp"))
+}
+
 /// tshark on the underlay device `dev` in `ns`: the first four LISP data packets, one line each
 /// with the outer then inner addresses, the UDP port, the protocols and any expert info.
 pub fn lisp_data_capture(
@@ -517,4 +581,92 @@ pub fn lisp_data_capture(
         Duration::from_secs(20),
     )
     .expect("tshark on the underlay")
+}
+
+/// The two-xTR tests' namespaces: xTRs `{p}x1` and `{p}x2` joined by the underlay veth
+/// `{p}u1` / `{p}u2`, and a host behind each, `{p}a` (10.10.0.5/24) and `{p}b` (10.20.0.5/24),
+/// on the veth `{p}h{n}` (the xTR's host port) / `{p}e{n}`, its gateway 10.{n}0.0.1. Every
+/// loopback is up.
+pub struct TwoXtrs {
+    pub x1: roamer_test_support::Netns,
+    pub x2: roamer_test_support::Netns,
+    pub h1: roamer_test_support::Netns,
+    pub h2: roamer_test_support::Netns,
+    pub links: Vec<roamer_test_support::Veth>,
+}
+
+impl TwoXtrs {
+    /// Pings host B from host A until `capture` (a [`lisp_data_capture`]-like one on the
+    /// underlay) has `want` lines; asserts that one is such an echo in LISP data from xtr1 to
+    /// xtr2, decoded. The lines.
+    pub fn lisp_icmp_seen(&self, capture: &roamer_test_support::Capture, want: usize) -> String {
+        let to_h2 = std::net::Ipv4Addr::new(10, 20, 0, 5);
+        let what = "host traffic across the LISP xTRs";
+        let text = lines_while_pinging(capture, want, &self.h1, to_h2, what);
+        // tshark lists outer then inner addresses: the RLOCs, then the EIDs.
+        assert!(
+            has_lisp_icmp(&text, "192.0.2.1,10.10.0.5", "192.0.2.2,10.20.0.5"),
+            "no LISP data packet from xtr1 to xtr2 decoded:\n{text}"
+        );
+        text
+    }
+}
+
+pub fn two_xtrs(p: &str) -> TwoXtrs {
+    use roamer_test_support::Veth;
+    let [x1, x2, h1, h2] = namespaces(p, ["x1", "x2", "a", "b"]);
+    let underlay = Veth::between(&format!("{p}u1"), &x1, &format!("{p}u2"), &x2).expect("underlay");
+    let mut links = vec![underlay];
+    for (x, h, n) in [(&x1, &h1, 1), (&x2, &h2, 2)] {
+        let v = Veth::between(&format!("{p}h{n}"), x, &format!("{p}e{n}"), h).expect("veth");
+        h.addr(&format!("{p}e{n}"), &format!("10.{n}0.0.5/24"))
+            .expect("addr");
+        h.ip(&["route", "add", "default", "via", &format!("10.{n}0.0.1")])
+            .expect("gw");
+        links.push(v);
+    }
+    TwoXtrs {
+        x1,
+        x2,
+        h1,
+        h2,
+        links,
+    }
+}
+
+/// xTR `me` of the two-xTR tests ([`TwoXtrs`]): its host port Ethernet1/1 `{prefix}h{me}` in
+/// VLAN 10 (SVI 10.{me}0.0.1/24), its underlay port Ethernet1/3 `{prefix}u{me}` at
+/// 192.0.2.{me}/24, its EIDs 10.{me}0.0.0/24 and a static map-cache entry for those of `peer`;
+/// `io`: the I/O of the two ports; `extra`: further configuration lines.
+pub fn static_xtr_config(prefix: &str, me: u8, peer: u8, io: [&str; 2], extra: &str) -> String {
+    format!(
+        "hostname xtr{me}\n\
+         roamer platform port Ethernet1/1 {prefix}h{me} io {}\n\
+         roamer platform port Ethernet1/3 {prefix}u{me} io {}\n\
+         feature interface-vlan\nfeature lisp\nvlan 10\n\
+         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
+         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.{me}/24\n\
+         interface Vlan10\n  ip address 10.{me}0.0.1/24\n\
+         ip lisp itr-etr\n\
+         ip lisp database-mapping 10.{me}0.0.0/24 192.0.2.{me} priority 1 weight 100\n\
+         ip lisp map-cache 10.{peer}0.0.0/24 192.0.2.{peer} priority 1 weight 100\n{extra}",
+        io[0], io[1]
+    )
+}
+
+/// Pings `dst` from `from` (each ping answered, or the test fails with `what`) until `capture`
+/// has `want` lines, for up to 15 s (tshark says it captures a little before it does); the
+/// lines, one a packet.
+pub fn lines_while_pinging(
+    capture: &roamer_test_support::Capture,
+    want: usize,
+    from: &roamer_test_support::Netns,
+    dst: std::net::Ipv4Addr,
+    what: &str,
+) -> String {
+    let lines = capture.lines_while(want, Duration::from_secs(15), || {
+        let answered = roamer_test_support::ping(from, dst, Duration::from_secs(8)).expect("ping");
+        assert!(answered, "{what}");
+    });
+    lines.join("\n")
 }
