@@ -40,6 +40,15 @@ fn ping_output(ns: &str, to: &str, count: u32) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Waits up to `secs` for the HSRP states of `routers` to satisfy `want`; fails with `what` and
+/// the states otherwise.
+fn assert_states(routers: [&Daemon; 2], secs: u64, want: impl Fn([String; 2]) -> bool, what: &str) {
+    let states = || routers.map(state_of);
+    let reached = support::wait_until(Duration::from_secs(secs), || want(states()));
+    let [a, b] = states();
+    assert!(reached, "{what}:\n{a}\n{b}");
+}
+
 /// Pings `to` every 100 ms for `duration`; returns (sent, received) from ping's summary.
 fn ping_run(host: &Netns, to: &str, duration: Duration) -> (u32, u32) {
     let out = ping_output(host.name(), to, (duration.as_millis() / 100) as u32);
@@ -134,12 +143,12 @@ fn failover_on_kill_and_preemption_on_return() {
     .expect("tshark on the LAN");
     let r1 = Daemon::start_in_netns(&router(&prefix, 1, 110), s1.name());
     let r2 = Daemon::start_in_netns(&router(&prefix, 2, 100), s2.name());
-    assert!(
-        support::wait_until(Duration::from_secs(15), || state_of(&r1) == "Active"
-            && state_of(&r2) == "Standby"),
-        "r1 (priority 110) becomes active:\n{}\n{}",
-        state_of(&r1),
-        state_of(&r2)
+    let r1_active = |s: [String; 2]| s == ["Active", "Standby"];
+    assert_states(
+        [&r1, &r2],
+        15,
+        r1_active,
+        "r1 (priority 110) becomes active",
     );
     let hellos = active_and_standby_hellos(
         &capture,
@@ -207,13 +216,7 @@ fn failover_on_kill_and_preemption_on_return() {
 
     // r1 returns with the higher priority and preempt: it takes over again.
     let r1 = Daemon::start_in_netns(&router(&prefix, 1, 110), s1.name());
-    assert!(
-        support::wait_until(Duration::from_secs(10), || state_of(&r1) == "Active"
-            && state_of(&r2) == "Standby"),
-        "r1 preempts on return:\n{}\n{}",
-        state_of(&r1),
-        state_of(&r2)
-    );
+    assert_states([&r1, &r2], 10, r1_active, "r1 preempts on return");
     drop(links);
 }
 
@@ -253,12 +256,11 @@ fn hello_filter_on_the_lan_extension_gives_each_site_its_own_active_gateway() {
         let r1 = Daemon::start_in_netns(&site_router(&prefix, 1, filter), r1ns.name());
         let r2 = Daemon::start_in_netns(&site_router(&prefix, 2, filter), r2ns.name());
         if filter {
-            assert!(
-                support::wait_until(Duration::from_secs(20), || state_of(&r1) == "Active"
-                    && state_of(&r2) == "Active"),
-                "both sites active with the hello filter:\n{}\n{}",
-                state_of(&r1),
-                state_of(&r2)
+            assert_states(
+                [&r1, &r2],
+                20,
+                |s| s == ["Active", "Active"],
+                "both sites active with the hello filter",
             );
             // Each site's host resolves the shared virtual IP to the shared virtual MAC, locally.
             for h in [&ha, &hb] {
@@ -269,14 +271,11 @@ fn hello_filter_on_the_lan_extension_gives_each_site_its_own_active_gateway() {
                 );
             }
         } else {
-            assert!(
-                support::wait_until(Duration::from_secs(20), || {
-                    let (a, b) = (state_of(&r1), state_of(&r2));
-                    (a == "Active" && b == "Standby") || (a == "Standby" && b == "Active")
-                }),
-                "one active and one standby without the filter:\n{}\n{}",
-                state_of(&r1),
-                state_of(&r2)
+            assert_states(
+                [&r1, &r2],
+                20,
+                |s| s == ["Active", "Standby"] || s == ["Standby", "Active"],
+                "one active and one standby without the filter",
             );
         }
         // The extension still carries the VLAN: the two sites' hosts reach each other.
