@@ -147,12 +147,8 @@ fn a_block_does_not_undo_what_another_session_committed_meanwhile() {
     let r = a.line("authentication-key k1");
     assert_eq!(r["ok"], true, "{r}");
     assert_eq!(r["prompt"], "other(config-lisp-site)#");
-    let run = d.exec("show running-config").stdout;
-    assert!(run.contains("hostname other"), "{run}");
-    assert!(
-        run.contains("lisp site dc\n  eid-prefix 10.1.1.0/24\n"),
-        "{run}"
-    );
+    let both = ["hostname other", "lisp site dc\n  eid-prefix 10.1.1.0/24\n"];
+    d.assert_shows("show running-config", &both);
 }
 
 /// A `roamer exec` batch that stops inside an incomplete block is ended for it (an implicit

@@ -111,13 +111,8 @@ fn a_file_with_a_mistake_on_line_7_changes_nothing() {
     .expect("write");
     let out = d.exec(&format!("copy {} running-config", bad.display()));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let after = d.exec("show running-config").stdout;
-    assert!(
-        after.contains("hostname changed")
-            && after.contains("priority 120")
-            && after.contains("ip 10.3.3.1"),
-        "{after}"
-    );
+    let changed = ["hostname changed", "priority 120", "ip 10.3.3.1"];
+    d.assert_shows("show running-config", &changed);
 }
 
 #[test]

@@ -9,7 +9,6 @@
 mod common;
 
 use std::net::UdpSocket;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -80,12 +79,7 @@ fn the_first_ping_between_two_sites_that_never_talked_gets_every_reply() {
         "the sites talked before"
     );
 
-    let out = Command::new("ip")
-        .args(["netns", "exec", a.name()])
-        .args(["ping", "-n", "-c", "3", "-i", "0.2", "-w", "6", "10.2.0.5"])
-        .output()
-        .expect("this test needs ping (Debian package iputils-ping)");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = common::iputils_ping(&a, &["-n", "-c", "3", "-i", "0.2", "-w", "6", "10.2.0.5"]);
     assert!(
         text.contains("3 packets transmitted, 3 received"),
         "the first ping between the sites lost packets:\n{text}"

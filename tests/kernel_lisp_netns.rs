@@ -176,12 +176,7 @@ fn kernel_backend_xtrs_register_with_a_map_server() {
 }
 
 fn ping(from: &Netns, to: &str) -> String {
-    let out = Command::new("ip")
-        .args(["netns", "exec", from.name()])
-        .args(["ping", "-n", "-c", "3", "-i", "0.2", "-w", "8", to])
-        .output()
-        .expect("this test needs ping (Debian package iputils-ping)");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::iputils_ping(from, &["-n", "-c", "3", "-i", "0.2", "-w", "8", to])
 }
 
 fn lisp_traffic_both_ways(s: &Sites) {

@@ -271,25 +271,8 @@ fn across_subnets_over_an_ipv6_underlay(e: &Eids) {
             );
         })
     };
-    let pinger = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            r.name(),
-            "ping",
-            "-n",
-            "-i",
-            "0.1",
-            "-W",
-            "1",
-            "-c",
-            "150",
-            e.h,
-        ])
-        .output()
-        .expect("ping");
+    let text = common::iputils_ping(&r, &["-n", "-i", "0.1", "-W", "1", "-c", "150", e.h]);
     move_thread.join().unwrap();
-    let text = String::from_utf8_lossy(&pinger.stdout).to_string();
     let replies: Vec<u32> = text
         .lines()
         .filter(|l| l.contains("bytes from"))

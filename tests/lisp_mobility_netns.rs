@@ -12,7 +12,6 @@
 mod common;
 
 use std::net::Ipv4Addr;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::lisp_config as lisp;
@@ -209,26 +208,9 @@ fn a_host_moves_between_sites_and_the_remote_itr_follows_it_after_an_smr() {
         })
     };
     // R pings H every 100 ms while H moves.
-    let pinger = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            r.name(),
-            "ping",
-            "-n",
-            "-D",
-            "-i",
-            "0.1",
-            "-W",
-            "1",
-            "-c",
-            "150",
-            "10.9.0.5",
-        ])
-        .output();
-    let pinger = pinger.expect("ping");
+    let every_100ms = ["-n", "-D", "-i", "0.1", "-W", "1", "-c", "150", "10.9.0.5"];
+    let text = common::iputils_ping(r, &every_100ms);
     let moved_at = move_thread.join().unwrap();
-    let text = String::from_utf8_lossy(&pinger.stdout).to_string();
 
     // Replies carry "[epoch.usec]"; convergence = first reply after the move.
     let moved = moved_at
@@ -474,11 +456,7 @@ fn a_local_eid_without_route_triggers_an_smr_and_the_itr_caches_forward_native()
                 .any(|l| l.starts_with("10.3.0.0/24") && l.ends_with("local EID")),
         "{away}"
     );
-    let site = ms.exec("show lisp site").stdout;
-    let line = site
-        .lines()
-        .find(|l| l.contains("10.3.0.0/24"))
-        .unwrap_or_default();
+    let (line, site) = ms.show_row("show lisp site", "10.3.0.0/24");
     assert!(
         line.contains(" no "),
         "withdrawn from the map-server:\n{site}"

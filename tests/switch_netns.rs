@@ -141,21 +141,9 @@ fn hosts_on_two_vlans_ping_each_other_through_the_svis() {
         let hex: String = m.trim().split(':').collect();
         format!("{}.{}.{}", &hex[0..4], &hex[4..8], &hex[8..12])
     };
-    let table = d.exec("show mac address-table").stdout;
-    assert!(
-        table.contains(&nx(&m1)) && table.contains(&nx(&m2)),
-        "{table}"
-    );
-    assert!(
-        table.contains("Eth1/1") && table.contains("Eth1/2"),
-        "{table}"
-    );
-    let arp = d.exec("show ip arp").stdout;
-    assert!(
-        arp.contains("10.10.0.5") && arp.contains("10.20.0.6"),
-        "{arp}"
-    );
-    assert!(arp.contains(&nx(&m1)), "{arp}");
+    let (nx1, nx2) = (nx(&m1), nx(&m2));
+    d.assert_shows("show mac address-table", &[&nx1, &nx2, "Eth1/1", "Eth1/2"]);
+    d.assert_shows("show ip arp", &["10.10.0.5", "10.20.0.6", &nx1]);
     let json = d.exec("show ip arp | json").stdout;
     assert!(
         serde_json::from_str::<serde_json::Value>(&json).is_ok(),

@@ -182,6 +182,24 @@ impl Daemon {
             .arg(commands))
     }
 
+    /// The output of the command `cmd`, which must contain each of `needles`.
+    #[track_caller]
+    pub fn assert_shows(&self, cmd: &str, needles: &[&str]) -> String {
+        let out = self.exec(cmd).stdout;
+        for needle in needles {
+            assert!(out.contains(needle), "{cmd}: no {needle:?} in\n{out}");
+        }
+        out
+    }
+
+    /// The output of the command `cmd`, and its first line containing `needle` (empty when
+    /// there is none).
+    pub fn show_row(&self, cmd: &str, needle: &str) -> (String, String) {
+        let out = self.exec(cmd).stdout;
+        let row = out.lines().find(|l| l.contains(needle)).unwrap_or_default();
+        (row.to_string(), out)
+    }
+
     /// Feeds `input` to `roamer cli` on stdin (not a terminal: plain line reading).
     pub fn cli(&self, input: &str) -> Output {
         let mut child = roamer()
@@ -290,6 +308,16 @@ pub fn require_netns_and(tools: &[(&str, &str)]) {
     for (tool, package) in tools {
         roamer_test_support::require_tool(tool, package);
     }
+}
+
+/// iputils `ping ARGS…` inside `ns`: its output, whether or not every echo was answered.
+pub fn iputils_ping(ns: &roamer_test_support::Netns, args: &[&str]) -> String {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns.name(), "ping"])
+        .args(args)
+        .output()
+        .expect("this test needs ping (Debian package iputils-ping)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Runs `python3 -c script args…` in network namespace `ns`. Fails the test, with python's
