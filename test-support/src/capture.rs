@@ -187,6 +187,12 @@ impl Wire {
         );
     }
 
+    /// Asserts that some frame's line starts with `prefix` (its first fields); the failure says
+    /// `missing` and shows the capture.
+    pub fn assert_starts(&self, missing: &str, prefix: &str) {
+        self.assert_any(missing, |l| l.starts_with(prefix));
+    }
+
     /// Asserts that no frame has a value in the fields at `columns` (0-based), such as
     /// `_ws.malformed` and `_ws.expert`: nothing malformed, no expert info.
     pub fn assert_clean(&self, columns: &[usize]) {
