@@ -11,8 +11,8 @@ mod common;
 
 use std::time::Duration;
 
+use common::Daemon;
 use common::lisp_config::{self as lisp, KEY};
-use common::{Daemon, wait_for};
 use roamer_test_support::{self as support, Capture};
 
 fn ms_config(p: &str, n: u8, reliable: bool) -> String {
@@ -47,9 +47,8 @@ fn session_line<'a>(text: &'a str, peer: &str) -> &'a str {
 /// The map-server `ms`'s `show lisp site` once both sites are registered there, each row
 /// marked `mark` (`yes#`: over the reliable transport; ` yes `: over UDP), within `secs`.
 fn both_registered(ms: &Daemon, mark: &str, what: &str, secs: u64) -> String {
-    wait_for(what, Duration::from_secs(secs), || {
-        let s = ms.exec("show lisp site").stdout;
-        (s.matches(mark).count() == 2).then_some(s)
+    ms.wait_show(what, secs, "show lisp site", |s| {
+        s.matches(mark).count() == 2
     })
 }
 
@@ -76,16 +75,12 @@ fn reliable_registration_with_a_new_map_server_and_udp_with_an_old_one() {
     let old_ms = Daemon::start_in_netns(&ms_config(&p, 101, false), old_ns.name());
     let xtr = Daemon::start_in_netns(&xtr_config(&p), x_ns.name());
 
-    let sessions = wait_for(
-        "session Up to the new map-server",
-        Duration::from_secs(20),
-        || {
-            let s = xtr.exec("show lisp session").stdout;
-            (session_line(&s, "192.0.2.100").contains(" Up ")
-                && session_line(&s, "192.0.2.101").contains("Down"))
-            .then_some(s)
-        },
-    );
+    let new_up_old_down = |s: &str| {
+        session_line(s, "192.0.2.100").contains(" Up ")
+            && session_line(s, "192.0.2.101").contains("Down")
+    };
+    let what = "session Up to the new map-server";
+    let sessions = xtr.wait_show(what, 20, "show lisp session", new_up_old_down);
     assert!(
         sessions.starts_with("Sessions for VRF default, total: 2, established: 1\n"),
         "{sessions}"

@@ -182,6 +182,21 @@ impl Daemon {
             .arg(commands))
     }
 
+    /// Runs `cmd` until `ready` holds for its output, for up to `secs` (the test fails naming
+    /// `what` after that); that output.
+    pub fn wait_show(
+        &self,
+        what: &str,
+        secs: u64,
+        cmd: &str,
+        ready: impl Fn(&str) -> bool,
+    ) -> String {
+        wait_for(what, Duration::from_secs(secs), || {
+            let out = self.exec(cmd).stdout;
+            ready(&out).then_some(out)
+        })
+    }
+
     /// The output of the command `cmd`, which must contain each of `needles`.
     #[track_caller]
     pub fn assert_shows(&self, cmd: &str, needles: &[&str]) -> String {
