@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 pub use roamer_test_support::wait_for;
 
 pub mod lisp_config;
+pub mod mobility;
 
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
