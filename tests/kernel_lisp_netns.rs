@@ -159,14 +159,7 @@ fn kernel_backend_xtrs_register_with_a_map_server() {
     );
     // What xTR 1 sent (through the raw socket) and received decodes with good checksums.
     let capture = s.control.as_ref().unwrap();
-    let mut lines = Vec::new();
-    while let Some(l) = capture.next_line(Duration::from_secs(5)) {
-        lines.push(l);
-        if lines.len() >= 4 {
-            break;
-        }
-    }
-    let text = lines.join("\n");
+    let text = capture.first_lines(4, Duration::from_secs(5)).join("\n");
     eprintln!("UDP 4342 on xTR 1's underlay:\n{text}");
     assert!(
         text.lines()
@@ -187,22 +180,15 @@ fn kernel_backend_xtrs_register_with_a_map_server() {
     // The Map-Notifies came back through the control tap: the xTRs count them as punts.
     for d in [&s.x1, &s.x2] {
         let counters = d.exec("show forwarding counters").stdout;
-        let punted = counters
-            .lines()
-            .find(|l| l.trim_start().starts_with("punted "))
-            .and_then(|l| l.split_whitespace().last()?.parse::<u64>().ok())
-            .unwrap_or(0);
-        assert!(punted > 0, "no punt through the control tap:\n{counters}");
+        assert!(
+            common::counter(d, "punted") > 0,
+            "no punt through the control tap:\n{counters}"
+        );
     }
 }
 
 fn ping(from: &Netns, to: &str) -> String {
-    let out = Command::new("ip")
-        .args(["netns", "exec", from.name()])
-        .args(["ping", "-n", "-c", "3", "-i", "0.2", "-w", "8", to])
-        .output()
-        .expect("this test needs ping (Debian package iputils-ping)");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::iputils_ping(from, &["-n", "-c", "3", "-i", "0.2", "-w", "8", to])
 }
 
 fn lisp_traffic_both_ways(s: &Sites) {
@@ -227,19 +213,11 @@ fn lisp_traffic_both_ways(s: &Sites) {
             "ping {to} over LISP:\n{text}"
         );
     }
-    let mut lines = Vec::new();
-    while let Some(l) = capture.next_line(Duration::from_millis(500)) {
-        lines.push(l);
-        if lines.len() >= 4 {
-            break;
-        }
-    }
-    let text = lines.join("\n");
+    let text = capture
+        .first_lines(4, Duration::from_millis(500))
+        .join("\n");
     assert!(
-        text.lines().any(
-            |l| l.starts_with("192.0.2.1,10.1.0.5\t192.0.2.2,10.2.0.5\t4341\t")
-                && l.contains("udp:lisp-data:ip:icmp")
-        ),
+        common::has_lisp_icmp(&text, "192.0.2.1,10.1.0.5", "192.0.2.2,10.2.0.5"),
         "no LISP data packet decoded:\n{text}"
     );
     assert!(

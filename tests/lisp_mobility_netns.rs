@@ -112,12 +112,14 @@ fn with_subscription_the_remote_itr_follows_a_move_before_its_host_sends_anythin
     let wire = Wire {
         lines: lines.split_off(before),
     };
-    wire.assert_any("no Map-Notify to the subscriber", |l| {
-        l.starts_with("192.0.2.100\t192.0.2.3\t4\t")
-    });
-    wire.assert_any("no Map-Notify-Ack from the subscriber", |l| {
-        l.starts_with("192.0.2.3\t192.0.2.100\t5\t")
-    });
+    wire.assert_starts(
+        "no Map-Notify to the subscriber",
+        "192.0.2.100\t192.0.2.3\t4\t",
+    );
+    wire.assert_starts(
+        "no Map-Notify-Ack from the subscriber",
+        "192.0.2.3\t192.0.2.100\t5\t",
+    );
     wire.assert_clean(&[3, 4]);
 }
 
@@ -189,11 +191,7 @@ fn a_local_eid_without_route_triggers_an_smr_and_the_itr_caches_forward_native()
                 .any(|l| l.starts_with("10.3.0.0/24") && l.ends_with("local EID")),
         "{away}"
     );
-    let site = ms.exec("show lisp site").stdout;
-    let line = site
-        .lines()
-        .find(|l| l.contains("10.3.0.0/24"))
-        .unwrap_or_default();
+    let (line, site) = ms.show_row("show lisp site", "10.3.0.0/24");
     assert!(
         line.contains(" no "),
         "withdrawn from the map-server:\n{site}"
