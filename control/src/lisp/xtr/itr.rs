@@ -54,27 +54,14 @@ impl Xtr {
             {
                 continue;
             }
-            let (locators, action) = record.hal_mapping();
-            if record.ttl == 0 {
-                if let Some(c) = self.cache.remove(&prefix) {
-                    out.push(Output::Table(TableOp::remove(self.cache_row(&c))));
-                }
-                continue;
-            }
-            let expires_ms = now_ms.saturating_add(u64::from(record.ttl) * 60_000);
-            let entry = CacheEntry {
+            self.apply_record(
                 prefix,
-                locators,
-                action,
-                created_ms: now_ms,
-                modified_ms: now_ms,
-                expires_ms,
-                map_source: from.ip(),
-                source: CacheSource::MapReply,
-            };
-            if !self.install_cache_entry(entry, out) {
-                self.counters.dropped_table_full += 1;
-            }
+                record,
+                from.ip(),
+                CacheSource::MapReply,
+                now_ms,
+                out,
+            );
         }
     }
 
@@ -260,6 +247,40 @@ impl Xtr {
                 .find(|a| a.is_ipv4() != first.is_ipv4()),
         );
         v
+    }
+
+    /// Applies `record` for `prefix`, learnt from `map_source` (a Map-Reply or a publication),
+    /// to the map-cache: TTL 0 removes the entry, any other installs it (or counts a full
+    /// map-cache).
+    pub(super) fn apply_record(
+        &mut self,
+        prefix: Prefix,
+        record: &EidRecord,
+        map_source: IpAddr,
+        source: CacheSource,
+        now_ms: u64,
+        out: &mut Vec<Output>,
+    ) {
+        if record.ttl == 0 {
+            if let Some(c) = self.cache.remove(&prefix) {
+                out.push(Output::Table(TableOp::remove(self.cache_row(&c))));
+            }
+            return;
+        }
+        let (locators, action) = record.hal_mapping();
+        let entry = CacheEntry {
+            prefix,
+            locators,
+            action,
+            created_ms: now_ms,
+            modified_ms: now_ms,
+            expires_ms: now_ms.saturating_add(u64::from(record.ttl) * 60_000),
+            map_source,
+            source,
+        };
+        if !self.install_cache_entry(entry, out) {
+            self.counters.dropped_table_full += 1;
+        }
     }
 
     /// Adds `entry` to the map-cache, or replaces the entry of its prefix (keeping that one's

@@ -138,6 +138,20 @@ pub(crate) fn check_room(buf: &[u8], needed: usize) -> Result<(), ControlError> 
     Ok(())
 }
 
+/// `buf[start..end]` to emit into, or `Truncated` when `buf` ends before `end`.
+pub(crate) fn room_mut(
+    buf: &mut [u8],
+    start: usize,
+    end: usize,
+) -> Result<&mut [u8], ControlError> {
+    let available = buf.len();
+    buf.get_mut(start..end).ok_or(ControlError::Truncated {
+        what: "emit buffer",
+        needed: end,
+        available,
+    })
+}
+
 /// Converts a count to the `u8` field that carries it, or `TooLarge`.
 pub(crate) fn count_u8(what: &'static str, n: usize) -> Result<u8, ControlError> {
     u8::try_from(n).map_err(|_| ControlError::TooLarge {
