@@ -4,7 +4,7 @@ use std::os::unix::net::UnixDatagram;
 use roamer_forwarding::wire::checksum;
 use roamer_hal::{L3Interface, Mac};
 
-use super::super::port::{PortFeatures, PortStats};
+use super::super::port::{GsoInfo, PortFeatures, PortStats, VNET_HDR_LEN};
 use super::*;
 
 fn software() -> SoftwareBackend {
@@ -90,24 +90,51 @@ fn injected_frames_to_an_unknown_port_are_dropped_and_trace_learns_nothing() {
 const ROUTER: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 const PEER: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 
-/// A port whose wire is a Unix datagram socket pair: one datagram is one frame.
+/// A port whose wire is a Unix datagram socket pair: one datagram is one frame; with `vnet`,
+/// a `virtio_net_hdr` and the frame behind it (the port "negotiated" vnet-hdr and TSO), so a
+/// test can see the offload the data path asked for.
 #[derive(Debug)]
-struct MemPort(UnixDatagram);
+struct MemPort {
+    wire: UnixDatagram,
+    vnet: bool,
+}
+
+impl MemPort {
+    fn new(wire: UnixDatagram, vnet: bool) -> MemPort {
+        MemPort { wire, vnet }
+    }
+}
 
 impl PortIo for MemPort {
     fn name(&self) -> &str {
-        "mem"
+        if self.vnet { "vnet-mem" } else { "mem" }
     }
 
     fn recv_batch(&mut self, slots: &mut [FrameSlot]) -> std::io::Result<usize> {
+        let mut datagram = vec![0u8; VNET_HDR_LEN + GSO_FRAME_ROOM];
         for (n, s) in slots.iter_mut().enumerate() {
             s.reset();
             let start = s.start;
-            match self.0.recv(&mut s.buf[start..]) {
-                Ok(len) => s.len = len,
+            let into = if self.vnet {
+                &mut datagram[..]
+            } else {
+                &mut s.buf[start..]
+            };
+            let len = match self.wire.recv(into) {
+                Ok(len) => len,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(n),
                 Err(e) => return Err(e),
+            };
+            if !self.vnet {
+                s.len = len;
+                continue;
             }
+            let (hdr, frame) = datagram[..len].split_at(VNET_HDR_LEN);
+            let hdr: &[u8; VNET_HDR_LEN] = hdr.try_into().map_err(std::io::Error::other)?;
+            s.set_frame(frame)
+                .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+            s.gso = GsoInfo::from_vnet_hdr(hdr)
+                .map_err(|t| std::io::Error::other(format!("gso type {t}")))?;
         }
         Ok(slots.len())
     }
@@ -116,13 +143,21 @@ impl PortIo for MemPort {
         for s in slots.iter_mut() {
             s.insert_vlan()
                 .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
-            self.0.send(s.frame())?;
+            if self.vnet {
+                let mut hdr = [0u8; VNET_HDR_LEN];
+                GsoInfo::to_vnet_hdr(s.gso.as_ref(), &mut hdr);
+                let mut datagram = hdr.to_vec();
+                datagram.extend_from_slice(s.frame());
+                self.wire.send(&datagram)?;
+            } else {
+                self.wire.send(s.frame())?;
+            }
         }
         Ok(slots.len())
     }
 
     fn raw_fd(&self) -> RawFd {
-        self.0.as_raw_fd()
+        self.wire.as_raw_fd()
     }
 
     fn mac(&self) -> [u8; 6] {
@@ -138,7 +173,11 @@ impl PortIo for MemPort {
     }
 
     fn features(&self) -> PortFeatures {
-        PortFeatures::default()
+        PortFeatures {
+            vnet_hdr: self.vnet,
+            tso: self.vnet,
+            ..PortFeatures::default()
+        }
     }
 
     fn stats(&self) -> PortStats {
@@ -178,7 +217,7 @@ fn routed_port() -> (SoftwareBackend, UnixDatagram) {
     wire.set_read_timeout(Some(Duration::from_secs(2)))
         .expect("timeout");
     let mut b = SoftwareBackend::start(
-        vec![(PortId(1), Box::new(MemPort(port_end)))],
+        vec![(PortId(1), Box::new(MemPort::new(port_end, false)))],
         Limits::default(),
     )
     .expect("data path");
@@ -445,86 +484,13 @@ fn a_full_wait_queue_drops_the_oldest_and_counts_it() {
 
 const HOST: [u8; 6] = [0x02, 0, 0, 0, 0, 0x06];
 
-/// A [`MemPort`] whose sent frames carry a `virtio_net_hdr` in front (it "negotiated"
-/// vnet-hdr and TSO), so a test can see the offload the data path asked for.
-#[derive(Debug)]
-struct VnetMemPort(MemPort);
-
-impl PortIo for VnetMemPort {
-    fn name(&self) -> &str {
-        "vnet-mem"
-    }
-
-    /// Each datagram is a `virtio_net_hdr` and the frame behind it.
-    fn recv_batch(&mut self, slots: &mut [FrameSlot]) -> std::io::Result<usize> {
-        let mut datagram = vec![0u8; super::super::port::VNET_HDR_LEN + GSO_FRAME_ROOM];
-        for (n, s) in slots.iter_mut().enumerate() {
-            s.reset();
-            let len = match (self.0).0.recv(&mut datagram) {
-                Ok(len) => len,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(n),
-                Err(e) => return Err(e),
-            };
-            let (hdr, frame) = datagram[..len].split_at(super::super::port::VNET_HDR_LEN);
-            let hdr: &[u8; super::super::port::VNET_HDR_LEN] =
-                hdr.try_into().map_err(std::io::Error::other)?;
-            s.set_frame(frame)
-                .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
-            s.gso = super::super::port::GsoInfo::from_vnet_hdr(hdr)
-                .map_err(|t| std::io::Error::other(format!("gso type {t}")))?;
-        }
-        Ok(slots.len())
-    }
-
-    fn send_batch(&mut self, slots: &mut [FrameSlot]) -> std::io::Result<usize> {
-        for s in slots.iter_mut() {
-            s.insert_vlan()
-                .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
-            let mut hdr = [0u8; super::super::port::VNET_HDR_LEN];
-            super::super::port::GsoInfo::to_vnet_hdr(s.gso.as_ref(), &mut hdr);
-            let mut datagram = hdr.to_vec();
-            datagram.extend_from_slice(s.frame());
-            (self.0).0.send(&datagram)?;
-        }
-        Ok(slots.len())
-    }
-
-    fn raw_fd(&self) -> RawFd {
-        self.0.raw_fd()
-    }
-
-    fn mac(&self) -> [u8; 6] {
-        self.0.mac()
-    }
-
-    fn mtu(&self) -> u32 {
-        self.0.mtu()
-    }
-
-    fn is_up(&self) -> bool {
-        self.0.is_up()
-    }
-
-    fn features(&self) -> PortFeatures {
-        PortFeatures {
-            vnet_hdr: true,
-            tso: true,
-            ..PortFeatures::default()
-        }
-    }
-
-    fn stats(&self) -> PortStats {
-        self.0.stats()
-    }
-}
-
 /// An ETR: routed uplink port 1 (192.0.2.1/24) and routed host port 2 (10.20.0.1/24, MTU
 /// 1500, host 10.20.0.6 resolved), the EID prefix 10.20.0.0/24 local. Returns the data
 /// path and the far ends of the uplink's and the host port's wires.
 fn etr(
     host_port: impl FnOnce(UnixDatagram) -> Box<dyn PortIo>,
 ) -> (SoftwareBackend, UnixDatagram, UnixDatagram) {
-    etr_with(|end| Box::new(MemPort(end)), host_port)
+    etr_with(|end| Box::new(MemPort::new(end, false)), host_port)
 }
 
 /// [`etr`] with the uplink port made by `uplink`.
@@ -647,7 +613,7 @@ fn tcp_checksum_ok(ip: &[u8]) -> bool {
 
 #[test]
 fn a_large_decapsulated_tcp_packet_is_cut_in_software_for_a_port_without_offload() {
-    let (b, up, host) = etr(|end| Box::new(MemPort(end)));
+    let (b, up, host) = etr(|end| Box::new(MemPort::new(end, false)));
     let payload: Vec<u8> = (0..4 * 1448 + 100).map(|i| (i % 251) as u8).collect();
     let inner = inner_tcp(&payload);
     up.send(&from_peer(&inner)).expect("LISP packet");
@@ -685,8 +651,7 @@ fn a_large_decapsulated_tcp_packet_is_cut_in_software_for_a_port_without_offload
 
 #[test]
 fn a_large_decapsulated_tcp_packet_leaves_a_vnet_hdr_port_as_one_gso_frame() {
-    use super::super::port::{GsoInfo, VNET_HDR_LEN};
-    let (b, up, host) = etr(|end| Box::new(VnetMemPort(MemPort(end))));
+    let (b, up, host) = etr(|end| Box::new(MemPort::new(end, true)));
     let payload: Vec<u8> = (0..6000).map(|i| (i % 241) as u8).collect();
     let inner = inner_tcp(&payload);
     up.send(&from_peer(&inner)).expect("LISP packet");
@@ -723,10 +688,9 @@ fn a_large_decapsulated_tcp_packet_leaves_a_vnet_hdr_port_as_one_gso_frame() {
 
 #[test]
 fn a_train_of_lisp_packets_is_cut_decapsulated_and_joined_into_one_gso_frame() {
-    use super::super::port::{GsoInfo, VNET_HDR_LEN};
     let (b, up, host) = etr_with(
-        |end| Box::new(VnetMemPort(MemPort(end))),
-        |end| Box::new(VnetMemPort(MemPort(end))),
+        |end| Box::new(MemPort::new(end, true)),
+        |end| Box::new(MemPort::new(end, true)),
     );
     // Three LISP packets of one stream as an ITR on this host cuts a large segment: two
     // of 4 x 1448 octets, the last shorter; joined as its vnet-hdr port sends them.
