@@ -469,6 +469,20 @@ impl HsrpPacket {
     }
 }
 
+/// The first `len` octets of `buf` to write into; `TooLarge` (`what`) when `buf` is shorter.
+fn prefix_of<'a>(
+    buf: &'a mut [u8],
+    len: usize,
+    what: &'static str,
+) -> Result<&'a mut [u8], ControlError> {
+    let available = buf.len();
+    buf.get_mut(..len).ok_or(ControlError::TooLarge {
+        what,
+        limit: available,
+        actual: len,
+    })
+}
+
 /// The first octet of an HSRP UDP payload (0: v1, else v2 TLVs), or `Truncated` when empty.
 fn version_octet(payload: &[u8]) -> Result<u8, ControlError> {
     payload.first().copied().ok_or(ControlError::Truncated {

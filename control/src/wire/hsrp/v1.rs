@@ -208,12 +208,7 @@ impl HsrpV1Repr {
             value: 0,
         })?;
         let len = self.buffer_len();
-        let available = buf.len();
-        let out = buf.get_mut(..len).ok_or(ControlError::TooLarge {
-            what: "HSRP v1 packet for the buffer",
-            limit: available,
-            actual: len,
-        })?;
+        let out = super::prefix_of(buf, len, "HSRP v1 packet for the buffer")?;
         let text = match self.auth {
             HsrpAuth::Text(t) => *t.as_wire(),
             HsrpAuth::Md5(_) => [0u8; 8],

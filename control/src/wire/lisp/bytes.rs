@@ -23,6 +23,25 @@ impl<'a> Reader<'a> {
         self.buf.len().saturating_sub(self.pos)
     }
 
+    /// `Truncated` (`what`) when `count` items of at least `min_len` octets each cannot fit in
+    /// the remaining octets: a count to refuse before allocating for it.
+    pub(crate) fn check_count(
+        &self,
+        count: usize,
+        min_len: usize,
+        what: &'static str,
+    ) -> Result<(), ControlError> {
+        let needed = count.saturating_mul(min_len);
+        if needed > self.remaining() {
+            return Err(ControlError::Truncated {
+                what,
+                needed,
+                available: self.remaining(),
+            });
+        }
+        Ok(())
+    }
+
     pub(crate) fn rest(&self) -> &'a [u8] {
         self.buf.get(self.pos..).unwrap_or(&[])
     }
