@@ -36,6 +36,31 @@ use roamer_hal::types::Iid;
 
 use crate::ForwardingError;
 
+/// The first `N` octets of `b` (a header), or `Truncated` (`what`).
+fn header<'a, const N: usize>(
+    b: &'a [u8],
+    what: &'static str,
+) -> Result<&'a [u8; N], ForwardingError> {
+    b.first_chunk().ok_or(ForwardingError::Truncated {
+        what,
+        needed: N,
+        available: b.len(),
+    })
+}
+
+/// [`header`], to change in place.
+fn header_mut<'a, const N: usize>(
+    b: &'a mut [u8],
+    what: &'static str,
+) -> Result<&'a mut [u8; N], ForwardingError> {
+    let available = b.len();
+    b.first_chunk_mut().ok_or(ForwardingError::Truncated {
+        what,
+        needed: N,
+        available,
+    })
+}
+
 /// UDP destination port of LISP data packets.
 pub const LISP_DATA_PORT: u16 = 4341;
 /// Length of the LISP data header.

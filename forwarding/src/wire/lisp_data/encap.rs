@@ -80,21 +80,11 @@ pub(super) fn inner_tos_ttl(inner: &[u8]) -> Result<(u8, u8), ForwardingError> {
     })?;
     match first >> 4 {
         4 => {
-            let h: &[u8; IPV4_HEADER_LEN] =
-                inner.first_chunk().ok_or(ForwardingError::Truncated {
-                    what: "inner IPv4 header",
-                    needed: IPV4_HEADER_LEN,
-                    available: inner.len(),
-                })?;
+            let h = super::header::<IPV4_HEADER_LEN>(inner, "inner IPv4 header")?;
             Ok((h[1], h[8]))
         }
         6 => {
-            let h: &[u8; IPV6_HEADER_LEN] =
-                inner.first_chunk().ok_or(ForwardingError::Truncated {
-                    what: "inner IPv6 header",
-                    needed: IPV6_HEADER_LEN,
-                    available: inner.len(),
-                })?;
+            let h = super::header::<IPV6_HEADER_LEN>(inner, "inner IPv6 header")?;
             Ok(((h[0] << 4) | (h[1] >> 4), h[7]))
         }
         v => Err(ForwardingError::BadValue {
