@@ -359,13 +359,20 @@ fn a_burst_through_a_table_large_enough_to_be_warmed_is_routed_frame_by_frame() 
     assert!((40..64).contains(&routable.len()), "{}", routable.len());
 }
 
-#[test]
-fn routed_injection_gleans_then_leaves_the_routed_port_with_our_address() {
+/// [`routed_port`] with one routed injection to the peer (192.0.2.2) waiting for its ARP
+/// request to be answered (the request seen on the wire).
+fn gleaning_routed_port() -> (SoftwareBackend, UnixDatagram) {
     let (mut b, wire) = routed_port();
-    // One injection: it gleans, waits, and leaves once the peer answers; no second one.
     b.inject(InjectTarget::Routed, &own_udp([192, 0, 2, 2]))
         .expect("queued");
     expect_arp_request(&wire);
+    (b, wire)
+}
+
+#[test]
+fn routed_injection_gleans_then_leaves_the_routed_port_with_our_address() {
+    // One injection: it gleans, waits, and leaves once the peer answers; no second one.
+    let (mut b, wire) = gleaning_routed_port();
     peer_answers(&wire);
     let mut buf = [0u8; 2048];
     let n = wire.recv(&mut buf).expect("the waiting datagram");
@@ -389,18 +396,12 @@ fn routed_injection_gleans_then_leaves_the_routed_port_with_our_address() {
     assert_eq!(counters.drops.get("no-route"), Some(&1));
     assert_eq!(counters.drops.get("glean-expired"), None);
     assert_eq!(counters.drops.get("glean-queue-full"), None);
-    assert_eq!(
-        rest(&wire, Duration::from_millis(50)),
-        Vec::<Vec<u8>>::new()
-    );
+    assert_quiet(&wire);
 }
 
 #[test]
 fn a_routed_injection_waits_no_longer_than_its_deadline_and_asks_no_more_than_allowed() {
-    let (mut b, wire) = routed_port();
-    b.inject(InjectTarget::Routed, &own_udp([192, 0, 2, 2]))
-        .expect("queued");
-    expect_arp_request(&wire);
+    let (b, wire) = gleaning_routed_port();
     // Busy meanwhile: unrelated frames (an ARP request for someone else) keep the loop
     // going, and the waiting frame gleans again each time without asking again.
     let started = Instant::now();
@@ -476,10 +477,7 @@ fn a_full_wait_queue_drops_the_oldest_and_counts_it() {
     let counters = b.snapshot().expect("learned").counters;
     assert_eq!(counters.drops.get("glean-queue-full"), Some(&2));
     assert_eq!(counters.originated, u64::try_from(total).expect("small"));
-    assert_eq!(
-        rest(&wire, Duration::from_millis(50)),
-        Vec::<Vec<u8>>::new()
-    );
+    assert_quiet(&wire);
 }
 
 const HOST: [u8; 6] = [0x02, 0, 0, 0, 0, 0x06];
@@ -601,6 +599,31 @@ fn from_peer(inner: &[u8]) -> Vec<u8> {
     f
 }
 
+/// Asserts that nothing more arrives on `wire` (within 50 ms).
+fn assert_quiet(wire: &UnixDatagram) {
+    assert_eq!(rest(wire, Duration::from_millis(50)), Vec::<Vec<u8>>::new());
+}
+
+/// Receives one frame behind its `virtio_net_hdr` from `wire` into `buf`: its offload (there
+/// must be one) and where the frame ends in `buf`.
+fn recv_gso(wire: &UnixDatagram, buf: &mut [u8]) -> (GsoInfo, usize) {
+    let n = wire.recv(buf).expect("the GSO frame");
+    let hdr: [u8; VNET_HDR_LEN] = buf[..VNET_HDR_LEN].try_into().expect("header");
+    let info = GsoInfo::from_vnet_hdr(&hdr)
+        .expect("a known offload")
+        .expect("an offload");
+    (info, n)
+}
+
+/// The frame `f` with offload `info`, its partial checksum completed as the kernel would.
+fn completed(f: &[u8], info: GsoInfo) -> FrameSlot {
+    let mut slot = FrameSlot::new(GSO_FRAME_ROOM);
+    slot.set_frame(f).expect("fits");
+    slot.gso = Some(info);
+    slot.complete_checksum().expect("completes");
+    slot
+}
+
 fn tcp_checksum_ok(ip: &[u8]) -> bool {
     let pseudo = checksum::pseudo_ipv4(
         [ip[12], ip[13], ip[14], ip[15]].into(),
@@ -638,10 +661,7 @@ fn a_large_decapsulated_tcp_packet_is_cut_in_software_for_a_port_without_offload
         joined.extend_from_slice(data);
     }
     assert_eq!(joined, payload);
-    assert_eq!(
-        rest(&host, Duration::from_millis(50)),
-        Vec::<Vec<u8>>::new()
-    );
+    assert_quiet(&host);
     let counters = b.snapshot().expect("learned").counters;
     assert_eq!(counters.decapsulated, 1);
     assert_eq!(counters.tcp_segmented, 1);
@@ -656,11 +676,7 @@ fn a_large_decapsulated_tcp_packet_leaves_a_vnet_hdr_port_as_one_gso_frame() {
     let inner = inner_tcp(&payload);
     up.send(&from_peer(&inner)).expect("LISP packet");
     let mut buf = vec![0u8; 65536];
-    let n = host.recv(&mut buf).expect("the GSO frame");
-    let hdr: [u8; VNET_HDR_LEN] = buf[..VNET_HDR_LEN].try_into().expect("header");
-    let info = GsoInfo::from_vnet_hdr(&hdr)
-        .expect("a known offload")
-        .expect("an offload");
+    let (info, n) = recv_gso(&host, &mut buf);
     assert_eq!(info.gso_type, GsoType::TcpV4);
     assert_eq!(info.gso_size, 1500 - 20 - 32, "MTU - IP - TCP with options");
     assert_eq!(info.hdr_len, 14 + 20 + 32);
@@ -671,15 +687,9 @@ fn a_large_decapsulated_tcp_packet_leaves_a_vnet_hdr_port_as_one_gso_frame() {
     assert_eq!(f.len(), 14 + inner.len(), "the whole packet");
     assert_eq!(&f[14 + 52..], &payload[..]);
     // Completing the partial checksum as the kernel would gives the sender's back.
-    let mut slot = FrameSlot::new(GSO_FRAME_ROOM);
-    slot.set_frame(f).expect("fits");
-    slot.gso = Some(info);
-    slot.complete_checksum().expect("completes");
+    let slot = completed(f, info);
     assert_eq!(&slot.frame()[14..], &inner[..]);
-    assert_eq!(
-        rest(&host, Duration::from_millis(50)),
-        Vec::<Vec<u8>>::new()
-    );
+    assert_quiet(&host);
     let counters = b.snapshot().expect("learned").counters;
     assert_eq!(counters.tcp_segmented, 1);
     assert_eq!(counters.tcp_segmented_in_software, 0);
@@ -718,11 +728,7 @@ fn a_train_of_lisp_packets_is_cut_decapsulated_and_joined_into_one_gso_frame() {
     // One GSO frame: the two pieces larger than the host port's MTU, and the last, which
     // fits, joined to them.
     let mut buf = vec![0u8; 65536];
-    let n = host.recv(&mut buf).expect("the GSO frame");
-    let hdr: [u8; VNET_HDR_LEN] = buf[..VNET_HDR_LEN].try_into().expect("header");
-    let info = GsoInfo::from_vnet_hdr(&hdr)
-        .expect("a known offload")
-        .expect("an offload");
+    let (info, n) = recv_gso(&host, &mut buf);
     assert_eq!(info.gso_type, GsoType::TcpV4);
     assert_eq!(info.gso_size, 1448);
     let f = &buf[VNET_HDR_LEN..n];
@@ -734,15 +740,9 @@ fn a_train_of_lisp_packets_is_cut_decapsulated_and_joined_into_one_gso_frame() {
     );
     assert!(f[14 + 52..] == payload[..], "the stream's bytes in order");
     assert_eq!(f[14 + 33] & 0x08, 0x08, "the last piece's PSH");
-    let mut slot = FrameSlot::new(GSO_FRAME_ROOM);
-    slot.set_frame(f).expect("fits");
-    slot.gso = Some(info);
-    slot.complete_checksum().expect("completes");
+    let slot = completed(f, info);
     assert!(tcp_checksum_ok(&slot.frame()[14..]));
-    assert_eq!(
-        rest(&host, Duration::from_millis(50)),
-        Vec::<Vec<u8>>::new()
-    );
+    assert_quiet(&host);
     let counters = b.snapshot().expect("learned").counters;
     assert_eq!(counters.udp_segments_received, 1);
     assert_eq!(counters.decapsulated, 3);
