@@ -122,14 +122,7 @@ impl Pipeline {
         if !moved {
             return None;
         }
-        self.tables
-            .addresses
-            .iter()
-            .filter(|(a, o)| {
-                o.iface == egress && o.virtual_mac.is_none() && a.is_ipv4() == neighbor.is_ipv4()
-            })
-            .map(|(a, _)| *a)
-            .min()
+        self.own_address(egress, neighbor)
     }
 
     pub(super) fn glean(
