@@ -117,11 +117,7 @@ impl Xtr {
         };
         let Ok(payload) = reply.to_vec() else { return };
         self.counters.map_requests_answered += 1;
-        out.push(Output::Send {
-            to: SocketAddr::new(itr, reply_port),
-            from_port: LISP_CONTROL_PORT,
-            payload,
-        });
+        out.push(Output::send(SocketAddr::new(itr, reply_port), payload));
     }
 
     pub(super) fn request(
@@ -186,12 +182,7 @@ impl Xtr {
             p.source_eid,
         );
         let Some(resolver) = resolver else { return };
-        let Some(itr) = self
-            .rlocs
-            .iter()
-            .find(|r| r.is_ipv4() == resolver.is_ipv4())
-            .copied()
-        else {
+        let Some(itr) = self.rloc_for(resolver) else {
             return;
         };
         let inner_src = source_eid
@@ -199,12 +190,7 @@ impl Xtr {
             .or(Some(itr).filter(|i| i.is_ipv4() == prefix.addr().is_ipv4()))
             // An EID of the other family than the resolver's (IPv6 EIDs over an IPv4
             // underlay, or the reverse): the inner header is of the EID's family.
-            .or_else(|| {
-                self.rlocs
-                    .iter()
-                    .copied()
-                    .find(|r| r.is_ipv4() == prefix.addr().is_ipv4())
-            });
+            .or_else(|| self.rloc_for(prefix.addr()));
         let Some(inner_src) = inner_src else { return };
         let req = MapRequest {
             smr_invoked,
@@ -230,11 +216,7 @@ impl Xtr {
             self.counters.smr_invoked_sent += 1;
         }
         self.counters.map_requests_sent += 1;
-        out.push(Output::Send {
-            to: SocketAddr::new(resolver, LISP_CONTROL_PORT),
-            from_port: LISP_CONTROL_PORT,
-            payload,
-        });
+        out.push(Output::control(resolver, payload));
     }
 
     /// The ITR-RLOC list of a Map-Request sent from `first`: `first`, then our locator of the

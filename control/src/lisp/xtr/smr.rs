@@ -56,12 +56,7 @@ impl Xtr {
             return;
         }
         self.smr_sent.insert(key, now_ms);
-        let Some(me) = self
-            .rlocs
-            .iter()
-            .find(|r| r.is_ipv4() == source_rloc.is_ipv4())
-            .copied()
-        else {
+        let Some(me) = self.rloc_for(source_rloc) else {
             return;
         };
         // Source-EID: the EID whose mapping changed; record: who was talking to it (§4.3).
@@ -78,11 +73,7 @@ impl Xtr {
         };
         let Ok(payload) = req.to_vec() else { return };
         self.counters.smrs_sent += 1;
-        out.push(Output::Send {
-            to: SocketAddr::new(source_rloc, LISP_CONTROL_PORT),
-            from_port: LISP_CONTROL_PORT,
-            payload,
-        });
+        out.push(Output::control(source_rloc, payload));
     }
 
     pub(super) fn rate_ok_prefix(&mut self, prefix: Prefix, now_ms: u64) -> bool {
