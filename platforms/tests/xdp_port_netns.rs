@@ -8,10 +8,18 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 use roamer_platforms::PlatformError;
 use roamer_platforms::software::{FRAME_ROOM, FrameSlot, PortIo, XdpAttach, XdpPort};
 use roamer_test_support::{ethernet_frame, run};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn marked(payload_tag: u8) -> impl Fn(&FrameSlot) -> bool {
+    move |s| ethertype(s.frame()) == TEST_ETHERTYPE && s.frame().get(14) == Some(&payload_tag)
+}
 
 fn require() -> OneHost {
     needs_root();
@@ -55,8 +63,10 @@ fn frames_cross_both_ways_with_their_tags() {
             s
         })
         .collect();
+    send_all(&mut peer, &mut out);
     let mut slots = FrameSlot::batch(64, FRAME_ROOM);
-    let (got, best) = send_and_collect(&mut peer, &mut port, &mut out, &mut slots, marked(1));
+    let (got, best) = collect(&mut port, &mut slots, 100, WAIT, marked(1));
+    assert_eq!(got.len(), 100, "all frames arrive");
     for (i, g) in got.iter().enumerate() {
         // The peer pads to the Ethernet minimum: compare the frame's own bytes.
         assert_eq!(&g.frame[..frames[i].0.len()], &frames[i].0[..], "frame {i}");
@@ -76,8 +86,10 @@ fn frames_cross_both_ways_with_their_tags() {
             s
         })
         .collect();
+    send_all(&mut port, &mut back);
     let mut slots = FrameSlot::batch(64, FRAME_ROOM);
-    let (got, _) = send_and_collect(&mut port, &mut peer, &mut back, &mut slots, marked(2));
+    let (got, _) = collect(&mut peer, &mut slots, 100, WAIT, marked(2));
+    assert_eq!(got.len(), 100, "all frames leave");
     for (i, g) in got.iter().enumerate() {
         assert_eq!(g.frame[15], i as u8, "in order");
         assert_eq!(

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use roamer_platforms::software::{AfPacketConfig, AfPacketPort, FrameSlot, PortIo};
-use roamer_test_support::{Capture, Netns, Veth, require_root, unique_prefix};
+use roamer_test_support::{Netns, Veth, require_root, unique_prefix};
 
 /// Experimental EtherType (IEEE 802 local experimental 1) the tests mark their frames with.
 pub const TEST_ETHERTYPE: u16 = 0x88b5;
@@ -106,26 +106,6 @@ pub fn collect(
     (out, best_batch)
 }
 
-/// Keeps the test frames whose first payload octet is `mark`.
-pub fn marked(mark: u8) -> impl Fn(&FrameSlot) -> bool {
-    move |s| ethertype(s.frame()) == TEST_ETHERTYPE && s.frame().get(14) == Some(&mark)
-}
-
-/// Sends `out` from `from`, then receives at `to` (into `slots`) the frames `keep` holds for:
-/// all of them, within 5 s. Also the largest number of frames one `recv_batch` returned.
-pub fn send_and_collect(
-    from: &mut dyn PortIo,
-    to: &mut dyn PortIo,
-    out: &mut [FrameSlot],
-    slots: &mut [FrameSlot],
-    keep: impl Fn(&FrameSlot) -> bool,
-) -> (Vec<Got>, usize) {
-    send_all(from, out);
-    let (got, best) = collect(to, slots, out.len(), Duration::from_secs(5), keep);
-    assert_eq!(got.len(), out.len(), "all frames crossed");
-    (got, best)
-}
-
 /// The EtherType of an untagged frame.
 pub fn ethertype(frame: &[u8]) -> u16 {
     if frame.len() < 14 {
@@ -142,25 +122,6 @@ pub fn send_all(port: &mut dyn PortIo, slots: &mut [FrameSlot]) {
         done += port.send_batch(&mut slots[done..]).unwrap();
         assert!(Instant::now() < deadline, "send queue stayed full");
     }
-}
-
-/// Sends `frame` out of `port` in VLAN `vlan` until `capture` sees it (at most 20 times, 250 ms
-/// apart); the line the capture printed for it, if it did.
-pub fn send_tagged_until_seen(
-    port: &mut dyn PortIo,
-    frame: &[u8],
-    vlan: u16,
-    capture: &Capture,
-) -> Option<String> {
-    for _ in 0..20 {
-        let mut out = slots_with(&[frame.to_vec()]);
-        out[0].vlan = Some(vlan);
-        send_all(port, &mut out);
-        if let Some(line) = capture.next_line(Duration::from_millis(250)) {
-            return Some(line);
-        }
-    }
-    None
 }
 
 /// Slots holding `frames`, ready to send.
