@@ -37,7 +37,7 @@
 # Environment:
 #   PPS_SECONDS (3), TCP_SECONDS (5), REPEAT (3 rounds)
 #   PIN (1: sender, receiver and iperf3 on CPU 0, the switch on CPU 1; 0: no pinning)
-#   CASES ("copier copier-xdp bridge kroute l2 l2-xdp l3 l3-xdp lisp lisp-xdp kl3 klisp vxlan"; "direct" and
+#   CASES ("copier copier-xdp bridge kroute l2 l2-xdp l3 l3-xdp lisp lisp-xdp kl3 kl3x2 klisp vxlan"; "direct" and
 #         "direct-xdp" are always measured)
 #   PKTGEN_IO (af-xdp: the generator and counter of every row but "direct" use AF_XDP)
 #   PERF (0; 1: in round 1, a 2-second perf profile of the switch processes of each data path,
@@ -60,7 +60,7 @@ PPS_SECONDS=${PPS_SECONDS:-3}
 TCP_SECONDS=${TCP_SECONDS:-5}
 REPEAT=${REPEAT:-3}
 PIN=${PIN:-1}
-CASES=${CASES:-copier copier-xdp bridge kroute l2 l2-xdp l3 l3-xdp lisp lisp-xdp kl3 klisp vxlan}
+CASES=${CASES:-copier copier-xdp bridge kroute l2 l2-xdp l3 l3-xdp lisp lisp-xdp kl3 kl3x2 klisp vxlan}
 PKTGEN_IO=${PKTGEN_IO:-af-xdp}
 PERF=${PERF:-0}
 PERF_TOP=${PERF_TOP:-25}
@@ -173,7 +173,7 @@ PINNED=$([ "$PIN" = 1 ] && [ "$CPUS" -ge 2 ] && echo 1 || echo 0)
 # The box cases measure the topologies of l3 and lisp again: they share their letters.
 declare -A LETTER=([direct]=d [direct-xdp]=d [copier]=c [copier-xdp]=k [bridge]=b [kroute]=n
     [l2]=s [l2-xdp]=t [l3]=r [l3-xdp]=u [lisp]=x [lisp-xdp]=y [l3-box]=r [lisp-box]=x
-    [l3-xdp-box]=u [lisp-xdp-box]=y [kl3]=g [klisp]=q [vxlan]=v)
+    [l3-xdp-box]=u [lisp-xdp-box]=y [kl3]=g [kl3x2]=w [klisp]=q [vxlan]=v)
 # The port I/O of the roamer and copier cases, and of the generator per case.
 io_of() { case $1 in *-xdp | *-xdp-box) echo af-xdp ;; *) echo af-packet ;; esac; }
 gen_io() { case $1 in direct) echo af-packet ;; direct-xdp) echo af-xdp ;; *) echo "$PKTGEN_IO" ;; esac; }
@@ -532,24 +532,57 @@ EOF
     kernel_forwards kl3
 }
 
-# kxtr_config NAME HOST_DEV UNDERLAY_DEV EID_PREFIX GW_ADDR RLOC PEER_EID_PREFIX PEER_RLOC
-kxtr_config() {
+# krouter_config NAME HOST_DEV UNDERLAY_DEV GW_ADDR UNDERLAY_ADDR: a kernel-backend router's
+# host port and underlay port, routed.
+krouter_config() {
     cat <<EOF
 hostname $1
 roamer platform backend kernel
 roamer platform port Ethernet1/1 $2
 roamer platform port Ethernet1/3 $3
-feature lisp
 interface Ethernet1/1
   no switchport
-  ip address $5/24
+  ip address $4/24
 interface Ethernet1/3
   no switchport
-  ip address $6/24
+  ip address $5/24
+EOF
+}
+
+# kxtr_config NAME HOST_DEV UNDERLAY_DEV EID_PREFIX GW_ADDR RLOC PEER_EID_PREFIX PEER_RLOC
+kxtr_config() {
+    krouter_config "$1" "$2" "$3" "$5" "$6"
+    cat <<EOF
+feature lisp
 ip lisp itr-etr
 ip lisp database-mapping $4 $6 priority 1 weight 100
 ip lisp map-cache $7 $8 priority 1 weight 100
 EOF
+}
+
+# kl3x2: the klisp topology without LISP: two kernel-backend routers, each with a static route
+# to the other's site over the underlay. LISP's yardstick: the same two routers in the path.
+setup_kl3x2() {
+    two_sites
+    ip -n "$P${C}s1" link set "$P${C}u1" mtu 9000
+    ip -n "$P${C}s2" link set "$P${C}u2" mtu 9000
+    host h1 h1e 10.10.0.5/24 10.10.0.1
+    host h2 h2e 10.20.0.6/24 10.20.0.1
+    SRC_IP[kl3x2]=10.10.0.5
+    DST_IP[kl3x2]=10.20.0.6
+    {
+        krouter_config krouter1 "$P${C}p1" "$P${C}u1" 10.10.0.1 192.0.2.1
+        echo "ip route 10.20.0.0/24 192.0.2.2"
+    } >"$WORK/kl3x2-1.cfg"
+    {
+        krouter_config krouter2 "$P${C}p2" "$P${C}u2" 10.20.0.1 192.0.2.2
+        echo "ip route 10.10.0.0/24 192.0.2.1"
+    } >"$WORK/kl3x2-2.cfg"
+    start_roamer s1 "$WORK/kl3x2-1.cfg" || return 1
+    start_roamer s2 "$WORK/kl3x2-2.cfg" || return 1
+    wait_ping 10.20.0.6 || return 1
+    DST_MAC[kl3x2]=$(neigh_mac 10.10.0.1)
+    kernel_forwards kl3x2
 }
 
 # klisp: two kernel-backend xTRs, LISP encap/decap in their TC-eBPF programs.
@@ -887,6 +920,7 @@ label() {
     l3-xdp-box) echo "roamer L3 AF_XDP, $BOX_CPU-CPU box" ;;
     lisp-xdp-box) echo "roamer LISP AF_XDP, box per xTR" ;;
     kl3) echo "roamer L3, kernel backend" ;;
+    kl3x2) echo "roamer L3 (2 routers), kernel backend" ;;
     klisp) echo "roamer LISP (2 xTRs), kernel backend" ;;
     vxlan) echo "Linux routers over a VXLAN tunnel" ;;
     esac
@@ -969,6 +1003,7 @@ row "L3 AF_XDP pps / Linux IP forwarding" pps l3-xdp kroute
 row "kernel L3 pps / Linux IP forwarding" pps kl3 kroute 0.95
 row "kernel L3 TCP / Linux IP forwarding" tcp kl3 kroute 0.95
 row "kernel LISP pps / kernel L3 pps" pps klisp kl3 0.8
+row "kernel LISP pps / kernel L3 pps, 2 routers each" pps klisp kl3x2 0.8
 row "kernel LISP TCP / VXLAN TCP" tcp klisp vxlan 0.9
 row "kernel L3 pps / software L3 AF_XDP pps" pps kl3 l3-xdp
 row "kernel LISP pps / software LISP AF_XDP pps" pps klisp lisp-xdp

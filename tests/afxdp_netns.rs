@@ -12,7 +12,7 @@ mod common;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use common::Daemon;
+use common::{Daemon, access_port as port, static_xtr_config};
 use roamer_test_support::{self as support, Capture, Netns, Veth};
 
 fn ns(prefix: &str, name: &str) -> Netns {
@@ -31,13 +31,20 @@ fn host(prefix: &str, name: &str, veth: &Veth, dev: &str, v4: &str, gw: &str) ->
     h
 }
 
-/// A veth pair with end `name` in the switch namespace (up) and `name`h left for a host.
-fn port(prefix: &str, sw: &Netns, name: &str) -> Veth {
-    let dev = format!("{prefix}{name}");
-    let veth = Veth::new(&dev, &format!("{dev}h")).expect("veth");
-    veth.move_to(&dev, sw).expect("move port");
-    sw.ip(&["link", "set", &dev, "up"]).expect("port up");
-    veth
+/// A switch namespace `{prefix}s` with the access ports `{prefix}p1` and `{prefix}p2`.
+fn switch_with_two_ports(prefix: &str) -> (Netns, Veth, Veth) {
+    let sw = ns(prefix, "s");
+    let (v1, v2) = (port(prefix, &sw, "p1"), port(prefix, &sw, "p2"));
+    (sw, v1, v2)
+}
+
+/// `show interface brief` of `d`, and the row of `port` under `Port I/O` (empty when there is
+/// none).
+fn io_row(d: &Daemon, port: &str) -> (String, String) {
+    let brief = d.exec("show interface brief").stdout;
+    let io = brief.split("Port I/O").nth(1).unwrap_or_default();
+    let row = io.lines().find(|l| l.starts_with(port)).unwrap_or_default();
+    (row.to_string(), brief)
 }
 
 /// `count` pings at 20 per second; true when every one came back.
@@ -61,34 +68,18 @@ fn require() {
 fn hosts_on_two_vlans_route_through_the_svis_over_af_xdp_ports() {
     require();
     let p = support::unique_prefix();
-    let sw = ns(&p, "s");
-    let v1 = port(&p, &sw, "p1");
-    let v2 = port(&p, &sw, "p2");
-    let h1 = host(
-        &p,
-        "a",
-        &v1,
-        &format!("{p}p1h"),
-        "10.10.0.5/24",
-        "10.10.0.1",
-    );
-    let h2 = host(
-        &p,
-        "b",
-        &v2,
-        &format!("{p}p2h"),
-        "10.20.0.6/24",
-        "10.20.0.1",
+    let (sw, v1, v2) = switch_with_two_ports(&p);
+    let (h1, h2) = (
+        common::two_vlan_host(&p, 1, &v1),
+        common::two_vlan_host(&p, 2, &v2),
     );
     let config = common::two_vlan_switch(&p, " io af-xdp");
     let d = Daemon::start_in_netns(&config, sw.name());
 
-    let brief = d.exec("show interface brief").stdout;
     for port in ["Eth1/1", "Eth1/2"] {
+        let (row, brief) = io_row(&d, port);
         assert!(
-            brief
-                .lines()
-                .any(|l| l.starts_with(port) && l.contains("af-xdp (native XDP, copy)")),
+            row.contains("af-xdp (native XDP, copy)"),
             "{port} not on AF_XDP:\n{brief}"
         );
     }
@@ -106,13 +97,9 @@ fn hosts_on_two_vlans_route_through_the_svis_over_af_xdp_ports() {
     )
     .expect("tshark on the far host");
     // tshark says it captures a little before it does: pings until it has seen some.
-    let lines = capture.lines_while(2, Duration::from_secs(15), || {
-        assert!(
-            support::ping(&h1, Ipv4Addr::new(10, 20, 0, 6), Duration::from_secs(8)).expect("ping"),
-            "IPv4 across the SVIs over AF_XDP"
-        );
-    });
-    let text = lines.join("\n");
+    let to_h2 = Ipv4Addr::new(10, 20, 0, 6);
+    let text =
+        common::lines_while_pinging(&capture, 2, &h1, to_h2, "IPv4 across the SVIs over AF_XDP");
     // Routed: the TTL is one less than the sender's 64; no expert info (malformed, checksum).
     assert!(
         text.lines()
@@ -142,21 +129,13 @@ fn hosts_on_two_vlans_route_through_the_svis_over_af_xdp_ports() {
 fn a_trunk_from_an_af_xdp_port_carries_both_vlans_tagged() {
     require();
     let p = support::unique_prefix();
-    let sw1 = ns(&p, "s");
-    let sw2 = ns(&p, "t");
-    let trunk = Veth::between(&format!("{p}k1"), &sw1, &format!("{p}k2"), &sw2).expect("trunk");
-    sw1.ip(&["link", "set", &format!("{p}k1"), "up"])
-        .expect("up");
-    sw2.ip(&["link", "set", &format!("{p}k2"), "up"])
-        .expect("up");
-    let a10 = port(&p, &sw1, "p1");
-    let a20 = port(&p, &sw1, "p2");
-    let b10 = port(&p, &sw2, "p3");
-    let b20 = port(&p, &sw2, "p4");
+    let trunked = common::trunked_switches(&p);
+    let sw2 = &trunked.sw2;
+    let [a10, a20, b10, b20] = &trunked.ports;
     let h1 = host(
         &p,
         "a",
-        &a10,
+        a10,
         &format!("{p}p1h"),
         "10.10.0.1/24",
         "10.10.0.254",
@@ -164,7 +143,7 @@ fn a_trunk_from_an_af_xdp_port_carries_both_vlans_tagged() {
     let h2 = host(
         &p,
         "b",
-        &a20,
+        a20,
         &format!("{p}p2h"),
         "10.20.0.1/24",
         "10.20.0.254",
@@ -172,7 +151,7 @@ fn a_trunk_from_an_af_xdp_port_carries_both_vlans_tagged() {
     let _h3 = host(
         &p,
         "c",
-        &b10,
+        b10,
         &format!("{p}p3h"),
         "10.10.0.2/24",
         "10.10.0.254",
@@ -180,53 +159,22 @@ fn a_trunk_from_an_af_xdp_port_carries_both_vlans_tagged() {
     let _h4 = host(
         &p,
         "d",
-        &b20,
+        b20,
         &format!("{p}p4h"),
         "10.20.0.2/24",
         "10.20.0.254",
     );
     // sw1 all AF_XDP; sw2's trunk port on AF_PACKET, where the capture sees the trunk.
-    let switch = |name: &str, access: [String; 2], trunk: String, io: [&str; 2]| {
-        format!(
-            "hostname {name}\nroamer platform port Ethernet1/1 {} io {}\nroamer platform port Ethernet1/2 {} io {}\nroamer platform port Ethernet1/48 {trunk} io {}\nvlan 10,20\ninterface Ethernet1/1\n  switchport\n  switchport access vlan 10\ninterface Ethernet1/2\n  switchport\n  switchport access vlan 20\ninterface Ethernet1/48\n  switchport\n  switchport mode trunk\n  switchport trunk allowed vlan 10,20\n",
-            access[0], io[0], access[1], io[0], io[1]
-        )
-    };
-    let d1 = Daemon::start_in_netns(
-        &switch(
-            "sw1",
-            [format!("{p}p1"), format!("{p}p2")],
-            format!("{p}k1"),
-            ["af-xdp", "af-xdp"],
-        ),
-        sw1.name(),
-    );
-    let d2 = Daemon::start_in_netns(
-        &switch(
-            "sw2",
-            [format!("{p}p3"), format!("{p}p4")],
-            format!("{p}k2"),
-            ["af-xdp", "af-packet"],
-        ),
-        sw2.name(),
-    );
-    let brief = d1.exec("show interface brief").stdout;
+    let [d1, d2] = trunked.start(&p, [["af-xdp", "af-xdp"], ["af-xdp", "af-packet"]]);
+    let ((trunk1, brief1), (trunk2, brief2)) = (io_row(&d1, "Eth1/48"), io_row(&d2, "Eth1/48"));
+    assert!(trunk1.contains("af-xdp"), "{brief1}");
     assert!(
-        brief
-            .lines()
-            .any(|l| l.starts_with("Eth1/48") && l.contains("af-xdp")),
-        "{brief}"
-    );
-    let brief = d2.exec("show interface brief").stdout;
-    assert!(
-        brief
-            .lines()
-            .any(|l| l.starts_with("Eth1/48") && l.ends_with("af-packet")),
-        "the forced AF_PACKET port reports no fallback:\n{brief}"
+        trunk2.ends_with("af-packet"),
+        "the forced AF_PACKET port reports no fallback:\n{brief2}"
     );
 
     let capture = Capture::start(
-        &sw2,
+        sw2,
         &format!("{p}k2"),
         "icmp or vlan",
         200,
@@ -258,126 +206,65 @@ fn a_trunk_from_an_af_xdp_port_carries_both_vlans_tagged() {
         "no VLAN 20 frame from the AF_XDP side:\n{text}"
     );
     assert!(!text.contains("Malformed"), "{text}");
-    drop(trunk);
-}
-
-fn xtr_config(prefix: &str, me: u8, peer: u8, underlay_io: &str) -> String {
-    format!(
-        "hostname xtr{me}\n\
-         roamer platform port Ethernet1/1 {prefix}h{me} io af-xdp\n\
-         roamer platform port Ethernet1/3 {prefix}u{me} io {underlay_io}\n\
-         feature interface-vlan\nfeature lisp\nvlan 10\n\
-         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
-         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.{me}/24\n\
-         interface Vlan10\n  ip address 10.{me}0.0.1/24\n\
-         ip lisp itr-etr\n\
-         ip lisp database-mapping 10.{me}0.0.0/24 192.0.2.{me} priority 1 weight 100\n\
-         ip lisp map-cache 10.{peer}0.0.0/24 192.0.2.{peer} priority 1 weight 100\n"
-    )
+    drop(trunked);
 }
 
 #[test]
 fn two_xtrs_on_af_xdp_ports_carry_host_traffic_encapsulated() {
     require();
     let p = support::unique_prefix();
-    let (x1, x2, h1, h2) = (ns(&p, "x1"), ns(&p, "x2"), ns(&p, "a"), ns(&p, "b"));
-    let underlay = Veth::between(&format!("{p}u1"), &x1, &format!("{p}u2"), &x2).expect("underlay");
-    let mut links = Vec::new();
-    for (x, h, n) in [(&x1, &h1, 1), (&x2, &h2, 2)] {
-        let v = Veth::between(&format!("{p}h{n}"), x, &format!("{p}e{n}"), h).expect("veth");
-        x.ip(&["link", "set", &format!("{p}h{n}"), "up"])
-            .expect("up");
-        x.ip(&["link", "set", &format!("{p}u{n}"), "up"])
-            .expect("up");
-        h.ip(&["link", "set", &format!("{p}e{n}"), "up"])
-            .expect("up");
-        h.addr(&format!("{p}e{n}"), &format!("10.{n}0.0.5/24"))
-            .expect("addr");
-        h.ip(&["route", "add", "default", "via", &format!("10.{n}0.0.1")])
-            .expect("gw");
-        links.push(v);
-    }
+    let sites = common::two_xtrs(&p);
+    let (x1, x2, h1, h2) = (&sites.x1, &sites.x2, &sites.h1, &sites.h2);
     // xtr1 entirely on AF_XDP; xtr2's underlay port on AF_PACKET, where the capture is.
-    let d1 = Daemon::start_in_netns(&xtr_config(&p, 1, 2, "af-xdp"), x1.name());
-    let d2 = Daemon::start_in_netns(&xtr_config(&p, 2, 1, "af-packet"), x2.name());
+    let xtr1 = static_xtr_config(&p, 1, 2, ["af-xdp", "af-xdp"], "");
+    let d1 = Daemon::start_in_netns(&xtr1, x1.name());
+    let xtr2 = static_xtr_config(&p, 2, 1, ["af-xdp", "af-packet"], "");
+    let d2 = Daemon::start_in_netns(&xtr2, x2.name());
 
-    let capture = common::lisp_data_capture(&x2, &format!("{p}u2"));
-    let lines = capture.lines_while(2, Duration::from_secs(15), || {
-        assert!(
-            support::ping(&h1, Ipv4Addr::new(10, 20, 0, 5), Duration::from_secs(8)).expect("ping"),
-            "host traffic across the LISP xTRs"
-        );
-    });
-    let text = lines.join("\n");
-    assert!(
-        text.lines().any(
-            |l| l.starts_with("192.0.2.1,10.10.0.5\t192.0.2.2,10.20.0.5\t4341\t")
-                && l.contains("udp:lisp-data:ip:icmp")
-        ),
-        "no LISP data packet from the AF_XDP xTR decoded:\n{text}"
-    );
+    let capture = common::lisp_data_capture(x2, &format!("{p}u2"));
+    // From the AF_XDP xTR.
+    let text = sites.lisp_icmp_seen(&capture, 2);
     assert!(!text.contains("Malformed"), "{text}");
-    assert!(no_loss(&h1, "10.20.0.5", 40), "loss across LISP");
+    assert!(no_loss(h1, "10.20.0.5", 40), "loss across LISP");
 
     // A TCP stream across both xTRs (encapsulated by the AF_XDP one, decapsulated by the
     // other, and back).
     tcp_crosses_intact(
-        &h1,
-        &h2,
+        h1,
+        h2,
         Ipv4Addr::new(10, 20, 0, 5),
         "TCP over LISP, AF_XDP ports",
     );
     assert_counter_moved(&d1, "lisp-encapsulated");
     assert_counter_moved(&d2, "lisp-decapsulated");
-    drop(underlay);
-    drop(links);
+    drop(sites);
 }
 
 #[test]
 fn a_port_af_xdp_cannot_take_falls_back_to_af_packet_and_says_why() {
     require();
     let p = support::unique_prefix();
-    let sw = ns(&p, "s");
-    let v1 = port(&p, &sw, "p1");
-    let v2 = port(&p, &sw, "p2");
+    let (sw, v1, v2) = switch_with_two_ports(&p);
+    // Both hosts in VLAN 10.
+    let [h1, h2] = [("a", &v1, "10.10.0.5/24"), ("b", &v2, "10.10.0.6/24")]
+        .map(|(name, v, cidr)| host(&p, name, v, &v.b, cidr, "10.10.0.1"));
     // A 9000-byte MTU is more than a page: AF_XDP refuses it, whether asked for or not.
     sw.ip(&["link", "set", &format!("{p}p1"), "mtu", "9000"])
         .expect("mtu");
-    let h1 = host(
-        &p,
-        "a",
-        &v1,
-        &format!("{p}p1h"),
-        "10.10.0.5/24",
-        "10.10.0.1",
-    );
     h1.ip(&["link", "set", &format!("{p}p1h"), "mtu", "9000"])
         .expect("mtu");
-    let h2 = host(
-        &p,
-        "b",
-        &v2,
-        &format!("{p}p2h"),
-        "10.10.0.6/24",
-        "10.10.0.1",
-    );
     let config = format!(
         "hostname sw1\nroamer platform port Ethernet1/1 {p}p1 io af-xdp\nroamer platform port Ethernet1/2 {p}p2\nvlan 10\ninterface Ethernet1/1\n  switchport\n  switchport access vlan 10\ninterface Ethernet1/2\n  switchport\n  switchport access vlan 10\n"
     );
     let d = Daemon::start_in_netns(&config, sw.name());
-    let brief = d.exec("show interface brief").stdout;
+    let (row, brief) = io_row(&d, "Eth1/1");
     assert!(
-        brief.lines().any(|l| l.starts_with("Eth1/1")
-            && l.contains("af-packet (AF_XDP not used: MTU 9000 is above 3498")),
+        row.contains("af-packet (AF_XDP not used: MTU 9000 is above 3498"),
         "the fallback and its reason:\n{brief}"
     );
     // The other port chose AF_XDP by itself.
-    assert!(
-        brief
-            .lines()
-            .any(|l| l.starts_with("Eth1/2") && l.contains("af-xdp (native XDP")),
-        "{brief}"
-    );
+    let (row, brief) = io_row(&d, "Eth1/2");
+    assert!(row.contains("af-xdp (native XDP"), "{brief}");
     // Bridged between an AF_PACKET and an AF_XDP port, nothing lost.
     assert!(no_loss(&h1, "10.10.0.6", 40), "AF_PACKET to AF_XDP");
     assert!(no_loss(&h2, "10.10.0.5", 40), "AF_XDP to AF_PACKET");
@@ -397,12 +284,8 @@ fn tcp_crosses_intact(from: &Netns, at: &Netns, to: Ipv4Addr, what: &str) {
 /// `show forwarding counters` of `d` has counted `name` at least once.
 fn assert_counter_moved(d: &Daemon, name: &str) {
     let counters = d.exec("show forwarding counters").stdout;
-    let value = counters
-        .lines()
-        .find(|l| l.trim_start().starts_with(&format!("{name} ")))
-        .and_then(|l| l.split_whitespace().last()?.parse::<u64>().ok());
     assert!(
-        value.is_some_and(|v| v > 0),
+        common::counter(d, name) > 0,
         "{name} did not move:\n{counters}"
     );
 }

@@ -5,10 +5,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Daemon, Output, roamer};
+use common::{Daemon, Output, roamer, run_args};
 
 const BASE: &str = "hostname chaos\nroamer platform backend sim\nfeature interface-vlan\n";
 
@@ -20,18 +19,9 @@ fn start(config: &str, spec: &str) -> Daemon {
     std::fs::write(&startup, config).expect("write startup");
     let socket = dir.path().join("roamer.sock");
     let spec = spec.replace("{dir}", &dir.path().display().to_string());
-    let child = roamer()
-        .arg("run")
-        .arg("--config")
-        .arg(&startup)
-        .arg("--socket")
-        .arg(&socket)
-        .env("ROAMER_CHAOS", spec)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn roamer");
-    let d = Daemon::adopt(child, dir, startup, socket);
+    let mut command = roamer();
+    run_args(&mut command, &startup, &socket).env("ROAMER_CHAOS", spec);
+    let d = Daemon::spawn_command(&mut command, dir, startup, socket);
     d.wait_for_line("chaos backend");
     d.wait_for_line("ready");
     d

@@ -88,8 +88,7 @@ fn errors_outside_block_modes_are_still_immediate() {
     let d = Daemon::start(MS, "startup-config");
     // An unknown word in the site's sub-mode is refused at once.
     let out = d.exec("configure terminal; lisp site dc; frobnicate; authentication-key k; exit");
-    assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("frobnicate"), "{}", out.stderr);
+    out.assert_refused("frobnicate");
     assert!(
         d.exec("show running-config")
             .stdout
@@ -148,12 +147,8 @@ fn a_block_does_not_undo_what_another_session_committed_meanwhile() {
     let r = a.line("authentication-key k1");
     assert_eq!(r["ok"], true, "{r}");
     assert_eq!(r["prompt"], "other(config-lisp-site)#");
-    let run = d.exec("show running-config").stdout;
-    assert!(run.contains("hostname other"), "{run}");
-    assert!(
-        run.contains("lisp site dc\n  eid-prefix 10.1.1.0/24\n"),
-        "{run}"
-    );
+    let both = ["hostname other", "lisp site dc\n  eid-prefix 10.1.1.0/24\n"];
+    d.assert_shows("show running-config", &both);
 }
 
 /// A `roamer exec` batch that stops inside an incomplete block is ended for it (an implicit
@@ -162,13 +157,7 @@ fn a_block_does_not_undo_what_another_session_committed_meanwhile() {
 fn an_exec_batch_ending_inside_an_incomplete_block_is_refused_to_its_caller() {
     let d = Daemon::start(MS, "startup-config");
     let out = d.exec("configure terminal; lisp site half; eid-prefix 10.5.5.0/24");
-    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
-    assert!(
-        out.stderr
-            .contains("% 'lisp site half': lisp site half needs an authentication-key"),
-        "{}",
-        out.stderr
-    );
+    out.assert_refused("% 'lisp site half': lisp site half needs an authentication-key");
     let run = d.exec("show running-config").stdout;
     assert!(!run.contains("lisp site half"), "{run}");
     // A complete batch left in configuration mode is ended quietly.

@@ -137,16 +137,8 @@ impl Drop for Tmux {
 
 #[test]
 fn tab_question_mark_history_and_prompts() {
-    let d = Daemon::start(
-        "roamer platform backend sim\nhostname lab1\n",
-        "startup-config",
-    );
-    let t = Tmux::start(&format!(
-        "{} cli --socket {}",
-        env!("CARGO_BIN_EXE_roamer"),
-        d.socket.display()
-    ));
-    t.wait_last_line("exec prompt", |l| l.trim_end() == "lab1#");
+    let d = Daemon::start(LAB1, "startup-config");
+    let t = cli_in_tmux(&d, "lab1");
 
     t.literal("conf");
     t.key("Tab");
@@ -189,13 +181,15 @@ fn seed_blocks() -> String {
     text
 }
 
-fn cli_in_tmux(d: &Daemon) -> Tmux {
+/// `roamer cli` on `d` in tmux, at the exec prompt of `hostname`.
+fn cli_in_tmux(d: &Daemon, hostname: &str) -> Tmux {
     let t = Tmux::start(&format!(
         "{} cli --socket {}",
         env!("CARGO_BIN_EXE_roamer"),
         d.socket.display()
     ));
-    t.wait_last_line("exec prompt", |l| l.trim_end() == "lab1#");
+    let prompt = format!("{hostname}#");
+    t.wait_last_line("exec prompt", |l| l.trim_end() == prompt);
     t
 }
 
@@ -214,7 +208,7 @@ fn paste_seed_blocks(bracketed: bool) {
     assert!(expected.contains("ip 10.3.3.1"), "{expected}");
 
     let d = Daemon::start(LAB1, "startup-config");
-    let t = cli_in_tmux(&d);
+    let t = cli_in_tmux(&d, "lab1");
     t.paste(&seed_blocks(), bracketed);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -245,7 +239,7 @@ fn bracketed_paste_of_seed_blocks_applies_every_line() {
 
 fn paste_stops_at_the_failed_line(bracketed: bool) {
     let d = Daemon::start(LAB1, "startup-config");
-    let t = cli_in_tmux(&d);
+    let t = cli_in_tmux(&d, "lab1");
     t.paste(
         "configure terminal\nhostname pasted1\nfeature interface-vlan\nbogus-command 7\nhostname pasted2\nfeature hsrp\nend\n",
         bracketed,
@@ -285,7 +279,7 @@ fn a_bracketed_paste_stops_at_the_first_failed_line() {
 #[test]
 fn a_bracketed_paste_takes_question_marks_and_tabs_as_text() {
     let d = Daemon::start(LAB1, "startup-config");
-    let t = cli_in_tmux(&d);
+    let t = cli_in_tmux(&d, "lab1");
     t.paste(
         "configure terminal\nvlan 20\n  name what?now\nvlan\t30\nend\n",
         true,
@@ -306,12 +300,7 @@ fn a_lisp_site_is_created_interactively() {
         "roamer platform backend sim\nhostname ms\nfeature lisp\nip lisp map-server\n",
         "startup-config",
     );
-    let t = Tmux::start(&format!(
-        "{} cli --socket {}",
-        env!("CARGO_BIN_EXE_roamer"),
-        d.socket.display()
-    ));
-    t.wait_last_line("exec prompt", |l| l.trim_end() == "ms#");
+    let t = cli_in_tmux(&d, "ms");
     let enter = |line: &str, prompt: &str| {
         t.literal(line);
         t.key("Enter");

@@ -20,7 +20,8 @@ fn start(umask: &str, env: &[(&str, &str)]) -> Daemon {
     let startup = dir.path().join("startup-config");
     std::fs::write(&startup, CONFIG).expect("write startup");
     let socket = dir.path().join("roamer.sock");
-    let child = Command::new("sh")
+    let mut command = Command::new("sh");
+    command
         .arg("-c")
         .arg(format!(
             "umask {umask} && exec \"$0\" run --config \"$1\" --socket \"$2\""
@@ -28,12 +29,8 @@ fn start(umask: &str, env: &[(&str, &str)]) -> Daemon {
         .arg(env!("CARGO_BIN_EXE_roamer"))
         .arg(&startup)
         .arg(&socket)
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn sh");
-    let d = Daemon::adopt(child, dir, startup, socket);
+        .envs(env.iter().copied());
+    let d = Daemon::spawn_command(&mut command, dir, startup, socket);
     d.wait_for_line("ready");
     d
 }

@@ -9,13 +9,12 @@
 mod common;
 
 use std::net::UdpSocket;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::lisp_config as lisp;
-use common::{Daemon, wait_for};
+use common::{Daemon, counter, wait_for};
 use roamer_test_support::{self as support, Netns, Veth};
 
 fn ms_config(p: &str) -> String {
@@ -50,19 +49,6 @@ fn attach_host(p: &str, n: u8, xtr: &Netns, host: &Netns) -> Veth {
     v
 }
 
-/// A counter of `show forwarding counters` (0 when not listed).
-fn counter(d: &Daemon, name: &str) -> u64 {
-    let text = d.exec("show forwarding counters").stdout;
-    text.lines()
-        .find(|l| {
-            l.trim_start()
-                .strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with(char::is_whitespace))
-        })
-        .and_then(|l| l.split_whitespace().last()?.parse().ok())
-        .unwrap_or(0)
-}
-
 #[test]
 fn the_first_ping_between_two_sites_that_never_talked_gets_every_reply() {
     let p = support::unique_prefix();
@@ -93,12 +79,7 @@ fn the_first_ping_between_two_sites_that_never_talked_gets_every_reply() {
         "the sites talked before"
     );
 
-    let out = Command::new("ip")
-        .args(["netns", "exec", a.name()])
-        .args(["ping", "-n", "-c", "3", "-i", "0.2", "-w", "6", "10.2.0.5"])
-        .output()
-        .expect("this test needs ping (Debian package iputils-ping)");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = common::iputils_ping(&a, &["-n", "-c", "3", "-i", "0.2", "-w", "6", "10.2.0.5"]);
     assert!(
         text.contains("3 packets transmitted, 3 received"),
         "the first ping between the sites lost packets:\n{text}"

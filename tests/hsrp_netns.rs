@@ -40,6 +40,15 @@ fn ping_output(ns: &str, to: &str, count: u32) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Waits up to `secs` for the HSRP states of `routers` to satisfy `want`; fails with `what` and
+/// the states otherwise.
+fn assert_states(routers: [&Daemon; 2], secs: u64, want: impl Fn([String; 2]) -> bool, what: &str) {
+    let states = || routers.map(state_of);
+    let reached = support::wait_until(Duration::from_secs(secs), || want(states()));
+    let [a, b] = states();
+    assert!(reached, "{what}:\n{a}\n{b}");
+}
+
 /// Pings `to` every 100 ms for `duration`; returns (sent, received) from ping's summary.
 fn ping_run(host: &Netns, to: &str, duration: Duration) -> (u32, u32) {
     let out = ping_output(host.name(), to, (duration.as_millis() / 100) as u32);
@@ -134,12 +143,12 @@ fn failover_on_kill_and_preemption_on_return() {
     .expect("tshark on the LAN");
     let r1 = Daemon::start_in_netns(&router(&prefix, 1, 110), s1.name());
     let r2 = Daemon::start_in_netns(&router(&prefix, 2, 100), s2.name());
-    assert!(
-        support::wait_until(Duration::from_secs(15), || state_of(&r1) == "Active"
-            && state_of(&r2) == "Standby"),
-        "r1 (priority 110) becomes active:\n{}\n{}",
-        state_of(&r1),
-        state_of(&r2)
+    let r1_active = |s: [String; 2]| s == ["Active", "Standby"];
+    assert_states(
+        [&r1, &r2],
+        15,
+        r1_active,
+        "r1 (priority 110) becomes active",
     );
     let hellos = active_and_standby_hellos(
         &capture,
@@ -207,13 +216,7 @@ fn failover_on_kill_and_preemption_on_return() {
 
     // r1 returns with the higher priority and preempt: it takes over again.
     let r1 = Daemon::start_in_netns(&router(&prefix, 1, 110), s1.name());
-    assert!(
-        support::wait_until(Duration::from_secs(10), || state_of(&r1) == "Active"
-            && state_of(&r2) == "Standby"),
-        "r1 preempts on return:\n{}\n{}",
-        state_of(&r1),
-        state_of(&r2)
-    );
+    assert_states([&r1, &r2], 10, r1_active, "r1 preempts on return");
     drop(links);
 }
 
@@ -238,35 +241,26 @@ fn hello_filter_on_the_lan_extension_gives_each_site_its_own_active_gateway() {
         let prefix = support::unique_prefix();
         let ns = |n: &str| Netns::new(&format!("{prefix}{n}")).expect("netns");
         let (r1ns, r2ns, ha, hb) = (ns("a"), ns("b"), ns("c"), ns("d"));
-        let ext = Veth::new(&format!("{prefix}x1"), &format!("{prefix}x2")).expect("extension");
-        ext.move_to(&format!("{prefix}x1"), &r1ns).expect("move");
-        ext.move_to(&format!("{prefix}x2"), &r2ns).expect("move");
+        let ext = Veth::between(&format!("{prefix}x1"), &r1ns, &format!("{prefix}x2"), &r2ns)
+            .expect("extension");
         let mut links = vec![ext];
         for (n, r, h, addr) in [
             (1, &r1ns, &ha, "10.10.0.11/24"),
             (2, &r2ns, &hb, "10.10.0.12/24"),
         ] {
-            let v = Veth::new(&format!("{prefix}s{n}"), &format!("{prefix}h{n}")).expect("veth");
-            v.move_to(&format!("{prefix}s{n}"), r).expect("move");
-            v.move_to(&format!("{prefix}h{n}"), h).expect("move");
-            r.ip(&["link", "set", &format!("{prefix}s{n}"), "up"])
-                .expect("up");
-            r.ip(&["link", "set", &format!("{prefix}x{n}"), "up"])
-                .expect("up");
-            h.ip(&["link", "set", &format!("{prefix}h{n}"), "up"])
-                .expect("up");
+            let v = Veth::between(&format!("{prefix}s{n}"), r, &format!("{prefix}h{n}"), h)
+                .expect("veth");
             h.addr(&format!("{prefix}h{n}"), addr).expect("addr");
             links.push(v);
         }
         let r1 = Daemon::start_in_netns(&site_router(&prefix, 1, filter), r1ns.name());
         let r2 = Daemon::start_in_netns(&site_router(&prefix, 2, filter), r2ns.name());
         if filter {
-            assert!(
-                support::wait_until(Duration::from_secs(20), || state_of(&r1) == "Active"
-                    && state_of(&r2) == "Active"),
-                "both sites active with the hello filter:\n{}\n{}",
-                state_of(&r1),
-                state_of(&r2)
+            assert_states(
+                [&r1, &r2],
+                20,
+                |s| s == ["Active", "Active"],
+                "both sites active with the hello filter",
             );
             // Each site's host resolves the shared virtual IP to the shared virtual MAC, locally.
             for h in [&ha, &hb] {
@@ -277,14 +271,11 @@ fn hello_filter_on_the_lan_extension_gives_each_site_its_own_active_gateway() {
                 );
             }
         } else {
-            assert!(
-                support::wait_until(Duration::from_secs(20), || {
-                    let (a, b) = (state_of(&r1), state_of(&r2));
-                    (a == "Active" && b == "Standby") || (a == "Standby" && b == "Active")
-                }),
-                "one active and one standby without the filter:\n{}\n{}",
-                state_of(&r1),
-                state_of(&r2)
+            assert_states(
+                [&r1, &r2],
+                20,
+                |s| s == ["Active", "Standby"] || s == ["Standby", "Active"],
+                "one active and one standby without the filter",
             );
         }
         // The extension still carries the VLAN: the two sites' hosts reach each other.

@@ -72,13 +72,7 @@ fn send(ns: &str, mode: &str, iface: &str, count: u32) {
 
 #[test]
 fn hellos_with_a_checksum_left_to_the_offload_are_accepted_bad_ones_are_counted() {
-    assert!(
-        support::privileged(),
-        "this test needs root (network namespaces)"
-    );
-    for tool in ["ip", "ethtool", "python3"] {
-        assert!(support::have(tool), "{tool} is required for this test");
-    }
+    common::require_netns_and(&[("ethtool", "ethtool"), ("python3", "python3")]);
     let prefix = support::unique_prefix();
     let sw = Netns::new(&format!("{prefix}s")).expect("netns");
     let host = Netns::new(&format!("{prefix}h")).expect("netns");

@@ -35,13 +35,8 @@ fn coup_with_the_right_key_takes_over_and_with_a_wrong_key_does_not() {
     let prefix = support::unique_prefix();
     let sw = Netns::new(&format!("{prefix}s")).expect("netns");
     let host = Netns::new(&format!("{prefix}h")).expect("netns");
-    let veth = Veth::new(&format!("{prefix}p"), &format!("{prefix}q")).expect("veth");
-    veth.move_to(&format!("{prefix}p"), &sw).expect("move");
-    veth.move_to(&format!("{prefix}q"), &host).expect("move");
-    sw.ip(&["link", "set", &format!("{prefix}p"), "up"])
-        .expect("up");
-    host.ip(&["link", "set", &format!("{prefix}q"), "up"])
-        .expect("up");
+    let veth =
+        Veth::between(&format!("{prefix}p"), &sw, &format!("{prefix}q"), &host).expect("veth");
     let d = common::hsrp_active_alone(&format!("{prefix}p"), &sw);
 
     // Wrong key: ignored and counted, roamer stays active.

@@ -116,23 +116,18 @@ fn routed_ports_forward_in_the_kernel_and_show_through_the_hal() {
         support::ping(&lab.h1, Ipv4Addr::new(10, 2, 0, 5), Duration::from_secs(10)).expect("ping"),
         "no echo reply across the kernel-routed ports"
     );
-    let out = std::process::Command::new("ip")
-        .args(["netns", "exec", lab.h1.name()])
-        .args([
-            "ping",
-            "-6",
-            "-n",
-            "-c",
-            "2",
-            "-i",
-            "0.2",
-            "-w",
-            "8",
-            "2001:db8:2::5",
-        ])
-        .output()
-        .expect("this test needs ping (Debian package iputils-ping)");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let six = [
+        "-6",
+        "-n",
+        "-c",
+        "2",
+        "-i",
+        "0.2",
+        "-w",
+        "8",
+        "2001:db8:2::5",
+    ];
+    let text = common::iputils_ping(&lab.h1, &six);
     assert!(
         text.contains("bytes from 2001:db8:2::5"),
         "IPv6 across the kernel-routed ports:\n{text}"
@@ -150,11 +145,7 @@ fn routed_ports_forward_in_the_kernel_and_show_through_the_hal() {
         trace.contains("kernel FIB lookup") && trace.contains(&format!("Unicast dev {p}r2")),
         "{trace}"
     );
-    let routes = d.exec("show ip route").stdout;
-    assert!(
-        routes.contains("10.1.0.0/24") && routes.contains("10.2.0.0/24"),
-        "{routes}"
-    );
+    d.assert_shows("show ip route", &["10.1.0.0/24", "10.2.0.0/24"]);
     let arp = d.exec("show ip arp").stdout;
     assert!(arp.contains("10.1.0.5"), "the kernel's neighbour: {arp}");
     let brief = d.exec("show interface brief").stdout;

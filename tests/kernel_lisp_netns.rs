@@ -73,6 +73,11 @@ struct Sites {
 /// A map-server (software backend), xTR 1 (kernel backend), xTR 2 (`backend2`), host `a`
 /// behind xTR 1 and host `b` behind xTR 2.
 fn sites(backend2: &str, capture_control: bool) -> Sites {
+    sites_over(backend2, capture_control, 1500)
+}
+
+/// As [`sites`], the underlay (both xTRs' links and the bridge between them) at `underlay_mtu`.
+fn sites_over(backend2: &str, capture_control: bool, underlay_mtu: u32) -> Sites {
     require_root("network namespaces");
     let p = support::unique_prefix();
     let ns = |n: &str| Netns::new(&format!("{p}{n}")).expect("netns");
@@ -80,6 +85,13 @@ fn sites(backend2: &str, capture_control: bool) -> Sites {
         (ns("k"), ns("m"), ns("x1"), ns("x2"), ns("a"), ns("b"));
     let mut links =
         common::bridged_underlay(&core, &p, &[("m", &ms_ns), ("1", &x1_ns), ("2", &x2_ns)]);
+    let mtu = underlay_mtu.to_string();
+    for (n, x) in [(1u8, &x1_ns), (2, &x2_ns)] {
+        x.ip(&["link", "set", &format!("{p}u{n}"), "mtu", &mtu])
+            .expect("underlay mtu");
+        core.ip(&["link", "set", &format!("{p}k{n}"), "mtu", &mtu])
+            .expect("underlay mtu");
+    }
     for (n, x, h) in [(1u8, &x1_ns, &a), (2, &x2_ns, &b)] {
         let v = Veth::between(&format!("{p}h{n}"), x, &format!("{p}e{n}"), h).expect("veth");
         let e = format!("{p}e{n}");
@@ -147,14 +159,7 @@ fn kernel_backend_xtrs_register_with_a_map_server() {
     );
     // What xTR 1 sent (through the raw socket) and received decodes with good checksums.
     let capture = s.control.as_ref().unwrap();
-    let mut lines = Vec::new();
-    while let Some(l) = capture.next_line(Duration::from_secs(5)) {
-        lines.push(l);
-        if lines.len() >= 4 {
-            break;
-        }
-    }
-    let text = lines.join("\n");
+    let text = capture.first_lines(4, Duration::from_secs(5)).join("\n");
     eprintln!("UDP 4342 on xTR 1's underlay:\n{text}");
     assert!(
         text.lines()
@@ -175,22 +180,15 @@ fn kernel_backend_xtrs_register_with_a_map_server() {
     // The Map-Notifies came back through the control tap: the xTRs count them as punts.
     for d in [&s.x1, &s.x2] {
         let counters = d.exec("show forwarding counters").stdout;
-        let punted = counters
-            .lines()
-            .find(|l| l.trim_start().starts_with("punted "))
-            .and_then(|l| l.split_whitespace().last()?.parse::<u64>().ok())
-            .unwrap_or(0);
-        assert!(punted > 0, "no punt through the control tap:\n{counters}");
+        assert!(
+            common::counter(d, "punted") > 0,
+            "no punt through the control tap:\n{counters}"
+        );
     }
 }
 
 fn ping(from: &Netns, to: &str) -> String {
-    let out = Command::new("ip")
-        .args(["netns", "exec", from.name()])
-        .args(["ping", "-n", "-c", "3", "-i", "0.2", "-w", "8", to])
-        .output()
-        .expect("this test needs ping (Debian package iputils-ping)");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::iputils_ping(from, &["-n", "-c", "3", "-i", "0.2", "-w", "8", to])
 }
 
 fn lisp_traffic_both_ways(s: &Sites) {
@@ -215,19 +213,11 @@ fn lisp_traffic_both_ways(s: &Sites) {
             "ping {to} over LISP:\n{text}"
         );
     }
-    let mut lines = Vec::new();
-    while let Some(l) = capture.next_line(Duration::from_millis(500)) {
-        lines.push(l);
-        if lines.len() >= 4 {
-            break;
-        }
-    }
-    let text = lines.join("\n");
+    let text = capture
+        .first_lines(4, Duration::from_millis(500))
+        .join("\n");
     assert!(
-        text.lines().any(
-            |l| l.starts_with("192.0.2.1,10.1.0.5\t192.0.2.2,10.2.0.5\t4341\t")
-                && l.contains("udp:lisp-data:ip:icmp")
-        ),
+        common::has_lisp_icmp(&text, "192.0.2.1,10.1.0.5", "192.0.2.2,10.2.0.5"),
         "no LISP data packet decoded:\n{text}"
     );
     assert!(
@@ -240,6 +230,8 @@ fn lisp_traffic_both_ways(s: &Sites) {
     let server = s.b.spawn(|| -> std::io::Result<Vec<u8>> {
         let l = std::net::TcpListener::bind("10.2.0.5:5001")?;
         let (mut c, _) = l.accept()?;
+        // A transfer that stalls is an error, not a test that never ends.
+        c.set_read_timeout(Some(Duration::from_secs(30)))?;
         let mut got = Vec::new();
         c.read_to_end(&mut got)?;
         Ok(got)
@@ -247,6 +239,7 @@ fn lisp_traffic_both_ways(s: &Sites) {
     s.a.enter(|| -> std::io::Result<()> {
         let mut c =
             support::connect_within("10.2.0.5:5001".parse().unwrap(), Duration::from_secs(10))?;
+        c.set_write_timeout(Some(Duration::from_secs(30)))?;
         let data: Vec<u8> = (0..SIZE).map(support::pattern).collect();
         c.write_all(&data)
     })
@@ -266,6 +259,28 @@ fn lisp_traffic_both_ways(s: &Sites) {
 #[test]
 fn two_kernel_xtrs_carry_host_traffic_over_lisp() {
     let s = sites("kernel", false);
+    lisp_traffic_both_ways(&s);
+}
+
+/// Over a jumbo underlay the ITR encapsulates full-sized host packets whole, and the ETR must
+/// still decapsulate them: its route lookup for the inner destination sees the packet with
+/// the LISP overhead, larger than the EID-facing port's MTU (this once dropped them all). The
+/// sending host segments itself (no TSO/GSO), so the packets cross one by one: a large GSO
+/// packet passes the kernel's MTU check whole and would hide the fault.
+#[test]
+fn two_kernel_xtrs_carry_tcp_over_a_jumbo_underlay() {
+    require_tool("ethtool", "ethtool");
+    let s = sites_over("kernel", false, 9000);
+    s.a.exec(&[
+        "ethtool",
+        "-K",
+        &format!("{}e1", s.p),
+        "tso",
+        "off",
+        "gso",
+        "off",
+    ])
+    .expect("ethtool -K tso off gso off");
     lisp_traffic_both_ways(&s);
 }
 

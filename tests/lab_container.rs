@@ -50,7 +50,7 @@ fn waits_for_the_data_interfaces_containerlab_attaches_then_runs_and_stops_on_si
     let cfg = tmp.path().join("startup-config");
     std::fs::write(
         &cfg,
-        lab_common::switch_config("roamer platform profile clab"),
+        lab_common::switch_config("roamer platform profile clab", 2),
     )
     .unwrap();
     let sock = tmp.path().join("roamer.sock");

@@ -124,13 +124,8 @@ fn remote_follows_the_move(lab: &Lab, converged: &str, to: &str, what: &str) -> 
 fn after_lab_move_the_remote_itr_follows_within_a_second_across_subnets() {
     let lab = Lab::up("across-subnet", "ma");
     let pings = remote_follows_the_move(&lab, "remote -> host", "xtr-b:eth2", "across subnets");
-    let dynamic = lab.show("xtr-b", "show lisp dynamic-eid summary");
-    assert!(
-        dynamic
-            .lines()
-            .any(|l| l.contains(" 10.1.1.5 ") && l.contains("Vlan20")),
-        "{dynamic}"
-    );
+    let (row, dynamic) = lab.dynamic_eid("xtr-b", " 10.1.1.5 ");
+    assert!(row.contains("Vlan20"), "{dynamic}");
     assert!(pings.after() >= 40, "{}", pings.text);
 }
 
@@ -146,21 +141,6 @@ fn after_lab_move_the_remote_itr_follows_within_a_second_in_an_extended_subnet()
     });
     let pings =
         remote_follows_the_move(&lab, "remote -> host at dc1", "dc2:eth2", "extended subnet");
-    let row = |node: &str| {
-        let s = lab.show(node, "show lisp dynamic-eid summary");
-        s.lines()
-            .find(|l| l.contains("10.1.1.5"))
-            .unwrap_or_default()
-            .to_string()
-    };
-    let (r1, r2) = (row("dc1"), row("dc2"));
-    assert!(
-        r1.contains("*10.1.1.5"),
-        "dc1 learned it by Map-Notify: {r1:?}"
-    );
-    assert!(
-        r2.contains(" 10.1.1.5") && !r2.contains('*'),
-        "dc2 holds it: {r2:?}"
-    );
+    lab.assert_dc2_holds_the_host();
     assert!(pings.after() >= 40, "{}", pings.text);
 }

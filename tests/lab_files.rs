@@ -3,6 +3,8 @@
 //! configuration it binds passes `roamer validate`; no configuration is left unbound.
 #![allow(clippy::unwrap_used)]
 
+mod lab_common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -161,23 +163,17 @@ fn every_topology_loads_and_every_startup_configuration_validates() {
 #[test]
 fn lab_validate_reports_a_bad_startup_configuration_with_its_line() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(
-        tmp.path().join("sw.cfg"),
-        "hostname sw\nfeature lisp\nip lisp itr-etr\nip lisp etr map-server 192.0.2.1\n",
-    )
-    .unwrap();
     let file = tmp.path().join("x.clab.yml");
-    std::fs::write(
+    lab_common::write_one_switch_lab(
+        tmp.path(),
         &file,
-        "name: x\ntopology:\n  nodes:\n    sw: {kind: linux, image: roamer, binds: [\"sw.cfg:/etc/roamer/startup-config\"]}\n",
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_roamer"))
-        .args(["lab", "validate"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("sw.cfg:4:"), "{stderr}");
+        "x",
+        "hostname sw\nfeature lisp\nip lisp itr-etr\nip lisp etr map-server 192.0.2.1\n",
+    );
+    lab_common::assert_config_error(
+        Command::new(env!("CARGO_BIN_EXE_roamer"))
+            .args(["lab", "validate"])
+            .arg(&file),
+        "sw.cfg:4:",
+    );
 }

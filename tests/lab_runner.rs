@@ -7,20 +7,87 @@ mod lab_common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use lab_common::{netns_list, roamer, run};
+use lab_common::{Out, netns_list, roamer, run};
 
-/// Calls `roamer lab down` when dropped, so a failed assertion leaves no namespace behind.
+/// One test's lab: `TAG<pid>`, its topology file and state directory in a temporary directory;
+/// `roamer lab down` when dropped, so a failed assertion leaves no namespace behind.
 struct Lab {
+    name: String,
     file: PathBuf,
     lab_dir: PathBuf,
+    tmp: tempfile::TempDir,
+}
+
+impl Lab {
+    /// Writes `files` (name, text) and the topology `topology(name)` as `lab.clab.yml`.
+    fn new(tag: &str, files: &[(&str, &str)], topology: impl FnOnce(&str) -> String) -> Lab {
+        let tmp = tempfile::tempdir().unwrap();
+        let name = format!("{tag}{}", std::process::id());
+        for (file, text) in files {
+            let path = tmp.path().join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let file = tmp.path().join("lab.clab.yml");
+        std::fs::write(&file, topology(&name)).unwrap();
+        Lab {
+            name,
+            file,
+            lab_dir: tmp.path().join("state"),
+            tmp,
+        }
+    }
+
+    fn roamer(&self) -> Command {
+        roamer(&self.lab_dir)
+    }
+
+    /// The move tests' lab: the switch `sw`, its access ports Ethernet1/1 to 1/3 in VLAN 10,
+    /// and the nodes and links of `rest`, the topology after the switch's node.
+    fn three_port_switch(tag: &str, rest: &str) -> Lab {
+        let config = lab_common::switch_config("roamer platform backend software", 3);
+        Lab::new(tag, &[("sw.cfg", &config)], |lab| {
+            format!(
+                "name: {lab}\ntopology:\n  nodes:\n    sw: {{kind: linux, image: roamer:latest, binds: [\"sw.cfg:/etc/roamer/startup-config\"]}}\n{rest}"
+            )
+        })
+    }
+
+    /// `roamer lab VERB` on this lab's file, with `args` after it.
+    fn lab(&self, verb: &str, args: &[&str]) -> Out {
+        run(self.roamer().args(["lab", verb]).arg(&self.file).args(args))
+    }
+
+    /// `roamer lab exec NODE CMD…`, the command's words split at spaces.
+    fn exec(&self, node: &str, cmd: &str) -> Out {
+        run(self
+            .roamer()
+            .args(["lab", "exec", node])
+            .args(cmd.split(' ')))
+    }
+
+    /// `roamer lab move HOST --to TO`, which must succeed.
+    fn move_host(&self, host: &str, to: &str) {
+        let mv = run(self.roamer().args(["lab", "move", host, "--to", to]));
+        assert!(mv.ok, "move to {to}: {}{}", mv.stdout, mv.stderr);
+    }
+
+    /// None of this lab's namespaces exists.
+    fn assert_no_namespaces(&self) {
+        lab_common::assert_no_namespaces_of(&self.name);
+    }
+
+    /// `roamer lab down` succeeds and leaves no namespace.
+    fn assert_down(&self) {
+        let down = self.lab("down", &[]);
+        assert!(down.ok, "down: {}{}", down.stdout, down.stderr);
+        self.assert_no_namespaces();
+    }
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        let _ = roamer(&self.lab_dir)
-            .args(["lab", "down"])
-            .arg(&self.file)
-            .output();
+        let _ = self.lab("down", &[]);
     }
 }
 
@@ -55,37 +122,19 @@ topology:
 
 #[test]
 fn up_exec_down_on_a_containerlab_file() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lab = format!("rl{}", std::process::id());
-    std::fs::create_dir(tmp.path().join("configs")).unwrap();
-    std::fs::write(
-        tmp.path().join("configs/sw.cfg"),
-        lab_common::switch_config("roamer platform backend software"),
-    )
-    .unwrap();
-    let file = tmp.path().join("lab.clab.yml");
-    std::fs::write(&file, topology(&lab)).unwrap();
-    let lab_dir = tmp.path().join("state");
-    let guard = Lab {
-        file: file.clone(),
-        lab_dir: lab_dir.clone(),
-    };
+    let config = lab_common::switch_config("roamer platform backend software", 2);
+    let guard = Lab::new("rl", &[("configs/sw.cfg", &config)], topology);
+    let (lab, file, lab_dir) = (&guard.name, &guard.file, &guard.lab_dir);
 
     // Started with a path relative to its directory: what is recorded is absolute.
-    let up = run(roamer(&lab_dir)
-        .current_dir(tmp.path())
+    let up = run(guard
+        .roamer()
+        .current_dir(guard.tmp.path())
         .args(["lab", "up", "lab.clab.yml"]));
     assert!(up.ok, "up: {}{}", up.stdout, up.stderr);
-    let state: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(lab_dir.join(&lab).join("state.json")).unwrap())
-            .unwrap();
-    let startup = tmp.path().join("configs/sw.cfg");
-    let sw = state["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["name"] == "sw")
-        .unwrap();
+    let state = lab_common::lab_state(lab_dir, lab);
+    let startup = guard.tmp.path().join("configs/sw.cfg");
+    let sw = lab_common::state_entry(&state, "nodes", "name", "sw");
     assert_eq!(
         sw["startup_config"],
         startup.display().to_string(),
@@ -108,68 +157,35 @@ fn up_exec_down_on_a_containerlab_file() {
         );
     }
     // A second `up` of the same lab is refused and changes nothing.
-    let again = run(roamer(&lab_dir).args(["lab", "up"]).arg(&file));
+    let again = guard.lab("up", &[]);
     assert!(
         !again.ok && again.stderr.contains("already up"),
         "{}",
         again.stderr
     );
 
-    let ping = run(roamer(&lab_dir)
+    let ping = run(guard
+        .roamer()
         .args(["lab", "exec", "h1"])
         .args(roamer_test_support::PING_THREE)
         .arg("10.10.0.12"));
     assert!(ping.ok, "ping h1 → h2: {}{}", ping.stdout, ping.stderr);
     // containerlab's link MTU (9500): jumbo frames cross the switch whole.
-    let mtu = run(roamer(&lab_dir).args(["lab", "exec", "h1", "cat", "/sys/class/net/eth1/mtu"]));
+    let mtu = guard.exec("h1", "cat /sys/class/net/eth1/mtu");
     assert_eq!(mtu.stdout.trim(), "9500");
-    let jumbo = run(roamer(&lab_dir).args([
-        "lab",
-        "exec",
-        "h1",
-        "ping",
-        "-c",
-        "2",
-        "-i",
-        "0.2",
-        "-W",
-        "1",
-        "-M",
-        "do",
-        "-s",
-        "8000",
-        "10.10.0.12",
-    ]));
+    let jumbo = guard.exec("h1", "ping -c 2 -i 0.2 -W 1 -M do -s 8000 10.10.0.12");
     assert!(
         jumbo.ok,
         "jumbo ping h1 → h2: {}{}",
         jumbo.stdout, jumbo.stderr
     );
-    let gw = run(roamer(&lab_dir).args([
-        "lab",
-        "exec",
-        "h2",
-        "ping",
-        "-c",
-        "2",
-        "-i",
-        "0.2",
-        "-W",
-        "1",
-        "10.10.0.1",
-    ]));
+    let gw = guard.exec("h2", "ping -c 2 -i 0.2 -W 1 10.10.0.1");
     assert!(gw.ok, "ping h2 → SVI: {}{}", gw.stdout, gw.stderr);
 
-    let table = run(roamer(&lab_dir).args(["lab", "exec", "sw", "show", "mac", "address-table"]));
+    let table = guard.exec("sw", "show mac address-table");
     assert!(table.ok, "{}", table.stderr);
-    let mac = |node: &str| {
-        let out =
-            run(roamer(&lab_dir).args(["lab", "exec", node, "cat", "/sys/class/net/eth1/address"]));
-        let hex: String = out.stdout.trim().split(':').collect();
-        format!("{}.{}.{}", &hex[0..4], &hex[4..8], &hex[8..12])
-    };
     for node in ["h1", "h2"] {
-        let m = mac(node);
+        let m = mac(&guard, node);
         assert!(
             table.stdout.contains(&m),
             "{node} ({m}) not learned:\n{}",
@@ -183,12 +199,14 @@ fn up_exec_down_on_a_containerlab_file() {
     );
 
     // `--topo` names the lab explicitly; a node that is not there is an error.
-    let named = run(roamer(&lab_dir)
+    let named = run(guard
+        .roamer()
         .args(["lab", "exec", "--topo"])
-        .arg(&file)
+        .arg(file)
         .args(["sw", "show", "version"]));
     assert!(named.ok, "{}", named.stderr);
-    let code = roamer(&lab_dir)
+    let code = guard
+        .roamer()
         .args(["lab", "exec", "h1", "exit", "7"])
         .status()
         .unwrap();
@@ -197,20 +215,14 @@ fn up_exec_down_on_a_containerlab_file() {
         Some(7),
         "a shell command's exit status is passed on"
     );
-    let missing = run(roamer(&lab_dir).args(["lab", "exec", "nope", "true"]));
+    let missing = guard.exec("nope", "true");
     assert!(
         !missing.ok && missing.stderr.contains("no node"),
         "{}",
         missing.stderr
     );
 
-    let down = run(roamer(&lab_dir).args(["lab", "down"]).arg(&file));
-    assert!(down.ok, "down: {}{}", down.stdout, down.stderr);
-    assert!(
-        !netns_list().contains(&format!("clab-{lab}-")),
-        "{}",
-        netns_list()
-    );
+    guard.assert_down();
     let links = String::from_utf8_lossy(
         &Command::new("ip")
             .args(["-o", "link"])
@@ -232,68 +244,38 @@ fn up_exec_down_on_a_containerlab_file() {
         .filter(|n| temporary(n))
         .collect();
     assert!(left.is_empty(), "temporary veth ends left: {left:?}");
-    assert!(!lab_dir.join(&lab).exists(), "state directory left");
+    assert!(!lab_dir.join(lab).exists(), "state directory left");
     drop(guard);
+}
+
+/// The MAC address of `node`'s eth1 as `show mac address-table` writes it (`xxxx.xxxx.xxxx`).
+fn mac(lab: &Lab, node: &str) -> String {
+    let out = lab.exec(node, "cat /sys/class/net/eth1/address");
+    let hex: String = out.stdout.trim().split(':').collect();
+    format!("{}.{}.{}", &hex[0..4], &hex[4..8], &hex[8..12])
 }
 
 #[test]
 fn a_failed_up_removes_what_it_created() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lab = format!("rf{}", std::process::id());
-    let file = tmp.path().join("lab.clab.yml");
-    std::fs::write(
-        &file,
+    let lab = Lab::new("rf", &[], |lab| {
         format!(
             "name: {lab}\ntopology:\n  nodes:\n    a:\n      kind: linux\n    b:\n      kind: linux\n      exec:\n        - ip addr add 10.0.0.1/24 dev eth1\n        - exit 3\n  links:\n    - endpoints: [\"a:eth1\", \"b:eth1\"]\n"
-        ),
-    )
-    .unwrap();
-    let lab_dir = tmp.path().join("state");
-    let _guard = Lab {
-        file: file.clone(),
-        lab_dir: lab_dir.clone(),
-    };
-    let up = run(roamer(&lab_dir).args(["lab", "up"]).arg(&file));
+        )
+    });
+    let up = lab.lab("up", &[]);
     assert!(!up.ok && up.stderr.contains("exit 3"), "{}", up.stderr);
+    lab.assert_no_namespaces();
     assert!(
-        !netns_list().contains(&format!("clab-{lab}-")),
-        "{}",
-        netns_list()
+        !lab.lab_dir.join(&lab.name).exists(),
+        "state directory left"
     );
-    assert!(!lab_dir.join(&lab).exists(), "state directory left");
 }
-
-const SWITCH3: &str = "hostname sw
-roamer platform backend software
-feature interface-vlan
-vlan 10
-interface Ethernet1/1
-  switchport
-  switchport access vlan 10
-interface Ethernet1/2
-  switchport
-  switchport access vlan 10
-interface Ethernet1/3
-  switchport
-  switchport access vlan 10
-interface Vlan10
-  ip address 10.10.0.1/24
-";
 
 #[test]
 fn move_reattaches_a_host_with_its_mac_addresses_and_routes() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lab = format!("rm{}", std::process::id());
-    std::fs::write(tmp.path().join("sw.cfg"), SWITCH3).unwrap();
-    let file = tmp.path().join("lab.clab.yml");
-    std::fs::write(
-        &file,
-        format!(
-            r#"name: {lab}
-topology:
-  nodes:
-    sw: {{kind: linux, image: roamer:latest, binds: ["sw.cfg:/etc/roamer/startup-config"]}}
-    h1:
+    let lab = Lab::three_port_switch(
+        "rm",
+        r#"    h1:
       kind: linux
       exec:
         - ip addr add 10.10.0.11/24 dev eth1
@@ -302,55 +284,41 @@ topology:
     h2:
       kind: linux
       exec: ["ip addr add 10.10.0.12/24 dev eth1"]
-    spare: {{kind: linux}}
+    spare: {kind: linux}
   links:
     - endpoints: ["sw:eth1", "h1:eth1"]
     - endpoints: ["sw:eth2", "h2:eth1"]
     - endpoints: ["sw:eth3", "spare:eth1"]
-"#
-        ),
-    )
-    .unwrap();
-    let lab_dir = tmp.path().join("state");
-    let _guard = Lab {
-        file: file.clone(),
-        lab_dir: lab_dir.clone(),
-    };
-    let lab_exec = |node: &str, cmd: &str| {
-        run(roamer(&lab_dir)
-            .args(["lab", "exec", node])
-            .args(cmd.split(' ')))
-    };
-    let up = run(roamer(&lab_dir).args(["lab", "up"]).arg(&file));
+"#,
+    );
+    let up = lab.lab("up", &[]);
     assert!(up.ok, "up: {}{}", up.stdout, up.stderr);
     let ping = "ping -c 3 -i 0.2 -W 1 10.10.0.12";
-    assert!(lab_exec("h1", ping).ok, "before the move");
-    let before = lab_exec("h1", "cat /sys/class/net/eth1/address").stdout;
-    let spare_mac = lab_exec("spare", "cat /sys/class/net/eth1/address").stdout;
+    assert!(lab.exec("h1", ping).ok, "before the move");
+    let before = lab.exec("h1", "cat /sys/class/net/eth1/address").stdout;
+    let spare_mac = lab.exec("spare", "cat /sys/class/net/eth1/address").stdout;
 
-    let mv = run(roamer(&lab_dir).args(["lab", "move", "h1", "--to", "sw:eth3"]));
-    assert!(mv.ok, "move: {}{}", mv.stdout, mv.stderr);
+    lab.move_host("h1", "sw:eth3");
 
     assert_eq!(
-        lab_exec("h1", "cat /sys/class/net/eth1/address").stdout,
+        lab.exec("h1", "cat /sys/class/net/eth1/address").stdout,
         before
     );
     assert_eq!(
-        lab_exec("spare", "cat /sys/class/net/eth1/address").stdout,
+        lab.exec("spare", "cat /sys/class/net/eth1/address").stdout,
         spare_mac
     );
-    let addrs = lab_exec("h1", "ip addr show dev eth1").stdout;
+    let addrs = lab.exec("h1", "ip addr show dev eth1").stdout;
     assert!(
         addrs.contains("10.10.0.11/24") && addrs.contains("2001:db8:a::11/64"),
         "{addrs}"
     );
-    let routes = lab_exec("h1", "ip route").stdout;
+    let routes = lab.exec("h1", "ip route").stdout;
     assert!(routes.contains("10.99.0.0/16 via 10.10.0.1"), "{routes}");
-    let after = lab_exec("h1", ping);
+    let after = lab.exec("h1", ping);
     assert!(after.ok, "after the move: {}{}", after.stdout, after.stderr);
-    let hex: String = before.trim().split(':').collect();
-    let nx = format!("{}.{}.{}", &hex[0..4], &hex[4..8], &hex[8..12]);
-    let table = lab_exec("sw", "show mac address-table").stdout;
+    let nx = mac(&lab, "h1");
+    let table = lab.exec("sw", "show mac address-table").stdout;
     let line = table.lines().find(|l| l.contains(&nx)).unwrap_or_default();
     assert!(
         line.contains("Eth1/3"),
@@ -358,38 +326,20 @@ topology:
     );
 
     // The host's old link now ends at the spare node.
-    let back = run(roamer(&lab_dir).args(["lab", "move", "h1", "--to", "sw:eth1"]));
-    assert!(back.ok, "move back: {}{}", back.stdout, back.stderr);
-    assert!(lab_exec("h1", ping).ok, "after moving back");
-
-    let down = run(roamer(&lab_dir).args(["lab", "down"]).arg(&file));
-    assert!(down.ok, "down: {}{}", down.stdout, down.stderr);
-    assert!(
-        !netns_list().contains(&format!("clab-{lab}-")),
-        "{}",
-        netns_list()
-    );
+    lab.move_host("h1", "sw:eth1");
+    assert!(lab.exec("h1", ping).ok, "after moving back");
+    lab.assert_down();
 }
 
 #[test]
 fn up_never_takes_over_or_removes_what_it_did_not_create() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lab = format!("rx{}", std::process::id());
-    let file = tmp.path().join("lab.clab.yml");
-    std::fs::write(
-        &file,
+    let lab = Lab::new("rx", &[], |lab| {
         format!(
             "name: {lab}\ntopology:\n  nodes:\n    a: {{kind: linux}}\n    b: {{kind: linux}}\n"
-        ),
-    )
-    .unwrap();
-    let lab_dir = tmp.path().join("state");
-    let _guard = Lab {
-        file: file.clone(),
-        lab_dir: lab_dir.clone(),
-    };
+        )
+    });
     // A namespace of the same name exists already (containerlab, another runner).
-    let theirs = format!("clab-{lab}-b");
+    let theirs = format!("clab-{}-b", lab.name);
     assert!(
         Command::new("ip")
             .args(["netns", "add", &theirs])
@@ -397,7 +347,7 @@ fn up_never_takes_over_or_removes_what_it_did_not_create() {
             .unwrap()
             .success()
     );
-    let up = run(roamer(&lab_dir).args(["lab", "up"]).arg(&file));
+    let up = lab.lab("up", &[]);
     let names = netns_list();
     let _ = Command::new("ip").args(["netns", "del", &theirs]).status();
     assert!(
@@ -409,34 +359,20 @@ fn up_never_takes_over_or_removes_what_it_did_not_create() {
         names.contains(&theirs),
         "the existing namespace was removed: {names}"
     );
-    assert!(!names.contains(&format!("clab-{lab}-a")), "{names}");
-    assert!(!lab_dir.join(&lab).exists(), "state directory left");
+    assert!(!names.contains(&format!("clab-{}-a", lab.name)), "{names}");
+    assert!(
+        !lab.lab_dir.join(&lab.name).exists(),
+        "state directory left"
+    );
 
     // A startup configuration with an error is reported as FILE:LINE before anything is built.
-    std::fs::write(
-        tmp.path().join("sw.cfg"),
-        "hostname sw\nvlan 10\ninterface Vlan10\n  ip adress 10.1.1.1/24\n",
-    )
-    .unwrap();
-    std::fs::write(
-        &file,
-        format!("name: {lab}\ntopology:\n  nodes:\n    sw: {{kind: linux, image: roamer, binds: [\"sw.cfg:/etc/roamer/startup-config\"]}}\n"),
-    )
-    .unwrap();
-    let out = roamer(&lab_dir)
-        .args(["lab", "up"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("sw.cfg:4:"), "{stderr}");
-    assert!(
-        !netns_list().contains(&format!("clab-{lab}-")),
-        "{}",
-        netns_list()
-    );
+    lab_common::write_one_switch_lab(lab.tmp.path(), &lab.file, &lab.name, BAD_SVI_ADDRESS);
+    lab_common::assert_config_error(lab.roamer().args(["lab", "up"]).arg(&lab.file), "sw.cfg:4:");
+    lab.assert_no_namespaces();
 }
+
+/// A startup configuration whose line 4 is wrong.
+const BAD_SVI_ADDRESS: &str = "hostname sw\nvlan 10\ninterface Vlan10\n  ip adress 10.1.1.1/24\n";
 
 /// A host moved to a switch port with nothing wired to it: the switch started with that port
 /// down (`Link not present`) instead of waiting for its device; `lab move` removes the host's
@@ -444,49 +380,24 @@ fn up_never_takes_over_or_removes_what_it_did_not_create() {
 /// the old port is down in turn.
 #[test]
 fn move_to_an_unwired_port_plugs_the_host_in_there() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lab = format!("ru{}", std::process::id());
-    std::fs::write(tmp.path().join("sw.cfg"), SWITCH3).unwrap();
-    let file = tmp.path().join("lab.clab.yml");
-    std::fs::write(
-        &file,
-        format!(
-            r#"name: {lab}
-topology:
-  nodes:
-    sw: {{kind: linux, image: roamer:latest, binds: ["sw.cfg:/etc/roamer/startup-config"]}}
-    h1:
-      kind: linux
-      exec: ["ip addr add 10.10.0.11/24 dev eth1"]
-    h2:
-      kind: linux
-      exec: ["ip addr add 10.10.0.12/24 dev eth1"]
+    let lab = Lab::three_port_switch(
+        "ru",
+        r#"    h1: {kind: linux, exec: ["ip addr add 10.10.0.11/24 dev eth1"]}
+    h2: {kind: linux, exec: ["ip addr add 10.10.0.12/24 dev eth1"]}
   links:
     - endpoints: ["sw:eth1", "h1:eth1"]
     - endpoints: ["sw:eth2", "h2:eth1"]
-"#
-        ),
-    )
-    .unwrap();
-    let lab_dir = tmp.path().join("state");
-    let _guard = Lab {
-        file: file.clone(),
-        lab_dir: lab_dir.clone(),
-    };
-    let lab_exec = |node: &str, cmd: &str| {
-        run(roamer(&lab_dir)
-            .args(["lab", "exec", node])
-            .args(cmd.split(' ')))
-    };
+"#,
+    );
     let row = |port: &str| {
-        lab_exec("sw", "show interface brief")
+        lab.exec("sw", "show interface brief")
             .stdout
             .lines()
             .find(|l| l.starts_with(port))
             .unwrap_or_default()
             .to_string()
     };
-    let up = run(roamer(&lab_dir).args(["lab", "up"]).arg(&file));
+    let up = lab.lab("up", &[]);
     assert!(up.ok, "up: {}{}", up.stdout, up.stderr);
     let r3 = row("Eth1/3");
     assert!(r3.contains("Link not present"), "{r3}");
@@ -494,29 +405,18 @@ topology:
         "{} lab ping -c 3 -i 0.2 -W 1 10.10.0.12",
         env!("CARGO_BIN_EXE_roamer")
     );
-    assert!(lab_exec("h1", &ping).ok, "before the move");
+    assert!(lab.exec("h1", &ping).ok, "before the move");
 
-    let mv = run(roamer(&lab_dir).args(["lab", "move", "h1", "--to", "sw:eth3"]));
-    assert!(mv.ok, "move: {}{}", mv.stdout, mv.stderr);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !row("Eth1/3").contains(" up ") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "Eth1/3 up: {}",
-            row("Eth1/3")
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let after = lab_exec("h1", &ping);
+    lab.move_host("h1", "sw:eth3");
+    assert!(
+        roamer_test_support::wait_until(std::time::Duration::from_secs(5), || row("Eth1/3")
+            .contains(" up ")),
+        "Eth1/3 up: {}",
+        row("Eth1/3")
+    );
+    let after = lab.exec("h1", &ping);
     assert!(after.ok, "after the move: {}{}", after.stdout, after.stderr);
     let r1 = row("Eth1/1");
     assert!(r1.contains("Link not present"), "the old port: {r1}");
-
-    let down = run(roamer(&lab_dir).args(["lab", "down"]).arg(&file));
-    assert!(down.ok, "down: {}{}", down.stdout, down.stderr);
-    assert!(
-        !netns_list().contains(&format!("clab-{lab}-")),
-        "{}",
-        netns_list()
-    );
+    lab.assert_down();
 }

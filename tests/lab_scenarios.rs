@@ -11,6 +11,27 @@ use std::time::{Duration, Instant};
 mod lab_common;
 use lab_common::*;
 
+/// The remote host pings the host (10.1.1.5) while the host moves to `to` and, as a resumed
+/// VM, sends its first packet there (to 10.3.3.10); the figures are printed under `what`.
+fn remote_pings_across_the_move(lab: &Lab, to: &str, what: &str) -> Pings {
+    let pings = lab.ping_across("remote", "10.1.1.5", || {
+        lab.move_host("host", to);
+        // The VM resumes: its next packet is the new site's first sight of it.
+        let _ = lab.ping("host", "10.3.3.10");
+    });
+    eprintln!(
+        "{what}: {} replies after the move, longest outage {:?}",
+        pings.after(),
+        pings.outage()
+    );
+    pings
+}
+
+/// The pings went on after the move: 40 replies or more, no silence of 3 s.
+fn pings_continued(pings: &Pings) -> bool {
+    pings.after() >= 40 && pings.outage() < Duration::from_secs(3)
+}
+
 /// (a) Seeds 001 and 004 across subnets: the host moves from its home site (xtr-a,
 /// 10.1.1.0/24) to another subnet's site (xtr-b, 10.2.2.0/24) keeping its address and its
 /// gateway 10.1.1.1. xtr-b answers its ARP for the old gateway with the shared HSRP virtual
@@ -20,17 +41,9 @@ use lab_common::*;
 #[test]
 fn scenario_a_across_subnets_the_remote_itr_follows_the_host_after_an_smr() {
     let lab = Lab::up("across-subnet", "sa");
-    wait_for("the sites registered", Duration::from_secs(30), || {
-        let site = lab.show("ms", "show lisp site");
-        (registered(&site, "10.3.3.0/24", "192.0.2.3")
-            && registered(&site, "10.1.1.0/24", "192.0.2.1"))
-        .then_some(site)
-    });
-    wait_for("HSRP active at both sites", Duration::from_secs(30), || {
-        (hsrp_active(&lab.show("xtr-a", "show hsrp brief"))
-            && hsrp_active(&lab.show("xtr-b", "show hsrp brief")))
-        .then(String::new)
-    });
+    let sites = [("10.3.3.0/24", "192.0.2.3"), ("10.1.1.0/24", "192.0.2.1")];
+    lab.wait_registered("the sites registered", 30, "ms", &sites);
+    lab.wait_hsrp_active("HSRP active at both sites", &["xtr-a", "xtr-b"]);
     wait_for("host -> remote", Duration::from_secs(30), || {
         lab.ping("host", "10.3.3.10").then(String::new)
     });
@@ -46,18 +59,9 @@ fn scenario_a_across_subnets_the_remote_itr_follows_the_host_after_an_smr() {
     );
     assert!(cache.contains("10.1.1.0/24"), "{cache}");
 
-    let pings = lab.ping_across("remote", "10.1.1.5", || {
-        lab.move_host("host", "xtr-b:eth2");
-        // The VM resumes: its next packet is the new site's first sight of it.
-        let _ = lab.ping("host", "10.3.3.10");
-    });
-    eprintln!(
-        "across subnets: {} replies after the move, longest outage {:?}",
-        pings.after(),
-        pings.outage()
-    );
+    let pings = remote_pings_across_the_move(&lab, "xtr-b:eth2", "across subnets");
     assert!(
-        pings.after() >= 40 && pings.outage() < Duration::from_secs(3),
+        pings_continued(&pings),
         "the remote host's pings did not continue after the move:\n{}\nxtr-b:\n{}{}",
         pings.text,
         lab.show("xtr-b", "show ip arp"),
@@ -66,13 +70,8 @@ fn scenario_a_across_subnets_the_remote_itr_follows_the_host_after_an_smr() {
     // The host kept its gateway: xtr-b answered it with the shared HSRP virtual MAC.
     let neigh = lab.exec("host", "ip neigh show 10.1.1.1").stdout;
     assert!(neigh.contains("00:00:0c:07:ac:01"), "{neigh}");
-    let dynamic = lab.show("xtr-b", "show lisp dynamic-eid summary");
-    assert!(
-        dynamic
-            .lines()
-            .any(|l| l.contains(" 10.1.1.5 ") && l.contains("Vlan20")),
-        "{dynamic}"
-    );
+    let (row, dynamic) = lab.dynamic_eid("xtr-b", " 10.1.1.5 ");
+    assert!(row.contains("Vlan20"), "{dynamic}");
     let route = lab.show("xtr-b", "show ip route");
     assert!(
         route.contains("10.1.1.5/32"),
@@ -97,14 +96,8 @@ fn scenario_a_across_subnets_the_remote_itr_follows_the_host_after_an_smr() {
     wait_for("remote -> host back home", Duration::from_secs(15), || {
         lab.ping("remote", "10.1.1.5").then(String::new)
     });
-    let site = wait_for(
-        "the map-server has the host at home",
-        Duration::from_secs(10),
-        || {
-            let site = lab.show("ms", "show lisp site");
-            registered(&site, "10.1.1.5/32", "192.0.2.1").then_some(site)
-        },
-    );
+    let home = [("10.1.1.5/32", "192.0.2.1")];
+    let site = lab.wait_registered("the map-server has the host at home", 10, "ms", &home);
     assert!(!registered(&site, "10.1.1.5/32", "192.0.2.2"), "{site}");
 }
 
@@ -115,82 +108,34 @@ fn scenario_a_across_subnets_the_remote_itr_follows_the_host_after_an_smr() {
 #[test]
 fn scenario_b_extended_subnet_the_data_centres_agree_through_the_map_notify_group() {
     let lab = Lab::up("extended-subnet", "sb");
-    wait_for("remote site registered", Duration::from_secs(30), || {
-        let site = lab.show("ms", "show lisp site");
-        registered(&site, "10.3.3.0/24", "192.0.2.3").then_some(site)
-    });
+    let remote = [("10.3.3.0/24", "192.0.2.3")];
+    lab.wait_registered("remote site registered", 30, "ms", &remote);
     // With the hello filter each data centre is active for the same group.
-    wait_for(
-        "HSRP active in both data centres",
-        Duration::from_secs(30),
-        || {
-            (hsrp_active(&lab.show("dc1", "show hsrp brief"))
-                && hsrp_active(&lab.show("dc2", "show hsrp brief")))
-            .then(String::new)
-        },
-    );
+    lab.wait_hsrp_active("HSRP active in both data centres", &["dc1", "dc2"]);
     wait_for("host -> remote", Duration::from_secs(30), || {
         lab.ping("host", "10.3.3.10").then(String::new)
     });
-    let s1 = lab.show("dc1", "show lisp dynamic-eid summary");
+    let (row, s1) = lab.dynamic_eid("dc1", " 10.1.1.5 ");
     assert!(
-        s1.lines()
-            .any(|l| l.contains(" 10.1.1.5 ") && !l.contains('*')),
+        !row.is_empty() && !row.contains('*'),
         "dc1 detected the host:\n{s1}"
     );
-    let s2 = wait_for(
+    let s2 = lab.wait_show(
         "dc2 learns the host from dc1's announcement",
-        Duration::from_secs(10),
-        || {
-            let s = lab.show("dc2", "show lisp dynamic-eid summary");
-            s.contains("*10.1.1.5").then_some(s)
-        },
+        10,
+        ("dc2", "show lisp dynamic-eid summary"),
+        |s| s.contains("*10.1.1.5"),
     );
     assert!(s2.contains("dc-hosts"), "{s2}");
     wait_for("remote -> host", Duration::from_secs(20), || {
         lab.ping("remote", "10.1.1.5").then(String::new)
     });
 
-    let pings = lab.ping_across("remote", "10.1.1.5", || {
-        lab.move_host("host", "dc2:eth2");
-        let _ = lab.ping("host", "10.3.3.10");
-    });
-    eprintln!(
-        "extended subnet: {} replies after the move, longest outage {:?}",
-        pings.after(),
-        pings.outage()
-    );
-    assert!(
-        pings.after() >= 40 && pings.outage() < Duration::from_secs(3),
-        "{}",
-        pings.text
-    );
-    let (s1, s2) = (
-        lab.show("dc1", "show lisp dynamic-eid summary"),
-        lab.show("dc2", "show lisp dynamic-eid summary"),
-    );
-    let row = |s: &str| {
-        s.lines()
-            .find(|l| l.contains("10.1.1.5"))
-            .unwrap_or_default()
-            .to_string()
-    };
-    assert!(
-        row(&s1).contains("*10.1.1.5"),
-        "dc1 learned the move from dc2:\n{s1}"
-    );
-    assert!(
-        row(&s2).contains(" 10.1.1.5") && !row(&s2).contains('*'),
-        "dc2 holds the host:\n{s2}"
-    );
-    let site = wait_for(
-        "the map-server has the host at dc2",
-        Duration::from_secs(10),
-        || {
-            let site = lab.show("ms", "show lisp site");
-            registered(&site, "10.1.1.5/32", "192.0.2.2").then_some(site)
-        },
-    );
+    let pings = remote_pings_across_the_move(&lab, "dc2:eth2", "extended subnet");
+    assert!(pings_continued(&pings), "{}", pings.text);
+    lab.assert_dc2_holds_the_host();
+    let at_dc2 = [("10.1.1.5/32", "192.0.2.2")];
+    let site = lab.wait_registered("the map-server has the host at dc2", 10, "ms", &at_dc2);
     assert!(!registered(&site, "10.1.1.5/32", "192.0.2.1"), "{site}");
     // Still one site: dc1 keeps no away entry for it.
     let away = lab.show("dc1", "show ip lisp away");
@@ -208,15 +153,7 @@ fn scenario_b_extended_subnet_the_data_centres_agree_through_the_map_notify_grou
 fn extended_subnet_only_the_local_gateway_answers_a_host() {
     roamer_test_support::require_tool("tshark", "tshark");
     let lab = Lab::up("extended-subnet", "sx");
-    wait_for(
-        "HSRP active in both data centres",
-        Duration::from_secs(30),
-        || {
-            (hsrp_active(&lab.show("dc1", "show hsrp brief"))
-                && hsrp_active(&lab.show("dc2", "show hsrp brief")))
-            .then(String::new)
-        },
-    );
+    lab.wait_hsrp_active("HSRP active in both data centres", &["dc1", "dc2"]);
     let host_mac = lab.exec("host", "cat /sys/class/net/eth1/address").stdout;
     let host_mac = host_mac.trim().to_string();
     // Every ARP frame on dc2's side of the LAN extension, as tshark sees it, line by line.
@@ -296,12 +233,11 @@ fn extended_subnet_only_the_local_gateway_answers_a_host() {
 #[test]
 fn scenario_c_no_route_on_the_etr_makes_the_itr_cache_forward_native() {
     let lab = Lab::up("gsmr-no-route", "sc");
-    wait_for("both sites registered", Duration::from_secs(30), || {
-        let site = lab.show("msmr", "show lisp site");
-        (registered(&site, "172.16.0.0/24", "203.0.113.11")
-            && registered(&site, "192.168.0.0/24", "198.51.100.21"))
-        .then_some(site)
-    });
+    let sites = [
+        ("172.16.0.0/24", "203.0.113.11"),
+        ("192.168.0.0/24", "198.51.100.21"),
+    ];
+    lab.wait_registered("both sites registered", 30, "msmr", &sites);
     wait_for("host-b -> host-a", Duration::from_secs(30), || {
         lab.ping("host-b", "172.16.0.12").then(String::new)
     });
@@ -318,15 +254,17 @@ fn scenario_c_no_route_on_the_etr_makes_the_itr_cache_forward_native() {
         "configure terminal ; interface Ethernet1/2 ; shutdown ; end",
     );
     assert!(shut.ok, "{shut:?}");
-    let cache = wait_for(
+    let cache = lab.wait_show(
         "xtr2 caches 172.16.0.0/24 as forward-native",
-        Duration::from_secs(15),
-        || {
-            let _ = lab.ping("host-b", "172.16.0.12");
-            let cache = lab.show("xtr2", "show ip lisp map-cache");
-            cache
-                .contains("Negative cache entry, action: forward-native")
-                .then_some(cache)
+        15,
+        ("xtr2", "show ip lisp map-cache"),
+        |cache| {
+            let found = cache.contains("Negative cache entry, action: forward-native");
+            if !found {
+                // host-b's next packet to host-a makes xtr1 SMR xtr2.
+                let _ = lab.ping("host-b", "172.16.0.12");
+            }
+            found
         },
     );
     let line = cache
@@ -390,13 +328,11 @@ fn scenario_d_reliable_registration_to_the_new_map_server_and_udp_to_the_old_one
         );
         assert!(line(&s, "209.165.201.41").contains("never"), "{s}");
     }
-    let site = wait_for(
+    let site = lab.wait_show(
         "registrations over the sessions",
-        Duration::from_secs(15),
-        || {
-            let s = lab.show("new-msmr", "show lisp site");
-            (s.matches("yes#").count() == 2).then_some(s)
-        },
+        15,
+        ("new-msmr", "show lisp site"),
+        |s| s.matches("yes#").count() == 2,
     );
     assert!(registered(&site, "172.16.0.0/24", "203.0.113.11"), "{site}");
     assert!(
@@ -412,29 +348,17 @@ fn scenario_d_reliable_registration_to_the_new_map_server_and_udp_to_the_old_one
         sessions.starts_with("Sessions for VRF default, total: 2, established: 2\n"),
         "{sessions}"
     );
-    let old = wait_for(
+    let old = lab.wait_show(
         "UDP registrations at the old one",
-        Duration::from_secs(15),
-        || {
-            let s = lab.show("old-msmr", "show lisp site");
-            (s.matches(" yes ").count() == 2).then_some(s)
-        },
+        15,
+        ("old-msmr", "show lisp site"),
+        |s| s.matches(" yes ").count() == 2,
     );
     assert!(!old.contains('#'), "{old}");
     wait_for("host-b -> host-a", Duration::from_secs(30), || {
         lab.ping("host-b", "172.16.0.12").then(String::new)
     });
     assert!(lab.ping("host-a", "192.168.0.22"), "host-a -> host-b");
-}
-
-/// A daemon the test started itself (a restarted lab node), killed when dropped.
-struct Restarted(std::process::Child);
-
-impl Drop for Restarted {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Seed 003 after a crash: `kill -9` of the map-server and its restart. The ETRs notice at
@@ -454,16 +378,8 @@ fn scenario_d_a_map_server_killed_and_restarted_is_refilled_within_five_seconds(
         Duration::from_secs(30),
         both_reliable,
     );
-    let state: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(lab.state.join(&lab.name).join("state.json")).unwrap(),
-    )
-    .unwrap();
-    let daemon = state["daemons"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["node"] == "new-msmr")
-        .unwrap();
+    let state = lab_state(&lab.state, &lab.name);
+    let daemon = state_entry(&state, "daemons", "node", "new-msmr");
     let pid = daemon["pid"].as_u64().unwrap().to_string();
     let socket = PathBuf::from(daemon["socket"].as_str().unwrap());
     let killed = Command::new("kill").args(["-KILL", &pid]).status().unwrap();
@@ -483,7 +399,8 @@ fn scenario_d_a_map_server_killed_and_restarted_is_refilled_within_five_seconds(
         .join("reliable-registration/new-msmr.cfg");
     let log = std::fs::File::create(lab.file.parent().unwrap().join("restarted.log")).unwrap();
     let _ = std::fs::remove_file(&socket);
-    let restarted = Restarted(
+    // The restarted map-server, killed when dropped.
+    let restarted = roamer_test_support::KillOnDrop(
         Command::new("ip")
             .args(["netns", "exec", &lab.netns("new-msmr")])
             .arg(env!("CARGO_BIN_EXE_roamer"))
@@ -521,16 +438,11 @@ fn scenario_d_a_map_server_killed_and_restarted_is_refilled_within_five_seconds(
             }
             None
         });
-        let site = wait_for(
-            "both sites registered again",
-            Duration::from_secs(10),
-            || {
-                let s = lab.show("new-msmr", "show lisp site");
-                (registered(&s, "172.16.0.0/24", "203.0.113.11")
-                    && registered(&s, "192.168.0.0/24", "198.51.100.21"))
-                .then_some(s)
-            },
-        );
+        let sites = [
+            ("172.16.0.0/24", "203.0.113.11"),
+            ("192.168.0.0/24", "198.51.100.21"),
+        ];
+        let site = lab.wait_registered("both sites registered again", 10, "new-msmr", &sites);
         let registered_after = started.elapsed();
         (flow.join().unwrap(), (registered_after, site))
     });
@@ -560,16 +472,9 @@ fn scenario_d_a_map_server_killed_and_restarted_is_refilled_within_five_seconds(
 /// before/after map-cache and sites, a convergence figure, and nothing left behind.
 #[test]
 fn roamer_lab_runs_the_demo_and_leaves_nothing_behind() {
-    let tmp = tempfile::tempdir().unwrap();
-    let name = format!("demo{}", std::process::id());
-    let out = run(roamer(&tmp.path().join("state"))
-        .env("TMPDIR", tmp.path())
-        .args(["lab", "--name", &name]));
-    let left = netns_list();
-    assert!(
-        !left.contains(&format!("clab-{name}-")),
-        "namespaces left: {left}"
-    );
+    let (tmp, name, mut cmd) = demo("demo");
+    let out = run(&mut cmd);
+    assert_no_namespaces_of(&name);
     let text = format!("{}{}", out.stdout, out.stderr);
     assert!(out.ok, "{text}");
     let before = text.split("── After the move").next().unwrap_or_default();
@@ -629,11 +534,19 @@ exec "$ROAMER" lab --name "$NAME"
         "no convergence line:\n{text}"
     );
     assert!(text.contains("no namespace left behind"), "{text}");
-    let left = netns_list();
-    assert!(
-        !left.contains(&format!("clab-{name}-")),
-        "namespaces left: {left}"
-    );
+    assert_no_namespaces_of(&name);
+}
+
+/// The demo, `roamer lab --name TAG<pid>`, with its state and scratch files in a temporary
+/// directory of its own, its output piped: that directory, the lab's name, the command.
+fn demo(tag: &str) -> (tempfile::TempDir, String, Command) {
+    let tmp = tempfile::tempdir().unwrap();
+    let name = format!("{tag}{}", std::process::id());
+    let mut demo = roamer(&tmp.path().join("state"));
+    demo.env("TMPDIR", tmp.path())
+        .args(["lab", "--name", &name])
+        .stdout(Stdio::piped());
+    (tmp, name, demo)
 }
 
 /// The demo's scratch directories left in `dir`.
@@ -650,15 +563,8 @@ fn lab_files(dir: &std::path::Path) -> Vec<std::ffi::OsString> {
 #[test]
 fn roamer_lab_is_torn_down_on_ctrl_c() {
     use std::io::{BufRead, BufReader};
-    let tmp = tempfile::tempdir().unwrap();
-    let name = format!("intr{}", std::process::id());
-    let mut child = roamer(&tmp.path().join("state"))
-        .env("TMPDIR", tmp.path())
-        .args(["lab", "--name", &name])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (tmp, name, mut cmd) = demo("intr");
+    let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
     // Its output is read to the end (a closed pipe is another test: see below).
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -691,11 +597,7 @@ fn roamer_lab_is_torn_down_on_ctrl_c() {
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
     assert!(seen.contains("no namespace left behind"), "{seen}");
-    let left = netns_list();
-    assert!(
-        !left.contains(&format!("clab-{name}-")),
-        "namespaces left: {left}"
-    );
+    assert_no_namespaces_of(&name);
     assert!(!tmp.path().join("state").join(&name).exists(), "state left");
     let files = lab_files(tmp.path());
     assert!(files.is_empty(), "files left after a Ctrl-C: {files:?}");
@@ -705,24 +607,13 @@ fn roamer_lab_is_torn_down_on_ctrl_c() {
 #[test]
 fn roamer_lab_tears_down_when_its_output_is_closed() {
     use std::io::{BufRead, BufReader};
-    let tmp = tempfile::tempdir().unwrap();
-    let name = format!("pipe{}", std::process::id());
-    let mut child = roamer(&tmp.path().join("state"))
-        .env("TMPDIR", tmp.path())
-        .args(["lab", "--name", &name])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (_tmp, name, mut cmd) = demo("pipe");
+    let mut child = cmd.stderr(Stdio::null()).spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
     assert!(first.starts_with("roamer lab"), "{first}");
     drop(lines);
     let status = child.wait().unwrap();
     assert!(!status.success());
-    let left = netns_list();
-    assert!(
-        !left.contains(&format!("clab-{name}-")),
-        "namespaces left: {left}"
-    );
+    assert_no_namespaces_of(&name);
 }

@@ -7,8 +7,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Daemon, host, wait_for};
-use roamer_test_support::{self as support, Netns, Veth};
+use common::{Daemon, access_port, two_vlan_host, wait_for};
+use roamer_test_support::{self as support, Netns};
 
 /// Ethernet1/2's row of `show interface brief`.
 fn row(d: &Daemon) -> String {
@@ -26,18 +26,8 @@ fn a_port_whose_device_appears_five_seconds_after_start_comes_up_and_forwards() 
     support::require_root("network namespaces and AF_PACKET ports");
     let p = support::unique_prefix();
     let sw = Netns::new(&format!("{p}s")).expect("switch netns");
-    let v1 = Veth::new(&format!("{p}p1"), &format!("{p}p1h")).expect("veth");
-    v1.move_to(&format!("{p}p1"), &sw).expect("move");
-    sw.ip(&["link", "set", &format!("{p}p1"), "up"])
-        .expect("up");
-    let _h1 = host(
-        &p,
-        "a",
-        &v1,
-        &format!("{p}p1h"),
-        "10.10.0.5/24",
-        "10.10.0.1",
-    );
+    let v1 = access_port(&p, &sw, "p1");
+    let _h1 = two_vlan_host(&p, 1, &v1);
     let config = common::two_vlan_switch(&p, "");
     let started = Instant::now();
     let d = Daemon::start_in_netns(&config, sw.name());
@@ -54,19 +44,9 @@ fn a_port_whose_device_appears_five_seconds_after_start_comes_up_and_forwards() 
 
     // The device appears 5 s after the start (the delay is the scenario, not a synchronisation).
     std::thread::sleep(Duration::from_secs(5).saturating_sub(started.elapsed()));
-    let v2 = Veth::new(&format!("{p}p2"), &format!("{p}p2h")).expect("veth");
-    v2.move_to(&format!("{p}p2"), &sw).expect("move");
-    sw.ip(&["link", "set", &format!("{p}p2"), "up"])
-        .expect("up");
+    let v2 = access_port(&p, &sw, "p2");
     let appeared = Instant::now();
-    let h2 = host(
-        &p,
-        "b",
-        &v2,
-        &format!("{p}p2h"),
-        "10.20.0.6/24",
-        "10.20.0.1",
-    );
+    let h2 = two_vlan_host(&p, 2, &v2);
     let r = wait_for("Eth1/2 up", Duration::from_secs(3), || {
         let r = row(&d);
         r.contains(" up ").then_some(r)

@@ -271,25 +271,8 @@ fn across_subnets_over_an_ipv6_underlay(e: &Eids) {
             );
         })
     };
-    let pinger = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            r.name(),
-            "ping",
-            "-n",
-            "-i",
-            "0.1",
-            "-W",
-            "1",
-            "-c",
-            "150",
-            e.h,
-        ])
-        .output()
-        .expect("ping");
+    let text = common::iputils_ping(&r, &["-n", "-i", "0.1", "-W", "1", "-c", "150", e.h]);
     move_thread.join().unwrap();
-    let text = String::from_utf8_lossy(&pinger.stdout).to_string();
     let replies: Vec<u32> = text
         .lines()
         .filter(|l| l.contains("bytes from"))
@@ -323,9 +306,10 @@ fn across_subnets_over_an_ipv6_underlay(e: &Eids) {
 
     // On the wire, all over IPv6: xTR-A's SMR to xTR-C, xTR-C's SMR-invoked ECM to the MR.
     let wire = capture.wire_until_quiet(Duration::from_secs(2));
-    wire.assert_any("no SMR from xTR-A to xTR-C", |l| {
-        l.starts_with("2001:db8:ff::1\t2001:db8:ff::3\t1\t1\t0\t")
-    });
+    wire.assert_starts(
+        "no SMR from xTR-A to xTR-C",
+        "2001:db8:ff::1\t2001:db8:ff::3\t1\t1\t0\t",
+    );
     wire.assert_any("no SMR-invoked Encapsulated Map-Request from xTR-C", |l| {
         let f: Vec<&str> = l.split('\t').collect();
         f.first().is_some_and(|s| s.starts_with("2001:db8:ff::3"))

@@ -102,11 +102,7 @@ fn map_registers_are_verified_acknowledged_and_listed() {
     let parsed =
         MapNotify::parse_verified(&notify, &key).expect("a Map-Notify signed with the site key");
     assert_eq!(parsed.records.len(), 1);
-    let after = d.exec("show lisp site").stdout;
-    let row = after
-        .lines()
-        .find(|l| l.contains("10.10.10.0/24"))
-        .unwrap_or_default();
+    let (row, after) = d.show_row("show lisp site", "10.10.10.0/24");
     assert!(
         row.starts_with("A              00:00:0") && row.contains("yes    192.0.2.11"),
         "{after}"

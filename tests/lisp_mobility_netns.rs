@@ -12,300 +12,15 @@
 mod common;
 
 use std::net::Ipv4Addr;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::lisp_config as lisp;
-use common::{Daemon, wait_for};
-use roamer_test_support::{self as support, Capture, Netns, Veth, Wire};
-
-fn ms_config(p: &str) -> String {
-    lisp::ms(
-        p,
-        &[
-            ("mobile", &["10.9.0.0/25 accept-more-specifics"]),
-            ("remote", &["10.3.0.0/24"]),
-        ],
-    )
-}
-
-/// xTR `n` (1 = A, 2 = B): the mobility subnet, hosts detected as dynamic EIDs.
-fn mobile_xtr_config(p: &str, n: u8, name: char) -> String {
-    let underlay = format!("ip address 192.0.2.{n}/24");
-    format!(
-        "{}interface Vlan10\n  ip address 10.9.0.1/24\n  lisp mobility roam\n  lisp extended-subnet-mode\n\
-         ip lisp itr-etr\n{}\
-         lisp dynamic-eid roam\n  database-mapping 10.9.0.0/25 192.0.2.{n} priority 1 weight 100\n",
-        lisp::xtr_node(p, &name.to_string(), 'h', &[&underlay]),
-        lisp::mapping_system("ip", "192.0.2.100"),
-    )
-}
-
-/// xTR-C: the remote site 10.3.0.0/24.
-fn remote_xtr_config(p: &str) -> String {
-    format!(
-        "{}interface Vlan10\n  ip address 10.3.0.1/24\n\
-         ip lisp itr-etr\n{}\
-         ip lisp database-mapping 10.3.0.0/24 192.0.2.3 priority 1 weight 100\n",
-        lisp::xtr_node(p, "c", 'h', &["ip address 192.0.2.3/24"]),
-        lisp::mapping_system("ip", "192.0.2.100"),
-    )
-}
-
-/// The seed 004 topology, up and converged: H (behind xTR-A) and R (behind xTR-C) have
-/// exchanged pings through the mapping system.
-struct Lab {
-    // Daemons first: they stop before their namespaces go.
-    ms: Daemon,
-    xa: Daemon,
-    xb: Daemon,
-    xc: Daemon,
-    _links: Vec<Veth>,
-    core: Netns,
-    h: Netns,
-    r: Netns,
-    _nodes: Vec<Netns>,
-    p: String,
-}
-
-impl Lab {
-    /// Converged: H and R have talked through the mapping system.
-    fn up() -> Lab {
-        let lab = Lab::wired();
-        lab.warm();
-        lab
-    }
-
-    /// Wired and running, the remote site registered; H and R have not talked yet.
-    fn wired() -> Lab {
-        let p = support::unique_prefix();
-        // Host links: H to A (attached) and to B (not yet), R to C.
-        let ([core, ms_ns, a_ns, b_ns, c_ns, h, r], links) = common::three_xtrs(&p);
-        let (ea, er) = (format!("{p}ea"), format!("{p}er"));
-        h.addr(&ea, "10.9.0.5/24").expect("addr");
-        h.ip(&["route", "add", "default", "via", "10.9.0.1", "dev", &ea])
-            .expect("gw");
-        r.addr(&er, "10.3.0.10/24").expect("addr");
-        r.ip(&["route", "add", "default", "via", "10.3.0.1"])
-            .expect("gw");
-
-        let ms = Daemon::start_in_netns(&ms_config(&p), ms_ns.name());
-        let xa = Daemon::start_in_netns(&mobile_xtr_config(&p, 1, 'a'), a_ns.name());
-        let xb = Daemon::start_in_netns(&mobile_xtr_config(&p, 2, 'b'), b_ns.name());
-        let xc = Daemon::start_in_netns(&remote_xtr_config(&p), c_ns.name());
-
-        // The remote site registers first: asked earlier, the map-resolver would rightly answer
-        // "configured, not registered" (forward-native for a minute).
-        wait_for("xTR-C registered", Duration::from_secs(20), || {
-            let site = ms.exec("show lisp site").stdout;
-            site.lines()
-                .any(|l| l.contains("10.3.0.0/24") && l.contains(" yes"))
-                .then_some(site)
-        });
-        Lab {
-            ms,
-            xa,
-            xb,
-            xc,
-            _links: links,
-            core,
-            h,
-            r,
-            _nodes: vec![ms_ns, a_ns, b_ns, c_ns],
-            p,
-        }
-    }
-
-    fn warm(&self) {
-        // H talks first: xTR-A detects it, registers it; both ITRs resolve through the MR.
-        let warm = Instant::now();
-        wait_for(
-            "H reaches R through the mapping system",
-            Duration::from_secs(30),
-            || {
-                support::ping(&self.h, Ipv4Addr::new(10, 3, 0, 10), Duration::from_secs(1))
-                    .unwrap()
-                    .then(String::new)
-            },
-        );
-        eprintln!("first exchange H -> R after {:?}", warm.elapsed());
-        let site = self.ms.exec("show lisp site").stdout;
-        assert!(site.contains("10.9.0.5/32"), "{site}");
-        assert!(site.contains("10.3.0.0/24"), "{site}");
-        let dyn_a = self.xa.exec("show lisp dynamic-eid summary").stdout;
-        assert!(dyn_a.contains("10.9.0.5"), "{dyn_a}");
-        wait_for("xTR-C caches H at xTR-A", Duration::from_secs(10), || {
-            let _ = support::ping(&self.r, Ipv4Addr::new(10, 9, 0, 5), Duration::from_secs(1));
-            let cache = self.xc.exec("show ip lisp map-cache").stdout;
-            (cache.contains("10.9.0.5/32") && cache.contains("192.0.2.1")).then_some(cache)
-        });
-    }
-}
+use common::mobility::{Lab, Xtrs};
+use common::wait_for;
+use roamer_test_support::{self as support, Capture, Wire};
 
 #[test]
 fn a_host_moves_between_sites_and_the_remote_itr_follows_it_after_an_smr() {
-    let lab = Lab::up();
-    let Lab {
-        ms,
-        xa,
-        xb,
-        xc,
-        core,
-        h,
-        r,
-        p,
-        ..
-    } = &lab;
-    let (ea, eb) = (format!("{p}ea"), format!("{p}eb"));
-    // Control messages on the underlay, seen from the bridge port of xTR-C.
-    let capture = Capture::start(
-        core,
-        &format!("{p}kc"),
-        "udp port 4342",
-        200,
-        &[
-            "ip.src",
-            "ip.dst",
-            "lisp.type",
-            "lisp.mreq.flags.smr",
-            "lisp.mreq.flags.smri",
-            "_ws.malformed",
-            "_ws.expert.severity",
-        ],
-        Duration::from_secs(40),
-    )
-    .expect("tshark on the underlay");
-
-    let move_thread = {
-        let (h_name, ea, eb) = (h.name().to_string(), ea.clone(), eb.clone());
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_secs(3));
-            let hx = |args: &[&str]| {
-                let mut full = vec!["netns", "exec", &h_name, "ip"];
-                full.extend_from_slice(args);
-                support::run("ip", &full).unwrap();
-            };
-            let moved_at = std::time::SystemTime::now();
-            hx(&["addr", "flush", "dev", &ea]);
-            hx(&["link", "set", &ea, "down"]);
-            hx(&["addr", "add", "10.9.0.5/24", "dev", &eb]);
-            hx(&["route", "add", "default", "via", "10.9.0.1", "dev", &eb]);
-            // The host's first packet at its new site (a VM sends one when it wakes up).
-            let _ = support::run(
-                "ip",
-                &[
-                    "netns",
-                    "exec",
-                    &h_name,
-                    "ping",
-                    "-c",
-                    "1",
-                    "-W",
-                    "1",
-                    "10.3.0.10",
-                ],
-            );
-            moved_at
-        })
-    };
-    // R pings H every 100 ms while H moves.
-    let pinger = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            r.name(),
-            "ping",
-            "-n",
-            "-D",
-            "-i",
-            "0.1",
-            "-W",
-            "1",
-            "-c",
-            "150",
-            "10.9.0.5",
-        ])
-        .output();
-    let pinger = pinger.expect("ping");
-    let moved_at = move_thread.join().unwrap();
-    let text = String::from_utf8_lossy(&pinger.stdout).to_string();
-
-    // Replies carry "[epoch.usec]"; convergence = first reply after the move.
-    let moved = moved_at
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
-    let reply_times: Vec<f64> = text
-        .lines()
-        .filter(|l| l.contains("bytes from"))
-        .filter_map(|l| l.strip_prefix('[')?.split(']').next()?.parse().ok())
-        .collect();
-    let after: Vec<f64> = reply_times.iter().copied().filter(|t| *t > moved).collect();
-    assert!(
-        after.len() >= 40,
-        "pings did not continue after the move ({} replies after it):\n{text}",
-        after.len()
-    );
-    let outage = reply_times
-        .windows(2)
-        .map(|w| w[1] - w[0])
-        .fold(0.0f64, f64::max);
-    eprintln!(
-        "replies: {} of 150; longest gap between replies {:.0} ms (pings every 100 ms)",
-        reply_times.len(),
-        outage * 1000.0
-    );
-
-    // The mapping system and every xTR agree on where H is now.
-    let site = ms.exec("show lisp site").stdout;
-    assert!(site.contains("10.9.0.5/32"), "{site}");
-    assert!(
-        site.contains("192.0.2.2"),
-        "registered by xTR-B now:\n{site}"
-    );
-    // xTR-A heard of the move by a Map-Notify and acknowledged it: nothing left to resend.
-    let detail = wait_for(
-        "the Map-Notify to xTR-A acknowledged",
-        Duration::from_secs(5),
-        || {
-            let d = ms.exec("show lisp site detail").stdout;
-            d.contains("Map-Notify to previous RLOCs: sent 1, resent 0, acknowledged 1, given up 0")
-                .then_some(d)
-        },
-    );
-    assert!(
-        detail.contains("  EID-prefix: 10.9.0.5/32 instance-id 0\n")
-            && detail.contains("Origin:               Dynamic, more specific of 10.9.0.0/25")
-            && detail.contains("    ETR 192.0.2.2:"),
-        "{detail}"
-    );
-    let cache = xc.exec("show ip lisp map-cache 10.9.0.5").stdout;
-    assert!(
-        cache.contains("10.9.0.5/32")
-            && cache.contains("192.0.2.2")
-            && !cache.contains("192.0.2.1 "),
-        "{cache}"
-    );
-    let away = xa.exec("show ip lisp away").stdout;
-    assert!(
-        away.contains("10.9.0.5/32") && away.contains("dyn-eid"),
-        "{away}"
-    );
-    let dyn_b = xb.exec("show lisp dynamic-eid summary").stdout;
-    assert!(dyn_b.contains("10.9.0.5"), "{dyn_b}");
-    let dyn_a = xa.exec("show lisp dynamic-eid summary").stdout;
-    assert!(!dyn_a.contains("10.9.0.5"), "{dyn_a}");
-
-    // On the wire: xTR-A's SMR to xTR-C, xTR-C's SMR-invoked request to the MR; all decoded.
-    let wire = capture.wire_until_quiet(Duration::from_secs(2));
-    wire.assert_any("no SMR from xTR-A to xTR-C", |l| {
-        l.starts_with("192.0.2.1\t192.0.2.3\t1\t1\t0\t")
-    });
-    // Outer then inner addresses: xTR-C to the MR, asking for H; type ECM then Map-Request.
-    wire.assert_any("no SMR-invoked Encapsulated Map-Request from xTR-C", |l| {
-        l.starts_with("192.0.2.3,10.3.0.10\t192.0.2.100,10.9.0.5\t8,1\t0\t1\t")
-    });
-    wire.assert_clean(&[5, 6]);
+    Lab::up(Xtrs::Software).host_moves_and_the_remote_itr_follows();
 }
 
 /// Publish/subscribe (RFC 9437, issue 20): xTR-C subscribes with its Map-Requests (`ip lisp itr
@@ -314,7 +29,7 @@ fn a_host_moves_between_sites_and_the_remote_itr_follows_it_after_an_smr() {
 /// map-server's Map-Notify to its subscriber, acknowledged, all decoded cleanly by tshark.
 #[test]
 fn with_subscription_the_remote_itr_follows_a_move_before_its_host_sends_anything() {
-    let lab = Lab::wired();
+    let lab = Lab::wired(Xtrs::Software);
     let Lab {
         ms, xc, core, h, p, ..
     } = &lab;
@@ -397,12 +112,14 @@ fn with_subscription_the_remote_itr_follows_a_move_before_its_host_sends_anythin
     let wire = Wire {
         lines: lines.split_off(before),
     };
-    wire.assert_any("no Map-Notify to the subscriber", |l| {
-        l.starts_with("192.0.2.100\t192.0.2.3\t4\t")
-    });
-    wire.assert_any("no Map-Notify-Ack from the subscriber", |l| {
-        l.starts_with("192.0.2.3\t192.0.2.100\t5\t")
-    });
+    wire.assert_starts(
+        "no Map-Notify to the subscriber",
+        "192.0.2.100\t192.0.2.3\t4\t",
+    );
+    wire.assert_starts(
+        "no Map-Notify-Ack from the subscriber",
+        "192.0.2.3\t192.0.2.100\t5\t",
+    );
     wire.assert_clean(&[3, 4]);
 }
 
@@ -413,7 +130,7 @@ fn with_subscription_the_remote_itr_follows_a_move_before_its_host_sends_anythin
 /// (configured site, nobody registered: forward-native for a minute), as the seed shows.
 #[test]
 fn a_local_eid_without_route_triggers_an_smr_and_the_itr_caches_forward_native() {
-    let lab = Lab::up();
+    let lab = Lab::up(Xtrs::Software);
     let Lab { ms, xa, xc, h, .. } = &lab;
     let cache = xa.exec("show ip lisp map-cache").stdout;
     assert!(
@@ -474,11 +191,7 @@ fn a_local_eid_without_route_triggers_an_smr_and_the_itr_caches_forward_native()
                 .any(|l| l.starts_with("10.3.0.0/24") && l.ends_with("local EID")),
         "{away}"
     );
-    let site = ms.exec("show lisp site").stdout;
-    let line = site
-        .lines()
-        .find(|l| l.contains("10.3.0.0/24"))
-        .unwrap_or_default();
+    let (line, site) = ms.show_row("show lisp site", "10.3.0.0/24");
     assert!(
         line.contains(" no "),
         "withdrawn from the map-server:\n{site}"
@@ -559,7 +272,7 @@ fn convergence(subscribe: bool) -> Convergence {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
     const MOVES: usize = 20;
-    let lab = Lab::wired();
+    let lab = Lab::wired(Xtrs::Software);
     if subscribe {
         let out = lab
             .xc
@@ -669,7 +382,7 @@ fn convergence(subscribe: bool) -> Convergence {
 /// registers it (forward-native).
 #[test]
 fn a_deconfigured_local_eid_is_withdrawn_and_its_itrs_solicited() {
-    let lab = Lab::up();
+    let lab = Lab::up(Xtrs::Software);
     let Lab { ms, xa, xc, h, .. } = &lab;
     let out = xc.exec(
         "configure terminal ; no ip lisp database-mapping 10.3.0.0/24 192.0.2.3 priority 1 weight 100 ; end",

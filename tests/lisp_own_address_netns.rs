@@ -50,13 +50,7 @@ for _ in range(count):
 
 #[test]
 fn a_remote_host_pings_an_xtr_svi_across_lisp_and_bad_ip_checksums_are_dropped() {
-    assert!(
-        support::privileged(),
-        "this test needs root (network namespaces)"
-    );
-    for tool in ["ip", "ping", "python3"] {
-        assert!(support::have(tool), "{tool} is required for this test");
-    }
+    common::require_netns_and(&[("ping", "iputils-ping"), ("python3", "python3")]);
     let prefix = support::unique_prefix();
     let ns = |n: &str| Netns::new(&format!("{prefix}{n}")).expect("netns");
     let (x1, x2, h1, h2) = (ns("x1"), ns("x2"), ns("a"), ns("b"));

@@ -163,12 +163,14 @@ fn traffic_moves_to_the_second_locator_when_the_first_stops_answering_probes_and
     assert!(decapsulated(&xa) > before, "priority 1: through xTR-A");
     let wire = capture.wire_until_quiet(Duration::from_secs(5));
     for etr in ["192.0.2.1", "192.0.2.2"] {
-        wire.assert_any(&format!("no RLOC-probe to {etr}"), |l| {
-            l.starts_with(&format!("192.0.2.3\t{etr}\t1\t1\t"))
-        });
-        wire.assert_any(&format!("no probe answer from {etr}"), |l| {
-            l.starts_with(&format!("{etr}\t192.0.2.3\t2\t\t1\t"))
-        });
+        wire.assert_starts(
+            &format!("no RLOC-probe to {etr}"),
+            &format!("192.0.2.3\t{etr}\t1\t1\t"),
+        );
+        wire.assert_starts(
+            &format!("no probe answer from {etr}"),
+            &format!("{etr}\t192.0.2.3\t2\t\t1\t"),
+        );
     }
     wire.assert_clean(&[5, 6]);
 

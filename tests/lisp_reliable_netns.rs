@@ -11,8 +11,8 @@ mod common;
 
 use std::time::Duration;
 
+use common::Daemon;
 use common::lisp_config::{self as lisp, KEY};
-use common::{Daemon, wait_for};
 use roamer_test_support::{self as support, Capture};
 
 fn ms_config(p: &str, n: u8, reliable: bool) -> String {
@@ -44,6 +44,14 @@ fn session_line<'a>(text: &'a str, peer: &str) -> &'a str {
         .unwrap_or_default()
 }
 
+/// The map-server `ms`'s `show lisp site` once both sites are registered there, each row
+/// marked `mark` (`yes#`: over the reliable transport; ` yes `: over UDP), within `secs`.
+fn both_registered(ms: &Daemon, mark: &str, what: &str, secs: u64) -> String {
+    ms.wait_show(what, secs, "show lisp site", |s| {
+        s.matches(mark).count() == 2
+    })
+}
+
 #[test]
 fn reliable_registration_with_a_new_map_server_and_udp_with_an_old_one() {
     let p = support::unique_prefix();
@@ -67,16 +75,12 @@ fn reliable_registration_with_a_new_map_server_and_udp_with_an_old_one() {
     let old_ms = Daemon::start_in_netns(&ms_config(&p, 101, false), old_ns.name());
     let xtr = Daemon::start_in_netns(&xtr_config(&p), x_ns.name());
 
-    let sessions = wait_for(
-        "session Up to the new map-server",
-        Duration::from_secs(20),
-        || {
-            let s = xtr.exec("show lisp session").stdout;
-            (session_line(&s, "192.0.2.100").contains(" Up ")
-                && session_line(&s, "192.0.2.101").contains("Down"))
-            .then_some(s)
-        },
-    );
+    let new_up_old_down = |s: &str| {
+        session_line(s, "192.0.2.100").contains(" Up ")
+            && session_line(s, "192.0.2.101").contains("Down")
+    };
+    let what = "session Up to the new map-server";
+    let sessions = xtr.wait_show(what, 20, "show lisp session", new_up_old_down);
     assert!(
         sessions.starts_with("Sessions for VRF default, total: 2, established: 1\n"),
         "{sessions}"
@@ -85,14 +89,7 @@ fn reliable_registration_with_a_new_map_server_and_udp_with_an_old_one() {
         session_line(&sessions, "192.0.2.101").contains("never"),
         "{sessions}"
     );
-    let site = wait_for(
-        "registrations over the session",
-        Duration::from_secs(10),
-        || {
-            let s = new_ms.exec("show lisp site").stdout;
-            (s.matches("yes#").count() == 2).then_some(s)
-        },
-    );
+    let site = both_registered(&new_ms, "yes#", "registrations over the session", 10);
     assert!(
         site.contains("# = Some registrations are sourced by reliable transport"),
         "{site}"
@@ -102,14 +99,7 @@ fn reliable_registration_with_a_new_map_server_and_udp_with_an_old_one() {
         session_line(&ms_sessions, "192.0.2.1").contains(" Up "),
         "{ms_sessions}"
     );
-    let old_site = wait_for(
-        "UDP registrations at the old one",
-        Duration::from_secs(10),
-        || {
-            let s = old_ms.exec("show lisp site").stdout;
-            (s.matches(" yes ").count() == 2).then_some(s)
-        },
-    );
+    let old_site = both_registered(&old_ms, " yes ", "UDP registrations at the old one", 10);
     assert!(!old_site.contains('#'), "{old_site}");
 
     // The session's messages on the wire: decoded as LISP reliable transport, not malformed.
@@ -123,13 +113,11 @@ fn reliable_registration_with_a_new_map_server_and_udp_with_an_old_one() {
     // re-establishes the session.
     drop(new_ms);
     let new_ms = Daemon::start_in_netns(&ms_config(&p, 100, true), new_ns.name());
-    wait_for(
+    both_registered(
+        &new_ms,
+        "yes#",
         "registrations again, over a new session",
-        Duration::from_secs(60),
-        || {
-            let s = new_ms.exec("show lisp site").stdout;
-            (s.matches("yes#").count() == 2).then_some(s)
-        },
+        60,
     );
     let sessions = xtr.exec("show lisp session").stdout;
     assert!(

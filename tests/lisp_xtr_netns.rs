@@ -11,67 +11,22 @@ mod common;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use common::Daemon;
-use roamer_test_support::{self as support, Capture, Netns, Veth};
-
-fn xtr_config(prefix: &str, me: u8, peer: u8, extra: &str) -> String {
-    format!(
-        "hostname xtr{me}\n\
-         roamer platform port Ethernet1/1 {prefix}h{me} io af-packet\n\
-         roamer platform port Ethernet1/3 {prefix}u{me} io af-packet\n\
-         feature interface-vlan\nfeature lisp\nvlan 10\n\
-         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
-         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.{me}/24\n\
-         interface Vlan10\n  ip address 10.{me}0.0.1/24\n\
-         ip lisp itr-etr\n\
-         ip lisp database-mapping 10.{me}0.0.0/24 192.0.2.{me} priority 1 weight 100\n\
-         ip lisp map-cache 10.{peer}0.0.0/24 192.0.2.{peer} priority 1 weight 100\n{extra}"
-    )
-}
+use common::{Daemon, static_xtr_config};
+use roamer_test_support::{self as support, Capture};
 
 #[test]
 fn two_xtrs_carry_host_traffic_encapsulated_and_report_eids_not_here() {
     let prefix = support::unique_prefix();
-    let ns = |n: &str| {
-        let ns = Netns::new(&format!("{prefix}{n}")).expect("netns");
-        ns.ip(&["link", "set", "lo", "up"]).expect("lo");
-        ns
-    };
-    let (x1, x2, h1, h2) = (ns("x1"), ns("x2"), ns("a"), ns("b"));
-    let underlay = Veth::new(&format!("{prefix}u1"), &format!("{prefix}u2")).expect("underlay");
-    underlay.move_to(&format!("{prefix}u1"), &x1).expect("u1");
-    underlay.move_to(&format!("{prefix}u2"), &x2).expect("u2");
-    let mut links = Vec::new();
-    for (x, h, n) in [(&x1, &h1, 1), (&x2, &h2, 2)] {
-        let v = Veth::new(&format!("{prefix}h{n}"), &format!("{prefix}e{n}")).expect("veth");
-        v.move_to(&format!("{prefix}h{n}"), x).expect("port");
-        v.move_to(&format!("{prefix}e{n}"), h).expect("host");
-        x.ip(&["link", "set", &format!("{prefix}h{n}"), "up"])
-            .expect("up");
-        x.ip(&["link", "set", &format!("{prefix}u{n}"), "up"])
-            .expect("up");
-        h.ip(&["link", "set", &format!("{prefix}e{n}"), "up"])
-            .expect("up");
-        h.addr(&format!("{prefix}e{n}"), &format!("10.{n}0.0.5/24"))
-            .expect("addr");
-        h.ip(&["route", "add", "default", "via", &format!("10.{n}0.0.1")])
-            .expect("gw");
-        links.push(v);
-    }
+    let sites = common::two_xtrs(&prefix);
+    let (x1, x2, h1, h2) = (&sites.x1, &sites.x2, &sites.h1, &sites.h2);
+    let io = ["af-packet", "af-packet"];
     // A stale mapping at xtr1: 10.30.0.0/24 "is" behind xtr2, which has no such EID.
-    let d1 = Daemon::start_in_netns(
-        &xtr_config(
-            &prefix,
-            1,
-            2,
-            "ip lisp map-cache 10.30.0.0/24 192.0.2.2 priority 1 weight 100\n",
-        ),
-        x1.name(),
-    );
-    let d2 = Daemon::start_in_netns(&xtr_config(&prefix, 2, 1, ""), x2.name());
+    let stale = "ip lisp map-cache 10.30.0.0/24 192.0.2.2 priority 1 weight 100\n";
+    let d1 = Daemon::start_in_netns(&static_xtr_config(&prefix, 1, 2, io, stale), x1.name());
+    let d2 = Daemon::start_in_netns(&static_xtr_config(&prefix, 2, 1, io, ""), x2.name());
 
     let capture = Capture::start(
-        &x1,
+        x1,
         &format!("{prefix}u1"),
         "udp port 4341",
         6,
@@ -88,22 +43,7 @@ fn two_xtrs_carry_host_traffic_encapsulated_and_report_eids_not_here() {
     // Exchanges until the capture has seen six LISP packets: tshark says it captures a little
     // before it does, and the first packets no longer wait for the ETR's ARP resolution (they
     // are held, not lost), so a single early exchange may go unseen.
-    let lines = capture.lines_while(6, Duration::from_secs(15), || {
-        assert!(
-            support::ping(&h1, Ipv4Addr::new(10, 20, 0, 5), Duration::from_secs(8)).expect("ping"),
-            "host traffic across the LISP xTRs"
-        );
-    });
-    let text = lines.join("\n");
-    assert!(
-        text.lines()
-            // tshark lists outer then inner addresses: the RLOCs, then the EIDs.
-            .any(
-                |l| l.starts_with("192.0.2.1,10.10.0.5\t192.0.2.2,10.20.0.5\t4341\t")
-                    && l.contains("udp:lisp-data:ip:icmp")
-            ),
-        "no LISP data packet from xtr1 to xtr2 decoded:\n{text}"
-    );
+    let text = sites.lisp_icmp_seen(&capture, 6);
     assert!(
         text.lines()
             .any(|l| l.starts_with("192.0.2.2,10.20.0.5\t192.0.2.1,10.10.0.5\t4341\t")),
@@ -119,21 +59,16 @@ fn two_xtrs_carry_host_traffic_encapsulated_and_report_eids_not_here() {
 
     // Before any path-MTU discovery: pings of 2000 octets without DF: the hosts fragment at 1500, the ITRs fragment again to
     // fit the tunnel (RFC 9300 §7.1), the far host reassembles.
-    let big = support::ping_fragmented(&h1, "10.20.0.5").unwrap_or_default();
+    let big = support::ping_fragmented(h1, "10.20.0.5").unwrap_or_default();
     assert!(big.contains(" 0% packet loss"), "{big}");
     let counters = d1.exec("show forwarding counters").stdout;
-    let fragmented = counters
-        .lines()
-        .find(|l| l.trim_start().starts_with("fragmented"))
-        .and_then(|l| l.split_whitespace().last()?.parse::<u64>().ok())
-        .unwrap_or(0);
-    assert!(fragmented >= 3, "{counters}");
+    assert!(common::counter(&d1, "fragmented") >= 3, "{counters}");
 
     // A TCP stream: veth hands the xTR large segments (GSO), which must be cut before they
     // can be encapsulated, and arrive intact.
     const TOTAL: usize = 4 << 20;
-    let (good, took) = support::tcp_stream(&h1, &h2, Ipv4Addr::new(10, 20, 0, 5), 5001, TOTAL)
-        .expect("tcp stream");
+    let (good, took) =
+        support::tcp_stream(h1, h2, Ipv4Addr::new(10, 20, 0, 5), 5001, TOTAL).expect("tcp stream");
     assert_eq!(good, TOTAL, "the TCP stream crosses LISP intact");
     eprintln!(
         "TCP over LISP: {TOTAL} B in {took:?} ({:.0} Mbit/s, debug build)",
@@ -167,5 +102,5 @@ fn two_xtrs_carry_host_traffic_encapsulated_and_report_eids_not_here() {
         );
     }
     drop(d1);
-    drop(links);
+    drop(sites);
 }

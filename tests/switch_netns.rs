@@ -10,7 +10,7 @@ mod common;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use common::Daemon;
+use common::{Daemon, access_port as port};
 use roamer_test_support::{self as support, Capture, Netns, Veth};
 
 /// A host's addresses and gateways.
@@ -68,53 +68,66 @@ fn switch_ns(prefix: &str, name: &str) -> Netns {
     ns
 }
 
-/// A veth pair with one end in the switch namespace (the port) and the other returned.
-fn port(prefix: &str, sw: &Netns, name: &str) -> Veth {
-    let veth = Veth::new(&format!("{prefix}{name}"), &format!("{prefix}{name}h")).expect("veth");
-    veth.move_to(&format!("{prefix}{name}"), sw)
-        .expect("move port");
-    sw.ip(&["link", "set", &format!("{prefix}{name}"), "up"])
-        .expect("port up");
-    veth
-}
-
 fn two_vlan_config(prefix: &str, extra: &str) -> String {
     format!(
         "hostname sw1\nroamer platform port Ethernet1/1 {prefix}p1 io af-packet\nroamer platform port Ethernet1/2 {prefix}p2 io af-packet\nfeature interface-vlan\nvlan 10,20\ninterface Ethernet1/1\n  switchport\n  switchport access vlan 10\ninterface Ethernet1/2\n  switchport\n  switchport access vlan 20\ninterface Vlan10\n  ip address 10.10.0.1/24\n  ipv6 address 2001:db8:a::1/64\n{extra}interface Vlan20\n  ip address 10.20.0.1/24\n  ipv6 address 2001:db8:14::1/64\n"
     )
 }
 
-#[test]
-fn hosts_on_two_vlans_ping_each_other_through_the_svis() {
-    let prefix = support::unique_prefix();
-    let sw = switch_ns(&prefix, "s");
-    let v1 = port(&prefix, &sw, "p1");
-    let v2 = port(&prefix, &sw, "p2");
-    let h1 = Host::new(
-        &prefix,
+/// The switch namespace `{prefix}s` of [`two_vlan_config`], its access ports `{prefix}p1` and
+/// `{prefix}p2`, and a host on each: `{prefix}a` (10.10.0.5, 2001:db8:a::5) in VLAN 10 and
+/// `{prefix}b` (10.20.0.6, 2001:db8:14::6) in VLAN 20, their gateways the SVIs.
+struct TwoVlans {
+    sw: Netns,
+    h1: Host,
+    h2: Host,
+    _ports: [Veth; 2],
+}
+
+/// The hosts of [`two_vlans`]: name, then IPv4 address and gateway, IPv6 address and gateway.
+const TWO_VLAN_HOSTS: [(&str, [&str; 4]); 2] = [
+    (
         "a",
-        &v1,
-        &format!("{prefix}p1h"),
-        addrs(
+        [
             "10.10.0.5/24",
             "10.10.0.1",
             "2001:db8:a::5/64",
             "2001:db8:a::1",
-        ),
-    );
-    let h2 = Host::new(
-        &prefix,
+        ],
+    ),
+    (
         "b",
-        &v2,
-        &format!("{prefix}p2h"),
-        addrs(
+        [
             "10.20.0.6/24",
             "10.20.0.1",
             "2001:db8:14::6/64",
             "2001:db8:14::1",
-        ),
-    );
-    let d = Daemon::start_in_netns(&two_vlan_config(&prefix, ""), sw.name());
+        ],
+    ),
+];
+
+fn two_vlans(prefix: &str) -> TwoVlans {
+    let sw = switch_ns(prefix, "s");
+    let ports = [port(prefix, &sw, "p1"), port(prefix, &sw, "p2")];
+    let [h1, h2] = [1, 2].map(|n| {
+        let (name, [v4, gw4, v6, gw6]) = TWO_VLAN_HOSTS[n - 1];
+        let dev = format!("{prefix}p{n}h");
+        Host::new(prefix, name, &ports[n - 1], &dev, addrs(v4, gw4, v6, gw6))
+    });
+    TwoVlans {
+        sw,
+        h1,
+        h2,
+        _ports: ports,
+    }
+}
+
+#[test]
+fn hosts_on_two_vlans_ping_each_other_through_the_svis() {
+    let prefix = support::unique_prefix();
+    let t = two_vlans(&prefix);
+    let (h1, h2) = (&t.h1, &t.h2);
+    let d = Daemon::start_in_netns(&two_vlan_config(&prefix, ""), t.sw.name());
 
     assert!(h1.ping("10.20.0.6"), "IPv4 across the SVIs");
     assert!(h2.ping("10.10.0.5"), "IPv4 back");
@@ -122,27 +135,15 @@ fn hosts_on_two_vlans_ping_each_other_through_the_svis() {
     assert!(h1.ping("10.10.0.1"), "the SVI address answers");
 
     let mac = |h: &Host, dev: &str| support::sysfs(&h.ns, dev, "address").expect("mac");
-    let m1 = mac(&h1, &format!("{prefix}p1h"));
-    let m2 = mac(&h2, &format!("{prefix}p2h"));
+    let m1 = mac(h1, &format!("{prefix}p1h"));
+    let m2 = mac(h2, &format!("{prefix}p2h"));
     let nx = |m: &str| {
         let hex: String = m.trim().split(':').collect();
         format!("{}.{}.{}", &hex[0..4], &hex[4..8], &hex[8..12])
     };
-    let table = d.exec("show mac address-table").stdout;
-    assert!(
-        table.contains(&nx(&m1)) && table.contains(&nx(&m2)),
-        "{table}"
-    );
-    assert!(
-        table.contains("Eth1/1") && table.contains("Eth1/2"),
-        "{table}"
-    );
-    let arp = d.exec("show ip arp").stdout;
-    assert!(
-        arp.contains("10.10.0.5") && arp.contains("10.20.0.6"),
-        "{arp}"
-    );
-    assert!(arp.contains(&nx(&m1)), "{arp}");
+    let (nx1, nx2) = (nx(&m1), nx(&m2));
+    d.assert_shows("show mac address-table", &[&nx1, &nx2, "Eth1/1", "Eth1/2"]);
+    d.assert_shows("show ip arp", &["10.10.0.5", "10.20.0.6", &nx1]);
     let json = d.exec("show ip arp | json").stdout;
     assert!(
         serde_json::from_str::<serde_json::Value>(&json).is_ok(),
@@ -161,36 +162,10 @@ fn hosts_on_two_vlans_ping_each_other_through_the_svis() {
 fn proxy_arp_answers_for_reachable_off_subnet_addresses_only_when_enabled() {
     for enabled in [false, true] {
         let prefix = support::unique_prefix();
-        let sw = switch_ns(&prefix, "s");
-        let v1 = port(&prefix, &sw, "p1");
-        let v2 = port(&prefix, &sw, "p2");
-        let dev1 = format!("{prefix}p1h");
-        let h1 = Host::new(
-            &prefix,
-            "a",
-            &v1,
-            &dev1,
-            addrs(
-                "10.10.0.5/24",
-                "10.10.0.1",
-                "2001:db8:a::5/64",
-                "2001:db8:a::1",
-            ),
-        );
-        let _h2 = Host::new(
-            &prefix,
-            "b",
-            &v2,
-            &format!("{prefix}p2h"),
-            addrs(
-                "10.20.0.6/24",
-                "10.20.0.1",
-                "2001:db8:14::6/64",
-                "2001:db8:14::1",
-            ),
-        );
+        let t = two_vlans(&prefix);
+        let (h1, dev1) = (&t.h1, format!("{prefix}p1h"));
         let extra = if enabled { "  ip proxy-arp\n" } else { "" };
-        let d = Daemon::start_in_netns(&two_vlan_config(&prefix, extra), sw.name());
+        let d = Daemon::start_in_netns(&two_vlan_config(&prefix, extra), t.sw.name());
         // A host that believes 10.20.0.0/24 is on its own link (a moved VM keeps such routes).
         h1.ns
             .ip(&["route", "add", "10.20.0.0/24", "dev", &dev1])
@@ -231,20 +206,10 @@ fn proxy_arp_answers_for_reachable_off_subnet_addresses_only_when_enabled() {
 #[test]
 fn a_trunk_between_two_roamers_carries_both_vlans_tagged() {
     let prefix = support::unique_prefix();
-    let sw1 = switch_ns(&prefix, "s");
-    let sw2 = switch_ns(&prefix, "t");
     // The trunk: one veth pair, an end in each switch.
-    let trunk = Veth::new(&format!("{prefix}k1"), &format!("{prefix}k2")).expect("trunk");
-    trunk.move_to(&format!("{prefix}k1"), &sw1).expect("k1");
-    trunk.move_to(&format!("{prefix}k2"), &sw2).expect("k2");
-    sw1.ip(&["link", "set", &format!("{prefix}k1"), "up"])
-        .expect("up");
-    sw2.ip(&["link", "set", &format!("{prefix}k2"), "up"])
-        .expect("up");
-    let a10 = port(&prefix, &sw1, "p1");
-    let a20 = port(&prefix, &sw1, "p2");
-    let b10 = port(&prefix, &sw2, "p3");
-    let b20 = port(&prefix, &sw2, "p4");
+    let trunked = common::trunked_switches(&prefix);
+    let sw1 = &trunked.sw1;
+    let [a10, a20, b10, b20] = &trunked.ports;
     // Layer 2 only: gateways are unused addresses of each host's own subnet.
     let host = |name: &str, veth: &Veth, dev: &str, addr: &str, gw: &str, v6: &str| {
         Host::new(
@@ -257,7 +222,7 @@ fn a_trunk_between_two_roamers_carries_both_vlans_tagged() {
     };
     let h1 = host(
         "a",
-        &a10,
+        a10,
         &format!("{prefix}p1h"),
         "10.10.0.1/24",
         "10.10.0.254",
@@ -265,7 +230,7 @@ fn a_trunk_between_two_roamers_carries_both_vlans_tagged() {
     );
     let h2 = host(
         "b",
-        &a20,
+        a20,
         &format!("{prefix}p2h"),
         "10.20.0.1/24",
         "10.20.0.254",
@@ -273,7 +238,7 @@ fn a_trunk_between_two_roamers_carries_both_vlans_tagged() {
     );
     let _h3 = host(
         "c",
-        &b10,
+        b10,
         &format!("{prefix}p3h"),
         "10.10.0.2/24",
         "10.10.0.254",
@@ -281,39 +246,18 @@ fn a_trunk_between_two_roamers_carries_both_vlans_tagged() {
     );
     let _h4 = host(
         "d",
-        &b20,
+        b20,
         &format!("{prefix}p4h"),
         "10.20.0.2/24",
         "10.20.0.254",
         "2001:db8:ff::4/64",
     );
-    let switch = |name: &str, access: [&str; 2], trunk: &str| {
-        format!(
-            "hostname {name}\nroamer platform port Ethernet1/1 {} io af-packet\nroamer platform port Ethernet1/2 {} io af-packet\nroamer platform port Ethernet1/48 {trunk} io af-packet\nvlan 10,20\ninterface Ethernet1/1\n  switchport\n  switchport access vlan 10\ninterface Ethernet1/2\n  switchport\n  switchport access vlan 20\ninterface Ethernet1/48\n  switchport\n  switchport mode trunk\n  switchport trunk allowed vlan 10,20\n",
-            access[0], access[1]
-        )
-    };
-    let _d1 = Daemon::start_in_netns(
-        &switch(
-            "sw1",
-            [&format!("{prefix}p1"), &format!("{prefix}p2")],
-            &format!("{prefix}k1"),
-        ),
-        sw1.name(),
-    );
-    let _d2 = Daemon::start_in_netns(
-        &switch(
-            "sw2",
-            [&format!("{prefix}p3"), &format!("{prefix}p4")],
-            &format!("{prefix}k2"),
-        ),
-        sw2.name(),
-    );
+    let _daemons = trunked.start(&prefix, [["af-packet"; 2]; 2]);
 
     // "vlan and icmp" misses frames whose tag the kernel carries as metadata; tshark still
     // reports the tag of every frame in vlan.id.
     let capture = Capture::start(
-        &sw1,
+        sw1,
         &format!("{prefix}k1"),
         "icmp or vlan",
         // The hosts' own IPv6 chatter (DAD, router solicitations) is tagged too; the test

@@ -31,6 +31,18 @@ fn validate(text: &str) -> Outcome {
     }
 }
 
+impl Outcome {
+    /// `PATH:LINE:`, where an error about the first line of `text` with `needle` starts.
+    fn at(&self, text: &str, needle: &str) -> String {
+        format!("{}:{}:", self.path.display(), line_of(text, needle))
+    }
+}
+
+/// The example with the line card of slot 1 replaced by a `model` card.
+fn with_card(model: &str) -> String {
+    EXAMPLE.replace("N7K-M132XP-12", model)
+}
+
 fn line_of(text: &str, needle: &str) -> usize {
     text.lines()
         .position(|l| l.contains(needle))
@@ -56,7 +68,7 @@ fn old_epld_names_slot_model_and_both_versions() {
     let text = EXAMPLE.replace("186.008", "186.007");
     let o = validate(&text);
     assert_eq!(o.code, 2);
-    let expected_prefix = format!("{}:{}: ", o.path.display(), line_of(&text, "epld"));
+    let expected_prefix = format!("{} ", o.at(&text, "epld"));
     assert!(o.stderr.starts_with(&expected_prefix), "{}", o.stderr);
     for word in ["slot 1", "N7K-M132XP-12", "186.007", "186.008"] {
         assert!(o.stderr.contains(word), "missing {word}: {}", o.stderr);
@@ -65,16 +77,13 @@ fn old_epld_names_slot_model_and_both_versions() {
 
 #[test]
 fn f2_with_lisp_is_rejected_with_the_f2_message() {
-    let text = EXAMPLE
-        .replace("N7K-M132XP-12", "N7K-F248XP-25")
-        .replace("epld = \"186.008\"\n", "");
+    let text = with_card("N7K-F248XP-25").replace("epld = \"186.008\"\n", "");
     let o = validate(&text);
     assert_eq!(o.code, 2);
     assert!(
         o.stderr.contains(&format!(
-            "{}:{}: slot 1: N7K-F248XP-25: LISP is not supported on F2 Series modules",
-            o.path.display(),
-            line_of(&text, "model")
+            "{} slot 1: N7K-F248XP-25: LISP is not supported on F2 Series modules",
+            o.at(&text, "model")
         )),
         "{}",
         o.stderr
@@ -83,9 +92,7 @@ fn f2_with_lisp_is_rejected_with_the_f2_message() {
 
 #[test]
 fn f2_without_lisp_is_admitted() {
-    let text = EXAMPLE
-        .replace("N7K-M132XP-12", "N7K-F248XP-25")
-        .replace("lisp = true", "lisp = false");
+    let text = with_card("N7K-F248XP-25").replace("lisp = true", "lisp = false");
     let o = validate(&text);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(o.stdout.contains("N7K-F248XP-25"));
@@ -93,9 +100,7 @@ fn f2_without_lisp_is_admitted() {
 
 #[test]
 fn f3_needs_release_8_2_1() {
-    let f3 = EXAMPLE
-        .replace("N7K-M132XP-12", "N7K-F348XP-25")
-        .replace("epld = \"186.008\"\n", "");
+    let f3 = with_card("N7K-F348XP-25").replace("epld = \"186.008\"\n", "");
     let old = validate(&f3.replace("8.2(1)", "8.1(1)"));
     assert_eq!(old.code, 2);
     assert!(
@@ -118,11 +123,7 @@ fn missing_licence_is_named() {
         o.stderr
     );
     assert!(
-        o.stderr.starts_with(&format!(
-            "{}:{}:",
-            o.path.display(),
-            line_of(&text, "lisp = true")
-        )),
+        o.stderr.starts_with(&o.at(&text, "lisp = true")),
         "{}",
         o.stderr
     );
@@ -141,18 +142,14 @@ fn every_problem_is_reported_not_only_the_first() {
 
 #[test]
 fn unknown_model_and_syntax_errors_are_positioned() {
-    let o = validate(&EXAMPLE.replace("N7K-M132XP-12", "N7K-X999"));
+    let o = validate(&with_card("N7K-X999"));
     assert_eq!(o.code, 2);
     assert!(o.stderr.contains("unknown line-card model"), "{}", o.stderr);
 
     let o = validate(&EXAMPLE.replace("lisp = true", "lisp = yes"));
     assert_eq!(o.code, 2);
     assert!(
-        o.stderr.starts_with(&format!(
-            "{}:{}:",
-            o.path.display(),
-            line_of(EXAMPLE, "lisp = true")
-        )),
+        o.stderr.starts_with(&o.at(EXAMPLE, "lisp = true")),
         "{}",
         o.stderr
     );

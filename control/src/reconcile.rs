@@ -135,6 +135,7 @@ pub fn desired(cfg: &Config) -> Vec<TableEntry> {
                     virtual_mac: false,
                 });
                 layer3(&mut out, l3, &iface);
+                dynamic_eid_ranges(&mut out, cfg, l3, &iface);
             }
         }
     }
@@ -152,23 +153,7 @@ pub fn desired(cfg: &Config) -> Vec<TableEntry> {
             virtual_mac: false,
         });
         layer3(&mut out, l3, iface);
-        if let Some(map) = iface.lisp_mobility.as_ref().filter(|_| cfg.features.lisp)
-            && let Some(policy) = cfg.lisp.dynamic_eid.get(map)
-        {
-            let prefixes: BTreeSet<Prefix> = policy
-                .database_mapping
-                .iter()
-                .map(|m| m.eid_prefix)
-                .collect();
-            for eid in prefixes {
-                out.push(TableEntry::DynamicEidRange {
-                    iface: l3,
-                    map: map.clone(),
-                    eid,
-                    extended_subnet: iface.lisp_extended_subnet_mode,
-                });
-            }
-        }
+        dynamic_eid_ranges(&mut out, cfg, l3, iface);
     }
     for r in &cfg.routes {
         out.push(TableEntry::Route {
@@ -249,6 +234,33 @@ fn layer3(out: &mut Vec<TableEntry>, l3: L3Interface, iface: &crate::config::Int
     }
     if iface.proxy_arp {
         out.push(TableEntry::ProxyArp { iface: l3 });
+    }
+}
+
+/// `lisp mobility MAP` on an L3 interface (an SVI or a routed port): the map's dynamic-EID
+/// ranges on it.
+fn dynamic_eid_ranges(
+    out: &mut Vec<TableEntry>,
+    cfg: &Config,
+    l3: L3Interface,
+    iface: &crate::config::Interface,
+) {
+    if let Some(map) = iface.lisp_mobility.as_ref().filter(|_| cfg.features.lisp)
+        && let Some(policy) = cfg.lisp.dynamic_eid.get(map)
+    {
+        let prefixes: BTreeSet<Prefix> = policy
+            .database_mapping
+            .iter()
+            .map(|m| m.eid_prefix)
+            .collect();
+        for eid in prefixes {
+            out.push(TableEntry::DynamicEidRange {
+                iface: l3,
+                map: map.clone(),
+                eid,
+                extended_subnet: iface.lisp_extended_subnet_mode,
+            });
+        }
     }
 }
 
@@ -408,6 +420,19 @@ mod tests {
                 ..
             }
         )));
+    }
+
+    /// `lisp mobility` on a routed port (as on an SVI): its ranges on that port.
+    #[test]
+    fn dynamic_eid_ranges_on_a_routed_port() {
+        let want = desired(&cfg("hostname x\nfeature lisp\nip lisp itr-etr\n\
+             lisp dynamic-eid R\n database-mapping 10.9.0.0/25 192.0.2.1 priority 1 weight 100\n\
+             interface Ethernet1/1\n no switchport\n ip address 10.9.0.1/24\n lisp mobility R\n lisp extended-subnet-mode\n"));
+        assert!(want.iter().any(|e| matches!(
+            e,
+            TableEntry::DynamicEidRange { iface: L3Interface::Port(p), map, extended_subnet: true, .. }
+                if *p == port_id(1, 1) && map == "R"
+        )), "{want:?}");
     }
 
     #[test]

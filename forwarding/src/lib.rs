@@ -2,6 +2,7 @@
 //! passed in), no allocation per packet on the fast path.
 
 pub mod error;
+pub mod keyed_hash;
 pub mod lpm;
 pub mod pipeline;
 pub mod tables;

@@ -3,7 +3,6 @@
 //!
 //! Every table is sized once; learning never grows memory past its capacity, it counts a drop.
 
-use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use roamer_hal::{
@@ -11,6 +10,7 @@ use roamer_hal::{
     TableEntry, TableKind, TableOp, VlanId,
 };
 
+use crate::keyed_hash::{KeyedMap, KeyedSet};
 use crate::lpm::{BATCH_LANES as BURST, IpLpm, LpmKey, LpmTable};
 
 /// VLANs as a 4096-bit set.
@@ -121,34 +121,34 @@ impl Default for Limits {
 pub struct Tables {
     pub limits: Limits,
     pub vlans: VlanSet,
-    pub ports: HashMap<PortId, PortState>,
-    memberships: HashMap<(VlanId, PortId), bool>,
-    pub fdb: HashMap<(VlanId, Mac), FdbEntry>,
+    pub ports: KeyedMap<PortId, PortState>,
+    memberships: KeyedMap<(VlanId, PortId), bool>,
+    pub fdb: KeyedMap<(VlanId, Mac), FdbEntry>,
     /// Router MACs per interface, with the virtual flag.
-    pub router_macs: HashMap<(L3Interface, Mac), bool>,
+    pub router_macs: KeyedMap<(L3Interface, Mac), bool>,
     /// The MAC an interface sources routed frames from (its first non-virtual router MAC).
-    pub iface_mac: HashMap<L3Interface, Mac>,
-    pub addresses: HashMap<IpAddr, OwnAddress>,
-    pub neighbors: HashMap<(L3Interface, IpAddr), Neighbor>,
+    pub iface_mac: KeyedMap<L3Interface, Mac>,
+    pub addresses: KeyedMap<IpAddr, OwnAddress>,
+    pub neighbors: KeyedMap<(L3Interface, IpAddr), Neighbor>,
     /// Each route's value is the index of its next hop in `next_hops`.
     routes: IpLpm<u32>,
     /// The next hops routes go through, each stored once however many routes use it (a FIB's
     /// adjacencies): a million routes through a few gateways share a few entries, which stay in
     /// the cache, so a lookup misses no more than the LPM's own reads.
     next_hops: Vec<Option<SharedNextHop>>,
-    next_hop_ids: HashMap<NextHop, u32>,
+    next_hop_ids: KeyedMap<NextHop, u32>,
     free_next_hops: Vec<u32>,
     /// Connected routes created from interface addresses (kept apart from configured routes).
-    connected: HashSet<Prefix>,
-    pub proxy_arp: HashSet<L3Interface>,
+    connected: KeyedSet<Prefix>,
+    pub proxy_arp: KeyedSet<L3Interface>,
     map_cache: IpLpm<u32>,
     map_cache_slab: Vec<Option<MapCacheEntry>>,
     free_map_cache: Vec<u32>,
     pub database: Vec<(Iid, Prefix, Vec<Locator>)>,
-    pub dynamic_ranges: HashMap<L3Interface, Vec<DynamicRange>>,
+    pub dynamic_ranges: KeyedMap<L3Interface, Vec<DynamicRange>>,
     away: IpLpm<u32>,
     /// Ports that neither take nor send HSRP hellos.
-    pub hello_filter: std::collections::HashSet<PortId>,
+    pub hello_filter: KeyedSet<PortId>,
     /// Learning refused because a table was full.
     pub learn_drops: u64,
     /// Counts changes that may let a held packet go on (a table operation applied, a
@@ -195,26 +195,26 @@ impl Tables {
         Tables {
             limits,
             vlans: VlanSet::default(),
-            ports: HashMap::new(),
-            memberships: HashMap::new(),
-            fdb: HashMap::with_capacity(limits.fdb),
-            router_macs: HashMap::new(),
-            iface_mac: HashMap::new(),
-            addresses: HashMap::new(),
-            neighbors: HashMap::with_capacity(limits.neighbors),
+            ports: KeyedMap::default(),
+            memberships: KeyedMap::default(),
+            fdb: KeyedMap::with_capacity_and_hasher(limits.fdb, Default::default()),
+            router_macs: KeyedMap::default(),
+            iface_mac: KeyedMap::default(),
+            addresses: KeyedMap::default(),
+            neighbors: KeyedMap::with_capacity_and_hasher(limits.neighbors, Default::default()),
             routes: IpLpm::new(),
             next_hops: Vec::new(),
-            next_hop_ids: HashMap::new(),
+            next_hop_ids: KeyedMap::default(),
             free_next_hops: Vec::new(),
-            connected: HashSet::new(),
-            proxy_arp: HashSet::new(),
+            connected: KeyedSet::default(),
+            proxy_arp: KeyedSet::default(),
             map_cache: IpLpm::new(),
             map_cache_slab: Vec::new(),
             free_map_cache: Vec::new(),
             database: Vec::new(),
-            dynamic_ranges: HashMap::new(),
+            dynamic_ranges: KeyedMap::default(),
             away: IpLpm::new(),
-            hello_filter: std::collections::HashSet::new(),
+            hello_filter: KeyedSet::default(),
             learn_drops: 0,
             generation: 0,
         }

@@ -974,8 +974,12 @@ static __noinline int decapsulate(struct __sk_buff *skb, const struct pkt *o,
 			__builtin_memcpy(f.ipv6_dst, in.dst.a, 16);
 		}
 		rc = bpf_fib_lookup(skb, &f, sizeof(f), 0);
-		/* "here": a connected or gateway route (a LISP route is a blackhole one). */
-		here = rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_NO_NEIGH;
+		/* "here": a connected or gateway route (a LISP route is a blackhole one). The lookup
+		 * measures the packet still encapsulated, so a full-sized inner packet can be "too
+		 * big" for the EID-facing port only by the LISP overhead: still here; the kernel
+		 * applies the MTU to the decapsulated packet it routes. */
+		here = rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_NO_NEIGH ||
+		       rc == BPF_FIB_LKUP_RET_FRAG_NEEDED;
 		if (is_away || (!here && !local)) {
 			/* SMR trigger. */
 			if (rate_ok(RL_NOT_HERE_RLOC, &o->src, cfg->miss_interval_ns) ||

@@ -163,17 +163,8 @@ fn sending_with_a_vlan_puts_the_tag_on_the_wire() {
     )
     .unwrap();
     let frame = ethernet_frame([0xff; 6], port.mac(), None, TEST_ETHERTYPE, &[4; 46]);
-    let mut line = None;
-    for _ in 0..20 {
-        let mut again = slots_with(std::slice::from_ref(&frame));
-        again[0].vlan = Some(42);
-        send_all(&mut port, &mut again);
-        if let Some(l) = capture.next_line(Duration::from_millis(250)) {
-            line = Some(l);
-            break;
-        }
-    }
-    let line = line.expect("tshark saw a frame tagged 42");
+    let line = send_tagged_until_seen(&mut port, &frame, 42, &capture)
+        .expect("tshark saw a frame tagged 42");
     let fields: Vec<&str> = line.split('\t').collect();
     let mac = port
         .mac()

@@ -89,16 +89,6 @@ fn killed_process_child() {
     std::thread::sleep(Duration::from_secs(60));
 }
 
-/// The child process, killed (SIGKILL, by its id) however the test ends.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// TCX links belong to the process: killed with SIGKILL, it leaves nothing attached or loaded.
 #[test]
 fn ebpf_programs_go_with_a_killed_process() {
@@ -111,7 +101,7 @@ fn ebpf_programs_go_with_a_killed_process() {
     let _veth = Veth::between(&a, &ns, &b, &ns).expect("veth");
     ns.ip(&["link", "set", &a, "up"]).expect("up");
     let exe = std::env::current_exe().expect("test binary");
-    let mut child = Killed(
+    let mut child = support::KillOnDrop(
         std::process::Command::new("ip")
             .args(["netns", "exec", ns.name()])
             .arg(&exe)

@@ -239,6 +239,39 @@ fn lab() -> Lab {
     }
 }
 
+/// tshark on xTR A's underlay device, checksums verified: up to 8 packets of `filter`, each
+/// with `fields`, then `_ws.malformed` and `_ws.expert.severity`.
+fn underlay_capture(lab: &Lab, filter: &str, fields: &[&str]) -> Capture {
+    let fields = [fields, &["_ws.malformed", "_ws.expert.severity"]].concat();
+    Capture::start_with(
+        &lab.a.xtr,
+        &lab.a.underlay_dev,
+        filter,
+        8,
+        &fields,
+        &support::pcap::CHECK_CHECKSUMS,
+        Duration::from_secs(30),
+    )
+    .expect("tshark on the underlay")
+}
+
+/// The two hosts ping each other, IPv4 and IPv6, every ping answered (`over`: the path, for
+/// the failure messages): host 1 → host 2 until `capture` has 8 lines, then host 2 → host 1.
+/// The captured lines.
+fn ping_both_ways(lab: &Lab, capture: &Capture, over: &str) -> Vec<String> {
+    let (h1, h2) = (&lab.a.host, &lab.b.host);
+    let ping4 = |from: &Netns, to: [u8; 4]| {
+        support::ping(from, Ipv4Addr::from(to), Duration::from_secs(5)).expect("ping")
+    };
+    let lines = capture.lines_while(8, Duration::from_secs(20), || {
+        assert!(ping4(h1, [10, 20, 0, 5]), "IPv4 host 1 → host 2 {over}");
+        assert!(ping6(h1, "fd20::5"), "IPv6 host 1 → host 2 {over}");
+    });
+    assert!(ping4(h2, [10, 10, 0, 5]), "IPv4 host 2 → host 1 {over}");
+    assert!(ping6(h2, "fd10::5"), "IPv6 host 2 → host 1 {over}");
+    lines
+}
+
 fn ping6(from: &Netns, to: &str) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
@@ -312,11 +345,9 @@ fn ebpf_xtrs_carry_ipv4_and_ipv6_eids_both_ways_and_a_tcp_stream_byte_for_byte()
     let (h1, h2) = (&lab.a.host, &lab.b.host);
 
     // LISP packets on the underlay, as tshark decodes them with checksums verified.
-    let capture = Capture::start_with(
-        &lab.a.xtr,
-        &lab.a.underlay_dev,
+    let capture = underlay_capture(
+        &lab,
         "udp port 4341",
-        8,
         &[
             "ip.src",
             "ip.dst",
@@ -326,28 +357,9 @@ fn ebpf_xtrs_carry_ipv4_and_ipv6_eids_both_ways_and_a_tcp_stream_byte_for_byte()
             "lisp-data.flags.nonce",
             "ip.checksum.status",
             "udp.checksum.status",
-            "_ws.malformed",
-            "_ws.expert.severity",
         ],
-        &support::pcap::CHECK_CHECKSUMS,
-        Duration::from_secs(30),
-    )
-    .expect("tshark on the underlay");
-    let lines = capture.lines_while(8, Duration::from_secs(20), || {
-        assert!(
-            support::ping(h1, Ipv4Addr::new(10, 20, 0, 5), Duration::from_secs(5)).expect("ping"),
-            "IPv4 host 1 → host 2 over the eBPF xTRs"
-        );
-        assert!(
-            ping6(h1, "fd20::5"),
-            "IPv6 host 1 → host 2 over the eBPF xTRs"
-        );
-    });
-    assert!(
-        support::ping(h2, Ipv4Addr::new(10, 10, 0, 5), Duration::from_secs(5)).expect("ping"),
-        "IPv4 host 2 → host 1"
     );
-    assert!(ping6(h2, "fd10::5"), "IPv6 host 2 → host 1");
+    let lines = ping_both_ways(&lab, &capture, "over the eBPF xTRs");
     let text = lines.join("\n");
     assert!(lines.len() >= 4, "too few LISP packets captured:\n{text}");
     for l in &lines {
@@ -854,49 +866,18 @@ fn ebpf_xtrs_carry_eids_over_an_ipv6_underlay_with_udp_checksums() {
             side.apply(map_cache(&eid, &format!("2001:db8::{peer}")));
         }
     }
-    let capture = Capture::start_with(
-        &lab.a.xtr,
-        &lab.a.underlay_dev,
+    let capture = underlay_capture(
+        &lab,
         "ip6 and udp port 4341",
-        8,
         &[
             "ipv6.src",
             "ipv6.dst",
             "frame.protocols",
             "udp.checksum.status",
             "lisp-data.flags.nonce",
-            "_ws.malformed",
-            "_ws.expert.severity",
         ],
-        &support::pcap::CHECK_CHECKSUMS,
-        Duration::from_secs(30),
-    )
-    .expect("tshark on the underlay");
-    let lines = capture.lines_while(8, Duration::from_secs(20), || {
-        assert!(
-            support::ping(
-                &lab.a.host,
-                Ipv4Addr::new(10, 20, 0, 5),
-                Duration::from_secs(5)
-            )
-            .expect("ping"),
-            "IPv4 EIDs over the IPv6 underlay"
-        );
-        assert!(
-            ping6(&lab.a.host, "fd20::5"),
-            "IPv6 EIDs over the IPv6 underlay"
-        );
-    });
-    assert!(
-        support::ping(
-            &lab.b.host,
-            Ipv4Addr::new(10, 10, 0, 5),
-            Duration::from_secs(5)
-        )
-        .expect("ping"),
-        "IPv4 host 2 → host 1 over the IPv6 underlay"
     );
-    assert!(ping6(&lab.b.host, "fd10::5"), "IPv6 host 2 → host 1");
+    let lines = ping_both_ways(&lab, &capture, "over the IPv6 underlay");
     let text = lines.join("\n");
     assert!(lines.len() >= 4, "too few LISP packets captured:\n{text}");
     for l in &lines {

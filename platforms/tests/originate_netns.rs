@@ -154,11 +154,7 @@ fn one_routed_injection_to_an_unresolved_neighbour_reaches_the_host_once_it_answ
     needs_root();
     // Bound whole: the namespaces live until the end of the test.
     let mut link = routed_link();
-    let RoutedLink {
-        ref mut backend,
-        ref socket,
-        ..
-    } = link;
+    let (backend, socket) = (&mut link.backend, &link.socket);
 
     // Injected once, never again: it gleans, waits for the host's ARP reply, then leaves.
     backend
@@ -245,14 +241,8 @@ fn routed_injection_reaches_a_host_socket_from_the_interface_address() {
             backend.snapshot().map(|l| l.counters)
         );
         backend.inject(InjectTarget::Routed, &frame).unwrap();
-        match socket.recv_from(&mut buf) {
-            Ok(got) => break got,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => panic!("receive on the host: {e}"),
+        if let Some(got) = receive(socket, &mut buf, Duration::from_millis(200)) {
+            break got;
         }
     };
     assert_eq!(&buf[..n], b"hello");

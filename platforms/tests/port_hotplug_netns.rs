@@ -264,31 +264,30 @@ fn a_port_opened_in_another_namespace_re_opens_there() {
     deleted_and_recreated(true);
 }
 
+/// Sets host B's end of its link `state` (`up`, `down`); the backend reports `event` in time.
+fn set_peer_link(lab: &mut Lab, state: &str, event: HalEvent) {
+    lab.hosts[1]
+        .ip(&["link", "set", "dev", &lab.host_devs[1], state])
+        .unwrap();
+    assert!(
+        wait_for(&mut lab.backend, &event, NOTICE).is_some(),
+        "no {event:?} within {NOTICE:?}"
+    );
+}
+
 #[test]
 fn a_port_whose_peer_goes_down_is_reported_down_and_up_again() {
     needs_root();
     let mut lab = lab(false);
     assert!(ping(&lab.hosts[0], HOST_B, Duration::from_secs(5)).unwrap());
 
-    lab.hosts[1]
-        .ip(&["link", "set", "dev", &lab.host_devs[1], "down"])
-        .unwrap();
-    assert!(
-        wait_for(&mut lab.backend, &HalEvent::PortDown(PortId(2)), NOTICE).is_some(),
-        "no PortDown within {NOTICE:?}"
-    );
+    set_peer_link(&mut lab, "down", HalEvent::PortDown(PortId(2)));
     assert_eq!(
         lab.backend.snapshot().unwrap().ports_down,
         vec![(PortId(2), Link::NoCarrier)]
     );
 
-    lab.hosts[1]
-        .ip(&["link", "set", "dev", &lab.host_devs[1], "up"])
-        .unwrap();
-    assert!(
-        wait_for(&mut lab.backend, &HalEvent::PortUp(PortId(2)), NOTICE).is_some(),
-        "no PortUp within {NOTICE:?}"
-    );
+    set_peer_link(&mut lab, "up", HalEvent::PortUp(PortId(2)));
     assert_eq!(lab.backend.snapshot().unwrap().ports_down, Vec::new());
     assert!(ping(&lab.hosts[0], HOST_B, Duration::from_secs(5)).unwrap());
     assert_eq!(

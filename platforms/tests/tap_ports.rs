@@ -127,13 +127,8 @@ fn tags_cross_the_tap_both_ways() {
     // Host → port: a raw socket in the namespace sends tagged frames on the TAP; the TAP
     // driver hands them over with the tag inline and the port takes it out.
     let mut tx = raw_in(&ns, &tap);
-    let frames: Vec<Vec<u8>> = (0..5u8)
-        .map(|i| ethernet_frame([0xff; 6], tx.mac(), Some(42), TEST_ETHERTYPE, &[6, i]))
-        .collect();
-    send_all(&mut tx, &mut slots_with(&frames));
-    let mut slots = FrameSlot::batch(8, GSO_FRAME_ROOM);
-    let mark = |s: &FrameSlot| ethertype(s.frame()) == TEST_ETHERTYPE && s.frame()[14] == 6;
-    let (got, _) = collect(&mut port, &mut slots, 5, Duration::from_secs(5), mark);
+    let frames = send_marked(&mut tx, Some(42), 6, 5);
+    let got = collect_marked(&mut port, GSO_FRAME_ROOM, 5, 6);
     assert_eq!(got.len(), 5);
     for (i, g) in got.iter().enumerate() {
         assert_eq!(g.vlan, Some(42), "frame {i}");
@@ -154,17 +149,8 @@ fn tags_cross_the_tap_both_ways() {
     )
     .unwrap();
     let frame = ethernet_frame([0xff; 6], ANSWER_MAC, None, TEST_ETHERTYPE, &[7; 46]);
-    let mut line = None;
-    for _ in 0..20 {
-        let mut out = slots_with(std::slice::from_ref(&frame));
-        out[0].vlan = Some(42);
-        send_all(&mut port, &mut out);
-        if let Some(l) = capture.next_line(Duration::from_millis(250)) {
-            line = Some(l);
-            break;
-        }
-    }
-    let line = line.expect("tshark saw the tagged frame");
+    let line = send_tagged_until_seen(&mut port, &frame, 42, &capture)
+        .expect("tshark saw the tagged frame");
     assert_eq!(line, "42\t0x88b5\t64");
 }
 
@@ -185,13 +171,8 @@ fn a_tap_without_offloads_still_carries_frames() {
     ip(&["link", "set", &name, "netns", ns.name()]).unwrap();
     ns.ip(&["link", "set", &name, "up"]).unwrap();
     let mut tx = raw_in(&ns, &name);
-    let frames: Vec<Vec<u8>> = (0..5u8)
-        .map(|i| ethernet_frame([0xff; 6], tx.mac(), None, TEST_ETHERTYPE, &[8, i]))
-        .collect();
-    send_all(&mut tx, &mut slots_with(&frames));
-    let mut slots = FrameSlot::batch(8, FRAME_ROOM);
-    let mark = |s: &FrameSlot| ethertype(s.frame()) == TEST_ETHERTYPE && s.frame()[14] == 8;
-    let (got, _) = collect(&mut port, &mut slots, 5, Duration::from_secs(5), mark);
+    let frames = send_marked(&mut tx, None, 8, 5);
+    let got = collect_marked(&mut port, FRAME_ROOM, 5, 8);
     assert_eq!(got.len(), 5);
     assert_eq!(
         got.iter().map(|g| g.frame.clone()).collect::<Vec<_>>(),

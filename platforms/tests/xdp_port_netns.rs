@@ -21,6 +21,28 @@ fn marked(payload_tag: u8) -> impl Fn(&FrameSlot) -> bool {
     move |s| ethertype(s.frame()) == TEST_ETHERTYPE && s.frame().get(14) == Some(&payload_tag)
 }
 
+/// Sends `frames`, each with its tag, from `from`; receives at `to` those whose payload starts
+/// with `mark`. What arrived, and the largest number of frames one receive returned.
+fn cross(
+    from: &mut dyn PortIo,
+    to: &mut dyn PortIo,
+    frames: &[(Vec<u8>, Option<u16>)],
+    mark: u8,
+) -> (Vec<Got>, usize) {
+    let mut out: Vec<FrameSlot> = frames
+        .iter()
+        .map(|(f, v)| {
+            let mut s = FrameSlot::new(FRAME_ROOM);
+            s.set_frame(f).unwrap();
+            s.vlan = *v;
+            s
+        })
+        .collect();
+    send_all(from, &mut out);
+    let mut slots = FrameSlot::batch(64, FRAME_ROOM);
+    collect(to, &mut slots, frames.len(), WAIT, marked(mark))
+}
+
 fn require() -> OneHost {
     needs_root();
     if let Err(why) = roamer_platforms::bpf_objects::XDP_REDIRECT {
@@ -54,18 +76,7 @@ fn frames_cross_both_ways_with_their_tags() {
             (f, vlan)
         })
         .collect();
-    let mut out: Vec<FrameSlot> = frames
-        .iter()
-        .map(|(f, v)| {
-            let mut s = FrameSlot::new(FRAME_ROOM);
-            s.set_frame(f).unwrap();
-            s.vlan = *v;
-            s
-        })
-        .collect();
-    send_all(&mut peer, &mut out);
-    let mut slots = FrameSlot::batch(64, FRAME_ROOM);
-    let (got, best) = collect(&mut port, &mut slots, 100, WAIT, marked(1));
+    let (got, best) = cross(&mut peer, &mut port, &frames, 1);
     assert_eq!(got.len(), 100, "all frames arrive");
     for (i, g) in got.iter().enumerate() {
         // The peer pads to the Ethernet minimum: compare the frame's own bytes.
@@ -77,18 +88,14 @@ fn frames_cross_both_ways_with_their_tags() {
     assert_eq!(port.stats().rx_dropped, 0);
 
     // 100 frames out, tagged 42 or not; the peer sees the tags.
-    let mut back: Vec<FrameSlot> = (0..100u8)
+    let mac = port.mac();
+    let back: Vec<(Vec<u8>, Option<u16>)> = (0..100u8)
         .map(|i| {
-            let f = ethernet_frame([0xff; 6], port.mac(), None, TEST_ETHERTYPE, &[2, i, 0xcd]);
-            let mut s = FrameSlot::new(FRAME_ROOM);
-            s.set_frame(&f).unwrap();
-            s.vlan = (i % 2 == 0).then_some(42);
-            s
+            let f = ethernet_frame([0xff; 6], mac, None, TEST_ETHERTYPE, &[2, i, 0xcd]);
+            (f, (i % 2 == 0).then_some(42))
         })
         .collect();
-    send_all(&mut port, &mut back);
-    let mut slots = FrameSlot::batch(64, FRAME_ROOM);
-    let (got, _) = collect(&mut peer, &mut slots, 100, WAIT, marked(2));
+    let (got, _) = cross(&mut port, &mut peer, &back, 2);
     assert_eq!(got.len(), 100, "all frames leave");
     for (i, g) in got.iter().enumerate() {
         assert_eq!(g.frame[15], i as u8, "in order");

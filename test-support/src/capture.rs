@@ -108,6 +108,13 @@ impl Capture {
         self.lines.recv_timeout(timeout).ok()
     }
 
+    /// Up to the first `want` lines, each within `gap` of the one before.
+    pub fn first_lines(&self, want: usize, gap: Duration) -> Vec<String> {
+        std::iter::from_fn(|| self.next_line(gap))
+            .take(want)
+            .collect()
+    }
+
     /// Up to `want` lines, calling `poke` (which sends traffic) before each round of reading,
     /// for at most `within`: tshark says it captures a little before it does, so traffic sent
     /// just after the start may go unseen. A round reads until no line has come for 300 ms.
@@ -178,6 +185,12 @@ impl Wire {
             "{missing}:\n{}",
             self.text()
         );
+    }
+
+    /// Asserts that some frame's line starts with `prefix` (its first fields); the failure says
+    /// `missing` and shows the capture.
+    pub fn assert_starts(&self, missing: &str, prefix: &str) {
+        self.assert_any(missing, |l| l.starts_with(prefix));
     }
 
     /// Asserts that no frame has a value in the fields at `columns` (0-based), such as

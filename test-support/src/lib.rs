@@ -6,6 +6,7 @@
 //! - [`wait`]: polling a condition with a timeout;
 //! - [`capture`]: a live `tshark` capture inside a namespace;
 //! - [`pcap`]: writing frames to a pcap file and decoding it with `tshark`;
+//! - [`process`]: a child process killed when its guard drops;
 //! - [`corpus`]: the files of a fuzz target's corpus and artifacts, for replay tests;
 //! - [`hex`](mod@hex): octets from hex text;
 //! - [`golden`]: comparing output with a golden file;
@@ -18,6 +19,7 @@ pub mod golden;
 pub mod hex;
 pub mod netns;
 pub mod pcap;
+pub mod process;
 pub mod rng;
 pub mod wait;
 
@@ -29,5 +31,6 @@ pub use netns::{Netns, PING_THREE, Veth, ip, ping_fragmented, run, unique_prefix
 pub use netns::{
     accept_within, connect_within, ethernet_frame, parse_mac, pattern, ping, sysfs, tcp_stream,
 };
+pub use process::KillOnDrop;
 pub use rng::SplitMix64;
 pub use wait::{wait_for, wait_until};

@@ -94,3 +94,28 @@ pub fn af_packet(config: String) -> String {
         })
         .collect()
 }
+
+/// `config` (its first line `hostname …`) on the kernel backend (`roamer platform backend
+/// kernel`).
+pub fn kernel(config: String) -> String {
+    match config.split_once('\n') {
+        Some((hostname, rest)) => {
+            format!("{hostname}\nroamer platform backend kernel\n{rest}")
+        }
+        None => format!("{config}\nroamer platform backend kernel\n"),
+    }
+}
+
+/// [`node`] of the usual xTR `xtr{name}` on the kernel backend, whose host port Ethernet1/1
+/// (`{p}{host}{name}`) is a routed port (the host kernel has no SVIs): its `interface` block is
+/// open at the end, for the caller's lines.
+pub fn kernel_xtr_node(p: &str, name: &str, host: char, underlay: &[&str]) -> String {
+    kernel(node(
+        &format!("xtr{name}"),
+        &[],
+        &format!("{p}u{name}"),
+        underlay,
+    )) + &format!(
+        "roamer platform port Ethernet1/1 {p}{host}{name}\ninterface Ethernet1/1\n  no switchport\n"
+    )
+}

@@ -11,11 +11,22 @@ use std::time::{Duration, Instant};
 pub use roamer_test_support::wait_for;
 
 pub mod lisp_config;
+pub mod mobility;
 
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
 pub fn roamer() -> Command {
     Command::new(env!("CARGO_BIN_EXE_roamer"))
+}
+
+/// Adds `run --config STARTUP --socket SOCKET` to `command` (roamer, or what runs it).
+pub fn run_args<'a>(command: &'a mut Command, startup: &Path, socket: &Path) -> &'a mut Command {
+    command
+        .arg("run")
+        .arg("--config")
+        .arg(startup)
+        .arg("--socket")
+        .arg(socket)
 }
 
 /// What a finished command printed.
@@ -24,6 +35,15 @@ pub struct Output {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+}
+
+impl Output {
+    /// Asserts that the command was refused: exit status 1, `message` on stderr.
+    #[track_caller]
+    pub fn assert_refused(&self, message: &str) {
+        assert_eq!(self.code, 1, "{}{}", self.stdout, self.stderr);
+        assert!(self.stderr.contains(message), "{}", self.stderr);
+    }
 }
 
 pub fn run(cmd: &mut Command) -> Output {
@@ -86,12 +106,19 @@ impl Daemon {
             }
             None => roamer(),
         };
+        run_args(&mut command, &startup, &socket);
+        Self::spawn_command(&mut command, dir, startup, socket)
+    }
+
+    /// Starts `command`, which runs a daemon on `startup` and `socket` in `dir` (its stdout
+    /// discarded, its stderr read as the log), without waiting for readiness.
+    pub fn spawn_command(
+        command: &mut Command,
+        dir: tempfile::TempDir,
+        startup: PathBuf,
+        socket: PathBuf,
+    ) -> Daemon {
         let child = command
-            .arg("run")
-            .arg("--config")
-            .arg(&startup)
-            .arg("--socket")
-            .arg(&socket)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -154,6 +181,39 @@ impl Daemon {
             .arg("--socket")
             .arg(&self.socket)
             .arg(commands))
+    }
+
+    /// Runs `cmd` until `ready` holds for its output, for up to `secs` (the test fails naming
+    /// `what` after that); that output.
+    pub fn wait_show(
+        &self,
+        what: &str,
+        secs: u64,
+        cmd: &str,
+        ready: impl Fn(&str) -> bool,
+    ) -> String {
+        wait_for(what, Duration::from_secs(secs), || {
+            let out = self.exec(cmd).stdout;
+            ready(&out).then_some(out)
+        })
+    }
+
+    /// The output of the command `cmd`, which must contain each of `needles`.
+    #[track_caller]
+    pub fn assert_shows(&self, cmd: &str, needles: &[&str]) -> String {
+        let out = self.exec(cmd).stdout;
+        for needle in needles {
+            assert!(out.contains(needle), "{cmd}: no {needle:?} in\n{out}");
+        }
+        out
+    }
+
+    /// The output of the command `cmd`, and its first line containing `needle` (empty when
+    /// there is none).
+    pub fn show_row(&self, cmd: &str, needle: &str) -> (String, String) {
+        let out = self.exec(cmd).stdout;
+        let row = out.lines().find(|l| l.contains(needle)).unwrap_or_default();
+        (row.to_string(), out)
     }
 
     /// Feeds `input` to `roamer cli` on stdin (not a terminal: plain line reading).
@@ -240,6 +300,40 @@ pub fn fixture(name: &str) -> String {
             .join(name),
     )
     .expect("fixture")
+}
+
+/// A counter of `d`'s `show forwarding counters` (0 when not listed).
+pub fn counter(d: &Daemon, name: &str) -> u64 {
+    let text = d.exec("show forwarding counters").stdout;
+    text.lines()
+        .find(|l| {
+            l.trim_start()
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(char::is_whitespace))
+        })
+        .and_then(|l| l.split_whitespace().last()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Fails the test unless it runs as root with `ip` (for its network namespaces) and each of
+/// `tools`, `(tool, the Debian package that has it)`.
+#[track_caller]
+pub fn require_netns_and(tools: &[(&str, &str)]) {
+    roamer_test_support::require_root("network namespaces");
+    roamer_test_support::require_tool("ip", "iproute2");
+    for (tool, package) in tools {
+        roamer_test_support::require_tool(tool, package);
+    }
+}
+
+/// iputils `ping ARGS…` inside `ns`: its output, whether or not every echo was answered.
+pub fn iputils_ping(ns: &roamer_test_support::Netns, args: &[&str]) -> String {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns.name(), "ping"])
+        .args(args)
+        .output()
+        .expect("this test needs ping (Debian package iputils-ping)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Runs `python3 -c script args…` in network namespace `ns`. Fails the test, with python's
@@ -390,12 +484,99 @@ pub fn host(
     ns
 }
 
+/// The host on [`two_vlan_switch`]'s port `n` (1: `{p}a`, 10.10.0.5 in VLAN 10; 2: `{p}b`,
+/// 10.20.0.6 in VLAN 20), on the end `{p}p{n}h` of `veth`, its loopback up, its gateway the SVI.
+pub fn two_vlan_host(
+    p: &str,
+    n: u8,
+    veth: &roamer_test_support::Veth,
+) -> roamer_test_support::Netns {
+    let (name, cidr) = match n {
+        1 => ("a", "10.10.0.5/24"),
+        _ => ("b", "10.20.0.6/24"),
+    };
+    let ns = host(
+        p,
+        name,
+        veth,
+        &format!("{p}p{n}h"),
+        cidr,
+        &format!("10.{n}0.0.1"),
+    );
+    ns.ip(&["link", "set", "lo", "up"]).expect("lo");
+    ns
+}
+
 /// sw1 with two access ports, `{p}p1` in VLAN 10 and `{p}p2` in VLAN 20 (`port_options` after
 /// each port's device, e.g. `" io af-xdp"`), routing between them on the SVIs 10.10.0.1/24 and
 /// 10.20.0.1/24.
 pub fn two_vlan_switch(p: &str, port_options: &str) -> String {
     format!(
         "hostname sw1\nroamer platform port Ethernet1/1 {p}p1{port_options}\nroamer platform port Ethernet1/2 {p}p2{port_options}\nfeature interface-vlan\nvlan 10,20\ninterface Ethernet1/1\n  switchport\n  switchport access vlan 10\ninterface Ethernet1/2\n  switchport\n  switchport access vlan 20\ninterface Vlan10\n  ip address 10.10.0.1/24\ninterface Vlan20\n  ip address 10.20.0.1/24\n"
+    )
+}
+
+/// A veth pair with its end `{p}{name}` in the switch namespace `sw` (up there) and the end
+/// `{p}{name}h` left for a host.
+pub fn access_port(
+    p: &str,
+    sw: &roamer_test_support::Netns,
+    name: &str,
+) -> roamer_test_support::Veth {
+    let dev = format!("{p}{name}");
+    let veth = roamer_test_support::Veth::new(&dev, &format!("{dev}h")).expect("veth");
+    veth.move_to(&dev, sw).expect("move port");
+    veth
+}
+
+/// The trunk tests' two switches: the namespaces `{p}s` and `{p}t`, joined by the trunk veth
+/// `{p}k1` / `{p}k2`, with the access ports `{p}p1`, `{p}p2` in the first and `{p}p3`, `{p}p4`
+/// in the second (see [`access_port`]).
+pub struct TrunkedSwitches {
+    pub sw1: roamer_test_support::Netns,
+    pub sw2: roamer_test_support::Netns,
+    pub trunk: roamer_test_support::Veth,
+    pub ports: [roamer_test_support::Veth; 4],
+}
+
+impl TrunkedSwitches {
+    /// Starts roamer on both switches, sw1 and sw2, as [`trunk_switch_config`] with their own
+    /// access ports and trunk end; `io[i]`: the I/O of switch i+1's access ports and trunk.
+    pub fn start(&self, p: &str, io: [[&str; 2]; 2]) -> [Daemon; 2] {
+        let dev = |d: &str| format!("{p}{d}");
+        [
+            ("sw1", ["p1", "p2", "k1"], &self.sw1, io[0]),
+            ("sw2", ["p3", "p4", "k2"], &self.sw2, io[1]),
+        ]
+        .map(|(name, [a, b, k], ns, io)| {
+            let config = trunk_switch_config(name, [&dev(a), &dev(b)], &dev(k), io);
+            Daemon::start_in_netns(&config, ns.name())
+        })
+    }
+}
+
+pub fn trunked_switches(p: &str) -> TrunkedSwitches {
+    let [sw1, sw2] = namespaces(p, ["s", "t"]);
+    let trunk =
+        roamer_test_support::Veth::between(&format!("{p}k1"), &sw1, &format!("{p}k2"), &sw2)
+            .expect("trunk");
+    let ports = [(&sw1, "p1"), (&sw1, "p2"), (&sw2, "p3"), (&sw2, "p4")]
+        .map(|(sw, name)| access_port(p, sw, name));
+    TrunkedSwitches {
+        sw1,
+        sw2,
+        trunk,
+        ports,
+    }
+}
+
+/// A trunk test's switch `name`: Ethernet1/1 (VLAN 10) and Ethernet1/2 (VLAN 20) on the
+/// devices `access`, with I/O `io[0]`; the trunk Ethernet1/48, both VLANs, on the device `trunk`
+/// with I/O `io[1]`.
+pub fn trunk_switch_config(name: &str, access: [&str; 2], trunk: &str, io: [&str; 2]) -> String {
+    format!(
+        "hostname {name}\nroamer platform port Ethernet1/1 {} io {}\nroamer platform port Ethernet1/2 {} io {}\nroamer platform port Ethernet1/48 {trunk} io {}\nvlan 10,20\ninterface Ethernet1/1\n  switchport\n  switchport access vlan 10\ninterface Ethernet1/2\n  switchport\n  switchport access vlan 20\ninterface Ethernet1/48\n  switchport\n  switchport mode trunk\n  switchport trunk allowed vlan 10,20\n",
+        access[0], io[0], access[1], io[0], io[1]
     )
 }
 
@@ -413,6 +594,14 @@ pub fn hsrp_active_alone(dev: &str, sw: &roamer_test_support::Netns) -> Daemon {
         "alone, roamer becomes active"
     );
     d
+}
+
+/// Whether `text`, lines of [`lisp_data_capture`], has an ICMP packet in LISP data from `src` to
+/// `dst` (each `RLOC,EID`), decoded as such.
+pub fn has_lisp_icmp(text: &str, src: &str, dst: &str) -> bool {
+    let start = format!("{src}\t{dst}\t4341\t");
+    text.lines()
+        .any(|l| l.starts_with(&start) && l.contains("udp:lisp-data:ip:icmp"))
 }
 
 /// tshark on the underlay device `dev` in `ns`: the first four LISP data packets, one line each
@@ -436,4 +625,92 @@ pub fn lisp_data_capture(
         Duration::from_secs(20),
     )
     .expect("tshark on the underlay")
+}
+
+/// The two-xTR tests' namespaces: xTRs `{p}x1` and `{p}x2` joined by the underlay veth
+/// `{p}u1` / `{p}u2`, and a host behind each, `{p}a` (10.10.0.5/24) and `{p}b` (10.20.0.5/24),
+/// on the veth `{p}h{n}` (the xTR's host port) / `{p}e{n}`, its gateway 10.{n}0.0.1. Every
+/// loopback is up.
+pub struct TwoXtrs {
+    pub x1: roamer_test_support::Netns,
+    pub x2: roamer_test_support::Netns,
+    pub h1: roamer_test_support::Netns,
+    pub h2: roamer_test_support::Netns,
+    pub links: Vec<roamer_test_support::Veth>,
+}
+
+impl TwoXtrs {
+    /// Pings host B from host A until `capture` (a [`lisp_data_capture`]-like one on the
+    /// underlay) has `want` lines; asserts that one is such an echo in LISP data from xtr1 to
+    /// xtr2, decoded. The lines.
+    pub fn lisp_icmp_seen(&self, capture: &roamer_test_support::Capture, want: usize) -> String {
+        let to_h2 = std::net::Ipv4Addr::new(10, 20, 0, 5);
+        let what = "host traffic across the LISP xTRs";
+        let text = lines_while_pinging(capture, want, &self.h1, to_h2, what);
+        // tshark lists outer then inner addresses: the RLOCs, then the EIDs.
+        assert!(
+            has_lisp_icmp(&text, "192.0.2.1,10.10.0.5", "192.0.2.2,10.20.0.5"),
+            "no LISP data packet from xtr1 to xtr2 decoded:\n{text}"
+        );
+        text
+    }
+}
+
+pub fn two_xtrs(p: &str) -> TwoXtrs {
+    use roamer_test_support::Veth;
+    let [x1, x2, h1, h2] = namespaces(p, ["x1", "x2", "a", "b"]);
+    let underlay = Veth::between(&format!("{p}u1"), &x1, &format!("{p}u2"), &x2).expect("underlay");
+    let mut links = vec![underlay];
+    for (x, h, n) in [(&x1, &h1, 1), (&x2, &h2, 2)] {
+        let v = Veth::between(&format!("{p}h{n}"), x, &format!("{p}e{n}"), h).expect("veth");
+        h.addr(&format!("{p}e{n}"), &format!("10.{n}0.0.5/24"))
+            .expect("addr");
+        h.ip(&["route", "add", "default", "via", &format!("10.{n}0.0.1")])
+            .expect("gw");
+        links.push(v);
+    }
+    TwoXtrs {
+        x1,
+        x2,
+        h1,
+        h2,
+        links,
+    }
+}
+
+/// xTR `me` of the two-xTR tests ([`TwoXtrs`]): its host port Ethernet1/1 `{prefix}h{me}` in
+/// VLAN 10 (SVI 10.{me}0.0.1/24), its underlay port Ethernet1/3 `{prefix}u{me}` at
+/// 192.0.2.{me}/24, its EIDs 10.{me}0.0.0/24 and a static map-cache entry for those of `peer`;
+/// `io`: the I/O of the two ports; `extra`: further configuration lines.
+pub fn static_xtr_config(prefix: &str, me: u8, peer: u8, io: [&str; 2], extra: &str) -> String {
+    format!(
+        "hostname xtr{me}\n\
+         roamer platform port Ethernet1/1 {prefix}h{me} io {}\n\
+         roamer platform port Ethernet1/3 {prefix}u{me} io {}\n\
+         feature interface-vlan\nfeature lisp\nvlan 10\n\
+         interface Ethernet1/1\n  switchport\n  switchport access vlan 10\n\
+         interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.{me}/24\n\
+         interface Vlan10\n  ip address 10.{me}0.0.1/24\n\
+         ip lisp itr-etr\n\
+         ip lisp database-mapping 10.{me}0.0.0/24 192.0.2.{me} priority 1 weight 100\n\
+         ip lisp map-cache 10.{peer}0.0.0/24 192.0.2.{peer} priority 1 weight 100\n{extra}",
+        io[0], io[1]
+    )
+}
+
+/// Pings `dst` from `from` (each ping answered, or the test fails with `what`) until `capture`
+/// has `want` lines, for up to 15 s (tshark says it captures a little before it does); the
+/// lines, one a packet.
+pub fn lines_while_pinging(
+    capture: &roamer_test_support::Capture,
+    want: usize,
+    from: &roamer_test_support::Netns,
+    dst: std::net::Ipv4Addr,
+    what: &str,
+) -> String {
+    let lines = capture.lines_while(want, Duration::from_secs(15), || {
+        let answered = roamer_test_support::ping(from, dst, Duration::from_secs(8)).expect("ping");
+        assert!(answered, "{what}");
+    });
+    lines.join("\n")
 }

@@ -33,14 +33,44 @@ pub fn run(cmd: &mut Command) -> Out {
     }
 }
 
-/// The lab tests' switch `sw`: hosts on Ethernet1/1 and Ethernet1/2 in VLAN 10, its SVI
+/// The lab tests' switch `sw`: hosts on Ethernet1/1 to Ethernet1/`ports` in VLAN 10, its SVI
 /// 10.10.0.1/24; `platform` is its `roamer platform …` line.
-pub fn switch_config(platform: &str) -> String {
+pub fn switch_config(platform: &str, ports: u8) -> String {
     let mut c = format!("hostname sw\n{platform}\nfeature interface-vlan\nvlan 10\n");
-    for port in 1..=2 {
+    for port in 1..=ports {
         c += &format!("interface Ethernet1/{port}\n  switchport\n  switchport access vlan 10\n");
     }
     c + "interface Vlan10\n  ip address 10.10.0.1/24\n"
+}
+
+/// Writes `config` as `DIR/sw.cfg` and, as `file`, the topology of lab `name`: one node `sw`
+/// that binds it as its startup configuration.
+pub fn write_one_switch_lab(dir: &Path, file: &Path, name: &str, config: &str) {
+    std::fs::write(dir.join("sw.cfg"), config).unwrap();
+    std::fs::write(
+        file,
+        format!("name: {name}\ntopology:\n  nodes:\n    sw: {{kind: linux, image: roamer, binds: [\"sw.cfg:/etc/roamer/startup-config\"]}}\n"),
+    )
+    .unwrap();
+}
+
+/// Runs `cmd`, a `roamer lab` command on a lab with a wrong startup configuration: it exits
+/// with status 2 and names the place, `at` (`FILE:LINE:`), on stderr.
+pub fn assert_config_error(cmd: &mut Command, at: &str) {
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(at), "{stderr}");
+}
+
+/// No namespace of the lab `name` is left.
+#[track_caller]
+pub fn assert_no_namespaces_of(name: &str) {
+    let left = netns_list();
+    assert!(
+        !left.contains(&format!("clab-{name}-")),
+        "namespaces left: {left}"
+    );
 }
 
 pub fn netns_list() -> String {
@@ -79,16 +109,9 @@ impl Lab {
         let tmp = tempfile::tempdir().unwrap();
         let name = format!("{tag}{}", std::process::id());
         let text = std::fs::read_to_string(src.join(format!("{scenario}.clab.yml"))).unwrap();
-        let text: String = text
-            .lines()
-            .map(|l| {
-                if l.starts_with("name:") {
-                    format!("name: {name}\n")
-                } else {
-                    format!("{l}\n")
-                }
-            })
-            .collect();
+        // The lab's own name in place of the file's.
+        let old = text.lines().find(|l| l.starts_with("name:")).unwrap();
+        let text = text.replacen(old, &format!("name: {name}"), 1);
         let file = tmp.path().join(format!("{scenario}.clab.yml"));
         std::fs::write(&file, text).unwrap();
         std::fs::create_dir(tmp.path().join(scenario)).unwrap();
@@ -174,6 +197,74 @@ impl Lab {
         out.stdout
     }
 
+    /// Runs `cmd` on `node` until `ready` holds for its output, for up to `secs` (the test
+    /// fails naming `what` after that); that output.
+    pub fn wait_show(
+        &self,
+        what: &str,
+        secs: u64,
+        (node, cmd): (&str, &str),
+        mut ready: impl FnMut(&str) -> bool,
+    ) -> String {
+        wait_for(what, Duration::from_secs(secs), || {
+            let out = self.show(node, cmd);
+            ready(&out).then_some(out)
+        })
+    }
+
+    /// Waits up to `secs` for `show lisp site` on the map-server `ms` to list each
+    /// `(prefix, locator)` registered; that output.
+    pub fn wait_registered(
+        &self,
+        what: &str,
+        secs: u64,
+        ms: &str,
+        sites: &[(&str, &str)],
+    ) -> String {
+        self.wait_show(what, secs, (ms, "show lisp site"), |site| {
+            sites
+                .iter()
+                .all(|(prefix, by)| registered(site, prefix, by))
+        })
+    }
+
+    /// Waits up to 30 s for HSRP to be active on each of `nodes`.
+    pub fn wait_hsrp_active(&self, what: &str, nodes: &[&str]) {
+        wait_for(what, Duration::from_secs(30), || {
+            nodes
+                .iter()
+                .all(|n| hsrp_active(&self.show(n, "show hsrp brief")))
+                .then(String::new)
+        });
+    }
+
+    /// `show lisp dynamic-eid summary` on `node`, and its row of `eid` (empty when none).
+    pub fn dynamic_eid(&self, node: &str, eid: &str) -> (String, String) {
+        let summary = self.show(node, "show lisp dynamic-eid summary");
+        let row = summary
+            .lines()
+            .find(|l| l.contains(eid))
+            .unwrap_or_default();
+        (row.to_string(), summary)
+    }
+
+    /// After the extended-subnet host (10.1.1.5) moved to dc2: dc2 holds it as its own
+    /// dynamic EID, dc1 lists it with `*` (learned by Map-Notify).
+    pub fn assert_dc2_holds_the_host(&self) {
+        let ((r1, s1), (r2, s2)) = (
+            self.dynamic_eid("dc1", "10.1.1.5"),
+            self.dynamic_eid("dc2", "10.1.1.5"),
+        );
+        assert!(
+            r1.contains("*10.1.1.5"),
+            "dc1 learned the move from dc2 by Map-Notify:\n{s1}"
+        );
+        assert!(
+            r2.contains(" 10.1.1.5") && !r2.contains('*'),
+            "dc2 holds the host:\n{s2}"
+        );
+    }
+
     /// `roamer lab up`'s output.
     pub fn up_output(&self) -> &str {
         &self.up_output
@@ -233,13 +324,28 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         let down = run(self.roamer().args(["lab", "down"]).arg(&self.file));
-        let left = netns_list();
-        let prefix = format!("clab-{}-", self.name);
         if !std::thread::panicking() {
             assert!(down.ok, "lab down: {}{}", down.stdout, down.stderr);
-            assert!(!left.contains(&prefix), "namespaces left: {left}");
+            assert_no_namespaces_of(&self.name);
         }
     }
+}
+
+/// The state `roamer lab up` recorded for lab `name` in the state directory `dir`.
+pub fn lab_state(dir: &Path, name: &str) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join(name).join("state.json")).unwrap()).unwrap()
+}
+
+/// The entry of the list `state[list]` whose field `key` is `value`.
+pub fn state_entry<'a>(
+    state: &'a serde_json::Value,
+    list: &str,
+    key: &str,
+    value: &str,
+) -> &'a serde_json::Value {
+    let entries = state[list].as_array().unwrap();
+    let entry = entries.iter().find(|e| e[key] == value);
+    entry.unwrap_or_else(|| panic!("no {list} entry with {key} {value}: {state}"))
 }
 
 pub fn epoch() -> f64 {

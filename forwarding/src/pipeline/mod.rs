@@ -5,7 +5,6 @@
 //! headroom in front (802.1Q tags are stripped at ingress and re-added per egress port by the
 //! backend; LISP encapsulation grows the frame into the headroom).
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use roamer_hal::{
@@ -29,6 +28,7 @@ pub use verdict::{
 
 pub use hold::{HOLD_FRAME_MAX, Resumed};
 
+use crate::keyed_hash::KeyedMap;
 use crate::tables::Tables;
 use crate::wire::checksum;
 use crate::wire::lisp_data::{
@@ -95,7 +95,7 @@ pub struct Pipeline {
     pub settings: Settings,
     events: Vec<HalEvent>,
     /// Last time each rate-limited key was reported.
-    reported: HashMap<(u8, IpAddr), u64>,
+    reported: KeyedMap<(u8, IpAddr), u64>,
     reply: [u8; 256],
     reply_len: usize,
     flow_seed: u32,
@@ -104,7 +104,7 @@ pub struct Pipeline {
     /// Where the routed frame being processed came in (for ICMP errors from deep inside).
     ingress: Option<(L3Interface, PortId, Option<VlanId>)>,
     /// The IP MTU of each port, as the backend reads it from the interface.
-    port_mtu: HashMap<PortId, u16>,
+    port_mtu: KeyedMap<PortId, u16>,
     /// Packets waiting for a map-cache entry or a neighbour.
     hold: hold::HoldQueue,
     /// Whether the frame being processed may be held (not while tracing or originating).
@@ -120,13 +120,13 @@ impl Pipeline {
             counters: Counters::default(),
             settings,
             events: Vec::with_capacity(settings.max_events),
-            reported: HashMap::with_capacity(1024),
+            reported: KeyedMap::with_capacity_and_hasher(1024, Default::default()),
             reply: [0; 256],
             reply_len: 0,
             flow_seed: 0x9e37_79b9,
             nonces: nonce::Nonces::from_entropy(),
             ingress: None,
-            port_mtu: HashMap::new(),
+            port_mtu: KeyedMap::default(),
             hold: hold::HoldQueue::new(settings.hold_total),
             may_hold: false,
             tracing: false,

@@ -1,5 +1,7 @@
 //! What the pipeline decides for a frame, its counters and the trace hooks.
 
+use std::collections::HashMap;
+
 use super::*;
 
 /// Why a frame was dropped; each has a counter.

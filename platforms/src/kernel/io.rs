@@ -145,6 +145,7 @@ impl ControlIo {
         let eth_p_all = (libc::ETH_P_ALL as u16).to_be() as i32;
         let packet = Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(eth_p_all)))?;
         packet.attach_filter(&control_filter())?;
+        sys::ignore_outgoing(packet.as_raw_fd())?;
         packet.set_nonblocking(true)?;
         let raw4 = Socket::new(
             Domain::IPV4,

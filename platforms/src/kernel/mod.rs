@@ -3,15 +3,16 @@
 //!
 //! - Routed ports are existing interfaces in roamer's namespace (`PortSpec::device`).
 //! - `InterfaceAddress` → `ip addr` with `IFA_PROTO` 194; `Route` → kernel routes with
-//!   protocol 194 (connected routes come from the kernel with the address, so a `Connected`
-//!   route is only recorded); `Gateway` → `via`, `Lisp` → `blackhole` (what the ITR program
+//!   protocol 194 (an interface's subnet comes from the kernel with the address, so that
+//!   `Connected` route is only recorded; any other `Connected` route, such as a dynamic EID's
+//!   host route across subnets, is a scope-link device route); `Gateway` → `via`, `Lisp` → `blackhole` (what the ITR program
 //!   reads as "look up the map-cache"), `Discard` → `unreachable` (never mistaken for LISP);
 //!   `Neighbor` → permanent neighbours with `NDA_PROTOCOL` 194; `RouterMac` on a routed port →
 //!   the port's MAC (the old one is restored); `ProxyArp` on a routed port → its `proxy_arp`
 //!   sysctl; `HelloFilter` → the control tap's HSRP filter. Forwarding sysctls are switched on
 //!   and restored on stop.
-//! - LISP tables go to [`lisp_offload::LispOffload`] (TC programs on every port: the ITR and
-//!   ETR programs are no-ops for traffic that is not theirs).
+//! - LISP tables go to [`lisp_offload::LispOffload`] (TC programs on every port while LISP has
+//!   tables: the ITR and ETR programs are no-ops for traffic that is not theirs).
 //! - VLANs, SVIs and the FDB ([`bridge`]) need a VLAN-filtering bridge and 802.1Q devices; a
 //!   kernel without them refuses those operations with [`HalError::NotSupported`] naming the
 //!   missing feature (and the daemon refuses `feature interface-vlan` at startup).
@@ -214,12 +215,11 @@ impl KernelBackend {
         // (before 6.6) or that refuses the programs) the backend still routes; LISP table
         // operations are refused with the reason.
         let mut offload_unavailable = None;
+        // The programs are attached once, here, to prove the kernel takes them, and then
+        // only while LISP has tables: a switch that only routes keeps the kernel's own speed.
         let offload = match LispOffload::load() {
             Ok(mut o) => {
-                let attached = ports.iter().try_for_each(|p| {
-                    o.attach_eid_facing(p.ifindex, L3Interface::Port(p.id))
-                        .and_then(|_| o.attach_underlay(p.ifindex))
-                });
+                let attached = attach_lisp(&mut o, &ports).and_then(|()| o.detach_all());
                 match attached {
                     Ok(()) => Some(o),
                     Err(e) => {
@@ -393,7 +393,22 @@ impl KernelBackend {
                     None => unsupported(op),
                 });
             };
-            return o.apply(op);
+            if !o.is_attached() {
+                attach_lisp(o, &self.ports).map_err(|e| {
+                    let _ = o.detach_all();
+                    HalError::Backend {
+                        backend: BACKEND.into(),
+                        detail: format!("{op}: attaching the LISP data path: {e}"),
+                    }
+                })?;
+            }
+            let applied = o.apply(op);
+            if o.is_empty()
+                && let Err(e) = o.detach_all()
+            {
+                warn!(error = %e, "kernel backend: detaching the LISP programs");
+            }
+            return applied;
         }
         if matches!(kind, TableKind::VlanMember | TableKind::Fdb) && self.vlans().is_err() {
             return Err(Self::no_vlans("VLANs and the MAC address table"));
@@ -453,6 +468,17 @@ impl KernelBackend {
 }
 
 /// `frame` with an 802.1Q tag of `vid` after its MAC addresses.
+/// The ETR and the ITR on every port: which ports face EIDs and which the underlay is the
+/// routing's business, and the programs pass what is not theirs. The ETR runs first: its
+/// test (UDP 4341 to one of our addresses) is cheap, and a packet it decapsulates goes to the
+/// kernel without the ITR's lookups.
+fn attach_lisp(o: &mut LispOffload, ports: &[Port]) -> Result<(), PlatformError> {
+    ports.iter().try_for_each(|p| {
+        o.attach_underlay(p.ifindex)
+            .and_then(|_| o.attach_eid_facing(p.ifindex, L3Interface::Port(p.id)))
+    })
+}
+
 fn with_tag(frame: &[u8], vid: u16) -> Vec<u8> {
     let mut out = Vec::with_capacity(frame.len() + 4);
     out.extend_from_slice(&frame[..frame.len().min(12)]);

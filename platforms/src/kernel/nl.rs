@@ -165,6 +165,9 @@ pub enum RouteKind {
         via: Option<IpAddr>,
         oif: Option<u32>,
     },
+    /// Out of an interface, no gateway (`ip route add P dev D`: scope link), e.g. the host
+    /// route of a dynamic EID outside the interface's subnets.
+    Device { oif: u32 },
     /// LISP: a blackhole route, which the ITR program reads as "look up the map-cache".
     Lisp,
     /// Discard (Null0): an `unreachable` route, so the ITR never mistakes it for LISP.
@@ -192,6 +195,11 @@ pub fn route_message(dest: IpAddr, len: u8, kind: RouteKind) -> Result<RouteMess
             if let Some(oif) = oif {
                 b = b.output_interface(oif);
             }
+        }
+        RouteKind::Device { oif } => {
+            b = b
+                .output_interface(oif)
+                .scope(netlink_packet_route::route::RouteScope::Link)
         }
         RouteKind::Lisp => b = b.kind(RouteType::BlackHole),
         RouteKind::Discard => b = b.kind(RouteType::Unreachable),

@@ -1,7 +1,8 @@
 //! The system calls of the kernel backend that need `unsafe`: `recvfrom`/`sendto` on an
-//! AF_PACKET socket with its `sockaddr_ll`, and `poll`. Everything else in `kernel` is safe
-//! code (socket2, rtnetlink, /proc and /sys files). Every function checks its inputs and turns
-//! the C return convention into `io::Result`; no raw pointer escapes a function.
+//! AF_PACKET socket with its `sockaddr_ll`, one `setsockopt` the libc crate does not wrap, and
+//! `poll`. Everything else in `kernel` is safe code (socket2, rtnetlink, /proc and /sys files).
+//! Every function checks its inputs and turns the C return convention into `io::Result`; no raw
+//! pointer escapes a function.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -10,6 +11,30 @@ use std::os::fd::RawFd;
 
 /// `sll_pkttype` of a frame this host sent.
 pub const PACKET_OUTGOING: u8 = 4;
+
+/// `PACKET_IGNORE_OUTGOING` (Linux 4.20): the libc crate does not name it.
+const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
+
+/// Keeps frames this host sends away from the packet socket `fd`. Without it the kernel clones
+/// every transmitted frame of every interface for the tap (`dev_queue_xmit_nit`) only for the
+/// filter to drop it: a cost on the kernel's whole forwarding path.
+pub fn ignore_outgoing(fd: RawFd) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: `on` is a live c_int passed with its true size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_PACKET,
+            PACKET_IGNORE_OUTGOING,
+            (&on as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
 
 /// One frame received on a packet socket: its length, ingress ifindex and packet type.
 /// Returns `Ok(None)` when nothing is waiting (the socket is non-blocking).

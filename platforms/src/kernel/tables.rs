@@ -15,13 +15,17 @@ impl KernelBackend {
         match entry {
             TableEntry::Route { prefix, next_hop } => {
                 let kind = match next_hop {
-                    // The kernel adds it with the address.
-                    NextHop::Connected(_) => {
+                    // The kernel adds an interface's subnet with the address.
+                    NextHop::Connected(i) if self.is_subnet_of(*i, prefix) => {
                         if let Some(o) = old {
                             self.unprogram(o)?;
                         }
                         return Ok(());
                     }
+                    // Anything else on the link (a dynamic EID's host route across subnets).
+                    NextHop::Connected(i) => RouteKind::Device {
+                        oif: self.l3(*i)?.ifindex,
+                    },
                     NextHop::Gateway { via, iface } => RouteKind::Unicast {
                         via: Some(*via),
                         oif: match iface {
@@ -33,10 +37,10 @@ impl KernelBackend {
                     NextHop::Discard => RouteKind::Discard,
                 };
                 let msg = nl::route_message(prefix.addr(), prefix.len(), kind)?;
-                // Replacing only what roamer installed: an old Connected row has no route.
+                // Replacing only what roamer installed: an old subnet row has no route.
                 let replace = matches!(
                     old,
-                    Some(TableEntry::Route { next_hop, .. }) if !matches!(next_hop, NextHop::Connected(_))
+                    Some(TableEntry::Route { next_hop, prefix }) if !matches!(next_hop, NextHop::Connected(i) if self.is_subnet_of(*i, prefix))
                 );
                 let what = format!("route {prefix}");
                 self.nl.call("add route", move |h| async move {
@@ -159,11 +163,27 @@ impl KernelBackend {
         }
     }
 
+    /// Whether `prefix` is the subnet of one of `iface`'s addresses (the kernel's own
+    /// connected route, not roamer's to add or remove).
+    fn is_subnet_of(&self, iface: roamer_hal::L3Interface, prefix: &roamer_hal::Prefix) -> bool {
+        self.rows
+            .get(&TableKind::InterfaceAddress)
+            .into_iter()
+            .flat_map(|t| t.values())
+            .any(|e| {
+                matches!(e, TableEntry::InterfaceAddress { iface: i, addr, prefix_len, .. }
+                    if *i == iface
+                        && roamer_hal::Prefix::new(*addr, *prefix_len).ok().as_ref() == Some(prefix))
+            })
+    }
+
     /// Removes the kernel object of `entry`.
     pub(super) fn unprogram(&mut self, entry: &TableEntry) -> Result<(), HalError> {
         match entry {
             TableEntry::Route { prefix, next_hop } => {
-                if matches!(next_hop, NextHop::Connected(_)) {
+                let subnet =
+                    matches!(next_hop, NextHop::Connected(i) if self.is_subnet_of(*i, prefix));
+                if subnet {
                     return Ok(());
                 }
                 let msg = nl::route_message(

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use roamer_platforms::software::{AfPacketConfig, AfPacketPort, FrameSlot, PortIo};
-use roamer_test_support::{Netns, Veth, require_root, unique_prefix};
+use roamer_test_support::{Capture, Netns, Veth, require_root, unique_prefix};
 
 /// Experimental EtherType (IEEE 802 local experimental 1) the tests mark their frames with.
 pub const TEST_ETHERTYPE: u16 = 0x88b5;
@@ -134,4 +134,46 @@ pub fn slots_with(frames: &[Vec<u8>]) -> Vec<FrameSlot> {
             s
         })
         .collect()
+}
+
+/// Sends `frame` out of `port` tagged `vlan`, again every 250 ms (tshark starts capturing a
+/// little after it says it does), until `capture` has a line, at most 20 times; that line.
+pub fn send_tagged_until_seen(
+    port: &mut dyn PortIo,
+    frame: &[u8],
+    vlan: u16,
+    capture: &Capture,
+) -> Option<String> {
+    (0..20).find_map(|_| {
+        let mut out = slots_with(&[frame.to_vec()]);
+        out[0].vlan = Some(vlan);
+        send_all(port, &mut out);
+        capture.next_line(Duration::from_millis(250))
+    })
+}
+
+/// Sends `count` frames of [`TEST_ETHERTYPE`] from `tx`, broadcast, tagged `vlan` if given,
+/// the `i`th one's payload `[mark, i]`; the frames sent.
+pub fn send_marked(tx: &mut AfPacketPort, vlan: Option<u16>, mark: u8, count: u8) -> Vec<Vec<u8>> {
+    let frames: Vec<Vec<u8>> = (0..count)
+        .map(|i| {
+            roamer_test_support::ethernet_frame(
+                [0xff; 6],
+                tx.mac(),
+                vlan,
+                TEST_ETHERTYPE,
+                &[mark, i],
+            )
+        })
+        .collect();
+    send_all(tx, &mut slots_with(&frames));
+    frames
+}
+
+/// The frames [`send_marked`] sent with `mark` that `port` receives within 5 s (at most
+/// `want`), into slots of `room` octets.
+pub fn collect_marked(port: &mut dyn PortIo, room: usize, want: usize, mark: u8) -> Vec<Got> {
+    let mut slots = FrameSlot::batch(8, room);
+    let marked = |s: &FrameSlot| ethertype(s.frame()) == TEST_ETHERTYPE && s.frame()[14] == mark;
+    collect(port, &mut slots, want, Duration::from_secs(5), marked).0
 }

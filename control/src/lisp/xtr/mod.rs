@@ -485,14 +485,22 @@ impl Xtr {
             );
         }
         for (name, iface) in &cfg.interfaces {
-            if let (crate::config::InterfaceName::Vlan(v), Some(map)) =
-                (name, iface.lisp_mobility.as_ref())
+            // `lisp mobility` on an SVI or a routed port (reconcile's dynamic-EID ranges).
+            let l3 = match (name, &iface.switchport) {
+                (crate::config::InterfaceName::Vlan(v), _) => Some(L3Interface::Vlan(*v)),
+                (
+                    crate::config::InterfaceName::Ethernet { slot, port },
+                    Some(crate::config::PortMode::Routed),
+                ) => Some(L3Interface::Port(crate::reconcile::port_id(*slot, *port))),
+                _ => None,
+            };
+            if let (Some(l3), Some(map)) = (l3, iface.lisp_mobility.as_ref())
                 && let Some(p) = self.maps.get_mut(map)
             {
                 p.extended_subnet
-                    .insert(L3Interface::Vlan(*v), iface.lisp_extended_subnet_mode);
+                    .insert(l3, iface.lisp_extended_subnet_mode);
                 if let Some(IpAddr::V4(a)) = iface.ipv4.first().map(|a| a.addr) {
-                    p.sources.insert(L3Interface::Vlan(*v), a);
+                    p.sources.insert(l3, a);
                 }
             }
         }

@@ -192,6 +192,34 @@ fn across_subnets_a_dynamic_eid_gets_a_host_route_on_its_interface() {
     );
 }
 
+/// `lisp mobility` on a routed port: its `lisp extended-subnet-mode` counts as on an SVI (no
+/// host route); without it, the host route points at the port.
+#[test]
+fn on_a_routed_port_the_interfaces_subnet_mode_applies() {
+    let routed = |extended: &str| {
+        let text = format!(
+            "feature lisp\ninterface Ethernet1/1\n  no switchport\n  ip address 10.9.0.1/24\n  lisp mobility roam\n{extended}\
+             ip lisp itr-etr\nip lisp etr map-server {MS} key roamer-key\n\
+             lisp dynamic-eid roam\n  database-mapping 10.9.0.0/24 192.0.2.1 priority 1 weight 100\n"
+        );
+        config::parse(&text, Syntax::Cli).unwrap().0
+    };
+    let port = L3Interface::Port(crate::reconcile::port_id(1, 1));
+    let eid: IpAddr = "10.9.0.7".parse().unwrap();
+    let mut out = Vec::new();
+    Xtr::new(&routed("  lisp extended-subnet-mode\n"), 0)
+        .dynamic_eid_seen(port, eid, "roam", 0, &mut out);
+    assert_eq!(tables(&out), vec![]);
+    Xtr::new(&routed(""), 0).dynamic_eid_seen(port, eid, "roam", 0, &mut out);
+    assert_eq!(
+        tables(&out),
+        vec![TableOp::add(TableEntry::Route {
+            prefix: Prefix::host(eid),
+            next_hop: NextHop::Connected(port),
+        })]
+    );
+}
+
 #[test]
 fn a_miss_sends_an_encapsulated_map_request_and_the_reply_fills_the_map_cache() {
     let mut x = Xtr::new(&cfg(""), 0);

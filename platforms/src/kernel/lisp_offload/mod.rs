@@ -298,6 +298,16 @@ impl LispOffload {
         self.attach(ifindex, ETR)
     }
 
+    /// Whether any program is attached.
+    pub fn is_attached(&self) -> bool {
+        !self.attached.is_empty()
+    }
+
+    /// Whether every LISP table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.tables.values().all(BTreeMap::is_empty)
+    }
+
     /// Detaches everything it attached. Also done on Drop.
     pub fn detach_all(&mut self) -> Result<(), PlatformError> {
         let mut first_error = None;

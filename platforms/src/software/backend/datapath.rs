@@ -76,7 +76,7 @@ pub(super) enum Originated {
 pub(super) struct Datapath {
     pub(super) pipeline: Pipeline,
     pub(super) ports: Vec<(PortId, Box<dyn PortIo>)>,
-    pub(super) index: HashMap<PortId, usize>,
+    pub(super) index: roamer_forwarding::keyed_hash::KeyedMap<PortId, usize>,
     pub(super) tx: Vec<TxQueue>,
     /// Per port, its interface as the last check found it (taken as up at start).
     pub(super) links: Vec<Link>,
