@@ -10,6 +10,10 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod common;
+
+use common::ip;
+
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
@@ -28,10 +32,6 @@ const A_RLOC: &str = "192.0.2.1";
 const B_RLOC: &str = "192.0.2.2";
 const C_RLOC: &str = "192.0.2.3";
 const PORT: u16 = 4342;
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
 
 fn sock(s: &str) -> SocketAddr {
     SocketAddr::new(ip(s), PORT)

@@ -3,7 +3,11 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::net::{IpAddr, SocketAddr};
+mod common;
+
+use common::ip;
+
+use std::net::SocketAddr;
 
 use roamer_control::config::{self, Syntax};
 use roamer_control::lisp::map_server::{MapServer, Refusal};
@@ -20,10 +24,6 @@ use roamer_hal::Prefix;
 const ETR: &str = "203.0.113.11";
 const MS: &str = "209.165.201.31";
 const TICK_MS: u64 = 10;
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
 
 fn prefix(s: &str) -> Prefix {
     s.parse().unwrap()

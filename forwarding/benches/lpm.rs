@@ -19,15 +19,16 @@
 
 #![allow(clippy::unwrap_used)] // bench code: a failed unwrap is a failed bench
 
-use std::cell::RefCell;
 use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-use criterion::Criterion;
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion};
 use ip_network_table_deps_treebitmap::IpLookupTable;
+use ip_network_table_deps_treebitmap::address::Address;
 use prefix_trie::PrefixMap;
-use roamer_forwarding::lpm::{Lpm4, Lpm6};
+use roamer_forwarding::lpm::{LpmKey, LpmTable};
 
 mod prefix_data;
 use prefix_data::{Data, Sizes, data_v4, data_v6};
@@ -58,23 +59,23 @@ trait Table<T> {
     fn bytes(&self) -> Option<usize>;
 }
 
-impl Table<u32> for Lpm4<u32> {
+impl<K: LpmKey> Table<K> for LpmTable<K, u32> {
     const NAME: &'static str = "roamer";
     fn build() -> Self {
-        Lpm4::new()
+        LpmTable::new()
     }
-    fn insert(&mut self, bits: u32, len: u8, v: u32) {
-        Lpm4::insert(self, bits, len, v).unwrap();
+    fn insert(&mut self, bits: K, len: u8, v: u32) {
+        LpmTable::insert(self, bits, len, v).unwrap();
     }
-    fn remove(&mut self, bits: u32, len: u8) {
-        Lpm4::remove(self, bits, len);
+    fn remove(&mut self, bits: K, len: u8) {
+        LpmTable::remove(self, bits, len);
     }
     #[inline]
-    fn lookup(&self, addr: u32) -> Option<u32> {
-        Lpm4::lookup(self, addr)
+    fn lookup(&self, addr: K) -> Option<u32> {
+        LpmTable::lookup(self, addr)
     }
-    fn lookup_batch(&self, addrs: &[u32], out: &mut [Option<u32>]) -> bool {
-        Lpm4::lookup_batch(self, addrs, out);
+    fn lookup_batch(&self, addrs: &[K], out: &mut [Option<u32>]) -> bool {
+        LpmTable::lookup_batch(self, addrs, out);
         true
     }
     fn bytes(&self) -> Option<usize> {
@@ -82,44 +83,21 @@ impl Table<u32> for Lpm4<u32> {
     }
 }
 
-impl Table<u128> for Lpm6<u32> {
-    const NAME: &'static str = "roamer";
-    fn build() -> Self {
-        Lpm6::new()
-    }
-    fn insert(&mut self, bits: u128, len: u8, v: u32) {
-        Lpm6::insert(self, bits, len, v).unwrap();
-    }
-    fn remove(&mut self, bits: u128, len: u8) {
-        Lpm6::remove(self, bits, len);
-    }
-    #[inline]
-    fn lookup(&self, addr: u128) -> Option<u32> {
-        Lpm6::lookup(self, addr)
-    }
-    fn lookup_batch(&self, addrs: &[u128], out: &mut [Option<u32>]) -> bool {
-        Lpm6::lookup_batch(self, addrs, out);
-        true
-    }
-    fn bytes(&self) -> Option<usize> {
-        Some(self.memory_bytes())
-    }
-}
-
-impl Table<u32> for IpLookupTable<Ipv4Addr, u32> {
+/// `A`: `Ipv4Addr` for `u32` keys, `Ipv6Addr` for `u128` ones.
+impl<K, A: Address + From<K>> Table<K> for IpLookupTable<A, u32> {
     const NAME: &'static str = "treebitmap";
     fn build() -> Self {
         IpLookupTable::new()
     }
-    fn insert(&mut self, bits: u32, len: u8, v: u32) {
-        IpLookupTable::insert(self, Ipv4Addr::from(bits), len.into(), v);
+    fn insert(&mut self, bits: K, len: u8, v: u32) {
+        IpLookupTable::insert(self, A::from(bits), len.into(), v);
     }
-    fn remove(&mut self, bits: u32, len: u8) {
-        IpLookupTable::remove(self, Ipv4Addr::from(bits), len.into());
+    fn remove(&mut self, bits: K, len: u8) {
+        IpLookupTable::remove(self, A::from(bits), len.into());
     }
     #[inline]
-    fn lookup(&self, addr: u32) -> Option<u32> {
-        self.longest_match(Ipv4Addr::from(addr)).map(|(_, _, v)| *v)
+    fn lookup(&self, addr: K) -> Option<u32> {
+        self.longest_match(A::from(addr)).map(|(_, _, v)| *v)
     }
     fn bytes(&self) -> Option<usize> {
         let (nodes, results) = self.mem_usage();
@@ -127,61 +105,23 @@ impl Table<u32> for IpLookupTable<Ipv4Addr, u32> {
     }
 }
 
-impl Table<u128> for IpLookupTable<Ipv6Addr, u32> {
-    const NAME: &'static str = "treebitmap";
-    fn build() -> Self {
-        IpLookupTable::new()
-    }
-    fn insert(&mut self, bits: u128, len: u8, v: u32) {
-        IpLookupTable::insert(self, Ipv6Addr::from(bits), len.into(), v);
-    }
-    fn remove(&mut self, bits: u128, len: u8) {
-        IpLookupTable::remove(self, Ipv6Addr::from(bits), len.into());
-    }
-    #[inline]
-    fn lookup(&self, addr: u128) -> Option<u32> {
-        self.longest_match(Ipv6Addr::from(addr)).map(|(_, _, v)| *v)
-    }
-    fn bytes(&self) -> Option<usize> {
-        let (nodes, results) = self.mem_usage();
-        Some(nodes + results)
-    }
-}
-
-impl Table<u32> for PrefixMap<(u32, u8), u32> {
+impl<K: LpmKey> Table<K> for PrefixMap<(K, u8), u32>
+where
+    (K, u8): prefix_trie::Prefix,
+{
     const NAME: &'static str = "prefix-trie";
     fn build() -> Self {
         PrefixMap::new()
     }
-    fn insert(&mut self, bits: u32, len: u8, v: u32) {
+    fn insert(&mut self, bits: K, len: u8, v: u32) {
         PrefixMap::insert(self, (bits, len), v);
     }
-    fn remove(&mut self, bits: u32, len: u8) {
+    fn remove(&mut self, bits: K, len: u8) {
         PrefixMap::remove(self, &(bits, len));
     }
     #[inline]
-    fn lookup(&self, addr: u32) -> Option<u32> {
-        self.get_lpm(&(addr, 32)).map(|(_, v)| *v)
-    }
-    fn bytes(&self) -> Option<usize> {
-        Some(self.mem_size())
-    }
-}
-
-impl Table<u128> for PrefixMap<(u128, u8), u32> {
-    const NAME: &'static str = "prefix-trie";
-    fn build() -> Self {
-        PrefixMap::new()
-    }
-    fn insert(&mut self, bits: u128, len: u8, v: u32) {
-        PrefixMap::insert(self, (bits, len), v);
-    }
-    fn remove(&mut self, bits: u128, len: u8) {
-        PrefixMap::remove(self, &(bits, len));
-    }
-    #[inline]
-    fn lookup(&self, addr: u128) -> Option<u32> {
-        self.get_lpm(&(addr, 128)).map(|(_, v)| *v)
+    fn lookup(&self, addr: K) -> Option<u32> {
+        self.get_lpm(&(addr, K::BITS)).map(|(_, v)| *v)
     }
     fn bytes(&self) -> Option<usize> {
         Some(self.mem_size())
@@ -272,6 +212,27 @@ const SAMPLE_SIZE: usize = 100;
 /// Addresses per `lookup_batch` call: the software data path's receive batch (64 frames).
 const BURST: usize = 64;
 
+/// Runs bench `name` of `g`, whose iterations (`run(iters)` does `iters` of them) are `ops`
+/// operations each, on [`Clock`]; the median time per operation of its measurement samples.
+fn measure(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: String,
+    ops: usize,
+    mut run: impl FnMut(u64),
+) -> Option<f64> {
+    let mut samples = Vec::new();
+    g.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let start = Clock::start();
+            run(iters);
+            let e = start.elapsed();
+            samples.push(e.as_nanos() as f64 / (iters as f64 * ops as f64));
+            e
+        })
+    });
+    median_ns(&samples, SAMPLE_SIZE)
+}
+
 fn run_one<T: Copy, Tb: Table<T>>(c: &mut Criterion, family: &str, data: &Data<T>) -> Score {
     let mut score = Score {
         name: Tb::NAME,
@@ -294,46 +255,28 @@ fn run_one<T: Copy, Tb: Table<T>>(c: &mut Criterion, family: &str, data: &Data<T
     let mut g = c.benchmark_group(format!("lpm/{family}"));
     g.sample_size(SAMPLE_SIZE);
 
-    let samples = RefCell::new(Vec::new());
     let mut k = 0usize;
-    g.bench_function(format!("lookup/{}", Tb::NAME), |b| {
-        b.iter_custom(|iters| {
-            let addrs = &data.lookups;
-            let start = Clock::start();
-            for _ in 0..iters {
-                black_box(t.lookup(addrs[k & (LOOKUPS - 1)]));
-                k = k.wrapping_add(1);
-            }
-            let e = start.elapsed();
-            samples
-                .borrow_mut()
-                .push(e.as_nanos() as f64 / iters as f64);
-            e
-        })
+    score.lookup_ns = measure(&mut g, format!("lookup/{}", Tb::NAME), 1, |iters| {
+        let addrs = &data.lookups;
+        for _ in 0..iters {
+            black_box(t.lookup(addrs[k & (LOOKUPS - 1)]));
+            k = k.wrapping_add(1);
+        }
     });
-    score.lookup_ns = median_ns(&samples.borrow(), SAMPLE_SIZE);
 
     let mut out = [None; BURST];
     if t.lookup_batch(&data.lookups[..BURST], &mut out) {
-        let samples = RefCell::new(Vec::new());
         let mut k = 0usize;
-        g.bench_function(format!("lookup_batch{BURST}/{}", Tb::NAME), |b| {
-            b.iter_custom(|iters| {
-                let addrs = &data.lookups;
-                let start = Clock::start();
-                for _ in 0..iters {
-                    let s = (k * BURST) & (LOOKUPS - 1);
-                    t.lookup_batch(&addrs[s..s + BURST], &mut out);
-                    black_box(&out);
-                    k = k.wrapping_add(1);
-                }
-                let e = start.elapsed();
-                let per_lookup = e.as_nanos() as f64 / (iters as f64 * BURST as f64);
-                samples.borrow_mut().push(per_lookup);
-                e
-            })
+        let name = format!("lookup_batch{BURST}/{}", Tb::NAME);
+        score.batch_ns = measure(&mut g, name, BURST, |iters| {
+            let addrs = &data.lookups;
+            for _ in 0..iters {
+                let s = (k * BURST) & (LOOKUPS - 1);
+                t.lookup_batch(&addrs[s..s + BURST], &mut out);
+                black_box(&out);
+                k = k.wrapping_add(1);
+            }
         });
-        score.batch_ns = median_ns(&samples.borrow(), SAMPLE_SIZE);
     }
 
     // Bulk: 1M new prefixes into the 1M table, then out again.
@@ -352,29 +295,35 @@ fn run_one<T: Copy, Tb: Table<T>>(c: &mut Criterion, family: &str, data: &Data<T
     for &(bits, len) in &data.fresh[..CHURN_WINDOW] {
         t.insert(bits, len, 7);
     }
-    let samples = RefCell::new(Vec::new());
     let mut j = CHURN_WINDOW;
-    g.bench_function(format!("churn/{}", Tb::NAME), |b| {
-        b.iter_custom(|iters| {
-            let fresh = &data.fresh;
-            let start = Clock::start();
-            for _ in 0..iters {
-                let (bits, len) = fresh[j % FRESH];
-                t.insert(bits, len, 7);
-                let (bits, len) = fresh[(j - CHURN_WINDOW) % FRESH];
-                t.remove(bits, len);
-                j += 1;
-            }
-            let e = start.elapsed();
-            samples
-                .borrow_mut()
-                .push(e.as_nanos() as f64 / iters as f64);
-            e
-        })
+    score.churn_ns = measure(&mut g, format!("churn/{}", Tb::NAME), 1, |iters| {
+        let fresh = &data.fresh;
+        for _ in 0..iters {
+            let (bits, len) = fresh[j % FRESH];
+            t.insert(bits, len, 7);
+            let (bits, len) = fresh[(j - CHURN_WINDOW) % FRESH];
+            t.remove(bits, len);
+            j += 1;
+        }
     });
-    score.churn_ns = median_ns(&samples.borrow(), SAMPLE_SIZE);
     g.finish();
     score
+}
+
+/// Every implementation on the `K` keys of `data` (`A`: their address type), roamer first.
+fn run_all<K: LpmKey, A: Address + From<K>>(
+    c: &mut Criterion,
+    family: &str,
+    data: &Data<K>,
+) -> Vec<Score>
+where
+    (K, u8): prefix_trie::Prefix,
+{
+    vec![
+        run_one::<K, LpmTable<K, u32>>(c, family, data),
+        run_one::<K, IpLookupTable<A, u32>>(c, family, data),
+        run_one::<K, PrefixMap<(K, u8), u32>>(c, family, data),
+    ]
 }
 
 fn fmt_ratio(ours: Option<f64>, theirs: Option<f64>) -> String {
@@ -422,18 +371,10 @@ fn main() {
         .configure_from_args();
 
     let d4 = data_v4(0x4c50_4d34, SIZES);
-    let s4 = vec![
-        run_one::<u32, Lpm4<u32>>(&mut c, "ipv4", &d4),
-        run_one::<u32, IpLookupTable<Ipv4Addr, u32>>(&mut c, "ipv4", &d4),
-        run_one::<u32, PrefixMap<(u32, u8), u32>>(&mut c, "ipv4", &d4),
-    ];
+    let s4 = run_all::<u32, Ipv4Addr>(&mut c, "ipv4", &d4);
     drop(d4);
     let d6 = data_v6(0x4c50_4d36, SIZES);
-    let s6 = vec![
-        run_one::<u128, Lpm6<u32>>(&mut c, "ipv6", &d6),
-        run_one::<u128, IpLookupTable<Ipv6Addr, u32>>(&mut c, "ipv6", &d6),
-        run_one::<u128, PrefixMap<(u128, u8), u32>>(&mut c, "ipv6", &d6),
-    ];
+    let s6 = run_all::<u128, Ipv6Addr>(&mut c, "ipv6", &d6);
     drop(d6);
     c.final_summary();
 

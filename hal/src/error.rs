@@ -122,6 +122,15 @@ pub enum HalError {
 }
 
 impl HalError {
+    /// `InvalidValue`: `value` is not a valid `what`, which is `expected`.
+    pub fn invalid(what: &'static str, value: &str, expected: &'static str) -> HalError {
+        HalError::InvalidValue {
+            what,
+            value: value.to_string(),
+            expected,
+        }
+    }
+
     /// Whether trying the same operation again later may succeed with nothing else changed:
     /// a data path that did not answer, an I/O or backend failure, an injected one. A full
     /// table, an unsupported operation or a refused card stay so until the configuration

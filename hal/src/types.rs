@@ -48,6 +48,46 @@ impl fmt::Display for SlotId {
     }
 }
 
+/// `new` (`$what` in `$range`, `$expected` saying which), `get`, the conversions from and to
+/// `$raw` (checked by `new`; serde goes through them) and the decimal `Display` of an id kept
+/// in a range.
+macro_rules! checked_id {
+    ($id:ident, $raw:ty, $range:expr, $what:literal, $expected:literal) => {
+        impl $id {
+            pub fn new(id: $raw) -> Result<Self, HalError> {
+                if ($range).contains(&id) {
+                    Ok(Self(id))
+                } else {
+                    Err(HalError::invalid($what, &id.to_string(), $expected))
+                }
+            }
+
+            pub fn get(self) -> $raw {
+                self.0
+            }
+        }
+
+        impl TryFrom<$raw> for $id {
+            type Error = HalError;
+            fn try_from(v: $raw) -> Result<Self, Self::Error> {
+                Self::new(v)
+            }
+        }
+
+        impl From<$id> for $raw {
+            fn from(v: $id) -> $raw {
+                v.0
+            }
+        }
+
+        impl fmt::Display for $id {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+    };
+}
+
 /// An 802.1Q VLAN id, 1..=4094.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "u16", into = "u16")]
@@ -56,42 +96,9 @@ pub struct VlanId(u16);
 impl VlanId {
     pub const MIN: u16 = 1;
     pub const MAX: u16 = 4094;
-
-    pub fn new(id: u16) -> Result<Self, HalError> {
-        if (Self::MIN..=Self::MAX).contains(&id) {
-            Ok(Self(id))
-        } else {
-            Err(HalError::InvalidValue {
-                what: "VLAN id",
-                value: id.to_string(),
-                expected: "1-4094",
-            })
-        }
-    }
-
-    pub fn get(self) -> u16 {
-        self.0
-    }
 }
 
-impl TryFrom<u16> for VlanId {
-    type Error = HalError;
-    fn try_from(v: u16) -> Result<Self, Self::Error> {
-        Self::new(v)
-    }
-}
-
-impl From<VlanId> for u16 {
-    fn from(v: VlanId) -> u16 {
-        v.0
-    }
-}
-
-impl fmt::Display for VlanId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
+checked_id!(VlanId, u16, VlanId::MIN..=VlanId::MAX, "VLAN id", "1-4094");
 
 /// A LISP instance-ID (24 bits on the wire).
 #[derive(
@@ -102,42 +109,9 @@ pub struct Iid(u32);
 
 impl Iid {
     pub const MAX: u32 = 0x00ff_ffff;
-
-    pub fn new(id: u32) -> Result<Self, HalError> {
-        if id <= Self::MAX {
-            Ok(Self(id))
-        } else {
-            Err(HalError::InvalidValue {
-                what: "LISP instance-id",
-                value: id.to_string(),
-                expected: "0-16777215",
-            })
-        }
-    }
-
-    pub fn get(self) -> u32 {
-        self.0
-    }
 }
 
-impl TryFrom<u32> for Iid {
-    type Error = HalError;
-    fn try_from(v: u32) -> Result<Self, Self::Error> {
-        Self::new(v)
-    }
-}
-
-impl From<Iid> for u32 {
-    fn from(v: Iid) -> u32 {
-        v.0
-    }
-}
-
-impl fmt::Display for Iid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
+checked_id!(Iid, u32, 0..=Iid::MAX, "LISP instance-id", "0-16777215");
 
 /// An Ethernet MAC address. Displays in the NX-OS dotted form `0000.0c07.ac0a`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -185,11 +159,7 @@ impl FromStr for Mac {
 
     /// Accepts `0000.0c07.ac0a`, `00:00:0c:07:ac:0a` and `00-00-0c-07-ac-0a`, any case.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || HalError::InvalidValue {
-            what: "MAC address",
-            value: s.to_string(),
-            expected: "EEEE.EEEE.EEEE or EE:EE:EE:EE:EE:EE",
-        };
+        let bad = || HalError::invalid("MAC address", s, "EEEE.EEEE.EEEE or EE:EE:EE:EE:EE:EE");
         let hex: String = if s.len() == 14 && s.as_bytes()[4] == b'.' && s.as_bytes()[9] == b'.' {
             s.split('.').collect()
         } else if s.len() == 17 {
@@ -230,11 +200,12 @@ impl Prefix {
     pub fn new(addr: IpAddr, len: u8) -> Result<Self, HalError> {
         let max = if addr.is_ipv4() { 32 } else { 128 };
         if len > max {
-            return Err(HalError::InvalidValue {
-                what: "prefix length",
-                value: len.to_string(),
-                expected: if addr.is_ipv4() { "0-32" } else { "0-128" },
-            });
+            let expected = if addr.is_ipv4() { "0-32" } else { "0-128" };
+            return Err(HalError::invalid(
+                "prefix length",
+                &len.to_string(),
+                expected,
+            ));
         }
         Ok(Self {
             addr: mask(addr, len),
@@ -279,25 +250,18 @@ impl Prefix {
     }
 }
 
+/// `addr` with the bits after the first `len` cleared (a shift by the whole width, `len` 0,
+/// leaves no mask bits).
 fn mask(addr: IpAddr, len: u8) -> IpAddr {
+    let len = u32::from(len);
     match addr {
         IpAddr::V4(a) => {
-            let bits = u32::from(a);
-            let m = if len == 0 {
-                0
-            } else {
-                u32::MAX << (32 - u32::from(len))
-            };
-            IpAddr::V4(Ipv4Addr::from(bits & m))
+            let m = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+            IpAddr::V4(Ipv4Addr::from(u32::from(a) & m))
         }
         IpAddr::V6(a) => {
-            let bits = u128::from(a);
-            let m = if len == 0 {
-                0
-            } else {
-                u128::MAX << (128 - u32::from(len))
-            };
-            IpAddr::V6(Ipv6Addr::from(bits & m))
+            let m = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+            IpAddr::V6(Ipv6Addr::from(u128::from(a) & m))
         }
     }
 }
@@ -311,11 +275,7 @@ impl fmt::Display for Prefix {
 impl FromStr for Prefix {
     type Err = HalError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || HalError::InvalidValue {
-            what: "prefix",
-            value: s.to_string(),
-            expected: "A.B.C.D/LEN or X:X::X/LEN",
-        };
+        let bad = || HalError::invalid("prefix", s, "A.B.C.D/LEN or X:X::X/LEN");
         let (a, l) = s.split_once('/').ok_or_else(bad)?;
         let addr: IpAddr = a.parse().map_err(|_| bad())?;
         let len: u8 = l.parse().map_err(|_| bad())?;
@@ -353,6 +313,15 @@ mod tests {
         let v6: Prefix = "2001:db8:bb::1/48".parse().unwrap();
         assert_eq!(v6.to_string(), "2001:db8:bb::/48");
         assert!(!v6.contains("172.16.1.1".parse().unwrap()));
+        // The edges of the mask: none of the address kept, all of it.
+        for (text, masked) in [
+            ("10.1.2.3/0", "0.0.0.0/0"),
+            ("10.1.2.3/32", "10.1.2.3/32"),
+            ("2001:db8::1/0", "::/0"),
+            ("2001:db8::1/128", "2001:db8::1/128"),
+        ] {
+            assert_eq!(text.parse::<Prefix>().unwrap().to_string(), masked);
+        }
     }
 
     #[test]

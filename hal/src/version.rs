@@ -8,6 +8,49 @@ use serde::{Deserialize, Serialize};
 
 use crate::HalError;
 
+/// The comparisons (by `key()`, not the text), the `String` conversions serde goes through
+/// (parsing with `FromStr`) and the `Display` (the text as given) of a version type.
+macro_rules! version_impls {
+    ($version:ident) => {
+        impl PartialEq for $version {
+            fn eq(&self, other: &Self) -> bool {
+                self.key() == other.key()
+            }
+        }
+
+        impl PartialOrd for $version {
+            fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+
+        impl Ord for $version {
+            fn cmp(&self, other: &Self) -> Ordering {
+                self.key().cmp(&other.key())
+            }
+        }
+
+        impl TryFrom<String> for $version {
+            type Error = HalError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                s.parse()
+            }
+        }
+
+        impl From<$version> for String {
+            fn from(v: $version) -> String {
+                v.text
+            }
+        }
+
+        impl fmt::Display for $version {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.text)
+            }
+        }
+    };
+}
+
 /// An NX-OS release such as `8.2(1)` or `6.2(16)`; compared by major, minor, maintenance.
 #[derive(Debug, Clone, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -24,32 +67,12 @@ impl Release {
     }
 }
 
-impl PartialEq for Release {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-
-impl PartialOrd for Release {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Release {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.key().cmp(&other.key())
-    }
-}
+version_impls!(Release);
 
 impl FromStr for Release {
     type Err = HalError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || HalError::InvalidValue {
-            what: "NX-OS release",
-            value: s.to_string(),
-            expected: "MAJOR.MINOR(MAINT), e.g. 8.2(1)",
-        };
+        let bad = || HalError::invalid("NX-OS release", s, "MAJOR.MINOR(MAINT), e.g. 8.2(1)");
         let (head, rest) = s.split_once('(').ok_or_else(bad)?;
         let (major, minor) = head.split_once('.').ok_or_else(bad)?;
         let inner = rest.strip_suffix(')').ok_or_else(bad)?;
@@ -64,25 +87,6 @@ impl FromStr for Release {
     }
 }
 
-impl TryFrom<String> for Release {
-    type Error = HalError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl From<Release> for String {
-    fn from(r: Release) -> String {
-        r.text
-    }
-}
-
-impl fmt::Display for Release {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
 /// An EPLD image version such as `186.008`; `186.8` and `186.008` are equal.
 #[derive(Debug, Clone, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -92,32 +96,18 @@ pub struct EpldVersion {
     text: String,
 }
 
-impl PartialEq for EpldVersion {
-    fn eq(&self, other: &Self) -> bool {
-        (self.major, self.minor) == (other.major, other.minor)
+impl EpldVersion {
+    fn key(&self) -> (u32, u32) {
+        (self.major, self.minor)
     }
 }
 
-impl PartialOrd for EpldVersion {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for EpldVersion {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (self.major, self.minor).cmp(&(other.major, other.minor))
-    }
-}
+version_impls!(EpldVersion);
 
 impl FromStr for EpldVersion {
     type Err = HalError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || HalError::InvalidValue {
-            what: "EPLD version",
-            value: s.to_string(),
-            expected: "MAJOR.MINOR, e.g. 186.008",
-        };
+        let bad = || HalError::invalid("EPLD version", s, "MAJOR.MINOR, e.g. 186.008");
         let (a, b) = s.split_once('.').ok_or_else(bad)?;
         if a.is_empty() || b.is_empty() {
             return Err(bad());
@@ -127,25 +117,6 @@ impl FromStr for EpldVersion {
             minor: b.parse().map_err(|_| bad())?,
             text: s.to_string(),
         })
-    }
-}
-
-impl TryFrom<String> for EpldVersion {
-    type Error = HalError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl From<EpldVersion> for String {
-    fn from(r: EpldVersion) -> String {
-        r.text
-    }
-}
-
-impl fmt::Display for EpldVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
     }
 }
 

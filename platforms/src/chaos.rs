@@ -49,6 +49,11 @@ pub struct ChaosSpec {
     pub healthy_when: Option<PathBuf>,
 }
 
+/// The value of a unit enum named `name` in its serde spelling (`ipv4-route`, `add`).
+fn by_name<'de, T: Deserialize<'de>>(name: &'de str) -> Option<T> {
+    T::deserialize(IntoDeserializer::<serde::de::value::Error>::into_deserializer(name)).ok()
+}
+
 impl ChaosSpec {
     /// Parses `tables=…;actions=…;fraction=…;seed=…;reads=fail;healthy-when=PATH`.
     pub fn parse(text: &str) -> Result<ChaosSpec, PlatformError> {
@@ -64,23 +69,14 @@ impl ChaosSpec {
             match key.trim() {
                 "tables" => {
                     for name in value.split(',').map(str::trim) {
-                        let kind = TableKind::deserialize(IntoDeserializer::<
-                            serde::de::value::Error,
-                        >::into_deserializer(
-                            name
-                        ))
-                        .map_err(|_| bad(format!("unknown table '{name}'")))?;
+                        let kind = by_name::<TableKind>(name)
+                            .ok_or_else(|| bad(format!("unknown table '{name}'")))?;
                         spec.tables.push(kind);
                     }
                 }
                 "actions" => {
                     for name in value.split(',').map(str::trim) {
-                        let action = OpAction::deserialize(IntoDeserializer::<
-                            serde::de::value::Error,
-                        >::into_deserializer(
-                            name
-                        ))
-                        .map_err(|_| {
+                        let action = by_name::<OpAction>(name).ok_or_else(|| {
                             bad(format!("unknown action '{name}' (add, update, remove)"))
                         })?;
                         spec.actions.push(action);

@@ -557,6 +557,15 @@ impl Config {
     pub fn instance_id(&self) -> u32 {
         self.lisp.instance_id.unwrap_or(0)
     }
+
+    /// The IPv4 and IPv6 addresses of the interfaces that are not shut down.
+    pub fn live_addresses(&self) -> Vec<IpAddr> {
+        self.interfaces
+            .values()
+            .filter(|i| !i.shutdown)
+            .flat_map(|i| i.ipv4.iter().chain(&i.ipv6).map(|a| a.addr))
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -45,18 +45,17 @@ struct Validator {
 
 impl Validator {
     fn error(&mut self, path: ConfigPath, error: ControlError) {
-        self.issues.push(Issue {
-            path,
-            severity: Severity::Error,
-            error,
-            also: None,
-        });
+        self.issue(path, Severity::Error, error);
     }
 
     fn warn(&mut self, path: ConfigPath, error: ControlError) {
+        self.issue(path, Severity::Warning, error);
+    }
+
+    fn issue(&mut self, path: ConfigPath, severity: Severity, error: ControlError) {
         self.issues.push(Issue {
             path,
-            severity: Severity::Warning,
+            severity,
             error,
             also: None,
         });

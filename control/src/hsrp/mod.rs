@@ -934,11 +934,7 @@ impl Group {
             self.standby = None;
         }
         match self.state {
-            State::Listen => {
-                self.active_timer = Some(now + self.own_hold());
-                self.standby_timer = Some(now + self.own_hold());
-                self.set_state(State::Speak, now, out);
-            }
+            State::Listen => self.listen_to_speak(now, out),
             State::Speak => self.active_timer = Some(now + self.own_hold()),
             State::Standby => {
                 self.active_timer = None;
@@ -951,11 +947,7 @@ impl Group {
     /// Event c.
     fn active_expired(&mut self, now: u64, out: &mut Vec<Action>) {
         match self.state {
-            State::Listen => {
-                self.active_timer = Some(now + self.own_hold());
-                self.standby_timer = Some(now + self.own_hold());
-                self.set_state(State::Speak, now, out);
-            }
+            State::Listen => self.listen_to_speak(now, out),
             State::Standby => {
                 self.standby_timer = None;
                 self.set_state(State::Active, now, out);
@@ -975,6 +967,13 @@ impl Group {
             State::Speak => self.become_standby(now, out),
             _ => {}
         }
+    }
+
+    /// Listen → Speak with the Active and Standby timers started (no Active router heard).
+    fn listen_to_speak(&mut self, now: u64, out: &mut Vec<Action>) {
+        self.active_timer = Some(now + self.own_hold());
+        self.standby_timer = Some(now + self.own_hold());
+        self.set_state(State::Speak, now, out);
     }
 
     /// Speak → Standby (action D done by the caller); with no Active router known and no Active

@@ -112,13 +112,7 @@ impl LispInstance {
     pub fn sync(&mut self, cfg: &Config, out: &mut dyn Outbox) {
         let now = self.now_ms();
         self.router_mac = system_mac(&cfg.hostname);
-        let ours: Vec<IpAddr> = cfg
-            .interfaces
-            .values()
-            .filter(|i| !i.shutdown)
-            .flat_map(|i| i.ipv4.iter().chain(&i.ipv6).map(|a| a.addr))
-            .collect();
-        self.tcp.set_addresses(&ours);
+        self.tcp.set_addresses(&cfg.live_addresses());
         let wanted = cfg.features.lisp && (cfg.lisp.ipv4.map_server || cfg.lisp.ipv6.map_server);
         self.resolver =
             cfg.features.lisp && (cfg.lisp.ipv4.map_resolver || cfg.lisp.ipv6.map_resolver);
@@ -537,57 +531,57 @@ impl LispInstance {
 
     /// Rows of `show ip lisp map-cache`.
     pub fn map_cache_rows(&self) -> Vec<MapCacheRow> {
-        let now = self.now_ms();
-        let Some(x) = self.xtr.as_ref() else {
-            return Vec::new();
-        };
-        x.map_cache()
-            .map(|c| MapCacheRow {
-                prefix: c.prefix,
-                uptime_secs: now.saturating_sub(c.created_ms) / 1000,
-                expires_secs: Some(c.expires_ms.saturating_sub(now) / 1000),
-                via: c.source.name().into(),
-                action: c.action,
-                locators: c.locators.clone(),
-                locators_uptime_secs: now.saturating_sub(c.modified_ms) / 1000,
-                map_source: Some(c.map_source),
-                locator_status: x.locator_status(&c.prefix, now),
-            })
-            .collect()
+        self.xtr_rows(|x, now| {
+            x.map_cache()
+                .map(|c| MapCacheRow {
+                    prefix: c.prefix,
+                    uptime_secs: now.saturating_sub(c.created_ms) / 1000,
+                    expires_secs: Some(c.expires_ms.saturating_sub(now) / 1000),
+                    via: c.source.name().into(),
+                    action: c.action,
+                    locators: c.locators.clone(),
+                    locators_uptime_secs: now.saturating_sub(c.modified_ms) / 1000,
+                    map_source: Some(c.map_source),
+                    locator_status: x.locator_status(&c.prefix, now),
+                })
+                .collect()
+        })
     }
 
     /// Rows of `show ip lisp away`.
     pub fn away_rows(&self) -> Vec<AwayRow> {
-        let now = self.now_ms();
-        let Some(x) = self.xtr.as_ref() else {
-            return Vec::new();
-        };
-        x.away()
-            .map(|(p, a)| AwayRow {
-                prefix: *p,
-                producer: a.producer.name().to_string(),
-                created_secs: now.saturating_sub(a.created_ms) / 1000,
-            })
-            .collect()
+        self.xtr_rows(|x, now| {
+            x.away()
+                .map(|(p, a)| AwayRow {
+                    prefix: *p,
+                    producer: a.producer.name().to_string(),
+                    created_secs: now.saturating_sub(a.created_ms) / 1000,
+                })
+                .collect()
+        })
     }
 
     /// Rows of `show lisp dynamic-eid`.
     pub fn dynamic_eid_rows(&self) -> Vec<DynamicEidRow> {
+        self.xtr_rows(|x, now| {
+            x.dynamic_eids()
+                .map(|(eid, d)| DynamicEidRow {
+                    map: d.map.clone(),
+                    eid: *eid,
+                    interface: d.iface.to_string(),
+                    uptime_secs: now.saturating_sub(d.first_ms) / 1000,
+                    last_packet_secs: now.saturating_sub(d.last_seen_ms) / 1000,
+                    via_map_notify: d.via_map_notify,
+                    pending_pings: 0,
+                })
+                .collect()
+        })
+    }
+
+    /// The rows `rows` makes of the xTR at the current time; none without an xTR.
+    fn xtr_rows<R>(&self, rows: impl FnOnce(&Xtr, u64) -> Vec<R>) -> Vec<R> {
         let now = self.now_ms();
-        let Some(x) = self.xtr.as_ref() else {
-            return Vec::new();
-        };
-        x.dynamic_eids()
-            .map(|(eid, d)| DynamicEidRow {
-                map: d.map.clone(),
-                eid: *eid,
-                interface: d.iface.to_string(),
-                uptime_secs: now.saturating_sub(d.first_ms) / 1000,
-                last_packet_secs: now.saturating_sub(d.last_seen_ms) / 1000,
-                via_map_notify: d.via_map_notify,
-                pending_pings: 0,
-            })
-            .collect()
+        self.xtr.as_ref().map(|x| rows(x, now)).unwrap_or_default()
     }
 }
 

@@ -416,6 +416,13 @@ mod tests {
     use crate::config::{self, Syntax};
     use crate::show::{AwayRow, DynamicEidRow, run};
 
+    /// Asserts that `text` contains each of `parts`.
+    fn assert_contains(text: &str, parts: &[&str]) {
+        for part in parts {
+            assert!(text.contains(part), "no {part:?} in:\n{text}");
+        }
+    }
+
     fn ctx(cfg: &Config) -> ShowContext<'_> {
         ShowContext::empty(cfg, 12_765)
     }
@@ -519,15 +526,14 @@ Entries total 3, no-route 1, inactive 0
         let out = run(&c, "ip lisp data").unwrap();
         // 192.0.2.1 first (bit 0, its interface shut: clear), then 192.0.2.9 (another xTR's).
         assert!(out.starts_with("LISP ETR IPv4 Mapping Database for EID-table default (IID 0), LSBs: 0x2\nEntries total 2, no-route 1, inactive 0\n"), "{out}");
-        assert!(
-            out.contains("  192.0.2.1       1/50   cfg-addr   site-self, unreachable\n"),
-            "{out}"
+        assert_contains(
+            &out,
+            &[
+                "  192.0.2.1       1/50   cfg-addr   site-self, unreachable\n",
+                "  192.0.2.9       2/50   cfg-addr   site-other, report-reachable\n",
+                "10.9.0.5/32, dynamic-eid roam\n",
+            ],
         );
-        assert!(
-            out.contains("  192.0.2.9       2/50   cfg-addr   site-other, report-reachable\n"),
-            "{out}"
-        );
-        assert!(out.contains("10.9.0.5/32, dynamic-eid roam\n"), "{out}");
         assert!(!out.contains("10.9.0.6"), "another xTR registers it: {out}");
     }
 
@@ -597,10 +603,12 @@ Entries total 3, no-route 1, inactive 0
             ..ctx(&cfg)
         };
         let text = run(&c, "ip lisp map-cache 10.3.0.9 detail").unwrap();
-        assert!(text.contains("  192.0.2.3     00:00:05  down         1/0\n    Last up-down state change:         00:00:05, state change count: 2\n    RLOC-probing loc-status algorithm:\n      Last RLOC-probe sent:            00:00:01\n"), "{text}");
-        assert!(
-            text.contains("  192.0.2.4     00:00:37  up           2/0\n"),
-            "{text}"
+        assert_contains(
+            &text,
+            &[
+                "  192.0.2.3     00:00:05  down         1/0\n    Last up-down state change:         00:00:05, state change count: 2\n    RLOC-probing loc-status algorithm:\n      Last RLOC-probe sent:            00:00:01\n",
+                "  192.0.2.4     00:00:37  up           2/0\n",
+            ],
         );
     }
 

@@ -367,20 +367,15 @@ pub enum HsrpPacket {
 impl HsrpPacket {
     /// Parses a UDP payload (version from the first octet: 0 → v1, else v2 TLVs).
     pub fn parse(payload: &[u8]) -> Result<Self, ControlError> {
-        match payload.first() {
-            None => Err(ControlError::Truncated {
-                what: "HSRP packet",
-                needed: 1,
-                available: 0,
-            }),
-            Some(0) => {
+        match version_octet(payload)? {
+            0 => {
                 let view = HsrpV1Packet::new_checked(payload)?;
                 if view.op_code() == 3 {
                     return Ok(HsrpPacket::V1Advertise);
                 }
                 HsrpV1Repr::parse(&view).map(HsrpPacket::V1)
             }
-            Some(_) => v2::parse_packet(payload),
+            _ => v2::parse_packet(payload),
         }
     }
 
@@ -474,18 +469,36 @@ impl HsrpPacket {
     }
 }
 
+/// The first `len` octets of `buf` to write into; `TooLarge` (`what`) when `buf` is shorter.
+fn prefix_of<'a>(
+    buf: &'a mut [u8],
+    len: usize,
+    what: &'static str,
+) -> Result<&'a mut [u8], ControlError> {
+    let available = buf.len();
+    buf.get_mut(..len).ok_or(ControlError::TooLarge {
+        what,
+        limit: available,
+        actual: len,
+    })
+}
+
+/// The first octet of an HSRP UDP payload (0: v1, else v2 TLVs), or `Truncated` when empty.
+fn version_octet(payload: &[u8]) -> Result<u8, ControlError> {
+    payload.first().copied().ok_or(ControlError::Truncated {
+        what: "HSRP packet",
+        needed: 1,
+        available: 0,
+    })
+}
+
 /// Offset of the 16 digest octets of the MD5 TLV in an HSRP UDP payload.
 fn md5_digest_offset(payload: &[u8]) -> Result<usize, ControlError> {
     let missing = ControlError::HsrpAuthFailed {
         reason: "no MD5 authentication TLV",
     };
-    match payload.first() {
-        None => Err(ControlError::Truncated {
-            what: "HSRP packet",
-            needed: 1,
-            available: 0,
-        }),
-        Some(0) => {
+    match version_octet(payload)? {
+        0 => {
             if payload.len() >= V1_MD5_LEN
                 && payload.get(V1_LEN) == Some(&TLV_MD5_AUTH)
                 && payload.get(V1_LEN + 1) == Some(&MD5_TLV_LEN)
@@ -495,7 +508,7 @@ fn md5_digest_offset(payload: &[u8]) -> Result<usize, ControlError> {
                 Err(missing)
             }
         }
-        Some(_) => {
+        _ => {
             for tlv in HsrpV2Tlvs::new(payload) {
                 let tlv = tlv?;
                 if tlv.tlv_type == TLV_MD5_AUTH && tlv.value.len() == usize::from(MD5_TLV_LEN) {

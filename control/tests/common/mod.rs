@@ -10,6 +10,12 @@ use roamer_control::wire::lisp::{
 };
 use roamer_control::wire::reliable::{RefreshScope, ReliableMessage};
 
+/// The address written `s`.
+#[allow(clippy::unwrap_used)] // test fixture: a bad literal is a failed test
+pub fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
 pub fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(a, b, c, d))
 }

@@ -107,10 +107,7 @@ impl Pipeline {
         let holds = per_destination > 0 && self.hold.held.capacity() > 0;
         if self.tracing && holds && !frame.large && frame.len <= HOLD_FRAME_MAX {
             // A trace tells what would happen, and keeps nothing.
-            return Outcome {
-                verdict: Verdict::Held,
-                reply: None,
-            };
+            return Outcome::no_reply(Verdict::Held);
         }
         if !self.may_hold
             || per_destination == 0
@@ -156,10 +153,7 @@ impl Pipeline {
             len: frame.len,
             released: false,
         });
-        Outcome {
-            verdict: Verdict::Held,
-            reply: None,
-        }
+        Outcome::no_reply(Verdict::Held)
     }
 
     /// How many packets are held.

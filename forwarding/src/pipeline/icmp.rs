@@ -5,13 +5,15 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use roamer_hal::{L3Interface, PortId, PuntReason, VlanId};
 
-use super::{ETH_LEN, ETHERTYPE_ARP, Frame, Outcome, Pipeline, ReplyTo, Tracer, Verdict};
+use super::{
+    DropReason, ETH_LEN, ETHERTYPE_ARP, Frame, Outcome, Pipeline, ReplyTo, Tracer, Verdict, mac_at,
+};
 use crate::wire::checksum;
 
 /// Turns the IPv4 ICMP echo request in `ip` (from its IP header on; the caller checked the
 /// header and the 8 ICMP octets) into the reply in place: addresses swapped, TTL 64, header
 /// checksum recomputed, ICMP checksum updated for the new type (RFC 1624).
-fn echo_rewrite_v4(ip: &mut [u8]) {
+pub(super) fn echo_rewrite_v4(ip: &mut [u8]) {
     let ihl = usize::from(ip[0] & 0x0f) * 4;
     let (src, dst) = (ip[12..16].to_owned_array4(), ip[16..20].to_owned_array4());
     ip[12..16].copy_from_slice(&dst);
@@ -34,33 +36,32 @@ const ECHO_REPLY_V4: u8 = 0;
 const GLEAN_INTERVAL_MS: u64 = 1000;
 
 impl Pipeline {
-    /// Turns an ICMP echo request to one of our addresses into the reply, in place, and sends it
-    /// back out of the port it came from.
-    pub(super) fn echo_reply_v4(
+    /// Turns an ICMP or ICMPv6 echo request to one of our addresses into the reply, in place
+    /// (`rewrite` turns the IP packet around; false: it cannot), and sends it back out of the
+    /// port it came from.
+    pub(super) fn echo_reply(
         &mut self,
         iface: L3Interface,
         port: PortId,
         vlan: Option<VlanId>,
         frame: &mut Frame<'_>,
+        rewrite: impl FnOnce(&mut [u8]) -> bool,
     ) -> Outcome {
         let Some(our_mac) = self.tables.iface_mac.get(&iface).copied() else {
-            return Outcome {
-                verdict: Verdict::Drop(super::DropReason::NotForUs),
-                reply: None,
-            };
+            return Outcome::dropped(DropReason::NotForUs);
         };
-        // The reply's checksum is updated from the request's: it must be complete first.
+        // The reply's checksum is updated from the request's (IPv4) or computed afresh (IPv6):
+        // nothing may be left to the offload.
         frame.complete_partial_checksum();
         let b = frame.bytes_mut();
-        let (dst_mac, src_mac) = (b[6..12].to_owned_array(), our_mac.0);
-        b[..6].copy_from_slice(&dst_mac);
-        b[6..12].copy_from_slice(&src_mac);
-        echo_rewrite_v4(&mut b[ETH_LEN..]);
-        let tag = vlan.filter(|v| self.tables.egress_tagged(port, *v) == Some(true));
-        Outcome {
-            verdict: Verdict::Forward { port, tag },
-            reply: None,
+        let peer_mac = mac_at(b, 6);
+        b[..6].copy_from_slice(&peer_mac.0);
+        b[6..12].copy_from_slice(&our_mac.0);
+        if !rewrite(&mut b[ETH_LEN..]) {
+            return Outcome::dropped(DropReason::BadIpHeader);
         }
+        let tag = vlan.filter(|v| self.tables.egress_tagged(port, *v) == Some(true));
+        Outcome::no_reply(Verdict::Forward { port, tag })
     }
 
     /// A decapsulated packet for one of our own addresses: a remote site pinging an xTR's SVI
@@ -80,10 +81,7 @@ impl Pipeline {
         // The bytes in front of the inner packet were the outer headers: no addresses.
         b[..12].fill(0);
         let Some(ip) = b.get_mut(ETH_LEN..) else {
-            return Outcome {
-                verdict: Verdict::Drop(super::DropReason::Runt),
-                reply: None,
-            };
+            return Outcome::dropped(DropReason::Runt);
         };
         let answered = match inner_src {
             IpAddr::V4(_) => {
@@ -104,10 +102,7 @@ impl Pipeline {
             t.step(format_args!(
                 "decapsulated packet for our own address: control plane"
             ));
-            return Outcome {
-                verdict: Verdict::Punt(PuntReason::ForUs),
-                reply: None,
-            };
+            return Outcome::no_reply(Verdict::Punt(PuntReason::ForUs));
         }
         t.step(format_args!(
             "decapsulated echo request for our own address: reply to {inner_src}, routed"
@@ -127,14 +122,7 @@ impl Pipeline {
         if !moved {
             return None;
         }
-        self.tables
-            .addresses
-            .iter()
-            .filter(|(a, o)| {
-                o.iface == egress && o.virtual_mac.is_none() && a.is_ipv4() == neighbor.is_ipv4()
-            })
-            .map(|(a, _)| *a)
-            .min()
+        self.own_address(egress, neighbor)
     }
 
     pub(super) fn glean(
@@ -211,17 +199,10 @@ impl Pipeline {
 }
 
 trait ToArray {
-    fn to_owned_array(&self) -> [u8; 6];
     fn to_owned_array4(&self) -> [u8; 4];
 }
 
 impl ToArray for [u8] {
-    fn to_owned_array(&self) -> [u8; 6] {
-        let mut a = [0; 6];
-        a.copy_from_slice(&self[..6]);
-        a
-    }
-
     fn to_owned_array4(&self) -> [u8; 4] {
         let mut a = [0; 4];
         a.copy_from_slice(&self[..4]);

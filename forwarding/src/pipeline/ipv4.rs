@@ -157,26 +157,24 @@ impl Pipeline {
         if self.tables.addresses.contains_key(&dst) {
             return match (proto, dport) {
                 (17, LISP_DATA_PORT) => self.decapsulate(iface, frame, now_ms, t),
-                (17 | 6, LISP_CONTROL_PORT) => Outcome {
-                    verdict: Verdict::Punt(PuntReason::LispControl),
-                    reply: None,
-                },
-                (17, HSRP_PORT | HSRP_V6_PORT) => Outcome {
-                    verdict: Verdict::Punt(PuntReason::Hsrp),
-                    reply: None,
-                },
+                (17 | 6, LISP_CONTROL_PORT) => {
+                    Outcome::no_reply(Verdict::Punt(PuntReason::LispControl))
+                }
+                (17, HSRP_PORT | HSRP_V6_PORT) => {
+                    Outcome::no_reply(Verdict::Punt(PuntReason::Hsrp))
+                }
                 // An echo request's 8-octet header lies within the packet (the type octet alone
                 // may be padding behind a shorter one); anything less is not answered.
                 (1, _) if total >= ihl + 8 && ip.get(ihl) == Some(&icmp::ECHO_REQUEST_V4) => {
                     t.step(format_args!("ICMP echo to our address {dst}: reply"));
-                    self.echo_reply_v4(iface, port, vlan, frame)
+                    self.echo_reply(iface, port, vlan, frame, |ip| {
+                        icmp::echo_rewrite_v4(ip);
+                        true
+                    })
                 }
                 _ => {
                     t.step(format_args!("{dst} is ours: control plane"));
-                    Outcome {
-                        verdict: Verdict::Punt(PuntReason::ForUs),
-                        reply: None,
-                    }
+                    Outcome::no_reply(Verdict::Punt(PuntReason::ForUs))
                 }
             };
         }
@@ -190,10 +188,7 @@ impl Pipeline {
                 "multicast or broadcast {dst}: link control traffic, not routed"
             ));
             self.counters.link_local_control += 1;
-            return Outcome {
-                verdict: Verdict::Consumed,
-                reply: None,
-            };
+            return Outcome::no_reply(Verdict::Consumed);
         }
         if ip[8] <= 1 {
             t.step(format_args!(
@@ -265,10 +260,7 @@ impl Pipeline {
             return Outcome { reply, ..out };
         };
         let Some(src_mac) = self.tables.iface_mac.get(&egress).copied() else {
-            return Outcome {
-                verdict: Verdict::Drop(DropReason::NoRoute),
-                reply: None,
-            };
+            return Outcome::dropped(DropReason::NoRoute);
         };
         let b = frame.bytes_mut();
         b[..6].copy_from_slice(&n.mac.0);
@@ -279,10 +271,7 @@ impl Pipeline {
             n.mac
         ));
         match egress {
-            L3Interface::Port(p) => Outcome {
-                verdict: Verdict::Forward { port: p, tag: None },
-                reply: None,
-            },
+            L3Interface::Port(p) => Outcome::no_reply(Verdict::Forward { port: p, tag: None }),
             L3Interface::Vlan(v) => match self.tables.fdb.get(&(v, n.mac)) {
                 Some(e) => {
                     let tag = self
@@ -290,19 +279,13 @@ impl Pipeline {
                         .egress_tagged(e.port, v)
                         .unwrap_or(false)
                         .then_some(v);
-                    Outcome {
-                        verdict: Verdict::Forward { port: e.port, tag },
-                        reply: None,
-                    }
+                    Outcome::no_reply(Verdict::Forward { port: e.port, tag })
                 }
                 // Routed frames never go back out of the router's own (non-existent) port.
-                None => Outcome {
-                    verdict: Verdict::Flood {
-                        vlan: v,
-                        except: PortId(u32::MAX),
-                    },
-                    reply: None,
-                },
+                None => Outcome::no_reply(Verdict::Flood {
+                    vlan: v,
+                    except: PortId(u32::MAX),
+                }),
             },
         }
     }

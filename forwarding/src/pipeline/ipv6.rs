@@ -196,25 +196,18 @@ impl Pipeline {
                 (17, crate::wire::lisp_data::LISP_DATA_PORT) => {
                     self.decapsulate(iface, frame, now_ms, t)
                 }
-                (17 | 6, LISP_CONTROL_PORT) => Outcome {
-                    verdict: Verdict::Punt(PuntReason::LispControl),
-                    reply: None,
-                },
-                (17, HSRP_V6_PORT) => Outcome {
-                    verdict: Verdict::Punt(PuntReason::Hsrp),
-                    reply: None,
-                },
+                (17 | 6, LISP_CONTROL_PORT) => {
+                    Outcome::no_reply(Verdict::Punt(PuntReason::LispControl))
+                }
+                (17, HSRP_V6_PORT) => Outcome::no_reply(Verdict::Punt(PuntReason::Hsrp)),
                 // An echo request's 8-octet header lies within the payload length (the type
                 // octet alone may be padding behind a shorter payload); anything less is not
                 // answered.
                 (ICMPV6, _) if payload >= 8 && ip.get(IPV6_LEN) == Some(&ECHO_REQUEST) => {
                     t.step(format_args!("ICMPv6 echo to our address {dst}: reply"));
-                    self.echo_reply_v6(iface, port, vlan, frame)
+                    self.echo_reply(iface, port, vlan, frame, echo_rewrite_v6)
                 }
-                _ => Outcome {
-                    verdict: Verdict::Punt(PuntReason::ForUs),
-                    reply: None,
-                },
+                _ => Outcome::no_reply(Verdict::Punt(PuntReason::ForUs)),
             };
         }
         if let (IpAddr::V6(s6), IpAddr::V6(d6)) = (src, dst)
@@ -226,10 +219,7 @@ impl Pipeline {
                 "link-local or multicast {dst}: link control traffic, not routed"
             ));
             self.counters.link_local_control += 1;
-            return Outcome {
-                verdict: Verdict::Consumed,
-                reply: None,
-            };
+            return Outcome::no_reply(Verdict::Consumed);
         }
         if hop <= 1 {
             t.step(format_args!(
@@ -260,10 +250,7 @@ impl Pipeline {
             .get(ETH_LEN..)
             .filter(|ip| ip.len() >= IPV6_LEN + 4 && ip[0] >> 4 == 6)
         else {
-            return Outcome {
-                verdict: flood,
-                reply: None,
-            };
+            return Outcome::no_reply(flood);
         };
         match (ip[6], ip[IPV6_LEN]) {
             (ICMPV6, NS | NA) => {
@@ -273,26 +260,21 @@ impl Pipeline {
                     reply,
                 }
             }
-            (17, _) if be16(ip, IPV6_LEN + 2) == HSRP_V6_PORT => Outcome {
-                verdict: Verdict::FloodAndPunt {
+            (17, _) if be16(ip, IPV6_LEN + 2) == HSRP_V6_PORT => {
+                Outcome::no_reply(Verdict::FloodAndPunt {
                     vlan,
                     except: port,
                     reason: PuntReason::Hsrp,
-                },
-                reply: None,
-            },
-            (17, _) if be16(ip, IPV6_LEN + 2) == LISP_CONTROL_PORT => Outcome {
-                verdict: Verdict::FloodAndPunt {
+                })
+            }
+            (17, _) if be16(ip, IPV6_LEN + 2) == LISP_CONTROL_PORT => {
+                Outcome::no_reply(Verdict::FloodAndPunt {
                     vlan,
                     except: port,
                     reason: PuntReason::LispControl,
-                },
-                reply: None,
-            },
-            _ => Outcome {
-                verdict: flood,
-                reply: None,
-            },
+                })
+            }
+            _ => Outcome::no_reply(flood),
         }
     }
 
@@ -401,38 +383,6 @@ impl Pipeline {
                 Some(ReplyTo::Port { port, tag })
             }
             _ => None,
-        }
-    }
-
-    fn echo_reply_v6(
-        &mut self,
-        iface: L3Interface,
-        port: PortId,
-        vlan: Option<VlanId>,
-        frame: &mut Frame<'_>,
-    ) -> Outcome {
-        let Some(our_mac) = self.tables.iface_mac.get(&iface).copied() else {
-            return Outcome {
-                verdict: Verdict::Drop(DropReason::NotForUs),
-                reply: None,
-            };
-        };
-        // The reply's checksum is computed afresh: nothing may be left to the offload.
-        frame.complete_partial_checksum();
-        let b = frame.bytes_mut();
-        let peer_mac = mac_at(b, 6);
-        b[..6].copy_from_slice(&peer_mac.0);
-        b[6..12].copy_from_slice(&our_mac.0);
-        if !echo_rewrite_v6(&mut b[ETH_LEN..]) {
-            return Outcome {
-                verdict: Verdict::Drop(DropReason::BadIpHeader),
-                reply: None,
-            };
-        }
-        let tag = vlan.filter(|v| self.tables.egress_tagged(port, *v) == Some(true));
-        Outcome {
-            verdict: Verdict::Forward { port, tag },
-            reply: None,
         }
     }
 

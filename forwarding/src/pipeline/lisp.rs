@@ -130,12 +130,9 @@ impl Pipeline {
             t.step(format_args!(
                 "large segment: cut into packets of at most {s_max} octets (L {l}), then encapsulate"
             ));
-            return Outcome {
-                verdict: Verdict::Segment {
-                    max_ip_len: u16::try_from(s_max).unwrap_or(u16::MAX),
-                },
-                reply: None,
-            };
+            return Outcome::no_reply(Verdict::Segment {
+                max_ip_len: u16::try_from(s_max).unwrap_or(u16::MAX),
+            });
         }
         let df_clear = frame.bytes().get(ETH_LEN).is_some_and(|b| b >> 4 == 4)
             && frame
@@ -146,12 +143,9 @@ impl Pipeline {
             t.step(format_args!(
                 "{inner_len}-octet IPv4 packet without DF exceeds {s_max}: fragment, then encapsulate"
             ));
-            return Outcome {
-                verdict: Verdict::Fragment {
-                    max_ip_len: u16::try_from(s_max).unwrap_or(u16::MAX),
-                },
-                reply: None,
-            };
+            return Outcome::no_reply(Verdict::Fragment {
+                max_ip_len: u16::try_from(s_max).unwrap_or(u16::MAX),
+            });
         }
         if inner_len > s_max {
             t.step(format_args!(
@@ -238,12 +232,9 @@ impl Pipeline {
                 "UDP segmentation-offload frame: cut into its datagrams, then decapsulate each"
             ));
             self.counters.udp_segments_received += 1;
-            return Outcome {
-                verdict: Verdict::Segment {
-                    max_ip_len: u16::MAX,
-                },
-                reply: None,
-            };
+            return Outcome::no_reply(Verdict::Segment {
+                max_ip_len: u16::MAX,
+            });
         }
         let ip_start = frame.start + ETH_LEN;
         let ip_end = frame.start + frame.len;

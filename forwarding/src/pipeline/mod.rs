@@ -375,22 +375,16 @@ impl Pipeline {
                 t.step(format_args!("MAC {dst} in VLAN {vlan} is on {out}"));
                 self.counters.bridged += 1;
                 match self.tables.egress_tagged(out, vlan) {
-                    Some(tagged) => Outcome {
-                        verdict: Verdict::Forward {
-                            port: out,
-                            tag: tagged.then_some(vlan),
-                        },
-                        reply: None,
-                    },
+                    Some(tagged) => Outcome::no_reply(Verdict::Forward {
+                        port: out,
+                        tag: tagged.then_some(vlan),
+                    }),
                     None => drop(DropReason::VlanNotAllowed),
                 }
             }
             None => {
                 t.step(format_args!("MAC {dst} unknown in VLAN {vlan}: flood"));
-                Outcome {
-                    verdict: Verdict::Flood { vlan, except: port },
-                    reply: None,
-                }
+                Outcome::no_reply(Verdict::Flood { vlan, except: port })
             }
         }
     }
@@ -418,39 +412,27 @@ impl Pipeline {
                 if self.tables.hello_filter.contains(&port) && is_hsrp_hello(frame.bytes()) =>
             {
                 t.step(format_args!("HSRP hello on a hello-filter port: dropped"));
-                Outcome {
-                    verdict: Verdict::Drop(DropReason::HelloFiltered),
-                    reply: None,
-                }
+                Outcome::dropped(DropReason::HelloFiltered)
             }
             ETHERTYPE_IPV4 if is_hsrp(frame.bytes()) => {
                 t.step(format_args!("HSRP hello: flood and punt"));
-                Outcome {
-                    verdict: Verdict::FloodAndPunt {
-                        vlan,
-                        except: port,
-                        reason: PuntReason::Hsrp,
-                    },
-                    reply: None,
-                }
+                Outcome::no_reply(Verdict::FloodAndPunt {
+                    vlan,
+                    except: port,
+                    reason: PuntReason::Hsrp,
+                })
             }
             ETHERTYPE_IPV4 if is_udp_to(frame.bytes(), LISP_CONTROL_PORT) => {
                 // Site multicast Map-Notify (map-notify-group) arrives as multicast in the VLAN.
                 t.step(format_args!("multicast LISP control: flood and punt"));
-                Outcome {
-                    verdict: Verdict::FloodAndPunt {
-                        vlan,
-                        except: port,
-                        reason: PuntReason::LispControl,
-                    },
-                    reply: None,
-                }
+                Outcome::no_reply(Verdict::FloodAndPunt {
+                    vlan,
+                    except: port,
+                    reason: PuntReason::LispControl,
+                })
             }
             ETHERTYPE_IPV6 => self.ipv6_multicast(svi, port, vlan, frame, now_ms, t),
-            _ => Outcome {
-                verdict: flood,
-                reply: None,
-            },
+            _ => Outcome::no_reply(flood),
         }
     }
 

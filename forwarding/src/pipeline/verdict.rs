@@ -158,12 +158,17 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// Dropped for `reason`, no reply.
-    pub const fn dropped(reason: DropReason) -> Self {
+    /// `verdict`, no reply.
+    pub const fn no_reply(verdict: Verdict) -> Self {
         Outcome {
-            verdict: Verdict::Drop(reason),
+            verdict,
             reply: None,
         }
+    }
+
+    /// Dropped for `reason`, no reply.
+    pub const fn dropped(reason: DropReason) -> Self {
+        Self::no_reply(Verdict::Drop(reason))
     }
 }
 

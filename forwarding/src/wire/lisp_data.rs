@@ -36,6 +36,31 @@ use roamer_hal::types::Iid;
 
 use crate::ForwardingError;
 
+/// The first `N` octets of `b` (a header), or `Truncated` (`what`).
+fn header<'a, const N: usize>(
+    b: &'a [u8],
+    what: &'static str,
+) -> Result<&'a [u8; N], ForwardingError> {
+    b.first_chunk().ok_or(ForwardingError::Truncated {
+        what,
+        needed: N,
+        available: b.len(),
+    })
+}
+
+/// [`header`], to change in place.
+fn header_mut<'a, const N: usize>(
+    b: &'a mut [u8],
+    what: &'static str,
+) -> Result<&'a mut [u8; N], ForwardingError> {
+    let available = b.len();
+    b.first_chunk_mut().ok_or(ForwardingError::Truncated {
+        what,
+        needed: N,
+        available,
+    })
+}
+
 /// UDP destination port of LISP data packets.
 pub const LISP_DATA_PORT: u16 = 4341;
 /// Length of the LISP data header.
@@ -77,6 +102,35 @@ pub struct LispDataHeader<T: AsRef<[u8]>> {
     buffer: T,
 }
 
+/// A getter for each one-bit flag of octet 0 ([`LispDataHeader::flags`]).
+macro_rules! flag_bits {
+    ($($(#[$doc:meta])* $name:ident: $bit:ident;)*) => {
+        impl<T: AsRef<[u8]>> LispDataHeader<T> {
+            $(
+                $(#[$doc])*
+                pub fn $name(&self) -> bool {
+                    self.flags() & $bit != 0
+                }
+            )*
+        }
+    };
+}
+
+flag_bits! {
+    /// N bit.
+    nonce_present: FLAG_N;
+    /// L bit.
+    lsb_enabled: FLAG_L;
+    /// E bit (meaningful only with N).
+    echo_nonce_request: FLAG_E;
+    /// V bit.
+    map_version_present: FLAG_V;
+    /// I bit.
+    instance_id_present: FLAG_I;
+    /// P bit (LISP-GPE next protocol present).
+    next_protocol_present: FLAG_P;
+}
+
 impl<T: AsRef<[u8]>> LispDataHeader<T> {
     /// Wraps `buffer` after checking it holds at least [`HEADER_LEN`] octets.
     pub fn new_checked(buffer: T) -> Result<Self, ForwardingError> {
@@ -103,36 +157,6 @@ impl<T: AsRef<[u8]>> LispDataHeader<T> {
     /// Octet 0: N L E V I P K K.
     pub fn flags(&self) -> u8 {
         self.octets()[0]
-    }
-
-    /// N bit.
-    pub fn nonce_present(&self) -> bool {
-        self.flags() & FLAG_N != 0
-    }
-
-    /// L bit.
-    pub fn lsb_enabled(&self) -> bool {
-        self.flags() & FLAG_L != 0
-    }
-
-    /// E bit (meaningful only with N).
-    pub fn echo_nonce_request(&self) -> bool {
-        self.flags() & FLAG_E != 0
-    }
-
-    /// V bit.
-    pub fn map_version_present(&self) -> bool {
-        self.flags() & FLAG_V != 0
-    }
-
-    /// I bit.
-    pub fn instance_id_present(&self) -> bool {
-        self.flags() & FLAG_I != 0
-    }
-
-    /// P bit (LISP-GPE next protocol present).
-    pub fn next_protocol_present(&self) -> bool {
-        self.flags() & FLAG_P != 0
     }
 
     /// KK bits (LISP-crypto key id).
@@ -189,19 +213,28 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> LispDataHeader<T> {
         self.buffer.as_mut().first_chunk_mut()
     }
 
+    /// Sets octet `at` of the header.
+    fn set_octet(&mut self, at: usize, v: u8) {
+        if let Some(o) = self.octets_mut() {
+            o[at] = v;
+        }
+    }
+
+    /// Sets the three octets from `at` on to the low 24 bits of `v`.
+    fn set_u24(&mut self, at: usize, v: u32) {
+        if let Some(o) = self.octets_mut() {
+            o[at..at + 3].copy_from_slice(&v.to_be_bytes()[1..]);
+        }
+    }
+
     /// Sets octet 0.
     pub fn set_flags(&mut self, flags: u8) {
-        if let Some(o) = self.octets_mut() {
-            o[0] = flags;
-        }
+        self.set_octet(0, flags);
     }
 
     /// Sets octets 1-3 (low 24 bits of `value`).
     pub fn set_nonce(&mut self, value: u32) {
-        if let Some(o) = self.octets_mut() {
-            let b = value.to_be_bytes();
-            o[1..4].copy_from_slice(&b[1..4]);
-        }
+        self.set_u24(1, value);
     }
 
     /// Sets octets 1-3 to source (12 bits) and destination (12 bits) map-versions.
@@ -212,24 +245,17 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> LispDataHeader<T> {
 
     /// Sets octet 3 (LISP-GPE next protocol).
     pub fn set_next_protocol(&mut self, next: u8) {
-        if let Some(o) = self.octets_mut() {
-            o[3] = next;
-        }
+        self.set_octet(3, next);
     }
 
     /// Sets octets 4-6 (low 24 bits of `iid`).
     pub fn set_instance_id(&mut self, iid: u32) {
-        if let Some(o) = self.octets_mut() {
-            let b = iid.to_be_bytes();
-            o[4..7].copy_from_slice(&b[1..4]);
-        }
+        self.set_u24(4, iid);
     }
 
     /// Sets octet 7.
     pub fn set_lsb8(&mut self, lsb: u8) {
-        if let Some(o) = self.octets_mut() {
-            o[7] = lsb;
-        }
+        self.set_octet(7, lsb);
     }
 
     /// Sets octets 4-7.

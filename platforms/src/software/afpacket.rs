@@ -175,18 +175,11 @@ impl AfPacketPort {
         let mac = sys::if_hwaddr(raw, name).map_err(io_err("ioctl(SIOCGIFHWADDR)"))?;
         let mtu = sys::if_mtu(raw, name).map_err(io_err("ioctl(SIOCGIFMTU)"))?;
         Ok(AfPacketPort {
-            name: name.to_string(),
             ifindex,
-            fd,
             mac,
             mtu,
             features,
-            stats: PortStats::default(),
-            metas: Box::new([RecvMeta::default(); BATCH]),
-            sendable: Box::new([false; BATCH]),
-            config: config.clone(),
-            netns: File::open(THREAD_NETNS).ok(),
-            reopen_error: None,
+            ..AfPacketPort::unbound(name, fd, config)
         })
     }
 
@@ -200,7 +193,13 @@ impl AfPacketPort {
             op: "socket(AF_PACKET, SOCK_RAW)",
             source,
         })?;
-        Ok(AfPacketPort {
+        Ok(AfPacketPort::unbound(name, fd, config))
+    }
+
+    /// The port `name` on socket `fd`, opened with `config` in the calling thread's namespace,
+    /// before it knows its interface: index 0, no address, no features.
+    fn unbound(name: &str, fd: OwnedFd, config: &AfPacketConfig) -> AfPacketPort {
+        AfPacketPort {
             name: name.to_string(),
             // No interface has index 0: the first check opens the port once the name exists.
             ifindex: 0,
@@ -214,7 +213,7 @@ impl AfPacketPort {
             config: config.clone(),
             netns: File::open(THREAD_NETNS).ok(),
             reopen_error: None,
-        })
+        }
     }
 
     /// Opens the port again on the interface of its name now (in the namespace it was first

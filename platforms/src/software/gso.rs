@@ -86,6 +86,31 @@ pub fn segment(src: &FrameSlot, out: &mut [FrameSlot]) -> Result<usize, SegmentE
     segment_to_fit(src, 0, out)
 }
 
+/// `data` cut into pieces of `step` octets. A packet without data is one piece of its headers
+/// alone, not none: the count says 1 and the caller sends `out[0]`, which would otherwise still
+/// hold an earlier frame.
+fn pieces(data: &[u8], step: usize) -> impl Iterator<Item = &[u8]> {
+    data.chunks(step)
+        .chain(std::iter::once(&[][..]).take(usize::from(data.is_empty())))
+}
+
+/// Makes `dst` a frame of `len` octets behind the headroom, in `vlan`, without offload, and
+/// returns its octets to fill; `NoRoom` when its buffer is too small.
+fn start_piece(
+    dst: &mut FrameSlot,
+    len: usize,
+    vlan: Option<u16>,
+) -> Result<&mut [u8], SegmentError> {
+    if dst.buf.len().saturating_sub(HEADROOM) < len {
+        return Err(SegmentError::NoRoom);
+    }
+    dst.start = HEADROOM;
+    dst.len = len;
+    dst.vlan = vlan;
+    dst.gso = None;
+    Ok(&mut dst.buf[HEADROOM..HEADROOM + len])
+}
+
 /// Like [`segment`], but a TCP piece carries as many `gso_size` units of payload as fit an IP
 /// packet of `max_ip_len` octets (at least one: where only one fits, or `max_ip_len` is
 /// smaller still, this is [`segment`]). Each piece is one valid TCP packet: its own IP length
@@ -97,34 +122,15 @@ pub fn segment_to_fit(
     max_ip_len: usize,
     out: &mut [FrameSlot],
 ) -> Result<usize, SegmentError> {
-    let info = src
-        .gso
-        .filter(GsoInfo::is_segment_offload)
-        .ok_or(SegmentError::NotLarge)?;
-    let frame = src.frame();
-    let layout = Layout::parse(frame, &info)?;
+    let (frame, layout) = Layout::of_large_segment(src)?;
     let step = layout.piece_payload(max_ip_len);
     let payload = &frame[layout.hdr_len..];
     let count = payload.len().div_ceil(step).max(1);
     if out.len() < count {
         return Err(SegmentError::NoRoom);
     }
-    for (i, (chunk, dst)) in payload
-        .chunks(step)
-        .chain(std::iter::once(&[][..]).take(usize::from(payload.is_empty())))
-        .zip(out.iter_mut())
-        .enumerate()
-    {
-        let len = layout.hdr_len + chunk.len();
-        let room = dst.buf.len().saturating_sub(HEADROOM);
-        if room < len {
-            return Err(SegmentError::NoRoom);
-        }
-        dst.start = HEADROOM;
-        dst.len = len;
-        dst.vlan = src.vlan;
-        dst.gso = None;
-        let f = &mut dst.buf[HEADROOM..HEADROOM + len];
+    for (i, (chunk, dst)) in pieces(payload, step).zip(out.iter_mut()).enumerate() {
+        let f = start_piece(dst, layout.hdr_len + chunk.len(), src.vlan)?;
         f[..layout.hdr_len].copy_from_slice(&frame[..layout.hdr_len]);
         f[layout.hdr_len..].copy_from_slice(chunk);
         layout.fix_segment(f, i, i * step, i + 1 == count, chunk.len(), true);
@@ -161,12 +167,7 @@ impl InPlaceCut {
     /// Prepares cutting the large segment in `slot` into pieces whose IP packets fit
     /// `max_ip_len` (see [`segment_to_fit`]); nothing is changed yet.
     pub fn new(slot: &FrameSlot, max_ip_len: usize) -> Result<InPlaceCut, SegmentError> {
-        let info = slot
-            .gso
-            .filter(GsoInfo::is_segment_offload)
-            .ok_or(SegmentError::NotLarge)?;
-        let frame = slot.frame();
-        let layout = Layout::parse(frame, &info)?;
+        let (frame, layout) = Layout::of_large_segment(slot)?;
         if layout.hdr_len > MAX_HEADERS {
             return Err(SegmentError::Malformed);
         }
@@ -499,6 +500,16 @@ struct Layout {
 }
 
 impl Layout {
+    /// The frame in `slot` and its layout; `NotLarge` when the slot holds no large segment.
+    fn of_large_segment(slot: &FrameSlot) -> Result<(&[u8], Layout), SegmentError> {
+        let info = slot
+            .gso
+            .filter(GsoInfo::is_segment_offload)
+            .ok_or(SegmentError::NotLarge)?;
+        let frame = slot.frame();
+        Ok((frame, Layout::parse(frame, &info)?))
+    }
+
     fn parse(frame: &[u8], info: &GsoInfo) -> Result<Layout, SegmentError> {
         if info.gso_size == 0 {
             return Err(SegmentError::NoSegmentSize);
@@ -682,21 +693,8 @@ pub fn fragment_ipv4(
     if out.len() < count {
         return Err(SegmentError::NoRoom);
     }
-    // A packet without data is one fragment of its header alone, not none: `count` says 1 and
-    // the caller sends `out[0]`, which would otherwise still hold an earlier frame.
-    let pieces = data
-        .chunks(chunk)
-        .chain(std::iter::once(&[][..]).take(usize::from(data.is_empty())));
-    for (i, (piece, dst)) in pieces.zip(out.iter_mut()).enumerate() {
-        let len = ETH_HLEN + 20 + piece.len();
-        if dst.buf.len().saturating_sub(HEADROOM) < len {
-            return Err(SegmentError::NoRoom);
-        }
-        dst.start = HEADROOM;
-        dst.len = len;
-        dst.vlan = src.vlan;
-        dst.gso = None;
-        let f = &mut dst.buf[HEADROOM..HEADROOM + len];
+    for (i, (piece, dst)) in pieces(data, chunk).zip(out.iter_mut()).enumerate() {
+        let f = start_piece(dst, ETH_HLEN + 20 + piece.len(), src.vlan)?;
         f[..ETH_HLEN + 20].copy_from_slice(&frame[..ETH_HLEN + 20]);
         f[ETH_HLEN + 20..].copy_from_slice(piece);
         let h = &mut f[ETH_HLEN..ETH_HLEN + 20];
@@ -713,6 +711,42 @@ pub fn fragment_ipv4(
         h[10..12].copy_from_slice(&sum.to_be_bytes());
     }
     Ok(count)
+}
+
+/// Test frames shared by the test modules below.
+#[cfg(test)]
+mod test_frames {
+    use super::{ETH_HLEN, ones_complement_sum};
+    use std::net::IpAddr;
+
+    /// Ethernet (02:00:00:00:00:02 -> 02:00:00:00:00:01) and an IPv4 (DF, no options, TTL 64,
+    /// identification `id`, header checksum complete) or IPv6 (hop limit 64) header from
+    /// `addrs[0]` to `addrs[1]`, for `l4_len` octets of protocol `proto` to follow.
+    pub(super) fn eth_ip(addrs: [&str; 2], proto: u8, l4_len: usize, id: u16) -> Vec<u8> {
+        let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2];
+        let [src, dst] = addrs.map(|a| a.parse::<IpAddr>().unwrap());
+        match (src, dst) {
+            (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+                f.extend_from_slice(&(l4_len as u16).to_be_bytes());
+                f.extend_from_slice(&[proto, 64]);
+                f.extend_from_slice(&src.octets());
+                f.extend_from_slice(&dst.octets());
+            }
+            (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                f.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
+                f.extend_from_slice(&((20 + l4_len) as u16).to_be_bytes());
+                f.extend_from_slice(&id.to_be_bytes());
+                f.extend_from_slice(&[0x40, 0, 64, proto, 0, 0]);
+                f.extend_from_slice(&src.octets());
+                f.extend_from_slice(&dst.octets());
+                let sum = !ones_complement_sum(&f[ETH_HLEN..ETH_HLEN + 20]);
+                f[ETH_HLEN + 10..ETH_HLEN + 12].copy_from_slice(&sum.to_be_bytes());
+            }
+            _ => panic!("addresses of different families: {addrs:?}"),
+        }
+        f
+    }
 }
 
 #[cfg(test)]
@@ -810,26 +844,12 @@ mod segment_to_fit_tests {
     /// Ethernet + IPv4 (DF) or IPv6 + TCP with 12 octets of options (32-octet header) and
     /// `payload`; ACK with `flags`; the TCP checksum complete.
     fn tcp_frame(ipv6: bool, payload: &[u8], flags: u8) -> Vec<u8> {
-        let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2];
-        let tcp_len = 32 + payload.len();
-        if ipv6 {
-            f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
-            f.extend_from_slice(&(tcp_len as u16).to_be_bytes());
-            f.extend_from_slice(&[6, 64]);
-            f.extend_from_slice(&[
-                0x20, 0x01, 0x0d, 0xb8, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5,
-            ]);
-            f.extend_from_slice(&[
-                0x20, 0x01, 0x0d, 0xb8, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6,
-            ]);
+        let addrs = if ipv6 {
+            ["2001:db8:10::5", "2001:db8:20::6"]
         } else {
-            f.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
-            f.extend_from_slice(&((20 + tcp_len) as u16).to_be_bytes());
-            f.extend_from_slice(&ID.to_be_bytes());
-            f.extend_from_slice(&[0x40, 0, 64, 6, 0, 0, 10, 10, 0, 5, 10, 20, 0, 6]);
-            let sum = !ones_complement_sum(&f[ETH_HLEN..ETH_HLEN + 20]);
-            f[ETH_HLEN + 10..ETH_HLEN + 12].copy_from_slice(&sum.to_be_bytes());
-        }
+            ["10.10.0.5", "10.20.0.6"]
+        };
+        let mut f = super::test_frames::eth_ip(addrs, 6, 32 + payload.len(), ID);
         f.extend_from_slice(&40000u16.to_be_bytes());
         f.extend_from_slice(&5001u16.to_be_bytes());
         f.extend_from_slice(&SEQ.to_be_bytes());
@@ -1229,22 +1249,13 @@ mod append_udp_tests {
     /// Ethernet + IPv4 (DF, no options) or IPv6 + UDP 5000 -> `dport` with `payload`; the UDP
     /// checksum 0 (IPv4) or complete.
     fn datagram(ipv6: bool, dport: u16, id: u16, payload: &[u8]) -> Vec<u8> {
-        let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2];
         let udp_len = 8 + payload.len();
-        if ipv6 {
-            f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
-            f.extend_from_slice(&(udp_len as u16).to_be_bytes());
-            f.extend_from_slice(&[17, 64]);
-            f.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
-            f.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        let addrs = if ipv6 {
+            ["2001:db8::1", "2001:db8::2"]
         } else {
-            f.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
-            f.extend_from_slice(&((20 + udp_len) as u16).to_be_bytes());
-            f.extend_from_slice(&id.to_be_bytes());
-            f.extend_from_slice(&[0x40, 0, 64, 17, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2]);
-            let sum = !ones_complement_sum(&f[ETH_HLEN..ETH_HLEN + 20]);
-            f[ETH_HLEN + 10..ETH_HLEN + 12].copy_from_slice(&sum.to_be_bytes());
-        }
+            ["192.0.2.1", "192.0.2.2"]
+        };
+        let mut f = super::test_frames::eth_ip(addrs, 17, udp_len, id);
         f.extend_from_slice(&5000u16.to_be_bytes());
         f.extend_from_slice(&dport.to_be_bytes());
         f.extend_from_slice(&(udp_len as u16).to_be_bytes());

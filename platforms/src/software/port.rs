@@ -244,13 +244,7 @@ impl FrameSlot {
         if vid > 0x0fff {
             return Err(SlotError::BadVlan);
         }
-        let end = self
-            .start
-            .checked_add(self.len)
-            .ok_or(SlotError::OutOfBounds)?;
-        if end > self.buf.len() {
-            return Err(SlotError::OutOfBounds);
-        }
+        let end = self.end()?;
         if self.len < 14 {
             return Err(SlotError::Runt);
         }
@@ -344,19 +338,21 @@ impl FrameSlot {
         Ok(())
     }
 
+    /// Where the frame ends in `buf`; `OutOfBounds` when `start` and `len` point past it.
+    fn end(&self) -> Result<usize, SlotError> {
+        self.start
+            .checked_add(self.len)
+            .filter(|end| *end <= self.buf.len())
+            .ok_or(SlotError::OutOfBounds)
+    }
+
     /// Makes room for `need` bytes in front of the frame (a port's `virtio_net_hdr`): if `start`
     /// is smaller than `need`, moves the frame towards the tail.
     pub(crate) fn ensure_headroom(&mut self, need: usize) -> Result<(), SlotError> {
         if self.start >= need {
             return Ok(());
         }
-        let end = self
-            .start
-            .checked_add(self.len)
-            .ok_or(SlotError::OutOfBounds)?;
-        if end > self.buf.len() {
-            return Err(SlotError::OutOfBounds);
-        }
+        let end = self.end()?;
         let shift = need - self.start;
         if end + shift > self.buf.len() {
             return Err(SlotError::NoRoom);

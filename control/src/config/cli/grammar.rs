@@ -259,6 +259,26 @@ fn keyword_matches(word: &str, token: &str) -> bool {
     word.len() >= token.len() && word[..token.len()].eq_ignore_ascii_case(token)
 }
 
+/// An edge of a node and the node it leads to.
+type EdgeTo<'g> = &'g (Edge, usize);
+
+/// The keyword edges of `edges` that `tok` abbreviates (or spells), and the one it spells
+/// exactly (any case), if any.
+fn keyword_edges<'g>(
+    edges: &'g [(Edge, usize)],
+    tok: &str,
+) -> (Vec<EdgeTo<'g>>, Option<EdgeTo<'g>>) {
+    let kw: Vec<EdgeTo<'g>> = edges
+        .iter()
+        .filter(|(e, _)| matches!(e, Edge::Keyword { word, .. } if keyword_matches(word, tok)))
+        .collect();
+    let exact = kw
+        .iter()
+        .find(|(e, _)| matches!(e, Edge::Keyword { word, .. } if word.eq_ignore_ascii_case(tok)))
+        .copied();
+    (kw, exact)
+}
+
 impl Grammar {
     /// Adds a pattern ending in command `command`; `help` documents its first keyword.
     pub fn add(&mut self, pattern: &str, command: usize, help: &str) {
@@ -316,17 +336,9 @@ impl Grammar {
             let tok = tokens[i];
             let edges = &self.nodes[node].edges;
             // Keywords first: an exact match wins, else a unique prefix.
-            let kw: Vec<&(Edge, usize)> = edges
-                .iter()
-                .filter(
-                    |(e, _)| matches!(e, Edge::Keyword { word, .. } if keyword_matches(word, tok)),
-                )
-                .collect();
-            let exact = kw.iter().find(
-                |(e, _)| matches!(e, Edge::Keyword { word, .. } if word.eq_ignore_ascii_case(tok)),
-            );
+            let (kw, exact) = keyword_edges(edges, tok);
             let chosen = match (exact, kw.len()) {
-                (Some(e), _) => Some(*e),
+                (Some(e), _) => Some(e),
                 (None, 1) => Some(kw[0]),
                 (None, 0) => None,
                 // Spellings of one thing (`startup-config`, `start-up-config`) are not ambiguous.
@@ -479,20 +491,8 @@ impl Grammar {
         while i < tokens.len() {
             let tok = tokens[i];
             let edges = &self.nodes[node].edges;
-            let kws: Vec<&(Edge, usize)> = edges
-                .iter()
-                .filter(
-                    |(e, _)| matches!(e, Edge::Keyword { word, .. } if keyword_matches(word, tok)),
-                )
-                .collect();
-            let exact = kws.iter().find(
-                |(e, _)| matches!(e, Edge::Keyword { word, .. } if word.eq_ignore_ascii_case(tok)),
-            );
-            if let Some((_, n)) =
-                exact
-                    .copied()
-                    .or(if kws.len() == 1 { Some(kws[0]) } else { None })
-            {
+            let (kws, exact) = keyword_edges(edges, tok);
+            if let Some((_, n)) = exact.or(if kws.len() == 1 { Some(kws[0]) } else { None }) {
                 node = *n;
                 i += 1;
                 continue;

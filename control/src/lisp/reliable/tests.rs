@@ -251,13 +251,16 @@ fn endpoint_takes_only_tcp_to_its_addresses() {
     pkt[2..4].copy_from_slice(&40u16.to_be_bytes());
     pkt[9] = 6;
     pkt[16..20].copy_from_slice(&[209, 165, 201, 31]);
+    // `p` with octet `at` set to `v`.
+    let with = |p: &[u8], at: usize, v: u8| {
+        let mut p = p.to_vec();
+        p[at] = v;
+        p
+    };
     assert!(ep.accepts(&pkt));
-    let mut udp = pkt.clone();
-    udp[9] = 17;
+    let udp = with(&pkt, 9, 17);
     assert!(!ep.accepts(&udp));
-    let mut other = pkt.clone();
-    other[19] = 32;
-    assert!(!ep.accepts(&other));
+    assert!(!ep.accepts(&with(&pkt, 19, 32)), "another address");
     assert!(!ep.accepts(&pkt[..30]));
     assert!(!ep.accepts(&[0x60; 40]));
     // IPv6: TCP to our IPv6 address, without extension headers.
@@ -272,12 +275,8 @@ fn endpoint_takes_only_tcp_to_its_addresses() {
             .octets(),
     );
     assert!(ep.accepts(&v6));
-    let mut v6_other = v6.clone();
-    v6_other[39] = 2;
-    assert!(!ep.accepts(&v6_other));
-    let mut hop_by_hop = v6.clone();
-    hop_by_hop[6] = 0;
-    assert!(!ep.accepts(&hop_by_hop));
+    assert!(!ep.accepts(&with(&v6, 39, 2)), "another address");
+    assert!(!ep.accepts(&with(&v6, 6, 0)), "a hop-by-hop options header");
     assert!(!ep.accepts(&v6[..50]));
     for _ in 0..PACKET_QUEUE_LIMIT {
         assert!(ep.receive_ip(&pkt));

@@ -3,7 +3,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::{Output, Xtr};
+use super::Xtr;
+use super::tests::sends;
 use crate::config::{self, Syntax};
 use crate::wire::lisp::{Address, Ecm, EidPrefix, LispMessage, MapReply, MapRequest};
 
@@ -37,17 +38,15 @@ fn v6_only() -> Xtr {
     Xtr::new(&config::parse(text, Syntax::Cli).unwrap().0, 0)
 }
 
-fn sent(out: &[Output]) -> Vec<(SocketAddr, Vec<u8>)> {
-    out.iter()
-        .filter_map(|o| match o {
-            Output::Send { to, payload, .. } => Some((*to, payload.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
-fn request_in(ecm: &[u8]) -> (Ecm, MapRequest) {
-    let ecm = Ecm::parse(ecm).unwrap();
+/// The Map-Request, and the ECM carrying it, that a map-cache miss for `eid` (from 10.1.0.9)
+/// sends: exactly one, to `resolver` port 4342.
+fn miss_request(x: &mut Xtr, eid: &str, resolver: &str) -> (Ecm, MapRequest) {
+    let mut out = Vec::new();
+    x.map_cache_miss(ip(eid), ip("10.1.0.9"), 0, &mut out);
+    let s = sends(&out);
+    assert_eq!(s.len(), 1, "{out:?}");
+    assert_eq!(s[0].0, SocketAddr::new(ip(resolver), 4342));
+    let ecm = Ecm::parse(&s[0].1).unwrap();
     let LispMessage::MapRequest(req) = (*ecm.message).clone() else {
         panic!("not a Map-Request")
     };
@@ -56,43 +55,28 @@ fn request_in(ecm: &[u8]) -> (Ecm, MapRequest) {
 
 #[test]
 fn a_dual_stack_itr_lists_its_ipv6_rloc_after_the_resolvers_family() {
-    let mut x = xtr("192.0.2.100");
-    let mut out = Vec::new();
-    x.map_cache_miss(ip("10.3.0.10"), ip("10.1.0.9"), 0, &mut out);
-    let s = sent(&out);
-    assert_eq!(s.len(), 1);
-    assert_eq!(s[0].0, SocketAddr::new(ip("192.0.2.100"), 4342));
-    let (_, req) = request_in(&s[0].1);
+    let (_, req) = miss_request(&mut xtr("192.0.2.100"), "10.3.0.10", "192.0.2.100");
     assert_eq!(req.itr_rlocs, vec![ip("192.0.2.1"), ip("2001:db8:ff::1")]);
 
-    let mut x = xtr("2001:db8:ff::100");
-    out.clear();
-    x.map_cache_miss(ip("10.3.0.10"), ip("10.1.0.9"), 0, &mut out);
-    let s = sent(&out);
-    assert_eq!(s[0].0, SocketAddr::new(ip("2001:db8:ff::100"), 4342));
-    let (_, req) = request_in(&s[0].1);
+    let (_, req) = miss_request(
+        &mut xtr("2001:db8:ff::100"),
+        "10.3.0.10",
+        "2001:db8:ff::100",
+    );
     assert_eq!(req.itr_rlocs, vec![ip("2001:db8:ff::1"), ip("192.0.2.1")]);
 }
 
 #[test]
 fn over_an_ipv6_underlay_the_ecm_of_an_ipv4_eid_has_an_ipv4_inner_header() {
     let mut x = v6_only();
-    let mut out = Vec::new();
-    x.map_cache_miss(ip("10.3.0.10"), ip("10.1.0.9"), 0, &mut out);
-    let s = sent(&out);
-    assert_eq!(s.len(), 1);
-    assert_eq!(s[0].0, SocketAddr::new(ip("2001:db8:ff::100"), 4342));
-    let (ecm, req) = request_in(&s[0].1);
+    let (ecm, req) = miss_request(&mut x, "10.3.0.10", "2001:db8:ff::100");
     assert_eq!(req.itr_rlocs, vec![ip("2001:db8:ff::1")]);
     assert_eq!(
         (ecm.inner_src, ecm.inner_dst),
         (ip("10.1.0.9"), ip("10.3.0.10"))
     );
     // An IPv6 EID without a source EID: the inner source is our IPv6 RLOC.
-    out.clear();
-    x.map_cache_miss(ip("2001:db8:3::10"), ip("10.1.0.9"), 0, &mut out);
-    let s = sent(&out);
-    let (ecm, _) = request_in(&s[0].1);
+    let (ecm, _) = miss_request(&mut x, "2001:db8:3::10", "2001:db8:ff::100");
     assert_eq!(
         (ecm.inner_src, ecm.inner_dst),
         (ip("2001:db8:ff::1"), ip("2001:db8:3::10"))
@@ -117,7 +101,7 @@ fn a_request_listing_only_an_ipv6_itr_rloc_is_answered_there_by_a_dual_stack_etr
         0,
         &mut out,
     );
-    let s = sent(&out);
+    let s = sends(&out);
     assert_eq!(s.len(), 1, "{out:?}");
     assert_eq!(s[0].0.ip(), ip("2001:db8:ff::3"));
     let reply = MapReply::parse(&s[0].1).unwrap();

@@ -54,27 +54,14 @@ impl Xtr {
             {
                 continue;
             }
-            let (locators, action) = record.hal_mapping();
-            if record.ttl == 0 {
-                if let Some(c) = self.cache.remove(&prefix) {
-                    out.push(Output::Table(TableOp::remove(self.cache_row(&c))));
-                }
-                continue;
-            }
-            let expires_ms = now_ms.saturating_add(u64::from(record.ttl) * 60_000);
-            let entry = CacheEntry {
+            self.apply_record(
                 prefix,
-                locators,
-                action,
-                created_ms: now_ms,
-                modified_ms: now_ms,
-                expires_ms,
-                map_source: from.ip(),
-                source: CacheSource::MapReply,
-            };
-            if !self.install_cache_entry(entry, out) {
-                self.counters.dropped_table_full += 1;
-            }
+                record,
+                from.ip(),
+                CacheSource::MapReply,
+                now_ms,
+                out,
+            );
         }
     }
 
@@ -130,11 +117,7 @@ impl Xtr {
         };
         let Ok(payload) = reply.to_vec() else { return };
         self.counters.map_requests_answered += 1;
-        out.push(Output::Send {
-            to: SocketAddr::new(itr, reply_port),
-            from_port: LISP_CONTROL_PORT,
-            payload,
-        });
+        out.push(Output::send(SocketAddr::new(itr, reply_port), payload));
     }
 
     pub(super) fn request(
@@ -199,12 +182,7 @@ impl Xtr {
             p.source_eid,
         );
         let Some(resolver) = resolver else { return };
-        let Some(itr) = self
-            .rlocs
-            .iter()
-            .find(|r| r.is_ipv4() == resolver.is_ipv4())
-            .copied()
-        else {
+        let Some(itr) = self.rloc_for(resolver) else {
             return;
         };
         let inner_src = source_eid
@@ -212,12 +190,7 @@ impl Xtr {
             .or(Some(itr).filter(|i| i.is_ipv4() == prefix.addr().is_ipv4()))
             // An EID of the other family than the resolver's (IPv6 EIDs over an IPv4
             // underlay, or the reverse): the inner header is of the EID's family.
-            .or_else(|| {
-                self.rlocs
-                    .iter()
-                    .copied()
-                    .find(|r| r.is_ipv4() == prefix.addr().is_ipv4())
-            });
+            .or_else(|| self.rloc_for(prefix.addr()));
         let Some(inner_src) = inner_src else { return };
         let req = MapRequest {
             smr_invoked,
@@ -243,11 +216,7 @@ impl Xtr {
             self.counters.smr_invoked_sent += 1;
         }
         self.counters.map_requests_sent += 1;
-        out.push(Output::Send {
-            to: SocketAddr::new(resolver, LISP_CONTROL_PORT),
-            from_port: LISP_CONTROL_PORT,
-            payload,
-        });
+        out.push(Output::control(resolver, payload));
     }
 
     /// The ITR-RLOC list of a Map-Request sent from `first`: `first`, then our locator of the
@@ -260,6 +229,40 @@ impl Xtr {
                 .find(|a| a.is_ipv4() != first.is_ipv4()),
         );
         v
+    }
+
+    /// Applies `record` for `prefix`, learnt from `map_source` (a Map-Reply or a publication),
+    /// to the map-cache: TTL 0 removes the entry, any other installs it (or counts a full
+    /// map-cache).
+    pub(super) fn apply_record(
+        &mut self,
+        prefix: Prefix,
+        record: &EidRecord,
+        map_source: IpAddr,
+        source: CacheSource,
+        now_ms: u64,
+        out: &mut Vec<Output>,
+    ) {
+        if record.ttl == 0 {
+            if let Some(c) = self.cache.remove(&prefix) {
+                out.push(Output::Table(TableOp::remove(self.cache_row(&c))));
+            }
+            return;
+        }
+        let (locators, action) = record.hal_mapping();
+        let entry = CacheEntry {
+            prefix,
+            locators,
+            action,
+            created_ms: now_ms,
+            modified_ms: now_ms,
+            expires_ms: now_ms.saturating_add(u64::from(record.ttl) * 60_000),
+            map_source,
+            source,
+        };
+        if !self.install_cache_entry(entry, out) {
+            self.counters.dropped_table_full += 1;
+        }
     }
 
     /// Adds `entry` to the map-cache, or replaces the entry of its prefix (keeping that one's

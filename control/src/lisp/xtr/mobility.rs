@@ -264,7 +264,7 @@ impl Xtr {
             );
             self.withdraw(prefix, |s| s.global, now_ms, out);
         }
-        self.send_smr(eid, source_rloc, inner_source, now_ms, out);
+        self.eid_not_here(eid, source_rloc, inner_source, now_ms, out);
     }
 
     /// Another site registered a host inside one of our database prefixes: we must not deliver

@@ -104,6 +104,22 @@ pub enum Output {
     },
 }
 
+impl Output {
+    /// `payload` to `to`, from our LISP control port.
+    fn send(to: SocketAddr, payload: Vec<u8>) -> Output {
+        Output::Send {
+            to,
+            from_port: LISP_CONTROL_PORT,
+            payload,
+        }
+    }
+
+    /// `payload` from our LISP control port to that of `to`.
+    fn control(to: IpAddr, payload: Vec<u8>) -> Output {
+        Output::send(SocketAddr::new(to, LISP_CONTROL_PORT), payload)
+    }
+}
+
 /// What the xTR counts (`show lisp counters`-style; every drop of input has one).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counters {
@@ -340,6 +356,14 @@ impl Xtr {
     }
 
     /// True when the configuration asks for an ITR or ETR.
+    /// Our RLOC of the family of `peer` (the first such), to send to it from.
+    fn rloc_for(&self, peer: IpAddr) -> Option<IpAddr> {
+        self.rlocs
+            .iter()
+            .find(|r| r.is_ipv4() == peer.is_ipv4())
+            .copied()
+    }
+
     pub fn wanted(cfg: &Config) -> bool {
         let (v4, v6) = (&cfg.lisp.ipv4, &cfg.lisp.ipv6);
         cfg.features.lisp && (v4.itr || v4.etr || v6.itr || v6.etr)
@@ -430,12 +454,7 @@ impl Xtr {
             )
             .map(|m| m.locator)
             .collect();
-        let mine: Vec<IpAddr> = cfg
-            .interfaces
-            .values()
-            .filter(|i| !i.shutdown)
-            .flat_map(|i| i.ipv4.iter().chain(&i.ipv6).map(|a| a.addr))
-            .collect();
+        let mine = cfg.live_addresses();
         // Mapped locators that are ours first (a multihomed site's mappings also name the other
         // xTR's locator, which must not become our ITR-RLOC).
         rlocs.sort_by_key(|a| (a.is_ipv6(), !mine.contains(a), *a));

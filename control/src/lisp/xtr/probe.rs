@@ -19,7 +19,7 @@ use roamer_hal::{Prefix, TableOp};
 use super::{Output, Xtr};
 use crate::config::Config;
 use crate::show::lisp_data::LocatorStatus;
-use crate::wire::lisp::{Address, LISP_CONTROL_PORT, MapReply, MapRequest};
+use crate::wire::lisp::{Address, MapReply, MapRequest};
 
 /// Probe interval when none is configured.
 pub const DEFAULT_INTERVAL_MS: u64 = 60_000;
@@ -259,12 +259,7 @@ impl Xtr {
         nonce: u64,
         out: &mut Vec<Output>,
     ) -> bool {
-        let Some(itr) = self
-            .rlocs
-            .iter()
-            .find(|r| r.is_ipv4() == rloc.is_ipv4())
-            .copied()
-        else {
+        let Some(itr) = self.rloc_for(rloc) else {
             return false;
         };
         let req = MapRequest {
@@ -279,11 +274,7 @@ impl Xtr {
         let Ok(payload) = req.to_vec() else {
             return false;
         };
-        out.push(Output::Send {
-            to: SocketAddr::new(rloc, LISP_CONTROL_PORT),
-            from_port: LISP_CONTROL_PORT,
-            payload,
-        });
+        out.push(Output::control(rloc, payload));
         true
     }
 
@@ -371,7 +362,9 @@ impl Xtr {
 mod tests {
     use super::*;
     use crate::config::{self, Syntax};
-    use crate::wire::lisp::{Ecm, EidPrefix, EidRecord, LispMessage, LocatorRecord, parse_message};
+    use crate::wire::lisp::{
+        Ecm, EidPrefix, EidRecord, LISP_CONTROL_PORT, LispMessage, LocatorRecord, parse_message,
+    };
     use roamer_hal::{Locator, TableEntry};
 
     const PROBING: &str =

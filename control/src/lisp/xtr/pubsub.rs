@@ -10,9 +10,9 @@
 
 use std::net::IpAddr;
 
-use roamer_hal::{Prefix, TableOp};
+use roamer_hal::Prefix;
 
-use super::{CacheEntry, CacheSource, Output, Xtr, host_len};
+use super::{CacheSource, Output, Xtr, host_len};
 use crate::config::Config;
 use crate::wire::lisp::{MapNotify, XtrSiteId};
 
@@ -80,26 +80,7 @@ impl Xtr {
                 self.counters.publications_ignored += 1;
                 continue;
             }
-            if record.ttl == 0 {
-                if let Some(c) = self.cache.remove(&prefix) {
-                    out.push(Output::Table(TableOp::remove(self.cache_row(&c))));
-                }
-                continue;
-            }
-            let (locators, action) = record.hal_mapping();
-            let entry = CacheEntry {
-                prefix,
-                locators,
-                action,
-                created_ms: now_ms,
-                modified_ms: now_ms,
-                expires_ms: now_ms.saturating_add(u64::from(record.ttl) * 60_000),
-                map_source: from,
-                source: CacheSource::PubSub,
-            };
-            if !self.install_cache_entry(entry, out) {
-                self.counters.dropped_table_full += 1;
-            }
+            self.apply_record(prefix, record, from, CacheSource::PubSub, now_ms, out);
         }
     }
 }
@@ -113,6 +94,7 @@ mod tests {
         Ecm, EidPrefix, EidRecord, LispMessage, LocatorRecord, MapReply, parse_message,
     };
     use roamer_hal::TableEntry;
+    use roamer_hal::TableOp;
     use std::net::SocketAddr;
 
     fn ip(s: &str) -> IpAddr {

@@ -45,11 +45,7 @@ impl Xtr {
             s.next_ms = s.sent_ms.saturating_add(REGISTER_INTERVAL_MS);
             let map_server = s.address;
             if !s.reliable
-                && let Some(local) = self
-                    .rlocs
-                    .iter()
-                    .find(|r| r.is_ipv4() == map_server.is_ipv4())
-                    .copied()
+                && let Some(local) = self.rloc_for(map_server)
             {
                 out.push(Output::OpenSession { map_server, local });
             }
@@ -76,11 +72,7 @@ impl Xtr {
             self.cache_notified(prefix, record, from.ip(), now_ms, out);
         }
         if let Ok(ack) = MapNotify::ack_of(&notify).to_signed_vec(&key) {
-            out.push(Output::Send {
-                to: SocketAddr::new(from.ip(), LISP_CONTROL_PORT),
-                from_port: LISP_CONTROL_PORT,
-                payload: ack,
-            });
+            out.push(Output::control(from.ip(), ack));
         }
     }
 
@@ -140,11 +132,7 @@ impl Xtr {
             reg.proxy_reply = proxy;
             if let Ok(payload) = reg.to_signed_vec(&key) {
                 self.counters.registers_sent += 1;
-                out.push(Output::Send {
-                    to: SocketAddr::new(address, LISP_CONTROL_PORT),
-                    from_port: LISP_CONTROL_PORT,
-                    payload,
-                });
+                out.push(Output::control(address, payload));
             }
         }
         let s = &mut self.servers[i];
@@ -211,11 +199,7 @@ impl Xtr {
                         payload,
                     }
                 } else {
-                    Output::Send {
-                        to: SocketAddr::new(s.address, LISP_CONTROL_PORT),
-                        from_port: LISP_CONTROL_PORT,
-                        payload,
-                    }
+                    Output::control(s.address, payload)
                 });
             }
         }

@@ -3,18 +3,6 @@
 use super::*;
 
 impl Xtr {
-    /// A decapsulated packet for an EID that is not (or no longer) here: solicit the sender.
-    pub fn eid_not_here(
-        &mut self,
-        eid: IpAddr,
-        source_rloc: IpAddr,
-        inner_source: IpAddr,
-        now_ms: u64,
-        out: &mut Vec<Output>,
-    ) {
-        self.send_smr(eid, source_rloc, inner_source, now_ms, out);
-    }
-
     /// An SMR: the mapping of its Source-EID changed; ask the mapping system again.
     pub(super) fn smr_received(&mut self, r: MapRequest, now_ms: u64, out: &mut Vec<Output>) {
         self.counters.smrs_received += 1;
@@ -45,7 +33,9 @@ impl Xtr {
         self.request(asked, talker, true, now_ms, out);
     }
 
-    pub(super) fn send_smr(
+    /// A decapsulated packet for an EID that is not (or no longer) here: solicit the sender
+    /// (an SMR to `source_rloc`, at most one every 3 seconds per EID and locator).
+    pub fn eid_not_here(
         &mut self,
         eid: IpAddr,
         source_rloc: IpAddr,
@@ -66,12 +56,7 @@ impl Xtr {
             return;
         }
         self.smr_sent.insert(key, now_ms);
-        let Some(me) = self
-            .rlocs
-            .iter()
-            .find(|r| r.is_ipv4() == source_rloc.is_ipv4())
-            .copied()
-        else {
+        let Some(me) = self.rloc_for(source_rloc) else {
             return;
         };
         // Source-EID: the EID whose mapping changed; record: who was talking to it (§4.3).
@@ -88,11 +73,7 @@ impl Xtr {
         };
         let Ok(payload) = req.to_vec() else { return };
         self.counters.smrs_sent += 1;
-        out.push(Output::Send {
-            to: SocketAddr::new(source_rloc, LISP_CONTROL_PORT),
-            from_port: LISP_CONTROL_PORT,
-            payload,
-        });
+        out.push(Output::control(source_rloc, payload));
     }
 
     pub(super) fn rate_ok_prefix(&mut self, prefix: Prefix, now_ms: u64) -> bool {

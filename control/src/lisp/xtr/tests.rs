@@ -26,7 +26,7 @@ fn ms() -> SocketAddr {
     SocketAddr::new(MS.parse().unwrap(), 4342)
 }
 
-fn sends(out: &[Output]) -> Vec<(SocketAddr, Vec<u8>)> {
+pub(super) fn sends(out: &[Output]) -> Vec<(SocketAddr, Vec<u8>)> {
     out.iter()
         .filter_map(|o| match o {
             Output::Send { to, payload, .. } => Some((*to, payload.clone())),
@@ -51,6 +51,19 @@ fn record(prefix: Prefix, rloc: &str) -> EidRecord {
         1440,
         vec![LocatorRecord::local(rloc.parse().unwrap(), 1, 100)],
     )
+}
+
+/// A Map-Reply without flags answering `nonce` with `records`, on the wire.
+fn map_reply(nonce: u64, records: Vec<EidRecord>) -> Vec<u8> {
+    MapReply {
+        probe: false,
+        echo_nonce_capable: false,
+        lisp_sec: false,
+        nonce,
+        records,
+    }
+    .to_vec()
+    .unwrap()
 }
 
 fn vlan10() -> L3Interface {
@@ -236,17 +249,7 @@ fn a_miss_sends_an_encapsulated_map_request_and_the_reply_fills_the_map_cache() 
     assert!(out.is_empty());
     // A reply with an unknown nonce is counted and ignored.
     let record = record("10.3.0.0/24".parse().unwrap(), "192.0.2.3");
-    let reply = |nonce| {
-        MapReply {
-            probe: false,
-            echo_nonce_capable: false,
-            lisp_sec: false,
-            nonce,
-            records: vec![record.clone()],
-        }
-        .to_vec()
-        .unwrap()
-    };
+    let reply = |nonce| map_reply(nonce, vec![record.clone()]);
     let etr = SocketAddr::new("192.0.2.3".parse().unwrap(), 4342);
     x.receive(&reply(req.nonce ^ 1), etr, 20, &mut out);
     assert!(out.is_empty());
@@ -377,15 +380,7 @@ fn an_smr_for_a_cached_eid_sends_an_smr_invoked_request_through_the_resolver() {
     let LispMessage::MapRequest(req) = *Ecm::parse(&sends(&out)[0].1).unwrap().message else {
         panic!()
     };
-    let reply = MapReply {
-        probe: false,
-        echo_nonce_capable: false,
-        lisp_sec: false,
-        nonce: req.nonce,
-        records: vec![record(Prefix::host(dest), "192.0.2.2")],
-    }
-    .to_vec()
-    .unwrap();
+    let reply = map_reply(req.nonce, vec![record(Prefix::host(dest), "192.0.2.2")]);
     x.receive(&reply, old_etr, 10, &mut out);
     out.clear();
     x.receive(&smr(8), old_etr, 20, &mut out);
@@ -403,15 +398,7 @@ fn an_smr_for_a_cached_eid_sends_an_smr_invoked_request_through_the_resolver() {
         "the local host that talks to it"
     );
     // The new location answers: the entry is updated in place.
-    let moved = MapReply {
-        probe: false,
-        echo_nonce_capable: false,
-        lisp_sec: false,
-        nonce: invoked.nonce,
-        records: vec![record(Prefix::host(dest), "192.0.2.6")],
-    }
-    .to_vec()
-    .unwrap();
+    let moved = map_reply(invoked.nonce, vec![record(Prefix::host(dest), "192.0.2.6")]);
     out.clear();
     x.receive(
         &moved,

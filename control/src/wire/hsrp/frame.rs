@@ -162,18 +162,13 @@ pub fn emit_hsrp_frame(
 ) -> Result<usize, ControlError> {
     let transport = HsrpTransport::for_packet(packet, src_ip);
     let len = hsrp_frame_len(packet, src_ip);
-    let available = out.len();
-    let frame = out.get_mut(..len).ok_or(ControlError::TooLarge {
-        what: "HSRP frame for the buffer",
-        limit: available,
-        actual: len,
-    })?;
+    let frame = super::prefix_of(out, len, "HSRP frame for the buffer")?;
     let (eth, rest) = frame
         .split_first_chunk_mut::<ETH_LEN>()
         .ok_or(ControlError::Truncated {
             what: "HSRP frame",
             needed: ETH_LEN,
-            available,
+            available: len,
         })?;
     eth[0..6].copy_from_slice(&transport.dst_mac().0);
     eth[6..12].copy_from_slice(&src_mac.0);
@@ -329,6 +324,24 @@ impl HsrpFrame {
     }
 }
 
+/// The fixed header of IP version `version` (`N` octets) at the start of `ip`: `Truncated`
+/// (`what`) when `ip` is shorter, `BadValue` (`version_what`) when it holds another version.
+fn ip_header<'a, const N: usize>(
+    ip: &'a [u8],
+    version: u8,
+    what: &'static str,
+    version_what: &'static str,
+) -> Result<&'a [u8; N], ControlError> {
+    let h: &[u8; N] = ip.first_chunk().ok_or(truncated(what, N, ip.len()))?;
+    if h[0] >> 4 != version {
+        return Err(ControlError::BadValue {
+            what: version_what,
+            value: u64::from(h[0] >> 4),
+        });
+    }
+    Ok(h)
+}
+
 fn truncated(what: &'static str, needed: usize, available: usize) -> ControlError {
     ControlError::Truncated {
         what,
@@ -364,15 +377,7 @@ pub fn parse_hsrp_frame(frame: &[u8]) -> Result<HsrpFrame, ControlError> {
     let ip = frame.get(l3..).unwrap_or(&[]);
     let (src_ip, dst_ip, ttl, udp_range, pseudo, port) = match ethertype {
         ETHERTYPE_IPV4 => {
-            let h: &[u8; IPV4_LEN] =
-                ip.first_chunk()
-                    .ok_or(truncated("IPv4 header", IPV4_LEN, ip.len()))?;
-            if h[0] >> 4 != 4 {
-                return Err(ControlError::BadValue {
-                    what: "IPv4 version",
-                    value: u64::from(h[0] >> 4),
-                });
-            }
+            let h = ip_header::<IPV4_LEN>(ip, 4, "IPv4 header", "IPv4 version")?;
             let ihl = usize::from(h[0] & 0x0f) * 4;
             let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
             if ihl < IPV4_LEN || total < ihl || total > ip.len() {
@@ -417,15 +422,7 @@ pub fn parse_hsrp_frame(frame: &[u8]) -> Result<HsrpFrame, ControlError> {
             )
         }
         ETHERTYPE_IPV6 => {
-            let h: &[u8; IPV6_LEN] =
-                ip.first_chunk()
-                    .ok_or(truncated("IPv6 header", IPV6_LEN, ip.len()))?;
-            if h[0] >> 4 != 6 {
-                return Err(ControlError::BadValue {
-                    what: "IPv6 version",
-                    value: u64::from(h[0] >> 4),
-                });
-            }
+            let h = ip_header::<IPV6_LEN>(ip, 6, "IPv6 header", "IPv6 version")?;
             let plen = usize::from(u16::from_be_bytes([h[4], h[5]]));
             if IPV6_LEN + plen > ip.len() {
                 return Err(ControlError::BadLength {

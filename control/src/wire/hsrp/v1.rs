@@ -39,30 +39,6 @@ impl<T: AsRef<[u8]>> HsrpV1Packet<T> {
         self.buffer.as_ref().first_chunk().unwrap_or(&EMPTY)
     }
 
-    pub fn version(&self) -> u8 {
-        self.octets()[0]
-    }
-    pub fn op_code(&self) -> u8 {
-        self.octets()[1]
-    }
-    pub fn state(&self) -> u8 {
-        self.octets()[2]
-    }
-    pub fn hellotime(&self) -> u8 {
-        self.octets()[3]
-    }
-    pub fn holdtime(&self) -> u8 {
-        self.octets()[4]
-    }
-    pub fn priority(&self) -> u8 {
-        self.octets()[5]
-    }
-    pub fn group(&self) -> u8 {
-        self.octets()[6]
-    }
-    pub fn reserved(&self) -> u8 {
-        self.octets()[7]
-    }
     pub fn auth_data(&self) -> [u8; 8] {
         let mut a = [0u8; 8];
         a.copy_from_slice(&self.octets()[8..16]);
@@ -99,30 +75,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> HsrpV1Packet<T> {
         }
     }
 
-    pub fn set_version(&mut self, v: u8) {
-        self.set(0, v);
-    }
-    pub fn set_op_code(&mut self, v: u8) {
-        self.set(1, v);
-    }
-    pub fn set_state(&mut self, v: u8) {
-        self.set(2, v);
-    }
-    pub fn set_hellotime(&mut self, v: u8) {
-        self.set(3, v);
-    }
-    pub fn set_holdtime(&mut self, v: u8) {
-        self.set(4, v);
-    }
-    pub fn set_priority(&mut self, v: u8) {
-        self.set(5, v);
-    }
-    pub fn set_group(&mut self, v: u8) {
-        self.set(6, v);
-    }
-    pub fn set_reserved(&mut self, v: u8) {
-        self.set(7, v);
-    }
     pub fn set_auth_data(&mut self, a: &[u8; 8]) {
         if let Some(o) = self.octets_mut() {
             o[8..16].copy_from_slice(a);
@@ -133,6 +85,38 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> HsrpV1Packet<T> {
             o[16..20].copy_from_slice(&ip.octets());
         }
     }
+}
+
+/// A getter and a setter for each one-octet field, at its offset in the 20 octets.
+macro_rules! octet_fields {
+    ($($get:ident, $set:ident: $at:literal;)*) => {
+        impl<T: AsRef<[u8]>> HsrpV1Packet<T> {
+            $(
+                pub fn $get(&self) -> u8 {
+                    self.octets()[$at]
+                }
+            )*
+        }
+
+        impl<T: AsRef<[u8]> + AsMut<[u8]>> HsrpV1Packet<T> {
+            $(
+                pub fn $set(&mut self, v: u8) {
+                    self.set($at, v);
+                }
+            )*
+        }
+    };
+}
+
+octet_fields! {
+    version, set_version: 0;
+    op_code, set_op_code: 1;
+    state, set_state: 2;
+    hellotime, set_hellotime: 3;
+    holdtime, set_holdtime: 4;
+    priority, set_priority: 5;
+    group, set_group: 6;
+    reserved, set_reserved: 7;
 }
 
 /// An HSRP v1 Hello, Coup or Resign.
@@ -208,12 +192,7 @@ impl HsrpV1Repr {
             value: 0,
         })?;
         let len = self.buffer_len();
-        let available = buf.len();
-        let out = buf.get_mut(..len).ok_or(ControlError::TooLarge {
-            what: "HSRP v1 packet for the buffer",
-            limit: available,
-            actual: len,
-        })?;
+        let out = super::prefix_of(buf, len, "HSRP v1 packet for the buffer")?;
         let text = match self.auth {
             HsrpAuth::Text(t) => *t.as_wire(),
             HsrpAuth::Md5(_) => [0u8; 8],

@@ -242,23 +242,30 @@ pub(super) fn auth_len(auth: &HsrpAuth) -> usize {
     }
 }
 
-fn expect_len(what: &'static str, value: &[u8], len: usize) -> Result<(), ControlError> {
-    if value.len() == len {
-        Ok(())
-    } else {
-        Err(ControlError::BadLength {
-            what,
-            declared: value.len(),
-            actual: len,
-        })
+/// The value of `tlv`, which must be exactly `N` octets (`BadLength`, `len_what`) and the first
+/// TLV of its kind (`seen`: one came before; `BadValue`, `dup_what`).
+fn tlv_value<'a, const N: usize>(
+    tlv: &HsrpV2Tlv<'a>,
+    seen: bool,
+    len_what: &'static str,
+    dup_what: &'static str,
+) -> Result<&'a [u8; N], ControlError> {
+    let value = tlv
+        .value
+        .first_chunk::<N>()
+        .filter(|_| tlv.value.len() == N)
+        .ok_or(ControlError::BadLength {
+            what: len_what,
+            declared: tlv.value.len(),
+            actual: N,
+        })?;
+    if seen {
+        return Err(ControlError::BadValue {
+            what: dup_what,
+            value: u64::from(tlv.tlv_type),
+        });
     }
-}
-
-fn duplicate(what: &'static str, tlv_type: u8) -> ControlError {
-    ControlError::BadValue {
-        what,
-        value: u64::from(tlv_type),
-    }
+    Ok(value)
 }
 
 pub(super) fn parse_packet(payload: &[u8]) -> Result<HsrpPacket, ControlError> {
@@ -269,65 +276,43 @@ pub(super) fn parse_packet(payload: &[u8]) -> Result<HsrpPacket, ControlError> {
         let tlv = tlv?;
         match tlv.tlv_type {
             TLV_GROUP_STATE => {
-                expect_len(
+                let v = tlv_value::<GROUP_STATE_LEN>(
+                    &tlv,
+                    group_state.is_some(),
                     "HSRP v2 Group State TLV length (must be 40)",
-                    tlv.value,
-                    GROUP_STATE_LEN,
+                    "HSRP v2 duplicate Group State TLV",
                 )?;
-                if group_state.is_some() {
-                    return Err(duplicate("HSRP v2 duplicate Group State TLV", tlv.tlv_type));
-                }
-                let v = tlv.value.first_chunk().ok_or(ControlError::Truncated {
-                    what: "HSRP v2 Group State TLV",
-                    needed: GROUP_STATE_LEN,
-                    available: tlv.value.len(),
-                })?;
                 group_state = Some(HsrpV2GroupState::parse(v)?);
             }
             TLV_INTERFACE_STATE => {
-                expect_len(
+                let &[a0, a1, p0, p1] = tlv_value::<INTERFACE_STATE_LEN>(
+                    &tlv,
+                    interface_state.is_some(),
                     "HSRP v2 Interface State TLV length (must be 4)",
-                    tlv.value,
-                    INTERFACE_STATE_LEN,
+                    "HSRP v2 duplicate Interface State TLV",
                 )?;
-                if interface_state.is_some() {
-                    return Err(duplicate(
-                        "HSRP v2 duplicate Interface State TLV",
-                        tlv.tlv_type,
-                    ));
-                }
-                if let Some(&[a0, a1, p0, p1]) = tlv.value.first_chunk::<4>() {
-                    interface_state = Some(HsrpInterfaceState {
-                        active_groups: u16::from_be_bytes([a0, a1]),
-                        passive_groups: u16::from_be_bytes([p0, p1]),
-                    });
-                }
+                interface_state = Some(HsrpInterfaceState {
+                    active_groups: u16::from_be_bytes([a0, a1]),
+                    passive_groups: u16::from_be_bytes([p0, p1]),
+                });
             }
             TLV_TEXT_AUTH => {
-                expect_len(
+                let t = tlv_value::<TEXT_AUTH_LEN>(
+                    &tlv,
+                    auth.is_some(),
                     "HSRP v2 Text Authentication TLV length (must be 8)",
-                    tlv.value,
-                    TEXT_AUTH_LEN,
+                    "HSRP v2 second authentication TLV",
                 )?;
-                if auth.is_some() {
-                    return Err(duplicate("HSRP v2 second authentication TLV", tlv.tlv_type));
-                }
-                if let Some(t) = tlv.value.first_chunk::<8>() {
-                    auth = Some(HsrpAuth::Text(AuthText::from_wire(*t)));
-                }
+                auth = Some(HsrpAuth::Text(AuthText::from_wire(*t)));
             }
             TLV_MD5_AUTH => {
-                expect_len(
+                let v = tlv_value::<{ MD5_TLV_LEN as usize }>(
+                    &tlv,
+                    auth.is_some(),
                     "HSRP v2 MD5 Authentication TLV length (must be 28)",
-                    tlv.value,
-                    usize::from(MD5_TLV_LEN),
+                    "HSRP v2 second authentication TLV",
                 )?;
-                if auth.is_some() {
-                    return Err(duplicate("HSRP v2 second authentication TLV", tlv.tlv_type));
-                }
-                if let Some(v) = tlv.value.first_chunk::<28>() {
-                    auth = Some(HsrpAuth::Md5(HsrpMd5Auth::parse(v)));
-                }
+                auth = Some(HsrpAuth::Md5(HsrpMd5Auth::parse(v)));
             }
             _ => {} // unknown TLV: skipped
         }
@@ -356,12 +341,7 @@ pub(super) fn emit_tlvs(
     let len = group_state.map_or(0, |_| 2 + GROUP_STATE_LEN)
         + interface_state.map_or(0, |_| 2 + INTERFACE_STATE_LEN)
         + auth_len(auth);
-    let available = buf.len();
-    let out = buf.get_mut(..len).ok_or(ControlError::TooLarge {
-        what: "HSRP v2 packet for the buffer",
-        limit: available,
-        actual: len,
-    })?;
+    let out = super::prefix_of(buf, len, "HSRP v2 packet for the buffer")?;
     let mut at = 0usize;
     let mut put = |bytes: &[u8]| {
         if let Some(dst) = out.get_mut(at..at + bytes.len()) {

@@ -23,6 +23,25 @@ impl<'a> Reader<'a> {
         self.buf.len().saturating_sub(self.pos)
     }
 
+    /// `Truncated` (`what`) when `count` items of at least `min_len` octets each cannot fit in
+    /// the remaining octets: a count to refuse before allocating for it.
+    pub(crate) fn check_count(
+        &self,
+        count: usize,
+        min_len: usize,
+        what: &'static str,
+    ) -> Result<(), ControlError> {
+        let needed = count.saturating_mul(min_len);
+        if needed > self.remaining() {
+            return Err(ControlError::Truncated {
+                what,
+                needed,
+                available: self.remaining(),
+            });
+        }
+        Ok(())
+    }
+
     pub(crate) fn rest(&self) -> &'a [u8] {
         self.buf.get(self.pos..).unwrap_or(&[])
     }
@@ -136,6 +155,20 @@ pub(crate) fn check_room(buf: &[u8], needed: usize) -> Result<(), ControlError> 
         });
     }
     Ok(())
+}
+
+/// `buf[start..end]` to emit into, or `Truncated` when `buf` ends before `end`.
+pub(crate) fn room_mut(
+    buf: &mut [u8],
+    start: usize,
+    end: usize,
+) -> Result<&mut [u8], ControlError> {
+    let available = buf.len();
+    buf.get_mut(start..end).ok_or(ControlError::Truncated {
+        what: "emit buffer",
+        needed: end,
+        available,
+    })
 }
 
 /// Converts a count to the `u8` field that carries it, or `TooLarge`.

@@ -19,7 +19,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::bytes::{Reader, Writer, check_room, emit_vec, len_u16};
+use super::bytes::{Reader, Writer, check_room, emit_vec, len_u16, room_mut};
 use super::{LispMessage, MessageType, check_type, parse_message};
 use crate::ControlError;
 
@@ -163,13 +163,7 @@ impl Ecm {
         let udp_start = ip_start + self.ip_header_len();
         let payload_start = udp_start + 8;
         {
-            let payload = buf
-                .get_mut(payload_start..total)
-                .ok_or(ControlError::Truncated {
-                    what: "emit buffer",
-                    needed: total,
-                    available: 0,
-                })?;
+            let payload = room_mut(buf, payload_start, total)?;
             let n = self.message.emit(payload)?;
             if n != msg_len {
                 return Err(ControlError::BadLength {
@@ -218,13 +212,7 @@ impl Ecm {
         w.u16(self.inner_dst_port)?;
         w.u16(udp_len)?;
         w.u16(0)?;
-        let datagram = buf
-            .get_mut(udp_start..total)
-            .ok_or(ControlError::Truncated {
-                what: "emit buffer",
-                needed: total,
-                available: 0,
-            })?;
+        let datagram = room_mut(buf, udp_start, total)?;
         let mut c = udp_checksum(self.inner_src, self.inner_dst, datagram);
         if c == 0 {
             c = 0xFFFF;

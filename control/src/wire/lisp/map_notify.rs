@@ -14,7 +14,7 @@
 
 use super::auth::{AuthKey, Authentication, verify};
 use super::bytes::{Reader, emit_vec};
-use super::map_register::{Body, MapRegister, XtrSiteId};
+use super::map_register::{Body, MapRegister, XtrSiteId, body_message_methods};
 use super::record::EidRecord;
 use super::{MessageType, check_type};
 use crate::ControlError;
@@ -62,71 +62,29 @@ impl MapNotify {
         }
     }
 
-    pub fn buffer_len(&self) -> usize {
-        4 + Body::wire_len(&self.auth, &self.records, self.xtr.is_some())
+    body_message_methods!("Map-Notify", I);
+
+    /// A type 4 or type 5 message.
+    fn check_first_word(w0: u32) -> Result<(), ControlError> {
+        check_type(w0, MessageType::MapNotify)
+            .or_else(|e| check_type(w0, MessageType::MapNotifyAck).map_err(|_| e))
     }
 
-    /// Parses a type 4 or type 5 message.
-    pub fn parse(buf: &[u8]) -> Result<Self, ControlError> {
-        Self::parse_with_offsets(buf).map(|(m, _)| m)
+    fn with_body(w0: u32, body: Body) -> Self {
+        Self {
+            ack: w0 >> 28 == MessageType::MapNotifyAck as u32,
+            nonce: body.nonce,
+            auth: body.auth,
+            records: body.records,
+            xtr: body.xtr,
+        }
     }
 
-    /// Verifies the authentication with `key` and then parses.
-    pub fn parse_verified(buf: &[u8], key: &AuthKey) -> Result<Self, ControlError> {
-        verify(buf, key)?;
-        Self::parse(buf)
-    }
-
-    pub(crate) fn parse_with_offsets(buf: &[u8]) -> Result<(Self, Option<usize>), ControlError> {
-        let mut r = Reader::new(buf);
-        let w0 = r.u32("Map-Notify header")?;
-        let ack = match check_type(w0, MessageType::MapNotify) {
-            Ok(()) => false,
-            Err(e) => {
-                check_type(w0, MessageType::MapNotifyAck).map_err(|_| e)?;
-                true
-            }
-        };
-        let (body, records_end) = Body::parse(
-            &mut r,
-            (w0 & 0xFF) as usize,
-            w0 & I != 0,
-            "Map-Notify header",
-        )?;
-        Ok((
-            Self {
-                ack,
-                nonce: body.nonce,
-                auth: body.auth,
-                records: body.records,
-                xtr: body.xtr,
-            },
-            records_end,
-        ))
-    }
-
-    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, ControlError> {
+    fn first_word(&self) -> u32 {
         let mut w0 = (self.message_type() as u32) << 28;
         if self.xtr.is_some() {
             w0 |= I;
         }
-        Body::emit(
-            buf,
-            w0,
-            self.nonce,
-            &self.auth,
-            &self.records,
-            self.xtr.as_ref(),
-            "Map-Notify record count",
-        )
-    }
-
-    pub fn to_vec(&self) -> Result<Vec<u8>, ControlError> {
-        emit_vec(self.buffer_len(), |v| self.emit(v))
-    }
-
-    /// Emits with `auth` replaced by a placeholder for `key` and signs; `self.auth` is ignored.
-    pub fn to_signed_vec(&self, key: &AuthKey) -> Result<Vec<u8>, ControlError> {
-        Body::signed_vec(self, key, |m| &mut m.auth, Self::to_vec)
+        w0
     }
 }

@@ -76,6 +76,68 @@ pub(crate) struct Body {
     pub xtr: Option<XtrSiteId>,
 }
 
+/// The methods Map-Register and Map-Notify(-Ack) share through [`Body`]: sizing, parsing,
+/// emitting and signing. `$name` names the message in errors, `$i` is its I bit (xTR-ID and
+/// Site-ID follow the records). The type has the fields `nonce`, `auth`, `records` and `xtr`
+/// and provides `check_first_word(w0)` (the message type), `with_body(w0, body)` (the message
+/// from its first word and body) and `first_word(&self)` (type and flags, I bit included, record
+/// count not).
+macro_rules! body_message_methods {
+    ($name:literal, $i:expr) => {
+        pub fn buffer_len(&self) -> usize {
+            4 + Body::wire_len(&self.auth, &self.records, self.xtr.is_some())
+        }
+
+        pub fn parse(buf: &[u8]) -> Result<Self, ControlError> {
+            Self::parse_with_offsets(buf).map(|(m, _)| m)
+        }
+
+        /// Verifies the authentication with `key` ([`verify`]) and then parses.
+        pub fn parse_verified(buf: &[u8], key: &AuthKey) -> Result<Self, ControlError> {
+            verify(buf, key)?;
+            Self::parse(buf)
+        }
+
+        pub(crate) fn parse_with_offsets(
+            buf: &[u8],
+        ) -> Result<(Self, Option<usize>), ControlError> {
+            let mut r = Reader::new(buf);
+            let w0 = r.u32(concat!($name, " header"))?;
+            Self::check_first_word(w0)?;
+            let (body, records_end) = Body::parse(
+                &mut r,
+                (w0 & 0xFF) as usize,
+                w0 & $i != 0,
+                concat!($name, " header"),
+            )?;
+            Ok((Self::with_body(w0, body), records_end))
+        }
+
+        pub fn emit(&self, buf: &mut [u8]) -> Result<usize, ControlError> {
+            Body::emit(
+                buf,
+                self.first_word(),
+                self.nonce,
+                &self.auth,
+                &self.records,
+                self.xtr.as_ref(),
+                concat!($name, " record count"),
+            )
+        }
+
+        pub fn to_vec(&self) -> Result<Vec<u8>, ControlError> {
+            emit_vec(self.buffer_len(), |v| self.emit(v))
+        }
+
+        /// Emits with `auth` replaced by a placeholder for `key` and signs; `self.auth` is
+        /// ignored.
+        pub fn to_signed_vec(&self, key: &AuthKey) -> Result<Vec<u8>, ControlError> {
+            Body::signed_vec(self, key, |m| &mut m.auth, Self::to_vec)
+        }
+    };
+}
+pub(super) use body_message_methods;
+
 impl Body {
     pub(crate) fn wire_len(auth: &Authentication, records: &[EidRecord], xtr: bool) -> usize {
         12 + auth.data.len() + records_len(records) + if xtr { XtrSiteId::WIRE_LEN } else { 0 }
@@ -198,49 +260,29 @@ impl MapRegister {
         }
     }
 
-    pub fn buffer_len(&self) -> usize {
-        4 + Body::wire_len(&self.auth, &self.records, self.xtr.is_some())
+    body_message_methods!("Map-Register", I);
+
+    fn check_first_word(w0: u32) -> Result<(), ControlError> {
+        check_type(w0, MessageType::MapRegister)
     }
 
-    pub fn parse(buf: &[u8]) -> Result<Self, ControlError> {
-        Self::parse_with_offsets(buf).map(|(m, _)| m)
+    fn with_body(w0: u32, body: Body) -> Self {
+        Self {
+            proxy_reply: w0 & P != 0,
+            lisp_sec: w0 & S != 0,
+            reliable_transport: w0 & RELIABLE != 0,
+            eid_notify: w0 & E != 0,
+            ttl_timeout: w0 & T != 0,
+            merge: w0 & MERGE != 0,
+            want_map_notify: w0 & M != 0,
+            nonce: body.nonce,
+            auth: body.auth,
+            records: body.records,
+            xtr: body.xtr,
+        }
     }
 
-    /// Verifies the authentication with `key` ([`verify`]) and then parses.
-    pub fn parse_verified(buf: &[u8], key: &AuthKey) -> Result<Self, ControlError> {
-        verify(buf, key)?;
-        Self::parse(buf)
-    }
-
-    pub(crate) fn parse_with_offsets(buf: &[u8]) -> Result<(Self, Option<usize>), ControlError> {
-        let mut r = Reader::new(buf);
-        let w0 = r.u32("Map-Register header")?;
-        check_type(w0, MessageType::MapRegister)?;
-        let (body, records_end) = Body::parse(
-            &mut r,
-            (w0 & 0xFF) as usize,
-            w0 & I != 0,
-            "Map-Register header",
-        )?;
-        Ok((
-            Self {
-                proxy_reply: w0 & P != 0,
-                lisp_sec: w0 & S != 0,
-                reliable_transport: w0 & RELIABLE != 0,
-                eid_notify: w0 & E != 0,
-                ttl_timeout: w0 & T != 0,
-                merge: w0 & MERGE != 0,
-                want_map_notify: w0 & M != 0,
-                nonce: body.nonce,
-                auth: body.auth,
-                records: body.records,
-                xtr: body.xtr,
-            },
-            records_end,
-        ))
-    }
-
-    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, ControlError> {
+    fn first_word(&self) -> u32 {
         let mut w0 = (MessageType::MapRegister as u32) << 28;
         for (bit, on) in [
             (P, self.proxy_reply),
@@ -256,23 +298,6 @@ impl MapRegister {
                 w0 |= bit;
             }
         }
-        Body::emit(
-            buf,
-            w0,
-            self.nonce,
-            &self.auth,
-            &self.records,
-            self.xtr.as_ref(),
-            "Map-Register record count",
-        )
-    }
-
-    pub fn to_vec(&self) -> Result<Vec<u8>, ControlError> {
-        emit_vec(self.buffer_len(), |v| self.emit(v))
-    }
-
-    /// Emits with `auth` replaced by a placeholder for `key` and signs; `self.auth` is ignored.
-    pub fn to_signed_vec(&self, key: &AuthKey) -> Result<Vec<u8>, ControlError> {
-        Body::signed_vec(self, key, |m| &mut m.auth, Self::to_vec)
+        w0
     }
 }

@@ -126,24 +126,12 @@ impl MapRequest {
         }
         let nonce = r.u64("Map-Request nonce")?;
         let source_eid = Address::parse(&mut r, "Map-Request source EID")?;
-        if irc.saturating_mul(6) > r.remaining() {
-            return Err(ControlError::Truncated {
-                what: "Map-Request ITR-RLOCs",
-                needed: irc * 6,
-                available: r.remaining(),
-            });
-        }
+        r.check_count(irc, 6, "Map-Request ITR-RLOCs")?;
         let mut itr_rlocs = Vec::with_capacity(irc);
         for _ in 0..irc {
             itr_rlocs.push(parse_ip(&mut r, "Map-Request ITR-RLOC")?);
         }
-        if rec_count.saturating_mul(4) > r.remaining() {
-            return Err(ControlError::Truncated {
-                what: "Map-Request records",
-                needed: rec_count * 4,
-                available: r.remaining(),
-            });
-        }
+        r.check_count(rec_count, 4, "Map-Request records")?;
         let mut records = Vec::with_capacity(rec_count);
         let mut notify_requested = false;
         for _ in 0..rec_count {

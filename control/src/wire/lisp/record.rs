@@ -203,14 +203,7 @@ impl EidRecord {
         let eid = Address::parse(r, "EID-record prefix")?;
         let prefix = EidPrefix { eid, mask_len };
         prefix.validate("EID-record mask length")?;
-        let fits = r.remaining() / LOCATOR_MIN_LEN;
-        if loc_count > fits {
-            return Err(ControlError::Truncated {
-                what: "EID-record locators",
-                needed: loc_count.saturating_mul(LOCATOR_MIN_LEN),
-                available: r.remaining(),
-            });
-        }
+        r.check_count(loc_count, LOCATOR_MIN_LEN, "EID-record locators")?;
         let mut locators = Vec::with_capacity(loc_count);
         for _ in 0..loc_count {
             locators.push(LocatorRecord::parse(r)?);
@@ -259,14 +252,7 @@ pub(crate) fn parse_records(
     r: &mut Reader<'_>,
     count: usize,
 ) -> Result<Vec<EidRecord>, ControlError> {
-    let fits = r.remaining() / EID_RECORD_MIN_LEN;
-    if count > fits {
-        return Err(ControlError::Truncated {
-            what: "EID-records",
-            needed: count.saturating_mul(EID_RECORD_MIN_LEN),
-            available: r.remaining(),
-        });
-    }
+    r.check_count(count, EID_RECORD_MIN_LEN, "EID-records")?;
     let mut out = Vec::with_capacity(count);
     for _ in 0..count {
         out.push(EidRecord::parse(r)?);

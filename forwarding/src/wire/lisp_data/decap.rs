@@ -6,6 +6,7 @@ use std::ops::Range;
 
 use super::{
     GpeNextProtocol, HEADER_LEN, LISP_DATA_PORT, LispDataHeader, LispDataRepr, UDP_HEADER_LEN,
+    header, header_mut,
 };
 use crate::ForwardingError;
 use crate::wire::checksum;
@@ -84,11 +85,7 @@ struct Outer {
 }
 
 fn outer_ipv4(packet: &[u8]) -> Result<Outer, ForwardingError> {
-    let h: &[u8; IPV4_HEADER_LEN] = packet.first_chunk().ok_or(truncated(
-        "outer IPv4 header",
-        IPV4_HEADER_LEN,
-        packet.len(),
-    ))?;
+    let h = header::<IPV4_HEADER_LEN>(packet, "outer IPv4 header")?;
     let ihl = usize::from(h[0] & 0x0f) * 4;
     if ihl < IPV4_HEADER_LEN {
         return Err(ForwardingError::BadValue {
@@ -143,11 +140,7 @@ fn outer_ipv4(packet: &[u8]) -> Result<Outer, ForwardingError> {
 }
 
 fn outer_ipv6(packet: &[u8]) -> Result<Outer, ForwardingError> {
-    let h: &[u8; IPV6_HEADER_LEN] = packet.first_chunk().ok_or(truncated(
-        "outer IPv6 header",
-        IPV6_HEADER_LEN,
-        packet.len(),
-    ))?;
+    let h = header::<IPV6_HEADER_LEN>(packet, "outer IPv6 header")?;
     let payload_len = usize::from(u16::from_be_bytes([h[4], h[5]]));
     let end = IPV6_HEADER_LEN + payload_len;
     if end > packet.len() {
@@ -203,11 +196,7 @@ pub fn decapsulate(packet: &[u8]) -> Result<Decapsulated, ForwardingError> {
         }
     };
     let ip_payload = packet.get(outer.payload.clone()).unwrap_or(&[]);
-    let udp: &[u8; UDP_HEADER_LEN] = ip_payload.first_chunk().ok_or(truncated(
-        "UDP header",
-        UDP_HEADER_LEN,
-        ip_payload.len(),
-    ))?;
+    let udp = header::<UDP_HEADER_LEN>(ip_payload, "UDP header")?;
     let src_port = u16::from_be_bytes([udp[0], udp[1]]);
     let dst_port = u16::from_be_bytes([udp[2], udp[3]]);
     let udp_len = usize::from(u16::from_be_bytes([udp[4], udp[5]]));
@@ -335,12 +324,7 @@ pub fn apply_outer_to_inner(
 ) -> Result<(), ForwardingError> {
     match kind {
         InnerKind::Ipv4 => {
-            let available = inner.len();
-            let h: &mut [u8; IPV4_HEADER_LEN] = inner.first_chunk_mut().ok_or(truncated(
-                "inner IPv4 header",
-                IPV4_HEADER_LEN,
-                available,
-            ))?;
+            let h = header_mut::<IPV4_HEADER_LEN>(inner, "inner IPv4 header")?;
             let ecn = ecn_decapsulate(h[1], outer_tos)?;
             let old0 = u16::from_be_bytes([h[0], h[1]]);
             let old4 = u16::from_be_bytes([h[8], h[9]]);
@@ -355,12 +339,7 @@ pub fn apply_outer_to_inner(
             Ok(())
         }
         InnerKind::Ipv6 => {
-            let available = inner.len();
-            let h: &mut [u8; IPV6_HEADER_LEN] = inner.first_chunk_mut().ok_or(truncated(
-                "inner IPv6 header",
-                IPV6_HEADER_LEN,
-                available,
-            ))?;
+            let h = header_mut::<IPV6_HEADER_LEN>(inner, "inner IPv6 header")?;
             let tc = (h[0] << 4) | (h[1] >> 4);
             let ecn = ecn_decapsulate(tc, outer_tos)?;
             let tc = (outer_tos & 0xfc) | ecn;

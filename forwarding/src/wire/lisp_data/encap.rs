@@ -80,21 +80,11 @@ pub(super) fn inner_tos_ttl(inner: &[u8]) -> Result<(u8, u8), ForwardingError> {
     })?;
     match first >> 4 {
         4 => {
-            let h: &[u8; IPV4_HEADER_LEN] =
-                inner.first_chunk().ok_or(ForwardingError::Truncated {
-                    what: "inner IPv4 header",
-                    needed: IPV4_HEADER_LEN,
-                    available: inner.len(),
-                })?;
+            let h = super::header::<IPV4_HEADER_LEN>(inner, "inner IPv4 header")?;
             Ok((h[1], h[8]))
         }
         6 => {
-            let h: &[u8; IPV6_HEADER_LEN] =
-                inner.first_chunk().ok_or(ForwardingError::Truncated {
-                    what: "inner IPv6 header",
-                    needed: IPV6_HEADER_LEN,
-                    available: inner.len(),
-                })?;
+            let h = super::header::<IPV6_HEADER_LEN>(inner, "inner IPv6 header")?;
             Ok(((h[0] << 4) | (h[1] >> 4), h[7]))
         }
         v => Err(ForwardingError::BadValue {
@@ -102,6 +92,36 @@ pub(super) fn inner_tos_ttl(inner: &[u8]) -> Result<(u8, u8), ForwardingError> {
             value: u64::from(v),
         }),
     }
+}
+
+/// Writes the UDP header (`src_port` to 4341, `udp_len`, checksum 0) and the LISP header `lisp`
+/// at the start of `out`, which holds the 16 octets.
+fn write_udp_lisp(out: &mut [u8], src_port: u16, udp_len: u16, lisp: &[u8; HEADER_LEN]) {
+    out[0..2].copy_from_slice(&src_port.to_be_bytes());
+    out[2..4].copy_from_slice(&LISP_DATA_PORT.to_be_bytes());
+    out[4..6].copy_from_slice(&udp_len.to_be_bytes());
+    out[6..8].copy_from_slice(&[0, 0]);
+    out[8..16].copy_from_slice(lisp);
+}
+
+/// Where the `N` octets of outer headers (`what`) start, right in front of the inner packet at
+/// `inner_start`, and those octets; `NoHeadroom` when `buf` has fewer in front of it.
+fn outer_headers<'a, const N: usize>(
+    buf: &'a mut [u8],
+    inner_start: usize,
+    what: &'static str,
+) -> Result<(usize, &'a mut [u8; N]), ForwardingError> {
+    let no_room = || ForwardingError::NoHeadroom {
+        what,
+        needed: N,
+        available: inner_start,
+    };
+    let start = inner_start.checked_sub(N).ok_or_else(no_room)?;
+    let out = buf
+        .get_mut(start..)
+        .and_then(|b| b.first_chunk_mut())
+        .ok_or_else(no_room)?;
+    Ok((start, out))
 }
 
 fn check_v4(src: Ipv4Addr, dst: Ipv4Addr) -> Result<(), ForwardingError> {
@@ -183,22 +203,11 @@ pub fn encapsulate_in_place(
             let total = u16::try_from(udp_len_usize + IPV4_HEADER_LEN)
                 .map_err(|_| too_big(65535 - IPV4_HEADER_LEN))?;
             let udp_len = total - 20;
-            let start =
-                inner_start
-                    .checked_sub(OVERHEAD_IPV4)
-                    .ok_or(ForwardingError::NoHeadroom {
-                        what: "LISP encapsulation (IPv4 outer)",
-                        needed: OVERHEAD_IPV4,
-                        available: inner_start,
-                    })?;
-            let out: &mut [u8; OVERHEAD_IPV4] = buf
-                .get_mut(start..)
-                .and_then(|b| b.first_chunk_mut())
-                .ok_or(ForwardingError::NoHeadroom {
-                    what: "LISP encapsulation (IPv4 outer)",
-                    needed: OVERHEAD_IPV4,
-                    available: inner_start,
-                })?;
+            let (start, out) = outer_headers::<OVERHEAD_IPV4>(
+                buf,
+                inner_start,
+                "LISP encapsulation (IPv4 outer)",
+            )?;
             let frag = if params.dont_fragment { 0x4000u16 } else { 0 };
             out[0] = 0x45;
             out[1] = tos;
@@ -212,31 +221,16 @@ pub fn encapsulate_in_place(
             out[16..20].copy_from_slice(&dst.octets());
             let csum = checksum::ipv4_header(&out[..IPV4_HEADER_LEN]);
             out[10..12].copy_from_slice(&csum.to_be_bytes());
-            out[20..22].copy_from_slice(&params.src_port.to_be_bytes());
-            out[22..24].copy_from_slice(&LISP_DATA_PORT.to_be_bytes());
-            out[24..26].copy_from_slice(&udp_len.to_be_bytes());
-            out[26..28].copy_from_slice(&[0, 0]);
-            out[28..36].copy_from_slice(&lisp);
+            write_udp_lisp(&mut out[20..], params.src_port, udp_len, &lisp);
             Ok(start)
         }
         (IpAddr::V6(src), IpAddr::V6(dst)) => {
             check_v6(src, dst)?;
             let udp_len = u16::try_from(udp_len_usize).map_err(|_| too_big(65535))?;
-            let start =
-                inner_start
-                    .checked_sub(OVERHEAD_IPV6)
-                    .ok_or(ForwardingError::NoHeadroom {
-                        what: "LISP encapsulation (IPv6 outer)",
-                        needed: OVERHEAD_IPV6,
-                        available: inner_start,
-                    })?;
-            let region = buf.get_mut(start..inner_end).unwrap_or(&mut []);
-            let (out, _) = region.split_first_chunk_mut::<OVERHEAD_IPV6>().ok_or(
-                ForwardingError::NoHeadroom {
-                    what: "LISP encapsulation (IPv6 outer)",
-                    needed: OVERHEAD_IPV6,
-                    available: inner_start,
-                },
+            let (start, out) = outer_headers::<OVERHEAD_IPV6>(
+                buf,
+                inner_start,
+                "LISP encapsulation (IPv6 outer)",
             )?;
             let w0 = (6u32 << 28) | (u32::from(tos) << 20) | (params.ipv6_flow_label & 0x000f_ffff);
             out[0..4].copy_from_slice(&w0.to_be_bytes());
@@ -245,11 +239,8 @@ pub fn encapsulate_in_place(
             out[7] = ttl;
             out[8..24].copy_from_slice(&src.octets());
             out[24..40].copy_from_slice(&dst.octets());
-            out[40..42].copy_from_slice(&params.src_port.to_be_bytes());
-            out[42..44].copy_from_slice(&LISP_DATA_PORT.to_be_bytes());
-            out[44..46].copy_from_slice(&udp_len.to_be_bytes());
-            out[46..48].copy_from_slice(&[0, 0]);
-            out[48..56].copy_from_slice(&lisp);
+            write_udp_lisp(&mut out[40..], params.src_port, udp_len, &lisp);
+            let region = buf.get_mut(start..inner_end).unwrap_or(&mut []);
             let pseudo = checksum::pseudo_ipv6(src, dst, checksum::IPPROTO_UDP, u32::from(udp_len));
             let segment = region.get(IPV6_HEADER_LEN..).unwrap_or(&[]);
             let csum = checksum::udp_field(pseudo, segment);

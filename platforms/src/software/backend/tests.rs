@@ -4,7 +4,7 @@ use std::os::unix::net::UnixDatagram;
 use roamer_forwarding::wire::checksum;
 use roamer_hal::{L3Interface, Mac};
 
-use super::super::port::{PortFeatures, PortStats};
+use super::super::port::{GsoInfo, PortFeatures, PortStats, VNET_HDR_LEN};
 use super::*;
 
 fn software() -> SoftwareBackend {
@@ -90,24 +90,51 @@ fn injected_frames_to_an_unknown_port_are_dropped_and_trace_learns_nothing() {
 const ROUTER: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 const PEER: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 
-/// A port whose wire is a Unix datagram socket pair: one datagram is one frame.
+/// A port whose wire is a Unix datagram socket pair: one datagram is one frame; with `vnet`,
+/// a `virtio_net_hdr` and the frame behind it (the port "negotiated" vnet-hdr and TSO), so a
+/// test can see the offload the data path asked for.
 #[derive(Debug)]
-struct MemPort(UnixDatagram);
+struct MemPort {
+    wire: UnixDatagram,
+    vnet: bool,
+}
+
+impl MemPort {
+    fn new(wire: UnixDatagram, vnet: bool) -> MemPort {
+        MemPort { wire, vnet }
+    }
+}
 
 impl PortIo for MemPort {
     fn name(&self) -> &str {
-        "mem"
+        if self.vnet { "vnet-mem" } else { "mem" }
     }
 
     fn recv_batch(&mut self, slots: &mut [FrameSlot]) -> std::io::Result<usize> {
+        let mut datagram = vec![0u8; VNET_HDR_LEN + GSO_FRAME_ROOM];
         for (n, s) in slots.iter_mut().enumerate() {
             s.reset();
             let start = s.start;
-            match self.0.recv(&mut s.buf[start..]) {
-                Ok(len) => s.len = len,
+            let into = if self.vnet {
+                &mut datagram[..]
+            } else {
+                &mut s.buf[start..]
+            };
+            let len = match self.wire.recv(into) {
+                Ok(len) => len,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(n),
                 Err(e) => return Err(e),
+            };
+            if !self.vnet {
+                s.len = len;
+                continue;
             }
+            let (hdr, frame) = datagram[..len].split_at(VNET_HDR_LEN);
+            let hdr: &[u8; VNET_HDR_LEN] = hdr.try_into().map_err(std::io::Error::other)?;
+            s.set_frame(frame)
+                .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+            s.gso = GsoInfo::from_vnet_hdr(hdr)
+                .map_err(|t| std::io::Error::other(format!("gso type {t}")))?;
         }
         Ok(slots.len())
     }
@@ -116,13 +143,21 @@ impl PortIo for MemPort {
         for s in slots.iter_mut() {
             s.insert_vlan()
                 .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
-            self.0.send(s.frame())?;
+            if self.vnet {
+                let mut hdr = [0u8; VNET_HDR_LEN];
+                GsoInfo::to_vnet_hdr(s.gso.as_ref(), &mut hdr);
+                let mut datagram = hdr.to_vec();
+                datagram.extend_from_slice(s.frame());
+                self.wire.send(&datagram)?;
+            } else {
+                self.wire.send(s.frame())?;
+            }
         }
         Ok(slots.len())
     }
 
     fn raw_fd(&self) -> RawFd {
-        self.0.as_raw_fd()
+        self.wire.as_raw_fd()
     }
 
     fn mac(&self) -> [u8; 6] {
@@ -138,7 +173,11 @@ impl PortIo for MemPort {
     }
 
     fn features(&self) -> PortFeatures {
-        PortFeatures::default()
+        PortFeatures {
+            vnet_hdr: self.vnet,
+            tso: self.vnet,
+            ..PortFeatures::default()
+        }
     }
 
     fn stats(&self) -> PortStats {
@@ -178,7 +217,7 @@ fn routed_port() -> (SoftwareBackend, UnixDatagram) {
     wire.set_read_timeout(Some(Duration::from_secs(2)))
         .expect("timeout");
     let mut b = SoftwareBackend::start(
-        vec![(PortId(1), Box::new(MemPort(port_end)))],
+        vec![(PortId(1), Box::new(MemPort::new(port_end, false)))],
         Limits::default(),
     )
     .expect("data path");
@@ -320,13 +359,20 @@ fn a_burst_through_a_table_large_enough_to_be_warmed_is_routed_frame_by_frame() 
     assert!((40..64).contains(&routable.len()), "{}", routable.len());
 }
 
-#[test]
-fn routed_injection_gleans_then_leaves_the_routed_port_with_our_address() {
+/// [`routed_port`] with one routed injection to the peer (192.0.2.2) waiting for its ARP
+/// request to be answered (the request seen on the wire).
+fn gleaning_routed_port() -> (SoftwareBackend, UnixDatagram) {
     let (mut b, wire) = routed_port();
-    // One injection: it gleans, waits, and leaves once the peer answers; no second one.
     b.inject(InjectTarget::Routed, &own_udp([192, 0, 2, 2]))
         .expect("queued");
     expect_arp_request(&wire);
+    (b, wire)
+}
+
+#[test]
+fn routed_injection_gleans_then_leaves_the_routed_port_with_our_address() {
+    // One injection: it gleans, waits, and leaves once the peer answers; no second one.
+    let (mut b, wire) = gleaning_routed_port();
     peer_answers(&wire);
     let mut buf = [0u8; 2048];
     let n = wire.recv(&mut buf).expect("the waiting datagram");
@@ -350,18 +396,12 @@ fn routed_injection_gleans_then_leaves_the_routed_port_with_our_address() {
     assert_eq!(counters.drops.get("no-route"), Some(&1));
     assert_eq!(counters.drops.get("glean-expired"), None);
     assert_eq!(counters.drops.get("glean-queue-full"), None);
-    assert_eq!(
-        rest(&wire, Duration::from_millis(50)),
-        Vec::<Vec<u8>>::new()
-    );
+    assert_quiet(&wire);
 }
 
 #[test]
 fn a_routed_injection_waits_no_longer_than_its_deadline_and_asks_no_more_than_allowed() {
-    let (mut b, wire) = routed_port();
-    b.inject(InjectTarget::Routed, &own_udp([192, 0, 2, 2]))
-        .expect("queued");
-    expect_arp_request(&wire);
+    let (b, wire) = gleaning_routed_port();
     // Busy meanwhile: unrelated frames (an ARP request for someone else) keep the loop
     // going, and the waiting frame gleans again each time without asking again.
     let started = Instant::now();
@@ -437,86 +477,10 @@ fn a_full_wait_queue_drops_the_oldest_and_counts_it() {
     let counters = b.snapshot().expect("learned").counters;
     assert_eq!(counters.drops.get("glean-queue-full"), Some(&2));
     assert_eq!(counters.originated, u64::try_from(total).expect("small"));
-    assert_eq!(
-        rest(&wire, Duration::from_millis(50)),
-        Vec::<Vec<u8>>::new()
-    );
+    assert_quiet(&wire);
 }
 
 const HOST: [u8; 6] = [0x02, 0, 0, 0, 0, 0x06];
-
-/// A [`MemPort`] whose sent frames carry a `virtio_net_hdr` in front (it "negotiated"
-/// vnet-hdr and TSO), so a test can see the offload the data path asked for.
-#[derive(Debug)]
-struct VnetMemPort(MemPort);
-
-impl PortIo for VnetMemPort {
-    fn name(&self) -> &str {
-        "vnet-mem"
-    }
-
-    /// Each datagram is a `virtio_net_hdr` and the frame behind it.
-    fn recv_batch(&mut self, slots: &mut [FrameSlot]) -> std::io::Result<usize> {
-        let mut datagram = vec![0u8; super::super::port::VNET_HDR_LEN + GSO_FRAME_ROOM];
-        for (n, s) in slots.iter_mut().enumerate() {
-            s.reset();
-            let len = match (self.0).0.recv(&mut datagram) {
-                Ok(len) => len,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(n),
-                Err(e) => return Err(e),
-            };
-            let (hdr, frame) = datagram[..len].split_at(super::super::port::VNET_HDR_LEN);
-            let hdr: &[u8; super::super::port::VNET_HDR_LEN] =
-                hdr.try_into().map_err(std::io::Error::other)?;
-            s.set_frame(frame)
-                .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
-            s.gso = super::super::port::GsoInfo::from_vnet_hdr(hdr)
-                .map_err(|t| std::io::Error::other(format!("gso type {t}")))?;
-        }
-        Ok(slots.len())
-    }
-
-    fn send_batch(&mut self, slots: &mut [FrameSlot]) -> std::io::Result<usize> {
-        for s in slots.iter_mut() {
-            s.insert_vlan()
-                .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
-            let mut hdr = [0u8; super::super::port::VNET_HDR_LEN];
-            super::super::port::GsoInfo::to_vnet_hdr(s.gso.as_ref(), &mut hdr);
-            let mut datagram = hdr.to_vec();
-            datagram.extend_from_slice(s.frame());
-            (self.0).0.send(&datagram)?;
-        }
-        Ok(slots.len())
-    }
-
-    fn raw_fd(&self) -> RawFd {
-        self.0.raw_fd()
-    }
-
-    fn mac(&self) -> [u8; 6] {
-        self.0.mac()
-    }
-
-    fn mtu(&self) -> u32 {
-        self.0.mtu()
-    }
-
-    fn is_up(&self) -> bool {
-        self.0.is_up()
-    }
-
-    fn features(&self) -> PortFeatures {
-        PortFeatures {
-            vnet_hdr: true,
-            tso: true,
-            ..PortFeatures::default()
-        }
-    }
-
-    fn stats(&self) -> PortStats {
-        self.0.stats()
-    }
-}
 
 /// An ETR: routed uplink port 1 (192.0.2.1/24) and routed host port 2 (10.20.0.1/24, MTU
 /// 1500, host 10.20.0.6 resolved), the EID prefix 10.20.0.0/24 local. Returns the data
@@ -524,7 +488,7 @@ impl PortIo for VnetMemPort {
 fn etr(
     host_port: impl FnOnce(UnixDatagram) -> Box<dyn PortIo>,
 ) -> (SoftwareBackend, UnixDatagram, UnixDatagram) {
-    etr_with(|end| Box::new(MemPort(end)), host_port)
+    etr_with(|end| Box::new(MemPort::new(end, false)), host_port)
 }
 
 /// [`etr`] with the uplink port made by `uplink`.
@@ -635,6 +599,31 @@ fn from_peer(inner: &[u8]) -> Vec<u8> {
     f
 }
 
+/// Asserts that nothing more arrives on `wire` (within 50 ms).
+fn assert_quiet(wire: &UnixDatagram) {
+    assert_eq!(rest(wire, Duration::from_millis(50)), Vec::<Vec<u8>>::new());
+}
+
+/// Receives one frame behind its `virtio_net_hdr` from `wire` into `buf`: its offload (there
+/// must be one) and where the frame ends in `buf`.
+fn recv_gso(wire: &UnixDatagram, buf: &mut [u8]) -> (GsoInfo, usize) {
+    let n = wire.recv(buf).expect("the GSO frame");
+    let hdr: [u8; VNET_HDR_LEN] = buf[..VNET_HDR_LEN].try_into().expect("header");
+    let info = GsoInfo::from_vnet_hdr(&hdr)
+        .expect("a known offload")
+        .expect("an offload");
+    (info, n)
+}
+
+/// The frame `f` with offload `info`, its partial checksum completed as the kernel would.
+fn completed(f: &[u8], info: GsoInfo) -> FrameSlot {
+    let mut slot = FrameSlot::new(GSO_FRAME_ROOM);
+    slot.set_frame(f).expect("fits");
+    slot.gso = Some(info);
+    slot.complete_checksum().expect("completes");
+    slot
+}
+
 fn tcp_checksum_ok(ip: &[u8]) -> bool {
     let pseudo = checksum::pseudo_ipv4(
         [ip[12], ip[13], ip[14], ip[15]].into(),
@@ -647,7 +636,7 @@ fn tcp_checksum_ok(ip: &[u8]) -> bool {
 
 #[test]
 fn a_large_decapsulated_tcp_packet_is_cut_in_software_for_a_port_without_offload() {
-    let (b, up, host) = etr(|end| Box::new(MemPort(end)));
+    let (b, up, host) = etr(|end| Box::new(MemPort::new(end, false)));
     let payload: Vec<u8> = (0..4 * 1448 + 100).map(|i| (i % 251) as u8).collect();
     let inner = inner_tcp(&payload);
     up.send(&from_peer(&inner)).expect("LISP packet");
@@ -672,10 +661,7 @@ fn a_large_decapsulated_tcp_packet_is_cut_in_software_for_a_port_without_offload
         joined.extend_from_slice(data);
     }
     assert_eq!(joined, payload);
-    assert_eq!(
-        rest(&host, Duration::from_millis(50)),
-        Vec::<Vec<u8>>::new()
-    );
+    assert_quiet(&host);
     let counters = b.snapshot().expect("learned").counters;
     assert_eq!(counters.decapsulated, 1);
     assert_eq!(counters.tcp_segmented, 1);
@@ -685,17 +671,12 @@ fn a_large_decapsulated_tcp_packet_is_cut_in_software_for_a_port_without_offload
 
 #[test]
 fn a_large_decapsulated_tcp_packet_leaves_a_vnet_hdr_port_as_one_gso_frame() {
-    use super::super::port::{GsoInfo, VNET_HDR_LEN};
-    let (b, up, host) = etr(|end| Box::new(VnetMemPort(MemPort(end))));
+    let (b, up, host) = etr(|end| Box::new(MemPort::new(end, true)));
     let payload: Vec<u8> = (0..6000).map(|i| (i % 241) as u8).collect();
     let inner = inner_tcp(&payload);
     up.send(&from_peer(&inner)).expect("LISP packet");
     let mut buf = vec![0u8; 65536];
-    let n = host.recv(&mut buf).expect("the GSO frame");
-    let hdr: [u8; VNET_HDR_LEN] = buf[..VNET_HDR_LEN].try_into().expect("header");
-    let info = GsoInfo::from_vnet_hdr(&hdr)
-        .expect("a known offload")
-        .expect("an offload");
+    let (info, n) = recv_gso(&host, &mut buf);
     assert_eq!(info.gso_type, GsoType::TcpV4);
     assert_eq!(info.gso_size, 1500 - 20 - 32, "MTU - IP - TCP with options");
     assert_eq!(info.hdr_len, 14 + 20 + 32);
@@ -706,15 +687,9 @@ fn a_large_decapsulated_tcp_packet_leaves_a_vnet_hdr_port_as_one_gso_frame() {
     assert_eq!(f.len(), 14 + inner.len(), "the whole packet");
     assert_eq!(&f[14 + 52..], &payload[..]);
     // Completing the partial checksum as the kernel would gives the sender's back.
-    let mut slot = FrameSlot::new(GSO_FRAME_ROOM);
-    slot.set_frame(f).expect("fits");
-    slot.gso = Some(info);
-    slot.complete_checksum().expect("completes");
+    let slot = completed(f, info);
     assert_eq!(&slot.frame()[14..], &inner[..]);
-    assert_eq!(
-        rest(&host, Duration::from_millis(50)),
-        Vec::<Vec<u8>>::new()
-    );
+    assert_quiet(&host);
     let counters = b.snapshot().expect("learned").counters;
     assert_eq!(counters.tcp_segmented, 1);
     assert_eq!(counters.tcp_segmented_in_software, 0);
@@ -723,10 +698,9 @@ fn a_large_decapsulated_tcp_packet_leaves_a_vnet_hdr_port_as_one_gso_frame() {
 
 #[test]
 fn a_train_of_lisp_packets_is_cut_decapsulated_and_joined_into_one_gso_frame() {
-    use super::super::port::{GsoInfo, VNET_HDR_LEN};
     let (b, up, host) = etr_with(
-        |end| Box::new(VnetMemPort(MemPort(end))),
-        |end| Box::new(VnetMemPort(MemPort(end))),
+        |end| Box::new(MemPort::new(end, true)),
+        |end| Box::new(MemPort::new(end, true)),
     );
     // Three LISP packets of one stream as an ITR on this host cuts a large segment: two
     // of 4 x 1448 octets, the last shorter; joined as its vnet-hdr port sends them.
@@ -754,11 +728,7 @@ fn a_train_of_lisp_packets_is_cut_decapsulated_and_joined_into_one_gso_frame() {
     // One GSO frame: the two pieces larger than the host port's MTU, and the last, which
     // fits, joined to them.
     let mut buf = vec![0u8; 65536];
-    let n = host.recv(&mut buf).expect("the GSO frame");
-    let hdr: [u8; VNET_HDR_LEN] = buf[..VNET_HDR_LEN].try_into().expect("header");
-    let info = GsoInfo::from_vnet_hdr(&hdr)
-        .expect("a known offload")
-        .expect("an offload");
+    let (info, n) = recv_gso(&host, &mut buf);
     assert_eq!(info.gso_type, GsoType::TcpV4);
     assert_eq!(info.gso_size, 1448);
     let f = &buf[VNET_HDR_LEN..n];
@@ -770,15 +740,9 @@ fn a_train_of_lisp_packets_is_cut_decapsulated_and_joined_into_one_gso_frame() {
     );
     assert!(f[14 + 52..] == payload[..], "the stream's bytes in order");
     assert_eq!(f[14 + 33] & 0x08, 0x08, "the last piece's PSH");
-    let mut slot = FrameSlot::new(GSO_FRAME_ROOM);
-    slot.set_frame(f).expect("fits");
-    slot.gso = Some(info);
-    slot.complete_checksum().expect("completes");
+    let slot = completed(f, info);
     assert!(tcp_checksum_ok(&slot.frame()[14..]));
-    assert_eq!(
-        rest(&host, Duration::from_millis(50)),
-        Vec::<Vec<u8>>::new()
-    );
+    assert_quiet(&host);
     let counters = b.snapshot().expect("learned").counters;
     assert_eq!(counters.udp_segments_received, 1);
     assert_eq!(counters.decapsulated, 3);
