@@ -173,7 +173,7 @@ PINNED=$([ "$PIN" = 1 ] && [ "$CPUS" -ge 2 ] && echo 1 || echo 0)
 # The box cases measure the topologies of l3 and lisp again: they share their letters.
 declare -A LETTER=([direct]=d [direct-xdp]=d [copier]=c [copier-xdp]=k [bridge]=b [kroute]=n
     [l2]=s [l2-xdp]=t [l3]=r [l3-xdp]=u [lisp]=x [lisp-xdp]=y [l3-box]=r [lisp-box]=x
-    [l3-xdp-box]=u [lisp-xdp-box]=y [kl3]=g [kl3x2]=w [klisp]=q [vxlan]=v)
+    [l3-xdp-box]=u [lisp-xdp-box]=y [kroute-tap]=m [kl3]=g [kl3x2]=w [klisp]=q [vxlan]=v)
 # The port I/O of the roamer and copier cases, and of the generator per case.
 io_of() { case $1 in *-xdp | *-xdp-box) echo af-xdp ;; *) echo af-packet ;; esac; }
 gen_io() { case $1 in direct) echo af-packet ;; direct-xdp) echo af-xdp ;; *) echo "$PKTGEN_IO" ;; esac; }
@@ -388,6 +388,33 @@ setup_kroute() {
     DST_MAC[kroute]=$(neigh_mac 10.10.0.1)
 }
 
+# kroute-tap: kroute with a packet tap in the router like the kernel backend's control tap (an
+# ETH_P_ALL AF_PACKET socket, outgoing frames ignored, a classic BPF filter that the forwarded
+# frames fail): what that tap costs the kernel's forwarding.
+setup_kroute-tap() {
+    routed_hosts
+    host s1 p1 10.10.0.1/24
+    host s1 p2 10.20.0.1/24
+    ip netns exec "$P${C}s1" sysctl -qw net.ipv4.ip_forward=1
+    SRC_IP[kroute-tap]=10.10.0.5
+    DST_IP[kroute-tap]=10.20.0.6
+    bg "$WORK/${C}tap.log" ip netns exec "$P${C}s1" python3 -c "$(cat <<'TAPEOF'
+import ctypes, signal, socket, struct
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))  # ETH_P_ALL
+s.setsockopt(263, 23, 1)  # SOL_PACKET, PACKET_IGNORE_OUTGOING
+# ldh [12]; jeq #0x800 (else ret 0); ldb [23]; jeq #17; ret #0: a short filter that keeps nothing
+insns = [(0x28, 0, 0, 12), (0x15, 0, 2, 0x800), (0x30, 0, 0, 23), (0x15, 0, 0, 17), (0x06, 0, 0, 0)]
+code = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *i) for i in insns))
+s.setsockopt(socket.SOL_SOCKET, 26, struct.pack("HL", len(insns), ctypes.addressof(code)))
+print("ready", flush=True)
+signal.pause()
+TAPEOF
+)"
+    wait_line "$WORK/${C}tap.log" ready
+    wait_ping 10.20.0.6 || return 1
+    DST_MAC[kroute-tap]=$(neigh_mac 10.10.0.1)
+}
+
 # roamer_io: " io af-packet" or " io af-xdp" for the case being built.
 roamer_io() { echo " io $(io_of "$CASE")"; }
 
@@ -560,16 +587,21 @@ ip lisp map-cache $7 $8 priority 1 weight 100
 EOF
 }
 
-# kl3x2: the klisp topology without LISP: two kernel-backend routers, each with a static route
-# to the other's site over the underlay. LISP's yardstick: the same two routers in the path.
-setup_kl3x2() {
+# jumbo_sites CASE: two_sites with a 9000-octet underlay and the hosts addressed, h1 sending to h2.
+jumbo_sites() {
     two_sites
     ip -n "$P${C}s1" link set "$P${C}u1" mtu 9000
     ip -n "$P${C}s2" link set "$P${C}u2" mtu 9000
     host h1 h1e 10.10.0.5/24 10.10.0.1
     host h2 h2e 10.20.0.6/24 10.20.0.1
-    SRC_IP[kl3x2]=10.10.0.5
-    DST_IP[kl3x2]=10.20.0.6
+    SRC_IP[$1]=10.10.0.5
+    DST_IP[$1]=10.20.0.6
+}
+
+# kl3x2: the klisp topology without LISP: two kernel-backend routers, each with a static route
+# to the other's site over the underlay. LISP's yardstick: the same two routers in the path.
+setup_kl3x2() {
+    jumbo_sites kl3x2
     {
         krouter_config krouter1 "$P${C}p1" "$P${C}u1" 10.10.0.1 192.0.2.1
         echo "ip route 10.20.0.0/24 192.0.2.2"
@@ -587,13 +619,7 @@ setup_kl3x2() {
 
 # klisp: two kernel-backend xTRs, LISP encap/decap in their TC-eBPF programs.
 setup_klisp() {
-    two_sites
-    ip -n "$P${C}s1" link set "$P${C}u1" mtu 9000
-    ip -n "$P${C}s2" link set "$P${C}u2" mtu 9000
-    host h1 h1e 10.10.0.5/24 10.10.0.1
-    host h2 h2e 10.20.0.6/24 10.20.0.1
-    SRC_IP[klisp]=10.10.0.5
-    DST_IP[klisp]=10.20.0.6
+    jumbo_sites klisp
     kxtr_config kxtr1 "$P${C}p1" "$P${C}u1" 10.10.0.0/24 10.10.0.1 192.0.2.1 10.20.0.0/24 \
         192.0.2.2 >"$WORK/klisp1.cfg"
     kxtr_config kxtr2 "$P${C}p2" "$P${C}u2" 10.20.0.0/24 10.20.0.1 192.0.2.2 10.10.0.0/24 \
@@ -919,6 +945,7 @@ label() {
     lisp-box) echo "roamer LISP AF_PACKET, box per xTR" ;;
     l3-xdp-box) echo "roamer L3 AF_XDP, $BOX_CPU-CPU box" ;;
     lisp-xdp-box) echo "roamer LISP AF_XDP, box per xTR" ;;
+    kroute-tap) echo "Linux IP forwarding + a filtered packet tap" ;;
     kl3) echo "roamer L3, kernel backend" ;;
     kl3x2) echo "roamer L3 (2 routers), kernel backend" ;;
     klisp) echo "roamer LISP (2 xTRs), kernel backend" ;;
@@ -1002,6 +1029,8 @@ row "copier AF_XDP pps / copier AF_PACKET" pps copier-xdp copier
 row "L3 AF_XDP pps / Linux IP forwarding" pps l3-xdp kroute
 row "kernel L3 pps / Linux IP forwarding" pps kl3 kroute 0.95
 row "kernel L3 TCP / Linux IP forwarding" tcp kl3 kroute 0.95
+row "Linux forwarding + tap / Linux forwarding, pps" pps kroute-tap kroute
+row "kernel L3 pps / Linux forwarding + tap" pps kl3 kroute-tap
 row "kernel LISP pps / kernel L3 pps" pps klisp kl3 0.8
 row "kernel LISP pps / kernel L3 pps, 2 routers each" pps klisp kl3x2 0.8
 row "kernel LISP TCP / VXLAN TCP" tcp klisp vxlan 0.9
