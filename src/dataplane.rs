@@ -12,8 +12,8 @@ use roamer_control::config::Config;
 use roamer_control::reconcile::{self, port_bindings};
 use roamer_hal::{
     Accounted, Backend, BackendKind, CapacityScope, DataPlane, HalError, HalEvent, InjectTarget,
-    Notifier, OpAction, PacketIo, PortAttach, PortId, Punt, TableEntry, TableKey, TableKind, TableOp, Trace,
-    Usage, VlanId,
+    Notifier, OpAction, PacketIo, PortAttach, PortId, Punt, TableEntry, TableKey, TableKind,
+    TableOp, Trace, Usage, VlanId,
 };
 use roamer_platforms::{PlatformError, PortIoReport, PortSpec};
 use tracing::{info, warn};

@@ -90,7 +90,10 @@ fn a_port_configured_at_run_time_forwards_and_a_removed_one_is_gone() {
     ));
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let row = eth1_2_row(&d);
-    assert!(row.contains("af-packet") && !row.contains("af-xdp"), "{row}");
+    assert!(
+        row.contains("af-packet") && !row.contains("af-xdp"),
+        "{row}"
+    );
     let out = ping(&hosts[1], "10.10.0.5");
     assert!(
         out.contains(" received") && !out.contains(" 0 received"),

@@ -487,10 +487,7 @@ pub fn ports_attach_and_detach<D: DataPlane>(mut d: D) {
         .unwrap_or_else(|| panic!("[{name}] attached port not in learned: {learned:?}"));
     assert!(!link.is_up(), "[{name}] a port without a device is up");
     assert!(
-        matches!(
-            d.attach_port(&spec),
-            Err(HalError::PortExists { .. })
-        ),
+        matches!(d.attach_port(&spec), Err(HalError::PortExists { .. })),
         "[{name}] attaching a port twice"
     );
     if let Err(e) = d.detach_port(port) {

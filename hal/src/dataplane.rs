@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use crate::HalError;
 use crate::backend::{Backend, PacketIo};
-use crate::table::{L3Interface, TableEntry, TableKind};
 use crate::inventory::PortIoKind;
+use crate::table::{L3Interface, TableEntry, TableKind};
 use crate::types::{Mac, PortId, VlanId};
 
 /// Called by a data path after it queued events or punts, so the control plane can act at once

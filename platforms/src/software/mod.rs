@@ -34,4 +34,3 @@ pub use xdp::{XdpAttach, XdpInfo, XdpPort};
 
 /// Frames per batch the ports move in one system call (`recvmmsg`/`sendmmsg`).
 pub const BATCH: usize = sys::BATCH;
-
