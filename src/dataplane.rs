@@ -12,8 +12,8 @@ use roamer_control::config::Config;
 use roamer_control::reconcile::{self, port_bindings};
 use roamer_hal::{
     Accounted, Backend, BackendKind, CapacityScope, DataPlane, HalError, HalEvent, InjectTarget,
-    Notifier, OpAction, PacketIo, PortId, Punt, TableEntry, TableKey, TableKind, TableOp, Trace,
-    Usage, VlanId,
+    Notifier, OpAction, PacketIo, PortAttach, PortId, Punt, TableEntry, TableKey, TableKind,
+    TableOp, Trace, Usage, VlanId,
 };
 use roamer_platforms::{PlatformError, PortIoReport, PortSpec};
 use tracing::{info, warn};
@@ -168,48 +168,65 @@ impl Dataplane {
     /// binds (a port bound to another device is detached and attached again). All or nothing:
     /// when the data plane refuses one, what was done is undone and the error says what to do.
     pub fn move_ports(&mut self, old: &Config, new: &Config) -> Result<(), String> {
-        let before: BTreeMap<PortId, (String, String)> = port_bindings(old)
-            .into_iter()
-            .map(|b| (b.id, (b.name.to_string(), b.device)))
-            .collect();
-        let after: BTreeMap<PortId, (String, String)> = port_bindings(new)
-            .into_iter()
-            .map(|b| (b.id, (b.name.to_string(), b.device)))
-            .collect();
-        let gone: Vec<(PortId, &(String, String))> = before
+        let attach_specs = |cfg: &Config| -> BTreeMap<PortId, PortAttach> {
+            port_bindings(cfg)
+                .into_iter()
+                .map(|b| {
+                    let spec = PortAttach {
+                        port: b.id,
+                        name: b.name.to_string(),
+                        device: b.device,
+                        io: b.io,
+                    };
+                    (b.id, spec)
+                })
+                .collect()
+        };
+        let (before, after) = (attach_specs(old), attach_specs(new));
+        // A port whose device or forced I/O changed goes and comes back.
+        let gone: Vec<&PortAttach> = before
             .iter()
             .filter(|(id, b)| after.get(id) != Some(b))
-            .map(|(id, b)| (*id, b))
+            .map(|(_, b)| b)
             .collect();
-        let came: Vec<(PortId, &(String, String))> = after
+        let came: Vec<&PortAttach> = after
             .iter()
             .filter(|(id, b)| before.get(id) != Some(b))
-            .map(|(id, b)| (*id, b))
+            .map(|(_, b)| b)
             .collect();
         let mut detached = Vec::new();
         let mut attached = Vec::new();
         let mut failure = None;
-        for (id, (name, device)) in &gone {
-            match self.backend.detach_port(*id) {
+        for spec in &gone {
+            match self.backend.detach_port(spec.port) {
                 Ok(()) => {
-                    info!(interface = %name, %device, "port detached");
-                    detached.push((*id, name, device));
+                    info!(interface = %spec.name, device = %spec.device, "port detached");
+                    detached.push((*spec, self.port_io.remove(&spec.port)));
                 }
                 Err(e) => {
-                    failure = Some((name.clone(), e));
+                    failure = Some((spec.name.clone(), e));
                     break;
                 }
             }
         }
         if failure.is_none() {
-            for (id, (name, device)) in &came {
-                match self.backend.attach_port(*id, name, device) {
-                    Ok(()) => {
-                        info!(interface = %name, %device, "port attached");
-                        attached.push(*id);
+            for spec in &came {
+                match self.backend.attach_port(spec) {
+                    Ok(info) => {
+                        info!(interface = %spec.name, device = %spec.device, io = %info.io,
+                            "port attached");
+                        self.port_io.insert(
+                            spec.port,
+                            PortIoReport {
+                                id: spec.port,
+                                io: info.io,
+                                fallback: info.fallback,
+                            },
+                        );
+                        attached.push(spec.port);
                     }
                     Err(e) => {
-                        failure = Some((name.clone(), e));
+                        failure = Some((spec.name.clone(), e));
                         break;
                     }
                 }
@@ -219,13 +236,19 @@ impl Dataplane {
             return Ok(());
         };
         for id in attached.into_iter().rev() {
+            self.port_io.remove(&id);
             if let Err(e) = self.backend.detach_port(id) {
                 warn!(port = %id, error = %e, "undoing a port attach failed");
             }
         }
-        for (id, name, device) in detached.into_iter().rev() {
-            if let Err(e) = self.backend.attach_port(id, name, device) {
-                warn!(interface = %name, error = %e, "undoing a port detach failed");
+        for (spec, report) in detached.into_iter().rev() {
+            match self.backend.attach_port(spec) {
+                Ok(_) => {
+                    if let Some(r) = report {
+                        self.port_io.insert(spec.port, r);
+                    }
+                }
+                Err(e) => warn!(interface = %spec.name, error = %e, "undoing a port detach failed"),
             }
         }
         Err(match error {

@@ -1,6 +1,7 @@
 //! Ports attached and detached while the switch runs, through the HAL (`DataPlane::attach_port`
 //! / `detach_port`): a `roamer platform port` and its interface configured at run time forward
-//! at once, without a restart; removed again, the port is gone from `show interface brief` and
+//! at once, without a restart, on the I/O chosen as at start (AF_XDP on a veth) or forced with
+//! `io af-packet` at run time (the port is taken again); removed again, the port is gone from `show interface brief` and
 //! nothing is forwarded through it any more.
 
 mod common;
@@ -19,6 +20,16 @@ fn ping(from: &Netns, to: &str) -> String {
         .output()
         .expect("running ping");
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The `show interface brief` row of Eth1/2.
+fn eth1_2_row(d: &Daemon) -> String {
+    let brief = d.exec("show interface brief").stdout;
+    brief
+        .lines()
+        .find(|l| l.starts_with("Eth1/2"))
+        .unwrap_or_else(|| panic!("no Eth1/2 row:\n{brief}"))
+        .to_string()
 }
 
 #[test]
@@ -68,6 +79,25 @@ fn a_port_configured_at_run_time_forwards_and_a_removed_one_is_gone() {
     assert!(
         out.contains(" received") && !out.contains(" 0 received"),
         "routed through the port attached at run time:\n{out}"
+    );
+    // Chosen as at start: AF_XDP on a veth.
+    let row = eth1_2_row(&d);
+    assert!(row.contains("af-xdp"), "{row}");
+
+    // The I/O forced at run time: the port is taken again over AF_PACKET and still forwards.
+    let out = d.exec(&format!(
+        "configure terminal ; roamer platform port Ethernet1/2 {p}p2 io af-packet ; end"
+    ));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let row = eth1_2_row(&d);
+    assert!(
+        row.contains("af-packet") && !row.contains("af-xdp"),
+        "{row}"
+    );
+    let out = ping(&hosts[1], "10.10.0.5");
+    assert!(
+        out.contains(" received") && !out.contains(" 0 received"),
+        "routed through the port re-attached over AF_PACKET:\n{out}"
     );
 
     // Detach: the interface and its port go; the host behind it is cut off.

@@ -227,11 +227,9 @@ impl<B: crate::dataplane::DataPlane> crate::dataplane::DataPlane for Accounted<B
 
     fn attach_port(
         &mut self,
-        port: crate::types::PortId,
-        name: &str,
-        device: &str,
-    ) -> Result<(), HalError> {
-        self.inner.attach_port(port, name, device)
+        spec: &crate::dataplane::PortAttach,
+    ) -> Result<crate::dataplane::PortIoInfo, HalError> {
+        self.inner.attach_port(spec)
     }
 
     fn detach_port(&mut self, port: crate::types::PortId) -> Result<(), HalError> {

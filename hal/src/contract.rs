@@ -461,9 +461,14 @@ pub fn ports_attach_and_detach<D: DataPlane>(mut d: D) {
     let name = d.name().to_string();
     let port = PortId(0x00fe_0001);
     // No such device: attaching must still work (the port is simply down).
-    let device = "rmr-contract-absent";
-    match d.attach_port(port, "Ethernet254/1", device) {
-        Ok(()) => {}
+    let spec = crate::dataplane::PortAttach {
+        port,
+        name: "Ethernet254/1".into(),
+        device: "rmr-contract-absent".into(),
+        io: None,
+    };
+    match d.attach_port(&spec) {
+        Ok(info) => assert!(!info.io.is_empty(), "[{name}] attach_port names no I/O"),
         Err(HalError::NotSupported { operation, .. }) => {
             assert_eq!(operation, crate::dataplane::PORT_AT_RUN_TIME, "[{name}]");
             assert!(
@@ -482,10 +487,7 @@ pub fn ports_attach_and_detach<D: DataPlane>(mut d: D) {
         .unwrap_or_else(|| panic!("[{name}] attached port not in learned: {learned:?}"));
     assert!(!link.is_up(), "[{name}] a port without a device is up");
     assert!(
-        matches!(
-            d.attach_port(port, "Ethernet254/1", device),
-            Err(HalError::PortExists { .. })
-        ),
+        matches!(d.attach_port(&spec), Err(HalError::PortExists { .. })),
         "[{name}] attaching a port twice"
     );
     if let Err(e) = d.detach_port(port) {

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::HalError;
 use crate::backend::{Backend, PacketIo};
+use crate::inventory::PortIoKind;
 use crate::table::{L3Interface, TableEntry, TableKind};
 use crate::types::{Mac, PortId, VlanId};
 
@@ -189,12 +190,11 @@ pub trait DataPlane: Backend + PacketIo {
         Box::new(CopiedReader::of(self))
     }
 
-    /// Attaches a data port while running: `name` is the operator's (for logs), `device` the
-    /// port's device as the platform binds it. An attached `port` is
-    /// [`HalError::PortExists`]; a backend that takes its ports only at start answers
+    /// Attaches a data port while running, and says how it moves its frames. An attached
+    /// port is [`HalError::PortExists`]; a backend that takes its ports only at start answers
     /// [`HalError::NotSupported`] (the operator is told to restart).
-    fn attach_port(&mut self, port: PortId, name: &str, device: &str) -> Result<(), HalError> {
-        let _ = (port, name, device);
+    fn attach_port(&mut self, spec: &PortAttach) -> Result<PortIoInfo, HalError> {
+        let _ = spec;
         Err(HalError::NotSupported {
             operation: PORT_AT_RUN_TIME,
             backend: self.name().to_string(),
@@ -212,6 +212,28 @@ pub trait DataPlane: Backend + PacketIo {
             reason: "ports are taken only at start",
         })
     }
+}
+
+/// A data port to attach while running.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortAttach {
+    pub port: PortId,
+    /// The operator's name for it (for logs).
+    pub name: String,
+    /// The port's device as the platform binds it.
+    pub device: String,
+    /// The I/O the configuration forces (`roamer platform port … io`); `None`: the backend
+    /// chooses, as for the ports it opened at start.
+    pub io: Option<PortIoKind>,
+}
+
+/// How an attached port moves its frames, for `show interface brief`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortIoInfo {
+    /// `af-xdp (native XDP, copy)`, `af-packet`, `tap`, or the backend's own word.
+    pub io: String,
+    /// Why the port is not on the I/O asked for or tried first; `None` when nothing fell back.
+    pub fallback: Option<String>,
 }
 
 /// The operation [`DataPlane::attach_port`] and [`DataPlane::detach_port`] name when refused.
@@ -276,8 +298,8 @@ impl<T: DataPlane + ?Sized> DataPlane for Box<T> {
         (**self).reader()
     }
 
-    fn attach_port(&mut self, port: PortId, name: &str, device: &str) -> Result<(), HalError> {
-        (**self).attach_port(port, name, device)
+    fn attach_port(&mut self, spec: &PortAttach) -> Result<PortIoInfo, HalError> {
+        (**self).attach_port(spec)
     }
 
     fn detach_port(&mut self, port: PortId) -> Result<(), HalError> {

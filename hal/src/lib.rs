@@ -24,7 +24,7 @@ pub use cards::{
 };
 pub use dataplane::{
     CopiedReader, Counter, DataPlane, DataPlaneReader, Learned, LearnedMac, LearnedNeighbor,
-    LinkState, Notifier, PortLink, Trace,
+    LinkState, Notifier, PortAttach, PortIoInfo, PortLink, Trace,
 };
 pub use error::HalError;
 pub use inventory::{

@@ -317,8 +317,11 @@ impl DataPlane for Chaos {
         })
     }
 
-    fn attach_port(&mut self, port: PortId, name: &str, device: &str) -> Result<(), HalError> {
-        self.inner.attach_port(port, name, device)
+    fn attach_port(
+        &mut self,
+        spec: &roamer_hal::PortAttach,
+    ) -> Result<roamer_hal::PortIoInfo, HalError> {
+        self.inner.attach_port(spec)
     }
 
     fn detach_port(&mut self, port: PortId) -> Result<(), HalError> {

@@ -133,32 +133,35 @@ pub fn open_interface(spec: &PortSpec) -> Result<(Box<dyn PortIo>, PortIoReport)
     Ok((port, report))
 }
 
+/// Opens one data port of the software backend, at start or while it runs: `tap:NAME` creates
+/// a TAP device (vnet-hdr offloads); anything else is an existing interface taken over with
+/// AF_XDP or AF_PACKET ([`open_interface`]); a device that is not there yet is a port that is
+/// down ("Link not present") until it appears.
+pub(crate) fn open_port(p: &PortSpec) -> Result<(Box<dyn PortIo>, PortIoReport), PlatformError> {
+    let opened: (Box<dyn PortIo>, PortIoReport) = match p.device.strip_prefix("tap:") {
+        Some(name) => (
+            Box::new(TapPort::create(name)?),
+            PortIoReport {
+                id: p.id,
+                io: "tap".into(),
+                fallback: (p.io == Some(PortIoKind::AfXdp))
+                    .then(|| "a TAP port is roamer's own device, read and written whole".into()),
+            },
+        ),
+        None => open_interface(p)?,
+    };
+    info!(interface = %p.name, device = %p.device, io = %opened.1.io, "port attached");
+    Ok(opened)
+}
+
 fn software(
     ports: &[PortSpec],
     reports: &mut Vec<PortIoReport>,
 ) -> Result<SoftwareBackend, PlatformError> {
     let mut opened: Vec<(PortId, Box<dyn PortIo>)> = Vec::new();
     for p in ports {
-        // `tap:NAME` creates a TAP device (vnet-hdr offloads); anything else is an existing
-        // interface taken over with AF_XDP or AF_PACKET.
-        let port: Box<dyn PortIo> = match p.device.strip_prefix("tap:") {
-            Some(name) => {
-                reports.push(PortIoReport {
-                    id: p.id,
-                    io: "tap".into(),
-                    fallback: (p.io == Some(PortIoKind::AfXdp)).then(|| {
-                        "a TAP port is roamer's own device, read and written whole".into()
-                    }),
-                });
-                Box::new(TapPort::create(name)?)
-            }
-            None => {
-                let (port, report) = open_interface(p)?;
-                reports.push(report);
-                port
-            }
-        };
-        info!(interface = %p.name, device = %p.device, "port attached");
+        let (port, report) = open_port(p)?;
+        reports.push(report);
         opened.push((p.id, port));
     }
     SoftwareBackend::start(opened, Default::default()).map_err(|source| PlatformError::PortIo {

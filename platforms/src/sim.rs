@@ -293,7 +293,11 @@ impl PacketIo for SimBackend {
 /// its tables hold (static MAC addresses, programmed neighbours, age 0), and it counts nothing.
 /// Ports attached at run time have no wire: their link is down until one is plugged in.
 impl DataPlane for SimBackend {
-    fn attach_port(&mut self, port: PortId, _name: &str, _device: &str) -> Result<(), HalError> {
+    fn attach_port(
+        &mut self,
+        spec: &roamer_hal::PortAttach,
+    ) -> Result<roamer_hal::PortIoInfo, HalError> {
+        let port = spec.port;
         if self.ports.contains_key(&port) {
             return Err(HalError::PortExists {
                 port: port.0,
@@ -301,7 +305,10 @@ impl DataPlane for SimBackend {
             });
         }
         self.add_port(port);
-        Ok(())
+        Ok(roamer_hal::PortIoInfo {
+            io: "sim (no wire)".into(),
+            fallback: None,
+        })
     }
 
     fn detach_port(&mut self, port: PortId) -> Result<(), HalError> {

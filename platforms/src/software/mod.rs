@@ -34,29 +34,3 @@ pub use xdp::{XdpAttach, XdpInfo, XdpPort};
 
 /// Frames per batch the ports move in one system call (`recvmmsg`/`sendmmsg`).
 pub const BATCH: usize = sys::BATCH;
-
-/// Opens the data port `id`/`name` (the operator's name, for logs) on `device` while the
-/// switch runs: `tap:NAME` creates a TAP device; anything else is an existing interface, taken
-/// with AF_XDP where the kernel and device allow it, else AF_PACKET (the choice and any
-/// fallback reason are logged). A device that is not there yet is a port that is down
-/// ("Link not present") until it appears.
-pub fn open_port(
-    id: roamer_hal::PortId,
-    name: &str,
-    device: &str,
-) -> Result<Box<dyn PortIo>, crate::PlatformError> {
-    let port: Box<dyn PortIo> = match device.strip_prefix("tap:") {
-        Some(tap) => Box::new(TapPort::create(tap)?),
-        None => {
-            let spec = crate::PortSpec {
-                id,
-                name: name.to_string(),
-                device: device.to_string(),
-                io: None,
-            };
-            crate::open::open_interface(&spec)?.0
-        }
-    };
-    tracing::info!(interface = %name, %device, "port attached");
-    Ok(port)
-}

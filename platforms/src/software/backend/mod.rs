@@ -480,13 +480,27 @@ impl SoftwareBackend {
 impl DataPlane for SoftwareBackend {
     /// The port is opened here (a TAP created, an AF_PACKET socket bound), off the data path,
     /// then handed to the data path, which polls it from its next round.
-    fn attach_port(&mut self, port: PortId, name: &str, device: &str) -> Result<(), HalError> {
-        let opened = super::open_port(port, name, device).map_err(|e| HalError::Backend {
-            backend: "software".into(),
-            detail: format!("{name} ({device}): {e}"),
-        })?;
+    fn attach_port(
+        &mut self,
+        spec: &roamer_hal::PortAttach,
+    ) -> Result<roamer_hal::PortIoInfo, HalError> {
+        let port_spec = crate::PortSpec {
+            id: spec.port,
+            name: spec.name.clone(),
+            device: spec.device.clone(),
+            io: spec.io,
+        };
+        let (opened, report) =
+            crate::open::open_port(&port_spec).map_err(|e| HalError::Backend {
+                backend: "software".into(),
+                detail: format!("{} ({}): {e}", spec.name, spec.device),
+            })?;
         let (tx, rx) = mpsc::channel();
-        self.ask(Control::Attach(port, opened, tx), &rx)?
+        self.ask(Control::Attach(spec.port, opened, tx), &rx)??;
+        Ok(roamer_hal::PortIoInfo {
+            io: report.io,
+            fallback: report.fallback,
+        })
     }
 
     fn detach_port(&mut self, port: PortId) -> Result<(), HalError> {
