@@ -22,13 +22,14 @@ fn ping(from: &Netns, to: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The `show interface brief` row of Eth1/2.
-fn eth1_2_row(d: &Daemon) -> String {
+/// Eth1/2's row in the "Port I/O" part of `show interface brief`.
+fn eth1_2_io(d: &Daemon) -> String {
     let brief = d.exec("show interface brief").stdout;
     brief
         .lines()
+        .skip_while(|l| !l.starts_with("Port I/O"))
         .find(|l| l.starts_with("Eth1/2"))
-        .unwrap_or_else(|| panic!("no Eth1/2 row:\n{brief}"))
+        .unwrap_or_else(|| panic!("no Port I/O row for Eth1/2:\n{brief}"))
         .to_string()
 }
 
@@ -81,7 +82,7 @@ fn a_port_configured_at_run_time_forwards_and_a_removed_one_is_gone() {
         "routed through the port attached at run time:\n{out}"
     );
     // Chosen as at start: AF_XDP on a veth.
-    let row = eth1_2_row(&d);
+    let row = eth1_2_io(&d);
     assert!(row.contains("af-xdp"), "{row}");
 
     // The I/O forced at run time: the port is taken again over AF_PACKET and still forwards.
@@ -89,7 +90,7 @@ fn a_port_configured_at_run_time_forwards_and_a_removed_one_is_gone() {
         "configure terminal ; roamer platform port Ethernet1/2 {p}p2 io af-packet ; end"
     ));
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    let row = eth1_2_row(&d);
+    let row = eth1_2_io(&d);
     assert!(
         row.contains("af-packet") && !row.contains("af-xdp"),
         "{row}"
