@@ -332,78 +332,109 @@ interface Vlan20
   ip address 10.20.0.1/24
 ";
 
+/// The switch VM booted from `config` with three NICs (management, Ethernet1/1 and 1/2), host
+/// a (10.10.0.10, VLAN 10) and host b (10.20.0.10, VLAN 20) on the data NICs, roamer ready.
+struct SwitchLab {
+    // The VM first: it stops before its namespaces go.
+    vm: Vm,
+    a: Netns,
+    b: Netns,
+    _mgmt: Netns,
+    disk: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl SwitchLab {
+    fn boot(config: &str) -> SwitchLab {
+        require();
+        let id = std::process::id() % 100_000;
+        let dir = tempfile::tempdir().unwrap();
+        let disk = overlay(dir.path(), "switch.qcow2");
+        let drive = config_drive(dir.path(), "day0", config);
+        let (mgmt, a, b) = (
+            Netns::new(&format!("rvm{id}-mgmt")).unwrap(),
+            Netns::new(&format!("rvm{id}-a")).unwrap(),
+            Netns::new(&format!("rvm{id}-b")).unwrap(),
+        );
+        let taps = [
+            format!("rvm{id}m"),
+            format!("rvm{id}a"),
+            format!("rvm{id}b"),
+        ];
+        let nics: Vec<Nic> = taps
+            .iter()
+            .zip([
+                "52:54:00:72:00:00",
+                "52:54:00:72:00:01",
+                "52:54:00:72:00:02",
+            ])
+            .map(|(tap, mac)| Nic {
+                tap: tap.clone(),
+                mac,
+            })
+            .collect();
+        let mut vm = Vm::boot(dir.path(), &disk, Some(&drive), &nics, 1);
+        adopt_tap(&taps[0], &mgmt);
+        adopt_tap(&taps[1], &a);
+        adopt_tap(&taps[2], &b);
+        for (ns, tap, addr, gw) in [
+            (&a, &taps[1], "10.10.0.10/24", "10.10.0.1"),
+            (&b, &taps[2], "10.20.0.10/24", "10.20.0.1"),
+        ] {
+            ns.ip(&["addr", "add", addr, "dev", tap]).unwrap();
+            ns.ip(&["route", "add", "default", "via", gw]).unwrap();
+        }
+        vm.console.expect(
+            "startup configuration taken from the config drive",
+            BOOT_TIMEOUT,
+        );
+        let boot = vm.wait_ready();
+        println!(
+            "boot to roamer's ready line under TCG: {:.1} s",
+            boot.as_secs_f64()
+        );
+        SwitchLab {
+            vm,
+            a,
+            b,
+            _mgmt: mgmt,
+            disk,
+            dir,
+        }
+    }
+
+    /// Hosts in VLAN 10 and VLAN 20 reach each other and their gateways through the SVIs.
+    fn hosts_reach_each_other(&self) {
+        let (a, b) = (&self.a, &self.b);
+        let reached = try_until(STEP_TIMEOUT * 2, || {
+            a.exec(&["ping", "-c", "1", "-W", "1", "10.20.0.10"])
+                .ok()
+                .map(drop)
+        });
+        if reached.is_none() {
+            panic!(
+                "10.10.0.10 cannot ping 10.20.0.10 through the VM; host a:\n{:?}\n{:?}\nconsole:\n{}",
+                a.ip(&["neigh"]),
+                a.ip(&["-s", "link"]),
+                self.vm.console.text()
+            );
+        }
+        let text = a
+            .exec(&["ping", "-c", "5", "-i", "0.2", "-W", "2", "10.20.0.10"])
+            .expect("host a pings host b");
+        assert!(text.contains(" 0% packet loss"), "{text}");
+        b.exec(&["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.10.0.1"])
+            .expect("host b pings its gateway");
+    }
+}
+
 #[test]
 fn vm_routes_between_vlans_and_keeps_its_saved_configuration_across_a_reboot() {
-    require();
-    let id = std::process::id() % 100_000;
-    let dir = tempfile::tempdir().unwrap();
-    let disk = overlay(dir.path(), "switch.qcow2");
-    let drive = config_drive(dir.path(), "day0", SWITCH);
-    let (mgmt, a, b) = (
-        Netns::new(&format!("rvm{id}-mgmt")).unwrap(),
-        Netns::new(&format!("rvm{id}-a")).unwrap(),
-        Netns::new(&format!("rvm{id}-b")).unwrap(),
-    );
-    let taps = [
-        format!("rvm{id}m"),
-        format!("rvm{id}a"),
-        format!("rvm{id}b"),
-    ];
-    let nics = [
-        Nic {
-            tap: taps[0].clone(),
-            mac: "52:54:00:72:00:00",
-        },
-        Nic {
-            tap: taps[1].clone(),
-            mac: "52:54:00:72:00:01",
-        },
-        Nic {
-            tap: taps[2].clone(),
-            mac: "52:54:00:72:00:02",
-        },
-    ];
-    let mut vm = Vm::boot(dir.path(), &disk, Some(&drive), &nics, 1);
-    adopt_tap(&taps[0], &mgmt);
-    adopt_tap(&taps[1], &a);
-    adopt_tap(&taps[2], &b);
-    for (ns, tap, addr, gw) in [
-        (&a, &taps[1], "10.10.0.10/24", "10.10.0.1"),
-        (&b, &taps[2], "10.20.0.10/24", "10.20.0.1"),
-    ] {
-        ns.ip(&["addr", "add", addr, "dev", tap]).unwrap();
-        ns.ip(&["route", "add", "default", "via", gw]).unwrap();
-    }
-    vm.console.expect(
-        "startup configuration taken from the config drive",
-        BOOT_TIMEOUT,
-    );
-    let boot = vm.wait_ready();
-    println!(
-        "boot to roamer's ready line under TCG: {:.1} s",
-        boot.as_secs_f64()
-    );
-
-    // Hosts in VLAN 10 and VLAN 20 reach each other through the SVIs.
-    let reached = try_until(STEP_TIMEOUT * 2, || {
-        a.exec(&["ping", "-c", "1", "-W", "1", "10.20.0.10"])
-            .ok()
-            .map(drop)
-    });
-    if reached.is_none() {
-        panic!(
-            "10.10.0.10 cannot ping 10.20.0.10 through the VM; host a:\n{:?}\n{:?}\nconsole:\n{}",
-            a.ip(&["neigh"]),
-            a.ip(&["-s", "link"]),
-            vm.console.text()
-        );
-    }
-    let text = a
-        .exec(&["ping", "-c", "5", "-i", "0.2", "-W", "2", "10.20.0.10"])
-        .expect("host a pings host b");
-    assert!(text.contains(" 0% packet loss"), "{text}");
-    b.exec(&["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.10.0.1"])
-        .expect("host b pings its gateway");
+    let lab = SwitchLab::boot(SWITCH);
+    lab.hosts_reach_each_other();
+    let SwitchLab {
+        mut vm, disk, dir, ..
+    } = lab;
 
     // The operator's view, through the serial console as admin.
     vm.console.login("admin", "admin");
@@ -449,6 +480,60 @@ fn vm_routes_between_vlans_and_keeps_its_saved_configuration_across_a_reboot() {
     let running = vm.console.command("vsw2#", "show running-config");
     assert!(running.contains("hostname vsw2"), "{running}");
     assert!(running.contains("ip address 10.20.0.1/24"), "{running}");
+}
+
+/// The same two VLANs with `roamer platform backend kernel` inside the image, whose Debian
+/// kernel has bridge VLAN filtering and 802.1Q devices: roamer builds a VLAN-filtering bridge
+/// with the access ports and an SVI per VLAN, and the guest kernel routes between the hosts.
+#[test]
+fn vm_kernel_backend_routes_between_vlans_on_a_vlan_filtering_bridge() {
+    let config = format!(
+        "roamer platform backend kernel\n{}",
+        SWITCH.replace(
+            "interface Ethernet1/3\n  switchport\n  switchport access vlan 20\n",
+            ""
+        )
+    );
+    let mut lab = SwitchLab::boot(&config);
+    lab.hosts_reach_each_other();
+    let vm = &mut lab.vm;
+    vm.console.login("admin", "admin");
+    vm.console.expect("vsw1#", STEP_TIMEOUT);
+    let platform = vm.console.command("vsw1#", "show running-config");
+    assert!(platform.contains("backend kernel"), "{platform}");
+    let macs = vm.console.command("vsw1#", "show mac address-table");
+    assert!(
+        macs.lines()
+            .any(|l| l.contains(" 10 ") && l.contains("Eth1/1")),
+        "host a learned in VLAN 10 on Eth1/1:\n{macs}"
+    );
+    vm.console.line("exit");
+    vm.console.login("root", "roamer");
+    vm.console.expect("# ", STEP_TIMEOUT);
+    let vlans = vm.console.command("# ", "bridge vlan show");
+    let port_vlans = |dev: &str| -> String {
+        vlans
+            .lines()
+            .skip_while(|l| !l.starts_with(dev))
+            .take_while(|l| l.starts_with(dev) || l.starts_with(' ') || l.starts_with('\t'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let eth1 = port_vlans("eth1");
+    assert!(
+        eth1.contains("10 PVID") && eth1.contains("Egress Untagged"),
+        "eth1 an access port of VLAN 10:\n{vlans}"
+    );
+    let eth2 = port_vlans("eth2");
+    assert!(
+        eth2.contains("20 PVID"),
+        "eth2 an access port of VLAN 20:\n{vlans}"
+    );
+    let svis = vm.console.command("# ", "ip -br addr show");
+    assert!(
+        svis.contains("10.10.0.1/24") && svis.contains("10.20.0.1/24"),
+        "the SVI addresses on the kernel's VLAN devices:\n{svis}"
+    );
 }
 
 #[test]
