@@ -6,7 +6,7 @@
 //!
 //! Used only when [`super::vlan_support`] found the kernel features; this development host has
 //! neither bridge VLAN filtering nor 802.1Q devices, so this module is exercised in the VM
-//! image, not here.
+//! image (`tests/image_vm.rs`: access ports and SVIs), not here.
 
 use futures::TryStreamExt;
 use netlink_packet_route::AddressFamily;
