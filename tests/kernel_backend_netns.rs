@@ -172,8 +172,37 @@ fn routed_ports_forward_in_the_kernel_and_show_through_the_hal() {
 
 #[test]
 fn a_killed_daemon_leaves_nothing_after_restart_and_stop() {
+    killed_daemon_leaves_nothing(router_config, &[]);
+}
+
+/// A router with LISP tables (a database mapping and a static map-cache entry): the ITR and ETR
+/// programs are attached while it runs.
+fn lisp_router_config(p: &str) -> String {
+    format!(
+        "{}feature lisp\nip lisp itr-etr\n\
+         ip lisp database-mapping 10.1.0.0/24 10.2.0.1 priority 1 weight 100\n\
+         ip lisp map-cache 10.9.0.0/24 10.2.0.9 priority 1 weight 100\n",
+        router_config(p)
+    )
+}
+
+/// Kernels before 6.6 have no TCX links: the LISP programs go on as `cls_bpf` filters on a
+/// `clsact` qdisc, which a SIGKILL leaves behind (forced here with `ROAMER_TC_ATTACH=netlink`);
+/// the next start removes them, and a clean stop leaves none.
+#[test]
+fn lisp_filters_of_a_killed_daemon_go_at_restart_on_kernels_without_tcx() {
+    killed_daemon_leaves_nothing(
+        lisp_router_config,
+        &[(
+            roamer_platforms::kernel::lisp_offload::TC_ATTACH_ENV,
+            "netlink",
+        )],
+    );
+}
+
+fn killed_daemon_leaves_nothing(config: fn(&str) -> String, env: &[(&str, &str)]) {
     let lab = lab();
-    let mut d = Daemon::start_in_netns(&router_config(&lab.p), lab.r.name());
+    let mut d = Daemon::start_in_netns_with_env(&config(&lab.p), lab.r.name(), env);
     support::wait_until(Duration::from_secs(10), || {
         !leftovers(&lab.r, &lab.p).is_empty()
     });
@@ -184,7 +213,14 @@ fn a_killed_daemon_leaves_nothing_after_restart_and_stop() {
         !left.is_empty(),
         "SIGKILL left nothing: the crash case is not exercised"
     );
-    let mut d = Daemon::start_in_netns(&router_config(&lab.p), lab.r.name());
+    if !env.is_empty() {
+        assert!(
+            left.iter()
+                .any(|l| l.contains("tc filter") && l.contains("lisp_itr")),
+            "the LISP filters stay after SIGKILL: {left:?}"
+        );
+    }
+    let mut d = Daemon::start_in_netns_with_env(&config(&lab.p), lab.r.name(), env);
     assert!(
         support::ping(&lab.h1, Ipv4Addr::new(10, 2, 0, 5), Duration::from_secs(10)).expect("ping"),
         "no echo reply after the restart"

@@ -82,21 +82,31 @@ impl Daemon {
 
     /// Starts a daemon on an existing startup file in `dir`.
     pub fn spawn_in(dir: tempfile::TempDir, startup: PathBuf) -> Daemon {
-        Self::spawn_with(dir, startup, None)
+        Self::spawn_with(dir, startup, None, &[])
     }
 
     /// Writes the startup file and starts the daemon inside network namespace `netns`
     /// (`ip netns exec` replaces itself with roamer, so the child is roamer itself).
     pub fn start_in_netns(config: &str, netns: &str) -> Daemon {
+        Self::start_in_netns_with_env(config, netns, &[])
+    }
+
+    /// As [`Daemon::start_in_netns`], with `env` added to the daemon's environment.
+    pub fn start_in_netns_with_env(config: &str, netns: &str, env: &[(&str, &str)]) -> Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
         let startup = dir.path().join("startup-config");
         std::fs::write(&startup, config).expect("write startup");
-        let d = Self::spawn_with(dir, startup, Some(netns));
+        let d = Self::spawn_with(dir, startup, Some(netns), env);
         d.wait_for_line("ready");
         d
     }
 
-    fn spawn_with(dir: tempfile::TempDir, startup: PathBuf, netns: Option<&str>) -> Daemon {
+    fn spawn_with(
+        dir: tempfile::TempDir,
+        startup: PathBuf,
+        netns: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let socket = dir.path().join("roamer.sock");
         let mut command = match netns {
             Some(ns) => {
@@ -106,6 +116,7 @@ impl Daemon {
             }
             None => roamer(),
         };
+        command.envs(env.iter().copied());
         run_args(&mut command, &startup, &socket);
         Self::spawn_command(&mut command, dir, startup, socket)
     }

@@ -192,6 +192,11 @@ impl KernelBackend {
             );
         }
         remove_leftovers(&nl)?;
+        for p in &ports {
+            if lisp_offload::remove_leftover_filters(&p.device)? > 0 {
+                info!(device = %p.device, "kernel backend: removed a previous run's LISP filters");
+            }
+        }
         for path in [IPV4_FORWARDING, IPV6_FORWARDING] {
             restore
                 .set_sysctl(path, "1")

@@ -38,7 +38,7 @@ use aya::Ebpf;
 use aya::maps::lpm_trie::Key;
 use aya::maps::{Array, HashMap as BpfHashMap, LpmTrie, MapData, PerCpuArray, RingBuf};
 use aya::programs::tc::SchedClassifierLinkId;
-use aya::programs::tc::TcAttachOptions;
+use aya::programs::tc::{self, NlOptions, TcAttachOptions};
 use aya::programs::{LinkOrder, SchedClassifier, TcAttachType};
 use roamer_hal::{
     Counter, HalError, HalEvent, Iid, L3Interface, OpAction, Prefix, TableEntry, TableKey,
@@ -67,6 +67,43 @@ const BACKEND: &str = "kernel";
 const SCOPE: &str = "the kernel eBPF data path";
 const ITR: &str = "lisp_itr";
 const ETR: &str = "lisp_etr";
+
+/// Set to `netlink`, the programs are attached as classic `cls_bpf` filters on a `clsact`
+/// qdisc even where the kernel has TCX links (for tests of the path kernels before 6.6 take).
+pub const TC_ATTACH_ENV: &str = "ROAMER_TC_ATTACH";
+
+/// Whether the programs go on as `cls_bpf` filters: kernels before 6.6 have no TCX links.
+fn netlink_attach() -> bool {
+    std::env::var(TC_ATTACH_ENV).is_ok_and(|v| v == "netlink")
+        || aya::util::KernelVersion::current()
+            .is_ok_and(|v| v < aya::util::KernelVersion::new(6, 6, 0))
+}
+
+/// Removes the `cls_bpf` filters a killed run left on `device` (TCX links go with the
+/// process; these stay). Returns how many kinds were found.
+pub fn remove_leftover_filters(device: &str) -> Result<usize, PlatformError> {
+    let mut removed = 0;
+    for program in [ITR, ETR] {
+        match tc::qdisc_detach_program(device, TcAttachType::Ingress, program) {
+            Ok(()) => removed += 1,
+            Err(tc::TcError::IoError(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+            // No clsact qdisc (or no such device): nothing of ours there.
+            Err(tc::TcError::NetlinkError(e))
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EINVAL | libc::ENOENT | libc::ENODEV)
+                ) => {}
+            Err(e) => {
+                return Err(PlatformError::LispDetach {
+                    program,
+                    ifindex: 0,
+                    source: Box::new(e),
+                });
+            }
+        }
+    }
+    Ok(removed)
+}
 
 /// The tables this module holds.
 const KINDS: [TableKind; 4] = [
@@ -250,13 +287,28 @@ impl LispOffload {
             .try_into()
             .map_err(|e| refused(format!("program {program}"), "TC classifier programs", e))?;
         // TCX links (Linux 6.6+): no qdisc to create or leave behind, and the kernel detaches
-        // them by itself when the process dies (SIGKILL leaves nothing attached).
+        // them by itself when the process dies (SIGKILL leaves nothing attached). Before 6.6:
+        // `cls_bpf` filters on a `clsact` qdisc, which outlive a killed process; the next
+        // start removes them by name (`remove_leftover_filters`). A `clsact` qdisc, ours or
+        // not, is left in place: without filters it does nothing.
+        let options = if netlink_attach() {
+            match tc::qdisc_add_clsact(&name) {
+                Ok(()) | Err(tc::TcError::AlreadyAttached) => {}
+                Err(tc::TcError::NetlinkError(e)) if e.raw_os_error() == Some(libc::EEXIST) => {}
+                Err(e) => {
+                    return Err(PlatformError::LispAttach {
+                        program,
+                        iface: name.clone(),
+                        source: Box::new(e),
+                    });
+                }
+            }
+            TcAttachOptions::Netlink(NlOptions::default())
+        } else {
+            TcAttachOptions::TcxOrder(LinkOrder::default())
+        };
         let link = classifier
-            .attach_with_options(
-                &name,
-                TcAttachType::Ingress,
-                TcAttachOptions::TcxOrder(LinkOrder::default()),
-            )
+            .attach_with_options(&name, TcAttachType::Ingress, options)
             .map_err(|e| PlatformError::LispAttach {
                 program,
                 iface: name.clone(),
