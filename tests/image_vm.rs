@@ -8,6 +8,8 @@
 //! what is missing (scripts/test.sh installs the tools and builds the image first).
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use roamer_test_support::{self as support, Netns};
 
 use std::io::{Read, Write};
@@ -333,19 +335,22 @@ interface Vlan20
 ";
 
 /// The switch VM booted from `config` with three NICs (management, Ethernet1/1 and 1/2), host
-/// a (10.10.0.10, VLAN 10) and host b (10.20.0.10, VLAN 20) on the data NICs, roamer ready.
+/// a (10.10.0.10, VLAN 10) on the first data NIC and, with `host_b`, host b (10.20.0.10,
+/// VLAN 20) on the second (else its TAP device is up in namespace b, unaddressed), roamer
+/// ready.
 struct SwitchLab {
     // The VM first: it stops before its namespaces go.
     vm: Vm,
     a: Netns,
     b: Netns,
     _mgmt: Netns,
+    b_tap: String,
     disk: PathBuf,
     dir: tempfile::TempDir,
 }
 
 impl SwitchLab {
-    fn boot(config: &str) -> SwitchLab {
+    fn boot(config: &str, host_b: bool) -> SwitchLab {
         require();
         let id = std::process::id() % 100_000;
         let dir = tempfile::tempdir().unwrap();
@@ -377,10 +382,11 @@ impl SwitchLab {
         adopt_tap(&taps[0], &mgmt);
         adopt_tap(&taps[1], &a);
         adopt_tap(&taps[2], &b);
-        for (ns, tap, addr, gw) in [
+        let hosts = [
             (&a, &taps[1], "10.10.0.10/24", "10.10.0.1"),
             (&b, &taps[2], "10.20.0.10/24", "10.20.0.1"),
-        ] {
+        ];
+        for (ns, tap, addr, gw) in &hosts[..if host_b { 2 } else { 1 }] {
             ns.ip(&["addr", "add", addr, "dev", tap]).unwrap();
             ns.ip(&["route", "add", "default", "via", gw]).unwrap();
         }
@@ -398,6 +404,7 @@ impl SwitchLab {
             a,
             b,
             _mgmt: mgmt,
+            b_tap: taps[2].clone(),
             disk,
             dir,
         }
@@ -430,7 +437,7 @@ impl SwitchLab {
 
 #[test]
 fn vm_routes_between_vlans_and_keeps_its_saved_configuration_across_a_reboot() {
-    let lab = SwitchLab::boot(SWITCH);
+    let lab = SwitchLab::boot(SWITCH, true);
     lab.hosts_reach_each_other();
     let SwitchLab {
         mut vm, disk, dir, ..
@@ -494,7 +501,7 @@ fn vm_kernel_backend_routes_between_vlans_on_a_vlan_filtering_bridge() {
             ""
         )
     );
-    let mut lab = SwitchLab::boot(&config);
+    let mut lab = SwitchLab::boot(&config, true);
     lab.hosts_reach_each_other();
     let vm = &mut lab.vm;
     vm.console.login("admin", "admin");
@@ -560,4 +567,79 @@ fn vm_with_a_broken_config_drive_boots_to_a_console_with_an_empty_configuration(
         "roamer restarted:\n{}",
         vm.console.text()
     );
+}
+
+/// LISP with the kernel backend inside the image: the guest's 6.1 kernel has no TCX links, so
+/// the ITR and ETR programs go on as `cls_bpf` filters. The VM is the xTR of 10.10.0.0/24 (host
+/// a); across its second NIC, a software-backend roamer in namespace b is the xTR of
+/// 10.30.0.0/24 (host c), and the two reach each other over LISP both ways.
+#[test]
+fn vm_kernel_backend_xtr_carries_lisp_with_cls_bpf_filters() {
+    let config = "hostname vx1\nroamer platform backend kernel\nfeature lisp\n\
+        interface Ethernet1/1\n  no switchport\n  ip address 10.10.0.1/24\n\
+        interface Ethernet1/2\n  no switchport\n  ip address 192.0.2.1/24\n\
+        ip lisp itr-etr\n\
+        ip lisp database-mapping 10.10.0.0/24 192.0.2.1 priority 1 weight 100\n\
+        ip lisp map-cache 10.30.0.0/24 192.0.2.2 priority 1 weight 100\n";
+    let mut lab = SwitchLab::boot(config, false);
+    // Host c behind the software xTR in namespace b.
+    let id = std::process::id() % 100_000;
+    let c = Netns::new(&format!("rvm{id}-c")).unwrap();
+    let (bc, cb) = (format!("rvm{id}bc"), format!("rvm{id}cb"));
+    let _link = support::Veth::between(&bc, &lab.b, &cb, &c).unwrap();
+    c.ip(&["addr", "add", "10.30.0.10/24", "dev", &cb]).unwrap();
+    c.ip(&["route", "add", "default", "via", "10.30.0.1"])
+        .unwrap();
+    let peer = common::Daemon::start_in_netns(
+        &format!(
+            "hostname px\nroamer platform backend software\n\
+             roamer platform port Ethernet1/1 {tap}\nroamer platform port Ethernet1/2 {bc}\n\
+             feature lisp\n\
+             interface Ethernet1/1\n  no switchport\n  ip address 192.0.2.2/24\n\
+             interface Ethernet1/2\n  no switchport\n  ip address 10.30.0.1/24\n\
+             ip lisp itr-etr\n\
+             ip lisp database-mapping 10.30.0.0/24 192.0.2.2 priority 1 weight 100\n\
+             ip lisp map-cache 10.10.0.0/24 192.0.2.1 priority 1 weight 100\n",
+            tap = lab.b_tap
+        ),
+        lab.b.name(),
+    );
+    for (from, to) in [(&lab.a, "10.30.0.10"), (&c, "10.10.0.10")] {
+        let reached = try_until(STEP_TIMEOUT, || {
+            from.exec(&["ping", "-c", "1", "-W", "1", to])
+                .ok()
+                .map(drop)
+        });
+        if reached.is_none() {
+            panic!(
+                "no echo reply from {to} over LISP; software xTR:\n{}\nconsole:\n{}",
+                peer.exec("show forwarding counters").stdout,
+                lab.vm.console.text()
+            );
+        }
+    }
+    let text = lab
+        .a
+        .exec(&["ping", "-c", "5", "-i", "0.2", "-W", "2", "10.30.0.10"])
+        .expect("host a pings host c over LISP");
+    assert!(text.contains(" 0% packet loss"), "{text}");
+    let counters = peer.exec("show forwarding counters").stdout;
+    assert!(
+        counters.contains("lisp-decapsulated") && counters.contains("lisp-encapsulated"),
+        "{counters}"
+    );
+    let vm = &mut lab.vm;
+    vm.console.login("root", "roamer");
+    vm.console.expect("# ", STEP_TIMEOUT);
+    let filters = vm.console.command("# ", "tc filter show dev eth1 ingress");
+    assert!(
+        filters.contains("lisp_itr") && filters.contains("lisp_etr"),
+        "the programs as cls_bpf filters on the 6.1 kernel:\n{filters}"
+    );
+    let kernel = vm.console.command("# ", "uname -r");
+    let release = kernel
+        .split_whitespace()
+        .find(|w| w.starts_with(|c: char| c.is_ascii_digit()))
+        .unwrap_or("?");
+    println!("LISP over cls_bpf filters on the image's kernel {release}");
 }

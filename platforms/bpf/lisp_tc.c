@@ -823,14 +823,30 @@ static __noinline int fragment_rest(struct __sk_buff *skb, __u32 n)
 /* What is not ours goes on with TC_ACT_UNSPEC, not TC_ACT_OK: with TCX, OK ends the chain and
  * both programs may sit on one interface (ITR first): the ETR must still see LISP data to us. */
 
+/* The ITR's packet and FIB lookup, off the stack: lisp_itr -> encapsulate -> icmp_error ->
+ * rate_ok stays under the 512 octets a call chain may use (Linux 6.1's verifier counts the
+ * chain's frames whole). */
+struct itr_state {
+	struct pkt p;
+	struct bpf_fib_lookup f;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct itr_state);
+} itr_buf SEC(".maps");
+
 SEC("classifier")
 int lisp_itr(struct __sk_buff *skb)
 {
-	struct pkt p = {};
-	struct bpf_fib_lookup f = {};
+	struct itr_state *st;
 	struct config *cfg;
 	__u32 zero = 0;
 	int rc;
+#define p (st->p)
+#define f (st->f)
 
 	/* Only frames to the interface's own MAC are routed. */
 	if (skb->pkt_type != PACKET_HOST)
@@ -844,6 +860,10 @@ int lisp_itr(struct __sk_buff *skb)
 			return TC_ACT_SHOT;
 		}
 	}
+	st = bpf_map_lookup_elem(&itr_buf, &zero);
+	if (!st)
+		return TC_ACT_UNSPEC;
+	__builtin_memset(st, 0, sizeof(*st));
 	if (parse_ip(skb, ETH_HLEN, skb->protocol, &p) < 0)
 		return TC_ACT_UNSPEC;
 	cfg = bpf_map_lookup_elem(&config, &zero);
@@ -883,6 +903,8 @@ int lisp_itr(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	rc = encapsulate(skb, &p, cfg, &f);
 	return rc < FRAGMENT ? rc : TC_ACT_SHOT;
+#undef p
+#undef f
 }
 
 /* A host that moved away, whose new locators the map-server told us, is sent on there until
