@@ -345,6 +345,8 @@ struct SwitchLab {
     b: Netns,
     _mgmt: Netns,
     b_tap: String,
+    /// The prefix of the lab's namespaces and devices.
+    p: String,
     disk: PathBuf,
     dir: tempfile::TempDir,
 }
@@ -352,20 +354,17 @@ struct SwitchLab {
 impl SwitchLab {
     fn boot(config: &str, host_b: bool) -> SwitchLab {
         require();
-        let id = std::process::id() % 100_000;
+        // Unique per lab: the tests of this file run in parallel in one process.
+        let p = support::unique_prefix();
         let dir = tempfile::tempdir().unwrap();
         let disk = overlay(dir.path(), "switch.qcow2");
         let drive = config_drive(dir.path(), "day0", config);
         let (mgmt, a, b) = (
-            Netns::new(&format!("rvm{id}-mgmt")).unwrap(),
-            Netns::new(&format!("rvm{id}-a")).unwrap(),
-            Netns::new(&format!("rvm{id}-b")).unwrap(),
+            Netns::new(&format!("{p}-mgmt")).unwrap(),
+            Netns::new(&format!("{p}-a")).unwrap(),
+            Netns::new(&format!("{p}-b")).unwrap(),
         );
-        let taps = [
-            format!("rvm{id}m"),
-            format!("rvm{id}a"),
-            format!("rvm{id}b"),
-        ];
+        let taps = [format!("{p}m"), format!("{p}a"), format!("{p}b")];
         let nics: Vec<Nic> = taps
             .iter()
             .zip([
@@ -405,6 +404,7 @@ impl SwitchLab {
             b,
             _mgmt: mgmt,
             b_tap: taps[2].clone(),
+            p,
             disk,
             dir,
         }
@@ -583,9 +583,9 @@ fn vm_kernel_backend_xtr_carries_lisp_with_cls_bpf_filters() {
         ip lisp map-cache 10.30.0.0/24 192.0.2.2 priority 1 weight 100\n";
     let mut lab = SwitchLab::boot(config, false);
     // Host c behind the software xTR in namespace b.
-    let id = std::process::id() % 100_000;
-    let c = Netns::new(&format!("rvm{id}-c")).unwrap();
-    let (bc, cb) = (format!("rvm{id}bc"), format!("rvm{id}cb"));
+    let p = &lab.p;
+    let c = Netns::new(&format!("{p}-c")).unwrap();
+    let (bc, cb) = (format!("{p}bc"), format!("{p}cb"));
     let _link = support::Veth::between(&bc, &lab.b, &cb, &c).unwrap();
     c.ip(&["addr", "add", "10.30.0.10/24", "dev", &cb]).unwrap();
     c.ip(&["route", "add", "default", "via", "10.30.0.1"])
