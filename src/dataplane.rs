@@ -12,10 +12,10 @@ use roamer_control::config::Config;
 use roamer_control::reconcile::{self, port_bindings};
 use roamer_hal::{
     Accounted, Backend, BackendKind, CapacityScope, DataPlane, HalError, HalEvent, InjectTarget,
-    Notifier, OpAction, PacketIo, PortAttach, PortId, Punt, TableEntry, TableKey, TableKind,
-    TableOp, Trace, Usage, VlanId,
+    Notifier, OpAction, PacketIo, PortAttach, PortId, PortIoInfo, Punt, TableEntry, TableKey,
+    TableKind, TableOp, Trace, Usage, VlanId,
 };
-use roamer_platforms::{PlatformError, PortIoReport, PortSpec};
+use roamer_platforms::{PlatformError, PortSpec};
 use tracing::{info, warn};
 
 /// First wait before a retry of refused table operations; doubled after every round that
@@ -38,7 +38,7 @@ pub struct Dataplane {
     installed: BTreeMap<Key, TableEntry>,
     retry: Retry,
     /// How each software-backend port moves its frames (AF_XDP, AF_PACKET and why).
-    port_io: BTreeMap<PortId, PortIoReport>,
+    port_io: BTreeMap<PortId, PortIoInfo>,
 }
 
 #[derive(Debug)]
@@ -78,7 +78,7 @@ impl Dataplane {
         // A chaos wrapper (ROAMER_CHAOS) is healed from outside through its `healthy-when`
         // file; the daemon needs no handle on it.
         let mut dataplane = Dataplane::new(opened.dataplane, scopes);
-        dataplane.port_io = opened.port_io.into_iter().map(|r| (r.id, r)).collect();
+        dataplane.port_io = opened.port_io.into_iter().collect();
         Ok(dataplane)
     }
 
@@ -99,7 +99,7 @@ impl Dataplane {
 
     /// How every port opened at start moves its frames, where the backend said (software
     /// backend ports).
-    pub fn port_io_reports(&self) -> &BTreeMap<PortId, PortIoReport> {
+    pub fn port_io_reports(&self) -> &BTreeMap<PortId, PortIoInfo> {
         &self.port_io
     }
 
@@ -215,14 +215,7 @@ impl Dataplane {
                     Ok(info) => {
                         info!(interface = %spec.name, device = %spec.device, io = %info.io,
                             "port attached");
-                        self.port_io.insert(
-                            spec.port,
-                            PortIoReport {
-                                id: spec.port,
-                                io: info.io,
-                                fallback: info.fallback,
-                            },
-                        );
+                        self.port_io.insert(spec.port, info);
                         attached.push(spec.port);
                     }
                     Err(e) => {

@@ -41,7 +41,7 @@ pub struct DataplaneView {
     /// Punts and events dropped because an instance's inbox was full.
     pub inbox_dropped: u64,
     /// How each port moves its frames (AF_XDP, AF_PACKET with the fallback reason, TAP).
-    pub port_io: std::collections::BTreeMap<PortId, roamer_platforms::PortIoReport>,
+    pub port_io: std::collections::BTreeMap<PortId, roamer_hal::PortIoInfo>,
 }
 
 impl std::fmt::Debug for DataplaneView {

@@ -823,10 +823,11 @@ static __noinline int fragment_rest(struct __sk_buff *skb, __u32 n)
 /* What is not ours goes on with TC_ACT_UNSPEC, not TC_ACT_OK: with TCX, OK ends the chain and
  * both programs may sit on one interface (ITR first): the ETR must still see LISP data to us. */
 
-/* The ITR's packet and FIB lookup, off the stack: lisp_itr -> encapsulate -> icmp_error ->
- * rate_ok stays under the 512 octets a call chain may use (Linux 6.1's verifier counts the
- * chain's frames whole). */
-struct itr_state {
+/* A packet and its FIB lookup, off the stack: lisp_itr / lisp_etr -> encapsulate ->
+ * icmp_error -> rate_ok would exceed the 512 octets BPF allows a call chain (Linux 6.1's
+ * verifier counts the chain's frames whole). One per program, so neither overwrites the
+ * other's. */
+struct pkt_state {
 	struct pkt p;
 	struct bpf_fib_lookup f;
 };
@@ -835,13 +836,13 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct itr_state);
-} itr_buf SEC(".maps");
+	__type(value, struct pkt_state);
+} itr_buf SEC(".maps"), relay_buf SEC(".maps");
 
 SEC("classifier")
 int lisp_itr(struct __sk_buff *skb)
 {
-	struct itr_state *st;
+	struct pkt_state *st;
 	struct config *cfg;
 	__u32 zero = 0;
 	int rc;
@@ -929,20 +930,6 @@ static __noinline int relays(const struct addr *eid)
 
 /* Returned by decapsulate when the decapsulated packet is to be encapsulated again. */
 #define RELAY 1000
-
-/* The relayed packet's state, off the stack: lisp_etr -> encapsulate -> icmp_error -> rate_ok
- * would exceed the 512 octets BPF allows a call chain. */
-struct relay_state {
-	struct pkt in;
-	struct bpf_fib_lookup f;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct relay_state);
-} relay_buf SEC(".maps");
 
 /* ETR: checks the inner destination, decapsulates and lets the kernel route the inner packet
  * (TC_ACT_OK), or returns RELAY with the inner packet decapsulated and parsed into `in`. */
@@ -1045,7 +1032,7 @@ SEC("classifier")
 int lisp_etr(struct __sk_buff *skb)
 {
 	struct pkt o = {};
-	struct relay_state *r;
+	struct pkt_state *r;
 	struct config *cfg;
 	__u32 zero = 0;
 	__u16 dport;
@@ -1077,12 +1064,12 @@ int lisp_etr(struct __sk_buff *skb)
 	r = bpf_map_lookup_elem(&relay_buf, &zero);
 	if (!r)
 		return TC_ACT_UNSPEC;
-	__builtin_memset(&r->in, 0, sizeof(r->in));
-	rc = decapsulate(skb, &o, cfg, &r->in);
+	__builtin_memset(&r->p, 0, sizeof(r->p));
+	rc = decapsulate(skb, &o, cfg, &r->p);
 	if (rc != RELAY)
 		return rc;
 	count(C_RELAYED);
-	rc = encapsulate(skb, &r->in, cfg, &r->f);
+	rc = encapsulate(skb, &r->p, cfg, &r->f);
 	if (rc < FRAGMENT)
 		return rc;
 	count(C_TOO_BIG); /* a relayed DF-clear packet too big: not cut here */

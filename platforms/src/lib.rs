@@ -11,6 +11,6 @@ pub mod sim;
 pub mod software;
 
 pub use error::PlatformError;
-pub use open::{Opened, PortIoReport, PortSpec, open};
+pub use open::{Opened, PortSpec, open};
 pub use profile::{FeatureRequest, PlatformPlan, Problem, SlotStatus, Subject, plan};
 pub use raw::send_frames;

@@ -1,7 +1,7 @@
 //! The one factory that opens a backend by kind and hands it back as a
 //! `Box<dyn DataPlane>`: the only place that names a backend's own types.
 
-use roamer_hal::{BackendKind, DataPlane, PortId, PortIoKind};
+use roamer_hal::{BackendKind, DataPlane, PortId, PortIoInfo, PortIoKind};
 use tracing::{info, warn};
 
 use crate::PlatformError;
@@ -22,23 +22,12 @@ pub struct PortSpec {
     pub io: Option<PortIoKind>,
 }
 
-/// How one port of the software backend moves its frames, and why, for `show interface`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortIoReport {
-    pub id: PortId,
-    /// `af-xdp (native XDP, copy)`, `af-packet`, `tap`.
-    pub io: String,
-    /// Why the port is not on AF_XDP when it was asked for or chosen automatically, e.g.
-    /// `MTU 9000 is above 3498, …`; `None` when nothing fell back.
-    pub fallback: Option<String>,
-}
-
 /// An opened data plane, and the chaos switch when [`CHAOS_ENV`] wrapped it.
 pub struct Opened {
     pub dataplane: Box<dyn DataPlane>,
     pub chaos: Option<ChaosHandle>,
     /// The I/O of every port (software backend; empty for the others).
-    pub port_io: Vec<PortIoReport>,
+    pub port_io: Vec<(PortId, PortIoInfo)>,
 }
 
 impl std::fmt::Debug for Opened {
@@ -82,17 +71,16 @@ pub fn open(kind: BackendKind, ports: &[PortSpec]) -> Result<Opened, PlatformErr
 /// Opens the port of an existing interface the way `spec.io` asks (or chooses), and says how.
 /// AF_XDP that cannot be had falls back to AF_PACKET, with the reason (a warning when the
 /// configuration asked for AF_XDP, an info line when it was only the automatic choice).
-pub fn open_interface(spec: &PortSpec) -> Result<(Box<dyn PortIo>, PortIoReport), PlatformError> {
+pub fn open_interface(spec: &PortSpec) -> Result<(Box<dyn PortIo>, PortIoInfo), PlatformError> {
     let mut fallback = None;
     if spec.io != Some(PortIoKind::AfPacket) {
         match XdpPort::open(&spec.device) {
             Ok(port) => {
-                let report = PortIoReport {
-                    id: spec.id,
+                let info = PortIoInfo {
                     io: port.info().to_string(),
                     fallback: None,
                 };
-                return Ok((Box::new(port), report));
+                return Ok((Box::new(port), info));
             }
             Err(PlatformError::AfXdpUnavailable { reason, .. }) => {
                 if spec.io == Some(PortIoKind::AfXdp) {
@@ -125,24 +113,22 @@ pub fn open_interface(spec: &PortSpec) -> Result<(Box<dyn PortIo>, PortIoReport)
         }
         Err(e) => return Err(e),
     };
-    let report = PortIoReport {
-        id: spec.id,
+    let info = PortIoInfo {
         io: "af-packet".into(),
         fallback,
     };
-    Ok((port, report))
+    Ok((port, info))
 }
 
 /// Opens one data port of the software backend, at start or while it runs: `tap:NAME` creates
 /// a TAP device (vnet-hdr offloads); anything else is an existing interface taken over with
 /// AF_XDP or AF_PACKET ([`open_interface`]); a device that is not there yet is a port that is
 /// down ("Link not present") until it appears.
-pub(crate) fn open_port(p: &PortSpec) -> Result<(Box<dyn PortIo>, PortIoReport), PlatformError> {
-    let opened: (Box<dyn PortIo>, PortIoReport) = match p.device.strip_prefix("tap:") {
+pub(crate) fn open_port(p: &PortSpec) -> Result<(Box<dyn PortIo>, PortIoInfo), PlatformError> {
+    let opened: (Box<dyn PortIo>, PortIoInfo) = match p.device.strip_prefix("tap:") {
         Some(name) => (
             Box::new(TapPort::create(name)?),
-            PortIoReport {
-                id: p.id,
+            PortIoInfo {
                 io: "tap".into(),
                 fallback: (p.io == Some(PortIoKind::AfXdp))
                     .then(|| "a TAP port is roamer's own device, read and written whole".into()),
@@ -156,12 +142,12 @@ pub(crate) fn open_port(p: &PortSpec) -> Result<(Box<dyn PortIo>, PortIoReport),
 
 fn software(
     ports: &[PortSpec],
-    reports: &mut Vec<PortIoReport>,
+    reports: &mut Vec<(PortId, PortIoInfo)>,
 ) -> Result<SoftwareBackend, PlatformError> {
     let mut opened: Vec<(PortId, Box<dyn PortIo>)> = Vec::new();
     for p in ports {
-        let (port, report) = open_port(p)?;
-        reports.push(report);
+        let (port, info) = open_port(p)?;
+        reports.push((p.id, info));
         opened.push((p.id, port));
     }
     SoftwareBackend::start(opened, Default::default()).map_err(|source| PlatformError::PortIo {

@@ -490,17 +490,13 @@ impl DataPlane for SoftwareBackend {
             device: spec.device.clone(),
             io: spec.io,
         };
-        let (opened, report) =
-            crate::open::open_port(&port_spec).map_err(|e| HalError::Backend {
-                backend: "software".into(),
-                detail: format!("{} ({}): {e}", spec.name, spec.device),
-            })?;
+        let (opened, info) = crate::open::open_port(&port_spec).map_err(|e| HalError::Backend {
+            backend: "software".into(),
+            detail: format!("{} ({}): {e}", spec.name, spec.device),
+        })?;
         let (tx, rx) = mpsc::channel();
         self.ask(Control::Attach(spec.port, opened, tx), &rx)??;
-        Ok(roamer_hal::PortIoInfo {
-            io: report.io,
-            fallback: report.fallback,
-        })
+        Ok(info)
     }
 
     fn detach_port(&mut self, port: PortId) -> Result<(), HalError> {
