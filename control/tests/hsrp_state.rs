@@ -581,35 +581,43 @@ fn preempt_coups_at_the_first_hello_of_the_lower_active() {
     golden("preempt_v1.trace", &lan.trace);
 }
 
-/// Log lines written while `f` runs, as the daemon's fmt subscriber would print them.
+/// Log lines written on this thread while `f` runs, as the daemon's fmt subscriber would print
+/// them. The subscriber is the process-wide default, installed once: a scoped one (and the
+/// callsite interest cache it needs rebuilt) raced with the other tests' threads, which could
+/// cache "never" for a callsite and lose a line. Lines from other threads are discarded.
 fn logged(f: impl FnOnce()) -> String {
-    use std::sync::{Arc, Mutex};
-    #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Sink {
+    use std::cell::RefCell;
+    use std::sync::Once;
+    thread_local! {
+        static CAPTURE: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+    }
+    struct ThreadSink;
+    impl std::io::Write for ThreadSink {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
+            CAPTURE.with(|c| {
+                if let Some(buf) = c.borrow_mut().as_mut() {
+                    buf.extend_from_slice(b);
+                }
+            });
             Ok(b.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
     }
-    let sink = Sink::default();
-    let writer = sink.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .without_time()
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    // Other tests of this binary run without a subscriber on other threads; a callsite they
-    // register while this one is being set up can cache "never", so the cache is rebuilt inside.
-    tracing::subscriber::with_default(subscriber, || {
-        tracing::callsite::rebuild_interest_cache();
-        f()
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(|| ThreadSink)
+            .with_ansi(false)
+            .without_time()
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
     });
-    let bytes = sink.0.lock().unwrap().clone();
+    CAPTURE.with(|c| *c.borrow_mut() = Some(Vec::new()));
+    f();
+    let bytes = CAPTURE.with(|c| c.borrow_mut().take()).unwrap_or_default();
     String::from_utf8(bytes).unwrap()
 }
 
