@@ -16,7 +16,7 @@
 //! is replaced by the one the kernel would choose for the destination, with the checksums
 //! recomputed. Frames for a port leave through the packet socket.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, RawFd};
@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use roamer_hal::{HalEvent, Notifier, PortId, Punt, PuntReason};
+use roamer_hal::{HalEvent, Notifier, PortId, Punt, PuntReason, VlanId};
 use socket2::{Domain, Protocol, SockFilter, Socket, Type};
 use tracing::{info, warn};
 
@@ -96,6 +96,9 @@ pub struct Shared {
     pub address_changes: AtomicU64,
     /// Ports that neither take nor send HSRP hellos.
     pub hello_filter: RwLock<BTreeSet<PortId>>,
+    /// The VLAN of each access port (untagged frames), for the VLAN of punted hellos; a frame
+    /// from a trunk carries its tag in the packet's auxdata.
+    pub access_vlans: RwLock<BTreeMap<PortId, VlanId>>,
     pub punted: AtomicU64,
     pub punt_drops: AtomicU64,
     pub stop: AtomicBool,
@@ -146,6 +149,7 @@ impl ControlIo {
         let packet = Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(eth_p_all)))?;
         packet.attach_filter(&control_filter())?;
         sys::ignore_outgoing(packet.as_raw_fd())?;
+        sys::want_auxdata(packet.as_raw_fd())?;
         packet.set_nonblocking(true)?;
         let raw4 = Socket::new(
             Domain::IPV4,
@@ -342,7 +346,7 @@ fn receive_loop(sock: &Socket, ports: &[IoPort], shared: &Shared, nl: &Netlink, 
         }
         let mut got = false;
         for _ in 0..64 {
-            let (len, ifindex, pkttype) = match sys::recv_packet(sock.as_raw_fd(), &mut buf) {
+            let rx = match sys::recv_packet(sock.as_raw_fd(), &mut buf) {
                 Ok(Some(x)) => x,
                 Ok(None) => break,
                 Err(e) => {
@@ -350,13 +354,13 @@ fn receive_loop(sock: &Socket, ports: &[IoPort], shared: &Shared, nl: &Netlink, 
                     break;
                 }
             };
-            if pkttype == sys::PACKET_OUTGOING {
+            if rx.pkttype == sys::PACKET_OUTGOING {
                 continue;
             }
-            let Some(&port) = by_index.get(&ifindex) else {
+            let Some(&port) = by_index.get(&rx.ifindex) else {
                 continue;
             };
-            let Some(frame) = buf.get(..len) else {
+            let Some(frame) = buf.get(..rx.len) else {
                 continue;
             };
             let Some(reason) = classify(frame, shared, port) else {
@@ -373,9 +377,19 @@ fn receive_loop(sock: &Socket, ports: &[IoPort], shared: &Shared, nl: &Netlink, 
                 shared.punt_drops.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
+            // A tagged frame's VLAN is its tag; an untagged one's is its access port's (none
+            // on a routed port).
+            let vlan = match rx.vlan {
+                Some(vid) => VlanId::new(vid).ok(),
+                None => shared
+                    .access_vlans
+                    .read()
+                    .ok()
+                    .and_then(|m| m.get(&port).copied()),
+            };
             q.push(Punt {
                 port,
-                vlan: None,
+                vlan,
                 reason,
                 frame,
             });

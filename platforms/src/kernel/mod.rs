@@ -8,8 +8,10 @@
 //!   host route across subnets, is a scope-link device route); `Gateway` → `via`, `Lisp` → `blackhole` (what the ITR program
 //!   reads as "look up the map-cache"), `Discard` → `unreachable` (never mistaken for LISP);
 //!   `Neighbor` → permanent neighbours with `NDA_PROTOCOL` 194; `RouterMac` on a routed port →
-//!   the port's MAC (the old one is restored); `ProxyArp` on a routed port → its `proxy_arp`
-//!   sysctl; `HelloFilter` → the control tap's HSRP filter. Forwarding sysctls are switched on
+//!   the port's MAC (the old one is restored); an HSRP virtual MAC and IP → a macvlan with
+//!   the virtual MAC holding the virtual IP (`vmac.rs`); `ProxyArp` → the `proxy_arp` sysctl
+//!   of the interface, or of its virtual MAC's macvlan while it has one; `HelloFilter` → the
+//!   control tap's HSRP filter. Forwarding sysctls are switched on
 //!   and restored on stop.
 //! - LISP tables go to [`lisp_offload::LispOffload`] (TC programs on every port while LISP has
 //!   tables: the ITR and ETR programs are no-ops for traffic that is not theirs).
@@ -29,6 +31,7 @@ pub mod state;
 mod sys;
 mod tables;
 mod trace;
+mod vmac;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
@@ -444,6 +447,18 @@ impl KernelBackend {
                 table.remove(&key);
             }
         }
+        let proxy_iface = match &op.entry {
+            TableEntry::ProxyArp { iface } => Some(*iface),
+            TableEntry::RouterMac {
+                iface,
+                virtual_mac: true,
+                ..
+            } => Some(*iface),
+            _ => None,
+        };
+        if let Some(iface) = proxy_iface {
+            self.sync_proxy_arp(iface)?;
+        }
         if kind == TableKind::InterfaceAddress {
             self.refresh_addresses();
         }
@@ -527,7 +542,11 @@ fn remove_leftovers(nl: &Netlink) -> Result<(), PlatformError> {
                 .map_err(|e| kernel_error("remove leftover address".into(), e))?;
             removed.push("address".into());
         }
-        // The bridge (its SVIs go with it): roamer's by name.
+        // HSRP's virtual-MAC devices, then the bridge (its SVIs go with it): roamer's by name.
+        let vmacs = vmac::delete(h.clone(), None)
+            .await
+            .map_err(|e| kernel_error("remove leftover virtual MAC devices".into(), e))?;
+        removed.extend(vmacs);
         if nl::links(h.clone())
             .await
             .map_err(|e| kernel_error("list interfaces".into(), e))?
@@ -626,7 +645,8 @@ impl Backend for KernelBackend {
                 l3: true,
                 proxy_arp: true,
                 lisp_encap: self.offload.is_some(),
-                virtual_macs: 0,
+                // One macvlan each: the kernel sets no limit of its own.
+                virtual_macs: 4096,
             },
             supported,
             capacity: BTreeMap::new(),

@@ -1,6 +1,6 @@
-//! The system calls of the kernel backend that need `unsafe`: `recvfrom`/`sendto` on an
-//! AF_PACKET socket with its `sockaddr_ll`, one `setsockopt` the libc crate does not wrap, and
-//! `poll`. Everything else in `kernel` is safe code (socket2, rtnetlink, /proc and /sys files).
+//! The system calls of the kernel backend that need `unsafe`: `recvmsg` (with the VLAN
+//! auxdata) and `sendto` on an AF_PACKET socket with its `sockaddr_ll`, and `poll`
+//! (`setsockopt` is the software backend's). Everything else in `kernel` is safe code (socket2, rtnetlink, /proc and /sys files).
 //! Every function checks its inputs and turns the C return convention into `io::Result`; no raw
 //! pointer escapes a function.
 #![allow(unsafe_code)]
@@ -15,45 +15,56 @@ pub const PACKET_OUTGOING: u8 = 4;
 /// `PACKET_IGNORE_OUTGOING` (Linux 4.20): the libc crate does not name it.
 const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
 
+use crate::software::sys::set_int_opt;
+
+/// Asks the kernel for `PACKET_AUXDATA` with every frame (the VLAN tag it stripped).
+pub fn want_auxdata(fd: RawFd) -> io::Result<()> {
+    set_int_opt(fd, libc::SOL_PACKET, libc::PACKET_AUXDATA, 1)
+}
+
 /// Keeps frames this host sends away from the packet socket `fd`. Without it the kernel clones
 /// every transmitted frame of every interface for the tap (`dev_queue_xmit_nit`) only for the
 /// filter to drop it: a cost on the kernel's whole forwarding path.
 pub fn ignore_outgoing(fd: RawFd) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    // SAFETY: `on` is a live c_int passed with its true size.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_PACKET,
-            PACKET_IGNORE_OUTGOING,
-            (&on as *const libc::c_int).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    set_int_opt(fd, libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
 }
 
-/// One frame received on a packet socket: its length, ingress ifindex and packet type.
-/// Returns `Ok(None)` when nothing is waiting (the socket is non-blocking).
-pub fn recv_packet(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<(usize, i32, u8)>> {
-    // SAFETY: sockaddr_ll is a plain C struct of integers; all-zero is a valid value.
+/// One frame received on a packet socket (with `PACKET_AUXDATA` on).
+#[derive(Debug, Clone, Copy)]
+pub struct Received {
+    pub len: usize,
+    pub ifindex: i32,
+    pub pkttype: u8,
+    /// The VLAN ID of the tag the device stripped (rx-vlan offload, or the kernel before the
+    /// packet taps), if the frame had one.
+    pub vlan: Option<u16>,
+}
+
+/// Room for one `tpacket_auxdata` control message (`CMSG_SPACE(20)` is 40 on 64-bit Linux).
+const CMSG_ROOM: usize = 64;
+
+/// One frame received on a packet socket. Returns `Ok(None)` when nothing is waiting (the
+/// socket is non-blocking).
+pub fn recv_packet(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<Received>> {
+    // SAFETY: sockaddr_ll and msghdr are plain C structs of integers and pointers; all-zero is
+    // a valid value, and the pointers are set below.
     let mut addr: libc::sockaddr_ll = unsafe { zeroed() };
-    let mut len = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-    // SAFETY: `buf` and `addr` are live and exclusively borrowed for the call, passed with
-    // their true sizes.
-    let n = unsafe {
-        libc::recvfrom(
-            fd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            libc::MSG_DONTWAIT,
-            (&mut addr as *mut libc::sockaddr_ll).cast(),
-            &mut len,
-        )
+    let mut cmsg = [0u64; CMSG_ROOM / 8];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
     };
+    // SAFETY: as above.
+    let mut msg: libc::msghdr = unsafe { zeroed() };
+    msg.msg_name = (&mut addr as *mut libc::sockaddr_ll).cast();
+    msg.msg_namelen = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cmsg.as_mut_ptr().cast();
+    msg.msg_controllen = CMSG_ROOM as _;
+    // SAFETY: `msg` points to `buf`, `addr`, `iov` and `cmsg`, all live and exclusively
+    // borrowed for the call, with their true sizes.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
     if n < 0 {
         let err = io::Error::last_os_error();
         return match err.raw_os_error() {
@@ -61,7 +72,17 @@ pub fn recv_packet(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<(usize, i32, 
             _ => Err(err),
         };
     }
-    Ok(Some((n as usize, addr.sll_ifindex, addr.sll_pkttype)))
+    // SAFETY: `msg` was filled by the successful recvmsg above and `cmsg` is still live.
+    let aux = unsafe { crate::software::sys::packet_auxdata(&msg) };
+    Ok(Some(Received {
+        len: n as usize,
+        ifindex: addr.sll_ifindex,
+        pkttype: addr.sll_pkttype,
+        vlan: aux
+            .as_ref()
+            .and_then(crate::software::sys::auxdata_vlan)
+            .map(|(tci, _)| tci & 0x0fff),
+    }))
 }
 
 /// Sends one Ethernet frame out of interface `ifindex` on a packet socket.

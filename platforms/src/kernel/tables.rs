@@ -3,7 +3,7 @@
 use roamer_hal::{HalError, NextHop, TableEntry, TableKind, TableOp};
 
 use super::nl::{self, RouteKind, kernel_error};
-use super::{BACKEND, KernelBackend, backend_err, bridge, io_err, mac_text, state, unsupported};
+use super::{KernelBackend, backend_err, bridge, mac_text, state, unsupported};
 
 impl KernelBackend {
     /// Creates the kernel object of `entry` (replacing `old`'s when updating).
@@ -55,17 +55,14 @@ impl KernelBackend {
                 prefix_len,
                 virtual_mac,
             } => {
-                if virtual_mac.is_some() {
-                    return Err(HalError::NotSupported {
-                        operation: "HSRP virtual address",
-                        backend: BACKEND.into(),
-                        reason: "the kernel backend has no HSRP virtual MAC device (macvlan) yet",
-                    });
-                }
-                let ifindex = self.l3(*iface)?.ifindex;
                 if let Some(o) = old {
                     self.unprogram(o)?;
                 }
+                // An HSRP virtual IP lives on the virtual MAC's macvlan (see `vmac.rs`).
+                let ifindex = match virtual_mac {
+                    Some(mac) => self.virtual_mac_device(*iface, *mac)?,
+                    None => self.l3(*iface)?.ifindex,
+                };
                 let (addr, len) = (*addr, *prefix_len);
                 self.nl.call("add address", move |h| async move {
                     nl::address_add(h, ifindex, addr, len)
@@ -88,11 +85,10 @@ impl KernelBackend {
                 virtual_mac,
             } => {
                 if *virtual_mac {
-                    return Err(HalError::NotSupported {
-                        operation: "HSRP virtual MAC",
-                        backend: BACKEND.into(),
-                        reason: "the kernel backend has no HSRP virtual MAC device (macvlan) yet",
-                    });
+                    if let Some(o) = old {
+                        self.unprogram(o)?;
+                    }
+                    return self.virtual_mac_device(*iface, *mac).map(drop);
                 }
                 let port = self.l3(*iface)?;
                 let links = nl::list_links(&self.nl)?;
@@ -109,15 +105,9 @@ impl KernelBackend {
                         .map_err(|e| kernel_error(format!("set MAC of ifindex {ifindex}"), e))
                 })
             }
-            TableEntry::ProxyArp { iface } => {
-                let port = self.l3(*iface)?;
-                self.restore
-                    .set_sysctl(
-                        &format!("/proc/sys/net/ipv4/conf/{}/proxy_arp", port.device),
-                        "1",
-                    )
-                    .map_err(|e| io_err("enable proxy_arp", e))
-            }
+            // The sysctls follow the rows (`sync_proxy_arp` after every change): the device
+            // that answers depends on the interface's virtual MACs too.
+            TableEntry::ProxyArp { iface } => self.l3(*iface).map(drop),
             TableEntry::HelloFilter { port } => {
                 if let Ok(mut f) = self.shared.hello_filter.write() {
                     f.insert(*port);
@@ -128,6 +118,9 @@ impl KernelBackend {
             // (the default VLAN 1 of a routed-only switch needs no bridge at all).
             TableEntry::Vlan { .. } => Ok(()),
             TableEntry::VlanMember { vlan, port, tagged } => {
+                if !*tagged && let Ok(mut m) = self.shared.access_vlans.write() {
+                    m.insert(*port, *vlan);
+                }
                 let br = self.bridge()?;
                 let ifindex = self.port(*port)?.ifindex;
                 let (vid, access) = (vlan.get(), !*tagged);
@@ -205,12 +198,15 @@ impl KernelBackend {
                 iface,
                 addr,
                 prefix_len,
-                ..
+                virtual_mac,
             } => {
-                let Some(port) = self.l3_existing(*iface)? else {
+                let ifindex = match virtual_mac {
+                    Some(mac) => self.virtual_mac_index(*iface, *mac)?,
+                    None => self.l3_existing(*iface)?.map(|p| p.ifindex),
+                };
+                let Some(ifindex) = ifindex else {
                     return Ok(());
                 };
-                let ifindex = port.ifindex;
                 let (addr, len) = (*addr, *prefix_len);
                 self.nl.call("remove address", move |h| async move {
                     nl::address_del(h, ifindex, addr, len)
@@ -230,6 +226,11 @@ impl KernelBackend {
                         .map_err(|e| kernel_error(format!("remove neighbour {ip}"), e))
                 })
             }
+            TableEntry::RouterMac {
+                iface,
+                mac,
+                virtual_mac: true,
+            } => self.remove_virtual_mac(*iface, *mac),
             TableEntry::RouterMac { iface, .. } => {
                 let Some(port) = self.l3_existing(*iface)? else {
                     return Ok(());
@@ -246,17 +247,6 @@ impl KernelBackend {
                         .await
                         .map_err(|e| kernel_error(format!("restore MAC of ifindex {ifindex}"), e))
                 })
-            }
-            TableEntry::ProxyArp { iface } => {
-                let Some(port) = self.l3_existing(*iface)? else {
-                    return Ok(());
-                };
-                self.restore
-                    .restore_sysctl(&format!(
-                        "/proc/sys/net/ipv4/conf/{}/proxy_arp",
-                        port.device
-                    ))
-                    .map_err(|e| io_err("restore proxy_arp", e))
             }
             TableEntry::HelloFilter { port } => {
                 if let Ok(mut f) = self.shared.hello_filter.write() {
@@ -279,7 +269,10 @@ impl KernelBackend {
                         .map_err(|e| kernel_error(format!("remove vlan {vid} from the bridge"), e))
                 })
             }
-            TableEntry::VlanMember { vlan, port, .. } => {
+            TableEntry::VlanMember { vlan, port, tagged } => {
+                if !*tagged && let Ok(mut m) = self.shared.access_vlans.write() {
+                    m.remove(port);
+                }
                 let ifindex = self.port(*port)?.ifindex;
                 let vid = vlan.get();
                 let (port, vlan) = (*port, *vlan);

@@ -19,7 +19,7 @@ pub mod copier;
 pub mod fuzz_harness;
 pub mod gso;
 pub mod port;
-mod sys;
+pub(crate) mod sys;
 pub mod tap;
 pub mod xdp;
 

@@ -225,6 +225,45 @@ fn would_block(err: &io::Error) -> bool {
     )
 }
 
+/// The `PACKET_AUXDATA` control message of a received packet, if there is one.
+///
+/// # Safety
+/// `msg` must have been filled by a successful `recvmsg`/`recvmmsg`, and the control buffer it
+/// points to must still be live.
+pub(crate) unsafe fn packet_auxdata(msg: &libc::msghdr) -> Option<libc::tpacket_auxdata> {
+    // SAFETY (per the contract above): the CMSG_* macros walk the control buffer within
+    // msg_controllen, and the payload is read unaligned after checking its level, type and
+    // length.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(msg);
+        while !cmsg.is_null() {
+            let c = &*cmsg;
+            if c.cmsg_level == libc::SOL_PACKET
+                && c.cmsg_type == libc::PACKET_AUXDATA
+                && c.cmsg_len as usize
+                    >= libc::CMSG_LEN(size_of::<libc::tpacket_auxdata>() as u32) as usize
+            {
+                return Some(std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast()));
+            }
+            cmsg = libc::CMSG_NXTHDR(msg, cmsg);
+        }
+    }
+    None
+}
+
+/// The VLAN tag (TCI, TPID; TPID 0 when the kernel did not report it) a device stripped.
+pub(crate) fn auxdata_vlan(aux: &libc::tpacket_auxdata) -> Option<(u16, u16)> {
+    if aux.tp_status & libc::TP_STATUS_VLAN_VALID == 0 {
+        return None;
+    }
+    let tpid = if aux.tp_status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
+        aux.tp_vlan_tpid
+    } else {
+        0
+    };
+    Some((aux.tp_vlan_tci, tpid))
+}
+
 /// One `recvmmsg` on a non-blocking packet socket into `slots[i].buf[offset..]`, with
 /// `PACKET_AUXDATA` control messages and the sender address parsed into `metas[i]`. Returns how
 /// many messages arrived; 0 when none is waiting.
@@ -286,32 +325,10 @@ pub(crate) fn recv_mmsg(
             vlan: None,
             csum_not_ready: false,
         };
-        // SAFETY: `msg` was filled by the kernel; the CMSG_* macros walk its control buffer
-        // (cmsgs[i], still live) within msg_controllen, and the auxdata payload is read
-        // unaligned after checking its level, type and length.
-        unsafe {
-            let mut cmsg = libc::CMSG_FIRSTHDR(msg);
-            while !cmsg.is_null() {
-                let c = &*cmsg;
-                if c.cmsg_level == libc::SOL_PACKET
-                    && c.cmsg_type == libc::PACKET_AUXDATA
-                    && c.cmsg_len as usize
-                        >= libc::CMSG_LEN(size_of::<libc::tpacket_auxdata>() as u32) as usize
-                {
-                    let aux: libc::tpacket_auxdata =
-                        std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
-                    meta.csum_not_ready = aux.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0;
-                    if aux.tp_status & libc::TP_STATUS_VLAN_VALID != 0 {
-                        let tpid = if aux.tp_status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
-                            aux.tp_vlan_tpid
-                        } else {
-                            0
-                        };
-                        meta.vlan = Some((aux.tp_vlan_tci, tpid));
-                    }
-                }
-                cmsg = libc::CMSG_NXTHDR(msg, cmsg);
-            }
+        // SAFETY: `msg` was filled by the kernel, and its control buffer (cmsgs[i]) is live.
+        if let Some(aux) = unsafe { packet_auxdata(msg) } {
+            meta.csum_not_ready = aux.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0;
+            meta.vlan = auxdata_vlan(&aux);
         }
         metas[i] = meta;
     }

@@ -1,0 +1,277 @@
+//! HSRP's virtual MAC and IP on the kernel backend, through the HAL rows the control plane
+//! writes while a group is Active, on a routed port (this host's kernel has no SVIs; the VM
+//! image runs the whole HSRP group on an SVI, `tests/image_vm.rs`). A host in its own namespace
+//! sees what a host on the segment would: ARP for the virtual IP answered with the virtual MAC,
+//! the router's own address still with its own MAC, proxy-ARP answered with the virtual MAC
+//! (and not for its own segment), and nothing of it left once the rows go or the backend stops.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use roamer_hal::{Backend, L3Interface, Mac, PortId, TableEntry, TableOp};
+use roamer_platforms::PortSpec;
+use roamer_platforms::kernel::KernelBackend;
+use roamer_test_support::{Netns, Veth, require_root, require_tool, unique_prefix};
+
+const VMAC: Mac = Mac([0x00, 0x00, 0x0c, 0x07, 0xac, 0x0a]);
+const VMAC_TEXT: &str = "00:00:0c:07:ac:0a";
+
+/// Backend namespace `k` with port 1 towards host namespace `h` and port 2 on a veth pair of
+/// its own (another segment, 10.9.0.0/24, for proxy-ARP).
+struct Lab {
+    // Dropped first: the backend cleans up inside its namespace before it goes.
+    backend: Option<KernelBackend>,
+    k: Netns,
+    h: Netns,
+    port: String,
+    _link: Veth,
+}
+
+fn lab() -> Lab {
+    require_root("network namespaces and netlink");
+    require_tool("ping", "iputils-ping");
+    let p = unique_prefix();
+    let (k, h) = (
+        Netns::new(&format!("{p}k")).expect("namespace"),
+        Netns::new(&format!("{p}h")).expect("namespace"),
+    );
+    let (port, host) = (format!("{p}a"), format!("{p}b"));
+    let link = Veth::between(&port, &k, &host, &h).expect("veth");
+    let (other, other_peer) = (format!("{p}c"), format!("{p}d"));
+    k.ip(&[
+        "link",
+        "add",
+        &other,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &other_peer,
+    ])
+    .expect("veth");
+    for d in [&other, &other_peer] {
+        k.ip(&["link", "set", d, "up"]).expect("up");
+    }
+    h.ip(&["addr", "add", "10.1.0.10/24", "dev", &host])
+        .expect("host address");
+    // On-link, so the host ARPs for 10.9.0.x itself and proxy-ARP answers.
+    h.ip(&["route", "add", "10.9.0.0/24", "dev", &host])
+        .expect("host route");
+    let specs: Vec<PortSpec> = [&port, &other]
+        .iter()
+        .enumerate()
+        .map(|(i, d)| PortSpec {
+            id: PortId(i as u32 + 1),
+            name: format!("Ethernet1/{}", i + 1),
+            device: d.to_string(),
+            io: None,
+        })
+        .collect();
+    let backend = k
+        .enter(move || KernelBackend::open(&specs))
+        .expect("enter namespace")
+        .expect("open the kernel backend");
+    Lab {
+        backend: Some(backend),
+        k,
+        h,
+        port,
+        _link: link,
+    }
+}
+
+impl Lab {
+    fn apply(&mut self, ops: &[TableOp]) {
+        let results = self.backend.as_mut().expect("backend").apply(ops);
+        for (op, r) in ops.iter().zip(results) {
+            if let Err(e) = r {
+                panic!("{op}: {e}");
+            }
+        }
+    }
+
+    /// The host's neighbour entry for `ip` after one ping to it (answered or not).
+    fn host_resolves(&self, ip: &str) -> String {
+        let _ = self.h.exec(&["ip", "neigh", "flush", "to", ip]);
+        let _ = self.h.exec(&["ping", "-c", "1", "-W", "1", ip]);
+        self.h.ip(&["neigh", "show", "to", ip]).expect("neigh")
+    }
+
+    fn sysctl(&self, device: &str, key: &str) -> String {
+        self.k
+            .exec(&["cat", &format!("/proc/sys/net/ipv4/conf/{device}/{key}")])
+            .unwrap_or_else(|e| format!("({e})"))
+            .trim()
+            .to_string()
+    }
+
+    fn macvlans(&self) -> String {
+        self.k
+            .ip(&["-d", "-o", "link", "show", "type", "macvlan"])
+            .expect("ip link")
+    }
+}
+
+fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+}
+
+fn virtual_rows(iface: L3Interface) -> [TableEntry; 2] {
+    [
+        TableEntry::RouterMac {
+            iface,
+            mac: VMAC,
+            virtual_mac: true,
+        },
+        TableEntry::InterfaceAddress {
+            iface,
+            addr: v4(10, 1, 0, 1),
+            prefix_len: 32,
+            virtual_mac: Some(VMAC),
+        },
+    ]
+}
+
+#[test]
+fn the_virtual_mac_answers_arp_and_proxy_arp_only_while_programmed() {
+    let mut lab = lab();
+    let (p1, p2) = (L3Interface::Port(PortId(1)), L3Interface::Port(PortId(2)));
+    let before = (
+        lab.sysctl(&lab.port, "arp_ignore"),
+        lab.sysctl(&lab.port, "proxy_arp"),
+    );
+    lab.apply(&[
+        TableOp::add(TableEntry::InterfaceAddress {
+            iface: p1,
+            addr: v4(10, 1, 0, 2),
+            prefix_len: 24,
+            virtual_mac: None,
+        }),
+        TableOp::add(TableEntry::InterfaceAddress {
+            iface: p2,
+            addr: v4(10, 9, 0, 1),
+            prefix_len: 24,
+            virtual_mac: None,
+        }),
+        TableOp::add(TableEntry::ProxyArp { iface: p1 }),
+    ]);
+    let [mac_row, vip_row] = virtual_rows(p1);
+    lab.apply(&[TableOp::add(mac_row.clone()), TableOp::add(vip_row.clone())]);
+
+    let devices = lab.macvlans();
+    assert!(
+        devices.contains(VMAC_TEXT) && devices.contains("rmrh"),
+        "a macvlan with the virtual MAC:\n{devices}"
+    );
+    let vip = lab.host_resolves("10.1.0.1");
+    assert!(
+        vip.contains(VMAC_TEXT),
+        "ARP for the virtual IP answered with the virtual MAC: {vip}"
+    );
+    let own = lab.host_resolves("10.1.0.2");
+    assert!(
+        own.contains("lladdr") && !own.contains(VMAC_TEXT),
+        "the port's own address keeps the port's MAC: {own}"
+    );
+    // The router's ARP requests carry its own address: the virtual IP stays on the vMAC.
+    let vip_after = lab
+        .h
+        .ip(&["neigh", "show", "to", "10.1.0.1"])
+        .expect("neigh");
+    assert!(
+        vip_after.is_empty() || vip_after.contains(VMAC_TEXT),
+        "after the router ARPed for the host, the virtual IP moved: {vip_after}"
+    );
+    let proxied = lab.host_resolves("10.9.0.5");
+    assert!(
+        proxied.contains(VMAC_TEXT),
+        "proxy-ARP for another segment answered with the virtual MAC: {proxied}"
+    );
+    let same_segment = lab.host_resolves("10.1.0.20");
+    assert!(
+        !same_segment.contains("lladdr"),
+        "nobody answers for an absent host of the segment itself: {same_segment}"
+    );
+    assert_eq!(lab.sysctl(&lab.port, "arp_ignore"), "1");
+    assert_eq!(
+        lab.sysctl(&lab.port, "proxy_arp"),
+        "0",
+        "proxy-ARP moved to the macvlan"
+    );
+
+    // The group leaves Active: the device goes, the port answers proxy-ARP itself again.
+    lab.apply(&[TableOp::remove(vip_row), TableOp::remove(mac_row)]);
+    assert!(
+        !lab.macvlans().contains("rmrh"),
+        "the macvlan is gone:\n{}",
+        lab.macvlans()
+    );
+    let gone = lab.host_resolves("10.1.0.1");
+    assert!(
+        !gone.contains("lladdr"),
+        "nobody answers for the virtual IP: {gone}"
+    );
+    let proxied = lab.host_resolves("10.9.0.6");
+    assert!(
+        proxied.contains("lladdr") && !proxied.contains(VMAC_TEXT),
+        "proxy-ARP from the port itself again: {proxied}"
+    );
+    assert_eq!(lab.sysctl(&lab.port, "arp_ignore"), before.0);
+    assert_eq!(lab.sysctl(&lab.port, "proxy_arp"), "1");
+
+    // Active again, then the backend stops: nothing of it stays.
+    let [mac_row, vip_row] = virtual_rows(p1);
+    lab.apply(&[TableOp::add(mac_row), TableOp::add(vip_row)]);
+    assert!(lab.macvlans().contains(VMAC_TEXT));
+    drop(lab.backend.take());
+    assert!(
+        !lab.macvlans().contains("rmrh"),
+        "the macvlan outlived the backend:\n{}",
+        lab.macvlans()
+    );
+    assert_eq!(
+        (
+            lab.sysctl(&lab.port, "arp_ignore"),
+            lab.sysctl(&lab.port, "proxy_arp")
+        ),
+        before,
+        "the port's ARP sysctls restored"
+    );
+}
+
+/// A virtual-MAC device left by a run that crashed is roamer's by its name, and goes at the
+/// next start; an operator's macvlan stays.
+#[test]
+fn a_crashed_runs_virtual_mac_device_goes_at_start() {
+    require_root("network namespaces and netlink");
+    let p = unique_prefix();
+    let k = Netns::new(&format!("{p}k")).expect("namespace");
+    let (a, b) = (format!("{p}a"), format!("{p}b"));
+    k.ip(&["link", "add", &a, "type", "veth", "peer", "name", &b])
+        .expect("veth");
+    for (name, mac) in [
+        ("rmrh77-ac0a", VMAC_TEXT),
+        ("opsmacvlan", "02:00:00:00:00:99"),
+    ] {
+        k.ip(&[
+            "link", "add", name, "link", &a, "address", mac, "type", "macvlan", "mode", "bridge",
+        ])
+        .expect("macvlan");
+    }
+    let specs = vec![PortSpec {
+        id: PortId(1),
+        name: "Ethernet1/1".into(),
+        device: a.clone(),
+        io: None,
+    }];
+    let backend: Result<KernelBackend, _> = k
+        .enter(move || KernelBackend::open(&specs))
+        .expect("enter namespace");
+    let backend = backend.expect("open the kernel backend");
+    let links = k.ip(&["-o", "link", "show"]).expect("links");
+    assert!(!links.contains("rmrh77-ac0a"), "leftover kept:\n{links}");
+    assert!(
+        links.contains("opsmacvlan"),
+        "operator's device removed:\n{links}"
+    );
+    drop(backend);
+}
