@@ -23,52 +23,6 @@ fn malformed(d: &Daemon) -> u64 {
         .unwrap_or_else(|| panic!("no malformed counter in:\n{detail}"))
 }
 
-/// Python (standard library only): an active HSRPv1 hello of group 10, priority 200, virtual IP
-/// 10.10.0.1, from 10.10.0.9. `udp`: through a UDP socket (the kernel leaves the checksum to
-/// the veth's offload); `bad`: a complete Ethernet frame through a packet socket whose UDP
-/// checksum is wrong.
-const SENDER: &str = r#"
-import socket, struct, sys, time
-mode, iface, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
-hello = bytes([0, 0, 16, 1, 3, 200, 10, 0]) + b'cisco'.ljust(8, b'\0') + socket.inet_aton('10.10.0.1')
-def csum(b):
-    if len(b) % 2: b += b'\0'
-    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
-    while s > 0xffff: s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
-src, dst = socket.inet_aton('10.10.0.9'), socket.inet_aton('224.0.0.2')
-if mode == 'udp':
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(('10.10.0.9', 1985))
-    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
-    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, src)
-    for _ in range(count):
-        s.sendto(hello, ('224.0.0.2', 1985))
-        time.sleep(0.2)
-else:
-    udp = struct.pack('!HHHH', 1985, 1985, 8 + len(hello), 0) + hello
-    good = csum(src + dst + struct.pack('!BBH', 0, 17, len(udp)) + udp) or 0xffff
-    udp = udp[:6] + struct.pack('!H', good ^ 0x0101) + udp[8:]
-    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 0, 0, 1, 17, 0, src, dst)
-    ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]
-    eth = bytes.fromhex('01005e000002' '020000000099' '0800')
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-    s.bind((iface, 0))
-    for _ in range(count):
-        s.send(eth + ip + udp)
-        time.sleep(0.1)
-"#;
-
-fn send(ns: &str, mode: &str, iface: &str, count: u32) {
-    common::python_in(
-        ns,
-        SENDER,
-        &[mode, iface, &count.to_string()],
-        "python3 is required for this test",
-        &format!("python3 sender ({mode})"),
-    );
-}
 
 #[test]
 fn hellos_with_a_checksum_left_to_the_offload_are_accepted_bad_ones_are_counted() {
@@ -85,7 +39,7 @@ fn hellos_with_a_checksum_left_to_the_offload_are_accepted_bad_ones_are_counted(
     assert_eq!(malformed(&d), 0);
 
     // A complete frame with a wrong UDP checksum: refused, counted, nothing changes.
-    send(host.name(), "bad", &q, 5);
+    common::send_hsrp_hellos(host.name(), "bad", &q, 5);
     assert!(
         support::wait_until(Duration::from_secs(3), || malformed(&d) >= 5),
         "bad checksums are counted as malformed:\n{}",
@@ -105,7 +59,7 @@ fn hellos_with_a_checksum_left_to_the_offload_are_accepted_bad_ones_are_counted(
     // Hellos for five seconds, checked while they come (the peer's hold time is 3 s).
     let sender = {
         let (ns, q) = (host.name().to_string(), q.clone());
-        std::thread::spawn(move || send(&ns, "udp", &q, 25))
+        std::thread::spawn(move || common::send_hsrp_hellos(&ns, "udp", &q, 25))
     };
     let accepted = support::wait_until(Duration::from_secs(4), || {
         d.exec("show hsrp")

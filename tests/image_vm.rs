@@ -643,3 +643,118 @@ fn vm_kernel_backend_xtr_carries_lisp_with_cls_bpf_filters() {
         .unwrap_or("?");
     println!("LISP over cls_bpf filters on the image's kernel {release}");
 }
+
+/// HSRP with the kernel backend inside the image: the group on `interface Vlan10` (an SVI on
+/// the VLAN-filtering bridge) is Active alone, and its virtual MAC and IP live on a macvlan
+/// that exists only while it is: host a's gateway is the virtual IP, answered with the virtual
+/// MAC; a peer with priority 200 takes over (the device goes), and when the peer falls silent
+/// roamer is Active again. On stop nothing of it is left in the guest.
+#[test]
+fn vm_kernel_backend_hsrp_virtual_mac_is_a_macvlan_while_active() {
+    let config = format!(
+        "roamer platform backend kernel\nfeature hsrp\n{}",
+        SWITCH
+            .replace(
+                "interface Ethernet1/3\n  switchport\n  switchport access vlan 20\n",
+                ""
+            )
+            .replace(
+                "  ip address 10.10.0.1/24\n",
+                "  ip address 10.10.0.2/24\n  hsrp 10\n    timers 1 3\n    ip 10.10.0.1\n"
+            )
+    );
+    let mut lab = SwitchLab::boot(&config, true);
+    // Host a's gateway 10.10.0.1 is the virtual IP: routing through it needs the group Active.
+    lab.hosts_reach_each_other();
+    let a_tap = format!("{}a", lab.p);
+    let neigh = lab.a.ip(&["neigh", "show", "10.10.0.1"]).unwrap();
+    assert!(
+        neigh.contains("00:00:0c:07:ac:0a"),
+        "the virtual IP answered with HSRPv1 group 10's virtual MAC: {neigh}"
+    );
+    // roamer's own hellos, as tshark decodes them on host a's link.
+    let capture = support::Capture::start(
+        &lab.a,
+        &a_tap,
+        "udp port 1985",
+        20,
+        &[
+            "ip.src",
+            "hsrp.state",
+            "hsrp.virt_ip",
+            "_ws.malformed",
+            "_ws.expert",
+        ],
+        Duration::from_secs(20),
+    )
+    .expect("tshark on host a's link");
+    let hello = (0..10)
+        .filter_map(|_| capture.next_line(Duration::from_secs(5)))
+        .find(|l| l.starts_with("10.10.0.2\t"))
+        .expect("a hello from roamer decodes");
+    let fields: Vec<&str> = hello.split('\t').collect();
+    assert_eq!(
+        fields.get(1..3),
+        Some(&["16", "10.10.0.1"][..]),
+        "an active hello for the virtual IP: {hello}"
+    );
+    assert!(
+        fields.iter().skip(3).all(|f| f.trim().is_empty()),
+        "malformed or expert info on roamer's hello: {hello}"
+    );
+
+    let vm = &mut lab.vm;
+    vm.console.login("root", "roamer");
+    vm.console.expect("# ", STEP_TIMEOUT);
+    // Long command lines stay on one line (no redraw at the serial console's 80 columns).
+    vm.console.command("# ", "stty cols 500");
+    let devices = vm.console.command("# ", "ip -o link show type macvlan");
+    assert!(
+        devices.contains("rmrh") && devices.contains("00:00:0c:07:ac:0a"),
+        "the virtual MAC's macvlan while Active:\n{devices}"
+    );
+    let brief = vm.console.command("# ", "roamer exec 'show hsrp brief'");
+    assert_eq!(common::hsrp_state_in(&brief), "Active", "{brief}");
+
+    // A peer with priority 200 (hellos every 0.2 s for 8 s) takes over.
+    lab.a
+        .ip(&["addr", "add", "10.10.0.9/24", "dev", &a_tap])
+        .unwrap();
+    let peer = {
+        let (ns, tap) = (lab.a.name().to_string(), a_tap.clone());
+        std::thread::spawn(move || common::send_hsrp_hellos(&ns, "udp", &tap, 40))
+    };
+    let vm = &mut lab.vm;
+    let yielded = vm.console.command(
+        "# ",
+        "for i in $(seq 50); do ip -o link show type macvlan | grep -q rmrh || break; sleep 0.2; \
+         done; roamer exec 'show hsrp brief'; echo MACVLANS; ip -o link show type macvlan",
+    );
+    let (brief, devices) = yielded.split_once("MACVLANS").unwrap_or((&yielded, ""));
+    let state = common::hsrp_state_in(brief);
+    assert!(
+        state == "Standby" || state == "Speak",
+        "the peer with priority 200 is Active:\n{yielded}"
+    );
+    assert!(
+        !devices.contains("rmrh"),
+        "no virtual MAC device while Standby:\n{yielded}"
+    );
+    peer.join().unwrap();
+
+    // The peer is silent: after its hold time roamer is Active again and routes for host a.
+    lab.hosts_reach_each_other();
+    let neigh = lab.a.ip(&["neigh", "show", "10.10.0.1"]).unwrap();
+    assert!(neigh.contains("00:00:0c:07:ac:0a"), "{neigh}");
+
+    let vm = &mut lab.vm;
+    let stopped = vm.console.command(
+        "# ",
+        "systemctl stop roamer; ip -o link show type macvlan; ip -o link show type bridge; \
+         echo STOPPED",
+    );
+    assert!(
+        !stopped.contains("rmrh") && !stopped.contains("rmrbr0"),
+        "roamer's devices left after stop:\n{stopped}"
+    );
+}
