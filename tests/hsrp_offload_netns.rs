@@ -23,7 +23,6 @@ fn malformed(d: &Daemon) -> u64 {
         .unwrap_or_else(|| panic!("no malformed counter in:\n{detail}"))
 }
 
-
 #[test]
 fn hellos_with_a_checksum_left_to_the_offload_are_accepted_bad_ones_are_counted() {
     common::require_netns_and(&[("ethtool", "ethtool"), ("python3", "python3")]);

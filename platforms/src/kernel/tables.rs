@@ -97,7 +97,10 @@ impl KernelBackend {
                     .find(|l| l.index == port.ifindex)
                     .and_then(|l| l.mac)
                     .ok_or_else(|| backend_err(format!("{} has no MAC address", port.device)))?;
-                self.restore.remember_mac(&port.device, &mac_text(current));
+                // An SVI is roamer's own device: it goes with the bridge, nothing to restore.
+                if matches!(iface, roamer_hal::L3Interface::Port(_)) {
+                    self.restore.remember_mac(&port.device, &mac_text(current));
+                }
                 let (ifindex, mac) = (port.ifindex, mac.0);
                 self.nl.call("set MAC", move |h| async move {
                     nl::set_mac(h, ifindex, mac)
