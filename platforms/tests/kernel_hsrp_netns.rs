@@ -3,14 +3,17 @@
 //! image runs the whole HSRP group on an SVI, `tests/image_vm.rs`). A host in its own namespace
 //! sees what a host on the segment would: ARP for the virtual IP answered with the virtual MAC,
 //! the router's own address still with its own MAC, proxy-ARP answered with the virtual MAC
-//! (and not for its own segment), and nothing of it left once the rows go or the backend stops.
+//! (and not for its own segment) — also for a destination behind LISP, which the kernel never
+//! proxies for and roamer's control tap answers — and nothing of it left once the rows go or
+//! the backend stops.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
 
-use roamer_hal::{Backend, L3Interface, Mac, PortId, TableEntry, TableOp};
+use roamer_hal::{Backend, L3Interface, Mac, NextHop, PortId, Prefix, TableEntry, TableOp};
 use roamer_platforms::PortSpec;
 use roamer_platforms::kernel::KernelBackend;
-use roamer_test_support::{Netns, Veth, require_root, require_tool, unique_prefix};
+use roamer_test_support::{Capture, Netns, Veth, require_root, require_tool, unique_prefix};
 
 const VMAC: Mac = Mac([0x00, 0x00, 0x0c, 0x07, 0xac, 0x0a]);
 const VMAC_TEXT: &str = "00:00:0c:07:ac:0a";
@@ -23,12 +26,14 @@ struct Lab {
     k: Netns,
     h: Netns,
     port: String,
+    host: String,
     _link: Veth,
 }
 
 fn lab() -> Lab {
     require_root("network namespaces and netlink");
     require_tool("ping", "iputils-ping");
+    require_tool("tshark", "tshark");
     let p = unique_prefix();
     let (k, h) = (
         Netns::new(&format!("{p}k")).expect("namespace"),
@@ -53,9 +58,11 @@ fn lab() -> Lab {
     }
     h.ip(&["addr", "add", "10.1.0.10/24", "dev", &host])
         .expect("host address");
-    // On-link, so the host ARPs for 10.9.0.x itself and proxy-ARP answers.
-    h.ip(&["route", "add", "10.9.0.0/24", "dev", &host])
-        .expect("host route");
+    // On-link, so the host ARPs for 10.9.0.x and 10.3.0.x itself and proxy-ARP answers.
+    for net in ["10.9.0.0/24", "10.3.0.0/24"] {
+        h.ip(&["route", "add", net, "dev", &host])
+            .expect("host route");
+    }
     let specs: Vec<PortSpec> = [&port, &other]
         .iter()
         .enumerate()
@@ -75,6 +82,7 @@ fn lab() -> Lab {
         k,
         h,
         port,
+        host,
         _link: link,
     }
 }
@@ -153,6 +161,11 @@ fn the_virtual_mac_answers_arp_and_proxy_arp_only_while_programmed() {
             virtual_mac: None,
         }),
         TableOp::add(TableEntry::ProxyArp { iface: p1 }),
+        // Behind LISP: the kernel's proxy-ARP never answers for it, roamer's tap thread does.
+        TableOp::add(TableEntry::Route {
+            prefix: Prefix::new(v4(10, 3, 0, 0), 24).expect("prefix"),
+            next_hop: NextHop::Lisp,
+        }),
     ]);
     let [mac_row, vip_row] = virtual_rows(p1);
     lab.apply(&[TableOp::add(mac_row.clone()), TableOp::add(vip_row.clone())]);
@@ -185,6 +198,50 @@ fn the_virtual_mac_answers_arp_and_proxy_arp_only_while_programmed() {
     assert!(
         proxied.contains(VMAC_TEXT),
         "proxy-ARP for another segment answered with the virtual MAC: {proxied}"
+    );
+    // roamer's own answer for a destination behind LISP, as tshark decodes it.
+    let capture = Capture::start(
+        &lab.h,
+        &lab.host,
+        "arp",
+        20,
+        &[
+            "arp.opcode",
+            "arp.src.hw_mac",
+            "arp.src.proto_ipv4",
+            "_ws.malformed",
+            "_ws.expert",
+        ],
+        Duration::from_secs(10),
+    )
+    .expect("tshark on the host's link");
+    // tshark says it is capturing a moment before it is: ask until an answer is captured.
+    let mut lines = Vec::new();
+    for _ in 0..5 {
+        let behind_lisp = lab.host_resolves("10.3.0.9");
+        assert!(
+            behind_lisp.contains(VMAC_TEXT),
+            "proxy-ARP for a destination behind LISP answered with the virtual MAC: {behind_lisp}"
+        );
+        while let Some(l) = capture.next_line(Duration::from_millis(500)) {
+            lines.push(l);
+        }
+        if lines.iter().any(|l| l.starts_with("2\t")) {
+            break;
+        }
+    }
+    let answer = lines
+        .iter()
+        .find(|l| l.starts_with("2\t"))
+        .unwrap_or_else(|| panic!("no answer captured: {lines:?}"));
+    assert_eq!(
+        answer.split('\t').take(3).collect::<Vec<_>>(),
+        ["2", VMAC_TEXT, "10.3.0.9"],
+        "{answer}"
+    );
+    assert!(
+        answer.split('\t').skip(3).all(|f| f.trim().is_empty()),
+        "malformed or expert info on the answer: {answer}"
     );
     let same_segment = lab.host_resolves("10.1.0.20");
     assert!(

@@ -23,9 +23,8 @@ pub enum Xtrs {
     Kernel,
     /// [`Xtrs::Kernel`], but xTR-B's host port is in another subnet (10.2.2.0/24, `ip
     /// proxy-arp`, no extended-subnet mode): H is a dynamic EID across subnets there and gets a
-    /// host route. Seed 001 has the hosts keep their gateway's MAC through an HSRP virtual MAC
-    /// shared by every site, which the kernel backend has not got: H is given xTR-B's MAC for
-    /// its gateway when it moves.
+    /// host route. H keeps its old gateway address, and xTR-B answers H's ARP for it by
+    /// proxy-ARP (seed 001), which the kernel itself would not (the gateway is behind LISP).
     KernelAcross,
 }
 
@@ -239,16 +238,6 @@ impl Lab {
         )
         .expect("tshark on the underlay");
 
-        // Across subnets, H keeps its gateway's MAC (seed 001's shared virtual MAC): xTR-B's.
-        let gateway_mac = (self.xtrs == Xtrs::KernelAcross).then(|| {
-            let link = self.nodes[2]
-                .ip(&["-br", "link", "show", "dev", &format!("{p}hb")])
-                .expect("xTR-B's host port");
-            link.split_whitespace()
-                .nth(2)
-                .expect("a MAC in ip -br link")
-                .to_string()
-        });
         let move_thread = {
             let (h_name, ea, eb) = (h.name().to_string(), ea.clone(), eb.clone());
             std::thread::spawn(move || {
@@ -262,19 +251,6 @@ impl Lab {
                 hx(&["addr", "flush", "dev", &ea]);
                 hx(&["link", "set", &ea, "down"]);
                 hx(&["addr", "add", "10.9.0.5/24", "dev", &eb]);
-                if let Some(mac) = &gateway_mac {
-                    hx(&[
-                        "neigh",
-                        "replace",
-                        "10.9.0.1",
-                        "lladdr",
-                        mac,
-                        "dev",
-                        &eb,
-                        "nud",
-                        "permanent",
-                    ]);
-                }
                 hx(&["route", "add", "default", "via", "10.9.0.1", "dev", &eb]);
                 // The host's first packet at its new site (a VM sends one when it wakes up).
                 let _ = support::run(
@@ -385,6 +361,18 @@ impl Lab {
         );
         let dyn_b = xb.exec("show lisp dynamic-eid summary").stdout;
         assert!(dyn_b.contains("10.9.0.5"), "{dyn_b}");
+        if self.xtrs == Xtrs::KernelAcross {
+            // H asked for its old gateway at xTR-B, and xTR-B's proxy-ARP answered.
+            let counters = xb.exec("show forwarding counters").stdout;
+            let answered = counters
+                .lines()
+                .find(|l| l.contains("proxy-arp answered"))
+                .and_then(|l| l.split_whitespace().last()?.parse::<u64>().ok());
+            assert!(
+                answered.is_some_and(|n| n >= 1),
+                "xTR-B answered no proxy-ARP:\n{counters}"
+            );
+        }
         let dyn_a = xa.exec("show lisp dynamic-eid summary").stdout;
         assert!(!dyn_a.contains("10.9.0.5"), "{dyn_a}");
 

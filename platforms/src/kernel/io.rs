@@ -30,6 +30,7 @@ use socket2::{Domain, Protocol, SockFilter, Socket, Type};
 use tracing::{info, warn};
 
 use super::nl::{Netlink, all_addresses, kernel_error, list_links};
+use super::proxy_arp::{self, ProxyArpView};
 use super::sys;
 
 pub const LISP_CONTROL_PORT: u16 = 4342;
@@ -39,7 +40,8 @@ const PUNT_QUEUE: usize = 4096;
 const FRAME_ROOM: usize = 65_536 + 64;
 
 /// Classic BPF: IPv4/IPv6, UDP or TCP, port 4342 either way or UDP port 1985/2029 as the
-/// destination; unfragmented IPv4; IPv6 without extension headers.
+/// destination; unfragmented IPv4; IPv6 without extension headers; ARP requests (for the
+/// proxy-ARP answers the kernel cannot give, `proxy_arp.rs`).
 fn control_filter() -> Vec<SockFilter> {
     const LDH_ABS: u16 = 0x28;
     const LDB_ABS: u16 = 0x30;
@@ -53,7 +55,7 @@ fn control_filter() -> Vec<SockFilter> {
     vec![
         /* 0 */ f(LDH_ABS, 0, 0, 12),
         /* 1 */ f(JEQ, 1, 0, 0x0800),
-        /* 2 */ f(JEQ, 11, 21, 0x86dd), // -> 14 v6, else drop (24)
+        /* 2 */ f(JEQ, 11, 22, 0x86dd), // -> 14 v6, else -> 25
         /* 3 */ f(LDB_ABS, 0, 0, 23),
         /* 4 */ f(JEQ, 1, 0, 17),
         /* 5 */ f(JEQ, 0, 18, 6), // tcp -> 6, else drop
@@ -76,6 +78,11 @@ fn control_filter() -> Vec<SockFilter> {
         /* 22 */ f(JEQ, 0, 1, u32::from(HSRP_PORT)),
         /* 23 */ f(RET, 0, 0, 0x0004_0000),
         /* 24 */ f(RET, 0, 0, 0),
+        /* 25 */ f(JEQ, 0, 3, 0x0806), // not ARP -> drop (29)
+        /* 26 */ f(LDH_ABS, 0, 0, 20),
+        /* 27 */ f(JEQ, 0, 1, 1), // a request -> accept (28), else drop
+        /* 28 */ f(RET, 0, 0, 0x0004_0000),
+        /* 29 */ f(RET, 0, 0, 0),
     ]
 }
 
@@ -99,6 +106,10 @@ pub struct Shared {
     /// The VLAN of each access port (untagged frames), for the VLAN of punted hellos; a frame
     /// from a trunk carries its tag in the packet's auxdata.
     pub access_vlans: RwLock<BTreeMap<PortId, VlanId>>,
+    /// What the thread answers proxy-ARP for, and how many it answered or failed to send.
+    pub proxy_arp: RwLock<ProxyArpView>,
+    pub proxy_arp_answered: AtomicU64,
+    pub proxy_arp_send_errors: AtomicU64,
     pub punted: AtomicU64,
     pub punt_drops: AtomicU64,
     pub stop: AtomicBool,
@@ -363,6 +374,10 @@ fn receive_loop(sock: &Socket, ports: &[IoPort], shared: &Shared, nl: &Netlink, 
             let Some(frame) = buf.get(..rx.len) else {
                 continue;
             };
+            if let Some((mac, sender, target)) = proxy_arp::parse_request(frame) {
+                answer_arp(sock.as_raw_fd(), shared, port, &rx, mac, sender, target);
+                continue;
+            }
             let Some(reason) = classify(frame, shared, port) else {
                 continue;
             };
@@ -400,6 +415,39 @@ fn receive_loop(sock: &Socket, ports: &[IoPort], shared: &Shared, nl: &Netlink, 
             shared.notify();
         }
     }
+}
+
+/// Answers an ARP request the kernel cannot (see `proxy_arp.rs`), out of the port it came in
+/// on, tagged as it came.
+fn answer_arp(
+    fd: RawFd,
+    shared: &Shared,
+    port: PortId,
+    rx: &sys::Received,
+    sender_mac: [u8; 6],
+    sender: Ipv4Addr,
+    target: Ipv4Addr,
+) {
+    let Some(mac) = shared
+        .proxy_arp
+        .read()
+        .ok()
+        .and_then(|v| v.answer(port, rx.vlan, sender, target))
+    else {
+        return;
+    };
+    let reply = proxy_arp::reply(sender_mac, sender, target, mac);
+    let reply = match rx.vlan {
+        Some(vid) => super::with_tag(&reply, vid),
+        None => reply,
+    };
+    match sys::send_packet(fd, rx.ifindex, &reply) {
+        Ok(()) => shared.proxy_arp_answered.fetch_add(1, Ordering::Relaxed),
+        Err(e) => {
+            warn!(error = %e, %target, "kernel backend: sending a proxy-ARP answer failed");
+            shared.proxy_arp_send_errors.fetch_add(1, Ordering::Relaxed)
+        }
+    };
 }
 
 /// Why a frame the filter passed is punted, if it is.

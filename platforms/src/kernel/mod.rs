@@ -27,6 +27,7 @@ pub mod bridge;
 pub mod io;
 pub mod lisp_offload;
 pub mod nl;
+mod proxy_arp;
 pub mod state;
 mod sys;
 mod tables;
@@ -654,7 +655,22 @@ impl Backend for KernelBackend {
     }
 
     fn apply(&mut self, batch: &[TableOp]) -> Vec<Result<(), HalError>> {
-        batch.iter().map(|op| self.apply_one(op)).collect()
+        let results = batch.iter().map(|op| self.apply_one(op)).collect();
+        // Once per batch: the view reads several tables.
+        if batch.iter().any(|op| {
+            matches!(
+                op.kind(),
+                TableKind::ProxyArp
+                    | TableKind::InterfaceAddress
+                    | TableKind::Ipv4Route
+                    | TableKind::RouterMac
+                    | TableKind::VlanMember
+                    | TableKind::DynamicEidRange
+            )
+        }) {
+            self.refresh_proxy_arp();
+        }
+        results
     }
 
     fn entries(&self, kind: TableKind) -> Result<Vec<TableEntry>, HalError> {
@@ -806,6 +822,14 @@ impl DataPlane for KernelBackend {
             Counter {
                 name: "drop punt-queue-full".into(),
                 value: self.shared.punt_drops.load(Ordering::Relaxed),
+            },
+            Counter {
+                name: "proxy-arp answered".into(),
+                value: self.shared.proxy_arp_answered.load(Ordering::Relaxed),
+            },
+            Counter {
+                name: "drop proxy-arp send-error".into(),
+                value: self.shared.proxy_arp_send_errors.load(Ordering::Relaxed),
             },
         ];
         counters.extend(self.port_counters(&all));
