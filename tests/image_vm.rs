@@ -9,6 +9,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "image_vm/mobility.rs"]
+mod mobility;
 
 use roamer_test_support::{self as support, Netns};
 
@@ -264,9 +266,17 @@ impl Drop for Vm {
 
 /// A config drive as vrnetlab makes them: ISO 9660, label ROAMER-CFG, file `startup-config`.
 fn config_drive(dir: &Path, name: &str, config: &str) -> PathBuf {
+    config_drive_with(dir, name, config, &[])
+}
+
+/// [`config_drive`] with more files on it.
+fn config_drive_with(dir: &Path, name: &str, config: &str, files: &[(&str, String)]) -> PathBuf {
     let content = dir.join(format!("{name}.d"));
     std::fs::create_dir_all(&content).unwrap();
     std::fs::write(content.join("startup-config"), config).unwrap();
+    for (file, text) in files {
+        std::fs::write(content.join(file), text).unwrap();
+    }
     let iso = dir.join(format!("{name}.iso"));
     run(
         "xorriso",
@@ -756,5 +766,88 @@ fn vm_kernel_backend_hsrp_virtual_mac_is_a_macvlan_while_active() {
     assert!(
         !stopped.contains("rmrh") && !stopped.contains("rmrbr0"),
         "roamer's devices left after stop:\n{stopped}"
+    );
+}
+
+/// Seed 001's across-subnet mobility with every node on the kernel backend inside the guest
+/// (`tests/image_vm/mobility.rs`): the mobility subnet on SVIs with HSRP sharing one virtual
+/// MAC, LISP in eBPF on the SVIs and the HSRP macvlans, H moving from xTR-A to xTR-B's other
+/// subnet and keeping its gateway through xTR-B's proxy-ARP, xTR-C following by SMR.
+#[test]
+fn vm_kernel_backend_host_moves_across_subnets_between_svis_with_hsrp() {
+    require();
+    let dir = tempfile::tempdir().unwrap();
+    let disk = overlay(dir.path(), "mobility.qcow2");
+    let drive = config_drive_with(
+        dir.path(),
+        "mobility",
+        "hostname vmob\n",
+        &mobility::drive_files(),
+    );
+    let mut vm = Vm::boot(dir.path(), &disk, Some(&drive), &[], 1);
+    vm.wait_ready();
+    vm.console.login("root", "roamer");
+    vm.console.expect("# ", STEP_TIMEOUT);
+    vm.console.command("# ", "stty cols 500");
+    let run = "mount -t iso9660 -o ro $(blkid -t LABEL=ROAMER-CFG -o device) /mnt && \
+               bash /mnt/mobility.sh /mnt 2>&1; echo MOB-EXIT $?";
+    vm.console.line(run);
+    vm.console.expect(run, STEP_TIMEOUT);
+    let out = vm.console.expect("MOB-EXIT ", Duration::from_secs(900));
+    let section = |name: &str| -> String {
+        out.split(&format!("=== {name} ===\n"))
+            .nth(1)
+            .and_then(|rest| rest.split("=== ").next())
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(
+        !out.contains("MOB-FAIL") && out.contains("MOB-END"),
+        "the scenario did not finish:\n{out}"
+    );
+    let replies: u32 = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("MOB-REPLIES-AFTER-MOVE "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    println!("R's pings answered after H moved (every 200 ms for ~25 s): {replies}");
+    assert!(replies >= 40, "pings did not continue after the move:\n{out}");
+    let gateway = out
+        .lines()
+        .find(|l| l.contains("H-GATEWAY-AFTER"))
+        .unwrap_or("");
+    assert!(
+        gateway.contains("00:00:0c:07:ac:01"),
+        "H's old gateway at xTR-B: the shared virtual MAC, by proxy-ARP:\n{out}"
+    );
+    let answered = section("counters-b")
+        .lines()
+        .find(|l| l.contains("proxy-arp answered"))
+        .and_then(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(answered >= 1, "xTR-B answered no proxy-ARP:\n{out}");
+    let site = section("site");
+    assert!(
+        site.lines()
+            .any(|l| l.contains("10.9.0.5/32") && l.contains("192.0.2.2")),
+        "H registered by xTR-B:\n{site}"
+    );
+    assert!(
+        section("cache-c")
+            .lines()
+            .any(|l| l.contains("10.9.0.5/32") && l.contains("192.0.2.2")),
+        "xTR-C's map-cache follows H:\n{out}"
+    );
+    assert!(section("away").contains("10.9.0.5/32"), "{out}");
+    assert!(
+        section("bridge-b")
+            .lines()
+            .any(|l| l.starts_with("hb") && l.contains("10 PVID")),
+        "xTR-B's host port in VLAN 10 on its bridge:\n{out}"
+    );
+    assert!(section("macvlan-b").contains("rmrh"), "{out}");
+    assert!(
+        section("filters-b").contains("lisp_itr"),
+        "the ITR on xTR-B's SVI:\n{out}"
     );
 }

@@ -112,6 +112,8 @@ pub struct KernelBackend {
     bridge: Option<u32>,
     /// SVI devices by VLAN.
     svis: BTreeMap<u16, u32>,
+    /// HSRP's virtual-MAC devices (macvlans) by interface and MAC.
+    vmac_devs: BTreeMap<(L3Interface, Mac), u32>,
     vlan_probe: std::sync::OnceLock<Result<(), String>>,
 }
 
@@ -268,6 +270,7 @@ impl KernelBackend {
             offload_addresses_seen: 0,
             bridge: None,
             svis: BTreeMap::new(),
+            vmac_devs: BTreeMap::new(),
             vlan_probe: std::sync::OnceLock::new(),
         };
         b.refresh_addresses();
@@ -493,6 +496,40 @@ impl KernelBackend {
 /// routing's business, and the programs pass what is not theirs. The ETR runs first: its
 /// test (UDP 4341 to one of our addresses) is cheap, and a packet it decapsulates goes to the
 /// kernel without the ITR's lookups.
+impl KernelBackend {
+    /// Every EID-facing device besides the ports: the SVIs, and HSRP's macvlans (routed
+    /// frames to the virtual MAC enter the kernel there), with the interface each belongs to.
+    fn routed_devices(&self) -> Vec<(u32, L3Interface)> {
+        let svis = self.svis.iter().filter_map(|(v, i)| {
+            Some((*i, L3Interface::Vlan(VlanId::new(*v).ok()?)))
+        });
+        let vmacs = self.vmac_devs.iter().map(|((iface, _), i)| (*i, *iface));
+        svis.chain(vmacs).collect()
+    }
+
+    /// Attaches the ITR to the SVIs and virtual-MAC devices that have none yet, and forgets
+    /// the ones that are gone.
+    fn sync_lisp_devices(&mut self) -> Result<(), PlatformError> {
+        let wanted = self.routed_devices();
+        let Some(o) = self.offload.as_mut() else {
+            return Ok(());
+        };
+        let ports: HashSet<u32> = self.ports.iter().map(|p| p.ifindex).collect();
+        for ifindex in o.eid_facing() {
+            if !ports.contains(&ifindex) && !wanted.iter().any(|(i, _)| *i == ifindex) {
+                o.forget_eid_facing(ifindex)?;
+            }
+        }
+        let attached: HashSet<u32> = o.eid_facing().into_iter().collect();
+        for (ifindex, iface) in wanted {
+            if !attached.contains(&ifindex) {
+                o.attach_eid_facing(ifindex, iface)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 fn attach_lisp(o: &mut LispOffload, ports: &[Port]) -> Result<(), PlatformError> {
     ports.iter().try_for_each(|p| {
         o.attach_underlay(p.ifindex)
@@ -657,6 +694,12 @@ impl Backend for KernelBackend {
     fn apply(&mut self, batch: &[TableOp]) -> Vec<Result<(), HalError>> {
         let results = batch.iter().map(|op| self.apply_one(op)).collect();
         // Once per batch: the view reads several tables.
+        // SVIs and virtual-MAC devices come and go with the tables: the ITR follows them.
+        if self.offload.as_ref().is_some_and(LispOffload::is_attached)
+            && let Err(e) = self.sync_lisp_devices()
+        {
+            warn!(error = %e, "kernel backend: attaching the ITR to SVIs and virtual MACs");
+        }
         if batch.iter().any(|op| {
             matches!(
                 op.kind(),

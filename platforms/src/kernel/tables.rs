@@ -262,6 +262,9 @@ impl KernelBackend {
                 let (Some(br), Some(svi)) = (self.bridge, self.svis.remove(&vid)) else {
                     return Ok(());
                 };
+                // Its HSRP macvlans go with the SVI.
+                self.vmac_devs
+                    .retain(|(iface, _), _| *iface != roamer_hal::L3Interface::Vlan(*vlan));
                 // The SVI, and the bridge's own membership that was made for it.
                 self.nl.call("remove VLAN", move |h| async move {
                     h.link().del(svi).execute().await.map_err(|e| {

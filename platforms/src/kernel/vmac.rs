@@ -130,6 +130,7 @@ impl KernelBackend {
         set(sysctl(&lower.device, "arp_ignore"), "1")?;
         set(sysctl(&lower.device, "arp_announce"), "2")?;
         set(sysctl(&lower.device, "medium_id"), MEDIUM_ID)?;
+        self.vmac_devs.insert((iface, mac), index);
         // The macvlan is roamer's own device: its values need no restoring.
         for (key, value) in [("arp_ignore", "1"), ("medium_id", MEDIUM_ID)] {
             let path = sysctl(&name, key);
@@ -166,6 +167,7 @@ impl KernelBackend {
         let Some(lower) = self.l3_existing(iface)? else {
             return Ok(());
         };
+        self.vmac_devs.remove(&(iface, mac));
         let names = [device_name(lower.ifindex, mac)];
         self.nl
             .call("remove virtual MAC device", move |h| async move {

@@ -344,6 +344,51 @@ impl LispOffload {
         Ok(())
     }
 
+    /// The EID-facing interfaces attached, by ifindex.
+    pub fn eid_facing(&self) -> Vec<u32> {
+        self.eid_ifaces.keys().copied().collect()
+    }
+
+    /// Stops treating `ifindex` as EID-facing: a device that is gone with its program (an
+    /// SVI or an HSRP macvlan removed); its dynamic-EID range keys go too.
+    pub fn forget_eid_facing(&mut self, ifindex: u32) -> Result<(), PlatformError> {
+        let Some(iface) = self.eid_ifaces.get(&ifindex).copied() else {
+            return Ok(());
+        };
+        let eids: Vec<Prefix> = self
+            .table(TableKind::DynamicEidRange)
+            .values()
+            .filter_map(|e| match e {
+                TableEntry::DynamicEidRange { iface: i, eid, .. } if *i == iface => Some(*eid),
+                _ => None,
+            })
+            .collect();
+        for eid in eids {
+            let (len, data) = layout::if_key(ifindex, eid);
+            match self.dyn_ranges.remove(&Key::new(len, data)) {
+                Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
+                Err(e) => return Err(PlatformError::Hal(map_error("dyn_ranges", e))),
+            }
+        }
+        self.eid_ifaces.remove(&ifindex);
+        for a in std::mem::take(&mut self.attached) {
+            if a.ifindex != ifindex {
+                self.attached.push(a);
+                continue;
+            }
+            // Usually the kernel took the program off with the device; a device still there
+            // (an interface roamer stopped using) gets it detached now.
+            if let Some(p) = self
+                .ebpf
+                .program_mut(a.program)
+                .and_then(|p| <&mut SchedClassifier>::try_from(p).ok())
+            {
+                let _ = p.detach(a.link);
+            }
+        }
+        Ok(())
+    }
+
     /// TC ingress of an underlay interface (ETR decapsulation; TCP 4342 to our addresses
     /// dropped).
     pub fn attach_underlay(&mut self, ifindex: u32) -> Result<(), PlatformError> {
