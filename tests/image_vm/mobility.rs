@@ -84,6 +84,17 @@ until_ok() {
     echo "MOB-OK $what"
 }
 show() { echo "=== $1 ==="; x $2 "$3"; }
+# What a failed step leaves to look at.
+diag() {
+    for n in a b c; do
+        show "cache-$n" $n 'show ip lisp map-cache'
+        show "counters-$n" $n 'show forwarding counters'
+        show "route-$n" $n 'show ip route'
+        echo "=== log-$n ==="; tail -n 20 $W/$n.log
+    done
+    show site m 'show lisp site'
+    ip netns exec mbr ping -c 2 -W 1 10.9.0.5
+}
 for n in k m a b c h r; do ip netns add mb$n; ip -n mb$n link set lo up; done
 ip -n mbk link add br0 type bridge
 ip -n mbk link set br0 up
@@ -111,8 +122,13 @@ until_ok 120 "HSRP active at A" active a || exit 1
 until_ok 120 "HSRP active at B" active b || exit 1
 until_ok 120 "H reaches R through xTR-A" ip netns exec mbh ping -c 1 -W 1 10.3.0.10 || exit 1
 until_ok 60 "H registered by xTR-A" site_has 10.9.0.5/32 192.0.2.1 || exit 1
-cached_at() { ip netns exec mbr ping -c 1 -W 1 10.9.0.5; x c 'show ip lisp map-cache' | grep 10.9.0.5/32 | grep -q "$1"; }
-until_ok 60 "xTR-C caches H at xTR-A" cached_at 192.0.2.1 || exit 1
+# xTR-C's map-cache entry for H (its locators on the lines below it) names RLOC $1.
+cached_at() {
+    ip netns exec mbr ping -c 1 -W 1 10.9.0.5
+    local c; c=$(x c 'show ip lisp map-cache 10.9.0.5')
+    echo "$c" | grep -q 10.9.0.5/32 && echo "$c" | grep -q " $1 "
+}
+until_ok 60 "xTR-C caches H at xTR-A" cached_at 192.0.2.1 || { diag; exit 1; }
 show neigh-before a 'show ip arp'
 ip -n mbh neigh show 10.9.0.1 dev ea | sed 's/^/H-GATEWAY-BEFORE /'
 
@@ -138,7 +154,7 @@ show away a 'show ip lisp away'
 show dyn-b b 'show lisp dynamic-eid summary'
 show counters-b b 'show forwarding counters'
 show hsrp-b b 'show hsrp brief'
-show cache-c c 'show ip lisp map-cache'
+show cache-c c 'show ip lisp map-cache 10.9.0.5'
 echo "=== bridge-b ==="; ip netns exec mbb bridge vlan show
 echo "=== macvlan-b ==="; ip -n mbb -o link show type macvlan
 echo "=== filters-b ==="; ip netns exec mbb tc filter show dev rmrvlan10 ingress 2>&1

@@ -500,9 +500,10 @@ impl KernelBackend {
     /// Every EID-facing device besides the ports: the SVIs, and HSRP's macvlans (routed
     /// frames to the virtual MAC enter the kernel there), with the interface each belongs to.
     fn routed_devices(&self) -> Vec<(u32, L3Interface)> {
-        let svis = self.svis.iter().filter_map(|(v, i)| {
-            Some((*i, L3Interface::Vlan(VlanId::new(*v).ok()?)))
-        });
+        let svis = self
+            .svis
+            .iter()
+            .filter_map(|(v, i)| Some((*i, L3Interface::Vlan(VlanId::new(*v).ok()?))));
         let vmacs = self.vmac_devs.iter().map(|((iface, _), i)| (*i, *iface));
         svis.chain(vmacs).collect()
     }
