@@ -499,60 +499,6 @@ fn vm_routes_between_vlans_and_keeps_its_saved_configuration_across_a_reboot() {
     assert!(running.contains("ip address 10.20.0.1/24"), "{running}");
 }
 
-/// The same two VLANs with `roamer platform backend kernel` inside the image, whose Debian
-/// kernel has bridge VLAN filtering and 802.1Q devices: roamer builds a VLAN-filtering bridge
-/// with the access ports and an SVI per VLAN, and the guest kernel routes between the hosts.
-#[test]
-fn vm_kernel_backend_routes_between_vlans_on_a_vlan_filtering_bridge() {
-    let config = format!(
-        "roamer platform backend kernel\n{}",
-        SWITCH.replace(
-            "interface Ethernet1/3\n  switchport\n  switchport access vlan 20\n",
-            ""
-        )
-    );
-    let mut lab = SwitchLab::boot(&config, true);
-    lab.hosts_reach_each_other();
-    let vm = &mut lab.vm;
-    vm.console.login("admin", "admin");
-    vm.console.expect("vsw1#", STEP_TIMEOUT);
-    let platform = vm.console.command("vsw1#", "show running-config");
-    assert!(platform.contains("backend kernel"), "{platform}");
-    let macs = vm.console.command("vsw1#", "show mac address-table");
-    assert!(
-        macs.lines()
-            .any(|l| l.contains(" 10 ") && l.contains("Eth1/1")),
-        "host a learned in VLAN 10 on Eth1/1:\n{macs}"
-    );
-    vm.console.line("exit");
-    vm.console.login("root", "roamer");
-    vm.console.expect("# ", STEP_TIMEOUT);
-    let vlans = vm.console.command("# ", "bridge vlan show");
-    let port_vlans = |dev: &str| -> String {
-        vlans
-            .lines()
-            .skip_while(|l| !l.starts_with(dev))
-            .take_while(|l| l.starts_with(dev) || l.starts_with(' ') || l.starts_with('\t'))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    let eth1 = port_vlans("eth1");
-    assert!(
-        eth1.contains("10 PVID") && eth1.contains("Egress Untagged"),
-        "eth1 an access port of VLAN 10:\n{vlans}"
-    );
-    let eth2 = port_vlans("eth2");
-    assert!(
-        eth2.contains("20 PVID"),
-        "eth2 an access port of VLAN 20:\n{vlans}"
-    );
-    let svis = vm.console.command("# ", "ip -br addr show");
-    assert!(
-        svis.contains("10.10.0.1/24") && svis.contains("10.20.0.1/24"),
-        "the SVI addresses on the kernel's VLAN devices:\n{svis}"
-    );
-}
-
 #[test]
 fn vm_with_a_broken_config_drive_boots_to_a_console_with_an_empty_configuration() {
     require();
@@ -654,13 +600,15 @@ fn vm_kernel_backend_xtr_carries_lisp_with_cls_bpf_filters() {
     println!("LISP over cls_bpf filters on the image's kernel {release}");
 }
 
-/// HSRP with the kernel backend inside the image: the group on `interface Vlan10` (an SVI on
-/// the VLAN-filtering bridge) is Active alone, and its virtual MAC and IP live on a macvlan
+/// The kernel backend inside the image, whose Debian kernel has bridge VLAN filtering and
+/// 802.1Q devices: roamer builds a VLAN-filtering bridge with the access ports and an SVI per
+/// VLAN, and the guest kernel routes between the hosts. HSRP: the group on `interface Vlan10`
+/// is Active alone, and its virtual MAC and IP live on a macvlan
 /// that exists only while it is: host a's gateway is the virtual IP, answered with the virtual
 /// MAC; a peer with priority 200 takes over (the device goes), and when the peer falls silent
 /// roamer is Active again. On stop nothing of it is left in the guest.
 #[test]
-fn vm_kernel_backend_hsrp_virtual_mac_is_a_macvlan_while_active() {
+fn vm_kernel_backend_vlans_svis_and_an_hsrp_virtual_mac_only_while_active() {
     let config = format!(
         "roamer platform backend kernel\nfeature hsrp\n{}",
         SWITCH
@@ -718,6 +666,47 @@ fn vm_kernel_backend_hsrp_virtual_mac_is_a_macvlan_while_active() {
     vm.console.expect("# ", STEP_TIMEOUT);
     // Long command lines stay on one line (no redraw at the serial console's 80 columns).
     vm.console.command("# ", "stty cols 500");
+    let running = vm
+        .console
+        .command("# ", "roamer exec 'show running-config'");
+    assert!(running.contains("backend kernel"), "{running}");
+    let macs = vm
+        .console
+        .command("# ", "roamer exec 'show mac address-table'");
+    assert!(
+        macs.lines()
+            .any(|l| l.contains(" 10 ") && l.contains("Eth1/1")),
+        "host a learned in VLAN 10 on Eth1/1 (by the bridge, through the HAL):\n{macs}"
+    );
+    let vlans = vm.console.command("# ", "bridge vlan show");
+    let port_vlans = |dev: &str| -> String {
+        vlans
+            .lines()
+            .skip_while(|l| !l.starts_with(dev))
+            .take_while(|l| l.starts_with(dev) || l.starts_with(' ') || l.starts_with('\t'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let eth1 = port_vlans("eth1");
+    assert!(
+        eth1.contains("10 PVID") && eth1.contains("Egress Untagged"),
+        "eth1 an access port of VLAN 10:\n{vlans}"
+    );
+    assert!(
+        port_vlans("eth2").contains("20 PVID"),
+        "eth2 an access port of VLAN 20:\n{vlans}"
+    );
+    let addrs = vm.console.command("# ", "ip -br addr show");
+    assert!(
+        addrs.contains("10.10.0.2/24") && addrs.contains("10.20.0.1/24"),
+        "the SVI addresses on the kernel's VLAN devices:\n{addrs}"
+    );
+    assert!(
+        addrs
+            .lines()
+            .any(|l| l.starts_with("rmrh") && l.contains("10.10.0.1/32")),
+        "the virtual IP on the virtual MAC's macvlan:\n{addrs}"
+    );
     let devices = vm.console.command("# ", "ip -o link show type macvlan");
     assert!(
         devices.contains("rmrh") && devices.contains("00:00:0c:07:ac:0a"),
