@@ -839,6 +839,14 @@ fn vm_kernel_backend_host_moves_across_subnets_between_svis_with_hsrp() {
             .any(|l| l.starts_with("hb") && l.contains("10 PVID")),
         "xTR-B's host port in VLAN 10 on its bridge:\n{out}"
     );
+    let trunk = section("bridge-c");
+    assert!(
+        trunk
+            .lines()
+            .any(|l| l.starts_with("hc") && l.contains(" 10"))
+            && !trunk.contains("PVID"),
+        "xTR-C's host port a trunk carrying VLAN 10 tagged:\n{trunk}"
+    );
     assert!(section("macvlan-b").contains("rmrh"), "{out}");
     assert!(
         section("filters-b").contains("lisp_itr"),

@@ -2,7 +2,7 @@
 //! a network namespace of the guest (whose kernel has bridge VLAN filtering and 802.1Q): the
 //! map-server, xTR-A and xTR-B with the mobility subnet on `interface Vlan10` (an SVI on each
 //! one's VLAN-filtering bridge) behind an HSRP group sharing one virtual MAC, xTR-B in another
-//! subnet with `ip proxy-arp`, and xTR-C with the remote site. The scenario runs as a shell
+//! subnet with `ip proxy-arp`, and xTR-C with the remote site behind a trunk port. The scenario runs as a shell
 //! script from the config drive, started on the serial console; it prints what it saw between
 //! markers, and the test reads it.
 
@@ -37,11 +37,17 @@ fn mobile(n: u8) -> String {
     )
 }
 
+/// xTR-C: the remote site 10.3.0.0/24 on `interface Vlan10`, its host port a trunk (R sends
+/// tagged frames from a VLAN device).
 fn remote() -> String {
+    let node = lisp::kernel(lisp::xtr_node("", "c", 'h', &["ip address 192.0.2.3/24"]));
     format!(
         "{}interface Vlan10\n  ip address 10.3.0.1/24\nip lisp itr-etr\n{}\
          ip lisp database-mapping 10.3.0.0/24 192.0.2.3 priority 1 weight 100\n",
-        lisp::kernel(lisp::xtr_node("", "c", 'h', &["ip address 192.0.2.3/24"])),
+        node.replace(
+            "  switchport access vlan 10\n",
+            "  switchport mode trunk\n  switchport trunk allowed vlan 10\n"
+        ),
         lisp::mapping_system("ip", "192.0.2.100"),
     )
 }
@@ -109,7 +115,9 @@ ip link add hc netns mbc type veth peer name er netns mbr
 for d in "a ha" "b hb" "c hc" "h ea" "h eb" "r er"; do set -- $d; ip -n mb$1 link set $2 up; done
 ip -n mbh addr add 10.9.0.5/24 dev ea
 ip -n mbh route add default via 10.9.0.1 dev ea
-ip -n mbr addr add 10.3.0.10/24 dev er
+ip -n mbr link add link er name er.10 type vlan id 10
+ip -n mbr link set er.10 up
+ip -n mbr addr add 10.3.0.10/24 dev er.10
 ip -n mbr route add default via 10.3.0.1
 for n in m a b c; do
     ip netns exec mb$n roamer run --config $D/$n.conf --socket $W/$n.sock >$W/$n.log 2>&1 &
@@ -156,6 +164,7 @@ show counters-b b 'show forwarding counters'
 show hsrp-b b 'show hsrp brief'
 show cache-c c 'show ip lisp map-cache 10.9.0.5'
 echo "=== bridge-b ==="; ip netns exec mbb bridge vlan show
+echo "=== bridge-c ==="; ip netns exec mbc bridge vlan show
 echo "=== macvlan-b ==="; ip -n mbb -o link show type macvlan
 echo "=== filters-b ==="; ip netns exec mbb tc filter show dev rmrvlan10 ingress 2>&1
 for n in a b c; do echo "=== log-$n ==="; tail -n 15 $W/$n.log; done
