@@ -146,6 +146,14 @@ fn routed_ports_forward_in_the_kernel_and_show_through_the_hal() {
         "{trace}"
     );
     d.assert_shows("show ip route", &["10.1.0.0/24", "10.2.0.0/24"]);
+    // The kernel's bounds: the LISP tables are eBPF maps of fixed size.
+    let capacity = d.exec("show hardware capacity").stdout;
+    assert!(
+        capacity.lines().any(|l| l.contains("the kernel backend")
+            && l.contains("LISP map-cache")
+            && l.trim_end().ends_with(" 65536")),
+        "{capacity}"
+    );
     let arp = d.exec("show ip arp").stdout;
     assert!(arp.contains("10.1.0.5"), "the kernel's neighbour: {arp}");
     let brief = d.exec("show interface brief").stdout;

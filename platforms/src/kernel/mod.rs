@@ -688,7 +688,14 @@ impl Backend for KernelBackend {
                 virtual_macs: 4096,
             },
             supported,
-            capacity: BTreeMap::new(),
+            // What the kernel bounds: the LISP tables are eBPF maps of fixed size. Routes,
+            // neighbours and the FDB have no per-namespace limit to report, and no devlink
+            // resource maps onto a HAL table without a driver that reports one.
+            capacity: if self.offload.is_some() {
+                lisp_offload::capacities().into_iter().collect()
+            } else {
+                BTreeMap::new()
+            },
         }
     }
 

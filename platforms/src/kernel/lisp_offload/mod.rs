@@ -161,6 +161,17 @@ fn map_error(map: &'static str, e: aya::maps::MapError) -> HalError {
     }
 }
 
+/// The size of each LISP table's eBPF map: the tables' capacities on this backend.
+pub fn capacities() -> [(TableKind, u32); 4] {
+    [
+        TableKind::LispMapCache,
+        TableKind::LispDatabase,
+        TableKind::AwayEntry,
+        TableKind::DynamicEidRange,
+    ]
+    .map(|k| (k, capacity(k)))
+}
+
 fn capacity(kind: TableKind) -> u32 {
     match kind {
         TableKind::LispMapCache => MAP_CACHE_CAPACITY,
