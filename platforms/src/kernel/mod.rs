@@ -337,6 +337,7 @@ impl KernelBackend {
                             })
                         })?;
                         self.svis.insert(vid, i);
+                        self.attach_itr(i, iface)?;
                         i
                     }
                 };
@@ -406,13 +407,20 @@ impl KernelBackend {
                 });
             };
             if !o.is_attached() {
-                attach_lisp(o, &self.ports).map_err(|e| {
-                    let _ = o.detach_all();
-                    HalError::Backend {
-                        backend: BACKEND.into(),
-                        detail: format!("{op}: attaching the LISP data path: {e}"),
-                    }
-                })?;
+                let routed = routed_devices(&self.svis, &self.vmac_devs);
+                attach_lisp(o, &self.ports)
+                    .and_then(|()| {
+                        routed
+                            .into_iter()
+                            .try_for_each(|(i, iface)| o.attach_eid_facing(i, iface))
+                    })
+                    .map_err(|e| {
+                        let _ = o.detach_all();
+                        HalError::Backend {
+                            backend: BACKEND.into(),
+                            detail: format!("{op}: attaching the LISP data path: {e}"),
+                        }
+                    })?;
             }
             let applied = o.apply(op);
             if o.is_empty()
@@ -496,38 +504,44 @@ impl KernelBackend {
 /// routing's business, and the programs pass what is not theirs. The ETR runs first: its
 /// test (UDP 4341 to one of our addresses) is cheap, and a packet it decapsulates goes to the
 /// kernel without the ITR's lookups.
+/// Every EID-facing device besides the ports: the SVIs, and HSRP's macvlans (routed frames to
+/// the virtual MAC enter the kernel there), with the interface each belongs to.
+fn routed_devices(
+    svis: &BTreeMap<u16, u32>,
+    vmacs: &BTreeMap<(L3Interface, Mac), u32>,
+) -> Vec<(u32, L3Interface)> {
+    let svis = svis
+        .iter()
+        .filter_map(|(v, i)| Some((*i, L3Interface::Vlan(VlanId::new(*v).ok()?))));
+    let vmacs = vmacs.iter().map(|((iface, _), i)| (*i, *iface));
+    svis.chain(vmacs).collect()
+}
+
 impl KernelBackend {
-    /// Every EID-facing device besides the ports: the SVIs, and HSRP's macvlans (routed
-    /// frames to the virtual MAC enter the kernel there), with the interface each belongs to.
-    fn routed_devices(&self) -> Vec<(u32, L3Interface)> {
-        let svis = self
-            .svis
-            .iter()
-            .filter_map(|(v, i)| Some((*i, L3Interface::Vlan(VlanId::new(*v).ok()?))));
-        let vmacs = self.vmac_devs.iter().map(|((iface, _), i)| (*i, *iface));
-        svis.chain(vmacs).collect()
+    /// A new SVI or virtual-MAC device gets the ITR while LISP is attached (else it gets it
+    /// with the ports when LISP comes).
+    fn attach_itr(&mut self, ifindex: u32, iface: L3Interface) -> Result<(), HalError> {
+        match self.offload.as_mut() {
+            Some(o) if o.is_attached() => {
+                o.attach_eid_facing(ifindex, iface)
+                    .map_err(|e| HalError::Backend {
+                        backend: BACKEND.into(),
+                        detail: format!("attaching the LISP ITR to ifindex {ifindex}: {e}"),
+                    })
+            }
+            _ => Ok(()),
+        }
     }
 
-    /// Attaches the ITR to the SVIs and virtual-MAC devices that have none yet, and forgets
-    /// the ones that are gone.
-    fn sync_lisp_devices(&mut self) -> Result<(), PlatformError> {
-        let wanted = self.routed_devices();
-        let Some(o) = self.offload.as_mut() else {
-            return Ok(());
-        };
-        let ports: HashSet<u32> = self.ports.iter().map(|p| p.ifindex).collect();
-        for ifindex in o.eid_facing() {
-            if !ports.contains(&ifindex) && !wanted.iter().any(|(i, _)| *i == ifindex) {
-                o.forget_eid_facing(ifindex)?;
-            }
+    /// A device going away (an SVI, a virtual-MAC device) leaves the ITR's interfaces.
+    fn forget_itr(&mut self, ifindex: u32) -> Result<(), HalError> {
+        match self.offload.as_mut() {
+            Some(o) => o.forget_eid_facing(ifindex).map_err(|e| HalError::Backend {
+                backend: BACKEND.into(),
+                detail: format!("detaching the LISP ITR from ifindex {ifindex}: {e}"),
+            }),
+            None => Ok(()),
         }
-        let attached: HashSet<u32> = o.eid_facing().into_iter().collect();
-        for (ifindex, iface) in wanted {
-            if !attached.contains(&ifindex) {
-                o.attach_eid_facing(ifindex, iface)?;
-            }
-        }
-        Ok(())
     }
 }
 
@@ -702,12 +716,6 @@ impl Backend for KernelBackend {
     fn apply(&mut self, batch: &[TableOp]) -> Vec<Result<(), HalError>> {
         let results = batch.iter().map(|op| self.apply_one(op)).collect();
         // Once per batch: the view reads several tables.
-        // SVIs and virtual-MAC devices come and go with the tables: the ITR follows them.
-        if self.offload.as_ref().is_some_and(LispOffload::is_attached)
-            && let Err(e) = self.sync_lisp_devices()
-        {
-            warn!(error = %e, "kernel backend: attaching the ITR to SVIs and virtual MACs");
-        }
         if batch.iter().any(|op| {
             matches!(
                 op.kind(),

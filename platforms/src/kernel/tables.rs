@@ -262,9 +262,19 @@ impl KernelBackend {
                 let (Some(br), Some(svi)) = (self.bridge, self.svis.remove(&vid)) else {
                     return Ok(());
                 };
-                // Its HSRP macvlans go with the SVI.
-                self.vmac_devs
-                    .retain(|(iface, _), _| *iface != roamer_hal::L3Interface::Vlan(*vlan));
+                // Its HSRP macvlans go with the SVI, and the ITR with both.
+                let iface = roamer_hal::L3Interface::Vlan(*vlan);
+                let gone: Vec<u32> = self
+                    .vmac_devs
+                    .iter()
+                    .filter(|((i, _), _)| *i == iface)
+                    .map(|(_, index)| *index)
+                    .chain([svi])
+                    .collect();
+                self.vmac_devs.retain(|(i, _), _| *i != iface);
+                for index in gone {
+                    self.forget_itr(index)?;
+                }
                 // The SVI, and the bridge's own membership that was made for it.
                 self.nl.call("remove VLAN", move |h| async move {
                     h.link().del(svi).execute().await.map_err(|e| {

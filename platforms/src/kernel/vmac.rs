@@ -131,6 +131,7 @@ impl KernelBackend {
         set(sysctl(&lower.device, "arp_announce"), "2")?;
         set(sysctl(&lower.device, "medium_id"), MEDIUM_ID)?;
         self.vmac_devs.insert((iface, mac), index);
+        self.attach_itr(index, iface)?;
         // The macvlan is roamer's own device: its values need no restoring.
         for (key, value) in [("arp_ignore", "1"), ("medium_id", MEDIUM_ID)] {
             let path = sysctl(&name, key);
@@ -167,7 +168,9 @@ impl KernelBackend {
         let Some(lower) = self.l3_existing(iface)? else {
             return Ok(());
         };
-        self.vmac_devs.remove(&(iface, mac));
+        if let Some(index) = self.vmac_devs.remove(&(iface, mac)) {
+            self.forget_itr(index)?;
+        }
         let names = [device_name(lower.ifindex, mac)];
         self.nl
             .call("remove virtual MAC device", move |h| async move {
