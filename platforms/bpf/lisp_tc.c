@@ -629,7 +629,7 @@ static __noinline int encapsulate(struct __sk_buff *skb, const struct pkt *p,
 	struct bpf_redir_neigh nh = {};
 	struct encap_args args = {};
 	__u32 hash, iid, n, idx = MAX_CANDIDATES, egress, overhead;
-	int rc;
+	int rc, resolved;
 
 	eid_key_of(&k, &p->dst);
 	mc = bpf_map_lookup_elem(&map_cache, &k);
@@ -718,6 +718,7 @@ static __noinline int encapsulate(struct __sk_buff *skb, const struct pkt *p,
 		return TC_ACT_SHOT;
 	}
 	egress = f.ifindex;
+	resolved = rc == BPF_FIB_LKUP_RET_SUCCESS;
 	sk.ifindex = egress;
 	sk.family = args.rloc.family;
 	own = bpf_map_lookup_elem(&source_rloc, &sk);
@@ -758,8 +759,15 @@ static __noinline int encapsulate(struct __sk_buff *skb, const struct pkt *p,
 		count(C_NO_HEADROOM);
 		return TC_ACT_SHOT;
 	}
-#undef f
 	count(C_ENCAP);
+	/* The FIB resolved the next hop's MAC: set both MACs and skip the neighbour layer. */
+	if (resolved) {
+		if (bpf_skb_store_bytes(skb, 0, f.dmac, ETH_ALEN, 0) < 0 ||
+		    bpf_skb_store_bytes(skb, ETH_ALEN, f.smac, ETH_ALEN, 0) < 0)
+			return TC_ACT_SHOT;
+		return bpf_redirect(egress, 0);
+	}
+#undef f
 	return bpf_redirect_neigh(egress, &nh, sizeof(nh), 0);
 }
 
@@ -944,7 +952,7 @@ static __noinline int decapsulate(struct __sk_buff *skb, const struct pkt *o,
 	__u32 iid;
 	__u16 inner_type;
 	__u64 flags;
-	int here, local, is_away, rc, relay = 0;
+	int here, local, is_away, rc, relay = 0, direct = 0;
 #define in (*inp)
 
 	if (bpf_skb_load_bytes(skb, lisp_off, h, 8) < 0 || (h[0] & 0x04) /* GPE: not ours */) {
@@ -989,6 +997,11 @@ static __noinline int decapsulate(struct __sk_buff *skb, const struct pkt *o,
 		 * applies the MTU to the decapsulated packet it routes. */
 		here = rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_NO_NEIGH ||
 		       rc == BPF_FIB_LKUP_RET_FRAG_NEEDED;
+		/* The FIB gave the egress and both MACs, and the packet fits: forward it from here
+		 * as the kernel would (TTL decremented), without a second trip through its IP
+		 * stack. Anything else (a neighbour to resolve, too big, TTL expiring) is the
+		 * kernel's to route, with its ICMP errors. */
+		direct = rc == BPF_FIB_LKUP_RET_SUCCESS && !is_away && in.ttl > 1;
 		if (is_away || (!here && !local)) {
 			/* SMR trigger. */
 			if (rate_ok(RL_NOT_HERE_RLOC, &o->src, cfg->miss_interval_ns) ||
@@ -1024,7 +1037,15 @@ static __noinline int decapsulate(struct __sk_buff *skb, const struct pkt *o,
 		return TC_ACT_SHOT;
 	}
 	count(C_DECAP);
-	return relay ? RELAY : TC_ACT_OK;
+	if (relay)
+		return RELAY;
+	if (direct) {
+		if (decrement_ttl(skb, &in) < 0 || bpf_skb_store_bytes(skb, 0, f.dmac, ETH_ALEN, 0) < 0 ||
+		    bpf_skb_store_bytes(skb, ETH_ALEN, f.smac, ETH_ALEN, 0) < 0)
+			return TC_ACT_SHOT;
+		return bpf_redirect(f.ifindex, 0);
+	}
+	return TC_ACT_OK;
 #undef in
 }
 
