@@ -213,6 +213,13 @@ fn lisp_traffic_both_ways(s: &Sites) {
             "ping {to} over LISP:\n{text}"
         );
     }
+    // xTR 1's ETR program (kernel backend) forwarded the decapsulated pings itself: their
+    // next hop was resolved.
+    assert!(
+        common::counter(&s.x1, "lisp-decapsulated-forwarded") > 0,
+        "{}",
+        s.x1.exec("show forwarding counters").stdout
+    );
     let text = capture
         .first_lines(4, Duration::from_millis(500))
         .join("\n");

@@ -140,6 +140,7 @@ enum counter {
 	C_RELAYED,
 	C_FRAGMENTED,
 	C_TTL_EXPIRED,
+	C_DECAP_FORWARDED,
 	C_COUNT,
 };
 

@@ -1043,6 +1043,7 @@ static __noinline int decapsulate(struct __sk_buff *skb, const struct pkt *o,
 		if (decrement_ttl(skb, &in) < 0 || bpf_skb_store_bytes(skb, 0, f.dmac, ETH_ALEN, 0) < 0 ||
 		    bpf_skb_store_bytes(skb, ETH_ALEN, f.smac, ETH_ALEN, 0) < 0)
 			return TC_ACT_SHOT;
+		count(C_DECAP_FORWARDED);
 		return bpf_redirect(f.ifindex, 0);
 	}
 	return TC_ACT_OK;

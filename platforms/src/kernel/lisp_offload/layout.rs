@@ -25,7 +25,7 @@ pub(super) const EVENT_LEN: usize = 16 + 3 * ADDR_LEN;
 
 /// Counter names, in the order of `enum counter`; named as the software backend names its
 /// counters where they match.
-pub(super) const COUNTER_NAMES: [&str; 16] = [
+pub(super) const COUNTER_NAMES: [&str; 17] = [
     "lisp-encapsulated",
     "lisp-decapsulated",
     "drop map-cache-miss",
@@ -42,6 +42,8 @@ pub(super) const COUNTER_NAMES: [&str; 16] = [
     "lisp-relayed-away",
     "fragmented",
     "drop ttl-expired",
+    // Of lisp-decapsulated: forwarded by the ETR program itself (the FIB resolved the next hop).
+    "lisp-decapsulated-forwarded",
 ];
 
 fn family(ip: IpAddr) -> u8 {
