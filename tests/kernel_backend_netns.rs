@@ -66,13 +66,12 @@ fn lab() -> Lab {
 fn leftovers(r: &Netns, p: &str) -> Vec<String> {
     let mut left = Vec::new();
     for dev in [format!("{p}r1"), format!("{p}r2")] {
-        let tc = support::run(
-            "tc",
-            &["-n", r.name(), "filter", "show", "dev", &dev, "ingress"],
-        )
-        .unwrap_or_default();
-        if !tc.trim().is_empty() {
-            left.push(format!("tc filter on {dev}: {tc}"));
+        for hook in ["ingress", "egress"] {
+            let tc = support::run("tc", &["-n", r.name(), "filter", "show", "dev", &dev, hook])
+                .unwrap_or_default();
+            if !tc.trim().is_empty() {
+                left.push(format!("tc filter on {dev} {hook}: {tc}"));
+            }
         }
     }
     let links = r.ip(&["-br", "link", "show"]).expect("links");
@@ -183,28 +182,26 @@ fn a_killed_daemon_leaves_nothing_after_restart_and_stop() {
     killed_daemon_leaves_nothing(router_config, &[]);
 }
 
-/// A router with LISP tables (a database mapping and a static map-cache entry): the ITR and ETR
-/// programs are attached while it runs.
+/// A router with LISP tables (a database mapping and a static map-cache entry) and an HSRP
+/// hello filter: the ITR and ETR programs, and the hello filter's, are attached while it runs.
 fn lisp_router_config(p: &str) -> String {
     format!(
-        "{}feature lisp\nip lisp itr-etr\n\
+        "{}feature lisp\nfeature hsrp\nip lisp itr-etr\n\
          ip lisp database-mapping 10.1.0.0/24 10.2.0.1 priority 1 weight 100\n\
-         ip lisp map-cache 10.9.0.0/24 10.2.0.9 priority 1 weight 100\n",
+         ip lisp map-cache 10.9.0.0/24 10.2.0.9 priority 1 weight 100\n\
+         interface Ethernet1/2\n  hsrp hello-filter\n",
         router_config(p)
     )
 }
 
-/// Kernels before 6.6 have no TCX links: the LISP programs go on as `cls_bpf` filters on a
+/// Kernels before 6.6 have no TCX links: the LISP and hello-filter programs go on as `cls_bpf` filters on a
 /// `clsact` qdisc, which a SIGKILL leaves behind (forced here with `ROAMER_TC_ATTACH=netlink`);
 /// the next start removes them, and a clean stop leaves none.
 #[test]
 fn lisp_filters_of_a_killed_daemon_go_at_restart_on_kernels_without_tcx() {
     killed_daemon_leaves_nothing(
         lisp_router_config,
-        &[(
-            roamer_platforms::kernel::lisp_offload::TC_ATTACH_ENV,
-            "netlink",
-        )],
+        &[(roamer_platforms::kernel::tc_hook::TC_ATTACH_ENV, "netlink")],
     );
 }
 
@@ -222,11 +219,13 @@ fn killed_daemon_leaves_nothing(config: fn(&str) -> String, env: &[(&str, &str)]
         "SIGKILL left nothing: the crash case is not exercised"
     );
     if !env.is_empty() {
-        assert!(
-            left.iter()
-                .any(|l| l.contains("tc filter") && l.contains("lisp_itr")),
-            "the LISP filters stay after SIGKILL: {left:?}"
-        );
+        for program in ["lisp_itr", "hello_filter_in", "hello_filter_out"] {
+            assert!(
+                left.iter()
+                    .any(|l| l.contains("tc filter") && l.contains(program)),
+                "the {program} filter stays after SIGKILL: {left:?}"
+            );
+        }
     }
     let mut d = Daemon::start_in_netns_with_env(&config(&lab.p), lab.r.name(), env);
     assert!(

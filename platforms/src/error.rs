@@ -75,14 +75,18 @@ pub enum PlatformError {
     #[error("ROAMER_CHAOS '{spec}': {reason}")]
     ChaosSpec { spec: String, reason: String },
 
-    #[error("the LISP eBPF data path is not in this build: {reason}")]
-    LispObjectMissing { reason: &'static str },
+    #[error("{object} is not in this build: {reason}")]
+    EbpfObjectMissing {
+        object: &'static str,
+        reason: &'static str,
+    },
 
-    #[error("the LISP eBPF object has no {missing} (build and loader disagree)")]
-    LispObjectIncomplete { missing: &'static str },
+    #[error("the eBPF object has no {missing} (build and loader disagree)")]
+    EbpfObjectIncomplete { missing: &'static str },
 
-    #[error("the kernel refused the LISP eBPF data path ({what}); it needs {feature}: {source}")]
-    LispEbpfRefused {
+    #[error("the kernel refused {object} ({what}); it needs {feature}: {source}")]
+    EbpfRefused {
+        object: &'static str,
         what: String,
         feature: &'static str,
         #[source]
@@ -90,17 +94,18 @@ pub enum PlatformError {
     },
 
     #[error(
-        "cannot attach the LISP eBPF program {program} to TC ingress of {iface} (needs TCX, Linux 6.6 or later): {source}"
+        "cannot attach the eBPF program {program} to TC {hook} of {iface} (TCX links from Linux 6.6, cls_bpf filters before): {source}"
     )]
-    LispAttach {
+    TcAttach {
         program: &'static str,
+        hook: &'static str,
         iface: String,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
-    #[error("cannot detach the LISP eBPF program {program} from ifindex {ifindex}: {source}")]
-    LispDetach {
+    #[error("cannot detach the eBPF program {program} from ifindex {ifindex}: {source}")]
+    TcDetach {
         program: &'static str,
         ifindex: u32,
         #[source]

@@ -10,10 +10,15 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use roamer_hal::{Backend, L3Interface, Mac, NextHop, PortId, Prefix, TableEntry, TableOp};
+use roamer_hal::{
+    Backend, DataPlane, L3Interface, Mac, NextHop, PacketIo, PortId, Prefix, TableEntry, TableOp,
+};
 use roamer_platforms::PortSpec;
 use roamer_platforms::kernel::KernelBackend;
+use roamer_platforms::software::AfPacketPort;
 use roamer_test_support::{Capture, Netns, Veth, require_root, require_tool, unique_prefix};
+
+mod common;
 
 const VMAC: Mac = Mac([0x00, 0x00, 0x0c, 0x07, 0xac, 0x0a]);
 const VMAC_TEXT: &str = "00:00:0c:07:ac:0a";
@@ -88,8 +93,14 @@ fn lab() -> Lab {
 }
 
 impl Lab {
+    /// Applies `ops` from the backend's namespace, as the daemon does (TC programs attach to
+    /// the interfaces of the calling thread's namespace).
     fn apply(&mut self, ops: &[TableOp]) {
-        let results = self.backend.as_mut().expect("backend").apply(ops);
+        let backend = self.backend.as_mut().expect("backend");
+        let results = self
+            .k
+            .enter(|| backend.apply(ops))
+            .expect("enter namespace");
         for (op, r) in ops.iter().zip(results) {
             if let Err(e) = r {
                 panic!("{op}: {e}");
@@ -331,4 +342,199 @@ fn a_crashed_runs_virtual_mac_device_goes_at_start() {
         "operator's device removed:\n{links}"
     );
     drop(backend);
+}
+
+/// A hello as a peer router on the segment sends it: IPv4/UDP from 10.1.0.10 to the port's
+/// address, port 1985 (what the software core and the filter call an HSRP hello), in an
+/// Ethernet frame to `dst`.
+fn hello_frame(dst: [u8; 6], src: [u8; 6], dport: u16) -> Vec<u8> {
+    let payload = [0u8, 0, 16, 1, 3, 200, 10, 0];
+    let mut ip = vec![
+        0x45, 0, 0, 0, 0, 0, 0x40, 0, 1, 17, 0, 0, 10, 1, 0, 10, 10, 1, 0, 2,
+    ];
+    let total = (20 + 8 + payload.len()) as u16;
+    ip[2..4].copy_from_slice(&total.to_be_bytes());
+    let mut sum: u32 = ip
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    ip.extend_from_slice(&1985u16.to_be_bytes());
+    ip.extend_from_slice(&dport.to_be_bytes());
+    ip.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    ip.extend_from_slice(&[0, 0]); // no UDP checksum (IPv4 allows it)
+    ip.extend_from_slice(&payload);
+    roamer_test_support::ethernet_frame(dst, src, None, 0x0800, &ip)
+}
+
+impl Lab {
+    fn counter(&self, name: &str) -> u64 {
+        let learned = self.backend.as_ref().expect("backend").learned();
+        learned
+            .expect("learned")
+            .counters
+            .iter()
+            .find(|c| c.name == name)
+            .map_or(0, |c| c.value)
+    }
+
+    fn hello_punts(&mut self) -> usize {
+        let mut punts = Vec::new();
+        self.backend
+            .as_mut()
+            .expect("backend")
+            .drain_punts(&mut punts);
+        punts
+            .iter()
+            .filter(|p| p.reason == roamer_hal::PuntReason::Hsrp)
+            .count()
+    }
+
+    /// A packet port on the host's side of the link, for frames as the host's wire carries.
+    fn host_port(&self) -> AfPacketPort {
+        let host = self.host.clone();
+        self.h
+            .enter(move || AfPacketPort::open(&host))
+            .expect("enter namespace")
+            .expect("a packet port on the host's link")
+    }
+}
+
+/// `hsrp-hello-filter` on a port: HSRP hellos neither come in (not punted, not taken by the
+/// kernel) nor go out, counted each way, while other traffic crosses the port as before; with
+/// the row gone, hellos cross again.
+#[test]
+fn a_hello_filter_keeps_hellos_off_its_port_both_ways() {
+    let mut lab = lab();
+    let p1 = L3Interface::Port(PortId(1));
+    lab.apply(&[TableOp::add(TableEntry::InterfaceAddress {
+        iface: p1,
+        addr: v4(10, 1, 0, 2),
+        prefix_len: 24,
+        virtual_mac: None,
+    })]);
+    let port_mac = roamer_test_support::parse_mac(
+        &roamer_test_support::sysfs(&lab.k, &lab.port, "address").expect("port MAC"),
+    )
+    .expect("a MAC");
+    let host_mac = roamer_test_support::parse_mac(
+        &roamer_test_support::sysfs(&lab.h, &lab.host, "address").expect("host MAC"),
+    )
+    .expect("a MAC");
+    let hello_in = hello_frame(port_mac, host_mac, 1985);
+    let mut host_port = lab.host_port();
+
+    // Without the filter a hello from the segment reaches HSRP.
+    common::send_all(
+        &mut host_port,
+        &mut common::slots_with(std::slice::from_ref(&hello_in)),
+    );
+    roamer_test_support::wait_for("the hello punted", Duration::from_secs(5), || {
+        (lab.hello_punts() > 0).then_some(())
+    });
+
+    lab.apply(&[TableOp::add(TableEntry::HelloFilter { port: PortId(1) })]);
+    for _ in 0..3 {
+        common::send_all(
+            &mut host_port,
+            &mut common::slots_with(std::slice::from_ref(&hello_in)),
+        );
+    }
+    roamer_test_support::wait_for(
+        "three hellos dropped at the port's ingress",
+        Duration::from_secs(5),
+        || (lab.counter("drop hsrp-hello-filtered") == 3).then_some(()),
+    );
+    assert_eq!(lab.hello_punts(), 0, "a filtered hello was punted");
+    assert!(
+        roamer_test_support::ping(&lab.h, Ipv4Addr::new(10, 1, 0, 2), Duration::from_secs(5))
+            .expect("ping"),
+        "other traffic crosses the filtered port"
+    );
+
+    // Out: a hello injected through the port is dropped; a datagram to another port (the
+    // proof that the capture sees what leaves) is not.
+    let capture = Capture::start(
+        &lab.h,
+        &lab.host,
+        "udp",
+        20,
+        &["udp.dstport", "_ws.malformed", "_ws.expert"],
+        Duration::from_secs(15),
+    )
+    .expect("tshark on the host's link");
+    let hello_out = hello_frame(host_mac, port_mac, 1985);
+    let other_out = hello_frame(host_mac, port_mac, 1986);
+    let mut lines = Vec::new();
+    for _ in 0..10 {
+        let backend = lab.backend.as_mut().expect("backend");
+        // The kernel tells the sender of a frame its egress filter dropped (ENOBUFS).
+        let _ = PacketIo::inject(
+            backend,
+            roamer_hal::InjectTarget::Port(PortId(1)),
+            &hello_out,
+        );
+        PacketIo::inject(
+            backend,
+            roamer_hal::InjectTarget::Port(PortId(1)),
+            &other_out,
+        )
+        .expect("inject");
+        while let Some(l) = capture.next_line(Duration::from_millis(300)) {
+            lines.push(l);
+        }
+        if lines.iter().any(|l| l.starts_with("1986")) {
+            break;
+        }
+    }
+    assert!(
+        lines.iter().any(|l| l.starts_with("1986")),
+        "the capture saw nothing leave the port: {lines:?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.starts_with("1985")),
+        "a hello left the filtered port: {lines:?}"
+    );
+    assert!(lab.counter("drop hsrp-hello-filtered egress") >= 1);
+
+    // The row goes: hellos leave again, and come in to HSRP again.
+    lab.apply(&[TableOp::remove(TableEntry::HelloFilter { port: PortId(1) })]);
+    let mut lines = Vec::new();
+    for _ in 0..10 {
+        let backend = lab.backend.as_mut().expect("backend");
+        PacketIo::inject(
+            backend,
+            roamer_hal::InjectTarget::Port(PortId(1)),
+            &hello_out,
+        )
+        .expect("inject");
+        while let Some(l) = capture.next_line(Duration::from_millis(300)) {
+            lines.push(l);
+        }
+        if lines.iter().any(|l| l.starts_with("1985")) {
+            break;
+        }
+    }
+    assert!(
+        lines.iter().any(|l| l.starts_with("1985")),
+        "no hello left the port once the filter went: {lines:?}"
+    );
+    common::send_all(
+        &mut host_port,
+        &mut common::slots_with(std::slice::from_ref(&hello_in)),
+    );
+    roamer_test_support::wait_for("the hello punted again", Duration::from_secs(5), || {
+        (lab.hello_punts() > 0).then_some(())
+    });
+    let filters = lab
+        .k
+        .exec(&["tc", "filter", "show", "dev", &lab.port, "egress"])
+        .unwrap_or_default();
+    assert!(
+        !filters.contains("hello_filter"),
+        "a hello filter program stayed: {filters}"
+    );
 }

@@ -521,8 +521,6 @@ fn is_hsrp(f: &[u8]) -> bool {
     is_udp_to(f, HSRP_PORT)
 }
 
-/// An HSRP hello (v1/v2 over IPv4 to UDP 1985, or HSRP for IPv6 to UDP 2029): what a hello
-/// filter keeps off a port, in both directions.
 /// The destination a frame's routing lookups are for: the IP destination after an Ethernet
 /// header (and an 802.1Q tag in the frame, if any); for a LISP data packet, the inner one.
 /// None for anything else or anything too short.
@@ -567,6 +565,9 @@ fn ip_destination(ip: &[u8]) -> Option<(IpAddr, Option<&[u8]>)> {
     }
 }
 
+/// An HSRP hello (v1/v2 over IPv4 to UDP 1985, or HSRP for IPv6 to UDP 2029): what a hello
+/// filter keeps off a port, in both directions (the kernel backend's `platforms/bpf/hello_filter.c`
+/// matches the same).
 pub fn is_hsrp_hello(f: &[u8]) -> bool {
     match be16(f, 12) {
         ETHERTYPE_IPV4 => is_hsrp(f),

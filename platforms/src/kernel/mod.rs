@@ -11,7 +11,8 @@
 //!   the port's MAC (the old one is restored); an HSRP virtual MAC and IP → a macvlan with
 //!   the virtual MAC holding the virtual IP (`vmac.rs`); `ProxyArp` → the `proxy_arp` sysctl
 //!   of the interface, or of its virtual MAC's macvlan while it has one; `HelloFilter` → the
-//!   control tap's HSRP filter. Forwarding sysctls are switched on
+//!   HSRP hello filter of `hello_filter.rs` (TC programs on that port, both directions) and
+//!   the control tap ignoring hellos from it. Forwarding sysctls are switched on
 //!   and restored on stop.
 //! - LISP tables go to [`lisp_offload::LispOffload`] (TC programs on every port while LISP has
 //!   tables: the ITR and ETR programs are no-ops for traffic that is not theirs).
@@ -24,6 +25,7 @@
 //!   on drop, everything roamer created is removed and what it changed is restored.
 
 pub mod bridge;
+pub mod hello_filter;
 pub mod io;
 pub mod lisp_offload;
 pub mod nl;
@@ -31,6 +33,7 @@ mod proxy_arp;
 pub mod state;
 mod sys;
 mod tables;
+pub mod tc_hook;
 mod trace;
 mod vmac;
 
@@ -48,6 +51,7 @@ use tracing::{info, warn};
 
 use crate::PlatformError;
 use crate::open::PortSpec;
+use hello_filter::HelloFilter;
 use io::{ControlIo, IoPort, Shared};
 use lisp_offload::LispOffload;
 use nl::{Netlink, kernel_error};
@@ -101,6 +105,8 @@ pub struct KernelBackend {
     io: ControlIo,
     shared: Arc<Shared>,
     offload: Option<LispOffload>,
+    /// The HSRP hello filter's programs, once a port needed them.
+    hello_filter: Option<HelloFilter>,
     /// Why there is no LISP offload (its error), for the operator's LISP table operations.
     offload_unavailable: Option<String>,
     /// Every row roamer programmed, by table and key (the kernel holds the objects).
@@ -202,6 +208,9 @@ impl KernelBackend {
             if lisp_offload::remove_leftover_filters(&p.device)? > 0 {
                 info!(device = %p.device, "kernel backend: removed a previous run's LISP filters");
             }
+            if hello_filter::remove_leftover_filters(&p.device)? > 0 {
+                info!(device = %p.device, "kernel backend: removed a previous run's hello filters");
+            }
         }
         for path in [IPV4_FORWARDING, IPV6_FORWARDING] {
             restore
@@ -264,6 +273,7 @@ impl KernelBackend {
             io,
             shared,
             offload,
+            hello_filter: None,
             offload_unavailable,
             rows: BTreeMap::new(),
             restore,
@@ -530,6 +540,30 @@ impl KernelBackend {
                     })
             }
             _ => Ok(()),
+        }
+    }
+
+    /// Keeps HSRP hellos off `port` in both directions (the filter is loaded on first use).
+    fn filter_hellos(&mut self, port: PortId) -> Result<(), HalError> {
+        let p = self.port(port)?.clone();
+        let error =
+            |e: PlatformError| backend_err(format!("HSRP hello filter on {}: {e}", p.device));
+        let filter = match &mut self.hello_filter {
+            Some(f) => f,
+            None => self
+                .hello_filter
+                .insert(HelloFilter::load().map_err(error)?),
+        };
+        filter.attach(&p.device, p.ifindex).map_err(error)
+    }
+
+    fn unfilter_hellos(&mut self, port: PortId) -> Result<(), HalError> {
+        let p = self.port(port)?.clone();
+        match self.hello_filter.as_mut() {
+            Some(f) => f
+                .detach(p.ifindex)
+                .map_err(|e| backend_err(format!("HSRP hello filter on {}: {e}", p.device))),
+            None => Ok(()),
         }
     }
 
@@ -891,6 +925,7 @@ impl DataPlane for KernelBackend {
                 value: self.shared.proxy_arp_send_errors.load(Ordering::Relaxed),
             },
         ];
+        counters.extend(self.hello_filter.iter().flat_map(HelloFilter::counters));
         counters.extend(self.port_counters(&all));
         if let Some(o) = &self.offload {
             counters.extend(o.counters());

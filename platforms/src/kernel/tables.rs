@@ -112,6 +112,7 @@ impl KernelBackend {
             // that answers depends on the interface's virtual MACs too.
             TableEntry::ProxyArp { iface } => self.l3(*iface).map(drop),
             TableEntry::HelloFilter { port } => {
+                self.filter_hellos(*port)?;
                 if let Ok(mut f) = self.shared.hello_filter.write() {
                     f.insert(*port);
                 }
@@ -255,7 +256,7 @@ impl KernelBackend {
                 if let Ok(mut f) = self.shared.hello_filter.write() {
                     f.remove(port);
                 }
-                Ok(())
+                self.unfilter_hellos(*port)
             }
             TableEntry::Vlan { vlan } => {
                 let vid = vlan.get();

@@ -37,14 +37,13 @@ use std::os::fd::{AsRawFd, RawFd};
 use aya::Ebpf;
 use aya::maps::lpm_trie::Key;
 use aya::maps::{Array, HashMap as BpfHashMap, LpmTrie, MapData, PerCpuArray, RingBuf};
-use aya::programs::tc::SchedClassifierLinkId;
-use aya::programs::tc::{self, NlOptions, TcAttachOptions};
-use aya::programs::{LinkOrder, SchedClassifier, TcAttachType};
+use aya::programs::{SchedClassifier, TcAttachType};
 use roamer_hal::{
     Counter, HalError, HalEvent, Iid, L3Interface, OpAction, Prefix, TableEntry, TableKey,
     TableKind, TableOp,
 };
 
+use super::tc_hook::{self, TcLink};
 use crate::PlatformError;
 use layout::{ADDR_LEN, CONFIG_LEN, MC_VAL_LEN};
 
@@ -64,45 +63,18 @@ const TOO_BIG_INTERVAL_MS: u64 = 100;
 const FLOW_SEED: u32 = 0x9e37_79b9;
 
 const BACKEND: &str = "kernel";
+const LISP_OBJECT: &str = "the LISP eBPF data path";
 const SCOPE: &str = "the kernel eBPF data path";
 const ITR: &str = "lisp_itr";
 const ETR: &str = "lisp_etr";
 
-/// Set to `netlink`, the programs are attached as classic `cls_bpf` filters on a `clsact`
-/// qdisc even where the kernel has TCX links (for tests of the path kernels before 6.6 take).
-pub const TC_ATTACH_ENV: &str = "ROAMER_TC_ATTACH";
-
-/// Whether the programs go on as `cls_bpf` filters: kernels before 6.6 have no TCX links.
-fn netlink_attach() -> bool {
-    std::env::var(TC_ATTACH_ENV).is_ok_and(|v| v == "netlink")
-        || aya::util::KernelVersion::current()
-            .is_ok_and(|v| v < aya::util::KernelVersion::new(6, 6, 0))
-}
-
 /// Removes the `cls_bpf` filters a killed run left on `device` (TCX links go with the
 /// process; these stay). Returns how many kinds were found.
 pub fn remove_leftover_filters(device: &str) -> Result<usize, PlatformError> {
-    let mut removed = 0;
-    for program in [ITR, ETR] {
-        match tc::qdisc_detach_program(device, TcAttachType::Ingress, program) {
-            Ok(()) => removed += 1,
-            Err(tc::TcError::IoError(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
-            // No clsact qdisc (or no such device): nothing of ours there.
-            Err(tc::TcError::NetlinkError(e))
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EINVAL | libc::ENOENT | libc::ENODEV)
-                ) => {}
-            Err(e) => {
-                return Err(PlatformError::LispDetach {
-                    program,
-                    ifindex: 0,
-                    source: Box::new(e),
-                });
-            }
-        }
-    }
-    Ok(removed)
+    tc_hook::remove_leftovers(
+        device,
+        &[(ITR, TcAttachType::Ingress), (ETR, TcAttachType::Ingress)],
+    )
 }
 
 /// The tables this module holds.
@@ -112,12 +84,6 @@ const KINDS: [TableKind; 4] = [
     TableKind::DynamicEidRange,
     TableKind::AwayEntry,
 ];
-
-struct Attached {
-    program: &'static str,
-    ifindex: u32,
-    link: SchedClassifierLinkId,
-}
 
 pub struct LispOffload {
     ebpf: Ebpf,
@@ -131,7 +97,7 @@ pub struct LispOffload {
     config: Array<MapData, [u8; CONFIG_LEN]>,
     counters: PerCpuArray<MapData, u64>,
     events: RingBuf<MapData>,
-    attached: Vec<Attached>,
+    attached: Vec<TcLink>,
     /// EID-facing interfaces: ifindex → the HAL's name for it.
     eid_ifaces: HashMap<u32, L3Interface>,
     /// What the HAL programmed, per table (entries(), Exists/NotFound, the map name of a
@@ -147,7 +113,8 @@ fn refused(
     feature: &'static str,
     e: impl std::error::Error + Send + Sync + 'static,
 ) -> PlatformError {
-    PlatformError::LispEbpfRefused {
+    PlatformError::EbpfRefused {
+        object: LISP_OBJECT,
         what: what.into(),
         feature,
         source: Box::new(e),
@@ -202,8 +169,11 @@ fn lisp_prefix(entry: &TableEntry) -> Option<Prefix> {
 impl LispOffload {
     /// Loads programs and maps, attaches nothing.
     pub fn load() -> Result<Self, PlatformError> {
-        let bytes = crate::bpf_objects::LISP_TC
-            .map_err(|reason| PlatformError::LispObjectMissing { reason })?;
+        let bytes =
+            crate::bpf_objects::LISP_TC.map_err(|reason| PlatformError::EbpfObjectMissing {
+                object: LISP_OBJECT,
+                reason,
+            })?;
         Self::load_object(bytes)
     }
 
@@ -218,7 +188,7 @@ impl LispOffload {
         for name in [ITR, ETR] {
             let program: &mut SchedClassifier = ebpf
                 .program_mut(name)
-                .ok_or(PlatformError::LispObjectIncomplete { missing: name })?
+                .ok_or(PlatformError::EbpfObjectIncomplete { missing: name })?
                 .try_into()
                 .map_err(|e| refused(format!("program {name}"), "TC classifier programs", e))?;
             program.load().map_err(|e| {
@@ -236,7 +206,7 @@ impl LispOffload {
         ) -> Result<T, PlatformError> {
             let map = ebpf
                 .take_map(name)
-                .ok_or(PlatformError::LispObjectIncomplete { missing: name })?;
+                .ok_or(PlatformError::EbpfObjectIncomplete { missing: name })?;
             T::try_from(map).map_err(|e| refused(format!("map {name}"), "BPF maps", e))
         }
         let mut offload = LispOffload {
@@ -291,45 +261,14 @@ impl LispOffload {
             port: format!("ifindex {ifindex}"),
             source,
         })?;
-        let classifier: &mut SchedClassifier = self
-            .ebpf
-            .program_mut(program)
-            .ok_or(PlatformError::LispObjectIncomplete { missing: program })?
-            .try_into()
-            .map_err(|e| refused(format!("program {program}"), "TC classifier programs", e))?;
-        // TCX links (Linux 6.6+): no qdisc to create or leave behind, and the kernel detaches
-        // them by itself when the process dies (SIGKILL leaves nothing attached). Before 6.6:
-        // `cls_bpf` filters on a `clsact` qdisc, which outlive a killed process; the next
-        // start removes them by name (`remove_leftover_filters`). A `clsact` qdisc, ours or
-        // not, is left in place: without filters it does nothing.
-        let options = if netlink_attach() {
-            match tc::qdisc_add_clsact(&name) {
-                Ok(()) | Err(tc::TcError::AlreadyAttached) => {}
-                Err(tc::TcError::NetlinkError(e)) if e.raw_os_error() == Some(libc::EEXIST) => {}
-                Err(e) => {
-                    return Err(PlatformError::LispAttach {
-                        program,
-                        iface: name.clone(),
-                        source: Box::new(e),
-                    });
-                }
-            }
-            TcAttachOptions::Netlink(NlOptions::default())
-        } else {
-            TcAttachOptions::TcxOrder(LinkOrder::default())
-        };
-        let link = classifier
-            .attach_with_options(&name, TcAttachType::Ingress, options)
-            .map_err(|e| PlatformError::LispAttach {
-                program,
-                iface: name.clone(),
-                source: Box::new(e),
-            })?;
-        self.attached.push(Attached {
+        let link = tc_hook::attach(
+            &mut self.ebpf,
             program,
+            &name,
             ifindex,
-            link,
-        });
+            TcAttachType::Ingress,
+        )?;
+        self.attached.push(link);
         Ok(())
     }
 
@@ -389,13 +328,7 @@ impl LispOffload {
             }
             // Usually the kernel took the program off with the device; a device still there
             // (an interface roamer stopped using) gets it detached now.
-            if let Some(p) = self
-                .ebpf
-                .program_mut(a.program)
-                .and_then(|p| <&mut SchedClassifier>::try_from(p).ok())
-            {
-                let _ = p.detach(a.link);
-            }
+            let _ = tc_hook::detach(&mut self.ebpf, a);
         }
         Ok(())
     }
@@ -420,19 +353,10 @@ impl LispOffload {
     pub fn detach_all(&mut self) -> Result<(), PlatformError> {
         let mut first_error = None;
         for a in std::mem::take(&mut self.attached) {
-            let result = self
-                .ebpf
-                .program_mut(a.program)
-                .and_then(|p| <&mut SchedClassifier>::try_from(p).ok())
-                .map(|p| p.detach(a.link));
-            if let Some(Err(e)) = result
+            if let Err(e) = tc_hook::detach(&mut self.ebpf, a)
                 && first_error.is_none()
             {
-                first_error = Some(PlatformError::LispDetach {
-                    program: a.program,
-                    ifindex: a.ifindex,
-                    source: Box::new(e),
-                });
+                first_error = Some(e);
             }
         }
         // The ranges were keyed by ifindexes that may come back as other interfaces.
@@ -800,7 +724,8 @@ mod tests {
 
     #[test]
     fn a_build_without_the_object_says_why() {
-        let e = PlatformError::LispObjectMissing {
+        let e = PlatformError::EbpfObjectMissing {
+            object: LISP_OBJECT,
             reason: "clang was not found when roamer was built; install clang and rebuild",
         };
         assert_eq!(
@@ -815,7 +740,7 @@ mod tests {
         let Err(e) = LispOffload::load_object(b"not an ELF object") else {
             panic!("a broken object loaded");
         };
-        assert!(matches!(e, PlatformError::LispEbpfRefused { .. }), "{e:?}");
+        assert!(matches!(e, PlatformError::EbpfRefused { .. }), "{e:?}");
         assert!(e.to_string().contains("loading the object"), "{e}");
     }
 
