@@ -853,3 +853,126 @@ fn vm_kernel_backend_host_moves_across_subnets_between_svis_with_hsrp() {
         "the ITR on xTR-B's SVI:\n{out}"
     );
 }
+
+/// Host a on Ethernet1/1 and, on Ethernet1/2, a router of another data centre across a DCI
+/// (both in VLAN 10); the DCI port has `hsrp hello-filter`, so each side keeps its own Active
+/// gateway for the same virtual IP.
+const DCI_SWITCH: &str = "hostname vsw1
+roamer platform backend kernel
+feature interface-vlan
+feature hsrp
+vlan 10
+interface Ethernet1/1
+  switchport
+  switchport access vlan 10
+interface Ethernet1/2
+  switchport
+  switchport access vlan 10
+  hsrp hello-filter
+interface Vlan10
+  ip address 10.10.0.2/24
+  hsrp 10
+    timers 1 3
+    ip 10.10.0.1
+";
+
+/// The kernel backend's hello filter on a bridge port (TC programs inside the guest, whose
+/// 6.1 kernel takes them as `cls_bpf` filters): the other data centre's hellos with priority
+/// 200 neither reach roamer (still Active) nor cross the bridge to host a, and roamer's own
+/// hellos do not leave through the DCI port; other traffic crosses it, which proves the DCI
+/// side's capture sees what leaves. Both directions are counted in `show forwarding counters`.
+#[test]
+fn vm_kernel_backend_hello_filter_keeps_each_side_of_a_dci_its_own_active_gateway() {
+    let mut lab = SwitchLab::boot(DCI_SWITCH, false);
+    let (a_tap, b_tap) = (format!("{}a", lab.p), lab.b_tap.clone());
+    lab.b
+        .ip(&["addr", "add", "10.10.0.9/24", "dev", &b_tap])
+        .unwrap();
+    // roamer is Active alone: the virtual IP answers host a.
+    let active = try_until(STEP_TIMEOUT, || {
+        lab.a
+            .exec(&["ping", "-c", "1", "-W", "1", "10.10.0.1"])
+            .ok()
+    });
+    assert!(active.is_some(), "the virtual IP never answered host a");
+    let fields = ["ip.src", "ip.proto", "_ws.malformed", "_ws.expert"];
+    let local = support::Capture::start(
+        &lab.a,
+        &a_tap,
+        "udp port 1985",
+        200,
+        &fields,
+        Duration::from_secs(60),
+    )
+    .expect("tshark on host a's link");
+    let dci = support::Capture::start(
+        &lab.b,
+        &b_tap,
+        "udp port 1985 or icmp",
+        200,
+        &fields,
+        Duration::from_secs(60),
+    )
+    .expect("tshark on the DCI link");
+    // The other data centre's Active router (priority 200, a hello every 0.2 s for 8 s), and
+    // traffic across the DCI while it speaks.
+    let remote = {
+        let (ns, tap) = (lab.b.name().to_string(), b_tap.clone());
+        std::thread::spawn(move || common::send_hsrp_hellos(&ns, "udp", &tap, 40))
+    };
+    let crossed = lab
+        .b
+        .exec(&["ping", "-c", "5", "-i", "0.5", "-W", "2", "10.10.0.10"])
+        .expect("the DCI router reaches host a");
+    assert!(crossed.contains(" 0% packet loss"), "{crossed}");
+    remote.join().unwrap();
+    // roamer keeps sending hellos every second: read what came until now.
+    let local_lines = local.first_lines(200, Duration::from_secs(2));
+    let dci_lines = dci.first_lines(200, Duration::from_secs(2));
+    assert!(
+        local_lines.iter().any(|l| l.starts_with("10.10.0.2\t")),
+        "roamer's hellos on host a's link: {local_lines:?}"
+    );
+    assert!(
+        !local_lines.iter().any(|l| l.starts_with("10.10.0.9\t")),
+        "the other data centre's hellos crossed the bridge to host a: {local_lines:?}"
+    );
+    assert!(
+        dci_lines.iter().any(|l| l.starts_with("10.10.0.10\t1\t")),
+        "the DCI capture saw no ICMP from host a: {dci_lines:?}"
+    );
+    assert!(
+        !dci_lines
+            .iter()
+            .any(|l| l.starts_with("10.10.0.2\t17\t") || l.starts_with("10.10.0.10\t17\t")),
+        "hellos left through the DCI port: {dci_lines:?}"
+    );
+
+    let vm = &mut lab.vm;
+    vm.console.login("root", "roamer");
+    vm.console.expect("# ", STEP_TIMEOUT);
+    vm.console.command("# ", "stty cols 500");
+    let brief = vm.console.command("# ", "roamer exec 'show hsrp brief'");
+    assert_eq!(
+        common::hsrp_state_in(&brief),
+        "Active",
+        "roamer heard the other data centre:\n{brief}"
+    );
+    let counters = vm
+        .console
+        .command("# ", "roamer exec 'show forwarding counters'");
+    for name in [
+        "drop hsrp-hello-filtered",
+        "drop hsrp-hello-filtered-egress",
+    ] {
+        assert!(
+            common::counter_in(&counters, name) >= 1,
+            "{name} did not move:\n{counters}"
+        );
+    }
+    let filters = vm.console.command("# ", "tc filter show dev eth2 ingress");
+    assert!(
+        filters.contains("hello_filter_in"),
+        "the filter on the DCI port:\n{filters}"
+    );
+}

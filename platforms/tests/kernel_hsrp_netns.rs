@@ -498,7 +498,7 @@ fn a_hello_filter_keeps_hellos_off_its_port_both_ways() {
         !lines.iter().any(|l| l.starts_with("1985")),
         "a hello left the filtered port: {lines:?}"
     );
-    assert!(lab.counter("drop hsrp-hello-filtered egress") >= 1);
+    assert!(lab.counter("drop hsrp-hello-filtered-egress") >= 1);
 
     // The row goes: hellos leave again, and come in to HSRP again.
     lab.apply(&[TableOp::remove(TableEntry::HelloFilter { port: PortId(1) })]);

@@ -315,7 +315,11 @@ pub fn fixture(name: &str) -> String {
 
 /// A counter of `d`'s `show forwarding counters` (0 when not listed).
 pub fn counter(d: &Daemon, name: &str) -> u64 {
-    let text = d.exec("show forwarding counters").stdout;
+    counter_in(&d.exec("show forwarding counters").stdout, name)
+}
+
+/// The value of counter `name` in the text of `show forwarding counters` (0 if absent).
+pub fn counter_in(text: &str, name: &str) -> u64 {
     text.lines()
         .find(|l| {
             l.trim_start()

@@ -19,7 +19,7 @@ const OUT: &str = "hello_filter_out";
 /// Counter slots of `hello_filter.c`, and their names (the ingress one is the software core's).
 const COUNTER_NAMES: [&str; 2] = [
     "drop hsrp-hello-filtered",
-    "drop hsrp-hello-filtered egress",
+    "drop hsrp-hello-filtered-egress",
 ];
 
 /// The programs of every hook a hello filter uses, for [`remove_leftover_filters`].
