@@ -874,6 +874,7 @@ interface Vlan10
   hsrp 10
     timers 1 3
     ip 10.10.0.1
+mac address-table static 0200.0000.00aa vlan 10 interface Ethernet1/2
 ";
 
 /// The kernel backend's hello filter on a bridge port (TC programs inside the guest, whose
@@ -881,6 +882,7 @@ interface Vlan10
 /// 200 neither reach roamer (still Active) nor cross the bridge to host a, and roamer's own
 /// hellos do not leave through the DCI port; other traffic crosses it, which proves the DCI
 /// side's capture sees what leaves. Both directions are counted in `show forwarding counters`.
+/// The static MAC address of the configuration is a static entry of the kernel bridge's FDB.
 #[test]
 fn vm_kernel_backend_hello_filter_keeps_each_side_of_a_dci_its_own_active_gateway() {
     let mut lab = SwitchLab::boot(DCI_SWITCH, false);
@@ -974,5 +976,24 @@ fn vm_kernel_backend_hello_filter_keeps_each_side_of_a_dci_its_own_active_gatewa
     assert!(
         filters.contains("hello_filter_in"),
         "the filter on the DCI port:\n{filters}"
+    );
+    let fdb = vm
+        .console
+        .command("# ", "bridge fdb show dev eth2 | grep 02:00:00:00:00:aa");
+    assert!(
+        fdb.lines()
+            .any(|l| l.contains("vlan 10") && l.contains("static")),
+        "the static MAC in the bridge's FDB:\n{fdb}"
+    );
+    let macs = vm
+        .console
+        .command("# ", "roamer exec 'show mac address-table'");
+    let row = macs
+        .lines()
+        .find(|l| l.contains("0200.0000.00aa"))
+        .unwrap_or_else(|| panic!("the static MAC missing:\n{macs}"));
+    assert!(
+        row.contains("static") && row.contains("Eth1/2") && row.contains(" 10 "),
+        "{row}"
     );
 }

@@ -328,3 +328,116 @@ fn a_host_on_a_tap_port_reaches_a_host_on_an_afpacket_port() {
     );
     drop(h2);
 }
+
+/// `mac address-table static`: frames to the static MAC go out of its interface only (never
+/// flooded to the other ports of the VLAN), and a frame from that MAC on another port does not
+/// move it; `show mac address-table` lists it as static.
+#[test]
+fn a_static_mac_takes_frames_to_its_port_only_and_never_moves() {
+    let prefix = support::unique_prefix();
+    let sw = switch_ns(&prefix, "s");
+    let ports = ["p1", "p2", "p3"].map(|p| port(&prefix, &sw, p));
+    let hosts: Vec<Host> = [("a", "5"), ("b", "6"), ("c", "7")]
+        .iter()
+        .enumerate()
+        .map(|(i, (name, host))| {
+            Host::new(
+                &prefix,
+                name,
+                &ports[i],
+                &format!("{prefix}p{}h", i + 1),
+                addrs(
+                    &format!("10.10.0.{host}/24"),
+                    "10.10.0.1",
+                    &format!("2001:db8:a::{host}/64"),
+                    "2001:db8:a::1",
+                ),
+            )
+        })
+        .collect();
+    let mut config = String::from("hostname sw1\nfeature interface-vlan\nvlan 10\n");
+    for n in 1..=3 {
+        config.push_str(&format!(
+            "roamer platform port Ethernet1/{n} {prefix}p{n} io af-packet\n\
+             interface Ethernet1/{n}\n  switchport\n  switchport access vlan 10\n"
+        ));
+    }
+    config.push_str(
+        "interface Vlan10\n  ip address 10.10.0.1/24\n  ipv6 address 2001:db8:a::1/64\n\
+         mac address-table static 0200.0000.00aa vlan 10 interface Ethernet1/2\n",
+    );
+    let d = Daemon::start_in_netns(&config, sw.name());
+    assert!(hosts[0].ping("10.10.0.7"), "host a reaches host c");
+    d.assert_shows("show mac address-table", &["0200.0000.00aa", "static"]);
+
+    // Host a sends to the static MAC (10.10.0.99 pinned to it): only host b's link has it.
+    let (a, b, c) = (&hosts[0], &hosts[1], &hosts[2]);
+    a.ns.ip(&[
+        "neigh",
+        "replace",
+        "10.10.0.99",
+        "lladdr",
+        "02:00:00:00:00:aa",
+        "dev",
+        &format!("{prefix}p1h"),
+        "nud",
+        "permanent",
+    ])
+    .expect("a permanent neighbour");
+    let fields = ["eth.dst", "ip.dst", "_ws.malformed"];
+    let on_b = Capture::start(
+        &b.ns,
+        &format!("{prefix}p2h"),
+        "icmp",
+        50,
+        &fields,
+        Duration::from_secs(30),
+    )
+    .expect("tshark on host b");
+    let on_c = Capture::start(
+        &c.ns,
+        &format!("{prefix}p3h"),
+        "icmp",
+        50,
+        &fields,
+        Duration::from_secs(30),
+    )
+    .expect("tshark on host c");
+    let to_static = |cap: &Capture| {
+        cap.lines_while(3, Duration::from_secs(10), || {
+            let _ =
+                a.ns.exec(&["ping", "-c", "2", "-i", "0.2", "-W", "1", "10.10.0.99"]);
+            let _ = a.ns.exec(&["ping", "-c", "1", "-W", "1", "10.10.0.7"]);
+        })
+    };
+    let seen_b = to_static(&on_b);
+    assert!(
+        seen_b.iter().any(|l| l.starts_with("02:00:00:00:00:aa\t")),
+        "frames to the static MAC reach its port: {seen_b:?}"
+    );
+    let seen_c = on_c.lines_until_quiet(Duration::from_secs(1));
+    assert!(
+        seen_c.iter().any(|l| l.contains("\t10.10.0.7")),
+        "host c's capture saw its own pings: {seen_c:?}"
+    );
+    assert!(
+        !seen_c.iter().any(|l| l.starts_with("02:00:00:00:00:aa\t")),
+        "a frame to the static MAC was flooded to host c: {seen_c:?}"
+    );
+
+    // Host c takes the static MAC as its own and speaks: the entry stays on Ethernet1/2.
+    let c_dev = format!("{prefix}p3h");
+    c.ns.ip(&["link", "set", &c_dev, "address", "02:00:00:00:00:aa"])
+        .expect("set MAC");
+    let _ =
+        c.ns.exec(&["ping", "-c", "2", "-i", "0.2", "-W", "1", "10.10.0.1"]);
+    let table = d.exec("show mac address-table").stdout;
+    let row = table
+        .lines()
+        .find(|l| l.contains("0200.0000.00aa"))
+        .unwrap_or_else(|| panic!("the static MAC went:\n{table}"));
+    assert!(
+        row.contains("static") && row.contains("Eth1/2") && !row.contains("Eth1/3"),
+        "{row}"
+    );
+}

@@ -128,6 +128,15 @@ pub enum ControlError {
         context: &'static str,
     },
 
+    /// A static MAC address that cannot be in the MAC table as configured.
+    #[error("mac address-table static {mac} vlan {vlan} interface {interface}: {problem}")]
+    StaticMacInvalid {
+        mac: String,
+        vlan: u16,
+        interface: String,
+        problem: &'static str,
+    },
+
     /// An HSRP virtual IP outside every subnet of its interface.
     #[error("HSRP virtual IP {vip} is not in a subnet of {interface}")]
     VipOutsideSubnet { vip: String, interface: String },

@@ -155,6 +155,16 @@ pub fn desired(cfg: &Config) -> Vec<TableEntry> {
         layer3(&mut out, l3, iface);
         dynamic_eid_ranges(&mut out, cfg, l3, iface);
     }
+    for m in &cfg.static_macs {
+        if let Some(port) = bindings.get(&m.interface) {
+            out.push(TableEntry::Fdb {
+                vlan: m.vlan,
+                mac: m.mac,
+                port: *port,
+                is_static: true,
+            });
+        }
+    }
     for r in &cfg.routes {
         out.push(TableEntry::Route {
             prefix: r.prefix,
@@ -311,6 +321,31 @@ mod tests {
     }
 
     const TWO_VLANS: &str = "hostname sw1\nfeature interface-vlan\nvlan 10,20\ninterface Ethernet1/1\n switchport\n switchport access vlan 10\ninterface Ethernet1/2\n switchport\n switchport access vlan 20\ninterface Ethernet1/3\n switchport\n switchport mode trunk\n switchport trunk allowed vlan 10,20\ninterface Vlan10\n ip address 10.10.0.1/24\n ipv6 address 2001:db8:a::1/64\n ip proxy-arp\ninterface Vlan20\n ip address 10.20.0.1/24\nip route 0.0.0.0/0 10.10.0.254\n";
+
+    #[test]
+    fn a_static_mac_is_a_static_fdb_row_after_its_vlan_member() {
+        let text = format!(
+            "{TWO_VLANS}mac address-table static 0200.0000.00aa vlan 10 interface Ethernet1/3\n"
+        );
+        let want = desired(&cfg(&text));
+        let row = TableEntry::Fdb {
+            vlan: VlanId::new(10).unwrap(),
+            mac: Mac([2, 0, 0, 0, 0, 0xaa]),
+            port: port_id(1, 3),
+            is_static: true,
+        };
+        let at = want
+            .iter()
+            .position(|e| *e == row)
+            .expect("the static FDB row");
+        let member = want
+            .iter()
+            .position(
+                |e| matches!(e, TableEntry::VlanMember { port, .. } if *port == port_id(1, 3)),
+            )
+            .unwrap();
+        assert!(member < at, "the port joins the VLAN before its static MAC");
+    }
 
     #[test]
     fn vlans_ports_svis_and_routes() {

@@ -311,6 +311,10 @@ prop_compose! {
         svis in proptest::collection::vec(svi(), 0..3),
         ports in proptest::collection::vec(ethernet(), 0..3),
         routes in proptest::collection::vec((prefix(), ip()), 0..3),
+        static_macs in proptest::collection::vec(
+            (any::<[u8; 6]>(), 1u16..4095, 1u8..=4, 1u16..=48),
+            0..3,
+        ),
         lisp in lisp(),
     ) -> Config {
         let mut interfaces = BTreeMap::new();
@@ -325,6 +329,14 @@ prop_compose! {
                 .into_iter()
                 .filter(|(p, nh)| p.is_ipv4() == nh.is_ipv4())
                 .map(|(prefix, next_hop)| StaticRoute { prefix, next_hop })
+                .collect(),
+            static_macs: static_macs
+                .into_iter()
+                .map(|(mac, vlan, slot, port)| StaticMac {
+                    mac: Mac(mac),
+                    vlan: VlanId::new(vlan).unwrap(),
+                    interface: InterfaceName::Ethernet { slot, port },
+                })
                 .collect(),
             lisp,
             ..Config::default()

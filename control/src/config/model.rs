@@ -46,6 +46,9 @@ pub struct Config {
     pub interfaces: BTreeMap<InterfaceName, Interface>,
     #[serde(default, rename = "route", skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<StaticRoute>,
+    /// `mac address-table static MAC vlan V interface I`
+    #[serde(default, rename = "static-mac", skip_serializing_if = "Vec::is_empty")]
+    pub static_macs: Vec<StaticMac>,
     #[serde(default, skip_serializing_if = "Lisp::is_empty")]
     pub lisp: Lisp,
 }
@@ -59,6 +62,7 @@ impl Default for Config {
             vlans: Vec::new(),
             interfaces: BTreeMap::new(),
             routes: Vec::new(),
+            static_macs: Vec::new(),
             lisp: Lisp::default(),
         }
     }
@@ -387,6 +391,16 @@ pub struct StaticRoute {
     pub next_hop: IpAddr,
 }
 
+/// A MAC address the switch sends out of one interface in one VLAN, never learned elsewhere
+/// and never aged out.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct StaticMac {
+    pub mac: Mac,
+    pub vlan: VlanId,
+    pub interface: InterfaceName,
+}
+
 /// `database-mapping EID-PREFIX LOCATOR priority P weight W`
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -523,6 +537,8 @@ impl Config {
         self.vlans.dedup_by_key(|v| v.id);
         self.routes.sort();
         self.routes.dedup();
+        self.static_macs.sort();
+        self.static_macs.dedup_by_key(|m| (m.mac, m.vlan));
         self.platform.linecards.sort_by_key(|c| c.slot);
         self.platform.licenses.sort();
         self.platform.licenses.dedup();

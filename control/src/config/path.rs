@@ -78,6 +78,14 @@ impl ConfigPath {
         Self::interface(iface).key("hsrp").elem("group", group)
     }
 
+    pub fn static_mac(mac: impl fmt::Display, vlan: impl fmt::Display) -> Self {
+        Self::root()
+            .key("static-mac")
+            .elem("mac", mac)
+            .key("vlan")
+            .key(vlan.to_string())
+    }
+
     pub fn route(prefix: impl fmt::Display) -> Self {
         Self::root().key("route").elem("prefix", prefix)
     }

@@ -3,7 +3,7 @@
 
 use roamer_hal::Prefix;
 
-use super::model::{Config, HsrpAuth, InterfaceName, MapServerRef};
+use super::model::{Config, HsrpAuth, InterfaceName, MapServerRef, PortMode};
 use super::path::ConfigPath;
 use crate::ControlError;
 
@@ -30,6 +30,7 @@ pub fn validate(cfg: &Config) -> Vec<Issue> {
     v.platform(cfg);
     v.features(cfg);
     v.interfaces(cfg);
+    v.static_macs(cfg);
     v.lisp(cfg);
     v.issues
 }
@@ -181,6 +182,45 @@ impl Validator {
                 self.error(
                     ConfigPath::interface(name).key("lisp-mobility"),
                     ControlError::UndefinedMap { name: map.clone() },
+                );
+            }
+        }
+    }
+
+    /// A static MAC needs its VLAN, and an interface that is a switchport carrying it.
+    fn static_macs(&mut self, cfg: &Config) {
+        for m in &cfg.static_macs {
+            let mode = cfg
+                .interfaces
+                .get(&m.interface)
+                .map(|i| i.switchport.clone().unwrap_or_default())
+                .unwrap_or_default();
+            let problem = if m.vlan.get() != 1 && !cfg.vlans.iter().any(|v| v.id == m.vlan) {
+                Some("the VLAN is not configured")
+            } else if !matches!(m.interface, InterfaceName::Ethernet { .. }) {
+                Some("only an Ethernet interface holds MAC addresses")
+            } else {
+                match mode {
+                    PortMode::Routed => Some("the interface is not a switchport"),
+                    PortMode::Access { vlan } if vlan != m.vlan => {
+                        Some("the interface is an access port of another VLAN")
+                    }
+                    PortMode::Trunk {
+                        allowed: Some(list),
+                        ..
+                    } if !list.contains(m.vlan) => Some("the VLAN is not allowed on the trunk"),
+                    _ => None,
+                }
+            };
+            if let Some(problem) = problem {
+                self.error(
+                    ConfigPath::static_mac(m.mac, m.vlan),
+                    ControlError::StaticMacInvalid {
+                        mac: m.mac.to_string(),
+                        vlan: m.vlan.get(),
+                        interface: m.interface.to_string(),
+                        problem,
+                    },
                 );
             }
         }
@@ -511,6 +551,45 @@ mod tests {
                 .to_string()
                 .contains("cannot be authenticated")
         );
+    }
+
+    #[test]
+    fn a_static_mac_needs_its_vlan_on_a_switchport() {
+        let ports = "vlan 10\ninterface Ethernet1/1\n switchport\n switchport access vlan 10\n\
+                     interface Ethernet1/2\n no switchport\n";
+        let ok = format!(
+            "{ports}mac address-table static 0200.0000.00aa vlan 10 interface Ethernet1/1\n"
+        );
+        assert!(is_valid(&issues(&ok)), "{:?}", issues(&ok));
+        for (line, problem) in [
+            (
+                "0200.0000.00aa vlan 20 interface Ethernet1/1",
+                "the VLAN is not configured",
+            ),
+            (
+                "0200.0000.00aa vlan 1 interface Ethernet1/1",
+                "access port of another VLAN",
+            ),
+            (
+                "0200.0000.00aa vlan 10 interface Ethernet1/2",
+                "not a switchport",
+            ),
+            (
+                "0200.0000.00aa vlan 10 interface Vlan10",
+                "only an Ethernet interface",
+            ),
+        ] {
+            let text = format!("{ports}mac address-table static {line}\n");
+            let found = issues(&text);
+            assert!(
+                found.iter().any(
+                    |i| matches!(&i.error, ControlError::StaticMacInvalid { .. })
+                        && i.error.to_string().contains(problem)
+                        && i.path.to_string().contains("static-mac")
+                ),
+                "{line}: {found:?}"
+            );
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::grammar::{Args, Grammar};
 use crate::ControlError;
 use crate::config::model::{
     Config, DatabaseMapping, DynamicEid, HsrpAuth, HsrpGroup, HsrpTimers, IfAddr, Interface,
-    InterfaceName, MapServerRef, PortMode, SiteEid, StaticRoute, Vlan, VlanList,
+    InterfaceName, MapServerRef, PortMode, SiteEid, StaticMac, StaticRoute, Vlan, VlanList,
 };
 use crate::config::path::ConfigPath;
 use crate::config::secret::AuthKey;
@@ -199,6 +199,12 @@ pub static COMMANDS: &[Command] = &[
         pattern: "interface <name:ifname>",
         help: "Configure an interface",
         action: interface,
+    },
+    Command {
+        modes: &[K::Config],
+        pattern: "mac address-table static <mac:mac> vlan <vlan:1-4094> interface <name:ifname>",
+        help: "Configure a static MAC address",
+        action: static_mac,
     },
     Command {
         modes: &[K::Config],
@@ -765,6 +771,36 @@ fn interface(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
     ctx.cfg.interfaces.entry(name).or_default();
     ctx.touched = Some(ConfigPath::interface(name));
     ctx.mode = Mode::Interface(name);
+    Ok(())
+}
+
+fn static_mac(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
+    let text = arg(ctx, "mac")?;
+    let mac: Mac = text.parse().map_err(|_| ControlError::ConfigValue {
+        line: 0,
+        what: "MAC address",
+        value: text.to_string(),
+        expected: "EEEE.EEEE.EEEE",
+    })?;
+    let vlan = VlanId::new(num(ctx, "vlan")?).map_err(|_| missing("VLAN", "0"))?;
+    let interface: InterfaceName = arg(ctx, "name")?.parse()?;
+    // One entry per MAC and VLAN, as a switch's MAC table has.
+    let before = ctx.cfg.static_macs.len();
+    ctx.cfg
+        .static_macs
+        .retain(|m| (m.mac, m.vlan) != (mac, vlan));
+    if ctx.negated {
+        if before == ctx.cfg.static_macs.len() {
+            return Err(missing("static MAC address", format!("{mac} vlan {vlan}")));
+        }
+        return Ok(());
+    }
+    ctx.touched = Some(ConfigPath::static_mac(mac, vlan));
+    ctx.cfg.static_macs.push(StaticMac {
+        mac,
+        vlan,
+        interface,
+    });
     Ok(())
 }
 

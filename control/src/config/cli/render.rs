@@ -30,6 +30,16 @@ pub fn render(cfg: &Config) -> String {
             line(o, 1, &format!("name {n}"));
         }
     }
+    for m in &cfg.static_macs {
+        line(
+            o,
+            0,
+            &format!(
+                "mac address-table static {} vlan {} interface {}",
+                m.mac, m.vlan, m.interface
+            ),
+        );
+    }
     for r in &cfg.routes {
         let af = if r.prefix.is_ipv4() { "ip" } else { "ipv6" };
         line(o, 0, &format!("{af} route {} {}", r.prefix, r.next_hop));
