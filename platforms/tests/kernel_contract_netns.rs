@@ -92,8 +92,13 @@ impl Backend for InNs {
         }
         c
     }
+    /// From the backend's namespace, as the daemon calls it: TC programs (the hello filter's)
+    /// attach to the interfaces of the calling thread's namespace.
     fn apply(&mut self, batch: &[TableOp]) -> Vec<Result<(), HalError>> {
-        self.backend.apply(batch)
+        let backend = &mut self.backend;
+        self.ns
+            .enter(|| backend.apply(batch))
+            .expect("enter the backend's namespace")
     }
     fn entries(&self, kind: TableKind) -> Result<Vec<TableEntry>, HalError> {
         self.backend.entries(kind)

@@ -544,8 +544,12 @@ impl KernelBackend {
     }
 
     /// Keeps HSRP hellos off `port` in both directions (the filter is loaded on first use).
+    /// A port this backend does not have carries no frames to filter: its row is only kept,
+    /// as the software backend keeps it.
     fn filter_hellos(&mut self, port: PortId) -> Result<(), HalError> {
-        let p = self.port(port)?.clone();
+        let Ok(p) = self.port(port).cloned() else {
+            return Ok(());
+        };
         let error =
             |e: PlatformError| backend_err(format!("HSRP hello filter on {}: {e}", p.device));
         let filter = match &mut self.hello_filter {
@@ -558,7 +562,9 @@ impl KernelBackend {
     }
 
     fn unfilter_hellos(&mut self, port: PortId) -> Result<(), HalError> {
-        let p = self.port(port)?.clone();
+        let Ok(p) = self.port(port).cloned() else {
+            return Ok(());
+        };
         match self.hello_filter.as_mut() {
             Some(f) => f
                 .detach(p.ifindex)
