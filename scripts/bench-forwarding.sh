@@ -503,7 +503,7 @@ ip lisp map-cache $8 $9 priority 1 weight 100
 EOF
 }
 
-lisp_supported() { grep -q 'lisp map-cache' control/src/config/cli/commands.rs 2>/dev/null; }
+lisp_supported() { grep -rq 'lisp map-cache' control/src/config/cli/commands/ 2>/dev/null; }
 
 setup_lisp() {
     if ! lisp_supported; then
