@@ -84,20 +84,22 @@ static __always_inline int is_hello(struct __sk_buff *skb)
 	return 0;
 }
 
-SEC("classifier")
-int hello_filter_in(struct __sk_buff *skb)
+static __always_inline int drop_hellos(struct __sk_buff *skb, __u32 slot)
 {
 	if (!is_hello(skb))
 		return TC_ACT_UNSPEC;
-	count(C_DROPPED_IN);
+	count(slot);
 	return TC_ACT_SHOT;
+}
+
+SEC("classifier")
+int hello_filter_in(struct __sk_buff *skb)
+{
+	return drop_hellos(skb, C_DROPPED_IN);
 }
 
 SEC("classifier")
 int hello_filter_out(struct __sk_buff *skb)
 {
-	if (!is_hello(skb))
-		return TC_ACT_UNSPEC;
-	count(C_DROPPED_OUT);
-	return TC_ACT_SHOT;
+	return drop_hellos(skb, C_DROPPED_OUT);
 }

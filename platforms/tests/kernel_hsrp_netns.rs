@@ -393,6 +393,30 @@ impl Lab {
             .count()
     }
 
+    /// Injects `frames` out of port 1 (errors ignored) until `capture` has a line starting
+    /// with `want`, at most ten times; every line captured.
+    fn inject_until_captured(
+        &mut self,
+        frames: &[&Vec<u8>],
+        capture: &Capture,
+        want: &str,
+    ) -> Vec<String> {
+        let mut lines = Vec::new();
+        for _ in 0..10 {
+            let backend = self.backend.as_mut().expect("backend");
+            for frame in frames {
+                let _ = PacketIo::inject(backend, roamer_hal::InjectTarget::Port(PortId(1)), frame);
+            }
+            while let Some(l) = capture.next_line(Duration::from_millis(300)) {
+                lines.push(l);
+            }
+            if lines.iter().any(|l| l.starts_with(want)) {
+                break;
+            }
+        }
+        lines
+    }
+
     /// A packet port on the host's side of the link, for frames as the host's wire carries.
     fn host_port(&self) -> AfPacketPort {
         let host = self.host.clone();
@@ -468,28 +492,8 @@ fn a_hello_filter_keeps_hellos_off_its_port_both_ways() {
     .expect("tshark on the host's link");
     let hello_out = hello_frame(host_mac, port_mac, 1985);
     let other_out = hello_frame(host_mac, port_mac, 1986);
-    let mut lines = Vec::new();
-    for _ in 0..10 {
-        let backend = lab.backend.as_mut().expect("backend");
-        // The kernel tells the sender of a frame its egress filter dropped (ENOBUFS).
-        let _ = PacketIo::inject(
-            backend,
-            roamer_hal::InjectTarget::Port(PortId(1)),
-            &hello_out,
-        );
-        PacketIo::inject(
-            backend,
-            roamer_hal::InjectTarget::Port(PortId(1)),
-            &other_out,
-        )
-        .expect("inject");
-        while let Some(l) = capture.next_line(Duration::from_millis(300)) {
-            lines.push(l);
-        }
-        if lines.iter().any(|l| l.starts_with("1986")) {
-            break;
-        }
-    }
+    // The kernel tells the sender of a frame its egress filter dropped (ENOBUFS): ignored.
+    let lines = lab.inject_until_captured(&[&hello_out, &other_out], &capture, "1986");
     assert!(
         lines.iter().any(|l| l.starts_with("1986")),
         "the capture saw nothing leave the port: {lines:?}"
@@ -502,22 +506,7 @@ fn a_hello_filter_keeps_hellos_off_its_port_both_ways() {
 
     // The row goes: hellos leave again, and come in to HSRP again.
     lab.apply(&[TableOp::remove(TableEntry::HelloFilter { port: PortId(1) })]);
-    let mut lines = Vec::new();
-    for _ in 0..10 {
-        let backend = lab.backend.as_mut().expect("backend");
-        PacketIo::inject(
-            backend,
-            roamer_hal::InjectTarget::Port(PortId(1)),
-            &hello_out,
-        )
-        .expect("inject");
-        while let Some(l) = capture.next_line(Duration::from_millis(300)) {
-            lines.push(l);
-        }
-        if lines.iter().any(|l| l.starts_with("1985")) {
-            break;
-        }
-    }
+    let lines = lab.inject_until_captured(&[&hello_out], &capture, "1985");
     assert!(
         lines.iter().any(|l| l.starts_with("1985")),
         "no hello left the port once the filter went: {lines:?}"
