@@ -37,6 +37,11 @@ pub const LISP_CONTROL_PORT: u16 = 4342;
 pub const HSRP_PORT: u16 = 1985;
 pub const HSRP6_PORT: u16 = 2029;
 const PUNT_QUEUE: usize = 4096;
+/// Links and addresses are re-read this long after a change the kernel announced (a burst of
+/// changes is read once)...
+const CHANGE_SETTLE: Duration = Duration::from_millis(50);
+/// ...and at this interval anyway, in case an announcement was lost.
+const RESYNC: Duration = Duration::from_secs(10);
 const FRAME_ROOM: usize = 65_536 + 64;
 
 /// Classic BPF: IPv4/IPv6, UDP or TCP, port 4342 either way or UDP port 1985/2029 as the
@@ -188,12 +193,13 @@ impl ControlIo {
         tcp.attach_filter(&[SockFilter::new(0x06, 0, 0, 0)])?;
         tcp.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, LISP_CONTROL_PORT)).into())?;
         tcp.listen(16)?;
+        let changes = change_monitor()?;
         let packet = Arc::new(packet);
         let rx = packet.clone();
         let sh = shared.clone();
         let thread = std::thread::Builder::new()
             .name("roamer-kernel-io".into())
-            .spawn(move || receive_loop(&rx, &ports, &sh, &nl, event_fd))?;
+            .spawn(move || receive_loop(&rx, &changes, &ports, &sh, &nl, event_fd))?;
         Ok(ControlIo {
             packet,
             raw4,
@@ -258,6 +264,37 @@ impl Drop for ControlIo {
     }
 }
 
+/// A netlink socket that the kernel tells of every link and address change in this namespace
+/// (`RTMGRP_LINK`, `RTMGRP_IPV4_IFADDR`, `RTMGRP_IPV6_IFADDR`): a cable pulled is a port down
+/// at once, not at the next poll.
+fn change_monitor() -> io::Result<netlink_sys::Socket> {
+    let mut socket = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE)?;
+    let groups = libc::RTMGRP_LINK | libc::RTMGRP_IPV4_IFADDR | libc::RTMGRP_IPV6_IFADDR;
+    socket.bind(&netlink_sys::SocketAddr::new(0, groups as u32))?;
+    socket.set_non_blocking(true)?;
+    Ok(socket)
+}
+
+/// Reads every announcement waiting on `socket`; whether there was any (an overflowed socket,
+/// ENOBUFS, lost some: that counts as a change too).
+fn drain_changes(socket: &netlink_sys::Socket, buf: &mut [u8]) -> bool {
+    let mut any = false;
+    loop {
+        match socket.recv(&mut &mut buf[..], 0) {
+            Ok(0) => return any,
+            Ok(_) => any = true,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return any,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                if e.raw_os_error() != Some(libc::ENOBUFS) {
+                    warn!(error = %e, "kernel backend: reading link changes");
+                }
+                return true;
+            }
+        }
+    }
+}
+
 /// The source address the kernel picks for `dst` (a connected UDP socket's local address).
 fn source_for(dst: IpAddr) -> io::Result<IpAddr> {
     let domain = if dst.is_ipv4() {
@@ -273,16 +310,31 @@ fn source_for(dst: IpAddr) -> io::Result<IpAddr> {
         .ok_or_else(|| io::ErrorKind::AddrNotAvailable.into())
 }
 
-/// Receives control frames, checks the ports' links every second, and wakes the control plane
-/// when the LISP offload's event ring (`event_fd`, -1 without one) has events.
-fn receive_loop(sock: &Socket, ports: &[IoPort], shared: &Shared, nl: &Netlink, event_fd: RawFd) {
+/// Receives control frames, checks the ports' links and our addresses when the kernel
+/// announces a change (and every [`RESYNC`]), and wakes the control plane when the LISP
+/// offload's event ring (`event_fd`, -1 without one) has events.
+fn receive_loop(
+    sock: &Socket,
+    changes: &netlink_sys::Socket,
+    ports: &[IoPort],
+    shared: &Shared,
+    nl: &Netlink,
+    event_fd: RawFd,
+) {
     let by_index: HashMap<i32, PortId> = ports.iter().map(|p| (p.ifindex, p.id)).collect();
     let mut buf = vec![0u8; FRAME_ROOM];
     let mut links: HashMap<PortId, bool> = HashMap::new();
     let mut last_link_check: Option<Instant> = None;
+    let mut changed_since_check = false;
     while !shared.stop.load(Ordering::Relaxed) {
-        if last_link_check.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+        let due = if changed_since_check {
+            CHANGE_SETTLE
+        } else {
+            RESYNC
+        };
+        if last_link_check.is_none_or(|t| t.elapsed() >= due) {
             last_link_check = Some(Instant::now());
+            changed_since_check = false;
             let mut changed = false;
             let epoch = shared.local_epoch.load(Ordering::Acquire);
             match nl.call("list addresses", |h| async move {
@@ -335,7 +387,9 @@ fn receive_loop(sock: &Socket, ports: &[IoPort], shared: &Shared, nl: &Netlink, 
                 shared.notify();
             }
         }
-        let ready = match sys::wait_readable(&[sock.as_raw_fd(), event_fd], 200) {
+        let timeout_ms = if changed_since_check { 10 } else { 200 };
+        let fds = [sock.as_raw_fd(), event_fd, changes.as_raw_fd()];
+        let ready = match sys::wait_readable(&fds, timeout_ms) {
             Ok(r) => r,
             Err(e) => {
                 warn!(error = %e, "kernel backend: poll on the control tap failed");
@@ -343,6 +397,9 @@ fn receive_loop(sock: &Socket, ports: &[IoPort], shared: &Shared, nl: &Netlink, 
                 continue;
             }
         };
+        if ready[2] && drain_changes(changes, &mut buf) {
+            changed_since_check = true;
+        }
         if ready[1] {
             // The backend drains the ring when the daemon asks for events; until then the fd
             // stays readable: wake the daemon, and give it a moment unless frames wait.
