@@ -405,16 +405,18 @@ impl Pipeline {
         let Some(ranges) = self.tables.dynamic_ranges.get(&iface) else {
             return;
         };
-        let Some(range) = ranges.iter().find(|r| r.eid.contains(src)) else {
+        let Some(at) = ranges.iter().position(|r| r.eid.contains(src)) else {
             return;
         };
         // Across subnets, only sources outside the interface's own subnets have moved in.
         // Across subnets, a host of the interface's own subnet is at home, not a dynamic EID —
         // unless we were told it had moved away (away table): then it is back.
-        if !range.extended_subnet && self.in_iface_subnet(iface, src) && !self.tables.is_away(src) {
+        if !ranges[at].extended_subnet
+            && self.in_iface_subnet(iface, src)
+            && !self.tables.is_away(src)
+        {
             return;
         }
-        let map = range.map.clone();
         // A host we were told had left is back: report it at once, not at the refresh pace
         // (its last report here may be only seconds old).
         let (kind, interval) = if self.tables.is_away(src) {
@@ -423,6 +425,16 @@ impl Pipeline {
             (4, self.settings.eid_refresh_ms)
         };
         if T::LEARN && self.rate_ok(kind, src, now_ms, interval) {
+            // The map's name is copied only for the (rate-limited) event, never per packet.
+            let Some(map) = self
+                .tables
+                .dynamic_ranges
+                .get(&iface)
+                .and_then(|r| r.get(at))
+                .map(|r| r.map.clone())
+            else {
+                return;
+            };
             t.step(format_args!("dynamic EID {src} seen on {iface} ({map})"));
             self.event(HalEvent::DynamicEidSeen {
                 iface,
