@@ -74,6 +74,19 @@ fn udp(src_mac: Mac, dst_mac: Mac, src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
     out
 }
 
+fn udp6(src_mac: Mac, dst_mac: Mac, src: &str, dst: &str) -> Vec<u8> {
+    let (std::net::IpAddr::V6(s), std::net::IpAddr::V6(d)) = (ip(src), ip(dst)) else {
+        unreachable!("IPv6 fixtures")
+    };
+    let mut out = Vec::new();
+    PacketBuilder::ethernet2(src_mac.0, dst_mac.0)
+        .ipv6(s.octets(), d.octets(), 64)
+        .udp(5000, 6000)
+        .write(&mut out, &[0xab; 64])
+        .unwrap();
+    out
+}
+
 /// A LISP data packet from the peer xTR (192.0.2.2) to our RLOC carrying `inner`.
 fn lisp_data(inner: &[u8]) -> Vec<u8> {
     let mut payload = vec![0x80, 0, 0, 1, 0, 0, 0, 0]; // N bit, a nonce, no LSBs, IID 0
@@ -87,20 +100,23 @@ fn lisp_data(inner: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The switch of the pipeline tests with host B resolved on VLAN 20, a LISP route and
+/// The switch of the pipeline tests (with IPv6 on its SVIs) with host B resolved on VLAN 20, a LISP route and
 /// map-cache entry for 172.16.1.0/24 via the peer, our EIDs 10.20.0.0/16 in the database, and
 /// a dynamic-EID range 172.16.9.0/24 on VLAN 10's SVI (hosts that roamed in from elsewhere).
 fn pipeline() -> Pipeline {
     let mut p = test_switch(Settings::default(), true);
+    add_svi6(&mut p);
     let svi20 = L3Interface::Vlan(v(20));
-    add(
-        &mut p,
-        TableEntry::Neighbor {
-            iface: svi20,
-            ip: ip("10.20.0.6"),
-            mac: HOST_B,
-        },
-    );
+    for addr in ["10.20.0.6", "2001:db8:14::6"] {
+        add(
+            &mut p,
+            TableEntry::Neighbor {
+                iface: svi20,
+                ip: ip(addr),
+                mac: HOST_B,
+            },
+        );
+    }
     add(
         &mut p,
         TableEntry::Route {
@@ -168,6 +184,11 @@ fn switching_routing_lisp_and_a_roaming_host_allocate_nothing_per_packet() {
             "routed VLAN 10 -> 20",
             A,
             udp(HOST_A, ROUTER_MAC, [10, 10, 0, 5], HOST_B_IP),
+        ),
+        (
+            "routed IPv6 VLAN 10 -> 20",
+            A,
+            udp6(HOST_A, ROUTER_MAC, "2001:db8:a::5", "2001:db8:14::6"),
         ),
         (
             "LISP-encapsulated",
