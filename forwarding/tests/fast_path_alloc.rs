@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use common::*;
 use etherparse::PacketBuilder;
 use roamer_forwarding::pipeline::{Frame, Pipeline, Settings, Verdict};
-use roamer_hal::{Iid, L3Interface, Locator, Mac, NegativeAction, NextHop, PortId, TableEntry};
+use roamer_hal::{Iid, L3Interface, Mac, PortId, TableEntry};
 
 struct Counting;
 
@@ -117,26 +117,7 @@ fn pipeline() -> Pipeline {
             },
         );
     }
-    add(
-        &mut p,
-        TableEntry::Route {
-            prefix: "172.16.0.0/16".parse().unwrap(),
-            next_hop: NextHop::Lisp,
-        },
-    );
-    add(
-        &mut p,
-        TableEntry::LispMapCache {
-            iid: Iid::default(),
-            eid: "172.16.1.0/24".parse().unwrap(),
-            locators: vec![Locator {
-                rloc: ip("192.0.2.2"),
-                priority: 1,
-                weight: 100,
-            }],
-            negative: NegativeAction::NoAction,
-        },
-    );
+    itr(&mut p);
     add(
         &mut p,
         TableEntry::LispDatabase {

@@ -6,7 +6,9 @@ use std::net::IpAddr;
 
 use roamer_forwarding::pipeline::{Pipeline, Settings};
 use roamer_forwarding::tables::Tables;
-use roamer_hal::{L3Interface, Mac, PortId, TableEntry, TableOp, VlanId};
+use roamer_hal::{
+    Iid, L3Interface, Locator, Mac, NegativeAction, NextHop, PortId, TableEntry, TableOp, VlanId,
+};
 
 pub const HEADROOM: usize = 128;
 pub const A: PortId = PortId(1);
@@ -122,4 +124,29 @@ pub fn add_svi6(p: &mut Pipeline) {
             },
         );
     }
+}
+
+/// An ITR's tables: 172.16.0.0/16 routed to LISP, 172.16.1.0/24 in the map-cache at the peer
+/// xTR 192.0.2.2.
+pub fn itr(p: &mut Pipeline) {
+    add(
+        p,
+        TableEntry::Route {
+            prefix: "172.16.0.0/16".parse().unwrap(),
+            next_hop: NextHop::Lisp,
+        },
+    );
+    add(
+        p,
+        TableEntry::LispMapCache {
+            iid: Iid::default(),
+            eid: "172.16.1.0/24".parse().unwrap(),
+            locators: vec![Locator {
+                rloc: ip("192.0.2.2"),
+                priority: 1,
+                weight: 100,
+            }],
+            negative: NegativeAction::NoAction,
+        },
+    );
 }

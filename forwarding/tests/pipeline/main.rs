@@ -84,29 +84,6 @@ fn arp_request(sender_mac: Mac, sender: [u8; 4], target: [u8; 4]) -> Vec<u8> {
     f
 }
 
-fn itr(p: &mut Pipeline) {
-    add(
-        p,
-        TableEntry::Route {
-            prefix: "172.16.0.0/16".parse().unwrap(),
-            next_hop: NextHop::Lisp,
-        },
-    );
-    add(
-        p,
-        TableEntry::LispMapCache {
-            iid: Iid::default(),
-            eid: "172.16.1.0/24".parse().unwrap(),
-            locators: vec![Locator {
-                rloc: ip("192.0.2.2"),
-                priority: 1,
-                weight: 100,
-            }],
-            negative: NegativeAction::NoAction,
-        },
-    );
-}
-
 /// An encapsulated frame from the peer xTR to us, carrying `inner_dst`.
 fn encapsulated(inner_dst: [u8; 4]) -> Vec<u8> {
     encapsulated_by_peer(&udp(HOST_A, ROUTER_MAC, [172, 16, 5, 5], inner_dst, 64))
