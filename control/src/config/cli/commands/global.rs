@@ -1,8 +1,8 @@
 //! Actions of the commands valid anywhere, of global configuration mode, and of VLAN mode.
 
-use roamer_hal::{Mac, VlanId};
+use roamer_hal::VlanId;
 
-use super::{Ctx, Effect, Mode, af_is_v6, arg, ip, missing, num, prefix};
+use super::{Ctx, Effect, Mode, af_is_v6, arg, ip, mac_arg, missing, prefix, vlan_arg};
 use crate::ControlError;
 use crate::config::model::{InterfaceName, StaticMac, StaticRoute, Vlan, VlanList};
 use crate::config::path::ConfigPath;
@@ -89,14 +89,8 @@ pub(super) fn interface(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
 }
 
 pub(super) fn static_mac(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
-    let text = arg(ctx, "mac")?;
-    let mac: Mac = text.parse().map_err(|_| ControlError::ConfigValue {
-        line: 0,
-        what: "MAC address",
-        value: text.to_string(),
-        expected: "EEEE.EEEE.EEEE",
-    })?;
-    let vlan = VlanId::new(num(ctx, "vlan")?).map_err(|_| missing("VLAN", "0"))?;
+    let mac = mac_arg(ctx, "mac")?;
+    let vlan = vlan_arg(ctx, "vlan")?;
     let interface: InterfaceName = arg(ctx, "name")?.parse()?;
     // One entry per MAC and VLAN, as a switch's MAC table has.
     let before = ctx.cfg.static_macs.len();

@@ -4,7 +4,7 @@ use std::net::Ipv4Addr;
 
 use roamer_hal::Mac;
 
-use super::{Ctx, Mode, arg, key, missing, num};
+use super::{Ctx, Mode, key, mac_arg, missing, num};
 use crate::ControlError;
 use crate::config::model::{HsrpAuth, HsrpGroup, HsrpTimers};
 use crate::config::path::ConfigPath;
@@ -47,13 +47,7 @@ pub(super) fn hsrp_mac(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
     let mac: Option<Mac> = if ctx.negated {
         None
     } else {
-        let text = arg(ctx, "mac")?;
-        Some(text.parse().map_err(|_| ControlError::ConfigValue {
-            line: 0,
-            what: "MAC address",
-            value: text.to_string(),
-            expected: "EEEE.EEEE.EEEE",
-        })?)
+        Some(mac_arg(ctx, "mac")?)
     };
     let (path, g) = current_group(ctx)?;
     g.mac_address = mac;

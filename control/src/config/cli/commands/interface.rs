@@ -3,7 +3,7 @@
 
 use roamer_hal::VlanId;
 
-use super::{Ctx, Mode, arg, missing, num};
+use super::{Ctx, Mode, arg, missing, num, vlan_arg};
 use crate::ControlError;
 use crate::config::model::{HsrpGroup, IfAddr, Interface, InterfaceName, PortMode, VlanList};
 use crate::config::path::ConfigPath;
@@ -128,7 +128,7 @@ pub(super) fn if_access_vlan(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
     let vlan = if ctx.negated {
         vlan1()
     } else {
-        VlanId::new(num(ctx, "vlan")?).map_err(|_| missing("VLAN", "0"))?
+        vlan_arg(ctx, "vlan")?
     };
     let (name, iface) = ethernet_only(ctx)?;
     match switched_mode(iface) {
@@ -171,7 +171,7 @@ pub(super) fn if_trunk_native(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
     let vlan = if ctx.negated {
         vlan1()
     } else {
-        VlanId::new(num(ctx, "vlan")?).map_err(|_| missing("VLAN", "0"))?
+        vlan_arg(ctx, "vlan")?
     };
     let (name, iface) = ethernet_only(ctx)?;
     match switched_mode(iface) {

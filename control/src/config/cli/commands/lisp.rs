@@ -5,10 +5,10 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use super::{Ctx, Mode, af_is_v6, arg, ip, key, missing, num, prefix};
 use crate::ControlError;
-use crate::config::model::{Config, DatabaseMapping, DynamicEid, MapServerRef, SiteEid};
+use crate::config::model::{Config, DatabaseMapping, DynamicEid, LispAf, MapServerRef, SiteEid};
 use crate::config::path::ConfigPath;
 
-fn lisp_af(cfg: &mut Config, v6: bool) -> &mut crate::config::model::LispAf {
+fn lisp_af(cfg: &mut Config, v6: bool) -> &mut LispAf {
     if v6 {
         &mut cfg.lisp.ipv6
     } else {
@@ -165,23 +165,20 @@ fn set_mapping(
 }
 
 pub(super) fn lisp_database_mapping(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
-    let v6 = af_is_v6(ctx);
-    let m = mapping(ctx)?;
-    if m.eid_prefix.is_ipv4() == v6 {
-        return Err(ControlError::FamilyMismatch {
-            command: ctx.line.to_string(),
-        });
-    }
-    ctx.touched = Some(
-        ConfigPath::lisp_af(v6)
-            .key("database-mapping")
-            .elem("eid-prefix", m.eid_prefix),
-    );
-    let negated = ctx.negated;
-    set_mapping(&mut lisp_af(ctx.cfg, v6).database_mapping, m, negated)
+    af_mapping(ctx, "database-mapping", |af| &mut af.database_mapping)
 }
 
 pub(super) fn lisp_static_map_cache(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
+    af_mapping(ctx, "map-cache", |af| &mut af.map_cache)
+}
+
+/// `ip|ipv6 lisp database-mapping|map-cache PREFIX LOCATOR priority P weight W`: the mapping
+/// into (or, negated, out of) the address family's list at `key`.
+fn af_mapping(
+    ctx: &mut Ctx<'_>,
+    key: &'static str,
+    list: fn(&mut LispAf) -> &mut Vec<DatabaseMapping>,
+) -> Result<(), ControlError> {
     let v6 = af_is_v6(ctx);
     let m = mapping(ctx)?;
     if m.eid_prefix.is_ipv4() == v6 {
@@ -191,11 +188,11 @@ pub(super) fn lisp_static_map_cache(ctx: &mut Ctx<'_>) -> Result<(), ControlErro
     }
     ctx.touched = Some(
         ConfigPath::lisp_af(v6)
-            .key("map-cache")
+            .key(key)
             .elem("eid-prefix", m.eid_prefix),
     );
     let negated = ctx.negated;
-    set_mapping(&mut lisp_af(ctx.cfg, v6).map_cache, m, negated)
+    set_mapping(list(lisp_af(ctx.cfg, v6)), m, negated)
 }
 
 pub(super) fn lisp_reliable_registration(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {

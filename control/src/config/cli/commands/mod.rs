@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
-use roamer_hal::{Prefix, VlanId};
+use roamer_hal::{Mac, Prefix, VlanId};
 
 use super::grammar::{Args, Grammar};
 use crate::ControlError;
@@ -640,6 +640,22 @@ fn num<T: std::str::FromStr>(ctx: &Ctx<'_>, name: &str) -> Result<T, ControlErro
         what: "number",
         value: text.to_string(),
         expected: "a number in range",
+    })
+}
+
+/// A VLAN ID argument (the grammar has already held it to 1-4094).
+fn vlan_arg(ctx: &Ctx<'_>, name: &str) -> Result<VlanId, ControlError> {
+    VlanId::new(num(ctx, name)?).map_err(|_| missing("VLAN", "0"))
+}
+
+/// A MAC address argument in any form `Mac` parses (EEEE.EEEE.EEEE and the like).
+fn mac_arg(ctx: &Ctx<'_>, name: &str) -> Result<Mac, ControlError> {
+    let text = arg(ctx, name)?;
+    text.parse().map_err(|_| ControlError::ConfigValue {
+        line: 0,
+        what: "MAC address",
+        value: text.to_string(),
+        expected: "EEEE.EEEE.EEEE",
     })
 }
 
