@@ -473,6 +473,13 @@ fn a_hello_filter_keeps_hellos_off_its_port_both_ways() {
         || (lab.counter("drop hsrp-hello-filtered") == 3).then_some(()),
     );
     assert_eq!(lab.hello_punts(), 0, "a filtered hello was punted");
+    let trace = lab
+        .backend
+        .as_ref()
+        .expect("backend")
+        .trace(PortId(1), None, hello_in.clone())
+        .expect("trace");
+    assert_eq!(trace.verdict, "Drop(HelloFiltered)", "{trace:?}");
     assert!(
         roamer_test_support::ping(&lab.h, Ipv4Addr::new(10, 1, 0, 2), Duration::from_secs(5))
             .expect("ping"),

@@ -953,6 +953,23 @@ impl DataPlane for KernelBackend {
             });
         }
         let p = self.port(port)?;
+        let filtered = self
+            .hello_filter
+            .as_ref()
+            .is_some_and(|f| f.filtered().contains(&p.ifindex));
+        if filtered && roamer_forwarding::pipeline::is_hsrp_hello(&frame) {
+            // The TC program drops it before the kernel's lookup: nothing to ask the FIB.
+            return Ok(Trace {
+                verdict: "Drop(HelloFiltered)".into(),
+                reply: None,
+                steps: vec![
+                    format!("received on {} (ifindex {})", p.device, p.ifindex),
+                    "HSRP hello on a port with hsrp hello-filter: dropped by the TC program \
+                     hello_filter_in (counter drop hsrp-hello-filtered)"
+                        .into(),
+                ],
+            });
+        }
         trace::trace(&self.nl, p.ifindex, &p.device, &frame)
     }
 
