@@ -4,7 +4,7 @@ use std::net::Ipv4Addr;
 
 use roamer_hal::Mac;
 
-use super::{Ctx, Mode, key, mac_arg, missing, num};
+use super::{Ctx, Mode, key, mac_arg, missing, num, num_unless_negated};
 use crate::ControlError;
 use crate::config::model::{HsrpAuth, HsrpGroup, HsrpTimers};
 use crate::config::path::ConfigPath;
@@ -32,11 +32,7 @@ fn current_group<'a>(
 // ---- HSRP group ---------------------------------------------------------------------------
 
 pub(super) fn hsrp_ip(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
-    let vip: Option<Ipv4Addr> = if ctx.negated {
-        None
-    } else {
-        Some(num(ctx, "vip")?)
-    };
+    let vip: Option<Ipv4Addr> = num_unless_negated(ctx, "vip")?;
     let (path, g) = current_group(ctx)?;
     g.ip = vip;
     ctx.touched = Some(path.key("ip"));
@@ -56,11 +52,7 @@ pub(super) fn hsrp_mac(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
 }
 
 pub(super) fn hsrp_priority(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
-    let p: Option<u8> = if ctx.negated {
-        None
-    } else {
-        Some(num(ctx, "priority")?)
-    };
+    let p: Option<u8> = num_unless_negated(ctx, "priority")?;
     let (path, g) = current_group(ctx)?;
     g.priority = p;
     ctx.touched = Some(path.key("priority"));

@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use super::{Ctx, Mode, af_is_v6, arg, ip, key, missing, num, prefix};
+use super::{Ctx, Mode, af_is_v6, arg, ip, key, missing, num, num_unless_negated, prefix};
 use crate::ControlError;
 use crate::config::model::{Config, DatabaseMapping, DynamicEid, LispAf, MapServerRef, SiteEid};
 use crate::config::path::ConfigPath;
@@ -220,21 +220,13 @@ pub(super) fn lisp_rloc_probing(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
 }
 
 pub(super) fn lisp_rloc_probe_interval(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
-    ctx.cfg.lisp.rloc_probe_interval = if ctx.negated {
-        None
-    } else {
-        Some(num(ctx, "secs")?)
-    };
+    ctx.cfg.lisp.rloc_probe_interval = num_unless_negated(ctx, "secs")?;
     ctx.touched = Some(ConfigPath::root().key("lisp").key("rloc-probe-interval"));
     Ok(())
 }
 
 pub(super) fn lisp_instance_id(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
-    ctx.cfg.lisp.instance_id = if ctx.negated {
-        None
-    } else {
-        Some(num(ctx, "iid")?)
-    };
+    ctx.cfg.lisp.instance_id = num_unless_negated(ctx, "iid")?;
     ctx.touched = Some(ConfigPath::root().key("lisp").key("instance-id"));
     Ok(())
 }
@@ -306,11 +298,7 @@ pub(super) fn dyn_database_mapping(ctx: &mut Ctx<'_>) -> Result<(), ControlError
 }
 
 pub(super) fn dyn_map_notify_group(ctx: &mut Ctx<'_>) -> Result<(), ControlError> {
-    let group: Option<Ipv4Addr> = if ctx.negated {
-        None
-    } else {
-        Some(num(ctx, "group")?)
-    };
+    let group: Option<Ipv4Addr> = num_unless_negated(ctx, "group")?;
     let (name, map) = current_map(ctx)?;
     map.map_notify_group = group;
     ctx.touched = Some(ConfigPath::dynamic_eid(&name).key("map-notify-group"));

@@ -633,14 +633,37 @@ fn arg<'a>(ctx: &'a Ctx<'_>, name: &str) -> Result<&'a str, ControlError> {
         })
 }
 
-fn num<T: std::str::FromStr>(ctx: &Ctx<'_>, name: &str) -> Result<T, ControlError> {
+/// Argument `name` parsed as a `T`; a value that does not parse is a `ConfigValue` error
+/// saying `what` was given and what was `expected`.
+fn parsed<T: std::str::FromStr>(
+    ctx: &Ctx<'_>,
+    name: &str,
+    what: &'static str,
+    expected: &'static str,
+) -> Result<T, ControlError> {
     let text = arg(ctx, name)?;
     text.parse().map_err(|_| ControlError::ConfigValue {
         line: 0,
-        what: "number",
+        what,
         value: text.to_string(),
-        expected: "a number in range",
+        expected,
     })
+}
+
+fn num<T: std::str::FromStr>(ctx: &Ctx<'_>, name: &str) -> Result<T, ControlError> {
+    parsed(ctx, name, "number", "a number in range")
+}
+
+/// `num` of a command that sets an optional value: none for its `no` form.
+fn num_unless_negated<T: std::str::FromStr>(
+    ctx: &Ctx<'_>,
+    name: &str,
+) -> Result<Option<T>, ControlError> {
+    if ctx.negated {
+        Ok(None)
+    } else {
+        num(ctx, name).map(Some)
+    }
 }
 
 /// A VLAN ID argument (the grammar has already held it to 1-4094).
@@ -650,13 +673,7 @@ fn vlan_arg(ctx: &Ctx<'_>, name: &str) -> Result<VlanId, ControlError> {
 
 /// A MAC address argument in any form `Mac` parses (EEEE.EEEE.EEEE and the like).
 fn mac_arg(ctx: &Ctx<'_>, name: &str) -> Result<Mac, ControlError> {
-    let text = arg(ctx, name)?;
-    text.parse().map_err(|_| ControlError::ConfigValue {
-        line: 0,
-        what: "MAC address",
-        value: text.to_string(),
-        expected: "EEEE.EEEE.EEEE",
-    })
+    parsed(ctx, name, "MAC address", "EEEE.EEEE.EEEE")
 }
 
 fn ip(ctx: &Ctx<'_>, name: &str) -> Result<IpAddr, ControlError> {
