@@ -3,8 +3,10 @@
 //! - The control plane through the kernel backend's sockets (runs now): two kernel-backend
 //!   xTRs register their EID prefixes with a software-backend map-server over UDP 4342: their
 //!   Map-Registers leave through the raw routed-injection socket and the map-server's answers
-//!   come back through the control tap; a software-backend ITR resolves the kernel-backend
-//!   site's EIDs through the mapping system.
+//!   come back through the raw control sockets; each xTR keeps a reliable-registration session
+//!   (the daemon's TCP, which the kernel's TCP must leave alone) with the map-server, also
+//!   when the map-server runs the kernel backend; a software-backend ITR resolves the
+//!   kernel-backend site's EIDs through the mapping system.
 //! - The data path (the TC-eBPF programs of `platforms/bpf/lisp_tc.c`): hosts ping each other
 //!   over LISP, IPv4 and IPv6 EIDs, a TCP transfer arrives byte for byte, tshark decodes the
 //!   LISP packets on the underlay; a kernel-backend xTR talks to a software-backend xTR (whose
@@ -24,9 +26,10 @@ use roamer_test_support::{self as support, Capture, Netns, Veth, require_root, r
 
 const KEY: &str = "roamer-key";
 
-fn ms_config(p: &str) -> String {
+fn ms_config(p: &str, backend: &str) -> String {
     format!(
         "hostname ms\n\
+         roamer platform backend {backend}\n\
          roamer platform port Ethernet1/3 {p}um\n\
          feature lisp\n\
          interface Ethernet1/3\n  no switchport\n  ip address 192.0.2.100/24\n\
@@ -78,6 +81,11 @@ fn sites(backend2: &str, capture_control: bool) -> Sites {
 
 /// As [`sites`], the underlay (both xTRs' links and the bridge between them) at `underlay_mtu`.
 fn sites_over(backend2: &str, capture_control: bool, underlay_mtu: u32) -> Sites {
+    sites_with("software", backend2, capture_control, underlay_mtu)
+}
+
+/// As [`sites_over`], the map-server on `ms_backend`.
+fn sites_with(ms_backend: &str, backend2: &str, capture_control: bool, underlay_mtu: u32) -> Sites {
     require_root("network namespaces");
     let p = support::unique_prefix();
     let ns = |n: &str| Netns::new(&format!("{p}{n}")).expect("netns");
@@ -125,7 +133,7 @@ fn sites_over(backend2: &str, capture_control: bool, underlay_mtu: u32) -> Sites
         )
         .expect("tshark on the underlay")
     });
-    let ms = Daemon::start_in_netns(&ms_config(&p), ms_ns.name());
+    let ms = Daemon::start_in_netns(&ms_config(&p, ms_backend), ms_ns.name());
     let x1 = Daemon::start_in_netns(&xtr_config(&p, 1, "kernel"), x1_ns.name());
     let x2 = Daemon::start_in_netns(&xtr_config(&p, 2, backend2), x2_ns.name());
     Sites {
@@ -177,14 +185,39 @@ fn kernel_backend_xtrs_register_with_a_map_server() {
         assert!(f.get(4).is_some_and(|p| p.ends_with("udp:lisp")), "{l}");
         assert!(f.get(5).is_none_or(|e| e.is_empty()), "tshark expert: {l}");
     }
-    // The Map-Notifies came back through the control tap: the xTRs count them as punts.
+    // The Map-Notifies came back through the raw control sockets: the xTRs count them as punts.
     for d in [&s.x1, &s.x2] {
         let counters = d.exec("show forwarding counters").stdout;
         assert!(
             common::counter(d, "punted") > 0,
-            "no punt through the control tap:\n{counters}"
+            "no punt through the control sockets:\n{counters}"
         );
     }
+    reliable_sessions_up(&s);
+}
+
+/// Both xTRs keep a reliable-registration session with the map-server, and register over it
+/// (`yes#`): the daemon's TCP, on both ends, undisturbed by the kernel's.
+fn reliable_sessions_up(s: &Sites) {
+    let sessions = s.ms.wait_show("two sessions up", 30, "show lisp session", |t| {
+        t.starts_with("Sessions for VRF default, total: 2, established: 2\n")
+    });
+    eprintln!("{sessions}");
+    s.ms.wait_show("registrations over the sessions", 30, "show lisp site", |t| {
+        t.matches("yes#").count() >= 2
+    });
+    for x in [&s.x1, &s.x2] {
+        x.wait_show("session up", 10, "show lisp session", |t| {
+            t.starts_with("Sessions for VRF default, total: 1, established: 1\n")
+        });
+    }
+}
+
+#[test]
+fn a_kernel_backend_map_server_keeps_reliable_sessions_with_kernel_backend_xtrs() {
+    let s = sites_with("kernel", "kernel", false, 1500);
+    both_registered(&s);
+    reliable_sessions_up(&s);
 }
 
 fn ping(from: &Netns, to: &str) -> String {

@@ -5,8 +5,8 @@
  *   route (knl installs every LISP route as one) is encapsulated towards a map-cache locator and
  *   redirected to the underlay; everything else goes on to the kernel untouched.
  * lisp_etr: TC ingress of underlay interfaces. LISP data (UDP 4341) to one of our addresses is
- *   decapsulated and handed to the kernel to route; TCP 4342 to us is dropped here (the daemon's
- *   AF_PACKET tap has seen it already) so that the kernel's TCP does not answer it.
+ *   decapsulated and handed to the kernel to route. Everything else goes on to the kernel, whose
+ *   local delivery hands LISP control and reliable registration to the daemon's raw sockets.
  *
  * The behaviour mirrors the software core (forwarding/src/pipeline/lisp.rs); where it cannot,
  * a comment says what differs (summed up in platforms/src/kernel/lisp_offload/mod.rs). Headers are read with bpf_skb_load_bytes into the stack: simpler
@@ -1074,9 +1074,10 @@ int lisp_etr(struct __sk_buff *skb)
 		 * from 4342 (we are the ETR, on an ephemeral port the kernel knows nothing of). */
 		if (dport != LISP_CONTROL_PORT && (o.ports >> 16) != LISP_CONTROL_PORT)
 			return TC_ACT_UNSPEC;
-		/* Reliable registration: the daemon's userspace TCP answers, not the kernel's. */
+		/* Reliable registration: the kernel delivers it to the daemon's raw socket, and a
+		 * silent listener keeps the kernel's own TCP from answering (io.rs). */
 		count(C_PUNT_CONTROL);
-		return TC_ACT_SHOT;
+		return TC_ACT_UNSPEC;
 	}
 	if (dport != LISP_DATA_PORT)
 		return TC_ACT_UNSPEC;

@@ -1,20 +1,21 @@
 //! Control traffic of the kernel backend.
 //!
-//! Receive: one AF_PACKET socket (ETH_P_ALL) with a classic BPF filter that passes only UDP and
-//! TCP with port 4342 (LISP control, reliable registration) and UDP 1985/2029 (HSRP), IPv4 and
-//! IPv6. A packet tap sees frames before TC ingress, so TCP 4342 arrives here even though the
-//! ETR program drops it before the kernel's TCP (which would reset it). Frames from a port's
-//! interface are punted as they are, with their L4 checksum recomputed (a sender on the same
-//! host leaves it partial over veth): LISP control only when addressed to one of our
-//! addresses, HSRP always (unless the port filters hellos). UDP 4342 is also bound as an
-//! ordinary socket whose filter drops everything, so the kernel never answers it with ICMP
-//! port unreachable; TCP 4342 has a listener of the same kind, so the kernel does not reset
-//! reliable-registration SYNs (the daemon's own TCP answers them through the tap).
+//! Receive (`control_rx.rs`): raw IP sockets and an ARP packet socket on the kernel's
+//! local-delivery path, never on the path of forwarded frames. Packets that arrived on a port
+//! or SVI are punted as they are, with their L4 checksum recomputed (a sender on the same host
+//! leaves it partial over veth): LISP control only when addressed to one of our addresses,
+//! HSRP always (hellos on a `hello-filter` port never get here: its TC program drops them).
+//! UDP 4342 is also bound as an ordinary socket whose filter drops everything, so the kernel
+//! never answers it with ICMP port unreachable. Reliable registration's TCP is the daemon's
+//! own: listeners whose filter drops everything keep the kernel's TCP from resetting its
+//! segments — one on 4342 (we are the map-server) and one on each port the daemon opens a
+//! session from (we are the ETR), made when its SYN leaves.
 //!
 //! Send: routed packets (IPv4/IPv6 in an Ethernet frame whose MACs are ignored) leave through
 //! raw `IPPROTO_RAW` sockets (header included): the kernel routes them. A zero source address
 //! is replaced by the one the kernel would choose for the destination, with the checksums
-//! recomputed. Frames for a port leave through the packet socket.
+//! recomputed. Frames for a port leave through a packet socket bound to no protocol (so the
+//! kernel queues nothing on it).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io;
@@ -29,6 +30,7 @@ use roamer_hal::{HalEvent, Notifier, PortId, Punt, PuntReason, VlanId};
 use socket2::{Domain, Protocol, SockFilter, Socket, Type};
 use tracing::{info, warn};
 
+use super::control_rx::{Arrivals, ControlRx};
 use super::nl::{Netlink, all_addresses, kernel_error, list_links};
 use super::proxy_arp::{self, ProxyArpView};
 use super::sys;
@@ -43,53 +45,6 @@ const CHANGE_SETTLE: Duration = Duration::from_millis(50);
 /// ...and at this interval anyway, in case an announcement was lost.
 const RESYNC: Duration = Duration::from_secs(10);
 const FRAME_ROOM: usize = 65_536 + 64;
-
-/// Classic BPF: IPv4/IPv6, UDP or TCP, port 4342 either way or UDP port 1985/2029 as the
-/// destination; unfragmented IPv4; IPv6 without extension headers; ARP requests (for the
-/// proxy-ARP answers the kernel cannot give, `proxy_arp.rs`).
-fn control_filter() -> Vec<SockFilter> {
-    const LDH_ABS: u16 = 0x28;
-    const LDB_ABS: u16 = 0x30;
-    const LDH_IND: u16 = 0x48;
-    const LDXB_MSH: u16 = 0xb1;
-    const JEQ: u16 = 0x15;
-    const JSET: u16 = 0x45;
-    const RET: u16 = 0x06;
-    let lisp = u32::from(LISP_CONTROL_PORT);
-    let f = SockFilter::new;
-    vec![
-        /* 0 */ f(LDH_ABS, 0, 0, 12),
-        /* 1 */ f(JEQ, 1, 0, 0x0800),
-        /* 2 */ f(JEQ, 11, 22, 0x86dd), // -> 14 v6, else -> 25
-        /* 3 */ f(LDB_ABS, 0, 0, 23),
-        /* 4 */ f(JEQ, 1, 0, 17),
-        /* 5 */ f(JEQ, 0, 18, 6), // tcp -> 6, else drop
-        /* 6 */ f(LDH_ABS, 0, 0, 20),
-        /* 7 */ f(JSET, 16, 0, 0x1fff), // fragment -> drop
-        /* 8 */ f(LDXB_MSH, 0, 0, 14),
-        /* 9 */ f(LDH_IND, 0, 0, 14),
-        /* 10 */ f(JEQ, 12, 0, lisp), // sport 4342 -> accept (23)
-        /* 11 */ f(LDH_IND, 0, 0, 16),
-        /* 12 */ f(JEQ, 10, 0, lisp),
-        /* 13 */ f(JEQ, 9, 10, u32::from(HSRP_PORT)),
-        /* 14 */ f(LDB_ABS, 0, 0, 20),
-        /* 15 */ f(JEQ, 1, 0, 17),
-        /* 16 */ f(JEQ, 0, 7, 6),
-        /* 17 */ f(LDH_ABS, 0, 0, 54),
-        /* 18 */ f(JEQ, 4, 0, lisp),
-        /* 19 */ f(LDH_ABS, 0, 0, 56),
-        /* 20 */ f(JEQ, 2, 0, lisp),
-        /* 21 */ f(JEQ, 1, 0, u32::from(HSRP6_PORT)),
-        /* 22 */ f(JEQ, 0, 1, u32::from(HSRP_PORT)),
-        /* 23 */ f(RET, 0, 0, 0x0004_0000),
-        /* 24 */ f(RET, 0, 0, 0),
-        /* 25 */ f(JEQ, 0, 3, 0x0806), // not ARP -> drop (29)
-        /* 26 */ f(LDH_ABS, 0, 0, 20),
-        /* 27 */ f(JEQ, 0, 1, 1), // a request -> accept (28), else drop
-        /* 28 */ f(RET, 0, 0, 0x0004_0000),
-        /* 29 */ f(RET, 0, 0, 0),
-    ]
-}
 
 /// What the receive thread shares with the backend.
 #[derive(Default)]
@@ -117,6 +72,8 @@ pub struct Shared {
     pub proxy_arp_send_errors: AtomicU64,
     pub punted: AtomicU64,
     pub punt_drops: AtomicU64,
+    /// Reliable-registration ports the kernel's TCP could not be kept off.
+    pub session_guard_errors: AtomicU64,
     pub stop: AtomicBool,
 }
 
@@ -139,13 +96,45 @@ pub struct IoPort {
 
 /// The sockets and the receive thread.
 pub struct ControlIo {
-    packet: Arc<Socket>,
+    packet: Socket,
     raw4: Socket,
     raw6: Socket,
     _udp: Socket,
     _tcp: Socket,
+    /// The listeners that keep the kernel's TCP quiet on the ports of the daemon's own
+    /// reliable-registration sessions, by port, with when a segment last left from it.
+    session_guards: Mutex<HashMap<u16, (Socket, Instant)>>,
     thread: Option<JoinHandle<()>>,
     shared: Arc<Shared>,
+}
+
+/// A session port with no segment sent for this long has its guard removed...
+const GUARD_IDLE: Duration = Duration::from_secs(15 * 60);
+/// ...and there are never more guards than this (the oldest goes first).
+const MAX_GUARDS: usize = 256;
+
+/// A TCP listener on `port` of every address whose filter drops everything: the kernel
+/// delivers segments to it (and discards them) instead of answering them with a reset.
+fn silent_listener(port: u16) -> io::Result<Socket> {
+    let tcp = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
+    tcp.set_only_v6(false)?;
+    tcp.set_reuse_address(true)?;
+    tcp.attach_filter(&[SockFilter::new(0x06, 0, 0, 0)])?;
+    tcp.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)).into())?;
+    tcp.listen(16)?;
+    Ok(tcp)
+}
+
+/// The TCP ports and flags of an outgoing IP packet, if it is TCP.
+fn tcp_ports_and_flags(pkt: &[u8]) -> Option<(u16, u16, u8)> {
+    let l4 = match pkt.first()? >> 4 {
+        4 if pkt.get(9) == Some(&6) => pkt.get(usize::from(pkt[0] & 0xf) * 4..)?,
+        6 if pkt.get(6) == Some(&6) => pkt.get(40..)?,
+        _ => return None,
+    };
+    let sport = u16::from_be_bytes([*l4.first()?, *l4.get(1)?]);
+    let dport = u16::from_be_bytes([*l4.get(2)?, *l4.get(3)?]);
+    Some((sport, dport, *l4.get(13)?))
 }
 
 impl std::fmt::Debug for ControlIo {
@@ -161,12 +150,9 @@ impl ControlIo {
         nl: Arc<Netlink>,
         event_fd: RawFd,
     ) -> io::Result<ControlIo> {
-        let eth_p_all = (libc::ETH_P_ALL as u16).to_be() as i32;
-        let packet = Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(eth_p_all)))?;
-        packet.attach_filter(&control_filter())?;
-        sys::ignore_outgoing(packet.as_raw_fd())?;
-        sys::want_auxdata(packet.as_raw_fd())?;
-        packet.set_nonblocking(true)?;
+        // Protocol 0: the kernel hands this socket no frames, it only sends.
+        let packet = Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(0)))?;
+        let control_rx = ControlRx::open()?;
         let raw4 = Socket::new(
             Domain::IPV4,
             Type::RAW,
@@ -182,30 +168,21 @@ impl ControlIo {
         udp.set_only_v6(false)?;
         udp.set_reuse_address(true)?;
         udp.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, LISP_CONTROL_PORT)).into())?;
-        // Everything it would receive is taken from the packet tap instead.
+        // Everything it would receive is taken from the raw sockets instead.
         udp.attach_filter(&[SockFilter::new(0x06, 0, 0, 0)])?;
-        // Reliable registration's TCP is roamer's own (the daemon's stack, through the tap and
-        // the raw sockets): a listener whose filter drops everything keeps the kernel's TCP
-        // from resetting SYNs to port 4342 (the ETR program drops them earlier when loaded).
-        let tcp = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
-        tcp.set_only_v6(false)?;
-        tcp.set_reuse_address(true)?;
-        tcp.attach_filter(&[SockFilter::new(0x06, 0, 0, 0)])?;
-        tcp.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, LISP_CONTROL_PORT)).into())?;
-        tcp.listen(16)?;
+        let tcp = silent_listener(LISP_CONTROL_PORT)?;
         let changes = change_monitor()?;
-        let packet = Arc::new(packet);
-        let rx = packet.clone();
         let sh = shared.clone();
         let thread = std::thread::Builder::new()
             .name("roamer-kernel-io".into())
-            .spawn(move || receive_loop(&rx, &changes, &ports, &sh, &nl, event_fd))?;
+            .spawn(move || receive_loop(control_rx, &changes, &ports, &sh, &nl, event_fd))?;
         Ok(ControlIo {
             packet,
             raw4,
             raw6,
             _udp: udp,
             _tcp: tcp,
+            session_guards: Mutex::new(HashMap::new()),
             thread: Some(thread),
             shared,
         })
@@ -215,6 +192,7 @@ impl ControlIo {
     /// routing.
     pub fn send_routed(&self, frame: &[u8]) -> io::Result<()> {
         let pkt = frame.get(14..).ok_or(io::ErrorKind::InvalidInput)?;
+        self.guard_session(pkt);
         let mut pkt = pkt.to_vec();
         match pkt.first().map(|b| b >> 4) {
             Some(4) if pkt.len() >= 20 => {
@@ -246,6 +224,50 @@ impl ControlIo {
                     .map(|_| ())
             }
             _ => Err(io::ErrorKind::InvalidInput.into()),
+        }
+    }
+
+    /// Keeps the kernel's TCP quiet on the port a reliable-registration session of ours (to a
+    /// map-server's 4342) leaves from: a silent listener from its SYN until its reset, or until
+    /// it has been idle for [`GUARD_IDLE`].
+    fn guard_session(&self, pkt: &[u8]) {
+        const SYN: u8 = 0x02;
+        const RST: u8 = 0x04;
+        let Some((sport, dport, flags)) = tcp_ports_and_flags(pkt) else {
+            return;
+        };
+        if dport != LISP_CONTROL_PORT || sport == LISP_CONTROL_PORT {
+            return;
+        }
+        let Ok(mut guards) = self.session_guards.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        if flags & RST != 0 {
+            guards.remove(&sport);
+            return;
+        }
+        if let Some((_, used)) = guards.get_mut(&sport) {
+            *used = now;
+            return;
+        }
+        if flags & SYN == 0 {
+            return;
+        }
+        guards.retain(|_, (_, used)| now.duration_since(*used) < GUARD_IDLE);
+        if guards.len() >= MAX_GUARDS
+            && let Some(oldest) = guards.iter().min_by_key(|(_, (_, used))| *used).map(|(p, _)| *p)
+        {
+            guards.remove(&oldest);
+        }
+        match silent_listener(sport) {
+            Ok(listener) => {
+                guards.insert(sport, (listener, now));
+            }
+            Err(e) => {
+                warn!(port = sport, error = %e, "kernel backend: cannot keep the kernel's TCP off a reliable-registration port; it may reset the session");
+                self.shared.session_guard_errors.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -310,18 +332,21 @@ fn source_for(dst: IpAddr) -> io::Result<IpAddr> {
         .ok_or_else(|| io::ErrorKind::AddrNotAvailable.into())
 }
 
-/// Receives control frames, checks the ports' links and our addresses when the kernel
+/// Receives control packets, checks the ports' links and our addresses when the kernel
 /// announces a change (and every [`RESYNC`]), and wakes the control plane when the LISP
 /// offload's event ring (`event_fd`, -1 without one) has events.
 fn receive_loop(
-    sock: &Socket,
+    mut rx: ControlRx,
     changes: &netlink_sys::Socket,
     ports: &[IoPort],
     shared: &Shared,
     nl: &Netlink,
     event_fd: RawFd,
 ) {
-    let by_index: HashMap<i32, PortId> = ports.iter().map(|p| (p.ifindex, p.id)).collect();
+    let mut arrivals = Arrivals {
+        ports: ports.iter().map(|p| (p.ifindex, p.id)).collect(),
+        svis: HashMap::new(),
+    };
     let mut buf = vec![0u8; FRAME_ROOM];
     let mut links: HashMap<PortId, bool> = HashMap::new();
     let mut last_link_check: Option<Instant> = None;
@@ -335,138 +360,54 @@ fn receive_loop(
         if last_link_check.is_none_or(|t| t.elapsed() >= due) {
             last_link_check = Some(Instant::now());
             changed_since_check = false;
-            let mut changed = false;
-            let epoch = shared.local_epoch.load(Ordering::Acquire);
-            match nl.call("list addresses", |h| async move {
-                all_addresses(h)
-                    .await
-                    .map_err(|e| kernel_error("list addresses".into(), e))
-            }) {
-                Ok(mut addrs) => {
-                    addrs.sort();
-                    if let Ok(mut l) = shared.local.write()
-                        && shared.local_epoch.load(Ordering::Acquire) == epoch
-                    {
-                        *l = addrs.iter().map(|(_, a)| *a).collect();
-                        shared.local_epoch.fetch_add(1, Ordering::AcqRel);
-                    }
-                    if let Ok(mut b) = shared.by_interface.write()
-                        && *b != addrs
-                    {
-                        *b = addrs;
-                        shared.address_changes.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                Err(e) => warn!(error = %e, "kernel backend: address refresh"),
-            }
-            let all = match list_links(nl) {
-                Ok(all) => all,
-                Err(e) => {
-                    warn!(error = %e, "kernel backend: link check");
-                    Vec::new()
-                }
-            };
-            for p in ports {
-                let up = all
-                    .iter()
-                    .any(|l| l.index as i32 == p.ifindex && l.up && l.carrier);
-                // Taken as up until the first check says otherwise (as the software backend).
-                if links.insert(p.id, up).unwrap_or(true) != up {
-                    info!(port = %p.id, device = %p.device, up, "port link changed");
-                    if let Ok(mut ev) = shared.events.lock() {
-                        ev.push(if up {
-                            HalEvent::PortUp(p.id)
-                        } else {
-                            HalEvent::PortDown(p.id)
-                        });
-                    }
-                    changed = true;
-                }
-            }
-            if changed {
-                shared.notify();
-            }
+            check_links_and_addresses(&mut rx, &mut arrivals, &mut links, ports, shared, nl);
         }
         let timeout_ms = if changed_since_check { 10 } else { 200 };
-        let fds = [sock.as_raw_fd(), event_fd, changes.as_raw_fd()];
+        let [udp4, tcp4, udp6, tcp6, arp] = rx.fds();
+        let fds = [udp4, tcp4, udp6, tcp6, arp, event_fd, changes.as_raw_fd()];
         let ready = match sys::wait_readable(&fds, timeout_ms) {
             Ok(r) => r,
             Err(e) => {
-                warn!(error = %e, "kernel backend: poll on the control tap failed");
+                warn!(error = %e, "kernel backend: poll on the control sockets failed");
                 std::thread::sleep(Duration::from_millis(200));
                 continue;
             }
         };
-        if ready[2] && drain_changes(changes, &mut buf) {
+        if ready[6] && drain_changes(changes, &mut buf) {
             changed_since_check = true;
         }
-        if ready[1] {
+        let packets_ready = ready[..5].iter().any(|r| *r);
+        if ready[5] {
             // The backend drains the ring when the daemon asks for events; until then the fd
-            // stays readable: wake the daemon, and give it a moment unless frames wait.
+            // stays readable: wake the daemon, and give it a moment unless packets wait.
             shared.notify();
-            if !ready[0] {
+            if !packets_ready {
                 std::thread::sleep(Duration::from_millis(2));
                 continue;
             }
         }
-        if !ready[0] {
-            continue;
-        }
         let mut got = false;
-        for _ in 0..64 {
-            let rx = match sys::recv_packet(sock.as_raw_fd(), &mut buf) {
-                Ok(Some(x)) => x,
-                Ok(None) => break,
-                Err(e) => {
-                    warn!(error = %e, "kernel backend: receive on the control tap failed");
-                    break;
+        for which in (0..4).filter(|i| ready[*i]) {
+            for _ in 0..64 {
+                let (len, ifindex) = match rx.read_ip(which, &mut buf) {
+                    Ok(Some(x)) => x,
+                    Ok(None) => break,
+                    Err(e) => {
+                        warn!(error = %e, "kernel backend: receive on a control socket failed");
+                        break;
+                    }
+                };
+                let Some(frame) = buf.get_mut(..len) else {
+                    continue;
+                };
+                if let Some(pkt) = frame.get_mut(14..) {
+                    fix_checksums(pkt);
                 }
-            };
-            if rx.pkttype == sys::PACKET_OUTGOING {
-                continue;
+                got |= punt_packet(frame, ifindex, &arrivals, shared);
             }
-            let Some(&port) = by_index.get(&rx.ifindex) else {
-                continue;
-            };
-            let Some(frame) = buf.get(..rx.len) else {
-                continue;
-            };
-            if let Some((mac, sender, target)) = proxy_arp::parse_request(frame) {
-                answer_arp(sock.as_raw_fd(), shared, port, &rx, mac, sender, target);
-                continue;
-            }
-            let Some(reason) = classify(frame, shared, port) else {
-                continue;
-            };
-            let mut frame = frame.to_vec();
-            if let Some(pkt) = frame.get_mut(14..) {
-                fix_checksums(pkt);
-            }
-            let Ok(mut q) = shared.punts.lock() else {
-                break;
-            };
-            if q.len() >= PUNT_QUEUE {
-                shared.punt_drops.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            // A tagged frame's VLAN is its tag; an untagged one's is its access port's (none
-            // on a routed port).
-            let vlan = match rx.vlan {
-                Some(vid) => VlanId::new(vid).ok(),
-                None => shared
-                    .access_vlans
-                    .read()
-                    .ok()
-                    .and_then(|m| m.get(&port).copied()),
-            };
-            q.push(Punt {
-                port,
-                vlan,
-                reason,
-                frame,
-            });
-            shared.punted.fetch_add(1, Ordering::Relaxed);
-            got = true;
+        }
+        if ready[4] {
+            receive_arp(&rx, &arrivals, shared, &mut buf);
         }
         if got {
             shared.notify();
@@ -474,12 +415,166 @@ fn receive_loop(
     }
 }
 
+/// Re-reads our addresses (for the LISP offload and the check that LISP control is for us),
+/// the SVIs, and the ports' links (a change is a HAL event); joins HSRP's groups where there
+/// is an address.
+fn check_links_and_addresses(
+    rx: &mut ControlRx,
+    arrivals: &mut Arrivals,
+    links: &mut HashMap<PortId, bool>,
+    ports: &[IoPort],
+    shared: &Shared,
+    nl: &Netlink,
+) {
+    let mut changed = false;
+    let epoch = shared.local_epoch.load(Ordering::Acquire);
+    match nl.call("list addresses", |h| async move {
+        all_addresses(h)
+            .await
+            .map_err(|e| kernel_error("list addresses".into(), e))
+    }) {
+        Ok(mut addrs) => {
+            addrs.sort();
+            if let Ok(mut l) = shared.local.write()
+                && shared.local_epoch.load(Ordering::Acquire) == epoch
+            {
+                *l = addrs.iter().map(|(_, a)| *a).collect();
+                shared.local_epoch.fetch_add(1, Ordering::AcqRel);
+            }
+            if let Ok(mut b) = shared.by_interface.write()
+                && *b != addrs
+            {
+                *b = addrs;
+                shared.address_changes.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Err(e) => warn!(error = %e, "kernel backend: address refresh"),
+    }
+    let all = match list_links(nl) {
+        Ok(all) => all,
+        Err(e) => {
+            warn!(error = %e, "kernel backend: link check");
+            Vec::new()
+        }
+    };
+    arrivals.refresh_svis(all.iter().map(|l| (l.index, l.name.as_str())));
+    let with_address: HashSet<i32> = shared
+        .by_interface
+        .read()
+        .map(|b| b.iter().map(|(i, _)| *i as i32).collect())
+        .unwrap_or_default();
+    let hsrp_capable: HashSet<i32> = with_address
+        .into_iter()
+        .filter(|i| arrivals.ports.contains_key(i) || arrivals.svis.contains_key(i))
+        .collect();
+    rx.join_hsrp_groups(&hsrp_capable);
+    for p in ports {
+        let up = all
+            .iter()
+            .any(|l| l.index as i32 == p.ifindex && l.up && l.carrier);
+        // Taken as up until the first check says otherwise (as the software backend).
+        if links.insert(p.id, up).unwrap_or(true) != up {
+            info!(port = %p.id, device = %p.device, up, "port link changed");
+            if let Ok(mut ev) = shared.events.lock() {
+                ev.push(if up {
+                    HalEvent::PortUp(p.id)
+                } else {
+                    HalEvent::PortDown(p.id)
+                });
+            }
+            changed = true;
+        }
+    }
+    if changed {
+        shared.notify();
+    }
+}
+
+/// The port and VLAN a packet that arrived on interface `ifindex` is punted with: a port as
+/// itself (with its access VLAN), an SVI as its VLAN and a port of that VLAN.
+fn place(ifindex: i32, arrivals: &Arrivals, shared: &Shared) -> Option<(PortId, Option<VlanId>)> {
+    let access = shared.access_vlans.read().ok()?;
+    if let Some(&port) = arrivals.ports.get(&ifindex) {
+        return Some((port, access.get(&port).copied()));
+    }
+    let vlan = *arrivals.svis.get(&ifindex)?;
+    let port = access
+        .iter()
+        .find(|(_, v)| **v == vlan)
+        .map(|(p, _)| *p)
+        .or_else(|| arrivals.ports.values().min().copied())?;
+    Some((port, Some(vlan)))
+}
+
+/// Punts one packet the kernel delivered to us (as an Ethernet frame); whether it was queued.
+fn punt_packet(frame: &[u8], ifindex: i32, arrivals: &Arrivals, shared: &Shared) -> bool {
+    let placed = place(ifindex, arrivals, shared);
+    let Some(reason) = classify(frame, shared, placed.map(|(p, _)| p)) else {
+        return false;
+    };
+    let (port, vlan) = match (placed, reason) {
+        (Some(p), _) => p,
+        // LISP control to us on another interface (loopback: a message to ourselves).
+        (None, PuntReason::LispControl) => match arrivals.ports.values().min() {
+            Some(p) => (*p, None),
+            None => return false,
+        },
+        (None, _) => return false,
+    };
+    let Ok(mut q) = shared.punts.lock() else {
+        return false;
+    };
+    if q.len() >= PUNT_QUEUE {
+        shared.punt_drops.fetch_add(1, Ordering::Relaxed);
+        return false;
+    }
+    q.push(Punt {
+        port,
+        vlan,
+        reason,
+        frame: frame.to_vec(),
+    });
+    shared.punted.fetch_add(1, Ordering::Relaxed);
+    true
+}
+
+/// Answers the ARP requests waiting on the ARP socket that the kernel cannot answer.
+fn receive_arp(rx: &ControlRx, arrivals: &Arrivals, shared: &Shared, buf: &mut [u8]) {
+    for _ in 0..64 {
+        let got = match sys::recv_packet(rx.arp_fd(), buf) {
+            Ok(Some(x)) => x,
+            Ok(None) => return,
+            Err(e) => {
+                warn!(error = %e, "kernel backend: receive on the ARP socket failed");
+                return;
+            }
+        };
+        if got.pkttype == sys::PACKET_OUTGOING {
+            continue;
+        }
+        let Some(frame) = buf.get(..got.len) else {
+            continue;
+        };
+        let Some((mac, sender, target)) = proxy_arp::parse_request(frame) else {
+            continue;
+        };
+        let Some((port, vlan)) = place(got.ifindex, arrivals, shared) else {
+            continue;
+        };
+        // A tag the device stripped is the VLAN (a trunk); else the port's or the SVI's.
+        let vlan = got.vlan.or(vlan.map(|v| v.get()));
+        answer_arp(rx.arp_fd(), shared, port, vlan, &got, mac, sender, target);
+    }
+}
+
 /// Answers an ARP request the kernel cannot (see `proxy_arp.rs`), out of the port it came in
 /// on, tagged as it came.
+#[allow(clippy::too_many_arguments)]
 fn answer_arp(
     fd: RawFd,
     shared: &Shared,
     port: PortId,
+    vlan: Option<u16>,
     rx: &sys::Received,
     sender_mac: [u8; 6],
     sender: Ipv4Addr,
@@ -489,7 +584,7 @@ fn answer_arp(
         .proxy_arp
         .read()
         .ok()
-        .and_then(|v| v.answer(port, rx.vlan, sender, target))
+        .and_then(|v| v.answer(port, vlan, sender, target))
     else {
         return;
     };
@@ -507,21 +602,22 @@ fn answer_arp(
     };
 }
 
-/// Why a frame the filter passed is punted, if it is.
-fn classify(frame: &[u8], shared: &Shared, port: PortId) -> Option<PuntReason> {
+/// Why a packet the filters passed is punted, if it is.
+fn classify(frame: &[u8], shared: &Shared, port: Option<PortId>) -> Option<PuntReason> {
     let pkt = frame.get(14..)?;
-    let (dst, l4): (IpAddr, &[u8]) = match pkt.first()? >> 4 {
+    let (dst, proto, l4): (IpAddr, u8, &[u8]) = match pkt.first()? >> 4 {
         4 => {
             let ihl = usize::from(pkt[0] & 0xf) * 4;
             let d = pkt.get(16..20)?;
             (
                 IpAddr::V4(Ipv4Addr::new(d[0], d[1], d[2], d[3])),
+                *pkt.get(9)?,
                 pkt.get(ihl..)?,
             )
         }
         6 => {
             let d: [u8; 16] = pkt.get(24..40)?.try_into().ok()?;
-            (IpAddr::V6(Ipv6Addr::from(d)), pkt.get(40..)?)
+            (IpAddr::V6(Ipv6Addr::from(d)), *pkt.get(6)?, pkt.get(40..)?)
         }
         _ => return None,
     };
@@ -531,8 +627,13 @@ fn classify(frame: &[u8], shared: &Shared, port: PortId) -> Option<PuntReason> {
         let ours = shared.local.read().ok()?.contains(&dst);
         return ours.then_some(PuntReason::LispControl);
     }
-    if dport == HSRP_PORT || dport == HSRP6_PORT {
-        let filtered = shared.hello_filter.read().ok()?.contains(&port);
+    if proto == 17 && (dport == HSRP_PORT || dport == HSRP6_PORT) {
+        let filtered = port.is_some_and(|p| {
+            shared
+                .hello_filter
+                .read()
+                .is_ok_and(|f| f.contains(&p))
+        });
         return (!filtered).then_some(PuntReason::Hsrp);
     }
     None

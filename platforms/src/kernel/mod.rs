@@ -26,6 +26,7 @@
 
 pub mod bridge;
 pub mod hello_filter;
+mod control_rx;
 pub mod io;
 pub mod lisp_offload;
 pub mod nl;
