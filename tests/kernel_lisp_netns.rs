@@ -199,13 +199,17 @@ fn kernel_backend_xtrs_register_with_a_map_server() {
 /// Both xTRs keep a reliable-registration session with the map-server, and register over it
 /// (`yes#`): the daemon's TCP, on both ends, undisturbed by the kernel's.
 fn reliable_sessions_up(s: &Sites) {
-    let sessions = s.ms.wait_show("two sessions up", 30, "show lisp session", |t| {
-        t.starts_with("Sessions for VRF default, total: 2, established: 2\n")
-    });
+    let sessions =
+        s.ms.wait_show("two sessions up", 30, "show lisp session", |t| {
+            t.starts_with("Sessions for VRF default, total: 2, established: 2\n")
+        });
     eprintln!("{sessions}");
-    s.ms.wait_show("registrations over the sessions", 30, "show lisp site", |t| {
-        t.matches("yes#").count() >= 2
-    });
+    s.ms.wait_show(
+        "registrations over the sessions",
+        30,
+        "show lisp site",
+        |t| t.matches("yes#").count() >= 2,
+    );
     for x in [&s.x1, &s.x2] {
         x.wait_show("session up", 10, "show lisp session", |t| {
             t.starts_with("Sessions for VRF default, total: 1, established: 1\n")

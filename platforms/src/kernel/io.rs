@@ -256,7 +256,10 @@ impl ControlIo {
         }
         guards.retain(|_, (_, used)| now.duration_since(*used) < GUARD_IDLE);
         if guards.len() >= MAX_GUARDS
-            && let Some(oldest) = guards.iter().min_by_key(|(_, (_, used))| *used).map(|(p, _)| *p)
+            && let Some(oldest) = guards
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(p, _)| *p)
         {
             guards.remove(&oldest);
         }
@@ -266,7 +269,9 @@ impl ControlIo {
             }
             Err(e) => {
                 warn!(port = sport, error = %e, "kernel backend: cannot keep the kernel's TCP off a reliable-registration port; it may reset the session");
-                self.shared.session_guard_errors.fetch_add(1, Ordering::Relaxed);
+                self.shared
+                    .session_guard_errors
+                    .fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -628,12 +633,8 @@ fn classify(frame: &[u8], shared: &Shared, port: Option<PortId>) -> Option<PuntR
         return ours.then_some(PuntReason::LispControl);
     }
     if proto == 17 && (dport == HSRP_PORT || dport == HSRP6_PORT) {
-        let filtered = port.is_some_and(|p| {
-            shared
-                .hello_filter
-                .read()
-                .is_ok_and(|f| f.contains(&p))
-        });
+        let filtered =
+            port.is_some_and(|p| shared.hello_filter.read().is_ok_and(|f| f.contains(&p)));
         return (!filtered).then_some(PuntReason::Hsrp);
     }
     None

@@ -25,8 +25,8 @@
 //!   on drop, everything roamer created is removed and what it changed is restored.
 
 pub mod bridge;
-pub mod hello_filter;
 mod control_rx;
+pub mod hello_filter;
 pub mod io;
 pub mod lisp_offload;
 pub mod nl;
