@@ -269,6 +269,7 @@ fn dynamic_eid_ranges(
                 map: map.clone(),
                 eid,
                 extended_subnet: iface.lisp_extended_subnet_mode,
+                notify_group: policy.map_notify_group,
             });
         }
     }

@@ -98,6 +98,7 @@ pub struct DynamicRange {
     pub map: String,
     pub eid: Prefix,
     pub extended_subnet: bool,
+    pub notify_group: Option<std::net::Ipv4Addr>,
 }
 
 /// Table sizes: the most entries learning may create.
@@ -621,6 +622,7 @@ impl Tables {
                 map,
                 eid,
                 extended_subnet,
+                notify_group,
             } => {
                 let list = self.dynamic_ranges.entry(*iface).or_default();
                 list.retain(|d| d.eid != *eid);
@@ -629,6 +631,7 @@ impl Tables {
                         map: map.clone(),
                         eid: *eid,
                         extended_subnet: *extended_subnet,
+                        notify_group: *notify_group,
                     });
                 }
             }
@@ -825,6 +828,7 @@ impl Tables {
                         map: d.map.clone(),
                         eid: d.eid,
                         extended_subnet: d.extended_subnet,
+                        notify_group: d.notify_group,
                     })
                 })
                 .collect(),

@@ -133,6 +133,7 @@ fn pipeline() -> Pipeline {
             map: "Roamer-1".into(),
             eid: "172.16.9.0/24".parse().unwrap(),
             extended_subnet: false,
+            notify_group: None,
         },
     );
     p

@@ -85,6 +85,7 @@ pub fn sample_entry(kind: TableKind, n: u32) -> TableEntry {
             map: "Roamer-1".into(),
             eid: Prefix::host(v4),
             extended_subnet: false,
+            notify_group: Some(std::net::Ipv4Addr::new(239, 1, 1, 1)),
         },
         TableKind::HelloFilter => TableEntry::HelloFilter {
             port: PortId(n + 1),

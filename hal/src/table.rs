@@ -196,6 +196,11 @@ pub enum TableEntry {
         map: String,
         eid: Prefix,
         extended_subnet: bool,
+        /// The map's site multicast Map-Notify group (`map-notify-group`): the xTRs of the site
+        /// tell each other of moves to it on this interface, so a backend that receives only
+        /// the multicast it joined joins it here.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notify_group: Option<std::net::Ipv4Addr>,
     },
     AwayEntry {
         iid: Iid,

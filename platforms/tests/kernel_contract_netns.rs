@@ -492,6 +492,105 @@ fn lisp_control_is_punted_and_routed_injections_leave() {
     drop(host);
 }
 
+/// Multicast control reaches the control plane only through groups the kernel joined: HSRP's
+/// on every port with an address, and a dynamic-EID range's map-notify-group (the site
+/// multicast Map-Notify) on its interface while the range is programmed (`ip maddr` shows the
+/// membership come and go).
+#[test]
+fn hsrp_and_map_notify_groups_are_joined_and_their_multicast_punted() {
+    let mut k = open_in_ns(None);
+    let p1 = L3Interface::Port(PortId(1));
+    ok(k.apply(&[TableOp::add(TableEntry::InterfaceAddress {
+        iface: p1,
+        addr: IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1)),
+        prefix_len: 24,
+        virtual_mac: None,
+    })]));
+    let group = Ipv4Addr::new(239, 1, 1, 1);
+    let range = TableEntry::DynamicEidRange {
+        iface: p1,
+        map: "roam".into(),
+        eid: "10.1.0.0/25".parse().expect("prefix"),
+        extended_subnet: true,
+        notify_group: Some(group),
+    };
+    ok(k.apply(&[TableOp::add(range.clone())]));
+    let memberships = |k: &InNs| {
+        k.ns.ip(&["maddr", "show", "dev", &k.dev[0]])
+            .unwrap_or_default()
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            let m = memberships(&k);
+            m.contains("239.1.1.1") && m.contains("224.0.0.2") && m.contains("224.0.0.102")
+        }),
+        "groups not joined on the port:\n{}",
+        memberships(&k)
+    );
+    let host = Netns::new(&format!("{}h", unique_prefix())).expect("host ns");
+    k.ns.ip(&["link", "set", &k.dev[1], "netns", host.name()])
+        .expect("move");
+    host.addr(&k.dev[1], "10.1.0.2/24").expect("host address");
+    let send = |to: &str, payload: &'static [u8]| {
+        let to = to.to_string();
+        host.enter(move || -> std::io::Result<()> {
+            let s = std::net::UdpSocket::bind("10.1.0.2:0")?;
+            s.set_multicast_ttl_v4(1)?;
+            s.send_to(payload, to.as_str())?;
+            Ok(())
+        })
+        .expect("enter host")
+        .expect("send");
+    };
+    let mut punts = Vec::new();
+    let got = |punts: &[roamer_hal::Punt], reason, tail: &[u8]| {
+        punts
+            .iter()
+            .any(|p| p.reason == reason && p.port == PortId(1) && p.frame.ends_with(tail))
+    };
+    use roamer_hal::PuntReason::{Hsrp, LispControl};
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            send("239.1.1.1:4342", b"\x40site-notify");
+            send("224.0.0.2:1985", b"\x00hsrp-hello");
+            k.drain_punts(&mut punts);
+            got(&punts, LispControl, b"site-notify") && got(&punts, Hsrp, b"hsrp-hello")
+        }),
+        "multicast not punted: {punts:?}"
+    );
+    let notify = punts
+        .iter()
+        .find(|p| p.frame.ends_with(b"site-notify"))
+        .expect("punt");
+    assert_eq!(&notify.frame[30..34], &group.octets(), "to the group");
+
+    // The range gone, its group is left; HSRP's stay.
+    ok(k.apply(&[TableOp::remove(range)]));
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            let m = memberships(&k);
+            !m.contains("239.1.1.1") && m.contains("224.0.0.2")
+        }),
+        "group not left:\n{}",
+        memberships(&k)
+    );
+    punts.clear();
+    send("239.1.1.1:4342", b"\x40late-notify");
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            send("10.1.0.1:4342", b"\x10unicast");
+            k.drain_punts(&mut punts);
+            got(&punts, LispControl, b"unicast")
+        }),
+        "unicast LISP control not punted: {punts:?}"
+    );
+    assert!(
+        !punts.iter().any(|p| p.frame.ends_with(b"late-notify")),
+        "a group no longer joined was punted"
+    );
+    drop(host);
+}
+
 /// A port whose interface goes down and up again is reported as events, and `learned` says how
 /// it is.
 #[test]

@@ -613,6 +613,7 @@ fn ebpf_xtrs_report_misses_eids_not_here_no_route_and_dynamic_eids() {
         map: "roamers".into(),
         eid: prefix("10.50.0.0/24"),
         extended_subnet: false,
+        notify_group: None,
     }));
     lab.a
         .host
@@ -645,6 +646,7 @@ fn ebpf_xtrs_report_misses_eids_not_here_no_route_and_dynamic_eids() {
         map: "home".into(),
         eid: prefix("10.10.0.0/24"),
         extended_subnet: false,
+        notify_group: None,
     }));
     let _ = support::ping(
         &lab.a.host,

@@ -406,12 +406,14 @@ fn entries() -> Option<Vec<TableEntry>> {
         map: "Roamer-1".into(),
         eid: prefix("172.16.9.0/24")?,
         extended_subnet: false,
+        notify_group: None,
     });
     e.push(TableEntry::DynamicEidRange {
         iface: svi20,
         map: "Roamer-2".into(),
         eid: prefix("10.20.0.128/25")?,
         extended_subnet: true,
+        notify_group: Some(std::net::Ipv4Addr::new(239, 1, 1, 2)),
     });
     e.push(TableEntry::AwayEntry {
         iid,

@@ -34,6 +34,7 @@ fn roamer_1_across_subnets(p: &mut Pipeline) -> L3Interface {
             map: "Roamer-1".into(),
             eid: "172.16.1.0/24".parse().unwrap(),
             extended_subnet: false,
+            notify_group: None,
         },
     );
     svi

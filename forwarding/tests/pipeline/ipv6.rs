@@ -53,6 +53,7 @@ fn an_ipv6_host_moved_across_subnets_keeps_its_old_gateway_and_is_detected_from_
             map: "roam".into(),
             eid: "2001:db8:99::/64".parse().unwrap(),
             extended_subnet: false,
+            notify_group: None,
         },
     );
     let moved: [u8; 16] = [

@@ -166,6 +166,7 @@ fn a_host_moved_across_subnets_keeps_its_old_gateway_through_proxy_arp() {
             map: "Roamer-1".into(),
             eid: "172.16.1.0/24".parse().unwrap(),
             extended_subnet: false,
+            notify_group: None,
         },
     );
     // Its old gateway 172.16.1.1 is nowhere in our tables (only the LISP default covers it).

@@ -23,7 +23,7 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use roamer_hal::VlanId;
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockFilter, Socket, Type};
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::bridge::svi_name;
 use super::io::{HSRP_PORT, HSRP6_PORT, LISP_CONTROL_PORT};
@@ -114,6 +114,8 @@ pub struct ControlRx {
     arp: Socket,
     /// Interfaces whose HSRP groups are joined.
     joined: HashSet<i32>,
+    /// Site multicast Map-Notify groups joined, by interface.
+    notify_joined: HashSet<(i32, Ipv4Addr)>,
 }
 
 /// The multicast groups of HSRP: version 1 and version 2 over IPv4, and over IPv6.
@@ -155,6 +157,7 @@ impl ControlRx {
             ],
             arp,
             joined: HashSet::new(),
+            notify_joined: HashSet::new(),
         })
     }
 
@@ -204,6 +207,37 @@ impl ControlRx {
             }
             if ok {
                 self.joined.insert(ifindex);
+            }
+        }
+    }
+
+    /// Joins the site multicast Map-Notify groups of `wanted` not joined yet and leaves the
+    /// ones no longer wanted (a refused join is logged and tried again at the next change).
+    pub fn set_notify_groups(&mut self, wanted: &HashSet<(i32, Ipv4Addr)>) {
+        let socket = &self.ip[0].0;
+        for &(ifindex, group) in self.notify_joined.difference(wanted) {
+            let index = InterfaceIndexOrAddress::Index(ifindex as u32);
+            if let Err(e) = socket.leave_multicast_v4_n(&group, &index) {
+                // The interface is gone, and its memberships with it.
+                debug!(ifindex, %group, error = %e, "kernel backend: leaving a map-notify-group");
+            }
+        }
+        self.notify_joined.retain(|g| wanted.contains(g));
+        for &(ifindex, group) in wanted {
+            if self.notify_joined.contains(&(ifindex, group)) {
+                continue;
+            }
+            let index = InterfaceIndexOrAddress::Index(ifindex as u32);
+            match socket.join_multicast_v4_n(&group, &index) {
+                Ok(()) => {
+                    self.notify_joined.insert((ifindex, group));
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => {
+                    self.notify_joined.insert((ifindex, group));
+                }
+                Err(e) => {
+                    warn!(ifindex, %group, error = %e, "kernel backend: joining a map-notify-group failed");
+                }
             }
         }
     }

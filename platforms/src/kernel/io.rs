@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use roamer_hal::{HalEvent, Notifier, PortId, Punt, PuntReason, VlanId};
+use roamer_hal::{HalEvent, L3Interface, Notifier, PortId, Punt, PuntReason, VlanId};
 use socket2::{Domain, Protocol, SockFilter, Socket, Type};
 use tracing::{info, warn};
 
@@ -74,6 +74,10 @@ pub struct Shared {
     pub punt_drops: AtomicU64,
     /// Reliable-registration ports the kernel's TCP could not be kept off.
     pub session_guard_errors: AtomicU64,
+    /// The site multicast Map-Notify groups to join, on their interfaces (from the
+    /// `DynamicEidRange` rows), and a count of changes to them.
+    pub notify_groups: RwLock<BTreeSet<(L3Interface, Ipv4Addr)>>,
+    pub notify_groups_changes: AtomicU64,
     pub stop: AtomicBool,
 }
 
@@ -356,6 +360,7 @@ fn receive_loop(
     let mut links: HashMap<PortId, bool> = HashMap::new();
     let mut last_link_check: Option<Instant> = None;
     let mut changed_since_check = false;
+    let mut groups_seen = u64::MAX;
     while !shared.stop.load(Ordering::Relaxed) {
         let due = if changed_since_check {
             CHANGE_SETTLE
@@ -366,6 +371,13 @@ fn receive_loop(
             last_link_check = Some(Instant::now());
             changed_since_check = false;
             check_links_and_addresses(&mut rx, &mut arrivals, &mut links, ports, shared, nl);
+            groups_seen = u64::MAX;
+        }
+        let groups_now = shared.notify_groups_changes.load(Ordering::Acquire);
+        if groups_now != groups_seen {
+            groups_seen = groups_now;
+            let wanted = notify_group_joins(shared, &arrivals);
+            rx.set_notify_groups(&wanted);
         }
         let timeout_ms = if changed_since_check { 10 } else { 200 };
         let [udp4, tcp4, udp6, tcp6, arp] = rx.fds();
@@ -493,6 +505,24 @@ fn check_links_and_addresses(
     if changed {
         shared.notify();
     }
+}
+
+/// The site multicast Map-Notify groups to be joined, by interface index (an interface that
+/// does not exist yet is left out until it does).
+fn notify_group_joins(shared: &Shared, arrivals: &Arrivals) -> HashSet<(i32, Ipv4Addr)> {
+    let Ok(groups) = shared.notify_groups.read() else {
+        return HashSet::new();
+    };
+    groups
+        .iter()
+        .filter_map(|(iface, group)| {
+            let ifindex = match iface {
+                L3Interface::Port(p) => arrivals.ports.iter().find(|(_, id)| *id == p)?.0,
+                L3Interface::Vlan(v) => arrivals.svis.iter().find(|(_, id)| *id == v)?.0,
+            };
+            Some((*ifindex, *group))
+        })
+        .collect()
 }
 
 /// The port and VLAN a packet that arrived on interface `ifindex` is punted with: a port as
@@ -629,7 +659,9 @@ fn classify(frame: &[u8], shared: &Shared, port: Option<PortId>) -> Option<PuntR
     let sport = u16::from_be_bytes([*l4.first()?, *l4.get(1)?]);
     let dport = u16::from_be_bytes([*l4.get(2)?, *l4.get(3)?]);
     if sport == LISP_CONTROL_PORT || dport == LISP_CONTROL_PORT {
-        let ours = shared.local.read().ok()?.contains(&dst);
+        // A multicast destination is a group we joined (the kernel delivers no other): the
+        // site multicast Map-Notify.
+        let ours = dst.is_multicast() || shared.local.read().ok()?.contains(&dst);
         return ours.then_some(PuntReason::LispControl);
     }
     if proto == 17 && (dport == HSRP_PORT || dport == HSRP6_PORT) {

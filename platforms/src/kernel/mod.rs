@@ -770,6 +770,12 @@ impl Backend for KernelBackend {
         }) {
             self.refresh_proxy_arp();
         }
+        if batch
+            .iter()
+            .any(|op| op.kind() == TableKind::DynamicEidRange)
+        {
+            self.refresh_notify_groups();
+        }
         results
     }
 
