@@ -26,6 +26,7 @@
 
 pub mod bridge;
 mod control_rx;
+mod devlink;
 pub mod hello_filter;
 pub mod io;
 pub mod lisp_offload;
@@ -99,6 +100,33 @@ struct Port {
     ifindex: u32,
 }
 
+/// The tables the devlink resources of the ports' devices bound (none without a switchdev
+/// driver that reports them); every resource found is logged.
+fn devlink_capacities(ports: &[Port]) -> BTreeMap<TableKind, (u32, String)> {
+    let ifindexes: Vec<u32> = ports.iter().map(|p| p.ifindex).collect();
+    let resources = match devlink::resources_for(&ifindexes) {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(error = %e, "kernel backend: reading devlink resources");
+            return BTreeMap::new();
+        }
+    };
+    for r in &resources {
+        info!(device = %r.device, resource = %r.path, size = r.size, occupancy = ?r.occupancy, "devlink resource");
+    }
+    devlink::capacities(&resources)
+        .into_iter()
+        .map(|(kind, n)| {
+            let path = if kind == TableKind::Ipv4Route {
+                "/IPv4/fib"
+            } else {
+                "/IPv6/fib"
+            };
+            (kind, (n, path.to_string()))
+        })
+        .collect()
+}
+
 /// The kernel backend.
 pub struct KernelBackend {
     ports: Vec<Port>,
@@ -122,6 +150,8 @@ pub struct KernelBackend {
     /// HSRP's virtual-MAC devices (macvlans) by interface and MAC.
     vmac_devs: BTreeMap<(L3Interface, Mac), u32>,
     vlan_probe: std::sync::OnceLock<Result<(), String>>,
+    /// Tables a switchdev driver bounds with a devlink resource: capacity and the resource.
+    devlink_capacity: BTreeMap<TableKind, (u32, String)>,
 }
 
 impl std::fmt::Debug for KernelBackend {
@@ -283,7 +313,9 @@ impl KernelBackend {
             svis: BTreeMap::new(),
             vmac_devs: BTreeMap::new(),
             vlan_probe: std::sync::OnceLock::new(),
+            devlink_capacity: BTreeMap::new(),
         };
+        b.devlink_capacity = devlink_capacities(&b.ports);
         b.refresh_addresses();
         Ok(b)
     }
@@ -445,6 +477,16 @@ impl KernelBackend {
             return Err(Self::no_vlans("VLANs and the MAC address table"));
         }
         let old = self.rows.get(&kind).and_then(|t| t.get(&key)).cloned();
+        if let (OpAction::Add, None, Some((capacity, resource))) =
+            (op.action, &old, self.devlink_capacity.get(&kind))
+            && self.rows.get(&kind).map_or(0, BTreeMap::len) >= *capacity as usize
+        {
+            return Err(HalError::TableFull {
+                table: kind,
+                scope: format!("devlink resource {resource}"),
+                capacity: *capacity,
+            });
+        }
         match (op.action, &old) {
             (OpAction::Add, Some(_)) => return Err(HalError::Exists { table: kind, key }),
             (OpAction::Update | OpAction::Remove, None) => {
@@ -744,12 +786,16 @@ impl Backend for KernelBackend {
             },
             supported,
             // What the kernel bounds: the LISP tables are eBPF maps of fixed size. Routes,
-            // neighbours and the FDB have no per-namespace limit to report, and no devlink
-            // resource maps onto a HAL table without a driver that reports one.
-            capacity: if self.offload.is_some() {
-                lisp_offload::capacities().into_iter().collect()
-            } else {
-                BTreeMap::new()
+            // neighbours and the FDB have no per-namespace limit to report, unless a switchdev
+            // driver reports a devlink resource for them (devlink.rs).
+            capacity: {
+                let mut c: BTreeMap<TableKind, u32> = if self.offload.is_some() {
+                    lisp_offload::capacities().into_iter().collect()
+                } else {
+                    BTreeMap::new()
+                };
+                c.extend(self.devlink_capacity.iter().map(|(k, (n, _))| (*k, *n)));
+                c
             },
         }
     }
