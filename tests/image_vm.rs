@@ -9,6 +9,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "image_vm/extended.rs"]
+mod extended;
 #[path = "image_vm/mobility.rs"]
 mod mobility;
 

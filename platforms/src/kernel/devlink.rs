@@ -123,7 +123,13 @@ fn parse_resource_reply(reply: &[u8], device: &str, out: &mut Vec<Resource>) {
     }
 }
 
-fn parse_resource_list(list: &[u8], parent: &str, device: &str, out: &mut Vec<Resource>, depth: u8) {
+fn parse_resource_list(
+    list: &[u8],
+    parent: &str,
+    device: &str,
+    out: &mut Vec<Resource>,
+    depth: u8,
+) {
     // Real trees are a few levels deep; a deeper one is malformed.
     if depth > 8 {
         return;
@@ -217,12 +223,16 @@ impl Genl {
     fn family_id(&mut self, name: &str) -> io::Result<Option<u16>> {
         let mut z = name.as_bytes().to_vec();
         z.push(0);
-        let replies =
-            match self.request(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 0, &[(CTRL_ATTR_FAMILY_NAME, &z)]) {
-                Ok(r) => r,
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
-                Err(e) => return Err(e),
-            };
+        let replies = match self.request(
+            GENL_ID_CTRL,
+            CTRL_CMD_GETFAMILY,
+            0,
+            &[(CTRL_ATTR_FAMILY_NAME, &z)],
+        ) {
+            Ok(r) => r,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+            Err(e) => return Err(e),
+        };
         Ok(replies.iter().find_map(|r| {
             attributes(r)
                 .find(|(k, _)| *k == CTRL_ATTR_FAMILY_ID)
@@ -259,12 +269,19 @@ impl Genl {
         loop {
             let n = self.socket.recv(&mut &mut buf[..], 0)?;
             let mut at = 0usize;
-            while let Some(header) = buf.get(at..(at + NLMSG_HDR).min(n)).filter(|h| h.len() == NLMSG_HDR) {
-                let mlen = u32::from_ne_bytes([header[0], header[1], header[2], header[3]]) as usize;
+            while let Some(header) = buf
+                .get(at..(at + NLMSG_HDR).min(n))
+                .filter(|h| h.len() == NLMSG_HDR)
+            {
+                let mlen =
+                    u32::from_ne_bytes([header[0], header[1], header[2], header[3]]) as usize;
                 let kind = u16::from_ne_bytes([header[4], header[5]]);
                 let mseq = u32::from_ne_bytes([header[8], header[9], header[10], header[11]]);
                 if mlen < NLMSG_HDR || at + mlen > n {
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, "truncated netlink message"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "truncated netlink message",
+                    ));
                 }
                 let body = &buf[at + NLMSG_HDR..at + mlen];
                 at += (mlen + 3) & !3;
@@ -339,12 +356,18 @@ mod tests {
                 resource(
                     "IPv4",
                     u64::MAX,
-                    &[resource("fib", 96, &[]), resource("fib-rules", u64::MAX, &[])],
+                    &[
+                        resource("fib", 96, &[]),
+                        resource("fib-rules", u64::MAX, &[]),
+                    ],
                 ),
                 resource(
                     "IPv6",
                     u64::MAX,
-                    &[resource("fib", u64::MAX, &[]), resource("fib-rules", u64::MAX, &[])],
+                    &[
+                        resource("fib", u64::MAX, &[]),
+                        resource("fib-rules", u64::MAX, &[]),
+                    ],
                 ),
             ],
         ));
@@ -357,7 +380,10 @@ mod tests {
     fn the_kernel_answers_family_and_devlink_questions() {
         let mut nl = Genl::open().expect("generic netlink socket");
         assert_eq!(nl.family_id("nlctrl").expect("nlctrl"), Some(GENL_ID_CTRL));
-        assert_eq!(nl.family_id("roamer-nothing").expect("no such family"), None);
+        assert_eq!(
+            nl.family_id("roamer-nothing").expect("no such family"),
+            None
+        );
         // Interface 1 is the loopback device: no devlink device owns it.
         assert_eq!(resources_for(&[1]).expect("devlink dump"), Vec::new());
     }
@@ -369,12 +395,23 @@ mod tests {
         let paths: Vec<&str> = out.iter().map(|r| r.path.as_str()).collect();
         assert_eq!(
             paths,
-            ["/IPv4", "/IPv4/fib", "/IPv4/fib-rules", "/IPv6", "/IPv6/fib", "/IPv6/fib-rules"]
+            [
+                "/IPv4",
+                "/IPv4/fib",
+                "/IPv4/fib-rules",
+                "/IPv6",
+                "/IPv6/fib",
+                "/IPv6/fib-rules"
+            ]
         );
         assert_eq!(out[1].occupancy, Some(3));
         let caps = capacities(&out);
         assert_eq!(caps.get(&TableKind::Ipv4Route), Some(&96));
-        assert_eq!(caps.get(&TableKind::Ipv6Route), None, "unlimited is no bound");
+        assert_eq!(
+            caps.get(&TableKind::Ipv6Route),
+            None,
+            "unlimited is no bound"
+        );
     }
 
     #[test]
