@@ -766,33 +766,8 @@ fn vm_kernel_backend_vlans_svis_and_an_hsrp_virtual_mac_only_while_active() {
 /// subnet and keeping its gateway through xTR-B's proxy-ARP, xTR-C following by SMR.
 #[test]
 fn vm_kernel_backend_host_moves_across_subnets_between_svis_with_hsrp() {
-    require();
-    let dir = tempfile::tempdir().unwrap();
-    let disk = overlay(dir.path(), "mobility.qcow2");
-    let drive = config_drive_with(
-        dir.path(),
-        "mobility",
-        "hostname vmob\n",
-        &mobility::drive_files(),
-    );
-    let mut vm = Vm::boot(dir.path(), &disk, Some(&drive), &[], 1);
-    vm.wait_ready();
-    vm.console.login("root", "roamer");
-    vm.console.expect("# ", STEP_TIMEOUT);
-    vm.console.command("# ", "stty cols 500");
-    let run = "mount -t iso9660 -o ro $(blkid -t LABEL=ROAMER-CFG -o device) /mnt && \
-               bash /mnt/mobility.sh /mnt 2>&1; echo MOB-EXIT $?";
-    vm.console.line(run);
-    vm.console.expect(run, STEP_TIMEOUT);
-    let out = vm.console.expect("MOB-EXIT ", Duration::from_secs(900));
-    let section = |name: &str| -> String {
-        // The console ends lines with CR LF.
-        out.split(&format!("=== {name} ===\r\n"))
-            .nth(1)
-            .and_then(|rest| rest.split("=== ").next())
-            .unwrap_or("")
-            .to_string()
-    };
+    let out = run_drive_scenario("mobility", &mobility::drive_files(), "MOB");
+    let section = |name: &str| section(&out, name);
     assert!(
         !out.contains("MOB-FAIL") && out.contains("MOB-END"),
         "the scenario did not finish:\n{out}"
@@ -854,6 +829,85 @@ fn vm_kernel_backend_host_moves_across_subnets_between_svis_with_hsrp() {
         section("filters-b").contains("lisp_itr"),
         "the ITR on xTR-B's SVI:\n{out}"
     );
+}
+
+/// Boots the image with a config drive holding `files` (one of them `{name}.sh`), logs in on
+/// the serial console and runs `bash {name}.sh` from the drive; returns what it printed up to
+/// `{marker}-EXIT` (within 15 minutes).
+fn run_drive_scenario(name: &str, files: &[(&'static str, String)], marker: &str) -> String {
+    require();
+    let dir = tempfile::tempdir().unwrap();
+    let disk = overlay(dir.path(), &format!("{name}.qcow2"));
+    let drive = config_drive_with(dir.path(), name, &format!("hostname v{name}\n"), files);
+    let mut vm = Vm::boot(dir.path(), &disk, Some(&drive), &[], 1);
+    vm.wait_ready();
+    vm.console.login("root", "roamer");
+    vm.console.expect("# ", STEP_TIMEOUT);
+    vm.console.command("# ", "stty cols 500");
+    let run = format!(
+        "mount -t iso9660 -o ro $(blkid -t LABEL=ROAMER-CFG -o device) /mnt && \
+         bash /mnt/{name}.sh /mnt 2>&1; echo {marker}-EXIT $?"
+    );
+    vm.console.line(&run);
+    vm.console.expect(&run, STEP_TIMEOUT);
+    vm.console
+        .expect(&format!("{marker}-EXIT "), Duration::from_secs(900))
+}
+
+/// The start of a scenario script for [`run_drive_scenario`]: `$D` the drive, `$W` a work
+/// directory, `pids` for the daemons it starts; on exit they are stopped and the namespaces
+/// `{ns}N` for each N of `nodes` (created here) deleted. `x NODE COMMAND` runs a roamer command; `until_ok
+/// SECONDS WHAT COMMAND...` runs COMMAND every 0.5 s until it succeeds and prints
+/// `{marker}-OK WHAT`, or `{marker}-FAIL WHAT` when time is up; `show NAME NODE COMMAND` prints
+/// a command's output under `=== NAME ===`; `underlay NODE...` joins the nodes' underlay ports
+/// on a bridge in `{ns}k`.
+fn script_prelude(marker: &str, ns: &str, nodes: &str) -> String {
+    format!(
+        r#"
+D=$1
+W=/run/{ns}
+mkdir -p $W
+pids=
+cleanup() {{
+    for p in $pids; do kill $p 2>/dev/null; done
+    for p in $pids; do wait $p 2>/dev/null; done
+    for n in {nodes}; do ip netns del {ns}$n 2>/dev/null; done
+}}
+trap cleanup EXIT
+x() {{ roamer exec --socket $W/$1.sock "$2"; }}
+until_ok() {{
+    local t=$1 what=$2; shift 2
+    local end=$((SECONDS + t))
+    until "$@" >/dev/null 2>&1; do
+        [ $SECONDS -ge $end ] && {{ echo "{marker}-FAIL $what"; return 1; }}
+        sleep 0.5
+    done
+    echo "{marker}-OK $what"
+}}
+show() {{ echo "=== $1 ==="; x $2 "$3"; }}
+for n in {nodes}; do ip netns add {ns}$n; ip -n {ns}$n link set lo up; done
+# underlay NODE...: each NODE's port u$NODE joined to the bridge br0 in {ns}k.
+underlay() {{
+    ip -n {ns}k link add br0 type bridge
+    ip -n {ns}k link set br0 up
+    for n in "$@"; do
+        ip link add u$n netns {ns}$n type veth peer name k$n netns {ns}k
+        ip -n {ns}$n link set u$n up
+        ip -n {ns}k link set k$n master br0 up
+    done
+}}
+"#
+    )
+}
+
+/// What a scenario printed under `=== {name} ===` (up to the next heading).
+fn section(out: &str, name: &str) -> String {
+    // The console ends lines with CR LF.
+    out.split(&format!("=== {name} ===\r\n"))
+        .nth(1)
+        .and_then(|rest| rest.split("=== ").next())
+        .unwrap_or("")
+        .to_string()
 }
 
 /// Host a on Ethernet1/1 and, on Ethernet1/2, a router of another data centre across a DCI

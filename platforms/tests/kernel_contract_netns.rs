@@ -433,23 +433,28 @@ fn leftovers_of_a_crashed_run_are_removed_on_open() {
     drop(again);
 }
 
+/// Port 1 a routed port with 10.1.0.1/24, and a host at 10.1.0.2 on the other end of its veth
+/// (moved into a namespace of its own).
+fn host_on_port_1(k: &mut InNs) -> Netns {
+    ok(k.apply(&[TableOp::add(TableEntry::InterfaceAddress {
+        iface: L3Interface::Port(PortId(1)),
+        addr: IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1)),
+        prefix_len: 24,
+        virtual_mac: None,
+    })]));
+    let host = Netns::new(&format!("{}h", unique_prefix())).expect("host ns");
+    k.ns.ip(&["link", "set", &k.dev[1], "netns", host.name()])
+        .expect("move");
+    host.addr(&k.dev[1], "10.1.0.2/24").expect("host address");
+    host
+}
+
 /// UDP 4342 to one of our addresses is punted as a LISP control frame with good checksums,
 /// from the port it arrived on; a routed injection leaves through the kernel.
 #[test]
 fn lisp_control_is_punted_and_routed_injections_leave() {
     let mut k = open_in_ns(None);
-    let p1 = L3Interface::Port(PortId(1));
-    ok(k.apply(&[TableOp::add(TableEntry::InterfaceAddress {
-        iface: p1,
-        addr: IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1)),
-        prefix_len: 24,
-        virtual_mac: None,
-    })]));
-    // The other end of the veth, moved into a host namespace.
-    let host = Netns::new(&format!("{}h", unique_prefix())).expect("host ns");
-    k.ns.ip(&["link", "set", &k.dev[1], "netns", host.name()])
-        .expect("move");
-    host.addr(&k.dev[1], "10.1.0.2/24").expect("host address");
+    let host = host_on_port_1(&mut k);
     host.enter(|| -> std::io::Result<()> {
         let s = std::net::UdpSocket::bind("10.1.0.2:4342")?;
         for _ in 0..3 {
@@ -500,12 +505,6 @@ fn lisp_control_is_punted_and_routed_injections_leave() {
 fn hsrp_and_map_notify_groups_are_joined_and_their_multicast_punted() {
     let mut k = open_in_ns(None);
     let p1 = L3Interface::Port(PortId(1));
-    ok(k.apply(&[TableOp::add(TableEntry::InterfaceAddress {
-        iface: p1,
-        addr: IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1)),
-        prefix_len: 24,
-        virtual_mac: None,
-    })]));
     let group = Ipv4Addr::new(239, 1, 1, 1);
     let range = TableEntry::DynamicEidRange {
         iface: p1,
@@ -514,7 +513,9 @@ fn hsrp_and_map_notify_groups_are_joined_and_their_multicast_punted() {
         extended_subnet: true,
         notify_group: Some(group),
     };
+    // Before port 2's device leaves the namespace: attaching the LISP programs needs it.
     ok(k.apply(&[TableOp::add(range.clone())]));
+    let host = host_on_port_1(&mut k);
     let memberships = |k: &InNs| {
         k.ns.ip(&["maddr", "show", "dev", &k.dev[0]])
             .unwrap_or_default()
@@ -527,10 +528,6 @@ fn hsrp_and_map_notify_groups_are_joined_and_their_multicast_punted() {
         "groups not joined on the port:\n{}",
         memberships(&k)
     );
-    let host = Netns::new(&format!("{}h", unique_prefix())).expect("host ns");
-    k.ns.ip(&["link", "set", &k.dev[1], "netns", host.name()])
-        .expect("move");
-    host.addr(&k.dev[1], "10.1.0.2/24").expect("host address");
     let send = |to: &str, payload: &'static [u8]| {
         let to = to.to_string();
         host.enter(move || -> std::io::Result<()> {

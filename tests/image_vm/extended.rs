@@ -38,7 +38,10 @@ pub fn drive_files() -> Vec<(&'static str, String)> {
         ),
         ("x1.conf", xtr(1)),
         ("x2.conf", xtr(2)),
-        ("extended.sh", SCRIPT.to_string()),
+        (
+            "extended.sh",
+            super::script_prelude("XS", "xs", "k m 1 2 h") + SCRIPT,
+        ),
     ]
 }
 
@@ -46,27 +49,6 @@ pub fn drive_files() -> Vec<(&'static str, String)> {
 /// `XS-FAIL …` names a step that timed out; `=== NAME ===` heads a command's output the test
 /// checks; `XS-END` ends it.
 const SCRIPT: &str = r#"
-D=$1
-W=/run/xs
-mkdir -p $W
-pids=
-cleanup() {
-    for p in $pids; do kill $p 2>/dev/null; done
-    for p in $pids; do wait $p 2>/dev/null; done
-    for n in k m 1 2 h; do ip netns del xs$n 2>/dev/null; done
-}
-trap cleanup EXIT
-x() { roamer exec --socket $W/$1.sock "$2"; }
-until_ok() {
-    local t=$1 what=$2; shift 2
-    local end=$((SECONDS + t))
-    until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -ge $end ] && { echo "XS-FAIL $what"; return 1; }
-        sleep 0.5
-    done
-    echo "XS-OK $what"
-}
-show() { echo "=== $1 ==="; x $2 "$3"; }
 diag() {
     for n in x1 x2; do
         show "dyn-$n" $n 'show lisp dynamic-eid summary'
@@ -75,14 +57,7 @@ diag() {
     done
     show site m 'show lisp site'
 }
-for n in k m 1 2 h; do ip netns add xs$n; ip -n xs$n link set lo up; done
-ip -n xsk link add br0 type bridge
-ip -n xsk link set br0 up
-for n in m 1 2; do
-    ip link add u$n netns xs$n type veth peer name k$n netns xsk
-    ip -n xs$n link set u$n up
-    ip -n xsk link set k$n master br0 up
-done
+underlay m 1 2
 ip link add l1 netns xs1 type veth peer name l2 netns xs2
 ip link add h1 netns xs1 type veth peer name e1 netns xsh
 ip link add h2 netns xs2 type veth peer name e2 netns xsh
@@ -125,29 +100,8 @@ echo XS-END
 /// The scenario above in a booted VM image, driven through its serial console.
 #[test]
 fn vm_kernel_backend_extended_subnet_xtrs_agree_through_the_map_notify_group() {
-    use super::{STEP_TIMEOUT, Vm, config_drive_with, overlay, require};
-    use std::time::Duration;
-    require();
-    let dir = tempfile::tempdir().unwrap();
-    let disk = overlay(dir.path(), "extended.qcow2");
-    let drive = config_drive_with(dir.path(), "extended", "hostname vext\n", &drive_files());
-    let mut vm = Vm::boot(dir.path(), &disk, Some(&drive), &[], 1);
-    vm.wait_ready();
-    vm.console.login("root", "roamer");
-    vm.console.expect("# ", STEP_TIMEOUT);
-    vm.console.command("# ", "stty cols 500");
-    let run = "mount -t iso9660 -o ro $(blkid -t LABEL=ROAMER-CFG -o device) /mnt && \
-               bash /mnt/extended.sh /mnt 2>&1; echo XS-EXIT $?";
-    vm.console.line(run);
-    vm.console.expect(run, STEP_TIMEOUT);
-    let out = vm.console.expect("XS-EXIT ", Duration::from_secs(900));
-    let section = |name: &str| -> String {
-        out.split(&format!("=== {name} ===\r\n"))
-            .nth(1)
-            .and_then(|rest| rest.split("=== ").next())
-            .unwrap_or("")
-            .to_string()
-    };
+    let out = super::run_drive_scenario("extended", &drive_files(), "XS");
+    let section = |name: &str| super::section(&out, name);
     assert!(
         !out.contains("XS-FAIL") && out.contains("XS-END"),
         "the scenario did not finish:\n{out}"

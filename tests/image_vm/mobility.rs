@@ -60,7 +60,10 @@ pub fn drive_files() -> Vec<(&'static str, String)> {
         ("a.conf", mobile(1)),
         ("b.conf", mobile(2)),
         ("c.conf", remote()),
-        ("mobility.sh", SCRIPT.to_string()),
+        (
+            "mobility.sh",
+            super::script_prelude("MOB", "mb", "k m a b c h r") + SCRIPT,
+        ),
     ]
 }
 
@@ -68,28 +71,6 @@ pub fn drive_files() -> Vec<(&'static str, String)> {
 /// created goes at the end, also on failure. `MOB-FAIL …` names a step that timed out;
 /// `=== NAME ===` heads the output of a command the test checks; `MOB-END` ends it.
 const SCRIPT: &str = r#"
-D=$1
-W=/run/mob
-mkdir -p $W
-pids=
-cleanup() {
-    for p in $pids; do kill $p 2>/dev/null; done
-    for p in $pids; do wait $p 2>/dev/null; done
-    for n in k m a b c h r; do ip netns del mb$n 2>/dev/null; done
-}
-trap cleanup EXIT
-x() { roamer exec --socket $W/$1.sock "$2"; }
-# until SECONDS DESCRIPTION COMMAND...: runs COMMAND every 0.5 s until it succeeds.
-until_ok() {
-    local t=$1 what=$2; shift 2
-    local end=$((SECONDS + t))
-    until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -ge $end ] && { echo "MOB-FAIL $what"; return 1; }
-        sleep 0.5
-    done
-    echo "MOB-OK $what"
-}
-show() { echo "=== $1 ==="; x $2 "$3"; }
 # What a failed step leaves to look at.
 diag() {
     for n in a b c; do
@@ -101,14 +82,7 @@ diag() {
     show site m 'show lisp site'
     ip netns exec mbr ping -c 2 -W 1 10.9.0.5
 }
-for n in k m a b c h r; do ip netns add mb$n; ip -n mb$n link set lo up; done
-ip -n mbk link add br0 type bridge
-ip -n mbk link set br0 up
-for n in m a b c; do
-    ip link add u$n netns mb$n type veth peer name k$n netns mbk
-    ip -n mb$n link set u$n up
-    ip -n mbk link set k$n master br0 up
-done
+underlay m a b c
 ip link add ha netns mba type veth peer name ea netns mbh
 ip link add hb netns mbb type veth peer name eb netns mbh
 ip link add hc netns mbc type veth peer name er netns mbr

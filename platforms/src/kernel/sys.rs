@@ -44,25 +44,30 @@ pub struct Received {
 /// Room for one `tpacket_auxdata` control message (`CMSG_SPACE(20)` is 40 on 64-bit Linux).
 const CMSG_ROOM: usize = 64;
 
-/// One frame received on a packet socket. Returns `Ok(None)` when nothing is waiting (the
-/// socket is non-blocking).
-pub fn recv_packet(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<Received>> {
-    // SAFETY: sockaddr_ll and msghdr are plain C structs of integers and pointers; all-zero is
-    // a valid value, and the pointers are set below.
-    let mut addr: libc::sockaddr_ll = unsafe { zeroed() };
-    let mut cmsg = [0u64; CMSG_ROOM / 8];
+/// One non-blocking `recvmsg` into `buf`, the sender's address into `addr` (a C socket
+/// address type) and the control messages into `cmsg`; `parse` reads the control messages
+/// while they are live. Returns the length and what `parse` made, or `Ok(None)` when nothing
+/// is waiting.
+fn recv_msg<A, T>(
+    fd: RawFd,
+    buf: &mut [u8],
+    addr: &mut A,
+    cmsg: &mut [u64],
+    parse: impl FnOnce(&libc::msghdr) -> T,
+) -> io::Result<Option<(usize, T)>> {
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
     };
-    // SAFETY: as above.
+    // SAFETY: msghdr is a plain C struct of integers and pointers; all-zero is a valid value,
+    // and the pointers are set below.
     let mut msg: libc::msghdr = unsafe { zeroed() };
-    msg.msg_name = (&mut addr as *mut libc::sockaddr_ll).cast();
-    msg.msg_namelen = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    msg.msg_name = (addr as *mut A).cast();
+    msg.msg_namelen = size_of::<A>() as libc::socklen_t;
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = cmsg.as_mut_ptr().cast();
-    msg.msg_controllen = CMSG_ROOM as _;
+    msg.msg_controllen = size_of_val(cmsg) as _;
     // SAFETY: `msg` points to `buf`, `addr`, `iov` and `cmsg`, all live and exclusively
     // borrowed for the call, with their true sizes.
     let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
@@ -73,10 +78,24 @@ pub fn recv_packet(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<Received>> {
             _ => Err(err),
         };
     }
-    // SAFETY: `msg` was filled by the successful recvmsg above and `cmsg` is still live.
-    let aux = unsafe { crate::software::sys::packet_auxdata(&msg) };
+    Ok(Some((n as usize, parse(&msg))))
+}
+
+/// One frame received on a packet socket. Returns `Ok(None)` when nothing is waiting (the
+/// socket is non-blocking).
+pub fn recv_packet(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<Received>> {
+    // SAFETY: sockaddr_ll is a plain C struct of integers; all-zero is a valid value.
+    let mut addr: libc::sockaddr_ll = unsafe { zeroed() };
+    let mut cmsg = [0u64; CMSG_ROOM / 8];
+    // SAFETY: `msg` was filled by a successful recvmsg and its control buffer is still live.
+    let got = recv_msg(fd, buf, &mut addr, &mut cmsg, |msg| unsafe {
+        crate::software::sys::packet_auxdata(msg)
+    })?;
+    let Some((len, aux)) = got else {
+        return Ok(None);
+    };
     Ok(Some(Received {
-        len: n as usize,
+        len,
         ifindex: addr.sll_ifindex,
         pkttype: addr.sll_pkttype,
         vlan: aux
@@ -88,7 +107,7 @@ pub fn recv_packet(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<Received>> {
 
 /// One packet received on a raw IP socket (with `IP_PKTINFO`, or `IPV6_RECVPKTINFO` and
 /// `IPV6_RECVHOPLIMIT`, on).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct IpReceived {
     pub len: usize,
     /// The interface it arrived on (0 if the kernel did not say).
@@ -100,52 +119,16 @@ pub struct IpReceived {
     pub hop_limit: Option<u8>,
 }
 
-/// One packet received on a raw IP socket. Returns `Ok(None)` when nothing is waiting.
-pub fn recv_ip(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<IpReceived>> {
-    // SAFETY: sockaddr_storage and msghdr are plain C structs; all-zero is a valid value, and
-    // the pointers are set below.
-    let mut addr: libc::sockaddr_storage = unsafe { zeroed() };
-    let mut cmsg = [0u64; 128 / 8];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // SAFETY: as above.
-    let mut msg: libc::msghdr = unsafe { zeroed() };
-    msg.msg_name = (&mut addr as *mut libc::sockaddr_storage).cast();
-    msg.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cmsg.as_mut_ptr().cast();
-    msg.msg_controllen = size_of_val(&cmsg) as _;
-    // SAFETY: `msg` points to `buf`, `addr`, `iov` and `cmsg`, all live and exclusively
-    // borrowed for the call, with their true sizes.
-    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
-    if n < 0 {
-        let err = io::Error::last_os_error();
-        return match err.raw_os_error() {
-            Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(None),
-            _ => Err(err),
-        };
-    }
-    let mut rx = IpReceived {
-        len: n as usize,
-        ifindex: 0,
-        src6: None,
-        dst6: None,
-        hop_limit: None,
-    };
-    if i32::from(addr.ss_family) == libc::AF_INET6 {
-        // SAFETY: the kernel wrote a sockaddr_in6 (ss_family says so) into storage that is
-        // larger than one; read unaligned.
-        let a: libc::sockaddr_in6 =
-            unsafe { std::ptr::read_unaligned((&addr as *const libc::sockaddr_storage).cast()) };
-        rx.src6 = Some(std::net::Ipv6Addr::from(a.sin6_addr.s6_addr));
-    }
-    // SAFETY: the CMSG_* macros walk the control buffer the successful recvmsg filled, within
+/// The packet-info and hop-limit control messages of a raw IP socket's message.
+///
+/// # Safety
+/// `msg` must have been filled by a successful `recvmsg`, its control buffer still live.
+unsafe fn ip_control(msg: &libc::msghdr) -> IpReceived {
+    let mut rx = IpReceived::default();
+    // SAFETY (per the contract above): the CMSG_* macros walk the control buffer within
     // msg_controllen; each payload is read unaligned after checking its level, type and length.
     unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        let mut c = libc::CMSG_FIRSTHDR(msg);
         while !c.is_null() {
             let h = &*c;
             let len = h.cmsg_len as usize;
@@ -172,8 +155,31 @@ pub fn recv_ip(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<IpReceived>> {
                 }
                 _ => {}
             }
-            c = libc::CMSG_NXTHDR(&msg, c);
+            c = libc::CMSG_NXTHDR(msg, c);
         }
+    }
+    rx
+}
+
+/// One packet received on a raw IP socket. Returns `Ok(None)` when nothing is waiting.
+pub fn recv_ip(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<IpReceived>> {
+    // SAFETY: sockaddr_storage is a plain C struct; all-zero is a valid value.
+    let mut addr: libc::sockaddr_storage = unsafe { zeroed() };
+    let mut cmsg = [0u64; 128 / 8];
+    // SAFETY: `msg` was filled by a successful recvmsg and its control buffer is still live.
+    let got = recv_msg(fd, buf, &mut addr, &mut cmsg, |msg| unsafe {
+        ip_control(msg)
+    })?;
+    let Some((len, mut rx)) = got else {
+        return Ok(None);
+    };
+    rx.len = len;
+    if i32::from(addr.ss_family) == libc::AF_INET6 {
+        // SAFETY: the kernel wrote a sockaddr_in6 (ss_family says so) into storage that is
+        // larger than one; read unaligned.
+        let a: libc::sockaddr_in6 =
+            unsafe { std::ptr::read_unaligned((&addr as *const libc::sockaddr_storage).cast()) };
+        rx.src6 = Some(std::net::Ipv6Addr::from(a.sin6_addr.s6_addr));
     }
     Ok(Some(rx))
 }
