@@ -513,9 +513,10 @@ fn hsrp_and_map_notify_groups_are_joined_and_their_multicast_punted() {
         extended_subnet: true,
         notify_group: Some(group),
     };
-    // Before port 2's device leaves the namespace: attaching the LISP programs needs it.
-    ok(k.apply(&[TableOp::add(range.clone())]));
+    // After port 2's device has left the namespace: the LISP programs go on the ports that
+    // are still there.
     let host = host_on_port_1(&mut k);
+    ok(k.apply(&[TableOp::add(range.clone())]));
     let memberships = |k: &InNs| {
         k.ns.ip(&["maddr", "show", "dev", &k.dev[0]])
             .unwrap_or_default()

@@ -270,7 +270,7 @@ impl KernelBackend {
         // only while LISP has tables: a switch that only routes keeps the kernel's own speed.
         let offload = match LispOffload::load() {
             Ok(mut o) => {
-                let attached = attach_lisp(&mut o, &ports).and_then(|()| o.detach_all());
+                let attached = attach_lisp(&mut o, &ports, None).and_then(|()| o.detach_all());
                 match attached {
                     Ok(()) => Some(o),
                     Err(e) => {
@@ -451,7 +451,10 @@ impl KernelBackend {
             };
             if !o.is_attached() {
                 let routed = routed_devices(&self.svis, &self.vmac_devs);
-                attach_lisp(o, &self.ports)
+                let present: Option<Vec<u32>> = nl::list_links(&self.nl)
+                    .ok()
+                    .map(|links| links.iter().map(|l| l.index).collect());
+                attach_lisp(o, &self.ports, present.as_deref())
                     .and_then(|()| {
                         routed
                             .into_iter()
@@ -628,11 +631,27 @@ impl KernelBackend {
     }
 }
 
-fn attach_lisp(o: &mut LispOffload, ports: &[Port]) -> Result<(), PlatformError> {
-    ports.iter().try_for_each(|p| {
-        o.attach_underlay(p.ifindex)
-            .and_then(|_| o.attach_eid_facing(p.ifindex, L3Interface::Port(p.id)))
-    })
+/// Attaches the LISP programs to every port whose device is among `present` (all of them when
+/// `None`); a port whose device has gone since start is skipped with a warning, not a
+/// failure of the whole data path.
+fn attach_lisp(
+    o: &mut LispOffload,
+    ports: &[Port],
+    present: Option<&[u32]>,
+) -> Result<(), PlatformError> {
+    ports
+        .iter()
+        .filter(|p| {
+            let here = present.is_none_or(|ifs| ifs.contains(&p.ifindex));
+            if !here {
+                warn!(port = %p.id, device = %p.device, "kernel backend: the port's device is gone; LISP not attached to it");
+            }
+            here
+        })
+        .try_for_each(|p| {
+            o.attach_underlay(p.ifindex)
+                .and_then(|_| o.attach_eid_facing(p.ifindex, L3Interface::Port(p.id)))
+        })
 }
 
 fn with_tag(frame: &[u8], vid: u16) -> Vec<u8> {
