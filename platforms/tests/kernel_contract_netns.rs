@@ -497,6 +497,70 @@ fn lisp_control_is_punted_and_routed_injections_leave() {
     drop(host);
 }
 
+/// LISP control over IPv6 to one of our addresses is punted as a frame whose IPv6 header the
+/// backend rebuilt (an IPv6 raw socket returns none): addresses, next header, payload length
+/// and hop limit as sent, the UDP checksum good over them.
+#[test]
+fn ipv6_lisp_control_is_punted_with_its_header_rebuilt() {
+    let mut k = open_in_ns(None);
+    let host = host_on_port_1(&mut k);
+    ok(k.apply(&[TableOp::add(TableEntry::InterfaceAddress {
+        iface: L3Interface::Port(PortId(1)),
+        addr: "2001:db8:1::1".parse().expect("address"),
+        prefix_len: 64,
+        virtual_mac: None,
+    })]));
+    host.ip(&["addr", "add", "2001:db8:1::2/64", "dev", &k.dev[1], "nodad"])
+        .expect("host address");
+    let mut punts = Vec::new();
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let _ = host.enter(|| -> std::io::Result<()> {
+                use socket2::{Domain, Socket, Type};
+                let s = Socket::new(Domain::IPV6, Type::DGRAM, None)?;
+                s.set_unicast_hops_v6(77)?;
+                let from: std::net::SocketAddr = "[2001:db8:1::2]:4342".parse().expect("address");
+                let to: std::net::SocketAddr = "[2001:db8:1::1]:4342".parse().expect("address");
+                s.bind(&from.into())?;
+                s.send_to(b"\x10\x00\x00\x01roamer6", &to.into())?;
+                Ok(())
+            });
+            k.drain_punts(&mut punts);
+            !punts.is_empty()
+        }),
+        "no IPv6 LISP control punt"
+    );
+    let p = &punts[0];
+    assert_eq!(
+        (p.port, p.reason),
+        (PortId(1), roamer_hal::PuntReason::LispControl)
+    );
+    let f = &p.frame;
+    assert_eq!(&f[12..14], &[0x86, 0xdd]);
+    let ip = &f[14..];
+    assert_eq!(ip[0] >> 4, 6);
+    assert_eq!(ip[6], 17, "next header UDP");
+    assert_eq!(ip[7], 77, "hop limit as sent");
+    assert_eq!(
+        usize::from(u16::from_be_bytes([ip[4], ip[5]])),
+        ip.len() - 40
+    );
+    let src: Ipv6Addr = "2001:db8:1::2".parse().expect("address");
+    let dst: Ipv6Addr = "2001:db8:1::1".parse().expect("address");
+    assert_eq!(&ip[8..24], &src.octets());
+    assert_eq!(&ip[24..40], &dst.octets());
+    assert!(f.ends_with(b"roamer6"));
+    let mut acc: u32 = 17 + (ip.len() as u32 - 40);
+    for c in ip[8..40].chunks(2).chain(ip[40..].chunks(2)) {
+        acc += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    assert_eq!(acc, 0xffff, "UDP checksum over the rebuilt header");
+    drop(host);
+}
+
 /// Multicast control reaches the control plane only through groups the kernel joined: HSRP's
 /// on every port with an address, and a dynamic-EID range's map-notify-group (the site
 /// multicast Map-Notify) on its interface while the range is programmed (`ip maddr` shows the
