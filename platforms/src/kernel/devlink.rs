@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::io;
 
 use roamer_hal::TableKind;
+use tracing::{info, warn};
 
 const NETLINK_GENERIC: isize = 16;
 const GENL_ID_CTRL: u16 = 0x10;
@@ -92,6 +93,32 @@ pub fn resources_for(ifindexes: &[u32]) -> io::Result<Vec<Resource>> {
         }
     }
     Ok(out)
+}
+
+/// The tables the devlink resources of the devices behind `ifindexes` bound, with the resource
+/// (none without a switchdev driver that reports them); every resource found is logged.
+pub fn table_capacities(ifindexes: &[u32]) -> BTreeMap<TableKind, (u32, String)> {
+    let resources = match resources_for(ifindexes) {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(error = %e, "kernel backend: reading devlink resources");
+            return BTreeMap::new();
+        }
+    };
+    for r in &resources {
+        info!(device = %r.device, resource = %r.path, size = r.size, occupancy = ?r.occupancy, "devlink resource");
+    }
+    capacities(&resources)
+        .into_iter()
+        .map(|(kind, n)| {
+            let path = if kind == TableKind::Ipv4Route {
+                "/IPv4/fib"
+            } else {
+                "/IPv6/fib"
+            };
+            (kind, (n, path.to_string()))
+        })
+        .collect()
 }
 
 /// The HAL tables that resources bound, and how many rows each may hold (the smallest bound

@@ -31,6 +31,7 @@ pub mod hello_filter;
 pub mod io;
 pub mod lisp_offload;
 pub mod nl;
+mod programs;
 mod proxy_arp;
 pub mod state;
 mod sys;
@@ -57,6 +58,7 @@ use hello_filter::HelloFilter;
 use io::{ControlIo, IoPort, Shared};
 use lisp_offload::LispOffload;
 use nl::{Netlink, kernel_error};
+use programs::{attach_lisp, routed_devices};
 use state::Restore;
 
 pub const BACKEND: &str = "kernel";
@@ -98,33 +100,6 @@ struct Port {
     id: PortId,
     device: String,
     ifindex: u32,
-}
-
-/// The tables the devlink resources of the ports' devices bound (none without a switchdev
-/// driver that reports them); every resource found is logged.
-fn devlink_capacities(ports: &[Port]) -> BTreeMap<TableKind, (u32, String)> {
-    let ifindexes: Vec<u32> = ports.iter().map(|p| p.ifindex).collect();
-    let resources = match devlink::resources_for(&ifindexes) {
-        Ok(r) => r,
-        Err(e) => {
-            warn!(error = %e, "kernel backend: reading devlink resources");
-            return BTreeMap::new();
-        }
-    };
-    for r in &resources {
-        info!(device = %r.device, resource = %r.path, size = r.size, occupancy = ?r.occupancy, "devlink resource");
-    }
-    devlink::capacities(&resources)
-        .into_iter()
-        .map(|(kind, n)| {
-            let path = if kind == TableKind::Ipv4Route {
-                "/IPv4/fib"
-            } else {
-                "/IPv6/fib"
-            };
-            (kind, (n, path.to_string()))
-        })
-        .collect()
 }
 
 /// The kernel backend.
@@ -315,7 +290,8 @@ impl KernelBackend {
             vlan_probe: std::sync::OnceLock::new(),
             devlink_capacity: BTreeMap::new(),
         };
-        b.devlink_capacity = devlink_capacities(&b.ports);
+        b.devlink_capacity =
+            devlink::table_capacities(&b.ports.iter().map(|p| p.ifindex).collect::<Vec<_>>());
         b.refresh_addresses();
         Ok(b)
     }
@@ -556,104 +532,6 @@ impl KernelBackend {
 }
 
 /// `frame` with an 802.1Q tag of `vid` after its MAC addresses.
-/// The ETR and the ITR on every port: which ports face EIDs and which the underlay is the
-/// routing's business, and the programs pass what is not theirs. The ETR runs first: its
-/// test (UDP 4341 to one of our addresses) is cheap, and a packet it decapsulates goes to the
-/// kernel without the ITR's lookups.
-/// Every EID-facing device besides the ports: the SVIs, and HSRP's macvlans (routed frames to
-/// the virtual MAC enter the kernel there), with the interface each belongs to.
-fn routed_devices(
-    svis: &BTreeMap<u16, u32>,
-    vmacs: &BTreeMap<(L3Interface, Mac), u32>,
-) -> Vec<(u32, L3Interface)> {
-    let svis = svis
-        .iter()
-        .filter_map(|(v, i)| Some((*i, L3Interface::Vlan(VlanId::new(*v).ok()?))));
-    let vmacs = vmacs.iter().map(|((iface, _), i)| (*i, *iface));
-    svis.chain(vmacs).collect()
-}
-
-impl KernelBackend {
-    /// A new SVI or virtual-MAC device gets the ITR while LISP is attached (else it gets it
-    /// with the ports when LISP comes).
-    fn attach_itr(&mut self, ifindex: u32, iface: L3Interface) -> Result<(), HalError> {
-        match self.offload.as_mut() {
-            Some(o) if o.is_attached() => {
-                o.attach_eid_facing(ifindex, iface)
-                    .map_err(|e| HalError::Backend {
-                        backend: BACKEND.into(),
-                        detail: format!("attaching the LISP ITR to ifindex {ifindex}: {e}"),
-                    })
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Keeps HSRP hellos off `port` in both directions (the filter is loaded on first use).
-    /// A port this backend does not have carries no frames to filter: its row is only kept,
-    /// as the software backend keeps it.
-    fn filter_hellos(&mut self, port: PortId) -> Result<(), HalError> {
-        let Ok(p) = self.port(port).cloned() else {
-            return Ok(());
-        };
-        let error =
-            |e: PlatformError| backend_err(format!("HSRP hello filter on {}: {e}", p.device));
-        let filter = match &mut self.hello_filter {
-            Some(f) => f,
-            None => self
-                .hello_filter
-                .insert(HelloFilter::load().map_err(error)?),
-        };
-        filter.attach(&p.device, p.ifindex).map_err(error)
-    }
-
-    fn unfilter_hellos(&mut self, port: PortId) -> Result<(), HalError> {
-        let Ok(p) = self.port(port).cloned() else {
-            return Ok(());
-        };
-        match self.hello_filter.as_mut() {
-            Some(f) => f
-                .detach(p.ifindex)
-                .map_err(|e| backend_err(format!("HSRP hello filter on {}: {e}", p.device))),
-            None => Ok(()),
-        }
-    }
-
-    /// A device going away (an SVI, a virtual-MAC device) leaves the ITR's interfaces.
-    fn forget_itr(&mut self, ifindex: u32) -> Result<(), HalError> {
-        match self.offload.as_mut() {
-            Some(o) => o.forget_eid_facing(ifindex).map_err(|e| HalError::Backend {
-                backend: BACKEND.into(),
-                detail: format!("detaching the LISP ITR from ifindex {ifindex}: {e}"),
-            }),
-            None => Ok(()),
-        }
-    }
-}
-
-/// Attaches the LISP programs to every port whose device is among `present` (all of them when
-/// `None`); a port whose device has gone since start is skipped with a warning, not a
-/// failure of the whole data path.
-fn attach_lisp(
-    o: &mut LispOffload,
-    ports: &[Port],
-    present: Option<&[u32]>,
-) -> Result<(), PlatformError> {
-    ports
-        .iter()
-        .filter(|p| {
-            let here = present.is_none_or(|ifs| ifs.contains(&p.ifindex));
-            if !here {
-                warn!(port = %p.id, device = %p.device, "kernel backend: the port's device is gone; LISP not attached to it");
-            }
-            here
-        })
-        .try_for_each(|p| {
-            o.attach_underlay(p.ifindex)
-                .and_then(|_| o.attach_eid_facing(p.ifindex, L3Interface::Port(p.id)))
-        })
-}
-
 fn with_tag(frame: &[u8], vid: u16) -> Vec<u8> {
     let mut out = Vec::with_capacity(frame.len() + 4);
     out.extend_from_slice(&frame[..frame.len().min(12)]);
