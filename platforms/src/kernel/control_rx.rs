@@ -8,8 +8,8 @@
 //!   4342 either way (LISP control, reliable registration) and the HSRP ports (UDP 1985, 2029)
 //!   as destination. A raw socket gets its copy before UDP or TCP see the packet;
 //! - HSRP's multicast groups (224.0.0.2 for version 1, 224.0.0.102 for version 2, ff02::66 for
-//!   IPv6) joined on every port and SVI that has an address, or the kernel would not deliver the
-//!   hellos locally;
+//!   IPv6) joined on every port and SVI that has an IPv4 or non-link-local IPv6 address (an L3
+//!   interface), or the kernel would not deliver the hellos locally;
 //! - an ETH_P_ARP packet socket, which sees ARP and nothing else, for the proxy-ARP requests the
 //!   kernel cannot answer (`proxy_arp.rs`).
 //!

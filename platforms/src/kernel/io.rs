@@ -475,10 +475,16 @@ fn check_links_and_addresses(
         }
     };
     arrivals.refresh_svis(all.iter().map(|l| (l.index, l.name.as_str())));
+    // An IPv6 link-local address alone (a bridge member port has one) makes no L3 interface.
     let with_address: HashSet<i32> = shared
         .by_interface
         .read()
-        .map(|b| b.iter().map(|(i, _)| *i as i32).collect())
+        .map(|b| {
+            b.iter()
+                .filter(|(_, a)| !matches!(a, IpAddr::V6(v) if v.is_unicast_link_local()))
+                .map(|(i, _)| *i as i32)
+                .collect()
+        })
         .unwrap_or_default();
     let hsrp_capable: HashSet<i32> = with_address
         .into_iter()
