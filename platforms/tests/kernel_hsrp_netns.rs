@@ -4,7 +4,7 @@
 //! sees what a host on the segment would: ARP for the virtual IP answered with the virtual MAC,
 //! the router's own address still with its own MAC, proxy-ARP answered with the virtual MAC
 //! (and not for its own segment) — also for a destination behind LISP, which the kernel never
-//! proxies for and roamer's control tap answers — and nothing of it left once the rows go or
+//! proxies for and roamer's control thread answers — and nothing of it left once the rows go or
 //! the backend stops.
 
 use std::net::{IpAddr, Ipv4Addr};

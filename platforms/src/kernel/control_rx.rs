@@ -10,7 +10,8 @@
 //! - HSRP's multicast groups (224.0.0.2 for version 1, 224.0.0.102 for version 2, ff02::66 for
 //!   IPv6) joined on every port and SVI that has an IPv4 or non-link-local IPv6 address (an L3
 //!   interface), or the kernel would not deliver the hellos locally;
-//! - an ETH_P_ARP packet socket, which sees ARP and nothing else, for the proxy-ARP requests the
+//! - an ETH_P_ARP packet socket, which sees ARP and nothing else (and, not being an `ETH_P_ALL`
+//!   tap, none of what the host sends), for the proxy-ARP requests the
 //!   kernel cannot answer (`proxy_arp.rs`).
 //!
 //! The kernel says which interface a packet arrived on, not which bridge port: a packet on an
@@ -145,7 +146,6 @@ impl ControlRx {
         let eth_p_arp = (libc::ETH_P_ARP as u16).to_be() as i32;
         let arp = Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(eth_p_arp)))?;
         arp.attach_filter(&compile(&arp_filter()))?;
-        sys::ignore_outgoing(arp.as_raw_fd())?;
         sys::want_auxdata(arp.as_raw_fd())?;
         arp.set_nonblocking(true)?;
         Ok(ControlRx {

@@ -11,8 +11,8 @@
 //!   the port's MAC (the old one is restored); an HSRP virtual MAC and IP → a macvlan with
 //!   the virtual MAC holding the virtual IP (`vmac.rs`); `ProxyArp` → the `proxy_arp` sysctl
 //!   of the interface, or of its virtual MAC's macvlan while it has one; `HelloFilter` → the
-//!   HSRP hello filter of `hello_filter.rs` (TC programs on that port, both directions) and
-//!   the control tap ignoring hellos from it. Forwarding sysctls are switched on
+//!   HSRP hello filter of `hello_filter.rs` (TC programs on that port, both directions).
+//!   Forwarding sysctls are switched on
 //!   and restored on stop.
 //! - LISP tables go to [`lisp_offload::LispOffload`] (TC programs on every port while LISP has
 //!   tables: the ITR and ETR programs are no-ops for traffic that is not theirs).
@@ -389,7 +389,7 @@ impl KernelBackend {
             .map(L3Interface::Vlan)
     }
 
-    /// Our addresses for the control tap and the LISP offload.
+    /// Our addresses for the control thread and the LISP offload.
     fn refresh_addresses(&mut self) {
         match self.nl.call("list addresses", |h| async move {
             nl::all_addresses(h)

@@ -1,4 +1,5 @@
-//! The proxy-ARP answers the kernel cannot give, given by the control tap's thread.
+//! The proxy-ARP answers the kernel cannot give, given by the control thread (from its
+//! `ETH_P_ARP` socket, `control_rx.rs`).
 //!
 //! Linux answers proxy-ARP only for a target with a unicast route out of another interface. The
 //! seeds need two more answers, which the software backend gives (`forwarding`'s ARP stage,
@@ -29,7 +30,7 @@ struct ProxyInterface {
     moved_ranges: Vec<Prefix>,
 }
 
-/// Everything the tap's thread needs to decide.
+/// Everything the control thread needs to decide.
 #[derive(Debug, Clone, Default)]
 pub struct ProxyArpView {
     /// The interface of each port's untagged frames: its routed interface or its access VLAN.
@@ -109,7 +110,7 @@ impl KernelBackend {
         self.rows.get(&kind).into_iter().flat_map(|t| t.values())
     }
 
-    /// Rebuilds the tap thread's [`ProxyArpView`] from the rows (after a change to a table it
+    /// Rebuilds the control thread's [`ProxyArpView`] from the rows (after a change to a table it
     /// reads).
     pub(super) fn refresh_proxy_arp(&mut self) {
         let mut view = ProxyArpView::default();

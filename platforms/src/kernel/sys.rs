@@ -13,21 +13,11 @@ use std::os::fd::RawFd;
 /// `sll_pkttype` of a frame this host sent.
 pub const PACKET_OUTGOING: u8 = 4;
 
-/// `PACKET_IGNORE_OUTGOING` (Linux 4.20): the libc crate does not name it.
-const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
-
 use crate::software::sys::set_int_opt;
 
 /// Asks the kernel for `PACKET_AUXDATA` with every frame (the VLAN tag it stripped).
 pub fn want_auxdata(fd: RawFd) -> io::Result<()> {
     set_int_opt(fd, libc::SOL_PACKET, libc::PACKET_AUXDATA, 1)
-}
-
-/// Keeps frames this host sends away from the packet socket `fd`. Without it the kernel clones
-/// every transmitted frame of every interface for the tap (`dev_queue_xmit_nit`) only for the
-/// filter to drop it: a cost on the kernel's whole forwarding path.
-pub fn ignore_outgoing(fd: RawFd) -> io::Result<()> {
-    set_int_opt(fd, libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
 }
 
 /// One frame received on a packet socket (with `PACKET_AUXDATA` on).
