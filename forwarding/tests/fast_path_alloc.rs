@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use common::*;
 use etherparse::PacketBuilder;
 use roamer_forwarding::pipeline::{Frame, Pipeline, Settings, Verdict};
-use roamer_hal::{Iid, L3Interface, Mac, PortId, TableEntry};
+use roamer_hal::{L3Interface, Mac, PortId, TableEntry};
 
 struct Counting;
 
@@ -118,14 +118,7 @@ fn pipeline() -> Pipeline {
         );
     }
     itr(&mut p);
-    add(
-        &mut p,
-        TableEntry::LispDatabase {
-            iid: Iid::default(),
-            eid: "10.20.0.0/16".parse().unwrap(),
-            locators: vec![],
-        },
-    );
+    local_database(&mut p, "10.20.0.0/16");
     add(
         &mut p,
         TableEntry::DynamicEidRange {

@@ -126,6 +126,18 @@ pub fn add_svi6(p: &mut Pipeline) {
     }
 }
 
+/// `eid` in the local LISP database (an ETR's own site), with no locators of its own.
+pub fn local_database(p: &mut Pipeline, eid: &str) {
+    add(
+        p,
+        TableEntry::LispDatabase {
+            iid: Iid::default(),
+            eid: eid.parse().unwrap(),
+            locators: vec![],
+        },
+    );
+}
+
 /// An ITR's tables: 172.16.0.0/16 routed to LISP, 172.16.1.0/24 in the map-cache at the peer
 /// xTR 192.0.2.2.
 pub fn itr(p: &mut Pipeline) {

@@ -161,14 +161,7 @@ fn etr_delivers_ipv6_eids() {
     let mut p = switch6();
     let sv20 = [0x20, 0x01, 0x0d, 0xb8, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
     run(&mut p, B, &ns(HOST_B, HOST_B6, sv20), 0);
-    add(
-        &mut p,
-        TableEntry::LispDatabase {
-            iid: Iid::default(),
-            eid: "2001:db8:14::/48".parse().unwrap(),
-            locators: vec![],
-        },
-    );
+    local_database(&mut p, "2001:db8:14::/48");
     let remote = [
         0x20, 0x01, 0x0d, 0xb8, 0, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9,
     ];

@@ -163,14 +163,7 @@ fn etr_switch() -> Pipeline {
         &arp_request(HOST_B, [10, 20, 0, 6], [10, 20, 0, 1]),
         0,
     );
-    add(
-        &mut p,
-        TableEntry::LispDatabase {
-            iid: Iid::default(),
-            eid: "10.20.0.0/16".parse().unwrap(),
-            locators: vec![],
-        },
-    );
+    local_database(&mut p, "10.20.0.0/16");
     p
 }
 

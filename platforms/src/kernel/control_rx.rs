@@ -17,12 +17,12 @@
 //! The kernel says which interface a packet arrived on, not which bridge port: a packet on an
 //! SVI is punted with the SVI's VLAN and a port of that VLAN (the control plane reads the VLAN).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, RawFd};
 
-use roamer_hal::VlanId;
+use roamer_hal::{L3Interface, TableEntry, TableKind, VlanId};
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockFilter, Socket, Type};
 use tracing::{debug, warn};
 
@@ -301,6 +301,36 @@ impl Arrivals {
                 Some((index as i32, VlanId::new(vid).ok()?))
             })
             .collect();
+    }
+}
+
+impl super::KernelBackend {
+    /// Hands the control thread the site multicast Map-Notify groups of the dynamic-EID
+    /// ranges, to join on their interfaces.
+    pub(super) fn refresh_notify_groups(&mut self) {
+        let ranges = match &self.offload {
+            Some(o) => o.entries(TableKind::DynamicEidRange).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let groups: BTreeSet<(L3Interface, Ipv4Addr)> = ranges
+            .iter()
+            .filter_map(|e| match e {
+                TableEntry::DynamicEidRange {
+                    iface,
+                    notify_group: Some(g),
+                    ..
+                } => Some((*iface, *g)),
+                _ => None,
+            })
+            .collect();
+        if let Ok(mut g) = self.shared.notify_groups.write()
+            && *g != groups
+        {
+            *g = groups;
+            self.shared
+                .notify_groups_changes
+                .fetch_add(1, std::sync::atomic::Ordering::Release);
+        }
     }
 }
 

@@ -109,22 +109,13 @@ pub fn table_capacities(ifindexes: &[u32]) -> BTreeMap<TableKind, (u32, String)>
         info!(device = %r.device, resource = %r.path, size = r.size, occupancy = ?r.occupancy, "devlink resource");
     }
     capacities(&resources)
-        .into_iter()
-        .map(|(kind, n)| {
-            let path = if kind == TableKind::Ipv4Route {
-                "/IPv4/fib"
-            } else {
-                "/IPv6/fib"
-            };
-            (kind, (n, path.to_string()))
-        })
-        .collect()
 }
 
-/// The HAL tables that resources bound, and how many rows each may hold (the smallest bound
-/// when several devices report one). A size that does not fit a `u32` is no bound.
-pub fn capacities(resources: &[Resource]) -> BTreeMap<TableKind, u32> {
-    let mut out: BTreeMap<TableKind, u32> = BTreeMap::new();
+/// The HAL tables that resources bound, how many rows each may hold and the resource that says
+/// so (`device path`; the smallest bound when several devices report one). A size that does
+/// not fit a `u32` is no bound.
+pub fn capacities(resources: &[Resource]) -> BTreeMap<TableKind, (u32, String)> {
+    let mut out: BTreeMap<TableKind, (u32, String)> = BTreeMap::new();
     for r in resources {
         let kind = match r.path.as_str() {
             "/IPv4/fib" => TableKind::Ipv4Route,
@@ -134,8 +125,9 @@ pub fn capacities(resources: &[Resource]) -> BTreeMap<TableKind, u32> {
         let Ok(size) = u32::try_from(r.size) else {
             continue;
         };
-        let slot = out.entry(kind).or_insert(size);
-        *slot = (*slot).min(size);
+        if out.get(&kind).is_none_or(|(n, _)| size < *n) {
+            out.insert(kind, (size, format!("{} {}", r.device, r.path)));
+        }
     }
     out
 }
@@ -433,12 +425,9 @@ mod tests {
         );
         assert_eq!(out[1].occupancy, Some(3));
         let caps = capacities(&out);
-        assert_eq!(caps.get(&TableKind::Ipv4Route), Some(&96));
-        assert_eq!(
-            caps.get(&TableKind::Ipv6Route),
-            None,
-            "unlimited is no bound"
-        );
+        let size = |kind| caps.get(&kind).map(|(n, _)| *n);
+        assert_eq!(size(TableKind::Ipv4Route), Some(96));
+        assert_eq!(size(TableKind::Ipv6Route), None, "unlimited is no bound");
     }
 
     #[test]
@@ -450,7 +439,7 @@ mod tests {
             occupancy: None,
         };
         let caps = capacities(&[r("a", 500), r("b", 200)]);
-        assert_eq!(caps.get(&TableKind::Ipv4Route), Some(&200));
+        assert_eq!(caps.get(&TableKind::Ipv4Route).map(|(n, _)| *n), Some(200));
     }
 
     #[test]

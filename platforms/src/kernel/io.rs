@@ -61,8 +61,6 @@ pub struct Shared {
     /// The same with their interfaces, for the LISP offload, and a count of changes to it.
     pub by_interface: RwLock<Vec<(u32, IpAddr)>>,
     pub address_changes: AtomicU64,
-    /// Ports that neither take nor send HSRP hellos.
-    pub hello_filter: RwLock<BTreeSet<PortId>>,
     /// The VLAN of each access port (untagged frames), for the VLAN of punted hellos; a frame
     /// from a trunk carries its tag in the packet's auxdata.
     pub access_vlans: RwLock<BTreeMap<PortId, VlanId>>,
@@ -550,7 +548,7 @@ fn place(ifindex: i32, arrivals: &Arrivals, shared: &Shared) -> Option<(PortId, 
 /// Punts one packet the kernel delivered to us (as an Ethernet frame); whether it was queued.
 fn punt_packet(frame: &[u8], ifindex: i32, arrivals: &Arrivals, shared: &Shared) -> bool {
     let placed = place(ifindex, arrivals, shared);
-    let Some(reason) = classify(frame, shared, placed.map(|(p, _)| p)) else {
+    let Some(reason) = classify(frame, shared) else {
         return false;
     };
     let (port, vlan) = match (placed, reason) {
@@ -644,7 +642,7 @@ fn answer_arp(
 }
 
 /// Why a packet the filters passed is punted, if it is.
-fn classify(frame: &[u8], shared: &Shared, port: Option<PortId>) -> Option<PuntReason> {
+fn classify(frame: &[u8], shared: &Shared) -> Option<PuntReason> {
     let pkt = frame.get(14..)?;
     let (dst, proto, l4): (IpAddr, u8, &[u8]) = match pkt.first()? >> 4 {
         4 => {
@@ -670,10 +668,9 @@ fn classify(frame: &[u8], shared: &Shared, port: Option<PortId>) -> Option<PuntR
         let ours = dst.is_multicast() || shared.local.read().ok()?.contains(&dst);
         return ours.then_some(PuntReason::LispControl);
     }
+    // A hello-filter port's hellos never get here: its TC program drops them first.
     if proto == 17 && (dport == HSRP_PORT || dport == HSRP6_PORT) {
-        let filtered =
-            port.is_some_and(|p| shared.hello_filter.read().is_ok_and(|f| f.contains(&p)));
-        return (!filtered).then_some(PuntReason::Hsrp);
+        return Some(PuntReason::Hsrp);
     }
     None
 }

@@ -216,34 +216,6 @@ impl KernelBackend {
     }
 
     /// The ifindex of an interface's device, if it exists (an SVI not yet created has none).
-    /// Hands the control thread the site multicast Map-Notify groups of the dynamic-EID
-    /// ranges, to join on their interfaces.
-    pub(super) fn refresh_notify_groups(&mut self) {
-        let ranges = match &self.offload {
-            Some(o) => o.entries(TableKind::DynamicEidRange).unwrap_or_default(),
-            None => Vec::new(),
-        };
-        let groups: std::collections::BTreeSet<(L3Interface, Ipv4Addr)> = ranges
-            .iter()
-            .filter_map(|e| match e {
-                TableEntry::DynamicEidRange {
-                    iface,
-                    notify_group: Some(g),
-                    ..
-                } => Some((*iface, *g)),
-                _ => None,
-            })
-            .collect();
-        if let Ok(mut g) = self.shared.notify_groups.write()
-            && *g != groups
-        {
-            *g = groups;
-            self.shared
-                .notify_groups_changes
-                .fetch_add(1, std::sync::atomic::Ordering::Release);
-        }
-    }
-
     fn l3_index(&self, iface: L3Interface) -> Option<u32> {
         match iface {
             L3Interface::Port(p) => self.ports.iter().find(|x| x.id == p).map(|x| x.ifindex),

@@ -111,13 +111,7 @@ impl KernelBackend {
             // The sysctls follow the rows (`sync_proxy_arp` after every change): the device
             // that answers depends on the interface's virtual MACs too.
             TableEntry::ProxyArp { iface } => self.l3(*iface).map(drop),
-            TableEntry::HelloFilter { port } => {
-                self.filter_hellos(*port)?;
-                if let Ok(mut f) = self.shared.hello_filter.write() {
-                    f.insert(*port);
-                }
-                Ok(())
-            }
+            TableEntry::HelloFilter { port } => self.filter_hellos(*port),
             // A VLAN alone is a name: it exists on the bridge once a port or its SVI is in it
             // (the default VLAN 1 of a routed-only switch needs no bridge at all).
             TableEntry::Vlan { .. } => Ok(()),
@@ -252,12 +246,7 @@ impl KernelBackend {
                         .map_err(|e| kernel_error(format!("restore MAC of ifindex {ifindex}"), e))
                 })
             }
-            TableEntry::HelloFilter { port } => {
-                if let Ok(mut f) = self.shared.hello_filter.write() {
-                    f.remove(port);
-                }
-                self.unfilter_hellos(*port)
-            }
+            TableEntry::HelloFilter { port } => self.unfilter_hellos(*port),
             TableEntry::Vlan { vlan } => {
                 let vid = vlan.get();
                 let (Some(br), Some(svi)) = (self.bridge, self.svis.remove(&vid)) else {
