@@ -1,5 +1,5 @@
-//! Egress: frames copied into the ports' queues (flooding, replies, injected frames), punts
-//! to the control plane, and the queues flushed to the ports.
+//! Egress: frames moved (a unicast forward) or copied (flooding, replies, injected frames) into
+//! the ports' queues, punts to the control plane, and the queues flushed to the ports.
 
 use super::*;
 
@@ -61,6 +61,34 @@ impl Datapath {
         q.used += 1;
         q.open = false;
         Some(i)
+    }
+
+    /// Moves the frame in rx slot `k` into the egress queue of `port` without copying it: the
+    /// slot's buffer is swapped with the queue's free one (both are allocated alike), and the rx
+    /// slot gets that free buffer back for the next receive. For a frame that goes out of one
+    /// port and is not read again (a unicast forward); everything else is copied by
+    /// [`Datapath::enqueue`].
+    pub(super) fn enqueue_rx(&mut self, port: PortId, k: usize, tag: Option<VlanId>) {
+        let Some(&i) = self.index.get(&port) else {
+            return;
+        };
+        if self.links[i] == Link::Gone {
+            self.drops.port_down.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if self.tx[i].used == self.tx[i].slots.len() {
+            self.flush_port(i);
+        }
+        let q = &mut self.tx[i];
+        let Some(rx) = self.rx.get_mut(k) else {
+            return;
+        };
+        let dst = &mut q.slots[q.used];
+        std::mem::swap(dst, rx);
+        rx.reset();
+        dst.vlan = tag.map(VlanId::get);
+        q.used += 1;
+        q.open = false;
     }
 
     pub(super) fn send_reply(&mut self, to: ReplyTo) {

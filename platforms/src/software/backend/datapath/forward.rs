@@ -107,6 +107,8 @@ impl Datapath {
             } => {
                 if self.cutting {
                     self.enqueue_datagram(out_port, src, tag);
+                } else if let Src::Rx(k) = src {
+                    self.enqueue_rx(out_port, k, tag);
                 } else {
                     self.enqueue(out_port, src, tag);
                 }
