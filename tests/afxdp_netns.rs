@@ -79,12 +79,15 @@ fn hosts_on_two_vlans_route_through_the_svis_over_af_xdp_ports() {
     for port in ["Eth1/1", "Eth1/2"] {
         let (row, brief) = io_row(&d, port);
         assert!(
-            row.contains("af-xdp (native XDP, copy)"),
+            row.contains("af-xdp (generic XDP, copy; large segments af-packet)"),
             "{port} not on AF_XDP:\n{brief}"
         );
     }
     let json = d.exec("show interface brief | json").stdout;
-    assert!(json.contains("af-xdp (native XDP, copy)"), "{json}");
+    assert!(
+        json.contains("af-xdp (generic XDP, copy; large segments af-packet)"),
+        "{json}"
+    );
 
     // The far host captures what the switch routed to it (its own receive path has taps).
     let capture = Capture::start(
@@ -264,7 +267,7 @@ fn a_port_af_xdp_cannot_take_falls_back_to_af_packet_and_says_why() {
     );
     // The other port chose AF_XDP by itself.
     let (row, brief) = io_row(&d, "Eth1/2");
-    assert!(row.contains("af-xdp (native XDP"), "{brief}");
+    assert!(row.contains("af-xdp (generic XDP"), "{brief}");
     // Bridged between an AF_PACKET and an AF_XDP port, nothing lost.
     assert!(no_loss(&h1, "10.10.0.6", 40), "AF_PACKET to AF_XDP");
     assert!(no_loss(&h2, "10.10.0.5", 40), "AF_XDP to AF_PACKET");

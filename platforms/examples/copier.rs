@@ -100,5 +100,8 @@ fn run() -> Result<(), String> {
         "copied a_to_b={} b_to_a={} dropped={} largest_frame={}",
         stats.a_to_b, stats.b_to_a, stats.dropped, stats.largest_frame
     );
+    for (dev, port) in [(&a, &pa), (&b, &pb)] {
+        println!("port {dev} {:?}", port.stats());
+    }
     Ok(())
 }

@@ -76,7 +76,7 @@ fn copy_once(
             break;
         }
         let mut ready = [false];
-        sys::poll_fds(&[to.raw_fd()], true, &mut ready, 1)?;
+        sys::poll_fds(&[to.tx_fd()], true, &mut ready, 1)?;
     }
     stats.dropped += (n - done) as u64;
     Ok(done)

@@ -528,6 +528,11 @@ pub trait PortIo: Send {
     /// The fd to wait on (for tokio `AsyncFd` / `poll`): readable when frames are waiting.
     fn raw_fd(&self) -> RawFd;
 
+    /// The fd to wait on for room to send (writable when `send_batch` may take more).
+    fn tx_fd(&self) -> RawFd {
+        self.raw_fd()
+    }
+
     fn mac(&self) -> [u8; 6];
 
     fn mtu(&self) -> u32;

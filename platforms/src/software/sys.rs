@@ -416,6 +416,31 @@ pub(crate) fn poll_fds(
     Ok(ret as usize)
 }
 
+/// An epoll instance watching `fds` for input: itself readable when any of them is, so that
+/// a port with two sockets still gives its waiter one fd.
+pub(crate) fn epoll_readable(fds: &[RawFd]) -> io::Result<OwnedFd> {
+    // SAFETY: no pointer arguments; the result is checked.
+    let ep = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+    // SAFETY: `ep` is a new fd that nothing else owns.
+    let ep = unsafe { OwnedFd::from_raw_fd(ep) };
+    for &fd in fds {
+        let mut event = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: fd as u64,
+        };
+        // SAFETY: `event` is a live epoll_event for the duration of the call.
+        cvt(unsafe {
+            libc::epoll_ctl(
+                std::os::fd::AsRawFd::as_raw_fd(&ep),
+                libc::EPOLL_CTL_ADD,
+                fd,
+                &mut event,
+            )
+        })?;
+    }
+    Ok(ep)
+}
+
 /// Moves the calling thread into the network namespace `ns` (an open namespace handle, e.g.
 /// of `/proc/thread-self/ns/net`). Only this thread changes namespace.
 pub(crate) fn set_netns(ns: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {

@@ -5,18 +5,23 @@
 //! - one socket on queue 0, and the device must have one receive queue (veth, a virtio NIC with
 //!   one queue pair); a device with more is refused (a port has one fd to wait on);
 //! - the XDP program is attached in driver (native) mode where the driver has it, generic (skb)
-//!   mode otherwise, through a BPF link: it goes away when the port is dropped, and with the
-//!   process if it dies (nothing is left on the device for the next roamer to clean up). A device
-//!   where another XDP program is attached is refused;
+//!   mode otherwise, and on a veth in generic mode first (see below), through a BPF link: it
+//!   goes away when the port is dropped, and with the process if it dies (nothing is left on
+//!   the device for the next roamer to clean up). A device where another XDP program is
+//!   attached is refused;
 //! - zero-copy where the driver offers it, copy mode otherwise (veth); need-wakeup;
-//! - frames up to one UMEM chunk: a device with an MTU above [`MAX_MTU`] is refused (XDP on a
-//!   veth takes no more without multi-buffer, which this port does not do);
-//! - no `virtio_net_hdr`: no offload metadata crosses. Attaching an XDP program to a veth takes
-//!   segmentation offload away from its peer, so the peer's stack cuts TCP segments to the MTU
-//!   before they cross; a large segment roamer sends out of this port is cut in software by the
-//!   data path (the port says `tso: false`). Partial checksums are not signalled either: a
-//!   frame whose checksum field holds its pseudo-header sum and does not verify is taken as
-//!   partial (see `csum`) and completed on the way out;
+//! - frames up to one UMEM chunk through the socket: a device with an MTU above [`MAX_MTU`] is
+//!   refused (native XDP on a veth takes no more in one page);
+//! - large segments beside the socket: an AF_XDP frame carries no `virtio_net_hdr`, so no
+//!   offload metadata crosses it. Frames larger than a chunk (a peer's large TCP or UDP
+//!   segments, what GRO made) are passed by the XDP program to the stack, where the port's
+//!   AF_PACKET socket with vnet-hdr receives them whole with their offload request; frames with
+//!   a segmentation-offload request leave through that socket too, for the kernel (or the NIC)
+//!   to cut. Native XDP on a veth takes segmentation offload away from its peer (the peer's
+//!   stack would cut every TCP segment to the MTU before it crosses); generic XDP leaves it,
+//!   which is why a veth gets generic XDP first. Partial checksums of small frames are not
+//!   signalled through the socket: a frame whose checksum field holds its pseudo-header sum
+//!   and does not verify is taken as partial (see `csum`) and completed on the way out;
 //! - an 802.1Q tag is in the frame on receive and is taken out into [`FrameSlot::vlan`], as TAP
 //!   does.
 //!
@@ -30,10 +35,11 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use aya::Ebpf;
-use aya::maps::XskMap;
+use aya::maps::{Array, XskMap};
 use aya::programs::{Xdp, XdpMode};
 use tracing::{info, warn};
 
+use super::afpacket::{AfPacketConfig, AfPacketPort};
 use super::port::{
     FrameSlot, HEADROOM, Link, LinkCheck, PortFeatures, PortIo, PortStats, VLAN_TAG_LEN,
 };
@@ -46,9 +52,22 @@ use rings::{RING_BATCH, XskRings};
 /// bytes less XDP's headroom and the skb's shared info).
 pub const MAX_MTU: u32 = 3498;
 
+/// A receive call that fills its batch from the AF_XDP socket alone reads the large-frame
+/// socket only every this many calls (its frames wait in its buffer meanwhile); one that does
+/// not fill it reads it every time.
+const LARGE_EVERY: u32 = 8;
+
 /// The program and map names in `xdp_redirect.c`.
 const PROGRAM: &str = "roamer_xdp_redirect";
 const XSK_MAP: &str = "roamer_xsks";
+const LARGEST_FRAME_MAP: &str = "roamer_largest_frame";
+
+/// The largest frame that goes to the socket on a device with MTU `mtu` (Ethernet header and
+/// one tag; no more than a chunk takes): larger ones are large segments, which the XDP program
+/// passes to the stack for the vnet-hdr socket.
+fn largest_frame(mtu: u32) -> u32 {
+    mtu.min(MAX_MTU) + 14 + VLAN_TAG_LEN as u32
+}
 
 /// How the XDP program runs on the device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,14 +85,20 @@ pub struct XdpInfo {
     pub zero_copy: bool,
 }
 
-impl std::fmt::Display for XdpInfo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let attach = match self.attach {
+impl XdpInfo {
+    fn mode_name(mode: XdpAttach) -> &'static str {
+        match mode {
             XdpAttach::Driver => "native",
             XdpAttach::Generic => "generic",
-        };
+        }
+    }
+}
+
+impl std::fmt::Display for XdpInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let attach = XdpInfo::mode_name(self.attach);
         let copy = if self.zero_copy { "zero-copy" } else { "copy" };
-        write!(f, "af-xdp ({attach} XDP, {copy})")
+        write!(f, "af-xdp ({attach} XDP, {copy}; large segments af-packet)")
     }
 }
 
@@ -85,10 +110,17 @@ pub struct XdpPort {
     rings: XskRings,
     /// The loaded program (attached through a link that detaches when this is dropped) and its
     /// XSK map.
-    _ebpf: Ebpf,
+    ebpf: Ebpf,
     /// An AF_PACKET socket bound to nothing (receives nothing): interface ioctls, and the
     /// promiscuous membership for as long as the port lives.
     ctl: OwnedFd,
+    /// The AF_PACKET socket (vnet-hdr) for the frames the XDP program passes to the stack
+    /// (larger than a chunk) and for frames with a segmentation-offload request.
+    large: AfPacketPort,
+    /// What the data path waits on: readable when either socket has frames.
+    wait: OwnedFd,
+    /// Receive calls since the large-frame socket was last read (see `LARGE_EVERY`).
+    large_skipped: u32,
     mac: [u8; 6],
     mtu: u32,
     info: XdpInfo,
@@ -107,6 +139,15 @@ impl std::fmt::Debug for XdpPort {
             .field("stats", &self.stats)
             .finish()
     }
+}
+
+/// Tells the XDP program the largest frame that goes to the socket.
+fn set_largest_frame(ebpf: &mut Ebpf, largest: u32) -> Result<(), String> {
+    let map = ebpf
+        .map_mut(LARGEST_FRAME_MAP)
+        .ok_or("the XDP program has no largest-frame map")?;
+    let mut array: Array<_, u32> = Array::try_from(map).map_err(|e| e.to_string())?;
+    array.set(0, largest, 0).map_err(|e| e.to_string())
 }
 
 fn unavailable(port: &str, reason: impl Into<String>) -> PlatformError {
@@ -175,6 +216,8 @@ impl XdpPort {
             xsks.set(0, rings.fd(), 0)
                 .map_err(|e| unavailable(name, format!("XSK map: {e}")))?;
         }
+        set_largest_frame(&mut ebpf, largest_frame(mtu))
+            .map_err(|e| unavailable(name, format!("largest-frame map: {e}")))?;
         let program: &mut Xdp = ebpf
             .program_mut(PROGRAM)
             .ok_or_else(|| unavailable(name, "the XDP object has no program"))?
@@ -183,24 +226,50 @@ impl XdpPort {
         program
             .load()
             .map_err(|e| unavailable(name, format!("loading the XDP program: {e}")))?;
-        let attach = match program.attach_to_if_index(ifindex_u, XdpMode::Driver) {
-            Ok(_) => XdpAttach::Driver,
-            Err(native) => match program.attach_to_if_index(ifindex_u, XdpMode::Skb) {
-                Ok(_) => {
-                    info!(port = name, error = %native, "native XDP refused: generic XDP");
-                    XdpAttach::Generic
-                }
-                Err(generic) => {
-                    return Err(unavailable(
-                        name,
-                        format!(
-                            "attaching XDP failed (native: {native}; generic: {generic}); \
-                             another XDP program on the device?"
-                        ),
-                    ));
-                }
-            },
+        // Native XDP on a veth takes segmentation offload from its peer; generic leaves it.
+        let order = if rings::driver(raw, name).as_deref() == Some("veth") {
+            [XdpAttach::Generic, XdpAttach::Driver]
+        } else {
+            [XdpAttach::Driver, XdpAttach::Generic]
         };
+        let mut refused = Vec::new();
+        let mut attach = None;
+        for mode in order {
+            let xdp_mode = match mode {
+                XdpAttach::Driver => XdpMode::Driver,
+                XdpAttach::Generic => XdpMode::Skb,
+            };
+            match program.attach_to_if_index(ifindex_u, xdp_mode) {
+                Ok(_) => {
+                    attach = Some(mode);
+                    break;
+                }
+                Err(e) => refused.push(format!("{}: {e}", XdpInfo::mode_name(mode))),
+            }
+        }
+        let Some(attach) = attach else {
+            return Err(unavailable(
+                name,
+                format!(
+                    "attaching XDP failed ({}); another XDP program on the device?",
+                    refused.join("; ")
+                ),
+            ));
+        };
+        if !refused.is_empty() {
+            info!(port = name, refused = %refused.join("; "), mode = XdpInfo::mode_name(attach), "XDP attached in the other mode");
+        }
+        let large = AfPacketPort::open_with(
+            name,
+            &AfPacketConfig {
+                // The membership is `ctl`'s.
+                promiscuous: false,
+                vnet_hdr: true,
+                rcvbuf: 4 << 20,
+            },
+        )?;
+        let wait =
+            sys::epoll_readable(&[rings.fd(), large.raw_fd()]).map_err(io_err("epoll_create1"))?;
         // A switch port receives every frame (the XDP program sees what the device accepts).
         sys::add_promisc(raw, ifindex).map_err(io_err("PACKET_ADD_MEMBERSHIP(PROMISC)"))?;
         let info = XdpInfo {
@@ -211,8 +280,11 @@ impl XdpPort {
             name: name.to_string(),
             ifindex,
             rings,
-            _ebpf: ebpf,
+            ebpf,
             ctl,
+            large,
+            wait,
+            large_skipped: 0,
             mac,
             mtu,
             info,
@@ -296,6 +368,15 @@ impl PortIo for XdpPort {
         self.stats.rx_frames += filled as u64;
         self.stats.rx_bytes += bytes;
         self.stats.rx_dropped += dropped;
+        self.large_skipped += 1;
+        if filled < slots.len() && (filled < want || self.large_skipped >= LARGE_EVERY) {
+            self.large_skipped = 0;
+            match self.large.recv_batch(&mut slots[filled..]) {
+                Ok(n) => filled += n,
+                Err(e) if filled == 0 => return Err(e),
+                Err(_) => {}
+            }
+        }
         Ok(filled)
     }
 
@@ -305,13 +386,22 @@ impl PortIo for XdpPort {
         let largest = self.mtu as usize + 14 + VLAN_TAG_LEN;
         let mut taken = 0;
         let mut staged = 0;
+        let mut put = 0;
         for slot in slots.iter_mut() {
+            if slot.gso.is_some_and(|g| g.is_segment_offload()) {
+                // The kernel cuts it: through the vnet-hdr socket, after the frames before it.
+                put += self.rings.flush();
+                if self.large.send_batch(std::slice::from_mut(slot))? == 0 {
+                    break;
+                }
+                taken += 1;
+                continue;
+            }
             if staged == room {
                 break;
             }
             taken += 1;
             let ready = slot.insert_vlan().is_ok()
-                && !slot.gso.is_some_and(|g| g.is_segment_offload())
                 && slot.complete_checksum().is_ok()
                 && slot.len <= largest;
             if ready && self.rings.stage(slot.frame()) {
@@ -321,7 +411,7 @@ impl PortIo for XdpPort {
                 self.stats.tx_dropped += 1;
             }
         }
-        let put = self.rings.flush();
+        put += self.rings.flush();
         self.stats.tx_frames += put as u64;
         // The transmit ring holds every transmit chunk: all staged frames go in.
         self.stats.tx_dropped += (staged - put.min(staged)) as u64;
@@ -329,6 +419,10 @@ impl PortIo for XdpPort {
     }
 
     fn raw_fd(&self) -> RawFd {
+        self.wait.as_raw_fd()
+    }
+
+    fn tx_fd(&self) -> RawFd {
         self.rings.fd()
     }
 
@@ -346,18 +440,28 @@ impl PortIo for XdpPort {
     }
 
     fn features(&self) -> PortFeatures {
+        // Large segments come and go through the vnet-hdr socket, whose features these are.
+        let large = self.large.features();
         PortFeatures {
-            vnet_hdr: false,
-            tso: false,
-            uso: false,
-            // An AF_XDP socket never receives its own transmissions.
-            ignore_outgoing: true,
+            vnet_hdr: large.vnet_hdr,
+            tso: large.tso,
+            uso: large.uso,
+            // Neither socket receives the port's own transmissions.
+            ignore_outgoing: large.ignore_outgoing,
         }
     }
 
     fn stats(&self) -> PortStats {
         let mut stats = self.stats;
         stats.rx_kernel_dropped = self.rings.rx_dropped();
+        let large = self.large.stats();
+        stats.rx_frames += large.rx_frames;
+        stats.rx_bytes += large.rx_bytes;
+        stats.rx_dropped += large.rx_dropped;
+        stats.rx_kernel_dropped += large.rx_kernel_dropped;
+        stats.tx_frames += large.tx_frames;
+        stats.tx_bytes += large.tx_bytes;
+        stats.tx_dropped += large.tx_dropped;
         stats
     }
 
@@ -382,6 +486,19 @@ impl PortIo for XdpPort {
                         link: Link::Gone,
                         reopened: false,
                     };
+                }
+            }
+        }
+        // Counts the large-frame socket's drops (it was opened again with the port, if at all).
+        self.large.check_link();
+        if let Ok(mtu) = sys::if_mtu(self.ctl.as_raw_fd(), &self.name)
+            && mtu != self.mtu
+        {
+            // Frames up to the new MTU go to the socket, larger ones to the vnet-hdr socket.
+            match set_largest_frame(&mut self.ebpf, largest_frame(mtu)) {
+                Ok(()) => self.mtu = mtu,
+                Err(e) => {
+                    warn!(device = %self.name, error = %e, "MTU change not told to the XDP program")
                 }
             }
         }
