@@ -40,7 +40,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use roamer_platforms::software::{
-    AfPacketConfig, AfPacketPort, FRAME_ROOM, FrameSlot, PortIo, XdpPort,
+    AfPacketConfig, AfPacketPort, FRAME_ROOM, FrameSlot, PortIo, XdpAttach, XdpPort,
 };
 
 /// The marker in the first payload bytes of every generated frame.
@@ -207,7 +207,9 @@ fn fold(mut sum: u32) -> u16 {
 /// AF_PACKET without vnet-hdr.
 fn open(dev: &str, xdp: bool) -> Result<Box<dyn PortIo>, String> {
     if xdp {
-        let port = XdpPort::open(dev).map_err(|e| format!("{dev}: {e}"))?;
+        // Native XDP where the driver has it: the generator's frames are small.
+        let port = XdpPort::open_preferring(dev, Some(XdpAttach::Driver))
+            .map_err(|e| format!("{dev}: {e}"))?;
         return Ok(Box::new(port));
     }
     let config = AfPacketConfig {

@@ -1,6 +1,6 @@
 //! AF_XDP ports against a host in a network namespace: frames both ways through the XDP
 //! program and the rings, 802.1Q tags taken out on receive and written on send, a frame
-//! larger than the MTU refused, the XDP program on the device exactly while the port lives, and
+//! larger than the MTU refused, large segments whole both ways beside the rings, the XDP program on the device exactly while the port lives, and
 //! devices AF_XDP cannot take refused with the reason (MTU above a page, an XDP program already
 //! there).
 
@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use common::*;
 use roamer_platforms::PlatformError;
-use roamer_platforms::software::{FRAME_ROOM, FrameSlot, PortIo, XdpAttach, XdpPort};
+use roamer_platforms::software::{
+    AfPacketConfig, AfPacketPort, FRAME_ROOM, FrameSlot, GSO_FRAME_ROOM, PortIo, XdpAttach, XdpPort,
+};
 use roamer_test_support::{ethernet_frame, run};
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -125,6 +127,66 @@ fn frames_cross_both_ways_with_their_tags() {
     // And the device can be taken again.
     let again = XdpPort::open(&host.port_dev).unwrap();
     drop(again);
+}
+
+/// A peer's large TCP segment crosses the port whole with its offload request, both ways: in,
+/// passed by the XDP program to the stack (larger than the MTU) and taken by the port's
+/// vnet-hdr socket (the peer kept its segmentation offload: generic XDP); out, through that
+/// socket for the kernel to cut. A frame of the MTU still comes through the AF_XDP socket.
+#[test]
+fn large_segments_cross_whole_with_their_offload_request() {
+    let host = require();
+    let mut port = XdpPort::open(&host.port_dev).unwrap();
+    assert!(
+        port.features().tso,
+        "large segments through the vnet-hdr socket"
+    );
+    let peer_dev = host.ns_dev.clone();
+    let mut peer = host
+        .ns
+        .enter(move || AfPacketPort::open_with(&peer_dev, &AfPacketConfig::default()))
+        .unwrap()
+        .unwrap();
+    assert!(peer.features().tso, "the peer's socket has vnet-hdr");
+    let payload: Vec<u8> = (0..4500u32).map(|i| (i % 251) as u8).collect();
+    let is_large = |s: &FrameSlot| s.len > 2000;
+
+    let mut segment = large_tcp(false, &payload, 0x18);
+    segment.vlan = None;
+    let sent = segment.frame().to_vec();
+    send_all(&mut peer, std::slice::from_mut(&mut segment));
+    let mut slots = FrameSlot::batch(8, GSO_FRAME_ROOM);
+    let (got, _) = collect(&mut port, &mut slots, 1, WAIT, is_large);
+    assert_eq!(got.len(), 1, "the segment arrived whole, not cut");
+    assert_eq!(got[0].frame.len(), sent.len());
+    assert_eq!(
+        &got[0].frame[..34],
+        &sent[..34],
+        "Ethernet and IPv4 headers"
+    );
+    assert_eq!(&got[0].frame[66..], &payload[..], "payload");
+    assert!(got[0].gso, "with its offload request");
+
+    let mut segment = large_tcp(false, &payload, 0x18);
+    segment.vlan = None;
+    send_all(&mut port, std::slice::from_mut(&mut segment));
+    let (got, _) = collect(&mut peer, &mut slots, 1, WAIT, is_large);
+    assert_eq!(
+        got.len(),
+        1,
+        "the segment left whole, for the kernel to cut"
+    );
+    assert_eq!(&got[0].frame[66..], &payload[..], "payload");
+    assert!(got[0].gso, "with its offload request");
+    let stats = port.stats();
+    assert_eq!((stats.tx_frames, stats.tx_dropped), (1, 0), "{stats:?}");
+
+    // A frame of the MTU is no large segment: through the AF_XDP socket, as every small one.
+    let full = ethernet_frame([0xff; 6], peer.mac(), None, TEST_ETHERTYPE, &[4; 1500]);
+    let (got, _) = cross(&mut peer, &mut port, &[(full, None)], 4);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].frame.len(), 1514);
+    assert!(!got[0].gso);
 }
 
 #[test]

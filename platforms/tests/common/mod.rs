@@ -5,7 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use roamer_platforms::software::{AfPacketConfig, AfPacketPort, FrameSlot, PortIo};
+use roamer_platforms::software::{
+    AfPacketConfig, AfPacketPort, FrameSlot, GSO_FRAME_ROOM, GsoInfo, GsoType, PortIo,
+};
 use roamer_test_support::{Capture, Netns, Veth, require_root, unique_prefix};
 
 /// Experimental EtherType (IEEE 802 local experimental 1) the tests mark their frames with.
@@ -176,4 +178,44 @@ pub fn collect_marked(port: &mut dyn PortIo, room: usize, want: usize, mark: u8)
     let mut slots = FrameSlot::batch(8, room);
     let marked = |s: &FrameSlot| ethertype(s.frame()) == TEST_ETHERTYPE && s.frame()[14] == mark;
     collect(port, &mut slots, want, Duration::from_secs(5), marked).0
+}
+
+/// A large TCP segment: Ethernet, IPv4 or IPv6, TCP with 12 bytes of options, `payload`.
+pub fn large_tcp(ipv6: bool, payload: &[u8], flags: u8) -> FrameSlot {
+    let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2];
+    let tcp_len = 32;
+    if ipv6 {
+        f.extend_from_slice(&0x86ddu16.to_be_bytes());
+        f.extend_from_slice(&[0x60, 0, 0, 0]);
+        f.extend_from_slice(&((tcp_len + payload.len()) as u16).to_be_bytes());
+        f.extend_from_slice(&[6, 64]);
+        f.extend_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        f.extend_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+    } else {
+        f.extend_from_slice(&0x0800u16.to_be_bytes());
+        let total = (20 + tcp_len + payload.len()) as u16;
+        f.extend_from_slice(&[0x45, 0]);
+        f.extend_from_slice(&total.to_be_bytes());
+        f.extend_from_slice(&[0x12, 0x34, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+    }
+    f.extend_from_slice(&40000u16.to_be_bytes());
+    f.extend_from_slice(&5001u16.to_be_bytes());
+    f.extend_from_slice(&0xffff_fff0u32.to_be_bytes()); // wraps
+    f.extend_from_slice(&1u32.to_be_bytes());
+    f.extend_from_slice(&[0x80, flags, 0x01, 0xf5, 0, 0, 0, 0]);
+    f.extend_from_slice(&[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
+    f.extend_from_slice(payload);
+    let mut slot = FrameSlot::new(GSO_FRAME_ROOM);
+    slot.set_frame(&f).unwrap();
+    slot.vlan = Some(10);
+    let l4 = if ipv6 { 54 } else { 34 };
+    slot.gso = Some(GsoInfo {
+        gso_type: if ipv6 { GsoType::TcpV6 } else { GsoType::TcpV4 },
+        ecn: false,
+        gso_size: 1000,
+        hdr_len: (l4 + tcp_len) as u16,
+        csum: Some((l4 as u16, 16)),
+        data_valid: false,
+    });
+    slot
 }

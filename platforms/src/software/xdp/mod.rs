@@ -52,9 +52,9 @@ use rings::{RING_BATCH, XskRings};
 /// bytes less XDP's headroom and the skb's shared info).
 pub const MAX_MTU: u32 = 3498;
 
-/// A receive call that fills its batch from the AF_XDP socket alone reads the large-frame
-/// socket only every this many calls (its frames wait in its buffer meanwhile); one that does
-/// not fill it reads it every time.
+/// A receive call that gets frames from the AF_XDP socket reads the large-frame socket only
+/// every this many calls (its frames wait in its buffer meanwhile), so that small frames do not
+/// pay a system call each; one that gets none reads it every time.
 const LARGE_EVERY: u32 = 8;
 
 /// The program and map names in `xdp_redirect.c`.
@@ -162,6 +162,13 @@ impl XdpPort {
     /// [`PlatformError::AfXdpUnavailable`] says why it cannot be (the caller falls back to
     /// AF_PACKET); [`PlatformError::NoSuchInterface`] when there is no such interface.
     pub fn open(name: &str) -> Result<XdpPort, PlatformError> {
+        XdpPort::open_preferring(name, None)
+    }
+
+    /// [`XdpPort::open`] trying the attach mode `first` before the other (`None`: the port's
+    /// own choice, generic on a veth and native elsewhere). A frame generator or counter that
+    /// carries no large segments asks for native XDP, which receives small frames for less.
+    pub fn open_preferring(name: &str, first: Option<XdpAttach>) -> Result<XdpPort, PlatformError> {
         let object = XDP_REDIRECT
             .map_err(|why| unavailable(name, format!("this build has no XDP program ({why})")))?;
         let ifindex = sys::if_index(name).map_err(|source| PlatformError::NoSuchInterface {
@@ -227,10 +234,14 @@ impl XdpPort {
             .load()
             .map_err(|e| unavailable(name, format!("loading the XDP program: {e}")))?;
         // Native XDP on a veth takes segmentation offload from its peer; generic leaves it.
-        let order = if rings::driver(raw, name).as_deref() == Some("veth") {
-            [XdpAttach::Generic, XdpAttach::Driver]
+        let first = first.unwrap_or(if rings::driver(raw, name).as_deref() == Some("veth") {
+            XdpAttach::Generic
         } else {
-            [XdpAttach::Driver, XdpAttach::Generic]
+            XdpAttach::Driver
+        });
+        let order = match first {
+            XdpAttach::Generic => [XdpAttach::Generic, XdpAttach::Driver],
+            XdpAttach::Driver => [XdpAttach::Driver, XdpAttach::Generic],
         };
         let mut refused = Vec::new();
         let mut attach = None;
@@ -369,7 +380,7 @@ impl PortIo for XdpPort {
         self.stats.rx_bytes += bytes;
         self.stats.rx_dropped += dropped;
         self.large_skipped += 1;
-        if filled < slots.len() && (filled < want || self.large_skipped >= LARGE_EVERY) {
+        if filled < slots.len() && (filled == 0 || self.large_skipped >= LARGE_EVERY) {
             self.large_skipped = 0;
             match self.large.recv_batch(&mut slots[filled..]) {
                 Ok(n) => filled += n,
