@@ -3,10 +3,12 @@
 //!
 //! ```text
 //! copier --a DEV --b DEV [--seconds S] [--no-vnet-hdr] [--io af-packet|af-xdp]
+//!        [--xdp-mode native|generic]
 //! ```
 //!
 //! `--io af-xdp` opens both interfaces as AF_XDP ports instead (an XDP program on each for as
-//! long as the copier runs): the yardstick of roamer over AF_XDP ports.
+//! long as the copier runs): the yardstick of roamer over AF_XDP ports. `--xdp-mode
+//! native|generic` tries that attach mode first (default: the port's own choice).
 //!
 //! Opens both interfaces as AF_PACKET ports (in the calling process's network namespace; run it
 //! with `ip netns exec NS`), with `PACKET_VNET_HDR` unless `--no-vnet-hdr`, prints `ready`, and
@@ -21,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use roamer_platforms::software::copier;
-use roamer_platforms::software::{AfPacketConfig, AfPacketPort, PortIo, XdpPort};
+use roamer_platforms::software::{AfPacketConfig, AfPacketPort, PortIo, XdpAttach, XdpPort};
 
 fn main() -> ExitCode {
     match run() {
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
 fn run() -> Result<(), String> {
     let (mut a, mut b, mut seconds, mut vnet_hdr) = (None, None, 3600.0f64, true);
     let mut xdp = false;
+    let mut attach = None;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--no-vnet-hdr" {
@@ -51,6 +54,13 @@ fn run() -> Result<(), String> {
                     "af-packet" => false,
                     "af-xdp" => true,
                     _ => return Err(format!("--io {value}: af-packet or af-xdp")),
+                }
+            }
+            "--xdp-mode" => {
+                attach = match value.as_str() {
+                    "native" => Some(XdpAttach::Driver),
+                    "generic" => Some(XdpAttach::Generic),
+                    _ => return Err(format!("--xdp-mode {value}: native or generic")),
                 }
             }
             "--seconds" => {
@@ -73,7 +83,8 @@ fn run() -> Result<(), String> {
     };
     let open = |dev: &str| -> Result<(Box<dyn PortIo>, String), String> {
         if xdp {
-            let port = XdpPort::open(dev).map_err(|e| format!("{dev}: {e}"))?;
+            let port =
+                XdpPort::open_preferring(dev, attach).map_err(|e| format!("{dev}: {e}"))?;
             let io = port.info().to_string();
             return Ok((Box::new(port), io));
         }
