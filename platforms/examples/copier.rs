@@ -83,8 +83,7 @@ fn run() -> Result<(), String> {
     };
     let open = |dev: &str| -> Result<(Box<dyn PortIo>, String), String> {
         if xdp {
-            let port =
-                XdpPort::open_preferring(dev, attach).map_err(|e| format!("{dev}: {e}"))?;
+            let port = XdpPort::open_preferring(dev, attach).map_err(|e| format!("{dev}: {e}"))?;
             let io = port.info().to_string();
             return Ok((Box::new(port), io));
         }
