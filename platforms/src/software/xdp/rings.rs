@@ -357,33 +357,19 @@ struct EthtoolChannels {
 /// The receive queues of interface `name` (rx + combined channels), asked with the socket `fd`
 /// (in that socket's network namespace). `None` when the driver does not say (one queue).
 pub(crate) fn rx_queues(fd: RawFd, name: &str) -> Option<u32> {
-    let bytes = name.as_bytes();
-    if bytes.len() >= libc::IFNAMSIZ {
-        return None;
-    }
     let mut ch = EthtoolChannels {
         cmd: ETHTOOL_GCHANNELS,
         ..Default::default()
     };
-    // SAFETY: ifreq is plain data; all-zero is valid.
-    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (d, s) in ifr.ifr_name.iter_mut().zip(bytes) {
-        *d = *s as libc::c_char;
-    }
-    ifr.ifr_ifru.ifru_data = (&mut ch as *mut EthtoolChannels).cast();
-    // SAFETY: `ifr` is a live ifreq whose data pointer points to a live ethtool_channels, as
-    // SIOCETHTOOL with ETHTOOL_GCHANNELS expects; both outlive the call.
-    let ret = unsafe { libc::ioctl(fd, libc::SIOCETHTOOL, &mut ifr as *mut libc::ifreq) };
-    if ret < 0 {
-        return None;
-    }
-    Some(ch.rx_count + ch.combined_count)
+    // SAFETY: ETHTOOL_GCHANNELS fills a `struct ethtool_channels`.
+    unsafe { ethtool(fd, name, &mut ch) }.then_some(ch.rx_count + ch.combined_count)
 }
 
 const ETHTOOL_GDRVINFO: u32 = 0x03;
 
 /// `struct ethtool_drvinfo`.
 #[repr(C)]
+#[derive(Default)]
 struct EthtoolDrvinfo {
     cmd: u32,
     driver: [u8; 32],
@@ -402,36 +388,36 @@ struct EthtoolDrvinfo {
 /// The driver of interface `name` ("veth", "virtio_net"), asked with the socket `fd`; `None`
 /// when the device does not say.
 pub(crate) fn driver(fd: RawFd, name: &str) -> Option<String> {
-    let bytes = name.as_bytes();
-    if bytes.len() >= libc::IFNAMSIZ {
-        return None;
-    }
     let mut info = EthtoolDrvinfo {
         cmd: ETHTOOL_GDRVINFO,
-        driver: [0; 32],
-        version: [0; 32],
-        fw_version: [0; 32],
-        bus_info: [0; 32],
-        erom_version: [0; 32],
-        reserved2: [0; 12],
-        n_priv_flags: 0,
-        n_stats: 0,
-        testinfo_len: 0,
-        eedump_len: 0,
-        regdump_len: 0,
+        ..Default::default()
     };
+    // SAFETY: ETHTOOL_GDRVINFO fills a `struct ethtool_drvinfo`.
+    if !unsafe { ethtool(fd, name, &mut info) } {
+        return None;
+    }
+    let end = info.driver.iter().position(|&b| b == 0).unwrap_or(32);
+    Some(String::from_utf8_lossy(&info.driver[..end]).into_owned())
+}
+
+/// One `SIOCETHTOOL` request about interface `name` on the socket `fd`: `data` is the ethtool
+/// structure of the command in its first field, filled by the driver. False when the name is
+/// too long or the driver refuses.
+///
+/// # Safety
+/// `T` must be the structure the kernel reads and writes for the command in `data`.
+unsafe fn ethtool<T>(fd: RawFd, name: &str, data: &mut T) -> bool {
+    let bytes = name.as_bytes();
+    if bytes.len() >= libc::IFNAMSIZ {
+        return false;
+    }
     // SAFETY: ifreq is plain data; all-zero is valid.
     let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
     for (d, s) in ifr.ifr_name.iter_mut().zip(bytes) {
         *d = *s as libc::c_char;
     }
-    ifr.ifr_ifru.ifru_data = (&mut info as *mut EthtoolDrvinfo).cast();
-    // SAFETY: `ifr` is a live ifreq whose data pointer points to a live ethtool_drvinfo, as
-    // SIOCETHTOOL with ETHTOOL_GDRVINFO expects; both outlive the call.
-    let ret = unsafe { libc::ioctl(fd, libc::SIOCETHTOOL, &mut ifr as *mut libc::ifreq) };
-    if ret < 0 {
-        return None;
-    }
-    let end = info.driver.iter().position(|&b| b == 0).unwrap_or(32);
-    Some(String::from_utf8_lossy(&info.driver[..end]).into_owned())
+    ifr.ifr_ifru.ifru_data = (data as *mut T).cast();
+    // SAFETY: `ifr` is a live ifreq whose data pointer points to a live structure of the
+    // command's type (the caller's promise); both outlive the call.
+    unsafe { libc::ioctl(fd, libc::SIOCETHTOOL, &mut ifr as *mut libc::ifreq) >= 0 }
 }

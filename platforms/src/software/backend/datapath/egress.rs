@@ -31,14 +31,9 @@ impl Datapath {
         }
     }
 
-    /// Copies a frame into the egress queue of `port`; returns the queue's index when it was
-    /// queued (it is the queue's last slot).
-    pub(super) fn enqueue(
-        &mut self,
-        port: PortId,
-        from: Src,
-        tag: Option<VlanId>,
-    ) -> Option<usize> {
+    /// The index of the egress queue of `port` with room for one more frame (flushed to the
+    /// port first when full); `None` for an unknown port, or one whose device is gone (counted).
+    fn queue_with_room(&mut self, port: PortId) -> Option<usize> {
         let &i = self.index.get(&port)?;
         if self.links[i] == Link::Gone {
             self.drops.port_down.fetch_add(1, Ordering::Relaxed);
@@ -47,6 +42,18 @@ impl Datapath {
         if self.tx[i].used == self.tx[i].slots.len() {
             self.flush_port(i);
         }
+        Some(i)
+    }
+
+    /// Copies a frame into the egress queue of `port`; returns the queue's index when it was
+    /// queued (it is the queue's last slot).
+    pub(super) fn enqueue(
+        &mut self,
+        port: PortId,
+        from: Src,
+        tag: Option<VlanId>,
+    ) -> Option<usize> {
+        let i = self.queue_with_room(port)?;
         let src = match from {
             Src::Rx(k) => &self.rx[k],
             Src::Piece(j) => &self.pieces[j],
@@ -69,16 +76,9 @@ impl Datapath {
     /// port and is not read again (a unicast forward); everything else is copied by
     /// [`Datapath::enqueue`].
     pub(super) fn enqueue_rx(&mut self, port: PortId, k: usize, tag: Option<VlanId>) {
-        let Some(&i) = self.index.get(&port) else {
+        let Some(i) = self.queue_with_room(port) else {
             return;
         };
-        if self.links[i] == Link::Gone {
-            self.drops.port_down.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        if self.tx[i].used == self.tx[i].slots.len() {
-            self.flush_port(i);
-        }
         let q = &mut self.tx[i];
         let Some(rx) = self.rx.get_mut(k) else {
             return;
@@ -112,16 +112,9 @@ impl Datapath {
                 .collect(),
         };
         for (port, tag) in targets {
-            let Some(&i) = self.index.get(&port) else {
+            let Some(i) = self.queue_with_room(port) else {
                 continue;
             };
-            if self.links[i] == Link::Gone {
-                self.drops.port_down.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            if self.tx[i].used == self.tx[i].slots.len() {
-                self.flush_port(i);
-            }
             let q = &mut self.tx[i];
             let dst = &mut q.slots[q.used];
             if dst.set_frame(frame).is_ok() {
