@@ -187,6 +187,21 @@ fn large_segments_cross_whole_with_their_offload_request() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].frame.len(), 1514);
     assert!(!got[0].gso);
+
+    // The MTU lowered to 1000: the XDP program learns it at the next link check, and a
+    // 1,266-byte segment (above the new MTU, below the old) still arrives with its request.
+    run("ip", &["link", "set", &host.port_dev, "mtu", "1000"]).unwrap();
+    port.check_link();
+    let mut segment = large_tcp(false, &payload[..1200], 0x18);
+    segment.vlan = None;
+    send_all(&mut peer, std::slice::from_mut(&mut segment));
+    let is_mid = |s: &FrameSlot| s.len > 1100 && s.len < 1300;
+    let (got, _) = collect(&mut port, &mut slots, 1, WAIT, is_mid);
+    assert_eq!(got.len(), 1, "the segment arrived");
+    assert!(
+        got[0].gso,
+        "through the vnet-hdr socket, with its offload request"
+    );
 }
 
 #[test]
