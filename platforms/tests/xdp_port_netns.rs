@@ -181,6 +181,19 @@ fn large_segments_cross_whole_with_their_offload_request() {
     let stats = port.stats();
     assert_eq!((stats.tx_frames, stats.tx_dropped), (1, 0), "{stats:?}");
 
+    // A frame of the flow after its large segment keeps its place behind it: both go the
+    // stack's way (read after the AF_XDP socket's frames, so the small one would overtake).
+    let mut large = large_tcp(false, &payload, 0x18);
+    large.vlan = None;
+    let mut small = large_tcp(false, &payload[..1200], 0x18);
+    small.vlan = None;
+    small.gso = None;
+    let mut both = [large, small];
+    send_all(&mut peer, &mut both);
+    let (got, _) = collect(&mut port, &mut slots, 2, WAIT, |s| s.len > 1100);
+    let lengths: Vec<usize> = got.iter().map(|g| g.frame.len()).collect();
+    assert_eq!(lengths, [66 + 4500, 66 + 1200], "in the order sent");
+
     // A frame of the MTU is no large segment: through the AF_XDP socket, as every small one.
     let full = ethernet_frame([0xff; 6], peer.mac(), None, TEST_ETHERTYPE, &[4; 1500]);
     let (got, _) = cross(&mut peer, &mut port, &[(full, None)], 4);
@@ -194,6 +207,8 @@ fn large_segments_cross_whole_with_their_offload_request() {
     port.check_link();
     let mut segment = large_tcp(false, &payload[..1200], 0x18);
     segment.vlan = None;
+    // Another flow (source port 40001): not one that follows its large segments already.
+    segment.frame_mut()[34..36].copy_from_slice(&40001u16.to_be_bytes());
     send_all(&mut peer, std::slice::from_mut(&mut segment));
     let is_mid = |s: &FrameSlot| s.len > 1100 && s.len < 1300;
     let (got, _) = collect(&mut port, &mut slots, 1, WAIT, is_mid);

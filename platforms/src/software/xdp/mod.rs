@@ -13,11 +13,12 @@
 //! - frames up to one UMEM chunk through the socket: a device with an MTU above [`MAX_MTU`] is
 //!   refused (native XDP on a veth takes no more in one page);
 //! - large segments beside the socket: an AF_XDP frame carries no `virtio_net_hdr`, so no
-//!   offload metadata crosses it. Frames larger than a chunk (a peer's large TCP or UDP
-//!   segments, what GRO made) are passed by the XDP program to the stack, where the port's
+//!   offload metadata crosses it. Frames larger than the device's MTU (a peer's large TCP or
+//!   UDP segments, what GRO made) are passed by the XDP program to the stack, where the port's
 //!   AF_PACKET socket with vnet-hdr receives them whole with their offload request; frames with
 //!   a segmentation-offload request leave through that socket too, for the kernel (or the NIC)
-//!   to cut. Native XDP on a veth takes segmentation offload away from its peer (the peer's
+//!   to cut. The two sockets keep no common order, so a flow that has sent a large segment
+//!   sends its frames above 256 bytes the same way for a while (see [`Setting::Epoch`]). Native XDP on a veth takes segmentation offload away from its peer (the peer's
 //!   stack would cut every TCP segment to the MTU before it crosses); generic XDP leaves it,
 //!   which is why a veth gets generic XDP first. Partial checksums of small frames are not
 //!   signalled through the socket: a frame whose checksum field holds its pseudo-header sum
@@ -60,7 +61,24 @@ const LARGE_EVERY: u32 = 8;
 /// The program and map names in `xdp_redirect.c`.
 const PROGRAM: &str = "roamer_xdp_redirect";
 const XSK_MAP: &str = "roamer_xsks";
-const LARGEST_FRAME_MAP: &str = "roamer_largest_frame";
+const PORT_MAP: &str = "roamer_port";
+
+/// The entries of the program's `roamer_port` map.
+#[derive(Debug, Clone, Copy)]
+enum Setting {
+    /// The largest frame that goes to the AF_XDP socket.
+    Largest = 0,
+    /// Advanced every [`EPOCH_EVERY`]: a flow that sent a large segment in this epoch or the
+    /// one before sends its frames above 256 bytes to the stack too, so that they keep their
+    /// order behind the large one (0: no flow follows).
+    Epoch = 1,
+}
+
+/// How long a flow keeps following its large segments after the last one: one to two epochs.
+const EPOCH_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The first epoch (slots the program has never marked hold 0, and must look old).
+const FIRST_EPOCH: u32 = 2;
 
 /// The largest frame that goes to the socket on a device with MTU `mtu` (Ethernet header and
 /// one tag; no more than a chunk takes): larger ones are large segments, which the XDP program
@@ -121,6 +139,9 @@ pub struct XdpPort {
     wait: OwnedFd,
     /// Receive calls since the large-frame socket was last read (see `LARGE_EVERY`).
     large_skipped: u32,
+    /// The XDP program's flow epoch ([`Setting::Epoch`]) and when it began.
+    epoch: u32,
+    epoch_began: std::time::Instant,
     mac: [u8; 6],
     mtu: u32,
     info: XdpInfo,
@@ -141,13 +162,15 @@ impl std::fmt::Debug for XdpPort {
     }
 }
 
-/// Tells the XDP program the largest frame that goes to the socket.
-fn set_largest_frame(ebpf: &mut Ebpf, largest: u32) -> Result<(), String> {
+/// Tells the XDP program one of its settings.
+fn set(ebpf: &mut Ebpf, setting: Setting, value: u32) -> Result<(), String> {
     let map = ebpf
-        .map_mut(LARGEST_FRAME_MAP)
-        .ok_or("the XDP program has no largest-frame map")?;
+        .map_mut(PORT_MAP)
+        .ok_or("the XDP program has no settings map")?;
     let mut array: Array<_, u32> = Array::try_from(map).map_err(|e| e.to_string())?;
-    array.set(0, largest, 0).map_err(|e| e.to_string())
+    array
+        .set(setting as u32, value, 0)
+        .map_err(|e| format!("{setting:?}: {e}"))
 }
 
 fn unavailable(port: &str, reason: impl Into<String>) -> PlatformError {
@@ -223,8 +246,9 @@ impl XdpPort {
             xsks.set(0, rings.fd(), 0)
                 .map_err(|e| unavailable(name, format!("XSK map: {e}")))?;
         }
-        set_largest_frame(&mut ebpf, largest_frame(mtu))
-            .map_err(|e| unavailable(name, format!("largest-frame map: {e}")))?;
+        set(&mut ebpf, Setting::Largest, largest_frame(mtu))
+            .and_then(|()| set(&mut ebpf, Setting::Epoch, FIRST_EPOCH))
+            .map_err(|e| unavailable(name, format!("the XDP program's settings: {e}")))?;
         let program: &mut Xdp = ebpf
             .program_mut(PROGRAM)
             .ok_or_else(|| unavailable(name, "the XDP object has no program"))?
@@ -296,6 +320,8 @@ impl XdpPort {
             large,
             wait,
             large_skipped: 0,
+            epoch: FIRST_EPOCH,
+            epoch_began: std::time::Instant::now(),
             mac,
             mtu,
             info,
@@ -502,11 +528,19 @@ impl PortIo for XdpPort {
         }
         // Counts the large-frame socket's drops (it was opened again with the port, if at all).
         self.large.check_link();
+        if self.epoch_began.elapsed() >= EPOCH_EVERY {
+            self.epoch_began = std::time::Instant::now();
+            let next = self.epoch.wrapping_add(1).max(FIRST_EPOCH);
+            match set(&mut self.ebpf, Setting::Epoch, next) {
+                Ok(()) => self.epoch = next,
+                Err(e) => warn!(device = %self.name, error = %e, "flow epoch not advanced"),
+            }
+        }
         if let Ok(mtu) = sys::if_mtu(self.ctl.as_raw_fd(), &self.name)
             && mtu != self.mtu
         {
             // Frames up to the new MTU go to the socket, larger ones to the vnet-hdr socket.
-            match set_largest_frame(&mut self.ebpf, largest_frame(mtu)) {
+            match set(&mut self.ebpf, Setting::Largest, largest_frame(mtu)) {
                 Ok(()) => self.mtu = mtu,
                 Err(e) => {
                     warn!(device = %self.name, error = %e, "MTU change not told to the XDP program")
