@@ -431,6 +431,29 @@ pub struct PortStats {
     pub tx_dropped: u64,
 }
 
+impl PortStats {
+    /// Adds another socket's counters (a port with two): every field, so that a new counter
+    /// cannot be left out.
+    pub fn add(&mut self, other: &PortStats) {
+        let PortStats {
+            rx_frames,
+            rx_bytes,
+            rx_dropped,
+            rx_kernel_dropped,
+            tx_frames,
+            tx_bytes,
+            tx_dropped,
+        } = *other;
+        self.rx_frames += rx_frames;
+        self.rx_bytes += rx_bytes;
+        self.rx_dropped += rx_dropped;
+        self.rx_kernel_dropped += rx_kernel_dropped;
+        self.tx_frames += tx_frames;
+        self.tx_bytes += tx_bytes;
+        self.tx_dropped += tx_dropped;
+    }
+}
+
 /// What a port negotiated with the kernel when it was opened. A feature that is missing was
 /// reported (logged as a warning) and the port works without it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

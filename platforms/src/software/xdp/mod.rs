@@ -18,9 +18,10 @@
 //!   AF_PACKET socket with vnet-hdr receives them whole with their offload request; frames with
 //!   a segmentation-offload request leave through that socket too, for the kernel (or the NIC)
 //!   to cut. The two sockets keep no common order, so a flow that has sent a large segment
-//!   sends its frames above 256 bytes the same way for a while (see [`Setting::Epoch`]). Native XDP on a veth takes segmentation offload away from its peer (the peer's
-//!   stack would cut every TCP segment to the MTU before it crosses); generic XDP leaves it,
-//!   which is why a veth gets generic XDP first. Partial checksums of small frames are not
+//!   sends its frames above 256 bytes the same way for a while (see [`Setting::Epoch`]).
+//!   Native XDP on a veth takes segmentation offload away from its peer (the peer's stack
+//!   would cut every TCP segment to the MTU before it crosses); generic XDP leaves it, which
+//!   is why a veth gets generic XDP first. Partial checksums of small frames are not
 //!   signalled through the socket: a frame whose checksum field holds its pseudo-header sum
 //!   and does not verify is taken as partial (see `csum`) and completed on the way out;
 //! - an 802.1Q tag is in the frame on receive and is taken out into [`FrameSlot::vlan`], as TAP
@@ -133,7 +134,8 @@ pub struct XdpPort {
     /// promiscuous membership for as long as the port lives.
     ctl: OwnedFd,
     /// The AF_PACKET socket (vnet-hdr) for the frames the XDP program passes to the stack
-    /// (larger than a chunk) and for frames with a segmentation-offload request.
+    /// (larger than the MTU, and those of flows that follow their large segments) and for
+    /// frames with a segmentation-offload request.
     large: AfPacketPort,
     /// What the data path waits on: readable when either socket has frames.
     wait: OwnedFd,
@@ -419,8 +421,8 @@ impl PortIo for XdpPort {
 
     fn send_batch(&mut self, slots: &mut [FrameSlot]) -> io::Result<usize> {
         let room = self.rings.tx_room();
-        // The largest frame the device sends: MTU, Ethernet header, one tag.
-        let largest = self.mtu as usize + 14 + VLAN_TAG_LEN;
+        // The largest frame the device sends through the socket: MTU, Ethernet header, one tag.
+        let largest = largest_frame(self.mtu) as usize;
         let mut taken = 0;
         let mut staged = 0;
         let mut put = 0;
@@ -491,14 +493,7 @@ impl PortIo for XdpPort {
     fn stats(&self) -> PortStats {
         let mut stats = self.stats;
         stats.rx_kernel_dropped = self.rings.rx_dropped();
-        let large = self.large.stats();
-        stats.rx_frames += large.rx_frames;
-        stats.rx_bytes += large.rx_bytes;
-        stats.rx_dropped += large.rx_dropped;
-        stats.rx_kernel_dropped += large.rx_kernel_dropped;
-        stats.tx_frames += large.tx_frames;
-        stats.tx_bytes += large.tx_bytes;
-        stats.tx_dropped += large.tx_dropped;
+        stats.add(&self.large.stats());
         stats
     }
 
